@@ -1,0 +1,4 @@
+//! The Lightning protocol engine, with no IO: keys and signers, BOLT 3
+//! transactions, the BOLT 2 channel state machine, BOLT 4 onions, and the
+//! sans-IO `Node`.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Storage for the Lightning SDK: the `KvStore` trait and its backends.
+#![forbid(unsafe_code)]
