@@ -1,5 +1,11 @@
-//! `lnctl`: decode and encode Lightning messages from the command line.
+//! `lnctl`: Lightning messages and invoices from the command line.
 fn main() {
-    eprintln!("lnctl: not implemented yet");
-    std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match examples::lnctl::run(&args) {
+        Ok(out) => println!("{out}"),
+        Err(e) => {
+            eprintln!("lnctl: {e}");
+            std::process::exit(1);
+        }
+    }
 }

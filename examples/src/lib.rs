@@ -1,0 +1,2 @@
+//! Shared code of the example programs.
+pub mod lnctl;
