@@ -508,7 +508,6 @@ impl SimChain {
         }
 
         let coinbase = self.coinbase(height, Self::subsidy_at(height) + fees, coinbase_script);
-        let coinbase_txid = coinbase.compute_txid();
         txdata.insert(0, coinbase);
         let mut block = Block {
             header: Header {
@@ -527,10 +526,11 @@ impl SimChain {
         }
         Self::grind(&mut block.header);
 
-        // The coinbase's outputs are added now that it is final.
+        // The coinbase's outputs are added now that it is final (the witness
+        // commitment changed its txid).
         if let Some(coinbase) = block.txdata.first() {
             let coinbase = coinbase.clone();
-            undo[0] = self.apply_tx(&coinbase, coinbase_txid, height, 0, true);
+            undo[0] = self.apply_tx(&coinbase, coinbase.compute_txid(), height, 0, true);
         }
         let hash = block.block_hash();
         self.blocks.push(block);

@@ -52,7 +52,8 @@ pub enum WalletError {
 ///
 /// let chain = SimChainHandle::new();
 /// let wallet = SimWallet::from_seed([3; 32], chain.clone());
-/// chain.mine_blocks(101, &wallet.script_pubkey());
+/// // Block 1's coinbase can be spent in block 101, the next one.
+/// chain.mine_blocks(100, &wallet.script_pubkey());
 /// assert_eq!(wallet.spendable_balance(), Amount::from_btc(50.0).unwrap());
 ///
 /// let funding_script = bitcoin::ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::all_zeros());
