@@ -256,3 +256,175 @@ impl ChainSync {
         Ok((connected, self.best == tip))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The driver and the tracker over a bare in-memory chain, so that they
+    //! are tested without the `sim` feature.
+    use super::*;
+    use crate::{ConfirmationEvent, ConfirmationTracker};
+    use bitcoin::hashes::Hash;
+    use bitcoin::transaction::Version;
+    use bitcoin::{absolute, Amount, Block, OutPoint, ScriptBuf, Transaction, TxIn, TxOut};
+
+    /// Blocks of the best chain plus every block ever made.
+    #[derive(Debug, Default)]
+    struct Chain {
+        best: Vec<Block>,
+        all: Vec<Block>,
+    }
+
+    impl Chain {
+        fn new() -> Self {
+            let genesis = bitcoin::constants::genesis_block(bitcoin::Network::Regtest);
+            Chain {
+                best: vec![genesis.clone()],
+                all: vec![genesis],
+            }
+        }
+        fn mine(&mut self, txs: Vec<Transaction>, salt: u32) {
+            let prev = self.best.last().unwrap();
+            let mut block = Block {
+                header: prev.header,
+                txdata: txs,
+            };
+            block.header.prev_blockhash = prev.block_hash();
+            block.header.nonce = salt;
+            block.header.time += 600;
+            self.best.push(block.clone());
+            self.all.push(block);
+        }
+        fn pop(&mut self, n: usize) {
+            self.best.truncate(self.best.len() - n);
+        }
+    }
+
+    impl ChainSource for Chain {
+        fn best_block(&self) -> Result<BestBlock, ChainSourceError> {
+            let tip = self.best.last().unwrap();
+            Ok(BestBlock::new(tip.block_hash(), self.best.len() as u32 - 1))
+        }
+        fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainSourceError> {
+            Ok(self.best.get(height as usize).map(Block::block_hash))
+        }
+        fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainSourceError> {
+            Ok(self.all.iter().find(|b| b.block_hash() == *hash).cloned())
+        }
+    }
+
+    fn tx(spending: OutPoint, tag: u8) -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: spending,
+                ..Default::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: ScriptBuf::new_op_return([tag]),
+            }],
+        }
+    }
+
+    #[test]
+    fn reorg_disconnects_tip_first_then_connects() {
+        let mut chain = Chain::new();
+        let mut tracker = ConfirmationTracker::new(chain.best_block().unwrap());
+        let mut sync = ChainSync::new(tracker.best_block());
+        let funding = tx(OutPoint::new(bitcoin::Txid::all_zeros(), 7), 1);
+        let funding_txid = funding.compute_txid();
+        let watched = OutPoint::new(funding_txid, 0);
+        let spend = tx(watched, 2);
+        tracker.watch_tx(funding_txid, 2);
+        tracker.watch_outpoint(watched);
+
+        chain.mine(vec![funding.clone()], 1);
+        chain.mine(vec![spend.clone()], 1);
+        let outcome = sync.sync(&chain, &mut tracker).unwrap();
+        assert_eq!((outcome.disconnected, outcome.connected), (0, 2));
+        let events: Vec<_> = std::iter::from_fn(|| tracker.poll_event()).collect();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(matches!(events[0], ConfirmationEvent::Confirmed { .. }));
+        assert!(
+            matches!(events[1], ConfirmationEvent::OutpointSpent { ref spend, .. } if spend.input_index == 0)
+        );
+        assert!(
+            matches!(events[2], ConfirmationEvent::ReachedDepth { depth, .. } if depth.get() == 2)
+        );
+
+        // Replace the spend's block: the spend is undone, the funding stays.
+        chain.pop(1);
+        chain.mine(vec![], 2);
+        chain.mine(vec![], 2);
+        let outcome = sync.sync(&chain, &mut tracker).unwrap();
+        assert_eq!((outcome.disconnected, outcome.connected), (1, 2));
+        assert!(matches!(
+            tracker.poll_event(),
+            Some(ConfirmationEvent::SpendReorgedOut { .. })
+        ));
+        assert_eq!(tracker.poll_event(), None);
+        assert_eq!(tracker.confirmations(&funding_txid).unwrap().get(), 3);
+        assert_eq!(tracker.best_block(), chain.best_block().unwrap());
+
+        // A driver restarted at a stale tip walks back through the source.
+        let stale = sync.best_block();
+        chain.pop(3);
+        chain.mine(vec![], 3);
+        let mut restarted = ChainSync::new(stale);
+        let outcome = restarted.sync(&chain, &mut tracker).unwrap();
+        assert_eq!((outcome.disconnected, outcome.connected), (3, 1));
+        assert!(matches!(
+            tracker.poll_event(),
+            Some(ConfirmationEvent::ReorgedOut { .. })
+        ));
+        assert_eq!(tracker.confirmations(&funding_txid).unwrap().get(), 0);
+    }
+
+    #[test]
+    fn unknown_block_and_different_chain_are_errors() {
+        let chain = Chain::new();
+        let mut tracker = ConfirmationTracker::new(BestBlock::new(BlockHash::all_zeros(), 5));
+        let mut sync = ChainSync::new(tracker.best_block());
+        assert!(matches!(
+            sync.sync(&chain, &mut tracker),
+            Err(SyncError::UnknownBlock { height: 5, .. })
+        ));
+        let mainnet = BestBlock::genesis(bitcoin::Network::Bitcoin);
+        let mut sync = ChainSync::new(mainnet);
+        assert!(matches!(
+            sync.sync(&chain, &mut tracker),
+            Err(SyncError::DifferentChain { .. })
+        ));
+        assert_eq!(sync.best_block(), mainnet);
+    }
+
+    #[test]
+    fn light_client_tip_moving_down_unconfirms() {
+        let mut chain = Chain::new();
+        let funding = tx(OutPoint::new(bitcoin::Txid::all_zeros(), 1), 9);
+        chain.mine(vec![], 0);
+        chain.mine(vec![funding.clone()], 0);
+        let mut tracker = ConfirmationTracker::new(chain.best_block().unwrap());
+        tracker.watch_tx(funding.compute_txid(), 1);
+        let block = chain.best.last().unwrap().clone();
+        tracker.transactions_confirmed(&block.header, &[(0, &funding)], 2);
+        tracker.best_block_updated(&block.header, 2);
+        assert_eq!(
+            tracker
+                .confirmations(&funding.compute_txid())
+                .unwrap()
+                .get(),
+            1
+        );
+        let lower = chain.best[1].header;
+        tracker.best_block_updated(&lower, 1);
+        assert_eq!(
+            tracker
+                .confirmations(&funding.compute_txid())
+                .unwrap()
+                .get(),
+            0
+        );
+    }
+}

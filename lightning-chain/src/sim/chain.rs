@@ -224,7 +224,7 @@ impl SimChain {
         if halvings >= 64 {
             return Amount::ZERO;
         }
-        Amount::from_sat(50 * 100_000_000 >> halvings)
+        Amount::from_sat((50 * 100_000_000) >> halvings)
     }
 
     /// The median time past of the block at `height` (the median of its own
