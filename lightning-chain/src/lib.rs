@@ -1,3 +1,55 @@
 //! Chain traits for the Lightning SDK: chain data, broadcasting, fee
 //! estimation and chain sync.
+//!
+//! A host gives the node its view of the Bitcoin chain through a handful of
+//! synchronous traits, all sans-IO from the library's side:
+//!
+//! | trait | the host... |
+//! | --- | --- |
+//! | [`ChainSource`] | serves headers and blocks to the [`ChainSync`] driver |
+//! | [`ChainListener`] | (implemented by the node) is told about connected and disconnected blocks |
+//! | [`WatchFilter`] | (light clients) learns which scripts and outpoints matter |
+//! | [`Broadcaster`] | publishes transactions |
+//! | [`FeeEstimator`] | gives a [`FeeRate`] for a [`ConfirmationTarget`] |
+//!
+//! [`ConfirmationTracker`] is a ready-made [`ChainListener`] that follows the
+//! depth of watched transactions and the spends of watched outpoints across
+//! reorgs.
+//!
+//! With the `sim` feature, [`sim`] provides an in-memory regtest-like chain with
+//! a script-verifying mempool and a small wallet, for tests and demos.
+//!
+//! ```
+//! use lightning_chain::{BestBlock, ChainSync, ConfirmationTracker};
+//! use bitcoin::Network;
+//!
+//! // A node starting from scratch follows the chain from genesis.
+//! let genesis = BestBlock::genesis(Network::Regtest);
+//! let tracker = ConfirmationTracker::new(genesis);
+//! let sync = ChainSync::new(genesis);
+//! assert_eq!(sync.best_block(), tracker.best_block());
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod best_block;
+mod broadcast;
+mod confirm;
+mod fee;
+mod listen;
+mod source;
+mod sync;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use best_block::{BestBlock, Confirmations};
+pub use broadcast::Broadcaster;
+pub use confirm::{ConfirmationEvent, ConfirmationTracker, OutpointSpend, TxConfirmation};
+pub use fee::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator, FeeRate, FixedFeeEstimator};
+pub use listen::{ChainListener, WatchFilter, WatchedOutput};
+pub use source::{ChainSource, ChainSourceError};
+pub use sync::{ChainSync, SyncError, SyncOutcome};
+
+/// Re-export of the `bitcoin` crate whose types appear in this crate's API.
+pub use bitcoin;

@@ -1,0 +1,350 @@
+//! Following the confirmation depth of watched transactions and the spends
+//! of watched outputs, across reorgs.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bitcoin::block::Header;
+use bitcoin::{BlockHash, OutPoint, Transaction, Txid};
+
+use crate::{BestBlock, ChainListener, Confirmations};
+
+/// Where a transaction confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TxConfirmation {
+    /// The confirming block.
+    pub block_hash: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// The transaction's index in the block (BOLT 7 `short_channel_id` uses
+    /// it for funding transactions).
+    pub tx_index: usize,
+}
+
+/// A confirmed spend of a watched output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct OutpointSpend {
+    /// The spending transaction.
+    pub spending_tx: Transaction,
+    /// Which of its inputs spends the output.
+    pub input_index: usize,
+    /// Where it confirmed.
+    pub confirmation: TxConfirmation,
+}
+
+impl OutpointSpend {
+    /// The spending transaction's id.
+    pub fn spending_txid(&self) -> Txid {
+        self.spending_tx.compute_txid()
+    }
+}
+
+/// Something a [`ConfirmationTracker`] noticed. Taken with
+/// [`ConfirmationTracker::poll_event`], in the order they happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ConfirmationEvent {
+    /// A watched transaction confirmed (depth 1).
+    Confirmed {
+        /// The transaction.
+        txid: Txid,
+        /// Where.
+        confirmation: TxConfirmation,
+    },
+    /// A watched transaction reached the depth it was watched for.
+    ReachedDepth {
+        /// The transaction.
+        txid: Txid,
+        /// Its depth now (at least the one asked for).
+        depth: Confirmations,
+        /// Where it confirmed.
+        confirmation: TxConfirmation,
+    },
+    /// The block that confirmed a watched transaction was disconnected: it
+    /// is unconfirmed again (it may confirm again on the new branch).
+    ReorgedOut {
+        /// The transaction.
+        txid: Txid,
+        /// Where it had confirmed.
+        was: TxConfirmation,
+    },
+    /// A watched output was spent by a confirmed transaction.
+    OutpointSpent {
+        /// The output.
+        outpoint: OutPoint,
+        /// The spend.
+        spend: OutpointSpend,
+    },
+    /// The block that confirmed the spend of a watched output was
+    /// disconnected: the output is unspent again, as far as the chain says.
+    SpendReorgedOut {
+        /// The output.
+        outpoint: OutPoint,
+        /// The spend that was undone.
+        was: OutpointSpend,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct TxWatch {
+    min_depth: u32,
+    confirmation: Option<TxConfirmation>,
+    depth_reported: bool,
+}
+
+/// Follows watched transactions and outputs as blocks connect and
+/// disconnect. It is a [`ChainListener`]: feed it with
+/// [`ChainSync`](crate::ChainSync) or by hand.
+///
+/// - [`watch_tx`](ConfirmationTracker::watch_tx): report when a txid
+///   confirms, when it reaches a depth, and when a reorg unconfirms it.
+/// - [`watch_outpoint`](ConfirmationTracker::watch_outpoint): report which
+///   transaction spends an output, and when a reorg undoes that spend.
+///
+/// It only sees blocks from the moment it is fed; watch a transaction before
+/// it can confirm (a light-client host also registers it with its
+/// [`WatchFilter`](crate::WatchFilter)). A depth already reported is not
+/// reported again when a reorg shortens the chain above the confirming block
+/// without disconnecting it.
+///
+/// ```
+/// # #[cfg(feature = "sim")] {
+/// use lightning_chain::sim::{SimChainHandle, SimWallet};
+/// use lightning_chain::{ChainSync, ConfirmationEvent, ConfirmationTracker};
+/// use bitcoin::{Amount, ScriptBuf};
+///
+/// let chain = SimChainHandle::new();
+/// let wallet = SimWallet::from_seed([7; 32], chain.clone());
+/// chain.mine_blocks(101, &wallet.script_pubkey());
+///
+/// let mut tracker = ConfirmationTracker::new(chain.best_block());
+/// let mut sync = ChainSync::new(tracker.best_block());
+///
+/// let txid = wallet.send(Amount::from_sat(50_000), &ScriptBuf::new_op_return([1])).unwrap();
+/// tracker.watch_tx(txid, 3);
+///
+/// chain.mine_blocks(3, &wallet.script_pubkey());
+/// sync.sync(&chain, &mut tracker).unwrap();
+/// assert_eq!(tracker.confirmations(&txid).map(|c| c.get()), Some(3));
+/// assert!(matches!(tracker.poll_event(), Some(ConfirmationEvent::Confirmed { .. })));
+/// assert!(matches!(tracker.poll_event(), Some(ConfirmationEvent::ReachedDepth { .. })));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConfirmationTracker {
+    best: BestBlock,
+    txs: BTreeMap<Txid, TxWatch>,
+    outpoints: BTreeMap<OutPoint, Option<OutpointSpend>>,
+    events: VecDeque<ConfirmationEvent>,
+}
+
+impl ConfirmationTracker {
+    /// A tracker whose chain is at `best`.
+    pub fn new(best: BestBlock) -> Self {
+        ConfirmationTracker {
+            best,
+            txs: BTreeMap::new(),
+            outpoints: BTreeMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The last block the tracker was told about.
+    pub fn best_block(&self) -> BestBlock {
+        self.best
+    }
+
+    /// Watch `txid`, reporting [`ConfirmationEvent::ReachedDepth`] once it
+    /// has `min_depth` confirmations. Watching it again changes the depth.
+    pub fn watch_tx(&mut self, txid: Txid, min_depth: u32) {
+        let watch = self.txs.entry(txid).or_insert(TxWatch {
+            min_depth,
+            confirmation: None,
+            depth_reported: false,
+        });
+        if watch.min_depth != min_depth {
+            watch.min_depth = min_depth;
+            watch.depth_reported = false;
+        }
+        self.check_depths();
+    }
+
+    /// Stop watching `txid`.
+    pub fn unwatch_tx(&mut self, txid: &Txid) {
+        self.txs.remove(txid);
+    }
+
+    /// Watch for the spend of `outpoint`.
+    pub fn watch_outpoint(&mut self, outpoint: OutPoint) {
+        self.outpoints.entry(outpoint).or_insert(None);
+    }
+
+    /// Stop watching `outpoint`.
+    pub fn unwatch_outpoint(&mut self, outpoint: &OutPoint) {
+        self.outpoints.remove(outpoint);
+    }
+
+    /// Where a watched transaction confirmed; `None` if unconfirmed or not
+    /// watched.
+    pub fn confirmation(&self, txid: &Txid) -> Option<TxConfirmation> {
+        self.txs.get(txid).and_then(|watch| watch.confirmation)
+    }
+
+    /// The depth of a watched transaction ([`Confirmations::NONE`] while
+    /// unconfirmed); `None` if not watched.
+    pub fn confirmations(&self, txid: &Txid) -> Option<Confirmations> {
+        let watch = self.txs.get(txid)?;
+        Some(self.depth_of(watch.confirmation))
+    }
+
+    /// The confirmed spend of a watched output, if any.
+    pub fn spend_of(&self, outpoint: &OutPoint) -> Option<&OutpointSpend> {
+        self.outpoints.get(outpoint).and_then(Option::as_ref)
+    }
+
+    /// The depth of the spend of a watched output
+    /// ([`Confirmations::NONE`] while unspent); `None` if not watched.
+    pub fn spend_confirmations(&self, outpoint: &OutPoint) -> Option<Confirmations> {
+        let spend = self.outpoints.get(outpoint)?;
+        Some(self.depth_of(spend.as_ref().map(|s| s.confirmation)))
+    }
+
+    /// Every watched transaction with its depth, in txid order.
+    pub fn watched_txs(&self) -> impl Iterator<Item = (Txid, Confirmations)> + '_ {
+        self.txs
+            .iter()
+            .map(|(txid, watch)| (*txid, self.depth_of(watch.confirmation)))
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<ConfirmationEvent> {
+        self.events.pop_front()
+    }
+
+    fn depth_of(&self, confirmation: Option<TxConfirmation>) -> Confirmations {
+        match confirmation {
+            Some(conf) => Confirmations::at(conf.height, self.best.height),
+            None => Confirmations::NONE,
+        }
+    }
+
+    fn check_depths(&mut self) {
+        let tip = self.best.height;
+        for (txid, watch) in self.txs.iter_mut() {
+            let Some(confirmation) = watch.confirmation else {
+                continue;
+            };
+            let depth = Confirmations::at(confirmation.height, tip);
+            if !watch.depth_reported && depth.is_confirmed() && depth.is_at_least(watch.min_depth) {
+                watch.depth_reported = true;
+                self.events.push_back(ConfirmationEvent::ReachedDepth {
+                    txid: *txid,
+                    depth,
+                    confirmation,
+                });
+            }
+        }
+    }
+
+    /// Undoes every confirmation `is_gone` says was on a removed block.
+    fn unconfirm_where(&mut self, is_gone: impl Fn(&TxConfirmation) -> bool) {
+        for (txid, watch) in self.txs.iter_mut() {
+            if let Some(was) = watch.confirmation.filter(|c| is_gone(c)) {
+                watch.confirmation = None;
+                watch.depth_reported = false;
+                self.events
+                    .push_back(ConfirmationEvent::ReorgedOut { txid: *txid, was });
+            }
+        }
+        for (outpoint, spend) in self.outpoints.iter_mut() {
+            if spend.as_ref().is_some_and(|s| is_gone(&s.confirmation)) {
+                if let Some(was) = spend.take() {
+                    self.events.push_back(ConfirmationEvent::SpendReorgedOut {
+                        outpoint: *outpoint,
+                        was,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl ChainListener for ConfirmationTracker {
+    fn block_disconnected(&mut self, header: &Header, height: u32) {
+        self.unconfirm_where(|conf| conf.height >= height);
+        self.best = BestBlock::new(header.prev_blockhash, height.saturating_sub(1));
+    }
+
+    fn transactions_confirmed(
+        &mut self,
+        header: &Header,
+        txdata: &[(usize, &Transaction)],
+        height: u32,
+    ) {
+        let block_hash = header.block_hash();
+        for &(tx_index, tx) in txdata {
+            let confirmation = TxConfirmation {
+                block_hash,
+                height,
+                tx_index,
+            };
+            let txid = tx.compute_txid();
+            if let Some(watch) = self.txs.get_mut(&txid) {
+                if watch.confirmation != Some(confirmation) {
+                    if let Some(was) = watch.confirmation.replace(confirmation) {
+                        // Seen again elsewhere without a disconnect: a light
+                        // client that missed the reorg.
+                        self.events
+                            .push_back(ConfirmationEvent::ReorgedOut { txid, was });
+                    }
+                    watch.depth_reported = false;
+                    self.events
+                        .push_back(ConfirmationEvent::Confirmed { txid, confirmation });
+                }
+            }
+            if tx.is_coinbase() {
+                continue;
+            }
+            for (input_index, input) in tx.input.iter().enumerate() {
+                let Some(slot) = self.outpoints.get_mut(&input.previous_output) else {
+                    continue;
+                };
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| s.confirmation == confirmation)
+                {
+                    continue;
+                }
+                let spend = OutpointSpend {
+                    spending_tx: tx.clone(),
+                    input_index,
+                    confirmation,
+                };
+                if let Some(was) = slot.replace(spend.clone()) {
+                    self.events.push_back(ConfirmationEvent::SpendReorgedOut {
+                        outpoint: input.previous_output,
+                        was,
+                    });
+                }
+                self.events.push_back(ConfirmationEvent::OutpointSpent {
+                    outpoint: input.previous_output,
+                    spend,
+                });
+            }
+        }
+        self.check_depths();
+    }
+
+    fn best_block_updated(&mut self, header: &Header, height: u32) {
+        let hash = header.block_hash();
+        // A light client may move the tip down or sideways without calling
+        // `block_disconnected`: anything above the new tip, or at its height
+        // in another block, is no longer confirmed.
+        self.unconfirm_where(|conf| {
+            conf.height > height || (conf.height == height && conf.block_hash != hash)
+        });
+        self.best = BestBlock::new(hash, height);
+        self.check_depths();
+    }
+}
