@@ -2,6 +2,9 @@
 //!
 //! - [`update_log`]: where every `update_*` stands in the two commitment
 //!   chains, and what each commitment holds.
+//! - [`params`]: the parameters of `open_channel`/`accept_channel` and the
+//!   rules on them.
+pub mod params;
 pub mod update_log;
 
 #[cfg(test)]
