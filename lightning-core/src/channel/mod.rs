@@ -4,6 +4,8 @@
 //!   chains, and what each commitment holds.
 //! - [`params`]: the parameters of `open_channel`/`accept_channel` and the
 //!   rules on them.
+//! - [`htlc_policy`]: the rules on offering and accepting HTLCs and fees.
+pub mod htlc_policy;
 pub mod params;
 pub mod update_log;
 

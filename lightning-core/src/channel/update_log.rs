@@ -265,22 +265,6 @@ pub enum UpdateError {
         /// Its id.
         htlc_id: u64,
     },
-    /// `commitment_signed` with no update to commit (BOLT 2: the sender "MUST
-    /// NOT send a `commitment_signed` message that does not include any
-    /// updates").
-    #[error("commitment_signed by {signer:?} would commit no update")]
-    NothingToCommit {
-        /// The signer.
-        signer: Side,
-    },
-    /// An HTLC's value would take a balance below zero.
-    #[error("{side:?} cannot afford {amount_msat} msat")]
-    InsufficientBalance {
-        /// Whose balance.
-        side: Side,
-        /// The amount.
-        amount_msat: u64,
-    },
 }
 
 /// The update log of one channel, from one side's point of view.
@@ -293,12 +277,12 @@ pub enum UpdateError {
 ///     onion_routing_packet: vec![0; 1366], path_key: None,
 /// }).unwrap();
 /// // We sign the remote's next commitment: the HTLC is in it...
-/// log.commitment_signed(Side::Local).unwrap();
+/// log.commitment_signed(Side::Local);
 /// assert_eq!(log.view(Side::Remote, Which::Current).htlcs.len(), 1);
 /// // ...but not in ours until the remote revokes and signs ours.
 /// assert!(log.view(Side::Local, Which::Current).htlcs.is_empty());
 /// log.revoke_and_ack(Side::Remote);
-/// log.commitment_signed(Side::Remote).unwrap();
+/// log.commitment_signed(Side::Remote);
 /// assert_eq!(log.view(Side::Local, Which::Current).htlcs.len(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,10 +427,12 @@ impl UpdateLog {
     /// sent by `Local`, or received from `Remote`). Moves the signer's
     /// proposed updates into the receiver's commitment, and the other side's
     /// acknowledged updates into its own.
-    pub fn commitment_signed(&mut self, signer: Side) -> Result<(), UpdateError> {
-        if !self.has_updates_to_commit(signer) {
-            return Err(UpdateError::NothingToCommit { signer });
-        }
+    ///
+    /// BOLT 2 forbids *sending* a `commitment_signed` that includes no update
+    /// (check [`UpdateLog::has_updates_to_commit`] first), but gives the
+    /// receiver no rule to fail on one, so an empty one is applied as a
+    /// commitment with a new number only.
+    pub fn commitment_signed(&mut self, signer: Side) {
         for u in &mut self.updates {
             if u.proposer == signer && u.stage == UpdateStage::Proposed {
                 u.stage = UpdateStage::ReceiverCommitted;
@@ -454,7 +440,6 @@ impl UpdateLog {
                 u.stage = UpdateStage::ProposerCommitted;
             }
         }
-        Ok(())
     }
 
     /// `revoker` revokes its previous commitment (`revoke_and_ack` sent by

@@ -174,7 +174,7 @@ fn run(ops: &[Op]) -> usize {
                 if p.awaiting_raa || !p.log.has_updates_to_commit(Side::Local) {
                     continue;
                 }
-                p.log.commitment_signed(Side::Local).unwrap();
+                p.log.commitment_signed(Side::Local);
                 p.awaiting_raa = true;
                 let snap = snapshot(&p.log.view(Side::Remote, Which::Current));
                 peers[1 - i].inbox.push_back(Msg::CommitmentSigned(snap));
@@ -199,7 +199,7 @@ fn run(ops: &[Op]) -> usize {
                         let p = &mut peers[i];
                         let before = p.log.view(Side::Local, Which::Next);
                         let before = snapshot(&before);
-                        p.log.commitment_signed(Side::Remote).unwrap();
+                        p.log.commitment_signed(Side::Remote);
                         let now = snapshot(&p.log.view(Side::Local, Which::Current));
                         assert_eq!(now, expected, "signed commitment differs from the one held");
                         assert_eq!(now, before, "Next view predicted the commitment");
@@ -287,7 +287,7 @@ fn forget_uncommitted_rewinds_ids_and_keeps_committed() {
         path_key: None,
     };
     log.add_htlc(Side::Local, add(0)).unwrap();
-    log.commitment_signed(Side::Local).unwrap();
+    log.commitment_signed(Side::Local);
     log.add_htlc(Side::Local, add(1)).unwrap();
     log.add_htlc(Side::Remote, add(0)).unwrap();
     let dropped = log.forget_uncommitted();
@@ -334,18 +334,16 @@ fn removal_rules() {
         Err(UpdateError::UnknownHtlc { .. })
     ));
     // Lock it in: they sign ours, we revoke, we sign theirs, they revoke.
-    log.commitment_signed(Side::Remote).unwrap();
+    log.commitment_signed(Side::Remote);
     log.revoke_and_ack(Side::Local);
-    log.commitment_signed(Side::Local).unwrap();
+    log.commitment_signed(Side::Local);
     log.revoke_and_ack(Side::Remote);
     log.remove_htlc(Side::Local, 0, fail.clone()).unwrap();
     assert!(matches!(
         log.remove_htlc(Side::Local, 0, fail),
         Err(UpdateError::AlreadyRemoved { .. })
     ));
-    // Nothing to commit for the remote: the removal is ours.
-    assert!(matches!(
-        log.commitment_signed(Side::Remote),
-        Err(UpdateError::NothingToCommit { .. })
-    ));
+    // Nothing for the remote to commit: the removal is ours.
+    assert!(!log.has_updates_to_commit(Side::Remote));
+    assert!(log.has_updates_to_commit(Side::Local));
 }
