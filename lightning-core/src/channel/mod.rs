@@ -5,8 +5,10 @@
 //! - [`params`]: the parameters of `open_channel`/`accept_channel` and the
 //!   rules on them.
 //! - [`htlc_policy`]: the rules on offering and accepting HTLCs and fees.
+//! - [`reestablish`]: `channel_reestablish` checks and retransmission.
 pub mod htlc_policy;
 pub mod params;
+pub mod reestablish;
 pub mod update_log;
 
 #[cfg(test)]
