@@ -6,6 +6,8 @@
 //!   rules on them.
 //! - [`htlc_policy`]: the rules on offering and accepting HTLCs and fees.
 //! - [`reestablish`]: `channel_reestablish` checks and retransmission.
+//! - [`close`]: `shutdown` scripts and the `closing_signed` negotiation.
+pub mod close;
 pub mod htlc_policy;
 pub mod params;
 pub mod reestablish;
