@@ -1,0 +1,629 @@
+//! The log of channel updates and where each one stands in the two
+//! commitment chains (BOLT 2, "Normal Operation").
+//!
+//! Every `update_*` message (add, fulfill, fail, fail-malformed, fee) passes
+//! through the five states BOLT 2 lists:
+//!
+//! 1. pending on the receiver ([`UpdateStage::Proposed`]);
+//! 2. in the receiver's latest commitment ([`UpdateStage::ReceiverCommitted`]);
+//! 3. the receiver's previous commitment revoked, pending on the proposer
+//!    ([`UpdateStage::ReceiverRevoked`]);
+//! 4. in the proposer's latest commitment ([`UpdateStage::ProposerCommitted`]);
+//! 5. the proposer's previous commitment revoked ([`UpdateStage::LockedIn`]).
+//!
+//! Two events move updates along, and they are the same for both sides, so the
+//! log has just two transitions: [`UpdateLog::commitment_signed`] (a side signs
+//! the *other* side's next commitment) and [`UpdateLog::revoke_and_ack`] (a
+//! side revokes its previous commitment). Everything a commitment holds (the
+//! HTLC outputs, both balances and the feerate) is derived from the stages, so
+//! there is no second copy of state that could disagree.
+
+use core::fmt;
+
+/// One side of the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Side {
+    /// This node ("holder" in BOLT 3).
+    Local,
+    /// The peer ("counterparty").
+    Remote,
+}
+
+impl Side {
+    /// The other side.
+    pub const fn other(self) -> Side {
+        match self {
+            Side::Local => Side::Remote,
+            Side::Remote => Side::Local,
+        }
+    }
+}
+
+/// Where an update stands (BOLT 2, "Normal Operation", the five states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UpdateStage {
+    /// Sent, not yet covered by a `commitment_signed`.
+    Proposed,
+    /// In the receiver's latest commitment, whose predecessor is not yet
+    /// revoked.
+    ReceiverCommitted,
+    /// Irrevocably in the receiver's commitment; pending on the proposer.
+    ReceiverRevoked,
+    /// In the proposer's latest commitment, whose predecessor is not yet
+    /// revoked.
+    ProposerCommitted,
+    /// Irrevocably committed by both sides.
+    LockedIn,
+}
+
+/// An offered HTLC, as `update_add_htlc` carries it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HtlcAdd {
+    /// The offerer's `id` for it: 0 for the first, then one more each time.
+    pub id: u64,
+    /// `amount_msat`.
+    pub amount_msat: u64,
+    /// `payment_hash`.
+    pub payment_hash: [u8; 32],
+    /// `cltv_expiry`, an absolute block height.
+    pub cltv_expiry: u32,
+    /// The 1366-byte `onion_routing_packet`, kept to retransmit the message.
+    pub onion_routing_packet: Vec<u8>,
+    /// The `blinded_path` TLV's `path_key`, if any (33-byte point).
+    pub path_key: Option<[u8; 33]>,
+}
+
+impl fmt::Debug for HtlcAdd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HtlcAdd")
+            .field("id", &self.id)
+            .field("amount_msat", &self.amount_msat)
+            .field("payment_hash", &hex::encode(self.payment_hash))
+            .field("cltv_expiry", &self.cltv_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an HTLC is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HtlcRemoval {
+    /// `update_fulfill_htlc`: the value goes to the HTLC's receiver.
+    Fulfill {
+        /// `payment_preimage`.
+        payment_preimage: [u8; 32],
+    },
+    /// `update_fail_htlc`: the value returns to the offerer.
+    Fail {
+        /// The encrypted `reason`.
+        reason: Vec<u8>,
+    },
+    /// `update_fail_malformed_htlc`: the value returns to the offerer.
+    FailMalformed {
+        /// `sha256_of_onion`.
+        sha256_of_onion: [u8; 32],
+        /// `failure_code` (has the BADONION bit).
+        failure_code: u16,
+    },
+}
+
+impl HtlcRemoval {
+    /// Whether the value goes to the HTLC's receiver.
+    pub fn is_fulfill(&self) -> bool {
+        matches!(self, HtlcRemoval::Fulfill { .. })
+    }
+}
+
+/// What an update changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// `update_add_htlc`.
+    Add(HtlcAdd),
+    /// `update_fulfill_htlc`, `update_fail_htlc` or
+    /// `update_fail_malformed_htlc` of the HTLC the *other* side offered with
+    /// this `htlc_id`.
+    Remove {
+        /// The removed HTLC's `id` (in the offerer's numbering).
+        htlc_id: u64,
+        /// How it is removed.
+        removal: HtlcRemoval,
+    },
+    /// `update_fee`.
+    Fee {
+        /// `feerate_per_kw`.
+        feerate_per_kw: u32,
+    },
+}
+
+/// One update and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// Who sent it.
+    pub proposer: Side,
+    /// What it changes.
+    pub kind: UpdateKind,
+    /// Where it stands.
+    pub stage: UpdateStage,
+}
+
+impl Update {
+    /// Whether this update is in the latest commitment held by `holder`.
+    pub fn in_commitment_of(&self, holder: Side) -> bool {
+        if holder == self.proposer {
+            self.stage >= UpdateStage::ProposerCommitted
+        } else {
+            self.stage >= UpdateStage::ReceiverCommitted
+        }
+    }
+
+    /// Whether this update will be in the next commitment `holder` receives,
+    /// that is, the one the other side signs next.
+    pub fn in_next_commitment_of(&self, holder: Side) -> bool {
+        if holder == self.proposer {
+            self.stage >= UpdateStage::ReceiverRevoked
+        } else {
+            true
+        }
+    }
+}
+
+/// Which commitment a [`CommitmentView`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The latest one signed.
+    Current,
+    /// The one the other side would sign next.
+    Next,
+}
+
+/// An HTLC as it appears in one commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedHtlc<'a> {
+    /// Who offered it.
+    pub offerer: Side,
+    /// The HTLC.
+    pub add: &'a HtlcAdd,
+}
+
+/// The contents of one side's commitment, derived from the log: the
+/// balances before fees, the feerate and the pending HTLCs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitmentView<'a> {
+    /// Whose commitment.
+    pub holder: Side,
+    /// The holder's balance in millisatoshi, before commitment fees.
+    pub holder_msat: u64,
+    /// The other side's balance in millisatoshi, before commitment fees.
+    pub counterparty_msat: u64,
+    /// `feerate_per_kw` of this commitment.
+    pub feerate_per_kw: u32,
+    /// HTLCs still pending in it, in the order they were offered.
+    pub htlcs: Vec<CommittedHtlc<'a>>,
+}
+
+impl CommitmentView<'_> {
+    /// The balance of `side` before fees.
+    pub fn balance_msat(&self, side: Side) -> u64 {
+        if side == self.holder {
+            self.holder_msat
+        } else {
+            self.counterparty_msat
+        }
+    }
+
+    /// The sum of HTLCs `offerer` has offered in this commitment.
+    pub fn offered_msat(&self, offerer: Side) -> u64 {
+        self.htlcs
+            .iter()
+            .filter(|h| h.offerer == offerer)
+            .map(|h| h.add.amount_msat)
+            .sum()
+    }
+
+    /// The number of HTLCs `offerer` has offered in this commitment.
+    pub fn offered_count(&self, offerer: Side) -> usize {
+        self.htlcs.iter().filter(|h| h.offerer == offerer).count()
+    }
+}
+
+/// A rule the log refuses to break.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// `update_add_htlc` with an `id` other than the next one.
+    #[error("HTLC id {got} from {side:?}: expected {expected}")]
+    UnexpectedHtlcId {
+        /// The offerer.
+        side: Side,
+        /// The id that was due.
+        expected: u64,
+        /// The id given.
+        got: u64,
+    },
+    /// A removal of an HTLC that does not exist.
+    #[error("no HTLC {htlc_id} offered by {offerer:?}")]
+    UnknownHtlc {
+        /// The HTLC's offerer.
+        offerer: Side,
+        /// Its id.
+        htlc_id: u64,
+    },
+    /// A removal of an HTLC that is not yet irrevocably committed by both
+    /// sides (BOLT 2: the removal "MUST NOT" be sent before that).
+    #[error("HTLC {htlc_id} offered by {offerer:?} is not irrevocably committed yet")]
+    HtlcNotLockedIn {
+        /// The HTLC's offerer.
+        offerer: Side,
+        /// Its id.
+        htlc_id: u64,
+    },
+    /// A second removal of the same HTLC.
+    #[error("HTLC {htlc_id} offered by {offerer:?} is already being removed")]
+    AlreadyRemoved {
+        /// The HTLC's offerer.
+        offerer: Side,
+        /// Its id.
+        htlc_id: u64,
+    },
+}
+
+/// The update log of one channel, from one side's point of view.
+///
+/// ```
+/// use lightning_core::channel::update_log::{HtlcAdd, Side, UpdateLog, Which};
+/// let mut log = UpdateLog::new(600_000_000, 400_000_000, 253);
+/// log.add_htlc(Side::Local, HtlcAdd {
+///     id: 0, amount_msat: 5_000_000, payment_hash: [1; 32], cltv_expiry: 500,
+///     onion_routing_packet: vec![0; 1366], path_key: None,
+/// }).unwrap();
+/// // We sign the remote's next commitment: the HTLC is in it...
+/// log.commitment_signed(Side::Local);
+/// assert_eq!(log.view(Side::Remote, Which::Current).htlcs.len(), 1);
+/// // ...but not in ours until the remote revokes and signs ours.
+/// assert!(log.view(Side::Local, Which::Current).htlcs.is_empty());
+/// log.revoke_and_ack(Side::Remote);
+/// log.commitment_signed(Side::Remote);
+/// assert_eq!(log.view(Side::Local, Which::Current).htlcs.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateLog {
+    /// The balances and feerate all fully settled updates have been folded
+    /// into: (local, remote) msat.
+    settled_local_msat: u64,
+    settled_remote_msat: u64,
+    settled_feerate_per_kw: u32,
+    /// Updates not yet folded, in the order they were sent or received.
+    updates: Vec<Update>,
+    /// The next `id` each side will use for `update_add_htlc`.
+    next_local_htlc_id: u64,
+    next_remote_htlc_id: u64,
+}
+
+impl UpdateLog {
+    /// A log for a channel that starts with these balances and feerate.
+    pub fn new(local_msat: u64, remote_msat: u64, feerate_per_kw: u32) -> Self {
+        UpdateLog {
+            settled_local_msat: local_msat,
+            settled_remote_msat: remote_msat,
+            settled_feerate_per_kw: feerate_per_kw,
+            updates: Vec::new(),
+            next_local_htlc_id: 0,
+            next_remote_htlc_id: 0,
+        }
+    }
+
+    /// The updates not yet folded into the settled balances.
+    pub fn updates(&self) -> &[Update] {
+        &self.updates
+    }
+
+    /// The next HTLC id `side` will use.
+    pub fn next_htlc_id(&self, side: Side) -> u64 {
+        match side {
+            Side::Local => self.next_local_htlc_id,
+            Side::Remote => self.next_remote_htlc_id,
+        }
+    }
+
+    /// Records an `update_add_htlc` sent (`Local`) or received (`Remote`).
+    /// Its `id` must be the next one; the caller checks the policy rules
+    /// (amount, CLTV, limits) against [`UpdateLog::view`] first.
+    pub fn add_htlc(&mut self, offerer: Side, add: HtlcAdd) -> Result<(), UpdateError> {
+        let expected = self.next_htlc_id(offerer);
+        if add.id != expected {
+            return Err(UpdateError::UnexpectedHtlcId {
+                side: offerer,
+                expected,
+                got: add.id,
+            });
+        }
+        let next = expected
+            .checked_add(1)
+            .ok_or(UpdateError::UnexpectedHtlcId {
+                side: offerer,
+                expected,
+                got: add.id,
+            })?;
+        match offerer {
+            Side::Local => self.next_local_htlc_id = next,
+            Side::Remote => self.next_remote_htlc_id = next,
+        }
+        self.updates.push(Update {
+            proposer: offerer,
+            kind: UpdateKind::Add(add),
+            stage: UpdateStage::Proposed,
+        });
+        Ok(())
+    }
+
+    /// Finds the add of HTLC `htlc_id` offered by `offerer`.
+    pub fn find_add(&self, offerer: Side, htlc_id: u64) -> Option<(&HtlcAdd, UpdateStage)> {
+        self.updates.iter().find_map(|u| match &u.kind {
+            UpdateKind::Add(a) if u.proposer == offerer && a.id == htlc_id => Some((a, u.stage)),
+            _ => None,
+        })
+    }
+
+    /// Finds the removal of HTLC `htlc_id` offered by `offerer`.
+    pub fn find_removal(&self, offerer: Side, htlc_id: u64) -> Option<(&HtlcRemoval, UpdateStage)> {
+        // The removal is proposed by the HTLC's receiver.
+        self.updates.iter().find_map(|u| match &u.kind {
+            UpdateKind::Remove {
+                htlc_id: id,
+                removal,
+            } if u.proposer != offerer && *id == htlc_id => Some((removal, u.stage)),
+            _ => None,
+        })
+    }
+
+    /// Records a removal (fulfill or fail) proposed by `remover` of the HTLC
+    /// the other side offered with `htlc_id`. The HTLC must be locked in and
+    /// not already being removed. The caller checks a fulfill's preimage.
+    pub fn remove_htlc(
+        &mut self,
+        remover: Side,
+        htlc_id: u64,
+        removal: HtlcRemoval,
+    ) -> Result<(), UpdateError> {
+        let offerer = remover.other();
+        match self.find_add(offerer, htlc_id) {
+            None => return Err(UpdateError::UnknownHtlc { offerer, htlc_id }),
+            Some((_, stage)) if stage != UpdateStage::LockedIn => {
+                return Err(UpdateError::HtlcNotLockedIn { offerer, htlc_id })
+            }
+            Some(_) => {}
+        }
+        if self.find_removal(offerer, htlc_id).is_some() {
+            return Err(UpdateError::AlreadyRemoved { offerer, htlc_id });
+        }
+        self.updates.push(Update {
+            proposer: remover,
+            kind: UpdateKind::Remove { htlc_id, removal },
+            stage: UpdateStage::Proposed,
+        });
+        Ok(())
+    }
+
+    /// Records an `update_fee` by `proposer` (who must be the funder: the
+    /// caller checks that and the bounds).
+    pub fn update_fee(&mut self, proposer: Side, feerate_per_kw: u32) {
+        self.updates.push(Update {
+            proposer,
+            kind: UpdateKind::Fee { feerate_per_kw },
+            stage: UpdateStage::Proposed,
+        });
+    }
+
+    /// Whether `signer` has anything to commit, that is, whether the other
+    /// side's next commitment differs from its current one.
+    pub fn has_updates_to_commit(&self, signer: Side) -> bool {
+        let holder = signer.other();
+        self.updates
+            .iter()
+            .any(|u| u.in_next_commitment_of(holder) && !u.in_commitment_of(holder))
+    }
+
+    /// `signer` signs the other side's next commitment (`commitment_signed`
+    /// sent by `Local`, or received from `Remote`). Moves the signer's
+    /// proposed updates into the receiver's commitment, and the other side's
+    /// acknowledged updates into its own.
+    ///
+    /// BOLT 2 forbids *sending* a `commitment_signed` that includes no update
+    /// (check [`UpdateLog::has_updates_to_commit`] first), but gives the
+    /// receiver no rule to fail on one, so an empty one is applied as a
+    /// commitment with a new number only.
+    pub fn commitment_signed(&mut self, signer: Side) {
+        for u in &mut self.updates {
+            if u.proposer == signer && u.stage == UpdateStage::Proposed {
+                u.stage = UpdateStage::ReceiverCommitted;
+            } else if u.proposer != signer && u.stage == UpdateStage::ReceiverRevoked {
+                u.stage = UpdateStage::ProposerCommitted;
+            }
+        }
+    }
+
+    /// `revoker` revokes its previous commitment (`revoke_and_ack` sent by
+    /// `Local`, or received from `Remote`), then folds every update that is
+    /// now settled on both sides into the balances.
+    pub fn revoke_and_ack(&mut self, revoker: Side) {
+        for u in &mut self.updates {
+            if u.proposer != revoker && u.stage == UpdateStage::ReceiverCommitted {
+                u.stage = UpdateStage::ReceiverRevoked;
+            } else if u.proposer == revoker && u.stage == UpdateStage::ProposerCommitted {
+                u.stage = UpdateStage::LockedIn;
+            }
+        }
+        self.fold_settled();
+    }
+
+    /// Forgets the updates no `commitment_signed` has covered, as BOLT 2
+    /// requires on reconnection ("MUST reverse any uncommitted updates sent by
+    /// the other side"; ours are lost with the connection too). Returns ours,
+    /// so the caller can offer them again or fail them upstream; HTLC ids
+    /// rewind to the first forgotten add.
+    pub fn forget_uncommitted(&mut self) -> Vec<Update> {
+        let (kept, dropped): (Vec<Update>, Vec<Update>) = core::mem::take(&mut self.updates)
+            .into_iter()
+            .partition(|u| u.stage != UpdateStage::Proposed);
+        self.updates = kept;
+        for u in &dropped {
+            if let UpdateKind::Add(a) = &u.kind {
+                match u.proposer {
+                    Side::Local => self.next_local_htlc_id = self.next_local_htlc_id.min(a.id),
+                    Side::Remote => self.next_remote_htlc_id = self.next_remote_htlc_id.min(a.id),
+                }
+            }
+        }
+        dropped
+            .into_iter()
+            .filter(|u| u.proposer == Side::Local)
+            .collect()
+    }
+
+    /// The contents of `holder`'s current or next commitment.
+    ///
+    /// Balances can go below zero only if a caller skipped the affordability
+    /// checks; they saturate at zero rather than wrap, and
+    /// [`UpdateLog::check_balances`] reports the problem.
+    pub fn view(&self, holder: Side, which: Which) -> CommitmentView<'_> {
+        let included = |u: &Update| match which {
+            Which::Current => u.in_commitment_of(holder),
+            Which::Next => u.in_next_commitment_of(holder),
+        };
+        let (mut local, mut remote) = (
+            i128::from(self.settled_local_msat),
+            i128::from(self.settled_remote_msat),
+        );
+        let mut feerate = self.settled_feerate_per_kw;
+        let mut htlcs = Vec::new();
+        // Removals included in this commitment, by the removed HTLC's
+        // (offerer, id).
+        let removals: std::collections::HashMap<(Side, u64), &HtlcRemoval> = self
+            .updates
+            .iter()
+            .filter(|u| included(u))
+            .filter_map(|r| match &r.kind {
+                UpdateKind::Remove { htlc_id, removal } => {
+                    Some(((r.proposer.other(), *htlc_id), removal))
+                }
+                _ => None,
+            })
+            .collect();
+        for u in self.updates.iter().filter(|u| included(u)) {
+            match &u.kind {
+                UpdateKind::Add(add) => {
+                    let amount = i128::from(add.amount_msat);
+                    match u.proposer {
+                        Side::Local => local -= amount,
+                        Side::Remote => remote -= amount,
+                    }
+                    match removals.get(&(u.proposer, add.id)) {
+                        None => htlcs.push(CommittedHtlc {
+                            offerer: u.proposer,
+                            add,
+                        }),
+                        Some(r) => {
+                            // Fulfilled: to the receiver; failed: back.
+                            let to = if r.is_fulfill() {
+                                u.proposer.other()
+                            } else {
+                                u.proposer
+                            };
+                            match to {
+                                Side::Local => local += amount,
+                                Side::Remote => remote += amount,
+                            }
+                        }
+                    }
+                }
+                UpdateKind::Fee { feerate_per_kw } => feerate = *feerate_per_kw,
+                UpdateKind::Remove { .. } => {}
+            }
+        }
+        let clamp = |v: i128| u64::try_from(v.max(0)).unwrap_or(u64::MAX);
+        let (holder_msat, counterparty_msat) = match holder {
+            Side::Local => (clamp(local), clamp(remote)),
+            Side::Remote => (clamp(remote), clamp(local)),
+        };
+        CommitmentView {
+            holder,
+            holder_msat,
+            counterparty_msat,
+            feerate_per_kw: feerate,
+            htlcs,
+        }
+    }
+
+    /// The total value in the channel, settled plus pending, in msat: it never
+    /// changes (value is conserved).
+    pub fn total_msat(&self) -> u128 {
+        let v = self.view(Side::Local, Which::Current);
+        u128::from(v.holder_msat)
+            + u128::from(v.counterparty_msat)
+            + v.htlcs
+                .iter()
+                .map(|h| u128::from(h.add.amount_msat))
+                .sum::<u128>()
+    }
+
+    /// Folds updates that are settled on both sides into the balances: a
+    /// locked-in add whose removal is locked in, and locked-in fee updates.
+    fn fold_settled(&mut self) {
+        let mut settled_ids: Vec<(Side, u64)> = Vec::new();
+        for u in &self.updates {
+            if let UpdateKind::Remove { htlc_id, removal } = &u.kind {
+                if u.stage == UpdateStage::LockedIn {
+                    let offerer = u.proposer.other();
+                    let Some((add, _)) = self.find_add(offerer, *htlc_id) else {
+                        continue;
+                    };
+                    let to = if removal.is_fulfill() {
+                        offerer.other()
+                    } else {
+                        offerer
+                    };
+                    // The add's value left the offerer's settled balance when
+                    // it was offered only in views; in the settled balances it
+                    // moves now, in one step.
+                    let amount = add.amount_msat;
+                    let (from_bal, to_bal) = match (offerer, to) {
+                        (Side::Local, Side::Remote) => (
+                            &mut self.settled_local_msat,
+                            Some(&mut self.settled_remote_msat),
+                        ),
+                        (Side::Remote, Side::Local) => (
+                            &mut self.settled_remote_msat,
+                            Some(&mut self.settled_local_msat),
+                        ),
+                        // Failed back: nothing moves.
+                        (Side::Local, _) => (&mut self.settled_local_msat, None),
+                        (Side::Remote, _) => (&mut self.settled_remote_msat, None),
+                    };
+                    if let Some(to_bal) = to_bal {
+                        *from_bal = from_bal.saturating_sub(amount);
+                        *to_bal = to_bal.saturating_add(amount);
+                    }
+                    settled_ids.push((offerer, *htlc_id));
+                }
+            }
+        }
+        let mut last_fee = None;
+        for u in &self.updates {
+            if let UpdateKind::Fee { feerate_per_kw } = u.kind {
+                if u.stage == UpdateStage::LockedIn {
+                    last_fee = Some(feerate_per_kw);
+                }
+            }
+        }
+        if let Some(f) = last_fee {
+            self.settled_feerate_per_kw = f;
+        }
+        self.updates.retain(|u| match &u.kind {
+            UpdateKind::Add(a) => !settled_ids.contains(&(u.proposer, a.id)),
+            UpdateKind::Remove { htlc_id, .. } => {
+                !settled_ids.contains(&(u.proposer.other(), *htlc_id))
+            }
+            UpdateKind::Fee { .. } => u.stage != UpdateStage::LockedIn,
+        });
+    }
+}
