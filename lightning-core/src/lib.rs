@@ -2,3 +2,7 @@
 //! transactions, the BOLT 2 channel state machine, BOLT 4 onions, and the
 //! sans-IO `Node`.
 #![forbid(unsafe_code)]
+
+pub mod amount;
+pub mod keys;
+pub mod transactions;

@@ -1,0 +1,5 @@
+//! ChannelSigner.
+pub trait ChannelSigner {}
+pub struct InMemorySigner;
+#[derive(Debug)]
+pub enum SignerError {}
