@@ -10,7 +10,8 @@ pub mod signer;
 
 use bitcoin::secp256k1::{ecdsa, PublicKey};
 
-pub use signer::{ChannelSigner, InMemorySigner, SignerError};
+pub use manager::KeysManager;
+pub use signer::{ChannelSigner, InMemorySigner, SignerError, SpendKeyMaterial};
 
 /// A key operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
