@@ -1,6 +1,7 @@
 //! BOLT 3 test vectors: key derivation (Appendix E), per-commitment secrets
 //! (Appendix D), commitment and HTLC transactions (Appendix C, legacy with
 //! `option_static_remotekey`; Appendix F, anchors), and the fee example.
+#![allow(clippy::unwrap_used)] // Test helpers, not only #[test] fns, unwrap.
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! output it spends, over seeded random channels (balances, HTLC sets,
 //! feerates, dust limits) of both channel types. Plus the negative cases
 //! that must fail verification and the signer's refusals.
+#![allow(clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)] // Test helpers, not only #[test] fns, unwrap.
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! BOLT 3 "Appendix A: Expected Weights" against the real weight of our
 //! transactions with maximum-size (73-byte) signatures, and shachain
 //! properties.
+#![allow(clippy::unwrap_used)] // Test helpers, not only #[test] fns, unwrap.
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};

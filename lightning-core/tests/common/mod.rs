@@ -1,6 +1,6 @@
 //! Shared test helpers: hex, keys, and script verification with
 //! libbitcoinconsensus.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use bitcoin::consensus::encode::serialize;
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
