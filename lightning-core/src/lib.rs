@@ -2,3 +2,5 @@
 //! transactions, the BOLT 2 channel state machine, BOLT 4 onions, and the
 //! sans-IO `Node`.
 #![forbid(unsafe_code)]
+
+pub mod onion;
