@@ -14,6 +14,8 @@
 //! The ratios `peel / peel_floor` and `build_20 / build_floor_20` come out
 //! of one run.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lightning_core::onion::{build_payment_onion, peel_packet, HopPayload, SharedSecret};
 use secp256k1::{PublicKey, Scalar, SecretKey, SECP256K1};
@@ -29,7 +31,8 @@ fn route(n: usize) -> (Vec<SecretKey>, Vec<(PublicKey, HopPayload)>) {
             let payload = HopPayload {
                 amt_to_forward: Some(1_000_000 - i as u64),
                 outgoing_cltv_value: Some(800_000 + i as u32),
-                short_channel_id: (i + 1 < n).then_some(lightning_wire::types::ShortChannelId(i as u64 + 1)),
+                short_channel_id: (i + 1 < n)
+                    .then_some(lightning_wire::types::ShortChannelId(i as u64 + 1)),
                 ..Default::default()
             };
             (PublicKey::from_secret_key(SECP256K1, k), payload)

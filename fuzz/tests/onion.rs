@@ -7,10 +7,14 @@ fn onion_peel_corpus() {
 
 #[test]
 fn onion_error_packet_corpus() {
-    assert!(lightning_fuzz::run_corpus("onion_error_packet", lightning_fuzz::onion::error_packet) > 0);
+    assert!(
+        lightning_fuzz::run_corpus("onion_error_packet", lightning_fuzz::onion::error_packet) > 0
+    );
 }
 
 #[test]
 fn onion_hop_payload_corpus() {
-    assert!(lightning_fuzz::run_corpus("onion_hop_payload", lightning_fuzz::onion::hop_payload) > 0);
+    assert!(
+        lightning_fuzz::run_corpus("onion_hop_payload", lightning_fuzz::onion::hop_payload) > 0
+    );
 }

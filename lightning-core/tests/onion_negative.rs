@@ -1,6 +1,8 @@
 //! Corrupted onions are refused with their BOLT 4 failure code, and random
 //! bytes never make a decoder panic.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use lightning_core::onion::*;
 use lightning_wire::Encode;
 use proptest::prelude::*;
@@ -57,7 +59,10 @@ fn raw_payload_onion(payload: &[u8]) -> OnionPacket {
 
 #[test]
 fn valid_onion_forwards() {
-    assert!(matches!(process(&two_hop_onion()), Ok(ProcessedHtlc::Forward(_))));
+    assert!(matches!(
+        process(&two_hop_onion()),
+        Ok(ProcessedHtlc::Forward(_))
+    ));
 }
 
 #[test]
@@ -67,38 +72,70 @@ fn corrupted_version() {
     let f = process(&onion).unwrap_err();
     assert_eq!(f.code(), FailureCode::INVALID_ONION_VERSION);
     assert!(f.malformed);
-    assert_eq!(f.reason, FailureReason::InvalidOnionVersion { sha256_of_onion: onion.sha256() });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionVersion {
+            sha256_of_onion: onion.sha256()
+        }
+    );
 }
 
 #[test]
 fn corrupted_public_key() {
     let mut onion = two_hop_onion();
     onion.public_key[0] = 0x04; // not a compressed point prefix
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_KEY);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_KEY
+    );
     let mut onion = two_hop_onion();
     onion.public_key[1..].fill(0xff); // x not on the curve
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_KEY);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_KEY
+    );
     // A valid point that is not the right one: the HMAC fails.
     let mut onion = two_hop_onion();
     onion.public_key = PublicKey::from_secret_key(SECP256K1, &key(3)).serialize();
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_HMAC);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_HMAC
+    );
 }
 
 #[test]
 fn corrupted_hmac_and_payloads() {
     let mut onion = two_hop_onion();
     onion.hmac[31] ^= 1;
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_HMAC);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_HMAC
+    );
     let mut onion = two_hop_onion();
     onion.hop_payloads[0] ^= 1; // the length byte
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_HMAC);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_HMAC
+    );
     let mut onion = two_hop_onion();
     onion.hop_payloads[1299] ^= 1;
-    assert_eq!(process(&onion).unwrap_err().code(), FailureCode::INVALID_ONION_HMAC);
+    assert_eq!(
+        process(&onion).unwrap_err().code(),
+        FailureCode::INVALID_ONION_HMAC
+    );
     // Wrong associated data (payment hash).
     let onion = two_hop_onion();
-    let htlc = IncomingHtlc { onion: &onion, payment_hash: [0; 32], amount_msat: 1100, cltv_expiry: 600, path_key: None };
-    assert_eq!(process_htlc_onion(&key(1), &htlc, None).unwrap_err().code(), FailureCode::INVALID_ONION_HMAC);
+    let htlc = IncomingHtlc {
+        onion: &onion,
+        payment_hash: [0; 32],
+        amount_msat: 1100,
+        cltv_expiry: 600,
+        path_key: None,
+    };
+    assert_eq!(
+        process_htlc_onion(&key(1), &htlc, None).unwrap_err().code(),
+        FailureCode::INVALID_ONION_HMAC
+    );
 }
 
 #[test]
@@ -109,8 +146,14 @@ fn truncated_and_oversized_packets() {
     assert!(OnionPacket::from_bytes_any_len(&bytes[..65]).is_err());
     // A payload that does not fit in the packet cannot be built.
     let big = vec![0x01; 1300];
-    let hop = SphinxHop { node_id: PublicKey::from_secret_key(SECP256K1, &key(1)), payload: &big };
-    assert!(matches!(build_packet(&key(9), &[hop], &HASH, 1300), Err(BuildError::PayloadsTooLarge { .. })));
+    let hop = SphinxHop {
+        node_id: PublicKey::from_secret_key(SECP256K1, &key(1)),
+        payload: &big,
+    };
+    assert!(matches!(
+        build_packet(&key(9), &[hop], &HASH, 1300),
+        Err(BuildError::PayloadsTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -118,25 +161,55 @@ fn payload_framing_is_invalid_onion_payload() {
     // Payload that is not a valid TLV stream: type 2 with length past end.
     let onion = raw_payload_onion(&[0x02, 0x09, 0x01]);
     let f = process(&onion).unwrap_err();
-    assert_eq!(f.reason, FailureReason::InvalidOnionPayload { r#type: 2, offset: 0 });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionPayload {
+            r#type: 2,
+            offset: 0
+        }
+    );
     assert!(!f.malformed);
     assert!(f.error_packet().is_some());
     // Non-canonical BigSize type.
     let onion = raw_payload_onion(&[0x02, 0x01, 0x01, 0xfd, 0x00, 0x04, 0x00]);
     let f = process(&onion).unwrap_err();
-    assert_eq!(f.reason, FailureReason::InvalidOnionPayload { r#type: 3, offset: 3 });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionPayload {
+            r#type: 3,
+            offset: 3
+        }
+    );
     // Unknown even type at offset 6.
     let onion = raw_payload_onion(&[0x02, 0x01, 0x01, 0x04, 0x01, 0x01, 0x20, 0x00]);
     let f = process(&onion).unwrap_err();
-    assert_eq!(f.reason, FailureReason::InvalidOnionPayload { r#type: 0x20, offset: 6 });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionPayload {
+            r#type: 0x20,
+            offset: 6
+        }
+    );
     // Missing amt_to_forward.
     let onion = raw_payload_onion(&[0x04, 0x01, 0x01]);
     let f = process(&onion).unwrap_err();
-    assert_eq!(f.reason, FailureReason::InvalidOnionPayload { r#type: 2, offset: 0 });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionPayload {
+            r#type: 2,
+            offset: 0
+        }
+    );
     // A non-minimal tu64.
     let onion = raw_payload_onion(&[0x02, 0x02, 0x00, 0x01, 0x04, 0x01, 0x01]);
     let f = process(&onion).unwrap_err();
-    assert_eq!(f.reason, FailureReason::InvalidOnionPayload { r#type: 2, offset: 0 });
+    assert_eq!(
+        f.reason,
+        FailureReason::InvalidOnionPayload {
+            r#type: 2,
+            offset: 0
+        }
+    );
 }
 
 #[test]
@@ -168,19 +241,40 @@ use lightning_core::onion::keys;
 fn final_hop_checks() {
     let route = [(
         PublicKey::from_secret_key(SECP256K1, &key(1)),
-        HopPayload { amt_to_forward: Some(1000), outgoing_cltv_value: Some(500), ..Default::default() },
+        HopPayload {
+            amt_to_forward: Some(1000),
+            outgoing_cltv_value: Some(500),
+            ..Default::default()
+        },
     )];
     let onion = build_payment_onion(&key(9), &route, &HASH).unwrap().0;
     let run = |amount_msat, cltv_expiry| {
-        let htlc = IncomingHtlc { onion: &onion, payment_hash: HASH, amount_msat, cltv_expiry, path_key: None };
+        let htlc = IncomingHtlc {
+            onion: &onion,
+            payment_hash: HASH,
+            amount_msat,
+            cltv_expiry,
+            path_key: None,
+        };
         process_htlc_onion(&key(1), &htlc, None)
     };
     assert!(matches!(run(1000, 500), Ok(ProcessedHtlc::Receive(_))));
-    assert_eq!(run(999, 500).unwrap_err().reason, FailureReason::FinalIncorrectHtlcAmount { incoming_htlc_amt: 999 });
-    assert_eq!(run(1000, 499).unwrap_err().reason, FailureReason::FinalIncorrectCltvExpiry { cltv_expiry: 499 });
+    assert_eq!(
+        run(999, 500).unwrap_err().reason,
+        FailureReason::FinalIncorrectHtlcAmount {
+            incoming_htlc_amt: 999
+        }
+    );
+    assert_eq!(
+        run(1000, 499).unwrap_err().reason,
+        FailureReason::FinalIncorrectCltvExpiry { cltv_expiry: 499 }
+    );
     // A path key in update_add_htlc where none belongs: invalid_onion_blinding.
     let htlc = IncomingHtlc {
-        onion: &onion, payment_hash: HASH, amount_msat: 1000, cltv_expiry: 500,
+        onion: &onion,
+        payment_hash: HASH,
+        amount_msat: 1000,
+        cltv_expiry: 500,
         path_key: Some(PublicKey::from_secret_key(SECP256K1, &key(5))),
     };
     let f = process_htlc_onion(&key(1), &htlc, None).unwrap_err();
@@ -192,7 +286,13 @@ fn final_hop_checks() {
 fn replay_is_detected() {
     let onion = two_hop_onion();
     let mut cache = InMemorySharedSecretCache::new();
-    let htlc = IncomingHtlc { onion: &onion, payment_hash: HASH, amount_msat: 1100, cltv_expiry: 600, path_key: None };
+    let htlc = IncomingHtlc {
+        onion: &onion,
+        payment_hash: HASH,
+        amount_msat: 1100,
+        cltv_expiry: 600,
+        path_key: None,
+    };
     assert!(process_htlc_onion(&key(1), &htlc, Some(&mut cache)).is_ok());
     let f = process_htlc_onion(&key(1), &htlc, Some(&mut cache)).unwrap_err();
     assert_eq!(f.code(), FailureCode::TEMPORARY_NODE_FAILURE);
@@ -204,27 +304,80 @@ fn every_failure_round_trips() {
     use FailureReason::*;
     let upd = vec![0x01, 0x02, 0xaa];
     let all = vec![
-        InvalidRealm, TemporaryNodeFailure, PermanentNodeFailure, RequiredNodeFeatureMissing,
-        InvalidOnionVersion { sha256_of_onion: [1; 32] }, InvalidOnionHmac { sha256_of_onion: [2; 32] },
-        InvalidOnionKey { sha256_of_onion: [3; 32] }, TemporaryChannelFailure { channel_update: upd.clone() },
-        PermanentChannelFailure, RequiredChannelFeatureMissing, UnknownNextPeer,
-        AmountBelowMinimum { htlc_msat: 5, channel_update: upd.clone() },
-        FeeInsufficient { htlc_msat: 6, channel_update: upd.clone() },
-        IncorrectCltvExpiry { cltv_expiry: 7, channel_update: upd.clone() },
-        ExpiryTooSoon { channel_update: upd.clone() },
-        IncorrectOrUnknownPaymentDetails { htlc_msat: 8, height: 9 },
-        FinalIncorrectCltvExpiry { cltv_expiry: 10 }, FinalIncorrectHtlcAmount { incoming_htlc_amt: 11 },
-        ChannelDisabled { disabled_flags: 0, channel_update: upd.clone() }, ExpiryTooFar,
-        InvalidOnionPayload { r#type: 70000, offset: 12 }, MppTimeout,
-        InvalidOnionBlinding { sha256_of_onion: [4; 32] }, Unknown { code: 0x0099, data: vec![1, 2] },
+        InvalidRealm,
+        TemporaryNodeFailure,
+        PermanentNodeFailure,
+        RequiredNodeFeatureMissing,
+        InvalidOnionVersion {
+            sha256_of_onion: [1; 32],
+        },
+        InvalidOnionHmac {
+            sha256_of_onion: [2; 32],
+        },
+        InvalidOnionKey {
+            sha256_of_onion: [3; 32],
+        },
+        TemporaryChannelFailure {
+            channel_update: upd.clone(),
+        },
+        PermanentChannelFailure,
+        RequiredChannelFeatureMissing,
+        UnknownNextPeer,
+        AmountBelowMinimum {
+            htlc_msat: 5,
+            channel_update: upd.clone(),
+        },
+        FeeInsufficient {
+            htlc_msat: 6,
+            channel_update: upd.clone(),
+        },
+        IncorrectCltvExpiry {
+            cltv_expiry: 7,
+            channel_update: upd.clone(),
+        },
+        ExpiryTooSoon {
+            channel_update: upd.clone(),
+        },
+        IncorrectOrUnknownPaymentDetails {
+            htlc_msat: 8,
+            height: 9,
+        },
+        FinalIncorrectCltvExpiry { cltv_expiry: 10 },
+        FinalIncorrectHtlcAmount {
+            incoming_htlc_amt: 11,
+        },
+        ChannelDisabled {
+            disabled_flags: 0,
+            channel_update: upd.clone(),
+        },
+        ExpiryTooFar,
+        InvalidOnionPayload {
+            r#type: 70000,
+            offset: 12,
+        },
+        MppTimeout,
+        InvalidOnionBlinding {
+            sha256_of_onion: [4; 32],
+        },
+        Unknown {
+            code: 0x0099,
+            data: vec![1, 2],
+        },
     ];
     for reason in all {
         let msg = FailureMessage::from(reason.clone());
         let bytes = msg.to_bytes();
         assert_eq!(u16::from_be_bytes([bytes[0], bytes[1]]), reason.code().0);
         use lightning_wire::Decode;
-        assert_eq!(FailureMessage::from_bytes(&bytes).unwrap(), msg, "{reason:?}");
-        assert_eq!(reason.code().has_update(), reason.channel_update().is_some());
+        assert_eq!(
+            FailureMessage::from_bytes(&bytes).unwrap(),
+            msg,
+            "{reason:?}"
+        );
+        assert_eq!(
+            reason.code().has_update(),
+            reason.channel_update().is_some()
+        );
     }
 }
 

@@ -1,5 +1,7 @@
 //! BOLT 4 test vectors (tests/data/, see its README).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use lightning_core::onion::*;
 use lightning_wire::{Decode, Encode};
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
@@ -62,7 +64,10 @@ fn onion_test_construct_and_peel() {
     // Peel at every hop.
     let mut packet = OnionPacket::from_payment_bytes(&h(&v["onion"])).unwrap();
     for (i, expected) in payloads.iter().enumerate() {
-        assert_eq!(PublicKey::from_secret_key(SECP256K1, &node_key(i)), hops[i].node_id);
+        assert_eq!(
+            PublicKey::from_secret_key(SECP256K1, &node_key(i)),
+            hops[i].node_id
+        );
         let hop = peel_packet(&packet, &ad, &node_key(i)).unwrap();
         assert_eq!(&hop.payload, expected, "hop {i}");
         match hop.next {
@@ -96,7 +101,10 @@ fn onion_error_test_legacy_256() {
         .collect();
     // Our derivation of the shared secrets agrees.
     let route: Vec<PublicKey> = hops.iter().map(|hop| pk(&hop["pubkey"])).collect();
-    assert_eq!(route_shared_secrets(&sk(&g["session_key"]), &route).unwrap(), secrets);
+    assert_eq!(
+        route_shared_secrets(&sk(&g["session_key"]), &route).unwrap(),
+        secrets
+    );
 
     let failure = FailureMessage::from_bytes(&h(&g["failure_message"])).unwrap();
     assert_eq!(failure.reason, FailureReason::TemporaryNodeFailure);
@@ -163,7 +171,11 @@ fn returning_errors_with_attribution() {
         );
         attribution.add_hop(ss, step as u32 + 1, &packet);
         obfuscate_error_packet(ss, &mut packet);
-        assert_eq!(hex::encode(&packet), f["error_packet"].as_str().unwrap(), "node {node}");
+        assert_eq!(
+            hex::encode(&packet),
+            f["error_packet"].as_str().unwrap(),
+            "node {node}"
+        );
         assert_eq!(
             hex::encode(attribution.0),
             f["attribution_data"].as_str().unwrap(),
@@ -218,7 +230,10 @@ fn returning_success_attribution() {
             a["attribution_data"].as_str().unwrap()
         );
     }
-    assert_eq!(attribution.verify_fulfill(&secrets), Ok(vec![5, 4, 3, 2, 1]));
+    assert_eq!(
+        attribution.verify_fulfill(&secrets),
+        Ok(vec![5, 4, 3, 2, 1])
+    );
     let mut bad = attribution.clone();
     bad.0[0] ^= 1; // hop 0's hold time
     assert_eq!(bad.verify_fulfill(&secrets), Err(0));
@@ -237,8 +252,9 @@ fn encrypted_data_from_json(t: &Value) -> EncryptedDataTlv {
             "payment_relay" => {
                 d.payment_relay = Some(PaymentRelay {
                     cltv_expiry_delta: val["cltv_expiry_delta"].as_u64().unwrap() as u16,
-                    fee_proportional_millionths: val["fee_proportional_millionths"].as_u64().unwrap()
-                        as u32,
+                    fee_proportional_millionths: val["fee_proportional_millionths"]
+                        .as_u64()
+                        .unwrap() as u32,
                     fee_base_msat: val["fee_base_msat"].as_u64().unwrap_or(0) as u32,
                 })
             }
@@ -282,8 +298,14 @@ fn route_blinding_test() {
     // Encoding of each encrypted_data_tlv.
     for hop in hops {
         let tlv = encrypted_data_from_json(&hop["tlvs"]);
-        assert_eq!(hex::encode(tlv.to_bytes()), hop["encoded_tlvs"].as_str().unwrap());
-        assert_eq!(EncryptedDataTlv::from_bytes(&h(&hop["encoded_tlvs"])).unwrap(), tlv);
+        assert_eq!(
+            hex::encode(tlv.to_bytes()),
+            hop["encoded_tlvs"].as_str().unwrap()
+        );
+        assert_eq!(
+            EncryptedDataTlv::from_bytes(&h(&hop["encoded_tlvs"])).unwrap(),
+            tlv
+        );
     }
     // Bob -> Carol from Bob's session key, Dave -> Eve from Eve's.
     let paths = [(0usize, 2usize), (2, 4)];
@@ -302,7 +324,10 @@ fn route_blinding_test() {
     assert_eq!(all.len(), route["hops"].as_array().unwrap().len());
     for (ours, theirs) in all.iter().zip(route["hops"].as_array().unwrap()) {
         assert_eq!(ours.blinded_node_id, pk(&theirs["blinded_node_id"]));
-        assert_eq!(hex::encode(&ours.encrypted_data), theirs["encrypted_data"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(&ours.encrypted_data),
+            theirs["encrypted_data"].as_str().unwrap()
+        );
     }
     // Unblinding at each hop.
     for (i, u) in v["unblind"]["hops"].as_array().unwrap().iter().enumerate() {
@@ -313,7 +338,10 @@ fn route_blinding_test() {
             opened.keys.blinded_node_secret.secret_bytes().to_vec(),
             h(&u["blinded_privkey"])
         );
-        assert_eq!(hex::encode(opened.data.to_bytes()), u["decrypted_data"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(opened.data.to_bytes()),
+            u["decrypted_data"].as_str().unwrap()
+        );
         assert_eq!(opened.keys.next_path_key, pk(&u["next_path_key"]));
         if let Some(o) = u.get("next_path_key_override") {
             assert_eq!(opened.next_path_key, pk(o));
@@ -351,7 +379,11 @@ fn blinded_payment_onion_test() {
     let mut packet = onion;
     let mut received = false;
     for (i, d) in decrypt.iter().enumerate() {
-        assert_eq!(hex::encode(packet.to_bytes()), d["onion"].as_str().unwrap(), "hop {i}");
+        assert_eq!(
+            hex::encode(packet.to_bytes()),
+            d["onion"].as_str().unwrap(),
+            "hop {i}"
+        );
         let htlc = IncomingHtlc {
             onion: &packet,
             payment_hash: hash,
@@ -388,7 +420,10 @@ fn blinded_onion_message_test() {
     let hops = g["hops"].as_array().unwrap();
     for hop in hops {
         let tlv = encrypted_data_from_json(&hop["tlvs"]);
-        assert_eq!(hex::encode(tlv.to_bytes()), hop["encrypted_data_tlv"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(tlv.to_bytes()),
+            hop["encrypted_data_tlv"].as_str().unwrap()
+        );
     }
     // Alice's hop comes from the sender's own path; Bob, Carol and Dave
     // from Dave's.
@@ -401,7 +436,10 @@ fn blinded_onion_message_test() {
                 let alias = hop["alias"].as_str().unwrap();
                 let key = node_key(start + j);
                 let _ = alias;
-                (PublicKey::from_secret_key(SECP256K1, &key), h(&hop["encrypted_data_tlv"]))
+                (
+                    PublicKey::from_secret_key(SECP256K1, &key),
+                    h(&hop["encrypted_data_tlv"]),
+                )
             })
             .collect();
         let path = blind_path(&sk(&hops[start]["path_key_secret"]), &input).unwrap();
@@ -459,10 +497,7 @@ fn blinded_onion_message_test() {
             OnionMessageHop::Receive { payload, data, .. } => {
                 assert_eq!(i, 3);
                 assert_eq!(payload.unknown.0[0].value, b"hello");
-                assert_eq!(
-                    data.path_id,
-                    Some(h(&hops[3]["tlvs"]["path_id"]))
-                );
+                assert_eq!(data.path_id, Some(h(&hops[3]["tlvs"]["path_id"])));
             }
         }
     }

@@ -211,7 +211,9 @@ pub fn blind_path(
         });
         let factor = keys::scalar(keys::blinding_factor(&e_pub.serialize(), &ss))
             .ok_or(BuildError::InvalidKey(i))?;
-        e = e.mul_tweak(&factor).map_err(|_| BuildError::InvalidKey(i))?;
+        e = e
+            .mul_tweak(&factor)
+            .map_err(|_| BuildError::InvalidKey(i))?;
     }
     Ok(BlindedPath {
         introduction_node_id: *first,
@@ -238,7 +240,10 @@ pub struct BlindedHopKeys {
 /// invalid (probability ~2^-128).
 pub fn blinded_hop_keys(node_secret: &SecretKey, path_key: &PublicKey) -> Option<BlindedHopKeys> {
     let shared_secret = SharedSecret::new(path_key, node_secret);
-    let tweak = keys::scalar(keys::derive_key(keys::BLINDED_NODE_ID, shared_secret.as_bytes()))?;
+    let tweak = keys::scalar(keys::derive_key(
+        keys::BLINDED_NODE_ID,
+        shared_secret.as_bytes(),
+    ))?;
     let blinded_node_secret = node_secret.mul_tweak(&tweak).ok()?;
     Some(BlindedHopKeys {
         shared_secret,
@@ -287,8 +292,12 @@ pub fn unblind(
 }
 
 /// [`unblind`] with the keys already derived.
-pub fn unblind_with_keys(keys: BlindedHopKeys, encrypted_data: &[u8]) -> Result<Unblinded, UnblindError> {
-    let plaintext = decrypt_recipient_data(&keys.rho, encrypted_data).ok_or(UnblindError::Decrypt)?;
+pub fn unblind_with_keys(
+    keys: BlindedHopKeys,
+    encrypted_data: &[u8],
+) -> Result<Unblinded, UnblindError> {
+    let plaintext =
+        decrypt_recipient_data(&keys.rho, encrypted_data).ok_or(UnblindError::Decrypt)?;
     let data = EncryptedDataTlv::from_bytes(&plaintext).map_err(UnblindError::Decode)?;
     Ok(Unblinded {
         next_path_key: data.next_path_key_override.unwrap_or(keys.next_path_key),

@@ -177,7 +177,10 @@ pub fn build_packet(
 
     // The starting state is the `pad` stream of the session key.
     let mut mix = vec![0u8; hop_payloads_len];
-    keys::apply_stream(&keys::derive_key(keys::PAD, &session_key.secret_bytes()), &mut mix);
+    keys::apply_stream(
+        &keys::derive_key(keys::PAD, &session_key.secret_bytes()),
+        &mut mix,
+    );
 
     let mut next_hmac = [0u8; HMAC_LEN];
     let mut frame = Vec::with_capacity(hop_payloads_len);

@@ -16,7 +16,6 @@
 
 use lightning_wire::{Decode, Encode};
 
-
 use super::failure::FailureMessage;
 use super::keys::{self, SharedSecret};
 
@@ -49,7 +48,10 @@ pub fn create_error_packet(shared_secret: &SharedSecret, failure: &FailureMessag
 
 /// The error packet before the erring node's own `ammag` stream: what its
 /// attribution HMACs cover. `failuremsg` is at most 65535 bytes.
-pub fn create_unobfuscated_error_packet(shared_secret: &SharedSecret, failuremsg: &[u8]) -> Vec<u8> {
+pub fn create_unobfuscated_error_packet(
+    shared_secret: &SharedSecret,
+    failuremsg: &[u8],
+) -> Vec<u8> {
     let failure_len = failuremsg.len().min(usize::from(u16::MAX));
     let failuremsg = &failuremsg[..failure_len];
     let padded = if failure_len <= ERROR_PAD_TARGET {
@@ -178,7 +180,12 @@ impl AttributionData {
     /// returns its hold time and whether its HMAC for `downstream` hops
     /// after it verifies; then shifts the data back into the layout the
     /// next hop wrote.
-    fn peel_hop(&mut self, shared_secret: &SharedSecret, message: &[u8], downstream: usize) -> (u32, bool) {
+    fn peel_hop(
+        &mut self,
+        shared_secret: &SharedSecret,
+        message: &[u8],
+        downstream: usize,
+    ) -> (u32, bool) {
         let ammagext = keys::derive_key(keys::AMMAGEXT, shared_secret.as_bytes());
         keys::apply_stream(&ammagext, &mut self.0);
         let hold_time = u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]);

@@ -385,12 +385,10 @@ impl FailureReason {
             FailureCode::EXPIRY_TOO_SOON => ExpiryTooSoon {
                 channel_update: update(r)?,
             },
-            FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS => {
-                IncorrectOrUnknownPaymentDetails {
-                    htlc_msat: r.read_field("htlc_msat")?,
-                    height: r.read_field("height")?,
-                }
-            }
+            FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS => IncorrectOrUnknownPaymentDetails {
+                htlc_msat: r.read_field("htlc_msat")?,
+                height: r.read_field("height")?,
+            },
             FailureCode::FINAL_INCORRECT_CLTV_EXPIRY => FinalIncorrectCltvExpiry {
                 cltv_expiry: r.read_field("cltv_expiry")?,
             },

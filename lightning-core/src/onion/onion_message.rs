@@ -134,7 +134,10 @@ pub fn build_onion_message_packet(
 ) -> Result<(OnionPacket, Vec<SharedSecret>), BuildError> {
     let sphinx: Vec<SphinxHop<'_>> = hops
         .iter()
-        .map(|(node_id, payload)| SphinxHop { node_id: *node_id, payload })
+        .map(|(node_id, payload)| SphinxHop {
+            node_id: *node_id,
+            payload,
+        })
         .collect();
     build_packet(session_key, &sphinx, &[], hop_payloads_len)
 }
@@ -146,19 +149,22 @@ pub fn peel_onion_message(
     path_key: &PublicKey,
     packet: &OnionPacket,
 ) -> Result<OnionMessageHop, OnionMessageError> {
-    let keys = blinding::blinded_hop_keys(node_secret, path_key).ok_or(OnionMessageError::InvalidPathKey)?;
+    let keys = blinding::blinded_hop_keys(node_secret, path_key)
+        .ok_or(OnionMessageError::InvalidPathKey)?;
     if packet.version != super::packet::VERSION {
         return Err(PeelError::InvalidVersion(packet.version).into());
     }
     let point = PublicKey::from_slice(&packet.public_key).map_err(|_| PeelError::InvalidKey)?;
     let ss = SharedSecret::new(&point, &keys.blinded_node_secret);
     let peeled = peel_packet_with_shared_secret(packet, &[], &point, ss, None)?;
-    let payload = OnionMessagePayload::from_bytes(&peeled.payload).map_err(OnionMessageError::Payload)?;
+    let payload =
+        OnionMessagePayload::from_bytes(&peeled.payload).map_err(OnionMessageError::Payload)?;
     let encrypted = payload
         .encrypted_recipient_data
         .as_deref()
         .ok_or(OnionMessageError::EncryptedData)?;
-    let unblinded = blinding::unblind_with_keys(keys, encrypted).map_err(|_| OnionMessageError::EncryptedData)?;
+    let unblinded = blinding::unblind_with_keys(keys, encrypted)
+        .map_err(|_| OnionMessageError::EncryptedData)?;
     match peeled.next {
         Peeled::Forward(next) => {
             if payload.reply_path.is_some() || !payload.unknown.is_empty() {

@@ -173,7 +173,10 @@ impl HopPayload {
             (OUTGOING_CLTV_VALUE, self.outgoing_cltv_value.is_some()),
             (SHORT_CHANNEL_ID, self.short_channel_id.is_some()),
             (PAYMENT_DATA, self.payment_data.is_some()),
-            (ENCRYPTED_RECIPIENT_DATA, self.encrypted_recipient_data.is_some()),
+            (
+                ENCRYPTED_RECIPIENT_DATA,
+                self.encrypted_recipient_data.is_some(),
+            ),
             (CURRENT_PATH_KEY, self.current_path_key.is_some()),
             (PAYMENT_METADATA, self.payment_metadata.is_some()),
             (TOTAL_AMOUNT_MSAT, self.total_amount_msat.is_some()),
@@ -190,7 +193,10 @@ impl Encode for HopPayload {
     fn encode(&self, out: &mut Vec<u8>) {
         let mut w = TlvStreamWriter::new();
         w.put_opt(AMT_TO_FORWARD, self.amt_to_forward.map(Tu64).as_ref());
-        w.put_opt(OUTGOING_CLTV_VALUE, self.outgoing_cltv_value.map(Tu32).as_ref());
+        w.put_opt(
+            OUTGOING_CLTV_VALUE,
+            self.outgoing_cltv_value.map(Tu32).as_ref(),
+        );
         w.put_opt(SHORT_CHANNEL_ID, self.short_channel_id.as_ref());
         if let Some(pd) = &self.payment_data {
             let mut v = Vec::with_capacity(40);
@@ -198,7 +204,10 @@ impl Encode for HopPayload {
             Tu64(pd.total_msat).encode(&mut v);
             w.put_raw(PAYMENT_DATA, &v);
         }
-        w.put_opt(ENCRYPTED_RECIPIENT_DATA, self.encrypted_recipient_data.as_ref());
+        w.put_opt(
+            ENCRYPTED_RECIPIENT_DATA,
+            self.encrypted_recipient_data.as_ref(),
+        );
         w.put_opt(CURRENT_PATH_KEY, self.current_path_key.as_ref());
         w.put_opt(PAYMENT_METADATA, self.payment_metadata.as_ref());
         w.put_opt(TOTAL_AMOUNT_MSAT, self.total_amount_msat.map(Tu64).as_ref());

@@ -183,10 +183,14 @@ pub fn process_htlc_onion(
 
     // Inside a blinded route, the onion is encrypted to b(i).
     let blinded_keys = match &htlc.path_key {
-        Some(e) => Some(blinding::blinded_hop_keys(node_secret, e).ok_or_else(|| blinding_failure(None))?),
+        Some(e) => {
+            Some(blinding::blinded_hop_keys(node_secret, e).ok_or_else(|| blinding_failure(None))?)
+        }
         None => None,
     };
-    let onion_secret = blinded_keys.as_ref().map_or(node_secret, |k| &k.blinded_node_secret);
+    let onion_secret = blinded_keys
+        .as_ref()
+        .map_or(node_secret, |k| &k.blinded_node_secret);
 
     let bad_onion = |e: PeelError| -> HtlcFailure {
         if in_blinded_route {
@@ -203,11 +207,14 @@ pub fn process_htlc_onion(
     if onion.version != super::packet::VERSION {
         return Err(bad_onion(PeelError::InvalidVersion(onion.version)));
     }
-    let point = PublicKey::from_slice(&onion.public_key).map_err(|_| bad_onion(PeelError::InvalidKey))?;
+    let point =
+        PublicKey::from_slice(&onion.public_key).map_err(|_| bad_onion(PeelError::InvalidKey))?;
     let ss = SharedSecret::new(&point, onion_secret);
     let peeled = peel_packet_with_shared_secret(onion, &htlc.payment_hash, &point, ss, replay)
         .map_err(|e| match e {
-            PeelError::InvalidVersion(_) | PeelError::InvalidKey | PeelError::InvalidHmac => bad_onion(e),
+            PeelError::InvalidVersion(_) | PeelError::InvalidKey | PeelError::InvalidHmac => {
+                bad_onion(e)
+            }
             _ if in_blinded_route => blinding_failure(Some(ss)),
             PeelError::InvalidPayloadFraming { offset } => HtlcFailure {
                 reason: FailureReason::InvalidOnionPayload { r#type: 0, offset },
@@ -240,28 +247,39 @@ pub fn process_htlc_onion(
             let keys = match (&blinded_keys, &hop.current_path_key) {
                 (Some(k), None) => *k,
                 // The introduction node reads its path key from the payload.
-                (None, Some(e)) => {
-                    blinding::blinded_hop_keys(node_secret, e).ok_or_else(|| blinding_failure(Some(ss)))?
-                }
+                (None, Some(e)) => blinding::blinded_hop_keys(node_secret, e)
+                    .ok_or_else(|| blinding_failure(Some(ss)))?,
                 _ => return Err(blinding_failure(Some(ss))),
             };
-            let unblinded =
-                blinding::unblind_with_keys(keys, encrypted).map_err(|_| blinding_failure(Some(ss)))?;
-            process_blinded(htlc, hop, unblinded.data, unblinded.next_path_key, peeled.next, ss)
-                .ok_or_else(|| blinding_failure(Some(ss)))
+            let unblinded = blinding::unblind_with_keys(keys, encrypted)
+                .map_err(|_| blinding_failure(Some(ss)))?;
+            process_blinded(
+                htlc,
+                hop,
+                unblinded.data,
+                unblinded.next_path_key,
+                peeled.next,
+                ss,
+            )
+            .ok_or_else(|| blinding_failure(Some(ss)))
         }
         None => {
             if in_blinded_route {
                 return Err(blinding_failure(Some(ss)));
             }
             if hop.current_path_key.is_some() {
-                return Err(payload_failure(offset_of(&peeled.payload, payload::CURRENT_PATH_KEY)));
+                return Err(payload_failure(offset_of(
+                    &peeled.payload,
+                    payload::CURRENT_PATH_KEY,
+                )));
             }
-            let amt = hop
-                .amt_to_forward
-                .ok_or_else(|| payload_failure(payload::InvalidPayload::missing(payload::AMT_TO_FORWARD)))?;
+            let amt = hop.amt_to_forward.ok_or_else(|| {
+                payload_failure(payload::InvalidPayload::missing(payload::AMT_TO_FORWARD))
+            })?;
             let cltv = hop.outgoing_cltv_value.ok_or_else(|| {
-                payload_failure(payload::InvalidPayload::missing(payload::OUTGOING_CLTV_VALUE))
+                payload_failure(payload::InvalidPayload::missing(
+                    payload::OUTGOING_CLTV_VALUE,
+                ))
             })?;
             match peeled.next {
                 Peeled::Forward(next_packet) => {
