@@ -1,0 +1,73 @@
+//! The single-writer lock of the file-based backends: an exclusive `flock` on
+//! a lock file, which names its holder.
+//!
+//! The operating system releases the lock when the holding process exits,
+//! however it exits (a crash, `SIGKILL`), so a crashed node's store can be
+//! reopened at once, and a live holder keeps every other opener out, in this
+//! process or any other on the machine.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::{holder_description, PersistError};
+
+/// A held lock; dropping it (or the process dying) releases it.
+#[derive(Debug)]
+pub(crate) struct LockFile {
+    _file: File,
+}
+
+impl LockFile {
+    /// Takes the lock at `path` for `instance`, or fails at once naming the
+    /// holder.
+    pub(crate) fn acquire(
+        backend: &'static str,
+        path: &Path,
+        location: &Path,
+        instance: &str,
+    ) -> Result<LockFile, PersistError> {
+        let io = |op: &'static str| {
+            move |source| PersistError::Io {
+                backend,
+                op,
+                target: path.display().to_string(),
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io("open lock file"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                // The holder may be between truncating and writing: then it
+                // is simply not named.
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(PersistError::Locked {
+                    backend,
+                    location: location.display().to_string(),
+                    holder: if holder.is_empty() {
+                        "an unnamed instance".to_owned()
+                    } else {
+                        holder.to_owned()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io("lock")(e)),
+        }
+        file.set_len(0).map_err(io("truncate lock file"))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(io("seek lock file"))?;
+        file.write_all(holder_description(instance).as_bytes())
+            .map_err(io("write lock file"))?;
+        file.sync_all().map_err(io("fsync lock file"))?;
+        Ok(LockFile { _file: file })
+    }
+}
