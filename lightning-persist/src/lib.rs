@@ -59,20 +59,25 @@ pub mod keys;
 mod lock;
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+mod postgres_store;
 #[cfg(feature = "fs")]
 mod record;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+mod sqlite_store;
 
 pub use error::{KeyPart, PersistError};
 #[cfg(feature = "fs")]
 pub use fs::FsStore;
 pub use memory::MemoryStore;
+/// The PostgreSQL client this crate uses, for hosts that connect a
+/// [`postgres::Client`] themselves (TLS, other settings) and pass it to
+/// [`PostgresStore::from_client`].
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres;
+#[cfg(feature = "postgres")]
+pub use postgres_store::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite_store::SqliteStore;
 
 /// The highest version a record may carry (SQL backends store it as a signed
 /// 64-bit integer).
