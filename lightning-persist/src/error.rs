@@ -225,6 +225,10 @@ impl PersistError {
 }
 
 /// `namespace/key`, for error messages.
+#[cfg_attr(
+    not(any(feature = "fs", feature = "sqlite", feature = "postgres")),
+    allow(dead_code)
+)]
 pub(crate) fn record_name(namespace: &str, key: &str) -> String {
     format!("{namespace}/{key}")
 }

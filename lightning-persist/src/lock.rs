@@ -7,7 +7,7 @@
 //! process or any other on the machine.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::{holder_description, PersistError};
@@ -35,13 +35,16 @@ impl LockFile {
                 source,
             }
         };
-        let mut file = OpenOptions::new()
-            .read(true)
+        // The lock is held through a read-only descriptor, so that holding it
+        // never keeps the filesystem busy (a read-only remount still works);
+        // the holder's name goes in through a second, short-lived one.
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(io("open lock file"))?;
+            .map_err(io("create lock file"))?;
+        let mut file = File::open(path).map_err(io("open lock file"))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -62,12 +65,14 @@ impl LockFile {
             }
             Err(TryLockError::Error(e)) => return Err(io("lock")(e)),
         }
-        file.set_len(0).map_err(io("truncate lock file"))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(io("seek lock file"))?;
-        file.write_all(holder_description(instance).as_bytes())
+        let mut name = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io("open lock file"))?;
+        name.write_all(holder_description(instance).as_bytes())
             .map_err(io("write lock file"))?;
-        file.sync_all().map_err(io("fsync lock file"))?;
+        name.sync_all().map_err(io("fsync lock file"))?;
         Ok(LockFile { _file: file })
     }
 }

@@ -7,6 +7,10 @@
 //! The child is this test binary, re-run with `--exact crash_child` and the
 //! job in `LN_PERSIST_CRASH_CHILD`.
 
+// Test code may unwrap (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+#![cfg(any(feature = "fs", feature = "sqlite", feature = "postgres"))]
+
 mod common;
 
 use std::collections::HashMap;

@@ -2,6 +2,10 @@
 //! the holder; a closed or crashed holder's store reopens; an instance whose
 //! store was taken over can no longer write.
 
+// Test code may unwrap (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+#![cfg(any(feature = "fs", feature = "sqlite", feature = "postgres"))]
+
 mod common;
 
 use lightning_persist::{KvStore, PersistError};
