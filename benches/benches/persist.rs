@@ -22,7 +22,9 @@ fn bench_store(c: &mut Criterion, group_name: &str, store: &dyn KvStore) {
         group.bench_function(BenchmarkId::from_parameter(label), |b| {
             b.iter(|| {
                 version += 1;
-                store.write("bench", label, version, &value).expect("durable write");
+                store
+                    .write("bench", label, version, &value)
+                    .expect("durable write");
             })
         });
     }
@@ -54,8 +56,8 @@ fn persist(c: &mut Criterion) {
     match std::env::var("LN_TEST_POSTGRES_URL") {
         Ok(url) => {
             let store = format!("bench-{}", std::process::id());
-            let postgres =
-                PostgresStore::open(&url, &PostgresOptions::new(&store, "bench")).expect("postgres store");
+            let postgres = PostgresStore::open(&url, &PostgresOptions::new(&store, "bench"))
+                .expect("postgres store");
             bench_store(c, "postgres_store", &postgres);
         }
         Err(_) => eprintln!("persist bench: LN_TEST_POSTGRES_URL unset, no PostgreSQL rows"),
