@@ -102,7 +102,14 @@ impl FsStore {
     /// ```
     pub fn open(root: impl AsRef<Path>, instance: &str) -> Result<FsStore, PersistError> {
         let root = root.as_ref().to_path_buf();
-        fs::create_dir_all(&root).map_err(io_error("create directory", &root))?;
+        if !root.is_dir() {
+            fs::create_dir_all(&root).map_err(io_error("create directory", &root))?;
+            // Make the new directory's own entry durable, or records written
+            // into it could vanish with it.
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let lock = LockFile::acquire(BACKEND, &root.join(LOCK_FILE), &root, instance)?;
         // Writes in flight when the last holder died never became records.
         for entry in fs::read_dir(&root).map_err(io_error("list", &root))? {

@@ -158,3 +158,20 @@ impl KvStore for MemoryStore {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn usable_as_a_shared_trait_object() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let other = Arc::clone(&store);
+        std::thread::spawn(move || other.write("ns", "k", 1, b"v").unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(store.read("ns", "k").unwrap().unwrap().version, 1);
+        assert!(store.batch_is_atomic());
+    }
+}

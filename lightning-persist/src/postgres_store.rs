@@ -209,10 +209,8 @@ impl PostgresStore {
         keys::validate_namespace(store)?;
         create_schema(&mut client, store)?;
         if take_lock(&mut client, store, None)? {
-            drop(client.execute(
-                "SELECT pg_advisory_unlock(hashtextextended('ln_kv:' || $1, 0))",
-                &[store],
-            ));
+            // Nobody held it: a plain open (advisory locks nest, so taking
+            // it again there keeps it without a gap).
             return Self::from_client(client, options);
         }
         // 1. Fence the holder off. The update waits for a write of the

@@ -129,6 +129,18 @@ impl SqliteStore {
             )
             .map_err(sql_error("take lock row", &target))?;
         tx.commit().map_err(sql_error("commit", &target))?;
+        // SQLite syncs the directory for its journal files, not for a newly
+        // created database file: do it here, so the file cannot vanish.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|source| PersistError::Io {
+                    backend: BACKEND,
+                    op: "fsync directory",
+                    target: parent.display().to_string(),
+                    source,
+                })?;
+        }
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),

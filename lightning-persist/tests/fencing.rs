@@ -210,6 +210,21 @@ mod postgres {
     }
 
     #[test]
+    fn forced_takeover_of_a_free_store_is_a_plain_open() {
+        let Some(url) = postgres_url("fencing::postgres::forced_takeover_of_a_free_store") else {
+            return;
+        };
+        let store = unique_name("free");
+        let taken =
+            PostgresStore::force_take_over(&url, &PostgresOptions::new(&store, "node-a")).unwrap();
+        taken.write("ns", "k", 1, b"v1").unwrap();
+        assert_locked_by(
+            PostgresStore::open(&url, &PostgresOptions::new(&store, "node-b")),
+            "node-a",
+        );
+    }
+
+    #[test]
     fn write_with_a_stale_token_is_rejected() {
         let Some(url) = postgres_url("fencing::postgres::write_with_a_stale_token") else {
             return;
