@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{value_for, value_is_valid};
-use lightning_persist::{KvStore, PersistError};
+use lightning_persist::{BatchOp, KvStore, PersistError};
 
 const CHILD_ENV: &str = "LN_PERSIST_CRASH_CHILD";
 const ITERATIONS: u64 = 200;
@@ -123,17 +123,33 @@ fn crash_child() {
     writeln!(out, "ready").unwrap();
     out.flush().unwrap();
     for seq in 0.. {
-        let key = format!("rec/{:02}", seq % KEYS);
         let version = iteration * 1_000_000 + seq + 1;
-        store
-            .write(
-                "crash",
-                &key,
-                version,
-                &value_for(&key, version, record_len(seq)),
-            )
-            .unwrap();
-        writeln!(out, "ack {key} {version}").unwrap();
+        if seq % 5 == 4 {
+            // A pair written in one batch: both land or neither does where
+            // batches are atomic; in order otherwise.
+            let ops: Vec<BatchOp> = ["pair/a", "pair/b"]
+                .iter()
+                .map(|key| BatchOp::Write {
+                    namespace: "crash".into(),
+                    key: key.to_string(),
+                    version,
+                    value: value_for(key, version, record_len(seq)),
+                })
+                .collect();
+            store.write_batch(&ops).unwrap();
+            writeln!(out, "ack pair/a {version}\nack pair/b {version}").unwrap();
+        } else {
+            let key = format!("rec/{:02}", seq % KEYS);
+            store
+                .write(
+                    "crash",
+                    &key,
+                    version,
+                    &value_for(&key, version, record_len(seq)),
+                )
+                .unwrap();
+            writeln!(out, "ack {key} {version}").unwrap();
+        }
         out.flush().unwrap();
     }
 }
@@ -237,6 +253,19 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
                 value_is_valid(key, record.version, &record.value),
                 "{name} iteration {iteration}: {key}@{} holds the wrong bytes",
                 record.version
+            );
+        }
+        let pair = |key: &str| store.read("crash", key).unwrap().map(|r| r.version);
+        let (a, b) = (pair("pair/a"), pair("pair/b"));
+        if store.batch_is_atomic() {
+            assert_eq!(
+                a, b,
+                "{name} iteration {iteration}: an atomic batch landed in part"
+            );
+        } else {
+            assert!(
+                a >= b,
+                "{name} iteration {iteration}: batch ops landed out of order"
             );
         }
         for key in store.list("crash").unwrap() {
