@@ -15,7 +15,16 @@ use crate::{holder_description, PersistError};
 /// A held lock; dropping it (or the process dying) releases it.
 #[derive(Debug)]
 pub(crate) struct LockFile {
-    _file: File,
+    file: File,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Unlock explicitly rather than rely on closing: a child process
+        // being forked by another thread holds a copy of the descriptor until
+        // it execs, and the lock would outlive this store until then.
+        let _ = self.file.unlock();
+    }
 }
 
 impl LockFile {
@@ -73,6 +82,6 @@ impl LockFile {
         name.write_all(holder_description(instance).as_bytes())
             .map_err(io("write lock file"))?;
         name.sync_all().map_err(io("fsync lock file"))?;
-        Ok(LockFile { _file: file })
+        Ok(LockFile { file })
     }
 }
