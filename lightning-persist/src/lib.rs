@@ -33,11 +33,15 @@
 //!
 //! # Example
 //!
+//! Every backend behaves the same; [`MemoryStore`] stands in here (see
+//! `FsStore::open`, `SqliteStore::open` and `PostgresStore::open` for the
+//! durable ones).
+//!
 //! ```
-//! use lightning_persist::{FsStore, KvStore};
+//! use std::sync::Arc;
+//! use lightning_persist::{KvStore, MemoryStore};
 //! # fn main() -> Result<(), lightning_persist::PersistError> {
-//! # let dir = tempfile::tempdir().unwrap();
-//! let store = FsStore::open(dir.path(), "node-a")?;
+//! let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
 //! store.write("channels", "00ab/snapshot", 1, b"state v1")?; // durable on return
 //! store.write("channels", "00ab/snapshot", 2, b"state v2")?;
 //! assert!(store.write("channels", "00ab/snapshot", 1, b"late").unwrap_err().is_stale());
