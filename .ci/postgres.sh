@@ -9,12 +9,21 @@ start_postgres() {
     fi
     PG_DIR=$(mktemp -d /tmp/ln-pg.XXXXXX)
     chown postgres "$PG_DIR"
-    local port=$(( 20000 + RANDOM % 20000 ))
-    su postgres -s /bin/sh -c "$bindir/initdb -D $PG_DIR/data -A trust -U postgres" >/dev/null
-    su postgres -s /bin/sh -c "$bindir/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o \"-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on\" start" >/dev/null
     PG_BINDIR=$bindir
-    export LN_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/postgres"
-    echo "postgres: $LN_TEST_POSTGRES_URL"
+    su postgres -s /bin/sh -c "$bindir/initdb -D $PG_DIR/data -A trust -U postgres" >/dev/null
+    # A random port may be taken (another cluster, another helper): try a few.
+    local port attempt
+    for attempt in 1 2 3 4 5; do
+        port=$(( 20000 + RANDOM % 20000 ))
+        if su postgres -s /bin/sh -c "$bindir/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o \"-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on\" start" >/dev/null; then
+            export LN_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+            echo "postgres: $LN_TEST_POSTGRES_URL"
+            return 0
+        fi
+        echo "postgres: start on port $port failed (attempt $attempt):" >&2
+        tail -n 5 "$PG_DIR/log" >&2 || true
+    done
+    return 1
 }
 
 stop_postgres() {

@@ -111,7 +111,7 @@ fn build_a_commitment(ch: &Channel, rng: &mut Rng, n: u64) -> (Built, FeeratePer
         let preimage = [rng.next() as u8; 32];
         preimages.push(preimage);
         htlcs.push(HtlcInfo {
-            direction: if rng.next() % 2 == 0 {
+            direction: if rng.next().is_multiple_of(2) {
                 HtlcDirection::Offered
             } else {
                 HtlcDirection::Received

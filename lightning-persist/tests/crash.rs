@@ -1,0 +1,317 @@
+//! Crash safety: a child process writes a stream of versioned records and
+//! reports each write on stdout once `write` has returned; the parent kills it
+//! with SIGKILL at a random moment, reopens the store and checks that every
+//! acknowledged write is there (same or newer version) and that every record
+//! reads back whole. Many times per backend.
+//!
+//! The child is this test binary, re-run with `--exact crash_child` and the
+//! job in `LN_PERSIST_CRASH_CHILD`.
+
+// Test code may unwrap (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+#![cfg(any(feature = "fs", feature = "sqlite", feature = "postgres"))]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{value_for, value_is_valid};
+use lightning_persist::{BatchOp, KvStore, PersistError};
+
+const CHILD_ENV: &str = "LN_PERSIST_CRASH_CHILD";
+const ITERATIONS: u64 = 200;
+const KEYS: u64 = 8;
+
+/// Where a crash test keeps its records.
+#[derive(Clone)]
+enum Target {
+    #[cfg(feature = "fs")]
+    Fs(std::path::PathBuf),
+    #[cfg(feature = "sqlite")]
+    Sqlite(std::path::PathBuf),
+    #[cfg(feature = "postgres")]
+    Postgres { url: String, store: String },
+}
+
+impl Target {
+    fn encode(&self) -> String {
+        match self {
+            #[cfg(feature = "fs")]
+            Target::Fs(path) => format!("fs|{}", path.display()),
+            #[cfg(feature = "sqlite")]
+            Target::Sqlite(path) => format!("sqlite|{}", path.display()),
+            #[cfg(feature = "postgres")]
+            Target::Postgres { url, store } => format!("postgres|{url}|{store}"),
+        }
+    }
+
+    fn decode(s: &str) -> Target {
+        let parts: Vec<&str> = s.split('|').collect();
+        match parts[0] {
+            #[cfg(feature = "fs")]
+            "fs" => Target::Fs(parts[1].into()),
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Target::Sqlite(parts[1].into()),
+            #[cfg(feature = "postgres")]
+            "postgres" => Target::Postgres {
+                url: parts[1].into(),
+                store: parts[2].into(),
+            },
+            other => panic!("unknown crash target {other}"),
+        }
+    }
+
+    /// Opens the store, waiting a little for a killed holder's lock to go.
+    fn open(&self, instance: &str) -> Box<dyn KvStore> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let opened: Result<Box<dyn KvStore>, PersistError> = match self {
+                #[cfg(feature = "fs")]
+                Target::Fs(path) => {
+                    lightning_persist::FsStore::open(path, instance).map(|s| Box::new(s) as _)
+                }
+                #[cfg(feature = "sqlite")]
+                Target::Sqlite(path) => {
+                    lightning_persist::SqliteStore::open(path, instance).map(|s| Box::new(s) as _)
+                }
+                #[cfg(feature = "postgres")]
+                Target::Postgres { url, store } => {
+                    let mut options = lightning_persist::PostgresOptions::new(store, instance);
+                    // The server notices the killed client's closed socket
+                    // asynchronously; wait for it to drop the lock.
+                    options.lock_wait = Some(Duration::from_secs(10));
+                    lightning_persist::PostgresStore::open(url, &options).map(|s| Box::new(s) as _)
+                }
+            };
+            match opened {
+                Ok(store) => return store,
+                // The OS releases a killed process's flock when it has been
+                // reaped, which `wait` ensured; this is only a safety net.
+                Err(PersistError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("reopen after crash: {e}"),
+            }
+        }
+    }
+}
+
+/// The record lengths the child writes: mostly small, now and then 64 KiB
+/// so that a kill lands inside a larger write too.
+fn record_len(seq: u64) -> usize {
+    if seq % 16 == 15 {
+        64 << 10
+    } else {
+        ((seq * 7919) % 2000) as usize + 1
+    }
+}
+
+/// The child: writes until killed, acknowledging each write on stdout.
+#[test]
+fn crash_child() {
+    let Ok(job) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (iteration, target) = job.split_once('#').unwrap();
+    let iteration: u64 = iteration.parse().unwrap();
+    let store = Target::decode(target).open("crash-child");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    for seq in 0.. {
+        let version = iteration * 1_000_000 + seq + 1;
+        if seq % 5 == 4 {
+            // A pair written in one batch: both land or neither does where
+            // batches are atomic; in order otherwise.
+            let ops: Vec<BatchOp> = ["pair/a", "pair/b"]
+                .iter()
+                .map(|key| BatchOp::Write {
+                    namespace: "crash".into(),
+                    key: key.to_string(),
+                    version,
+                    value: value_for(key, version, record_len(seq)),
+                })
+                .collect();
+            store.write_batch(&ops).unwrap();
+            writeln!(out, "ack pair/a {version}\nack pair/b {version}").unwrap();
+        } else {
+            let key = format!("rec/{:02}", seq % KEYS);
+            store
+                .write(
+                    "crash",
+                    &key,
+                    version,
+                    &value_for(&key, version, record_len(seq)),
+                )
+                .unwrap();
+            writeln!(out, "ack {key} {version}").unwrap();
+        }
+        out.flush().unwrap();
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("{name}: seed {seed}");
+    let mut rng = Rng(seed);
+    let exe = std::env::current_exe().unwrap();
+    let mut acked: HashMap<String, u64> = HashMap::new();
+    let (mut total_acks, mut killed_mid_stream) = (0u64, 0u64);
+    let started = Instant::now();
+    for iteration in 1..=ITERATIONS {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(CHILD_ENV, format!("{iteration}#{}", target.encode()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Wait for the child to have opened the store, then let it write for
+        // a random few milliseconds.
+        let mut lines = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("{name}: child {iteration} never became ready"));
+            if line == "ready" {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(max_delay_ms * 1000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        let mut acks_now = 0;
+        for line in &lines {
+            let Some(rest) = line.strip_prefix("ack ") else {
+                continue;
+            };
+            let (key, version) = rest.split_once(' ').unwrap();
+            let version: u64 = version.parse().unwrap();
+            let max = acked.entry(key.to_owned()).or_default();
+            *max = (*max).max(version);
+            acks_now += 1;
+        }
+        total_acks += acks_now;
+        if acks_now > 0 {
+            killed_mid_stream += 1;
+        }
+
+        let store = target.open("crash-parent");
+        for (key, &version) in &acked {
+            let record = store
+                .read("crash", key)
+                .unwrap_or_else(|e| panic!("{name} iteration {iteration}: {key}: {e}"))
+                .unwrap_or_else(|| {
+                    panic!("{name} iteration {iteration}: acknowledged {key}@{version} is gone")
+                });
+            assert!(
+                record.version >= version,
+                "{name} iteration {iteration}: {key} is at version {} below the acknowledged {version}",
+                record.version
+            );
+            assert!(
+                record.version <= iteration * 1_000_000 + 999_999,
+                "{name}: {key} has a version never written"
+            );
+            assert!(
+                value_is_valid(key, record.version, &record.value),
+                "{name} iteration {iteration}: {key}@{} holds the wrong bytes",
+                record.version
+            );
+        }
+        let pair = |key: &str| store.read("crash", key).unwrap().map(|r| r.version);
+        let (a, b) = (pair("pair/a"), pair("pair/b"));
+        if store.batch_is_atomic() {
+            assert_eq!(
+                a, b,
+                "{name} iteration {iteration}: an atomic batch landed in part"
+            );
+        } else {
+            assert!(
+                a >= b,
+                "{name} iteration {iteration}: batch ops landed out of order"
+            );
+        }
+        for key in store.list("crash").unwrap() {
+            let record = store.read("crash", &key).unwrap().unwrap();
+            assert!(
+                value_is_valid(&key, record.version, &record.value),
+                "{name}: {key} torn"
+            );
+        }
+    }
+    eprintln!(
+        "{name}: {ITERATIONS} kills in {:.1}s, {total_acks} acknowledged writes, {killed_mid_stream} kills after at least one",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        killed_mid_stream >= ITERATIONS / 2,
+        "{name}: too few kills landed mid-stream ({killed_mid_stream})"
+    );
+}
+
+#[cfg(feature = "fs")]
+#[test]
+fn fs_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    run_crashes("fs", Target::Fs(dir.path().join("store")), 40);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    run_crashes("sqlite", Target::Sqlite(dir.path().join("kv.sqlite")), 20);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_survives_sigkill() {
+    let Some(url) = common::postgres_url("crash::postgres_survives_sigkill") else {
+        return;
+    };
+    run_crashes(
+        "postgres",
+        Target::Postgres {
+            url,
+            store: common::unique_name("crash"),
+        },
+        25,
+    );
+}

@@ -1,0 +1,307 @@
+//! Failures of the storage underneath: a full disk and a filesystem that
+//! turns read-only. Each gives a typed error and leaves the old record whole
+//! and readable, before and after a reopen.
+//!
+//! Techniques, as root (CI): a 1 MiB tmpfs for the full disk; for read-only,
+//! a `mount -o remount,ro` of a tmpfs (the filesystem backend) or `chattr +i`
+//! on the directory, database and WAL (SQLite, whose open database keeps a
+//! remount busy). Root ignores
+//! permission bits, hence these. Without root (a developer's machine): the
+//! full disk becomes `RLIMIT_FSIZE` in a child process (`ulimit -f`, SIGXFSZ
+//! ignored, so writes fail with EFBIG), and read-only becomes `chmod 0555`.
+//! What cannot be done is skipped with a notice on stderr.
+
+// Test code may unwrap (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+// Helpers go unused when only one of the two backends is compiled.
+#![allow(dead_code)]
+#![cfg(any(feature = "fs", feature = "sqlite"))]
+
+mod common;
+
+use std::path::Path;
+#[cfg(feature = "sqlite")]
+use std::path::PathBuf;
+use std::process::Command;
+
+use lightning_persist::KvStore;
+#[cfg(feature = "sqlite")]
+use lightning_persist::PersistError;
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn run(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        // To exercise the fallbacks on a machine that can mount.
+        if std::env::var("LN_PERSIST_TEST_NO_MOUNT").as_deref() == Ok("1") {
+            return None;
+        }
+        let dir = tempfile::tempdir().ok()?;
+        let path = dir.path().to_str()?;
+        run(
+            "mount",
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", path],
+        )
+        .then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, mode: &str) {
+        let path = self.path().to_str().unwrap();
+        assert!(
+            run("mount", &["-o", &format!("remount,{mode}"), path]),
+            "remount {mode} failed"
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = run("umount", &["-l", self.dir.path().to_str().unwrap_or("")]);
+    }
+}
+
+/// Undoes `chattr +i` when dropped.
+#[cfg(feature = "sqlite")]
+struct Immutable(Vec<PathBuf>);
+
+#[cfg(feature = "sqlite")]
+impl Immutable {
+    fn set(paths: &[PathBuf]) -> Option<Immutable> {
+        let mut args = vec!["+i"];
+        for path in paths {
+            args.push(path.to_str()?);
+        }
+        run("chattr", &args).then(|| Immutable(paths.to_vec()))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = run("chattr", &["-i", path.to_str().unwrap_or("")]);
+        }
+    }
+}
+
+/// 2 MiB: more than the 1 MiB filesystem or file size limit.
+fn too_big() -> Vec<u8> {
+    common::value_for("big", 2, 2 << 20)
+}
+
+fn assert_old_value(store: &dyn KvStore) {
+    let record = store.read("ns", "k").unwrap().unwrap();
+    assert_eq!(
+        (record.version, record.value.as_slice()),
+        (1, &b"old value"[..])
+    );
+}
+
+type Open = fn(&Path) -> Box<dyn KvStore>;
+
+#[cfg(feature = "fs")]
+fn open_fs(dir: &Path) -> Box<dyn KvStore> {
+    Box::new(lightning_persist::FsStore::open(dir.join("store"), "failure-test").unwrap())
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(dir: &Path) -> Box<dyn KvStore> {
+    Box::new(lightning_persist::SqliteStore::open(dir.join("kv.sqlite"), "failure-test").unwrap())
+}
+
+/// The full-disk scenario in `dir`, whichever way the space is limited.
+/// `by_rlimit`: SQLite reports EFBIG as a plain I/O error (it does not say
+/// which), so there any SQLite error will do.
+fn full_disk(open: Open, dir: &Path, by_rlimit: bool) {
+    let store = open(dir);
+    store.write("ns", "k", 1, b"old value").unwrap();
+    let err = store.write("ns", "k", 2, &too_big()).unwrap_err();
+    #[cfg(feature = "sqlite")]
+    let sqlite_io = by_rlimit && matches!(err, PersistError::Sqlite { .. });
+    #[cfg(not(feature = "sqlite"))]
+    let sqlite_io = {
+        let _ = by_rlimit;
+        false
+    };
+    assert!(
+        err.is_storage_full() || sqlite_io,
+        "expected a full-disk error, got {err:?}"
+    );
+    assert_old_value(&*store);
+    assert_eq!(store.list("ns").unwrap(), vec!["k"]);
+    drop(store);
+    let store = open(dir);
+    assert_old_value(&*store);
+}
+
+const CHILD_ENV: &str = "LN_PERSIST_FAILURE_CHILD";
+
+/// The child of the `RLIMIT_FSIZE` fallback.
+#[test]
+fn failure_child() {
+    let Ok(job) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (backend, dir) = job.split_once('|').unwrap();
+    let open: Open = match backend {
+        #[cfg(feature = "fs")]
+        "fs" => open_fs,
+        #[cfg(feature = "sqlite")]
+        "sqlite" => open_sqlite,
+        other => panic!("unknown backend {other}"),
+    };
+    full_disk(open, Path::new(dir), true);
+}
+
+fn full_disk_test(backend: &str, open: Open) {
+    if let Some(tmpfs) = Tmpfs::mount("1m") {
+        eprintln!("{backend}: full disk = a 1 MiB tmpfs");
+        return full_disk(open, tmpfs.path(), false);
+    }
+    eprintln!("{backend}: cannot mount a tmpfs here; full disk = RLIMIT_FSIZE of 1 MiB in a child");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 1024 && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "failure_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{backend}|{}", dir.path().display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{backend}: full-disk child failed");
+}
+
+#[cfg(feature = "fs")]
+#[test]
+fn fs_full_disk() {
+    full_disk_test("fs", open_fs);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_full_disk() {
+    full_disk_test("sqlite", open_sqlite);
+}
+
+#[cfg(feature = "fs")]
+#[test]
+fn fs_small_writes_go_on_after_a_full_disk() {
+    let Some(tmpfs) = Tmpfs::mount("1m") else {
+        eprintln!("SKIPPED fs_small_writes_go_on_after_a_full_disk: cannot mount a tmpfs");
+        return;
+    };
+    let store = open_fs(tmpfs.path());
+    store.write("ns", "k", 1, b"old value").unwrap();
+    assert!(store
+        .write("ns", "k", 2, &too_big())
+        .unwrap_err()
+        .is_storage_full());
+    // The failed write's temporary file is gone, so its space is free again.
+    store.write("ns", "k", 2, b"small").unwrap();
+    assert_eq!(store.read("ns", "k").unwrap().unwrap().value, b"small");
+}
+
+#[cfg(feature = "fs")]
+#[test]
+fn fs_read_only() {
+    if !is_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_fs(dir.path());
+        store.write("ns", "k", 1, b"old value").unwrap();
+        let ns = dir.path().join("store").join("ns");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let err = store.write("ns", "k", 2, b"new").unwrap_err();
+        assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::PermissionDenied),
+            "{err:?}"
+        );
+        assert_old_value(&*store);
+        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o755)).unwrap();
+        return;
+    }
+    let Some(tmpfs) = Tmpfs::mount("16m") else {
+        eprintln!("SKIPPED fs_read_only: root, but cannot mount a tmpfs");
+        return;
+    };
+    let store = open_fs(tmpfs.path());
+    store.write("ns", "k", 1, b"old value").unwrap();
+    tmpfs.remount("ro");
+    let err = store.write("ns", "k", 2, b"new value").unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::ReadOnlyFilesystem),
+        "{err:?}"
+    );
+    assert!(store.remove("ns", "k").is_err());
+    assert_old_value(&*store);
+    drop(store);
+    // Opening on a read-only filesystem fails with a typed error too.
+    let err = lightning_persist::FsStore::open(tmpfs.path().join("store"), "again").unwrap_err();
+    assert_eq!(
+        err.io_kind(),
+        Some(std::io::ErrorKind::ReadOnlyFilesystem),
+        "{err:?}"
+    );
+    tmpfs.remount("rw");
+    assert_old_value(&*open_fs(tmpfs.path()));
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_read_only() {
+    if !is_root() {
+        eprintln!("SKIPPED sqlite_read_only: needs root (chattr +i); permission bits do not stop an open database");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_sqlite(dir.path());
+    store.write("ns", "k", 1, b"old value").unwrap();
+    // The directory, the database and its WAL turn immutable; the shared
+    // memory file (`-shm`) stays writable, because SQLite maps it and a
+    // refused write to a mapped page is a SIGBUS, not an error.
+    let files = [
+        dir.path().to_owned(),
+        dir.path().join("kv.sqlite"),
+        dir.path().join("kv.sqlite-wal"),
+    ];
+    let Some(immutable) = Immutable::set(&files) else {
+        eprintln!("SKIPPED sqlite_read_only: chattr +i is not supported here");
+        return;
+    };
+    let err = store.write("ns", "k", 2, b"new value").unwrap_err();
+    assert!(matches!(err, PersistError::Sqlite { .. }), "{err:?}");
+    assert_old_value(&*store);
+    drop(store);
+    drop(immutable);
+    assert_old_value(&*open_sqlite(dir.path()));
+}
