@@ -649,3 +649,18 @@ fn writer_drops_a_duplicate_instead_of_panicking() {
     assert_eq!(back.tlvs.upfront_shutdown_script, Some(vec![1]));
     assert!(back.tlvs.unknown.is_empty());
 }
+
+/// Writes one encoded sample of every message to `$LN_DUMP_CORPUS/<name>-<seed>`
+/// (used to seed the fuzz corpus: `LN_DUMP_CORPUS=fuzz/corpus/wire_message
+/// cargo test -p lightning-wire dump_corpus -- --ignored`).
+#[test]
+#[ignore]
+fn dump_corpus() {
+    let dir = std::env::var("LN_DUMP_CORPUS").expect("LN_DUMP_CORPUS");
+    for seed in 0..2u64 {
+        for m in all_samples(seed) {
+            let path = format!("{dir}/{}-{seed}", m.name());
+            std::fs::write(path, m.encode()).unwrap();
+        }
+    }
+}
