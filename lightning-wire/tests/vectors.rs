@@ -2,6 +2,10 @@
 //! BigSize, TLV streams in the test namespaces n1 and n2, the `init`
 //! extension examples, signed integers, and the extended gossip queries.
 
+// Helpers outside `#[test]` functions unwrap too: a malformed vector file is a
+// test failure.
+#![allow(clippy::unwrap_used)]
+
 use lightning_wire::bigsize::BigSize;
 use lightning_wire::msgs::{ChannelUpdateChecksums, ChannelUpdateTimestamps, EncodedList, Message};
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter, UnknownTlvs};
