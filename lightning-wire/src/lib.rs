@@ -6,11 +6,14 @@
 //! - [`bigsize`] and [`tlv`]: BigSize and TLV streams (BOLT 1).
 //! - [`codec`]: the `Encode`/`Decode` framework everything here is built on.
 //! - [`features`]: BOLT 9 feature bits, one typed set per context.
+//! - [`noise`]: the BOLT 8 Noise_XK handshake and encrypted transport, as a
+//!   sans-IO state machine.
 #![forbid(unsafe_code)]
 
 pub mod bigsize;
 pub mod codec;
 pub mod features;
+pub mod noise;
 pub mod tlv;
 pub mod types;
 
