@@ -6,9 +6,11 @@
 //! - [`bigsize`] and [`tlv`]: BigSize and TLV streams (BOLT 1).
 //! - [`codec`]: the `Encode`/`Decode` framework everything here is built on.
 //! - [`features`]: BOLT 9 feature bits, one typed set per context.
+//! - [`bolt11`]: BOLT 11 invoices: parse and verify, build and sign.
 #![forbid(unsafe_code)]
 
 pub mod bigsize;
+pub mod bolt11;
 pub mod codec;
 pub mod features;
 pub mod tlv;
