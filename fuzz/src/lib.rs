@@ -7,6 +7,8 @@
 //! under libFuzzer (the binaries live in `fuzz_targets/`).
 #![forbid(unsafe_code)]
 
+pub mod bolt11;
+
 use std::path::{Path, PathBuf};
 
 /// The checked-in corpus directory of `target`.
