@@ -81,7 +81,11 @@ fn bench_invoice(c: &mut Criterion, name: &str, text: &str) {
     if has_n {
         let standard = sig.to_standard();
         g.bench_function("floor: secp256k1 verify", |b| {
-            b.iter(|| SECP256K1.verify_ecdsa(black_box(&msg), &standard, &payee).expect("ok"))
+            b.iter(|| {
+                SECP256K1
+                    .verify_ecdsa(black_box(&msg), &standard, &payee)
+                    .expect("ok")
+            })
         });
     } else {
         g.bench_function("floor: secp256k1 recover", |b| {

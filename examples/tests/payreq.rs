@@ -14,7 +14,11 @@ fn lnctl(args: &[&str]) -> std::process::Output {
 #[test]
 fn decodes_the_spec_example() {
     let out = lnctl(&["decodepayreq", INVOICE]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         json["destination"],
@@ -45,7 +49,10 @@ fn decodes_the_spec_example() {
         "03d06758583bb5154774a6eb221b1276c9e82d65bbaceca806d90e20c108f4b1c7"
     );
     // 589390x3312x1 as a u64.
-    assert_eq!(hop["chan_id"], ((589390u64 << 40) | (3312 << 16) | 1).to_string());
+    assert_eq!(
+        hop["chan_id"],
+        ((589390u64 << 40) | (3312 << 16) | 1).to_string()
+    );
     assert_eq!(hop["fee_base_msat"], 1000);
     assert_eq!(hop["fee_proportional_millionths"], 2500);
     assert_eq!(hop["cltv_expiry_delta"], 40);

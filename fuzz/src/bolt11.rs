@@ -13,7 +13,11 @@ pub fn parse(data: &[u8]) {
         return;
     };
     let text = invoice.to_string();
-    assert_eq!(text, s.to_ascii_lowercase(), "re-encoding changed the invoice");
+    assert_eq!(
+        text,
+        s.to_ascii_lowercase(),
+        "re-encoding changed the invoice"
+    );
     let again: Bolt11Invoice = text.parse().expect("a re-encoded invoice parses");
     assert_eq!(again, invoice, "re-parsing changed the invoice");
 }

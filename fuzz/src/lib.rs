@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// The checked-in corpus directory of `target`.
 pub fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target)
 }
 
 /// Runs `f` over every file in `corpus/<target>/` and returns how many inputs

@@ -127,14 +127,35 @@ fn random_amount(rng: &mut Rng, form: u64) -> Option<u64> {
             }
         },
     };
-    let expected = [None, None, Some(Multiplier::Milli), Some(Multiplier::Micro), Some(Multiplier::Nano), Some(Multiplier::Pico)];
-    assert_eq!(Amount::from_msat(msat).unwrap().multiplier(), expected[form as usize]);
+    let expected = [
+        None,
+        None,
+        Some(Multiplier::Milli),
+        Some(Multiplier::Micro),
+        Some(Multiplier::Nano),
+        Some(Multiplier::Pico),
+    ];
+    assert_eq!(
+        Amount::from_msat(msat).unwrap().multiplier(),
+        expected[form as usize]
+    );
     Some(msat)
 }
 
 fn random_text(rng: &mut Rng, max_bytes: usize) -> String {
     const PIECES: [&str; 12] = [
-        "a", "Z", "0", " ", "coffee", "\"", "\\", "\n", "é", "ナンセンス", "杯", "🦀",
+        "a",
+        "Z",
+        "0",
+        " ",
+        "coffee",
+        "\"",
+        "\\",
+        "\n",
+        "é",
+        "ナンセンス",
+        "杯",
+        "🦀",
     ];
     let target = rng.below(max_bytes as u64 + 1) as usize;
     let mut s = String::new();
@@ -275,7 +296,11 @@ fn view_of_spec(s: &Spec) -> View {
         expiry: s.expiry,
         min_final_cltv: s.cltv,
         fallbacks: s.fallbacks.iter().map(|f| f.address(s.currency)).collect(),
-        route_hints: s.hints.iter().map(|r| r.iter().map(hop_tuple).collect()).collect(),
+        route_hints: s
+            .hints
+            .iter()
+            .map(|r| r.iter().map(hop_tuple).collect())
+            .collect(),
         features: s.features.clone(),
         metadata: s.metadata.clone(),
         unknown: s.unknown.clone(),
@@ -298,15 +323,26 @@ fn view_of_ours(inv: &Bolt11Invoice) -> View {
         payee: inv.payee().to_string(),
         expiry: inv.expiry(),
         min_final_cltv: inv.min_final_cltv_expiry_delta_field(),
-        fallbacks: inv.fallbacks().iter().map(|f| f.address(inv.currency())).collect(),
+        fallbacks: inv
+            .fallbacks()
+            .iter()
+            .map(|f| f.address(inv.currency()))
+            .collect(),
         route_hints: inv
             .route_hints()
             .iter()
             .map(|r| r.0.iter().map(hop_tuple).collect())
             .collect(),
-        features: inv.features().map(|f| f.bits().collect()).unwrap_or_default(),
+        features: inv
+            .features()
+            .map(|f| f.bits().collect())
+            .unwrap_or_default(),
         metadata: inv.payment_metadata().map(<[u8]>::to_vec),
-        unknown: inv.other_fields().iter().map(|f| (f.tag, f.data.clone())).collect(),
+        unknown: inv
+            .other_fields()
+            .iter()
+            .map(|f| (f.tag, f.data.clone()))
+            .collect(),
     }
 }
 
@@ -416,7 +452,9 @@ mod ldk {
             .features()
             .map(|f| {
                 let le = f.le_flags();
-                (0..le.len() * 8).filter(|b| le[b / 8] >> (b % 8) & 1 == 1).collect()
+                (0..le.len() * 8)
+                    .filter(|b| le[b / 8] >> (b % 8) & 1 == 1)
+                    .collect()
             })
             .unwrap_or_default();
         View {
@@ -433,7 +471,9 @@ mod ldk {
             fallbacks: raw
                 .fallbacks()
                 .into_iter()
-                .map(|f| fallback_from(f).address(Currency::from_prefix(prefix(inv.currency())).unwrap()))
+                .map(|f| {
+                    fallback_from(f).address(Currency::from_prefix(prefix(inv.currency())).unwrap())
+                })
                 .collect(),
             route_hints: raw
                 .private_routes()
@@ -462,10 +502,9 @@ mod ldk {
                 .tagged_fields
                 .iter()
                 .filter_map(|f| match f {
-                    li::RawTaggedField::UnknownSemantics(v) => Some((
-                        v[0].to_u8(),
-                        v[3..].iter().map(|x| x.to_u8()).collect(),
-                    )),
+                    li::RawTaggedField::UnknownSemantics(v) => {
+                        Some((v[0].to_u8(), v[3..].iter().map(|x| x.to_u8()).collect()))
+                    }
                     li::RawTaggedField::KnownSemantics(_) => None,
                 })
                 .collect(),
@@ -490,7 +529,9 @@ mod ldk {
             ),
         };
         let mut fields = vec![
-            K(T::PaymentHash(li::Sha256(sha256::Hash::from_byte_array(s.payment_hash)))),
+            K(T::PaymentHash(li::Sha256(sha256::Hash::from_byte_array(
+                s.payment_hash,
+            )))),
             K(T::PaymentSecret(li::PaymentSecret(s.payment_secret))),
             K(match &s.desc {
                 Desc::Direct(d) => T::Description(li::Description::new(d.clone()).unwrap()),
@@ -498,15 +539,17 @@ mod ldk {
             }),
         ];
         if s.with_n {
-            fields.push(K(T::PayeePubKey(li::PayeePubKey(PublicKey::from_secret_key(
-                SECP256K1, &s.key,
-            )))));
+            fields.push(K(T::PayeePubKey(li::PayeePubKey(
+                PublicKey::from_secret_key(SECP256K1, &s.key),
+            ))));
         }
         if let Some(x) = s.expiry {
             fields.push(K(T::ExpiryTime(li::ExpiryTime::from_seconds(x))));
         }
         if let Some(c) = s.cltv {
-            fields.push(K(T::MinFinalCltvExpiryDelta(li::MinFinalCltvExpiryDelta(c))));
+            fields.push(K(T::MinFinalCltvExpiryDelta(li::MinFinalCltvExpiryDelta(
+                c,
+            ))));
         }
         for f in &s.fallbacks {
             fields.push(K(T::Fallback(fallback_to(f))));
@@ -526,7 +569,9 @@ mod ldk {
                     htlc_maximum_msat: None,
                 })
                 .collect();
-            fields.push(K(T::PrivateRoute(li::PrivateRoute::new(li::RouteHint(hops)).unwrap())));
+            fields.push(K(T::PrivateRoute(
+                li::PrivateRoute::new(li::RouteHint(hops)).unwrap(),
+            )));
         }
         let mut features = lightning_types::features::Bolt11InvoiceFeatures::empty();
         for bit in &s.features {
@@ -578,7 +623,11 @@ fn ours_decoded_by_ldk() {
         let inv = build_ours(&spec);
         let text = inv.to_string();
         assert_eq!(view_of_ours(&inv), view_of_spec(&spec), "ours: {text}");
-        assert_eq!(ldk::view(&text), view_of_spec(&spec), "LDK reading ours: {text}");
+        assert_eq!(
+            ldk::view(&text),
+            view_of_spec(&spec),
+            "LDK reading ours: {text}"
+        );
     }
 }
 
@@ -776,7 +825,9 @@ fn for_electrum(mut v: View) -> View {
 
 #[test]
 fn ours_decoded_by_electrum() {
-    let Some(mut py) = Electrum::start() else { return };
+    let Some(mut py) = Electrum::start() else {
+        return;
+    };
     let mut rng = Rng(0x0b01_1004);
     let specs: Vec<Spec> = (0..N).map(|i| random_spec(&mut rng, i, ALL_CAPS)).collect();
     let texts: Vec<String> = specs.iter().map(|s| build_ours(s).to_string()).collect();
@@ -797,7 +848,9 @@ fn ours_decoded_by_electrum() {
 
 #[test]
 fn electrum_decoded_by_ours() {
-    let Some(mut py) = Electrum::start() else { return };
+    let Some(mut py) = Electrum::start() else {
+        return;
+    };
     let mut rng = Rng(0x0b01_1005);
     // Electrum's encoder writes no `m` and no unknown fields.
     let caps = Caps {
@@ -814,7 +867,10 @@ fn electrum_decoded_by_ours() {
                 Desc::Hash(t) => json!(["h", t]),
             }];
             if s.with_n {
-                tags.push(json!(["n", PublicKey::from_secret_key(SECP256K1, &s.key).to_string()]));
+                tags.push(json!([
+                    "n",
+                    PublicKey::from_secret_key(SECP256K1, &s.key).to_string()
+                ]));
             }
             if let Some(x) = s.expiry {
                 tags.push(json!(["x", x]));
@@ -853,7 +909,11 @@ fn electrum_decoded_by_ours() {
         assert_eq!(reply["ok"], true, "{reply}");
         let text = reply["invoice"].as_str().unwrap();
         let inv: Bolt11Invoice = text.parse().unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert_eq!(view_of_ours(&inv), view_of_spec(spec), "ours reading Electrum: {text}");
+        assert_eq!(
+            view_of_ours(&inv),
+            view_of_spec(spec),
+            "ours reading Electrum: {text}"
+        );
         assert_eq!(inv.to_string(), text);
     }
 }

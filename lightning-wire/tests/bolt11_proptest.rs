@@ -17,23 +17,31 @@ fn key() -> impl Strategy<Value = SecretKey> {
 }
 
 fn hop() -> impl Strategy<Value = RouteHintHop> {
-    (key(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u16>()).prop_map(|(k, s, b, p, c)| {
-        RouteHintHop {
+    (
+        key(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u16>(),
+    )
+        .prop_map(|(k, s, b, p, c)| RouteHintHop {
             src_node_id: PublicKey::from_secret_key(SECP256K1, &k),
             short_channel_id: ShortChannelId(s),
             fee_base_msat: b,
             fee_proportional_millionths: p,
             cltv_expiry_delta: c,
-        }
-    })
+        })
 }
 
 fn fallback() -> impl Strategy<Value = Fallback> {
     prop_oneof![
         any::<[u8; 20]>().prop_map(Fallback::PubKeyHash),
         any::<[u8; 20]>().prop_map(Fallback::ScriptHash),
-        (prop_oneof![Just(20usize), Just(32)], any::<[u8; 32]>())
-            .prop_map(|(n, p)| Fallback::new(0, &p[..n]).unwrap()),
+        (prop_oneof![Just(20usize), Just(32)], any::<[u8; 32]>()).prop_map(|(n, p)| Fallback::new(
+            0,
+            &p[..n]
+        )
+        .unwrap()),
         (1u8..=16, proptest::collection::vec(any::<u8>(), 2..=40))
             .prop_map(|(v, p)| Fallback::new(v, &p).unwrap()),
     ]
@@ -41,7 +49,8 @@ fn fallback() -> impl Strategy<Value = Fallback> {
 
 /// Optional fields, in a random order.
 fn extra_fields() -> impl Strategy<Value = Vec<TaggedField>> {
-    let unknown_tag = (0u8..32).prop_filter("unknown", |t| !lightning_wire::bolt11::tag::is_known(*t));
+    let unknown_tag =
+        (0u8..32).prop_filter("unknown", |t| !lightning_wire::bolt11::tag::is_known(*t));
     (
         proptest::option::of(any::<u64>()),
         proptest::option::of(any::<u64>()),
@@ -49,32 +58,43 @@ fn extra_fields() -> impl Strategy<Value = Vec<TaggedField>> {
         proptest::collection::vec(proptest::collection::vec(hop(), 1..4), 0..3),
         proptest::collection::btree_set(0usize..200, 0..6),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..60)),
-        proptest::collection::vec((unknown_tag, proptest::collection::vec(0u8..32, 0..80)), 0..3),
+        proptest::collection::vec(
+            (unknown_tag, proptest::collection::vec(0u8..32, 0..80)),
+            0..3,
+        ),
         proptest::option::of(key()),
         any::<u64>(),
     )
-        .prop_map(|(x, c, fallbacks, hints, odd_bits, m, unknown, n, shuffle)| {
-            let mut fields = Vec::new();
-            fields.extend(x.map(TaggedField::Expiry));
-            fields.extend(c.map(TaggedField::MinFinalCltvExpiryDelta));
-            fields.extend(fallbacks.into_iter().map(TaggedField::Fallback));
-            fields.extend(hints.into_iter().map(|h| TaggedField::RouteHint(RouteHint(h))));
-            let mut f = Bolt11InvoiceFeatures::empty();
-            f.set_bit(14);
-            for b in odd_bits {
-                f.set_bit(2 * b + 101);
-            }
-            fields.push(TaggedField::Features(f));
-            fields.extend(m.map(TaggedField::PaymentMetadata));
-            fields.extend(unknown.into_iter().map(|(tag, data)| {
-                TaggedField::Unknown(lightning_wire::bolt11::RawTaggedField { tag, data })
-            }));
-            fields.extend(n.map(|k| TaggedField::PayeePubKey(PublicKey::from_secret_key(SECP256K1, &k))));
-            // A cheap deterministic shuffle.
-            let len = fields.len().max(1);
-            fields.rotate_left((shuffle as usize) % len);
-            fields
-        })
+        .prop_map(
+            |(x, c, fallbacks, hints, odd_bits, m, unknown, n, shuffle)| {
+                let mut fields = Vec::new();
+                fields.extend(x.map(TaggedField::Expiry));
+                fields.extend(c.map(TaggedField::MinFinalCltvExpiryDelta));
+                fields.extend(fallbacks.into_iter().map(TaggedField::Fallback));
+                fields.extend(
+                    hints
+                        .into_iter()
+                        .map(|h| TaggedField::RouteHint(RouteHint(h))),
+                );
+                let mut f = Bolt11InvoiceFeatures::empty();
+                f.set_bit(14);
+                for b in odd_bits {
+                    f.set_bit(2 * b + 101);
+                }
+                fields.push(TaggedField::Features(f));
+                fields.extend(m.map(TaggedField::PaymentMetadata));
+                fields.extend(unknown.into_iter().map(|(tag, data)| {
+                    TaggedField::Unknown(lightning_wire::bolt11::RawTaggedField { tag, data })
+                }));
+                fields.extend(
+                    n.map(|k| TaggedField::PayeePubKey(PublicKey::from_secret_key(SECP256K1, &k))),
+                );
+                // A cheap deterministic shuffle.
+                let len = fields.len().max(1);
+                fields.rotate_left((shuffle as usize) % len);
+                fields
+            },
+        )
 }
 
 proptest! {

@@ -9,7 +9,10 @@ use lightning_wire::features::FeatureError;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bolt11-invoices.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/bolt11-invoices.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -25,9 +28,7 @@ fn valid_invoices_match_every_listed_field() {
     for case in valid {
         let title = case["title"].as_str().unwrap();
         let s = case["invoice"].as_str().unwrap();
-        let inv: Bolt11Invoice = s
-            .parse()
-            .unwrap_or_else(|e| panic!("{title}: {e}"));
+        let inv: Bolt11Invoice = s.parse().unwrap_or_else(|e| panic!("{title}: {e}"));
 
         let currency = match case["network"].as_str().unwrap() {
             "bitcoin" => Currency::Bitcoin,
@@ -71,14 +72,19 @@ fn valid_invoices_match_every_listed_field() {
             }
             _ => panic!("{title}: description"),
         }
-        assert_eq!(inv.expiry(), case.get("expiry").and_then(Value::as_u64), "{title}");
+        assert_eq!(
+            inv.expiry(),
+            case.get("expiry").and_then(Value::as_u64),
+            "{title}"
+        );
         assert_eq!(
             inv.expiry_time(),
             case.get("expiry").and_then(Value::as_u64).unwrap_or(3600)
         );
         assert_eq!(
             inv.min_final_cltv_expiry_delta_field(),
-            case.get("min_final_cltv_expiry_delta").and_then(Value::as_u64),
+            case.get("min_final_cltv_expiry_delta")
+                .and_then(Value::as_u64),
             "{title}"
         );
         assert_eq!(
@@ -95,12 +101,18 @@ fn valid_invoices_match_every_listed_field() {
         assert_eq!(inv.fallbacks().len(), fallbacks.len(), "{title}");
         for (got, want) in inv.fallbacks().iter().zip(fallbacks) {
             assert_eq!(u64::from(got.version()), want["version"].as_u64().unwrap());
-            assert_eq!(hex::encode(got.program()), want["program"].as_str().unwrap());
+            assert_eq!(
+                hex::encode(got.program()),
+                want["program"].as_str().unwrap()
+            );
             assert_eq!(got.address(currency), want["address"].as_str().unwrap());
             let kind = match got {
                 Fallback::PubKeyHash(_) => "P2PKH",
                 Fallback::ScriptHash(_) => "P2SH",
-                Fallback::Segwit { version: 0, program } if program.len() == 20 => "P2WPKH",
+                Fallback::Segwit {
+                    version: 0,
+                    program,
+                } if program.len() == 20 => "P2WPKH",
                 Fallback::Segwit { version: 0, .. } => "P2WSH",
                 Fallback::Segwit { version: 1, .. } => "P2TR",
                 Fallback::Segwit { .. } => "segwit",
@@ -122,7 +134,10 @@ fn valid_invoices_match_every_listed_field() {
                     hop.short_channel_id.to_string(),
                     w["short_channel_id"].as_str().unwrap()
                 );
-                assert_eq!(u64::from(hop.fee_base_msat), w["fee_base_msat"].as_u64().unwrap());
+                assert_eq!(
+                    u64::from(hop.fee_base_msat),
+                    w["fee_base_msat"].as_u64().unwrap()
+                );
                 assert_eq!(
                     u64::from(hop.fee_proportional_millionths),
                     w["fee_proportional_millionths"].as_u64().unwrap()
@@ -141,7 +156,9 @@ fn valid_invoices_match_every_listed_field() {
             .map(|b| b.as_u64().unwrap() as usize)
             .collect();
         assert_eq!(
-            inv.features().map(|f| f.bits().collect::<Vec<_>>()).unwrap_or_default(),
+            inv.features()
+                .map(|f| f.bits().collect::<Vec<_>>())
+                .unwrap_or_default(),
             bits,
             "{title}"
         );
@@ -161,7 +178,10 @@ fn valid_invoices_match_every_listed_field() {
         if let Some(sig) = case.get("signature") {
             let (recid, rs) = inv.signature().serialize_compact();
             assert_eq!(hex::encode(rs), sig["rs"].as_str().unwrap());
-            assert_eq!(recid.to_i32() as u64, sig["recovery_flag"].as_u64().unwrap());
+            assert_eq!(
+                recid.to_i32() as u64,
+                sig["recovery_flag"].as_u64().unwrap()
+            );
             assert_eq!(
                 hex::encode(inv.signing_hash()),
                 sig["signing_data_sha256"].as_str().unwrap()
@@ -222,12 +242,16 @@ fn invalid_invoices_fail_for_their_reason() {
             }
             "Signature is not recoverable" => err == Bolt11ParseError::SignatureNotRecoverable,
             "String is too short" => err == Bolt11ParseError::TooShort,
-            "Invalid multiplier" => err
-                == Bolt11ParseError::Amount(
+            "Invalid multiplier" => {
+                err == Bolt11ParseError::Amount(
                     lightning_wire::bolt11::AmountError::InvalidMultiplier('x'),
-                ),
-            "Invalid sub-millisatoshi precision" => err
-                == Bolt11ParseError::Amount(lightning_wire::bolt11::AmountError::SubMillisatoshi),
+                )
+            }
+            "Invalid sub-millisatoshi precision" => {
+                err == Bolt11ParseError::Amount(
+                    lightning_wire::bolt11::AmountError::SubMillisatoshi,
+                )
+            }
             "Missing required `s` field" => err == Bolt11ParseError::MissingPaymentSecret,
             "Non canonical signature (high-S) with 'n' field defined" => {
                 err == Bolt11ParseError::NonCanonicalSignature

@@ -14,4 +14,5 @@ pub fn run(args: &[String]) -> Result<String, String> {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: lnctl <command> [args]\n  decodepayreq <invoice>   BOLT 11 invoice as lncli-style JSON";
+pub const USAGE: &str =
+    "usage: lnctl <command> [args]\n  decodepayreq <invoice>   BOLT 11 invoice as lncli-style JSON";

@@ -22,7 +22,13 @@ const CHARSET_REV: [i8; 128] = {
 
 /// BIP-173 generator, folded into a table indexed by the 5 bits shifted out.
 const GEN_TABLE: [u32; 32] = {
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GEN: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
     let mut table = [0u32; 32];
     let mut b = 0;
     while b < 32 {

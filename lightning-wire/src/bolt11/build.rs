@@ -67,7 +67,10 @@ pub trait InvoiceSigner {
 impl InvoiceSigner for SecretKey {
     type Error = Infallible;
 
-    fn sign_invoice(&self, invoice: &UnsignedInvoice<'_>) -> Result<RecoverableSignature, Infallible> {
+    fn sign_invoice(
+        &self,
+        invoice: &UnsignedInvoice<'_>,
+    ) -> Result<RecoverableSignature, Infallible> {
         let msg = Message::from_digest(invoice.message_hash());
         Ok(SECP256K1.sign_ecdsa_recoverable(&msg, self))
     }
@@ -76,7 +79,10 @@ impl InvoiceSigner for SecretKey {
 impl<S: InvoiceSigner + ?Sized> InvoiceSigner for &S {
     type Error = S::Error;
 
-    fn sign_invoice(&self, invoice: &UnsignedInvoice<'_>) -> Result<RecoverableSignature, S::Error> {
+    fn sign_invoice(
+        &self,
+        invoice: &UnsignedInvoice<'_>,
+    ) -> Result<RecoverableSignature, S::Error> {
         (**self).sign_invoice(invoice)
     }
 }
@@ -272,7 +278,9 @@ impl InvoiceBuilder {
             seen[usize::from(slot & 0x1f)] = true;
             match field {
                 TaggedField::Unknown(raw)
-                    if raw.tag > 31 || tag::is_known(raw.tag) || raw.data.iter().any(|v| *v > 31) =>
+                    if raw.tag > 31
+                        || tag::is_known(raw.tag)
+                        || raw.data.iter().any(|v| *v > 31) =>
                 {
                     return Err(BuildError::InvalidRawField(field.letter()));
                 }

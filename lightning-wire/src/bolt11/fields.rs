@@ -403,7 +403,9 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
             let mut hops = Vec::with_capacity(bytes.len() / HOP_LEN);
             for hop in bytes.chunks_exact(HOP_LEN) {
                 let be = |r: core::ops::Range<usize>| {
-                    hop[r].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+                    hop[r]
+                        .iter()
+                        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
                 };
                 hops.push(RouteHintHop {
                     src_node_id: PublicKey::from_slice(&hop[..33])

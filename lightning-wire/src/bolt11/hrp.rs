@@ -223,8 +223,9 @@ impl Amount {
         let bytes = s.as_bytes();
         let (digits, multiplier) = match bytes.last() {
             Some(&c) if !c.is_ascii_digit() => {
-                let m = Multiplier::from_letter(c)
-                    .ok_or_else(|| AmountError::InvalidMultiplier(s.chars().last().unwrap_or('?')))?;
+                let m = Multiplier::from_letter(c).ok_or_else(|| {
+                    AmountError::InvalidMultiplier(s.chars().last().unwrap_or('?'))
+                })?;
                 (&bytes[..bytes.len() - 1], Some(m))
             }
             _ => (bytes, None),
@@ -285,8 +286,8 @@ pub(crate) fn parse_hrp(hrp: &str) -> Result<(Currency, Option<Amount>), HrpErro
         .position(|b| b.is_ascii_digit())
         .unwrap_or(rest.len());
     let (prefix, amount) = rest.split_at(split);
-    let currency =
-        Currency::from_prefix(prefix).ok_or_else(|| HrpError::UnknownCurrency(prefix.to_owned()))?;
+    let currency = Currency::from_prefix(prefix)
+        .ok_or_else(|| HrpError::UnknownCurrency(prefix.to_owned()))?;
     let amount = if amount.is_empty() {
         None
     } else {
@@ -319,7 +320,10 @@ mod tests {
             Amount::parse("2500000001p"),
             Err(AmountError::SubMillisatoshi)
         );
-        assert_eq!(Amount::parse("2500x"), Err(AmountError::InvalidMultiplier('x')));
+        assert_eq!(
+            Amount::parse("2500x"),
+            Err(AmountError::InvalidMultiplier('x'))
+        );
         assert_eq!(Amount::parse("025m"), Err(AmountError::LeadingZeros));
         assert_eq!(Amount::parse("0"), Err(AmountError::Zero));
         assert_eq!(Amount::parse("21000001"), Err(AmountError::TooLarge));
@@ -328,7 +332,10 @@ mod tests {
             Amount::parse("99999999999999999999999m"),
             Err(AmountError::TooLarge)
         );
-        assert!(matches!(Amount::parse("1.5m"), Err(AmountError::NotANumber(_))));
+        assert!(matches!(
+            Amount::parse("1.5m"),
+            Err(AmountError::NotANumber(_))
+        ));
     }
 
     #[test]
@@ -359,7 +366,10 @@ mod tests {
             assert_eq!(parse_hrp(&hrp).unwrap(), (c, None));
             assert_eq!(parse_hrp(&format!("{hrp}10u")).unwrap().0, c);
         }
-        assert!(matches!(parse_hrp("lnxx1"), Err(HrpError::UnknownCurrency(_))));
+        assert!(matches!(
+            parse_hrp("lnxx1"),
+            Err(HrpError::UnknownCurrency(_))
+        ));
         assert!(matches!(parse_hrp("bc1"), Err(HrpError::NotLightning(_))));
     }
 }

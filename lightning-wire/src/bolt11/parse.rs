@@ -168,12 +168,11 @@ pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
         }
         pos = end;
         let field_data = &data[start..end];
-        let field = fields::decode(t, field_data).map_err(|error| {
-            Bolt11ParseError::InvalidField {
+        let field =
+            fields::decode(t, field_data).map_err(|error| Bolt11ParseError::InvalidField {
                 field: char_of(t),
                 error,
-            }
-        })?;
+            })?;
         // Single-valued fields: the first valid one wins (BOLT 11: "SHOULD
         // use the first `p` field that it did NOT skip"); later ones are
         // kept with the skipped fields.
@@ -231,8 +230,8 @@ pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
         n += 1;
     });
     let recid = sig_bytes[64];
-    let recovery_id =
-        RecoveryId::from_i32(i32::from(recid)).map_err(|_| Bolt11ParseError::InvalidRecoveryId(recid))?;
+    let recovery_id = RecoveryId::from_i32(i32::from(recid))
+        .map_err(|_| Bolt11ParseError::InvalidRecoveryId(recid))?;
     let signature = RecoverableSignature::from_compact(&sig_bytes[..64], recovery_id)
         .map_err(|_| Bolt11ParseError::MalformedSignature)?;
     let msg = Message::from_digest(signing_hash(&hrp, &data[..sig_start]));

@@ -42,7 +42,7 @@ pub struct DecodedPayReq {
     /// The amount in millisatoshi, as a string.
     pub num_msat: String,
     /// Set feature bits.
-    pub features: BTreeMap<String, DecodedFeature>,
+    pub features: BTreeMap<u32, DecodedFeature>,
 }
 
 /// One `r` field.
@@ -92,7 +92,7 @@ impl From<&Bolt11Invoice> for DecodedPayReq {
                     .map(|bit| {
                         let known = Feature::from_bit(bit);
                         (
-                            bit.to_string(),
+                            u32::try_from(bit).unwrap_or(u32::MAX),
                             DecodedFeature {
                                 name: known.map_or("unknown", Feature::name).to_owned(),
                                 is_required: bit % 2 == 0,
