@@ -8,6 +8,9 @@
 //! generator leaves it out for that direction or the comparison normalizes
 //! it, and the comment says which and why.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
@@ -249,6 +252,9 @@ fn random_spec(rng: &mut Rng, i: usize, caps: Caps) -> Spec {
     }
 }
 
+/// A route hint hop: node id, scid, fee base, fee rate, CLTV delta.
+type Hop = (String, u64, u32, u32, u16);
+
 /// The neutral form every implementation's answer is turned into.
 #[derive(Debug, Clone, PartialEq)]
 struct View {
@@ -263,13 +269,13 @@ struct View {
     expiry: Option<u64>,
     min_final_cltv: Option<u64>,
     fallbacks: Vec<String>,
-    route_hints: Vec<Vec<(String, u64, u32, u32, u16)>>,
+    route_hints: Vec<Vec<Hop>>,
     features: Vec<usize>,
     metadata: Option<Vec<u8>>,
     unknown: Vec<(u8, Vec<u8>)>,
 }
 
-fn hop_tuple(h: &RouteHintHop) -> (String, u64, u32, u32, u16) {
+fn hop_tuple(h: &RouteHintHop) -> Hop {
     (
         h.src_node_id.to_string(),
         h.short_channel_id.0,

@@ -1,5 +1,8 @@
 //! Property tests: built invoices read back as built; no input panics.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::{
     Bolt11Invoice, Currency, Fallback, InvoiceBuilder, InvoiceDescription, PaymentSecret,

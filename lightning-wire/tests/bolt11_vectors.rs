@@ -1,6 +1,9 @@
 //! BOLT 11 "Examples" and "Examples of Invalid Invoices", from
 //! `tests/data/bolt11-invoices.json` (see `tests/data/README.md`).
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::{
     Bech32Error, Bolt11Invoice, Bolt11ParseError, Currency, Fallback, InvoiceDescription,
