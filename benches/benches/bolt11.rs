@@ -18,7 +18,7 @@ use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 fn hop(i: u8) -> RouteHintHop {
     let k = SecretKey::from_slice(&[i + 1; 32]).expect("key");
     RouteHintHop {
-        src_node_id: PublicKey::from_secret_key(SECP256K1, &k),
+        src_node_id: PublicKey::from_secret_key(SECP256K1, &k).into(),
         short_channel_id: ShortChannelId::new(800_000 + u32::from(i), 1234, 1).expect("scid"),
         fee_base_msat: 1000,
         fee_proportional_millionths: 100 * u32::from(i),
@@ -56,7 +56,7 @@ fn typical(n: bool) -> String {
 /// fallbacks and metadata.
 fn large() -> String {
     let key = SecretKey::from_slice(&[0x42; 32]).expect("key");
-    let description = "Blockstream Store: 88.85 USD for Blockstream Ledger Nano S x 1, ".repeat(9);
+    let description = "Blockstream Store: 88.85 USD for Blockstream Ledger Nano S x 1, ".repeat(10);
     let mut b = builder(&description[..600])
         .fallback(Fallback::new(0, &[7; 20]).expect("p2wpkh"))
         .fallback(Fallback::PubKeyHash([8; 20]))

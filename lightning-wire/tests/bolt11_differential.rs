@@ -198,7 +198,7 @@ fn random_spec(rng: &mut Rng, i: usize, caps: Caps) -> Spec {
         // field whose bit length is a multiple of 5 (5, 10, ... hops).
         let hops = (0..1 + rng.below(4))
             .map(|_| RouteHintHop {
-                src_node_id: PublicKey::from_secret_key(SECP256K1, &rng.key()),
+                src_node_id: PublicKey::from_secret_key(SECP256K1, &rng.key()).into(),
                 short_channel_id: ShortChannelId(rng.next()),
                 fee_base_msat: rng.next() as u32 >> u32::from(!caps.full_width_hops),
                 fee_proportional_millionths: rng.next() as u32 >> u32::from(!caps.full_width_hops),
@@ -564,7 +564,7 @@ mod ldk {
             let hops = h
                 .iter()
                 .map(|h| li::RouteHintHop {
-                    src_node_id: h.src_node_id,
+                    src_node_id: h.src_node_id.to_pubkey().unwrap(),
                     short_channel_id: h.short_channel_id.0,
                     fees: li::RoutingFees {
                         base_msat: h.fee_base_msat,

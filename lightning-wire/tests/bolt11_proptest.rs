@@ -28,7 +28,7 @@ fn hop() -> impl Strategy<Value = RouteHintHop> {
         any::<u16>(),
     )
         .prop_map(|(k, s, b, p, c)| RouteHintHop {
-            src_node_id: PublicKey::from_secret_key(SECP256K1, &k),
+            src_node_id: PublicKey::from_secret_key(SECP256K1, &k).into(),
             short_channel_id: ShortChannelId(s),
             fee_base_msat: b,
             fee_proportional_millionths: p,

@@ -133,6 +133,7 @@ fn valid_invoices_match_every_listed_field() {
             assert_eq!(got.0.len(), want.len());
             for (hop, w) in got.0.iter().zip(want) {
                 assert_eq!(hop.src_node_id.to_string(), w["pubkey"].as_str().unwrap());
+                hop.src_node_id.to_pubkey().unwrap();
                 assert_eq!(
                     hop.short_channel_id.to_string(),
                     w["short_channel_id"].as_str().unwrap()

@@ -66,13 +66,79 @@ impl core::fmt::Debug for PaymentSecret {
     }
 }
 
+/// A node id in a route hint: 33 bytes whose first byte is 2 or 3, checked
+/// to be a point on the curve only by [`NodeId::to_pubkey`].
+///
+/// Decompressing a point costs about a tenth of the signature check, so an
+/// invoice with a dozen hops would spend more on its hints than on its
+/// signature if every one were decompressed while parsing; a router
+/// converts the hints it actually uses (and skips one that fails).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId([u8; 33]);
+
+impl NodeId {
+    /// The id of `key`.
+    pub fn from_pubkey(key: &PublicKey) -> NodeId {
+        NodeId(key.serialize())
+    }
+
+    /// 33 bytes that start with 2 or 3 (the point itself is not checked).
+    pub fn from_bytes(bytes: [u8; 33]) -> Option<NodeId> {
+        matches!(bytes[0], 2 | 3).then_some(NodeId(bytes))
+    }
+
+    /// The compressed point.
+    pub fn as_bytes(&self) -> &[u8; 33] {
+        &self.0
+    }
+
+    /// The public key, if the bytes are a point on the curve.
+    pub fn to_pubkey(&self) -> Result<PublicKey, secp256k1::Error> {
+        PublicKey::from_slice(&self.0)
+    }
+}
+
+impl From<PublicKey> for NodeId {
+    fn from(key: PublicKey) -> Self {
+        NodeId::from_pubkey(&key)
+    }
+}
+
+impl core::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl core::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes: [u8; 33] = crate::types::serde_hex::deserialize(d)?;
+        NodeId::from_bytes(bytes)
+            .ok_or_else(|| serde::de::Error::custom("node id must start with 02 or 03"))
+    }
+}
+
 /// One hop of an `r` field: the channel from `src_node_id` towards the payee
 /// and what it charges (BOLT 7's `channel_update` fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RouteHintHop {
     /// The node at the start of the channel.
-    pub src_node_id: PublicKey,
+    pub src_node_id: NodeId,
     /// The channel.
     pub short_channel_id: ShortChannelId,
     /// `fee_base_msat`.
@@ -262,7 +328,7 @@ impl TaggedField {
             TaggedField::RouteHint(hint) => {
                 let mut bytes = Vec::with_capacity(hint.0.len() * HOP_LEN);
                 for hop in &hint.0 {
-                    bytes.extend_from_slice(&hop.src_node_id.serialize());
+                    bytes.extend_from_slice(hop.src_node_id.as_bytes());
                     bytes.extend_from_slice(&hop.short_channel_id.0.to_be_bytes());
                     bytes.extend_from_slice(&hop.fee_base_msat.to_be_bytes());
                     bytes.extend_from_slice(&hop.fee_proportional_millionths.to_be_bytes());
@@ -325,7 +391,8 @@ pub enum FieldError {
     /// `d` is not UTF-8.
     #[error("description is not valid UTF-8")]
     DescriptionNotUtf8,
-    /// `n` or a route hint's node id is not a valid point.
+    /// `n` is not a valid point, or a route hint's node id does not start
+    /// with 2 or 3.
     #[error("invalid public key")]
     InvalidPubKey,
     /// `x` or `c` does not fit in 64 bits.
@@ -402,14 +469,15 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
             }
             let mut hops = Vec::with_capacity(bytes.len() / HOP_LEN);
             for hop in bytes.chunks_exact(HOP_LEN) {
+                let mut id = [0u8; 33];
+                id.copy_from_slice(&hop[..33]);
                 let be = |r: core::ops::Range<usize>| {
                     hop[r]
                         .iter()
                         .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
                 };
                 hops.push(RouteHintHop {
-                    src_node_id: PublicKey::from_slice(&hop[..33])
-                        .map_err(|_| FieldError::InvalidPubKey)?,
+                    src_node_id: NodeId::from_bytes(id).ok_or(FieldError::InvalidPubKey)?,
                     short_channel_id: ShortChannelId(be(33..41)),
                     fee_base_msat: be(41..45) as u32,
                     fee_proportional_millionths: be(45..49) as u32,
