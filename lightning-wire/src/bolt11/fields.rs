@@ -93,7 +93,7 @@ impl NodeId {
     }
 
     /// The public key, if the bytes are a point on the curve.
-    pub fn to_pubkey(&self) -> Result<PublicKey, secp256k1::Error> {
+    pub fn to_pubkey(self) -> Result<PublicKey, secp256k1::Error> {
         PublicKey::from_slice(&self.0)
     }
 }

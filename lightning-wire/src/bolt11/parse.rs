@@ -112,15 +112,15 @@ pub(crate) fn check_features(f: &Bolt11InvoiceFeatures) -> Result<(), FeatureErr
 pub(crate) fn signing_hash(hrp: &str, data: &[u8]) -> [u8; 32] {
     let mut engine = sha256::Hash::engine();
     engine.input(hrp.as_bytes());
-    let mut buf = [0u8; 64];
+    let mut buf = [0u8; 320];
     let mut n = 0;
-    b32::for_each_byte(data, true, |b| {
-        buf[n] = b;
-        n += 1;
-        if n == buf.len() {
-            engine.input(&buf);
+    b32::for_each_chunk(data, true, |bytes| {
+        if n + bytes.len() > buf.len() {
+            engine.input(&buf[..n]);
             n = 0;
         }
+        buf[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
     });
     engine.input(&buf[..n]);
     sha256::Hash::from_engine(engine).to_byte_array()
