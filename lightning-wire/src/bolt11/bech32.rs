@@ -157,23 +157,41 @@ fn first_error(s: &str) -> Option<Bech32Error> {
     })
 }
 
-/// Splits and checks a Bech32 string. Returns the human-readable part in
-/// lower case and the 5-bit data values without the checksum.
-pub(crate) fn decode(s: &str) -> Result<(String, Vec<u8>), Bech32Error> {
-    let bytes = s.as_bytes();
-    let sep = bytes
-        .iter()
-        .rposition(|&b| b == b'1')
-        .ok_or_else(|| first_error(s).unwrap_or(Bech32Error::MissingSeparator))?;
-    let (hrp, rest) = (&bytes[..sep], &bytes[sep + 1..]);
-    // One pass maps the data part and collects case and validity flags.
+/// Appends the values of `chars` to `out` and returns the OR of their
+/// flags.
+fn map_values(chars: &[u8], out: &mut Vec<u8>) -> u8 {
     let mut flags = 0u8;
-    let mut data = Vec::with_capacity(rest.len());
-    data.extend(rest.iter().map(|&c| {
+    out.extend(chars.iter().map(|&c| {
         let t = CHARSET_REV[usize::from(c)];
         flags |= t;
         t & 0x1f
     }));
+    flags
+}
+
+/// Splits and checks a Bech32 string. Returns the human-readable part in
+/// lower case and the 5-bit data values without the checksum.
+pub(crate) fn decode(s: &str) -> Result<(String, Vec<u8>), Bech32Error> {
+    let bytes = s.as_bytes();
+    // The separator is the last `1`. Look for the first one (near the start
+    // of an invoice, where the scan is short); a later `1` is not in the
+    // charset, so the mapping pass flags it and the slow path takes over.
+    let first = bytes
+        .iter()
+        .position(|&b| b == b'1')
+        .ok_or_else(|| first_error(s).unwrap_or(Bech32Error::MissingSeparator))?;
+    let mut sep = first;
+    let mut data = Vec::with_capacity(bytes.len() - first - 1);
+    let mut flags = map_values(&bytes[first + 1..], &mut data);
+    if flags & INVALID != 0 {
+        let last = bytes.iter().rposition(|&b| b == b'1').unwrap_or(first);
+        if last != first {
+            sep = last;
+            data.clear();
+            flags = map_values(&bytes[sep + 1..], &mut data);
+        }
+    }
+    let (hrp, rest) = (&bytes[..sep], &bytes[sep + 1..]);
     for &b in hrp {
         flags |= if !(33..=126).contains(&b) {
             INVALID

@@ -463,7 +463,17 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
             )?)
         }
         tag::ROUTE_HINT => {
-            let bytes = b32::to_bytes(data);
+            // A field's data is at most 1023 values, 639 bytes: unpack on
+            // the stack.
+            let mut buf = [0u8; 640];
+            let mut len = 0;
+            if data.len() <= MAX_FIELD_LEN {
+                b32::for_each_chunk(data, false, |b| {
+                    buf[len..len + b.len()].copy_from_slice(b);
+                    len += b.len();
+                });
+            }
+            let bytes = &buf[..len];
             if bytes.is_empty() || bytes.len() % HOP_LEN != 0 {
                 return Err(FieldError::InvalidRouteHintLength(bytes.len()));
             }
