@@ -9,9 +9,11 @@
 //! - [`msgs`]: every BOLT 1, 2 and 7 message, and [`msgs::Message`] over them.
 //! - [`noise`]: the BOLT 8 Noise_XK handshake and encrypted transport, as a
 //!   sans-IO state machine.
+//! - [`bolt11`]: BOLT 11 invoices: parse and verify, build and sign.
 #![forbid(unsafe_code)]
 
 pub mod bigsize;
+pub mod bolt11;
 pub mod codec;
 pub mod features;
 pub mod msgs;

@@ -2,6 +2,7 @@
 //! the binary prints to stderr before exiting non-zero.
 
 pub mod msg;
+pub mod payreq;
 
 /// Runs `lnctl` with `args` (without the program name).
 pub fn run(args: &[String]) -> Result<String, String> {
@@ -9,10 +10,14 @@ pub fn run(args: &[String]) -> Result<String, String> {
         // Subcommands are added here, one module each.
         Some("decodemsg") => msg::decodemsg(&args[1..]),
         Some("encodemsg") => msg::encodemsg(&args[1..]),
+        Some("decodepayreq") => payreq::decodepayreq(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
         None => Err(USAGE.to_owned()),
     }
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: lnctl <command> [args]";
+pub const USAGE: &str = "usage: lnctl <command> [args]
+  decodemsg <hex>          a Lightning message (2-byte type + payload) as JSON
+  encodemsg <json>         the inverse of decodemsg: JSON to hex
+  decodepayreq <invoice>   a BOLT 11 invoice as lncli-style JSON";
