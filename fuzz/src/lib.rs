@@ -11,6 +11,8 @@ pub mod onion;
 
 use std::path::{Path, PathBuf};
 
+pub mod wire;
+
 /// The checked-in corpus directory of `target`.
 pub fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
