@@ -7,6 +7,7 @@
 //! under libFuzzer (the binaries live in `fuzz_targets/`).
 #![forbid(unsafe_code)]
 
+pub mod noise;
 pub mod onion;
 
 use std::path::{Path, PathBuf};

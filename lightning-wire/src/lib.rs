@@ -7,12 +7,15 @@
 //! - [`codec`]: the `Encode`/`Decode` framework everything here is built on.
 //! - [`features`]: BOLT 9 feature bits, one typed set per context.
 //! - [`msgs`]: every BOLT 1, 2 and 7 message, and [`msgs::Message`] over them.
+//! - [`noise`]: the BOLT 8 Noise_XK handshake and encrypted transport, as a
+//!   sans-IO state machine.
 #![forbid(unsafe_code)]
 
 pub mod bigsize;
 pub mod codec;
 pub mod features;
 pub mod msgs;
+pub mod noise;
 pub mod tlv;
 pub mod types;
 
