@@ -1,5 +1,8 @@
 //! Runs the BOLT 8 fuzz targets over their checked-in corpora.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use lightning_fuzz::{corpus_dir, noise, run_corpus};
 use lightning_wire::noise::{NoiseTransport, MAX_MESSAGE_LEN};
 

@@ -12,6 +12,9 @@
 //! Skips with a notice when an interpreter or module is missing, unless
 //! `LN_TEST_REQUIRE_ALL=1`, which makes that a failure.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Property tests of the BOLT 8 transport and handshake: any split of the
 //! byte stream gives the same result, and any flipped bit is rejected.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use lightning_wire::noise::{
     HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport, TransportError,
     MAX_MESSAGE_LEN,

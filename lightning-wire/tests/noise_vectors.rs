@@ -1,6 +1,9 @@
 //! BOLT 8 "Appendix A: Transport Test Vectors", every case
 //! (tests/data/bolt08-transport.json).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use lightning_wire::noise::{
     Act, HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport, ACT_ONE_LEN,
 };

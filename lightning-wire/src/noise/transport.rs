@@ -251,7 +251,7 @@ impl NoiseTransport {
     /// # Ok::<(), lightning_wire::noise::TransportError>(())
     /// ```
     pub fn read_message(&mut self, input: &mut &[u8]) -> Result<Option<&[u8]>, TransportError> {
-        let used = self.feed(*input)?;
+        let used = self.feed(input)?;
         *input = &input[used..];
         self.next_message()
     }
