@@ -1,5 +1,9 @@
 //! `lightning-wire` message codec: decode and re-encode a mixed corpus of
 //! real-sized messages, beside the floor of copying the same bytes.
+//!
+//! Decoding validates every point (a secp256k1 decompression, several
+//! microseconds each) and signature; the points of `revoke_and_ack` and
+//! `node_announcement` are most of the cost of this corpus.
 
 use std::hint::black_box;
 

@@ -54,6 +54,10 @@ fn decodemsg_names_the_message_and_fields() {
     assert_eq!(json["type"], "ping");
     assert_eq!(json["num_pong_bytes"], 10);
     assert_eq!(json["ignored"], "deadbeef");
+    assert_eq!(
+        ok(&["decodemsg", "0x0012000a0004deadbeef"]),
+        ok(&["decodemsg", "0012000a0004deadbeef"])
+    );
 }
 
 #[test]

@@ -463,7 +463,8 @@ impl<C: FeatureContext> Decode for TlvFeatures<C> {
 }
 
 /// JSON form: `{"hex": "...", "bits": [...], "names": [...]}`. Only `hex` is
-/// read back, so the exact bytes survive a round trip.
+/// read back, so the exact bytes survive a round trip; a plain hex string is
+/// accepted too.
 #[cfg(feature = "serde")]
 impl<C: FeatureContext> serde::Serialize for Features<C> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -490,12 +491,16 @@ impl<C: FeatureContext> serde::Serialize for Features<C> {
 #[cfg(feature = "serde")]
 impl<'de, C: FeatureContext> serde::Deserialize<'de> for Features<C> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The object this crate writes, or just its hex, for hand-written
+        // input.
         #[derive(serde::Deserialize)]
-        struct Repr {
-            hex: String,
+        #[serde(untagged)]
+        enum Repr {
+            Object { hex: String },
+            Hex(String),
         }
-        let r = Repr::deserialize(d)?;
-        let be = hex::decode(&r.hex).map_err(serde::de::Error::custom)?;
+        let (Repr::Object { hex } | Repr::Hex(hex)) = Repr::deserialize(d)?;
+        let be = hex::decode(&hex).map_err(serde::de::Error::custom)?;
         // Messages carry features behind a u16 length.
         if be.len() > usize::from(u16::MAX) {
             return Err(serde::de::Error::custom(

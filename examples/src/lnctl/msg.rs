@@ -3,13 +3,16 @@
 
 use lightning_wire::msgs::Message;
 
-/// Decodes a hex message (type and payload) and prints it as pretty JSON;
+/// Decodes a hex message (type and payload, optionally `0x`-prefixed) and
+/// prints it as pretty JSON;
 /// the `type` field names the message.
 pub fn decodemsg(args: &[String]) -> Result<String, String> {
     let [hex_arg] = args else {
         return Err("usage: lnctl decodemsg <hex>".to_owned());
     };
-    let bytes = hex::decode(hex_arg.trim()).map_err(|e| format!("invalid hex: {e}"))?;
+    let hex_str = hex_arg.trim();
+    let hex_str = hex_str.strip_prefix("0x").unwrap_or(hex_str);
+    let bytes = hex::decode(hex_str).map_err(|e| format!("invalid hex: {e}"))?;
     let msg = Message::decode(&bytes).map_err(|e| format!("cannot decode message: {e}"))?;
     serde_json::to_string_pretty(&msg).map_err(|e| format!("cannot print message: {e}"))
 }

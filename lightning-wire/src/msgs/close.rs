@@ -5,8 +5,7 @@
 use secp256k1::ecdsa::Signature;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
-use crate::msgs::U16Bytes;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{ExtensionTlvs, U16Bytes};
 use crate::types::ChannelId;
 
 wire_message! {
@@ -18,7 +17,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         scriptpubkey: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// `fee_range` of `closing_signed`.

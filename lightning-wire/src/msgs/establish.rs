@@ -7,8 +7,7 @@ use secp256k1::ecdsa::Signature;
 use secp256k1::PublicKey;
 
 use crate::features::{ChannelTypeContext, TlvFeatures};
-use crate::msgs::Empty;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{Empty, ExtensionTlvs};
 use crate::types::{ChainHash, ChannelId, ShortChannelId};
 
 tlv_stream! {
@@ -127,7 +126,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::sig"))]
         signature: Signature,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -139,7 +138,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::sig"))]
         signature: Signature,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 tlv_stream! {

@@ -8,8 +8,7 @@ use secp256k1::PublicKey;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::features::{ChannelFeatures, NodeFeatures};
-use crate::msgs::U16Framed;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{ExtensionTlvs, U16Framed};
 use crate::types::{ChainHash, ChannelId, ShortChannelId};
 
 wire_message! {
@@ -27,7 +26,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::sig"))]
         bitcoin_signature: Signature,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -62,7 +61,7 @@ wire_message! {
         /// `node_id_2`'s funding key.
         bitcoin_key_2: PublicKey,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// One address descriptor of `node_announcement` (BOLT 7, "The
@@ -269,7 +268,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::u16_framed"))]
         addresses: NodeAddresses => U16Framed,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 impl NodeAnnouncement {
@@ -313,7 +312,7 @@ wire_message! {
         /// The largest HTLC relayed.
         htlc_maximum_msat: u64,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 impl ChannelUpdate {

@@ -7,8 +7,7 @@ use bitcoin::Txid;
 use secp256k1::ecdsa::Signature;
 
 use crate::codec::{write_u16_prefixed, Decode, DecodeError, Encode, Reader};
-use crate::msgs::{Empty, U16Bytes, U16Count};
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{Empty, ExtensionTlvs, U16Bytes, U16Count};
 use crate::types::ChannelId;
 
 tlv_stream! {
@@ -52,7 +51,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         script: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -64,7 +63,7 @@ wire_message! {
         /// The input to remove.
         serial_id: u64,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -76,7 +75,7 @@ wire_message! {
         /// The output to remove.
         serial_id: u64,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -85,7 +84,7 @@ wire_message! {
         /// `channel_id`.
         channel_id: ChannelId,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// One `witness` of `tx_signatures`: `[u16:len][len*byte:witness_data]`,
@@ -193,5 +192,5 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         data: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }

@@ -140,6 +140,13 @@ impl<T: Encode + Decode> FieldCodec<T> for U16Framed {
     }
 }
 
+tlv_stream! {
+    /// The TLV stream of a message that defines no records of its own: only
+    /// unknown odd records, kept; an even record fails the message (BOLT 1,
+    /// "Lightning Message Format").
+    ExtensionTlvs {}
+}
+
 /// A TLV stream type: the typed records of one namespace and the kept
 /// unknown ones.
 pub trait TlvStream: Encode + Decode + Default {

@@ -12,8 +12,7 @@
 
 use crate::bigsize::BigSize;
 use crate::codec::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
-use crate::msgs::U16Framed;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{ExtensionTlvs, U16Framed};
 use crate::types::{ChainHash, ShortChannelId};
 
 /// An encoded list of `T` (BOLT 7, "Query Messages": `encoding_type` then
@@ -137,7 +136,7 @@ wire_message! {
         /// 0 if the sender lacks up-to-date information on the chain.
         full_information: u8,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// Bits of `query_option` (BOLT 7, "The `query_channel_range` and
@@ -265,5 +264,5 @@ wire_message! {
         /// The range's length in seconds.
         timestamp_range: u32,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }

@@ -2,8 +2,7 @@
 //! `pong`, and the peer storage messages.
 
 use crate::features::InitFeatures;
-use crate::msgs::U16Bytes;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{ExtensionTlvs, U16Bytes};
 use crate::types::{ChainHash, ChannelId};
 
 tlv_stream! {
@@ -71,7 +70,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         data: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -84,7 +83,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         data: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// `data` as text if it is printable ASCII (BOLT 1: otherwise it SHOULD NOT
@@ -120,7 +119,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         ignored: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 /// `num_pong_bytes` from which no `pong` is sent: a `pong` with 65532 bytes
@@ -142,7 +141,7 @@ impl Ping {
     pub fn pong_response(&self) -> Option<Pong> {
         (self.num_pong_bytes < PONG_BYTES_LIMIT).then(|| Pong {
             ignored: vec![0; usize::from(self.num_pong_bytes)],
-            tlvs: UnknownTlvs::default(),
+            tlvs: ExtensionTlvs::default(),
         })
     }
 }
@@ -154,7 +153,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         ignored: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -167,7 +166,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         blob: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -178,5 +177,5 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         blob: Vec<u8> => U16Bytes,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }

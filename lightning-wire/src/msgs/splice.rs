@@ -5,8 +5,7 @@
 use bitcoin::Txid;
 use secp256k1::PublicKey;
 
-use crate::msgs::Empty;
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{Empty, ExtensionTlvs};
 use crate::types::ChannelId;
 
 wire_message! {
@@ -18,7 +17,7 @@ wire_message! {
         /// 1 if the sender initiates quiescence, 0 if it replies.
         initiator: u8,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 tlv_stream! {
@@ -71,7 +70,7 @@ wire_message! {
         /// The locked splice transaction.
         splice_txid: Txid,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 tlv_stream! {

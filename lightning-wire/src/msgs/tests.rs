@@ -468,7 +468,7 @@ fn a_tail_that_is_not_a_tlv_stream_is_an_error() {
     let mut bytes = Message::UpdateFee(UpdateFee {
         channel_id: ChannelId([1; 32]),
         feerate_per_kw: 253,
-        tlvs: UnknownTlvs::default(),
+        tlvs: ExtensionTlvs::default(),
     })
     .encode();
     bytes.push(0xfd); // a truncated BigSize type
@@ -500,7 +500,7 @@ fn bad_points_and_signatures_are_rejected() {
     let mut bytes = Message::FundingSigned(FundingSigned {
         channel_id: ChannelId([0; 32]),
         signature: sigs()[0],
-        tlvs: UnknownTlvs::default(),
+        tlvs: ExtensionTlvs::default(),
     })
     .encode();
     bytes[34..66].fill(0xff); // r above the curve order
@@ -543,7 +543,7 @@ fn ping_pong_limit() {
     let ping = |n| Ping {
         num_pong_bytes: n,
         ignored: vec![],
-        tlvs: UnknownTlvs::default(),
+        tlvs: ExtensionTlvs::default(),
     };
     assert_eq!(ping(0).pong_response().unwrap().ignored.len(), 0);
     assert_eq!(ping(65531).pong_response().unwrap().ignored, vec![0; 65531]);
@@ -622,7 +622,7 @@ fn json_shape() {
     let m = Message::Stfu(Stfu {
         channel_id: ChannelId([0xab; 32]),
         initiator: 1,
-        tlvs: UnknownTlvs::default(),
+        tlvs: ExtensionTlvs::default(),
     });
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["type"], "stfu");
@@ -632,6 +632,10 @@ fn json_shape() {
         serde_json::from_str(r#"{"type":"unknown","message_type":32769,"payload":"0102"}"#)
             .unwrap();
     assert_eq!(unknown.encode(), [0x80, 0x01, 0x01, 0x02]);
+    // Feature vectors may be written as plain hex.
+    let init: Message =
+        serde_json::from_str(r#"{"type":"init","global_features":"","features":"0a8a"}"#).unwrap();
+    assert_eq!(hex::encode(init.encode()), "0010000000020a8a");
     // Oversized length-prefixed fields are refused at the JSON boundary.
     let big = format!(
         r#"{{"type":"ping","num_pong_bytes":0,"ignored":"{}"}}"#,

@@ -8,8 +8,7 @@ use secp256k1::ecdsa::Signature;
 use secp256k1::PublicKey;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
-use crate::msgs::{FixedBytes, U16Bytes, U16Count};
-use crate::tlv::UnknownTlvs;
+use crate::msgs::{ExtensionTlvs, FixedBytes, U16Bytes, U16Count};
 use crate::types::ChannelId;
 
 /// The size of `onion_routing_packet` (BOLT 4, "Packet Structure").
@@ -141,7 +140,7 @@ wire_message! {
         /// A failure code with the `BADONION` bit.
         failure_code: u16,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 tlv_stream! {
@@ -181,7 +180,7 @@ wire_message! {
         /// The point for the commitment after next.
         next_per_commitment_point: PublicKey,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
 
 wire_message! {
@@ -192,5 +191,5 @@ wire_message! {
         /// The new commitment feerate.
         feerate_per_kw: u32,
     }
-    tlvs: UnknownTlvs
+    tlvs: ExtensionTlvs
 }
