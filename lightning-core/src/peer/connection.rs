@@ -22,7 +22,7 @@ pub(super) enum Received {
     /// The peer's `init` passed every check.
     Init(InitFeatures),
     /// A message for the node (channel, gossip, peer storage, ...).
-    Message(Message),
+    Message(Box<Message>),
     /// `warning`.
     Warning {
         channel_id: ChannelId,
@@ -38,7 +38,7 @@ pub(super) enum Received {
 #[derive(Debug)]
 enum Stage {
     /// BOLT 8 acts in progress.
-    Handshake(Box<NoiseHandshake>),
+    Handshake(NoiseHandshake),
     /// The transport is up; our `init` is queued or sent.
     Open(NoiseTransport),
     /// Failed or disconnected: no byte is read again.
@@ -76,7 +76,7 @@ impl Connection {
     ) -> Self {
         Connection {
             direction,
-            stage: Stage::Handshake(Box::new(handshake)),
+            stage: Stage::Handshake(handshake),
             node_id,
             their_features: None,
             outbound: Vec::new(),
@@ -229,7 +229,7 @@ impl Connection {
             // Odd and unknown: "MUST ignore" (BOLT 1, "Lightning Message
             // Format"). Even unknown types never decode.
             Message::Unknown { .. } => {}
-            other => received.push(Received::Message(other)),
+            other => received.push(Received::Message(Box::new(other))),
         }
         Ok(())
     }

@@ -114,8 +114,8 @@ pub enum PeerEvent {
         peer: PeerId,
         /// The sender.
         node_id: PublicKey,
-        /// The message.
-        message: Message,
+        /// The message (boxed: the largest are hundreds of bytes).
+        message: Box<Message>,
     },
     /// The peer sent `warning`. The connection stays open (BOLT 1: the
     /// receiver "SHOULD log the message").

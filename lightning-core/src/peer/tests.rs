@@ -215,7 +215,7 @@ fn messages_flow_both_ways() {
                 .map(|message| PeerEvent::Message {
                     peer,
                     node_id,
-                    message,
+                    message: Box::new(message),
                 })
                 .collect()
         };
