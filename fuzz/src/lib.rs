@@ -9,6 +9,7 @@
 
 pub mod noise;
 pub mod onion;
+pub mod peer;
 
 use std::path::{Path, PathBuf};
 
