@@ -9,6 +9,9 @@
 //! Skips with a notice when an interpreter or module is missing, unless
 //! `LN_TEST_REQUIRE_ALL=1`, which makes that a failure.
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod peer_support;
 
 use std::io::Read;

@@ -3,6 +3,9 @@
 //! the socket (an unanswered ping would fail the connection within the idle
 //! period).
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod peer_support;
 
 use std::net::{TcpListener, TcpStream};
