@@ -10,6 +10,7 @@
 pub mod bolt11;
 pub mod noise;
 pub mod onion;
+pub mod peer;
 
 use std::path::{Path, PathBuf};
 

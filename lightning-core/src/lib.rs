@@ -7,4 +7,5 @@ pub mod amount;
 pub mod channel;
 pub mod keys;
 pub mod onion;
+pub mod peer;
 pub mod transactions;
