@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod wire;
+
 /// The checked-in corpus directory of `target`.
 pub fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

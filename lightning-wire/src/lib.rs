@@ -6,11 +6,13 @@
 //! - [`bigsize`] and [`tlv`]: BigSize and TLV streams (BOLT 1).
 //! - [`codec`]: the `Encode`/`Decode` framework everything here is built on.
 //! - [`features`]: BOLT 9 feature bits, one typed set per context.
+//! - [`msgs`]: every BOLT 1, 2 and 7 message, and [`msgs::Message`] over them.
 #![forbid(unsafe_code)]
 
 pub mod bigsize;
 pub mod codec;
 pub mod features;
+pub mod msgs;
 pub mod tlv;
 pub mod types;
 

@@ -50,6 +50,24 @@ impl UnknownTlvs {
     }
 }
 
+/// A stream in a namespace that defines no types: the extension of a message
+/// that has no TLVs of its own (BOLT 1, "Lightning Message Format"). Odd
+/// records are kept; any even record fails the stream.
+impl Encode for UnknownTlvs {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = TlvStreamWriter::new();
+        w.put_unknown(self);
+        w.write(out);
+    }
+}
+
+/// Reads every remaining byte as a TLV stream with no known types.
+impl Decode for UnknownTlvs {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        TlvStreamReader::parse(reader)?.finish()
+    }
+}
+
 /// Reads a whole TLV stream, checking its framing, and hands out its records
 /// by type.
 #[derive(Debug)]
@@ -189,14 +207,14 @@ impl TlvStreamWriter {
 
     /// Writes the records in increasing type order.
     ///
-    /// # Panics
-    /// If two records share a type: that is a bug in the encoder, since a
-    /// decoded stream can never hold duplicates.
+    /// If two records share a type, only the one put first is written: a
+    /// decoded stream never holds duplicates, so this can only come from a
+    /// hand-built value (for example a kept "unknown" record that reuses a
+    /// known type), and writing both would make a stream no reader accepts.
     pub fn write(mut self, out: &mut Vec<u8>) {
+        // A stable sort keeps records of one type in the order they were put.
         self.records.sort_by_key(|(t, _)| *t);
-        for pair in self.records.windows(2) {
-            assert_ne!(pair[0].0, pair[1].0, "duplicate TLV type written");
-        }
+        self.records.dedup_by_key(|(t, _)| *t);
         for (ty, value) in &self.records {
             BigSize(*ty).encode(out);
             BigSize(value.len() as u64).encode(out);

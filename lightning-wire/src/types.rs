@@ -42,6 +42,34 @@ impl<const N: usize> Decode for [u8; N] {
     }
 }
 
+/// Implements `Encode`/`Decode` for `Vec<$t>` as a TLV value that is an array
+/// of `$t` filling the rest of the value (`...*$t` in the spec).
+macro_rules! rest_array {
+    ($t:ty) => {
+        impl $crate::codec::Encode for Vec<$t> {
+            fn encode(&self, out: &mut Vec<u8>) {
+                for item in self {
+                    $crate::codec::Encode::encode(item, out);
+                }
+            }
+        }
+
+        /// Reads items until the input ends; a partial last item is an error.
+        impl $crate::codec::Decode for Vec<$t> {
+            fn decode(
+                reader: &mut $crate::codec::Reader<'_>,
+            ) -> Result<Self, $crate::codec::DecodeError> {
+                let mut items = Vec::new();
+                while !reader.is_empty() {
+                    items.push(<$t as $crate::codec::Decode>::decode(reader)?);
+                }
+                Ok(items)
+            }
+        }
+    };
+}
+pub(crate) use rest_array;
+
 macro_rules! truncated_int {
     ($(#[$doc:meta])* $name:ident, $t:ty) => {
         $(#[$doc])*
