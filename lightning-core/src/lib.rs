@@ -3,4 +3,7 @@
 //! sans-IO `Node`.
 #![forbid(unsafe_code)]
 
+pub mod amount;
 pub mod channel;
+pub mod keys;
+pub mod transactions;
