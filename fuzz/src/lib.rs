@@ -7,6 +7,8 @@
 //! under libFuzzer (the binaries live in `fuzz_targets/`).
 #![forbid(unsafe_code)]
 
+pub mod onion;
+
 use std::path::{Path, PathBuf};
 
 pub mod wire;

@@ -6,4 +6,5 @@
 pub mod amount;
 pub mod channel;
 pub mod keys;
+pub mod onion;
 pub mod transactions;

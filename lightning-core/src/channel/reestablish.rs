@@ -146,7 +146,8 @@ pub struct TheirReestablish {
 ///     your_last_per_commitment_secret: [0; 32],
 /// };
 /// let todo = check_reestablish(&ours, &theirs, |_| [9; 32]).unwrap();
-/// assert_eq!(todo, vec![Retransmit::CommitmentSigned]);
+/// // Both sides are still at commitment 1, so channel_ready goes again too.
+/// assert_eq!(todo, vec![Retransmit::ChannelReady, Retransmit::CommitmentSigned]);
 /// ```
 pub fn check_reestablish(
     ours: &CommitmentNumbers,
