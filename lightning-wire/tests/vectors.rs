@@ -2,10 +2,12 @@
 //! BigSize, TLV streams in the test namespaces n1 and n2, the `init`
 //! extension examples, signed integers, and the extended gossip queries.
 
+// Helpers outside `#[test]` functions unwrap too: a malformed vector file is a
+// test failure.
+#![allow(clippy::unwrap_used)]
+
 use lightning_wire::bigsize::BigSize;
-use lightning_wire::msgs::{
-    ChannelUpdateChecksums, ChannelUpdateTimestamps, EncodedList, Message,
-};
+use lightning_wire::msgs::{ChannelUpdateChecksums, ChannelUpdateTimestamps, EncodedList, Message};
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter, UnknownTlvs};
 use lightning_wire::types::{ShortChannelId, Tu32, Tu64};
 use lightning_wire::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
@@ -55,7 +57,12 @@ fn bigsize_encoding() {
     assert_eq!(cases.len(), 8);
     for case in cases {
         let value = case["value"].as_u64().unwrap();
-        assert_eq!(BigSize(value).to_bytes(), hex(&case["bytes"]), "{}", case["name"]);
+        assert_eq!(
+            BigSize(value).to_bytes(),
+            hex(&case["bytes"]),
+            "{}",
+            case["name"]
+        );
         assert_eq!(BigSize::encoded_len(value), hex(&case["bytes"]).len());
     }
 }
@@ -250,8 +257,8 @@ fn tlv_decoding_successes() {
     for case in cases {
         let stream = hex(&case["stream"]);
         for ns in namespaces(case) {
-            let decoded = decode_in(ns, &stream)
-                .unwrap_or_else(|e| panic!("{ns} {}: {e}", case["stream"]));
+            let decoded =
+                decode_in(ns, &stream).unwrap_or_else(|e| panic!("{ns} {}: {e}", case["stream"]));
             let Some(n1) = decoded else { continue };
             let values = &case["values"];
             if values.is_null() {
@@ -314,7 +321,11 @@ fn tlv_stream_appending_rules() {
         for (ins, is) in &invalid {
             for ns in vns.iter().filter(|n| ins.contains(n)) {
                 let joined = [vs.clone(), is.clone()].concat();
-                assert!(decode_in(ns, &joined).is_err(), "{ns}: {}", hex::encode(&joined));
+                assert!(
+                    decode_in(ns, &joined).is_err(),
+                    "{ns}: {}",
+                    hex::encode(&joined)
+                );
             }
         }
         for (wns, ws) in &valid {
@@ -404,8 +415,8 @@ fn inflate(data: &[u8]) -> Vec<u8> {
         0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
     ];
     const DIST_BASE: [u32; 30] = [
-        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
-        1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
     ];
     assert_eq!(data[0] & 0x0f, 8, "zlib deflate header");
     let mut b = Bits {

@@ -207,7 +207,11 @@ pub struct NodeAddresses {
     /// with its type byte), or empty.
     #[cfg_attr(
         feature = "serde",
-        serde(with = "crate::msgs::serde_wire::hex_u16", default, skip_serializing_if = "Vec::is_empty")
+        serde(
+            with = "crate::msgs::serde_wire::hex_u16",
+            default,
+            skip_serializing_if = "Vec::is_empty"
+        )
     )]
     pub unparsed: Vec<u8>,
 }

@@ -246,9 +246,9 @@ impl<'de, const N: usize> serde::Deserialize<'de> for FixedBytes<N> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v: Vec<u8> = crate::types::serde_hex::deserialize(d)?;
         let len = v.len();
-        let arr: Box<[u8; N]> = v.try_into().map_err(|_| {
-            serde::de::Error::custom(format!("expected {N} bytes, got {len}"))
-        })?;
+        let arr: Box<[u8; N]> = v
+            .try_into()
+            .map_err(|_| serde::de::Error::custom(format!("expected {N} bytes, got {len}")))?;
         Ok(FixedBytes(arr))
     }
 }
@@ -318,9 +318,7 @@ pub mod serde_wire {
         }
 
         /// From compact hex or null.
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Signature>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Signature>, D::Error> {
             let bytes: Option<[u8; 64]> = crate::types::serde_hex::option::deserialize(d)?;
             bytes
                 .map(|b| Signature::from_compact(&b).map_err(serde::de::Error::custom))

@@ -607,7 +607,11 @@ fn encoded_list_types() {
     let err = Message::decode(&query(&[2])).unwrap_err();
     assert_eq!(
         err.path(),
-        ["query_short_channel_ids", "encoded_short_ids", "encoding_type"]
+        [
+            "query_short_channel_ids",
+            "encoded_short_ids",
+            "encoding_type"
+        ]
     );
     assert!(Message::decode(&query(&[0, 1, 2, 3])).is_err());
     assert!(Message::decode(&query(&[])).is_err());
