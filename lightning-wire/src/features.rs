@@ -496,6 +496,12 @@ impl<'de, C: FeatureContext> serde::Deserialize<'de> for Features<C> {
         }
         let r = Repr::deserialize(d)?;
         let be = hex::decode(&r.hex).map_err(serde::de::Error::custom)?;
+        // Messages carry features behind a u16 length.
+        if be.len() > usize::from(u16::MAX) {
+            return Err(serde::de::Error::custom(
+                "feature vector longer than 65535 bytes",
+            ));
+        }
         Ok(Features::from_be_bytes(be))
     }
 }

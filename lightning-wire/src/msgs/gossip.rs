@@ -266,6 +266,7 @@ wire_message! {
         #[cfg_attr(feature = "serde", serde(with = "crate::types::serde_hex"))]
         alias: [u8; 32],
         /// `[u16:addrlen][addrlen*byte:addresses]`.
+        #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::u16_framed"))]
         addresses: NodeAddresses => U16Framed,
     }
     tlvs: UnknownTlvs

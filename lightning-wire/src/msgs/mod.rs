@@ -349,6 +349,28 @@ pub mod serde_wire {
         }
     }
 
+    /// A value written as `[u16:len][len*byte]` ([`U16Framed`](super::U16Framed)):
+    /// its encoding must fit the `u16` length.
+    pub mod u16_framed {
+        use super::*;
+        use crate::codec::Encode;
+        use serde::Serialize;
+
+        /// As the value itself.
+        pub fn serialize<S: Serializer, T: Serialize>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+            v.serialize(s)
+        }
+
+        /// The value, if its encoding fits a `u16` length.
+        pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de> + Encode>(
+            d: D,
+        ) -> Result<T, D::Error> {
+            let v = T::deserialize(d)?;
+            check_u16(v.to_bytes().len())?;
+            Ok(v)
+        }
+    }
+
     /// A list that must fit a `u16` count.
     pub mod u16_list {
         use super::*;

@@ -123,6 +123,7 @@ wire_message! {
         /// `chain_hash`.
         chain_hash: ChainHash,
         /// `[u16:len][len*byte:encoded_short_ids]`.
+        #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::u16_framed"))]
         encoded_short_ids: EncodedShortIds => U16Framed,
     }
     tlvs: QueryShortChannelIdsTlvs
@@ -247,6 +248,7 @@ wire_message! {
         /// 1 on the last reply.
         sync_complete: u8,
         /// `[u16:len][len*byte:encoded_short_ids]`.
+        #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::u16_framed"))]
         encoded_short_ids: EncodedShortIds => U16Framed,
     }
     tlvs: ReplyChannelRangeTlvs

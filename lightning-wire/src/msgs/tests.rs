@@ -668,3 +668,25 @@ fn dump_corpus() {
         }
     }
 }
+
+#[test]
+fn json_refuses_what_the_wire_cannot_carry() {
+    let scids: Vec<String> = (0..8192).map(|i| format!("\"1x{i}x0\"")).collect();
+    let json = format!(
+        r#"{{"type":"query_short_channel_ids","chain_hash":"{}","encoded_short_ids":{{"encoding":"uncompressed","values":[{}]}}}}"#,
+        "00".repeat(32),
+        scids.join(",")
+    );
+    let err = serde_json::from_str::<Message>(&json).unwrap_err();
+    assert!(err.to_string().contains("u16"), "{err}");
+    let json = format!(
+        r#"{{"type":"init","global_features":{{"hex":""}},"features":{{"hex":"{}"}}}}"#,
+        "00".repeat(65536)
+    );
+    assert!(serde_json::from_str::<Message>(&json).is_err());
+    let long_host = format!(
+        r#"{{"type":"dns","hostname":"{}","port":1}}"#,
+        "a".repeat(256)
+    );
+    assert!(serde_json::from_str::<NodeAddress>(&long_host).is_err());
+}
