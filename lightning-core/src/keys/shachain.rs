@@ -170,6 +170,17 @@ impl CounterpartyCommitmentSecrets {
         Ok(())
     }
 
+    /// The stored `(index, secret)` pairs, lowest bucket first: feeding them
+    /// back to [`CounterpartyCommitmentSecrets::insert_unordered`] in this
+    /// order rebuilds the same store (used by the channel record).
+    pub fn stored(&self) -> Vec<(u64, [u8; 32])> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|(secret, index)| (*index, *secret))
+            .collect()
+    }
+
     /// `derive_old_secret(I)`: the secret at `index`, if it was revealed.
     pub fn get_secret(&self, index: u64) -> Option<[u8; 32]> {
         for (b, slot) in self.slots.iter().enumerate() {
