@@ -433,6 +433,16 @@ impl<S: ChannelSigner> Channel<S> {
         finalize_holder(&self.signer, &ctx, &remote.funding_pubkey, sigs)
     }
 
+    /// The txids of the latest commitment each side holds: (ours, the
+    /// peer's). Two channels in agreement give mirrored pairs.
+    pub fn commitment_txids(&self) -> Result<(bitcoin::Txid, bitcoin::Txid), ChannelError> {
+        let holder = self.build_holder(Which::Current, self.st.numbers.local)?;
+        let point = self.remote_point_current()?;
+        let counterparty =
+            self.build_counterparty(Which::Current, self.st.numbers.remote, &point)?;
+        Ok((holder.txid(), counterparty.txid()))
+    }
+
     /// Runs one input as a transaction on the state.
     pub(crate) fn run<T>(
         &mut self,

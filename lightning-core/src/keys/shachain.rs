@@ -170,15 +170,20 @@ impl CounterpartyCommitmentSecrets {
         Ok(())
     }
 
-    /// The stored `(index, secret)` pairs, lowest bucket first: feeding them
-    /// back to [`CounterpartyCommitmentSecrets::insert_unordered`] in this
-    /// order rebuilds the same store (used by the channel record).
+    /// The stored `(index, secret)` pairs in the order they were received
+    /// (highest index first): feeding them back to
+    /// [`CounterpartyCommitmentSecrets::insert_unordered`] in this order
+    /// rebuilds the same store, every consistency check passing as it did
+    /// the first time (used by the channel record).
     pub fn stored(&self) -> Vec<(u64, [u8; 32])> {
-        self.slots
+        let mut v: Vec<(u64, [u8; 32])> = self
+            .slots
             .iter()
             .flatten()
             .map(|(secret, index)| (*index, *secret))
-            .collect()
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v
     }
 
     /// `derive_old_secret(I)`: the secret at `index`, if it was revealed.
