@@ -122,7 +122,9 @@ pub enum ChannelEvent {
         must_fail: bool,
     },
     /// The peer fulfilled one of our HTLCs: the preimage is proof of payment
-    /// and claims the incoming side at once.
+    /// and claims the incoming side at once. It may come again for the same
+    /// HTLC if the connection dropped before the fulfill was committed (the
+    /// peer sends it again); claiming is idempotent.
     HtlcFulfilled {
         /// Our HTLC's id.
         htlc_id: u64,

@@ -512,12 +512,17 @@ impl<S: ChannelSigner> Channel<S> {
     /// revocation, as messages, in their original order (for
     /// retransmission).
     pub(crate) fn committed_unacked_updates(&self) -> Vec<Message> {
+        self.our_update_messages(UpdateStage::ReceiverCommitted)
+    }
+
+    /// Our updates at `stage`, as messages, in order.
+    pub(crate) fn our_update_messages(&self, stage: UpdateStage) -> Vec<Message> {
         let channel_id = self.st.channel_id;
         self.st
             .log
             .updates()
             .iter()
-            .filter(|u| u.proposer == Side::Local && u.stage == UpdateStage::ReceiverCommitted)
+            .filter(|u| u.proposer == Side::Local && u.stage == stage)
             .filter_map(|u| match &u.kind {
                 UpdateKind::Add(a) => {
                     let packet: Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]> = a

@@ -17,11 +17,33 @@ use super::error::ChannelError;
 use super::events::ChannelOutput;
 use super::reestablish::{check_reestablish, Retransmit, TheirReestablish};
 use super::state::{Channel, Phase};
-use super::update_log::{HtlcAdd, UpdateKind};
+use super::update_log::{HtlcAdd, Side, UpdateKind, UpdateStage};
 use crate::keys::shachain::commitment_number_to_index;
 use crate::keys::ChannelSigner;
 
 impl<S: ChannelSigner> Channel<S> {
+    /// Forgets the uncommitted updates (BOLT 2 on reconnection), except
+    /// that our fulfills and fails are queued again at once: the HTLCs they
+    /// remove are still locked in, and a preimage we gave out must reach
+    /// the chain of commitments. They go out after `channel_reestablish`.
+    /// Returns our dropped HTLC offers.
+    fn forget_uncommitted(&mut self) -> Vec<HtlcAdd> {
+        let mut adds = Vec::new();
+        for u in self.st.log.forget_uncommitted() {
+            match u.kind {
+                UpdateKind::Add(a) => adds.push(a),
+                UpdateKind::Remove { htlc_id, removal } => {
+                    // Cannot fail: the HTLC is locked in and its removal was
+                    // just forgotten.
+                    let _ = self.st.log.remove_htlc(Side::Local, htlc_id, removal);
+                }
+                // A fee update is the host's to propose again.
+                UpdateKind::Fee { .. } => {}
+            }
+        }
+        adds
+    }
+
     /// The connection dropped (or the node restarted). Forgets the updates
     /// no `commitment_signed` covered, and returns our HTLC offers among
     /// them so the node can retry or fail them upstream.
@@ -30,15 +52,7 @@ impl<S: ChannelSigner> Channel<S> {
             ch.tr.connected = false;
             ch.tr.closing = None;
             ch.tr.closing_started = false;
-            let dropped = ch.st.log.forget_uncommitted();
-            // An HTLC we accepted only to fail it back may be gone too.
-            Ok(dropped
-                .into_iter()
-                .filter_map(|u| match u.kind {
-                    UpdateKind::Add(a) => Some(a),
-                    _ => None,
-                })
-                .collect::<Vec<_>>())
+            Ok(ch.forget_uncommitted())
         });
         match result {
             Ok((dropped, out)) => (out, dropped),
@@ -59,7 +73,7 @@ impl<S: ChannelSigner> Channel<S> {
         self.tr.connected = false;
         self.tr.closing = None;
         self.tr.closing_started = false;
-        let _ = self.st.log.forget_uncommitted();
+        let _ = self.forget_uncommitted();
         let funded = self.st.holder_sigs.is_some();
         if !funded || matches!(self.st.phase, Phase::Closed | Phase::Failed) {
             return None;
@@ -140,6 +154,9 @@ impl<S: ChannelSigner> Channel<S> {
                     tlvs: Default::default(),
                 }));
         }
+        // Our fulfills and fails queued again on disconnection.
+        out.messages
+            .extend(self.our_update_messages(UpdateStage::Proposed));
         // Channel_ready may have become due while disconnected.
         self.maybe_channel_ready(out)?;
         self.maybe_commit(out)?;
