@@ -5,7 +5,7 @@
 //! Checked throughout: value is conserved; no HTLC is settled twice or lost;
 //! when quiet, both sides hold the same commitments and every commitment we
 //! hold verifies against the funding output (libbitcoinconsensus).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)]
 
 mod channel_harness;
 mod common;

@@ -4,7 +4,7 @@
 //! the commitment dance, both cooperative close methods, the record format,
 //! and one negative test per MUST-fail rule. Every commitment held is
 //! checked with libbitcoinconsensus against the funding output.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)]
 
 mod channel_harness;
 mod common;

@@ -655,8 +655,11 @@ pub fn encode_snapshot(st: &ChannelState, seq: u64) -> Vec<u8> {
     w.into_bytes()
 }
 
-/// Reads a record: (seq, removed field types, fields).
-fn parse_record(bytes: &[u8]) -> Result<(u64, Vec<u64>, BTreeMap<u64, Vec<u8>>), RecordError> {
+/// A parsed record: (seq, removed field types, fields).
+type ParsedRecord = (u64, Vec<u64>, BTreeMap<u64, Vec<u8>>);
+
+/// Reads a record.
+fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
     let mut r = Reader::new(bytes);
     let mut s = TlvStreamReader::parse(&mut r)?;
     let version: u16 = s

@@ -182,7 +182,7 @@ impl CounterpartyCommitmentSecrets {
             .flatten()
             .map(|(secret, index)| (*index, *secret))
             .collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|e| core::cmp::Reverse(e.0));
         v
     }
 

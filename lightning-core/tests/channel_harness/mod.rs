@@ -1,7 +1,7 @@
 //! Two `Channel`s wired in process, each with a key/value store that takes
 //! the channel's record writes before its messages may leave (persist
 //! before send).
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::cloned_ref_to_slice_refs)]
 
 use std::collections::{BTreeMap, VecDeque};
 
