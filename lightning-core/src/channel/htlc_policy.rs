@@ -13,28 +13,12 @@ use super::update_log::{CommitmentView, HtlcAdd, Side, UpdateLog, Which};
 /// `cltv_expiry` must be below this: larger values would be timestamps.
 pub const MAX_CLTV_EXPIRY: u32 = 500_000_000;
 
-/// The weight of an HTLC-timeout transaction (BOLT 3, "Fee Calculation").
-pub fn htlc_timeout_weight(channel_type: ChannelType) -> u64 {
-    if channel_type.anchors {
-        666
-    } else {
-        663
-    }
-}
-
-/// The weight of an HTLC-success transaction (BOLT 3, "Fee Calculation").
-pub fn htlc_success_weight(channel_type: ChannelType) -> u64 {
-    if channel_type.anchors {
-        706
-    } else {
-        703
-    }
-}
-
 /// Whether an HTLC is trimmed from `holder`'s commitment (BOLT 3, "Trimmed
 /// Outputs"). `offered_by_holder` says whether the holder offered it (then
 /// it is spent by HTLC-timeout, else by HTLC-success). With zero-fee HTLC
-/// transactions (`option_anchors`) only the dust limit counts.
+/// transactions (`option_anchors`) only the dust limit counts. The one rule
+/// lives in [`transactions::fees`](crate::transactions::fees), so the policy
+/// and the transactions built can never disagree.
 pub fn is_trimmed(
     amount_msat: u64,
     offered_by_holder: bool,
@@ -42,17 +26,13 @@ pub fn is_trimmed(
     feerate_per_kw: u32,
     channel_type: ChannelType,
 ) -> bool {
-    let second_stage_fee = if channel_type.anchors {
-        0
-    } else {
-        let weight = if offered_by_holder {
-            htlc_timeout_weight(channel_type)
-        } else {
-            htlc_success_weight(channel_type)
-        };
-        weight * u64::from(feerate_per_kw) / 1000
-    };
-    amount_msat / 1000 < holder_dust_limit_satoshis.saturating_add(second_stage_fee)
+    crate::transactions::fees::is_htlc_trimmed(
+        channel_type.transaction_type(),
+        offered_by_holder,
+        crate::amount::Msat(amount_msat).to_sat_floor(),
+        crate::amount::FeeratePerKw(feerate_per_kw),
+        bitcoin::Amount::from_sat(holder_dust_limit_satoshis),
+    )
 }
 
 /// What both sides agreed when the channel opened, as the policy needs it.

@@ -1,17 +1,47 @@
 //! The BOLT 2 channel state machine, split by concern.
 //!
-//! - [`update_log`]: where every `update_*` stands in the two commitment
-//!   chains, and what each commitment holds.
+//! - [`Channel`] ([`state`]): phases, the persisted [`ChannelState`], the
+//!   entry point for the peer's messages, failure handling.
+//! - [`establish`]: v1 establishment as funder and fundee, `channel_ready`,
+//!   zero-conf and `scid_alias`.
+//! - [`commitments`]: building, signing and verifying both commitment
+//!   chains.
+//! - [`normal`]: `update_*`, `commitment_signed`, `revoke_and_ack`.
+//! - [`reconnect`]: disconnection and `channel_reestablish`.
+//! - [`shutdown`]: `shutdown`, `closing_signed`, `closing_complete` /
+//!   `closing_sig`.
+//! - [`record`]: the persisted record (snapshot + update records).
+//! - [`events`], [`error`]: what each input returns.
+//!
+//! The rules, as pure functions the channel calls:
+//! - [`update_log`]: where every `update_*` stands in the two
+//!   commitment chains, and what each commitment holds.
 //! - [`params`]: the parameters of `open_channel`/`accept_channel` and the
 //!   rules on them.
 //! - [`htlc_policy`]: the rules on offering and accepting HTLCs and fees.
 //! - [`reestablish`]: `channel_reestablish` checks and retransmission.
 //! - [`close`]: `shutdown` scripts and the `closing_signed` negotiation.
 pub mod close;
+pub mod commitments;
+pub mod error;
+pub mod establish;
+pub mod events;
 pub mod htlc_policy;
+pub mod normal;
 pub mod params;
+pub mod reconnect;
+pub mod record;
 pub mod reestablish;
+pub mod shutdown;
+pub mod state;
 pub mod update_log;
+
+pub use error::{ChannelError, ErrorAction};
+pub use events::{
+    ChannelEvent, ChannelOutput, ChannelWrite, HolderCommitment, HtlcFailReason, RecordWrite,
+};
+pub use record::RecordError;
+pub use state::{Channel, ChannelConfig, ChannelState, Phase};
 
 #[cfg(test)]
 mod update_log_tests;

@@ -114,21 +114,17 @@ impl ChannelType {
         }
     }
 
-    /// The commitment weight before HTLC outputs (BOLT 3, "Fee Calculation").
-    pub fn commitment_base_weight(self) -> u64 {
-        if self.anchors {
-            1124
-        } else {
-            724
-        }
-    }
-
     /// The fee the funder pays for a commitment with `num_htlc_outputs`
     /// untrimmed HTLCs, plus the two anchors where there are anchors (BOLT 3,
     /// "Fee Payment").
     pub fn commitment_fee_satoshis(self, feerate_per_kw: u32, num_htlc_outputs: usize) -> u64 {
-        let weight = self.commitment_base_weight() + 172 * num_htlc_outputs as u64;
-        let fee = weight * u64::from(feerate_per_kw) / 1000;
+        // The weights live in `transactions::fees`, with the builders.
+        let fee = crate::transactions::fees::commitment_fee(
+            self.transaction_type(),
+            crate::amount::FeeratePerKw(feerate_per_kw),
+            num_htlc_outputs,
+        )
+        .to_sat();
         if self.anchors {
             fee + 2 * ANCHOR_OUTPUT_SATOSHIS
         } else {

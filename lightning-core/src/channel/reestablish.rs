@@ -131,8 +131,11 @@ pub struct TheirReestablish {
 /// Checks the peer's `channel_reestablish` against our counters and returns
 /// what to retransmit, in order.
 ///
-/// `our_secret(n)` gives our per-commitment secret of local commitment `n`
-/// (BOLT 3 index `2^48 - 1 - n`), to verify the data-loss-protect field.
+/// `is_our_secret(n, secret)` says whether `secret` is our per-commitment
+/// secret of local commitment `n` (BOLT 3 index `2^48 - 1 - n`), to verify
+/// the data-loss-protect field. A channel answers it by comparing the
+/// secret's point with the signer's `per_commitment_point`, so it never has
+/// to release a secret out of order.
 ///
 /// ```
 /// use lightning_core::channel::reestablish::*;
@@ -145,14 +148,14 @@ pub struct TheirReestablish {
 ///     next_commitment_number: 1, next_revocation_number: 0,
 ///     your_last_per_commitment_secret: [0; 32],
 /// };
-/// let todo = check_reestablish(&ours, &theirs, |_| [9; 32]).unwrap();
+/// let todo = check_reestablish(&ours, &theirs, |_, s| *s == [9; 32]).unwrap();
 /// // Both sides are still at commitment 1, so channel_ready goes again too.
 /// assert_eq!(todo, vec![Retransmit::ChannelReady, Retransmit::CommitmentSigned]);
 /// ```
 pub fn check_reestablish(
     ours: &CommitmentNumbers,
     theirs: &TheirReestablish,
-    our_secret: impl Fn(u64) -> [u8; 32],
+    is_our_secret: impl Fn(u64, &[u8; 32]) -> bool,
 ) -> Result<Vec<Retransmit>, ReestablishError> {
     // Revocations first: a peer ahead of us is a data-loss signal that must
     // win over every other complaint.
@@ -162,7 +165,7 @@ pub fn check_reestablish(
         false
     } else if theirs.next_revocation_number > ours.local {
         let n = theirs.next_revocation_number - 1;
-        if theirs.your_last_per_commitment_secret == our_secret(n) {
+        if is_our_secret(n, &theirs.your_last_per_commitment_secret) {
             return Err(ReestablishError::WeAreBehind {
                 their_next_revocation: theirs.next_revocation_number,
                 our_local: ours.local,
@@ -188,7 +191,7 @@ pub fn check_reestablish(
         }
     } else {
         let n = theirs.next_revocation_number - 1;
-        if theirs.your_last_per_commitment_secret != our_secret(n) {
+        if !is_our_secret(n, &theirs.your_last_per_commitment_secret) {
             return Err(ReestablishError::WrongLastSecret {
                 commitment_number: n,
             });
@@ -242,6 +245,10 @@ mod tests {
         s
     }
 
+    fn is_secret(n: u64, s: &[u8; 32]) -> bool {
+        secret(n) == *s
+    }
+
     fn theirs(next_commitment_number: u64, next_revocation_number: u64) -> TheirReestablish {
         let your_last_per_commitment_secret = if next_revocation_number == 0 {
             [0; 32]
@@ -270,7 +277,7 @@ mod tests {
         assert_eq!(ours.next_commitment_number(), 1);
         assert_eq!(ours.next_revocation_number(), 0);
         assert_eq!(
-            check_reestablish(&ours, &theirs(1, 0), secret),
+            check_reestablish(&ours, &theirs(1, 0), is_secret),
             Ok(vec![Retransmit::ChannelReady])
         );
     }
@@ -278,7 +285,10 @@ mod tests {
     #[test]
     fn in_sync_needs_nothing() {
         let ours = nums(5, 5, false, LastSent::RevokeAndAckLast);
-        assert_eq!(check_reestablish(&ours, &theirs(6, 5), secret), Ok(vec![]));
+        assert_eq!(
+            check_reestablish(&ours, &theirs(6, 5), is_secret),
+            Ok(vec![])
+        );
     }
 
     #[test]
@@ -286,7 +296,7 @@ mod tests {
         // We received commitment 5 and revoked 4; they never saw the revocation.
         let ours = nums(5, 5, false, LastSent::RevokeAndAckLast);
         assert_eq!(
-            check_reestablish(&ours, &theirs(6, 4), secret),
+            check_reestablish(&ours, &theirs(6, 4), is_secret),
             Ok(vec![Retransmit::RevokeAndAck])
         );
     }
@@ -296,12 +306,12 @@ mod tests {
         let t = theirs(5, 4);
         let a = nums(5, 5, true, LastSent::CommitmentSignedLast);
         assert_eq!(
-            check_reestablish(&a, &t, secret),
+            check_reestablish(&a, &t, is_secret),
             Ok(vec![Retransmit::RevokeAndAck, Retransmit::CommitmentSigned])
         );
         let b = nums(5, 5, true, LastSent::RevokeAndAckLast);
         assert_eq!(
-            check_reestablish(&b, &t, secret),
+            check_reestablish(&b, &t, is_secret),
             Ok(vec![Retransmit::CommitmentSigned, Retransmit::RevokeAndAck])
         );
     }
@@ -311,7 +321,7 @@ mod tests {
         // Restored from an old backup at commitment 3; the peer has seen our
         // revocation of commitment 7.
         let ours = nums(3, 3, false, LastSent::RevokeAndAckLast);
-        let err = check_reestablish(&ours, &theirs(9, 8), secret).unwrap_err();
+        let err = check_reestablish(&ours, &theirs(9, 8), is_secret).unwrap_err();
         assert!(matches!(
             err,
             ReestablishError::WeAreBehind {
@@ -323,7 +333,7 @@ mod tests {
         let mut lying = theirs(9, 8);
         lying.your_last_per_commitment_secret = [1; 32];
         assert!(matches!(
-            check_reestablish(&ours, &lying, secret),
+            check_reestablish(&ours, &lying, is_secret),
             Err(ReestablishError::BadNextRevocationNumber { .. })
         ));
     }
@@ -334,14 +344,14 @@ mod tests {
         let mut t = theirs(6, 5);
         t.your_last_per_commitment_secret = secret(3);
         assert_eq!(
-            check_reestablish(&ours, &t, secret),
+            check_reestablish(&ours, &t, is_secret),
             Err(ReestablishError::WrongLastSecret {
                 commitment_number: 4
             })
         );
         let mut zero = theirs(1, 0);
         zero.your_last_per_commitment_secret = [5; 32];
-        assert!(check_reestablish(&CommitmentNumbers::OPENED, &zero, secret).is_err());
+        assert!(check_reestablish(&CommitmentNumbers::OPENED, &zero, is_secret).is_err());
     }
 
     #[test]
@@ -349,17 +359,17 @@ mod tests {
         let ours = nums(5, 5, false, LastSent::RevokeAndAckLast);
         // They claim to lack a commitment_signed we are not waiting on.
         assert!(matches!(
-            check_reestablish(&ours, &theirs(5, 5), secret),
+            check_reestablish(&ours, &theirs(5, 5), is_secret),
             Err(ReestablishError::BadNextCommitmentNumber { .. })
         ));
         // Too far ahead on commitments.
         assert!(matches!(
-            check_reestablish(&ours, &theirs(8, 5), secret),
+            check_reestablish(&ours, &theirs(8, 5), is_secret),
             Err(ReestablishError::BadNextCommitmentNumber { .. })
         ));
         // Too far behind on revocations.
         assert!(matches!(
-            check_reestablish(&ours, &theirs(6, 3), secret),
+            check_reestablish(&ours, &theirs(6, 3), is_secret),
             Err(ReestablishError::BadNextRevocationNumber { .. })
         ));
     }

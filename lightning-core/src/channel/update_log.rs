@@ -312,6 +312,35 @@ impl UpdateLog {
         }
     }
 
+    /// Rebuilds a log from the parts [`UpdateLog::settled`],
+    /// [`UpdateLog::updates`] and [`UpdateLog::next_htlc_id`] return (the
+    /// channel record stores them).
+    pub fn from_parts(
+        settled: (u64, u64, u32),
+        updates: Vec<Update>,
+        next_local_htlc_id: u64,
+        next_remote_htlc_id: u64,
+    ) -> Self {
+        UpdateLog {
+            settled_local_msat: settled.0,
+            settled_remote_msat: settled.1,
+            settled_feerate_per_kw: settled.2,
+            updates,
+            next_local_htlc_id,
+            next_remote_htlc_id,
+        }
+    }
+
+    /// The settled (local msat, remote msat, feerate) every folded update
+    /// went into.
+    pub fn settled(&self) -> (u64, u64, u32) {
+        (
+            self.settled_local_msat,
+            self.settled_remote_msat,
+            self.settled_feerate_per_kw,
+        )
+    }
+
     /// The updates not yet folded into the settled balances.
     pub fn updates(&self) -> &[Update] {
         &self.updates

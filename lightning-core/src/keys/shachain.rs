@@ -170,6 +170,22 @@ impl CounterpartyCommitmentSecrets {
         Ok(())
     }
 
+    /// The stored `(index, secret)` pairs in the order they were received
+    /// (highest index first): feeding them back to
+    /// [`CounterpartyCommitmentSecrets::insert_unordered`] in this order
+    /// rebuilds the same store, every consistency check passing as it did
+    /// the first time (used by the channel record).
+    pub fn stored(&self) -> Vec<(u64, [u8; 32])> {
+        let mut v: Vec<(u64, [u8; 32])> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|(secret, index)| (*index, *secret))
+            .collect();
+        v.sort_by_key(|e| core::cmp::Reverse(e.0));
+        v
+    }
+
     /// `derive_old_secret(I)`: the secret at `index`, if it was revealed.
     pub fn get_secret(&self, index: u64) -> Option<[u8; 32]> {
         for (b, slot) in self.slots.iter().enumerate() {

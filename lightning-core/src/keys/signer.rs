@@ -96,6 +96,12 @@ pub trait ChannelSigner {
     /// The lowest holder commitment number that is not revoked.
     fn next_unrevoked_holder_commitment(&self) -> u64;
 
+    /// Raise the revocation counter to `next_unrevoked` when a channel is
+    /// restored from its persisted record (every holder commitment below it
+    /// was revoked). It never moves down, so a stale record cannot make the
+    /// signer sign a revoked commitment again.
+    fn restore_revocation_state(&mut self, next_unrevoked: u64);
+
     /// Sign the counterparty's commitment and its HTLC transactions.
     fn sign_counterparty_commitment(
         &self,
@@ -205,12 +211,6 @@ impl InMemorySigner {
         }
     }
 
-    /// Restore the revocation counter from persisted channel state (the
-    /// number of holder commitments revoked so far). It can only move up.
-    pub fn restore_revocation_state(&mut self, next_unrevoked: u64) {
-        self.next_unrevoked = self.next_unrevoked.max(next_unrevoked);
-    }
-
     fn secret(&self, commitment_number: u64) -> Result<[u8; 32], SignerError> {
         let idx = commitment_number_to_index(commitment_number)
             .ok_or(SignerError::CommitmentNumberOutOfRange(commitment_number))?;
@@ -309,6 +309,10 @@ impl ChannelSigner for InMemorySigner {
 
     fn next_unrevoked_holder_commitment(&self) -> u64 {
         self.next_unrevoked
+    }
+
+    fn restore_revocation_state(&mut self, next_unrevoked: u64) {
+        self.next_unrevoked = self.next_unrevoked.max(next_unrevoked);
     }
 
     fn sign_counterparty_commitment(

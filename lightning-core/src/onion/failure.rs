@@ -220,7 +220,7 @@ impl From<FailureReason> for FailureMessage {
     fn from(reason: FailureReason) -> Self {
         FailureMessage {
             reason,
-            tlvs: UnknownTlvs::default(),
+            tlvs: Default::default(),
         }
     }
 }

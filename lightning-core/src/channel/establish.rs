@@ -1,0 +1,628 @@
+//! Channel establishment v1 (BOLT 2, "Channel Establishment v1"):
+//! `open_channel`, `accept_channel`, `funding_created`, `funding_signed`,
+//! `channel_ready`, and the funding confirmations that gate it.
+//!
+//! ```text
+//!  funder                                   fundee
+//!    | open_channel      -->                  |  from_open_channel
+//!    |                   <--  accept_channel  |
+//!    | FundingNeeded event; host builds the funding tx (not broadcast)
+//!    | funding_created   -->  (persisted first)
+//!    |                   <--  funding_signed  |  (persisted first)
+//!    | BroadcastFunding event
+//!    | channel_ready  <-->  channel_ready (after minimum_depth, 0 for zero-conf)
+//! ```
+//!
+//! The record is first written with `funding_created` (funder) and
+//! `funding_signed` (fundee): from then on the peer can broadcast a
+//! commitment spending the funding output, so we must be able to resume.
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{OutPoint, Transaction};
+use lightning_wire::features::TlvFeatures;
+use lightning_wire::msgs::{
+    AcceptChannel, ChannelReady, ChannelReadyTlvs, FundingCreated, FundingSigned, Message,
+    OpenChannel, OpenChannelTlvs,
+};
+use lightning_wire::tlv::UnknownTlvs;
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use super::close::is_valid_shutdown_script;
+use super::commitments::{sign_counterparty, verify_holder_signatures, HolderSignatures};
+use super::error::ChannelError;
+use super::events::{ChannelEvent, ChannelOutput};
+use super::params::{
+    check_accept_channel, check_open_channel, AcceptResponse, ChannelType, OpenProposal,
+    PartyParams,
+};
+use super::record::Persister;
+use super::reestablish::CommitmentNumbers;
+use super::state::{Channel, ChannelConfig, ChannelState, Phase, RemotePoints, Transient};
+use super::update_log::{UpdateLog, Which};
+use crate::keys::shachain::CounterpartyCommitmentSecrets;
+use crate::keys::{ChannelPublicKeys, ChannelSigner};
+
+/// Our parameters for a channel of `funding_satoshis`: a zero reserve in the
+/// config means 1% of the funding, at least both dust limits.
+fn our_params(config: &ChannelConfig, funding_satoshis: u64, their_dust: u64) -> PartyParams {
+    let mut p = config.our_params;
+    if p.channel_reserve_satoshis == 0 {
+        p.channel_reserve_satoshis = (funding_satoshis / 100)
+            .max(p.dust_limit_satoshis)
+            .max(their_dust);
+    }
+    p
+}
+
+fn our_upfront(config: &ChannelConfig) -> Option<Vec<u8>> {
+    config
+        .upfront_shutdown_script
+        .then(|| config.shutdown_script.to_bytes())
+}
+
+/// The peer's upfront script: absent and empty both mean "none".
+fn their_upfront(
+    script: &Option<Vec<u8>>,
+    anysegwit: bool,
+) -> Result<Option<Vec<u8>>, ChannelError> {
+    match script {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) if is_valid_shutdown_script(s, anysegwit) => Ok(Some(s.clone())),
+        Some(_) => Err(ChannelError::BadShutdownScript(
+            "upfront_shutdown_script is not a valid shutdown script",
+        )),
+    }
+}
+
+fn party_keys(
+    funding_pubkey: PublicKey,
+    revocation_basepoint: PublicKey,
+    payment_basepoint: PublicKey,
+    delayed_payment_basepoint: PublicKey,
+    htlc_basepoint: PublicKey,
+) -> ChannelPublicKeys {
+    ChannelPublicKeys {
+        funding_pubkey,
+        revocation_basepoint,
+        payment_basepoint,
+        delayed_payment_basepoint,
+        htlc_basepoint,
+    }
+}
+
+impl<S: ChannelSigner> Channel<S> {
+    fn with_state(signer: S, config: ChannelConfig, st: ChannelState) -> Self {
+        let persister = Persister::new(config.snapshot_every);
+        Channel {
+            signer,
+            config,
+            st,
+            tr: Transient {
+                connected: true,
+                ..Transient::default()
+            },
+            persister,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn initial_state(
+        config: &ChannelConfig,
+        keys_index: u32,
+        is_funder: bool,
+        temporary_channel_id: ChannelId,
+        channel_type: ChannelType,
+        funding_satoshis: u64,
+        push_msat: u64,
+        feerate_per_kw: u32,
+        local_params: PartyParams,
+    ) -> Result<ChannelState, ChannelError> {
+        let funding_msat = funding_satoshis
+            .checked_mul(1000)
+            .ok_or(ChannelError::InvalidArgument("funding_satoshis overflows"))?;
+        let funder_msat = funding_msat
+            .checked_sub(push_msat)
+            .ok_or(ChannelError::InvalidArgument("push_msat above the funding"))?;
+        let (local_msat, remote_msat) = if is_funder {
+            (funder_msat, push_msat)
+        } else {
+            (push_msat, funder_msat)
+        };
+        Ok(ChannelState {
+            phase: if is_funder {
+                Phase::AwaitingAccept
+            } else {
+                Phase::AwaitingFundingCreated
+            },
+            keys_index,
+            is_funder,
+            temporary_channel_id,
+            channel_id: temporary_channel_id,
+            chain_hash: config.chain_hash,
+            channel_type,
+            funding_satoshis,
+            push_msat,
+            local_params,
+            remote_params: local_params,
+            remote_keys: None,
+            minimum_depth: config.minimum_depth,
+            funding_outpoint: None,
+            funding_tx: None,
+            funding_height: None,
+            short_channel_id: None,
+            local_alias: config.local_alias,
+            remote_alias: None,
+            channel_ready_sent: false,
+            channel_ready_received: false,
+            log: UpdateLog::new(local_msat, remote_msat, feerate_per_kw),
+            numbers: CommitmentNumbers::OPENED,
+            remote_points: None,
+            holder_sigs: None,
+            secrets: CounterpartyCommitmentSecrets::new(),
+            htlcs_to_fail: Vec::new(),
+            local_upfront_shutdown: our_upfront(config),
+            remote_upfront_shutdown: None,
+            local_shutdown: None,
+            remote_shutdown: None,
+            we_initiated_close: false,
+            simple_close: config.simple_close,
+            closing_tx: None,
+            we_are_behind: false,
+        })
+    }
+
+    /// Opens a channel as funder: the `open_channel` to send (BOLT 2, "The
+    /// `open_channel` Message"). `temporary_channel_id` comes from the
+    /// host's entropy; `keys_index` names the signer's keys and is stored in
+    /// the record.
+    pub fn new_outbound(
+        signer: S,
+        config: ChannelConfig,
+        keys_index: u32,
+        temporary_channel_id: ChannelId,
+        funding_satoshis: u64,
+        push_msat: u64,
+        feerate_per_kw: u32,
+    ) -> Result<(Self, OpenChannel), ChannelError> {
+        let channel_type = ChannelType {
+            anchors: config.anchors,
+            scid_alias: config.scid_alias,
+            zeroconf: config.trusted_for_zeroconf && config.minimum_depth == 0,
+        };
+        let params = our_params(&config, funding_satoshis, 0);
+        let st = Self::initial_state(
+            &config,
+            keys_index,
+            true,
+            temporary_channel_id,
+            channel_type,
+            funding_satoshis,
+            push_msat,
+            feerate_per_kw,
+            params,
+        )?;
+        let keys = signer.pubkeys();
+        let open = OpenChannel {
+            chain_hash: config.chain_hash,
+            temporary_channel_id,
+            funding_satoshis,
+            push_msat,
+            dust_limit_satoshis: params.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat: params.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: params.channel_reserve_satoshis,
+            htlc_minimum_msat: params.htlc_minimum_msat,
+            feerate_per_kw,
+            to_self_delay: params.to_self_delay,
+            max_accepted_htlcs: params.max_accepted_htlcs,
+            funding_pubkey: keys.funding_pubkey,
+            revocation_basepoint: keys.revocation_basepoint,
+            payment_basepoint: keys.payment_basepoint,
+            delayed_payment_basepoint: keys.delayed_payment_basepoint,
+            htlc_basepoint: keys.htlc_basepoint,
+            first_per_commitment_point: signer.holder_per_commitment_point(0)?,
+            // Unannounced: announcement is the node's business.
+            channel_flags: 0,
+            tlvs: OpenChannelTlvs {
+                upfront_shutdown_script: st.local_upfront_shutdown.clone(),
+                channel_type: Some(TlvFeatures(channel_type.to_features())),
+                unknown: UnknownTlvs::default(),
+            },
+        };
+        Ok((Self::with_state(signer, config, st), open))
+    }
+
+    /// Accepts the peer's `open_channel` as fundee: the channel and the
+    /// `accept_channel` to send (BOLT 2, "The `accept_channel` Message"),
+    /// or the rule it broke (send `error` with the temporary id).
+    pub fn from_open_channel(
+        mut signer: S,
+        config: ChannelConfig,
+        keys_index: u32,
+        open: &OpenChannel,
+    ) -> Result<(Self, AcceptChannel), ChannelError> {
+        let their_params = PartyParams {
+            dust_limit_satoshis: open.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat: open.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: open.channel_reserve_satoshis,
+            htlc_minimum_msat: open.htlc_minimum_msat,
+            to_self_delay: open.to_self_delay,
+            max_accepted_htlcs: open.max_accepted_htlcs,
+        };
+        let mut ours = lightning_wire::features::InitFeatures::empty();
+        ours.set_optional(lightning_wire::features::Feature::StaticRemoteKey);
+        if config.anchors {
+            ours.set_optional(lightning_wire::features::Feature::AnchorsZeroFeeHtlcTx);
+        }
+        let channel_type = check_open_channel(
+            &OpenProposal {
+                chain_is_ours: open.chain_hash == config.chain_hash,
+                funding_satoshis: open.funding_satoshis,
+                push_msat: open.push_msat,
+                feerate_per_kw: open.feerate_per_kw,
+                channel_type: open.tlvs.channel_type.as_ref().map(|t| t.0.clone()),
+                params: their_params,
+            },
+            &ours,
+            &ours,
+            config.feerates,
+            &config.limits,
+            config.trusted_for_zeroconf,
+        )?;
+        let remote_upfront = their_upfront(&open.tlvs.upfront_shutdown_script, config.anysegwit)?;
+        let params = our_params(&config, open.funding_satoshis, open.dust_limit_satoshis);
+        let mut st = Self::initial_state(
+            &config,
+            keys_index,
+            false,
+            open.temporary_channel_id,
+            channel_type,
+            open.funding_satoshis,
+            open.push_msat,
+            open.feerate_per_kw,
+            params,
+        )?;
+        st.remote_params = their_params;
+        st.minimum_depth = if channel_type.zeroconf {
+            0
+        } else {
+            config.minimum_depth
+        };
+        let remote_keys = party_keys(
+            open.funding_pubkey,
+            open.revocation_basepoint,
+            open.payment_basepoint,
+            open.delayed_payment_basepoint,
+            open.htlc_basepoint,
+        );
+        st.remote_keys = Some(remote_keys);
+        st.remote_upfront_shutdown = remote_upfront;
+        st.remote_points = Some(RemotePoints {
+            revoking: None,
+            current: open.first_per_commitment_point,
+            next: None,
+        });
+        signer.provide_counterparty_keys(remote_keys);
+        let keys = signer.pubkeys();
+        let accept = AcceptChannel {
+            temporary_channel_id: open.temporary_channel_id,
+            dust_limit_satoshis: params.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat: params.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: params.channel_reserve_satoshis,
+            htlc_minimum_msat: params.htlc_minimum_msat,
+            minimum_depth: st.minimum_depth,
+            to_self_delay: params.to_self_delay,
+            max_accepted_htlcs: params.max_accepted_htlcs,
+            funding_pubkey: keys.funding_pubkey,
+            revocation_basepoint: keys.revocation_basepoint,
+            payment_basepoint: keys.payment_basepoint,
+            delayed_payment_basepoint: keys.delayed_payment_basepoint,
+            htlc_basepoint: keys.htlc_basepoint,
+            first_per_commitment_point: signer.holder_per_commitment_point(0)?,
+            tlvs: OpenChannelTlvs {
+                upfront_shutdown_script: st.local_upfront_shutdown.clone(),
+                channel_type: Some(TlvFeatures(channel_type.to_features())),
+                unknown: UnknownTlvs::default(),
+            },
+        };
+        Ok((Self::with_state(signer, config, st), accept))
+    }
+
+    pub(crate) fn on_accept_channel(
+        &mut self,
+        m: &AcceptChannel,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        if self.st.phase != Phase::AwaitingAccept || m.temporary_channel_id != self.st.channel_id {
+            return Err(self.unexpected("accept_channel"));
+        }
+        let their_params = PartyParams {
+            dust_limit_satoshis: m.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat: m.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis: m.channel_reserve_satoshis,
+            htlc_minimum_msat: m.htlc_minimum_msat,
+            to_self_delay: m.to_self_delay,
+            max_accepted_htlcs: m.max_accepted_htlcs,
+        };
+        check_accept_channel(
+            &AcceptResponse {
+                minimum_depth: m.minimum_depth,
+                channel_type: m.tlvs.channel_type.as_ref().map(|t| t.0.clone()),
+                params: their_params,
+            },
+            &self.st.local_params,
+            self.st.funding_satoshis,
+            self.st.channel_type,
+            &self.config.limits,
+        )?;
+        let remote_upfront = their_upfront(&m.tlvs.upfront_shutdown_script, self.config.anysegwit)?;
+        let remote_keys = party_keys(
+            m.funding_pubkey,
+            m.revocation_basepoint,
+            m.payment_basepoint,
+            m.delayed_payment_basepoint,
+            m.htlc_basepoint,
+        );
+        self.st.remote_params = their_params;
+        self.st.minimum_depth = m.minimum_depth;
+        self.st.remote_keys = Some(remote_keys);
+        self.st.remote_upfront_shutdown = remote_upfront;
+        self.st.remote_points = Some(RemotePoints {
+            revoking: None,
+            current: m.first_per_commitment_point,
+            next: None,
+        });
+        self.signer.provide_counterparty_keys(remote_keys);
+        self.st.phase = Phase::AwaitingFundingTx;
+        out.events.push(ChannelEvent::FundingNeeded {
+            temporary_channel_id: self.st.temporary_channel_id,
+            funding_satoshis: self.st.funding_satoshis,
+            script_pubkey: self.funding_script_pubkey()?,
+        });
+        Ok(())
+    }
+
+    /// The host's funding transaction (unbroadcast): the channel finds the
+    /// funding output, signs the fundee's first commitment and returns
+    /// `funding_created` (BOLT 2, "The `funding_created` Message"), with the
+    /// first record write.
+    pub fn funding_transaction(&mut self, tx: Transaction) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            if ch.st.phase != Phase::AwaitingFundingTx {
+                return Err(ChannelError::NotNow("take a funding transaction"));
+            }
+            let spk = ch.funding_script_pubkey()?;
+            let vout = tx
+                .output
+                .iter()
+                .position(|o| o.script_pubkey == spk && o.value.to_sat() == ch.st.funding_satoshis)
+                .ok_or(ChannelError::InvalidArgument(
+                    "the funding transaction has no output of funding_satoshis to the 2-of-2",
+                ))?;
+            let vout = u16::try_from(vout)
+                .map_err(|_| ChannelError::InvalidArgument("funding output index above 65535"))?;
+            let txid = tx.compute_txid();
+            ch.st.funding_outpoint = Some(OutPoint {
+                txid,
+                vout: u32::from(vout),
+            });
+            ch.st.channel_id = ChannelId::v1_from_funding_outpoint(&txid, vout);
+            ch.st.funding_tx = Some(tx);
+            let point = ch.remote_point_current()?;
+            let ctx = ch.build_counterparty(Which::Current, 0, &point)?;
+            let (signature, _) = sign_counterparty(&ch.signer, &ctx)?;
+            ch.st.phase = Phase::AwaitingFundingSigned;
+            out.messages.push(Message::FundingCreated(FundingCreated {
+                temporary_channel_id: ch.st.temporary_channel_id,
+                funding_txid: txid,
+                funding_output_index: vout,
+                signature,
+                tlvs: Default::default(),
+            }));
+            Ok(())
+        })
+        .map(|((), out)| out)
+    }
+
+    pub(crate) fn remote_point_current(&self) -> Result<PublicKey, ChannelError> {
+        self.st
+            .remote_points
+            .map(|p| p.current)
+            .ok_or(ChannelError::NotNow("sign before accept_channel"))
+    }
+
+    pub(crate) fn on_funding_created(
+        &mut self,
+        m: &FundingCreated,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        if self.st.phase != Phase::AwaitingFundingCreated
+            || m.temporary_channel_id != self.st.temporary_channel_id
+        {
+            return Err(self.unexpected("funding_created"));
+        }
+        self.st.funding_outpoint = Some(OutPoint {
+            txid: m.funding_txid,
+            vout: u32::from(m.funding_output_index),
+        });
+        self.st.channel_id =
+            ChannelId::v1_from_funding_outpoint(&m.funding_txid, m.funding_output_index);
+        let sigs = HolderSignatures {
+            commitment: m.signature,
+            htlcs: Vec::new(),
+        };
+        let ours = self.build_holder(Which::Current, 0)?;
+        let remote = self.remote_keys()?;
+        verify_holder_signatures(&ours, &remote.funding_pubkey, &sigs).map_err(|_| {
+            ChannelError::BadFundingSignature {
+                message: "funding_created",
+            }
+        })?;
+        let point = self.remote_point_current()?;
+        let theirs = self.build_counterparty(Which::Current, 0, &point)?;
+        let (signature, _) = sign_counterparty(&self.signer, &theirs)?;
+        self.st.holder_sigs = Some(sigs);
+        self.st.phase = Phase::AwaitingChannelReady;
+        out.messages.push(Message::FundingSigned(FundingSigned {
+            channel_id: self.st.channel_id,
+            signature,
+            tlvs: Default::default(),
+        }));
+        self.maybe_channel_ready(out)
+    }
+
+    pub(crate) fn on_funding_signed(
+        &mut self,
+        m: &FundingSigned,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        if self.st.phase != Phase::AwaitingFundingSigned || m.channel_id != self.st.channel_id {
+            return Err(self.unexpected("funding_signed"));
+        }
+        let sigs = HolderSignatures {
+            commitment: m.signature,
+            htlcs: Vec::new(),
+        };
+        let ours = self.build_holder(Which::Current, 0)?;
+        let remote = self.remote_keys()?;
+        verify_holder_signatures(&ours, &remote.funding_pubkey, &sigs).map_err(|_| {
+            ChannelError::BadFundingSignature {
+                message: "funding_signed",
+            }
+        })?;
+        self.st.holder_sigs = Some(sigs);
+        self.st.phase = Phase::AwaitingChannelReady;
+        if let Some(tx) = &self.st.funding_tx {
+            out.events
+                .push(ChannelEvent::BroadcastFunding { tx: tx.clone() });
+        }
+        self.maybe_channel_ready(out)
+    }
+
+    /// The funding transaction has `depth` confirmations (1 = in the best
+    /// block) and, once confirmed, this short channel id. A zero depth
+    /// means it was reorganised out.
+    pub fn funding_confirmed(
+        &mut self,
+        depth: u32,
+        short_channel_id: Option<ShortChannelId>,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            if depth == 0 {
+                ch.st.funding_height = None;
+            } else {
+                let height = ch.tr.best_height.saturating_add(1).saturating_sub(depth);
+                ch.st.funding_height = Some(height);
+                if ch.tr.best_height == 0 {
+                    // Without a best height the depth is the only measure.
+                    ch.tr.best_height = depth.saturating_sub(1);
+                    ch.st.funding_height = Some(0);
+                }
+            }
+            if short_channel_id.is_some() {
+                ch.st.short_channel_id = short_channel_id;
+            }
+            ch.maybe_channel_ready(out)
+        })
+        .map(|((), out)| out)
+    }
+
+    /// A new best block: updates the funding depth and the height used as
+    /// the closing transaction's `locktime`.
+    pub fn best_block_updated(&mut self, height: u32) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            ch.tr.best_height = height;
+            ch.maybe_channel_ready(out)
+        })
+        .map(|((), out)| out)
+    }
+
+    fn funding_depth(&self) -> u32 {
+        match self.st.funding_height {
+            None => 0,
+            Some(h) => self.tr.best_height.saturating_add(1).saturating_sub(h),
+        }
+    }
+
+    /// The `channel_ready` we send (and retransmit).
+    pub(crate) fn channel_ready_message(&self) -> Result<Message, ChannelError> {
+        Ok(Message::ChannelReady(ChannelReady {
+            channel_id: self.st.channel_id,
+            second_per_commitment_point: self.signer.holder_per_commitment_point(1)?,
+            tlvs: ChannelReadyTlvs {
+                short_channel_id: self.st.local_alias,
+                unknown: UnknownTlvs::default(),
+            },
+        }))
+    }
+
+    /// Sends `channel_ready` once funded and deep enough (BOLT 2, "The
+    /// `channel_ready` Message": after `minimum_depth`, at once for
+    /// zero-conf).
+    pub(crate) fn maybe_channel_ready(
+        &mut self,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        if self.st.phase != Phase::AwaitingChannelReady || self.st.channel_ready_sent {
+            return Ok(());
+        }
+        let deep_enough =
+            self.st.minimum_depth == 0 || self.funding_depth() >= self.st.minimum_depth;
+        if !deep_enough {
+            return Ok(());
+        }
+        self.st.channel_ready_sent = true;
+        if self.tr.connected {
+            out.messages.push(self.channel_ready_message()?);
+        }
+        self.maybe_normal(out);
+        Ok(())
+    }
+
+    fn maybe_normal(&mut self, out: &mut ChannelOutput) {
+        if self.st.phase == Phase::AwaitingChannelReady
+            && self.st.channel_ready_sent
+            && self.st.channel_ready_received
+        {
+            self.st.phase = Phase::Normal;
+            out.events.push(ChannelEvent::ChannelReady {
+                channel_id: self.st.channel_id,
+                short_channel_id: self.st.short_channel_id,
+                remote_alias: self.st.remote_alias,
+            });
+        }
+    }
+
+    pub(crate) fn on_channel_ready(
+        &mut self,
+        m: &ChannelReady,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        let points = self
+            .st
+            .remote_points
+            .as_mut()
+            .ok_or(ChannelError::UnexpectedMessage {
+                message: "channel_ready",
+                phase: "establishing",
+            })?;
+        if self.st.channel_ready_received {
+            // A retransmission (BOLT 2: the point must be the same).
+            if self.st.numbers.remote == 0 && points.next != Some(m.second_per_commitment_point) {
+                return Err(ChannelError::UnexpectedMessage {
+                    message: "channel_ready with a different second_per_commitment_point",
+                    phase: "normal",
+                });
+            }
+            return Ok(());
+        }
+        if self.st.phase != Phase::AwaitingChannelReady {
+            return Err(self.unexpected("channel_ready"));
+        }
+        points.next = Some(m.second_per_commitment_point);
+        self.st.channel_ready_received = true;
+        self.st.remote_alias = m.tlvs.short_channel_id;
+        self.maybe_normal(out);
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! What a channel hands back for every input: a write, messages, events.
+//!
+//! The contract (DESIGN.md, "Invariants", 1): the node makes
+//! [`ChannelOutput::persist`] durable **before** it sends any of
+//! [`ChannelOutput::messages`]. Events may be handled at once.
+
+use bitcoin::{ScriptBuf, Transaction};
+use lightning_wire::msgs::Message;
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use super::update_log::HtlcAdd;
+
+/// One key/value write of the channel record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// The key, e.g. `channels/<channel_id>/snapshot` or
+    /// `channels/<channel_id>/u/00000000000000000042`.
+    pub key: String,
+    /// Increasing per channel: the sequence number of the last state change
+    /// the value contains. A store may drop a write older than one it has.
+    pub version: u64,
+    /// The encoded record.
+    pub value: Vec<u8>,
+}
+
+/// The writes one input asks for, in order; then the keys that are no longer
+/// needed (update records folded into a new snapshot), which the host may
+/// remove once the writes are durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelWrite {
+    /// Write these, in order, durably.
+    pub writes: Vec<RecordWrite>,
+    /// Then these may be removed.
+    pub obsolete: Vec<String>,
+}
+
+/// Everything one input produced.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelOutput {
+    /// The record write to make durable before any message is sent.
+    pub persist: Option<ChannelWrite>,
+    /// Messages for the peer, in order.
+    pub messages: Vec<Message>,
+    /// Events for the node.
+    pub events: Vec<ChannelEvent>,
+}
+
+impl ChannelOutput {
+    pub(crate) fn event(mut self, e: ChannelEvent) -> Self {
+        self.events.push(e);
+        self
+    }
+}
+
+/// How the peer failed one of our HTLCs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum HtlcFailReason {
+    /// `update_fail_htlc`: the encrypted onion error to unwrap.
+    Onion(Vec<u8>),
+    /// `update_fail_malformed_htlc`.
+    Malformed {
+        /// `failure_code` (has `BADONION`).
+        failure_code: u16,
+        /// `sha256_of_onion`.
+        sha256_of_onion: [u8; 32],
+    },
+}
+
+/// The transactions that put our latest commitment on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderCommitment {
+    /// Our latest commitment, fully signed.
+    pub commitment: Transaction,
+    /// The HTLC-timeout transactions of the HTLCs we offered, fully signed
+    /// (they become valid at each HTLC's `cltv_expiry`). The rest is BOLT 5
+    /// work for the chain monitor.
+    pub htlc_timeouts: Vec<Transaction>,
+}
+
+/// Something the node must know or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelEvent {
+    /// The funder must build a transaction paying `funding_satoshis` to
+    /// `script_pubkey`, and hand it back with
+    /// [`Channel::funding_transaction`](super::Channel::funding_transaction)
+    /// without broadcasting it.
+    FundingNeeded {
+        /// The channel, still by its temporary id.
+        temporary_channel_id: ChannelId,
+        /// The amount of the funding output.
+        funding_satoshis: u64,
+        /// The funding output's script (P2WSH of the 2-of-2).
+        script_pubkey: ScriptBuf,
+    },
+    /// The fundee signed our first commitment: the funding transaction may
+    /// be broadcast now (never before, BOLT 2 "The `funding_signed`
+    /// Message").
+    BroadcastFunding {
+        /// The transaction.
+        tx: Transaction,
+    },
+    /// Both `channel_ready` were exchanged: HTLCs can flow.
+    ChannelReady {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The real short channel id, once confirmed.
+        short_channel_id: Option<ShortChannelId>,
+        /// The alias the peer asked us to use in route hints.
+        remote_alias: Option<ShortChannelId>,
+    },
+    /// An HTLC the peer offered is irrevocably committed on both sides:
+    /// process its onion (forward, claim or fail it).
+    HtlcReceived {
+        /// Its id.
+        htlc_id: u64,
+        /// The HTLC.
+        add: HtlcAdd,
+        /// If set, the HTLC broke a rule that fails only it (dust exposure):
+        /// the node must fail it back.
+        must_fail: bool,
+    },
+    /// The peer fulfilled one of our HTLCs: the preimage is proof of payment
+    /// and claims the incoming side at once. It may come again for the same
+    /// HTLC if the connection dropped before the fulfill was committed (the
+    /// peer sends it again); claiming is idempotent.
+    HtlcFulfilled {
+        /// Our HTLC's id.
+        htlc_id: u64,
+        /// Its payment hash.
+        payment_hash: [u8; 32],
+        /// The preimage.
+        payment_preimage: [u8; 32],
+    },
+    /// The peer failed one of our HTLCs and the removal is irrevocably
+    /// committed: fail it upstream.
+    HtlcFailed {
+        /// Our HTLC's id.
+        htlc_id: u64,
+        /// Its payment hash.
+        payment_hash: [u8; 32],
+        /// Why.
+        reason: HtlcFailReason,
+    },
+    /// A mutual close completed: broadcast `closing_tx`.
+    ChannelClosed {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The fully signed closing transaction.
+        closing_tx: Transaction,
+    },
+    /// The channel failed. Broadcast `holder_commitment` if present; it is
+    /// absent when we are behind (our commitment may be revoked: broadcasting
+    /// it could lose everything) or the channel never got funded.
+    ChannelFailed {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Why, in words.
+        reason: String,
+        /// Whether the peer proved our state is stale.
+        we_are_behind: bool,
+        /// What to broadcast.
+        holder_commitment: Option<HolderCommitment>,
+    },
+}

@@ -1,0 +1,585 @@
+//! Normal operation (BOLT 2, "Normal Operation"): the `update_*` messages,
+//! `commitment_signed`, `revoke_and_ack` and `update_fee`, both as sender
+//! (host calls) and as receiver (the peer's messages).
+//!
+//! Updates only change the [`UpdateLog`](super::update_log::UpdateLog);
+//! they reach the commitments through the dance:
+//!
+//! ```text
+//!   A: update_add_htlc ... commitment_signed  -->
+//!   B:                       <--  revoke_and_ack, commitment_signed
+//!   A: revoke_and_ack  -->
+//! ```
+//!
+//! Host updates are not signed at once: the host batches them and calls
+//! [`Channel::commit`]. On receiving `revoke_and_ack` or `commitment_signed`
+//! the channel signs by itself whatever is left to commit. At most one
+//! `commitment_signed` is outstanding per direction: the next waits for the
+//! peer's `revoke_and_ack`.
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
+use lightning_wire::msgs::{
+    CommitmentSigned, CommitmentSignedTlvs, FixedBytes, Message, RevokeAndAck, UpdateAddHtlc,
+    UpdateAddHtlcTlvs, UpdateFailHtlc, UpdateFailHtlcTlvs, UpdateFailMalformedHtlc, UpdateFee,
+    UpdateFulfillHtlc, UpdateFulfillHtlcTlvs,
+};
+use lightning_wire::tlv::UnknownTlvs;
+
+use super::commitments::{sign_counterparty, verify_holder_signatures, HolderSignatures};
+use super::error::ChannelError;
+use super::events::{ChannelEvent, ChannelOutput};
+use super::htlc_policy::{check_offer, check_received_add, check_update_fee};
+use super::reestablish::LastSent;
+use super::state::{Channel, Phase, RemotePoints};
+use super::update_log::{HtlcAdd, HtlcRemoval, Side, UpdateKind, UpdateStage, Which};
+use crate::keys::shachain::commitment_number_to_index;
+use crate::keys::ChannelSigner;
+
+/// `BADONION` in a failure code (BOLT 4).
+pub const BADONION: u16 = 0x8000;
+
+impl<S: ChannelSigner> Channel<S> {
+    fn require_operating(&self, what: &'static str) -> Result<(), ChannelError> {
+        match self.st.phase {
+            Phase::Normal | Phase::ShuttingDown if self.tr.connected => Ok(()),
+            _ => Err(ChannelError::NotNow(what)),
+        }
+    }
+
+    fn peer_operating(&self, message: &'static str) -> Result<(), ChannelError> {
+        match self.st.phase {
+            Phase::Normal | Phase::ShuttingDown => Ok(()),
+            _ => Err(self.unexpected(message)),
+        }
+    }
+
+    /// Offers an HTLC (BOLT 2, "Adding an HTLC: `update_add_htlc`"): its id
+    /// and the `update_add_htlc` to send. It is committed by the next
+    /// [`Channel::commit`]. The offer is refused, with nothing sent, if it
+    /// breaks a limit (reserve, fees, fee spike buffer, in-flight, count,
+    /// dust exposure).
+    pub fn send_htlc(
+        &mut self,
+        amount_msat: u64,
+        payment_hash: [u8; 32],
+        cltv_expiry: u32,
+        onion_routing_packet: Vec<u8>,
+    ) -> Result<(u64, ChannelOutput), ChannelError> {
+        self.run(|ch, out| {
+            if ch.st.phase != Phase::Normal || !ch.tr.connected {
+                return Err(ChannelError::NotNow("offer an HTLC"));
+            }
+            let packet: Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]> = onion_routing_packet
+                .clone()
+                .into_boxed_slice()
+                .try_into()
+                .map_err(|_| {
+                    ChannelError::InvalidArgument("onion_routing_packet is not 1366 bytes")
+                })?;
+            let id = ch.st.log.next_htlc_id(Side::Local);
+            let add = HtlcAdd {
+                id,
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+                onion_routing_packet,
+                path_key: None,
+            };
+            check_offer(&ch.st.log, &ch.terms(), &add).map_err(ChannelError::CannotOffer)?;
+            ch.st.log.add_htlc(Side::Local, add)?;
+            out.messages.push(Message::UpdateAddHtlc(UpdateAddHtlc {
+                channel_id: ch.st.channel_id,
+                id,
+                amount_msat,
+                payment_hash: sha256::Hash::from_byte_array(payment_hash),
+                cltv_expiry,
+                onion_routing_packet: FixedBytes(packet),
+                tlvs: UpdateAddHtlcTlvs::default(),
+            }));
+            Ok(id)
+        })
+    }
+
+    fn remove(
+        &mut self,
+        htlc_id: u64,
+        removal: HtlcRemoval,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            ch.require_operating("remove an HTLC")?;
+            let (add, _) = ch
+                .st
+                .log
+                .find_add(Side::Remote, htlc_id)
+                .ok_or(ChannelError::InvalidArgument("no such incoming HTLC"))?;
+            let channel_id = ch.st.channel_id;
+            let msg = match &removal {
+                HtlcRemoval::Fulfill { payment_preimage } => {
+                    if sha256::Hash::hash(payment_preimage).to_byte_array() != add.payment_hash {
+                        return Err(ChannelError::InvalidArgument(
+                            "the preimage does not hash to the payment_hash",
+                        ));
+                    }
+                    Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
+                        channel_id,
+                        id: htlc_id,
+                        payment_preimage: *payment_preimage,
+                        tlvs: UpdateFulfillHtlcTlvs::default(),
+                    })
+                }
+                HtlcRemoval::Fail { reason } => Message::UpdateFailHtlc(UpdateFailHtlc {
+                    channel_id,
+                    id: htlc_id,
+                    reason: reason.clone(),
+                    tlvs: UpdateFailHtlcTlvs::default(),
+                }),
+                HtlcRemoval::FailMalformed {
+                    sha256_of_onion,
+                    failure_code,
+                } => {
+                    if failure_code & BADONION == 0 {
+                        return Err(ChannelError::InvalidArgument(
+                            "update_fail_malformed_htlc needs the BADONION bit",
+                        ));
+                    }
+                    Message::UpdateFailMalformedHtlc(UpdateFailMalformedHtlc {
+                        channel_id,
+                        id: htlc_id,
+                        sha256_of_onion: sha256::Hash::from_byte_array(*sha256_of_onion),
+                        failure_code: *failure_code,
+                        tlvs: Default::default(),
+                    })
+                }
+            };
+            ch.st
+                .log
+                .remove_htlc(Side::Local, htlc_id, removal)
+                .map_err(|_| {
+                    ChannelError::InvalidArgument(
+                        "the HTLC is not irrevocably committed or already being removed",
+                    )
+                })?;
+            out.messages.push(msg);
+            Ok(())
+        })
+        .map(|((), out)| out)
+    }
+
+    /// Claims an incoming HTLC with its preimage (BOLT 2, "Removing an HTLC").
+    pub fn fulfill_htlc(
+        &mut self,
+        htlc_id: u64,
+        payment_preimage: [u8; 32],
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.remove(htlc_id, HtlcRemoval::Fulfill { payment_preimage })
+    }
+
+    /// Fails an incoming HTLC with an encrypted onion error `reason`.
+    pub fn fail_htlc(
+        &mut self,
+        htlc_id: u64,
+        reason: Vec<u8>,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.remove(htlc_id, HtlcRemoval::Fail { reason })
+    }
+
+    /// Fails an incoming HTLC whose onion we could not parse
+    /// (`failure_code` must have `BADONION`).
+    pub fn fail_malformed_htlc(
+        &mut self,
+        htlc_id: u64,
+        sha256_of_onion: [u8; 32],
+        failure_code: u16,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.remove(
+            htlc_id,
+            HtlcRemoval::FailMalformed {
+                sha256_of_onion,
+                failure_code,
+            },
+        )
+    }
+
+    /// Proposes a new commitment feerate (BOLT 2, "Updating Fees:
+    /// `update_fee`"): funder only, and only if the funder can still pay
+    /// both commitments' fees.
+    pub fn update_fee(&mut self, feerate_per_kw: u32) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            ch.require_operating("update the fee")?;
+            if !ch.st.is_funder {
+                return Err(ChannelError::NotNow("update the fee as the non-funder"));
+            }
+            check_update_fee(&ch.st.log, &ch.terms(), feerate_per_kw)
+                .map_err(ChannelError::CannotOffer)?;
+            ch.st.log.update_fee(Side::Local, feerate_per_kw);
+            out.messages.push(Message::UpdateFee(UpdateFee {
+                channel_id: ch.st.channel_id,
+                feerate_per_kw,
+                tlvs: Default::default(),
+            }));
+            Ok(())
+        })
+        .map(|((), out)| out)
+    }
+
+    /// Signs the peer's next commitment if there is anything to commit and
+    /// no `revoke_and_ack` is awaited (BOLT 2, "Committing Updates So
+    /// Far"). Returns an empty output otherwise.
+    pub fn commit(&mut self) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            ch.maybe_commit(out)?;
+            ch.progress_shutdown(out)
+        })
+        .map(|((), out)| out)
+    }
+
+    /// Sends `commitment_signed` if allowed and useful.
+    pub(crate) fn maybe_commit(&mut self, out: &mut ChannelOutput) -> Result<bool, ChannelError> {
+        if !self.tr.connected
+            || !matches!(self.st.phase, Phase::Normal | Phase::ShuttingDown)
+            || self.st.numbers.awaiting_remote_revoke
+            || !self.st.log.has_updates_to_commit(Side::Local)
+        {
+            return Ok(false);
+        }
+        let points = self
+            .st
+            .remote_points
+            .ok_or(ChannelError::NotNow("commit before channel_ready"))?;
+        let next = points
+            .next
+            .ok_or(ChannelError::NotNow("commit before the peer's next point"))?;
+        let number = self
+            .st
+            .numbers
+            .remote
+            .checked_add(1)
+            .ok_or(ChannelError::NotNow(
+                "commit past the last commitment number",
+            ))?;
+        self.st.log.commitment_signed(Side::Local);
+        let ctx = self.build_counterparty(Which::Current, number, &next)?;
+        let (signature, htlc_signatures) = sign_counterparty(&self.signer, &ctx)?;
+        self.st.numbers.remote = number;
+        self.st.numbers.awaiting_remote_revoke = true;
+        self.st.numbers.last_sent = LastSent::CommitmentSignedLast;
+        self.st.remote_points = Some(RemotePoints {
+            revoking: Some(points.current),
+            current: next,
+            next: None,
+        });
+        out.messages
+            .push(Message::CommitmentSigned(CommitmentSigned {
+                channel_id: self.st.channel_id,
+                signature,
+                htlc_signatures,
+                tlvs: CommitmentSignedTlvs::default(),
+            }));
+        Ok(true)
+    }
+
+    /// The `commitment_signed` we last sent, built again (for
+    /// retransmission).
+    pub(crate) fn last_commitment_signed(&self) -> Result<Message, ChannelError> {
+        let point = self.remote_point_current()?;
+        let ctx = self.build_counterparty(Which::Current, self.st.numbers.remote, &point)?;
+        let (signature, htlc_signatures) = sign_counterparty(&self.signer, &ctx)?;
+        Ok(Message::CommitmentSigned(CommitmentSigned {
+            channel_id: self.st.channel_id,
+            signature,
+            htlc_signatures,
+            tlvs: CommitmentSignedTlvs::default(),
+        }))
+    }
+
+    /// The `revoke_and_ack` for our commitment `numbers.local - 1`.
+    pub(crate) fn last_revoke_and_ack(&mut self) -> Result<Message, ChannelError> {
+        let local = self.st.numbers.local;
+        let revoked = local.checked_sub(1).ok_or(ChannelError::NotNow(
+            "revoke before the first commitment_signed",
+        ))?;
+        Ok(Message::RevokeAndAck(RevokeAndAck {
+            channel_id: self.st.channel_id,
+            per_commitment_secret: self.signer.release_holder_commitment_secret(revoked)?,
+            next_per_commitment_point: self.signer.holder_per_commitment_point(local + 1)?,
+            tlvs: Default::default(),
+        }))
+    }
+
+    pub(crate) fn on_update_add_htlc(&mut self, m: &UpdateAddHtlc) -> Result<(), ChannelError> {
+        if self.st.remote_shutdown.is_some() {
+            return Err(ChannelError::AddAfterShutdown);
+        }
+        if self.st.phase != Phase::Normal {
+            return Err(self.unexpected("update_add_htlc"));
+        }
+        let add = HtlcAdd {
+            id: m.id,
+            amount_msat: m.amount_msat,
+            payment_hash: m.payment_hash.to_byte_array(),
+            cltv_expiry: m.cltv_expiry,
+            onion_routing_packet: m.onion_routing_packet.as_bytes().to_vec(),
+            path_key: m.tlvs.path_key.map(|k| k.serialize()),
+        };
+        let fail_back = match check_received_add(&self.st.log, &self.terms(), &add) {
+            Ok(()) => false,
+            // Accept it, then fail it back once committed.
+            Err(e) if e.fails_htlc_only() => true,
+            Err(e) => return Err(e.into()),
+        };
+        self.st.log.add_htlc(Side::Remote, add)?;
+        if fail_back {
+            self.st.htlcs_to_fail.push(m.id);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_update_fulfill_htlc(
+        &mut self,
+        m: &UpdateFulfillHtlc,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        self.peer_operating("update_fulfill_htlc")?;
+        let payment_hash = match self.st.log.find_add(Side::Local, m.id) {
+            Some((add, _)) => add.payment_hash,
+            None => {
+                return Err(super::update_log::UpdateError::UnknownHtlc {
+                    offerer: Side::Local,
+                    htlc_id: m.id,
+                }
+                .into())
+            }
+        };
+        if sha256::Hash::hash(&m.payment_preimage).to_byte_array() != payment_hash {
+            return Err(ChannelError::BadPreimage { htlc_id: m.id });
+        }
+        self.st.log.remove_htlc(
+            Side::Remote,
+            m.id,
+            HtlcRemoval::Fulfill {
+                payment_preimage: m.payment_preimage,
+            },
+        )?;
+        out.events.push(ChannelEvent::HtlcFulfilled {
+            htlc_id: m.id,
+            payment_hash,
+            payment_preimage: m.payment_preimage,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn on_update_fail_htlc(&mut self, m: &UpdateFailHtlc) -> Result<(), ChannelError> {
+        self.peer_operating("update_fail_htlc")?;
+        self.st.log.remove_htlc(
+            Side::Remote,
+            m.id,
+            HtlcRemoval::Fail {
+                reason: m.reason.clone(),
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn on_update_fail_malformed_htlc(
+        &mut self,
+        m: &UpdateFailMalformedHtlc,
+    ) -> Result<(), ChannelError> {
+        self.peer_operating("update_fail_malformed_htlc")?;
+        if m.failure_code & BADONION == 0 {
+            return Err(ChannelError::MalformedWithoutBadOnion {
+                htlc_id: m.id,
+                failure_code: m.failure_code,
+            });
+        }
+        self.st.log.remove_htlc(
+            Side::Remote,
+            m.id,
+            HtlcRemoval::FailMalformed {
+                sha256_of_onion: m.sha256_of_onion.to_byte_array(),
+                failure_code: m.failure_code,
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn on_update_fee(&mut self, m: &UpdateFee) -> Result<(), ChannelError> {
+        self.peer_operating("update_fee")?;
+        if self.st.is_funder {
+            return Err(ChannelError::UpdateFeeFromFundee);
+        }
+        let b = self.config.feerates;
+        if !(b.min_feerate_per_kw..=b.max_feerate_per_kw).contains(&m.feerate_per_kw) {
+            return Err(ChannelError::FeerateOutOfBounds {
+                got: m.feerate_per_kw,
+                min: b.min_feerate_per_kw,
+                max: b.max_feerate_per_kw,
+            });
+        }
+        check_update_fee(&self.st.log, &self.terms(), m.feerate_per_kw)?;
+        self.st.log.update_fee(Side::Remote, m.feerate_per_kw);
+        Ok(())
+    }
+
+    /// Receiving `commitment_signed` (BOLT 2): verify our next commitment
+    /// and every HTLC signature, then revoke the previous one. The record
+    /// write of this input holds the new signatures; the `revoke_and_ack`
+    /// goes out only after it.
+    pub(crate) fn on_commitment_signed(
+        &mut self,
+        m: &CommitmentSigned,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        self.peer_operating("commitment_signed")?;
+        let number =
+            self.st
+                .numbers
+                .local
+                .checked_add(1)
+                .ok_or(ChannelError::UnexpectedRevocation {
+                    message: "commitment_signed past the last commitment number",
+                })?;
+        let mut next_log = self.st.log.clone();
+        next_log.commitment_signed(Side::Remote);
+        let ctx = self.build_holder_from(&next_log, Which::Current, number)?;
+        let sigs = HolderSignatures {
+            commitment: m.signature,
+            htlcs: m.htlc_signatures.clone(),
+        };
+        verify_holder_signatures(&ctx, &self.remote_keys()?.funding_pubkey, &sigs)?;
+        self.st.log = next_log;
+        self.st.numbers.local = number;
+        self.st.holder_sigs = Some(sigs);
+        // Revoke the previous commitment.
+        self.st.log.revoke_and_ack(Side::Local);
+        self.st.numbers.last_sent = LastSent::RevokeAndAckLast;
+        // Sign theirs (it goes after the revocation) before releasing the
+        // secret: the release is the one signer step that cannot be undone.
+        let mut then = ChannelOutput::default();
+        self.maybe_commit(&mut then)?;
+        let raa = self.last_revoke_and_ack()?;
+        out.messages.push(raa);
+        out.messages.append(&mut then.messages);
+        self.progress_shutdown(out)
+    }
+
+    /// Receiving `revoke_and_ack` (BOLT 2): the secret must generate the
+    /// point of the commitment it revokes and fit the shachain store.
+    pub(crate) fn on_revoke_and_ack(
+        &mut self,
+        m: &RevokeAndAck,
+        out: &mut ChannelOutput,
+    ) -> Result<(), ChannelError> {
+        self.peer_operating("revoke_and_ack")?;
+        let points = self
+            .st
+            .remote_points
+            .ok_or(ChannelError::UnexpectedRevocation {
+                message: "revoke_and_ack",
+            })?;
+        let (true, Some(revoking)) = (self.st.numbers.awaiting_remote_revoke, points.revoking)
+        else {
+            return Err(ChannelError::UnexpectedRevocation {
+                message: "revoke_and_ack",
+            });
+        };
+        let revoked = self.st.numbers.remote.saturating_sub(1);
+        let matches = SecretKey::from_slice(&m.per_commitment_secret)
+            .map(|k| PublicKey::from_secret_key(SECP256K1, &k) == revoking)
+            .unwrap_or(false);
+        if !matches {
+            return Err(ChannelError::RevocationSecretMismatch {
+                commitment_number: revoked,
+            });
+        }
+        let index =
+            commitment_number_to_index(revoked).ok_or(ChannelError::RevocationSecretMismatch {
+                commitment_number: revoked,
+            })?;
+        self.st.secrets.insert(index, m.per_commitment_secret)?;
+        self.st.remote_points = Some(RemotePoints {
+            revoking: None,
+            current: points.current,
+            next: Some(m.next_per_commitment_point),
+        });
+        self.st.numbers.awaiting_remote_revoke = false;
+        self.st.log.revoke_and_ack(Side::Remote);
+        self.maybe_commit(out)?;
+        self.progress_shutdown(out)
+    }
+
+    /// Our updates covered by the `commitment_signed` awaiting the peer's
+    /// revocation, as messages, in their original order (for
+    /// retransmission).
+    pub(crate) fn committed_unacked_updates(&self) -> Vec<Message> {
+        self.our_update_messages(UpdateStage::ReceiverCommitted)
+    }
+
+    /// Our updates at `stage`, as messages, in order.
+    pub(crate) fn our_update_messages(&self, stage: UpdateStage) -> Vec<Message> {
+        let channel_id = self.st.channel_id;
+        self.st
+            .log
+            .updates()
+            .iter()
+            .filter(|u| u.proposer == Side::Local && u.stage == stage)
+            .filter_map(|u| match &u.kind {
+                UpdateKind::Add(a) => {
+                    let packet: Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]> = a
+                        .onion_routing_packet
+                        .clone()
+                        .into_boxed_slice()
+                        .try_into()
+                        .ok()?;
+                    let path_key = match a.path_key {
+                        Some(k) => Some(PublicKey::from_slice(&k).ok()?),
+                        None => None,
+                    };
+                    Some(Message::UpdateAddHtlc(UpdateAddHtlc {
+                        channel_id,
+                        id: a.id,
+                        amount_msat: a.amount_msat,
+                        payment_hash: sha256::Hash::from_byte_array(a.payment_hash),
+                        cltv_expiry: a.cltv_expiry,
+                        onion_routing_packet: FixedBytes(packet),
+                        tlvs: UpdateAddHtlcTlvs {
+                            path_key,
+                            unknown: UnknownTlvs::default(),
+                        },
+                    }))
+                }
+                UpdateKind::Remove { htlc_id, removal } => Some(match removal {
+                    HtlcRemoval::Fulfill { payment_preimage } => {
+                        Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
+                            channel_id,
+                            id: *htlc_id,
+                            payment_preimage: *payment_preimage,
+                            tlvs: UpdateFulfillHtlcTlvs::default(),
+                        })
+                    }
+                    HtlcRemoval::Fail { reason } => Message::UpdateFailHtlc(UpdateFailHtlc {
+                        channel_id,
+                        id: *htlc_id,
+                        reason: reason.clone(),
+                        tlvs: UpdateFailHtlcTlvs::default(),
+                    }),
+                    HtlcRemoval::FailMalformed {
+                        sha256_of_onion,
+                        failure_code,
+                    } => Message::UpdateFailMalformedHtlc(UpdateFailMalformedHtlc {
+                        channel_id,
+                        id: *htlc_id,
+                        sha256_of_onion: sha256::Hash::from_byte_array(*sha256_of_onion),
+                        failure_code: *failure_code,
+                        tlvs: Default::default(),
+                    }),
+                }),
+                UpdateKind::Fee { feerate_per_kw } => Some(Message::UpdateFee(UpdateFee {
+                    channel_id,
+                    feerate_per_kw: *feerate_per_kw,
+                    tlvs: Default::default(),
+                })),
+            })
+            .collect()
+    }
+}
