@@ -516,11 +516,9 @@ impl Node {
             let Some(entry) = self.channels.get_mut(&id) else {
                 continue;
             };
-            if matches!(
-                entry.channel.phase(),
-                Phase::AwaitingAccept | Phase::AwaitingFundingTx | Phase::AwaitingFundingCreated
-            ) {
-                // BOLT 2: a channel not yet funded is forgotten.
+            if is_unfunded(entry.channel.phase()) {
+                // BOLT 2: a channel whose funding transaction cannot have
+                // been broadcast is forgotten.
                 self.channels.remove(&id);
                 self.events.push_back(Event::ChannelClosed {
                     channel_id: id,
@@ -1068,6 +1066,15 @@ impl Node {
             let Some(entry) = node.channels.get_mut(&id) else {
                 continue;
             };
+            if is_unfunded(entry.channel.phase()) {
+                node.channels.remove(&id);
+                node.events.push_back(Event::ChannelClosed {
+                    channel_id: id,
+                    reason: "restarted before the channel was funded".into(),
+                    closing_tx: None,
+                });
+                continue;
+            }
             let (out, dropped) = entry.channel.peer_disconnected();
             let st = entry.channel.state();
             let rebroadcast = match st.phase {
@@ -1093,6 +1100,20 @@ impl Node {
         node.flush_outbox();
         Ok(node)
     }
+}
+
+/// Before `funding_signed` (funder) or `funding_created` (fundee): the
+/// funding transaction was never broadcast, so the channel can be
+/// forgotten. The funder's record written at `funding_created` stays in
+/// the store, unused.
+fn is_unfunded(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::AwaitingAccept
+            | Phase::AwaitingFundingTx
+            | Phase::AwaitingFundingCreated
+            | Phase::AwaitingFundingSigned
+    )
 }
 
 /// The channel a channel message is for (the temporary id during
