@@ -199,7 +199,12 @@ impl Events {
     }
 }
 
-fn feed_blocks(chain: &SimChainHandle, nodes: &[&Running], from: u32, to: u32) -> Result<(), String> {
+fn feed_blocks(
+    chain: &SimChainHandle,
+    nodes: &[&Running],
+    from: u32,
+    to: u32,
+) -> Result<(), String> {
     for h in from..=to {
         let block = chain.block_at(h).ok_or("missing block")?;
         for n in nodes {
@@ -218,7 +223,11 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
             println!("{s}");
         }
     };
-    let dir = std::env::temp_dir().join(format!("lightning-demo-{}-{}", std::process::id(), now().as_nanos()));
+    let dir = std::env::temp_dir().join(format!(
+        "lightning-demo-{}-{}",
+        std::process::id(),
+        now().as_nanos()
+    ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
 
     let chain = SimChainHandle::new();
@@ -239,10 +248,23 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let alice_stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     let (bob_stream, _) = listener.accept().map_err(|e| e.to_string())?;
     let bob = start("bob", 0xb0, &dir, &chain, bob_stream, None, ev_tx.clone())?;
-    let alice = start("alice", 0xa0, &dir, &chain, alice_stream, Some(bob.node_id), ev_tx)?;
-    say(format!("alice {} connects to bob {} at {addr}", alice.node_id, bob.node_id));
+    let alice = start(
+        "alice",
+        0xa0,
+        &dir,
+        &chain,
+        alice_stream,
+        Some(bob.node_id),
+        ev_tx,
+    )?;
+    say(format!(
+        "alice {} connects to bob {} at {addr}",
+        alice.node_id, bob.node_id
+    ));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while alice.call(|n| n.connected_peers().len())? == 0 || bob.call(|n| n.connected_peers().len())? == 0 {
+    while alice.call(|n| n.connected_peers().len())? == 0
+        || bob.call(|n| n.connected_peers().len())? == 0
+    {
         if Instant::now() > deadline {
             return Err("the peers never finished init".into());
         }
@@ -253,10 +275,18 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // Open.
     let funding_sat = 1_000_000;
     let bob_id = bob.node_id;
-    let temp = alice.call(move |n| n.open_channel(bob_id, funding_sat, 0))?.map_err(|e| e.to_string())?;
+    let temp = alice
+        .call(move |n| n.open_channel(bob_id, funding_sat, 0))?
+        .map_err(|e| e.to_string())?;
     let (amount, script) = events.wait("FundingNeeded", |n, e| match e {
-        Event::FundingNeeded { temporary_channel_id, amount_sat, script_pubkey, .. }
-            if n == "alice" && *temporary_channel_id == temp => Some((*amount_sat, script_pubkey.clone())),
+        Event::FundingNeeded {
+            temporary_channel_id,
+            amount_sat,
+            script_pubkey,
+            ..
+        } if n == "alice" && *temporary_channel_id == temp => {
+            Some((*amount_sat, script_pubkey.clone()))
+        }
         _ => None,
     })?;
     let funding: Transaction = alice_wallet
@@ -266,7 +296,9 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let channel_id = alice
         .call(move |n| n.funding_transaction_generated(temp, funding))?
         .map_err(|e| e.to_string())?;
-    say(format!("alice opens a {funding_sat} sat channel: funding tx {txid}"));
+    say(format!(
+        "alice opens a {funding_sat} sat channel: funding tx {txid}"
+    ));
     let deadline = Instant::now() + Duration::from_secs(30);
     while chain.get_transaction(&txid).is_none() || chain.mempool().is_empty() {
         if chain.tx_confirmations(&txid).is_some() || Instant::now() > deadline {
@@ -275,16 +307,26 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     if !chain.mempool().iter().any(|t| t.compute_txid() == txid) {
-        return Err(format!("the funding tx was not broadcast: {:?}", chain.rejections()));
+        return Err(format!(
+            "the funding tx was not broadcast: {:?}",
+            chain.rejections()
+        ));
     }
-    say("bob signed alice's first commitment (funding_signed); alice broadcast the funding tx".into());
+    say(
+        "bob signed alice's first commitment (funding_signed); alice broadcast the funding tx"
+            .into(),
+    );
     let from = chain.best_block().height + 1;
     chain.mine_blocks(3, &alice_wallet.script_pubkey());
     feed_blocks(&chain, &[&alice, &bob], from, chain.best_block().height)?;
     for who in ["alice", "bob"] {
-        events.wait("ChannelReady", |n, e| (n == who && matches!(e, Event::ChannelReady { .. })).then_some(()))?;
+        events.wait("ChannelReady", |n, e| {
+            (n == who && matches!(e, Event::ChannelReady { .. })).then_some(())
+        })?;
     }
-    say(format!("3 blocks confirm it; channel {channel_id} is ready on both sides"));
+    say(format!(
+        "3 blocks confirm it; channel {channel_id} is ready on both sides"
+    ));
 
     // 100 payments Alice -> Bob.
     let payments = 100;
@@ -292,7 +334,14 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let t = Instant::now();
     for i in 0..payments {
         let invoice = bob
-            .call(move |n| n.create_invoice(Some(per_payment_msat), &format!("coffee #{}", i + 1), 3600, now()))?
+            .call(move |n| {
+                n.create_invoice(
+                    Some(per_payment_msat),
+                    &format!("coffee #{}", i + 1),
+                    3600,
+                    now(),
+                )
+            })?
             .map_err(|e| e.to_string())?;
         let s = invoice.to_string();
         alice
@@ -308,9 +357,16 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
             Event::PaymentFailed { .. } if n == "alice" => Some(()),
             _ => None,
         })?;
-        events.wait("PaymentReceived", |n, e| (n == "bob" && matches!(e, Event::PaymentReceived { .. })).then_some(()))?;
+        events.wait("PaymentReceived", |n, e| {
+            (n == "bob" && matches!(e, Event::PaymentReceived { .. })).then_some(())
+        })?;
     }
-    let failed = alice.call(|n| n.list_payments().iter().filter(|p| p.status != lightning_core::node::PaymentStatus::Succeeded).count())?;
+    let failed = alice.call(|n| {
+        n.list_payments()
+            .iter()
+            .filter(|p| p.status != lightning_core::node::PaymentStatus::Succeeded)
+            .count()
+    })?;
     if failed > 0 {
         return Err(format!("{failed} payments did not succeed"));
     }
@@ -325,20 +381,28 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let invoice = alice
         .call(move |n| n.create_invoice(Some(back_msat), "change", 3600, now()))?
         .map_err(|e| e.to_string())?;
-    bob.call(move |n| n.pay_invoice(&invoice, now()))?.map_err(|e| e.to_string())?;
+    bob.call(move |n| n.pay_invoice(&invoice, now()))?
+        .map_err(|e| e.to_string())?;
     let preimage = events.wait("PaymentSent", |n, e| match e {
         Event::PaymentSent { preimage, .. } if n == "bob" => Some(*preimage),
         _ => None,
     })?;
-    say(format!("bob paid alice {} sat back (preimage {preimage})", back_msat / 1000));
+    say(format!(
+        "bob paid alice {} sat back (preimage {preimage})",
+        back_msat / 1000
+    ));
     let (a_bal, b_bal) = (
         alice.call(|n| n.balances().lightning_msat)?,
         bob.call(|n| n.balances().lightning_msat)?,
     );
-    say(format!("channel balances: alice {a_bal} msat, bob {b_bal} msat"));
+    say(format!(
+        "channel balances: alice {a_bal} msat, bob {b_bal} msat"
+    ));
 
     // Cooperative close.
-    alice.call(move |n| n.close_channel(channel_id))?.map_err(|e| e.to_string())?;
+    alice
+        .call(move |n| n.close_channel(channel_id))?
+        .map_err(|e| e.to_string())?;
     let mut closing = None;
     for who in ["alice", "bob"] {
         let tx = events.wait("ChannelClosed", |n, e| match e {
@@ -350,9 +414,16 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let closing = closing.ok_or("no closing transaction")?;
     let closing_txid = closing.compute_txid();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !chain.mempool().iter().any(|t| t.compute_txid() == closing_txid) {
+    while !chain
+        .mempool()
+        .iter()
+        .any(|t| t.compute_txid() == closing_txid)
+    {
         if Instant::now() > deadline {
-            return Err(format!("the closing tx was not broadcast: {:?}", chain.rejections()));
+            return Err(format!(
+                "the closing tx was not broadcast: {:?}",
+                chain.rejections()
+            ));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -362,7 +433,9 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     if chain.tx_confirmations(&closing_txid) != Some(1) {
         return Err("the closing tx did not confirm".into());
     }
-    say(format!("cooperative close: closing tx {closing_txid} mined"));
+    say(format!(
+        "cooperative close: closing tx {closing_txid} mined"
+    ));
 
     let alice_sat = chain.balance_of(&alice.shutdown_script).to_sat();
     let bob_sat = chain.balance_of(&bob.shutdown_script).to_sat();
@@ -381,7 +454,10 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         ));
     }
     if !chain.rejections().is_empty() {
-        return Err(format!("the chain rejected transactions: {:?}", chain.rejections()));
+        return Err(format!(
+            "the chain rejected transactions: {:?}",
+            chain.rejections()
+        ));
     }
     alice.stop()?;
     bob.stop()?;

@@ -58,7 +58,12 @@ fn restart_either_node_mid_stream_of_payments() {
     let now = net.now;
     let mut invoices = Vec::new();
     for i in 0..6 {
-        invoices.push(net.b.node.create_invoice(Some(1_000_000 + i), "x", 3600, now).unwrap());
+        invoices.push(
+            net.b
+                .node
+                .create_invoice(Some(1_000_000 + i), "x", 3600, now)
+                .unwrap(),
+        );
     }
     // Three in flight, then Alice restarts before Bob has answered.
     for inv in &invoices[..3] {
@@ -72,7 +77,13 @@ fn restart_either_node_mid_stream_of_payments() {
     net.shuttle();
     // Failed (never committed) payments are retried.
     for inv in &invoices[..3] {
-        let status = net.a.node.list_payments().into_iter().find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array()).map(|p| p.status);
+        let status = net
+            .a
+            .node
+            .list_payments()
+            .into_iter()
+            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
             net.shuttle();
@@ -84,25 +95,52 @@ fn restart_either_node_mid_stream_of_payments() {
     }
     for _ in 0..3 {
         if let Some(b) = net.a.node.poll_transmit(net.a.peer.unwrap()) {
-            net.b.node.handle_bytes(net.b.peer.unwrap(), &b, now).unwrap();
+            net.b
+                .node
+                .handle_bytes(net.b.peer.unwrap(), &b, now)
+                .unwrap();
         }
         if let Some(b) = net.b.node.poll_transmit(net.b.peer.unwrap()) {
-            net.a.node.handle_bytes(net.a.peer.unwrap(), &b, now).unwrap();
+            net.a
+                .node
+                .handle_bytes(net.a.peer.unwrap(), &b, now)
+                .unwrap();
         }
     }
     net.restart(false);
     net.shuttle();
     for inv in &invoices[3..] {
-        let status = net.a.node.list_payments().into_iter().find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array()).map(|p| p.status);
+        let status = net
+            .a
+            .node
+            .list_payments()
+            .into_iter()
+            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
             net.shuttle();
         }
     }
-    let sent: u64 = net.a.node.list_payments().iter().filter(|p| p.status == lightning_core::node::PaymentStatus::Succeeded).map(|p| p.amount_msat).sum();
+    let sent: u64 = net
+        .a
+        .node
+        .list_payments()
+        .iter()
+        .filter(|p| p.status == lightning_core::node::PaymentStatus::Succeeded)
+        .map(|p| p.amount_msat)
+        .sum();
     assert_eq!(sent, 6_000_015);
     assert_eq!(Net::local_msat(&net.b.node, id), 6_000_015);
-    assert_eq!(net.b.node.list_invoices().iter().filter(|i| i.status == lightning_core::node::InvoiceStatus::Paid).count(), 6);
+    assert_eq!(
+        net.b
+            .node
+            .list_invoices()
+            .iter()
+            .filter(|i| i.status == lightning_core::node::InvoiceStatus::Paid)
+            .count(),
+        6
+    );
     net.close_and_check(id, 400_000);
 }
 
@@ -112,7 +150,11 @@ fn async_messages_wait_for_their_writes() {
     let id = net.open_channel(300_000, 0);
     net.a.take_events();
     let now = net.now;
-    let invoice = net.b.node.create_invoice(Some(7_000_000), "x", 3600, now).unwrap();
+    let invoice = net
+        .b
+        .node
+        .create_invoice(Some(7_000_000), "x", 3600, now)
+        .unwrap();
     net.a.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
     // The payment record and the channel write are handed out; nothing
@@ -133,7 +175,11 @@ fn async_messages_wait_for_their_writes() {
     net.shuttle();
     net.a.node.pay_invoice(&invoice, now).unwrap();
     net.shuttle();
-    assert!(net.a.take_events().iter().any(|e| matches!(e, Event::PaymentSent { .. })));
+    assert!(net
+        .a
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PaymentSent { .. })));
     assert_eq!(Net::local_msat(&net.b.node, id), 7_000_000);
     net.close_and_check(id, 300_000);
 }

@@ -70,8 +70,8 @@ use crate::peer::{PeerConfig, PeerError, PeerEvent, PeerId, PeerManager};
 
 pub use config::NodeConfig;
 pub use events::{
-    Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
-    PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
+    PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
 pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
 
@@ -152,7 +152,7 @@ enum Outgoing {
     Message {
         dep: u64,
         peer: PeerId,
-        message: Message,
+        message: Box<Message>,
     },
     Broadcast {
         dep: u64,
@@ -417,12 +417,13 @@ impl Node {
             }
             match front {
                 Outgoing::Message { peer, message, .. } => {
-                    match self.peers.send_message(*peer, message) {
-                        // Full: retry after the host drains the queue.
-                        Err(PeerError::OutboundQueueFull { .. }) => return,
-                        // The connection it was meant for is gone: the
-                        // channel retransmits after `channel_reestablish`.
-                        Ok(()) | Err(_) => {}
+                    // Full: retry after the host drains the queue. Any other
+                    // refusal means the connection it was meant for is gone:
+                    // the channel retransmits after `channel_reestablish`.
+                    if let Err(PeerError::OutboundQueueFull { .. }) =
+                        self.peers.send_message(*peer, message)
+                    {
+                        return;
                     }
                 }
                 Outgoing::Broadcast { tx, .. } => self.host.broadcaster.broadcast_transaction(tx),
@@ -436,7 +437,7 @@ impl Node {
             self.outbox.push_back(Outgoing::Message {
                 dep: self.writer.barrier(),
                 peer,
-                message,
+                message: Box::new(message),
             });
         }
     }
@@ -608,7 +609,11 @@ impl Node {
             anchors: self.config.channel.anchors && both(Feature::AnchorsZeroFeeHtlcTx),
             anysegwit: both(Feature::ShutdownAnySegwit),
             trusted_for_zeroconf: trusted,
-            minimum_depth: if trusted { 0 } else { self.config.channel.minimum_depth },
+            minimum_depth: if trusted {
+                0
+            } else {
+                self.config.channel.minimum_depth
+            },
             shutdown_script: self.shutdown_script(),
             ..self.config.channel.clone()
         }
@@ -616,9 +621,9 @@ impl Node {
 
     fn allocate_keys_index(&mut self) -> Result<u32, NodeError> {
         let index = self.next_keys_index;
-        self.next_keys_index = index
-            .checked_add(1)
-            .ok_or(NodeError::Keys(KeyError::Bip32("keys index exhausted".into())))?;
+        self.next_keys_index = index.checked_add(1).ok_or(NodeError::Keys(KeyError::Bip32(
+            "keys index exhausted".into(),
+        )))?;
         // Durable before anything built from these keys leaves.
         self.writer.write_record(
             records::KEYS_INDEX_KEY,
@@ -743,7 +748,9 @@ impl Node {
                 payment_hash,
                 payment_preimage,
                 ..
-            } => self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage)),
+            } => {
+                self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
+            }
             ChannelEvent::HtlcFailed {
                 payment_hash,
                 reason,
@@ -1013,7 +1020,7 @@ impl Node {
         }
 
         // Channels: `channels/<id>/snapshot` and `channels/<id>/u/<seq>`.
-        let mut by_id: BTreeMap<String, (Option<Vec<u8>>, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, StoredChannel> = BTreeMap::new();
         for key in list("channels/")? {
             let mut parts = key.splitn(3, '/');
             let (Some(_), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
@@ -1044,7 +1051,8 @@ impl Node {
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
             let signer = node.keys.derive_channel_signer(state.keys_index)?;
             let mut config = node.channel_config(&counterparty);
-            config.trusted_for_zeroconf = node.config.trusted_zeroconf_peers.contains(&counterparty);
+            config.trusted_for_zeroconf =
+                node.config.trusted_zeroconf_peers.contains(&counterparty);
             let channel = Channel::restore(signer, config, &snapshot, &updates)
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
             node.next_keys_index = node.next_keys_index.max(state.keys_index.saturating_add(1));
@@ -1101,6 +1109,9 @@ impl Node {
         Ok(node)
     }
 }
+
+/// A channel's snapshot and update records as read from the store.
+type StoredChannel = (Option<Vec<u8>>, Vec<Vec<u8>>);
 
 /// Before `funding_signed` (funder) or `funding_created` (fundee): the
 /// funding transaction was never broadcast, so the channel can be
