@@ -103,6 +103,7 @@ fn host_loop(
         None => node.accept_inbound(now()),
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let mut connected = true;
     loop {
         loop {
             match calls.try_recv() {
@@ -111,10 +112,16 @@ fn host_loop(
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
+        if !connected {
+            // The peer hung up (the demo is ending): keep serving calls.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         match stream.read(&mut buf) {
             Ok(0) => {
                 node.peer_disconnected(peer);
-                return Err(format!("{name}: the peer closed the connection"));
+                connected = false;
+                continue;
             }
             Ok(n) => {
                 if let Err(e) = node.handle_bytes(peer, &buf[..n], now()) {
