@@ -8,4 +8,6 @@ pub mod channel;
 pub mod keys;
 pub mod onion;
 pub mod peer;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod transactions;
