@@ -62,11 +62,7 @@ pub fn seed_corpus() -> Vec<(String, Vec<u8>)> {
     let mut named = |name: &str, ops: Vec<Op>| out.push((name.to_owned(), encode_ops(&ops)));
     let mut pay = vec![send(0, 1000), Deliver { from: 0 }];
     pay.extend(dance);
-    pay.extend([
-        Fulfill { side: 1, index: 0 },
-        Commit { side: 1 },
-        Quiesce,
-    ]);
+    pay.extend([Fulfill { side: 1, index: 0 }, Commit { side: 1 }, Quiesce]);
     named("pay-a-to-b", pay.clone());
     named(
         "pay-b-to-a",

@@ -131,7 +131,10 @@ impl Ledger {
                     let book = &mut self.books[side];
                     match book.outgoing.remove(&htlc_id) {
                         Some(m) => {
-                            assert_eq!(m, n, "side {side}: HTLC {htlc_id} fulfilled for another payment");
+                            assert_eq!(
+                                m, n,
+                                "side {side}: HTLC {htlc_id} fulfilled for another payment"
+                            );
                             assert!(book.settled_out.insert(n), "settled twice");
                             self.settled += 1;
                         }

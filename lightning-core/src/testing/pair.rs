@@ -296,11 +296,19 @@ pub fn node_with_store(
 /// Opens a channel A (funder) -> B (fundee) over memory stores and runs it
 /// to `Normal`.
 pub fn open(o: OpenOptions) -> Pair {
-    open_with_stores(o, Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()))
+    open_with_stores(
+        o,
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    )
 }
 
 /// [`open`] with the given stores.
-pub fn open_with_stores(o: OpenOptions, store_a: Arc<dyn KvStore>, store_b: Arc<dyn KvStore>) -> Pair {
+pub fn open_with_stores(
+    o: OpenOptions,
+    store_a: Arc<dyn KvStore>,
+    store_b: Arc<dyn KvStore>,
+) -> Pair {
     let ka = keys(1);
     let kb = keys(2);
     let signer = |k: &KeysManager, i| {
@@ -321,10 +329,9 @@ pub fn open_with_stores(o: OpenOptions, store_a: Arc<dyn KvStore>, store_b: Arc<
         .unwrap_or_else(|e| panic!("from_open_channel: {e}"));
     let mut a = node_with_store(1, o.a_config, a_ch, store_a);
     let b = node_with_store(2, o.b_config, b_ch, store_b);
-    let out = a
-        .ch
-        .handle_message(&Message::AcceptChannel(accept))
-        .unwrap_or_else(|e| panic!("accept_channel: {e}"));
+    let out =
+        a.ch.handle_message(&Message::AcceptChannel(accept))
+            .unwrap_or_else(|e| panic!("accept_channel: {e}"));
     assert!(out.persist.is_none(), "nothing to persist before funding");
     a.apply(out);
     let Some(ChannelEvent::FundingNeeded {
@@ -336,10 +343,9 @@ pub fn open_with_stores(o: OpenOptions, store_a: Arc<dyn KvStore>, store_b: Arc<
         panic!("no FundingNeeded")
     };
     let tx = funding_tx(script_pubkey.clone(), funding_satoshis);
-    let out = a
-        .ch
-        .funding_transaction(tx.clone())
-        .unwrap_or_else(|e| panic!("funding_transaction: {e}"));
+    let out =
+        a.ch.funding_transaction(tx.clone())
+            .unwrap_or_else(|e| panic!("funding_transaction: {e}"));
     assert!(
         out.persist.is_some(),
         "funding_created only after the record"
@@ -356,11 +362,7 @@ pub fn open_with_stores(o: OpenOptions, store_a: Arc<dyn KvStore>, store_b: Arc<
     };
     pair.deliver_a_to_b()
         .unwrap_or_else(|e| panic!("funding_created: {e}"));
-    assert!(pair
-        .b
-        .stored_keys()
-        .iter()
-        .any(|k| k.ends_with("snapshot")));
+    assert!(pair.b.stored_keys().iter().any(|k| k.ends_with("snapshot")));
     pair.deliver_b_to_a()
         .unwrap_or_else(|e| panic!("funding_signed: {e}"));
     assert!(pair
@@ -370,10 +372,9 @@ pub fn open_with_stores(o: OpenOptions, store_a: Arc<dyn KvStore>, store_b: Arc<
         .any(|e| matches!(e, ChannelEvent::BroadcastFunding { tx: t } if *t == tx)));
     let scid = ShortChannelId::new(100, 1, 1);
     for n in [&mut pair.a, &mut pair.b] {
-        let out = n
-            .ch
-            .funding_confirmed(1, scid)
-            .unwrap_or_else(|e| panic!("funding_confirmed: {e}"));
+        let out =
+            n.ch.funding_confirmed(1, scid)
+                .unwrap_or_else(|e| panic!("funding_confirmed: {e}"));
         n.apply(out);
     }
     pair.run_until_quiet();
@@ -445,10 +446,9 @@ impl Pair {
     /// sides must be disconnected).
     pub fn queue_reestablish(&mut self) {
         for n in [&mut self.a, &mut self.b] {
-            let r = n
-                .ch
-                .peer_reconnected()
-                .expect("a channel_reestablish after peer_disconnected");
+            let r =
+                n.ch.peer_reconnected()
+                    .expect("a channel_reestablish after peer_disconnected");
             n.outbox.push_front(Message::ChannelReestablish(r));
         }
     }
@@ -477,10 +477,9 @@ impl Pair {
         assert_eq!(b_holder, a_cp, "B's commitment as both see it");
         if let Some(verify) = self.verifier {
             for n in [&self.a, &self.b] {
-                let hc = n
-                    .ch
-                    .holder_commitment()
-                    .unwrap_or_else(|e| panic!("holder commitment: {e}"));
+                let hc =
+                    n.ch.holder_commitment()
+                        .unwrap_or_else(|e| panic!("holder commitment: {e}"));
                 verify(&hc.commitment, &[self.funding_output.clone()])
                     .unwrap_or_else(|e| panic!("commitment does not verify: {e}"));
                 for htx in &hc.htlc_timeouts {
