@@ -17,7 +17,8 @@
 //! Operation counts are scaled per backend because every durable write is
 //! fsync'd (FsStore: two fsyncs; SQLite: WAL with `synchronous=FULL`;
 //! PostgreSQL: a committed transaction, the slowest): 4,000 on memory,
-//! 1,200 on files and SQLite, 600 on PostgreSQL, keeping the whole file well under a minute in debug.
+//! 1,200 on files and SQLite, 600 on PostgreSQL, keeping the whole file
+//! well under a minute in debug.
 //! `LN_CHANNEL_RESTART_OPS` overrides the count for all backends.
 #![allow(clippy::unwrap_used)]
 

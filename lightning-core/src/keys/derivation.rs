@@ -57,7 +57,17 @@ pub fn derive_private_key(
     per_commitment_point: &PublicKey,
 ) -> Result<SecretKey, KeyError> {
     let basepoint = PublicKey::from_secret_key(SECP256K1, basepoint_secret);
-    let t = tweak(per_commitment_point, &basepoint)?;
+    derive_private_key_with_basepoint(basepoint_secret, &basepoint, per_commitment_point)
+}
+
+/// [`derive_private_key`] for a caller that already holds the basepoint
+/// (`basepoint_secret * G`), sparing one point multiplication.
+pub(crate) fn derive_private_key_with_basepoint(
+    basepoint_secret: &SecretKey,
+    basepoint: &PublicKey,
+    per_commitment_point: &PublicKey,
+) -> Result<SecretKey, KeyError> {
+    let t = tweak(per_commitment_point, basepoint)?;
     basepoint_secret
         .add_tweak(&t)
         .map_err(|_| KeyError::TweakOutOfRange)
