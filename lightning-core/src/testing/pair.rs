@@ -480,7 +480,7 @@ impl Pair {
                 let hc =
                     n.ch.holder_commitment()
                         .unwrap_or_else(|e| panic!("holder commitment: {e}"));
-                verify(&hc.commitment, &[self.funding_output.clone()])
+                verify(&hc.commitment, std::slice::from_ref(&self.funding_output))
                     .unwrap_or_else(|e| panic!("commitment does not verify: {e}"));
                 for htx in &hc.htlc_timeouts {
                     let vout = htx.input[0].previous_output.vout as usize;
