@@ -391,7 +391,10 @@ impl Sim {
                 match r {
                     Ok((id, out)) => {
                         self.side(side).apply(out);
-                        self.ledger.offered(side, id, n);
+                        // After misbehaviour the ledger is no longer kept.
+                        if !self.tainted {
+                            self.ledger.offered(side, id, n);
+                        }
                     }
                     Err(e) => {
                         self.host(side, Err(e));
