@@ -44,9 +44,21 @@ fn deliver(pair: &mut Pair, from_a: bool) {
     r.expect("honest delivery");
 }
 
-/// One payment A -> B, step by step; `step(label, pair)` runs after each
-/// input.
-fn pay(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
+/// Payment `n`: A -> B when `n` is even, B -> A when odd (the endpoints
+/// swap roles, so balances never run out).
+fn pay(pair: &mut Pair, n: u64, step: impl FnMut(&str, &Pair)) {
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+    pay_a_to_b(pair, n, step);
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+}
+
+/// One payment from `pair.a` to `pair.b`, step by step; `step(label,
+/// pair)` runs after each input.
+fn pay_a_to_b(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
     let (_, hash) = preimage(n);
     let (id, out) = pair
         .a
@@ -113,7 +125,7 @@ fn total_writes(pair: &Pair) -> (u64, u64, u64) {
 fn audit(name: &str, pair: &mut Pair, next: &mut u64) -> f64 {
     eprintln!("\n{name}: durable writes of one payment, by step");
     let mut last = total_writes(pair);
-    *next += 1;
+    *next += 2 - *next % 2;
     pay(pair, *next, |label, p| {
         let now = total_writes(p);
         if now.0 != last.0 || now.2 != last.2 {
