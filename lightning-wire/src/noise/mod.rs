@@ -55,6 +55,7 @@
 
 mod cipher;
 mod handshake;
+mod length_prefix;
 mod static_key;
 mod transport;
 
