@@ -6,6 +6,7 @@
 pub mod amount;
 pub mod channel;
 pub mod keys;
+pub mod node;
 pub mod onion;
 pub mod peer;
 pub mod transactions;

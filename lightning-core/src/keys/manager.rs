@@ -15,9 +15,13 @@
 //! | `m/2'` | entropy key |
 //!
 //! Entropy is a ChaCha20 keystream under the entropy key, with the call
-//! counter as nonce: deterministic given the seed and the number of calls,
-//! so a node is reproducible in tests; hosts that want fresh randomness
-//! across restarts feed a fresh seed or their own [`EntropySource`].
+//! counter as nonce: deterministic given the seed, the *entropy epoch* and
+//! the number of calls, so a node is reproducible in tests. The epoch
+//! ([`KeysManager::set_entropy_epoch`]) fills the nonce's first four bytes:
+//! the `Node` persists a counter it raises on every start, so a restarted
+//! node never repeats the ephemeral keys, session keys or preimages of an
+//! earlier run. A host may also mix in fresh randomness of its own
+//! ([`KeysManager::mix_entropy`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -46,6 +50,7 @@ pub struct KeysManager {
     node_secret: SecretKey,
     node_id: PublicKey,
     entropy_key: [u8; 32],
+    entropy_epoch: u32,
     entropy_counter: AtomicU64,
 }
 
@@ -74,8 +79,44 @@ impl KeysManager {
             node_id: PublicKey::from_secret_key(SECP256K1, &node_secret),
             node_secret,
             entropy_key,
+            entropy_epoch: 0,
             entropy_counter: AtomicU64::new(0),
         })
+    }
+
+    /// Starts a new entropy stream: `epoch` must differ from every epoch
+    /// used before with this seed (the node persists a counter). Resets the
+    /// call counter.
+    pub fn set_entropy_epoch(&mut self, epoch: u32) {
+        self.entropy_epoch = epoch;
+        self.entropy_counter = AtomicU64::new(0);
+    }
+
+    /// Mixes host randomness into the entropy key (`key = SHA256(key ||
+    /// fresh)`), for hosts that have a good random source and want the
+    /// node's entropy unpredictable even to someone who knows the seed.
+    pub fn mix_entropy(&mut self, fresh: &[u8; 32]) {
+        use bitcoin::hashes::{sha256, Hash, HashEngine};
+        let mut engine = sha256::Hash::engine();
+        engine.input(&self.entropy_key);
+        engine.input(fresh);
+        self.entropy_key = sha256::Hash::from_engine(engine).to_byte_array();
+    }
+
+    /// The node's static key pair (BOLT 8 static key, node id).
+    pub(crate) fn node_keypair(&self) -> bitcoin::secp256k1::Keypair {
+        bitcoin::secp256k1::Keypair::from_secret_key(SECP256K1, &self.node_secret)
+    }
+
+    /// The node secret, for peeling onions addressed to us.
+    pub(crate) fn node_secret(&self) -> &SecretKey {
+        &self.node_secret
+    }
+
+    /// A P2WPKH key of the node's own on-chain wallet, at `m/3'/index'`
+    /// (the default destination of cooperative closes).
+    pub fn wallet_key(&self, index: u32) -> Result<SecretKey, KeyError> {
+        Self::derive(&self.master, &[hardened(3)?, hardened(index)?])
     }
 
     fn derive(master: &Xpriv, path: &[ChildNumber]) -> Result<SecretKey, KeyError> {
@@ -109,6 +150,7 @@ impl EntropySource for KeysManager {
     fn random_bytes(&self) -> [u8; 32] {
         let n = self.entropy_counter.fetch_add(1, Ordering::Relaxed);
         let mut nonce = [0u8; 12];
+        nonce[..4].copy_from_slice(&self.entropy_epoch.to_le_bytes());
         nonce[4..].copy_from_slice(&n.to_le_bytes());
         let mut out = [0u8; 32];
         let mut cipher = ChaCha20::new(&self.entropy_key.into(), &nonce.into());
@@ -142,5 +184,17 @@ impl NodeSigner for KeysManager {
 
     fn sign_invoice(&self, hash: &[u8; 32]) -> Result<ecdsa::RecoverableSignature, KeyError> {
         Ok(SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(*hash), &self.node_secret))
+    }
+}
+
+/// BOLT 11 invoices are signed with the node key.
+impl lightning_wire::bolt11::InvoiceSigner for KeysManager {
+    type Error = KeyError;
+
+    fn sign_invoice(
+        &self,
+        invoice: &lightning_wire::bolt11::UnsignedInvoice<'_>,
+    ) -> Result<ecdsa::RecoverableSignature, KeyError> {
+        NodeSigner::sign_invoice(self, &invoice.message_hash())
     }
 }

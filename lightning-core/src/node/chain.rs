@@ -1,0 +1,101 @@
+//! Blocks in: funding confirmations through a [`ConfirmationTracker`], and
+//! the best height every channel needs.
+
+use bitcoin::block::Header;
+use bitcoin::Transaction;
+use lightning_chain::{BestBlock, ChainListener, ConfirmationEvent};
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use super::Node;
+
+impl Node {
+    /// The best block the node has seen.
+    pub fn best_block(&self) -> BestBlock {
+        self.tracker.best_block()
+    }
+
+    pub(crate) fn best_height(&self) -> u32 {
+        self.tracker.best_block().height
+    }
+
+    fn channel_funded_by(&self, txid: &bitcoin::Txid) -> Option<(ChannelId, u32)> {
+        self.channels.iter().find_map(|(id, e)| {
+            let op = e.channel.state().funding_outpoint?;
+            (op.txid == *txid).then_some((*id, op.vout))
+        })
+    }
+
+    fn on_chain_events(&mut self) {
+        let height = self.best_height();
+        while let Some(event) = self.tracker.poll_event() {
+            let (txid, depth, scid) = match event {
+                ConfirmationEvent::Confirmed { txid, confirmation }
+                | ConfirmationEvent::ReachedDepth {
+                    txid, confirmation, ..
+                } => {
+                    let depth = height.saturating_add(1).saturating_sub(confirmation.height);
+                    let Some((_, vout)) = self.channel_funded_by(&txid) else {
+                        continue;
+                    };
+                    let scid = u32::try_from(confirmation.tx_index)
+                        .ok()
+                        .zip(u16::try_from(vout).ok())
+                        .and_then(|(i, v)| ShortChannelId::new(confirmation.height, i, v));
+                    (txid, depth, scid)
+                }
+                ConfirmationEvent::ReorgedOut { txid, .. } => (txid, 0, None),
+                _ => continue,
+            };
+            let Some((id, _)) = self.channel_funded_by(&txid) else {
+                continue;
+            };
+            if let Some(entry) = self.channels.get_mut(&id) {
+                match entry.channel.funding_confirmed(depth, scid) {
+                    Ok(out) => self.apply(id, out),
+                    Err(e) => {
+                        let out = entry.channel.handle_error(&e);
+                        self.apply(id, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_best_height(&mut self, height: u32) {
+        let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
+        for id in ids {
+            if let Some(entry) = self.channels.get_mut(&id) {
+                if let Ok(out) = entry.channel.best_block_updated(height) {
+                    self.apply(id, out);
+                }
+            }
+        }
+        self.on_chain_events();
+        self.flush_commits();
+        self.flush_outbox();
+    }
+}
+
+/// Feed blocks with `block_connected`/`block_disconnected` (full blocks), or
+/// `transactions_confirmed` + `best_block_updated` (a light client's
+/// filtered view), e.g. from [`lightning_chain::ChainSync`].
+impl ChainListener for Node {
+    fn block_disconnected(&mut self, header: &Header, height: u32) {
+        self.tracker.block_disconnected(header, height);
+        self.on_best_height(height.saturating_sub(1));
+    }
+
+    fn transactions_confirmed(
+        &mut self,
+        header: &Header,
+        txdata: &[(usize, &Transaction)],
+        height: u32,
+    ) {
+        self.tracker.transactions_confirmed(header, txdata, height);
+    }
+
+    fn best_block_updated(&mut self, header: &Header, height: u32) {
+        self.tracker.best_block_updated(header, height);
+        self.on_best_height(height);
+    }
+}

@@ -1,0 +1,83 @@
+//! What a [`Node`](super::Node) is configured with.
+
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{Network, ScriptBuf};
+use lightning_wire::features::{Feature, InitFeatures};
+use lightning_wire::types::ChainHash;
+
+use crate::channel::ChannelConfig;
+
+/// The node's settings.
+///
+/// ```
+/// use lightning_core::node::NodeConfig;
+/// let config = NodeConfig::new(bitcoin::Network::Regtest);
+/// assert_eq!(config.channel.minimum_depth, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The chain: `init`'s `networks`, the channels' `chain_hash`, the
+    /// invoices' currency.
+    pub network: Network,
+    /// The features we send in `init` (and so understand). Default:
+    /// [`NodeConfig::default_features`].
+    pub features: InitFeatures,
+    /// The template of every channel's configuration: our limits on the
+    /// peer, the limits we accept, feerate bounds, `minimum_depth`. The
+    /// node fills in `chain_hash`, `anchors` (when both `init`s have
+    /// `option_anchors`), `trusted_for_zeroconf` and `shutdown_script`.
+    pub channel: ChannelConfig,
+    /// Peers whose zero-conf channels we accept (and to whom ours are
+    /// opened with `minimum_depth` 0).
+    pub trusted_zeroconf_peers: Vec<PublicKey>,
+    /// `min_final_cltv_expiry_delta` of our invoices, and the least we
+    /// accept between the current height and a received HTLC's expiry.
+    pub min_final_cltv_expiry_delta: u16,
+    /// Where cooperative closes pay our side. `None`: a P2WPKH of the
+    /// seed's wallet key `m/3'/0'` ([`Node::shutdown_script`](super::Node::shutdown_script)).
+    pub shutdown_script: Option<ScriptBuf>,
+    /// A liveness `ping` after this much silence from a peer.
+    pub ping_interval: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for `network`.
+    pub fn new(network: Network) -> Self {
+        NodeConfig {
+            network,
+            features: Self::default_features(),
+            channel: ChannelConfig {
+                chain_hash: ChainHash::for_network(network),
+                ..ChannelConfig::default()
+            },
+            trusted_zeroconf_peers: Vec::new(),
+            min_final_cltv_expiry_delta: 18,
+            shutdown_script: None,
+            ping_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// What this node implements (BOLT 9): `var_onion_optin`,
+    /// `option_static_remotekey` and `payment_secret` required;
+    /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
+    /// `option_anchors`, `option_shutdown_anysegwit` and
+    /// `option_channel_type` optional.
+    pub fn default_features() -> InitFeatures {
+        let mut f = InitFeatures::empty();
+        f.set_optional(Feature::DataLossProtect);
+        f.set_optional(Feature::UpfrontShutdownScript);
+        f.set_required(Feature::VarOnionOptin);
+        f.set_required(Feature::StaticRemoteKey);
+        f.set_required(Feature::PaymentSecret);
+        f.set_optional(Feature::AnchorsZeroFeeHtlcTx);
+        f.set_optional(Feature::ShutdownAnySegwit);
+        f.set_optional(Feature::ChannelType);
+        f
+    }
+
+    pub(crate) fn chain_hash(&self) -> ChainHash {
+        ChainHash::for_network(self.network)
+    }
+}

@@ -1,0 +1,246 @@
+//! What the node tells its host ([`Node::poll_event`](super::Node::poll_event)),
+//! and the public record types (channels, payments, invoices).
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{OutPoint, ScriptBuf, Transaction};
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use crate::channel::Phase;
+use crate::onion::FailureReason;
+
+macro_rules! hex32 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; 32]);
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}({})", stringify!($name), hex::encode(self.0))
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&hex::encode(self.0))
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+                Ok($name(out))
+            }
+        }
+    };
+}
+
+hex32!(
+    /// SHA256 of a payment preimage.
+    PaymentHash
+);
+hex32!(
+    /// The secret whose hash is the payment hash: proof of payment.
+    PaymentPreimage
+);
+hex32!(
+    /// A payment this node sends. It is the payment hash: the node pays an
+    /// invoice at most once at a time.
+    PaymentId
+);
+
+/// Something the host must know or act on, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Event {
+    /// Build (do not broadcast) a transaction paying `amount_sat` to
+    /// `script_pubkey` and hand it to
+    /// [`Node::funding_transaction_generated`](super::Node::funding_transaction_generated).
+    /// The node broadcasts it once the peer signed our first commitment.
+    FundingNeeded {
+        /// The channel, by its temporary id.
+        temporary_channel_id: ChannelId,
+        /// The peer.
+        counterparty: PublicKey,
+        /// The funding output's amount.
+        amount_sat: u64,
+        /// The funding output's script (P2WSH of the 2-of-2).
+        script_pubkey: ScriptBuf,
+    },
+    /// A channel can carry payments.
+    ChannelReady {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The peer.
+        counterparty: PublicKey,
+        /// Its short channel id, once confirmed.
+        short_channel_id: Option<ShortChannelId>,
+    },
+    /// One of our invoices was paid (its HTLC fulfilled).
+    PaymentReceived {
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// What we received.
+        amount_msat: u64,
+    },
+    /// A payment we sent succeeded.
+    PaymentSent {
+        /// The payment.
+        payment_hash: PaymentHash,
+        /// Proof of payment.
+        preimage: PaymentPreimage,
+        /// Routing fees paid (zero to a direct peer).
+        fee_msat: u64,
+    },
+    /// A payment we sent failed; nothing was paid.
+    PaymentFailed {
+        /// The payment.
+        payment_hash: PaymentHash,
+        /// Why.
+        reason: PaymentFailure,
+    },
+    /// A channel closed: cooperatively (`closing_tx` is the closing
+    /// transaction, already broadcast) or by failure (`closing_tx` is our
+    /// commitment, broadcast, or `None` when there was nothing safe to
+    /// broadcast).
+    ChannelClosed {
+        /// The channel.
+        channel_id: ChannelId,
+        /// Why.
+        reason: String,
+        /// What was broadcast.
+        closing_tx: Option<Transaction>,
+    },
+}
+
+/// Why a payment failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PaymentFailure {
+    /// The BOLT 4 `failure_code`, when known (decoded from the returned
+    /// onion error, or from `update_fail_malformed_htlc`).
+    pub failure_code: Option<u16>,
+    /// The decoded failure message, when the error packet decoded.
+    pub failure: Option<FailureReason>,
+    /// Index in the route of the node that failed it (0: the payee of a
+    /// direct payment).
+    pub failing_hop: Option<usize>,
+    /// In words.
+    pub message: String,
+}
+
+/// A channel as the host sees it ([`Node::list_channels`](super::Node::list_channels)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ChannelDetails {
+    /// The channel id (the temporary one before funding).
+    pub channel_id: ChannelId,
+    /// The peer.
+    pub counterparty: PublicKey,
+    /// Whether we opened it.
+    pub is_outbound: bool,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Whether a payment can be sent over it now (normal, peer connected).
+    pub is_usable: bool,
+    /// The funding output, once known.
+    pub funding_txo: Option<OutPoint>,
+    /// The short channel id, once confirmed.
+    pub short_channel_id: Option<ShortChannelId>,
+    /// Funding amount.
+    pub capacity_sat: u64,
+    /// Our balance in our latest commitment, before fees.
+    pub local_balance_msat: u64,
+    /// The most we can send in one HTLC now (an estimate: our balance
+    /// less the reserve the peer asked for and the commitment fee if we
+    /// are the funder).
+    pub outbound_capacity_msat: u64,
+}
+
+/// Totals over the node's channels ([`Node::balances`](super::Node::balances)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Balances {
+    /// Our balance in channels that are open (normal or shutting down).
+    pub lightning_msat: u64,
+    /// Our balance in channels still being opened.
+    pub pending_open_msat: u64,
+    /// Total of what we can send now.
+    pub outbound_capacity_msat: u64,
+}
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum PaymentStatus {
+    /// In flight.
+    Pending,
+    /// Paid.
+    Succeeded,
+    /// Failed; nothing paid.
+    Failed,
+}
+
+/// A payment we sent ([`Node::list_payments`](super::Node::list_payments)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PaymentDetails {
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// The payee.
+    pub payee: PublicKey,
+    /// The amount sent to the payee.
+    pub amount_msat: u64,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// The preimage, once paid.
+    pub preimage: Option<PaymentPreimage>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// When it was sent (host time, seconds).
+    pub created_at: u64,
+}
+
+/// Where an invoice of ours stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum InvoiceStatus {
+    /// Waiting to be paid.
+    Open,
+    /// Paid.
+    Paid,
+}
+
+/// An invoice we issued ([`Node::list_invoices`](super::Node::list_invoices)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InvoiceDetails {
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// The BOLT 11 string.
+    pub bolt11: String,
+    /// The amount asked, if any.
+    pub amount_msat: Option<u64>,
+    /// Where it stands.
+    pub status: InvoiceStatus,
+    /// What was received.
+    pub amount_received_msat: u64,
+    /// Its timestamp (seconds since the UNIX epoch).
+    pub created_at: u64,
+    /// Expiry (seconds after `created_at`).
+    pub expiry_secs: u64,
+}

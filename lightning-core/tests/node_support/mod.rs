@@ -1,0 +1,389 @@
+//! Two `Node`s in one process, bytes shuttled in memory, blocks from a
+//! simulated chain, each node persisting to its own `MemoryStore`
+//! (inline) or through `poll_persist` (async).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::{Amount, Network};
+use lightning_chain::sim::{SimChainHandle, SimWallet};
+use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
+use lightning_core::node::{
+    Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
+};
+use lightning_core::peer::PeerId;
+use lightning_persist::{KvStore, MemoryStore};
+use lightning_wire::types::ChannelId;
+
+pub struct TestNode {
+    pub name: &'static str,
+    pub seed: [u8; 32],
+    pub node: Node,
+    pub store: Arc<MemoryStore>,
+    pub is_async: bool,
+    /// Async: complete writes automatically.
+    pub auto_complete: bool,
+    pub peer: Option<PeerId>,
+    pub events: Vec<Event>,
+    pub fed: u32,
+    pub restarts: u32,
+}
+
+pub fn config() -> NodeConfig {
+    let mut c = NodeConfig::new(Network::Regtest);
+    c.channel.minimum_depth = 3;
+    c
+}
+
+fn host(chain: &SimChainHandle) -> NodeHost {
+    NodeHost {
+        broadcaster: Arc::new(chain.clone()),
+        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
+    }
+}
+
+impl TestNode {
+    fn new(name: &'static str, seed: u8, chain: &SimChainHandle, is_async: bool) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let persistence = if is_async {
+            Persistence::Async
+        } else {
+            Persistence::Inline(store.clone())
+        };
+        let node = Node::new(&[seed; 32], config(), persistence, host(chain), chain.best_block())
+            .unwrap();
+        TestNode {
+            name,
+            seed: [seed; 32],
+            node,
+            store,
+            is_async,
+            auto_complete: true,
+            peer: None,
+            events: Vec::new(),
+            fed: chain.best_block().height,
+            restarts: 0,
+        }
+    }
+
+    /// Async: makes every handed-out write durable and reports it.
+    pub fn complete_writes(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(req) = self.node.poll_persist() {
+            match req.op {
+                PersistOp::Write { version, value } => {
+                    match self.store.write(&req.namespace, &req.key, version, &value) {
+                        Ok(()) => {}
+                        Err(e) if e.is_stale() => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                PersistOp::Remove => self.store.remove(&req.namespace, &req.key).unwrap(),
+            }
+            self.node.persist_completed(req.id);
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the node with whatever it had not sent, and restores it from
+    /// its store alone.
+    pub fn restart(&mut self, chain: &SimChainHandle) {
+        let persistence = if self.is_async {
+            Persistence::Async
+        } else {
+            Persistence::Inline(self.store.clone())
+        };
+        let best = chain
+            .block_at(self.fed)
+            .map(|b| BestBlock::new(b.block_hash(), self.fed))
+            .unwrap();
+        self.node = Node::restore(
+            &self.seed,
+            config(),
+            persistence,
+            host(chain),
+            best,
+            &*self.store,
+        )
+        .unwrap();
+        self.peer = None;
+        self.restarts += 1;
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        while let Some(e) = self.node.poll_event() {
+            self.events.push(e);
+        }
+        std::mem::take(&mut self.events)
+    }
+
+    fn collect_events(&mut self) {
+        while let Some(e) = self.node.poll_event() {
+            self.events.push(e);
+        }
+    }
+}
+
+pub struct Net {
+    pub chain: SimChainHandle,
+    pub wallet: SimWallet,
+    pub a: TestNode,
+    pub b: TestNode,
+    pub now: Duration,
+    /// Number of transmissions so far.
+    pub steps: usize,
+    /// Crash the sender instead of making transmission number `n`.
+    pub crash_at: Option<usize>,
+    pub crashes: Vec<(usize, &'static str)>,
+}
+
+impl Net {
+    pub fn new(a_async: bool, b_async: bool) -> Net {
+        let chain = SimChainHandle::new();
+        let wallet = SimWallet::from_seed([9; 32], chain.clone());
+        chain.mine_blocks(101, &wallet.script_pubkey());
+        let a = TestNode::new("alice", 1, &chain, a_async);
+        let b = TestNode::new("bob", 2, &chain, b_async);
+        let mut net = Net {
+            chain,
+            wallet,
+            a,
+            b,
+            now: Duration::from_secs(1_700_000_000),
+            steps: 0,
+            crash_at: None,
+            crashes: Vec::new(),
+        };
+        net.connect();
+        net
+    }
+
+    pub fn connect(&mut self) {
+        let now = self.now;
+        let (pa, act_one) = self.a.node.connect_outbound(self.b.node.node_id(), now);
+        let pb = self.b.node.accept_inbound(now);
+        self.a.peer = Some(pa);
+        self.b.peer = Some(pb);
+        self.b.node.handle_bytes(pb, &act_one, now).unwrap();
+        self.shuttle();
+    }
+
+    /// Both sides lose the connection.
+    pub fn disconnect(&mut self) {
+        if let Some(p) = self.a.peer.take() {
+            self.a.node.peer_disconnected(p);
+        }
+        if let Some(p) = self.b.peer.take() {
+            self.b.node.peer_disconnected(p);
+        }
+    }
+
+    pub fn restart(&mut self, alice: bool) {
+        self.disconnect();
+        if alice {
+            self.a.restart(&self.chain);
+        } else {
+            self.b.restart(&self.chain);
+        }
+        self.connect();
+    }
+
+    fn pump(node: &mut TestNode) -> bool {
+        if node.is_async && node.auto_complete {
+            node.complete_writes() > 0
+        } else {
+            false
+        }
+    }
+
+    /// Moves bytes both ways until both nodes are quiet.
+    pub fn shuttle(&mut self) {
+        for _ in 0..100_000 {
+            let mut moved = Self::pump(&mut self.a) | Self::pump(&mut self.b);
+            for a_to_b in [true, false] {
+                let (from, to) = if a_to_b {
+                    (&mut self.a, &mut self.b)
+                } else {
+                    (&mut self.b, &mut self.a)
+                };
+                let (Some(fp), Some(tp)) = (from.peer, to.peer) else {
+                    continue;
+                };
+                if let Some(bytes) = from.node.poll_transmit(fp) {
+                    self.steps += 1;
+                    moved = true;
+                    if self.crash_at == Some(self.steps) {
+                        let name = from.name;
+                        self.crashes.push((self.steps, name));
+                        self.restart(a_to_b);
+                        break;
+                    }
+                    let _ = to.node.handle_bytes(tp, &bytes, self.now);
+                }
+            }
+            self.a.collect_events();
+            self.b.collect_events();
+            if !moved {
+                return;
+            }
+        }
+        panic!("the nodes never went quiet");
+    }
+
+    /// Mines `n` blocks and feeds them to both nodes.
+    pub fn mine(&mut self, n: usize) {
+        self.chain.mine_blocks(n, &self.wallet.script_pubkey());
+        let tip = self.chain.best_block().height;
+        for node in [&mut self.a, &mut self.b] {
+            for h in node.fed + 1..=tip {
+                let block = self.chain.block_at(h).unwrap();
+                node.node.block_connected(&block, h);
+            }
+            node.fed = tip;
+        }
+        self.shuttle();
+    }
+
+    /// Alice opens a channel to Bob and it becomes ready (3 blocks),
+    /// retrying if a crash made the peers forget it.
+    pub fn open_channel(&mut self, amount_sat: u64, push_msat: u64) -> ChannelId {
+        for _ in 0..5 {
+            let temp = self
+                .a
+                .node
+                .open_channel(self.b.node.node_id(), amount_sat, push_msat)
+                .unwrap();
+            self.shuttle();
+            let funding = self.a.take_events().into_iter().find_map(|e| match e {
+                Event::FundingNeeded {
+                    temporary_channel_id,
+                    amount_sat,
+                    script_pubkey,
+                    ..
+                } if temporary_channel_id == temp => Some((amount_sat, script_pubkey)),
+                _ => None,
+            });
+            let Some((amount, script)) = funding else {
+                continue;
+            };
+            let tx = self
+                .wallet
+                .fund(Amount::from_sat(amount), &script)
+                .unwrap();
+            let Ok(id) = self.a.node.funding_transaction_generated(temp, tx.clone()) else {
+                self.wallet.release(&tx);
+                continue;
+            };
+            self.shuttle();
+            self.mine(3);
+            self.shuttle();
+            if self.usable(id) {
+                return id;
+            }
+            self.wallet.release(&tx);
+        }
+        panic!("could not open a channel");
+    }
+
+    pub fn usable(&self, id: ChannelId) -> bool {
+        let ok = |n: &Node| n.list_channels().iter().any(|c| c.channel_id == id && c.is_usable);
+        ok(&self.a.node) && ok(&self.b.node)
+    }
+
+    /// `payer_is_alice` pays `amount_msat` to the other over an invoice,
+    /// retrying payments that failed because of a crash. Returns the hash.
+    pub fn pay(&mut self, payer_is_alice: bool, amount_msat: u64) -> PaymentHash {
+        let now = self.now;
+        let payee = if payer_is_alice { &mut self.b } else { &mut self.a };
+        let invoice = payee
+            .node
+            .create_invoice(Some(amount_msat), "test", 3600, now)
+            .unwrap();
+        let hash = PaymentHash(*invoice.payment_hash().as_ref());
+        for _ in 0..5 {
+            let payer = if payer_is_alice { &mut self.a } else { &mut self.b };
+            match payer.node.pay_invoice(&invoice, now) {
+                Ok(_) => {}
+                Err(lightning_core::node::NodeError::DuplicatePayment(_)) => {}
+                Err(e) => panic!("pay: {e}"),
+            }
+            self.shuttle();
+            let payer = if payer_is_alice { &mut self.a } else { &mut self.b };
+            let status = payer
+                .node
+                .list_payments()
+                .into_iter()
+                .find(|p| p.payment_hash == hash)
+                .map(|p| p.status);
+            match status {
+                Some(lightning_core::node::PaymentStatus::Succeeded) => return hash,
+                Some(lightning_core::node::PaymentStatus::Failed) => continue,
+                _ => {
+                    // In flight across a crash: let it settle.
+                    self.shuttle();
+                }
+            }
+        }
+        let payer = if payer_is_alice { &self.a } else { &self.b };
+        panic!("payment did not complete: {:?}", payer.node.list_payments());
+    }
+
+    pub fn local_msat(n: &Node, id: ChannelId) -> u64 {
+        n.list_channels()
+            .iter()
+            .find(|c| c.channel_id == id)
+            .map(|c| c.local_balance_msat)
+            .unwrap()
+    }
+
+    /// Closes cooperatively, mines the closing transaction and checks
+    /// that both closing outputs plus its fee are the channel's capacity.
+    pub fn close_and_check(&mut self, id: ChannelId, capacity_sat: u64) -> (u64, u64) {
+        self.a.node.close_channel(id).unwrap();
+        self.shuttle();
+        for _ in 0..5 {
+            let closed = |n: &Node| {
+                n.list_channels()
+                    .iter()
+                    .any(|c| c.channel_id == id && c.phase == lightning_core::channel::Phase::Closed)
+            };
+            if closed(&self.a.node) && closed(&self.b.node) {
+                break;
+            }
+            // A crash interrupted the negotiation: reconnecting resumes it.
+            self.disconnect();
+            self.connect();
+        }
+        self.mine(1);
+        assert!(self.chain.rejections().is_empty(), "{:?}", self.chain.rejections());
+        let a_out = self.chain.balance_of(&self.a.node.shutdown_script()).to_sat();
+        let b_out = self.chain.balance_of(&self.b.node.shutdown_script()).to_sat();
+        let closing = self
+            .chain
+            .mempool()
+            .is_empty()
+            .then_some(())
+            .expect("closing tx mined");
+        let _ = closing;
+        let funding = self
+            .a
+            .node
+            .list_channels()
+            .into_iter()
+            .find(|c| c.channel_id == id)
+            .and_then(|c| c.funding_txo)
+            .unwrap();
+        // The closing transaction spends the funding output.
+        let block = self.chain.block_at(self.chain.best_block().height).unwrap();
+        let closing = block
+            .txdata
+            .iter()
+            .find(|tx| tx.input.iter().any(|i| i.previous_output == funding))
+            .expect("closing tx in the last block");
+        let fee = capacity_sat - closing.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
+        assert_eq!(a_out + b_out + fee, capacity_sat);
+        (a_out, b_out)
+    }
+}
