@@ -5,5 +5,7 @@
 // Test infrastructure: a failure here is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod host;
 pub mod ldk;
+pub mod pair;
 pub mod world;

@@ -14,8 +14,14 @@ fn open_pay_both_ways_and_close() {
     let mut net = Net::new(false, false);
     let id = net.open_channel(500_000, 0);
     let ready = net.a.take_events();
-    assert!(ready.iter().any(|e| matches!(e, Event::ChannelReady { channel_id, .. } if *channel_id == id)));
-    assert!(net.b.take_events().iter().any(|e| matches!(e, Event::ChannelReady { .. })));
+    assert!(ready
+        .iter()
+        .any(|e| matches!(e, Event::ChannelReady { channel_id, .. } if *channel_id == id)));
+    assert!(net
+        .b
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::ChannelReady { .. })));
 
     for _ in 0..5 {
         net.pay(true, 10_000_000);
@@ -25,7 +31,13 @@ fn open_pay_both_ways_and_close() {
     assert!(bob_events.iter().any(|e| matches!(e, Event::PaymentSent { payment_hash, fee_msat: 0, .. } if *payment_hash == hash)));
     let alice_events = net.a.take_events();
     assert!(alice_events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: 3_000_000 } if *payment_hash == hash)));
-    assert_eq!(alice_events.iter().filter(|e| matches!(e, Event::PaymentSent { .. })).count(), 5);
+    assert_eq!(
+        alice_events
+            .iter()
+            .filter(|e| matches!(e, Event::PaymentSent { .. }))
+            .count(),
+        5
+    );
 
     assert_eq!(Net::local_msat(&net.b.node, id), 47_000_000);
     assert_eq!(net.b.node.list_invoices().len(), 5);
@@ -36,7 +48,13 @@ fn open_pay_both_ways_and_close() {
     let (a_out, b_out) = net.close_and_check(id, 500_000);
     assert_eq!(b_out, 47_000);
     assert!(a_out > 450_000);
-    assert!(net.a.take_events().iter().any(|e| matches!(e, Event::ChannelClosed { closing_tx: Some(_), .. })));
+    assert!(net.a.take_events().iter().any(|e| matches!(
+        e,
+        Event::ChannelClosed {
+            closing_tx: Some(_),
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -47,8 +65,21 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     let now = net.now;
 
     // An invoice Bob signed but forgot (another node with Bob's key).
-    let invoice = net.b.node.create_invoice(Some(5_000), "x", 3600, now).unwrap();
-    net.b.store.remove("node", &format!("invoices/{}", hex::encode(invoice.payment_hash().as_ref() as &[u8]))).unwrap();
+    let invoice = net
+        .b
+        .node
+        .create_invoice(Some(5_000), "x", 3600, now)
+        .unwrap();
+    net.b
+        .store
+        .remove(
+            "node",
+            &format!(
+                "invoices/{}",
+                hex::encode(invoice.payment_hash().as_ref() as &[u8])
+            ),
+        )
+        .unwrap();
     net.restart(false);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     net.shuttle();
@@ -57,10 +88,16 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
         _ => None,
     });
     let failure = failure.expect("payment failed");
-    assert_eq!(failure.failure_code, Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0));
+    assert_eq!(
+        failure.failure_code,
+        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
+    );
     assert_eq!(failure.failing_hop, Some(0));
     match failure.failure {
-        Some(lightning_core::onion::FailureReason::IncorrectOrUnknownPaymentDetails { htlc_msat, height }) => {
+        Some(lightning_core::onion::FailureReason::IncorrectOrUnknownPaymentDetails {
+            htlc_msat,
+            height,
+        }) => {
             assert_eq!(htlc_msat, 5_000);
             assert_eq!(height, net.chain.best_block().height);
         }
@@ -68,9 +105,16 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     }
 
     // Expired at the payer: refused before anything is sent.
-    let expired = net.b.node.create_invoice(Some(5_000), "x", 60, now).unwrap();
+    let expired = net
+        .b
+        .node
+        .create_invoice(Some(5_000), "x", 60, now)
+        .unwrap();
     let later = now + std::time::Duration::from_secs(120);
-    assert!(matches!(net.a.node.pay_invoice(&expired, later), Err(NodeError::Invoice(_))));
+    assert!(matches!(
+        net.a.node.pay_invoice(&expired, later),
+        Err(NodeError::Invoice(_))
+    ));
     // Expired at the payee (the payer's clock is behind): failed back.
     net.now = later;
     net.a.node.pay_invoice(&expired, now).unwrap();
@@ -79,27 +123,38 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
         Event::PaymentFailed { reason, .. } => reason.failure_code,
         _ => None,
     });
-    assert_eq!(code, Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0));
+    assert_eq!(
+        code,
+        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
+    );
 
     // Too little, through the payer's API: a hand-built invoice for the
     // same hash with a smaller amount than Bob's.
-    let real = net.b.node.create_invoice(Some(50_000), "x", 3600, later).unwrap();
-    let forged = lightning_wire::bolt11::InvoiceBuilder::new(lightning_wire::bolt11::Currency::Regtest)
-        .amount_msat(40_000)
-        .timestamp(later.as_secs())
-        .payment_hash(*real.payment_hash())
-        .payment_secret(*real.payment_secret())
-        .description("x")
-        .min_final_cltv_expiry_delta(18)
-        .build_signed(&lightning_core::keys::KeysManager::new(&[2; 32]).unwrap())
+    let real = net
+        .b
+        .node
+        .create_invoice(Some(50_000), "x", 3600, later)
         .unwrap();
+    let forged =
+        lightning_wire::bolt11::InvoiceBuilder::new(lightning_wire::bolt11::Currency::Regtest)
+            .amount_msat(40_000)
+            .timestamp(later.as_secs())
+            .payment_hash(*real.payment_hash())
+            .payment_secret(*real.payment_secret())
+            .description("x")
+            .min_final_cltv_expiry_delta(18)
+            .build_signed(&lightning_core::keys::KeysManager::new(&[2; 32]).unwrap())
+            .unwrap();
     net.a.node.pay_invoice(&forged, later).unwrap();
     net.shuttle();
     let code = net.a.take_events().into_iter().find_map(|e| match e {
         Event::PaymentFailed { reason, .. } => reason.failure_code,
         _ => None,
     });
-    assert_eq!(code, Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0));
+    assert_eq!(
+        code,
+        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
+    );
     // Nothing moved.
     assert_eq!(Net::local_msat(&net.b.node, id), 0);
     // The real one goes through.
@@ -108,6 +163,13 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     assert_eq!(Net::local_msat(&net.b.node, id), 50_000);
 
     // No channel to a stranger / not enough capacity.
-    let big = net.b.node.create_invoice(Some(400_000_000), "x", 3600, later).unwrap();
-    assert!(matches!(net.a.node.pay_invoice(&big, later), Err(NodeError::NoRoute { .. })));
+    let big = net
+        .b
+        .node
+        .create_invoice(Some(400_000_000), "x", 3600, later)
+        .unwrap();
+    assert!(matches!(
+        net.a.node.pay_invoice(&big, later),
+        Err(NodeError::NoRoute { .. })
+    ));
 }

@@ -9,8 +9,8 @@ use super::records::{invoice_key, InvoiceRecord};
 use super::{Event, Node, NodeError};
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{
-    create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc,
-    OnionPacket, ProcessedHtlc, Receive,
+    create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
+    ProcessedHtlc, Receive,
 };
 use lightning_wire::types::ChannelId;
 
@@ -27,7 +27,10 @@ fn currency(network: bitcoin::Network) -> Currency {
 enum Answer {
     Fulfill(PaymentPreimage),
     Fail(Vec<u8>),
-    Malformed { sha256_of_onion: [u8; 32], code: u16 },
+    Malformed {
+        sha256_of_onion: [u8; 32],
+        code: u16,
+    },
 }
 
 impl Node {
@@ -70,7 +73,8 @@ impl Node {
             status: InvoiceStatus::Open,
             amount_received_msat: 0,
         };
-        self.writer.write_record(&invoice_key(&hash), record.encode())?;
+        self.writer
+            .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         Ok(invoice)
     }
@@ -233,7 +237,8 @@ impl Node {
             if let Some(record) = self.invoices.get_mut(&hash) {
                 let first = record.status == InvoiceStatus::Open;
                 record.status = InvoiceStatus::Paid;
-                record.amount_received_msat = record.amount_received_msat.saturating_add(add.amount_msat);
+                record.amount_received_msat =
+                    record.amount_received_msat.saturating_add(add.amount_msat);
                 let bytes = record.encode();
                 let _ = self.writer.write_record(&invoice_key(&hash), bytes);
                 if first {
@@ -253,7 +258,9 @@ impl Node {
             Answer::Malformed {
                 sha256_of_onion,
                 code,
-            } => entry.channel.fail_malformed_htlc(htlc_id, sha256_of_onion, code),
+            } => entry
+                .channel
+                .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
         };
         match result {
             Ok(out) => {

@@ -70,8 +70,8 @@ use crate::peer::{PeerConfig, PeerError, PeerEvent, PeerId, PeerManager};
 
 pub use config::NodeConfig;
 pub use events::{
-    Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
-    PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
+    PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
 pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
 
@@ -608,7 +608,11 @@ impl Node {
             anchors: self.config.channel.anchors && both(Feature::AnchorsZeroFeeHtlcTx),
             anysegwit: both(Feature::ShutdownAnySegwit),
             trusted_for_zeroconf: trusted,
-            minimum_depth: if trusted { 0 } else { self.config.channel.minimum_depth },
+            minimum_depth: if trusted {
+                0
+            } else {
+                self.config.channel.minimum_depth
+            },
             shutdown_script: self.shutdown_script(),
             ..self.config.channel.clone()
         }
@@ -616,9 +620,9 @@ impl Node {
 
     fn allocate_keys_index(&mut self) -> Result<u32, NodeError> {
         let index = self.next_keys_index;
-        self.next_keys_index = index
-            .checked_add(1)
-            .ok_or(NodeError::Keys(KeyError::Bip32("keys index exhausted".into())))?;
+        self.next_keys_index = index.checked_add(1).ok_or(NodeError::Keys(KeyError::Bip32(
+            "keys index exhausted".into(),
+        )))?;
         // Durable before anything built from these keys leaves.
         self.writer.write_record(
             records::KEYS_INDEX_KEY,
@@ -743,7 +747,9 @@ impl Node {
                 payment_hash,
                 payment_preimage,
                 ..
-            } => self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage)),
+            } => {
+                self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
+            }
             ChannelEvent::HtlcFailed {
                 payment_hash,
                 reason,
@@ -884,6 +890,27 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let out = entry.channel.shutdown()?;
         self.apply(channel_id, out);
+        self.flush_outbox();
+        self.persist_error()
+    }
+
+    /// Proposes a new commitment feerate on a channel we funded (BOLT 2,
+    /// "Updating Fees: `update_fee`": only the funder sends it) and signs
+    /// it at once. Refused for the fundee, or when the funder could not
+    /// pay the new fee.
+    pub fn update_fee(
+        &mut self,
+        channel_id: ChannelId,
+        feerate_per_kw: u32,
+    ) -> Result<(), NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or(NodeError::UnknownChannel(channel_id))?;
+        let out = entry.channel.update_fee(feerate_per_kw)?;
+        self.apply(channel_id, out);
+        self.to_commit.insert(channel_id);
+        self.flush_commits();
         self.flush_outbox();
         self.persist_error()
     }
@@ -1044,7 +1071,8 @@ impl Node {
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
             let signer = node.keys.derive_channel_signer(state.keys_index)?;
             let mut config = node.channel_config(&counterparty);
-            config.trusted_for_zeroconf = node.config.trusted_zeroconf_peers.contains(&counterparty);
+            config.trusted_for_zeroconf =
+                node.config.trusted_zeroconf_peers.contains(&counterparty);
             let channel = Channel::restore(signer, config, &snapshot, &updates)
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
             node.next_keys_index = node.next_keys_index.max(state.keys_index.saturating_add(1));

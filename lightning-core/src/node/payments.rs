@@ -4,7 +4,9 @@ use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
-use super::events::{PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
+use super::events::{
+    PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+};
 use super::records::{payment_key, PaymentRecord};
 use super::{Event, Node, NodeError};
 use crate::channel::{Channel, ChannelError, HtlcFailReason};
@@ -23,7 +25,10 @@ const CLTV_SLACK: u32 = 3;
 /// check decides.
 pub(crate) fn outbound_capacity_msat(ch: &Channel<InMemorySigner>) -> u64 {
     let st = ch.state();
-    let reserve_msat = st.remote_params.channel_reserve_satoshis.saturating_mul(1000);
+    let reserve_msat = st
+        .remote_params
+        .channel_reserve_satoshis
+        .saturating_mul(1000);
     let mut spendable = ch.local_balance_msat().saturating_sub(reserve_msat);
     if st.is_funder {
         let (_, _, feerate) = st.log.settled();
@@ -62,7 +67,9 @@ impl Node {
     ) -> Result<PaymentId, NodeError> {
         self.now = now;
         if invoice.currency().network() != Some(self.config.network) {
-            return Err(NodeError::Invoice("the invoice is for another chain".into()));
+            return Err(NodeError::Invoice(
+                "the invoice is for another chain".into(),
+            ));
         }
         if invoice.is_expired(now.as_secs()) {
             return Err(NodeError::Invoice("the invoice has expired".into()));
@@ -103,8 +110,9 @@ impl Node {
             ..HopPayload::default()
         };
         let session_key = self.fresh_secret();
-        let (onion, secrets) = build_payment_onion(&session_key, &[(payee, payload)], &payment_hash.0)
-            .map_err(|e| NodeError::Invoice(format!("building the onion: {e}")))?;
+        let (onion, secrets) =
+            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash.0)
+                .map_err(|e| NodeError::Invoice(format!("building the onion: {e}")))?;
         let mut packet = Vec::new();
         onion.encode(&mut packet);
 

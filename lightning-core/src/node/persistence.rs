@@ -129,7 +129,12 @@ impl Writer {
     }
 
     /// Writes `key` at `version` (inline: now; async: handed out).
-    pub(crate) fn write(&mut self, key: &str, version: u64, value: Vec<u8>) -> Result<(), NodeError> {
+    pub(crate) fn write(
+        &mut self,
+        key: &str,
+        version: u64,
+        value: Vec<u8>,
+    ) -> Result<(), NodeError> {
         if let Some(f) = &self.failed {
             return Err(NodeError::Persist(f.clone()));
         }

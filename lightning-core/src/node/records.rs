@@ -56,7 +56,11 @@ fn u64_of(bytes: &[u8], what: &'static str) -> Result<u64, DecodeError> {
     })?))
 }
 
-fn required<'a>(r: &mut TlvStreamReader<'a>, ty: u64, what: &'static str) -> Result<&'a [u8], DecodeError> {
+fn required<'a>(
+    r: &mut TlvStreamReader<'a>,
+    ty: u64,
+    what: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     r.take_raw(ty)
         .ok_or_else(|| DecodeError::invalid(format!("{what} missing")))
 }
@@ -157,7 +161,8 @@ impl PaymentRecord {
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = open(bytes)?;
-        let payment_hash = PaymentHash(arr32(required(&mut r, 2, "payment_hash")?, "payment_hash")?);
+        let payment_hash =
+            PaymentHash(arr32(required(&mut r, 2, "payment_hash")?, "payment_hash")?);
         let payee = <PublicKey as Decode>::from_bytes(required(&mut r, 4, "payee")?)?;
         let amount_msat = u64_of(required(&mut r, 6, "amount")?, "amount")?;
         let status = match required(&mut r, 8, "status")? {

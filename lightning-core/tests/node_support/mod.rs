@@ -51,8 +51,14 @@ impl TestNode {
         } else {
             Persistence::Inline(store.clone())
         };
-        let node = Node::new(&[seed; 32], config(), persistence, host(chain), chain.best_block())
-            .unwrap();
+        let node = Node::new(
+            &[seed; 32],
+            config(),
+            persistence,
+            host(chain),
+            chain.best_block(),
+        )
+        .unwrap();
         TestNode {
             name,
             seed: [seed; 32],
@@ -268,10 +274,7 @@ impl Net {
             let Some((amount, script)) = funding else {
                 continue;
             };
-            let tx = self
-                .wallet
-                .fund(Amount::from_sat(amount), &script)
-                .unwrap();
+            let tx = self.wallet.fund(Amount::from_sat(amount), &script).unwrap();
             let Ok(id) = self.a.node.funding_transaction_generated(temp, tx.clone()) else {
                 self.wallet.release(&tx);
                 continue;
@@ -288,7 +291,11 @@ impl Net {
     }
 
     pub fn usable(&self, id: ChannelId) -> bool {
-        let ok = |n: &Node| n.list_channels().iter().any(|c| c.channel_id == id && c.is_usable);
+        let ok = |n: &Node| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.is_usable)
+        };
         ok(&self.a.node) && ok(&self.b.node)
     }
 
@@ -296,21 +303,33 @@ impl Net {
     /// retrying payments that failed because of a crash. Returns the hash.
     pub fn pay(&mut self, payer_is_alice: bool, amount_msat: u64) -> PaymentHash {
         let now = self.now;
-        let payee = if payer_is_alice { &mut self.b } else { &mut self.a };
+        let payee = if payer_is_alice {
+            &mut self.b
+        } else {
+            &mut self.a
+        };
         let invoice = payee
             .node
             .create_invoice(Some(amount_msat), "test", 3600, now)
             .unwrap();
         let hash = PaymentHash(*invoice.payment_hash().as_ref());
         for _ in 0..5 {
-            let payer = if payer_is_alice { &mut self.a } else { &mut self.b };
+            let payer = if payer_is_alice {
+                &mut self.a
+            } else {
+                &mut self.b
+            };
             match payer.node.pay_invoice(&invoice, now) {
                 Ok(_) => {}
                 Err(lightning_core::node::NodeError::DuplicatePayment(_)) => {}
                 Err(e) => panic!("pay: {e}"),
             }
             self.shuttle();
-            let payer = if payer_is_alice { &mut self.a } else { &mut self.b };
+            let payer = if payer_is_alice {
+                &mut self.a
+            } else {
+                &mut self.b
+            };
             let status = payer
                 .node
                 .list_payments()
@@ -345,9 +364,9 @@ impl Net {
         self.shuttle();
         for _ in 0..5 {
             let closed = |n: &Node| {
-                n.list_channels()
-                    .iter()
-                    .any(|c| c.channel_id == id && c.phase == lightning_core::channel::Phase::Closed)
+                n.list_channels().iter().any(|c| {
+                    c.channel_id == id && c.phase == lightning_core::channel::Phase::Closed
+                })
             };
             if closed(&self.a.node) && closed(&self.b.node) {
                 break;
@@ -357,9 +376,19 @@ impl Net {
             self.connect();
         }
         self.mine(1);
-        assert!(self.chain.rejections().is_empty(), "{:?}", self.chain.rejections());
-        let a_out = self.chain.balance_of(&self.a.node.shutdown_script()).to_sat();
-        let b_out = self.chain.balance_of(&self.b.node.shutdown_script()).to_sat();
+        assert!(
+            self.chain.rejections().is_empty(),
+            "{:?}",
+            self.chain.rejections()
+        );
+        let a_out = self
+            .chain
+            .balance_of(&self.a.node.shutdown_script())
+            .to_sat();
+        let b_out = self
+            .chain
+            .balance_of(&self.b.node.shutdown_script())
+            .to_sat();
         let closing = self
             .chain
             .mempool()

@@ -1,0 +1,282 @@
+//! One LDK node and our node on one simulated chain, connected over TCP,
+//! with the steps the scenarios share.
+
+use std::time::Duration;
+
+use bitcoin::hashes::Hash;
+use lightning::ln::types::ChannelId as LdkChannelId;
+use lightning::types::payment::PaymentHash as LdkPaymentHash;
+use lightning_core::channel::Phase;
+use lightning_core::node::{Event, NodeConfig, PaymentHash};
+use lightning_wire::types::ChannelId;
+
+use crate::host::{self, OurNode};
+use crate::ldk::{LdkConfig, LdkNode, LdkPaymentOutcome};
+use crate::world::World;
+
+/// How long any one wait may take before the scenario fails.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// The two nodes and their chain.
+#[derive(Debug)]
+pub struct Pair {
+    /// The chain.
+    pub world: World,
+    /// LDK.
+    pub ldk: LdkNode,
+    /// Ours.
+    pub ours: OurNode,
+    /// Whether the scenario runs `option_anchors_zero_fee_htlc_tx`.
+    pub anchors: bool,
+}
+
+/// Converts our channel id to LDK's.
+pub fn ldk_id(id: &ChannelId) -> LdkChannelId {
+    LdkChannelId(id.0)
+}
+
+/// Converts LDK's payment hash to ours.
+pub fn our_hash(hash: &LdkPaymentHash) -> PaymentHash {
+    PaymentHash(hash.0)
+}
+
+impl Pair {
+    /// Starts both nodes (our node connects to LDK).
+    pub fn new(anchors: bool) -> Pair {
+        Self::with_configs(LdkConfig::new(anchors), host::config(anchors))
+    }
+
+    /// Starts both nodes with the given configurations.
+    pub fn with_configs(ldk_config: LdkConfig, our_config: NodeConfig) -> Pair {
+        let world = World::new();
+        let wallets = world.wallets(&[[1; 32], [2; 32]], 3);
+        let ldk = LdkNode::start(
+            "ldk",
+            [31; 32],
+            world.chain.clone(),
+            wallets[0].clone(),
+            ldk_config,
+        );
+        let ours = OurNode::start(
+            [32; 32],
+            our_config,
+            world.chain.clone(),
+            wallets[1].clone(),
+        );
+        ours.connect(ldk.node_id(), ldk.addr);
+        ldk.wait_until("LDK sees us", LIMIT, || ldk.is_connected(&ours.node_id()));
+        Pair {
+            world,
+            ldk,
+            ours,
+            anchors: ldk_config.anchors,
+        }
+    }
+
+    /// Scenario 1's steps: we open a channel to LDK, it confirms, both see
+    /// it ready. Returns the channel id.
+    pub fn open_from_us(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ldk_id_ = self.ldk.node_id();
+        let temp = self
+            .ours
+            .with(|n| n.open_channel(ldk_id_, sats, push_msat))
+            .unwrap();
+        self.ours.wait_until("funding is broadcast", LIMIT, |s| {
+            s.events
+                .iter()
+                .any(|e| matches!(e, Event::FundingNeeded { temporary_channel_id, .. } if *temporary_channel_id == temp))
+                && (!s.errors.is_empty() || !self.world.chain.mempool().is_empty())
+        });
+        assert!(
+            self.ours.lock().errors.is_empty(),
+            "{:?}",
+            self.ours.lock().errors
+        );
+        let id = self
+            .ours
+            .channel_with(&ldk_id_)
+            .map(|c| c.channel_id)
+            .unwrap();
+        self.confirm_and_wait_ready(id);
+        id
+    }
+
+    /// Scenario 2's steps: LDK opens a channel to us and we accept it.
+    pub fn open_from_ldk(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ours = self.ours.node_id();
+        let before = self.world.chain.mempool().len();
+        self.ldk.open_channel(ours, sats, push_msat);
+        self.ldk
+            .wait_until("LDK broadcasts the funding", LIMIT, || {
+                self.world.chain.mempool().len() > before
+                    || !self.ldk.rejected_broadcasts().is_empty()
+            });
+        assert!(self.ldk.rejected_broadcasts().is_empty());
+        let id = self
+            .ours
+            .channel_with(&self.ldk.node_id())
+            .unwrap()
+            .channel_id;
+        self.confirm_and_wait_ready(id);
+        id
+    }
+
+    /// Mines a block (zero-conf channels need none) and waits until both
+    /// sides can pay over `id`.
+    pub fn confirm_and_wait_ready(&self, id: ChannelId) {
+        self.world.mine(1);
+        self.wait_usable(id);
+    }
+
+    /// Waits until both sides can pay over `id`.
+    pub fn wait_usable(&self, id: ChannelId) {
+        self.ours.wait_until("our side of the channel is usable", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.is_usable)
+                && s.events
+                    .iter()
+                    .any(|e| matches!(e, Event::ChannelReady { channel_id, .. } if *channel_id == id))
+        });
+        self.ldk
+            .wait_until("LDK's side of the channel is usable", LIMIT, || {
+                self.ldk
+                    .channels()
+                    .iter()
+                    .any(|c| c.channel_id == ldk_id(&id) && c.is_usable)
+                    && self.ldk.record(|r| r.ready.contains(&ldk_id(&id)))
+            });
+    }
+
+    /// We create an invoice, LDK pays it; returns the hash. Does not wait.
+    pub fn ldk_pays_us_start(&self, amount_msat: u64) -> PaymentHash {
+        let invoice = self
+            .ours
+            .with(|n| n.create_invoice(Some(amount_msat), "interop", 3600, host::now()))
+            .unwrap();
+        let hash = self.ldk.pay_invoice(&invoice.to_string(), None);
+        our_hash(&hash)
+    }
+
+    /// LDK creates an invoice, we pay it; returns the hash. Does not wait.
+    pub fn we_pay_ldk_start(&self, amount_msat: u64) -> PaymentHash {
+        let invoice = self.ldk.create_invoice(Some(amount_msat), "interop");
+        self.ours
+            .with(|n| n.pay_invoice_str(&invoice.to_string(), host::now()))
+            .unwrap();
+        PaymentHash(invoice.payment_hash().to_byte_array())
+    }
+
+    /// Waits until LDK's payment `hash` to us succeeded on both sides.
+    pub fn wait_ldk_paid_us(&self, hash: &PaymentHash) {
+        let ldk_hash = LdkPaymentHash(hash.0);
+        self.ldk.wait_until("LDK's payment is sent", LIMIT, || {
+            self.ldk.outcome(&ldk_hash).is_some()
+        });
+        let outcome = self.ldk.outcome(&ldk_hash);
+        assert!(
+            matches!(outcome, Some(LdkPaymentOutcome::Sent(_))),
+            "LDK's payment {hash} failed: {outcome:?}"
+        );
+        self.ours
+            .wait_until("we received the payment", LIMIT, |s| {
+                s.events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, .. } if payment_hash == hash))
+            });
+    }
+
+    /// Waits until our payment `hash` to LDK succeeded on both sides.
+    pub fn wait_we_paid_ldk(&self, hash: &PaymentHash) {
+        self.ours.wait_until("our payment ends", LIMIT, |s| {
+            s.events.iter().any(|e| {
+                matches!(e, Event::PaymentSent { payment_hash, .. } | Event::PaymentFailed { payment_hash, .. } if payment_hash == hash)
+            })
+        });
+        let outcome = self.ours.payment_outcome(hash);
+        assert!(
+            matches!(outcome, Some(Ok(()))),
+            "our payment {hash} failed: {outcome:?}"
+        );
+        let ldk_hash = LdkPaymentHash(hash.0);
+        self.ldk.wait_until("LDK claimed the payment", LIMIT, || {
+            self.ldk
+                .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
+        });
+    }
+
+    /// Our balance in `id` (msat), and LDK's view of what it can send.
+    pub fn our_balance_msat(&self, id: &ChannelId) -> u64 {
+        self.ours.channel(id).unwrap().local_balance_msat
+    }
+
+    /// Closes `id` cooperatively (`by_us` chooses the initiator), mines the
+    /// closing transaction and checks both outputs against the balances
+    /// before the close. Returns the closing transaction.
+    pub fn close(&self, id: ChannelId, by_us: bool) -> bitcoin::Transaction {
+        let details = self.ours.channel(&id).unwrap();
+        let funding = details.funding_txo.unwrap();
+        let our_msat = details.local_balance_msat;
+        let capacity = details.capacity_sat;
+        if by_us {
+            self.ours.with(|n| n.close_channel(id)).unwrap();
+        } else {
+            self.ldk.close_channel(&ldk_id(&id), &self.ours.node_id());
+        }
+        self.ours.wait_until("our side is closed", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.phase == Phase::Closed)
+        });
+        self.ldk.wait_until("LDK's side is closed", LIMIT, || {
+            self.ldk
+                .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&id)))
+        });
+        let closing = self
+            .world
+            .wait_for_mempool(1, LIMIT)
+            .into_iter()
+            .find(|tx| tx.input.iter().any(|i| i.previous_output == funding))
+            .expect("the closing transaction is in the mempool");
+        self.world.mine(1);
+        assert_eq!(
+            self.world.chain.tx_confirmations(&closing.compute_txid()),
+            Some(1)
+        );
+        self.world.assert_no_rejections();
+        assert!(self.ldk.rejected_broadcasts().is_empty());
+
+        // Balances: our output is our balance (rounded down to the sat);
+        // the funder (the side with the anchors and the fee) gets the rest.
+        let ours_script = self.ours.shutdown_script();
+        let our_out: u64 = closing
+            .output
+            .iter()
+            .filter(|o| o.script_pubkey == ours_script)
+            .map(|o| o.value.to_sat())
+            .sum();
+        let total_out: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
+        let fee = capacity - total_out;
+        if details.is_outbound {
+            // We paid the closing fee.
+            assert_eq!(
+                our_out + fee,
+                our_msat / 1000,
+                "our output plus the fee is our balance"
+            );
+        } else {
+            assert_eq!(our_out, our_msat / 1000, "our output is our balance");
+        }
+        closing
+    }
+
+    /// Panics if either side saw a transaction refused.
+    pub fn assert_chain_clean(&self) {
+        self.world.assert_no_rejections();
+        assert!(
+            self.ldk.rejected_broadcasts().is_empty(),
+            "{:?}",
+            self.ldk.rejected_broadcasts()
+        );
+    }
+}
