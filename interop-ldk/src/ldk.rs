@@ -111,6 +111,10 @@ pub struct LdkLogger {
     name: String,
     verbose: bool,
     lines: Mutex<VecDeque<String>>,
+    /// Log lines seen that mark a dust HTLC left out of a commitment.
+    trimmed_htlcs: AtomicU32,
+    /// HTLC-transaction signatures LDK checked (non-dust HTLC outputs).
+    htlc_sigs_checked: AtomicU32,
 }
 
 const LOG_LINES_KEPT: usize = 4000;
@@ -123,6 +127,12 @@ impl Logger for LdkLogger {
         );
         if self.verbose {
             eprintln!("{line}");
+        }
+        if line.contains("...trimming") && line.contains("HTLC") {
+            self.trimmed_htlcs.fetch_add(1, Ordering::Relaxed);
+        }
+        if line.contains("Checking HTLC tx signature") {
+            self.htlc_sigs_checked.fetch_add(1, Ordering::Relaxed);
         }
         let mut lines = self.lines.lock().unwrap();
         if lines.len() == LOG_LINES_KEPT {
@@ -354,6 +364,8 @@ impl LdkNode {
             name: name.to_string(),
             verbose: std::env::var_os("LN_INTEROP_VERBOSE").is_some(),
             lines: Mutex::new(VecDeque::new()),
+            trimmed_htlcs: AtomicU32::new(0),
+            htlc_sigs_checked: AtomicU32::new(0),
         });
         let fees = Arc::new(LdkFees::new(config.feerate));
         let broadcaster = Arc::new(LdkBroadcaster {
@@ -674,6 +686,16 @@ impl LdkNode {
             .unwrap()
             .iter()
             .any(|line| line.contains(needle))
+    }
+
+    /// How many times LDK trimmed a dust HTLC from a commitment, and how
+    /// many HTLC-transaction signatures (of non-dust HTLC outputs) it
+    /// checked, from its log.
+    pub fn htlc_counts(&self) -> (u32, u32) {
+        (
+            self.inner.logger.trimmed_htlcs.load(Ordering::Relaxed),
+            self.inner.logger.htlc_sigs_checked.load(Ordering::Relaxed),
+        )
     }
 
     /// Prints the buffered log to stderr.
