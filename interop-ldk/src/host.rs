@@ -53,11 +53,29 @@ pub struct HostState {
     pub events: Vec<Event>,
     /// Errors the host met handling events (funding).
     pub errors: Vec<String>,
-    /// Close the connection after the next write (a disconnect in the
-    /// middle of a commitment dance).
-    cut_after_write: bool,
+    /// Close the connection after this many more writes (a disconnect in
+    /// the middle of a commitment dance); 0: never.
+    cut_after_writes: u32,
     /// Stop reading and writing (a crashed process).
     frozen: bool,
+}
+
+impl HostState {
+    /// The latest outcome of a payment we sent: `Some(Ok(()))` sent,
+    /// `Some(Err)` failed with the event's failure.
+    pub fn payment_outcome(
+        &self,
+        hash: &PaymentHash,
+    ) -> Option<Result<(), lightning_core::node::PaymentFailure>> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::PaymentSent { payment_hash, .. } if payment_hash == hash => Some(Ok(())),
+            Event::PaymentFailed {
+                payment_hash,
+                reason,
+            } if payment_hash == hash => Some(Err(reason.clone())),
+            _ => None,
+        })
+    }
 }
 
 impl std::fmt::Debug for HostState {
@@ -150,7 +168,7 @@ impl OurNode {
                 fed: best.height,
                 events: Vec::new(),
                 errors: Vec::new(),
-                cut_after_write: false,
+                cut_after_writes: 0,
                 frozen: false,
             }),
             stop: AtomicBool::new(false),
@@ -229,15 +247,20 @@ impl OurNode {
         }
     }
 
-    /// Closes the connection right after the next bytes are written to it:
-    /// the peer gets them, and whatever it answers is lost.
-    pub fn cut_after_next_write(&self) {
-        self.lock().cut_after_write = true;
+    /// Runs `f` on the node, then arms a cut: the connection closes right
+    /// after the `writes`-th round of bytes written to it from now (the
+    /// peer gets those; whatever it answers is lost). With `f` queuing an
+    /// update, that is a disconnect in the middle of its commitment dance.
+    pub fn with_cut<R>(&self, writes: u32, f: impl FnOnce(&mut Node) -> R) -> R {
+        let mut state = self.lock();
+        let r = f(&mut state.node);
+        state.cut_after_writes = writes;
+        r
     }
 
     /// Whether the cut asked for has happened.
     pub fn cut_done(&self) -> bool {
-        !self.lock().cut_after_write
+        self.lock().cut_after_writes == 0
     }
 
     /// Simulates a crash and a restart: the sockets are dropped without a
@@ -301,14 +324,7 @@ impl OurNode {
         &self,
         hash: &PaymentHash,
     ) -> Option<Result<(), lightning_core::node::PaymentFailure>> {
-        self.lock().events.iter().rev().find_map(|e| match e {
-            Event::PaymentSent { payment_hash, .. } if payment_hash == hash => Some(Ok(())),
-            Event::PaymentFailed {
-                payment_hash,
-                reason,
-            } if payment_hash == hash => Some(Err(reason.clone())),
-            _ => None,
-        })
+        self.lock().payment_outcome(hash)
     }
 
     /// Whether we were paid for `hash`.
@@ -499,7 +515,6 @@ fn round(
     }
 
     // Writes.
-    let cut = state.cut_after_write;
     for i in 0..state.conns.len() {
         let peer = state.conns[i].peer;
         let mut wrote = false;
@@ -527,11 +542,13 @@ fn round(
             conn.closed = true;
             continue;
         }
-        if cut && wrote && conn.pending.is_empty() && !conn.closed {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-            conn.closed = true;
-            state.node.peer_disconnected(peer);
-            state.cut_after_write = false;
+        if state.cut_after_writes > 0 && wrote && conn.pending.is_empty() && !conn.closed {
+            state.cut_after_writes -= 1;
+            if state.cut_after_writes == 0 {
+                let _ = conn.stream.shutdown(Shutdown::Both);
+                conn.closed = true;
+                state.node.peer_disconnected(peer);
+            }
         }
     }
     state.conns.retain(|c| !c.closed);

@@ -7,7 +7,9 @@ use bitcoin::hashes::Hash;
 use lightning::ln::types::ChannelId as LdkChannelId;
 use lightning::types::payment::PaymentHash as LdkPaymentHash;
 use lightning_core::channel::Phase;
-use lightning_core::node::{Event, NodeConfig, PaymentHash};
+use lightning_core::node::{
+    Event, NodeConfig, PaymentDetails, PaymentHash, PaymentId, PaymentStatus,
+};
 use lightning_wire::types::ChannelId;
 
 use crate::host::{self, OurNode};
@@ -187,15 +189,22 @@ impl Pair {
 
     /// Waits until our payment `hash` to LDK succeeded on both sides.
     pub fn wait_we_paid_ldk(&self, hash: &PaymentHash) {
+        let id = PaymentId(hash.0);
         self.ours.wait_until("our payment ends", LIMIT, |s| {
-            s.events.iter().any(|e| {
-                matches!(e, Event::PaymentSent { payment_hash, .. } | Event::PaymentFailed { payment_hash, .. } if payment_hash == hash)
-            })
+            s.node
+                .payment(&id)
+                .is_some_and(|p| p.status != PaymentStatus::Pending)
         });
-        let outcome = self.ours.payment_outcome(hash);
+        let details = self.ours.with(|n| n.payment(&id));
         assert!(
-            matches!(outcome, Some(Ok(()))),
-            "our payment {hash} failed: {outcome:?}"
+            matches!(
+                details,
+                Some(PaymentDetails {
+                    status: PaymentStatus::Succeeded,
+                    ..
+                })
+            ),
+            "our payment {hash} failed: {details:?}"
         );
         let ldk_hash = LdkPaymentHash(hash.0);
         self.ldk.wait_until("LDK claimed the payment", LIMIT, || {
