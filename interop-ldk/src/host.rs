@@ -104,7 +104,7 @@ pub struct OurNode {
     chain: SimChainHandle,
     store_dir: PathBuf,
     _tempdir: tempfile::TempDir,
-    restarts: u32,
+    restarts: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for OurNode {
@@ -188,7 +188,7 @@ impl OurNode {
             chain,
             store_dir,
             _tempdir: tempdir,
-            restarts: 0,
+            restarts: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -266,14 +266,21 @@ impl OurNode {
     /// Simulates a crash and a restart: the sockets are dropped without a
     /// word, the node is dropped with whatever it had not written out, and
     /// a new one is restored from the `FsStore` alone.
-    pub fn restart(&mut self) {
-        self.restarts += 1;
-        let restarts = self.restarts;
+    pub fn restart(&self) {
+        self.restart_with(|_| ());
+    }
+
+    /// Runs `f` on the node, then crashes and restarts it before the IO
+    /// thread sees anything `f` queued: whatever `f` persisted is all the
+    /// new node knows of it.
+    pub fn restart_with(&self, f: impl FnOnce(&mut Node)) {
+        let restarts = self.restarts.fetch_add(1, Ordering::SeqCst) + 1;
         let shared = self.shared.clone();
         let mut state = shared
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state.node);
         state.frozen = true;
         let conns = std::mem::take(&mut state.conns);
         for conn in conns {

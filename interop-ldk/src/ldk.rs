@@ -65,8 +65,12 @@ impl LdkFees {
 impl FeeEstimator for LdkFees {
     fn get_est_sat_per_1000_weight(&self, target: ConfirmationTarget) -> u32 {
         match target {
+            // The floor of a cooperative close's fee stays at the relay
+            // minimum when commitment fees rise (as a real estimator's
+            // slow target would), so LDK's closing fee range can meet ours.
             ConfirmationTarget::MinAllowedAnchorChannelRemoteFee
-            | ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee => 253,
+            | ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee
+            | ConfirmationTarget::ChannelCloseMinimum => 253,
             ConfirmationTarget::MaximumFeeEstimate | ConfirmationTarget::UrgentOnChainSweep => {
                 100_000
             }

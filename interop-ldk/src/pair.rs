@@ -79,6 +79,9 @@ impl Pair {
     /// it ready. Returns the channel id.
     pub fn open_from_us(&self, sats: u64, push_msat: u64) -> ChannelId {
         let ldk_id_ = self.ldk.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
         let temp = self
             .ours
             .with(|n| n.open_channel(ldk_id_, sats, push_msat))
@@ -94,11 +97,7 @@ impl Pair {
             "{:?}",
             self.ours.lock().errors
         );
-        let id = self
-            .ours
-            .channel_with(&ldk_id_)
-            .map(|c| c.channel_id)
-            .unwrap();
+        let id = self.new_channel(&known);
         self.confirm_and_wait_ready(id);
         id
     }
@@ -106,6 +105,9 @@ impl Pair {
     /// Scenario 2's steps: LDK opens a channel to us and we accept it.
     pub fn open_from_ldk(&self, sats: u64, push_msat: u64) -> ChannelId {
         let ours = self.ours.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
         let before = self.world.chain.mempool().len();
         self.ldk.open_channel(ours, sats, push_msat);
         self.ldk
@@ -114,13 +116,23 @@ impl Pair {
                     || !self.ldk.rejected_broadcasts().is_empty()
             });
         assert!(self.ldk.rejected_broadcasts().is_empty());
-        let id = self
-            .ours
-            .channel_with(&self.ldk.node_id())
-            .unwrap()
-            .channel_id;
+        let id = self.new_channel(&known);
         self.confirm_and_wait_ready(id);
         id
+    }
+
+    /// The channel our node has that is not in `known` (and not closed).
+    fn new_channel(&self, known: &[ChannelId]) -> ChannelId {
+        self.ours.with(|n| {
+            let fresh: Vec<ChannelId> = n
+                .list_channels()
+                .iter()
+                .filter(|c| !known.contains(&c.channel_id) && c.phase != Phase::Closed)
+                .map(|c| c.channel_id)
+                .collect();
+            assert_eq!(fresh.len(), 1, "one new channel: {:?}", n.list_channels());
+            fresh[0]
+        })
     }
 
     /// Mines a block (zero-conf channels need none) and waits until both
@@ -213,9 +225,30 @@ impl Pair {
         });
     }
 
-    /// Our balance in `id` (msat), and LDK's view of what it can send.
+    /// Our balance in `id` (msat) in our latest commitment.
     pub fn our_balance_msat(&self, id: &ChannelId) -> u64 {
         self.ours.channel(id).unwrap().local_balance_msat
+    }
+
+    /// Waits until no HTLC is pending on LDK's side and our balance in
+    /// `id` is `expected_msat` (the last removals' dances may still be
+    /// finishing when the payment events arrive).
+    pub fn wait_settled(&self, id: &ChannelId, expected_msat: u64) {
+        self.ldk.wait_until("LDK has no HTLC pending", LIMIT, || {
+            self.ldk
+                .channels()
+                .iter()
+                .all(|c| c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty())
+        });
+        let limit = std::time::Instant::now() + Duration::from_secs(5);
+        while self.our_balance_msat(id) != expected_msat && std::time::Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(
+            self.our_balance_msat(id),
+            expected_msat,
+            "our balance is what we received less what we sent"
+        );
     }
 
     /// Closes `id` cooperatively (`by_us` chooses the initiator), mines the
@@ -255,8 +288,9 @@ impl Pair {
         self.world.assert_no_rejections();
         assert!(self.ldk.rejected_broadcasts().is_empty());
 
-        // Balances: our output is our balance (rounded down to the sat);
-        // the funder (the side with the anchors and the fee) gets the rest.
+        // Balances (BOLT 3, "Closing Transaction"): each output is its
+        // owner's balance rounded down to the satoshi, the funder's less
+        // the closing fee; the rounding remainder goes to the fee.
         let ours_script = self.ours.shutdown_script();
         let our_out: u64 = closing
             .output
@@ -265,16 +299,16 @@ impl Pair {
             .map(|o| o.value.to_sat())
             .sum();
         let total_out: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
+        let their_out = total_out - our_out;
         let fee = capacity - total_out;
+        let their_msat = capacity * 1000 - our_msat;
+        assert!(fee < 10_000, "closing fee {fee} sat");
         if details.is_outbound {
-            // We paid the closing fee.
-            assert_eq!(
-                our_out + fee,
-                our_msat / 1000,
-                "our output plus the fee is our balance"
-            );
+            assert_eq!(their_out, their_msat / 1000, "LDK's output is its balance");
+            assert!(our_out < our_msat / 1000 && our_out + fee >= our_msat / 1000);
         } else {
             assert_eq!(our_out, our_msat / 1000, "our output is our balance");
+            assert!(their_out < their_msat / 1000 && their_out + fee >= their_msat / 1000);
         }
         closing
     }

@@ -311,3 +311,165 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
     assert_eq!(pair.our_balance_msat(&id), expected);
     pair.assert_chain_clean();
 });
+
+// 6. Our node is restarted from its `FsStore` in the middle of a stream of
+// payments (a crash: sockets dropped without a word, the node rebuilt from
+// the store alone), and the channel goes on.
+both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::{our_hash, LIMIT};
+    use lightning_core::node::{PaymentHash, PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(1_000_000, 400_000_000);
+    let ldk_node = pair.ldk.node_id();
+    let start = pair.our_balance_msat(&id);
+    let (mut sent, mut received, mut retried) = (0u64, 0u64, 0);
+    let mut ours: Vec<(String, u64)> = Vec::new();
+    let mut theirs: Vec<(String, u64)> = Vec::new();
+
+    for i in 0..30u64 {
+        let amount = AMOUNTS[(i % 10) as usize] + i;
+        let invoice = pair
+            .ours
+            .with(|n| n.create_invoice(Some(amount + 7), "stream", 3600, host::now()))
+            .unwrap()
+            .to_string();
+        pair.ldk.pay_invoice(&invoice, None);
+        theirs.push((invoice, amount + 7));
+        let invoice = pair.ldk.create_invoice(Some(amount), "stream").to_string();
+        if i == 13 {
+            // Crash with payments both ways in flight: ours is persisted
+            // (its HTLC and our signature on it) but never reaches LDK.
+            pair.ours.restart_with(|n| {
+                n.pay_invoice_str(&invoice, host::now()).unwrap();
+            });
+            pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+                !pair.ldk.is_connected(&pair.ours.node_id())
+            });
+            pair.ours.connect(ldk_node, pair.ldk.addr);
+        } else {
+            pair.ours
+                .with(|n| n.pay_invoice_str(&invoice, host::now()))
+                .unwrap();
+        }
+        ours.push((invoice, amount));
+        if i % 5 != 4 {
+            continue;
+        }
+        for (invoice, amount) in ours.drain(..) {
+            let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
+            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let pid = PaymentId(hash.0);
+            pair.ours.wait_until("our payment ends", LIMIT, |s| {
+                s.node
+                    .payment(&pid)
+                    .is_some_and(|p| p.status != PaymentStatus::Pending)
+            });
+            let status = pair.ours.with(|n| n.payment(&pid)).unwrap();
+            if status.status == PaymentStatus::Failed {
+                // Never committed before the crash: failed, nothing paid.
+                assert!(
+                    status
+                        .failure
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("committed"),
+                    "{status:?}"
+                );
+                retried += 1;
+                pair.ours
+                    .with(|n| n.pay_invoice_str(&invoice, host::now()))
+                    .unwrap();
+            }
+            pair.wait_we_paid_ldk(&hash);
+            sent += amount;
+        }
+        for (invoice, amount) in theirs.drain(..) {
+            let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
+            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
+            pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+                pair.ldk.outcome(&ldk_hash).is_some()
+            });
+            assert!(
+                matches!(
+                    pair.ldk.outcome(&ldk_hash),
+                    Some(LdkPaymentOutcome::Sent(_))
+                ),
+                "LDK's payment {hash} across our restart: {:?}",
+                pair.ldk.outcome(&ldk_hash)
+            );
+            pair.wait_ldk_paid_us(&our_hash(&ldk_hash));
+            received += amount;
+        }
+    }
+    pair.wait_settled(&id, start + received - sent);
+    eprintln!("payments of ours retried after the restart: {retried}");
+    // The channel goes on after the restart: close it and check balances.
+    pair.close(id, true);
+});
+
+// 7. `update_fee`, initiated by the funder: by us on a channel we opened
+// (with a payment in the same dance), and by LDK on one it opened (LDK
+// sends it from its timer when its estimate changes).
+both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::pair::LIMIT;
+
+    let pair = Pair::new(anchors);
+    let feerate_at_ldk = |id| {
+        pair.ldk
+            .channels()
+            .into_iter()
+            .find(|c| c.channel_id == ldk_id(&id))
+            .and_then(|c| c.feerate_sat_per_1000_weight)
+    };
+
+    // We fund; we raise the fee, and pay in the same batch.
+    let ours = pair.open_from_us(600_000, 100_000_000);
+    assert_eq!(feerate_at_ldk(ours), Some(1000));
+    let invoice = pair.ldk.create_invoice(Some(5_000_000), "fee");
+    pair.ours.with(|n| {
+        n.update_fee(ours, 2_750).unwrap();
+        n.pay_invoice_str(&invoice.to_string(), host::now())
+            .unwrap();
+    });
+    pair.wait_we_paid_ldk(&lightning_core::node::PaymentHash(
+        invoice.payment_hash().to_byte_array(),
+    ));
+    pair.ldk.wait_until("LDK applies our feerate", LIMIT, || {
+        feerate_at_ldk(ours) == Some(2_750)
+    });
+    // Then lower it, and pay both ways over the new commitments.
+    pair.ours.with(|n| n.update_fee(ours, 600)).unwrap();
+    pair.ldk
+        .wait_until("LDK applies our lower feerate", LIMIT, || {
+            feerate_at_ldk(ours) == Some(600)
+        });
+    let h = pair.ldk_pays_us_start(3_000_000);
+    pair.wait_ldk_paid_us(&h);
+    let h = pair.we_pay_ldk_start(2_000_000);
+    pair.wait_we_paid_ldk(&h);
+    // The fundee may not send it (BOLT 2: "MUST NOT send update_fee" if
+    // not the funder) — our node refuses to.
+    let theirs = pair.open_from_ldk(500_000, 50_000_000);
+    assert!(pair.ours.with(|n| n.update_fee(theirs, 5_000)).is_err());
+
+    // LDK funds; its estimate rises and its timer sends update_fee.
+    assert_eq!(feerate_at_ldk(theirs), Some(1000));
+    pair.ldk.set_feerate(3_100);
+    pair.ldk
+        .wait_until("LDK's update_fee is committed", LIMIT, || {
+            feerate_at_ldk(theirs) == Some(3_100)
+        });
+    let h = pair.ldk_pays_us_start(4_000_000);
+    pair.wait_ldk_paid_us(&h);
+    let h = pair.we_pay_ldk_start(1_500_000);
+    pair.wait_we_paid_ldk(&h);
+    // Both channels close at agreed balances after the fee changes.
+    pair.close(theirs, false);
+    pair.close(ours, true);
+    pair.assert_chain_clean();
+});
