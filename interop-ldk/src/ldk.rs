@@ -486,6 +486,12 @@ impl LdkNode {
         }
     }
 
+    /// The node id a node started from `seed` has.
+    pub fn node_id_for_seed(seed: [u8; 32]) -> PublicKey {
+        let keys = KeysManager::new(&seed, 0, 0, true);
+        PublicKey::from_secret_key(&Secp256k1::new(), &keys.get_node_secret_key())
+    }
+
     /// The node id.
     pub fn node_id(&self) -> PublicKey {
         self.inner.manager.get_our_node_id()

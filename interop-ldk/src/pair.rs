@@ -19,6 +19,9 @@ use crate::world::World;
 /// How long any one wait may take before the scenario fails.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
+/// The LDK node's seed.
+pub const LDK_SEED: [u8; 32] = [31; 32];
+
 /// The two nodes and their chain.
 #[derive(Debug)]
 pub struct Pair {
@@ -54,7 +57,7 @@ impl Pair {
         let wallets = world.wallets(&[[1; 32], [2; 32]], 3);
         let ldk = LdkNode::start(
             "ldk",
-            [31; 32],
+            LDK_SEED,
             world.chain.clone(),
             wallets[0].clone(),
             ldk_config,
@@ -118,6 +121,47 @@ impl Pair {
         assert!(self.ldk.rejected_broadcasts().is_empty());
         let id = self.new_channel(&known);
         self.confirm_and_wait_ready(id);
+        id
+    }
+
+    /// Scenario 9's steps, we fund: the channel is usable with its funding
+    /// transaction unconfirmed.
+    pub fn open_zero_conf_from_us(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ldk_node = self.ldk.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        self.ours
+            .with(|n| n.open_channel(ldk_node, sats, push_msat))
+            .unwrap();
+        self.ours
+            .wait_until("the funding is broadcast", LIMIT, |s| {
+                !s.errors.is_empty()
+                    || s.node
+                        .list_channels()
+                        .iter()
+                        .any(|c| !known.contains(&c.channel_id) && c.funding_txo.is_some())
+            });
+        let id = self.new_channel(&known);
+        self.wait_usable(id);
+        id
+    }
+
+    /// Scenario 9's steps, LDK funds: the channel is usable with its
+    /// funding transaction unconfirmed.
+    pub fn open_zero_conf_from_ldk(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        self.ldk.open_channel(self.ours.node_id(), sats, push_msat);
+        self.ours.wait_until("LDK's channel is funded", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| !known.contains(&c.channel_id) && c.funding_txo.is_some())
+        });
+        let id = self.new_channel(&known);
+        self.wait_usable(id);
         id
     }
 
@@ -255,10 +299,6 @@ impl Pair {
     /// closing transaction and checks both outputs against the balances
     /// before the close. Returns the closing transaction.
     pub fn close(&self, id: ChannelId, by_us: bool) -> bitcoin::Transaction {
-        let details = self.ours.channel(&id).unwrap();
-        let funding = details.funding_txo.unwrap();
-        let our_msat = details.local_balance_msat;
-        let capacity = details.capacity_sat;
         if by_us {
             self.ours.with(|n| n.close_channel(id)).unwrap();
         } else {
@@ -274,6 +314,12 @@ impl Pair {
             self.ldk
                 .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&id)))
         });
+        // The balances the close settled (updates still in flight when it
+        // was asked for complete before `shutdown` finishes).
+        let details = self.ours.channel(&id).unwrap();
+        let funding = details.funding_txo.unwrap();
+        let our_msat = details.local_balance_msat;
+        let capacity = details.capacity_sat;
         let closing = self
             .world
             .wait_for_mempool(1, LIMIT)

@@ -473,3 +473,95 @@ both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
     pair.close(ours, true);
     pair.assert_chain_clean();
 });
+
+// 8. A cooperative close, once initiated by each side, on a channel each
+// side funded; the closing transaction is mined on the simulated chain and
+// both sides' balances are as expected (checked in `Pair::close`).
+both_channel_types!(s8_cooperative_close_each_side, |anchors: bool| {
+    let pair = Pair::new(anchors);
+    let ours = pair.open_from_us(700_000, 0);
+    let theirs = pair.open_from_ldk(300_000, 0);
+    // Move funds both ways over both channels first, so that each side has
+    // an output; payments pick either channel.
+    for amount in [50_000_000u64, 20_000_000, 1_234_567] {
+        let h = pair.we_pay_ldk_start(amount);
+        pair.wait_we_paid_ldk(&h);
+        let h = pair.ldk_pays_us_start(amount / 2);
+        pair.wait_ldk_paid_us(&h);
+    }
+    let ldk_wallet = pair.ldk.wallet().balance();
+
+    // We initiate on the channel we funded.
+    let closing = pair.close(ours, true);
+    assert_eq!(closing.output.len(), 2);
+    // LDK initiates on the channel it funded.
+    let closing = pair.close(theirs, false);
+    assert_eq!(closing.output.len(), 2);
+    // Our side of both closes paid our shutdown script.
+    assert!(
+        pair.world
+            .chain
+            .balance_of(&pair.ours.shutdown_script())
+            .to_sat()
+            > 0
+    );
+    // LDK's wallet is unchanged (its closing outputs pay its own keys).
+    assert_eq!(pair.ldk.wallet().balance(), ldk_wallet);
+    pair.ldk.wait_until(
+        "LDK forgets both channels",
+        interop_ldk::pair::LIMIT,
+        || pair.ldk.channels().is_empty(),
+    );
+    pair.assert_chain_clean();
+});
+
+// 9. A zero-conf channel each way, LDK configured to trust us and we to
+// trust it: usable before any block, payments both ways, then confirmed.
+both_channel_types!(s9_zero_conf, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::ldk::LdkConfig;
+
+    let mut ldk_config = LdkConfig::new(anchors);
+    ldk_config.trust_zero_conf = true;
+    let ldk_id_ = interop_ldk::ldk::LdkNode::node_id_for_seed(interop_ldk::pair::LDK_SEED);
+    let mut our_config = host::config(anchors);
+    our_config.trusted_zeroconf_peers.push(ldk_id_);
+    let pair = Pair::with_configs(ldk_config, our_config);
+    assert_eq!(pair.ldk.node_id(), ldk_id_);
+    let height = pair.world.height();
+
+    // We open; LDK accepts as trusted with minimum_depth 0.
+    let ours = pair.open_zero_conf_from_us(400_000, 100_000_000);
+    // LDK opens; we accept as trusted.
+    let theirs = pair.open_zero_conf_from_ldk(300_000, 100_000_000);
+    assert_eq!(pair.world.height(), height, "no block was mined");
+    assert!(pair
+        .ldk
+        .record(|r| r.open_requests.iter().all(|(_, zc)| *zc)));
+    for amount in [10_000_000u64, 2_000, 750_000] {
+        let h = pair.we_pay_ldk_start(amount);
+        pair.wait_we_paid_ldk(&h);
+        let h = pair.ldk_pays_us_start(amount);
+        pair.wait_ldk_paid_us(&h);
+    }
+    // The funding transactions confirm later; the channels carry on.
+    pair.world.mine(6);
+    let scid_known = |id| {
+        pair.ours
+            .channel(&id)
+            .is_some_and(|c| c.short_channel_id.is_some())
+    };
+    let limit = std::time::Instant::now() + interop_ldk::pair::LIMIT;
+    while !(scid_known(ours) && scid_known(theirs)) {
+        assert!(
+            std::time::Instant::now() < limit,
+            "no scid after confirmation"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let h = pair.we_pay_ldk_start(1_000_000);
+    pair.wait_we_paid_ldk(&h);
+    pair.close(ours, true);
+    pair.close(theirs, false);
+    pair.assert_chain_clean();
+});
