@@ -1,2 +1,3 @@
 //! Shared code of the example programs.
+pub mod demo;
 pub mod lnctl;

@@ -262,15 +262,12 @@ impl Node {
                 .channel
                 .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
         };
-        match result {
-            Ok(out) => {
-                self.apply(channel_id, out);
-                self.to_commit.insert(channel_id);
-            }
-            // Not operating now (disconnected): the HTLC stays locked in
-            // and is answered after the next `channel_reestablish`
-            // ([`Node::answer_pending_htlcs`]).
-            Err(_) => {}
+        // Not operating now (disconnected): the HTLC stays locked in and is
+        // answered after the next `channel_reestablish`
+        // ([`Node::answer_pending_htlcs`]).
+        if let Ok(out) = result {
+            self.apply(channel_id, out);
+            self.to_commit.insert(channel_id);
         }
     }
 }

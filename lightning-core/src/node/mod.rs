@@ -152,7 +152,7 @@ enum Outgoing {
     Message {
         dep: u64,
         peer: PeerId,
-        message: Message,
+        message: Box<Message>,
     },
     Broadcast {
         dep: u64,
@@ -417,12 +417,13 @@ impl Node {
             }
             match front {
                 Outgoing::Message { peer, message, .. } => {
-                    match self.peers.send_message(*peer, message) {
-                        // Full: retry after the host drains the queue.
-                        Err(PeerError::OutboundQueueFull { .. }) => return,
-                        // The connection it was meant for is gone: the
-                        // channel retransmits after `channel_reestablish`.
-                        Ok(()) | Err(_) => {}
+                    // Full: retry after the host drains the queue. Any other
+                    // refusal means the connection it was meant for is gone:
+                    // the channel retransmits after `channel_reestablish`.
+                    if let Err(PeerError::OutboundQueueFull { .. }) =
+                        self.peers.send_message(*peer, message)
+                    {
+                        return;
                     }
                 }
                 Outgoing::Broadcast { tx, .. } => self.host.broadcaster.broadcast_transaction(tx),
@@ -436,7 +437,7 @@ impl Node {
             self.outbox.push_back(Outgoing::Message {
                 dep: self.writer.barrier(),
                 peer,
-                message,
+                message: Box::new(message),
             });
         }
     }
@@ -1040,7 +1041,7 @@ impl Node {
         }
 
         // Channels: `channels/<id>/snapshot` and `channels/<id>/u/<seq>`.
-        let mut by_id: BTreeMap<String, (Option<Vec<u8>>, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, StoredChannel> = BTreeMap::new();
         for key in list("channels/")? {
             let mut parts = key.splitn(3, '/');
             let (Some(_), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
@@ -1129,6 +1130,9 @@ impl Node {
         Ok(node)
     }
 }
+
+/// A channel's snapshot and update records as read from the store.
+type StoredChannel = (Option<Vec<u8>>, Vec<Vec<u8>>);
 
 /// Before `funding_signed` (funder) or `funding_created` (fundee): the
 /// funding transaction was never broadcast, so the channel can be

@@ -389,13 +389,7 @@ impl Net {
             .chain
             .balance_of(&self.b.node.shutdown_script())
             .to_sat();
-        let closing = self
-            .chain
-            .mempool()
-            .is_empty()
-            .then_some(())
-            .expect("closing tx mined");
-        let _ = closing;
+        assert!(self.chain.mempool().is_empty(), "closing tx mined");
         let funding = self
             .a
             .node
