@@ -557,12 +557,23 @@ impl LdkNode {
         self.inner.manager.list_channels()
     }
 
-    /// Cooperatively closes the channel with `node_id`.
+    /// Cooperatively closes the channel with `node_id`. LDK's API refuses
+    /// to start a shutdown while its own side has HTLC updates waiting to
+    /// be sent or a dance in progress ("process pending events first");
+    /// those clear as the background task runs, so the call is retried for
+    /// up to ten seconds.
     pub fn close_channel(&self, channel_id: &ChannelId, node_id: &PublicKey) {
-        self.inner
-            .manager
-            .close_channel(channel_id, node_id)
-            .unwrap();
+        let start = Instant::now();
+        loop {
+            match self.inner.manager.close_channel(channel_id, node_id) {
+                Ok(()) => break,
+                Err(err) if start.elapsed() < Duration::from_secs(10) => {
+                    let _ = err;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(err) => panic!("LDK refuses to close: {err:?}"),
+            }
+        }
         self.inner.peers.process_events();
     }
 

@@ -565,3 +565,71 @@ both_channel_types!(s9_zero_conf, |anchors: bool| {
     pair.close(theirs, false);
     pair.assert_chain_clean();
 });
+
+// 8 (edges). A close right after opening (the fundee has nothing: one
+// output), and closes asked for while payments are in flight both ways
+// (BOLT 2: `shutdown` may be sent with HTLCs pending and `closing_signed`
+// waits until none are left), initiated once by each side. A payment in
+// flight may be failed by its recipient once it is shutting down (LDK fails
+// HTLCs it processes after its `shutdown` with `permanent_channel_failure`);
+// each must end, failures decoded at the sender, and the closing outputs
+// match the balances that result.
+both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::node::{PaymentHash, PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    // Nothing pushed: only the funder (LDK) has an output.
+    let empty = pair.open_from_ldk(200_000, 0);
+    let closing = pair.close(empty, true);
+    assert_eq!(closing.output.len(), 1, "{closing:?}");
+    assert_eq!(
+        pair.world
+            .chain
+            .balance_of(&pair.ours.shutdown_script())
+            .to_sat(),
+        0
+    );
+
+    let wait_all = |ldk_paid: &[PaymentHash], we_paid: &[PaymentHash]| {
+        for h in ldk_paid {
+            let lh = lightning::types::payment::PaymentHash(h.0);
+            pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+                pair.ldk.outcome(&lh).is_some()
+            });
+            if let Some(LdkPaymentOutcome::Sent(_)) = pair.ldk.outcome(&lh) {
+                assert!(pair.ours.received(h));
+            }
+        }
+        for h in we_paid {
+            let id = PaymentId(h.0);
+            pair.ours.wait_until("our payment ends", LIMIT, |s| {
+                s.node
+                    .payment(&id)
+                    .is_some_and(|p| p.status != PaymentStatus::Pending)
+            });
+            if let Some(Err(failure)) = pair.ours.payment_outcome(h) {
+                assert_eq!(failure.failure_code, Some(0x4008), "{failure:?}");
+            }
+        }
+    };
+
+    for (ldk_funds, by_us) in [(false, false), (true, true)] {
+        let id = if ldk_funds {
+            pair.open_from_ldk(800_000, 300_000_000)
+        } else {
+            pair.open_from_us(800_000, 300_000_000)
+        };
+        let mut ldk_paid = Vec::new();
+        let mut we_paid = Vec::new();
+        for amount in [3_000_000u64, 400_000, 9_000_000] {
+            ldk_paid.push(pair.ldk_pays_us_start(amount));
+            we_paid.push(pair.we_pay_ldk_start(amount + 1));
+        }
+        let closing = pair.close(id, by_us);
+        wait_all(&ldk_paid, &we_paid);
+        assert_eq!(closing.output.len(), 2);
+    }
+    pair.assert_chain_clean();
+});
