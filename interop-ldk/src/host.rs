@@ -58,6 +58,9 @@ pub struct HostState {
     cut_after_writes: u32,
     /// Stop reading and writing (a crashed process).
     frozen: bool,
+    /// Freeze right after this many more rounds that read bytes, before
+    /// anything the node answers is written; 0: never.
+    freeze_after_reads: u32,
 }
 
 impl HostState {
@@ -170,6 +173,7 @@ impl OurNode {
                 errors: Vec::new(),
                 cut_after_writes: 0,
                 frozen: false,
+                freeze_after_reads: 0,
             }),
             stop: AtomicBool::new(false),
         });
@@ -258,6 +262,19 @@ impl OurNode {
         r
     }
 
+    /// Arms a crash on receipt: after the `reads`-th round that reads
+    /// bytes from now, the node has handled them (and persisted what they
+    /// changed) but nothing it answers leaves; the host stops until
+    /// [`OurNode::restart`].
+    pub fn freeze_after_reads(&self, reads: u32) {
+        self.lock().freeze_after_reads = reads;
+    }
+
+    /// Whether the host froze (see [`OurNode::freeze_after_reads`]).
+    pub fn is_frozen(&self) -> bool {
+        self.lock().frozen
+    }
+
     /// Whether the cut asked for has happened.
     pub fn cut_done(&self) -> bool {
         self.lock().cut_after_writes == 0
@@ -313,6 +330,7 @@ impl OurNode {
             best,
         );
         state.frozen = false;
+        state.freeze_after_reads = 0;
     }
 
     /// Events so far matching `f`.
@@ -455,6 +473,7 @@ fn round(
     }
 
     // Reads.
+    let mut read_any = false;
     for i in 0..state.conns.len() {
         if state.conns[i].closed || state.conns[i].closing {
             continue;
@@ -470,6 +489,7 @@ fn round(
                 }
                 Ok(n) => {
                     busy = true;
+                    read_any = true;
                     let peer = state.conns[i].peer;
                     if state.node.handle_bytes(peer, &buf[..n], now).is_err() {
                         // The node closed it; its last bytes still go out.
@@ -486,6 +506,14 @@ fn round(
                     break;
                 }
             }
+        }
+    }
+
+    if read_any && state.freeze_after_reads > 0 {
+        state.freeze_after_reads -= 1;
+        if state.freeze_after_reads == 0 {
+            state.frozen = true;
+            return true;
         }
     }
 

@@ -405,6 +405,23 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
             received += amount;
         }
     }
+    // Crashes on receipt: LDK pays us; we handle one, two, then three
+    // rounds of its bytes (update_add_htlc, commitment_signed, ...), persist
+    // what they changed, and crash before anything we answer leaves.
+    for reads in [1, 2, 3] {
+        let amount = 1_700_000 + reads;
+        pair.ours.freeze_after_reads(reads as u32);
+        let hash = pair.ldk_pays_us_start(amount);
+        pair.ldk
+            .wait_until("our host froze", LIMIT, || pair.ours.is_frozen());
+        pair.ours.restart();
+        pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+            !pair.ldk.is_connected(&pair.ours.node_id())
+        });
+        pair.ours.connect(ldk_node, pair.ldk.addr);
+        pair.wait_ldk_paid_us(&hash);
+        received += amount;
+    }
     pair.wait_settled(&id, start + received - sent);
     eprintln!("payments of ours retried after the restart: {retried}");
     // The channel goes on after the restart: close it and check balances.
@@ -631,5 +648,90 @@ both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
         wait_all(&ldk_paid, &we_paid);
         assert_eq!(closing.output.len(), 2);
     }
+    pair.assert_chain_clean();
+});
+
+// 3 (edges). Amounts at the limits each side computes, and many HTLCs in
+// flight at once: the sender's idea of what it may send (reserve, the
+// funder's commitment fee, anchors) must agree with what the receiver
+// accepts, or the receiver fails the channel.
+both_channel_types!(s3_capacity_edges, |anchors: bool| {
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::node::{PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(300_000, 100_000_000);
+    let ldk_chan = || {
+        pair.ldk
+            .channels()
+            .into_iter()
+            .find(|c| c.channel_id == ldk_id(&id))
+            .unwrap()
+    };
+
+    // Twenty non-dust HTLCs each way in flight at once.
+    let mut ldk_paid = Vec::new();
+    let mut we_paid = Vec::new();
+    for k in 0..20u64 {
+        ldk_paid.push(pair.ldk_pays_us_start(1_500_000 + k));
+        we_paid.push(pair.we_pay_ldk_start(2_000_000 + k));
+    }
+    for h in &ldk_paid {
+        pair.wait_ldk_paid_us(h);
+    }
+    for h in &we_paid {
+        pair.wait_we_paid_ldk(h);
+    }
+
+    // We (the funder) send everything we think we can.
+    let start = std::time::Instant::now();
+    while pair.ours.channel(&id).unwrap().outbound_capacity_msat == 0 {
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let ours_max = pair.ours.channel(&id).unwrap().outbound_capacity_msat;
+    let ldk_view = ldk_chan().inbound_capacity_msat;
+    eprintln!("we can send {ours_max} msat; LDK can receive {ldk_view}");
+    let h = pair.we_pay_ldk_start(ours_max);
+    let pid = PaymentId(h.0);
+    pair.ours.wait_until("the payment ends", LIMIT, |s| {
+        s.node
+            .payment(&pid)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let details = pair.ours.with(|n| n.payment(&pid)).unwrap();
+    assert_eq!(
+        details.status,
+        PaymentStatus::Succeeded,
+        "our full outbound capacity was refused: {details:?}"
+    );
+    assert!(
+        pair.ldk.record(|r| r.closed.is_empty()),
+        "LDK closed the channel"
+    );
+
+    // LDK sends the most it says it can.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let ldk_max = ldk_chan().next_outbound_htlc_limit_msat;
+    eprintln!("LDK can send {ldk_max} msat; we think we can receive up to our side");
+    let invoice = pair
+        .ours
+        .with(|n| n.create_invoice(Some(ldk_max), "max", 3600, interop_ldk::host::now()))
+        .unwrap();
+    let lh = pair.ldk.pay_invoice(&invoice.to_string(), None);
+    pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+        pair.ldk.outcome(&lh).is_some()
+    });
+    assert!(
+        matches!(pair.ldk.outcome(&lh), Some(LdkPaymentOutcome::Sent(_))),
+        "LDK's maximum was refused: {:?}",
+        pair.ldk.outcome(&lh)
+    );
+    assert!(
+        pair.ldk.record(|r| r.closed.is_empty()),
+        "LDK closed the channel"
+    );
+    pair.close(id, true);
     pair.assert_chain_clean();
 });
