@@ -78,3 +78,81 @@ fn bolt2_empty_upfront_shutdown_script_is_encoded() {
     };
     assert_eq!(back.tlvs.upfront_shutdown_script, Some(Vec::new()));
 }
+
+/// BOLT 2, "Closing Initiation: `shutdown`": a node "MUST NOT send an
+/// `update_add_htlc` after a `shutdown`" — after *its own* `shutdown`. An
+/// `update_add_htlc` the peer sent before our `shutdown` reached it crosses
+/// ours and is valid: the peer replies with `shutdown` only "once there are
+/// no outstanding updates on the peer". We used to refuse such an add while
+/// shutting down, then fail the channel on the peer's `commitment_signed`
+/// that covered it (found with LDK paying us as we closed).
+#[test]
+fn bolt2_update_add_htlc_crossing_our_shutdown_is_accepted() {
+    use lightning_core::channel::{ChannelEvent, Phase};
+
+    let mut pair = open(OpenOptions::default());
+    // B (the fundee) offers an HTLC and signs it...
+    let (_, hash) = preimage(1);
+    let (id, out) = pair
+        .b
+        .ch
+        .send_htlc(5_000_000, hash, 700_000, ONION.to_vec())
+        .unwrap();
+    pair.b.apply(out);
+    let out = pair.b.ch.commit().unwrap();
+    pair.b.apply(out);
+    // ...while A starts closing: A's `shutdown` and B's updates cross.
+    let out = pair.a.ch.shutdown().unwrap();
+    pair.a.apply(out);
+    assert!(matches!(pair.a.outbox.back(), Some(Message::Shutdown(_))));
+    pair.deliver_b_to_a().unwrap(); // update_add_htlc
+    pair.deliver_b_to_a().unwrap(); // commitment_signed
+    pair.run_until_quiet();
+    assert!(pair
+        .a
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, ChannelEvent::HtlcReceived { htlc_id, .. } if *htlc_id == id)));
+    assert_eq!(pair.a.ch.phase(), Phase::ShuttingDown);
+    pair.check_agreement();
+
+    // The HTLC is settled during the shutdown, then the close completes.
+    let out = pair.a.ch.fulfill_htlc(id, preimage(1).0).unwrap();
+    pair.a.apply(out);
+    let out = pair.a.ch.commit().unwrap();
+    pair.a.apply(out);
+    pair.run_until_quiet();
+    assert_eq!(pair.a.ch.phase(), Phase::Closed);
+    assert_eq!(pair.b.ch.phase(), Phase::Closed);
+}
+
+/// The other half of the rule: an `update_add_htlc` after the peer's own
+/// `shutdown` is still refused.
+#[test]
+fn bolt2_update_add_htlc_after_peers_shutdown_is_refused() {
+    use lightning_core::channel::ChannelError;
+
+    let mut pair = open(OpenOptions::default());
+    let (_, hash) = preimage(2);
+    // B's add is built first, then B shuts down and its `shutdown` reaches
+    // A before the add: as A sees it, the add comes after B's shutdown.
+    let (_, out) = pair
+        .b
+        .ch
+        .send_htlc(5_000_000, hash, 700_000, ONION.to_vec())
+        .unwrap();
+    let add = out.messages[0].clone();
+    let out = pair
+        .a
+        .ch
+        .handle_message(&Message::Shutdown(lightning_wire::msgs::Shutdown {
+            channel_id: pair.a.ch.channel_id(),
+            scriptpubkey: config(0xbb).shutdown_script.to_bytes(),
+            tlvs: Default::default(),
+        }));
+    assert!(out.is_ok());
+    assert!(matches!(
+        pair.a.ch.handle_message(&add),
+        Err(ChannelError::AddAfterShutdown)
+    ));
+}
