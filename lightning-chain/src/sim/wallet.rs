@@ -144,7 +144,14 @@ impl SimWallet {
     /// first output, with change (if any) second. It is not broadcast; its
     /// inputs are reserved.
     pub fn fund(&self, amount: Amount, to_script: &Script) -> Result<Transaction, WalletError> {
-        let coins = self.spendable_coins();
+        // Held from coin selection to reservation, so two threads funding
+        // from clones of one wallet never pick the same coin. Lock order:
+        // reservations, then the chain.
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let coins = self.spendable_coins_excluding(&reserved);
         let available: Amount = coins.iter().map(|(_, txout)| txout.value).sum();
         let payment = TxOut {
             value: amount,
@@ -204,10 +211,6 @@ impl SimWallet {
             return Err(WalletError::InsufficientFunds { needed, available });
         }
         self.sign(&mut tx, &selected)?;
-        let mut reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         reserved.extend(tx.input.iter().map(|txin| txin.previous_output));
         Ok(tx)
     }
@@ -240,8 +243,11 @@ impl SimWallet {
         let reserved = self
             .reserved
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.spendable_coins_excluding(&reserved)
+    }
+
+    fn spendable_coins_excluding(&self, reserved: &HashSet<OutPoint>) -> Vec<(OutPoint, TxOut)> {
         let chain = self.chain.lock();
         let next_height = chain.best_block().height + 1;
         let mut coins: Vec<(OutPoint, TxOut)> = chain

@@ -60,6 +60,17 @@ fn our_upfront(config: &ChannelConfig) -> Option<Vec<u8>> {
         .then(|| config.shutdown_script.to_bytes())
 }
 
+/// The `upfront_shutdown_script` field of our `open_channel` and
+/// `accept_channel`: always present, empty when we commit to no script.
+/// BOLT 2: "if both nodes advertised the `option_upfront_shutdown_script`
+/// feature: MUST include `upfront_shutdown_script` with either a valid
+/// `shutdown_scriptpubkey` [...] or a zero-length `shutdown_scriptpubkey`";
+/// "otherwise: MAY include `upfront_shutdown_script`". Including it always
+/// satisfies both, whatever the peer's `init` said.
+fn upfront_field(committed: &Option<Vec<u8>>) -> Option<Vec<u8>> {
+    Some(committed.clone().unwrap_or_default())
+}
+
 /// The peer's upfront script: absent and empty both mean "none".
 fn their_upfront(
     script: &Option<Vec<u8>>,
@@ -224,7 +235,7 @@ impl<S: ChannelSigner> Channel<S> {
             // Unannounced: announcement is the node's business.
             channel_flags: 0,
             tlvs: OpenChannelTlvs {
-                upfront_shutdown_script: st.local_upfront_shutdown.clone(),
+                upfront_shutdown_script: upfront_field(&st.local_upfront_shutdown),
                 channel_type: Some(TlvFeatures(channel_type.to_features())),
                 unknown: UnknownTlvs::default(),
             },
@@ -320,7 +331,7 @@ impl<S: ChannelSigner> Channel<S> {
             htlc_basepoint: keys.htlc_basepoint,
             first_per_commitment_point: signer.holder_per_commitment_point(0)?,
             tlvs: OpenChannelTlvs {
-                upfront_shutdown_script: st.local_upfront_shutdown.clone(),
+                upfront_shutdown_script: upfront_field(&st.local_upfront_shutdown),
                 channel_type: Some(TlvFeatures(channel_type.to_features())),
                 unknown: UnknownTlvs::default(),
             },

@@ -314,7 +314,13 @@ impl<S: ChannelSigner> Channel<S> {
         if self.st.remote_shutdown.is_some() {
             return Err(ChannelError::AddAfterShutdown);
         }
-        if self.st.phase != Phase::Normal {
+        // BOLT 2 forbids `update_add_htlc` only after the *sender's*
+        // `shutdown` ("MUST NOT send an `update_add_htlc` after a
+        // `shutdown`"). Until the peer's `shutdown` arrives, its adds are
+        // valid even though we are shutting down: they may have crossed
+        // ours, and the peer replies with `shutdown` only "once there are no
+        // outstanding updates on the peer".
+        if !matches!(self.st.phase, Phase::Normal | Phase::ShuttingDown) {
             return Err(self.unexpected("update_add_htlc"));
         }
         let add = HtlcAdd {

@@ -895,6 +895,27 @@ impl Node {
         self.persist_error()
     }
 
+    /// Proposes a new commitment feerate on a channel we funded (BOLT 2,
+    /// "Updating Fees: `update_fee`": only the funder sends it) and signs
+    /// it at once. Refused for the fundee, or when the funder could not
+    /// pay the new fee.
+    pub fn update_fee(
+        &mut self,
+        channel_id: ChannelId,
+        feerate_per_kw: u32,
+    ) -> Result<(), NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or(NodeError::UnknownChannel(channel_id))?;
+        let out = entry.channel.update_fee(feerate_per_kw)?;
+        self.apply(channel_id, out);
+        self.to_commit.insert(channel_id);
+        self.flush_commits();
+        self.flush_outbox();
+        self.persist_error()
+    }
+
     /// Closes unilaterally: tells the peer (`error`) and broadcasts our
     /// latest commitment.
     pub fn force_close_channel(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {

@@ -1,0 +1,371 @@
+//! One LDK node and our node on one simulated chain, connected over TCP,
+//! with the steps the scenarios share.
+
+use std::time::Duration;
+
+use bitcoin::hashes::Hash;
+use lightning::ln::types::ChannelId as LdkChannelId;
+use lightning::types::payment::PaymentHash as LdkPaymentHash;
+use lightning_core::channel::Phase;
+use lightning_core::node::{
+    Event, NodeConfig, PaymentDetails, PaymentHash, PaymentId, PaymentStatus,
+};
+use lightning_wire::types::ChannelId;
+
+use crate::host::{self, OurNode};
+use crate::ldk::{LdkConfig, LdkNode, LdkPaymentOutcome};
+use crate::world::World;
+
+/// How long any one wait may take before the scenario fails.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// The LDK node's seed.
+pub const LDK_SEED: [u8; 32] = [31; 32];
+
+/// The two nodes and their chain.
+#[derive(Debug)]
+pub struct Pair {
+    /// The chain.
+    pub world: World,
+    /// LDK.
+    pub ldk: LdkNode,
+    /// Ours.
+    pub ours: OurNode,
+    /// Whether the scenario runs `option_anchors_zero_fee_htlc_tx`.
+    pub anchors: bool,
+}
+
+/// Converts our channel id to LDK's.
+pub fn ldk_id(id: &ChannelId) -> LdkChannelId {
+    LdkChannelId(id.0)
+}
+
+/// Converts LDK's payment hash to ours.
+pub fn our_hash(hash: &LdkPaymentHash) -> PaymentHash {
+    PaymentHash(hash.0)
+}
+
+impl Pair {
+    /// Starts both nodes (our node connects to LDK).
+    pub fn new(anchors: bool) -> Pair {
+        Self::with_configs(LdkConfig::new(anchors), host::config(anchors))
+    }
+
+    /// Starts both nodes with the given configurations.
+    pub fn with_configs(ldk_config: LdkConfig, our_config: NodeConfig) -> Pair {
+        let world = World::new();
+        let wallets = world.wallets(&[[1; 32], [2; 32]], 3);
+        let ldk = LdkNode::start(
+            "ldk",
+            LDK_SEED,
+            world.chain.clone(),
+            wallets[0].clone(),
+            ldk_config,
+        );
+        let ours = OurNode::start(
+            [32; 32],
+            our_config,
+            world.chain.clone(),
+            wallets[1].clone(),
+        );
+        ours.connect(ldk.node_id(), ldk.addr);
+        ldk.wait_until("LDK sees us", LIMIT, || ldk.is_connected(&ours.node_id()));
+        Pair {
+            world,
+            ldk,
+            ours,
+            anchors: ldk_config.anchors,
+        }
+    }
+
+    /// Scenario 1's steps: we open a channel to LDK, it confirms, both see
+    /// it ready. Returns the channel id.
+    pub fn open_from_us(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ldk_id_ = self.ldk.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        let temp = self
+            .ours
+            .with(|n| n.open_channel(ldk_id_, sats, push_msat))
+            .unwrap();
+        self.ours.wait_until("funding is broadcast", LIMIT, |s| {
+            s.events
+                .iter()
+                .any(|e| matches!(e, Event::FundingNeeded { temporary_channel_id, .. } if *temporary_channel_id == temp))
+                && (!s.errors.is_empty() || !self.world.chain.mempool().is_empty())
+        });
+        assert!(
+            self.ours.lock().errors.is_empty(),
+            "{:?}",
+            self.ours.lock().errors
+        );
+        let id = self.new_channel(&known);
+        self.confirm_and_wait_ready(id);
+        id
+    }
+
+    /// Scenario 2's steps: LDK opens a channel to us and we accept it.
+    pub fn open_from_ldk(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ours = self.ours.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        let before = self.world.chain.mempool().len();
+        self.ldk.open_channel(ours, sats, push_msat);
+        self.ldk
+            .wait_until("LDK broadcasts the funding", LIMIT, || {
+                self.world.chain.mempool().len() > before
+                    || !self.ldk.rejected_broadcasts().is_empty()
+            });
+        assert!(self.ldk.rejected_broadcasts().is_empty());
+        let id = self.new_channel(&known);
+        self.confirm_and_wait_ready(id);
+        id
+    }
+
+    /// Scenario 9's steps, we fund: the channel is usable with its funding
+    /// transaction unconfirmed.
+    pub fn open_zero_conf_from_us(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let ldk_node = self.ldk.node_id();
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        self.ours
+            .with(|n| n.open_channel(ldk_node, sats, push_msat))
+            .unwrap();
+        self.ours
+            .wait_until("the funding is broadcast", LIMIT, |s| {
+                !s.errors.is_empty()
+                    || s.node
+                        .list_channels()
+                        .iter()
+                        .any(|c| !known.contains(&c.channel_id) && c.funding_txo.is_some())
+            });
+        let id = self.new_channel(&known);
+        self.wait_usable(id);
+        id
+    }
+
+    /// Scenario 9's steps, LDK funds: the channel is usable with its
+    /// funding transaction unconfirmed.
+    pub fn open_zero_conf_from_ldk(&self, sats: u64, push_msat: u64) -> ChannelId {
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        self.ldk.open_channel(self.ours.node_id(), sats, push_msat);
+        self.ours.wait_until("LDK's channel is funded", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| !known.contains(&c.channel_id) && c.funding_txo.is_some())
+        });
+        let id = self.new_channel(&known);
+        self.wait_usable(id);
+        id
+    }
+
+    /// The channel our node has that is not in `known` (and not closed).
+    fn new_channel(&self, known: &[ChannelId]) -> ChannelId {
+        self.ours.with(|n| {
+            let fresh: Vec<ChannelId> = n
+                .list_channels()
+                .iter()
+                .filter(|c| !known.contains(&c.channel_id) && c.phase != Phase::Closed)
+                .map(|c| c.channel_id)
+                .collect();
+            assert_eq!(fresh.len(), 1, "one new channel: {:?}", n.list_channels());
+            fresh[0]
+        })
+    }
+
+    /// Mines a block (zero-conf channels need none) and waits until both
+    /// sides can pay over `id`.
+    pub fn confirm_and_wait_ready(&self, id: ChannelId) {
+        self.world.mine(1);
+        self.wait_usable(id);
+    }
+
+    /// Waits until both sides can pay over `id`.
+    pub fn wait_usable(&self, id: ChannelId) {
+        self.ours.wait_until("our side of the channel is usable", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.is_usable)
+                && s.events
+                    .iter()
+                    .any(|e| matches!(e, Event::ChannelReady { channel_id, .. } if *channel_id == id))
+        });
+        self.ldk
+            .wait_until("LDK's side of the channel is usable", LIMIT, || {
+                self.ldk
+                    .channels()
+                    .iter()
+                    .any(|c| c.channel_id == ldk_id(&id) && c.is_usable)
+                    && self.ldk.record(|r| r.ready.contains(&ldk_id(&id)))
+            });
+    }
+
+    /// We create an invoice, LDK pays it; returns the hash. Does not wait.
+    pub fn ldk_pays_us_start(&self, amount_msat: u64) -> PaymentHash {
+        let invoice = self
+            .ours
+            .with(|n| n.create_invoice(Some(amount_msat), "interop", 3600, host::now()))
+            .unwrap();
+        let hash = self.ldk.pay_invoice(&invoice.to_string(), None);
+        our_hash(&hash)
+    }
+
+    /// LDK creates an invoice, we pay it; returns the hash. Does not wait.
+    pub fn we_pay_ldk_start(&self, amount_msat: u64) -> PaymentHash {
+        let invoice = self.ldk.create_invoice(Some(amount_msat), "interop");
+        self.ours
+            .with(|n| n.pay_invoice_str(&invoice.to_string(), host::now()))
+            .unwrap();
+        PaymentHash(invoice.payment_hash().to_byte_array())
+    }
+
+    /// Waits until LDK's payment `hash` to us succeeded on both sides.
+    pub fn wait_ldk_paid_us(&self, hash: &PaymentHash) {
+        let ldk_hash = LdkPaymentHash(hash.0);
+        self.ldk.wait_until("LDK's payment is sent", LIMIT, || {
+            self.ldk.outcome(&ldk_hash).is_some()
+        });
+        let outcome = self.ldk.outcome(&ldk_hash);
+        assert!(
+            matches!(outcome, Some(LdkPaymentOutcome::Sent(_))),
+            "LDK's payment {hash} failed: {outcome:?}"
+        );
+        self.ours
+            .wait_until("we received the payment", LIMIT, |s| {
+                s.events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, .. } if payment_hash == hash))
+            });
+    }
+
+    /// Waits until our payment `hash` to LDK succeeded on both sides.
+    pub fn wait_we_paid_ldk(&self, hash: &PaymentHash) {
+        let id = PaymentId(hash.0);
+        self.ours.wait_until("our payment ends", LIMIT, |s| {
+            s.node
+                .payment(&id)
+                .is_some_and(|p| p.status != PaymentStatus::Pending)
+        });
+        let details = self.ours.with(|n| n.payment(&id));
+        assert!(
+            matches!(
+                details,
+                Some(PaymentDetails {
+                    status: PaymentStatus::Succeeded,
+                    ..
+                })
+            ),
+            "our payment {hash} failed: {details:?}"
+        );
+        let ldk_hash = LdkPaymentHash(hash.0);
+        self.ldk.wait_until("LDK claimed the payment", LIMIT, || {
+            self.ldk
+                .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
+        });
+    }
+
+    /// Our balance in `id` (msat) in our latest commitment.
+    pub fn our_balance_msat(&self, id: &ChannelId) -> u64 {
+        self.ours.channel(id).unwrap().local_balance_msat
+    }
+
+    /// Waits until no HTLC is pending on LDK's side and our balance in
+    /// `id` is `expected_msat` (the last removals' dances may still be
+    /// finishing when the payment events arrive).
+    pub fn wait_settled(&self, id: &ChannelId, expected_msat: u64) {
+        self.ldk.wait_until("LDK has no HTLC pending", LIMIT, || {
+            self.ldk
+                .channels()
+                .iter()
+                .all(|c| c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty())
+        });
+        let limit = std::time::Instant::now() + Duration::from_secs(5);
+        while self.our_balance_msat(id) != expected_msat && std::time::Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(
+            self.our_balance_msat(id),
+            expected_msat,
+            "our balance is what we received less what we sent"
+        );
+    }
+
+    /// Closes `id` cooperatively (`by_us` chooses the initiator), mines the
+    /// closing transaction and checks both outputs against the balances
+    /// before the close. Returns the closing transaction.
+    pub fn close(&self, id: ChannelId, by_us: bool) -> bitcoin::Transaction {
+        if by_us {
+            self.ours.with(|n| n.close_channel(id)).unwrap();
+        } else {
+            self.ldk.close_channel(&ldk_id(&id), &self.ours.node_id());
+        }
+        self.ours.wait_until("our side is closed", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.phase == Phase::Closed)
+        });
+        self.ldk.wait_until("LDK's side is closed", LIMIT, || {
+            self.ldk
+                .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&id)))
+        });
+        // The balances the close settled (updates still in flight when it
+        // was asked for complete before `shutdown` finishes).
+        let details = self.ours.channel(&id).unwrap();
+        let funding = details.funding_txo.unwrap();
+        let our_msat = details.local_balance_msat;
+        let capacity = details.capacity_sat;
+        let closing = self
+            .world
+            .wait_for_mempool(1, LIMIT)
+            .into_iter()
+            .find(|tx| tx.input.iter().any(|i| i.previous_output == funding))
+            .expect("the closing transaction is in the mempool");
+        self.world.mine(1);
+        assert_eq!(
+            self.world.chain.tx_confirmations(&closing.compute_txid()),
+            Some(1)
+        );
+        self.world.assert_no_rejections();
+        assert!(self.ldk.rejected_broadcasts().is_empty());
+
+        // Balances (BOLT 3, "Closing Transaction"): each output is its
+        // owner's balance rounded down to the satoshi, the funder's less
+        // the closing fee; the rounding remainder goes to the fee.
+        let ours_script = self.ours.shutdown_script();
+        let our_out: u64 = closing
+            .output
+            .iter()
+            .filter(|o| o.script_pubkey == ours_script)
+            .map(|o| o.value.to_sat())
+            .sum();
+        let total_out: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
+        let their_out = total_out - our_out;
+        let fee = capacity - total_out;
+        let their_msat = capacity * 1000 - our_msat;
+        assert!(fee < 10_000, "closing fee {fee} sat");
+        if details.is_outbound {
+            assert_eq!(their_out, their_msat / 1000, "LDK's output is its balance");
+            assert!(our_out < our_msat / 1000 && our_out + fee >= our_msat / 1000);
+        } else {
+            assert_eq!(our_out, our_msat / 1000, "our output is our balance");
+            assert!(their_out < their_msat / 1000 && their_out + fee >= their_msat / 1000);
+        }
+        closing
+    }
+
+    /// Panics if either side saw a transaction refused.
+    pub fn assert_chain_clean(&self) {
+        self.world.assert_no_rejections();
+        assert!(
+            self.ldk.rejected_broadcasts().is_empty(),
+            "{:?}",
+            self.ldk.rejected_broadcasts()
+        );
+    }
+}

@@ -1,0 +1,737 @@
+//! Our node against LDK 0.2 over TCP on 127.0.0.1, both following one
+//! simulated chain that validates every broadcast transaction. Each
+//! scenario runs for `static_remotekey` and for `anchors_zero_fee_htlc_tx`
+//! channels.
+
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
+use bitcoin::hashes::Hash;
+use interop_ldk::pair::{ldk_id, Pair};
+
+/// Runs `$body(anchors: bool)` as `<name>_static_remotekey` and
+/// `<name>_anchors`.
+macro_rules! both_channel_types {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn static_remotekey() {
+                ($body)(false)
+            }
+            #[test]
+            fn anchors() {
+                ($body)(true)
+            }
+        }
+    };
+}
+
+// 1. We open a channel to LDK; it confirms; both see it ready.
+both_channel_types!(s1_we_open_to_ldk, |anchors: bool| {
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(500_000, 0);
+    let ldk_channel = pair
+        .ldk
+        .channels()
+        .into_iter()
+        .find(|c| c.channel_id == ldk_id(&id))
+        .unwrap();
+    assert!(!ldk_channel.is_outbound);
+    assert_eq!(ldk_channel.channel_value_satoshis, 500_000);
+    assert_eq!(
+        ldk_channel
+            .channel_type
+            .unwrap()
+            .supports_anchors_zero_fee_htlc_tx(),
+        anchors
+    );
+    assert_eq!(
+        ldk_channel.short_channel_id,
+        pair.ours
+            .channel(&id)
+            .unwrap()
+            .short_channel_id
+            .map(|s| s.0)
+    );
+    pair.assert_chain_clean();
+});
+
+// 2. LDK opens a channel to us, and we accept it.
+both_channel_types!(s2_ldk_opens_to_us, |anchors: bool| {
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_ldk(400_000, 10_000_000);
+    let ours = pair.ours.channel(&id).unwrap();
+    assert!(!ours.is_outbound);
+    assert_eq!(ours.capacity_sat, 400_000);
+    assert_eq!(ours.local_balance_msat, 10_000_000);
+    let ldk_channel = pair
+        .ldk
+        .channels()
+        .into_iter()
+        .find(|c| c.channel_id == ldk_id(&id))
+        .unwrap();
+    assert_eq!(
+        ldk_channel
+            .channel_type
+            .unwrap()
+            .supports_anchors_zero_fee_htlc_tx(),
+        anchors
+    );
+    pair.assert_chain_clean();
+});
+
+/// Amounts (msat) the payment scenarios cycle through: dust-sized HTLCs
+/// (trimmed from both commitments at 1000 sat/kw: below 546 sat, or below
+/// the HTLC-transaction fee on `static_remotekey` channels) and non-dust
+/// ones that create HTLC outputs.
+const AMOUNTS: [u64; 10] = [
+    1_000, 150_000, 353_000, 700_000, 1_500_000, 5_000_000, 12_345_678, 20_000_000, 999, 2_600_000,
+];
+
+// 3. BOLT 11 payments each way: 50 each, several in flight at once (five
+// each way per round, both directions interleaved).
+both_channel_types!(s3_invoice_payments_both_ways, |anchors: bool| {
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(1_000_000, 400_000_000);
+    let start_balance = pair.our_balance_msat(&id);
+    let (mut sent, mut received) = (0u64, 0u64);
+    for round in 0..10 {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for k in 0..5 {
+            let amount = AMOUNTS[(round + k) % AMOUNTS.len()] + round as u64;
+            theirs.push(pair.ldk_pays_us_start(amount));
+            received += amount;
+            let amount = AMOUNTS[(round + 2 * k + 3) % AMOUNTS.len()] + k as u64;
+            ours.push(pair.we_pay_ldk_start(amount));
+            sent += amount;
+        }
+        for hash in &theirs {
+            pair.wait_ldk_paid_us(hash);
+        }
+        for hash in &ours {
+            pair.wait_we_paid_ldk(hash);
+        }
+    }
+    pair.ldk
+        .wait_until("LDK has no HTLC pending", interop_ldk::pair::LIMIT, || {
+            pair.ldk
+                .channels()
+                .iter()
+                .all(|c| c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty())
+        });
+    assert_eq!(
+        pair.our_balance_msat(&id),
+        start_balance + received - sent,
+        "our balance moved by what we received less what we sent"
+    );
+    let (trimmed, htlc_sigs) = pair.ldk.htlc_counts();
+    assert!(trimmed > 0, "some HTLCs were dust");
+    assert!(
+        htlc_sigs > 0,
+        "some HTLCs had outputs, with signatures LDK checked"
+    );
+    pair.assert_chain_clean();
+});
+
+// 4. A payment to an unknown payment hash fails back with
+// `incorrect_or_unknown_payment_details` (BOLT 4: PERM|15, with
+// `htlc_msat` and `height`), decoded at the sender; both directions.
+both_channel_types!(s4_unknown_payment_hash, |anchors: bool| {
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use lightning::events::PaymentFailureReason;
+    use lightning::types::payment::{PaymentHash, PaymentSecret};
+    use lightning_core::onion::FailureReason;
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(1_000_000, 300_000_000);
+    let height = pair.world.height();
+
+    // LDK pays us under a hash we never issued an invoice for.
+    let hash = PaymentHash([0xab; 32]);
+    pair.ldk.pay_hash(
+        pair.ours.node_id(),
+        hash,
+        PaymentSecret([0xcd; 32]),
+        2_000_000,
+        40,
+    );
+    pair.ldk
+        .wait_until("LDK's payment fails", interop_ldk::pair::LIMIT, || {
+            pair.ldk.outcome(&hash).is_some()
+        });
+    assert_eq!(
+        pair.ldk.outcome(&hash),
+        Some(LdkPaymentOutcome::Failed(Some(
+            PaymentFailureReason::RecipientRejected
+        )))
+    );
+    assert!(pair.ldk.record(|r| r.path_failures.contains(&(hash, true))));
+    let decoded = format!(
+        "Onion Error[from {}: IncorrectPaymentDetails(0x400f)",
+        pair.ours.node_id()
+    );
+    assert!(
+        pair.ldk.log_contains(&decoded),
+        "LDK decoded PERM|15 from us"
+    );
+
+    // We pay LDK an invoice (signed by LDK's key) whose hash LDK does not know.
+    let invoice = pair.ldk.create_unknown_invoice(3_000_000);
+    let our_hash = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
+    pair.ours
+        .with(|n| n.pay_invoice_str(&invoice.to_string(), interop_ldk::host::now()))
+        .unwrap();
+    pair.ours.wait_until("our payment fails", interop_ldk::pair::LIMIT, |s| {
+        s.events.iter().any(|e| {
+            matches!(e, lightning_core::node::Event::PaymentFailed { payment_hash, .. } if *payment_hash == our_hash)
+        })
+    });
+    let failure = pair.ours.payment_outcome(&our_hash).unwrap().unwrap_err();
+    assert_eq!(failure.failure_code, Some(0x400f), "{failure:?}");
+    assert_eq!(failure.failing_hop, Some(0));
+    match failure.failure {
+        Some(FailureReason::IncorrectOrUnknownPaymentDetails {
+            htlc_msat,
+            height: their_height,
+        }) => {
+            assert_eq!(htlc_msat, 3_000_000);
+            assert!(their_height >= height);
+        }
+        other => panic!("decoded {other:?}"),
+    }
+    // Nothing moved.
+    assert_eq!(pair.our_balance_msat(&id), 700_000_000);
+    pair.assert_chain_clean();
+});
+
+// 5. A disconnect in the middle of a commitment dance, then a reconnect:
+// `channel_reestablish` recovers on both sides and the payments complete.
+// The connection is cut right after our first, then our second, write of
+// a dance we start (update_add_htlc + commitment_signed, then our
+// revoke_and_ack...), and in the middle of a dance LDK starts; we reconnect
+// the first times, LDK the last.
+both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::pair::LIMIT;
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(1_000_000, 300_000_000);
+    let ldk_node = pair.ldk.node_id();
+    let start = pair.our_balance_msat(&id);
+    let mut expected = start;
+    let (mut committed_across_cut, mut retried) = (0, 0);
+
+    for writes in [1, 2, 3] {
+        // Three payments of ours, one of them dust, all in one dance.
+        let invoices: Vec<_> = [2_000_000u64, 300_000, 7_000_000]
+            .iter()
+            .map(|a| pair.ldk.create_invoice(Some(*a), "cut"))
+            .collect();
+        pair.ours.with_cut(writes, |n| {
+            for invoice in &invoices {
+                n.pay_invoice_str(&invoice.to_string(), host::now())
+                    .unwrap();
+            }
+        });
+        pair.ldk.wait_until("the connection is cut", LIMIT, || {
+            pair.ours.cut_done() && !pair.ours.is_connected(&ldk_node)
+        });
+        pair.ldk
+            .wait_until("LDK sees the disconnection", LIMIT, || {
+                !pair.ldk.is_connected(&pair.ours.node_id())
+            });
+        pair.ours.connect(ldk_node, pair.ldk.addr);
+        for invoice in &invoices {
+            let hash = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
+            pair.ours.wait_until("our payment ends", LIMIT, |s| {
+                s.payment_outcome(&hash).is_some()
+            });
+            if let Some(Err(failure)) = pair.ours.payment_outcome(&hash) {
+                // An offer no commitment_signed covered when the connection
+                // dropped is forgotten by both sides (BOLT 2) and the
+                // payment fails with nothing paid; the payer pays again.
+                assert!(
+                    failure.message.contains("before the HTLC was committed"),
+                    "{failure:?}"
+                );
+                retried += 1;
+                pair.ours
+                    .with(|n| n.pay_invoice_str(&invoice.to_string(), host::now()))
+                    .unwrap();
+            } else {
+                committed_across_cut += 1;
+            }
+            pair.wait_we_paid_ldk(&hash);
+            expected -= invoice.amount_milli_satoshis().unwrap();
+        }
+    }
+    // The first offer of each dance was signed before the cut and
+    // completed through channel_reestablish alone.
+    assert!(
+        committed_across_cut >= 3,
+        "{committed_across_cut} committed, {retried} retried"
+    );
+
+    // LDK's dance: LDK pays us twice; we cut after answering its
+    // commitment_signed; LDK reconnects.
+    let hashes: Vec<_> = {
+        let invoices: Vec<_> = [4_000_000u64, 1_000]
+            .iter()
+            .map(|a| {
+                pair.ours
+                    .with(|n| n.create_invoice(Some(*a), "cut", 3600, host::now()))
+                    .unwrap()
+            })
+            .collect();
+        pair.ours.with_cut(1, |_| ());
+        invoices
+            .iter()
+            .map(|i| {
+                expected += i.amount_msat().unwrap();
+                pair.ldk.pay_invoice(&i.to_string(), None)
+            })
+            .collect()
+    };
+    pair.ldk.wait_until("the connection is cut", LIMIT, || {
+        pair.ours.cut_done() && !pair.ldk.is_connected(&pair.ours.node_id())
+    });
+    pair.ldk.connect(pair.ours.node_id(), pair.ours.addr);
+    for hash in &hashes {
+        pair.wait_ldk_paid_us(&interop_ldk::pair::our_hash(hash));
+    }
+    pair.ldk.wait_until("LDK has no HTLC pending", LIMIT, || {
+        pair.ldk
+            .channels()
+            .iter()
+            .all(|c| c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty())
+    });
+    assert_eq!(pair.our_balance_msat(&id), expected);
+    pair.assert_chain_clean();
+});
+
+// 6. Our node is restarted from its `FsStore` in the middle of a stream of
+// payments (a crash: sockets dropped without a word, the node rebuilt from
+// the store alone), and the channel goes on.
+both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::{our_hash, LIMIT};
+    use lightning_core::node::{PaymentHash, PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(1_000_000, 400_000_000);
+    let ldk_node = pair.ldk.node_id();
+    let start = pair.our_balance_msat(&id);
+    let (mut sent, mut received, mut retried) = (0u64, 0u64, 0);
+    let mut ours: Vec<(String, u64)> = Vec::new();
+    let mut theirs: Vec<(String, u64)> = Vec::new();
+
+    for i in 0..30u64 {
+        let amount = AMOUNTS[(i % 10) as usize] + i;
+        let invoice = pair
+            .ours
+            .with(|n| n.create_invoice(Some(amount + 7), "stream", 3600, host::now()))
+            .unwrap()
+            .to_string();
+        pair.ldk.pay_invoice(&invoice, None);
+        theirs.push((invoice, amount + 7));
+        let invoice = pair.ldk.create_invoice(Some(amount), "stream").to_string();
+        if i == 13 {
+            // Crash with payments both ways in flight: ours is persisted
+            // (its HTLC and our signature on it) but never reaches LDK.
+            pair.ours.restart_with(|n| {
+                n.pay_invoice_str(&invoice, host::now()).unwrap();
+            });
+            pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+                !pair.ldk.is_connected(&pair.ours.node_id())
+            });
+            pair.ours.connect(ldk_node, pair.ldk.addr);
+        } else {
+            pair.ours
+                .with(|n| n.pay_invoice_str(&invoice, host::now()))
+                .unwrap();
+        }
+        ours.push((invoice, amount));
+        if i % 5 != 4 {
+            continue;
+        }
+        for (invoice, amount) in ours.drain(..) {
+            let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
+            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let pid = PaymentId(hash.0);
+            pair.ours.wait_until("our payment ends", LIMIT, |s| {
+                s.node
+                    .payment(&pid)
+                    .is_some_and(|p| p.status != PaymentStatus::Pending)
+            });
+            let status = pair.ours.with(|n| n.payment(&pid)).unwrap();
+            if status.status == PaymentStatus::Failed {
+                // Never committed before the crash: failed, nothing paid.
+                assert!(
+                    status
+                        .failure
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("committed"),
+                    "{status:?}"
+                );
+                retried += 1;
+                pair.ours
+                    .with(|n| n.pay_invoice_str(&invoice, host::now()))
+                    .unwrap();
+            }
+            pair.wait_we_paid_ldk(&hash);
+            sent += amount;
+        }
+        for (invoice, amount) in theirs.drain(..) {
+            let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
+            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
+            pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+                pair.ldk.outcome(&ldk_hash).is_some()
+            });
+            assert!(
+                matches!(
+                    pair.ldk.outcome(&ldk_hash),
+                    Some(LdkPaymentOutcome::Sent(_))
+                ),
+                "LDK's payment {hash} across our restart: {:?}",
+                pair.ldk.outcome(&ldk_hash)
+            );
+            pair.wait_ldk_paid_us(&our_hash(&ldk_hash));
+            received += amount;
+        }
+    }
+    // Crashes on receipt: LDK pays us; we handle one, two, then three
+    // rounds of its bytes (update_add_htlc, commitment_signed, ...), persist
+    // what they changed, and crash before anything we answer leaves.
+    for reads in [1, 2, 3] {
+        let amount = 1_700_000 + reads;
+        pair.ours.freeze_after_reads(reads as u32);
+        let hash = pair.ldk_pays_us_start(amount);
+        pair.ldk
+            .wait_until("our host froze", LIMIT, || pair.ours.is_frozen());
+        pair.ours.restart();
+        pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+            !pair.ldk.is_connected(&pair.ours.node_id())
+        });
+        pair.ours.connect(ldk_node, pair.ldk.addr);
+        pair.wait_ldk_paid_us(&hash);
+        received += amount;
+    }
+    pair.wait_settled(&id, start + received - sent);
+    eprintln!("payments of ours retried after the restart: {retried}");
+    // The channel goes on after the restart: close it and check balances.
+    pair.close(id, true);
+});
+
+// 7. `update_fee`, initiated by the funder: by us on a channel we opened
+// (with a payment in the same dance), and by LDK on one it opened (LDK
+// sends it from its timer when its estimate changes).
+both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::pair::LIMIT;
+
+    let pair = Pair::new(anchors);
+    let feerate_at_ldk = |id| {
+        pair.ldk
+            .channels()
+            .into_iter()
+            .find(|c| c.channel_id == ldk_id(&id))
+            .and_then(|c| c.feerate_sat_per_1000_weight)
+    };
+
+    // We fund; we raise the fee, and pay in the same batch.
+    let ours = pair.open_from_us(600_000, 100_000_000);
+    assert_eq!(feerate_at_ldk(ours), Some(1000));
+    let invoice = pair.ldk.create_invoice(Some(5_000_000), "fee");
+    pair.ours.with(|n| {
+        n.update_fee(ours, 2_750).unwrap();
+        n.pay_invoice_str(&invoice.to_string(), host::now())
+            .unwrap();
+    });
+    pair.wait_we_paid_ldk(&lightning_core::node::PaymentHash(
+        invoice.payment_hash().to_byte_array(),
+    ));
+    pair.ldk.wait_until("LDK applies our feerate", LIMIT, || {
+        feerate_at_ldk(ours) == Some(2_750)
+    });
+    // Then lower it, and pay both ways over the new commitments.
+    pair.ours.with(|n| n.update_fee(ours, 600)).unwrap();
+    pair.ldk
+        .wait_until("LDK applies our lower feerate", LIMIT, || {
+            feerate_at_ldk(ours) == Some(600)
+        });
+    let h = pair.ldk_pays_us_start(3_000_000);
+    pair.wait_ldk_paid_us(&h);
+    let h = pair.we_pay_ldk_start(2_000_000);
+    pair.wait_we_paid_ldk(&h);
+    // The fundee may not send it (BOLT 2: "MUST NOT send update_fee" if
+    // not the funder) — our node refuses to.
+    let theirs = pair.open_from_ldk(500_000, 50_000_000);
+    assert!(pair.ours.with(|n| n.update_fee(theirs, 5_000)).is_err());
+
+    // LDK funds; its estimate rises and its timer sends update_fee.
+    assert_eq!(feerate_at_ldk(theirs), Some(1000));
+    pair.ldk.set_feerate(3_100);
+    pair.ldk
+        .wait_until("LDK's update_fee is committed", LIMIT, || {
+            feerate_at_ldk(theirs) == Some(3_100)
+        });
+    let h = pair.ldk_pays_us_start(4_000_000);
+    pair.wait_ldk_paid_us(&h);
+    let h = pair.we_pay_ldk_start(1_500_000);
+    pair.wait_we_paid_ldk(&h);
+    // Both channels close at agreed balances after the fee changes.
+    pair.close(theirs, false);
+    pair.close(ours, true);
+    pair.assert_chain_clean();
+});
+
+// 8. A cooperative close, once initiated by each side, on a channel each
+// side funded; the closing transaction is mined on the simulated chain and
+// both sides' balances are as expected (checked in `Pair::close`).
+both_channel_types!(s8_cooperative_close_each_side, |anchors: bool| {
+    let pair = Pair::new(anchors);
+    let ours = pair.open_from_us(700_000, 0);
+    let theirs = pair.open_from_ldk(300_000, 0);
+    // Move funds both ways over both channels first, so that each side has
+    // an output; payments pick either channel.
+    for amount in [50_000_000u64, 20_000_000, 1_234_567] {
+        let h = pair.we_pay_ldk_start(amount);
+        pair.wait_we_paid_ldk(&h);
+        let h = pair.ldk_pays_us_start(amount / 2);
+        pair.wait_ldk_paid_us(&h);
+    }
+    let ldk_wallet = pair.ldk.wallet().balance();
+
+    // We initiate on the channel we funded.
+    let closing = pair.close(ours, true);
+    assert_eq!(closing.output.len(), 2);
+    // LDK initiates on the channel it funded.
+    let closing = pair.close(theirs, false);
+    assert_eq!(closing.output.len(), 2);
+    // Our side of both closes paid our shutdown script.
+    assert!(
+        pair.world
+            .chain
+            .balance_of(&pair.ours.shutdown_script())
+            .to_sat()
+            > 0
+    );
+    // LDK's wallet is unchanged (its closing outputs pay its own keys).
+    assert_eq!(pair.ldk.wallet().balance(), ldk_wallet);
+    pair.ldk.wait_until(
+        "LDK forgets both channels",
+        interop_ldk::pair::LIMIT,
+        || pair.ldk.channels().is_empty(),
+    );
+    pair.assert_chain_clean();
+});
+
+// 9. A zero-conf channel each way, LDK configured to trust us and we to
+// trust it: usable before any block, payments both ways, then confirmed.
+both_channel_types!(s9_zero_conf, |anchors: bool| {
+    use interop_ldk::host;
+    use interop_ldk::ldk::LdkConfig;
+
+    let mut ldk_config = LdkConfig::new(anchors);
+    ldk_config.trust_zero_conf = true;
+    let ldk_id_ = interop_ldk::ldk::LdkNode::node_id_for_seed(interop_ldk::pair::LDK_SEED);
+    let mut our_config = host::config(anchors);
+    our_config.trusted_zeroconf_peers.push(ldk_id_);
+    let pair = Pair::with_configs(ldk_config, our_config);
+    assert_eq!(pair.ldk.node_id(), ldk_id_);
+    let height = pair.world.height();
+
+    // We open; LDK accepts as trusted with minimum_depth 0.
+    let ours = pair.open_zero_conf_from_us(400_000, 100_000_000);
+    // LDK opens; we accept as trusted.
+    let theirs = pair.open_zero_conf_from_ldk(300_000, 100_000_000);
+    assert_eq!(pair.world.height(), height, "no block was mined");
+    assert!(pair
+        .ldk
+        .record(|r| r.open_requests.iter().all(|(_, zc)| *zc)));
+    for amount in [10_000_000u64, 2_000, 750_000] {
+        let h = pair.we_pay_ldk_start(amount);
+        pair.wait_we_paid_ldk(&h);
+        let h = pair.ldk_pays_us_start(amount);
+        pair.wait_ldk_paid_us(&h);
+    }
+    // The funding transactions confirm later; the channels carry on.
+    pair.world.mine(6);
+    let scid_known = |id| {
+        pair.ours
+            .channel(&id)
+            .is_some_and(|c| c.short_channel_id.is_some())
+    };
+    let limit = std::time::Instant::now() + interop_ldk::pair::LIMIT;
+    while !(scid_known(ours) && scid_known(theirs)) {
+        assert!(
+            std::time::Instant::now() < limit,
+            "no scid after confirmation"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let h = pair.we_pay_ldk_start(1_000_000);
+    pair.wait_we_paid_ldk(&h);
+    pair.close(ours, true);
+    pair.close(theirs, false);
+    pair.assert_chain_clean();
+});
+
+// 8 (edges). A close right after opening (the fundee has nothing: one
+// output), and closes asked for while payments are in flight both ways
+// (BOLT 2: `shutdown` may be sent with HTLCs pending and `closing_signed`
+// waits until none are left), initiated once by each side. A payment in
+// flight may be failed by its recipient once it is shutting down (LDK fails
+// HTLCs it processes after its `shutdown` with `permanent_channel_failure`);
+// each must end, failures decoded at the sender, and the closing outputs
+// match the balances that result.
+both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::node::{PaymentHash, PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    // Nothing pushed: only the funder (LDK) has an output.
+    let empty = pair.open_from_ldk(200_000, 0);
+    let closing = pair.close(empty, true);
+    assert_eq!(closing.output.len(), 1, "{closing:?}");
+    assert_eq!(
+        pair.world
+            .chain
+            .balance_of(&pair.ours.shutdown_script())
+            .to_sat(),
+        0
+    );
+
+    let wait_all = |ldk_paid: &[PaymentHash], we_paid: &[PaymentHash]| {
+        for h in ldk_paid {
+            let lh = lightning::types::payment::PaymentHash(h.0);
+            pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+                pair.ldk.outcome(&lh).is_some()
+            });
+            if let Some(LdkPaymentOutcome::Sent(_)) = pair.ldk.outcome(&lh) {
+                assert!(pair.ours.received(h));
+            }
+        }
+        for h in we_paid {
+            let id = PaymentId(h.0);
+            pair.ours.wait_until("our payment ends", LIMIT, |s| {
+                s.node
+                    .payment(&id)
+                    .is_some_and(|p| p.status != PaymentStatus::Pending)
+            });
+            if let Some(Err(failure)) = pair.ours.payment_outcome(h) {
+                assert_eq!(failure.failure_code, Some(0x4008), "{failure:?}");
+            }
+        }
+    };
+
+    for (ldk_funds, by_us) in [(false, false), (true, true)] {
+        let id = if ldk_funds {
+            pair.open_from_ldk(800_000, 300_000_000)
+        } else {
+            pair.open_from_us(800_000, 300_000_000)
+        };
+        let mut ldk_paid = Vec::new();
+        let mut we_paid = Vec::new();
+        for amount in [3_000_000u64, 400_000, 9_000_000] {
+            ldk_paid.push(pair.ldk_pays_us_start(amount));
+            we_paid.push(pair.we_pay_ldk_start(amount + 1));
+        }
+        let closing = pair.close(id, by_us);
+        wait_all(&ldk_paid, &we_paid);
+        assert_eq!(closing.output.len(), 2);
+    }
+    pair.assert_chain_clean();
+});
+
+// 3 (edges). Amounts at the limits each side computes, and many HTLCs in
+// flight at once: the sender's idea of what it may send (reserve, the
+// funder's commitment fee, anchors) must agree with what the receiver
+// accepts, or the receiver fails the channel.
+both_channel_types!(s3_capacity_edges, |anchors: bool| {
+    use interop_ldk::ldk::LdkPaymentOutcome;
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::node::{PaymentId, PaymentStatus};
+
+    let pair = Pair::new(anchors);
+    let id = pair.open_from_us(300_000, 100_000_000);
+    let ldk_chan = || {
+        pair.ldk
+            .channels()
+            .into_iter()
+            .find(|c| c.channel_id == ldk_id(&id))
+            .unwrap()
+    };
+
+    // Twenty non-dust HTLCs each way in flight at once.
+    let mut ldk_paid = Vec::new();
+    let mut we_paid = Vec::new();
+    for k in 0..20u64 {
+        ldk_paid.push(pair.ldk_pays_us_start(1_500_000 + k));
+        we_paid.push(pair.we_pay_ldk_start(2_000_000 + k));
+    }
+    for h in &ldk_paid {
+        pair.wait_ldk_paid_us(h);
+    }
+    for h in &we_paid {
+        pair.wait_we_paid_ldk(h);
+    }
+
+    // We (the funder) send everything we think we can.
+    let start = std::time::Instant::now();
+    while pair.ours.channel(&id).unwrap().outbound_capacity_msat == 0 {
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let ours_max = pair.ours.channel(&id).unwrap().outbound_capacity_msat;
+    let ldk_view = ldk_chan().inbound_capacity_msat;
+    eprintln!("we can send {ours_max} msat; LDK can receive {ldk_view}");
+    let h = pair.we_pay_ldk_start(ours_max);
+    let pid = PaymentId(h.0);
+    pair.ours.wait_until("the payment ends", LIMIT, |s| {
+        s.node
+            .payment(&pid)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let details = pair.ours.with(|n| n.payment(&pid)).unwrap();
+    assert_eq!(
+        details.status,
+        PaymentStatus::Succeeded,
+        "our full outbound capacity was refused: {details:?}"
+    );
+    assert!(
+        pair.ldk.record(|r| r.closed.is_empty()),
+        "LDK closed the channel"
+    );
+
+    // LDK sends the most it says it can.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let ldk_max = ldk_chan().next_outbound_htlc_limit_msat;
+    eprintln!("LDK can send {ldk_max} msat; we think we can receive up to our side");
+    let invoice = pair
+        .ours
+        .with(|n| n.create_invoice(Some(ldk_max), "max", 3600, interop_ldk::host::now()))
+        .unwrap();
+    let lh = pair.ldk.pay_invoice(&invoice.to_string(), None);
+    pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
+        pair.ldk.outcome(&lh).is_some()
+    });
+    assert!(
+        matches!(pair.ldk.outcome(&lh), Some(LdkPaymentOutcome::Sent(_))),
+        "LDK's maximum was refused: {:?}",
+        pair.ldk.outcome(&lh)
+    );
+    assert!(
+        pair.ldk.record(|r| r.closed.is_empty()),
+        "LDK closed the channel"
+    );
+    pair.close(id, true);
+    pair.assert_chain_clean();
+});
