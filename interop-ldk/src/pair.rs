@@ -186,6 +186,13 @@ impl Pair {
         self.wait_usable(id);
     }
 
+    /// Our node connects to LDK again and waits until `id` is usable on both
+    /// sides (`channel_reestablish` done).
+    pub fn reconnect(&self, id: ChannelId) {
+        self.ours.connect(self.ldk.node_id(), self.ldk.addr);
+        self.wait_usable(id);
+    }
+
     /// Waits until both sides can pay over `id`.
     pub fn wait_usable(&self, id: ChannelId) {
         self.ours.wait_until("our side of the channel is usable", LIMIT, |s| {

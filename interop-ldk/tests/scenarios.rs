@@ -243,7 +243,7 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
             .wait_until("LDK sees the disconnection", LIMIT, || {
                 !pair.ldk.is_connected(&pair.ours.node_id())
             });
-        pair.ours.connect(ldk_node, pair.ldk.addr);
+        pair.reconnect(id);
         for invoice in &invoices {
             let hash = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
             pair.ours.wait_until("our payment ends", LIMIT, |s| {
@@ -323,7 +323,6 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
 
     let pair = Pair::new(anchors);
     let id = pair.open_from_us(1_000_000, 400_000_000);
-    let ldk_node = pair.ldk.node_id();
     let start = pair.our_balance_msat(&id);
     let (mut sent, mut received, mut retried) = (0u64, 0u64, 0);
     let mut ours: Vec<(String, u64)> = Vec::new();
@@ -348,7 +347,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
             pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
                 !pair.ldk.is_connected(&pair.ours.node_id())
             });
-            pair.ours.connect(ldk_node, pair.ldk.addr);
+            pair.reconnect(id);
         } else {
             pair.ours
                 .with(|n| n.pay_invoice_str(&invoice, host::now()))
@@ -418,7 +417,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
             !pair.ldk.is_connected(&pair.ours.node_id())
         });
-        pair.ours.connect(ldk_node, pair.ldk.addr);
+        pair.reconnect(id);
         pair.wait_ldk_paid_us(&hash);
         received += amount;
     }
