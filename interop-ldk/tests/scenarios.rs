@@ -734,3 +734,79 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
     pair.close(id, true);
     pair.assert_chain_clean();
 });
+
+// 7 (with HTLCs). `update_fee` while HTLCs near the dust thresholds are
+// pending: on `static_remotekey` channels a feerate change moves the
+// trimming thresholds (dust limit plus the HTLC transaction's fee, which
+// differs for offered and received HTLCs), so HTLCs change between trimmed
+// and output on each commitment; both sides must agree on every signature.
+// The funder is us on one channel and LDK on the other.
+both_channel_types!(s7_update_fee_with_pending_htlcs, |anchors: bool| {
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::node::PaymentHash;
+
+    let pair = Pair::new(anchors);
+    let feerate_at_ldk = |id| {
+        pair.ldk
+            .channels()
+            .into_iter()
+            .find(|c| c.channel_id == ldk_id(&id))
+            .and_then(|c| c.feerate_sat_per_1000_weight)
+    };
+    // Amounts (sat) on both sides of the thresholds at 1000 and 3000
+    // sat/kw: 546 + 663 = 1209 and 354 + 703 = 1057 at 1000; 2535 and 2463
+    // at 3000 (our dust limit 546, LDK's 354). Trimmed HTLCs stay under
+    // our node's 5,000-sat dust exposure limit at either rate.
+    let first_sat = [1_100u64, 1_300, 2_480, 2_600, 3_000];
+    let second_sat = [2_600u64, 3_000];
+    let ours = pair.open_from_us(600_000, 0);
+    let theirs = pair.open_from_ldk(600_000, 200_000_000);
+
+    let hold_payments = |amounts_sat: &[u64]| -> Vec<PaymentHash> {
+        let before = pair.ldk.held();
+        pair.ldk.set_hold(true);
+        let hashes: Vec<PaymentHash> = amounts_sat
+            .iter()
+            .map(|a| pair.we_pay_ldk_start(a * 1000))
+            .collect();
+        pair.ldk.wait_until("LDK holds every HTLC", LIMIT, || {
+            pair.ldk.held() == before + amounts_sat.len()
+        });
+        hashes
+    };
+    let release = |hashes: &[PaymentHash]| {
+        pair.ldk.set_hold(false);
+        pair.ldk.release_held();
+        for h in hashes {
+            pair.wait_we_paid_ldk(h);
+        }
+    };
+
+    // Our channel (we fund): HTLCs pending, we raise then lower the fee.
+    // Payments pick either channel, so hold on both and move fees on both.
+    let hashes = hold_payments(&first_sat);
+    pair.ours.with(|n| n.update_fee(ours, 3_000)).unwrap();
+    pair.ldk.set_feerate(3_000);
+    pair.ldk
+        .wait_until("both updates are committed", LIMIT, || {
+            feerate_at_ldk(ours) == Some(3_000) && feerate_at_ldk(theirs) == Some(3_000)
+        });
+    let more = hold_payments(&second_sat);
+    pair.ours.with(|n| n.update_fee(ours, 1_000)).unwrap();
+    pair.ldk.set_feerate(1_000);
+    pair.ldk
+        .wait_until("both lower updates are committed", LIMIT, || {
+            feerate_at_ldk(ours) == Some(1_000) && feerate_at_ldk(theirs) == Some(1_000)
+        });
+    release(&hashes);
+    for h in &more {
+        pair.wait_we_paid_ldk(h);
+    }
+    assert!(
+        pair.ldk.record(|r| r.closed.is_empty()),
+        "LDK closed a channel"
+    );
+    pair.close(ours, true);
+    pair.close(theirs, false);
+    pair.assert_chain_clean();
+});
