@@ -810,3 +810,64 @@ both_channel_types!(s7_update_fee_with_pending_htlcs, |anchors: bool| {
     pair.close(theirs, false);
     pair.assert_chain_clean();
 });
+
+// 8 (restart). Our node crashes right after asking for a close (its
+// `shutdown` persisted, never sent): on reconnection `shutdown` is sent
+// again (BOLT 2, "Message Retransmission": "upon reconnection, if it has
+// sent a previous `shutdown`, MUST retransmit `shutdown`") and the close
+// completes; and once more with LDK asking and our node crashing after
+// receiving its `shutdown`.
+both_channel_types!(s8_close_across_restart, |anchors: bool| {
+    use interop_ldk::pair::LIMIT;
+    use lightning_core::channel::Phase;
+
+    let pair = Pair::new(anchors);
+    let a = pair.open_from_us(400_000, 100_000_000);
+    let b = pair.open_from_ldk(400_000, 100_000_000);
+
+    pair.ours.restart_with(|n| n.close_channel(a).unwrap());
+    pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+        !pair.ldk.is_connected(&pair.ours.node_id())
+    });
+    pair.ours.connect(pair.ldk.node_id(), pair.ldk.addr);
+    pair.ours
+        .wait_until("the first channel closes", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == a && c.phase == Phase::Closed)
+        });
+    pair.ldk.wait_until("LDK closes it too", LIMIT, || {
+        pair.ldk
+            .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&a)))
+    });
+    pair.world.wait_for_mempool(1, LIMIT);
+    pair.world.mine(1);
+    pair.assert_chain_clean();
+
+    // LDK asks; we crash after reading its `shutdown`, before answering.
+    pair.wait_usable(b);
+    pair.ours.freeze_after_reads(1);
+    pair.ldk.close_channel(&ldk_id(&b), &pair.ours.node_id());
+    pair.ldk
+        .wait_until("our host froze", LIMIT, || pair.ours.is_frozen());
+    pair.ours.restart();
+    pair.ldk.wait_until("LDK sees us gone", LIMIT, || {
+        !pair.ldk.is_connected(&pair.ours.node_id())
+    });
+    pair.ours.connect(pair.ldk.node_id(), pair.ldk.addr);
+    pair.ours
+        .wait_until("the second channel closes", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == b && c.phase == Phase::Closed)
+        });
+    pair.ldk.wait_until("LDK closes it too", LIMIT, || {
+        pair.ldk
+            .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&b)))
+    });
+    pair.world.wait_for_mempool(1, LIMIT);
+    pair.world.mine(1);
+    pair.assert_chain_clean();
+});
