@@ -560,6 +560,21 @@ both_channel_types!(s9_zero_conf, |anchors: bool| {
         let h = pair.ldk_pays_us_start(amount);
         pair.wait_ldk_paid_us(&h);
     }
+    // Our node restarts from its store with both funding transactions
+    // still unconfirmed; the channels resume (channel_reestablish, then
+    // channel_ready again with the alias) and carry payments.
+    pair.ours.restart();
+    pair.ldk
+        .wait_until("LDK sees us gone", interop_ldk::pair::LIMIT, || {
+            !pair.ldk.is_connected(&pair.ours.node_id())
+        });
+    pair.reconnect(ours);
+    pair.wait_usable(theirs);
+    assert_eq!(pair.world.height(), height, "still no block");
+    let h = pair.we_pay_ldk_start(3_000_000);
+    pair.wait_we_paid_ldk(&h);
+    let h = pair.ldk_pays_us_start(4_000_000);
+    pair.wait_ldk_paid_us(&h);
     // The funding transactions confirm later; the channels carry on.
     pair.world.mine(6);
     let scid_known = |id| {
