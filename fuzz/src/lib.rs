@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bolt11;
+pub mod channel;
 pub mod noise;
 pub mod onion;
 pub mod peer;

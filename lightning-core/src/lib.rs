@@ -9,4 +9,6 @@ pub mod keys;
 pub mod node;
 pub mod onion;
 pub mod peer;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod transactions;

@@ -10,84 +10,11 @@
 mod channel_harness;
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use channel_harness::*;
-use lightning_core::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// What one side's "node" knows about HTLCs.
-#[derive(Default)]
-struct Book {
-    /// Our offers still outstanding: id -> payment number.
-    outgoing: BTreeMap<u64, u64>,
-    /// Offers the peer made that are locked in and not yet removed by us.
-    incoming: BTreeMap<u64, u64>,
-    settled_out: BTreeSet<u64>,
-    received: BTreeSet<(u64, u64)>,
-}
-
-fn hash_number(hash: &[u8; 32], known: &BTreeMap<[u8; 32], u64>) -> u64 {
-    *known.get(hash).unwrap()
-}
-
-fn handle(
-    book: &mut Book,
-    events: Vec<ChannelEvent>,
-    known: &BTreeMap<[u8; 32], u64>,
-    settled: &mut u64,
-) {
-    for e in events {
-        match e {
-            ChannelEvent::HtlcReceived { htlc_id, add, .. } => {
-                let n = hash_number(&add.payment_hash, known);
-                assert!(
-                    book.received.insert((htlc_id, n)),
-                    "HTLC {htlc_id} received twice"
-                );
-                assert!(book.incoming.insert(htlc_id, n).is_none());
-            }
-            ChannelEvent::HtlcFulfilled {
-                htlc_id,
-                payment_preimage,
-                payment_hash,
-            } => {
-                let Some(n) = book.outgoing.remove(&htlc_id) else {
-                    // A repeat after reconnection: same preimage, settled.
-                    let n = hash_number(&payment_hash, known);
-                    assert!(book.settled_out.contains(&n), "fulfilled an unknown HTLC");
-                    assert_eq!(preimage(n).0, payment_preimage);
-                    continue;
-                };
-                assert_eq!(preimage(n).0, payment_preimage);
-                assert!(book.settled_out.insert(n), "settled twice");
-                *settled += 1;
-            }
-            ChannelEvent::HtlcFailed { htlc_id, .. } => {
-                let n = book
-                    .outgoing
-                    .remove(&htlc_id)
-                    .expect("failed an unknown HTLC");
-                assert!(book.settled_out.insert(n), "settled twice");
-                *settled += 1;
-            }
-            ChannelEvent::ChannelFailed { reason, .. } => panic!("channel failed: {reason}"),
-            _ => {}
-        }
-    }
-}
+use lightning_core::channel::update_log::{Side, Which};
+use lightning_core::channel::{ChannelError, ChannelOutput, ErrorAction};
+use lightning_core::testing::ledger::Ledger;
+use lightning_core::testing::sim::Rng;
 
 fn ok_or_refused(r: Result<ChannelOutput, ChannelError>) -> Option<ChannelOutput> {
     match r {
@@ -107,29 +34,21 @@ fn ten_thousand_random_operations() {
     o.b_config.max_dust_htlc_exposure_msat = 50_000_000;
     let mut pair = open(o);
     let total = u128::from(pair.total_msat());
-    let mut books = [Book::default(), Book::default()];
-    let mut known: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-    let mut next_payment = 0u64;
-    let mut settled = 0u64;
+    let v = pair.a.ch.state().log.view(Side::Local, Which::Current);
+    let mut ledger = Ledger::new(v.holder_msat, v.counterparty_msat);
     let (mut quiet_checks, mut restarts, mut reconnects) = (0, 0, 0);
     const OPS: usize = 10_000;
     for step in 0..OPS {
         let side = rng.below(2) as usize;
         let op = rng.below(100);
-        let (me, book) = if side == 0 {
-            (&mut pair.a, &mut books[0])
-        } else {
-            (&mut pair.b, &mut books[1])
-        };
+        let me = if side == 0 { &mut pair.a } else { &mut pair.b };
         match op {
             0..=14 => {
-                next_payment += 1;
-                let (_, hash) = preimage(next_payment);
-                known.insert(hash, next_payment);
                 let amount = match rng.below(4) {
                     0 => 1_000 + rng.below(500_000), // often trimmed
                     _ => 1_000_000 + rng.below(60_000_000),
                 };
+                let (n, hash) = ledger.new_payment(amount);
                 match me.ch.send_htlc(
                     amount,
                     hash,
@@ -138,21 +57,27 @@ fn ten_thousand_random_operations() {
                 ) {
                     Ok((id, out)) => {
                         me.apply(out);
-                        book.outgoing.insert(id, next_payment);
+                        ledger.offered(side, id, n);
                     }
                     Err(e) => assert_eq!(e.action(), ErrorAction::Refuse, "{e}"),
                 }
             }
             15..=24 => {
-                if let Some((&id, &n)) = book.incoming.iter().nth(rng.below(4) as usize) {
-                    let r = if rng.below(3) == 0 {
-                        me.ch.fail_htlc(id, vec![n as u8; 20])
-                    } else {
+                let pick = ledger.books[side]
+                    .incoming
+                    .iter()
+                    .nth(rng.below(4) as usize)
+                    .map(|(a, b)| (*a, *b));
+                if let Some((id, n)) = pick {
+                    let fulfill = rng.below(3) != 0;
+                    let r = if fulfill {
                         me.ch.fulfill_htlc(id, preimage(n).0)
+                    } else {
+                        me.ch.fail_htlc(id, vec![n as u8; 20])
                     };
                     if let Some(out) = ok_or_refused(r) {
                         me.apply(out);
-                        book.incoming.remove(&id);
+                        ledger.removed_incoming(side, id, fulfill);
                     }
                 }
             }
@@ -181,42 +106,28 @@ fn ten_thousand_random_operations() {
                     r.unwrap();
                 }
             }
-            96..=97 => {
-                reconnects += 1;
-                // Dropped offers were never committed: forget them.
-                pair.a.outbox.clear();
-                pair.b.outbox.clear();
-                let [b0, b1] = &mut books;
-                for (n, b) in [(&mut pair.a, b0), (&mut pair.b, b1)] {
-                    let (out, dropped) = n.ch.peer_disconnected();
-                    n.apply(out);
-                    for add in dropped {
-                        assert!(b.outgoing.remove(&add.id).is_some());
-                    }
-                }
-                pair.reconnect();
-            }
             _ => {
-                restarts += 1;
-                // Restart one node from its record; its unsent messages and
-                // everything in flight are lost.
-                me.restart();
+                if op >= 98 {
+                    // Restart one node from its record; its unsent messages
+                    // and everything in flight are lost.
+                    restarts += 1;
+                    me.restart();
+                } else {
+                    reconnects += 1;
+                }
                 pair.a.outbox.clear();
                 pair.b.outbox.clear();
-                let [b0, b1] = &mut books;
-                for (n, b) in [(&mut pair.a, b0), (&mut pair.b, b1)] {
+                for (i, n) in [&mut pair.a, &mut pair.b].into_iter().enumerate() {
                     let (out, dropped) = n.ch.peer_disconnected();
                     n.apply(out);
-                    for add in dropped {
-                        b.outgoing.remove(&add.id);
-                    }
+                    // Dropped offers were never committed: forget them.
+                    ledger.dropped(i, &dropped);
                 }
                 pair.reconnect();
             }
         }
         for (i, n) in [&mut pair.a, &mut pair.b].into_iter().enumerate() {
-            let ev = n.take_events();
-            handle(&mut books[i], ev, &known, &mut settled);
+            ledger.handle(i, n.take_events(), false);
             assert_eq!(n.ch.state().log.total_msat(), total, "value conserved");
         }
         if step % 250 == 249 {
@@ -226,8 +137,7 @@ fn ten_thousand_random_operations() {
                 pair.run_until_quiet();
             }
             for (i, n) in [&mut pair.a, &mut pair.b].into_iter().enumerate() {
-                let ev = n.take_events();
-                handle(&mut books[i], ev, &known, &mut settled);
+                ledger.handle(i, n.take_events(), false);
             }
             pair.check_agreement();
             quiet_checks += 1;
@@ -236,23 +146,26 @@ fn ten_thousand_random_operations() {
     // Settle everything: nothing may be lost.
     for _ in 0..20 {
         for (i, n) in [&mut pair.a, &mut pair.b].into_iter().enumerate() {
-            let ids: Vec<(u64, u64)> = books[i].incoming.iter().map(|(a, b)| (*a, *b)).collect();
-            for (id, n_) in ids {
+            let open: Vec<(u64, u64)> = ledger.books[i]
+                .incoming
+                .iter()
+                .map(|(a, b)| (*a, *b))
+                .collect();
+            for (id, n_) in open {
                 if let Some(out) = ok_or_refused(n.ch.fulfill_htlc(id, preimage(n_).0)) {
                     n.apply(out);
-                    books[i].incoming.remove(&id);
+                    ledger.removed_incoming(i, id, true);
                 }
             }
         }
         pair.commit_both();
         pair.run_until_quiet();
         for (i, n) in [&mut pair.a, &mut pair.b].into_iter().enumerate() {
-            let ev = n.take_events();
-            handle(&mut books[i], ev, &known, &mut settled);
+            ledger.handle(i, n.take_events(), false);
         }
     }
     pair.check_agreement();
-    for (i, b) in books.iter().enumerate() {
+    for (i, b) in ledger.books.iter().enumerate() {
         assert!(
             b.outgoing.is_empty(),
             "side {i}: HTLCs never settled: {:?}",
@@ -261,6 +174,13 @@ fn ten_thousand_random_operations() {
         assert!(b.incoming.is_empty());
     }
     assert!(pair.a.ch.state().log.updates().is_empty());
+    let v = pair.a.ch.state().log.view(Side::Local, Which::Current);
+    assert_eq!(
+        [i128::from(v.holder_msat), i128::from(v.counterparty_msat)],
+        ledger.expected_msat,
+        "balances moved by exactly the fulfilled amounts"
+    );
+    let settled = ledger.settled;
     assert!(settled > 100, "only {settled} HTLCs settled");
     assert!(quiet_checks >= 40 && restarts > 10 && reconnects > 10);
     eprintln!(

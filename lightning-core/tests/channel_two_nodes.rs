@@ -137,6 +137,7 @@ fn zero_conf_with_alias_is_ready_without_confirmations() {
             value: bitcoin::Amount::from_sat(1_000_000),
             script_pubkey,
         },
+        verifier: Some(common::verify),
     };
     pair.run_until_quiet();
     assert_eq!(pair.a.ch.phase(), Phase::Normal);
@@ -338,7 +339,12 @@ fn restore_after_every_write_reproduces_the_state() {
         pair.reconnect();
     }
     // Compaction left only a few update records.
-    let updates = pair.a.store.keys().filter(|k| k.contains("/u/")).count();
+    let updates = pair
+        .a
+        .stored_keys()
+        .iter()
+        .filter(|k| k.contains("/u/"))
+        .count();
     assert!(updates < 3, "{updates} update records left");
 }
 
@@ -347,14 +353,13 @@ fn record_format_is_stable() {
     // A fundee's record right after funding_signed, written by this
     // version; it must stay readable.
     let pair = open(OpenOptions::default());
-    let snapshot = pair
+    let key = pair
         .b
-        .store
-        .iter()
-        .find(|(k, _)| k.ends_with("snapshot"))
-        .unwrap()
-        .1
-        .clone();
+        .stored_keys()
+        .into_iter()
+        .find(|k| k.ends_with("snapshot"))
+        .unwrap();
+    let snapshot = pair.b.stored(&key).unwrap();
     let (st, _) = lightning_core::channel::record::decode_snapshot(&snapshot).unwrap();
     assert_eq!(st.funding_satoshis, 10_000_000);
     if std::env::var("WRITE_RECORD_VECTOR").is_ok() {
@@ -743,7 +748,7 @@ fn good_sig_of_other_message(m: &Message) -> secp256k1::ecdsa::Signature {
 #[test]
 fn a_node_behind_stops_and_never_broadcasts() {
     let mut pair = open(OpenOptions::default());
-    let stale_store = pair.a.store.clone();
+    let stale_store = pair.a.copy_store();
     pay(&mut pair, true, 10_000_000, 1);
     pay(&mut pair, false, 5_000_000, 2);
     // A lost its recent state.

@@ -20,6 +20,28 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// These tests mount, remount and spawn processes. A process forked for one
+/// test holds, until it execs, a copy of every descriptor open in the
+/// others, which can keep an unlinked temporary file's space taken on a
+/// 1 MiB tmpfs and make a neighbouring test see a full disk. One at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Skips with a notice on stderr, unless `LN_TEST_REQUIRE_ALL=1` (CI), where
+/// a check that cannot run is a failure.
+fn skip(why: &str) {
+    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("cannot run with LN_TEST_REQUIRE_ALL=1: {why}");
+    }
+    eprintln!("SKIPPED {why}");
+}
 #[cfg(feature = "sqlite")]
 use std::path::PathBuf;
 use std::process::Command;
@@ -202,20 +224,23 @@ fn full_disk_test(backend: &str, open: Open) {
 #[cfg(feature = "fs")]
 #[test]
 fn fs_full_disk() {
+    let _serial = serial();
     full_disk_test("fs", open_fs);
 }
 
 #[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_full_disk() {
+    let _serial = serial();
     full_disk_test("sqlite", open_sqlite);
 }
 
 #[cfg(feature = "fs")]
 #[test]
 fn fs_small_writes_go_on_after_a_full_disk() {
+    let _serial = serial();
     let Some(tmpfs) = Tmpfs::mount("1m") else {
-        eprintln!("SKIPPED fs_small_writes_go_on_after_a_full_disk: cannot mount a tmpfs");
+        skip("fs_small_writes_go_on_after_a_full_disk: cannot mount a tmpfs");
         return;
     };
     let store = open_fs(tmpfs.path());
@@ -232,6 +257,7 @@ fn fs_small_writes_go_on_after_a_full_disk() {
 #[cfg(feature = "fs")]
 #[test]
 fn fs_read_only() {
+    let _serial = serial();
     if !is_root() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_fs(dir.path());
@@ -250,7 +276,7 @@ fn fs_read_only() {
         return;
     }
     let Some(tmpfs) = Tmpfs::mount("16m") else {
-        eprintln!("SKIPPED fs_read_only: root, but cannot mount a tmpfs");
+        skip("fs_read_only: root, but cannot mount a tmpfs");
         return;
     };
     let store = open_fs(tmpfs.path());
@@ -279,8 +305,9 @@ fn fs_read_only() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_read_only() {
+    let _serial = serial();
     if !is_root() {
-        eprintln!("SKIPPED sqlite_read_only: needs root (chattr +i); permission bits do not stop an open database");
+        skip("sqlite_read_only: needs root (chattr +i); permission bits do not stop an open database");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -295,7 +322,7 @@ fn sqlite_read_only() {
         dir.path().join("kv.sqlite-wal"),
     ];
     let Some(immutable) = Immutable::set(&files) else {
-        eprintln!("SKIPPED sqlite_read_only: chattr +i is not supported here");
+        skip("sqlite_read_only: chattr +i is not supported here");
         return;
     };
     let err = store.write("ns", "k", 2, b"new value").unwrap_err();

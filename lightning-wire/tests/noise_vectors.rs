@@ -4,11 +4,50 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use lightning_wire::noise::{
-    Act, HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport, ACT_ONE_LEN,
+    Act, EcdhError, HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport,
+    StaticKeyEcdh, ACT_ONE_LEN,
 };
+use secp256k1::ecdh::SharedSecret;
 use secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
 use serde_json::Value;
+
+/// A static key held outside the handshake, as a signer would hold it; it
+/// counts the ECDHs it is asked for.
+struct Signer {
+    secret: SecretKey,
+    ecdhs: AtomicUsize,
+}
+
+impl StaticKeyEcdh for Signer {
+    fn public_key(&self) -> PublicKey {
+        self.secret.public_key(SECP256K1)
+    }
+
+    fn ecdh(&self, point: &PublicKey) -> Result<[u8; 32], EcdhError> {
+        self.ecdhs.fetch_add(1, Ordering::Relaxed);
+        Ok(SharedSecret::new(point, &self.secret).secret_bytes())
+    }
+}
+
+fn signer(v: &Value) -> Arc<Signer> {
+    Arc::new(Signer {
+        secret: secret(v),
+        ecdhs: AtomicUsize::new(0),
+    })
+}
+
+/// How a vector's handshake gets its static key.
+#[derive(Debug, Clone, Copy)]
+enum StaticKey {
+    /// `new_initiator` / `new_responder` with a `Keypair`.
+    Keypair,
+    /// `*_with_key` with a [`Signer`].
+    Signer,
+}
 
 fn vectors() -> Value {
     let path = concat!(
@@ -80,6 +119,25 @@ fn feed_act(
 
 #[test]
 fn initiator_vectors() {
+    initiator_vectors_with(StaticKey::Keypair);
+}
+
+#[test]
+fn initiator_vectors_through_a_signer() {
+    initiator_vectors_with(StaticKey::Signer);
+}
+
+#[test]
+fn responder_vectors() {
+    responder_vectors_with(StaticKey::Keypair);
+}
+
+#[test]
+fn responder_vectors_through_a_signer() {
+    responder_vectors_with(StaticKey::Signer);
+}
+
+fn initiator_vectors_with(static_key: StaticKey) {
     let v = vectors();
     let cases = v["initiator"].as_array().unwrap();
     assert_eq!(cases.len(), 5);
@@ -92,7 +150,13 @@ fn initiator_vectors() {
             "{name}"
         );
         let rs = PublicKey::from_slice(&bytes(&case["rs_pub"])).unwrap();
-        let (mut hs, act_one) = NoiseHandshake::new_initiator(&ls, rs, &secret(&case["e_priv"]));
+        let signer = signer(&case["ls_priv"]);
+        let (mut hs, act_one) = match static_key {
+            StaticKey::Keypair => NoiseHandshake::new_initiator(&ls, rs, &secret(&case["e_priv"])),
+            StaticKey::Signer => {
+                NoiseHandshake::new_initiator_with_key(signer.clone(), rs, &secret(&case["e_priv"]))
+            }
+        };
         assert_eq!(
             act_one.to_vec(),
             bytes(&case["act_one"]["output"]),
@@ -117,6 +181,10 @@ fn initiator_vectors() {
         let HandshakeProgress::Complete(done) = result.unwrap() else {
             panic!("{name}: not complete")
         };
+        if let StaticKey::Signer = static_key {
+            // `se`, in act three.
+            assert_eq!(signer.ecdhs.load(Ordering::Relaxed), 1, "{name}");
+        }
         assert_eq!(
             done.act_three.unwrap().to_vec(),
             bytes(&case["act_three"]["output"]),
@@ -131,8 +199,7 @@ fn initiator_vectors() {
     }
 }
 
-#[test]
-fn responder_vectors() {
+fn responder_vectors_with(static_key: StaticKey) {
     let v = vectors();
     let cases = v["responder"].as_array().unwrap();
     assert_eq!(cases.len(), 10);
@@ -145,7 +212,13 @@ fn responder_vectors() {
             bytes(&case["ls_pub"]),
             "{name}"
         );
-        let mut hs = NoiseHandshake::new_responder(&ls, &secret(&case["e_priv"]));
+        let signer = signer(&case["ls_priv"]);
+        let mut hs = match static_key {
+            StaticKey::Keypair => NoiseHandshake::new_responder(&ls, &secret(&case["e_priv"])),
+            StaticKey::Signer => {
+                NoiseHandshake::new_responder_with_key(signer.clone(), &secret(&case["e_priv"]))
+            }
+        };
 
         let act_one = &case["act_one"];
         let result = feed_act(&mut hs, &bytes(&act_one["input"]), ACT_ONE_LEN);
@@ -161,6 +234,10 @@ fn responder_vectors() {
         let HandshakeProgress::ActTwo(act_two) = result.unwrap() else {
             panic!("{name}: no act two")
         };
+        if let StaticKey::Signer = static_key {
+            // `es`, in act one.
+            assert_eq!(signer.ecdhs.load(Ordering::Relaxed), 1, "{name}");
+        }
         assert_eq!(
             act_two.to_vec(),
             bytes(&case["act_two"]["output"]),
@@ -286,4 +363,53 @@ fn message_vectors_in_one_buffer() {
         count += 1;
     }
     assert_eq!(count, 1002);
+}
+
+/// A key holder that cannot do the ECDH fails the handshake at the act that
+/// needed it, with an error that names it, and nothing is sent.
+#[test]
+fn failing_static_key_ecdh_fails_the_handshake() {
+    struct Unreachable(PublicKey);
+    impl StaticKeyEcdh for Unreachable {
+        fn public_key(&self) -> PublicKey {
+            self.0
+        }
+        fn ecdh(&self, _: &PublicKey) -> Result<[u8; 32], EcdhError> {
+            Err(EcdhError::new("signer unreachable"))
+        }
+    }
+    let key = |b: u8| SecretKey::from_slice(&[b; 32]).unwrap();
+    let alice = Keypair::from_secret_key(SECP256K1, &key(1));
+    let bob = Keypair::from_secret_key(SECP256K1, &key(2));
+    let error = |act| HandshakeError::StaticKeyEcdh {
+        act,
+        error: EcdhError::new("signer unreachable"),
+    };
+
+    // Responder: `es` in act one.
+    let (_, act_one) = NoiseHandshake::new_initiator(&alice, bob.public_key(), &key(3));
+    let mut responder =
+        NoiseHandshake::new_responder_with_key(Arc::new(Unreachable(bob.public_key())), &key(4));
+    assert_eq!(
+        responder.handle_bytes(&mut &act_one[..]).unwrap_err(),
+        error(Act::One)
+    );
+    assert!(responder.is_finished());
+
+    // Initiator: `se` in act three.
+    let (mut initiator, act_one) = NoiseHandshake::new_initiator_with_key(
+        Arc::new(Unreachable(alice.public_key())),
+        bob.public_key(),
+        &key(3),
+    );
+    let mut responder = NoiseHandshake::new_responder(&bob, &key(4));
+    let HandshakeProgress::ActTwo(act_two) = responder.handle_bytes(&mut &act_one[..]).unwrap()
+    else {
+        panic!("no act two")
+    };
+    assert_eq!(
+        initiator.handle_bytes(&mut &act_two[..]).unwrap_err(),
+        error(Act::Three)
+    );
+    assert!(initiator.is_finished());
 }

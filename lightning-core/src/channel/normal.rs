@@ -299,10 +299,13 @@ impl<S: ChannelSigner> Channel<S> {
         let revoked = local.checked_sub(1).ok_or(ChannelError::NotNow(
             "revoke before the first commitment_signed",
         ))?;
+        let per_commitment_secret = self.signer.release_holder_commitment_secret(revoked)?;
+        let next_per_commitment_point = self.signer.holder_per_commitment_point(local + 1)?;
+        self.tr.next_holder_point = Some((local + 1, next_per_commitment_point));
         Ok(Message::RevokeAndAck(RevokeAndAck {
             channel_id: self.st.channel_id,
-            per_commitment_secret: self.signer.release_holder_commitment_secret(revoked)?,
-            next_per_commitment_point: self.signer.holder_per_commitment_point(local + 1)?,
+            per_commitment_secret,
+            next_per_commitment_point,
             tlvs: Default::default(),
         }))
     }

@@ -243,6 +243,11 @@ pub(crate) struct Transient {
     pub best_height: u32,
     /// Whether the peer is connected and `channel_reestablish` done.
     pub connected: bool,
+    /// Our per-commitment point for the next holder commitment, as our
+    /// last `revoke_and_ack` sent it (the next `commitment_signed` is
+    /// verified against that commitment, so the point is not derived from
+    /// the shachain seed and multiplied again).
+    pub next_holder_point: Option<(u64, bitcoin::secp256k1::PublicKey)>,
 }
 
 /// One BOLT 2 channel with one peer, sans-IO.
@@ -561,7 +566,10 @@ impl<S: ChannelSigner> Channel<S> {
     ) -> Result<crate::transactions::CommitmentTransaction, ChannelError> {
         let local = self.signer.pubkeys();
         let remote = self.remote_keys()?;
-        let point = self.signer.holder_per_commitment_point(number)?;
+        let point = match self.tr.next_holder_point {
+            Some((n, point)) if n == number => point,
+            _ => self.signer.holder_per_commitment_point(number)?,
+        };
         self.basis(&local, &remote)?
             .build(&log.view(Side::Local, which), number, &point)
     }

@@ -57,7 +57,17 @@ pub fn derive_private_key(
     per_commitment_point: &PublicKey,
 ) -> Result<SecretKey, KeyError> {
     let basepoint = PublicKey::from_secret_key(SECP256K1, basepoint_secret);
-    let t = tweak(per_commitment_point, &basepoint)?;
+    derive_private_key_with_basepoint(basepoint_secret, &basepoint, per_commitment_point)
+}
+
+/// [`derive_private_key`] for a caller that already holds the basepoint
+/// (`basepoint_secret * G`), sparing one point multiplication.
+pub(crate) fn derive_private_key_with_basepoint(
+    basepoint_secret: &SecretKey,
+    basepoint: &PublicKey,
+    per_commitment_point: &PublicKey,
+) -> Result<SecretKey, KeyError> {
+    let t = tweak(per_commitment_point, basepoint)?;
     basepoint_secret
         .add_tweak(&t)
         .map_err(|_| KeyError::TweakOutOfRange)
@@ -110,4 +120,26 @@ pub fn derive_revocation_private_key(
 /// `option_anchors`) it is the remote node's `payment_basepoint` itself.
 pub fn static_remote_pubkey(remote_payment_basepoint: &PublicKey) -> PublicKey {
     *remote_payment_basepoint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for callers that hold the basepoint gives the same key
+    /// as BOLT 3's `privkey = basepoint_secret + SHA256(per_commitment_point
+    /// || basepoint)`.
+    #[test]
+    fn private_key_with_known_basepoint_is_the_same() {
+        let secret = SecretKey::from_slice(&[0x5a; 32]).unwrap();
+        let basepoint = PublicKey::from_secret_key(SECP256K1, &secret);
+        let point =
+            PublicKey::from_secret_key(SECP256K1, &SecretKey::from_slice(&[7; 32]).unwrap());
+        let key = derive_private_key_with_basepoint(&secret, &basepoint, &point).unwrap();
+        assert_eq!(key, derive_private_key(&secret, &point).unwrap());
+        assert_eq!(
+            PublicKey::from_secret_key(SECP256K1, &key),
+            derive_public_key(&basepoint, &point).unwrap()
+        );
+    }
 }

@@ -32,12 +32,15 @@ use bitcoin::secp256k1::{
 use bitcoin::Network;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::ChaCha20;
+use lightning_wire::noise::{EcdhError, StaticKeyEcdh};
 
 use super::signer::InMemorySigner;
 use super::{EntropySource, GossipMessageHash, KeyError, NodeSigner};
 
-/// All keys of a node from one seed. Implements [`EntropySource`] and
-/// [`NodeSigner`], and derives each channel's [`InMemorySigner`].
+/// All keys of a node from one seed. Implements [`EntropySource`],
+/// [`NodeSigner`] and, through it, the BOLT 8 static key
+/// ([`StaticKeyEcdh`], for [`PeerManager::with_static_key`](crate::peer::PeerManager::with_static_key)),
+/// and derives each channel's [`InMemorySigner`].
 ///
 /// ```
 /// use lightning_core::keys::{KeysManager, NodeSigner, ChannelSigner};
@@ -196,5 +199,18 @@ impl lightning_wire::bolt11::InvoiceSigner for KeysManager {
         invoice: &lightning_wire::bolt11::UnsignedInvoice<'_>,
     ) -> Result<ecdsa::RecoverableSignature, KeyError> {
         NodeSigner::sign_invoice(self, &invoice.message_hash())
+    }
+}
+
+/// The node key as BOLT 8's static key: the node id, and
+/// [`NodeSigner::ecdh`] without a tweak, which is BOLT 8's `ECDH` (SHA-256
+/// of the compressed shared point).
+impl StaticKeyEcdh for KeysManager {
+    fn public_key(&self) -> PublicKey {
+        self.node_id
+    }
+
+    fn ecdh(&self, point: &PublicKey) -> Result<[u8; 32], EcdhError> {
+        NodeSigner::ecdh(self, point, None).map_err(EcdhError::new)
     }
 }

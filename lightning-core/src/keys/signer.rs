@@ -12,7 +12,10 @@ use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::Transaction;
 
-use super::derivation::{derive_private_key, derive_revocation_private_key, per_commitment_point};
+use super::derivation::{
+    derive_private_key, derive_private_key_with_basepoint, derive_revocation_private_key,
+    per_commitment_point,
+};
 use super::shachain::{build_commitment_secret, commitment_number_to_index};
 use super::{ChannelPublicKeys, KeyError};
 use crate::transactions::commitment::{CommitmentHtlc, CommitmentKeys, CommitmentTransaction};
@@ -326,10 +329,21 @@ impl ChannelSigner for InMemorySigner {
         }
         self.check_funding(commitment, cp)?;
         let commitment_signature = self.sign_funding(&commitment.tx, commitment)?;
-        let htlc_key = derive_private_key(&self.htlc_base_key, &point)?;
+        let mut htlc_signatures = Vec::with_capacity(commitment.htlcs.len());
+        if commitment.htlcs.is_empty() {
+            return Ok(CounterpartyCommitmentSignatures {
+                commitment_signature,
+                htlc_signatures,
+            });
+        }
+        // Our basepoint is known: no multiplication to recompute it.
+        let htlc_key = derive_private_key_with_basepoint(
+            &self.htlc_base_key,
+            &self.pubkeys.htlc_basepoint,
+            &point,
+        )?;
         let txid = commitment.txid();
         let sighash_type = remote_htlc_sighash_type(commitment.channel_type);
-        let mut htlc_signatures = Vec::with_capacity(commitment.htlcs.len());
         for h in &commitment.htlcs {
             let htx = build_htlc_transaction(txid, commitment, h)?;
             htlc_signatures.push(sign_p2wsh_input(

@@ -1,12 +1,13 @@
 //! [`PeerManager`]: every connection of a node, driven by the host.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey};
 use lightning_wire::features::InitFeatures;
 use lightning_wire::msgs::Message;
-use lightning_wire::noise::NoiseHandshake;
+use lightning_wire::noise::{NoiseHandshake, SharedStaticKey};
 
 use super::connection::{Connection, Received};
 use super::{Direction, DisconnectReason, PeerConfig, PeerError, PeerEvent, PeerId};
@@ -28,6 +29,11 @@ use super::{Direction, DisconnectReason, PeerConfig, PeerError, PeerEvent, PeerI
 /// Peer input never panics: each failure closes that one connection with a
 /// [`PeerError`], reported both as the `Err` of the call and as
 /// [`PeerEvent::Disconnected`].
+///
+/// The node's static key is a [`StaticKeyEcdh`](lightning_wire::noise::StaticKeyEcdh):
+/// a [`Keypair`] ([`new`](Self::new)) or a signer that keeps the secret,
+/// such as [`KeysManager`](crate::keys::KeysManager)
+/// ([`with_static_key`](Self::with_static_key)).
 ///
 /// # Example
 ///
@@ -61,10 +67,11 @@ use super::{Direction, DisconnectReason, PeerConfig, PeerError, PeerEvent, PeerI
 /// assert_eq!(alice.next_timeout(), Some(Duration::from_secs(30)));
 /// # Ok::<(), lightning_core::peer::PeerError>(())
 /// ```
-#[derive(Debug)]
 pub struct PeerManager {
     config: PeerConfig,
-    our_static: Keypair,
+    /// Cloned (a reference count) into every handshake.
+    our_static: SharedStaticKey,
+    node_id: PublicKey,
     /// By id, so that iteration (timeouts, events) is deterministic.
     peers: BTreeMap<PeerId, Connection>,
     next_id: u64,
@@ -75,8 +82,32 @@ impl PeerManager {
     /// A manager for the node whose static key (node secret) is
     /// `our_static`.
     pub fn new(config: PeerConfig, our_static: Keypair) -> Self {
+        Self::with_static_key(config, Arc::new(our_static))
+    }
+
+    /// A manager whose static key is held by `our_static`, which does the
+    /// one ECDH with it each handshake needs (BOLT 8 `es` when we accept,
+    /// `se` when we connect). Its public key, read once here, is our node
+    /// id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use bitcoin::secp256k1::SecretKey;
+    /// use lightning_core::keys::{KeysManager, NodeSigner};
+    /// use lightning_core::peer::{PeerConfig, PeerManager};
+    /// use lightning_wire::{features::InitFeatures, types::ChainHash};
+    ///
+    /// let keys = Arc::new(KeysManager::new(&[7; 32]).unwrap());
+    /// let config = PeerConfig::new(ChainHash::for_network(bitcoin::Network::Regtest), InitFeatures::empty());
+    /// let mut peers = PeerManager::with_static_key(config, keys.clone());
+    /// assert_eq!(peers.node_id(), keys.node_id());
+    /// let inbound = peers.accept_inbound(&SecretKey::from_slice(&[9; 32]).unwrap(), Default::default());
+    /// # let _ = inbound;
+    /// ```
+    pub fn with_static_key(config: PeerConfig, our_static: SharedStaticKey) -> Self {
         PeerManager {
             config,
+            node_id: our_static.public_key(),
             our_static,
             peers: BTreeMap::new(),
             next_id: 1,
@@ -86,7 +117,7 @@ impl PeerManager {
 
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
-        self.our_static.public_key()
+        self.node_id
     }
 
     /// The configuration.
@@ -110,8 +141,11 @@ impl PeerManager {
         ephemeral_secret: &SecretKey,
         now: Duration,
     ) -> (PeerId, Vec<u8>) {
-        let (handshake, act_one) =
-            NoiseHandshake::new_initiator(&self.our_static, their_node_id, ephemeral_secret);
+        let (handshake, act_one) = NoiseHandshake::new_initiator_with_key(
+            Arc::clone(&self.our_static),
+            their_node_id,
+            ephemeral_secret,
+        );
         let id = self.allocate_id();
         let connection = Connection::new(Direction::Outbound, handshake, Some(their_node_id), now);
         self.peers.insert(id, connection);
@@ -123,7 +157,8 @@ impl PeerManager {
     ///
     /// `ephemeral_secret` must be fresh entropy, never used before.
     pub fn accept_inbound(&mut self, ephemeral_secret: &SecretKey, now: Duration) -> PeerId {
-        let handshake = NoiseHandshake::new_responder(&self.our_static, ephemeral_secret);
+        let handshake =
+            NoiseHandshake::new_responder_with_key(Arc::clone(&self.our_static), ephemeral_secret);
         let id = self.allocate_id();
         self.peers.insert(
             id,
@@ -364,5 +399,18 @@ impl PeerManager {
         self.close(peer, None, DisconnectReason::Requested);
         self.peers.remove(&peer);
         true
+    }
+}
+
+impl core::fmt::Debug for PeerManager {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The static key stays out of logs; its public half is the node id.
+        f.debug_struct("PeerManager")
+            .field("node_id", &self.node_id)
+            .field("config", &self.config)
+            .field("peers", &self.peers)
+            .field("next_id", &self.next_id)
+            .field("events", &self.events)
+            .finish()
     }
 }

@@ -24,9 +24,13 @@
 //! that connection only, with a [`PeerError`] saying why; when the transport
 //! still works the peer is told in a `warning`.
 //!
-//! The noise static key is a [`Keypair`](bitcoin::secp256k1::Keypair)
-//! because `lightning_wire::noise` takes one; ephemeral keys are passed in
-//! by the host (from its `EntropySource`), so a run is deterministic.
+//! The noise static key is anything implementing
+//! [`StaticKeyEcdh`](lightning_wire::noise::StaticKeyEcdh): a
+//! [`Keypair`](bitcoin::secp256k1::Keypair) ([`PeerManager::new`]) or a
+//! signer such as [`KeysManager`](crate::keys::KeysManager)
+//! ([`PeerManager::with_static_key`]), so the node secret can stay in a
+//! signer or HSM. Ephemeral keys are passed in by the host (from its
+//! `EntropySource`), so a run is deterministic.
 
 mod config;
 mod connection;

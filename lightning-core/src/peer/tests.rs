@@ -1,8 +1,10 @@
 //! Two `PeerManager`s wired in memory (bytes split at random points), and a
 //! hand-driven raw peer for the rules a well-behaved manager never breaks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bitcoin::secp256k1::ecdh::SharedSecret;
 use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
 use lightning_wire::codec::DecodeErrorKind;
 use lightning_wire::features::{Feature, FeatureError, InitFeatures};
@@ -10,11 +12,13 @@ use lightning_wire::msgs::{
     Error as ErrorMsg, GossipTimestampFilter, Init, InitTlvs, Message, Ping, Pong, Stfu, Warning,
 };
 use lightning_wire::noise::{
-    HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport, TransportError,
+    HandshakeError, HandshakeProgress, NoiseHandshake, NoiseTransport, StaticKeyEcdh,
+    TransportError,
 };
 use lightning_wire::types::{ChainHash, ChannelId};
 
 use super::*;
+use crate::keys::{KeysManager, NodeSigner};
 
 fn key(b: u8) -> SecretKey {
     SecretKey::from_slice(&[b; 32]).unwrap()
@@ -72,9 +76,12 @@ impl Pair {
     }
 
     fn with_configs(seed: u64, alice_config: PeerConfig, bob_config: PeerConfig) -> Pair {
-        let mut alice =
-            PeerManager::new(alice_config, Keypair::from_secret_key(SECP256K1, &key(1)));
-        let mut bob = PeerManager::new(bob_config, Keypair::from_secret_key(SECP256K1, &key(2)));
+        let alice = PeerManager::new(alice_config, Keypair::from_secret_key(SECP256K1, &key(1)));
+        let bob = PeerManager::new(bob_config, Keypair::from_secret_key(SECP256K1, &key(2)));
+        Self::with_managers(seed, alice, bob)
+    }
+
+    fn with_managers(seed: u64, mut alice: PeerManager, mut bob: PeerManager) -> Pair {
         let (a, act_one) = alice.connect_outbound(bob.node_id(), &key(3), Duration::ZERO);
         let b = bob.accept_inbound(&key(4), Duration::ZERO);
         let mut pair = Pair {
@@ -167,6 +174,52 @@ fn sample_messages() -> Vec<Message> {
             tlvs: Default::default(),
         }),
     ]
+}
+
+/// The node key behind a `KeysManager` (`NodeSigner` ECDH): handshakes
+/// complete in both roles, against a `Keypair` peer and against another
+/// signer, and the node ids are the signers'.
+#[test]
+fn static_key_behind_keys_manager() {
+    let keys = Arc::new(KeysManager::new(&[7; 32]).unwrap());
+    let other_keys = Arc::new(KeysManager::new(&[8; 32]).unwrap());
+    let with_keys = |k: &Arc<KeysManager>| PeerManager::with_static_key(config(), k.clone());
+    let with_keypair = || PeerManager::new(config(), Keypair::from_secret_key(SECP256K1, &key(2)));
+    for (alice, bob) in [
+        // The signer as initiator (its ECDH is `se`, act three) ...
+        (with_keys(&keys), with_keypair()),
+        // ... as responder (`es`, act one) ...
+        (with_keypair(), with_keys(&keys)),
+        // ... and on both sides.
+        (with_keys(&keys), with_keys(&other_keys)),
+    ] {
+        let (alice_id, bob_id) = (alice.node_id(), bob.node_id());
+        let mut pair = Pair::with_managers(3, alice, bob);
+        pair.pump(Duration::ZERO);
+        assert!(matches!(
+            events(&mut pair.alice)[..],
+            [PeerEvent::Connected { node_id, .. }] if node_id == bob_id
+        ));
+        assert!(matches!(
+            events(&mut pair.bob)[..],
+            [PeerEvent::Connected { node_id, .. }] if node_id == alice_id
+        ));
+        let message = sample_messages().remove(0);
+        pair.alice.send_message(pair.a, &message).unwrap();
+        pair.pump(Duration::ZERO);
+        assert!(matches!(
+            &events(&mut pair.bob)[..],
+            [PeerEvent::Message { message: m, .. }] if **m == message
+        ));
+    }
+    assert_eq!(with_keys(&keys).node_id(), keys.node_id());
+
+    // BOLT 8's ECDH, SHA-256 of the compressed shared point, from either end.
+    let theirs = key(9);
+    assert_eq!(
+        StaticKeyEcdh::ecdh(&*keys, &theirs.public_key(SECP256K1)).unwrap(),
+        SharedSecret::new(&keys.node_id(), &theirs).secret_bytes()
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@ use secp256k1::{PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::length_prefix;
+
 /// Length of a Poly1305 MAC.
 pub(crate) const MAC_LEN: usize = 16;
 
@@ -127,6 +129,24 @@ impl CipherState {
         self.aead
             .decrypt_in_place_detached(&nonce(self.nonce), &[], buf, Tag::from_slice(mac))
             .map_err(|_| ())?;
+        self.advance();
+        Ok(())
+    }
+
+    /// [`seal`](Self::seal) for the 2-byte length prefix, by the specialised
+    /// AEAD of [`length_prefix`](super::length_prefix) (same output).
+    #[inline]
+    pub(crate) fn seal_length(&mut self, length: &mut [u8; 2]) -> [u8; MAC_LEN] {
+        let mac = length_prefix::seal(&self.key, self.nonce, length);
+        self.advance();
+        mac
+    }
+
+    /// [`open`](Self::open) for the 2-byte length prefix. On failure the
+    /// nonce does not advance and `length` stays encrypted.
+    #[inline]
+    pub(crate) fn open_length(&mut self, length: &mut [u8; 2], mac: &[u8]) -> Result<(), ()> {
+        length_prefix::open(&self.key, self.nonce, length, mac)?;
         self.advance();
         Ok(())
     }

@@ -2,10 +2,13 @@
 //!
 //! BOLT 8, "Authenticated Key Exchange Handshake Specification".
 
+use std::sync::Arc;
+
 use secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
 use zeroize::Zeroizing;
 
 use super::cipher::{decrypt_with_ad, ecdh, encrypt_with_ad, hkdf, mix_hash, Secret32, MAC_LEN};
+use super::static_key::{ErasedOnDrop, SharedStaticKey};
 use super::transport::NoiseTransport;
 use super::{Act, HandshakeError, ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN, HANDSHAKE_VERSION};
 
@@ -80,13 +83,21 @@ impl Step {
 /// rest, so bytes that follow act three (the initiator's first messages) stay
 /// with the caller for the [`NoiseTransport`].
 ///
+/// The local static key is a [`StaticKeyEcdh`](super::StaticKeyEcdh): a
+/// [`Keypair`] ([`new_initiator`](Self::new_initiator),
+/// [`new_responder`](Self::new_responder)) or a key held elsewhere, such as
+/// a signer ([`new_initiator_with_key`](Self::new_initiator_with_key),
+/// [`new_responder_with_key`](Self::new_responder_with_key)). The handshake
+/// asks it for one ECDH: `es` in act one (responder) or `se` in act three
+/// (initiator).
+///
 /// Costs: each side does three ECDHs and one public-key derivation (its
-/// ephemeral key); the static public key comes precomputed in the
-/// [`Keypair`].
+/// ephemeral key); the static public key is read once, at construction.
 pub struct NoiseHandshake {
     role: Role,
     step: Step,
-    local_static: Keypair,
+    local_static: SharedStaticKey,
+    local_static_pub: PublicKey,
     local_ephemeral: SecretKey,
     local_ephemeral_pub: PublicKey,
     /// Responder: `None` until act three. Initiator: the key it dialled.
@@ -126,9 +137,41 @@ impl NoiseHandshake {
         remote_static: PublicKey,
         local_ephemeral: &SecretKey,
     ) -> (Self, [u8; ACT_ONE_LEN]) {
+        Self::new_initiator_with_key(
+            Arc::new(ErasedOnDrop(*local_static)),
+            remote_static,
+            local_ephemeral,
+        )
+    }
+
+    /// [`new_initiator`](Self::new_initiator) with the static key behind a
+    /// [`StaticKeyEcdh`](super::StaticKeyEcdh), which does the `se` ECDH of
+    /// act three.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lightning_wire::noise::{NoiseHandshake, SharedStaticKey};
+    /// use secp256k1::{Keypair, SecretKey, SECP256K1};
+    ///
+    /// // Any `StaticKeyEcdh + Send + Sync`: a `Keypair` here, a signer in a node.
+    /// let ours: SharedStaticKey =
+    ///     Arc::new(Keypair::from_secret_key(SECP256K1, &SecretKey::from_slice(&[0x11; 32]).unwrap()));
+    /// let theirs = Keypair::from_secret_key(SECP256K1, &SecretKey::from_slice(&[0x21; 32]).unwrap());
+    /// let ephemeral = SecretKey::from_slice(&[0x12; 32]).unwrap();
+    /// let (_handshake, act_one) =
+    ///     NoiseHandshake::new_initiator_with_key(Arc::clone(&ours), theirs.public_key(), &ephemeral);
+    /// # let _ = act_one;
+    /// ```
+    pub fn new_initiator_with_key(
+        local_static: SharedStaticKey,
+        remote_static: PublicKey,
+        local_ephemeral: &SecretKey,
+    ) -> (Self, [u8; ACT_ONE_LEN]) {
+        let local_static_pub = local_static.public_key();
         let mut hs = Self::init(
             Role::Initiator,
             local_static,
+            local_static_pub,
             &remote_static,
             local_ephemeral,
         );
@@ -168,10 +211,22 @@ impl NoiseHandshake {
     /// assert!(matches!(handshake.handle_bytes(&mut &[0u8; 25][..]), Ok(HandshakeProgress::NeedMore)));
     /// ```
     pub fn new_responder(local_static: &Keypair, local_ephemeral: &SecretKey) -> Self {
+        Self::new_responder_with_key(Arc::new(ErasedOnDrop(*local_static)), local_ephemeral)
+    }
+
+    /// [`new_responder`](Self::new_responder) with the static key behind a
+    /// [`StaticKeyEcdh`](super::StaticKeyEcdh), which does the `es` ECDH of
+    /// act one.
+    pub fn new_responder_with_key(
+        local_static: SharedStaticKey,
+        local_ephemeral: &SecretKey,
+    ) -> Self {
+        let local_static_pub = local_static.public_key();
         let mut hs = Self::init(
             Role::Responder,
             local_static,
-            &local_static.public_key(),
+            local_static_pub,
+            &local_static_pub,
             local_ephemeral,
         );
         hs.step = Step::AwaitActOne;
@@ -182,7 +237,8 @@ impl NoiseHandshake {
     /// the prologue and the responder's static key.
     fn init(
         role: Role,
-        local_static: &Keypair,
+        local_static: SharedStaticKey,
+        local_static_pub: PublicKey,
         responder_static: &PublicKey,
         local_ephemeral: &SecretKey,
     ) -> Self {
@@ -195,7 +251,8 @@ impl NoiseHandshake {
         NoiseHandshake {
             role,
             step: Step::Finished,
-            local_static: *local_static,
+            local_static,
+            local_static_pub,
             local_ephemeral: *local_ephemeral,
             local_ephemeral_pub: local_ephemeral.public_key(SECP256K1),
             remote_static: None,
@@ -327,7 +384,7 @@ impl NoiseHandshake {
     /// steps.
     fn read_act_one(&mut self) -> Result<[u8; ACT_TWO_LEN], HandshakeError> {
         let re = self.read_remote_ephemeral(Act::One)?;
-        let es = ecdh(&self.local_static.secret_key(), &re);
+        let es = self.static_ecdh(Act::One, &re)?;
         let (chaining_key, temp_k1) = hkdf(&self.chaining_key, &es[..]);
         let mac: [u8; MAC_LEN] = self.act_mac(34);
         decrypt_with_ad(&temp_k1, 0, &self.hash, &mut [], &mac)
@@ -368,11 +425,11 @@ impl NoiseHandshake {
         // Act Three: s, se.
         let mut act_three = [0u8; ACT_THREE_LEN];
         act_three[0] = HANDSHAKE_VERSION;
-        act_three[1..34].copy_from_slice(&self.local_static.public_key().serialize());
+        act_three[1..34].copy_from_slice(&self.local_static_pub.serialize());
         let mac = encrypt_with_ad(&temp_k2, 1, &self.hash, &mut act_three[1..34]);
         act_three[34..50].copy_from_slice(&mac);
         self.hash = mix_hash(&self.hash, &act_three[1..50]);
-        let se = ecdh(&self.local_static.secret_key(), &re);
+        let se = self.static_ecdh(Act::Three, &re)?;
         let (chaining_key, temp_k3) = hkdf(&self.chaining_key, &se[..]);
         let mac = encrypt_with_ad(&temp_k3, 0, &self.hash, &mut []);
         act_three[50..].copy_from_slice(&mac);
@@ -425,6 +482,14 @@ impl NoiseHandshake {
         })))
     }
 
+    /// `ECDH(s.priv, point)` by the static key's holder, wiped when dropped.
+    fn static_ecdh(&self, act: Act, point: &PublicKey) -> Result<Secret32, HandshakeError> {
+        self.local_static
+            .ecdh(point)
+            .map(Zeroizing::new)
+            .map_err(|error| HandshakeError::StaticKeyEcdh { act, error })
+    }
+
     /// The 16-byte MAC at `offset` of the act buffer.
     fn act_mac(&self, offset: usize) -> [u8; MAC_LEN] {
         let mut mac = [0u8; MAC_LEN];
@@ -447,8 +512,8 @@ impl core::fmt::Debug for NoiseHandshake {
 
 impl Drop for NoiseHandshake {
     fn drop(&mut self) {
-        // `chaining_key` and `temp_k2` wipe themselves.
-        self.local_static.non_secure_erase();
+        // `chaining_key` and `temp_k2` wipe themselves; so does the copy of a
+        // `Keypair` the conveniences make (`ErasedOnDrop`).
         self.local_ephemeral.non_secure_erase();
     }
 }

@@ -55,9 +55,12 @@
 
 mod cipher;
 mod handshake;
+mod length_prefix;
+mod static_key;
 mod transport;
 
 pub use handshake::{HandshakeComplete, HandshakeProgress, NoiseHandshake, Role};
+pub use static_key::{EcdhError, SharedStaticKey, StaticKeyEcdh};
 pub use transport::NoiseTransport;
 
 /// Length of act one and of act two: version, ephemeral key, MAC.
@@ -126,6 +129,17 @@ pub enum HandshakeError {
     BadMac {
         /// The act whose MAC failed.
         act: Act,
+    },
+    /// Our own static key failed to do its ECDH (the responder's `es` in act
+    /// one, the initiator's `se` in act three): a signer or HSM behind
+    /// [`StaticKeyEcdh`] refused or could not be reached. Nothing the peer
+    /// did.
+    #[error("{act}: ECDH with our static key failed: {error}")]
+    StaticKeyEcdh {
+        /// The act being processed.
+        act: Act,
+        /// What the key holder reported.
+        error: EcdhError,
     },
     /// The connection ended before the act was complete.
     #[error("{act}: connection closed after {received} of {expected} bytes")]

@@ -115,9 +115,9 @@ impl NoiseTransport {
         debug_assert!(message.len() <= MAX_MESSAGE_LEN);
         out.reserve(message.len() + FRAME_OVERHEAD);
 
-        let start = out.len();
-        out.extend_from_slice(&len.to_be_bytes());
-        let mac = self.sender.seal(&mut out[start..]);
+        let mut length = len.to_be_bytes();
+        let mac = self.sender.seal_length(&mut length);
+        out.extend_from_slice(&length);
         out.extend_from_slice(&mac);
 
         let start = out.len();
@@ -177,11 +177,15 @@ impl NoiseTransport {
                         return Ok(used);
                     }
                     self.header_filled = 0;
-                    let (len_bytes, mac) = self.header.split_at_mut(2);
-                    if self.receiver.open(len_bytes, mac).is_err() {
+                    let mut length = [self.header[0], self.header[1]];
+                    if self
+                        .receiver
+                        .open_length(&mut length, &self.header[2..])
+                        .is_err()
+                    {
                         return Err(self.poison(TransportError::BadLengthMac));
                     }
-                    let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+                    let len = usize::from(u16::from_be_bytes(length));
                     self.body.clear();
                     self.receive = Receive::Body { len };
                 }

@@ -1,0 +1,351 @@
+//! One payment's full round trip between two in-memory channel endpoints
+//! (`lightning_core::testing::pair`): `update_add_htlc`, the
+//! `commitment_signed`/`revoke_and_ack` dance both ways, then
+//! `update_fulfill_htlc` and its dance. Every `ChannelWrite` goes through
+//! the endpoint's `KvStore` inline, before the messages of the same output
+//! are delivered (obsolete keys removed): once with `MemoryStore`, once with
+//! `FsStore` (one directory per endpoint).
+//!
+//! The floor, in the same run: the secp256k1 and SHA-256 work the protocol
+//! needs for one round trip, on dummy data, counted from BOLT 2/3 (see
+//! `Floor`), and for `FsStore` in addition one plain file write + `fsync` of
+//! the same size per *required* durable write (one per received
+//! `commitment_signed` or `revoke_and_ack`).
+//!
+//! Before the timed runs it prints, per step of one payment, the durable
+//! writes and bytes each endpoint made.
+//!
+//! `cargo bench -p lightning-benches --bench payment -- --warm-up-time 1 --measurement-time 3`
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use bitcoin::hashes::{sha256, Hash};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
+use lightning_persist::{FsStore, KvStore, MemoryStore};
+use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretKey};
+
+/// A 10M sat channel, 4M on each side after the push; the payment is 50,000
+/// sat, well above dust, so both commitments of the add carry its output.
+const AMOUNT_MSAT: u64 = 50_000_000;
+
+fn options() -> OpenOptions {
+    OpenOptions::default()
+}
+
+fn deliver(pair: &mut Pair, from_a: bool) {
+    let r = if from_a {
+        pair.deliver_a_to_b()
+    } else {
+        pair.deliver_b_to_a()
+    };
+    r.expect("honest delivery");
+}
+
+/// Payment `n`: A -> B when `n` is even, B -> A when odd (the endpoints
+/// swap roles, so balances never run out).
+fn pay(pair: &mut Pair, n: u64, step: impl FnMut(&str, &Pair)) {
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+    pay_a_to_b(pair, n, step);
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+}
+
+/// One payment from `pair.a` to `pair.b`, step by step; `step(label,
+/// pair)` runs after each input.
+fn pay_a_to_b(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
+    let (_, hash) = preimage(n);
+    let (id, out) = pair
+        .a
+        .ch
+        .send_htlc(AMOUNT_MSAT, hash, 700_000, ONION.to_vec())
+        .expect("send_htlc");
+    pair.a.apply(out);
+    step("A send_htlc (update_add_htlc)", pair);
+    let out = pair.a.ch.commit().expect("commit");
+    pair.a.apply(out);
+    step("A commit (commitment_signed)", pair);
+    deliver(pair, true);
+    step("B receives update_add_htlc", pair);
+    deliver(pair, true);
+    step(
+        "B receives commitment_signed (sends revoke_and_ack, commitment_signed)",
+        pair,
+    );
+    deliver(pair, false);
+    step("A receives revoke_and_ack", pair);
+    deliver(pair, false);
+    step("A receives commitment_signed (sends revoke_and_ack)", pair);
+    deliver(pair, true);
+    step("B receives revoke_and_ack (HtlcReceived)", pair);
+    let out = pair
+        .b
+        .ch
+        .fulfill_htlc(id, preimage(n).0)
+        .expect("fulfill_htlc");
+    pair.b.apply(out);
+    step("B fulfill_htlc (update_fulfill_htlc)", pair);
+    let out = pair.b.ch.commit().expect("commit");
+    pair.b.apply(out);
+    step("B commit (commitment_signed)", pair);
+    deliver(pair, false);
+    step("A receives update_fulfill_htlc", pair);
+    deliver(pair, false);
+    step(
+        "A receives commitment_signed (sends revoke_and_ack, commitment_signed)",
+        pair,
+    );
+    deliver(pair, true);
+    step("B receives revoke_and_ack", pair);
+    deliver(pair, true);
+    step("B receives commitment_signed (sends revoke_and_ack)", pair);
+    deliver(pair, false);
+    step("A receives revoke_and_ack", pair);
+    assert!(pair.a.outbox.is_empty() && pair.b.outbox.is_empty());
+    pair.a.events.clear();
+    pair.b.events.clear();
+}
+
+fn total_writes(pair: &Pair) -> (u64, u64, u64) {
+    let (a, b) = (pair.a.stats, pair.b.stats);
+    (
+        a.writes + b.writes,
+        a.bytes + b.bytes,
+        a.removes + b.removes,
+    )
+}
+
+/// Prints the writes of one payment, step by step, and the average over
+/// 256 payments (which includes the periodic snapshot).
+fn audit(name: &str, pair: &mut Pair, next: &mut u64) -> f64 {
+    eprintln!("\n{name}: durable writes of one payment, by step");
+    let mut last = total_writes(pair);
+    *next += 2 - *next % 2;
+    pay(pair, *next, |label, p| {
+        let now = total_writes(p);
+        if now.0 != last.0 || now.2 != last.2 {
+            eprintln!(
+                "  {label}: {} write(s), {} bytes, {} removal(s)",
+                now.0 - last.0,
+                now.1 - last.1,
+                now.2 - last.2
+            );
+        }
+        last = now;
+    });
+    let start = total_writes(pair);
+    const N: u64 = 256;
+    for _ in 0..N {
+        *next += 1;
+        pay(pair, *next, |_, _| {});
+    }
+    let end = total_writes(pair);
+    let per = |a: u64, b: u64| (b - a) as f64 / N as f64;
+    let bytes = per(start.1, end.1);
+    eprintln!(
+        "  over {N} payments: {:.2} writes/payment, {:.0} bytes/payment, {:.2} removals/payment, {:.0} bytes/write (snapshot every {} records)",
+        per(start.0, end.0),
+        bytes,
+        per(start.2, end.2),
+        bytes / per(start.0, end.0),
+        pair.a.config.snapshot_every
+    );
+    bytes / per(start.0, end.0)
+}
+
+/// The cryptographic floor of one round trip, counted from the protocol.
+///
+/// Four commitments are signed and verified per payment (one each way for
+/// the add, one each way for the fulfill); the two of the add carry one
+/// untrimmed HTLC output, the two of the fulfill none. Per commitment:
+/// - both sides derive its keys (BOLT 3): `revocationpubkey` (two point
+///   multiplications and an addition), `local_htlcpubkey`,
+///   `remote_htlcpubkey` and `local_delayedpubkey` (one tweak-add each);
+///   the signer derives the HTLC private key when there is an HTLC;
+/// - the sender makes 1 signature + 1 per HTLC, the receiver verifies as
+///   many;
+/// - the receiver revokes its previous commitment (`revoke_and_ack`): it
+///   derives the secret from its shachain seed and the next
+///   per-commitment point (two seed derivations, one generator
+///   multiplication), and the peer checks the secret against the point it
+///   holds (one generator multiplication).
+struct Floor {
+    secp: Secp256k1<secp256k1::All>,
+    key: SecretKey,
+    pubkey: PublicKey,
+    point: PublicKey,
+    msg: Message,
+    sig: Signature,
+    seed: [u8; 32],
+}
+
+const COMMITMENTS: [usize; 4] = [1, 1, 0, 0];
+
+impl Floor {
+    fn new() -> Self {
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[0x11; 32]).expect("key");
+        let pubkey = PublicKey::from_secret_key(&secp, &key);
+        let point =
+            PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[0x22; 32]).expect("key"));
+        let msg = Message::from_digest([0x33; 32]);
+        let sig = secp.sign_ecdsa(&msg, &key);
+        Floor {
+            secp,
+            key,
+            pubkey,
+            point,
+            msg,
+            sig,
+            seed: [0x44; 32],
+        }
+    }
+
+    fn tweak(a: &PublicKey, b: &PublicKey) -> Scalar {
+        let mut e = sha256::Hash::engine();
+        bitcoin::hashes::HashEngine::input(&mut e, &a.serialize());
+        bitcoin::hashes::HashEngine::input(&mut e, &b.serialize());
+        Scalar::from_be_bytes(sha256::Hash::from_engine(e).to_byte_array()).expect("tweak")
+    }
+
+    fn derive_keys(&self) -> [PublicKey; 4] {
+        let (base, point) = (&self.pubkey, &self.point);
+        let revocation = base
+            .mul_tweak(&self.secp, &Self::tweak(base, point))
+            .expect("mul")
+            .combine(
+                &point
+                    .mul_tweak(&self.secp, &Self::tweak(point, base))
+                    .expect("mul"),
+            )
+            .expect("combine");
+        let t = Self::tweak(point, base);
+        let one = || base.add_exp_tweak(&self.secp, &t).expect("tweak");
+        [revocation, one(), one(), one()]
+    }
+
+    /// Derives one per-commitment secret from the seed (BOLT 3, up to 48
+    /// flip-and-hash steps; a low commitment number sets nearly all).
+    fn shachain(&self, index: u64) -> [u8; 32] {
+        let mut p = self.seed;
+        for b in (0..48).rev() {
+            if (index >> b) & 1 == 1 {
+                p[b / 8] ^= 1 << (b % 8);
+                p = sha256::Hash::hash(&p).to_byte_array();
+            }
+        }
+        p
+    }
+
+    fn round_trip(&self, n: u64) -> usize {
+        let mut acc = 0usize;
+        for (i, htlcs) in COMMITMENTS.into_iter().enumerate() {
+            // Both sides derive the commitment's keys.
+            for _ in 0..2 {
+                acc += self.derive_keys()[0].serialize()[1] as usize;
+            }
+            if htlcs > 0 {
+                let htlc_key = self
+                    .key
+                    .add_tweak(&Self::tweak(&self.point, &self.pubkey))
+                    .expect("tweak");
+                acc += htlc_key.secret_bytes()[0] as usize;
+            }
+            for _ in 0..=htlcs {
+                acc += self
+                    .secp
+                    .sign_ecdsa(&self.msg, &self.key)
+                    .serialize_compact()[0] as usize;
+                acc += usize::from(
+                    self.secp
+                        .verify_ecdsa(&self.msg, &self.sig, &self.pubkey)
+                        .is_ok(),
+                );
+            }
+            // revoke_and_ack: the secret, the next point, the peer's check.
+            let index = (1 << 48) - 1 - (n * 4 + i as u64);
+            let secret = self.shachain(index);
+            let next = self.shachain(index - 1);
+            let next_point = PublicKey::from_secret_key(
+                &self.secp,
+                &SecretKey::from_slice(&next).expect("secret"),
+            );
+            let check = PublicKey::from_secret_key(
+                &self.secp,
+                &SecretKey::from_slice(&secret).expect("secret"),
+            );
+            acc += usize::from(next_point == check);
+        }
+        acc
+    }
+}
+
+/// Required durable writes per payment: one per received
+/// `commitment_signed` or `revoke_and_ack` (four of each).
+const REQUIRED_WRITES: usize = 8;
+
+fn fs_pair(dir: &std::path::Path) -> Pair {
+    let a: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.join("a"), "bench-a").expect("fs store a"));
+    let b: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.join("b"), "bench-b").expect("fs store b"));
+    open_with_stores(options(), a, b)
+}
+
+fn payment(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut next = 0u64;
+    let mut memory = open_with_stores(
+        options(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    );
+    audit("MemoryStore", &mut memory, &mut next);
+    let mut fs = fs_pair(dir.path());
+    let write_size = audit("FsStore", &mut fs, &mut next);
+
+    let mut group = c.benchmark_group("payment_round_trip");
+    group.throughput(Throughput::Elements(1));
+    let floor = Floor::new();
+    let mut k = 0u64;
+    group.bench_function("floor_crypto", |b| {
+        b.iter(|| {
+            k += 1;
+            floor.round_trip(k % 1000)
+        })
+    });
+    group.bench_function("memory_store", |b| {
+        b.iter(|| {
+            next += 1;
+            pay(&mut memory, next, |_, _| {});
+        })
+    });
+    let mut file = File::create(dir.path().join("floor")).expect("floor file");
+    let value = vec![0xa5u8; write_size.round() as usize];
+    group.bench_function("floor_crypto_and_fsync", |b| {
+        b.iter(|| {
+            k += 1;
+            for _ in 0..REQUIRED_WRITES {
+                file.seek(SeekFrom::Start(0)).expect("seek");
+                file.write_all(&value).expect("write");
+                file.sync_all().expect("fsync");
+            }
+            floor.round_trip(k % 1000)
+        })
+    });
+    group.bench_function("fs_store", |b| {
+        b.iter(|| {
+            next += 1;
+            pay(&mut fs, next, |_, _| {});
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, payment);
+criterion_main!(benches);

@@ -1,0 +1,171 @@
+//! What each side's "node" knows about its HTLCs, checked against the
+//! channel's events: an HTLC is received once, settled (fulfilled or
+//! failed) once, only the offerer's own HTLCs are settled, a preimage is the
+//! right one, and at the end every offer is settled and each balance moved
+//! by exactly the fulfilled amounts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::channel::update_log::HtlcAdd;
+use crate::channel::ChannelEvent;
+
+use super::pair::preimage;
+
+/// One side's view.
+#[derive(Debug, Default, Clone)]
+pub struct Book {
+    /// Our offers not yet settled: id -> payment number.
+    pub outgoing: BTreeMap<u64, u64>,
+    /// The peer's offers irrevocably committed and not yet removed by us:
+    /// id -> payment number.
+    pub incoming: BTreeMap<u64, u64>,
+    /// Payments we offered that are settled.
+    pub settled_out: BTreeSet<u64>,
+    /// (id, payment) of every HTLC received.
+    pub received: BTreeSet<(u64, u64)>,
+}
+
+/// Both sides' books, and the payments made so far.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    /// A's and B's books.
+    pub books: [Book; 2],
+    /// Payment hash -> payment number.
+    known: BTreeMap<[u8; 32], u64>,
+    /// Payment number -> amount.
+    amounts: BTreeMap<u64, u64>,
+    next_payment: u64,
+    /// HTLCs settled (fulfilled or failed) back at their offerer.
+    pub settled: u64,
+    /// What each side should hold once nothing is pending: the opening
+    /// balances moved by every fulfill.
+    pub expected_msat: [i128; 2],
+}
+
+impl Ledger {
+    /// A ledger for a channel whose balances are `a_msat`, `b_msat`.
+    pub fn new(a_msat: u64, b_msat: u64) -> Self {
+        Ledger {
+            books: [Book::default(), Book::default()],
+            known: BTreeMap::new(),
+            amounts: BTreeMap::new(),
+            next_payment: 0,
+            settled: 0,
+            expected_msat: [i128::from(a_msat), i128::from(b_msat)],
+        }
+    }
+
+    /// A new payment of `amount_msat`: its number and payment hash.
+    pub fn new_payment(&mut self, amount_msat: u64) -> (u64, [u8; 32]) {
+        self.next_payment += 1;
+        let n = self.next_payment;
+        let (_, hash) = preimage(n);
+        self.known.insert(hash, n);
+        self.amounts.insert(n, amount_msat);
+        (n, hash)
+    }
+
+    /// `side` offered payment `n` as its HTLC `id`.
+    pub fn offered(&mut self, side: usize, id: u64, n: u64) {
+        assert!(
+            self.books[side].outgoing.insert(id, n).is_none(),
+            "side {side}: HTLC id {id} offered twice"
+        );
+    }
+
+    /// `side` fulfilled (or failed) the peer's HTLC `id` with a host call
+    /// the channel accepted.
+    pub fn removed_incoming(&mut self, side: usize, id: u64, fulfilled: bool) {
+        let n = self.books[side]
+            .incoming
+            .remove(&id)
+            .unwrap_or_else(|| panic!("side {side}: removed HTLC {id} it never received"));
+        if fulfilled {
+            let amount = i128::from(self.amounts[&n]);
+            self.expected_msat[side] += amount;
+            self.expected_msat[1 - side] -= amount;
+        }
+    }
+
+    /// `side`'s offers that were never committed and were dropped on
+    /// disconnection.
+    pub fn dropped(&mut self, side: usize, adds: &[HtlcAdd]) {
+        for add in adds {
+            assert!(
+                self.books[side].outgoing.remove(&add.id).is_some(),
+                "side {side}: dropped HTLC {} it never offered",
+                add.id
+            );
+        }
+    }
+
+    fn number(&self, hash: &[u8; 32]) -> u64 {
+        *self
+            .known
+            .get(hash)
+            .expect("an HTLC with a payment hash of this test")
+    }
+
+    /// Checks and records `side`'s events. `ChannelFailed` is a failure
+    /// unless `failure_expected`.
+    pub fn handle(&mut self, side: usize, events: Vec<ChannelEvent>, failure_expected: bool) {
+        for e in events {
+            match e {
+                ChannelEvent::HtlcReceived { htlc_id, add, .. } => {
+                    let n = self.number(&add.payment_hash);
+                    let book = &mut self.books[side];
+                    assert!(
+                        book.received.insert((htlc_id, n)),
+                        "side {side}: HTLC {htlc_id} received twice"
+                    );
+                    assert!(book.incoming.insert(htlc_id, n).is_none());
+                    assert_eq!(self.amounts[&n], add.amount_msat, "amount changed");
+                }
+                ChannelEvent::HtlcFulfilled {
+                    htlc_id,
+                    payment_preimage,
+                    payment_hash,
+                } => {
+                    let n = self.number(&payment_hash);
+                    assert_eq!(preimage(n).0, payment_preimage, "wrong preimage");
+                    let book = &mut self.books[side];
+                    match book.outgoing.remove(&htlc_id) {
+                        Some(m) => {
+                            assert_eq!(
+                                m, n,
+                                "side {side}: HTLC {htlc_id} fulfilled for another payment"
+                            );
+                            assert!(book.settled_out.insert(n), "settled twice");
+                            self.settled += 1;
+                        }
+                        // A repeat after reconnection: same preimage.
+                        None => assert!(
+                            book.settled_out.contains(&n),
+                            "side {side}: fulfilled an unknown HTLC {htlc_id}"
+                        ),
+                    }
+                }
+                ChannelEvent::HtlcFailed { htlc_id, .. } => {
+                    let book = &mut self.books[side];
+                    let n = book
+                        .outgoing
+                        .remove(&htlc_id)
+                        .unwrap_or_else(|| panic!("side {side}: failed an unknown HTLC {htlc_id}"));
+                    assert!(book.settled_out.insert(n), "settled twice");
+                    self.settled += 1;
+                }
+                ChannelEvent::ChannelFailed { reason, .. } => {
+                    assert!(failure_expected, "side {side}: channel failed: {reason}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Nothing is pending on either side.
+    pub fn all_settled(&self) -> bool {
+        self.books
+            .iter()
+            .all(|b| b.outgoing.is_empty() && b.incoming.is_empty())
+    }
+}

@@ -1,0 +1,16 @@
+//! Test support (feature `test-support`; not for production): two
+//! [`Channel`](crate::channel::Channel) endpoints wired in process, each
+//! writing its record through a [`KvStore`](lightning_persist::KvStore)
+//! before its messages may leave; a ledger that checks what the HTLC events
+//! say; and a simulator that turns a byte string into an operation sequence.
+//!
+//! The crate's channel tests, the `channel_two_endpoints` fuzz target, the
+//! randomized restart test on every storage backend and the payment bench all
+//! use it, so they drive the channel the same way.
+//!
+//! Helpers here panic (with a message) on what a test would fail on: a store
+//! that refuses a write, a record that does not restore, a broken invariant.
+
+pub mod ledger;
+pub mod pair;
+pub mod sim;
