@@ -297,6 +297,8 @@ pub struct LdkRecord {
     /// Inbound channel requests seen (temporary id, whether zero-conf was
     /// granted).
     pub open_requests: Vec<(ChannelId, bool)>,
+    /// Payments held unclaimed (see [`LdkNode::set_hold`]): hash and preimage.
+    pub held: Vec<(PaymentHash, PaymentPreimage)>,
     /// `BumpTransaction` events (anchors), as debug strings.
     pub bumps: Vec<String>,
     /// Events the handler refused or failed at, as strings.
@@ -317,6 +319,7 @@ struct Inner {
     config: LdkConfig,
     synced_height: Mutex<u32>,
     record: Mutex<LdkRecord>,
+    hold: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -447,6 +450,7 @@ impl LdkNode {
             config,
             synced_height: Mutex::new(tip.height),
             record: Mutex::new(LdkRecord::default()),
+            hold: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
 
@@ -682,6 +686,27 @@ impl LdkNode {
         self.timer_tick();
     }
 
+    /// While on, payments to LDK are left pending (their HTLCs stay in both
+    /// commitments) instead of claimed; [`LdkNode::release_held`] claims
+    /// them.
+    pub fn set_hold(&self, hold: bool) {
+        self.inner.hold.store(hold, Ordering::SeqCst);
+    }
+
+    /// How many payments are held.
+    pub fn held(&self) -> usize {
+        self.inner.record.lock().unwrap().held.len()
+    }
+
+    /// Claims every held payment.
+    pub fn release_held(&self) {
+        let held = std::mem::take(&mut self.inner.record.lock().unwrap().held);
+        for (_, preimage) in held {
+            self.inner.manager.claim_funds(preimage);
+        }
+        self.inner.peers.process_events();
+    }
+
     /// Runs `ChannelManager::timer_tick_occurred` and flushes messages.
     pub fn timer_tick(&self) {
         self.inner.manager.timer_tick_occurred();
@@ -873,6 +898,13 @@ impl Inner {
                 payment_hash,
                 ..
             } => match purpose.preimage() {
+                Some(preimage) if self.hold.load(Ordering::SeqCst) => {
+                    self.record
+                        .lock()
+                        .unwrap()
+                        .held
+                        .push((payment_hash, preimage));
+                }
                 Some(preimage) => self.manager.claim_funds(preimage),
                 None => self.error(format!("PaymentClaimable without preimage {payment_hash}")),
             },

@@ -186,6 +186,13 @@ impl Pair {
         self.wait_usable(id);
     }
 
+    /// Our node connects to LDK again and waits until `id` is usable on both
+    /// sides (`channel_reestablish` done).
+    pub fn reconnect(&self, id: ChannelId) {
+        self.ours.connect(self.ldk.node_id(), self.ldk.addr);
+        self.wait_usable(id);
+    }
+
     /// Waits until both sides can pay over `id`.
     pub fn wait_usable(&self, id: ChannelId) {
         self.ours.wait_until("our side of the channel is usable", LIMIT, |s| {
@@ -220,9 +227,11 @@ impl Pair {
     /// LDK creates an invoice, we pay it; returns the hash. Does not wait.
     pub fn we_pay_ldk_start(&self, amount_msat: u64) -> PaymentHash {
         let invoice = self.ldk.create_invoice(Some(amount_msat), "interop");
-        self.ours
-            .with(|n| n.pay_invoice_str(&invoice.to_string(), host::now()))
-            .unwrap();
+        self.ours.with(|n| {
+            if let Err(e) = n.pay_invoice_str(&invoice.to_string(), host::now()) {
+                panic!("pay {amount_msat}: {e}; channels {:#?}", n.list_channels());
+            }
+        });
         PaymentHash(invoice.payment_hash().to_byte_array())
     }
 
