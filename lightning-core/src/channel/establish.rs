@@ -458,17 +458,7 @@ impl<S: ChannelSigner> Channel<S> {
         });
         self.st.channel_id =
             ChannelId::v1_from_funding_outpoint(&m.funding_txid, m.funding_output_index);
-        let sigs = HolderSignatures {
-            commitment: m.signature,
-            htlcs: Vec::new(),
-        };
-        let ours = self.build_holder(Which::Current, 0)?;
-        let remote = self.remote_keys()?;
-        verify_holder_signatures(&ours, &remote.funding_pubkey, &sigs).map_err(|_| {
-            ChannelError::BadFundingSignature {
-                message: "funding_created",
-            }
-        })?;
+        let sigs = self.verify_initial_signature(m.signature, "funding_created")?;
         let point = self.remote_point_current()?;
         let theirs = self.build_counterparty(Which::Current, 0, &point)?;
         let (signature, _) = sign_counterparty(&self.signer, &theirs)?;
@@ -482,6 +472,25 @@ impl<S: ChannelSigner> Channel<S> {
         self.maybe_channel_ready(out)
     }
 
+    /// Checks the peer's signature on our initial commitment (number 0, no
+    /// HTLCs), which `funding_created` and `funding_signed` carry (BOLT 2:
+    /// the receiver must fail the channel if it is not valid).
+    fn verify_initial_signature(
+        &self,
+        signature: bitcoin::secp256k1::ecdsa::Signature,
+        message: &'static str,
+    ) -> Result<HolderSignatures, ChannelError> {
+        let sigs = HolderSignatures {
+            commitment: signature,
+            htlcs: Vec::new(),
+        };
+        let ours = self.build_holder(Which::Current, 0)?;
+        let remote = self.remote_keys()?;
+        verify_holder_signatures(&ours, &remote.funding_pubkey, &sigs)
+            .map_err(|_| ChannelError::BadFundingSignature { message })?;
+        Ok(sigs)
+    }
+
     pub(crate) fn on_funding_signed(
         &mut self,
         m: &FundingSigned,
@@ -490,17 +499,7 @@ impl<S: ChannelSigner> Channel<S> {
         if self.st.phase != Phase::AwaitingFundingSigned || m.channel_id != self.st.channel_id {
             return Err(self.unexpected("funding_signed"));
         }
-        let sigs = HolderSignatures {
-            commitment: m.signature,
-            htlcs: Vec::new(),
-        };
-        let ours = self.build_holder(Which::Current, 0)?;
-        let remote = self.remote_keys()?;
-        verify_holder_signatures(&ours, &remote.funding_pubkey, &sigs).map_err(|_| {
-            ChannelError::BadFundingSignature {
-                message: "funding_signed",
-            }
-        })?;
+        let sigs = self.verify_initial_signature(m.signature, "funding_signed")?;
         self.st.holder_sigs = Some(sigs);
         self.st.phase = Phase::AwaitingChannelReady;
         if let Some(tx) = &self.st.funding_tx {
