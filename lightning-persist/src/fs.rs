@@ -11,8 +11,8 @@ use crate::error::record_name;
 use crate::lock::LockFile;
 use crate::record::{self, HEADER_LEN};
 use crate::{
-    decide_write, keys, validate_batch, validate_write, BatchOp, KvStore, PersistError, Versioned,
-    WriteDecision,
+    apply_in_order, decide_write, keys, validate_batch, validate_write, BatchOp, KvStore,
+    PersistError, Versioned, WriteDecision,
 };
 
 const BACKEND: &str = "fs";
@@ -362,17 +362,6 @@ impl KvStore for FsStore {
 
     fn write_batch(&self, ops: &[BatchOp]) -> Result<(), PersistError> {
         validate_batch(BACKEND, ops)?;
-        for op in ops {
-            match op {
-                BatchOp::Write {
-                    namespace,
-                    key,
-                    version,
-                    value,
-                } => self.write(namespace, key, *version, value)?,
-                BatchOp::Remove { namespace, key } => self.remove(namespace, key)?,
-            }
-        }
-        Ok(())
+        apply_in_order(self, ops)
     }
 }

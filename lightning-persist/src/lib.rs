@@ -200,18 +200,8 @@ pub trait KvStore: Send + Sync {
     /// is. Elsewhere (the filesystem) each op is atomic and durable on its own
     /// and a failure or crash can leave a prefix of the batch applied.
     fn write_batch(&self, ops: &[BatchOp]) -> Result<(), PersistError> {
-        for op in ops {
-            match op {
-                BatchOp::Write {
-                    namespace,
-                    key,
-                    version,
-                    value,
-                } => self.write(namespace, key, *version, value)?,
-                BatchOp::Remove { namespace, key } => self.remove(namespace, key)?,
-            }
-        }
-        Ok(())
+        validate_batch("store", ops)?;
+        apply_in_order(self, ops)
     }
 
     /// Whether [`write_batch`](KvStore::write_batch) is all-or-nothing.
@@ -318,6 +308,26 @@ pub(crate) fn validate_write(
         key: key.to_owned(),
         reason,
     })
+}
+
+/// Applies a batch one op at a time, in order: each op is atomic and durable
+/// on its own, the batch as a whole is not. Callers validate it first.
+pub(crate) fn apply_in_order<S: KvStore + ?Sized>(
+    store: &S,
+    ops: &[BatchOp],
+) -> Result<(), PersistError> {
+    for op in ops {
+        match op {
+            BatchOp::Write {
+                namespace,
+                key,
+                version,
+                value,
+            } => store.write(namespace, key, *version, value)?,
+            BatchOp::Remove { namespace, key } => store.remove(namespace, key)?,
+        }
+    }
+    Ok(())
 }
 
 /// Checks every op of a batch before any is applied.
