@@ -652,3 +652,38 @@ fn signer_refuses_foreign_commitment() {
         Err(SignerError::Mismatch(_))
     ));
 }
+
+/// The signer remembers the counterparty keys it derived
+/// (`counterparty_commitment_keys`); the check before signing must still
+/// refuse a commitment at the same point whose keys were altered, and sign
+/// the unaltered one.
+#[test]
+fn signer_key_memo_keeps_the_check() {
+    let ch = channel(ChannelType::StaticRemoteKey, 9, 1_000_000);
+    let (built, _) = one_to_local(&ch);
+    let commitment = &built.commitment;
+    // B signs A's commitment: A is the holder, its point is the commitment's.
+    let point = commitment.keys.per_commitment_point;
+    let keys = ch.b.counterparty_commitment_keys(&point).unwrap();
+    assert_eq!(keys, commitment.keys, "the signer derives the same keys");
+    ch.b.sign_counterparty_commitment(commitment).unwrap();
+    for alter in 0..3 {
+        let mut bad = commitment.clone();
+        let other = bitcoin::secp256k1::PublicKey::from_secret_key(
+            bitcoin::secp256k1::SECP256K1,
+            &SecretKey::from_slice(&[0x55; 32]).unwrap(),
+        );
+        match alter {
+            0 => bad.keys.revocation_pubkey = other,
+            1 => bad.keys.local_delayed_pubkey = other,
+            _ => bad.keys.remote_htlc_pubkey = other,
+        }
+        assert!(
+            matches!(
+                ch.b.sign_counterparty_commitment(&bad),
+                Err(SignerError::Mismatch(_))
+            ),
+            "altered key {alter} must be refused while the memo holds the point"
+        );
+    }
+}

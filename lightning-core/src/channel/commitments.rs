@@ -69,6 +69,24 @@ impl CommitmentBasis<'_> {
         number: u64,
         point: &PublicKey,
     ) -> Result<CommitmentTransaction, ChannelError> {
+        let (holder_keys, cp_keys) = match view.holder {
+            Side::Local => (self.local_keys, self.remote_keys),
+            Side::Remote => (self.remote_keys, self.local_keys),
+        };
+        let keys = CommitmentKeys::derive(point, holder_keys, cp_keys)
+            .map_err(|e| ChannelError::Transaction(e.into()))?;
+        self.build_with_keys(view, number, &keys)
+    }
+
+    /// [`CommitmentBasis::build`] with the commitment's keys already
+    /// derived (by the signer, for the peer's commitment: see
+    /// [`ChannelSigner::counterparty_commitment_keys`]).
+    pub fn build_with_keys(
+        &self,
+        view: &CommitmentView<'_>,
+        number: u64,
+        keys: &CommitmentKeys,
+    ) -> Result<CommitmentTransaction, ChannelError> {
         let holder = view.holder;
         let (holder_keys, cp_keys, holder_dust, delay) = match holder {
             // Each side's `to_self_delay` and `dust_limit_satoshis` bind the
@@ -86,8 +104,6 @@ impl CommitmentBasis<'_> {
                 self.local_params.to_self_delay,
             ),
         };
-        let keys = CommitmentKeys::derive(point, holder_keys, cp_keys)
-            .map_err(|e| ChannelError::Transaction(e.into()))?;
         let htlcs: Vec<HtlcInfo> = view
             .htlcs
             .iter()
@@ -125,7 +141,7 @@ impl CommitmentBasis<'_> {
             to_local: Msat(view.holder_msat),
             to_remote: Msat(view.counterparty_msat),
             htlcs: &htlcs,
-            keys: &keys,
+            keys,
         };
         Ok(build_commitment_transaction(&params)?)
     }

@@ -583,8 +583,12 @@ impl<S: ChannelSigner> Channel<S> {
     ) -> Result<crate::transactions::CommitmentTransaction, ChannelError> {
         let local = self.signer.pubkeys();
         let remote = self.remote_keys()?;
-        self.basis(&local, &remote)?
-            .build(&self.st.log.view(Side::Remote, which), number, point)
+        let keys = self.signer.counterparty_commitment_keys(point)?;
+        self.basis(&local, &remote)?.build_with_keys(
+            &self.st.log.view(Side::Remote, which),
+            number,
+            &keys,
+        )
     }
 
     pub(crate) fn terms(&self) -> ChannelTerms {

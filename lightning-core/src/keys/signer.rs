@@ -11,6 +11,7 @@ use bitcoin::ecdsa;
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::Transaction;
+use std::sync::Mutex;
 
 use super::derivation::{
     derive_private_key, derive_private_key_with_basepoint, derive_revocation_private_key,
@@ -105,6 +106,20 @@ pub trait ChannelSigner {
     /// signer sign a revoked commitment again.
     fn restore_revocation_state(&mut self, next_unrevoked: u64);
 
+    /// The keys of the counterparty's commitment at its
+    /// `per_commitment_point` (BOLT 3, "Key Derivation"), derived by the
+    /// signer from the two sides' basepoints.
+    ///
+    /// Build the counterparty's commitment with these keys:
+    /// [`ChannelSigner::sign_counterparty_commitment`] refuses a commitment
+    /// whose keys differ from the signer's own derivation, and a signer may
+    /// remember the keys it handed out here so that this check costs no
+    /// second derivation.
+    fn counterparty_commitment_keys(
+        &self,
+        per_commitment_point: &PublicKey,
+    ) -> Result<CommitmentKeys, SignerError>;
+
     /// Sign the counterparty's commitment and its HTLC transactions.
     fn sign_counterparty_commitment(
         &self,
@@ -173,6 +188,11 @@ pub struct InMemorySigner {
     pubkeys: ChannelPublicKeys,
     counterparty: Option<ChannelPublicKeys>,
     next_unrevoked: u64,
+    /// The counterparty commitment keys this signer derived last (see
+    /// [`ChannelSigner::counterparty_commitment_keys`]): the check before
+    /// signing compares against them instead of deriving again. Only keys
+    /// the signer derived itself are stored here.
+    derived: Mutex<Option<CommitmentKeys>>,
 }
 
 impl core::fmt::Debug for InMemorySigner {
@@ -211,6 +231,7 @@ impl InMemorySigner {
             commitment_seed,
             counterparty: None,
             next_unrevoked: 0,
+            derived: Mutex::new(None),
         }
     }
 
@@ -218,6 +239,21 @@ impl InMemorySigner {
         let idx = commitment_number_to_index(commitment_number)
             .ok_or(SignerError::CommitmentNumberOutOfRange(commitment_number))?;
         Ok(build_commitment_secret(&self.commitment_seed, idx))
+    }
+
+    /// The counterparty's commitment keys at `point`: from the memo when it
+    /// holds that point, else derived (and remembered).
+    fn derive_counterparty_keys(&self, point: &PublicKey) -> Result<CommitmentKeys, SignerError> {
+        // A poisoned lock only loses the memo; the keys are derived again.
+        let memo = self.derived.lock().ok().and_then(|m| *m);
+        if let Some(keys) = memo.filter(|k| k.per_commitment_point == *point) {
+            return Ok(keys);
+        }
+        let keys = CommitmentKeys::derive(point, self.counterparty()?, &self.pubkeys)?;
+        if let Ok(mut m) = self.derived.lock() {
+            *m = Some(keys);
+        }
+        Ok(keys)
     }
 
     fn counterparty(&self) -> Result<&ChannelPublicKeys, SignerError> {
@@ -284,6 +320,17 @@ impl ChannelSigner for InMemorySigner {
 
     fn provide_counterparty_keys(&mut self, keys: ChannelPublicKeys) {
         self.counterparty = Some(keys);
+        // Keys derived from other basepoints must not satisfy the check.
+        if let Ok(m) = self.derived.get_mut() {
+            *m = None;
+        }
+    }
+
+    fn counterparty_commitment_keys(
+        &self,
+        per_commitment_point: &PublicKey,
+    ) -> Result<CommitmentKeys, SignerError> {
+        self.derive_counterparty_keys(per_commitment_point)
     }
 
     fn holder_per_commitment_point(
@@ -324,7 +371,7 @@ impl ChannelSigner for InMemorySigner {
     ) -> Result<CounterpartyCommitmentSignatures, SignerError> {
         let cp = self.counterparty()?;
         let point = commitment.keys.per_commitment_point;
-        if CommitmentKeys::derive(&point, cp, &self.pubkeys)? != commitment.keys {
+        if self.derive_counterparty_keys(&point)? != commitment.keys {
             return Err(SignerError::Mismatch("counterparty commitment keys"));
         }
         self.check_funding(commitment, cp)?;
