@@ -1,7 +1,9 @@
 //! One payment's full round trip between two in-memory channel endpoints
 //! (`lightning_core::testing::pair`): `update_add_htlc`, the
 //! `commitment_signed`/`revoke_and_ack` dance both ways, then
-//! `update_fulfill_htlc` and its dance. Every `ChannelWrite` goes through
+//! `update_fulfill_htlc` and its dance. Messages one side sent before the
+//! other reads arrive together, as one socket read brings them
+//! (`Channel::handle_messages`). Every `ChannelWrite` goes through
 //! the endpoint's `KvStore` inline, before the messages of the same output
 //! are delivered (obsolete keys removed): once with `MemoryStore`, once with
 //! `FsStore` (one directory per endpoint).
@@ -35,11 +37,12 @@ fn options() -> OpenOptions {
     OpenOptions::default()
 }
 
+/// Delivers everything one side has sent as one batch.
 fn deliver(pair: &mut Pair, from_a: bool) {
     let r = if from_a {
-        pair.deliver_a_to_b()
+        pair.deliver_all_a_to_b()
     } else {
-        pair.deliver_b_to_a()
+        pair.deliver_all_b_to_a()
     };
     r.expect("honest delivery");
 }
@@ -57,7 +60,9 @@ fn pay(pair: &mut Pair, n: u64, step: impl FnMut(&str, &Pair)) {
 }
 
 /// One payment from `pair.a` to `pair.b`, step by step; `step(label,
-/// pair)` runs after each input.
+/// pair)` runs after each input. What one side sent since the other last
+/// read arrives as one batch, as one socket read would bring it
+/// ([`Channel::handle_messages`](lightning_core::channel::Channel::handle_messages)).
 fn pay_a_to_b(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
     let (_, hash) = preimage(n);
     let (id, out) = pair
@@ -71,16 +76,15 @@ fn pay_a_to_b(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
     pair.a.apply(out);
     step("A commit (commitment_signed)", pair);
     deliver(pair, true);
-    step("B receives update_add_htlc", pair);
-    deliver(pair, true);
     step(
-        "B receives commitment_signed (sends revoke_and_ack, commitment_signed)",
+        "B receives update_add_htlc, commitment_signed (sends revoke_and_ack, commitment_signed)",
         pair,
     );
     deliver(pair, false);
-    step("A receives revoke_and_ack", pair);
-    deliver(pair, false);
-    step("A receives commitment_signed (sends revoke_and_ack)", pair);
+    step(
+        "A receives revoke_and_ack, commitment_signed (sends revoke_and_ack)",
+        pair,
+    );
     deliver(pair, true);
     step("B receives revoke_and_ack (HtlcReceived)", pair);
     let out = pair
@@ -94,16 +98,15 @@ fn pay_a_to_b(pair: &mut Pair, n: u64, mut step: impl FnMut(&str, &Pair)) {
     pair.b.apply(out);
     step("B commit (commitment_signed)", pair);
     deliver(pair, false);
-    step("A receives update_fulfill_htlc", pair);
-    deliver(pair, false);
     step(
-        "A receives commitment_signed (sends revoke_and_ack, commitment_signed)",
+        "A receives update_fulfill_htlc, commitment_signed (sends revoke_and_ack, commitment_signed)",
         pair,
     );
     deliver(pair, true);
-    step("B receives revoke_and_ack", pair);
-    deliver(pair, true);
-    step("B receives commitment_signed (sends revoke_and_ack)", pair);
+    step(
+        "B receives revoke_and_ack, commitment_signed (sends revoke_and_ack)",
+        pair,
+    );
     deliver(pair, false);
     step("A receives revoke_and_ack", pair);
     assert!(pair.a.outbox.is_empty() && pair.b.outbox.is_empty());

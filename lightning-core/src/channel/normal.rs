@@ -31,7 +31,7 @@ use super::error::ChannelError;
 use super::events::{ChannelEvent, ChannelOutput};
 use super::htlc_policy::{check_offer, check_received_add, check_update_fee};
 use super::reestablish::LastSent;
-use super::state::{Channel, Phase, RemotePoints};
+use super::state::{Channel, Durability, Phase, RemotePoints};
 use super::update_log::{HtlcAdd, HtlcRemoval, Side, UpdateKind, UpdateStage, Which};
 use crate::keys::shachain::commitment_number_to_index;
 use crate::keys::ChannelSigner;
@@ -66,7 +66,7 @@ impl<S: ChannelSigner> Channel<S> {
         cltv_expiry: u32,
         onion_routing_packet: Vec<u8>,
     ) -> Result<(u64, ChannelOutput), ChannelError> {
-        self.run(|ch, out| {
+        self.run_as(Durability::Deferred, |ch, out| {
             if ch.st.phase != Phase::Normal || !ch.tr.connected {
                 return Err(ChannelError::NotNow("offer an HTLC"));
             }
@@ -106,7 +106,7 @@ impl<S: ChannelSigner> Channel<S> {
         htlc_id: u64,
         removal: HtlcRemoval,
     ) -> Result<ChannelOutput, ChannelError> {
-        self.run(|ch, out| {
+        self.run_as(Durability::Deferred, |ch, out| {
             ch.require_operating("remove an HTLC")?;
             let (add, _) = ch
                 .st
@@ -205,7 +205,7 @@ impl<S: ChannelSigner> Channel<S> {
     /// `update_fee`"): funder only, and only if the funder can still pay
     /// both commitments' fees.
     pub fn update_fee(&mut self, feerate_per_kw: u32) -> Result<ChannelOutput, ChannelError> {
-        self.run(|ch, out| {
+        self.run_as(Durability::Deferred, |ch, out| {
             ch.require_operating("update the fee")?;
             if !ch.st.is_funder {
                 return Err(ChannelError::NotNow("update the fee as the non-funder"));

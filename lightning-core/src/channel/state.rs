@@ -232,9 +232,26 @@ pub struct ChannelState {
     pub we_are_behind: bool,
 }
 
+/// Whether an input's changes need a write before its output leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Written with the input's output (when the state changed).
+    Now,
+    /// Safe to lose in a crash, so carried by the next write: an update the
+    /// peer sends again if we never acknowledged it, or a host update whose
+    /// message the peer cannot act on until the `commitment_signed` that
+    /// covers it, and that `commitment_signed` is written first.
+    Deferred,
+}
+
 /// What is not persisted: it restarts with the connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Transient {
+    /// A [`Channel::handle_messages`] batch is running: inputs do not
+    /// write; the batch writes once at its end.
+    pub batching: bool,
+    /// An input of the running batch needs the batch's write.
+    pub batch_needs_write: bool,
     /// `closing_signed` negotiation (restarts after reconnection).
     pub closing: Option<ClosingNegotiation>,
     /// Whether our first `closing_signed`/`closing_complete` went out.
@@ -322,9 +339,78 @@ impl<S: ChannelSigner> Channel<S> {
 
     /// The peer's message: the channel's reaction, or an error the node
     /// handles with [`Channel::handle_error`].
+    ///
+    /// An `update_*` message gets no write of its own
+    /// ([`Durability::Deferred`]): until the peer's `commitment_signed`
+    /// covers it, a crash may lose it, and the peer sends it again after
+    /// `channel_reestablish` (BOLT 2, "Message Retransmission"). It is
+    /// written with the next write.
     pub fn handle_message(&mut self, msg: &Message) -> Result<ChannelOutput, ChannelError> {
-        self.run(|ch, out| ch.dispatch(msg, out))
+        let durability = match msg {
+            Message::UpdateAddHtlc(_)
+            | Message::UpdateFulfillHtlc(_)
+            | Message::UpdateFailHtlc(_)
+            | Message::UpdateFailMalformedHtlc(_)
+            | Message::UpdateFee(_) => Durability::Deferred,
+            _ => Durability::Now,
+        };
+        self.run_as(durability, |ch, out| ch.dispatch(msg, out))
             .map(|((), out)| out)
+    }
+
+    /// The peer's messages as they arrived together (one read from the
+    /// socket), with **one** write for the lot: the output holds the write
+    /// of the final state, then every message and event in order. A
+    /// `revoke_and_ack` followed by a `commitment_signed`, or updates
+    /// followed by their `commitment_signed`, so cost one durable write
+    /// instead of one each; nothing leaves before the write, so persist
+    /// before send holds for every message of the batch.
+    ///
+    /// Handling stops at the first message that fails: the output then
+    /// holds what the messages before it did (apply it first), and the
+    /// error is returned beside it for [`Channel::handle_error`].
+    ///
+    /// ```
+    /// # use lightning_core::testing::pair::{open, OpenOptions, ONION};
+    /// let mut pair = open(OpenOptions::default());
+    /// let (_, out) = pair.a.ch.send_htlc(5_000_000, [1; 32], 800_000, ONION.to_vec()).unwrap();
+    /// assert!(out.persist.is_none(), "an offer alone is not written");
+    /// pair.a.apply(out);
+    /// let out = pair.a.ch.commit().unwrap();
+    /// assert!(out.persist.is_some(), "the commitment_signed is");
+    /// pair.a.apply(out);
+    /// // B gets update_add_htlc and commitment_signed in one read.
+    /// let msgs: Vec<_> = pair.a.outbox.drain(..).collect();
+    /// let (out, result) = pair.b.ch.handle_messages(&msgs);
+    /// result.unwrap();
+    /// assert_eq!(out.persist.map(|w| w.writes.len()), Some(1));
+    /// assert_eq!(out.messages.len(), 2, "revoke_and_ack, commitment_signed");
+    /// ```
+    pub fn handle_messages(
+        &mut self,
+        msgs: &[Message],
+    ) -> (ChannelOutput, Result<(), ChannelError>) {
+        self.tr.batching = true;
+        self.tr.batch_needs_write = false;
+        let mut all = ChannelOutput::default();
+        let mut result = Ok(());
+        for msg in msgs {
+            match self.handle_message(msg) {
+                Ok(out) => {
+                    all.messages.extend(out.messages);
+                    all.events.extend(out.events);
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.tr.batching = false;
+        if std::mem::take(&mut self.tr.batch_needs_write) {
+            all.persist = self.persister.write(&self.st);
+        }
+        (all, result)
     }
 
     fn dispatch(&mut self, msg: &Message, out: &mut ChannelOutput) -> Result<(), ChannelError> {
@@ -448,9 +534,22 @@ impl<S: ChannelSigner> Channel<S> {
         Ok((holder.txid(), counterparty.txid()))
     }
 
-    /// Runs one input as a transaction on the state.
+    /// Runs one input as a transaction on the state; its changes are
+    /// written with its output ([`Durability::Now`]).
     pub(crate) fn run<T>(
         &mut self,
+        f: impl FnOnce(&mut Self, &mut ChannelOutput) -> Result<T, ChannelError>,
+    ) -> Result<(T, ChannelOutput), ChannelError> {
+        self.run_as(Durability::Now, f)
+    }
+
+    /// Runs one input as a transaction on the state. Its changes are
+    /// written with its output when `durability` is [`Durability::Now`]
+    /// (and the state changed), unless a batch is running
+    /// ([`Channel::handle_messages`]), which writes once at its end.
+    pub(crate) fn run_as<T>(
+        &mut self,
+        durability: Durability,
         f: impl FnOnce(&mut Self, &mut ChannelOutput) -> Result<T, ChannelError>,
     ) -> Result<(T, ChannelOutput), ChannelError> {
         let saved_st = self.st.clone();
@@ -459,7 +558,13 @@ impl<S: ChannelSigner> Channel<S> {
         match f(self, &mut out) {
             Ok(v) => {
                 self.htlc_events(&saved_st.log, &mut out);
-                out.persist = self.persister.write(&self.st);
+                if durability == Durability::Now {
+                    if self.tr.batching {
+                        self.tr.batch_needs_write = true;
+                    } else {
+                        out.persist = self.persister.write(&self.st);
+                    }
+                }
                 Ok((v, out))
             }
             Err(e) => {

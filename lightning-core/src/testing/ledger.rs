@@ -87,6 +87,29 @@ impl Ledger {
         }
     }
 
+    /// `side`'s offer `id` was undone by a restart before any write covered
+    /// it: it was never made.
+    pub fn unoffered(&mut self, side: usize, id: u64) {
+        assert!(
+            self.books[side].outgoing.remove(&id).is_some(),
+            "side {side}: undid HTLC {id} it never offered"
+        );
+    }
+
+    /// `side`'s removal of incoming HTLC `id` (payment `n`) was undone by a
+    /// restart before any write covered it: the HTLC is open again.
+    pub fn unremoved(&mut self, side: usize, id: u64, n: u64, fulfilled: bool) {
+        assert!(
+            self.books[side].incoming.insert(id, n).is_none(),
+            "side {side}: undid the removal of HTLC {id} that is open"
+        );
+        if fulfilled {
+            let amount = i128::from(self.amounts[&n]);
+            self.expected_msat[side] -= amount;
+            self.expected_msat[1 - side] += amount;
+        }
+    }
+
     /// `side`'s offers that were never committed and were dropped on
     /// disconnection.
     pub fn dropped(&mut self, side: usize, adds: &[HtlcAdd]) {

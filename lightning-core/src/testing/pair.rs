@@ -407,6 +407,24 @@ impl Pair {
         Ok(())
     }
 
+    /// Delivers everything in A's outbox to B as one batch (one socket
+    /// read: [`Channel::handle_messages`]). On an error, what the messages
+    /// before it did is applied and the error returned.
+    pub fn deliver_all_a_to_b(&mut self) -> Result<(), ChannelError> {
+        let msgs: Vec<Message> = self.a.outbox.drain(..).collect();
+        let (out, result) = self.b.ch.handle_messages(&msgs);
+        self.b.apply(out);
+        result
+    }
+
+    /// Delivers everything in B's outbox to A as one batch.
+    pub fn deliver_all_b_to_a(&mut self) -> Result<(), ChannelError> {
+        let msgs: Vec<Message> = self.b.outbox.drain(..).collect();
+        let (out, result) = self.a.ch.handle_messages(&msgs);
+        self.a.apply(out);
+        result
+    }
+
     /// Delivers messages both ways, alternating, until both outboxes are
     /// empty. Panics on an error.
     pub fn run_until_quiet(&mut self) {

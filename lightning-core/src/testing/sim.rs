@@ -82,6 +82,12 @@ pub enum Op {
         /// The sender.
         from: usize,
     },
+    /// Deliver everything `from` has sent as one batch (one socket read:
+    /// [`Channel::handle_messages`](crate::channel::Channel::handle_messages)).
+    DeliverAll {
+        /// The sender.
+        from: usize,
+    },
     /// Drop the connection (and what is in flight); queue
     /// `channel_reestablish` both ways.
     Reconnect,
@@ -104,7 +110,7 @@ pub enum Op {
     },
 }
 
-const OPS: u8 = 22;
+const OPS: u8 = 24;
 
 impl Op {
     /// Reads one operation from the front of `data` (missing parameter
@@ -152,6 +158,7 @@ impl Op {
             16 | 17 => Op::Restart { side },
             18 => Op::Reconnect,
             19 => Op::Quiesce,
+            20 | 21 => Op::DeliverAll { from: side },
             _ => Op::Corrupt {
                 from: side,
                 at: u16::from_be_bytes([byte(), byte()]),
@@ -186,8 +193,9 @@ impl Op {
             Op::Restart { side } => out.push(code(16, side)),
             Op::Reconnect => out.push(18),
             Op::Quiesce => out.push(19),
+            Op::DeliverAll { from } => out.push(code(20, from)),
             Op::Corrupt { from, at, xor } => {
-                out.push(code(20, from));
+                out.push(code(22, from));
                 out.extend(at.to_be_bytes());
                 out.push(xor);
             }
@@ -255,7 +263,8 @@ pub fn random_ops(seed: u64, count: usize) -> Vec<Op> {
                     feerate: rng.below(1 << 16) as u16,
                 },
                 27..=37 => Op::Commit { side },
-                38..=92 => Op::Deliver { from: side },
+                38..=80 => Op::Deliver { from: side },
+                81..=92 => Op::DeliverAll { from: side },
                 93 => Op::DeliverAndCrash { from: side },
                 94..=95 => Op::Reconnect,
                 96..=97 => Op::Restart { side },
@@ -299,6 +308,24 @@ pub struct Sim {
     /// Counters.
     pub stats: SimStats,
     total: u128,
+    /// Per side: host calls not yet covered by a durable write, with the
+    /// side's write count when they were made. A restart before the next
+    /// write undoes them (the channel's host updates have no write of
+    /// their own).
+    unwritten: [Vec<(u64, HostCall)>; 2],
+    /// Per side: incoming HTLCs whose fulfill a restart undid. The preimage
+    /// may have reached the peer, so the host contract is to fulfill them
+    /// again, never to fail them.
+    must_fulfill: [std::collections::BTreeSet<u64>; 2],
+}
+
+/// A host call the ledger recorded.
+#[derive(Debug, Clone, Copy)]
+enum HostCall {
+    /// `send_htlc` of HTLC `id`.
+    Offered(u64),
+    /// The removal of incoming HTLC `id` (payment `n`).
+    Removed { id: u64, n: u64, fulfilled: bool },
 }
 
 const BADONION: u16 = 0x8000;
@@ -316,6 +343,8 @@ impl Sim {
             failed: false,
             stats: SimStats::default(),
             total,
+            unwritten: [Vec::new(), Vec::new()],
+            must_fulfill: Default::default(),
         }
     }
 
@@ -390,10 +419,12 @@ impl Sim {
                     .send_htlc(amount_msat, hash, cltv, ONION.to_vec());
                 match r {
                     Ok((id, out)) => {
+                        let written = out.persist.is_some();
                         self.side(side).apply(out);
                         // After misbehaviour the ledger is no longer kept.
                         if !self.tainted {
                             self.ledger.offered(side, id, n);
+                            self.note(side, written, HostCall::Offered(id));
                         }
                     }
                     Err(e) => {
@@ -413,15 +444,28 @@ impl Sim {
                     .nth(usize::from(index) % book.len())
                     .map(|(a, b)| (*a, *b))
                     .unwrap_or_default();
+                // A fulfill a restart undid is made again, whatever the op.
+                let fulfill =
+                    matches!(op, Op::Fulfill { .. }) || self.must_fulfill[side].contains(&id);
                 let ch = &mut self.side(side).ch;
                 let r = match op {
-                    Op::Fulfill { .. } => ch.fulfill_htlc(id, preimage(n).0),
+                    _ if fulfill => ch.fulfill_htlc(id, preimage(n).0),
                     Op::Fail { .. } => ch.fail_htlc(id, vec![index; 20]),
                     _ => ch.fail_malformed_htlc(id, [index; 32], BADONION | 0x4000 | 5),
                 };
+                let written = matches!(&r, Ok(out) if out.persist.is_some());
                 if self.host(side, r) && !self.tainted {
-                    let fulfilled = matches!(op, Op::Fulfill { .. });
-                    self.ledger.removed_incoming(side, id, fulfilled);
+                    self.must_fulfill[side].remove(&id);
+                    self.ledger.removed_incoming(side, id, fulfill);
+                    self.note(
+                        side,
+                        written,
+                        HostCall::Removed {
+                            id,
+                            n,
+                            fulfilled: fulfill,
+                        },
+                    );
                 }
             }
             Op::UpdateFee { side, feerate } => {
@@ -439,10 +483,10 @@ impl Sim {
             Op::DeliverAndCrash { from } => {
                 self.deliver(from, true);
             }
+            Op::DeliverAll { from } => self.deliver_batch(from),
             Op::Reconnect => self.reconnect(),
             Op::Restart { side } => {
-                self.stats.restarts += 1;
-                self.side(side).restart();
+                self.restart(side);
                 self.reconnect();
             }
             Op::Quiesce => self.quiesce(),
@@ -482,27 +526,81 @@ impl Sim {
                     // The output (write, messages, events) never left.
                     drop(out);
                     self.stats.crashes += 1;
-                    self.stats.restarts += 1;
-                    self.side(to).restart();
+                    self.restart(to);
                     self.reconnect();
                 } else {
                     self.side(to).apply(out);
                 }
             }
-            Err(e) => {
-                assert!(
-                    self.tainted,
-                    "honest side {to} failed on {} from side {from}: {e}",
-                    m.r#type()
-                );
-                self.check_typed(&e);
-                match e.action() {
-                    ErrorAction::FailChannel => {
-                        let out = self.side(to).ch.handle_error(&e);
-                        self.side(to).apply(out);
-                        self.failed = true;
+            Err(e) => self.delivery_failed(from, m.r#type(), &e),
+        }
+    }
+
+    /// Delivers all of `from`'s outbox as one batch.
+    fn deliver_batch(&mut self, from: usize) {
+        let to = 1 - from;
+        let msgs: Vec<Message> = self.side(from).outbox.drain(..).collect();
+        if msgs.is_empty() {
+            return;
+        }
+        self.stats.delivered += msgs.len() as u64;
+        let (out, result) = self.side(to).ch.handle_messages(&msgs);
+        self.side(to).apply(out);
+        if let Err(e) = result {
+            self.delivery_failed(from, 0, &e);
+        }
+    }
+
+    /// The receiver of `from`'s message of type `ty` failed with `e`.
+    fn delivery_failed(&mut self, from: usize, ty: u16, e: &ChannelError) {
+        let to = 1 - from;
+        assert!(
+            self.tainted,
+            "honest side {to} failed on message type {ty} from side {from}: {e}"
+        );
+        self.check_typed(e);
+        match e.action() {
+            ErrorAction::FailChannel => {
+                let out = self.side(to).ch.handle_error(e);
+                self.side(to).apply(out);
+                self.failed = true;
+            }
+            _ => self.reconnect(),
+        }
+    }
+
+    /// Records host call `call` on `side`, unless its output was written.
+    fn note(&mut self, side: usize, written: bool, call: HostCall) {
+        if !written {
+            let writes = self.side(side).stats.writes;
+            self.unwritten[side].push((writes, call));
+        }
+    }
+
+    /// Restarts `side` from its store. Host calls no write covered since
+    /// are undone, as the restarted channel no longer knows them: an offer
+    /// was never made (the peer drops it on reconnection), a removal was
+    /// never made (the HTLC is the host's to settle again).
+    fn restart(&mut self, side: usize) {
+        self.stats.restarts += 1;
+        let writes = self.side(side).stats.writes;
+        let undone: Vec<HostCall> = std::mem::take(&mut self.unwritten[side])
+            .into_iter()
+            .filter(|(w, _)| *w == writes)
+            .map(|(_, c)| c)
+            .collect();
+        self.side(side).restart();
+        if self.tainted {
+            return;
+        }
+        for call in undone.into_iter().rev() {
+            match call {
+                HostCall::Offered(id) => self.ledger.unoffered(side, id),
+                HostCall::Removed { id, n, fulfilled } => {
+                    self.ledger.unremoved(side, id, n, fulfilled);
+                    if fulfilled {
+                        self.must_fulfill[side].insert(id);
                     }
-                    _ => self.reconnect(),
                 }
             }
         }
@@ -518,6 +616,10 @@ impl Sim {
             self.side(side).apply(out);
             if !self.tainted {
                 self.ledger.dropped(side, &dropped);
+                // A dropped offer is settled: a restart has nothing to undo.
+                self.unwritten[side].retain(|(_, c)| {
+                    !matches!(c, HostCall::Offered(id) if dropped.iter().any(|a| a.id == *id))
+                });
             }
         }
         for side in 0..2 {
@@ -533,6 +635,8 @@ impl Sim {
 
     fn after_step(&mut self) {
         for side in 0..2 {
+            let writes = self.side(side).stats.writes;
+            self.unwritten[side].retain(|(w, _)| *w == writes);
             let events = self.side(side).take_events();
             let total = self.side(side).ch.state().log.total_msat();
             assert_eq!(total, self.total, "side {side}: value not conserved");
