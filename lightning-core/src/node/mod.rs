@@ -451,53 +451,130 @@ impl Node {
 
     // ----- peer events -----
 
+    /// Handles what the peer manager reported. Consecutive normal-operation
+    /// messages for one channel (what one socket read brought) go to the
+    /// channel as one batch with one write
+    /// ([`Channel::handle_messages`]).
     fn process_peer_events(&mut self) {
-        while let Some(event) = self.peers.poll_event() {
-            match event {
-                PeerEvent::Connected { node_id, .. } => self.on_peer_connected(node_id),
-                PeerEvent::Disconnected {
-                    node_id: Some(node_id),
-                    was_connected: true,
-                    ..
-                } => {
-                    if self.peers.peer_for_node(&node_id).is_none() {
-                        self.on_peer_disconnected(node_id);
-                    }
-                }
-                PeerEvent::Disconnected { .. } | PeerEvent::WarningReceived { .. } => {}
-                PeerEvent::Message {
+        loop {
+            let events: Vec<PeerEvent> = std::iter::from_fn(|| self.peers.poll_event()).collect();
+            if events.is_empty() {
+                break;
+            }
+            let mut batch: Option<(ChannelId, Vec<Message>)> = None;
+            for event in events {
+                if let PeerEvent::Message {
                     node_id, message, ..
-                } => self.on_message(node_id, *message),
-                PeerEvent::ErrorReceived {
-                    node_id,
-                    channel_id,
-                    data,
-                    ..
-                } => {
-                    let error = Message::Error(lightning_wire::msgs::Error {
-                        channel_id,
-                        data,
-                        tlvs: Default::default(),
-                    });
-                    let ids: Vec<ChannelId> = self
-                        .channels
-                        .iter()
-                        .filter(|(id, e)| {
-                            e.counterparty == node_id
-                                && (channel_id == ChannelId::ALL
-                                    || **id == channel_id
-                                    || e.channel.state().temporary_channel_id == channel_id)
-                        })
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in ids {
-                        self.deliver(id, &error);
+                } = &event
+                {
+                    if let Some(id) = self.batchable(*node_id, message) {
+                        match &mut batch {
+                            Some((b, msgs)) if *b == id => msgs.push((**message).clone()),
+                            _ => {
+                                if let Some((b, msgs)) = batch.take() {
+                                    self.deliver_batch(b, &msgs);
+                                }
+                                batch = Some((id, vec![(**message).clone()]));
+                            }
+                        }
+                        continue;
                     }
                 }
+                if let Some((b, msgs)) = batch.take() {
+                    self.deliver_batch(b, &msgs);
+                }
+                self.on_peer_event(event);
+            }
+            if let Some((b, msgs)) = batch.take() {
+                self.deliver_batch(b, &msgs);
             }
         }
         self.flush_commits();
         self.flush_outbox();
+    }
+
+    /// The channel a normal-operation message from `node_id` goes to, if it
+    /// may join a batch.
+    fn batchable(&self, node_id: PublicKey, message: &Message) -> Option<ChannelId> {
+        let batchable = matches!(
+            message,
+            Message::UpdateAddHtlc(_)
+                | Message::UpdateFulfillHtlc(_)
+                | Message::UpdateFailHtlc(_)
+                | Message::UpdateFailMalformedHtlc(_)
+                | Message::UpdateFee(_)
+                | Message::CommitmentSigned(_)
+                | Message::RevokeAndAck(_)
+        );
+        let channel_id = message_channel_id(message)?;
+        if !batchable {
+            return None;
+        }
+        self.channels
+            .iter()
+            .find(|(id, e)| e.counterparty == node_id && **id == channel_id)
+            .map(|(id, _)| *id)
+    }
+
+    /// Hands `msgs` to channel `id` as one batch and applies what comes
+    /// out; a message that fails ends the batch and fails as it would alone.
+    fn deliver_batch(&mut self, id: ChannelId, msgs: &[Message]) {
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let (out, result) = entry.channel.handle_messages(msgs);
+        self.apply(id, out);
+        if let Err(e) = result {
+            if let Some(entry) = self.channels.get_mut(&id) {
+                let out = entry.channel.handle_error(&e);
+                self.apply(id, out);
+            }
+        }
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::Connected { node_id, .. } => self.on_peer_connected(node_id),
+            PeerEvent::Disconnected {
+                node_id: Some(node_id),
+                was_connected: true,
+                ..
+            } => {
+                if self.peers.peer_for_node(&node_id).is_none() {
+                    self.on_peer_disconnected(node_id);
+                }
+            }
+            PeerEvent::Disconnected { .. } | PeerEvent::WarningReceived { .. } => {}
+            PeerEvent::Message {
+                node_id, message, ..
+            } => self.on_message(node_id, *message),
+            PeerEvent::ErrorReceived {
+                node_id,
+                channel_id,
+                data,
+                ..
+            } => {
+                let error = Message::Error(lightning_wire::msgs::Error {
+                    channel_id,
+                    data,
+                    tlvs: Default::default(),
+                });
+                let ids: Vec<ChannelId> = self
+                    .channels
+                    .iter()
+                    .filter(|(id, e)| {
+                        e.counterparty == node_id
+                            && (channel_id == ChannelId::ALL
+                                || **id == channel_id
+                                || e.channel.state().temporary_channel_id == channel_id)
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.deliver(id, &error);
+                }
+            }
+        }
     }
 
     fn on_peer_connected(&mut self, node_id: PublicKey) {
