@@ -118,6 +118,12 @@ impl<'a> TlvStreamReader<'a> {
         Some(self.records.remove(pos).1)
     }
 
+    /// Takes every record whose type is `from` or above, in order.
+    pub fn take_from(&mut self, from: u64) -> Vec<(u64, &'a [u8])> {
+        let at = self.records.partition_point(|(t, _)| *t < from);
+        self.records.split_off(at)
+    }
+
     /// Decodes record `ty` as a `T` that must span its whole value; `name` is
     /// used in errors.
     pub fn take<T: Decode>(

@@ -112,6 +112,23 @@ const F_REMOTE_UPFRONT: u64 = 70;
 const F_LOCAL_SHUTDOWN: u64 = 72;
 const F_REMOTE_SHUTDOWN: u64 = 74;
 const F_CLOSING_TX: u64 = 76;
+/// The update log with each add's onion in a field of its own (the log
+/// changes at every write; an onion is written once). Replaces [`F_LOG`],
+/// which records of earlier versions of this code still carry.
+const F_UPDATES: u64 = 78;
+/// The last fixed field type.
+const F_LAST: u64 = F_UPDATES;
+/// Onion fields: `F_ONIONS + 4 * htlc_id + 2 * side` (side 0: ours, 1: the
+/// peer's), one per HTLC add in the log, written when the add is and
+/// removed with it.
+const F_ONIONS: u64 = 1 << 20;
+
+/// The field type of the onion of `side`'s add `id`, if it fits in a u64
+/// (else the onion stays inline in the log).
+fn onion_field(side: Side, id: u64) -> Option<u64> {
+    id.checked_mul(4)?
+        .checked_add(F_ONIONS + 2 * u64::from(side_code(side)))
+}
 
 fn enc<T: Encode + ?Sized>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();
@@ -196,7 +213,10 @@ fn stage_code(s: UpdateStage) -> u8 {
     }
 }
 
-fn encode_log(log: &UpdateLog) -> Vec<u8> {
+/// Encodes the log. With `onions`, each add's onion goes there (field type
+/// to bytes) and the log carries an empty onion in its place; without, the
+/// onions are inline (the first record format, [`F_LOG`]).
+fn encode_log(log: &UpdateLog, mut onions: Option<&mut BTreeMap<u64, Vec<u8>>>) -> Vec<u8> {
     let mut out = Vec::new();
     let (l, r, f) = log.settled();
     l.encode(&mut out);
@@ -215,7 +235,21 @@ fn encode_log(log: &UpdateLog) -> Vec<u8> {
                 a.amount_msat.encode(&mut out);
                 a.payment_hash.encode(&mut out);
                 a.cltv_expiry.encode(&mut out);
-                put_bytes(&mut out, &a.onion_routing_packet);
+                let own_field = match (&mut onions, onion_field(u.proposer, a.id)) {
+                    (Some(map), Some(ty)) => {
+                        map.insert(ty, a.onion_routing_packet.clone());
+                        true
+                    }
+                    _ => false,
+                };
+                put_bytes(
+                    &mut out,
+                    if own_field {
+                        &[]
+                    } else {
+                        &a.onion_routing_packet
+                    },
+                );
                 match &a.path_key {
                     None => 0u8.encode(&mut out),
                     Some(k) => {
@@ -254,7 +288,11 @@ fn encode_log(log: &UpdateLog) -> Vec<u8> {
     out
 }
 
-fn decode_log(r: &mut Reader<'_>) -> Result<UpdateLog, DecodeError> {
+/// Decodes the log; an add with an empty onion takes it from `onions`.
+fn decode_log(
+    r: &mut Reader<'_>,
+    onions: &BTreeMap<u64, Vec<u8>>,
+) -> Result<UpdateLog, DecodeError> {
     let settled = (r.read()?, r.read()?, r.read()?);
     let next_local: u64 = r.read()?;
     let next_remote: u64 = r.read()?;
@@ -280,7 +318,13 @@ fn decode_log(r: &mut Reader<'_>) -> Result<UpdateLog, DecodeError> {
                 let amount_msat = r.read()?;
                 let payment_hash = r.read()?;
                 let cltv_expiry = r.read()?;
-                let onion_routing_packet = get_bytes(r)?;
+                let mut onion_routing_packet = get_bytes(r)?;
+                if onion_routing_packet.is_empty() {
+                    onion_routing_packet = onion_field(proposer, id)
+                        .and_then(|ty| onions.get(&ty))
+                        .ok_or_else(|| DecodeError::invalid("onion field missing"))?
+                        .clone();
+                }
                 let path_key = match r.read::<u8>()? {
                     0 => None,
                     1 => Some(r.read()?),
@@ -395,7 +439,9 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
         | u8::from(st.simple_close) << 3
         | u8::from(st.we_are_behind) << 4;
     m.insert(F_FLAGS, vec![flags]);
-    m.insert(F_LOG, encode_log(&st.log));
+    let mut onions = BTreeMap::new();
+    m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
+    m.append(&mut onions);
     let n = &st.numbers;
     let mut v = enc(&n.local);
     n.remote.encode(&mut v);
@@ -531,9 +577,16 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
             .map(|v| deserialize(v).map_err(|_| RecordError::Invalid("transaction")))
             .transpose()
     };
-    let mut r = field(m, F_LOG, "log")?;
-    let log = decode_log(&mut r).map_err(|e| e.at("log"))?;
-    finish(r, "log")?;
+    let onions: BTreeMap<u64, Vec<u8>> =
+        m.range(F_ONIONS..).map(|(t, v)| (*t, v.clone())).collect();
+    let (ty, name) = if m.contains_key(&F_UPDATES) {
+        (F_UPDATES, "updates")
+    } else {
+        (F_LOG, "log")
+    };
+    let mut r = field(m, ty, name)?;
+    let log = decode_log(&mut r, &onions).map_err(|e| e.at(name))?;
+    finish(r, name)?;
     let mut r = field(m, F_NUMBERS, "numbers")?;
     let numbers = CommitmentNumbers {
         local: r.read()?,
@@ -655,6 +708,23 @@ pub fn encode_snapshot(st: &ChannelState, seq: u64) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// Encodes a snapshot in the first record format: the whole log, onions
+/// inline, in field 56. This code never writes it; tests use it to check
+/// that records written by earlier versions stay readable.
+#[cfg(feature = "test-support")]
+pub fn encode_snapshot_first_format(st: &ChannelState, seq: u64) -> Vec<u8> {
+    let mut fields = encode_fields(st);
+    fields.retain(|ty, _| *ty < F_ONIONS && *ty != F_UPDATES);
+    fields.insert(F_LOG, encode_log(&st.log, None));
+    let mut w = TlvStreamWriter::new();
+    w.put(T_VERSION, &RECORD_VERSION);
+    w.put(T_SEQ, &seq);
+    for (ty, v) in fields {
+        w.put_raw(ty, &v);
+    }
+    w.into_bytes()
+}
+
 /// A parsed record: (seq, removed field types, fields).
 type ParsedRecord = (u64, Vec<u64>, BTreeMap<u64, Vec<u8>>);
 
@@ -679,8 +749,14 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
-    for ty in (F_PHASE..=F_CLOSING_TX).step_by(2) {
+    for ty in (F_PHASE..=F_LAST).step_by(2) {
         if let Some(v) = s.take_raw(ty) {
+            fields.insert(ty, v.to_vec());
+        }
+    }
+    for (ty, v) in s.take_from(F_ONIONS) {
+        // Odd types up there are unknown odd fields: skipped.
+        if ty % 2 == 0 {
             fields.insert(ty, v.to_vec());
         }
     }
