@@ -11,6 +11,12 @@
 //!   A: revoke_and_ack  -->
 //! ```
 //!
+//! Host updates and the peer's `update_*` messages get no write of their
+//! own (see `Durability` in `state.rs`): nothing depends on them until a
+//! `commitment_signed` covers them, and that is written first. A restart
+//! before the next write undoes a host update; a lost fulfill must be made
+//! again (its preimage may have reached the peer).
+//!
 //! Host updates are not signed at once: the host batches them and calls
 //! [`Channel::commit`]. On receiving `revoke_and_ack` or `commitment_signed`
 //! the channel signs by itself whatever is left to commit. At most one
@@ -58,7 +64,9 @@ impl<S: ChannelSigner> Channel<S> {
     /// and the `update_add_htlc` to send. It is committed by the next
     /// [`Channel::commit`]. The offer is refused, with nothing sent, if it
     /// breaks a limit (reserve, fees, fee spike buffer, in-flight, count,
-    /// dust exposure).
+    /// dust exposure). The output has no write: the offer becomes durable
+    /// with the next write (normally the `commit()` that follows); a restart
+    /// before it undoes the offer, and the peer drops it on reconnection.
     pub fn send_htlc(
         &mut self,
         amount_msat: u64,
@@ -167,6 +175,11 @@ impl<S: ChannelSigner> Channel<S> {
     }
 
     /// Claims an incoming HTLC with its preimage (BOLT 2, "Removing an HTLC").
+    ///
+    /// The output has no write: the claim becomes durable with the next
+    /// write (normally the `commit()` that follows). The preimage leaves at
+    /// once, so after a restart that undid the claim the host must claim the
+    /// HTLC again, never fail it.
     pub fn fulfill_htlc(
         &mut self,
         htlc_id: u64,
