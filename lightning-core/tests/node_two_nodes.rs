@@ -173,3 +173,26 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
         Err(NodeError::NoRoute { .. })
     ));
 }
+
+/// Durable writes per payment between two nodes, async persistence (each
+/// `poll_persist` write counted): the channel's 8 records over both nodes
+/// (one per received `commitment_signed`/`revoke_and_ack` batch) plus the
+/// node's own records: the payer's payment record (pending, then
+/// succeeded) and the payee's invoice (created, then paid).
+#[test]
+fn durable_writes_per_payment() {
+    let mut net = Net::new(true, true);
+    let _id = net.open_channel(1_000_000, 0);
+    net.pay(true, 10_000_000);
+    let before = (net.a.writes, net.b.writes);
+    const N: u64 = 20;
+    for _ in 0..N {
+        net.pay(true, 10_000_000);
+    }
+    let payer = (net.a.writes - before.0) as f64 / N as f64;
+    let payee = (net.b.writes - before.1) as f64 / N as f64;
+    eprintln!("durable writes per payment: payer {payer:.2}, payee {payee:.2}");
+    // Channel: 4 per side. Node: payment record twice; invoice twice.
+    assert!(payer <= 6.0, "payer {payer}");
+    assert!(payee <= 6.0, "payee {payee}");
+}

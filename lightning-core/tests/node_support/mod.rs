@@ -28,6 +28,8 @@ pub struct TestNode {
     pub events: Vec<Event>,
     pub fed: u32,
     pub restarts: u32,
+    /// Async: writes made durable so far (removals not counted).
+    pub writes: u64,
 }
 
 pub fn config() -> NodeConfig {
@@ -70,6 +72,7 @@ impl TestNode {
             events: Vec::new(),
             fed: chain.best_block().height,
             restarts: 0,
+            writes: 0,
         }
     }
 
@@ -79,6 +82,7 @@ impl TestNode {
         while let Some(req) = self.node.poll_persist() {
             match req.op {
                 PersistOp::Write { version, value } => {
+                    self.writes += 1;
                     match self.store.write(&req.namespace, &req.key, version, &value) {
                         Ok(()) => {}
                         Err(e) if e.is_stale() => {}
