@@ -183,3 +183,98 @@ fn async_messages_wait_for_their_writes() {
     assert_eq!(Net::local_msat(&net.b.node, id), 7_000_000);
     net.close_and_check(id, 300_000);
 }
+
+/// The channel record names the peer (an odd field), so a node restores
+/// from the channel records alone; a store written before that (the first
+/// record format, the peer under `channel_peers/<id>`) still restores, and
+/// without either the restore fails and says why.
+#[test]
+fn restore_finds_the_peer_in_the_record_or_an_older_store() {
+    use lightning_core::channel::record::{decode_snapshot, encode_snapshot_first_format};
+    use lightning_core::channel::{Channel, ChannelConfig};
+    use lightning_core::keys::KeysManager;
+    use lightning_persist::KvStore;
+
+    let mut net = Net::new(false, false);
+    net.open_channel(400_000, 0);
+    net.pay(true, 20_000_000);
+    let ns = "node";
+    let keys = net.a.store.list(ns).unwrap();
+    assert!(
+        !keys.iter().any(|k| k.starts_with("channel_peers/")),
+        "{keys:?}"
+    );
+    net.restart(true);
+    net.pay(true, 10_000_000);
+
+    // Rewrite Alice's channel as a store of the first format would hold it:
+    // one snapshot with no peer in it, and the peer under its own key.
+    let bob = net.b.node.node_id();
+    let keys = net.a.store.list(ns).unwrap();
+    let snap_key = keys
+        .iter()
+        .find(|k| k.ends_with("/snapshot"))
+        .unwrap()
+        .clone();
+    let prefix = snap_key.trim_end_matches("snapshot").to_string();
+    let snapshot = net.a.store.read(ns, &snap_key).unwrap().unwrap();
+    let update_keys: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&format!("{prefix}u/")))
+        .cloned()
+        .collect();
+    let mut seq = snapshot.version;
+    let mut updates = Vec::new();
+    for k in &update_keys {
+        let v = net.a.store.read(ns, k).unwrap().unwrap();
+        seq = seq.max(v.version);
+        updates.push(v.value);
+    }
+    let (st0, _) = decode_snapshot(&snapshot.value).unwrap();
+    let signer = KeysManager::new(&net.a.seed)
+        .unwrap()
+        .derive_channel_signer(st0.keys_index)
+        .unwrap();
+    let channel =
+        Channel::restore(signer, ChannelConfig::default(), &snapshot.value, &updates).unwrap();
+    let mut state = channel.state().clone();
+    assert_eq!(
+        state.counterparty_node_id,
+        Some(bob),
+        "the record names Bob"
+    );
+    state.counterparty_node_id = None;
+    let old = encode_snapshot_first_format(&state, seq + 1);
+    for k in &update_keys {
+        net.a.store.remove(ns, k).unwrap();
+    }
+    net.a.store.write(ns, &snap_key, seq + 1, &old).unwrap();
+    let id_hex = prefix
+        .trim_start_matches("channels/")
+        .trim_end_matches('/')
+        .to_string();
+    let peer_key = format!("channel_peers/{id_hex}");
+
+    // Without the old peer key the restore names the problem.
+    net.disconnect();
+    let err = lightning_core::node::Node::restore(
+        &net.a.seed,
+        node_support::config(),
+        lightning_core::node::Persistence::Inline(net.a.store.clone()),
+        net.a.node_host(&net.chain),
+        net.chain.best_block(),
+        &*net.a.store,
+    )
+    .expect_err("no peer anywhere");
+    assert!(err.to_string().contains("counterparty unknown"), "{err}");
+
+    // With it, the channel comes back and works on.
+    net.a
+        .store
+        .write(ns, &peer_key, 1, &bob.serialize())
+        .unwrap();
+    net.a.restart(&net.chain);
+    net.connect();
+    net.pay(true, 5_000_000);
+    net.pay(false, 1_000_000);
+}

@@ -180,6 +180,7 @@ impl<S: ChannelSigner> Channel<S> {
             simple_close: config.simple_close,
             closing_tx: None,
             we_are_behind: false,
+            counterparty_node_id: None,
         })
     }
 

@@ -82,6 +82,8 @@ pub enum RecordError {
 
 // Field types.
 const F_PHASE: u64 = 16;
+/// The peer's node id (odd: a reader that does not know it may skip it).
+const F_COUNTERPARTY: u64 = 17;
 const F_KEYS_INDEX: u64 = 18;
 const F_IS_FUNDER: u64 = 20;
 const F_TEMP_ID: u64 = 22;
@@ -439,6 +441,9 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
         | u8::from(st.simple_close) << 3
         | u8::from(st.we_are_behind) << 4;
     m.insert(F_FLAGS, vec![flags]);
+    if let Some(id) = &st.counterparty_node_id {
+        m.insert(F_COUNTERPARTY, id.serialize().to_vec());
+    }
     let mut onions = BTreeMap::new();
     m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
     m.append(&mut onions);
@@ -694,6 +699,7 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
         local_shutdown: m.get(&F_LOCAL_SHUTDOWN).cloned(),
         remote_shutdown: m.get(&F_REMOTE_SHUTDOWN).cloned(),
         closing_tx: tx(F_CLOSING_TX)?,
+        counterparty_node_id: read_opt(m, F_COUNTERPARTY, "counterparty_node_id")?,
     })
 }
 
@@ -749,6 +755,9 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
+    if let Some(v) = s.take_raw(F_COUNTERPARTY) {
+        fields.insert(F_COUNTERPARTY, v.to_vec());
+    }
     for ty in (F_PHASE..=F_LAST).step_by(2) {
         if let Some(v) = s.take_raw(ty) {
             fields.insert(ty, v.to_vec());

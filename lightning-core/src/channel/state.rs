@@ -230,6 +230,10 @@ pub struct ChannelState {
     pub closing_tx: Option<Transaction>,
     /// The peer proved our state is stale: never broadcast our commitment.
     pub we_are_behind: bool,
+    /// The peer's node id, when the host set it
+    /// ([`Channel::set_counterparty_node_id`]): the record then names the
+    /// peer itself, and a node restores from it alone.
+    pub counterparty_node_id: Option<bitcoin::secp256k1::PublicKey>,
 }
 
 /// Whether an input's changes need a write before its output leaves.
@@ -320,6 +324,12 @@ impl<S: ChannelSigner> Channel<S> {
     /// The persisted state (read only).
     pub fn state(&self) -> &ChannelState {
         &self.st
+    }
+
+    /// Records the peer's node id in the channel (persisted with the next
+    /// write; the first write happens at funding, after the host set it).
+    pub fn set_counterparty_node_id(&mut self, node_id: bitcoin::secp256k1::PublicKey) {
+        self.st.counterparty_node_id = Some(node_id);
     }
 
     /// The signer.

@@ -142,8 +142,6 @@ struct ChannelEntry {
     counterparty: PublicKey,
     /// Whether the funding txid is watched.
     watched: bool,
-    /// Whether `channel_peers/<id>` was written.
-    peer_recorded: bool,
 }
 
 /// Something waiting for the writes before it to be durable.
@@ -714,7 +712,8 @@ impl Node {
             let index = self.allocate_keys_index()?;
             let signer = self.keys.derive_channel_signer(index)?;
             let config = self.channel_config(&node_id);
-            let (channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
+            let (mut channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
+            channel.set_counterparty_node_id(node_id);
             Ok((channel, Message::AcceptChannel(accept)))
         })();
         match result {
@@ -726,7 +725,6 @@ impl Node {
                         channel,
                         counterparty: node_id,
                         watched: false,
-                        peer_recorded: false,
                     },
                 );
                 self.queue_message(node_id, accept);
@@ -755,16 +753,6 @@ impl Node {
         let counterparty = entry.counterparty;
         let mut ok = true;
         if let Some(write) = out.persist {
-            if !entry.peer_recorded {
-                ok &= self
-                    .writer
-                    .write_record(
-                        &records::channel_peer_key(&id),
-                        counterparty.serialize().to_vec(),
-                    )
-                    .is_ok();
-                entry.peer_recorded = ok;
-            }
             for w in write.writes {
                 ok = ok && self.writer.write(&w.key, w.version, w.value).is_ok();
             }
@@ -908,7 +896,7 @@ impl Node {
         let index = self.allocate_keys_index()?;
         let signer = self.keys.derive_channel_signer(index)?;
         let temporary_channel_id = ChannelId(self.keys.random_bytes());
-        let (channel, open) = Channel::new_outbound(
+        let (mut channel, open) = Channel::new_outbound(
             signer,
             config,
             index,
@@ -917,13 +905,13 @@ impl Node {
             push_msat,
             feerate,
         )?;
+        channel.set_counterparty_node_id(node_id);
         self.channels.insert(
             temporary_channel_id,
             ChannelEntry {
                 channel,
                 counterparty: node_id,
                 watched: false,
-                peer_recorded: false,
             },
         );
         self.queue_message(node_id, Message::OpenChannel(open));
@@ -1139,20 +1127,25 @@ impl Node {
             let mut id = [0u8; 32];
             hex::decode_to_slice(&id_hex, &mut id)
                 .map_err(|_| NodeError::Restore(format!("channel key {id_hex}")))?;
-            let peer_key = records::channel_peer_key(&ChannelId(id));
-            let counterparty = read(&peer_key)?
-                .and_then(|v| PublicKey::from_slice(&v.value).ok())
-                .ok_or_else(|| {
-                    NodeError::Restore(format!("channel {id_hex}: counterparty unknown"))
-                })?;
             let (state, _) = crate::channel::record::decode_snapshot(&snapshot)
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
+            // The record names the peer; stores written before it did keep
+            // the peer under `channel_peers/<id>`.
+            let counterparty = match state.counterparty_node_id {
+                Some(id) => id,
+                None => read(&records::channel_peer_key(&ChannelId(id)))?
+                    .and_then(|v| PublicKey::from_slice(&v.value).ok())
+                    .ok_or_else(|| {
+                        NodeError::Restore(format!("channel {id_hex}: counterparty unknown"))
+                    })?,
+            };
             let signer = node.keys.derive_channel_signer(state.keys_index)?;
             let mut config = node.channel_config(&counterparty);
             config.trusted_for_zeroconf =
                 node.config.trusted_zeroconf_peers.contains(&counterparty);
-            let channel = Channel::restore(signer, config, &snapshot, &updates)
+            let mut channel = Channel::restore(signer, config, &snapshot, &updates)
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
+            channel.set_counterparty_node_id(counterparty);
             node.next_keys_index = node.next_keys_index.max(state.keys_index.saturating_add(1));
             let cid = channel.channel_id();
             node.channels.insert(
@@ -1161,7 +1154,6 @@ impl Node {
                     channel,
                     counterparty,
                     watched: false,
-                    peer_recorded: true,
                 },
             );
         }

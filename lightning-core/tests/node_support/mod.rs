@@ -122,6 +122,11 @@ impl TestNode {
         self.restarts += 1;
     }
 
+    /// The host traits this node was built with (a fresh set on `chain`).
+    pub fn node_host(&self, chain: &SimChainHandle) -> NodeHost {
+        host(chain)
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         while let Some(e) = self.node.poll_event() {
             self.events.push(e);
