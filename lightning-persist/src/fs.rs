@@ -164,6 +164,35 @@ impl FsStore {
         })
     }
 
+    /// Unlinks a record's file without syncing its directory: the directory
+    /// to sync for the removal to be durable, or `None` when the namespace
+    /// does not exist (nothing to remove).
+    fn unlink(&self, namespace: &str, key: &str) -> Result<Option<PathBuf>, PersistError> {
+        let dir = self.namespace_path(namespace);
+        let path = dir.join(encode_name(key));
+        let mut state = self.state();
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !dir.exists() {
+                    return Ok(None);
+                }
+            }
+            Err(e) => {
+                return Err(PersistError::Io {
+                    backend: BACKEND,
+                    op: "remove",
+                    target: record_name(namespace, key),
+                    source: e,
+                })
+            }
+        }
+        state
+            .versions
+            .remove(&(namespace.to_owned(), key.to_owned()));
+        Ok(Some(dir))
+    }
+
     fn namespace_path(&self, namespace: &str) -> PathBuf {
         self.root.join(encode_name(namespace))
     }
@@ -311,30 +340,10 @@ impl KvStore for FsStore {
     fn remove(&self, namespace: &str, key: &str) -> Result<(), PersistError> {
         keys::validate_record(namespace, key)?;
         self.check_poisoned()?;
-        let dir = self.namespace_path(namespace);
-        let path = dir.join(encode_name(key));
-        let mut state = self.state();
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !dir.exists() {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                return Err(PersistError::Io {
-                    backend: BACKEND,
-                    op: "remove",
-                    target: record_name(namespace, key),
-                    source: e,
-                })
-            }
+        if let Some(dir) = self.unlink(namespace, key)? {
+            self.sync_dir_or_poison(&dir)?;
         }
-        state
-            .versions
-            .remove(&(namespace.to_owned(), key.to_owned()));
-        drop(state);
-        self.sync_dir_or_poison(&dir)
+        Ok(())
     }
 
     fn list(&self, namespace: &str) -> Result<Vec<String>, PersistError> {
@@ -360,8 +369,48 @@ impl KvStore for FsStore {
         Ok(keys)
     }
 
+    /// Applies the ops in order, each atomic; a crash can leave a prefix
+    /// applied. A run of consecutive removes shares one directory fsync per
+    /// namespace at its end (compaction removes dozens of obsolete records
+    /// at once), so a crash can leave any part of such a run applied.
     fn write_batch(&self, ops: &[BatchOp]) -> Result<(), PersistError> {
         validate_batch(BACKEND, ops)?;
-        apply_in_order(self, ops)
+        let mut i = 0;
+        while i < ops.len() {
+            let run = ops[i..]
+                .iter()
+                .take_while(|op| matches!(op, BatchOp::Remove { .. }))
+                .count();
+            if run < 2 {
+                apply_in_order(self, &ops[i..=i])?;
+                i += 1;
+                continue;
+            }
+            self.check_poisoned()?;
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            let mut failed = None;
+            for op in &ops[i..i + run] {
+                if let BatchOp::Remove { namespace, key } = op {
+                    match self.unlink(namespace, key) {
+                        Ok(Some(dir)) if !dirs.contains(&dir) => dirs.push(dir),
+                        Ok(_) => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            // What was unlinked is made durable even when a later unlink
+            // failed: the batch then stops with a prefix applied.
+            for dir in &dirs {
+                self.sync_dir_or_poison(dir)?;
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            i += run;
+        }
+        Ok(())
     }
 }

@@ -197,8 +197,11 @@ pub trait KvStore: Send + Sync {
     ///
     /// Where [`batch_is_atomic`](KvStore::batch_is_atomic) is true (memory,
     /// SQLite, PostgreSQL) either every op is applied or, on any error, none
-    /// is. Elsewhere (the filesystem) each op is atomic and durable on its own
-    /// and a failure or crash can leave a prefix of the batch applied.
+    /// is. Elsewhere (the filesystem) each op is atomic and a failure or
+    /// crash can leave a prefix of the batch applied; `FsStore` makes a run
+    /// of consecutive removes durable together (one directory sync per
+    /// namespace at the end of the run), so a crash can leave any part of
+    /// such a run applied.
     fn write_batch(&self, ops: &[BatchOp]) -> Result<(), PersistError> {
         validate_batch("store", ops)?;
         apply_in_order(self, ops)

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use lightning_persist::KvStore;
+use lightning_persist::{BatchOp, KvStore};
 
 use super::NodeError;
 
@@ -181,24 +181,32 @@ impl Writer {
             self.deferred_removes = waiting;
             ready.into_iter().map(|(_, k)| k).collect()
         };
+        if ready.is_empty() {
+            return;
+        }
+        if let Persistence::Inline(store) = &self.mode {
+            // One batch (one directory sync on the filesystem). Best effort:
+            // a leftover obsolete key is ignored on restore.
+            let ops: Vec<BatchOp> = ready
+                .into_iter()
+                .map(|key| BatchOp::Remove {
+                    namespace: NAMESPACE.to_string(),
+                    key,
+                })
+                .collect();
+            let _ = store.write_batch(&ops);
+            return;
+        }
         for key in ready {
-            match &self.mode {
-                // Best effort: a leftover obsolete key is ignored on restore.
-                Persistence::Inline(store) => {
-                    let _ = store.remove(NAMESPACE, &key);
-                }
-                Persistence::Async => {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    // Removals gate nothing: not added to `incomplete`.
-                    self.requests.push_back(PersistRequest {
-                        id: PersistId(id),
-                        namespace: NAMESPACE.to_string(),
-                        key,
-                        op: PersistOp::Remove,
-                    });
-                }
-            }
+            let id = self.next_id;
+            self.next_id += 1;
+            // Removals gate nothing: not added to `incomplete`.
+            self.requests.push_back(PersistRequest {
+                id: PersistId(id),
+                namespace: NAMESPACE.to_string(),
+                key,
+                op: PersistOp::Remove,
+            });
         }
     }
 

@@ -12,7 +12,7 @@ use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
-use lightning_persist::{KvStore, MemoryStore};
+use lightning_persist::{BatchOp, KvStore, MemoryStore};
 use lightning_wire::msgs::Message;
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
@@ -89,7 +89,7 @@ impl Endpoint {
     }
 
     /// Writes `w` through the store: the writes in order, then the removal
-    /// of the obsolete keys.
+    /// of the obsolete keys in one batch.
     pub fn persist(&mut self, w: &ChannelWrite) {
         for r in &w.writes {
             self.store
@@ -98,11 +98,19 @@ impl Endpoint {
             self.stats.writes += 1;
             self.stats.bytes += r.value.len() as u64;
         }
-        for k in &w.obsolete {
+        let removes: Vec<BatchOp> = w
+            .obsolete
+            .iter()
+            .map(|k| BatchOp::Remove {
+                namespace: NAMESPACE.into(),
+                key: k.clone(),
+            })
+            .collect();
+        if !removes.is_empty() {
             self.store
-                .remove(NAMESPACE, k)
-                .unwrap_or_else(|e| panic!("store remove {k}: {e}"));
-            self.stats.removes += 1;
+                .write_batch(&removes)
+                .unwrap_or_else(|e| panic!("store remove {:?}: {e}", w.obsolete));
+            self.stats.removes += removes.len() as u64;
         }
     }
 

@@ -256,6 +256,37 @@ pub fn batches(store: &dyn KvStore) {
         .unwrap();
     assert_eq!(store.list("ch").unwrap(), vec!["01/snapshot"]);
 
+    // A long run of removes over two namespaces, one key absent (compaction
+    // of many update records at once; the filesystem syncs each directory
+    // once for the run).
+    let mut removes = Vec::new();
+    for i in 0..40u32 {
+        let key = format!("02/update/{i:04}");
+        store.write("ch", &key, 1, b"u").unwrap();
+        removes.push(BatchOp::Remove {
+            namespace: "ch".into(),
+            key,
+        });
+        if i % 10 == 0 {
+            let key = format!("x/{i}");
+            store.write("ch2", &key, 1, b"v").unwrap();
+            removes.push(BatchOp::Remove {
+                namespace: "ch2".into(),
+                key,
+            });
+        }
+    }
+    removes.push(BatchOp::Remove {
+        namespace: "ch".into(),
+        key: "02/update/9999".into(),
+    });
+    store.write_batch(&removes).unwrap();
+    assert_eq!(store.list("ch").unwrap(), vec!["01/snapshot"]);
+    assert!(store.list("ch2").unwrap().is_empty());
+    // A removed key takes any version again.
+    store.write("ch", "02/update/0000", 0, b"again").unwrap();
+    store.remove("ch", "02/update/0000").unwrap();
+
     // A batch with a stale op in the middle.
     let result = store.write_batch(&[
         BatchOp::Write {
