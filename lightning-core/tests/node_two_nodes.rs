@@ -196,3 +196,66 @@ fn durable_writes_per_payment() {
     assert!(payer <= 6.0, "payer {payer}");
     assert!(payee <= 6.0, "payee {payee}");
 }
+
+/// BOLT 2: the fundee forgets a channel whose funding transaction does not
+/// confirm within 2016 blocks, records included; the funder keeps it.
+#[test]
+fn fundee_forgets_a_channel_never_funded_on_chain() {
+    use lightning_core::channel::FUNDING_TIMEOUT_BLOCKS;
+    use lightning_core::node::Event;
+    use lightning_persist::KvStore;
+
+    let mut net = Net::new(false, false);
+    let temp = net
+        .a
+        .node
+        .open_channel(net.b.node.node_id(), 300_000, 0)
+        .unwrap();
+    net.shuttle();
+    let (amount, script) = net
+        .a
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::FundingNeeded {
+                amount_sat,
+                script_pubkey,
+                ..
+            } => Some((amount_sat, script_pubkey)),
+            _ => None,
+        })
+        .unwrap();
+    // A funding transaction the chain never accepts (its input does not
+    // exist), so it never confirms.
+    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
+    net.shuttle();
+    let channels = |store: &lightning_persist::MemoryStore| {
+        store
+            .list("node")
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.starts_with("channels/"))
+            .count()
+    };
+    assert!(channels(&net.b.store) > 0, "Bob holds the channel's record");
+    net.mine(FUNDING_TIMEOUT_BLOCKS as usize - 1);
+    assert_eq!(net.b.node.list_channels().len(), 1, "still waiting");
+    net.mine(2);
+    let closed: Vec<String> = net
+        .b
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ChannelClosed {
+                channel_id, reason, ..
+            } if channel_id == id => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert!(closed[0].contains("did not confirm"), "{}", closed[0]);
+    assert!(net.b.node.list_channels().is_empty());
+    assert_eq!(channels(&net.b.store), 0, "Bob's record is gone");
+    assert_eq!(net.a.node.list_channels().len(), 1, "the funder keeps it");
+}

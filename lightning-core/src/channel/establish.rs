@@ -102,6 +102,10 @@ fn party_keys(
     }
 }
 
+/// How long a fundee waits for the funding transaction to confirm before it
+/// forgets the channel (BOLT 2, "The `channel_ready` Message").
+pub const FUNDING_TIMEOUT_BLOCKS: u32 = 2016;
+
 impl<S: ChannelSigner> Channel<S> {
     fn with_state(signer: S, config: ChannelConfig, st: ChannelState) -> Self {
         let persister = Persister::new(config.snapshot_every);
@@ -180,6 +184,7 @@ impl<S: ChannelSigner> Channel<S> {
             simple_close: config.simple_close,
             closing_tx: None,
             we_are_behind: false,
+            funding_wait_since: None,
             counterparty_node_id: None,
         })
     }
@@ -540,12 +545,42 @@ impl<S: ChannelSigner> Channel<S> {
 
     /// A new best block: updates the funding depth and the height used as
     /// the closing transaction's `locktime`.
+    ///
+    /// A fundee whose funding transaction has not confirmed
+    /// [`FUNDING_TIMEOUT_BLOCKS`] blocks after it started waiting gets
+    /// [`ChannelEvent::FundingTimedOut`] (BOLT 2, "The `channel_ready`
+    /// Message": the fundee "SHOULD forget the channel if it does not see
+    /// the correct funding transaction after a timeout of 2016 blocks").
+    /// The wait starts at the first block seen after `funding_created` and
+    /// is persisted, so restarts do not reset it. The event comes again at
+    /// every block until the host drops the channel.
     pub fn best_block_updated(&mut self, height: u32) -> Result<ChannelOutput, ChannelError> {
         self.run(|ch, out| {
             ch.tr.best_height = height;
+            ch.check_funding_timeout(height, out);
             ch.maybe_channel_ready(out)
         })
         .map(|((), out)| out)
+    }
+
+    /// The fundee's funding timeout (see [`Channel::best_block_updated`]).
+    fn check_funding_timeout(&mut self, height: u32, out: &mut ChannelOutput) {
+        let waiting = !self.st.is_funder
+            && self.st.phase == Phase::AwaitingChannelReady
+            && self.st.funding_height.is_none();
+        if !waiting {
+            self.st.funding_wait_since = None;
+            return;
+        }
+        let since = *self.st.funding_wait_since.get_or_insert(height);
+        if height >= since.saturating_add(FUNDING_TIMEOUT_BLOCKS) {
+            // Again at every block until the host drops the channel, so a
+            // crash before it did repeats the decision.
+            out.events.push(ChannelEvent::FundingTimedOut {
+                channel_id: self.st.channel_id,
+                waiting_since: since,
+            });
+        }
     }
 
     fn funding_depth(&self) -> u32 {

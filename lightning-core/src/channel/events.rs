@@ -150,6 +150,17 @@ pub enum ChannelEvent {
         /// The fully signed closing transaction.
         closing_tx: Transaction,
     },
+    /// We are the fundee and the funding transaction did not confirm within
+    /// [`FUNDING_TIMEOUT_BLOCKS`](super::FUNDING_TIMEOUT_BLOCKS) of our
+    /// first block waiting for it (BOLT 2, "The `channel_ready` Message":
+    /// the fundee "SHOULD forget the channel"). No funds of ours are in it:
+    /// drop the channel and its record.
+    FundingTimedOut {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The height at which we started waiting.
+        waiting_since: u32,
+    },
     /// The channel failed. Broadcast `holder_commitment` if present; it is
     /// absent when we are behind (our commitment may be revoked: broadcasting
     /// it could lose everything) or the channel never got funded.

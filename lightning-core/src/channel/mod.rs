@@ -37,6 +37,7 @@ pub mod state;
 pub mod update_log;
 
 pub use error::{ChannelError, ErrorAction};
+pub use establish::FUNDING_TIMEOUT_BLOCKS;
 pub use events::{
     ChannelEvent, ChannelOutput, ChannelWrite, HolderCommitment, HtlcFailReason, RecordWrite,
 };

@@ -84,6 +84,8 @@ pub enum RecordError {
 const F_PHASE: u64 = 16;
 /// The peer's node id (odd: a reader that does not know it may skip it).
 const F_COUNTERPARTY: u64 = 17;
+/// Fundee: the height the wait for the funding transaction started (odd).
+const F_FUNDING_WAIT: u64 = 19;
 const F_KEYS_INDEX: u64 = 18;
 const F_IS_FUNDER: u64 = 20;
 const F_TEMP_ID: u64 = 22;
@@ -444,6 +446,9 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     if let Some(id) = &st.counterparty_node_id {
         m.insert(F_COUNTERPARTY, id.serialize().to_vec());
     }
+    if let Some(h) = st.funding_wait_since {
+        m.insert(F_FUNDING_WAIT, enc(&h));
+    }
     let mut onions = BTreeMap::new();
     m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
     m.append(&mut onions);
@@ -700,6 +705,7 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
         remote_shutdown: m.get(&F_REMOTE_SHUTDOWN).cloned(),
         closing_tx: tx(F_CLOSING_TX)?,
         counterparty_node_id: read_opt(m, F_COUNTERPARTY, "counterparty_node_id")?,
+        funding_wait_since: read_opt(m, F_FUNDING_WAIT, "funding_wait_since")?,
     })
 }
 
@@ -755,8 +761,10 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
-    if let Some(v) = s.take_raw(F_COUNTERPARTY) {
-        fields.insert(F_COUNTERPARTY, v.to_vec());
+    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT] {
+        if let Some(v) = s.take_raw(ty) {
+            fields.insert(ty, v.to_vec());
+        }
     }
     for ty in (F_PHASE..=F_LAST).step_by(2) {
         if let Some(v) = s.take_raw(ty) {
@@ -814,6 +822,15 @@ impl Persister {
     /// The key of a channel's snapshot.
     pub fn snapshot_key(channel_id: &ChannelId) -> String {
         format!("{}/snapshot", Self::key_prefix(channel_id))
+    }
+
+    /// Every key the channel's record occupies now (the snapshot and the
+    /// update records after it): what to remove to forget the channel.
+    pub fn record_keys(&self, channel_id: &ChannelId) -> Vec<String> {
+        let first = self.seq + 1 - u64::from(self.since_snapshot);
+        std::iter::once(Self::snapshot_key(channel_id))
+            .chain((first..=self.seq).map(|s| Self::update_key(channel_id, s)))
+            .collect()
     }
 
     /// The key of a channel's update record `seq`.

@@ -230,6 +230,9 @@ pub struct ChannelState {
     pub closing_tx: Option<Transaction>,
     /// The peer proved our state is stale: never broadcast our commitment.
     pub we_are_behind: bool,
+    /// Fundee: the first block height seen while waiting for the funding
+    /// transaction to confirm (the start of the 2016-block timeout).
+    pub funding_wait_since: Option<u32>,
     /// The peer's node id, when the host set it
     /// ([`Channel::set_counterparty_node_id`]): the record then names the
     /// peer itself, and a node restores from it alone.
@@ -330,6 +333,12 @@ impl<S: ChannelSigner> Channel<S> {
     /// write; the first write happens at funding, after the host set it).
     pub fn set_counterparty_node_id(&mut self, node_id: bitcoin::secp256k1::PublicKey) {
         self.st.counterparty_node_id = Some(node_id);
+    }
+
+    /// The keys of the channel's record in the store (the snapshot and its
+    /// update records), to remove when the channel is forgotten.
+    pub fn record_keys(&self) -> Vec<String> {
+        self.persister.record_keys(&self.st.channel_id)
     }
 
     /// The signer.

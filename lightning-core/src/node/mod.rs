@@ -821,6 +821,26 @@ impl Node {
                 reason,
                 ..
             } => self.payment_failed(PaymentHash(payment_hash), &reason),
+            ChannelEvent::FundingTimedOut {
+                channel_id,
+                waiting_since,
+            } => {
+                // BOLT 2: the fundee forgets the channel; nothing of ours is
+                // in it. Its record goes once the writes before are durable.
+                if let Some(entry) = self.channels.remove(&id) {
+                    for key in entry.channel.record_keys() {
+                        self.writer.remove_after_writes(key);
+                    }
+                }
+                self.events.push_back(Event::ChannelClosed {
+                    channel_id,
+                    reason: format!(
+                        "the funding transaction did not confirm within {} blocks of height {waiting_since}",
+                        crate::channel::FUNDING_TIMEOUT_BLOCKS
+                    ),
+                    closing_tx: None,
+                });
+            }
             ChannelEvent::ChannelClosed {
                 channel_id,
                 closing_tx,
