@@ -336,7 +336,7 @@ impl InvoiceBuilder {
         b32::push_bytes(&mut data, &sig);
         let mut text = String::with_capacity(hrp.len() + 1 + data.len() + 6);
         // Writing to a String cannot fail.
-        let _ = b32::encode_to_fmt(&mut text, &hrp, &data);
+        let _ = b32::encode_to_fmt(&mut text, &hrp, data.iter().copied());
         text.parse().map_err(BuildError::Verify)
     }
 }

@@ -4,7 +4,7 @@
 use bitcoin::hashes::{sha256, Hash};
 use secp256k1::PublicKey;
 
-use super::bech32::{self as b32, char_of};
+use super::bech32::{self as b32, char_of, Values};
 use crate::features::Bolt11InvoiceFeatures;
 use crate::types::ShortChannelId;
 
@@ -368,12 +368,12 @@ fn push_features(out: &mut Vec<u8>, f: &Bolt11InvoiceFeatures) {
 
 /// Feature bits from 5-bit values (bit 0 is the lowest bit of the last
 /// value), as minimal big-endian bytes.
-fn features_from_u5(data: &[u8]) -> Bolt11InvoiceFeatures {
-    let skip = data.iter().take_while(|v| **v == 0).count();
-    let data = &data[skip..];
+fn features_from_u5(data: Values<'_>) -> Bolt11InvoiceFeatures {
+    let skip = data.iter().take_while(|v| *v == 0).count();
+    let data = data.slice(skip, data.len() - skip);
     let nbytes = (data.len() * 5).div_ceil(8);
     let mut be = vec![0u8; nbytes];
-    for (j, &v) in data.iter().rev().enumerate() {
+    for (j, v) in data.iter().rev().enumerate() {
         for i in 0..5 {
             if v & (1 << i) != 0 {
                 let bit = j * 5 + i;
@@ -381,7 +381,10 @@ fn features_from_u5(data: &[u8]) -> Bolt11InvoiceFeatures {
             }
         }
     }
-    Bolt11InvoiceFeatures::from_be_bytes(be).minimal()
+    // The top value may leave its byte zero: drop it, in place.
+    let zeros = be.iter().take_while(|b| **b == 0).count();
+    be.drain(..zeros);
+    Bolt11InvoiceFeatures::from_be_bytes(be)
 }
 
 /// Why a known field's data cannot be read.
@@ -416,13 +419,13 @@ pub enum FieldError {
 
 /// Reads one field. `Ok(None)` means the reader skips it (BOLT 11: unknown
 /// types, `f` of an unknown version, `p`/`h`/`s`/`n` of the wrong length).
-pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldError> {
+pub(crate) fn decode(tag: u8, data: Values<'_>) -> Result<Option<TaggedField>, FieldError> {
     Ok(Some(match tag {
         tag::PAYMENT_HASH | tag::DESCRIPTION_HASH | tag::PAYMENT_SECRET => {
             if data.len() != 52 {
                 return Ok(None);
             }
-            let Some(bytes) = b32::to_array::<32>(data) else {
+            let Some(bytes) = data.to_array::<32>() else {
                 return Ok(None);
             };
             match tag {
@@ -437,24 +440,27 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
             if data.len() != 53 {
                 return Ok(None);
             }
-            let bytes = b32::to_array::<33>(data).ok_or(FieldError::InvalidPubKey)?;
+            let bytes = data.to_array::<33>().ok_or(FieldError::InvalidPubKey)?;
             TaggedField::PayeePubKey(
                 PublicKey::from_slice(&bytes).map_err(|_| FieldError::InvalidPubKey)?,
             )
         }
         tag::DESCRIPTION => TaggedField::Description(
-            String::from_utf8(b32::to_bytes(data)).map_err(|_| FieldError::DescriptionNotUtf8)?,
+            String::from_utf8(data.to_bytes()).map_err(|_| FieldError::DescriptionNotUtf8)?,
         ),
-        tag::EXPIRY => TaggedField::Expiry(b32::to_u64(data).ok_or(FieldError::IntegerOverflow)?),
-        tag::MIN_FINAL_CLTV => TaggedField::MinFinalCltvExpiryDelta(
-            b32::to_u64(data).ok_or(FieldError::IntegerOverflow)?,
-        ),
+        tag::EXPIRY => TaggedField::Expiry(data.to_u64().ok_or(FieldError::IntegerOverflow)?),
+        tag::MIN_FINAL_CLTV => {
+            TaggedField::MinFinalCltvExpiryDelta(data.to_u64().ok_or(FieldError::IntegerOverflow)?)
+        }
         tag::FALLBACK => {
-            let (&version, rest) = data.split_first().ok_or(FieldError::EmptyFallback)?;
+            if data.len() == 0 {
+                return Err(FieldError::EmptyFallback);
+            }
+            let version = data.get(0);
             if version > 18 {
                 return Ok(None);
             }
-            let program = b32::to_bytes(rest);
+            let program = data.slice(1, data.len() - 1).to_bytes();
             TaggedField::Fallback(Fallback::new(version, &program).ok_or(
                 FieldError::InvalidFallback {
                     version,
@@ -465,14 +471,9 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
         tag::ROUTE_HINT => {
             // A field's data is at most 1023 values, 639 bytes: unpack on
             // the stack.
-            let mut buf = [0u8; 640];
-            let mut len = 0;
-            if data.len() <= MAX_FIELD_LEN {
-                b32::for_each_chunk(data, false, |b| {
-                    buf[len..len + b.len()].copy_from_slice(b);
-                    len += b.len();
-                });
-            }
+            let mut buf = [0u8; MAX_FIELD_LEN * 5 / 8];
+            let len = data.byte_len().min(buf.len());
+            data.read_bytes(&mut buf[..len]);
             let bytes = &buf[..len];
             if bytes.is_empty() || bytes.len() % HOP_LEN != 0 {
                 return Err(FieldError::InvalidRouteHintLength(bytes.len()));
@@ -497,7 +498,7 @@ pub(crate) fn decode(tag: u8, data: &[u8]) -> Result<Option<TaggedField>, FieldE
             TaggedField::RouteHint(RouteHint(hops))
         }
         tag::FEATURES => TaggedField::Features(features_from_u5(data)),
-        tag::PAYMENT_METADATA => TaggedField::PaymentMetadata(b32::to_bytes(data)),
+        tag::PAYMENT_METADATA => TaggedField::PaymentMetadata(data.to_bytes()),
         _ => return Ok(None),
     }))
 }

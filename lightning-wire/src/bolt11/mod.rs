@@ -112,9 +112,9 @@ pub struct Bolt11Invoice {
     other_fields: Vec<RawTaggedField>,
     signature: RecoverableSignature,
     payee: PublicKey,
-    /// The data part as received (timestamp, fields, signature), one 5-bit
-    /// value per byte.
-    data: Vec<u8>,
+    /// The data part as received (timestamp, fields, signature), packed as
+    /// the signed message holds it.
+    data: bech32::PackedValues,
 }
 
 impl Bolt11Invoice {
@@ -244,8 +244,8 @@ impl Bolt11Invoice {
     pub fn signing_hash(&self) -> [u8; 32] {
         let mut hrp = String::new();
         hrp::write_hrp(&mut hrp, self.currency, self.amount.as_ref());
-        let end = self.data.len() - parse::SIGNATURE_LEN;
-        parse::signing_hash(&hrp, &self.data[..end])
+        let end = self.data.values().len() - parse::SIGNATURE_LEN;
+        parse::signing_hash_packed(&hrp, self.data.as_bytes(), end)
     }
 
     /// Parses and verifies an invoice. Same as `s.parse()`.
@@ -270,7 +270,7 @@ impl FromStr for Bolt11Invoice {
 
 impl fmt::Display for Bolt11Invoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        bech32::encode_to_fmt(f, &self.hrp(), &self.data)
+        bech32::encode_to_fmt(f, &self.hrp(), self.data.values().iter())
     }
 }
 

@@ -109,20 +109,27 @@ pub(crate) fn check_features(f: &Bolt11InvoiceFeatures) -> Result<(), FeatureErr
 
 /// SHA256 of the human-readable part's bytes and the data part before the
 /// signature, packed and zero-padded to a byte (BOLT 11, "Data Part").
+/// `data` holds 5-bit values.
 pub(crate) fn signing_hash(hrp: &str, data: &[u8]) -> [u8; 32] {
+    signing_hash_packed(
+        hrp,
+        b32::PackedValues::from_values(data).as_bytes(),
+        data.len(),
+    )
+}
+
+/// [`signing_hash`] of the first `values` values of a data part that is
+/// already packed (eight values to five bytes, big-endian) in `packed`,
+/// which must reach at least to the byte holding the last value's last bit.
+pub(crate) fn signing_hash_packed(hrp: &str, packed: &[u8], values: usize) -> [u8; 32] {
+    let bits = values * 5;
     let mut engine = sha256::Hash::engine();
     engine.input(hrp.as_bytes());
-    let mut buf = [0u8; 320];
-    let mut n = 0;
-    b32::for_each_chunk(data, true, |bytes| {
-        if n + bytes.len() > buf.len() {
-            engine.input(&buf[..n]);
-            n = 0;
-        }
-        buf[n..n + bytes.len()].copy_from_slice(bytes);
-        n += bytes.len();
-    });
-    engine.input(&buf[..n]);
+    engine.input(&packed[..bits / 8]);
+    if !bits.is_multiple_of(8) {
+        // The bits past the last value are padding, which is zero.
+        engine.input(&[packed[bits / 8] & (0xff << (8 - bits % 8))]);
+    }
     sha256::Hash::from_engine(engine).to_byte_array()
 }
 
@@ -133,13 +140,14 @@ fn is_high_s(sig: &secp256k1::ecdsa::Signature) -> bool {
 }
 
 pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
-    let (hrp, data) = b32::decode(s)?;
+    let b32::Decoded { hrp, data } = b32::decode(s)?;
     let (currency, amount) = hrp::parse_hrp(&hrp)?;
-    if data.len() < TIMESTAMP_LEN + SIGNATURE_LEN {
+    let values = data.values();
+    if values.len() < TIMESTAMP_LEN + SIGNATURE_LEN {
         return Err(Bolt11ParseError::TooShort);
     }
-    let sig_start = data.len() - SIGNATURE_LEN;
-    let timestamp = b32::to_u64(&data[..TIMESTAMP_LEN]).unwrap_or(0);
+    let sig_start = values.len() - SIGNATURE_LEN;
+    let timestamp = values.slice(0, TIMESTAMP_LEN).to_u64().unwrap_or(0);
 
     let mut payment_hash = None;
     let mut payment_secret = None;
@@ -156,18 +164,18 @@ pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
 
     let mut pos = TIMESTAMP_LEN;
     while pos < sig_start {
-        let t = data[pos];
+        let t = values.get(pos);
         if pos + 3 > sig_start {
             return Err(Bolt11ParseError::FieldOverrun(char_of(t)));
         }
-        let len = usize::from(data[pos + 1]) << 5 | usize::from(data[pos + 2]);
+        let len = usize::from(values.get(pos + 1)) << 5 | usize::from(values.get(pos + 2));
         let start = pos + 3;
         let end = start + len;
         if end > sig_start {
             return Err(Bolt11ParseError::FieldOverrun(char_of(t)));
         }
         pos = end;
-        let field_data = &data[start..end];
+        let field_data = values.slice(start, len);
         let field =
             fields::decode(t, field_data).map_err(|error| Bolt11ParseError::InvalidField {
                 field: char_of(t),
@@ -223,18 +231,17 @@ pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
         check_features(f).map_err(Bolt11ParseError::Features)?;
     }
 
+    // 104 values are exactly 65 bytes.
     let mut sig_bytes = [0u8; 65];
-    let mut n = 0;
-    b32::for_each_byte(&data[sig_start..], false, |b| {
-        sig_bytes[n] = b;
-        n += 1;
-    });
+    values
+        .slice(sig_start, SIGNATURE_LEN)
+        .read_bytes(&mut sig_bytes);
     let recid = sig_bytes[64];
     let recovery_id = RecoveryId::from_i32(i32::from(recid))
         .map_err(|_| Bolt11ParseError::InvalidRecoveryId(recid))?;
     let signature = RecoverableSignature::from_compact(&sig_bytes[..64], recovery_id)
         .map_err(|_| Bolt11ParseError::MalformedSignature)?;
-    let msg = Message::from_digest(signing_hash(&hrp, &data[..sig_start]));
+    let msg = Message::from_digest(signing_hash_packed(&hrp, data.as_bytes(), sig_start));
     let payee = match payee_pub_key {
         // BOLT 11: with a valid `n` field, verify against it instead of
         // recovering. libsecp256k1's verification accepts only low-S
