@@ -8,61 +8,12 @@ mod channel_harness;
 mod common;
 
 use channel_harness::*;
-use lightning_core::channel::{Channel, ChannelEvent, Phase, FUNDING_TIMEOUT_BLOCKS};
-use lightning_core::keys::KeysManager;
-use lightning_wire::msgs::Message;
-use lightning_wire::types::{ChannelId, ShortChannelId};
+use lightning_core::channel::{ChannelEvent, Phase, FUNDING_TIMEOUT_BLOCKS};
+use lightning_wire::types::ShortChannelId;
 
 /// A (funder) and B (fundee) after `funding_signed`: funded, unconfirmed.
 fn funded_unconfirmed() -> Pair {
-    let o = OpenOptions::default();
-    let ka = KeysManager::new(&[1; 32]).unwrap();
-    let kb = KeysManager::new(&[2; 32]).unwrap();
-    let (a_ch, open) = Channel::new_outbound(
-        ka.derive_channel_signer(7).unwrap(),
-        o.a_config.clone(),
-        7,
-        ChannelId([9; 32]),
-        o.funding_sat,
-        o.push_msat,
-        o.feerate,
-    )
-    .unwrap();
-    let (b_ch, accept) = Channel::from_open_channel(
-        kb.derive_channel_signer(3).unwrap(),
-        o.b_config.clone(),
-        3,
-        &open,
-    )
-    .unwrap();
-    let mut a = node(1, o.a_config, a_ch);
-    let b = node(2, o.b_config, b_ch);
-    let out =
-        a.ch.handle_message(&Message::AcceptChannel(accept))
-            .unwrap();
-    a.apply(out);
-    let Some(ChannelEvent::FundingNeeded {
-        script_pubkey,
-        funding_satoshis,
-        ..
-    }) = a.take_events().pop()
-    else {
-        panic!("no FundingNeeded")
-    };
-    let tx = funding_tx(script_pubkey.clone(), funding_satoshis);
-    let out = a.ch.funding_transaction(tx).unwrap();
-    a.apply(out);
-    let mut pair = Pair {
-        a,
-        b,
-        funding_output: bitcoin::TxOut {
-            value: bitcoin::Amount::from_sat(funding_satoshis),
-            script_pubkey,
-        },
-        verifier: None,
-    };
-    pair.deliver_a_to_b().unwrap(); // funding_created
-    pair.deliver_b_to_a().unwrap(); // funding_signed
+    let mut pair = lightning_core::testing::pair::open_funded(OpenOptions::default());
     assert_eq!(pair.b.ch.phase(), Phase::AwaitingChannelReady);
     pair.a.take_events();
     pair.b.take_events();

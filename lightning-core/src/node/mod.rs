@@ -461,23 +461,27 @@ impl Node {
             }
             let mut batch: Option<(ChannelId, Vec<Message>)> = None;
             for event in events {
-                if let PeerEvent::Message {
-                    node_id, message, ..
-                } = &event
-                {
-                    if let Some(id) = self.batchable(*node_id, message) {
+                let target = match &event {
+                    PeerEvent::Message {
+                        node_id, message, ..
+                    } => self.batchable(*node_id, message),
+                    _ => None,
+                };
+                let event = match (target, event) {
+                    (Some(id), PeerEvent::Message { message, .. }) => {
                         match &mut batch {
-                            Some((b, msgs)) if *b == id => msgs.push((**message).clone()),
+                            Some((b, msgs)) if *b == id => msgs.push(*message),
                             _ => {
                                 if let Some((b, msgs)) = batch.take() {
                                     self.deliver_batch(b, &msgs);
                                 }
-                                batch = Some((id, vec![(**message).clone()]));
+                                batch = Some((id, vec![*message]));
                             }
                         }
                         continue;
                     }
-                }
+                    (_, event) => event,
+                };
                 if let Some((b, msgs)) = batch.take() {
                     self.deliver_batch(b, &msgs);
                 }
@@ -504,10 +508,10 @@ impl Node {
                 | Message::CommitmentSigned(_)
                 | Message::RevokeAndAck(_)
         );
-        let channel_id = message_channel_id(message)?;
         if !batchable {
             return None;
         }
+        let channel_id = message_channel_id(message)?;
         self.channels
             .iter()
             .find(|(id, e)| e.counterparty == node_id && **id == channel_id)

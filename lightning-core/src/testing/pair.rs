@@ -311,8 +311,10 @@ pub fn open(o: OpenOptions) -> Pair {
     )
 }
 
-/// [`open`] with the given stores.
-pub fn open_with_stores(
+/// A channel A (funder) -> B (fundee) through `funding_signed`: funded,
+/// the funding transaction not confirmed yet (both in
+/// `AwaitingChannelReady`), over the given stores.
+pub fn open_funded_with_stores(
     o: OpenOptions,
     store_a: Arc<dyn KvStore>,
     store_b: Arc<dyn KvStore>,
@@ -378,6 +380,25 @@ pub fn open_with_stores(
         .take_events()
         .iter()
         .any(|e| matches!(e, ChannelEvent::BroadcastFunding { tx: t } if *t == tx)));
+    pair
+}
+
+/// [`open_funded_with_stores`] over memory stores.
+pub fn open_funded(o: OpenOptions) -> Pair {
+    open_funded_with_stores(
+        o,
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    )
+}
+
+/// [`open`] with the given stores.
+pub fn open_with_stores(
+    o: OpenOptions,
+    store_a: Arc<dyn KvStore>,
+    store_b: Arc<dyn KvStore>,
+) -> Pair {
+    let mut pair = open_funded_with_stores(o, store_a, store_b);
     let scid = ShortChannelId::new(100, 1, 1);
     for n in [&mut pair.a, &mut pair.b] {
         let out =
