@@ -591,20 +591,24 @@ impl Node {
         }
     }
 
+    /// BOLT 2: a channel whose funding transaction cannot have been
+    /// broadcast is forgotten (nothing of it was ever written).
+    fn forget_unfunded(&mut self, id: ChannelId, reason: &str) {
+        self.channels.remove(&id);
+        self.events.push_back(Event::ChannelClosed {
+            channel_id: id,
+            reason: reason.into(),
+            closing_tx: None,
+        });
+    }
+
     fn on_peer_disconnected(&mut self, node_id: PublicKey) {
         for id in self.channels_with(node_id) {
             let Some(entry) = self.channels.get_mut(&id) else {
                 continue;
             };
             if is_unfunded(entry.channel.phase()) {
-                // BOLT 2: a channel whose funding transaction cannot have
-                // been broadcast is forgotten.
-                self.channels.remove(&id);
-                self.events.push_back(Event::ChannelClosed {
-                    channel_id: id,
-                    reason: "the peer disconnected before the channel was funded".into(),
-                    closing_tx: None,
-                });
+                self.forget_unfunded(id, "the peer disconnected before the channel was funded");
                 continue;
             }
             let (out, dropped) = entry.channel.peer_disconnected();
@@ -1189,12 +1193,7 @@ impl Node {
                 continue;
             };
             if is_unfunded(entry.channel.phase()) {
-                node.channels.remove(&id);
-                node.events.push_back(Event::ChannelClosed {
-                    channel_id: id,
-                    reason: "restarted before the channel was funded".into(),
-                    closing_tx: None,
-                });
+                node.forget_unfunded(id, "restarted before the channel was funded");
                 continue;
             }
             let (out, dropped) = entry.channel.peer_disconnected();
