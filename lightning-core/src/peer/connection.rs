@@ -248,7 +248,7 @@ impl Connection {
                 PeerError::NotReady
             });
         };
-        let bytes = message.encode();
+        let bytes = message.encode()?;
         let adding = bytes.len() + FRAME_OVERHEAD;
         if let Some(limit) = limit {
             let queued = self.outbound.len();
