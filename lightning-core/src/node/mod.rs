@@ -556,9 +556,11 @@ impl Node {
                 data,
                 ..
             } => {
+                // The channels see the peer's text sanitised and bounded;
+                // it is shown to the host, never sent back (issue 13).
                 let error = Message::Error(lightning_wire::msgs::Error {
                     channel_id,
-                    data,
+                    data: crate::channel::sanitize_peer_text(&data).into_bytes(),
                     tlvs: Default::default(),
                 });
                 let ids: Vec<ChannelId> = self
@@ -738,7 +740,12 @@ impl Node {
                 self.queue_message(node_id, accept);
             }
             Err(e) => {
-                let data = e.to_string().into_bytes();
+                // Our own bounded text: a channel refusal names the rule,
+                // anything else (keys, store) stays private (issue 13).
+                let data = match &e {
+                    NodeError::Channel(c) => crate::channel::outgoing_error_text(&c.to_string()),
+                    _ => b"cannot open a channel now".to_vec(),
+                };
                 self.queue_message(
                     node_id,
                     Message::Error(lightning_wire::msgs::Error {
