@@ -238,3 +238,53 @@ fn force_close_between_two_nodes_does_not_ping_pong() {
     assert_eq!(b.len(), 1, "{b:?}");
     assert!(b[0].contains("force-closed by the host"), "{}", b[0]);
 }
+
+/// Issue 13, finding 10: an invoice whose `min_final_cltv_expiry_delta` is
+/// above our cap (default 2016) is refused with a typed error before any
+/// HTLC is offered; at the cap it is paid.
+#[test]
+fn invoice_with_a_final_cltv_delta_above_the_cap_is_refused() {
+    use lightning_core::node::{NodeError, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
+    use lightning_wire::bolt11::{Currency, InvoiceBuilder};
+
+    let mut net = Net::new(false, false);
+    assert_eq!(
+        net.a.node.config().max_final_cltv_expiry_delta,
+        DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA
+    );
+    assert_eq!(DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA, 2016);
+    let id = net.open_channel(500_000, 0);
+    let now = net.now;
+    let real = net
+        .b
+        .node
+        .create_invoice(Some(50_000), "x", 3600, now)
+        .unwrap();
+    let bob_keys = KeysManager::new(&[2; 32]).unwrap();
+    let with_delta = |delta: u64| {
+        InvoiceBuilder::new(Currency::Regtest)
+            .amount_msat(50_000)
+            .timestamp(now.as_secs())
+            .payment_hash(*real.payment_hash())
+            .payment_secret(*real.payment_secret())
+            .description("x")
+            .min_final_cltv_expiry_delta(delta)
+            .build_signed(&bob_keys)
+            .unwrap()
+    };
+    for delta in [2017, 1 << 40] {
+        match net.a.node.pay_invoice(&with_delta(delta), now) {
+            Err(NodeError::FinalCltvExpiryDeltaTooLarge {
+                delta: d,
+                max: 2016,
+            }) => {
+                assert_eq!(d, delta)
+            }
+            other => panic!("delta {delta}: {other:?}"),
+        }
+    }
+    assert!(net.a.node.list_payments().is_empty());
+    net.a.node.pay_invoice(&with_delta(2016), now).unwrap();
+    net.shuttle();
+    assert_eq!(Net::local_msat(&net.b.node, id), 50_000);
+}

@@ -68,7 +68,7 @@ use crate::channel::{Channel, ChannelConfig, ChannelError, ChannelEvent, Channel
 use crate::keys::{EntropySource, InMemorySigner, KeyError, KeysManager, NodeSigner};
 use crate::peer::{PeerConfig, PeerError, PeerEvent, PeerId, PeerManager};
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
     PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
@@ -119,6 +119,16 @@ pub enum NodeError {
     /// This invoice is being paid or was paid.
     #[error("payment {0} is already pending or done")]
     DuplicatePayment(PaymentHash),
+    /// The invoice's `min_final_cltv_expiry_delta` is above
+    /// [`NodeConfig::max_final_cltv_expiry_delta`]: paying it could lock
+    /// the amount for that long.
+    #[error("the invoice's min_final_cltv_expiry_delta {delta} is above our cap of {max} blocks")]
+    FinalCltvExpiryDeltaTooLarge {
+        /// The invoice's delta.
+        delta: u64,
+        /// The configured cap.
+        max: u32,
+    },
 }
 
 /// The host's chain-facing services.
