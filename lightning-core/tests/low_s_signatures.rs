@@ -116,9 +116,10 @@ fn add_htlc(pair: &mut Pair, from_a: bool, n: u64) -> u64 {
 
 #[test]
 fn every_signature_we_produce_is_low_s() {
-    let mut o = OpenOptions::default();
-    o.push_msat = 400_000_000;
-    let mut pair = open(o);
+    let mut pair = open(OpenOptions {
+        push_msat: 400_000_000,
+        ..OpenOptions::default()
+    });
     // The funding_created / funding_signed signatures, kept by each side.
     for side in [&pair.a, &pair.b] {
         let sigs = side.ch.state().holder_sigs.as_ref().unwrap();
