@@ -5,7 +5,7 @@
 
 use lightning_core::channel::update_log::HtlcRemoval;
 use lightning_core::channel::ChannelEvent;
-use lightning_core::keys::{ChannelSigner, KeysManager};
+use lightning_core::keys::{ChannelSigner, KeysManager, NodeSigner};
 use lightning_core::node::{Event, PaymentPreimage};
 use lightning_core::onion::payload::PaymentData;
 use lightning_core::testing::pair::{open, preimage, OpenOptions, ONION};
@@ -54,6 +54,21 @@ fn preimages_and_payment_secrets_are_not_in_debug() {
         total_msat: 1,
     };
     assert_hidden(&format!("{data:?}"), &p, "PaymentData");
+    let receive = lightning_core::onion::process::Receive {
+        amt_to_forward: 1,
+        outgoing_cltv_value: 2,
+        payment_secret: Some(p),
+        total_msat: 1,
+        payment_metadata: None,
+        path_id: None,
+        blinded: false,
+        custom_records: Default::default(),
+        shared_secret: lightning_core::onion::keys::SharedSecret::new(
+            &KeysManager::new(&[1; 32]).unwrap().node_id(),
+            &bitcoin::secp256k1::SecretKey::from_slice(&[3; 32]).unwrap(),
+        ),
+    };
+    assert_hidden(&format!("{receive:?}"), &p, "Receive");
     let removal = HtlcRemoval::Fulfill {
         payment_preimage: p,
     };
