@@ -229,18 +229,17 @@ fn thousand_hostile_connections_do_not_stop_honest_payments() {
     let mut bursts = 0usize;
     let mut sent_bytes = 0usize;
     for round in 0..ROUNDS {
-        for i in 0..CONNECTIONS {
-            let peer = &mut hostile[i];
+        for (i, peer) in hostile.iter_mut().enumerate() {
             let wire = burst(peer, i, round, &template, &qscid);
             sent_bytes += wire.len();
             // The node may close a connection (that is its right); it may
             // not fail the honest peer.
             let _ = peer.send_bytes(&mut net.b.node, &wire, net.now);
-            if i % NON_READER_EVERY != 0 {
+            if !i.is_multiple_of(NON_READER_EVERY) {
                 peer.discard(&mut net.b.node);
             }
             bursts += 1;
-            if bursts % BURSTS_PER_PAYMENT == 0 {
+            if bursts.is_multiple_of(BURSTS_PER_PAYMENT) {
                 let t = Instant::now();
                 let before = Net::local_msat(&net.b.node, channel);
                 net.pay(true, 10_000);
