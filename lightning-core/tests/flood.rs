@@ -84,21 +84,27 @@ static ALLOCATOR: Counting = Counting;
 
 const CONNECTIONS: usize = 1_000;
 /// Rounds of hostile traffic: each connection sends one burst per round.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 10;
 /// Alice pays Bob after every this many hostile bursts.
 const BURSTS_PER_PAYMENT: usize = 100;
 /// Every this-many-th hostile peer never reads its socket.
 const NON_READER_EVERY: usize = 50;
 /// The bound on the process's live heap during the flood.
 ///
-/// Measured on the code this test was written against (see the printed
-/// figures): the peak is dominated by one maximum-size receive buffer per
+/// Measured on main at 6dd7ea2 (the figures this test prints): peak
+/// 138,668 KiB. It is made of one maximum-size receive buffer per
 /// connection (~64 KiB each, kept for the connection's life: BOLT 8
-/// transport, "a peer costs at most one maximum-size frame") plus the
-/// non-reading peers' outbound queues (up to
-/// `PeerConfig::max_outbound_bytes`, 1 MiB, each). 1,000 × 64 KiB +
-/// 20 × 1 MiB ≈ 86 MiB; the bound leaves headroom above the measured peak.
-const HEAP_BOUND: usize = 160 << 20;
+/// transport, "a peer costs at most one maximum-size frame"), ~64 MiB for
+/// 1,000 connections; about 8 KiB per unfunded inbound channel, of which
+/// the `open_channel` flood leaves 6,000 (main has no cap on them: issue 13,
+/// finding 6); and the non-reading peers' outbound queues (at most
+/// `PeerConfig::max_outbound_bytes`, 1 MiB, each). The bound leaves ~40%
+/// headroom over the measured peak; once inbound opens are capped it can
+/// come down to ~100 MiB.
+const HEAP_BOUND: usize = 192 << 20;
+/// What may stay allocated once the hostile peers are gone (measured:
+/// 3,474 KiB): their connections and unfunded channels are freed.
+const AFTER_BOUND: usize = 16 << 20;
 
 fn chain() -> ChainHash {
     ChainHash::for_network(bitcoin::Network::Regtest)
@@ -291,5 +297,13 @@ fn thousand_hostile_connections_do_not_stop_honest_payments() {
     }
     net.pay(true, 10_000);
     let after = CURRENT.load(Ordering::Relaxed);
-    println!("heap after the hostile peers left: {} KiB", after >> 10);
+    println!(
+        "heap after the hostile peers left: {} KiB, bound {} KiB",
+        after >> 10,
+        AFTER_BOUND >> 10
+    );
+    assert!(
+        after < AFTER_BOUND,
+        "{after} bytes still allocated after the flood"
+    );
 }
