@@ -35,10 +35,13 @@
 //! what it queues for a hostile peer stays within the outbound bound plus
 //! one message; every message it sends a hostile peer decrypts and
 //! decodes; and, at op 18 and at the end, a node restored from the
-//! `MemoryStore` alone equals the running one in what is comparable: its
-//! funded channels (id, counterparty, direction, phase, funding outpoint,
-//! capacity, balance), its invoices and its payments.
+//! `MemoryStore` alone equals the running one in what is comparable: every
+//! restored channel equals the running one (id, counterparty, direction,
+//! phase, funding outpoint, capacity, balance), every channel past funding
+//! (awaiting `channel_ready`, normal, shutting down, closed) is restored,
+//! and the invoices and payments are equal.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -46,7 +49,7 @@ use bitcoin::{Amount, Network};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::channel::Phase;
-use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{ChannelDetails, Event, Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_core::testing::hostile::{unknown_odd, HostileError, HostilePeer};
 use lightning_persist::MemoryStore;
@@ -486,35 +489,52 @@ impl World {
             &*self.store,
         )
         .expect("the store restores");
-        let funded = |n: &Node| {
-            let mut v: Vec<_> = n
-                .list_channels()
-                .into_iter()
-                .filter(|c| {
-                    !matches!(
-                        c.phase,
-                        Phase::AwaitingAccept
-                            | Phase::AwaitingFundingTx
-                            | Phase::AwaitingFundingCreated
-                            | Phase::AwaitingFundingSigned
-                    )
-                })
-                .map(|c| {
-                    (
-                        c.channel_id,
-                        c.counterparty,
-                        c.is_outbound,
-                        c.phase,
-                        c.funding_txo,
-                        c.capacity_sat,
-                        c.local_balance_msat,
-                    )
-                })
-                .collect();
-            v.sort_by_key(|c| c.0);
-            v
+        // A channel as the store can know it.
+        let key = |c: &ChannelDetails| {
+            (
+                c.channel_id,
+                c.counterparty,
+                c.is_outbound,
+                c.phase,
+                c.funding_txo,
+                c.capacity_sat,
+                c.local_balance_msat,
+            )
         };
-        assert_eq!(funded(&self.node), funded(&restored), "channels");
+        let running: BTreeMap<ChannelId, _> = self
+            .node
+            .list_channels()
+            .iter()
+            .map(|c| (c.channel_id, key(c)))
+            .collect();
+        // Every restored channel is the running node's, unchanged.
+        for c in restored.list_channels() {
+            assert_eq!(
+                running.get(&c.channel_id),
+                Some(&key(&c)),
+                "restored channel differs"
+            );
+        }
+        // Every channel past funding is restored. (A `Failed` channel may
+        // never have been funded, so it is not required: an unfunded channel
+        // that failed is kept in memory but never written, a known finding:
+        // `an_unfunded_channel_that_failed_is_forgotten` in
+        // lightning-core/tests/hostile_peer.rs.)
+        let restored_ids: Vec<ChannelId> = restored
+            .list_channels()
+            .iter()
+            .map(|c| c.channel_id)
+            .collect();
+        for (id, c) in &running {
+            let live = matches!(
+                c.3,
+                Phase::AwaitingChannelReady | Phase::Normal | Phase::ShuttingDown | Phase::Closed
+            );
+            assert!(
+                !live || restored_ids.contains(id),
+                "channel {c:?} is not restored"
+            );
+        }
         assert_eq!(
             self.node.list_invoices(),
             restored.list_invoices(),
