@@ -30,7 +30,9 @@
 //! | 18 | — | restore check (below) |
 //! | 19 | slot, count: u8, len: u16 | the hostile peer sends `count` unknown odd messages of `len` bytes (a flood) |
 //!
-//! Invariants, checked after every operation: no panic; the node holds at
+//! Invariants, checked after every operation: no panic; the node and the
+//! honest peer go quiet within [`QUIET_WITHIN`] writes (enforced once
+//! [`ERROR_PING_PONG_FIXED`] is set); the node holds at
 //! most one channel per `open_channel` it received or sent (plus one);
 //! what it queues for a hostile peer stays within the outbound bound plus
 //! one message; every message it sends a hostile peer decrypts and
@@ -63,6 +65,13 @@ pub const MAX_OPS: usize = 64;
 /// Outbound bytes the node may hold for one peer (`PeerConfig` default)
 /// plus one maximal frame.
 const OUTBOUND_BOUND: usize = (1 << 20) + 65_535 + 34;
+
+/// Socket writes each way within which the node and the honest peer must
+/// go quiet (an open, a payment or a close takes a few dozen).
+pub const QUIET_WITHIN: usize = 500;
+/// Set once issue 13's finding 2 (error echo) is fixed: from then on an
+/// exchange that does not go quiet within [`QUIET_WITHIN`] fails the input.
+pub const ERROR_PING_PONG_FIXED: bool = false;
 
 const SEED: [u8; 32] = [0x11; 32];
 const HONEST_SEED: [u8; 32] = [0x22; 32];
@@ -197,7 +206,19 @@ impl World {
         let Some((h, n)) = self.honest_peer else {
             return;
         };
-        for _ in 0..10_000 {
+        for round in 0.. {
+            if round == QUIET_WITHIN {
+                // Two nodes of this SDK that fail a channel answer each
+                // other's `error` for ever (issue 13, finding 2, fixed on
+                // another branch). Until that fix is merged this is a known
+                // finding and the exchange is cut here; afterwards it is a
+                // failure.
+                assert!(
+                    !ERROR_PING_PONG_FIXED,
+                    "the node and the honest peer never went quiet"
+                );
+                break;
+            }
             let mut moved = false;
             if let Some(b) = self.node.poll_transmit(n) {
                 moved = true;
