@@ -213,10 +213,9 @@ impl World {
                 // another branch). Until that fix is merged this is a known
                 // finding and the exchange is cut here; afterwards it is a
                 // failure.
-                assert!(
-                    !ERROR_PING_PONG_FIXED,
-                    "the node and the honest peer never went quiet"
-                );
+                if ERROR_PING_PONG_FIXED {
+                    panic!("the node and the honest peer never went quiet");
+                }
                 break;
             }
             let mut moved = false;
