@@ -68,7 +68,7 @@ const OUTBOUND_BOUND: usize = (1 << 20) + 65_535 + 34;
 
 /// Socket writes each way within which the node and the honest peer must
 /// go quiet (an open, a payment or a close takes a few dozen).
-pub const QUIET_WITHIN: usize = 500;
+pub const QUIET_WITHIN: usize = 100;
 /// Set once issue 13's finding 2 (error echo) is fixed: from then on an
 /// exchange that does not go quiet within [`QUIET_WITHIN`] fails the input.
 pub const ERROR_PING_PONG_FIXED: bool = false;
