@@ -211,11 +211,15 @@ impl World {
                 // Two nodes of this SDK that fail a channel answer each
                 // other's `error` for ever (issue 13, finding 2, fixed on
                 // another branch). Until that fix is merged this is a known
-                // finding and the exchange is cut here; afterwards it is a
-                // failure.
+                // finding and the connection is closed here; afterwards it
+                // is a failure.
                 if ERROR_PING_PONG_FIXED {
                     panic!("the node and the honest peer never went quiet");
                 }
+                // Cut the exchange (op 14 reconnects).
+                self.honest.peer_disconnected(h);
+                self.node.peer_disconnected(n);
+                self.honest_peer = None;
                 break;
             }
             let mut moved = false;
