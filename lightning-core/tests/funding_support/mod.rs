@@ -77,6 +77,16 @@ pub struct Hostile {
 
 impl Hostile {
     pub fn new(config: NodeConfig, fees: Arc<dyn FeeEstimator + Send + Sync>, feed: Feed) -> Self {
+        Self::with_features(config, fees, feed, NodeConfig::default_features())
+    }
+
+    /// [`Hostile::new`] with the attacker's `init` features.
+    pub fn with_features(
+        config: NodeConfig,
+        fees: Arc<dyn FeeEstimator + Send + Sync>,
+        feed: Feed,
+        attacker_features: lightning_wire::features::InitFeatures,
+    ) -> Self {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
@@ -94,10 +104,7 @@ impl Hostile {
         .unwrap();
         let keys = KeysManager::new(&[1; 32]).unwrap();
         let mut pm = PeerManager::new(
-            PeerConfig::new(
-                ChainHash::for_network(Network::Regtest),
-                NodeConfig::default_features(),
-            ),
+            PeerConfig::new(ChainHash::for_network(Network::Regtest), attacker_features),
             bitcoin::secp256k1::Keypair::from_secret_key(
                 bitcoin::secp256k1::SECP256K1,
                 &attacker_secret(),
