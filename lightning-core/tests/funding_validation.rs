@@ -144,3 +144,144 @@ fn inbound_max_funding_and_minimum_depth() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A zero-conf channel (trusted peers only) is usable before any
+/// confirmation; when its funding transaction confirms with a bad output,
+/// it is failed all the same.
+#[test]
+fn a_zero_conf_channel_is_failed_when_its_bad_funding_confirms() {
+    use std::sync::Arc;
+    for (funding, fails) in [(Funding::Honest, false), (Funding::WrongScript, true)] {
+        let mut config = funding_support::victim_config();
+        config
+            .trusted_zeroconf_peers
+            .push(funding_support::attacker_secret().public_key(bitcoin::secp256k1::SECP256K1));
+        let fees = Arc::new(lightning_chain::FixedFeeEstimator::new(
+            lightning_chain::FeeRate::from_sat_per_kw(1000),
+        ));
+        let mut h = Hostile::new(config, fees, Feed::LightClient);
+        let (tx, outpoint) = h.open_and_fund_with(funding, true);
+        h.send_channel_ready(outpoint);
+        assert!(h.became_ready(), "{funding:?}: zero-conf is ready at once");
+        h.mine(1, &tx);
+        let id = channel_id_of(outpoint);
+        let usable = h
+            .victim
+            .list_channels()
+            .iter()
+            .any(|c| c.channel_id == id && c.is_usable);
+        assert_eq!(usable, !fails, "{funding:?}");
+        assert_eq!(
+            h.closed_reason()
+                .is_some_and(|r| r.contains("funding transaction")),
+            fails,
+            "{funding:?}: {:?}",
+            h.events
+        );
+    }
+}
+
+/// The funder checks the transaction the host hands it: no output of
+/// `funding_satoshis` to the 2-of-2, no `funding_created`.
+#[test]
+fn the_funder_checks_its_own_funding_transaction() {
+    use bitcoin::{Amount, ScriptBuf, TxOut};
+    use lightning_core::channel::{Channel, ChannelError, ChannelEvent};
+    use lightning_core::keys::KeysManager;
+    use lightning_core::testing::pair::{config, funding_tx};
+    use lightning_wire::types::ChannelId;
+    let a = KeysManager::new(&[1; 32]).unwrap();
+    let b = KeysManager::new(&[2; 32]).unwrap();
+    let (mut funder, open) = Channel::new_outbound(
+        a.derive_channel_signer(0).unwrap(),
+        config(0xaa),
+        0,
+        ChannelId([7; 32]),
+        1_000_000,
+        0,
+        2500,
+    )
+    .unwrap();
+    let (_, accept) =
+        Channel::from_open_channel(b.derive_channel_signer(0).unwrap(), config(0xbb), 0, &open)
+            .unwrap();
+    let out = funder
+        .handle_message(&Message::AcceptChannel(accept))
+        .unwrap();
+    let Some(ChannelEvent::FundingNeeded { script_pubkey, .. }) = out.events.first().cloned()
+    else {
+        panic!("no FundingNeeded")
+    };
+    let mut short = funding_tx(script_pubkey.clone(), 999_999);
+    let mut elsewhere = funding_tx(ScriptBuf::new_op_return([1]), 1_000_000);
+    for tx in [&mut short, &mut elsewhere] {
+        assert!(matches!(
+            funder.funding_transaction(tx.clone()),
+            Err(ChannelError::InvalidArgument(_))
+        ));
+        // A second output elsewhere changes nothing.
+        tx.output.push(TxOut {
+            value: Amount::from_sat(5_000),
+            script_pubkey: ScriptBuf::new_op_return([2]),
+        });
+        assert!(funder.funding_transaction(tx.clone()).is_err());
+    }
+    assert!(!funder.state().funding_verified);
+    funder
+        .funding_transaction(funding_tx(script_pubkey, 1_000_000))
+        .unwrap();
+    assert!(funder.state().funding_verified);
+}
+
+/// The record: `funding_verified` is odd field 21, written once true. A
+/// record written before it existed (`tests/data/channel_record_v1.hex`, a
+/// fundee right after `funding_signed`) reads as unchecked, and the
+/// restored channel sends `channel_ready` only once the confirmed
+/// transaction itself passes the check.
+#[test]
+fn an_older_record_reads_as_unchecked_and_checks_on_confirmation() {
+    use lightning_core::channel::record::{decode_snapshot, encode_snapshot};
+    use lightning_core::channel::Channel;
+    use lightning_core::keys::KeysManager;
+    use lightning_core::testing::pair::{config, funding_tx};
+    use lightning_wire::types::ShortChannelId;
+
+    let old = hex::decode(include_str!("data/channel_record_v1.hex").trim()).unwrap();
+    let (st, seq) = decode_snapshot(&old).unwrap();
+    assert!(!st.funding_verified);
+    assert_eq!(st.phase, Phase::AwaitingChannelReady);
+    // Field 21 round-trips once set.
+    let mut checked = st.clone();
+    checked.funding_verified = true;
+    let bytes = encode_snapshot(&checked, seq);
+    assert_eq!(decode_snapshot(&bytes).unwrap().0, checked);
+    assert_ne!(bytes, encode_snapshot(&st, seq));
+
+    let keys = KeysManager::new(&[2; 32]).unwrap();
+    let mut ch = Channel::restore(
+        keys.derive_channel_signer(st.keys_index).unwrap(),
+        config(0xbb),
+        &old,
+        &[],
+    )
+    .unwrap();
+    let spk = ch.funding_script_pubkey().unwrap();
+    let scid = ShortChannelId::new(100, 1, 1);
+    // A transaction with the right txid cannot be forged; one with another
+    // txid is refused as the host's mistake, and checks nothing.
+    let other = funding_tx(spk.clone(), st.funding_satoshis - 1);
+    assert!(ch.funding_confirmed(&other, 1, scid).is_err());
+    assert!(!ch.state().funding_verified);
+    let _ = ch.best_block_updated(10).unwrap();
+    assert!(!ch.state().channel_ready_sent, "depth alone is not enough");
+    let good = funding_tx(spk, st.funding_satoshis);
+    assert_eq!(
+        Some(good.compute_txid()),
+        st.funding_outpoint.map(|o| o.txid),
+        "the record's funding transaction"
+    );
+    let out = ch.funding_confirmed(&good, 1, scid).unwrap();
+    assert!(ch.state().funding_verified);
+    assert!(ch.state().channel_ready_sent);
+    assert!(out.persist.is_some(), "the check is written");
+}

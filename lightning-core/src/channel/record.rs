@@ -774,7 +774,7 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
-    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT] {
+    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT, F_FUNDING_VERIFIED] {
         if let Some(v) = s.take_raw(ty) {
             fields.insert(ty, v.to_vec());
         }

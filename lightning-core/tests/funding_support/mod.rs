@@ -209,8 +209,20 @@ impl Hostile {
     /// Returns the funding transaction (in the mempool) and the outpoint
     /// named.
     pub fn open_and_fund(&mut self, funding: Funding) -> (Transaction, OutPoint) {
+        self.open_and_fund_with(funding, false)
+    }
+
+    /// [`Hostile::open_and_fund`], asking for `option_zeroconf` when
+    /// `zeroconf` (the victim must trust the attacker for it).
+    pub fn open_and_fund_with(
+        &mut self,
+        funding: Funding,
+        zeroconf: bool,
+    ) -> (Transaction, OutPoint) {
         let config = ChannelConfig {
             chain_hash: ChainHash::for_network(Network::Regtest),
+            trusted_for_zeroconf: zeroconf,
+            minimum_depth: if zeroconf { 0 } else { 3 },
             ..ChannelConfig::default()
         };
         let signer = self.keys.derive_channel_signer(0).unwrap();
