@@ -269,6 +269,9 @@ pub(crate) struct Transient {
     pub closing: Option<ClosingNegotiation>,
     /// Whether our first `closing_signed`/`closing_complete` went out.
     pub closing_started: bool,
+    /// Our last `closing_complete`, which the peer's `closing_sig` must
+    /// echo (`option_simple_close`).
+    pub closing_complete_sent: Option<super::close::SentClosingComplete>,
     /// The last closing transaction we signed, with our signature (legacy).
     pub best_height: u32,
     /// Whether the peer is connected and `channel_reestablish` done.
