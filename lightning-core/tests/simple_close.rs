@@ -21,7 +21,10 @@ use lightning_wire::msgs::{ClosingComplete, ClosingSig, ClosingTlvs, Message};
 /// `b_height`; A starts the close. Returns the pair with A's
 /// `closing_complete` taken out of A's outbox.
 fn a_closes(a_height: u32, b_height: u32) -> (Pair, ClosingComplete) {
-    let mut o = OpenOptions::default();
+    a_closes_with(a_height, b_height, OpenOptions::default())
+}
+
+fn a_closes_with(a_height: u32, b_height: u32, mut o: OpenOptions) -> (Pair, ClosingComplete) {
     o.a_config.simple_close = true;
     o.b_config.simple_close = true;
     let mut pair = open(o);
@@ -66,6 +69,29 @@ fn an_honest_close_keeps_both_outputs() {
         let tx = n.ch.state().closing_tx.as_ref().unwrap();
         assert_eq!(tx.output.len(), 2, "both outputs kept");
     }
+}
+
+/// BOLT 2, the sender of `closing_complete`: "If the local outstanding
+/// balance [...] is less than the remote outstanding balance: MUST NOT set
+/// `closer_output_only`". A closer with less than its peer offers only the
+/// transaction with both outputs.
+#[test]
+fn a_lesser_closer_offers_only_both_outputs() {
+    let o = OpenOptions {
+        push_msat: 6_000_000_000,
+        ..OpenOptions::default()
+    };
+    let (mut pair, cc) = a_closes_with(800_000, 800_000, o);
+    assert!(pair.a.ch.local_balance_msat() < pair.b.ch.local_balance_msat());
+    assert!(
+        cc.tlvs.closer_output_only.is_none(),
+        "closer_output_only set"
+    );
+    assert!(cc.tlvs.closee_output_only.is_none());
+    assert!(cc.tlvs.closer_and_closee_outputs.is_some());
+    to_b(&mut pair, cc).unwrap();
+    pair.run_until_quiet();
+    assert_eq!(pair.a.ch.phase(), Phase::Closed);
 }
 
 /// BOLT 2: the closee uses `closer_and_closee_outputs` (or
