@@ -583,13 +583,21 @@ fn tracker_follows_confirmations_spends_and_reorgs() {
     tracker.watch_outpoint(funding_outpoint);
     chain.mine_blocks(1, &wallet.script_pubkey());
     sync.sync(&chain, &mut tracker).unwrap();
-    let Some(ConfirmationEvent::Confirmed { txid, confirmation }) = tracker.poll_event() else {
+    let Some(ConfirmationEvent::Confirmed {
+        txid,
+        confirmation,
+        tx,
+    }) = tracker.poll_event()
+    else {
         panic!("expected Confirmed")
     };
     assert_eq!(
         (txid, confirmation.height, confirmation.tx_index),
         (funding, 102, 1)
     );
+    // The event carries the transaction itself, as the block held it.
+    assert_eq!(tx.compute_txid(), funding);
+    assert_eq!(tx.output[0].value, Amount::from_sat(500_000));
     assert_eq!(tracker.poll_event(), None);
 
     chain.mine_empty_blocks(2);

@@ -25,9 +25,15 @@ pub struct NodeConfig {
     /// [`NodeConfig::default_features`].
     pub features: InitFeatures,
     /// The template of every channel's configuration: our limits on the
-    /// peer, the limits we accept, feerate bounds, `minimum_depth`. The
-    /// node fills in `chain_hash`, `anchors` (when both `init`s have
-    /// `option_anchors`), `trusted_for_zeroconf` and `shutdown_script`.
+    /// peer (among them `limits.max_funding_satoshis`, the largest inbound
+    /// channel), the limits we accept, and `minimum_depth`, the depth an
+    /// inbound channel waits for (at least 1 for a peer not trusted for
+    /// zero-conf). The node fills in `chain_hash`, `anchors` (when both
+    /// `init`s have `option_anchors`), `simple_close` (when both have
+    /// `option_simple_close`), `trusted_for_zeroconf`, `shutdown_script`,
+    /// and `feerates`, which it takes from the host's `FeeEstimator` when
+    /// the channel opens and again at every block
+    /// ([`FeerateBounds::from_estimator`](crate::channel::params::FeerateBounds::from_estimator)).
     pub channel: ChannelConfig,
     /// Peers whose zero-conf channels we accept (and to whom ours are
     /// opened with `minimum_depth` 0).

@@ -697,6 +697,10 @@ impl Node {
             } else {
                 self.config.channel.minimum_depth
             },
+            // BOLT 2: `closing_complete`/`closing_sig` only when both sides
+            // advertised `option_simple_close`.
+            simple_close: both(Feature::SimpleClose),
+            feerates: self.feerate_bounds(),
             shutdown_script: self.shutdown_script(),
             ..self.config.channel.clone()
         }

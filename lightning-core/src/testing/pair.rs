@@ -450,9 +450,16 @@ pub fn open_with_stores(
 ) -> Pair {
     let mut pair = open_funded_with_stores(o, store_a, store_b);
     let scid = ShortChannelId::new(100, 1, 1);
+    let funding_tx = pair
+        .a
+        .ch
+        .state()
+        .funding_tx
+        .clone()
+        .expect("the funder keeps its funding transaction");
     for n in [&mut pair.a, &mut pair.b] {
         let out =
-            n.ch.funding_confirmed(1, scid)
+            n.ch.funding_confirmed(&funding_tx, 1, scid)
                 .unwrap_or_else(|e| panic!("funding_confirmed: {e}"));
         n.apply(out);
     }
