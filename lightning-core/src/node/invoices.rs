@@ -339,3 +339,129 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Issue 13, finding 10: a known and an unknown payment hash cost the
+    //! same. Through a real `Node`'s `check_receive`: the answer is the same
+    //! value, and the time per call is within a small factor (the minimum
+    //! over batches, so that a busy machine only makes both slower).
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
+    use lightning_persist::MemoryStore;
+
+    use super::*;
+    use crate::node::{NodeConfig, NodeHost, Persistence};
+    use crate::onion::SharedSecret;
+
+    #[derive(Debug)]
+    struct NoBroadcast;
+    impl lightning_chain::Broadcaster for NoBroadcast {
+        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    }
+
+    fn receive(secret: [u8; 32], msat: u64) -> Receive {
+        Receive {
+            amt_to_forward: msat,
+            outgoing_cltv_value: 1000,
+            payment_secret: Some(secret),
+            total_msat: msat,
+            payment_metadata: None,
+            path_id: None,
+            blinded: false,
+            custom_records: Default::default(),
+            shared_secret: SharedSecret([7; 32]),
+        }
+    }
+
+    fn add(hash: [u8; 32], msat: u64) -> HtlcAdd {
+        HtlcAdd {
+            id: 0,
+            amount_msat: msat,
+            payment_hash: hash,
+            cltv_expiry: 1000,
+            onion_routing_packet: Vec::new(),
+            path_key: None,
+        }
+    }
+
+    /// The fastest of 7 batches of `n` calls.
+    fn time(n: u32, mut f: impl FnMut()) -> Duration {
+        (0..7)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..n {
+                    f();
+                }
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn known_and_unknown_hashes_cost_the_same() {
+        let network = bitcoin::Network::Regtest;
+        let host = NodeHost {
+            broadcaster: Arc::new(NoBroadcast),
+            fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
+        };
+        let mut node = Node::new(
+            &[1; 32],
+            NodeConfig::new(network),
+            Persistence::Inline(Arc::new(MemoryStore::new())),
+            host,
+            BestBlock::genesis(network),
+        )
+        .unwrap();
+        node.now = Duration::from_secs(1_700_000_000);
+        for i in 0..50 {
+            node.create_invoice(Some(10_000 + i), "x", 3600, node.now)
+                .unwrap();
+        }
+        let invoice = node
+            .create_invoice(Some(5_000), "x", 3600, node.now)
+            .unwrap();
+        let known = *invoice.payment_hash().as_ref();
+        let right = invoice.payment_secret().0;
+        let unknown = [0x11; 32];
+        let cid = ChannelId([3; 32]);
+
+        // Same answer: a known hash with a wrong secret or amount, and an
+        // unknown hash.
+        let wrong_secret = node.check_receive(cid, 0, &add(known, 5_000), &receive([9; 32], 5_000));
+        let wrong_amount = node.check_receive(cid, 0, &add(known, 4_000), &receive(right, 4_000));
+        let not_ours = node.check_receive(cid, 0, &add(unknown, 4_000), &receive(right, 4_000));
+        assert!(wrong_secret.is_err());
+        assert_eq!(wrong_amount, not_ours);
+
+        let n = 2_000;
+        let t_known = time(n, || {
+            let _ = std::hint::black_box(node.check_receive(
+                cid,
+                0,
+                &add(known, 5_000),
+                &receive([9; 32], 5_000),
+            ));
+        });
+        let t_unknown = time(n, || {
+            let _ = std::hint::black_box(node.check_receive(
+                cid,
+                0,
+                &add(unknown, 5_000),
+                &receive([9; 32], 5_000),
+            ));
+        });
+        let ratio = t_known.as_secs_f64() / t_unknown.as_secs_f64();
+        eprintln!(
+            "check_receive per call: known hash {:?}, unknown hash {:?}, ratio {ratio:.2}",
+            t_known / n,
+            t_unknown / n
+        );
+        assert!((1.0 / 3.0..3.0).contains(&ratio), "ratio {ratio:.2}");
+    }
+}
