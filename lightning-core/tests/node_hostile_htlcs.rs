@@ -42,8 +42,8 @@ impl Setup {
                 .raw
                 .take()
                 .into_iter()
-                .filter_map(|g| match g {
-                    Got::Message(m) => Some(m),
+                .map(|g| match g {
+                    Got::Message(m) => m,
                     Got::Warning(_, d) | Got::Error(_, d) => {
                         panic!("node complained: {}", String::from_utf8_lossy(&d))
                     }

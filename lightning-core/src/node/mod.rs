@@ -1112,11 +1112,11 @@ impl Node {
         self.apply(temporary_channel_id, out);
         self.flush_outbox();
         self.persist_error()?;
-        if !self
+        let kept = self
             .channels
             .get(&id)
-            .is_some_and(|e| e.channel.state().temporary_channel_id == temporary_channel_id)
-        {
+            .is_some_and(|e| e.channel.state().temporary_channel_id == temporary_channel_id);
+        if !kept {
             // `apply` refused it: the outpoint is another channel's.
             return Err(NodeError::ChannelIdCollision(id));
         }

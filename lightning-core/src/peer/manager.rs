@@ -394,7 +394,7 @@ impl PeerManager {
     /// [`PeerEvent::Disconnected`] with [`DisconnectReason::Failed`]
     /// follows. Returns whether the connection was open.
     pub fn disconnect_with_warning(&mut self, peer: PeerId, error: PeerError) -> bool {
-        if !self.peers.get(&peer).is_some_and(|c| !c.is_closed()) {
+        if self.peers.get(&peer).is_none_or(|c| c.is_closed()) {
             return false;
         }
         self.fail(peer, error);
@@ -407,7 +407,7 @@ impl PeerManager {
     /// `DisconnectReason::Failed(PeerError::Warned)` follows. Returns
     /// whether the connection was open.
     pub fn close_after_queued(&mut self, peer: PeerId) -> bool {
-        if !self.peers.get(&peer).is_some_and(|c| !c.is_closed()) {
+        if self.peers.get(&peer).is_none_or(|c| c.is_closed()) {
             return false;
         }
         self.close(peer, None, DisconnectReason::Failed(PeerError::Warned));

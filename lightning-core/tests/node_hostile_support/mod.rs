@@ -59,6 +59,7 @@ pub fn raw_channel_config(seed: u8) -> ChannelConfig {
 
 /// What the raw peer received.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Got {
     Message(Message),
     Warning(ChannelId, Vec<u8>),
