@@ -354,3 +354,43 @@ fn a_warning_we_send_closes_the_connection() {
         "still connected after our warning"
     );
 }
+
+/// Finding 5, the other way round: a late `funding_created` for a funded
+/// channel that names an outpoint in use must not make the node forget
+/// the funded channel (only a channel waiting for `funding_created` is
+/// forgotten on a collision).
+#[test]
+fn a_late_colliding_funding_created_forgets_no_funded_channel() {
+    let (mut node, _store, _chain) = lone_node(12, node_config());
+    let mut mallory = Raw::connect(&mut node, 0x56);
+    let temp_x = ChannelId([0x71; 32]);
+    let (mut x, open_x) = mallory.new_channel(0, temp_x, 100_000);
+    let accept = mallory.open(&mut node, &open_x).unwrap();
+    let (script, amount) = take_accept(&mut x, accept);
+    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let out = x.funding_transaction(tx).unwrap();
+    let Some(Message::FundingCreated(fc)) = out.messages.into_iter().next() else {
+        panic!("no funding_created")
+    };
+    mallory.send(&mut node, &Message::FundingCreated(fc.clone()));
+    let funded = ChannelId::v1_from_funding_outpoint(&fc.funding_txid, fc.funding_output_index);
+    assert!(node
+        .list_channels()
+        .iter()
+        .any(|c| c.channel_id == funded && c.phase == Phase::AwaitingChannelReady));
+
+    // Channel Y's temporary id is the id of another outpoint; X's late
+    // funding_created names that outpoint.
+    let mut other = fc.clone();
+    other.funding_output_index = 0;
+    let derived = ChannelId::v1_from_funding_outpoint(&other.funding_txid, 0);
+    let (_y, open_y) = mallory.new_channel(1, derived, 100_000);
+    assert!(mallory.open(&mut node, &open_y).is_some());
+    mallory.send(&mut node, &Message::FundingCreated(other));
+    assert!(
+        node.list_channels()
+            .iter()
+            .any(|c| c.channel_id == funded && c.phase == Phase::AwaitingChannelReady),
+        "the funded channel was forgotten"
+    );
+}

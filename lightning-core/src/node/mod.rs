@@ -712,7 +712,13 @@ impl Node {
                 .then_some(*id)
         });
         if let (Some(id), Message::FundingCreated(m)) = (key, &message) {
-            if self.funding_collides(id, m) {
+            // Only a channel waiting for it can be forgotten; any other
+            // refuses the message itself.
+            let waiting = self
+                .channels
+                .get(&id)
+                .is_some_and(|e| e.channel.phase() == Phase::AwaitingFundingCreated);
+            if waiting && self.funding_collides(id, m) {
                 // Nothing of the channel was written yet: forget it, and
                 // tell the peer with an `error` for its temporary id (the
                 // only channel that id names between us).
