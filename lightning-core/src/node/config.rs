@@ -7,6 +7,7 @@ use bitcoin::{Network, ScriptBuf};
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::types::ChainHash;
 
+use super::InboundLimits;
 use crate::channel::ChannelConfig;
 
 /// The node's settings.
@@ -46,6 +47,13 @@ pub struct NodeConfig {
     pub shutdown_script: Option<ScriptBuf>,
     /// A liveness `ping` after this much silence from a peer.
     pub ping_interval: Duration,
+    /// Caps on inbound channels not yet funded (see
+    /// [`InboundLimits`]).
+    pub inbound: InboundLimits,
+    /// Messages the node holds for one connection (waiting for writes, or
+    /// for the host to drain the peer's socket). A peer that lets more
+    /// than this pile up is disconnected with a `warning`. Default 4096.
+    pub max_queued_messages_per_peer: usize,
 }
 
 impl NodeConfig {
@@ -62,6 +70,8 @@ impl NodeConfig {
             min_final_cltv_expiry_delta: 18,
             shutdown_script: None,
             ping_interval: Duration::from_secs(30),
+            inbound: InboundLimits::default(),
+            max_queued_messages_per_peer: 4096,
         }
     }
 

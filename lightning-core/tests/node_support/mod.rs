@@ -55,7 +55,7 @@ impl TestNode {
     fn new(name: &'static str, seed: u8, chain: &SimChainHandle, is_async: bool) -> Self {
         let store = Arc::new(MemoryStore::new());
         let persistence = if is_async {
-            Persistence::Async
+            Persistence::Async(store.clone())
         } else {
             Persistence::Inline(store.clone())
         };
@@ -107,7 +107,7 @@ impl TestNode {
     /// its store alone.
     pub fn restart(&mut self, chain: &SimChainHandle) {
         let persistence = if self.is_async {
-            Persistence::Async
+            Persistence::Async(self.store.clone())
         } else {
             Persistence::Inline(self.store.clone())
         };
