@@ -507,7 +507,7 @@ impl World {
         let restored = Node::restore(
             &SEED,
             config(),
-            Persistence::Async,
+            Persistence::Async(self.store.clone()),
             host(&self.chain),
             self.node.best_block(),
             &*self.store,

@@ -143,7 +143,7 @@ fn setup() -> (Setup, SimWallet) {
         .into_iter()
         .find_map(|c| c.short_channel_id)
         .expect("the node saw the funding confirm");
-    let out = s.ch.funding_confirmed(3, Some(scid)).unwrap();
+    let out = s.ch.funding_confirmed(&tx, 3, Some(scid)).unwrap();
     for m in out.messages {
         s.raw.queue(&m);
     }
