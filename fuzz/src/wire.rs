@@ -31,6 +31,7 @@ pub fn message(data: &[u8]) {
         "JSON round trip of {}",
         m.name()
     );
+    crate::reached_checks();
 }
 
 fn round_trip<T: Decode + Encode + PartialEq + Debug>(data: &[u8]) {
@@ -40,6 +41,7 @@ fn round_trip<T: Decode + Encode + PartialEq + Debug>(data: &[u8]) {
     let bytes = v.to_bytes();
     assert_eq!(bytes, data, "{v:?} did not re-encode to its input");
     assert_eq!(T::from_bytes(&bytes).expect("re-encoded value decodes"), v);
+    crate::reached_checks();
 }
 
 /// A TLV stream in one of several message namespaces, chosen by the first
