@@ -55,6 +55,7 @@ pub fn valid_init() -> Vec<u8> {
         },
     })
     .encode()
+    .expect("init encodes")
 }
 
 /// Tracks the invariants across calls.

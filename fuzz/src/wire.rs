@@ -19,13 +19,18 @@ pub fn message(data: &[u8]) {
     let Ok(m) = Message::decode(data) else {
         return;
     };
-    let bytes = m.encode();
+    let bytes = m.encode().expect("a decoded message re-encodes");
     assert_eq!(bytes, data, "{} did not re-encode to its input", m.name());
     let again = Message::decode(&bytes).expect("re-encoded message decodes");
     assert_eq!(again, m);
     let json = serde_json::to_string(&m).expect("message serializes");
     let from_json: Message = serde_json::from_str(&json).expect("own JSON deserializes");
-    assert_eq!(from_json.encode(), data, "JSON round trip of {}", m.name());
+    assert_eq!(
+        from_json.encode().ok().as_deref(),
+        Some(data),
+        "JSON round trip of {}",
+        m.name()
+    );
     crate::reached_checks();
 }
 

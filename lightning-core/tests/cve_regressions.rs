@@ -96,3 +96,55 @@ fn cve_dust_exposure_under_update_fee() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// Class: **high-S (malleable) signatures** (the BIP 146 / bitcoin PR 6769
+/// "LOW-S" standardness rule; a high-S signature makes a transaction
+/// non-standard, so a commitment signed that way may never relay). Every
+/// signature we make must be low-S, and BOLT 2 makes a peer's high-S
+/// `commitment_signed` signature a reason to fail the channel. The full
+/// sweep (HTLC, closing, gossip, invoice signatures, and the refusals) is
+/// `tests/low_s_signatures.rs`.
+#[test]
+fn cve_high_s_signatures() {
+    use bitcoin::secp256k1::ecdsa::Signature;
+    let low = |s: &Signature| {
+        let mut n = *s;
+        n.normalize_s();
+        n == *s
+    };
+    let mut pair = open(OpenOptions::default());
+    let (_, out) = pair
+        .a
+        .ch
+        .send_htlc(5_000_000, [7; 32], 700_000, ONION.to_vec())
+        .unwrap();
+    pair.a.apply(out);
+    let out = pair.a.ch.commit().unwrap();
+    pair.a.apply(out);
+    pair.deliver_a_to_b().unwrap(); // update_add_htlc
+    let Some(Message::CommitmentSigned(cs)) = pair.a.outbox.front_mut() else {
+        panic!("commitment_signed")
+    };
+    assert!(low(&cs.signature) && cs.htlc_signatures.iter().all(low));
+    // s -> n - s: the same signature, high-S.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
+        0x41, 0x41,
+    ];
+    let mut c = cs.signature.serialize_compact();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(c[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        c[32 + i] = d.rem_euclid(256) as u8;
+    }
+    cs.signature = Signature::from_compact(&c).unwrap();
+    assert!(!low(&cs.signature));
+    let err = pair.deliver_a_to_b().unwrap_err();
+    assert!(
+        matches!(err, ChannelError::BadCommitmentSignature { .. }),
+        "{err}"
+    );
+    assert_eq!(err.action(), ErrorAction::FailChannel);
+}

@@ -167,7 +167,8 @@ fn burst(
                 ignored: vec![0; 65_535 - 2 - 2 - 2],
                 tlvs: ExtensionTlvs::default(),
             })
-            .encode());
+            .encode()
+            .unwrap());
         }
         2 => {
             for k in 0..20u16 {
@@ -181,7 +182,8 @@ fn burst(
                 number_of_blocks: u32::MAX,
                 tlvs: Default::default(),
             })
-            .encode());
+            .encode()
+            .unwrap());
             add(qscid);
             add(&Message::GossipTimestampFilter(GossipTimestampFilter {
                 chain_hash: chain(),
@@ -189,7 +191,8 @@ fn burst(
                 timestamp_range: u32::MAX,
                 tlvs: ExtensionTlvs::default(),
             })
-            .encode());
+            .encode()
+            .unwrap());
         }
         _ => {
             for k in 0..3usize {
@@ -199,7 +202,7 @@ fn burst(
                 id[8..16].copy_from_slice(&((round * 3 + k) as u64).to_be_bytes());
                 id[31] = 0x0f;
                 open.temporary_channel_id = ChannelId(id);
-                add(&Message::OpenChannel(open).encode());
+                add(&Message::OpenChannel(open).encode().unwrap());
             }
         }
     }

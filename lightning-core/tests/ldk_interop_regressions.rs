@@ -72,7 +72,7 @@ fn bolt2_empty_upfront_shutdown_script_is_encoded() {
         1000,
     )
     .unwrap();
-    let bytes = Message::OpenChannel(open).encode();
+    let bytes = Message::OpenChannel(open).encode().unwrap();
     let Message::OpenChannel(back) = Message::decode(&bytes).unwrap() else {
         panic!("not an open_channel")
     };

@@ -123,15 +123,60 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The most bytes one message (type included) can have: BOLT 8 frames a
+/// message with a `u16` length ("Lightning Message Specification"), and
+/// BOLT 1 "Lightning Message Format" builds every message inside one frame.
+pub const MAX_MESSAGE_LEN: usize = 65535;
+
 /// Appends `[u16:len][len*byte:data]`.
 ///
-/// # Panics
-/// If `data` is longer than 65535 bytes: a message can never carry that, so
-/// it is a bug in the caller, not untrusted input.
+/// Never panics. Data longer than 65535 bytes cannot be framed: the length
+/// is then written as 65535 and *all* the data follows, so the field is not
+/// decodable and, since it alone is longer than [`MAX_MESSAGE_LEN`], so is
+/// any message holding it. [`Message::encode`](crate::msgs::Message::encode)
+/// refuses exactly such messages with [`EncodeError::MessageTooLong`]; the
+/// bytes of a single field are never silently cut.
 pub fn write_u16_prefixed(out: &mut Vec<u8>, data: &[u8]) {
-    let len = u16::try_from(data.len()).expect("u16-prefixed field longer than 65535 bytes");
-    len.encode(out);
+    saturating_u16(data.len()).encode(out);
     out.extend_from_slice(data);
+}
+
+/// `len` as a `u16` length or count, 65535 when it does not fit (see
+/// [`write_u16_prefixed`]).
+pub fn saturating_u16(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(u16::MAX)
+}
+
+/// Why a message cannot be encoded for the wire. Encoding never panics: a
+/// value no message can carry (a field longer than its length prefix, a
+/// message longer than a transport frame) is this error instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The encoded message is longer than [`MAX_MESSAGE_LEN`]. Every
+    /// `u16`-prefixed field or count that overflows its prefix lands here,
+    /// because such a field alone is longer than a message can be.
+    #[error("{message}: {len} bytes encoded, more than the {MAX_MESSAGE_LEN} a message can carry")]
+    MessageTooLong {
+        /// The spec name of the message.
+        message: &'static str,
+        /// Its encoded length, type included.
+        len: usize,
+    },
+    /// A field longer than its own (shorter than `u16`) length prefix
+    /// allows, for example a DNS hostname of more than 255 bytes in
+    /// `node_announcement`.
+    #[error("{message}.{field}: {len} bytes, more than the {max} its length prefix allows")]
+    FieldTooLong {
+        /// The spec name of the message.
+        message: &'static str,
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The most it may have.
+        max: usize,
+    },
 }
 
 /// What went wrong while decoding.

@@ -21,4 +21,4 @@ pub mod noise;
 pub mod tlv;
 pub mod types;
 
-pub use codec::{Decode, DecodeError, DecodeErrorKind, Encode, Reader};
+pub use codec::{Decode, DecodeError, DecodeErrorKind, Encode, EncodeError, Reader};

@@ -25,5 +25,8 @@ pub fn encodemsg(args: &[String]) -> Result<String, String> {
     };
     let msg: Message =
         serde_json::from_str(json).map_err(|e| format!("invalid message JSON: {e}"))?;
-    Ok(hex::encode(msg.encode()))
+    let bytes = msg
+        .encode()
+        .map_err(|e| format!("cannot encode message: {e}"))?;
+    Ok(hex::encode(bytes))
 }

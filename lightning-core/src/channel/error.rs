@@ -180,7 +180,9 @@ pub enum ChannelError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The peer sent `error` for this channel.
+    /// The peer sent `error` for this channel. The text is the peer's,
+    /// sanitised and bounded ([`sanitize_peer_text`]); it is shown to the
+    /// host and never sent back (no `error` answers this one).
     #[error("the peer failed the channel: {0}")]
     PeerFailed(String),
     /// The HTLC or fee the host asked to send breaks a limit; nothing was
@@ -227,9 +229,17 @@ impl ChannelError {
         )
     }
 
-    /// The `warning` or `error` message for the peer, if any.
+    /// The `warning` or `error` message for the peer, if any. Its text is
+    /// ours and bounded ([`outgoing_error_text`]). A [`PeerFailed`] gets no
+    /// message: BOLT 1 asks nothing back for an `error`, and answering one
+    /// with another is how two nodes would quote each other forever.
+    ///
+    /// [`PeerFailed`]: ChannelError::PeerFailed
     pub fn to_message(&self, channel_id: ChannelId) -> Option<Message> {
-        let data = self.to_string().into_bytes();
+        if let ChannelError::PeerFailed(_) = self {
+            return None;
+        }
+        let data = outgoing_error_text(&self.to_string());
         match self.action() {
             ErrorAction::Refuse => None,
             ErrorAction::Warn => Some(Message::Warning(Warning {
@@ -243,5 +253,80 @@ impl ChannelError {
                 tlvs: Default::default(),
             })),
         }
+    }
+}
+
+/// The most bytes of text we put in an `error` or `warning`, and the most
+/// characters of a peer's text we show the host.
+pub const MAX_ERROR_TEXT: usize = 256;
+
+/// A text from the peer (the `data` of an `error` or `warning`), made safe
+/// to show: printable ASCII only (anything else becomes `?`), at most
+/// [`MAX_ERROR_TEXT`] characters, ending in `...` when cut. BOLT 1 only
+/// says `data` "SHOULD" be ASCII; nothing the peer sends is trusted to be.
+pub fn sanitize_peer_text(data: &[u8]) -> String {
+    bounded_ascii(data.iter().map(|b| char::from(*b)), data.len())
+}
+
+/// The `data` of an `error` or `warning` we send: our own text, printable
+/// ASCII, at most [`MAX_ERROR_TEXT`] bytes (ending in `...` when cut). Every
+/// outgoing `error`/`warning` text goes through this, so none can grow
+/// with what a peer sent (issue 13, findings 1 and 2).
+pub fn outgoing_error_text(text: &str) -> Vec<u8> {
+    bounded_ascii(text.chars(), text.chars().count()).into_bytes()
+}
+
+fn bounded_ascii(chars: impl Iterator<Item = char>, count: usize) -> String {
+    let keep = if count > MAX_ERROR_TEXT {
+        MAX_ERROR_TEXT - 3
+    } else {
+        MAX_ERROR_TEXT
+    };
+    let mut out: String = chars
+        .take(keep)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if count > MAX_ERROR_TEXT {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn peer_text_is_printable_ascii_and_bounded() {
+        assert_eq!(sanitize_peer_text(b"bad sig"), "bad sig");
+        assert_eq!(sanitize_peer_text(b"a\x00\nb\xffc"), "a??b?c");
+        let long = sanitize_peer_text(&[0xff; 21_846]);
+        assert_eq!(long.len(), MAX_ERROR_TEXT);
+        assert!(long.ends_with("?..."));
+        assert_eq!(
+            sanitize_peer_text(&[b'x'; MAX_ERROR_TEXT]).len(),
+            MAX_ERROR_TEXT
+        );
+    }
+
+    #[test]
+    fn outgoing_text_is_bounded() {
+        assert_eq!(outgoing_error_text("fine"), b"fine");
+        let t = outgoing_error_text(&"\u{e9}".repeat(100_000));
+        assert_eq!(t.len(), MAX_ERROR_TEXT);
+        assert!(t.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
+    }
+
+    #[test]
+    fn a_peer_error_is_never_answered() {
+        let e = ChannelError::PeerFailed(sanitize_peer_text(&[0xff; 30_000]));
+        assert_eq!(e.to_message(ChannelId([1; 32])), None);
+        assert!(e.to_string().len() < 2 * MAX_ERROR_TEXT);
     }
 }

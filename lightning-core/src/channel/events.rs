@@ -78,8 +78,9 @@ pub struct HolderCommitment {
     pub htlc_timeouts: Vec<Transaction>,
 }
 
-/// Something the node must know or act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the node must know or act on. Its `Debug` output never shows
+/// a preimage.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChannelEvent {
     /// The funder must build a transaction paying `funding_satoshis` to
@@ -174,4 +175,92 @@ pub enum ChannelEvent {
         /// What to broadcast.
         holder_commitment: Option<HolderCommitment>,
     },
+}
+
+impl core::fmt::Debug for ChannelEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ChannelEvent::FundingNeeded {
+                temporary_channel_id,
+                funding_satoshis,
+                script_pubkey,
+            } => f
+                .debug_struct("FundingNeeded")
+                .field("temporary_channel_id", temporary_channel_id)
+                .field("funding_satoshis", funding_satoshis)
+                .field("script_pubkey", script_pubkey)
+                .finish(),
+            ChannelEvent::BroadcastFunding { tx } => {
+                f.debug_struct("BroadcastFunding").field("tx", tx).finish()
+            }
+            ChannelEvent::ChannelReady {
+                channel_id,
+                short_channel_id,
+                remote_alias,
+            } => f
+                .debug_struct("ChannelReady")
+                .field("channel_id", channel_id)
+                .field("short_channel_id", short_channel_id)
+                .field("remote_alias", remote_alias)
+                .finish(),
+            ChannelEvent::HtlcReceived {
+                htlc_id,
+                add,
+                must_fail,
+            } => f
+                .debug_struct("HtlcReceived")
+                .field("htlc_id", htlc_id)
+                .field("add", add)
+                .field("must_fail", must_fail)
+                .finish(),
+            ChannelEvent::HtlcFulfilled {
+                htlc_id,
+                payment_hash,
+                payment_preimage: _,
+            } => f
+                .debug_struct("HtlcFulfilled")
+                .field("htlc_id", htlc_id)
+                .field("payment_hash", &hex::encode(payment_hash))
+                .field("payment_preimage", &crate::keys::Redacted)
+                .finish(),
+            ChannelEvent::HtlcFailed {
+                htlc_id,
+                payment_hash,
+                reason,
+            } => f
+                .debug_struct("HtlcFailed")
+                .field("htlc_id", htlc_id)
+                .field("payment_hash", &hex::encode(payment_hash))
+                .field("reason", reason)
+                .finish(),
+            ChannelEvent::ChannelClosed {
+                channel_id,
+                closing_tx,
+            } => f
+                .debug_struct("ChannelClosed")
+                .field("channel_id", channel_id)
+                .field("closing_tx", closing_tx)
+                .finish(),
+            ChannelEvent::FundingTimedOut {
+                channel_id,
+                waiting_since,
+            } => f
+                .debug_struct("FundingTimedOut")
+                .field("channel_id", channel_id)
+                .field("waiting_since", waiting_since)
+                .finish(),
+            ChannelEvent::ChannelFailed {
+                channel_id,
+                reason,
+                we_are_behind,
+                holder_commitment,
+            } => f
+                .debug_struct("ChannelFailed")
+                .field("channel_id", channel_id)
+                .field("reason", reason)
+                .field("we_are_behind", we_are_behind)
+                .field("holder_commitment", holder_commitment)
+                .finish(),
+        }
+    }
 }

@@ -36,7 +36,9 @@ pub mod shutdown;
 pub mod state;
 pub mod update_log;
 
-pub use error::{ChannelError, ErrorAction};
+pub use error::{
+    outgoing_error_text, sanitize_peer_text, ChannelError, ErrorAction, MAX_ERROR_TEXT,
+};
 pub use establish::FUNDING_TIMEOUT_BLOCKS;
 pub use events::{
     ChannelEvent, ChannelOutput, ChannelWrite, HolderCommitment, HtlcFailReason, RecordWrite,

@@ -349,7 +349,11 @@ pub enum EstablishError {
     #[error("funding_satoshis {0} needs option_support_large_channel")]
     LargeChannelNotSupported(u64),
     /// A `channel_type` we do not implement.
-    #[error("channel_type {0:?} is not a type this node supports")]
+    ///
+    /// The text describes the bitmap by its length and first few bits only
+    /// ([`describe_channel_type`]): it goes to the peer, and the peer's
+    /// bitmap can be up to 65 KB long (issue 13, finding 1).
+    #[error("channel_type {} is not a type this node supports", describe_channel_type(.0))]
     UnsupportedChannelType(ChannelTypeFeatures),
     /// `option_zeroconf` from a peer we do not trust.
     #[error("channel_type asks for option_zeroconf but the peer is not trusted for zero-conf")]
@@ -370,6 +374,33 @@ pub enum EstablishError {
     /// `minimum_depth` is not zero for a zero-conf channel type.
     #[error("minimum_depth {0} with option_zeroconf must be 0")]
     ZeroconfDepthNotZero(u32),
+}
+
+/// How many set bits of a refused `channel_type` its description names.
+const DESCRIBED_BITS: usize = 4;
+
+/// A short description of a `channel_type` bitmap, whatever its size: its
+/// length and its first few set bits, for example `of 2 bytes (bits 12, 22)`
+/// or `of 4096 bytes (bits 0, 1, 2, 3 and 32764 more)`. At most about 100
+/// characters.
+pub fn describe_channel_type(t: &ChannelTypeFeatures) -> String {
+    let mut bits = t.bits();
+    let first: Vec<String> = bits
+        .by_ref()
+        .take(DESCRIBED_BITS)
+        .map(|b| b.to_string())
+        .collect();
+    let more = bits.count();
+    let len = t.as_be_bytes().len();
+    let mut text = format!("of {len} bytes (bits {}", first.join(", "));
+    if first.is_empty() {
+        text = format!("of {len} bytes (no bits");
+    }
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text.push(')');
+    text
 }
 
 fn check_common(

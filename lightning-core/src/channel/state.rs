@@ -459,9 +459,9 @@ impl<S: ChannelSigner> Channel<S> {
             Message::ClosingSigned(m) => self.on_closing_signed(m, out),
             Message::ClosingComplete(m) => self.on_closing_complete(m, out),
             Message::ClosingSig(m) => self.on_closing_sig(m, out),
-            Message::Error(e) => Err(ChannelError::PeerFailed(
-                String::from_utf8_lossy(&e.data).into_owned(),
-            )),
+            Message::Error(e) => Err(ChannelError::PeerFailed(super::error::sanitize_peer_text(
+                &e.data,
+            ))),
             Message::Warning(_) => Ok(()),
             other => Err(self.unexpected(other.name())),
         }
@@ -500,7 +500,7 @@ impl<S: ChannelSigner> Channel<S> {
     pub fn force_close(&mut self, reason: &str) -> ChannelOutput {
         let error = Message::Error(lightning_wire::msgs::Error {
             channel_id: self.st.channel_id,
-            data: reason.as_bytes().to_vec(),
+            data: super::error::outgoing_error_text(reason),
             tlvs: Default::default(),
         });
         self.fail_channel(reason.to_string(), false, Some(error))

@@ -85,8 +85,8 @@ impl fmt::Debug for HtlcAdd {
     }
 }
 
-/// How an HTLC is removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How an HTLC is removed. Its `Debug` output never shows a preimage.
+#[derive(Clone, PartialEq, Eq)]
 pub enum HtlcRemoval {
     /// `update_fulfill_htlc`: the value goes to the HTLC's receiver.
     Fulfill {
@@ -105,6 +105,29 @@ pub enum HtlcRemoval {
         /// `failure_code` (has the BADONION bit).
         failure_code: u16,
     },
+}
+
+impl fmt::Debug for HtlcRemoval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HtlcRemoval::Fulfill { .. } => f
+                .debug_struct("Fulfill")
+                .field("payment_preimage", &crate::keys::Redacted)
+                .finish(),
+            HtlcRemoval::Fail { reason } => f
+                .debug_struct("Fail")
+                .field("reason", &hex::encode(reason))
+                .finish(),
+            HtlcRemoval::FailMalformed {
+                sha256_of_onion,
+                failure_code,
+            } => f
+                .debug_struct("FailMalformed")
+                .field("sha256_of_onion", &hex::encode(sha256_of_onion))
+                .field("failure_code", failure_code)
+                .finish(),
+        }
+    }
 }
 
 impl HtlcRemoval {

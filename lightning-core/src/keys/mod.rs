@@ -74,3 +74,14 @@ pub trait NodeSigner {
     /// followed by the data part; returns a recoverable signature.
     fn sign_invoice(&self, hash: &[u8; 32]) -> Result<ecdsa::RecoverableSignature, KeyError>;
 }
+
+/// Stands in for a secret in `Debug` output: preimages, payment and
+/// per-commitment secrets and private keys never appear in logs (issue 13).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Redacted;
+
+impl core::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}

@@ -47,6 +47,12 @@ pub struct NodeConfig {
     pub shutdown_script: Option<ScriptBuf>,
     /// A liveness `ping` after this much silence from a peer.
     pub ping_interval: Duration,
+    /// The largest `min_final_cltv_expiry_delta` of an invoice we agree to
+    /// pay (default 2016 blocks, about two weeks): a payee asking for more
+    /// could hold our HTLC, and the funds in it, that long. Above it
+    /// [`Node::pay_invoice`](super::Node::pay_invoice) refuses with
+    /// [`NodeError::FinalCltvExpiryDeltaTooLarge`](super::NodeError::FinalCltvExpiryDeltaTooLarge).
+    pub max_final_cltv_expiry_delta: u32,
     /// Caps on inbound channels not yet funded (see
     /// [`InboundLimits`]).
     pub inbound: InboundLimits,
@@ -55,6 +61,9 @@ pub struct NodeConfig {
     /// than this pile up is disconnected with a `warning`. Default 4096.
     pub max_queued_messages_per_peer: usize,
 }
+
+/// The default [`NodeConfig::max_final_cltv_expiry_delta`].
+pub const DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA: u32 = 2016;
 
 impl NodeConfig {
     /// Defaults for `network`.
@@ -70,6 +79,7 @@ impl NodeConfig {
             min_final_cltv_expiry_delta: 18,
             shutdown_script: None,
             ping_interval: Duration::from_secs(30),
+            max_final_cltv_expiry_delta: DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
             inbound: InboundLimits::default(),
             max_queued_messages_per_peer: 4096,
         }

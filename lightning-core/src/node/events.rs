@@ -9,7 +9,23 @@ use crate::channel::Phase;
 use crate::onion::FailureReason;
 
 macro_rules! hex32 {
-    ($(#[$doc:meta])* $name:ident) => {
+    (@debug $name:ident) => {
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}({})", stringify!($name), hex::encode(self.0))
+            }
+        }
+    };
+    // A secret: never in `Debug` output (its `Display` is for the host to
+    // show on purpose, as proof of payment).
+    (@debug $name:ident secret) => {
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}(<redacted>)", stringify!($name))
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident $($secret:ident)?) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub [u8; 32]);
@@ -20,11 +36,7 @@ macro_rules! hex32 {
             }
         }
 
-        impl core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                write!(f, "{}({})", stringify!($name), hex::encode(self.0))
-            }
-        }
+        hex32!(@debug $name $($secret)?);
 
         #[cfg(feature = "serde")]
         impl serde::Serialize for $name {
@@ -50,8 +62,9 @@ hex32!(
     PaymentHash
 );
 hex32!(
-    /// The secret whose hash is the payment hash: proof of payment.
-    PaymentPreimage
+    /// The secret whose hash is the payment hash: proof of payment. Its
+    /// `Debug` output is redacted.
+    PaymentPreimage secret
 );
 hex32!(
     /// A payment this node sends. It is the payment hash: the node pays an

@@ -72,7 +72,7 @@ use crate::channel::{
 use crate::keys::{EntropySource, InMemorySigner, KeyError, KeysManager, NodeSigner};
 use crate::peer::{PeerConfig, PeerError, PeerEvent, PeerId, PeerManager};
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
     PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
@@ -141,6 +141,16 @@ pub enum NodeError {
     /// This invoice is being paid or was paid.
     #[error("payment {0} is already pending or done")]
     DuplicatePayment(PaymentHash),
+    /// The invoice's `min_final_cltv_expiry_delta` is above
+    /// [`NodeConfig::max_final_cltv_expiry_delta`]: paying it could lock
+    /// the amount for that long.
+    #[error("the invoice's min_final_cltv_expiry_delta {delta} is above our cap of {max} blocks")]
+    FinalCltvExpiryDeltaTooLarge {
+        /// The invoice's delta.
+        delta: u64,
+        /// The configured cap.
+        max: u32,
+    },
 }
 
 /// The host's chain-facing services.
@@ -624,9 +634,11 @@ impl Node {
                 data,
                 ..
             } => {
+                // The channels see the peer's text sanitised and bounded;
+                // it is shown to the host, never sent back (issue 13).
                 let error = Message::Error(lightning_wire::msgs::Error {
                     channel_id,
-                    data,
+                    data: crate::channel::sanitize_peer_text(&data).into_bytes(),
                     tlvs: Default::default(),
                 });
                 let ids: Vec<ChannelId> = self
@@ -880,7 +892,12 @@ impl Node {
                 self.queue_message(node_id, accept);
             }
             Err(e) => {
-                let data = e.to_string().into_bytes();
+                // Our own bounded text: a channel refusal names the rule,
+                // anything else (keys, store) stays private (issue 13).
+                let data = match &e {
+                    NodeError::Channel(c) => crate::channel::outgoing_error_text(&c.to_string()),
+                    _ => b"cannot open a channel now".to_vec(),
+                };
                 self.queue_message(
                     node_id,
                     Message::Error(lightning_wire::msgs::Error {

@@ -57,8 +57,11 @@ impl Node {
 
     /// Pays `invoice` over a channel to its payee, who must be a direct
     /// peer: one HTLC with a one-hop onion. Refused when the invoice is for
-    /// another chain, has expired, has no amount, is already being paid,
-    /// or no usable channel to the payee has enough outbound capacity.
+    /// another chain, has expired, has no amount, asks for a
+    /// `min_final_cltv_expiry_delta` above
+    /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
+    /// is already being paid, or no usable channel to the payee has enough
+    /// outbound capacity.
     /// [`Event::PaymentSent`] or [`Event::PaymentFailed`] follows.
     pub fn pay_invoice(
         &mut self,
@@ -77,6 +80,12 @@ impl Node {
         let amount_msat = invoice
             .amount_msat()
             .ok_or_else(|| NodeError::Invoice("the invoice has no amount".into()))?;
+        let delta = invoice.min_final_cltv_expiry_delta();
+        let max = self.config.max_final_cltv_expiry_delta;
+        if delta > u64::from(max) {
+            return Err(NodeError::FinalCltvExpiryDeltaTooLarge { delta, max });
+        }
+        let delta = u32::try_from(delta).unwrap_or(u32::MAX);
         let payment_hash = PaymentHash(*invoice.payment_hash().as_ref());
         if let Some(p) = self.payments.get(&payment_hash) {
             if p.status != PaymentStatus::Failed {
@@ -94,7 +103,6 @@ impl Node {
             .map(|(id, _)| id)
             .ok_or(NodeError::NoRoute { payee, amount_msat })?;
 
-        let delta = u32::try_from(invoice.min_final_cltv_expiry_delta()).unwrap_or(u32::MAX);
         let cltv_expiry = self
             .best_height()
             .saturating_add(delta)

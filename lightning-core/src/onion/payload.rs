@@ -26,13 +26,22 @@ pub const TOTAL_AMOUNT_MSAT: u64 = 18;
 
 /// `payment_data`: the invoice's `payment_secret` and the total of a
 /// multi-part payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PaymentData {
     /// `payment_secret`.
     pub payment_secret: [u8; 32],
     /// `total_msat` (a `tu64`).
     pub total_msat: u64,
+}
+
+impl core::fmt::Debug for PaymentData {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PaymentData")
+            .field("payment_secret", &crate::keys::Redacted)
+            .field("total_msat", &self.total_msat)
+            .finish()
+    }
 }
 
 /// A decoded hop payload: every field BOLT 4 defines, and unknown odd

@@ -68,8 +68,9 @@ pub struct Forward {
     pub payload: HopPayload,
 }
 
-/// A payment (part) for this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payment (part) for this node. Its `Debug` output hides the
+/// `payment_secret`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Receive {
     /// `amt_to_forward` of the final payload.
     pub amt_to_forward: u64,
@@ -91,6 +92,25 @@ pub struct Receive {
     pub custom_records: UnknownTlvs,
     /// Kept to wrap an error or attribution data.
     pub shared_secret: SharedSecret,
+}
+
+impl core::fmt::Debug for Receive {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Receive")
+            .field("amt_to_forward", &self.amt_to_forward)
+            .field("outgoing_cltv_value", &self.outgoing_cltv_value)
+            .field(
+                "payment_secret",
+                &self.payment_secret.map(|_| crate::keys::Redacted),
+            )
+            .field("total_msat", &self.total_msat)
+            .field("payment_metadata", &self.payment_metadata)
+            .field("path_id", &self.path_id)
+            .field("blinded", &self.blinded)
+            .field("custom_records", &self.custom_records)
+            .field("shared_secret", &self.shared_secret)
+            .finish()
+    }
 }
 
 /// What to do with the HTLC.

@@ -248,7 +248,7 @@ impl Connection {
                 PeerError::NotReady
             });
         };
-        let bytes = message.encode();
+        let bytes = message.encode()?;
         let adding = bytes.len() + FRAME_OVERHEAD;
         if let Some(limit) = limit {
             let queued = self.outbound.len();
@@ -331,8 +331,8 @@ impl Connection {
             let tells_peer = !transport.is_poisoned()
                 && !matches!(reason, PeerError::Transport(_) | PeerError::Handshake(_));
             if tells_peer {
-                let mut data = reason.to_string().into_bytes();
-                data.truncate(1024);
+                // Our own text, bounded and printable (issue 13).
+                let data = crate::channel::outgoing_error_text(&reason.to_string());
                 let warning = Warning {
                     channel_id: ChannelId::ALL,
                     data,

@@ -60,6 +60,10 @@ pub enum PeerError {
     /// the connection"), or a message to send exceeded 65535 bytes.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
+    /// A message to send cannot be encoded (longer than a message can be):
+    /// nothing was queued.
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] lightning_wire::EncodeError),
     /// A message did not decode, including an unknown even message type
     /// (BOLT 1, "Lightning Message Format": "MUST close the connection").
     #[error("cannot decode message: {0}")]

@@ -571,7 +571,7 @@ impl RawPeer {
     }
 
     fn send(&mut self, message: &Message) -> Result<(), PeerError> {
-        self.send_bytes(&message.encode())
+        self.send_bytes(&message.encode().unwrap())
     }
 
     /// Decrypts what the manager queued into `inbox`.
@@ -847,7 +847,7 @@ fn a_pong_owed_to_a_peer_that_does_not_read_is_dropped() {
     let mut wire = Vec::new();
     for _ in 0..10 {
         raw.transport
-            .encrypt_message(&ping(500).encode(), &mut wire)
+            .encrypt_message(&ping(500).encode().unwrap(), &mut wire)
             .unwrap();
     }
     raw.pm.handle_bytes(raw.peer, &wire, secs(1)).unwrap();
@@ -861,7 +861,7 @@ fn transport_failure_kills_the_connection() {
     let mut raw = RawPeer::connect_and_init();
     let mut wire = Vec::new();
     raw.transport
-        .encrypt_message(&sample_messages()[0].encode(), &mut wire)
+        .encrypt_message(&sample_messages()[0].encode().unwrap(), &mut wire)
         .unwrap();
     let last = wire.len() - 1;
     wire[last] ^= 1;

@@ -98,6 +98,10 @@ pub enum HostileError {
     /// A payload longer than one BOLT 8 message can carry.
     #[error("a payload of {0} bytes does not fit one message")]
     TooLarge(usize),
+    /// A message to send that cannot be encoded (use the raw-bytes calls
+    /// to send what no encoder would produce).
+    #[error("cannot encode: {0}")]
+    Encode(#[from] lightning_wire::EncodeError),
     /// [`HostilePeer::discard`] was used, so what the node sends can no
     /// longer be decrypted.
     #[error("this peer discards what it receives")]
@@ -146,7 +150,7 @@ impl HostilePeer {
     /// completes Noise, sends [`default_init`] and reads the node's `init`.
     pub fn connect(node: &mut Node, secret: [u8; 32], now: Duration) -> Result<Self, HostileError> {
         let init = default_init(node.config());
-        Self::connect_with_init(node, secret, Some(&init.encode()), now)
+        Self::connect_with_init(node, secret, Some(&init.encode()?), now)
     }
 
     /// As [`HostilePeer::connect`], with `init` the raw payload of our first
@@ -252,7 +256,7 @@ impl HostilePeer {
         message: &Message,
         now: Duration,
     ) -> Result<(), HostileError> {
-        self.send_payload(node, &message.encode(), now)
+        self.send_payload(node, &message.encode()?, now)
     }
 
     /// Writes `bytes` to the node's socket as they are (frames from

@@ -494,7 +494,11 @@ impl Sim {
                 let Some(m) = self.side(from).outbox.pop_front() else {
                     return self.after_step();
                 };
-                let mut bytes = m.encode();
+                let Ok(mut bytes) = m.encode() else {
+                    // Nothing this node sends is too long to encode; if one
+                    // were, the real transport would refuse it too.
+                    return self.after_step();
+                };
                 let at = usize::from(at) % bytes.len();
                 bytes[at] ^= xor;
                 match Message::decode(&bytes) {

@@ -132,6 +132,14 @@ pub fn verify_p2wsh_signature(
     sig: &ecdsa::Signature,
     pubkey: &PublicKey,
 ) -> Result<bool, TxError> {
+    // BOLT 2: a signature "non-compliant with LOW-S-standard rule" is
+    // refused like an invalid one. libsecp256k1's verification already
+    // refuses high-S; this says so explicitly, whatever the backend.
+    let mut normalized = sig.signature;
+    normalized.normalize_s();
+    if normalized != sig.signature {
+        return Ok(false);
+    }
     let msg = p2wsh_sighash(tx, input_index, witness_script, value, sig.sighash_type)?;
     Ok(SECP256K1.verify_ecdsa(&msg, &sig.signature, pubkey).is_ok())
 }

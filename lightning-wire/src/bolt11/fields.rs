@@ -62,7 +62,8 @@ pub struct PaymentSecret(pub [u8; 32]);
 
 impl core::fmt::Debug for PaymentSecret {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "PaymentSecret({})", hex::encode(self.0))
+        // A secret between payer and payee: never in logs (issue 13).
+        f.write_str("PaymentSecret(<redacted>)")
     }
 }
 

@@ -64,6 +64,10 @@ wire_message! {
     tlvs: ExtensionTlvs
 }
 
+/// The longest DNS hostname an address descriptor carries (BOLT 7, "The
+/// `node_announcement` Message": `[u8:hostname_len]`).
+pub const MAX_HOSTNAME_LEN: usize = 255;
+
 /// One address descriptor of `node_announcement` (BOLT 7, "The
 /// `node_announcement` Message").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -164,9 +168,13 @@ impl NodeAddress {
 }
 
 impl Encode for NodeAddress {
-    /// # Panics
-    /// If a DNS hostname is longer than 255 bytes (a caller bug: decoding
-    /// and JSON input never produce one).
+    /// Never panics. A DNS hostname longer than [`MAX_HOSTNAME_LEN`] cannot
+    /// be framed: its first 255 bytes are written, and
+    /// [`Message::encode`](crate::msgs::Message::encode) refuses a
+    /// `node_announcement` holding one ([`EncodeError::FieldTooLong`]), so
+    /// a cut hostname never reaches the wire.
+    ///
+    /// [`EncodeError::FieldTooLong`]: crate::codec::EncodeError::FieldTooLong
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.type_byte());
         match self {
@@ -183,9 +191,10 @@ impl Encode for NodeAddress {
                 port.encode(out);
             }
             NodeAddress::Dns { hostname, port } => {
-                let len = u8::try_from(hostname.len()).expect("DNS hostname over 255 bytes");
-                out.push(len);
-                out.extend_from_slice(hostname.as_bytes());
+                let bytes = hostname.as_bytes();
+                let bytes = &bytes[..bytes.len().min(MAX_HOSTNAME_LEN)];
+                out.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(bytes);
                 port.encode(out);
             }
         }

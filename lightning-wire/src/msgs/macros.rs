@@ -195,26 +195,47 @@ macro_rules! messages {
                 }
             }
 
-            /// Encodes the message with its two-byte type.
+            /// Encodes the message with its two-byte type, for the wire.
+            ///
+            /// Fails, and never panics, when the message cannot be sent:
+            /// longer than [`MAX_MESSAGE_LEN`](crate::codec::MAX_MESSAGE_LEN)
+            /// (which every overflowing `u16` length or count makes it), or
+            /// a field over a shorter prefix's limit.
             ///
             /// ```
             /// use lightning_wire::msgs::{Message, Pong};
+            /// use lightning_wire::EncodeError;
             /// let pong = Message::Pong(Pong { ignored: vec![0; 2], tlvs: Default::default() });
-            /// assert_eq!(pong.encode(), [0x00, 0x13, 0x00, 0x02, 0x00, 0x00]);
+            /// assert_eq!(pong.encode()?, [0x00, 0x13, 0x00, 0x02, 0x00, 0x00]);
+            /// let huge = Message::Pong(Pong { ignored: vec![0; 70_000], tlvs: Default::default() });
+            /// assert!(matches!(huge.encode(), Err(EncodeError::MessageTooLong { .. })));
+            /// # Ok::<(), EncodeError>(())
             /// ```
-            pub fn encode(&self) -> Vec<u8> {
+            pub fn encode(&self) -> Result<Vec<u8>, crate::codec::EncodeError> {
                 let mut out = Vec::new();
-                self.encode_into(&mut out);
-                out
+                self.encode_into(&mut out)?;
+                Ok(out)
             }
 
             /// Appends the encoding of the message, with its type, to `out`.
-            pub fn encode_into(&self, out: &mut Vec<u8>) {
+            /// On error `out` is left as it was.
+            pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), crate::codec::EncodeError> {
+                self.check_prefixed_lengths()?;
+                let start = out.len();
                 self.r#type().encode(out);
                 match self {
                     $( Message::$variant(m) => m.encode(out), )*
                     Message::Unknown { payload, .. } => out.extend_from_slice(payload),
                 }
+                let len = out.len() - start;
+                if len > crate::codec::MAX_MESSAGE_LEN {
+                    out.truncate(start);
+                    return Err(crate::codec::EncodeError::MessageTooLong {
+                        message: self.name(),
+                        len,
+                    });
+                }
+                Ok(())
             }
 
             /// The message type number.

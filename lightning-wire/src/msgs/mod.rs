@@ -19,7 +19,7 @@
 //! let Message::Ping(ping) = &msg else { panic!() };
 //! assert_eq!(ping.num_pong_bytes, 10);
 //! assert_eq!(ping.pong_response().unwrap().ignored.len(), 10);
-//! assert_eq!(msg.encode(), bytes);
+//! assert_eq!(msg.encode().unwrap(), bytes);
 //! ```
 //!
 //! Modules, by spec section:
@@ -86,8 +86,9 @@ impl<T: Encode + Decode> FieldCodec<T> for Plain {
 
 /// `[u16:len][len*byte:data]`.
 ///
-/// Encoding panics if the bytes are longer than 65535: no message can carry
-/// that, so it is a bug in whoever built the value.
+/// Bytes longer than 65535 are written with a saturated prefix (see
+/// [`write_u16_prefixed`]) and the message holding them is refused by
+/// [`Message::encode`]; encoding never panics.
 #[derive(Debug)]
 pub enum U16Bytes {}
 
@@ -102,15 +103,15 @@ impl FieldCodec<Vec<u8>> for U16Bytes {
 
 /// `[u16:num][num*T:items]`: a count, then that many items.
 ///
-/// Encoding panics if there are more than 65535 items (a caller bug, as for
-/// [`U16Bytes`]).
+/// More than 65535 items are written with a saturated count; every item is
+/// at least one byte, so the message is longer than a message can be and
+/// [`Message::encode`] refuses it (as for [`U16Bytes`]).
 #[derive(Debug)]
 pub enum U16Count {}
 
 impl<T: Encode + Decode> FieldCodec<Vec<T>> for U16Count {
     fn encode(value: &Vec<T>, out: &mut Vec<u8>) {
-        let n = u16::try_from(value.len()).expect("more than 65535 items in a u16-counted field");
-        n.encode(out);
+        crate::codec::saturating_u16(value.len()).encode(out);
         for item in value {
             item.encode(out);
         }
@@ -137,6 +138,29 @@ impl<T: Encode + Decode> FieldCodec<T> for U16Framed {
     }
     fn decode(reader: &mut Reader<'_>) -> Result<T, DecodeError> {
         T::from_bytes(reader.read_u16_prefixed()?)
+    }
+}
+
+impl Message {
+    /// The length limits that a `u16` prefix does not imply through the
+    /// message's total length: today only the `u8` hostname length of a
+    /// DNS address descriptor in `node_announcement`.
+    fn check_prefixed_lengths(&self) -> Result<(), crate::codec::EncodeError> {
+        if let Message::NodeAnnouncement(m) = self {
+            for a in &m.addresses.addresses {
+                if let NodeAddress::Dns { hostname, .. } = a {
+                    if hostname.len() > MAX_HOSTNAME_LEN {
+                        return Err(crate::codec::EncodeError::FieldTooLong {
+                            message: NodeAnnouncement::NAME,
+                            field: "addresses.hostname",
+                            len: hostname.len(),
+                            max: MAX_HOSTNAME_LEN,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,17 +10,23 @@ use secp256k1::{PublicKey, Secp256k1, SecretKey};
 
 use super::*;
 use crate::bigsize::BigSize;
-use crate::features::{FeatureContext, Features, TlvFeatures};
+use crate::features::{FeatureContext, Features, InitFeatures, TlvFeatures};
 use crate::tlv::{TlvRecord, UnknownTlvs};
 use crate::types::{ChainHash, ChannelId, ShortChannelId};
 
 /// A small deterministic generator (SplitMix64): proptest chooses the seed.
 #[derive(Debug)]
-pub(crate) struct Gen(u64);
+pub(crate) struct Gen(u64, usize);
 
 impl Gen {
     pub(crate) fn new(seed: u64) -> Self {
-        Gen(seed)
+        Gen(seed, 0)
+    }
+
+    /// A generator whose lengths are, one time in four, anything up to
+    /// `max` (bytes or items): values no message can carry.
+    pub(crate) fn with_big_lengths(seed: u64, max: usize) -> Self {
+        Gen(seed, max)
     }
 
     pub(crate) fn next(&mut self) -> u64 {
@@ -40,9 +46,12 @@ impl Gen {
         (0..len).map(|_| self.next() as u8).collect()
     }
 
-    /// A length: mostly short, sometimes a few hundred.
+    /// A length: mostly short, sometimes a few hundred (or, with
+    /// [`Gen::with_big_lengths`], sometimes up to the big maximum).
     fn len(&mut self) -> usize {
-        if self.below(10) == 0 {
+        if self.1 > 0 && self.below(4) == 0 {
+            self.below(self.1 as u64 + 1) as usize
+        } else if self.below(10) == 0 {
             self.below(300) as usize
         } else {
             self.below(6) as usize
@@ -194,7 +203,11 @@ impl Sample for BigSize {
 
 impl<C: FeatureContext> Sample for Features<C> {
     fn sample(g: &mut Gen) -> Self {
-        let n = g.below(6) as usize;
+        let n = if g.1 > 0 {
+            g.len()
+        } else {
+            g.below(6) as usize
+        };
         Features::from_be_bytes(g.bytes(n))
     }
 }
@@ -307,7 +320,11 @@ impl Sample for NodeAddress {
                 port,
             },
             _ => {
-                let n = 1 + g.below(40);
+                let n = if g.1 > 0 && g.below(4) == 0 {
+                    g.below(400)
+                } else {
+                    1 + g.below(40)
+                };
                 let hostname = (0..n).map(|_| (b'!' + g.below(94) as u8) as char).collect();
                 NodeAddress::Dns { hostname, port }
             }
@@ -337,7 +354,11 @@ impl Sample for NodeAddresses {
 
 /// Every known message, plus an unknown odd one, from `seed`.
 fn all_samples(seed: u64) -> Vec<Message> {
-    let mut g = Gen::new(seed);
+    samples_from(Gen::new(seed))
+}
+
+/// Every known message, plus an unknown odd one, from `g`.
+fn samples_from(mut g: Gen) -> Vec<Message> {
     let mut v = Message::samples(&mut g);
     let mut ty = (g.next() as u16) | 1;
     while Message::KNOWN_TYPES.contains(&ty) {
@@ -352,10 +373,10 @@ fn all_samples(seed: u64) -> Vec<Message> {
 
 /// Asserts the wire and JSON round trips of `m`.
 fn check_round_trip(m: &Message) {
-    let bytes = m.encode();
+    let bytes = m.encode().unwrap();
     let back = Message::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", m.name()));
     assert_eq!(&back, m);
-    assert_eq!(back.encode(), bytes);
+    assert_eq!(back.encode().unwrap(), bytes);
     let json = serde_json::to_string(m).unwrap();
     let from_json: Message =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}\n{json}", m.name()));
@@ -384,7 +405,7 @@ proptest! {
         bytes.extend_from_slice(&payload);
         for input in [&bytes, &raw] {
             if let Ok(m) = Message::decode(input) {
-                prop_assert_eq!(&m.encode(), input);
+                prop_assert_eq!(&m.encode().unwrap(), input);
             }
         }
     }
@@ -394,18 +415,150 @@ proptest! {
     #[test]
     fn mutated_messages_never_panic(seed in any::<u64>(), pos in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
         for m in all_samples(seed) {
-            let bytes = m.encode();
+            let bytes = m.encode().unwrap();
             let mut flipped = bytes.clone();
             let i = pos % flipped.len();
             flipped[i] = byte;
             let truncated = &bytes[..cut % (bytes.len() + 1)];
             for input in [&flipped[..], truncated] {
                 if let Ok(m2) = Message::decode(input) {
-                    prop_assert_eq!(&m2.encode()[..], input);
+                    prop_assert_eq!(&m2.encode().unwrap()[..], input);
                 }
             }
         }
     }
+}
+
+/// The largest field length the no-panic property tries (200 KB).
+const BIG_FIELD: usize = 200 * 1024;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// No message encoder panics, whatever the lengths of its fields (up to
+    /// 200 KB of bytes or items per field): `Message::encode` either gives
+    /// a message that fits a transport frame and decodes back to the value,
+    /// or refuses it with an `EncodeError`. The struct-level `Encode` never
+    /// panics either.
+    #[test]
+    fn no_encoder_panics_on_any_field_length(seed in any::<u64>()) {
+        for m in samples_from(Gen::with_big_lengths(seed, BIG_FIELD)) {
+            match m.encode() {
+                Ok(bytes) => {
+                    prop_assert!(bytes.len() <= crate::codec::MAX_MESSAGE_LEN);
+                    let back = Message::decode(&bytes);
+                    prop_assert_eq!(back.as_ref(), Ok(&m), "{}", m.name());
+                }
+                Err(crate::codec::EncodeError::MessageTooLong { message, len }) => {
+                    prop_assert_eq!(message, m.name());
+                    prop_assert!(len > crate::codec::MAX_MESSAGE_LEN);
+                }
+                Err(crate::codec::EncodeError::FieldTooLong { len, max, .. }) => {
+                    prop_assert!(len > max);
+                }
+            }
+            // The unchecked building blocks do not panic either.
+            let mut out = Vec::new();
+            if let Message::Error(e) = &m {
+                e.encode(&mut out);
+            }
+        }
+    }
+}
+
+/// Finding 2 of issue 13 at the encoder: an `error` whose text is longer
+/// than a `u16` can frame used to panic in `write_u16_prefixed`; now the
+/// message is refused and the raw writer never panics.
+#[test]
+fn oversized_error_text_is_an_encode_error_not_a_panic() {
+    let error = Message::Error(Error {
+        channel_id: ChannelId([0; 32]),
+        data: vec![0xef; 3 * 21_846],
+        tlvs: Default::default(),
+    });
+    assert_eq!(
+        error.encode(),
+        Err(crate::codec::EncodeError::MessageTooLong {
+            message: "error",
+            len: 2 + 32 + 2 + 3 * 21_846,
+        })
+    );
+    let mut out = vec![7];
+    assert!(error.encode_into(&mut out).is_err());
+    assert_eq!(out, [7], "a refused message leaves the buffer as it was");
+
+    let mut raw = Vec::new();
+    crate::codec::write_u16_prefixed(&mut raw, &[1; 70_000]);
+    assert_eq!(raw[..2], [0xff, 0xff]);
+    assert_eq!(raw.len(), 2 + 70_000);
+
+    // Right at the limit a field still fits, and the message is refused only
+    // when the whole is over 65535.
+    let fits = Message::Warning(Warning {
+        channel_id: ChannelId([0; 32]),
+        data: vec![b'a'; crate::codec::MAX_MESSAGE_LEN - 2 - 32 - 2],
+        tlvs: Default::default(),
+    });
+    assert_eq!(fits.encode().unwrap().len(), crate::codec::MAX_MESSAGE_LEN);
+}
+
+/// Finding 1 of issue 13 at the encoder: a `u16`-counted list or a feature
+/// vector too long for its prefix is an error, not a panic; so is a DNS
+/// hostname over 255 bytes.
+#[test]
+fn oversized_counts_features_and_hostnames_are_errors() {
+    let mut init = Init {
+        global_features: InitFeatures::empty(),
+        features: InitFeatures::from_be_bytes(vec![0xff; 70_000]),
+        tlvs: Default::default(),
+    };
+    assert!(matches!(
+        Message::Init(init.clone()).encode(),
+        Err(crate::codec::EncodeError::MessageTooLong {
+            message: "init",
+            ..
+        })
+    ));
+    init.features = InitFeatures::empty();
+    assert!(Message::Init(init).encode().is_ok());
+
+    let sig = sigs()[0];
+    let commit = CommitmentSigned {
+        channel_id: ChannelId([0; 32]),
+        signature: sig,
+        htlc_signatures: vec![sig; 65_536],
+        tlvs: Default::default(),
+    };
+    assert!(matches!(
+        Message::CommitmentSigned(commit).encode(),
+        Err(crate::codec::EncodeError::MessageTooLong { .. })
+    ));
+
+    let mut ann = match Message::samples(&mut Gen::new(1))
+        .into_iter()
+        .find_map(|m| match m {
+            Message::NodeAnnouncement(a) => Some(a),
+            _ => None,
+        }) {
+        Some(a) => a,
+        None => panic!("samples include a node_announcement"),
+    };
+    ann.addresses = NodeAddresses {
+        addresses: vec![NodeAddress::Dns {
+            hostname: "a".repeat(256),
+            port: 9735,
+        }],
+        unparsed: Vec::new(),
+    };
+    assert_eq!(
+        Message::NodeAnnouncement(ann).encode(),
+        Err(crate::codec::EncodeError::FieldTooLong {
+            message: "node_announcement",
+            field: "addresses.hostname",
+            len: 256,
+            max: 255,
+        })
+    );
 }
 
 #[test]
@@ -413,7 +566,7 @@ fn type_numbers_match_the_structs() {
     let mut g = Gen::new(7);
     for m in Message::samples(&mut g) {
         assert_eq!(Message::name_of(m.r#type()), Some(m.name()));
-        assert_eq!(m.encode()[..2], m.r#type().to_be_bytes());
+        assert_eq!(m.encode().unwrap()[..2], m.r#type().to_be_bytes());
     }
     assert_eq!(Message::KNOWN_TYPES.len(), 49);
 }
@@ -447,7 +600,9 @@ fn unknown_even_message_type_fails_the_connection() {
 
 #[test]
 fn unknown_even_tlv_is_an_error_odd_is_kept() {
-    let base = Message::OpenChannel(sample_open_channel()).encode();
+    let base = Message::OpenChannel(sample_open_channel())
+        .encode()
+        .unwrap();
     let mut even = base.clone();
     even.extend_from_slice(&[0x04, 0x00]);
     let err = Message::decode(&even).unwrap_err();
@@ -460,7 +615,7 @@ fn unknown_even_tlv_is_an_error_odd_is_kept() {
         panic!()
     };
     assert_eq!(m.tlvs.unknown.0[0].r#type, 5);
-    assert_eq!(Message::OpenChannel(m).encode(), odd);
+    assert_eq!(Message::OpenChannel(m).encode().unwrap(), odd);
 }
 
 #[test]
@@ -470,7 +625,8 @@ fn a_tail_that_is_not_a_tlv_stream_is_an_error() {
         feerate_per_kw: 253,
         tlvs: ExtensionTlvs::default(),
     })
-    .encode();
+    .encode()
+    .unwrap();
     bytes.push(0xfd); // a truncated BigSize type
     let err = Message::decode(&bytes).unwrap_err();
     assert_eq!(err.path(), ["update_fee", "tlvs", "type"]);
@@ -478,7 +634,9 @@ fn a_tail_that_is_not_a_tlv_stream_is_an_error() {
 
 #[test]
 fn truncated_fields_name_message_and_field() {
-    let bytes = Message::OpenChannel(sample_open_channel()).encode();
+    let bytes = Message::OpenChannel(sample_open_channel())
+        .encode()
+        .unwrap();
     // Cut inside funding_pubkey (type 2 + 32 + 32 + 8*6 + 4 + 2 + 2 = 122).
     let err = Message::decode(&bytes[..130]).unwrap_err();
     assert!(matches!(err.kind(), DecodeErrorKind::ShortRead { .. }));
@@ -491,7 +649,9 @@ fn truncated_fields_name_message_and_field() {
 
 #[test]
 fn bad_points_and_signatures_are_rejected() {
-    let mut bytes = Message::OpenChannel(sample_open_channel()).encode();
+    let mut bytes = Message::OpenChannel(sample_open_channel())
+        .encode()
+        .unwrap();
     bytes[122] = 0x05; // not 02/03
     let err = Message::decode(&bytes).unwrap_err();
     assert_eq!(err.kind(), &DecodeErrorKind::InvalidPoint);
@@ -502,7 +662,8 @@ fn bad_points_and_signatures_are_rejected() {
         signature: sigs()[0],
         tlvs: ExtensionTlvs::default(),
     })
-    .encode();
+    .encode()
+    .unwrap();
     bytes[34..66].fill(0xff); // r above the curve order
     let err = Message::decode(&bytes).unwrap_err();
     assert_eq!(err.kind(), &DecodeErrorKind::InvalidSignature);
@@ -518,7 +679,8 @@ fn known_tlv_of_the_wrong_length_is_an_error() {
         second_per_commitment_point: m.funding_pubkey,
         tlvs: ChannelReadyTlvs::default(),
     })
-    .encode();
+    .encode()
+    .unwrap();
     bytes.extend_from_slice(&[0x01, 0x07, 0, 0, 0, 0, 0, 0, 1]);
     let err = Message::decode(&bytes).unwrap_err();
     assert_eq!(err.path(), ["channel_ready", "tlvs", "short_channel_id"]);
@@ -529,7 +691,8 @@ fn known_tlv_of_the_wrong_length_is_an_error() {
         funding_pubkey: m.funding_pubkey,
         tlvs: SpliceTlvs::default(),
     })
-    .encode();
+    .encode()
+    .unwrap();
     bytes.extend_from_slice(&[0x02, 0x01, 0x00]);
     let err = Message::decode(&bytes).unwrap_err();
     assert_eq!(
@@ -572,14 +735,14 @@ fn node_announcement_keeps_unknown_addresses() {
         // is never parsed because parsing stops at the first unknown type.
         unparsed: hex::decode("03000102030405060708092607050161260700").unwrap(),
     };
-    let bytes = Message::NodeAnnouncement(m.clone()).encode();
+    let bytes = Message::NodeAnnouncement(m.clone()).encode().unwrap();
     let Message::NodeAnnouncement(back) = Message::decode(&bytes).unwrap() else {
         panic!()
     };
     assert_eq!(back, m);
     // A truncated known descriptor is an error.
     m.addresses = NodeAddresses::default();
-    let mut bytes = Message::NodeAnnouncement(m).encode();
+    let mut bytes = Message::NodeAnnouncement(m).encode().unwrap();
     let addr_len_at = bytes.len() - 2;
     bytes[addr_len_at..].copy_from_slice(&[0, 3]);
     bytes.extend_from_slice(&[1, 127, 0]);
@@ -631,11 +794,11 @@ fn json_shape() {
     let unknown: Message =
         serde_json::from_str(r#"{"type":"unknown","message_type":32769,"payload":"0102"}"#)
             .unwrap();
-    assert_eq!(unknown.encode(), [0x80, 0x01, 0x01, 0x02]);
+    assert_eq!(unknown.encode().unwrap(), [0x80, 0x01, 0x01, 0x02]);
     // Feature vectors may be written as plain hex.
     let init: Message =
         serde_json::from_str(r#"{"type":"init","global_features":"","features":"0a8a"}"#).unwrap();
-    assert_eq!(hex::encode(init.encode()), "0010000000020a8a");
+    assert_eq!(hex::encode(init.encode().unwrap()), "0010000000020a8a");
     // Oversized length-prefixed fields are refused at the JSON boundary.
     let big = format!(
         r#"{{"type":"ping","num_pong_bytes":0,"ignored":"{}"}}"#,
@@ -668,7 +831,7 @@ fn dump_corpus() {
     for seed in 0..2u64 {
         for m in all_samples(seed) {
             let path = format!("{dir}/{}-{seed}", m.name());
-            std::fs::write(path, m.encode()).unwrap();
+            std::fs::write(path, m.encode().unwrap()).unwrap();
         }
     }
 }
