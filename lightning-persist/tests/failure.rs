@@ -3,7 +3,8 @@
 //! and readable, before and after a reopen.
 //!
 //! Techniques, as root (CI): a 1 MiB tmpfs for the full disk; for read-only,
-//! a `mount -o remount,ro` of a tmpfs (the filesystem backend) or `chattr +i`
+//! a `mount -o remount,ro` of a tmpfs (the filesystem backend, which keeps no
+//! file open for writing between operations) or `chattr +i`
 //! on the directory, database and WAL (SQLite, whose open database keeps a
 //! remount busy). Root ignores
 //! permission bits, hence these. Without root (a developer's machine): the
@@ -262,9 +263,19 @@ fn fs_read_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_fs(dir.path());
         store.write("ns", "k", 1, b"old value").unwrap();
-        let ns = dir.path().join("store").join("ns");
+        // The store's directory and its files lose their write bits (the
+        // log is opened for each append, so this stops the next write).
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let root = dir.path().join("store");
+        let set = |file_mode: u32, dir_mode: u32| {
+            for entry in std::fs::read_dir(&root).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode))
+                    .unwrap();
+            }
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        };
+        set(0o444, 0o555);
         let err = store.write("ns", "k", 2, b"new").unwrap_err();
         assert_eq!(
             err.io_kind(),
@@ -272,7 +283,7 @@ fn fs_read_only() {
             "{err:?}"
         );
         assert_old_value(&*store);
-        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set(0o644, 0o755);
         return;
     }
     let Some(tmpfs) = Tmpfs::mount("16m") else {
