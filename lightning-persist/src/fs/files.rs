@@ -147,7 +147,6 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
     let mut state = State {
         index: Default::default(),
         files: HashMap::new(),
-        snapshot_gen,
         logs: logs.clone(),
         log_len: 0,
         live_bytes: 0,
@@ -449,7 +448,6 @@ pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError
     state.files.clear();
     state.files.insert(snapshot_id, Arc::new(snapshot));
     state.files.insert(FileId::Log(gen + 1), log);
-    state.snapshot_gen = Some(gen);
     state.logs = vec![gen + 1];
     state.log_len = 0;
     state.compact_not_before = 0;

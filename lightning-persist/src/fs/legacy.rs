@@ -114,11 +114,27 @@ pub(crate) fn read_record(
     })
 }
 
-/// Removes a migrated namespace directory: its record files and `~tmp.*`
-/// leftovers, then the directory itself if nothing else is in it.
+/// Whether the file at `path` starts like a first-format record.
+fn is_record_file(path: &Path) -> Result<bool, PersistError> {
+    use std::io::Read;
+    let mut start = [0u8; 5];
+    let read = fs::File::open(path).and_then(|mut f| f.read_exact(&mut start));
+    match read {
+        Ok(()) => Ok(start[..4] == MAGIC[..] && start[4] == FORMAT),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("read", path)(e)),
+    }
+}
+
+/// Removes a migrated namespace directory: its record files (those that
+/// start like one: a stranger's file is left alone) and `~tmp.*` leftovers,
+/// then the directory itself if nothing else is in it.
 pub(crate) fn remove_namespace_dir(dir: &Path) -> Result<(), PersistError> {
     for (path, _) in record_files(dir)? {
-        remove_if_present(&path)?;
+        if is_record_file(&path)? {
+            remove_if_present(&path)?;
+        }
     }
     for entry in fs::read_dir(dir).map_err(io_error("list", dir))? {
         let entry = entry.map_err(io_error("list", dir))?;

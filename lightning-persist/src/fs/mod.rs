@@ -165,7 +165,6 @@ struct State {
     index: Index,
     /// Read-only handles of the current snapshot and logs.
     files: HashMap<FileId, Arc<File>>,
-    snapshot_gen: Option<u64>,
     /// Every log to replay; the last one is appended to.
     logs: Vec<u64>,
     log_len: u64,
