@@ -343,3 +343,49 @@ fn sqlite_read_only() {
     drop(immutable);
     assert_old_value(&*open_sqlite(dir.path()));
 }
+
+/// A compaction that runs out of space changes nothing: the write that
+/// triggered it is durable and reported as done, the store goes on with
+/// its old snapshot and log, and reopens to the same records.
+#[cfg(feature = "fs")]
+#[test]
+fn fs_compaction_on_a_full_disk_leaves_the_store_working() {
+    let _serial = serial();
+    let Some(tmpfs) = Tmpfs::mount("1m") else {
+        skip("fs_compaction_on_a_full_disk_leaves_the_store_working: cannot mount a tmpfs");
+        return;
+    };
+    let root = tmpfs.path().join("store");
+    let mut options = lightning_persist::FsOptions::default();
+    options.compact_min_log_bytes = 64 << 10;
+    let open = || lightning_persist::FsStore::open_with(&root, "failure-test", &options).unwrap();
+    let log_len = || {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("~log."))
+            .map(|e| e.metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    let store = open();
+    let v1 = common::value_for("k", 1, 400 << 10);
+    let v2 = common::value_for("k", 2, 400 << 10);
+    // Compacts at once (the log is past 64 KiB and as large as the live
+    // records), with room to spare: 800 KiB at the peak.
+    store.write("ns", "k", 1, &v1).unwrap();
+    assert_eq!(log_len(), 0, "the first write was compacted away");
+    // Its compaction would need 1.2 MiB: it fails, the write stands.
+    store.write("ns", "k", 2, &v2).unwrap();
+    assert!(log_len() > 400 << 10, "the second write stays in the log");
+    assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
+    store.write("ns", "small", 1, b"still writable").unwrap();
+    assert!(store.compact().unwrap_err().is_storage_full());
+    store.write("ns", "small", 2, b"still writable after").unwrap();
+    drop(store);
+    let store = open();
+    assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
+    assert_eq!(
+        store.read("ns", "small").unwrap().unwrap().value,
+        b"still writable after"
+    );
+}

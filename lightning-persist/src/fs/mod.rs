@@ -491,9 +491,11 @@ impl FsStore {
             .map_err(io_error("open log", &path))?;
         if let Err(e) = file.write_all_at(bytes, state.log_len) {
             let err = io_error("write", &path)(e);
-            // Cut the partial frame off, giving back its space; if that
-            // fails the next append would land after garbage.
-            if let Err(cut) = file.set_len(state.log_len) {
+            // Cut the partial frame off, giving back its space, durably (a
+            // later compaction would otherwise leave garbage at the end of
+            // a log that is no longer the last); if that fails the next
+            // append would land after garbage.
+            if let Err(cut) = file.set_len(state.log_len).and_then(|()| file.sync_data()) {
                 state.poison(&io_error("truncate log", &path)(cut));
             }
             return Err(err);
