@@ -3,6 +3,10 @@
 //! one file (issue 22: the goal for `FsStore` is at least 0.8× the floor's
 //! rate, i.e. at most 1.25× its time per write).
 //!
+//! Before the criterion rows, each backend is also measured in alternation
+//! with the floor (`paired ...` lines on stderr): on a shared machine whose
+//! IO load drifts, that ratio is the steadier one.
+//!
 //! Rows: `floor` (pwrite at offset 0 + fsync), `fs` (`FsStore::write`),
 //! `fs_batch2` (`FsStore::write_batch` of two records of this size, one
 //! durable operation), `sqlite`, and `postgres` when `LN_TEST_POSTGRES_URL`
@@ -12,7 +16,8 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lightning_persist::{BatchOp, FsStore, KvStore, PostgresOptions, PostgresStore, SqliteStore};
@@ -62,6 +67,38 @@ fn bench_batches(c: &mut Criterion, name: &str, store: &dyn KvStore) {
     group.finish();
 }
 
+/// The floor and `store` measured in alternation, one write each in turn,
+/// so that a change in the machine's load (other processes' IO) weighs on
+/// both alike; printed to stderr as the ratio of writes per second.
+fn paired(dir: &Path, name: &str, store: &dyn KvStore) {
+    const PAIRS: u32 = 300;
+    for (size, label) in SIZES {
+        let value = vec![0x3cu8; size];
+        let mut floor =
+            File::create(dir.join(format!("paired-floor-{label}"))).expect("floor file");
+        let (mut floor_time, mut store_time) = (Duration::ZERO, Duration::ZERO);
+        let key = format!("paired-{label}");
+        for i in 0..PAIRS {
+            let start = Instant::now();
+            floor.seek(SeekFrom::Start(0)).expect("seek");
+            floor.write_all(&value).expect("write");
+            floor.sync_all().expect("fsync");
+            floor_time += start.elapsed();
+            let start = Instant::now();
+            store
+                .write("bench", &key, u64::from(i), &value)
+                .expect("durable write");
+            store_time += start.elapsed();
+        }
+        eprintln!(
+            "paired {name}/{label}: floor {:.0} us, store {:.0} us per write, {:.2}x the floor's writes/s ({PAIRS} pairs)",
+            floor_time.as_secs_f64() * 1e6 / f64::from(PAIRS),
+            store_time.as_secs_f64() * 1e6 / f64::from(PAIRS),
+            floor_time.as_secs_f64() / store_time.as_secs_f64(),
+        );
+    }
+}
+
 fn durable_write(c: &mut Criterion) {
     // Beside the target directory, on the same filesystem as a node's data
     // would usually be; not /tmp, which may be a tmpfs.
@@ -83,10 +120,12 @@ fn durable_write(c: &mut Criterion) {
     group.finish();
 
     let fs = FsStore::open(dir.path().join("fs"), "bench").expect("fs store");
+    paired(dir.path(), "fs", &fs);
     bench_writes(c, "fs", &fs);
     bench_batches(c, "fs_batch2", &fs);
     drop(fs);
     let sqlite = SqliteStore::open(dir.path().join("kv.sqlite"), "bench").expect("sqlite store");
+    paired(dir.path(), "sqlite", &sqlite);
     bench_writes(c, "sqlite", &sqlite);
     drop(sqlite);
     let postgres = std::env::var("LN_TEST_POSTGRES_URL")
@@ -97,7 +136,10 @@ fn durable_write(c: &mut Criterion) {
             PostgresStore::open(&url, &PostgresOptions::new(&store, "bench"))
         });
     match postgres {
-        Some(Ok(store)) => bench_writes(c, "postgres", &store),
+        Some(Ok(store)) => {
+            paired(dir.path(), "postgres", &store);
+            bench_writes(c, "postgres", &store)
+        }
         Some(Err(e)) => eprintln!("durable_write: PostgreSQL unreachable ({e}), no postgres rows"),
         None => eprintln!("durable_write: LN_TEST_POSTGRES_URL unset, no postgres rows"),
     }
