@@ -380,7 +380,9 @@ fn fs_compaction_on_a_full_disk_leaves_the_store_working() {
     assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
     store.write("ns", "small", 1, b"still writable").unwrap();
     assert!(store.compact().unwrap_err().is_storage_full());
-    store.write("ns", "small", 2, b"still writable after").unwrap();
+    store
+        .write("ns", "small", 2, b"still writable after")
+        .unwrap();
     drop(store);
     let store = open();
     assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
