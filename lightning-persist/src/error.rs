@@ -130,6 +130,23 @@ pub enum PersistError {
         reason: String,
     },
 
+    /// A file of `FsStore`'s log or snapshot is damaged where no crash can
+    /// have damaged it: a bad checksum followed by valid records, or a
+    /// snapshot that does not end with its seal. The store refuses to open
+    /// rather than silently go back to an older state; a torn tail (the last
+    /// record of the log, cut short by a crash) is not this, it is dropped.
+    #[error("{backend}: corrupt {file} at byte {offset}: {reason}")]
+    CorruptLog {
+        /// The backend.
+        backend: &'static str,
+        /// The damaged file.
+        file: String,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+
     /// An earlier durability step failed after its change became visible
     /// (an `fsync` of a directory after a rename), so what is on disk is
     /// unknown. The store refuses every further write; reopen it to read

@@ -8,7 +8,7 @@
 //! | backend | feature | for |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | - | tests, simulations |
-//! | [`FsStore`] | `fs` (default) | one node on one machine |
+//! | [`FsStore`] | `fs` (default) | one node on one machine: an append-only log and a snapshot, one fsync per write |
 //! | `SqliteStore` | `sqlite` | one node on one machine, one file, atomic batches |
 //! | `PostgresStore` | `postgres` | a node whose state lives on a database server, with leases and fencing |
 //!
@@ -64,14 +64,12 @@ mod lock;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres_store;
-#[cfg(feature = "fs")]
-mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite_store;
 
 pub use error::{KeyPart, PersistError};
 #[cfg(feature = "fs")]
-pub use fs::FsStore;
+pub use fs::{FsOptions, FsStore};
 pub use memory::MemoryStore;
 /// The PostgreSQL client this crate uses, for hosts that connect a
 /// [`postgres::Client`] themselves (TLS, other settings) and pass it to
@@ -195,13 +193,13 @@ pub trait KvStore: Send + Sync {
 
     /// Applies `ops` in order, returning once all are durable.
     ///
-    /// Where [`batch_is_atomic`](KvStore::batch_is_atomic) is true (memory,
-    /// SQLite, PostgreSQL) either every op is applied or, on any error, none
-    /// is. Elsewhere (the filesystem) each op is atomic and a failure or
-    /// crash can leave a prefix of the batch applied; `FsStore` makes a run
-    /// of consecutive removes durable together (one directory sync per
-    /// namespace at the end of the run), so a crash can leave any part of
-    /// such a run applied.
+    /// Where [`batch_is_atomic`](KvStore::batch_is_atomic) is true (every
+    /// backend of this crate: memory, files, SQLite, PostgreSQL) either every
+    /// op is applied or, on any error or crash, none is; `FsStore` makes the
+    /// whole batch durable with one fsync. Elsewhere (this default method,
+    /// for a host's own store) the ops are applied one at a time, each
+    /// atomic, and a failure or crash can leave a prefix of the batch
+    /// applied.
     fn write_batch(&self, ops: &[BatchOp]) -> Result<(), PersistError> {
         validate_batch("store", ops)?;
         apply_in_order(self, ops)

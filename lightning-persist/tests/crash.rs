@@ -8,6 +8,11 @@
 //! crash_child` and the job in `LN_PERSIST_CRASH_CHILD`; it is `#[ignore]`d
 //! so that the main run does not pass it vacuously, and it prints `ready`
 //! (the sentinel the parent waits for) once its store is open.
+//!
+//! The filesystem child compacts often: automatically (a 32 KiB log
+//! threshold) and explicitly every seventh write, between the sentinels
+//! `compacting` and `compacted` on stdout, so that the parent can count the
+//! kills that landed in the middle of a compaction; the test requires some.
 
 // Test code may unwrap (clippy.toml allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -27,6 +32,9 @@ use lightning_persist::{BatchOp, KvStore, PersistError};
 const CHILD_ENV: &str = "LN_PERSIST_CRASH_CHILD";
 const ITERATIONS: u64 = 200;
 const KEYS: u64 = 8;
+
+/// Compacts the store now.
+type Compact = Box<dyn Fn() -> Result<(), PersistError>>;
 
 /// Where a crash test keeps its records.
 #[derive(Clone)]
@@ -69,12 +77,25 @@ impl Target {
 
     /// Opens the store, waiting a little for a killed holder's lock to go.
     fn open(&self, instance: &str) -> Box<dyn KvStore> {
+        self.open_compactable(instance).0
+    }
+
+    /// Opens the store, and for the filesystem a way to compact it.
+    fn open_compactable(&self, instance: &str) -> (Box<dyn KvStore>, Option<Compact>) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            let mut compact: Option<Compact> = None;
             let opened: Result<Box<dyn KvStore>, PersistError> = match self {
                 #[cfg(feature = "fs")]
                 Target::Fs(path) => {
-                    lightning_persist::FsStore::open(path, instance).map(|s| Box::new(s) as _)
+                    let mut options = lightning_persist::FsOptions::default();
+                    options.compact_min_log_bytes = 32 << 10;
+                    lightning_persist::FsStore::open_with(path, instance, &options).map(|s| {
+                        let s = std::sync::Arc::new(s);
+                        let for_compact = std::sync::Arc::clone(&s);
+                        compact = Some(Box::new(move || for_compact.compact()));
+                        Box::new(s) as _
+                    })
                 }
                 #[cfg(feature = "sqlite")]
                 Target::Sqlite(path) => {
@@ -90,7 +111,7 @@ impl Target {
                 }
             };
             match opened {
-                Ok(store) => return store,
+                Ok(store) => return (store, compact),
                 // The OS releases a killed process's flock when it has been
                 // reaped, which `wait` ensured; this is only a safety net.
                 Err(PersistError::Locked { .. }) if Instant::now() < deadline => {
@@ -121,7 +142,7 @@ fn crash_child() {
     });
     let (iteration, target) = job.split_once('#').unwrap();
     let iteration: u64 = iteration.parse().unwrap();
-    let store = Target::decode(target).open("crash-child");
+    let (store, compact) = Target::decode(target).open_compactable("crash-child");
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").unwrap();
     out.flush().unwrap();
@@ -154,6 +175,13 @@ fn crash_child() {
             writeln!(out, "ack {key} {version}").unwrap();
         }
         out.flush().unwrap();
+        if let Some(compact) = compact.as_ref().filter(|_| seq % 7 == 6) {
+            writeln!(out, "compacting").unwrap();
+            out.flush().unwrap();
+            compact().unwrap();
+            writeln!(out, "compacted").unwrap();
+            out.flush().unwrap();
+        }
     }
 }
 
@@ -167,7 +195,9 @@ impl Rng {
     }
 }
 
-fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
+/// Runs the crash loop; gives how many kills landed between a `compacting`
+/// sentinel and its `compacted`.
+fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -177,7 +207,7 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
     let mut rng = Rng(seed);
     let exe = std::env::current_exe().unwrap();
     let mut acked: HashMap<String, u64> = HashMap::new();
-    let (mut total_acks, mut killed_mid_stream) = (0u64, 0u64);
+    let (mut total_acks, mut killed_mid_stream, mut mid_compaction) = (0u64, 0u64, 0u64);
     let started = Instant::now();
     for iteration in 1..=ITERATIONS {
         let mut child = Command::new(&exe)
@@ -232,6 +262,13 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
             acks_now += 1;
         }
         total_acks += acks_now;
+        let last_sentinel = lines
+            .iter()
+            .rev()
+            .find(|l| *l == "compacting" || *l == "compacted");
+        if last_sentinel.is_some_and(|l| l == "compacting") {
+            mid_compaction += 1;
+        }
         if acks_now > 0 {
             killed_mid_stream += 1;
         }
@@ -281,20 +318,25 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
         }
     }
     eprintln!(
-        "{name}: {ITERATIONS} kills in {:.1}s, {total_acks} acknowledged writes, {killed_mid_stream} kills after at least one",
+        "{name}: {ITERATIONS} kills in {:.1}s, {total_acks} acknowledged writes, {killed_mid_stream} kills after at least one, {mid_compaction} in the middle of a compaction",
         started.elapsed().as_secs_f64()
     );
     assert!(
         killed_mid_stream >= ITERATIONS / 2,
         "{name}: too few kills landed mid-stream ({killed_mid_stream})"
     );
+    mid_compaction
 }
 
 #[cfg(feature = "fs")]
 #[test]
 fn fs_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    run_crashes("fs", Target::Fs(dir.path().join("store")), 40);
+    let mid_compaction = run_crashes("fs", Target::Fs(dir.path().join("store")), 40);
+    assert!(
+        mid_compaction >= 10,
+        "fs: only {mid_compaction} kills landed in the middle of a compaction"
+    );
 }
 
 #[cfg(feature = "sqlite")]

@@ -3,7 +3,8 @@
 //! and readable, before and after a reopen.
 //!
 //! Techniques, as root (CI): a 1 MiB tmpfs for the full disk; for read-only,
-//! a `mount -o remount,ro` of a tmpfs (the filesystem backend) or `chattr +i`
+//! a `mount -o remount,ro` of a tmpfs (the filesystem backend, which keeps no
+//! file open for writing between operations) or `chattr +i`
 //! on the directory, database and WAL (SQLite, whose open database keeps a
 //! remount busy). Root ignores
 //! permission bits, hence these. Without root (a developer's machine): the
@@ -311,9 +312,19 @@ fn fs_read_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_fs(dir.path());
         store.write("ns", "k", 1, b"old value").unwrap();
-        let ns = dir.path().join("store").join("ns");
+        // The store's directory and its files lose their write bits (the
+        // log is opened for each append, so this stops the next write).
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let root = dir.path().join("store");
+        let set = |file_mode: u32, dir_mode: u32| {
+            for entry in std::fs::read_dir(&root).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode))
+                    .unwrap();
+            }
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        };
+        set(0o444, 0o555);
         let err = store.write("ns", "k", 2, b"new").unwrap_err();
         assert_eq!(
             err.io_kind(),
@@ -321,7 +332,7 @@ fn fs_read_only() {
             "{err:?}"
         );
         assert_old_value(&*store);
-        std::fs::set_permissions(&ns, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set(0o644, 0o755);
         return;
     }
     let Some(tmpfs) = Tmpfs::mount("16m") else {
@@ -380,4 +391,52 @@ fn sqlite_read_only() {
     drop(store);
     drop(immutable);
     assert_old_value(&*open_sqlite(dir.path()));
+}
+
+/// A compaction that runs out of space changes nothing: the write that
+/// triggered it is durable and reported as done, the store goes on with
+/// its old snapshot and log, and reopens to the same records.
+#[cfg(feature = "fs")]
+#[test]
+fn fs_compaction_on_a_full_disk_leaves_the_store_working() {
+    let _serial = serial();
+    let Some(tmpfs) = Tmpfs::mount("1m") else {
+        skip("fs_compaction_on_a_full_disk_leaves_the_store_working: cannot mount a tmpfs");
+        return;
+    };
+    let root = tmpfs.path().join("store");
+    let mut options = lightning_persist::FsOptions::default();
+    options.compact_min_log_bytes = 64 << 10;
+    let open = || lightning_persist::FsStore::open_with(&root, "failure-test", &options).unwrap();
+    let log_len = || {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("~log."))
+            .map(|e| e.metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    let store = open();
+    let v1 = common::value_for("k", 1, 400 << 10);
+    let v2 = common::value_for("k", 2, 400 << 10);
+    // Compacts at once (the log is past 64 KiB and as large as the live
+    // records), with room to spare: 800 KiB at the peak.
+    store.write("ns", "k", 1, &v1).unwrap();
+    assert_eq!(log_len(), 0, "the first write was compacted away");
+    // Its compaction would need 1.2 MiB: it fails, the write stands.
+    store.write("ns", "k", 2, &v2).unwrap();
+    assert!(log_len() > 400 << 10, "the second write stays in the log");
+    assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
+    store.write("ns", "small", 1, b"still writable").unwrap();
+    assert!(store.compact().unwrap_err().is_storage_full());
+    store
+        .write("ns", "small", 2, b"still writable after")
+        .unwrap();
+    drop(store);
+    let store = open();
+    assert!(store.read("ns", "k").unwrap().unwrap().value == v2);
+    assert_eq!(
+        store.read("ns", "small").unwrap().unwrap().value,
+        b"still writable after"
+    );
 }

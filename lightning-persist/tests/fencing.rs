@@ -43,32 +43,75 @@ mod fs {
         assert_locked_by(FsStore::open(dir.path(), "node-c"), "node-b");
     }
 
+    /// The log file of a store that has not compacted yet.
+    fn only_log(root: &std::path::Path) -> std::path::PathBuf {
+        let logs: Vec<_> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("~log.")
+            })
+            .collect();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        logs[0].clone()
+    }
+
     #[test]
     fn damaged_record_is_reported_not_returned() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path(), "node-a").unwrap();
         store.write("ns", "a/b", 3, b"some bytes").unwrap();
+        store.write("ns", "c", 1, b"other bytes").unwrap();
+        // Damaged under a live store (a disk error after open): every read
+        // checks the record's frame.
+        let log = only_log(dir.path());
+        let mut bytes = std::fs::read(&log).unwrap();
+        let first_value = bytes.windows(10).position(|w| w == b"some bytes").unwrap();
+        bytes[first_value] ^= 1;
+        std::fs::write(&log, &bytes).unwrap();
+        assert!(matches!(
+            store.read("ns", "a/b"),
+            Err(PersistError::Corrupt { .. })
+        ));
+        assert_eq!(
+            store.read("ns", "c").unwrap().unwrap().value,
+            b"other bytes"
+        );
         drop(store);
-        let file = dir.path().join("ns").join("a%b");
-        let mut bytes = std::fs::read(&file).unwrap();
+        // At open the damage is in the middle of the log, followed by a
+        // valid record: a typed error, not a silent rewind.
+        assert!(matches!(
+            FsStore::open(dir.path(), "node-a"),
+            Err(PersistError::CorruptLog { offset: 0, .. })
+        ));
+        // The same goes for a damaged snapshot.
+        bytes[first_value] ^= 1;
+        std::fs::write(&log, &bytes).unwrap();
+        let store = FsStore::open(dir.path(), "node-a").unwrap();
+        store.compact().unwrap();
+        drop(store);
+        let snapshot = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("~snapshot.")
+            })
+            .unwrap();
+        let mut bytes = std::fs::read(&snapshot).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        std::fs::write(&file, &bytes).unwrap();
-        let store = FsStore::open(dir.path(), "node-a").unwrap();
+        std::fs::write(&snapshot, &bytes).unwrap();
         assert!(matches!(
-            store.read("ns", "a/b"),
-            Err(PersistError::Corrupt { .. })
-        ));
-        // Torn: cut short.
-        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(matches!(
-            store.read("ns", "a/b"),
-            Err(PersistError::Corrupt { .. })
-        ));
-        std::fs::write(&file, b"").unwrap();
-        assert!(matches!(
-            store.read("ns", "a/b"),
-            Err(PersistError::Corrupt { .. })
+            FsStore::open(dir.path(), "node-a"),
+            Err(PersistError::CorruptLog { .. })
         ));
     }
 
@@ -78,12 +121,14 @@ mod fs {
         let store = FsStore::open(dir.path(), "node-a").unwrap();
         store.write("ns", "k", 1, b"v").unwrap();
         drop(store);
-        let tmp = dir.path().join("ns").join("~tmp.99");
-        std::fs::write(&tmp, b"half a record").unwrap();
-        std::fs::write(dir.path().join("ns").join("not a key"), b"foreign").unwrap();
+        // A compaction that died before its rename.
+        let tmp = dir.path().join("~snapshot.00000000000000000001.tmp");
+        std::fs::write(&tmp, b"half a snapshot").unwrap();
+        std::fs::write(dir.path().join("not a key"), b"foreign").unwrap();
         let store = FsStore::open(dir.path(), "node-a").unwrap();
         assert!(!tmp.exists());
         assert_eq!(store.list("ns").unwrap(), vec!["k"]);
+        assert!(dir.path().join("not a key").exists());
     }
 }
 

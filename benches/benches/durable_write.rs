@@ -1,0 +1,156 @@
+//! Durable writes per second on each `KvStore` backend against their floor,
+//! all in one run: a plain `write` + `fsync` of the same number of bytes to
+//! one file (issue 22: the goal for `FsStore` is at least 0.8× the floor's
+//! rate, i.e. at most 1.25× its time per write).
+//!
+//! Before the criterion rows, each backend is also measured in alternation
+//! with the floor (`paired ...` lines on stderr): on a shared machine whose
+//! IO load drifts, that ratio is the steadier one.
+//!
+//! Rows: `floor` (pwrite at offset 0 + fsync), `fs` (`FsStore::write`),
+//! `fs_batch2` (`FsStore::write_batch` of two records of this size, one
+//! durable operation), `sqlite`, and `postgres` when `LN_TEST_POSTGRES_URL`
+//! names a reachable server (skipped with a note on stderr otherwise).
+//!
+//! `cargo bench -p lightning-benches --bench durable_write -- --warm-up-time 1 --measurement-time 3`
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lightning_persist::{BatchOp, FsStore, KvStore, PostgresOptions, PostgresStore, SqliteStore};
+
+const SIZES: [(usize, &str); 2] = [(1 << 10, "1KiB"), (64 << 10, "64KiB")];
+
+fn bench_writes(c: &mut Criterion, name: &str, store: &dyn KvStore) {
+    let mut group = c.benchmark_group(format!("durable_write/{name}"));
+    group.throughput(Throughput::Elements(1));
+    for (size, label) in SIZES {
+        let value = vec![0xa5u8; size];
+        let mut version = 0u64;
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                version += 1;
+                store
+                    .write("bench", label, version, &value)
+                    .expect("durable write");
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_batches(c: &mut Criterion, name: &str, store: &dyn KvStore) {
+    let mut group = c.benchmark_group(format!("durable_write/{name}"));
+    group.throughput(Throughput::Elements(1));
+    for (size, label) in SIZES {
+        let value = vec![0x5au8; size];
+        let mut version = 0u64;
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                version += 1;
+                let ops: Vec<BatchOp> = ["a", "b"]
+                    .iter()
+                    .map(|k| BatchOp::Write {
+                        namespace: "bench".into(),
+                        key: format!("batch-{label}-{k}"),
+                        version,
+                        value: value.clone(),
+                    })
+                    .collect();
+                store.write_batch(&ops).expect("durable batch");
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The floor and `store` measured in alternation, one write each in turn,
+/// so that a change in the machine's load (other processes' IO) weighs on
+/// both alike; printed to stderr as the ratio of writes per second.
+fn paired(dir: &Path, name: &str, store: &dyn KvStore) {
+    const PAIRS: u32 = 300;
+    for (size, label) in SIZES {
+        let value = vec![0x3cu8; size];
+        let mut floor =
+            File::create(dir.join(format!("paired-floor-{label}"))).expect("floor file");
+        let (mut floor_time, mut store_time) = (Duration::ZERO, Duration::ZERO);
+        let key = format!("paired-{label}");
+        for i in 0..PAIRS {
+            let start = Instant::now();
+            floor.seek(SeekFrom::Start(0)).expect("seek");
+            floor.write_all(&value).expect("write");
+            floor.sync_all().expect("fsync");
+            floor_time += start.elapsed();
+            let start = Instant::now();
+            store
+                .write("bench", &key, u64::from(i), &value)
+                .expect("durable write");
+            store_time += start.elapsed();
+        }
+        eprintln!(
+            "paired {name}/{label}: floor {:.0} us, store {:.0} us per write, {:.2}x the floor's writes/s ({PAIRS} pairs)",
+            floor_time.as_secs_f64() * 1e6 / f64::from(PAIRS),
+            store_time.as_secs_f64() * 1e6 / f64::from(PAIRS),
+            floor_time.as_secs_f64() / store_time.as_secs_f64(),
+        );
+    }
+}
+
+fn durable_write(c: &mut Criterion) {
+    // Beside the target directory, on the same filesystem as a node's data
+    // would usually be; not /tmp, which may be a tmpfs.
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+
+    let mut group = c.benchmark_group("durable_write/floor");
+    group.throughput(Throughput::Elements(1));
+    for (size, label) in SIZES {
+        let value = vec![0xa5u8; size];
+        let mut file = File::create(dir.path().join(format!("floor-{label}"))).expect("floor file");
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                file.seek(SeekFrom::Start(0)).expect("seek");
+                file.write_all(&value).expect("write");
+                file.sync_all().expect("fsync");
+            })
+        });
+    }
+    group.finish();
+
+    let fs = FsStore::open(dir.path().join("fs"), "bench").expect("fs store");
+    paired(dir.path(), "fs", &fs);
+    bench_writes(c, "fs", &fs);
+    bench_batches(c, "fs_batch2", &fs);
+    drop(fs);
+    let sqlite = SqliteStore::open(dir.path().join("kv.sqlite"), "bench").expect("sqlite store");
+    paired(dir.path(), "sqlite", &sqlite);
+    bench_writes(c, "sqlite", &sqlite);
+    drop(sqlite);
+    let postgres = std::env::var("LN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            let store = format!("bench-durable-{}", std::process::id());
+            PostgresStore::open(&url, &PostgresOptions::new(&store, "bench"))
+        });
+    match postgres {
+        Some(Ok(store)) => {
+            paired(dir.path(), "postgres", &store);
+            bench_writes(c, "postgres", &store)
+        }
+        Some(Err(e)) => eprintln!("durable_write: PostgreSQL unreachable ({e}), no postgres rows"),
+        None => eprintln!("durable_write: LN_TEST_POSTGRES_URL unset, no postgres rows"),
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = durable_write
+}
+criterion_main!(benches);

@@ -1,0 +1,230 @@
+//! A store written by the first `FsStore` format (one file per record)
+//! opens with today's and reads back every record: it is migrated into a
+//! snapshot on open, crash-safely.
+//!
+//! `tests/fixtures/fs-v1` was written by the first format's own code (the
+//! `FsStore` of commit 6dd7ea2): the records listed in [`fixture_records`].
+//! The test module also keeps a writer of that format, for the cases a
+//! fixture cannot show (a damaged file, a crash in the middle of the
+//! migration).
+
+// Test code may unwrap (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+#![cfg(feature = "fs")]
+
+mod common;
+
+use std::path::Path;
+
+use common::value_for;
+use lightning_persist::{FsStore, KvStore, PersistError, MAX_VERSION};
+use sha2::{Digest, Sha256};
+
+/// What the fixture holds: (namespace, key, version, value).
+fn fixture_records() -> Vec<(&'static str, String, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..5u64 {
+        let key = format!("channel/00ab/update/{i:020}");
+        let value = value_for(&key, i + 1, 300);
+        out.push(("node", key, i + 1, value));
+    }
+    let key = "channel/00ab/snapshot".to_string();
+    out.push(("node", key.clone(), 7, value_for(&key, 7, 5000)));
+    out.push((
+        "node",
+        "meta/keys_index".into(),
+        3,
+        value_for("meta/keys_index", 3, 8),
+    ));
+    out.push(("node", "empty".into(), 0, Vec::new()));
+    out.push((
+        "node",
+        "max".into(),
+        MAX_VERSION,
+        value_for("max", MAX_VERSION, 40),
+    ));
+    out.push((
+        "one/nested",
+        "a/b.c_d-e".into(),
+        9,
+        value_for("a/b.c_d-e", 9, 100),
+    ));
+    out.push(("payments", "p1".into(), 3, value_for("p1", 3, 70)));
+    out.push(("payments", "p2".into(), 5, value_for("p2", 5, 64)));
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn fixture() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fs-v1"))
+}
+
+fn assert_holds(store: &FsStore, records: &[(&str, String, u64, Vec<u8>)]) {
+    for (namespace, key, version, value) in records {
+        let r = store
+            .read(namespace, key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{namespace}/{key} is missing"));
+        assert_eq!(
+            (r.version, &r.value),
+            (*version, value),
+            "{namespace}/{key}"
+        );
+    }
+    for namespace in ["node", "one/nested", "payments"] {
+        let mut keys: Vec<String> = records
+            .iter()
+            .filter(|r| r.0 == namespace)
+            .map(|r| r.1.clone())
+            .collect();
+        keys.sort();
+        assert_eq!(store.list(namespace).unwrap(), keys, "{namespace}");
+    }
+}
+
+fn subdirs(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_first_format_store_opens_and_reads_back_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    copy_dir(fixture(), &root);
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    let records = fixture_records();
+    assert_holds(&store, &records);
+    assert_eq!(store.read("node", "gone").unwrap(), None);
+    // Migrated: the old per-record files are gone.
+    assert!(subdirs(&root).is_empty(), "{:?}", subdirs(&root));
+    // And it goes on as a store of today's format.
+    store
+        .write("payments", "p1", 4, b"after the upgrade")
+        .unwrap();
+    assert!(store
+        .write("node", "max", 1, b"stale")
+        .unwrap_err()
+        .is_stale());
+    drop(store);
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    assert_eq!(
+        store.read("payments", "p1").unwrap().unwrap().value,
+        b"after the upgrade"
+    );
+    assert_eq!(
+        store.read("node", "max").unwrap().unwrap().version,
+        MAX_VERSION
+    );
+}
+
+/// The first format's writer: `<root>/<ns>/<key>` with `/` as `%`, header
+/// `LNKV` 1 | version BE | length BE | SHA-256 of both and the value.
+fn write_first_format(root: &Path, namespace: &str, key: &str, version: u64, value: &[u8]) {
+    let dir = root.join(namespace.replace('/', "%"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bytes = b"LNKV\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(&version.to_be_bytes());
+    bytes.extend_from_slice(&(value.len() as u64).to_be_bytes());
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(&bytes)
+        .chain_update(value)
+        .finalize()
+        .into();
+    bytes.extend_from_slice(&digest);
+    bytes.extend_from_slice(value);
+    std::fs::write(dir.join(key.replace('/', "%")), bytes).unwrap();
+}
+
+#[test]
+fn the_test_writer_matches_the_fixture() {
+    // So that the cases below, built with it, are about the real format.
+    let dir = tempfile::tempdir().unwrap();
+    for (namespace, key, version, value) in fixture_records() {
+        write_first_format(dir.path(), namespace, &key, version, &value);
+        let ns = namespace.replace('/', "%");
+        let name = key.replace('/', "%");
+        assert_eq!(
+            std::fs::read(dir.path().join(&ns).join(&name)).unwrap(),
+            std::fs::read(fixture().join(&ns).join(&name)).unwrap(),
+            "{namespace}/{key}"
+        );
+    }
+}
+
+#[test]
+fn a_crash_in_the_middle_of_the_migration_opens_to_the_same_records() {
+    let records = fixture_records();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Died while writing the snapshot: a partial temporary file. The old
+    // files are still the store.
+    let root = dir.path().join("partial");
+    copy_dir(fixture(), &root);
+    std::fs::write(
+        root.join("~snapshot.00000000000000000001.tmp"),
+        b"LNKF\x02\0\0\0 cut short",
+    )
+    .unwrap();
+    std::fs::write(root.join("node").join("~tmp.3"), b"a write in flight").unwrap();
+    assert_holds(&FsStore::open(&root, "t").unwrap(), &records);
+    assert!(subdirs(&root).is_empty());
+
+    // Died after the snapshot was in place, before all old files were
+    // removed: they are leftovers, never read again, even after a newer
+    // write.
+    let root = dir.path().join("leftovers");
+    copy_dir(fixture(), &root);
+    let store = FsStore::open(&root, "t").unwrap();
+    store.write("payments", "p1", 10, b"newer").unwrap();
+    store.remove("payments", "p2").unwrap();
+    drop(store);
+    copy_dir(&fixture().join("payments"), &root.join("payments"));
+    let store = FsStore::open(&root, "t").unwrap();
+    assert_eq!(
+        store.read("payments", "p1").unwrap().unwrap().value,
+        b"newer"
+    );
+    assert_eq!(store.read("payments", "p2").unwrap(), None);
+    assert!(subdirs(&root).is_empty());
+}
+
+#[test]
+fn a_damaged_first_format_record_fails_the_open_and_keeps_the_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write_first_format(dir.path(), "ns", "good", 1, b"fine");
+    write_first_format(dir.path(), "ns", "bad/one", 2, b"will be damaged");
+    let bad = dir.path().join("ns").join("bad%one");
+    let mut bytes = std::fs::read(&bad).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&bad, &bytes).unwrap();
+    match FsStore::open(dir.path(), "t") {
+        Err(PersistError::Corrupt { namespace, key, .. }) => {
+            assert_eq!((namespace.as_str(), key.as_str()), ("ns", "bad/one"))
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+    assert!(dir.path().join("ns").join("good").exists());
+    // Once the damaged file is dealt with (here: removed), it opens.
+    std::fs::remove_file(&bad).unwrap();
+    let store = FsStore::open(dir.path(), "t").unwrap();
+    assert_eq!(store.read("ns", "good").unwrap().unwrap().value, b"fine");
+    assert_eq!(store.list("ns").unwrap(), vec!["good"]);
+}
