@@ -44,5 +44,7 @@ pub use events::{
 pub use record::RecordError;
 pub use state::{Channel, ChannelConfig, ChannelState, Phase};
 
+#[cfg(all(test, feature = "test-support"))]
+mod per_message_tests;
 #[cfg(test)]
 mod update_log_tests;
