@@ -129,6 +129,31 @@ fn settle(pair: &mut Pair, id: u64) {
     pair.b.events.clear();
 }
 
+/// One payment's full round trip, as `benches/payment.rs` makes it (add,
+/// both dances, fulfill, both dances), A to B when `n` is even, B to A
+/// when odd: the same operation in CPU time, to compare versions of the
+/// code on a shared machine.
+fn payment(pair: &mut Pair, n: u64) {
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+    let id = add_round(pair, n);
+    let out = pair.b.ch.fulfill_htlc(id, preimage(n).0).expect("fulfill");
+    pair.b.apply(out);
+    let out = pair.b.ch.commit().expect("commit");
+    pair.b.apply(out);
+    pair.deliver_all_b_to_a()
+        .expect("A gets fulfill + commitment_signed");
+    pair.deliver_all_a_to_b()
+        .expect("B gets revoke_and_ack + commitment_signed");
+    pair.deliver_all_b_to_a().expect("A gets revoke_and_ack");
+    pair.a.events.clear();
+    pair.b.events.clear();
+    if n % 2 == 1 {
+        std::mem::swap(&mut pair.a, &mut pair.b);
+    }
+}
+
 /// The thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`).
 fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
@@ -368,6 +393,16 @@ fn per_message(c: &mut Criterion) {
     }
     let (t0, t483, extra, extra_work) = (median(v0), median(v483), median(vsig), median(vwork));
     let extra_outputs = median(voutputs);
+    let mut pay = channel(0);
+    let mut vpay = vec![];
+    for _ in 0..SAMPLES {
+        let w = Watch::start();
+        for _ in 0..10 {
+            next += 1;
+            payment(&mut pay, next);
+        }
+        vpay.push(w.elapsed() / 10);
+    }
     eprintln!("\nper_message (thread CPU time, medians of {SAMPLES}):");
     eprintln!(
         "  add + commitment_signed round, 0 HTLCs in flight: {:.3} ms",
@@ -377,6 +412,10 @@ fn per_message(c: &mut Criterion) {
         "  same round, {IN_FLIGHT} HTLCs in flight: {:.3} ms (ratio {:.2})",
         ms(t483),
         t483.as_secs_f64() / t0.as_secs_f64()
+    );
+    eprintln!(
+        "  one payment round trip (benches/payment.rs memory_store, in CPU time): {:.3} ms",
+        ms(median(vpay))
     );
     for (what, allowance) in [
         (
