@@ -44,7 +44,7 @@ pub use events::{
 pub use record::RecordError;
 pub use state::{Channel, ChannelConfig, ChannelState, Phase};
 
-#[cfg(all(test, feature = "test-support"))]
+#[cfg(test)]
 mod per_message_tests;
 #[cfg(test)]
 mod update_log_tests;

@@ -2,6 +2,7 @@
 //! `commitment_signed`, `update_fee` floods, the revocation secret released
 //! only once every fallible step succeeded and never before its write, and
 //! the transactional undo of an input with many HTLCs in flight.
+#![cfg(feature = "test-support")]
 
 use std::cell::Cell;
 use std::sync::Arc;
