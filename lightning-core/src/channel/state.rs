@@ -3,9 +3,10 @@
 //!
 //! Every input runs as a transaction on the channel state: if it fails,
 //! the state is put back as it was, so a bad message never leaves a half
-//! applied change. A successful input ends by comparing the log before and
-//! after (to raise HTLC events) and by encoding the state to produce the
-//! record write (see [`record`](super::record)).
+//! applied change; the undo costs in proportion to what the input changed
+//! (the update log is journaled, not copied). A successful input ends by
+//! raising the HTLC events its `revoke_and_ack`s reported and by encoding
+//! the state to produce the record write (see [`record`](super::record)).
 
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning_wire::msgs::Message;

@@ -586,9 +586,9 @@ impl UpdateLog {
     /// acknowledged updates into its own.
     ///
     /// BOLT 2 forbids *sending* a `commitment_signed` that includes no update
-    /// (check [`UpdateLog::has_updates_to_commit`] first), but gives the
-    /// receiver no rule to fail on one, so an empty one is applied as a
-    /// commitment with a new number only.
+    /// (check [`UpdateLog::has_updates_to_commit`] first). The log applies
+    /// an empty one as a commitment with a new number only; the channel
+    /// refuses to receive one (see `Channel::on_commitment_signed`).
     pub fn commitment_signed(&mut self, signer: Side) {
         self.save_all();
         for u in &mut self.updates {
