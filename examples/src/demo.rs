@@ -30,6 +30,8 @@ pub struct DemoSummary {
     pub bob_sat: u64,
     /// The closing transaction's fee.
     pub closing_fee_sat: u64,
+    /// The closing transaction's weight (the fee is the feerate times it).
+    pub closing_weight_wu: u64,
     /// Payments Alice made.
     pub payments: usize,
     /// Wall time.
@@ -454,10 +456,43 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         "on chain: alice {alice_sat} sat + bob {bob_sat} sat + closing fee {closing_fee_sat} sat = {} sat (funding {funding_sat} sat)",
         alice_sat + bob_sat + closing_fee_sat
     ));
-    let expected_bob = (payments as u64 * per_payment_msat - back_msat) / 1000;
-    if alice_sat + bob_sat + closing_fee_sat != funding_sat || bob_sat != expected_bob {
+    // Each side's amount on its own, not "alice + bob + fee == funding"
+    // with the fee taken as the remainder (that holds whatever went
+    // wrong). Bob, who pays no fee, gets what the payments moved; Alice
+    // the rest less the fee; the fee is the feerate times the closing
+    // transaction's weight.
+    let bob_msat = payments as u64 * per_payment_msat - back_msat;
+    let alice_msat = funding_sat * 1000 - bob_msat;
+    if (a_bal, b_bal) != (alice_msat, bob_msat) {
         return Err(format!(
-            "balances do not add up: alice {alice_sat}, bob {bob_sat} (expected {expected_bob}), fee {closing_fee_sat}"
+            "channel balances: alice {a_bal} msat, bob {b_bal} msat (expected {alice_msat}, {bob_msat})"
+        ));
+    }
+    let expected_bob = bob_msat / 1000;
+    if alice_sat + bob_sat != out_sum {
+        return Err(format!(
+            "the closing tx pays {} sat elsewhere",
+            out_sum - alice_sat - bob_sat
+        ));
+    }
+    if bob_sat != expected_bob {
+        return Err(format!("bob got {bob_sat} sat, expected {expected_bob}"));
+    }
+    if alice_sat + closing_fee_sat != alice_msat / 1000 {
+        return Err(format!(
+            "alice got {alice_sat} sat, expected {} less the fee {closing_fee_sat}",
+            alice_msat / 1000
+        ));
+    }
+    // The fee the node proposes from a 672-unit weight estimate at the
+    // fixed 1000 sat/kw; the real weight differs by the signatures'
+    // lengths (71 to 73 bytes each).
+    const FEERATE_PER_KW: u64 = 1000;
+    let closing_weight_wu = closing.weight().to_wu();
+    let at_feerate = FEERATE_PER_KW * closing_weight_wu / 1000;
+    if closing_fee_sat.abs_diff(at_feerate) > 4 {
+        return Err(format!(
+            "closing fee {closing_fee_sat} sat, but {FEERATE_PER_KW} sat/kw x {closing_weight_wu} wu = {at_feerate} sat"
         ));
     }
     if !chain.rejections().is_empty() {
@@ -476,6 +511,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         alice_sat,
         bob_sat,
         closing_fee_sat,
+        closing_weight_wu,
         payments,
         elapsed,
     })

@@ -17,7 +17,7 @@
 //! matches the message it gives the peer; at the end everything settles and
 //! each balance moved by exactly the fulfilled amounts.
 
-use lightning_core::testing::pair::{open, OpenOptions};
+use lightning_core::testing::pair::{open, OpenOptions, TxVerifier};
 use lightning_core::testing::sim::{encode_ops, random_ops, Op, Sim};
 
 /// Inputs longer than this are cut: each operation may sign, so this keeps
@@ -37,9 +37,27 @@ pub fn options() -> OpenOptions {
 
 /// The fuzz target.
 pub fn channel_two_endpoints(data: &[u8]) {
+    run(data, None);
+}
+
+/// The fuzz target with a script verifier: every agreement check also
+/// verifies each commitment and HTLC-timeout transaction against what it
+/// spends (the corpus replay plugs in libbitcoinconsensus).
+pub fn channel_two_endpoints_verified(data: &[u8], verifier: TxVerifier) {
+    run(data, Some(verifier));
+}
+
+fn run(data: &[u8], verifier: Option<TxVerifier>) {
     let data = &data[..data.len().min(MAX_INPUT)];
-    let mut sim = Sim::new(open(options()));
+    let mut pair = open(options());
+    pair.verifier = verifier;
+    let mut sim = Sim::new(pair);
     sim.run_bytes(data);
+    // An honest run ended in `finish`'s checks (all settled, balances,
+    // agreement); after misbehaviour only "no panic" was checked.
+    if !sim.tainted && !sim.failed && sim.stats.agreements > 0 {
+        crate::reached_checks();
+    }
 }
 
 /// The seed corpus: named scenarios plus short random walks.

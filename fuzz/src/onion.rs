@@ -3,7 +3,7 @@
 
 use lightning_core::onion::{
     build_payment_onion, decode_error_packet, peel_packet, process_htlc_onion, AttributionData,
-    HopPayload, IncomingHtlc, OnionPacket, SharedSecret, PAYMENT_ONION_LEN,
+    DecodedFailure, HopPayload, IncomingHtlc, OnionPacket, SharedSecret, PAYMENT_ONION_LEN,
 };
 use lightning_wire::Encode;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
@@ -22,7 +22,9 @@ pub fn peel(data: &[u8]) {
     bytes[..n].copy_from_slice(&data[..n]);
     let onion = OnionPacket::from_payment_bytes(&bytes).expect("right length");
     let key = node_key();
-    let _ = peel_packet(&onion, &HASH, &key);
+    if peel_packet(&onion, &HASH, &key).is_ok() {
+        crate::reached_checks();
+    }
     let htlc = IncomingHtlc {
         onion: &onion,
         payment_hash: HASH,
@@ -46,14 +48,60 @@ pub fn error_packet(data: &[u8]) {
     };
     let decoded = decode_error_packet(&secrets, packet, attribution.as_ref());
     assert!(decoded.hold_times.len() <= 20);
+    assert_eq!(
+        decoded.failing_hop.is_some(),
+        decoded.raw_message.is_some(),
+        "a failuremsg exactly when an HMAC matched"
+    );
+    assert!(decoded.message.is_none() || decoded.raw_message.is_some());
+    check_attribution(&decoded, attribution.is_some(), secrets.len());
     if let Some(a) = &attribution {
         let _ = a.verify_fulfill(&secrets);
     }
 }
 
 /// Decodes a hop payload; one that decodes re-encodes and decodes equal.
+/// The attribution part of a decoded failure is consistent: without
+/// attribution data there are no hold times and no blame; with it, the
+/// hold times are those of the hops before the first whose HMAC failed, or
+/// of every hop up to the erring one when all verified.
+pub fn check_attribution(decoded: &DecodedFailure, attributed: bool, hops: usize) {
+    if !attributed {
+        assert!(
+            decoded.hold_times.is_empty(),
+            "hold times without attribution"
+        );
+        assert_eq!(
+            decoded.attribution_failed_at, None,
+            "blame without attribution"
+        );
+        return;
+    }
+    match (decoded.attribution_failed_at, decoded.failing_hop) {
+        (Some(i), _) => {
+            assert!(i < hops, "blamed hop {i} of {hops}");
+            assert_eq!(
+                decoded.hold_times.len(),
+                i,
+                "hold times of the hops before the blamed one"
+            );
+        }
+        (None, Some(e)) => assert_eq!(
+            decoded.hold_times.len(),
+            e + 1,
+            "all verified: one hold time per hop up to the erring one"
+        ),
+        (None, None) => assert!(
+            !decoded.hold_times.is_empty() && decoded.hold_times.len() <= hops,
+            "no HMAC matched and no blame: the attribution must tell how far the return came"
+        ),
+    }
+    crate::reached_checks();
+}
+
 pub fn hop_payload(data: &[u8]) {
     if let Ok(p) = HopPayload::decode_payload(data) {
+        crate::reached_checks();
         let bytes = p.to_bytes();
         let again = HopPayload::decode_payload(&bytes).expect("re-encoded payload decodes");
         assert_eq!(again, p);

@@ -88,6 +88,7 @@ impl Checker {
                 PeerEvent::Connected { .. } => {
                     assert!(!self.connected, "connected twice");
                     self.connected = true;
+                    crate::reached_checks();
                 }
                 PeerEvent::Disconnected { reason, .. } => {
                     assert!(!disconnected, "disconnected twice: {reason:?}");

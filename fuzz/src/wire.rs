@@ -26,6 +26,7 @@ pub fn message(data: &[u8]) {
     let json = serde_json::to_string(&m).expect("message serializes");
     let from_json: Message = serde_json::from_str(&json).expect("own JSON deserializes");
     assert_eq!(from_json.encode(), data, "JSON round trip of {}", m.name());
+    crate::reached_checks();
 }
 
 fn round_trip<T: Decode + Encode + PartialEq + Debug>(data: &[u8]) {
@@ -35,6 +36,7 @@ fn round_trip<T: Decode + Encode + PartialEq + Debug>(data: &[u8]) {
     let bytes = v.to_bytes();
     assert_eq!(bytes, data, "{v:?} did not re-encode to its input");
     assert_eq!(T::from_bytes(&bytes).expect("re-encoded value decodes"), v);
+    crate::reached_checks();
 }
 
 /// A TLV stream in one of several message namespaces, chosen by the first

@@ -1,8 +1,32 @@
-//! Runs the two-endpoint channel fuzz target over its checked-in corpus.
+//! Runs the two-endpoint channel fuzz target over its checked-in corpus,
+//! with libbitcoinconsensus verifying every commitment and HTLC-timeout
+//! transaction at each agreement check.
 //! `WRITE_CHANNEL_CORPUS=1 cargo test -p lightning-fuzz --test channel`
 //! writes the seed corpus (named scenarios and short random walks) again.
+#![allow(clippy::unwrap_used)]
 
-use lightning_fuzz::{channel, corpus_dir, run_corpus};
+use bitcoin::consensus::serialize;
+use bitcoin::{Transaction, TxOut};
+use lightning_fuzz::{assert_corpus, channel, corpus_dir};
+
+/// Every input of `tx` against the outputs it spends, with all pre-taproot
+/// flags.
+fn verify(tx: &Transaction, spent: &[TxOut]) -> Result<(), String> {
+    assert_eq!(tx.input.len(), spent.len());
+    let bytes = serialize(tx);
+    for (i, out) in spent.iter().enumerate() {
+        bitcoinconsensus::verify_with_flags(
+            out.script_pubkey.as_bytes(),
+            out.value.to_sat(),
+            &bytes,
+            None,
+            i,
+            bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT,
+        )
+        .map_err(|e| format!("input {i}: {e:?}"))?;
+    }
+    Ok(())
+}
 
 #[test]
 fn channel_two_endpoints_corpus() {
@@ -13,7 +37,30 @@ fn channel_two_endpoints_corpus() {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
     }
-    assert!(run_corpus("channel_two_endpoints", channel::channel_two_endpoints) >= 30);
+    // Inputs that end honestly in the final checks (all settled, balances,
+    // agreement verified by libbitcoinconsensus).
+    let run = assert_corpus(
+        "channel_two_endpoints",
+        |d| channel::channel_two_endpoints_verified(d, verify),
+        CHANNEL_MIN,
+    );
+    assert!(run.inputs >= 30);
+}
+
+/// Measured on the checked-in corpus: the rest corrupt a message.
+const CHANNEL_MIN: usize = 74;
+
+/// The verifier is really used: one that rejects everything fails the
+/// first agreement check.
+#[test]
+fn channel_replay_uses_the_verifier() {
+    fn reject(_: &Transaction, _: &[TxOut]) -> Result<(), String> {
+        Err("rejected".into())
+    }
+    let data = std::fs::read(corpus_dir("channel_two_endpoints").join("pay-a-to-b")).unwrap();
+    channel::channel_two_endpoints_verified(&data, verify);
+    let r = std::panic::catch_unwind(|| channel::channel_two_endpoints_verified(&data, reject));
+    assert!(r.is_err(), "a verifier rejecting everything went unnoticed");
 }
 
 /// Edge inputs that need no corpus file.

@@ -1,10 +1,11 @@
 //! Runs the peer-layer fuzz target over its checked-in corpus.
 
-use lightning_fuzz::{peer, run_corpus};
+use lightning_fuzz::{assert_corpus, peer};
 
 #[test]
 fn peer_bytes_corpus() {
-    assert!(run_corpus("peer_bytes", peer::peer_bytes) >= 8);
+    // Inputs that complete the handshake and `init` (a `Connected` event).
+    assert_corpus("peer_bytes", peer::peer_bytes, 6);
 }
 
 /// Edge inputs that need no corpus file.

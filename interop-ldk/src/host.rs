@@ -53,6 +53,9 @@ pub struct HostState {
     pub events: Vec<Event>,
     /// Errors the host met handling events (funding).
     pub errors: Vec<String>,
+    /// Errors our node returned from `handle_bytes` (it then closed the
+    /// connection). The scenarios assert there are none.
+    pub node_errors: Vec<String>,
     /// Close the connection after this many more writes (a disconnect in
     /// the middle of a commitment dance); 0: never.
     cut_after_writes: u32,
@@ -171,6 +174,7 @@ impl OurNode {
                 fed: best.height,
                 events: Vec::new(),
                 errors: Vec::new(),
+                node_errors: Vec::new(),
                 cut_after_writes: 0,
                 frozen: false,
                 freeze_after_reads: 0,
@@ -202,6 +206,11 @@ impl OurNode {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the host state.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut HostState) -> R) -> R {
+        f(&mut self.lock())
     }
 
     /// Runs `f` on the node.
@@ -491,7 +500,8 @@ fn round(
                     busy = true;
                     read_any = true;
                     let peer = state.conns[i].peer;
-                    if state.node.handle_bytes(peer, &buf[..n], now).is_err() {
+                    if let Err(e) = state.node.handle_bytes(peer, &buf[..n], now) {
+                        state.node_errors.push(e.to_string());
                         // The node closed it; its last bytes still go out.
                         state.conns[i].closing = true;
                         break;

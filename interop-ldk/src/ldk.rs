@@ -294,6 +294,9 @@ pub struct LdkRecord {
     pub path_failures: Vec<(PaymentHash, bool)>,
     /// `PaymentClaimed`: hash and amount.
     pub claimed: Vec<(PaymentHash, u64)>,
+    /// `PaymentSent`: hash, the amount the recipient got (LDK's
+    /// `amount_msat`) and the fee paid.
+    pub sent: Vec<(PaymentHash, Option<u64>, Option<u64>)>,
     /// Inbound channel requests seen (temporary id, whether zero-conf was
     /// granted).
     pub open_requests: Vec<(ChannelId, bool)>,
@@ -780,6 +783,46 @@ impl LdkNode {
         }
     }
 
+    /// The record, to change: for the harness's own tests, which doctor
+    /// an event to show that the checks catch it.
+    pub fn record_mut<R>(&self, f: impl FnOnce(&mut LdkRecord) -> R) -> R {
+        f(&mut self.inner.record.lock().unwrap())
+    }
+
+    /// The script LDK closes to (its `KeysManager`'s shutdown key, also
+    /// sent as `upfront_shutdown_script`).
+    pub fn shutdown_script(&self) -> bitcoin::ScriptBuf {
+        use lightning::sign::SignerProvider;
+        self.inner
+            .keys
+            .get_shutdown_scriptpubkey()
+            .unwrap()
+            .into_inner()
+    }
+
+    /// LDK's own view of its balance in `channel_id`, from its channel
+    /// monitor: what it could claim if its latest commitment went on chain
+    /// (sat, rounded down) plus, as funder, the commitment fee it pays
+    /// (anchors and dust included). `None` without a monitor or once
+    /// closed.
+    pub fn monitor_balance_sat(&self, channel_id: &ChannelId) -> Option<u64> {
+        use lightning::chain::channelmonitor::Balance;
+        let monitor = self.inner.monitor.get_monitor(*channel_id).ok()?;
+        monitor
+            .get_claimable_balances()
+            .into_iter()
+            .find_map(|b| match b {
+                Balance::ClaimableOnChannelClose {
+                    balance_candidates,
+                    confirmed_balance_candidate_index,
+                    ..
+                } => balance_candidates
+                    .get(confirmed_balance_candidate_index)
+                    .map(|c| c.amount_satoshis + c.transaction_fee_satoshis),
+                _ => None,
+            })
+    }
+
     /// Balance in msat LDK holds in the channel `channel_id`.
     pub fn balance_msat(&self, channel_id: &ChannelId) -> Option<u64> {
         self.channels()
@@ -922,11 +965,13 @@ impl Inner {
             Event::PaymentSent {
                 payment_hash,
                 payment_preimage,
+                amount_msat,
+                fee_paid_msat,
                 ..
             } => {
-                self.record
-                    .lock()
-                    .unwrap()
+                let mut record = self.record.lock().unwrap();
+                record.sent.push((payment_hash, amount_msat, fee_paid_msat));
+                record
                     .outgoing
                     .insert(payment_hash, LdkPaymentOutcome::Sent(payment_preimage));
             }

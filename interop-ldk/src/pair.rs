@@ -1,6 +1,8 @@
 //! One LDK node and our node on one simulated chain, connected over TCP,
 //! with the steps the scenarios share.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
@@ -33,6 +35,34 @@ pub struct Pair {
     pub ours: OurNode,
     /// Whether the scenario runs `option_anchors_zero_fee_htlc_tx`.
     pub anchors: bool,
+    /// The amount each payment of the scenario is for (msat), by hash: what
+    /// the payee must receive and the payer's records must say.
+    expected: Mutex<HashMap<PaymentHash, u64>>,
+    /// Set by a scenario that makes our node fail a connection on purpose:
+    /// then node errors are not a failure of the scenario.
+    pub node_errors_expected: bool,
+}
+
+/// After each scenario (unless it already failed): neither harness met an
+/// error. LDK's event handler records what it refused or failed at; our
+/// host records what it could not do and every error our node returned
+/// from `handle_bytes`.
+impl Drop for Pair {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let ldk = self.ldk.record(|r| r.errors.clone());
+        assert!(ldk.is_empty(), "LDK's harness met errors: {ldk:?}");
+        let (host, node) = self
+            .ours
+            .with_state(|s| (s.errors.clone(), s.node_errors.clone()));
+        assert!(host.is_empty(), "our host met errors: {host:?}");
+        assert!(
+            self.node_errors_expected || node.is_empty(),
+            "our node failed on LDK's bytes: {node:?}"
+        );
+    }
 }
 
 /// Converts our channel id to LDK's.
@@ -75,6 +105,8 @@ impl Pair {
             ldk,
             ours,
             anchors: ldk_config.anchors,
+            expected: Mutex::new(HashMap::new()),
+            node_errors_expected: false,
         }
     }
 
@@ -214,19 +246,39 @@ impl Pair {
             });
     }
 
+    /// Records that payment `hash` is for `amount_msat`: the waits below
+    /// check both sides' records against it.
+    pub fn expect_amount(&self, hash: PaymentHash, amount_msat: u64) {
+        self.expected.lock().unwrap().insert(hash, amount_msat);
+    }
+
+    fn expected_amount(&self, hash: &PaymentHash) -> u64 {
+        *self
+            .expected
+            .lock()
+            .unwrap()
+            .get(hash)
+            .unwrap_or_else(|| panic!("payment {hash}: no expected amount (Pair::expect_amount)"))
+    }
+
     /// We create an invoice, LDK pays it; returns the hash. Does not wait.
     pub fn ldk_pays_us_start(&self, amount_msat: u64) -> PaymentHash {
         let invoice = self
             .ours
             .with(|n| n.create_invoice(Some(amount_msat), "interop", 3600, host::now()))
             .unwrap();
-        let hash = self.ldk.pay_invoice(&invoice.to_string(), None);
-        our_hash(&hash)
+        let hash = our_hash(&self.ldk.pay_invoice(&invoice.to_string(), None));
+        self.expect_amount(hash, amount_msat);
+        hash
     }
 
     /// LDK creates an invoice, we pay it; returns the hash. Does not wait.
     pub fn we_pay_ldk_start(&self, amount_msat: u64) -> PaymentHash {
         let invoice = self.ldk.create_invoice(Some(amount_msat), "interop");
+        self.expect_amount(
+            PaymentHash(invoice.payment_hash().to_byte_array()),
+            amount_msat,
+        );
         self.ours.with(|n| {
             if let Err(e) = n.pay_invoice_str(&invoice.to_string(), host::now()) {
                 panic!("pay {amount_msat}: {e}; channels {:#?}", n.list_channels());
@@ -250,6 +302,40 @@ impl Pair {
             .wait_until("we received the payment", LIMIT, |s| {
                 s.events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, .. } if payment_hash == hash))
             });
+        self.check_ldk_paid_us(hash);
+    }
+
+    /// LDK's payment `hash` to us: we received exactly the amount it was
+    /// for, once, and LDK's `PaymentSent` says the recipient got that
+    /// amount, with no fee (a direct channel).
+    pub fn check_ldk_paid_us(&self, hash: &PaymentHash) {
+        let amount = self.expected_amount(hash);
+        let received: Vec<u64> = self.ours.with_state(|s| {
+            s.events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::PaymentReceived {
+                        payment_hash,
+                        amount_msat,
+                    } if payment_hash == hash => Some(*amount_msat),
+                    _ => None,
+                })
+                .collect()
+        });
+        assert_eq!(received, vec![amount], "what we received for {hash}");
+        let ldk_hash = LdkPaymentHash(hash.0);
+        let sent: Vec<(Option<u64>, Option<u64>)> = self.ldk.record(|r| {
+            r.sent
+                .iter()
+                .filter(|(h, ..)| *h == ldk_hash)
+                .map(|(_, a, f)| (*a, *f))
+                .collect()
+        });
+        assert_eq!(
+            sent,
+            vec![(Some(amount), Some(0))],
+            "LDK's PaymentSent for {hash}: (amount, fee)"
+        );
     }
 
     /// Waits until our payment `hash` to LDK succeeded on both sides.
@@ -276,6 +362,63 @@ impl Pair {
             self.ldk
                 .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
         });
+        self.check_we_paid_ldk(hash);
+    }
+
+    /// Our payment `hash` to LDK: our record says the amount it was for,
+    /// and LDK claimed exactly that amount, once.
+    pub fn check_we_paid_ldk(&self, hash: &PaymentHash) {
+        let amount = self.expected_amount(hash);
+        let details = self.ours.with(|n| n.payment(&PaymentId(hash.0))).unwrap();
+        assert_eq!(
+            details.amount_msat, amount,
+            "our payment {hash}: {details:?}"
+        );
+        let ldk_hash = LdkPaymentHash(hash.0);
+        let claimed: Vec<u64> = self.ldk.record(|r| {
+            r.claimed
+                .iter()
+                .filter(|(h, _)| *h == ldk_hash)
+                .map(|(_, a)| *a)
+                .collect()
+        });
+        assert_eq!(claimed, vec![amount], "what LDK claimed for {hash}");
+    }
+
+    /// Waits until LDK's own view of its balance in `id` (its channel
+    /// monitor's latest commitment, [`LdkNode::monitor_balance_sat`])
+    /// agrees with ours: the channel's capacity less our balance, rounded
+    /// down to the satoshi. Needs nothing pending.
+    pub fn wait_balances_agree(&self, id: &ChannelId) {
+        let limit = std::time::Instant::now() + LIMIT;
+        loop {
+            let details = self.ours.channel(id).unwrap();
+            let theirs_sat = (details.capacity_sat * 1000 - details.local_balance_msat) / 1000;
+            let ours_sat = details.local_balance_msat / 1000;
+            // As funder on an anchors channel LDK also pays the two 330-sat
+            // anchor outputs, which its monitor counts in neither figure
+            // (only an elided anchor is in its fee): one per side with an
+            // output.
+            let anchors_paid_by_ldk = if self.anchors && !details.is_outbound {
+                330 * [ours_sat, theirs_sat].iter().filter(|s| **s > 0).count() as u64
+            } else {
+                0
+            };
+            let ldk = self
+                .ldk
+                .monitor_balance_sat(&ldk_id(id))
+                .map(|b| b + anchors_paid_by_ldk);
+            if ldk == Some(theirs_sat) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < limit,
+                "LDK's monitor says it holds {ldk:?} sat in {id:?} (anchors it pays included); we say {theirs_sat} sat (our balance {} msat of {} sat)",
+                details.local_balance_msat,
+                details.capacity_sat
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Our balance in `id` (msat) in our latest commitment.
@@ -302,6 +445,7 @@ impl Pair {
             expected_msat,
             "our balance is what we received less what we sent"
         );
+        self.wait_balances_agree(id);
     }
 
     /// Closes `id` cooperatively (`by_us` chooses the initiator), mines the
@@ -313,6 +457,15 @@ impl Pair {
         } else {
             self.ldk.close_channel(&ldk_id(&id), &self.ours.node_id());
         }
+        self.check_close(id)
+    }
+
+    /// Waits until both sides closed `id`, finds the closing transaction
+    /// (it must spend this channel's funding output) in the mempool, mines
+    /// it and checks its outputs: ours pays our shutdown script, LDK's the
+    /// script LDK's keys close to, each the owner's balance rounded down,
+    /// the funder's less the fee. Returns the closing transaction.
+    pub fn check_close(&self, id: ChannelId) -> bitcoin::Transaction {
         self.ours.wait_until("our side is closed", LIMIT, |s| {
             s.node
                 .list_channels()
@@ -354,7 +507,23 @@ impl Pair {
             .map(|o| o.value.to_sat())
             .sum();
         let total_out: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
-        let their_out = total_out - our_out;
+        let ldk_script = self.ldk.shutdown_script();
+        let their_out: u64 = closing
+            .output
+            .iter()
+            .filter(|o| o.script_pubkey == ldk_script)
+            .map(|o| o.value.to_sat())
+            .sum();
+        assert_eq!(
+            our_out + their_out,
+            total_out,
+            "the closing tx pays our shutdown script and LDK's only: {closing:?}"
+        );
+        assert_eq!(
+            closing.input.len(),
+            1,
+            "the closing tx spends the funding output alone"
+        );
         let fee = capacity - total_out;
         let their_msat = capacity * 1000 - our_msat;
         assert!(fee < 10_000, "closing fee {fee} sat");

@@ -127,6 +127,8 @@ both_channel_types!(s3_invoice_payments_both_ways, |anchors: bool| {
         start_balance + received - sent,
         "our balance moved by what we received less what we sent"
     );
+    // And LDK's own view (its channel monitor) is the rest of the channel.
+    pair.wait_balances_agree(&id);
     let (trimmed, htlc_sigs) = pair.ldk.htlc_counts();
     assert!(trimmed > 0, "some HTLCs were dust");
     assert!(
@@ -230,6 +232,12 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
             .iter()
             .map(|a| pair.ldk.create_invoice(Some(*a), "cut"))
             .collect();
+        for invoice in &invoices {
+            pair.expect_amount(
+                lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array()),
+                invoice.amount_milli_satoshis().unwrap(),
+            );
+        }
         pair.ours.with_cut(writes, |n| {
             for invoice in &invoices {
                 n.pay_invoice_str(&invoice.to_string(), host::now())
@@ -291,7 +299,9 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
             .iter()
             .map(|i| {
                 expected += i.amount_msat().unwrap();
-                pair.ldk.pay_invoice(&i.to_string(), None)
+                let h = pair.ldk.pay_invoice(&i.to_string(), None);
+                pair.expect_amount(interop_ldk::pair::our_hash(&h), i.amount_msat().unwrap());
+                h
             })
             .collect()
     };
@@ -309,6 +319,7 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
             .all(|c| c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty())
     });
     assert_eq!(pair.our_balance_msat(&id), expected);
+    pair.wait_balances_agree(&id);
     pair.assert_chain_clean();
 });
 
@@ -335,9 +346,12 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
             .with(|n| n.create_invoice(Some(amount + 7), "stream", 3600, host::now()))
             .unwrap()
             .to_string();
-        pair.ldk.pay_invoice(&invoice, None);
+        let h = pair.ldk.pay_invoice(&invoice, None);
+        pair.expect_amount(our_hash(&h), amount + 7);
         theirs.push((invoice, amount + 7));
-        let invoice = pair.ldk.create_invoice(Some(amount), "stream").to_string();
+        let invoice = pair.ldk.create_invoice(Some(amount), "stream");
+        pair.expect_amount(PaymentHash(invoice.payment_hash().to_byte_array()), amount);
+        let invoice = invoice.to_string();
         if i == 13 {
             // Crash with payments both ways in flight: ours is persisted
             // (its HTLC and our signature on it) but never reaches LDK.
@@ -447,6 +461,10 @@ both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
     let ours = pair.open_from_us(600_000, 100_000_000);
     assert_eq!(feerate_at_ldk(ours), Some(1000));
     let invoice = pair.ldk.create_invoice(Some(5_000_000), "fee");
+    pair.expect_amount(
+        lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array()),
+        5_000_000,
+    );
     pair.ours.with(|n| {
         n.update_fee(ours, 2_750).unwrap();
         n.pay_invoice_str(&invoice.to_string(), host::now())
@@ -506,6 +524,15 @@ both_channel_types!(s8_cooperative_close_each_side, |anchors: bool| {
         pair.wait_ldk_paid_us(&h);
     }
     let ldk_wallet = pair.ldk.wallet().balance();
+    for id in [&ours, &theirs] {
+        pair.ldk
+            .wait_until("LDK has no HTLC pending", interop_ldk::pair::LIMIT, || {
+                pair.ldk.channels().iter().all(|c| {
+                    c.pending_inbound_htlcs.is_empty() && c.pending_outbound_htlcs.is_empty()
+                })
+            });
+        pair.wait_balances_agree(id);
+    }
 
     // We initiate on the channel we funded.
     let closing = pair.close(ours, true);
@@ -623,14 +650,48 @@ both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
         0
     );
 
+    // Returns how many payments succeeded each way (LDK's, ours).
     let wait_all = |ldk_paid: &[PaymentHash], we_paid: &[PaymentHash]| {
+        let (mut ldk_ok, mut ours_ok) = (0, 0);
         for h in ldk_paid {
             let lh = lightning::types::payment::PaymentHash(h.0);
             pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
                 pair.ldk.outcome(&lh).is_some()
             });
-            if let Some(LdkPaymentOutcome::Sent(_)) = pair.ldk.outcome(&lh) {
-                assert!(pair.ours.received(h));
+            match pair.ldk.outcome(&lh) {
+                Some(LdkPaymentOutcome::Sent(_)) => {
+                    pair.ours.wait_until("we received the payment", LIMIT, |s| {
+                        s.events.iter().any(|e| matches!(e, lightning_core::node::Event::PaymentReceived { payment_hash, .. } if payment_hash == h))
+                    });
+                    pair.check_ldk_paid_us(h);
+                    ldk_ok += 1;
+                }
+                // Either we failed it back once shutting down (LDK decoded
+                // our failure as the recipient's refusal), or LDK failed it
+                // itself from its holding cell once its channel was shutting
+                // down (a path failure, then no route left: retries
+                // exhausted). Either way after a failed path, and nothing of
+                // it reached us.
+                outcome => {
+                    use lightning::events::PaymentFailureReason::{
+                        RecipientRejected, RetriesExhausted,
+                    };
+                    assert!(
+                        matches!(
+                            outcome,
+                            Some(LdkPaymentOutcome::Failed(Some(
+                                RecipientRejected | RetriesExhausted
+                            )))
+                        ),
+                        "LDK's payment {h}: {outcome:?}"
+                    );
+                    assert!(
+                        pair.ldk
+                            .record(|r| r.path_failures.iter().any(|(p, _)| *p == lh)),
+                        "LDK's payment {h} failed without a failed path"
+                    );
+                    assert!(!pair.ours.received(h), "failed at LDK, paid to us: {h}");
+                }
             }
         }
         for h in we_paid {
@@ -640,10 +701,25 @@ both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
                     .payment(&id)
                     .is_some_and(|p| p.status != PaymentStatus::Pending)
             });
-            if let Some(Err(failure)) = pair.ours.payment_outcome(h) {
-                assert_eq!(failure.failure_code, Some(0x4008), "{failure:?}");
+            match pair.ours.payment_outcome(h) {
+                Some(Err(failure)) => {
+                    // LDK fails HTLCs it processes after its `shutdown`
+                    // with permanent_channel_failure (PERM|8), and claims
+                    // nothing.
+                    assert_eq!(failure.failure_code, Some(0x4008), "{failure:?}");
+                    let lh = lightning::types::payment::PaymentHash(h.0);
+                    assert!(
+                        pair.ldk.record(|r| r.claimed.iter().all(|(c, _)| *c != lh)),
+                        "failed for us, claimed by LDK: {h}"
+                    );
+                }
+                _ => {
+                    pair.wait_we_paid_ldk(h);
+                    ours_ok += 1;
+                }
             }
         }
+        (ldk_ok, ours_ok)
     };
 
     for (ldk_funds, by_us) in [(false, false), (true, true)] {
@@ -659,7 +735,16 @@ both_channel_types!(s8_cooperative_close_edges, |anchors: bool| {
             we_paid.push(pair.we_pay_ldk_start(amount + 1));
         }
         let closing = pair.close(id, by_us);
-        wait_all(&ldk_paid, &we_paid);
+        let (ldk_ok, ours_ok) = wait_all(&ldk_paid, &we_paid);
+        eprintln!(
+            "close with payments in flight (LDK funds: {ldk_funds}): {ldk_ok} of LDK's and {ours_ok} of ours succeeded"
+        );
+        // Payments started before the close was asked for: some complete
+        // (the close waits for them), whatever the recipient then fails.
+        assert!(
+            ldk_ok + ours_ok > 0,
+            "no payment in flight at the close succeeded"
+        );
         assert_eq!(closing.output.len(), 2);
     }
     pair.assert_chain_clean();
@@ -720,6 +805,7 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
         PaymentStatus::Succeeded,
         "our full outbound capacity was refused: {details:?}"
     );
+    pair.wait_we_paid_ldk(&h);
     assert!(
         pair.ldk.record(|r| r.closed.is_empty()),
         "LDK closed the channel"
@@ -734,6 +820,7 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
         .with(|n| n.create_invoice(Some(ldk_max), "max", 3600, interop_ldk::host::now()))
         .unwrap();
     let lh = pair.ldk.pay_invoice(&invoice.to_string(), None);
+    pair.expect_amount(interop_ldk::pair::our_hash(&lh), ldk_max);
     pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
         pair.ldk.outcome(&lh).is_some()
     });
@@ -742,6 +829,7 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
         "LDK's maximum was refused: {:?}",
         pair.ldk.outcome(&lh)
     );
+    pair.wait_ldk_paid_us(&interop_ldk::pair::our_hash(&lh));
     assert!(
         pair.ldk.record(|r| r.closed.is_empty()),
         "LDK closed the channel"
@@ -856,8 +944,15 @@ both_channel_types!(s8_close_across_restart, |anchors: bool| {
         pair.ldk
             .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&a)))
     });
-    pair.world.wait_for_mempool(1, LIMIT);
-    pair.world.mine(1);
+    // The closing transaction spends this channel's funding output and
+    // pays each side its balance (100,000 sat pushed to LDK; we funded
+    // and pay the fee).
+    let closing = pair.check_close(a);
+    let ldk_script = pair.ldk.shutdown_script();
+    assert!(closing
+        .output
+        .iter()
+        .any(|o| o.script_pubkey == ldk_script && o.value.to_sat() == 100_000));
     pair.assert_chain_clean();
 
     // LDK asks; we crash after reading its `shutdown`, before answering.
@@ -882,8 +977,13 @@ both_channel_types!(s8_close_across_restart, |anchors: bool| {
         pair.ldk
             .record(|r| r.closed.iter().any(|(c, _)| *c == ldk_id(&b)))
     });
-    pair.world.wait_for_mempool(1, LIMIT);
-    pair.world.mine(1);
+    // LDK funded and pushed us 100,000 sat: our output is exactly that.
+    let closing = pair.check_close(b);
+    let our_script = pair.ours.shutdown_script();
+    assert!(closing
+        .output
+        .iter()
+        .any(|o| o.script_pubkey == our_script && o.value.to_sat() == 100_000));
     pair.assert_chain_clean();
 });
 
@@ -898,6 +998,8 @@ fn extra_amountless_invoice_paid_by_ldk() {
         .with(|n| n.create_invoice(None, "any amount", 3600, interop_ldk::host::now()))
         .unwrap();
     let h = pair.ldk.pay_invoice(&invoice.to_string(), Some(1_234_567));
+    // Both sides' records say 1,234,567 msat (checked by the wait).
+    pair.expect_amount(our_hash(&h), 1_234_567);
     pair.wait_ldk_paid_us(&our_hash(&h));
 }
 

@@ -47,19 +47,27 @@ impl OutpointSpend {
 pub enum ConfirmationEvent {
     /// A watched transaction confirmed (depth 1).
     Confirmed {
-        /// The transaction.
+        /// The transaction's id.
         txid: Txid,
         /// Where.
         confirmation: TxConfirmation,
+        /// The confirmed transaction itself, as the chain gave it: a
+        /// channel checks its funding output from it (BOLT 2, "The
+        /// `funding_created` Message"; the fundee never trusts the peer's
+        /// word for the outpoint's script and value).
+        tx: Transaction,
     },
     /// A watched transaction reached the depth it was watched for.
     ReachedDepth {
-        /// The transaction.
+        /// The transaction's id.
         txid: Txid,
         /// Its depth now (at least the one asked for).
         depth: Confirmations,
         /// Where it confirmed.
         confirmation: TxConfirmation,
+        /// The confirmed transaction itself (see
+        /// [`ConfirmationEvent::Confirmed`]).
+        tx: Transaction,
     },
     /// The block that confirmed a watched transaction was disconnected: it
     /// is unconfirmed again (it may confirm again on the new branch).
@@ -89,7 +97,10 @@ pub enum ConfirmationEvent {
 #[derive(Clone, Debug)]
 struct TxWatch {
     min_depth: u32,
-    confirmation: Option<TxConfirmation>,
+    /// Where it confirmed, and the transaction the chain gave there (kept
+    /// so that a light client's `best_block_updated`, which reaches the
+    /// depth later, still hands the transaction out).
+    confirmation: Option<(TxConfirmation, Transaction)>,
     depth_reported: bool,
 }
 
@@ -188,14 +199,24 @@ impl ConfirmationTracker {
     /// Where a watched transaction confirmed; `None` if unconfirmed or not
     /// watched.
     pub fn confirmation(&self, txid: &Txid) -> Option<TxConfirmation> {
-        self.txs.get(txid).and_then(|watch| watch.confirmation)
+        self.txs
+            .get(txid)
+            .and_then(|watch| watch.confirmation.as_ref().map(|(c, _)| *c))
+    }
+
+    /// The confirmed transaction of a watched txid; `None` if unconfirmed
+    /// or not watched.
+    pub fn confirmed_transaction(&self, txid: &Txid) -> Option<&Transaction> {
+        self.txs
+            .get(txid)
+            .and_then(|watch| watch.confirmation.as_ref().map(|(_, tx)| tx))
     }
 
     /// The depth of a watched transaction ([`Confirmations::NONE`] while
     /// unconfirmed); `None` if not watched.
     pub fn confirmations(&self, txid: &Txid) -> Option<Confirmations> {
         let watch = self.txs.get(txid)?;
-        Some(self.depth_of(watch.confirmation))
+        Some(self.depth_of(watch.confirmation.as_ref().map(|(c, _)| *c)))
     }
 
     /// The confirmed spend of a watched output, if any.
@@ -212,9 +233,10 @@ impl ConfirmationTracker {
 
     /// Every watched transaction with its depth, in txid order.
     pub fn watched_txs(&self) -> impl Iterator<Item = (Txid, Confirmations)> + '_ {
-        self.txs
-            .iter()
-            .map(|(txid, watch)| (*txid, self.depth_of(watch.confirmation)))
+        self.txs.iter().map(|(txid, watch)| {
+            let conf = watch.confirmation.as_ref().map(|(c, _)| *c);
+            (*txid, self.depth_of(conf))
+        })
     }
 
     /// The next event, oldest first.
@@ -232,7 +254,7 @@ impl ConfirmationTracker {
     fn check_depths(&mut self) {
         let tip = self.best.height;
         for (txid, watch) in self.txs.iter_mut() {
-            let Some(confirmation) = watch.confirmation else {
+            let Some((confirmation, tx)) = &watch.confirmation else {
                 continue;
             };
             let depth = Confirmations::at(confirmation.height, tip);
@@ -241,7 +263,8 @@ impl ConfirmationTracker {
                 self.events.push_back(ConfirmationEvent::ReachedDepth {
                     txid: *txid,
                     depth,
-                    confirmation,
+                    confirmation: *confirmation,
+                    tx: tx.clone(),
                 });
             }
         }
@@ -250,7 +273,12 @@ impl ConfirmationTracker {
     /// Undoes every confirmation `is_gone` says was on a removed block.
     fn unconfirm_where(&mut self, is_gone: impl Fn(&TxConfirmation) -> bool) {
         for (txid, watch) in self.txs.iter_mut() {
-            if let Some(was) = watch.confirmation.filter(|c| is_gone(c)) {
+            if let Some(was) = watch
+                .confirmation
+                .as_ref()
+                .map(|(c, _)| *c)
+                .filter(|c| is_gone(c))
+            {
                 watch.confirmation = None;
                 watch.depth_reported = false;
                 self.events
@@ -291,16 +319,22 @@ impl ChainListener for ConfirmationTracker {
             };
             let txid = tx.compute_txid();
             if let Some(watch) = self.txs.get_mut(&txid) {
-                if watch.confirmation != Some(confirmation) {
-                    if let Some(was) = watch.confirmation.replace(confirmation) {
+                let known = watch.confirmation.as_ref().map(|(c, _)| *c);
+                if known != Some(confirmation) {
+                    if let Some((was, _)) =
+                        watch.confirmation.replace((confirmation, (*tx).clone()))
+                    {
                         // Seen again elsewhere without a disconnect: a light
                         // client that missed the reorg.
                         self.events
                             .push_back(ConfirmationEvent::ReorgedOut { txid, was });
                     }
                     watch.depth_reported = false;
-                    self.events
-                        .push_back(ConfirmationEvent::Confirmed { txid, confirmation });
+                    self.events.push_back(ConfirmationEvent::Confirmed {
+                        txid,
+                        confirmation,
+                        tx: (*tx).clone(),
+                    });
                 }
             }
             if tx.is_coinbase() {
@@ -346,5 +380,87 @@ impl ChainListener for ConfirmationTracker {
         });
         self.best = BestBlock::new(hash, height);
         self.check_depths();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::absolute::LockTime;
+    use bitcoin::hashes::Hash;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, CompactTarget, ScriptBuf, TxMerkleNode, TxOut};
+
+    fn header(prev: BlockHash, nonce: u32) -> Header {
+        Header {
+            version: bitcoin::block::Version::TWO,
+            prev_blockhash: prev,
+            merkle_root: TxMerkleNode::all_zeros(),
+            time: 0,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce,
+        }
+    }
+
+    fn tx(value: u64) -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: OutPoint::new(Txid::all_zeros(), 7),
+                ..Default::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: ScriptBuf::new_op_return([1]),
+            }],
+        }
+    }
+
+    /// A light client's path: `transactions_confirmed` with the filtered
+    /// transaction, then `best_block_updated` blocks later. Both events
+    /// hand out the transaction itself, not only its id.
+    #[test]
+    fn light_client_events_carry_the_transaction() {
+        let genesis = header(BlockHash::all_zeros(), 0);
+        let mut tracker = ConfirmationTracker::new(BestBlock::new(genesis.block_hash(), 0));
+        let funding = tx(50_000);
+        let txid = funding.compute_txid();
+        tracker.watch_tx(txid, 3);
+        let h1 = header(genesis.block_hash(), 1);
+        tracker.transactions_confirmed(&h1, &[(4, &funding)], 1);
+        tracker.best_block_updated(&h1, 1);
+        match tracker.poll_event() {
+            Some(ConfirmationEvent::Confirmed {
+                txid: t,
+                confirmation,
+                tx,
+            }) => {
+                assert_eq!(t, txid);
+                assert_eq!(confirmation.tx_index, 4);
+                assert_eq!(tx, funding);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(tracker.confirmed_transaction(&txid), Some(&funding));
+        let h2 = header(h1.block_hash(), 2);
+        let h3 = header(h2.block_hash(), 3);
+        tracker.best_block_updated(&h2, 2);
+        assert_eq!(tracker.poll_event(), None);
+        tracker.best_block_updated(&h3, 3);
+        match tracker.poll_event() {
+            Some(ConfirmationEvent::ReachedDepth { depth, tx, .. }) => {
+                assert_eq!(depth.get(), 3);
+                assert_eq!(tx, funding);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A reorg below the confirming block forgets the transaction.
+        tracker.best_block_updated(&genesis, 0);
+        assert!(matches!(
+            tracker.poll_event(),
+            Some(ConfirmationEvent::ReorgedOut { .. })
+        ));
+        assert_eq!(tracker.confirmed_transaction(&txid), None);
     }
 }

@@ -79,10 +79,11 @@ fn the_funder_never_forgets_and_confirmation_stops_the_clock() {
     let mut pair = funded_unconfirmed();
     let out = pair.b.ch.best_block_updated(1_000).unwrap();
     pair.b.apply(out);
+    let funding_tx = pair.a.ch.state().funding_tx.clone().unwrap();
     let out = pair
         .b
         .ch
-        .funding_confirmed(1, ShortChannelId::new(1_000, 1, 1))
+        .funding_confirmed(&funding_tx, 1, ShortChannelId::new(1_000, 1, 1))
         .unwrap();
     pair.b.apply(out);
     let out = pair

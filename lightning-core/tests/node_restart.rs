@@ -43,10 +43,17 @@ fn crash_before_any_transmission_loses_nothing() {
 fn crash_with_async_persistence_loses_nothing() {
     let clean = scenario(None, true, true);
     let total = clean.steps;
+    assert!(total > 20, "{total}");
+    let mut crashed = 0;
+    let mut runs = 0;
     for k in (1..=total).step_by(3) {
-        scenario(Some(k), true, false);
-        scenario(Some(k), false, true);
+        crashed += scenario(Some(k), true, false).crashes.len();
+        crashed += scenario(Some(k), false, true).crashes.len();
+        runs += 2;
     }
+    // The crash points fell inside the runs (not past their end): the
+    // scenarios really restarted a node mid-stream.
+    assert!(crashed >= runs / 2, "{crashed} crashes in {runs} runs");
 }
 
 #[test]
@@ -277,4 +284,73 @@ fn restore_finds_the_peer_in_the_record_or_an_older_store() {
     net.connect();
     net.pay(true, 5_000_000);
     net.pay(false, 1_000_000);
+}
+
+/// A payee that crashes after marking an invoice paid (the record is
+/// written, the preimage is about to leave) and before its application took
+/// the `PaymentReceived` event must still report the payment once
+/// restored: the payer is told it paid, so the payee's application must
+/// hear that it was paid, at least once.
+///
+/// Known bug, found by the LDK interop scenario
+/// `s6_restart_from_store_mid_stream` (its crash-on-receipt part fails
+/// about one run in eight): `PaymentReceived` is queued only in memory when
+/// the invoice record turns `Paid` (`node/invoices.rs`), and a restored node
+/// answers the HTLC again without emitting it, because the invoice is
+/// already `Paid`. Ignored until the node persists undelivered events (or
+/// re-emits them on restore); run it with `--ignored` to see it fail.
+#[test]
+#[ignore = "known bug: PaymentReceived is lost when the payee crashes after marking the invoice paid"]
+fn payee_crash_after_marking_paid_still_reports_the_payment() {
+    use lightning_core::node::{InvoiceStatus, PaymentHash, PaymentStatus};
+    let mut net = Net::new(false, false);
+    net.open_channel(400_000, 0);
+    net.a.take_events();
+    net.b.take_events();
+    let now = net.now;
+    let invoice = net
+        .b
+        .node
+        .create_invoice(Some(2_000_000), "x", 3600, now)
+        .unwrap();
+    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    net.a.node.pay_invoice(&invoice, now).unwrap();
+    let paid = |n: &lightning_core::node::Node| {
+        n.list_invoices()
+            .iter()
+            .any(|i| i.payment_hash == hash && i.status == InvoiceStatus::Paid)
+    };
+    // Bytes by hand, Bob's events not taken; stop as soon as Bob's record
+    // says paid.
+    let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
+    for _ in 0..100 {
+        if let Some(bytes) = net.a.node.poll_transmit(pa) {
+            net.b.node.handle_bytes(pb, &bytes, now).unwrap();
+            if paid(&net.b.node) {
+                break;
+            }
+        }
+        if let Some(bytes) = net.b.node.poll_transmit(pb) {
+            net.a.node.handle_bytes(pa, &bytes, now).unwrap();
+        }
+    }
+    assert!(paid(&net.b.node), "Bob marked the invoice paid");
+    // Bob crashes: what he had not handed out is gone.
+    net.restart(false);
+    net.shuttle();
+    let status = net
+        .a
+        .node
+        .list_payments()
+        .into_iter()
+        .find(|p| p.payment_hash == hash)
+        .map(|p| p.status);
+    assert_eq!(status, Some(PaymentStatus::Succeeded), "Alice paid");
+    let events = net.b.take_events();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: 2_000_000 } if *payment_hash == hash)
+        ),
+        "Bob was paid and never told: {events:?}"
+    );
 }

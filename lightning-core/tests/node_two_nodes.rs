@@ -195,6 +195,18 @@ fn durable_writes_per_payment() {
     // Channel: 4 per side. Node: payment record twice; invoice twice.
     assert!(payer <= 6.0, "payer {payer}");
     assert!(payee <= 6.0, "payee {payee}");
+    // And no fewer than the channel's own four records per side (one per
+    // received `commitment_signed`/`revoke_and_ack` batch): they are what
+    // makes a payment survive a crash (persist before send). Fewer would
+    // mean state changes no longer reach the store. (6.00 each measured.)
+    assert!(
+        payer >= 4.0,
+        "payer {payer}: fewer writes than the records need"
+    );
+    assert!(
+        payee >= 4.0,
+        "payee {payee}fewer writes than the records need"
+    );
 }
 
 /// BOLT 2: the fundee forgets a channel whose funding transaction does not

@@ -385,8 +385,26 @@ proptest! {
     #[test]
     fn random_packets_never_panic(bytes in proptest::collection::vec(any::<u8>(), 1366)) {
         let onion = OnionPacket::from_payment_bytes(&bytes).unwrap();
-        let _ = process(&onion);
-        let _ = peel_packet(&onion, &HASH, &key(1));
+        // A random packet carries no valid HMAC (a 2^-256 chance): it is
+        // refused, as a bad version, key or HMAC, never peeled.
+        prop_assert!(process(&onion).is_err());
+        let peeled = peel_packet(&onion, &HASH, &key(1));
+        prop_assert!(
+            matches!(
+                peeled,
+                Err(PeelError::InvalidVersion(_) | PeelError::InvalidKey | PeelError::InvalidHmac)
+            ),
+            "{:?}",
+            peeled.err()
+        );
+        // With version 0 and a valid ephemeral key, the HMAC is what fails.
+        let mut fixed = bytes.clone();
+        fixed[0] = 0;
+        fixed[1..34].copy_from_slice(&PublicKey::from_secret_key(SECP256K1, &key(2)).serialize());
+        let onion = OnionPacket::from_payment_bytes(&fixed).unwrap();
+        prop_assert!(process(&onion).is_err());
+        let peeled = peel_packet(&onion, &HASH, &key(1));
+        prop_assert!(matches!(peeled, Err(PeelError::InvalidHmac)), "{:?}", peeled.err());
     }
 
     #[test]

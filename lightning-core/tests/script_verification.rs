@@ -599,15 +599,29 @@ fn negative_cases_fail_verification() {
         },
     };
     let hspent = [built.signed.output[h.output_index as usize].clone()];
-    if let Ok(mut tx) = build_sweep_transaction(
+    // A fixed input: it must build, or the negative check checks nothing.
+    let mut tx = build_sweep_transaction(
         &[ho.clone()],
         ScriptBuf::new_op_return([1u8; 4]),
         FeeratePerKw(253),
         0,
-    ) {
-        sign_sweep_input(&mut tx, 0, &ho, &wrong_key).unwrap();
-        assert!(verify(&tx, &hspent).is_err());
-    }
+    )
+    .unwrap();
+    sign_sweep_input(&mut tx, 0, &ho, &wrong_key).unwrap();
+    assert!(
+        verify(&tx, &hspent).is_err(),
+        "wrong revocation key must fail"
+    );
+    // And with the right key the same sweep verifies: the failure above is
+    // the key's.
+    ch.b.sign_spend_input(
+        &mut tx,
+        0,
+        &ho,
+        SpendKeyMaterial::CounterpartySecret(secret),
+    )
+    .unwrap();
+    verify(&tx, &hspent).unwrap();
 }
 
 #[test]

@@ -4,8 +4,10 @@
 //! acknowledged write is there (same or newer version) and that every record
 //! reads back whole. Many times per backend.
 //!
-//! The child is this test binary, re-run with `--exact crash_child` and the
-//! job in `LN_PERSIST_CRASH_CHILD`.
+//! The child is this test binary, re-run with `--ignored --exact
+//! crash_child` and the job in `LN_PERSIST_CRASH_CHILD`; it is `#[ignore]`d
+//! so that the main run does not pass it vacuously, and it prints `ready`
+//! (the sentinel the parent waits for) once its store is open.
 
 // Test code may unwrap (clippy.toml allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -112,10 +114,11 @@ fn record_len(seq: u64) -> usize {
 
 /// The child: writes until killed, acknowledging each write on stdout.
 #[test]
+#[ignore = "the child of the crash tests, run by them with --ignored --exact"]
 fn crash_child() {
-    let Ok(job) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+    let job = std::env::var(CHILD_ENV).unwrap_or_else(|_| {
+        panic!("crash_child runs only as the child of a crash test ({CHILD_ENV} unset)")
+    });
     let (iteration, target) = job.split_once('#').unwrap();
     let iteration: u64 = iteration.parse().unwrap();
     let store = Target::decode(target).open("crash-child");
@@ -179,6 +182,7 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) {
     for iteration in 1..=ITERATIONS {
         let mut child = Command::new(&exe)
             .args([
+                "--ignored",
                 "--exact",
                 "crash_child",
                 "--nocapture",

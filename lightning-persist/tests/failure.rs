@@ -9,7 +9,13 @@
 //! permission bits, hence these. Without root (a developer's machine): the
 //! full disk becomes `RLIMIT_FSIZE` in a child process (`ulimit -f`, SIGXFSZ
 //! ignored, so writes fail with EFBIG), and read-only becomes `chmod 0555`.
-//! What cannot be done is skipped with a notice on stderr.
+//! What cannot be done is skipped with a notice on stderr; under
+//! `LN_TEST_REQUIRE_ALL=1` (CI, as root) the full disk must be the tmpfs,
+//! with the disk-full error kind: the fallback is a failure there.
+//!
+//! The child of the fallback (`failure_child`) is `#[ignore]`d, so the main
+//! run does not pass it vacuously; the parent runs it with `--ignored
+//! --exact` and checks that it printed its sentinel line.
 
 // Test code may unwrap (clippy.toml allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -155,23 +161,48 @@ fn open_sqlite(dir: &Path) -> Box<dyn KvStore> {
 }
 
 /// The full-disk scenario in `dir`, whichever way the space is limited.
-/// `by_rlimit`: SQLite reports EFBIG as a plain I/O error (it does not say
-/// which), so there any SQLite error will do.
+/// On a full filesystem (`by_rlimit` false) the error must be the disk-full
+/// kind: ENOSPC (`StorageFull`) from the filesystem backend, `SQLITE_FULL`
+/// from SQLite. Under `RLIMIT_FSIZE` the filesystem backend sees EFBIG
+/// (`FileTooLarge`), and SQLite reports EFBIG as a plain I/O error (it does
+/// not say which), so there any SQLite error will do.
 fn full_disk(open: Open, dir: &Path, by_rlimit: bool) {
     let store = open(dir);
     store.write("ns", "k", 1, b"old value").unwrap();
     let err = store.write("ns", "k", 2, &too_big()).unwrap_err();
-    #[cfg(feature = "sqlite")]
-    let sqlite_io = by_rlimit && matches!(err, PersistError::Sqlite { .. });
-    #[cfg(not(feature = "sqlite"))]
-    let sqlite_io = {
-        let _ = by_rlimit;
-        false
-    };
     assert!(
-        err.is_storage_full() || sqlite_io,
+        err.is_storage_full() || by_rlimit,
         "expected a full-disk error, got {err:?}"
     );
+    #[cfg(feature = "sqlite")]
+    let sqlite = match &err {
+        PersistError::Sqlite { source, .. } => Some(source.sqlite_error_code()),
+        _ => None,
+    };
+    #[cfg(not(feature = "sqlite"))]
+    let sqlite: Option<()> = None;
+    match (sqlite, by_rlimit) {
+        (None, false) => assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::StorageFull),
+            "a full filesystem: {err:?}"
+        ),
+        (None, true) => assert_eq!(
+            err.io_kind(),
+            Some(std::io::ErrorKind::FileTooLarge),
+            "over RLIMIT_FSIZE: {err:?}"
+        ),
+        #[cfg(feature = "sqlite")]
+        (Some(code), false) => assert_eq!(
+            code,
+            Some(rusqlite::ErrorCode::DiskFull),
+            "a full filesystem: {err:?}"
+        ),
+        #[cfg(feature = "sqlite")]
+        (Some(_), true) => {}
+        #[allow(unreachable_patterns)]
+        _ => unreachable!(),
+    }
     assert_old_value(&*store);
     assert_eq!(store.list("ns").unwrap(), vec!["k"]);
     drop(store);
@@ -181,12 +212,16 @@ fn full_disk(open: Open, dir: &Path, by_rlimit: bool) {
 
 const CHILD_ENV: &str = "LN_PERSIST_FAILURE_CHILD";
 
-/// The child of the `RLIMIT_FSIZE` fallback.
+/// What the child prints once the scenario passed; the parent requires it.
+const CHILD_SENTINEL: &str = "failure_child: full-disk scenario passed";
+
+/// The child of the `RLIMIT_FSIZE` fallback: run only by its parent.
 #[test]
+#[ignore = "the child of fs_full_disk/sqlite_full_disk, run by them with --ignored --exact"]
 fn failure_child() {
-    let Ok(job) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+    let job = std::env::var(CHILD_ENV).unwrap_or_else(|_| {
+        panic!("failure_child runs only as the child of a full-disk test ({CHILD_ENV} unset)")
+    });
     let (backend, dir) = job.split_once('|').unwrap();
     let open: Open = match backend {
         #[cfg(feature = "fs")]
@@ -196,6 +231,7 @@ fn failure_child() {
         other => panic!("unknown backend {other}"),
     };
     full_disk(open, Path::new(dir), true);
+    println!("{CHILD_SENTINEL} ({backend})");
 }
 
 fn full_disk_test(backend: &str, open: Open) {
@@ -203,22 +239,35 @@ fn full_disk_test(backend: &str, open: Open) {
         eprintln!("{backend}: full disk = a 1 MiB tmpfs");
         return full_disk(open, tmpfs.path(), false);
     }
+    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{backend}: cannot mount a tmpfs with LN_TEST_REQUIRE_ALL=1 (the RLIMIT_FSIZE fallback does not give the disk-full error)");
+    }
     eprintln!("{backend}: cannot mount a tmpfs here; full disk = RLIMIT_FSIZE of 1 MiB in a child");
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let status = Command::new("sh")
+    let out = Command::new("sh")
         .args(["-c", "trap '' XFSZ; ulimit -f 1024 && exec \"$0\" \"$@\""])
         .arg(&exe)
         .args([
+            "--ignored",
             "--exact",
             "failure_child",
             "--nocapture",
             "--test-threads=1",
         ])
         .env(CHILD_ENV, format!("{backend}|{}", dir.path().display()))
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "{backend}: full-disk child failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{backend}: full-disk child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{CHILD_SENTINEL} ({backend})")),
+        "{backend}: the full-disk child did not run its scenario: {stdout}"
+    );
 }
 
 #[cfg(feature = "fs")]

@@ -229,6 +229,7 @@ fn rechecksummed_mutations_never_panic() {
     };
     let key = SecretKey::from_slice(&[0x42; 32]).unwrap();
     let mut parsed = 0;
+    let mut resigned_parsed = 0;
     for _ in 0..3000 {
         let mut d = data.clone();
         for _ in 0..1 + next() % 4 {
@@ -242,15 +243,32 @@ fn rechecksummed_mutations_never_panic() {
             }
         }
         let s = checksummed("lnbc20m", &d);
-        if s.parse::<Bolt11Invoice>().is_ok() {
+        if let Ok(inv) = s.parse::<Bolt11Invoice>() {
             parsed += 1;
+            assert_eq!(inv.to_string(), s, "a parsed mutation re-encodes to itself");
         }
         // Same fields, re-signed: exercises field decoding past the
-        // signature check.
-        let _ = resign(&d, &key).map(|s| s.parse::<Bolt11Invoice>());
+        // signature check. Whatever parses re-encodes to the same string.
+        if let Some(s) = resign(&d, &key) {
+            if let Ok(inv) = s.parse::<Bolt11Invoice>() {
+                resigned_parsed += 1;
+                assert_eq!(
+                    inv.to_string(),
+                    s,
+                    "a re-signed mutation that parses re-encodes to itself"
+                );
+            }
+        }
     }
+    eprintln!("{parsed} mutations parsed, {resigned_parsed} re-signed mutations parsed");
     // Most mutations break the signature; a valid parse is rare but allowed.
     assert!(parsed < 3000);
+    // The re-signed ones must reach the field parser and often pass it, or
+    // the re-encoding check above checked nothing.
+    assert!(
+        resigned_parsed >= 300,
+        "only {resigned_parsed} of 3000 re-signed mutations parsed"
+    );
 }
 
 fn checksummed(hrp: &str, data: &[u8]) -> String {

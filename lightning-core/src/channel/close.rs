@@ -6,6 +6,13 @@
 //! or three messages. Without `fee_range`, each side proposes a fee strictly
 //! between the last two until they meet. [`ClosingNegotiation`] is the pure
 //! decision logic; the channel signs and sends what it decides.
+//!
+//! With `option_simple_close` ("Closing Negotiation: `closing_complete` and
+//! `closing_sig`") each side pays for its own closing transaction; the
+//! rules that keep a peer from taking our output or holding it back are
+//! [`closer_variants`], [`closee_variant`] and [`check_closing_locktime`].
+
+use crate::transactions::closing::SimpleCloseVariant;
 
 /// Whether `script` is a `shutdown` `scriptpubkey` BOLT 2 allows: P2WPKH,
 /// P2WSH, or with `option_shutdown_anysegwit` any witness program of version
@@ -27,6 +34,115 @@ pub fn is_valid_shutdown_script(script: &[u8], anysegwit: bool) -> bool {
             (2..=40).contains(push) && rest.len() == usize::from(*push)
         }
         _ => false,
+    }
+}
+
+/// How far above our best height the `locktime` of a peer's
+/// `closing_complete` may be. The closee signs the closer's transaction and
+/// considers the channel closed, so a far `locktime` (or a timestamp) would
+/// hold our output in a transaction no miner may include until then; a few
+/// blocks cover a peer whose tip is ahead of ours.
+pub const MAX_CLOSING_LOCKTIME_AHEAD: u32 = 6;
+
+/// Checks the `locktime` of a peer's `closing_complete` against our best
+/// height: a block height (below 500,000,000, not a timestamp), at most
+/// [`MAX_CLOSING_LOCKTIME_AHEAD`] blocks above `best_height`.
+///
+/// ```
+/// use lightning_core::channel::close::check_closing_locktime;
+/// assert!(check_closing_locktime(800_000, 800_000).is_ok());
+/// assert!(check_closing_locktime(800_006, 800_000).is_ok());
+/// assert!(check_closing_locktime(800_007, 800_000).is_err());
+/// assert!(check_closing_locktime(1_700_000_000, 800_000).is_err());
+/// ```
+pub fn check_closing_locktime(locktime: u32, best_height: u32) -> Result<(), &'static str> {
+    if locktime >= 500_000_000 {
+        return Err("locktime is a timestamp, not a block height");
+    }
+    if locktime > best_height.saturating_add(MAX_CLOSING_LOCKTIME_AHEAD) {
+        return Err("locktime is too far above the best block");
+    }
+    Ok(())
+}
+
+/// What we sent in our last `closing_complete`: the peer's `closing_sig`
+/// must echo the scripts, `fee_satoshis` and `locktime`, and carry one of
+/// the variants we signed (BOLT 2, "The receiver of `closing_sig`").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentClosingComplete {
+    /// `closer_scriptpubkey` (ours).
+    pub closer_scriptpubkey: Vec<u8>,
+    /// `closee_scriptpubkey` (the peer's).
+    pub closee_scriptpubkey: Vec<u8>,
+    /// `fee_satoshis`, paid from our output.
+    pub fee_satoshis: u64,
+    /// `locktime`.
+    pub locktime: u32,
+    /// The variants we signed.
+    pub variants: Vec<SimpleCloseVariant>,
+}
+
+/// The variants the closer signs (BOLT 2, "The sender of
+/// `closing_complete`"), given the closer's and closee's balances in msat
+/// and whether each output is dust (the closer's after the fee):
+///
+/// - a closer with less than the closee never sets `closer_output_only`,
+///   and sets `closee_output_only` only when its own output is dust;
+/// - otherwise it never sets `closee_output_only`; with a dust closee
+///   output it sets `closer_output_only` alone, else `closer_output_only`
+///   and `closer_and_closee_outputs`.
+///
+/// So the closer never signs away its own output unless it is dust. Empty
+/// when no variant has an output that is not dust.
+///
+/// ```
+/// use lightning_core::channel::close::closer_variants;
+/// use lightning_core::transactions::closing::SimpleCloseVariant::*;
+/// assert_eq!(closer_variants(10, 20, false, false), vec![CloserAndCloseeOutputs]);
+/// assert_eq!(closer_variants(10, 20, true, false), vec![CloseeOutputOnly]);
+/// assert_eq!(closer_variants(20, 10, false, true), vec![CloserOutputOnly]);
+/// assert_eq!(closer_variants(20, 10, false, false), vec![CloserOutputOnly, CloserAndCloseeOutputs]);
+/// assert!(closer_variants(20, 10, true, true).is_empty());
+/// ```
+pub fn closer_variants(
+    closer_msat: u64,
+    closee_msat: u64,
+    closer_dust: bool,
+    closee_dust: bool,
+) -> Vec<SimpleCloseVariant> {
+    use SimpleCloseVariant::*;
+    match (closer_dust, closee_dust) {
+        (true, true) => Vec::new(),
+        // Our output is dust: only the peer's output is worth a
+        // transaction, whatever the balances.
+        (true, false) => vec![CloseeOutputOnly],
+        (false, true) => vec![CloserOutputOnly],
+        (false, false) if closer_msat < closee_msat => vec![CloserAndCloseeOutputs],
+        (false, false) => vec![CloserOutputOnly, CloserAndCloseeOutputs],
+    }
+}
+
+/// The variant the closee signs (BOLT 2, "The receiver of
+/// `closing_complete`": "Select a signature for validation"): with its own
+/// output dust, `closer_output_only`; otherwise `closer_and_closee_outputs`
+/// if present, else `closee_output_only`. A transaction without the
+/// closee's output is never chosen while that output is not dust, so a
+/// `closing_complete` offering only `closer_output_only` cannot take it.
+///
+/// ```
+/// use lightning_core::channel::close::closee_variant;
+/// use lightning_core::transactions::closing::SimpleCloseVariant::*;
+/// assert_eq!(closee_variant(false, true), CloserAndCloseeOutputs);
+/// assert_eq!(closee_variant(false, false), CloseeOutputOnly);
+/// assert_eq!(closee_variant(true, true), CloserOutputOnly);
+/// ```
+pub fn closee_variant(our_output_is_dust: bool, both_offered: bool) -> SimpleCloseVariant {
+    if our_output_is_dust {
+        SimpleCloseVariant::CloserOutputOnly
+    } else if both_offered {
+        SimpleCloseVariant::CloserAndCloseeOutputs
+    } else {
+        SimpleCloseVariant::CloseeOutputOnly
     }
 }
 

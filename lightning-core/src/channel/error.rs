@@ -111,6 +111,12 @@ pub enum ChannelError {
     /// channel").
     #[error("update_fee from the non-funder")]
     UpdateFeeFromFundee,
+    /// `update_fee` the funder cannot pay, or a raise that would push the
+    /// trimmed HTLCs of either commitment past our
+    /// `max_dust_htlc_exposure_msat` (BOLT 2, "Updating Fees: `update_fee`":
+    /// "MAY fail the channel"; we fail it).
+    #[error("update_fee: {0}")]
+    UpdateFee(HtlcError),
     /// `update_fee` outside the feerates this node accepts.
     #[error("update_fee: feerate_per_kw {got} is outside [{min}, {max}]")]
     FeerateOutOfBounds {
@@ -141,6 +147,14 @@ pub enum ChannelError {
         /// `funding_created` or `funding_signed`.
         message: &'static str,
     },
+    /// The funding transaction, as the chain holds it, has no output at
+    /// `funding_output_index`, or that output does not pay the 2-of-2
+    /// P2WSH of both funding keys, or does not carry exactly
+    /// `funding_satoshis` (BOLT 2, "The `funding_created` Message"; BOLT 3,
+    /// "Funding Transaction Output"): the channel fails and never becomes
+    /// usable.
+    #[error("funding transaction: {0}")]
+    BadFundingOutput(&'static str),
     /// `channel_reestablish` checks ("Message Retransmission").
     #[error("channel_reestablish: {0}")]
     Reestablish(#[from] ReestablishError),

@@ -102,6 +102,26 @@ fn party_keys(
     }
 }
 
+/// The `minimum_depth` a fundee sends in `accept_channel` and waits for
+/// (BOLT 2, "The `accept_channel` Message": "SHOULD set `minimum_depth` to a
+/// number of blocks it considers reasonable to avoid double-spending of the
+/// funding transaction"): the configured
+/// [`ChannelConfig::minimum_depth`], and never below 1 unless the peer is
+/// trusted for zero-conf. Zero only for a trusted peer: when it asked for
+/// `option_zeroconf` (which [`check_open_channel`] refuses from anyone
+/// else), or when the configuration says 0 for it.
+fn inbound_minimum_depth(config: &ChannelConfig, channel_type: ChannelType) -> u32 {
+    if config.trusted_for_zeroconf {
+        if channel_type.zeroconf {
+            0
+        } else {
+            config.minimum_depth
+        }
+    } else {
+        config.minimum_depth.max(1)
+    }
+}
+
 /// How long a fundee waits for the funding transaction to confirm before it
 /// forgets the channel (BOLT 2, "The `channel_ready` Message").
 pub const FUNDING_TIMEOUT_BLOCKS: u32 = 2016;
@@ -165,6 +185,7 @@ impl<S: ChannelSigner> Channel<S> {
             funding_outpoint: None,
             funding_tx: None,
             funding_height: None,
+            funding_verified: false,
             short_channel_id: None,
             local_alias: config.local_alias,
             remote_alias: None,
@@ -300,11 +321,7 @@ impl<S: ChannelSigner> Channel<S> {
             params,
         )?;
         st.remote_params = their_params;
-        st.minimum_depth = if channel_type.zeroconf {
-            0
-        } else {
-            config.minimum_depth
-        };
+        st.minimum_depth = inbound_minimum_depth(&config, channel_type);
         let remote_keys = party_keys(
             open.funding_pubkey,
             open.revocation_basepoint,
@@ -424,6 +441,10 @@ impl<S: ChannelSigner> Channel<S> {
                 vout: u32::from(vout),
             });
             ch.st.channel_id = ChannelId::v1_from_funding_outpoint(&txid, vout);
+            // The outpoint comes from the transaction itself: checked. The
+            // txid commits to the outputs, so the one that confirms is this.
+            ch.check_funding_output(&tx)?;
+            ch.st.funding_verified = true;
             ch.st.funding_tx = Some(tx);
             let point = ch.remote_point_current()?;
             let ctx = ch.build_counterparty(Which::Current, 0, &point)?;
@@ -515,15 +536,64 @@ impl<S: ChannelSigner> Channel<S> {
         self.maybe_channel_ready(out)
     }
 
-    /// The funding transaction has `depth` confirmations (1 = in the best
-    /// block) and, once confirmed, this short channel id. A zero depth
-    /// means it was reorganised out.
+    /// Checks the funding output against the funding transaction itself
+    /// (BOLT 2, "The `funding_created` Message" and "The `channel_ready`
+    /// Message"; BOLT 3, "Funding Transaction Output"): the output at
+    /// `funding_output_index` exists, pays exactly the P2WSH of the 2-of-2
+    /// of both `funding_pubkey`s, and carries exactly `funding_satoshis`.
+    /// The fundee learns the outpoint from the funder alone, so without
+    /// this a funder could make a channel of an output that does not exist,
+    /// is smaller, or is not locked to our key (CVE-2019-12998, -12999,
+    /// -13000).
+    fn check_funding_output(&self, tx: &Transaction) -> Result<(), ChannelError> {
+        let outpoint = self.st.funding_outpoint.ok_or(ChannelError::NotNow(
+            "check a funding transaction before funding",
+        ))?;
+        if tx.compute_txid() != outpoint.txid {
+            return Err(ChannelError::InvalidArgument(
+                "the transaction is not this channel's funding transaction",
+            ));
+        }
+        let output = usize::try_from(outpoint.vout)
+            .ok()
+            .and_then(|i| tx.output.get(i))
+            .ok_or(ChannelError::BadFundingOutput(
+                "funding_output_index is not an output of the funding transaction",
+            ))?;
+        if output.script_pubkey != self.funding_script_pubkey()? {
+            return Err(ChannelError::BadFundingOutput(
+                "the funding output does not pay the 2-of-2 P2WSH of both funding_pubkeys",
+            ));
+        }
+        if output.value.to_sat() != self.st.funding_satoshis {
+            return Err(ChannelError::BadFundingOutput(
+                "the funding output does not carry exactly funding_satoshis",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The funding transaction `tx` confirmed and has `depth` confirmations
+    /// (1 = in the best block); once confirmed, this is the short channel
+    /// id. A zero depth means it was reorganised out (as
+    /// [`Channel::funding_unconfirmed`]).
+    ///
+    /// `tx` is the transaction the chain holds, not the peer's word: its
+    /// funding output is checked (see [`ChannelError::BadFundingOutput`])
+    /// before the depth counts, so `channel_ready` never goes out, and the
+    /// channel never becomes usable, for a funding output that is missing,
+    /// pays another script or carries another amount. A mismatch fails the
+    /// channel (BOLT 2: "fail the channel"). A zero-conf channel, usable
+    /// before any confirmation, is failed the same way when it confirms.
     pub fn funding_confirmed(
         &mut self,
+        tx: &Transaction,
         depth: u32,
         short_channel_id: Option<ShortChannelId>,
     ) -> Result<ChannelOutput, ChannelError> {
         self.run(|ch, out| {
+            ch.check_funding_output(tx)?;
+            ch.st.funding_verified = true;
             if depth == 0 {
                 ch.st.funding_height = None;
             } else {
@@ -538,6 +608,16 @@ impl<S: ChannelSigner> Channel<S> {
             if short_channel_id.is_some() {
                 ch.st.short_channel_id = short_channel_id;
             }
+            ch.maybe_channel_ready(out)
+        })
+        .map(|((), out)| out)
+    }
+
+    /// The block that confirmed the funding transaction left the best
+    /// chain: it is unconfirmed again.
+    pub fn funding_unconfirmed(&mut self) -> Result<ChannelOutput, ChannelError> {
+        self.run(|ch, out| {
+            ch.st.funding_height = None;
             ch.maybe_channel_ready(out)
         })
         .map(|((), out)| out)
@@ -612,8 +692,11 @@ impl<S: ChannelSigner> Channel<S> {
         if self.st.phase != Phase::AwaitingChannelReady || self.st.channel_ready_sent {
             return Ok(());
         }
-        let deep_enough =
-            self.st.minimum_depth == 0 || self.funding_depth() >= self.st.minimum_depth;
+        // Zero-conf (only for a trusted peer) waits for nothing; otherwise
+        // the funding output must have been checked against the confirmed
+        // transaction, and be deep enough.
+        let deep_enough = self.st.minimum_depth == 0
+            || (self.st.funding_verified && self.funding_depth() >= self.st.minimum_depth);
         if !deep_enough {
             return Ok(());
         }

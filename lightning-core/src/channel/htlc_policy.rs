@@ -373,10 +373,17 @@ pub fn check_offer(log: &UpdateLog, terms: &ChannelTerms, add: &HtlcAdd) -> Resu
     Ok(())
 }
 
-/// Checks an `update_fee` (BOLT 2, "Updating Fees: `update_fee`"): the
-/// funder must be able to pay the new fee in both commitments with what it
-/// holds, and the feerate must be within our bounds. Returns the first
-/// commitment that would break.
+/// Checks an `update_fee` (BOLT 2, "Updating Fees: `update_fee`"), sent or
+/// received: the funder must be able to pay the new fee in both
+/// commitments with what it holds, and a raise must not push the trimmed
+/// HTLCs of either commitment past `max_dust_htlc_exposure_msat` (BOLT 2,
+/// "Bounding exposure to trimmed in-flight HTLCs": without
+/// `option_anchors` a higher feerate trims more HTLCs, whose value goes to
+/// fees if the commitment confirms; the sender "MAY NOT send", the receiver
+/// "MAY fail the channel"). With anchors trimming does not depend on the
+/// feerate, so the exposure cannot grow. Returns the first commitment that
+/// would break. The feerate bounds are the caller's (see
+/// [`FeerateBounds`](super::params::FeerateBounds)).
 pub fn check_update_fee(
     log: &UpdateLog,
     terms: &ChannelTerms,
@@ -384,11 +391,19 @@ pub fn check_update_fee(
 ) -> Result<(), HtlcError> {
     for holder in [Side::Local, Side::Remote] {
         let view = log.view(holder, Which::Next);
-        let fee_msat = totals(&view, terms, Some(feerate_per_kw))
-            .fee_satoshis
-            .saturating_mul(1000);
+        let t = totals(&view, terms, Some(feerate_per_kw));
+        let fee_msat = t.fee_satoshis.saturating_mul(1000);
         if view.balance_msat(terms.funder) < fee_msat {
             return Err(HtlcError::FunderCannotPayFee { holder });
+        }
+        if feerate_per_kw > view.feerate_per_kw
+            && t.dust_exposure_msat > terms.max_dust_htlc_exposure_msat
+        {
+            return Err(HtlcError::DustExposure {
+                holder,
+                exposure_msat: t.dust_exposure_msat,
+                limit_msat: terms.max_dust_htlc_exposure_msat,
+            });
         }
     }
     Ok(())
@@ -568,6 +583,50 @@ mod tests {
             check_offer(&l, &t, &add(0, 20_001)),
             Err(HtlcError::InFlightExceeded { .. })
         ));
+    }
+
+    /// BOLT 2, "Updating Fees": a raise that trims HTLCs past the dust
+    /// exposure limit is refused, sent or received, in either commitment;
+    /// the same HTLCs at the old feerate, or a lower feerate, pass.
+    #[test]
+    fn update_fee_rechecks_dust_exposure() {
+        // Local funds. Three 2,000 sat HTLCs received by us (offered by the
+        // remote): untrimmed at 253 sat/kw in our commitment (546 + 703 *
+        // 0.253 = 723 sat), trimmed at 2,500 (546 + 1757 = 2303).
+        let t = terms(Side::Local);
+        let mut l = UpdateLog::new(700_000_000, 300_000_000, 253);
+        for id in 0..3 {
+            l.add_htlc(Side::Remote, add(id, 2_000_000)).unwrap();
+        }
+        // At the current rate nothing is trimmed.
+        assert_eq!(
+            totals(&l.view(Side::Local, Which::Next), &t, None).dust_exposure_msat,
+            0
+        );
+        check_update_fee(&l, &t, 253).unwrap();
+        // 6,000,000 msat trimmed at 2,500 sat/kw > 5,000,000.
+        assert_eq!(
+            check_update_fee(&l, &t, 2_500),
+            Err(HtlcError::DustExposure {
+                holder: Side::Local,
+                exposure_msat: 6_000_000,
+                limit_msat: 5_000_000
+            })
+        );
+        // A higher limit lets it through.
+        let mut loose = t;
+        loose.max_dust_htlc_exposure_msat = 6_000_000;
+        check_update_fee(&l, &loose, 2_500).unwrap();
+        // With anchors trimming is by dust limit only: nothing changes.
+        let mut anchors = t;
+        anchors.channel_type = ChannelType::ANCHORS;
+        check_update_fee(&l, &anchors, 2_500).unwrap();
+        // A lowering never fails on exposure, even above the limit.
+        let mut high = UpdateLog::new(700_000_000, 300_000_000, 5_000);
+        for id in 0..3 {
+            high.add_htlc(Side::Remote, add(id, 2_000_000)).unwrap();
+        }
+        check_update_fee(&high, &t, 4_000).unwrap();
     }
 
     #[test]

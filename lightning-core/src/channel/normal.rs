@@ -219,9 +219,18 @@ impl<S: ChannelSigner> Channel<S> {
         )
     }
 
+    /// The feerates accepted from the peer from now on (its `update_fee`);
+    /// the node sets them from its fee estimator at every block
+    /// ([`FeerateBounds::from_estimator`](super::params::FeerateBounds::from_estimator)).
+    pub fn set_feerate_bounds(&mut self, bounds: super::params::FeerateBounds) {
+        self.config.feerates = bounds;
+    }
+
     /// Proposes a new commitment feerate (BOLT 2, "Updating Fees:
-    /// `update_fee`"): funder only, and only if the funder can still pay
-    /// both commitments' fees.
+    /// `update_fee`"): funder only, only if the funder can still pay both
+    /// commitments' fees, and not if the raise would trim HTLCs past our
+    /// `max_dust_htlc_exposure_msat` in either commitment ("MAY NOT send
+    /// `update_fee`").
     pub fn update_fee(&mut self, feerate_per_kw: u32) -> Result<ChannelOutput, ChannelError> {
         self.run_as(Durability::Deferred, |ch, out| {
             ch.require_operating("update the fee")?;
@@ -437,14 +446,19 @@ impl<S: ChannelSigner> Channel<S> {
             return Err(ChannelError::UpdateFeeFromFundee);
         }
         let b = self.config.feerates;
-        if !(b.min_feerate_per_kw..=b.max_feerate_per_kw).contains(&m.feerate_per_kw) {
+        if !b.contains(m.feerate_per_kw) {
             return Err(ChannelError::FeerateOutOfBounds {
                 got: m.feerate_per_kw,
                 min: b.min_feerate_per_kw,
                 max: b.max_feerate_per_kw,
             });
         }
-        check_update_fee(&self.st.log, &self.terms(), m.feerate_per_kw)?;
+        // The funder must afford it, and a raise must not trim so many
+        // HTLCs that our dust exposure passes its limit (BOLT 2, "Updating
+        // Fees": "MAY fail the channel"; we do, before signing a commitment
+        // that would lose them to fees).
+        check_update_fee(&self.st.log, &self.terms(), m.feerate_per_kw)
+            .map_err(ChannelError::UpdateFee)?;
         self.st.log.update_fee(Side::Remote, m.feerate_per_kw);
         Ok(())
     }

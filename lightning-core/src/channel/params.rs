@@ -19,6 +19,18 @@ pub const MIN_DUST_LIMIT_SATOSHIS: u64 = 354;
 /// Channels at or above this many satoshis need `option_support_large_channel`.
 pub const LARGE_CHANNEL_SATOSHIS: u64 = 1 << 24;
 
+/// The default largest inbound channel: 10 BTC.
+pub const DEFAULT_MAX_FUNDING_SATOSHIS: u64 = 1_000_000_000;
+
+/// How many times the host's [`UrgentOnChainSweep`] estimate the highest
+/// peer feerate is, when the host's [`MaxAllowedRemoteFee`] answer is not
+/// above that urgent estimate (a host that answers one rate for every
+/// target). See [`FeerateBounds::from_estimator`].
+///
+/// [`UrgentOnChainSweep`]: lightning_chain::ConfirmationTarget::UrgentOnChainSweep
+/// [`MaxAllowedRemoteFee`]: lightning_chain::ConfirmationTarget::MaxAllowedRemoteFee
+pub const REMOTE_FEERATE_CEILING_MULTIPLE: u32 = 10;
+
 /// The value of each anchor output (BOLT 3, "Anchors").
 pub const ANCHOR_OUTPUT_SATOSHIS: u64 = 330;
 
@@ -142,6 +154,11 @@ pub struct ChannelLimits {
     pub max_to_self_delay: u16,
     /// The smallest channel we accept.
     pub min_funding_satoshis: u64,
+    /// The largest channel we accept from a funder (`open_channel`'s
+    /// `funding_satoshis`, BOLT 2: a receiver MAY fail the channel on terms
+    /// it does not find suitable). Above it, the open is refused with an
+    /// `error` naming the field and the limit. Default: 10 BTC.
+    pub max_funding_satoshis: u64,
     /// The largest `htlc_minimum_msat` we accept.
     pub max_htlc_minimum_msat: u64,
     /// The smallest `max_htlc_value_in_flight_msat` we accept.
@@ -163,6 +180,7 @@ impl Default for ChannelLimits {
         ChannelLimits {
             max_to_self_delay: 2016,
             min_funding_satoshis: 1000,
+            max_funding_satoshis: DEFAULT_MAX_FUNDING_SATOSHIS,
             max_htlc_minimum_msat: 1_000_000,
             min_max_htlc_value_in_flight_msat: 1_000,
             max_channel_reserve_per_mille: 200,
@@ -174,14 +192,77 @@ impl Default for ChannelLimits {
     }
 }
 
-/// The feerates the node considers sane for a new channel, from its fee
-/// estimator at the time of the check.
+/// The feerates the node accepts from a peer (`open_channel`'s and
+/// `update_fee`'s `feerate_per_kw`), from its fee estimator at the time of
+/// the check (BOLT 2: the receiver fails the channel if the feerate is "too
+/// small for timely processing or unreasonably large").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeerateBounds {
     /// Below this, a commitment might not confirm in time.
     pub min_feerate_per_kw: u32,
     /// Above this, the rate is unreasonably large.
     pub max_feerate_per_kw: u32,
+}
+
+impl FeerateBounds {
+    /// The bounds from the host's estimates (read through
+    /// [`BoundedFeeEstimator`](lightning_chain::BoundedFeeEstimator), so
+    /// never below 253 sat/kw):
+    ///
+    /// - floor: the [`MinAllowedRemoteFee`] estimate;
+    /// - ceiling: the [`MaxAllowedRemoteFee`] estimate when it is above the
+    ///   [`UrgentOnChainSweep`] (high-priority) estimate, as a host that
+    ///   sets a ceiling on purpose makes it; otherwise
+    ///   [`REMOTE_FEERATE_CEILING_MULTIPLE`] times the urgent estimate. The
+    ///   ceiling is never below the floor.
+    ///
+    /// ```
+    /// use lightning_chain::{ConfirmationTarget as T, FeeEstimator, FeeRate, FixedFeeEstimator};
+    /// use lightning_core::channel::params::FeerateBounds;
+    ///
+    /// struct Host;
+    /// impl FeeEstimator for Host {
+    ///     fn fee_rate(&self, target: T) -> FeeRate {
+    ///         FeeRate::from_sat_per_kw(match target {
+    ///             T::MinAllowedRemoteFee => 300,
+    ///             T::UrgentOnChainSweep => 5_000,
+    ///             _ => 1_000,
+    ///         })
+    ///     }
+    /// }
+    /// // MaxAllowedRemoteFee (1000) is not above urgent (5000): 10 * 5000.
+    /// assert_eq!(FeerateBounds::from_estimator(&Host),
+    ///     FeerateBounds { min_feerate_per_kw: 300, max_feerate_per_kw: 50_000 });
+    /// let fixed = FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000));
+    /// assert_eq!(FeerateBounds::from_estimator(&fixed),
+    ///     FeerateBounds { min_feerate_per_kw: 1000, max_feerate_per_kw: 25_000 });
+    /// ```
+    ///
+    /// [`MinAllowedRemoteFee`]: lightning_chain::ConfirmationTarget::MinAllowedRemoteFee
+    /// [`MaxAllowedRemoteFee`]: lightning_chain::ConfirmationTarget::MaxAllowedRemoteFee
+    /// [`UrgentOnChainSweep`]: lightning_chain::ConfirmationTarget::UrgentOnChainSweep
+    pub fn from_estimator<F: lightning_chain::FeeEstimator + ?Sized>(fees: &F) -> Self {
+        use lightning_chain::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator};
+        let bounded = BoundedFeeEstimator::new(fees);
+        let rate = |t| bounded.fee_rate(t).sat_per_kw();
+        let min = rate(ConfirmationTarget::MinAllowedRemoteFee);
+        let urgent = rate(ConfirmationTarget::UrgentOnChainSweep);
+        let max_allowed = rate(ConfirmationTarget::MaxAllowedRemoteFee);
+        let max = if max_allowed > urgent {
+            max_allowed
+        } else {
+            urgent.saturating_mul(REMOTE_FEERATE_CEILING_MULTIPLE)
+        };
+        FeerateBounds {
+            min_feerate_per_kw: min,
+            max_feerate_per_kw: max.max(min),
+        }
+    }
+
+    /// Whether `feerate_per_kw` is within the bounds.
+    pub fn contains(&self, feerate_per_kw: u32) -> bool {
+        (self.min_feerate_per_kw..=self.max_feerate_per_kw).contains(&feerate_per_kw)
+    }
 }
 
 /// What the funder proposes in `open_channel`, besides its [`PartyParams`].
@@ -381,6 +462,13 @@ pub fn check_open_channel(
             field: "funding_satoshis",
             got: open.funding_satoshis,
             limit: limits.min_funding_satoshis,
+        });
+    }
+    if open.funding_satoshis > limits.max_funding_satoshis {
+        return Err(EstablishError::OutsideLimits {
+            field: "funding_satoshis",
+            got: open.funding_satoshis,
+            limit: limits.max_funding_satoshis,
         });
     }
     let p = &open.params;
@@ -670,6 +758,81 @@ mod tests {
                 other => panic!("{name}: got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn funding_above_our_maximum_is_refused_with_a_bounded_text() {
+        let limits = ChannelLimits {
+            max_funding_satoshis: 2_000_000,
+            ..ChannelLimits::default()
+        };
+        let run = |funding_satoshis| {
+            let o = OpenProposal {
+                funding_satoshis,
+                ..open()
+            };
+            check_open_channel(
+                &o,
+                &features(true),
+                &features(true),
+                FEERATES,
+                &limits,
+                false,
+            )
+        };
+        assert!(run(2_000_000).is_ok());
+        let err = run(2_000_001).unwrap_err();
+        assert_eq!(
+            err,
+            EstablishError::OutsideLimits {
+                field: "funding_satoshis",
+                got: 2_000_001,
+                limit: 2_000_000
+            }
+        );
+        // Our own words and two numbers: bounded whatever the peer sent.
+        let worst = run(u64::MAX).unwrap_err().to_string();
+        assert!(worst.len() < 100, "{worst}");
+        assert_eq!(
+            ChannelLimits::default().max_funding_satoshis,
+            DEFAULT_MAX_FUNDING_SATOSHIS
+        );
+    }
+
+    #[test]
+    fn feerate_bounds_follow_the_estimator() {
+        use lightning_chain::{ConfirmationTarget as T, FeeEstimator, FeeRate};
+        struct Host(u32, u32, u32);
+        impl FeeEstimator for Host {
+            fn fee_rate(&self, target: T) -> FeeRate {
+                FeeRate::from_sat_per_kw(match target {
+                    T::MinAllowedRemoteFee => self.0,
+                    T::UrgentOnChainSweep => self.1,
+                    T::MaxAllowedRemoteFee => self.2,
+                    _ => 1,
+                })
+            }
+        }
+        // A deliberate ceiling above urgent is the ceiling.
+        assert_eq!(
+            FeerateBounds::from_estimator(&Host(500, 4_000, 30_000)),
+            FeerateBounds {
+                min_feerate_per_kw: 500,
+                max_feerate_per_kw: 30_000
+            }
+        );
+        // Otherwise ten times urgent; the floor never below 253.
+        assert_eq!(
+            FeerateBounds::from_estimator(&Host(100, 4_000, 4_000)),
+            FeerateBounds {
+                min_feerate_per_kw: 253,
+                max_feerate_per_kw: 40_000
+            }
+        );
+        // The ceiling never below the floor.
+        let b = FeerateBounds::from_estimator(&Host(9_000, 300, 300));
+        assert_eq!((b.min_feerate_per_kw, b.max_feerate_per_kw), (9_000, 9_000));
+        assert!(b.contains(9_000) && !b.contains(8_999) && !b.contains(9_001));
     }
 
     #[test]

@@ -87,6 +87,11 @@ const F_PHASE: u64 = 16;
 const F_COUNTERPARTY: u64 = 17;
 /// Fundee: the height the wait for the funding transaction started (odd).
 const F_FUNDING_WAIT: u64 = 19;
+/// The funding output was checked against the funding transaction itself
+/// (odd; one byte, 1, written only once checked). Records written before
+/// it existed read as unchecked: a channel still waiting for its depth then
+/// checks the funding transaction when the chain shows it again.
+const F_FUNDING_VERIFIED: u64 = 21;
 const F_KEYS_INDEX: u64 = 18;
 const F_IS_FUNDER: u64 = 20;
 const F_TEMP_ID: u64 = 22;
@@ -441,6 +446,9 @@ fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
     if let Some(h) = st.funding_height {
         m.insert(F_FUNDING_HEIGHT, enc(&h));
     }
+    if st.funding_verified {
+        m.insert(F_FUNDING_VERIFIED, vec![1]);
+    }
     for (ty, v) in [
         (F_SCID, st.short_channel_id),
         (F_LOCAL_ALIAS, st.local_alias),
@@ -699,6 +707,11 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
         funding_outpoint,
         funding_tx: tx(F_FUNDING_TX)?,
         funding_height: read_opt(m, F_FUNDING_HEIGHT, "funding_height")?,
+        funding_verified: match m.get(&F_FUNDING_VERIFIED).map(Vec::as_slice) {
+            None => false,
+            Some([1]) => true,
+            Some(_) => return Err(RecordError::Invalid("funding_verified")),
+        },
         short_channel_id: read_opt::<ShortChannelId>(m, F_SCID, "short_channel_id")?,
         local_alias: read_opt::<ShortChannelId>(m, F_LOCAL_ALIAS, "local_alias")?,
         remote_alias: read_opt::<ShortChannelId>(m, F_REMOTE_ALIAS, "remote_alias")?,
@@ -790,7 +803,7 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
-    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT] {
+    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT, F_FUNDING_VERIFIED] {
         if let Some(v) = s.take_raw(ty) {
             fields.insert(ty, v.to_vec());
         }

@@ -17,7 +17,10 @@ use lightning_wire::msgs::{
 use lightning_wire::tlv::UnknownTlvs;
 use secp256k1::ecdsa::Signature;
 
-use super::close::{is_valid_shutdown_script, ClosingNegotiation, ClosingStep, FeeRange};
+use super::close::{
+    check_closing_locktime, closee_variant, closer_variants, is_valid_shutdown_script,
+    ClosingNegotiation, ClosingStep, FeeRange, SentClosingComplete,
+};
 use super::error::ChannelError;
 use super::events::{ChannelEvent, ChannelOutput};
 use super::state::{Channel, Phase};
@@ -25,8 +28,8 @@ use super::update_log::{Side, UpdateStage, Which};
 use crate::amount::Msat;
 use crate::keys::ChannelSigner;
 use crate::transactions::closing::{
-    build_legacy_closing_transaction, build_simple_closing_transaction, ClosingOutput,
-    SimpleCloseVariant,
+    build_legacy_closing_transaction, build_simple_closing_transaction, dust_threshold,
+    ClosingOutput, SimpleCloseVariant,
 };
 use crate::transactions::{funding_witness, scripts, verify_p2wsh_signature};
 
@@ -378,18 +381,31 @@ impl<S: ChannelSigner> Channel<S> {
     }
 
     /// `closing_complete` (BOLT 2, `option_simple_close`): we pay the fee
-    /// from our output and sign every variant that has outputs.
+    /// from our output and sign the variants [`closer_variants`] allows, so
+    /// we never sign away our own output unless it is dust. What we sent is
+    /// kept for the peer's `closing_sig` to echo.
     fn send_closing_complete(&mut self, out: &mut ChannelOutput) -> Result<(), ChannelError> {
         let (ls, rs) = self.scripts()?;
         let (closer, closee) = self.simple_outputs(&ls, true)?;
         let fee = self.preferred_closing_fee();
         let locktime = self.tr.best_height;
+        let fee_msat = Msat::from_sat(fee).ok_or(ChannelError::NotNow("close: fee overflows"))?;
+        // BOLT 2: "MUST set `fee_satoshis` to a fee less than or equal to
+        // its outstanding balance".
+        let closer_amount = closer
+            .balance
+            .checked_sub(fee_msat)
+            .ok_or(ChannelError::NotNow("close: the fee exceeds our balance"))?
+            .to_sat_floor();
+        let closer_dust = closer_amount < dust_threshold(&closer.script_pubkey);
+        let closee_dust = closee.balance.to_sat_floor() < dust_threshold(&closee.script_pubkey);
+        let variants =
+            closer_variants(closer.balance.0, closee.balance.0, closer_dust, closee_dust);
+        if variants.is_empty() {
+            return Err(ChannelError::NotNow("close: every output would be dust"));
+        }
         let mut tlvs = ClosingTlvs::default();
-        for variant in crate::transactions::closing::simple_close_variants(
-            &closer,
-            &closee,
-            Amount::from_sat(fee),
-        ) {
+        for &variant in &variants {
             let tx = self.simple_tx(&closer, &closee, fee, locktime, variant)?;
             let sig = Some(self.sign_closing(&tx)?.signature);
             match variant {
@@ -398,13 +414,14 @@ impl<S: ChannelSigner> Channel<S> {
                 SimpleCloseVariant::CloserAndCloseeOutputs => tlvs.closer_and_closee_outputs = sig,
             }
         }
-        if tlvs.closer_output_only.is_none()
-            && tlvs.closee_output_only.is_none()
-            && tlvs.closer_and_closee_outputs.is_none()
-        {
-            return Err(ChannelError::NotNow("close: every output would be dust"));
-        }
         self.tr.closing_started = true;
+        self.tr.closing_complete_sent = Some(SentClosingComplete {
+            closer_scriptpubkey: ls.clone(),
+            closee_scriptpubkey: rs.clone(),
+            fee_satoshis: fee,
+            locktime,
+            variants,
+        });
         out.messages.push(Message::ClosingComplete(ClosingComplete {
             channel_id: self.st.channel_id,
             closer_scriptpubkey: ls,
@@ -416,6 +433,13 @@ impl<S: ChannelSigner> Channel<S> {
         Ok(())
     }
 
+    /// The peer's `closing_complete` (BOLT 2, "The receiver of
+    /// `closing_complete`"): the peer pays the fee, at most its balance;
+    /// the `locktime` must be a height near our tip
+    /// ([`check_closing_locktime`]); the transaction we sign is the one
+    /// [`closee_variant`] selects, never one without our output while that
+    /// output is not dust. A violation gets a `warning` and the connection
+    /// closes; the channel survives.
     pub(crate) fn on_closing_complete(
         &mut self,
         m: &ClosingComplete,
@@ -438,30 +462,21 @@ impl<S: ChannelSigner> Channel<S> {
             return Err(bad("closer_scriptpubkey is not a valid shutdown script"));
         }
         let (closer, closee) = self.simple_outputs(&m.closer_scriptpubkey, false)?;
-        // Prefer keeping our own output.
-        let choices = [
-            (
-                SimpleCloseVariant::CloserAndCloseeOutputs,
-                m.tlvs.closer_and_closee_outputs,
-            ),
-            (
-                SimpleCloseVariant::CloseeOutputOnly,
-                m.tlvs.closee_output_only,
-            ),
-            (
-                SimpleCloseVariant::CloserOutputOnly,
-                m.tlvs.closer_output_only,
-            ),
-        ];
-        let mut chosen = None;
-        for (variant, sig) in choices {
-            let Some(sig) = sig else { continue };
-            if let Ok(tx) = self.simple_tx(&closer, &closee, m.fee_satoshis, m.locktime, variant) {
-                chosen = Some((variant, sig, tx));
-                break;
-            }
+        if m.fee_satoshis > closer.balance.to_sat_floor().to_sat() {
+            return Err(bad("fee_satoshis is above the closer's balance"));
         }
-        let (variant, sig, tx) = chosen.ok_or(bad("no signature for a valid transaction"))?;
+        check_closing_locktime(m.locktime, self.tr.best_height).map_err(bad)?;
+        let our_dust = closee.balance.to_sat_floor() < dust_threshold(&closee.script_pubkey);
+        let variant = closee_variant(our_dust, m.tlvs.closer_and_closee_outputs.is_some());
+        let sig = match variant {
+            SimpleCloseVariant::CloserOutputOnly => m.tlvs.closer_output_only,
+            SimpleCloseVariant::CloseeOutputOnly => m.tlvs.closee_output_only,
+            SimpleCloseVariant::CloserAndCloseeOutputs => m.tlvs.closer_and_closee_outputs,
+        }
+        .ok_or(bad("the signature BOLT 2 selects for us is missing"))?;
+        let tx = self
+            .simple_tx(&closer, &closee, m.fee_satoshis, m.locktime, variant)
+            .map_err(|_| bad("the selected closing transaction cannot be built"))?;
         let theirs = self.verify_closing(&tx, &sig, "closing_complete")?;
         let ours = self.sign_closing(&tx)?;
         let mut tlvs = ClosingTlvs::default();
@@ -483,6 +498,11 @@ impl<S: ChannelSigner> Channel<S> {
         self.complete_close(tx, &ours, &theirs, out)
     }
 
+    /// The peer's `closing_sig` for our `closing_complete` (BOLT 2, "The
+    /// receiver of `closing_sig`"): it must echo our scripts, fee and
+    /// locktime and carry exactly one signature, for a variant we signed;
+    /// the transaction is rebuilt from what we sent, never from the
+    /// peer's numbers (a peer-chosen fee would come out of our output).
     pub(crate) fn on_closing_sig(
         &mut self,
         m: &ClosingSig,
@@ -491,10 +511,24 @@ impl<S: ChannelSigner> Channel<S> {
         if !self.ready_to_close() || !self.tr.closing_started || !self.st.simple_close {
             return Err(self.unexpected("closing_sig"));
         }
+        let sent = self
+            .tr
+            .closing_complete_sent
+            .clone()
+            .ok_or_else(|| self.unexpected("closing_sig"))?;
         let bad = |reason| ChannelError::BadClosingMessage {
             message: "closing_sig",
             reason,
         };
+        if m.closer_scriptpubkey != sent.closer_scriptpubkey
+            || m.closee_scriptpubkey != sent.closee_scriptpubkey
+            || m.fee_satoshis != sent.fee_satoshis
+            || m.locktime != sent.locktime
+        {
+            return Err(bad(
+                "scripts, fee_satoshis or locktime differ from our closing_complete",
+            ));
+        }
         let (variant, sig) = match (
             m.tlvs.closer_output_only,
             m.tlvs.closee_output_only,
@@ -505,12 +539,11 @@ impl<S: ChannelSigner> Channel<S> {
             (None, None, Some(s)) => (SimpleCloseVariant::CloserAndCloseeOutputs, s),
             _ => return Err(bad("it must carry exactly one signature")),
         };
-        let (ls, _) = self.scripts()?;
-        if m.closer_scriptpubkey != ls {
-            return Err(bad("closer_scriptpubkey is not ours"));
+        if !sent.variants.contains(&variant) {
+            return Err(bad("its signature is for a variant we did not sign"));
         }
-        let (closer, closee) = self.simple_outputs(&ls, true)?;
-        let tx = self.simple_tx(&closer, &closee, m.fee_satoshis, m.locktime, variant)?;
+        let (closer, closee) = self.simple_outputs(&sent.closer_scriptpubkey, true)?;
+        let tx = self.simple_tx(&closer, &closee, sent.fee_satoshis, sent.locktime, variant)?;
         let theirs = self.verify_closing(&tx, &sig, "closing_sig")?;
         let ours = self.sign_closing(&tx)?;
         self.complete_close(tx, &ours, &theirs, out)

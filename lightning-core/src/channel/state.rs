@@ -83,7 +83,9 @@ pub struct ChannelConfig {
     pub limits: ChannelLimits,
     /// The feerates we accept in `open_channel` and `update_fee`.
     pub feerates: FeerateBounds,
-    /// Confirmations we require before `channel_ready` as fundee.
+    /// Confirmations we require before `channel_ready` as fundee (the
+    /// `minimum_depth` of our `accept_channel`; at least 1 unless
+    /// `trusted_for_zeroconf`).
     pub minimum_depth: u32,
     /// Whether we accept zero-conf channels from this peer (and open them).
     pub trusted_for_zeroconf: bool,
@@ -193,6 +195,10 @@ pub struct ChannelState {
     pub funding_tx: Option<Transaction>,
     /// Height of the block that confirmed the funding transaction.
     pub funding_height: Option<u32>,
+    /// The funding output was checked against a funding transaction itself:
+    /// the one the host handed the funder, or the confirmed one (see
+    /// [`Channel::funding_confirmed`]). `channel_ready` waits for it.
+    pub funding_verified: bool,
     /// The real short channel id.
     pub short_channel_id: Option<ShortChannelId>,
     /// Our alias.
@@ -264,6 +270,9 @@ pub(crate) struct Transient {
     pub closing: Option<ClosingNegotiation>,
     /// Whether our first `closing_signed`/`closing_complete` went out.
     pub closing_started: bool,
+    /// Our last `closing_complete`, which the peer's `closing_sig` must
+    /// echo (`option_simple_close`).
+    pub closing_complete_sent: Option<super::close::SentClosingComplete>,
     /// The last closing transaction we signed, with our signature (legacy).
     pub best_height: u32,
     /// Whether the peer is connected and `channel_reestablish` done.

@@ -7,6 +7,7 @@ use lightning_chain::{BestBlock, ChainListener, ConfirmationEvent};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::Node;
+use crate::channel::params::FeerateBounds;
 
 impl Node {
     /// The best block the node has seen.
@@ -25,46 +26,72 @@ impl Node {
         })
     }
 
+    /// Hands each funding confirmation to its channel with the confirmed
+    /// transaction itself, which the channel checks the funding output
+    /// against before it counts the depth (a fundee never trusts the
+    /// funder's word for the output: see
+    /// [`Channel::funding_confirmed`](crate::channel::Channel::funding_confirmed)).
+    /// Full blocks and a light client's `transactions_confirmed` both reach
+    /// here with the transaction.
     fn on_chain_events(&mut self) {
         let height = self.best_height();
         while let Some(event) = self.tracker.poll_event() {
-            let (txid, depth, scid) = match event {
-                ConfirmationEvent::Confirmed { txid, confirmation }
+            let (txid, confirmed) = match event {
+                ConfirmationEvent::Confirmed {
+                    txid,
+                    confirmation,
+                    tx,
+                }
                 | ConfirmationEvent::ReachedDepth {
-                    txid, confirmation, ..
-                } => {
+                    txid,
+                    confirmation,
+                    tx,
+                    ..
+                } => (txid, Some((confirmation, tx))),
+                ConfirmationEvent::ReorgedOut { txid, .. } => (txid, None),
+                _ => continue,
+            };
+            let Some((id, vout)) = self.channel_funded_by(&txid) else {
+                continue;
+            };
+            let Some(entry) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            let result = match confirmed {
+                Some((confirmation, tx)) => {
                     let depth = height.saturating_add(1).saturating_sub(confirmation.height);
-                    let Some((_, vout)) = self.channel_funded_by(&txid) else {
-                        continue;
-                    };
                     let scid = u32::try_from(confirmation.tx_index)
                         .ok()
                         .zip(u16::try_from(vout).ok())
                         .and_then(|(i, v)| ShortChannelId::new(confirmation.height, i, v));
-                    (txid, depth, scid)
+                    entry.channel.funding_confirmed(&tx, depth, scid)
                 }
-                ConfirmationEvent::ReorgedOut { txid, .. } => (txid, 0, None),
-                _ => continue,
+                None => entry.channel.funding_unconfirmed(),
             };
-            let Some((id, _)) = self.channel_funded_by(&txid) else {
-                continue;
-            };
-            if let Some(entry) = self.channels.get_mut(&id) {
-                match entry.channel.funding_confirmed(depth, scid) {
-                    Ok(out) => self.apply(id, out),
-                    Err(e) => {
-                        let out = entry.channel.handle_error(&e);
-                        self.apply(id, out);
-                    }
+            match result {
+                Ok(out) => self.apply(id, out),
+                Err(e) => {
+                    let out = entry.channel.handle_error(&e);
+                    self.apply(id, out);
                 }
             }
         }
     }
 
+    /// The feerates accepted from peers now, from the host's estimator
+    /// ([`FeerateBounds::from_estimator`]).
+    pub(crate) fn feerate_bounds(&self) -> FeerateBounds {
+        FeerateBounds::from_estimator(&*self.host.fee_estimator)
+    }
+
     fn on_best_height(&mut self, height: u32) {
+        // Estimates move with the chain: every block refreshes the bounds
+        // each channel checks `update_fee` against.
+        let bounds = self.feerate_bounds();
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         for id in ids {
             if let Some(entry) = self.channels.get_mut(&id) {
+                entry.channel.set_feerate_bounds(bounds);
                 if let Ok(out) = entry.channel.best_block_updated(height) {
                     self.apply(id, out);
                 }

@@ -7,6 +7,7 @@ use bitcoin::{Network, ScriptBuf};
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::types::ChainHash;
 
+use super::InboundLimits;
 use crate::channel::ChannelConfig;
 
 /// The node's settings.
@@ -25,9 +26,15 @@ pub struct NodeConfig {
     /// [`NodeConfig::default_features`].
     pub features: InitFeatures,
     /// The template of every channel's configuration: our limits on the
-    /// peer, the limits we accept, feerate bounds, `minimum_depth`. The
-    /// node fills in `chain_hash`, `anchors` (when both `init`s have
-    /// `option_anchors`), `trusted_for_zeroconf` and `shutdown_script`.
+    /// peer (among them `limits.max_funding_satoshis`, the largest inbound
+    /// channel), the limits we accept, and `minimum_depth`, the depth an
+    /// inbound channel waits for (at least 1 for a peer not trusted for
+    /// zero-conf). The node fills in `chain_hash`, `anchors` (when both
+    /// `init`s have `option_anchors`), `simple_close` (when both have
+    /// `option_simple_close`), `trusted_for_zeroconf`, `shutdown_script`,
+    /// and `feerates`, which it takes from the host's `FeeEstimator` when
+    /// the channel opens and again at every block
+    /// ([`FeerateBounds::from_estimator`](crate::channel::params::FeerateBounds::from_estimator)).
     pub channel: ChannelConfig,
     /// Peers whose zero-conf channels we accept (and to whom ours are
     /// opened with `minimum_depth` 0).
@@ -40,6 +47,13 @@ pub struct NodeConfig {
     pub shutdown_script: Option<ScriptBuf>,
     /// A liveness `ping` after this much silence from a peer.
     pub ping_interval: Duration,
+    /// Caps on inbound channels not yet funded (see
+    /// [`InboundLimits`]).
+    pub inbound: InboundLimits,
+    /// Messages the node holds for one connection (waiting for writes, or
+    /// for the host to drain the peer's socket). A peer that lets more
+    /// than this pile up is disconnected with a `warning`. Default 4096.
+    pub max_queued_messages_per_peer: usize,
 }
 
 impl NodeConfig {
@@ -56,6 +70,8 @@ impl NodeConfig {
             min_final_cltv_expiry_delta: 18,
             shutdown_script: None,
             ping_interval: Duration::from_secs(30),
+            inbound: InboundLimits::default(),
+            max_queued_messages_per_peer: 4096,
         }
     }
 

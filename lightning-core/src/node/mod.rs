@@ -44,7 +44,9 @@
 mod chain;
 mod config;
 mod events;
+mod inbound;
 mod invoices;
+mod outbox;
 mod payments;
 mod persistence;
 mod records;
@@ -64,7 +66,9 @@ use lightning_wire::features::Feature;
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
-use crate::channel::{Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelOutput, Phase};
+use crate::channel::{
+    Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelOutput, ErrorAction, Phase,
+};
 use crate::keys::{EntropySource, InMemorySigner, KeyError, KeysManager, NodeSigner};
 use crate::peer::{PeerConfig, PeerError, PeerEvent, PeerId, PeerManager};
 
@@ -73,10 +77,24 @@ pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
     PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
+pub use inbound::{
+    AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
+    InboundLimits, KEYS_INDEX_BLOCK,
+};
 pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
 
+use inbound::{KeysIndexes, Refusal};
+use outbox::{Held, Outbox};
 use persistence::Writer;
 use records::{InvoiceRecord, PaymentRecord};
+
+/// Shared secrets of received HTLCs the node remembers (about 120 bytes
+/// each): in memory, not persisted. The node is only ever the final hop,
+/// where a replay makes the replaying peer pay again; after a restart a
+/// replay of a paid invoice's HTLC still has to pass every check of a new
+/// payment ([`Node`]'s `check_receive`), and persisting each secret would
+/// cost a durable write per received HTLC.
+const REPLAY_CACHE_CAPACITY: usize = 65_536;
 
 /// What went wrong in a [`Node`] call.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +134,10 @@ pub enum NodeError {
         /// The amount.
         amount_msat: u64,
     },
+    /// The funding transaction gives the channel the id of another channel
+    /// (the same outpoint): the new channel was forgotten.
+    #[error("channel id {0} is already in use")]
+    ChannelIdCollision(ChannelId),
     /// This invoice is being paid or was paid.
     #[error("payment {0} is already pending or done")]
     DuplicatePayment(PaymentHash),
@@ -144,20 +166,6 @@ struct ChannelEntry {
     watched: bool,
 }
 
-/// Something waiting for the writes before it to be durable.
-#[derive(Debug)]
-enum Outgoing {
-    Message {
-        dep: u64,
-        peer: PeerId,
-        message: Box<Message>,
-    },
-    Broadcast {
-        dep: u64,
-        tx: Transaction,
-    },
-}
-
 /// A Lightning node, sans-IO. See the [module documentation](self) for a
 /// host loop.
 pub struct Node {
@@ -169,12 +177,20 @@ pub struct Node {
     channels: BTreeMap<ChannelId, ChannelEntry>,
     tracker: ConfirmationTracker,
     invoices: BTreeMap<PaymentHash, InvoiceRecord>,
+    /// The terms of each invoice, decoded ([`invoices::InvoiceTerms`]).
+    invoice_terms: BTreeMap<PaymentHash, invoices::InvoiceTerms>,
+    /// Shared secrets of received HTLCs (BOLT 4 replay detection).
+    replay: crate::onion::replay::HtlcReplayCache,
     payments: BTreeMap<PaymentHash, PaymentRecord>,
-    outbox: VecDeque<Outgoing>,
+    outbox: Outbox,
     events: VecDeque<Event>,
     /// Channels with updates to sign (one `commit` after a batch).
     to_commit: BTreeSet<ChannelId>,
-    next_keys_index: u32,
+    keys_indexes: KeysIndexes,
+    /// The write of this run's entropy epoch: nothing drawn from the
+    /// epoch may reach the host before it is durable.
+    epoch_write: u64,
+    acceptor: Arc<dyn InboundChannelAcceptor>,
     now: Duration,
 }
 
@@ -188,9 +204,9 @@ impl core::fmt::Debug for Node {
 }
 
 impl Node {
-    /// A node from `seed`. With [`Persistence::Inline`], whatever the
-    /// store already holds is restored (as [`Node::restore`]); with
-    /// [`Persistence::Async`] the node starts empty.
+    /// A node from `seed`, restored (as [`Node::restore`]) from whatever
+    /// the store of [`Persistence::Inline`] or [`Persistence::Async`]
+    /// already holds; an empty store gives an empty node.
     ///
     /// `best_block` is the chain tip the host will feed blocks from.
     ///
@@ -225,16 +241,10 @@ impl Node {
         host: NodeHost,
         best_block: BestBlock,
     ) -> Result<Node, NodeError> {
-        match &persistence {
-            Persistence::Inline(store) => {
-                let store = Arc::clone(store);
-                Self::restore(seed, config, persistence, host, best_block, &*store)
-            }
-            Persistence::Async => {
-                let empty = lightning_persist::MemoryStore::new();
-                Self::restore(seed, config, persistence, host, best_block, &empty)
-            }
-        }
+        let store = match &persistence {
+            Persistence::Inline(store) | Persistence::Async(store) => Arc::clone(store),
+        };
+        Self::restore(seed, config, persistence, host, best_block, &*store)
     }
 
     fn empty(
@@ -257,11 +267,15 @@ impl Node {
             channels: BTreeMap::new(),
             tracker: ConfirmationTracker::new(best_block),
             invoices: BTreeMap::new(),
+            invoice_terms: BTreeMap::new(),
+            replay: crate::onion::replay::HtlcReplayCache::new(REPLAY_CACHE_CAPACITY),
             payments: BTreeMap::new(),
-            outbox: VecDeque::new(),
+            outbox: Outbox::default(),
             events: VecDeque::new(),
             to_commit: BTreeSet::new(),
-            next_keys_index: 0,
+            keys_indexes: KeysIndexes::default(),
+            epoch_write: 0,
+            acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
         })
     }
@@ -274,6 +288,12 @@ impl Node {
     /// The configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// The host's decision on inbound channels (default [`AcceptAll`]);
+    /// see [`InboundChannelAcceptor`] for what is asked and when.
+    pub fn set_inbound_channel_acceptor(&mut self, acceptor: Arc<dyn InboundChannelAcceptor>) {
+        self.acceptor = acceptor;
     }
 
     /// Where our side of cooperative closes is paid.
@@ -341,7 +361,7 @@ impl Node {
     pub fn poll_transmit(&mut self, peer: PeerId) -> Option<Vec<u8>> {
         self.flush_outbox();
         let out = self.peers.poll_transmit(peer);
-        if out.is_none() && !self.outbox.is_empty() {
+        if out.is_none() && self.outbox.has_for(peer) {
             // The peer's queue was full; it is empty now.
             self.flush_outbox();
             return self.peers.poll_transmit(peer);
@@ -405,46 +425,89 @@ impl Node {
         self.writer.failure()
     }
 
+    /// Hands out what the writes before it allow: broadcasts, then each
+    /// connection's messages in order until its peer-layer queue is full
+    /// (that connection waits; the others go on). A connection that passed
+    /// its bound is disconnected with a `warning`.
     fn flush_outbox(&mut self) {
-        while let Some(front) = self.outbox.front() {
-            let dep = match front {
-                Outgoing::Message { dep, .. } | Outgoing::Broadcast { dep, .. } => *dep,
-            };
-            if !self.writer.is_durable(dep) {
-                return;
-            }
-            match front {
-                Outgoing::Message { peer, message, .. } => {
-                    // Full: retry after the host drains the queue. Any other
-                    // refusal means the connection it was meant for is gone:
-                    // the channel retransmits after `channel_reestablish`.
-                    if let Err(PeerError::OutboundQueueFull { .. }) =
-                        self.peers.send_message(*peer, message)
-                    {
-                        return;
+        while let Some(tx) = self.outbox.pop_broadcast(|dep| self.writer.is_durable(dep)) {
+            self.host.broadcaster.broadcast_transaction(&tx);
+        }
+        let mut closed = false;
+        for peer in self.outbox.take_overflowed() {
+            let limit = self.config.max_queued_messages_per_peer;
+            closed |= self
+                .peers
+                .disconnect_with_warning(peer, PeerError::NodeQueueFull { limit });
+        }
+        for peer in self.outbox.peers() {
+            while let Some(held) = self
+                .outbox
+                .front_if(peer, |dep| self.writer.is_durable(dep))
+            {
+                match held {
+                    Held::Message(message) => {
+                        // Full: this connection waits for the host to drain
+                        // it. Any other refusal means the connection is
+                        // gone: the channel retransmits after
+                        // `channel_reestablish`.
+                        if let Err(PeerError::OutboundQueueFull { .. }) =
+                            self.peers.send_message(peer, message)
+                        {
+                            break;
+                        }
+                        self.outbox.pop(peer);
+                    }
+                    Held::Disconnect => {
+                        self.outbox.drop_peer(peer);
+                        closed |= self.peers.close_after_queued(peer);
+                        break;
                     }
                 }
-                Outgoing::Broadcast { tx, .. } => self.host.broadcaster.broadcast_transaction(tx),
             }
-            self.outbox.pop_front();
+        }
+        if closed {
+            // The closures are peer events: channels learn of them now.
+            self.process_peer_events();
         }
     }
 
     fn queue_message(&mut self, node_id: PublicKey, message: Message) {
         if let Some(peer) = self.peers.peer_for_node(&node_id) {
-            self.outbox.push_back(Outgoing::Message {
-                dep: self.writer.barrier(),
+            self.outbox.push_message(
                 peer,
-                message: Box::new(message),
-            });
+                self.writer.barrier(),
+                message,
+                self.config.max_queued_messages_per_peer,
+            );
+        }
+    }
+
+    /// Closes the connection to `node_id` after what is queued for it (a
+    /// `warning` we just sent): BOLT 2's recoverable violations ask to
+    /// "send a `warning` and close the connection".
+    fn queue_disconnect(&mut self, node_id: PublicKey) {
+        if let Some(peer) = self.peers.peer_for_node(&node_id) {
+            self.outbox.push_disconnect(peer, self.writer.barrier());
         }
     }
 
     fn queue_broadcast(&mut self, tx: Transaction) {
-        self.outbox.push_back(Outgoing::Broadcast {
-            dep: self.writer.barrier(),
-            tx,
-        });
+        self.outbox.push_broadcast(self.writer.barrier(), tx);
+    }
+
+    /// Applies what a channel error calls for ([`Channel::handle_error`]):
+    /// a `warning` also closes the connection once it is sent.
+    fn channel_failed_with(&mut self, id: ChannelId, e: &ChannelError) {
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let counterparty = entry.counterparty;
+        let out = entry.channel.handle_error(e);
+        self.apply(id, out);
+        if e.action() == ErrorAction::Warn {
+            self.queue_disconnect(counterparty);
+        }
     }
 
     // ----- peer events -----
@@ -527,10 +590,7 @@ impl Node {
         let (out, result) = entry.channel.handle_messages(msgs);
         self.apply(id, out);
         if let Err(e) = result {
-            if let Some(entry) = self.channels.get_mut(&id) {
-                let out = entry.channel.handle_error(&e);
-                self.apply(id, out);
-            }
+            self.channel_failed_with(id, &e);
         }
     }
 
@@ -538,15 +598,23 @@ impl Node {
         match event {
             PeerEvent::Connected { node_id, .. } => self.on_peer_connected(node_id),
             PeerEvent::Disconnected {
-                node_id: Some(node_id),
-                was_connected: true,
+                peer,
+                node_id,
+                was_connected,
                 ..
             } => {
-                if self.peers.peer_for_node(&node_id).is_none() {
-                    self.on_peer_disconnected(node_id);
+                self.outbox.drop_peer(peer);
+                if let (Some(node_id), true) = (node_id, was_connected) {
+                    if self.peers.peer_for_node(&node_id).is_none() {
+                        self.on_peer_disconnected(node_id);
+                    }
                 }
             }
-            PeerEvent::Disconnected { .. } | PeerEvent::WarningReceived { .. } => {}
+            // BOLT 1, receiving `warning`: "SHOULD log the message", "MAY
+            // disconnect". The node keeps the connection: a warning is the
+            // peer's way to say "recoverable", and the peer closes it when
+            // it means to.
+            PeerEvent::WarningReceived { .. } => {}
             PeerEvent::Message {
                 node_id, message, ..
             } => self.on_message(node_id, *message),
@@ -643,6 +711,29 @@ impl Node {
                 && (*id == channel_id || e.channel.state().temporary_channel_id == channel_id))
                 .then_some(*id)
         });
+        if let (Some(id), Message::FundingCreated(m)) = (key, &message) {
+            // Only a channel waiting for it can be forgotten; any other
+            // refuses the message itself.
+            let waiting = self
+                .channels
+                .get(&id)
+                .is_some_and(|e| e.channel.phase() == Phase::AwaitingFundingCreated);
+            if waiting && self.funding_collides(id, m) {
+                // Nothing of the channel was written yet: forget it, and
+                // tell the peer with an `error` for its temporary id (the
+                // only channel that id names between us).
+                self.queue_message(
+                    node_id,
+                    Message::Error(lightning_wire::msgs::Error {
+                        channel_id: m.temporary_channel_id,
+                        data: b"funding outpoint or channel_id already in use".to_vec(),
+                        tlvs: Default::default(),
+                    }),
+                );
+                self.forget_unfunded(id, "funding_created named a funding outpoint in use");
+                return;
+            }
+        }
         match key {
             Some(id) => self.deliver(id, &message),
             None => {
@@ -661,17 +752,41 @@ impl Node {
         }
     }
 
+    /// BOLT 2 `funding_created`: whether its outpoint, or the `channel_id`
+    /// derived from it, is already used by a channel other than `key`
+    /// (ours with any peer; ids and temporary ids alike). Such a channel
+    /// would replace the other one in memory and write under its keys.
+    fn funding_collides(&self, key: ChannelId, m: &lightning_wire::msgs::FundingCreated) -> bool {
+        let derived = ChannelId::v1_from_funding_outpoint(&m.funding_txid, m.funding_output_index);
+        let outpoint = bitcoin::OutPoint {
+            txid: m.funding_txid,
+            vout: u32::from(m.funding_output_index),
+        };
+        self.channels.iter().any(|(id, e)| {
+            let st = e.channel.state();
+            *id != key
+                && (*id == derived
+                    || st.channel_id == derived
+                    || st.temporary_channel_id == derived
+                    || st.funding_outpoint == Some(outpoint))
+        })
+    }
+
     /// Hands `message` to channel `id` and applies what comes out.
     fn deliver(&mut self, id: ChannelId, message: &Message) {
         let Some(entry) = self.channels.get_mut(&id) else {
             return;
         };
-        let out = match entry.channel.handle_message(message) {
-            Ok(out) => out,
-            Err(e) => entry.channel.handle_error(&e),
+        let (out, failure) = match entry.channel.handle_message(message) {
+            Ok(out) => (out, None),
+            Err(e) => (entry.channel.handle_error(&e), Some(e)),
         };
+        let counterparty = entry.counterparty;
         let new_id = entry.channel.channel_id();
         self.apply(id, out);
+        if failure.is_some_and(|e| e.action() == ErrorAction::Warn) {
+            self.queue_disconnect(counterparty);
+        }
         if let Message::ChannelReestablish(_) = message {
             self.answer_pending_htlcs(new_id);
         }
@@ -697,30 +812,57 @@ impl Node {
             } else {
                 self.config.channel.minimum_depth
             },
+            // BOLT 2: `closing_complete`/`closing_sig` only when both sides
+            // advertised `option_simple_close`.
+            simple_close: both(Feature::SimpleClose),
+            feerates: self.feerate_bounds(),
             shutdown_script: self.shutdown_script(),
             ..self.config.channel.clone()
         }
     }
 
-    fn allocate_keys_index(&mut self) -> Result<u32, NodeError> {
-        let index = self.next_keys_index;
-        self.next_keys_index = index.checked_add(1).ok_or(NodeError::Keys(KeyError::Bip32(
-            "keys index exhausted".into(),
-        )))?;
-        // Durable before anything built from these keys leaves.
-        self.writer.write_record(
-            records::KEYS_INDEX_KEY,
-            records::encode_u32(self.next_keys_index),
-        )?;
-        Ok(index)
-    }
-
     fn on_open_channel(&mut self, node_id: PublicKey, open: &lightning_wire::msgs::OpenChannel) {
+        // Nothing is spent on an open before the policy lets it through
+        // ([`inbound`]).
+        let zero_conf = match self.check_inbound_open(node_id, open) {
+            Ok(zero_conf) => zero_conf,
+            Err(Refusal::Collision) => {
+                self.queue_message(
+                    node_id,
+                    Message::Warning(lightning_wire::msgs::Warning {
+                        channel_id: open.temporary_channel_id,
+                        data: b"temporary_channel_id already in use".to_vec(),
+                        tlvs: Default::default(),
+                    }),
+                );
+                self.queue_disconnect(node_id);
+                return;
+            }
+            Err(Refusal::Error(text)) => {
+                self.queue_message(
+                    node_id,
+                    Message::Error(lightning_wire::msgs::Error {
+                        channel_id: open.temporary_channel_id,
+                        data: text.as_bytes().to_vec(),
+                        tlvs: Default::default(),
+                    }),
+                );
+                return;
+            }
+        };
         let result = (|| -> Result<(Channel<InMemorySigner>, Message), NodeError> {
-            let index = self.allocate_keys_index()?;
+            let mut config = self.channel_config(&node_id);
+            if !zero_conf {
+                config.trusted_for_zeroconf = false;
+                config.minimum_depth = config.minimum_depth.max(self.config.channel.minimum_depth);
+            }
+            // The index is taken (and its block reserved) only once the
+            // channel accepted the open: a refused open costs no index and
+            // no write.
+            let index = self.keys_indexes.next;
             let signer = self.keys.derive_channel_signer(index)?;
-            let config = self.channel_config(&node_id);
             let (mut channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
+            self.allocate_keys_index()?;
             channel.set_counterparty_node_id(node_id);
             Ok((channel, Message::AcceptChannel(accept)))
         })();
@@ -759,6 +901,25 @@ impl Node {
         };
         let id = entry.channel.channel_id();
         let counterparty = entry.counterparty;
+        if id != key && self.channel_id_in_use(&id) {
+            // The channel's new id (from its funding outpoint) is another
+            // channel's: never replace that one nor write under its keys.
+            // Only an unfunded channel changes its id, so nothing is lost.
+            self.queue_message(
+                counterparty,
+                Message::Error(lightning_wire::msgs::Error {
+                    channel_id: key,
+                    data: b"channel_id already in use".to_vec(),
+                    tlvs: Default::default(),
+                }),
+            );
+            self.events.push_back(Event::ChannelClosed {
+                channel_id: key,
+                reason: "its channel_id is another channel's".into(),
+                closing_tx: None,
+            });
+            return;
+        }
         let mut ok = true;
         if let Some(write) = out.persist {
             for w in write.writes {
@@ -887,10 +1048,7 @@ impl Node {
             };
             match entry.channel.commit() {
                 Ok(out) => self.apply(id, out),
-                Err(e) => {
-                    let out = entry.channel.handle_error(&e);
-                    self.apply(id, out);
-                }
+                Err(e) => self.channel_failed_with(id, &e),
             }
         }
     }
@@ -964,6 +1122,14 @@ impl Node {
         self.apply(temporary_channel_id, out);
         self.flush_outbox();
         self.persist_error()?;
+        let kept = self
+            .channels
+            .get(&id)
+            .is_some_and(|e| e.channel.state().temporary_channel_id == temporary_channel_id);
+        if !kept {
+            // `apply` refused it: the outpoint is another channel's.
+            return Err(NodeError::ChannelIdCollision(id));
+        }
         Ok(id)
     }
 
@@ -1106,9 +1272,14 @@ impl Node {
         node.writer
             .write_record(records::ENTROPY_EPOCH_KEY, records::encode_u32(epoch))?;
         node.keys.set_entropy_epoch(epoch);
+        node.epoch_write = node.writer.barrier();
 
         if let Some(v) = read(records::KEYS_INDEX_KEY)? {
-            node.next_keys_index = records::decode_u32(&v.value).unwrap_or(0);
+            let stored = records::decode_u32(&v.value).ok_or_else(|| {
+                // Starting from 0 again would reuse keys: refuse.
+                NodeError::Restore(format!("{}: not a u32", records::KEYS_INDEX_KEY))
+            })?;
+            node.keys_indexes = KeysIndexes::restored(stored);
             node.writer.set_version(records::KEYS_INDEX_KEY, v.version);
         }
 
@@ -1119,6 +1290,8 @@ impl Node {
                     if let Ok(inv) = r.bolt11.parse::<lightning_wire::bolt11::Bolt11Invoice>() {
                         let hash = PaymentHash(*inv.payment_hash().as_ref());
                         node.invoices.insert(hash, r);
+                        node.invoice_terms
+                            .insert(hash, invoices::InvoiceTerms::of(&inv));
                     }
                 }
                 node.writer.set_version(&key, v.version);
@@ -1174,7 +1347,7 @@ impl Node {
             let mut channel = Channel::restore(signer, config, &snapshot, &updates)
                 .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
             channel.set_counterparty_node_id(counterparty);
-            node.next_keys_index = node.next_keys_index.max(state.keys_index.saturating_add(1));
+            node.keys_indexes.seen(state.keys_index);
             let cid = channel.channel_id();
             node.channels.insert(
                 cid,

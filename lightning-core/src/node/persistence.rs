@@ -61,15 +61,19 @@ pub enum Persistence {
     Inline(Arc<dyn KvStore>),
     /// The node hands its writes out through
     /// [`Node::poll_persist`](super::Node::poll_persist) and holds back
-    /// dependent messages until the host reports them complete.
-    Async,
+    /// dependent messages until the host reports them complete. The store
+    /// is a read handle: [`Node::new`](super::Node::new) restores from it
+    /// (so a node never starts empty over an existing store, and never
+    /// draws a keys index or a preimage again); the node never writes
+    /// through it.
+    Async(Arc<dyn KvStore>),
 }
 
 impl core::fmt::Debug for Persistence {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Persistence::Inline(_) => f.write_str("Inline"),
-            Persistence::Async => f.write_str("Async"),
+            Persistence::Async(_) => f.write_str("Async"),
         }
     }
 }
@@ -153,7 +157,7 @@ impl Writer {
                     }
                 }
             }
-            Persistence::Async => {
+            Persistence::Async(_) => {
                 self.incomplete.insert(id);
                 self.requests.push_back(PersistRequest {
                     id: PersistId(id),

@@ -82,6 +82,10 @@ pub(crate) struct InvoiceRecord {
     pub preimage: PaymentPreimage,
     pub status: InvoiceStatus,
     pub amount_received_msat: u64,
+    /// The HTLC (channel, HTLC id) whose fulfilment made the invoice
+    /// paid: the one HTLC re-fulfilled without the checks (type 11, odd:
+    /// absent in records written before it).
+    pub paid_by: Option<(ChannelId, u64)>,
 }
 
 impl InvoiceRecord {
@@ -92,6 +96,9 @@ impl InvoiceRecord {
         w.put_raw(4, &self.preimage.0);
         w.put_raw(6, &[u8::from(self.status == InvoiceStatus::Paid)]);
         w.put_raw(8, &self.amount_received_msat.to_be_bytes());
+        if let Some((channel, htlc)) = &self.paid_by {
+            w.put_raw(11, &[&channel.0[..], &htlc.to_be_bytes()[..]].concat());
+        }
         w.into_bytes()
     }
 
@@ -106,12 +113,21 @@ impl InvoiceRecord {
             _ => return Err(DecodeError::invalid("invoice status")),
         };
         let amount_received_msat = u64_of(required(&mut r, 8, "amount")?, "amount")?;
+        let paid_by = match r.take_raw(11) {
+            None => None,
+            Some(b) if b.len() == 40 => Some((
+                ChannelId(arr32(&b[..32], "paid_by")?),
+                u64_of(&b[32..], "paid_by")?,
+            )),
+            Some(_) => return Err(DecodeError::invalid("paid_by: not 40 bytes")),
+        };
         r.finish()?;
         Ok(InvoiceRecord {
             bolt11,
             preimage,
             status,
             amount_received_msat,
+            paid_by,
         })
     }
 }
@@ -216,8 +232,21 @@ mod tests {
             preimage: PaymentPreimage([3; 32]),
             status: InvoiceStatus::Paid,
             amount_received_msat: 42,
+            paid_by: Some((ChannelId([5; 32]), 6)),
         };
         assert_eq!(InvoiceRecord::decode(&inv.encode()).unwrap(), inv);
+        // A record of the previous format (no type 11) still reads.
+        let old = InvoiceRecord {
+            paid_by: None,
+            ..inv.clone()
+        };
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, old.bolt11.as_bytes());
+        w.put_raw(4, &old.preimage.0);
+        w.put_raw(6, &[1]);
+        w.put_raw(8, &old.amount_received_msat.to_be_bytes());
+        assert_eq!(InvoiceRecord::decode(&w.into_bytes()).unwrap(), old);
         let key = bitcoin::secp256k1::SecretKey::from_slice(&[1; 32]).unwrap();
         let pay = PaymentRecord {
             payment_hash: PaymentHash([1; 32]),

@@ -117,6 +117,21 @@ pub enum PeerError {
     /// The handshake and `init` exchange did not finish in time.
     #[error("handshake and init not complete within {0:?}")]
     SetupTimeout(Duration),
+    /// The node queued more than `limit` messages for the peer that it did
+    /// not read (the peer layer's own queue was full all along): the peer
+    /// is disconnected so that one slow reader cannot grow the node's
+    /// memory (DESIGN invariant 7: every per-peer queue has a cap).
+    #[error("peer too slow: more than {limit} messages waiting for it")]
+    NodeQueueFull {
+        /// The cap ([`NodeConfig::max_queued_messages_per_peer`](crate::node::NodeConfig::max_queued_messages_per_peer)).
+        limit: usize,
+    },
+    /// We sent the peer a `warning` about a protocol violation and closed
+    /// the connection after it (BOLT 1: a sending node "MAY close the
+    /// connection after sending"; BOLT 2 asks to "send a `warning` and
+    /// close the connection" for the recoverable violations).
+    #[error("closed after our warning")]
+    Warned,
 }
 
 impl PeerError {

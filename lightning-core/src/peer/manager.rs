@@ -388,6 +388,32 @@ impl PeerManager {
             .min()
     }
 
+    /// Closes `peer` for `error`: a `warning` naming it is queued after what
+    /// is already queued (whatever the outbound bound), the queue stays for
+    /// [`poll_transmit`](Self::poll_transmit), and a
+    /// [`PeerEvent::Disconnected`] with [`DisconnectReason::Failed`]
+    /// follows. Returns whether the connection was open.
+    pub fn disconnect_with_warning(&mut self, peer: PeerId, error: PeerError) -> bool {
+        if self.peers.get(&peer).is_none_or(|c| c.is_closed()) {
+            return false;
+        }
+        self.fail(peer, error);
+        true
+    }
+
+    /// Closes `peer` once the bytes already queued (a `warning` the node
+    /// just sent) are written: nothing more is queued, and a
+    /// [`PeerEvent::Disconnected`] with
+    /// `DisconnectReason::Failed(PeerError::Warned)` follows. Returns
+    /// whether the connection was open.
+    pub fn close_after_queued(&mut self, peer: PeerId) -> bool {
+        if self.peers.get(&peer).is_none_or(|c| c.is_closed()) {
+            return false;
+        }
+        self.close(peer, None, DisconnectReason::Failed(PeerError::Warned));
+        true
+    }
+
     /// Closes `peer` because the host closed or lost its socket, or wants it
     /// closed. Queued bytes are dropped; a [`PeerEvent::Disconnected`] with
     /// [`DisconnectReason::Requested`] follows if the connection was still

@@ -17,7 +17,11 @@
 //!   `pong` is later than [`PeerConfig::pong_timeout`] (BOLT 1, "The `ping`
 //!   and `pong` Messages");
 //! - `warning` and `error` reported as events, the connection kept (BOLT 1,
-//!   "The `error` and `warning` Messages": what to fail is the node's call);
+//!   "The `error` and `warning` Messages": what to fail is the node's call;
+//!   a received `warning` "SHOULD" be logged and "MAY" close). When the
+//!   node itself warns about a violation it closes the connection after the
+//!   `warning` ([`PeerManager::close_after_queued`]), and a peer it cannot
+//!   keep up with goes with [`PeerManager::disconnect_with_warning`];
 //! - a bounded outbound queue per peer ([`PeerConfig::max_outbound_bytes`]).
 //!
 //! Every other message goes up as [`PeerEvent::Message`]. A failure closes

@@ -3,6 +3,12 @@
 //! failed) once, only the offerer's own HTLCs are settled, a preimage is the
 //! right one, and at the end every offer is settled and each balance moved
 //! by exactly the fulfilled amounts.
+//!
+//! The payer's outcome is tied to the payee's: the ledger records, per
+//! payment, whether the payee fulfilled or failed it, and the payer's
+//! `HtlcFulfilled` or `HtlcFailed` must say the same. A payment's outcome
+//! never changes: failed-then-fulfilled, fulfilled-then-failed, or a payer
+//! told "failed" while the payee was paid are all errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +31,16 @@ pub struct Book {
     pub received: BTreeSet<(u64, u64)>,
 }
 
+/// How a payment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The payee fulfilled it (released the preimage).
+    Fulfilled,
+    /// The payee failed it (`update_fail_htlc` or
+    /// `update_fail_malformed_htlc`).
+    Failed,
+}
+
 /// Both sides' books, and the payments made so far.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -37,6 +53,10 @@ pub struct Ledger {
     next_payment: u64,
     /// HTLCs settled (fulfilled or failed) back at their offerer.
     pub settled: u64,
+    /// Payment number -> what its payee did.
+    pub payee_outcome: BTreeMap<u64, Outcome>,
+    /// Payment number -> what its payer was told.
+    pub payer_outcome: BTreeMap<u64, Outcome>,
     /// What each side should hold once nothing is pending: the opening
     /// balances moved by every fulfill.
     pub expected_msat: [i128; 2],
@@ -51,6 +71,8 @@ impl Ledger {
             amounts: BTreeMap::new(),
             next_payment: 0,
             settled: 0,
+            payee_outcome: BTreeMap::new(),
+            payer_outcome: BTreeMap::new(),
             expected_msat: [i128::from(a_msat), i128::from(b_msat)],
         }
     }
@@ -80,6 +102,17 @@ impl Ledger {
             .incoming
             .remove(&id)
             .unwrap_or_else(|| panic!("side {side}: removed HTLC {id} it never received"));
+        let outcome = if fulfilled {
+            Outcome::Fulfilled
+        } else {
+            Outcome::Failed
+        };
+        if let Some(before) = self.payee_outcome.insert(n, outcome) {
+            assert_eq!(
+                before, outcome,
+                "side {side}: payment {n} (HTLC {id}) was {before:?} and is now {outcome:?}"
+            );
+        }
         if fulfilled {
             let amount = i128::from(self.amounts[&n]);
             self.expected_msat[side] += amount;
@@ -103,6 +136,18 @@ impl Ledger {
             self.books[side].incoming.insert(id, n).is_none(),
             "side {side}: undid the removal of HTLC {id} that is open"
         );
+        // An undone failure never reached the payer (its removal needs a
+        // commitment of ours, hence a write): the payee may settle the
+        // payment either way again. An undone fulfil stays recorded: the
+        // preimage may have left, so the payee must fulfil it again.
+        if !fulfilled {
+            assert_eq!(
+                self.payer_outcome.get(&n),
+                None,
+                "side {side}: undid the failure of payment {n} whose payer already heard"
+            );
+            self.payee_outcome.remove(&n);
+        }
         if fulfilled {
             let amount = i128::from(self.amounts[&n]);
             self.expected_msat[side] -= amount;
@@ -151,36 +196,62 @@ impl Ledger {
                 } => {
                     let n = self.number(&payment_hash);
                     assert_eq!(preimage(n).0, payment_preimage, "wrong preimage");
-                    let book = &mut self.books[side];
-                    match book.outgoing.remove(&htlc_id) {
-                        Some(m) => {
-                            assert_eq!(
-                                m, n,
-                                "side {side}: HTLC {htlc_id} fulfilled for another payment"
-                            );
-                            assert!(book.settled_out.insert(n), "settled twice");
-                            self.settled += 1;
-                        }
-                        // A repeat after reconnection: same preimage.
-                        None => assert!(
-                            book.settled_out.contains(&n),
-                            "side {side}: fulfilled an unknown HTLC {htlc_id}"
-                        ),
-                    }
+                    self.payer_heard(side, htlc_id, n, Outcome::Fulfilled);
                 }
-                ChannelEvent::HtlcFailed { htlc_id, .. } => {
-                    let book = &mut self.books[side];
-                    let n = book
-                        .outgoing
-                        .remove(&htlc_id)
-                        .unwrap_or_else(|| panic!("side {side}: failed an unknown HTLC {htlc_id}"));
-                    assert!(book.settled_out.insert(n), "settled twice");
-                    self.settled += 1;
+                ChannelEvent::HtlcFailed {
+                    htlc_id,
+                    payment_hash,
+                    ..
+                } => {
+                    let n = self.number(&payment_hash);
+                    self.payer_heard(side, htlc_id, n, Outcome::Failed);
                 }
                 ChannelEvent::ChannelFailed { reason, .. } => {
                     assert!(failure_expected, "side {side}: channel failed: {reason}");
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// `side`, the payer of payment `n` (its HTLC `htlc_id`), was told
+    /// `outcome`: it must be what the payee did, and the first word on the
+    /// payment; a repeat (after reconnection) must say the same.
+    fn payer_heard(&mut self, side: usize, htlc_id: u64, n: u64, outcome: Outcome) {
+        let payee = self.payee_outcome.get(&n).copied();
+        assert_eq!(
+            payee,
+            Some(outcome),
+            "side {side}: payer told {outcome:?} for payment {n} (HTLC {htlc_id}) but the payee did {payee:?}"
+        );
+        let book = &mut self.books[side];
+        match book.outgoing.remove(&htlc_id) {
+            Some(m) => {
+                assert_eq!(
+                    m, n,
+                    "side {side}: HTLC {htlc_id} settled for another payment"
+                );
+                assert!(book.settled_out.insert(n), "settled twice");
+                assert!(
+                    self.payer_outcome.insert(n, outcome).is_none(),
+                    "side {side}: payment {n} settled twice"
+                );
+                self.settled += 1;
+            }
+            // A repeat fulfil after reconnection (same preimage) is
+            // harmless; a repeat failure, or a change, is not.
+            None => {
+                assert_eq!(
+                    outcome,
+                    Outcome::Fulfilled,
+                    "side {side}: failed an unknown HTLC {htlc_id} (payment {n})"
+                );
+                let before = self.payer_outcome.get(&n).copied();
+                assert_eq!(
+                    before,
+                    Some(outcome),
+                    "side {side}: HTLC {htlc_id} (payment {n}) was {before:?} and is now {outcome:?}"
+                );
             }
         }
     }

@@ -1,4 +1,6 @@
-//! Test support (feature `test-support`; not for production): two
+//! Test support (feature `test-support`; not for production): a hostile
+//! peer that drives a real [`Node`](crate::node::Node) over BOLT 8
+//! ([`hostile`]); two
 //! [`Channel`](crate::channel::Channel) endpoints wired in process, each
 //! writing its record through a [`KvStore`](lightning_persist::KvStore)
 //! before its messages may leave; a ledger that checks what the HTLC events
@@ -11,6 +13,7 @@
 //! Helpers here panic (with a message) on what a test would fail on: a store
 //! that refuses a write, a record that does not restore, a broken invariant.
 
+pub mod hostile;
 pub mod ledger;
 pub mod pair;
 pub mod sim;

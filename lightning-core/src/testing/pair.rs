@@ -65,6 +65,18 @@ pub struct Endpoint {
     pub outbox: VecDeque<Message>,
     /// What went through the store.
     pub stats: WriteStats,
+    /// The channel's encoded state ([`Channel::encoded_state`]) as of its
+    /// last durable write, and the store it went to: what a restart from
+    /// that store must reproduce. `None` before the first write, or once a
+    /// test restores from a store of its own (a stale backup).
+    pub durable: Option<Vec<u8>>,
+    durable_store: usize,
+}
+
+/// An address that tells one store handle from another (never
+/// dereferenced).
+fn store_id(store: &Arc<dyn KvStore>) -> usize {
+    Arc::as_ptr(store).cast::<()>() as usize
 }
 
 impl fmt::Debug for Endpoint {
@@ -112,6 +124,8 @@ impl Endpoint {
                 .unwrap_or_else(|e| panic!("store remove {:?}: {e}", w.obsolete));
             self.stats.removes += removes.len() as u64;
         }
+        self.durable = Some(self.ch.encoded_state());
+        self.durable_store = store_id(&self.store);
     }
 
     /// The keys the store holds, in order.
@@ -150,7 +164,41 @@ impl Endpoint {
     /// messages written but not sent, events not taken) is lost. The
     /// channel is rebuilt from the one snapshot and the update records the
     /// store lists, with the signer the snapshot's keys index names.
+    ///
+    /// The restored channel's encoded state must equal the state as of the
+    /// last durable write ([`Endpoint::durable`]): after a restart with
+    /// nothing unwritten that is the state before the restart; after a
+    /// crash between handling a message and its write, the state before
+    /// that message. Skipped when the test put another store in place
+    /// (restoring a stale backup on purpose).
     pub fn restart(&mut self) {
+        let expected = match &self.durable {
+            Some(d) if self.reopen.is_some() || self.durable_store == store_id(&self.store) => {
+                Some(d.clone())
+            }
+            _ => None,
+        };
+        self.restart_unchecked();
+        if let Some(expected) = expected {
+            let got = self.ch.encoded_state();
+            assert!(
+                got == expected,
+                "restart: the restored state is not the last durable state ({} vs {} bytes; first difference at byte {})",
+                got.len(),
+                expected.len(),
+                got.iter()
+                    .zip(&expected)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(got.len().min(expected.len()))
+            );
+        }
+        self.durable = Some(self.ch.encoded_state());
+        self.durable_store = store_id(&self.store);
+    }
+
+    /// [`Endpoint::restart`] without comparing the restored state with the
+    /// last durable one.
+    pub fn restart_unchecked(&mut self) {
         if let Some(reopen) = &mut self.reopen {
             // Drop our handle first so that the backend's lock is free.
             self.store = Arc::new(MemoryStore::new());
@@ -298,6 +346,8 @@ pub fn node_with_store(
         events: Vec::new(),
         outbox: VecDeque::new(),
         stats: WriteStats::default(),
+        durable: None,
+        durable_store: 0,
     }
 }
 
@@ -400,9 +450,16 @@ pub fn open_with_stores(
 ) -> Pair {
     let mut pair = open_funded_with_stores(o, store_a, store_b);
     let scid = ShortChannelId::new(100, 1, 1);
+    let funding_tx = pair
+        .a
+        .ch
+        .state()
+        .funding_tx
+        .clone()
+        .expect("the funder keeps its funding transaction");
     for n in [&mut pair.a, &mut pair.b] {
         let out =
-            n.ch.funding_confirmed(1, scid)
+            n.ch.funding_confirmed(&funding_tx, 1, scid)
                 .unwrap_or_else(|e| panic!("funding_confirmed: {e}"));
         n.apply(out);
     }

@@ -32,6 +32,10 @@ pub struct TestNode {
     pub writes: u64,
 }
 
+/// The feerate the fixed fee estimator gives every node, sat per 1000
+/// weight units.
+pub const FEERATE_PER_KW: u32 = 1000;
+
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
@@ -41,7 +45,9 @@ pub fn config() -> NodeConfig {
 fn host(chain: &SimChainHandle) -> NodeHost {
     NodeHost {
         broadcaster: Arc::new(chain.clone()),
-        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
+        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(
+            FEERATE_PER_KW,
+        ))),
     }
 }
 
@@ -49,7 +55,7 @@ impl TestNode {
     fn new(name: &'static str, seed: u8, chain: &SimChainHandle, is_async: bool) -> Self {
         let store = Arc::new(MemoryStore::new());
         let persistence = if is_async {
-            Persistence::Async
+            Persistence::Async(store.clone())
         } else {
             Persistence::Inline(store.clone())
         };
@@ -101,7 +107,7 @@ impl TestNode {
     /// its store alone.
     pub fn restart(&mut self, chain: &SimChainHandle) {
         let persistence = if self.is_async {
-            Persistence::Async
+            Persistence::Async(self.store.clone())
         } else {
             Persistence::Inline(self.store.clone())
         };
@@ -141,6 +147,9 @@ impl TestNode {
     }
 }
 
+/// Damage a test does to a transmission (`true`: from Alice).
+pub type Tamper = Box<dyn FnMut(bool, &mut Vec<u8>)>;
+
 pub struct Net {
     pub chain: SimChainHandle,
     pub wallet: SimWallet,
@@ -152,6 +161,18 @@ pub struct Net {
     /// Crash the sender instead of making transmission number `n`.
     pub crash_at: Option<usize>,
     pub crashes: Vec<(usize, &'static str)>,
+    /// Every error a node returned from `handle_bytes`: (receiver, error).
+    pub errors: Vec<(&'static str, String)>,
+    /// Set by a test that injects a fault (a crash, a doctored byte): node
+    /// errors are then collected for it to check. Otherwise the first
+    /// error fails the test at once.
+    pub faults_injected: bool,
+    /// Applied to every transmission before delivery (`true`: from Alice):
+    /// a test's deliberate damage on the wire.
+    pub tamper: Option<Tamper>,
+    /// The last closing transaction `close_and_check` saw mined, with the
+    /// balances it was checked against.
+    pub last_close: Option<(bitcoin::Transaction, (u64, u64))>,
 }
 
 impl Net {
@@ -170,6 +191,10 @@ impl Net {
             steps: 0,
             crash_at: None,
             crashes: Vec::new(),
+            errors: Vec::new(),
+            faults_injected: false,
+            tamper: None,
+            last_close: None,
         };
         net.connect();
         net
@@ -226,7 +251,7 @@ impl Net {
                 let (Some(fp), Some(tp)) = (from.peer, to.peer) else {
                     continue;
                 };
-                if let Some(bytes) = from.node.poll_transmit(fp) {
+                if let Some(mut bytes) = from.node.poll_transmit(fp) {
                     self.steps += 1;
                     moved = true;
                     if self.crash_at == Some(self.steps) {
@@ -235,7 +260,17 @@ impl Net {
                         self.restart(a_to_b);
                         break;
                     }
-                    let _ = to.node.handle_bytes(tp, &bytes, self.now);
+                    if let Some(tamper) = &mut self.tamper {
+                        tamper(a_to_b, &mut bytes);
+                    }
+                    if let Err(e) = to.node.handle_bytes(tp, &bytes, self.now) {
+                        assert!(
+                            self.faults_injected,
+                            "{} failed on bytes from {}: {e}",
+                            to.name, from.name
+                        );
+                        self.errors.push((to.name, e.to_string()));
+                    }
                 }
             }
             self.a.collect_events();
@@ -366,9 +401,19 @@ impl Net {
             .unwrap()
     }
 
-    /// Closes cooperatively, mines the closing transaction and checks
-    /// that both closing outputs plus its fee are the channel's capacity.
+    /// Closes cooperatively, mines the closing transaction and checks it:
+    /// it spends the channel's funding output; Bob (the fundee, who pays
+    /// no fee) gets his channel balance rounded down to the satoshi; Alice
+    /// gets hers less the fee; the fee is the feerate times the closing
+    /// transaction's weight. Returns what each got on chain.
     pub fn close_and_check(&mut self, id: ChannelId, capacity_sat: u64) -> (u64, u64) {
+        let a_msat = Self::local_msat(&self.a.node, id);
+        let b_msat = Self::local_msat(&self.b.node, id);
+        assert_eq!(
+            a_msat + b_msat,
+            capacity_sat * 1000,
+            "the channel's balances are its capacity (nothing pending at close)"
+        );
         self.a.node.close_channel(id).unwrap();
         self.shuttle();
         for _ in 0..5 {
@@ -390,14 +435,6 @@ impl Net {
             "{:?}",
             self.chain.rejections()
         );
-        let a_out = self
-            .chain
-            .balance_of(&self.a.node.shutdown_script())
-            .to_sat();
-        let b_out = self
-            .chain
-            .balance_of(&self.b.node.shutdown_script())
-            .to_sat();
         assert!(self.chain.mempool().is_empty(), "closing tx mined");
         let funding = self
             .a
@@ -407,15 +444,89 @@ impl Net {
             .find(|c| c.channel_id == id)
             .and_then(|c| c.funding_txo)
             .unwrap();
-        // The closing transaction spends the funding output.
+        // The closing transaction spends the funding output, and only it.
         let block = self.chain.block_at(self.chain.best_block().height).unwrap();
         let closing = block
             .txdata
             .iter()
             .find(|tx| tx.input.iter().any(|i| i.previous_output == funding))
-            .expect("closing tx in the last block");
-        let fee = capacity_sat - closing.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
-        assert_eq!(a_out + b_out + fee, capacity_sat);
-        (a_out, b_out)
+            .expect("closing tx in the last block")
+            .clone();
+        assert_eq!(
+            closing.input.len(),
+            1,
+            "the closing tx spends the funding output alone"
+        );
+        self.last_close = Some((closing.clone(), (a_msat, b_msat)));
+        check_closing(
+            &closing,
+            &self.a.node.shutdown_script(),
+            &self.b.node.shutdown_script(),
+            (a_msat, b_msat),
+            capacity_sat,
+        )
+        .unwrap_or_else(|e| panic!("closing transaction {closing:?}: {e}"))
     }
+}
+
+/// Checks a legacy mutual-close transaction of a channel of `capacity_sat`
+/// whose balances were `(alice, bob)` msat, Alice the funder: it pays the
+/// two shutdown scripts only; Bob (who pays no fee) gets his balance
+/// rounded down to the satoshi; Alice gets hers less the fee; the fee is
+/// [`FEERATE_PER_KW`] times the transaction's weight. Returns what each
+/// got.
+pub fn check_closing(
+    closing: &bitcoin::Transaction,
+    a_script: &bitcoin::ScriptBuf,
+    b_script: &bitcoin::ScriptBuf,
+    (a_msat, b_msat): (u64, u64),
+    capacity_sat: u64,
+) -> Result<(u64, u64), String> {
+    let paid_to = |script: &bitcoin::ScriptBuf| -> u64 {
+        closing
+            .output
+            .iter()
+            .filter(|o| o.script_pubkey == *script)
+            .map(|o| o.value.to_sat())
+            .sum()
+    };
+    let a_out = paid_to(a_script);
+    let b_out = paid_to(b_script);
+    let total: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
+    if a_out + b_out != total {
+        return Err(format!(
+            "{} sat go elsewhere than the shutdown scripts",
+            total - a_out - b_out
+        ));
+    }
+    // BOLT 3: the funder pays the closing fee.
+    if b_out != b_msat / 1000 {
+        return Err(format!(
+            "Bob's output is {b_out} sat, his balance {b_msat} msat"
+        ));
+    }
+    let fee = capacity_sat
+        .checked_sub(total)
+        .ok_or("the closing tx pays out more than the channel holds")?;
+    // Alice's output is her balance less the fee; the msat remainders of
+    // both sides go to the fee too (under 2 sat).
+    let a_paid_fee = (a_msat / 1000).checked_sub(a_out).ok_or(format!(
+        "Alice's output {a_out} sat exceeds her balance {a_msat} msat"
+    ))?;
+    if a_paid_fee > fee || fee - a_paid_fee > 1 {
+        return Err(format!(
+            "Alice's output {a_out} sat: balance {a_msat} msat less the fee {fee} sat"
+        ));
+    }
+    // Our fee proposal uses a 672-unit weight estimate; the real weight
+    // differs by the signatures' lengths (a DER signature is 71 to 73
+    // bytes): a few units.
+    let weight = closing.weight().to_wu();
+    let at_feerate = u64::from(FEERATE_PER_KW) * weight / 1000;
+    if fee.abs_diff(at_feerate) > 4 {
+        return Err(format!(
+            "closing fee {fee} sat, but {FEERATE_PER_KW} sat/kw x {weight} wu = {at_feerate} sat"
+        ));
+    }
+    Ok((a_out, b_out))
 }
