@@ -440,7 +440,7 @@ mod tests {
             amount_msat,
             payment_hash: [id as u8; 32],
             cltv_expiry: 800_000,
-            onion_routing_packet: Vec::new(),
+            onion_routing_packet: Vec::new().into(),
             path_key: None,
         }
     }

@@ -47,4 +47,6 @@ pub use record::RecordError;
 pub use state::{Channel, ChannelConfig, ChannelState, Phase};
 
 #[cfg(test)]
+mod per_message_tests;
+#[cfg(test)]
 mod update_log_tests;

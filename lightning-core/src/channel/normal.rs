@@ -23,6 +23,8 @@
 //! `commitment_signed` is outstanding per direction: the next waits for the
 //! peer's `revoke_and_ack`.
 
+use std::sync::Arc;
+
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_wire::msgs::{
@@ -44,6 +46,13 @@ use crate::keys::ChannelSigner;
 
 /// `BADONION` in a failure code (BOLT 4).
 pub const BADONION: u16 = 0x8000;
+
+/// The onion as `update_add_htlc` carries it, if it has the right length.
+fn onion_packet(onion: &[u8]) -> Option<Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]>> {
+    <[u8; lightning_wire::msgs::ONION_PACKET_LEN]>::try_from(onion)
+        .ok()
+        .map(Box::new)
+}
 
 impl<S: ChannelSigner> Channel<S> {
     fn require_operating(&self, what: &'static str) -> Result<(), ChannelError> {
@@ -78,20 +87,16 @@ impl<S: ChannelSigner> Channel<S> {
             if ch.st.phase != Phase::Normal || !ch.tr.connected {
                 return Err(ChannelError::NotNow("offer an HTLC"));
             }
-            let packet: Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]> = onion_routing_packet
-                .clone()
-                .into_boxed_slice()
-                .try_into()
-                .map_err(|_| {
-                    ChannelError::InvalidArgument("onion_routing_packet is not 1366 bytes")
-                })?;
+            let packet = onion_packet(&onion_routing_packet).ok_or(
+                ChannelError::InvalidArgument("onion_routing_packet is not 1366 bytes"),
+            )?;
             let id = ch.st.log.next_htlc_id(Side::Local);
             let add = HtlcAdd {
                 id,
                 amount_msat,
                 payment_hash,
                 cltv_expiry,
-                onion_routing_packet,
+                onion_routing_packet: onion_routing_packet.into(),
                 path_key: None,
             };
             check_offer(&ch.st.log, &ch.terms(), &add).map_err(ChannelError::CannotOffer)?;
@@ -321,8 +326,9 @@ impl<S: ChannelSigner> Channel<S> {
         let revoked = local.checked_sub(1).ok_or(ChannelError::NotNow(
             "revoke before the first commitment_signed",
         ))?;
-        let per_commitment_secret = self.signer.release_holder_commitment_secret(revoked)?;
         let next_per_commitment_point = self.signer.holder_per_commitment_point(local + 1)?;
+        // Last: the release is the one step that cannot be undone.
+        let per_commitment_secret = self.signer.release_holder_commitment_secret(revoked)?;
         self.tr.next_holder_point = Some((local + 1, next_per_commitment_point));
         Ok(Message::RevokeAndAck(RevokeAndAck {
             channel_id: self.st.channel_id,
@@ -350,7 +356,7 @@ impl<S: ChannelSigner> Channel<S> {
             amount_msat: m.amount_msat,
             payment_hash: m.payment_hash.to_byte_array(),
             cltv_expiry: m.cltv_expiry,
-            onion_routing_packet: m.onion_routing_packet.as_bytes().to_vec(),
+            onion_routing_packet: Arc::from(&m.onion_routing_packet.as_bytes()[..]),
             path_key: m.tlvs.path_key.map(|k| k.serialize()),
         };
         let fail_back = match check_received_add(&self.st.log, &self.terms(), &add) {
@@ -461,6 +467,15 @@ impl<S: ChannelSigner> Channel<S> {
     /// and every HTLC signature, then revoke the previous one. The record
     /// write of this input holds the new signatures; the `revoke_and_ack`
     /// goes out only after it.
+    ///
+    /// A `commitment_signed` that covers no update is refused with a
+    /// `warning` (BOLT 2: the sender "MUST NOT send a `commitment_signed`
+    /// message that does not include any updates"): it would make us
+    /// verify, write, revoke and sign a whole commitment for nothing.
+    ///
+    /// The revocation secret is released last, once every step that can
+    /// fail has succeeded: a failed input is undone, and a release cannot
+    /// be (the signer would refuse to sign our current commitment).
     pub(crate) fn on_commitment_signed(
         &mut self,
         m: &CommitmentSigned,
@@ -475,28 +490,40 @@ impl<S: ChannelSigner> Channel<S> {
                 .ok_or(ChannelError::UnexpectedRevocation {
                     message: "commitment_signed past the last commitment number",
                 })?;
-        let mut next_log = self.st.log.clone();
-        next_log.commitment_signed(Side::Remote);
-        let ctx = self.build_holder_from(&next_log, Which::Current, number)?;
+        if !self.st.log.has_updates_to_commit(Side::Remote) {
+            return Err(ChannelError::UnexpectedMessage {
+                message: "commitment_signed",
+                phase: "no update is pending (BOLT 2: it must include updates)",
+            });
+        }
+        // Applied in place: the input runs as a transaction, so a bad
+        // signature undoes it.
+        self.st.log.commitment_signed(Side::Remote);
+        let ctx = self.build_holder(Which::Current, number)?;
         let sigs = HolderSignatures {
             commitment: m.signature,
             htlcs: m.htlc_signatures.clone(),
         };
         verify_holder_signatures(&ctx, &self.remote_keys()?.funding_pubkey, &sigs)?;
-        self.st.log = next_log;
         self.st.numbers.local = number;
         self.st.holder_sigs = Some(sigs);
         // Revoke the previous commitment.
-        self.st.log.revoke_and_ack(Side::Local);
+        let moved = self.st.log.revoke_and_ack(Side::Local);
+        self.note_revoked(moved);
         self.st.numbers.last_sent = LastSent::RevokeAndAckLast;
-        // Sign theirs (it goes after the revocation) before releasing the
-        // secret: the release is the one signer step that cannot be undone.
+        // Sign theirs (it goes after the revocation) and move the close on
+        // before releasing the secret.
         let mut then = ChannelOutput::default();
         self.maybe_commit(&mut then)?;
+        let mut after = ChannelOutput::default();
+        self.progress_shutdown(&mut after)?;
         let raa = self.last_revoke_and_ack()?;
         out.messages.push(raa);
         out.messages.append(&mut then.messages);
-        self.progress_shutdown(out)
+        out.messages.append(&mut after.messages);
+        out.events.append(&mut then.events);
+        out.events.append(&mut after.events);
+        Ok(())
     }
 
     /// Receiving `revoke_and_ack` (BOLT 2): the secret must generate the
@@ -539,7 +566,8 @@ impl<S: ChannelSigner> Channel<S> {
             next: Some(m.next_per_commitment_point),
         });
         self.st.numbers.awaiting_remote_revoke = false;
-        self.st.log.revoke_and_ack(Side::Remote);
+        let moved = self.st.log.revoke_and_ack(Side::Remote);
+        self.note_revoked(moved);
         self.maybe_commit(out)?;
         self.progress_shutdown(out)
     }
@@ -561,12 +589,7 @@ impl<S: ChannelSigner> Channel<S> {
             .filter(|u| u.proposer == Side::Local && u.stage == stage)
             .filter_map(|u| match &u.kind {
                 UpdateKind::Add(a) => {
-                    let packet: Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]> = a
-                        .onion_routing_packet
-                        .clone()
-                        .into_boxed_slice()
-                        .try_into()
-                        .ok()?;
+                    let packet = onion_packet(&a.onion_routing_packet)?;
                     let path_key = match a.path_key {
                         Some(k) => Some(PublicKey::from_slice(&k).ok()?),
                         None => None,

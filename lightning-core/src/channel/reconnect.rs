@@ -41,6 +41,9 @@ impl<S: ChannelSigner> Channel<S> {
                 UpdateKind::Fee { .. } => {}
             }
         }
+        // The peer's forgotten adds had the ids from its next one up.
+        let next_remote = self.st.log.next_htlc_id(Side::Remote);
+        self.st.htlcs_to_fail.retain(|id| *id < next_remote);
         adds
     }
 

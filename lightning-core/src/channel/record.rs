@@ -28,6 +28,7 @@
 //! newer format this code cannot honour).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::secp256k1::PublicKey;
@@ -222,11 +223,15 @@ fn stage_code(s: UpdateStage) -> u8 {
     }
 }
 
+/// The onion fields of a state: field type to the (shared) onion.
+type Onions = BTreeMap<u64, Arc<[u8]>>;
+
 /// Encodes the log. With `onions`, each add's onion goes there (field type
-/// to bytes) and the log carries an empty onion in its place; without, the
-/// onions are inline (the first record format, [`F_LOG`]).
-fn encode_log(log: &UpdateLog, mut onions: Option<&mut BTreeMap<u64, Vec<u8>>>) -> Vec<u8> {
-    let mut out = Vec::new();
+/// to the shared onion, not copied) and the log carries an empty onion in
+/// its place; without, the onions are inline (the first record format,
+/// [`F_LOG`]).
+fn encode_log(log: &UpdateLog, mut onions: Option<&mut Onions>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 80 * log.updates().len());
     let (l, r, f) = log.settled();
     l.encode(&mut out);
     r.encode(&mut out);
@@ -246,7 +251,7 @@ fn encode_log(log: &UpdateLog, mut onions: Option<&mut BTreeMap<u64, Vec<u8>>>) 
                 a.cltv_expiry.encode(&mut out);
                 let own_field = match (&mut onions, onion_field(u.proposer, a.id)) {
                     (Some(map), Some(ty)) => {
-                        map.insert(ty, a.onion_routing_packet.clone());
+                        map.insert(ty, Arc::clone(&a.onion_routing_packet));
                         true
                     }
                     _ => false,
@@ -298,10 +303,7 @@ fn encode_log(log: &UpdateLog, mut onions: Option<&mut BTreeMap<u64, Vec<u8>>>) 
 }
 
 /// Decodes the log; an add with an empty onion takes it from `onions`.
-fn decode_log(
-    r: &mut Reader<'_>,
-    onions: &BTreeMap<u64, Vec<u8>>,
-) -> Result<UpdateLog, DecodeError> {
+fn decode_log(r: &mut Reader<'_>, onions: &BTreeMap<u64, &[u8]>) -> Result<UpdateLog, DecodeError> {
     let settled = (r.read()?, r.read()?, r.read()?);
     let next_local: u64 = r.read()?;
     let next_remote: u64 = r.read()?;
@@ -327,13 +329,16 @@ fn decode_log(
                 let amount_msat = r.read()?;
                 let payment_hash = r.read()?;
                 let cltv_expiry = r.read()?;
-                let mut onion_routing_packet = get_bytes(r)?;
-                if onion_routing_packet.is_empty() {
-                    onion_routing_packet = onion_field(proposer, id)
-                        .and_then(|ty| onions.get(&ty))
-                        .ok_or_else(|| DecodeError::invalid("onion field missing"))?
-                        .clone();
-                }
+                let inline = get_bytes(r)?;
+                let onion_routing_packet: Arc<[u8]> = if inline.is_empty() {
+                    Arc::from(
+                        *onion_field(proposer, id)
+                            .and_then(|ty| onions.get(&ty))
+                            .ok_or_else(|| DecodeError::invalid("onion field missing"))?,
+                    )
+                } else {
+                    Arc::from(inline)
+                };
                 let path_key = match r.read::<u8>()? {
                     0 => None,
                     1 => Some(r.read()?),
@@ -388,6 +393,14 @@ fn decode_log(
 
 /// The state as a map of field type to value.
 pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
+    let (mut m, onions) = encode_parts(st);
+    m.extend(onions.into_iter().map(|(ty, v)| (ty, v.to_vec())));
+    m
+}
+
+/// The state's fields but the onions (field type to value), and the onion
+/// fields, shared with the log: no onion is copied.
+fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
     let mut m = BTreeMap::new();
     m.insert(F_PHASE, vec![phase_code(st.phase)]);
     m.insert(F_KEYS_INDEX, enc(&st.keys_index));
@@ -457,9 +470,8 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     if let Some(h) = st.funding_wait_since {
         m.insert(F_FUNDING_WAIT, enc(&h));
     }
-    let mut onions = BTreeMap::new();
+    let mut onions = Onions::new();
     m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
-    m.append(&mut onions);
     let n = &st.numbers;
     let mut v = enc(&n.local);
     n.remote.encode(&mut v);
@@ -517,7 +529,7 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     if let Some(tx) = &st.closing_tx {
         m.insert(F_CLOSING_TX, serialize(tx));
     }
-    m
+    (m, onions)
 }
 
 fn field<'a>(
@@ -595,8 +607,10 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
             .map(|v| deserialize(v).map_err(|_| RecordError::Invalid("transaction")))
             .transpose()
     };
-    let onions: BTreeMap<u64, Vec<u8>> =
-        m.range(F_ONIONS..).map(|(t, v)| (*t, v.clone())).collect();
+    let onions: BTreeMap<u64, &[u8]> = m
+        .range(F_ONIONS..)
+        .map(|(t, v)| (*t, v.as_slice()))
+        .collect();
     let (ty, name) = if m.contains_key(&F_UPDATES) {
         (F_UPDATES, "updates")
     } else {
@@ -724,13 +738,28 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
 
 /// Encodes a full snapshot of `st` as of change `seq`.
 pub fn encode_snapshot(st: &ChannelState, seq: u64) -> Vec<u8> {
+    let (fields, onions) = encode_parts(st);
+    snapshot_bytes(&fields, &onions, seq)
+}
+
+fn snapshot_bytes(fields: &BTreeMap<u64, Vec<u8>>, onions: &Onions, seq: u64) -> Vec<u8> {
     let mut w = TlvStreamWriter::new();
     w.put(T_VERSION, &RECORD_VERSION);
     w.put(T_SEQ, &seq);
-    for (ty, v) in encode_fields(st) {
-        w.put_raw(ty, &v);
+    // Every onion type is above every other field's.
+    for (ty, v) in fields {
+        w.put_raw(*ty, v);
+    }
+    for (ty, v) in onions {
+        w.put_raw(*ty, v);
     }
     w.into_bytes()
+}
+
+/// Whether two onion maps hold the same onions: by pointer first (the
+/// common case, the log's own onions), by value otherwise.
+fn same_onion(a: &Arc<[u8]>, b: &Arc<[u8]>) -> bool {
+    Arc::ptr_eq(a, b) || a[..] == b[..]
 }
 
 /// Encodes a snapshot in the first record format: the whole log, onions
@@ -803,9 +832,17 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(ChannelState, u64), RecordError>
 
 /// Tracks what the store holds, and turns each state change into the
 /// smallest write.
+///
+/// A write costs in proportion to the fields that are not onions (the log
+/// without its onions, the signatures: a few dozen bytes per HTLC) plus the
+/// onions added or removed since the last write: onions are compared by
+/// pointer, never copied or re-encoded, except in the periodic snapshot.
 #[derive(Debug, Clone)]
 pub struct Persister {
+    /// The stored fields but the onions.
     stored: BTreeMap<u64, Vec<u8>>,
+    /// The stored onion fields.
+    stored_onions: Onions,
     seq: u64,
     since_snapshot: u32,
     every: u32,
@@ -816,6 +853,7 @@ impl Persister {
     pub(crate) fn new(every: u32) -> Self {
         Persister {
             stored: BTreeMap::new(),
+            stored_onions: Onions::new(),
             seq: 0,
             since_snapshot: 0,
             every: every.max(1),
@@ -864,12 +902,17 @@ impl Persister {
             self.started = true;
             return Some(self.snapshot(st));
         }
-        let fields = encode_fields(st);
-        if fields == self.stored {
+        let (fields, onions) = encode_parts(st);
+        let onions_same = onions.len() == self.stored_onions.len()
+            && onions
+                .iter()
+                .zip(&self.stored_onions)
+                .all(|((t, v), (s, w))| t == s && same_onion(v, w));
+        if onions_same && fields == self.stored {
             return None;
         }
         if self.since_snapshot + 1 >= self.every {
-            return Some(self.snapshot(st));
+            return Some(self.snapshot_of(st, fields, onions));
         }
         self.seq += 1;
         self.since_snapshot += 1;
@@ -880,6 +923,11 @@ impl Persister {
             .stored
             .keys()
             .filter(|k| !fields.contains_key(k))
+            .chain(
+                self.stored_onions
+                    .keys()
+                    .filter(|k| !onions.contains_key(k)),
+            )
             .copied()
             .collect();
         if !removed.is_empty() {
@@ -894,7 +942,13 @@ impl Persister {
                 w.put_raw(*ty, v);
             }
         }
+        for (ty, v) in &onions {
+            if !self.stored_onions.get(ty).is_some_and(|s| same_onion(s, v)) {
+                w.put_raw(*ty, v);
+            }
+        }
         self.stored = fields;
+        self.stored_onions = onions;
         Some(ChannelWrite {
             writes: vec![RecordWrite {
                 key: Self::update_key(&st.channel_id, self.seq),
@@ -906,6 +960,16 @@ impl Persister {
     }
 
     fn snapshot(&mut self, st: &ChannelState) -> ChannelWrite {
+        let (fields, onions) = encode_parts(st);
+        self.snapshot_of(st, fields, onions)
+    }
+
+    fn snapshot_of(
+        &mut self,
+        st: &ChannelState,
+        fields: BTreeMap<u64, Vec<u8>>,
+        onions: Onions,
+    ) -> ChannelWrite {
         let first_update = self.seq + 1 - u64::from(self.since_snapshot);
         let obsolete = (first_update..=self.seq)
             .filter(|_| self.since_snapshot > 0)
@@ -913,12 +977,14 @@ impl Persister {
             .collect();
         self.seq += 1;
         self.since_snapshot = 0;
-        self.stored = encode_fields(st);
+        let value = snapshot_bytes(&fields, &onions, self.seq);
+        self.stored = fields;
+        self.stored_onions = onions;
         ChannelWrite {
             writes: vec![RecordWrite {
                 key: Self::snapshot_key(&st.channel_id),
                 version: self.seq,
-                value: encode_snapshot(st, self.seq),
+                value,
             }],
             obsolete,
         }
@@ -968,8 +1034,22 @@ impl<S: ChannelSigner> Channel<S> {
         }
         signer.restore_revocation_state(st.numbers.local);
         let since = u32::try_from(seq - snapshot_seq).unwrap_or(u32::MAX);
+        // What the store holds, the onions shared with the restored log.
+        let (_, ours) = encode_parts(&st);
+        let stored_onions: Onions = fields
+            .range(F_ONIONS..)
+            .map(|(ty, v)| {
+                let onion = match ours.get(ty) {
+                    Some(o) if o[..] == v[..] => Arc::clone(o),
+                    _ => Arc::from(v.as_slice()),
+                };
+                (*ty, onion)
+            })
+            .collect();
+        fields.retain(|ty, _| *ty < F_ONIONS);
         let persister = Persister {
             stored: fields,
+            stored_onions,
             seq,
             since_snapshot: since,
             every: config.snapshot_every.max(1),

@@ -3,9 +3,10 @@
 //!
 //! Every input runs as a transaction on the channel state: if it fails,
 //! the state is put back as it was, so a bad message never leaves a half
-//! applied change. A successful input ends by comparing the log before and
-//! after (to raise HTLC events) and by encoding the state to produce the
-//! record write (see [`record`](super::record)).
+//! applied change; the undo costs in proportion to what the input changed
+//! (the update log is journaled, not copied). A successful input ends by
+//! raising the HTLC events its `revoke_and_ack`s reported and by encoding
+//! the state to produce the record write (see [`record`](super::record)).
 
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning_wire::msgs::Message;
@@ -19,7 +20,7 @@ use super::htlc_policy::ChannelTerms;
 use super::params::{ChannelLimits, ChannelType, FeerateBounds, PartyParams};
 use super::record::Persister;
 use super::reestablish::CommitmentNumbers;
-use super::update_log::{HtlcRemoval, Side, UpdateKind, UpdateLog, UpdateStage, Which};
+use super::update_log::{HtlcRemoval, Revoked, Side, UpdateLog, Which};
 use crate::keys::shachain::CounterpartyCommitmentSecrets;
 use crate::keys::{ChannelPublicKeys, ChannelSigner};
 use crate::transactions::scripts;
@@ -281,6 +282,9 @@ pub(crate) struct Transient {
     /// verified against that commitment, so the point is not derived from
     /// the shachain seed and multiplied again).
     pub next_holder_point: Option<(u64, bitcoin::secp256k1::PublicKey)>,
+    /// What the running input's `revoke_and_ack`s moved in the log, for
+    /// its HTLC events.
+    pub revoked: Vec<Revoked>,
 }
 
 /// One BOLT 2 channel with one peer, sans-IO.
@@ -575,17 +579,28 @@ impl<S: ChannelSigner> Channel<S> {
     /// written with its output when `durability` is [`Durability::Now`]
     /// (and the state changed), unless a batch is running
     /// ([`Channel::handle_messages`]), which writes once at its end.
+    ///
+    /// The undo copy costs in proportion to what the input changes, not to
+    /// the channel: the update log (every HTLC with its onion) is not
+    /// copied but journaled ([`UpdateLog::begin`]), the rest of the state
+    /// is small.
     pub(crate) fn run_as<T>(
         &mut self,
         durability: Durability,
         f: impl FnOnce(&mut Self, &mut ChannelOutput) -> Result<T, ChannelError>,
     ) -> Result<(T, ChannelOutput), ChannelError> {
+        let log = std::mem::take(&mut self.st.log);
         let saved_st = self.st.clone();
+        self.st.log = log;
+        let began = self.st.log.begin();
         let saved_tr = self.tr.clone();
         let mut out = ChannelOutput::default();
         match f(self, &mut out) {
             Ok(v) => {
-                self.htlc_events(&saved_st.log, &mut out);
+                if began {
+                    self.st.log.commit();
+                }
+                self.htlc_events(&mut out);
                 if durability == Durability::Now {
                     if self.tr.batching {
                         self.tr.batch_needs_write = true;
@@ -596,64 +611,75 @@ impl<S: ChannelSigner> Channel<S> {
                 Ok((v, out))
             }
             Err(e) => {
+                let mut log = std::mem::take(&mut self.st.log);
+                if began {
+                    log.rollback();
+                }
                 self.st = saved_st;
+                self.st.log = log;
                 self.tr = saved_tr;
                 Err(e)
             }
         }
     }
 
-    /// Events for HTLCs that moved: the peer's adds now irrevocably
-    /// committed, and our adds whose failure is now settled.
-    fn htlc_events(&mut self, before: &UpdateLog, out: &mut ChannelOutput) {
-        let after = &self.st.log;
-        for u in after.updates() {
-            if let (Side::Remote, UpdateKind::Add(a), UpdateStage::LockedIn) =
-                (u.proposer, &u.kind, u.stage)
-            {
-                let was = before.find_add(Side::Remote, a.id).map(|(_, s)| s);
-                if was != Some(UpdateStage::LockedIn) {
+    /// Notes what a `revoke_and_ack` (sent or received) moved in the log,
+    /// for [`Channel::htlc_events`] at the end of the input.
+    pub(crate) fn note_revoked(&mut self, moved: Revoked) {
+        self.tr.revoked.push(moved);
+    }
+
+    /// Events for HTLCs that moved in this input: the peer's adds now
+    /// irrevocably committed, and our adds whose failure is now settled.
+    /// Built from what the log's transitions reported, so the cost is in
+    /// proportion to the HTLCs that moved.
+    fn htlc_events(&mut self, out: &mut ChannelOutput) {
+        let moved = std::mem::take(&mut self.tr.revoked);
+        if moved.is_empty() {
+            return;
+        }
+        let mut settled_remote: Vec<u64> = Vec::new();
+        for m in &moved {
+            for (offerer, add) in &m.locked_in {
+                if *offerer == Side::Remote {
                     out.events.push(ChannelEvent::HtlcReceived {
-                        htlc_id: a.id,
-                        add: a.clone(),
-                        must_fail: self.st.htlcs_to_fail.contains(&a.id),
+                        htlc_id: add.id,
+                        add: add.clone(),
+                        must_fail: self.st.htlcs_to_fail.contains(&add.id),
                     });
                 }
             }
         }
-        for u in before.updates() {
-            let UpdateKind::Add(a) = &u.kind else {
-                continue;
-            };
-            if u.proposer != Side::Local || after.find_add(Side::Local, a.id).is_some() {
-                continue;
-            }
-            let reason = match before.find_removal(Side::Local, a.id) {
-                Some((HtlcRemoval::Fail { reason }, _)) => HtlcFailReason::Onion(reason.clone()),
-                Some((
+        for m in moved {
+            for (offerer, add, removal) in m.settled {
+                if offerer == Side::Remote {
+                    settled_remote.push(add.id);
+                    continue;
+                }
+                let reason = match removal {
+                    HtlcRemoval::Fail { reason } => HtlcFailReason::Onion(reason),
                     HtlcRemoval::FailMalformed {
                         sha256_of_onion,
                         failure_code,
+                    } => HtlcFailReason::Malformed {
+                        failure_code,
+                        sha256_of_onion,
                     },
-                    _,
-                )) => HtlcFailReason::Malformed {
-                    failure_code: *failure_code,
-                    sha256_of_onion: *sha256_of_onion,
-                },
-                // Fulfilled (reported when the preimage arrived) or dropped
-                // on disconnection (returned by `peer_disconnected`).
-                _ => continue,
-            };
-            out.events.push(ChannelEvent::HtlcFailed {
-                htlc_id: a.id,
-                payment_hash: a.payment_hash,
-                reason,
-            });
+                    // Fulfilled: reported when the preimage arrived.
+                    HtlcRemoval::Fulfill { .. } => continue,
+                };
+                out.events.push(ChannelEvent::HtlcFailed {
+                    htlc_id: add.id,
+                    payment_hash: add.payment_hash,
+                    reason,
+                });
+            }
         }
-        let log = &self.st.log;
-        self.st
-            .htlcs_to_fail
-            .retain(|id| log.find_add(Side::Remote, *id).is_some());
+        if !settled_remote.is_empty() && !self.st.htlcs_to_fail.is_empty() {
+            self.st
+                .htlcs_to_fail
+                .retain(|id| !settled_remote.contains(id));
+        }
     }
 
     pub(crate) fn remote_keys(&self) -> Result<ChannelPublicKeys, ChannelError> {

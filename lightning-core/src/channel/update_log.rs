@@ -19,6 +19,8 @@
 //! there is no second copy of state that could disagree.
 
 use core::fmt;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// One side of the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,7 +71,9 @@ pub struct HtlcAdd {
     /// `cltv_expiry`, an absolute block height.
     pub cltv_expiry: u32,
     /// The 1366-byte `onion_routing_packet`, kept to retransmit the message.
-    pub onion_routing_packet: Vec<u8>,
+    /// Shared: copying the log (an input's undo copy, an event) never copies
+    /// an onion.
+    pub onion_routing_packet: Arc<[u8]>,
     /// The `blinded_path` TLV's `path_key`, if any (33-byte point).
     pub path_key: Option<[u8; 33]>,
 }
@@ -297,7 +301,7 @@ pub enum UpdateError {
 /// let mut log = UpdateLog::new(600_000_000, 400_000_000, 253);
 /// log.add_htlc(Side::Local, HtlcAdd {
 ///     id: 0, amount_msat: 5_000_000, payment_hash: [1; 32], cltv_expiry: 500,
-///     onion_routing_packet: vec![0; 1366], path_key: None,
+///     onion_routing_packet: vec![0; 1366].into(), path_key: None,
 /// }).unwrap();
 /// // We sign the remote's next commitment: the HTLC is in it...
 /// log.commitment_signed(Side::Local);
@@ -308,7 +312,7 @@ pub enum UpdateError {
 /// log.commitment_signed(Side::Remote);
 /// assert_eq!(log.view(Side::Local, Which::Current).htlcs.len(), 1);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct UpdateLog {
     /// The balances and feerate all fully settled updates have been folded
     /// into: (local, remote) msat.
@@ -320,6 +324,50 @@ pub struct UpdateLog {
     /// The next `id` each side will use for `update_add_htlc`.
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
+    /// What undoes the changes since [`UpdateLog::begin`] (not part of the
+    /// log's value: ignored by `==`, never persisted).
+    undo: Option<Box<Undo>>,
+}
+
+impl PartialEq for UpdateLog {
+    fn eq(&self, other: &Self) -> bool {
+        self.settled() == other.settled()
+            && self.updates == other.updates
+            && self.next_local_htlc_id == other.next_local_htlc_id
+            && self.next_remote_htlc_id == other.next_remote_htlc_id
+    }
+}
+
+impl Eq for UpdateLog {}
+
+/// The undo record of one transaction on the log. Appending an update (the
+/// `update_*` messages) costs nothing to undo: the log is cut back to its
+/// old length. Replacing an update in place saves that one update. Only the
+/// transitions that touch every update (`commitment_signed`,
+/// `revoke_and_ack`, forgetting on disconnection), which cost time in
+/// proportion to the log anyway, save a copy of it (cheap: onions are
+/// shared).
+#[derive(Debug, Clone)]
+struct Undo {
+    len: usize,
+    next_local_htlc_id: u64,
+    next_remote_htlc_id: u64,
+    settled: (u64, u64, u32),
+    /// Updates replaced in place, with their index, before `saved` was
+    /// taken.
+    replaced: Vec<(usize, Update)>,
+    /// The updates as they were before the first transition.
+    saved: Option<Vec<Update>>,
+}
+
+/// What a `revoke_and_ack` moved, for the channel's HTLC events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// The other side's HTLC adds that are now irrevocably committed by
+    /// both sides (moved to [`UpdateStage::LockedIn`]), as (offerer, add).
+    pub locked_in: Vec<(Side, HtlcAdd)>,
+    /// HTLCs settled and folded into the balances: (offerer, add, removal).
+    pub settled: Vec<(Side, HtlcAdd, HtlcRemoval)>,
 }
 
 impl UpdateLog {
@@ -332,6 +380,64 @@ impl UpdateLog {
             updates: Vec::new(),
             next_local_htlc_id: 0,
             next_remote_htlc_id: 0,
+            undo: None,
+        }
+    }
+
+    /// Starts a transaction: the changes from here can be undone with
+    /// [`UpdateLog::rollback`] or kept with [`UpdateLog::commit`]. Returns
+    /// `false` (and does nothing) if one is already running: the running one
+    /// covers the new changes.
+    pub fn begin(&mut self) -> bool {
+        if self.undo.is_some() {
+            return false;
+        }
+        self.undo = Some(Box::new(Undo {
+            len: self.updates.len(),
+            next_local_htlc_id: self.next_local_htlc_id,
+            next_remote_htlc_id: self.next_remote_htlc_id,
+            settled: self.settled(),
+            replaced: Vec::new(),
+            saved: None,
+        }));
+        true
+    }
+
+    /// Keeps the changes since [`UpdateLog::begin`].
+    pub fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// Undoes every change since [`UpdateLog::begin`].
+    pub fn rollback(&mut self) {
+        let Some(u) = self.undo.take() else {
+            return;
+        };
+        let u = *u;
+        if let Some(saved) = u.saved {
+            self.updates = saved;
+        }
+        for (i, old) in u.replaced.into_iter().rev() {
+            if let Some(slot) = self.updates.get_mut(i) {
+                *slot = old;
+            }
+        }
+        self.updates.truncate(u.len);
+        self.next_local_htlc_id = u.next_local_htlc_id;
+        self.next_remote_htlc_id = u.next_remote_htlc_id;
+        (
+            self.settled_local_msat,
+            self.settled_remote_msat,
+            self.settled_feerate_per_kw,
+        ) = u.settled;
+    }
+
+    /// Before a change to every update: saves them for a rollback.
+    fn save_all(&mut self) {
+        if let Some(u) = &mut self.undo {
+            if u.saved.is_none() {
+                u.saved = Some(self.updates.clone());
+            }
         }
     }
 
@@ -351,6 +457,7 @@ impl UpdateLog {
             updates,
             next_local_htlc_id,
             next_remote_htlc_id,
+            undo: None,
         }
     }
 
@@ -458,12 +565,33 @@ impl UpdateLog {
 
     /// Records an `update_fee` by `proposer` (who must be the funder: the
     /// caller checks that and the bounds).
+    ///
+    /// Fee updates are bounded: a new one replaces the proposer's fee
+    /// update that no `commitment_signed` covers yet, if there is one (both
+    /// would enter the same commitments together, where the later one
+    /// wins), so a peer flooding `update_fee` grows nothing.
     pub fn update_fee(&mut self, proposer: Side, feerate_per_kw: u32) {
-        self.updates.push(Update {
+        let pending = self.updates.iter().rposition(|u| {
+            u.proposer == proposer
+                && u.stage == UpdateStage::Proposed
+                && matches!(u.kind, UpdateKind::Fee { .. })
+        });
+        let update = Update {
             proposer,
             kind: UpdateKind::Fee { feerate_per_kw },
             stage: UpdateStage::Proposed,
-        });
+        };
+        match pending {
+            Some(i) => {
+                let old = core::mem::replace(&mut self.updates[i], update);
+                if let Some(u) = &mut self.undo {
+                    if u.saved.is_none() && i < u.len {
+                        u.replaced.push((i, old));
+                    }
+                }
+            }
+            None => self.updates.push(update),
+        }
     }
 
     /// Whether `signer` has anything to commit, that is, whether the other
@@ -481,10 +609,11 @@ impl UpdateLog {
     /// acknowledged updates into its own.
     ///
     /// BOLT 2 forbids *sending* a `commitment_signed` that includes no update
-    /// (check [`UpdateLog::has_updates_to_commit`] first), but gives the
-    /// receiver no rule to fail on one, so an empty one is applied as a
-    /// commitment with a new number only.
+    /// (check [`UpdateLog::has_updates_to_commit`] first). The log applies
+    /// an empty one as a commitment with a new number only; the channel
+    /// refuses to receive one (see `Channel::on_commitment_signed`).
     pub fn commitment_signed(&mut self, signer: Side) {
+        self.save_all();
         for u in &mut self.updates {
             if u.proposer == signer && u.stage == UpdateStage::Proposed {
                 u.stage = UpdateStage::ReceiverCommitted;
@@ -492,20 +621,65 @@ impl UpdateLog {
                 u.stage = UpdateStage::ProposerCommitted;
             }
         }
+        self.merge_fees();
     }
 
     /// `revoker` revokes its previous commitment (`revoke_and_ack` sent by
     /// `Local`, or received from `Remote`), then folds every update that is
-    /// now settled on both sides into the balances.
-    pub fn revoke_and_ack(&mut self, revoker: Side) {
+    /// now settled on both sides into the balances. Returns the HTLC adds
+    /// this locked in and the HTLCs it settled.
+    pub fn revoke_and_ack(&mut self, revoker: Side) -> Revoked {
+        self.save_all();
+        let mut moved = Revoked::default();
         for u in &mut self.updates {
             if u.proposer != revoker && u.stage == UpdateStage::ReceiverCommitted {
                 u.stage = UpdateStage::ReceiverRevoked;
             } else if u.proposer == revoker && u.stage == UpdateStage::ProposerCommitted {
                 u.stage = UpdateStage::LockedIn;
+                if let UpdateKind::Add(a) = &u.kind {
+                    moved.locked_in.push((u.proposer, a.clone()));
+                }
             }
         }
-        self.fold_settled();
+        self.merge_fees();
+        moved.settled = self.fold_settled();
+        moved
+    }
+
+    /// Keeps one fee update per (proposer, stage): two fee updates at the
+    /// same stage enter and leave every commitment together and the later
+    /// one wins, so the earlier one changes nothing. This bounds the fee
+    /// updates a peer can pile up (one per stage) however many it sends
+    /// while its commitments are not revoked.
+    fn merge_fees(&mut self) {
+        let fees = self
+            .updates
+            .iter()
+            .filter(|u| matches!(u.kind, UpdateKind::Fee { .. }))
+            .count();
+        if fees < 2 {
+            return;
+        }
+        let mut seen: Vec<(Side, UpdateStage)> = Vec::new();
+        let mut drop: Vec<bool> = vec![false; self.updates.len()];
+        let mut any = false;
+        for (i, u) in self.updates.iter().enumerate().rev() {
+            if let UpdateKind::Fee { .. } = u.kind {
+                if seen.contains(&(u.proposer, u.stage)) {
+                    drop[i] = true;
+                    any = true;
+                } else {
+                    seen.push((u.proposer, u.stage));
+                }
+            }
+        }
+        if any {
+            let mut i = 0;
+            self.updates.retain(|_| {
+                i += 1;
+                !drop[i - 1]
+            });
+        }
     }
 
     /// Forgets the updates no `commitment_signed` has covered, as BOLT 2
@@ -514,6 +688,7 @@ impl UpdateLog {
     /// so the caller can offer them again or fail them upstream; HTLC ids
     /// rewind to the first forgotten add.
     pub fn forget_uncommitted(&mut self) -> Vec<Update> {
+        self.save_all();
         let (kept, dropped): (Vec<Update>, Vec<Update>) = core::mem::take(&mut self.updates)
             .into_iter()
             .partition(|u| u.stage != UpdateStage::Proposed);
@@ -620,53 +795,59 @@ impl UpdateLog {
 
     /// Folds updates that are settled on both sides into the balances: a
     /// locked-in add whose removal is locked in, and locked-in fee updates.
-    fn fold_settled(&mut self) {
-        let mut settled_ids: Vec<(Side, u64)> = Vec::new();
-        for u in &self.updates {
-            if let UpdateKind::Remove { htlc_id, removal } = &u.kind {
-                if u.stage == UpdateStage::LockedIn {
-                    let offerer = u.proposer.other();
-                    let Some((add, _)) = self.find_add(offerer, *htlc_id) else {
-                        continue;
-                    };
-                    let to = if removal.is_fulfill() {
-                        offerer.other()
-                    } else {
-                        offerer
-                    };
-                    // The add's value left the offerer's settled balance when
-                    // it was offered only in views; in the settled balances it
-                    // moves now, in one step.
-                    let amount = add.amount_msat;
-                    let (from_bal, to_bal) = match (offerer, to) {
-                        (Side::Local, Side::Remote) => (
-                            &mut self.settled_local_msat,
-                            Some(&mut self.settled_remote_msat),
-                        ),
-                        (Side::Remote, Side::Local) => (
-                            &mut self.settled_remote_msat,
-                            Some(&mut self.settled_local_msat),
-                        ),
-                        // Failed back: nothing moves.
-                        (Side::Local, _) => (&mut self.settled_local_msat, None),
-                        (Side::Remote, _) => (&mut self.settled_remote_msat, None),
-                    };
-                    if let Some(to_bal) = to_bal {
-                        *from_bal = from_bal.saturating_sub(amount);
-                        *to_bal = to_bal.saturating_add(amount);
-                    }
-                    settled_ids.push((offerer, *htlc_id));
+    /// Returns the settled HTLCs. One pass over the log, whatever the
+    /// number of HTLCs settled.
+    fn fold_settled(&mut self) -> Vec<(Side, HtlcAdd, HtlcRemoval)> {
+        // The locked-in removals, by the removed HTLC's (offerer, id).
+        let removals: HashMap<(Side, u64), &HtlcRemoval> = self
+            .updates
+            .iter()
+            .filter(|u| u.stage == UpdateStage::LockedIn)
+            .filter_map(|u| match &u.kind {
+                UpdateKind::Remove { htlc_id, removal } => {
+                    Some(((u.proposer.other(), *htlc_id), removal))
                 }
-            }
-        }
+                _ => None,
+            })
+            .collect();
         let mut last_fee = None;
         for u in &self.updates {
-            if let UpdateKind::Fee { feerate_per_kw } = u.kind {
-                if u.stage == UpdateStage::LockedIn {
-                    last_fee = Some(feerate_per_kw);
-                }
+            if let (UpdateKind::Fee { feerate_per_kw }, UpdateStage::LockedIn) = (&u.kind, u.stage)
+            {
+                last_fee = Some(*feerate_per_kw);
             }
         }
+        if removals.is_empty() && last_fee.is_none() {
+            return Vec::new();
+        }
+        let mut settled = Vec::new();
+        let mut settled_ids: HashSet<(Side, u64)> = HashSet::new();
+        let (mut local, mut remote) = (self.settled_local_msat, self.settled_remote_msat);
+        for u in &self.updates {
+            let UpdateKind::Add(add) = &u.kind else {
+                continue;
+            };
+            let offerer = u.proposer;
+            let Some(removal) = removals.get(&(offerer, add.id)) else {
+                continue;
+            };
+            // The add's value left the offerer's settled balance only in
+            // views; in the settled balances it moves now, in one step, to
+            // the receiver if fulfilled (failed back: nothing moves).
+            if removal.is_fulfill() {
+                let amount = add.amount_msat;
+                let (from, to) = match offerer {
+                    Side::Local => (&mut local, &mut remote),
+                    Side::Remote => (&mut remote, &mut local),
+                };
+                *from = from.saturating_sub(amount);
+                *to = to.saturating_add(amount);
+            }
+            settled_ids.insert((offerer, add.id));
+            settled.push((offerer, add.clone(), (*removal).clone()));
+        }
+        self.settled_local_msat = local;
+        self.settled_remote_msat = remote;
         if let Some(f) = last_fee {
             self.settled_feerate_per_kw = f;
         }
@@ -677,5 +858,6 @@ impl UpdateLog {
             }
             UpdateKind::Fee { .. } => u.stage != UpdateStage::LockedIn,
         });
+        settled
     }
 }

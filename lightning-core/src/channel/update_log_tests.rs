@@ -115,7 +115,7 @@ fn run(ops: &[Op]) -> usize {
                     amount_msat: amount,
                     payment_hash: [i as u8; 32],
                     cltv_expiry: 1000,
-                    onion_routing_packet: Vec::new(),
+                    onion_routing_packet: Vec::new().into(),
                     path_key: None,
                 };
                 p.log.add_htlc(Side::Local, add.clone()).unwrap();
@@ -283,7 +283,7 @@ fn forget_uncommitted_rewinds_ids_and_keeps_committed() {
         amount_msat: 10,
         payment_hash: [0; 32],
         cltv_expiry: 100,
-        onion_routing_packet: Vec::new(),
+        onion_routing_packet: Vec::new().into(),
         path_key: None,
     };
     log.add_htlc(Side::Local, add(0)).unwrap();
@@ -305,7 +305,7 @@ fn removal_rules() {
         amount_msat: 10,
         payment_hash: [0; 32],
         cltv_expiry: 100,
-        onion_routing_packet: Vec::new(),
+        onion_routing_packet: Vec::new().into(),
         path_key: None,
     };
     assert!(matches!(

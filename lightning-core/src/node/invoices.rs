@@ -384,7 +384,7 @@ mod tests {
             amount_msat: msat,
             payment_hash: hash,
             cltv_expiry: 1000,
-            onion_routing_packet: Vec::new(),
+            onion_routing_packet: Vec::new().into(),
             path_key: None,
         }
     }
