@@ -31,8 +31,7 @@
 //! | 19 | slot, count: u8, len: u16 | the hostile peer sends `count` unknown odd messages of `len` bytes (a flood) |
 //!
 //! Invariants, checked after every operation: no panic; the node and the
-//! honest peer go quiet within [`QUIET_WITHIN`] writes (enforced once
-//! [`ERROR_PING_PONG_FIXED`] is set); the node holds at
+//! honest peer go quiet within [`QUIET_WITHIN`] writes (no `error` ping-pong); the node holds at
 //! most one channel per `open_channel` it received or sent (plus one);
 //! what it queues for a hostile peer stays within the outbound bound plus
 //! one message; every message it sends a hostile peer decrypts and
@@ -69,9 +68,6 @@ const OUTBOUND_BOUND: usize = (1 << 20) + 65_535 + 34;
 /// Socket writes each way within which the node and the honest peer must
 /// go quiet (an open, a payment or a close takes a few dozen).
 pub const QUIET_WITHIN: usize = 100;
-/// Set once issue 13's finding 2 (error echo) is fixed: from then on an
-/// exchange that does not go quiet within [`QUIET_WITHIN`] fails the input.
-pub const ERROR_PING_PONG_FIXED: bool = false;
 
 const SEED: [u8; 32] = [0x11; 32];
 const HONEST_SEED: [u8; 32] = [0x22; 32];
@@ -207,21 +203,12 @@ impl World {
             return;
         };
         for round in 0.. {
-            if round == QUIET_WITHIN {
-                // Two nodes of this SDK that fail a channel answer each
-                // other's `error` for ever (issue 13, finding 2, fixed on
-                // another branch). Until that fix is merged this is a known
-                // finding and the connection is closed here; afterwards it
-                // is a failure.
-                if ERROR_PING_PONG_FIXED {
-                    panic!("the node and the honest peer never went quiet");
-                }
-                // Cut the exchange (op 14 reconnects).
-                self.honest.peer_disconnected(h);
-                self.node.peer_disconnected(n);
-                self.honest_peer = None;
-                break;
-            }
+            // Two nodes that fail a channel must not answer each other's
+            // `error` for ever (issue 13, finding 2).
+            assert!(
+                round < QUIET_WITHIN,
+                "the node and the honest peer never went quiet"
+            );
             let mut moved = false;
             if let Some(b) = self.node.poll_transmit(n) {
                 moved = true;
