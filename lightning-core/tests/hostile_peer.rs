@@ -207,10 +207,9 @@ fn a_huge_error_is_not_echoed() {
 /// funded (the opener sends `error`) is never forgotten: it stays in
 /// `list_channels` as `Failed` after the peer disconnects, is not in the
 /// store, and costs memory for ever. Repeated over connections it is the
-/// fake-channel DoS without a cap. On main (6dd7ea2) this test fails: the
-/// channels stay.
+/// fake-channel DoS without a cap. On main (6dd7ea2, and 3a2ffc7) this
+/// test fails: the channels stay.
 #[test]
-#[ignore = "found by node_full_stack; for the node open-policy fix (issue 13, finding 6)"]
 fn an_unfunded_channel_that_failed_is_forgotten() {
     let mut net = Net::new(false, false);
     let template = open_template(&mut net);
