@@ -61,7 +61,14 @@ hex32!(
     PaymentId
 );
 
-/// Something the host must know or act on, in the order it happened.
+/// Something the host must know or act on, in the order it happened, and
+/// only once the writes it reports are durable.
+///
+/// `PaymentReceived`, `PaymentSent`, `PaymentFailed` and `ChannelClosed`
+/// (of a channel that may have been funded) are delivered at least once:
+/// [`Node::poll_event`](super::Node::poll_event) acknowledges the event it
+/// returned before, and a node restored after a crash raises again those
+/// not acknowledged. Deduplicate by payment hash or channel id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
