@@ -1263,7 +1263,9 @@ impl Node {
     /// resumes after `channel_reestablish` once the peer reconnects),
     /// invoices, payments and counters. Funding and closing transactions
     /// are broadcast again. A new entropy epoch is written first, so no
-    /// key or preimage of an earlier run is drawn again.
+    /// key or preimage of an earlier run is drawn again. Payment and close
+    /// events the host had not acknowledged are raised again (see
+    /// [`Node::poll_event`]).
     pub fn restore(
         seed: &[u8; 32],
         config: NodeConfig,
