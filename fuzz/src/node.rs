@@ -526,11 +526,11 @@ impl World {
                 "restored channel differs"
             );
         }
-        // Every channel past funding is restored. (A `Failed` channel may
-        // never have been funded, so it is not required: an unfunded channel
-        // that failed is kept in memory but never written, a known finding:
-        // `an_unfunded_channel_that_failed_is_forgotten` in
-        // lightning-core/tests/hostile_peer.rs.)
+        // Every channel past funding is restored, failed ones included: a
+        // channel that fails before it could be funded is forgotten at once
+        // (`an_unfunded_channel_that_failed_is_forgotten` in
+        // lightning-core/tests/hostile_peer.rs), so a `Failed` channel the
+        // running node still lists was funded and written.
         let restored_ids: Vec<ChannelId> = restored
             .list_channels()
             .iter()
@@ -539,7 +539,11 @@ impl World {
         for (id, c) in &running {
             let live = matches!(
                 c.3,
-                Phase::AwaitingChannelReady | Phase::Normal | Phase::ShuttingDown | Phase::Closed
+                Phase::AwaitingChannelReady
+                    | Phase::Normal
+                    | Phase::ShuttingDown
+                    | Phase::Closed
+                    | Phase::Failed
             );
             assert!(
                 !live || restored_ids.contains(id),

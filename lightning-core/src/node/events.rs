@@ -1,6 +1,8 @@
 //! What the node tells its host ([`Node::poll_event`](super::Node::poll_event)),
 //! and the public record types (channels, payments, invoices).
 
+use std::collections::VecDeque;
+
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning_wire::types::{ChannelId, ShortChannelId};
@@ -72,7 +74,14 @@ hex32!(
     PaymentId
 );
 
-/// Something the host must know or act on, in the order it happened.
+/// Something the host must know or act on, in the order it happened, and
+/// only once the writes it reports are durable.
+///
+/// `PaymentReceived`, `PaymentSent`, `PaymentFailed` and `ChannelClosed`
+/// (of a channel that may have been funded) are delivered at least once:
+/// [`Node::poll_event`](super::Node::poll_event) acknowledges the event it
+/// returned before, and a node restored after a crash raises again those
+/// not acknowledged. Deduplicate by payment hash or channel id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
@@ -136,6 +145,58 @@ pub enum Event {
         /// What was broadcast.
         closing_tx: Option<Transaction>,
     },
+}
+
+/// What the node writes once the host has handled an event: events that
+/// matter for money are raised again after a restart until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
+    /// `PaymentReceived`: the invoice record's `event_handled`.
+    Invoice(PaymentHash),
+    /// `PaymentSent` / `PaymentFailed`: the payment record's
+    /// `event_handled`, for the attempt carried by this HTLC (a payment
+    /// retried after a failure is a new attempt with a new HTLC).
+    Payment {
+        hash: PaymentHash,
+        channel_id: ChannelId,
+        htlc_id: u64,
+    },
+    /// `ChannelClosed` of a funded channel: the key
+    /// `acks/channel_closed/<id>`.
+    ChannelClosed(ChannelId),
+}
+
+/// The events waiting for the host, each behind the writes made before it
+/// was queued (an event leaves only once what it reports is durable), and
+/// the acknowledgement of the one handed out last.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue {
+    queue: VecDeque<(u64, Event, Option<Ack>)>,
+    delivered: Option<Ack>,
+}
+
+impl EventQueue {
+    /// Queues `event` behind every write up to `dep`.
+    pub(crate) fn push(&mut self, dep: u64, event: Event, ack: Option<Ack>) {
+        self.queue.push_back((dep, event, ack));
+    }
+
+    /// The acknowledgement of the event handed out last, once.
+    pub(crate) fn take_delivered(&mut self) -> Option<Ack> {
+        self.delivered.take()
+    }
+
+    /// The oldest event, if the writes before it are durable (events keep
+    /// their order: a later one never overtakes it).
+    pub(crate) fn pop(&mut self, durable: impl Fn(u64) -> bool) -> Option<Event> {
+        let (dep, _, _) = self.queue.front()?;
+        if !durable(*dep) {
+            return None;
+        }
+        let (_, event, ack) = self.queue.pop_front()?;
+        self.delivered = ack;
+        Some(event)
+    }
 }
 
 /// Why a payment failed.

@@ -4,7 +4,7 @@ use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
 use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
 
-use super::events::{InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
+use super::events::{Ack, InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
 use super::records::{invoice_key, InvoiceRecord};
 use super::{Event, Node, NodeError};
 use crate::channel::update_log::HtlcAdd;
@@ -107,6 +107,7 @@ impl Node {
             status: InvoiceStatus::Open,
             amount_received_msat: 0,
             paid_by: None,
+            event_handled: false,
         };
         self.writer
             .write_record(&invoice_key(&hash), record.encode())?;
@@ -308,12 +309,18 @@ impl Node {
                     record.status = InvoiceStatus::Paid;
                     record.amount_received_msat = add.amount_msat;
                     record.paid_by = Some((channel_id, htlc_id));
+                    record.event_handled = false;
                     let bytes = record.encode();
                     let _ = self.writer.write_record(&invoice_key(&hash), bytes);
-                    self.events.push_back(Event::PaymentReceived {
-                        payment_hash: hash,
-                        amount_msat: add.amount_msat,
-                    });
+                    // Raised again after a restart until the host has
+                    // acknowledged it ([`super::delivery`]).
+                    self.push_event(
+                        Event::PaymentReceived {
+                            payment_hash: hash,
+                            amount_msat: add.amount_msat,
+                        },
+                        Some(Ack::Invoice(hash)),
+                    );
                 }
             }
         }

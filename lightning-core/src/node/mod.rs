@@ -43,6 +43,7 @@
 
 mod chain;
 mod config;
+mod delivery;
 mod events;
 mod inbound;
 mod invoices;
@@ -51,7 +52,7 @@ mod payments;
 mod persistence;
 mod records;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -193,7 +194,7 @@ pub struct Node {
     replay: crate::onion::replay::HtlcReplayCache,
     payments: BTreeMap<PaymentHash, PaymentRecord>,
     outbox: Outbox,
-    events: VecDeque<Event>,
+    events: events::EventQueue,
     /// Channels with updates to sign (one `commit` after a batch).
     to_commit: BTreeSet<ChannelId>,
     keys_indexes: KeysIndexes,
@@ -281,7 +282,7 @@ impl Node {
             replay: crate::onion::replay::HtlcReplayCache::new(REPLAY_CACHE_CAPACITY),
             payments: BTreeMap::new(),
             outbox: Outbox::default(),
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             to_commit: BTreeSet::new(),
             keys_indexes: KeysIndexes::default(),
             epoch_write: 0,
@@ -403,11 +404,6 @@ impl Node {
             .connected_peers()
             .map(|(p, n, _)| (p, n))
             .collect()
-    }
-
-    /// The next event, oldest first.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
     }
 
     // ----- persistence -----
@@ -675,11 +671,12 @@ impl Node {
     /// broadcast is forgotten (nothing of it was ever written).
     fn forget_unfunded(&mut self, id: ChannelId, reason: &str) {
         self.channels.remove(&id);
-        self.events.push_back(Event::ChannelClosed {
+        let event = Event::ChannelClosed {
             channel_id: id,
             reason: reason.into(),
             closing_tx: None,
-        });
+        };
+        self.push_event(event, None);
     }
 
     fn on_peer_disconnected(&mut self, node_id: PublicKey) {
@@ -930,11 +927,12 @@ impl Node {
                     tlvs: Default::default(),
                 }),
             );
-            self.events.push_back(Event::ChannelClosed {
+            let event = Event::ChannelClosed {
                 channel_id: key,
                 reason: "its channel_id is another channel's".into(),
                 closing_tx: None,
-            });
+            };
+            self.push_event(event, None);
             return;
         }
         let mut ok = true;
@@ -966,6 +964,16 @@ impl Node {
         for e in out.events {
             self.on_channel_event(id, counterparty, e);
         }
+        // BOLT 2: a channel whose funding transaction cannot have been
+        // broadcast is forgotten, failed ones too (a peer could otherwise
+        // pile them up, past the inbound caps).
+        if self
+            .channels
+            .get(&id)
+            .is_some_and(|e| delivery::failed_unfunded(&e.channel))
+        {
+            self.forget_failed_unfunded(id);
+        }
     }
 
     fn on_channel_event(&mut self, id: ChannelId, counterparty: PublicKey, event: ChannelEvent) {
@@ -974,22 +982,28 @@ impl Node {
                 temporary_channel_id,
                 funding_satoshis,
                 script_pubkey,
-            } => self.events.push_back(Event::FundingNeeded {
-                temporary_channel_id,
-                counterparty,
-                amount_sat: funding_satoshis,
-                script_pubkey,
-            }),
+            } => self.push_event(
+                Event::FundingNeeded {
+                    temporary_channel_id,
+                    counterparty,
+                    amount_sat: funding_satoshis,
+                    script_pubkey,
+                },
+                None,
+            ),
             ChannelEvent::BroadcastFunding { tx } => self.queue_broadcast(tx),
             ChannelEvent::ChannelReady {
                 channel_id,
                 short_channel_id,
                 ..
-            } => self.events.push_back(Event::ChannelReady {
-                channel_id,
-                counterparty,
-                short_channel_id,
-            }),
+            } => self.push_event(
+                Event::ChannelReady {
+                    channel_id,
+                    counterparty,
+                    short_channel_id,
+                },
+                None,
+            ),
             ChannelEvent::HtlcReceived {
                 htlc_id,
                 add,
@@ -1018,25 +1032,27 @@ impl Node {
                         self.writer.remove_after_writes(key);
                     }
                 }
-                self.events.push_back(Event::ChannelClosed {
+                let event = Event::ChannelClosed {
                     channel_id,
                     reason: format!(
                         "the funding transaction did not confirm within {} blocks of height {waiting_since}",
                         crate::channel::FUNDING_TIMEOUT_BLOCKS
                     ),
                     closing_tx: None,
-                });
+                };
+                self.push_event(event, None);
             }
             ChannelEvent::ChannelClosed {
                 channel_id,
                 closing_tx,
             } => {
                 self.queue_broadcast(closing_tx.clone());
-                self.events.push_back(Event::ChannelClosed {
+                let event = Event::ChannelClosed {
                     channel_id,
                     reason: "cooperative close".into(),
                     closing_tx: Some(closing_tx),
-                });
+                };
+                self.push_event(event, Some(events::Ack::ChannelClosed(channel_id)));
             }
             ChannelEvent::ChannelFailed {
                 channel_id,
@@ -1048,11 +1064,19 @@ impl Node {
                 if let Some(tx) = &closing_tx {
                     self.queue_broadcast(tx.clone());
                 }
-                self.events.push_back(Event::ChannelClosed {
+                // Acknowledged (and raised again after a restart until
+                // then) only for a channel that may hold funds.
+                let ack = self
+                    .channels
+                    .get(&id)
+                    .is_some_and(|e| delivery::may_be_funded(&e.channel))
+                    .then_some(events::Ack::ChannelClosed(channel_id));
+                let event = Event::ChannelClosed {
                     channel_id,
                     reason,
                     closing_tx,
-                });
+                };
+                self.push_event(event, ack);
             }
         }
     }
@@ -1256,7 +1280,9 @@ impl Node {
     /// resumes after `channel_reestablish` once the peer reconnects),
     /// invoices, payments and counters. Funding and closing transactions
     /// are broadcast again. A new entropy epoch is written first, so no
-    /// key or preimage of an earlier run is drawn again.
+    /// key or preimage of an earlier run is drawn again. Payment and close
+    /// events the host had not acknowledged are raised again (see
+    /// [`Node::poll_event`]).
     pub fn restore(
         seed: &[u8; 32],
         config: NodeConfig,
@@ -1376,6 +1402,21 @@ impl Node {
             );
         }
 
+        // Money events the host had not acknowledged come again
+        // ([`delivery`]), before anything this restore itself reports.
+        let mut closed_acks = BTreeSet::new();
+        for key in list(records::CHANNEL_CLOSED_ACKS)? {
+            let hex_id = key.trim_start_matches(records::CHANNEL_CLOSED_ACKS);
+            let mut id = [0u8; 32];
+            if hex::decode_to_slice(hex_id, &mut id).is_ok() {
+                closed_acks.insert(ChannelId(id));
+            }
+            if let Some(v) = read(&key)? {
+                node.writer.set_version(&key, v.version);
+            }
+        }
+        node.raise_unhandled_events(&closed_acks);
+
         // Every channel starts disconnected.
         let ids: Vec<ChannelId> = node.channels.keys().copied().collect();
         for id in ids {
@@ -1384,6 +1425,11 @@ impl Node {
             };
             if is_unfunded(entry.channel.phase()) {
                 node.forget_unfunded(id, "restarted before the channel was funded");
+                continue;
+            }
+            if delivery::failed_unfunded(&entry.channel) {
+                // Written by a version that kept such channels.
+                node.forget_failed_unfunded(id);
                 continue;
             }
             let (out, dropped) = entry.channel.peer_disconnected();

@@ -5,14 +5,15 @@ use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
 use super::events::{
-    PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Ack, PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
 use super::records::{payment_key, PaymentRecord};
 use super::{Event, Node, NodeError};
 use crate::channel::{Channel, ChannelError, HtlcFailReason};
 use crate::keys::InMemorySigner;
 use crate::onion::{
-    build_payment_onion, decode_error_packet, FailureCode, HopPayload, PaymentData, SharedSecret,
+    build_payment_onion, decode_error_packet, FailureCode, FailureMessage, HopPayload, PaymentData,
+    SharedSecret,
 };
 
 /// Blocks added to the payee's `min_final_cltv_expiry_delta`, for blocks
@@ -146,6 +147,10 @@ impl Node {
             shared_secrets: secrets.iter().map(|s| *s.as_bytes()).collect(),
             channel_id,
             htlc_id,
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
         };
         // The payment record goes first: the HTLC leaves only after both.
         self.writer
@@ -172,24 +177,28 @@ impl Node {
         if sha256::Hash::hash(&preimage.0).to_byte_array() != hash.0 {
             return;
         }
-        let fresh = match self.payments.get_mut(&hash) {
-            Some(p) if p.status == PaymentStatus::Succeeded => false,
+        let (fresh, ack) = match self.payments.get_mut(&hash) {
+            Some(p) if p.status == PaymentStatus::Succeeded => (false, None),
             Some(p) => {
                 p.status = PaymentStatus::Succeeded;
                 p.preimage = Some(preimage);
                 p.failure = None;
-                true
+                p.event_handled = false;
+                (true, Some(attempt(p)))
             }
             // The record was lost: still report the proof of payment.
-            None => true,
+            None => (true, None),
         };
         if fresh {
             self.save_payment(hash);
-            self.events.push_back(Event::PaymentSent {
+            // Raised again after a restart until the host has acknowledged
+            // it ([`super::delivery`]).
+            let event = Event::PaymentSent {
                 payment_hash: hash,
                 preimage,
                 fee_msat: 0,
-            });
+            };
+            self.push_event(event, ack);
         }
     }
 
@@ -248,15 +257,25 @@ impl Node {
     }
 
     fn finish_failed(&mut self, hash: PaymentHash, failure: PaymentFailure) {
-        if let Some(p) = self.payments.get_mut(&hash) {
+        let ack = self.payments.get_mut(&hash).map(|p| {
             p.status = PaymentStatus::Failed;
             p.failure = Some(failure.message.clone());
-        }
+            // Kept to report the same failure again after a restart.
+            p.failure_code = failure.failure_code;
+            p.failing_hop = failure.failing_hop.and_then(|h| u64::try_from(h).ok());
+            p.failure_message = failure
+                .failure
+                .clone()
+                .map(|f| FailureMessage::from(f).to_bytes());
+            p.event_handled = false;
+            attempt(p)
+        });
         self.save_payment(hash);
-        self.events.push_back(Event::PaymentFailed {
+        let event = Event::PaymentFailed {
             payment_hash: hash,
             reason: failure,
-        });
+        };
+        self.push_event(event, ack);
     }
 
     /// Every payment we sent, oldest first.
@@ -283,6 +302,15 @@ impl Node {
         self.list_payments()
             .into_iter()
             .find(|p| p.payment_hash.0 == id.0)
+    }
+}
+
+/// The acknowledgement of a finished payment's event: this attempt's.
+fn attempt(p: &PaymentRecord) -> Ack {
+    Ack::Payment {
+        hash: p.payment_hash,
+        channel_id: p.channel_id,
+        htlc_id: p.htlc_id,
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `payments/<payment hash>` | [`PaymentRecord`] |
 //! | `meta/keys_index` | the next channel keys index (u32) |
 //! | `meta/entropy_epoch` | the entropy epoch of the last start (u32) |
+//! | `acks/channel_closed/<channel id>` | the host took the channel's `ChannelClosed` event (one byte, 1) |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
@@ -28,6 +29,11 @@ pub(crate) fn invoice_key(hash: &PaymentHash) -> String {
 }
 pub(crate) fn payment_key(hash: &PaymentHash) -> String {
     format!("payments/{hash}")
+}
+/// The prefix of [`channel_closed_ack_key`].
+pub(crate) const CHANNEL_CLOSED_ACKS: &str = "acks/channel_closed/";
+pub(crate) fn channel_closed_ack_key(id: &ChannelId) -> String {
+    format!("{CHANNEL_CLOSED_ACKS}{}", hex::encode(id.0))
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
@@ -54,6 +60,15 @@ fn u64_of(bytes: &[u8], what: &'static str) -> Result<u64, DecodeError> {
     Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
         DecodeError::invalid(format!("{what}: not 8 bytes"))
     })?))
+}
+
+/// An optional one-byte flag: absent or `[0]` is false, `[1]` true.
+fn flag(bytes: Option<&[u8]>, what: &'static str) -> Result<bool, DecodeError> {
+    match bytes {
+        None | Some([0]) => Ok(false),
+        Some([1]) => Ok(true),
+        Some(_) => Err(DecodeError::invalid(format!("{what}: not a flag"))),
+    }
 }
 
 fn required<'a>(
@@ -86,6 +101,10 @@ pub(crate) struct InvoiceRecord {
     /// paid: the one HTLC re-fulfilled without the checks (type 11, odd:
     /// absent in records written before it).
     pub paid_by: Option<(ChannelId, u64)>,
+    /// The host took the `PaymentReceived` event of this (paid) invoice
+    /// (type 13, odd). Absent in records written before it: a paid
+    /// invoice of such a record is reported again once (at least once).
+    pub event_handled: bool,
 }
 
 impl InvoiceRecord {
@@ -98,6 +117,9 @@ impl InvoiceRecord {
         w.put_raw(8, &self.amount_received_msat.to_be_bytes());
         if let Some((channel, htlc)) = &self.paid_by {
             w.put_raw(11, &[&channel.0[..], &htlc.to_be_bytes()[..]].concat());
+        }
+        if self.event_handled {
+            w.put_raw(13, &[1]);
         }
         w.into_bytes()
     }
@@ -121,6 +143,7 @@ impl InvoiceRecord {
             )),
             Some(_) => return Err(DecodeError::invalid("paid_by: not 40 bytes")),
         };
+        let event_handled = flag(r.take_raw(13), "event_handled")?;
         r.finish()?;
         Ok(InvoiceRecord {
             bolt11,
@@ -128,6 +151,7 @@ impl InvoiceRecord {
             status,
             amount_received_msat,
             paid_by,
+            event_handled,
         })
     }
 }
@@ -147,6 +171,17 @@ pub(crate) struct PaymentRecord {
     /// The channel and HTLC carrying it.
     pub channel_id: ChannelId,
     pub htlc_id: u64,
+    /// The host took this attempt's `PaymentSent` or `PaymentFailed`
+    /// event (type 21, odd; absent in older records: a finished payment
+    /// of such a record is reported again once).
+    pub event_handled: bool,
+    /// What `PaymentFailed` reported beyond `failure`, to report it again
+    /// after a restart: the `failure_code` (type 23), the failing hop
+    /// (type 25) and the decoded `failuremsg`, re-encoded (type 27). All
+    /// odd: absent in older records.
+    pub failure_code: Option<u16>,
+    pub failing_hop: Option<u64>,
+    pub failure_message: Option<Vec<u8>>,
 }
 
 impl PaymentRecord {
@@ -172,6 +207,18 @@ impl PaymentRecord {
         w.put_raw(16, &self.shared_secrets.concat());
         w.put_raw(18, &self.channel_id.0);
         w.put_raw(20, &self.htlc_id.to_be_bytes());
+        if self.event_handled {
+            w.put_raw(21, &[1]);
+        }
+        if let Some(code) = self.failure_code {
+            w.put_raw(23, &code.to_be_bytes());
+        }
+        if let Some(hop) = self.failing_hop {
+            w.put_raw(25, &hop.to_be_bytes());
+        }
+        if let Some(m) = &self.failure_message {
+            w.put_raw(27, m);
+        }
         w.into_bytes()
     }
 
@@ -205,6 +252,20 @@ impl PaymentRecord {
             .collect::<Result<_, _>>()?;
         let channel_id = ChannelId(arr32(required(&mut r, 18, "channel_id")?, "channel_id")?);
         let htlc_id = u64_of(required(&mut r, 20, "htlc_id")?, "htlc_id")?;
+        let event_handled = flag(r.take_raw(21), "event_handled")?;
+        let failure_code = r
+            .take_raw(23)
+            .map(|b| {
+                <[u8; 2]>::try_from(b)
+                    .map(u16::from_be_bytes)
+                    .map_err(|_| DecodeError::invalid("failure_code: not 2 bytes"))
+            })
+            .transpose()?;
+        let failing_hop = r
+            .take_raw(25)
+            .map(|b| u64_of(b, "failing_hop"))
+            .transpose()?;
+        let failure_message = r.take_raw(27).map(<[u8]>::to_vec);
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -217,6 +278,10 @@ impl PaymentRecord {
             shared_secrets,
             channel_id,
             htlc_id,
+            event_handled,
+            failure_code,
+            failing_hop,
+            failure_message,
         })
     }
 }
@@ -233,11 +298,13 @@ mod tests {
             status: InvoiceStatus::Paid,
             amount_received_msat: 42,
             paid_by: Some((ChannelId([5; 32]), 6)),
+            event_handled: true,
         };
         assert_eq!(InvoiceRecord::decode(&inv.encode()).unwrap(), inv);
         // A record of the previous format (no type 11) still reads.
         let old = InvoiceRecord {
             paid_by: None,
+            event_handled: false,
             ..inv.clone()
         };
         let mut w = TlvStreamWriter::new();
@@ -259,7 +326,32 @@ mod tests {
             shared_secrets: vec![[9; 32]],
             channel_id: ChannelId([4; 32]),
             htlc_id: 5,
+            event_handled: true,
+            failure_code: Some(0x400f),
+            failing_hop: Some(0),
+            failure_message: Some(vec![0x40, 0x0f]),
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
+        // A record of the previous format (no types 21 to 27) still reads,
+        // as not handled: its event is raised again (at least once).
+        let old = PaymentRecord {
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
+            ..pay.clone()
+        };
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, &old.payment_hash.0);
+        w.put_raw(4, &old.payee.serialize());
+        w.put_raw(6, &old.amount_msat.to_be_bytes());
+        w.put_raw(8, &[2]);
+        w.put_raw(12, b"no");
+        w.put_raw(14, &old.created_at.to_be_bytes());
+        w.put_raw(16, &[9; 32]);
+        w.put_raw(18, &old.channel_id.0);
+        w.put_raw(20, &old.htlc_id.to_be_bytes());
+        assert_eq!(PaymentRecord::decode(&w.into_bytes()).unwrap(), old);
     }
 }

@@ -1,0 +1,204 @@
+//! At-least-once delivery of the events that matter for money.
+//!
+//! `PaymentReceived`, `PaymentSent`, `PaymentFailed` and the
+//! `ChannelClosed` of a funded channel report a state the node has already
+//! written (an invoice or payment record, a channel record). The event
+//! itself lives only in memory, so a crash between that write and the
+//! host's handling of the event would lose it for good: the restored node
+//! sees the invoice paid, the payment finished, the channel closed, and
+//! has nothing left to report. Instead:
+//!
+//! - Each such event leaves [`Node::poll_event`] only once the write it
+//!   reports is durable (as a message does: persist before send), so the
+//!   host is never told of a state a crash could still undo.
+//! - The host acknowledges an event by calling [`Node::poll_event`] again:
+//!   that call first writes "handled" for the event handed out before it
+//!   (the record's `event_handled` flag, or the key
+//!   `acks/channel_closed/<id>`), then hands out the next one.
+//! - On restore, every paid invoice, finished payment and closed or failed
+//!   funded channel not marked handled is reported again.
+//!
+//! Delivery is therefore at least once: after a crash an event the host
+//! handled but did not acknowledge comes again. Hosts deduplicate by
+//! payment hash (payments) or channel id (closes).
+
+use std::collections::BTreeSet;
+
+use lightning_wire::codec::Decode;
+use lightning_wire::types::ChannelId;
+
+use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
+use super::records::{channel_closed_ack_key, invoice_key, payment_key};
+use super::{Event, Node};
+use crate::channel::{Channel, Phase};
+use crate::keys::InMemorySigner;
+use crate::onion::FailureMessage;
+
+/// Whether a channel's funding transaction could have been broadcast: the
+/// peer's signature on our first commitment is the point from which the
+/// funder broadcasts (on `funding_signed`), and the fundee has sent
+/// `funding_signed` (BOLT 2, "The `funding_signed` Message").
+pub(super) fn may_be_funded(channel: &Channel<InMemorySigner>) -> bool {
+    channel.state().holder_sigs.is_some()
+}
+
+/// A channel that failed before its funding transaction could have been
+/// broadcast: nothing of ours is in it, so it is forgotten.
+pub(super) fn failed_unfunded(channel: &Channel<InMemorySigner>) -> bool {
+    channel.phase() == Phase::Failed && !may_be_funded(channel)
+}
+
+impl Node {
+    /// Queues `event` behind the writes made so far; `ack` is what handling
+    /// it writes (see the [module](self) documentation).
+    pub(super) fn push_event(&mut self, event: Event, ack: Option<Ack>) {
+        self.events.push(self.writer.barrier(), event, ack);
+    }
+
+    /// The next event, oldest first, once the writes it reports are
+    /// durable. Calling it again acknowledges the event it returned before:
+    /// a payment or close event that was not acknowledged is raised again
+    /// after a restart (at-least-once delivery; deduplicate by payment hash
+    /// or channel id). A host that handled the last event calls it once
+    /// more (it returns `None`) to acknowledge it.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(ack) = self.events.take_delivered() {
+            self.acknowledge(ack);
+        }
+        let writer = &self.writer;
+        self.events.pop(|dep| writer.is_durable(dep))
+    }
+
+    /// Writes that the host handled the event `ack` names. A failed write
+    /// is recorded by the writer (it blocks everything after it); the event
+    /// then comes again after the restart.
+    fn acknowledge(&mut self, ack: Ack) {
+        match ack {
+            Ack::Invoice(hash) => {
+                let Some(r) = self.invoices.get_mut(&hash) else {
+                    return;
+                };
+                if r.status != InvoiceStatus::Paid || r.event_handled {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self.writer.write_record(&invoice_key(&hash), bytes);
+            }
+            Ack::Payment {
+                hash,
+                channel_id,
+                htlc_id,
+            } => {
+                let Some(p) = self.payments.get_mut(&hash) else {
+                    return;
+                };
+                // Only the attempt the event was about: a retry after a
+                // failure is a new attempt whose own outcome must come.
+                if p.status == PaymentStatus::Pending
+                    || p.event_handled
+                    || (p.channel_id, p.htlc_id) != (channel_id, htlc_id)
+                {
+                    return;
+                }
+                p.event_handled = true;
+                let bytes = p.encode();
+                let _ = self.writer.write_record(&payment_key(&hash), bytes);
+            }
+            Ack::ChannelClosed(id) => {
+                let _ = self
+                    .writer
+                    .write_record(&channel_closed_ack_key(&id), vec![1]);
+            }
+        }
+    }
+
+    /// On restore: raises again every money event the host did not
+    /// acknowledge before the node stopped. `closed_acks` are the channels
+    /// whose `ChannelClosed` was acknowledged.
+    pub(super) fn raise_unhandled_events(&mut self, closed_acks: &BTreeSet<ChannelId>) {
+        let mut events = Vec::new();
+        for (hash, r) in &self.invoices {
+            if r.status == InvoiceStatus::Paid && !r.event_handled {
+                events.push((
+                    Event::PaymentReceived {
+                        payment_hash: *hash,
+                        amount_msat: r.amount_received_msat,
+                    },
+                    Ack::Invoice(*hash),
+                ));
+            }
+        }
+        for (hash, p) in &self.payments {
+            if p.event_handled {
+                continue;
+            }
+            let ack = Ack::Payment {
+                hash: *hash,
+                channel_id: p.channel_id,
+                htlc_id: p.htlc_id,
+            };
+            let event = match (p.status, p.preimage) {
+                (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {
+                    payment_hash: *hash,
+                    preimage,
+                    fee_msat: 0,
+                },
+                (PaymentStatus::Failed, _) => Event::PaymentFailed {
+                    payment_hash: *hash,
+                    reason: PaymentFailure {
+                        failure_code: p.failure_code,
+                        failure: p
+                            .failure_message
+                            .as_deref()
+                            .and_then(|b| FailureMessage::from_bytes(b).ok())
+                            .map(|m| m.reason),
+                        failing_hop: p.failing_hop.and_then(|h| usize::try_from(h).ok()),
+                        message: p.failure.clone().unwrap_or_default(),
+                    },
+                },
+                _ => continue,
+            };
+            events.push((event, ack));
+        }
+        for (id, entry) in &self.channels {
+            let ch = &entry.channel;
+            if closed_acks.contains(id) || !may_be_funded(ch) {
+                continue;
+            }
+            let closing_tx = match ch.phase() {
+                Phase::Closed => ch.state().closing_tx.clone(),
+                Phase::Failed => ch.holder_commitment().ok().map(|h| h.commitment),
+                _ => continue,
+            };
+            events.push((
+                Event::ChannelClosed {
+                    channel_id: *id,
+                    reason: "closed before the node restarted (reported again: \
+                             the host had not acknowledged it)"
+                        .into(),
+                    closing_tx,
+                },
+                Ack::ChannelClosed(*id),
+            ));
+        }
+        for (event, ack) in events {
+            self.push_event(event, Some(ack));
+        }
+    }
+
+    /// Forgets a channel that failed before it could have been funded
+    /// ([`failed_unfunded`]): it leaves memory, the inbound caps and the
+    /// store (the funder's record from `funding_created`, if any). Its
+    /// `ChannelClosed` was already raised.
+    pub(super) fn forget_failed_unfunded(&mut self, id: ChannelId) {
+        let Some(entry) = self.channels.remove(&id) else {
+            return;
+        };
+        if entry.channel.state().funding_outpoint.is_some() {
+            for key in entry.channel.record_keys() {
+                self.writer.remove_after_writes(key);
+            }
+        }
+    }
+}
