@@ -216,7 +216,7 @@ impl HtlcWork {
                     HtlcDirection::Received
                 },
                 amount: Msat(IN_FLIGHT_MSAT),
-                payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()),
+                payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()).into(),
                 cltv_expiry: 700_000,
             })
             .collect();

@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
                         HtlcDirection::Received
                     },
                     amount: Msat(5_000_000 + i as u64),
-                    payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()),
+                    payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()).into(),
                     cltv_expiry: 800_000 + i as u32,
                 })
                 .collect();

@@ -373,7 +373,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         }
         for (invoice, amount) in ours.drain(..) {
             let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
-            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let hash = *parsed.payment_hash();
             let pid = PaymentId(hash.0);
             pair.ours.wait_until("our payment ends", LIMIT, |s| {
                 s.node
@@ -401,7 +401,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         }
         for (invoice, amount) in theirs.drain(..) {
             let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
-            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let hash = *parsed.payment_hash();
             let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
             pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
                 pair.ldk.outcome(&ldk_hash).is_some()

@@ -209,7 +209,7 @@ fn setup(v: &serde_json::Value) -> Setup {
                 HtlcInfo {
                     direction,
                     amount: Msat(x["amount_msat"].as_u64().unwrap()),
-                    payment_hash: sha256::Hash::hash(&preimage),
+                    payment_hash: sha256::Hash::hash(&preimage).into(),
                     cltv_expiry: x["expiry"].as_u64().unwrap() as u32,
                 },
                 preimage,

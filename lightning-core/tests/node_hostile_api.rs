@@ -7,8 +7,6 @@ mod node_hostile_support;
 
 use std::sync::Arc;
 
-use bitcoin::hashes::Hash;
-
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_chain::sim::SimChainHandle;
 use lightning_core::node::{
@@ -129,7 +127,7 @@ fn async_node_new_restores_the_store_and_reuses_nothing() {
     assert!(
         node.list_invoices()
             .iter()
-            .any(|i| i.payment_hash.0 == first.payment_hash().to_byte_array()),
+            .any(|i| i.payment_hash.0 == first.payment_hash().0),
         "the invoice of the run before is gone"
     );
     complete(&mut node, &store);

@@ -7,6 +7,7 @@
 
 mod node_hostile_support;
 
+use lightning_wire::types::PaymentHash;
 use std::sync::Arc;
 
 use bitcoin::secp256k1::SecretKey;
@@ -86,7 +87,7 @@ impl Setup {
     }
 
     /// Offers an HTLC with `onion` and returns whether the node fulfilled it.
-    fn offer(&mut self, amount_msat: u64, hash: [u8; 32], cltv: u32, onion: Vec<u8>) -> bool {
+    fn offer(&mut self, amount_msat: u64, hash: PaymentHash, cltv: u32, onion: Vec<u8>) -> bool {
         let (id, out) = self.ch.send_htlc(amount_msat, hash, cltv, onion).unwrap();
         for m in out.messages {
             self.raw.queue(&m);
@@ -160,7 +161,7 @@ fn setup() -> (Setup, SimWallet) {
 fn a_replayed_onion_is_refused() {
     let (mut s, _wallet) = setup();
     let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+    let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let payload = HopPayload {
         amt_to_forward: Some(20_000),
@@ -172,10 +173,17 @@ fn a_replayed_onion_is_refused() {
         ..HopPayload::default()
     };
     let session = SecretKey::from_slice(&[0x33; 32]).unwrap();
-    let (onion, _) = build_payment_onion(&session, &[(s.node.node_id(), payload)], &hash).unwrap();
+    let (onion, _) =
+        build_payment_onion(&session, &[(s.node.node_id(), payload)], &PaymentHash(hash)).unwrap();
     let mut packet = Vec::new();
     onion.encode(&mut packet);
 
-    assert!(s.offer(20_000, hash, cltv, packet.clone()), "the payment");
-    assert!(!s.offer(20_000, hash, cltv, packet), "the replay");
+    assert!(
+        s.offer(20_000, PaymentHash(hash), cltv, packet.clone()),
+        "the payment"
+    );
+    assert!(
+        !s.offer(20_000, PaymentHash(hash), cltv, packet),
+        "the replay"
+    );
 }

@@ -89,7 +89,7 @@ fn restart_either_node_mid_stream_of_payments() {
             .node
             .list_payments()
             .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
             .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
@@ -122,7 +122,7 @@ fn restart_either_node_mid_stream_of_payments() {
             .node
             .list_payments()
             .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
             .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
@@ -310,7 +310,7 @@ fn payee_crash_after_marking_paid_still_reports_the_payment() {
         .node
         .create_invoice(Some(2_000_000), "x", 3600, now)
         .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     let paid = |n: &lightning_core::node::Node| {
         n.list_invoices()
@@ -401,7 +401,7 @@ fn payer_crash_after_success_still_reports_the_payment() {
         .node
         .create_invoice(Some(3_000_000), "x", 3600, now)
         .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Succeeded)
@@ -450,15 +450,12 @@ fn payer_crash_after_failure_still_reports_the_failure() {
         .store
         .remove(
             "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
+            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
         )
         .unwrap();
     net.restart(false);
     net.shuttle();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Failed)
@@ -533,7 +530,7 @@ fn acknowledged_payment_events_are_not_raised_again() {
         .node
         .create_invoice(Some(2_000_000), "x", 3600, now)
         .unwrap();
-    let hash2 = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash2 = lightning_core::node::PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         n.b.node.list_invoices().iter().any(|i| {
@@ -637,7 +634,7 @@ fn payment_received_waits_for_its_write() {
         .create_invoice(Some(1_500_000), "x", 3600, now)
         .unwrap();
     net.b.complete_writes();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.b.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
     // Bob's writes complete as they come until his invoice record turns

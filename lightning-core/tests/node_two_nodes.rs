@@ -74,10 +74,7 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
         .store
         .remove(
             "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
+            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
         )
         .unwrap();
     net.restart(false);

@@ -117,7 +117,7 @@ fn build_a_commitment(ch: &Channel, rng: &mut Rng, n: u64) -> (Built, FeeratePer
                 HtlcDirection::Received
             },
             amount: Msat(amount),
-            payment_hash: sha256::Hash::hash(&preimage),
+            payment_hash: sha256::Hash::hash(&preimage).into(),
             cltv_expiry: rng.range(500_000, 500_100) as u32,
         });
     }

@@ -70,7 +70,7 @@ fn expected_weights_match_real_weights() {
                         HtlcDirection::Received
                     },
                     amount: Msat(10_000_000 + i as u64 * 1000),
-                    payment_hash: sha256::Hash::hash(&[i as u8]),
+                    payment_hash: sha256::Hash::hash(&[i as u8]).into(),
                     cltv_expiry: 500_000 + i as u32,
                 })
                 .collect();

@@ -8,7 +8,6 @@
 //! lost `commitment_signed` is retransmitted by building it again.
 
 use bitcoin::ecdsa;
-use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::{Amount, OutPoint};
@@ -114,7 +113,7 @@ impl CommitmentBasis<'_> {
                     HtlcDirection::Received
                 },
                 amount: Msat(h.add.amount_msat),
-                payment_hash: sha256::Hash::from_byte_array(h.add.payment_hash),
+                payment_hash: h.add.payment_hash,
                 cltv_expiry: h.add.cltv_expiry,
             })
             .collect();

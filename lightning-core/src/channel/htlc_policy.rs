@@ -412,6 +412,7 @@ pub fn check_update_fee(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lightning_wire::types::PaymentHash;
 
     fn party(dust: u64, reserve: u64) -> PartyParams {
         PartyParams {
@@ -438,7 +439,7 @@ mod tests {
         HtlcAdd {
             id,
             amount_msat,
-            payment_hash: [id as u8; 32],
+            payment_hash: PaymentHash([id as u8; 32]),
             cltv_expiry: 800_000,
             onion_routing_packet: Vec::new().into(),
             path_key: None,

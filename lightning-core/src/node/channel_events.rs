@@ -6,7 +6,7 @@ use bitcoin::secp256k1::PublicKey;
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
-use super::{delivery, events, Event, Node, PaymentHash, PaymentPreimage};
+use super::{delivery, events, Event, Node};
 use crate::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
 
 impl Node {
@@ -121,14 +121,12 @@ impl Node {
                 payment_hash,
                 payment_preimage,
                 ..
-            } => {
-                self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
-            }
+            } => self.payment_fulfilled(payment_hash, payment_preimage),
             ChannelEvent::HtlcFailed {
                 payment_hash,
                 reason,
                 ..
-            } => self.payment_failed(PaymentHash(payment_hash), &reason),
+            } => self.payment_failed(payment_hash, &reason),
             ChannelEvent::FundingTimedOut {
                 channel_id,
                 waiting_since,

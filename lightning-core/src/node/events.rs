@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning_wire::types::{ChannelId, ShortChannelId};
+pub use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
 use crate::channel::Phase;
 use crate::onion::FailureReason;
@@ -59,15 +60,6 @@ macro_rules! hex32 {
     };
 }
 
-hex32!(
-    /// SHA256 of a payment preimage.
-    PaymentHash
-);
-hex32!(
-    /// The secret whose hash is the payment hash: proof of payment. Its
-    /// `Debug` output is redacted.
-    PaymentPreimage secret
-);
 hex32!(
     /// A payment this node sends. It is the payment hash: the node pays an
     /// invoice at most once at a time.

@@ -6,7 +6,7 @@
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
-use super::events::{Ack, InvoiceStatus, PaymentHash, PaymentPreimage};
+use super::events::{Ack, InvoiceStatus, PaymentPreimage};
 use super::records::invoice_key;
 use super::{Event, Node};
 use crate::channel::update_log::HtlcAdd;
@@ -122,7 +122,7 @@ impl Node {
                 }
             }
         };
-        let hash = PaymentHash(add.payment_hash);
+        let hash = add.payment_hash;
         if let Answer::Fulfill(_) = &answer {
             // The invoice is marked paid before the preimage leaves.
             if let Some(record) = self.invoices.get_mut(&hash) {
@@ -152,7 +152,7 @@ impl Node {
             return;
         };
         let result = match answer {
-            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p.0),
+            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p),
             Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
             Answer::Malformed {
                 sha256_of_onion,

@@ -82,7 +82,7 @@ impl Node {
         }
         let invoice = builder
             .timestamp(now.as_secs())
-            .payment_hash(sha256::Hash::from_byte_array(hash.0))
+            .payment_hash(hash)
             .payment_secret(PaymentSecret(secret))
             .description(description)
             .expiry(expiry_secs)
@@ -154,7 +154,7 @@ impl Node {
             htlc_msat: add.amount_msat,
             height: self.best_height(),
         };
-        let hash = PaymentHash(add.payment_hash);
+        let hash = add.payment_hash;
         let record = self.invoices.get(&hash);
         if let Some(rec) = record {
             if rec.status == InvoiceStatus::Paid && rec.paid_by == Some((channel_id, htlc_id)) {
@@ -230,7 +230,7 @@ mod tests {
         }
     }
 
-    fn add(hash: [u8; 32], msat: u64) -> HtlcAdd {
+    fn add(hash: PaymentHash, msat: u64) -> HtlcAdd {
         HtlcAdd {
             id: 0,
             amount_msat: msat,
@@ -278,9 +278,9 @@ mod tests {
         let invoice = node
             .create_invoice(Some(5_000), "x", 3600, node.now)
             .unwrap();
-        let known = *invoice.payment_hash().as_ref();
+        let known = *invoice.payment_hash();
         let right = invoice.payment_secret().0;
-        let unknown = [0x11; 32];
+        let unknown = PaymentHash([0x11; 32]);
         let cid = ChannelId([3; 32]);
 
         // Same answer: a known hash with a wrong secret or amount, and an

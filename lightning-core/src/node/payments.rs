@@ -87,7 +87,7 @@ impl Node {
             return Err(NodeError::FinalCltvExpiryDeltaTooLarge { delta, max });
         }
         let delta = u32::try_from(delta).unwrap_or(u32::MAX);
-        let payment_hash = PaymentHash(*invoice.payment_hash().as_ref());
+        let payment_hash = *invoice.payment_hash();
         if let Some(p) = self.payments.get(&payment_hash) {
             if p.status != PaymentStatus::Failed {
                 return Err(NodeError::DuplicatePayment(payment_hash));
@@ -120,7 +120,7 @@ impl Node {
         };
         let session_key = self.fresh_secret();
         let (onion, secrets) =
-            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash.0)
+            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash)
                 .map_err(|e| NodeError::Invoice(format!("building the onion: {e}")))?;
         let mut packet = Vec::new();
         onion.encode(&mut packet);
@@ -131,7 +131,7 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let (htlc_id, out) = entry
             .channel
-            .send_htlc(amount_msat, payment_hash.0, cltv_expiry, packet)
+            .send_htlc(amount_msat, payment_hash, cltv_expiry, packet)
             .map_err(|e| match e {
                 ChannelError::CannotOffer(_) => NodeError::NoRoute { payee, amount_msat },
                 other => NodeError::Channel(other),

@@ -16,6 +16,7 @@ use super::{ChannelType, TxError};
 use crate::amount::{FeeratePerKw, Msat};
 use crate::keys::derivation::{derive_public_key, derive_revocation_public_key};
 use crate::keys::{ChannelPublicKeys, KeyError};
+use lightning_wire::types::PaymentHash;
 
 /// The keys of one commitment transaction, derived from its
 /// `per_commitment_point` (BOLT 3, "Key Derivation"). *Local* is the holder
@@ -98,7 +99,7 @@ pub struct HtlcInfo {
     /// `amount_msat`.
     pub amount: Msat,
     /// `payment_hash`.
-    pub payment_hash: sha256::Hash,
+    pub payment_hash: PaymentHash,
     /// `cltv_expiry` (absolute block height).
     pub cltv_expiry: u32,
 }

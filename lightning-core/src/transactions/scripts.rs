@@ -4,13 +4,14 @@
 //! P2WSH ([`ScriptBuf::new_p2wsh`] of [`Script::wscript_hash`]), except the
 //! `to_remote` output of `option_static_remotekey`, which is P2WPKH.
 
-use bitcoin::hashes::{hash160, ripemd160, sha256, Hash};
+use bitcoin::hashes::{hash160, ripemd160, Hash};
 use bitcoin::opcodes::all::*;
 use bitcoin::script::{Builder, Script, ScriptBuf};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, WPubkeyHash};
 
 use super::ChannelType;
+use lightning_wire::types::PaymentHash;
 
 /// The value of each anchor output (BOLT 3, "`to_local_anchor` and
 /// `to_remote_anchor` Output (option_anchors)").
@@ -116,8 +117,8 @@ fn hash160_of_key(key: &PublicKey) -> [u8; 20] {
 }
 
 /// `RIPEMD160(payment_hash)`.
-fn ripemd_of_payment_hash(payment_hash: &sha256::Hash) -> [u8; 20] {
-    ripemd160::Hash::hash(payment_hash.as_byte_array()).to_byte_array()
+fn ripemd_of_payment_hash(payment_hash: &PaymentHash) -> [u8; 20] {
+    ripemd160::Hash::hash(&payment_hash.0).to_byte_array()
 }
 
 /// The per-HTLC keys of one commitment transaction.
@@ -139,7 +140,7 @@ pub struct HtlcScriptKeys<'a> {
 /// `OP_ENDIF`.
 pub fn offered_htlc_script(
     keys: HtlcScriptKeys<'_>,
-    payment_hash: &sha256::Hash,
+    payment_hash: &PaymentHash,
     channel_type: ChannelType,
 ) -> ScriptBuf {
     let b = Builder::new()
@@ -178,7 +179,7 @@ pub fn offered_htlc_script(
 /// times it out after `cltv_expiry`.
 pub fn received_htlc_script(
     keys: HtlcScriptKeys<'_>,
-    payment_hash: &sha256::Hash,
+    payment_hash: &PaymentHash,
     cltv_expiry: u32,
     channel_type: ChannelType,
 ) -> ScriptBuf {

@@ -356,7 +356,7 @@ impl Net {
             .node
             .create_invoice(Some(amount_msat), "test", 3600, now)
             .unwrap();
-        let hash = PaymentHash(*invoice.payment_hash().as_ref());
+        let hash = *invoice.payment_hash();
         for _ in 0..5 {
             let payer = if payer_is_alice {
                 &mut self.a
