@@ -50,8 +50,8 @@ use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pai
 use lightning_core::transactions::htlc::build_htlc_transaction;
 use lightning_core::transactions::{
     build_commitment_transaction, obscuring_factor, p2wsh_sighash, sign_p2wsh_input,
-    verify_p2wsh_signature, ChannelType, CommitmentKeys, CommitmentParams, CommitmentTransaction,
-    HtlcDirection, HtlcInfo,
+    verify_p2wsh_signature, CommitmentFormat, CommitmentKeys, CommitmentParams,
+    CommitmentTransaction, HtlcDirection, HtlcInfo,
 };
 use lightning_persist::MemoryStore;
 use secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
@@ -221,7 +221,7 @@ impl HtlcWork {
             })
             .collect();
         let params = CommitmentParams {
-            channel_type: ChannelType::AnchorsZeroFeeHtlc,
+            channel_type: CommitmentFormat::AnchorsZeroFeeHtlc,
             funding_outpoint: OutPoint {
                 txid: Txid::all_zeros(),
                 vout: 0,

@@ -27,7 +27,7 @@ pub fn is_trimmed(
     channel_type: ChannelType,
 ) -> bool {
     crate::transactions::fees::is_htlc_trimmed(
-        channel_type.transaction_type(),
+        channel_type.commitment_format(),
         offered_by_holder,
         crate::amount::Msat(amount_msat).to_sat_floor(),
         crate::amount::FeeratePerKw(feerate_per_kw),

@@ -10,7 +10,7 @@ use bitcoin::script::{Builder, Script, ScriptBuf};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, WPubkeyHash};
 
-use super::ChannelType;
+use super::CommitmentFormat;
 use lightning_wire::types::PaymentHash;
 
 /// The value of each anchor output (BOLT 3, "`to_local_anchor` and
@@ -80,10 +80,13 @@ pub fn to_local_script(
 /// `to_remote` output script (BOLT 3, "`to_remote` Output"): P2WPKH of
 /// `remotepubkey` with `option_static_remotekey`; with `option_anchors`,
 /// P2WSH of `<remotepubkey> OP_CHECKSIGVERIFY 1 OP_CHECKSEQUENCEVERIFY`.
-pub fn to_remote_script_pubkey(remote_pubkey: &PublicKey, channel_type: ChannelType) -> ScriptBuf {
+pub fn to_remote_script_pubkey(
+    remote_pubkey: &PublicKey,
+    channel_type: CommitmentFormat,
+) -> ScriptBuf {
     match channel_type {
-        ChannelType::StaticRemoteKey => p2wpkh(remote_pubkey),
-        ChannelType::AnchorsZeroFeeHtlc => {
+        CommitmentFormat::StaticRemoteKey => p2wpkh(remote_pubkey),
+        CommitmentFormat::AnchorsZeroFeeHtlc => {
             ScriptBuf::new_p2wsh(&to_remote_anchors_script(remote_pubkey).wscript_hash())
         }
     }
@@ -141,7 +144,7 @@ pub struct HtlcScriptKeys<'a> {
 pub fn offered_htlc_script(
     keys: HtlcScriptKeys<'_>,
     payment_hash: &PaymentHash,
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
 ) -> ScriptBuf {
     let b = Builder::new()
         .push_opcode(OP_DUP)
@@ -181,7 +184,7 @@ pub fn received_htlc_script(
     keys: HtlcScriptKeys<'_>,
     payment_hash: &PaymentHash,
     cltv_expiry: u32,
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
 ) -> ScriptBuf {
     let b = Builder::new()
         .push_opcode(OP_DUP)
@@ -217,10 +220,12 @@ pub fn received_htlc_script(
         .into_script()
 }
 
-fn anchors_csv(b: Builder, channel_type: ChannelType) -> Builder {
+fn anchors_csv(b: Builder, channel_type: CommitmentFormat) -> Builder {
     match channel_type {
-        ChannelType::StaticRemoteKey => b,
-        ChannelType::AnchorsZeroFeeHtlc => b.push_int(1).push_opcode(OP_CSV).push_opcode(OP_DROP),
+        CommitmentFormat::StaticRemoteKey => b,
+        CommitmentFormat::AnchorsZeroFeeHtlc => {
+            b.push_int(1).push_opcode(OP_CSV).push_opcode(OP_DROP)
+        }
     }
 }
 
