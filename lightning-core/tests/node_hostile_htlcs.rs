@@ -160,7 +160,15 @@ fn setup() -> (Setup, SimWallet) {
 #[test]
 fn a_replayed_onion_is_refused() {
     let (mut s, _wallet) = setup();
-    let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
     let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let payload = HopPayload {

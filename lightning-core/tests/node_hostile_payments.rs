@@ -53,7 +53,12 @@ fn a_paid_invoice_refulfils_only_htlcs_that_pass_the_checks() {
     let real = net
         .b
         .node
-        .create_invoice(Some(50_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(50_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     let hash = *real.payment_hash();
     net.a.node.pay_invoice(&real, now).unwrap();

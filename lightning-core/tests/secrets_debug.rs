@@ -76,7 +76,7 @@ fn preimages_and_payment_secrets_are_not_in_debug() {
     let sent = Event::PaymentSent {
         payment_hash: lightning_core::node::PaymentHash([2; 32]),
         preimage: PaymentPreimage(p),
-        fee_msat: 0,
+        fee_msat: lightning_core::Msat(0),
     };
     assert_hidden(&format!("{sent:?}"), &p, "Event::PaymentSent");
 }

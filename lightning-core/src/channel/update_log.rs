@@ -302,7 +302,7 @@ pub enum UpdateError {
 /// use lightning_core::channel::update_log::{HtlcAdd, Side, UpdateLog, Which};
 /// let mut log = UpdateLog::new(600_000_000, 400_000_000, 253);
 /// log.add_htlc(Side::Local, HtlcAdd {
-///     id: 0, amount_msat: 5_000_000, payment_hash: PaymentHash([1; 32]), cltv_expiry: 500,
+///     id: 0, amount_msat: 5_000_000, payment_hash: lightning_wire::types::PaymentHash([1; 32]), cltv_expiry: 500,
 ///     onion_routing_packet: vec![0; 1366].into(), path_key: None,
 /// }).unwrap();
 /// // We sign the remote's next commitment: the HTLC is in it...

@@ -94,7 +94,7 @@ impl Node {
                 Event::FundingNeeded {
                     temporary_channel_id,
                     counterparty,
-                    amount_sat: funding_satoshis,
+                    amount_sat: bitcoin::Amount::from_sat(funding_satoshis),
                     script_pubkey,
                 },
                 None,

@@ -9,6 +9,7 @@ use lightning_wire::types::ChannelId;
 use super::events::{Ack, InvoiceStatus, PaymentPreimage};
 use super::records::invoice_key;
 use super::{Event, Node};
+use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{
     create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
@@ -141,7 +142,7 @@ impl Node {
                     self.push_event(
                         Event::PaymentReceived {
                             payment_hash: hash,
-                            amount_msat: add.amount_msat,
+                            amount_msat: Msat(add.amount_msat),
                         },
                         Some(Ack::Invoice(hash)),
                     );

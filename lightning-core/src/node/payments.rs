@@ -9,6 +9,7 @@ use super::events::{
 };
 use super::records::{payment_key, PaymentRecord};
 use super::{Event, Node, NodeError};
+use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError, HtlcFailReason};
 use crate::keys::InMemorySigner;
 use crate::onion::{
@@ -196,7 +197,7 @@ impl Node {
             let event = Event::PaymentSent {
                 payment_hash: hash,
                 preimage,
-                fee_msat: 0,
+                fee_msat: Msat::ZERO,
             };
             self.push_event(event, ack);
         }
@@ -286,7 +287,7 @@ impl Node {
             .map(|p| PaymentDetails {
                 payment_hash: p.payment_hash,
                 payee: p.payee,
-                amount_msat: p.amount_msat,
+                amount_msat: Msat(p.amount_msat),
                 status: p.status,
                 preimage: p.preimage,
                 failure: p.failure.clone(),
