@@ -102,6 +102,7 @@ impl Node {
             .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         self.invoice_terms.insert(hash, InvoiceTerms::of(&invoice));
+        self.finish()?;
         Ok(invoice)
     }
 

@@ -53,6 +53,7 @@ mod htlcs;
 mod inbound;
 mod invoices;
 mod outbox;
+mod outcomes;
 mod payments;
 mod peers;
 mod persistence;
@@ -72,7 +73,7 @@ use crate::channel::Channel;
 use crate::keys::{InMemorySigner, KeysManager};
 use crate::peer::PeerManager;
 
-pub use config::{NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
+pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use error::NodeError;
 pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
@@ -81,7 +82,7 @@ pub use events::{
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
-    InboundLimits, KEYS_INDEX_BLOCK,
+    KEYS_INDEX_BLOCK,
 };
 pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
 
@@ -124,6 +125,44 @@ pub struct Node {
     epoch_write: u64,
     acceptor: Arc<dyn InboundChannelAcceptor>,
     now: Duration,
+}
+
+impl Node {
+    /// The common ending of every public call that changes the node (host
+    /// input, channel and payment API, blocks, restore): whatever the call
+    /// set in motion is carried through, in this order, until nothing is
+    /// left to do:
+    ///
+    /// 1. the peer layer's events are routed to the channels (messages in
+    ///    batches, connections opened and closed: [`peers`]);
+    /// 2. every channel that got updates signs them in one
+    ///    `commitment_signed` ([`Node::flush_commits`]);
+    /// 3. what the writes made so far allow leaves: broadcasts, then each
+    ///    connection's messages ([`Node::flush_outbox`]). A connection it
+    ///    closes (queue bound, a `warning` that ends it) is a new peer
+    ///    event: back to 1.
+    ///
+    /// Then it reports a failed write ([`NodeError::Persist`]: from then on
+    /// nothing leaves; the host restarts from the store). Calls whose
+    /// result is about something else (`handle_bytes`, the poll calls,
+    /// blocks) drop that error; [`Node::persist_failure`] still shows it.
+    fn finish(&mut self) -> Result<(), NodeError> {
+        loop {
+            self.process_peer_events();
+            self.flush_commits();
+            if !self.flush_outbox() {
+                break;
+            }
+        }
+        match self.writer.failure() {
+            Some(f) => Err(NodeError::Persist(f.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn best_height(&self) -> u32 {
+        self.tracker.best_block().height
+    }
 }
 
 impl core::fmt::Debug for Node {

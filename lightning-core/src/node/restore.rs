@@ -286,7 +286,8 @@ impl Node {
                 );
             }
         }
-        node.flush_outbox();
+        // A failed write shows in `persist_failure` (as before any call).
+        let _ = node.finish();
         Ok(node)
     }
 }
