@@ -127,10 +127,10 @@ impl Node {
                 self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
             }
             ChannelEvent::HtlcFailed {
+                htlc_id,
                 payment_hash,
                 reason,
-                ..
-            } => self.payment_failed(PaymentHash(payment_hash), &reason),
+            } => self.payment_failed(id, htlc_id, PaymentHash(payment_hash), &reason),
             ChannelEvent::FundingTimedOut {
                 channel_id,
                 waiting_since,

@@ -1,12 +1,20 @@
 //! What became of the payments we sent: each of our HTLCs fulfilled,
 //! failed (its error decoded) or never committed, recorded and reported
 //! to the host.
+//!
+//! A payment (keyed by its hash) is made by one HTLC at a time, its
+//! attempt, named by `(channel_id, htlc_id)` in its record. A failure
+//! counts only for the HTLC of the current attempt: an HTLC of an earlier
+//! attempt (failed, then retried with the same hash) never fails the
+//! retry. A preimage is proof of payment whichever HTLC brought it.
 
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::codec::Encode;
 
 use super::events::{Ack, PaymentFailure, PaymentHash, PaymentPreimage, PaymentStatus};
 use super::records::{payment_key, PaymentRecord};
+use lightning_wire::types::ChannelId;
+
 use super::{Event, Node};
 use crate::channel::HtlcFailReason;
 use crate::onion::{decode_error_packet, FailureCode, FailureMessage, SharedSecret};
@@ -21,6 +29,21 @@ impl Node {
         }
     }
 
+    /// The payment `hash`'s pending attempt, if it is HTLC `htlc_id` on
+    /// `channel_id`.
+    fn pending_attempt(
+        &self,
+        hash: &PaymentHash,
+        channel_id: ChannelId,
+        htlc_id: u64,
+    ) -> Option<&PaymentRecord> {
+        self.payments.get(hash).filter(|p| {
+            p.status == PaymentStatus::Pending && (p.channel_id, p.htlc_id) == (channel_id, htlc_id)
+        })
+    }
+
+    /// Our HTLC of payment `hash` was fulfilled with `preimage`: the
+    /// payment succeeded (whichever of its attempts this HTLC was).
     pub(super) fn payment_fulfilled(&mut self, hash: PaymentHash, preimage: PaymentPreimage) {
         if sha256::Hash::hash(&preimage.0).to_byte_array() != hash.0 {
             return;
@@ -50,13 +73,19 @@ impl Node {
         }
     }
 
-    pub(super) fn payment_failed(&mut self, hash: PaymentHash, reason: &HtlcFailReason) {
-        let Some(p) = self.payments.get(&hash) else {
+    /// Our HTLC `htlc_id` on `channel_id`, for payment `hash`, failed and
+    /// the removal is irrevocably committed: the payment fails if that
+    /// HTLC is its pending attempt.
+    pub(super) fn payment_failed(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        hash: PaymentHash,
+        reason: &HtlcFailReason,
+    ) {
+        let Some(p) = self.pending_attempt(&hash, channel_id, htlc_id) else {
             return;
         };
-        if p.status != PaymentStatus::Pending {
-            return;
-        }
         let failure = match reason {
             HtlcFailReason::Onion(packet) => {
                 let secrets: Vec<SharedSecret> =
@@ -88,9 +117,17 @@ impl Node {
         self.finish_failed(hash, failure);
     }
 
-    /// An HTLC offer that never got committed (disconnection, restart).
-    pub(super) fn fail_unsent_payment(&mut self, hash: PaymentHash, why: &str) {
-        if self.payments.get(&hash).map(|p| p.status) != Some(PaymentStatus::Pending) {
+    /// Our HTLC offer `htlc_id` on `channel_id`, for payment `hash`, never
+    /// got committed (disconnection, restart): the payment fails if that
+    /// HTLC is its pending attempt.
+    pub(super) fn fail_unsent_payment(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        hash: PaymentHash,
+        why: &str,
+    ) {
+        if self.pending_attempt(&hash, channel_id, htlc_id).is_none() {
             return;
         }
         self.finish_failed(
@@ -163,5 +200,117 @@ pub fn failure_name(code: FailureCode) -> &'static str {
         FailureCode::MPP_TIMEOUT => "mpp_timeout",
         FailureCode::INVALID_ONION_BLINDING => "invalid_onion_blinding",
         _ => "unknown failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 14: our HTLCs are told apart by `(channel, htlc id)`. A
+    //! payment retried with the same hash is failed only by the HTLC of
+    //! its current attempt.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
+    use lightning_persist::MemoryStore;
+
+    use super::*;
+    use crate::node::{NodeConfig, NodeHost, Persistence};
+
+    #[derive(Debug)]
+    struct NoBroadcast;
+    impl lightning_chain::Broadcaster for NoBroadcast {
+        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    }
+
+    fn node() -> Node {
+        let network = bitcoin::Network::Regtest;
+        let host = NodeHost {
+            broadcaster: Arc::new(NoBroadcast),
+            fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
+        };
+        Node::new(
+            &[3; 32],
+            NodeConfig::new(network),
+            Persistence::Inline(Arc::new(MemoryStore::new())),
+            host,
+            BestBlock::genesis(network),
+        )
+        .unwrap()
+    }
+
+    /// A pending payment of `hash` whose attempt is HTLC `htlc_id` on
+    /// `channel_id`.
+    fn pending(hash: PaymentHash, channel_id: ChannelId, htlc_id: u64) -> PaymentRecord {
+        PaymentRecord {
+            payment_hash: hash,
+            payee: bitcoin::secp256k1::PublicKey::from_secret_key(
+                bitcoin::secp256k1::SECP256K1,
+                &bitcoin::secp256k1::SecretKey::from_slice(&[9; 32]).unwrap(),
+            ),
+            amount_msat: 1_000,
+            status: PaymentStatus::Pending,
+            preimage: None,
+            failure: None,
+            created_at: 0,
+            shared_secrets: vec![[5; 32]],
+            channel_id,
+            htlc_id,
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
+        }
+    }
+
+    fn malformed() -> HtlcFailReason {
+        HtlcFailReason::Malformed {
+            failure_code: FailureCode::INVALID_ONION_HMAC.0,
+            sha256_of_onion: [0; 32],
+        }
+    }
+
+    fn failed_events(node: &mut Node) -> usize {
+        std::iter::from_fn(|| node.poll_event())
+            .filter(|e| matches!(e, Event::PaymentFailed { .. }))
+            .count()
+    }
+
+    #[test]
+    fn only_the_current_attempts_htlc_fails_a_payment() {
+        let mut node = node();
+        let hash = PaymentHash([0x11; 32]);
+        let (a, b) = (ChannelId([0xa; 32]), ChannelId([0xb; 32]));
+        // The retry: HTLC 1 on channel A. HTLC 0 on A was an earlier
+        // attempt with the same hash; HTLC 1 on B is another channel's.
+        node.payments.insert(hash, pending(hash, a, 1));
+
+        node.payment_failed(a, 0, hash, &malformed());
+        node.payment_failed(b, 1, hash, &malformed());
+        node.fail_unsent_payment(a, 0, hash, "dropped");
+        node.fail_unsent_payment(b, 1, hash, "dropped");
+        assert_eq!(node.payments[&hash].status, PaymentStatus::Pending);
+        assert_eq!(failed_events(&mut node), 0, "other HTLCs fail nothing");
+
+        node.payment_failed(a, 1, hash, &malformed());
+        assert_eq!(node.payments[&hash].status, PaymentStatus::Failed);
+        assert_eq!(failed_events(&mut node), 1);
+        // Reported once: a second report of the same HTLC changes nothing.
+        node.payment_failed(a, 1, hash, &malformed());
+        assert_eq!(failed_events(&mut node), 0);
+    }
+
+    #[test]
+    fn an_unsent_current_attempt_fails_the_payment() {
+        let mut node = node();
+        let hash = PaymentHash([0x22; 32]);
+        let a = ChannelId([0xa; 32]);
+        node.payments.insert(hash, pending(hash, a, 4));
+        node.fail_unsent_payment(a, 4, hash, "the peer disconnected");
+        let p = &node.payments[&hash];
+        assert_eq!(p.status, PaymentStatus::Failed);
+        assert_eq!(p.failure.as_deref(), Some("the peer disconnected"));
+        assert_eq!(failed_events(&mut node), 1);
     }
 }

@@ -184,6 +184,8 @@ impl Node {
             self.apply(id, out);
             for add in dropped {
                 self.fail_unsent_payment(
+                    id,
+                    add.id,
                     PaymentHash(add.payment_hash),
                     "the peer disconnected before the HTLC was committed",
                 );

@@ -281,6 +281,8 @@ impl Node {
             }
             for add in dropped {
                 node.fail_unsent_payment(
+                    id,
+                    add.id,
                     PaymentHash(add.payment_hash),
                     "the node restarted before the HTLC was committed",
                 );
