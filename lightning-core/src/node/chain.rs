@@ -1,4 +1,4 @@
-//! Blocks in: funding confirmations through a [`ConfirmationTracker`], and
+//! Blocks in: funding confirmations through a [`ConfirmationTracker`](lightning_chain::ConfirmationTracker), and
 //! the best height every channel needs.
 
 use bitcoin::block::Header;

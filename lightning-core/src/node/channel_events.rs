@@ -204,7 +204,7 @@ impl Node {
         }
     }
 
-    /// Applies what a channel error calls for ([`Channel::handle_error`]):
+    /// Applies what a channel error calls for ([`Channel::handle_error`](crate::channel::Channel::handle_error)):
     /// a `warning` also closes the connection once it is sent.
     pub(super) fn channel_failed_with(&mut self, id: ChannelId, e: &ChannelError) {
         let Some(entry) = self.channels.get_mut(&id) else {

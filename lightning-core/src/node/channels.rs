@@ -14,7 +14,7 @@ use crate::keys::EntropySource;
 impl Node {
     /// Opens a channel of `amount_sat` to the connected peer `node_id`,
     /// pushing `push_msat` to it. Returns the temporary channel id; an
-    /// [`Event::FundingNeeded`] follows once the peer accepts.
+    /// [`Event::FundingNeeded`](super::Event::FundingNeeded) follows once the peer accepts.
     pub fn open_channel(
         &mut self,
         node_id: PublicKey,
@@ -56,7 +56,7 @@ impl Node {
         Ok(temporary_channel_id)
     }
 
-    /// The funding transaction for [`Event::FundingNeeded`], signed and
+    /// The funding transaction for [`Event::FundingNeeded`](super::Event::FundingNeeded), signed and
     /// not broadcast: the node sends `funding_created` and broadcasts it
     /// after `funding_signed`. Returns the channel's real id.
     pub fn funding_transaction_generated(
@@ -84,7 +84,7 @@ impl Node {
     }
 
     /// Starts a cooperative close (BOLT 2 `shutdown`); an
-    /// [`Event::ChannelClosed`] follows with the closing transaction, which
+    /// [`Event::ChannelClosed`](super::Event::ChannelClosed) follows with the closing transaction, which
     /// the node broadcasts.
     pub fn close_channel(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {
         let entry = self

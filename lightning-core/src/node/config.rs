@@ -1,4 +1,4 @@
-//! What a [`Node`](super::Node) is configured with, and what a channel
+//! What a [`Node`] is configured with, and what a channel
 //! gets from it ([`Node::channel_config`]).
 
 use std::time::Duration;

@@ -8,9 +8,9 @@
 //!    the node knows, with any peer (a `warning`, then the connection
 //!    closes: an `error` naming that id would oblige us to fail the channel
 //!    it names, BOLT 1);
-//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`]
+//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`](super::InboundLimits::max_unfunded_per_peer)
 //!    inbound channels whose funding has not confirmed, or the node has
-//!    [`InboundLimits::max_unfunded_total`] of them over all peers (a peer
+//!    [`InboundLimits::max_unfunded_total`](super::InboundLimits::max_unfunded_total) of them over all peers (a peer
 //!    with a confirmed channel is not held to the global cap). These are
 //!    the channels of the "fake channel" denial of service of 2023: a peer
 //!    opens channels it never funds, or funds with a transaction it never

@@ -11,6 +11,9 @@
 //!
 //! # A minimal host loop
 //!
+//! One connection; the calls after each input follow [`Node`]'s
+//! [poll order](Node#poll-order).
+//!
 //! ```no_run
 //! # use std::{io::{Read, Write}, net::TcpStream, sync::Arc, time::{Duration, SystemTime, UNIX_EPOCH}};
 //! # use lightning_core::node::*;
@@ -101,6 +104,42 @@ struct ChannelEntry {
 
 /// A Lightning node, sans-IO. See the [module documentation](self) for a
 /// host loop.
+///
+/// # Poll order
+///
+/// The node acts only when called. After each input — bytes read
+/// ([`Node::handle_bytes`]), a timer ([`Node::handle_timeout`]), a closed
+/// socket ([`Node::peer_disconnected`]), a block (through
+/// [`ChainListener`](lightning_chain::ChainListener)), or a host call
+/// ([`Node::open_channel`], [`Node::pay_invoice`],
+/// [`Node::funding_transaction_generated`], ...) — the host makes these
+/// calls, in this order:
+///
+/// 1. [`Node::poll_persist`] until `None`: make each write durable, then
+///    report it with [`Node::persist_completed`] (the writes may go out in
+///    parallel and complete in any order). Messages, broadcasts and events
+///    that report a write are held until it is durable: this is what
+///    releases them.
+/// 2. [`Node::poll_transmit`] for every connection, until `None`: write the
+///    bytes to that peer's socket. (A connection the node closed, such as
+///    after an `Err` from `handle_bytes`, still yields its last bytes:
+///    write them, then close the socket.)
+/// 3. [`Node::poll_event`] until `None`. Each call acknowledges the event
+///    the call before returned, so the final `None` acknowledges the last
+///    one; handling an event with a host call (say
+///    [`Node::funding_transaction_generated`] after
+///    [`Event::FundingNeeded`]) is a new input: back to 1.
+/// 4. [`Node::next_timeout`]: call [`Node::handle_timeout`] no later than
+///    that (it also takes an earlier call, such as one per loop turn).
+///
+/// With [`Persistence::Inline`] every write is made before the call that
+/// makes it returns: step 1 has nothing to do and may be skipped
+/// (`poll_persist` always returns `None`). With [`Persistence::Async`],
+/// skipping it holds every message back ([`Node::has_held_messages`]).
+/// Broadcasts need no polling: the node hands them to
+/// [`NodeHost::broadcaster`] once the writes before them are durable.
+///
+/// Inside the node, every call ends the same way (`Node::finish`).
 pub struct Node {
     keys: KeysManager,
     config: NodeConfig,

@@ -58,7 +58,7 @@ impl Node {
     /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
     /// is already being paid, or no usable channel to the payee has enough
     /// outbound capacity.
-    /// [`Event::PaymentSent`] or [`Event::PaymentFailed`] follows.
+    /// [`Event::PaymentSent`](super::Event::PaymentSent) or [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
     pub fn pay_invoice(
         &mut self,
         invoice: &Bolt11Invoice,
