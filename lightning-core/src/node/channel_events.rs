@@ -204,8 +204,9 @@ impl Node {
         }
     }
 
-    /// Applies what a channel error calls for ([`Channel::handle_error`](crate::channel::Channel::handle_error)):
-    /// a `warning` also closes the connection once it is sent.
+    /// Applies what a channel error calls for
+    /// ([`Channel::handle_error`](crate::channel::Channel::handle_error)): a
+    /// `warning` also closes the connection once it is sent.
     pub(super) fn channel_failed_with(&mut self, id: ChannelId, e: &ChannelError) {
         let Some(entry) = self.channels.get_mut(&id) else {
             return;
@@ -217,6 +218,7 @@ impl Node {
             self.queue_disconnect(counterparty);
         }
     }
+
     /// Answers the HTLCs the peer offered that are locked in and not yet
     /// answered: after a restart or a disconnection, the channel does not
     /// report them again.
