@@ -281,12 +281,15 @@ impl Node {
             }
             for add in dropped {
                 node.fail_unsent_payment(
+                    id,
+                    add.id,
                     add.payment_hash,
                     "the node restarted before the HTLC was committed",
                 );
             }
         }
-        node.flush_outbox();
+        // A failed write shows in `persist_failure` (as before any call).
+        let _ = node.finish();
         Ok(node)
     }
 }
