@@ -17,9 +17,10 @@ use lightning_core::channel::{Channel, ChannelEvent, Phase};
 use lightning_core::keys::InMemorySigner;
 use lightning_core::node::{Event, InvoiceStatus, Node, Persistence};
 use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
+use lightning_core::Msat;
 use lightning_persist::MemoryStore;
 use lightning_wire::msgs::Message;
-use lightning_wire::types::ChannelId;
+use lightning_wire::types::{ChannelId, PaymentHash};
 use lightning_wire::Encode;
 use node_hostile_support::{host, node_config, take_accept, Got, Raw, NOW};
 
@@ -97,7 +98,7 @@ impl Setup {
         for (amount_msat, hash, cltv, onion) in htlcs {
             let (id, out) = self
                 .ch
-                .send_htlc(*amount_msat, *hash, *cltv, onion.clone())
+                .send_htlc(*amount_msat, PaymentHash(*hash), *cltv, onion.clone())
                 .unwrap();
             for m in out.messages {
                 self.raw.queue(&m);
@@ -181,8 +182,16 @@ fn setup() -> (Setup, SimWallet) {
 #[test]
 fn a_replayed_onion_is_refused() {
     let (mut s, _wallet) = setup();
-    let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let payload = HopPayload {
         amt_to_forward: Some(20_000),
@@ -194,7 +203,8 @@ fn a_replayed_onion_is_refused() {
         ..HopPayload::default()
     };
     let session = SecretKey::from_slice(&[0x33; 32]).unwrap();
-    let (onion, _) = build_payment_onion(&session, &[(s.node.node_id(), payload)], &hash).unwrap();
+    let (onion, _) =
+        build_payment_onion(&session, &[(s.node.node_id(), payload)], &PaymentHash(hash)).unwrap();
     let mut packet = Vec::new();
     onion.encode(&mut packet);
 
@@ -222,8 +232,9 @@ fn payment_onion(
         ..HopPayload::default()
     };
     let session = SecretKey::from_slice(&[session; 32]).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
-    let (onion, _) = build_payment_onion(&session, &[(s.node.node_id(), payload)], &hash).unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
+    let (onion, _) =
+        build_payment_onion(&session, &[(s.node.node_id(), payload)], &PaymentHash(hash)).unwrap();
     let mut packet = Vec::new();
     onion.encode(&mut packet);
     packet
@@ -240,8 +251,16 @@ fn payment_onion(
 #[test]
 fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
     let (mut s, _wallet) = setup();
-    let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let first = payment_onion(&s, &invoice, 20_000, 20_000, cltv, 0x31);
     let second = payment_onion(&s, &invoice, 20_000, 20_000, cltv, 0x32);
@@ -261,7 +280,7 @@ fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
             Event::PaymentReceived {
                 payment_hash,
                 amount_msat,
-            } if payment_hash.0 == hash => Some(amount_msat),
+            } if payment_hash.0 == hash => Some(amount_msat.0),
             _ => None,
         })
         .collect();
@@ -273,9 +292,9 @@ fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
         .find(|i| i.payment_hash.0 == hash)
         .unwrap();
     assert_eq!(inv.status, InvoiceStatus::Paid);
-    assert_eq!(inv.amount_received_msat, 20_000);
+    assert_eq!(inv.amount_received_msat.0, 20_000);
     // Our side of the channel holds the one HTLC claimed, not two.
-    let balance = s.node.list_channels()[0].local_balance_msat;
+    let balance = s.node.list_channels()[0].local_balance_msat.0;
     assert_eq!(balance, 20_000, "exactly one HTLC's amount is ours");
 }
 
@@ -286,8 +305,16 @@ fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
 #[test]
 fn parts_of_one_hash_fail_each_and_a_whole_htlc_still_pays() {
     let (mut s, _wallet) = setup();
-    let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let a = payment_onion(&s, &invoice, 10_000, 20_000, cltv, 0x41);
     let b = payment_onion(&s, &invoice, 10_000, 20_000, cltv, 0x42);
@@ -304,8 +331,8 @@ fn parts_of_one_hash_fail_each_and_a_whole_htlc_still_pays() {
     let received = s
         .node_events()
         .into_iter()
-        .filter(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: 20_000 } if payment_hash.0 == hash))
+        .filter(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: Msat(20_000) } if payment_hash.0 == hash))
         .count();
     assert_eq!(received, 1);
-    assert_eq!(s.node.list_channels()[0].local_balance_msat, 20_000);
+    assert_eq!(s.node.list_channels()[0].local_balance_msat.0, 20_000);
 }

@@ -7,7 +7,7 @@ use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
 use super::htlcs::Answer;
-use super::{delivery, events, Event, Node, PaymentHash, PaymentPreimage};
+use super::{delivery, events, Event, Node};
 use crate::channel::update_log::HtlcAdd;
 use crate::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
 
@@ -96,7 +96,7 @@ impl Node {
                 Event::FundingNeeded {
                     temporary_channel_id,
                     counterparty,
-                    amount_sat: funding_satoshis,
+                    amount_sat: bitcoin::Amount::from_sat(funding_satoshis),
                     script_pubkey,
                 },
                 None,
@@ -123,14 +123,12 @@ impl Node {
                 payment_hash,
                 payment_preimage,
                 ..
-            } => {
-                self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
-            }
+            } => self.payment_fulfilled(payment_hash, payment_preimage),
             ChannelEvent::HtlcFailed {
                 htlc_id,
                 payment_hash,
                 reason,
-            } => self.payment_failed(id, htlc_id, PaymentHash(payment_hash), &reason),
+            } => self.payment_failed(id, htlc_id, payment_hash, &reason),
             ChannelEvent::FundingTimedOut {
                 channel_id,
                 waiting_since,
@@ -263,7 +261,7 @@ impl Node {
             return;
         };
         let result = match answer {
-            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p.0),
+            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p),
             Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
             Answer::Malformed {
                 sha256_of_onion,

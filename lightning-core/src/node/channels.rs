@@ -8,6 +8,7 @@ use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
 use super::{payments, Balances, ChannelDetails, ChannelEntry, Node, NodeError};
+use crate::amount::{FeeratePerKw, Msat};
 use crate::channel::{Channel, Phase};
 use crate::keys::EntropySource;
 
@@ -18,8 +19,8 @@ impl Node {
     pub fn open_channel(
         &mut self,
         node_id: PublicKey,
-        amount_sat: u64,
-        push_msat: u64,
+        amount_sat: bitcoin::Amount,
+        push_msat: Msat,
     ) -> Result<ChannelId, NodeError> {
         if self.peers.peer_for_node(&node_id).is_none() {
             return Err(NodeError::NotConnected(node_id));
@@ -38,8 +39,8 @@ impl Node {
             config,
             index,
             temporary_channel_id,
-            amount_sat,
-            push_msat,
+            amount_sat.to_sat(),
+            push_msat.0,
             feerate,
         )?;
         channel.set_counterparty_node_id(node_id);
@@ -103,13 +104,13 @@ impl Node {
     pub fn update_fee(
         &mut self,
         channel_id: ChannelId,
-        feerate_per_kw: u32,
+        feerate_per_kw: FeeratePerKw,
     ) -> Result<(), NodeError> {
         let entry = self
             .channels
             .get_mut(&channel_id)
             .ok_or(NodeError::UnknownChannel(channel_id))?;
-        let out = entry.channel.update_fee(feerate_per_kw)?;
+        let out = entry.channel.update_fee(feerate_per_kw.0)?;
         self.apply(channel_id, out);
         self.to_commit.insert(channel_id);
         self.finish()
@@ -139,13 +140,13 @@ impl Node {
             is_usable: ch.is_usable(),
             funding_txo: st.funding_outpoint,
             short_channel_id: st.short_channel_id,
-            capacity_sat: st.funding_satoshis,
-            local_balance_msat: local,
-            outbound_capacity_msat: if ch.is_usable() {
+            capacity_sat: bitcoin::Amount::from_sat(st.funding_satoshis),
+            local_balance_msat: Msat(local),
+            outbound_capacity_msat: Msat(if ch.is_usable() {
                 payments::outbound_capacity_msat(ch)
             } else {
                 0
-            },
+            }),
         }
     }
 
@@ -160,13 +161,17 @@ impl Node {
         for entry in self.channels.values() {
             let d = Self::details(entry);
             match d.phase {
-                Phase::Normal | Phase::ShuttingDown => b.lightning_msat += d.local_balance_msat,
+                Phase::Normal | Phase::ShuttingDown => {
+                    b.lightning_msat = b.lightning_msat.saturating_add(d.local_balance_msat)
+                }
                 Phase::AwaitingChannelReady | Phase::AwaitingFundingSigned => {
-                    b.pending_open_msat += d.local_balance_msat
+                    b.pending_open_msat = b.pending_open_msat.saturating_add(d.local_balance_msat)
                 }
                 _ => {}
             }
-            b.outbound_capacity_msat += d.outbound_capacity_msat;
+            b.outbound_capacity_msat = b
+                .outbound_capacity_msat
+                .saturating_add(d.outbound_capacity_msat);
         }
         b
     }

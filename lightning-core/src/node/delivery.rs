@@ -30,6 +30,7 @@ use lightning_wire::types::ChannelId;
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
 use super::records::{channel_closed_ack_key, invoice_key, payment_key};
 use super::{Event, Node};
+use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
 use crate::keys::InMemorySigner;
 use crate::onion::FailureMessage;
@@ -109,7 +110,7 @@ impl Node {
                 events.push((
                     Event::PaymentReceived {
                         payment_hash: *hash,
-                        amount_msat: r.amount_received_msat,
+                        amount_msat: Msat(r.amount_received_msat),
                     },
                     Ack::Invoice(*hash),
                 ));
@@ -128,7 +129,7 @@ impl Node {
                 (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {
                     payment_hash: *hash,
                     preimage,
-                    fee_msat: 0,
+                    fee_msat: Msat::ZERO,
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,

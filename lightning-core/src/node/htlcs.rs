@@ -6,9 +6,10 @@
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
-use super::events::{Ack, InvoiceStatus, PaymentHash, PaymentPreimage};
+use super::events::{Ack, InvoiceStatus, PaymentPreimage};
 use super::records::invoice_key;
 use super::{Event, Node};
+use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{
     create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
@@ -96,7 +97,7 @@ impl Node {
                 }
             }
         };
-        let hash = PaymentHash(add.payment_hash);
+        let hash = add.payment_hash;
         if let Answer::Fulfill(_) = &answer {
             // The invoice is marked paid before the preimage leaves.
             if let Some(record) = self.invoices.get_mut(&hash) {
@@ -115,7 +116,7 @@ impl Node {
                     self.push_event(
                         Event::PaymentReceived {
                             payment_hash: hash,
-                            amount_msat: add.amount_msat,
+                            amount_msat: Msat(add.amount_msat),
                         },
                         Some(Ack::Invoice(hash)),
                     );

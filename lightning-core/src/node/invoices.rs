@@ -9,6 +9,7 @@ use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
 use super::events::{InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
 use super::records::{invoice_key, InvoiceRecord};
 use super::{Node, NodeError};
+use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{FailureReason, Receive};
 use lightning_wire::types::ChannelId;
@@ -58,9 +59,9 @@ impl Node {
     /// `amount_msat` `None` accepts any amount.
     pub fn create_invoice(
         &mut self,
-        amount_msat: Option<u64>,
+        amount_msat: Option<Msat>,
         description: &str,
-        expiry_secs: u64,
+        expiry: std::time::Duration,
         now: std::time::Duration,
     ) -> Result<Bolt11Invoice, NodeError> {
         if !self.writer.is_durable(self.epoch_write) {
@@ -78,14 +79,14 @@ impl Node {
         features.set_required(Feature::PaymentSecret);
         let mut builder = InvoiceBuilder::new(currency(self.config.network));
         if let Some(a) = amount_msat {
-            builder = builder.amount_msat(a);
+            builder = builder.amount_msat(a.0);
         }
         let invoice = builder
             .timestamp(now.as_secs())
-            .payment_hash(sha256::Hash::from_byte_array(hash.0))
+            .payment_hash(hash)
             .payment_secret(PaymentSecret(secret))
             .description(description)
-            .expiry(expiry_secs)
+            .expiry(expiry.as_secs())
             .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
             .features(features)
             .build_signed(&self.keys)
@@ -120,9 +121,9 @@ impl Node {
                 Some(InvoiceDetails {
                     payment_hash: *hash,
                     bolt11: r.bolt11.clone(),
-                    amount_msat: inv.amount_msat(),
+                    amount_msat: inv.amount_msat().map(Msat),
                     status: r.status,
-                    amount_received_msat: r.amount_received_msat,
+                    amount_received_msat: Msat(r.amount_received_msat),
                     created_at: inv.timestamp(),
                     expiry_secs: inv.expiry_time(),
                 })
@@ -160,7 +161,7 @@ impl Node {
             htlc_msat: add.amount_msat,
             height: self.best_height(),
         };
-        let hash = PaymentHash(add.payment_hash);
+        let hash = add.payment_hash;
         let record = self.invoices.get(&hash);
         if let Some(rec) = record {
             if rec.status == InvoiceStatus::Paid && rec.paid_by == Some((channel_id, htlc_id)) {
@@ -244,7 +245,7 @@ mod tests {
         }
     }
 
-    fn add(hash: [u8; 32], msat: u64) -> HtlcAdd {
+    fn add(hash: PaymentHash, msat: u64) -> HtlcAdd {
         HtlcAdd {
             id: 0,
             amount_msat: msat,
@@ -286,15 +287,25 @@ mod tests {
         .unwrap();
         node.now = Duration::from_secs(1_700_000_000);
         for i in 0..50 {
-            node.create_invoice(Some(10_000 + i), "x", 3600, node.now)
-                .unwrap();
+            node.create_invoice(
+                Some(crate::amount::Msat(10_000 + i)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                node.now,
+            )
+            .unwrap();
         }
         let invoice = node
-            .create_invoice(Some(5_000), "x", 3600, node.now)
+            .create_invoice(
+                Some(crate::amount::Msat(5_000)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                node.now,
+            )
             .unwrap();
-        let known = *invoice.payment_hash().as_ref();
+        let known = *invoice.payment_hash();
         let right = invoice.payment_secret().0;
-        let unknown = [0x11; 32];
+        let unknown = PaymentHash([0x11; 32]);
         let cid = ChannelId([3; 32]);
 
         // Same answer: a known hash with a wrong secret or amount, and an

@@ -16,6 +16,7 @@ use super::records::{payment_key, PaymentRecord};
 use lightning_wire::types::ChannelId;
 
 use super::{Event, Node};
+use crate::amount::Msat;
 use crate::channel::HtlcFailReason;
 use crate::onion::{decode_error_packet, FailureCode, FailureMessage, SharedSecret};
 
@@ -67,7 +68,7 @@ impl Node {
             let event = Event::PaymentSent {
                 payment_hash: hash,
                 preimage,
-                fee_msat: 0,
+                fee_msat: Msat::ZERO,
             };
             self.push_event(event, ack);
         }

@@ -4,9 +4,10 @@
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
-use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentStatus};
+use super::events::{PaymentDetails, PaymentId, PaymentStatus};
 use super::records::{payment_key, PaymentRecord};
 use super::{Node, NodeError};
+use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
 use crate::keys::InMemorySigner;
 use crate::onion::{build_payment_onion, HopPayload, PaymentData};
@@ -82,7 +83,7 @@ impl Node {
             return Err(NodeError::FinalCltvExpiryDeltaTooLarge { delta, max });
         }
         let delta = u32::try_from(delta).unwrap_or(u32::MAX);
-        let payment_hash = PaymentHash(*invoice.payment_hash().as_ref());
+        let payment_hash = *invoice.payment_hash();
         if let Some(p) = self.payments.get(&payment_hash) {
             if p.status != PaymentStatus::Failed {
                 return Err(NodeError::DuplicatePayment(payment_hash));
@@ -115,7 +116,7 @@ impl Node {
         };
         let session_key = self.fresh_secret();
         let (onion, secrets) =
-            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash.0)
+            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash)
                 .map_err(|e| NodeError::Invoice(format!("building the onion: {e}")))?;
         let mut packet = Vec::new();
         onion.encode(&mut packet);
@@ -126,7 +127,7 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let (htlc_id, out) = entry
             .channel
-            .send_htlc(amount_msat, payment_hash.0, cltv_expiry, packet)
+            .send_htlc(amount_msat, payment_hash, cltv_expiry, packet)
             .map_err(|e| match e {
                 ChannelError::CannotOffer(_) => NodeError::NoRoute { payee, amount_msat },
                 other => NodeError::Channel(other),
@@ -165,7 +166,7 @@ impl Node {
             .map(|p| PaymentDetails {
                 payment_hash: p.payment_hash,
                 payee: p.payee,
-                amount_msat: p.amount_msat,
+                amount_msat: Msat(p.amount_msat),
                 status: p.status,
                 preimage: p.preimage,
                 failure: p.failure.clone(),

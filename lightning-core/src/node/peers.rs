@@ -6,7 +6,7 @@ use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
 use super::channels::is_unfunded;
-use super::{Event, Node, PaymentHash};
+use super::{Event, Node};
 use crate::channel::{ErrorAction, Phase};
 use crate::peer::PeerEvent;
 
@@ -186,7 +186,7 @@ impl Node {
                 self.fail_unsent_payment(
                     id,
                     add.id,
-                    PaymentHash(add.payment_hash),
+                    add.payment_hash,
                     "the peer disconnected before the HTLC was committed",
                 );
             }

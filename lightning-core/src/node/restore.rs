@@ -16,7 +16,7 @@ use super::persistence::Writer;
 use super::records::{self, InvoiceRecord, PaymentRecord};
 use super::{
     delivery, events, invoices, AcceptAll, ChannelEntry, Node, NodeConfig, NodeError, NodeHost,
-    PaymentHash, Persistence, NAMESPACE,
+    Persistence, NAMESPACE,
 };
 use crate::channel::{Channel, Phase};
 use crate::keys::KeysManager;
@@ -163,7 +163,7 @@ impl Node {
                 // A damaged invoice record loses that invoice only.
                 if let Ok(r) = InvoiceRecord::decode(&v.value) {
                     if let Ok(inv) = r.bolt11.parse::<lightning_wire::bolt11::Bolt11Invoice>() {
-                        let hash = PaymentHash(*inv.payment_hash().as_ref());
+                        let hash = *inv.payment_hash();
                         node.invoices.insert(hash, r);
                         node.invoice_terms
                             .insert(hash, invoices::InvoiceTerms::of(&inv));
@@ -283,7 +283,7 @@ impl Node {
                 node.fail_unsent_payment(
                     id,
                     add.id,
-                    PaymentHash(add.payment_hash),
+                    add.payment_hash,
                     "the node restarted before the HTLC was committed",
                 );
             }
