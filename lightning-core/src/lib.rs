@@ -79,3 +79,9 @@ pub use node::{
     NodeHost, PaymentDetails, PaymentId, PaymentStatus, Persistence,
 };
 pub use peer::PeerId;
+
+/// The README's examples: its embedding example compiles and runs as a
+/// doctest (its other snippets are fragments, marked `ignore`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
