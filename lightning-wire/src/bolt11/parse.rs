@@ -24,9 +24,10 @@ pub(crate) const SIGNATURE_LEN: usize = 104;
 /// fields. Without a bound, the work and memory spent on a string a payer
 /// is handed grow with it: every character is scanned, checksummed and
 /// packed before any field is read (a 100 MB string meant 62 MB of packed
-/// data). 7,089 is the most a QR code holds, and the bound other
-/// implementations use too; an invoice with a 639-byte description,
-/// twelve route hints and the usual fields is under 3,000 characters. The
+/// data). 7,089 is the most any QR code holds (in numeric mode; an
+/// invoice in upper case, alphanumeric mode, fits in 4,296), so no invoice
+/// a payer can scan is refused; one with a 639-byte description, twelve
+/// route-hint hops and the usual fields is under 3,000 characters. The
 /// length is checked before anything else, and
 /// [`InvoiceBuilder`](super::InvoiceBuilder) refuses to write a longer one.
 pub const MAX_INVOICE_LEN: usize = 7_089;
