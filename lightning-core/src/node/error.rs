@@ -38,6 +38,10 @@ pub enum NodeError {
     /// The invoice cannot be paid or built.
     #[error("invoice: {0}")]
     Invoice(String),
+    /// [`Node::pay_invoice_str`] was given a string that is not a valid
+    /// BOLT 11 invoice (too long, bad checksum, bad signature...).
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(#[from] lightning_wire::bolt11::Bolt11ParseError),
     /// No channel to the payee can carry the amount now.
     #[error("no usable channel to {payee} with {amount_msat} msat of outbound capacity")]
     NoRoute {

@@ -41,14 +41,16 @@ pub(crate) fn outbound_capacity_msat(ch: &Channel<InMemorySigner>) -> u64 {
 
 impl Node {
     /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
+    /// A string that does not parse is refused with
+    /// [`NodeError::InvalidInvoice`]; one over
+    /// [`MAX_INVOICE_LEN`](lightning_wire::bolt11::MAX_INVOICE_LEN)
+    /// characters before any of it is decoded.
     pub fn pay_invoice_str(
         &mut self,
         invoice: &str,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
-        let invoice: Bolt11Invoice = invoice
-            .parse()
-            .map_err(|e| NodeError::Invoice(format!("{e}")))?;
+        let invoice: Bolt11Invoice = invoice.parse()?;
         self.pay_invoice(&invoice, now)
     }
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::secp256k1::{Keypair, SecretKey, SECP256K1};
+use bitcoin::Amount;
 use bitcoin::Network;
-use lightning_chain::sim::SimChainHandle;
-use lightning_chain::{FeeRate, FixedFeeEstimator};
-use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent};
+use lightning_chain::sim::{SimChainHandle, SimWallet};
+use lightning_chain::{Broadcaster, ChainListener, FeeRate, FixedFeeEstimator};
+use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent, Phase};
 use lightning_core::keys::{InMemorySigner, KeysManager};
 use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
@@ -85,6 +86,14 @@ pub struct Raw {
 impl Raw {
     /// Connects a raw peer with node key `[seed; 32]` to `node`.
     pub fn connect(node: &mut Node, seed: u8) -> Raw {
+        let mut raw = Raw::reconnect(node, seed);
+        raw.got.clear();
+        raw
+    }
+
+    /// [`Raw::connect`], keeping what the node sent once connected (its
+    /// `channel_reestablish`s) in `got`.
+    pub fn reconnect(node: &mut Node, seed: u8) -> Raw {
         let secret = SecretKey::from_slice(&[seed; 32]).unwrap();
         let config = PeerConfig::new(
             ChainHash::for_network(Network::Regtest),
@@ -112,7 +121,6 @@ impl Raw {
                 .any(|(p, _)| *p == raw.node_peer),
             "the raw peer completed init"
         );
-        raw.got.clear();
         raw
     }
 
@@ -183,17 +191,20 @@ impl Raw {
         temp: ChannelId,
         funding_sat: u64,
     ) -> (Channel<InMemorySigner>, Message) {
+        self.new_channel_with(index, temp, funding_sat, raw_channel_config(self.seed))
+    }
+
+    /// [`Raw::new_channel`] with a channel configuration of the caller's.
+    pub fn new_channel_with(
+        &self,
+        index: u32,
+        temp: ChannelId,
+        funding_sat: u64,
+        config: ChannelConfig,
+    ) -> (Channel<InMemorySigner>, Message) {
         let signer = self.keys.derive_channel_signer(index).unwrap();
-        let (ch, open) = Channel::new_outbound(
-            signer,
-            raw_channel_config(self.seed),
-            index,
-            temp,
-            funding_sat,
-            0,
-            1000,
-        )
-        .unwrap();
+        let (ch, open) =
+            Channel::new_outbound(signer, config, index, temp, funding_sat, 0, 1000).unwrap();
         (ch, Message::OpenChannel(open))
     }
 
@@ -230,4 +241,237 @@ pub fn take_accept(
             _ => None,
         })
         .unwrap()
+}
+
+/// A raw peer with a funded channel to a real `Node` (the raw side is the
+/// funder and drives its end with the library's own `Channel`, so it can
+/// offer any HTLC with any onion, or send any message in between).
+pub struct Funded {
+    pub chain: SimChainHandle,
+    pub wallet: SimWallet,
+    pub node: Node,
+    pub raw: Raw,
+    pub ch: Channel<InMemorySigner>,
+    pub fed: u32,
+    /// The raw channel's events.
+    pub events: Vec<ChannelEvent>,
+    /// The funding transaction, once made.
+    pub funding_tx: Option<bitcoin::Transaction>,
+}
+
+/// The raw funder's channel of a [`Funded`] (its capacity).
+pub const FUNDED_SAT: u64 = 500_000;
+
+impl Funded {
+    /// A node of seed 40 and a raw peer of seed 0x41 that sent
+    /// `open_channel` and `funding_created` and got the node's answers
+    /// (in `raw.got`, not yet handed to `ch`). With `zero_conf` the node
+    /// trusts the raw peer for zero-conf and the raw peer asks for it.
+    pub fn funding_created(zero_conf: bool) -> Funded {
+        let chain = SimChainHandle::new();
+        let wallet = SimWallet::from_seed([9; 32], chain.clone());
+        chain.mine_blocks(101, &wallet.script_pubkey());
+        let store = Arc::new(MemoryStore::new());
+        let mut config = node_config();
+        let raw_seed = 0x41;
+        if zero_conf {
+            let raw_key = SecretKey::from_slice(&[raw_seed; 32]).unwrap();
+            config
+                .trusted_zeroconf_peers
+                .push(raw_key.public_key(SECP256K1));
+        }
+        let mut node = Node::new(
+            &[40; 32],
+            config,
+            Persistence::Inline(store),
+            host(&chain),
+            chain.best_block(),
+        )
+        .unwrap();
+        let mut raw = Raw::connect(&mut node, raw_seed);
+        let mut channel_config = raw_channel_config(raw_seed);
+        if zero_conf {
+            channel_config.trusted_for_zeroconf = true;
+            channel_config.minimum_depth = 0;
+        }
+        let (mut ch, open) =
+            raw.new_channel_with(0, ChannelId([0x42; 32]), FUNDED_SAT, channel_config);
+        let accept = raw.open(&mut node, &open).unwrap();
+        let (script, amount) = take_accept(&mut ch, accept);
+        let tx = wallet.fund(Amount::from_sat(amount), &script).unwrap();
+        let out = ch.funding_transaction(tx.clone()).unwrap();
+        for m in out.messages {
+            raw.queue(&m);
+        }
+        raw.shuttle(&mut node);
+        let fed = chain.best_block().height;
+        Funded {
+            chain,
+            wallet,
+            node,
+            raw,
+            ch,
+            fed,
+            events: Vec::new(),
+            funding_tx: Some(tx),
+        }
+    }
+
+    /// A usable channel of [`FUNDED_SAT`] (confirmed at depth 3, the
+    /// node's `minimum_depth`).
+    pub fn usable() -> Funded {
+        let mut s = Funded::funding_created(false);
+        s.pump();
+        assert_eq!(s.ch.phase(), Phase::AwaitingChannelReady);
+        s.confirm(3);
+        assert_eq!(s.ch.phase(), Phase::Normal);
+        assert!(s.node.list_channels()[0].is_usable);
+        s
+    }
+
+    /// Broadcasts the funding transaction, mines `depth` blocks, feeds
+    /// them to the node and tells the raw channel, then pumps.
+    pub fn confirm(&mut self, depth: usize) {
+        let tx = self.funding_tx.clone().unwrap();
+        self.chain.broadcast_transactions(&[&tx]);
+        self.mine(depth);
+        let scid = self
+            .node
+            .list_channels()
+            .into_iter()
+            .find_map(|c| c.short_channel_id)
+            .expect("the node saw the funding confirm");
+        let depth = u32::try_from(depth).unwrap();
+        let out = self.ch.funding_confirmed(&tx, depth, Some(scid)).unwrap();
+        for m in out.messages {
+            self.raw.queue(&m);
+        }
+        self.pump();
+    }
+
+    /// Messages both ways until quiet; the raw side signs whenever it has
+    /// something to commit. Panics if the node complains.
+    pub fn pump(&mut self) {
+        for _ in 0..1000 {
+            self.raw.shuttle(&mut self.node);
+            let msgs: Vec<Message> = self
+                .raw
+                .take()
+                .into_iter()
+                .map(|g| match g {
+                    Got::Message(m) => m,
+                    Got::Warning(_, d) | Got::Error(_, d) => {
+                        panic!("node complained: {}", String::from_utf8_lossy(&d))
+                    }
+                    Got::Disconnected => panic!("disconnected"),
+                })
+                .collect();
+            let mut sent = false;
+            for m in msgs {
+                let out = self.ch.handle_message(&m).unwrap();
+                self.events.extend(out.events);
+                for m in out.messages {
+                    self.raw.queue(&m);
+                    sent = true;
+                }
+            }
+            let out = self.ch.commit().unwrap();
+            self.events.extend(out.events);
+            for m in out.messages {
+                self.raw.queue(&m);
+                sent = true;
+            }
+            if !sent && self.raw.pm.queued_bytes(self.raw.peer) == 0 {
+                self.raw.shuttle(&mut self.node);
+                if self.raw.got.is_empty() {
+                    return;
+                }
+            }
+        }
+        panic!("never quiet");
+    }
+
+    /// Mines `n` blocks and feeds them to the node.
+    pub fn mine(&mut self, n: usize) {
+        self.chain.mine_blocks(n, &self.wallet.script_pubkey());
+        let tip = self.chain.best_block().height;
+        for h in self.fed + 1..=tip {
+            let block = self.chain.block_at(h).unwrap();
+            self.node.block_connected(&block, h);
+        }
+        self.fed = tip;
+    }
+
+    /// Offers an HTLC with `onion` and returns how the node answered it.
+    pub fn offer_answer(
+        &mut self,
+        amount_msat: u64,
+        hash: [u8; 32],
+        cltv: u32,
+        onion: Vec<u8>,
+    ) -> Result<(), lightning_core::channel::HtlcFailReason> {
+        let (id, out) = self
+            .ch
+            .send_htlc(
+                amount_msat,
+                lightning_wire::types::PaymentHash(hash),
+                cltv,
+                onion,
+            )
+            .unwrap();
+        for m in out.messages {
+            self.raw.queue(&m);
+        }
+        self.pump();
+        let outcome = self.events.iter().find_map(|e| match e {
+            ChannelEvent::HtlcFulfilled { htlc_id, .. } if *htlc_id == id => Some(Ok(())),
+            ChannelEvent::HtlcFailed {
+                htlc_id, reason, ..
+            } if *htlc_id == id => Some(Err(reason.clone())),
+            _ => None,
+        });
+        outcome.expect("the HTLC was answered")
+    }
+
+    /// Offers an HTLC with `onion` and returns whether the node fulfilled it.
+    pub fn offer(&mut self, amount_msat: u64, hash: [u8; 32], cltv: u32, onion: Vec<u8>) -> bool {
+        self.offer_answer(amount_msat, hash, cltv, onion).is_ok()
+    }
+
+    /// Pays an invoice of the node for `amount_msat` over the channel with
+    /// a well-formed onion; returns whether the node fulfilled it.
+    pub fn pay_node(&mut self, amount_msat: u64, session: u8) -> bool {
+        use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
+        use lightning_wire::Encode;
+        let invoice = self
+            .node
+            .create_invoice(
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                NOW,
+            )
+            .unwrap();
+        let hash: [u8; 32] = invoice.payment_hash().0;
+        let cltv = self.chain.best_block().height + 30;
+        let payload = HopPayload {
+            amt_to_forward: Some(amount_msat),
+            outgoing_cltv_value: Some(cltv),
+            payment_data: Some(PaymentData {
+                payment_secret: invoice.payment_secret().0,
+                total_msat: amount_msat,
+            }),
+            ..HopPayload::default()
+        };
+        let session = SecretKey::from_slice(&[session; 32]).unwrap();
+        let (onion, _) = build_payment_onion(
+            &session,
+            &[(self.node.node_id(), payload)],
+            &lightning_wire::types::PaymentHash(hash),
+        )
+        .unwrap();
+        let mut packet = Vec::new();
+        onion.encode(&mut packet);
+        self.offer(amount_msat, hash, cltv, packet)
+    }
 }

@@ -118,6 +118,16 @@ pub enum BuildError {
     /// example).
     #[error("field {0:?} is too long")]
     FieldTooLong(char),
+    /// The invoice would be longer than
+    /// [`MAX_INVOICE_LEN`](super::MAX_INVOICE_LEN) characters, which
+    /// readers refuse.
+    #[error("invoice of {len} characters is over the limit of {max}")]
+    TooLong {
+        /// The length it would have.
+        len: usize,
+        /// [`MAX_INVOICE_LEN`](super::MAX_INVOICE_LEN).
+        max: usize,
+    },
     /// An "unknown" field with a type this library knows, or data values
     /// over 31.
     #[error("raw field with type {0:?} is not an unknown field")]
@@ -313,6 +323,14 @@ impl InvoiceBuilder {
                 continue;
             }
             field.encode(&mut data).map_err(BuildError::FieldTooLong)?;
+        }
+        // hrp, `1`, the data, the signature and the checksum.
+        let len = hrp.len() + 1 + data.len() + SIGNATURE_LEN + 6;
+        if len > parse::MAX_INVOICE_LEN {
+            return Err(BuildError::TooLong {
+                len,
+                max: parse::MAX_INVOICE_LEN,
+            });
         }
         Ok((hrp, data))
     }

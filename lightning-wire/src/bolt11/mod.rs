@@ -69,7 +69,7 @@ pub use fields::{
     MAX_FIELD_LEN,
 };
 pub use hrp::{Amount, AmountError, Currency, HrpError, Multiplier, MAX_AMOUNT_MSAT};
-pub use parse::Bolt11ParseError;
+pub use parse::{Bolt11ParseError, MAX_INVOICE_LEN};
 #[cfg(feature = "serde")]
 pub use serde_lncli::{DecodedFeature, DecodedHopHint, DecodedPayReq, DecodedRouteHint};
 

@@ -16,11 +16,36 @@ pub(crate) const TIMESTAMP_LEN: usize = 7;
 /// 5-bit values of the signature (520 bits: r, s, recovery id).
 pub(crate) const SIGNATURE_LEN: usize = 104;
 
+/// The longest invoice string read or written: 7,089 bytes (characters:
+/// an invoice is ASCII).
+///
+/// BOLT 11 ("Encoding Overview") lifts BIP-173's 90-character limit and
+/// sets none of its own, and nothing in the format bounds the number of
+/// fields. Without a bound, the work and memory spent on a string a payer
+/// is handed grow with it: every character is scanned, checksummed and
+/// packed before any field is read (a 100 MB string meant 62 MB of packed
+/// data). 7,089 is the most any QR code holds (in numeric mode; an
+/// invoice in upper case, alphanumeric mode, fits in 4,296), so no invoice
+/// a payer can scan is refused; one with a 639-byte description, twelve
+/// route-hint hops and the usual fields is under 3,000 characters. The
+/// length is checked before anything else, and
+/// [`InvoiceBuilder`](super::InvoiceBuilder) refuses to write a longer one.
+pub const MAX_INVOICE_LEN: usize = 7_089;
+
 /// Why a string is not an acceptable invoice. Each variant names the part of
 /// the invoice at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Bolt11ParseError {
+    /// Longer than [`MAX_INVOICE_LEN`] characters (checked before
+    /// anything is decoded).
+    #[error("invoice of {len} characters is over the limit of {max}")]
+    TooLong {
+        /// The string's length in bytes.
+        len: usize,
+        /// [`MAX_INVOICE_LEN`].
+        max: usize,
+    },
     /// Not Bech32: bad character, mixed case, no separator, bad checksum.
     #[error("bech32: {0}")]
     Bech32(#[from] Bech32Error),
@@ -140,6 +165,12 @@ fn is_high_s(sig: &secp256k1::ecdsa::Signature) -> bool {
 }
 
 pub(crate) fn parse(s: &str) -> Result<Bolt11Invoice, Bolt11ParseError> {
+    if s.len() > MAX_INVOICE_LEN {
+        return Err(Bolt11ParseError::TooLong {
+            len: s.len(),
+            max: MAX_INVOICE_LEN,
+        });
+    }
     let b32::Decoded { hrp, data } = b32::decode(s)?;
     let (currency, amount) = hrp::parse_hrp(&hrp)?;
     let values = data.values();
