@@ -46,7 +46,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lightning_core::amount::{FeeratePerKw, Msat};
 use lightning_core::channel::ChannelEvent;
 use lightning_core::keys::{ChannelSigner, KeysManager};
-use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use lightning_core::transactions::htlc::build_htlc_transaction;
 use lightning_core::transactions::{
     build_commitment_transaction, obscuring_factor, p2wsh_sighash, sign_p2wsh_input,
@@ -54,6 +53,7 @@ use lightning_core::transactions::{
     HtlcDirection, HtlcInfo,
 };
 use lightning_persist::MemoryStore;
+use lightning_test_support::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
 
 /// HTLCs already in flight in the large case: `max_accepted_htlcs`.

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, Network, ScriptBuf, Transaction};
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
 use lightning_persist::FsStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 
 /// What the demo ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]

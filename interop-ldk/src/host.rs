@@ -18,11 +18,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, Network};
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_persist::FsStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::types::ChannelId;
 
 /// The host's wall clock, since the UNIX epoch (invoices are compared

@@ -1,7 +1,7 @@
 //! The randomized restart test on every storage backend (issue
 //! "lightning-persist": the channel's randomized restart test runs on each
 //! backend). A seeded sequence of honest operations
-//! (`lightning_core::testing::sim::random_ops`: offers both ways, fulfills,
+//! (`lightning_test_support::sim::random_ops`: offers both ways, fulfills,
 //! fails, fee updates, commits, deliveries in any order each direction
 //! allows, reconnections, restarts that lose the messages written but not
 //! sent, crashes between handling a message and its write) runs on two
@@ -31,11 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channel_harness::{open_with_stores, OpenOptions};
-use lightning_core::testing::pair::Reopen;
-use lightning_core::testing::sim::{random_ops, Sim};
 use lightning_persist::{
     FsStore, KvStore, MemoryStore, PostgresOptions, PostgresStore, SqliteStore,
 };
+use lightning_test_support::pair::Reopen;
+use lightning_test_support::sim::{random_ops, Sim};
 
 fn ops(default: usize) -> usize {
     std::env::var("LN_CHANNEL_RESTART_OPS")

@@ -9,7 +9,7 @@ mod funding_support;
 use funding_support::{channel_id_of, Feed, Funding, Hostile};
 use lightning_core::channel::htlc_policy::HtlcError;
 use lightning_core::channel::{ChannelError, ErrorAction, Phase};
-use lightning_core::testing::pair::{open, OpenOptions, ONION};
+use lightning_test_support::pair::{open, OpenOptions, ONION};
 use lightning_wire::msgs::{Message, UpdateFee};
 
 /// Class: **unvalidated funding output** (CVE-2019-12998, CVE-2019-12999,

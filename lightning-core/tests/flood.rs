@@ -26,7 +26,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lightning_core::testing::hostile::{unknown_odd, HostilePeer};
+use lightning_test_support::hostile::{unknown_odd, HostilePeer};
 use lightning_wire::msgs::{
     ExtensionTlvs, GossipTimestampFilter, Message, OpenChannel, Ping, QueryChannelRange,
 };

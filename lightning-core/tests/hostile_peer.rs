@@ -1,4 +1,4 @@
-//! Scenarios of the hostile peer (`lightning_core::testing::hostile`)
+//! Scenarios of the hostile peer (`lightning_test_support::hostile`)
 //! against a real `Node`: what a peer may do at the transport and BOLT 1
 //! level and what the node must answer. The issue-13 findings that are
 //! fixed on other branches have their scenario here too, marked `ignore`
@@ -9,7 +9,7 @@ mod node_support;
 
 use std::time::Duration;
 
-use lightning_core::testing::hostile::{unknown_odd, HostilePeer};
+use lightning_test_support::hostile::{unknown_odd, HostilePeer};
 use lightning_wire::msgs::{Message, OpenChannel, Ping};
 use lightning_wire::types::ChannelId;
 use node_support::Net;

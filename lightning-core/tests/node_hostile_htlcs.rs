@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::Amount;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelEvent, Phase};
 use lightning_core::keys::InMemorySigner;
 use lightning_core::node::{Node, Persistence};
 use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
 use lightning_persist::MemoryStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 use lightning_wire::Encode;

@@ -242,7 +242,7 @@ fn fundee_forgets_a_channel_never_funded_on_chain() {
         .unwrap();
     // A funding transaction the chain never accepts (its input does not
     // exist), so it never confirms.
-    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let tx = lightning_test_support::pair::funding_tx(script, amount);
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     net.shuttle();
     let channels = |store: &lightning_persist::MemoryStore| {

@@ -403,7 +403,7 @@ impl<S: ChannelSigner> Channel<S> {
     /// error is returned beside it for [`Channel::handle_error`].
     ///
     /// ```
-    /// # use lightning_core::testing::pair::{open, OpenOptions, ONION};
+    /// # use lightning_test_support::pair::{open, OpenOptions, ONION};
     /// let mut pair = open(OpenOptions::default());
     /// let (_, out) = pair.a.ch.send_htlc(5_000_000, [1; 32], 800_000, ONION.to_vec()).unwrap();
     /// assert!(out.persist.is_none(), "an offer alone is not written");

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::{Keypair, SecretKey, SECP256K1};
 use bitcoin::Network;
-use lightning_chain::sim::SimChainHandle;
 use lightning_chain::{FeeRate, FixedFeeEstimator};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent};
 use lightning_core::keys::{InMemorySigner, KeysManager};
 use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
+use lightning_sim::SimChainHandle;
 use lightning_wire::msgs::{AcceptChannel, Message};
 use lightning_wire::types::{ChainHash, ChannelId};
 
@@ -51,7 +51,7 @@ pub fn node_config() -> NodeConfig {
 
 /// The raw peer's channel configuration (regtest, our defaults).
 pub fn raw_channel_config(seed: u8) -> ChannelConfig {
-    let mut c = lightning_core::testing::pair::config(seed);
+    let mut c = lightning_test_support::pair::config(seed);
     c.chain_hash = ChainHash::for_network(Network::Regtest);
     c.anchors = false;
     c

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::{Amount, Network};
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{
     Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
 };
 use lightning_core::peer::PeerId;
 use lightning_persist::{KvStore, MemoryStore};
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::types::ChannelId;
 
 pub struct TestNode {

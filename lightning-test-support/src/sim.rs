@@ -20,11 +20,11 @@
 
 use lightning_wire::msgs::Message;
 
-use crate::channel::update_log::{Side, Which};
-use crate::channel::{ChannelError, ChannelOutput, ErrorAction};
+use lightning_core::channel::update_log::{Side, Which};
+use lightning_core::channel::{ChannelError, ChannelOutput, ErrorAction};
 
-use super::ledger::Ledger;
-use super::pair::{preimage, Pair, ONION};
+use crate::ledger::Ledger;
+use crate::pair::{preimage, Pair, ONION};
 
 /// One step of a simulation. `side` and `from` are 0 for A, 1 for B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub enum Op {
         from: usize,
     },
     /// Deliver everything `from` has sent as one batch (one socket read:
-    /// [`Channel::handle_messages`](crate::channel::Channel::handle_messages)).
+    /// [`Channel::handle_messages`](lightning_core::channel::Channel::handle_messages)).
     DeliverAll {
         /// The sender.
         from: usize,
@@ -356,7 +356,7 @@ impl Sim {
         self.finish();
     }
 
-    fn side(&mut self, side: usize) -> &mut super::pair::Endpoint {
+    fn side(&mut self, side: usize) -> &mut crate::pair::Endpoint {
         if side == 0 {
             &mut self.pair.a
         } else {

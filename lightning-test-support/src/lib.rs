@@ -1,0 +1,24 @@
+//! Test support for the Lightning SDK (`publish = false`; never a
+//! dependency of a shipped crate, only a dev-dependency): a hostile
+//! peer that drives a real [`Node`](lightning_core::node::Node) over BOLT 8
+//! ([`hostile`]); two
+//! [`Channel`](lightning_core::channel::Channel) endpoints wired in process, each
+//! writing its record through a [`KvStore`](lightning_persist::KvStore)
+//! before its messages may leave; a ledger that checks what the HTLC events
+//! say; and a simulator that turns a byte string into an operation sequence.
+//!
+//! `lightning-core`'s channel tests, the `channel_two_endpoints` fuzz target,
+//! the randomized restart test on every storage backend and the payment bench
+//! all use it, so they drive the channel the same way. `lightning-core`'s unit
+//! tests compile [`pair`] into that crate itself (ARCHITECTURE.md, "Crates
+//! and layers").
+//!
+//! Helpers here panic (with a message) on what a test would fail on: a store
+//! that refuses a write, a record that does not restore, a broken invariant.
+
+#![forbid(unsafe_code)]
+
+pub mod hostile;
+pub mod ledger;
+pub mod pair;
+pub mod sim;
