@@ -5,7 +5,10 @@
 //! [`Channel`](lightning_core::channel::Channel) endpoints wired in process, each
 //! writing its record through a [`KvStore`](lightning_persist::KvStore)
 //! before its messages may leave; a ledger that checks what the HTLC events
-//! say; and a simulator that turns a byte string into an operation sequence.
+//! say; and a simulator that turns a byte string into an operation sequence
+//! (feature `harness`, on by default). Always there, for every crate's
+//! tests: the one deterministic generator ([`rng`]) and the rule for tests
+//! that need something outside the process ([`external`]).
 //!
 //! `lightning-core`'s channel tests, the `channel_two_endpoints` fuzz target,
 //! the randomized restart test on every storage backend and the payment bench
@@ -18,7 +21,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod external;
+pub mod rng;
+
+#[cfg(feature = "harness")]
 pub mod hostile;
+#[cfg(feature = "harness")]
 pub mod ledger;
+#[cfg(feature = "harness")]
 pub mod pair;
+#[cfg(feature = "harness")]
 pub mod sim;
