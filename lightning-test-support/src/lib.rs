@@ -5,8 +5,9 @@
 //! [`Channel`](lightning_core::channel::Channel) endpoints wired in process, each
 //! writing its record through a [`KvStore`](lightning_persist::KvStore)
 //! before its messages may leave; a ledger that checks what the HTLC events
-//! say; and a simulator that turns a byte string into an operation sequence
-//! (feature `harness`, on by default). Always there, for every crate's
+//! say; a simulator that turns a byte string into an operation sequence;
+//! and the one host loop ([`host`]) that the demo, the LDK interop harness
+//! and the node tests run (feature `harness`). Always there, for every crate's
 //! tests: the one deterministic generator ([`rng`]) and the rule for tests
 //! that need something outside the process ([`external`]).
 //!
@@ -24,6 +25,8 @@
 pub mod external;
 pub mod rng;
 
+#[cfg(feature = "harness")]
+pub mod host;
 #[cfg(feature = "harness")]
 pub mod hostile;
 #[cfg(feature = "harness")]

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::{Keypair, SecretKey, SECP256K1};
 use bitcoin::Network;
-use lightning_chain::{FeeRate, FixedFeeEstimator};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent};
 use lightning_core::keys::{InMemorySigner, KeysManager};
-use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{Node, NodeConfig, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
 use lightning_sim::SimChainHandle;
@@ -21,12 +20,9 @@ use lightning_wire::types::{ChainHash, ChannelId};
 
 pub const NOW: Duration = Duration::from_secs(1_700_000_000);
 
-pub fn host(chain: &SimChainHandle) -> NodeHost {
-    NodeHost {
-        broadcaster: Arc::new(chain.clone()),
-        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
-    }
-}
+/// The host services every test node runs with (fixed 1000 sat/kw fees,
+/// broadcasts to the simulated chain).
+pub use lightning_test_support::host::node_host as host;
 
 /// A node of its own over an inline memory store, on a fresh chain.
 pub fn lone_node(seed: u8, config: NodeConfig) -> (Node, Arc<MemoryStore>, SimChainHandle) {
