@@ -113,22 +113,7 @@ fn chain() -> ChainHash {
 /// A valid `open_channel` to copy: Alice's, as a hostile peer connected to
 /// her receives it.
 fn open_channel_template(net: &mut Net) -> OpenChannel {
-    let now = net.now;
-    let mut listener = HostilePeer::connect(&mut net.a.node, [0xee; 32], now).unwrap();
-    net.a
-        .node
-        .open_channel(listener.node_id(), 200_000, 0)
-        .unwrap();
-    let open = listener
-        .recv_messages(&mut net.a.node)
-        .unwrap()
-        .into_iter()
-        .find_map(|m| match m {
-            Message::OpenChannel(o) => Some(o),
-            _ => None,
-        })
-        .expect("Alice sends open_channel");
-    listener.disconnect(&mut net.a.node);
+    let open = net.open_channel_template();
     net.a.take_events();
     open
 }

@@ -435,7 +435,6 @@ fn payer_crash_after_success_still_reports_the_payment() {
 fn payer_crash_after_failure_still_reports_the_failure() {
     use lightning_core::node::{PaymentHash, PaymentStatus};
     use lightning_core::onion::{FailureCode, FailureReason};
-    use lightning_persist::KvStore;
     let mut net = Net::new(false, false);
     net.open_channel(400_000, 0);
     net.a.take_events();
@@ -446,16 +445,7 @@ fn payer_crash_after_failure_still_reports_the_failure() {
         .node
         .create_invoice(Some(7_000), "x", 3600, now)
         .unwrap();
-    net.b
-        .store
-        .remove(
-            "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
-        )
-        .unwrap();
+    net.b.forget_invoice(&invoice);
     net.restart(false);
     net.shuttle();
     let hash = PaymentHash(invoice.payment_hash().to_byte_array());

@@ -6,7 +6,6 @@ mod node_support;
 
 use lightning_core::node::{Event, NodeError};
 use lightning_core::onion::FailureCode;
-use lightning_persist::KvStore;
 use node_support::Net;
 
 #[test]
@@ -70,16 +69,7 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
         .node
         .create_invoice(Some(5_000), "x", 3600, now)
         .unwrap();
-    net.b
-        .store
-        .remove(
-            "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
-        )
-        .unwrap();
+    net.b.forget_invoice(&invoice);
     net.restart(false);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     net.shuttle();
@@ -221,25 +211,8 @@ fn fundee_forgets_a_channel_never_funded_on_chain() {
     use lightning_persist::KvStore;
 
     let mut net = Net::new(false, false);
-    let temp = net
-        .a
-        .node
-        .open_channel(net.b.node.node_id(), 300_000, 0)
-        .unwrap();
-    net.shuttle();
-    let (amount, script) = net
-        .a
-        .take_events()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::FundingNeeded {
-                amount_sat,
-                script_pubkey,
-                ..
-            } => Some((amount_sat, script_pubkey)),
-            _ => None,
-        })
-        .unwrap();
+    let (temp, funding) = net.request_funding(300_000, 0);
+    let (amount, script) = funding.expect("FundingNeeded");
     // A funding transaction the chain never accepts (its input does not
     // exist), so it never confirms.
     let tx = lightning_test_support::pair::funding_tx(script, amount);

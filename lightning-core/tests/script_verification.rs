@@ -11,7 +11,6 @@ use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
-use common::verify;
 use lightning_core::amount::{FeeratePerKw, Msat};
 use lightning_core::keys::signer::CounterpartyCommitmentSignatures;
 use lightning_core::keys::{
@@ -25,6 +24,7 @@ use lightning_core::transactions::scripts::{
 use lightning_core::transactions::sweep::*;
 use lightning_core::transactions::*;
 use lightning_test_support::rng::Rng;
+use lightning_test_support::verify::verify;
 
 struct Channel {
     ct: ChannelType,

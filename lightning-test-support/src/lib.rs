@@ -35,3 +35,5 @@ pub mod ledger;
 pub mod pair;
 #[cfg(feature = "harness")]
 pub mod sim;
+#[cfg(feature = "harness")]
+pub mod verify;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use lightning_persist::KvStore;
 
-use crate::common::verify;
+use lightning_test_support::verify::verify;
 
 /// Opens the test channel over memory stores, with script verification.
 pub fn open(o: OpenOptions) -> Pair {

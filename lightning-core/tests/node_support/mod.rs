@@ -8,13 +8,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::{Amount, Network};
+use bitcoin::{Amount, Network, ScriptBuf};
 use lightning_chain::BestBlock;
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
-use lightning_persist::MemoryStore;
+use lightning_persist::{KvStore, MemoryStore};
 use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_test_support::host::{self, feed_blocks, node_host, take_events};
+use lightning_test_support::hostile::HostilePeer;
+use lightning_wire::bolt11::Bolt11Invoice;
+use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
 
 pub struct TestNode {
@@ -109,6 +112,15 @@ impl TestNode {
     /// The host traits this node was built with (a fresh set on `chain`).
     pub fn node_host(&self, chain: &SimChainHandle) -> NodeHost {
         node_host(chain)
+    }
+
+    /// Forgets an invoice this node signed: its record leaves the store
+    /// (a restart then restores the node without it).
+    pub fn forget_invoice(&self, invoice: &Bolt11Invoice) {
+        let hash: &[u8] = invoice.payment_hash().as_ref();
+        self.store
+            .remove("node", &format!("invoices/{}", hex::encode(hash)))
+            .unwrap();
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
@@ -266,25 +278,60 @@ impl Net {
         self.shuttle();
     }
 
+    /// Alice asks to open a channel of `amount_sat` to Bob and the two
+    /// exchange `open_channel`/`accept_channel`: the temporary channel id,
+    /// and the amount and script of her `FundingNeeded` if she raised it
+    /// (her other events are dropped).
+    pub fn request_funding(
+        &mut self,
+        amount_sat: u64,
+        push_msat: u64,
+    ) -> (ChannelId, Option<(u64, ScriptBuf)>) {
+        let temp = self
+            .a
+            .node
+            .open_channel(self.b.node.node_id(), amount_sat, push_msat)
+            .unwrap();
+        self.shuttle();
+        let funding = self.a.take_events().into_iter().find_map(|e| match e {
+            Event::FundingNeeded {
+                temporary_channel_id,
+                amount_sat,
+                script_pubkey,
+                ..
+            } if temporary_channel_id == temp => Some((amount_sat, script_pubkey)),
+            _ => None,
+        });
+        (temp, funding)
+    }
+
+    /// A valid `open_channel` to copy: Alice's, as a hostile peer
+    /// connected to her receives it (the peer then leaves).
+    pub fn open_channel_template(&mut self) -> OpenChannel {
+        let now = self.now;
+        let mut listener = HostilePeer::connect(&mut self.a.node, [0xee; 32], now).unwrap();
+        self.a
+            .node
+            .open_channel(listener.node_id(), 200_000, 0)
+            .unwrap();
+        let open = listener
+            .recv_messages(&mut self.a.node)
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                Message::OpenChannel(o) => Some(o),
+                _ => None,
+            })
+            .expect("Alice sends open_channel");
+        listener.disconnect(&mut self.a.node);
+        open
+    }
+
     /// Alice opens a channel to Bob and it becomes ready (3 blocks),
     /// retrying if a crash made the peers forget it.
     pub fn open_channel(&mut self, amount_sat: u64, push_msat: u64) -> ChannelId {
         for _ in 0..5 {
-            let temp = self
-                .a
-                .node
-                .open_channel(self.b.node.node_id(), amount_sat, push_msat)
-                .unwrap();
-            self.shuttle();
-            let funding = self.a.take_events().into_iter().find_map(|e| match e {
-                Event::FundingNeeded {
-                    temporary_channel_id,
-                    amount_sat,
-                    script_pubkey,
-                    ..
-                } if temporary_channel_id == temp => Some((amount_sat, script_pubkey)),
-                _ => None,
-            });
+            let (temp, funding) = self.request_funding(amount_sat, push_msat);
             let Some((amount, script)) = funding else {
                 continue;
             };
