@@ -1,6 +1,6 @@
-//! The cost of one message round against the channel's size (issue 13,
-//! finding 7; DESIGN.md invariant 7: "a message costs work in proportion to
-//! what it changes").
+//! The cost of one message round against the channel's size
+//! (ARCHITECTURE.md, "Invariants", 7: a message costs work in proportion to
+//! what it changes).
 //!
 //! The round: A sends one `update_add_htlc` and its `commitment_signed`; B
 //! answers `revoke_and_ack` + `commitment_signed` (one batch); A answers

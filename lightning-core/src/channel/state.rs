@@ -157,8 +157,8 @@ pub struct RemotePoints {
     pub next: Option<bitcoin::secp256k1::PublicKey>,
 }
 
-/// Everything a channel persists: the one record (DESIGN.md, "State, and
-/// where it lives").
+/// Everything a channel persists: the one record (ARCHITECTURE.md,
+/// "Channel record format").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelState {
     /// Phase.
