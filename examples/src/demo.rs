@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bitcoin::{Amount, Network, Transaction};
+use lightning_core::amount::Msat;
 use lightning_core::node::{Event, NodeConfig};
 use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_test_support::host::{now, TcpHost, FEERATE_PER_KW};
@@ -84,7 +85,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // Open.
     let funding_sat = 1_000_000;
     let temp = alice
-        .with(|n| n.open_channel(bob_id, funding_sat, 0))
+        .with(|n| n.open_channel(bob_id, Amount::from_sat(funding_sat), Msat(0)))
         .map_err(|e| e.to_string())?;
     let (amount, script) = alice.take_event("FundingNeeded", LIMIT, |e| match e {
         Event::FundingNeeded {
@@ -96,7 +97,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         _ => None,
     })?;
     let funding: Transaction = alice_wallet
-        .fund(Amount::from_sat(amount), &script)
+        .fund(amount, &script)
         .map_err(|e| e.to_string())?;
     let txid = funding.compute_txid();
     let channel_id = alice
@@ -141,9 +142,9 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         let invoice = bob
             .with(|n| {
                 n.create_invoice(
-                    Some(per_payment_msat),
+                    Some(Msat(per_payment_msat)),
                     &format!("coffee #{}", i + 1),
-                    3600,
+                    Duration::from_secs(3600),
                     now(),
                 )
             })
@@ -182,7 +183,14 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // Bob pays one back.
     let back_msat = 5_000_000;
     let invoice = alice
-        .with(|n| n.create_invoice(Some(back_msat), "change", 3600, now()))
+        .with(|n| {
+            n.create_invoice(
+                Some(Msat(back_msat)),
+                "change",
+                Duration::from_secs(3600),
+                now(),
+            )
+        })
         .map_err(|e| e.to_string())?;
     bob.with(|n| n.pay_invoice(&invoice, now()))
         .map_err(|e| e.to_string())?;
@@ -200,8 +208,8 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let deadline = Instant::now() + LIMIT;
     let (a_bal, b_bal) = loop {
         let balances = (
-            alice.with(|n| n.balances().lightning_msat),
-            bob.with(|n| n.balances().lightning_msat),
+            alice.with(|n| n.balances().lightning_msat.0),
+            bob.with(|n| n.balances().lightning_msat.0),
         );
         if balances.0 + balances.1 == funding_sat * 1000 {
             break balances;

@@ -237,10 +237,7 @@ fn a_channel_failed_before_funding_signed_is_forgotten_with_its_record() {
     let mut net = Net::new(false, false);
     let (temp, funding) = net.request_funding(300_000, 0);
     let (amount, script) = funding.expect("FundingNeeded");
-    let tx = net
-        .wallet
-        .fund(bitcoin::Amount::from_sat(amount), &script)
-        .unwrap();
+    let tx = net.wallet.fund(amount, &script).unwrap();
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
     // `funding_created` is on its way (held); Bob gives up on the channel

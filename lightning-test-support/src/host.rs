@@ -31,7 +31,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::Amount;
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{
     Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
@@ -113,7 +112,7 @@ pub fn take_events(
             },
         ) = (wallet, &event)
         {
-            match wallet.fund(Amount::from_sat(*amount_sat), script_pubkey) {
+            match wallet.fund(*amount_sat, script_pubkey) {
                 Ok(tx) => {
                     if let Err(e) =
                         node.funding_transaction_generated(*temporary_channel_id, tx.clone())

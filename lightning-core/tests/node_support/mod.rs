@@ -117,9 +117,11 @@ impl TestNode {
     /// Forgets an invoice this node signed: its record leaves the store
     /// (a restart then restores the node without it).
     pub fn forget_invoice(&self, invoice: &Bolt11Invoice) {
-        let hash: &[u8] = invoice.payment_hash().as_ref();
         self.store
-            .remove("node", &format!("invoices/{}", hex::encode(hash)))
+            .remove(
+                "node",
+                &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
+            )
             .unwrap();
     }
 
@@ -286,11 +288,15 @@ impl Net {
         &mut self,
         amount_sat: u64,
         push_msat: u64,
-    ) -> (ChannelId, Option<(u64, ScriptBuf)>) {
+    ) -> (ChannelId, Option<(Amount, ScriptBuf)>) {
         let temp = self
             .a
             .node
-            .open_channel(self.b.node.node_id(), amount_sat, push_msat)
+            .open_channel(
+                self.b.node.node_id(),
+                Amount::from_sat(amount_sat),
+                lightning_core::amount::Msat(push_msat),
+            )
             .unwrap();
         self.shuttle();
         let funding = self.a.take_events().into_iter().find_map(|e| match e {
@@ -312,7 +318,11 @@ impl Net {
         let mut listener = HostilePeer::connect(&mut self.a.node, [0xee; 32], now).unwrap();
         self.a
             .node
-            .open_channel(listener.node_id(), 200_000, 0)
+            .open_channel(
+                listener.node_id(),
+                Amount::from_sat(200_000),
+                lightning_core::amount::Msat(0),
+            )
             .unwrap();
         let open = listener
             .recv_messages(&mut self.a.node)
@@ -335,7 +345,7 @@ impl Net {
             let Some((amount, script)) = funding else {
                 continue;
             };
-            let tx = self.wallet.fund(Amount::from_sat(amount), &script).unwrap();
+            let tx = self.wallet.fund(amount, &script).unwrap();
             let Ok(id) = self.a.node.funding_transaction_generated(temp, tx.clone()) else {
                 self.wallet.release(&tx);
                 continue;
@@ -371,9 +381,14 @@ impl Net {
         };
         let invoice = payee
             .node
-            .create_invoice(Some(amount_msat), "test", 3600, now)
+            .create_invoice(
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "test",
+                std::time::Duration::from_secs(3600),
+                now,
+            )
             .unwrap();
-        let hash = PaymentHash(*invoice.payment_hash().as_ref());
+        let hash = *invoice.payment_hash();
         for _ in 0..5 {
             let payer = if payer_is_alice {
                 &mut self.a
@@ -414,7 +429,7 @@ impl Net {
         n.list_channels()
             .iter()
             .find(|c| c.channel_id == id)
-            .map(|c| c.local_balance_msat)
+            .map(|c| c.local_balance_msat.0)
             .unwrap()
     }
 
