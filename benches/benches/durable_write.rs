@@ -20,26 +20,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lightning_benches::{bench_store_writes, bench_write_fsync_floor, SIZES};
 use lightning_persist::{BatchOp, FsStore, KvStore, PostgresOptions, PostgresStore, SqliteStore};
 
-const SIZES: [(usize, &str); 2] = [(1 << 10, "1KiB"), (64 << 10, "64KiB")];
-
 fn bench_writes(c: &mut Criterion, name: &str, store: &dyn KvStore) {
-    let mut group = c.benchmark_group(format!("durable_write/{name}"));
-    group.throughput(Throughput::Elements(1));
-    for (size, label) in SIZES {
-        let value = vec![0xa5u8; size];
-        let mut version = 0u64;
-        group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                version += 1;
-                store
-                    .write("bench", label, version, &value)
-                    .expect("durable write");
-            })
-        });
-    }
-    group.finish();
+    bench_store_writes(c, &format!("durable_write/{name}"), store);
 }
 
 fn bench_batches(c: &mut Criterion, name: &str, store: &dyn KvStore) {
@@ -104,20 +89,7 @@ fn durable_write(c: &mut Criterion) {
     // would usually be; not /tmp, which may be a tmpfs.
     let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
 
-    let mut group = c.benchmark_group("durable_write/floor");
-    group.throughput(Throughput::Elements(1));
-    for (size, label) in SIZES {
-        let value = vec![0xa5u8; size];
-        let mut file = File::create(dir.path().join(format!("floor-{label}"))).expect("floor file");
-        group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                file.seek(SeekFrom::Start(0)).expect("seek");
-                file.write_all(&value).expect("write");
-                file.sync_all().expect("fsync");
-            })
-        });
-    }
-    group.finish();
+    bench_write_fsync_floor(c, "durable_write/floor", dir.path());
 
     let fs = FsStore::open(dir.path().join("fs"), "bench").expect("fs store");
     paired(dir.path(), "fs", &fs);

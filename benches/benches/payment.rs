@@ -1,5 +1,5 @@
 //! One payment's full round trip between two in-memory channel endpoints
-//! (`lightning_core::testing::pair`): `update_add_htlc`, the
+//! (`lightning_test_support::pair`): `update_add_htlc`, the
 //! `commitment_signed`/`revoke_and_ack` dance both ways, then
 //! `update_fulfill_htlc` and its dance. Messages one side sent before the
 //! other reads arrive together, as one socket read brings them
@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use bitcoin::hashes::{sha256, Hash};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use lightning_persist::{FsStore, KvStore, MemoryStore};
+use lightning_test_support::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretKey};
 
 /// A 10M sat channel, 4M on each side after the push; the payment is 50,000

@@ -1,6 +1,6 @@
-//! The cost of one message round against the channel's size (issue 13,
-//! finding 7; DESIGN.md invariant 7: "a message costs work in proportion to
-//! what it changes").
+//! The cost of one message round against the channel's size
+//! (ARCHITECTURE.md, "Invariants", 7: a message costs work in proportion to
+//! what it changes).
 //!
 //! The round: A sends one `update_add_htlc` and its `commitment_signed`; B
 //! answers `revoke_and_ack` + `commitment_signed` (one batch); A answers
@@ -46,7 +46,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use lightning_core::amount::{FeeratePerKw, Msat};
 use lightning_core::channel::ChannelEvent;
 use lightning_core::keys::{ChannelSigner, KeysManager};
-use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use lightning_core::transactions::htlc::build_htlc_transaction;
 use lightning_core::transactions::{
     build_commitment_transaction, obscuring_factor, p2wsh_sighash, sign_p2wsh_input,
@@ -54,6 +53,7 @@ use lightning_core::transactions::{
     CommitmentTransaction, HtlcDirection, HtlcInfo,
 };
 use lightning_persist::MemoryStore;
+use lightning_test_support::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
 
 /// HTLCs already in flight in the large case: `max_accepted_htlcs`.

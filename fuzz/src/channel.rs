@@ -3,7 +3,7 @@
 //! memory `KvStore` before its messages leave.
 //!
 //! The input is read as a sequence of operations
-//! ([`lightning_core::testing::sim::Op`]): HTLC offers either way, fulfill,
+//! ([`lightning_test_support::sim::Op`]): HTLC offers either way, fulfill,
 //! fail, fail_malformed, update_fee, commit, delivery of the next message
 //! A->B or B->A (each direction FIFO, the two interleaved freely, as BOLT 2
 //! allows), reconnection with `channel_reestablish`, a restart of either
@@ -17,8 +17,8 @@
 //! matches the message it gives the peer; at the end everything settles and
 //! each balance moved by exactly the fulfilled amounts.
 
-use lightning_core::testing::pair::{open, OpenOptions, TxVerifier};
-use lightning_core::testing::sim::{encode_ops, random_ops, Op, Sim};
+use lightning_test_support::pair::{open, OpenOptions, TxVerifier};
+use lightning_test_support::sim::{encode_ops, random_ops, Op, Sim};
 
 /// Inputs longer than this are cut: each operation may sign, so this keeps
 /// one execution in the tens of milliseconds.

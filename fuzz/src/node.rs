@@ -1,7 +1,7 @@
 //! Whole-node fuzz target (`node_full_stack`): one [`Node`] with a
 //! [`MemoryStore`], an honest second `Node` it can open channels with and
 //! pay, and up to [`SLOTS`] hostile peers
-//! ([`HostilePeer`](lightning_core::testing::hostile::HostilePeer)), all
+//! ([`HostilePeer`](lightning_test_support::hostile::HostilePeer)), all
 //! driven by the input.
 //!
 //! The input is a sequence of operations, each one byte of opcode
@@ -47,13 +47,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bitcoin::Network;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::channel::Phase;
 use lightning_core::node::{ChannelDetails, Event, Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::PeerId;
-use lightning_core::testing::hostile::{unknown_odd, HostileError, HostilePeer};
 use lightning_persist::MemoryStore;
+use lightning_sim::{SimChainHandle, SimWallet};
+use lightning_test_support::hostile::{unknown_odd, HostileError, HostilePeer};
 use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
 

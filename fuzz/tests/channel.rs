@@ -5,28 +5,9 @@
 //! writes the seed corpus (named scenarios and short random walks) again.
 #![allow(clippy::unwrap_used)]
 
-use bitcoin::consensus::serialize;
 use bitcoin::{Transaction, TxOut};
 use lightning_fuzz::{assert_corpus, channel, corpus_dir};
-
-/// Every input of `tx` against the outputs it spends, with all pre-taproot
-/// flags.
-fn verify(tx: &Transaction, spent: &[TxOut]) -> Result<(), String> {
-    assert_eq!(tx.input.len(), spent.len());
-    let bytes = serialize(tx);
-    for (i, out) in spent.iter().enumerate() {
-        bitcoinconsensus::verify_with_flags(
-            out.script_pubkey.as_bytes(),
-            out.value.to_sat(),
-            &bytes,
-            None,
-            i,
-            bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT,
-        )
-        .map_err(|e| format!("input {i}: {e:?}"))?;
-    }
-    Ok(())
-}
+use lightning_test_support::verify::verify;
 
 #[test]
 fn channel_two_endpoints_corpus() {

@@ -40,8 +40,8 @@ use lightning::types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Logger, Record};
 use lightning::util::persist::MonitorName;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use lightning_sim::{SimChainHandle, SimWallet};
 use tokio::runtime::Runtime;
 
 // ---- host pieces LDK asks for ----

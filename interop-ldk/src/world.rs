@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bitcoin::{ScriptBuf, Txid};
-use lightning_chain::sim::{SimChainHandle, SimWallet};
+use lightning_sim::{SimChainHandle, SimWallet};
 
 /// One simulated chain and a miner script (OP_TRUE) for blocks that pay no
 /// wallet.

@@ -120,8 +120,7 @@ struct TxWatch {
 /// without disconnecting it.
 ///
 /// ```
-/// # #[cfg(feature = "sim")] {
-/// use lightning_chain::sim::{SimChainHandle, SimWallet};
+/// use lightning_sim::{SimChainHandle, SimWallet};
 /// use lightning_chain::{ChainSync, ConfirmationEvent, ConfirmationTracker};
 /// use bitcoin::{Amount, ScriptBuf};
 ///
@@ -140,7 +139,6 @@ struct TxWatch {
 /// assert_eq!(tracker.confirmations(&txid).map(|c| c.get()), Some(3));
 /// assert!(matches!(tracker.poll_event(), Some(ConfirmationEvent::Confirmed { .. })));
 /// assert!(matches!(tracker.poll_event(), Some(ConfirmationEvent::ReachedDepth { .. })));
-/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConfirmationTracker {

@@ -16,8 +16,9 @@
 //! depth of watched transactions and the spends of watched outpoints across
 //! reorgs.
 //!
-//! With the `sim` feature, [`sim`] provides an in-memory regtest-like chain with
-//! a script-verifying mempool and a small wallet, for tests and demos.
+//! The workspace's `lightning-sim` crate (not published) provides an
+//! in-memory regtest-like chain with a script-verifying mempool and a small
+//! wallet, for tests and demos.
 //!
 //! ```
 //! use lightning_chain::{BestBlock, ChainSync, ConfirmationTracker};
@@ -39,9 +40,6 @@ mod fee;
 mod listen;
 mod source;
 mod sync;
-
-#[cfg(feature = "sim")]
-pub mod sim;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;

@@ -74,8 +74,7 @@ pub struct SyncOutcome {
 /// slice of listeners is a listener).
 ///
 /// ```
-/// # #[cfg(feature = "sim")] {
-/// use lightning_chain::sim::SimChain;
+/// use lightning_sim::SimChain;
 /// use lightning_chain::{ChainSync, ConfirmationTracker};
 ///
 /// let mut chain = SimChain::new();
@@ -92,7 +91,6 @@ pub struct SyncOutcome {
 /// let outcome = sync.sync(&chain, &mut tracker).unwrap();
 /// assert_eq!((outcome.disconnected, outcome.connected), (2, 3));
 /// assert_eq!(tracker.best_block(), chain.best_block());
-/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ChainSync {
@@ -260,7 +258,9 @@ impl ChainSync {
 #[cfg(test)]
 mod tests {
     //! The driver and the tracker over a bare in-memory chain, so that they
-    //! are tested without the `sim` feature.
+    //! are tested in the unit tests too (`lightning-sim` is for integration
+    //! tests and doctests only: a dev-dependency on it gives unit tests a
+    //! second `lightning-chain`).
     use super::*;
     use crate::{ConfirmationEvent, ConfirmationTracker};
     use bitcoin::hashes::Hash;

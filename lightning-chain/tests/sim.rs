@@ -1,6 +1,5 @@
 //! The simulated chain, its mempool rules, reorgs, the sync driver and the
 //! confirmation tracker over it.
-#![cfg(feature = "sim")]
 // Test helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
@@ -11,11 +10,11 @@ use bitcoin::transaction::Version;
 use bitcoin::{
     absolute, Amount, Block, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
 };
-use lightning_chain::sim::{SimChain, SimChainHandle, SimWallet, TxRejected};
 use lightning_chain::{
     BestBlock, Broadcaster, ChainListener, ChainSource, ChainSync, ConfirmationEvent,
     ConfirmationTracker,
 };
+use lightning_sim::{SimChain, SimChainHandle, SimWallet, TxRejected};
 
 fn funded() -> (SimChainHandle, SimWallet) {
     let chain = SimChainHandle::new();

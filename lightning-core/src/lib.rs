@@ -65,8 +65,6 @@ pub mod node;
 pub mod onion;
 pub mod peer;
 pub mod prelude;
-#[cfg(feature = "test-support")]
-pub mod testing;
 pub mod transactions;
 
 pub use amount::Msat;
@@ -85,3 +83,14 @@ pub use peer::PeerId;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+// The unit tests that need two wired channel endpoints compile the one
+// harness of `lightning-test-support` into this crate, against this crate's
+// own types (a dev-dependency on that crate would bring a second copy of
+// them). Its paths name `lightning_core`, hence the alias.
+#[cfg(test)]
+extern crate self as lightning_core;
+#[cfg(test)]
+#[path = "../../lightning-test-support/src/pair.rs"]
+#[allow(dead_code)]
+mod test_pair;

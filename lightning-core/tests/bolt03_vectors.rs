@@ -20,6 +20,7 @@ use lightning_core::transactions::htlc::{
     build_htlc_transactions, htlc_transaction_witness, remote_htlc_sighash_type,
 };
 use lightning_core::transactions::*;
+use lightning_test_support::verify::verify;
 
 #[test]
 fn key_derivation_vectors() {

@@ -13,7 +13,7 @@ use lightning_wire::types::ShortChannelId;
 
 /// A (funder) and B (fundee) after `funding_signed`: funded, unconfirmed.
 fn funded_unconfirmed() -> Pair {
-    let mut pair = lightning_core::testing::pair::open_funded(OpenOptions::default());
+    let mut pair = lightning_test_support::pair::open_funded(OpenOptions::default());
     assert_eq!(pair.b.ch.phase(), Phase::AwaitingChannelReady);
     pair.a.take_events();
     pair.b.take_events();

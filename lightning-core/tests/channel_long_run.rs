@@ -1,5 +1,5 @@
 //! A seeded random walk of 10,000 operations on two wired channels
-//! ([`lightning_core::testing::sim`]): HTLC offers both ways, fulfills,
+//! ([`lightning_test_support::sim`]): HTLC offers both ways, fulfills,
 //! fails, fee updates, commits, message deliveries one at a time and in
 //! batches, disconnections, restarts from the stored record at random
 //! points, and crashes between handling a message and its write.
@@ -16,7 +16,7 @@ mod channel_harness;
 mod common;
 
 use channel_harness::*;
-use lightning_core::testing::sim::{random_ops, Op, Sim};
+use lightning_test_support::sim::{random_ops, Op, Sim};
 
 #[test]
 fn ten_thousand_random_operations() {

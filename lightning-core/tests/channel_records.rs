@@ -1,5 +1,5 @@
-//! What the channel writes, and when (DESIGN.md, "State, and where it
-//! lives"; BOLT 2, "Message Retransmission"):
+//! What the channel writes, and when (ARCHITECTURE.md, "The channel state
+//! machine" and "Channel record format"; BOLT 2, "Message Retransmission"):
 //! - one durable write per received `commitment_signed` or
 //!   `revoke_and_ack` batch, none for an `update_*` alone or a host update
 //!   alone, so one payment's round trip costs 8 writes over both sides;

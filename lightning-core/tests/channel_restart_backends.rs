@@ -1,7 +1,7 @@
 //! The randomized restart test on every storage backend (issue
 //! "lightning-persist": the channel's randomized restart test runs on each
 //! backend). A seeded sequence of honest operations
-//! (`lightning_core::testing::sim::random_ops`: offers both ways, fulfills,
+//! (`lightning_test_support::sim::random_ops`: offers both ways, fulfills,
 //! fails, fee updates, commits, deliveries in any order each direction
 //! allows, reconnections, restarts that lose the messages written but not
 //! sent, crashes between handling a message and its write) runs on two
@@ -26,16 +26,16 @@ mod channel_harness;
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channel_harness::{open_with_stores, OpenOptions};
-use lightning_core::testing::pair::Reopen;
-use lightning_core::testing::sim::{random_ops, Sim};
 use lightning_persist::{
     FsStore, KvStore, MemoryStore, PostgresOptions, PostgresStore, SqliteStore,
 };
+use lightning_test_support::external::{postgres_url, unique_name};
+use lightning_test_support::pair::Reopen;
+use lightning_test_support::sim::{random_ops, Sim};
 
 fn ops(default: usize) -> usize {
     std::env::var("LN_CHANNEL_RESTART_OPS")
@@ -137,33 +137,6 @@ fn random_restarts_on_sqlite_store() {
         move || Arc::new(SqliteStore::open(dir(&ra, "a.sqlite"), "a").unwrap()),
         move || Arc::new(SqliteStore::open(dir(&rb, "b.sqlite"), "b").unwrap()),
     );
-}
-
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("LN_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("{test}: LN_TEST_POSTGRES_URL is unset and LN_TEST_REQUIRE_ALL=1 (source .ci/postgres.sh and call start_postgres)");
-            }
-            eprintln!("SKIPPED {test}: LN_TEST_POSTGRES_URL is unset (source .ci/postgres.sh and call start_postgres)");
-            None
-        }
-    }
-}
-
-/// A store name no other run uses.
-fn unique_name(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 #[test]

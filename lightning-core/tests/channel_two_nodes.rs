@@ -10,10 +10,10 @@ mod channel_harness;
 mod common;
 
 use channel_harness::*;
-use common::verify;
 use lightning_core::channel::update_log::{Side, Which};
 use lightning_core::channel::{ChannelError, ChannelEvent, ErrorAction, Phase};
 use lightning_core::keys::ChannelSigner;
+use lightning_test_support::verify::verify;
 use lightning_wire::msgs::*;
 use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
@@ -138,7 +138,7 @@ fn zero_conf_with_alias_is_ready_without_confirmations() {
             value: bitcoin::Amount::from_sat(1_000_000),
             script_pubkey,
         },
-        verifier: Some(common::verify),
+        verifier: Some(verify),
     };
     pair.run_until_quiet();
     assert_eq!(pair.a.ch.phase(), Phase::Normal);

@@ -14,7 +14,7 @@ use std::cell::Cell;
 use funding_support::{channel_id_of, Feed, Funding, Hostile};
 use lightning_core::channel::htlc_policy::HtlcError;
 use lightning_core::channel::{ChannelError, ErrorAction, Phase};
-use lightning_core::testing::pair::{open, OpenOptions, ONION};
+use lightning_test_support::pair::{open, OpenOptions, ONION};
 use lightning_wire::msgs::{Message, UpdateFee};
 use lightning_wire::types::PaymentHash;
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use lightning_core::node::Node;
-use lightning_core::testing::hostile::{unknown_odd, HostilePeer};
+use lightning_test_support::hostile::{unknown_odd, HostilePeer};
 use lightning_wire::msgs::{
     ExtensionTlvs, GossipTimestampFilter, Message, OpenChannel, Ping, QueryChannelRange,
 };
@@ -139,26 +139,7 @@ fn chain() -> ChainHash {
 /// A valid `open_channel` to copy: Alice's, as a hostile peer connected to
 /// her receives it.
 fn open_channel_template(net: &mut Net) -> OpenChannel {
-    let now = net.now;
-    let mut listener = HostilePeer::connect(&mut net.a.node, [0xee; 32], now).unwrap();
-    net.a
-        .node
-        .open_channel(
-            listener.node_id(),
-            bitcoin::Amount::from_sat(200_000),
-            lightning_core::amount::Msat(0),
-        )
-        .unwrap();
-    let open = listener
-        .recv_messages(&mut net.a.node)
-        .unwrap()
-        .into_iter()
-        .find_map(|m| match m {
-            Message::OpenChannel(o) => Some(o),
-            _ => None,
-        })
-        .expect("Alice sends open_channel");
-    listener.disconnect(&mut net.a.node);
+    let open = net.open_channel_template();
     net.a.take_events();
     open
 }

@@ -188,7 +188,7 @@ fn the_funder_checks_its_own_funding_transaction() {
     use bitcoin::{Amount, ScriptBuf, TxOut};
     use lightning_core::channel::{Channel, ChannelError, ChannelEvent};
     use lightning_core::keys::KeysManager;
-    use lightning_core::testing::pair::{config, funding_tx};
+    use lightning_test_support::pair::{config, funding_tx};
     use lightning_wire::types::ChannelId;
     let a = KeysManager::new(&[1; 32]).unwrap();
     let b = KeysManager::new(&[2; 32]).unwrap();
@@ -243,7 +243,7 @@ fn an_older_record_reads_as_unchecked_and_checks_on_confirmation() {
     use lightning_core::channel::record::{decode_snapshot, encode_snapshot};
     use lightning_core::channel::Channel;
     use lightning_core::keys::KeysManager;
-    use lightning_core::testing::pair::{config, funding_tx};
+    use lightning_test_support::pair::{config, funding_tx};
     use lightning_wire::types::ShortChannelId;
 
     let old = hex::decode(include_str!("data/channel_record_v1.hex").trim()).unwrap();

@@ -1,4 +1,4 @@
-//! The shared channel harness (`lightning_core::testing`: the ledger, the
+//! The shared channel harness (`lightning_test_support`: the ledger, the
 //! pair and the simulator) fails on wrong outcomes. Each test feeds it one
 //! (a doctored event, or an endpoint whose store loses writes) and expects
 //! the harness to report it; a twin test runs the same steps honestly and
@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use channel_harness::{open, open_with_stores, preimage, OpenOptions};
 use lightning_core::channel::{ChannelEvent, HtlcFailReason};
-use lightning_core::testing::sim::{Op, Sim};
 use lightning_persist::{KvStore, MemoryStore, PersistError, Versioned};
+use lightning_test_support::sim::{Op, Sim};
 
 /// Runs `f`, which must panic with a message containing `needle`.
 fn expect_harness_error(needle: &str, f: impl FnOnce()) {

@@ -1,4 +1,4 @@
-//! Scenarios of the hostile peer (`lightning_core::testing::hostile`)
+//! Scenarios of the hostile peer (`lightning_test_support::hostile`)
 //! against a real `Node`: what a peer may do at the transport and BOLT 1
 //! level and what the node must answer. The issue-13 findings that are
 //! fixed on other branches have their scenario here too, marked `ignore`
@@ -9,7 +9,7 @@ mod node_support;
 
 use std::time::Duration;
 
-use lightning_core::testing::hostile::{unknown_odd, HostilePeer};
+use lightning_test_support::hostile::{unknown_odd, HostilePeer};
 use lightning_wire::msgs::{Message, OpenChannel, Ping};
 use lightning_wire::types::ChannelId;
 use node_support::Net;
@@ -20,26 +20,7 @@ fn now() -> Duration {
 
 /// A valid `open_channel`, as Alice sends it to a hostile peer.
 fn open_template(net: &mut Net) -> OpenChannel {
-    let mut listener = HostilePeer::connect(&mut net.a.node, [0xee; 32], now()).unwrap();
-    net.a
-        .node
-        .open_channel(
-            listener.node_id(),
-            bitcoin::Amount::from_sat(200_000),
-            lightning_core::amount::Msat(0),
-        )
-        .unwrap();
-    let open = listener
-        .recv_messages(&mut net.a.node)
-        .unwrap()
-        .into_iter()
-        .find_map(|m| match m {
-            Message::OpenChannel(o) => Some(o),
-            _ => None,
-        })
-        .unwrap();
-    listener.disconnect(&mut net.a.node);
-    open
+    net.open_channel_template()
 }
 
 /// What the node sent, as `(type, length)`.
@@ -254,29 +235,8 @@ fn a_channel_failed_before_funding_signed_is_forgotten_with_its_record() {
     use lightning_core::node::Event;
     use lightning_persist::KvStore;
     let mut net = Net::new(false, false);
-    let temp = net
-        .a
-        .node
-        .open_channel(
-            net.b.node.node_id(),
-            bitcoin::Amount::from_sat(300_000),
-            lightning_core::amount::Msat(0),
-        )
-        .unwrap();
-    net.shuttle();
-    let (amount, script) = net
-        .a
-        .take_events()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::FundingNeeded {
-                amount_sat,
-                script_pubkey,
-                ..
-            } => Some((amount_sat, script_pubkey)),
-            _ => None,
-        })
-        .unwrap();
+    let (temp, funding) = net.request_funding(300_000, 0);
+    let (amount, script) = funding.expect("FundingNeeded");
     let tx = net.wallet.fund(amount, &script).unwrap();
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());

@@ -95,7 +95,7 @@ fn open_channel(raw: &RawPeer) -> OpenChannel {
     let keys = KeysManager::new(&[0x55; 32]).unwrap();
     let (_, mut open) = Channel::new_outbound(
         keys.derive_channel_signer(0).unwrap(),
-        lightning_core::testing::pair::config(0x55),
+        lightning_test_support::pair::config(0x55),
         0,
         ChannelId([0x33; 32]),
         1_000_000,

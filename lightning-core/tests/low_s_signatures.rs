@@ -13,7 +13,7 @@ use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::ecdsa::Signature;
 use lightning_core::channel::ChannelError;
 use lightning_core::keys::{GossipMessageHash, KeysManager, NodeSigner};
-use lightning_core::testing::pair::{open, preimage, OpenOptions, Pair, ONION};
+use lightning_test_support::pair::{open, preimage, OpenOptions, Pair, ONION};
 use lightning_wire::msgs::Message;
 
 fn is_low_s(sig: &Signature) -> bool {

@@ -8,12 +8,12 @@ mod node_hostile_support;
 use std::sync::Arc;
 
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
-use lightning_chain::sim::SimChainHandle;
 use lightning_core::node::{
     InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, PersistOp,
     Persistence,
 };
 use lightning_persist::{KvStore, MemoryStore};
+use lightning_sim::SimChainHandle;
 use lightning_wire::types::ChannelId;
 use node_hostile_support::{host, lone_node, node_config, Got, Raw, NOW};
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::Amount;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelEvent, Phase};
 use lightning_core::keys::InMemorySigner;
@@ -19,6 +18,7 @@ use lightning_core::node::{Event, InvoiceStatus, Node, Persistence};
 use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
 use lightning_core::Msat;
 use lightning_persist::MemoryStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::msgs::Message;
 use lightning_wire::types::{ChannelId, PaymentHash};
 use lightning_wire::Encode;

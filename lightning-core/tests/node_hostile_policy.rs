@@ -145,7 +145,7 @@ fn funding_created_onto_a_pending_temporary_id_is_refused() {
     let (mut x, open_x) = mallory.new_channel(0, temp_x, 100_000);
     let accept = mallory.open(&mut node, &open_x).unwrap();
     let (script, amount) = take_accept(&mut x, accept);
-    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let tx = lightning_test_support::pair::funding_tx(script, amount);
     let out = x.funding_transaction(tx).unwrap();
     let Some(Message::FundingCreated(fc)) = out.messages.into_iter().next() else {
         panic!("no funding_created")
@@ -260,9 +260,7 @@ fn opens_spend_one_write_per_block_of_keys_indexes() {
     );
 }
 
-fn node_support_host(
-    chain: &lightning_chain::sim::SimChainHandle,
-) -> lightning_core::node::NodeHost {
+fn node_support_host(chain: &lightning_sim::SimChainHandle) -> lightning_core::node::NodeHost {
     node_hostile_support::host(chain)
 }
 
@@ -367,7 +365,7 @@ fn a_late_colliding_funding_created_forgets_no_funded_channel() {
     let (mut x, open_x) = mallory.new_channel(0, temp_x, 100_000);
     let accept = mallory.open(&mut node, &open_x).unwrap();
     let (script, amount) = take_accept(&mut x, accept);
-    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let tx = lightning_test_support::pair::funding_tx(script, amount);
     let out = x.funding_transaction(tx).unwrap();
     let Some(Message::FundingCreated(fc)) = out.messages.into_iter().next() else {
         panic!("no funding_created")

@@ -456,7 +456,6 @@ fn payer_crash_after_success_still_reports_the_payment() {
 fn payer_crash_after_failure_still_reports_the_failure() {
     use lightning_core::node::{PaymentHash, PaymentStatus};
     use lightning_core::onion::{FailureCode, FailureReason};
-    use lightning_persist::KvStore;
     let mut net = Net::new(false, false);
     net.open_channel(400_000, 0);
     net.a.take_events();
@@ -472,13 +471,7 @@ fn payer_crash_after_failure_still_reports_the_failure() {
             now,
         )
         .unwrap();
-    net.b
-        .store
-        .remove(
-            "node",
-            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
-        )
-        .unwrap();
+    net.b.forget_invoice(&invoice);
     net.restart(false);
     net.shuttle();
     let hash = PaymentHash(invoice.payment_hash().0);

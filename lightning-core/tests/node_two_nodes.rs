@@ -7,7 +7,6 @@ mod node_support;
 use lightning_core::node::{Event, NodeError};
 use lightning_core::onion::FailureCode;
 use lightning_core::Msat;
-use lightning_persist::KvStore;
 use node_support::Net;
 
 #[test]
@@ -76,13 +75,7 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
             now,
         )
         .unwrap();
-    net.b
-        .store
-        .remove(
-            "node",
-            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
-        )
-        .unwrap();
+    net.b.forget_invoice(&invoice);
     net.restart(false);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     net.shuttle();
@@ -239,32 +232,11 @@ fn fundee_forgets_a_channel_never_funded_on_chain() {
     use lightning_persist::KvStore;
 
     let mut net = Net::new(false, false);
-    let temp = net
-        .a
-        .node
-        .open_channel(
-            net.b.node.node_id(),
-            bitcoin::Amount::from_sat(300_000),
-            lightning_core::amount::Msat(0),
-        )
-        .unwrap();
-    net.shuttle();
-    let (amount, script) = net
-        .a
-        .take_events()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::FundingNeeded {
-                amount_sat,
-                script_pubkey,
-                ..
-            } => Some((amount_sat, script_pubkey)),
-            _ => None,
-        })
-        .unwrap();
+    let (temp, funding) = net.request_funding(300_000, 0);
+    let (amount, script) = funding.expect("FundingNeeded");
     // A funding transaction the chain never accepts (its input does not
     // exist), so it never confirms.
-    let tx = lightning_core::testing::pair::funding_tx(script, amount.to_sat());
+    let tx = lightning_test_support::pair::funding_tx(script, amount.to_sat());
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     net.shuttle();
     let channels = |store: &lightning_persist::MemoryStore| {

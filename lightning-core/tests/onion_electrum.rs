@@ -10,9 +10,11 @@
 
 use lightning_wire::types::PaymentHash;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 use lightning_core::onion::*;
+use lightning_test_support::external::{electrum_python, KillOnDrop};
+use lightning_test_support::rng::Rng;
 use lightning_wire::tlv::TlvRecord;
 use lightning_wire::types::ShortChannelId;
 use lightning_wire::Encode;
@@ -20,30 +22,14 @@ use secp256k1::{PublicKey, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
 struct Electrum {
-    child: Child,
+    _child: KillOnDrop,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
 impl Electrum {
     fn start() -> Option<Electrum> {
-        let python =
-            std::env::var("LN_TEST_ELECTRUM_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-        let usable = Command::new(&python)
-            .args(["-c", "import electrum.lnonion"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !usable {
-            let msg = format!("{python} cannot import electrum.lnonion");
-            if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("{msg}");
-            }
-            eprintln!("SKIP: {msg}");
-            return None;
-        }
+        let python = electrum_python("electrum.lnonion")?;
         let driver = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/electrum_onion_driver.py"
@@ -57,7 +43,7 @@ impl Electrum {
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Some(Electrum {
-            child,
+            _child: KillOnDrop(child),
             stdin,
             stdout,
         })
@@ -70,41 +56,6 @@ impl Electrum {
         let reply: Value = serde_json::from_str(&line).unwrap();
         assert!(reply.get("error").is_none(), "electrum: {reply} for {req}");
         reply
-    }
-}
-
-impl Drop for Electrum {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// xorshift64*: a deterministic generator for the random routes.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for b in out.iter_mut() {
-            *b = self.next() as u8;
-        }
-        out
-    }
-    fn key(&mut self) -> SecretKey {
-        loop {
-            if let Ok(k) = SecretKey::from_slice(&self.bytes::<32>()) {
-                return k;
-            }
-        }
     }
 }
 
@@ -123,13 +74,13 @@ fn random_payload(rng: &mut Rng, final_hop: bool, budget: usize) -> HopPayload {
             });
         }
     } else {
-        p.short_channel_id = Some(ShortChannelId(rng.next()));
+        p.short_channel_id = Some(ShortChannelId(rng.next_u64()));
     }
     // Custom odd records while there is room.
     let mut ty = 65_537u64;
     while p.to_bytes().len() + 16 < budget && rng.below(3) != 0 {
         let len = rng.below(12) as usize;
-        let value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let value: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         p.unknown.0.push(TlvRecord { r#type: ty, value });
         ty += 2 * (1 + rng.below(1000));
     }
@@ -140,7 +91,7 @@ fn random_failure(rng: &mut Rng) -> FailureReason {
     match rng.below(6) {
         0 => FailureReason::TemporaryNodeFailure,
         1 => FailureReason::IncorrectOrUnknownPaymentDetails {
-            htlc_msat: rng.next() >> 8,
+            htlc_msat: rng.next_u64() >> 8,
             height: rng.below(1 << 24) as u32,
         },
         2 => FailureReason::InvalidOnionPayload {
@@ -148,7 +99,7 @@ fn random_failure(rng: &mut Rng) -> FailureReason {
             offset: rng.below(1300) as u16,
         },
         3 => FailureReason::FeeInsufficient {
-            htlc_msat: rng.next() >> 8,
+            htlc_msat: rng.next_u64() >> 8,
             channel_update: (0..rng.below(130)).map(|i| i as u8).collect(),
         },
         4 => FailureReason::UnknownNextPeer,
@@ -161,11 +112,11 @@ fn differential_against_electrum() {
     let Some(mut el) = Electrum::start() else {
         return;
     };
-    let mut rng = Rng(0x005e_ed0f_0e1e_c7a0);
+    let mut rng = Rng::new(0x005e_ed0f_0e1e_c7a0);
     let (mut routes, mut peels, mut errors) = (0, 0, 0);
     for round in 0..48 {
         let n = 1 + (round % 20) as usize;
-        let keys: Vec<SecretKey> = (0..n).map(|_| rng.key()).collect();
+        let keys: Vec<SecretKey> = (0..n).map(|_| rng.secret_key()).collect();
         let pubs: Vec<PublicKey> = keys
             .iter()
             .map(|k| PublicKey::from_secret_key(SECP256K1, k))
@@ -176,7 +127,7 @@ fn differential_against_electrum() {
             .enumerate()
             .map(|(i, pk)| (*pk, random_payload(&mut rng, i == n - 1, budget)))
             .collect();
-        let session = rng.key();
+        let session = rng.secret_key();
         let hash: [u8; 32] = rng.bytes();
         let (onion, secrets) = build_payment_onion(&session, &route, &PaymentHash(hash)).unwrap();
 

@@ -16,41 +16,18 @@ mod peer_support;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::{Keypair, SecretKey, SECP256K1};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerManager};
+use lightning_test_support::external::{electrum_python, pyln_python, KillOnDrop};
 use lightning_wire::features::InitFeatures;
 use lightning_wire::types::{ChainHash, ChannelId};
 use peer_support::Host;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// The interpreter from `env_var` (or `default`) if it imports `module`;
-/// otherwise a SKIP notice, or a panic under `LN_TEST_REQUIRE_ALL=1`.
-fn python_for(name: &str, env_var: &str, default: PathBuf, module: &str) -> Option<PathBuf> {
-    let python = std::env::var_os(env_var).map_or(default, PathBuf::from);
-    let importable = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if importable {
-        return Some(python);
-    }
-    let why = format!(
-        "{name}: `{} -c 'import {module}'` failed (set {env_var} to an interpreter that has it)",
-        python.display()
-    );
-    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("LN_TEST_REQUIRE_ALL=1 but {why}");
-    }
-    eprintln!("SKIP: {why}");
-    None
-}
 
 fn run_against(implementation: &str, python: &Path) {
     let chain_hash = ChainHash::for_network(bitcoin::Network::Regtest);
@@ -79,15 +56,8 @@ fn run_against(implementation: &str, python: &Path) {
         .spawn()
         .unwrap();
     // Kill the peer if anything below panics.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut stdout = child.stdout.take().unwrap();
-    let mut child = Kill(child);
+    let mut child = KillOnDrop(child);
 
     listener.set_nonblocking(true).unwrap();
     let deadline = Instant::now() + LIMIT;
@@ -160,26 +130,14 @@ fn run_against(implementation: &str, python: &Path) {
 
 #[test]
 fn bolt1_with_pyln_proto() {
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/.venv/bin/python");
-    if let Some(python) = python_for(
-        "pyln-proto",
-        "LN_TEST_PYLN_PYTHON",
-        default,
-        "pyln.proto.wire",
-    ) {
+    if let Some(python) = pyln_python("pyln.proto.wire") {
         run_against("pyln", &python);
     }
 }
 
 #[test]
 fn bolt1_with_electrum() {
-    let default = PathBuf::from("/usr/bin/python3");
-    if let Some(python) = python_for(
-        "Electrum",
-        "LN_TEST_ELECTRUM_PYTHON",
-        default,
-        "electrum.lntransport",
-    ) {
+    if let Some(python) = electrum_python("electrum.lntransport") {
         run_against("electrum", &python);
     }
 }

@@ -11,7 +11,6 @@ use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
-use common::verify;
 use lightning_core::amount::{FeeratePerKw, Msat};
 use lightning_core::keys::signer::CounterpartyCommitmentSignatures;
 use lightning_core::keys::{
@@ -24,20 +23,8 @@ use lightning_core::transactions::scripts::{
 };
 use lightning_core::transactions::sweep::*;
 use lightning_core::transactions::*;
-
-/// xorshift64*: a tiny deterministic generator for the seeded loops.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
-}
+use lightning_test_support::rng::Rng;
+use lightning_test_support::verify::verify;
 
 struct Channel {
     ct: CommitmentFormat,
@@ -108,10 +95,10 @@ fn build_a_commitment(ch: &Channel, rng: &mut Rng, n: u64) -> (Built, FeeratePer
     for _ in 0..rng.range(0, 8) {
         let amount = rng.range(1, 60_000_000).min(remaining / 4);
         remaining -= amount;
-        let preimage = [rng.next() as u8; 32];
+        let preimage = [rng.next_u64() as u8; 32];
         preimages.push(preimage);
         htlcs.push(HtlcInfo {
-            direction: if rng.next().is_multiple_of(2) {
+            direction: if rng.next_u64().is_multiple_of(2) {
                 HtlcDirection::Offered
             } else {
                 HtlcDirection::Received
@@ -222,7 +209,7 @@ fn sweep_and_verify(
 }
 
 fn run_channel(ct: CommitmentFormat, seed: u64) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut ch = channel(ct, seed, rng.range(200_000, 5_000_000));
     let n = rng.range(0, 5);
     ch.a.restore_revocation_state(n);
@@ -498,7 +485,7 @@ fn random_channels_anchors() {
 }
 
 fn one_to_local(ch: &Channel) -> (Built, u16) {
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     loop {
         let (b, _, d) = build_a_commitment(ch, &mut rng, 0);
         if b.commitment.to_local.is_some() && !b.commitment.htlcs.is_empty() {

@@ -8,7 +8,7 @@ use lightning_core::channel::ChannelEvent;
 use lightning_core::keys::{ChannelSigner, KeysManager, NodeSigner};
 use lightning_core::node::{Event, PaymentPreimage};
 use lightning_core::onion::payload::PaymentData;
-use lightning_core::testing::pair::{open, preimage, OpenOptions, ONION};
+use lightning_test_support::pair::{open, preimage, OpenOptions, ONION};
 use lightning_wire::bolt11::PaymentSecret;
 
 /// Every form a 32-byte secret could take in `Debug` output: hex (lower

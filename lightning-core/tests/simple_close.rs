@@ -11,10 +11,10 @@ use bitcoin::Amount;
 use lightning_core::amount::Msat;
 use lightning_core::channel::{ChannelError, ErrorAction, Phase};
 use lightning_core::keys::ChannelSigner;
-use lightning_core::testing::pair::{open, OpenOptions, Pair};
 use lightning_core::transactions::closing::{
     build_simple_closing_transaction, ClosingOutput, SimpleCloseVariant,
 };
+use lightning_test_support::pair::{open, OpenOptions, Pair};
 use lightning_wire::msgs::{ClosingComplete, ClosingSig, ClosingTlvs, Message};
 
 /// A simple-close channel whose nodes are at heights `a_height` and

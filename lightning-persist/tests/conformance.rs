@@ -34,9 +34,11 @@ conformance_tests!(sqlite_store, sqlite());
 
 #[cfg(feature = "postgres")]
 fn postgres() -> Option<(lightning_persist::PostgresStore, ())> {
-    let url = common::postgres_url("conformance::postgres_store")?;
-    let options =
-        lightning_persist::PostgresOptions::new(&common::unique_name("conf"), "conformance");
+    let url = lightning_test_support::external::postgres_url("conformance::postgres_store")?;
+    let options = lightning_persist::PostgresOptions::new(
+        &lightning_test_support::external::unique_name("conf"),
+        "conformance",
+    );
     Some((
         lightning_persist::PostgresStore::open(&url, &options).unwrap(),
         (),
@@ -49,7 +51,7 @@ conformance_tests!(postgres_store, postgres());
 /// from `lightning-benches`' dependency, unified by `cargo test --workspace`.
 #[test]
 fn every_backend_is_compiled_when_required() {
-    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
+    if lightning_test_support::external::require_all() {
         let compiled = [
             ("fs", cfg!(feature = "fs")),
             ("sqlite", cfg!(feature = "sqlite")),

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use common::{value_for, value_is_valid};
 use lightning_persist::{BatchOp, KvStore, PersistError};
+use lightning_test_support::rng::Rng;
 
 const CHILD_ENV: &str = "LN_PERSIST_CRASH_CHILD";
 const ITERATIONS: u64 = 200;
@@ -185,16 +186,6 @@ fn crash_child() {
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Runs the crash loop; gives how many kills landed between a `compacting`
 /// sentinel and its `compacted`.
 fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
@@ -204,7 +195,7 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
         .as_nanos() as u64
         | 1;
     eprintln!("{name}: seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let exe = std::env::current_exe().unwrap();
     let mut acked: HashMap<String, u64> = HashMap::new();
     let (mut total_acks, mut killed_mid_stream, mut mid_compaction) = (0u64, 0u64, 0u64);
@@ -349,14 +340,16 @@ fn sqlite_survives_sigkill() {
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_survives_sigkill() {
-    let Some(url) = common::postgres_url("crash::postgres_survives_sigkill") else {
+    let Some(url) =
+        lightning_test_support::external::postgres_url("crash::postgres_survives_sigkill")
+    else {
         return;
     };
     run_crashes(
         "postgres",
         Target::Postgres {
             url,
-            store: common::unique_name("crash"),
+            store: lightning_test_support::external::unique_name("crash"),
         },
         25,
     );

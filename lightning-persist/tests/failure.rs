@@ -41,14 +41,6 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Skips with a notice on stderr, unless `LN_TEST_REQUIRE_ALL=1` (CI), where
-/// a check that cannot run is a failure.
-fn skip(why: &str) {
-    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("cannot run with LN_TEST_REQUIRE_ALL=1: {why}");
-    }
-    eprintln!("SKIPPED {why}");
-}
 #[cfg(feature = "sqlite")]
 use std::path::PathBuf;
 use std::process::Command;
@@ -56,6 +48,7 @@ use std::process::Command;
 use lightning_persist::KvStore;
 #[cfg(feature = "sqlite")]
 use lightning_persist::PersistError;
+use lightning_test_support::external::{require_all, skip};
 
 fn is_root() -> bool {
     Command::new("id")
@@ -240,7 +233,7 @@ fn full_disk_test(backend: &str, open: Open) {
         eprintln!("{backend}: full disk = a 1 MiB tmpfs");
         return full_disk(open, tmpfs.path(), false);
     }
-    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
+    if require_all() {
         panic!("{backend}: cannot mount a tmpfs with LN_TEST_REQUIRE_ALL=1 (the RLIMIT_FSIZE fallback does not give the disk-full error)");
     }
     eprintln!("{backend}: cannot mount a tmpfs here; full disk = RLIMIT_FSIZE of 1 MiB in a child");

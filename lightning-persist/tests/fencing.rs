@@ -191,8 +191,8 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use common::{postgres_url, unique_name};
     use lightning_persist::{PostgresOptions, PostgresStore};
+    use lightning_test_support::external::{postgres_url, unique_name};
     use std::time::Duration;
 
     #[test]

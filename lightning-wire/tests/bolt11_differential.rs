@@ -15,6 +15,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use bitcoin::hashes::{sha256, Hash};
+use lightning_test_support::external::{electrum_python, KillOnDrop};
+use lightning_test_support::rng::Rng;
 use lightning_wire::bolt11::{
     Amount, Bolt11Invoice, Currency, Fallback, InvoiceBuilder, InvoiceDescription, Multiplier,
     PaymentSecret, RouteHint, RouteHintHop,
@@ -25,42 +27,6 @@ use secp256k1::{PublicKey, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
 const N: usize = 1000;
-
-/// SplitMix64: a tiny deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn bytes<const L: usize>(&mut self) -> [u8; L] {
-        let mut out = [0u8; L];
-        for b in &mut out {
-            *b = self.next() as u8;
-        }
-        out
-    }
-    fn vec(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-    fn key(&mut self) -> SecretKey {
-        loop {
-            if let Ok(k) = SecretKey::from_slice(&self.bytes::<32>()) {
-                return k;
-            }
-        }
-    }
-}
 
 /// Unknown field types: everything BOLT 11 leaves unassigned, except `t`
 /// (11), which Electrum reads as a trampoline hint and fails on.
@@ -198,11 +164,12 @@ fn random_spec(rng: &mut Rng, i: usize, caps: Caps) -> Spec {
         // field whose bit length is a multiple of 5 (5, 10, ... hops).
         let hops = (0..1 + rng.below(4))
             .map(|_| RouteHintHop {
-                src_node_id: PublicKey::from_secret_key(SECP256K1, &rng.key()).into(),
-                short_channel_id: ShortChannelId(rng.next()),
-                fee_base_msat: rng.next() as u32 >> u32::from(!caps.full_width_hops),
-                fee_proportional_millionths: rng.next() as u32 >> u32::from(!caps.full_width_hops),
-                cltv_expiry_delta: rng.next() as u16 >> u16::from(!caps.full_width_hops),
+                src_node_id: PublicKey::from_secret_key(SECP256K1, &rng.secret_key()).into(),
+                short_channel_id: ShortChannelId(rng.next_u64()),
+                fee_base_msat: rng.next_u64() as u32 >> u32::from(!caps.full_width_hops),
+                fee_proportional_millionths: rng.next_u64() as u32
+                    >> u32::from(!caps.full_width_hops),
+                cltv_expiry_delta: rng.next_u64() as u16 >> u16::from(!caps.full_width_hops),
             })
             .collect();
         hints.push(hops);
@@ -248,7 +215,7 @@ fn random_spec(rng: &mut Rng, i: usize, caps: Caps) -> Spec {
             rng.vec(len)
         }),
         unknown,
-        key: rng.key(),
+        key: rng.secret_key(),
     }
 }
 
@@ -623,7 +590,7 @@ const ALL_CAPS: Caps = Caps {
 
 #[test]
 fn ours_decoded_by_ldk() {
-    let mut rng = Rng(0x0b01_1001);
+    let mut rng = Rng::new(0x0b01_1001);
     for i in 0..N {
         let spec = random_spec(&mut rng, i, ALL_CAPS);
         let inv = build_ours(&spec);
@@ -639,7 +606,7 @@ fn ours_decoded_by_ldk() {
 
 #[test]
 fn ldk_decoded_by_ours() {
-    let mut rng = Rng(0x0b01_1002);
+    let mut rng = Rng::new(0x0b01_1002);
     for i in 0..N {
         let spec = random_spec(&mut rng, i, ALL_CAPS);
         let text = ldk::build(&spec);
@@ -654,7 +621,7 @@ fn ldk_decoded_by_ours() {
 /// still find the real ones.
 #[test]
 fn ldk_skipped_fields_decoded_by_ours() {
-    let mut rng = Rng(0x0b01_1003);
+    let mut rng = Rng::new(0x0b01_1003);
     for i in 0..200 {
         let mut spec = random_spec(&mut rng, i, ALL_CAPS);
         let tag = [1u8, 23, 16, 19, 9][i % 5];
@@ -681,28 +648,14 @@ fn ldk_skipped_fields_decoded_by_ours() {
 // ---------------------------------------------------------------- Electrum
 
 struct Electrum {
-    child: std::process::Child,
+    child: KillOnDrop,
     out: BufReader<std::process::ChildStdout>,
 }
 
 impl Electrum {
     /// Starts the helper, or explains why it cannot (see the skip rule).
     fn start() -> Option<Electrum> {
-        let python =
-            std::env::var("LN_TEST_ELECTRUM_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-        let usable = Command::new(&python)
-            .args(["-c", "import electrum.lnaddr"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !usable {
-            let msg = format!("{python} cannot import electrum.lnaddr (install python3-electrum)");
-            if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("LN_TEST_REQUIRE_ALL=1: {msg}");
-            }
-            eprintln!("SKIP: {msg}");
-            return None;
-        }
+        let python = electrum_python("electrum.lnaddr")?;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/electrum_bolt11.py");
         let mut child = Command::new(&python)
             .arg(script)
@@ -711,12 +664,15 @@ impl Electrum {
             .spawn()
             .unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
-        Some(Electrum { child, out })
+        Some(Electrum {
+            child: KillOnDrop(child),
+            out,
+        })
     }
 
     /// Sends every request, then reads every reply (one process, one pass).
     fn run(&mut self, requests: &[Value]) -> Vec<Value> {
-        let mut stdin = self.child.stdin.take().unwrap();
+        let mut stdin = self.child.0.stdin.take().unwrap();
         let body: String = requests.iter().map(|r| format!("{r}\n")).collect();
         let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()).unwrap());
         let replies: Vec<Value> = (0..requests.len())
@@ -728,13 +684,6 @@ impl Electrum {
             .collect();
         writer.join().unwrap();
         replies
-    }
-}
-
-impl Drop for Electrum {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -834,7 +783,7 @@ fn ours_decoded_by_electrum() {
     let Some(mut py) = Electrum::start() else {
         return;
     };
-    let mut rng = Rng(0x0b01_1004);
+    let mut rng = Rng::new(0x0b01_1004);
     let specs: Vec<Spec> = (0..N).map(|i| random_spec(&mut rng, i, ALL_CAPS)).collect();
     let texts: Vec<String> = specs.iter().map(|s| build_ours(s).to_string()).collect();
     let requests: Vec<Value> = specs
@@ -857,7 +806,7 @@ fn electrum_decoded_by_ours() {
     let Some(mut py) = Electrum::start() else {
         return;
     };
-    let mut rng = Rng(0x0b01_1005);
+    let mut rng = Rng::new(0x0b01_1005);
     // Electrum's encoder writes no `m` and no unknown fields.
     let caps = Caps {
         metadata: false,

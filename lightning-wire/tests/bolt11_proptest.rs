@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bitcoin::hashes::{sha256, Hash};
+use lightning_test_support::rng::Rng;
 use lightning_wire::bolt11::{
     Bolt11Invoice, Currency, Fallback, InvoiceBuilder, InvoiceDescription, PaymentSecret,
     RouteHint, RouteHintHop, TaggedField,
@@ -220,13 +221,8 @@ fn rechecksummed_mutations_never_panic() {
         .bytes()
         .map(|c| CHARSET.iter().position(|x| *x == c).unwrap() as u8)
         .collect();
-    let mut state = 0x1234_5678_9abc_def0u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Rng::new(0x1234_5678_9abc_def0);
+    let mut next = || rng.next_u64();
     let key = SecretKey::from_slice(&[0x42; 32]).unwrap();
     let mut parsed = 0;
     let mut resigned_parsed = 0;

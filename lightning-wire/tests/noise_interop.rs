@@ -18,10 +18,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lightning_test_support::external::{electrum_python, pyln_python, KillOnDrop};
+use lightning_test_support::rng::Rng;
 use lightning_wire::noise::{
     HandshakeProgress, NoiseHandshake, NoiseTransport, Role, MAX_MESSAGE_LEN,
 };
@@ -33,8 +35,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Implementation {
     name: &'static str,
-    env_var: &'static str,
-    default_python: PathBuf,
+    /// Finds an interpreter that can import `module`, or skips.
+    python: fn(&str) -> Option<PathBuf>,
     module: &'static str,
     script: &'static str,
 }
@@ -42,8 +44,7 @@ struct Implementation {
 fn electrum() -> Implementation {
     Implementation {
         name: "Electrum",
-        env_var: "LN_TEST_ELECTRUM_PYTHON",
-        default_python: PathBuf::from("/usr/bin/python3"),
+        python: electrum_python,
         module: "electrum.lntransport",
         script: "electrum_peer.py",
     }
@@ -52,45 +53,21 @@ fn electrum() -> Implementation {
 fn pyln() -> Implementation {
     Implementation {
         name: "pyln-proto",
-        env_var: "LN_TEST_PYLN_PYTHON",
-        default_python: Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/.venv/bin/python"),
+        python: pyln_python,
         module: "pyln.proto.wire",
         script: "pyln_peer.py",
     }
 }
 
-/// The interpreter to run `imp` with, or `None` (after a SKIP notice) if it
-/// or the module is missing. Panics instead when `LN_TEST_REQUIRE_ALL=1`.
+/// The interpreter to run `imp` with, or `None` after the skip rule
+/// (`lightning_test_support::external`).
 fn python_for(imp: &Implementation) -> Option<PathBuf> {
-    let python = std::env::var_os(imp.env_var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| imp.default_python.clone());
-    let importable = Command::new(&python)
-        .args(["-c", &format!("import {}", imp.module)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if importable {
-        return Some(python);
-    }
-    let why = format!(
-        "{}: `{} -c 'import {}'` failed (set {} to an interpreter that has it)",
-        imp.name,
-        python.display(),
-        imp.module,
-        imp.env_var
-    );
-    if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("LN_TEST_REQUIRE_ALL=1 but {why}");
-    }
-    eprintln!("SKIP: {why}");
-    None
+    (imp.python)(imp.module)
 }
 
 /// Kills the peer if the test fails half way.
 struct Peer {
-    child: Child,
+    child: KillOnDrop,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -120,7 +97,10 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("{}: cannot start {}: {e}", imp.name, python.display()));
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Peer { child, stdout }
+        Peer {
+            child: KillOnDrop(child),
+            stdout,
+        }
     }
 
     /// The value of the next `KEY value` line the peer prints.
@@ -137,7 +117,7 @@ impl Peer {
     fn finish(mut self, name: &str) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
                 assert!(status.success(), "{name} peer exited with {status}");
                 return;
             }
@@ -147,46 +127,12 @@ impl Peer {
     }
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// SplitMix64: a small deterministic generator for sizes, contents and read
-/// lengths.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let word = self.next().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-
-    /// A read size: mostly large, sometimes tiny, so frames split anywhere.
-    fn read_len(&mut self, max: usize) -> usize {
-        if self.below(8) == 0 {
-            1 + self.below(64)
-        } else {
-            1 + self.below(max)
-        }
+/// A read size: mostly large, sometimes tiny, so frames split anywhere.
+fn read_len(rng: &mut Rng, max: usize) -> usize {
+    if rng.below(8) == 0 {
+        1 + rng.below(64) as usize
+    } else {
+        1 + rng.below(max as u64) as usize
     }
 }
 
@@ -200,7 +146,7 @@ struct Messages {
 impl Messages {
     fn new(seed: u64) -> Self {
         Messages {
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             index: 0,
         }
     }
@@ -209,7 +155,7 @@ impl Messages {
         let len = match self.index {
             0 => 0,
             1 => MAX_MESSAGE_LEN,
-            _ => self.rng.below(MAX_MESSAGE_LEN + 1),
+            _ => self.rng.below(MAX_MESSAGE_LEN as u64 + 1) as usize,
         };
         self.index += 1;
         let mut message = vec![0u8; len];
@@ -279,7 +225,7 @@ fn receive(
         if let Some(message) = message {
             return message;
         }
-        let want = rng.read_len(buf.len());
+        let want = read_len(rng, buf.len());
         let n = stream.read(&mut buf[..want]).unwrap();
         assert!(
             n > 0,
@@ -328,7 +274,7 @@ fn run(imp: &Implementation, python: &Path, our_role: Role, seed: u64) {
                 match listener.accept() {
                     Ok((stream, _)) => break stream,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if let Some(status) = peer.child.try_wait().unwrap() {
+                        if let Some(status) = peer.child.0.try_wait().unwrap() {
                             panic!("{} initiator exited before connecting: {status}", imp.name);
                         }
                         assert!(
@@ -385,7 +331,7 @@ fn run(imp: &Implementation, python: &Path, our_role: Role, seed: u64) {
     };
 
     let mut expected = Messages::new(seed);
-    let mut reads = Rng(!seed);
+    let mut reads = Rng::new(!seed);
     let mut digest = Sha256::new();
     let mut bytes = 0usize;
     for i in 0..MESSAGES {

@@ -1,6 +1,6 @@
 //! What a channel hands back for every input: a write, messages, events.
 //!
-//! The contract (DESIGN.md, "Invariants", 1): the node makes
+//! The contract (ARCHITECTURE.md, "Invariants", 1): the node makes
 //! [`ChannelOutput::persist`] durable **before** it sends any of
 //! [`ChannelOutput::messages`]. Events may be handled at once.
 

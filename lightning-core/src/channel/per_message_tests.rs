@@ -2,7 +2,6 @@
 //! `commitment_signed`, `update_fee` floods, the revocation secret released
 //! only once every fallible step succeeded and never before its write, and
 //! the transactional undo of an input with many HTLCs in flight.
-#![cfg(feature = "test-support")]
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use super::update_log::{HtlcAdd, Side, UpdateKind, UpdateLog, Which};
 use super::ErrorAction;
 use crate::keys::signer::{CounterpartyCommitmentSignatures, SpendKeyMaterial};
 use crate::keys::{ChannelPublicKeys, ChannelSigner, InMemorySigner, SignerError};
-use crate::testing::pair::{open, preimage, Endpoint, OpenOptions, Pair, ONION};
+use crate::test_pair::{open, preimage, Endpoint, OpenOptions, Pair, ONION};
 use crate::transactions::{CommitmentHtlc, CommitmentKeys, CommitmentTransaction};
 
 /// A offers `n` HTLCs to B, all committed both ways.

@@ -1,4 +1,4 @@
-//! The channel record (DESIGN.md, "State, and where it lives"): one
+//! The channel record (ARCHITECTURE.md, "Channel record format"): one
 //! snapshot plus small update records, all TLV streams that start with a
 //! version.
 //!

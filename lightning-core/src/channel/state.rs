@@ -157,8 +157,8 @@ pub struct RemotePoints {
     pub next: Option<bitcoin::secp256k1::PublicKey>,
 }
 
-/// Everything a channel persists: the one record (DESIGN.md, "State, and
-/// where it lives").
+/// Everything a channel persists: the one record (ARCHITECTURE.md,
+/// "Channel record format").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelState {
     /// Phase.
@@ -403,7 +403,7 @@ impl<S: ChannelSigner> Channel<S> {
     /// error is returned beside it for [`Channel::handle_error`].
     ///
     /// ```
-    /// # use lightning_core::testing::pair::{open, OpenOptions, ONION};
+    /// # use lightning_test_support::pair::{open, OpenOptions, ONION};
     /// let mut pair = open(OpenOptions::default());
     /// let (_, out) = pair.a.ch.send_htlc(5_000_000, lightning_wire::types::PaymentHash([1; 32]), 800_000, ONION.to_vec()).unwrap();
     /// assert!(out.persist.is_none(), "an offer alone is not written");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::ecdh::SharedSecret;
 use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
+use lightning_test_support::rng::Rng;
 use lightning_wire::codec::DecodeErrorKind;
 use lightning_wire::features::{Feature, FeatureError, InitFeatures};
 use lightning_wire::msgs::{
@@ -45,18 +46,6 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// A tiny deterministic generator for read sizes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Alice dials Bob; bytes move between them in random chunks.
 struct Pair {
     alice: PeerManager,
@@ -89,7 +78,7 @@ impl Pair {
             bob,
             a,
             b,
-            rng: Rng(seed | 1),
+            rng: Rng::new(seed | 1),
             bob_to_alice: true,
         };
         pair.deliver_to_bob(&act_one, Duration::ZERO);
@@ -100,10 +89,10 @@ impl Pair {
         let mut out = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
-            let n = match self.rng.next() % 4 {
+            let n = match self.rng.next_u64() % 4 {
                 0 => 1,
-                1 => (self.rng.next() % 40) as usize + 1,
-                2 => (self.rng.next() % 300) as usize + 1,
+                1 => (self.rng.next_u64() % 40) as usize + 1,
+                2 => (self.rng.next_u64() % 300) as usize + 1,
                 _ => rest.len(),
             }
             .min(rest.len());
@@ -921,16 +910,16 @@ fn handshake_failure_is_typed() {
 
 #[test]
 fn arbitrary_bytes_never_panic() {
-    let mut rng = Rng(0x1234_5678);
+    let mut rng = Rng::new(0x1234_5678);
     for round in 0..200 {
         let mut raw = RawPeer::connect_and_init();
-        let len = (rng.next() % 64) as usize;
-        let mut plaintext: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let len = (rng.next_u64() % 64) as usize;
+        let mut plaintext: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if round % 2 == 0 && len >= 2 {
             plaintext[0] = 0; // mostly known BOLT 1/2 types
         }
         let _ = raw.send_bytes(&plaintext);
-        let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let garbage: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         let _ = raw.pm.handle_bytes(raw.peer, &garbage, secs(3));
         raw.pm.handle_timeout(secs(1000));
     }

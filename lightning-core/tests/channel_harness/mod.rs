@@ -1,10 +1,10 @@
-//! The two-endpoint harness lives in `lightning_core::testing::pair` (shared
+//! The two-endpoint harness lives in `lightning_test_support::pair` (shared
 //! with the fuzz target and the benches); here it gets libbitcoinconsensus
 //! as its script verifier, so every agreement check also verifies each
 //! commitment and HTLC-timeout transaction against what it spends.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-pub use lightning_core::testing::pair::{
+pub use lightning_test_support::pair::{
     config, funding_tx, node, preimage, Endpoint as Node, OpenOptions, Pair, ONION,
 };
 
@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use lightning_persist::KvStore;
 
-use crate::common::verify;
+use lightning_test_support::verify::verify;
 
 /// Opens the test channel over memory stores, with script verification.
 pub fn open(o: OpenOptions) -> Pair {
-    let mut pair = lightning_core::testing::pair::open(o);
+    let mut pair = lightning_test_support::pair::open(o);
     pair.verifier = Some(verify);
     pair.check_agreement();
     pair
@@ -24,7 +24,7 @@ pub fn open(o: OpenOptions) -> Pair {
 
 /// [`open`] with the given stores.
 pub fn open_with_stores(o: OpenOptions, a: Arc<dyn KvStore>, b: Arc<dyn KvStore>) -> Pair {
-    let mut pair = lightning_core::testing::pair::open_with_stores(o, a, b);
+    let mut pair = lightning_test_support::pair::open_with_stores(o, a, b);
     pair.verifier = Some(verify);
     pair.check_agreement();
     pair

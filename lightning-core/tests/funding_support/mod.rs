@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::SecretKey;
 use bitcoin::{Amount, Network, OutPoint, ScriptBuf, Transaction};
-use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeEstimator, FeeRate, FixedFeeEstimator};
 use lightning_core::channel::commitments::{sign_counterparty, CommitmentBasis};
 use lightning_core::channel::update_log::{Side, Which};
@@ -19,6 +18,7 @@ use lightning_core::keys::{ChannelSigner, InMemorySigner, KeysManager};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::msgs::{ChannelReady, FundingCreated, Message};
 use lightning_wire::types::{ChainHash, ChannelId};
 

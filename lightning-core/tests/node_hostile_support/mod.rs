@@ -10,24 +10,21 @@ use std::time::Duration;
 use bitcoin::secp256k1::{Keypair, SecretKey, SECP256K1};
 use bitcoin::Amount;
 use bitcoin::Network;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
-use lightning_chain::{Broadcaster, ChainListener, FeeRate, FixedFeeEstimator};
+use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent, Phase};
 use lightning_core::keys::{InMemorySigner, KeysManager};
-use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{Node, NodeConfig, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
+use lightning_sim::{SimChainHandle, SimWallet};
 use lightning_wire::msgs::{AcceptChannel, Message};
 use lightning_wire::types::{ChainHash, ChannelId};
 
 pub const NOW: Duration = Duration::from_secs(1_700_000_000);
 
-pub fn host(chain: &SimChainHandle) -> NodeHost {
-    NodeHost {
-        broadcaster: Arc::new(chain.clone()),
-        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
-    }
-}
+/// The host services every test node runs with (fixed 1000 sat/kw fees,
+/// broadcasts to the simulated chain).
+pub use lightning_test_support::host::node_host as host;
 
 /// A node of its own over an inline memory store, on a fresh chain.
 pub fn lone_node(seed: u8, config: NodeConfig) -> (Node, Arc<MemoryStore>, SimChainHandle) {
@@ -52,7 +49,7 @@ pub fn node_config() -> NodeConfig {
 
 /// The raw peer's channel configuration (regtest, our defaults).
 pub fn raw_channel_config(seed: u8) -> ChannelConfig {
-    let mut c = lightning_core::testing::pair::config(seed);
+    let mut c = lightning_test_support::pair::config(seed);
     c.chain_hash = ChainHash::for_network(Network::Regtest);
     c.anchors = false;
     c

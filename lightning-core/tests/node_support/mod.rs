@@ -1,19 +1,23 @@
 //! Two `Node`s in one process, bytes shuttled in memory, blocks from a
 //! simulated chain, each node persisting to its own `MemoryStore`
-//! (inline) or through `poll_persist` (async).
+//! (inline) or through `poll_persist` (async). Besides moving bytes, each
+//! node is served by the shared host loop's steps
+//! (`lightning_test_support::host`: blocks, async writes, events).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::Network;
-use lightning_chain::sim::{SimChainHandle, SimWallet};
-use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
-use lightning_core::node::{
-    Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
-};
+use bitcoin::{Amount, Network, ScriptBuf};
+use lightning_chain::BestBlock;
+use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_persist::{KvStore, MemoryStore};
+use lightning_sim::{SimChainHandle, SimWallet};
+use lightning_test_support::host::{self, feed_blocks, node_host, take_events};
+use lightning_test_support::hostile::HostilePeer;
+use lightning_wire::bolt11::Bolt11Invoice;
+use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
 
 pub struct TestNode {
@@ -34,21 +38,12 @@ pub struct TestNode {
 
 /// The feerate the fixed fee estimator gives every node, sat per 1000
 /// weight units.
-pub const FEERATE_PER_KW: u32 = 1000;
+pub use lightning_test_support::host::FEERATE_PER_KW;
 
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
     c
-}
-
-fn host(chain: &SimChainHandle) -> NodeHost {
-    NodeHost {
-        broadcaster: Arc::new(chain.clone()),
-        fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(
-            FEERATE_PER_KW,
-        ))),
-    }
 }
 
 impl TestNode {
@@ -63,7 +58,7 @@ impl TestNode {
             &[seed; 32],
             config(),
             persistence,
-            host(chain),
+            node_host(chain),
             chain.best_block(),
         )
         .unwrap();
@@ -84,23 +79,9 @@ impl TestNode {
 
     /// Async: makes every handed-out write durable and reports it.
     pub fn complete_writes(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(req) = self.node.poll_persist() {
-            match req.op {
-                PersistOp::Write { version, value } => {
-                    self.writes += 1;
-                    match self.store.write(&req.namespace, &req.key, version, &value) {
-                        Ok(()) => {}
-                        Err(e) if e.is_stale() => {}
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                PersistOp::Remove => self.store.remove(&req.namespace, &req.key).unwrap(),
-            }
-            self.node.persist_completed(req.id);
-            n += 1;
-        }
-        n
+        let (done, writes) = host::complete_writes(&mut self.node, &*self.store);
+        self.writes += writes;
+        done
     }
 
     /// Drops the node with whatever it had not sent, and restores it from
@@ -119,7 +100,7 @@ impl TestNode {
             &self.seed,
             config(),
             persistence,
-            host(chain),
+            node_host(chain),
             best,
             &*self.store,
         )
@@ -130,20 +111,28 @@ impl TestNode {
 
     /// The host traits this node was built with (a fresh set on `chain`).
     pub fn node_host(&self, chain: &SimChainHandle) -> NodeHost {
-        host(chain)
+        node_host(chain)
+    }
+
+    /// Forgets an invoice this node signed: its record leaves the store
+    /// (a restart then restores the node without it).
+    pub fn forget_invoice(&self, invoice: &Bolt11Invoice) {
+        self.store
+            .remove(
+                "node",
+                &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
+            )
+            .unwrap();
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
-        while let Some(e) = self.node.poll_event() {
-            self.events.push(e);
-        }
+        self.collect_events();
         std::mem::take(&mut self.events)
     }
 
+    /// The node's events into `events`; funding is the test's to do.
     fn collect_events(&mut self) {
-        while let Some(e) = self.node.poll_event() {
-            self.events.push(e);
-        }
+        take_events(&mut self.node, &mut self.events, None, &mut Vec::new());
     }
 }
 
@@ -285,40 +274,74 @@ impl Net {
     /// Mines `n` blocks and feeds them to both nodes.
     pub fn mine(&mut self, n: usize) {
         self.chain.mine_blocks(n, &self.wallet.script_pubkey());
-        let tip = self.chain.best_block().height;
         for node in [&mut self.a, &mut self.b] {
-            for h in node.fed + 1..=tip {
-                let block = self.chain.block_at(h).unwrap();
-                node.node.block_connected(&block, h);
-            }
-            node.fed = tip;
+            feed_blocks(&mut node.node, &mut node.fed, &self.chain);
         }
         self.shuttle();
+    }
+
+    /// Alice asks to open a channel of `amount_sat` to Bob and the two
+    /// exchange `open_channel`/`accept_channel`: the temporary channel id,
+    /// and the amount and script of her `FundingNeeded` if she raised it
+    /// (her other events are dropped).
+    pub fn request_funding(
+        &mut self,
+        amount_sat: u64,
+        push_msat: u64,
+    ) -> (ChannelId, Option<(Amount, ScriptBuf)>) {
+        let temp = self
+            .a
+            .node
+            .open_channel(
+                self.b.node.node_id(),
+                Amount::from_sat(amount_sat),
+                lightning_core::amount::Msat(push_msat),
+            )
+            .unwrap();
+        self.shuttle();
+        let funding = self.a.take_events().into_iter().find_map(|e| match e {
+            Event::FundingNeeded {
+                temporary_channel_id,
+                amount_sat,
+                script_pubkey,
+                ..
+            } if temporary_channel_id == temp => Some((amount_sat, script_pubkey)),
+            _ => None,
+        });
+        (temp, funding)
+    }
+
+    /// A valid `open_channel` to copy: Alice's, as a hostile peer
+    /// connected to her receives it (the peer then leaves).
+    pub fn open_channel_template(&mut self) -> OpenChannel {
+        let now = self.now;
+        let mut listener = HostilePeer::connect(&mut self.a.node, [0xee; 32], now).unwrap();
+        self.a
+            .node
+            .open_channel(
+                listener.node_id(),
+                Amount::from_sat(200_000),
+                lightning_core::amount::Msat(0),
+            )
+            .unwrap();
+        let open = listener
+            .recv_messages(&mut self.a.node)
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                Message::OpenChannel(o) => Some(o),
+                _ => None,
+            })
+            .expect("Alice sends open_channel");
+        listener.disconnect(&mut self.a.node);
+        open
     }
 
     /// Alice opens a channel to Bob and it becomes ready (3 blocks),
     /// retrying if a crash made the peers forget it.
     pub fn open_channel(&mut self, amount_sat: u64, push_msat: u64) -> ChannelId {
         for _ in 0..5 {
-            let temp = self
-                .a
-                .node
-                .open_channel(
-                    self.b.node.node_id(),
-                    bitcoin::Amount::from_sat(amount_sat),
-                    lightning_core::amount::Msat(push_msat),
-                )
-                .unwrap();
-            self.shuttle();
-            let funding = self.a.take_events().into_iter().find_map(|e| match e {
-                Event::FundingNeeded {
-                    temporary_channel_id,
-                    amount_sat,
-                    script_pubkey,
-                    ..
-                } if temporary_channel_id == temp => Some((amount_sat, script_pubkey)),
-                _ => None,
-            });
+            let (temp, funding) = self.request_funding(amount_sat, push_msat);
             let Some((amount, script)) = funding else {
                 continue;
             };

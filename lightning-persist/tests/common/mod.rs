@@ -4,39 +4,10 @@
 
 pub mod conformance;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The PostgreSQL URL from `LN_TEST_POSTGRES_URL`, or `None` with a notice on
-/// stderr; with `LN_TEST_REQUIRE_ALL=1` a missing URL fails the test.
-pub fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("LN_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("LN_TEST_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("{test}: LN_TEST_POSTGRES_URL is unset and LN_TEST_REQUIRE_ALL=1 (source .ci/postgres.sh and call start_postgres)");
-            }
-            eprintln!("SKIPPED {test}: LN_TEST_POSTGRES_URL is unset (source .ci/postgres.sh and call start_postgres)");
-            None
-        }
-    }
-}
-
-/// A store name no other test (in this run or an earlier one) uses.
-pub fn unique_name(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// Deterministic bytes for a record, so a reader can tell a right value from
-/// a torn or mixed one.
+/// a torn or mixed one. Its own xorshift64, not the shared generator: the
+/// checked-in fixtures (`tests/fixtures/fs-v1`, see `upgrade.rs`) hold its
+/// output byte for byte.
 pub fn value_for(key: &str, version: u64, len: usize) -> Vec<u8> {
     let mut state = version ^ 0x9e37_79b9_7f4a_7c15;
     for b in key.bytes() {

@@ -12,11 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::channel::update_log::HtlcAdd;
-use crate::channel::ChannelEvent;
+use lightning_core::channel::update_log::HtlcAdd;
+use lightning_core::channel::ChannelEvent;
 use lightning_wire::types::PaymentHash;
 
-use super::pair::preimage;
+use crate::pair::preimage;
 
 /// One side's view.
 #[derive(Debug, Default, Clone)]

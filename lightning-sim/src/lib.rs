@@ -1,4 +1,5 @@
-//! An in-memory regtest-like chain for tests and demos (feature `sim`).
+//! An in-memory regtest-like chain for tests and demos. Not published: test
+//! and demo infrastructure only (ARCHITECTURE.md, "Crates and layers").
 //!
 //! - [`SimChain`]: blocks with valid coinbases (BIP 34 height, subsidy plus
 //!   fees, witness commitment), correct merkle roots, regtest proof of work
@@ -6,13 +7,13 @@
 //!   the next block, with every input's script checked by libbitcoinconsensus;
 //!   reorgs that return transactions to the mempool.
 //! - [`SimChainHandle`]: a cloneable, thread-safe handle for nodes running in
-//!   threads; it implements [`ChainSource`](crate::ChainSource) and
-//!   [`Broadcaster`](crate::Broadcaster).
+//!   threads; it implements [`ChainSource`](lightning_chain::ChainSource) and
+//!   [`Broadcaster`](lightning_chain::Broadcaster).
 //! - [`SimWallet`]: a P2WPKH wallet that funds outputs from its coins.
 //!
 //! ```
 //! use bitcoin::Amount;
-//! use lightning_chain::sim::{SimChainHandle, SimWallet};
+//! use lightning_sim::{SimChainHandle, SimWallet};
 //!
 //! let chain = SimChainHandle::new();
 //! let alice = SimWallet::from_seed([1; 32], chain.clone());
@@ -25,6 +26,9 @@
 //! assert_eq!(bob.balance(), Amount::from_sat(100_000));
 //! assert!(chain.rejections().is_empty());
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod chain;
 mod handle;

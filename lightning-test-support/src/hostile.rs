@@ -22,7 +22,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
-//! use lightning_core::testing::hostile::HostilePeer;
+//! use lightning_test_support::hostile::HostilePeer;
 //! use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
 //! use lightning_persist::MemoryStore;
 //! use lightning_wire::msgs::{Message, Ping};
@@ -74,8 +74,8 @@ use lightning_wire::noise::{
 };
 use lightning_wire::types::ChainHash;
 
-use crate::node::{Node, NodeConfig, NodeError};
-use crate::peer::PeerId;
+use lightning_core::node::{Node, NodeConfig, NodeError};
+use lightning_core::peer::PeerId;
 
 /// Why the hostile peer could not do what the test asked.
 #[derive(Debug, thiserror::Error)]

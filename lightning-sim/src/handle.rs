@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bitcoin::{Amount, Block, BlockHash, OutPoint, Script, Transaction, Txid};
 
-use super::{Coin, Rejection, SimChain, TxRejected};
-use crate::{BestBlock, Broadcaster, ChainSource, ChainSourceError};
+use crate::{Coin, Rejection, SimChain, TxRejected};
+use lightning_chain::{BestBlock, Broadcaster, ChainSource, ChainSourceError};
 
 /// A cloneable, `Send + Sync` handle on one [`SimChain`], for tests and
 /// demos where several nodes (possibly in threads) share a chain. It is a
@@ -13,7 +13,7 @@ use crate::{BestBlock, Broadcaster, ChainSource, ChainSourceError};
 /// mempool and records any rejection (see [`rejections`](Self::rejections)).
 ///
 /// ```
-/// use lightning_chain::sim::SimChainHandle;
+/// use lightning_sim::SimChainHandle;
 /// use lightning_chain::ChainSource;
 ///
 /// let chain = SimChainHandle::new();

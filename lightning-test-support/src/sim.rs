@@ -20,11 +20,12 @@
 
 use lightning_wire::msgs::Message;
 
-use crate::channel::update_log::{Side, Which};
-use crate::channel::{ChannelError, ChannelOutput, ErrorAction};
+use lightning_core::channel::update_log::{Side, Which};
+use lightning_core::channel::{ChannelError, ChannelOutput, ErrorAction};
 
-use super::ledger::Ledger;
-use super::pair::{preimage, Pair, ONION};
+use crate::ledger::Ledger;
+use crate::pair::{preimage, Pair, ONION};
+use crate::rng::Rng;
 
 /// One step of a simulation. `side` and `from` are 0 for A, 1 for B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub enum Op {
         from: usize,
     },
     /// Deliver everything `from` has sent as one batch (one socket read:
-    /// [`Channel::handle_messages`](crate::channel::Channel::handle_messages)).
+    /// [`Channel::handle_messages`](lightning_core::channel::Channel::handle_messages)).
     DeliverAll {
         /// The sender.
         from: usize,
@@ -212,30 +213,11 @@ pub fn encode_ops(ops: &[Op]) -> Vec<u8> {
     out
 }
 
-/// A small deterministic generator (xorshift64*).
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
-
 /// `count` honest operations (no [`Op::Corrupt`]), weighted like a busy
 /// channel: mostly deliveries, then offers, settlements and commits, with a
 /// restart, reconnection or crash every few dozen operations.
 pub fn random_ops(seed: u64, count: usize) -> Vec<Op> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed | 1);
     (0..count)
         .map(|_| {
             let side = rng.below(2) as usize;
@@ -356,7 +338,7 @@ impl Sim {
         self.finish();
     }
 
-    fn side(&mut self, side: usize) -> &mut super::pair::Endpoint {
+    fn side(&mut self, side: usize) -> &mut crate::pair::Endpoint {
         if side == 0 {
             &mut self.pair.a
         } else {

@@ -16,11 +16,11 @@ use lightning_persist::{BatchOp, KvStore, MemoryStore};
 use lightning_wire::msgs::Message;
 use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};
 
-use crate::channel::record::decode_snapshot;
-use crate::channel::{
+use lightning_core::channel::record::decode_snapshot;
+use lightning_core::channel::{
     Channel, ChannelConfig, ChannelError, ChannelEvent, ChannelOutput, ChannelWrite, Phase,
 };
-use crate::keys::{InMemorySigner, KeysManager};
+use lightning_core::keys::{InMemorySigner, KeysManager};
 
 /// The namespace the endpoints keep their channel records in.
 pub const NAMESPACE: &str = "ln";

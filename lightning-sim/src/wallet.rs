@@ -12,8 +12,8 @@ use bitcoin::{
     TxIn, TxOut, Txid, Witness,
 };
 
-use super::{SimChainHandle, TxRejected, COINBASE_MATURITY};
-use crate::FeeRate;
+use crate::{SimChainHandle, TxRejected, COINBASE_MATURITY};
+use lightning_chain::FeeRate;
 
 /// Why the wallet could not fund or send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum WalletError {
 ///
 /// ```
 /// use bitcoin::Amount;
-/// use lightning_chain::sim::{SimChainHandle, SimWallet};
+/// use lightning_sim::{SimChainHandle, SimWallet};
 ///
 /// let chain = SimChainHandle::new();
 /// let wallet = SimWallet::from_seed([3; 32], chain.clone());

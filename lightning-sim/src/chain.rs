@@ -12,8 +12,8 @@ use bitcoin::{
     Transaction, TxIn, TxMerkleNode, TxOut, Txid, Weight, Witness,
 };
 
-use super::validate::{self, TxRejected};
-use crate::{BestBlock, ChainSource, ChainSourceError};
+use crate::validate::{self, TxRejected};
+use lightning_chain::{BestBlock, ChainSource, ChainSourceError};
 
 /// Blocks before a coinbase output can be spent (Core's `COINBASE_MATURITY`).
 pub const COINBASE_MATURITY: u32 = 100;
@@ -66,7 +66,7 @@ type BlockUndo = Vec<Vec<(OutPoint, Coin)>>;
 ///
 /// ```
 /// use bitcoin::{Amount, ScriptBuf};
-/// use lightning_chain::sim::SimChain;
+/// use lightning_sim::SimChain;
 ///
 /// let mut chain = SimChain::new();
 /// let script = ScriptBuf::new_op_return([0u8; 0]);
