@@ -10,7 +10,8 @@
 //! - [`reconnect`]: disconnection and `channel_reestablish`.
 //! - [`shutdown`]: `shutdown`, `closing_signed`, `closing_complete` /
 //!   `closing_sig`.
-//! - [`record`]: the persisted record (snapshot + update records).
+//! - [`record`]: the persisted record (snapshot + update records);
+//!   `log_delta`: the update log in update records, as what changed.
 //! - [`events`], [`error`]: what each input returns.
 //!
 //! The rules, as pure functions the channel calls:
@@ -27,6 +28,7 @@ pub mod error;
 pub mod establish;
 pub mod events;
 pub mod htlc_policy;
+mod log_delta;
 pub mod normal;
 pub mod params;
 pub mod reconnect;

@@ -20,7 +20,18 @@
 
 use core::fmt;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// The source of update identities ([`UpdateLog::uids`]): unique in the
+/// process, so an identity never names two different updates, even across
+/// logs.
+static NEXT_UID: AtomicU64 = AtomicU64::new(0);
+
+/// `n` fresh update identities: the first of them.
+fn fresh_uids(n: usize) -> u64 {
+    NEXT_UID.fetch_add(n as u64, Ordering::Relaxed)
+}
 
 /// One side of the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -324,6 +335,12 @@ pub struct UpdateLog {
     /// The next `id` each side will use for `update_add_htlc`.
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
+    /// Each update's identity, in step with `updates` (not part of the
+    /// log's value: ignored by `==`, never persisted). An update keeps its
+    /// identity while only its stage changes; one replaced in place gets a
+    /// new one. The channel record compares these with the identities it
+    /// last wrote, so a write costs what changed (`record.rs`).
+    uids: Vec<u64>,
     /// What undoes the changes since [`UpdateLog::begin`] (not part of the
     /// log's value: ignored by `==`, never persisted).
     undo: Option<Box<Undo>>,
@@ -353,11 +370,12 @@ struct Undo {
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
     settled: (u64, u64, u32),
-    /// Updates replaced in place, with their index, before `saved` was
-    /// taken.
-    replaced: Vec<(usize, Update)>,
-    /// The updates as they were before the first transition.
-    saved: Option<Vec<Update>>,
+    /// Updates replaced in place, with their index and identity, before
+    /// `saved` was taken.
+    replaced: Vec<(usize, Update, u64)>,
+    /// The updates (and their identities) as they were before the first
+    /// transition.
+    saved: Option<(Vec<Update>, Vec<u64>)>,
 }
 
 /// What a `revoke_and_ack` moved, for the channel's HTLC events.
@@ -380,6 +398,7 @@ impl UpdateLog {
             updates: Vec::new(),
             next_local_htlc_id: 0,
             next_remote_htlc_id: 0,
+            uids: Vec::new(),
             undo: None,
         }
     }
@@ -414,15 +433,18 @@ impl UpdateLog {
             return;
         };
         let u = *u;
-        if let Some(saved) = u.saved {
+        if let Some((saved, uids)) = u.saved {
             self.updates = saved;
+            self.uids = uids;
         }
-        for (i, old) in u.replaced.into_iter().rev() {
-            if let Some(slot) = self.updates.get_mut(i) {
+        for (i, old, uid) in u.replaced.into_iter().rev() {
+            if let (Some(slot), Some(id)) = (self.updates.get_mut(i), self.uids.get_mut(i)) {
                 *slot = old;
+                *id = uid;
             }
         }
         self.updates.truncate(u.len);
+        self.uids.truncate(u.len);
         self.next_local_htlc_id = u.next_local_htlc_id;
         self.next_remote_htlc_id = u.next_remote_htlc_id;
         (
@@ -436,7 +458,7 @@ impl UpdateLog {
     fn save_all(&mut self) {
         if let Some(u) = &mut self.undo {
             if u.saved.is_none() {
-                u.saved = Some(self.updates.clone());
+                u.saved = Some((self.updates.clone(), self.uids.clone()));
             }
         }
     }
@@ -450,15 +472,50 @@ impl UpdateLog {
         next_local_htlc_id: u64,
         next_remote_htlc_id: u64,
     ) -> Self {
+        let first = fresh_uids(updates.len());
         UpdateLog {
             settled_local_msat: settled.0,
             settled_remote_msat: settled.1,
             settled_feerate_per_kw: settled.2,
+            uids: (first..).take(updates.len()).collect(),
             updates,
             next_local_htlc_id,
             next_remote_htlc_id,
             undo: None,
         }
+    }
+
+    /// Each update's identity, in the order of [`UpdateLog::updates`]:
+    /// unique in the process, kept while only the update's stage changes
+    /// (a fee update replaced in place gets a new one).
+    pub fn uids(&self) -> &[u64] {
+        &self.uids
+    }
+
+    /// A bound above every update identity given out so far: an update
+    /// whose identity is at or above it was made after this call.
+    pub fn uid_watermark() -> u64 {
+        NEXT_UID.load(Ordering::Relaxed)
+    }
+
+    /// Appends an update with a fresh identity.
+    fn push(&mut self, update: Update) {
+        self.updates.push(update);
+        self.uids.push(fresh_uids(1));
+    }
+
+    /// Keeps the updates (and their identities) for which `keep` says so.
+    fn retain_updates(&mut self, mut keep: impl FnMut(&Update) -> bool) {
+        let mut w = 0;
+        for r in 0..self.updates.len() {
+            if keep(&self.updates[r]) {
+                self.updates.swap(w, r);
+                self.uids.swap(w, r);
+                w += 1;
+            }
+        }
+        self.updates.truncate(w);
+        self.uids.truncate(w);
     }
 
     /// The settled (local msat, remote msat, feerate) every folded update
@@ -507,7 +564,7 @@ impl UpdateLog {
             Side::Local => self.next_local_htlc_id = next,
             Side::Remote => self.next_remote_htlc_id = next,
         }
-        self.updates.push(Update {
+        self.push(Update {
             proposer: offerer,
             kind: UpdateKind::Add(add),
             stage: UpdateStage::Proposed,
@@ -555,7 +612,7 @@ impl UpdateLog {
         if self.find_removal(offerer, htlc_id).is_some() {
             return Err(UpdateError::AlreadyRemoved { offerer, htlc_id });
         }
-        self.updates.push(Update {
+        self.push(Update {
             proposer: remover,
             kind: UpdateKind::Remove { htlc_id, removal },
             stage: UpdateStage::Proposed,
@@ -584,13 +641,14 @@ impl UpdateLog {
         match pending {
             Some(i) => {
                 let old = core::mem::replace(&mut self.updates[i], update);
+                let old_uid = core::mem::replace(&mut self.uids[i], fresh_uids(1));
                 if let Some(u) = &mut self.undo {
                     if u.saved.is_none() && i < u.len {
-                        u.replaced.push((i, old));
+                        u.replaced.push((i, old, old_uid));
                     }
                 }
             }
-            None => self.updates.push(update),
+            None => self.push(update),
         }
     }
 
@@ -675,7 +733,7 @@ impl UpdateLog {
         }
         if any {
             let mut i = 0;
-            self.updates.retain(|_| {
+            self.retain_updates(|_| {
                 i += 1;
                 !drop[i - 1]
             });
@@ -689,10 +747,13 @@ impl UpdateLog {
     /// rewind to the first forgotten add.
     pub fn forget_uncommitted(&mut self) -> Vec<Update> {
         self.save_all();
-        let (kept, dropped): (Vec<Update>, Vec<Update>) = core::mem::take(&mut self.updates)
-            .into_iter()
-            .partition(|u| u.stage != UpdateStage::Proposed);
-        self.updates = kept;
+        let dropped: Vec<Update> = self
+            .updates
+            .iter()
+            .filter(|u| u.stage == UpdateStage::Proposed)
+            .cloned()
+            .collect();
+        self.retain_updates(|u| u.stage != UpdateStage::Proposed);
         for u in &dropped {
             if let UpdateKind::Add(a) = &u.kind {
                 match u.proposer {
@@ -851,7 +912,7 @@ impl UpdateLog {
         if let Some(f) = last_fee {
             self.settled_feerate_per_kw = f;
         }
-        self.updates.retain(|u| match &u.kind {
+        self.retain_updates(|u| match &u.kind {
             UpdateKind::Add(a) => !settled_ids.contains(&(u.proposer, a.id)),
             UpdateKind::Remove { htlc_id, .. } => {
                 !settled_ids.contains(&(u.proposer.other(), *htlc_id))
