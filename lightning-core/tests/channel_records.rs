@@ -354,3 +354,81 @@ fn records_with_the_whole_log_in_every_update_restore() {
     assert!(pair.b.ch.state().log.updates().is_empty());
     pair.check_agreement();
 }
+
+/// The bytes of each write of one add round (A offers, both dances), with
+/// `in_flight` HTLCs offered by B already locked in.
+fn add_round_writes(in_flight: u64) -> Vec<(char, u64)> {
+    let mut o = OpenOptions::default();
+    o.a_config.snapshot_every = 1000;
+    o.b_config.snapshot_every = 1000;
+    let mut pair = open(o);
+    for n in 0..in_flight {
+        let (_, hash) = preimage(100 + n);
+        let (_, out) = pair
+            .b
+            .ch
+            .send_htlc(2_000_000, hash, 700_000, ONION.to_vec())
+            .unwrap();
+        pair.b.apply(out);
+    }
+    pair.commit_both();
+    pair.run_until_quiet();
+    assert_eq!(
+        pair.a.ch.state().log.updates().len() as u64,
+        in_flight,
+        "all locked in"
+    );
+    let mut writes = Vec::new();
+    let mut last = (pair.a.stats, pair.b.stats);
+    let mut track = |pair: &Pair, writes: &mut Vec<(char, u64)>| {
+        for (side, before, now) in [('A', last.0, pair.a.stats), ('B', last.1, pair.b.stats)] {
+            if now.writes > before.writes {
+                writes.push((side, now.bytes - before.bytes));
+            }
+        }
+        last = (pair.a.stats, pair.b.stats);
+    };
+    let (_, hash) = preimage(1);
+    let (_, out) = pair
+        .a
+        .ch
+        .send_htlc(50_000_000, hash, 700_000, ONION.to_vec())
+        .unwrap();
+    pair.a.apply(out);
+    let out = pair.a.ch.commit().unwrap();
+    pair.a.apply(out);
+    track(&pair, &mut writes);
+    pair.deliver_all_a_to_b().unwrap();
+    track(&pair, &mut writes);
+    pair.deliver_all_b_to_a().unwrap();
+    track(&pair, &mut writes);
+    pair.deliver_all_a_to_b().unwrap();
+    track(&pair, &mut writes);
+    pair.check_agreement();
+    writes
+}
+
+/// A write costs what changed, not the channel (issue 13 finding 7): with
+/// 70 HTLCs in flight, the records of one add round are as large as with
+/// 10, but for the 64-byte signature of each extra HTLC output in the
+/// commitment a side receives (BOLT 3; written with the record that
+/// receives it). (Both channels went through the same dances, so their
+/// other fields, the revocation secrets for one, are the same size.)
+#[test]
+fn a_write_does_not_grow_with_the_htlcs_in_flight() {
+    let few = add_round_writes(10);
+    let many = add_round_writes(70);
+    let sides = |w: &[(char, u64)]| w.iter().map(|(s, _)| *s).collect::<String>();
+    // A: commit; B: add+CS; A: RAA+CS; B: RAA.
+    assert_eq!(sides(&few), "ABAB", "{few:?}");
+    assert_eq!(sides(&many), "ABAB", "{many:?}");
+    for (i, ((_, f), (side, m))) in few.iter().zip(&many).enumerate() {
+        // The writes that take the peer's commitment_signed hold its new
+        // HTLC signatures.
+        let signatures = if i == 1 || i == 2 { 60 * 64 } else { 0 };
+        assert!(
+            *m <= f + signatures + 8,
+            "write {i} ({side}): {m} bytes with 70 in flight, {f} with 10"
+        );
+    }
+}

@@ -455,13 +455,29 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
 /// fields, shared with the log: no onion is copied.
 fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
     let mut m = encode_other_fields(st);
+    if let Some(s) = &st.holder_sigs {
+        m.insert(F_HOLDER_SIGS, encode_holder_sigs(s));
+    }
     let mut onions = Onions::new();
     m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
     (m, onions)
 }
 
-/// The state's fields but the log and the onions: what an update record
-/// compares field by field (the log goes as a delta, [`super::log_delta`]).
+/// The peer's signatures on our latest commitment (field 62).
+fn encode_holder_sigs(s: &HolderSignatures) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64 * (s.htlcs.len() + 1) + 9);
+    s.commitment.encode(&mut v);
+    BigSize(s.htlcs.len() as u64).encode(&mut v);
+    for sig in s.htlcs.iter() {
+        sig.encode(&mut v);
+    }
+    v
+}
+
+/// The state's fields but the log, the onions and the HTLC signatures:
+/// what an update record compares field by field (the log goes as a
+/// delta, [`super::log_delta`]; the signatures are compared as they are,
+/// shared, and encoded only when they changed).
 fn encode_other_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     let mut m = BTreeMap::new();
     m.insert(F_PHASE, vec![phase_code(st.phase)]);
@@ -550,14 +566,6 @@ fn encode_other_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
             }
         }
         m.insert(F_REMOTE_POINTS, v);
-    }
-    if let Some(s) = &st.holder_sigs {
-        let mut v = enc(&s.commitment);
-        BigSize(s.htlcs.len() as u64).encode(&mut v);
-        for sig in &s.htlcs {
-            sig.encode(&mut v);
-        }
-        m.insert(F_HOLDER_SIGS, v);
     }
     let stored = st.secrets.stored();
     if !stored.is_empty() {
@@ -723,7 +731,10 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
                 htlcs.push(r.read()?);
             }
             finish(r, "holder_sigs")?;
-            Some(HolderSignatures { commitment, htlcs })
+            Some(HolderSignatures {
+                commitment,
+                htlcs: htlcs.into(),
+            })
         }
     };
     let mut secrets = CounterpartyCommitmentSecrets::new();
@@ -904,6 +915,8 @@ pub struct Persister {
     stored: BTreeMap<u64, Vec<u8>>,
     /// The stored log; `None` when the next write must write it whole.
     stored_log: Option<StoredLog>,
+    /// The stored HTLC signatures (field 62; shared with the state).
+    stored_sigs: Option<HolderSignatures>,
     /// Debug builds: the stored log field (78) as a restore would rebuild
     /// it, to check every delta against the whole encoding.
     #[cfg(debug_assertions)]
@@ -919,6 +932,7 @@ impl Persister {
         Persister {
             stored: BTreeMap::new(),
             stored_log: None,
+            stored_sigs: None,
             #[cfg(debug_assertions)]
             shadow: None,
             seq: 0,
@@ -974,7 +988,8 @@ impl Persister {
             .stored_log
             .as_ref()
             .and_then(|stored| log_delta::diff(stored, &st.log));
-        if delta.as_ref().is_some_and(|d| !d.changed) && fields == self.stored {
+        let sigs_same = st.holder_sigs == self.stored_sigs;
+        if delta.as_ref().is_some_and(|d| !d.changed) && sigs_same && fields == self.stored {
             return None;
         }
         if self.since_snapshot + 1 >= self.every {
@@ -995,6 +1010,13 @@ impl Persister {
             if self.stored.get(ty) != Some(v) {
                 w.put_raw(*ty, v);
             }
+        }
+        if !sigs_same {
+            match &st.holder_sigs {
+                Some(s) => w.put_raw(F_HOLDER_SIGS, &encode_holder_sigs(s)),
+                None => removed.push(F_HOLDER_SIGS),
+            }
+            self.stored_sigs.clone_from(&st.holder_sigs);
         }
         match delta {
             Some(d) => {
@@ -1081,6 +1103,8 @@ impl Persister {
         {
             self.shadow = _log;
         }
+        fields.remove(&F_HOLDER_SIGS);
+        self.stored_sigs.clone_from(&st.holder_sigs);
         self.stored = fields;
         self.stored_log = Some(StoredLog::of(&st.log, |ty| onions.contains_key(&ty)));
         ChannelWrite {
@@ -1170,6 +1194,7 @@ impl<S: ChannelSigner> Channel<S> {
         // What the store holds: the log (unless of the first format, which
         // the next write replaces whole) and the other fields.
         let _log = fields.remove(&F_UPDATES);
+        fields.remove(&F_HOLDER_SIGS);
         let stored_log = if fields.contains_key(&F_LOG) {
             None
         } else {
@@ -1182,6 +1207,7 @@ impl<S: ChannelSigner> Channel<S> {
         let persister = Persister {
             stored: fields,
             stored_log,
+            stored_sigs: st.holder_sigs.clone(),
             #[cfg(debug_assertions)]
             shadow: _log,
             seq,
