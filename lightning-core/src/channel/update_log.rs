@@ -357,25 +357,33 @@ impl PartialEq for UpdateLog {
 
 impl Eq for UpdateLog {}
 
-/// The undo record of one transaction on the log. Appending an update (the
-/// `update_*` messages) costs nothing to undo: the log is cut back to its
-/// old length. Replacing an update in place saves that one update. Only the
-/// transitions that touch every update (`commitment_signed`,
-/// `revoke_and_ack`, forgetting on disconnection), which cost time in
-/// proportion to the log anyway, save a copy of it (cheap: onions are
-/// shared).
+/// The undo record of one transaction on the log: the scalars as they
+/// were, and a journal of the steps, undone in reverse order. Each step
+/// saves what it changes and no more: an appended update nothing, a
+/// replaced or removed update that update, a transition
+/// (`commitment_signed`, `revoke_and_ack`) every update's stage (a byte
+/// each). No step copies the log.
 #[derive(Debug, Clone)]
 struct Undo {
-    len: usize,
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
     settled: (u64, u64, u32),
-    /// Updates replaced in place, with their index and identity, before
-    /// `saved` was taken.
-    replaced: Vec<(usize, Update, u64)>,
-    /// The updates (and their identities) as they were before the first
-    /// transition.
-    saved: Option<(Vec<Update>, Vec<u64>)>,
+    steps: Vec<Step>,
+}
+
+/// One step of a transaction on the log, as what undoes it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// An update was appended: drop the last one.
+    Appended,
+    /// An update was replaced in place: its index, the old update and its
+    /// identity.
+    Replaced(usize, Update, u64),
+    /// Updates were removed in one pass: each with its index before the
+    /// pass, in increasing order.
+    Removed(Vec<(usize, Update, u64)>),
+    /// Every update's stage before a transition.
+    Stages(Vec<UpdateStage>),
 }
 
 /// What a `revoke_and_ack` moved, for the channel's HTLC events.
@@ -412,12 +420,10 @@ impl UpdateLog {
             return false;
         }
         self.undo = Some(Box::new(Undo {
-            len: self.updates.len(),
             next_local_htlc_id: self.next_local_htlc_id,
             next_remote_htlc_id: self.next_remote_htlc_id,
             settled: self.settled(),
-            replaced: Vec::new(),
-            saved: None,
+            steps: Vec::new(),
         }));
         true
     }
@@ -433,18 +439,34 @@ impl UpdateLog {
             return;
         };
         let u = *u;
-        if let Some((saved, uids)) = u.saved {
-            self.updates = saved;
-            self.uids = uids;
-        }
-        for (i, old, uid) in u.replaced.into_iter().rev() {
-            if let (Some(slot), Some(id)) = (self.updates.get_mut(i), self.uids.get_mut(i)) {
-                *slot = old;
-                *id = uid;
+        for step in u.steps.into_iter().rev() {
+            match step {
+                Step::Appended => {
+                    self.updates.pop();
+                    self.uids.pop();
+                }
+                Step::Replaced(i, old, uid) => {
+                    if let (Some(slot), Some(id)) = (self.updates.get_mut(i), self.uids.get_mut(i))
+                    {
+                        *slot = old;
+                        *id = uid;
+                    }
+                }
+                Step::Removed(removed) => {
+                    // In increasing order, each goes back where it was.
+                    for (i, update, uid) in removed {
+                        let i = i.min(self.updates.len());
+                        self.updates.insert(i, update);
+                        self.uids.insert(i, uid);
+                    }
+                }
+                Step::Stages(stages) => {
+                    for (u, stage) in self.updates.iter_mut().zip(stages) {
+                        u.stage = stage;
+                    }
+                }
             }
         }
-        self.updates.truncate(u.len);
-        self.uids.truncate(u.len);
         self.next_local_htlc_id = u.next_local_htlc_id;
         self.next_remote_htlc_id = u.next_remote_htlc_id;
         (
@@ -454,12 +476,11 @@ impl UpdateLog {
         ) = u.settled;
     }
 
-    /// Before a change to every update: saves them for a rollback.
-    fn save_all(&mut self) {
+    /// Before a transition: saves every update's stage for a rollback.
+    fn save_stages(&mut self) {
         if let Some(u) = &mut self.undo {
-            if u.saved.is_none() {
-                u.saved = Some((self.updates.clone(), self.uids.clone()));
-            }
+            u.steps
+                .push(Step::Stages(self.updates.iter().map(|u| u.stage).collect()));
         }
     }
 
@@ -502,20 +523,32 @@ impl UpdateLog {
     fn push(&mut self, update: Update) {
         self.updates.push(update);
         self.uids.push(fresh_uids(1));
+        if let Some(u) = &mut self.undo {
+            u.steps.push(Step::Appended);
+        }
     }
 
     /// Keeps the updates (and their identities) for which `keep` says so.
+    /// In a transaction, the removed ones are saved for a rollback.
     fn retain_updates(&mut self, mut keep: impl FnMut(&Update) -> bool) {
+        let journal = self.undo.is_some();
+        let mut removed = Vec::new();
         let mut w = 0;
         for r in 0..self.updates.len() {
+            // Positions from `r` on are untouched: this is update `r`.
             if keep(&self.updates[r]) {
                 self.updates.swap(w, r);
                 self.uids.swap(w, r);
                 w += 1;
+            } else if journal {
+                removed.push((r, self.updates[r].clone(), self.uids[r]));
             }
         }
         self.updates.truncate(w);
         self.uids.truncate(w);
+        if let (Some(u), false) = (&mut self.undo, removed.is_empty()) {
+            u.steps.push(Step::Removed(removed));
+        }
     }
 
     /// The settled (local msat, remote msat, feerate) every folded update
@@ -643,9 +676,7 @@ impl UpdateLog {
                 let old = core::mem::replace(&mut self.updates[i], update);
                 let old_uid = core::mem::replace(&mut self.uids[i], fresh_uids(1));
                 if let Some(u) = &mut self.undo {
-                    if u.saved.is_none() && i < u.len {
-                        u.replaced.push((i, old, old_uid));
-                    }
+                    u.steps.push(Step::Replaced(i, old, old_uid));
                 }
             }
             None => self.push(update),
@@ -671,7 +702,7 @@ impl UpdateLog {
     /// an empty one as a commitment with a new number only; the channel
     /// refuses to receive one (see `Channel::on_commitment_signed`).
     pub fn commitment_signed(&mut self, signer: Side) {
-        self.save_all();
+        self.save_stages();
         for u in &mut self.updates {
             if u.proposer == signer && u.stage == UpdateStage::Proposed {
                 u.stage = UpdateStage::ReceiverCommitted;
@@ -687,7 +718,7 @@ impl UpdateLog {
     /// now settled on both sides into the balances. Returns the HTLC adds
     /// this locked in and the HTLCs it settled.
     pub fn revoke_and_ack(&mut self, revoker: Side) -> Revoked {
-        self.save_all();
+        self.save_stages();
         let mut moved = Revoked::default();
         for u in &mut self.updates {
             if u.proposer != revoker && u.stage == UpdateStage::ReceiverCommitted {
@@ -746,7 +777,6 @@ impl UpdateLog {
     /// so the caller can offer them again or fail them upstream; HTLC ids
     /// rewind to the first forgotten add.
     pub fn forget_uncommitted(&mut self) -> Vec<Update> {
-        self.save_all();
         let dropped: Vec<Update> = self
             .updates
             .iter()
