@@ -283,7 +283,7 @@ fn dump_stores(pair: &Pair) -> String {
 
 /// Records written by the code before log deltas (the whole update log,
 /// field 78, in every update record; fixture written by that code with
-/// `WRITE_RECORD_VECTOR=1`) restore to a channel equal to the one the
+/// `WRITE_FULL_LOG_RECORD_VECTOR=1`) restore to a channel equal to the one the
 /// current code reaches by the same steps, and work on.
 #[test]
 fn records_with_the_whole_log_in_every_update_restore() {
@@ -292,7 +292,7 @@ fn records_with_the_whole_log_in_every_update_restore() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/channel_record_v1_full_log.txt"
     );
-    if std::env::var("WRITE_RECORD_VECTOR").is_ok() {
+    if std::env::var("WRITE_FULL_LOG_RECORD_VECTOR").is_ok() {
         std::fs::write(path, dump_stores(&pair)).unwrap();
     }
     let fixture = include_str!("data/channel_record_v1_full_log.txt");
@@ -352,6 +352,21 @@ fn records_with_the_whole_log_in_every_update_restore() {
     }
     assert!(pair.a.ch.state().log.updates().is_empty());
     assert!(pair.b.ch.state().log.updates().is_empty());
+    pair.check_agreement();
+    // Each store now holds the old records and, after them, records of
+    // this code (log deltas): they restore together to the last state.
+    for node in [&mut pair.a, &mut pair.b] {
+        assert!(
+            node.stored_keys()
+                .iter()
+                .filter(|k| k.contains("/u/"))
+                .count()
+                > 20
+        );
+        node.restart();
+    }
+    pair.reconnect();
+    pay_batched(&mut pair, 20, 1_000_000);
     pair.check_agreement();
 }
 
