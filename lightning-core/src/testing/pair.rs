@@ -75,6 +75,11 @@ pub struct Endpoint {
     /// (the `per_message` bench runs through this).
     pub durable: Option<ChannelState>,
     durable_store: usize,
+    /// Whether to keep [`Endpoint::durable`] (on by default). A benchmark
+    /// turns it off so that it times the channel, not this bookkeeping
+    /// (a copy of the update log at every write); a restart then checks
+    /// nothing.
+    pub track_durable: bool,
 }
 
 /// An address that tells one store handle from another (never
@@ -128,8 +133,12 @@ impl Endpoint {
                 .unwrap_or_else(|e| panic!("store remove {:?}: {e}", w.obsolete));
             self.stats.removes += removes.len() as u64;
         }
-        self.durable = Some(self.ch.state().clone());
-        self.durable_store = store_id(&self.store);
+        if self.track_durable {
+            self.durable = Some(self.ch.state().clone());
+            self.durable_store = store_id(&self.store);
+        } else {
+            self.durable = None;
+        }
     }
 
     /// The keys the store holds, in order.
@@ -352,6 +361,7 @@ pub fn node_with_store(
         stats: WriteStats::default(),
         durable: None,
         durable_store: 0,
+        track_durable: true,
     }
 }
 
