@@ -215,7 +215,7 @@ fn random_transactions_roll_back_exactly() {
             // A removal of one of the other side's HTLCs.
             let remover = side(op - 3);
             let id = arg % log.next_htlc_id(remover.other()).max(1);
-            let removal = if arg % 3 == 0 {
+            let removal = if arg.is_multiple_of(3) {
                 super::update_log::HtlcRemoval::Fulfill {
                     payment_preimage: [1; 32],
                 }

@@ -345,10 +345,12 @@ fn encode_log(log: &UpdateLog, mut onions: Option<&mut Onions>) -> Vec<u8> {
     out
 }
 
+/// The log's head: the settled (local msat, remote msat, feerate), and
+/// the next local and remote HTLC ids.
+type LogHead = ((u64, u64, u32), u64, u64);
+
 /// Reads the log's head ([`encode_log_head`]).
-pub(super) fn decode_log_head(
-    r: &mut Reader<'_>,
-) -> Result<((u64, u64, u32), u64, u64), DecodeError> {
+pub(super) fn decode_log_head(r: &mut Reader<'_>) -> Result<LogHead, DecodeError> {
     Ok(((r.read()?, r.read()?, r.read()?), r.read()?, r.read()?))
 }
 
