@@ -7,6 +7,8 @@
 //! side's per-commitment point. Signing is deterministic (RFC 6979), so a
 //! lost `commitment_signed` is retransmitted by building it again.
 
+use std::sync::Arc;
+
 use bitcoin::ecdsa;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::sighash::EcdsaSighashType;
@@ -151,8 +153,10 @@ impl CommitmentBasis<'_> {
 pub struct HolderSignatures {
     /// On the commitment's funding input.
     pub commitment: Signature,
-    /// On each HTLC transaction, in output order.
-    pub htlcs: Vec<Signature>,
+    /// On each HTLC transaction, in output order. Shared: the undo copy
+    /// an input takes of the state, and the record's copy of what it
+    /// wrote, never copy the signatures (483 of them at most).
+    pub htlcs: Arc<[Signature]>,
 }
 
 /// Checks the peer's signatures on our commitment `ctx` (BOLT 2, "Receiving
@@ -188,7 +192,7 @@ pub fn verify_holder_signatures(
     }
     let txid = ctx.txid();
     let sighash_type = remote_htlc_sighash_type(ctx.channel_type);
-    for (index, (h, s)) in ctx.htlcs.iter().zip(&sigs.htlcs).enumerate() {
+    for (index, (h, s)) in ctx.htlcs.iter().zip(sigs.htlcs.iter()).enumerate() {
         let htx = build_htlc_transaction(txid, ctx, h)?;
         let sig = ecdsa::Signature {
             signature: *s,
@@ -240,7 +244,7 @@ pub fn finalize_holder<S: ChannelSigner>(
     let txid = ctx.txid();
     let sighash_type = remote_htlc_sighash_type(ctx.channel_type);
     let mut htlc_timeouts = Vec::new();
-    for (h, s) in ctx.htlcs.iter().zip(&sigs.htlcs) {
+    for (h, s) in ctx.htlcs.iter().zip(sigs.htlcs.iter()) {
         if h.htlc.direction != HtlcDirection::Offered {
             continue;
         }

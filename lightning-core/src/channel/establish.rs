@@ -509,7 +509,7 @@ impl<S: ChannelSigner> Channel<S> {
     ) -> Result<HolderSignatures, ChannelError> {
         let sigs = HolderSignatures {
             commitment: signature,
-            htlcs: Vec::new(),
+            htlcs: std::sync::Arc::from([]),
         };
         let ours = self.build_holder(Which::Current, 0)?;
         let remote = self.remote_keys()?;

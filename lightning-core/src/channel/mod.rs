@@ -10,7 +10,8 @@
 //! - [`reconnect`]: disconnection and `channel_reestablish`.
 //! - [`shutdown`]: `shutdown`, `closing_signed`, `closing_complete` /
 //!   `closing_sig`.
-//! - [`record`]: the persisted record (snapshot + update records).
+//! - [`record`]: the persisted record (snapshot + update records);
+//!   `log_delta`: the update log in update records, as what changed.
 //! - [`events`], [`error`]: what each input returns.
 //!
 //! The rules, as pure functions the channel calls:
@@ -34,6 +35,7 @@
 #![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
 
 pub mod error;
+mod log_delta;
 pub mod params;
 
 /// Declares the modules that are public only with `test-support`.

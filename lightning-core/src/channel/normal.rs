@@ -503,7 +503,7 @@ impl<S: ChannelSigner> Channel<S> {
         let ctx = self.build_holder(Which::Current, number)?;
         let sigs = HolderSignatures {
             commitment: m.signature,
-            htlcs: m.htlc_signatures.clone(),
+            htlcs: m.htlc_signatures.as_slice().into(),
         };
         verify_holder_signatures(&ctx, &self.remote_keys()?.funding_pubkey, &sigs)?;
         self.st.numbers.local = number;

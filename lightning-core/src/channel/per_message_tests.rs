@@ -181,6 +181,79 @@ fn a_rolled_back_log_is_the_log_before() {
     assert_ne!(log, before);
     log.rollback();
     assert_eq!(log, before);
+    assert_eq!(log.uids(), before.uids(), "identities restored too");
+}
+
+/// Random steps on a random log, in a transaction, rolled back: the log
+/// and its update identities are what they were (the journal undoes
+/// appends, replacements, transitions, merges, folds and forgetting).
+#[test]
+fn random_transactions_roll_back_exactly() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let add = |id: u64| HtlcAdd {
+        id,
+        amount_msat: 1_000_000 + id,
+        payment_hash: PaymentHash([id as u8; 32]),
+        cltv_expiry: 500,
+        onion_routing_packet: Arc::from(&ONION[..]),
+        path_key: None,
+    };
+    let side = |b: u64| if b == 0 { Side::Local } else { Side::Remote };
+    let step = |log: &mut UpdateLog, op: u64, arg: u64| match op {
+        0 | 1 => {
+            let s = side(op);
+            let _ = log.add_htlc(s, add(log.next_htlc_id(s)));
+        }
+        2 => log.update_fee(side(arg % 2), 2500 + (arg % 7) as u32),
+        3 | 4 => {
+            // A removal of one of the other side's HTLCs.
+            let remover = side(op - 3);
+            let id = arg % log.next_htlc_id(remover.other()).max(1);
+            let removal = if arg.is_multiple_of(3) {
+                super::update_log::HtlcRemoval::Fulfill {
+                    payment_preimage: PaymentPreimage([1; 32]),
+                }
+            } else {
+                super::update_log::HtlcRemoval::Fail { reason: vec![2; 3] }
+            };
+            let _ = log.remove_htlc(remover, id, removal);
+        }
+        5 => log.commitment_signed(side(arg % 2)),
+        6 => {
+            let _ = log.revoke_and_ack(side(arg % 2));
+        }
+        _ => {
+            let _ = log.forget_uncommitted();
+        }
+    };
+    let mut rolled_back = 0;
+    for _ in 0..300 {
+        let mut log = UpdateLog::new(600_000_000, 400_000_000, 2500);
+        for _ in 0..next(40) {
+            let (op, arg) = (next(8), next(1000));
+            step(&mut log, op, arg);
+        }
+        let before = log.clone();
+        assert!(log.begin());
+        for _ in 0..next(12) {
+            let (op, arg) = (next(8), next(1000));
+            step(&mut log, op, arg);
+        }
+        rolled_back += usize::from(log != before);
+        log.rollback();
+        assert_eq!(log, before);
+        assert_eq!(log.uids(), before.uids());
+    }
+    assert!(
+        rolled_back > 100,
+        "{rolled_back} transactions changed the log"
+    );
 }
 
 #[test]

@@ -18,7 +18,12 @@
 //!
 //! Restoring reads the snapshot, then overlays each update record with a
 //! larger `seq` in order, so the result is exactly the state of the last
-//! write. Every [`ChannelConfig::snapshot_every`](super::ChannelConfig)
+//! write. The update log is the one field that is not replaced whole in
+//! update records: a snapshot holds it whole (field 78, each add's onion in
+//! a field of its own), an update record the change since the previous
+//! write (field 80, [`super::log_delta`]), so a write costs what changed.
+//! (Update records written before field 80 hold the whole log in field 78;
+//! they still restore.) Every [`ChannelConfig::snapshot_every`](super::ChannelConfig)
 //! updates the record is compacted into a new snapshot and the folded update
 //! keys become obsolete. Keys: `channels/<channel_id>/snapshot` (version =
 //! seq) and `channels/<channel_id>/u/<seq, 20 digits>`, so a plain key
@@ -41,6 +46,7 @@ use secp256k1::ecdsa::Signature;
 
 use super::commitments::HolderSignatures;
 use super::events::{ChannelWrite, RecordWrite};
+use super::log_delta::{self, LogImage, StoredLog};
 use super::params::{ChannelType, PartyParams};
 use super::reestablish::{CommitmentNumbers, LastSent};
 use super::state::{Channel, ChannelConfig, ChannelState, Phase, RemotePoints, Transient};
@@ -126,8 +132,11 @@ const F_CLOSING_TX: u64 = 76;
 /// changes at every write; an onion is written once). Replaces [`F_LOG`],
 /// which records of earlier versions of this code still carry.
 const F_UPDATES: u64 = 78;
+/// In update records only: the change of the log since the previous record
+/// ([`super::log_delta`]), applied to [`F_UPDATES`] (or [`F_LOG`]).
+const F_LOG_DELTA: u64 = 80;
 /// The last fixed field type.
-const F_LAST: u64 = F_UPDATES;
+const F_LAST: u64 = F_LOG_DELTA;
 /// Onion fields: `F_ONIONS + 4 * htlc_id + 2 * side` (side 0: ours, 1: the
 /// peer's), one per HTLC add in the log, written when the add is and
 /// removed with it.
@@ -213,7 +222,7 @@ fn side_code(s: Side) -> u8 {
     }
 }
 
-fn stage_code(s: UpdateStage) -> u8 {
+pub(super) fn stage_code(s: UpdateStage) -> u8 {
     match s {
         UpdateStage::Proposed => 0,
         UpdateStage::ReceiverCommitted => 1,
@@ -223,8 +232,95 @@ fn stage_code(s: UpdateStage) -> u8 {
     }
 }
 
+fn stage_from(c: u8) -> Option<UpdateStage> {
+    Some(match c {
+        0 => UpdateStage::Proposed,
+        1 => UpdateStage::ReceiverCommitted,
+        2 => UpdateStage::ReceiverRevoked,
+        3 => UpdateStage::ProposerCommitted,
+        4 => UpdateStage::LockedIn,
+        _ => return None,
+    })
+}
+
 /// The onion fields of a state: field type to the (shared) onion.
 type Onions = BTreeMap<u64, Arc<[u8]>>;
+
+/// Encodes the log's head: the settled balances and feerate, and each
+/// side's next HTLC id.
+pub(super) fn encode_log_head(log: &UpdateLog, out: &mut Vec<u8>) {
+    let (l, r, f) = log.settled();
+    l.encode(out);
+    r.encode(out);
+    f.encode(out);
+    log.next_htlc_id(Side::Local).encode(out);
+    log.next_htlc_id(Side::Remote).encode(out);
+}
+
+/// Encodes one update. An add's onion is inline, or empty when
+/// `onion_elsewhere` (it is then in its onion field).
+pub(super) fn encode_update(out: &mut Vec<u8>, u: &Update, onion_elsewhere: bool) {
+    side_code(u.proposer).encode(out);
+    stage_code(u.stage).encode(out);
+    match &u.kind {
+        UpdateKind::Add(a) => {
+            0u8.encode(out);
+            a.id.encode(out);
+            a.amount_msat.encode(out);
+            a.payment_hash.encode(out);
+            a.cltv_expiry.encode(out);
+            put_bytes(
+                out,
+                if onion_elsewhere {
+                    &[]
+                } else {
+                    &a.onion_routing_packet
+                },
+            );
+            match &a.path_key {
+                None => 0u8.encode(out),
+                Some(k) => {
+                    1u8.encode(out);
+                    k.encode(out);
+                }
+            }
+        }
+        UpdateKind::Remove { htlc_id, removal } => match removal {
+            HtlcRemoval::Fulfill { payment_preimage } => {
+                1u8.encode(out);
+                htlc_id.encode(out);
+                payment_preimage.encode(out);
+            }
+            HtlcRemoval::Fail { reason } => {
+                2u8.encode(out);
+                htlc_id.encode(out);
+                put_bytes(out, reason);
+            }
+            HtlcRemoval::FailMalformed {
+                sha256_of_onion,
+                failure_code,
+            } => {
+                3u8.encode(out);
+                htlc_id.encode(out);
+                sha256_of_onion.encode(out);
+                failure_code.encode(out);
+            }
+        },
+        UpdateKind::Fee { feerate_per_kw } => {
+            4u8.encode(out);
+            feerate_per_kw.encode(out);
+        }
+    }
+}
+
+/// The onion field an update's onion goes to, if it is an add whose id
+/// fits one.
+pub(super) fn update_onion_field(u: &Update) -> Option<u64> {
+    match &u.kind {
+        UpdateKind::Add(a) => onion_field(u.proposer, a.id),
+        _ => None,
+    }
+}
 
 /// Encodes the log. With `onions`, each add's onion goes there (field type
 /// to the shared onion, not copied) and the log carries an empty onion in
@@ -232,156 +328,115 @@ type Onions = BTreeMap<u64, Arc<[u8]>>;
 /// [`F_LOG`]).
 fn encode_log(log: &UpdateLog, mut onions: Option<&mut Onions>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + 80 * log.updates().len());
-    let (l, r, f) = log.settled();
-    l.encode(&mut out);
-    r.encode(&mut out);
-    f.encode(&mut out);
-    log.next_htlc_id(Side::Local).encode(&mut out);
-    log.next_htlc_id(Side::Remote).encode(&mut out);
+    encode_log_head(log, &mut out);
     BigSize(log.updates().len() as u64).encode(&mut out);
     for u in log.updates() {
-        side_code(u.proposer).encode(&mut out);
-        stage_code(u.stage).encode(&mut out);
-        match &u.kind {
-            UpdateKind::Add(a) => {
-                0u8.encode(&mut out);
-                a.id.encode(&mut out);
-                a.amount_msat.encode(&mut out);
-                a.payment_hash.encode(&mut out);
-                a.cltv_expiry.encode(&mut out);
-                let own_field = match (&mut onions, onion_field(u.proposer, a.id)) {
-                    (Some(map), Some(ty)) => {
-                        map.insert(ty, Arc::clone(&a.onion_routing_packet));
-                        true
-                    }
-                    _ => false,
-                };
-                put_bytes(
-                    &mut out,
-                    if own_field {
-                        &[]
-                    } else {
-                        &a.onion_routing_packet
-                    },
-                );
-                match &a.path_key {
-                    None => 0u8.encode(&mut out),
-                    Some(k) => {
-                        1u8.encode(&mut out);
-                        k.encode(&mut out);
-                    }
+        let own_field = match (&mut onions, update_onion_field(u)) {
+            (Some(map), Some(ty)) => {
+                if let UpdateKind::Add(a) = &u.kind {
+                    map.insert(ty, Arc::clone(&a.onion_routing_packet));
                 }
+                true
             }
-            UpdateKind::Remove { htlc_id, removal } => match removal {
-                HtlcRemoval::Fulfill { payment_preimage } => {
-                    1u8.encode(&mut out);
-                    htlc_id.encode(&mut out);
-                    payment_preimage.encode(&mut out);
-                }
-                HtlcRemoval::Fail { reason } => {
-                    2u8.encode(&mut out);
-                    htlc_id.encode(&mut out);
-                    put_bytes(&mut out, reason);
-                }
-                HtlcRemoval::FailMalformed {
-                    sha256_of_onion,
-                    failure_code,
-                } => {
-                    3u8.encode(&mut out);
-                    htlc_id.encode(&mut out);
-                    sha256_of_onion.encode(&mut out);
-                    failure_code.encode(&mut out);
-                }
-            },
-            UpdateKind::Fee { feerate_per_kw } => {
-                4u8.encode(&mut out);
-                feerate_per_kw.encode(&mut out);
-            }
-        }
+            _ => false,
+        };
+        encode_update(&mut out, u, own_field);
     }
     out
 }
 
+/// The log's head: the settled (local msat, remote msat, feerate), and
+/// the next local and remote HTLC ids.
+type LogHead = ((u64, u64, u32), u64, u64);
+
+/// Reads the log's head ([`encode_log_head`]).
+pub(super) fn decode_log_head(r: &mut Reader<'_>) -> Result<LogHead, DecodeError> {
+    Ok(((r.read()?, r.read()?, r.read()?), r.read()?, r.read()?))
+}
+
+/// Decodes one update; an add with an empty onion takes it from `onion`
+/// (given the proposer and the id).
+pub(super) fn decode_update(
+    r: &mut Reader<'_>,
+    onion: &mut dyn FnMut(Side, u64) -> Result<Arc<[u8]>, DecodeError>,
+) -> Result<Update, DecodeError> {
+    let proposer = match r.read::<u8>()? {
+        0 => Side::Local,
+        1 => Side::Remote,
+        _ => return Err(DecodeError::invalid("side")),
+    };
+    let stage = stage_from(r.read::<u8>()?).ok_or_else(|| DecodeError::invalid("stage"))?;
+    let kind = match r.read::<u8>()? {
+        0 => {
+            let id = r.read()?;
+            let amount_msat = r.read()?;
+            let payment_hash = r.read()?;
+            let cltv_expiry = r.read()?;
+            let inline = get_bytes(r)?;
+            let onion_routing_packet: Arc<[u8]> = if inline.is_empty() {
+                onion(proposer, id)?
+            } else {
+                Arc::from(inline)
+            };
+            let path_key = match r.read::<u8>()? {
+                0 => None,
+                1 => Some(r.read()?),
+                _ => return Err(DecodeError::invalid("path_key")),
+            };
+            UpdateKind::Add(HtlcAdd {
+                id,
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+                onion_routing_packet,
+                path_key,
+            })
+        }
+        1 => UpdateKind::Remove {
+            htlc_id: r.read()?,
+            removal: HtlcRemoval::Fulfill {
+                payment_preimage: r.read()?,
+            },
+        },
+        2 => UpdateKind::Remove {
+            htlc_id: r.read()?,
+            removal: HtlcRemoval::Fail {
+                reason: get_bytes(r)?,
+            },
+        },
+        3 => UpdateKind::Remove {
+            htlc_id: r.read()?,
+            removal: HtlcRemoval::FailMalformed {
+                sha256_of_onion: r.read()?,
+                failure_code: r.read()?,
+            },
+        },
+        4 => UpdateKind::Fee {
+            feerate_per_kw: r.read()?,
+        },
+        _ => return Err(DecodeError::invalid("update kind")),
+    };
+    Ok(Update {
+        proposer,
+        kind,
+        stage,
+    })
+}
+
 /// Decodes the log; an add with an empty onion takes it from `onions`.
 fn decode_log(r: &mut Reader<'_>, onions: &BTreeMap<u64, &[u8]>) -> Result<UpdateLog, DecodeError> {
-    let settled = (r.read()?, r.read()?, r.read()?);
-    let next_local: u64 = r.read()?;
-    let next_remote: u64 = r.read()?;
+    let (settled, next_local, next_remote) = decode_log_head(r)?;
     let BigSize(n) = r.read()?;
     let mut updates = Vec::new();
+    let mut onion = |side: Side, id: u64| -> Result<Arc<[u8]>, DecodeError> {
+        Ok(Arc::from(
+            *onion_field(side, id)
+                .and_then(|ty| onions.get(&ty))
+                .ok_or_else(|| DecodeError::invalid("onion field missing"))?,
+        ))
+    };
     for _ in 0..n {
-        let proposer = match r.read::<u8>()? {
-            0 => Side::Local,
-            1 => Side::Remote,
-            _ => return Err(DecodeError::invalid("side")),
-        };
-        let stage = match r.read::<u8>()? {
-            0 => UpdateStage::Proposed,
-            1 => UpdateStage::ReceiverCommitted,
-            2 => UpdateStage::ReceiverRevoked,
-            3 => UpdateStage::ProposerCommitted,
-            4 => UpdateStage::LockedIn,
-            _ => return Err(DecodeError::invalid("stage")),
-        };
-        let kind = match r.read::<u8>()? {
-            0 => {
-                let id = r.read()?;
-                let amount_msat = r.read()?;
-                let payment_hash = r.read()?;
-                let cltv_expiry = r.read()?;
-                let inline = get_bytes(r)?;
-                let onion_routing_packet: Arc<[u8]> = if inline.is_empty() {
-                    Arc::from(
-                        *onion_field(proposer, id)
-                            .and_then(|ty| onions.get(&ty))
-                            .ok_or_else(|| DecodeError::invalid("onion field missing"))?,
-                    )
-                } else {
-                    Arc::from(inline)
-                };
-                let path_key = match r.read::<u8>()? {
-                    0 => None,
-                    1 => Some(r.read()?),
-                    _ => return Err(DecodeError::invalid("path_key")),
-                };
-                UpdateKind::Add(HtlcAdd {
-                    id,
-                    amount_msat,
-                    payment_hash,
-                    cltv_expiry,
-                    onion_routing_packet,
-                    path_key,
-                })
-            }
-            1 => UpdateKind::Remove {
-                htlc_id: r.read()?,
-                removal: HtlcRemoval::Fulfill {
-                    payment_preimage: r.read()?,
-                },
-            },
-            2 => UpdateKind::Remove {
-                htlc_id: r.read()?,
-                removal: HtlcRemoval::Fail {
-                    reason: get_bytes(r)?,
-                },
-            },
-            3 => UpdateKind::Remove {
-                htlc_id: r.read()?,
-                removal: HtlcRemoval::FailMalformed {
-                    sha256_of_onion: r.read()?,
-                    failure_code: r.read()?,
-                },
-            },
-            4 => UpdateKind::Fee {
-                feerate_per_kw: r.read()?,
-            },
-            _ => return Err(DecodeError::invalid("update kind")),
-        };
-        updates.push(Update {
-            proposer,
-            kind,
-            stage,
-        });
+        updates.push(decode_update(r, &mut onion)?);
     }
     Ok(UpdateLog::from_parts(
         settled,
@@ -401,6 +456,31 @@ pub fn encode_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
 /// The state's fields but the onions (field type to value), and the onion
 /// fields, shared with the log: no onion is copied.
 fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
+    let mut m = encode_other_fields(st);
+    if let Some(s) = &st.holder_sigs {
+        m.insert(F_HOLDER_SIGS, encode_holder_sigs(s));
+    }
+    let mut onions = Onions::new();
+    m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
+    (m, onions)
+}
+
+/// The peer's signatures on our latest commitment (field 62).
+fn encode_holder_sigs(s: &HolderSignatures) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64 * (s.htlcs.len() + 1) + 9);
+    s.commitment.encode(&mut v);
+    BigSize(s.htlcs.len() as u64).encode(&mut v);
+    for sig in s.htlcs.iter() {
+        sig.encode(&mut v);
+    }
+    v
+}
+
+/// The state's fields but the log, the onions and the HTLC signatures:
+/// what an update record compares field by field (the log goes as a
+/// delta, [`super::log_delta`]; the signatures are compared as they are,
+/// shared, and encoded only when they changed).
+fn encode_other_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     let mut m = BTreeMap::new();
     m.insert(F_PHASE, vec![phase_code(st.phase)]);
     m.insert(F_KEYS_INDEX, enc(&st.keys_index));
@@ -470,8 +550,6 @@ fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
     if let Some(h) = st.funding_wait_since {
         m.insert(F_FUNDING_WAIT, enc(&h));
     }
-    let mut onions = Onions::new();
-    m.insert(F_UPDATES, encode_log(&st.log, Some(&mut onions)));
     let n = &st.numbers;
     let mut v = enc(&n.local);
     n.remote.encode(&mut v);
@@ -490,14 +568,6 @@ fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
             }
         }
         m.insert(F_REMOTE_POINTS, v);
-    }
-    if let Some(s) = &st.holder_sigs {
-        let mut v = enc(&s.commitment);
-        BigSize(s.htlcs.len() as u64).encode(&mut v);
-        for sig in &s.htlcs {
-            sig.encode(&mut v);
-        }
-        m.insert(F_HOLDER_SIGS, v);
     }
     let stored = st.secrets.stored();
     if !stored.is_empty() {
@@ -529,7 +599,7 @@ fn encode_parts(st: &ChannelState) -> (BTreeMap<u64, Vec<u8>>, Onions) {
     if let Some(tx) = &st.closing_tx {
         m.insert(F_CLOSING_TX, serialize(tx));
     }
-    (m, onions)
+    m
 }
 
 fn field<'a>(
@@ -663,7 +733,10 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
                 htlcs.push(r.read()?);
             }
             finish(r, "holder_sigs")?;
-            Some(HolderSignatures { commitment, htlcs })
+            Some(HolderSignatures {
+                commitment,
+                htlcs: htlcs.into(),
+            })
         }
     };
     let mut secrets = CounterpartyCommitmentSecrets::new();
@@ -756,12 +829,6 @@ fn snapshot_bytes(fields: &BTreeMap<u64, Vec<u8>>, onions: &Onions, seq: u64) ->
     w.into_bytes()
 }
 
-/// Whether two onion maps hold the same onions: by pointer first (the
-/// common case, the log's own onions), by value otherwise.
-fn same_onion(a: &Arc<[u8]>, b: &Arc<[u8]>) -> bool {
-    Arc::ptr_eq(a, b) || a[..] == b[..]
-}
-
 /// Encodes a snapshot in the first record format: the whole log, onions
 /// inline, in field 56. This code never writes it; tests use it to check
 /// that records written by earlier versions stay readable.
@@ -827,22 +894,35 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
 /// Decodes a snapshot (for tests and tools): the state and its seq.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<(ChannelState, u64), RecordError> {
     let (seq, _, fields) = parse_record(bytes)?;
+    if fields.contains_key(&F_LOG_DELTA) {
+        return Err(RecordError::Invalid("log delta in a snapshot"));
+    }
     Ok((decode_fields(&fields)?, seq))
 }
 
 /// Tracks what the store holds, and turns each state change into the
 /// smallest write.
 ///
-/// A write costs in proportion to the fields that are not onions (the log
-/// without its onions, the signatures: a few dozen bytes per HTLC) plus the
-/// onions added or removed since the last write: onions are compared by
-/// pointer, never copied or re-encoded, except in the periodic snapshot.
+/// A write costs in proportion to what changed: the fields but the log are
+/// compared (a few dozen bytes, and the HTLC signatures when they changed),
+/// the log goes as a delta computed from the updates' identities (one pass
+/// over small integers; only new updates are encoded), and an onion is
+/// written once, with the record that first holds its add. Only the
+/// periodic snapshot encodes the whole state.
 #[derive(Debug, Clone)]
 pub struct Persister {
-    /// The stored fields but the onions.
+    /// The stored fields but the log (field 78) and its onion fields.
+    /// (After a restore it may hold a first-format log, field 56, or an
+    /// onion field no add names: the next write removes them.)
     stored: BTreeMap<u64, Vec<u8>>,
-    /// The stored onion fields.
-    stored_onions: Onions,
+    /// The stored log; `None` when the next write must write it whole.
+    stored_log: Option<StoredLog>,
+    /// The stored HTLC signatures (field 62; shared with the state).
+    stored_sigs: Option<HolderSignatures>,
+    /// Debug builds: the stored log field (78) as a restore would rebuild
+    /// it, to check every delta against the whole encoding.
+    #[cfg(debug_assertions)]
+    shadow: Option<Vec<u8>>,
     seq: u64,
     since_snapshot: u32,
     every: u32,
@@ -853,7 +933,10 @@ impl Persister {
     pub(crate) fn new(every: u32) -> Self {
         Persister {
             stored: BTreeMap::new(),
-            stored_onions: Onions::new(),
+            stored_log: None,
+            stored_sigs: None,
+            #[cfg(debug_assertions)]
+            shadow: None,
             seq: 0,
             since_snapshot: 0,
             every: every.max(1),
@@ -902,34 +985,74 @@ impl Persister {
             self.started = true;
             return Some(self.snapshot(st));
         }
-        let (fields, onions) = encode_parts(st);
-        let onions_same = onions.len() == self.stored_onions.len()
-            && onions
-                .iter()
-                .zip(&self.stored_onions)
-                .all(|((t, v), (s, w))| t == s && same_onion(v, w));
-        if onions_same && fields == self.stored {
+        let fields = encode_other_fields(st);
+        let delta = self
+            .stored_log
+            .as_ref()
+            .and_then(|stored| log_delta::diff(stored, &st.log));
+        let sigs_same = st.holder_sigs == self.stored_sigs;
+        if delta.as_ref().is_some_and(|d| !d.changed) && sigs_same && fields == self.stored {
             return None;
         }
         if self.since_snapshot + 1 >= self.every {
-            return Some(self.snapshot_of(st, fields, onions));
+            return Some(self.snapshot(st));
         }
         self.seq += 1;
         self.since_snapshot += 1;
         let mut w = TlvStreamWriter::new();
         w.put(T_VERSION, &RECORD_VERSION);
         w.put(T_SEQ, &self.seq);
-        let removed: Vec<u64> = self
+        let mut removed: Vec<u64> = self
             .stored
             .keys()
             .filter(|k| !fields.contains_key(k))
-            .chain(
-                self.stored_onions
-                    .keys()
-                    .filter(|k| !onions.contains_key(k)),
-            )
             .copied()
             .collect();
+        for (ty, v) in &fields {
+            if self.stored.get(ty) != Some(v) {
+                w.put_raw(*ty, v);
+            }
+        }
+        if !sigs_same {
+            match &st.holder_sigs {
+                Some(s) => w.put_raw(F_HOLDER_SIGS, &encode_holder_sigs(s)),
+                None => removed.push(F_HOLDER_SIGS),
+            }
+            self.stored_sigs.clone_from(&st.holder_sigs);
+        }
+        match delta {
+            Some(d) => {
+                if d.changed {
+                    #[cfg(debug_assertions)]
+                    self.check_delta(&d.bytes, &st.log);
+                    w.put_raw(F_LOG_DELTA, &d.bytes);
+                    removed.extend(d.dropped_onions);
+                    for (ty, onion) in d.new_onions {
+                        w.put_raw(ty, onion);
+                    }
+                }
+                self.stored_log = Some(d.next);
+            }
+            None => {
+                // The whole log: after a restore from the first format, or
+                // if the log is not the stored one changed by the steps a
+                // delta describes.
+                let mut onions = Onions::new();
+                let log = encode_log(&st.log, Some(&mut onions));
+                if let Some(stored) = &self.stored_log {
+                    removed.extend(stored.onion_fields().filter(|t| !onions.contains_key(t)));
+                }
+                w.put_raw(F_UPDATES, &log);
+                for (ty, v) in &onions {
+                    w.put_raw(*ty, v);
+                }
+                self.stored_log = Some(StoredLog::of(&st.log, |ty| onions.contains_key(&ty)));
+                #[cfg(debug_assertions)]
+                {
+                    self.shadow = Some(log);
+                }
+            }
+        }
         if !removed.is_empty() {
             let mut v = Vec::new();
             for t in &removed {
@@ -937,18 +1060,7 @@ impl Persister {
             }
             w.put_raw(T_REMOVED, &v);
         }
-        for (ty, v) in &fields {
-            if self.stored.get(ty) != Some(v) {
-                w.put_raw(*ty, v);
-            }
-        }
-        for (ty, v) in &onions {
-            if !self.stored_onions.get(ty).is_some_and(|s| same_onion(s, v)) {
-                w.put_raw(*ty, v);
-            }
-        }
         self.stored = fields;
-        self.stored_onions = onions;
         Some(ChannelWrite {
             writes: vec![RecordWrite {
                 key: Self::update_key(&st.channel_id, self.seq),
@@ -959,17 +1071,27 @@ impl Persister {
         })
     }
 
-    fn snapshot(&mut self, st: &ChannelState) -> ChannelWrite {
-        let (fields, onions) = encode_parts(st);
-        self.snapshot_of(st, fields, onions)
+    /// Debug builds: the delta applied to the stored log field gives the
+    /// whole encoding of `log`, as a restore needs.
+    #[cfg(debug_assertions)]
+    fn check_delta(&mut self, delta: &[u8], log: &UpdateLog) {
+        let whole = encode_log(log, Some(&mut Onions::new()));
+        if let Some(shadow) = &self.shadow {
+            let applied = LogImage::parse(F_UPDATES, shadow).and_then(|mut image| {
+                image.apply(delta)?;
+                Ok(image.to_bytes())
+            });
+            debug_assert_eq!(
+                applied.as_ref().ok(),
+                Some(&whole),
+                "the log delta does not rebuild the log: {applied:?}"
+            );
+        }
+        self.shadow = Some(whole);
     }
 
-    fn snapshot_of(
-        &mut self,
-        st: &ChannelState,
-        fields: BTreeMap<u64, Vec<u8>>,
-        onions: Onions,
-    ) -> ChannelWrite {
+    fn snapshot(&mut self, st: &ChannelState) -> ChannelWrite {
+        let (mut fields, onions) = encode_parts(st);
         let first_update = self.seq + 1 - u64::from(self.since_snapshot);
         let obsolete = (first_update..=self.seq)
             .filter(|_| self.since_snapshot > 0)
@@ -978,8 +1100,15 @@ impl Persister {
         self.seq += 1;
         self.since_snapshot = 0;
         let value = snapshot_bytes(&fields, &onions, self.seq);
+        let _log = fields.remove(&F_UPDATES);
+        #[cfg(debug_assertions)]
+        {
+            self.shadow = _log;
+        }
+        fields.remove(&F_HOLDER_SIGS);
+        self.stored_sigs.clone_from(&st.holder_sigs);
         self.stored = fields;
-        self.stored_onions = onions;
+        self.stored_log = Some(StoredLog::of(&st.log, |ty| onions.contains_key(&ty)));
         ChannelWrite {
             writes: vec![RecordWrite {
                 key: Self::snapshot_key(&st.channel_id),
@@ -1006,13 +1135,18 @@ impl<S: ChannelSigner> Channel<S> {
         updates: &[Vec<u8>],
     ) -> Result<Self, RecordError> {
         let (mut seq, _, mut fields) = parse_record(snapshot)?;
+        if fields.contains_key(&F_LOG_DELTA) {
+            return Err(RecordError::Invalid("log delta in a snapshot"));
+        }
         let snapshot_seq = seq;
         let mut parsed = updates
             .iter()
             .map(|u| parse_record(u))
             .collect::<Result<Vec<_>, _>>()?;
         parsed.sort_by_key(|(s, _, _)| *s);
-        for (s, removed, changed) in parsed {
+        // The log as the deltas so far left it (written back at the end).
+        let mut image: Option<LogImage> = None;
+        for (s, removed, mut changed) in parsed {
             if s <= seq {
                 continue;
             }
@@ -1022,11 +1156,36 @@ impl<S: ChannelSigner> Channel<S> {
                     got: s,
                 });
             }
+            let delta = changed.remove(&F_LOG_DELTA);
             for t in removed {
                 fields.remove(&t);
+                if t == F_UPDATES || t == F_LOG {
+                    image = None;
+                }
+            }
+            if changed.contains_key(&F_UPDATES) || changed.contains_key(&F_LOG) {
+                image = None;
             }
             fields.extend(changed);
+            if let Some(delta) = delta {
+                let image = match &mut image {
+                    Some(image) => image,
+                    None => {
+                        let ty = if fields.contains_key(&F_UPDATES) {
+                            F_UPDATES
+                        } else {
+                            F_LOG
+                        };
+                        let log = fields.get(&ty).ok_or(RecordError::Missing("updates"))?;
+                        image.insert(LogImage::parse(ty, log).map_err(|e| e.at("updates"))?)
+                    }
+                };
+                image.apply(&delta).map_err(|e| e.at("log_delta"))?;
+            }
             seq = s;
+        }
+        if let Some(image) = image {
+            fields.insert(image.ty, image.to_bytes());
         }
         let st = decode_fields(&fields)?;
         if let Some(k) = st.remote_keys {
@@ -1034,22 +1193,25 @@ impl<S: ChannelSigner> Channel<S> {
         }
         signer.restore_revocation_state(st.numbers.local);
         let since = u32::try_from(seq - snapshot_seq).unwrap_or(u32::MAX);
-        // What the store holds, the onions shared with the restored log.
-        let (_, ours) = encode_parts(&st);
-        let stored_onions: Onions = fields
-            .range(F_ONIONS..)
-            .map(|(ty, v)| {
-                let onion = match ours.get(ty) {
-                    Some(o) if o[..] == v[..] => Arc::clone(o),
-                    _ => Arc::from(v.as_slice()),
-                };
-                (*ty, onion)
-            })
-            .collect();
-        fields.retain(|ty, _| *ty < F_ONIONS);
+        // What the store holds: the log (unless of the first format, which
+        // the next write replaces whole) and the other fields.
+        let _log = fields.remove(&F_UPDATES);
+        fields.remove(&F_HOLDER_SIGS);
+        let stored_log = if fields.contains_key(&F_LOG) {
+            None
+        } else {
+            let stored = StoredLog::of(&st.log, |ty| fields.contains_key(&ty));
+            for ty in stored.onion_fields() {
+                fields.remove(&ty);
+            }
+            Some(stored)
+        };
         let persister = Persister {
             stored: fields,
-            stored_onions,
+            stored_log,
+            stored_sigs: st.holder_sigs.clone(),
+            #[cfg(debug_assertions)]
+            shadow: _log,
             seq,
             since_snapshot: since,
             every: config.snapshot_every.max(1),

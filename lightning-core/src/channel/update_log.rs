@@ -20,9 +20,20 @@
 
 use core::fmt;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lightning_wire::types::{PaymentHash, PaymentPreimage};
+
+/// The source of update identities ([`UpdateLog::uids`]): unique in the
+/// process, so an identity never names two different updates, even across
+/// logs.
+static NEXT_UID: AtomicU64 = AtomicU64::new(0);
+
+/// `n` fresh update identities: the first of them.
+fn fresh_uids(n: usize) -> u64 {
+    NEXT_UID.fetch_add(n as u64, Ordering::Relaxed)
+}
 
 /// One side of the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -326,6 +337,12 @@ pub struct UpdateLog {
     /// The next `id` each side will use for `update_add_htlc`.
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
+    /// Each update's identity, in step with `updates` (not part of the
+    /// log's value: ignored by `==`, never persisted). An update keeps its
+    /// identity while only its stage changes; one replaced in place gets a
+    /// new one. The channel record compares these with the identities it
+    /// last wrote, so a write costs what changed (`record.rs`).
+    uids: Vec<u64>,
     /// What undoes the changes since [`UpdateLog::begin`] (not part of the
     /// log's value: ignored by `==`, never persisted).
     undo: Option<Box<Undo>>,
@@ -342,24 +359,33 @@ impl PartialEq for UpdateLog {
 
 impl Eq for UpdateLog {}
 
-/// The undo record of one transaction on the log. Appending an update (the
-/// `update_*` messages) costs nothing to undo: the log is cut back to its
-/// old length. Replacing an update in place saves that one update. Only the
-/// transitions that touch every update (`commitment_signed`,
-/// `revoke_and_ack`, forgetting on disconnection), which cost time in
-/// proportion to the log anyway, save a copy of it (cheap: onions are
-/// shared).
+/// The undo record of one transaction on the log: the scalars as they
+/// were, and a journal of the steps, undone in reverse order. Each step
+/// saves what it changes and no more: an appended update nothing, a
+/// replaced or removed update that update, a transition
+/// (`commitment_signed`, `revoke_and_ack`) every update's stage (a byte
+/// each). No step copies the log.
 #[derive(Debug, Clone)]
 struct Undo {
-    len: usize,
     next_local_htlc_id: u64,
     next_remote_htlc_id: u64,
     settled: (u64, u64, u32),
-    /// Updates replaced in place, with their index, before `saved` was
-    /// taken.
-    replaced: Vec<(usize, Update)>,
-    /// The updates as they were before the first transition.
-    saved: Option<Vec<Update>>,
+    steps: Vec<Step>,
+}
+
+/// One step of a transaction on the log, as what undoes it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// An update was appended: drop the last one.
+    Appended,
+    /// An update was replaced in place: its index, the old update and its
+    /// identity.
+    Replaced(usize, Update, u64),
+    /// Updates were removed in one pass: each with its index before the
+    /// pass, in increasing order.
+    Removed(Vec<(usize, Update, u64)>),
+    /// Every update's stage before a transition.
+    Stages(Vec<UpdateStage>),
 }
 
 /// What a `revoke_and_ack` moved, for the channel's HTLC events.
@@ -382,6 +408,7 @@ impl UpdateLog {
             updates: Vec::new(),
             next_local_htlc_id: 0,
             next_remote_htlc_id: 0,
+            uids: Vec::new(),
             undo: None,
         }
     }
@@ -395,12 +422,10 @@ impl UpdateLog {
             return false;
         }
         self.undo = Some(Box::new(Undo {
-            len: self.updates.len(),
             next_local_htlc_id: self.next_local_htlc_id,
             next_remote_htlc_id: self.next_remote_htlc_id,
             settled: self.settled(),
-            replaced: Vec::new(),
-            saved: None,
+            steps: Vec::new(),
         }));
         true
     }
@@ -416,15 +441,34 @@ impl UpdateLog {
             return;
         };
         let u = *u;
-        if let Some(saved) = u.saved {
-            self.updates = saved;
-        }
-        for (i, old) in u.replaced.into_iter().rev() {
-            if let Some(slot) = self.updates.get_mut(i) {
-                *slot = old;
+        for step in u.steps.into_iter().rev() {
+            match step {
+                Step::Appended => {
+                    self.updates.pop();
+                    self.uids.pop();
+                }
+                Step::Replaced(i, old, uid) => {
+                    if let (Some(slot), Some(id)) = (self.updates.get_mut(i), self.uids.get_mut(i))
+                    {
+                        *slot = old;
+                        *id = uid;
+                    }
+                }
+                Step::Removed(removed) => {
+                    // In increasing order, each goes back where it was.
+                    for (i, update, uid) in removed {
+                        let i = i.min(self.updates.len());
+                        self.updates.insert(i, update);
+                        self.uids.insert(i, uid);
+                    }
+                }
+                Step::Stages(stages) => {
+                    for (u, stage) in self.updates.iter_mut().zip(stages) {
+                        u.stage = stage;
+                    }
+                }
             }
         }
-        self.updates.truncate(u.len);
         self.next_local_htlc_id = u.next_local_htlc_id;
         self.next_remote_htlc_id = u.next_remote_htlc_id;
         (
@@ -434,12 +478,11 @@ impl UpdateLog {
         ) = u.settled;
     }
 
-    /// Before a change to every update: saves them for a rollback.
-    fn save_all(&mut self) {
+    /// Before a transition: saves every update's stage for a rollback.
+    fn save_stages(&mut self) {
         if let Some(u) = &mut self.undo {
-            if u.saved.is_none() {
-                u.saved = Some(self.updates.clone());
-            }
+            u.steps
+                .push(Step::Stages(self.updates.iter().map(|u| u.stage).collect()));
         }
     }
 
@@ -452,14 +495,61 @@ impl UpdateLog {
         next_local_htlc_id: u64,
         next_remote_htlc_id: u64,
     ) -> Self {
+        let first = fresh_uids(updates.len());
         UpdateLog {
             settled_local_msat: settled.0,
             settled_remote_msat: settled.1,
             settled_feerate_per_kw: settled.2,
+            uids: (first..).take(updates.len()).collect(),
             updates,
             next_local_htlc_id,
             next_remote_htlc_id,
             undo: None,
+        }
+    }
+
+    /// Each update's identity, in the order of [`UpdateLog::updates`]:
+    /// unique in the process, kept while only the update's stage changes
+    /// (a fee update replaced in place gets a new one).
+    pub fn uids(&self) -> &[u64] {
+        &self.uids
+    }
+
+    /// A bound above every update identity given out so far: an update
+    /// whose identity is at or above it was made after this call.
+    pub fn uid_watermark() -> u64 {
+        NEXT_UID.load(Ordering::Relaxed)
+    }
+
+    /// Appends an update with a fresh identity.
+    fn push(&mut self, update: Update) {
+        self.updates.push(update);
+        self.uids.push(fresh_uids(1));
+        if let Some(u) = &mut self.undo {
+            u.steps.push(Step::Appended);
+        }
+    }
+
+    /// Keeps the updates (and their identities) for which `keep` says so.
+    /// In a transaction, the removed ones are saved for a rollback.
+    fn retain_updates(&mut self, mut keep: impl FnMut(&Update) -> bool) {
+        let journal = self.undo.is_some();
+        let mut removed = Vec::new();
+        let mut w = 0;
+        for r in 0..self.updates.len() {
+            // Positions from `r` on are untouched: this is update `r`.
+            if keep(&self.updates[r]) {
+                self.updates.swap(w, r);
+                self.uids.swap(w, r);
+                w += 1;
+            } else if journal {
+                removed.push((r, self.updates[r].clone(), self.uids[r]));
+            }
+        }
+        self.updates.truncate(w);
+        self.uids.truncate(w);
+        if let (Some(u), false) = (&mut self.undo, removed.is_empty()) {
+            u.steps.push(Step::Removed(removed));
         }
     }
 
@@ -509,7 +599,7 @@ impl UpdateLog {
             Side::Local => self.next_local_htlc_id = next,
             Side::Remote => self.next_remote_htlc_id = next,
         }
-        self.updates.push(Update {
+        self.push(Update {
             proposer: offerer,
             kind: UpdateKind::Add(add),
             stage: UpdateStage::Proposed,
@@ -557,7 +647,7 @@ impl UpdateLog {
         if self.find_removal(offerer, htlc_id).is_some() {
             return Err(UpdateError::AlreadyRemoved { offerer, htlc_id });
         }
-        self.updates.push(Update {
+        self.push(Update {
             proposer: remover,
             kind: UpdateKind::Remove { htlc_id, removal },
             stage: UpdateStage::Proposed,
@@ -586,13 +676,12 @@ impl UpdateLog {
         match pending {
             Some(i) => {
                 let old = core::mem::replace(&mut self.updates[i], update);
+                let old_uid = core::mem::replace(&mut self.uids[i], fresh_uids(1));
                 if let Some(u) = &mut self.undo {
-                    if u.saved.is_none() && i < u.len {
-                        u.replaced.push((i, old));
-                    }
+                    u.steps.push(Step::Replaced(i, old, old_uid));
                 }
             }
-            None => self.updates.push(update),
+            None => self.push(update),
         }
     }
 
@@ -615,7 +704,7 @@ impl UpdateLog {
     /// an empty one as a commitment with a new number only; the channel
     /// refuses to receive one (see `Channel::on_commitment_signed`).
     pub fn commitment_signed(&mut self, signer: Side) {
-        self.save_all();
+        self.save_stages();
         for u in &mut self.updates {
             if u.proposer == signer && u.stage == UpdateStage::Proposed {
                 u.stage = UpdateStage::ReceiverCommitted;
@@ -631,7 +720,7 @@ impl UpdateLog {
     /// now settled on both sides into the balances. Returns the HTLC adds
     /// this locked in and the HTLCs it settled.
     pub fn revoke_and_ack(&mut self, revoker: Side) -> Revoked {
-        self.save_all();
+        self.save_stages();
         let mut moved = Revoked::default();
         for u in &mut self.updates {
             if u.proposer != revoker && u.stage == UpdateStage::ReceiverCommitted {
@@ -677,7 +766,7 @@ impl UpdateLog {
         }
         if any {
             let mut i = 0;
-            self.updates.retain(|_| {
+            self.retain_updates(|_| {
                 i += 1;
                 !drop[i - 1]
             });
@@ -690,11 +779,13 @@ impl UpdateLog {
     /// so the caller can offer them again or fail them upstream; HTLC ids
     /// rewind to the first forgotten add.
     pub fn forget_uncommitted(&mut self) -> Vec<Update> {
-        self.save_all();
-        let (kept, dropped): (Vec<Update>, Vec<Update>) = core::mem::take(&mut self.updates)
-            .into_iter()
-            .partition(|u| u.stage != UpdateStage::Proposed);
-        self.updates = kept;
+        let dropped: Vec<Update> = self
+            .updates
+            .iter()
+            .filter(|u| u.stage == UpdateStage::Proposed)
+            .cloned()
+            .collect();
+        self.retain_updates(|u| u.stage != UpdateStage::Proposed);
         for u in &dropped {
             if let UpdateKind::Add(a) = &u.kind {
                 match u.proposer {
@@ -853,7 +944,7 @@ impl UpdateLog {
         if let Some(f) = last_fee {
             self.settled_feerate_per_kw = f;
         }
-        self.updates.retain(|u| match &u.kind {
+        self.retain_updates(|u| match &u.kind {
             UpdateKind::Add(a) => !settled_ids.contains(&(u.proposer, a.id)),
             UpdateKind::Remove { htlc_id, .. } => {
                 !settled_ids.contains(&(u.proposer.other(), *htlc_id))
