@@ -1,0 +1,247 @@
+//! The channel API: open, fund, close, update the fee, force-close, and
+//! what the host sees of the channels (details and balances).
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{ScriptBuf, Transaction};
+use lightning_chain::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator};
+use lightning_wire::features::Feature;
+use lightning_wire::msgs::Message;
+use lightning_wire::types::ChannelId;
+
+use super::{payments, Balances, ChannelDetails, ChannelEntry, Node, NodeError};
+use crate::channel::{Channel, ChannelConfig, Phase};
+use crate::keys::EntropySource;
+
+impl Node {
+    /// Where our side of cooperative closes is paid.
+    pub fn shutdown_script(&self) -> ScriptBuf {
+        if let Some(s) = &self.config.shutdown_script {
+            return s.clone();
+        }
+        match self.keys.wallet_key(0) {
+            Ok(k) => {
+                let pk = bitcoin::CompressedPublicKey(PublicKey::from_secret_key(
+                    bitcoin::secp256k1::SECP256K1,
+                    &k,
+                ));
+                ScriptBuf::new_p2wpkh(&pk.wpubkey_hash())
+            }
+            // Cannot happen for a valid seed; an empty script makes
+            // `shutdown` refuse rather than pay to nowhere.
+            Err(_) => ScriptBuf::new(),
+        }
+    }
+
+    pub(super) fn channel_config(&self, counterparty: &PublicKey) -> ChannelConfig {
+        let their = self
+            .peers
+            .connected_peers()
+            .find(|(_, n, _)| n == counterparty)
+            .map(|(_, _, f)| f.clone());
+        let both = |f: Feature| {
+            self.config.features.supports(f) && their.as_ref().is_some_and(|t| t.supports(f))
+        };
+        let trusted = self.config.trusted_zeroconf_peers.contains(counterparty);
+        ChannelConfig {
+            chain_hash: self.config.chain_hash(),
+            anchors: self.config.channel.anchors && both(Feature::AnchorsZeroFeeHtlcTx),
+            anysegwit: both(Feature::ShutdownAnySegwit),
+            trusted_for_zeroconf: trusted,
+            minimum_depth: if trusted {
+                0
+            } else {
+                self.config.channel.minimum_depth
+            },
+            // BOLT 2: `closing_complete`/`closing_sig` only when both sides
+            // advertised `option_simple_close`.
+            simple_close: both(Feature::SimpleClose),
+            feerates: self.feerate_bounds(),
+            shutdown_script: self.shutdown_script(),
+            ..self.config.channel.clone()
+        }
+    }
+
+    pub(super) fn feerate_per_kw(&self, target: ConfirmationTarget) -> u32 {
+        BoundedFeeEstimator::new(&*self.host.fee_estimator)
+            .fee_rate(target)
+            .sat_per_kw()
+    }
+
+    /// Opens a channel of `amount_sat` to the connected peer `node_id`,
+    /// pushing `push_msat` to it. Returns the temporary channel id; an
+    /// [`Event::FundingNeeded`] follows once the peer accepts.
+    pub fn open_channel(
+        &mut self,
+        node_id: PublicKey,
+        amount_sat: u64,
+        push_msat: u64,
+    ) -> Result<ChannelId, NodeError> {
+        if self.peers.peer_for_node(&node_id).is_none() {
+            return Err(NodeError::NotConnected(node_id));
+        }
+        let config = self.channel_config(&node_id);
+        let feerate = self.feerate_per_kw(if config.anchors {
+            ConfirmationTarget::AnchorChannelFee
+        } else {
+            ConfirmationTarget::NonAnchorChannelFee
+        });
+        let index = self.allocate_keys_index()?;
+        let signer = self.keys.derive_channel_signer(index)?;
+        let temporary_channel_id = ChannelId(self.keys.random_bytes());
+        let (mut channel, open) = Channel::new_outbound(
+            signer,
+            config,
+            index,
+            temporary_channel_id,
+            amount_sat,
+            push_msat,
+            feerate,
+        )?;
+        channel.set_counterparty_node_id(node_id);
+        self.channels.insert(
+            temporary_channel_id,
+            ChannelEntry {
+                channel,
+                counterparty: node_id,
+                watched: false,
+            },
+        );
+        self.queue_message(node_id, Message::OpenChannel(open));
+        self.flush_outbox();
+        Ok(temporary_channel_id)
+    }
+
+    /// The funding transaction for [`Event::FundingNeeded`], signed and
+    /// not broadcast: the node sends `funding_created` and broadcasts it
+    /// after `funding_signed`. Returns the channel's real id.
+    pub fn funding_transaction_generated(
+        &mut self,
+        temporary_channel_id: ChannelId,
+        tx: Transaction,
+    ) -> Result<ChannelId, NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&temporary_channel_id)
+            .ok_or(NodeError::UnknownChannel(temporary_channel_id))?;
+        let out = entry.channel.funding_transaction(tx)?;
+        let id = entry.channel.channel_id();
+        self.apply(temporary_channel_id, out);
+        self.flush_outbox();
+        self.persist_error()?;
+        let kept = self
+            .channels
+            .get(&id)
+            .is_some_and(|e| e.channel.state().temporary_channel_id == temporary_channel_id);
+        if !kept {
+            // `apply` refused it: the outpoint is another channel's.
+            return Err(NodeError::ChannelIdCollision(id));
+        }
+        Ok(id)
+    }
+
+    /// Starts a cooperative close (BOLT 2 `shutdown`); an
+    /// [`Event::ChannelClosed`] follows with the closing transaction, which
+    /// the node broadcasts.
+    pub fn close_channel(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or(NodeError::UnknownChannel(channel_id))?;
+        let out = entry.channel.shutdown()?;
+        self.apply(channel_id, out);
+        self.flush_outbox();
+        self.persist_error()
+    }
+
+    /// Proposes a new commitment feerate on a channel we funded (BOLT 2,
+    /// "Updating Fees: `update_fee`": only the funder sends it) and signs
+    /// it at once. Refused for the fundee, or when the funder could not
+    /// pay the new fee.
+    pub fn update_fee(
+        &mut self,
+        channel_id: ChannelId,
+        feerate_per_kw: u32,
+    ) -> Result<(), NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or(NodeError::UnknownChannel(channel_id))?;
+        let out = entry.channel.update_fee(feerate_per_kw)?;
+        self.apply(channel_id, out);
+        self.to_commit.insert(channel_id);
+        self.flush_commits();
+        self.flush_outbox();
+        self.persist_error()
+    }
+
+    /// Closes unilaterally: tells the peer (`error`) and broadcasts our
+    /// latest commitment.
+    pub fn force_close_channel(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {
+        let entry = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or(NodeError::UnknownChannel(channel_id))?;
+        let out = entry.channel.force_close("force-closed by the host");
+        self.apply(channel_id, out);
+        self.flush_outbox();
+        self.persist_error()
+    }
+
+    pub(super) fn details(entry: &ChannelEntry) -> ChannelDetails {
+        let ch = &entry.channel;
+        let st = ch.state();
+        let local = ch.local_balance_msat();
+        ChannelDetails {
+            channel_id: ch.channel_id(),
+            counterparty: entry.counterparty,
+            is_outbound: st.is_funder,
+            phase: ch.phase(),
+            is_usable: ch.is_usable(),
+            funding_txo: st.funding_outpoint,
+            short_channel_id: st.short_channel_id,
+            capacity_sat: st.funding_satoshis,
+            local_balance_msat: local,
+            outbound_capacity_msat: if ch.is_usable() {
+                payments::outbound_capacity_msat(ch)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Every channel the node knows, closed ones included.
+    pub fn list_channels(&self) -> Vec<ChannelDetails> {
+        self.channels.values().map(Self::details).collect()
+    }
+
+    /// Totals over the channels.
+    pub fn balances(&self) -> Balances {
+        let mut b = Balances::default();
+        for entry in self.channels.values() {
+            let d = Self::details(entry);
+            match d.phase {
+                Phase::Normal | Phase::ShuttingDown => b.lightning_msat += d.local_balance_msat,
+                Phase::AwaitingChannelReady | Phase::AwaitingFundingSigned => {
+                    b.pending_open_msat += d.local_balance_msat
+                }
+                _ => {}
+            }
+            b.outbound_capacity_msat += d.outbound_capacity_msat;
+        }
+        b
+    }
+}
+
+/// Before `funding_signed` (funder) or `funding_created` (fundee): the
+/// funding transaction was never broadcast, so the channel can be
+/// forgotten. The funder's record written at `funding_created` stays in
+/// the store, unused.
+pub(super) fn is_unfunded(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::AwaitingAccept
+            | Phase::AwaitingFundingTx
+            | Phase::AwaitingFundingCreated
+            | Phase::AwaitingFundingSigned
+    )
+}
