@@ -16,7 +16,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, Network, ScriptBuf, Transaction};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
-use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{Event, Node, NodeBuilder, NodeConfig, NodeHost, Persistence};
 use lightning_persist::FsStore;
 
 /// What the demo ends with.
@@ -157,14 +157,13 @@ fn start(
         broadcaster: Arc::new(chain.clone()),
         fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
     };
-    let node = Node::new(
-        &[seed; 32],
-        NodeConfig::new(Network::Regtest),
-        Persistence::Inline(Arc::new(store)),
-        host,
-        chain.best_block(),
-    )
-    .map_err(|e| format!("{name}: {e}"))?;
+    let node = NodeBuilder::from_config(NodeConfig::new(Network::Regtest))
+        .seed(&[seed; 32])
+        .persistence(Persistence::Inline(Arc::new(store)))
+        .host(host)
+        .best_block(chain.best_block())
+        .build()
+        .map_err(|e| format!("{name}: {e}"))?;
     let node_id = node.node_id();
     let shutdown_script = node.shutdown_script();
     let (tx, rx) = mpsc::channel();

@@ -20,7 +20,9 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, Network};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
-use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
+use lightning_core::node::{
+    Event, Node, NodeBuilder, NodeConfig, NodeHost, PaymentHash, Persistence,
+};
 use lightning_core::peer::PeerId;
 use lightning_persist::FsStore;
 use lightning_wire::types::ChannelId;
@@ -141,14 +143,13 @@ fn build_node(
         broadcaster: Arc::new(chain.clone()),
         fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
     };
-    Node::new(
-        seed,
-        config.clone(),
-        Persistence::Inline(Arc::new(store)),
-        host,
-        best,
-    )
-    .unwrap()
+    NodeBuilder::from_config(config.clone())
+        .seed(seed)
+        .persistence(Persistence::Inline(Arc::new(store)))
+        .host(host)
+        .best_block(best)
+        .build()
+        .unwrap()
 }
 
 impl OurNode {

@@ -12,8 +12,8 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_chain::sim::SimChainHandle;
 use lightning_core::node::{
-    InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, PersistOp,
-    Persistence,
+    InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, NodeBuilder,
+    PersistOp, Persistence,
 };
 use lightning_persist::{KvStore, MemoryStore};
 use lightning_wire::types::ChannelId;
@@ -86,14 +86,13 @@ fn complete(node: &mut Node, store: &MemoryStore) {
 }
 
 fn async_node(chain: &SimChainHandle, store: &Arc<MemoryStore>) -> Node {
-    Node::new(
-        &[30; 32],
-        node_config(),
-        Persistence::Async(store.clone()),
-        host(chain),
-        chain.best_block(),
-    )
-    .unwrap()
+    NodeBuilder::from_config(node_config())
+        .seed(&[30; 32])
+        .persistence(Persistence::Async(store.clone()))
+        .host(host(chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap()
 }
 
 /// Finding 10: `Node::new` in async mode restores what the store holds:

@@ -106,16 +106,6 @@ impl KeysManager {
         self.entropy_key = sha256::Hash::from_engine(engine).to_byte_array();
     }
 
-    /// The node's static key pair (BOLT 8 static key, node id).
-    pub(crate) fn node_keypair(&self) -> bitcoin::secp256k1::Keypair {
-        bitcoin::secp256k1::Keypair::from_secret_key(SECP256K1, &self.node_secret)
-    }
-
-    /// The node secret, for peeling onions addressed to us.
-    pub(crate) fn node_secret(&self) -> &SecretKey {
-        &self.node_secret
-    }
-
     /// A P2WPKH key of the node's own on-chain wallet, at `m/3'/index'`
     /// (the default destination of cooperative closes).
     pub fn wallet_key(&self, index: u32) -> Result<SecretKey, KeyError> {

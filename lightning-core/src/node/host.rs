@@ -9,7 +9,6 @@ use bitcoin::secp256k1::{PublicKey, SecretKey};
 use lightning_chain::{Broadcaster, FeeEstimator};
 
 use super::{InboundChannelAcceptor, Node, NodeConfig, NodeError, PersistId, PersistRequest};
-use crate::keys::{EntropySource, NodeSigner};
 use crate::peer::PeerId;
 
 /// The host's chain-facing services.
@@ -30,7 +29,7 @@ impl core::fmt::Debug for NodeHost {
 impl Node {
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
-        self.keys.node_id()
+        self.node_signer.node_id()
     }
 
     /// The configuration.
@@ -46,7 +45,7 @@ impl Node {
 
     pub(super) fn fresh_secret(&self) -> SecretKey {
         loop {
-            if let Ok(k) = SecretKey::from_slice(&self.keys.random_bytes()) {
+            if let Ok(k) = SecretKey::from_slice(&self.entropy.random_bytes()) {
                 return k;
             }
         }

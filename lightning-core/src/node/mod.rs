@@ -9,6 +9,13 @@
 //! draws randomness of its own (the [`KeysManager`] derives entropy from
 //! the seed, a persisted epoch and optional host randomness).
 //!
+//! A node is built with [`NodeBuilder`] (`Node::builder(network)`), from a
+//! seed or from the host's own signers ([`NodeSigner`], [`EntropySource`],
+//! [`ChannelSignerProvider`]): the node reaches its keys only through those
+//! traits, so they can live in another process or an HSM. The builder
+//! restores the node from its store when the store holds one, and refuses
+//! a store of another node or network.
+//!
 //! # A minimal host loop
 //!
 //! ```no_run
@@ -41,6 +48,7 @@
 //! (`block_connected`, `block_disconnected`, or `transactions_confirmed`
 //! plus `best_block_updated` for light clients).
 
+mod builder;
 mod chain;
 mod channel_events;
 mod channels;
@@ -50,6 +58,7 @@ mod error;
 mod events;
 mod host;
 mod htlcs;
+mod identity;
 mod inbound;
 mod invoices;
 mod outbox;
@@ -69,9 +78,12 @@ use lightning_chain::ConfirmationTracker;
 use lightning_wire::types::ChannelId;
 
 use crate::channel::Channel;
-use crate::keys::{InMemorySigner, KeysManager};
+#[cfg(doc)]
+use crate::keys::KeysManager;
+use crate::keys::{ChannelSignerProvider, DynChannelSigner, EntropySource, NodeSigner};
 use crate::peer::PeerManager;
 
+pub use builder::{BuildError, NodeBuilder};
 pub use config::{NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use error::NodeError;
 pub use events::{
@@ -92,7 +104,7 @@ use records::{InvoiceRecord, PaymentRecord};
 
 #[derive(Debug)]
 struct ChannelEntry {
-    channel: Channel<InMemorySigner>,
+    channel: Channel<DynChannelSigner>,
     counterparty: PublicKey,
     /// Whether the funding txid is watched.
     watched: bool,
@@ -101,7 +113,18 @@ struct ChannelEntry {
 /// A Lightning node, sans-IO. See the [module documentation](self) for a
 /// host loop.
 pub struct Node {
-    keys: KeysManager,
+    /// The node key: BOLT 8 and BOLT 4 ECDH, invoice signatures.
+    node_signer: Arc<dyn NodeSigner + Send + Sync>,
+    /// Ephemeral keys, session keys, preimages, temporary channel ids.
+    entropy: Arc<dyn EntropySource + Send + Sync>,
+    /// Each channel's signer, by keys index.
+    channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
+    /// Where cooperative closes pay when the configuration names no
+    /// script (the seed's wallet key).
+    default_shutdown_script: bitcoin::ScriptBuf,
+    /// The build found a store written before identity records and took
+    /// it as this node's ([`Node::store_adopted`]).
+    store_adopted: bool,
     config: NodeConfig,
     peers: PeerManager,
     writer: Writer,

@@ -10,7 +10,7 @@ use super::events::{
 use super::records::{payment_key, PaymentRecord};
 use super::{Event, Node, NodeError};
 use crate::channel::{Channel, ChannelError, HtlcFailReason};
-use crate::keys::InMemorySigner;
+use crate::keys::DynChannelSigner;
 use crate::onion::{
     build_payment_onion, decode_error_packet, FailureCode, FailureMessage, HopPayload, PaymentData,
     SharedSecret,
@@ -24,7 +24,7 @@ const CLTV_SLACK: u32 = 3;
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
 /// (the fee spike buffer) plus the anchors. An estimate; the channel's own
 /// check decides.
-pub(crate) fn outbound_capacity_msat(ch: &Channel<InMemorySigner>) -> u64 {
+pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
     let st = ch.state();
     let reserve_msat = st
         .remote_params

@@ -13,7 +13,7 @@ use lightning_chain::sim::SimChainHandle;
 use lightning_chain::{FeeRate, FixedFeeEstimator};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent};
 use lightning_core::keys::{InMemorySigner, KeysManager};
-use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{Node, NodeBuilder, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
 use lightning_wire::msgs::{AcceptChannel, Message};
@@ -32,14 +32,13 @@ pub fn host(chain: &SimChainHandle) -> NodeHost {
 pub fn lone_node(seed: u8, config: NodeConfig) -> (Node, Arc<MemoryStore>, SimChainHandle) {
     let chain = SimChainHandle::new();
     let store = Arc::new(MemoryStore::new());
-    let node = Node::new(
-        &[seed; 32],
-        config,
-        Persistence::Inline(store.clone()),
-        host(&chain),
-        chain.best_block(),
-    )
-    .unwrap();
+    let node = NodeBuilder::from_config(config)
+        .seed(&[seed; 32])
+        .persistence(Persistence::Inline(store.clone()))
+        .host(host(&chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap();
     (node, store, chain)
 }
 

@@ -10,7 +10,7 @@ use bitcoin::{Amount, Network};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{
-    Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
+    Event, Node, NodeBuilder, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
 };
 use lightning_core::peer::PeerId;
 use lightning_persist::{KvStore, MemoryStore};
@@ -59,14 +59,13 @@ impl TestNode {
         } else {
             Persistence::Inline(store.clone())
         };
-        let node = Node::new(
-            &[seed; 32],
-            config(),
-            persistence,
-            host(chain),
-            chain.best_block(),
-        )
-        .unwrap();
+        let node = NodeBuilder::from_config(config())
+            .seed(&[seed; 32])
+            .persistence(persistence)
+            .host(host(chain))
+            .best_block(chain.best_block())
+            .build()
+            .unwrap();
         TestNode {
             name,
             seed: [seed; 32],
@@ -115,15 +114,13 @@ impl TestNode {
             .block_at(self.fed)
             .map(|b| BestBlock::new(b.block_hash(), self.fed))
             .unwrap();
-        self.node = Node::restore(
-            &self.seed,
-            config(),
-            persistence,
-            host(chain),
-            best,
-            &*self.store,
-        )
-        .unwrap();
+        self.node = NodeBuilder::from_config(config())
+            .seed(&self.seed)
+            .persistence(persistence)
+            .host(host(chain))
+            .best_block(best)
+            .build()
+            .unwrap();
         self.peer = None;
         self.restarts += 1;
     }
