@@ -43,7 +43,7 @@ enum Request {
     BeginEpoch(u32),
     NewChannelSigner(u32),
     DropChannelSigner(u64),
-    Channel(u64, ChannelOp),
+    Channel(u64, Box<ChannelOp>),
 }
 
 enum ChannelOp {
@@ -127,7 +127,7 @@ impl Client {
     }
 
     fn channel(&self, instance: u64, op: ChannelOp) -> Reply {
-        self.call(Request::Channel(instance, op))
+        self.call(Request::Channel(instance, Box::new(op)))
             .unwrap_or_else(|e| panic!("remote channel signer: {e}"))
     }
 }
@@ -247,7 +247,7 @@ fn serve(seed: [u8; 32], rx: std::sync::mpsc::Receiver<Envelope>, served: &Serve
                     // the reply sender, so the client sees no answer.
                     continue;
                 };
-                channel_op(s, op)
+                channel_op(s, *op)
             }
         };
         // A client that stopped waiting is not the signer's problem.
