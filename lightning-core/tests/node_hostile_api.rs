@@ -1,5 +1,5 @@
 //! Hostile peers and the node's new knobs (issue 13, findings 6 and 10):
-//! the host's decision on inbound channels, and `Node::new` over an
+//! the host's decision on inbound channels, and building a node over an
 //! existing store in async mode.
 #![allow(clippy::unwrap_used)]
 
@@ -95,7 +95,7 @@ fn async_node(chain: &SimChainHandle, store: &Arc<MemoryStore>) -> Node {
         .unwrap()
 }
 
-/// Finding 10: `Node::new` in async mode restores what the store holds:
+/// Finding 10: a node built in async mode restores what the store holds:
 /// invoices survive, and neither a preimage nor a keys index of the run
 /// before is drawn again.
 #[test]

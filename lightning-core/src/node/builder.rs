@@ -265,9 +265,16 @@ impl NodeBuilder {
     }
 
     /// Builds the node: checks that the store is this node's and on this
-    /// network (or empty, or written before stores recorded it), then
-    /// restores everything it holds (see [`Node::restore`]'s description
-    /// in the [module documentation](super)) or starts empty.
+    /// network (or empty, or written before stores recorded it: see
+    /// [`Node::store_adopted`]), then restores everything it holds or
+    /// starts empty. Restoring rebuilds the channels (each disconnected:
+    /// HTLC offers never committed are failed, the rest resumes after
+    /// `channel_reestablish`; each channel's signer comes back from the
+    /// provider by the keys index its record kept), the invoices,
+    /// payments and counters; broadcasts funding and closing transactions
+    /// again; writes a new entropy epoch first; and raises again the
+    /// payment and close events the host had not acknowledged (see
+    /// [`Node::poll_event`]).
     pub fn build(self) -> Result<Node, BuildError> {
         let keys = match self.keys.ok_or(BuildError::MissingKeys)? {
             KeysSource::Seed(seed) => Self::from_manager(Arc::new(KeysManager::new(&seed)?))?,
