@@ -241,3 +241,12 @@ fn missing_parts_are_typed_errors() {
         .unwrap();
     assert_eq!(seeded.node_id(), node.node_id());
 }
+
+#[test]
+fn a_node_with_host_signers_is_still_send() {
+    // Hosts move a node to its own thread: the key traits it holds are
+    // `Send + Sync`, and boxed channel signers `Send`.
+    fn assert_send<T: Send>() {}
+    assert_send::<Node>();
+    assert_send::<NodeBuilder>();
+}
