@@ -9,7 +9,7 @@ use lightning_persist::KvStore;
 use lightning_wire::types::ChainHash;
 
 use super::identity::{self, Identity, Stored};
-use super::{InboundChannelAcceptor, Node, NodeConfig, NodeError, NodeHost, Persistence};
+use super::{InboundChannelAcceptor, Node, NodeConfig, NodeError, NodeHost, NodeKeys, Persistence};
 use crate::keys::{ChannelSignerProvider, EntropySource, KeyError, KeysManager, NodeSigner};
 
 /// Why [`NodeBuilder::build`] refused.
@@ -58,16 +58,6 @@ pub enum BuildError {
     /// Restoring the node from the store failed.
     #[error(transparent)]
     Node(#[from] NodeError),
-}
-
-/// The keys a node is built with: the three host traits, and the default
-/// shutdown script when the keys come from a seed.
-pub(crate) struct NodeKeys {
-    pub node_signer: Arc<dyn NodeSigner + Send + Sync>,
-    pub entropy: Arc<dyn EntropySource + Send + Sync>,
-    pub channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
-    /// Where cooperative closes pay when the configuration names no script.
-    pub shutdown_script: ScriptBuf,
 }
 
 enum KeysSource {

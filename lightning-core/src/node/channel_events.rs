@@ -1,12 +1,14 @@
 //! What a channel's output does to the node: its writes, its messages and
 //! its events ([`ChannelEvent`]), and the commitments signed after a batch.
-//! Incoming HTLCs are decided in [`htlcs`](super::htlcs).
+//! Incoming HTLCs are decided in [`htlcs`](super::htlcs) and answered here.
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
+use super::htlcs::Answer;
 use super::{delivery, events, Event, Node, PaymentHash, PaymentPreimage};
+use crate::channel::update_log::HtlcAdd;
 use crate::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
 
 impl Node {
@@ -125,10 +127,10 @@ impl Node {
                 self.payment_fulfilled(PaymentHash(payment_hash), PaymentPreimage(payment_preimage))
             }
             ChannelEvent::HtlcFailed {
+                htlc_id,
                 payment_hash,
                 reason,
-                ..
-            } => self.payment_failed(PaymentHash(payment_hash), &reason),
+            } => self.payment_failed(id, htlc_id, PaymentHash(payment_hash), &reason),
             ChannelEvent::FundingTimedOut {
                 channel_id,
                 waiting_since,
@@ -202,8 +204,9 @@ impl Node {
         }
     }
 
-    /// Applies what a channel error calls for ([`Channel::handle_error`]):
-    /// a `warning` also closes the connection once it is sent.
+    /// Applies what a channel error calls for
+    /// ([`Channel::handle_error`](crate::channel::Channel::handle_error)): a
+    /// `warning` also closes the connection once it is sent.
     pub(super) fn channel_failed_with(&mut self, id: ChannelId, e: &ChannelError) {
         let Some(entry) = self.channels.get_mut(&id) else {
             return;
@@ -213,6 +216,68 @@ impl Node {
         self.apply(id, out);
         if e.action() == ErrorAction::Warn {
             self.queue_disconnect(counterparty);
+        }
+    }
+
+    /// Answers the HTLCs the peer offered that are locked in and not yet
+    /// answered: after a restart or a disconnection, the channel does not
+    /// report them again.
+    pub(super) fn answer_pending_htlcs(&mut self, channel_id: ChannelId) {
+        use crate::channel::update_log::{Side, UpdateKind, UpdateStage};
+        let Some(entry) = self.channels.get(&channel_id) else {
+            return;
+        };
+        if !entry.channel.is_usable() {
+            return;
+        }
+        let st = entry.channel.state();
+        let pending: Vec<(HtlcAdd, bool)> = st
+            .log
+            .updates()
+            .iter()
+            .filter_map(|u| match (&u.kind, u.proposer, u.stage) {
+                (UpdateKind::Add(a), Side::Remote, UpdateStage::LockedIn)
+                    if st.log.find_removal(Side::Remote, a.id).is_none() =>
+                {
+                    Some((a.clone(), st.htlcs_to_fail.contains(&a.id)))
+                }
+                _ => None,
+            })
+            .collect();
+        for (add, must_fail) in pending {
+            self.receive_htlc(channel_id, add.id, &add, must_fail);
+        }
+    }
+
+    /// An HTLC the peer offered is irrevocably committed: answers it as
+    /// [`Node::decide_htlc`] decides.
+    pub(super) fn receive_htlc(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        add: &HtlcAdd,
+        must_fail: bool,
+    ) {
+        let answer = self.decide_htlc(channel_id, htlc_id, add, must_fail);
+        let Some(entry) = self.channels.get_mut(&channel_id) else {
+            return;
+        };
+        let result = match answer {
+            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p.0),
+            Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
+            Answer::Malformed {
+                sha256_of_onion,
+                code,
+            } => entry
+                .channel
+                .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
+        };
+        // Not operating now (disconnected): the HTLC stays locked in and is
+        // answered after the next `channel_reestablish`
+        // ([`Node::answer_pending_htlcs`]).
+        if let Ok(out) = result {
+            self.apply(channel_id, out);
+            self.to_commit.insert(channel_id);
         }
     }
 }

@@ -2,65 +2,18 @@
 //! what the host sees of the channels (details and balances).
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{ScriptBuf, Transaction};
-use lightning_chain::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator};
-use lightning_wire::features::Feature;
+use bitcoin::Transaction;
+use lightning_chain::ConfirmationTarget;
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
 use super::{payments, Balances, ChannelDetails, ChannelEntry, Node, NodeError};
-use crate::channel::{Channel, ChannelConfig, Phase};
+use crate::channel::{Channel, Phase};
 
 impl Node {
-    /// Where our side of cooperative closes is paid:
-    /// [`NodeConfig::shutdown_script`](super::NodeConfig::shutdown_script),
-    /// else a P2WPKH of the seed's wallet key `m/3'/0'` (a node built
-    /// with the host's signers must name a script).
-    pub fn shutdown_script(&self) -> ScriptBuf {
-        match &self.config.shutdown_script {
-            Some(s) => s.clone(),
-            None => self.default_shutdown_script.clone(),
-        }
-    }
-
-    pub(super) fn channel_config(&self, counterparty: &PublicKey) -> ChannelConfig {
-        let their = self
-            .peers
-            .connected_peers()
-            .find(|(_, n, _)| n == counterparty)
-            .map(|(_, _, f)| f.clone());
-        let both = |f: Feature| {
-            self.config.features.supports(f) && their.as_ref().is_some_and(|t| t.supports(f))
-        };
-        let trusted = self.config.trusted_zeroconf_peers.contains(counterparty);
-        ChannelConfig {
-            chain_hash: self.config.chain_hash(),
-            anchors: self.config.channel.anchors && both(Feature::AnchorsZeroFeeHtlcTx),
-            anysegwit: both(Feature::ShutdownAnySegwit),
-            trusted_for_zeroconf: trusted,
-            minimum_depth: if trusted {
-                0
-            } else {
-                self.config.channel.minimum_depth
-            },
-            // BOLT 2: `closing_complete`/`closing_sig` only when both sides
-            // advertised `option_simple_close`.
-            simple_close: both(Feature::SimpleClose),
-            feerates: self.feerate_bounds(),
-            shutdown_script: self.shutdown_script(),
-            ..self.config.channel.clone()
-        }
-    }
-
-    pub(super) fn feerate_per_kw(&self, target: ConfirmationTarget) -> u32 {
-        BoundedFeeEstimator::new(&*self.host.fee_estimator)
-            .fee_rate(target)
-            .sat_per_kw()
-    }
-
     /// Opens a channel of `amount_sat` to the connected peer `node_id`,
     /// pushing `push_msat` to it. Returns the temporary channel id; an
-    /// [`Event::FundingNeeded`] follows once the peer accepts.
+    /// [`Event::FundingNeeded`](super::Event::FundingNeeded) follows once the peer accepts.
     pub fn open_channel(
         &mut self,
         node_id: PublicKey,
@@ -98,11 +51,11 @@ impl Node {
             },
         );
         self.queue_message(node_id, Message::OpenChannel(open));
-        self.flush_outbox();
+        self.finish()?;
         Ok(temporary_channel_id)
     }
 
-    /// The funding transaction for [`Event::FundingNeeded`], signed and
+    /// The funding transaction for [`Event::FundingNeeded`](super::Event::FundingNeeded), signed and
     /// not broadcast: the node sends `funding_created` and broadcasts it
     /// after `funding_signed`. Returns the channel's real id.
     pub fn funding_transaction_generated(
@@ -117,8 +70,7 @@ impl Node {
         let out = entry.channel.funding_transaction(tx)?;
         let id = entry.channel.channel_id();
         self.apply(temporary_channel_id, out);
-        self.flush_outbox();
-        self.persist_error()?;
+        self.finish()?;
         let kept = self
             .channels
             .get(&id)
@@ -131,7 +83,7 @@ impl Node {
     }
 
     /// Starts a cooperative close (BOLT 2 `shutdown`); an
-    /// [`Event::ChannelClosed`] follows with the closing transaction, which
+    /// [`Event::ChannelClosed`](super::Event::ChannelClosed) follows with the closing transaction, which
     /// the node broadcasts.
     pub fn close_channel(&mut self, channel_id: ChannelId) -> Result<(), NodeError> {
         let entry = self
@@ -140,8 +92,7 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let out = entry.channel.shutdown()?;
         self.apply(channel_id, out);
-        self.flush_outbox();
-        self.persist_error()
+        self.finish()
     }
 
     /// Proposes a new commitment feerate on a channel we funded (BOLT 2,
@@ -160,9 +111,7 @@ impl Node {
         let out = entry.channel.update_fee(feerate_per_kw)?;
         self.apply(channel_id, out);
         self.to_commit.insert(channel_id);
-        self.flush_commits();
-        self.flush_outbox();
-        self.persist_error()
+        self.finish()
     }
 
     /// Closes unilaterally: tells the peer (`error`) and broadcasts our
@@ -174,8 +123,7 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let out = entry.channel.force_close("force-closed by the host");
         self.apply(channel_id, out);
-        self.flush_outbox();
-        self.persist_error()
+        self.finish()
     }
 
     pub(super) fn details(entry: &ChannelEntry) -> ChannelDetails {

@@ -55,24 +55,10 @@ impl Node {
         self.events.push(self.writer.barrier(), event, ack);
     }
 
-    /// The next event, oldest first, once the writes it reports are
-    /// durable. Calling it again acknowledges the event it returned before:
-    /// a payment or close event that was not acknowledged is raised again
-    /// after a restart (at-least-once delivery; deduplicate by payment hash
-    /// or channel id). A host that handled the last event calls it once
-    /// more (it returns `None`) to acknowledge it.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(ack) = self.events.take_delivered() {
-            self.acknowledge(ack);
-        }
-        let writer = &self.writer;
-        self.events.pop(|dep| writer.is_durable(dep))
-    }
-
     /// Writes that the host handled the event `ack` names. A failed write
     /// is recorded by the writer (it blocks everything after it); the event
     /// then comes again after the restart.
-    fn acknowledge(&mut self, ack: Ack) {
+    pub(super) fn acknowledge(&mut self, ack: Ack) {
         match ack {
             Ack::Invoice(hash) => {
                 let Some(r) = self.invoices.get_mut(&hash) else {

@@ -8,14 +8,14 @@ use crate::channel::ChannelError;
 use crate::keys::KeyError;
 use crate::peer::PeerError;
 
-/// What went wrong in a [`Node`] call.
+/// What went wrong in a [`Node`](super::Node) call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
     /// A key operation failed.
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
-    /// The connection failed (it is closed; see [`Node::poll_transmit`]
+    /// The connection failed (it is closed; see [`Node::poll_transmit`](super::Node::poll_transmit)
     /// for its last bytes).
     #[error("peer: {0}")]
     Peer(#[from] PeerError),

@@ -1,14 +1,15 @@
-//! The host's side of the node: the chain services it provides
-//! ([`NodeHost`]) and the sans-IO calls of its loop (connections, socket
-//! bytes, timers, persistence completions).
+//! The host's side of the node: the services it provides ([`NodeHost`]:
+//! broadcasting, fee estimates) and the sans-IO calls of its loop
+//! (connections, socket bytes, timers, persistence completions).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use lightning_chain::{Broadcaster, FeeEstimator};
+use lightning_chain::{BoundedFeeEstimator, Broadcaster, ConfirmationTarget, FeeEstimator};
 
-use super::{InboundChannelAcceptor, Node, NodeConfig, NodeError, PersistId, PersistRequest};
+use super::{Event, Node, NodeError, PersistId, PersistRequest};
+use crate::channel::params::FeerateBounds;
 use crate::peer::PeerId;
 
 /// The host's chain-facing services.
@@ -30,17 +31,6 @@ impl Node {
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
         self.node_signer.node_id()
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &NodeConfig {
-        &self.config
-    }
-
-    /// The host's decision on inbound channels (default [`AcceptAll`]);
-    /// see [`InboundChannelAcceptor`] for what is asked and when.
-    pub fn set_inbound_channel_acceptor(&mut self, acceptor: Arc<dyn InboundChannelAcceptor>) {
-        self.acceptor = acceptor;
     }
 
     pub(super) fn fresh_secret(&self) -> SecretKey {
@@ -79,17 +69,19 @@ impl Node {
     ) -> Result<(), NodeError> {
         self.now = now;
         let result = self.peers.handle_bytes(peer, bytes, now);
-        self.process_peer_events();
+        // A failed write shows in `persist_failure`; this call reports the
+        // connection's fate.
+        let _ = self.finish();
         result.map_err(NodeError::from)
     }
 
     /// The next bytes to write to `peer`'s socket, or `None`.
     pub fn poll_transmit(&mut self, peer: PeerId) -> Option<Vec<u8>> {
-        self.flush_outbox();
+        let _ = self.finish();
         let out = self.peers.poll_transmit(peer);
         if out.is_none() && self.outbox.has_for(peer) {
             // The peer's queue was full; it is empty now.
-            self.flush_outbox();
+            let _ = self.finish();
             return self.peers.poll_transmit(peer);
         }
         out
@@ -99,7 +91,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
         self.peers.handle_timeout(now);
-        self.process_peer_events();
+        let _ = self.finish();
     }
 
     /// When [`Node::handle_timeout`] next has work.
@@ -110,7 +102,7 @@ impl Node {
     /// The host's socket to `peer` closed (or the host wants it closed).
     pub fn peer_disconnected(&mut self, peer: PeerId) {
         self.peers.disconnect(peer);
-        self.process_peer_events();
+        let _ = self.finish();
     }
 
     /// Connected peers and their node ids.
@@ -130,7 +122,7 @@ impl Node {
     /// Async persistence: write `id` is durable (or was refused as stale).
     pub fn persist_completed(&mut self, id: PersistId) {
         self.writer.completed(id);
-        self.flush_outbox();
+        let _ = self.finish();
     }
 
     /// Whether any message or broadcast waits for a write.
@@ -142,5 +134,34 @@ impl Node {
     /// restart it from the store).
     pub fn persist_failure(&self) -> Option<&str> {
         self.writer.failure()
+    }
+
+    /// The feerates accepted from peers now, from the host's estimator
+    /// ([`FeerateBounds::from_estimator`]).
+    pub(crate) fn feerate_bounds(&self) -> FeerateBounds {
+        FeerateBounds::from_estimator(&*self.host.fee_estimator)
+    }
+
+    pub(super) fn feerate_per_kw(&self, target: ConfirmationTarget) -> u32 {
+        BoundedFeeEstimator::new(&*self.host.fee_estimator)
+            .fee_rate(target)
+            .sat_per_kw()
+    }
+
+    /// The next event, oldest first, once the writes it reports are
+    /// durable. Calling it again acknowledges the event it returned before:
+    /// a payment or close event that was not acknowledged is raised again
+    /// after a restart (at-least-once delivery; deduplicate by payment hash
+    /// or channel id). A host that handled the last event calls it once
+    /// more (it returns `None`) to acknowledge it.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(ack) = self.events.take_delivered() {
+            self.acknowledge(ack);
+            // A failed write shows in `persist_failure`; the event then
+            // comes again after the restart.
+            let _ = self.finish();
+        }
+        let writer = &self.writer;
+        self.events.pop(|dep| writer.is_durable(dep))
     }
 }

@@ -15,8 +15,9 @@ use crate::onion::{
     ProcessedHtlc,
 };
 
-/// How an incoming HTLC is answered.
-enum Answer {
+/// How an incoming HTLC is answered (BOLT 2 `update_fulfill_htlc`,
+/// `update_fail_htlc` or `update_fail_malformed_htlc`).
+pub(super) enum Answer {
     Fulfill(PaymentPreimage),
     Fail(Vec<u8>),
     Malformed {
@@ -26,45 +27,18 @@ enum Answer {
 }
 
 impl Node {
-    /// Answers the HTLCs the peer offered that are locked in and not yet
-    /// answered: after a restart or a disconnection, the channel does not
-    /// report them again.
-    pub(super) fn answer_pending_htlcs(&mut self, channel_id: ChannelId) {
-        use crate::channel::update_log::{Side, UpdateKind, UpdateStage};
-        let Some(entry) = self.channels.get(&channel_id) else {
-            return;
-        };
-        if !entry.channel.is_usable() {
-            return;
-        }
-        let st = entry.channel.state();
-        let pending: Vec<(HtlcAdd, bool)> = st
-            .log
-            .updates()
-            .iter()
-            .filter_map(|u| match (&u.kind, u.proposer, u.stage) {
-                (UpdateKind::Add(a), Side::Remote, UpdateStage::LockedIn)
-                    if st.log.find_removal(Side::Remote, a.id).is_none() =>
-                {
-                    Some((a.clone(), st.htlcs_to_fail.contains(&a.id)))
-                }
-                _ => None,
-            })
-            .collect();
-        for (add, must_fail) in pending {
-            self.receive_htlc(channel_id, add.id, &add, must_fail);
-        }
-    }
-
-    /// An HTLC the peer offered is irrevocably committed: claim it if it
-    /// pays one of our invoices, fail it back otherwise.
-    pub(super) fn receive_htlc(
+    /// Decides HTLC `htlc_id` the peer offered on `channel_id`, now
+    /// irrevocably committed: claim it if it pays one of our invoices, fail
+    /// it back otherwise (we do not forward). A claimed invoice is marked
+    /// paid, and its event queued, before the answer is returned: the
+    /// preimage leaves only behind that write.
+    pub(super) fn decide_htlc(
         &mut self,
         channel_id: ChannelId,
         htlc_id: u64,
         add: &HtlcAdd,
         must_fail: bool,
-    ) {
+    ) -> Answer {
         let answer = match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
             Err(_) => Answer::Malformed {
                 sha256_of_onion: sha256::Hash::hash(&add.onion_routing_packet).to_byte_array(),
@@ -148,25 +122,6 @@ impl Node {
                 }
             }
         }
-        let Some(entry) = self.channels.get_mut(&channel_id) else {
-            return;
-        };
-        let result = match answer {
-            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p.0),
-            Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
-            Answer::Malformed {
-                sha256_of_onion,
-                code,
-            } => entry
-                .channel
-                .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
-        };
-        // Not operating now (disconnected): the HTLC stays locked in and is
-        // answered after the next `channel_reestablish`
-        // ([`Node::answer_pending_htlcs`]).
-        if let Ok(out) = result {
-            self.apply(channel_id, out);
-            self.to_commit.insert(channel_id);
-        }
+        answer
     }
 }

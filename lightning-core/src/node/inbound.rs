@@ -8,9 +8,9 @@
 //!    the node knows, with any peer (a `warning`, then the connection
 //!    closes: an `error` naming that id would oblige us to fail the channel
 //!    it names, BOLT 1);
-//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`]
+//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`](super::InboundLimits::max_unfunded_per_peer)
 //!    inbound channels whose funding has not confirmed, or the node has
-//!    [`InboundLimits::max_unfunded_total`] of them over all peers (a peer
+//!    [`InboundLimits::max_unfunded_total`](super::InboundLimits::max_unfunded_total) of them over all peers (a peer
 //!    with a confirmed channel is not held to the global cap). These are
 //!    the channels of the "fake channel" denial of service of 2023: a peer
 //!    opens channels it never funds, or funds with a transaction it never
@@ -28,6 +28,8 @@
 //! an index is never handed out twice, even when the runs before left part
 //! of a block unused.
 
+use std::sync::Arc;
+
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
@@ -38,31 +40,6 @@ use crate::keys::{DynChannelSigner, KeyError};
 
 /// Keys indexes reserved per durable write.
 pub const KEYS_INDEX_BLOCK: u32 = 32;
-
-/// Caps on inbound channels whose funding has not confirmed.
-///
-/// ```
-/// use lightning_core::node::InboundLimits;
-/// let limits = InboundLimits::default();
-/// assert_eq!((limits.max_unfunded_per_peer, limits.max_unfunded_total), (4, 64));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct InboundLimits {
-    /// Per peer. Default 4.
-    pub max_unfunded_per_peer: usize,
-    /// Over all peers. Default 64.
-    pub max_unfunded_total: usize,
-}
-
-impl Default for InboundLimits {
-    fn default() -> Self {
-        InboundLimits {
-            max_unfunded_per_peer: 4,
-            max_unfunded_total: 64,
-        }
-    }
-}
 
 /// An `open_channel` that passed the node's own checks, for the host to
 /// decide on.
@@ -365,5 +342,11 @@ impl Node {
                 );
             }
         }
+    }
+
+    /// The host's decision on inbound channels (default [`AcceptAll`]);
+    /// see [`InboundChannelAcceptor`] for what is asked and when.
+    pub fn set_inbound_channel_acceptor(&mut self, acceptor: Arc<dyn InboundChannelAcceptor>) {
+        self.acceptor = acceptor;
     }
 }

@@ -103,6 +103,7 @@ impl Node {
             .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         self.invoice_terms.insert(hash, InvoiceTerms::of(&invoice));
+        self.finish()?;
         Ok(invoice)
     }
 
@@ -139,10 +140,15 @@ impl Node {
     /// memory, an unknown hash is checked against stand-in terms, the
     /// secret is compared in constant time and no check returns early.
     ///
-    /// A paid invoice re-fulfils, without checks, only the HTLC that paid
-    /// it (after a restart or a reconnection the node answers it again:
-    /// its preimage may have reached the peer already). Any other HTLC for
-    /// it passes every check or fails.
+    /// HTLCs are told apart by `(channel_id, htlc_id)`, never by payment
+    /// hash: one HTLC pays an invoice (no multi-part payments), and the
+    /// invoice records which (`paid_by`). A paid invoice re-fulfils,
+    /// without checks, only that HTLC (after a restart or a reconnection
+    /// the node answers it again: its preimage may have reached the peer
+    /// already). Any other HTLC for it fails: BOLT 4 ("Returning Errors",
+    /// final node) lets a node "treat the payment hash as unknown" once it
+    /// "has already been paid", and claiming a second HTLC would take a
+    /// second payment the host is never told of.
     pub(super) fn check_receive(
         &self,
         channel_id: ChannelId,
@@ -184,7 +190,15 @@ impl Node {
         // may be answered again after the height or the clock moved on.
         let legacy_paid =
             record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_none());
-        let ok = known & secret_ok & whole & amount_ok & ((not_expired & cltv_ok) | legacy_paid);
+        // Paid by another HTLC (the paying one was answered above).
+        let paid_by_another =
+            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_some());
+        let ok = known
+            & !paid_by_another
+            & secret_ok
+            & whole
+            & amount_ok
+            & ((not_expired & cltv_ok) | legacy_paid);
         match record {
             Some(rec) if ok => Ok(rec.preimage),
             _ => Err(unknown),

@@ -18,6 +18,9 @@
 //!
 //! # A minimal host loop
 //!
+//! One connection; the calls after each input follow [`Node`]'s
+//! [poll order](Node#poll-order).
+//!
 //! ```no_run
 //! # use std::{io::{Read, Write}, net::TcpStream, sync::Arc, time::{Duration, SystemTime, UNIX_EPOCH}};
 //! # use lightning_core::node::*;
@@ -62,6 +65,7 @@ mod identity;
 mod inbound;
 mod invoices;
 mod outbox;
+mod outcomes;
 mod payments;
 mod peers;
 mod persistence;
@@ -84,7 +88,7 @@ use crate::keys::{ChannelSignerProvider, DynChannelSigner, EntropySource, NodeSi
 use crate::peer::PeerManager;
 
 pub use builder::{BuildError, NodeBuilder};
-pub use config::{NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
+pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use error::NodeError;
 pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
@@ -93,7 +97,7 @@ pub use events::{
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
-    InboundLimits, KEYS_INDEX_BLOCK,
+    KEYS_INDEX_BLOCK,
 };
 pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
 
@@ -101,6 +105,16 @@ use inbound::KeysIndexes;
 use outbox::Outbox;
 use persistence::Writer;
 use records::{InvoiceRecord, PaymentRecord};
+
+/// The keys a node is built with: the three host traits, and the default
+/// shutdown script when the keys come from a seed.
+struct NodeKeys {
+    node_signer: Arc<dyn NodeSigner + Send + Sync>,
+    entropy: Arc<dyn EntropySource + Send + Sync>,
+    channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
+    /// Where cooperative closes pay when the configuration names no script.
+    shutdown_script: bitcoin::ScriptBuf,
+}
 
 #[derive(Debug)]
 struct ChannelEntry {
@@ -112,6 +126,42 @@ struct ChannelEntry {
 
 /// A Lightning node, sans-IO. See the [module documentation](self) for a
 /// host loop.
+///
+/// # Poll order
+///
+/// The node acts only when called. After each input — bytes read
+/// ([`Node::handle_bytes`]), a timer ([`Node::handle_timeout`]), a closed
+/// socket ([`Node::peer_disconnected`]), a block (through
+/// [`ChainListener`](lightning_chain::ChainListener)), or a host call
+/// ([`Node::open_channel`], [`Node::pay_invoice`],
+/// [`Node::funding_transaction_generated`], ...) — the host makes these
+/// calls, in this order:
+///
+/// 1. [`Node::poll_persist`] until `None`: make each write durable, then
+///    report it with [`Node::persist_completed`] (the writes may go out in
+///    parallel and complete in any order). Messages, broadcasts and events
+///    that report a write are held until it is durable: this is what
+///    releases them.
+/// 2. [`Node::poll_transmit`] for every connection, until `None`: write the
+///    bytes to that peer's socket. (A connection the node closed, such as
+///    after an `Err` from `handle_bytes`, still yields its last bytes:
+///    write them, then close the socket.)
+/// 3. [`Node::poll_event`] until `None`. Each call acknowledges the event
+///    the call before returned, so the final `None` acknowledges the last
+///    one; handling an event with a host call (say
+///    [`Node::funding_transaction_generated`] after
+///    [`Event::FundingNeeded`]) is a new input: back to 1.
+/// 4. [`Node::next_timeout`]: call [`Node::handle_timeout`] no later than
+///    that (it also takes an earlier call, such as one per loop turn).
+///
+/// With [`Persistence::Inline`] every write is made before the call that
+/// makes it returns: step 1 has nothing to do and may be skipped
+/// (`poll_persist` always returns `None`). With [`Persistence::Async`],
+/// skipping it holds every message back ([`Node::has_held_messages`]).
+/// Broadcasts need no polling: the node hands them to
+/// [`NodeHost::broadcaster`] once the writes before them are durable.
+///
+/// Inside the node, every call ends the same way (`Node::finish`).
 pub struct Node {
     /// The node key: BOLT 8 and BOLT 4 ECDH, invoice signatures.
     node_signer: Arc<dyn NodeSigner + Send + Sync>,
@@ -147,6 +197,44 @@ pub struct Node {
     epoch_write: u64,
     acceptor: Arc<dyn InboundChannelAcceptor>,
     now: Duration,
+}
+
+impl Node {
+    /// The common ending of every public call that changes the node (host
+    /// input, channel and payment API, blocks, restore): whatever the call
+    /// set in motion is carried through, in this order, until nothing is
+    /// left to do:
+    ///
+    /// 1. the peer layer's events are routed to the channels (messages in
+    ///    batches, connections opened and closed: [`peers`]);
+    /// 2. every channel that got updates signs them in one
+    ///    `commitment_signed` ([`Node::flush_commits`]);
+    /// 3. what the writes made so far allow leaves: broadcasts, then each
+    ///    connection's messages ([`Node::flush_outbox`]). A connection it
+    ///    closes (queue bound, a `warning` that ends it) is a new peer
+    ///    event: back to 1.
+    ///
+    /// Then it reports a failed write ([`NodeError::Persist`]: from then on
+    /// nothing leaves; the host restarts from the store). Calls whose
+    /// result is about something else (`handle_bytes`, the poll calls,
+    /// blocks) drop that error; [`Node::persist_failure`] still shows it.
+    fn finish(&mut self) -> Result<(), NodeError> {
+        loop {
+            self.process_peer_events();
+            self.flush_commits();
+            if !self.flush_outbox() {
+                break;
+            }
+        }
+        match self.writer.failure() {
+            Some(f) => Err(NodeError::Persist(f.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn best_height(&self) -> u32 {
+        self.tracker.best_block().height
+    }
 }
 
 impl core::fmt::Debug for Node {

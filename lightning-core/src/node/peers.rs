@@ -14,7 +14,8 @@ impl Node {
     /// Handles what the peer manager reported. Consecutive normal-operation
     /// messages for one channel (what one socket read brought) go to the
     /// channel as one batch with one write
-    /// ([`Channel::handle_messages`]).
+    /// ([`Channel::handle_messages`](crate::channel::Channel::handle_messages)).
+    /// The commits and messages that follow are [`Node::finish`]'s.
     pub(super) fn process_peer_events(&mut self) {
         loop {
             let events: Vec<PeerEvent> = std::iter::from_fn(|| self.peers.poll_event()).collect();
@@ -53,8 +54,6 @@ impl Node {
                 self.deliver_batch(b, &msgs);
             }
         }
-        self.flush_commits();
-        self.flush_outbox();
     }
 
     /// The channel a normal-operation message from `node_id` goes to, if it
@@ -185,6 +184,8 @@ impl Node {
             self.apply(id, out);
             for add in dropped {
                 self.fail_unsent_payment(
+                    id,
+                    add.id,
                     PaymentHash(add.payment_hash),
                     "the peer disconnected before the HTLC was committed",
                 );

@@ -10,7 +10,6 @@ use lightning_chain::{BestBlock, ConfirmationTracker};
 use lightning_persist::KvStore;
 use lightning_wire::types::ChannelId;
 
-use super::builder::NodeKeys;
 use super::channels::is_unfunded;
 use super::identity;
 use super::inbound::KeysIndexes;
@@ -19,7 +18,7 @@ use super::persistence::Writer;
 use super::records::{self, InvoiceRecord, PaymentRecord};
 use super::{
     delivery, events, invoices, AcceptAll, ChannelEntry, Node, NodeConfig, NodeError, NodeHost,
-    PaymentHash, Persistence, NAMESPACE,
+    NodeKeys, PaymentHash, Persistence, NAMESPACE,
 };
 use crate::channel::{Channel, Phase};
 use crate::keys::NodeStaticKey;
@@ -279,12 +278,15 @@ impl Node {
             }
             for add in dropped {
                 node.fail_unsent_payment(
+                    id,
+                    add.id,
                     PaymentHash(add.payment_hash),
                     "the node restarted before the HTLC was committed",
                 );
             }
         }
-        node.flush_outbox();
+        // A failed write shows in `persist_failure` (as before any call).
+        let _ = node.finish();
         Ok(node)
     }
 }

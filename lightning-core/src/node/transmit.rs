@@ -7,7 +7,7 @@ use bitcoin::Transaction;
 use lightning_wire::msgs::Message;
 
 use super::outbox::Held;
-use super::{Node, NodeError};
+use super::Node;
 use crate::peer::PeerError;
 
 impl Node {
@@ -15,7 +15,10 @@ impl Node {
     /// connection's messages in order until its peer-layer queue is full
     /// (that connection waits; the others go on). A connection that passed
     /// its bound is disconnected with a `warning`.
-    pub(super) fn flush_outbox(&mut self) {
+    ///
+    /// Returns whether it closed a connection: the closures are peer
+    /// events the channels must learn of ([`Node::finish`] loops on it).
+    pub(super) fn flush_outbox(&mut self) -> bool {
         while let Some(tx) = self.outbox.pop_broadcast(|dep| self.writer.is_durable(dep)) {
             self.host.broadcaster.broadcast_transaction(&tx);
         }
@@ -52,10 +55,7 @@ impl Node {
                 }
             }
         }
-        if closed {
-            // The closures are peer events: channels learn of them now.
-            self.process_peer_events();
-        }
+        closed
     }
 
     pub(super) fn queue_message(&mut self, node_id: PublicKey, message: Message) {
@@ -80,12 +80,5 @@ impl Node {
 
     pub(super) fn queue_broadcast(&mut self, tx: Transaction) {
         self.outbox.push_broadcast(self.writer.barrier(), tx);
-    }
-
-    pub(super) fn persist_error(&self) -> Result<(), NodeError> {
-        match self.writer.failure() {
-            Some(f) => Err(NodeError::Persist(f.to_string())),
-            None => Ok(()),
-        }
     }
 }
