@@ -49,7 +49,9 @@ use std::time::Duration;
 use bitcoin::Network;
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::channel::Phase;
-use lightning_core::node::{ChannelDetails, Event, Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{
+    ChannelDetails, Event, Node, NodeBuilder, NodeConfig, NodeHost, Persistence,
+};
 use lightning_core::peer::PeerId;
 use lightning_persist::MemoryStore;
 use lightning_sim::{SimChainHandle, SimWallet};
@@ -91,14 +93,13 @@ fn template() -> &'static OpenChannel {
     T.get_or_init(|| {
         let chain = SimChainHandle::new();
         let store = Arc::new(MemoryStore::new());
-        let mut node = Node::new(
-            &[0x33; 32],
-            config(),
-            Persistence::Inline(store),
-            host(&chain),
-            chain.best_block(),
-        )
-        .expect("a node");
+        let mut node = NodeBuilder::from_config(config())
+            .seed(&[0x33; 32])
+            .persistence(Persistence::Inline(store))
+            .host(host(&chain))
+            .best_block(chain.best_block())
+            .build()
+            .expect("a node");
         let now = Duration::from_secs(1_700_000_000);
         let mut peer = HostilePeer::connect(&mut node, [0x44; 32], now).expect("connects");
         node.open_channel(
@@ -156,22 +157,20 @@ impl World {
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
         let store = Arc::new(MemoryStore::new());
-        let node = Node::new(
-            &SEED,
-            config(),
-            Persistence::Inline(store.clone()),
-            host(&chain),
-            chain.best_block(),
-        )
-        .expect("a node");
-        let honest = Node::new(
-            &HONEST_SEED,
-            config(),
-            Persistence::Inline(Arc::new(MemoryStore::new())),
-            host(&chain),
-            chain.best_block(),
-        )
-        .expect("a node");
+        let node = NodeBuilder::from_config(config())
+            .seed(&SEED)
+            .persistence(Persistence::Inline(store.clone()))
+            .host(host(&chain))
+            .best_block(chain.best_block())
+            .build()
+            .expect("a node");
+        let honest = NodeBuilder::from_config(config())
+            .seed(&HONEST_SEED)
+            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
+            .host(host(&chain))
+            .best_block(chain.best_block())
+            .build()
+            .expect("a node");
         let fed = chain.best_block().height;
         let mut w = World {
             chain,
@@ -531,15 +530,13 @@ impl World {
             "{:?}",
             self.node.persist_failure()
         );
-        let restored = Node::restore(
-            &SEED,
-            config(),
-            Persistence::Async(self.store.clone()),
-            host(&self.chain),
-            self.node.best_block(),
-            &*self.store,
-        )
-        .expect("the store restores");
+        let restored = NodeBuilder::from_config(config())
+            .seed(&SEED)
+            .persistence(Persistence::Async(self.store.clone()))
+            .host(host(&self.chain))
+            .best_block(self.node.best_block())
+            .build()
+            .expect("the store restores");
         // A channel as the store can know it.
         let key = |c: &ChannelDetails| {
             (

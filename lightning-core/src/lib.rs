@@ -43,13 +43,12 @@
 //!     fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(2_500))),
 //! };
 //! let store = Arc::new(MemoryStore::new());
-//! let mut node = Node::new(
-//!     &[7; 32],
-//!     NodeConfig::new(network),
-//!     Persistence::Inline(store),
-//!     host,
-//!     BestBlock::genesis(network),
-//! )?;
+//! let mut node = Node::builder(network)
+//!     .seed(&[7; 32])
+//!     .persistence(Persistence::Inline(store))
+//!     .host(host)
+//!     .best_block(BestBlock::genesis(network))
+//!     .build()?;
 //! let now = Duration::from_secs(1_700_000_000);
 //! let invoice = node.create_invoice(Some(Msat(25_000)), "coffee", Duration::from_secs(3_600), now)?;
 //! assert!(invoice.to_string().starts_with("lnbcrt250n1"));

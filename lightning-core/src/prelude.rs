@@ -11,10 +11,10 @@
 pub use crate::amount::{FeeratePerKw, Msat};
 pub use crate::keys::KeysManager;
 pub use crate::node::{
-    AcceptAll, Balances, ChannelDetails, Event, InboundChannelAcceptor, InboundChannelDecision,
-    InboundChannelRequest, InboundLimits, InvoiceDetails, InvoiceStatus, Node, NodeConfig,
-    NodeError, NodeHost, PaymentDetails, PaymentFailure, PaymentId, PaymentStatus, PersistId,
-    PersistOp, PersistRequest, Persistence,
+    AcceptAll, Balances, BuildError, ChannelDetails, Event, InboundChannelAcceptor,
+    InboundChannelDecision, InboundChannelRequest, InboundLimits, InvoiceDetails, InvoiceStatus,
+    Node, NodeBuilder, NodeConfig, NodeError, NodeHost, PaymentDetails, PaymentFailure, PaymentId,
+    PaymentStatus, PersistId, PersistOp, PersistRequest, Persistence,
 };
 pub use crate::peer::{PeerError, PeerId};
 pub use lightning_chain::{

@@ -12,7 +12,7 @@
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::ecdsa::Signature;
 use lightning_core::channel::ChannelError;
-use lightning_core::keys::{GossipMessageHash, KeysManager, NodeSigner};
+use lightning_core::keys::{GossipMessageHash, KeysManager, NodeInvoiceSigner, NodeSigner};
 use lightning_test_support::pair::{open, preimage, OpenOptions, Pair, ONION};
 use lightning_wire::msgs::Message;
 
@@ -159,8 +159,15 @@ fn every_signature_we_produce_is_low_s() {
             .sign_gossip_message(GossipMessageHash::DoubleSha256(hash))
             .unwrap();
         assert!(is_low_s(&sig));
-        let rec = km.sign_invoice(&hash).unwrap();
-        assert!(is_low_s(&rec.to_standard()));
+        let invoice =
+            lightning_wire::bolt11::InvoiceBuilder::new(lightning_wire::bolt11::Currency::Regtest)
+                .payment_hash(lightning_wire::types::PaymentHash(hash))
+                .payment_secret(lightning_wire::bolt11::PaymentSecret([i; 32]))
+                .description("low-S")
+                .timestamp(1_700_000_000)
+                .build_signed(&NodeInvoiceSigner(&km))
+                .unwrap();
+        assert!(is_low_s(&invoice.signature().to_standard()));
     }
 }
 

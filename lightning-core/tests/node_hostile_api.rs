@@ -1,5 +1,5 @@
 //! Hostile peers and the node's new knobs (issue 13, findings 6 and 10):
-//! the host's decision on inbound channels, and `Node::new` over an
+//! the host's decision on inbound channels, and building a node over an
 //! existing store in async mode.
 #![allow(clippy::unwrap_used)]
 
@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_core::node::{
-    InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, PersistOp,
-    Persistence,
+    InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, NodeBuilder,
+    PersistOp, Persistence,
 };
 use lightning_persist::{KvStore, MemoryStore};
 use lightning_sim::SimChainHandle;
@@ -84,17 +84,16 @@ fn complete(node: &mut Node, store: &MemoryStore) {
 }
 
 fn async_node(chain: &SimChainHandle, store: &Arc<MemoryStore>) -> Node {
-    Node::new(
-        &[30; 32],
-        node_config(),
-        Persistence::Async(store.clone()),
-        host(chain),
-        chain.best_block(),
-    )
-    .unwrap()
+    NodeBuilder::from_config(node_config())
+        .seed(&[30; 32])
+        .persistence(Persistence::Async(store.clone()))
+        .host(host(chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap()
 }
 
-/// Finding 10: `Node::new` in async mode restores what the store holds:
+/// Finding 10: a node built in async mode restores what the store holds:
 /// invoices survive, and neither a preimage nor a keys index of the run
 /// before is drawn again.
 #[test]

@@ -14,7 +14,7 @@ use bitcoin::Amount;
 use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelEvent, Phase};
 use lightning_core::keys::InMemorySigner;
-use lightning_core::node::{Event, InvoiceStatus, Node, Persistence};
+use lightning_core::node::{Event, InvoiceStatus, Node, NodeBuilder, Persistence};
 use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
 use lightning_core::Msat;
 use lightning_persist::MemoryStore;
@@ -130,14 +130,13 @@ fn setup() -> (Setup, SimWallet) {
     let wallet = SimWallet::from_seed([9; 32], chain.clone());
     chain.mine_blocks(101, &wallet.script_pubkey());
     let store = Arc::new(MemoryStore::new());
-    let mut node = Node::new(
-        &[40; 32],
-        node_config(),
-        Persistence::Inline(store),
-        host(&chain),
-        chain.best_block(),
-    )
-    .unwrap();
+    let mut node = NodeBuilder::from_config(node_config())
+        .seed(&[40; 32])
+        .persistence(Persistence::Inline(store))
+        .host(host(&chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap();
     let mut raw = Raw::connect(&mut node, 0x41);
     let (mut ch, open) = raw.new_channel(0, ChannelId([0x42; 32]), 500_000);
     let accept = raw.open(&mut node, &open).unwrap();

@@ -9,7 +9,7 @@ mod node_support;
 
 use bitcoin::Amount;
 use lightning_core::channel::Phase;
-use lightning_core::node::Node;
+use lightning_core::node::{Node, NodeBuilder};
 use lightning_persist::KvStore;
 use lightning_wire::msgs::{ChannelReady, Message};
 use lightning_wire::types::ChannelId;
@@ -242,15 +242,13 @@ fn opens_spend_one_write_per_block_of_keys_indexes() {
     // Nothing else of the opens was written.
     assert!(store.list_prefix("node", "channels/").unwrap().is_empty());
 
-    let mut node = Node::restore(
-        &[9; 32],
-        node_config(),
-        lightning_core::node::Persistence::Inline(store.clone()),
-        node_support_host(&chain),
-        chain.best_block(),
-        &*store,
-    )
-    .unwrap();
+    let mut node = NodeBuilder::from_config(node_config())
+        .seed(&[9; 32])
+        .persistence(lightning_core::node::Persistence::Inline(store.clone()))
+        .host(node_support_host(&chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap();
     let mut raw = Raw::connect(&mut node, 0xa0);
     let (_c, open) = raw.new_channel(0, ChannelId([0xab; 32]), 100_000);
     let accept = raw.open(&mut node, &open).unwrap();

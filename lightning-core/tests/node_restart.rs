@@ -275,15 +275,15 @@ fn restore_finds_the_peer_in_the_record_or_an_older_store() {
 
     // Without the old peer key the restore names the problem.
     net.disconnect();
-    let err = lightning_core::node::Node::restore(
-        &net.a.seed,
-        node_support::config(),
-        lightning_core::node::Persistence::Inline(net.a.store.clone()),
-        net.a.node_host(&net.chain),
-        net.chain.best_block(),
-        &*net.a.store,
-    )
-    .expect_err("no peer anywhere");
+    let err = lightning_core::node::NodeBuilder::from_config(node_support::config())
+        .seed(&net.a.seed)
+        .persistence(lightning_core::node::Persistence::Inline(
+            net.a.store.clone(),
+        ))
+        .host(net.a.node_host(&net.chain))
+        .best_block(net.chain.best_block())
+        .build()
+        .expect_err("no peer anywhere");
     assert!(err.to_string().contains("counterparty unknown"), "{err}");
 
     // With it, the channel comes back and works on.

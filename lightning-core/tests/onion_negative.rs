@@ -456,3 +456,70 @@ proptest! {
         prop_assert_eq!(HopPayload::decode_payload(&bytes).unwrap(), p);
     }
 }
+
+/// A node signer that cannot answer (a remote signer offline).
+struct Unreachable(PublicKey);
+
+impl lightning_core::keys::NodeSigner for Unreachable {
+    fn node_id(&self) -> PublicKey {
+        self.0
+    }
+    fn ecdh(
+        &self,
+        _: &PublicKey,
+        _: Option<&[u8; 32]>,
+    ) -> Result<[u8; 32], lightning_core::keys::KeyError> {
+        Err(lightning_core::keys::KeyError::Unavailable(
+            "offline".into(),
+        ))
+    }
+    fn sign_gossip_message(
+        &self,
+        _: lightning_core::keys::GossipMessageHash,
+    ) -> Result<secp256k1::ecdsa::Signature, lightning_core::keys::KeyError> {
+        Err(lightning_core::keys::KeyError::Unavailable(
+            "offline".into(),
+        ))
+    }
+    fn sign_invoice(
+        &self,
+        _: &lightning_wire::bolt11::UnsignedInvoice<'_>,
+    ) -> Result<secp256k1::ecdsa::RecoverableSignature, lightning_core::keys::KeyError> {
+        Err(lightning_core::keys::KeyError::Unavailable(
+            "offline".into(),
+        ))
+    }
+}
+
+/// Without the signer's ECDH there is no shared secret to encrypt an error
+/// with, so the HTLC can only be failed malformed, and BOLT 2 requires the
+/// BADONION bit there: `invalid_onion_key`, never a panic or a code that
+/// would make the peer fail the channel.
+#[test]
+fn a_signer_that_cannot_do_ecdh_fails_the_htlc_malformed() {
+    let onion = two_hop_onion();
+    let htlc = IncomingHtlc {
+        onion: &onion,
+        payment_hash: PaymentHash(HASH),
+        amount_msat: 1100,
+        cltv_expiry: 600,
+        path_key: None,
+    };
+    let signer = Unreachable(PublicKey::from_secret_key(SECP256K1, &key(1)));
+    let f = process_htlc_onion(&signer, &htlc, None).unwrap_err();
+    assert!(f.malformed);
+    assert!(f.shared_secret.is_none());
+    assert_eq!(f.code(), FailureCode::INVALID_ONION_KEY);
+    assert!(f.code().0 & FailureCode::BADONION != 0);
+    // Inside a blinded route the same failure is `invalid_onion_blinding`,
+    // also malformed.
+    let blinded = IncomingHtlc {
+        path_key: Some(PublicKey::from_secret_key(SECP256K1, &key(5))),
+        ..htlc
+    };
+    let f = process_htlc_onion(&signer, &blinded, None).unwrap_err();
+    assert!(f.malformed);
+    assert_eq!(f.code(), FailureCode::INVALID_ONION_BLINDING);
+    // The same onion through the key itself is peeled.
+    assert!(process_htlc_onion(&key(1), &htlc, None).is_ok());
+}

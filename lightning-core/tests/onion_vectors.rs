@@ -8,6 +8,35 @@ use lightning_wire::{Decode, Encode};
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 use serde_json::Value;
 
+/// A node signer that does ECDH and nothing else: the onion code never
+/// sees its key.
+struct EcdhOnly(SecretKey);
+
+impl lightning_core::keys::NodeSigner for EcdhOnly {
+    fn node_id(&self) -> PublicKey {
+        self.0.public_key(SECP256K1)
+    }
+    fn ecdh(
+        &self,
+        other: &PublicKey,
+        tweak: Option<&[u8; 32]>,
+    ) -> Result<[u8; 32], lightning_core::keys::KeyError> {
+        lightning_core::keys::NodeEcdh::ecdh(&self.0, other, tweak)
+    }
+    fn sign_gossip_message(
+        &self,
+        _: lightning_core::keys::GossipMessageHash,
+    ) -> Result<secp256k1::ecdsa::Signature, lightning_core::keys::KeyError> {
+        unreachable!("the onion signs nothing")
+    }
+    fn sign_invoice(
+        &self,
+        _: &lightning_wire::bolt11::UnsignedInvoice<'_>,
+    ) -> Result<secp256k1::ecdsa::RecoverableSignature, lightning_core::keys::KeyError> {
+        unreachable!("the onion signs nothing")
+    }
+}
+
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -336,7 +365,12 @@ fn route_blinding_test() {
         let path_key = pk(&u["path_key"]);
         let opened = unblind(&node, &path_key, &all[i].encrypted_data).unwrap();
         assert_eq!(
-            opened.keys.blinded_node_secret.secret_bytes().to_vec(),
+            opened
+                .keys
+                .blinded_node_secret(&node)
+                .unwrap()
+                .secret_bytes()
+                .to_vec(),
             h(&u["blinded_privkey"])
         );
         assert_eq!(
@@ -393,7 +427,15 @@ fn blinded_payment_onion_test() {
             cltv_expiry: cltv,
             path_key,
         };
-        match process_htlc_onion(&sk(&d["node_privkey"]), &htlc, None).unwrap() {
+        let processed = process_htlc_onion(&sk(&d["node_privkey"]), &htlc, None).unwrap();
+        // The same through a node signer, which holds the key and does
+        // only ECDH (with the blinding tweak inside the blinded route).
+        assert_eq!(
+            process_htlc_onion(&EcdhOnly(sk(&d["node_privkey"])), &htlc, None).unwrap(),
+            processed,
+            "hop {i} through a NodeSigner"
+        );
+        match processed {
             ProcessedHtlc::Forward(fwd) => {
                 if let Some(k) = d.get("next_path_key") {
                     assert_eq!(fwd.next_path_key, Some(pk(k)));

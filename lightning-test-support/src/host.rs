@@ -272,14 +272,13 @@ fn build_node(
     best: BestBlock,
 ) -> Node {
     let store = FsStore::open(store_dir, &format!("our-node-{instance}")).unwrap();
-    Node::new(
-        seed,
-        config.clone(),
-        Persistence::Inline(Arc::new(store)),
-        node_host(chain),
-        best,
-    )
-    .unwrap()
+    lightning_core::node::NodeBuilder::from_config(config.clone())
+        .seed(seed)
+        .persistence(Persistence::Inline(Arc::new(store)))
+        .host(node_host(chain))
+        .best_block(best)
+        .build()
+        .unwrap()
 }
 
 impl TcpHost {

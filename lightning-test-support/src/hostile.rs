@@ -37,13 +37,11 @@
 //!     fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(2500))),
 //! };
 //! let network = bitcoin::Network::Regtest;
-//! let mut node = Node::new(
-//!     &[1; 32],
-//!     NodeConfig::new(network),
-//!     Persistence::Inline(Arc::new(MemoryStore::new())),
-//!     host,
-//!     BestBlock::genesis(network),
-//! )?;
+//! let mut node = Node::builder(network)
+//!     .seed(&[1; 32])
+//!     .store(Arc::new(MemoryStore::new()))
+//!     .host(host)
+//!     .build()?;
 //! let now = Duration::from_secs(1_700_000_000);
 //!
 //! // Noise and `init` done: the node lists us as a connected peer.

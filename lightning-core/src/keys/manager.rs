@@ -23,24 +23,25 @@
 //! earlier run. A host may also mix in fresh randomness of its own
 //! ([`KeysManager::mix_entropy`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use bitcoin::bip32::{ChildNumber, Xpriv};
-use bitcoin::secp256k1::{
-    ecdh::SharedSecret, ecdsa, Message, PublicKey, Scalar, SecretKey, SECP256K1,
-};
+use bitcoin::secp256k1::{ecdsa, Message, PublicKey, SecretKey, SECP256K1};
 use bitcoin::Network;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::ChaCha20;
 use lightning_wire::noise::{EcdhError, StaticKeyEcdh};
 
 use super::signer::InMemorySigner;
-use super::{EntropySource, GossipMessageHash, KeyError, NodeSigner};
+use super::{
+    ChannelSignerProvider, DynChannelSigner, EntropySource, GossipMessageHash, KeyError, NodeSigner,
+};
 
-/// All keys of a node from one seed. Implements [`EntropySource`],
-/// [`NodeSigner`] and, through it, the BOLT 8 static key
-/// ([`StaticKeyEcdh`], for [`PeerManager::with_static_key`](crate::peer::PeerManager::with_static_key)),
-/// and derives each channel's [`InMemorySigner`].
+/// All keys of a node from one seed: the default implementation of every
+/// key trait the node takes. Implements [`EntropySource`], [`NodeSigner`]
+/// and [`ChannelSignerProvider`] (each channel's [`InMemorySigner`]), and,
+/// through the node signer, the BOLT 8 static key ([`StaticKeyEcdh`], for
+/// [`PeerManager::with_static_key`](crate::peer::PeerManager::with_static_key)).
 ///
 /// ```
 /// use lightning_core::keys::{KeysManager, NodeSigner, ChannelSigner};
@@ -53,8 +54,9 @@ pub struct KeysManager {
     node_secret: SecretKey,
     node_id: PublicKey,
     entropy_key: [u8; 32],
-    entropy_epoch: u32,
-    entropy_counter: AtomicU64,
+    /// The entropy epoch and the number of draws in it (one lock, so a
+    /// new epoch and its counter's reset are seen together).
+    entropy_state: Mutex<(u32, u64)>,
 }
 
 impl core::fmt::Debug for KeysManager {
@@ -82,8 +84,7 @@ impl KeysManager {
             node_id: PublicKey::from_secret_key(SECP256K1, &node_secret),
             node_secret,
             entropy_key,
-            entropy_epoch: 0,
-            entropy_counter: AtomicU64::new(0),
+            entropy_state: Mutex::new((0, 0)),
         })
     }
 
@@ -91,8 +92,7 @@ impl KeysManager {
     /// used before with this seed (the node persists a counter). Resets the
     /// call counter.
     pub fn set_entropy_epoch(&mut self, epoch: u32) {
-        self.entropy_epoch = epoch;
-        self.entropy_counter = AtomicU64::new(0);
+        EntropySource::begin_epoch(self, epoch);
     }
 
     /// Mixes host randomness into the entropy key (`key = SHA256(key ||
@@ -104,16 +104,6 @@ impl KeysManager {
         engine.input(&self.entropy_key);
         engine.input(fresh);
         self.entropy_key = sha256::Hash::from_engine(engine).to_byte_array();
-    }
-
-    /// The node's static key pair (BOLT 8 static key, node id).
-    pub(crate) fn node_keypair(&self) -> bitcoin::secp256k1::Keypair {
-        bitcoin::secp256k1::Keypair::from_secret_key(SECP256K1, &self.node_secret)
-    }
-
-    /// The node secret, for peeling onions addressed to us.
-    pub(crate) fn node_secret(&self) -> &SecretKey {
-        &self.node_secret
     }
 
     /// A P2WPKH key of the node's own on-chain wallet, at `m/3'/index'`
@@ -151,14 +141,38 @@ impl KeysManager {
 
 impl EntropySource for KeysManager {
     fn random_bytes(&self) -> [u8; 32] {
-        let n = self.entropy_counter.fetch_add(1, Ordering::Relaxed);
+        let (epoch, n) = {
+            // A panic while holding the lock leaves a consistent pair.
+            let mut state = self
+                .entropy_state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let drawn = *state;
+            state.1 = state.1.wrapping_add(1);
+            drawn
+        };
         let mut nonce = [0u8; 12];
-        nonce[..4].copy_from_slice(&self.entropy_epoch.to_le_bytes());
+        nonce[..4].copy_from_slice(&epoch.to_le_bytes());
         nonce[4..].copy_from_slice(&n.to_le_bytes());
         let mut out = [0u8; 32];
         let mut cipher = ChaCha20::new(&self.entropy_key.into(), &nonce.into());
         cipher.apply_keystream(&mut out);
         out
+    }
+
+    /// Starts the stream of `epoch` from its first draw.
+    fn begin_epoch(&self, epoch: u32) {
+        let mut state = self
+            .entropy_state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state = (epoch, 0);
+    }
+}
+
+impl ChannelSignerProvider for KeysManager {
+    fn channel_signer(&self, keys_index: u32) -> Result<DynChannelSigner, KeyError> {
+        Ok(Box::new(self.derive_channel_signer(keys_index)?))
     }
 }
 
@@ -168,16 +182,7 @@ impl NodeSigner for KeysManager {
     }
 
     fn ecdh(&self, other: &PublicKey, tweak: Option<&[u8; 32]>) -> Result<[u8; 32], KeyError> {
-        let secret = match tweak {
-            Some(t) => {
-                let s = Scalar::from_be_bytes(*t).map_err(|_| KeyError::TweakOutOfRange)?;
-                self.node_secret
-                    .mul_tweak(&s)
-                    .map_err(|_| KeyError::TweakOutOfRange)?
-            }
-            None => self.node_secret,
-        };
-        Ok(SharedSecret::new(other, &secret).secret_bytes())
+        super::NodeEcdh::ecdh(&self.node_secret, other, tweak)
     }
 
     fn sign_gossip_message(&self, msg: GossipMessageHash) -> Result<ecdsa::Signature, KeyError> {
@@ -185,12 +190,20 @@ impl NodeSigner for KeysManager {
         Ok(SECP256K1.sign_ecdsa(&Message::from_digest(h), &self.node_secret))
     }
 
-    fn sign_invoice(&self, hash: &[u8; 32]) -> Result<ecdsa::RecoverableSignature, KeyError> {
-        Ok(SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(*hash), &self.node_secret))
+    fn sign_invoice(
+        &self,
+        invoice: &lightning_wire::bolt11::UnsignedInvoice<'_>,
+    ) -> Result<ecdsa::RecoverableSignature, KeyError> {
+        Ok(SECP256K1.sign_ecdsa_recoverable(
+            &Message::from_digest(invoice.message_hash()),
+            &self.node_secret,
+        ))
     }
 }
 
-/// BOLT 11 invoices are signed with the node key.
+/// BOLT 11 invoices are signed with the node key (as
+/// [`NodeInvoiceSigner`](super::NodeInvoiceSigner) does for any node
+/// signer).
 impl lightning_wire::bolt11::InvoiceSigner for KeysManager {
     type Error = KeyError;
 
@@ -198,7 +211,7 @@ impl lightning_wire::bolt11::InvoiceSigner for KeysManager {
         &self,
         invoice: &lightning_wire::bolt11::UnsignedInvoice<'_>,
     ) -> Result<ecdsa::RecoverableSignature, KeyError> {
-        NodeSigner::sign_invoice(self, &invoice.message_hash())
+        NodeSigner::sign_invoice(self, invoice)
     }
 }
 

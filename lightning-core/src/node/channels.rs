@@ -10,7 +10,6 @@ use lightning_wire::types::ChannelId;
 use super::{payments, Balances, ChannelDetails, ChannelEntry, Node, NodeError};
 use crate::amount::{FeeratePerKw, Msat};
 use crate::channel::{Channel, Phase};
-use crate::keys::EntropySource;
 
 impl Node {
     /// Opens a channel of `amount_sat` to the connected peer `node_id`,
@@ -32,8 +31,8 @@ impl Node {
             ConfirmationTarget::NonAnchorChannelFee
         });
         let index = self.allocate_keys_index()?;
-        let signer = self.keys.derive_channel_signer(index)?;
-        let temporary_channel_id = ChannelId(self.keys.random_bytes());
+        let signer = self.channel_signers.channel_signer(index)?;
+        let temporary_channel_id = ChannelId(self.entropy.random_bytes());
         let (mut channel, open) = Channel::new_outbound(
             signer,
             config,

@@ -110,22 +110,14 @@ impl NodeConfig {
 }
 
 impl Node {
-    /// Where our side of cooperative closes is paid.
+    /// Where our side of cooperative closes is paid:
+    /// [`NodeConfig::shutdown_script`], else a P2WPKH of the seed's wallet
+    /// key `m/3'/0'` (a node built with the host's signers must name a
+    /// script).
     pub fn shutdown_script(&self) -> ScriptBuf {
-        if let Some(s) = &self.config.shutdown_script {
-            return s.clone();
-        }
-        match self.keys.wallet_key(0) {
-            Ok(k) => {
-                let pk = bitcoin::CompressedPublicKey(PublicKey::from_secret_key(
-                    bitcoin::secp256k1::SECP256K1,
-                    &k,
-                ));
-                ScriptBuf::new_p2wpkh(&pk.wpubkey_hash())
-            }
-            // Cannot happen for a valid seed; an empty script makes
-            // `shutdown` refuse rather than pay to nowhere.
-            Err(_) => ScriptBuf::new(),
+        match &self.config.shutdown_script {
+            Some(s) => s.clone(),
+            None => self.default_shutdown_script.clone(),
         }
     }
 

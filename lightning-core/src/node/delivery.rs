@@ -32,20 +32,20 @@ use super::records::{channel_closed_ack_key, invoice_key, payment_key};
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
-use crate::keys::InMemorySigner;
+use crate::keys::DynChannelSigner;
 use crate::onion::FailureMessage;
 
 /// Whether a channel's funding transaction could have been broadcast: the
 /// peer's signature on our first commitment is the point from which the
 /// funder broadcasts (on `funding_signed`), and the fundee has sent
 /// `funding_signed` (BOLT 2, "The `funding_signed` Message").
-pub(super) fn may_be_funded(channel: &Channel<InMemorySigner>) -> bool {
+pub(super) fn may_be_funded(channel: &Channel<DynChannelSigner>) -> bool {
     channel.state().holder_sigs.is_some()
 }
 
 /// A channel that failed before its funding transaction could have been
 /// broadcast: nothing of ours is in it, so it is forgotten.
-pub(super) fn failed_unfunded(channel: &Channel<InMemorySigner>) -> bool {
+pub(super) fn failed_unfunded(channel: &Channel<DynChannelSigner>) -> bool {
     channel.phase() == Phase::Failed && !may_be_funded(channel)
 }
 

@@ -10,7 +10,6 @@ use lightning_chain::{BoundedFeeEstimator, Broadcaster, ConfirmationTarget, FeeE
 
 use super::{Event, Node, NodeError, PersistId, PersistRequest};
 use crate::channel::params::FeerateBounds;
-use crate::keys::{EntropySource, NodeSigner};
 use crate::peer::PeerId;
 
 /// The host's chain-facing services.
@@ -31,12 +30,12 @@ impl core::fmt::Debug for NodeHost {
 impl Node {
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
-        self.keys.node_id()
+        self.node_signer.node_id()
     }
 
     pub(super) fn fresh_secret(&self) -> SecretKey {
         loop {
-            if let Ok(k) = SecretKey::from_slice(&self.keys.random_bytes()) {
+            if let Ok(k) = SecretKey::from_slice(&self.entropy.random_bytes()) {
                 return k;
             }
         }

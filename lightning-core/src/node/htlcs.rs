@@ -61,7 +61,7 @@ impl Node {
                 // kept and for how long).
                 self.replay.expire(self.best_height());
                 let mut replay = self.replay.for_htlc(channel_id.0, htlc_id, add.cltv_expiry);
-                match process_htlc_onion(self.keys.node_secret(), &htlc, Some(&mut replay)) {
+                match process_htlc_onion(&*self.node_signer, &htlc, Some(&mut replay)) {
                     Err(failure) => match failure.error_packet() {
                         Some(packet) => Answer::Fail(packet),
                         None => {

@@ -36,7 +36,7 @@ use lightning_wire::types::ChannelId;
 
 use super::{records, ChannelEntry, Node, NodeError};
 use crate::channel::{Channel, Phase};
-use crate::keys::{InMemorySigner, KeyError};
+use crate::keys::{DynChannelSigner, KeyError};
 
 /// Keys indexes reserved per durable write.
 pub const KEYS_INDEX_BLOCK: u32 = 32;
@@ -296,7 +296,7 @@ impl Node {
                 return;
             }
         };
-        let result = (|| -> Result<(Channel<InMemorySigner>, Message), NodeError> {
+        let result = (|| -> Result<(Channel<DynChannelSigner>, Message), NodeError> {
             let mut config = self.channel_config(&node_id);
             if !zero_conf {
                 config.trusted_for_zeroconf = false;
@@ -306,7 +306,7 @@ impl Node {
             // channel accepted the open: a refused open costs no index and
             // no write.
             let index = self.keys_indexes.next;
-            let signer = self.keys.derive_channel_signer(index)?;
+            let signer = self.channel_signers.channel_signer(index)?;
             let (mut channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
             self.allocate_keys_index()?;
             channel.set_counterparty_node_id(node_id);

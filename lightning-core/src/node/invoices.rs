@@ -11,6 +11,7 @@ use super::records::{invoice_key, InvoiceRecord};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
+use crate::keys::NodeInvoiceSigner;
 use crate::onion::{FailureReason, Receive};
 use lightning_wire::types::ChannelId;
 
@@ -89,7 +90,7 @@ impl Node {
             .expiry(expiry.as_secs())
             .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
             .features(features)
-            .build_signed(&self.keys)
+            .build_signed(&NodeInvoiceSigner(&*self.node_signer))
             .map_err(|e| NodeError::Invoice(e.to_string()))?;
         let record = InvoiceRecord {
             bolt11: invoice.to_string(),
@@ -108,8 +109,7 @@ impl Node {
     }
 
     fn keys_random(&self) -> [u8; 32] {
-        use crate::keys::EntropySource;
-        self.keys.random_bytes()
+        self.entropy.random_bytes()
     }
 
     /// Every invoice we issued.
@@ -277,14 +277,13 @@ mod tests {
             broadcaster: Arc::new(NoBroadcast),
             fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
         };
-        let mut node = Node::new(
-            &[1; 32],
-            NodeConfig::new(network),
-            Persistence::Inline(Arc::new(MemoryStore::new())),
-            host,
-            BestBlock::genesis(network),
-        )
-        .unwrap();
+        let mut node = crate::node::NodeBuilder::from_config(NodeConfig::new(network))
+            .seed(&[1; 32])
+            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
+            .host(host)
+            .best_block(BestBlock::genesis(network))
+            .build()
+            .unwrap();
         node.now = Duration::from_secs(1_700_000_000);
         for i in 0..50 {
             node.create_invoice(

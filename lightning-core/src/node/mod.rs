@@ -9,6 +9,13 @@
 //! draws randomness of its own (the [`KeysManager`] derives entropy from
 //! the seed, a persisted epoch and optional host randomness).
 //!
+//! A node is built with [`NodeBuilder`] (`Node::builder(network)`), from a
+//! seed or from the host's own signers ([`NodeSigner`], [`EntropySource`],
+//! [`ChannelSignerProvider`]): the node reaches its keys only through those
+//! traits, so they can live in another process or an HSM. The builder
+//! restores the node from its store when the store holds one, and refuses
+//! a store of another node or network.
+//!
 //! # A minimal host loop
 //!
 //! One connection; the calls after each input follow [`Node`]'s
@@ -44,6 +51,7 @@
 //! (`block_connected`, `block_disconnected`, or `transactions_confirmed`
 //! plus `best_block_updated` for light clients).
 
+mod builder;
 mod chain;
 mod channel_events;
 mod channels;
@@ -53,6 +61,7 @@ mod error;
 mod events;
 mod host;
 mod htlcs;
+mod identity;
 mod inbound;
 mod invoices;
 mod outbox;
@@ -73,9 +82,12 @@ use lightning_chain::ConfirmationTracker;
 use lightning_wire::types::ChannelId;
 
 use crate::channel::Channel;
-use crate::keys::{InMemorySigner, KeysManager};
+#[cfg(doc)]
+use crate::keys::KeysManager;
+use crate::keys::{ChannelSignerProvider, DynChannelSigner, EntropySource, NodeSigner};
 use crate::peer::PeerManager;
 
+pub use builder::{BuildError, NodeBuilder};
 pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use error::NodeError;
 pub use events::{
@@ -94,9 +106,19 @@ use outbox::Outbox;
 use persistence::Writer;
 use records::{InvoiceRecord, PaymentRecord};
 
+/// The keys a node is built with: the three host traits, and the default
+/// shutdown script when the keys come from a seed.
+struct NodeKeys {
+    node_signer: Arc<dyn NodeSigner + Send + Sync>,
+    entropy: Arc<dyn EntropySource + Send + Sync>,
+    channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
+    /// Where cooperative closes pay when the configuration names no script.
+    shutdown_script: bitcoin::ScriptBuf,
+}
+
 #[derive(Debug)]
 struct ChannelEntry {
-    channel: Channel<InMemorySigner>,
+    channel: Channel<DynChannelSigner>,
     counterparty: PublicKey,
     /// Whether the funding txid is watched.
     watched: bool,
@@ -141,7 +163,18 @@ struct ChannelEntry {
 ///
 /// Inside the node, every call ends the same way (`Node::finish`).
 pub struct Node {
-    keys: KeysManager,
+    /// The node key: BOLT 8 and BOLT 4 ECDH, invoice signatures.
+    node_signer: Arc<dyn NodeSigner + Send + Sync>,
+    /// Ephemeral keys, session keys, preimages, temporary channel ids.
+    entropy: Arc<dyn EntropySource + Send + Sync>,
+    /// Each channel's signer, by keys index.
+    channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
+    /// Where cooperative closes pay when the configuration names no
+    /// script (the seed's wallet key).
+    default_shutdown_script: bitcoin::ScriptBuf,
+    /// The build found a store written before identity records and took
+    /// it as this node's ([`Node::store_adopted`]).
+    store_adopted: bool,
     config: NodeConfig,
     peers: PeerManager,
     writer: Writer,

@@ -231,14 +231,13 @@ mod tests {
             broadcaster: Arc::new(NoBroadcast),
             fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
         };
-        Node::new(
-            &[3; 32],
-            NodeConfig::new(network),
-            Persistence::Inline(Arc::new(MemoryStore::new())),
-            host,
-            BestBlock::genesis(network),
-        )
-        .unwrap()
+        crate::node::NodeBuilder::from_config(NodeConfig::new(network))
+            .seed(&[3; 32])
+            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
+            .host(host)
+            .best_block(BestBlock::genesis(network))
+            .build()
+            .unwrap()
     }
 
     /// A pending payment of `hash` whose attempt is HTLC `htlc_id` on

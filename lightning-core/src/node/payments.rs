@@ -9,7 +9,7 @@ use super::records::{payment_key, PaymentRecord};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
-use crate::keys::InMemorySigner;
+use crate::keys::DynChannelSigner;
 use crate::onion::{build_payment_onion, HopPayload, PaymentData};
 
 /// Blocks added to the payee's `min_final_cltv_expiry_delta`, for blocks
@@ -20,7 +20,7 @@ const CLTV_SLACK: u32 = 3;
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
 /// (the fee spike buffer) plus the anchors. An estimate; the channel's own
 /// check decides.
-pub(crate) fn outbound_capacity_msat(ch: &Channel<InMemorySigner>) -> u64 {
+pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
     let st = ch.state();
     let reserve_msat = st
         .remote_params

@@ -62,7 +62,7 @@ pub enum Persistence {
     /// The node hands its writes out through
     /// [`Node::poll_persist`](super::Node::poll_persist) and holds back
     /// dependent messages until the host reports them complete. The store
-    /// is a read handle: [`Node::new`](super::Node::new) restores from it
+    /// is a read handle: [`NodeBuilder::build`](super::NodeBuilder::build) restores from it
     /// (so a node never starts empty over an existing store, and never
     /// draws a keys index or a preimage again); the node never writes
     /// through it.

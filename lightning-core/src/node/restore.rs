@@ -1,4 +1,5 @@
-//! Building a node: from a seed, over what its store already holds.
+//! Building a node over what its store already holds (the checks and the
+//! keys come from [`NodeBuilder`](super::NodeBuilder)).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,16 +11,17 @@ use lightning_persist::KvStore;
 use lightning_wire::types::ChannelId;
 
 use super::channels::is_unfunded;
+use super::identity;
 use super::inbound::KeysIndexes;
 use super::outbox::Outbox;
 use super::persistence::Writer;
 use super::records::{self, InvoiceRecord, PaymentRecord};
 use super::{
     delivery, events, invoices, AcceptAll, ChannelEntry, Node, NodeConfig, NodeError, NodeHost,
-    Persistence, NAMESPACE,
+    NodeKeys, Persistence, NAMESPACE,
 };
 use crate::channel::{Channel, Phase};
-use crate::keys::KeysManager;
+use crate::keys::NodeStaticKey;
 use crate::peer::{PeerConfig, PeerManager};
 
 /// Shared secrets of received HTLCs the node remembers (about 120 bytes
@@ -31,62 +33,24 @@ use crate::peer::{PeerConfig, PeerManager};
 const REPLAY_CACHE_CAPACITY: usize = 65_536;
 
 impl Node {
-    /// A node from `seed`, restored (as [`Node::restore`]) from whatever
-    /// the store of [`Persistence::Inline`] or [`Persistence::Async`]
-    /// already holds; an empty store gives an empty node.
-    ///
-    /// `best_block` is the chain tip the host will feed blocks from.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
-    /// use lightning_chain::{BestBlock, FixedFeeEstimator, FeeRate};
-    /// use lightning_persist::MemoryStore;
-    ///
-    /// #[derive(Debug)]
-    /// struct NoBroadcast;
-    /// impl lightning_chain::Broadcaster for NoBroadcast {
-    ///     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
-    /// }
-    /// let host = NodeHost {
-    ///     broadcaster: Arc::new(NoBroadcast),
-    ///     fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(2500))),
-    /// };
-    /// let node = Node::new(
-    ///     &[1; 32],
-    ///     NodeConfig::new(bitcoin::Network::Regtest),
-    ///     Persistence::Inline(Arc::new(MemoryStore::new())),
-    ///     host,
-    ///     BestBlock::genesis(bitcoin::Network::Regtest),
-    /// ).unwrap();
-    /// assert!(node.list_channels().is_empty());
-    /// ```
-    pub fn new(
-        seed: &[u8; 32],
-        config: NodeConfig,
-        persistence: Persistence,
-        host: NodeHost,
-        best_block: BestBlock,
-    ) -> Result<Node, NodeError> {
-        let store = match &persistence {
-            Persistence::Inline(store) | Persistence::Async(store) => Arc::clone(store),
-        };
-        Self::restore(seed, config, persistence, host, best_block, &*store)
-    }
-
     pub(super) fn empty(
-        seed: &[u8; 32],
+        keys: NodeKeys,
         config: NodeConfig,
         persistence: Persistence,
         host: NodeHost,
         best_block: BestBlock,
-    ) -> Result<Node, NodeError> {
-        let keys = KeysManager::new(seed)?;
+    ) -> Node {
         let mut peer_config = PeerConfig::new(config.chain_hash(), config.features.clone());
         peer_config.ping_interval = config.ping_interval;
-        let peers = PeerManager::new(peer_config, keys.node_keypair());
-        Ok(Node {
-            keys,
+        // BOLT 8's two ECDHs per handshake go through the node signer.
+        let static_key = Arc::new(NodeStaticKey(Arc::clone(&keys.node_signer)));
+        let peers = PeerManager::with_static_key(peer_config, static_key);
+        Node {
+            node_signer: keys.node_signer,
+            entropy: keys.entropy,
+            channel_signers: keys.channel_signers,
+            default_shutdown_script: keys.shutdown_script,
+            store_adopted: false,
             config,
             peers,
             writer: Writer::new(persistence),
@@ -104,7 +68,36 @@ impl Node {
             epoch_write: 0,
             acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
-        })
+        }
+    }
+
+    /// Whether this node's build found a store written before stores
+    /// recorded their node id and chain (channels, invoices or counters
+    /// and no identity record), and took it as its own, recording this
+    /// node's id and chain in it. The build cannot prove such a store was
+    /// this node's: a host should log it, once, when it is `true`.
+    pub fn store_adopted(&self) -> bool {
+        self.store_adopted
+    }
+
+    /// The store's identity record is this node's: later writes (none
+    /// are made) would continue from `version`.
+    pub(super) fn identity_kept(&mut self, version: u64) {
+        self.writer.set_version(identity::IDENTITY_KEY, version);
+    }
+
+    /// The store had no identity record: write ours (once, for every
+    /// later build to check). `legacy`: the store held records of an
+    /// earlier version, adopted.
+    pub(super) fn identity_written(
+        &mut self,
+        identity: identity::Identity,
+        legacy: bool,
+    ) -> Result<(), NodeError> {
+        self.writer
+            .write_record(identity::IDENTITY_KEY, identity.encode())?;
+        self.store_adopted = legacy;
+        Ok(())
     }
 
     /// Rebuilds a node from what `store` holds: channels (each starts
@@ -115,15 +108,18 @@ impl Node {
     /// key or preimage of an earlier run is drawn again. Payment and close
     /// events the host had not acknowledged are raised again (see
     /// [`Node::poll_event`]).
-    pub fn restore(
-        seed: &[u8; 32],
+    ///
+    /// Reached through [`NodeBuilder::build`](super::NodeBuilder::build),
+    /// which first checks that the store is this node's.
+    pub(super) fn restore(
+        keys: NodeKeys,
         config: NodeConfig,
         persistence: Persistence,
         host: NodeHost,
         best_block: BestBlock,
         store: &dyn KvStore,
     ) -> Result<Node, NodeError> {
-        let mut node = Self::empty(seed, config, persistence, host, best_block)?;
+        let mut node = Self::empty(keys, config, persistence, host, best_block);
         let read = |key: &str| -> Result<Option<lightning_persist::Versioned>, NodeError> {
             store
                 .read(NAMESPACE, key)
@@ -146,7 +142,7 @@ impl Node {
             .set_version(records::ENTROPY_EPOCH_KEY, epoch_version);
         node.writer
             .write_record(records::ENTROPY_EPOCH_KEY, records::encode_u32(epoch))?;
-        node.keys.set_entropy_epoch(epoch);
+        node.entropy.begin_epoch(epoch);
         node.epoch_write = node.writer.barrier();
 
         if let Some(v) = read(records::KEYS_INDEX_KEY)? {
@@ -215,7 +211,8 @@ impl Node {
                         NodeError::Restore(format!("channel {id_hex}: counterparty unknown"))
                     })?,
             };
-            let signer = node.keys.derive_channel_signer(state.keys_index)?;
+            // The signer comes back by the keys index the record kept.
+            let signer = node.channel_signers.channel_signer(state.keys_index)?;
             let mut config = node.channel_config(&counterparty);
             config.trusted_for_zeroconf =
                 node.config.trusted_zeroconf_peers.contains(&counterparty);

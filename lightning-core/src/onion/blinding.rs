@@ -15,6 +15,7 @@ use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
 use super::construct::BuildError;
 use super::keys::{self, SharedSecret};
+use crate::keys::NodeEcdh;
 
 /// `payment_relay`: what a blinded hop charges and the CLTV delta it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,27 +228,41 @@ pub fn blind_path(
 pub struct BlindedHopKeys {
     /// `ss(i) = SHA256(k(i) * E(i))`.
     pub shared_secret: SharedSecret,
-    /// `b(i) = HMAC256("blinded_node_id", ss(i)) * k(i)`: the key that
-    /// decrypts the onion addressed to the blinded id.
-    pub blinded_node_secret: SecretKey,
+    /// `HMAC256("blinded_node_id", ss(i))`: the blinded node secret is
+    /// `b(i) = tweak * k(i)`, the key that decrypts the onion addressed to
+    /// the blinded id. The node never forms `b(i)`: it asks its signer for
+    /// ECDH with this tweak ([`NodeEcdh::ecdh`]).
+    pub blinded_node_tweak: [u8; 32],
     /// `rho(i)`, which opens `encrypted_recipient_data`.
     pub rho: [u8; 32],
     /// `E(i+1)`, before any override.
     pub next_path_key: PublicKey,
 }
 
-/// Derives the keys of a blinded hop; `None` only when a derived scalar is
-/// invalid (probability ~2^-128).
-pub fn blinded_hop_keys(node_secret: &SecretKey, path_key: &PublicKey) -> Option<BlindedHopKeys> {
-    let shared_secret = SharedSecret::new(path_key, node_secret);
-    let tweak = keys::scalar(keys::derive_key(
-        keys::BLINDED_NODE_ID,
-        shared_secret.as_bytes(),
-    ))?;
-    let blinded_node_secret = node_secret.mul_tweak(&tweak).ok()?;
+impl BlindedHopKeys {
+    /// `b(i) = HMAC256("blinded_node_id", ss(i)) * k(i)` for a node that
+    /// holds its key `k(i)` (tests and vectors).
+    pub fn blinded_node_secret(&self, node_secret: &SecretKey) -> Option<SecretKey> {
+        node_secret
+            .mul_tweak(&keys::scalar(self.blinded_node_tweak)?)
+            .ok()
+    }
+}
+
+/// Derives the keys of a blinded hop with the node key (a
+/// [`NodeSigner`](crate::keys::NodeSigner) or a bare `SecretKey`); `None`
+/// when a derived scalar is invalid (probability ~2^-128) or the signer's
+/// ECDH failed.
+pub fn blinded_hop_keys<K: NodeEcdh + ?Sized>(
+    node_key: &K,
+    path_key: &PublicKey,
+) -> Option<BlindedHopKeys> {
+    let shared_secret = SharedSecret(node_key.ecdh(path_key, None).ok()?);
+    let blinded_node_tweak = keys::derive_key(keys::BLINDED_NODE_ID, shared_secret.as_bytes());
+    keys::scalar(blinded_node_tweak)?;
     Some(BlindedHopKeys {
         shared_secret,
-        blinded_node_secret,
+        blinded_node_tweak,
         rho: keys::derive_key(keys::RHO, shared_secret.as_bytes()),
         next_path_key: next_path_key(path_key, &shared_secret)?,
     })
@@ -282,12 +297,12 @@ pub enum UnblindError {
 
 /// Decrypts and decodes a hop's `encrypted_recipient_data` with the
 /// `path_key` it was handed.
-pub fn unblind(
-    node_secret: &SecretKey,
+pub fn unblind<K: NodeEcdh + ?Sized>(
+    node_key: &K,
     path_key: &PublicKey,
     encrypted_data: &[u8],
 ) -> Result<Unblinded, UnblindError> {
-    let keys = blinded_hop_keys(node_secret, path_key).ok_or(UnblindError::InvalidKey)?;
+    let keys = blinded_hop_keys(node_key, path_key).ok_or(UnblindError::InvalidKey)?;
     unblind_with_keys(keys, encrypted_data)
 }
 

@@ -12,6 +12,7 @@ use super::construct::{build_packet, BuildError, SphinxHop};
 use super::keys::SharedSecret;
 use super::packet::OnionPacket;
 use super::peel::{peel_packet_with_shared_secret, PeelError, Peeled};
+use crate::keys::NodeEcdh;
 
 /// `hop_payloads` length of an onion message the size of a payment onion.
 pub const ONION_MESSAGE_SMALL: usize = 1300;
@@ -144,18 +145,22 @@ pub fn build_onion_message_packet(
 
 /// Peels an incoming onion message with the node key and the `path_key`
 /// of the `onion_message` (BOLT 4, "Onion Messages", the reader).
-pub fn peel_onion_message(
-    node_secret: &SecretKey,
+pub fn peel_onion_message<K: NodeEcdh + ?Sized>(
+    node_key: &K,
     path_key: &PublicKey,
     packet: &OnionPacket,
 ) -> Result<OnionMessageHop, OnionMessageError> {
-    let keys = blinding::blinded_hop_keys(node_secret, path_key)
-        .ok_or(OnionMessageError::InvalidPathKey)?;
+    let keys =
+        blinding::blinded_hop_keys(node_key, path_key).ok_or(OnionMessageError::InvalidPathKey)?;
     if packet.version != super::packet::VERSION {
         return Err(PeelError::InvalidVersion(packet.version).into());
     }
     let point = PublicKey::from_slice(&packet.public_key).map_err(|_| PeelError::InvalidKey)?;
-    let ss = SharedSecret::new(&point, &keys.blinded_node_secret);
+    let ss = SharedSecret(
+        node_key
+            .ecdh(&point, Some(&keys.blinded_node_tweak))
+            .map_err(|_| PeelError::Signer)?,
+    );
     let peeled = peel_packet_with_shared_secret(packet, &[], &point, ss, None)?;
     let payload =
         OnionMessagePayload::from_bytes(&peeled.payload).map_err(OnionMessageError::Payload)?;

@@ -2,12 +2,13 @@
 
 use lightning_wire::bigsize::BigSize;
 use lightning_wire::{Decode, Reader};
-use secp256k1::{PublicKey, SecretKey, SECP256K1};
+use secp256k1::{PublicKey, SECP256K1};
 
 use super::failure::FailureCode;
 use super::keys::{self, SharedSecret};
 use super::packet::{OnionPacket, HMAC_LEN, VERSION};
 use super::replay::SharedSecretCache;
+use crate::keys::NodeEcdh;
 
 /// Why a packet could not be peeled. Each maps to the BOLT 4 failure code a
 /// node returns for it ([`PeelError::failure_code`]).
@@ -36,6 +37,10 @@ pub enum PeelError {
     /// The next ephemeral key could not be derived (probability ~2^-128).
     #[error("next ephemeral key is invalid")]
     InvalidNextKey,
+    /// The node signer's ECDH failed (a remote signer unreachable): no
+    /// shared secret, so the packet cannot be read.
+    #[error("the node signer's ECDH failed")]
+    Signer,
 }
 
 impl PeelError {
@@ -51,6 +56,9 @@ impl PeelError {
             PeelError::InvalidHmac => FailureCode::INVALID_ONION_HMAC,
             PeelError::Replayed | PeelError::InvalidNextKey => FailureCode::TEMPORARY_NODE_FAILURE,
             PeelError::InvalidPayloadFraming { .. } => FailureCode::INVALID_ONION_PAYLOAD,
+            // Without a shared secret the only answer BOLT 2 allows is
+            // `update_fail_malformed_htlc`, whose code must have BADONION.
+            PeelError::Signer => FailureCode::INVALID_ONION_KEY,
         }
     }
 }
@@ -77,28 +85,30 @@ pub struct PeeledHop {
 
 /// Peels `packet` with the node's key (or, inside a blinded route, the
 /// blinded key): checks the version and the point, runs ECDH, and then
-/// [`peel_packet_with_shared_secret`].
-pub fn peel_packet(
+/// [`peel_packet_with_shared_secret`]. The key is a
+/// [`NodeSigner`](crate::keys::NodeSigner) or a bare `SecretKey`
+/// ([`NodeEcdh`]).
+pub fn peel_packet<K: NodeEcdh + ?Sized>(
     packet: &OnionPacket,
     associated_data: &[u8],
-    node_secret: &SecretKey,
+    node_key: &K,
 ) -> Result<PeeledHop, PeelError> {
-    peel_packet_with_replay(packet, associated_data, node_secret, None)
+    peel_packet_with_replay(packet, associated_data, node_key, None)
 }
 
 /// Like [`peel_packet`], consulting a replay cache after the HMAC check
 /// (so that garbage never fills the cache).
-pub fn peel_packet_with_replay(
+pub fn peel_packet_with_replay<K: NodeEcdh + ?Sized>(
     packet: &OnionPacket,
     associated_data: &[u8],
-    node_secret: &SecretKey,
+    node_key: &K,
     replay: Option<&mut dyn SharedSecretCache>,
 ) -> Result<PeeledHop, PeelError> {
     if packet.version != VERSION {
         return Err(PeelError::InvalidVersion(packet.version));
     }
     let point = PublicKey::from_slice(&packet.public_key).map_err(|_| PeelError::InvalidKey)?;
-    let shared_secret = SharedSecret::new(&point, node_secret);
+    let shared_secret = SharedSecret(node_key.ecdh(&point, None).map_err(|_| PeelError::Signer)?);
     peel_packet_with_shared_secret(packet, associated_data, &point, shared_secret, replay)
 }
 

@@ -9,7 +9,7 @@
 
 use lightning_wire::tlv::UnknownTlvs;
 use lightning_wire::types::{PaymentHash, ShortChannelId};
-use secp256k1::{PublicKey, SecretKey};
+use secp256k1::PublicKey;
 
 use super::blinding::{self, EncryptedDataTlv, PaymentConstraints};
 use super::error_packet::create_error_packet;
@@ -19,6 +19,7 @@ use super::packet::OnionPacket;
 use super::payload::{self, HopPayload};
 use super::peel::{peel_packet_with_shared_secret, PeelError, Peeled};
 use super::replay::SharedSecretCache;
+use crate::keys::NodeEcdh;
 
 /// The parts of an incoming `update_add_htlc` the onion is checked
 /// against.
@@ -161,6 +162,13 @@ impl HtlcFailure {
 /// the blinded id, so it is peeled with the blinded key; any failure there
 /// becomes `invalid_onion_blinding` (BOLT 4, "Failure Messages").
 ///
+/// `node_key` is the node's [`NodeSigner`](crate::keys::NodeSigner) (or,
+/// in tests, a bare `SecretKey`): the shared secret comes from its ECDH,
+/// with the blinding tweak inside a blinded route, so the node key never
+/// leaves the signer. When the signer's ECDH fails there is no shared
+/// secret to encrypt an error with, so the HTLC is failed malformed with
+/// `invalid_onion_key` ([`PeelError::Signer`]).
+///
 /// ```
 /// use lightning_core::onion::*;
 /// use secp256k1::{PublicKey, SecretKey, SECP256K1};
@@ -186,8 +194,8 @@ impl HtlcFailure {
 /// let ProcessedHtlc::Receive(rcv) = process_htlc_onion(&bob, &htlc, None).unwrap() else { panic!() };
 /// assert_eq!(rcv.total_msat, 1_000);
 /// ```
-pub fn process_htlc_onion(
-    node_secret: &SecretKey,
+pub fn process_htlc_onion<K: NodeEcdh + ?Sized>(
+    node_key: &K,
     htlc: &IncomingHtlc<'_>,
     replay: Option<&mut dyn SharedSecretCache>,
 ) -> Result<ProcessedHtlc, HtlcFailure> {
@@ -204,13 +212,11 @@ pub fn process_htlc_onion(
     // Inside a blinded route, the onion is encrypted to b(i).
     let blinded_keys = match &htlc.path_key {
         Some(e) => {
-            Some(blinding::blinded_hop_keys(node_secret, e).ok_or_else(|| blinding_failure(None))?)
+            Some(blinding::blinded_hop_keys(node_key, e).ok_or_else(|| blinding_failure(None))?)
         }
         None => None,
     };
-    let onion_secret = blinded_keys
-        .as_ref()
-        .map_or(node_secret, |k| &k.blinded_node_secret);
+    let onion_tweak = blinded_keys.as_ref().map(|k| &k.blinded_node_tweak);
 
     let bad_onion = |e: PeelError| -> HtlcFailure {
         if in_blinded_route {
@@ -229,12 +235,18 @@ pub fn process_htlc_onion(
     }
     let point =
         PublicKey::from_slice(&onion.public_key).map_err(|_| bad_onion(PeelError::InvalidKey))?;
-    let ss = SharedSecret::new(&point, onion_secret);
+    // The node key (or the blinded one) stays with the signer: ECDH only.
+    let ss = SharedSecret(
+        node_key
+            .ecdh(&point, onion_tweak)
+            .map_err(|_| bad_onion(PeelError::Signer))?,
+    );
     let peeled = peel_packet_with_shared_secret(onion, &htlc.payment_hash.0, &point, ss, replay)
         .map_err(|e| match e {
-            PeelError::InvalidVersion(_) | PeelError::InvalidKey | PeelError::InvalidHmac => {
-                bad_onion(e)
-            }
+            PeelError::InvalidVersion(_)
+            | PeelError::InvalidKey
+            | PeelError::InvalidHmac
+            | PeelError::Signer => bad_onion(e),
             _ if in_blinded_route => blinding_failure(Some(ss)),
             PeelError::InvalidPayloadFraming { offset } => HtlcFailure {
                 reason: FailureReason::InvalidOnionPayload { r#type: 0, offset },
@@ -267,7 +279,7 @@ pub fn process_htlc_onion(
             let keys = match (&blinded_keys, &hop.current_path_key) {
                 (Some(k), None) => *k,
                 // The introduction node reads its path key from the payload.
-                (None, Some(e)) => blinding::blinded_hop_keys(node_secret, e)
+                (None, Some(e)) => blinding::blinded_hop_keys(node_key, e)
                     .ok_or_else(|| blinding_failure(Some(ss)))?,
                 _ => return Err(blinding_failure(Some(ss))),
             };

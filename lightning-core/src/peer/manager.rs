@@ -32,7 +32,8 @@ use super::{Direction, DisconnectReason, PeerConfig, PeerError, PeerEvent, PeerI
 ///
 /// The node's static key is a [`StaticKeyEcdh`](lightning_wire::noise::StaticKeyEcdh):
 /// a [`Keypair`] ([`new`](Self::new)) or a signer that keeps the secret,
-/// such as [`KeysManager`](crate::keys::KeysManager)
+/// such as [`KeysManager`](crate::keys::KeysManager), or any node signer
+/// through [`NodeStaticKey`](crate::keys::NodeStaticKey)
 /// ([`with_static_key`](Self::with_static_key)).
 ///
 /// # Example

@@ -31,9 +31,11 @@
 //! The noise static key is anything implementing
 //! [`StaticKeyEcdh`](lightning_wire::noise::StaticKeyEcdh): a
 //! [`Keypair`](bitcoin::secp256k1::Keypair) ([`PeerManager::new`]) or a
-//! signer such as [`KeysManager`](crate::keys::KeysManager)
+//! signer such as [`KeysManager`](crate::keys::KeysManager), or any
+//! [`NodeSigner`](crate::keys::NodeSigner) wrapped in
+//! [`NodeStaticKey`](crate::keys::NodeStaticKey)
 //! ([`PeerManager::with_static_key`]), so the node secret can stay in a
-//! signer or HSM. Ephemeral keys are passed in by the host (from its
+//! signer or HSM (the `Node` always builds its peer manager this way). Ephemeral keys are passed in by the host (from its
 //! `EntropySource`), so a run is deterministic.
 
 mod config;

@@ -15,7 +15,7 @@ use lightning_core::channel::commitments::{sign_counterparty, CommitmentBasis};
 use lightning_core::channel::update_log::{Side, Which};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent};
 use lightning_core::keys::{ChannelSigner, InMemorySigner, KeysManager};
-use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
+use lightning_core::node::{Event, Node, NodeBuilder, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
 use lightning_sim::{SimChainHandle, SimWallet};
@@ -94,14 +94,13 @@ impl Hostile {
             broadcaster: Arc::new(chain.clone()),
             fee_estimator: fees,
         };
-        let victim = Node::new(
-            &[2; 32],
-            config,
-            Persistence::Inline(Arc::new(MemoryStore::new())),
-            host,
-            chain.best_block(),
-        )
-        .unwrap();
+        let victim = NodeBuilder::from_config(config)
+            .seed(&[2; 32])
+            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
+            .host(host)
+            .best_block(chain.best_block())
+            .build()
+            .unwrap();
         let keys = KeysManager::new(&[1; 32]).unwrap();
         let mut pm = PeerManager::new(
             PeerConfig::new(ChainHash::for_network(Network::Regtest), attacker_features),

@@ -13,7 +13,7 @@ use bitcoin::Network;
 use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelConfig, ChannelEvent, Phase};
 use lightning_core::keys::{InMemorySigner, KeysManager};
-use lightning_core::node::{Node, NodeConfig, Persistence};
+use lightning_core::node::{Node, NodeBuilder, NodeConfig, Persistence};
 use lightning_core::peer::{PeerConfig, PeerEvent, PeerId, PeerManager};
 use lightning_persist::MemoryStore;
 use lightning_sim::{SimChainHandle, SimWallet};
@@ -30,14 +30,13 @@ pub use lightning_test_support::host::node_host as host;
 pub fn lone_node(seed: u8, config: NodeConfig) -> (Node, Arc<MemoryStore>, SimChainHandle) {
     let chain = SimChainHandle::new();
     let store = Arc::new(MemoryStore::new());
-    let node = Node::new(
-        &[seed; 32],
-        config,
-        Persistence::Inline(store.clone()),
-        host(&chain),
-        chain.best_block(),
-    )
-    .unwrap();
+    let node = NodeBuilder::from_config(config)
+        .seed(&[seed; 32])
+        .persistence(Persistence::Inline(store.clone()))
+        .host(host(&chain))
+        .best_block(chain.best_block())
+        .build()
+        .unwrap();
     (node, store, chain)
 }
 
@@ -277,14 +276,13 @@ impl Funded {
                 .trusted_zeroconf_peers
                 .push(raw_key.public_key(SECP256K1));
         }
-        let mut node = Node::new(
-            &[40; 32],
-            config,
-            Persistence::Inline(store),
-            host(&chain),
-            chain.best_block(),
-        )
-        .unwrap();
+        let mut node = NodeBuilder::from_config(config)
+            .seed(&[40; 32])
+            .persistence(Persistence::Inline(store))
+            .host(host(&chain))
+            .best_block(chain.best_block())
+            .build()
+            .unwrap();
         let mut raw = Raw::connect(&mut node, raw_seed);
         let mut channel_config = raw_channel_config(raw_seed);
         if zero_conf {

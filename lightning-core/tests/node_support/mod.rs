@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use bitcoin::{Amount, Network, ScriptBuf};
 use lightning_chain::BestBlock;
-use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
+use lightning_core::keys::{ChannelSignerProvider, EntropySource, NodeSigner};
+use lightning_core::node::{
+    Event, Node, NodeBuilder, NodeConfig, NodeHost, PaymentHash, Persistence,
+};
 use lightning_core::peer::PeerId;
 use lightning_persist::{KvStore, MemoryStore};
 use lightning_sim::{SimChainHandle, SimWallet};
@@ -20,9 +23,21 @@ use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
 
+/// A node's keys kept outside it: its node signer, entropy and channel
+/// signers, and the script its cooperative closes pay to.
+#[derive(Clone)]
+pub struct Signers {
+    pub node_signer: Arc<dyn NodeSigner + Send + Sync>,
+    pub entropy: Arc<dyn EntropySource + Send + Sync>,
+    pub channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
+    pub shutdown_script: bitcoin::ScriptBuf,
+}
+
 pub struct TestNode {
     pub name: &'static str,
     pub seed: [u8; 32],
+    /// Keys held outside the node (built with them, not with `seed`).
+    pub signers: Option<Signers>,
     pub node: Node,
     pub store: Arc<MemoryStore>,
     pub is_async: bool,
@@ -46,25 +61,46 @@ pub fn config() -> NodeConfig {
     c
 }
 
+/// A builder for a test node: `seed`, or `signers` when given.
+fn builder(seed: &[u8; 32], signers: Option<&Signers>) -> NodeBuilder {
+    match signers {
+        None => NodeBuilder::from_config(config()).seed(seed),
+        Some(s) => {
+            let mut c = config();
+            c.shutdown_script = Some(s.shutdown_script.clone());
+            NodeBuilder::from_config(c).signers(
+                s.node_signer.clone(),
+                s.entropy.clone(),
+                s.channel_signers.clone(),
+            )
+        }
+    }
+}
+
 impl TestNode {
-    fn new(name: &'static str, seed: u8, chain: &SimChainHandle, is_async: bool) -> Self {
+    fn new(
+        name: &'static str,
+        seed: u8,
+        chain: &SimChainHandle,
+        is_async: bool,
+        signers: Option<Signers>,
+    ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let persistence = if is_async {
             Persistence::Async(store.clone())
         } else {
             Persistence::Inline(store.clone())
         };
-        let node = Node::new(
-            &[seed; 32],
-            config(),
-            persistence,
-            node_host(chain),
-            chain.best_block(),
-        )
-        .unwrap();
+        let node = builder(&[seed; 32], signers.as_ref())
+            .persistence(persistence)
+            .host(node_host(chain))
+            .best_block(chain.best_block())
+            .build()
+            .unwrap();
         TestNode {
             name,
             seed: [seed; 32],
+            signers,
             node,
             store,
             is_async,
@@ -96,15 +132,12 @@ impl TestNode {
             .block_at(self.fed)
             .map(|b| BestBlock::new(b.block_hash(), self.fed))
             .unwrap();
-        self.node = Node::restore(
-            &self.seed,
-            config(),
-            persistence,
-            node_host(chain),
-            best,
-            &*self.store,
-        )
-        .unwrap();
+        self.node = builder(&self.seed, self.signers.as_ref())
+            .persistence(persistence)
+            .host(node_host(chain))
+            .best_block(best)
+            .build()
+            .unwrap();
         self.peer = None;
         self.restarts += 1;
     }
@@ -166,11 +199,22 @@ pub struct Net {
 
 impl Net {
     pub fn new(a_async: bool, b_async: bool) -> Net {
+        Self::with_signers(a_async, b_async, None, None)
+    }
+
+    /// As [`Net::new`], each node built with `signers` when given instead
+    /// of its seed.
+    pub fn with_signers(
+        a_async: bool,
+        b_async: bool,
+        a_signers: Option<Signers>,
+        b_signers: Option<Signers>,
+    ) -> Net {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
-        let a = TestNode::new("alice", 1, &chain, a_async);
-        let b = TestNode::new("bob", 2, &chain, b_async);
+        let a = TestNode::new("alice", 1, &chain, a_async, a_signers);
+        let b = TestNode::new("bob", 2, &chain, b_async, b_signers);
         let mut net = Net {
             chain,
             wallet,
