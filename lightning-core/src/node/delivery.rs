@@ -64,6 +64,8 @@ impl Node {
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(ack) = self.events.take_delivered() {
             self.acknowledge(ack);
+            // The acknowledgement is this step's one durable operation.
+            self.writer.commit();
         }
         let writer = &self.writer;
         self.events.pop(|dep| writer.is_durable(dep))

@@ -113,6 +113,9 @@ impl Node {
             .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         self.invoice_terms.insert(hash, InvoiceTerms::of(&invoice));
+        // Stored (inline) or handed out (async) before it is returned.
+        self.writer.commit();
+        self.persist_error()?;
         Ok(invoice)
     }
 

@@ -29,8 +29,8 @@
 //!         Err(_) => { node.peer_disconnected(peer); break; }
 //!     }
 //!     node.handle_timeout(now());
-//!     // Async persistence only: make each write durable, then report it.
-//!     while let Some(req) = node.poll_persist() { /* write req */ node.persist_completed(req.id); }
+//!     // Async persistence only: make each batch durable (in order), then report it.
+//!     while let Some(req) = node.poll_persist() { /* write req.ops, one batch */ node.persist_completed(req.id); }
 //!     while let Some(bytes) = node.poll_transmit(peer) { socket.write_all(&bytes)?; }
 //!     while let Some(event) = node.poll_event() { println!("{event:?}"); }
 //! }
@@ -82,7 +82,7 @@ pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
     InboundLimits, KEYS_INDEX_BLOCK,
 };
-pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
+pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 
 use inbound::{KeysIndexes, Refusal};
 use outbox::{Held, Outbox};
@@ -408,13 +408,16 @@ impl Node {
 
     // ----- persistence -----
 
-    /// Async persistence: the next write to make durable. Report it with
+    /// Async persistence: the next batch to make durable, one per step that
+    /// changed state (see [`PersistRequest`]). Report it with
     /// [`Node::persist_completed`]; messages that depend on it wait.
     pub fn poll_persist(&mut self) -> Option<PersistRequest> {
         self.writer.poll()
     }
 
-    /// Async persistence: write `id` is durable (or was refused as stale).
+    /// Async persistence: batch `id` is durable (a write in it refused as
+    /// stale counts as done). Releases what waited on it and every batch
+    /// before it.
     pub fn persist_completed(&mut self, id: PersistId) {
         self.writer.completed(id);
         self.flush_outbox();
@@ -436,6 +439,8 @@ impl Node {
     /// (that connection waits; the others go on). A connection that passed
     /// its bound is disconnected with a `warning`.
     fn flush_outbox(&mut self) {
+        // The step's records go out first, as one durable operation.
+        self.writer.commit();
         while let Some(tx) = self.outbox.pop_broadcast(|dep| self.writer.is_durable(dep)) {
             self.host.broadcaster.broadcast_transaction(&tx);
         }
@@ -1455,6 +1460,7 @@ impl Node {
             }
         }
         node.flush_outbox();
+        node.persist_error()?;
         Ok(node)
     }
 }

@@ -9,11 +9,9 @@ use std::time::Duration;
 use bitcoin::{Amount, Network};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
-use lightning_core::node::{
-    Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
-};
+use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
-use lightning_persist::{KvStore, MemoryStore};
+use lightning_persist::MemoryStore;
 use lightning_wire::types::ChannelId;
 
 pub struct TestNode {
@@ -28,8 +26,13 @@ pub struct TestNode {
     pub events: Vec<Event>,
     pub fed: u32,
     pub restarts: u32,
-    /// Async: writes made durable so far (removals not counted).
+    /// Async: durable operations (batches, one per step that changed
+    /// state) made so far.
     pub writes: u64,
+    /// Async: records written or removed so far, over all batches.
+    pub records: u64,
+    /// Async: the number of records of each batch, in order.
+    pub batch_sizes: Vec<usize>,
 }
 
 /// The feerate the fixed fee estimator gives every node, sat per 1000
@@ -79,24 +82,21 @@ impl TestNode {
             fed: chain.best_block().height,
             restarts: 0,
             writes: 0,
+            records: 0,
+            batch_sizes: Vec::new(),
         }
     }
 
-    /// Async: makes every handed-out write durable and reports it.
+    /// Async: makes every handed-out batch durable (one `write_batch`
+    /// each) and reports it.
     pub fn complete_writes(&mut self) -> usize {
         let mut n = 0;
         while let Some(req) = self.node.poll_persist() {
-            match req.op {
-                PersistOp::Write { version, value } => {
-                    self.writes += 1;
-                    match self.store.write(&req.namespace, &req.key, version, &value) {
-                        Ok(()) => {}
-                        Err(e) if e.is_stale() => {}
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                PersistOp::Remove => self.store.remove(&req.namespace, &req.key).unwrap(),
-            }
+            assert!(!req.is_empty(), "an empty batch was handed out");
+            self.writes += 1;
+            self.records += req.len() as u64;
+            self.batch_sizes.push(req.len());
+            req.apply(&*self.store).unwrap();
             self.node.persist_completed(req.id);
             n += 1;
         }
