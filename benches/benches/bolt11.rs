@@ -34,7 +34,7 @@ fn builder(description: &str) -> InvoiceBuilder {
     InvoiceBuilder::new(Currency::Bitcoin)
         .amount_msat(2_500_000)
         .timestamp(1_700_000_000)
-        .payment_hash(sha256::Hash::hash(b"preimage"))
+        .payment_hash(sha256::Hash::hash(b"preimage").into())
         .payment_secret(PaymentSecret([0x11; 32]))
         .description(description)
         .expiry(3600)

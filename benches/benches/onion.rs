@@ -18,6 +18,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lightning_core::onion::{build_payment_onion, peel_packet, HopPayload, SharedSecret};
+use lightning_wire::types::PaymentHash;
 use secp256k1::{PublicKey, Scalar, SecretKey, SECP256K1};
 
 fn route(n: usize) -> (Vec<SecretKey>, Vec<(PublicKey, HopPayload)>) {
@@ -45,7 +46,7 @@ fn bench(c: &mut Criterion) {
     let hash = [0x42u8; 32];
     let session = SecretKey::from_slice(&[0x41; 32]).unwrap();
     let (keys, hops) = route(20);
-    let (onion, _) = build_payment_onion(&session, &hops, &hash).unwrap();
+    let (onion, _) = build_payment_onion(&session, &hops, &PaymentHash(hash)).unwrap();
     let tweak = Scalar::from_be_bytes([0x11; 32]).unwrap();
 
     let mut g = c.benchmark_group("onion");
@@ -60,7 +61,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("build_20", |b| {
-        b.iter(|| build_payment_onion(black_box(&session), &hops, &hash).unwrap())
+        b.iter(|| build_payment_onion(black_box(&session), &hops, &PaymentHash(hash)).unwrap())
     });
     let ephemeral: Vec<SecretKey> = (0..20)
         .map(|i| SecretKey::from_slice(&[0x50 + i as u8; 32]).unwrap())

@@ -50,8 +50,8 @@ use lightning_core::testing::pair::{open_with_stores, preimage, OpenOptions, Pai
 use lightning_core::transactions::htlc::build_htlc_transaction;
 use lightning_core::transactions::{
     build_commitment_transaction, obscuring_factor, p2wsh_sighash, sign_p2wsh_input,
-    verify_p2wsh_signature, ChannelType, CommitmentKeys, CommitmentParams, CommitmentTransaction,
-    HtlcDirection, HtlcInfo,
+    verify_p2wsh_signature, CommitmentFormat, CommitmentKeys, CommitmentParams,
+    CommitmentTransaction, HtlcDirection, HtlcInfo,
 };
 use lightning_persist::MemoryStore;
 use secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
@@ -216,12 +216,12 @@ impl HtlcWork {
                     HtlcDirection::Received
                 },
                 amount: Msat(IN_FLIGHT_MSAT),
-                payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()),
+                payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()).into(),
                 cltv_expiry: 700_000,
             })
             .collect();
         let params = CommitmentParams {
-            channel_type: ChannelType::AnchorsZeroFeeHtlc,
+            channel_type: CommitmentFormat::AnchorsZeroFeeHtlc,
             funding_outpoint: OutPoint {
                 txid: Txid::all_zeros(),
                 vout: 0,

@@ -27,8 +27,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("transactions");
     for &n in &[0usize, 10, 483] {
         for ct in [
-            ChannelType::StaticRemoteKey,
-            ChannelType::AnchorsZeroFeeHtlc,
+            CommitmentFormat::StaticRemoteKey,
+            CommitmentFormat::AnchorsZeroFeeHtlc,
         ] {
             let htlcs: Vec<HtlcInfo> = (0..n)
                 .map(|i| HtlcInfo {
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
                         HtlcDirection::Received
                     },
                     amount: Msat(5_000_000 + i as u64),
-                    payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()),
+                    payment_hash: sha256::Hash::hash(&(i as u64).to_le_bytes()).into(),
                     cltv_expiry: 800_000 + i as u32,
                 })
                 .collect();
@@ -63,8 +63,8 @@ fn bench(c: &mut Criterion) {
                 keys: &keys,
             };
             let name = match ct {
-                ChannelType::StaticRemoteKey => "build_and_sign_static_remotekey",
-                ChannelType::AnchorsZeroFeeHtlc => "build_and_sign_anchors",
+                CommitmentFormat::StaticRemoteKey => "build_and_sign_static_remotekey",
+                CommitmentFormat::AnchorsZeroFeeHtlc => "build_and_sign_anchors",
             };
             group.bench_with_input(BenchmarkId::new(name, n), &params, |bch, p| {
                 bch.iter(|| {

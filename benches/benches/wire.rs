@@ -43,7 +43,7 @@ fn corpus() -> Vec<Vec<u8>> {
             channel_id,
             id: 42,
             amount_msat: 1_000_000,
-            payment_hash: sha256::Hash::hash(b"preimage"),
+            payment_hash: sha256::Hash::hash(b"preimage").into(),
             cltv_expiry: 800_000,
             onion_routing_packet: [0x5a; 1366].into(),
             tlvs: UpdateAddHtlcTlvs::default(),

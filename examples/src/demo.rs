@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Amount, Network, ScriptBuf, Transaction};
+use bitcoin::{Network, ScriptBuf, Transaction};
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
@@ -285,7 +285,13 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let funding_sat = 1_000_000;
     let bob_id = bob.node_id;
     let temp = alice
-        .call(move |n| n.open_channel(bob_id, funding_sat, 0))?
+        .call(move |n| {
+            n.open_channel(
+                bob_id,
+                bitcoin::Amount::from_sat(funding_sat),
+                lightning_core::amount::Msat(0),
+            )
+        })?
         .map_err(|e| e.to_string())?;
     let (amount, script) = events.wait("FundingNeeded", |n, e| match e {
         Event::FundingNeeded {
@@ -299,7 +305,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         _ => None,
     })?;
     let funding: Transaction = alice_wallet
-        .fund(Amount::from_sat(amount), &script)
+        .fund(amount, &script)
         .map_err(|e| e.to_string())?;
     let txid = funding.compute_txid();
     let channel_id = alice
@@ -345,9 +351,9 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         let invoice = bob
             .call(move |n| {
                 n.create_invoice(
-                    Some(per_payment_msat),
+                    Some(lightning_core::amount::Msat(per_payment_msat)),
                     &format!("coffee #{}", i + 1),
-                    3600,
+                    std::time::Duration::from_secs(3600),
                     now(),
                 )
             })?
@@ -388,7 +394,14 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // Bob pays one back.
     let back_msat = 5_000_000;
     let invoice = alice
-        .call(move |n| n.create_invoice(Some(back_msat), "change", 3600, now()))?
+        .call(move |n| {
+            n.create_invoice(
+                Some(lightning_core::amount::Msat(back_msat)),
+                "change",
+                std::time::Duration::from_secs(3600),
+                now(),
+            )
+        })?
         .map_err(|e| e.to_string())?;
     bob.call(move |n| n.pay_invoice(&invoice, now()))?
         .map_err(|e| e.to_string())?;
@@ -463,7 +476,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // transaction's weight.
     let bob_msat = payments as u64 * per_payment_msat - back_msat;
     let alice_msat = funding_sat * 1000 - bob_msat;
-    if (a_bal, b_bal) != (alice_msat, bob_msat) {
+    if (a_bal.0, b_bal.0) != (alice_msat, bob_msat) {
         return Err(format!(
             "channel balances: alice {a_bal} msat, bob {b_bal} msat (expected {alice_msat}, {bob_msat})"
         ));

@@ -46,7 +46,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bitcoin::{Amount, Network};
+use bitcoin::Network;
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::channel::Phase;
@@ -101,8 +101,12 @@ fn template() -> &'static OpenChannel {
         .expect("a node");
         let now = Duration::from_secs(1_700_000_000);
         let mut peer = HostilePeer::connect(&mut node, [0x44; 32], now).expect("connects");
-        node.open_channel(peer.node_id(), 100_000, 0)
-            .expect("opens");
+        node.open_channel(
+            peer.node_id(),
+            bitcoin::Amount::from_sat(100_000),
+            lightning_core::amount::Msat(0),
+        )
+        .expect("opens");
         peer.recv_messages(&mut node)
             .expect("decodes")
             .into_iter()
@@ -244,10 +248,7 @@ impl World {
                     ..
                 } = event
                 {
-                    let Ok(tx) = self
-                        .wallet
-                        .fund(Amount::from_sat(amount_sat), &script_pubkey)
-                    else {
+                    let Ok(tx) = self.wallet.fund(amount_sat, &script_pubkey) else {
                         continue;
                     };
                     let node = if which {
@@ -360,7 +361,15 @@ impl World {
             7 => {
                 let amount = Self::amount_sat(input.u8()?);
                 let id = self.honest.node_id();
-                if self.node.open_channel(id, amount, 0).is_ok() {
+                if self
+                    .node
+                    .open_channel(
+                        id,
+                        bitcoin::Amount::from_sat(amount),
+                        lightning_core::amount::Msat(0),
+                    )
+                    .is_ok()
+                {
                     self.opens += 1;
                 }
                 self.shuttle();
@@ -369,7 +378,15 @@ impl World {
             8 => {
                 let amount = Self::amount_sat(input.u8()?);
                 let id = self.node.node_id();
-                if self.honest.open_channel(id, amount, 0).is_ok() {
+                if self
+                    .honest
+                    .open_channel(
+                        id,
+                        bitcoin::Amount::from_sat(amount),
+                        lightning_core::amount::Msat(0),
+                    )
+                    .is_ok()
+                {
                     self.opens += 1;
                 }
                 self.shuttle();
@@ -377,14 +394,24 @@ impl World {
             }
             9 => {
                 let msat = u64::from(input.u8()?) * 10_000 + 1_000;
-                if let Ok(inv) = self.node.create_invoice(Some(msat), "fuzz", 3600, now) {
+                if let Ok(inv) = self.node.create_invoice(
+                    Some(lightning_core::amount::Msat(msat)),
+                    "fuzz",
+                    std::time::Duration::from_secs(3600),
+                    now,
+                ) {
                     let _ = self.honest.pay_invoice(&inv, now);
                 }
                 self.shuttle();
             }
             10 => {
                 let msat = u64::from(input.u8()?) * 10_000 + 1_000;
-                if let Ok(inv) = self.honest.create_invoice(Some(msat), "fuzz", 3600, now) {
+                if let Ok(inv) = self.honest.create_invoice(
+                    Some(lightning_core::amount::Msat(msat)),
+                    "fuzz",
+                    std::time::Duration::from_secs(3600),
+                    now,
+                ) {
                     let _ = self.node.pay_invoice(&inv, now);
                 }
                 self.shuttle();
@@ -420,13 +447,26 @@ impl World {
                 let Some(id) = self.slot(slot).map(|p| p.node_id()) else {
                     return Some(());
                 };
-                if self.node.open_channel(id, 100_000, 0).is_ok() {
+                if self
+                    .node
+                    .open_channel(
+                        id,
+                        bitcoin::Amount::from_sat(100_000),
+                        lightning_core::amount::Msat(0),
+                    )
+                    .is_ok()
+                {
                     self.opens += 1;
                 }
             }
             17 => {
                 let msat = u64::from(input.u8()?) * 1_000;
-                let _ = self.node.create_invoice(Some(msat), "fuzz", 3600, now);
+                let _ = self.node.create_invoice(
+                    Some(lightning_core::amount::Msat(msat)),
+                    "fuzz",
+                    std::time::Duration::from_secs(3600),
+                    now,
+                );
             }
             18 => self.check_restore(),
             _ => {

@@ -5,6 +5,7 @@ use lightning_core::onion::{
     build_payment_onion, decode_error_packet, peel_packet, process_htlc_onion, AttributionData,
     DecodedFailure, HopPayload, IncomingHtlc, OnionPacket, SharedSecret, PAYMENT_ONION_LEN,
 };
+use lightning_wire::types::PaymentHash;
 use lightning_wire::Encode;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
@@ -27,7 +28,7 @@ pub fn peel(data: &[u8]) {
     }
     let htlc = IncomingHtlc {
         onion: &onion,
-        payment_hash: HASH,
+        payment_hash: PaymentHash(HASH),
         amount_msat: 1_000,
         cltv_expiry: 500,
         path_key: None,
@@ -111,7 +112,8 @@ pub fn hop_payload(data: &[u8]) {
             let key = node_key();
             let route = [(PublicKey::from_secret_key(SECP256K1, &key), p)];
             let session = SecretKey::from_slice(&[7; 32]).expect("valid key");
-            let (onion, _) = build_payment_onion(&session, &route, &HASH).expect("fits");
+            let (onion, _) =
+                build_payment_onion(&session, &route, &PaymentHash(HASH)).expect("fits");
             let hop = peel_packet(&onion, &HASH, &key).expect("own onion peels");
             assert_eq!(hop.payload, bytes);
         }

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Amount, Network};
+use bitcoin::Network;
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
@@ -541,7 +541,7 @@ fn round(
             ..
         } = &event
         {
-            match wallet.fund(Amount::from_sat(*amount_sat), script_pubkey) {
+            match wallet.fund(*amount_sat, script_pubkey) {
                 Ok(tx) => {
                     if let Err(e) = state
                         .node

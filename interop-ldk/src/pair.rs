@@ -119,7 +119,13 @@ impl Pair {
             .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
         let temp = self
             .ours
-            .with(|n| n.open_channel(ldk_id_, sats, push_msat))
+            .with(|n| {
+                n.open_channel(
+                    ldk_id_,
+                    bitcoin::Amount::from_sat(sats),
+                    lightning_core::amount::Msat(push_msat),
+                )
+            })
             .unwrap();
         self.ours.wait_until("funding is broadcast", LIMIT, |s| {
             s.events
@@ -164,7 +170,13 @@ impl Pair {
             .ours
             .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
         self.ours
-            .with(|n| n.open_channel(ldk_node, sats, push_msat))
+            .with(|n| {
+                n.open_channel(
+                    ldk_node,
+                    bitcoin::Amount::from_sat(sats),
+                    lightning_core::amount::Msat(push_msat),
+                )
+            })
             .unwrap();
         self.ours
             .wait_until("the funding is broadcast", LIMIT, |s| {
@@ -265,7 +277,14 @@ impl Pair {
     pub fn ldk_pays_us_start(&self, amount_msat: u64) -> PaymentHash {
         let invoice = self
             .ours
-            .with(|n| n.create_invoice(Some(amount_msat), "interop", 3600, host::now()))
+            .with(|n| {
+                n.create_invoice(
+                    Some(lightning_core::amount::Msat(amount_msat)),
+                    "interop",
+                    std::time::Duration::from_secs(3600),
+                    host::now(),
+                )
+            })
             .unwrap();
         let hash = our_hash(&self.ldk.pay_invoice(&invoice.to_string(), None));
         self.expect_amount(hash, amount_msat);
@@ -317,7 +336,7 @@ impl Pair {
                     Event::PaymentReceived {
                         payment_hash,
                         amount_msat,
-                    } if payment_hash == hash => Some(*amount_msat),
+                    } if payment_hash == hash => Some(amount_msat.0),
                     _ => None,
                 })
                 .collect()
@@ -371,7 +390,7 @@ impl Pair {
         let amount = self.expected_amount(hash);
         let details = self.ours.with(|n| n.payment(&PaymentId(hash.0))).unwrap();
         assert_eq!(
-            details.amount_msat, amount,
+            details.amount_msat.0, amount,
             "our payment {hash}: {details:?}"
         );
         let ldk_hash = LdkPaymentHash(hash.0);
@@ -393,8 +412,9 @@ impl Pair {
         let limit = std::time::Instant::now() + LIMIT;
         loop {
             let details = self.ours.channel(id).unwrap();
-            let theirs_sat = (details.capacity_sat * 1000 - details.local_balance_msat) / 1000;
-            let ours_sat = details.local_balance_msat / 1000;
+            let theirs_sat =
+                (details.capacity_sat.to_sat() * 1000 - details.local_balance_msat.0) / 1000;
+            let ours_sat = details.local_balance_msat.0 / 1000;
             // As funder on an anchors channel LDK also pays the two 330-sat
             // anchor outputs, which its monitor counts in neither figure
             // (only an elided anchor is in its fee): one per side with an
@@ -423,7 +443,7 @@ impl Pair {
 
     /// Our balance in `id` (msat) in our latest commitment.
     pub fn our_balance_msat(&self, id: &ChannelId) -> u64 {
-        self.ours.channel(id).unwrap().local_balance_msat
+        self.ours.channel(id).unwrap().local_balance_msat.0
     }
 
     /// Waits until no HTLC is pending on LDK's side and our balance in
@@ -480,8 +500,8 @@ impl Pair {
         // was asked for complete before `shutdown` finishes).
         let details = self.ours.channel(&id).unwrap();
         let funding = details.funding_txo.unwrap();
-        let our_msat = details.local_balance_msat;
-        let capacity = details.capacity_sat;
+        let our_msat = details.local_balance_msat.0;
+        let capacity = details.capacity_sat.to_sat();
         let closing = self
             .world
             .wait_for_mempool(1, LIMIT)

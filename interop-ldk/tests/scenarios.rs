@@ -8,6 +8,7 @@
 
 use bitcoin::hashes::Hash;
 use interop_ldk::pair::{ldk_id, Pair};
+use lightning_core::amount::FeeratePerKw;
 
 /// Runs `$body(anchors: bool)` as `<name>_static_remotekey` and
 /// `<name>_anchors`.
@@ -64,8 +65,8 @@ both_channel_types!(s2_ldk_opens_to_us, |anchors: bool| {
     let id = pair.open_from_ldk(400_000, 10_000_000);
     let ours = pair.ours.channel(&id).unwrap();
     assert!(!ours.is_outbound);
-    assert_eq!(ours.capacity_sat, 400_000);
-    assert_eq!(ours.local_balance_msat, 10_000_000);
+    assert_eq!(ours.capacity_sat.to_sat(), 400_000);
+    assert_eq!(ours.local_balance_msat.0, 10_000_000);
     let ldk_channel = pair
         .ldk
         .channels()
@@ -290,7 +291,14 @@ both_channel_types!(s5_disconnect_mid_dance, |anchors: bool| {
             .iter()
             .map(|a| {
                 pair.ours
-                    .with(|n| n.create_invoice(Some(*a), "cut", 3600, host::now()))
+                    .with(|n| {
+                        n.create_invoice(
+                            Some(lightning_core::amount::Msat(*a)),
+                            "cut",
+                            std::time::Duration::from_secs(3600),
+                            host::now(),
+                        )
+                    })
                     .unwrap()
             })
             .collect();
@@ -343,7 +351,14 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         let amount = AMOUNTS[(i % 10) as usize] + i;
         let invoice = pair
             .ours
-            .with(|n| n.create_invoice(Some(amount + 7), "stream", 3600, host::now()))
+            .with(|n| {
+                n.create_invoice(
+                    Some(lightning_core::amount::Msat(amount + 7)),
+                    "stream",
+                    std::time::Duration::from_secs(3600),
+                    host::now(),
+                )
+            })
             .unwrap()
             .to_string();
         let h = pair.ldk.pay_invoice(&invoice, None);
@@ -373,7 +388,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         }
         for (invoice, amount) in ours.drain(..) {
             let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
-            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let hash = *parsed.payment_hash();
             let pid = PaymentId(hash.0);
             pair.ours.wait_until("our payment ends", LIMIT, |s| {
                 s.node
@@ -401,7 +416,7 @@ both_channel_types!(s6_restart_from_store_mid_stream, |anchors: bool| {
         }
         for (invoice, amount) in theirs.drain(..) {
             let parsed: lightning_wire::bolt11::Bolt11Invoice = invoice.parse().unwrap();
-            let hash = PaymentHash(*parsed.payment_hash().as_ref());
+            let hash = *parsed.payment_hash();
             let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
             pair.ldk.wait_until("LDK's payment ends", LIMIT, || {
                 pair.ldk.outcome(&ldk_hash).is_some()
@@ -466,7 +481,7 @@ both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
         5_000_000,
     );
     pair.ours.with(|n| {
-        n.update_fee(ours, 2_750).unwrap();
+        n.update_fee(ours, FeeratePerKw(2_750)).unwrap();
         n.pay_invoice_str(&invoice.to_string(), host::now())
             .unwrap();
     });
@@ -477,7 +492,9 @@ both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
         feerate_at_ldk(ours) == Some(2_750)
     });
     // Then lower it, and pay both ways over the new commitments.
-    pair.ours.with(|n| n.update_fee(ours, 600)).unwrap();
+    pair.ours
+        .with(|n| n.update_fee(ours, FeeratePerKw(600)))
+        .unwrap();
     pair.ldk
         .wait_until("LDK applies our lower feerate", LIMIT, || {
             feerate_at_ldk(ours) == Some(600)
@@ -489,7 +506,10 @@ both_channel_types!(s7_update_fee_by_funder, |anchors: bool| {
     // The fundee may not send it (BOLT 2: "MUST NOT send update_fee" if
     // not the funder) — our node refuses to.
     let theirs = pair.open_from_ldk(500_000, 50_000_000);
-    assert!(pair.ours.with(|n| n.update_fee(theirs, 5_000)).is_err());
+    assert!(pair
+        .ours
+        .with(|n| n.update_fee(theirs, FeeratePerKw(5_000)))
+        .is_err());
 
     // LDK funds; its estimate rises and its timer sends update_fee.
     assert_eq!(feerate_at_ldk(theirs), Some(1000));
@@ -785,11 +805,11 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
 
     // We (the funder) send everything we think we can.
     let start = std::time::Instant::now();
-    while pair.ours.channel(&id).unwrap().outbound_capacity_msat == 0 {
+    while pair.ours.channel(&id).unwrap().outbound_capacity_msat.0 == 0 {
         assert!(start.elapsed() < LIMIT);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let ours_max = pair.ours.channel(&id).unwrap().outbound_capacity_msat;
+    let ours_max = pair.ours.channel(&id).unwrap().outbound_capacity_msat.0;
     let ldk_view = ldk_chan().inbound_capacity_msat;
     eprintln!("we can send {ours_max} msat; LDK can receive {ldk_view}");
     let h = pair.we_pay_ldk_start(ours_max);
@@ -817,7 +837,14 @@ both_channel_types!(s3_capacity_edges, |anchors: bool| {
     eprintln!("LDK can send {ldk_max} msat; we think we can receive up to our side");
     let invoice = pair
         .ours
-        .with(|n| n.create_invoice(Some(ldk_max), "max", 3600, interop_ldk::host::now()))
+        .with(|n| {
+            n.create_invoice(
+                Some(lightning_core::amount::Msat(ldk_max)),
+                "max",
+                std::time::Duration::from_secs(3600),
+                interop_ldk::host::now(),
+            )
+        })
         .unwrap();
     let lh = pair.ldk.pay_invoice(&invoice.to_string(), None);
     pair.expect_amount(interop_ldk::pair::our_hash(&lh), ldk_max);
@@ -888,14 +915,18 @@ both_channel_types!(s7_update_fee_with_pending_htlcs, |anchors: bool| {
     // Our channel (we fund): HTLCs pending, we raise then lower the fee.
     // Payments pick either channel, so hold on both and move fees on both.
     let hashes = hold_payments(&first_sat);
-    pair.ours.with(|n| n.update_fee(ours, 3_000)).unwrap();
+    pair.ours
+        .with(|n| n.update_fee(ours, FeeratePerKw(3_000)))
+        .unwrap();
     pair.ldk.set_feerate(3_000);
     pair.ldk
         .wait_until("both updates are committed", LIMIT, || {
             feerate_at_ldk(ours) == Some(3_000) && feerate_at_ldk(theirs) == Some(3_000)
         });
     let more = hold_payments(&second_sat);
-    pair.ours.with(|n| n.update_fee(ours, 1_000)).unwrap();
+    pair.ours
+        .with(|n| n.update_fee(ours, FeeratePerKw(1_000)))
+        .unwrap();
     pair.ldk.set_feerate(1_000);
     pair.ldk
         .wait_until("both lower updates are committed", LIMIT, || {
@@ -995,7 +1026,14 @@ fn extra_amountless_invoice_paid_by_ldk() {
     pair.open_from_us(500_000, 100_000_000);
     let invoice = pair
         .ours
-        .with(|n| n.create_invoice(None, "any amount", 3600, interop_ldk::host::now()))
+        .with(|n| {
+            n.create_invoice(
+                None,
+                "any amount",
+                std::time::Duration::from_secs(3600),
+                interop_ldk::host::now(),
+            )
+        })
         .unwrap();
     let h = pair.ldk.pay_invoice(&invoice.to_string(), Some(1_234_567));
     // Both sides' records say 1,234,567 msat (checked by the wait).

@@ -52,6 +52,12 @@ impl Msat {
         }
     }
 
+    /// `self + rhs`, or `u64::MAX` msat (for totals shown to a host, never
+    /// for balances that are signed).
+    pub const fn saturating_add(self, rhs: Msat) -> Msat {
+        Msat(self.0.saturating_add(rhs.0))
+    }
+
     /// `self - rhs`, floored at zero (BOLT 3 "Fee Payment": "with a floor of 0").
     pub const fn saturating_sub(self, rhs: Msat) -> Msat {
         Msat(self.0.saturating_sub(rhs.0))

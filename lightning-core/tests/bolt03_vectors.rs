@@ -209,7 +209,7 @@ fn setup(v: &serde_json::Value) -> Setup {
                 HtlcInfo {
                     direction,
                     amount: Msat(x["amount_msat"].as_u64().unwrap()),
-                    payment_hash: sha256::Hash::hash(&preimage),
+                    payment_hash: sha256::Hash::hash(&preimage).into(),
                     cltv_expiry: x["expiry"].as_u64().unwrap() as u32,
                 },
                 preimage,
@@ -244,7 +244,7 @@ fn der(sig: &ecdsa::Signature) -> String {
 
 fn run_cases(
     section: &str,
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
     expected_cases: usize,
     expected_htlc_txs: usize,
 ) {
@@ -381,12 +381,12 @@ fn run_cases(
 
 #[test]
 fn legacy_commitment_vectors() {
-    run_cases("legacy", ChannelType::StaticRemoteKey, 16, 33);
+    run_cases("legacy", CommitmentFormat::StaticRemoteKey, 16, 33);
 }
 
 #[test]
 fn anchors_commitment_vectors() {
-    run_cases("anchors", ChannelType::AnchorsZeroFeeHtlc, 9, 15);
+    run_cases("anchors", CommitmentFormat::AnchorsZeroFeeHtlc, 9, 15);
 }
 
 #[test]

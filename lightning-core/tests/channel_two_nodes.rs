@@ -15,6 +15,7 @@ use lightning_core::channel::update_log::{Side, Which};
 use lightning_core::channel::{ChannelError, ChannelEvent, ErrorAction, Phase};
 use lightning_core::keys::ChannelSigner;
 use lightning_wire::msgs::*;
+use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
 fn send(pair: &mut Pair, from_a: bool, amount_msat: u64, n: u64) -> u64 {
     let (_, hash) = preimage(n);
@@ -417,7 +418,9 @@ fn cooperative_close_legacy_and_simple() {
         pair.run_until_quiet();
         assert_eq!(pair.a.ch.phase(), Phase::ShuttingDown);
         assert!(matches!(
-            pair.a.ch.send_htlc(1000, [0; 32], 700_000, ONION.to_vec()),
+            pair.a
+                .ch
+                .send_htlc(1000, PaymentHash([0; 32]), 700_000, ONION.to_vec()),
             Err(ChannelError::NotNow(_))
         ));
         let out = pair.b.ch.fulfill_htlc(id, preimage(2).0).unwrap();
@@ -582,7 +585,7 @@ fn bad_preimage_and_unknown_htlc_fail() {
     let wrong = Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
         channel_id,
         id,
-        payment_preimage: [9; 32],
+        payment_preimage: PaymentPreimage([9; 32]),
         tlvs: Default::default(),
     });
     expect_err(&mut pair.a, &wrong, |e| {
@@ -665,7 +668,7 @@ fn htlc_rules_on_received_adds() {
             channel_id,
             id,
             amount_msat,
-            payment_hash: bitcoin::hashes::Hash::all_zeros(),
+            payment_hash: PaymentHash([0; 32]),
             cltv_expiry: 700_000,
             onion_routing_packet: FixedBytes(Box::new(ONION)),
             tlvs: Default::default(),

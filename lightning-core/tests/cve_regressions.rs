@@ -11,6 +11,7 @@ use lightning_core::channel::htlc_policy::HtlcError;
 use lightning_core::channel::{ChannelError, ErrorAction, Phase};
 use lightning_core::testing::pair::{open, OpenOptions, ONION};
 use lightning_wire::msgs::{Message, UpdateFee};
+use lightning_wire::types::PaymentHash;
 
 /// Class: **unvalidated funding output** (CVE-2019-12998, CVE-2019-12999,
 /// CVE-2019-13000). A funder names a funding outpoint whose output carries
@@ -59,7 +60,7 @@ fn cve_dust_exposure_under_update_fee() {
         let (_, out) = pair
             .a
             .ch
-            .send_htlc(2_000_000, [i; 32], 800_000, ONION.to_vec())
+            .send_htlc(2_000_000, PaymentHash([i; 32]), 800_000, ONION.to_vec())
             .unwrap();
         pair.a.apply(out);
     }
@@ -116,7 +117,7 @@ fn cve_high_s_signatures() {
     let (_, out) = pair
         .a
         .ch
-        .send_htlc(5_000_000, [7; 32], 700_000, ONION.to_vec())
+        .send_htlc(5_000_000, PaymentHash([7; 32]), 700_000, ONION.to_vec())
         .unwrap();
     pair.a.apply(out);
     let out = pair.a.ch.commit().unwrap();

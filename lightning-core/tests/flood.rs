@@ -117,7 +117,11 @@ fn open_channel_template(net: &mut Net) -> OpenChannel {
     let mut listener = HostilePeer::connect(&mut net.a.node, [0xee; 32], now).unwrap();
     net.a
         .node
-        .open_channel(listener.node_id(), 200_000, 0)
+        .open_channel(
+            listener.node_id(),
+            bitcoin::Amount::from_sat(200_000),
+            lightning_core::amount::Msat(0),
+        )
         .unwrap();
     let open = listener
         .recv_messages(&mut net.a.node)

@@ -23,7 +23,11 @@ fn open_template(net: &mut Net) -> OpenChannel {
     let mut listener = HostilePeer::connect(&mut net.a.node, [0xee; 32], now()).unwrap();
     net.a
         .node
-        .open_channel(listener.node_id(), 200_000, 0)
+        .open_channel(
+            listener.node_id(),
+            bitcoin::Amount::from_sat(200_000),
+            lightning_core::amount::Msat(0),
+        )
         .unwrap();
     let open = listener
         .recv_messages(&mut net.a.node)
@@ -253,7 +257,11 @@ fn a_channel_failed_before_funding_signed_is_forgotten_with_its_record() {
     let temp = net
         .a
         .node
-        .open_channel(net.b.node.node_id(), 300_000, 0)
+        .open_channel(
+            net.b.node.node_id(),
+            bitcoin::Amount::from_sat(300_000),
+            lightning_core::amount::Msat(0),
+        )
         .unwrap();
     net.shuttle();
     let (amount, script) = net
@@ -269,10 +277,7 @@ fn a_channel_failed_before_funding_signed_is_forgotten_with_its_record() {
             _ => None,
         })
         .unwrap();
-    let tx = net
-        .wallet
-        .fund(bitcoin::Amount::from_sat(amount), &script)
-        .unwrap();
+    let tx = net.wallet.fund(amount, &script).unwrap();
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
     // `funding_created` is on its way (held); Bob gives up on the channel

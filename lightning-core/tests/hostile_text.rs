@@ -258,7 +258,12 @@ fn invoice_with_a_final_cltv_delta_above_the_cap_is_refused() {
     let real = net
         .b
         .node
-        .create_invoice(Some(50_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(50_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     let bob_keys = KeysManager::new(&[2; 32]).unwrap();
     let with_delta = |delta: u64| {

@@ -39,7 +39,11 @@ fn an_injected_fault_is_collected() {
     }));
     net.a
         .node
-        .open_channel(net.b.node.node_id(), 100_000, 0)
+        .open_channel(
+            net.b.node.node_id(),
+            bitcoin::Amount::from_sat(100_000),
+            lightning_core::amount::Msat(0),
+        )
         .unwrap();
     net.shuttle();
     assert_eq!(net.errors.len(), 1, "{:?}", net.errors);

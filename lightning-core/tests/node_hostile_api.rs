@@ -7,8 +7,6 @@ mod node_hostile_support;
 
 use std::sync::Arc;
 
-use bitcoin::hashes::Hash;
-
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_chain::sim::SimChainHandle;
 use lightning_core::node::{
@@ -96,7 +94,14 @@ fn async_node_new_restores_the_store_and_reuses_nothing() {
 
     let mut node = async_node(&chain, &store);
     complete(&mut node, &store);
-    let first = node.create_invoice(Some(1_000), "x", 3600, NOW).unwrap();
+    let first = node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(1_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
     complete(&mut node, &store);
     let mut raw = Raw::connect(&mut node, 0x23);
     let (_c, open) = raw.new_channel(0, ChannelId([5; 32]), 100_000);
@@ -119,11 +124,18 @@ fn async_node_new_restores_the_store_and_reuses_nothing() {
     assert!(
         node.list_invoices()
             .iter()
-            .any(|i| i.payment_hash.0 == first.payment_hash().to_byte_array()),
+            .any(|i| i.payment_hash.0 == first.payment_hash().0),
         "the invoice of the run before is gone"
     );
     complete(&mut node, &store);
-    let second = node.create_invoice(Some(1_000), "x", 3600, NOW).unwrap();
+    let second = node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(1_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
     assert_ne!(
         first.payment_hash(),
         second.payment_hash(),
@@ -154,7 +166,21 @@ fn async_invoices_wait_for_the_entropy_epoch() {
     let chain = SimChainHandle::new();
     let store = Arc::new(MemoryStore::new());
     let mut node = async_node(&chain, &store);
-    assert!(node.create_invoice(Some(1_000), "x", 3600, NOW).is_err());
+    assert!(node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(1_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW
+        )
+        .is_err());
     complete(&mut node, &store);
-    assert!(node.create_invoice(Some(1_000), "x", 3600, NOW).is_ok());
+    assert!(node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(1_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW
+        )
+        .is_ok());
 }

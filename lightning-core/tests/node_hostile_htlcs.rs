@@ -15,11 +15,12 @@ use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{Broadcaster, ChainListener};
 use lightning_core::channel::{Channel, ChannelEvent, Phase};
 use lightning_core::keys::InMemorySigner;
-use lightning_core::node::{Node, Persistence};
+use lightning_core::node::{Event, InvoiceStatus, Node, Persistence};
 use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
+use lightning_core::Msat;
 use lightning_persist::MemoryStore;
 use lightning_wire::msgs::Message;
-use lightning_wire::types::ChannelId;
+use lightning_wire::types::{ChannelId, PaymentHash};
 use lightning_wire::Encode;
 use node_hostile_support::{host, node_config, take_accept, Got, Raw, NOW};
 
@@ -87,17 +88,39 @@ impl Setup {
 
     /// Offers an HTLC with `onion` and returns whether the node fulfilled it.
     fn offer(&mut self, amount_msat: u64, hash: [u8; 32], cltv: u32, onion: Vec<u8>) -> bool {
-        let (id, out) = self.ch.send_htlc(amount_msat, hash, cltv, onion).unwrap();
-        for m in out.messages {
-            self.raw.queue(&m);
+        self.offer_together(&[(amount_msat, hash, cltv, onion)])[0]
+    }
+
+    /// Offers the HTLCs `(amount_msat, hash, cltv, onion)` in one
+    /// commitment and returns, for each, whether the node fulfilled it.
+    fn offer_together(&mut self, htlcs: &[(u64, [u8; 32], u32, Vec<u8>)]) -> Vec<bool> {
+        let mut ids = Vec::new();
+        for (amount_msat, hash, cltv, onion) in htlcs {
+            let (id, out) = self
+                .ch
+                .send_htlc(*amount_msat, PaymentHash(*hash), *cltv, onion.clone())
+                .unwrap();
+            for m in out.messages {
+                self.raw.queue(&m);
+            }
+            ids.push(id);
         }
         self.pump();
-        let outcome = self.events.iter().find_map(|e| match e {
-            ChannelEvent::HtlcFulfilled { htlc_id, .. } if *htlc_id == id => Some(true),
-            ChannelEvent::HtlcFailed { htlc_id, .. } if *htlc_id == id => Some(false),
-            _ => None,
-        });
-        outcome.expect("the HTLC was answered")
+        ids.iter()
+            .map(|id| {
+                let outcome = self.events.iter().find_map(|e| match e {
+                    ChannelEvent::HtlcFulfilled { htlc_id, .. } if htlc_id == id => Some(true),
+                    ChannelEvent::HtlcFailed { htlc_id, .. } if htlc_id == id => Some(false),
+                    _ => None,
+                });
+                outcome.expect("the HTLC was answered")
+            })
+            .collect()
+    }
+
+    /// The node's events so far (acknowledging them).
+    fn node_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
     }
 }
 
@@ -159,8 +182,16 @@ fn setup() -> (Setup, SimWallet) {
 #[test]
 fn a_replayed_onion_is_refused() {
     let (mut s, _wallet) = setup();
-    let invoice = s.node.create_invoice(Some(20_000), "x", 3600, NOW).unwrap();
-    let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
     let cltv = s.chain.best_block().height + 30;
     let payload = HopPayload {
         amt_to_forward: Some(20_000),
@@ -172,10 +203,136 @@ fn a_replayed_onion_is_refused() {
         ..HopPayload::default()
     };
     let session = SecretKey::from_slice(&[0x33; 32]).unwrap();
-    let (onion, _) = build_payment_onion(&session, &[(s.node.node_id(), payload)], &hash).unwrap();
+    let (onion, _) =
+        build_payment_onion(&session, &[(s.node.node_id(), payload)], &PaymentHash(hash)).unwrap();
     let mut packet = Vec::new();
     onion.encode(&mut packet);
 
     assert!(s.offer(20_000, hash, cltv, packet.clone()), "the payment");
     assert!(!s.offer(20_000, hash, cltv, packet), "the replay");
+}
+
+/// An onion paying `amount_msat` of `total_msat` for `invoice` to the
+/// node, built with session key `[session; 32]`.
+fn payment_onion(
+    s: &Setup,
+    invoice: &lightning_wire::bolt11::Bolt11Invoice,
+    amount_msat: u64,
+    total_msat: u64,
+    cltv: u32,
+    session: u8,
+) -> Vec<u8> {
+    let payload = HopPayload {
+        amt_to_forward: Some(amount_msat),
+        outgoing_cltv_value: Some(cltv),
+        payment_data: Some(PaymentData {
+            payment_secret: invoice.payment_secret().0,
+            total_msat,
+        }),
+        ..HopPayload::default()
+    };
+    let session = SecretKey::from_slice(&[session; 32]).unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
+    let (onion, _) =
+        build_payment_onion(&session, &[(s.node.node_id(), payload)], &PaymentHash(hash)).unwrap();
+    let mut packet = Vec::new();
+    onion.encode(&mut packet);
+    packet
+}
+
+/// Issue 14: HTLCs are tracked by (channel, htlc id), not by payment hash.
+/// Two HTLCs with one hash in one commitment, each a valid onion paying
+/// the whole invoice (a payer paying twice, or a hostile peer): the first
+/// pays the invoice and is fulfilled; the second is a different HTLC for a
+/// paid invoice and is failed (BOLT 4, final node: for a payment hash
+/// already paid it "MAY treat the payment hash as unknown"), not claimed
+/// silently. One `PaymentReceived`, for the one HTLC claimed. (Before
+/// issue 14 both were claimed: 40,000 msat taken, 20,000 reported.)
+#[test]
+fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
+    let (mut s, _wallet) = setup();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
+    let cltv = s.chain.best_block().height + 30;
+    let first = payment_onion(&s, &invoice, 20_000, 20_000, cltv, 0x31);
+    let second = payment_onion(&s, &invoice, 20_000, 20_000, cltv, 0x32);
+    assert_ne!(first, second, "two different onions (no replay)");
+
+    let answers = s.offer_together(&[(20_000, hash, cltv, first), (20_000, hash, cltv, second)]);
+    assert_eq!(
+        answers,
+        vec![true, false],
+        "the first pays, the second fails"
+    );
+
+    let received: Vec<u64> = s
+        .node_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PaymentReceived {
+                payment_hash,
+                amount_msat,
+            } if payment_hash.0 == hash => Some(amount_msat.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, vec![20_000], "one payment received, once");
+    let inv = s
+        .node
+        .list_invoices()
+        .into_iter()
+        .find(|i| i.payment_hash.0 == hash)
+        .unwrap();
+    assert_eq!(inv.status, InvoiceStatus::Paid);
+    assert_eq!(inv.amount_received_msat.0, 20_000);
+    // Our side of the channel holds the one HTLC claimed, not two.
+    let balance = s.node.list_channels()[0].local_balance_msat.0;
+    assert_eq!(balance, 20_000, "exactly one HTLC's amount is ours");
+}
+
+/// Issue 14: two parts of one payment (one hash, each half of the total)
+/// are answered each on its own: the node takes no multi-part payments,
+/// so both fail and the invoice stays open; a third HTLC with the same
+/// hash carrying the whole amount then pays it.
+#[test]
+fn parts_of_one_hash_fail_each_and_a_whole_htlc_still_pays() {
+    let (mut s, _wallet) = setup();
+    let invoice = s
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(20_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            NOW,
+        )
+        .unwrap();
+    let hash: [u8; 32] = invoice.payment_hash().0;
+    let cltv = s.chain.best_block().height + 30;
+    let a = payment_onion(&s, &invoice, 10_000, 20_000, cltv, 0x41);
+    let b = payment_onion(&s, &invoice, 10_000, 20_000, cltv, 0x42);
+    let answers = s.offer_together(&[(10_000, hash, cltv, a), (10_000, hash, cltv, b)]);
+    assert_eq!(answers, vec![false, false], "no multi-part payments");
+    assert!(
+        s.node_events()
+            .iter()
+            .all(|e| !matches!(e, Event::PaymentReceived { .. })),
+        "nothing received"
+    );
+    let whole = payment_onion(&s, &invoice, 20_000, 20_000, cltv, 0x43);
+    assert!(s.offer(20_000, hash, cltv, whole), "the whole payment");
+    let received = s
+        .node_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: Msat(20_000) } if payment_hash.0 == hash))
+        .count();
+    assert_eq!(received, 1);
+    assert_eq!(s.node.list_channels()[0].local_balance_msat.0, 20_000);
 }

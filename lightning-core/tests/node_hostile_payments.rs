@@ -53,9 +53,14 @@ fn a_paid_invoice_refulfils_only_htlcs_that_pass_the_checks() {
     let real = net
         .b
         .node
-        .create_invoice(Some(50_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(50_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
-    let hash = PaymentHash(*real.payment_hash().as_ref());
+    let hash = *real.payment_hash();
     net.a.node.pay_invoice(&real, now).unwrap();
     net.shuttle();
     assert_eq!(Net::local_msat(&net.b.node, id), 50_000);

@@ -64,7 +64,7 @@ fn open_reusing_a_live_channel_id_is_refused() {
         .into_iter()
         .find(|c| c.channel_id == temp)
         .unwrap();
-    assert_eq!(pending.capacity_sat, 100_000);
+    assert_eq!(pending.capacity_sat.to_sat(), 100_000);
 
     // The honest channel still works.
     net.pay(true, 1_000_000);
@@ -162,7 +162,7 @@ fn funding_created_onto_a_pending_temporary_id_is_refused() {
         .find(|c| c.channel_id == derived)
         .expect("Y is still known");
     assert_eq!(y.phase, Phase::AwaitingFundingCreated);
-    assert_eq!(y.capacity_sat, 200_000);
+    assert_eq!(y.capacity_sat.to_sat(), 200_000);
     assert!(channels
         .iter()
         .all(|c| c.phase == Phase::AwaitingFundingCreated));

@@ -7,6 +7,7 @@ mod node_support;
 
 use bitcoin::hashes::Hash;
 use lightning_core::node::Event;
+use lightning_core::Msat;
 use node_support::Net;
 
 /// The whole life of a channel, with a crash of the sender in place of
@@ -68,7 +69,12 @@ fn restart_either_node_mid_stream_of_payments() {
         invoices.push(
             net.b
                 .node
-                .create_invoice(Some(1_000_000 + i), "x", 3600, now)
+                .create_invoice(
+                    Some(lightning_core::amount::Msat(1_000_000 + i)),
+                    "x",
+                    std::time::Duration::from_secs(3600),
+                    now,
+                )
                 .unwrap(),
         );
     }
@@ -89,7 +95,7 @@ fn restart_either_node_mid_stream_of_payments() {
             .node
             .list_payments()
             .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
             .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
@@ -122,7 +128,7 @@ fn restart_either_node_mid_stream_of_payments() {
             .node
             .list_payments()
             .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().to_byte_array())
+            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
             .map(|p| p.status);
         if status == Some(lightning_core::node::PaymentStatus::Failed) {
             net.a.node.pay_invoice(inv, now).unwrap();
@@ -135,7 +141,7 @@ fn restart_either_node_mid_stream_of_payments() {
         .list_payments()
         .iter()
         .filter(|p| p.status == lightning_core::node::PaymentStatus::Succeeded)
-        .map(|p| p.amount_msat)
+        .map(|p| p.amount_msat.0)
         .sum();
     assert_eq!(sent, 6_000_015);
     assert_eq!(Net::local_msat(&net.b.node, id), 6_000_015);
@@ -160,7 +166,12 @@ fn async_messages_wait_for_their_writes() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(7_000_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(7_000_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     net.a.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
@@ -320,9 +331,14 @@ fn payee_crash_after_marking_paid_still_reports_the_payment() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(2_000_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(2_000_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     let paid = |n: &lightning_core::node::Node| {
         n.list_invoices()
@@ -358,7 +374,7 @@ fn payee_crash_after_marking_paid_still_reports_the_payment() {
     let events = net.b.take_events();
     assert!(
         events.iter().any(
-            |e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: 2_000_000 } if *payment_hash == hash)
+            |e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: Msat(2_000_000) } if *payment_hash == hash)
         ),
         "Bob was paid and never told: {events:?}"
     );
@@ -411,9 +427,14 @@ fn payer_crash_after_success_still_reports_the_payment() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(3_000_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(3_000_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Succeeded)
@@ -456,21 +477,23 @@ fn payer_crash_after_failure_still_reports_the_failure() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(7_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(7_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     net.b
         .store
         .remove(
             "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
+            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
         )
         .unwrap();
     net.restart(false);
     net.shuttle();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Failed)
@@ -543,9 +566,14 @@ fn acknowledged_payment_events_are_not_raised_again() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(2_000_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(2_000_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
-    let hash2 = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash2 = lightning_core::node::PaymentHash(invoice.payment_hash().0);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         n.b.node.list_invoices().iter().any(|i| {
@@ -646,10 +674,15 @@ fn payment_received_waits_for_its_write() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(1_500_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(1_500_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     net.b.complete_writes();
-    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let hash = PaymentHash(invoice.payment_hash().0);
     net.b.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
     // Bob's writes complete as they come until his invoice record turns

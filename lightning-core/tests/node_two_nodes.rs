@@ -6,6 +6,7 @@ mod node_support;
 
 use lightning_core::node::{Event, NodeError};
 use lightning_core::onion::FailureCode;
+use lightning_core::Msat;
 use lightning_persist::KvStore;
 use node_support::Net;
 
@@ -28,9 +29,9 @@ fn open_pay_both_ways_and_close() {
     }
     let hash = net.pay(false, 3_000_000);
     let bob_events = net.b.take_events();
-    assert!(bob_events.iter().any(|e| matches!(e, Event::PaymentSent { payment_hash, fee_msat: 0, .. } if *payment_hash == hash)));
+    assert!(bob_events.iter().any(|e| matches!(e, Event::PaymentSent { payment_hash, fee_msat: Msat(0), .. } if *payment_hash == hash)));
     let alice_events = net.a.take_events();
-    assert!(alice_events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: 3_000_000 } if *payment_hash == hash)));
+    assert!(alice_events.iter().any(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: Msat(3_000_000) } if *payment_hash == hash)));
     assert_eq!(
         alice_events
             .iter()
@@ -68,16 +69,18 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     let invoice = net
         .b
         .node
-        .create_invoice(Some(5_000), "x", 3600, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(5_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
         .unwrap();
     net.b
         .store
         .remove(
             "node",
-            &format!(
-                "invoices/{}",
-                hex::encode(invoice.payment_hash().as_ref() as &[u8])
-            ),
+            &format!("invoices/{}", hex::encode(invoice.payment_hash().0)),
         )
         .unwrap();
     net.restart(false);
@@ -108,7 +111,12 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     let expired = net
         .b
         .node
-        .create_invoice(Some(5_000), "x", 60, now)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(5_000)),
+            "x",
+            std::time::Duration::from_secs(60),
+            now,
+        )
         .unwrap();
     let later = now + std::time::Duration::from_secs(120);
     assert!(matches!(
@@ -133,7 +141,12 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     let real = net
         .b
         .node
-        .create_invoice(Some(50_000), "x", 3600, later)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(50_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            later,
+        )
         .unwrap();
     let forged =
         lightning_wire::bolt11::InvoiceBuilder::new(lightning_wire::bolt11::Currency::Regtest)
@@ -166,7 +179,12 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     let big = net
         .b
         .node
-        .create_invoice(Some(400_000_000), "x", 3600, later)
+        .create_invoice(
+            Some(lightning_core::amount::Msat(400_000_000)),
+            "x",
+            std::time::Duration::from_secs(3600),
+            later,
+        )
         .unwrap();
     assert!(matches!(
         net.a.node.pay_invoice(&big, later),
@@ -234,7 +252,12 @@ fn durable_writes_per_payment() {
         let invoice = net
             .b
             .node
-            .create_invoice(Some(10_000_000), "count", 3600, now)
+            .create_invoice(
+                Some(Msat(10_000_000)),
+                "count",
+                std::time::Duration::from_secs(3600),
+                now,
+            )
             .unwrap();
         record(&mut log, false, "create_invoice", &mut net.b);
         net.a.node.pay_invoice(&invoice, now).unwrap();
@@ -274,7 +297,7 @@ fn durable_writes_per_payment() {
                 break;
             }
         }
-        let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+        let hash: [u8; 32] = invoice.payment_hash().0;
         let status = net
             .a
             .node
@@ -340,7 +363,11 @@ fn fundee_forgets_a_channel_never_funded_on_chain() {
     let temp = net
         .a
         .node
-        .open_channel(net.b.node.node_id(), 300_000, 0)
+        .open_channel(
+            net.b.node.node_id(),
+            bitcoin::Amount::from_sat(300_000),
+            lightning_core::amount::Msat(0),
+        )
         .unwrap();
     net.shuttle();
     let (amount, script) = net
@@ -358,7 +385,7 @@ fn fundee_forgets_a_channel_never_funded_on_chain() {
         .unwrap();
     // A funding transaction the chain never accepts (its input does not
     // exist), so it never confirms.
-    let tx = lightning_core::testing::pair::funding_tx(script, amount);
+    let tx = lightning_core::testing::pair::funding_tx(script, amount.to_sat());
     let id = net.a.node.funding_transaction_generated(temp, tx).unwrap();
     net.shuttle();
     let channels = |store: &lightning_persist::MemoryStore| {

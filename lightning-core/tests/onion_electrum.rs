@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use lightning_wire::types::PaymentHash;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -177,7 +178,7 @@ fn differential_against_electrum() {
             .collect();
         let session = rng.key();
         let hash: [u8; 32] = rng.bytes();
-        let (onion, secrets) = build_payment_onion(&session, &route, &hash).unwrap();
+        let (onion, secrets) = build_payment_onion(&session, &route, &PaymentHash(hash)).unwrap();
 
         // Electrum builds the same onion from the same inputs.
         let built = el.call(json!({

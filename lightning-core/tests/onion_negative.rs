@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use lightning_core::onion::*;
+use lightning_wire::types::PaymentHash;
 use lightning_wire::Encode;
 use proptest::prelude::*;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
@@ -34,13 +35,15 @@ fn two_hop_onion() -> OnionPacket {
             },
         ),
     ];
-    build_payment_onion(&key(9), &route, &HASH).unwrap().0
+    build_payment_onion(&key(9), &route, &PaymentHash(HASH))
+        .unwrap()
+        .0
 }
 
 fn process(onion: &OnionPacket) -> Result<ProcessedHtlc, HtlcFailure> {
     let htlc = IncomingHtlc {
         onion,
-        payment_hash: HASH,
+        payment_hash: PaymentHash(HASH),
         amount_msat: 1100,
         cltv_expiry: 600,
         path_key: None,
@@ -127,7 +130,7 @@ fn corrupted_hmac_and_payloads() {
     let onion = two_hop_onion();
     let htlc = IncomingHtlc {
         onion: &onion,
-        payment_hash: [0; 32],
+        payment_hash: PaymentHash([0; 32]),
         amount_msat: 1100,
         cltv_expiry: 600,
         path_key: None,
@@ -247,11 +250,13 @@ fn final_hop_checks() {
             ..Default::default()
         },
     )];
-    let onion = build_payment_onion(&key(9), &route, &HASH).unwrap().0;
+    let onion = build_payment_onion(&key(9), &route, &PaymentHash(HASH))
+        .unwrap()
+        .0;
     let run = |amount_msat, cltv_expiry| {
         let htlc = IncomingHtlc {
             onion: &onion,
-            payment_hash: HASH,
+            payment_hash: PaymentHash(HASH),
             amount_msat,
             cltv_expiry,
             path_key: None,
@@ -272,7 +277,7 @@ fn final_hop_checks() {
     // A path key in update_add_htlc where none belongs: invalid_onion_blinding.
     let htlc = IncomingHtlc {
         onion: &onion,
-        payment_hash: HASH,
+        payment_hash: PaymentHash(HASH),
         amount_msat: 1000,
         cltv_expiry: 500,
         path_key: Some(PublicKey::from_secret_key(SECP256K1, &key(5))),
@@ -288,7 +293,7 @@ fn replay_is_detected() {
     let mut cache = InMemorySharedSecretCache::new();
     let htlc = IncomingHtlc {
         onion: &onion,
-        payment_hash: HASH,
+        payment_hash: PaymentHash(HASH),
         amount_msat: 1100,
         cltv_expiry: 600,
         path_key: None,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use lightning_core::onion::*;
+use lightning_wire::types::PaymentHash;
 use lightning_wire::{Decode, Encode};
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 use serde_json::Value;
@@ -368,7 +369,8 @@ fn blinded_payment_onion_test() {
             (pk(&hop["pubkey"]), payload)
         })
         .collect();
-    let (onion, _) = build_payment_onion(&sk(&g["session_key"]), &route, &hash).unwrap();
+    let (onion, _) =
+        build_payment_onion(&sk(&g["session_key"]), &route, &PaymentHash(hash)).unwrap();
     assert_eq!(hex::encode(onion.to_bytes()), g["onion"].as_str().unwrap());
 
     // Processing at each hop, with the HTLC values the spec's route implies.
@@ -386,7 +388,7 @@ fn blinded_payment_onion_test() {
         );
         let htlc = IncomingHtlc {
             onion: &packet,
-            payment_hash: hash,
+            payment_hash: PaymentHash(hash),
             amount_msat: amount,
             cltv_expiry: cltv,
             path_key,

@@ -40,7 +40,7 @@ impl Rng {
 }
 
 struct Channel {
-    ct: ChannelType,
+    ct: CommitmentFormat,
     a: InMemorySigner,
     b: InMemorySigner,
     funding_outpoint: OutPoint,
@@ -48,7 +48,7 @@ struct Channel {
     obscuring: u64,
 }
 
-fn channel(ct: ChannelType, seed: u64, funding_sat: u64) -> Channel {
+fn channel(ct: CommitmentFormat, seed: u64, funding_sat: u64) -> Channel {
     let km_a = KeysManager::new(&[seed as u8 ^ 0xa5; 32]).unwrap();
     let km_b = KeysManager::new(&[seed as u8 ^ 0x5a; 32]).unwrap();
     let mut a = km_a.derive_channel_signer(seed as u32).unwrap();
@@ -117,7 +117,7 @@ fn build_a_commitment(ch: &Channel, rng: &mut Rng, n: u64) -> (Built, FeeratePer
                 HtlcDirection::Received
             },
             amount: Msat(amount),
-            payment_hash: sha256::Hash::hash(&preimage),
+            payment_hash: sha256::Hash::hash(&preimage).into(),
             cltv_expiry: rng.range(500_000, 500_100) as u32,
         });
     }
@@ -221,7 +221,7 @@ fn sweep_and_verify(
     Some(tx)
 }
 
-fn run_channel(ct: ChannelType, seed: u64) {
+fn run_channel(ct: CommitmentFormat, seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut ch = channel(ct, seed, rng.range(200_000, 5_000_000));
     let n = rng.range(0, 5);
@@ -337,13 +337,13 @@ fn run_channel(ct: ChannelType, seed: u64) {
     if let Some((idx, value)) = c.to_remote {
         let b_payment = ch.b.pubkeys().payment_basepoint;
         let o = match ct {
-            ChannelType::StaticRemoteKey => SpendableOutput {
+            CommitmentFormat::StaticRemoteKey => SpendableOutput {
                 outpoint: out(commit, idx).0,
                 value,
                 witness_script: p2wpkh(&b_payment),
                 path: SpendPath::ToRemoteP2wpkh { pubkey: b_payment },
             },
-            ChannelType::AnchorsZeroFeeHtlc => SpendableOutput {
+            CommitmentFormat::AnchorsZeroFeeHtlc => SpendableOutput {
                 outpoint: out(commit, idx).0,
                 value,
                 witness_script: to_remote_anchors_script(&b_payment),
@@ -486,14 +486,14 @@ fn run_channel(ct: ChannelType, seed: u64) {
 #[test]
 fn random_channels_static_remotekey() {
     for seed in 0..24 {
-        run_channel(ChannelType::StaticRemoteKey, seed);
+        run_channel(CommitmentFormat::StaticRemoteKey, seed);
     }
 }
 
 #[test]
 fn random_channels_anchors() {
     for seed in 100..124 {
-        run_channel(ChannelType::AnchorsZeroFeeHtlc, seed);
+        run_channel(CommitmentFormat::AnchorsZeroFeeHtlc, seed);
     }
 }
 
@@ -509,7 +509,7 @@ fn one_to_local(ch: &Channel) -> (Built, u16) {
 
 #[test]
 fn negative_cases_fail_verification() {
-    let mut ch = channel(ChannelType::AnchorsZeroFeeHtlc, 3, 2_000_000);
+    let mut ch = channel(CommitmentFormat::AnchorsZeroFeeHtlc, 3, 2_000_000);
     let (built, delay) = one_to_local(&ch);
     let c = &built.commitment;
     let (idx, value) = c.to_local.unwrap();
@@ -653,7 +653,7 @@ fn signer_refuses_out_of_order_and_revoked() {
 
 #[test]
 fn signer_refuses_foreign_commitment() {
-    let ch = channel(ChannelType::StaticRemoteKey, 9, 1_000_000);
+    let ch = channel(CommitmentFormat::StaticRemoteKey, 9, 1_000_000);
     let (built, _) = one_to_local(&ch);
     // B must not sign A's commitment as its own holder commitment.
     assert!(matches!(
@@ -673,7 +673,7 @@ fn signer_refuses_foreign_commitment() {
 /// the unaltered one.
 #[test]
 fn signer_key_memo_keeps_the_check() {
-    let ch = channel(ChannelType::StaticRemoteKey, 9, 1_000_000);
+    let ch = channel(CommitmentFormat::StaticRemoteKey, 9, 1_000_000);
     let (built, _) = one_to_local(&ch);
     let commitment = &built.commitment;
     // B signs A's commitment: A is the holder, its point is the commitment's.

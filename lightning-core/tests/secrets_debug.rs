@@ -70,13 +70,13 @@ fn preimages_and_payment_secrets_are_not_in_debug() {
     };
     assert_hidden(&format!("{receive:?}"), &p, "Receive");
     let removal = HtlcRemoval::Fulfill {
-        payment_preimage: p,
+        payment_preimage: PaymentPreimage(p),
     };
     assert_hidden(&format!("{removal:?}"), &p, "HtlcRemoval");
     let sent = Event::PaymentSent {
         payment_hash: lightning_core::node::PaymentHash([2; 32]),
         preimage: PaymentPreimage(p),
-        fee_msat: 0,
+        fee_msat: lightning_core::Msat(0),
     };
     assert_hidden(&format!("{sent:?}"), &p, "Event::PaymentSent");
 }
@@ -101,8 +101,8 @@ fn channel_state_and_events_show_no_secret() {
     let out = pair.b.ch.fulfill_htlc(id, pre).unwrap();
     pair.b.apply(out);
     // The fulfill sits in B's update log until committed.
-    assert_hidden(&format!("{:?}", pair.b.ch.state()), &pre, "ChannelState");
-    assert_hidden(&format!("{:?}", pair.b), &pre, "Endpoint");
+    assert_hidden(&format!("{:?}", pair.b.ch.state()), &pre.0, "ChannelState");
+    assert_hidden(&format!("{:?}", pair.b), &pre.0, "Endpoint");
     let out = pair.b.ch.commit().unwrap();
     pair.b.apply(out);
     pair.run_until_quiet();
@@ -111,7 +111,7 @@ fn channel_state_and_events_show_no_secret() {
     assert!(events
         .iter()
         .any(|e| matches!(e, ChannelEvent::HtlcFulfilled { payment_preimage, .. } if *payment_preimage == pre)));
-    assert_hidden(&format!("{events:?}"), &pre, "ChannelEvent");
+    assert_hidden(&format!("{events:?}"), &pre.0, "ChannelEvent");
 
     for side in [&pair.a, &pair.b] {
         let stored = side.ch.state().secrets.stored();
@@ -121,6 +121,6 @@ fn channel_state_and_events_show_no_secret() {
             assert_hidden(&debug, secret, "ChannelState (revocation store)");
             assert_hidden(&format!("{:?}", side.ch), secret, "Channel");
         }
-        assert_hidden(&debug, &pre, "ChannelState");
+        assert_hidden(&debug, &pre.0, "ChannelState");
     }
 }

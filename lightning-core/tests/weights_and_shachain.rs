@@ -25,7 +25,7 @@ fn with_max_sigs(tx: &Transaction, elements: &[Vec<u8>]) -> u64 {
     t.weight().to_wu()
 }
 
-fn commitment(ct: ChannelType, htlcs: &[HtlcInfo]) -> CommitmentTransaction {
+fn commitment(ct: CommitmentFormat, htlcs: &[HtlcInfo]) -> CommitmentTransaction {
     let keys = CommitmentKeys {
         per_commitment_point: pk(1),
         revocation_pubkey: pk(2),
@@ -58,8 +58,8 @@ fn commitment(ct: ChannelType, htlcs: &[HtlcInfo]) -> CommitmentTransaction {
 fn expected_weights_match_real_weights() {
     let sig = vec![0u8; 73];
     for ct in [
-        ChannelType::StaticRemoteKey,
-        ChannelType::AnchorsZeroFeeHtlc,
+        CommitmentFormat::StaticRemoteKey,
+        CommitmentFormat::AnchorsZeroFeeHtlc,
     ] {
         for n in [0usize, 1, 5, 20] {
             let htlcs: Vec<HtlcInfo> = (0..n)
@@ -70,7 +70,7 @@ fn expected_weights_match_real_weights() {
                         HtlcDirection::Received
                     },
                     amount: Msat(10_000_000 + i as u64 * 1000),
-                    payment_hash: sha256::Hash::hash(&[i as u8]),
+                    payment_hash: sha256::Hash::hash(&[i as u8]).into(),
                     cltv_expiry: 500_000 + i as u32,
                 })
                 .collect();
@@ -87,10 +87,10 @@ fn expected_weights_match_real_weights() {
             );
             match ct {
                 // Appendix A: 500 + 172 * n + 224, exactly.
-                ChannelType::StaticRemoteKey => assert_eq!(w, 724 + 172 * n as u64),
+                CommitmentFormat::StaticRemoteKey => assert_eq!(w, 724 + 172 * n as u64),
                 // 1124 is the spec's rounded-up figure for two anchors and
                 // the P2WSH to_remote; the real weight never exceeds it.
-                ChannelType::AnchorsZeroFeeHtlc => {
+                CommitmentFormat::AnchorsZeroFeeHtlc => {
                     assert!(w <= commitment_weight(ct, n), "{w}");
                     assert!(w + 16 > commitment_weight(ct, n), "{w}");
                 }

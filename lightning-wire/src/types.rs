@@ -292,7 +292,23 @@ impl<'de> serde::Deserialize<'de> for ShortChannelId {
 }
 
 macro_rules! bytes32_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
+    (@debug $name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+    };
+    // A secret: never in `Debug` output, so never in a log line or an error
+    // text built with `{:?}` (its `Display` is for showing it on purpose).
+    (@debug $name:ident secret) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident $($secret:ident)?) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name(pub [u8; 32]);
@@ -303,11 +319,7 @@ macro_rules! bytes32_newtype {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), self)
-            }
-        }
+        bytes32_newtype!(@debug $name $($secret)?);
 
         impl FromStr for $name {
             type Err = hex::FromHexError;
@@ -359,6 +371,47 @@ bytes32_newtype!(
     /// `error` and `warning`.
     ChannelId
 );
+
+bytes32_newtype!(
+    /// `payment_hash`: the SHA256 of a payment preimage, which an HTLC is
+    /// locked to (BOLT 2, "Adding an HTLC: `update_add_htlc`"; BOLT 11 `p`).
+    PaymentHash
+);
+
+bytes32_newtype!(
+    /// `payment_preimage`: the secret whose SHA256 is the payment hash, and
+    /// the proof of payment (BOLT 2, "Removing an HTLC:
+    /// `update_fulfill_htlc`"). Its `Debug` output is redacted.
+    PaymentPreimage secret
+);
+
+impl PaymentPreimage {
+    /// The payment hash this preimage unlocks: `SHA256(preimage)`.
+    ///
+    /// ```
+    /// use lightning_wire::types::PaymentPreimage;
+    /// let hash = PaymentPreimage([0; 32]).payment_hash();
+    /// assert_eq!(
+    ///     hash.to_string(),
+    ///     "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
+    /// );
+    /// ```
+    pub fn payment_hash(&self) -> PaymentHash {
+        PaymentHash(sha256::Hash::hash(&self.0).to_byte_array())
+    }
+}
+
+impl From<sha256::Hash> for PaymentHash {
+    fn from(hash: sha256::Hash) -> Self {
+        PaymentHash(hash.to_byte_array())
+    }
+}
+
+impl From<PaymentHash> for sha256::Hash {
+    fn from(hash: PaymentHash) -> Self {
+        sha256::Hash::from_byte_array(hash.0)
+    }
+}
 
 impl ChainHash {
     /// The chain hash of a `bitcoin` network.

@@ -20,7 +20,7 @@ use lightning_wire::bolt11::{
     PaymentSecret, RouteHint, RouteHintHop,
 };
 use lightning_wire::features::Bolt11InvoiceFeatures;
-use lightning_wire::types::ShortChannelId;
+use lightning_wire::types::{PaymentHash, ShortChannelId};
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 use serde_json::{json, Value};
 
@@ -355,7 +355,7 @@ fn view_of_ours(inv: &Bolt11Invoice) -> View {
 fn build_ours(s: &Spec) -> Bolt11Invoice {
     let mut b = InvoiceBuilder::new(s.currency)
         .timestamp(s.timestamp)
-        .payment_hash(sha256::Hash::from_byte_array(s.payment_hash));
+        .payment_hash(PaymentHash(s.payment_hash));
     if let Some(a) = s.amount_msat {
         b = b.amount_msat(a);
     }

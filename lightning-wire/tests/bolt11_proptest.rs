@@ -9,7 +9,7 @@ use lightning_wire::bolt11::{
     RouteHint, RouteHintHop, TaggedField,
 };
 use lightning_wire::features::Bolt11InvoiceFeatures;
-use lightning_wire::types::ShortChannelId;
+use lightning_wire::types::{PaymentHash, ShortChannelId};
 use proptest::prelude::*;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
@@ -119,7 +119,7 @@ proptest! {
     ) {
         let mut b = InvoiceBuilder::new(currency)
             .timestamp(timestamp)
-            .payment_hash(sha256::Hash::from_byte_array(hash))
+            .payment_hash(PaymentHash(hash))
             .payment_secret(PaymentSecret(secret));
         if let Some(a) = amount {
             b = b.amount_msat(a);
@@ -146,7 +146,7 @@ proptest! {
         prop_assert_eq!(inv.currency(), currency);
         prop_assert_eq!(inv.amount_msat(), amount);
         prop_assert_eq!(inv.timestamp(), timestamp);
-        prop_assert_eq!(inv.payment_hash().to_byte_array(), hash);
+        prop_assert_eq!(inv.payment_hash().0, hash);
         prop_assert_eq!(inv.payment_secret().0, secret);
         prop_assert_eq!(inv.description(), &desc);
         prop_assert_eq!(inv.payee(), &me);

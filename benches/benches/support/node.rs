@@ -13,6 +13,7 @@ use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
 use lightning_core::peer::PeerId;
+use lightning_core::Msat;
 use lightning_persist::{BatchOp, KvStore, PersistError, Versioned};
 
 /// Counts the durable operations (`write`, `remove`, `write_batch`: one
@@ -156,7 +157,7 @@ impl NodePair {
         let temp = pair
             .a
             .node
-            .open_channel(b_id, 10_000_000, 5_000_000_000)
+            .open_channel(b_id, Amount::from_sat(10_000_000), Msat(5_000_000_000))
             .expect("open_channel");
         pair.shuttle();
         let (amount, script) = pair
@@ -171,10 +172,7 @@ impl NodePair {
                 _ => None,
             })
             .expect("FundingNeeded");
-        let tx = pair
-            .wallet
-            .fund(Amount::from_sat(amount), &script)
-            .expect("fund");
+        let tx = pair.wallet.fund(amount, &script).expect("fund");
         pair.a
             .node
             .funding_transaction_generated(temp, tx)
@@ -249,7 +247,12 @@ impl NodePair {
         };
         let invoice = payee
             .node
-            .create_invoice(Some(amount_msat), "bench", 3600, now)
+            .create_invoice(
+                Some(Msat(amount_msat)),
+                "bench",
+                Duration::from_secs(3600),
+                now,
+            )
             .expect("invoice");
         payer.node.pay_invoice(&invoice, now).expect("pay_invoice");
         self.shuttle();

@@ -8,7 +8,6 @@
 //! lost `commitment_signed` is retransmitted by building it again.
 
 use bitcoin::ecdsa;
-use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::{Amount, OutPoint};
@@ -51,11 +50,11 @@ pub struct CommitmentBasis<'a> {
 
 impl ChannelType {
     /// The BOLT 3 transaction format of this type.
-    pub fn transaction_type(self) -> transactions::ChannelType {
+    pub fn commitment_format(self) -> transactions::CommitmentFormat {
         if self.anchors {
-            transactions::ChannelType::AnchorsZeroFeeHtlc
+            transactions::CommitmentFormat::AnchorsZeroFeeHtlc
         } else {
-            transactions::ChannelType::StaticRemoteKey
+            transactions::CommitmentFormat::StaticRemoteKey
         }
     }
 }
@@ -114,7 +113,7 @@ impl CommitmentBasis<'_> {
                     HtlcDirection::Received
                 },
                 amount: Msat(h.add.amount_msat),
-                payment_hash: sha256::Hash::from_byte_array(h.add.payment_hash),
+                payment_hash: h.add.payment_hash,
                 cltv_expiry: h.add.cltv_expiry,
             })
             .collect();
@@ -124,7 +123,7 @@ impl CommitmentBasis<'_> {
             (self.remote_keys, self.local_keys)
         };
         let params = CommitmentParams {
-            channel_type: self.channel_type.transaction_type(),
+            channel_type: self.channel_type.commitment_format(),
             funding_outpoint: self.funding_outpoint,
             funding_amount: Amount::from_sat(self.funding_satoshis),
             local_funding_pubkey: holder_keys.funding_pubkey,

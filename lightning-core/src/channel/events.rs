@@ -6,7 +6,7 @@
 
 use bitcoin::{ScriptBuf, Transaction};
 use lightning_wire::msgs::Message;
-use lightning_wire::types::{ChannelId, ShortChannelId};
+use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};
 
 use super::update_log::HtlcAdd;
 
@@ -130,9 +130,9 @@ pub enum ChannelEvent {
         /// Our HTLC's id.
         htlc_id: u64,
         /// Its payment hash.
-        payment_hash: [u8; 32],
+        payment_hash: PaymentHash,
         /// The preimage.
-        payment_preimage: [u8; 32],
+        payment_preimage: PaymentPreimage,
     },
     /// The peer failed one of our HTLCs and the removal is irrevocably
     /// committed: fail it upstream.
@@ -140,7 +140,7 @@ pub enum ChannelEvent {
         /// Our HTLC's id.
         htlc_id: u64,
         /// Its payment hash.
-        payment_hash: [u8; 32],
+        payment_hash: PaymentHash,
         /// Why.
         reason: HtlcFailReason,
     },
@@ -220,7 +220,7 @@ impl core::fmt::Debug for ChannelEvent {
             } => f
                 .debug_struct("HtlcFulfilled")
                 .field("htlc_id", htlc_id)
-                .field("payment_hash", &hex::encode(payment_hash))
+                .field("payment_hash", payment_hash)
                 .field("payment_preimage", &crate::keys::Redacted)
                 .finish(),
             ChannelEvent::HtlcFailed {
@@ -230,7 +230,7 @@ impl core::fmt::Debug for ChannelEvent {
             } => f
                 .debug_struct("HtlcFailed")
                 .field("htlc_id", htlc_id)
-                .field("payment_hash", &hex::encode(payment_hash))
+                .field("payment_hash", payment_hash)
                 .field("reason", reason)
                 .finish(),
             ChannelEvent::ChannelClosed {

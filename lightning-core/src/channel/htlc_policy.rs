@@ -27,7 +27,7 @@ pub fn is_trimmed(
     channel_type: ChannelType,
 ) -> bool {
     crate::transactions::fees::is_htlc_trimmed(
-        channel_type.transaction_type(),
+        channel_type.commitment_format(),
         offered_by_holder,
         crate::amount::Msat(amount_msat).to_sat_floor(),
         crate::amount::FeeratePerKw(feerate_per_kw),
@@ -412,6 +412,7 @@ pub fn check_update_fee(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lightning_wire::types::PaymentHash;
 
     fn party(dust: u64, reserve: u64) -> PartyParams {
         PartyParams {
@@ -438,7 +439,7 @@ mod tests {
         HtlcAdd {
             id,
             amount_msat,
-            payment_hash: [id as u8; 32],
+            payment_hash: PaymentHash([id as u8; 32]),
             cltv_expiry: 800_000,
             onion_routing_packet: Vec::new().into(),
             path_key: None,

@@ -21,30 +21,68 @@
 //! - [`htlc_policy`]: the rules on offering and accepting HTLCs and fees.
 //! - [`reestablish`]: `channel_reestablish` checks and retransmission.
 //! - [`close`]: `shutdown` scripts and the `closing_signed` negotiation.
-pub mod close;
-pub mod commitments;
-pub mod error;
-pub mod establish;
-pub mod events;
-pub mod htlc_policy;
-pub mod normal;
-pub mod params;
-pub mod reconnect;
-pub mod record;
-pub mod reestablish;
-pub mod shutdown;
-pub mod state;
-pub mod update_log;
+//!
+//! # What is public
+//!
+//! A host drives channels through [`Node`](crate::node::Node), so what a
+//! host can name here is what the node's API shows: the configuration
+//! ([`ChannelConfig`], [`params`]), the [`Phase`] and the errors. The
+//! state machine itself ([`Channel`], its [`ChannelState`] fields, the
+//! record encoding, the update log) is public only with the
+//! `test-support` feature, for this workspace's tests, fuzz targets and
+//! benches; without it those modules are crate-private.
+#![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
 
+pub mod error;
+pub mod params;
+
+/// Declares the modules that are public only with `test-support`.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "test-support")]
+            pub mod $name;
+            #[cfg(not(feature = "test-support"))]
+            pub(crate) mod $name;
+        )*
+    };
+}
+
+internal_modules!(
+    close,
+    commitments,
+    establish,
+    events,
+    htlc_policy,
+    normal,
+    reconnect,
+    record,
+    reestablish,
+    shutdown,
+    state,
+    update_log,
+);
+
+pub use close::{ClosingError, FeeRange};
 pub use error::{
     outgoing_error_text, sanitize_peer_text, ChannelError, ErrorAction, MAX_ERROR_TEXT,
 };
 pub use establish::FUNDING_TIMEOUT_BLOCKS;
-pub use events::{
-    ChannelEvent, ChannelOutput, ChannelWrite, HolderCommitment, HtlcFailReason, RecordWrite,
-};
+pub use events::HtlcFailReason;
+#[cfg(not(feature = "test-support"))]
+pub(crate) use events::{ChannelEvent, ChannelOutput};
+#[cfg(feature = "test-support")]
+pub use events::{ChannelEvent, ChannelOutput, ChannelWrite, HolderCommitment, RecordWrite};
+pub use htlc_policy::HtlcError;
+pub use params::{ChannelLimits, ChannelType, EstablishError, FeerateBounds, PartyParams};
 pub use record::RecordError;
-pub use state::{Channel, ChannelConfig, ChannelState, Phase};
+pub use reestablish::ReestablishError;
+#[cfg(not(feature = "test-support"))]
+pub(crate) use state::Channel;
+#[cfg(feature = "test-support")]
+pub use state::{Channel, ChannelState};
+pub use state::{ChannelConfig, Phase};
+pub use update_log::{Side, UpdateError};
 
 #[cfg(test)]
 mod per_message_tests;

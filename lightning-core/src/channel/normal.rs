@@ -33,6 +33,7 @@ use lightning_wire::msgs::{
     UpdateFulfillHtlc, UpdateFulfillHtlcTlvs,
 };
 use lightning_wire::tlv::UnknownTlvs;
+use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
 use super::commitments::{sign_counterparty, verify_holder_signatures, HolderSignatures};
 use super::error::ChannelError;
@@ -79,7 +80,7 @@ impl<S: ChannelSigner> Channel<S> {
     pub fn send_htlc(
         &mut self,
         amount_msat: u64,
-        payment_hash: [u8; 32],
+        payment_hash: PaymentHash,
         cltv_expiry: u32,
         onion_routing_packet: Vec<u8>,
     ) -> Result<(u64, ChannelOutput), ChannelError> {
@@ -105,7 +106,7 @@ impl<S: ChannelSigner> Channel<S> {
                 channel_id: ch.st.channel_id,
                 id,
                 amount_msat,
-                payment_hash: sha256::Hash::from_byte_array(payment_hash),
+                payment_hash,
                 cltv_expiry,
                 onion_routing_packet: FixedBytes(packet),
                 tlvs: UpdateAddHtlcTlvs::default(),
@@ -129,7 +130,7 @@ impl<S: ChannelSigner> Channel<S> {
             let channel_id = ch.st.channel_id;
             let msg = match &removal {
                 HtlcRemoval::Fulfill { payment_preimage } => {
-                    if sha256::Hash::hash(payment_preimage).to_byte_array() != add.payment_hash {
+                    if payment_preimage.payment_hash() != add.payment_hash {
                         return Err(ChannelError::InvalidArgument(
                             "the preimage does not hash to the payment_hash",
                         ));
@@ -188,7 +189,7 @@ impl<S: ChannelSigner> Channel<S> {
     pub fn fulfill_htlc(
         &mut self,
         htlc_id: u64,
-        payment_preimage: [u8; 32],
+        payment_preimage: PaymentPreimage,
     ) -> Result<ChannelOutput, ChannelError> {
         self.remove(htlc_id, HtlcRemoval::Fulfill { payment_preimage })
     }
@@ -354,7 +355,7 @@ impl<S: ChannelSigner> Channel<S> {
         let add = HtlcAdd {
             id: m.id,
             amount_msat: m.amount_msat,
-            payment_hash: m.payment_hash.to_byte_array(),
+            payment_hash: m.payment_hash,
             cltv_expiry: m.cltv_expiry,
             onion_routing_packet: Arc::from(&m.onion_routing_packet.as_bytes()[..]),
             path_key: m.tlvs.path_key.map(|k| k.serialize()),
@@ -388,7 +389,7 @@ impl<S: ChannelSigner> Channel<S> {
                 .into())
             }
         };
-        if sha256::Hash::hash(&m.payment_preimage).to_byte_array() != payment_hash {
+        if m.payment_preimage.payment_hash() != payment_hash {
             return Err(ChannelError::BadPreimage { htlc_id: m.id });
         }
         self.st.log.remove_htlc(
@@ -598,7 +599,7 @@ impl<S: ChannelSigner> Channel<S> {
                         channel_id,
                         id: a.id,
                         amount_msat: a.amount_msat,
-                        payment_hash: sha256::Hash::from_byte_array(a.payment_hash),
+                        payment_hash: a.payment_hash,
                         cltv_expiry: a.cltv_expiry,
                         onion_routing_packet: FixedBytes(packet),
                         tlvs: UpdateAddHtlcTlvs {

@@ -132,7 +132,7 @@ impl ChannelType {
     pub fn commitment_fee_satoshis(self, feerate_per_kw: u32, num_htlc_outputs: usize) -> u64 {
         // The weights live in `transactions::fees`, with the builders.
         let fee = crate::transactions::fees::commitment_fee(
-            self.transaction_type(),
+            self.commitment_format(),
             crate::amount::FeeratePerKw(feerate_per_kw),
             num_htlc_outputs,
         )

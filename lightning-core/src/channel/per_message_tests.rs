@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::msgs::{CommitmentSigned, CommitmentSignedTlvs, Message, UpdateFee};
+use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
 use super::commitments::sign_counterparty;
 use super::record::{decode_snapshot, Persister};
@@ -141,7 +142,7 @@ fn a_rolled_back_log_is_the_log_before() {
     let add = |id| HtlcAdd {
         id,
         amount_msat: 1_000_000,
-        payment_hash: [id as u8; 32],
+        payment_hash: PaymentHash([id as u8; 32]),
         cltv_expiry: 500,
         onion_routing_packet: Arc::from(&ONION[..]),
         path_key: None,
@@ -169,7 +170,7 @@ fn a_rolled_back_log_is_the_log_before() {
         Side::Remote,
         0,
         super::update_log::HtlcRemoval::Fulfill {
-            payment_preimage: [0; 32],
+            payment_preimage: PaymentPreimage([0; 32]),
         },
     )
     .unwrap();
@@ -457,7 +458,7 @@ fn an_onion_replaced_under_the_same_id_is_written_again() {
     let add = |byte: u8| HtlcAdd {
         id: 0,
         amount_msat: 5_000_000,
-        payment_hash: [1; 32],
+        payment_hash: PaymentHash([1; 32]),
         cltv_expiry: 800_000,
         onion_routing_packet: Arc::from(&[byte; 1366][..]),
         path_key: None,

@@ -405,7 +405,7 @@ impl<S: ChannelSigner> Channel<S> {
     /// ```
     /// # use lightning_core::testing::pair::{open, OpenOptions, ONION};
     /// let mut pair = open(OpenOptions::default());
-    /// let (_, out) = pair.a.ch.send_htlc(5_000_000, [1; 32], 800_000, ONION.to_vec()).unwrap();
+    /// let (_, out) = pair.a.ch.send_htlc(5_000_000, lightning_wire::types::PaymentHash([1; 32]), 800_000, ONION.to_vec()).unwrap();
     /// assert!(out.persist.is_none(), "an offer alone is not written");
     /// pair.a.apply(out);
     /// let out = pair.a.ch.commit().unwrap();

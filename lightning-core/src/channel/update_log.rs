@@ -22,6 +22,8 @@ use core::fmt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use lightning_wire::types::{PaymentHash, PaymentPreimage};
+
 /// One side of the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -67,7 +69,7 @@ pub struct HtlcAdd {
     /// `amount_msat`.
     pub amount_msat: u64,
     /// `payment_hash`.
-    pub payment_hash: [u8; 32],
+    pub payment_hash: PaymentHash,
     /// `cltv_expiry`, an absolute block height.
     pub cltv_expiry: u32,
     /// The 1366-byte `onion_routing_packet`, kept to retransmit the message.
@@ -83,7 +85,7 @@ impl fmt::Debug for HtlcAdd {
         f.debug_struct("HtlcAdd")
             .field("id", &self.id)
             .field("amount_msat", &self.amount_msat)
-            .field("payment_hash", &hex::encode(self.payment_hash))
+            .field("payment_hash", &self.payment_hash)
             .field("cltv_expiry", &self.cltv_expiry)
             .finish_non_exhaustive()
     }
@@ -95,7 +97,7 @@ pub enum HtlcRemoval {
     /// `update_fulfill_htlc`: the value goes to the HTLC's receiver.
     Fulfill {
         /// `payment_preimage`.
-        payment_preimage: [u8; 32],
+        payment_preimage: PaymentPreimage,
     },
     /// `update_fail_htlc`: the value returns to the offerer.
     Fail {
@@ -300,7 +302,7 @@ pub enum UpdateError {
 /// use lightning_core::channel::update_log::{HtlcAdd, Side, UpdateLog, Which};
 /// let mut log = UpdateLog::new(600_000_000, 400_000_000, 253);
 /// log.add_htlc(Side::Local, HtlcAdd {
-///     id: 0, amount_msat: 5_000_000, payment_hash: [1; 32], cltv_expiry: 500,
+///     id: 0, amount_msat: 5_000_000, payment_hash: lightning_wire::types::PaymentHash([1; 32]), cltv_expiry: 500,
 ///     onion_routing_packet: vec![0; 1366].into(), path_key: None,
 /// }).unwrap();
 /// // We sign the remote's next commitment: the HTLC is in it...

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use lightning_wire::types::{PaymentHash, PaymentPreimage};
 use proptest::prelude::*;
 
 use super::update_log::*;
@@ -113,7 +114,7 @@ fn run(ops: &[Op]) -> usize {
                 let add = HtlcAdd {
                     id: p.log.next_htlc_id(Side::Local),
                     amount_msat: amount,
-                    payment_hash: [i as u8; 32],
+                    payment_hash: PaymentHash([i as u8; 32]),
                     cltv_expiry: 1000,
                     onion_routing_packet: Vec::new().into(),
                     path_key: None,
@@ -147,7 +148,7 @@ fn run(ops: &[Op]) -> usize {
                 let htlc_id = candidates[pick % candidates.len()];
                 let removal = if fulfill {
                     HtlcRemoval::Fulfill {
-                        payment_preimage: [7; 32],
+                        payment_preimage: PaymentPreimage([7; 32]),
                     }
                 } else {
                     HtlcRemoval::Fail {
@@ -281,7 +282,7 @@ fn forget_uncommitted_rewinds_ids_and_keeps_committed() {
     let add = |id| HtlcAdd {
         id,
         amount_msat: 10,
-        payment_hash: [0; 32],
+        payment_hash: PaymentHash([0; 32]),
         cltv_expiry: 100,
         onion_routing_packet: Vec::new().into(),
         path_key: None,
@@ -303,7 +304,7 @@ fn removal_rules() {
     let add = HtlcAdd {
         id: 0,
         amount_msat: 10,
-        payment_hash: [0; 32],
+        payment_hash: PaymentHash([0; 32]),
         cltv_expiry: 100,
         onion_routing_packet: Vec::new().into(),
         path_key: None,

@@ -1,4 +1,4 @@
-//! Blocks in: funding confirmations through a [`ConfirmationTracker`], and
+//! Blocks in: funding confirmations through a [`ConfirmationTracker`](lightning_chain::ConfirmationTracker), and
 //! the best height every channel needs.
 
 use bitcoin::block::Header;
@@ -7,16 +7,11 @@ use lightning_chain::{BestBlock, ChainListener, ConfirmationEvent};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::Node;
-use crate::channel::params::FeerateBounds;
 
 impl Node {
     /// The best block the node has seen.
     pub fn best_block(&self) -> BestBlock {
         self.tracker.best_block()
-    }
-
-    pub(crate) fn best_height(&self) -> u32 {
-        self.tracker.best_block().height
     }
 
     fn channel_funded_by(&self, txid: &bitcoin::Txid) -> Option<(ChannelId, u32)> {
@@ -78,12 +73,6 @@ impl Node {
         }
     }
 
-    /// The feerates accepted from peers now, from the host's estimator
-    /// ([`FeerateBounds::from_estimator`]).
-    pub(crate) fn feerate_bounds(&self) -> FeerateBounds {
-        FeerateBounds::from_estimator(&*self.host.fee_estimator)
-    }
-
     fn on_best_height(&mut self, height: u32) {
         // Estimates move with the chain: every block refreshes the bounds
         // each channel checks `update_fee` against.
@@ -98,8 +87,8 @@ impl Node {
             }
         }
         self.on_chain_events();
-        self.flush_commits();
-        self.flush_outbox();
+        // A failed write shows in `persist_failure`.
+        let _ = self.finish();
     }
 }
 

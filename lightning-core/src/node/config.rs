@@ -1,4 +1,5 @@
-//! What a [`Node`](super::Node) is configured with.
+//! What a [`Node`] is configured with, and what a channel
+//! gets from it ([`Node::channel_config`]).
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use bitcoin::{Network, ScriptBuf};
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::types::ChainHash;
 
-use super::InboundLimits;
+use super::Node;
 use crate::channel::ChannelConfig;
 
 /// The node's settings.
@@ -105,5 +106,88 @@ impl NodeConfig {
 
     pub(crate) fn chain_hash(&self) -> ChainHash {
         ChainHash::for_network(self.network)
+    }
+}
+
+impl Node {
+    /// Where our side of cooperative closes is paid.
+    pub fn shutdown_script(&self) -> ScriptBuf {
+        if let Some(s) = &self.config.shutdown_script {
+            return s.clone();
+        }
+        match self.keys.wallet_key(0) {
+            Ok(k) => {
+                let pk = bitcoin::CompressedPublicKey(PublicKey::from_secret_key(
+                    bitcoin::secp256k1::SECP256K1,
+                    &k,
+                ));
+                ScriptBuf::new_p2wpkh(&pk.wpubkey_hash())
+            }
+            // Cannot happen for a valid seed; an empty script makes
+            // `shutdown` refuse rather than pay to nowhere.
+            Err(_) => ScriptBuf::new(),
+        }
+    }
+
+    /// The settings of a new (or restored) channel with `counterparty`:
+    /// the node's channel settings, with the features both sides support
+    /// and this node's feerate bounds and shutdown script.
+    pub(super) fn channel_config(&self, counterparty: &PublicKey) -> ChannelConfig {
+        let their = self
+            .peers
+            .connected_peers()
+            .find(|(_, n, _)| n == counterparty)
+            .map(|(_, _, f)| f.clone());
+        let both = |f: Feature| {
+            self.config.features.supports(f) && their.as_ref().is_some_and(|t| t.supports(f))
+        };
+        let trusted = self.config.trusted_zeroconf_peers.contains(counterparty);
+        ChannelConfig {
+            chain_hash: self.config.chain_hash(),
+            anchors: self.config.channel.anchors && both(Feature::AnchorsZeroFeeHtlcTx),
+            anysegwit: both(Feature::ShutdownAnySegwit),
+            trusted_for_zeroconf: trusted,
+            minimum_depth: if trusted {
+                0
+            } else {
+                self.config.channel.minimum_depth
+            },
+            // BOLT 2: `closing_complete`/`closing_sig` only when both sides
+            // advertised `option_simple_close`.
+            simple_close: both(Feature::SimpleClose),
+            feerates: self.feerate_bounds(),
+            shutdown_script: self.shutdown_script(),
+            ..self.config.channel.clone()
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+}
+
+/// Caps on inbound channels whose funding has not confirmed.
+///
+/// ```
+/// use lightning_core::node::InboundLimits;
+/// let limits = InboundLimits::default();
+/// assert_eq!((limits.max_unfunded_per_peer, limits.max_unfunded_total), (4, 64));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InboundLimits {
+    /// Per peer. Default 4.
+    pub max_unfunded_per_peer: usize,
+    /// Over all peers. Default 64.
+    pub max_unfunded_total: usize,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        InboundLimits {
+            max_unfunded_per_peer: 4,
+            max_unfunded_total: 64,
+        }
     }
 }

@@ -30,6 +30,7 @@ use lightning_wire::types::ChannelId;
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
 use super::records::{channel_closed_ack_key, invoice_key, payment_key};
 use super::{Event, Node};
+use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
 use crate::keys::InMemorySigner;
 use crate::onion::FailureMessage;
@@ -55,26 +56,10 @@ impl Node {
         self.events.push(self.writer.barrier(), event, ack);
     }
 
-    /// The next event, oldest first, once the writes it reports are
-    /// durable. Calling it again acknowledges the event it returned before:
-    /// a payment or close event that was not acknowledged is raised again
-    /// after a restart (at-least-once delivery; deduplicate by payment hash
-    /// or channel id). A host that handled the last event calls it once
-    /// more (it returns `None`) to acknowledge it.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(ack) = self.events.take_delivered() {
-            self.acknowledge(ack);
-            // The acknowledgement is this step's one durable operation.
-            self.writer.commit();
-        }
-        let writer = &self.writer;
-        self.events.pop(|dep| writer.is_durable(dep))
-    }
-
     /// Writes that the host handled the event `ack` names. A failed write
     /// is recorded by the writer (it blocks everything after it); the event
     /// then comes again after the restart.
-    fn acknowledge(&mut self, ack: Ack) {
+    pub(super) fn acknowledge(&mut self, ack: Ack) {
         match ack {
             Ack::Invoice(hash) => {
                 let Some(r) = self.invoices.get_mut(&hash) else {
@@ -125,7 +110,7 @@ impl Node {
                 events.push((
                     Event::PaymentReceived {
                         payment_hash: *hash,
-                        amount_msat: r.amount_received_msat,
+                        amount_msat: Msat(r.amount_received_msat),
                     },
                     Ack::Invoice(*hash),
                 ));
@@ -144,7 +129,7 @@ impl Node {
                 (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {
                     payment_hash: *hash,
                     preimage,
-                    fee_msat: 0,
+                    fee_msat: Msat::ZERO,
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,

@@ -4,9 +4,11 @@
 use std::collections::VecDeque;
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{OutPoint, ScriptBuf, Transaction};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 use lightning_wire::types::{ChannelId, ShortChannelId};
+pub use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
+use crate::amount::Msat;
 use crate::channel::Phase;
 use crate::onion::FailureReason;
 
@@ -60,15 +62,6 @@ macro_rules! hex32 {
 }
 
 hex32!(
-    /// SHA256 of a payment preimage.
-    PaymentHash
-);
-hex32!(
-    /// The secret whose hash is the payment hash: proof of payment. Its
-    /// `Debug` output is redacted.
-    PaymentPreimage secret
-);
-hex32!(
     /// A payment this node sends. It is the payment hash: the node pays an
     /// invoice at most once at a time.
     PaymentId
@@ -97,7 +90,7 @@ pub enum Event {
         /// The peer.
         counterparty: PublicKey,
         /// The funding output's amount.
-        amount_sat: u64,
+        amount_sat: Amount,
         /// The funding output's script (P2WSH of the 2-of-2).
         script_pubkey: ScriptBuf,
     },
@@ -115,7 +108,7 @@ pub enum Event {
         /// The invoice's payment hash.
         payment_hash: PaymentHash,
         /// What we received.
-        amount_msat: u64,
+        amount_msat: Msat,
     },
     /// A payment we sent succeeded.
     PaymentSent {
@@ -124,7 +117,7 @@ pub enum Event {
         /// Proof of payment.
         preimage: PaymentPreimage,
         /// Routing fees paid (zero to a direct peer).
-        fee_msat: u64,
+        fee_msat: Msat,
     },
     /// A payment we sent failed; nothing was paid.
     PaymentFailed {
@@ -234,13 +227,13 @@ pub struct ChannelDetails {
     /// The short channel id, once confirmed.
     pub short_channel_id: Option<ShortChannelId>,
     /// Funding amount.
-    pub capacity_sat: u64,
+    pub capacity_sat: Amount,
     /// Our balance in our latest commitment, before fees.
-    pub local_balance_msat: u64,
+    pub local_balance_msat: Msat,
     /// The most we can send in one HTLC now (an estimate: our balance
     /// less the reserve the peer asked for and the commitment fee if we
     /// are the funder).
-    pub outbound_capacity_msat: u64,
+    pub outbound_capacity_msat: Msat,
 }
 
 /// Totals over the node's channels ([`Node::balances`](super::Node::balances)).
@@ -248,11 +241,11 @@ pub struct ChannelDetails {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Balances {
     /// Our balance in channels that are open (normal or shutting down).
-    pub lightning_msat: u64,
+    pub lightning_msat: Msat,
     /// Our balance in channels still being opened.
-    pub pending_open_msat: u64,
+    pub pending_open_msat: Msat,
     /// Total of what we can send now.
-    pub outbound_capacity_msat: u64,
+    pub outbound_capacity_msat: Msat,
 }
 
 /// Where a payment stands.
@@ -277,7 +270,7 @@ pub struct PaymentDetails {
     /// The payee.
     pub payee: PublicKey,
     /// The amount sent to the payee.
-    pub amount_msat: u64,
+    pub amount_msat: Msat,
     /// Where it stands.
     pub status: PaymentStatus,
     /// The preimage, once paid.
@@ -308,11 +301,11 @@ pub struct InvoiceDetails {
     /// The BOLT 11 string.
     pub bolt11: String,
     /// The amount asked, if any.
-    pub amount_msat: Option<u64>,
+    pub amount_msat: Option<Msat>,
     /// Where it stands.
     pub status: InvoiceStatus,
     /// What was received.
-    pub amount_received_msat: u64,
+    pub amount_received_msat: Msat,
     /// Its timestamp (seconds since the UNIX epoch).
     pub created_at: u64,
     /// Expiry (seconds after `created_at`).

@@ -8,9 +8,9 @@
 //!    the node knows, with any peer (a `warning`, then the connection
 //!    closes: an `error` naming that id would oblige us to fail the channel
 //!    it names, BOLT 1);
-//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`]
+//! 2. the peer already has [`InboundLimits::max_unfunded_per_peer`](super::InboundLimits::max_unfunded_per_peer)
 //!    inbound channels whose funding has not confirmed, or the node has
-//!    [`InboundLimits::max_unfunded_total`] of them over all peers (a peer
+//!    [`InboundLimits::max_unfunded_total`](super::InboundLimits::max_unfunded_total) of them over all peers (a peer
 //!    with a confirmed channel is not held to the global cap). These are
 //!    the channels of the "fake channel" denial of service of 2023: a peer
 //!    opens channels it never funds, or funds with a transaction it never
@@ -28,41 +28,18 @@
 //! an index is never handed out twice, even when the runs before left part
 //! of a block unused.
 
+use std::sync::Arc;
+
 use bitcoin::secp256k1::PublicKey;
-use lightning_wire::msgs::OpenChannel;
+use lightning_wire::msgs::{Message, OpenChannel};
 use lightning_wire::types::ChannelId;
 
-use super::{records, Node, NodeError};
-use crate::channel::Phase;
-use crate::keys::KeyError;
+use super::{records, ChannelEntry, Node, NodeError};
+use crate::channel::{Channel, Phase};
+use crate::keys::{InMemorySigner, KeyError};
 
 /// Keys indexes reserved per durable write.
 pub const KEYS_INDEX_BLOCK: u32 = 32;
-
-/// Caps on inbound channels whose funding has not confirmed.
-///
-/// ```
-/// use lightning_core::node::InboundLimits;
-/// let limits = InboundLimits::default();
-/// assert_eq!((limits.max_unfunded_per_peer, limits.max_unfunded_total), (4, 64));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct InboundLimits {
-    /// Per peer. Default 4.
-    pub max_unfunded_per_peer: usize,
-    /// Over all peers. Default 64.
-    pub max_unfunded_total: usize,
-}
-
-impl Default for InboundLimits {
-    fn default() -> Self {
-        InboundLimits {
-            max_unfunded_per_peer: 4,
-            max_unfunded_total: 64,
-        }
-    }
-}
 
 /// An `open_channel` that passed the node's own checks, for the host to
 /// decide on.
@@ -258,5 +235,118 @@ impl Node {
         }
         self.keys_indexes.next = after;
         Ok(index)
+    }
+}
+
+impl Node {
+    /// BOLT 2 `funding_created`: whether its outpoint, or the `channel_id`
+    /// derived from it, is already used by a channel other than `key`
+    /// (ours with any peer; ids and temporary ids alike). Such a channel
+    /// would replace the other one in memory and write under its keys.
+    pub(super) fn funding_collides(
+        &self,
+        key: ChannelId,
+        m: &lightning_wire::msgs::FundingCreated,
+    ) -> bool {
+        let derived = ChannelId::v1_from_funding_outpoint(&m.funding_txid, m.funding_output_index);
+        let outpoint = bitcoin::OutPoint {
+            txid: m.funding_txid,
+            vout: u32::from(m.funding_output_index),
+        };
+        self.channels.iter().any(|(id, e)| {
+            let st = e.channel.state();
+            *id != key
+                && (*id == derived
+                    || st.channel_id == derived
+                    || st.temporary_channel_id == derived
+                    || st.funding_outpoint == Some(outpoint))
+        })
+    }
+
+    pub(super) fn on_open_channel(
+        &mut self,
+        node_id: PublicKey,
+        open: &lightning_wire::msgs::OpenChannel,
+    ) {
+        // Nothing is spent on an open before the policy lets it through
+        // ([`inbound`]).
+        let zero_conf = match self.check_inbound_open(node_id, open) {
+            Ok(zero_conf) => zero_conf,
+            Err(Refusal::Collision) => {
+                self.queue_message(
+                    node_id,
+                    Message::Warning(lightning_wire::msgs::Warning {
+                        channel_id: open.temporary_channel_id,
+                        data: b"temporary_channel_id already in use".to_vec(),
+                        tlvs: Default::default(),
+                    }),
+                );
+                self.queue_disconnect(node_id);
+                return;
+            }
+            Err(Refusal::Error(text)) => {
+                self.queue_message(
+                    node_id,
+                    Message::Error(lightning_wire::msgs::Error {
+                        channel_id: open.temporary_channel_id,
+                        data: text.as_bytes().to_vec(),
+                        tlvs: Default::default(),
+                    }),
+                );
+                return;
+            }
+        };
+        let result = (|| -> Result<(Channel<InMemorySigner>, Message), NodeError> {
+            let mut config = self.channel_config(&node_id);
+            if !zero_conf {
+                config.trusted_for_zeroconf = false;
+                config.minimum_depth = config.minimum_depth.max(self.config.channel.minimum_depth);
+            }
+            // The index is taken (and its block reserved) only once the
+            // channel accepted the open: a refused open costs no index and
+            // no write.
+            let index = self.keys_indexes.next;
+            let signer = self.keys.derive_channel_signer(index)?;
+            let (mut channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
+            self.allocate_keys_index()?;
+            channel.set_counterparty_node_id(node_id);
+            Ok((channel, Message::AcceptChannel(accept)))
+        })();
+        match result {
+            Ok((channel, accept)) => {
+                let id = channel.channel_id();
+                self.channels.insert(
+                    id,
+                    ChannelEntry {
+                        channel,
+                        counterparty: node_id,
+                        watched: false,
+                    },
+                );
+                self.queue_message(node_id, accept);
+            }
+            Err(e) => {
+                // Our own bounded text: a channel refusal names the rule,
+                // anything else (keys, store) stays private (issue 13).
+                let data = match &e {
+                    NodeError::Channel(c) => crate::channel::outgoing_error_text(&c.to_string()),
+                    _ => b"cannot open a channel now".to_vec(),
+                };
+                self.queue_message(
+                    node_id,
+                    Message::Error(lightning_wire::msgs::Error {
+                        channel_id: open.temporary_channel_id,
+                        data,
+                        tlvs: Default::default(),
+                    }),
+                );
+            }
+        }
+    }
+
+    /// The host's decision on inbound channels (default [`AcceptAll`]);
+    /// see [`InboundChannelAcceptor`] for what is asked and when.
+    pub fn set_inbound_channel_acceptor(&mut self, acceptor: Arc<dyn InboundChannelAcceptor>) {
+        self.acceptor = acceptor;
     }
 }

@@ -1,17 +1,17 @@
-//! Issuing BOLT 11 invoices and receiving their payments.
+//! Issuing BOLT 11 invoices, and checking an HTLC that pays one
+//! ([`Node::check_receive`]; the HTLC itself is decided in
+//! [`htlcs`](super::htlcs)).
 
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
 use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
 
-use super::events::{Ack, InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
+use super::events::{InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
 use super::records::{invoice_key, InvoiceRecord};
-use super::{Event, Node, NodeError};
+use super::{Node, NodeError};
+use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
-use crate::onion::{
-    create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
-    ProcessedHtlc, Receive,
-};
+use crate::onion::{FailureReason, Receive};
 use lightning_wire::types::ChannelId;
 
 fn currency(network: bitcoin::Network) -> Currency {
@@ -50,16 +50,6 @@ impl InvoiceTerms {
     }
 }
 
-/// How an incoming HTLC is answered.
-enum Answer {
-    Fulfill(PaymentPreimage),
-    Fail(Vec<u8>),
-    Malformed {
-        sha256_of_onion: [u8; 32],
-        code: u16,
-    },
-}
-
 impl Node {
     /// Issues an invoice signed with the node key: a fresh preimage and
     /// payment secret from the node's entropy, `min_final_cltv_expiry_delta`
@@ -69,9 +59,9 @@ impl Node {
     /// `amount_msat` `None` accepts any amount.
     pub fn create_invoice(
         &mut self,
-        amount_msat: Option<u64>,
+        amount_msat: Option<Msat>,
         description: &str,
-        expiry_secs: u64,
+        expiry: std::time::Duration,
         now: std::time::Duration,
     ) -> Result<Bolt11Invoice, NodeError> {
         if !self.writer.is_durable(self.epoch_write) {
@@ -89,14 +79,14 @@ impl Node {
         features.set_required(Feature::PaymentSecret);
         let mut builder = InvoiceBuilder::new(currency(self.config.network));
         if let Some(a) = amount_msat {
-            builder = builder.amount_msat(a);
+            builder = builder.amount_msat(a.0);
         }
         let invoice = builder
             .timestamp(now.as_secs())
-            .payment_hash(sha256::Hash::from_byte_array(hash.0))
+            .payment_hash(hash)
             .payment_secret(PaymentSecret(secret))
             .description(description)
-            .expiry(expiry_secs)
+            .expiry(expiry.as_secs())
             .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
             .features(features)
             .build_signed(&self.keys)
@@ -113,9 +103,7 @@ impl Node {
             .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         self.invoice_terms.insert(hash, InvoiceTerms::of(&invoice));
-        // Stored (inline) or handed out (async) before it is returned.
-        self.writer.commit();
-        self.persist_error()?;
+        self.finish()?;
         Ok(invoice)
     }
 
@@ -133,9 +121,9 @@ impl Node {
                 Some(InvoiceDetails {
                     payment_hash: *hash,
                     bolt11: r.bolt11.clone(),
-                    amount_msat: inv.amount_msat(),
+                    amount_msat: inv.amount_msat().map(Msat),
                     status: r.status,
-                    amount_received_msat: r.amount_received_msat,
+                    amount_received_msat: Msat(r.amount_received_msat),
                     created_at: inv.timestamp(),
                     expiry_secs: inv.expiry_time(),
                 })
@@ -153,11 +141,16 @@ impl Node {
     /// memory, an unknown hash is checked against stand-in terms, the
     /// secret is compared in constant time and no check returns early.
     ///
-    /// A paid invoice re-fulfils, without checks, only the HTLC that paid
-    /// it (after a restart or a reconnection the node answers it again:
-    /// its preimage may have reached the peer already). Any other HTLC for
-    /// it passes every check or fails.
-    fn check_receive(
+    /// HTLCs are told apart by `(channel_id, htlc_id)`, never by payment
+    /// hash: one HTLC pays an invoice (no multi-part payments), and the
+    /// invoice records which (`paid_by`). A paid invoice re-fulfils,
+    /// without checks, only that HTLC (after a restart or a reconnection
+    /// the node answers it again: its preimage may have reached the peer
+    /// already). Any other HTLC for it fails: BOLT 4 ("Returning Errors",
+    /// final node) lets a node "treat the payment hash as unknown" once it
+    /// "has already been paid", and claiming a second HTLC would take a
+    /// second payment the host is never told of.
+    pub(super) fn check_receive(
         &self,
         channel_id: ChannelId,
         htlc_id: u64,
@@ -168,7 +161,7 @@ impl Node {
             htlc_msat: add.amount_msat,
             height: self.best_height(),
         };
-        let hash = PaymentHash(add.payment_hash);
+        let hash = add.payment_hash;
         let record = self.invoices.get(&hash);
         if let Some(rec) = record {
             if rec.status == InvoiceStatus::Paid && rec.paid_by == Some((channel_id, htlc_id)) {
@@ -198,154 +191,18 @@ impl Node {
         // may be answered again after the height or the clock moved on.
         let legacy_paid =
             record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_none());
-        let ok = known & secret_ok & whole & amount_ok & ((not_expired & cltv_ok) | legacy_paid);
+        // Paid by another HTLC (the paying one was answered above).
+        let paid_by_another =
+            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_some());
+        let ok = known
+            & !paid_by_another
+            & secret_ok
+            & whole
+            & amount_ok
+            & ((not_expired & cltv_ok) | legacy_paid);
         match record {
             Some(rec) if ok => Ok(rec.preimage),
             _ => Err(unknown),
-        }
-    }
-
-    /// Answers the HTLCs the peer offered that are locked in and not yet
-    /// answered: after a restart or a disconnection, the channel does not
-    /// report them again.
-    pub(super) fn answer_pending_htlcs(&mut self, channel_id: ChannelId) {
-        use crate::channel::update_log::{Side, UpdateKind, UpdateStage};
-        let Some(entry) = self.channels.get(&channel_id) else {
-            return;
-        };
-        if !entry.channel.is_usable() {
-            return;
-        }
-        let st = entry.channel.state();
-        let pending: Vec<(HtlcAdd, bool)> = st
-            .log
-            .updates()
-            .iter()
-            .filter_map(|u| match (&u.kind, u.proposer, u.stage) {
-                (UpdateKind::Add(a), Side::Remote, UpdateStage::LockedIn)
-                    if st.log.find_removal(Side::Remote, a.id).is_none() =>
-                {
-                    Some((a.clone(), st.htlcs_to_fail.contains(&a.id)))
-                }
-                _ => None,
-            })
-            .collect();
-        for (add, must_fail) in pending {
-            self.receive_htlc(channel_id, add.id, &add, must_fail);
-        }
-    }
-
-    /// An HTLC the peer offered is irrevocably committed: claim it if it
-    /// pays one of our invoices, fail it back otherwise.
-    pub(super) fn receive_htlc(
-        &mut self,
-        channel_id: ChannelId,
-        htlc_id: u64,
-        add: &HtlcAdd,
-        must_fail: bool,
-    ) {
-        let answer = match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
-            Err(_) => Answer::Malformed {
-                sha256_of_onion: sha256::Hash::hash(&add.onion_routing_packet).to_byte_array(),
-                code: FailureCode::INVALID_ONION_VERSION.0,
-            },
-            Ok(onion) => {
-                let path_key = add
-                    .path_key
-                    .and_then(|k| bitcoin::secp256k1::PublicKey::from_slice(&k).ok());
-                let htlc = IncomingHtlc {
-                    onion: &onion,
-                    payment_hash: add.payment_hash,
-                    amount_msat: add.amount_msat,
-                    cltv_expiry: add.cltv_expiry,
-                    path_key,
-                };
-                // BOLT 4: a packet "previously forwarded or locally
-                // redeemed" is refused (see `HtlcReplayCache` for what is
-                // kept and for how long).
-                self.replay.expire(self.best_height());
-                let mut replay = self.replay.for_htlc(channel_id.0, htlc_id, add.cltv_expiry);
-                match process_htlc_onion(self.keys.node_secret(), &htlc, Some(&mut replay)) {
-                    Err(failure) => match failure.error_packet() {
-                        Some(packet) => Answer::Fail(packet),
-                        None => {
-                            let code = failure.code().0;
-                            Answer::Malformed {
-                                sha256_of_onion: onion.sha256(),
-                                code: if code & FailureCode::BADONION != 0 {
-                                    code
-                                } else {
-                                    FailureCode::INVALID_ONION_HMAC.0
-                                },
-                            }
-                        }
-                    },
-                    // We do not forward.
-                    Ok(ProcessedHtlc::Forward(fwd)) => Answer::Fail(create_error_packet(
-                        &fwd.shared_secret,
-                        &FailureReason::UnknownNextPeer.into(),
-                    )),
-                    Ok(ProcessedHtlc::Receive(r)) => {
-                        let verdict = if must_fail {
-                            Err(FailureReason::TemporaryNodeFailure)
-                        } else {
-                            self.check_receive(channel_id, htlc_id, add, &r)
-                        };
-                        match verdict {
-                            Ok(preimage) => Answer::Fulfill(preimage),
-                            Err(reason) => {
-                                Answer::Fail(create_error_packet(&r.shared_secret, &reason.into()))
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        let hash = PaymentHash(add.payment_hash);
-        if let Answer::Fulfill(_) = &answer {
-            // The invoice is marked paid before the preimage leaves.
-            if let Some(record) = self.invoices.get_mut(&hash) {
-                let first = record.status == InvoiceStatus::Open;
-                if first {
-                    // One HTLC pays an invoice (no multi-part payments); a
-                    // second answer is the same HTLC answered again.
-                    record.status = InvoiceStatus::Paid;
-                    record.amount_received_msat = add.amount_msat;
-                    record.paid_by = Some((channel_id, htlc_id));
-                    record.event_handled = false;
-                    let bytes = record.encode();
-                    let _ = self.writer.write_record(&invoice_key(&hash), bytes);
-                    // Raised again after a restart until the host has
-                    // acknowledged it ([`super::delivery`]).
-                    self.push_event(
-                        Event::PaymentReceived {
-                            payment_hash: hash,
-                            amount_msat: add.amount_msat,
-                        },
-                        Some(Ack::Invoice(hash)),
-                    );
-                }
-            }
-        }
-        let Some(entry) = self.channels.get_mut(&channel_id) else {
-            return;
-        };
-        let result = match answer {
-            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p.0),
-            Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
-            Answer::Malformed {
-                sha256_of_onion,
-                code,
-            } => entry
-                .channel
-                .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
-        };
-        // Not operating now (disconnected): the HTLC stays locked in and is
-        // answered after the next `channel_reestablish`
-        // ([`Node::answer_pending_htlcs`]).
-        if let Ok(out) = result {
-            self.apply(channel_id, out);
-            self.to_commit.insert(channel_id);
         }
     }
 }
@@ -388,7 +245,7 @@ mod tests {
         }
     }
 
-    fn add(hash: [u8; 32], msat: u64) -> HtlcAdd {
+    fn add(hash: PaymentHash, msat: u64) -> HtlcAdd {
         HtlcAdd {
             id: 0,
             amount_msat: msat,
@@ -430,15 +287,25 @@ mod tests {
         .unwrap();
         node.now = Duration::from_secs(1_700_000_000);
         for i in 0..50 {
-            node.create_invoice(Some(10_000 + i), "x", 3600, node.now)
-                .unwrap();
+            node.create_invoice(
+                Some(crate::amount::Msat(10_000 + i)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                node.now,
+            )
+            .unwrap();
         }
         let invoice = node
-            .create_invoice(Some(5_000), "x", 3600, node.now)
+            .create_invoice(
+                Some(crate::amount::Msat(5_000)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                node.now,
+            )
             .unwrap();
-        let known = *invoice.payment_hash().as_ref();
+        let known = *invoice.payment_hash();
         let right = invoice.payment_secret().0;
-        let unknown = [0x11; 32];
+        let unknown = PaymentHash([0x11; 32]);
         let cid = ChannelId([3; 32]);
 
         // Same answer: a known hash with a wrong secret or amount, and an

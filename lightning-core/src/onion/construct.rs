@@ -2,6 +2,7 @@
 //! Generation").
 
 use lightning_wire::bigsize::BigSize;
+use lightning_wire::types::PaymentHash;
 use lightning_wire::Encode;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
@@ -251,7 +252,7 @@ fn generate_filler(hops: &[SphinxHop<'_>], secrets: &[SharedSecret], len: usize)
 pub fn build_payment_onion(
     session_key: &SecretKey,
     route: &[(PublicKey, super::payload::HopPayload)],
-    payment_hash: &[u8; 32],
+    payment_hash: &PaymentHash,
 ) -> Result<(OnionPacket, Vec<SharedSecret>), BuildError> {
     let encoded: Vec<Vec<u8>> = route.iter().map(|(_, p)| p.to_bytes()).collect();
     let hops: Vec<SphinxHop<'_>> = route
@@ -265,7 +266,7 @@ pub fn build_payment_onion(
     build_packet(
         session_key,
         &hops,
-        payment_hash,
+        &payment_hash.0,
         super::packet::PAYMENT_HOP_PAYLOADS_LEN,
     )
 }

@@ -8,7 +8,7 @@
 //! alone decides is checked here, each failure with its BOLT 4 code.
 
 use lightning_wire::tlv::UnknownTlvs;
-use lightning_wire::types::ShortChannelId;
+use lightning_wire::types::{PaymentHash, ShortChannelId};
 use secp256k1::{PublicKey, SecretKey};
 
 use super::blinding::{self, EncryptedDataTlv, PaymentConstraints};
@@ -27,7 +27,7 @@ pub struct IncomingHtlc<'a> {
     /// `onion_routing_packet`.
     pub onion: &'a OnionPacket,
     /// `payment_hash`: the onion's associated data.
-    pub payment_hash: [u8; 32],
+    pub payment_hash: PaymentHash,
     /// `amount_msat`.
     pub amount_msat: u64,
     /// `cltv_expiry`.
@@ -167,7 +167,7 @@ impl HtlcFailure {
 ///
 /// let alice = SecretKey::from_slice(&[1; 32]).unwrap();
 /// let bob = SecretKey::from_slice(&[2; 32]).unwrap();
-/// let hash = [9u8; 32];
+/// let hash = lightning_wire::types::PaymentHash([9u8; 32]);
 /// let route = [
 ///     (PublicKey::from_secret_key(SECP256K1, &alice), HopPayload {
 ///         amt_to_forward: Some(1_000), outgoing_cltv_value: Some(800_040),
@@ -230,7 +230,7 @@ pub fn process_htlc_onion(
     let point =
         PublicKey::from_slice(&onion.public_key).map_err(|_| bad_onion(PeelError::InvalidKey))?;
     let ss = SharedSecret::new(&point, onion_secret);
-    let peeled = peel_packet_with_shared_secret(onion, &htlc.payment_hash, &point, ss, replay)
+    let peeled = peel_packet_with_shared_secret(onion, &htlc.payment_hash.0, &point, ss, replay)
         .map_err(|e| match e {
             PeelError::InvalidVersion(_) | PeelError::InvalidKey | PeelError::InvalidHmac => {
                 bad_onion(e)

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::channel::update_log::HtlcAdd;
 use crate::channel::ChannelEvent;
+use lightning_wire::types::PaymentHash;
 
 use super::pair::preimage;
 
@@ -47,7 +48,7 @@ pub struct Ledger {
     /// A's and B's books.
     pub books: [Book; 2],
     /// Payment hash -> payment number.
-    known: BTreeMap<[u8; 32], u64>,
+    known: BTreeMap<PaymentHash, u64>,
     /// Payment number -> amount.
     amounts: BTreeMap<u64, u64>,
     next_payment: u64,
@@ -78,7 +79,7 @@ impl Ledger {
     }
 
     /// A new payment of `amount_msat`: its number and payment hash.
-    pub fn new_payment(&mut self, amount_msat: u64) -> (u64, [u8; 32]) {
+    pub fn new_payment(&mut self, amount_msat: u64) -> (u64, PaymentHash) {
         self.next_payment += 1;
         let n = self.next_payment;
         let (_, hash) = preimage(n);
@@ -167,7 +168,7 @@ impl Ledger {
         }
     }
 
-    fn number(&self, hash: &[u8; 32]) -> u64 {
+    fn number(&self, hash: &PaymentHash) -> u64 {
         *self
             .known
             .get(hash)

@@ -9,12 +9,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bitcoin::absolute::LockTime;
-use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hashes::Hash;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use lightning_persist::{BatchOp, KvStore, MemoryStore};
 use lightning_wire::msgs::Message;
-use lightning_wire::types::{ChannelId, ShortChannelId};
+use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};
 
 use crate::channel::record::decode_snapshot;
 use crate::channel::{
@@ -602,9 +602,10 @@ impl Pair {
 }
 
 /// The preimage and payment hash of payment `n`.
-pub fn preimage(n: u64) -> ([u8; 32], [u8; 32]) {
+pub fn preimage(n: u64) -> (PaymentPreimage, PaymentHash) {
     let mut p = [0u8; 32];
     p[..8].copy_from_slice(&n.to_be_bytes());
     p[31] = 0x77;
-    (p, sha256::Hash::hash(&p).to_byte_array())
+    let p = PaymentPreimage(p);
+    (p, p.payment_hash())
 }

@@ -12,10 +12,11 @@ use super::scripts::{
     anchor_script, funding_script, offered_htlc_script, p2wsh, received_htlc_script,
     to_local_script, to_remote_script_pubkey, HtlcScriptKeys, ANCHOR_OUTPUT_VALUE,
 };
-use super::{ChannelType, TxError};
+use super::{CommitmentFormat, TxError};
 use crate::amount::{FeeratePerKw, Msat};
 use crate::keys::derivation::{derive_public_key, derive_revocation_public_key};
 use crate::keys::{ChannelPublicKeys, KeyError};
+use lightning_wire::types::PaymentHash;
 
 /// The keys of one commitment transaction, derived from its
 /// `per_commitment_point` (BOLT 3, "Key Derivation"). *Local* is the holder
@@ -98,7 +99,7 @@ pub struct HtlcInfo {
     /// `amount_msat`.
     pub amount: Msat,
     /// `payment_hash`.
-    pub payment_hash: sha256::Hash,
+    pub payment_hash: PaymentHash,
     /// `cltv_expiry` (absolute block height).
     pub cltv_expiry: u32,
 }
@@ -107,7 +108,7 @@ pub struct HtlcInfo {
 #[derive(Debug, Clone, Copy)]
 pub struct CommitmentParams<'a> {
     /// The commitment format.
-    pub channel_type: ChannelType,
+    pub channel_type: CommitmentFormat,
     /// The funding outpoint.
     pub funding_outpoint: OutPoint,
     /// The funding output's value.
@@ -161,7 +162,7 @@ pub struct CommitmentTransaction {
     /// The transaction; its witness is empty until signed.
     pub tx: Transaction,
     /// The commitment format.
-    pub channel_type: ChannelType,
+    pub channel_type: CommitmentFormat,
     /// The commitment number.
     pub commitment_number: u64,
     /// The funding output's value (signature hashes commit to it).
@@ -257,7 +258,7 @@ enum OutputKind {
 ///     remote_htlc_pubkey: pk(4), local_delayed_pubkey: pk(5), remote_payment_pubkey: pk(6),
 /// };
 /// let c = build_commitment_transaction(&CommitmentParams {
-///     channel_type: ChannelType::AnchorsZeroFeeHtlc,
+///     channel_type: CommitmentFormat::AnchorsZeroFeeHtlc,
 ///     funding_outpoint: OutPoint::null(), funding_amount: Amount::from_sat(1_000_000),
 ///     local_funding_pubkey: pk(7), remote_funding_pubkey: pk(8),
 ///     obscuring_factor: obscuring_factor(&pk(9), &pk(10)), commitment_number: 0,

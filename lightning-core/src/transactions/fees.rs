@@ -7,7 +7,7 @@
 
 use bitcoin::Amount;
 
-use super::ChannelType;
+use super::CommitmentFormat;
 use crate::amount::FeeratePerKw;
 
 /// Commitment transaction base weight without `option_anchors`.
@@ -28,17 +28,17 @@ pub const HTLC_SUCCESS_WEIGHT_ANCHORS: u64 = 706;
 
 /// The expected weight of a commitment with `num_untrimmed_htlcs` HTLC
 /// outputs: `724 + 172 * n` (anchors: `1124 + 172 * n`).
-pub const fn commitment_weight(channel_type: ChannelType, num_untrimmed_htlcs: usize) -> u64 {
+pub const fn commitment_weight(channel_type: CommitmentFormat, num_untrimmed_htlcs: usize) -> u64 {
     let base = match channel_type {
-        ChannelType::StaticRemoteKey => COMMITMENT_WEIGHT,
-        ChannelType::AnchorsZeroFeeHtlc => COMMITMENT_WEIGHT_ANCHORS,
+        CommitmentFormat::StaticRemoteKey => COMMITMENT_WEIGHT,
+        CommitmentFormat::AnchorsZeroFeeHtlc => COMMITMENT_WEIGHT_ANCHORS,
     };
     base + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs as u64
 }
 
 /// The base commitment fee the funder pays (BOLT 3, "Fee Calculation").
 pub const fn commitment_fee(
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
     feerate: FeeratePerKw,
     num_untrimmed_htlcs: usize,
 ) -> Amount {
@@ -46,37 +46,37 @@ pub const fn commitment_fee(
 }
 
 /// The expected weight of an HTLC-timeout transaction.
-pub const fn htlc_timeout_weight(channel_type: ChannelType) -> u64 {
+pub const fn htlc_timeout_weight(channel_type: CommitmentFormat) -> u64 {
     match channel_type {
-        ChannelType::StaticRemoteKey => HTLC_TIMEOUT_WEIGHT,
-        ChannelType::AnchorsZeroFeeHtlc => HTLC_TIMEOUT_WEIGHT_ANCHORS,
+        CommitmentFormat::StaticRemoteKey => HTLC_TIMEOUT_WEIGHT,
+        CommitmentFormat::AnchorsZeroFeeHtlc => HTLC_TIMEOUT_WEIGHT_ANCHORS,
     }
 }
 
 /// The expected weight of an HTLC-success transaction.
-pub const fn htlc_success_weight(channel_type: ChannelType) -> u64 {
+pub const fn htlc_success_weight(channel_type: CommitmentFormat) -> u64 {
     match channel_type {
-        ChannelType::StaticRemoteKey => HTLC_SUCCESS_WEIGHT,
-        ChannelType::AnchorsZeroFeeHtlc => HTLC_SUCCESS_WEIGHT_ANCHORS,
+        CommitmentFormat::StaticRemoteKey => HTLC_SUCCESS_WEIGHT,
+        CommitmentFormat::AnchorsZeroFeeHtlc => HTLC_SUCCESS_WEIGHT_ANCHORS,
     }
 }
 
 /// The fee an HTLC-timeout transaction pays: `feerate * 663 / 1000`, and
 /// zero with `option_anchors` (zero-fee HTLC transactions: the broadcaster
 /// adds inputs to pay the fee).
-pub const fn htlc_timeout_fee(channel_type: ChannelType, feerate: FeeratePerKw) -> Amount {
+pub const fn htlc_timeout_fee(channel_type: CommitmentFormat, feerate: FeeratePerKw) -> Amount {
     match channel_type {
-        ChannelType::StaticRemoteKey => feerate.fee_for_weight(HTLC_TIMEOUT_WEIGHT),
-        ChannelType::AnchorsZeroFeeHtlc => Amount::ZERO,
+        CommitmentFormat::StaticRemoteKey => feerate.fee_for_weight(HTLC_TIMEOUT_WEIGHT),
+        CommitmentFormat::AnchorsZeroFeeHtlc => Amount::ZERO,
     }
 }
 
 /// The fee an HTLC-success transaction pays: `feerate * 703 / 1000`, and
 /// zero with `option_anchors`.
-pub const fn htlc_success_fee(channel_type: ChannelType, feerate: FeeratePerKw) -> Amount {
+pub const fn htlc_success_fee(channel_type: CommitmentFormat, feerate: FeeratePerKw) -> Amount {
     match channel_type {
-        ChannelType::StaticRemoteKey => feerate.fee_for_weight(HTLC_SUCCESS_WEIGHT),
-        ChannelType::AnchorsZeroFeeHtlc => Amount::ZERO,
+        CommitmentFormat::StaticRemoteKey => feerate.fee_for_weight(HTLC_SUCCESS_WEIGHT),
+        CommitmentFormat::AnchorsZeroFeeHtlc => Amount::ZERO,
     }
 }
 
@@ -85,7 +85,7 @@ pub const fn htlc_success_fee(channel_type: ChannelType, feerate: FeeratePerKw) 
 /// Outputs"): it is, when the amount minus its second-stage fee is below the
 /// dust limit.
 pub fn is_htlc_trimmed(
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
     offered: bool,
     amount: Amount,
     feerate: FeeratePerKw,
@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn spec_fee_example() {
         let f = FeeratePerKw(5000);
-        let ct = ChannelType::StaticRemoteKey;
+        let ct = CommitmentFormat::StaticRemoteKey;
         let dust = Amount::from_sat(546);
         assert_eq!(htlc_timeout_fee(ct, f), Amount::from_sat(3315));
         assert_eq!(htlc_success_fee(ct, f), Amount::from_sat(3515));

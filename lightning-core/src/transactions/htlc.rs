@@ -17,15 +17,15 @@ use bitcoin::{OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Wit
 use super::commitment::{CommitmentHtlc, CommitmentTransaction, HtlcDirection};
 use super::fees::{htlc_success_fee, htlc_timeout_fee};
 use super::scripts::{p2wsh, to_local_script};
-use super::{ChannelType, TxError};
+use super::{CommitmentFormat, TxError};
 
 /// The sighash type of the *remote*'s signature on the holder's HTLC
 /// transactions: `SIGHASH_SINGLE|SIGHASH_ANYONECANPAY` with `option_anchors`,
 /// `SIGHASH_ALL` otherwise. The holder always signs with `SIGHASH_ALL`.
-pub const fn remote_htlc_sighash_type(channel_type: ChannelType) -> EcdsaSighashType {
+pub const fn remote_htlc_sighash_type(channel_type: CommitmentFormat) -> EcdsaSighashType {
     match channel_type {
-        ChannelType::StaticRemoteKey => EcdsaSighashType::All,
-        ChannelType::AnchorsZeroFeeHtlc => EcdsaSighashType::SinglePlusAnyoneCanPay,
+        CommitmentFormat::StaticRemoteKey => EcdsaSighashType::All,
+        CommitmentFormat::AnchorsZeroFeeHtlc => EcdsaSighashType::SinglePlusAnyoneCanPay,
     }
 }
 

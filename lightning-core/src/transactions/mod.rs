@@ -31,7 +31,7 @@ pub use commitment::{
 /// The commitment format, from the negotiated `channel_type` (BOLT 2, BOLT 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum ChannelType {
+pub enum CommitmentFormat {
     /// `option_static_remotekey`: P2WPKH `to_remote` to the remote's
     /// `payment_basepoint`; HTLC transactions pay their own fee.
     StaticRemoteKey,
@@ -41,10 +41,10 @@ pub enum ChannelType {
     AnchorsZeroFeeHtlc,
 }
 
-impl ChannelType {
+impl CommitmentFormat {
     /// Whether this is an `option_anchors` channel.
     pub const fn has_anchors(self) -> bool {
-        matches!(self, ChannelType::AnchorsZeroFeeHtlc)
+        matches!(self, CommitmentFormat::AnchorsZeroFeeHtlc)
     }
 }
 

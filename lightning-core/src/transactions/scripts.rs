@@ -4,13 +4,14 @@
 //! P2WSH ([`ScriptBuf::new_p2wsh`] of [`Script::wscript_hash`]), except the
 //! `to_remote` output of `option_static_remotekey`, which is P2WPKH.
 
-use bitcoin::hashes::{hash160, ripemd160, sha256, Hash};
+use bitcoin::hashes::{hash160, ripemd160, Hash};
 use bitcoin::opcodes::all::*;
 use bitcoin::script::{Builder, Script, ScriptBuf};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Amount, WPubkeyHash};
 
-use super::ChannelType;
+use super::CommitmentFormat;
+use lightning_wire::types::PaymentHash;
 
 /// The value of each anchor output (BOLT 3, "`to_local_anchor` and
 /// `to_remote_anchor` Output (option_anchors)").
@@ -79,10 +80,13 @@ pub fn to_local_script(
 /// `to_remote` output script (BOLT 3, "`to_remote` Output"): P2WPKH of
 /// `remotepubkey` with `option_static_remotekey`; with `option_anchors`,
 /// P2WSH of `<remotepubkey> OP_CHECKSIGVERIFY 1 OP_CHECKSEQUENCEVERIFY`.
-pub fn to_remote_script_pubkey(remote_pubkey: &PublicKey, channel_type: ChannelType) -> ScriptBuf {
+pub fn to_remote_script_pubkey(
+    remote_pubkey: &PublicKey,
+    channel_type: CommitmentFormat,
+) -> ScriptBuf {
     match channel_type {
-        ChannelType::StaticRemoteKey => p2wpkh(remote_pubkey),
-        ChannelType::AnchorsZeroFeeHtlc => {
+        CommitmentFormat::StaticRemoteKey => p2wpkh(remote_pubkey),
+        CommitmentFormat::AnchorsZeroFeeHtlc => {
             ScriptBuf::new_p2wsh(&to_remote_anchors_script(remote_pubkey).wscript_hash())
         }
     }
@@ -116,8 +120,8 @@ fn hash160_of_key(key: &PublicKey) -> [u8; 20] {
 }
 
 /// `RIPEMD160(payment_hash)`.
-fn ripemd_of_payment_hash(payment_hash: &sha256::Hash) -> [u8; 20] {
-    ripemd160::Hash::hash(payment_hash.as_byte_array()).to_byte_array()
+fn ripemd_of_payment_hash(payment_hash: &PaymentHash) -> [u8; 20] {
+    ripemd160::Hash::hash(&payment_hash.0).to_byte_array()
 }
 
 /// The per-HTLC keys of one commitment transaction.
@@ -139,8 +143,8 @@ pub struct HtlcScriptKeys<'a> {
 /// `OP_ENDIF`.
 pub fn offered_htlc_script(
     keys: HtlcScriptKeys<'_>,
-    payment_hash: &sha256::Hash,
-    channel_type: ChannelType,
+    payment_hash: &PaymentHash,
+    channel_type: CommitmentFormat,
 ) -> ScriptBuf {
     let b = Builder::new()
         .push_opcode(OP_DUP)
@@ -178,9 +182,9 @@ pub fn offered_htlc_script(
 /// times it out after `cltv_expiry`.
 pub fn received_htlc_script(
     keys: HtlcScriptKeys<'_>,
-    payment_hash: &sha256::Hash,
+    payment_hash: &PaymentHash,
     cltv_expiry: u32,
-    channel_type: ChannelType,
+    channel_type: CommitmentFormat,
 ) -> ScriptBuf {
     let b = Builder::new()
         .push_opcode(OP_DUP)
@@ -216,10 +220,12 @@ pub fn received_htlc_script(
         .into_script()
 }
 
-fn anchors_csv(b: Builder, channel_type: ChannelType) -> Builder {
+fn anchors_csv(b: Builder, channel_type: CommitmentFormat) -> Builder {
     match channel_type {
-        ChannelType::StaticRemoteKey => b,
-        ChannelType::AnchorsZeroFeeHtlc => b.push_int(1).push_opcode(OP_CSV).push_opcode(OP_DROP),
+        CommitmentFormat::StaticRemoteKey => b,
+        CommitmentFormat::AnchorsZeroFeeHtlc => {
+            b.push_int(1).push_opcode(OP_CSV).push_opcode(OP_DROP)
+        }
     }
 }
 

@@ -380,7 +380,7 @@ impl Hostile {
         InvoiceBuilder::new(Currency::Regtest)
             .amount_msat(amount_msat)
             .timestamp(self.now.as_secs())
-            .payment_hash(sha256::Hash::hash(b"bait"))
+            .payment_hash(sha256::Hash::hash(b"bait").into())
             .payment_secret(PaymentSecret([3; 32]))
             .description("bait")
             .expiry(3600)

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::{Amount, Network};
+use bitcoin::Network;
 use lightning_chain::sim::{SimChainHandle, SimWallet};
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
@@ -303,7 +303,11 @@ impl Net {
             let temp = self
                 .a
                 .node
-                .open_channel(self.b.node.node_id(), amount_sat, push_msat)
+                .open_channel(
+                    self.b.node.node_id(),
+                    bitcoin::Amount::from_sat(amount_sat),
+                    lightning_core::amount::Msat(push_msat),
+                )
                 .unwrap();
             self.shuttle();
             let funding = self.a.take_events().into_iter().find_map(|e| match e {
@@ -318,7 +322,7 @@ impl Net {
             let Some((amount, script)) = funding else {
                 continue;
             };
-            let tx = self.wallet.fund(Amount::from_sat(amount), &script).unwrap();
+            let tx = self.wallet.fund(amount, &script).unwrap();
             let Ok(id) = self.a.node.funding_transaction_generated(temp, tx.clone()) else {
                 self.wallet.release(&tx);
                 continue;
@@ -354,9 +358,14 @@ impl Net {
         };
         let invoice = payee
             .node
-            .create_invoice(Some(amount_msat), "test", 3600, now)
+            .create_invoice(
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "test",
+                std::time::Duration::from_secs(3600),
+                now,
+            )
             .unwrap();
-        let hash = PaymentHash(*invoice.payment_hash().as_ref());
+        let hash = *invoice.payment_hash();
         for _ in 0..5 {
             let payer = if payer_is_alice {
                 &mut self.a
@@ -397,7 +406,7 @@ impl Net {
         n.list_channels()
             .iter()
             .find(|c| c.channel_id == id)
-            .map(|c| c.local_balance_msat)
+            .map(|c| c.local_balance_msat.0)
             .unwrap()
     }
 

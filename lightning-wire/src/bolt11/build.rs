@@ -14,6 +14,7 @@ use super::hrp::{self, Amount, AmountError, Currency};
 use super::parse::{self, Bolt11ParseError, SIGNATURE_LEN};
 use super::Bolt11Invoice;
 use crate::features::{Bolt11InvoiceFeatures, FeatureError};
+use crate::types::PaymentHash;
 
 /// The part of an invoice a signature covers, handed to an
 /// [`InvoiceSigner`]. A signer that shows the user what it signs (an HSM) can
@@ -184,7 +185,7 @@ impl InvoiceBuilder {
     }
 
     /// `p`.
-    pub fn payment_hash(self, hash: sha256::Hash) -> Self {
+    pub fn payment_hash(self, hash: PaymentHash) -> Self {
         self.field(TaggedField::PaymentHash(hash))
     }
 

@@ -6,7 +6,7 @@ use secp256k1::PublicKey;
 
 use super::bech32::{self as b32, char_of, Values};
 use crate::features::Bolt11InvoiceFeatures;
-use crate::types::ShortChannelId;
+use crate::types::{PaymentHash, ShortChannelId};
 
 /// The 5-bit type of each field the spec defines.
 pub mod tag {
@@ -258,7 +258,7 @@ impl core::fmt::Debug for RawTaggedField {
 #[non_exhaustive]
 pub enum TaggedField {
     /// `p`.
-    PaymentHash(sha256::Hash),
+    PaymentHash(PaymentHash),
     /// `s`.
     PaymentSecret(PaymentSecret),
     /// `d`: UTF-8, at most 639 bytes.
@@ -313,9 +313,8 @@ impl TaggedField {
         let header = out.len();
         out.extend_from_slice(&[self.tag(), 0, 0]);
         match self {
-            TaggedField::PaymentHash(h) | TaggedField::DescriptionHash(h) => {
-                b32::push_bytes(out, h.as_byte_array())
-            }
+            TaggedField::PaymentHash(h) => b32::push_bytes(out, &h.0),
+            TaggedField::DescriptionHash(h) => b32::push_bytes(out, h.as_byte_array()),
             TaggedField::PaymentSecret(s) => b32::push_bytes(out, &s.0),
             TaggedField::Description(d) => b32::push_bytes(out, d.as_bytes()),
             TaggedField::PayeePubKey(pk) => b32::push_bytes(out, &pk.serialize()),
@@ -430,7 +429,7 @@ pub(crate) fn decode(tag: u8, data: Values<'_>) -> Result<Option<TaggedField>, F
                 return Ok(None);
             };
             match tag {
-                tag::PAYMENT_HASH => TaggedField::PaymentHash(sha256::Hash::from_byte_array(bytes)),
+                tag::PAYMENT_HASH => TaggedField::PaymentHash(PaymentHash(bytes)),
                 tag::DESCRIPTION_HASH => {
                     TaggedField::DescriptionHash(sha256::Hash::from_byte_array(bytes))
                 }

@@ -29,14 +29,14 @@
 //! `NodeSigner` can be another):
 //!
 //! ```
-//! use bitcoin::hashes::{sha256, Hash};
 //! use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
+//! use lightning_wire::types::PaymentPreimage;
 //! use secp256k1::SecretKey;
 //! let key = SecretKey::from_slice(&[0x11; 32]).unwrap();
 //! let invoice = InvoiceBuilder::new(Currency::Regtest)
 //!     .amount_msat(1_500)
 //!     .timestamp(1_700_000_000)
-//!     .payment_hash(sha256::Hash::hash(b"preimage"))
+//!     .payment_hash(PaymentPreimage([1; 32]).payment_hash())
 //!     .payment_secret(PaymentSecret([7; 32]))
 //!     .description("coffee")
 //!     .expiry(600)
@@ -74,6 +74,7 @@ pub use parse::Bolt11ParseError;
 pub use serde_lncli::{DecodedFeature, DecodedHopHint, DecodedPayReq, DecodedRouteHint};
 
 use crate::features::Bolt11InvoiceFeatures;
+use crate::types::PaymentHash;
 
 /// The expiry when there is no `x` field: one hour.
 pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
@@ -99,7 +100,7 @@ pub struct Bolt11Invoice {
     currency: Currency,
     amount: Option<Amount>,
     timestamp: u64,
-    payment_hash: sha256::Hash,
+    payment_hash: PaymentHash,
     payment_secret: PaymentSecret,
     description: InvoiceDescription,
     payee_pub_key: Option<PublicKey>,
@@ -139,7 +140,7 @@ impl Bolt11Invoice {
     }
 
     /// `p`.
-    pub fn payment_hash(&self) -> &sha256::Hash {
+    pub fn payment_hash(&self) -> &PaymentHash {
         &self.payment_hash
     }
 

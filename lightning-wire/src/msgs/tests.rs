@@ -12,7 +12,7 @@ use super::*;
 use crate::bigsize::BigSize;
 use crate::features::{FeatureContext, Features, InitFeatures, TlvFeatures};
 use crate::tlv::{TlvRecord, UnknownTlvs};
-use crate::types::{ChainHash, ChannelId, ShortChannelId};
+use crate::types::{ChainHash, ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};
 
 /// A small deterministic generator (SplitMix64): proptest chooses the seed.
 #[derive(Debug)]
@@ -168,6 +168,18 @@ impl Sample for Signature {
 impl Sample for ChannelId {
     fn sample(g: &mut Gen) -> Self {
         ChannelId(Sample::sample(g))
+    }
+}
+
+impl Sample for PaymentHash {
+    fn sample(g: &mut Gen) -> Self {
+        PaymentHash(Sample::sample(g))
+    }
+}
+
+impl Sample for PaymentPreimage {
+    fn sample(g: &mut Gen) -> Self {
+        PaymentPreimage(Sample::sample(g))
     }
 }
 

@@ -9,7 +9,7 @@ use secp256k1::PublicKey;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::msgs::{ExtensionTlvs, FixedBytes, U16Bytes, U16Count};
-use crate::types::ChannelId;
+use crate::types::{ChannelId, PaymentHash, PaymentPreimage};
 
 /// The size of `onion_routing_packet` (BOLT 4, "Packet Structure").
 pub const ONION_PACKET_LEN: usize = 1366;
@@ -37,7 +37,7 @@ wire_message! {
         /// The amount offered.
         amount_msat: u64,
         /// The hash the preimage must match.
-        payment_hash: sha256::Hash,
+        payment_hash: PaymentHash,
         /// The block height the HTLC expires at.
         cltv_expiry: u32,
         /// The onion for the next hops.
@@ -99,8 +99,7 @@ wire_message! {
         /// The HTLC.
         id: u64,
         /// The preimage of the HTLC's `payment_hash`.
-        #[cfg_attr(feature = "serde", serde(with = "crate::types::serde_hex"))]
-        payment_preimage: [u8; 32],
+        payment_preimage: PaymentPreimage,
     }
     tlvs: UpdateFulfillHtlcTlvs
 }

@@ -1,0 +1,281 @@
+//! What a channel's output does to the node: its writes, its messages and
+//! its events ([`ChannelEvent`]), and the commitments signed after a batch.
+//! Incoming HTLCs are decided in [`htlcs`](super::htlcs) and answered here.
+
+use bitcoin::secp256k1::PublicKey;
+use lightning_wire::msgs::Message;
+use lightning_wire::types::ChannelId;
+
+use super::htlcs::Answer;
+use super::{delivery, events, Event, Node};
+use crate::channel::update_log::HtlcAdd;
+use crate::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
+
+impl Node {
+    /// Applies one channel output: writes first, then messages (held until
+    /// the writes are durable), then events.
+    pub(super) fn apply(&mut self, key: ChannelId, out: ChannelOutput) {
+        let Some(mut entry) = self.channels.remove(&key) else {
+            return;
+        };
+        let id = entry.channel.channel_id();
+        let counterparty = entry.counterparty;
+        if id != key && self.channel_id_in_use(&id) {
+            // The channel's new id (from its funding outpoint) is another
+            // channel's: never replace that one nor write under its keys.
+            // Only an unfunded channel changes its id, so nothing is lost.
+            self.queue_message(
+                counterparty,
+                Message::Error(lightning_wire::msgs::Error {
+                    channel_id: key,
+                    data: b"channel_id already in use".to_vec(),
+                    tlvs: Default::default(),
+                }),
+            );
+            let event = Event::ChannelClosed {
+                channel_id: key,
+                reason: "its channel_id is another channel's".into(),
+                closing_tx: None,
+            };
+            self.push_event(event, None);
+            return;
+        }
+        let mut ok = true;
+        if let Some(write) = out.persist {
+            for w in write.writes {
+                ok = ok && self.writer.write(&w.key, w.version, w.value).is_ok();
+            }
+            if ok {
+                for k in write.obsolete {
+                    self.writer.remove_after_writes(k);
+                }
+            }
+        }
+        if !entry.watched {
+            if let Some(op) = entry.channel.state().funding_outpoint {
+                self.tracker.watch_tx(op.txid, 1);
+                entry.watched = true;
+            }
+        }
+        self.channels.insert(id, entry);
+        if !ok {
+            // The write failed: nothing may leave (the writer now blocks
+            // every message); the host restarts from the store.
+            return;
+        }
+        for m in out.messages {
+            self.queue_message(counterparty, m);
+        }
+        for e in out.events {
+            self.on_channel_event(id, counterparty, e);
+        }
+        // BOLT 2: a channel whose funding transaction cannot have been
+        // broadcast is forgotten, failed ones too (a peer could otherwise
+        // pile them up, past the inbound caps).
+        if self
+            .channels
+            .get(&id)
+            .is_some_and(|e| delivery::failed_unfunded(&e.channel))
+        {
+            self.forget_failed_unfunded(id);
+        }
+    }
+
+    pub(super) fn on_channel_event(
+        &mut self,
+        id: ChannelId,
+        counterparty: PublicKey,
+        event: ChannelEvent,
+    ) {
+        match event {
+            ChannelEvent::FundingNeeded {
+                temporary_channel_id,
+                funding_satoshis,
+                script_pubkey,
+            } => self.push_event(
+                Event::FundingNeeded {
+                    temporary_channel_id,
+                    counterparty,
+                    amount_sat: bitcoin::Amount::from_sat(funding_satoshis),
+                    script_pubkey,
+                },
+                None,
+            ),
+            ChannelEvent::BroadcastFunding { tx } => self.queue_broadcast(tx),
+            ChannelEvent::ChannelReady {
+                channel_id,
+                short_channel_id,
+                ..
+            } => self.push_event(
+                Event::ChannelReady {
+                    channel_id,
+                    counterparty,
+                    short_channel_id,
+                },
+                None,
+            ),
+            ChannelEvent::HtlcReceived {
+                htlc_id,
+                add,
+                must_fail,
+            } => self.receive_htlc(id, htlc_id, &add, must_fail),
+            ChannelEvent::HtlcFulfilled {
+                payment_hash,
+                payment_preimage,
+                ..
+            } => self.payment_fulfilled(payment_hash, payment_preimage),
+            ChannelEvent::HtlcFailed {
+                htlc_id,
+                payment_hash,
+                reason,
+            } => self.payment_failed(id, htlc_id, payment_hash, &reason),
+            ChannelEvent::FundingTimedOut {
+                channel_id,
+                waiting_since,
+            } => {
+                // BOLT 2: the fundee forgets the channel; nothing of ours is
+                // in it. Its record goes once the writes before are durable.
+                if let Some(entry) = self.channels.remove(&id) {
+                    for key in entry.channel.record_keys() {
+                        self.writer.remove_after_writes(key);
+                    }
+                }
+                let event = Event::ChannelClosed {
+                    channel_id,
+                    reason: format!(
+                        "the funding transaction did not confirm within {} blocks of height {waiting_since}",
+                        crate::channel::FUNDING_TIMEOUT_BLOCKS
+                    ),
+                    closing_tx: None,
+                };
+                self.push_event(event, None);
+            }
+            ChannelEvent::ChannelClosed {
+                channel_id,
+                closing_tx,
+            } => {
+                self.queue_broadcast(closing_tx.clone());
+                let event = Event::ChannelClosed {
+                    channel_id,
+                    reason: "cooperative close".into(),
+                    closing_tx: Some(closing_tx),
+                };
+                self.push_event(event, Some(events::Ack::ChannelClosed(channel_id)));
+            }
+            ChannelEvent::ChannelFailed {
+                channel_id,
+                reason,
+                holder_commitment,
+                ..
+            } => {
+                let closing_tx = holder_commitment.map(|h| h.commitment);
+                if let Some(tx) = &closing_tx {
+                    self.queue_broadcast(tx.clone());
+                }
+                // Acknowledged (and raised again after a restart until
+                // then) only for a channel that may hold funds.
+                let ack = self
+                    .channels
+                    .get(&id)
+                    .is_some_and(|e| delivery::may_be_funded(&e.channel))
+                    .then_some(events::Ack::ChannelClosed(channel_id));
+                let event = Event::ChannelClosed {
+                    channel_id,
+                    reason,
+                    closing_tx,
+                };
+                self.push_event(event, ack);
+            }
+        }
+    }
+
+    /// Signs what is waiting on every channel that got updates.
+    pub(super) fn flush_commits(&mut self) {
+        while let Some(id) = self.to_commit.pop_first() {
+            let Some(entry) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            match entry.channel.commit() {
+                Ok(out) => self.apply(id, out),
+                Err(e) => self.channel_failed_with(id, &e),
+            }
+        }
+    }
+
+    /// Applies what a channel error calls for
+    /// ([`Channel::handle_error`](crate::channel::Channel::handle_error)): a
+    /// `warning` also closes the connection once it is sent.
+    pub(super) fn channel_failed_with(&mut self, id: ChannelId, e: &ChannelError) {
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let counterparty = entry.counterparty;
+        let out = entry.channel.handle_error(e);
+        self.apply(id, out);
+        if e.action() == ErrorAction::Warn {
+            self.queue_disconnect(counterparty);
+        }
+    }
+
+    /// Answers the HTLCs the peer offered that are locked in and not yet
+    /// answered: after a restart or a disconnection, the channel does not
+    /// report them again.
+    pub(super) fn answer_pending_htlcs(&mut self, channel_id: ChannelId) {
+        use crate::channel::update_log::{Side, UpdateKind, UpdateStage};
+        let Some(entry) = self.channels.get(&channel_id) else {
+            return;
+        };
+        if !entry.channel.is_usable() {
+            return;
+        }
+        let st = entry.channel.state();
+        let pending: Vec<(HtlcAdd, bool)> = st
+            .log
+            .updates()
+            .iter()
+            .filter_map(|u| match (&u.kind, u.proposer, u.stage) {
+                (UpdateKind::Add(a), Side::Remote, UpdateStage::LockedIn)
+                    if st.log.find_removal(Side::Remote, a.id).is_none() =>
+                {
+                    Some((a.clone(), st.htlcs_to_fail.contains(&a.id)))
+                }
+                _ => None,
+            })
+            .collect();
+        for (add, must_fail) in pending {
+            self.receive_htlc(channel_id, add.id, &add, must_fail);
+        }
+    }
+
+    /// An HTLC the peer offered is irrevocably committed: answers it as
+    /// [`Node::decide_htlc`] decides.
+    pub(super) fn receive_htlc(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        add: &HtlcAdd,
+        must_fail: bool,
+    ) {
+        let answer = self.decide_htlc(channel_id, htlc_id, add, must_fail);
+        let Some(entry) = self.channels.get_mut(&channel_id) else {
+            return;
+        };
+        let result = match answer {
+            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p),
+            Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
+            Answer::Malformed {
+                sha256_of_onion,
+                code,
+            } => entry
+                .channel
+                .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
+        };
+        // Not operating now (disconnected): the HTLC stays locked in and is
+        // answered after the next `channel_reestablish`
+        // ([`Node::answer_pending_htlcs`]).
+        if let Ok(out) = result {
+            self.apply(channel_id, out);
+            self.to_commit.insert(channel_id);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Incoming HTLCs: what the node decides for each HTLC the peer offered
+//! once it is irrevocably committed (claim, fail, or fail as malformed).
+//! The node is only ever the final hop today; forwarding decisions belong
+//! here too.
+
+use bitcoin::hashes::{sha256, Hash};
+use lightning_wire::types::ChannelId;
+
+use super::events::{Ack, InvoiceStatus, PaymentPreimage};
+use super::records::invoice_key;
+use super::{Event, Node};
+use crate::amount::Msat;
+use crate::channel::update_log::HtlcAdd;
+use crate::onion::{
+    create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
+    ProcessedHtlc,
+};
+
+/// How an incoming HTLC is answered (BOLT 2 `update_fulfill_htlc`,
+/// `update_fail_htlc` or `update_fail_malformed_htlc`).
+pub(super) enum Answer {
+    Fulfill(PaymentPreimage),
+    Fail(Vec<u8>),
+    Malformed {
+        sha256_of_onion: [u8; 32],
+        code: u16,
+    },
+}
+
+impl Node {
+    /// Decides HTLC `htlc_id` the peer offered on `channel_id`, now
+    /// irrevocably committed: claim it if it pays one of our invoices, fail
+    /// it back otherwise (we do not forward). A claimed invoice is marked
+    /// paid, and its event queued, before the answer is returned: the
+    /// preimage leaves only behind that write.
+    pub(super) fn decide_htlc(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        add: &HtlcAdd,
+        must_fail: bool,
+    ) -> Answer {
+        let answer = match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
+            Err(_) => Answer::Malformed {
+                sha256_of_onion: sha256::Hash::hash(&add.onion_routing_packet).to_byte_array(),
+                code: FailureCode::INVALID_ONION_VERSION.0,
+            },
+            Ok(onion) => {
+                let path_key = add
+                    .path_key
+                    .and_then(|k| bitcoin::secp256k1::PublicKey::from_slice(&k).ok());
+                let htlc = IncomingHtlc {
+                    onion: &onion,
+                    payment_hash: add.payment_hash,
+                    amount_msat: add.amount_msat,
+                    cltv_expiry: add.cltv_expiry,
+                    path_key,
+                };
+                // BOLT 4: a packet "previously forwarded or locally
+                // redeemed" is refused (see `HtlcReplayCache` for what is
+                // kept and for how long).
+                self.replay.expire(self.best_height());
+                let mut replay = self.replay.for_htlc(channel_id.0, htlc_id, add.cltv_expiry);
+                match process_htlc_onion(self.keys.node_secret(), &htlc, Some(&mut replay)) {
+                    Err(failure) => match failure.error_packet() {
+                        Some(packet) => Answer::Fail(packet),
+                        None => {
+                            let code = failure.code().0;
+                            Answer::Malformed {
+                                sha256_of_onion: onion.sha256(),
+                                code: if code & FailureCode::BADONION != 0 {
+                                    code
+                                } else {
+                                    FailureCode::INVALID_ONION_HMAC.0
+                                },
+                            }
+                        }
+                    },
+                    // We do not forward.
+                    Ok(ProcessedHtlc::Forward(fwd)) => Answer::Fail(create_error_packet(
+                        &fwd.shared_secret,
+                        &FailureReason::UnknownNextPeer.into(),
+                    )),
+                    Ok(ProcessedHtlc::Receive(r)) => {
+                        let verdict = if must_fail {
+                            Err(FailureReason::TemporaryNodeFailure)
+                        } else {
+                            self.check_receive(channel_id, htlc_id, add, &r)
+                        };
+                        match verdict {
+                            Ok(preimage) => Answer::Fulfill(preimage),
+                            Err(reason) => {
+                                Answer::Fail(create_error_packet(&r.shared_secret, &reason.into()))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let hash = add.payment_hash;
+        if let Answer::Fulfill(_) = &answer {
+            // The invoice is marked paid before the preimage leaves.
+            if let Some(record) = self.invoices.get_mut(&hash) {
+                let first = record.status == InvoiceStatus::Open;
+                if first {
+                    // One HTLC pays an invoice (no multi-part payments); a
+                    // second answer is the same HTLC answered again.
+                    record.status = InvoiceStatus::Paid;
+                    record.amount_received_msat = add.amount_msat;
+                    record.paid_by = Some((channel_id, htlc_id));
+                    record.event_handled = false;
+                    let bytes = record.encode();
+                    let _ = self.writer.write_record(&invoice_key(&hash), bytes);
+                    // Raised again after a restart until the host has
+                    // acknowledged it ([`super::delivery`]).
+                    self.push_event(
+                        Event::PaymentReceived {
+                            payment_hash: hash,
+                            amount_msat: Msat(add.amount_msat),
+                        },
+                        Some(Ack::Invoice(hash)),
+                    );
+                }
+            }
+        }
+        answer
+    }
+}

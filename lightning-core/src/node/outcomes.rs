@@ -1,0 +1,317 @@
+//! What became of the payments we sent: each of our HTLCs fulfilled,
+//! failed (its error decoded) or never committed, recorded and reported
+//! to the host.
+//!
+//! A payment (keyed by its hash) is made by one HTLC at a time, its
+//! attempt, named by `(channel_id, htlc_id)` in its record. A failure
+//! counts only for the HTLC of the current attempt: an HTLC of an earlier
+//! attempt (failed, then retried with the same hash) never fails the
+//! retry. A preimage is proof of payment whichever HTLC brought it.
+
+use bitcoin::hashes::{sha256, Hash};
+use lightning_wire::codec::Encode;
+
+use super::events::{Ack, PaymentFailure, PaymentHash, PaymentPreimage, PaymentStatus};
+use super::records::{payment_key, PaymentRecord};
+use lightning_wire::types::ChannelId;
+
+use super::{Event, Node};
+use crate::amount::Msat;
+use crate::channel::HtlcFailReason;
+use crate::onion::{decode_error_packet, FailureCode, FailureMessage, SharedSecret};
+
+impl Node {
+    pub(super) fn save_payment(&mut self, hash: PaymentHash) {
+        if let Some(r) = self.payments.get(&hash) {
+            let bytes = r.encode();
+            // A failed write is recorded by the writer and blocks every
+            // later message; the payment record is node-level data.
+            let _ = self.writer.write_record(&payment_key(&hash), bytes);
+        }
+    }
+
+    /// The payment `hash`'s pending attempt, if it is HTLC `htlc_id` on
+    /// `channel_id`.
+    fn pending_attempt(
+        &self,
+        hash: &PaymentHash,
+        channel_id: ChannelId,
+        htlc_id: u64,
+    ) -> Option<&PaymentRecord> {
+        self.payments.get(hash).filter(|p| {
+            p.status == PaymentStatus::Pending && (p.channel_id, p.htlc_id) == (channel_id, htlc_id)
+        })
+    }
+
+    /// Our HTLC of payment `hash` was fulfilled with `preimage`: the
+    /// payment succeeded (whichever of its attempts this HTLC was).
+    pub(super) fn payment_fulfilled(&mut self, hash: PaymentHash, preimage: PaymentPreimage) {
+        if sha256::Hash::hash(&preimage.0).to_byte_array() != hash.0 {
+            return;
+        }
+        let (fresh, ack) = match self.payments.get_mut(&hash) {
+            Some(p) if p.status == PaymentStatus::Succeeded => (false, None),
+            Some(p) => {
+                p.status = PaymentStatus::Succeeded;
+                p.preimage = Some(preimage);
+                p.failure = None;
+                p.event_handled = false;
+                (true, Some(attempt(p)))
+            }
+            // The record was lost: still report the proof of payment.
+            None => (true, None),
+        };
+        if fresh {
+            self.save_payment(hash);
+            // Raised again after a restart until the host has acknowledged
+            // it ([`super::delivery`]).
+            let event = Event::PaymentSent {
+                payment_hash: hash,
+                preimage,
+                fee_msat: Msat::ZERO,
+            };
+            self.push_event(event, ack);
+        }
+    }
+
+    /// Our HTLC `htlc_id` on `channel_id`, for payment `hash`, failed and
+    /// the removal is irrevocably committed: the payment fails if that
+    /// HTLC is its pending attempt.
+    pub(super) fn payment_failed(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        hash: PaymentHash,
+        reason: &HtlcFailReason,
+    ) {
+        let Some(p) = self.pending_attempt(&hash, channel_id, htlc_id) else {
+            return;
+        };
+        let failure = match reason {
+            HtlcFailReason::Onion(packet) => {
+                let secrets: Vec<SharedSecret> =
+                    p.shared_secrets.iter().map(|s| SharedSecret(*s)).collect();
+                let decoded = decode_error_packet(&secrets, packet, None);
+                let failure = decoded.message.map(|m| m.reason);
+                let failure_code = failure.as_ref().map(|f| f.code().0);
+                let message = match &failure {
+                    Some(f) => format!("{} ({:#06x})", failure_name(f.code()), f.code().0),
+                    None => "the returned error did not decode".into(),
+                };
+                PaymentFailure {
+                    failure_code,
+                    failure,
+                    failing_hop: decoded.failing_hop,
+                    message,
+                }
+            }
+            HtlcFailReason::Malformed { failure_code, .. } => PaymentFailure {
+                failure_code: Some(*failure_code),
+                failure: None,
+                failing_hop: Some(0),
+                message: format!(
+                    "the payee could not read the onion: {} ({failure_code:#06x})",
+                    failure_name(FailureCode(*failure_code))
+                ),
+            },
+        };
+        self.finish_failed(hash, failure);
+    }
+
+    /// Our HTLC offer `htlc_id` on `channel_id`, for payment `hash`, never
+    /// got committed (disconnection, restart): the payment fails if that
+    /// HTLC is its pending attempt.
+    pub(super) fn fail_unsent_payment(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        hash: PaymentHash,
+        why: &str,
+    ) {
+        if self.pending_attempt(&hash, channel_id, htlc_id).is_none() {
+            return;
+        }
+        self.finish_failed(
+            hash,
+            PaymentFailure {
+                failure_code: None,
+                failure: None,
+                failing_hop: None,
+                message: why.to_string(),
+            },
+        );
+    }
+
+    fn finish_failed(&mut self, hash: PaymentHash, failure: PaymentFailure) {
+        let ack = self.payments.get_mut(&hash).map(|p| {
+            p.status = PaymentStatus::Failed;
+            p.failure = Some(failure.message.clone());
+            // Kept to report the same failure again after a restart.
+            p.failure_code = failure.failure_code;
+            p.failing_hop = failure.failing_hop.and_then(|h| u64::try_from(h).ok());
+            p.failure_message = failure
+                .failure
+                .clone()
+                .map(|f| FailureMessage::from(f).to_bytes());
+            p.event_handled = false;
+            attempt(p)
+        });
+        self.save_payment(hash);
+        let event = Event::PaymentFailed {
+            payment_hash: hash,
+            reason: failure,
+        };
+        self.push_event(event, ack);
+    }
+}
+
+/// The acknowledgement of a finished payment's event: this attempt's.
+pub(super) fn attempt(p: &PaymentRecord) -> Ack {
+    Ack::Payment {
+        hash: p.payment_hash,
+        channel_id: p.channel_id,
+        htlc_id: p.htlc_id,
+    }
+}
+
+/// The BOLT 4 name of a failure code.
+pub fn failure_name(code: FailureCode) -> &'static str {
+    match code {
+        FailureCode::INVALID_REALM => "invalid_realm",
+        FailureCode::TEMPORARY_NODE_FAILURE => "temporary_node_failure",
+        FailureCode::PERMANENT_NODE_FAILURE => "permanent_node_failure",
+        FailureCode::REQUIRED_NODE_FEATURE_MISSING => "required_node_feature_missing",
+        FailureCode::INVALID_ONION_VERSION => "invalid_onion_version",
+        FailureCode::INVALID_ONION_HMAC => "invalid_onion_hmac",
+        FailureCode::INVALID_ONION_KEY => "invalid_onion_key",
+        FailureCode::TEMPORARY_CHANNEL_FAILURE => "temporary_channel_failure",
+        FailureCode::PERMANENT_CHANNEL_FAILURE => "permanent_channel_failure",
+        FailureCode::REQUIRED_CHANNEL_FEATURE_MISSING => "required_channel_feature_missing",
+        FailureCode::UNKNOWN_NEXT_PEER => "unknown_next_peer",
+        FailureCode::AMOUNT_BELOW_MINIMUM => "amount_below_minimum",
+        FailureCode::FEE_INSUFFICIENT => "fee_insufficient",
+        FailureCode::INCORRECT_CLTV_EXPIRY => "incorrect_cltv_expiry",
+        FailureCode::EXPIRY_TOO_SOON => "expiry_too_soon",
+        FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS => "incorrect_or_unknown_payment_details",
+        FailureCode::FINAL_INCORRECT_CLTV_EXPIRY => "final_incorrect_cltv_expiry",
+        FailureCode::FINAL_INCORRECT_HTLC_AMOUNT => "final_incorrect_htlc_amount",
+        FailureCode::CHANNEL_DISABLED => "channel_disabled",
+        FailureCode::EXPIRY_TOO_FAR => "expiry_too_far",
+        FailureCode::INVALID_ONION_PAYLOAD => "invalid_onion_payload",
+        FailureCode::MPP_TIMEOUT => "mpp_timeout",
+        FailureCode::INVALID_ONION_BLINDING => "invalid_onion_blinding",
+        _ => "unknown failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 14: our HTLCs are told apart by `(channel, htlc id)`. A
+    //! payment retried with the same hash is failed only by the HTLC of
+    //! its current attempt.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
+    use lightning_persist::MemoryStore;
+
+    use super::*;
+    use crate::node::{NodeConfig, NodeHost, Persistence};
+
+    #[derive(Debug)]
+    struct NoBroadcast;
+    impl lightning_chain::Broadcaster for NoBroadcast {
+        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    }
+
+    fn node() -> Node {
+        let network = bitcoin::Network::Regtest;
+        let host = NodeHost {
+            broadcaster: Arc::new(NoBroadcast),
+            fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
+        };
+        Node::new(
+            &[3; 32],
+            NodeConfig::new(network),
+            Persistence::Inline(Arc::new(MemoryStore::new())),
+            host,
+            BestBlock::genesis(network),
+        )
+        .unwrap()
+    }
+
+    /// A pending payment of `hash` whose attempt is HTLC `htlc_id` on
+    /// `channel_id`.
+    fn pending(hash: PaymentHash, channel_id: ChannelId, htlc_id: u64) -> PaymentRecord {
+        PaymentRecord {
+            payment_hash: hash,
+            payee: bitcoin::secp256k1::PublicKey::from_secret_key(
+                bitcoin::secp256k1::SECP256K1,
+                &bitcoin::secp256k1::SecretKey::from_slice(&[9; 32]).unwrap(),
+            ),
+            amount_msat: 1_000,
+            status: PaymentStatus::Pending,
+            preimage: None,
+            failure: None,
+            created_at: 0,
+            shared_secrets: vec![[5; 32]],
+            channel_id,
+            htlc_id,
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
+        }
+    }
+
+    fn malformed() -> HtlcFailReason {
+        HtlcFailReason::Malformed {
+            failure_code: FailureCode::INVALID_ONION_HMAC.0,
+            sha256_of_onion: [0; 32],
+        }
+    }
+
+    fn failed_events(node: &mut Node) -> usize {
+        std::iter::from_fn(|| node.poll_event())
+            .filter(|e| matches!(e, Event::PaymentFailed { .. }))
+            .count()
+    }
+
+    #[test]
+    fn only_the_current_attempts_htlc_fails_a_payment() {
+        let mut node = node();
+        let hash = PaymentHash([0x11; 32]);
+        let (a, b) = (ChannelId([0xa; 32]), ChannelId([0xb; 32]));
+        // The retry: HTLC 1 on channel A. HTLC 0 on A was an earlier
+        // attempt with the same hash; HTLC 1 on B is another channel's.
+        node.payments.insert(hash, pending(hash, a, 1));
+
+        node.payment_failed(a, 0, hash, &malformed());
+        node.payment_failed(b, 1, hash, &malformed());
+        node.fail_unsent_payment(a, 0, hash, "dropped");
+        node.fail_unsent_payment(b, 1, hash, "dropped");
+        assert_eq!(node.payments[&hash].status, PaymentStatus::Pending);
+        assert_eq!(failed_events(&mut node), 0, "other HTLCs fail nothing");
+
+        node.payment_failed(a, 1, hash, &malformed());
+        assert_eq!(node.payments[&hash].status, PaymentStatus::Failed);
+        assert_eq!(failed_events(&mut node), 1);
+        // Reported once: a second report of the same HTLC changes nothing.
+        node.payment_failed(a, 1, hash, &malformed());
+        assert_eq!(failed_events(&mut node), 0);
+    }
+
+    #[test]
+    fn an_unsent_current_attempt_fails_the_payment() {
+        let mut node = node();
+        let hash = PaymentHash([0x22; 32]);
+        let a = ChannelId([0xa; 32]);
+        node.payments.insert(hash, pending(hash, a, 4));
+        node.fail_unsent_payment(a, 4, hash, "the peer disconnected");
+        let p = &node.payments[&hash];
+        assert_eq!(p.status, PaymentStatus::Failed);
+        assert_eq!(p.failure.as_deref(), Some("the peer disconnected"));
+        assert_eq!(failed_events(&mut node), 1);
+    }
+}

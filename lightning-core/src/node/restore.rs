@@ -1,0 +1,299 @@
+//! Building a node: from a seed, over what its store already holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use lightning_chain::{BestBlock, ConfirmationTracker};
+use lightning_persist::KvStore;
+use lightning_wire::types::ChannelId;
+
+use super::channels::is_unfunded;
+use super::inbound::KeysIndexes;
+use super::outbox::Outbox;
+use super::persistence::Writer;
+use super::records::{self, InvoiceRecord, PaymentRecord};
+use super::{
+    delivery, events, invoices, AcceptAll, ChannelEntry, Node, NodeConfig, NodeError, NodeHost,
+    Persistence, NAMESPACE,
+};
+use crate::channel::{Channel, Phase};
+use crate::keys::KeysManager;
+use crate::peer::{PeerConfig, PeerManager};
+
+/// Shared secrets of received HTLCs the node remembers (about 120 bytes
+/// each): in memory, not persisted. The node is only ever the final hop,
+/// where a replay makes the replaying peer pay again; after a restart a
+/// replay of a paid invoice's HTLC still has to pass every check of a new
+/// payment ([`Node`]'s `check_receive`), and persisting each secret would
+/// cost a durable write per received HTLC.
+const REPLAY_CACHE_CAPACITY: usize = 65_536;
+
+impl Node {
+    /// A node from `seed`, restored (as [`Node::restore`]) from whatever
+    /// the store of [`Persistence::Inline`] or [`Persistence::Async`]
+    /// already holds; an empty store gives an empty node.
+    ///
+    /// `best_block` is the chain tip the host will feed blocks from.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lightning_core::node::{Node, NodeConfig, NodeHost, Persistence};
+    /// use lightning_chain::{BestBlock, FixedFeeEstimator, FeeRate};
+    /// use lightning_persist::MemoryStore;
+    ///
+    /// #[derive(Debug)]
+    /// struct NoBroadcast;
+    /// impl lightning_chain::Broadcaster for NoBroadcast {
+    ///     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    /// }
+    /// let host = NodeHost {
+    ///     broadcaster: Arc::new(NoBroadcast),
+    ///     fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(2500))),
+    /// };
+    /// let node = Node::new(
+    ///     &[1; 32],
+    ///     NodeConfig::new(bitcoin::Network::Regtest),
+    ///     Persistence::Inline(Arc::new(MemoryStore::new())),
+    ///     host,
+    ///     BestBlock::genesis(bitcoin::Network::Regtest),
+    /// ).unwrap();
+    /// assert!(node.list_channels().is_empty());
+    /// ```
+    pub fn new(
+        seed: &[u8; 32],
+        config: NodeConfig,
+        persistence: Persistence,
+        host: NodeHost,
+        best_block: BestBlock,
+    ) -> Result<Node, NodeError> {
+        let store = match &persistence {
+            Persistence::Inline(store) | Persistence::Async(store) => Arc::clone(store),
+        };
+        Self::restore(seed, config, persistence, host, best_block, &*store)
+    }
+
+    pub(super) fn empty(
+        seed: &[u8; 32],
+        config: NodeConfig,
+        persistence: Persistence,
+        host: NodeHost,
+        best_block: BestBlock,
+    ) -> Result<Node, NodeError> {
+        let keys = KeysManager::new(seed)?;
+        let mut peer_config = PeerConfig::new(config.chain_hash(), config.features.clone());
+        peer_config.ping_interval = config.ping_interval;
+        let peers = PeerManager::new(peer_config, keys.node_keypair());
+        Ok(Node {
+            keys,
+            config,
+            peers,
+            writer: Writer::new(persistence),
+            host,
+            channels: BTreeMap::new(),
+            tracker: ConfirmationTracker::new(best_block),
+            invoices: BTreeMap::new(),
+            invoice_terms: BTreeMap::new(),
+            replay: crate::onion::replay::HtlcReplayCache::new(REPLAY_CACHE_CAPACITY),
+            payments: BTreeMap::new(),
+            outbox: Outbox::default(),
+            events: events::EventQueue::default(),
+            to_commit: BTreeSet::new(),
+            keys_indexes: KeysIndexes::default(),
+            epoch_write: 0,
+            acceptor: Arc::new(AcceptAll),
+            now: Duration::ZERO,
+        })
+    }
+
+    /// Rebuilds a node from what `store` holds: channels (each starts
+    /// disconnected: HTLC offers never committed are failed, the rest
+    /// resumes after `channel_reestablish` once the peer reconnects),
+    /// invoices, payments and counters. Funding and closing transactions
+    /// are broadcast again. A new entropy epoch is written first, so no
+    /// key or preimage of an earlier run is drawn again. Payment and close
+    /// events the host had not acknowledged are raised again (see
+    /// [`Node::poll_event`]).
+    pub fn restore(
+        seed: &[u8; 32],
+        config: NodeConfig,
+        persistence: Persistence,
+        host: NodeHost,
+        best_block: BestBlock,
+        store: &dyn KvStore,
+    ) -> Result<Node, NodeError> {
+        let mut node = Self::empty(seed, config, persistence, host, best_block)?;
+        let read = |key: &str| -> Result<Option<lightning_persist::Versioned>, NodeError> {
+            store
+                .read(NAMESPACE, key)
+                .map_err(|e| NodeError::Restore(format!("{key}: {e}")))
+        };
+        let list = |prefix: &str| -> Result<Vec<String>, NodeError> {
+            store
+                .list_prefix(NAMESPACE, prefix)
+                .map_err(|e| NodeError::Restore(format!("{prefix}: {e}")))
+        };
+
+        // Entropy first: a fresh epoch, durable before anything is drawn
+        // from it leaves.
+        let (epoch, epoch_version) = match read(records::ENTROPY_EPOCH_KEY)? {
+            Some(v) => (records::decode_u32(&v.value).unwrap_or(0), v.version),
+            None => (0, 0),
+        };
+        let epoch = epoch.wrapping_add(1);
+        node.writer
+            .set_version(records::ENTROPY_EPOCH_KEY, epoch_version);
+        node.writer
+            .write_record(records::ENTROPY_EPOCH_KEY, records::encode_u32(epoch))?;
+        node.keys.set_entropy_epoch(epoch);
+        node.epoch_write = node.writer.barrier();
+
+        if let Some(v) = read(records::KEYS_INDEX_KEY)? {
+            let stored = records::decode_u32(&v.value).ok_or_else(|| {
+                // Starting from 0 again would reuse keys: refuse.
+                NodeError::Restore(format!("{}: not a u32", records::KEYS_INDEX_KEY))
+            })?;
+            node.keys_indexes = KeysIndexes::restored(stored);
+            node.writer.set_version(records::KEYS_INDEX_KEY, v.version);
+        }
+
+        for key in list("invoices/")? {
+            if let Some(v) = read(&key)? {
+                // A damaged invoice record loses that invoice only.
+                if let Ok(r) = InvoiceRecord::decode(&v.value) {
+                    if let Ok(inv) = r.bolt11.parse::<lightning_wire::bolt11::Bolt11Invoice>() {
+                        let hash = *inv.payment_hash();
+                        node.invoices.insert(hash, r);
+                        node.invoice_terms
+                            .insert(hash, invoices::InvoiceTerms::of(&inv));
+                    }
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
+        for key in list("payments/")? {
+            if let Some(v) = read(&key)? {
+                if let Ok(r) = PaymentRecord::decode(&v.value) {
+                    node.payments.insert(r.payment_hash, r);
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
+
+        // Channels: `channels/<id>/snapshot` and `channels/<id>/u/<seq>`.
+        let mut by_id: BTreeMap<String, StoredChannel> = BTreeMap::new();
+        for key in list("channels/")? {
+            let mut parts = key.splitn(3, '/');
+            let (Some(_), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Some(v) = read(&key)? else { continue };
+            let slot = by_id.entry(id.to_string()).or_default();
+            if rest == "snapshot" {
+                slot.0 = Some(v.value);
+            } else {
+                slot.1.push(v.value);
+            }
+        }
+        for (id_hex, (snapshot, updates)) in by_id {
+            let Some(snapshot) = snapshot else {
+                return Err(NodeError::Restore(format!("channel {id_hex}: no snapshot")));
+            };
+            let mut id = [0u8; 32];
+            hex::decode_to_slice(&id_hex, &mut id)
+                .map_err(|_| NodeError::Restore(format!("channel key {id_hex}")))?;
+            let (state, _) = crate::channel::record::decode_snapshot(&snapshot)
+                .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
+            // The record names the peer; stores written before it did keep
+            // the peer under `channel_peers/<id>`.
+            let counterparty = match state.counterparty_node_id {
+                Some(id) => id,
+                None => read(&records::channel_peer_key(&ChannelId(id)))?
+                    .and_then(|v| PublicKey::from_slice(&v.value).ok())
+                    .ok_or_else(|| {
+                        NodeError::Restore(format!("channel {id_hex}: counterparty unknown"))
+                    })?,
+            };
+            let signer = node.keys.derive_channel_signer(state.keys_index)?;
+            let mut config = node.channel_config(&counterparty);
+            config.trusted_for_zeroconf =
+                node.config.trusted_zeroconf_peers.contains(&counterparty);
+            let mut channel = Channel::restore(signer, config, &snapshot, &updates)
+                .map_err(|e| NodeError::Restore(format!("channel {id_hex}: {e}")))?;
+            channel.set_counterparty_node_id(counterparty);
+            node.keys_indexes.seen(state.keys_index);
+            let cid = channel.channel_id();
+            node.channels.insert(
+                cid,
+                ChannelEntry {
+                    channel,
+                    counterparty,
+                    watched: false,
+                },
+            );
+        }
+
+        // Money events the host had not acknowledged come again
+        // ([`delivery`]), before anything this restore itself reports.
+        let mut closed_acks = BTreeSet::new();
+        for key in list(records::CHANNEL_CLOSED_ACKS)? {
+            let hex_id = key.trim_start_matches(records::CHANNEL_CLOSED_ACKS);
+            let mut id = [0u8; 32];
+            if hex::decode_to_slice(hex_id, &mut id).is_ok() {
+                closed_acks.insert(ChannelId(id));
+            }
+            if let Some(v) = read(&key)? {
+                node.writer.set_version(&key, v.version);
+            }
+        }
+        node.raise_unhandled_events(&closed_acks);
+
+        // Every channel starts disconnected.
+        let ids: Vec<ChannelId> = node.channels.keys().copied().collect();
+        for id in ids {
+            let Some(entry) = node.channels.get_mut(&id) else {
+                continue;
+            };
+            if is_unfunded(entry.channel.phase()) {
+                node.forget_unfunded(id, "restarted before the channel was funded");
+                continue;
+            }
+            if delivery::failed_unfunded(&entry.channel) {
+                // Written by a version that kept such channels.
+                node.forget_failed_unfunded(id);
+                continue;
+            }
+            let (out, dropped) = entry.channel.peer_disconnected();
+            let st = entry.channel.state();
+            let rebroadcast = match st.phase {
+                Phase::AwaitingChannelReady | Phase::Normal | Phase::ShuttingDown
+                    if st.is_funder =>
+                {
+                    st.funding_tx.clone()
+                }
+                Phase::Closed => st.closing_tx.clone(),
+                _ => None,
+            };
+            node.apply(id, out);
+            if let Some(tx) = rebroadcast {
+                node.queue_broadcast(tx);
+            }
+            for add in dropped {
+                node.fail_unsent_payment(
+                    id,
+                    add.id,
+                    add.payment_hash,
+                    "the node restarted before the HTLC was committed",
+                );
+            }
+        }
+        // A failed write shows in `persist_failure` (as before any call).
+        // A failed write of the new entropy epoch fails the restore.
+        node.finish()?;
+        Ok(node)
+    }
+}
+
+/// A channel's snapshot and update records as read from the store.
+type StoredChannel = (Option<Vec<u8>>, Vec<Vec<u8>>);
