@@ -392,7 +392,7 @@ fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
     let start = pair.totals();
     for _ in 0..N {
         *next += 1;
-        pair.pay(*next % 2 == 0, NODE_AMOUNT_MSAT);
+        pair.pay((*next).is_multiple_of(2), NODE_AMOUNT_MSAT);
     }
     let end = pair.totals();
     let per = |a: u64, b: u64| (b - a) as f64 / N as f64;
@@ -438,13 +438,13 @@ fn node_payment(c: &mut Criterion) {
     for _ in 0..PAIRS {
         next += 1;
         let start = Instant::now();
-        memory.pay(next % 2 == 0, NODE_AMOUNT_MSAT);
+        memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         for _ in 0..fsyncs {
             write_fsync(&mut file, &value);
         }
         floor_time += start.elapsed();
         let start = Instant::now();
-        fs.pay(next % 2 == 0, NODE_AMOUNT_MSAT);
+        fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         fs_time += start.elapsed();
     }
     eprintln!(
@@ -460,13 +460,13 @@ fn node_payment(c: &mut Criterion) {
     group.bench_function("memory_store", |b| {
         b.iter(|| {
             next += 1;
-            memory.pay(next % 2 == 0, NODE_AMOUNT_MSAT);
+            memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         })
     });
     group.bench_function("floor_memory_and_fsync", |b| {
         b.iter(|| {
             next += 1;
-            memory.pay(next % 2 == 0, NODE_AMOUNT_MSAT);
+            memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
             for _ in 0..fsyncs {
                 write_fsync(&mut file, &value);
             }
@@ -475,7 +475,7 @@ fn node_payment(c: &mut Criterion) {
     group.bench_function("fs_store", |b| {
         b.iter(|| {
             next += 1;
-            fs.pay(next % 2 == 0, NODE_AMOUNT_MSAT);
+            fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         })
     });
     group.finish();
@@ -500,7 +500,7 @@ fn strace_run() -> bool {
     let mut fs = NodePair::open(fs_a, fs_b);
     let start = fs.totals();
     for i in 0..n {
-        fs.pay(i % 2 == 0, NODE_AMOUNT_MSAT);
+        fs.pay(i.is_multiple_of(2), NODE_AMOUNT_MSAT);
     }
     let end = fs.totals();
     eprintln!(
