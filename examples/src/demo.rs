@@ -413,10 +413,20 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         "bob paid alice {} sat back (preimage {preimage})",
         back_msat / 1000
     ));
-    let (a_bal, b_bal) = (
-        alice.call(|n| n.balances().lightning_msat)?,
-        bob.call(|n| n.balances().lightning_msat)?,
-    );
+    // `PaymentSent` comes when Bob learns the preimage; Alice's side of
+    // the channel counts the payment once the last commitment dance is
+    // done: wait for the two balances to add up to the channel again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (a_bal, b_bal) = loop {
+        let (a, b) = (
+            alice.call(|n| n.balances().lightning_msat)?,
+            bob.call(|n| n.balances().lightning_msat)?,
+        );
+        if a.0 + b.0 == funding_sat * 1000 || Instant::now() > deadline {
+            break (a, b);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     say(format!(
         "channel balances: alice {a_bal} msat, bob {b_bal} msat"
     ));
