@@ -87,7 +87,10 @@ fn paired(dir: &Path, name: &str, store: &dyn KvStore) {
 fn durable_write(c: &mut Criterion) {
     // Beside the target directory, on the same filesystem as a node's data
     // would usually be; not /tmp, which may be a tmpfs.
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    // `LN_BENCH_DIR` puts it elsewhere (a tmpfs such as /dev/shm isolates
+    // the CPU and syscall cost of each backend from the disk's).
+    let base = std::env::var("LN_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let dir = tempfile::tempdir_in(base).expect("temporary directory");
 
     bench_write_fsync_floor(c, "durable_write/floor", dir.path());
 

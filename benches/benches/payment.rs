@@ -17,17 +17,37 @@
 //! Before the timed runs it prints, per step of one payment, the durable
 //! writes and bytes each endpoint made.
 //!
+//! Group `node_payment_round_trip`: the same payment between two whole
+//! `Node`s (`support/node.rs`: invoice, onion, `pay_invoice`, every
+//! message through the peer layer and its encryption, both sides' events
+//! taken and acknowledged), each persisting inline to its own store, one
+//! `KvStore::write_batch` per step that changed state. Rows: `memory_store`;
+//! `floor_memory_and_fsync`, the floor: the `MemoryStore` round trip (all
+//! the computation, crypto included) plus one plain write + `fsync` of the
+//! bytes of an average durable operation per *required* one (one per step
+//! that changes state, ten over both sides: `REQUIRED_NODE_OPS`);
+//! `fs_store`. Before the rows it prints the durable
+//! operations, records and bytes per payment, and a paired measurement
+//! (`paired node payment`: `fs_store` and its floor in alternation, so the
+//! machine's IO load weighs on both alike) with the ratio (issue 22: goal
+//! at most 1.3x).
+//!
 //! `cargo bench -p lightning-benches --bench payment -- --warm-up-time 1 --measurement-time 3`
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bitcoin::hashes::{sha256, Hash};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use lightning_persist::{FsStore, KvStore, MemoryStore};
 use lightning_test_support::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
 use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretKey};
+
+#[path = "support/node.rs"]
+mod node_support;
+use node_support::NodePair;
 
 /// A 10M sat channel, 4M on each side after the push; the payment is 50,000
 /// sat, well above dust, so both commitments of the add carry its output.
@@ -350,5 +370,152 @@ fn payment(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, payment);
-criterion_main!(benches);
+/// Required durable operations per node payment, both sides: one per step
+/// that changes state, five per side. The payee: `create_invoice`, the
+/// reads that bring `update_add_htlc`+`commitment_signed`, then
+/// `revoke_and_ack` (it fulfills), then `revoke_and_ack`+`commitment_signed`,
+/// and the `poll_event` that acknowledges `PaymentReceived`. The payer:
+/// `pay_invoice`, the reads that bring `revoke_and_ack`+`commitment_signed`,
+/// then `update_fulfill_htlc`+`commitment_signed`, then `revoke_and_ack`,
+/// and the acknowledgement of `PaymentSent`. Each must be durable before
+/// what it answers leaves (or, for the acknowledgements, before the event
+/// counts as handled).
+const REQUIRED_NODE_OPS: usize = 10;
+
+/// The node-level payment amount: 10,000 sat, alternating directions.
+const NODE_AMOUNT_MSAT: u64 = 10_000_000;
+
+/// Prints the durable operations, records and bytes per node payment over
+/// 64 payments (both sides); returns (operations, bytes per operation).
+fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
+    const N: u64 = 64;
+    let start = pair.totals();
+    for _ in 0..N {
+        *next += 1;
+        pair.pay((*next).is_multiple_of(2), NODE_AMOUNT_MSAT);
+    }
+    let end = pair.totals();
+    let per = |a: u64, b: u64| (b - a) as f64 / N as f64;
+    let (ops, records, bytes) = (
+        per(start.0, end.0),
+        per(start.1, end.1),
+        per(start.2, end.2),
+    );
+    eprintln!(
+        "{name} node payment, both sides, over {N} payments: {ops:.2} durable operations/payment, {records:.2} records/payment ({:.2} per operation), {bytes:.0} bytes/payment ({:.0} per operation)",
+        records / ops,
+        bytes / ops
+    );
+    (ops, bytes / ops)
+}
+
+/// One plain write + fsync of `value` at offset 0 of `file`.
+fn write_fsync(file: &mut File, value: &[u8]) {
+    file.seek(SeekFrom::Start(0)).expect("seek");
+    file.write_all(value).expect("write");
+    file.sync_all().expect("fsync");
+}
+
+fn node_payment(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let mut memory = NodePair::open(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
+    let fs_a: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
+    let fs_b: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.path().join("node-b"), "bench-b").expect("fs store b"));
+    let mut fs = NodePair::open(fs_a, fs_b);
+    let mut next = 0u64;
+    node_audit("MemoryStore", &mut memory, &mut next);
+    let (ops, op_bytes) = node_audit("FsStore", &mut fs, &mut next);
+    eprintln!("required durable operations per node payment: {REQUIRED_NODE_OPS} (made: {ops:.2})");
+    let fsyncs = REQUIRED_NODE_OPS;
+    let value = vec![0xa5u8; op_bytes.round() as usize];
+    let mut file = File::create(dir.path().join("node-floor")).expect("floor file");
+
+    // Paired: fs_store and its floor in turn.
+    const PAIRS: u32 = 40;
+    let (mut fs_time, mut floor_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRS {
+        next += 1;
+        let start = Instant::now();
+        memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        for _ in 0..fsyncs {
+            write_fsync(&mut file, &value);
+        }
+        floor_time += start.elapsed();
+        let start = Instant::now();
+        fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        fs_time += start.elapsed();
+    }
+    eprintln!(
+        "paired node payment: fs_store {:.2} ms, floor (memory_store + {fsyncs} x write+fsync of {} bytes) {:.2} ms per payment: {:.2}x the floor ({PAIRS} pairs)",
+        fs_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        value.len(),
+        floor_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        fs_time.as_secs_f64() / floor_time.as_secs_f64()
+    );
+
+    let mut group = c.benchmark_group("node_payment_round_trip");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("memory_store", |b| {
+        b.iter(|| {
+            next += 1;
+            memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        })
+    });
+    group.bench_function("floor_memory_and_fsync", |b| {
+        b.iter(|| {
+            next += 1;
+            memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+            for _ in 0..fsyncs {
+                write_fsync(&mut file, &value);
+            }
+        })
+    });
+    group.bench_function("fs_store", |b| {
+        b.iter(|| {
+            next += 1;
+            fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        })
+    });
+    group.finish();
+}
+
+/// `LN_BENCH_STRACE=<n>`: opens the `FsStore` node pair, makes `n`
+/// payments and exits (no criterion), printing the payments' window on
+/// stderr, so that `strace -f -c` counts the syscalls of `n` payments
+/// (less the opening's, measured with `n = 0`).
+fn strace_run() -> bool {
+    let Some(n) = std::env::var("LN_BENCH_STRACE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let fs_a: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
+    let fs_b: Arc<dyn KvStore> =
+        Arc::new(FsStore::open(dir.path().join("node-b"), "bench-b").expect("fs store b"));
+    let mut fs = NodePair::open(fs_a, fs_b);
+    let start = fs.totals();
+    for i in 0..n {
+        fs.pay(i.is_multiple_of(2), NODE_AMOUNT_MSAT);
+    }
+    let end = fs.totals();
+    eprintln!(
+        "strace run: {n} node payments over FsStore, {} durable operations (both sides)",
+        end.0 - start.0
+    );
+    true
+}
+
+fn main() {
+    if strace_run() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+criterion_group!(benches, payment, node_payment);

@@ -14,13 +14,13 @@ pub use crate::node::{
     AcceptAll, Balances, BuildError, ChannelDetails, Event, InboundChannelAcceptor,
     InboundChannelDecision, InboundChannelRequest, InboundLimits, InvoiceDetails, InvoiceStatus,
     Node, NodeBuilder, NodeConfig, NodeError, NodeHost, PaymentDetails, PaymentFailure, PaymentId,
-    PaymentStatus, PersistId, PersistOp, PersistRequest, Persistence,
+    PaymentStatus, PersistId, PersistRequest, Persistence,
 };
 pub use crate::peer::{PeerError, PeerId};
 pub use lightning_chain::{
     BestBlock, Broadcaster, ChainListener, ConfirmationTarget, FeeEstimator, FeeRate,
     FixedFeeEstimator,
 };
-pub use lightning_persist::{KvStore, MemoryStore};
+pub use lightning_persist::{BatchOp, KvStore, MemoryStore};
 pub use lightning_wire::bolt11::Bolt11Invoice;
 pub use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};

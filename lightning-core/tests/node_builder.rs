@@ -169,12 +169,12 @@ fn async_persistence_hands_the_identity_write_out() {
     assert!(store.read(NAMESPACE, "meta/identity").unwrap().is_none());
     let mut keys = Vec::new();
     while let Some(req) = node.poll_persist() {
-        if let lightning_core::node::PersistOp::Write { version, value } = &req.op {
-            store
-                .write(&req.namespace, &req.key, *version, value)
-                .unwrap();
+        for op in &req.ops {
+            let (lightning_persist::BatchOp::Write { key, .. }
+            | lightning_persist::BatchOp::Remove { key, .. }) = op;
+            keys.push(key.clone());
         }
-        keys.push(req.key.clone());
+        req.apply(&*store).unwrap();
         node.persist_completed(req.id);
     }
     assert!(keys.iter().any(|k| k == "meta/identity"), "{keys:?}");

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_core::node::{
     InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest, Node, NodeBuilder,
-    PersistOp, Persistence,
+    Persistence,
 };
-use lightning_persist::{KvStore, MemoryStore};
+use lightning_persist::MemoryStore;
 use lightning_sim::SimChainHandle;
 use lightning_wire::types::ChannelId;
 use node_hostile_support::{host, lone_node, node_config, Got, Raw, NOW};
@@ -69,16 +69,7 @@ fn the_host_accepts_or_rejects_inbound_opens_zero_conf_only_for_trusted_peers() 
 /// Async persistence, done by the host.
 fn complete(node: &mut Node, store: &MemoryStore) {
     while let Some(req) = node.poll_persist() {
-        match req.op {
-            PersistOp::Write { version, value } => {
-                match store.write(&req.namespace, &req.key, version, &value) {
-                    Ok(()) => {}
-                    Err(e) if e.is_stale() => {}
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            PersistOp::Remove => store.remove(&req.namespace, &req.key).unwrap(),
-        }
+        req.apply(store).unwrap();
         node.persist_completed(req.id);
     }
 }

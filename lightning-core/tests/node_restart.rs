@@ -175,16 +175,28 @@ fn async_messages_wait_for_their_writes() {
         .unwrap();
     net.a.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
-    // The payment record and the channel write are handed out; nothing
-    // leaves until they complete.
+    // The payment record and the channel write are handed out as one
+    // batch (one step, one durable operation); nothing leaves until it
+    // completes.
     let pa = net.a.peer.unwrap();
     assert!(net.a.node.has_held_messages());
     assert_eq!(net.a.node.poll_transmit(pa), None);
-    let first = net.a.node.poll_persist().unwrap();
-    let second = net.a.node.poll_persist().unwrap();
-    assert!(first.key.starts_with("payments/"), "{}", first.key);
-    // Completing out of order: still held until both are done.
-    net.a.node.persist_completed(second.id);
+    let batch = net.a.node.poll_persist().unwrap();
+    assert!(net.a.node.poll_persist().is_none(), "one step, one batch");
+    let keys: Vec<&str> = batch
+        .ops
+        .iter()
+        .map(|op| match op {
+            lightning_persist::BatchOp::Write { key, .. }
+            | lightning_persist::BatchOp::Remove { key, .. } => key.as_str(),
+        })
+        .collect();
+    assert!(keys[0].starts_with("payments/"), "{keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with("channels/")), "{keys:?}");
+    // A completion for another id releases nothing.
+    net.a
+        .node
+        .persist_completed(lightning_core::node::PersistId(batch.id.0 + 1));
     assert_eq!(net.a.node.poll_transmit(pa), None);
     // A crash now loses the write that never completed: the restored node
     // has no trace of the HTLC (it never left) and the payment can go again.
@@ -697,16 +709,7 @@ fn payment_received_waits_for_its_write() {
     assert!(!held.is_empty(), "the paid invoice's write is pending");
     assert_eq!(net.b.node.poll_event(), None, "not before the write");
     for req in held {
-        if let lightning_core::node::PersistOp::Write { version, value } = req.op {
-            lightning_persist::KvStore::write(
-                &*net.b.store,
-                &req.namespace,
-                &req.key,
-                version,
-                &value,
-            )
-            .unwrap();
-        }
+        req.apply(&*net.b.store).unwrap();
         net.b.node.persist_completed(req.id);
     }
     assert!(

@@ -185,42 +185,163 @@ fn unknown_hash_expired_and_wrong_amount_fail_back() {
     ));
 }
 
-/// Durable writes per payment between two nodes, async persistence (each
-/// `poll_persist` write counted): the channel's 8 records over both nodes
-/// (one per received `commitment_signed`/`revoke_and_ack` batch) plus the
-/// node's own records: the payer's payment record (pending, then
-/// succeeded, then its `PaymentSent` acknowledged) and the payee's invoice
-/// (created, then paid, then its `PaymentReceived` acknowledged: the write
-/// that makes those events at-least-once, see `node/delivery.rs`).
+/// One durable operation per payment step per side.
+///
+/// A *step* is one call of the host into a node that changes its state:
+/// `create_invoice`, `pay_invoice`, `handle_bytes` (one socket read: what
+/// the other side sent since this one last read, delivered as one call),
+/// and `poll_event` when it acknowledges the event it returned before
+/// (the write that makes money events at-least-once, see
+/// `node/delivery.rs`). `poll_transmit`, `poll_persist` and
+/// `persist_completed` change no record and must cost nothing.
+///
+/// Both nodes persist asynchronously; after every call the test drains
+/// `poll_persist` (each request is one durable operation, applied with one
+/// `write_batch`) and asserts that the call handed out at most one. Over
+/// 20 payments it prints, per side, the durable operations per payment and
+/// the records each carried, and checks the floor: each side's channel
+/// records (one per received `commitment_signed`/`revoke_and_ack` batch,
+/// four per side) cannot cost fewer than the four steps that receive
+/// them, and the node records ride in those same operations (before the
+/// batch, 7 writes per payment per side).
 #[test]
 fn durable_writes_per_payment() {
+    use lightning_core::node::PaymentStatus;
+
     let mut net = Net::new(true, true);
     let _id = net.open_channel(1_000_000, 0);
     net.pay(true, 10_000_000);
-    let before = (net.a.writes, net.b.writes);
-    const N: u64 = 20;
-    for _ in 0..N {
-        net.pay(true, 10_000_000);
+    net.a.take_events();
+    net.b.take_events();
+    net.a.complete_writes();
+    net.b.complete_writes();
+
+    /// (payer side, what the call was, records of each batch it handed out)
+    type Log = Vec<(bool, &'static str, Vec<usize>)>;
+    fn drained(node: &mut node_support::TestNode) -> Vec<usize> {
+        let before = node.batch_sizes.len();
+        node.complete_writes();
+        node.batch_sizes[before..].to_vec()
     }
-    let payer = (net.a.writes - before.0) as f64 / N as f64;
-    let payee = (net.b.writes - before.1) as f64 / N as f64;
-    eprintln!("durable writes per payment: payer {payer:.2}, payee {payee:.2}");
-    // Channel: 4 per side. Node: payment record three times; invoice
-    // three times (6.00 each before event acknowledgements, 7.00 after).
-    assert!(payer <= 7.0, "payer {payer}");
-    assert!(payee <= 7.0, "payee {payee}");
-    // And no fewer than the channel's own four records per side (one per
-    // received `commitment_signed`/`revoke_and_ack` batch): they are what
-    // makes a payment survive a crash (persist before send). Fewer would
-    // mean state changes no longer reach the store. (7.00 each measured.)
+    fn record(log: &mut Log, payer: bool, what: &'static str, node: &mut node_support::TestNode) {
+        let batches = drained(node);
+        assert!(
+            batches.len() <= 1,
+            "{} `{what}` handed out {} durable operations: {batches:?}",
+            if payer { "payer" } else { "payee" },
+            batches.len()
+        );
+        log.push((payer, what, batches));
+    }
+
+    const N: usize = 20;
+    let mut log: Log = Vec::new();
+    let mut first_payment = 0;
+    for n in 0..N {
+        if n == 1 {
+            first_payment = log.len();
+        }
+        let now = net.now;
+        let invoice = net
+            .b
+            .node
+            .create_invoice(
+                Some(Msat(10_000_000)),
+                "count",
+                std::time::Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        record(&mut log, false, "create_invoice", &mut net.b);
+        net.a.node.pay_invoice(&invoice, now).unwrap();
+        record(&mut log, true, "pay_invoice", &mut net.a);
+        loop {
+            let mut moved = false;
+            for a_to_b in [true, false] {
+                let (from, to) = if a_to_b {
+                    (&mut net.a, &mut net.b)
+                } else {
+                    (&mut net.b, &mut net.a)
+                };
+                let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
+                // One socket read brings everything sent so far.
+                let mut bytes = Vec::new();
+                while let Some(b) = from.node.poll_transmit(fp) {
+                    bytes.extend_from_slice(&b);
+                }
+                record(&mut log, a_to_b, "poll_transmit", from);
+                if !bytes.is_empty() {
+                    moved = true;
+                    to.node.handle_bytes(tp, &bytes, now).unwrap();
+                    record(&mut log, !a_to_b, "handle_bytes", to);
+                }
+            }
+            for payer in [true, false] {
+                let node = if payer { &mut net.a } else { &mut net.b };
+                loop {
+                    let event = node.node.poll_event();
+                    record(&mut log, payer, "poll_event", node);
+                    if event.is_none() {
+                        break;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let hash: [u8; 32] = invoice.payment_hash().0;
+        let status = net
+            .a
+            .node
+            .list_payments()
+            .into_iter()
+            .find_map(|p| (p.payment_hash.0 == hash).then_some(p.status));
+        assert_eq!(status, Some(PaymentStatus::Succeeded));
+    }
+    let ignore = ["poll_transmit"];
     assert!(
-        payer >= 4.0,
-        "payer {payer}: fewer writes than the records need"
+        log.iter()
+            .filter(|(_, what, _)| ignore.contains(what))
+            .all(|(_, _, b)| b.is_empty()),
+        "poll_transmit wrote"
     );
-    assert!(
-        payee >= 4.0,
-        "payee {payee}fewer writes than the records need"
-    );
+    eprintln!("one payment (the second), by step:");
+    let second_end = log[first_payment + 1..]
+        .iter()
+        .position(|(_, what, _)| *what == "create_invoice")
+        .map_or(log.len(), |p| first_payment + 1 + p);
+    for (payer, what, batches) in &log[first_payment..second_end] {
+        if let [records] = batches[..] {
+            eprintln!(
+                "  {} {what}: 1 durable operation, {records} record(s)",
+                if *payer { "payer" } else { "payee" }
+            );
+        }
+    }
+    for payer in [true, false] {
+        let side: Vec<&Vec<usize>> = log
+            .iter()
+            .filter(|(p, _, _)| *p == payer)
+            .map(|(_, _, b)| b)
+            .collect();
+        let ops: usize = side.iter().map(|b| b.len()).sum();
+        let records: usize = side.iter().flat_map(|b| b.iter()).sum();
+        let steps = side.iter().filter(|b| !b.is_empty()).count();
+        let per = |x: usize| x as f64 / N as f64;
+        eprintln!(
+            "{}: {:.2} durable operations per payment ({:.2} steps that changed state), {:.2} records per payment, {:.2} records per operation",
+            if payer { "payer" } else { "payee" },
+            per(ops),
+            per(steps),
+            per(records),
+            records as f64 / ops as f64
+        );
+        assert_eq!(ops, steps, "one durable operation per step");
+        // The channel's four records per side each need their own step
+        // (each answers a message of the other side).
+        assert!(per(ops) >= 4.0, "fewer operations than the channel needs");
+    }
 }
 
 /// BOLT 2: the fundee forgets a channel whose funding transaction does not

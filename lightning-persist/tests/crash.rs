@@ -151,8 +151,11 @@ fn crash_child() {
         let version = iteration * 1_000_000 + seq + 1;
         if seq % 5 == 4 {
             // A pair written in one batch: both land or neither does where
-            // batches are atomic; in order otherwise.
-            let ops: Vec<BatchOp> = ["pair/a", "pair/b"]
+            // batches are atomic; in order otherwise. With it, as a node's
+            // step does (records written, obsolete keys removed), the
+            // batch writes `pair/mark` (even batches) or removes it (odd
+            // ones): the removal is atomic with the writes too.
+            let mut ops: Vec<BatchOp> = ["pair/a", "pair/b"]
                 .iter()
                 .map(|key| BatchOp::Write {
                     namespace: "crash".into(),
@@ -161,6 +164,19 @@ fn crash_child() {
                     value: value_for(key, version, record_len(seq)),
                 })
                 .collect();
+            ops.push(if (seq / 5) % 2 == 0 {
+                BatchOp::Write {
+                    namespace: "crash".into(),
+                    key: "pair/mark".into(),
+                    version,
+                    value: value_for("pair/mark", version, 40),
+                }
+            } else {
+                BatchOp::Remove {
+                    namespace: "crash".into(),
+                    key: "pair/mark".into(),
+                }
+            });
             store.write_batch(&ops).unwrap();
             writeln!(out, "ack pair/a {version}\nack pair/b {version}").unwrap();
         } else {
@@ -293,6 +309,17 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
             assert_eq!(
                 a, b,
                 "{name} iteration {iteration}: an atomic batch landed in part"
+            );
+            // The last batch that landed wrote `pair/mark` (even batch) or
+            // removed it (odd batch).
+            let mark = pair("pair/mark");
+            let expected = a.filter(|&v| {
+                let seq = v - 1 - (v / 1_000_000) * 1_000_000;
+                (seq / 5) % 2 == 0
+            });
+            assert_eq!(
+                mark, expected,
+                "{name} iteration {iteration}: a batch's removal and its writes landed apart"
             );
         } else {
             assert!(

@@ -1,6 +1,10 @@
 //! A store written by the first `FsStore` format (one file per record)
 //! opens with today's and reads back every record: it is migrated into a
-//! snapshot on open, crash-safely.
+//! snapshot on open, crash-safely. A store of the second format (log
+//! frames with a SHA-256 check, `tests/fixtures/fs-v2`, written by the
+//! `FsStore` of commit f22c212: a snapshot, then a log with writes, a
+//! batch and removals) opens as it is, and appends frames of today's
+//! format (XXH64 check) after the old ones.
 //!
 //! `tests/fixtures/fs-v1` was written by the first format's own code (the
 //! `FsStore` of commit 6dd7ea2): the records listed in [`fixture_records`].
@@ -132,6 +136,58 @@ fn a_first_format_store_opens_and_reads_back_every_record() {
         store.read("node", "max").unwrap().unwrap().version,
         MAX_VERSION
     );
+}
+
+/// What `tests/fixtures/fs-v2` holds: the records of [`fixture_records`]
+/// but `channel/00ab/update/0…0` (removed in a batch), `meta/keys_index`
+/// and `empty` (never written); `node/gone` was written, then removed.
+fn second_format_records() -> Vec<(&'static str, String, u64, Vec<u8>)> {
+    fixture_records()
+        .into_iter()
+        .filter(|(_, key, _, _)| {
+            !matches!(
+                key.as_str(),
+                "channel/00ab/update/00000000000000000000" | "meta/keys_index" | "empty"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_format_store_opens_and_goes_on_in_todays_format() {
+    let fixture = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fs-v2"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    copy_dir(fixture, &root);
+    let log = root.join("~log.00000000000000000002");
+    let old_log = std::fs::read(&log).unwrap();
+    assert_eq!(
+        &old_log[..5],
+        b"LNKF\x02",
+        "the fixture is of the second format"
+    );
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    let mut records = second_format_records();
+    assert_holds(&store, &records);
+    assert_eq!(store.read("node", "gone").unwrap(), None);
+    // New frames go after the old ones, in today's format.
+    store
+        .write("payments", "p1", 4, b"after the upgrade")
+        .unwrap();
+    store.remove("payments", "p2").unwrap();
+    drop(store);
+    let new_log = std::fs::read(&log).unwrap();
+    assert_eq!(new_log[..old_log.len()], old_log[..], "old frames kept");
+    assert_eq!(&new_log[old_log.len()..old_log.len() + 5], b"LNKF\x03");
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    records.retain(|r| r.1 != "p1" && r.1 != "p2");
+    records.push(("payments", "p1".into(), 4, b"after the upgrade".to_vec()));
+    assert_holds(&store, &records);
+    // A compaction rewrites everything in today's format.
+    store.compact().unwrap();
+    drop(store);
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    assert_holds(&store, &records);
 }
 
 /// The first format's writer: `<root>/<ns>/<key>` with `/` as `%`, header

@@ -32,9 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
-use lightning_core::node::{
-    Event, Node, NodeConfig, NodeHost, PaymentHash, PersistOp, Persistence,
-};
+use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_persist::{FsStore, KvStore};
 use lightning_sim::{SimChainHandle, SimWallet};
@@ -129,32 +127,21 @@ pub fn take_events(
     any
 }
 
-/// Asynchronous persistence: makes every write the node handed out durable
-/// on `store` and reports it complete. Gives (requests completed, of which
-/// writes). A write older than the stored version is dropped, as an async
-/// host may; any other store error panics.
+/// Asynchronous persistence: makes every batch the node handed out durable
+/// on `store` (one `write_batch` each, removals included) and reports it
+/// complete. Gives (requests completed, records in them); a store error
+/// panics.
 pub fn complete_writes(node: &mut Node, store: &dyn KvStore) -> (usize, u64) {
-    let (mut done, mut writes) = (0, 0);
+    let (mut done, mut records) = (0, 0);
     while let Some(req) = node.poll_persist() {
-        match req.op {
-            PersistOp::Write { version, value } => {
-                writes += 1;
-                match store.write(&req.namespace, &req.key, version, &value) {
-                    Ok(()) => {}
-                    Err(e) if e.is_stale() => {}
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            PersistOp::Remove => {
-                if let Err(e) = store.remove(&req.namespace, &req.key) {
-                    panic!("{e}");
-                }
-            }
+        records += req.len() as u64;
+        if let Err(e) = req.apply(store) {
+            panic!("{e}");
         }
         node.persist_completed(req.id);
         done += 1;
     }
-    (done, writes)
+    (done, records)
 }
 
 /// One round of the services: blocks, the timer, then the events. A host

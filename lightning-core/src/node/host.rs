@@ -113,13 +113,16 @@ impl Node {
             .collect()
     }
 
-    /// Async persistence: the next write to make durable. Report it with
+    /// Async persistence: the next batch to make durable, one per step that
+    /// changed state (see [`PersistRequest`]). Report it with
     /// [`Node::persist_completed`]; messages that depend on it wait.
     pub fn poll_persist(&mut self) -> Option<PersistRequest> {
         self.writer.poll()
     }
 
-    /// Async persistence: write `id` is durable (or was refused as stale).
+    /// Async persistence: batch `id` is durable (a write in it refused as
+    /// stale counts as done). Releases what waited on it and on every
+    /// batch before it.
     pub fn persist_completed(&mut self, id: PersistId) {
         self.writer.completed(id);
         let _ = self.finish();
@@ -157,7 +160,8 @@ impl Node {
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(ack) = self.events.take_delivered() {
             self.acknowledge(ack);
-            // A failed write shows in `persist_failure`; the event then
+            // The acknowledgement is this step's one durable operation. A
+            // failed write shows in `persist_failure`; the event then
             // comes again after the restart.
             let _ = self.finish();
         }

@@ -39,8 +39,8 @@
 //!         Err(_) => { node.peer_disconnected(peer); break; }
 //!     }
 //!     node.handle_timeout(now());
-//!     // Async persistence only: make each write durable, then report it.
-//!     while let Some(req) = node.poll_persist() { /* write req */ node.persist_completed(req.id); }
+//!     // Async persistence only: make each batch durable (in order), then report it.
+//!     while let Some(req) = node.poll_persist() { /* write req.ops, one batch */ node.persist_completed(req.id); }
 //!     while let Some(bytes) = node.poll_transmit(peer) { socket.write_all(&bytes)?; }
 //!     while let Some(event) = node.poll_event() { println!("{event:?}"); }
 //! }
@@ -99,7 +99,7 @@ pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
     KEYS_INDEX_BLOCK,
 };
-pub use persistence::{PersistId, PersistOp, PersistRequest, Persistence, NAMESPACE};
+pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 
 use inbound::KeysIndexes;
 use outbox::Outbox;

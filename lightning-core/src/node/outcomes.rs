@@ -272,6 +272,9 @@ mod tests {
     }
 
     fn failed_events(node: &mut Node) -> usize {
+        // The internal calls above are part of a step; it ends as every
+        // public call does (its batch commits, then events may leave).
+        node.finish().unwrap();
         std::iter::from_fn(|| node.poll_event())
             .filter(|e| matches!(e, Event::PaymentFailed { .. }))
             .count()

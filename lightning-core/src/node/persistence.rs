@@ -1,66 +1,120 @@
-//! Persist before send, inline or asynchronous.
+//! Persist before send, inline or asynchronous, one durable operation per
+//! step.
 //!
-//! Every write the node makes gets an increasing [`PersistId`]. A message
-//! (or a broadcast) queued after write `n` leaves only once every write up
-//! to `n` is durable: inline, that is at once (the `KvStore` call returned);
-//! asynchronously, when the host has called
+//! A *step* is one call of the host into the node that changes state
+//! (`handle_bytes`, `pay_invoice`, `create_invoice`, a block, a timer,
+//! `poll_event` acknowledging an event, ...). Every record the step
+//! changes (the channel records, the payment, invoice and event records,
+//! the keys index, and the removal of keys made obsolete) joins one open
+//! batch; at the end of the step the batch goes out as ONE durable
+//! operation: inline, one [`KvStore::write_batch`] (one fsync on `FsStore`,
+//! one transaction on SQLite and PostgreSQL); asynchronously, one
+//! [`PersistRequest`] for the host.
+//!
+//! Every batch carries an increasing [`PersistId`]. A message (or a
+//! broadcast, or a money event) queued during a step waits for that
+//! step's batch and every one before it: inline, that is at once (the
+//! `KvStore` call returned); asynchronously, when the host has called
 //! [`Node::persist_completed`](super::Node::persist_completed) for each of
-//! them. Keys made obsolete by a compaction are removed only once the writes
-//! before them are durable.
+//! them. Ops keep their order inside a batch (a compaction's snapshot
+//! comes before the removal of the update records it covers), so a store
+//! whose batches are not atomic, applying them in order, leaves a state a
+//! restore reads correctly.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use lightning_persist::{BatchOp, KvStore};
+use lightning_persist::{BatchOp, KvStore, PersistError};
 
 use super::NodeError;
 
 /// The namespace of every record the node writes.
 pub const NAMESPACE: &str = "node";
 
-/// The id of one write handed out by [`Node::poll_persist`](super::Node::poll_persist).
+/// The id of one batch handed out by [`Node::poll_persist`](super::Node::poll_persist).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PersistId(pub u64);
 
-/// What to do with a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PersistOp {
-    /// `KvStore::write(namespace, key, version, value)`. A store that
-    /// already has a newer version refuses it as stale: that is success
-    /// for the node.
-    Write {
-        /// Increasing per key.
-        version: u64,
-        /// The bytes.
-        value: Vec<u8>,
-    },
-    /// `KvStore::remove(namespace, key)`.
-    Remove,
-}
-
-/// One write for the host to make durable (async persistence), then report
-/// with [`Node::persist_completed`](super::Node::persist_completed).
+/// One durable operation for the host (async persistence): every record
+/// one step changed, writes and removals, in order. Make all of it durable
+/// as one operation (for a [`KvStore`]: [`PersistRequest::apply`], one
+/// [`KvStore::write_batch`]), then report it with
+/// [`Node::persist_completed`](super::Node::persist_completed).
+///
+/// Apply requests in the order they are handed out (a queue may pipeline
+/// them, but a request's ops never land before an earlier request's): a
+/// removal may follow a write of the same key in an earlier request.
+/// Completions may be reported in any order; what waits on a request
+/// leaves once it and every earlier one are reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistRequest {
     /// Report this id when done.
     pub id: PersistId,
-    /// The namespace ([`NAMESPACE`]).
-    pub namespace: String,
-    /// The key.
-    pub key: String,
-    /// Write or remove.
-    pub op: PersistOp,
+    /// The writes and removals, in order, all in namespace [`NAMESPACE`].
+    /// A write carries the next version of its key: a store that already
+    /// has a newer one (a replay after the host restarted) may drop it.
+    pub ops: Vec<BatchOp>,
+}
+
+impl PersistRequest {
+    /// Makes the whole request durable through `store`: one
+    /// [`KvStore::write_batch`] (one fsync on `FsStore`, one transaction on
+    /// the SQL backends). A write refused as stale (the store already holds
+    /// a newer version of that key) is success: the rest of the batch is
+    /// then applied without it.
+    pub fn apply(&self, store: &dyn KvStore) -> Result<(), PersistError> {
+        apply_batch(store, &self.ops)
+    }
+
+    /// How many records the request writes or removes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether it has no op (never true of a request the node hands out).
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// One [`KvStore::write_batch`]; if a write in it is stale (a newer
+/// version is already stored: nothing to do for that key), the others are
+/// applied without it, one at a time.
+fn apply_batch(store: &dyn KvStore, ops: &[BatchOp]) -> Result<(), PersistError> {
+    match store.write_batch(ops) {
+        Err(e) if e.is_stale() => {
+            for op in ops {
+                let result = match op {
+                    BatchOp::Write {
+                        namespace,
+                        key,
+                        version,
+                        value,
+                    } => store.write(namespace, key, *version, value),
+                    BatchOp::Remove { namespace, key } => store.remove(namespace, key),
+                };
+                match result {
+                    Err(e) if !e.is_stale() => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// How the node persists.
 #[derive(Clone)]
 pub enum Persistence {
-    /// The node writes through this store itself, synchronously, before it
-    /// releases any message that depends on the write.
+    /// The node writes through this store itself, synchronously: one
+    /// [`KvStore::write_batch`] per step, before it releases any message
+    /// that depends on it.
     Inline(Arc<dyn KvStore>),
     /// The node hands its writes out through
-    /// [`Node::poll_persist`](super::Node::poll_persist) and holds back
+    /// [`Node::poll_persist`](super::Node::poll_persist), one
+    /// [`PersistRequest`] per step, and holds back
     /// dependent messages until the host reports them complete. The store
     /// is a read handle: [`NodeBuilder::build`](super::NodeBuilder::build) restores from it
     /// (so a node never starts empty over an existing store, and never
@@ -81,15 +135,16 @@ impl core::fmt::Debug for Persistence {
 #[derive(Debug)]
 pub(crate) struct Writer {
     mode: Persistence,
-    next_id: u64,
-    /// Async writes handed out (or to hand out) and not yet completed.
+    /// The id of the open batch (the step in progress).
+    open_id: u64,
+    /// The open batch: what this step changed so far.
+    open: Vec<BatchOp>,
+    /// Async batches handed out (or to hand out) and not yet completed.
     incomplete: BTreeSet<u64>,
     requests: VecDeque<PersistRequest>,
-    /// Removals waiting for the writes up to their id to be durable.
-    deferred_removes: Vec<(u64, String)>,
     /// Versions of node-level keys.
     versions: BTreeMap<String, u64>,
-    /// An inline write failed: nothing leaves any more.
+    /// A batch failed (inline): nothing leaves any more.
     failed: Option<String>,
 }
 
@@ -97,23 +152,27 @@ impl Writer {
     pub(crate) fn new(mode: Persistence) -> Self {
         Writer {
             mode,
-            next_id: 1,
+            open_id: 1,
+            open: Vec::new(),
             incomplete: BTreeSet::new(),
             requests: VecDeque::new(),
-            deferred_removes: Vec::new(),
             versions: BTreeMap::new(),
             failed: None,
         }
     }
 
-    /// The id of the last write issued: what a message queued now waits for.
+    /// What a message, broadcast or event queued now waits for: the open
+    /// batch (this step's), and so every batch before it.
     pub(crate) fn barrier(&self) -> u64 {
-        self.next_id - 1
+        self.open_id
     }
 
-    /// Whether every write up to `dep` is durable.
+    /// Whether batch `dep` and every one before it are durable (a batch
+    /// that had nothing to write counts once its step ended).
     pub(crate) fn is_durable(&self, dep: u64) -> bool {
-        self.failed.is_none() && self.incomplete.first().is_none_or(|first| *first > dep)
+        self.failed.is_none()
+            && dep < self.open_id
+            && self.incomplete.first().is_none_or(|first| *first > dep)
     }
 
     pub(crate) fn failure(&self) -> Option<&str> {
@@ -132,7 +191,8 @@ impl Writer {
         self.write(key, version, value)
     }
 
-    /// Writes `key` at `version` (inline: now; async: handed out).
+    /// Adds the write of `key` at `version` to this step's batch. Refused
+    /// once a batch failed.
     pub(crate) fn write(
         &mut self,
         key: &str,
@@ -142,84 +202,76 @@ impl Writer {
         if let Some(f) = &self.failed {
             return Err(NodeError::Persist(f.clone()));
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        self.push(BatchOp::Write {
+            namespace: NAMESPACE.to_string(),
+            key: key.to_string(),
+            version,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Adds the removal of `key` to this step's batch, after the writes
+    /// before it (a compaction's snapshot, a forgotten channel's last
+    /// write).
+    pub(crate) fn remove_after_writes(&mut self, key: String) {
+        self.push(BatchOp::Remove {
+            namespace: NAMESPACE.to_string(),
+            key,
+        });
+    }
+
+    /// Appends `op`; an earlier op of this batch on the same key is
+    /// dropped (the last one decides what the key holds), so a batch names
+    /// each key once.
+    fn push(&mut self, op: BatchOp) {
+        let key = op_key(&op).to_string();
+        self.open.retain(|o| op_key(o) != key);
+        self.open.push(op);
+    }
+
+    /// Ends the step: its batch goes out as one durable operation (inline:
+    /// one `write_batch` now; async: one request). A step that changed
+    /// nothing costs nothing.
+    pub(crate) fn commit(&mut self) {
+        let id = self.open_id;
+        self.open_id += 1;
+        let ops = std::mem::take(&mut self.open);
+        if ops.is_empty() || self.failed.is_some() {
+            return;
+        }
         match &self.mode {
             Persistence::Inline(store) => {
-                match store.write(NAMESPACE, key, version, &value) {
-                    Ok(()) => Ok(()),
-                    // A newer version is already durable: nothing to do.
-                    Err(e) if e.is_stale() => Ok(()),
-                    Err(e) => {
-                        let msg = format!("writing {key}: {e}");
-                        self.failed = Some(msg.clone());
-                        Err(NodeError::Persist(msg))
-                    }
+                if let Err(e) = apply_batch(&**store, &ops) {
+                    let keys: Vec<&str> = ops.iter().map(op_key).collect();
+                    self.failed = Some(format!("writing {}: {e}", keys.join(", ")));
                 }
             }
             Persistence::Async(_) => {
                 self.incomplete.insert(id);
                 self.requests.push_back(PersistRequest {
                     id: PersistId(id),
-                    namespace: NAMESPACE.to_string(),
-                    key: key.to_string(),
-                    op: PersistOp::Write { version, value },
+                    ops,
                 });
-                Ok(())
             }
         }
     }
 
-    /// Removes `key` once every write issued so far is durable.
-    pub(crate) fn remove_after_writes(&mut self, key: String) {
-        let dep = self.barrier();
-        self.deferred_removes.push((dep, key));
-        self.release_removes();
-    }
-
-    fn release_removes(&mut self) {
-        let ready: Vec<String> = {
-            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred_removes)
-                .into_iter()
-                .partition(|(dep, _)| self.is_durable(*dep));
-            self.deferred_removes = waiting;
-            ready.into_iter().map(|(_, k)| k).collect()
-        };
-        if ready.is_empty() {
-            return;
-        }
-        if let Persistence::Inline(store) = &self.mode {
-            // One batch (one directory sync on the filesystem). Best effort:
-            // a leftover obsolete key is ignored on restore.
-            let ops: Vec<BatchOp> = ready
-                .into_iter()
-                .map(|key| BatchOp::Remove {
-                    namespace: NAMESPACE.to_string(),
-                    key,
-                })
-                .collect();
-            let _ = store.write_batch(&ops);
-            return;
-        }
-        for key in ready {
-            let id = self.next_id;
-            self.next_id += 1;
-            // Removals gate nothing: not added to `incomplete`.
-            self.requests.push_back(PersistRequest {
-                id: PersistId(id),
-                namespace: NAMESPACE.to_string(),
-                key,
-                op: PersistOp::Remove,
-            });
-        }
-    }
-
+    /// The next request (async); ends the open step first.
     pub(crate) fn poll(&mut self) -> Option<PersistRequest> {
+        if !self.open.is_empty() {
+            self.commit();
+        }
         self.requests.pop_front()
     }
 
     pub(crate) fn completed(&mut self, id: PersistId) {
         self.incomplete.remove(&id.0);
-        self.release_removes();
+    }
+}
+
+fn op_key(op: &BatchOp) -> &str {
+    match op {
+        BatchOp::Write { key, .. } | BatchOp::Remove { key, .. } => key,
     }
 }

@@ -97,7 +97,9 @@ impl Node {
         self.writer
             .write_record(identity::IDENTITY_KEY, identity.encode())?;
         self.store_adopted = legacy;
-        Ok(())
+        // The build is a step of its own: inline, the identity is durable
+        // when `build` returns; async, it is the first batch handed out.
+        self.finish()
     }
 
     /// Rebuilds a node from what `store` holds: channels (each starts
@@ -286,7 +288,8 @@ impl Node {
             }
         }
         // A failed write shows in `persist_failure` (as before any call).
-        let _ = node.finish();
+        // A failed write of the new entropy epoch fails the restore.
+        node.finish()?;
         Ok(node)
     }
 }

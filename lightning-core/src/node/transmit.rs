@@ -19,6 +19,9 @@ impl Node {
     /// Returns whether it closed a connection: the closures are peer
     /// events the channels must learn of ([`Node::finish`] loops on it).
     pub(super) fn flush_outbox(&mut self) -> bool {
+        // The step's records go out first, as one durable operation
+        // ([`persistence`](super::persistence)).
+        self.writer.commit();
         while let Some(tx) = self.outbox.pop_broadcast(|dep| self.writer.is_durable(dep)) {
             self.host.broadcaster.broadcast_transaction(&tx);
         }

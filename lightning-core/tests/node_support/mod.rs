@@ -17,7 +17,7 @@ use lightning_core::node::{
 use lightning_core::peer::PeerId;
 use lightning_persist::{KvStore, MemoryStore};
 use lightning_sim::{SimChainHandle, SimWallet};
-use lightning_test_support::host::{self, feed_blocks, node_host, take_events};
+use lightning_test_support::host::{feed_blocks, node_host, take_events};
 use lightning_test_support::hostile::HostilePeer;
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::msgs::{Message, OpenChannel};
@@ -47,8 +47,13 @@ pub struct TestNode {
     pub events: Vec<Event>,
     pub fed: u32,
     pub restarts: u32,
-    /// Async: writes made durable so far (removals not counted).
+    /// Async: durable operations (batches, one per step that changed
+    /// state) made so far.
     pub writes: u64,
+    /// Async: records written or removed so far, over all batches.
+    pub records: u64,
+    /// Async: the number of records of each batch, in order.
+    pub batch_sizes: Vec<usize>,
 }
 
 /// The feerate the fixed fee estimator gives every node, sat per 1000
@@ -110,14 +115,25 @@ impl TestNode {
             fed: chain.best_block().height,
             restarts: 0,
             writes: 0,
+            records: 0,
+            batch_sizes: Vec::new(),
         }
     }
 
-    /// Async: makes every handed-out write durable and reports it.
+    /// Async: makes every handed-out batch durable (one `write_batch`
+    /// each) and reports it.
     pub fn complete_writes(&mut self) -> usize {
-        let (done, writes) = host::complete_writes(&mut self.node, &*self.store);
-        self.writes += writes;
-        done
+        let mut n = 0;
+        while let Some(req) = self.node.poll_persist() {
+            assert!(!req.is_empty(), "an empty batch was handed out");
+            self.writes += 1;
+            self.records += req.len() as u64;
+            self.batch_sizes.push(req.len());
+            req.apply(&*self.store).unwrap();
+            self.node.persist_completed(req.id);
+            n += 1;
+        }
+        n
     }
 
     /// Drops the node with whatever it had not sent, and restores it from

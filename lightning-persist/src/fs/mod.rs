@@ -4,6 +4,7 @@
 mod files;
 mod frame;
 mod legacy;
+mod xxh64;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};

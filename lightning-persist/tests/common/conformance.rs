@@ -325,6 +325,42 @@ pub fn batches(store: &dyn KvStore) {
         );
     }
 
+    // A node's step: a record written and an obsolete key removed in one
+    // batch; a stale write after them refuses the whole of it where
+    // batches are atomic (the removal too), a prefix lands otherwise.
+    store.write("ch", "05/update/0001", 1, b"u1").unwrap();
+    let result = store.write_batch(&[
+        BatchOp::Write {
+            namespace: "ch".into(),
+            key: "05/snapshot".into(),
+            version: 1,
+            value: b"snap".to_vec(),
+        },
+        BatchOp::Remove {
+            namespace: "ch".into(),
+            key: "05/update/0001".into(),
+        },
+        BatchOp::Write {
+            namespace: "ch".into(),
+            key: "01/snapshot".into(),
+            version: 1,
+            value: b"stale".to_vec(),
+        },
+    ]);
+    assert!(result.unwrap_err().is_stale());
+    let (snapshot, update) = (
+        store.read("ch", "05/snapshot").unwrap(),
+        store.read("ch", "05/update/0001").unwrap(),
+    );
+    if store.batch_is_atomic() {
+        assert_eq!(snapshot, None, "an atomic batch applied its write");
+        assert!(update.is_some(), "an atomic batch applied its removal");
+    } else {
+        assert!(snapshot.is_some() && update.is_none(), "a prefix applies");
+    }
+    store.remove("ch", "05/update/0001").unwrap();
+    store.remove("ch", "05/snapshot").unwrap();
+
     // An invalid key anywhere fails the whole batch before anything happens.
     let result = store.write_batch(&[
         BatchOp::Write {
