@@ -429,3 +429,54 @@ fn unrelated_and_tampered_spends_are_unknown() {
         ));
     }
 }
+
+#[test]
+fn a_mutual_close_is_recognised() {
+    for simple_close in [false, true] {
+        let mut o = OpenOptions::default();
+        o.a_config.simple_close = simple_close;
+        o.b_config.simple_close = simple_close;
+        let mut p = open(o);
+        for n in [&mut p.a, &mut p.b] {
+            let out = n.ch.best_block_updated(800_000).unwrap();
+            n.apply(out);
+        }
+        let out = p.a.ch.shutdown().unwrap();
+        p.a.apply(out);
+        p.run_until_quiet();
+        let closing =
+            p.a.ch
+                .state()
+                .closing_tx
+                .clone()
+                .unwrap_or_else(|| panic!("no closing transaction (simple_close {simple_close})"));
+        let kind = classify(&p, &closing, &[]);
+        assert_eq!(
+            kind,
+            SpendKind::MutualClose {
+                txid: closing.compute_txid()
+            }
+        );
+        let r = resolve(&kind, p.a.ch.state(), &preimages(&[])).unwrap();
+        assert!(r.claims.is_empty() && r.holder_htlcs.is_empty());
+        // Another variant to the same shutdown scripts (not the one kept):
+        // still a mutual close.
+        let mut variant = closing.clone();
+        variant.output.truncate(1);
+        assert_eq!(
+            classify(&p, &variant, &[]),
+            SpendKind::MutualClose {
+                txid: variant.compute_txid()
+            }
+        );
+        // One output to a stranger: not a mutual close.
+        variant.output.push(TxOut {
+            value: Amount::from_sat(1_000),
+            script_pubkey: destination(),
+        });
+        assert_eq!(
+            classify(&p, &variant, &[]),
+            SpendKind::Unknown(UnknownSpend::NotACommitment)
+        );
+    }
+}

@@ -142,6 +142,11 @@ pub struct Resolution {
 /// and ours after their timeout, directly; for a revoked one, `to_local`,
 /// `to_remote` and every known HTLC output by the revocation key. A mutual
 /// close or an unknown spend has nothing to claim.
+///
+/// `preimage_of` must give only preimages the node may reveal on chain:
+/// BOLT 5 forbids claiming an HTLC the peer is not irrevocably committed
+/// to, or revealing a preimage when we are not the final recipient and have
+/// not forwarded the HTLC.
 pub fn resolve(
     kind: &SpendKind,
     state: &ChannelState,
