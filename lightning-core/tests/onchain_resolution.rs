@@ -211,6 +211,39 @@ fn their_current_commitment_claimed_directly() {
         let tx = sweep_and_verify(&p, &theirs, &r.claims);
         assert_eq!(tx.lock_time.to_consensus_u32(), CLTV + 1);
 
+        // The preimage our claim reveals is what the peer extracts.
+        let found = extract_preimages(&tx);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].1, found[0].2), preimage(2));
+
+        // B claims HTLC 1 on A's commitment with its preimage: A learns it
+        // from B's transaction, and from nothing else B spends.
+        let ours = p.a.ch.holder_commitment().unwrap().commitment;
+        let b_kind = classify_spend(p.b.ch.state(), p.b.ch.signer(), &ours, &[]).unwrap();
+        assert!(matches!(b_kind, SpendKind::CounterpartyCurrent(_)));
+        let b_claims = resolve(&b_kind, p.b.ch.state(), &preimages(&[1])).unwrap();
+        let b_tx =
+            build_claim_transaction(p.b.ch.signer(), &b_claims.claims, destination(), FEERATE)
+                .unwrap();
+        let spent: Vec<TxOut> = b_claims
+            .claims
+            .iter()
+            .map(|c| ours.output[c.output.outpoint.vout as usize].clone())
+            .collect();
+        verify(&b_tx, &spent).unwrap();
+        let found = extract_preimages(&b_tx);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].1, found[0].2), preimage(1));
+        let b_no_preimage = resolve(&b_kind, p.b.ch.state(), &preimages(&[])).unwrap();
+        let b_tx = build_claim_transaction(
+            p.b.ch.signer(),
+            &b_no_preimage.claims,
+            destination(),
+            FEERATE,
+        )
+        .unwrap();
+        assert!(extract_preimages(&b_tx).is_empty());
+
         // Without the preimage, HTLC 2 stays the peer's to time out.
         let r = resolve(&kind, p.a.ch.state(), &preimages(&[])).unwrap();
         assert_eq!(r.claims.len(), 2);
@@ -277,9 +310,12 @@ fn revoked_commitments_are_punished_entirely() {
         let mut p = pair(anchors);
         let mut history = Vec::new();
         let mut revoked: Vec<(Transaction, u64)> = Vec::new();
-        let snap = |p: &Pair, revoked: &mut Vec<(Transaction, u64)>| {
+        let mut second_stage: Vec<(u64, Transaction)> = Vec::new();
+        let mut snap = |p: &Pair, revoked: &mut Vec<(Transaction, u64)>| {
             let n = p.b.ch.state().numbers.local;
-            revoked.push((p.b.ch.holder_commitment().unwrap().commitment, n));
+            let hc = p.b.ch.holder_commitment().unwrap();
+            second_stage.extend(hc.htlc_timeouts.into_iter().map(|t| (n, t)));
+            revoked.push((hc.commitment, n));
         };
         snap(&p, &mut revoked);
         history.push(offer(&mut p, true, 1, 40_000_000));
@@ -290,6 +326,8 @@ fn revoked_commitments_are_punished_entirely() {
         snap(&p, &mut revoked);
         history.push(offer(&mut p, true, 4, 20_000_000));
         fulfill(&mut p, false, 0, 2);
+        // B offered HTLC 2 in snapshots 2 and 3: B holds its HTLC-timeout.
+        assert_eq!(second_stage.len(), 2);
         // Every snapshot above is now revoked.
         let current = p.b.ch.holder_commitment().unwrap().commitment;
         assert!(matches!(
@@ -319,6 +357,27 @@ fn revoked_commitments_are_punished_entirely() {
                 .count();
             assert_eq!(htlc_outputs, rc.htlcs.len());
             sweep_and_verify(&p, tx, &r.claims);
+        }
+        // The cheater's HTLC-timeout transactions of revoked commitments:
+        // their outputs are taken by the revocation key too.
+        for (n, htx) in &second_stage {
+            let (tx, _) = revoked.iter().find(|(_, m)| m == n).unwrap();
+            let spent = tx.output[htx.input[0].previous_output.vout as usize].clone();
+            verify(htx, &[spent]).unwrap();
+            let SpendKind::CounterpartyRevoked(rc) = classify(&p, tx, &history) else {
+                panic!("revoked commitment {n}")
+            };
+            let claims = second_stage_justice(&rc, htx);
+            assert_eq!(claims.len(), 1);
+            assert_eq!(
+                claims[0].kind,
+                ClaimKind::RevokedSecondStage {
+                    payment_hash: Some(preimage(2).1)
+                }
+            );
+            sweep_and_verify(&p, htx, &claims);
+            // A transaction that spends nothing of that commitment: none.
+            assert!(second_stage_justice(&rc, &current).is_empty());
         }
         // Commitment 1 (HTLC 1 in flight) without the history: HTLC 1 was
         // settled and folded out of the log, so its output is unmatched

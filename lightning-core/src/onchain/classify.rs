@@ -76,6 +76,9 @@ pub struct RevokedCommitment {
     pub keys: CommitmentKeys,
     /// The commitment format.
     pub format: CommitmentFormat,
+    /// The peer's `to_self_delay` (the one we announced): the CSV of its
+    /// `to_local` and of its HTLC transactions' outputs.
+    pub to_self_delay: u16,
     /// The peer's `to_local` (index, value, witness script), if present.
     pub to_local: Option<(u32, Amount, ScriptBuf)>,
     /// Our `to_remote` (index, value), if present.
@@ -94,6 +97,7 @@ impl core::fmt::Debug for RevokedCommitment {
             .field("commitment_number", &self.commitment_number)
             .field("per_commitment_secret", &Redacted)
             .field("format", &self.format)
+            .field("to_self_delay", &self.to_self_delay)
             .field("to_local", &self.to_local)
             .field("to_remote", &self.to_remote)
             .field("htlcs", &self.htlcs)
@@ -394,6 +398,7 @@ fn match_revoked(
         per_commitment_secret: [0; 32],
         keys: *s.keys,
         format: s.format,
+        to_self_delay: s.to_self_delay,
         to_local: None,
         to_remote: None,
         htlcs: Vec::new(),

@@ -33,8 +33,9 @@ pub use classify::{
 };
 #[cfg(feature = "test-support")]
 pub use resolve::{
-    build_claim_transaction, build_holder_htlc_transaction, resolve, second_stage_claim, Claim,
-    ClaimKind, HolderHtlcClaim, Resolution, UnclaimedHtlc,
+    build_claim_transaction, build_holder_htlc_transaction, extract_preimages, resolve,
+    second_stage_claim, second_stage_justice, Claim, ClaimKind, HolderHtlcClaim, Resolution,
+    UnclaimedHtlc,
 };
 
 use crate::channel::ChannelError;

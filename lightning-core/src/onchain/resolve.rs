@@ -15,7 +15,7 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::{ecdsa, OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
-use super::classify::SpendKind;
+use super::classify::{RevokedCommitment, SpendKind};
 use super::OnchainError;
 use crate::amount::FeeratePerKw;
 use crate::channel::state::ChannelState;
@@ -26,6 +26,7 @@ use crate::transactions::htlc::{
 use crate::transactions::scripts::{p2wpkh, to_local_script, to_remote_anchors_script};
 use crate::transactions::sweep::{build_sweep_transaction, SpendPath, SpendableOutput};
 use crate::transactions::{CommitmentFormat, CommitmentHtlc, CommitmentTransaction, HtlcDirection};
+use bitcoin::hashes::{ripemd160, sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 
 /// What a [`Claim`] takes.
@@ -56,6 +57,14 @@ pub enum ClaimKind {
     RevokedHtlc {
         /// The HTLC's hash.
         payment_hash: PaymentHash,
+    },
+    /// The output of the peer's HTLC-timeout or HTLC-success transaction
+    /// spending an HTLC output of its revoked commitment (justice on the
+    /// second stage, before its CSV expires).
+    RevokedSecondStage {
+        /// The HTLC's hash, when the transaction's input at the same index
+        /// spends a known HTLC output.
+        payment_hash: Option<PaymentHash>,
     },
 }
 
@@ -431,4 +440,87 @@ pub fn second_stage_claim(
         csv_delay: commitment.to_self_delay,
         cltv_expiry: 0,
     })
+}
+
+/// Justice on the second stage (BOLT 5, "Revoked Transaction Close
+/// Handling": "MUST *resolve* the _remote node's HTLC-timeout [and
+/// HTLC-success] transaction by spending it using the revocation private
+/// key"): every output of `tx` that pays the revocable `to_local`-style
+/// script of the revoked commitment `rc`, when `tx` spends one of `rc`'s
+/// outputs. Empty for a transaction that does not.
+pub fn second_stage_justice(rc: &RevokedCommitment, tx: &Transaction) -> Vec<Claim> {
+    if !tx.input.iter().any(|i| i.previous_output.txid == rc.txid) {
+        return Vec::new();
+    }
+    let ws = to_local_script(
+        &rc.keys.revocation_pubkey,
+        rc.to_self_delay,
+        &rc.keys.local_delayed_pubkey,
+    );
+    let spk = crate::transactions::scripts::p2wsh(&ws);
+    let txid = tx.compute_txid();
+    let mut claims = Vec::new();
+    for (i, o) in tx.output.iter().enumerate() {
+        let Ok(vout) = u32::try_from(i) else { break };
+        if o.script_pubkey != spk {
+            continue;
+        }
+        // HTLC transactions pair input i with output i (SIGHASH_SINGLE).
+        let payment_hash = tx.input.get(i).and_then(|input| {
+            rc.htlcs
+                .iter()
+                .find(|h| {
+                    input.previous_output
+                        == OutPoint {
+                            txid: rc.txid,
+                            vout: h.output_index,
+                        }
+                })
+                .map(|h| h.htlc.payment_hash)
+        });
+        claims.push(Claim {
+            kind: ClaimKind::RevokedSecondStage { payment_hash },
+            output: SpendableOutput {
+                outpoint: OutPoint { txid, vout },
+                value: o.value,
+                witness_script: ws.clone(),
+                path: SpendPath::RevokedToLocal,
+            },
+            key: SpendKeyMaterial::CounterpartySecret(rc.per_commitment_secret),
+            csv_delay: 0,
+            cltv_expiry: 0,
+        });
+    }
+    claims
+}
+
+/// The payment preimages `tx` reveals (BOLT 5: "MUST extract the payment
+/// preimage from the transaction input witness"): for each input, every
+/// 32-byte witness element whose `RIPEMD160(SHA256(element))` appears in
+/// the input's witness script (the last element), as an HTLC script's
+/// `OP_HASH160 <RIPEMD160(payment_hash)>` does. Returns the spent outpoint,
+/// the preimage and its hash.
+pub fn extract_preimages(tx: &Transaction) -> Vec<(OutPoint, PaymentPreimage, PaymentHash)> {
+    let mut found = Vec::new();
+    for input in &tx.input {
+        let Some(script) = input.witness.last() else {
+            continue;
+        };
+        let n = input.witness.len();
+        for e in input.witness.iter().take(n.saturating_sub(1)) {
+            let Ok(candidate) = <[u8; 32]>::try_from(e) else {
+                continue;
+            };
+            let hash = sha256::Hash::hash(&candidate).to_byte_array();
+            let ripemd = ripemd160::Hash::hash(&hash).to_byte_array();
+            if script.windows(20).any(|w| w == ripemd) {
+                found.push((
+                    input.previous_output,
+                    PaymentPreimage(candidate),
+                    PaymentHash(hash),
+                ));
+            }
+        }
+    }
+    found
 }
