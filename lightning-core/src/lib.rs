@@ -61,6 +61,7 @@ pub mod amount;
 pub mod channel;
 pub mod keys;
 pub mod node;
+pub mod onchain;
 pub mod onion;
 pub mod peer;
 pub mod prelude;
