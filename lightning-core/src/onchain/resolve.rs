@@ -189,7 +189,7 @@ pub fn resolve(
             if sigs.htlcs.len() != ctx.htlcs.len() {
                 return Err(OnchainError::Mismatch("HTLC signature count"));
             }
-            for (h, sig) in ctx.htlcs.iter().zip(&sigs.htlcs) {
+            for (h, sig) in ctx.htlcs.iter().zip(sigs.htlcs.iter()) {
                 let preimage = match h.htlc.direction {
                     HtlcDirection::Offered => None,
                     HtlcDirection::Received => match preimage_of(&h.htlc.payment_hash) {
