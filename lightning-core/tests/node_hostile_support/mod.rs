@@ -397,6 +397,52 @@ impl Funded {
         self.fed = tip;
     }
 
+    /// Offers the HTLCs `(amount_msat, hash, cltv, onion)` in one
+    /// commitment and returns how the node answered each.
+    pub fn offer_together_answers(
+        &mut self,
+        htlcs: &[(u64, [u8; 32], u32, Vec<u8>)],
+    ) -> Vec<Result<(), lightning_core::channel::HtlcFailReason>> {
+        let mut ids = Vec::new();
+        for (amount_msat, hash, cltv, onion) in htlcs {
+            let (id, out) = self
+                .ch
+                .send_htlc(
+                    *amount_msat,
+                    lightning_wire::types::PaymentHash(*hash),
+                    *cltv,
+                    onion.clone(),
+                )
+                .unwrap();
+            for m in out.messages {
+                self.raw.queue(&m);
+            }
+            ids.push(id);
+        }
+        self.pump();
+        ids.iter()
+            .map(|id| {
+                let outcome = self.events.iter().find_map(|e| match e {
+                    ChannelEvent::HtlcFulfilled { htlc_id, .. } if htlc_id == id => Some(Ok(())),
+                    ChannelEvent::HtlcFailed {
+                        htlc_id, reason, ..
+                    } if htlc_id == id => Some(Err(reason.clone())),
+                    _ => None,
+                });
+                outcome.expect("the HTLC was answered")
+            })
+            .collect()
+    }
+
+    /// Offers the HTLCs in one commitment; for each, whether the node
+    /// fulfilled it.
+    pub fn offer_together(&mut self, htlcs: &[(u64, [u8; 32], u32, Vec<u8>)]) -> Vec<bool> {
+        self.offer_together_answers(htlcs)
+            .iter()
+            .map(Result::is_ok)
+            .collect()
+    }
+
     /// Offers an HTLC with `onion` and returns how the node answered it.
     pub fn offer_answer(
         &mut self,
@@ -405,27 +451,8 @@ impl Funded {
         cltv: u32,
         onion: Vec<u8>,
     ) -> Result<(), lightning_core::channel::HtlcFailReason> {
-        let (id, out) = self
-            .ch
-            .send_htlc(
-                amount_msat,
-                lightning_wire::types::PaymentHash(hash),
-                cltv,
-                onion,
-            )
-            .unwrap();
-        for m in out.messages {
-            self.raw.queue(&m);
-        }
-        self.pump();
-        let outcome = self.events.iter().find_map(|e| match e {
-            ChannelEvent::HtlcFulfilled { htlc_id, .. } if *htlc_id == id => Some(Ok(())),
-            ChannelEvent::HtlcFailed {
-                htlc_id, reason, ..
-            } if *htlc_id == id => Some(Err(reason.clone())),
-            _ => None,
-        });
-        outcome.expect("the HTLC was answered")
+        let mut answers = self.offer_together_answers(&[(amount_msat, hash, cltv, onion)]);
+        answers.remove(0)
     }
 
     /// Offers an HTLC with `onion` and returns whether the node fulfilled it.
@@ -433,28 +460,29 @@ impl Funded {
         self.offer_answer(amount_msat, hash, cltv, onion).is_ok()
     }
 
-    /// Pays an invoice of the node for `amount_msat` over the channel with
-    /// a well-formed onion; returns whether the node fulfilled it.
-    pub fn pay_node(&mut self, amount_msat: u64, session: u8) -> bool {
+    /// The node's events so far (acknowledging them).
+    pub fn node_events(&mut self) -> Vec<lightning_core::node::Event> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
+    }
+
+    /// An onion paying `amount_msat` of `total_msat` for `invoice` to the
+    /// node, built with session key `[session; 32]`.
+    pub fn payment_onion(
+        &self,
+        invoice: &lightning_wire::bolt11::Bolt11Invoice,
+        amount_msat: u64,
+        total_msat: u64,
+        cltv: u32,
+        session: u8,
+    ) -> Vec<u8> {
         use lightning_core::onion::{build_payment_onion, HopPayload, PaymentData};
         use lightning_wire::Encode;
-        let invoice = self
-            .node
-            .create_invoice(
-                Some(lightning_core::amount::Msat(amount_msat)),
-                "x",
-                std::time::Duration::from_secs(3600),
-                NOW,
-            )
-            .unwrap();
-        let hash: [u8; 32] = invoice.payment_hash().0;
-        let cltv = self.chain.best_block().height + 30;
         let payload = HopPayload {
             amt_to_forward: Some(amount_msat),
             outgoing_cltv_value: Some(cltv),
             payment_data: Some(PaymentData {
                 payment_secret: invoice.payment_secret().0,
-                total_msat: amount_msat,
+                total_msat,
             }),
             ..HopPayload::default()
         };
@@ -462,11 +490,32 @@ impl Funded {
         let (onion, _) = build_payment_onion(
             &session,
             &[(self.node.node_id(), payload)],
-            &lightning_wire::types::PaymentHash(hash),
+            invoice.payment_hash(),
         )
         .unwrap();
         let mut packet = Vec::new();
         onion.encode(&mut packet);
-        self.offer(amount_msat, hash, cltv, packet)
+        packet
+    }
+
+    /// An invoice of the node for `amount_msat`.
+    pub fn invoice(&mut self, amount_msat: u64) -> lightning_wire::bolt11::Bolt11Invoice {
+        self.node
+            .create_invoice(
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "x",
+                std::time::Duration::from_secs(3600),
+                NOW,
+            )
+            .unwrap()
+    }
+
+    /// Pays an invoice of the node for `amount_msat` over the channel with
+    /// a well-formed onion; returns whether the node fulfilled it.
+    pub fn pay_node(&mut self, amount_msat: u64, session: u8) -> bool {
+        let invoice = self.invoice(amount_msat);
+        let cltv = self.chain.best_block().height + 30;
+        let packet = self.payment_onion(&invoice, amount_msat, amount_msat, cltv, session);
+        self.offer(amount_msat, invoice.payment_hash().0, cltv, packet)
     }
 }
