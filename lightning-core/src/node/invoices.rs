@@ -215,21 +215,11 @@ mod tests {
     //! over batches, so that a busy machine only makes both slower).
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
-    use lightning_persist::MemoryStore;
-
     use super::*;
-    use crate::node::{NodeConfig, NodeHost, Persistence};
-    use crate::onion::SharedSecret;
 
-    #[derive(Debug)]
-    struct NoBroadcast;
-    impl lightning_chain::Broadcaster for NoBroadcast {
-        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
-    }
+    use crate::onion::SharedSecret;
 
     fn receive(secret: [u8; 32], msat: u64) -> Receive {
         Receive {
@@ -272,18 +262,7 @@ mod tests {
 
     #[test]
     fn known_and_unknown_hashes_cost_the_same() {
-        let network = bitcoin::Network::Regtest;
-        let host = NodeHost {
-            broadcaster: Arc::new(NoBroadcast),
-            fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
-        };
-        let mut node = crate::node::NodeBuilder::from_config(NodeConfig::new(network))
-            .seed(&[1; 32])
-            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
-            .host(host)
-            .best_block(BestBlock::genesis(network))
-            .build()
-            .unwrap();
+        let mut node = crate::node::test_node(1);
         node.now = Duration::from_secs(1_700_000_000);
         for i in 0..50 {
             node.create_invoice(

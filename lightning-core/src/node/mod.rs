@@ -245,3 +245,31 @@ impl core::fmt::Debug for Node {
             .finish_non_exhaustive()
     }
 }
+
+/// A node for this module's unit tests: `seed`, regtest, a `MemoryStore`,
+/// a fixed 1,000 sat/kw fee and a broadcaster that drops everything.
+#[cfg(test)]
+pub(crate) fn test_node(seed: u8) -> Node {
+    #[derive(Debug)]
+    struct NoBroadcast;
+    impl lightning_chain::Broadcaster for NoBroadcast {
+        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    }
+    let network = bitcoin::Network::Regtest;
+    let host = NodeHost {
+        broadcaster: Arc::new(NoBroadcast),
+        fee_estimator: Arc::new(lightning_chain::FixedFeeEstimator::new(
+            lightning_chain::FeeRate::from_sat_per_kw(1000),
+        )),
+    };
+    #[allow(clippy::unwrap_used)]
+    NodeBuilder::from_config(NodeConfig::new(network))
+        .seed(&[seed; 32])
+        .persistence(Persistence::Inline(Arc::new(
+            lightning_persist::MemoryStore::new(),
+        )))
+        .host(host)
+        .best_block(lightning_chain::BestBlock::genesis(network))
+        .build()
+        .unwrap()
+}

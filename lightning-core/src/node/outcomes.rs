@@ -211,33 +211,10 @@ mod tests {
     //! its current attempt.
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::Arc;
-
-    use lightning_chain::{BestBlock, FeeRate, FixedFeeEstimator};
-    use lightning_persist::MemoryStore;
-
     use super::*;
-    use crate::node::{NodeConfig, NodeHost, Persistence};
-
-    #[derive(Debug)]
-    struct NoBroadcast;
-    impl lightning_chain::Broadcaster for NoBroadcast {
-        fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
-    }
 
     fn node() -> Node {
-        let network = bitcoin::Network::Regtest;
-        let host = NodeHost {
-            broadcaster: Arc::new(NoBroadcast),
-            fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
-        };
-        crate::node::NodeBuilder::from_config(NodeConfig::new(network))
-            .seed(&[3; 32])
-            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
-            .host(host)
-            .best_block(BestBlock::genesis(network))
-            .build()
-            .unwrap()
+        crate::node::test_node(3)
     }
 
     /// A pending payment of `hash` whose attempt is HTLC `htlc_id` on
