@@ -13,6 +13,7 @@ pub mod node;
 pub mod noise;
 pub mod onion;
 pub mod peer;
+pub mod record;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};

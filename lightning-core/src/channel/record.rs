@@ -743,9 +743,18 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
     if let Some(v) = m.get(&F_SECRETS) {
         let mut r = Reader::new(v);
         let BigSize(n) = r.read()?;
+        // Written highest index first (`stored()`); read back only in that
+        // order, so that the consistency checks here are the ones the
+        // store made when the secrets arrived, and a record that restores
+        // encodes one that restores again.
+        let mut previous: Option<u64> = None;
         for _ in 0..n {
             let index: u64 = r.read()?;
             let secret: [u8; 32] = r.read()?;
+            if previous.is_some_and(|p| index >= p) {
+                return Err(RecordError::Invalid("secrets"));
+            }
+            previous = Some(index);
             secrets
                 .insert_unordered(index, secret)
                 .map_err(|_| RecordError::Invalid("secrets"))?;
