@@ -93,6 +93,7 @@ pub struct FeeBumpState {
     last_fee: u64,
     last_weight: u64,
     conflict_feerate: u32,
+    conflict_fee: u64,
     broadcasts: u32,
 }
 
@@ -104,6 +105,9 @@ pub struct FeeTarget {
     pub feerate: FeeRate,
     /// The fee and weight of the transaction this one replaces.
     pub replaces: Option<(Amount, u64)>,
+    /// The highest fee and fee rate of a conflicting spend seen, which the
+    /// transaction must outbid as well.
+    pub conflict: Option<(Amount, FeeRate)>,
 }
 
 impl FeeTarget {
@@ -112,6 +116,7 @@ impl FeeTarget {
         FeeTarget {
             feerate,
             replaces: None,
+            conflict: None,
         }
     }
 
@@ -120,19 +125,26 @@ impl FeeTarget {
     /// the old fee plus 1 sat per vbyte of its own size. Zero for a first
     /// broadcast.
     pub fn min_fee(&self, weight: u64) -> Amount {
-        let Some((old_fee, old_weight)) = self.replaces else {
-            return Amount::ZERO;
-        };
-        let old = old_fee.to_sat();
-        let plus_relay = old.saturating_add(weight.div_ceil(4));
-        // fee / weight > old / old_weight  <=>  fee > old * weight / old_weight.
-        let higher_rate = if old_weight == 0 {
-            0
-        } else {
-            let scaled = u128::from(old) * u128::from(weight) / u128::from(old_weight);
-            u64::try_from(scaled).unwrap_or(u64::MAX).saturating_add(1)
-        };
-        Amount::from_sat(plus_relay.max(higher_rate))
+        let relay = weight.div_ceil(4);
+        let mut least = 0u64;
+        if let Some((old_fee, old_weight)) = self.replaces {
+            let old = old_fee.to_sat();
+            // fee / weight > old / old_weight  <=>  fee > old * weight / old_weight.
+            let higher_rate = if old_weight == 0 {
+                0
+            } else {
+                let scaled = u128::from(old) * u128::from(weight) / u128::from(old_weight);
+                u64::try_from(scaled).unwrap_or(u64::MAX).saturating_add(1)
+            };
+            least = least.max(old.saturating_add(relay)).max(higher_rate);
+        }
+        if let Some((fee, rate)) = self.conflict {
+            let at_rate = u64::from(rate.sat_per_kw()).saturating_mul(weight) / 1000;
+            least = least
+                .max(fee.to_sat().saturating_add(relay))
+                .max(at_rate.saturating_add(1));
+        }
+        Amount::from_sat(least)
     }
 }
 
@@ -151,6 +163,7 @@ impl FeeBumpState {
             last_fee: 0,
             last_weight: 0,
             conflict_feerate: 0,
+            conflict_fee: 0,
             broadcasts: 0,
         }
     }
@@ -181,6 +194,10 @@ impl FeeBumpState {
             feerate,
             replaces: (self.broadcasts > 0)
                 .then_some((Amount::from_sat(self.last_fee), self.last_weight)),
+            conflict: (self.conflict_feerate > 0 || self.conflict_fee > 0).then_some((
+                Amount::from_sat(self.conflict_fee),
+                FeeRate::from_sat_per_kw(self.conflict_feerate),
+            )),
         }
     }
 
@@ -207,11 +224,15 @@ impl FeeBumpState {
         self.last_weight = weight;
     }
 
-    /// Records a spend conflicting with the claim, paying `feerate` (for
-    /// example seen in the mempool). It only ever raises what the next
-    /// replacement must pay; it never lowers or resets the schedule.
-    pub fn record_conflict(&mut self, feerate: FeeRate) {
-        self.conflict_feerate = self.conflict_feerate.max(feerate.sat_per_kw());
+    /// Records a spend conflicting with the claim (for example seen in the
+    /// mempool) paying `fee` over `weight`. It only ever raises what the
+    /// next replacement must pay (BIP 125: more than its fee rate, and its
+    /// fee plus the relay fee); it never lowers or resets the schedule.
+    pub fn record_conflict(&mut self, fee: Amount, weight: u64) {
+        let rate = u128::from(fee.to_sat()) * 1000 / u128::from(weight.max(1));
+        let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        self.conflict_feerate = self.conflict_feerate.max(rate);
+        self.conflict_fee = self.conflict_fee.max(fee.to_sat());
     }
 
     /// The persisted form: a version byte, then a TLV stream (BOLT 1
@@ -228,6 +249,7 @@ impl FeeBumpState {
         w.put(14, &self.last_weight);
         w.put(16, &self.conflict_feerate);
         w.put(18, &self.broadcasts);
+        w.put(20, &self.conflict_fee);
         let mut out = vec![Self::VERSION];
         w.write(&mut out);
         out
@@ -260,6 +282,7 @@ impl FeeBumpState {
             last_weight: need(r.take(14, "last_weight")?, "last_weight")?,
             conflict_feerate: need(r.take(16, "conflict_feerate")?, "conflict_feerate")?,
             broadcasts: need(r.take(18, "broadcasts")?, "broadcasts")?,
+            conflict_fee: need(r.take(20, "conflict_fee")?, "conflict_fee")?,
         };
         r.finish()?;
         let consistent = if s.broadcasts == 0 {
@@ -301,17 +324,13 @@ impl FeeBumpState {
 /// assert_eq!(next_bump(&s, 100, FeeRate::from_sat_per_kw(1_000)), None);
 /// assert_eq!(next_bump(&s, 101, FeeRate::from_sat_per_kw(1_000)).unwrap().sat_per_kw(), 2_900);
 /// // A lower estimate or a cheap conflict never brings it down.
-/// s.record_conflict(FeeRate::from_sat_per_kw(500));
+/// s.record_conflict(Amount::from_sat(350), 700);
 /// assert!(next_bump(&s, 101, FeeRate::from_sat_per_kw(253)).unwrap().sat_per_kw() >= 2_900);
 /// ```
 pub fn next_bump(state: &FeeBumpState, height: u32, estimate: FeeRate) -> Option<FeeRate> {
     let cap = state.max_feerate.max(FeeRate::FLOOR.sat_per_kw());
     let estimate = estimate.at_least_floor().sat_per_kw();
-    let over_conflict = if state.conflict_feerate > 0 {
-        state.conflict_feerate.saturating_add(MIN_FEERATE_INCREMENT)
-    } else {
-        0
-    };
+    let over_conflict = over_conflict(state);
     if state.broadcasts == 0 {
         let rate = estimate.max(over_conflict).min(cap);
         return Some(FeeRate::from_sat_per_kw(rate));
@@ -327,7 +346,7 @@ pub fn next_bump(state: &FeeBumpState, height: u32, estimate: FeeRate) -> Option
     let along = span * u64::from(elapsed) / u64::from(total);
     let curve = u32::try_from(u64::from(start) + along).unwrap_or(cap);
     let desired = curve.max(estimate);
-    let outbid = state.conflict_feerate >= state.last_feerate;
+    let outbid = over_conflict > state.last_feerate;
     if desired <= state.last_feerate && !outbid {
         return None;
     }
@@ -341,6 +360,25 @@ pub fn next_bump(state: &FeeBumpState, height: u32, estimate: FeeRate) -> Option
         // The cap leaves no room for a valid replacement.
         None
     }
+}
+
+/// The least rate that outbids the conflict seen: its rate plus
+/// [`MIN_FEERATE_INCREMENT`], and, at the weight of our last broadcast, its
+/// fee plus the relay fee of our size (BIP 125 rule 3) with a satoshi of
+/// margin for fees rounded down.
+fn over_conflict(state: &FeeBumpState) -> u32 {
+    if state.conflict_feerate == 0 && state.conflict_fee == 0 {
+        return 0;
+    }
+    let by_rate = state.conflict_feerate.saturating_add(MIN_FEERATE_INCREMENT);
+    let by_fee = if state.last_weight > 0 {
+        let w = u128::from(state.last_weight);
+        let need = u128::from(state.conflict_fee) + w.div_ceil(4) + 1;
+        u32::try_from((need * 1000).div_ceil(w)).unwrap_or(u32::MAX)
+    } else {
+        0
+    };
+    by_rate.max(by_fee)
 }
 
 #[cfg(test)]
@@ -371,11 +409,16 @@ mod tests {
     fn conflict_is_outbid_and_never_lowers() {
         let mut s = FeeBumpState::new(200, rate(100_000));
         s.record_broadcast(100, rate(5_000), Amount::from_sat(5_000), 1_000);
-        s.record_conflict(rate(8_000));
+        s.record_conflict(Amount::from_sat(8_000), 1_000);
         let r = next_bump(&s, 101, rate(253)).unwrap();
         assert!(r.sat_per_kw() >= 8_000 + MIN_FEERATE_INCREMENT);
+        // A larger conflict must be outbid in absolute fee too, at our
+        // weight (1,000): 16,000 sat plus 250 vbytes.
+        s.record_conflict(Amount::from_sat(16_000), 2_000);
+        let r = next_bump(&s, 101, rate(253)).unwrap();
+        assert!(u64::from(r.sat_per_kw()) >= 16_000 + 250);
         // A lower conflict later does not lower anything.
-        s.record_conflict(rate(300));
+        s.record_conflict(Amount::from_sat(300), 1_000);
         assert_eq!(s.conflict_feerate(), rate(8_000));
     }
 
@@ -423,7 +466,7 @@ mod tests {
                     h = h.saturating_add(dh);
                     s.record_broadcast(h, rate(r), Amount::from_sat(fee), w);
                 }
-                s.record_conflict(rate(conflict));
+                s.record_conflict(Amount::from_sat(u64::from(conflict)), 1_000);
                 s
             })
     }
@@ -458,7 +501,7 @@ mod tests {
             for (dh, estimate, conflict, seen) in steps {
                 h += dh;
                 if seen {
-                    s.record_conflict(rate(conflict));
+                    s.record_conflict(Amount::from_sat(u64::from(conflict)), 900);
                 }
                 if let Some(r) = next_bump(&s, h, rate(estimate)) {
                     // Fee as a sweep pays it: rounded down.
