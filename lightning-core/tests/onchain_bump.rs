@@ -151,13 +151,24 @@ fn in_mempool(chain: &SimChainHandle, tx: &Transaction) -> bool {
 
 /// Our commitment of an anchors channel at the minimum fee rate is
 /// CPFP'd through our anchor with wallet inputs to 10,000 sat/kw for the
-/// package; the child is replaced once by a higher one (BIP 125); both
-/// parent and child confirm.
+/// package, paid by a wallet holding a single coin; the child is replaced
+/// once by a higher one (BIP 125) that reuses the coin; both parent and
+/// child confirm.
 #[test]
 fn low_fee_anchor_commitment_is_cpfpd_and_confirms() {
     let w = open_on_chain(true, 253);
     let hc = w.p.a.ch.holder_commitment().unwrap();
     let parent = hc.commitment;
+    // A wallet with a single confirmed coin: replacing the child works
+    // only by reusing that coin.
+    let one_coin = SimWallet::from_seed([6; 32], w.chain.clone());
+    let coin_tx = w
+        .wallet
+        .fund(Amount::from_sat(200_000), &one_coin.script_pubkey())
+        .unwrap();
+    w.chain.submit_transaction(coin_tx).unwrap();
+    w.chain.mine_blocks(1, &miner());
+    assert_eq!(one_coin.confirmed_utxos().unwrap().len(), 1);
     w.chain.submit_transaction(parent.clone()).unwrap();
     let parent_fee = fee_of(&w.chain, &parent);
     let parent_rate = parent_fee.to_sat() * 1000 / parent.weight().to_wu();
@@ -174,8 +185,15 @@ fn low_fee_anchor_commitment_is_cpfpd_and_confirms() {
     let first = next_bump(&state, height, FeeRate::from_sat_per_kw(10_000)).unwrap();
     assert_eq!(first.sat_per_kw(), 10_000);
     let signer = w.p.a.ch.signer();
-    let cpfp =
-        build_anchor_cpfp(signer, &parent, parent_fee, &state.target(first), &w.wallet).unwrap();
+    let cpfp = build_anchor_cpfp(
+        signer,
+        &parent,
+        parent_fee,
+        &state.target(first),
+        &one_coin,
+        &[],
+    )
+    .unwrap();
     assert!(
         cpfp.package_feerate() >= first,
         "{:?}",
@@ -193,14 +211,28 @@ fn low_fee_anchor_commitment_is_cpfpd_and_confirms() {
     // replaces the first in the mempool.
     let second = next_bump(&state, height + 1, FeeRate::from_sat_per_kw(10_000)).unwrap();
     assert!(second > first);
+    // Without the first child's coin the wallet has nothing left.
+    assert!(matches!(
+        build_anchor_cpfp(
+            signer,
+            &parent,
+            parent_fee,
+            &state.target(second),
+            &one_coin,
+            &[]
+        ),
+        Err(BumpError::Wallet(WalletError::InsufficientFunds { .. }))
+    ));
     let cpfp2 = build_anchor_cpfp(
         signer,
         &parent,
         parent_fee,
         &state.target(second),
-        &w.wallet,
+        &one_coin,
+        &cpfp.child.wallet_inputs,
     )
     .unwrap();
+    assert_eq!(cpfp2.child.wallet_inputs, cpfp.child.wallet_inputs);
     assert!(state.is_valid_replacement(cpfp2.child.fee, cpfp2.child.tx.weight().to_wu()));
     w.chain.submit_transaction(cpfp2.child.tx.clone()).unwrap();
     assert!(!in_mempool(&w.chain, &cpfp.child.tx));
@@ -245,8 +277,8 @@ fn anchors_htlc_transactions_get_wallet_inputs_and_confirm() {
         .iter()
         .find(|h| h.htlc.htlc.direction == HtlcDirection::Received)
         .unwrap();
-    let tx =
-        build_funded_holder_htlc_transaction(signer, ctx, success, &target, &w.wallet).unwrap();
+    let tx = build_funded_holder_htlc_transaction(signer, ctx, success, &target, &w.wallet, &[])
+        .unwrap();
     assert!(tx.tx.input.len() >= 2, "wallet inputs were added");
     // Input 0 / output 0 stay the pre-signed pair.
     assert_eq!(tx.tx.input[0].previous_output.txid, parent.compute_txid());
@@ -268,15 +300,45 @@ fn anchors_htlc_transactions_get_wallet_inputs_and_confirm() {
     while w.chain.best_block().height < timeout_cltv {
         w.chain.mine_blocks(1, &miner());
     }
-    let ttx =
-        build_funded_holder_htlc_transaction(signer, ctx, timeout, &target, &w.wallet).unwrap();
+    // The HTLC-timeout on a schedule: a first broadcast, then (no block
+    // mined it) an RBF replacement with other wallet coins, accepted.
+    let height = w.chain.best_block().height;
+    let mut state = FeeBumpState::new(
+        htlc_timeout_deadline(timeout_cltv, Some(timeout_cltv + 6)),
+        FeeRate::from_sat_per_kw(50_000),
+    );
+    let rate = next_bump(&state, height, FeeRate::from_sat_per_kw(5_000)).unwrap();
+    let ttx = build_funded_holder_htlc_transaction(
+        signer,
+        ctx,
+        timeout,
+        &state.target(rate),
+        &w.wallet,
+        &[],
+    )
+    .unwrap();
     assert_eq!(ttx.tx.lock_time.to_consensus_u32(), timeout_cltv);
     assert_eq!(ttx.tx.output[0].value, timeout.htlc.amount);
     assert!(ttx.fee.to_sat() * 1000 >= 5_000 * ttx.tx.weight().to_wu());
     w.chain.submit_transaction(ttx.tx.clone()).unwrap();
+    state.record_broadcast(height, rate, ttx.fee, ttx.weight);
+    let higher = next_bump(&state, height + 1, FeeRate::from_sat_per_kw(5_000)).unwrap();
+    assert!(higher > rate);
+    let ttx2 = build_funded_holder_htlc_transaction(
+        signer,
+        ctx,
+        timeout,
+        &state.target(higher),
+        &w.wallet,
+        &ttx.wallet_inputs,
+    )
+    .unwrap();
+    assert!(state.is_valid_replacement(fee_of(&w.chain, &ttx2.tx), ttx2.tx.weight().to_wu()));
+    w.chain.submit_transaction(ttx2.tx.clone()).unwrap();
+    assert!(!in_mempool(&w.chain, &ttx.tx));
     w.chain.mine_blocks(1, &miner());
     assert!(w.chain.tx_confirmations(&tx.tx.compute_txid()).is_some());
-    assert_eq!(w.chain.tx_confirmations(&ttx.tx.compute_txid()), Some(1));
+    assert_eq!(w.chain.tx_confirmations(&ttx2.tx.compute_txid()), Some(1));
     assert!(w.chain.rejections().is_empty());
 
     // A static_remotekey channel's HTLC transactions cannot take inputs.
@@ -294,6 +356,7 @@ fn anchors_htlc_transactions_get_wallet_inputs_and_confirm() {
         &r2.holder_htlcs[0],
         &target,
         &w2.wallet,
+        &[],
     )
     .unwrap_err();
     assert_eq!(err, BumpError::NotAnchors);
@@ -483,8 +546,8 @@ fn wallet_short_of_funds_is_a_typed_error() {
     let empty = SimWallet::from_seed([77; 32], w.chain.clone());
     assert!(empty.confirmed_utxos().unwrap().is_empty());
     let target = FeeTarget::new(FeeRate::from_sat_per_kw(10_000));
-    let err =
-        build_anchor_cpfp(w.p.a.ch.signer(), &parent, parent_fee, &target, &empty).unwrap_err();
+    let err = build_anchor_cpfp(w.p.a.ch.signer(), &parent, parent_fee, &target, &empty, &[])
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -497,14 +560,29 @@ fn wallet_short_of_funds_is_a_typed_error() {
     let mut other = parent.clone();
     other.output.retain(|o| o.value != Amount::from_sat(330));
     assert_eq!(
-        build_anchor_cpfp(w.p.a.ch.signer(), &other, parent_fee, &target, &w.wallet).unwrap_err(),
+        build_anchor_cpfp(
+            w.p.a.ch.signer(),
+            &other,
+            parent_fee,
+            &target,
+            &w.wallet,
+            &[]
+        )
+        .unwrap_err(),
         BumpError::NoAnchor
     );
     let mut unsigned = parent;
     unsigned.input[0].witness = Default::default();
     assert_eq!(
-        build_anchor_cpfp(w.p.a.ch.signer(), &unsigned, parent_fee, &target, &w.wallet)
-            .unwrap_err(),
+        build_anchor_cpfp(
+            w.p.a.ch.signer(),
+            &unsigned,
+            parent_fee,
+            &target,
+            &w.wallet,
+            &[]
+        )
+        .unwrap_err(),
         BumpError::UnsignedParent
     );
 }

@@ -35,12 +35,14 @@ pub use anchor::{build_anchor_cpfp, find_anchor, AnchorCpfp};
 pub use htlc::build_funded_holder_htlc_transaction;
 pub use schedule::{
     anchor_cpfp_deadline, htlc_success_deadline, htlc_timeout_deadline, justice_deadline,
-    next_bump, FeeBumpState, FeeTarget, MIN_FEERATE_INCREMENT, NO_DEADLINE_HORIZON,
+    next_bump, value_cap, FeeBumpState, FeeTarget, MIN_FEERATE_INCREMENT, NO_DEADLINE_HORIZON,
 };
 
 use bitcoin::{Amount, Transaction, TxOut, Witness};
 use lightning_chain::wallet::WalletError;
-use lightning_chain::wallet::{select_coins, CoinSelection, CoinSelectionRequest, Wallet};
+use lightning_chain::wallet::{
+    select_coins, CoinSelection, CoinSelectionRequest, Wallet, WalletUtxo,
+};
 
 use crate::keys::SignerError;
 use crate::transactions::TxError;
@@ -84,17 +86,28 @@ pub struct FundedTransaction {
     pub fee: Amount,
     /// An upper bound of its weight, on which the fee was computed.
     pub weight: u64,
+    /// The wallet coins it spends: give them back as `reuse` when building
+    /// its replacement, since the wallet no longer lists coins its mempool
+    /// spends.
+    pub wallet_inputs: Vec<WalletUtxo>,
 }
 
-/// Selects wallet coins for `request` so that the fee also meets
+/// Selects wallet coins (the wallet's, plus `reuse`: those of the
+/// transaction being replaced) for `request` so that the fee also meets
 /// `target.min_fee(weight)` (BIP 125 against what it replaces), which
 /// depends on the weight the selection ends with: a few rounds at most.
 fn select_for_target<W: Wallet>(
     wallet: &W,
+    reuse: &[WalletUtxo],
     mut request: CoinSelectionRequest,
     target: &FeeTarget,
 ) -> Result<CoinSelection, BumpError> {
-    let utxos = wallet.confirmed_utxos()?;
+    let mut utxos = wallet.confirmed_utxos()?;
+    for coin in reuse {
+        if !utxos.iter().any(|u| u.outpoint == coin.outpoint) {
+            utxos.push(coin.clone());
+        }
+    }
     request.min_fee = target.min_fee(request.base_weight);
     for _ in 0..4 {
         let sel = select_coins(&utxos, &request)?;

@@ -11,7 +11,7 @@ use bitcoin::absolute::LockTime;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight};
-use lightning_chain::wallet::{CoinSelectionRequest, Wallet};
+use lightning_chain::wallet::{CoinSelectionRequest, Wallet, WalletUtxo};
 use lightning_chain::FeeRate;
 
 use super::{
@@ -84,6 +84,10 @@ pub fn find_anchor(
 /// the child replaces an earlier child of ours under BIP 125
 /// ([`FeeTarget::min_fee`]).
 ///
+/// `reuse`: the wallet coins of the child this one replaces
+/// ([`FundedTransaction::wallet_inputs`]), which the wallet no longer lists
+/// while that child is in its mempool; empty for a first child.
+///
 /// The wallet's coins must be confirmed (the wallet trait promises so): a
 /// child spending another unconfirmed transaction could be pinned.
 pub fn build_anchor_cpfp<S: ChannelSigner, W: Wallet>(
@@ -92,6 +96,7 @@ pub fn build_anchor_cpfp<S: ChannelSigner, W: Wallet>(
     parent_fee: Amount,
     target: &FeeTarget,
     wallet: &W,
+    reuse: &[WalletUtxo],
 ) -> Result<AnchorCpfp, BumpError> {
     if parent.input.iter().any(|i| i.witness.is_empty()) {
         return Err(BumpError::UnsignedParent);
@@ -131,7 +136,7 @@ pub fn build_anchor_cpfp<S: ChannelSigner, W: Wallet>(
         change_script,
         change_required: true,
     };
-    let sel = select_for_target(wallet, request, target)?;
+    let sel = select_for_target(wallet, reuse, request, target)?;
     let change = sel
         .change
         .clone()
@@ -160,6 +165,7 @@ pub fn build_anchor_cpfp<S: ChannelSigner, W: Wallet>(
             tx,
             fee: sel.fee,
             weight: sel.weight,
+            wallet_inputs: sel.inputs.clone(),
         },
         parent_fee,
         parent_weight,

@@ -15,7 +15,7 @@
 
 use bitcoin::ecdsa;
 use bitcoin::{ScriptBuf, Sequence, TxIn, TxOut};
-use lightning_chain::wallet::{CoinSelectionRequest, Wallet};
+use lightning_chain::wallet::{CoinSelectionRequest, Wallet, WalletUtxo};
 
 use super::{
     apply_wallet_signatures, placeholder_witness, select_for_target, BumpError, FeeTarget,
@@ -37,6 +37,9 @@ use crate::transactions::CommitmentTransaction;
 /// `SIGHASH_SINGLE|SIGHASH_ANYONECANPAY` signature and ours (`SIGHASH_ALL`),
 /// the wallet's inputs by the wallet.
 ///
+/// `reuse`: the wallet coins of the transaction this one replaces
+/// ([`FundedTransaction::wallet_inputs`]); empty for a first broadcast.
+///
 /// The commitment must be confirmed before it can be mined (`nSequence` 1);
 /// an HTLC-timeout also waits for its `cltv_expiry` (its `nLockTime`).
 pub fn build_funded_holder_htlc_transaction<S: ChannelSigner, W: Wallet>(
@@ -45,6 +48,7 @@ pub fn build_funded_holder_htlc_transaction<S: ChannelSigner, W: Wallet>(
     claim: &HolderHtlcClaim,
     target: &FeeTarget,
     wallet: &W,
+    reuse: &[WalletUtxo],
 ) -> Result<FundedTransaction, BumpError> {
     if !commitment.channel_type.has_anchors() {
         return Err(BumpError::NotAnchors);
@@ -80,7 +84,7 @@ pub fn build_funded_holder_htlc_transaction<S: ChannelSigner, W: Wallet>(
         change_script,
         change_required: false,
     };
-    let sel = select_for_target(wallet, request, target)?;
+    let sel = select_for_target(wallet, reuse, request, target)?;
     let mut prevouts = vec![TxOut {
         value: claim.htlc.amount,
         script_pubkey: p2wsh(&claim.htlc.witness_script),
@@ -120,5 +124,6 @@ pub fn build_funded_holder_htlc_transaction<S: ChannelSigner, W: Wallet>(
         tx,
         fee: sel.fee,
         weight: sel.weight,
+        wallet_inputs: sel.inputs.clone(),
     })
 }

@@ -80,6 +80,25 @@ pub fn anchor_cpfp_deadline(height: u32, htlc_deadlines: &[u32]) -> u32 {
         .unwrap_or(height.saturating_add(NO_DEADLINE_HORIZON))
 }
 
+/// The highest fee rate a claim of `value` can pay on its own over
+/// `weight` and still leave `dust` in its output: `(value - dust) x 1000 /
+/// weight` sat/kw, a natural cap ([`FeeBumpState::new`]) for a claim that
+/// pays for itself. A claim the wallet pays for (CPFP, anchors HTLC
+/// transactions) is capped by what is at stake instead, or by the host.
+///
+/// ```
+/// # use lightning_core::onchain::bump::value_cap;
+/// # use bitcoin::Amount;
+/// let cap = value_cap(Amount::from_sat(100_330), 1_000, Amount::from_sat(330));
+/// assert_eq!(cap.sat_per_kw(), 100_000);
+/// assert_eq!(value_cap(Amount::from_sat(100), 1_000, Amount::from_sat(330)).sat_per_kw(), 0);
+/// ```
+pub fn value_cap(value: Amount, weight: u64, dust: Amount) -> FeeRate {
+    let spendable = u128::from(value.to_sat().saturating_sub(dust.to_sat()));
+    let rate = spendable * 1000 / u128::from(weight.max(1));
+    FeeRate::from_sat_per_kw(u32::try_from(rate).unwrap_or(u32::MAX))
+}
+
 /// One claim's fee history: what the schedule needs to stay monotonic
 /// across restarts and conflicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
