@@ -586,3 +586,36 @@ fn wallet_short_of_funds_is_a_typed_error() {
         BumpError::UnsignedParent
     );
 }
+
+/// The peer's commitment carries an anchor for us too (its
+/// `to_remote_anchor`, our `funding_pubkey`): A CPFPs B's broadcast
+/// commitment through it, and both confirm.
+#[test]
+fn their_commitment_is_cpfpd_through_our_anchor() {
+    let w = open_on_chain(true, 253);
+    let theirs = w.p.b.ch.holder_commitment().unwrap().commitment;
+    w.chain.submit_transaction(theirs.clone()).unwrap();
+    let parent_fee = fee_of(&w.chain, &theirs);
+    let signer = w.p.a.ch.signer();
+    let ours = find_anchor(&theirs, &signer.pubkeys().funding_pubkey).unwrap();
+    let b_anchor = find_anchor(&theirs, &w.p.b.ch.signer().pubkeys().funding_pubkey).unwrap();
+    assert_ne!(ours.outpoint, b_anchor.outpoint);
+    let target = FeeTarget::new(FeeRate::from_sat_per_kw(7_500));
+    let cpfp = build_anchor_cpfp(signer, &theirs, parent_fee, &target, &w.wallet, &[]).unwrap();
+    assert_eq!(cpfp.child.tx.input[0].previous_output, ours.outpoint);
+    assert!(cpfp.package_feerate() >= target.feerate);
+    // The chain checks the anchor signature: a damaged one is refused.
+    let mut bad = cpfp.child.tx.clone();
+    let mut elements: Vec<Vec<u8>> = bad.input[0].witness.iter().map(<[u8]>::to_vec).collect();
+    elements[0][10] ^= 1;
+    bad.input[0].witness = bitcoin::Witness::from_slice(&elements);
+    assert!(w.chain.submit_transaction(bad).is_err());
+    w.chain.submit_transaction(cpfp.child.tx.clone()).unwrap();
+    w.chain.mine_blocks(1, &miner());
+    assert_eq!(w.chain.tx_confirmations(&theirs.compute_txid()), Some(1));
+    assert_eq!(
+        w.chain.tx_confirmations(&cpfp.child.tx.compute_txid()),
+        Some(1)
+    );
+    assert!(w.chain.rejections().is_empty());
+}
