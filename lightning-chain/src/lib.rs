@@ -11,6 +11,7 @@
 //! | [`WatchFilter`] | (light clients) learns which scripts and outpoints matter |
 //! | [`Broadcaster`] | publishes transactions |
 //! | [`FeeEstimator`] | gives a [`FeeRate`] for a [`ConfirmationTarget`] |
+//! | [`Wallet`] | lends its confirmed coins, a change script and input signatures for fee bumping |
 //!
 //! [`ConfirmationTracker`] is a ready-made [`ChainListener`] that follows the
 //! depth of watched transactions and the spends of watched outpoints across
@@ -40,6 +41,7 @@ mod fee;
 mod listen;
 mod source;
 mod sync;
+pub mod wallet;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;
@@ -48,6 +50,7 @@ pub use fee::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator, FeeRate, Fi
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};
 pub use sync::{ChainSync, SyncError, SyncOutcome};
+pub use wallet::{Wallet, WalletUtxo};
 
 /// Re-export of the `bitcoin` crate whose types appear in this crate's API.
 pub use bitcoin;

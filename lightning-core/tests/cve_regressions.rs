@@ -995,3 +995,56 @@ fn cve_zero_conf_message_order_races() {
     assert!(s.pay_node(50_000, 0x36), "a payment after reconnecting");
     assert_eq!(the_channel(&s).1, ready.1 + 50_000);
 }
+
+/// Monotonic fee bumping (issue 15; the LND sweeper replacement-stalling
+/// class): an attacker replaces our time-sensitive claim with a
+/// conflicting spend and lets it leave the mempool, or the estimator's
+/// rate collapses, and a fee function that restarts from the estimate
+/// would bring our claim back to a low rate each time, stalling it past
+/// its deadline. Our schedule never goes below the last broadcast, outbids
+/// the conflict in rate and in fee, survives a restart from its persisted
+/// bytes, and still reaches its maximum by the deadline.
+#[test]
+fn cve_monotonic_fee_bumping() {
+    use bitcoin::Amount;
+    use lightning_chain::FeeRate;
+    use lightning_core::onchain::bump::{
+        justice_deadline, next_bump, FeeBumpState, MIN_FEERATE_INCREMENT,
+    };
+    let weight = 800u64;
+    let confirmed_at = 1_000;
+    let deadline = justice_deadline(confirmed_at, 20);
+    let cap = FeeRate::from_sat_per_kw(40_000);
+    let mut state = FeeBumpState::new(deadline, cap);
+    let mut last = 0u32;
+    let mut last_fee = Amount::ZERO;
+    for height in confirmed_at..=deadline + 2 {
+        // The attacker's conflict appears at 12,000 sat/kw at block 1005,
+        // then vanishes; the estimate collapses to the floor from then on.
+        if height == confirmed_at + 5 {
+            state.record_conflict(Amount::from_sat(12_000 * weight / 1000), weight);
+        }
+        let estimate = if height < confirmed_at + 5 {
+            FeeRate::from_sat_per_kw(2_000)
+        } else {
+            FeeRate::FLOOR
+        };
+        // A restart every block: the schedule lives in its bytes.
+        state = FeeBumpState::decode(&state.encode()).unwrap();
+        if let Some(rate) = next_bump(&state, height, estimate) {
+            let r = rate.sat_per_kw();
+            assert!(r > last, "block {height}: {r} after {last}");
+            if height >= confirmed_at + 5 {
+                assert!(r >= 12_000 + MIN_FEERATE_INCREMENT, "block {height}: {r}");
+            }
+            let fee = Amount::from_sat(u64::from(r) * weight / 1000);
+            assert!(state.is_valid_replacement(fee, weight), "block {height}");
+            assert!(fee > last_fee);
+            state.record_broadcast(height, rate, fee, weight);
+            last = r;
+            last_fee = fee;
+        }
+        assert_eq!(state.last_feerate().map(|f| f.sat_per_kw()), Some(last));
+    }
+    assert_eq!(last, cap.sat_per_kw(), "the cap is reached by the deadline");
+}

@@ -304,3 +304,64 @@ impl SimWallet {
         Ok(())
     }
 }
+
+/// The host wallet the node pays its fee bumps from (anchor CPFP, zero-fee
+/// HTLC transactions): its spendable coins (confirmed, mature, not spent in
+/// the mempool, not reserved by [`fund`](SimWallet::fund)), its own script
+/// for change, and P2WPKH `SIGHASH_ALL` signatures on the inputs that spend
+/// its script.
+impl lightning_chain::wallet::Wallet for SimWallet {
+    fn confirmed_utxos(
+        &self,
+    ) -> Result<Vec<lightning_chain::WalletUtxo>, lightning_chain::wallet::WalletError> {
+        Ok(self
+            .spendable_coins()
+            .into_iter()
+            .map(|(outpoint, txout)| lightning_chain::WalletUtxo {
+                outpoint,
+                txout,
+                satisfaction_weight: lightning_chain::wallet::P2WPKH_SATISFACTION_WEIGHT,
+            })
+            .collect())
+    }
+
+    fn change_script(&self) -> Result<ScriptBuf, lightning_chain::wallet::WalletError> {
+        Ok(self.script_pubkey.clone())
+    }
+
+    fn sign_wallet_inputs(
+        &self,
+        tx: &Transaction,
+        prevouts: &[TxOut],
+    ) -> Result<Vec<(usize, Witness)>, lightning_chain::wallet::WalletError> {
+        use lightning_chain::wallet::WalletError as E;
+        let mut cache = SighashCache::new(tx);
+        let mut out = Vec::new();
+        for (index, prevout) in prevouts.iter().enumerate().take(tx.input.len()) {
+            if prevout.script_pubkey != self.script_pubkey {
+                continue;
+            }
+            let sighash = cache
+                .p2wpkh_signature_hash(
+                    index,
+                    &prevout.script_pubkey,
+                    prevout.value,
+                    EcdsaSighashType::All,
+                )
+                .map_err(|e| E::Signing {
+                    input: index,
+                    reason: e.to_string(),
+                })?;
+            let message = Message::from_digest(sighash.to_byte_array());
+            let signature = self.secp.sign_ecdsa(&message, &self.secret_key);
+            out.push((
+                index,
+                Witness::p2wpkh(
+                    &bitcoin::ecdsa::Signature::sighash_all(signature),
+                    &self.public_key.0,
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}

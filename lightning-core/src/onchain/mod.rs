@@ -11,12 +11,20 @@
 //!   claim them, built with [`crate::transactions::sweep`] and
 //!   [`crate::transactions::htlc`].
 //!
+//! - [`bump`]: fee bumping: the fee schedule of every claim, anchor CPFP
+//!   and wallet-funded HTLC transactions, paid from the host's
+//!   [`Wallet`](lightning_chain::wallet::Wallet).
+//!
 //! Not yet done (ARCHITECTURE.md, "On-chain resolution"): watching through
 //! the chain listener, persisting the resolver, broadcasting and fee
 //! bumping, and wiring into the `Node`. Like the channel's state machine,
 //! the module is public only with the `test-support` feature until then.
 #![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
 
+#[cfg(feature = "test-support")]
+pub mod bump;
+#[cfg(not(feature = "test-support"))]
+pub(crate) mod bump;
 #[cfg(feature = "test-support")]
 pub mod classify;
 #[cfg(not(feature = "test-support"))]
