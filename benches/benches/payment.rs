@@ -30,7 +30,11 @@
 //! operations, records and bytes per payment, and a paired measurement
 //! (`paired node payment`: `fs_store` and its floor in alternation, so the
 //! machine's IO load weighs on both alike) with the ratio (issue 22: goal
-//! at most 1.3x).
+//! at most 1.3x). Row `ldk_filesystem_store`: the same payment between two
+//! LDK 0.2 nodes in this process, each persisting to LDK's own
+//! `FilesystemStore` (`support/ldk.rs`), with a paired measurement against
+//! `fs_store` (`paired node payment vs LDK`; issue 22: goal ours at least 4x
+//! faster).
 //!
 //! `cargo bench -p lightning-benches --bench payment -- --warm-up-time 1 --measurement-time 3`
 
@@ -48,6 +52,10 @@ use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretK
 #[path = "support/node.rs"]
 mod node_support;
 use node_support::NodePair;
+
+#[path = "support/ldk.rs"]
+mod ldk_support;
+use ldk_support::LdkPair;
 
 /// A 10M sat channel, 4M on each side after the push; the payment is 50,000
 /// sat, well above dust, so both commitments of the add carry its output.
@@ -455,6 +463,36 @@ fn node_payment(c: &mut Criterion) {
         fs_time.as_secs_f64() / floor_time.as_secs_f64()
     );
 
+    // LDK, persisting to its FilesystemStore, paired with ours the same way.
+    let mut ldk = LdkPair::open(dir.path());
+    let ldk_start = ldk.totals();
+    for _ in 0..16 {
+        next += 1;
+        ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+    }
+    let ldk_end = ldk.totals();
+    eprintln!(
+        "LDK FilesystemStore node payment, both sides, over 16 payments: {:.2} store writes/payment, {:.0} bytes/payment",
+        (ldk_end.0 - ldk_start.0) as f64 / 16.0,
+        (ldk_end.1 - ldk_start.1) as f64 / 16.0
+    );
+    let (mut ldk_time, mut ours_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRS {
+        next += 1;
+        let start = Instant::now();
+        ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ldk_time += start.elapsed();
+        let start = Instant::now();
+        fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ours_time += start.elapsed();
+    }
+    eprintln!(
+        "paired node payment vs LDK: ldk_filesystem_store {:.2} ms, fs_store {:.2} ms per payment: ours {:.2}x faster ({PAIRS} pairs)",
+        ldk_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ours_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ldk_time.as_secs_f64() / ours_time.as_secs_f64()
+    );
+
     let mut group = c.benchmark_group("node_payment_round_trip");
     group.throughput(Throughput::Elements(1));
     group.bench_function("memory_store", |b| {
@@ -476,6 +514,12 @@ fn node_payment(c: &mut Criterion) {
         b.iter(|| {
             next += 1;
             fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        })
+    });
+    group.bench_function("ldk_filesystem_store", |b| {
+        b.iter(|| {
+            next += 1;
+            ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         })
     });
     group.finish();
