@@ -528,8 +528,27 @@ fn node_payment(c: &mut Criterion) {
 /// `LN_BENCH_STRACE=<n>`: opens the `FsStore` node pair, makes `n`
 /// payments and exits (no criterion), printing the payments' window on
 /// stderr, so that `strace -f -c` counts the syscalls of `n` payments
-/// (less the opening's, measured with `n = 0`).
+/// (less the opening's, measured with `n = 0`). `LN_BENCH_STRACE_LDK=<n>`
+/// does the same with the LDK pair.
 fn strace_run() -> bool {
+    if let Some(n) = std::env::var("LN_BENCH_STRACE_LDK")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+        let mut ldk = LdkPair::open(dir.path());
+        let start = ldk.totals();
+        eprintln!("strace run: LDK pair open");
+        for i in 0..n {
+            ldk.pay(i.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        }
+        let end = ldk.totals();
+        eprintln!(
+            "strace run: {n} LDK node payments over FilesystemStore, {} store writes (both sides)",
+            end.0 - start.0
+        );
+        return true;
+    }
     let Some(n) = std::env::var("LN_BENCH_STRACE")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
