@@ -417,6 +417,14 @@ fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
     (ops, bytes / ops)
 }
 
+/// A temporary directory for the stores: beside the target directory, or
+/// under `LN_BENCH_DIR` (a tmpfs such as /dev/shm leaves only the CPU and
+/// syscall cost of persisting).
+fn bench_dir() -> tempfile::TempDir {
+    let base = std::env::var("LN_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    tempfile::tempdir_in(base).expect("temporary directory")
+}
+
 /// One plain write + fsync of `value` at offset 0 of `file`.
 fn write_fsync(file: &mut File, value: &[u8]) {
     file.seek(SeekFrom::Start(0)).expect("seek");
@@ -425,7 +433,7 @@ fn write_fsync(file: &mut File, value: &[u8]) {
 }
 
 fn node_payment(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let dir = bench_dir();
     let mut memory = NodePair::open(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
     let fs_a: Arc<dyn KvStore> =
         Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
@@ -535,7 +543,7 @@ fn strace_run() -> bool {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+        let dir = bench_dir();
         let mut ldk = LdkPair::open(dir.path());
         let start = ldk.totals();
         eprintln!("strace run: LDK pair open");
@@ -555,7 +563,7 @@ fn strace_run() -> bool {
     else {
         return false;
     };
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let dir = bench_dir();
     let fs_a: Arc<dyn KvStore> =
         Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
     let fs_b: Arc<dyn KvStore> =
