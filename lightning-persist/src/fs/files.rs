@@ -275,12 +275,15 @@ fn scan(
             }
         };
         let Some(reason) = damage else { continue };
+        // Only the bytes up to the last non-zero one are read into memory:
+        // a log's zeros may be long (`FsStore::reserve_log`).
+        let data_end = last_nonzero_end(file, at, file_len).map_err(io_error("read", &path))?;
         let mut rest = Vec::new();
         let mut raw = file;
         raw.seek(SeekFrom::Start(at))
-            .and_then(|_| raw.read_to_end(&mut rest))
+            .and_then(|_| raw.take(data_end - at).read_to_end(&mut rest))
             .map_err(io_error("read", &path))?;
-        if mode != Mode::Snapshot && rest.iter().all(|&b| b == 0) {
+        if mode != Mode::Snapshot && data_end == at {
             // The zero-filled space ahead of the next append.
             return Ok(ScanEnd {
                 valid_len: at,
@@ -314,6 +317,25 @@ fn scan(
         file_len,
         torn: false,
     })
+}
+
+/// Where the bytes of `file` in `from..len` stop being all zeros: the end
+/// of the last non-zero byte, or `from` if there is none. Reads in chunks.
+fn last_nonzero_end(file: &File, from: u64, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut end = from;
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(CHUNK) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            end = at + i as u64 + 1;
+        }
+        at += n as u64;
+    }
+    Ok(end)
 }
 
 /// Loads a snapshot, which must be whole: every frame valid, the last one
