@@ -7,10 +7,20 @@
 //! with the floor (`paired ...` lines on stderr): on a shared machine whose
 //! IO load drifts, that ratio is the steadier one.
 //!
-//! Rows: `floor` (pwrite at offset 0 + fsync), `fs` (`FsStore::write`),
-//! `fs_batch2` (`FsStore::write_batch` of two records of this size, one
-//! durable operation), `sqlite`, and `postgres` when `LN_TEST_POSTGRES_URL`
-//! names a reachable server (skipped with a note on stderr otherwise).
+//! Rows: `floor` (the value's bytes written at offset 0 of an existing
+//! file of that size with one `write`, then `fsync`: an in-place rewrite,
+//! so no block allocation or size change, but the file's mtime changes),
+//! `fs` (`FsStore::write`, the frame written into the log's preallocated
+//! zeros, then `fdatasync`), `fs_append` (the same with
+//! `log_preallocate_bytes = 0`: every frame extends the file, as before
+//! preallocation), `fs_batch2` (`FsStore::write_batch` of two records of
+//! this size, one durable operation), `sqlite`, and `postgres` when
+//! `LN_TEST_POSTGRES_URL` names a reachable server (skipped with a note on
+//! stderr otherwise).
+//!
+//! `LN_BENCH_PAIRED_ONLY=1` prints the `paired` lines of `fs` and
+//! `fs_append` only (a few seconds when `fsync` is fast), to repeat them
+//! while the machine's disk is quiet.
 //!
 //! `cargo bench -p lightning-benches --bench durable_write -- --warm-up-time 1 --measurement-time 3`
 
@@ -21,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lightning_benches::{bench_store_writes, bench_write_fsync_floor, SIZES};
-use lightning_persist::{BatchOp, FsStore, KvStore, PostgresOptions, PostgresStore, SqliteStore};
+use lightning_persist::{
+    BatchOp, FsOptions, FsStore, KvStore, PostgresOptions, PostgresStore, SqliteStore,
+};
 
 fn bench_writes(c: &mut Criterion, name: &str, store: &dyn KvStore) {
     bench_store_writes(c, &format!("durable_write/{name}"), store);
@@ -92,6 +104,17 @@ fn durable_write(c: &mut Criterion) {
     let base = std::env::var("LN_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
     let dir = tempfile::tempdir_in(base).expect("temporary directory");
 
+    let mut append_only = FsOptions::default();
+    append_only.log_preallocate_bytes = 0;
+    if std::env::var_os("LN_BENCH_PAIRED_ONLY").is_some() {
+        let fs = FsStore::open(dir.path().join("fs"), "bench").expect("fs store");
+        let fs_append = FsStore::open_with(dir.path().join("fs-append"), "bench", &append_only)
+            .expect("fs store");
+        paired(dir.path(), "fs", &fs);
+        paired(dir.path(), "fs_append", &fs_append);
+        return;
+    }
+
     bench_write_fsync_floor(c, "durable_write/floor", dir.path());
 
     let fs = FsStore::open(dir.path().join("fs"), "bench").expect("fs store");
@@ -99,6 +122,11 @@ fn durable_write(c: &mut Criterion) {
     bench_writes(c, "fs", &fs);
     bench_batches(c, "fs_batch2", &fs);
     drop(fs);
+    let fs_append =
+        FsStore::open_with(dir.path().join("fs-append"), "bench", &append_only).expect("fs store");
+    paired(dir.path(), "fs_append", &fs_append);
+    bench_writes(c, "fs_append", &fs_append);
+    drop(fs_append);
     let sqlite = SqliteStore::open(dir.path().join("kv.sqlite"), "bench").expect("sqlite store");
     paired(dir.path(), "sqlite", &sqlite);
     bench_writes(c, "sqlite", &sqlite);

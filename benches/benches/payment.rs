@@ -30,7 +30,11 @@
 //! operations, records and bytes per payment, and a paired measurement
 //! (`paired node payment`: `fs_store` and its floor in alternation, so the
 //! machine's IO load weighs on both alike) with the ratio (issue 22: goal
-//! at most 1.3x).
+//! at most 1.3x). Row `ldk_filesystem_store`: the same payment between two
+//! LDK 0.2 nodes in this process, each persisting to LDK's own
+//! `FilesystemStore` (`support/ldk.rs`), with a paired measurement against
+//! `fs_store` (`paired node payment vs LDK`; issue 22: goal ours at least 4x
+//! faster).
 //!
 //! `cargo bench -p lightning-benches --bench payment -- --warm-up-time 1 --measurement-time 3`
 
@@ -48,6 +52,10 @@ use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretK
 #[path = "support/node.rs"]
 mod node_support;
 use node_support::NodePair;
+
+#[path = "support/ldk.rs"]
+mod ldk_support;
+use ldk_support::LdkPair;
 
 /// A 10M sat channel, 4M on each side after the push; the payment is 50,000
 /// sat, well above dust, so both commitments of the add carry its output.
@@ -409,6 +417,14 @@ fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
     (ops, bytes / ops)
 }
 
+/// A temporary directory for the stores: beside the target directory, or
+/// under `LN_BENCH_DIR` (a tmpfs such as /dev/shm leaves only the CPU and
+/// syscall cost of persisting).
+fn bench_dir() -> tempfile::TempDir {
+    let base = std::env::var("LN_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    tempfile::tempdir_in(base).expect("temporary directory")
+}
+
 /// One plain write + fsync of `value` at offset 0 of `file`.
 fn write_fsync(file: &mut File, value: &[u8]) {
     file.seek(SeekFrom::Start(0)).expect("seek");
@@ -417,7 +433,7 @@ fn write_fsync(file: &mut File, value: &[u8]) {
 }
 
 fn node_payment(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let dir = bench_dir();
     let mut memory = NodePair::open(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
     let fs_a: Arc<dyn KvStore> =
         Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
@@ -455,6 +471,36 @@ fn node_payment(c: &mut Criterion) {
         fs_time.as_secs_f64() / floor_time.as_secs_f64()
     );
 
+    // LDK, persisting to its FilesystemStore, paired with ours the same way.
+    let mut ldk = LdkPair::open(dir.path());
+    let ldk_start = ldk.totals();
+    for _ in 0..16 {
+        next += 1;
+        ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+    }
+    let ldk_end = ldk.totals();
+    eprintln!(
+        "LDK FilesystemStore node payment, both sides, over 16 payments: {:.2} store writes/payment, {:.0} bytes/payment",
+        (ldk_end.0 - ldk_start.0) as f64 / 16.0,
+        (ldk_end.1 - ldk_start.1) as f64 / 16.0
+    );
+    let (mut ldk_time, mut ours_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRS {
+        next += 1;
+        let start = Instant::now();
+        ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ldk_time += start.elapsed();
+        let start = Instant::now();
+        fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ours_time += start.elapsed();
+    }
+    eprintln!(
+        "paired node payment vs LDK: ldk_filesystem_store {:.2} ms, fs_store {:.2} ms per payment: ours {:.2}x faster ({PAIRS} pairs)",
+        ldk_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ours_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ldk_time.as_secs_f64() / ours_time.as_secs_f64()
+    );
+
     let mut group = c.benchmark_group("node_payment_round_trip");
     group.throughput(Throughput::Elements(1));
     group.bench_function("memory_store", |b| {
@@ -478,21 +524,46 @@ fn node_payment(c: &mut Criterion) {
             fs.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         })
     });
+    group.bench_function("ldk_filesystem_store", |b| {
+        b.iter(|| {
+            next += 1;
+            ldk.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        })
+    });
     group.finish();
 }
 
 /// `LN_BENCH_STRACE=<n>`: opens the `FsStore` node pair, makes `n`
 /// payments and exits (no criterion), printing the payments' window on
 /// stderr, so that `strace -f -c` counts the syscalls of `n` payments
-/// (less the opening's, measured with `n = 0`).
+/// (less the opening's, measured with `n = 0`). `LN_BENCH_STRACE_LDK=<n>`
+/// does the same with the LDK pair.
 fn strace_run() -> bool {
+    if let Some(n) = std::env::var("LN_BENCH_STRACE_LDK")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let dir = bench_dir();
+        let mut ldk = LdkPair::open(dir.path());
+        let start = ldk.totals();
+        eprintln!("strace run: LDK pair open");
+        for i in 0..n {
+            ldk.pay(i.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        }
+        let end = ldk.totals();
+        eprintln!(
+            "strace run: {n} LDK node payments over FilesystemStore, {} store writes (both sides)",
+            end.0 - start.0
+        );
+        return true;
+    }
     let Some(n) = std::env::var("LN_BENCH_STRACE")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     else {
         return false;
     };
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temporary directory");
+    let dir = bench_dir();
     let fs_a: Arc<dyn KvStore> =
         Arc::new(FsStore::open(dir.path().join("node-a"), "bench-a").expect("fs store a"));
     let fs_b: Arc<dyn KvStore> =

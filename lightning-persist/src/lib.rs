@@ -69,7 +69,7 @@ mod sqlite_store;
 
 pub use error::{KeyPart, PersistError};
 #[cfg(feature = "fs")]
-pub use fs::{FsOptions, FsStore};
+pub use fs::{FsOptions, FsStore, LogSpace};
 pub use memory::MemoryStore;
 /// The PostgreSQL client this crate uses, for hosts that connect a
 /// [`postgres::Client`] themselves (TLS, other settings) and pass it to

@@ -13,6 +13,11 @@
 //! threshold) and explicitly every seventh write, between the sentinels
 //! `compacting` and `compacted` on stdout, so that the parent can count the
 //! kills that landed in the middle of a compaction; the test requires some.
+//! Its log grows in small preallocation steps (16 KiB of zeros written with
+//! the append that needs them), and every third write is followed by an
+//! explicit `reserve_log` between `preallocating` and `preallocated`, so
+//! that kills land while zeros are being written too; the test requires
+//! some of those as well.
 
 // Test code may unwrap (clippy.toml allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
@@ -34,8 +39,14 @@ const CHILD_ENV: &str = "LN_PERSIST_CRASH_CHILD";
 const ITERATIONS: u64 = 200;
 const KEYS: u64 = 8;
 
-/// Compacts the store now.
+/// Compacts the store now, or grows its log's zero-filled space.
 type Compact = Box<dyn Fn() -> Result<(), PersistError>>;
+
+/// The filesystem store's maintenance calls, for the child to interleave.
+struct Maintenance {
+    compact: Compact,
+    preallocate: Compact,
+}
 
 /// Where a crash test keeps its records.
 #[derive(Clone)]
@@ -82,19 +93,29 @@ impl Target {
     }
 
     /// Opens the store, and for the filesystem a way to compact it.
-    fn open_compactable(&self, instance: &str) -> (Box<dyn KvStore>, Option<Compact>) {
+    fn open_compactable(&self, instance: &str) -> (Box<dyn KvStore>, Option<Maintenance>) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let mut compact: Option<Compact> = None;
+            let mut compact: Option<Maintenance> = None;
             let opened: Result<Box<dyn KvStore>, PersistError> = match self {
                 #[cfg(feature = "fs")]
                 Target::Fs(path) => {
                     let mut options = lightning_persist::FsOptions::default();
                     options.compact_min_log_bytes = 32 << 10;
+                    options.log_preallocate_bytes = 16 << 10;
                     lightning_persist::FsStore::open_with(path, instance, &options).map(|s| {
                         let s = std::sync::Arc::new(s);
                         let for_compact = std::sync::Arc::clone(&s);
-                        compact = Some(Box::new(move || for_compact.compact()));
+                        let for_reserve = std::sync::Arc::clone(&s);
+                        compact = Some(Maintenance {
+                            compact: Box::new(move || for_compact.compact()),
+                            // Always grows the file: 64 KiB past what it
+                            // has.
+                            preallocate: Box::new(move || {
+                                let space = for_reserve.log_space();
+                                for_reserve.reserve_log(space.allocated - space.used + (64 << 10))
+                            }),
+                        });
                         Box::new(s) as _
                     })
                 }
@@ -143,7 +164,7 @@ fn crash_child() {
     });
     let (iteration, target) = job.split_once('#').unwrap();
     let iteration: u64 = iteration.parse().unwrap();
-    let (store, compact) = Target::decode(target).open_compactable("crash-child");
+    let (store, maintenance) = Target::decode(target).open_compactable("crash-child");
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").unwrap();
     out.flush().unwrap();
@@ -192,19 +213,35 @@ fn crash_child() {
             writeln!(out, "ack {key} {version}").unwrap();
         }
         out.flush().unwrap();
-        if let Some(compact) = compact.as_ref().filter(|_| seq % 7 == 6) {
+        if let Some(maintenance) = maintenance.as_ref().filter(|_| seq % 7 == 6) {
             writeln!(out, "compacting").unwrap();
             out.flush().unwrap();
-            compact().unwrap();
+            (maintenance.compact)().unwrap();
             writeln!(out, "compacted").unwrap();
+            out.flush().unwrap();
+        }
+        if let Some(maintenance) = maintenance.as_ref().filter(|_| seq % 3 == 1) {
+            writeln!(out, "preallocating").unwrap();
+            out.flush().unwrap();
+            (maintenance.preallocate)().unwrap();
+            writeln!(out, "preallocated").unwrap();
             out.flush().unwrap();
         }
     }
 }
 
-/// Runs the crash loop; gives how many kills landed between a `compacting`
-/// sentinel and its `compacted`.
-fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
+/// Where the kills of a crash loop landed.
+#[derive(Debug, Default)]
+struct Kills {
+    /// Between `compacting` and `compacted`.
+    mid_compaction: u64,
+    /// Between `preallocating` and `preallocated`.
+    mid_preallocation: u64,
+}
+
+/// Runs the crash loop; says how many kills landed inside the child's
+/// maintenance calls.
+fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> Kills {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -214,7 +251,8 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
     let mut rng = Rng::new(seed);
     let exe = std::env::current_exe().unwrap();
     let mut acked: HashMap<String, u64> = HashMap::new();
-    let (mut total_acks, mut killed_mid_stream, mut mid_compaction) = (0u64, 0u64, 0u64);
+    let (mut total_acks, mut killed_mid_stream) = (0u64, 0u64);
+    let mut kills = Kills::default();
     let started = Instant::now();
     for iteration in 1..=ITERATIONS {
         let mut child = Command::new(&exe)
@@ -269,12 +307,13 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
             acks_now += 1;
         }
         total_acks += acks_now;
-        let last_sentinel = lines
-            .iter()
-            .rev()
-            .find(|l| *l == "compacting" || *l == "compacted");
-        if last_sentinel.is_some_and(|l| l == "compacting") {
-            mid_compaction += 1;
+        let last_sentinel = lines.iter().rev().find(|l| {
+            ["compacting", "compacted", "preallocating", "preallocated"].contains(&l.as_str())
+        });
+        match last_sentinel.map(String::as_str) {
+            Some("compacting") => kills.mid_compaction += 1,
+            Some("preallocating") => kills.mid_preallocation += 1,
+            _ => {}
         }
         if acks_now > 0 {
             killed_mid_stream += 1;
@@ -336,24 +375,32 @@ fn run_crashes(name: &str, target: Target, max_delay_ms: u64) -> u64 {
         }
     }
     eprintln!(
-        "{name}: {ITERATIONS} kills in {:.1}s, {total_acks} acknowledged writes, {killed_mid_stream} kills after at least one, {mid_compaction} in the middle of a compaction",
-        started.elapsed().as_secs_f64()
+        "{name}: {ITERATIONS} kills in {:.1}s, {total_acks} acknowledged writes, {killed_mid_stream} kills after at least one, {} in the middle of a compaction, {} in the middle of a preallocation",
+        started.elapsed().as_secs_f64(),
+        kills.mid_compaction,
+        kills.mid_preallocation,
     );
     assert!(
         killed_mid_stream >= ITERATIONS / 2,
         "{name}: too few kills landed mid-stream ({killed_mid_stream})"
     );
-    mid_compaction
+    kills
 }
 
 #[cfg(feature = "fs")]
 #[test]
 fn fs_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mid_compaction = run_crashes("fs", Target::Fs(dir.path().join("store")), 40);
+    let kills = run_crashes("fs", Target::Fs(dir.path().join("store")), 40);
     assert!(
-        mid_compaction >= 10,
-        "fs: only {mid_compaction} kills landed in the middle of a compaction"
+        kills.mid_compaction >= 10,
+        "fs: only {} kills landed in the middle of a compaction",
+        kills.mid_compaction
+    );
+    assert!(
+        kills.mid_preallocation >= 5,
+        "fs: only {} kills landed in the middle of a preallocation",
+        kills.mid_preallocation
     );
 }
 

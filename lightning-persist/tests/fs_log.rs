@@ -47,7 +47,8 @@ fn contents(store: &FsStore) -> BTreeMap<String, (u64, Vec<u8>)> {
 }
 
 /// Writes records 0..n (`k<i>` at version i+1), one per frame, and gives
-/// the log's length after each.
+/// where the log's last frame ends after each. The log file itself is
+/// longer: zeros follow, and appends go into them without growing it.
 fn write_records(store: &FsStore, root: &Path, n: u64) -> Vec<u64> {
     (0..n)
         .map(|i| {
@@ -55,25 +56,48 @@ fn write_records(store: &FsStore, root: &Path, n: u64) -> Vec<u64> {
             store
                 .write("ns", &key, i + 1, &value_for(&key, i + 1, 200))
                 .unwrap();
-            std::fs::metadata(only_log(root)).unwrap().len()
+            let space = store.log_space();
+            assert_eq!(
+                std::fs::metadata(only_log(root)).unwrap().len(),
+                space.allocated
+            );
+            assert!(space.allocated > space.used, "{space:?}");
+            space.used
         })
         .collect()
 }
 
 #[test]
 fn torn_tail_is_dropped_and_the_store_goes_on() {
-    for damage in ["flip the last byte", "flip the first byte", "cut short"] {
+    for damage in [
+        "flip the last byte",
+        "flip the first byte",
+        "zeros from inside the frame on",
+        "cut short",
+        "garbage in the zeros after it",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path(), "t").unwrap();
         let ends = write_records(&store, dir.path(), 5);
         drop(store);
         let log = only_log(dir.path());
         let mut bytes = std::fs::read(&log).unwrap();
+        assert!(bytes[ends[4] as usize..].iter().all(|&b| b == 0));
         let last_start = ends[3] as usize;
+        let last_end = ends[4] as usize;
         match damage {
-            "flip the last byte" => *bytes.last_mut().unwrap() ^= 0x40,
+            "flip the last byte" => bytes[last_end - 1] ^= 0x40,
             "flip the first byte" => bytes[last_start] ^= 1,
-            _ => bytes.truncate(last_start + 30),
+            // A torn write into the preallocated space: its first sectors
+            // landed, the rest are still zeros.
+            "zeros from inside the frame on" => bytes[last_start + 30..].fill(0),
+            "cut short" => bytes.truncate(last_start + 30),
+            // The whole last frame lost, some of a frame's bytes further on
+            // (never a whole frame).
+            _ => {
+                bytes[last_start..].fill(0);
+                bytes[last_end + 100..last_end + 140].fill(0x4c);
+            }
         }
         std::fs::write(&log, &bytes).unwrap();
 
@@ -87,6 +111,7 @@ fn torn_tail_is_dropped_and_the_store_goes_on() {
         // Cut off at open, durably: the file ends where the last good record
         // does, and new writes follow it.
         assert_eq!(std::fs::metadata(&log).unwrap().len(), ends[3], "{damage}");
+        assert_eq!(store.log_space().used, ends[3], "{damage}");
         store.write("ns", "k4", 9, b"after the tear").unwrap();
         drop(store);
         let store = FsStore::open(dir.path(), "t").unwrap();
@@ -127,6 +152,103 @@ fn damage_in_the_middle_is_a_typed_error_not_a_rewind() {
         FsStore::open(dir.path(), "t"),
         Err(PersistError::CorruptLog { offset, .. }) if offset == ends[1]
     ));
+    // A frame in the middle read back as zeros (a lost write, a zeroed
+    // block) is no end of the log: the frames after it make it damage.
+    bytes[ends[1] as usize + 9] ^= 0x01;
+    bytes[ends[1] as usize..ends[2] as usize].fill(0);
+    std::fs::write(&log, &bytes).unwrap();
+    match FsStore::open(dir.path(), "t") {
+        Err(PersistError::CorruptLog { offset, reason, .. }) => {
+            assert_eq!(offset, ends[1], "{reason}");
+            assert!(reason.contains("followed by a valid frame"), "{reason}");
+        }
+        other => panic!("expected CorruptLog, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), bytes);
+}
+
+/// The zeros after the last frame are the end of the log: a clean reopen
+/// keeps them (no truncation, the file's length unchanged) and appends
+/// overwrite them without growing the file, until they run out.
+#[test]
+fn preallocated_zeros_end_the_log_and_are_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = FsOptions::default();
+    options.log_preallocate_bytes = 64 << 10;
+    let store = FsStore::open_with(dir.path(), "t", &options).unwrap();
+    let ends = write_records(&store, dir.path(), 5);
+    let log = only_log(dir.path());
+    let len = std::fs::metadata(&log).unwrap().len();
+    assert_eq!(len, 64 << 10);
+    drop(store);
+    let store = FsStore::open_with(dir.path(), "t", &options).unwrap();
+    assert_eq!(store.list("ns").unwrap().len(), 5);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    assert_eq!(store.log_space().used, ends[4]);
+    // Fill the step: the file does not grow until a frame does not fit,
+    // then it grows by one step with that frame.
+    let mut i = 0u64;
+    while store.log_space().used + 300 < len {
+        store
+            .write("ns", "fill", i, &value_for("fill", i, 200))
+            .unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+        i += 1;
+    }
+    store
+        .write("ns", "fill", i, &value_for("fill", i, 1000))
+        .unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 128 << 10);
+    // reserve_log grows it ahead by whole steps.
+    store.reserve_log(100 << 10).unwrap();
+    let space = store.log_space();
+    assert!(space.allocated >= space.used + (100 << 10), "{space:?}");
+    assert_eq!(space.allocated % (64 << 10), 0);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), space.allocated);
+    drop(store);
+    let store = FsStore::open_with(dir.path(), "t", &options).unwrap();
+    assert_eq!(store.log_space(), space);
+    let r = store.read("ns", "fill").unwrap().unwrap();
+    assert!(common::value_is_valid("fill", r.version, &r.value));
+    // Preallocation off: the log is exactly its frames.
+    options.log_preallocate_bytes = 0;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open_with(dir.path(), "t", &options).unwrap();
+    store.write("ns", "k", 1, b"v").unwrap();
+    let space = store.log_space();
+    assert_eq!(space.used, space.allocated);
+    assert_eq!(
+        std::fs::metadata(only_log(dir.path())).unwrap().len(),
+        space.used
+    );
+}
+
+/// A log other than the last (a compaction died after creating the next
+/// one) may end in zeros, but a damaged frame there is never a torn tail.
+#[test]
+fn damage_in_an_older_log_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path(), "t").unwrap();
+    let ends = write_records(&store, dir.path(), 3);
+    drop(store);
+    let log = only_log(dir.path());
+    let name = log.file_name().unwrap().to_str().unwrap().to_owned();
+    let gen: u64 = name.trim_start_matches("~log.").parse().unwrap();
+    let next = dir.path().join(format!("~log.{:020}", gen + 1));
+    std::fs::write(&next, b"").unwrap();
+    // Zeros after its frames: the end of it.
+    let store = FsStore::open(dir.path(), "t").unwrap();
+    assert_eq!(store.list("ns").unwrap().len(), 3);
+    drop(store);
+    assert_eq!(files_starting(dir.path(), "~log.").len(), 2);
+    // Its last frame torn: not the last log, so damage.
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[ends[2] as usize - 1] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    match FsStore::open(dir.path(), "t") {
+        Err(PersistError::CorruptLog { offset, .. }) => assert_eq!(offset, ends[1]),
+        other => panic!("expected CorruptLog, got {other:?}"),
+    }
 }
 
 #[test]
@@ -134,7 +256,7 @@ fn a_batch_is_one_frame() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path(), "t").unwrap();
     store.write("ns", "gone", 1, b"x").unwrap();
-    let before = std::fs::metadata(only_log(dir.path())).unwrap().len();
+    let before = store.log_space().used;
     store
         .write_batch(&[
             BatchOp::Write {
@@ -155,11 +277,12 @@ fn a_batch_is_one_frame() {
             },
         ])
         .unwrap();
+    let after = store.log_space().used as usize;
     drop(store);
     // Tear the batch's frame anywhere: none of it survives.
     let log = only_log(dir.path());
     let bytes = std::fs::read(&log).unwrap();
-    for cut in [before as usize + 1, before as usize + 350, bytes.len() - 1] {
+    for cut in [before as usize + 1, before as usize + 350, after - 1] {
         std::fs::write(&log, &bytes[..cut]).unwrap();
         let store = FsStore::open(dir.path(), "t").unwrap();
         assert_eq!(store.list("ns").unwrap(), vec!["gone"], "cut at {cut}");
@@ -285,9 +408,12 @@ fn automatic_compaction_keeps_every_record_and_bounds_the_log() {
     }
     assert_eq!(contents(&store), expected);
     // 400 KB were appended; compaction kept the log under its threshold
-    // plus one record.
-    let log = std::fs::metadata(only_log(dir.path())).unwrap().len();
+    // plus one record, and its file under that plus one preallocation step
+    // (at most the threshold).
+    let log = store.log_space().used;
     assert!(log < (64 << 10) + 2000, "log of {log} bytes");
+    let file = std::fs::metadata(only_log(dir.path())).unwrap().len();
+    assert!(file <= 2 * (64 << 10) + 2000, "log file of {file} bytes");
     assert_eq!(files_starting(dir.path(), "~snapshot.").len(), 1);
     drop(store);
     let store = FsStore::open(dir.path(), "t").unwrap();

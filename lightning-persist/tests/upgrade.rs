@@ -175,10 +175,16 @@ fn a_second_format_store_opens_and_goes_on_in_todays_format() {
         .write("payments", "p1", 4, b"after the upgrade")
         .unwrap();
     store.remove("payments", "p2").unwrap();
+    let space = store.log_space();
     drop(store);
     let new_log = std::fs::read(&log).unwrap();
     assert_eq!(new_log[..old_log.len()], old_log[..], "old frames kept");
     assert_eq!(&new_log[old_log.len()..old_log.len() + 5], b"LNKF\x03");
+    // The log that ended at its last frame now has preallocated zeros
+    // after the new ones.
+    assert_eq!(new_log.len() as u64, space.allocated);
+    assert!(space.allocated > space.used, "{space:?}");
+    assert!(new_log[space.used as usize..].iter().all(|&b| b == 0));
     let store = FsStore::open(&root, "upgraded").unwrap();
     records.retain(|r| r.1 != "p1" && r.1 != "p2");
     records.push(("payments", "p1".into(), 4, b"after the upgrade".to_vec()));

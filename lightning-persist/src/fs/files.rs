@@ -149,6 +149,8 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
         files: HashMap::new(),
         logs: logs.clone(),
         log_len: 0,
+        log_alloc: 0,
+        preallocate_off: false,
         live_bytes: 0,
         compact_not_before: 0,
         poisoned: None,
@@ -163,11 +165,13 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
         let id = FileId::Log(gen);
         let file = open_read(root, id)?;
         let last = i + 1 == logs.len();
-        let end = scan(root, id, &file, !last, |at, len, ops| {
+        let mode = if last { Mode::LastLog } else { Mode::Log };
+        let end = scan(root, id, &file, mode, |at, len, ops| {
             state.apply(id, at, len, ops)
         })?;
         if last {
-            if end.valid_len < end.file_len {
+            state.log_alloc = end.file_len;
+            if end.torn {
                 // A torn tail: the frame being written when the last holder
                 // died, never acknowledged. Cut it off, durably.
                 let path = id.path(root);
@@ -179,6 +183,7 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
                         f.sync_data()
                     })
                     .map_err(io_error("truncate torn tail of", &path))?;
+                state.log_alloc = end.valid_len;
             }
             state.log_len = end.valid_len;
         }
@@ -191,6 +196,20 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
 struct ScanEnd {
     valid_len: u64,
     file_len: u64,
+    /// What follows `valid_len` is a torn frame (not only zeros).
+    torn: bool,
+}
+
+/// What kind of file a scan reads, and so what may follow its last frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nothing: every byte is a valid frame.
+    Snapshot,
+    /// A log appended to no more: zeros (space it had preallocated).
+    Log,
+    /// The log appended to last: zeros, or a torn frame (the one being
+    /// written when the last holder died, then zeros or nothing).
+    LastLog,
 }
 
 fn corrupt_log(root: &Path, id: FileId, offset: u64, reason: String) -> PersistError {
@@ -202,14 +221,17 @@ fn corrupt_log(root: &Path, id: FileId, offset: u64, reason: String) -> PersistE
     }
 }
 
-/// Reads every frame of `file` in order, handing each to `apply`. A damaged
-/// frame is a torn tail (the scan stops there) if no valid frame follows it
-/// and `strict` is off; otherwise it is [`PersistError::CorruptLog`].
+/// Reads every frame of `file` in order, handing each to `apply`. In a log,
+/// bytes that are all zeros to the end of the file end it (preallocated
+/// space). Otherwise a damaged frame is a torn tail (the scan stops there)
+/// if no valid frame follows it and `mode` is [`Mode::LastLog`]; anything
+/// else is [`PersistError::CorruptLog`]: zeros followed by a frame are
+/// damage too, never an end.
 fn scan(
     root: &Path,
     id: FileId,
     file: &File,
-    strict: bool,
+    mode: Mode,
     mut apply: impl FnMut(u64, u64, Vec<Decoded>),
 ) -> Result<ScanEnd, PersistError> {
     let path = id.path(root);
@@ -253,16 +275,27 @@ fn scan(
             }
         };
         let Some(reason) = damage else { continue };
-        if strict {
+        // Only the bytes up to the last non-zero one are read into memory:
+        // a log's zeros may be long (`FsStore::reserve_log`).
+        let data_end = last_nonzero_end(file, at, file_len).map_err(io_error("read", &path))?;
+        let mut rest = Vec::new();
+        let mut raw = file;
+        raw.seek(SeekFrom::Start(at))
+            .and_then(|_| raw.take(data_end - at).read_to_end(&mut rest))
+            .map_err(io_error("read", &path))?;
+        if mode != Mode::Snapshot && data_end == at {
+            // The zero-filled space ahead of the next append.
+            return Ok(ScanEnd {
+                valid_len: at,
+                file_len,
+                torn: false,
+            });
+        }
+        if mode != Mode::LastLog {
             return Err(corrupt_log(root, id, at, reason));
         }
         // Is anything valid after the damage? Then it is not a torn tail.
-        let mut rest = Vec::new();
-        let mut raw = file;
-        raw.seek(SeekFrom::Start(at + 1))
-            .and_then(|_| raw.read_to_end(&mut rest))
-            .map_err(io_error("read", &path))?;
-        if let Some(found) = frame::find_valid_frame(&rest) {
+        if let Some(found) = rest.get(1..).and_then(frame::find_valid_frame) {
             return Err(corrupt_log(
                 root,
                 id,
@@ -276,12 +309,33 @@ fn scan(
         return Ok(ScanEnd {
             valid_len: at,
             file_len,
+            torn: true,
         });
     }
     Ok(ScanEnd {
         valid_len: at,
         file_len,
+        torn: false,
     })
+}
+
+/// Where the bytes of `file` in `from..len` stop being all zeros: the end
+/// of the last non-zero byte, or `from` if there is none. Reads in chunks.
+fn last_nonzero_end(file: &File, from: u64, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut end = from;
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(CHUNK) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            end = at + i as u64 + 1;
+        }
+        at += n as u64;
+    }
+    Ok(end)
 }
 
 /// Loads a snapshot, which must be whole: every frame valid, the last one
@@ -295,7 +349,7 @@ fn load_snapshot(
     let mut records = 0u64;
     let mut seal: Option<(u64, u64)> = None;
     let mut after_seal = None;
-    let end = scan(root, id, file, true, |at, len, ops| {
+    let end = scan(root, id, file, Mode::Snapshot, |at, len, ops| {
         if seal.is_some() && after_seal.is_none() {
             after_seal = Some(at);
         }
@@ -450,6 +504,8 @@ pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError
     state.files.insert(FileId::Log(gen + 1), log);
     state.logs = vec![gen + 1];
     state.log_len = 0;
+    state.log_alloc = 0;
+    state.preallocate_off = false;
     state.compact_not_before = 0;
     // Superseded: a leftover would be deleted on the next open anyway.
     for id in old {

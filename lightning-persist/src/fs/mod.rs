@@ -42,14 +42,43 @@ pub struct FsOptions {
     /// least as many as the live records (so compaction rewrites at most
     /// as much as was appended since the last one). Default 64 MiB.
     pub compact_min_log_bytes: u64,
+    /// The log grows in steps of this many bytes, zero-filled once (written
+    /// and synced with the append that needed them), so that the appends
+    /// after it overwrite space the file already has and their `fdatasync`
+    /// changes no metadata. The step is at most
+    /// `max(compact_min_log_bytes, 64 KiB)` (a log is not grown far past the
+    /// size at which it is compacted away); 0 turns preallocation off (the
+    /// log grows by each frame). Default 4 MiB.
+    pub log_preallocate_bytes: u64,
 }
 
 impl Default for FsOptions {
     fn default() -> Self {
         FsOptions {
             compact_min_log_bytes: 64 << 20,
+            log_preallocate_bytes: 4 << 20,
         }
     }
+}
+
+impl FsOptions {
+    /// The step the log grows by (see [`FsOptions::log_preallocate_bytes`]).
+    fn preallocate_step(&self) -> u64 {
+        self.log_preallocate_bytes
+            .min(self.compact_min_log_bytes.max(64 << 10))
+    }
+}
+
+/// How much of the current log file holds frames, and how long the file
+/// is: the bytes between are zeros, written ahead for the next appends
+/// ([`FsStore::log_space`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogSpace {
+    /// The end of the last frame.
+    pub used: u64,
+    /// The file's length.
+    pub allocated: u64,
 }
 
 /// A [`KvStore`] in a directory: an append-only log and a snapshot, with
@@ -67,13 +96,19 @@ impl Default for FsOptions {
 /// Both kinds of file are sequences of frames (the `frame` module documents
 /// the bytes): a frame holds one [`write`](KvStore::write), one
 /// [`remove`](KvStore::remove) or a whole
-/// [`write_batch`](KvStore::write_batch), under one SHA-256-based check.
+/// [`write_batch`](KvStore::write_batch), under one check. A log's frames
+/// are followed by zeros to the end of the file: space written ahead
+/// ([`FsOptions::log_preallocate_bytes`]) that the next appends overwrite.
 ///
 /// # Durability
 ///
 /// A write appends one frame to the current log and `fdatasync`s it: one
 /// sync per write and one per batch, and no directory sync (the log file's
-/// entry was made durable when it was created). Writes are applied in
+/// entry was made durable when it was created). The frame lands inside the
+/// zero-filled space, so the sync writes its pages and no file metadata (no
+/// size or block allocation to journal); when that space runs out, the
+/// frame and the next step of zeros are written together and synced once
+/// ([`FsStore::reserve_log`] does it ahead of time). Writes are applied in
 /// memory only after the sync, under one lock, so a read never returns
 /// what is not yet durable, and a replayed write (same version, same
 /// bytes) or a removal of a missing key touches no file at all. Batches are
@@ -102,11 +137,14 @@ impl Default for FsOptions {
 /// lies. Values stay on disk (read by offset, with the frame's check
 /// verified on every read): a node with 10⁴ channels keeps an index of a
 /// few MB rather than every channel's state in memory, and the kernel's
-/// page cache serves the reads. The log's last frame may be torn by a crash
-/// (it was never acknowledged): a damaged frame with no valid frame after it
-/// is cut off. A damaged frame followed by a valid one, or a damaged
-/// snapshot, is [`PersistError::CorruptLog`] and the store does not open: it
-/// never silently goes back to an older state.
+/// page cache serves the reads. A log ends at its last frame when only
+/// zeros follow it. The last log's last frame may be torn by a crash (it was
+/// never acknowledged): a damaged frame with no valid frame after it is cut
+/// off (the file is truncated there, durably). A damaged frame followed by a
+/// valid one (zeros followed by a frame are damage too), damage in a log
+/// other than the last, or a damaged snapshot, is
+/// [`PersistError::CorruptLog`] and the store does not open: it never
+/// silently goes back to an older state.
 ///
 /// A directory in the first format (one file per record,
 /// `<root>/<namespace>/<key>`) is migrated on open: its records are copied
@@ -127,8 +165,10 @@ impl Default for FsOptions {
 /// log is opened for each append), so the filesystem can be remounted
 /// read-only under a live store.
 ///
-/// A failed append is cut back off the log (a full disk frees its space
-/// again). If that cut, an `fdatasync` of the log, or the directory sync of
+/// A failed append is cut back off the log, with the zeros ahead (a full
+/// disk frees its space again); if the zeros were what did not fit, the
+/// frame is written alone and the log grows by frames only until the next
+/// compaction. If that cut, an `fdatasync` of the log, or the directory sync of
 /// a compaction fails, what is on disk is unknown, and the store refuses
 /// every further write with [`PersistError::Poisoned`] until it is reopened.
 ///
@@ -168,7 +208,13 @@ struct State {
     files: HashMap<FileId, Arc<File>>,
     /// Every log to replay; the last one is appended to.
     logs: Vec<u64>,
+    /// The end of the last frame of the current log.
     log_len: u64,
+    /// The current log file's length: zeros from `log_len` to here.
+    log_alloc: u64,
+    /// Set when growing the log by a whole step ran out of space: the log
+    /// then grows by each frame only, until the next compaction.
+    preallocate_off: bool,
     /// Bytes the live records take in a snapshot.
     live_bytes: u64,
     /// No automatic compaction before the log is this long (after one that
@@ -193,6 +239,32 @@ fn sync_dir(dir: &Path) -> Result<(), PersistError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_error("fsync directory", dir))
+}
+
+/// An error that says the filesystem (or a limit) has no room.
+fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Cuts the current log back to its last frame, durably, after a failed
+/// write: gives back the space of a partial frame and of the zeros ahead.
+/// If that fails, what follows the last frame is unknown and the store is
+/// poisoned.
+fn cut_log(state: &mut State, file: &File, path: &Path) -> Result<(), PersistError> {
+    match file.set_len(state.log_len).and_then(|()| file.sync_data()) {
+        Ok(()) => {
+            state.log_alloc = state.log_len;
+            Ok(())
+        }
+        Err(cut) => {
+            let err = io_error("truncate log", path)(cut);
+            state.poison(&err);
+            Err(err)
+        }
+    }
 }
 
 fn corrupt(namespace: &str, key: &str, reason: String) -> PersistError {
@@ -484,23 +556,58 @@ impl FsStore {
 
     /// Appends `bytes` to the current log and syncs it. The log is opened
     /// for this append only (no descriptor open for writing stays behind).
+    ///
+    /// Inside the zero-filled space ahead of the last frame this is an
+    /// overwrite: `pwrite` and an `fdatasync` that has no metadata to
+    /// write. Past it, the frame and the next step of zeros go out in the
+    /// same `pwrite` (one `fdatasync` still); if there is no room for the
+    /// step, the frame alone.
     fn append(&self, state: &mut State, bytes: &[u8]) -> Result<(), PersistError> {
         let path = files::log_path(&self.root, state.log_gen());
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(io_error("open log", &path))?;
-        if let Err(e) = file.write_all_at(bytes, state.log_len) {
-            let err = io_error("write", &path)(e);
-            // Cut the partial frame off, giving back its space, durably (a
-            // later compaction would otherwise leave garbage at the end of
-            // a log that is no longer the last); if that fails the next
-            // append would land after garbage.
-            if let Err(cut) = file.set_len(state.log_len).and_then(|()| file.sync_data()) {
-                state.poison(&io_error("truncate log", &path)(cut));
+        let at = state.log_len;
+        let end = at + bytes.len() as u64;
+        let written = if end <= state.log_alloc {
+            file.write_all_at(bytes, at).map(|()| state.log_alloc)
+        } else {
+            let padded_end = self.padded_end(state, end);
+            let padded = padded_end > end;
+            let first = if padded {
+                let mut buf = Vec::with_capacity((padded_end - at) as usize);
+                buf.extend_from_slice(bytes);
+                buf.resize((padded_end - at) as usize, 0);
+                file.write_all_at(&buf, at)
+            } else {
+                file.write_all_at(bytes, at)
+            };
+            match first {
+                Err(e) if padded && is_out_of_space(&e) => {
+                    // No room for the step: give back what it took and try
+                    // the frame alone.
+                    if cut_log(state, &file, &path).is_err() {
+                        return Err(io_error("write", &path)(e));
+                    }
+                    state.preallocate_off = true;
+                    file.write_all_at(bytes, at).map(|()| end)
+                }
+                other => other.map(|()| padded_end),
             }
-            return Err(err);
-        }
+        };
+        let allocated = match written {
+            Ok(allocated) => allocated,
+            Err(e) => {
+                let err = io_error("write", &path)(e);
+                // Cut the partial frame off, giving back its space, durably
+                // (a later compaction would otherwise leave garbage at the
+                // end of a log that is no longer the last); if that fails
+                // the next append would land after garbage (poisoned).
+                let _ = cut_log(state, &file, &path);
+                return Err(err);
+            }
+        };
         if let Err(e) = file.sync_data() {
             // What reached the disk is unknown (and after a failed fsync the
             // kernel may have dropped the dirty pages).
@@ -508,8 +615,63 @@ impl FsStore {
             state.poison(&err);
             return Err(err);
         }
-        state.log_len += bytes.len() as u64;
+        state.log_len = end;
+        state.log_alloc = state.log_alloc.max(allocated);
         Ok(())
+    }
+
+    /// Where the log should end after an append that ends at `end` past
+    /// the zero-filled space: the next multiple of the step above `end`.
+    fn padded_end(&self, state: &State, end: u64) -> u64 {
+        let step = self.options.preallocate_step();
+        if step == 0 || state.preallocate_off {
+            return end;
+        }
+        end.saturating_add(step) / step * step
+    }
+
+    /// Makes sure the current log has at least `bytes` of zero-filled space
+    /// after its last frame (growing it by whole steps of
+    /// [`FsOptions::log_preallocate_bytes`], written and `fdatasync`ed now),
+    /// so that appends of that many bytes change no file metadata. Appends
+    /// grow the log this way by themselves; a host may call this at a quiet
+    /// moment instead. A compaction starts a new, empty log.
+    pub fn reserve_log(&self, bytes: u64) -> Result<(), PersistError> {
+        let mut state = self.state();
+        state.check_poisoned()?;
+        let want = state.log_len.saturating_add(bytes);
+        if want <= state.log_alloc {
+            return Ok(());
+        }
+        let target = self.padded_end(&state, want).max(want);
+        let path = files::log_path(&self.root, state.log_gen());
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_error("open log", &path))?;
+        let from = state.log_alloc;
+        let zeros = vec![0u8; (target - from) as usize];
+        if let Err(e) = file.write_all_at(&zeros, from) {
+            let err = io_error("write", &path)(e);
+            let _ = cut_log(&mut state, &file, &path);
+            return Err(err);
+        }
+        if let Err(e) = file.sync_data() {
+            let err = io_error("fdatasync", &path)(e);
+            state.poison(&err);
+            return Err(err);
+        }
+        state.log_alloc = target;
+        Ok(())
+    }
+
+    /// How much of the current log holds frames, and how long its file is.
+    pub fn log_space(&self) -> LogSpace {
+        let state = self.state();
+        LogSpace {
+            used: state.log_len,
+            allocated: state.log_alloc,
+        }
     }
 
     fn maybe_compact(&self, state: &mut State) {
