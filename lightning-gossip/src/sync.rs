@@ -1,1 +1,0 @@
-//! Gossip sync (placeholder).
