@@ -157,7 +157,7 @@ pub(crate) struct Zombie {
 /// assert!(ch.direction(0).is_some());
 /// assert!(graph.channel_update_msg(idx, 0).is_some());
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NetworkGraph {
     store: GraphStore,
     config: GraphConfig,

@@ -448,6 +448,62 @@ impl GraphStore {
         self.extras.get(&(idx.0, kind)).map_or(&[], |b| &b[..])
     }
 
+    /// Checks the storage's internal invariants (for fuzzing and tests):
+    /// every live channel is in the `short_channel_id` index and in both
+    /// ends' lists, whose ends are live and ordered; every listed channel is
+    /// live; counts match. `Err` names the first broken one.
+    ///
+    /// ```
+    /// let store = lightning_gossip::GraphStore::default();
+    /// assert_eq!(store.check_consistency(), Ok(()));
+    /// ```
+    pub fn check_consistency(&self) -> Result<(), &'static str> {
+        let mut live = 0;
+        for (idx, c) in self.channels() {
+            live += 1;
+            if self.by_scid.get(&c.scid) != Some(&idx.0) {
+                return Err("channel missing from the scid index");
+            }
+            let (Some(a), Some(b)) = (self.node(c.node_one()), self.node(c.node_two())) else {
+                return Err("channel end not live");
+            };
+            if a.key.serialize() >= b.key.serialize() {
+                return Err("channel ends out of order");
+            }
+            if !a.channels.contains(&idx) || !b.channels.contains(&idx) {
+                return Err("channel missing from an end's list");
+            }
+        }
+        if live != self.live_channels || self.by_scid.len() != live {
+            return Err("channel count mismatch");
+        }
+        let mut nodes = 0;
+        for (idx, n) in self.nodes() {
+            nodes += 1;
+            if self.by_node.get(&n.key.serialize()) != Some(&idx.0) {
+                return Err("node missing from the id index");
+            }
+            if n.channels.is_empty() {
+                return Err("node without channels");
+            }
+            for c in &n.channels {
+                match self.channel(*c) {
+                    Some(ch) if ch.other_end(idx).is_some() => {}
+                    _ => return Err("node lists a channel that is not its own"),
+                }
+            }
+            if let Some(a) = &n.announcement {
+                if a.node_id != n.key {
+                    return Err("node announcement of another node");
+                }
+            }
+        }
+        if nodes != self.live_nodes || self.by_node.len() != nodes {
+            return Err("node count mismatch");
+        }
+        Ok(())
+    }
+
     /// Heap and inline bytes the storage holds (an estimate from
     /// capacities, for the memory report; hash and tree node overheads are
     /// approximated by their entry sizes plus one pointer).

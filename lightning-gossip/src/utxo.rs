@@ -65,7 +65,7 @@ pub(crate) enum Settled {
 /// A first-in first-out cache of settled answers, at most `cap` entries.
 /// A peer replaying announcements of one output (valid or not) costs one
 /// host lookup, not one per copy.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct UtxoCache {
     map: HashMap<u64, Settled>,
     order: VecDeque<u64>,
