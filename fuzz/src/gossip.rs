@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 
 use lightning_gossip::snapshot;
 use lightning_gossip::sync::{GossipSync, SyncConfig};
-use lightning_gossip::synthetic::{Generator, SyntheticConfig, SyntheticNetwork};
 use lightning_gossip::{GraphConfig, NetworkGraph};
+use lightning_test_support::gossip::{Generator, SyntheticConfig, SyntheticNetwork};
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::msgs::Message;
 

@@ -141,7 +141,7 @@ pub(crate) struct Zombie {
 /// The public network graph.
 ///
 /// ```
-/// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+/// use lightning_test_support::gossip::{Generator, SyntheticConfig};
 /// use lightning_gossip::{GraphConfig, NetworkGraph};
 ///
 /// let net = Generator::new(7, SyntheticConfig::small(20, 40)).generate();
@@ -277,7 +277,7 @@ impl NetworkGraph {
     /// in flight).
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{AnnouncementOutcome, GossipError, GraphConfig, NetworkGraph};
     ///
     /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
@@ -340,7 +340,7 @@ impl NetworkGraph {
     /// checked when it arrived.
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{AnnouncementOutcome, GraphConfig, NetworkGraph, UtxoAnswer, UtxoLookup};
     /// use lightning_wire::types::{ChainHash, ShortChannelId};
     ///
@@ -524,7 +524,7 @@ impl NetworkGraph {
     /// "SHOULD ignore this channel during route considerations").
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{GossipError, GraphConfig, NetworkGraph, UpdateOutcome};
     ///
     /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
@@ -660,7 +660,7 @@ impl NetworkGraph {
     /// in the future, and the signature valid.
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{GossipError, GraphConfig, NetworkGraph};
     ///
     /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
@@ -797,7 +797,7 @@ impl NetworkGraph {
     /// `height + close_delay_blocks - 1` (12 confirmations).
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{GraphConfig, NetworkGraph};
     ///
     /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
@@ -858,7 +858,7 @@ impl NetworkGraph {
     /// Returns how many were pruned.
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// use lightning_gossip::{GraphConfig, NetworkGraph, STALE_AFTER_SECS};
     ///
     /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();

@@ -9,8 +9,9 @@
 //! - [`snapshot`]: the graph's persistence through `KvStore`.
 //! - [`sync`]: the per-peer gossip sync state machine (queries, replies,
 //!   filters, relay), sans-IO.
-//! - [`synthetic`]: a seeded generator of signed gossip for tests and
-//!   benches.
+//!
+//! The seeded generator of signed gossip that the tests, fuzz targets and
+//! benches use is `lightning_test_support::gossip` (not published).
 //!
 //! Time is passed in as UNIX seconds (`now`); nothing here reads a clock,
 //! opens a socket or draws randomness.
@@ -22,7 +23,6 @@ pub mod graph;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
-pub mod synthetic;
 pub mod utxo;
 pub mod verify;
 

@@ -94,7 +94,7 @@ fn put_u32(out: &mut Vec<u8>, v: usize) {
 /// Encodes the graph.
 ///
 /// ```
-/// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+/// use lightning_test_support::gossip::{Generator, SyntheticConfig};
 /// use lightning_gossip::{snapshot, GraphConfig, NetworkGraph};
 ///
 /// let net = Generator::new(2, SyntheticConfig::small(8, 10)).generate();
@@ -353,7 +353,7 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
 /// `version` (increasing per write, as `KvStore` requires).
 ///
 /// ```
-/// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+/// use lightning_test_support::gossip::{Generator, SyntheticConfig};
 /// use lightning_gossip::{snapshot, GraphConfig, NetworkGraph};
 /// use lightning_persist::MemoryStore;
 ///

@@ -5,12 +5,12 @@
 use std::cell::Cell;
 
 use bitcoin::{Amount, TxOut};
-use lightning_gossip::synthetic::{
+use lightning_gossip::verify::funding_script_pubkey;
+use lightning_gossip::*;
+use lightning_test_support::gossip::{
     sign_channel_announcement, sign_channel_update, sign_node_announcement, unsigned_announcement,
     unsigned_update, Generator, SyntheticConfig, SyntheticNetwork,
 };
-use lightning_gossip::verify::funding_script_pubkey;
-use lightning_gossip::*;
 use lightning_wire::msgs::{ChannelAnnouncement, ChannelUpdate, NodeAddress};
 use lightning_wire::types::{ChainHash, ShortChannelId};
 use secp256k1::{PublicKey, SecretKey, SECP256K1};

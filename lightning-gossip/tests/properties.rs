@@ -5,10 +5,10 @@
 
 use std::sync::OnceLock;
 
-use lightning_gossip::synthetic::{
+use lightning_gossip::*;
+use lightning_test_support::gossip::{
     sign_channel_update, sign_node_announcement, Generator, SyntheticConfig, SyntheticNetwork,
 };
-use lightning_gossip::*;
 use lightning_wire::msgs::Message;
 use proptest::prelude::*;
 use secp256k1::{PublicKey, SECP256K1};
@@ -139,7 +139,7 @@ proptest! {
         prop_assert_eq!(canonical.channel_count(), f.net.channel_announcements.len());
         let mut shuffled = f.messages.clone();
         // Fisher-Yates with the synthetic RNG.
-        let mut rng = lightning_gossip::synthetic::Rng::new(seed);
+        let mut rng = lightning_test_support::rng::Rng::new(seed);
         for i in (1..shuffled.len()).rev() {
             let j = rng.below(i as u64 + 1) as usize;
             shuffled.swap(i, j);

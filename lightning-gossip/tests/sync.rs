@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use lightning_gossip::sync::{GossipSync, PeerId, RangeQueryState, SyncConfig, SyncError};
-use lightning_gossip::synthetic::{Generator, SyntheticConfig, SyntheticNetwork};
 use lightning_gossip::*;
+use lightning_test_support::gossip::{Generator, SyntheticConfig, SyntheticNetwork};
 use lightning_wire::bigsize::BigSize;
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::msgs::*;

@@ -160,7 +160,7 @@ pub(crate) struct PeerState {
 ///
 /// ```
 /// use lightning_gossip::sync::{GossipSync, SyncConfig};
-/// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+/// use lightning_test_support::gossip::{Generator, SyntheticConfig};
 /// use lightning_gossip::{GraphConfig, NetworkGraph};
 /// use lightning_wire::features::{Feature, InitFeatures};
 ///

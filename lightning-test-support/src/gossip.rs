@@ -9,58 +9,30 @@
 //! log-uniform from 20,000 sat to 1 BTC with a tail to 5 BTC; fees mostly
 //! `fee_base_msat` 0 or 1000 and a heavy-tailed proportional fee; update
 //! timestamps within the last 13 days. Funding outputs are in a simulated
-//! UTXO set ([`SyntheticUtxos`]).
+//! UTXO set ([`SyntheticUtxos`]). Randomness is [`crate::rng`].
 
 use std::collections::{HashMap, HashSet};
 
 use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::ecdsa::Signature;
+use bitcoin::secp256k1::{self, PublicKey, SecretKey, SECP256K1};
 use bitcoin::{Amount, TxOut};
+use lightning_gossip::verify;
+use lightning_gossip::{UtxoAnswer, UtxoLookup};
 use lightning_wire::features::{ChannelFeatures, NodeFeatures};
 use lightning_wire::msgs::{
     ChannelAnnouncement, ChannelUpdate, ExtensionTlvs, NodeAddress, NodeAddresses, NodeAnnouncement,
 };
 use lightning_wire::types::{ChainHash, ShortChannelId};
-use secp256k1::ecdsa::Signature;
-use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
-use crate::utxo::{UtxoAnswer, UtxoLookup};
-use crate::verify;
+use crate::rng::Rng;
 
 /// The clock of every generated network (UNIX seconds, mid 2025).
 pub const SYNTHETIC_NOW: u64 = 1_750_000_000;
 
-/// SplitMix64: small, fast, and good enough for test data.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; 0 when `n == 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// Uniform in `[0, 1)`.
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The size of a network to generate.
@@ -256,7 +228,7 @@ impl Generator {
     /// Generates the network.
     ///
     /// ```
-    /// use lightning_gossip::synthetic::{Generator, SyntheticConfig};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
     /// let a = Generator::new(3, SyntheticConfig::small(10, 12)).generate();
     /// let b = Generator::new(3, SyntheticConfig::small(10, 12)).generate();
     /// assert_eq!(a.channel_announcements, b.channel_announcements);
@@ -346,7 +318,7 @@ impl Generator {
             sign_channel_announcement(&mut ann, [&node_secrets[a], &node_secrets[b], &f1, &f2]);
             // Capacity: log-uniform 20k..1e8 sat, 3% up to 5e8.
             let hi = if rng.below(100) < 3 { 5e8 } else { 1e8 };
-            let cap = (20_000f64 * (hi / 20_000f64).powf(rng.unit())) as u64;
+            let cap = (20_000f64 * (hi / 20_000f64).powf(unit(&mut rng))) as u64;
             net.utxos.outputs.insert(
                 scid.0,
                 TxOut {
@@ -361,7 +333,7 @@ impl Generator {
                     5..=7 => 0,
                     _ => rng.below(5_000) as u32,
                 };
-                let prop = (1.0f64 / (1.0 - rng.unit() * 0.999)).powf(1.5) as u32;
+                let prop = (1.0f64 / (1.0 - unit(&mut rng) * 0.999)).powf(1.5) as u32;
                 let cltv = [40u16, 80, 144, 34, 18][rng.below(5) as usize];
                 let disabled = rng.below(20) == 0;
                 let mut upd = unsigned_update(
