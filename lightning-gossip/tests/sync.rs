@@ -787,3 +787,94 @@ fn invalid_gossip_from_a_peer_is_reported() {
     let st = s.stats(1).unwrap();
     assert_eq!((st.misbehaved, st.ignored), (1, 1));
 }
+
+#[test]
+fn a_second_sync_with_timestamps_asks_only_for_what_changed() {
+    use lightning_test_support::gossip::sign_channel_update;
+    use secp256k1::{PublicKey, SECP256K1};
+    let net = Generator::new(19, SyntheticConfig::small(20, 30)).generate();
+    let (mut full, mut synced) = sync_pair(&net, true);
+    // A newer update for direction 1 of channel 3 reaches only `full`.
+    let a = &net.channel_announcements[3];
+    let sk = *net
+        .node_secrets
+        .iter()
+        .find(|s| PublicKey::from_secret_key(SECP256K1, s) == a.node_id_2)
+        .unwrap();
+    let mut u = net.channel_updates[7].clone();
+    u.timestamp += 100;
+    u.fee_base_msat += 1;
+    sign_channel_update(&mut u, &sk);
+    full.handle_channel_update(&u, net.now).unwrap();
+    let mut srv = GossipSync::new(SyncConfig::new(net.chain_hash));
+    let mut cli = GossipSync::new(SyncConfig::new(net.chain_hash));
+    srv.peer_connected(1, &features(true), net.now);
+    cli.peer_connected(2, &features(true), net.now);
+    drain(&mut srv, 1, &full, net.now);
+    // The client's filter and range query go to the server.
+    for m in drain(&mut cli, 2, &synced, net.now) {
+        srv.handle_message(1, &m, &mut full, None, net.now).unwrap();
+    }
+    for m in drain(&mut srv, 1, &full, net.now) {
+        cli.handle_message(2, &m, &mut synced, None, net.now)
+            .unwrap();
+    }
+    let out = drain(&mut cli, 2, &synced, net.now);
+    assert_eq!(out.len(), 1);
+    let Message::QueryShortChannelIds(q) = &out[0] else {
+        panic!("{}", out[0].name())
+    };
+    assert_eq!(q.encoded_short_ids.items().unwrap(), &[a.short_channel_id]);
+    let flags = q.tlvs.query_flags.as_ref().unwrap().items().unwrap();
+    assert_eq!(flags, &[BigSize(query_flag::UPDATE_2)]);
+    srv.handle_message(1, &out[0], &mut full, None, net.now)
+        .unwrap();
+    let answer = drain(&mut srv, 1, &full, net.now);
+    assert_eq!(answer.len(), 2);
+    for m in &answer {
+        cli.handle_message(2, m, &mut synced, None, net.now)
+            .unwrap();
+    }
+    same_graph(&full, &synced);
+}
+
+#[test]
+fn messages_with_a_large_extension_are_not_relayed() {
+    use lightning_test_support::gossip::sign_channel_update;
+    use lightning_wire::tlv::TlvRecord;
+    use secp256k1::{PublicKey, SECP256K1};
+    let net = Generator::new(20, SyntheticConfig::small(6, 4)).generate();
+    let mut g = full_graph(&net);
+    let mut s = GossipSync::new(SyncConfig::new(net.chain_hash));
+    s.peer_connected(1, &features(false), net.now);
+    s.peer_connected(2, &features(false), net.now);
+    s.handle_message(2, &filter(&net, 0, u32::MAX), &mut g, None, net.now)
+        .unwrap();
+    let dumped = drain(&mut s, 2, &g, net.now);
+    let a = &net.channel_announcements[0];
+    let sk = *net
+        .node_secrets
+        .iter()
+        .find(|k| PublicKey::from_secret_key(SECP256K1, k) == a.node_id_1)
+        .unwrap();
+    let mut big = net.channel_updates[0].clone();
+    big.timestamp += 10;
+    big.tlvs.unknown.0.push(TlvRecord {
+        r#type: 101,
+        value: vec![0; 2_000],
+    });
+    sign_channel_update(&mut big, &sk);
+    s.handle_message(
+        1,
+        &Message::ChannelUpdate(big.clone()),
+        &mut g,
+        None,
+        net.now,
+    )
+    .unwrap();
+    let idx = g.channel_by_scid(a.short_channel_id).unwrap();
+    assert_eq!(g.channel_update_msg(idx, 0), Some(big), "applied");
+    s.handle_timeout(&g, net.now);
+    assert!(drain(&mut s, 2, &g, net.now).is_empty(), "not relayed");
+    assert!(!dumped.is_empty());
+}

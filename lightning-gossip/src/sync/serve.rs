@@ -6,6 +6,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use lightning_wire::codec::Encode;
 use lightning_wire::msgs::{
     query_flag, query_option, ChannelUpdateChecksums, ChannelUpdateTimestamps, EncodedList,
     GossipTimestampFilter, Message, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
@@ -362,18 +363,27 @@ pub(crate) fn item_timestamp(graph: &NetworkGraph, item: RelayItem) -> Option<u3
     }
 }
 
-/// The message of a relay item, as the graph holds it now.
+/// The message of a relay item, as the graph holds it now; `None` for an
+/// update with `dont_forward` or a message whose unknown extension is over
+/// [`GraphConfig::max_relay_extension_bytes`] (BOLT 7: "MAY choose NOT to
+/// for messages longer than the minimum expected length").
+///
+/// [`GraphConfig::max_relay_extension_bytes`]: crate::GraphConfig::max_relay_extension_bytes
 pub(crate) fn build(graph: &NetworkGraph, item: RelayItem) -> Option<Message> {
+    let limit = graph.config().max_relay_extension_bytes;
+    let small = |t: &lightning_wire::msgs::ExtensionTlvs| t.to_bytes().len() <= limit;
     match item {
         RelayItem::Announcement(idx) => graph
             .channel_announcement_msg(idx)
+            .filter(|a| small(&a.tlvs))
             .map(Message::ChannelAnnouncement),
         RelayItem::Update(idx, dir) => graph
             .channel_update_msg(idx, dir)
-            .filter(|u| !u.dont_forward())
+            .filter(|u| !u.dont_forward() && small(&u.tlvs))
             .map(Message::ChannelUpdate),
         RelayItem::Node(idx) => graph
             .node_announcement_msg(idx)
+            .filter(|n| small(&n.tlvs))
             .map(Message::NodeAnnouncement),
     }
 }
