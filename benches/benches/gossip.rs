@@ -134,6 +134,17 @@ fn whole_network_report(net: &SyntheticNetwork) {
         g.approx_bytes() as f64 / chans as f64,
         std::mem::size_of::<lightning_gossip::ChannelInfo>()
     );
+    let mut g = g;
+    g.shrink_to_fit();
+    let shrunk = rss_bytes();
+    if let (Some(b), Some(a)) = (before, shrunk) {
+        println!(
+            "gossip/whole: after shrink_to_fit: RSS delta {} bytes, {:.0} bytes per channel; store estimate {:.0} bytes per channel",
+            a.saturating_sub(b),
+            a.saturating_sub(b) as f64 / chans as f64,
+            g.approx_bytes() as f64 / chans as f64
+        );
+    }
     let t = Instant::now();
     let bytes = snapshot::encode(&g);
     let save_s = t.elapsed().as_secs_f64();

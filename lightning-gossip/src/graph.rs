@@ -217,6 +217,11 @@ impl NetworkGraph {
         &self.store
     }
 
+    /// Releases the store's spare capacity ([`GraphStore::shrink_to_fit`]).
+    pub fn shrink_to_fit(&mut self) {
+        self.store.shrink_to_fit();
+    }
+
     pub(crate) fn store_mut(&mut self) -> &mut GraphStore {
         &mut self.store
     }

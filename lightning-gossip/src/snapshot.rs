@@ -250,6 +250,7 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
         return Err(SnapshotError::Invalid("more channels than the graph's cap"));
     }
     let mut seen_scids = HashSet::with_capacity(n_chans);
+    graph.store_mut().reserve(n_nodes, n_chans);
     // Nodes get the indices of their table positions.
     let idx_of: Vec<NodeIdx> = table
         .iter()
@@ -346,6 +347,7 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
         graph.funding_spent(ShortChannelId(scid), height);
     }
     r.finish()?;
+    graph.shrink_to_fit();
     Ok(graph)
 }
 

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use lightning_wire::features::Feature;
 use lightning_wire::msgs::NodeAnnouncement;
 use lightning_wire::types::ShortChannelId;
 use secp256k1::PublicKey;
@@ -243,9 +244,47 @@ impl NodeInfo {
     pub fn announcement(&self) -> Option<&NodeAnnouncement> {
         self.announcement.as_deref()
     }
+
+    /// The node announced an even feature bit that BOLT 9 does not define
+    /// (BOLT 7, `node_announcement`: "if `features` field contains
+    /// _unknown even bits_: ... MUST NOT route a payment _through_ the
+    /// node"). A router skips such nodes as hops.
+    pub fn has_unknown_required_features(&self) -> bool {
+        self.announcement.as_ref().is_some_and(|a| {
+            a.features
+                .bits()
+                .any(|b| b % 2 == 0 && Feature::from_bit(b).is_none())
+        })
+    }
 }
 
 /// The storage: nodes, channels, their indices.
+///
+/// ```
+/// use lightning_gossip::{GraphConfig, NetworkGraph};
+/// use lightning_test_support::gossip::{Generator, SyntheticConfig};
+///
+/// let net = Generator::new(4, SyntheticConfig::small(10, 20)).generate();
+/// let mut graph = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+/// for a in &net.channel_announcements {
+///     graph.handle_channel_announcement(a, Some(&net.utxos), net.now).unwrap();
+/// }
+/// for u in &net.channel_updates {
+///     graph.handle_channel_update(u, net.now).unwrap();
+/// }
+/// // A router's walk: per-node state in a vector, neighbours by index.
+/// let mut cheapest_base = vec![u32::MAX; graph.node_slots()];
+/// let (start, _) = graph.nodes().next().unwrap();
+/// for c in graph.node(start).unwrap().channels() {
+///     let ch = graph.channel(*c).unwrap();
+///     let next = ch.other_end(start).unwrap();
+///     if let Some(policy) = ch.direction_from(start) {
+///         let slot = &mut cheapest_base[next.0 as usize];
+///         *slot = (*slot).min(policy.fee_base_msat);
+///     }
+/// }
+/// assert!(cheapest_base.iter().any(|f| *f != u32::MAX));
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct GraphStore {
     pub(crate) channels: Vec<ChannelInfo>,
@@ -327,6 +366,27 @@ impl GraphStore {
         self.by_scid
             .range(range)
             .map(|(s, i)| (ShortChannelId(*s), ChannelIdx(*i)))
+    }
+
+    /// Makes room for `nodes` more nodes and `channels` more channels.
+    pub(crate) fn reserve(&mut self, nodes: usize, channels: usize) {
+        self.nodes.reserve_exact(nodes);
+        self.by_node.reserve(nodes);
+        self.channels.reserve_exact(channels);
+        self.proofs.reserve_exact(channels);
+    }
+
+    /// Releases spare capacity (vector doubling, emptied slots' lists):
+    /// worth calling after an initial sync.
+    pub fn shrink_to_fit(&mut self) {
+        self.channels.shrink_to_fit();
+        self.proofs.shrink_to_fit();
+        self.nodes.shrink_to_fit();
+        self.by_node.shrink_to_fit();
+        self.extras.shrink_to_fit();
+        for node in self.nodes.iter_mut().flatten() {
+            node.channels.shrink_to_fit();
+        }
     }
 
     pub(crate) fn get_or_add_node(&mut self, key: &PublicKey) -> NodeIdx {

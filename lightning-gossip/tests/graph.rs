@@ -960,3 +960,44 @@ fn unsigned_update_helper_sets_direction_and_disable() {
     assert_eq!(u.direction(), 1);
     assert!(u.is_disabled());
 }
+
+#[test]
+fn unknown_even_node_feature_marks_the_node_unroutable() {
+    let net = net();
+    let mut g = loaded(&net);
+    let n = net.node_announcements[0].clone();
+    g.handle_node_announcement(&n, net.now).unwrap();
+    let idx = g.node_by_id(&n.node_id).unwrap();
+    assert!(!g.node(idx).unwrap().has_unknown_required_features());
+    let mut m = n.clone();
+    m.timestamp += 1;
+    m.features.set_bit(200);
+    sign_node_announcement(&mut m, &secret_of(&net, &n.node_id));
+    g.handle_node_announcement(&m, net.now).unwrap();
+    assert!(g.node(idx).unwrap().has_unknown_required_features());
+    // An unknown odd bit does not.
+    let mut o = n.clone();
+    o.timestamp += 2;
+    o.features.set_bit(201);
+    sign_node_announcement(&mut o, &secret_of(&net, &n.node_id));
+    g.handle_node_announcement(&o, net.now).unwrap();
+    assert!(!g.node(idx).unwrap().has_unknown_required_features());
+}
+
+#[test]
+fn a_node_announcement_with_an_invalid_node_id_does_not_decode() {
+    // BOLT 7: "if `node_id` is NOT a valid compressed public key: ... MUST
+    // NOT process the message further": the codec refuses it, so it never
+    // reaches the graph.
+    let net = net();
+    let bytes = lightning_wire::msgs::Message::NodeAnnouncement(net.node_announcements[0].clone())
+        .encode()
+        .unwrap();
+    // type(2) signature(64) flen(2) features timestamp(4) node_id(33)
+    let flen = usize::from(u16::from_be_bytes([bytes[66], bytes[67]]));
+    let at = 2 + 64 + 2 + flen + 4;
+    let mut bad = bytes.clone();
+    bad[at] = 0x05; // not 02 or 03
+    assert!(lightning_wire::msgs::Message::decode(&bad).is_err());
+    assert!(lightning_wire::msgs::Message::decode(&bytes).is_ok());
+}

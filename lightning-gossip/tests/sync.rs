@@ -878,3 +878,45 @@ fn messages_with_a_large_extension_are_not_relayed() {
     assert!(drain(&mut s, 2, &g, net.now).is_empty(), "not relayed");
     assert!(!dumped.is_empty());
 }
+
+#[test]
+fn announcements_without_updates_are_never_dumped_and_other_chains_get_empty_replies() {
+    let net = Generator::new(21, SyntheticConfig::small(8, 10)).generate();
+    let mut g = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+    for a in &net.channel_announcements {
+        g.handle_channel_announcement(a, Some(&net.utxos), net.now)
+            .unwrap();
+    }
+    let mut s = GossipSync::new(SyncConfig::new(net.chain_hash));
+    s.peer_connected(7, &features(false), net.now);
+    drain(&mut s, 7, &g, net.now);
+    s.handle_message(7, &filter(&net, 0, u32::MAX), &mut g, None, net.now)
+        .unwrap();
+    assert!(drain(&mut s, 7, &g, net.now).is_empty());
+    // One update: its channel's announcement, then the update.
+    g.handle_channel_update(&net.channel_updates[4], net.now)
+        .unwrap();
+    s.handle_message(7, &filter(&net, 0, u32::MAX), &mut g, None, net.now + 3_600)
+        .unwrap();
+    let out = drain(&mut s, 7, &g, net.now + 3_600);
+    let names: Vec<&str> = out.iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["channel_announcement", "channel_update"]);
+    // query_channel_range for another chain: one empty, complete reply
+    // with the query's chain_hash.
+    let testnet = ChainHash::for_network(bitcoin::Network::Testnet);
+    let q = Message::QueryChannelRange(QueryChannelRange {
+        chain_hash: testnet,
+        first_blocknum: 0,
+        number_of_blocks: 1_000_000,
+        tlvs: Default::default(),
+    });
+    s.handle_message(7, &q, &mut g, None, net.now).unwrap();
+    let out = drain(&mut s, 7, &g, net.now);
+    assert_eq!(out.len(), 1);
+    let Message::ReplyChannelRange(r) = &out[0] else {
+        panic!()
+    };
+    assert_eq!(r.chain_hash, testnet);
+    assert_eq!(r.sync_complete, 1);
+    assert!(r.encoded_short_ids.items().unwrap().is_empty());
+}
