@@ -133,6 +133,10 @@ pub enum GossipError {
     /// [`GraphConfig::update_burst`]: crate::GraphConfig::update_burst
     #[error("channel_update rate limit reached for {0}")]
     RateLimited(ShortChannelId),
+    /// The node's `node_announcement` budget is spent (the same token
+    /// bucket as a channel direction's updates).
+    #[error("node_announcement rate limit reached")]
+    NodeRateLimited,
     /// `node_announcement` for a node without a known channel (BOLT 7:
     /// "if `node_id` is NOT previously known from a `channel_announcement`
     /// message ...: SHOULD ignore the message").

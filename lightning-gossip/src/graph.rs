@@ -725,7 +725,18 @@ impl NetworkGraph {
             .filter(|a| matches!(a, NodeAddress::Dns { .. }))
             .count();
         let relay = dns <= 1 && msg.tlvs.to_bytes().len() <= self.config.max_relay_extension_bytes;
+        let (burst, refill) = (self.config.update_burst, self.config.update_refill_secs);
         if let Some(node) = self.store.node_mut(idx) {
+            // The same budget as a channel direction's updates.
+            if node.announcement.is_some() {
+                take_token(&mut node.rate, burst, refill, now)
+                    .map_err(|()| GossipError::NodeRateLimited)?;
+            } else {
+                node.rate = RateState {
+                    tokens: burst.saturating_sub(1),
+                    last_refill: clamp_u32(now),
+                };
+            }
             node.announcement = Some(Box::new(msg.clone()));
         }
         Ok(NodeOutcome { idx, relay })

@@ -227,6 +227,7 @@ pub struct NodeInfo {
     key: PublicKey,
     pub(crate) channels: Vec<ChannelIdx>,
     pub(crate) announcement: Option<Box<NodeAnnouncement>>,
+    pub(crate) rate: RateState,
 }
 
 impl NodeInfo {
@@ -398,6 +399,7 @@ impl GraphStore {
             key: *key,
             channels: Vec::new(),
             announcement: None,
+            rate: RateState::default(),
         };
         let idx = match self.free_nodes.pop() {
             Some(i) => {

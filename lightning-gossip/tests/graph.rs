@@ -1001,3 +1001,33 @@ fn a_node_announcement_with_an_invalid_node_id_does_not_decode() {
     assert!(lightning_wire::msgs::Message::decode(&bad).is_err());
     assert!(lightning_wire::msgs::Message::decode(&bytes).is_ok());
 }
+
+#[test]
+fn node_announcements_are_rate_limited() {
+    let net = net();
+    let mut cfg = GraphConfig::new(net.chain_hash);
+    cfg.update_burst = 2;
+    let mut g = NetworkGraph::new(cfg);
+    for a in &net.channel_announcements {
+        g.handle_channel_announcement(a, Some(&net.utxos), net.now)
+            .unwrap();
+    }
+    let n = &net.node_announcements[0];
+    let sk = secret_of(&net, &n.node_id);
+    let mut results = Vec::new();
+    for k in 0..4u32 {
+        let mut m = n.clone();
+        m.timestamp += k;
+        sign_node_announcement(&mut m, &sk);
+        results.push(g.handle_node_announcement(&m, net.now).map(|_| ()));
+    }
+    assert_eq!(
+        results,
+        [
+            Ok(()),
+            Ok(()),
+            Err(GossipError::NodeRateLimited),
+            Err(GossipError::NodeRateLimited)
+        ]
+    );
+}
