@@ -56,6 +56,10 @@ pub enum GossipError {
     /// This announcement is already waiting for its funding lookup.
     #[error("announcement of {0} already awaits its funding lookup")]
     LookupAlreadyPending(ShortChannelId),
+    /// The channel's announcement awaits its funding lookup: the update is
+    /// kept (the newest per direction) and applied once the lookup settles.
+    #[error("channel {0} awaits its funding lookup; update kept")]
+    AwaitingFunding(ShortChannelId),
     /// No lookup was pending for this channel.
     #[error("no funding lookup pending for {0}")]
     NoPendingLookup(ShortChannelId),

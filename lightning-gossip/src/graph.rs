@@ -138,6 +138,14 @@ pub(crate) struct Zombie {
     pub(crate) node_ids: [[u8; 33]; 2],
 }
 
+/// An announcement awaiting its funding lookup, with the latest update of
+/// each direction that arrived meanwhile (checked when applied).
+#[derive(Debug, Clone)]
+struct Pending {
+    ann: ChannelAnnouncement,
+    updates: [Option<ChannelUpdate>; 2],
+}
+
 /// The public network graph.
 ///
 /// ```
@@ -162,7 +170,7 @@ pub struct NetworkGraph {
     store: GraphStore,
     config: GraphConfig,
     utxo_cache: UtxoCache,
-    pending: HashMap<u64, Box<ChannelAnnouncement>>,
+    pending: HashMap<u64, Box<Pending>>,
     zombies: HashMap<u64, Zombie>,
     blacklist: HashSet<[u8; 33]>,
     /// Closed channels: spend height by channel index.
@@ -324,7 +332,13 @@ impl NetworkGraph {
                 }
                 match utxo.lookup(&self.config.chain_hash, scid) {
                     UtxoAnswer::Pending => {
-                        self.pending.insert(scid.0, Box::new(msg.clone()));
+                        self.pending.insert(
+                            scid.0,
+                            Box::new(Pending {
+                                ann: msg.clone(),
+                                updates: [None, None],
+                            }),
+                        );
                         return Ok(AnnouncementOutcome::Pending);
                     }
                     UtxoAnswer::Failed => return Err(GossipError::FundingLookupFailed(scid)),
@@ -342,7 +356,10 @@ impl NetworkGraph {
 
     /// Completes a funding lookup the host answered
     /// [`UtxoAnswer::Pending`] to. The announcement's signatures were
-    /// checked when it arrived.
+    /// checked when it arrived. The latest update per direction that came
+    /// while it waited ([`GossipError::AwaitingFunding`]) is applied after
+    /// it; a host relaying gossip then calls
+    /// [`GossipSync::relay_channel`](crate::sync::GossipSync::relay_channel).
     ///
     /// ```
     /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
@@ -383,6 +400,7 @@ impl NetworkGraph {
                 .remove(&scid.0)
                 .ok_or(GossipError::NoPendingLookup(scid))?,
         };
+        let Pending { ann: msg, updates } = *msg;
         if answer == UtxoAnswer::Failed {
             return Err(GossipError::FundingLookupFailed(scid));
         }
@@ -394,7 +412,13 @@ impl NetworkGraph {
         if let Some(idx) = self.store.channel_by_scid(scid) {
             return self.conflict_or_duplicate(idx, &msg);
         }
-        self.insert_announcement(&msg, Some(capacity), unknown_required, now)
+        let out = self.insert_announcement(&msg, Some(capacity), unknown_required, now)?;
+        // The updates that waited with it; each is checked as if it had
+        // arrived now, and one that fails is dropped.
+        for u in updates.into_iter().flatten() {
+            let _ = self.handle_channel_update(&u, now);
+        }
+        Ok(out)
     }
 
     /// Chain, ordering, features, blacklist. Returns whether the channel
@@ -557,6 +581,14 @@ impl NetworkGraph {
         self.check_timestamp(msg.timestamp, now)?;
         let dir = msg.direction();
         let Some(idx) = self.store.channel_by_scid(scid) else {
+            if let Some(p) = self.pending.get_mut(&scid.0) {
+                // Kept (the newer per direction) until the lookup settles.
+                let slot = &mut p.updates[usize::from(dir)];
+                if slot.as_ref().is_none_or(|u| u.timestamp < msg.timestamp) {
+                    *slot = Some(msg.clone());
+                }
+                return Err(GossipError::AwaitingFunding(scid));
+            }
             return self.zombie_update(msg, now);
         };
         let info = *self

@@ -1031,3 +1031,49 @@ fn node_announcements_are_rate_limited() {
         ]
     );
 }
+
+#[test]
+fn updates_arriving_during_a_pending_lookup_are_applied_after_it() {
+    let net = net();
+    let mut g = graph(&net);
+    let later = Counting {
+        inner: &net.utxos,
+        calls: Cell::new(0),
+        answer: Some(UtxoAnswer::Pending),
+    };
+    let a = &net.channel_announcements[0];
+    g.handle_channel_announcement(a, Some(&later), net.now)
+        .unwrap();
+    let older = resigned(&net, 0, |u| u.timestamp -= 5);
+    for u in [&net.channel_updates[0], &older, &net.channel_updates[1]] {
+        assert_eq!(
+            g.handle_channel_update(u, net.now),
+            Err(GossipError::AwaitingFunding(a.short_channel_id))
+        );
+    }
+    let scid = a.short_channel_id;
+    g.resolve_utxo(scid, net.utxos.lookup(&net.chain_hash, scid), net.now)
+        .unwrap();
+    let idx = g.channel_by_scid(scid).unwrap();
+    assert_eq!(
+        g.channel_update_msg(idx, 0).as_ref(),
+        Some(&net.channel_updates[0])
+    );
+    assert_eq!(
+        g.channel_update_msg(idx, 1).as_ref(),
+        Some(&net.channel_updates[1])
+    );
+    // A pending announcement whose funding turns out spent takes its
+    // updates with it.
+    let b = &net.channel_announcements[1];
+    g.handle_channel_announcement(b, Some(&later), net.now)
+        .unwrap();
+    let _ = g.handle_channel_update(&net.channel_updates[2], net.now);
+    assert!(g
+        .resolve_utxo(b.short_channel_id, UtxoAnswer::Spent, net.now)
+        .is_err());
+    assert_eq!(
+        g.handle_channel_update(&net.channel_updates[2], net.now),
+        Err(GossipError::UnknownChannel(b.short_channel_id))
+    );
+}
