@@ -9,6 +9,7 @@
 
 pub mod bolt11;
 pub mod channel;
+pub mod gossip;
 pub mod node;
 pub mod noise;
 pub mod onion;

@@ -9,7 +9,9 @@
 //! and the one host loop ([`host`]) that the demo, the LDK interop harness
 //! and the node tests run (feature `harness`). Always there, for every crate's
 //! tests: the one deterministic generator ([`rng`]) and the rule for tests
-//! that need something outside the process ([`external`]).
+//! that need something outside the process ([`external`]). Feature
+//! `gossip`: the synthetic network of signed gossip ([`gossip`]) that
+//! `lightning-gossip`'s tests, the gossip fuzz targets and benches use.
 //!
 //! `lightning-core`'s channel tests, the `channel_two_endpoints` fuzz target,
 //! the randomized restart test on every storage backend and the payment bench
@@ -25,6 +27,8 @@
 pub mod external;
 pub mod rng;
 
+#[cfg(feature = "gossip")]
+pub mod gossip;
 #[cfg(feature = "harness")]
 pub mod host;
 #[cfg(feature = "harness")]
