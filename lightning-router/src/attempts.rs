@@ -219,7 +219,13 @@ impl PaymentAttempts {
             .max_total_fee
             .map(|m| m.saturating_sub(self.committed_fees()));
         self.attempts += 1;
-        match router.find_route(graph, payer, first_hops, &p, scorer) {
+        let committed: Vec<RoutePath> = self
+            .in_flight
+            .iter()
+            .map(|(_, p)| p.clone())
+            .chain(self.arrived.iter().cloned())
+            .collect();
+        match router.find_route_with_in_flight(graph, payer, first_hops, &p, scorer, &committed) {
             Ok(route) => {
                 let parts = route
                     .paths

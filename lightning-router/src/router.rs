@@ -114,8 +114,28 @@ impl Router {
         params: &RouteParams,
         scorer: &S,
     ) -> Result<Route, RouteError> {
+        self.find_route_with_in_flight(graph, payer, first_hops, params, scorer, &[])
+    }
+
+    /// [`Router::find_route`] for what remains of a payment whose `in_flight`
+    /// parts (sent and not failed, or held by the payee) already use
+    /// liquidity: capacities, first-hop balances and probabilities account
+    /// for them.
+    pub fn find_route_with_in_flight<G: RoutingGraph, S: ScoreLookup>(
+        &mut self,
+        graph: &G,
+        payer: &NodeId,
+        first_hops: Option<&[FirstHop]>,
+        params: &RouteParams,
+        scorer: &S,
+        in_flight: &[RoutePath],
+    ) -> Result<Route, RouteError> {
         let pb = Problem::new(graph, payer, first_hops, params)?;
-        self.solve(graph, &pb, params, scorer)
+        let mut base = Usage::new();
+        for p in in_flight {
+            add_usage(&mut base, p);
+        }
+        self.solve(graph, &pb, params, scorer, &base)
             .map(|c| c.route)
             .ok_or(RouteError::NoRoute)
     }
@@ -126,18 +146,12 @@ impl Router {
         pb: &Problem,
         params: &RouteParams,
         scorer: &S,
+        base: &Usage,
     ) -> Option<Candidate> {
         let amount = params.amount;
         let single = self
             .searcher
-            .search(
-                graph,
-                pb,
-                amount,
-                &Usage::new(),
-                params.max_total_fee,
-                scorer,
-            )
+            .search(graph, pb, amount, base, params.max_total_fee, scorer)
             .map(|f| route_of(vec![f], amount, scorer));
         let max_parts = if params.allow_mpp {
             usize::from(params.max_path_count.max(1))
@@ -156,7 +170,7 @@ impl Router {
         let mut parts = 2usize;
         loop {
             let parts_now = parts.min(max_parts);
-            match self.split(graph, pb, params, parts_now, max_parts, scorer) {
+            match self.split(graph, pb, params, parts_now, max_parts, scorer, base) {
                 Some(c) if best.as_ref().is_none_or(|b| c.cost < b.cost) => best = Some(c),
                 Some(_) => break,
                 None => {}
@@ -170,6 +184,7 @@ impl Router {
     }
 
     /// Routes the amount as parts of about `amount / parts` each.
+    #[allow(clippy::too_many_arguments)]
     fn split<G: RoutingGraph, S: ScoreLookup>(
         &mut self,
         graph: &G,
@@ -178,11 +193,12 @@ impl Router {
         parts: usize,
         max_parts: usize,
         scorer: &S,
+        base: &Usage,
     ) -> Option<Candidate> {
         let amount = params.amount;
         let shard = amount.0.div_ceil(parts as u64);
         let min_part = (amount.0 / (4 * max_parts as u64)).max(1);
-        let mut usage = Usage::new();
+        let mut usage = base.clone();
         let mut found: Vec<Found> = Vec::new();
         let mut remaining = amount.0;
         let mut fees = Msat::ZERO;
@@ -220,7 +236,7 @@ impl Router {
                         .path
                         .final_amount()
                         .saturating_add(f.path.final_amount());
-                    let mut solo = Usage::new();
+                    let mut solo = base.clone();
                     for (j, g) in found.iter().enumerate() {
                         if j != i {
                             add_usage(&mut solo, &g.path);
@@ -243,7 +259,7 @@ impl Router {
                         .saturating_sub(f.path.fee())
                         .saturating_add(g.path.fee());
                     found[i] = g;
-                    usage.clear();
+                    usage = base.clone();
                     for g in &found {
                         add_usage(&mut usage, &g.path);
                     }
@@ -281,7 +297,7 @@ impl Router {
         let mut tried: HashSet<ShortChannelId> = HashSet::new();
         while out.len() < count {
             let pb = Problem::new(graph, payer, first_hops, &params)?;
-            let Some(c) = self.solve(graph, &pb, &params, scorer) else {
+            let Some(c) = self.solve(graph, &pb, &params, scorer, &Usage::new()) else {
                 break;
             };
             let route = c.route;
