@@ -117,10 +117,18 @@ impl ChannelPolicy {
     /// BOLT 4 "Payload for the last node", the amount the next hop
     /// forwards). `None` if the sum does not fit a `u64`.
     pub fn fee_for(&self, amount_to_forward: Msat) -> Option<Msat> {
-        let prop = u128::from(amount_to_forward.0) * u128::from(self.fee_proportional_millionths)
-            / 1_000_000;
-        let fee = u128::from(self.fee_base_msat) + prop;
-        u64::try_from(fee).ok().map(Msat)
+        let base = u64::from(self.fee_base_msat);
+        let ppm = u64::from(self.fee_proportional_millionths);
+        // The product fits a u64 for every realistic amount; the wide
+        // division is the slow path.
+        let prop = match amount_to_forward.0.checked_mul(ppm) {
+            Some(x) => x / 1_000_000,
+            None => {
+                let x = u128::from(amount_to_forward.0) * u128::from(ppm) / 1_000_000;
+                u64::try_from(x).ok()?
+            }
+        };
+        base.checked_add(prop).map(Msat)
     }
 
     /// Whether an HTLC of `amount` is within `htlc_minimum_msat` and
@@ -493,5 +501,15 @@ mod tests {
         };
         assert_eq!(p.fee_for(Msat(999_999)), Some(Msat(1000)));
         assert_eq!(p.fee_for(Msat(1_000_000)), Some(Msat(1001)));
+        // Past u64 in the product: the wide path, exact.
+        let q = ChannelPolicy {
+            fee_proportional_millionths: 4_000_000_000,
+            ..pol(0)
+        };
+        assert_eq!(
+            q.fee_for(Msat(10_000_000_000)),
+            Some(Msat(40_000_000_000_000))
+        );
+        assert_eq!(q.fee_for(Msat(u64::MAX)), None);
     }
 }

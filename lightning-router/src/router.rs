@@ -12,8 +12,9 @@
 //! each seeing what the earlier ones already put in flight on every channel
 //! (capacities, first-hop balances and the scorer's probabilities account
 //! for it); a part that finds no path is halved, down to a floor of the
-//! amount over four times the path count. Parts that end up on the same
-//! path are merged into one. The router keeps whichever answer has the
+//! amount over four times the path count. A split whose parts end up on
+//! the same path as each other is dropped when one path could carry the
+//! whole amount (it is that path with more HTLCs). The router keeps whichever answer has the
 //! lowest [`ScoreLookup::route_cost`] (fees and the whole route's
 //! probability) and stops doubling once more parts stop helping.
 
@@ -166,13 +167,41 @@ impl Router {
                 return single;
             }
         }
+        let single_exists = single.is_some();
+        if !single_exists {
+            // If the smallest part a split may use finds no path either,
+            // no split will (the payee is cut off at these limits).
+            let min_part = Msat((amount.0 / (4 * max_parts as u64)).max(1));
+            let budget = params.max_total_fee.map(|max| {
+                Msat((u128::from(max.0) * u128::from(min_part.0) / u128::from(amount.0)) as u64)
+            });
+            self.searcher
+                .search(graph, pb, min_part, base, budget, scorer)?;
+        }
+        // The smallest first-part amount seen to find no path (fee budgets
+        // are proportional to the part, so this is only a shortcut for
+        // amounts at least this large).
+        let mut first_fails = if single_exists { u64::MAX } else { amount.0 };
         let mut best = single;
         let mut parts = 2usize;
         loop {
             let parts_now = parts.min(max_parts);
-            match self.split(graph, pb, params, parts_now, max_parts, scorer, base) {
+            match self.split(
+                graph,
+                pb,
+                params,
+                parts_now,
+                max_parts,
+                scorer,
+                base,
+                single_exists,
+                &mut first_fails,
+            ) {
                 Some(c) if best.as_ref().is_none_or(|b| c.cost < b.cost) => best = Some(c),
                 Some(_) => break,
+                // With a single path at hand, a split that failed (or fell
+                // back onto one path) will not do better with more parts.
+                None if single_exists => break,
                 None => {}
             }
             if parts_now >= max_parts {
@@ -194,6 +223,8 @@ impl Router {
         max_parts: usize,
         scorer: &S,
         base: &Usage,
+        single_exists: bool,
+        first_fails: &mut u64,
     ) -> Option<Candidate> {
         let amount = params.amount;
         let shard = amount.0.div_ceil(parts as u64);
@@ -212,11 +243,19 @@ impl Router {
                     let left = max.saturating_sub(fees).0;
                     Msat((u128::from(left) * u128::from(part) / u128::from(remaining)) as u64)
                 });
-                if let Some(f) = self
-                    .searcher
-                    .search(graph, pb, Msat(part), &usage, budget, scorer)
-                {
-                    break f;
+                // The first part sees only `base`: an amount that already
+                // failed there (in an earlier split) fails again.
+                let known_to_fail = found.is_empty() && part >= *first_fails;
+                if !known_to_fail {
+                    if let Some(f) =
+                        self.searcher
+                            .search(graph, pb, Msat(part), &usage, budget, scorer)
+                    {
+                        break f;
+                    }
+                    if found.is_empty() {
+                        *first_fails = (*first_fails).min(part);
+                    }
                 }
                 if part <= min_part {
                     return None;
@@ -226,51 +265,17 @@ impl Router {
             add_usage(&mut usage, &f.path);
             fees = fees.saturating_add(f.path.fee());
             remaining -= part;
-            // A part on the path of an earlier one joins it (one HTLC
-            // instead of two), if the path still takes the sum.
-            let merged = found
-                .iter()
-                .position(|g| same_channels(&g.path, &f.path))
-                .and_then(|i| {
-                    let sum = found[i]
-                        .path
-                        .final_amount()
-                        .saturating_add(f.path.final_amount());
-                    let mut solo = base.clone();
-                    for (j, g) in found.iter().enumerate() {
-                        if j != i {
-                            add_usage(&mut solo, &g.path);
-                        }
-                    }
-                    let budget = params.max_total_fee.map(|max| {
-                        max.saturating_sub(fees)
-                            .saturating_add(found[i].path.fee())
-                            .saturating_add(f.path.fee())
-                    });
-                    let g = self
-                        .searcher
-                        .search(graph, pb, sum, &solo, budget, scorer)?;
-                    same_channels(&g.path, &f.path).then_some((i, g))
-                });
-            match merged {
-                Some((i, g)) => {
-                    fees = fees
-                        .saturating_sub(found[i].path.fee())
-                        .saturating_sub(f.path.fee())
-                        .saturating_add(g.path.fee());
-                    found[i] = g;
-                    usage = base.clone();
-                    for g in &found {
-                        add_usage(&mut usage, &g.path);
-                    }
-                }
-                None => {
-                    if found.len() >= max_parts {
-                        return None;
-                    }
-                    found.push(f);
-                }
+            // A part on the path of an earlier one: when one path could
+            // carry the whole amount, this split is that path again with
+            // more HTLCs, so give up on it; otherwise (the path's
+            // `htlc_maximum_msat` is what forced the split) keep both.
+            if found.iter().any(|g| same_channels(&g.path, &f.path)) && single_exists {
+                return None;
             }
+            if found.len() >= max_parts {
+                return None;
+            }
+            found.push(f);
         }
         if let Some(max) = params.max_total_fee {
             if fees > max {

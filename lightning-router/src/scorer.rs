@@ -14,10 +14,15 @@
 //! direction for the same payment, is
 //!
 //! ```text
-//!   P = 1                              if a + f <= lo
-//!   P = 0                              if a + f >  hi
-//!   P = (hi + 1 - (a + f)) / (hi + 1 - max(lo, f))   otherwise
+//!   P = 1                                     if a + f <= lo
+//!   P = 0                                     if a + f >  hi
+//!   P = (F(hi) - F(a + f)) / (F(hi) - F(max(lo, f)))   otherwise
 //! ```
+//!
+//! with `F` the prior's cumulative distribution: a mixture of the uniform
+//! one and one that favours nearly empty and nearly full directions
+//! ([`ScorerParams::drained_weight`]), as channels drained one way are
+//! common. With the weight at 0, `F` is linear and `P` the uniform model's.
 //!
 //! What it learns (amounts are the HTLC amounts on that channel):
 //! - a failure attributed to a channel ("temporary_channel_failure" at the
@@ -47,9 +52,11 @@
 //! so fees and probability meet in one unit: a hop that halves the chance
 //! of success (`-ln 0.5 = 0.69`) is worth paying about
 //! `0.69 * liquidity_penalty_amount_ppm` ppm of the amount more in fees to
-//! avoid. An amount above what the direction can hold (`p = 0`) costs the
-//! capped penalty rather than infinity, so that a route still exists when
-//! every path has failed before (the retry budget bounds the attempts).
+//! avoid. A direction whose learned upper bound is below the amount
+//! (`p = 0`) gets `u64::MAX`, which the router treats as unusable: a retry
+//! does not go back to a channel that just failed for that amount, and a
+//! payment with no other way ends instead of spending its attempts there.
+//! `-ln p` is capped at [`ScorerParams::max_log_penalty`] otherwise.
 
 use core::hash::{BuildHasherDefault, Hasher};
 use core::time::Duration;
@@ -65,6 +72,7 @@ pub trait ScoreLookup {
     /// The penalty, in msat of cost (not paid), for sending `amount` over
     /// `direction` of `scid` while `in_flight` msat of the same payment
     /// already use that direction. `capacity` is the channel's, if known.
+    /// `u64::MAX` means "do not use".
     fn penalty_msat(
         &self,
         scid: ShortChannelId,
@@ -134,12 +142,18 @@ pub struct ScorerParams {
     /// (20,000, i.e. 2 % of the amount per unit: a failure costs a retry,
     /// and a retry costs time and may end the payment).
     pub liquidity_penalty_amount_ppm: u32,
-    /// The cap on `-ln p` (ln 10^6): beyond it a hop is "nearly certainly
-    /// failing" and all such hops cost the same.
+    /// The cap on `-ln p` (ln 10^6) for `p > 0`: beyond it a hop is
+    /// "nearly certainly failing" and all such hops cost the same.
     pub max_log_penalty: f64,
     /// How long it takes for learned bounds to lose half their distance
     /// from the no-knowledge bounds (6 hours).
     pub half_life: Duration,
+    /// The share of channel directions assumed drained towards one end
+    /// (0.5). The prior on a direction's liquidity `L` in `[0, c]` is
+    /// `1 - w` parts uniform and `w` parts the density `12 (L/c - 1/2)^2`,
+    /// which puts most of its weight near empty and near full; learned
+    /// bounds cut that prior. 0 gives the plain uniform model.
+    pub drained_weight: f64,
     /// The capacity assumed when a channel's is unknown and its policy
     /// gives no `htlc_maximum_msat` (a route hint): 0.1 BTC.
     pub unknown_capacity: Msat,
@@ -154,6 +168,7 @@ impl Default for ScorerParams {
             liquidity_penalty_amount_ppm: 20_000,
             max_log_penalty: 13.815_510_557_964_274,
             half_life: Duration::from_secs(6 * 3600),
+            drained_weight: 0.5,
             unknown_capacity: Msat(10_000_000_000),
         }
     }
@@ -326,9 +341,22 @@ impl ProbabilisticScorer {
         if total > hi {
             return 0.0;
         }
-        let floor = lo.max(in_flight);
+        let floor = lo.max(in_flight).min(hi);
+        let w = self.params.drained_weight.clamp(0.0, 1.0);
+        if w > 0.0 && cap > 0 {
+            let c = cap as f64;
+            let cdf = |x: u64| {
+                let x = x as f64 / c;
+                let d = x - 0.5;
+                (1.0 - w) * x + w * (4.0 * d * d * d + 0.5)
+            };
+            let den = cdf(hi) - cdf(floor);
+            if den > 1e-12 {
+                return ((cdf(hi) - cdf(total)) / den).clamp(0.0, 1.0);
+            }
+        }
         let num = (hi - total) as f64 + 1.0;
-        let den = (hi - floor.min(hi)) as f64 + 1.0;
+        let den = (hi - floor) as f64 + 1.0;
         (num / den).clamp(0.0, 1.0)
     }
 
@@ -489,7 +517,9 @@ impl ScoreLookup for ProbabilisticScorer {
     ) -> u64 {
         let p = self.success_probability(scid, direction, amount, in_flight, capacity);
         let neg_ln = if p <= 0.0 {
-            self.params.max_log_penalty
+            // Learned to fail (the amount is above the upper bound): the
+            // router does not use it until the bound decays.
+            return u64::MAX;
         } else {
             (-p.ln()).min(self.params.max_log_penalty)
         };
@@ -564,15 +594,41 @@ mod tests {
 
     #[test]
     fn prior_is_uniform_over_capacity() {
-        let s = ProbabilisticScorer::new(ScorerParams::default());
+        let s = ProbabilisticScorer::new(ScorerParams {
+            drained_weight: 0.0,
+            ..ScorerParams::default()
+        });
         assert!((p(&s, 1, 500_000_000) - 0.5).abs() < 1e-6);
         assert_eq!(p(&s, 1, 0), 1.0);
         assert_eq!(p(&s, 1, CAP.0 + 1), 0.0);
     }
 
     #[test]
+    fn drained_prior_doubts_small_amounts_more_than_uniform() {
+        let u = ProbabilisticScorer::new(ScorerParams {
+            drained_weight: 0.0,
+            ..ScorerParams::default()
+        });
+        let d = ProbabilisticScorer::new(ScorerParams::default());
+        // 10 % of capacity: uniform says 0.9; with half the weight near
+        // the ends, 0.5 * 0.9 + 0.5 * (1 - (4 * (-0.4)^3 + 0.5)) = 0.45 +
+        // 0.5 * 0.756 = 0.828.
+        assert!((p(&u, 1, 100_000_000) - 0.9).abs() < 1e-6);
+        assert!(
+            (p(&d, 1, 100_000_000) - 0.828).abs() < 1e-9,
+            "{}",
+            p(&d, 1, 100_000_000)
+        );
+        // Symmetric: half the capacity is still even odds.
+        assert!((p(&d, 1, 500_000_000) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
     fn learns_from_failure_and_passes_before_it() {
-        let mut s = ProbabilisticScorer::new(ScorerParams::default());
+        let mut s = ProbabilisticScorer::new(ScorerParams {
+            drained_weight: 0.0,
+            ..ScorerParams::default()
+        });
         let path = [
             hop(1, 600_000_000),
             hop(2, 600_000_000),
@@ -596,7 +652,8 @@ mod tests {
                 Some(CAP),
             )
         };
-        assert!(pen(2) > pen(3) && pen(3) > pen(1));
+        assert_eq!(pen(2), u64::MAX);
+        assert!(pen(3) > pen(1));
     }
 
     #[test]

@@ -351,6 +351,10 @@ impl Searcher {
         if w == pb.payee || e.policy.disabled {
             return;
         }
+        let current = self.get(w);
+        if current.settled {
+            return;
+        }
         if !pb.excluded_channels.is_empty() && pb.excluded_channels.contains(&e.scid) {
             return;
         }
@@ -386,7 +390,13 @@ impl Searcher {
             if pb.first_hops.is_some() || lu.hops + 1 > pb.max_len {
                 return;
             }
+            if lu.cost >= current.cost {
+                return;
+            }
             let penalty = scorer.penalty_msat(e.scid, e.direction, amount, in_flight, e.capacity);
+            if penalty == u64::MAX {
+                return;
+            }
             let cand = Label {
                 cost: lu.cost.saturating_add(penalty),
                 amount: lu.amount,
@@ -421,12 +431,18 @@ impl Searcher {
         if cltv > pb.max_cltv {
             return;
         }
-        if self.get(w).settled {
+        // Penalties are never negative: a candidate no cheaper than the
+        // current label before its penalty cannot win after it.
+        let floor = lu.cost.saturating_add(fee.0);
+        if floor >= current.cost {
             return;
         }
         let penalty = scorer.penalty_msat(e.scid, e.direction, amount, in_flight, e.capacity);
+        if penalty == u64::MAX {
+            return;
+        }
         let cand = Label {
-            cost: lu.cost.saturating_add(fee.0).saturating_add(penalty),
+            cost: floor.saturating_add(penalty),
             amount: received.0,
             cltv,
             hops: lu.hops + 1,

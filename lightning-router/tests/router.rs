@@ -172,7 +172,8 @@ fn max_total_fee_steers_a_scorer_away_from_dear_paths() {
     let fail = lightning_router::HopUse {
         scid: ShortChannelId(2),
         direction: g_direction(&g, 2, C),
-        amount: Msat(1_001_100),
+        // Failed at twice what this payment puts on it: about even odds.
+        amount: Msat(2_002_200),
         capacity: Some(Msat(10_000_000_000)),
     };
     scorer.path_failed(&[fail], 0, Duration::from_secs(1));
@@ -480,6 +481,7 @@ fn retries_stop_at_the_budget() {
         .is_err());
     assert!(matches!(pay.state(), PaymentState::Failed(_)));
     // And the time budget.
+    let mut scorer = ProbabilisticScorer::new(ScorerParams::default());
     let mut pay = PaymentAttempts::new(params(1_000_000), RetryBudget::default());
     let a = pay
         .next_attempt(&mut router, &g, &node(A), None, &scorer, Duration::ZERO)
