@@ -6,7 +6,7 @@
 //! settle). Prints success rate, attempts per payment, fees and time per
 //! payment for both.
 //!
-//! CI runs 100 payments; `ROUTER_SIM_PAYMENTS=1000` runs the issue's
+//! CI runs 50 payments; `ROUTER_SIM_PAYMENTS=1000` runs the issue's
 //! thousand, `ROUTER_SIM_SEED` changes the seed (default 42):
 //! `ROUTER_SIM_PAYMENTS=1000 cargo test -p lightning-benches --test
 //! router_simulation -- --nocapture`.
@@ -82,7 +82,7 @@ fn conserved(net: &lightning_router::synthetic::SyntheticNetwork, l: &HiddenLiqu
 #[test]
 fn payment_success_ours_and_ldk_on_the_same_hidden_liquidity() {
     let seed = env_or("ROUTER_SIM_SEED", 42);
-    let n = env_or("ROUTER_SIM_PAYMENTS", 100) as u32;
+    let n = env_or("ROUTER_SIM_PAYMENTS", 50) as u32;
     let max_attempts = 10;
     let net = generate(SyntheticParams::mainnet_like(seed)).unwrap();
     let graph = ldk_router::ldk_graph(&net.channels);

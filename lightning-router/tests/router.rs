@@ -363,8 +363,9 @@ fn splits_when_no_single_path_can_carry_it() {
         }
     }
     assert!(per.values().all(|v| *v <= 600_000), "{per:?}");
-    // Two parts at most cannot carry 1,700,000 over three 600,000 paths.
-    p.amount = Msat(1_700_000);
+    // Two parts at most cannot carry 1,300,000 over 600,000 paths (it
+    // takes three).
+    p.amount = Msat(1_300_000);
     p.max_path_count = 2;
     assert_eq!(
         find_route(&g, &node(A), None, &p, &ZeroPenalty),
