@@ -506,3 +506,41 @@ fn retries_stop_at_the_budget() {
         )
         .is_err());
 }
+
+#[test]
+fn params_from_an_invoice_route_over_its_hints() {
+    use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
+    use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
+    let payee_key = SecretKey::from_slice(&[50; 32]).unwrap();
+    let mut features = Bolt11InvoiceFeatures::empty();
+    for f in [
+        Feature::VarOnionOptin,
+        Feature::PaymentSecret,
+        Feature::BasicMpp,
+    ] {
+        features.set_bit(f.optional_bit());
+    }
+    let text = InvoiceBuilder::new(Currency::Bitcoin)
+        .amount_msat(1_000_000)
+        .timestamp(1_700_000_000)
+        .payment_hash(lightning_wire::types::PaymentHash([9; 32]))
+        .payment_secret(PaymentSecret([1; 32]))
+        .description("test")
+        .min_final_cltv_expiry_delta(40)
+        .route_hint(RouteHint(vec![hint_hop(D, 900, 1000, 0, 40)]))
+        .features(features)
+        .build_signed(&payee_key)
+        .unwrap()
+        .to_string();
+    let invoice = Bolt11Invoice::parse(&text).unwrap();
+    let p = RouteParams::from_invoice(&invoice, None).unwrap();
+    assert_eq!(p.payee, node(50));
+    assert_eq!(p.amount, Msat(1_000_000));
+    assert_eq!(p.min_final_cltv_expiry_delta, 40);
+    assert!(p.allow_mpp);
+    let g = diamond(|_| {});
+    let r = find_route(&g, &node(A), None, &p, &ZeroPenalty).unwrap();
+    assert_eq!(scids(&r), vec![vec![1, 2, 3, 900]]);
+    assert_eq!(r.paths[0].hops[3].cltv_expiry_delta, 40);
+    assert_eq!(r.paths[0].hops[2].amount, Msat(1_001_000));
+}
