@@ -15,6 +15,7 @@ pub mod noise;
 pub mod onion;
 pub mod peer;
 pub mod record;
+pub mod router;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
