@@ -37,14 +37,22 @@ mod best_block;
 mod broadcast;
 mod confirm;
 mod fee;
+mod fee_cache;
 mod listen;
 mod source;
 mod sync;
+
+#[cfg(feature = "bitcoind")]
+pub mod bitcoind;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;
 pub use confirm::{ConfirmationEvent, ConfirmationTracker, OutpointSpend, TxConfirmation};
 pub use fee::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator, FeeRate, FixedFeeEstimator};
+pub use fee_cache::{
+    fee_rate_from_btc_per_kvb, fee_rate_from_sat_per_kvb, target_blocks, CachedFeeEstimator,
+    FeeConfig, FeeUpdate,
+};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};
 pub use sync::{ChainSync, SyncError, SyncOutcome};
