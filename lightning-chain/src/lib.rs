@@ -38,12 +38,16 @@ mod broadcast;
 mod confirm;
 mod fee;
 mod fee_cache;
+mod light;
 mod listen;
 mod source;
 mod sync;
+mod warnings;
 
 #[cfg(feature = "bitcoind")]
 pub mod bitcoind;
+#[cfg(feature = "electrum")]
+pub mod electrum;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;
@@ -53,9 +57,11 @@ pub use fee_cache::{
     fee_rate_from_btc_per_kvb, fee_rate_from_sat_per_kvb, target_blocks, CachedFeeEstimator,
     FeeConfig, FeeUpdate,
 };
+pub use light::{LightBackend, LightClientSync, LightSyncOutcome, MerkleProof, KEPT_HEADERS};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};
 pub use sync::{ChainSync, SyncError, SyncOutcome};
+pub use warnings::{ChainWarning, StaleTipMonitor, TipDisagreementMonitor};
 
 /// Re-export of the `bitcoin` crate whose types appear in this crate's API.
 pub use bitcoin;
