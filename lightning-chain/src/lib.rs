@@ -48,6 +48,8 @@ mod warnings;
 pub mod bitcoind;
 #[cfg(feature = "electrum")]
 pub mod electrum;
+#[cfg(feature = "esplora")]
+pub mod esplora;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;

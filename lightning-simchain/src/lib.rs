@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod electrumx;
+pub mod esplora;
 mod json;
 mod rpc;
 
