@@ -22,7 +22,9 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Script, ScriptBuf, Transaction, TxMerkleNode, Txid};
 use electrum_client::{ElectrumApi, Error as ClientError};
 
-use crate::fee_cache::{fee_rate_from_btc_per_kvb, CachedFeeEstimator, FeeConfig, FeeUpdate};
+use crate::fee_cache::{
+    fee_rate_from_btc_per_kvb, target_blocks, CachedFeeEstimator, FeeConfig, FeeUpdate,
+};
 use crate::{
     BestBlock, Broadcaster, ChainSourceError, ConfirmationTarget, FeeEstimator, FeeRate,
     LightBackend, MerkleProof,
@@ -112,12 +114,28 @@ impl ElectrumSource {
     /// (no estimate) gives the configured fallback; a failure keeps the
     /// last estimates.
     pub fn refresh_fee_estimates(&self) -> Result<FeeUpdate, ChainSourceError> {
+        // One batch for all of them.
+        let mut counts: Vec<u16> = ConfirmationTarget::ALL
+            .iter()
+            .map(|t| target_blocks(*t))
+            .collect();
+        counts.sort_unstable();
+        counts.dedup();
+        let rates = self
+            .client
+            .batch_estimate_fee(counts.iter().map(|c| usize::from(*c)))
+            .map_err(classify)?;
+        if rates.len() != counts.len() {
+            return Err(ChainSourceError::BadData(
+                "estimatefee batch answered short".into(),
+            ));
+        }
         self.fees.update(|blocks| {
-            let btc_per_kvb = self
-                .client
-                .estimate_fee(usize::from(blocks), None)
-                .map_err(classify)?;
-            Ok(fee_rate_from_btc_per_kvb(btc_per_kvb))
+            Ok(counts
+                .iter()
+                .position(|c| *c == blocks)
+                .and_then(|i| rates.get(i))
+                .and_then(|rate| fee_rate_from_btc_per_kvb(*rate)))
         })
     }
 
@@ -180,8 +198,84 @@ impl LightBackend for ElectrumSource {
             .collect())
     }
 
+    /// One batch to subscribe the scripts not yet subscribed, one batch
+    /// for all the histories.
+    fn script_histories(
+        &self,
+        scripts: &[ScriptBuf],
+    ) -> Result<Vec<Vec<(Txid, u32)>>, ChainSourceError> {
+        let new: Vec<&ScriptBuf> = {
+            let subscribed = lock(&self.subscribed);
+            let mut new: Vec<&ScriptBuf> = scripts
+                .iter()
+                .filter(|s| !subscribed.contains(*s))
+                .collect();
+            new.sort();
+            new.dedup();
+            new
+        };
+        if !new.is_empty() {
+            match self
+                .client
+                .batch_script_subscribe(new.iter().map(|s| s.as_script()))
+            {
+                Ok(_) | Err(ClientError::AlreadySubscribed(_)) => {}
+                Err(e) => return Err(classify(e)),
+            }
+            lock(&self.subscribed).extend(new.into_iter().cloned());
+        }
+        if scripts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let histories = self
+            .client
+            .batch_script_get_history(scripts.iter().map(|s| s.as_script()))
+            .map_err(classify)?;
+        Ok(histories
+            .into_iter()
+            .map(|history| {
+                history
+                    .into_iter()
+                    .filter_map(|item| {
+                        u32::try_from(item.height)
+                            .ok()
+                            .filter(|h| *h > 0)
+                            .map(|h| (item.tx_hash, h))
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     fn transaction(&self, txid: &Txid) -> Result<Transaction, ChainSourceError> {
         self.client.transaction_get(txid).map_err(classify)
+    }
+
+    fn transactions(&self, txids: &[Txid]) -> Result<Vec<Transaction>, ChainSourceError> {
+        if txids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.client
+            .batch_transaction_get(txids.iter())
+            .map_err(classify)
+    }
+
+    fn merkle_proofs(&self, txs: &[(Txid, u32)]) -> Result<Vec<MerkleProof>, ChainSourceError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let replies = self
+            .client
+            .batch_transaction_get_merkle(
+                txs.iter()
+                    .map(|(t, h)| (*t, *h as usize))
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(classify)?;
+        txs.iter()
+            .zip(replies)
+            .map(|((txid, height), reply)| proof_from(txid, *height, reply))
+            .collect()
     }
 
     fn merkle_proof(&self, txid: &Txid, height: u32) -> Result<MerkleProof, ChainSourceError> {
@@ -189,26 +283,34 @@ impl LightBackend for ElectrumSource {
             .client
             .transaction_get_merkle(txid, height as usize)
             .map_err(classify)?;
-        if reply.block_height != height as usize {
-            return Err(ChainSourceError::BadData(format!(
-                "merkle proof of {txid} is for height {}, not {height}",
-                reply.block_height
-            )));
-        }
-        // The protocol gives the branch hashes in display (reversed) order.
-        let branch = reply
-            .merkle
-            .into_iter()
-            .map(|mut bytes| {
-                bytes.reverse();
-                TxMerkleNode::from_byte_array(bytes)
-            })
-            .collect();
-        Ok(MerkleProof {
-            pos: reply.pos,
-            branch,
-        })
+        proof_from(txid, height, reply)
     }
+}
+
+fn proof_from(
+    txid: &Txid,
+    height: u32,
+    reply: electrum_client::GetMerkleRes,
+) -> Result<MerkleProof, ChainSourceError> {
+    if reply.block_height != height as usize {
+        return Err(ChainSourceError::BadData(format!(
+            "merkle proof of {txid} is for height {}, not {height}",
+            reply.block_height
+        )));
+    }
+    // The protocol gives the branch hashes in display (reversed) order.
+    let branch = reply
+        .merkle
+        .into_iter()
+        .map(|mut bytes| {
+            bytes.reverse();
+            TxMerkleNode::from_byte_array(bytes)
+        })
+        .collect();
+    Ok(MerkleProof {
+        pos: reply.pos,
+        branch,
+    })
 }
 
 impl Broadcaster for ElectrumSource {

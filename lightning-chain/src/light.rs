@@ -64,10 +64,29 @@ pub trait LightBackend {
     /// Confirmed transactions touching `script` (paying to it or spending
     /// from it), with the height of the block that confirmed each.
     fn script_history(&self, script: &Script) -> Result<Vec<(Txid, u32)>, ChainSourceError>;
+    /// [`script_history`](Self::script_history) of each script, in order.
+    /// A backend that can batch requests should override it: it is the one
+    /// request per watched script on every sync.
+    fn script_histories(
+        &self,
+        scripts: &[ScriptBuf],
+    ) -> Result<Vec<Vec<(Txid, u32)>>, ChainSourceError> {
+        scripts.iter().map(|s| self.script_history(s)).collect()
+    }
     /// A transaction by id.
     fn transaction(&self, txid: &Txid) -> Result<Transaction, ChainSourceError>;
     /// The merkle branch of `txid` in the block at `height`.
     fn merkle_proof(&self, txid: &Txid, height: u32) -> Result<MerkleProof, ChainSourceError>;
+    /// [`transaction`](Self::transaction) of each, in order (override to
+    /// batch).
+    fn transactions(&self, txids: &[Txid]) -> Result<Vec<Transaction>, ChainSourceError> {
+        txids.iter().map(|t| self.transaction(t)).collect()
+    }
+    /// [`merkle_proof`](Self::merkle_proof) of each, in order (override to
+    /// batch).
+    fn merkle_proofs(&self, txs: &[(Txid, u32)]) -> Result<Vec<MerkleProof>, ChainSourceError> {
+        txs.iter().map(|(t, h)| self.merkle_proof(t, *h)).collect()
+    }
 }
 
 /// What one [`LightClientSync::sync`] did.
@@ -312,43 +331,65 @@ impl LightClientSync {
         L: ChainListener + ?Sized,
     {
         let scripts = self.watched_scripts();
-        // height -> (pos, txid)
-        let mut found: BTreeMap<u32, BTreeMap<usize, Txid>> = BTreeMap::new();
-        for script in &scripts {
-            for (txid, height) in backend.script_history(script)? {
+        let histories = backend.script_histories(&scripts)?;
+        if histories.len() != scripts.len() {
+            return Err(ChainSourceError::BadData(format!(
+                "{} histories for {} scripts",
+                histories.len(),
+                scripts.len()
+            ))
+            .into());
+        }
+        // What is new: (txid, height), each once.
+        let mut wanted: Vec<(Txid, u32)> = Vec::new();
+        for history in histories {
+            for (txid, height) in history {
                 let Some(header) = self.headers.get(&height) else {
                     // At or below the checkpoint, or above the tip we
                     // checked (the server moved on): the next sync.
                     continue;
                 };
-                let block = header.block_hash();
-                if self.reported.contains(&(txid, block))
-                    || found
-                        .get(&height)
-                        .is_some_and(|m| m.values().any(|t| *t == txid))
+                if !self.reported.contains(&(txid, header.block_hash()))
+                    && !wanted.contains(&(txid, height))
                 {
-                    continue;
+                    wanted.push((txid, height));
                 }
-                let proof = backend.merkle_proof(&txid, height)?;
-                if !proof.connects(&txid, &header.merkle_root) {
-                    return Err(ChainSourceError::BadData(format!(
-                        "merkle proof of {txid} does not lead to the root of block {block} at {height}"
-                    ))
-                    .into());
-                }
-                if let std::collections::hash_map::Entry::Vacant(slot) = self.txs.entry(txid) {
-                    let tx = backend.transaction(&txid)?;
-                    if tx.compute_txid() != txid {
-                        return Err(ChainSourceError::BadData(format!(
-                            "transaction served for {txid} hashes to {}",
-                            tx.compute_txid()
-                        ))
-                        .into());
-                    }
-                    slot.insert(tx);
-                }
-                found.entry(height).or_default().insert(proof.pos, txid);
             }
+        }
+        let proofs = backend.merkle_proofs(&wanted)?;
+        let missing: Vec<Txid> = wanted
+            .iter()
+            .map(|(txid, _)| *txid)
+            .filter(|txid| !self.txs.contains_key(txid))
+            .collect();
+        let fetched = backend.transactions(&missing)?;
+        if proofs.len() != wanted.len() || fetched.len() != missing.len() {
+            return Err(ChainSourceError::BadData("batch answered short".into()).into());
+        }
+        for (txid, tx) in missing.iter().zip(fetched) {
+            if tx.compute_txid() != *txid {
+                return Err(ChainSourceError::BadData(format!(
+                    "transaction served for {txid} hashes to {}",
+                    tx.compute_txid()
+                ))
+                .into());
+            }
+            self.txs.insert(*txid, tx);
+        }
+        // height -> (pos, txid)
+        let mut found: BTreeMap<u32, BTreeMap<usize, Txid>> = BTreeMap::new();
+        for ((txid, height), proof) in wanted.iter().zip(proofs) {
+            let Some(header) = self.headers.get(height) else {
+                continue;
+            };
+            if !proof.connects(txid, &header.merkle_root) {
+                return Err(ChainSourceError::BadData(format!(
+                    "merkle proof of {txid} does not lead to the root of block {} at {height}",
+                    header.block_hash()
+                ))
+                .into());
+            }
+            found.entry(*height).or_default().insert(proof.pos, *txid);
         }
         let mut confirmed = 0;
         for (height, by_pos) in found {
