@@ -41,19 +41,25 @@ impl std::error::Error for StartError {}
 
 impl ElectrumX {
     /// The program `LN_TEST_ELECTRUMX` names, if it exists. When it does
-    /// not: `None` after a message on stderr (the test skips), unless
-    /// `LN_TEST_REQUIRE_ALL` is set, when it panics (CI must run it).
+    /// not: `None` after `SKIP:` on stderr (the test returns), or a panic
+    /// under `LN_TEST_REQUIRE_ALL=1` (CI must run it); the rule of
+    /// `lightning_test_support::external`.
     pub fn locate(test: &str) -> Option<PathBuf> {
-        let found = std::env::var_os(ENV)
-            .map(PathBuf::from)
-            .filter(|path| path.is_file());
-        if found.is_none() {
-            if std::env::var_os("LN_TEST_REQUIRE_ALL").is_some() {
-                panic!("{test}: LN_TEST_REQUIRE_ALL is set but {ENV} does not name an electrumx_server program");
-            }
-            eprintln!("{test}: skipped: ElectrumX not found (set {ENV} to electrumx_server; .ci/run does)");
+        let program = lightning_test_support::external::env_or_skip(
+            test,
+            ENV,
+            "point it at electrumx_server; .ci/run installs e-x 2.0 in .ci/.venv",
+        )?;
+        let path = PathBuf::from(program);
+        if path.is_file() {
+            Some(path)
+        } else {
+            lightning_test_support::external::skip(format!(
+                "{test}: {ENV}={} is not a file",
+                path.display()
+            ));
+            None
         }
-        found
     }
 
     /// Starts `program` against `daemon` and waits (up to a minute) until

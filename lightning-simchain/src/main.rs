@@ -3,14 +3,16 @@
 //! ```text
 //! simchain [--rpcbind 127.0.0.1:18443] [--rpcuser U --rpcpassword P | --datadir DIR]
 //!          [--blocks N] [--fee-rate SAT_PER_KVB|none] [--deterministic-time]
+//!          [--esplora-bind 127.0.0.1:3002]
 //! ```
 //!
 //! Without `--rpcuser`, it writes a cookie to `DIR/regtest/.cookie` as
 //! Bitcoin Core does (DIR defaults to the current directory). Block
 //! timestamps follow the wall clock unless `--deterministic-time`. It prints
-//! `simchain listening on ADDR` once ready and serves until its standard
-//! input closes (so that it dies with the process that started it) or it is
-//! killed.
+//! `simchain listening on ADDR` (and `esplora listening on URL` with
+//! `--esplora-bind`, the Esplora HTTP API subset) once ready, and serves
+//! until its standard input closes (so that it dies with the process that
+//! started it) or it is killed.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -23,7 +25,8 @@ fn usage(error: &str) -> ! {
     eprintln!("simchain: {error}");
     eprintln!(
         "usage: simchain [--rpcbind ADDR] [--rpcuser U --rpcpassword P | --datadir DIR] \
-         [--blocks N] [--fee-rate SAT_PER_KVB|none] [--deterministic-time]"
+         [--blocks N] [--fee-rate SAT_PER_KVB|none] [--deterministic-time] \
+         [--esplora-bind ADDR]"
     );
     std::process::exit(2)
 }
@@ -36,6 +39,7 @@ fn main() {
     let mut blocks = 0usize;
     let mut fee_rate = Some(RpcServer::DEFAULT_FEE_RATE_SAT_PER_KVB);
     let mut wall_clock = true;
+    let mut esplora_bind = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -57,6 +61,7 @@ fn main() {
                 };
             }
             "--deterministic-time" => wall_clock = false,
+            "--esplora-bind" => esplora_bind = Some(value()),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -86,6 +91,13 @@ fn main() {
     // coins mine to their own addresses with `generatetoaddress`).
     chain.mine_blocks(blocks, &ScriptBuf::from_bytes(vec![0x51]));
 
+    let esplora = esplora_bind.map(|addr| {
+        let server =
+            lightning_simchain::esplora::EsploraServer::start(chain.clone(), addr.as_str())
+                .unwrap_or_else(|e| usage(&format!("cannot listen on {addr}: {e}")));
+        println!("esplora listening on {}", server.url());
+        server
+    });
     let server = RpcServer::start(chain, credentials, bind.as_str())
         .unwrap_or_else(|e| usage(&format!("cannot listen on {bind}: {e}")));
     server.set_fee_rate(fee_rate);
@@ -97,4 +109,5 @@ fn main() {
     let mut stdin = std::io::stdin();
     while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
     drop(server);
+    drop(esplora);
 }
