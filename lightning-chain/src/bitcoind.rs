@@ -58,7 +58,7 @@ impl std::fmt::Debug for BitcoindAuth {
     }
 }
 
-/// A transaction bitcoind refused, as [`BitcoindSource::broadcast_errors`]
+/// A transaction bitcoind refused, as [`BitcoindSource::take_broadcast_errors`]
 /// reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BroadcastError {

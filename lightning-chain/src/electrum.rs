@@ -110,7 +110,7 @@ impl ElectrumSource {
     }
 
     /// Asks `blockchain.estimatefee` for each distinct block count the
-    /// node's targets map to ([`target_blocks`](crate::target_blocks)); `-1`
+    /// node's targets map to ([`target_blocks`]); `-1`
     /// (no estimate) gives the configured fallback; a failure keeps the
     /// last estimates.
     pub fn refresh_fee_estimates(&self) -> Result<FeeUpdate, ChainSourceError> {
