@@ -367,6 +367,15 @@ impl LightClientSync {
             return Err(ChainSourceError::BadData("batch answered short".into()).into());
         }
         for (txid, tx) in missing.iter().zip(fetched) {
+            // A 64-byte transaction could pass for an inner node of the
+            // merkle tree (and a node for a transaction); no valid one is
+            // relayed (Core's MIN_STANDARD_TX_NONWITNESS_SIZE is 65).
+            if tx.base_size() == 64 {
+                return Err(ChainSourceError::BadData(format!(
+                    "transaction {txid} is 64 bytes without witness: ambiguous in a merkle proof"
+                ))
+                .into());
+            }
             if tx.compute_txid() != *txid {
                 return Err(ChainSourceError::BadData(format!(
                     "transaction served for {txid} hashes to {}",

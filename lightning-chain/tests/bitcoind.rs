@@ -262,3 +262,88 @@ fn cookie_auth_and_wrong_credentials() {
     assert_eq!(good.block(&unknown).unwrap(), None);
     assert_eq!(good.header(&unknown).unwrap(), None);
 }
+
+/// A "bitcoind" that answers with well-formed JSON-RPC carrying bad data.
+fn garbage_server(block: bitcoin::Block) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let request: Value = serde_json::from_slice(&body).unwrap();
+                    let result = match request["method"].as_str().unwrap() {
+                        "getblockchaininfo" => json!({"blocks": -1, "bestblockhash": "zz"}),
+                        "getblockhash" => json!("not a hash"),
+                        "getblock" => json!(bitcoin::consensus::encode::serialize_hex(&block)),
+                        _ => json!(null),
+                    };
+                    let reply = json!({"jsonrpc": "2.0", "result": result, "id": request["id"]})
+                        .to_string();
+                    let mut out = stream.try_clone().unwrap();
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    length = 0;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn garbage_is_bad_data_never_a_block() {
+    let chain = SimChainHandle::new();
+    let wallet = SimWallet::from_seed([9; 32], chain.clone());
+    chain.mine_blocks(101, &wallet.script_pubkey());
+    wallet
+        .send(Amount::from_sat(10_000), &wallet.script_pubkey())
+        .unwrap();
+    chain.mine_blocks(1, &wallet.script_pubkey());
+    // A block whose transactions were swapped for others: same header (so
+    // the same hash), merkle root no longer matching.
+    let mut block = chain.block_at(102).unwrap();
+    block.txdata[1] = chain.block_at(50).unwrap().txdata[0].clone();
+    let hash = block.block_hash();
+    let addr = garbage_server(block);
+    let source = BitcoindSource::new(
+        &format!("http://{addr}/"),
+        BitcoindAuth::UserPass("u".into(), "p".into()),
+        FeeConfig::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        source.best_block(),
+        Err(ChainSourceError::BadData(_))
+    ));
+    assert!(matches!(
+        source.block_hash_at(1),
+        Err(ChainSourceError::BadData(_))
+    ));
+    let err = source.block(&hash).unwrap_err();
+    assert!(
+        matches!(&err, ChainSourceError::BadData(m) if m.contains("merkle")),
+        "{err:?}"
+    );
+    // The driver stops with the error; the listener saw nothing.
+    let mut tracker = ConfirmationTracker::new(BestBlock::genesis(Network::Regtest));
+    let mut sync = ChainSync::new(tracker.best_block());
+    assert!(sync.sync(&source, &mut tracker).is_err());
+    assert_eq!(tracker.best_block(), BestBlock::genesis(Network::Regtest));
+}

@@ -20,6 +20,8 @@ struct SimBackend {
     chain: SimChainHandle,
     forge_proofs: Cell<bool>,
     break_headers: Cell<bool>,
+    /// A transaction the backend claims at a height, in every history.
+    planted: std::cell::RefCell<Option<(Transaction, u32)>>,
 }
 
 fn branch(txids: &[Txid], mut pos: usize) -> Vec<TxMerkleNode> {
@@ -77,14 +79,36 @@ impl LightBackend for SimBackend {
                 }
             }
         }
+        if let Some((tx, height)) = self.planted.borrow().as_ref() {
+            history.push((tx.compute_txid(), *height));
+        }
         Ok(history)
     }
     fn transaction(&self, txid: &Txid) -> Result<Transaction, ChainSourceError> {
+        if let Some((tx, _)) = self
+            .planted
+            .borrow()
+            .as_ref()
+            .filter(|(tx, _)| tx.compute_txid() == *txid)
+        {
+            return Ok(tx.clone());
+        }
         self.chain
             .get_transaction(txid)
             .ok_or_else(|| ChainSourceError::BadData("unknown tx".into()))
     }
     fn merkle_proof(&self, txid: &Txid, height: u32) -> Result<MerkleProof, ChainSourceError> {
+        if self
+            .planted
+            .borrow()
+            .as_ref()
+            .is_some_and(|(tx, _)| tx.compute_txid() == *txid)
+        {
+            return Ok(MerkleProof {
+                pos: 0,
+                branch: vec![],
+            });
+        }
         let block = self.chain.block_at(height).unwrap();
         let txids: Vec<Txid> = block.txdata.iter().map(Transaction::compute_txid).collect();
         let pos = txids.iter().position(|t| t == txid).unwrap();
@@ -113,6 +137,7 @@ fn light_client_confirms_spends_and_reorgs() {
         chain: chain.clone(),
         forge_proofs: Cell::new(false),
         break_headers: Cell::new(false),
+        planted: std::cell::RefCell::new(None),
     };
     let checkpoint = BestBlock::new(chain.block_at(100).unwrap().block_hash(), 100);
     let mut tracker = ConfirmationTracker::new(checkpoint);
@@ -155,6 +180,27 @@ fn light_client_confirms_spends_and_reorgs() {
     );
     assert!(events(&mut tracker).is_empty());
     assert_eq!(light.best_block().height, 105);
+    // A 64-byte transaction (which could pose as an inner merkle node) is
+    // refused before its proof is even looked at.
+    let sixty_four = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![bitcoin::TxIn::default()],
+        output: vec![bitcoin::TxOut {
+            value: Amount::from_sat(1),
+            script_pubkey: bitcoin::ScriptBuf::from_bytes(vec![0x51; 4]),
+        }],
+    };
+    assert_eq!(sixty_four.base_size(), 64);
+    *backend.planted.borrow_mut() = Some((sixty_four, 106));
+    backend.forge_proofs.set(false);
+    let err = light.sync(&backend, &mut tracker).unwrap_err();
+    assert!(
+        matches!(&err, SyncError::Source(ChainSourceError::BadData(m)) if m.contains("64 bytes")),
+        "{err:?}"
+    );
+    assert!(events(&mut tracker).is_empty());
+    *backend.planted.borrow_mut() = None;
     // Headers that do not connect: no progress, no confirmation.
     backend.forge_proofs.set(false);
     backend.break_headers.set(true);

@@ -53,6 +53,9 @@ pub use rpc::{RpcError, METHODS};
 /// never uploaded here).
 const MAX_BODY: u64 = 32 * 1024 * 1024;
 
+/// Calls kept for [`RpcServer::calls`].
+const MAX_LOGGED_CALLS: usize = 100_000;
+
 /// Threads answering requests.
 const WORKERS: usize = 4;
 
@@ -319,7 +322,14 @@ fn one(state: &State, request: &Value) -> (u16, Value) {
         None => Err(RpcError::new(-32600, "Method must be a string")),
         Some(method) => {
             let params = request.get("params").cloned().unwrap_or(Value::Null);
-            lock(&state.log).push((method.to_owned(), params.clone()));
+            let mut log = lock(&state.log);
+            if log.len() >= MAX_LOGGED_CALLS {
+                // A long-running `simchain` polled by ElectrumX: keep the
+                // newest half.
+                log.drain(..MAX_LOGGED_CALLS / 2);
+            }
+            log.push((method.to_owned(), params.clone()));
+            drop(log);
             rpc::call(state, method, &params)
         }
     };
