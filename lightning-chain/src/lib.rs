@@ -38,19 +38,35 @@ mod best_block;
 mod broadcast;
 mod confirm;
 mod fee;
+mod fee_cache;
+mod light;
 mod listen;
 mod source;
 mod sync;
+mod warnings;
 pub mod wallet;
+
+#[cfg(feature = "bitcoind")]
+pub mod bitcoind;
+#[cfg(feature = "electrum")]
+pub mod electrum;
+#[cfg(feature = "esplora")]
+pub mod esplora;
 
 pub use best_block::{BestBlock, Confirmations};
 pub use broadcast::Broadcaster;
 pub use confirm::{ConfirmationEvent, ConfirmationTracker, OutpointSpend, TxConfirmation};
 pub use fee::{BoundedFeeEstimator, ConfirmationTarget, FeeEstimator, FeeRate, FixedFeeEstimator};
+pub use fee_cache::{
+    fee_rate_from_btc_per_kvb, fee_rate_from_sat_per_kvb, target_blocks, CachedFeeEstimator,
+    FeeConfig, FeeUpdate,
+};
+pub use light::{LightBackend, LightClientSync, LightSyncOutcome, MerkleProof, KEPT_HEADERS};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};
 pub use sync::{ChainSync, SyncError, SyncOutcome};
 pub use wallet::{Wallet, WalletUtxo};
+pub use warnings::{ChainWarning, StaleTipMonitor, TipDisagreementMonitor};
 
 /// Re-export of the `bitcoin` crate whose types appear in this crate's API.
 pub use bitcoin;

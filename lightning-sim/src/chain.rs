@@ -92,6 +92,9 @@ pub struct SimChain {
     rejections: Vec<Rejection>,
     /// Blocks ever mined, put in coinbases so that no two blocks are equal.
     mined: u64,
+    /// Stamp new blocks with the wall clock instead of genesis + 10 min per
+    /// height (see [`SimChain::use_wall_clock`]).
+    wall_clock: bool,
 }
 
 impl Default for SimChain {
@@ -114,10 +117,26 @@ impl SimChain {
             mempool: Vec::new(),
             rejections: Vec::new(),
             mined: 0,
+            wall_clock: false,
         }
     }
 
+    /// Stamps blocks mined from now on with the current time (at least the
+    /// median time past plus one second, as consensus requires) instead of
+    /// the deterministic genesis time plus ten minutes per height. Programs
+    /// outside the test (an Electrum wallet refusing a tip hours old, a
+    /// server served over RPC) want a tip near wall-clock time.
+    pub fn use_wall_clock(&mut self, on: bool) {
+        self.wall_clock = on;
+    }
+
     // ---- queries ----
+
+    /// Where a confirmed transaction is: the height of its block on the best
+    /// chain and its index there.
+    pub fn tx_location(&self, txid: &Txid) -> Option<(u32, usize)> {
+        self.tx_index.get(txid).copied()
+    }
 
     /// The tip.
     pub fn best_block(&self) -> BestBlock {
@@ -514,7 +533,7 @@ impl SimChain {
                 version: BlockVersion::NO_SOFT_FORK_SIGNALLING,
                 prev_blockhash: self.tip().block_hash(),
                 merkle_root: TxMerkleNode::all_zeros(),
-                time: self.blocks[0].header.time + BLOCK_INTERVAL_SECS * height,
+                time: self.block_time(height, mtp),
                 bits: self.blocks[0].header.bits,
                 nonce: 0,
             },
@@ -546,6 +565,18 @@ impl SimChain {
                 .collect(),
         );
         hash
+    }
+
+    fn block_time(&self, height: u32, mtp: u32) -> u32 {
+        if self.wall_clock {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+                .unwrap_or(0);
+            now.max(mtp.saturating_add(1))
+        } else {
+            self.blocks[0].header.time + BLOCK_INTERVAL_SECS * height
+        }
     }
 
     fn fits_in_block(&self, tx: &Transaction, height: u32, mtp: u32) -> bool {

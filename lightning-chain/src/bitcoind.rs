@@ -1,0 +1,338 @@
+//! A chain source over Bitcoin Core's JSON-RPC (feature `bitcoind`).
+//!
+//! [`BitcoindSource`] is a [`ChainSource`] for the [`ChainSync`](crate::ChainSync)
+//! driver (full blocks from a checkpoint, reorgs of any depth: Core serves
+//! stale blocks by hash), a [`Broadcaster`] and, through its
+//! [`CachedFeeEstimator`], a [`FeeEstimator`].
+//!
+//! The client is the rust-bitcoin project's `jsonrpc` crate (0.21, over its
+//! `bitreq` HTTP transport), the transport `corepc-client` is built on.
+//! `corepc-client` itself was the first choice, but its 0.18 release marks
+//! the blocking client deprecated outside regtest testing (it points to
+//! `corepc-regtest-client`), and its typed methods are tied to one Core
+//! version's reply shapes; the few calls here read only fields every Core
+//! since 0.17 has, so one adapter serves any version. Every block and header
+//! fetched is checked to hash to what was asked, and a block's merkle root
+//! to match its transactions.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bitcoin::block::Header;
+use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use bitcoin::{Block, BlockHash, Transaction, Txid};
+use jsonrpc::Error as ClientError;
+use serde_json::{json, Value};
+
+use crate::fee_cache::{fee_rate_from_btc_per_kvb, CachedFeeEstimator, FeeConfig, FeeUpdate};
+use crate::{
+    BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
+    FeeRate,
+};
+
+/// Core's `RPC_INVALID_ADDRESS_OR_KEY` ("Block not found").
+const RPC_INVALID_ADDRESS_OR_KEY: i32 = -5;
+/// Core's `RPC_INVALID_PARAMETER` ("Block height out of range").
+const RPC_INVALID_PARAMETER: i32 = -8;
+/// Core's `RPC_VERIFY_ALREADY_IN_CHAIN`.
+const RPC_VERIFY_ALREADY_IN_CHAIN: i32 = -27;
+/// JSON-RPC's "method not found".
+const RPC_METHOD_NOT_FOUND: i32 = -32601;
+
+/// How to log in to bitcoind.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BitcoindAuth {
+    /// `rpcuser`/`rpcpassword` (or an `rpcauth` entry).
+    UserPass(String, String),
+    /// The `.cookie` file Core writes in its data directory; read when the
+    /// source is made.
+    CookieFile(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for BitcoindAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BitcoindAuth::UserPass(user, _) => write!(f, "UserPass({user:?}, ..)"),
+            BitcoindAuth::CookieFile(path) => write!(f, "CookieFile({path:?})"),
+        }
+    }
+}
+
+/// A transaction bitcoind refused, as [`BitcoindSource::take_broadcast_errors`]
+/// reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BroadcastError {
+    /// The transaction.
+    pub txid: Txid,
+    /// bitcoind's error.
+    pub error: String,
+}
+
+/// Bitcoin Core over JSON-RPC; see the [module documentation](self).
+pub struct BitcoindSource {
+    client: jsonrpc::Client,
+    fees: CachedFeeEstimator,
+    broadcast_errors: Mutex<Vec<BroadcastError>>,
+}
+
+impl std::fmt::Debug for BitcoindSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitcoindSource")
+            .field("fees", &self.fees)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ChainSourceError {
+    ChainSourceError::Unavailable(e.to_string())
+}
+
+/// The RPC error code, if `e` is an error bitcoind returned (as opposed to
+/// a transport failure).
+fn rpc_code(e: &ClientError) -> Option<i32> {
+    match e {
+        ClientError::Rpc(rpc) => Some(rpc.code),
+        _ => None,
+    }
+}
+
+/// A transport failure or an error bitcoind returned: try again later;
+/// anything else (a reply that is not what was asked): bad data.
+fn classify(e: ClientError) -> ChainSourceError {
+    match &e {
+        ClientError::Transport(_) | ClientError::Rpc(_) => unavailable(e),
+        _ => ChainSourceError::BadData(e.to_string()),
+    }
+}
+
+impl BitcoindSource {
+    /// How long one request may take by default.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A source for the bitcoind at `url` (`http://127.0.0.1:8332/`),
+    /// answering fee estimates bounded by `fees`. Makes no request yet
+    /// (a cookie file is read now).
+    pub fn new(url: &str, auth: BitcoindAuth, fees: FeeConfig) -> Result<Self, ChainSourceError> {
+        Self::with_timeout(url, auth, fees, Self::DEFAULT_TIMEOUT)
+    }
+
+    /// As [`new`](Self::new), with a request timeout.
+    pub fn with_timeout(
+        url: &str,
+        auth: BitcoindAuth,
+        fees: FeeConfig,
+        timeout: Duration,
+    ) -> Result<Self, ChainSourceError> {
+        let (user, password) = match auth {
+            BitcoindAuth::UserPass(user, password) => (user, password),
+            BitcoindAuth::CookieFile(path) => {
+                let cookie = std::fs::read_to_string(&path).map_err(|e| {
+                    unavailable(format!("cannot read cookie {}: {e}", path.display()))
+                })?;
+                let line = cookie.lines().next().unwrap_or("");
+                let (user, password) = line.split_once(':').ok_or_else(|| {
+                    ChainSourceError::BadData(format!(
+                        "cookie {} is not user:password",
+                        path.display()
+                    ))
+                })?;
+                (user.to_owned(), password.to_owned())
+            }
+        };
+        let transport = jsonrpc::http::bitreq_http::Builder::new()
+            .url(url)
+            .map_err(unavailable)?
+            .timeout(timeout)
+            .basic_auth(user, Some(password))
+            .build();
+        let client = jsonrpc::Client::with_transport(transport);
+        Ok(BitcoindSource {
+            client,
+            fees: CachedFeeEstimator::new(fees),
+            broadcast_errors: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, ClientError> {
+        let raw = serde_json::value::to_raw_value(params)?;
+        self.client.call::<Value>(method, Some(&raw))
+    }
+
+    /// bitcoind's `getnetworkinfo.version` (e.g. 310000 for 31.0).
+    pub fn server_version(&self) -> Result<u64, ChainSourceError> {
+        let info = self.call("getnetworkinfo", &[]).map_err(classify)?;
+        info.get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ChainSourceError::BadData("getnetworkinfo without version".into()))
+    }
+
+    /// Asks `estimatesmartfee` for each distinct block count the node's
+    /// targets map to ([`target_blocks`](crate::target_blocks)) and
+    /// refreshes the cache [`fee_rate`](FeeEstimator::fee_rate) answers
+    /// from. A reply without `feerate` (Core has no estimate yet) gives the
+    /// configured fallback; a failed call leaves the cache unchanged.
+    pub fn refresh_fee_estimates(&self) -> Result<FeeUpdate, ChainSourceError> {
+        self.fees.update(|blocks| {
+            let reply = self
+                .call("estimatesmartfee", &[json!(blocks)])
+                .map_err(classify)?;
+            Ok(reply
+                .get("feerate")
+                .and_then(Value::as_f64)
+                .and_then(fee_rate_from_btc_per_kvb))
+        })
+    }
+
+    /// The cached estimates.
+    pub fn fee_estimator(&self) -> &CachedFeeEstimator {
+        &self.fees
+    }
+
+    /// Transactions bitcoind refused since the last call, oldest first
+    /// ("already in the chain" is not an error: a rebroadcast race).
+    pub fn take_broadcast_errors(&self) -> Vec<BroadcastError> {
+        std::mem::take(
+            &mut *self
+                .broadcast_errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Sends one transaction with `sendrawtransaction`; its txid.
+    pub fn send_transaction(&self, tx: &Transaction) -> Result<Txid, ChainSourceError> {
+        let reply = self
+            .call("sendrawtransaction", &[json!(serialize_hex(tx))])
+            .map_err(classify)?;
+        reply
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ChainSourceError::BadData(format!("sendrawtransaction gave {reply}")))
+    }
+
+    fn record(&self, tx: &Transaction, error: String) {
+        self.broadcast_errors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(BroadcastError {
+                txid: tx.compute_txid(),
+                error,
+            });
+    }
+}
+
+fn parse_hash(value: &Value, what: &str) -> Result<BlockHash, ChainSourceError> {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ChainSourceError::BadData(format!("{what} gave {value}")))
+}
+
+impl ChainSource for BitcoindSource {
+    fn best_block(&self) -> Result<BestBlock, ChainSourceError> {
+        // One call gives hash and height together (two could straddle a
+        // new block).
+        let info = self.call("getblockchaininfo", &[]).map_err(classify)?;
+        let hash = parse_hash(&info["bestblockhash"], "getblockchaininfo.bestblockhash")?;
+        let height = info["blocks"]
+            .as_u64()
+            .and_then(|h| u32::try_from(h).ok())
+            .ok_or_else(|| ChainSourceError::BadData("getblockchaininfo.blocks".into()))?;
+        Ok(BestBlock::new(hash, height))
+    }
+
+    fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainSourceError> {
+        match self.call("getblockhash", &[json!(height)]) {
+            Ok(value) => parse_hash(&value, "getblockhash").map(Some),
+            Err(e) if rpc_code(&e) == Some(RPC_INVALID_PARAMETER) => Ok(None),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainSourceError> {
+        let hex = match self.call("getblock", &[json!(hash.to_string()), json!(0)]) {
+            Ok(value) => value,
+            Err(e) if rpc_code(&e) == Some(RPC_INVALID_ADDRESS_OR_KEY) => return Ok(None),
+            Err(e) => return Err(classify(e)),
+        };
+        let block: Block = hex
+            .as_str()
+            .and_then(|s| deserialize_hex(s).ok())
+            .ok_or_else(|| ChainSourceError::BadData(format!("getblock {hash}: not a block")))?;
+        if block.block_hash() != *hash {
+            return Err(ChainSourceError::BadData(format!(
+                "getblock {hash} served {}",
+                block.block_hash()
+            )));
+        }
+        if !block.check_merkle_root() {
+            return Err(ChainSourceError::BadData(format!(
+                "getblock {hash}: merkle root does not match the transactions"
+            )));
+        }
+        Ok(Some(block))
+    }
+
+    fn header(&self, hash: &BlockHash) -> Result<Option<Header>, ChainSourceError> {
+        let hex = match self.call("getblockheader", &[json!(hash.to_string()), json!(false)]) {
+            Ok(value) => value,
+            Err(e) if rpc_code(&e) == Some(RPC_INVALID_ADDRESS_OR_KEY) => return Ok(None),
+            Err(e) => return Err(classify(e)),
+        };
+        let header: Header = hex
+            .as_str()
+            .and_then(|s| deserialize_hex(s).ok())
+            .ok_or_else(|| {
+                ChainSourceError::BadData(format!("getblockheader {hash}: not a header"))
+            })?;
+        if header.block_hash() != *hash {
+            return Err(ChainSourceError::BadData(format!(
+                "getblockheader {hash} served {}",
+                header.block_hash()
+            )));
+        }
+        Ok(Some(header))
+    }
+}
+
+impl Broadcaster for BitcoindSource {
+    /// A package of several goes to `submitpackage` (Core 26+); if bitcoind
+    /// lacks it, or for a single transaction, each goes to
+    /// `sendrawtransaction` in order. Refusals are recorded for
+    /// [`take_broadcast_errors`](BitcoindSource::take_broadcast_errors).
+    fn broadcast_transactions(&self, txs: &[&Transaction]) {
+        if txs.len() > 1 {
+            let hexes: Vec<Value> = txs.iter().map(|tx| json!(serialize_hex(*tx))).collect();
+            match self.call("submitpackage", &[Value::Array(hexes)]) {
+                Ok(reply) => {
+                    if reply.get("package_msg").and_then(Value::as_str) == Some("success") {
+                        return;
+                    }
+                    // Fall through: try each alone, recording why.
+                }
+                Err(e) if rpc_code(&e) == Some(RPC_METHOD_NOT_FOUND) => {}
+                Err(e) => {
+                    for tx in txs {
+                        self.record(tx, e.to_string());
+                    }
+                    return;
+                }
+            }
+        }
+        for tx in txs {
+            match self.call("sendrawtransaction", &[json!(serialize_hex(*tx))]) {
+                Ok(_) => {}
+                Err(e) if rpc_code(&e) == Some(RPC_VERIFY_ALREADY_IN_CHAIN) => {}
+                Err(e) => self.record(tx, e.to_string()),
+            }
+        }
+    }
+}
+
+impl FeeEstimator for BitcoindSource {
+    /// From the cache [`refresh_fee_estimates`](BitcoindSource::refresh_fee_estimates)
+    /// fills; never a request.
+    fn fee_rate(&self, target: ConfirmationTarget) -> FeeRate {
+        self.fees.fee_rate(target)
+    }
+}
