@@ -11,10 +11,14 @@
 //!   claim them, built with [`crate::transactions::sweep`] and
 //!   [`crate::transactions::htlc`].
 //!
-//! Not yet done (ARCHITECTURE.md, "On-chain resolution"): watching through
-//! the chain listener, persisting the resolver, broadcasting and fee
-//! bumping, and wiring into the `Node`. Like the channel's state machine,
-//! the module is public only with the `test-support` feature until then.
+//! - [`resolver`]: a channel's persisted bookkeeping after its funding
+//!   output is spent (claims, their heights, reorgs), encoded by
+//!   [`record`]; the node (`node/onchain.rs`) drives it.
+//!
+//! Fee bumping (anchor CPFP, RBF, wallet inputs for anchor HTLC
+//! transactions) is not done here: see `node/onchain.rs`, `BumpHook`.
+//! Like the channel's state machine, `classify` and `resolve` are public
+//! only with the `test-support` feature.
 #![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
 
 #[cfg(feature = "test-support")]
@@ -25,6 +29,11 @@ pub(crate) mod classify;
 pub mod resolve;
 #[cfg(not(feature = "test-support"))]
 pub(crate) mod resolve;
+
+pub mod record;
+pub mod resolver;
+
+pub use resolver::{ChannelResolver, ClaimTag, FundingSpend, PendingClaim, SpendTag};
 
 #[cfg(feature = "test-support")]
 pub use classify::{
