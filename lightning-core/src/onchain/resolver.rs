@@ -27,6 +27,7 @@ pub const FORGET_DEPTH: u32 = 100;
 /// What spent the funding output (see
 /// [`SpendKind`](super::classify::SpendKind)), as persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SpendTag {
     /// A closing transaction.
     MutualClose,
