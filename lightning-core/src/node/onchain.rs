@@ -593,7 +593,10 @@ impl Node {
                 })
                 .filter_map(|c| Some((c.tx.compute_txid(), c.tx.output.first()?.value)))
                 .collect();
-            let forget = r.may_forget(tip);
+            // 100 blocks deep: the claims and the history go; the spend
+            // stays as a tombstone (the channel never broadcasts its
+            // commitment again, and `list_channels` still shows it).
+            let forget = r.may_forget(tip) && !(r.claims.is_empty() && r.history.is_empty());
             for tx in txs {
                 self.queue_broadcast(tx);
             }
@@ -608,8 +611,8 @@ impl Node {
                 );
             }
             if forget {
-                self.onchain.remove(&id);
-                self.writer.remove_after_writes(onchain_key(&id));
+                r_compact(self.onchain.get_mut(&id));
+                self.save_resolver(id);
             } else if changed {
                 self.save_resolver(id);
             }
@@ -650,6 +653,13 @@ fn sweep_claim(
         confirmed_at: None,
         conflicted: None,
     })
+}
+
+fn r_compact(r: Option<&mut ChannelResolver>) {
+    if let Some(r) = r {
+        r.claims.clear();
+        r.history.clear();
+    }
 }
 
 fn hash_of(p: &PaymentPreimage) -> PaymentHash {

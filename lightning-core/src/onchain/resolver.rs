@@ -388,13 +388,15 @@ impl ChannelResolver {
         changed
     }
 
-    /// What to broadcast at tip `tip`: our commitment while it is not
-    /// confirmed, and every due claim (HTLC-timeout claims every block, so
+    /// What to broadcast at tip `tip`: the funding spend while a reorg has
+    /// unconfirmed it, and every due claim (HTLC-timeout claims every block, so
     /// a replacement-cycled one comes back at once).
     pub fn to_broadcast(&self, tip: u32) -> Vec<Transaction> {
         let mut v = Vec::new();
         if let Some(s) = &self.spend {
-            if s.height.is_none() && s.kind == SpendTag::Holder {
+            // Any recognised spend is fully signed: whoever published it,
+            // getting it back into a block gets our claims back.
+            if s.height.is_none() && s.kind != SpendTag::Unknown {
                 v.push(s.tx.clone());
             }
         }

@@ -63,7 +63,14 @@ pub use lightning_test_support::host::FEERATE_PER_KW;
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
+    c.channel.anchors = ANCHORS.with(|a| a.get());
     c
+}
+
+thread_local! {
+    /// Whether the nodes this thread builds offer `option_anchors`
+    /// ([`Net::with_anchors`]).
+    static ANCHORS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A builder for a test node: `seed`, or `signers` when given.
@@ -216,6 +223,13 @@ pub struct Net {
 impl Net {
     pub fn new(a_async: bool, b_async: bool) -> Net {
         Self::with_signers(a_async, b_async, None, None)
+    }
+
+    /// As [`Net::new`] (both inline), every node this thread builds from
+    /// now on (restarts too) offering `option_anchors` when `anchors`.
+    pub fn with_anchors(anchors: bool) -> Net {
+        ANCHORS.with(|a| a.set(anchors));
+        Self::new(false, false)
     }
 
     /// As [`Net::new`], each node built with `signers` when given instead
