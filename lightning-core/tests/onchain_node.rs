@@ -4,7 +4,9 @@
 //! publish a revoked commitment} × {no HTLC, an HTLC each way with and
 //! without the preimage, a dust HTLC} × {no restart, both nodes restarted
 //! after every block with the mempool emptied (a crash before each
-//! broadcast left the network)} × {no reorg, a reorg of 1, 3 or 6 blocks}.
+//! broadcast left the network)} × {no reorg, two reorgs of 1, 3 or 6
+//! blocks (the reorged transactions dropped, so the nodes must rebuild and
+//! rebroadcast them)}.
 //!
 //! Alice is our node under test; Bob is a second `Node` (the peer,
 //! resolving his own side); the cheater is Bob restored from an old copy
@@ -241,6 +243,8 @@ fn setup(case: Case) -> (Run, Option<PaymentHash>) {
     let mut net = Net::with_anchors(case.anchors);
     let id = net.open_channel(CAPACITY, 300_000_000);
     assert_eq!(net.a.node.list_channels()[0].channel_id, id, "one channel");
+    // Deeper than any reorg of the matrix: the funding stays confirmed.
+    net.mine(10);
     net.pay(true, 50_000_000);
     net.pay(false, 20_000_000);
     // The cheater's copy: Bob's store with an HTLC in flight (or none).
@@ -377,12 +381,13 @@ fn run(case: Case) -> Result<(), String> {
     let commitment = r.net.chain.mempool()[0].clone();
     // The commitment confirms; then blocks until nothing is left to do.
     r.block(false);
-    let mut reorged = case.reorg == 0;
     let mut idle = 0;
     for i in 0..400 {
-        if !reorged && i == 2 + case.reorg {
+        // Two reorgs: one early (of 2 or more blocks it undoes the
+        // commitment itself, and its first claims), one when `to_local`
+        // (CSV 144) and the HTLC claims are being swept.
+        if case.reorg > 0 && (i == 1 || i == 150) {
             r.reorg(case.reorg);
-            reorged = true;
         }
         r.block(case.restart);
         if r.net.chain.mempool().is_empty() {
@@ -407,7 +412,8 @@ fn run(case: Case) -> Result<(), String> {
             .collect();
         return Err(format!("rejected: {short:?}"));
     }
-    let spent = spenders(&r.net.chain, start);
+    // From below any reorg (the commitment may be mined lower than `start`).
+    let spent = spenders(&r.net.chain, start - 8);
     let ctx = spent
         .get(&r.funding)
         .ok_or("the funding output was not spent")?

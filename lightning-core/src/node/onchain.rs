@@ -571,7 +571,7 @@ impl Node {
 
     /// A new tip: reorgs undo confirmations, due claims go out (again),
     /// claims 6 deep are reported, records 100 deep are forgotten.
-    pub(super) fn onchain_best_height(&mut self, tip: u32) {
+    pub(super) fn onchain_best_height(&mut self, tip: u32, broadcast: bool) {
         let ids: Vec<ChannelId> = self.onchain.keys().copied().collect();
         for id in ids {
             let Some(r) = self.onchain.get_mut(&id) else {
@@ -597,7 +597,7 @@ impl Node {
             // stays as a tombstone (the channel never broadcasts its
             // commitment again, and `list_channels` still shows it).
             let forget = r.may_forget(tip) && !(r.claims.is_empty() && r.history.is_empty());
-            for tx in txs {
+            for tx in txs.into_iter().filter(|_| broadcast) {
                 self.queue_broadcast(tx);
             }
             for (txid, amount_sat) in swept {

@@ -313,7 +313,7 @@ impl Node {
             }
         }
         // Resolvers resume: what is due at this height goes out again.
-        node.onchain_best_height(best_block.height);
+        node.onchain_best_height(best_block.height, true);
         // A failed write shows in `persist_failure` (as before any call).
         // A failed write of the new entropy epoch fails the restore.
         node.finish()?;
