@@ -601,3 +601,113 @@ fn one_case() {
     });
     assert_eq!(r, Ok(()));
 }
+
+/// A cheater publishes a revoked commitment holding an HTLC it offered,
+/// while Alice is offline, and then its HTLC-timeout transaction (the
+/// second stage). Alice comes back before `to_self_delay` runs out and
+/// takes everything: `to_local`, her own `to_remote`, and the output of
+/// the cheater's HTLC-timeout transaction, by the revocation key (BOLT 5,
+/// "Revoked Transaction Close Handling"). The HTLC was settled and folded
+/// out of the update log long before: only the node's HTLC history lets
+/// her recognise its output.
+#[test]
+fn cheater_second_stage_is_punished_after_offline() {
+    for anchors in [false, true] {
+        let mut net = Net::with_anchors(anchors);
+        let id = net.open_channel(CAPACITY, 300_000_000);
+        net.mine(10);
+        net.pay(true, 50_000_000);
+        // Bob offers 15,000 sat; his store is copied while it is in both
+        // commitments, then the payment completes.
+        stuck_payment(&mut net, id, false, 15_000_000, false);
+        let store = copy_store(&net.b.store);
+        net.connect();
+        net.shuttle();
+        net.pay(true, 7_000_000);
+        net.pay(false, 3_000_000);
+        net.disconnect();
+        let funding = net.a.node.list_channels()[0].funding_txo.unwrap();
+        let a_script = net.a.node.shutdown_script();
+        let start = net.chain.best_block().height;
+        let cheater = NodeBuilder::from_config(node_support::config())
+            .seed(&net.b.seed)
+            .persistence(Persistence::Inline(store.clone()))
+            .host(node_host(&net.chain))
+            .best_block(net.chain.best_block())
+            .build()
+            .unwrap();
+        let mut cheater = TestNode {
+            name: "cheater",
+            seed: net.b.seed,
+            signers: None,
+            node: cheater,
+            store,
+            is_async: false,
+            auto_complete: true,
+            peer: None,
+            events: Vec::new(),
+            fed: start,
+            restarts: 0,
+            writes: 0,
+            records: 0,
+            batch_sizes: Vec::new(),
+        };
+        cheater.node.force_close_channel(id).unwrap();
+        let commitment = net.chain.mempool()[0].clone();
+        // Alice is offline: only Bob and the cheater see the blocks, until
+        // the cheater's HTLC-timeout (CLTV about 21 blocks out) confirms.
+        let script = net.wallet.script_pubkey();
+        let mut timeout_seen = false;
+        for _ in 0..60 {
+            net.chain.mine_blocks(1, &script);
+            feed(&mut cheater, &net.chain);
+            feed(&mut net.b, &net.chain);
+            let spent = spenders(&net.chain, start);
+            let ctxid = commitment.compute_txid();
+            timeout_seen = spent
+                .values()
+                .any(|t| t.input.iter().any(|i| i.previous_output.txid == ctxid));
+            if timeout_seen {
+                break;
+            }
+        }
+        assert!(timeout_seen, "the cheater's HTLC-timeout confirmed");
+        // Alice catches up; claims she makes for outputs already spent on
+        // the way are refused by the chain (she had not seen the spend).
+        for _ in 0..200 {
+            net.chain.mine_blocks(1, &script);
+            feed(&mut net.a, &net.chain);
+            feed(&mut cheater, &net.chain);
+            feed(&mut net.b, &net.chain);
+        }
+        let rejected: Vec<String> = net
+            .chain
+            .rejections()
+            .iter()
+            .filter(|r| !matches!(r.reason, lightning_sim::TxRejected::AlreadySpent { .. }))
+            .map(|r| format!("{:?}", r.reason))
+            .collect();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let spent = spenders(&net.chain, start);
+        let ctx = spent.get(&funding).unwrap().clone();
+        assert_eq!(ctx.compute_txid(), commitment.compute_txid());
+        let mut htlc_second_stage = false;
+        for (vout, o) in ctx.output.iter().enumerate() {
+            let op = OutPoint {
+                txid: ctx.compute_txid(),
+                vout: vout as u32,
+            };
+            if anchors && o.value.to_sat() == ANCHOR {
+                continue;
+            }
+            if o.value.to_sat() == 15_000 {
+                // It went through the cheater's HTLC-timeout first.
+                let first = spent.get(&op).unwrap();
+                htlc_second_stage = first.output[0].script_pubkey != a_script;
+            }
+            let (script, _, _) = follow(&spent, op, o.value.to_sat());
+            assert_eq!(script, a_script, "output {vout} ({}) is Alice's", o.value);
+        }
+        assert!(htlc_second_stage, "the HTLC output was taken on the second stage");
+    }
+}
