@@ -708,6 +708,9 @@ fn cheater_second_stage_is_punished_after_offline() {
             let (script, _, _) = follow(&spent, op, o.value.to_sat());
             assert_eq!(script, a_script, "output {vout} ({}) is Alice's", o.value);
         }
-        assert!(htlc_second_stage, "the HTLC output was taken on the second stage");
+        assert!(
+            htlc_second_stage,
+            "the HTLC output was taken on the second stage"
+        );
     }
 }
