@@ -496,6 +496,22 @@ fn run(case: Case) -> Result<(), String> {
             ));
         }
     }
+    // An HTLC of Alice's timed out on chain fails her payment.
+    if case.closer != Closer::Revoked && case.htlcs == Htlcs::OfferedNoPreimage {
+        let status = r
+            .net
+            .a
+            .node
+            .list_payments()
+            .into_iter()
+            .find(|p| Some(p.payment_hash) == hash)
+            .map(|p| p.status);
+        if status != Some(PaymentStatus::Failed) {
+            return Err(format!(
+                "payment not failed after the on-chain timeout: {status:?}"
+            ));
+        }
+    }
     // Resolved, and forgotten 100 blocks on.
     let closing = r.net.a.node.list_channels()[0].closing;
     if !closing.is_some_and(|c| c.resolved) {

@@ -593,12 +593,40 @@ impl Node {
                 })
                 .filter_map(|c| Some((c.tx.compute_txid(), c.tx.output.first()?.value)))
                 .collect();
+            // BOLT 5: an offered HTLC timed out on chain fails once the
+            // timeout is irrevocably resolved (6 deep); our payment fails.
+            let timed_out: Vec<PaymentHash> = r
+                .claims
+                .iter()
+                .filter(|c| {
+                    c.kind.is_timeout()
+                        && c.confirmed_at.is_some_and(|h| {
+                            tip.saturating_add(1).saturating_sub(h) == RESOLVED_DEPTH
+                        })
+                })
+                .filter_map(|c| c.payment_hash)
+                .collect();
             // 100 blocks deep: the claims and the history go; the spend
             // stays as a tombstone (the channel never broadcasts its
             // commitment again, and `list_channels` still shows it).
             let forget = r.may_forget(tip) && !(r.claims.is_empty() && r.history.is_empty());
             for tx in txs.into_iter().filter(|_| broadcast) {
                 self.queue_broadcast(tx);
+            }
+            for hash in timed_out {
+                let htlc = self
+                    .payments
+                    .get(&hash)
+                    .filter(|p| p.channel_id == id)
+                    .map(|p| p.htlc_id);
+                if let Some(htlc_id) = htlc {
+                    self.fail_unsent_payment(
+                        id,
+                        htlc_id,
+                        hash,
+                        "the HTLC was timed out on chain after a force close",
+                    );
+                }
             }
             for (txid, amount_sat) in swept {
                 self.push_event(
