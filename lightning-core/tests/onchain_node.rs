@@ -25,7 +25,7 @@ use std::sync::Arc;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::ChainSync;
 use lightning_core::node::{
-    InvoiceStatus, Node, NodeBuilder, PaymentHash, PaymentStatus, Persistence,
+    Event, InvoiceStatus, Node, NodeBuilder, PaymentHash, PaymentStatus, Persistence,
 };
 use lightning_persist::{KvStore, MemoryStore};
 use lightning_test_support::host::node_host;
@@ -40,6 +40,8 @@ enum Closer {
     Us,
     Them,
     Revoked,
+    /// Nobody: Alice's HTLC deadline (BOLT 2) makes her close.
+    Deadline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +362,7 @@ fn follow(
 
 fn run(case: Case) -> Result<(), String> {
     let (mut r, hash) = setup(case);
+    let deadline_from = r.net.chain.best_block().height;
     let a_script = r.net.a.node.shutdown_script();
     let b_script = r.net.b.node.shutdown_script();
     let a_msat = balance_msat(&r.net.a.node, r.id);
@@ -372,6 +375,20 @@ fn run(case: Case) -> Result<(), String> {
             let c = r.cheater.as_mut().unwrap();
             c.node.force_close_channel(r.id).unwrap();
         }
+        Closer::Deadline => {
+            // Blocks until Alice goes to chain by herself.
+            for _ in 0..40 {
+                if !r.net.chain.mempool().is_empty() {
+                    break;
+                }
+                let script = r.net.wallet.script_pubkey();
+                r.net.chain.mine_blocks(1, &script);
+                let chain = r.net.chain.clone();
+                for n in r.nodes() {
+                    feed(n, &chain);
+                }
+            }
+        }
     }
     assert_eq!(
         r.net.chain.mempool().len(),
@@ -379,6 +396,21 @@ fn run(case: Case) -> Result<(), String> {
         "the commitment is broadcast"
     );
     let commitment = r.net.chain.mempool()[0].clone();
+    if case.closer == Closer::Deadline {
+        // The HTLC expires 21 blocks out (the invoice's 18 + 3): Alice
+        // closes `offered_htlc_grace_blocks` (2) after it for an offered
+        // one, `fulfill_deadline_blocks` (12) before it for a fulfilled one.
+        let waited = r.net.chain.best_block().height - deadline_from;
+        let expected = match case.htlcs {
+            Htlcs::OfferedNoPreimage => 21 + 2,
+            _ => 21 - 12,
+        };
+        if waited.abs_diff(expected) > 1 {
+            return Err(format!(
+                "deadline close after {waited} blocks, expected {expected}"
+            ));
+        }
+    }
     // The commitment confirms; then blocks until nothing is left to do.
     r.block(false);
     let mut idle = 0;
@@ -594,6 +626,28 @@ fn force_close_matrix_anchors() {
     run_cases(|c| c.anchors);
 }
 
+/// BOLT 2 deadlines: an HTLC we offered that the peer never removes, and
+/// one we fulfilled whose fulfill never gets committed (the peer went
+/// silent), make the node close on time and resolve it on chain.
+#[test]
+fn htlc_deadlines_force_close() {
+    let mut n = 0;
+    for anchors in [false, true] {
+        for htlcs in [Htlcs::OfferedNoPreimage, Htlcs::ReceivedWithPreimage] {
+            let case = Case {
+                anchors,
+                closer: Closer::Deadline,
+                htlcs,
+                restart: false,
+                reorg: 0,
+            };
+            assert_eq!(run(case), Ok(()), "{case:?}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 4);
+}
+
 #[test]
 fn one_case() {
     let pick = |k: &str| std::env::var(k).ok();
@@ -728,5 +782,26 @@ fn cheater_second_stage_is_punished_after_offline() {
             htlc_second_stage,
             "the HTLC output was taken on the second stage"
         );
+        // Alice named it; Bob (whose store is current) cannot recognise his
+        // own old commitment and says so loudly (BOLT 5, "General
+        // Requirements").
+        let spent_events = |events: Vec<Event>| -> Vec<(bool, String)> {
+            events
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::FundingSpent {
+                        recognised, kind, ..
+                    } => Some((recognised, kind)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let a_seen = spent_events(net.a.take_events());
+        assert!(
+            matches!(&a_seen[..], [(true, k)] if k.contains("REVOKED")),
+            "{a_seen:?}"
+        );
+        let b_seen = spent_events(net.b.take_events());
+        assert!(matches!(&b_seen[..], [(false, _)]), "{b_seen:?}");
     }
 }
