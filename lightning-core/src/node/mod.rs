@@ -211,6 +211,9 @@ pub struct Node {
     /// Channels whose output was applied in this step: their HTLC history
     /// and watches are brought up to date when the step ends.
     history_dirty: BTreeSet<ChannelId>,
+    /// Per channel, the next HTLC ids (ours, theirs) the history has seen
+    /// up to: a step that added no HTLC costs no scan of the log.
+    history_seen: BTreeMap<ChannelId, (u64, u64)>,
 }
 
 impl Node {

@@ -188,20 +188,44 @@ impl Node {
                 continue;
             }
             let number = st.numbers.remote;
+            let next = (
+                st.log.next_htlc_id(Side::Local),
+                st.log.next_htlc_id(Side::Remote),
+            );
+            let seen = self.history_seen.get(&id).copied();
+            if seen == Some(next) {
+                continue;
+            }
+            // Ids handed back (an offer dropped on disconnection is made
+            // again with the same id): scan from the start.
+            let (seen_local, seen_remote) = match seen {
+                Some((l, r)) if l <= next.0 && r <= next.1 => (l, r),
+                _ => (0, 0),
+            };
             let adds: Vec<HtlcCandidate> = st
                 .log
                 .updates()
                 .iter()
                 .filter_map(|u| match &u.kind {
-                    UpdateKind::Add(a) => Some(HtlcCandidate {
-                        offerer: u.proposer,
-                        amount_msat: a.amount_msat,
-                        payment_hash: a.payment_hash,
-                        cltv_expiry: a.cltv_expiry,
-                    }),
+                    UpdateKind::Add(a)
+                        if a.id
+                            >= if u.proposer == Side::Local {
+                                seen_local
+                            } else {
+                                seen_remote
+                            } =>
+                    {
+                        Some(HtlcCandidate {
+                            offerer: u.proposer,
+                            amount_msat: a.amount_msat,
+                            payment_hash: a.payment_hash,
+                            cltv_expiry: a.cltv_expiry,
+                        })
+                    }
                     _ => None,
                 })
                 .collect();
+            self.history_seen.insert(id, next);
             let r = self.onchain.entry(id).or_default();
             let mut new = false;
             for a in adds {

@@ -72,6 +72,7 @@ impl Node {
             watch_filter: None,
             filter_registered: BTreeSet::new(),
             history_dirty: BTreeSet::new(),
+            history_seen: BTreeMap::new(),
         }
     }
 
