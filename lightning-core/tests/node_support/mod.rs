@@ -63,14 +63,16 @@ pub use lightning_test_support::host::FEERATE_PER_KW;
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
-    c.channel.anchors = ANCHORS.with(|a| a.get());
+    if let Some(anchors) = ANCHORS.with(|a| a.get()) {
+        c.channel.anchors = anchors;
+    }
     c
 }
 
 thread_local! {
     /// Whether the nodes this thread builds offer `option_anchors`
-    /// ([`Net::with_anchors`]).
-    static ANCHORS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// ([`Net::with_anchors`]); `None`: the default configuration's.
+    static ANCHORS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
 /// A builder for a test node: `seed`, or `signers` when given.
@@ -228,7 +230,7 @@ impl Net {
     /// As [`Net::new`] (both inline), every node this thread builds from
     /// now on (restarts too) offering `option_anchors` when `anchors`.
     pub fn with_anchors(anchors: bool) -> Net {
-        ANCHORS.with(|a| a.set(anchors));
+        ANCHORS.with(|a| a.set(Some(anchors)));
         Self::new(false, false)
     }
 
