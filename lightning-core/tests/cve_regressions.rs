@@ -1048,3 +1048,155 @@ fn cve_monotonic_fee_bumping() {
     }
     assert_eq!(last, cap.sat_per_kw(), "the cap is reached by the deadline");
 }
+
+/// Offers HTLC `n` (hash and CLTV from `n`) of `amount_msat` from A (or B)
+/// and runs the dance to the end.
+fn onchain_offer(
+    p: &mut lightning_test_support::pair::Pair,
+    from_a: bool,
+    n: u64,
+    amount_msat: u64,
+) -> lightning_core::onchain::HtlcCandidate {
+    use lightning_core::channel::update_log::Side;
+    let hash = lightning_test_support::pair::preimage(n).1;
+    let sender = if from_a { &mut p.a } else { &mut p.b };
+    let (_, out) = sender
+        .ch
+        .send_htlc(amount_msat, hash, 700_000 + n as u32, ONION.to_vec())
+        .unwrap();
+    sender.apply(out);
+    let out = sender.ch.commit().unwrap();
+    sender.apply(out);
+    p.run_until_quiet();
+    lightning_core::onchain::HtlcCandidate {
+        offerer: if from_a { Side::Local } else { Side::Remote },
+        amount_msat,
+        payment_hash: hash,
+        cltv_expiry: 700_000 + n as u32,
+    }
+}
+
+/// Fulfils HTLC `id` (offered by A when `to_b`) with preimage `n`.
+fn onchain_fulfill(p: &mut lightning_test_support::pair::Pair, to_b: bool, id: u64, n: u64) {
+    let receiver = if to_b { &mut p.b } else { &mut p.a };
+    let out = receiver
+        .ch
+        .fulfill_htlc(id, lightning_test_support::pair::preimage(n).0)
+        .unwrap();
+    receiver.apply(out);
+    let out = receiver.ch.commit().unwrap();
+    receiver.apply(out);
+    p.run_until_quiet();
+}
+
+/// On-chain class: duplicate HTLCs (same hash, amount and expiry, so the
+/// same script) on a revoked commitment, settled and folded out of the
+/// update log since. The node's history keeps one candidate for both (it
+/// deduplicates); both outputs must still be recognised and each claimed
+/// by a justice transaction of its own, so that the cheater spending one
+/// of them first can never invalidate the claim on the other (the class
+/// of conflicting aggregated claims, LDK ≤ 0.0.125, and of matching HTLC
+/// outputs by hash+amount alone).
+#[test]
+fn duplicate_htlcs_on_a_revoked_commitment_are_both_punished() {
+    use lightning_core::amount::FeeratePerKw;
+    use lightning_core::onchain::*;
+    for anchors in [false, true] {
+        let mut o = OpenOptions::default();
+        o.a_config.anchors = anchors;
+        o.b_config.anchors = anchors;
+        let mut p = open(o);
+        let h = onchain_offer(&mut p, true, 1, 25_000_000);
+        let h2 = onchain_offer(&mut p, true, 1, 25_000_000);
+        assert_eq!(h, h2);
+        let revoked = p.b.ch.holder_commitment().unwrap().commitment;
+        onchain_fulfill(&mut p, true, 0, 1);
+        onchain_fulfill(&mut p, true, 1, 1);
+        onchain_offer(&mut p, false, 3, 1_000_000);
+        let kind = classify_spend(p.a.ch.state(), p.a.ch.signer(), &revoked, &[h]).unwrap();
+        let SpendKind::CounterpartyRevoked(rc) = &kind else {
+            panic!("not revoked: {kind:?}")
+        };
+        assert_eq!(rc.htlcs.len(), 2, "both duplicate outputs matched: {rc:?}");
+        assert!(rc.unmatched_outputs.is_empty());
+        let r = resolve(&kind, p.a.ch.state(), &|_| None).unwrap();
+        let htlc_claims: Vec<&Claim> = r
+            .claims
+            .iter()
+            .filter(|c| matches!(c.kind, ClaimKind::RevokedHtlc { .. }))
+            .collect();
+        assert_eq!(htlc_claims.len(), 2);
+        assert_ne!(
+            htlc_claims[0].output.outpoint, htlc_claims[1].output.outpoint,
+            "two outputs, two claims"
+        );
+        // Each claim stands alone and verifies against its output.
+        let dest = bitcoin::ScriptBuf::new_op_return([1u8; 4]);
+        for c in htlc_claims {
+            let tx = build_claim_transaction(
+                p.a.ch.signer(),
+                std::slice::from_ref(c),
+                dest.clone(),
+                FeeratePerKw(1_000),
+            )
+            .unwrap();
+            let spent = revoked.output[c.output.outpoint.vout as usize].clone();
+            lightning_test_support::verify::verify(&tx, &[spent]).unwrap();
+        }
+    }
+}
+
+/// On-chain class: the preimage of an HTLC claimed on chain from an
+/// *older* commitment of the peer (here a revoked one, whose HTLC the
+/// cheater sweeps with an HTLC-success transaction) must be extracted
+/// like one from its latest commitment (BOLT 5: "MUST extract the payment
+/// preimage from the transaction input witness" of any spend of an HTLC
+/// output; missing it for older commitments loses the incoming HTLC
+/// upstream). The node looks at every spend of any output of the funding
+/// spend, whichever commitment it is.
+#[test]
+fn preimage_is_extracted_from_an_older_commitment() {
+    use bitcoin::{absolute::LockTime, transaction::Version, OutPoint, Sequence, TxIn, TxOut};
+    use lightning_core::onchain::*;
+    let mut p = open(OpenOptions::default());
+    let h = onchain_offer(&mut p, true, 5, 30_000_000);
+    let older = p.b.ch.holder_commitment().unwrap().commitment;
+    onchain_fulfill(&mut p, true, 0, 5);
+    onchain_offer(&mut p, false, 6, 1_000_000);
+    let kind = classify_spend(p.a.ch.state(), p.a.ch.signer(), &older, &[h]).unwrap();
+    let SpendKind::CounterpartyRevoked(rc) = &kind else {
+        panic!("older commitment not recognised: {kind:?}")
+    };
+    let htlc = rc.htlcs.first().expect("the HTLC output");
+    let (preimage, hash) = lightning_test_support::pair::preimage(5);
+    // The success path of a received-HTLC script: 0 <sig> <sig> <preimage>
+    // <script> (BOLT 3); signatures do not matter to the extraction.
+    let spend = bitcoin::Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint {
+                txid: older.compute_txid(),
+                vout: htlc.output_index,
+            },
+            script_sig: bitcoin::ScriptBuf::new(),
+            sequence: Sequence::ZERO,
+            witness: bitcoin::Witness::from_slice(&[
+                vec![],
+                vec![0x30; 71],
+                vec![0x30; 71],
+                preimage.0.to_vec(),
+                htlc.witness_script.to_bytes(),
+            ]),
+        }],
+        output: vec![TxOut {
+            value: htlc.amount,
+            script_pubkey: bitcoin::ScriptBuf::new(),
+        }],
+    };
+    let found = extract_preimages(&spend);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1, preimage);
+    assert_eq!(found[0].2, hash);
+    assert_eq!(found[0].0.txid, older.compute_txid());
+}

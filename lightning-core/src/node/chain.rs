@@ -73,7 +73,11 @@ impl Node {
         }
     }
 
-    fn on_best_height(&mut self, height: u32) {
+    /// `disconnected`: the call comes from a block disconnection, one of
+    /// several of a reorg: the chain source is already at the new branch,
+    /// so claims wait for the next connected block to go out (a claim
+    /// broadcast now could spend what the reorg removed).
+    fn on_best_height(&mut self, height: u32, disconnected: bool) {
         // Estimates move with the chain: every block refreshes the bounds
         // each channel checks `update_fee` against.
         let bounds = self.feerate_bounds();
@@ -87,6 +91,8 @@ impl Node {
             }
         }
         self.on_chain_events();
+        self.onchain_best_height(height, !disconnected);
+        self.check_htlc_deadlines(height);
         // A failed write shows in `persist_failure`.
         let _ = self.finish();
     }
@@ -98,7 +104,7 @@ impl Node {
 impl ChainListener for Node {
     fn block_disconnected(&mut self, header: &Header, height: u32) {
         self.tracker.block_disconnected(header, height);
-        self.on_best_height(height.saturating_sub(1));
+        self.on_best_height(height.saturating_sub(1), true);
     }
 
     fn transactions_confirmed(
@@ -108,10 +114,11 @@ impl ChainListener for Node {
         height: u32,
     ) {
         self.tracker.transactions_confirmed(header, txdata, height);
+        self.onchain_transactions_confirmed(txdata, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {
         self.tracker.best_block_updated(header, height);
-        self.on_best_height(height);
+        self.on_best_height(height, false);
     }
 }

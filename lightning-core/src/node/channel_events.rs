@@ -41,6 +41,9 @@ impl Node {
             return;
         }
         let mut ok = true;
+        if out.persist.is_some() {
+            self.history_dirty.insert(id);
+        }
         if let Some(write) = out.persist {
             for w in write.writes {
                 ok = ok && self.writer.write(&w.key, w.version, w.value).is_ok();
@@ -169,7 +172,10 @@ impl Node {
                 ..
             } => {
                 let closing_tx = holder_commitment.map(|h| h.commitment);
-                if let Some(tx) = &closing_tx {
+                // Not against a funding spend already confirmed (the
+                // on-chain resolver failed the channel because of it).
+                let spent = self.onchain.get(&id).is_some_and(|r| r.spend.is_some());
+                if let Some(tx) = closing_tx.as_ref().filter(|_| !spent) {
                     self.queue_broadcast(tx.clone());
                 }
                 // Acknowledged (and raised again after a restart until

@@ -127,7 +127,7 @@ impl Node {
         self.finish()
     }
 
-    pub(super) fn details(entry: &ChannelEntry) -> ChannelDetails {
+    pub(super) fn details(&self, entry: &ChannelEntry) -> ChannelDetails {
         let ch = &entry.channel;
         let st = ch.state();
         let local = ch.local_balance_msat();
@@ -146,19 +146,22 @@ impl Node {
             } else {
                 0
             }),
+            closing: self
+                .onchain_status(&ch.channel_id(), self.best_height())
+                .map(|(spent_by, resolved)| super::events::ClosingState { spent_by, resolved }),
         }
     }
 
     /// Every channel the node knows, closed ones included.
     pub fn list_channels(&self) -> Vec<ChannelDetails> {
-        self.channels.values().map(Self::details).collect()
+        self.channels.values().map(|e| self.details(e)).collect()
     }
 
     /// Totals over the channels.
     pub fn balances(&self) -> Balances {
         let mut b = Balances::default();
         for entry in self.channels.values() {
-            let d = Self::details(entry);
+            let d = self.details(entry);
             match d.phase {
                 Phase::Normal | Phase::ShuttingDown => {
                     b.lightning_msat = b.lightning_msat.saturating_add(d.local_balance_msat)

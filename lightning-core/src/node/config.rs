@@ -61,6 +61,17 @@ pub struct NodeConfig {
     /// for the host to drain the peer's socket). A peer that lets more
     /// than this pile up is disconnected with a `warning`. Default 4096.
     pub max_queued_messages_per_peer: usize,
+    /// BOLT 2's "deadline for offered HTLCs" `G`: the channel is failed
+    /// (and the HTLC timed out on chain, BOLT 5) when an HTLC we offered
+    /// is still not irrevocably removed `G` blocks after its
+    /// `cltv_expiry`. BOLT 2: "1 or 2 blocks is reasonable". Default 2.
+    pub offered_htlc_grace_blocks: u32,
+    /// BOLT 2's "fulfillment deadline for received HTLCs" `R`: the channel
+    /// is failed (and the HTLC claimed on chain with its preimage) when we
+    /// fulfilled an HTLC the peer offered and the fulfill is still not
+    /// irrevocably committed `R` blocks before its `cltv_expiry`. It must
+    /// stay below `min_final_cltv_expiry_delta`. Default 12.
+    pub fulfill_deadline_blocks: u32,
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -83,6 +94,8 @@ impl NodeConfig {
             max_final_cltv_expiry_delta: DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
             inbound: InboundLimits::default(),
             max_queued_messages_per_peer: 4096,
+            offered_htlc_grace_blocks: 2,
+            fulfill_deadline_blocks: 12,
         }
     }
 

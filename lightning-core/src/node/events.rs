@@ -138,6 +138,40 @@ pub enum Event {
         /// What was broadcast.
         closing_tx: Option<Transaction>,
     },
+    /// A transaction spending a channel's funding output confirmed (BOLT
+    /// 5). `recognised` is `false` for a spend the node could not classify
+    /// (funds may be lost: BOLT 5, "General Requirements", asks to warn
+    /// loudly); `kind` names it in words either way.
+    FundingSpent {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The spending transaction.
+        txid: bitcoin::Txid,
+        /// Whether the node recognised it.
+        recognised: bool,
+        /// Its kind, or why it was not recognised.
+        kind: String,
+    },
+    /// One of our on-chain claims confirmed (depth 1; it may still be
+    /// reorganised out, and is then rebroadcast).
+    ClaimConfirmed {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The claim's transaction.
+        txid: bitcoin::Txid,
+        /// The value of the outputs it spends.
+        amount_sat: Amount,
+    },
+    /// A claim paying the node's wallet (its sweep script) is 6 blocks
+    /// deep: `amount_sat` less the claim's fee is the host wallet's now.
+    FundsSwept {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The claim's transaction.
+        txid: bitcoin::Txid,
+        /// What reached the wallet (the claim's output).
+        amount_sat: Amount,
+    },
 }
 
 /// What the node writes once the host has handled an event: events that
@@ -234,6 +268,20 @@ pub struct ChannelDetails {
     /// less the reserve the peer asked for and the commitment fee if we
     /// are the funder).
     pub outbound_capacity_msat: Msat,
+    /// Once the funding output is spent on chain: what spent it, and
+    /// whether every claim of ours is resolved (6 blocks deep).
+    pub closing: Option<ClosingState>,
+}
+
+/// A channel whose funding output is spent ([`ChannelDetails::closing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ClosingState {
+    /// What spent it: a mutual close, our commitment, the peer's current
+    /// or next one, a revoked one (punished), or an unknown transaction.
+    pub spent_by: crate::onchain::SpendTag,
+    /// Every claim is 6 blocks deep (the record is kept until 100).
+    pub resolved: bool,
 }
 
 /// Totals over the node's channels ([`Node::balances`](super::Node::balances)).

@@ -51,11 +51,13 @@
 //! (`block_connected`, `block_disconnected`, or `transactions_confirmed`
 //! plus `best_block_updated` for light clients).
 
+mod balances;
 mod builder;
 mod chain;
 mod channel_events;
 mod channels;
 mod config;
+mod deadlines;
 mod delivery;
 mod error;
 mod events;
@@ -64,6 +66,7 @@ mod htlcs;
 mod identity;
 mod inbound;
 mod invoices;
+mod onchain;
 mod outbox;
 mod outcomes;
 mod payments;
@@ -87,12 +90,13 @@ use crate::keys::KeysManager;
 use crate::keys::{ChannelSignerProvider, DynChannelSigner, EntropySource, NodeSigner};
 use crate::peer::PeerManager;
 
+pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
 pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
 pub use error::NodeError;
 pub use events::{
-    Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
-    PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
+    PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
 pub use host::NodeHost;
 pub use inbound::{
@@ -197,6 +201,19 @@ pub struct Node {
     epoch_write: u64,
     acceptor: Arc<dyn InboundChannelAcceptor>,
     now: Duration,
+    /// Each channel's on-chain resolver (BOLT 5) and HTLC history
+    /// ([`onchain`]).
+    onchain: BTreeMap<ChannelId, crate::onchain::ChannelResolver>,
+    /// The host's light-client filter, if it gave one.
+    watch_filter: Option<Arc<dyn lightning_chain::WatchFilter + Send + Sync>>,
+    /// Outpoints already registered with `watch_filter`.
+    filter_registered: BTreeSet<bitcoin::OutPoint>,
+    /// Channels whose output was applied in this step: their HTLC history
+    /// and watches are brought up to date when the step ends.
+    history_dirty: BTreeSet<ChannelId>,
+    /// Per channel, the next HTLC ids (ours, theirs) the history has seen
+    /// up to: a step that added no HTLC costs no scan of the log.
+    history_seen: BTreeMap<ChannelId, (u64, u64)>,
 }
 
 impl Node {
@@ -222,6 +239,8 @@ impl Node {
         loop {
             self.process_peer_events();
             self.flush_commits();
+            // HTLC history and watches join this step's batch.
+            self.record_htlc_history();
             if !self.flush_outbox() {
                 break;
             }

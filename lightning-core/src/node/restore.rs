@@ -68,6 +68,11 @@ impl Node {
             epoch_write: 0,
             acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
+            onchain: BTreeMap::new(),
+            watch_filter: None,
+            filter_registered: BTreeSet::new(),
+            history_dirty: BTreeSet::new(),
+            history_seen: BTreeMap::new(),
         }
     }
 
@@ -233,6 +238,22 @@ impl Node {
             );
         }
 
+        // On-chain resolvers (BOLT 5). A damaged one is dropped: the
+        // funding spend is classified again when the host rescans it, and
+        // the HTLC history of the log still covers HTLCs in flight.
+        for key in list(super::onchain::ONCHAIN_PREFIX)? {
+            let Some(v) = read(&key)? else { continue };
+            node.writer.set_version(&key, v.version);
+            let mut id = [0u8; 32];
+            let hex_id = key.trim_start_matches(super::onchain::ONCHAIN_PREFIX);
+            if hex::decode_to_slice(hex_id, &mut id).is_err() {
+                continue;
+            }
+            if let Ok(r) = crate::onchain::record::decode(&v.value) {
+                node.onchain.insert(ChannelId(id), r);
+            }
+        }
+
         // Money events the host had not acknowledged come again
         // ([`delivery`]), before anything this restore itself reports.
         let mut closed_acks = BTreeSet::new();
@@ -272,6 +293,11 @@ impl Node {
                     st.funding_tx.clone()
                 }
                 Phase::Closed => st.closing_tx.clone(),
+                // Force-closed or failed before the restart, its funding
+                // output not yet seen spent: our commitment goes out again.
+                Phase::Failed if node.onchain.get(&id).is_none_or(|r| r.spend.is_none()) => {
+                    entry.channel.holder_commitment().ok().map(|h| h.commitment)
+                }
                 _ => None,
             };
             node.apply(id, out);
@@ -287,6 +313,8 @@ impl Node {
                 );
             }
         }
+        // Resolvers resume: what is due at this height goes out again.
+        node.onchain_best_height(best_block.height, true);
         // A failed write shows in `persist_failure` (as before any call).
         // A failed write of the new entropy epoch fails the restore.
         node.finish()?;

@@ -14,11 +14,13 @@
 //! - [`bump`]: fee bumping: the fee schedule of every claim, anchor CPFP
 //!   and wallet-funded HTLC transactions, paid from the host's
 //!   [`Wallet`](lightning_chain::wallet::Wallet).
+//! - [`resolver`]: a channel's persisted bookkeeping after its funding
+//!   output is spent (claims, their heights, reorgs), encoded by
+//!   [`record`]; the node (`node/onchain.rs`) drives it.
 //!
-//! Not yet done (ARCHITECTURE.md, "On-chain resolution"): watching through
-//! the chain listener, persisting the resolver, broadcasting and fee
-//! bumping, and wiring into the `Node`. Like the channel's state machine,
-//! the module is public only with the `test-support` feature until then.
+//! The node does not yet call [`bump`]: see `node/onchain.rs`, `BumpHook`.
+//! Like the channel's state machine, `classify` and `resolve` are public
+//! only with the `test-support` feature.
 #![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
 
 #[cfg(feature = "test-support")]
@@ -33,6 +35,11 @@ pub(crate) mod classify;
 pub mod resolve;
 #[cfg(not(feature = "test-support"))]
 pub(crate) mod resolve;
+
+pub mod record;
+pub mod resolver;
+
+pub use resolver::{ChannelResolver, ClaimTag, FundingSpend, PendingClaim, SpendTag};
 
 #[cfg(feature = "test-support")]
 pub use classify::{

@@ -63,7 +63,16 @@ pub use lightning_test_support::host::FEERATE_PER_KW;
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
+    if let Some(anchors) = ANCHORS.with(|a| a.get()) {
+        c.channel.anchors = anchors;
+    }
     c
+}
+
+thread_local! {
+    /// Whether the nodes this thread builds offer `option_anchors`
+    /// ([`Net::with_anchors`]); `None`: the default configuration's.
+    static ANCHORS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
 /// A builder for a test node: `seed`, or `signers` when given.
@@ -216,6 +225,13 @@ pub struct Net {
 impl Net {
     pub fn new(a_async: bool, b_async: bool) -> Net {
         Self::with_signers(a_async, b_async, None, None)
+    }
+
+    /// As [`Net::new`] (both inline), every node this thread builds from
+    /// now on (restarts too) offering `option_anchors` when `anchors`.
+    pub fn with_anchors(anchors: bool) -> Net {
+        ANCHORS.with(|a| a.set(Some(anchors)));
+        Self::new(false, false)
     }
 
     /// As [`Net::new`], each node built with `signers` when given instead
