@@ -78,7 +78,9 @@ impl Node {
             .is_some_and(|e| delivery::failed_unfunded(&e.channel))
         {
             self.forget_failed_unfunded(id);
+            return;
         }
+        self.after_channel_output(id);
     }
 
     pub(super) fn on_channel_event(

@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// for the host to drain the peer's socket). A peer that lets more
     /// than this pile up is disconnected with a `warning`. Default 4096.
     pub max_queued_messages_per_peer: usize,
+    /// What we announce (BOLT 7): alias, color, addresses, and the fees and
+    /// limits of our `channel_update`s. Channels are announced when
+    /// `channel.announce_channel` is set (outbound) or the funder set it.
+    pub gossip: super::GossipConfig,
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -83,6 +87,7 @@ impl NodeConfig {
             max_final_cltv_expiry_delta: DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
             inbound: InboundLimits::default(),
             max_queued_messages_per_peer: 4096,
+            gossip: super::GossipConfig::default(),
         }
     }
 

@@ -59,6 +59,7 @@ mod config;
 mod delivery;
 mod error;
 mod events;
+mod gossip;
 mod host;
 mod htlcs;
 mod identity;
@@ -94,6 +95,7 @@ pub use events::{
     Balances, ChannelDetails, Event, InvoiceDetails, InvoiceStatus, PaymentDetails, PaymentFailure,
     PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
+pub use gossip::{GossipConfig, UPDATE_REFRESH};
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
@@ -197,6 +199,8 @@ pub struct Node {
     epoch_write: u64,
     acceptor: Arc<dyn InboundChannelAcceptor>,
     now: Duration,
+    /// Our announcements and channel updates (BOLT 7).
+    gossip: gossip::GossipState,
 }
 
 impl Node {
