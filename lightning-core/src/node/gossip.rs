@@ -116,6 +116,21 @@ impl Node {
         self.gossip.queue.pop_front()
     }
 
+    /// Queues `msg` for [`Node::poll_gossip`], dropping what it supersedes
+    /// (an earlier update of the same channel and direction, an earlier
+    /// node announcement), so a host that polls seldom holds at most one
+    /// announcement and one update per channel and one node announcement.
+    fn push_gossip(&mut self, msg: Message) {
+        self.gossip.queue.retain(|old| match (old, &msg) {
+            (Message::ChannelUpdate(a), Message::ChannelUpdate(b)) => {
+                a.short_channel_id != b.short_channel_id || a.direction() != b.direction()
+            }
+            (Message::NodeAnnouncement(_), Message::NodeAnnouncement(_)) => false,
+            _ => true,
+        });
+        self.gossip.queue.push_back(msg);
+    }
+
     fn gossip_timestamp(&mut self) -> u32 {
         let now = u32::try_from(self.now.as_secs()).unwrap_or(u32::MAX);
         let t = now.max(self.gossip.last_timestamp.saturating_add(1));
@@ -193,12 +208,10 @@ impl Node {
             return;
         };
         self.gossip.announced.insert(id);
-        self.gossip
-            .queue
-            .push_back(Message::ChannelAnnouncement(ann));
+        self.push_gossip(Message::ChannelAnnouncement(ann));
         self.publish_update(id, false, false);
         if let Some(n) = self.our_node_announcement() {
-            self.gossip.queue.push_back(Message::NodeAnnouncement(n));
+            self.push_gossip(Message::NodeAnnouncement(n));
         }
     }
 
@@ -235,7 +248,7 @@ impl Node {
                 self.queue_message(peer, Message::ChannelUpdate(u.clone()));
             }
         }
-        self.gossip.queue.push_back(Message::ChannelUpdate(u));
+        self.push_gossip(Message::ChannelUpdate(u));
     }
 
     /// Our `channel_update` for `id` (BOLT 7, "The `channel_update`
