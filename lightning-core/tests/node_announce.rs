@@ -177,3 +177,102 @@ fn unannounced_channel_never_emits_an_announcement() {
         assert!(!d[0].announce_channel && !d[0].is_announced);
     }
 }
+
+fn updates(g: &[Message]) -> Vec<lightning_wire::msgs::ChannelUpdate> {
+    g.iter()
+        .filter_map(|m| match m {
+            Message::ChannelUpdate(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_answer_is_recovered_by_retransmission_after_reconnection() {
+    let mut net = announced_net();
+    net.open_channel(500_000, 0);
+    // Only Alice sees blocks 4 to 6: she sends hers, Bob stores it but is
+    // not deep enough to answer.
+    net.chain.mine_blocks(3, &net.wallet.script_pubkey());
+    lightning_test_support::host::feed_blocks(&mut net.a.node, &mut net.a.fed, &net.chain);
+    net.shuttle();
+    assert!(!net.a.node.list_channels()[0].is_announced);
+    assert!(
+        net.b.node.list_channels()[0].is_announced,
+        "Bob stored Alice's"
+    );
+    // A new connection: Bob has Alice's, so he does not speak first
+    // (BOLT 7); Alice has none of Bob's, so she sends hers again.
+    net.disconnect();
+    net.connect();
+    // Bob reaches six: he answers the signatures of this connection.
+    lightning_test_support::host::feed_blocks(&mut net.b.node, &mut net.b.fed, &net.chain);
+    net.shuttle();
+    assert!(net.a.node.list_channels()[0].is_announced);
+    let (a_id, b_id) = (net.a.node.node_id(), net.b.node.node_id());
+    check_gossip(&drain(&mut net.a.node), a_id, b_id, "");
+}
+
+#[test]
+fn the_peers_signatures_survive_a_restart() {
+    let mut net = announced_net();
+    net.open_channel(500_000, 0);
+    net.mine(3);
+    drain(&mut net.a.node);
+    net.restart(true);
+    assert!(
+        net.a.node.list_channels()[0].is_announced,
+        "odd record field 25"
+    );
+    // Queued again for this run once the channel is back.
+    let (a_id, b_id) = (net.a.node.node_id(), net.b.node.node_id());
+    check_gossip(&drain(&mut net.a.node), a_id, b_id, "");
+}
+
+#[test]
+fn updates_are_refreshed_before_two_weeks_and_rate_limited() {
+    let mut net = announced_net();
+    net.open_channel(500_000, 0);
+    net.mine(3);
+    let first = updates(&drain(&mut net.a.node));
+    assert_eq!(first.len(), 1);
+    // Away past the delay: disabled.
+    net.disconnect();
+    net.now += Duration::from_secs(601);
+    let now = net.now;
+    net.a.node.handle_timeout(now);
+    let disabled = updates(&drain(&mut net.a.node));
+    assert!(disabled.len() == 1 && disabled[0].is_disabled());
+    // Back 10 s later: the enabling update waits for the rate limit...
+    net.now += Duration::from_secs(10);
+    net.connect();
+    assert!(updates(&drain(&mut net.a.node)).is_empty(), "rate limited");
+    // ... and a flap inside the window adds nothing.
+    net.disconnect();
+    net.connect();
+    assert!(updates(&drain(&mut net.a.node)).is_empty());
+    let next = net.a.node.next_timeout().unwrap();
+    assert!(next <= net.now + Duration::from_secs(300));
+    net.now += Duration::from_secs(300);
+    let now = net.now;
+    net.a.node.handle_timeout(now);
+    let enabled = updates(&drain(&mut net.a.node));
+    assert!(
+        enabled.len() == 1 && !enabled[0].is_disabled(),
+        "{enabled:?}"
+    );
+    assert!(enabled[0].timestamp > disabled[0].timestamp);
+    // Thirteen days on, a refresh before the two-week prune (BOLT 7).
+    net.now += lightning_core::node::UPDATE_REFRESH;
+    let now = net.now;
+    net.a.node.handle_timeout(now);
+    let refreshed = updates(&drain(&mut net.a.node));
+    assert_eq!(refreshed.len(), 1);
+    assert!(refreshed[0].timestamp > enabled[0].timestamp);
+    verify(
+        &refreshed[0].to_bytes(),
+        64,
+        &refreshed[0].signature,
+        &net.a.node.node_id(),
+    );
+}
