@@ -1127,16 +1127,13 @@ fn check_gossip_in_ldk_graph(
     let graph = NetworkGraph::new(bitcoin::Network::Regtest, &Quiet);
     let (mut ann, mut upd, mut node) = (0, 0, 0);
     for m in gossip {
-        match m {
-            Message::ChannelAnnouncement(_) => {
-                let a = msgs::ChannelAnnouncement::read_from_fixed_length_buffer(&mut &body(m)[..])
-                    .unwrap();
-                graph
-                    .update_channel_from_announcement(&a, &None::<&dyn UtxoLookup>)
-                    .unwrap();
-                ann += 1;
-            }
-            _ => {}
+        if let Message::ChannelAnnouncement(_) = m {
+            let a = msgs::ChannelAnnouncement::read_from_fixed_length_buffer(&mut &body(m)[..])
+                .unwrap();
+            graph
+                .update_channel_from_announcement(&a, &None::<&dyn UtxoLookup>)
+                .unwrap();
+            ann += 1;
         }
     }
     for m in gossip {

@@ -235,9 +235,13 @@ impl<S: ChannelSigner> Channel<S> {
             node_signature: m.node_signature,
             bitcoin_signature: m.bitcoin_signature,
         };
+        // The first valid pair is kept: a retransmission (or the same
+        // signatures with other nonces) costs no write.
         let ((), out) = self.run(|ch, _| {
             ch.tr.announcement_received = true;
-            ch.st.remote_announcement_sigs = Some(sigs);
+            if ch.st.remote_announcement_sigs.is_none() {
+                ch.st.remote_announcement_sigs = Some(sigs);
+            }
             Ok(())
         })?;
         Ok(AnnouncementReceipt::Stored(out))

@@ -308,6 +308,40 @@ impl Node {
     /// Message"), signed through the [`NodeSigner`](crate::keys::NodeSigner):
     /// a timestamp above the last one, the alias zero padded, addresses in
     /// ascending type order without port 0, our `init` features.
+    /// The node queues it by itself once it has a public channel; a host
+    /// may also ask for one (say after changing its addresses).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use bitcoin::hashes::{sha256d, Hash};
+    /// use bitcoin::secp256k1::{Message, SECP256K1};
+    /// use lightning_chain::{FeeRate, FixedFeeEstimator};
+    /// use lightning_core::node::{GossipConfig, NodeBuilder, NodeConfig, NodeHost};
+    /// use lightning_wire::codec::Encode;
+    ///
+    /// #[derive(Debug)]
+    /// struct NoBroadcast;
+    /// impl lightning_chain::Broadcaster for NoBroadcast {
+    ///     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    /// }
+    /// let mut config = NodeConfig::new(bitcoin::Network::Regtest);
+    /// config.gossip = GossipConfig { alias: "satoshi".into(), ..GossipConfig::default() };
+    /// let mut node = NodeBuilder::from_config(config)
+    ///     .seed(&[1; 32])
+    ///     .store(Arc::new(lightning_persist::MemoryStore::new()))
+    ///     .host(NodeHost {
+    ///         broadcaster: Arc::new(NoBroadcast),
+    ///         fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(253))),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let ann = node.our_node_announcement().unwrap();
+    /// assert_eq!(ann.alias_str(), Some("satoshi"));
+    /// let h = sha256d::Hash::hash(&ann.to_bytes()[64..]).to_byte_array();
+    /// SECP256K1
+    ///     .verify_ecdsa(&Message::from_digest(h), &ann.signature, &node.node_id())
+    ///     .unwrap();
+    /// ```
     pub fn our_node_announcement(&mut self) -> Option<NodeAnnouncement> {
         let cfg = self.config.gossip.clone();
         let mut alias = [0u8; 32];
