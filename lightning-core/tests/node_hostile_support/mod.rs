@@ -360,6 +360,17 @@ impl Funded {
                     }
                     Got::Disconnected => panic!("disconnected"),
                 })
+                // Gossip (the node's `channel_update` for its peer, BOLT 7)
+                // is not for the channel: a node routes it elsewhere.
+                .filter(|m| {
+                    !matches!(
+                        m,
+                        Message::ChannelUpdate(_)
+                            | Message::AnnouncementSignatures(_)
+                            | Message::ChannelAnnouncement(_)
+                            | Message::NodeAnnouncement(_)
+                    )
+                })
                 .collect();
             let mut sent = false;
             for m in msgs {
