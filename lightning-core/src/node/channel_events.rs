@@ -80,7 +80,7 @@ impl Node {
             self.forget_failed_unfunded(id);
             return;
         }
-        self.after_channel_output(id);
+        self.channel_output_applied(id);
     }
 
     pub(super) fn on_channel_event(

@@ -236,6 +236,14 @@ impl Node {
         }
     }
 
+    /// The hub between applying a channel's output
+    /// ([`channel_events`]) and what BOLT 7 does after it ([`gossip`]):
+    /// `gossip` applies outputs of its own, so the two files do not call
+    /// each other directly.
+    fn channel_output_applied(&mut self, id: ChannelId) {
+        self.after_channel_output(id);
+    }
+
     pub(crate) fn best_height(&self) -> u32 {
         self.tracker.best_block().height
     }
