@@ -1042,11 +1042,12 @@ fn extra_amountless_invoice_paid_by_ldk() {
 }
 
 // Extra: LDK opens an announced channel (`channel_flags` bit 0); after six
-// confirmations it sends `announcement_signatures`, which our node must
-// take without failing anything; payments go on. Known gap, not fixed
-// here: BOLT 7 says a node accepting such a channel "MUST send the
-// `announcement_signatures` message"; our node implements no announcements
-// yet, so the channel stays unannounced (LDK keeps it usable).
+// confirmations both sides send `announcement_signatures` (BOLT 7: the
+// fundee "MUST send the `announcement_signatures` message"). LDK checks
+// ours and builds the channel's `channel_announcement` (its
+// `BroadcastChannelAnnouncement`, seen in its log); the gossip our node
+// hands out (`poll_gossip`) is accepted by an LDK `NetworkGraph`, which
+// checks every signature. Payments go on.
 #[test]
 fn extra_announced_channel_from_ldk() {
     use interop_ldk::pair::LIMIT;
@@ -1073,16 +1074,101 @@ fn extra_announced_channel_from_ldk() {
             pair.ldk
                 .log_contains("Enqueueing message AnnouncementSignatures")
         });
+    pair.ldk.wait_until(
+        "LDK takes our announcement_signatures and announces the channel",
+        LIMIT,
+        || {
+            pair.ldk
+                .log_contains("Handling BroadcastChannelAnnouncement event")
+        },
+    );
     let id = pair
         .ours
         .channel_with(&pair.ldk.node_id())
         .unwrap()
         .channel_id;
     pair.wait_usable(id);
+    let details = pair.ours.channel_with(&pair.ldk.node_id()).unwrap();
+    assert!(details.announce_channel && details.is_announced);
+    let scid = details.short_channel_id.unwrap();
+    let gossip: Vec<lightning_wire::msgs::Message> = pair
+        .ours
+        .with(|n| std::iter::from_fn(|| n.poll_gossip()).collect());
+    check_gossip_in_ldk_graph(&gossip, scid.0, pair.ours.node_id());
     let h = pair.ldk_pays_us_start(1_000_000);
     pair.wait_ldk_paid_us(&h);
     let h = pair.we_pay_ldk_start(500_000);
     pair.wait_we_paid_ldk(&h);
     assert!(pair.ldk.record(|r| r.closed.is_empty()));
     pair.close(id, true);
+}
+
+/// Feeds our gossip to a fresh LDK `NetworkGraph` (no UTXO lookup): it
+/// checks the four signatures of the `channel_announcement`, our
+/// `channel_update`'s and our `node_announcement`'s.
+fn check_gossip_in_ldk_graph(
+    gossip: &[lightning_wire::msgs::Message],
+    scid: u64,
+    our_id: bitcoin::secp256k1::PublicKey,
+) {
+    use lightning::ln::msgs;
+    use lightning::routing::gossip::{NetworkGraph, NodeId};
+    use lightning::routing::utxo::UtxoLookup;
+    use lightning::util::ser::LengthReadable;
+    use lightning_wire::msgs::Message;
+
+    struct Quiet;
+    impl lightning::util::logger::Logger for Quiet {
+        fn log(&self, _: lightning::util::logger::Record) {}
+    }
+    fn body(m: &Message) -> Vec<u8> {
+        m.encode().unwrap()[2..].to_vec()
+    }
+    let graph = NetworkGraph::new(bitcoin::Network::Regtest, &Quiet);
+    let (mut ann, mut upd, mut node) = (0, 0, 0);
+    for m in gossip {
+        if let Message::ChannelAnnouncement(_) = m {
+            let a = msgs::ChannelAnnouncement::read_from_fixed_length_buffer(&mut &body(m)[..])
+                .unwrap();
+            graph
+                .update_channel_from_announcement(&a, &None::<&dyn UtxoLookup>)
+                .unwrap();
+            ann += 1;
+        }
+    }
+    for m in gossip {
+        match m {
+            Message::ChannelUpdate(_) => {
+                let u =
+                    msgs::ChannelUpdate::read_from_fixed_length_buffer(&mut &body(m)[..]).unwrap();
+                graph.update_channel(&u).unwrap();
+                upd += 1;
+            }
+            Message::NodeAnnouncement(_) => {
+                let n = msgs::NodeAnnouncement::read_from_fixed_length_buffer(&mut &body(m)[..])
+                    .unwrap();
+                graph.update_node_from_announcement(&n).unwrap();
+                node += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((ann, node), (1, 1), "{gossip:?}");
+    assert!(upd >= 1);
+    let ro = graph.read_only();
+    let ch = ro.channel(scid).expect("the channel is in LDK's graph");
+    let ours = NodeId::from_pubkey(&our_id);
+    let dir = if ch.node_one == ours {
+        &ch.one_to_two
+    } else {
+        &ch.two_to_one
+    };
+    assert!(
+        dir.as_ref().is_some_and(|d| d.enabled),
+        "our direction is known"
+    );
+    assert!(ro
+        .node(&ours)
+        .and_then(|n| n.announcement_info.as_ref())
+        .is_some());
 }

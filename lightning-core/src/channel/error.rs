@@ -197,6 +197,12 @@ pub enum ChannelError {
     /// transaction has no matching output, an HTLC id we do not know...).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The peer's `announcement_signatures` names another
+    /// `short_channel_id` or carries a bad signature (BOLT 7, "The
+    /// `announcement_signatures` Message": "send a `warning` and close the
+    /// connection").
+    #[error("bad announcement_signatures: {0}")]
+    BadAnnouncementSignatures(&'static str),
     /// The signer refused (a bug or a remote signer's policy).
     #[error("signer: {0}")]
     Signer(#[from] SignerError),
@@ -215,7 +221,8 @@ impl ChannelError {
             | Closing(_)
             | BadClosingSignature { .. }
             | BadClosingMessage { .. }
-            | UnexpectedMessage { .. } => ErrorAction::Warn,
+            | UnexpectedMessage { .. }
+            | BadAnnouncementSignatures(_) => ErrorAction::Warn,
             _ => ErrorAction::FailChannel,
         }
     }

@@ -207,6 +207,8 @@ impl<S: ChannelSigner> Channel<S> {
             we_are_behind: false,
             funding_wait_since: None,
             counterparty_node_id: None,
+            announce_channel: is_funder && config.announce_channel,
+            remote_announcement_sigs: None,
         })
     }
 
@@ -259,8 +261,8 @@ impl<S: ChannelSigner> Channel<S> {
             delayed_payment_basepoint: keys.delayed_payment_basepoint,
             htlc_basepoint: keys.htlc_basepoint,
             first_per_commitment_point: signer.holder_per_commitment_point(0)?,
-            // Unannounced: announcement is the node's business.
-            channel_flags: 0,
+            // BOLT 2 `channel_flags` bit 0: `announce_channel`.
+            channel_flags: u8::from(st.announce_channel),
             tlvs: OpenChannelTlvs {
                 upfront_shutdown_script: upfront_field(&st.local_upfront_shutdown),
                 channel_type: Some(TlvFeatures(channel_type.to_features())),
@@ -321,6 +323,7 @@ impl<S: ChannelSigner> Channel<S> {
             params,
         )?;
         st.remote_params = their_params;
+        st.announce_channel = open.channel_flags & 1 != 0;
         st.minimum_depth = inbound_minimum_depth(&config, channel_type);
         let remote_keys = party_keys(
             open.funding_pubkey,
@@ -663,7 +666,8 @@ impl<S: ChannelSigner> Channel<S> {
         }
     }
 
-    fn funding_depth(&self) -> u32 {
+    /// Confirmations of the funding transaction (0 when unconfirmed).
+    pub fn funding_depth(&self) -> u32 {
         match self.st.funding_height {
             None => 0,
             Some(h) => self.tr.best_height.saturating_add(1).saturating_sub(h),

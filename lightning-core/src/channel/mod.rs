@@ -50,6 +50,7 @@ macro_rules! internal_modules {
     };
 }
 
+pub mod announce;
 internal_modules!(
     close,
     commitments,

@@ -53,6 +53,8 @@ impl<S: ChannelSigner> Channel<S> {
     pub fn peer_disconnected(&mut self) -> (ChannelOutput, Vec<HtlcAdd>) {
         let result = self.run(|ch, _| {
             ch.tr.connected = false;
+            ch.tr.announcement_sent = false;
+            ch.tr.announcement_received = false;
             ch.tr.closing = None;
             ch.tr.closing_started = false;
             Ok(ch.forget_uncommitted())
@@ -74,6 +76,8 @@ impl<S: ChannelSigner> Channel<S> {
     /// next record write carries that change.
     pub fn peer_reconnected(&mut self) -> Option<ChannelReestablish> {
         self.tr.connected = false;
+        self.tr.announcement_sent = false;
+        self.tr.announcement_received = false;
         self.tr.closing = None;
         self.tr.closing_started = false;
         let _ = self.forget_uncommitted();

@@ -98,6 +98,12 @@ const F_FUNDING_WAIT: u64 = 19;
 /// it existed read as unchecked: a channel still waiting for its depth then
 /// checks the funding transaction when the chain shows it again.
 const F_FUNDING_VERIFIED: u64 = 21;
+/// `announce_channel` of the `open_channel` (odd; one byte, 1, written
+/// only when set: older records read as unannounced).
+const F_ANNOUNCE: u64 = 23;
+/// The peer's `announcement_signatures`: node then bitcoin signature,
+/// 64 bytes each, compact (odd).
+const F_REMOTE_ANN_SIGS: u64 = 25;
 const F_KEYS_INDEX: u64 = 18;
 const F_IS_FUNDER: u64 = 20;
 const F_TEMP_ID: u64 = 22;
@@ -550,6 +556,14 @@ fn encode_other_fields(st: &ChannelState) -> BTreeMap<u64, Vec<u8>> {
     if let Some(h) = st.funding_wait_since {
         m.insert(F_FUNDING_WAIT, enc(&h));
     }
+    if st.announce_channel {
+        m.insert(F_ANNOUNCE, vec![1]);
+    }
+    if let Some(a) = &st.remote_announcement_sigs {
+        let mut v = enc(&a.node_signature);
+        a.bitcoin_signature.encode(&mut v);
+        m.insert(F_REMOTE_ANN_SIGS, v);
+    }
     let n = &st.numbers;
     let mut v = enc(&n.local);
     n.remote.encode(&mut v);
@@ -815,6 +829,24 @@ fn decode_fields(m: &BTreeMap<u64, Vec<u8>>) -> Result<ChannelState, RecordError
         closing_tx: tx(F_CLOSING_TX)?,
         counterparty_node_id: read_opt(m, F_COUNTERPARTY, "counterparty_node_id")?,
         funding_wait_since: read_opt(m, F_FUNDING_WAIT, "funding_wait_since")?,
+        announce_channel: match m.get(&F_ANNOUNCE).map(Vec::as_slice) {
+            None => false,
+            Some([1]) => true,
+            Some(_) => return Err(RecordError::Invalid("announce_channel")),
+        },
+        remote_announcement_sigs: match m.get(&F_REMOTE_ANN_SIGS) {
+            None => None,
+            Some(v) => {
+                let mut r = Reader::new(v);
+                let node_signature = r.read().map_err(|e| e.at("announcement_sigs"))?;
+                let bitcoin_signature = r.read().map_err(|e| e.at("announcement_sigs"))?;
+                finish(r, "announcement_sigs")?;
+                Some(super::announce::AnnouncementSigs {
+                    node_signature,
+                    bitcoin_signature,
+                })
+            }
+        },
     })
 }
 
@@ -879,7 +911,13 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
         })?
         .unwrap_or_default();
     let mut fields = BTreeMap::new();
-    for ty in [F_COUNTERPARTY, F_FUNDING_WAIT, F_FUNDING_VERIFIED] {
+    for ty in [
+        F_COUNTERPARTY,
+        F_FUNDING_WAIT,
+        F_FUNDING_VERIFIED,
+        F_ANNOUNCE,
+        F_REMOTE_ANN_SIGS,
+    ] {
         if let Some(v) = s.take_raw(ty) {
             fields.insert(ty, v.to_vec());
         }

@@ -111,6 +111,10 @@ pub struct ChannelConfig {
     /// Compact the record into a new snapshot after this many update
     /// records.
     pub snapshot_every: u32,
+    /// Set `announce_channel` in the `open_channel` of channels we open
+    /// (BOLT 2 `channel_flags` bit 0): the channel is announced once it is
+    /// 6 blocks deep (BOLT 7). Inbound channels follow the funder's flag.
+    pub announce_channel: bool,
 }
 
 impl Default for ChannelConfig {
@@ -141,6 +145,7 @@ impl Default for ChannelConfig {
             simple_close: false,
             max_dust_htlc_exposure_msat: 5_000_000,
             snapshot_every: 64,
+            announce_channel: false,
         }
     }
 }
@@ -244,6 +249,11 @@ pub struct ChannelState {
     /// ([`Channel::set_counterparty_node_id`]): the record then names the
     /// peer itself, and a node restores from it alone.
     pub counterparty_node_id: Option<bitcoin::secp256k1::PublicKey>,
+    /// `announce_channel` of the `open_channel` (odd record field 23).
+    pub announce_channel: bool,
+    /// The peer's valid `announcement_signatures` (odd record field 25),
+    /// written before ours is sent in answer.
+    pub remote_announcement_sigs: Option<super::announce::AnnouncementSigs>,
 }
 
 /// Whether an input's changes need a write before its output leaves.
@@ -285,6 +295,10 @@ pub(crate) struct Transient {
     /// What the running input's `revoke_and_ack`s moved in the log, for
     /// its HTLC events.
     pub revoked: Vec<Revoked>,
+    /// Our `announcement_signatures` went out on this connection.
+    pub announcement_sent: bool,
+    /// The peer's `announcement_signatures` came on this connection.
+    pub announcement_received: bool,
 }
 
 /// One BOLT 2 channel with one peer, sans-IO.

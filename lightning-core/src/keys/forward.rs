@@ -87,6 +87,12 @@ impl NodeEcdh for SecretKey {
 
 /// A boxed signer is a signer (the node holds [`DynChannelSigner`]s).
 impl<S: ChannelSigner + ?Sized> ChannelSigner for Box<S> {
+    fn sign_channel_announcement(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<bitcoin::secp256k1::ecdsa::Signature, SignerError> {
+        (**self).sign_channel_announcement(hash)
+    }
     fn pubkeys(&self) -> ChannelPublicKeys {
         (**self).pubkeys()
     }

@@ -163,6 +163,20 @@ pub trait ChannelSigner {
         output: &SpendableOutput,
         commitment_secret_or_point: SpendKeyMaterial,
     ) -> Result<ecdsa::Signature, SignerError>;
+
+    /// Our `bitcoin_signature` (the funding key's) over `hash`, the
+    /// double-SHA256 of a `channel_announcement` from offset 256 (BOLT 7,
+    /// "The `announcement_signatures` Message"). The default refuses: a
+    /// signer that does not implement it leaves its channels unannounced.
+    fn sign_channel_announcement(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<bitcoin::secp256k1::ecdsa::Signature, SignerError> {
+        let _ = hash;
+        Err(SignerError::Mismatch(
+            "channel announcements are not supported",
+        ))
+    }
 }
 
 /// What a spending signature is derived from.
@@ -314,6 +328,16 @@ impl InMemorySigner {
 }
 
 impl ChannelSigner for InMemorySigner {
+    fn sign_channel_announcement(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<bitcoin::secp256k1::ecdsa::Signature, SignerError> {
+        Ok(bitcoin::secp256k1::SECP256K1.sign_ecdsa(
+            &bitcoin::secp256k1::Message::from_digest(*hash),
+            &self.funding_key,
+        ))
+    }
+
     fn pubkeys(&self) -> ChannelPublicKeys {
         self.pubkeys
     }

@@ -81,7 +81,9 @@ impl Node {
             .is_some_and(|e| delivery::failed_unfunded(&e.channel))
         {
             self.forget_failed_unfunded(id);
+            return;
         }
+        self.channel_output_applied(id);
     }
 
     pub(super) fn on_channel_event(

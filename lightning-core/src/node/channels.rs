@@ -139,6 +139,8 @@ impl Node {
             is_usable: ch.is_usable(),
             funding_txo: st.funding_outpoint,
             short_channel_id: st.short_channel_id,
+            announce_channel: st.announce_channel,
+            is_announced: st.remote_announcement_sigs.is_some(),
             capacity_sat: bitcoin::Amount::from_sat(st.funding_satoshis),
             local_balance_msat: Msat(local),
             outbound_capacity_msat: Msat(if ch.is_usable() {

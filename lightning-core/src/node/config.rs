@@ -72,6 +72,10 @@ pub struct NodeConfig {
     /// irrevocably committed `R` blocks before its `cltv_expiry`. It must
     /// stay below `min_final_cltv_expiry_delta`. Default 12.
     pub fulfill_deadline_blocks: u32,
+    /// What we announce (BOLT 7): alias, color, addresses, and the fees and
+    /// limits of our `channel_update`s. Channels are announced when
+    /// `channel.announce_channel` is set (outbound) or the funder set it.
+    pub gossip: super::GossipConfig,
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -96,6 +100,7 @@ impl NodeConfig {
             max_queued_messages_per_peer: 4096,
             offered_htlc_grace_blocks: 2,
             fulfill_deadline_blocks: 12,
+            gossip: super::GossipConfig::default(),
         }
     }
 

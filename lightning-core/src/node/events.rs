@@ -260,6 +260,12 @@ pub struct ChannelDetails {
     pub funding_txo: Option<OutPoint>,
     /// The short channel id, once confirmed.
     pub short_channel_id: Option<ShortChannelId>,
+    /// `announce_channel` of its `open_channel`: the channel is to be
+    /// public (BOLT 7).
+    pub announce_channel: bool,
+    /// Both `announcement_signatures` were exchanged: its
+    /// `channel_announcement` exists ([`Node::poll_gossip`](super::Node::poll_gossip)).
+    pub is_announced: bool,
     /// Funding amount.
     pub capacity_sat: Amount,
     /// Our balance in our latest commitment, before fees.

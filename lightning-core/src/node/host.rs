@@ -91,12 +91,16 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
         self.peers.handle_timeout(now);
+        self.gossip_timeout();
         let _ = self.finish();
     }
 
     /// When [`Node::handle_timeout`] next has work.
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.peers.next_timeout()
+        match (self.peers.next_timeout(), self.gossip_next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The host's socket to `peer` closed (or the host wants it closed).

@@ -61,6 +61,7 @@ mod deadlines;
 mod delivery;
 mod error;
 mod events;
+mod gossip;
 mod host;
 mod htlcs;
 mod identity;
@@ -98,6 +99,7 @@ pub use events::{
     Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
     PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
+pub use gossip::{GossipConfig, UPDATE_REFRESH};
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
@@ -214,6 +216,8 @@ pub struct Node {
     /// Per channel, the next HTLC ids (ours, theirs) the history has seen
     /// up to: a step that added no HTLC costs no scan of the log.
     history_seen: BTreeMap<ChannelId, (u64, u64)>,
+    /// Our announcements and channel updates (BOLT 7).
+    gossip: gossip::GossipState,
 }
 
 impl Node {
@@ -249,6 +253,14 @@ impl Node {
             Some(f) => Err(NodeError::Persist(f.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// The hub between applying a channel's output
+    /// ([`channel_events`]) and what BOLT 7 does after it ([`gossip`]):
+    /// `gossip` applies outputs of its own, so the two files do not call
+    /// each other directly.
+    fn channel_output_applied(&mut self, id: ChannelId) {
+        self.after_channel_output(id);
     }
 
     pub(crate) fn best_height(&self) -> u32 {

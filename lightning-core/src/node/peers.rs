@@ -206,6 +206,10 @@ impl Node {
             self.on_open_channel(node_id, open);
             return;
         }
+        if let Message::AnnouncementSignatures(m) = &message {
+            self.on_announcement_signatures(node_id, m);
+            return;
+        }
         let Some(channel_id) = message_channel_id(&message) else {
             return;
         };

@@ -66,6 +66,7 @@ impl Node {
             to_commit: BTreeSet::new(),
             keys_indexes: KeysIndexes::default(),
             epoch_write: 0,
+            gossip: Default::default(),
             acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
             onchain: BTreeMap::new(),

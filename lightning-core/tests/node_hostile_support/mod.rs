@@ -264,6 +264,12 @@ impl Funded {
     /// (in `raw.got`, not yet handed to `ch`). With `zero_conf` the node
     /// trusts the raw peer for zero-conf and the raw peer asks for it.
     pub fn funding_created(zero_conf: bool) -> Funded {
+        Funded::funding_created_with(zero_conf, false)
+    }
+
+    /// [`Funded::funding_created`]; with `announce` the raw funder sets
+    /// `announce_channel` (BOLT 7).
+    pub fn funding_created_with(zero_conf: bool, announce: bool) -> Funded {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
@@ -285,6 +291,7 @@ impl Funded {
             .unwrap();
         let mut raw = Raw::connect(&mut node, raw_seed);
         let mut channel_config = raw_channel_config(raw_seed);
+        channel_config.announce_channel = announce;
         if zero_conf {
             channel_config.trusted_for_zeroconf = true;
             channel_config.minimum_depth = 0;
@@ -359,6 +366,17 @@ impl Funded {
                         panic!("node complained: {}", String::from_utf8_lossy(&d))
                     }
                     Got::Disconnected => panic!("disconnected"),
+                })
+                // Gossip (the node's `channel_update` for its peer, BOLT 7)
+                // is not for the channel: a node routes it elsewhere.
+                .filter(|m| {
+                    !matches!(
+                        m,
+                        Message::ChannelUpdate(_)
+                            | Message::AnnouncementSignatures(_)
+                            | Message::ChannelAnnouncement(_)
+                            | Message::NodeAnnouncement(_)
+                    )
                 })
                 .collect();
             let mut sent = false;

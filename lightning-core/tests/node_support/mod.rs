@@ -60,12 +60,19 @@ pub struct TestNode {
 /// weight units.
 pub use lightning_test_support::host::FEERATE_PER_KW;
 
+thread_local! {
+    /// Set by a test before building its nodes: their outbound channels
+    /// set `announce_channel` (BOLT 7).
+    pub static ANNOUNCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
     if let Some(anchors) = ANCHORS.with(|a| a.get()) {
         c.channel.anchors = anchors;
     }
+    c.channel.announce_channel = ANNOUNCE.with(|a| a.get());
     c
 }
 
