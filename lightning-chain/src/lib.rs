@@ -43,8 +43,8 @@ mod light;
 mod listen;
 mod source;
 mod sync;
-mod warnings;
 pub mod wallet;
+mod warnings;
 
 #[cfg(feature = "bitcoind")]
 pub mod bitcoind;
