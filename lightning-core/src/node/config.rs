@@ -9,6 +9,7 @@ use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::types::ChainHash;
 
 use super::Node;
+use crate::channel::params::FeerateBounds;
 use crate::channel::ChannelConfig;
 
 /// The node's settings.
@@ -128,6 +129,12 @@ impl NodeConfig {
 }
 
 impl Node {
+    /// The feerates accepted from peers now, from the host's estimator
+    /// ([`FeerateBounds::from_estimator`]).
+    pub(crate) fn feerate_bounds(&self) -> FeerateBounds {
+        FeerateBounds::from_estimator(&*self.host.fee_estimator)
+    }
+
     /// Where our side of cooperative closes is paid:
     /// [`NodeConfig::shutdown_script`], else a P2WPKH of the seed's wallet
     /// key `m/3'/0'` (a node built with the host's signers must name a

@@ -9,7 +9,6 @@ use bitcoin::secp256k1::{PublicKey, SecretKey};
 use lightning_chain::{BoundedFeeEstimator, Broadcaster, ConfirmationTarget, FeeEstimator};
 
 use super::{Event, Node, NodeError, PersistId, PersistRequest};
-use crate::channel::params::FeerateBounds;
 use crate::peer::PeerId;
 
 /// The host's chain-facing services.
@@ -28,11 +27,6 @@ impl core::fmt::Debug for NodeHost {
 }
 
 impl Node {
-    /// Our node id.
-    pub fn node_id(&self) -> PublicKey {
-        self.node_signer.node_id()
-    }
-
     pub(super) fn fresh_secret(&self) -> SecretKey {
         loop {
             if let Ok(k) = SecretKey::from_slice(&self.entropy.random_bytes()) {
@@ -141,12 +135,6 @@ impl Node {
     /// restart it from the store).
     pub fn persist_failure(&self) -> Option<&str> {
         self.writer.failure()
-    }
-
-    /// The feerates accepted from peers now, from the host's estimator
-    /// ([`FeerateBounds::from_estimator`]).
-    pub(crate) fn feerate_bounds(&self) -> FeerateBounds {
-        FeerateBounds::from_estimator(&*self.host.fee_estimator)
     }
 
     pub(super) fn feerate_per_kw(&self, target: ConfirmationTarget) -> u32 {

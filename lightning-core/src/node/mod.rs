@@ -221,6 +221,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// Our node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.node_signer.node_id()
+    }
+
     /// The common ending of every public call that changes the node (host
     /// input, channel and payment API, blocks, restore): whatever the call
     /// set in motion is carried through, in this order, until nothing is
