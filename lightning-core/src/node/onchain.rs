@@ -336,8 +336,9 @@ impl Node {
                 // Cannot happen on one chain; keep what we have.
                 return;
             }
-            // Another spend replaced the one a reorg undid: start over.
-            r.claims.clear();
+            // Another spend replaced the one a reorg undid: start over,
+            // keeping the fee history of the claims in case it comes back.
+            r.retire_claims();
             r.spend = None;
         }
         let Some(entry) = self.channels.get(&id) else {
@@ -742,6 +743,8 @@ fn r_compact(r: Option<&mut ChannelResolver>) {
     if let Some(r) = r {
         r.claims.clear();
         r.history.clear();
+        r.anchor = None;
+        r.retired.clear();
     }
 }
 

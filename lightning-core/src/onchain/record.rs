@@ -17,6 +17,7 @@
 //! -- still decode, with no fee bump data):
 //! u32 claims { u8 has_bump [bump] }   (as many as the claims above)
 //! u8 has_anchor [anchor]
+//! u32 retired claims { as claims above }, u32 { u8 has_bump [bump] }
 //! bump = bytes fee_bump_state, utxos, u32 n { 32 replaced txid }, u8 warned
 //! anchor = bytes parent tx, u64 parent_fee, bytes fee_bump_state,
 //!          u8 has_child [bytes tx], utxos, u8 warned
@@ -71,8 +72,31 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
             put_tx(&mut w, &s.tx);
         }
     }
-    put_len(&mut w, r.claims.len());
-    for c in &r.claims {
+    put_claims(&mut w, &r.claims);
+    put_len(&mut w, r.history.len());
+    for h in &r.history {
+        w.push(u8::from(h.htlc.offerer == Side::Remote));
+        w.extend_from_slice(&h.htlc.amount_msat.to_be_bytes());
+        w.extend_from_slice(&h.htlc.payment_hash.0);
+        w.extend_from_slice(&h.htlc.cltv_expiry.to_be_bytes());
+        w.extend_from_slice(&h.first_seen.to_be_bytes());
+    }
+    put_bumps(&mut w, &r.claims);
+    match &r.anchor {
+        None => w.push(0),
+        Some(a) => {
+            w.push(1);
+            put_anchor_bump(&mut w, a);
+        }
+    }
+    put_claims(&mut w, &r.retired);
+    put_bumps(&mut w, &r.retired);
+    w
+}
+
+fn put_claims(w: &mut Vec<u8>, claims: &[PendingClaim]) {
+    put_len(w, claims.len());
+    for c in claims {
         w.push(c.kind.to_u8());
         match c.payment_hash {
             None => w.push(0),
@@ -81,13 +105,13 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
                 w.extend_from_slice(&h.0);
             }
         }
-        put_tx(&mut w, &c.tx);
+        put_tx(w, &c.tx);
         w.extend_from_slice(&c.value.to_sat().to_be_bytes());
         w.extend_from_slice(c.parent.as_byte_array());
-        put_opt(&mut w, c.parent_height);
+        put_opt(w, c.parent_height);
         w.extend_from_slice(&c.csv.to_be_bytes());
         w.extend_from_slice(&c.cltv.to_be_bytes());
-        put_opt(&mut w, c.confirmed_at);
+        put_opt(w, c.confirmed_at);
         match c.conflicted {
             None => w.push(0),
             Some((txid, h)) => {
@@ -97,32 +121,19 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
             }
         }
     }
-    put_len(&mut w, r.history.len());
-    for h in &r.history {
-        w.push(u8::from(h.htlc.offerer == Side::Remote));
-        w.extend_from_slice(&h.htlc.amount_msat.to_be_bytes());
-        w.extend_from_slice(&h.htlc.payment_hash.0);
-        w.extend_from_slice(&h.htlc.cltv_expiry.to_be_bytes());
-        w.extend_from_slice(&h.first_seen.to_be_bytes());
-    }
-    put_len(&mut w, r.claims.len());
-    for c in &r.claims {
+}
+
+fn put_bumps(w: &mut Vec<u8>, claims: &[PendingClaim]) {
+    put_len(w, claims.len());
+    for c in claims {
         match &c.bump {
             None => w.push(0),
             Some(b) => {
                 w.push(1);
-                put_claim_bump(&mut w, b);
+                put_claim_bump(w, b);
             }
         }
     }
-    match &r.anchor {
-        None => w.push(0),
-        Some(a) => {
-            w.push(1);
-            put_anchor_bump(&mut w, a);
-        }
-    }
-    w
 }
 
 /// Decodes a record [`encode`] wrote.
@@ -142,6 +153,59 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
         }
         _ => return Err(RecordError::Bad("spend flag")),
     };
+    let mut claims = get_claims(&mut r)?;
+    let n = r.count(53)?;
+    let mut history = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offerer = match r.u8()? {
+            0 => Side::Local,
+            1 => Side::Remote,
+            _ => return Err(RecordError::Bad("offerer")),
+        };
+        let amount_msat = u64::from_be_bytes(r.array()?);
+        let payment_hash = PaymentHash(r.array()?);
+        let cltv_expiry = u32::from_be_bytes(r.array()?);
+        let first_seen = u64::from_be_bytes(r.array()?);
+        history.push(HtlcHistoryEntry {
+            htlc: HtlcCandidate {
+                offerer,
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+            },
+            first_seen,
+        });
+    }
+    let mut anchor = None;
+    let mut retired = Vec::new();
+    if version >= 2 {
+        get_bumps(&mut r, &mut claims)?;
+        anchor = match r.u8()? {
+            0 => None,
+            1 => {
+                let mut c = Cursor(r.0);
+                let a = get_anchor_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?;
+                r.0 = c.0;
+                Some(a)
+            }
+            _ => return Err(RecordError::Bad("anchor flag")),
+        };
+        retired = get_claims(&mut r)?;
+        get_bumps(&mut r, &mut retired)?;
+    }
+    if !r.0.is_empty() {
+        return Err(RecordError::Trailing);
+    }
+    Ok(ChannelResolver {
+        spend,
+        claims,
+        history,
+        anchor,
+        retired,
+    })
+}
+
+fn get_claims(r: &mut Reader<'_>) -> Result<Vec<PendingClaim>, RecordError> {
     // Each claim takes at least 70 bytes, each history entry 53: a count
     // above what is left is refused before anything is allocated.
     let n = r.count(70)?;
@@ -182,63 +246,24 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
             bump: None,
         });
     }
-    let n = r.count(53)?;
-    let mut history = Vec::with_capacity(n);
-    for _ in 0..n {
-        let offerer = match r.u8()? {
-            0 => Side::Local,
-            1 => Side::Remote,
-            _ => return Err(RecordError::Bad("offerer")),
-        };
-        let amount_msat = u64::from_be_bytes(r.array()?);
-        let payment_hash = PaymentHash(r.array()?);
-        let cltv_expiry = u32::from_be_bytes(r.array()?);
-        let first_seen = u64::from_be_bytes(r.array()?);
-        history.push(HtlcHistoryEntry {
-            htlc: HtlcCandidate {
-                offerer,
-                amount_msat,
-                payment_hash,
-                cltv_expiry,
-            },
-            first_seen,
-        });
+    Ok(claims)
+}
+
+fn get_bumps(r: &mut Reader<'_>, claims: &mut [PendingClaim]) -> Result<(), RecordError> {
+    if r.count(1)? != claims.len() {
+        return Err(RecordError::Bad("bump count"));
     }
-    let mut anchor = None;
-    if version >= 2 {
-        if r.count(1)? != claims.len() {
-            return Err(RecordError::Bad("bump count"));
-        }
-        for claim in &mut claims {
-            let has = r.u8()?;
-            let mut c = Cursor(r.0);
-            claim.bump = match has {
-                0 => None,
-                1 => Some(get_claim_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?),
-                _ => return Err(RecordError::Bad("bump flag")),
-            };
-            r.0 = c.0;
-        }
-        anchor = match r.u8()? {
+    for claim in claims.iter_mut() {
+        let has = r.u8()?;
+        let mut c = Cursor(r.0);
+        claim.bump = match has {
             0 => None,
-            1 => {
-                let mut c = Cursor(r.0);
-                let a = get_anchor_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?;
-                r.0 = c.0;
-                Some(a)
-            }
-            _ => return Err(RecordError::Bad("anchor flag")),
+            1 => Some(get_claim_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?),
+            _ => return Err(RecordError::Bad("bump flag")),
         };
+        r.0 = c.0;
     }
-    if !r.0.is_empty() {
-        return Err(RecordError::Trailing);
-    }
-    Ok(ChannelResolver {
-        spend,
-        claims,
-        history,
-        anchor,
-    })
+    Ok(())
 }
 
 fn put_opt(w: &mut Vec<u8>, v: Option<u32>) {
@@ -357,6 +382,19 @@ mod tests {
                 },
                 first_seen: 4,
             }],
+            retired: vec![PendingClaim {
+                kind: ClaimTag::ToRemote,
+                payment_hash: None,
+                tx: tx.clone(),
+                value: Amount::from_sat(5_000),
+                parent: Txid::from_byte_array([5; 32]),
+                parent_height: None,
+                csv: 1,
+                cltv: 0,
+                confirmed_at: None,
+                conflicted: None,
+                bump: Some(sample_bump()),
+            }],
             anchor: Some(AnchorBump {
                 parent: tx.clone(),
                 parent_fee: Amount::from_sat(1_234),
@@ -401,11 +439,12 @@ mod tests {
     fn version_1_records_still_decode() {
         let mut r = sample();
         r.anchor = None;
+        r.retired.clear();
         r.claims[0].bump = None;
         let v2 = encode(&r);
         // Version 1: the same fields, without the bump section (a count,
         // a flag per claim, the anchor flag).
-        let mut v1 = v2[..v2.len() - (4 + r.claims.len() + 1)].to_vec();
+        let mut v1 = v2[..v2.len() - (4 + r.claims.len() + 1 + 4 + 4)].to_vec();
         v1[..2].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode(&v1), Ok(r.clone()));
         // A version 1 record with trailing bump data is refused.

@@ -288,6 +288,11 @@ pub struct ChannelResolver {
     pub history: Vec<HtlcHistoryEntry>,
     /// The CPFP of our anchor on an unconfirmed anchors commitment.
     pub anchor: Option<AnchorBump>,
+    /// Claims set aside when a reorg replaced the funding spend with
+    /// another: if the first spend comes back, its claims resume their fee
+    /// schedule (and their last, highest, transaction) instead of starting
+    /// lower than what some mempools already hold.
+    pub retired: Vec<PendingClaim>,
 }
 
 impl ChannelResolver {
@@ -308,8 +313,28 @@ impl ChannelResolver {
         self.history.iter().map(|h| h.htlc).collect()
     }
 
+    /// Most retired claims kept (the oldest go first).
+    pub const MAX_RETIRED: usize = 64;
+
+    /// Sets the claims aside (the funding spend they claim from was
+    /// replaced by another after a reorg): those with a fee history go to
+    /// [`retired`](Self::retired).
+    pub fn retire_claims(&mut self) {
+        let old = std::mem::take(&mut self.claims);
+        for c in old.into_iter().filter(|c| c.bump.is_some()) {
+            let spent: Vec<OutPoint> = c.spends().collect();
+            self.retired
+                .retain(|r| !r.spends().eq(spent.iter().copied()));
+            self.retired.push(c);
+        }
+        let excess = self.retired.len().saturating_sub(Self::MAX_RETIRED);
+        self.retired.drain(..excess);
+    }
+
     /// Adds a claim unless one with the same transaction is already kept.
-    pub fn add_claim(&mut self, claim: PendingClaim) -> bool {
+    /// A retired claim of the same outputs comes back with it: its last
+    /// transaction and fee history (never a lower fee after a reorg).
+    pub fn add_claim(&mut self, mut claim: PendingClaim) -> bool {
         let txid = claim.tx.compute_txid();
         let claimed: Vec<OutPoint> = claim.spends().collect();
         if self
@@ -318,6 +343,15 @@ impl ChannelResolver {
             .any(|c| c.is_version(&txid) || c.spends().eq(claimed.iter().copied()))
         {
             return false;
+        }
+        if let Some(i) = self
+            .retired
+            .iter()
+            .position(|r| r.spends().eq(claimed.iter().copied()))
+        {
+            let r = self.retired.remove(i);
+            claim.tx = r.tx;
+            claim.bump = r.bump;
         }
         self.claims.push(claim);
         true
