@@ -114,11 +114,15 @@ fn setup(channels: usize) -> Setup {
     a.best_block_updated(&chain.block_at(base).expect("tip").header, base);
     let b_id = b.node_id();
     let mut funded = 0;
+    let mut attempts = 0;
     while funded < channels {
+        attempts += 1;
+        assert!(attempts < 4 * channels + 20, "channels do not open");
         let temp = a
             .open_channel(b_id, Amount::from_sat(1_000_000), Msat(100_000_000))
             .expect("open_channel");
         shuttle(&mut a, &mut b, pa, pb, now);
+        let mut got = false;
         while let Some(e) = a.poll_event() {
             if let Event::FundingNeeded {
                 amount_sat,
@@ -129,10 +133,21 @@ fn setup(channels: usize) -> Setup {
                 let tx = wallet.fund(amount_sat, &script_pubkey).expect("fund");
                 a.funding_transaction_generated(temp, tx).expect("funding");
                 funded += 1;
+                got = true;
             }
         }
         while b.poll_event().is_some() {}
         shuttle(&mut a, &mut b, pa, pb, now);
+        // The peer takes a few unconfirmed channels at a time: confirm them.
+        if !got || funded % 3 == 0 {
+            let tip = chain.best_block().height;
+            chain.mine_blocks(1, &wallet.script_pubkey());
+            feed(&mut a, &chain, tip);
+            feed(&mut b, &chain, tip);
+            shuttle(&mut a, &mut b, pa, pb, now);
+            while a.poll_event().is_some() {}
+            while b.poll_event().is_some() {}
+        }
     }
     let tip = chain.best_block().height;
     chain.mine_blocks(2, &wallet.script_pubkey());
@@ -141,7 +156,11 @@ fn setup(channels: usize) -> Setup {
     shuttle(&mut a, &mut b, pa, pb, now);
     while a.poll_event().is_some() {}
     while b.poll_event().is_some() {}
-    let list = a.list_channels();
+    let list: Vec<_> = a
+        .list_channels()
+        .into_iter()
+        .filter(|c| c.funding_txo.is_some())
+        .collect();
     assert_eq!(list.len(), channels);
     assert!(list.iter().all(|c| c.is_usable), "every channel is ready");
     let watched: HashSet<OutPoint> = list.iter().filter_map(|c| c.funding_txo).collect();
