@@ -12,6 +12,7 @@ pub mod channel;
 pub mod gossip;
 pub mod node;
 pub mod noise;
+pub mod onchain;
 pub mod onion;
 pub mod peer;
 pub mod record;

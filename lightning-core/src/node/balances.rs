@@ -86,8 +86,25 @@ impl Node {
     /// their on-chain resolver (BOLT 5), until it is 6 blocks deep.
     ///
     /// ```
-    /// # use lightning_core::node::{Node, NodeConfig, ClaimableBalance};
-    /// # let node = Node::builder(bitcoin::Network::Regtest).seed(&[1; 32]).build().unwrap();
+    /// # use std::sync::Arc;
+    /// # use lightning_core::node::{Node, NodeConfig, NodeHost, ClaimableBalance};
+    /// # #[derive(Debug)]
+    /// # struct NoBroadcast;
+    /// # impl lightning_chain::Broadcaster for NoBroadcast {
+    /// #     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    /// # }
+    /// # let host = NodeHost {
+    /// #     broadcaster: Arc::new(NoBroadcast),
+    /// #     fee_estimator: Arc::new(lightning_chain::FixedFeeEstimator::new(
+    /// #         lightning_chain::FeeRate::from_sat_per_kw(1000),
+    /// #     )),
+    /// # };
+    /// # let node = Node::builder(bitcoin::Network::Regtest)
+    /// #     .seed(&[1; 32])
+    /// #     .store(Arc::new(lightning_persist::MemoryStore::new()))
+    /// #     .host(host)
+    /// #     .build()
+    /// #     .unwrap();
     /// let total: u64 = node
     ///     .claimable_balances()
     ///     .iter()

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Network, ScriptBuf};
-use lightning_chain::BestBlock;
+use lightning_chain::{BestBlock, Wallet};
 use lightning_persist::KvStore;
 use lightning_wire::types::ChainHash;
 
@@ -133,6 +133,7 @@ pub struct NodeBuilder {
     host: Option<NodeHost>,
     best_block: Option<BestBlock>,
     acceptor: Option<Arc<dyn InboundChannelAcceptor>>,
+    wallet: Option<Arc<dyn Wallet + Send + Sync>>,
 }
 
 impl core::fmt::Debug for NodeBuilder {
@@ -163,6 +164,7 @@ impl NodeBuilder {
             host: None,
             best_block: None,
             acceptor: None,
+            wallet: None,
         }
     }
 
@@ -254,6 +256,21 @@ impl NodeBuilder {
         self
     }
 
+    /// The host's wallet, which pays for fee bumps (BOLT 5 on-chain
+    /// claims, issue 15): the CPFP of an unconfirmed `option_anchors`
+    /// commitment through our anchor, and the fee of our zero-fee anchors
+    /// HTLC-timeout/success transactions (wallet inputs and change). It
+    /// lists confirmed coins, gives change scripts and signs its inputs
+    /// ([`Wallet`]). Without one (the default), claims that pay for
+    /// themselves are still bumped by RBF, but an anchors commitment or HTLC
+    /// transaction that needs the wallet is broadcast as it is, and
+    /// [`Event::FeeBumpUnavailable`](super::Event::FeeBumpUnavailable) says
+    /// so. Also [`Node::set_wallet`].
+    pub fn wallet(mut self, wallet: Arc<dyn Wallet + Send + Sync>) -> Self {
+        self.wallet = Some(wallet);
+        self
+    }
+
     /// Builds the node: checks that the store is this node's and on this
     /// network (or empty, or written before stores recorded it: see
     /// [`Node::store_adopted`]), then restores everything it holds or
@@ -282,7 +299,12 @@ impl NodeBuilder {
                 node_signer,
                 entropy,
                 channel_signers,
+                wallet: None,
             },
+        };
+        let keys = NodeKeys {
+            wallet: self.wallet,
+            ..keys
         };
         let persistence = self.persistence.ok_or(BuildError::MissingPersistence)?;
         let host = self.host.ok_or(BuildError::MissingHost)?;
@@ -336,6 +358,7 @@ impl NodeBuilder {
             node_signer: km.clone(),
             entropy: km.clone(),
             channel_signers: km,
+            wallet: None,
         })
     }
 }

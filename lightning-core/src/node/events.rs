@@ -172,6 +172,22 @@ pub enum Event {
         /// What reached the wallet (the claim's output).
         amount_sat: Amount,
     },
+    /// An on-chain transaction needs a fee bump the node cannot make: no
+    /// wallet is configured ([`NodeBuilder::wallet`](super::NodeBuilder::wallet)),
+    /// or the wallet cannot pay. An `option_anchors` commitment waiting
+    /// for its CPFP, or a zero-fee anchors HTLC transaction, may then not
+    /// confirm before its deadline: fund the wallet (or set one) at once.
+    /// Raised once per transaction; the node keeps broadcasting it as it
+    /// is and bumps it as soon as it can.
+    FeeBumpUnavailable {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The transaction left unbumped (the commitment, or the HTLC
+        /// transaction as last broadcast).
+        txid: bitcoin::Txid,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What the node writes once the host has handled an event: events that

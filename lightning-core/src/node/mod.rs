@@ -53,6 +53,7 @@
 
 mod balances;
 mod builder;
+mod bumping;
 mod chain;
 mod channel_events;
 mod channels;
@@ -120,6 +121,8 @@ struct NodeKeys {
     channel_signers: Arc<dyn ChannelSignerProvider + Send + Sync>,
     /// Where cooperative closes pay when the configuration names no script.
     shutdown_script: bitcoin::ScriptBuf,
+    /// The host's wallet for fee bumps ([`NodeBuilder::wallet`]).
+    wallet: Option<Arc<dyn lightning_chain::Wallet + Send + Sync>>,
 }
 
 #[derive(Debug)]
@@ -218,6 +221,9 @@ pub struct Node {
     history_seen: BTreeMap<ChannelId, (u64, u64)>,
     /// Our announcements and channel updates (BOLT 7).
     gossip: gossip::GossipState,
+    /// The host's wallet, paying anchor CPFPs and anchors HTLC
+    /// transactions ([`bumping`]); `None`: claims pay their own fee only.
+    wallet: Option<Arc<dyn lightning_chain::Wallet + Send + Sync>>,
 }
 
 impl Node {

@@ -8,9 +8,10 @@
 //! HTLC-timeout claims again every block (replacement cycling), claims 6
 //! deep are resolved, and a record 100 deep is forgotten.
 //!
-//! Fee bumping is not done here. [`BumpHook`] marks where it plugs in:
-//! anchors commitments are broadcast as they are, and their zero-fee HTLC
-//! transactions without wallet inputs.
+//! Fee bumping (`node/bumping.rs`): each block, before anything goes out,
+//! every due claim is bumped per its persisted schedule and an unconfirmed
+//! anchors commitment is CPFP'd; the resolver is written, then the
+//! transactions are queued behind that write.
 
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::{ConfirmationTarget, WatchedOutput};
@@ -39,25 +40,6 @@ pub(crate) fn onchain_key(id: &ChannelId) -> String {
 
 /// The prefix of every resolver key.
 pub(crate) const ONCHAIN_PREFIX: &str = "onchain/";
-
-/// Where fee bumping plugs in (issue 15, the bumper's part): given a
-/// transaction the resolver is about to keep, a bumper may add wallet
-/// inputs and change (anchors HTLC transactions, signed
-/// `SIGHASH_SINGLE|ANYONECANPAY` by the peer) or return a CPFP child of an
-/// anchors commitment. The default keeps the transaction as it is; the
-/// resolver follows whatever transaction actually confirms (second stages
-/// are built from the confirmed HTLC transaction), so a bumped txid is
-/// fine.
-pub(crate) trait BumpHook {
-    /// The HTLC transaction to keep for `tx` (zero-fee with anchors).
-    fn holder_htlc_tx(&self, tx: Transaction) -> Transaction {
-        tx
-    }
-}
-
-/// No bumping (until the bumper lands).
-pub(crate) struct NoBump;
-impl BumpHook for NoBump {}
 
 fn spend_tag(kind: &SpendKind) -> SpendTag {
     match kind {
@@ -354,8 +336,9 @@ impl Node {
                 // Cannot happen on one chain; keep what we have.
                 return;
             }
-            // Another spend replaced the one a reorg undid: start over.
-            r.claims.clear();
+            // Another spend replaced the one a reorg undid: start over,
+            // keeping the fee history of the claims in case it comes back.
+            r.retire_claims();
             r.spend = None;
         }
         let Some(entry) = self.channels.get(&id) else {
@@ -445,8 +428,9 @@ impl Node {
         }
         if let SpendKind::Holder(ctx) = kind {
             for h in &resolution.holder_htlcs {
+                // Zero-fee with anchors: the bumper funds it from the
+                // wallet when it is first due (`node/bumping.rs`).
                 let tx = build_holder_htlc_transaction(signer, ctx, h)?;
-                let tx = NoBump.holder_htlc_tx(tx);
                 let timeout = h.htlc.htlc.direction == HtlcDirection::Offered;
                 claims.push(PendingClaim {
                     kind: if timeout {
@@ -463,6 +447,7 @@ impl Node {
                     cltv: if timeout { h.htlc.htlc.cltv_expiry } else { 0 },
                     confirmed_at: None,
                     conflicted: None,
+                    bump: None,
                 });
             }
         }
@@ -605,7 +590,15 @@ impl Node {
                 continue;
             }
             let changed = r.reorged_to(tip);
-            let txs = r.to_broadcast(tip);
+            // The funding spend while a reorg has unconfirmed it (any
+            // recognised spend is fully signed: whoever published it,
+            // getting it back into a block gets our claims back).
+            let respend = r
+                .spend
+                .as_ref()
+                .filter(|s| s.height.is_none() && s.kind != SpendTag::Unknown)
+                .map(|s| s.tx.clone());
+            let any_due = r.claims.iter().any(|c| c.due(tip));
             let swept: Vec<(Txid, bitcoin::Amount)> = r
                 .claims
                 .iter()
@@ -619,13 +612,15 @@ impl Node {
                 .collect();
             // BOLT 5: an offered HTLC timed out on chain fails once the
             // timeout is irrevocably resolved (6 deep); our payment fails.
+            // From 6 deep on (not only at 6: a node that missed that block
+            // still fails it; failing is idempotent).
             let timed_out: Vec<PaymentHash> = r
                 .claims
                 .iter()
                 .filter(|c| {
                     c.kind.is_timeout()
                         && c.confirmed_at.is_some_and(|h| {
-                            tip.saturating_add(1).saturating_sub(h) == RESOLVED_DEPTH
+                            tip.saturating_add(1).saturating_sub(h) >= RESOLVED_DEPTH
                         })
                 })
                 .filter_map(|c| c.payment_hash)
@@ -634,8 +629,26 @@ impl Node {
             // stays as a tombstone (the channel never broadcasts its
             // commitment again, and `list_channels` still shows it).
             let forget = r.may_forget(tip) && !(r.claims.is_empty() && r.history.is_empty());
-            for tx in txs.into_iter().filter(|_| broadcast) {
-                self.queue_broadcast(tx);
+            let mut txs: Vec<Transaction> = Vec::new();
+            let mut bumped = false;
+            if broadcast {
+                let preimages = self.preimages_for(id);
+                // The commitment and its CPFP child first, then the claims.
+                let (cpfp, b) = match respend {
+                    Some(_) => self.anchor_cpfp(id, tip, &preimages),
+                    None => (Vec::new(), false),
+                };
+                bumped |= b;
+                if cpfp.is_empty() {
+                    txs.extend(respend);
+                } else {
+                    txs.extend(cpfp);
+                }
+                if any_due {
+                    let (claims, b) = self.bump_due_claims(id, tip, &preimages);
+                    bumped |= b;
+                    txs.extend(claims);
+                }
             }
             for hash in timed_out {
                 let htlc = self
@@ -665,8 +678,26 @@ impl Node {
             if forget {
                 r_compact(self.onchain.get_mut(&id));
                 self.save_resolver(id);
-            } else if changed {
+            } else if changed || bumped {
                 self.save_resolver(id);
+            }
+            // Persist before broadcast: queued behind the write above.
+            for tx in txs {
+                self.queue_broadcast(tx);
+            }
+        }
+        if broadcast {
+            // Our anchors commitment after a force close, not seen on chain
+            // yet: it goes out again each block with its CPFP child.
+            for id in self.unconfirmed_anchor_commitments() {
+                let preimages = self.preimages_for(id);
+                let (txs, changed) = self.anchor_cpfp(id, tip, &preimages);
+                if changed {
+                    self.save_resolver(id);
+                }
+                for tx in txs {
+                    self.queue_broadcast(tx);
+                }
             }
         }
     }
@@ -704,6 +735,7 @@ fn sweep_claim(
         cltv: c.cltv_expiry,
         confirmed_at: None,
         conflicted: None,
+        bump: None,
     })
 }
 
@@ -711,6 +743,8 @@ fn r_compact(r: Option<&mut ChannelResolver>) {
     if let Some(r) = r {
         r.claims.clear();
         r.history.clear();
+        r.anchor = None;
+        r.retired.clear();
     }
 }
 

@@ -50,6 +50,7 @@ impl Node {
             entropy: keys.entropy,
             channel_signers: keys.channel_signers,
             default_shutdown_script: keys.shutdown_script,
+            wallet: keys.wallet,
             store_adopted: false,
             config,
             peers,

@@ -29,6 +29,8 @@
 
 pub mod anchor;
 pub mod htlc;
+pub mod policy;
+pub mod record;
 pub mod schedule;
 
 pub use anchor::{build_anchor_cpfp, find_anchor, AnchorCpfp};

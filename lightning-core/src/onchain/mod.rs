@@ -18,7 +18,8 @@
 //!   output is spent (claims, their heights, reorgs), encoded by
 //!   [`record`]; the node (`node/onchain.rs`) drives it.
 //!
-//! The node does not yet call [`bump`]: see `node/onchain.rs`, `BumpHook`.
+//! The node calls [`bump`] every block (`node/bumping.rs`); the policy it
+//! follows (deadlines, caps, rebuilding a claim) is `bump::policy`.
 //! Like the channel's state machine, `classify` and `resolve` are public
 //! only with the `test-support` feature.
 #![cfg_attr(not(feature = "test-support"), allow(dead_code, unreachable_pub))]
@@ -39,6 +40,7 @@ pub(crate) mod resolve;
 pub mod record;
 pub mod resolver;
 
+pub use bump::record::{AnchorBump, ClaimBump};
 pub use resolver::{ChannelResolver, ClaimTag, FundingSpend, PendingClaim, SpendTag};
 
 #[cfg(feature = "test-support")]

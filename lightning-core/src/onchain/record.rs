@@ -13,6 +13,16 @@
 //! u32 history { u8 offerer (0 us, 1 peer), u64 amount_msat, 32 hash,
 //!               u32 cltv_expiry, u64 first_seen }
 //! opt_u32 = u8 flag [u32]
+//! -- version 2 adds, after the history (version 1 records end there and
+//! -- still decode, with no fee bump data):
+//! u32 claims { u8 has_bump [bump] }   (as many as the claims above)
+//! u8 has_anchor [anchor]
+//! u32 retired claims { as claims above }, u32 { u8 has_bump [bump] }
+//! bump = bytes fee_bump_state, utxos, u32 n { 32 replaced txid }, u8 warned
+//! anchor = bytes parent tx, u64 parent_fee, bytes fee_bump_state,
+//!          u8 has_child [bytes tx], utxos, u8 warned
+//! utxos = u32 n { 32 txid, u32 vout, u64 value, bytes script, u64 weight }
+//! bytes = u32 len, data
 //! ```
 
 use bitcoin::consensus::{deserialize, serialize};
@@ -20,6 +30,9 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Amount, Transaction, Txid};
 use lightning_wire::types::PaymentHash;
 
+use super::bump::record::{
+    get_anchor_bump, get_claim_bump, put_anchor_bump, put_claim_bump, Cursor,
+};
 use super::classify::HtlcCandidate;
 use super::resolver::{
     ChannelResolver, ClaimTag, FundingSpend, HtlcHistoryEntry, PendingClaim, SpendTag,
@@ -27,7 +40,7 @@ use super::resolver::{
 use crate::channel::update_log::Side;
 
 /// The format version written.
-pub const RECORD_VERSION: u16 = 1;
+pub const RECORD_VERSION: u16 = 2;
 
 /// A resolver record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,8 +72,31 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
             put_tx(&mut w, &s.tx);
         }
     }
-    put_len(&mut w, r.claims.len());
-    for c in &r.claims {
+    put_claims(&mut w, &r.claims);
+    put_len(&mut w, r.history.len());
+    for h in &r.history {
+        w.push(u8::from(h.htlc.offerer == Side::Remote));
+        w.extend_from_slice(&h.htlc.amount_msat.to_be_bytes());
+        w.extend_from_slice(&h.htlc.payment_hash.0);
+        w.extend_from_slice(&h.htlc.cltv_expiry.to_be_bytes());
+        w.extend_from_slice(&h.first_seen.to_be_bytes());
+    }
+    put_bumps(&mut w, &r.claims);
+    match &r.anchor {
+        None => w.push(0),
+        Some(a) => {
+            w.push(1);
+            put_anchor_bump(&mut w, a);
+        }
+    }
+    put_claims(&mut w, &r.retired);
+    put_bumps(&mut w, &r.retired);
+    w
+}
+
+fn put_claims(w: &mut Vec<u8>, claims: &[PendingClaim]) {
+    put_len(w, claims.len());
+    for c in claims {
         w.push(c.kind.to_u8());
         match c.payment_hash {
             None => w.push(0),
@@ -69,13 +105,13 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
                 w.extend_from_slice(&h.0);
             }
         }
-        put_tx(&mut w, &c.tx);
+        put_tx(w, &c.tx);
         w.extend_from_slice(&c.value.to_sat().to_be_bytes());
         w.extend_from_slice(c.parent.as_byte_array());
-        put_opt(&mut w, c.parent_height);
+        put_opt(w, c.parent_height);
         w.extend_from_slice(&c.csv.to_be_bytes());
         w.extend_from_slice(&c.cltv.to_be_bytes());
-        put_opt(&mut w, c.confirmed_at);
+        put_opt(w, c.confirmed_at);
         match c.conflicted {
             None => w.push(0),
             Some((txid, h)) => {
@@ -85,22 +121,26 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
             }
         }
     }
-    put_len(&mut w, r.history.len());
-    for h in &r.history {
-        w.push(u8::from(h.htlc.offerer == Side::Remote));
-        w.extend_from_slice(&h.htlc.amount_msat.to_be_bytes());
-        w.extend_from_slice(&h.htlc.payment_hash.0);
-        w.extend_from_slice(&h.htlc.cltv_expiry.to_be_bytes());
-        w.extend_from_slice(&h.first_seen.to_be_bytes());
+}
+
+fn put_bumps(w: &mut Vec<u8>, claims: &[PendingClaim]) {
+    put_len(w, claims.len());
+    for c in claims {
+        match &c.bump {
+            None => w.push(0),
+            Some(b) => {
+                w.push(1);
+                put_claim_bump(w, b);
+            }
+        }
     }
-    w
 }
 
 /// Decodes a record [`encode`] wrote.
 pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
     let mut r = Reader(bytes);
     let version = u16::from_be_bytes(r.array()?);
-    if version != RECORD_VERSION {
+    if version != 1 && version != RECORD_VERSION {
         return Err(RecordError::Version(version));
     }
     let spend = match r.u8()? {
@@ -113,6 +153,59 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
         }
         _ => return Err(RecordError::Bad("spend flag")),
     };
+    let mut claims = get_claims(&mut r)?;
+    let n = r.count(53)?;
+    let mut history = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offerer = match r.u8()? {
+            0 => Side::Local,
+            1 => Side::Remote,
+            _ => return Err(RecordError::Bad("offerer")),
+        };
+        let amount_msat = u64::from_be_bytes(r.array()?);
+        let payment_hash = PaymentHash(r.array()?);
+        let cltv_expiry = u32::from_be_bytes(r.array()?);
+        let first_seen = u64::from_be_bytes(r.array()?);
+        history.push(HtlcHistoryEntry {
+            htlc: HtlcCandidate {
+                offerer,
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+            },
+            first_seen,
+        });
+    }
+    let mut anchor = None;
+    let mut retired = Vec::new();
+    if version >= 2 {
+        get_bumps(&mut r, &mut claims)?;
+        anchor = match r.u8()? {
+            0 => None,
+            1 => {
+                let mut c = Cursor(r.0);
+                let a = get_anchor_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?;
+                r.0 = c.0;
+                Some(a)
+            }
+            _ => return Err(RecordError::Bad("anchor flag")),
+        };
+        retired = get_claims(&mut r)?;
+        get_bumps(&mut r, &mut retired)?;
+    }
+    if !r.0.is_empty() {
+        return Err(RecordError::Trailing);
+    }
+    Ok(ChannelResolver {
+        spend,
+        claims,
+        history,
+        anchor,
+        retired,
+    })
+}
+
+fn get_claims(r: &mut Reader<'_>) -> Result<Vec<PendingClaim>, RecordError> {
     // Each claim takes at least 70 bytes, each history entry 53: a count
     // above what is left is refused before anything is allocated.
     let n = r.count(70)?;
@@ -150,38 +243,27 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
             cltv,
             confirmed_at,
             conflicted,
+            bump: None,
         });
     }
-    let n = r.count(53)?;
-    let mut history = Vec::with_capacity(n);
-    for _ in 0..n {
-        let offerer = match r.u8()? {
-            0 => Side::Local,
-            1 => Side::Remote,
-            _ => return Err(RecordError::Bad("offerer")),
+    Ok(claims)
+}
+
+fn get_bumps(r: &mut Reader<'_>, claims: &mut [PendingClaim]) -> Result<(), RecordError> {
+    if r.count(1)? != claims.len() {
+        return Err(RecordError::Bad("bump count"));
+    }
+    for claim in claims.iter_mut() {
+        let has = r.u8()?;
+        let mut c = Cursor(r.0);
+        claim.bump = match has {
+            0 => None,
+            1 => Some(get_claim_bump(&mut c).map_err(|e| RecordError::Bad(e.0))?),
+            _ => return Err(RecordError::Bad("bump flag")),
         };
-        let amount_msat = u64::from_be_bytes(r.array()?);
-        let payment_hash = PaymentHash(r.array()?);
-        let cltv_expiry = u32::from_be_bytes(r.array()?);
-        let first_seen = u64::from_be_bytes(r.array()?);
-        history.push(HtlcHistoryEntry {
-            htlc: HtlcCandidate {
-                offerer,
-                amount_msat,
-                payment_hash,
-                cltv_expiry,
-            },
-            first_seen,
-        });
+        r.0 = c.0;
     }
-    if !r.0.is_empty() {
-        return Err(RecordError::Trailing);
-    }
-    Ok(ChannelResolver {
-        spend,
-        claims,
-        history,
-    })
+    Ok(())
 }
 
 fn put_opt(w: &mut Vec<u8>, v: Option<u32>) {
@@ -251,6 +333,11 @@ mod tests {
     use bitcoin::absolute::LockTime;
     use bitcoin::transaction::Version;
     use bitcoin::{OutPoint, ScriptBuf, Sequence, TxIn, TxOut, Witness};
+    use lightning_chain::wallet::WalletUtxo;
+    use lightning_chain::FeeRate;
+
+    use crate::onchain::bump::record::{AnchorBump, ClaimBump};
+    use crate::onchain::bump::FeeBumpState;
 
     fn sample() -> ChannelResolver {
         let tx = Transaction {
@@ -284,6 +371,7 @@ mod tests {
                 cltv: 800,
                 confirmed_at: None,
                 conflicted: Some((tx.compute_txid(), 701)),
+                bump: Some(sample_bump()),
             }],
             history: vec![HtlcHistoryEntry {
                 htlc: HtlcCandidate {
@@ -294,7 +382,76 @@ mod tests {
                 },
                 first_seen: 4,
             }],
+            retired: vec![PendingClaim {
+                kind: ClaimTag::ToRemote,
+                payment_hash: None,
+                tx: tx.clone(),
+                value: Amount::from_sat(5_000),
+                parent: Txid::from_byte_array([5; 32]),
+                parent_height: None,
+                csv: 1,
+                cltv: 0,
+                confirmed_at: None,
+                conflicted: None,
+                bump: Some(sample_bump()),
+            }],
+            anchor: Some(AnchorBump {
+                parent: tx.clone(),
+                parent_fee: Amount::from_sat(1_234),
+                state: FeeBumpState::new(900, FeeRate::from_sat_per_kw(9_000)),
+                child: Some(tx),
+                wallet_inputs: sample_bump().wallet_inputs,
+                warned: true,
+            }),
         }
+    }
+
+    fn sample_bump() -> ClaimBump {
+        let mut state = FeeBumpState::new(800, FeeRate::from_sat_per_kw(20_000));
+        state.record_broadcast(
+            701,
+            FeeRate::from_sat_per_kw(1_000),
+            Amount::from_sat(700),
+            700,
+        );
+        state.record_conflict(Amount::from_sat(900), 700);
+        ClaimBump {
+            state,
+            wallet_inputs: vec![WalletUtxo {
+                outpoint: OutPoint {
+                    txid: Txid::from_byte_array([3; 32]),
+                    vout: 2,
+                },
+                txout: TxOut {
+                    value: Amount::from_sat(50_000),
+                    script_pubkey: ScriptBuf::from_bytes(vec![0x00, 0x14, 7, 7]),
+                },
+                satisfaction_weight: 109,
+            }],
+            replaced: vec![Txid::from_byte_array([4; 32])],
+            warned: false,
+        }
+    }
+
+    /// A record of version 1 (written before fee bumping) still decodes,
+    /// without bump data.
+    #[test]
+    fn version_1_records_still_decode() {
+        let mut r = sample();
+        r.anchor = None;
+        r.retired.clear();
+        r.claims[0].bump = None;
+        let v2 = encode(&r);
+        // Version 1: the same fields, without the bump section (a count,
+        // a flag per claim, the anchor flag).
+        let mut v1 = v2[..v2.len() - (4 + r.claims.len() + 1 + 4 + 4)].to_vec();
+        v1[..2].copy_from_slice(&1u16.to_be_bytes());
+        assert_eq!(decode(&v1), Ok(r.clone()));
+        // A version 1 record with trailing bump data is refused.
+        let mut bad = v2.clone();
+        bad[..2].copy_from_slice(&1u16.to_be_bytes());
+        assert_eq!(decode(&bad), Err(RecordError::Trailing));
+        assert_eq!(decode(&[0, 3]), Err(RecordError::Version(3)));
     }
 
     #[test]
@@ -323,7 +480,8 @@ mod tests {
         assert_eq!(decode(&long), Err(RecordError::Trailing));
         // A huge count is refused before allocation.
         let mut huge = encode(&ChannelResolver::default());
-        let at = huge.len() - 8;
+        // The claims count, after the version and the spend flag.
+        let at = 3;
         huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode(&huge), Err(RecordError::Truncated));
     }

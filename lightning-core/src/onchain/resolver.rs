@@ -15,6 +15,7 @@
 use bitcoin::{Amount, OutPoint, Transaction, Txid};
 use lightning_wire::types::PaymentHash;
 
+use super::bump::record::{AnchorBump, ClaimBump};
 use super::classify::HtlcCandidate;
 
 /// Depth at which a claim counts as resolved (BOLT 5: "irrevocably
@@ -179,12 +180,32 @@ pub struct PendingClaim {
     /// the cheater's HTLC transaction): its txid and height. The claim is
     /// dead while that spend stands.
     pub conflicted: Option<(Txid, u32)>,
+    /// Its fee bumping (from its first broadcast by a node with the
+    /// bumper; `None` in records written before).
+    pub bump: Option<ClaimBump>,
 }
 
 impl PendingClaim {
-    /// The outpoints it spends.
+    /// The outpoints it claims: its inputs, without the wallet coins a
+    /// fee bump added (a wallet coin spent elsewhere is not a conflict
+    /// with the claim, only with that version of it).
     pub fn spends(&self) -> impl Iterator<Item = OutPoint> + '_ {
-        self.tx.input.iter().map(|i| i.previous_output)
+        let wallet = self.bump.as_ref().map(|b| &b.wallet_inputs);
+        self.tx
+            .input
+            .iter()
+            .map(|i| i.previous_output)
+            .filter(move |op| wallet.is_none_or(|w| !w.iter().any(|u| u.outpoint == *op)))
+    }
+
+    /// Whether `txid` is this claim: its transaction, or a version of it
+    /// it replaced by a fee bump.
+    pub fn is_version(&self, txid: &Txid) -> bool {
+        self.tx.compute_txid() == *txid
+            || self
+                .bump
+                .as_ref()
+                .is_some_and(|b| b.replaced.contains(txid))
     }
 
     /// The first height a block may include it at, once its parent is
@@ -265,6 +286,13 @@ pub struct ChannelResolver {
     pub claims: Vec<PendingClaim>,
     /// The HTLC history for justice.
     pub history: Vec<HtlcHistoryEntry>,
+    /// The CPFP of our anchor on an unconfirmed anchors commitment.
+    pub anchor: Option<AnchorBump>,
+    /// Claims set aside when a reorg replaced the funding spend with
+    /// another: if the first spend comes back, its claims resume their fee
+    /// schedule (and their last, highest, transaction) instead of starting
+    /// lower than what some mempools already hold.
+    pub retired: Vec<PendingClaim>,
 }
 
 impl ChannelResolver {
@@ -285,11 +313,45 @@ impl ChannelResolver {
         self.history.iter().map(|h| h.htlc).collect()
     }
 
+    /// Most retired claims kept (the oldest go first).
+    pub const MAX_RETIRED: usize = 64;
+
+    /// Sets the claims aside (the funding spend they claim from was
+    /// replaced by another after a reorg): those with a fee history go to
+    /// [`retired`](Self::retired).
+    pub fn retire_claims(&mut self) {
+        let old = std::mem::take(&mut self.claims);
+        for c in old.into_iter().filter(|c| c.bump.is_some()) {
+            let spent: Vec<OutPoint> = c.spends().collect();
+            self.retired
+                .retain(|r| !r.spends().eq(spent.iter().copied()));
+            self.retired.push(c);
+        }
+        let excess = self.retired.len().saturating_sub(Self::MAX_RETIRED);
+        self.retired.drain(..excess);
+    }
+
     /// Adds a claim unless one with the same transaction is already kept.
-    pub fn add_claim(&mut self, claim: PendingClaim) -> bool {
+    /// A retired claim of the same outputs comes back with it: its last
+    /// transaction and fee history (never a lower fee after a reorg).
+    pub fn add_claim(&mut self, mut claim: PendingClaim) -> bool {
         let txid = claim.tx.compute_txid();
-        if self.claims.iter().any(|c| c.tx.compute_txid() == txid) {
+        let claimed: Vec<OutPoint> = claim.spends().collect();
+        if self
+            .claims
+            .iter()
+            .any(|c| c.is_version(&txid) || c.spends().eq(claimed.iter().copied()))
+        {
             return false;
+        }
+        if let Some(i) = self
+            .retired
+            .iter()
+            .position(|r| r.spends().eq(claimed.iter().copied()))
+        {
+            let r = self.retired.remove(i);
+            claim.tx = r.tx;
+            claim.bump = r.bump;
         }
         self.claims.push(claim);
         true
@@ -316,8 +378,13 @@ impl ChannelResolver {
             if c.parent == txid {
                 c.parent_height = Some(height);
             }
-            if c.tx.compute_txid() == txid {
+            if c.is_version(&txid) {
                 ours = true;
+                // An earlier version confirmed: it is the claim now (its
+                // outputs are what the next stage spends).
+                if c.tx.compute_txid() != txid {
+                    c.tx = tx.clone();
+                }
                 if c.confirmed_at != Some(height) {
                     c.confirmed_at = Some(height);
                     c.conflicted = None;
@@ -331,10 +398,16 @@ impl ChannelResolver {
         }
         if !ours {
             let spent: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+            let fee = self.fee_of(tx);
             let mut foreign = false;
             for c in &mut self.claims {
                 if c.spends().any(|op| spent.contains(&op)) {
                     foreign = true;
+                    // A replacement of ours must outbid it if a reorg
+                    // brings the claim back (never a lower fee).
+                    if let (Some(b), Some(fee)) = (c.bump.as_mut(), fee) {
+                        b.state.record_conflict(fee, tx.weight().to_wu());
+                    }
                     if c.conflicted.is_none() && c.confirmed_at.is_none() {
                         c.conflicted = Some((txid, height));
                         notes.push(ResolverNote::Conflict {
@@ -350,6 +423,27 @@ impl ChannelResolver {
             }
         }
         notes
+    }
+
+    /// The fee `tx` pays, when every output it spends is one we know (of
+    /// the funding spend or of a claim).
+    pub fn fee_of(&self, tx: &Transaction) -> Option<Amount> {
+        let mut inputs = Amount::ZERO;
+        for i in &tx.input {
+            let op = i.previous_output;
+            let parent = self
+                .spend
+                .iter()
+                .map(|s| &s.tx)
+                .chain(self.claims.iter().map(|c| &c.tx))
+                .find(|t| t.compute_txid() == op.txid)?;
+            inputs = inputs.checked_add(parent.output.get(op.vout as usize)?.value)?;
+        }
+        let outputs = tx
+            .output
+            .iter()
+            .try_fold(Amount::ZERO, |a, o| a.checked_add(o.value))?;
+        inputs.checked_sub(outputs)
     }
 
     /// The chain's tip is now `tip`: everything confirmed above it was
@@ -485,6 +579,7 @@ mod tests {
             cltv: 0,
             confirmed_at: None,
             conflicted: None,
+            bump: None,
         });
         (r, commitment)
     }
