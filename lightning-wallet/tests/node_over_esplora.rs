@@ -153,7 +153,8 @@ impl WatchFilter for Scripts {
 }
 
 struct Net {
-    esplora: EsploraServer,
+    /// Served while the test runs.
+    _esplora: EsploraServer,
     rpc: RpcServer,
     a: Host,
     b: Host,
@@ -177,7 +178,7 @@ impl Net {
         let a = Host::new("alice", 1, &rpc, &esplora);
         let b = Host::new("bob", 2, &rpc, &esplora);
         Net {
-            esplora,
+            _esplora: esplora,
             rpc,
             a,
             b,
