@@ -39,6 +39,7 @@ mod broadcast;
 mod confirm;
 mod fee;
 mod fee_cache;
+mod health;
 mod light;
 mod listen;
 mod source;
@@ -61,6 +62,7 @@ pub use fee_cache::{
     fee_rate_from_btc_per_kvb, fee_rate_from_sat_per_kvb, target_blocks, CachedFeeEstimator,
     FeeConfig, FeeUpdate,
 };
+pub use health::{ChainHealth, ChainHealthConfig, ChainHealthEvent};
 pub use light::{LightBackend, LightClientSync, LightSyncOutcome, MerkleProof, KEPT_HEADERS};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};

@@ -8,6 +8,7 @@
 //! `/block-height/:height`, `/block/:hash/header`, `/block/:hash/status`,
 //! `/block/:hash/raw`, `/tx/:txid`, `/tx/:txid/raw`, `/tx/:txid/hex`,
 //! `/tx/:txid/status`, `/tx/:txid/merkle-proof`, `/scripthash/:hash/txs`,
+//! `/blocks[/:start_height]` (what BDK's `bdk_esplora` reads the tip from),
 //! `/scripthash/:hash/txs/chain[/:last_seen_txid]`, `/fee-estimates`;
 //! `POST /tx`. Scripthashes are the SHA-256 of the script in plain hex
 //! (not Electrum's reversed form). Indexes are scans of the simulated
@@ -158,6 +159,11 @@ fn get(chain: &SimChainHandle, fee_rate: &std::sync::Mutex<Option<f64>>, path: &
     match path {
         ["blocks", "tip", "height"] => Reply::Text(200, c.best_block().height.to_string()),
         ["blocks", "tip", "hash"] => Reply::Text(200, c.best_block().hash.to_string()),
+        ["blocks"] => blocks_from(&c, None),
+        ["blocks", start] => match start.parse::<u32>() {
+            Ok(start) => blocks_from(&c, Some(start)),
+            Err(_) => not_found("Endpoint"),
+        },
         ["block-height", height] => match height.parse::<u32>().ok().and_then(|h| c.block_at(h)) {
             Some(block) => Reply::Text(200, block.block_hash().to_string()),
             None => not_found("Block"),
@@ -445,4 +451,36 @@ fn merkle_branch(txids: &[Txid], mut pos: usize) -> Vec<[u8; 32]> {
         pos /= 2;
     }
     branch
+}
+
+/// `GET /blocks[/:start_height]`: the ten best-chain blocks from the tip (or
+/// from `start_height`) down, newest first, with the fields the Esplora
+/// document lists.
+fn blocks_from(c: &SimChain, start: Option<u32>) -> Reply {
+    let tip = c.best_block().height;
+    let top = start.unwrap_or(tip).min(tip);
+    let infos: Vec<Value> = (0..=top)
+        .rev()
+        .take(10)
+        .filter_map(|height| {
+            let block = c.block_at(height)?;
+            let header = &block.header;
+            Some(json!({
+                "id": block.block_hash().to_string(),
+                "height": height,
+                "version": header.version.to_consensus(),
+                "timestamp": header.time,
+                "tx_count": block.txdata.len(),
+                "size": block.total_size(),
+                "weight": block.weight().to_wu(),
+                "merkle_root": header.merkle_root.to_string(),
+                "previousblockhash": (height > 0).then(|| header.prev_blockhash.to_string()),
+                "mediantime": c.median_time_past(height),
+                "nonce": header.nonce,
+                "bits": header.bits.to_consensus(),
+                "difficulty": header.difficulty_float(),
+            }))
+        })
+        .collect();
+    Reply::Json(Value::Array(infos))
 }

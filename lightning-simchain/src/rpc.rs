@@ -16,6 +16,7 @@ use crate::{lock, State};
 /// The methods served, for `help`.
 pub const METHODS: &[&str] = &[
     "estimatesmartfee",
+    "generateblock",
     "generatetoaddress",
     "getbestblockhash",
     "getblock",
@@ -164,6 +165,7 @@ pub(crate) fn call(state: &State, method: &str, params: &Value) -> RpcResult {
         "gettxout" => gettxout(state, params),
         "gettxspendingprevout" => gettxspendingprevout(state, params),
         "generatetoaddress" => generatetoaddress(state, params),
+        "generateblock" => generateblock(state, params),
         "invalidateblock" => invalidateblock(state, params),
         "uptime" => Ok(json!(state.started.elapsed().as_secs())),
         "help" => Ok(help(params)),
@@ -703,4 +705,90 @@ fn invalidateblock(state: &State, params: &Value) -> RpcResult {
         chain.invalidate_tip(depth as usize);
     }
     Ok(Value::Null)
+}
+
+/// `generateblock "output" ["rawtx or txid", ...] ( submit )`: mines one
+/// block paying the coinbase to `output` (an address; Core also takes a
+/// descriptor) holding exactly the given transactions, in dependency order:
+/// a txid must be in the mempool, a raw transaction is verified as
+/// `sendrawtransaction` would. Whatever else was in the mempool stays there.
+/// Answers `{"hash": ...}`; `submit = false` (Core's block template without
+/// mining) is not supported.
+fn generateblock(state: &State, params: &Value) -> RpcResult {
+    let address = required(params, 0, "output")?
+        .as_str()
+        .and_then(|s| Address::from_str(s).ok())
+        .and_then(|a| a.require_network(Network::Regtest).ok())
+        .ok_or_else(|| {
+            RpcError::new(
+                RPC_INVALID_ADDRESS_OR_KEY,
+                "Error: Invalid address or descriptor",
+            )
+        })?;
+    let listed = required(params, 1, "transactions")?
+        .as_array()
+        .ok_or_else(|| RpcError::new(RPC_TYPE_ERROR, "transactions: expected an array"))?;
+    if param(params, 2).and_then(Value::as_bool) == Some(false) {
+        return Err(RpcError::new(
+            RPC_INVALID_PARAMETER,
+            "submit=false is not supported here",
+        ));
+    }
+    let mut chain = state.chain.lock();
+    let pool: Vec<Transaction> = chain.mempool().cloned().collect();
+    let mut wanted: Vec<Transaction> = Vec::with_capacity(listed.len());
+    for item in listed {
+        let text = item
+            .as_str()
+            .ok_or_else(|| RpcError::new(RPC_TYPE_ERROR, "transactions: expected strings"))?;
+        if text.len() == 64 {
+            let txid: Txid = as_hash(item, "txid")?;
+            let tx = pool
+                .iter()
+                .find(|t| t.compute_txid() == txid)
+                .cloned()
+                .ok_or_else(|| {
+                    RpcError::new(
+                        RPC_INVALID_ADDRESS_OR_KEY,
+                        format!("Transaction {txid} not in mempool."),
+                    )
+                })?;
+            wanted.push(tx);
+        } else {
+            wanted.push(decode_tx(item)?);
+        }
+    }
+    let wanted_ids: Vec<Txid> = wanted.iter().map(Transaction::compute_txid).collect();
+    // The rest of the mempool steps aside for the block, then comes back.
+    let others: Vec<Transaction> = pool
+        .iter()
+        .filter(|t| !wanted_ids.contains(&t.compute_txid()))
+        .cloned()
+        .collect();
+    for tx in &others {
+        chain.remove_from_mempool(&tx.compute_txid());
+    }
+    let restore = |chain: &mut SimChain, txs: Vec<Transaction>| {
+        for tx in txs {
+            let _ = chain.submit_transaction(tx);
+        }
+    };
+    for tx in &wanted {
+        if let Err(e) = chain.submit_transaction(tx.clone()) {
+            if !matches!(e, TxRejected::AlreadyConfirmed { .. }) {
+                restore(&mut chain, pool);
+                return Err(RpcError::new(
+                    RPC_VERIFY_ERROR,
+                    format!("TestBlockValidity failed: {}", reject_error(&e).message),
+                ));
+            }
+        }
+    }
+    let script = address.script_pubkey();
+    let hashes = chain.mine_blocks(1, &script);
+    restore(&mut chain, others);
+    let hash = hashes
+        .first()
+        .ok_or_else(|| RpcError::new(RPC_MISC_ERROR, "no block was mined"))?;
+    Ok(json!({ "hash": hash.to_string() }))
 }

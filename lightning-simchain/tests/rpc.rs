@@ -277,3 +277,89 @@ fn transactions_mempool_and_reorgs() {
     assert!(none["errors"].is_array());
     assert!(rpc(&server, "uptime", json!([])).is_u64());
 }
+
+/// An error reply's code.
+fn rpc_error(server: &RpcServer, method: &str, params: Value) -> i64 {
+    let body = json!({"method": method, "params": params, "id": 1}).to_string();
+    let (_, _, body) = post(server, Some(("u", "p")), &body);
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    reply["error"]["code"].as_i64().unwrap()
+}
+
+#[test]
+fn generateblock_mines_exactly_the_given_transactions() {
+    let chain = SimChainHandle::new();
+    let alice = SimWallet::from_seed([1; 32], chain.clone());
+    let bob = SimWallet::from_seed([2; 32], chain.clone());
+    chain.mine_blocks(102, &alice.script_pubkey());
+    let server = start(&chain);
+    let bob_address = bitcoin::Address::from_script(&bob.script_pubkey(), Network::Regtest)
+        .unwrap()
+        .to_string();
+
+    // Two in the mempool, a third given raw.
+    let first = alice
+        .send(Amount::from_sat(10_000), &bob.script_pubkey())
+        .unwrap();
+    let second = alice
+        .send(Amount::from_sat(20_000), &bob.script_pubkey())
+        .unwrap();
+    let third = alice
+        .fund(Amount::from_sat(30_000), &bob.script_pubkey())
+        .unwrap();
+    let third_hex = bitcoin::consensus::encode::serialize_hex(&third);
+    let reply = rpc(
+        &server,
+        "generateblock",
+        json!([bob_address, [first.to_string(), third_hex]]),
+    );
+    let hash = reply["hash"].as_str().unwrap();
+    let block: Block =
+        deserialize_hex(rpc(&server, "getblock", json!([hash, 0])).as_str().unwrap()).unwrap();
+    let mined: Vec<_> = block
+        .txdata
+        .iter()
+        .skip(1)
+        .map(|t| t.compute_txid())
+        .collect();
+    assert_eq!(mined, vec![first, third.compute_txid()]);
+    // The coinbase pays the output given; the other transaction waits.
+    assert_eq!(block.txdata[0].output[0].script_pubkey, bob.script_pubkey());
+    assert_eq!(
+        rpc(&server, "getrawmempool", json!([])),
+        json!([second.to_string()])
+    );
+    assert_eq!(chain.best_block().hash.to_string(), hash);
+
+    // An empty block; an unknown txid, a bad transaction and `submit =
+    // false` are errors that mine nothing.
+    let empty = rpc(&server, "generateblock", json!([bob_address, []]));
+    assert_eq!(
+        chain.best_block().hash.to_string(),
+        empty["hash"].as_str().unwrap()
+    );
+    let height = chain.best_block().height;
+    let unknown = "11".repeat(32);
+    assert_eq!(
+        rpc_error(&server, "generateblock", json!([bob_address, [unknown]])),
+        -5
+    );
+    let mut bad = alice
+        .fund(Amount::from_sat(5_000), &bob.script_pubkey())
+        .unwrap();
+    bad.input[0].witness = bitcoin::Witness::new();
+    let bad_hex = bitcoin::consensus::encode::serialize_hex(&bad);
+    assert_eq!(
+        rpc_error(&server, "generateblock", json!([bob_address, [bad_hex]])),
+        -25
+    );
+    assert_eq!(
+        rpc_error(&server, "generateblock", json!([bob_address, [], false])),
+        -8
+    );
+    assert_eq!(chain.best_block().height, height);
+    assert_eq!(
+        rpc(&server, "getrawmempool", json!([])),
+        json!([second.to_string()])
+    );
+}
