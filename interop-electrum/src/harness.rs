@@ -127,7 +127,7 @@ impl Harness {
             ElectrumDaemon::start(&python, &launcher, electrumx.addr(), options).unwrap();
         let fees = SettableFees::new(ELECTRUM_REGTEST_FEERATE_PER_KW);
         let ours = TcpHost::start_with_fees(
-            [32; 32],
+            OUR_SEED,
             our_config(),
             chain.clone(),
             our_wallet.clone(),
@@ -468,4 +468,170 @@ impl Harness {
     pub fn channel_id(&self, point: &OutPoint) -> ChannelId {
         self.our_channel(point).unwrap().channel_id
     }
+
+    /// Electrum's on-chain balance, confirmed and unconfirmed, in sat.
+    pub fn electrum_onchain_sat(&self) -> u64 {
+        let b = self.electrum.call("getbalance", json!({}));
+        ["confirmed", "unconfirmed"]
+            .iter()
+            .filter_map(|k| b[*k].as_str())
+            .map(sat)
+            .sum()
+    }
+
+    /// The `fee_range` Electrum logged for its latest cooperative close
+    /// ("Our fee range: {...} and fee: N"): (min, max, the fee it aims at).
+    pub fn electrum_close_range(&self) -> Option<(u64, u64, u64)> {
+        let log = self.electrum.log();
+        let line = log.lines().rev().find(|l| l.contains("Our fee range:"))?;
+        let number_after = |key: &str| -> Option<u64> {
+            let rest = &line[line.find(key)? + key.len()..];
+            let digits: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        Some((
+            number_after("min_fee_satoshis")?,
+            number_after("max_fee_satoshis")?,
+            number_after("and fee:")?,
+        ))
+    }
+
+    /// Closes the channel at `point` cooperatively (`by_us` chooses who
+    /// asks), checks the closing transaction (script-verified, spending the
+    /// funding output alone, each side paid its balance rounded down, the
+    /// funder's less the fee, the fee inside the `fee_range` Electrum
+    /// logged), mines it, and waits until both sides see the channel closed
+    /// and Electrum's wallet holds its output. Returns the transaction.
+    pub fn cooperative_close(&mut self, point: &OutPoint, by_us: bool) -> Transaction {
+        let our_msat = self.wait_balances_agree(point);
+        let details = self.our_channel(point).unwrap();
+        let capacity = details.capacity_sat.to_sat();
+        let electrum_before = self.electrum_onchain_sat();
+        if by_us {
+            let id = details.channel_id;
+            self.ours.with(|n| n.close_channel(id)).unwrap();
+        } else {
+            let txid = self
+                .electrum
+                .call("close_channel", json!({"channel_point": point.to_string()}));
+            assert!(txid.as_str().is_some(), "close_channel gave {txid}");
+        }
+        let closing = self.wait_spender(point);
+        self.verify(&closing);
+        assert_eq!(closing.input.len(), 1, "{closing:?}");
+        let our_script = self.ours.shutdown_script();
+        let our_out: u64 = closing
+            .output
+            .iter()
+            .filter(|o| o.script_pubkey == our_script)
+            .map(|o| o.value.to_sat())
+            .sum();
+        let total: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
+        let their_out = total - our_out;
+        let fee = capacity - total;
+        let their_msat = capacity * 1000 - our_msat;
+        if details.is_outbound {
+            assert_eq!(their_out, their_msat / 1000, "Electrum's output");
+            assert_eq!(our_out + fee, our_msat / 1000, "our output pays the fee");
+        } else {
+            assert_eq!(our_out, our_msat / 1000, "our output");
+            assert_eq!(
+                their_out + fee,
+                their_msat / 1000,
+                "Electrum's output pays the fee"
+            );
+        }
+        let (min, max, aim) = self
+            .electrum_close_range()
+            .expect("Electrum logged its fee range");
+        assert!(
+            min <= fee && fee <= max,
+            "closing fee {fee} sat outside Electrum's range [{min}, {max}] (it aimed at {aim})"
+        );
+        eprintln!(
+            "cooperative close (by {}): fee {fee} sat; Electrum's fee_range [{min}, {max}], aiming at {aim}",
+            if by_us { "us" } else { "Electrum" }
+        );
+        self.mine(1);
+        assert_eq!(
+            self.chain.tx_confirmations(&closing.compute_txid()),
+            Some(1)
+        );
+        self.ours.wait_until("our side is closed", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.funding_txo == Some(*point) && c.phase == Phase::Closed)
+        });
+        self.wait_electrum("Electrum sees the close", |_| {
+            self.electrum_channel(point).is_some_and(|c| {
+                ["CLOSED", "REDEEMED"].contains(&c["state"].as_str().unwrap_or(""))
+            })
+        });
+        self.wait_electrum("Electrum's wallet holds its output", |_| {
+            self.electrum_onchain_sat() == electrum_before + their_out
+        });
+        closing
+    }
+
+    /// An invoice for `amount_msat` with a payment hash our node never
+    /// issued, signed with our node's key (`m/0'` of the host's seed, as
+    /// `KeysManager` derives it): Electrum pays it to us and we must fail
+    /// it with `incorrect_or_unknown_payment_details`.
+    pub fn invoice_we_never_issued(&self, amount_msat: u64) -> (PaymentHash, String) {
+        use bitcoin::bip32::{ChildNumber, Xpriv};
+        use bitcoin::secp256k1::SECP256K1;
+        use lightning_wire::bolt11::{Currency, InvoiceBuilder, PaymentSecret};
+        use lightning_wire::features::Bolt11InvoiceFeatures;
+        let master = Xpriv::new_master(Network::Bitcoin, &OUR_SEED).unwrap();
+        let secret = master
+            .derive_priv(SECP256K1, &[ChildNumber::from_hardened_idx(0).unwrap()])
+            .unwrap()
+            .private_key;
+        assert_eq!(secret.public_key(SECP256K1), self.ours.node_id());
+        let hash = PaymentHash([0x42; 32]);
+        let mut features = Bolt11InvoiceFeatures::empty();
+        features.set_required(Feature::VarOnionOptin);
+        features.set_required(Feature::PaymentSecret);
+        let invoice = InvoiceBuilder::new(Currency::Regtest)
+            .amount_msat(amount_msat)
+            .timestamp(now().as_secs())
+            .payment_hash(hash)
+            .payment_secret(PaymentSecret([0x43; 32]))
+            .description("never issued")
+            .expiry(3600)
+            .min_final_cltv_expiry_delta(u64::from(our_config().min_final_cltv_expiry_delta))
+            .features(features)
+            .build_signed(&secret)
+            .unwrap();
+        (hash, invoice.to_string())
+    }
+
+    /// Electrum's `lnpay` of `invoice`, which must fail: the failure
+    /// names (`code_name`) Electrum decoded from the error onion, last
+    /// attempt last.
+    pub fn electrum_pay_fails(&self, invoice: &str) -> Vec<String> {
+        let result = self
+            .electrum
+            .try_call_for(
+                "lnpay",
+                json!({"invoice": invoice, "timeout": 60}),
+                Duration::from_secs(90),
+            )
+            .unwrap_or_else(|e| panic!("lnpay: {e}\n{}", self.electrum.log_tail(60)));
+        assert_eq!(result["success"], json!(false), "{result:#}");
+        result["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry[2].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
 }
+
+/// Our node's seed in these scenarios.
+pub const OUR_SEED: [u8; 32] = [32; 32];

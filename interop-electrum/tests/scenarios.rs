@@ -30,3 +30,90 @@ fn electrum_opens_and_payments_both_ways() {
         assert_eq!(h.wait_balances_agree(&point), ours);
     }
 }
+
+/// Scenarios 1 and 5: Electrum opens, a payment each way, we close
+/// cooperatively inside Electrum's fee range.
+#[test]
+fn electrum_opens_we_close() {
+    let Some(mut h) = Harness::start("electrum_opens_we_close") else {
+        return;
+    };
+    let point = h.electrum_opens(500_000, 0);
+    h.electrum_pays_us(100_000_000);
+    h.we_pay_electrum(40_000);
+    assert_eq!(h.wait_balances_agree(&point), 60_000_000);
+    h.cooperative_close(&point, true);
+}
+
+/// Scenarios 2 and 5: we open to Electrum (it listens), payments both
+/// ways, Electrum closes cooperatively.
+#[test]
+fn we_open_electrum_closes() {
+    let Some(mut h) = Harness::start("we_open_electrum_closes") else {
+        return;
+    };
+    let point = h.we_open(800_000, 0);
+    let mut ours = 800_000_000u64;
+    for amount_sat in [50_000u64, 90_000, 61_000] {
+        h.we_pay_electrum(amount_sat);
+        ours -= amount_sat * 1000;
+        assert_eq!(h.wait_balances_agree(&point), ours);
+    }
+    h.electrum_pays_us(70_000_000);
+    ours += 70_000_000;
+    assert_eq!(h.wait_balances_agree(&point), ours);
+    h.cooperative_close(&point, false);
+}
+
+/// Scenario 8: a failure from Electrum (a payment hash it does not know)
+/// decoded by us, and ours decoded by Electrum; balances unchanged.
+#[test]
+fn failures_decoded_both_ways() {
+    use lightning_core::node::{PaymentId, PaymentStatus};
+    use lightning_core::onion::failure::FailureReason;
+    use serde_json::json;
+
+    let Some(mut h) = Harness::start("failures_decoded_both_ways") else {
+        return;
+    };
+    let point = h.electrum_opens(1_000_000, 0);
+    h.electrum_pays_us(300_000_000);
+    assert_eq!(h.wait_balances_agree(&point), 300_000_000);
+
+    // Electrum pays a hash we never issued: we fail it, it decodes why.
+    let (hash, invoice) = h.invoice_we_never_issued(70_000_000);
+    let failures = h.electrum_pay_fails(&invoice);
+    assert_eq!(
+        failures.last().map(String::as_str),
+        Some("INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS"),
+        "Electrum's attempts: {failures:?}"
+    );
+    assert!(!h.ours.received(&hash));
+    assert_eq!(h.wait_balances_agree(&point), 300_000_000);
+
+    // We pay a request Electrum has deleted (it forgot the hash): it fails
+    // the HTLC, we decode the failure, with the amount it saw.
+    let (key, invoice) = h.electrum_invoice(60_000);
+    h.electrum
+        .call("delete_request", json!({"request_id": key}));
+    let id: PaymentId = h
+        .ours
+        .with(|n| n.pay_invoice_str(&invoice, lightning_test_support::host::now()))
+        .unwrap();
+    h.wait_payment(&id, PaymentStatus::Failed);
+    let hash = lightning_core::node::PaymentHash(id.0);
+    let failure = h.ours.payment_outcome(&hash).unwrap().unwrap_err();
+    assert_eq!(failure.failure_code, Some(0x4000 | 15), "{failure:?}");
+    assert_eq!(failure.failing_hop, Some(0), "{failure:?}");
+    assert!(
+        matches!(
+            failure.failure,
+            Some(FailureReason::IncorrectOrUnknownPaymentDetails {
+                htlc_msat: 60_000_000,
+                ..
+            })
+        ),
+        "{failure:?}"
+    );
+    assert_eq!(h.wait_balances_agree(&point), 300_000_000);
+}
