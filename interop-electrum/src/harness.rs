@@ -55,6 +55,16 @@ pub fn sat(btc: &str) -> u64 {
     whole.parse::<u64>().unwrap() * 100_000_000 + frac[..8].parse::<u64>().unwrap()
 }
 
+/// A payment Electrum is making to us (its `lnpay` runs on a thread).
+#[derive(Debug)]
+pub struct PendingPayment {
+    /// The payment hash.
+    pub hash: PaymentHash,
+    /// The amount.
+    pub amount_msat: u64,
+    thread: std::thread::JoinHandle<Result<Value, CallError>>,
+}
+
 /// The harness; fields drop in order (Electrum before its server, the
 /// server before the chain's RPC).
 #[derive(Debug)]
@@ -298,9 +308,10 @@ impl Harness {
             });
     }
 
-    /// Our invoice for `amount_msat`, paid by Electrum's `lnpay`; returns
-    /// the hash once both sides agree it was paid.
-    pub fn electrum_pays_us(&self, amount_msat: u64) -> PaymentHash {
+    /// Our invoice for `amount_msat`, paid by Electrum's `lnpay` on
+    /// another thread (the command returns when the payment ends); see
+    /// [`Harness::electrum_pay_finish`].
+    pub fn electrum_pay_start(&self, amount_msat: u64) -> PendingPayment {
         let invoice = self
             .ours
             .with(|n| {
@@ -312,14 +323,34 @@ impl Harness {
                 )
             })
             .unwrap();
-        let result = self.electrum.try_call_for(
-            "lnpay",
-            json!({"invoice": invoice.to_string(), "timeout": 60}),
-            Duration::from_secs(90),
-        );
-        let result =
-            result.unwrap_or_else(|e| panic!("lnpay: {e}\n{}", self.electrum.log_tail(60)));
-        let hash = *invoice.payment_hash();
+        let client = self.electrum.client();
+        let bolt11 = invoice.to_string();
+        let thread = std::thread::spawn(move || {
+            client.call(
+                "lnpay",
+                json!({"invoice": bolt11, "timeout": 90}),
+                Duration::from_secs(120),
+            )
+        });
+        PendingPayment {
+            hash: *invoice.payment_hash(),
+            amount_msat,
+            thread,
+        }
+    }
+
+    /// Waits until Electrum's payment `pending` ends; checks it succeeded
+    /// and we received exactly its amount, once. Returns the hash.
+    pub fn electrum_pay_finish(&self, pending: PendingPayment) -> PaymentHash {
+        let PendingPayment {
+            hash,
+            amount_msat,
+            thread,
+        } = pending;
+        let result = thread
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("lnpay: {e}\n{}", self.electrum.log_tail(60)));
         assert_eq!(
             result["success"],
             json!(true),
@@ -344,6 +375,28 @@ impl Harness {
         });
         assert_eq!(received, vec![amount_msat], "what we received");
         hash
+    }
+
+    /// Our invoice for `amount_msat`, paid by Electrum; returns the hash
+    /// once both sides agree it was paid.
+    pub fn electrum_pays_us(&self, amount_msat: u64) -> PaymentHash {
+        let pending = self.electrum_pay_start(amount_msat);
+        self.electrum_pay_finish(pending)
+    }
+
+    /// Our node connects to Electrum again unless either side already
+    /// reconnected, and waits until the channel at `point` is usable on
+    /// both sides (`channel_reestablish` done).
+    pub fn reconnect(&self, point: &OutPoint) {
+        let id = self.electrum.node_id;
+        let start = Instant::now();
+        while !self.ours.is_connected(&id) && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !self.ours.is_connected(&id) {
+            self.ours.connect(id, self.electrum.ln_addr);
+        }
+        self.wait_open(point);
     }
 
     /// Electrum's request for `amount_sat`: (its id, the BOLT 11 invoice).

@@ -117,3 +117,96 @@ fn failures_decoded_both_ways() {
     );
     assert_eq!(h.wait_balances_agree(&point), 300_000_000);
 }
+
+/// Scenario 3: the connection drops in the middle of a payment each way
+/// (right after our first write of the commitment dance) and
+/// `channel_reestablish` finishes it; then our node crashes right after
+/// reading Electrum's `update_add_htlc`/`commitment_signed`, restarts
+/// from its store alone, and the payment completes; then the same for a
+/// payment of ours.
+#[test]
+fn disconnect_and_restart_mid_payment() {
+    use lightning_core::node::PaymentStatus;
+    use lightning_test_support::host::now;
+    use std::time::Duration;
+
+    let Some(mut h) = Harness::start("disconnect_and_restart_mid_payment") else {
+        return;
+    };
+    let point = h.electrum_opens(1_000_000, 0);
+    h.electrum_pays_us(400_000_000);
+    let mut ours = 400_000_000u64;
+
+    // We pay; the connection drops after our update_add_htlc and
+    // commitment_signed are written.
+    let (key, invoice) = h.electrum_invoice(50_000);
+    let id = h
+        .ours
+        .with_cut(1, |n| n.pay_invoice_str(&invoice, now()))
+        .unwrap();
+    while !h.ours.cut_done() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.reconnect(&point);
+    h.wait_payment(&id, PaymentStatus::Succeeded);
+    h.wait_electrum("Electrum's request is paid", |e| {
+        e.call("get_request", serde_json::json!({"request_id": key}))["status"]
+            == serde_json::json!(3)
+    });
+    ours -= 50_000_000;
+    assert_eq!(h.wait_balances_agree(&point), ours);
+
+    // Electrum pays; the connection drops after our first answer.
+    h.ours.with_cut(1, |_| ());
+    let pending = h.electrum_pay_start(65_000_000);
+    while !h.ours.cut_done() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.reconnect(&point);
+    h.electrum_pay_finish(pending);
+    ours += 65_000_000;
+    assert_eq!(h.wait_balances_agree(&point), ours);
+
+    // Electrum pays; we crash right after handling its first bytes, and
+    // restart from the store.
+    h.ours.freeze_after_reads(1);
+    let pending = h.electrum_pay_start(70_000_000);
+    while !h.ours.is_frozen() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.ours.restart();
+    h.reconnect(&point);
+    h.electrum_pay_finish(pending);
+    ours += 70_000_000;
+    assert_eq!(h.wait_balances_agree(&point), ours);
+
+    // We pay; we crash right after reading Electrum's first answer, and
+    // restart from the store.
+    let (key, invoice) = h.electrum_invoice(80_000);
+    h.ours.freeze_after_reads(1);
+    let id = h.ours.with(|n| n.pay_invoice_str(&invoice, now())).unwrap();
+    while !h.ours.is_frozen() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.ours.restart();
+    h.reconnect(&point);
+    h.wait_payment(&id, PaymentStatus::Succeeded);
+    h.wait_electrum("Electrum's request is paid", |e| {
+        e.call("get_request", serde_json::json!({"request_id": key}))["status"]
+            == serde_json::json!(3)
+    });
+    ours -= 80_000_000;
+    assert_eq!(h.wait_balances_agree(&point), ours);
+
+    // Electrum went through `channel_reestablish` once per reconnection.
+    let log = h.electrum.log();
+    let reestablished = log
+        .lines()
+        .filter(|l| l.contains("received channel_reestablish"))
+        .count();
+    for line in log.lines().filter(|l| l.contains("channel_reestablish (")) {
+        eprintln!("electrum: {line}");
+    }
+    assert!(reestablished >= 4, "{reestablished} reestablishes");
+    h.cooperative_close(&point, true);
+}
