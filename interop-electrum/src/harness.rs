@@ -684,6 +684,22 @@ impl Harness {
             .map(|entry| entry[2].as_str().unwrap_or("").to_owned())
             .collect()
     }
+
+    /// Electrum's latest commitment transaction for the channel at
+    /// `point` (`get_channel_ctx`): signed by Electrum and by us.
+    pub fn electrum_commitment(&self, point: &OutPoint) -> Transaction {
+        let hex = self.electrum.call(
+            "get_channel_ctx",
+            json!({"channel_point": point.to_string(), "iknowwhatimdoing": true}),
+        );
+        bitcoin::consensus::encode::deserialize_hex(hex.as_str().unwrap()).unwrap()
+    }
+
+    /// The fee a transaction spending the funding output at `point` pays.
+    pub fn fee_from(&self, point: &OutPoint, tx: &Transaction) -> u64 {
+        let capacity = self.our_channel(point).unwrap().capacity_sat.to_sat();
+        capacity - tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>()
+    }
 }
 
 /// Our node's seed in these scenarios.

@@ -18,6 +18,12 @@ fn electrum_opens_and_payments_both_ways() {
     };
     let point = h.electrum_opens(1_000_000, 0);
     assert_eq!(h.wait_balances_agree(&point), 0);
+    // Scenario 4, Electrum funding: in regtest its feerate is fixed, so the
+    // only `update_fee` it sends is its bump of the remote commitment
+    // number right after opening (45,000 to 45,001 sat/kw); we took it.
+    h.wait_electrum("Electrum sent update_fee", |e| {
+        e.log().contains("new feerate 45001")
+    });
     let mut ours = 0u64;
     for amount_sat in [120_000u64, 60_000, 75_000] {
         h.electrum_pays_us(amount_sat * 1000);
@@ -209,4 +215,40 @@ fn disconnect_and_restart_mid_payment() {
     }
     assert!(reestablished >= 4, "{reestablished} reestablishes");
     h.cooperative_close(&point, true);
+}
+
+/// Scenario 4, our side funding: `update_fee` up and down; after each,
+/// Electrum's own commitment (signed by us) verifies and pays exactly the
+/// BOLT 3 fee at the new rate (724 weight, no HTLCs), and payments go on.
+#[test]
+fn we_update_fee() {
+    use lightning_core::amount::FeeratePerKw;
+
+    let Some(mut h) = Harness::start("we_update_fee") else {
+        return;
+    };
+    let point = h.we_open(900_000, 0);
+    let id = h.channel_id(&point);
+    let ctx = h.electrum_commitment(&point);
+    h.verify(&ctx);
+    assert_eq!(h.fee_from(&point, &ctx), 45_000 * 724 / 1000);
+    let mut ours = 900_000_000u64;
+    for rate in [60_000u32, 30_000] {
+        h.ours
+            .with(|n| n.update_fee(id, FeeratePerKw(rate)))
+            .unwrap();
+        let want = u64::from(rate) * 724 / 1000;
+        h.wait_electrum("Electrum's commitment has the new fee", |_| {
+            h.fee_from(&point, &h.electrum_commitment(&point)) == want
+        });
+        let ctx = h.electrum_commitment(&point);
+        h.verify(&ctx);
+        // (Electrum keeps 1% of the capacity as its reserve.)
+        h.we_pay_electrum(120_000);
+        ours -= 120_000_000;
+        h.electrum_pays_us(55_000_000);
+        ours += 55_000_000;
+        assert_eq!(h.wait_balances_agree(&point), ours);
+    }
+    h.cooperative_close(&point, false);
 }
