@@ -22,6 +22,10 @@ use crate::rpc::{CallError, RpcClient};
 /// How long an ordinary command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The CSV delay each side asks of the other's outputs in these
+/// scenarios (Electrum's default is 1008 blocks, ours 144).
+pub const TO_SELF_DELAY: u16 = 24;
+
 /// What [`ElectrumDaemon::start`] sets in Electrum's config file, besides
 /// the RPC and listening addresses.
 #[derive(Debug, Clone)]
@@ -39,7 +43,7 @@ impl Default for ElectrumOptions {
     fn default() -> Self {
         ElectrumOptions {
             use_gossip: true,
-            to_self_delay: 144,
+            to_self_delay: TO_SELF_DELAY,
         }
     }
 }

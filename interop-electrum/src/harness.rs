@@ -32,7 +32,7 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 pub const ELECTRUM_FUNDS_SAT: u64 = 5_000_000;
 
 /// Our node's configuration: regtest, no anchors (Electrum 4.3 has none),
-/// funding depth 1, and `gossip_queries` offered, which Electrum requires
+/// funding depth 1, a short `to_self_delay`, and `gossip_queries` offered, which Electrum requires
 /// in `init` (it never queries a wallet peer; our node ignores the odd
 /// query messages).
 pub fn our_config() -> NodeConfig {
@@ -40,6 +40,9 @@ pub fn our_config() -> NodeConfig {
     config.channel.anchors = false;
     config.channel.minimum_depth = 1;
     config.features.set_optional(Feature::GossipQueries);
+    // The CSV delay we ask of Electrum's outputs: short, so that the
+    // force-close scenarios mine tens of blocks, not hundreds.
+    config.channel.our_params.to_self_delay = crate::daemon::TO_SELF_DELAY;
     config
 }
 

@@ -15,4 +15,5 @@
 pub mod daemon;
 pub mod fees;
 pub mod harness;
+pub mod onchain;
 pub mod rpc;

@@ -252,3 +252,187 @@ fn we_update_fee() {
     }
     h.cooperative_close(&point, false);
 }
+
+/// Scenario 6's set-up: Electrum opened 1,000,000 sat to us and paid us
+/// 400,000; an HTLC of ours to Electrum (60,000 sat) is held by Electrum
+/// (`enable_htlc_settle false`), and an HTLC of Electrum's to us (70,000
+/// sat) is in both commitments but not fulfilled: the connection drops
+/// right after our `revoke_and_ack`/`commitment_signed` for it, and our
+/// node goes silent (a crash) when Electrum reconnects. Returns the
+/// channel's outpoint, our payment's id and Electrum's pending payment.
+fn htlcs_in_flight_both_ways(
+    h: &mut Harness,
+) -> (
+    bitcoin::OutPoint,
+    lightning_core::node::PaymentId,
+    interop_electrum::harness::PendingPayment,
+) {
+    use serde_json::json;
+    use std::time::Duration;
+
+    let point = h.electrum_opens(1_000_000, 0);
+    h.electrum_pays_us(400_000_000);
+    assert_eq!(h.wait_balances_agree(&point), 400_000_000);
+    h.electrum.call("enable_htlc_settle", json!({"b": false}));
+    let (_, invoice) = h.electrum_invoice(60_000);
+    let id = h
+        .ours
+        .with(|n| n.pay_invoice_str(&invoice, lightning_test_support::host::now()))
+        .unwrap();
+    h.wait_electrum("Electrum holds our HTLC", |_| {
+        h.electrum_channel(&point).unwrap()["remote_unsettled_sent"] == json!(60_000)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    h.ours.with_cut(1, |_| ());
+    let pending = h.electrum_pay_start(70_000_000);
+    while !h.ours.cut_done() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    h.ours.freeze_after_reads(1);
+    // Our revoke_and_ack and commitment_signed reached Electrum: its own
+    // commitment holds both HTLCs (ours holds both since its
+    // commitment_signed).
+    h.wait_electrum("both HTLCs are in Electrum's commitment", |_| {
+        let ctx = h.electrum_commitment(&point);
+        ctx.output.iter().any(|o| o.value.to_sat() == 70_000)
+            && ctx.output.iter().any(|o| o.value.to_sat() == 60_000)
+    });
+    (point, id, pending)
+}
+
+/// What both force-close scenarios check once everything is swept: the
+/// commitment pays each side its balance (the funder, Electrum, less the
+/// fee at its rate with two HTLCs), each output ended with its
+/// owner, the HTLCs with whoever had the right to them (ours to Electrum,
+/// which has its preimage; Electrum's back to Electrum, which was not
+/// irrevocably committed to it), and each side's
+/// wallet grew by exactly what it swept.
+fn check_force_close(
+    h: &mut Harness,
+    commitment: &bitcoin::Transaction,
+    our_payment: lightning_core::node::PaymentId,
+    pending: interop_electrum::harness::PendingPayment,
+    ours_before: u64,
+    electrum_before: u64,
+) {
+    use interop_electrum::onchain::Owner;
+    use lightning_core::node::PaymentStatus;
+
+    let values: Vec<u64> = commitment.output.iter().map(|o| o.value.to_sat()).collect();
+    // Electrum funds at 45,000 sat/kw and sends update_fee(45,001) once
+    // if its fee timer fires before the channel's first update.
+    let rate = if h.electrum.log().contains("new feerate 45001") {
+        45_001
+    } else {
+        45_000
+    };
+    let fee = (724 + 2 * 172) * rate / 1000;
+    let mut want = vec![340_000, 1_000_000 - 400_000 - 70_000 - fee, 60_000, 70_000];
+    let mut got = values.clone();
+    want.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, want, "the commitment's outputs");
+    let index = |v: u64| values.iter().position(|x| *x == v).unwrap();
+
+    h.mine_until(400, "both sides swept", |h| {
+        h.settlement(commitment).is_ok()
+    });
+    let settlement = h.settlement(commitment).unwrap();
+    for tx in &settlement.spends {
+        h.verify(tx);
+    }
+    assert_eq!(settlement.owner_of(index(340_000)), Some(Owner::Us));
+    assert_eq!(
+        settlement.owner_of(index(1_000_000 - 400_000 - 70_000 - fee)),
+        Some(Owner::Electrum)
+    );
+    // Our HTLC: Electrum has the preimage and claims it on chain; we
+    // learn the preimage there.
+    assert_eq!(settlement.owner_of(index(60_000)), Some(Owner::Electrum));
+    h.wait_payment(&our_payment, PaymentStatus::Succeeded);
+    // Electrum's HTLC: we have the preimage, but Electrum's
+    // revoke_and_ack never reached us, so it is not irrevocably committed
+    // and BOLT 5 forbids us to spend it ("Local Commitment, Remote
+    // Offers" and "Remote Commitment, Remote Offers": "if the remote node
+    // is NOT irrevocably committed to the HTLC: MUST NOT resolve the
+    // output by spending it"): Electrum times it out.
+    assert_eq!(settlement.owner_of(index(70_000)), Some(Owner::Electrum));
+    assert!(!h.ours.received(&pending.hash));
+    drop(pending);
+
+    let ours = settlement.total(Owner::Us);
+    let electrum = settlement.total(Owner::Electrum);
+    assert_eq!(
+        ours + electrum + settlement.fees_sat,
+        values.iter().sum::<u64>()
+    );
+    let ours_after = h.chain.balance_of(&h.ours.shutdown_script()).to_sat();
+    assert_eq!(
+        ours_after,
+        ours_before + ours,
+        "our wallet grew by what we swept"
+    );
+    h.wait_electrum("Electrum's wallet holds what it swept", |h2| {
+        let _ = h2;
+        h.electrum_onchain_sat() == electrum_before + electrum
+    });
+    eprintln!(
+        "force close: we swept {ours} sat, Electrum {electrum} sat, fees {} sat in {} transactions",
+        settlement.fees_sat,
+        settlement.spends.len()
+    );
+}
+
+/// Scenario 6, our force close with HTLCs in flight both ways.
+#[test]
+fn we_force_close_with_htlcs_in_flight() {
+    let Some(mut h) = Harness::start("we_force_close_with_htlcs_in_flight") else {
+        return;
+    };
+    let (point, our_payment, pending) = htlcs_in_flight_both_ways(&mut h);
+    let id = h.channel_id(&point);
+    let ours_before = h.chain.balance_of(&h.ours.shutdown_script()).to_sat();
+    let electrum_before = h.electrum_onchain_sat();
+    // While it is silent, our node force-closes; then it restarts from
+    // its store.
+    h.ours.with(|n| n.force_close_channel(id)).unwrap();
+    h.ours.restart();
+    h.node_errors_expected = true;
+    let commitment = h.wait_spender(&point);
+    h.verify(&commitment);
+    check_force_close(
+        &mut h,
+        &commitment,
+        our_payment,
+        pending,
+        ours_before,
+        electrum_before,
+    );
+}
+
+/// Scenario 6, Electrum's force close with HTLCs in flight both ways.
+#[test]
+fn electrum_force_closes_with_htlcs_in_flight() {
+    let Some(mut h) = Harness::start("electrum_force_closes_with_htlcs_in_flight") else {
+        return;
+    };
+    let (point, our_payment, pending) = htlcs_in_flight_both_ways(&mut h);
+    let ours_before = h.chain.balance_of(&h.ours.shutdown_script()).to_sat();
+    let electrum_before = h.electrum_onchain_sat();
+    h.electrum.call(
+        "close_channel",
+        serde_json::json!({"channel_point": point.to_string(), "force": true}),
+    );
+    let commitment = h.wait_spender(&point);
+    h.verify(&commitment);
+    h.ours.restart();
+    h.node_errors_expected = true;
+    check_force_close(
+        &mut h,
+        &commitment,
+        our_payment,
+        pending,
+        ours_before,
+        electrum_before,
+    );
+}
