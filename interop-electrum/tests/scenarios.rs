@@ -436,3 +436,85 @@ fn electrum_force_closes_with_htlcs_in_flight() {
         electrum_before,
     );
 }
+
+/// Scenario 7: Electrum's `request_force_close` (a `channel_reestablish`
+/// claiming it lost its state): we broadcast our latest commitment (its
+/// outputs are the latest balances, and it is the one our node records
+/// as ours), never an older one, and both sides end with exactly their
+/// balances less the fees of the transactions that swept them.
+#[test]
+fn electrum_requests_force_close() {
+    use interop_electrum::onchain::Owner;
+    use lightning_core::onchain::SpendTag;
+
+    let Some(mut h) = Harness::start("electrum_requests_force_close") else {
+        return;
+    };
+    let point = h.electrum_opens(1_000_000, 0);
+    h.electrum_pays_us(300_000_000);
+    h.we_pay_electrum(100_000);
+    h.electrum_pays_us(150_000_000);
+    let ours = h.wait_balances_agree(&point);
+    assert_eq!(ours, 350_000_000);
+    let ours_before = h.chain.balance_of(&h.ours.shutdown_script()).to_sat();
+    let electrum_before = h.electrum_onchain_sat();
+    h.node_errors_expected = true;
+    h.electrum.call(
+        "request_force_close",
+        serde_json::json!({"channel_point": point.to_string()}),
+    );
+    let commitment = h.wait_spender(&point);
+    h.verify(&commitment);
+    let mut values: Vec<u64> = commitment.output.iter().map(|o| o.value.to_sat()).collect();
+    values.sort_unstable();
+    let fee_45000 = 724 * 45_000 / 1000;
+    let fee_45001 = 724 * 45_001 / 1000;
+    assert_eq!(fee_45000, fee_45001);
+    assert_eq!(
+        values,
+        vec![350_000, 650_000 - fee_45000],
+        "our latest commitment"
+    );
+    h.mine(1);
+    h.ours.wait_until(
+        "our node sees its own commitment",
+        interop_electrum::harness::LIMIT,
+        |s| {
+            s.node.list_channels().iter().any(|c| {
+                c.funding_txo == Some(point)
+                    && c.closing
+                        .as_ref()
+                        .is_some_and(|cl| cl.spent_by == SpendTag::Holder)
+            })
+        },
+    );
+    h.mine_until(200, "both sides swept", |h| {
+        h.settlement(&commitment).is_ok()
+    });
+    let settlement = h.settlement(&commitment).unwrap();
+    for tx in &settlement.spends {
+        h.verify(tx);
+    }
+    let to_local = commitment
+        .output
+        .iter()
+        .position(|o| o.value.to_sat() == 350_000)
+        .unwrap();
+    assert_eq!(settlement.owner_of(to_local), Some(Owner::Us));
+    assert_eq!(settlement.owner_of(1 - to_local), Some(Owner::Electrum));
+    let ours_swept = settlement.total(Owner::Us);
+    let electrum_got = settlement.total(Owner::Electrum);
+    assert_eq!(
+        electrum_got,
+        650_000 - fee_45000,
+        "to_remote pays Electrum's wallet"
+    );
+    assert_eq!(ours_swept + settlement.fees_sat, 350_000);
+    assert_eq!(
+        h.chain.balance_of(&h.ours.shutdown_script()).to_sat(),
+        ours_before + ours_swept
+    );
+    h.wait_electrum("Electrum's wallet holds its output", |_| {
+        h.electrum_onchain_sat() == electrum_before + electrum_got
+    });
+}
