@@ -21,6 +21,12 @@ fn electrum_opens_and_payments_both_ways() {
     // Scenario 4, Electrum funding: in regtest its feerate is fixed, so the
     // only `update_fee` it sends is its bump of the remote commitment
     // number right after opening (45,000 to 45,001 sat/kw); we took it.
+    // Its fee check runs when its fee estimates are refreshed (every 60 s
+    // from the server): hand it the server's own estimates now.
+    h.electrum.call(
+        "inject_fees",
+        serde_json::json!({"fees": "{25: 45000, 10: 45000, 5: 90000, 2: 180000}"}),
+    );
     h.wait_electrum("Electrum sent update_fee", |e| {
         e.log().contains("new feerate 45001")
     });
