@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
-use lightning_chain::{BestBlock, ChainListener, FeeRate, FixedFeeEstimator};
+use lightning_chain::{BestBlock, ChainListener, FeeEstimator, FeeRate, FixedFeeEstimator};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, PaymentHash, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_persist::{FsStore, KvStore};
@@ -239,6 +239,7 @@ pub struct TcpHost {
     seed: [u8; 32],
     config: NodeConfig,
     chain: SimChainHandle,
+    fees: SharedFees,
     store_dir: PathBuf,
     _tempdir: tempfile::TempDir,
     restarts: std::sync::atomic::AtomicU32,
@@ -250,10 +251,15 @@ impl std::fmt::Debug for TcpHost {
     }
 }
 
+/// The fee estimator a [`TcpHost`] gives its node (and the node it
+/// restarts).
+pub type SharedFees = Arc<dyn FeeEstimator + Send + Sync>;
+
 fn build_node(
     seed: &[u8; 32],
     config: &NodeConfig,
     chain: &SimChainHandle,
+    fees: &SharedFees,
     store_dir: &PathBuf,
     instance: u32,
     best: BestBlock,
@@ -262,7 +268,10 @@ fn build_node(
     lightning_core::node::NodeBuilder::from_config(config.clone())
         .seed(seed)
         .persistence(Persistence::Inline(Arc::new(store)))
-        .host(node_host(chain))
+        .host(NodeHost {
+            broadcaster: Arc::new(chain.clone()),
+            fee_estimator: fees.clone(),
+        })
         .best_block(best)
         .build()
         .unwrap()
@@ -277,7 +286,20 @@ impl TcpHost {
         chain: SimChainHandle,
         wallet: SimWallet,
     ) -> TcpHost {
-        Self::spawn(seed, config, chain, Some(wallet))
+        Self::spawn(seed, config, chain, Some(wallet), None)
+    }
+
+    /// Like [`TcpHost::start`], with `fees` instead of the fixed
+    /// [`FEERATE_PER_KW`] (a peer whose feerates the fixed estimator's
+    /// bounds refuse, as Electrum's regtest 45,000 sat/kw).
+    pub fn start_with_fees(
+        seed: [u8; 32],
+        config: NodeConfig,
+        chain: SimChainHandle,
+        wallet: SimWallet,
+        fees: SharedFees,
+    ) -> TcpHost {
+        Self::spawn(seed, config, chain, Some(wallet), Some(fees))
     }
 
     /// Starts a node that leaves `FundingNeeded` to the caller (see
@@ -287,7 +309,7 @@ impl TcpHost {
         config: NodeConfig,
         chain: SimChainHandle,
     ) -> TcpHost {
-        Self::spawn(seed, config, chain, None)
+        Self::spawn(seed, config, chain, None, None)
     }
 
     fn spawn(
@@ -295,11 +317,13 @@ impl TcpHost {
         config: NodeConfig,
         chain: SimChainHandle,
         wallet: Option<SimWallet>,
+        fees: Option<SharedFees>,
     ) -> TcpHost {
+        let fees = fees.unwrap_or_else(|| node_host(&chain).fee_estimator);
         let tempdir = tempfile::tempdir().unwrap();
         let store_dir = tempdir.path().join("store");
         let best = chain.best_block();
-        let node = build_node(&seed, &config, &chain, &store_dir, 0, best);
+        let node = build_node(&seed, &config, &chain, &fees, &store_dir, 0, best);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -329,6 +353,7 @@ impl TcpHost {
             seed,
             config,
             chain,
+            fees,
             store_dir,
             _tempdir: tempdir,
             restarts: std::sync::atomic::AtomicU32::new(0),
@@ -460,6 +485,7 @@ impl TcpHost {
             &[0x55; 32],
             &self.config,
             &self.chain,
+            &self.fees,
             &placeholder_dir,
             0,
             best,
@@ -469,6 +495,7 @@ impl TcpHost {
             &self.seed,
             &self.config,
             &self.chain,
+            &self.fees,
             &self.store_dir,
             restarts,
             best,
