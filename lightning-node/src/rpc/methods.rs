@@ -314,7 +314,7 @@ fn invoice(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         ));
     }
     let label = p.req_string("label")?;
-    let description = p.req_string("description")?;
+    let description = p.req_text("description")?;
     if description.len() > 639 {
         return Err(RpcError::params(
             "description: longer than 639 bytes (use deschashonly)",
@@ -446,13 +446,13 @@ fn parse_hash_hex(name: &str, s: &str) -> Result<PaymentHash, RpcError> {
 
 fn listinvoices(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     let label = p.string("label")?;
-    let invstring = p.string("invstring")?;
+    let invstring = p.text("invstring")?;
     let hash = p
-        .string("payment_hash")?
+        .text("payment_hash")?
         .map(|h| parse_hash_hex("payment_hash", &h))
         .transpose()?;
     p.unsupported(&["offer_id"])?;
-    if let Some(i) = p.string("index")? {
+    if let Some(i) = p.text("index")? {
         if i != "created" && i != "updated" {
             return Err(RpcError::params("index: should be created or updated"));
         }
@@ -542,7 +542,7 @@ fn waitanyinvoice(ctx: &Ctx, p: &Params, alive: &dyn Fn() -> bool) -> Result<Val
 
 fn delinvoice(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     let label = p.req_string("label")?;
-    let status = p.req_string("status")?;
+    let status = p.req_text("status")?;
     if !matches!(status.as_str(), "paid" | "unpaid" | "expired") {
         return Err(RpcError::params(
             "status: should be paid, unpaid or expired",
@@ -578,7 +578,7 @@ fn pay(
     xpay: bool,
     alive: &dyn Fn() -> bool,
 ) -> Result<Value, RpcError> {
-    let s = p.req_string(inv_param)?;
+    let s = p.req_text(inv_param)?;
     let s = s
         .strip_prefix("lightning:")
         .or_else(|| s.strip_prefix("LIGHTNING:"))
@@ -701,12 +701,12 @@ fn pay(
 }
 
 fn listpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let bolt11 = p.string("bolt11")?;
+    let bolt11 = p.text("bolt11")?;
     let hash = p
-        .string("payment_hash")?
+        .text("payment_hash")?
         .map(|h| parse_hash_hex("payment_hash", &h))
         .transpose()?;
-    let status = p.string("status")?;
+    let status = p.text("status")?;
     if let Some(s) = &status {
         if !matches!(s.as_str(), "pending" | "complete" | "failed") {
             return Err(RpcError::params(
@@ -851,7 +851,7 @@ fn listpeerchannels(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 }
 
 fn newaddr(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let ty = p.string("addresstype")?.unwrap_or_else(|| "bech32".into());
+    let ty = p.text("addresstype")?.unwrap_or_else(|| "bech32".into());
     match ty.as_str() {
         "bech32" | "all" => {}
         "p2tr" => {
@@ -873,7 +873,7 @@ fn newaddr(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 }
 
 fn connect(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let id = p.req_string("id")?;
+    let id = p.req_text("id")?;
     let (id_part, mut host, mut port) = match id.split_once('@') {
         Some((i, rest)) => match rest.rsplit_once(':') {
             Some((h, port)) => (
@@ -888,7 +888,7 @@ fn connect(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         },
         None => (id.clone(), None, None),
     };
-    if let Some(h) = p.string("host")? {
+    if let Some(h) = p.text("host")? {
         if host.is_some() {
             return Err(RpcError::params("host: already given in id"));
         }
@@ -958,7 +958,7 @@ fn parse_feerate(ctx: &Ctx, p: &Params, name: &str) -> Result<Option<FeeRate>, R
 }
 
 fn fundchannel(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let id = parse_pubkey("id", &p.req_string("id")?)?;
+    let id = parse_pubkey("id", &p.req_text("id")?)?;
     if p.get("amount").is_none() {
         return Err(RpcError::params("missing required parameter: amount"));
     }
@@ -1038,7 +1038,7 @@ fn find_channel(st: &State, id: &str) -> Result<ChannelDetails, RpcError> {
 }
 
 fn close(ctx: &Ctx, p: &Params, alive: &dyn Fn() -> bool) -> Result<Value, RpcError> {
-    let id = p.req_string("id")?;
+    let id = p.req_text("id")?;
     let timeout = p.u64("unilateraltimeout")?;
     p.unsupported(&["destination", "wrong_funding", "feerange"])?;
     let _ = p.string("fee_negotiation_step")?;
@@ -1093,7 +1093,7 @@ fn close_result(ty: &str, tx: Option<&bitcoin::Transaction>) -> Value {
 }
 
 fn withdraw(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let dest = p.req_string("destination")?;
+    let dest = p.req_text("destination")?;
     let addr = bitcoin::Address::from_str(&dest)
         .ok()
         .and_then(|a| a.require_network(ctx.rt.network()).ok())
@@ -1123,13 +1123,14 @@ fn withdraw(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 }
 
 fn decode(p: &Params, name: &str) -> Result<Value, RpcError> {
-    let s = p.req_string(name)?;
+    let s = p.req_text(name)?;
     let s = s.strip_prefix("lightning:").unwrap_or(&s);
     let inv: Bolt11Invoice = match s.parse() {
         Ok(i) => i,
         Err(e) => {
-            return Ok(json!({"type": "bolt11 invoice", "valid": false,
-                "warning_invalid": e.to_string()}))
+            return Err(RpcError::params(format!(
+                "{name}: unknown or invalid string (BOLT 11 invoices only): {e}"
+            )))
         }
     };
     let mut v = json!({

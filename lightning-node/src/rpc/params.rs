@@ -69,6 +69,20 @@ impl Params {
         }
     }
 
+    /// A JSON string, and nothing else.
+    pub(crate) fn text(&self, name: &str) -> Result<Option<String>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(RpcError::params(format!("{name}: should be a string"))),
+        }
+    }
+
+    pub(crate) fn req_text(&self, name: &str) -> Result<String, RpcError> {
+        self.text(name)?
+            .ok_or_else(|| RpcError::params(format!("missing required parameter: {name}")))
+    }
+
     pub(crate) fn req_string(&self, name: &str) -> Result<String, RpcError> {
         self.required(name)?;
         self.string(name)?
