@@ -66,12 +66,15 @@ pub struct Coin {
     pub reserved: bool,
 }
 
+/// One saved coin: `txid:vout`, value, script hex, key index, height,
+/// coinbase, spent height, reserved.
+type SavedCoin = (String, u64, String, u32, u32, bool, Option<u32>, bool);
+
 /// The wallet's persisted state.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
     next_index: u32,
-    /// `txid:vout`, value, script hex, key index, height, coinbase, spent height, reserved.
-    coins: Vec<(String, u64, String, u32, u32, bool, Option<u32>, bool)>,
+    coins: Vec<SavedCoin>,
 }
 
 /// See the [module documentation](self).
