@@ -183,7 +183,8 @@ impl Builder {
         self.sync_interval = d;
         self
     }
-    /// The node's configuration (default `NodeConfig::new(network)`).
+    /// The node's configuration (default `NodeConfig::new(network)` with
+    /// public channels: `channel.announce_channel` set).
     pub fn node_config(mut self, config: NodeConfig) -> Self {
         self.config = Some(config);
         self
@@ -272,10 +273,13 @@ impl Builder {
                 fee_estimator: b,
             }
         }
-        let config = self
-            .config
-            .clone()
-            .unwrap_or_else(|| NodeConfig::new(self.network));
+        // Public channels by default, as Core Lightning's `fundchannel`
+        // (`announce` defaults to true).
+        let config = self.config.clone().unwrap_or_else(|| {
+            let mut c = NodeConfig::new(self.network);
+            c.channel.announce_channel = true;
+            c
+        });
         let node = NodeBuilder::from_config(config)
             .network(self.network)
             .seed(&seed)

@@ -969,7 +969,14 @@ fn fundchannel(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     }
     let amount = p.sat("amount")?.unwrap_or(0);
     let feerate = parse_feerate(ctx, p, "feerate")?;
-    let _announce = p.bool("announce")?;
+    if let Some(announce) = p.bool("announce")? {
+        let ours = ctx.rt.lock().node.config().channel.announce_channel;
+        if announce != ours {
+            return Err(RpcError::params(format!(
+                "announce: this node opens channels with announce={ours} only"
+            )));
+        }
+    }
     let _minconf = p.u64("minconf")?;
     let push = p.msat("push_msat")?.unwrap_or(0);
     p.unsupported(&[
