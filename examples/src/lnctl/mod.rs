@@ -2,6 +2,7 @@
 //! the binary prints to stderr before exiting non-zero.
 
 pub mod msg;
+pub mod node;
 pub mod payreq;
 
 /// Runs `lnctl` with `args` (without the program name).
@@ -11,6 +12,7 @@ pub fn run(args: &[String]) -> Result<String, String> {
         Some("decodemsg") => msg::decodemsg(&args[1..]),
         Some("encodemsg") => msg::encodemsg(&args[1..]),
         Some("decodepayreq") => payreq::decodepayreq(&args[1..]),
+        Some(cmd) if node::COMMANDS.contains(&cmd) => node::run(cmd, &args[1..]),
         Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
         None => Err(USAGE.to_owned()),
     }
@@ -20,4 +22,10 @@ pub fn run(args: &[String]) -> Result<String, String> {
 pub const USAGE: &str = "usage: lnctl <command> [args]
   decodemsg <hex>          a Lightning message (2-byte type + payload) as JSON
   encodemsg <json>         the inverse of decodemsg: JSON to hex
-  decodepayreq <invoice>   a BOLT 11 invoice as lncli-style JSON";
+  decodepayreq <invoice>   a BOLT 11 invoice as lncli-style JSON
+
+Commands for a running lnnode (--rpc PATH | --datadir DIR | $LNCTL_RPC):
+  getinfo, connect <id@host:port>, openchannel --node_key K --local_amt SAT [--push_amt SAT],
+  listchannels, channelbalance, addinvoice --amt SAT [--memo M], listinvoices,
+  payinvoice <bolt11>, listpayments, closechannel --funding_txid T [--output_index N] [--force],
+  newaddress [p2wkh], walletbalance, stop";

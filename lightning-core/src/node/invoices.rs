@@ -112,6 +112,13 @@ impl Node {
         self.entropy.random_bytes()
     }
 
+    /// The preimage of our invoice `payment_hash`: the proof of payment a
+    /// host shows once the invoice is paid (Core Lightning's
+    /// `listinvoices` `payment_preimage`).
+    pub fn invoice_preimage(&self, payment_hash: &PaymentHash) -> Option<PaymentPreimage> {
+        self.invoices.get(payment_hash).map(|r| r.preimage)
+    }
+
     /// Every invoice we issued.
     pub fn list_invoices(&self) -> Vec<InvoiceDetails> {
         self.invoices

@@ -1,0 +1,746 @@
+//! The running node: one IO thread for sockets, timers and events, one
+//! chain thread for block sync and fee estimates, and the state they share
+//! behind a mutex (see ARCHITECTURE.md, "Runtime").
+//!
+//! The IO thread, every round, with the state locked: accepts connections,
+//! reads every socket into [`Node::handle_bytes`], runs the timer when
+//! [`Node::next_timeout`] is due, takes the events (funding channels from
+//! the wallet, recording paid invoices, forwarding each event to the
+//! embedder's subscribers), then writes what [`Node::poll_transmit`]
+//! gives. This is the node's poll order (persistence is inline, so step 1
+//! has nothing to do: every write is durable before the call that makes
+//! it returns). It then wakes every caller waiting on a change
+//! ([`Runtime::wait_until`]) and sleeps a little when nothing happened.
+//!
+//! The chain thread syncs the node and the wallet to the chain source's
+//! tip ([`ChainSync`]) every `sync_interval`, then writes the wallet and
+//! the tip (`lnnode/chain`), so a restart resumes from there.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bitcoin::block::Header;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{Block, Network, Transaction, TxOut};
+use lightning_chain::{
+    BestBlock, Broadcaster, ChainListener, ChainSource, ChainSync, ConfirmationTarget,
+    FeeEstimator, FeeRate,
+};
+use lightning_core::node::{Event, Node};
+use lightning_core::peer::PeerId;
+use lightning_persist::KvStore;
+use lightning_wire::types::ChannelId;
+
+use crate::meta::{ChainMeta, Meta};
+use crate::wallet::OnchainWallet;
+
+/// What the chain thread and the node's host services need of a chain
+/// backend: blocks, broadcasting, fee rates.
+pub trait ChainBackend: ChainSource + Broadcaster + FeeEstimator + Send + Sync {
+    /// Refreshes cached fee estimates (a no-op by default).
+    fn refresh_fees(&self) {}
+}
+
+impl ChainBackend for lightning_chain::bitcoind::BitcoindSource {
+    fn refresh_fees(&self) {
+        let _ = self.refresh_fee_estimates();
+    }
+}
+
+/// The seconds since the UNIX epoch, as a duration.
+pub fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// How long one round reads from a socket at most.
+const READ_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Conn {
+    peer: PeerId,
+    stream: TcpStream,
+    pending: VecDeque<u8>,
+    closing: bool,
+    closed: bool,
+    addr: Option<SocketAddr>,
+}
+
+/// A funding we started: what `fundchannel` waits on.
+#[derive(Debug, Clone, Default)]
+pub struct FundingState {
+    /// The feerate the funding transaction pays (sat per 1000 weight).
+    pub feerate: Option<FeeRate>,
+    /// The real channel id and transaction, once built.
+    pub funded: Option<(ChannelId, Transaction)>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// What the IO thread, the chain thread and callers share.
+pub struct State {
+    /// The node.
+    pub node: Node,
+    /// The on-chain wallet.
+    pub wallet: OnchainWallet,
+    /// Labels, pay indexes, payment strings.
+    pub meta: Meta,
+    pub(crate) conns: Vec<Conn>,
+    pub(crate) subscribers: Vec<Sender<Event>>,
+    /// Fundings by temporary channel id.
+    pub fundings: BTreeMap<ChannelId, FundingState>,
+    /// Closing transactions by channel id (from `ChannelClosed`).
+    pub closed: BTreeMap<ChannelId, (String, Option<Transaction>)>,
+    /// Errors the host met (funding, persistence of its own records).
+    pub errors: Vec<String>,
+    /// Whether the first chain sync finished.
+    pub synced: bool,
+    /// The last chain sync error, if the last sync failed.
+    pub sync_error: Option<String>,
+    /// Known addresses of peers (from `connect` and accepted sockets).
+    pub peer_addrs: BTreeMap<PublicKey, SocketAddr>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("node", &self.node)
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) changed: Condvar,
+    pub(crate) stop: AtomicBool,
+    pub(crate) chain: Arc<dyn ChainBackend>,
+    pub(crate) store: Arc<dyn KvStore>,
+    pub(crate) network: Network,
+    pub(crate) alias: String,
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) sync_interval: Duration,
+    /// Asks the chain thread to sync now.
+    pub(crate) sync_now: AtomicBool,
+    pub(crate) data_dir: std::path::PathBuf,
+}
+
+/// A running node. Cheap to clone (a handle); [`Runtime::stop`] stops it.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) shared: Arc<Shared>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("listen", &self.shared.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The node refused.
+    #[error("{0}")]
+    Node(#[from] lightning_core::node::NodeError),
+    /// The wallet could not fund or pay.
+    #[error("{0}")]
+    Wallet(#[from] crate::wallet::WalletError),
+    /// A socket.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// Waited too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Feeds a block to the node and the wallet.
+struct Both<'a> {
+    node: &'a mut Node,
+    wallet: &'a mut OnchainWallet,
+}
+
+impl ChainListener for Both<'_> {
+    fn block_connected(&mut self, block: &Block, height: u32) {
+        self.wallet.block_connected(block, height);
+        self.node.block_connected(block, height);
+    }
+    fn block_disconnected(&mut self, header: &Header, height: u32) {
+        self.wallet.block_disconnected(height);
+        self.node.block_disconnected(header, height);
+    }
+    fn transactions_confirmed(
+        &mut self,
+        header: &Header,
+        txdata: &[(usize, &Transaction)],
+        height: u32,
+    ) {
+        self.node.transactions_confirmed(header, txdata, height);
+    }
+    fn best_block_updated(&mut self, header: &Header, height: u32) {
+        self.node.best_block_updated(header, height);
+    }
+}
+
+impl Runtime {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        listener: Option<TcpListener>,
+        best: BestBlock,
+    ) -> Runtime {
+        let rt = Runtime {
+            shared,
+            threads: Arc::new(Mutex::new(Vec::new())),
+        };
+        let io = {
+            let shared = rt.shared.clone();
+            std::thread::Builder::new()
+                .name("lnnode-io".into())
+                .spawn(move || io_loop(&shared, listener.as_ref()))
+        };
+        let chain = {
+            let shared = rt.shared.clone();
+            std::thread::Builder::new()
+                .name("lnnode-chain".into())
+                .spawn(move || chain_loop(&shared, best))
+        };
+        let mut threads = lock(&rt.threads);
+        for t in [io, chain].into_iter().flatten() {
+            threads.push(t);
+        }
+        drop(threads);
+        rt
+    }
+
+    /// Locks the shared state (node, wallet, records).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared.state)
+    }
+
+    /// Runs `f` on the node.
+    pub fn with_node<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
+        f(&mut self.lock().node)
+    }
+
+    /// Our node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.with_node(|n| n.node_id())
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.shared.network
+    }
+
+    /// The node's alias.
+    pub fn alias(&self) -> &str {
+        &self.shared.alias
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.shared.data_dir
+    }
+
+    /// Where it listens for peers.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.shared.listen
+    }
+
+    /// The store the node writes to.
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.shared.store
+    }
+
+    /// The chain backend.
+    pub fn chain(&self) -> &Arc<dyn ChainBackend> {
+        &self.shared.chain
+    }
+
+    /// A receiver of every event the node raises, from now on.
+    pub fn subscribe(&self) -> Receiver<Event> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.lock().subscribers.push(tx);
+        rx
+    }
+
+    /// Waits until `f` holds on the state (checked after each change), up
+    /// to `timeout`; gives `f`'s value.
+    pub fn wait_until<R>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&mut State) -> Option<R>,
+    ) -> Option<R> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if let Some(r) = f(&mut state) {
+                return Some(r);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            let (s, _) = self
+                .shared
+                .changed
+                .wait_timeout(state, left.min(Duration::from_millis(200)))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = s;
+        }
+    }
+
+    /// Dials `node_id` at `addr` and waits until both `init`s are
+    /// exchanged (or `timeout`). Already connected: returns at once.
+    pub fn connect(
+        &self,
+        node_id: PublicKey,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        if self.is_connected(&node_id) {
+            return Ok(());
+        }
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        {
+            let mut state = self.lock();
+            let (peer, act_one) = state.node.connect_outbound(node_id, now());
+            state.conns.push(Conn {
+                peer,
+                stream,
+                pending: act_one.into(),
+                closing: false,
+                closed: false,
+                addr: Some(addr),
+            });
+            state.peer_addrs.insert(node_id, addr);
+        }
+        self.wait_until(timeout, |s| {
+            s.node
+                .connected_peers()
+                .iter()
+                .any(|(_, n)| *n == node_id)
+                .then_some(())
+        })
+        .ok_or_else(|| RuntimeError::Timeout(format!("handshake with {node_id} at {addr}")))
+    }
+
+    /// Whether `node_id` is connected.
+    pub fn is_connected(&self, node_id: &PublicKey) -> bool {
+        self.with_node(|n| n.connected_peers().iter().any(|(_, id)| id == node_id))
+    }
+
+    /// Opens a channel of `amount_sat` to the connected `node_id`, funded
+    /// by the wallet at `feerate` (default: the estimator's), and waits
+    /// until the funding transaction is broadcast. Gives the channel id
+    /// and the funding transaction.
+    pub fn open_channel(
+        &self,
+        node_id: PublicKey,
+        amount_sat: u64,
+        push_msat: u64,
+        feerate: Option<FeeRate>,
+        timeout: Duration,
+    ) -> Result<(ChannelId, Transaction), RuntimeError> {
+        let tmp = {
+            let mut state = self.lock();
+            let tmp = state.node.open_channel(
+                node_id,
+                bitcoin::Amount::from_sat(amount_sat),
+                lightning_core::amount::Msat(push_msat),
+            )?;
+            state.fundings.insert(
+                tmp,
+                FundingState {
+                    feerate,
+                    ..FundingState::default()
+                },
+            );
+            tmp
+        };
+        let funded = self
+            .wait_until(timeout, |s| {
+                let f = s.fundings.get(&tmp)?;
+                if let Some(e) = &f.error {
+                    return Some(Err(e.clone()));
+                }
+                let (id, tx) = f.funded.clone()?;
+                // Broadcast once the peer signed our first commitment.
+                let broadcast = s.node.list_channels().iter().any(|c| {
+                    c.channel_id == id
+                        && !matches!(
+                            c.phase,
+                            lightning_core::channel::Phase::AwaitingFundingSigned
+                                | lightning_core::channel::Phase::AwaitingFundingTx
+                        )
+                });
+                broadcast.then_some(Ok((id, tx)))
+            })
+            .ok_or_else(|| RuntimeError::Timeout("the channel's funding".into()))?;
+        funded.map_err(RuntimeError::Other)
+    }
+
+    /// A fresh wallet address.
+    pub fn new_address(&self) -> Result<bitcoin::Address, RuntimeError> {
+        let mut state = self.lock();
+        let addr = state.wallet.new_address()?;
+        save_chain(&mut state, None);
+        Ok(addr)
+    }
+
+    /// Sends `amount_sat` (all coins with `None`) to `script`, at
+    /// `feerate` (default: the estimator's), and broadcasts it.
+    pub fn withdraw(
+        &self,
+        script: bitcoin::ScriptBuf,
+        amount_sat: Option<u64>,
+        feerate: Option<FeeRate>,
+    ) -> Result<Transaction, RuntimeError> {
+        let feerate = feerate.unwrap_or_else(|| {
+            self.shared
+                .chain
+                .fee_rate(ConfirmationTarget::NonUrgentOnChainSweep)
+        });
+        let mut state = self.lock();
+        let out = TxOut {
+            value: bitcoin::Amount::from_sat(amount_sat.unwrap_or(0)),
+            script_pubkey: script,
+        };
+        let tx = state
+            .wallet
+            .build(vec![out], feerate, amount_sat.is_none())?;
+        self.shared.chain.broadcast_transactions(&[&tx]);
+        save_chain(&mut state, None);
+        Ok(tx)
+    }
+
+    /// Asks the chain thread to sync now and waits until it has (or
+    /// `timeout`).
+    pub fn sync_chain(&self, timeout: Duration) -> Result<BestBlock, RuntimeError> {
+        let tip = self
+            .shared
+            .chain
+            .best_block()
+            .map_err(|e| RuntimeError::Other(e.to_string()))?;
+        self.shared.sync_now.store(true, Ordering::SeqCst);
+        self.wait_until(timeout, |s| {
+            (s.node.best_block().height >= tip.height).then(|| s.node.best_block())
+        })
+        .ok_or_else(|| RuntimeError::Timeout(format!("chain sync to height {}", tip.height)))
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// Stops the threads after their current round (every write made so
+    /// far is durable: persistence is inline), closes the sockets and
+    /// writes the wallet. Returns once they have stopped.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.threads));
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        let mut state = self.lock();
+        let conns = std::mem::take(&mut state.conns);
+        for c in conns {
+            let _ = c.stream.shutdown(Shutdown::Both);
+            state.node.peer_disconnected(c.peer);
+        }
+        save_chain(&mut state, None);
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes the wallet and the tip (`tip` or the node's best block).
+pub(crate) fn save_chain(state: &mut State, tip: Option<BestBlock>) {
+    let tip = tip.unwrap_or_else(|| state.node.best_block());
+    let wallet = serde_json::from_slice(&state.wallet.encode()).unwrap_or_default();
+    let rec = ChainMeta {
+        height: tip.height,
+        hash: tip.hash.to_string(),
+        wallet,
+    };
+    if let Err(e) = state.meta.save_chain(&rec) {
+        state.errors.push(format!("writing the wallet: {e}"));
+    }
+}
+
+fn handle_events(shared: &Shared, state: &mut State) -> bool {
+    let mut any = false;
+    while let Some(event) = state.node.poll_event() {
+        any = true;
+        match &event {
+            Event::FundingNeeded {
+                temporary_channel_id,
+                amount_sat,
+                script_pubkey,
+                ..
+            } => {
+                let tmp = *temporary_channel_id;
+                let feerate = state
+                    .fundings
+                    .get(&tmp)
+                    .and_then(|f| f.feerate)
+                    .unwrap_or_else(|| {
+                        shared
+                            .chain
+                            .fee_rate(ConfirmationTarget::NonAnchorChannelFee)
+                    });
+                let out = TxOut {
+                    value: *amount_sat,
+                    script_pubkey: script_pubkey.clone(),
+                };
+                let result = match state.wallet.build(vec![out], feerate, false) {
+                    Ok(tx) => match state.node.funding_transaction_generated(tmp, tx.clone()) {
+                        Ok(id) => Ok((id, tx)),
+                        Err(e) => {
+                            state.wallet.release(&tx);
+                            Err(e.to_string())
+                        }
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                let entry = state.fundings.entry(tmp).or_default();
+                match result {
+                    Ok(done) => entry.funded = Some(done),
+                    Err(e) => {
+                        entry.error = Some(e.clone());
+                        state.errors.push(format!("funding {tmp}: {e}"));
+                        // Nothing was broadcast: forget the channel.
+                        let _ = state.node.force_close_channel(tmp);
+                    }
+                }
+                save_chain(state, None);
+            }
+            Event::PaymentReceived {
+                payment_hash,
+                amount_msat,
+            } => {
+                if let Err(e) =
+                    state
+                        .meta
+                        .invoice_paid(*payment_hash, amount_msat.0, now().as_secs())
+                {
+                    state.errors.push(format!("recording a payment: {e}"));
+                }
+            }
+            Event::PaymentSent {
+                payment_hash,
+                fee_msat,
+                ..
+            } => {
+                let p = state.meta.payments.entry(*payment_hash).or_default();
+                p.fee_msat = Some(fee_msat.0);
+                let _ = state.meta.save_payment(*payment_hash);
+            }
+            Event::PaymentFailed {
+                payment_hash,
+                reason,
+            } => {
+                let p = state.meta.payments.entry(*payment_hash).or_default();
+                p.failure = Some(reason.message.clone());
+                let _ = state.meta.save_payment(*payment_hash);
+            }
+            Event::ChannelClosed {
+                channel_id,
+                reason,
+                closing_tx,
+            } => {
+                state
+                    .closed
+                    .insert(*channel_id, (reason.clone(), closing_tx.clone()));
+            }
+            _ => {}
+        }
+        state.subscribers.retain(|s| s.send(event.clone()).is_ok());
+    }
+    any
+}
+
+fn io_loop(shared: &Shared, listener: Option<&TcpListener>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    while !shared.stop.load(Ordering::SeqCst) {
+        let busy = {
+            let mut guard = lock(&shared.state);
+            let state = &mut *guard;
+            let t = now();
+            let mut busy = false;
+            if let Some(l) = listener {
+                while let Ok((stream, addr)) = l.accept() {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let peer = state.node.accept_inbound(t);
+                    state.conns.push(Conn {
+                        peer,
+                        stream,
+                        pending: VecDeque::new(),
+                        closing: false,
+                        closed: false,
+                        addr: Some(addr),
+                    });
+                    busy = true;
+                }
+            }
+            for i in 0..state.conns.len() {
+                if state.conns[i].closing || state.conns[i].closed {
+                    continue;
+                }
+                let peer = state.conns[i].peer;
+                match state.conns[i].stream.read(&mut buf) {
+                    Ok(0) => {
+                        state.conns[i].closed = true;
+                        state.node.peer_disconnected(peer);
+                        busy = true;
+                    }
+                    Ok(n) => {
+                        busy = true;
+                        if state.node.handle_bytes(peer, &buf[..n], t).is_err() {
+                            state.conns[i].closing = true;
+                        }
+                    }
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock
+                            || e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        state.conns[i].closed = true;
+                        state.node.peer_disconnected(peer);
+                        busy = true;
+                    }
+                }
+            }
+            if state.node.next_timeout().is_some_and(|d| d <= t) {
+                state.node.handle_timeout(t);
+                busy = true;
+            }
+            busy |= handle_events(shared, state);
+            for i in 0..state.conns.len() {
+                if state.conns[i].closed {
+                    continue;
+                }
+                let peer = state.conns[i].peer;
+                while let Some(bytes) = state.node.poll_transmit(peer) {
+                    state.conns[i].pending.extend(bytes);
+                }
+                let conn = &mut state.conns[i];
+                while !conn.pending.is_empty() {
+                    let (a, _) = conn.pending.as_slices();
+                    match conn.stream.write(a) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            conn.pending.drain(..n);
+                            busy = true;
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            conn.closed = true;
+                            break;
+                        }
+                    }
+                }
+                if conn.closed || (conn.closing && conn.pending.is_empty()) {
+                    let _ = conn.stream.shutdown(Shutdown::Both);
+                    conn.closed = true;
+                    state.node.peer_disconnected(peer);
+                }
+            }
+            // Connected peers' addresses, for reconnection.
+            let connected = state.node.connected_peers();
+            for c in &state.conns {
+                if let (Some(addr), Some((_, id))) =
+                    (c.addr, connected.iter().find(|(p, _)| *p == c.peer))
+                {
+                    if c.addr.is_some_and(|a| a.port() != 0) && !state.peer_addrs.contains_key(id) {
+                        state.peer_addrs.insert(*id, addr);
+                    }
+                }
+            }
+            state.conns.retain(|c| !c.closed);
+            busy
+        };
+        if busy {
+            shared.changed.notify_all();
+        } else {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+}
+
+fn chain_loop(shared: &Shared, best: BestBlock) {
+    let mut sync = ChainSync::new(best);
+    let mut last = Instant::now()
+        .checked_sub(shared.sync_interval)
+        .unwrap_or_else(Instant::now);
+    let mut last_fees: Option<Instant> = None;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let due =
+            last.elapsed() >= shared.sync_interval || shared.sync_now.swap(false, Ordering::SeqCst);
+        if !due {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        last = Instant::now();
+        if last_fees.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            shared.chain.refresh_fees();
+            last_fees = Some(Instant::now());
+        }
+        let result = {
+            let mut guard = lock(&shared.state);
+            let state = &mut *guard;
+            let mut both = Both {
+                node: &mut state.node,
+                wallet: &mut state.wallet,
+            };
+            let result = sync.sync(&*shared.chain, &mut both);
+            match &result {
+                Ok(outcome) => {
+                    if outcome.connected > 0 || outcome.disconnected > 0 || !state.synced {
+                        save_chain(state, Some(outcome.best_block));
+                    }
+                    state.synced = true;
+                    state.sync_error = None;
+                }
+                Err(e) => state.sync_error = Some(e.to_string()),
+            }
+            handle_events(shared, state);
+            result
+        };
+        if let Ok(o) = result {
+            if o.connected > 0 {
+                crate::log::info(&format!(
+                    "chain: height {} ({} blocks connected, {} disconnected)",
+                    o.best_block.height, o.connected, o.disconnected
+                ));
+            }
+        } else if let Err(e) = result {
+            crate::log::warn(&format!("chain sync: {e}"));
+        }
+        shared.changed.notify_all();
+    }
+}

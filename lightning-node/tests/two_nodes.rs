@@ -1,0 +1,95 @@
+//! Two runtimes on the simulated chain's bitcoind RPC, driven through
+//! their CLN-compatible sockets: fund, connect, open, mine, invoice, pay,
+//! close, with every balance checked.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+const COINBASE: u64 = 50 * 100_000_000;
+
+#[test]
+fn open_pay_close_with_balances() {
+    let net = Net::start();
+    let (alice, bob) = (&net.alice, &net.bob);
+    net.fund(alice);
+    let funds = alice.call("listfunds", json!([]));
+    assert_eq!(onchain_sat(&funds), COINBASE);
+
+    let info = alice.call("getinfo", json!([]));
+    assert_eq!(info["id"], alice.id());
+    assert_eq!(info["blockheight"], 101);
+    assert_eq!(info["network"], "regtest");
+
+    let funded = net.open_channel(1_000_000);
+    let txid = funded["txid"].as_str().unwrap().to_owned();
+    let chans = alice.call("listpeerchannels", json!([]));
+    let c = &chans["channels"][0];
+    assert_eq!(c["funding_txid"], txid);
+    assert_eq!(c["total_msat"], 1_000_000_000u64);
+    assert_eq!(c["to_us_msat"], 1_000_000_000u64);
+    assert_eq!(c["opener"], "local");
+    let info = alice.call("getinfo", json!([]));
+    assert_eq!(info["num_active_channels"], 1);
+    assert_eq!(info["num_peers"], 1);
+
+    // Alice's wallet paid the channel and a fee.
+    let after_open = onchain_sat(&alice.call("listfunds", json!([])));
+    let open_fee = COINBASE - 1_000_000 - after_open;
+    assert!(open_fee > 0 && open_fee < 10_000, "open fee {open_fee}");
+
+    // Bob invoices, waits for it; Alice pays.
+    let waiter = {
+        let socket = bob.socket.clone();
+        std::thread::spawn(move || raw_call(&socket, "waitanyinvoice", json!([99999999999u64])))
+    };
+    let inv = bob.call(
+        "invoice",
+        json!(["50000000", "order-1", "a coffee", 3600, null, null, null]),
+    );
+    let paid = alice.call("xpay", json!([inv["bolt11"], null, null]));
+    assert_eq!(paid["amount_msat"], 50_000_000u64);
+    assert_eq!(paid["amount_sent_msat"], 50_000_000u64);
+    let preimage = paid["payment_preimage"].as_str().unwrap().to_owned();
+    let got = waiter.join().unwrap();
+    assert_eq!(got["result"]["label"], "order-1", "{got}");
+    assert_eq!(got["result"]["status"], "paid");
+    assert_eq!(got["result"]["pay_index"], 1);
+    let listed = bob.call("listinvoices", json!(["order-1"]));
+    let i = &listed["invoices"][0];
+    assert_eq!(i["status"], "paid");
+    assert_eq!(i["payment_preimage"], preimage);
+    assert_eq!(i["amount_received_msat"], 50_000_000u64);
+    let pays = alice.call("listpays", json!([null, inv["payment_hash"]]));
+    assert_eq!(pays["pays"][0]["status"], "complete");
+    assert_eq!(pays["pays"][0]["preimage"], preimage);
+
+    let chans = bob.call("listpeerchannels", json!([]));
+    assert_eq!(chans["channels"][0]["to_us_msat"], 50_000_000u64);
+
+    // Cooperative close; the outputs reach both wallets.
+    let closed = alice.call("close", json!([bob.id()]));
+    assert_eq!(closed["type"], "mutual");
+    net.mine_empty(1);
+    wait("bob's wallet holds his channel balance", || {
+        onchain_sat(&bob.call("listfunds", json!([]))) == 50_000
+    });
+    wait("alice's wallet holds hers", || {
+        onchain_sat(&alice.call("listfunds", json!([]))) > after_open
+    });
+    let alice_final = onchain_sat(&alice.call("listfunds", json!([])));
+    let close_fee = after_open + 1_000_000 - 50_000 - alice_final;
+    assert!(close_fee > 0 && close_fee < 10_000, "close fee {close_fee}");
+
+    // Sending back on chain: withdraw from Bob to Alice.
+    let addr = alice.call("newaddr", json!([]))["bech32"].clone();
+    let w = bob.call("withdraw", json!([addr, "all"]));
+    assert!(w["txid"].is_string());
+    net.mine_empty(1);
+    wait("alice got bob's withdrawal", || {
+        onchain_sat(&alice.call("listfunds", json!([]))) > alice_final + 40_000
+    });
+    assert_eq!(onchain_sat(&bob.call("listfunds", json!([]))), 0);
+}
