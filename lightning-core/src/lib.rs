@@ -58,6 +58,7 @@
 #![forbid(unsafe_code)]
 
 pub mod amount;
+pub mod backup;
 pub mod channel;
 pub mod keys;
 pub mod node;

@@ -89,6 +89,13 @@ pub enum ReestablishError {
         /// Our latest commitment number.
         our_local: u64,
     },
+    /// The peer's `next_commitment_number` is 0: it lost its state (a node
+    /// restored from a static backup says so). BOLT 2, "Message
+    /// Retransmission": "if `next_commitment_number` is zero: MUST
+    /// immediately fail the channel and broadcast any relevant latest
+    /// commitment transaction".
+    #[error("the peer lost its channel state (next_commitment_number 0): failing the channel")]
+    PeerLostState,
     /// `next_commitment_number` is neither ours again nor the next one.
     #[error(
         "next_commitment_number {got} does not fit our last commitment_signed number {our_remote}"
@@ -157,6 +164,11 @@ pub fn check_reestablish(
     theirs: &TheirReestablish,
     is_our_secret: impl Fn(u64, &[u8; 32]) -> bool,
 ) -> Result<Vec<Retransmit>, ReestablishError> {
+    // BOLT 2: a `next_commitment_number` of zero asks us to fail the
+    // channel and publish our latest commitment (the peer lost its state).
+    if theirs.next_commitment_number == 0 {
+        return Err(ReestablishError::PeerLostState);
+    }
     // Revocations first: a peer ahead of us is a data-loss signal that must
     // win over every other complaint.
     let resend_raa = if ours.local >= 1 && theirs.next_revocation_number == ours.local - 1 {
@@ -247,6 +259,27 @@ mod tests {
 
     fn is_secret(n: u64, s: &[u8; 32]) -> bool {
         secret(n) == *s
+    }
+
+    #[test]
+    fn next_commitment_number_zero_is_a_peer_that_lost_state() {
+        for local in [0u64, 1, 5] {
+            let ours = CommitmentNumbers {
+                local,
+                remote: local,
+                awaiting_remote_revoke: false,
+                last_sent: LastSent::RevokeAndAckLast,
+            };
+            let theirs = TheirReestablish {
+                next_commitment_number: 0,
+                next_revocation_number: 0,
+                your_last_per_commitment_secret: [0; 32],
+            };
+            assert_eq!(
+                check_reestablish(&ours, &theirs, is_secret),
+                Err(ReestablishError::PeerLostState)
+            );
+        }
     }
 
     fn theirs(next_commitment_number: u64, next_revocation_number: u64) -> TheirReestablish {

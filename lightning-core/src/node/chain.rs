@@ -92,6 +92,8 @@ impl Node {
         }
         self.on_chain_events();
         self.onchain_best_height(height, !disconnected);
+        self.recovery_best_height(height, !disconnected);
+        self.peer_storage_best_height(height);
         self.check_htlc_deadlines(height);
         // A failed write shows in `persist_failure`.
         let _ = self.finish();
@@ -115,6 +117,7 @@ impl ChainListener for Node {
     ) {
         self.tracker.transactions_confirmed(header, txdata, height);
         self.onchain_transactions_confirmed(txdata, height);
+        self.recovery_transactions_confirmed(txdata, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {

@@ -108,8 +108,8 @@ impl NodeConfig {
     /// What this node implements (BOLT 9): `var_onion_optin`,
     /// `option_static_remotekey` and `payment_secret` required;
     /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
-    /// `option_anchors`, `option_shutdown_anysegwit` and
-    /// `option_channel_type` optional.
+    /// `option_anchors`, `option_shutdown_anysegwit`,
+    /// `option_channel_type` and `option_provide_storage` optional.
     pub fn default_features() -> InitFeatures {
         let mut f = InitFeatures::empty();
         f.set_optional(Feature::DataLossProtect);
@@ -120,6 +120,8 @@ impl NodeConfig {
         f.set_optional(Feature::AnchorsZeroFeeHtlcTx);
         f.set_optional(Feature::ShutdownAnySegwit);
         f.set_optional(Feature::ChannelType);
+        // BOLT 1 peer storage (issue 21, `node/peer_storage.rs`).
+        f.set_optional(Feature::ProvideStorage);
         f
     }
 

@@ -29,6 +29,9 @@ pub enum NodeError {
     /// Reading the store on restore failed.
     #[error("restore: {0}")]
     Restore(String),
+    /// A channel backup could not be read or used (issue 21).
+    #[error("backup: {0}")]
+    Backup(#[from] crate::backup::BackupError),
     /// The peer is not connected.
     #[error("peer {0} is not connected")]
     NotConnected(PublicKey),

@@ -188,6 +188,31 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The static channel backup changed (a channel opened or closed, or a
+    /// peer address changed): `backup` is the new encrypted file
+    /// ([`Node::export_all_channel_backups`](super::Node::export_all_channel_backups)
+    /// gives the same bytes). The node already wrote it to its store
+    /// (`backup/latest`); a host keeps a copy elsewhere (another disk, the
+    /// cloud). Not raised again after a restart.
+    ChannelBackupUpdated {
+        /// The encrypted backup.
+        #[cfg_attr(feature = "serde", serde(with = "hex_bytes"))]
+        backup: Vec<u8>,
+        /// How many channels it holds.
+        channels: usize,
+    },
+}
+
+/// `Vec<u8>` as a hex string in JSON.
+#[cfg(feature = "serde")]
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What the node writes once the host has handled an event: events that

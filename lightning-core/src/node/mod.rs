@@ -51,6 +51,7 @@
 //! (`block_connected`, `block_disconnected`, or `transactions_confirmed`
 //! plus `best_block_updated` for light clients).
 
+mod backup;
 mod balances;
 mod builder;
 mod bumping;
@@ -72,6 +73,7 @@ mod onchain;
 mod outbox;
 mod outcomes;
 mod payments;
+mod peer_storage;
 mod peers;
 mod persistence;
 mod records;
@@ -92,6 +94,7 @@ use crate::keys::KeysManager;
 use crate::keys::{ChannelSignerProvider, DynChannelSigner, EntropySource, NodeSigner};
 use crate::peer::PeerManager;
 
+pub use backup::RecoveredChannel;
 pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
 pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
@@ -224,6 +227,10 @@ pub struct Node {
     /// The host's wallet, paying anchor CPFPs and anchors HTLC
     /// transactions ([`bumping`]); `None`: claims pay their own fee only.
     wallet: Option<Arc<dyn lightning_chain::Wallet + Send + Sync>>,
+    /// Static channel backups and recovered channels ([`backup`]).
+    backup: backup::BackupState,
+    /// BOLT 1 peer storage: peers' blobs and ours ([`peer_storage`]).
+    peer_storage: peer_storage::PeerStorageState,
 }
 
 impl Node {
@@ -256,6 +263,9 @@ impl Node {
             self.flush_commits();
             // HTLC history and watches join this step's batch.
             self.record_htlc_history();
+            // A channel opened or closed: the backup joins this batch.
+            self.refresh_channel_backup();
+            self.peer_storage_step();
             if !self.flush_outbox() {
                 break;
             }

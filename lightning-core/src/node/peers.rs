@@ -148,6 +148,10 @@ impl Node {
     }
 
     pub(super) fn on_peer_connected(&mut self, node_id: PublicKey) {
+        // BOLT 1: `peer_storage_retrieval` right after `init`, before any
+        // `channel_reestablish`.
+        self.peer_storage_connected(node_id);
+        self.recovery_peer_connected(node_id);
         let ids: Vec<ChannelId> = self.channels_with(node_id);
         for id in ids {
             let Some(entry) = self.channels.get_mut(&id) else {
@@ -210,9 +214,20 @@ impl Node {
             self.on_announcement_signatures(node_id, m);
             return;
         }
+        match message {
+            Message::PeerStorage(m) => return self.on_peer_storage(node_id, m.blob),
+            Message::PeerStorageRetrieval(m) => {
+                return self.on_peer_storage_retrieval(node_id, &m.blob)
+            }
+            _ => {}
+        }
         let Some(channel_id) = message_channel_id(&message) else {
             return;
         };
+        // A channel restored from a backup takes part in nothing.
+        if self.recovery_message(node_id, channel_id) {
+            return;
+        }
         let key = self.channels.iter().find_map(|(id, e)| {
             (e.counterparty == node_id
                 && (*id == channel_id || e.channel.state().temporary_channel_id == channel_id))

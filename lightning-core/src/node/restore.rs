@@ -75,6 +75,8 @@ impl Node {
             filter_registered: BTreeSet::new(),
             history_dirty: BTreeSet::new(),
             history_seen: BTreeMap::new(),
+            backup: Default::default(),
+            peer_storage: Default::default(),
         }
     }
 
@@ -255,6 +257,10 @@ impl Node {
                 node.onchain.insert(ChannelId(id), r);
             }
         }
+
+        // Static backup and recovered channels (issue 21).
+        node.restore_backup_state(store)?;
+        node.restore_peer_storage(store)?;
 
         // Money events the host had not acknowledged come again
         // ([`delivery`]), before anything this restore itself reports.
