@@ -76,6 +76,8 @@ pub struct NodeConfig {
     /// limits of our `channel_update`s. Channels are announced when
     /// `channel.announce_channel` is set (outbound) or the funder set it.
     pub gossip: super::GossipConfig,
+    /// The public graph, gossip from peers and sync (BOLT 7). Default: on.
+    pub network_graph: super::NetworkGraphConfig,
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -101,14 +103,16 @@ impl NodeConfig {
             offered_htlc_grace_blocks: 2,
             fulfill_deadline_blocks: 12,
             gossip: super::GossipConfig::default(),
+            network_graph: super::NetworkGraphConfig::default(),
         }
     }
 
     /// What this node implements (BOLT 9): `var_onion_optin`,
     /// `option_static_remotekey` and `payment_secret` required;
     /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
-    /// `option_anchors`, `option_shutdown_anysegwit` and
-    /// `option_channel_type` optional.
+    /// `option_anchors`, `option_shutdown_anysegwit`,
+    /// `option_channel_type`, `gossip_queries` and `gossip_queries_ex`
+    /// optional.
     pub fn default_features() -> InitFeatures {
         let mut f = InitFeatures::empty();
         f.set_optional(Feature::DataLossProtect);
@@ -119,6 +123,9 @@ impl NodeConfig {
         f.set_optional(Feature::AnchorsZeroFeeHtlcTx);
         f.set_optional(Feature::ShutdownAnySegwit);
         f.set_optional(Feature::ChannelType);
+        // BOLT 7 queries (cleared when the graph is off).
+        f.set_optional(Feature::GossipQueries);
+        f.set_optional(Feature::GossipQueriesEx);
         f
     }
 

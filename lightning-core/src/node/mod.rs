@@ -62,6 +62,7 @@ mod delivery;
 mod error;
 mod events;
 mod gossip;
+mod graph;
 mod host;
 mod htlcs;
 mod identity;
@@ -75,6 +76,7 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod routing;
 mod transmit;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,11 +101,16 @@ pub use events::{
     Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
     PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
-pub use gossip::{GossipConfig, UPDATE_REFRESH};
+pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
+pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
     KEYS_INDEX_BLOCK,
+};
+/// The router's types, for [`Node::find_route`] and [`Node::query_routes`].
+pub use lightning_router::{
+    FirstHop, NodeId, Route, RouteCandidate, RouteError, RouteHop, RouteParams, RoutePath,
 };
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 
@@ -218,6 +225,9 @@ pub struct Node {
     history_seen: BTreeMap<ChannelId, (u64, u64)>,
     /// Our announcements and channel updates (BOLT 7).
     gossip: gossip::GossipState,
+    /// The public graph, its sync, the router and the scorer
+    /// ([`graph`], [`routing`]).
+    public_graph: graph::PublicGraph,
 }
 
 impl Node {
@@ -245,6 +255,8 @@ impl Node {
             self.flush_commits();
             // HTLC history and watches join this step's batch.
             self.record_htlc_history();
+            // Gossip for peers whose queues are empty ([`graph`]).
+            self.pump_gossip();
             if !self.flush_outbox() {
                 break;
             }
