@@ -256,7 +256,7 @@ impl Node {
         self.gossip.announced.insert(id);
         self.push_gossip(Message::ChannelAnnouncement(ann));
         self.publish_update(id, false, false);
-        if let Some(n) = self.our_node_announcement() {
+        if let Some(n) = self.make_node_announcement() {
             self.push_gossip(Message::NodeAnnouncement(n));
         }
     }
@@ -389,6 +389,14 @@ impl Node {
     ///     .unwrap();
     /// ```
     pub fn our_node_announcement(&mut self) -> Option<NodeAnnouncement> {
+        let n = self.make_node_announcement();
+        // A public call ends a step: the timestamp's write is durable
+        // (inline) or handed out before the host sees the message.
+        let _ = self.finish();
+        n
+    }
+
+    fn make_node_announcement(&mut self) -> Option<NodeAnnouncement> {
         let cfg = self.config.gossip.clone();
         let mut alias = [0u8; 32];
         let mut end = cfg.alias.len().min(32);
