@@ -509,3 +509,42 @@ fn broken_range_replies_add_nothing_and_get_a_warning() {
             .enabled
     );
 }
+
+/// The LND `gossip_timestamp_filter` OOM class (issue 17): a peer that
+/// sends the "everything" filter again and again gets the historical dump
+/// once per ten minutes, drawn lazily from the graph, not a copy of the
+/// graph per filter.
+#[test]
+fn repeated_everything_filters_get_one_dump() {
+    let mut config = node_config();
+    config.max_queued_messages_per_peer = 64;
+    let (mut node, _store, _chain) = lone_node(0x56, config);
+    let g = regtest_gossip(5, 80, 200);
+    let mut feeder = Raw::connect(&mut node, 0x69);
+    feed(&mut feeder, &mut node, &g);
+    let mut greedy = Raw::connect(&mut node, 0x6a);
+    let chain = ChainHash::for_network(bitcoin::Network::Regtest);
+    let mut anns = 0;
+    for _ in 0..20 {
+        greedy.send(
+            &mut node,
+            &Message::GossipTimestampFilter(GossipTimestampFilter {
+                chain_hash: chain,
+                first_timestamp: 0,
+                timestamp_range: u32::MAX,
+                tlvs: Default::default(),
+            }),
+        );
+        anns += greedy
+            .take()
+            .iter()
+            .filter(|m| matches!(m, Got::Message(Message::ChannelAnnouncement(_))))
+            .count();
+    }
+    assert!(greedy.connected(&node));
+    assert_eq!(
+        anns,
+        g.anns.len(),
+        "one dump of the whole graph, not twenty"
+    );
+}
