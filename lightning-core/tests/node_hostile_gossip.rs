@@ -4,6 +4,16 @@
 //! `warning` and a disconnect with nothing stored and the channel kept,
 //! good ones make the node's `channel_announcement`, and an unannounced
 //! channel ignores them.
+//!
+//! Gossip from peers is no longer dropped: it goes to the node's public
+//! graph. A raw peer flooding it is bounded: invalid signatures get a
+//! `warning` and a disconnect with nothing stored; updates from the far
+//! future and announcements of a blacklisted pair are ignored; a peer that
+//! asks for the whole graph and never reads stays within the node's
+//! per-peer queue (answers are drawn lazily), and gets all of it once it
+//! reads; overlapping or too many queries get a `warning` and a
+//! disconnect; replies out of range or with too many ids abandon our
+//! query, with a `warning`, and add nothing.
 #![allow(clippy::unwrap_used)]
 
 mod node_hostile_support;
@@ -149,4 +159,392 @@ fn an_unannounced_channel_ignores_them_and_sends_none() {
     );
     assert!(!s.node.list_channels()[0].is_announced);
     assert!(s.node.poll_gossip().is_none());
+}
+
+// ---- Gossip floods against the node's public graph ----
+
+use std::collections::HashMap;
+
+use lightning_core::node::{Node, NodeConfig};
+use lightning_test_support::gossip::{
+    sign_channel_announcement, sign_channel_update, sign_node_announcement, Generator,
+    SyntheticConfig, SYNTHETIC_NOW,
+};
+use lightning_wire::msgs::{
+    ChannelAnnouncement, ChannelUpdate, EncodedList, GossipTimestampFilter, NodeAnnouncement,
+    QueryChannelRange, ReplyChannelRange,
+};
+use lightning_wire::types::{ChainHash, ShortChannelId};
+use node_hostile_support::{lone_node, node_config, Raw, NOW};
+
+/// A generated network re-signed for regtest, its timestamps moved to the
+/// raw peer's clock.
+struct Gossip {
+    anns: Vec<ChannelAnnouncement>,
+    upds: Vec<ChannelUpdate>,
+    nodes: Vec<NodeAnnouncement>,
+    secret: HashMap<PublicKey, SecretKey>,
+    ends: HashMap<u64, (PublicKey, PublicKey)>,
+}
+
+impl Gossip {
+    /// Signs `u` again with its direction's node key (after an edit).
+    fn resign(&self, u: &mut ChannelUpdate) {
+        let (n1, n2) = self.ends[&u.short_channel_id.0];
+        let key = if u.channel_flags & 1 == 0 { n1 } else { n2 };
+        sign_channel_update(u, &self.secret[&key]);
+    }
+}
+
+fn regtest_gossip(seed: u64, nodes: usize, channels: usize) -> Gossip {
+    let net = Generator::new(seed, SyntheticConfig::small(nodes, channels)).generate();
+    let chain = ChainHash::for_network(bitcoin::Network::Regtest);
+    let shift = u32::try_from(SYNTHETIC_NOW - NOW.as_secs()).unwrap();
+    let secret: HashMap<PublicKey, SecretKey> = net
+        .node_secrets
+        .iter()
+        .map(|sk| (sk.public_key(SECP256K1), *sk))
+        .collect();
+    let anns = net
+        .channel_announcements
+        .iter()
+        .zip(&net.funding_secrets)
+        .map(|(a, f)| {
+            let mut a = a.clone();
+            a.chain_hash = chain;
+            let (n1, n2) = (secret[&a.node_id_1], secret[&a.node_id_2]);
+            sign_channel_announcement(&mut a, [&n1, &n2, &f[0], &f[1]]);
+            a
+        })
+        .collect::<Vec<_>>();
+    let ends: HashMap<u64, (PublicKey, PublicKey)> = anns
+        .iter()
+        .map(|a| (a.short_channel_id.0, (a.node_id_1, a.node_id_2)))
+        .collect();
+    let upds = net
+        .channel_updates
+        .iter()
+        .map(|u| {
+            let mut u = u.clone();
+            u.chain_hash = chain;
+            u.timestamp -= shift;
+            let (n1, n2) = ends[&u.short_channel_id.0];
+            let key = if u.channel_flags & 1 == 0 { n1 } else { n2 };
+            sign_channel_update(&mut u, &secret[&key]);
+            u
+        })
+        .collect();
+    let nodes = net
+        .node_announcements
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            n.timestamp -= shift;
+            let sk = secret[&n.node_id];
+            sign_node_announcement(&mut n, &sk);
+            n
+        })
+        .collect();
+    Gossip {
+        anns,
+        upds,
+        nodes,
+        secret,
+        ends,
+    }
+}
+
+fn channels(node: &Node) -> usize {
+    node.network_graph().unwrap().channel_count()
+}
+
+/// Feeds the whole network through `raw`, in batches.
+fn feed(raw: &mut Raw, node: &mut Node, g: &Gossip) {
+    for chunk in g.anns.chunks(50) {
+        for a in chunk {
+            raw.queue(&Message::ChannelAnnouncement(a.clone()));
+        }
+        raw.shuttle(node);
+    }
+    for chunk in g.upds.chunks(50) {
+        for u in chunk {
+            raw.queue(&Message::ChannelUpdate(u.clone()));
+        }
+        raw.shuttle(node);
+    }
+    for n in &g.nodes {
+        raw.queue(&Message::NodeAnnouncement(n.clone()));
+    }
+    raw.shuttle(node);
+}
+
+/// Whether `raw` got a `warning`, and whether the node closed it.
+fn warned_and_closed(raw: &mut Raw, node: &Node) -> (bool, bool) {
+    let got = raw.take();
+    (
+        got.iter().any(|g| matches!(g, Got::Warning(..))),
+        !raw.connected(node),
+    )
+}
+
+#[test]
+fn gossip_from_a_peer_reaches_the_graph_and_bad_signatures_cut_it_off() {
+    let (mut node, _store, _chain) = lone_node(0x51, node_config());
+    let g = regtest_gossip(1, 40, 120);
+    let mut raw = Raw::reconnect(&mut node, 0x61);
+    // Our sync asked the peer for its graph (it offers gossip_queries).
+    let asked = raw.take();
+    assert!(asked
+        .iter()
+        .any(|m| matches!(m, Got::Message(Message::GossipTimestampFilter(_)))));
+    assert!(asked
+        .iter()
+        .any(|m| matches!(m, Got::Message(Message::QueryChannelRange(_)))));
+    feed(&mut raw, &mut node, &g);
+    assert_eq!(
+        channels(&node),
+        g.anns.len(),
+        "light client: signatures only"
+    );
+    let graph = node.network_graph().unwrap();
+    assert_eq!(
+        graph
+            .channels()
+            .filter(|(_, c)| c.direction(0).is_some() && c.direction(1).is_some())
+            .count(),
+        g.anns.len()
+    );
+    assert_eq!(
+        graph
+            .nodes()
+            .filter(|(_, n)| n.announcement().is_some())
+            .count(),
+        g.nodes.len()
+    );
+    assert!(raw.connected(&node));
+
+    // A forged announcement for a new channel: a warning, a disconnect,
+    // nothing stored.
+    let mut forged = g.anns[0].clone();
+    forged.short_channel_id = ShortChannelId::new(900_000, 1, 0).unwrap();
+    raw.send(&mut node, &Message::ChannelAnnouncement(forged));
+    assert_eq!(warned_and_closed(&mut raw, &node), (true, true));
+    assert_eq!(channels(&node), g.anns.len());
+
+    // Forged updates (the other node's signature) from a second peer.
+    let mut raw = Raw::connect(&mut node, 0x62);
+    let mut u = g.upds[0].clone();
+    u.timestamp += 10;
+    u.signature = g.upds[1].signature;
+    raw.send(&mut node, &Message::ChannelUpdate(u));
+    assert_eq!(warned_and_closed(&mut raw, &node), (true, true));
+}
+
+#[test]
+fn updates_from_the_future_and_stale_ones_are_ignored() {
+    let (mut node, _store, _chain) = lone_node(0x52, node_config());
+    let g = regtest_gossip(2, 10, 20);
+    let mut raw = Raw::connect(&mut node, 0x63);
+    for a in &g.anns {
+        raw.queue(&Message::ChannelAnnouncement(a.clone()));
+    }
+    raw.shuttle(&mut node);
+    raw.take();
+    // Validly signed, but two days ahead of the node's clock (BOLT 7 lets
+    // a node discard a timestamp "unreasonably far in the future"), or
+    // older than two weeks (stale): ignored, not misbehaviour.
+    for (i, u) in g.upds.iter().enumerate() {
+        let mut far = u.clone();
+        far.timestamp = (NOW.as_secs() + 2 * 86_400) as u32;
+        g.resign(&mut far);
+        let mut old = u.clone();
+        old.timestamp = (NOW.as_secs() - 15 * 86_400) as u32;
+        g.resign(&mut old);
+        raw.queue(&Message::ChannelUpdate(far));
+        raw.queue(&Message::ChannelUpdate(old));
+        if i % 10 == 9 {
+            raw.shuttle(&mut node);
+        }
+    }
+    raw.shuttle(&mut node);
+    let graph = node.network_graph().unwrap();
+    assert!(graph
+        .channels()
+        .all(|(_, c)| c.direction(0).is_none() && c.direction(1).is_none()));
+    assert_eq!(warned_and_closed(&mut raw, &node), (false, false));
+    let stats = node.gossip_stats(raw.node_peer).unwrap();
+    assert_eq!(stats.ignored, 2 * g.upds.len() as u64);
+    assert_eq!(stats.misbehaved, 0);
+    // The same updates with their own timestamps apply.
+    for u in &g.upds {
+        raw.queue(&Message::ChannelUpdate(u.clone()));
+    }
+    raw.shuttle(&mut node);
+    let graph = node.network_graph().unwrap();
+    assert!(graph
+        .channels()
+        .all(|(_, c)| c.direction(0).is_some() && c.direction(1).is_some()));
+}
+
+#[test]
+fn a_peer_asking_for_everything_and_never_reading_stays_bounded() {
+    let mut config = node_config();
+    // A small per-peer queue: drawing the whole graph into it at once
+    // would pass the bound and cut the peer off.
+    config.max_queued_messages_per_peer = 64;
+    let (mut node, _store, _chain) = lone_node(0x53, config);
+    let g = regtest_gossip(3, 150, 400);
+    let mut feeder = Raw::connect(&mut node, 0x64);
+    feed(&mut feeder, &mut node, &g);
+    assert_eq!(channels(&node), g.anns.len());
+
+    let mut greedy = Raw::connect(&mut node, 0x65);
+    greedy.reads = false;
+    let chain = ChainHash::for_network(bitcoin::Network::Regtest);
+    greedy.queue(&Message::GossipTimestampFilter(GossipTimestampFilter {
+        chain_hash: chain,
+        first_timestamp: 0,
+        timestamp_range: u32::MAX,
+        tlvs: Default::default(),
+    }));
+    greedy.queue(&Message::QueryChannelRange(QueryChannelRange {
+        chain_hash: chain,
+        first_blocknum: 0,
+        number_of_blocks: u32::MAX,
+        tlvs: Default::default(),
+    }));
+    greedy.shuttle(&mut node);
+    for _ in 0..20 {
+        node.handle_timeout(NOW);
+        greedy.shuttle(&mut node);
+    }
+    assert!(greedy.connected(&node), "never past its queue bound");
+    // Once it reads, it gets the whole graph (the dump of its filter).
+    greedy.reads = true;
+    let mut anns = std::collections::HashSet::new();
+    let mut upds = 0;
+    for _ in 0..200 {
+        greedy.shuttle(&mut node);
+        for m in greedy.take() {
+            match m {
+                Got::Message(Message::ChannelAnnouncement(a)) => {
+                    anns.insert(a.short_channel_id);
+                }
+                Got::Message(Message::ChannelUpdate(_)) => upds += 1,
+                Got::Disconnected => panic!("disconnected"),
+                _ => {}
+            }
+        }
+        if anns.len() == g.anns.len() {
+            break;
+        }
+    }
+    assert_eq!(anns.len(), g.anns.len());
+    assert!(upds >= g.upds.len());
+}
+
+#[test]
+fn overlapping_queries_and_query_floods_get_a_warning_and_a_disconnect() {
+    let (mut node, _store, _chain) = lone_node(0x54, node_config());
+    let g = regtest_gossip(4, 30, 60);
+    let mut feeder = Raw::connect(&mut node, 0x66);
+    feed(&mut feeder, &mut node, &g);
+    let chain = ChainHash::for_network(bitcoin::Network::Regtest);
+    let mut flood = Raw::connect(&mut node, 0x67);
+    for _ in 0..30 {
+        flood.queue(&Message::QueryChannelRange(QueryChannelRange {
+            chain_hash: chain,
+            first_blocknum: 0,
+            number_of_blocks: u32::MAX,
+            tlvs: Default::default(),
+        }));
+    }
+    flood.shuttle(&mut node);
+    assert_eq!(warned_and_closed(&mut flood, &node), (true, true));
+    // The honest peer is unaffected.
+    assert!(feeder.connected(&node));
+}
+
+#[test]
+fn broken_range_replies_add_nothing_and_get_a_warning() {
+    let (mut node, _store, _chain) = lone_node(0x55, node_config());
+    let mut raw = Raw::reconnect(&mut node, 0x68);
+    // The node asked this peer for every block.
+    let asked = raw.take();
+    let q = asked
+        .iter()
+        .find_map(|m| match m {
+            Got::Message(Message::QueryChannelRange(q)) => Some(q.clone()),
+            _ => None,
+        })
+        .expect("a full-sync query");
+    // A reply whose ids lie outside the blocks it claims, and far too many
+    // of them.
+    let ids: Vec<ShortChannelId> = (0..8_000u32)
+        .map(|i| ShortChannelId::new(5_000_000 + i, 0, 0).unwrap())
+        .collect();
+    raw.send(
+        &mut node,
+        &Message::ReplyChannelRange(ReplyChannelRange {
+            chain_hash: q.chain_hash,
+            first_blocknum: q.first_blocknum,
+            number_of_blocks: 10,
+            sync_complete: 0,
+            encoded_short_ids: EncodedList::Uncompressed(ids),
+            tlvs: Default::default(),
+        }),
+    );
+    let got = raw.take();
+    assert!(got.iter().any(|g| matches!(g, Got::Warning(..))), "{got:?}");
+    assert!(
+        !got.iter()
+            .any(|g| matches!(g, Got::Message(Message::QueryShortChannelIds(_)))),
+        "nothing asked for out of a broken reply"
+    );
+    assert_eq!(channels(&node), 0);
+    // The node's graph stays usable: a fresh config has the graph on.
+    assert!(
+        NodeConfig::new(bitcoin::Network::Regtest)
+            .network_graph
+            .enabled
+    );
+}
+
+/// The LND `gossip_timestamp_filter` OOM class (issue 17): a peer that
+/// sends the "everything" filter again and again gets the historical dump
+/// once per ten minutes, drawn lazily from the graph, not a copy of the
+/// graph per filter.
+#[test]
+fn repeated_everything_filters_get_one_dump() {
+    let mut config = node_config();
+    config.max_queued_messages_per_peer = 64;
+    let (mut node, _store, _chain) = lone_node(0x56, config);
+    let g = regtest_gossip(5, 80, 200);
+    let mut feeder = Raw::connect(&mut node, 0x69);
+    feed(&mut feeder, &mut node, &g);
+    let mut greedy = Raw::connect(&mut node, 0x6a);
+    let chain = ChainHash::for_network(bitcoin::Network::Regtest);
+    let mut anns = 0;
+    for _ in 0..20 {
+        greedy.send(
+            &mut node,
+            &Message::GossipTimestampFilter(GossipTimestampFilter {
+                chain_hash: chain,
+                first_timestamp: 0,
+                timestamp_range: u32::MAX,
+                tlvs: Default::default(),
+            }),
+        );
+        anns += greedy
+            .take()
+            .iter()
+            .filter(|m| matches!(m, Got::Message(Message::ChannelAnnouncement(_))))
+            .count();
+    }
+    assert!(greedy.connected(&node));
+    assert_eq!(
+        anns,
+        g.anns.len(),
+        "one dump of the whole graph, not twenty"
+    );
 }

@@ -10,8 +10,8 @@
 
 use core::time::Duration;
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 
 use crate::graph::{NodeId, RoutingGraph};
 use crate::route::{FirstHop, RouteError, RouteParams, RoutePath};

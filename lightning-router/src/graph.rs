@@ -4,14 +4,15 @@
 //!
 //! The trait is shaped so that a graph stored as adjacency lists (one array
 //! of channel entries per node, policies inline) hands out each adjacent
-//! channel as a small value that borrows from the graph: no allocation per
-//! edge, no hashing per edge. Nodes are addressed by a dense [`NodeIndex`]
+//! channel as a small `Copy` value (policies by value, so a graph that
+//! stores them in another shape, such as the gossip crate's, converts them
+//! on the fly): no allocation per edge, no hashing per edge. Nodes are addressed by a dense [`NodeIndex`]
 //! during a search; [`NodeId`]s are only looked up at the ends.
 
 use std::collections::HashMap;
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 use secp256k1::PublicKey;
 
 /// A node's public key as its 33-byte compressed encoding (BOLT 7
@@ -139,9 +140,9 @@ impl ChannelPolicy {
 }
 
 /// One channel of a node, as [`RoutingGraph::adjacent`] yields it: both
-/// directions' policies seen from `node`. Borrowed from the graph.
+/// directions' policies seen from `node`, by value.
 #[derive(Clone, Copy, Debug)]
-pub struct AdjacentChannel<'a> {
+pub struct AdjacentChannel {
     /// The channel.
     pub scid: ShortChannelId,
     /// The node at the other end.
@@ -152,14 +153,14 @@ pub struct AdjacentChannel<'a> {
     /// search from the payee backwards relaxes).
     pub inbound_direction: Direction,
     /// `other`'s policy for forwarding to `node`.
-    pub inbound: Option<&'a ChannelPolicy>,
+    pub inbound: Option<ChannelPolicy>,
     /// `node`'s policy for forwarding to `other`.
-    pub outbound: Option<&'a ChannelPolicy>,
+    pub outbound: Option<ChannelPolicy>,
 }
 
 /// A channel by id: its ends, capacity and both policies.
 #[derive(Clone, Copy, Debug)]
-pub struct ChannelView<'a> {
+pub struct ChannelView {
     /// `node_id_1` (the lesser key).
     pub node_1: NodeIndex,
     /// `node_id_2`.
@@ -167,14 +168,14 @@ pub struct ChannelView<'a> {
     /// The capacity, if known.
     pub capacity: Option<Msat>,
     /// The policy of `node_1` (direction [`Direction::FromNode1`]).
-    pub from_node_1: Option<&'a ChannelPolicy>,
+    pub from_node_1: Option<ChannelPolicy>,
     /// The policy of `node_2`.
-    pub from_node_2: Option<&'a ChannelPolicy>,
+    pub from_node_2: Option<ChannelPolicy>,
 }
 
-impl<'a> ChannelView<'a> {
+impl ChannelView {
     /// The policy of one direction.
-    pub fn policy(&self, direction: Direction) -> Option<&'a ChannelPolicy> {
+    pub fn policy(&self, direction: Direction) -> Option<ChannelPolicy> {
         match direction {
             Direction::FromNode1 => self.from_node_1,
             Direction::FromNode2 => self.from_node_2,
@@ -186,7 +187,7 @@ impl<'a> ChannelView<'a> {
 /// it; so does [`CompactGraph`].
 pub trait RoutingGraph {
     /// The iterator over a node's channels.
-    type Adjacent<'a>: Iterator<Item = AdjacentChannel<'a>>
+    type Adjacent<'a>: Iterator<Item = AdjacentChannel>
     where
         Self: 'a;
 
@@ -203,7 +204,7 @@ pub trait RoutingGraph {
     fn adjacent(&self, node: NodeIndex) -> Self::Adjacent<'_>;
 
     /// One channel by id.
-    fn channel(&self, scid: ShortChannelId) -> Option<ChannelView<'_>>;
+    fn channel(&self, scid: ShortChannelId) -> Option<ChannelView>;
 }
 
 /// One channel of [`CompactGraph`].
@@ -382,9 +383,9 @@ pub struct CompactAdjacent<'a> {
 }
 
 impl<'a> Iterator for CompactAdjacent<'a> {
-    type Item = AdjacentChannel<'a>;
+    type Item = AdjacentChannel;
 
-    fn next(&mut self) -> Option<AdjacentChannel<'a>> {
+    fn next(&mut self) -> Option<AdjacentChannel> {
         let e = self.entries.next()?;
         let c = self.graph.channels.get(e.channel as usize)?;
         let inb = e.inbound.bit() as usize;
@@ -393,8 +394,8 @@ impl<'a> Iterator for CompactAdjacent<'a> {
             other: e.other,
             capacity: c.capacity,
             inbound_direction: e.inbound,
-            inbound: c.policies[inb].as_ref(),
-            outbound: c.policies[1 - inb].as_ref(),
+            inbound: c.policies[inb],
+            outbound: c.policies[1 - inb],
         })
     }
 
@@ -430,14 +431,14 @@ impl RoutingGraph for CompactGraph {
         }
     }
 
-    fn channel(&self, scid: ShortChannelId) -> Option<ChannelView<'_>> {
+    fn channel(&self, scid: ShortChannelId) -> Option<ChannelView> {
         let c = self.channels.get(*self.scid_index.get(&scid)? as usize)?;
         Some(ChannelView {
             node_1: c.node_1,
             node_2: c.node_2,
             capacity: c.capacity,
-            from_node_1: c.policies[0].as_ref(),
-            from_node_2: c.policies[1].as_ref(),
+            from_node_1: c.policies[0],
+            from_node_2: c.policies[1],
         })
     }
 }

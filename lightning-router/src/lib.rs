@@ -3,6 +3,8 @@
 //!
 //! - [`graph`] holds the [`RoutingGraph`] read trait a channel graph implements
 //!   for the router, and [`CompactGraph`], an adjacency-list graph.
+//! - `gossip` (feature `gossip`) implements [`RoutingGraph`] for the
+//!   validated public graph of `lightning-gossip` (`NetworkGraph`).
 //! - [`router`] holds `Router::find_route` (one path or a multi-part split)
 //!   and `Router::query_routes`; the search itself is in `search`.
 //! - [`scorer`] holds [`ProbabilisticScorer`], liquidity bounds per channel
@@ -13,6 +15,8 @@
 #![forbid(unsafe_code)]
 
 pub mod attempts;
+#[cfg(feature = "gossip")]
+pub mod gossip;
 pub mod graph;
 pub mod route;
 pub mod router;

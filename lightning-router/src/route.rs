@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use lightning_core::Msat;
 use lightning_wire::bolt11::{Bolt11Invoice, RouteHint};
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 
 use crate::graph::{Direction, NodeId};
 use crate::scorer::HopUse;

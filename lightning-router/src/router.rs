@@ -20,8 +20,8 @@
 
 use std::collections::HashSet;
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 
 use crate::graph::{NodeId, RoutingGraph};
 use crate::route::{FirstHop, Route, RouteError, RouteParams, RoutePath};

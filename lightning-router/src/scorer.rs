@@ -62,8 +62,8 @@ use core::hash::{BuildHasherDefault, Hasher};
 use core::time::Duration;
 use std::collections::HashMap;
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 
 use crate::graph::Direction;
 

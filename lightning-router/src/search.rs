@@ -17,8 +17,8 @@
 use core::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 
 use crate::graph::{ChannelPolicy, Direction, NodeId, NodeIndex, RoutingGraph};
 use crate::route::{FirstHop, RouteError, RouteHop, RouteParams, RoutePath, MAX_PATH_LENGTH};
@@ -308,7 +308,7 @@ impl Searcher {
                             scid: ch.scid,
                             direction: ch.inbound_direction,
                             capacity: ch.capacity,
-                            policy,
+                            policy: &policy,
                         };
                         self.relax(pb, u, &lu, &e, usage, fee_budget, scorer);
                     }

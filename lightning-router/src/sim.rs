@@ -7,7 +7,7 @@
 
 use core::time::Duration;
 
-use lightning_core::Msat;
+use lightning_wire::Msat;
 
 use crate::attempts::{FailureReason, PaymentAttempts, PaymentState, RetryBudget};
 use crate::graph::{NodeId, RoutingGraph};

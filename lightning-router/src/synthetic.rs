@@ -24,8 +24,8 @@
 
 use std::collections::HashMap;
 
-use lightning_core::Msat;
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
 use crate::graph::{ChannelPolicy, ChannelSpec, CompactGraph, Direction, GraphError, NodeId};

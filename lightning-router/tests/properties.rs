@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use lightning_core::Msat;
 use lightning_router::synthetic::{generate, SyntheticParams};
 use lightning_router::{
     find_route, CompactGraph, NodeId, ProbabilisticScorer, Route, RouteParams, RoutingGraph,
     ScorerParams, ZeroPenalty, MAX_PATH_LENGTH,
 };
+use lightning_wire::Msat;
 use proptest::prelude::*;
 
 fn check(g: &CompactGraph, payer: &NodeId, p: &RouteParams, r: &Route) -> Result<(), String> {

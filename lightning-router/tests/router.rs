@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 use std::time::Duration;
 
-use lightning_core::Msat;
 use lightning_router::attempts::{FailureReason, PaymentAttempts, PaymentState, RetryBudget};
 use lightning_router::{
     find_route, ChannelPolicy, ChannelSpec, CompactGraph, FirstHop, NodeId, ProbabilisticScorer,
@@ -13,6 +12,7 @@ use lightning_router::{
 };
 use lightning_wire::bolt11::{RouteHint, RouteHintHop};
 use lightning_wire::types::ShortChannelId;
+use lightning_wire::Msat;
 use secp256k1::{PublicKey, SecretKey, SECP256K1};
 
 fn node(i: u8) -> NodeId {

@@ -12,6 +12,7 @@
 //! - [`bolt11`]: BOLT 11 invoices: parse and verify, build and sign.
 #![forbid(unsafe_code)]
 
+pub mod amount;
 pub mod bigsize;
 pub mod bolt11;
 pub mod codec;
@@ -21,4 +22,5 @@ pub mod noise;
 pub mod tlv;
 pub mod types;
 
+pub use amount::Msat;
 pub use codec::{Decode, DecodeError, DecodeErrorKind, Encode, EncodeError, Reader};

@@ -134,6 +134,7 @@ pub struct NodeBuilder {
     best_block: Option<BestBlock>,
     acceptor: Option<Arc<dyn InboundChannelAcceptor>>,
     wallet: Option<Arc<dyn Wallet + Send + Sync>>,
+    utxo: Option<Arc<dyn lightning_gossip::UtxoLookup + Send + Sync>>,
 }
 
 impl core::fmt::Debug for NodeBuilder {
@@ -165,6 +166,7 @@ impl NodeBuilder {
             best_block: None,
             acceptor: None,
             wallet: None,
+            utxo: None,
         }
     }
 
@@ -271,6 +273,20 @@ impl NodeBuilder {
         self
     }
 
+    /// The host's view of the UTXO set, by `short_channel_id`: the public
+    /// graph checks each `channel_announcement`'s funding output through
+    /// it (BOLT 7: the output must be the channel's unspent P2WSH), and
+    /// learns capacities from it. Without one, announcements are taken on
+    /// their signatures alone (the light-client option) and capacities are
+    /// unknown.
+    pub fn utxo_lookup(
+        mut self,
+        utxo: Arc<dyn lightning_gossip::UtxoLookup + Send + Sync>,
+    ) -> Self {
+        self.utxo = Some(utxo);
+        self
+    }
+
     /// Builds the node: checks that the store is this node's and on this
     /// network (or empty, or written before stores recorded it: see
     /// [`Node::store_adopted`]), then restores everything it holds or
@@ -343,6 +359,9 @@ impl NodeBuilder {
         }
         if let Some(acceptor) = self.acceptor {
             node.set_inbound_channel_acceptor(acceptor);
+        }
+        if let Some(utxo) = self.utxo {
+            node.set_utxo_lookup(utxo);
         }
         Ok(node)
     }

@@ -77,6 +77,8 @@ pub struct NodeConfig {
     /// limits of our `channel_update`s. Channels are announced when
     /// `channel.announce_channel` is set (outbound) or the funder set it.
     pub gossip: super::GossipConfig,
+    /// The public graph, gossip from peers and sync (BOLT 7). Default: on.
+    pub network_graph: super::NetworkGraphConfig,
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -102,6 +104,7 @@ impl NodeConfig {
             offered_htlc_grace_blocks: 2,
             fulfill_deadline_blocks: 12,
             gossip: super::GossipConfig::default(),
+            network_graph: super::NetworkGraphConfig::default(),
         }
     }
 
@@ -109,7 +112,8 @@ impl NodeConfig {
     /// `option_static_remotekey` and `payment_secret` required;
     /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
     /// `option_anchors`, `option_shutdown_anysegwit`,
-    /// `option_channel_type` and `option_provide_storage` optional.
+    /// `option_channel_type`, `option_provide_storage`, `gossip_queries`
+    /// and `gossip_queries_ex` optional.
     pub fn default_features() -> InitFeatures {
         let mut f = InitFeatures::empty();
         f.set_optional(Feature::DataLossProtect);
@@ -122,6 +126,9 @@ impl NodeConfig {
         f.set_optional(Feature::ChannelType);
         // BOLT 1 peer storage (issue 21, `node/peer_storage.rs`).
         f.set_optional(Feature::ProvideStorage);
+        // BOLT 7 queries (cleared when the graph is off).
+        f.set_optional(Feature::GossipQueries);
+        f.set_optional(Feature::GossipQueriesEx);
         f
     }
 

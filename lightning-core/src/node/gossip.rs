@@ -3,8 +3,15 @@
 //! `channel_update`s (disable on disconnect, enable on reconnect, refresh
 //! before the two-week staleness, a rate limit) and our
 //! `node_announcement`. What is for the whole network leaves through
-//! [`Node::poll_gossip`]; the host broadcasts it (this crate holds no graph
-//! and relays nothing).
+//! [`Node::poll_gossip`]; the host may broadcast it. It also goes into the
+//! node's own public graph ([`graph`](super::graph)), which relays it to
+//! the peers whose `gossip_timestamp_filter` covers it.
+//!
+//! Timestamps are UNIX seconds from the host's time, strictly increasing,
+//! and the last one is persisted (key [`GOSSIP_TIMESTAMP_KEY`]) before any
+//! message carrying it leaves: a restart, even with a clock set back,
+//! never reuses or regresses one (BOLT 7: a `timestamp` not greater than
+//! the last one the network saw is ignored).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -24,6 +31,10 @@ use crate::keys::{GossipMessageHash, KeyError};
 /// BOLT 7 ("Pruning the Network View"): a channel whose latest update is
 /// older than two weeks may be pruned; ours is refreshed a day before.
 pub const UPDATE_REFRESH: Duration = Duration::from_secs(13 * 24 * 3600);
+
+/// The node's key of the last gossip timestamp it signed (4 bytes,
+/// big-endian).
+pub const GOSSIP_TIMESTAMP_KEY: &str = "gossip/last_timestamp";
 
 /// What we announce about ourselves and our channels
 /// ([`NodeConfig::gossip`](super::NodeConfig::gossip)).
@@ -87,7 +98,8 @@ struct Published {
 /// the host's clock, never below the last one made in this run).
 #[derive(Debug, Default)]
 pub(super) struct GossipState {
-    queue: VecDeque<Message>,
+    /// Each message behind the write of its timestamp.
+    queue: VecDeque<(u64, Message)>,
     /// Channels whose full announcement went to the host this run.
     announced: BTreeSet<ChannelId>,
     published: BTreeMap<ChannelId, Published>,
@@ -112,8 +124,16 @@ impl Node {
     /// }
     /// # }
     /// ```
+    ///
+    /// A message waits until the write of its timestamp is durable (with
+    /// [`Persistence::Async`](super::Persistence::Async), until
+    /// [`Node::persist_completed`] reports it).
     pub fn poll_gossip(&mut self) -> Option<Message> {
-        self.gossip.queue.pop_front()
+        let (dep, _) = self.gossip.queue.front()?;
+        if !self.writer.is_durable(*dep) {
+            return None;
+        }
+        self.gossip.queue.pop_front().map(|(_, m)| m)
     }
 
     /// Queues `msg` for [`Node::poll_gossip`], dropping what it supersedes
@@ -121,21 +141,47 @@ impl Node {
     /// node announcement), so a host that polls seldom holds at most one
     /// announcement and one update per channel and one node announcement.
     fn push_gossip(&mut self, msg: Message) {
-        self.gossip.queue.retain(|old| match (old, &msg) {
+        self.graph_own_gossip(&msg);
+        self.gossip.queue.retain(|(_, old)| match (old, &msg) {
             (Message::ChannelUpdate(a), Message::ChannelUpdate(b)) => {
                 a.short_channel_id != b.short_channel_id || a.direction() != b.direction()
             }
             (Message::NodeAnnouncement(_), Message::NodeAnnouncement(_)) => false,
             _ => true,
         });
-        self.gossip.queue.push_back(msg);
+        let dep = self.writer.barrier();
+        self.gossip.queue.push_back((dep, msg));
     }
 
     fn gossip_timestamp(&mut self) -> u32 {
         let now = u32::try_from(self.now.as_secs()).unwrap_or(u32::MAX);
         let t = now.max(self.gossip.last_timestamp.saturating_add(1));
         self.gossip.last_timestamp = t;
+        // Joins this step's batch: what carries `t` leaves after it.
+        let _ = self
+            .writer
+            .write_record(GOSSIP_TIMESTAMP_KEY, t.to_be_bytes().to_vec());
         t
+    }
+
+    /// Our last gossip timestamp from the store: later ones are above it.
+    pub(super) fn restore_gossip_timestamp(
+        &mut self,
+        store: &dyn lightning_persist::KvStore,
+    ) -> Result<(), super::NodeError> {
+        let read = store
+            .read(super::NAMESPACE, GOSSIP_TIMESTAMP_KEY)
+            .map_err(|e| super::NodeError::Restore(format!("{GOSSIP_TIMESTAMP_KEY}: {e}")))?;
+        if let Some(v) = read {
+            self.writer.set_version(GOSSIP_TIMESTAMP_KEY, v.version);
+            // A damaged record leaves the clock alone to decide.
+            if let Ok(bytes) = <[u8; 4]>::try_from(v.value.as_slice()) {
+                let t = u32::from_be_bytes(bytes);
+                self.gossip.last_timestamp = t;
+                self.gossip.node_announcement_timestamp = t;
+            }
+        }
+        Ok(())
     }
 
     fn sign_gossip(&self, hash: [u8; 32]) -> Result<Signature, KeyError> {
@@ -210,7 +256,7 @@ impl Node {
         self.gossip.announced.insert(id);
         self.push_gossip(Message::ChannelAnnouncement(ann));
         self.publish_update(id, false, false);
-        if let Some(n) = self.our_node_announcement() {
+        if let Some(n) = self.make_node_announcement() {
             self.push_gossip(Message::NodeAnnouncement(n));
         }
     }
@@ -343,6 +389,14 @@ impl Node {
     ///     .unwrap();
     /// ```
     pub fn our_node_announcement(&mut self) -> Option<NodeAnnouncement> {
+        let n = self.make_node_announcement();
+        // A public call ends a step: the timestamp's write is durable
+        // (inline) or handed out before the host sees the message.
+        let _ = self.finish();
+        n
+    }
+
+    fn make_node_announcement(&mut self) -> Option<NodeAnnouncement> {
         let cfg = self.config.gossip.clone();
         let mut alias = [0u8; 32];
         let mut end = cfg.alias.len().min(32);
@@ -445,6 +499,7 @@ impl Node {
         for (id, disabled) in due {
             self.publish_update(id, disabled, true);
         }
+        self.graph_timeout();
     }
 
     /// When [`Node::gossip_timeout`] next has work.
@@ -463,6 +518,9 @@ impl Node {
                 p.at.saturating_add(UPDATE_REFRESH)
             }
         });
-        disable.chain(publish).min()
+        disable
+            .chain(publish)
+            .chain(self.graph_next_timeout())
+            .min()
     }
 }

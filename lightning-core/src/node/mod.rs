@@ -64,6 +64,7 @@ mod delivery;
 mod error;
 mod events;
 mod gossip;
+mod graph;
 mod host;
 mod htlcs;
 mod identity;
@@ -78,6 +79,7 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod routing;
 mod transmit;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,11 +105,16 @@ pub use events::{
     Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
     PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
 };
-pub use gossip::{GossipConfig, UPDATE_REFRESH};
+pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
+pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
     KEYS_INDEX_BLOCK,
+};
+/// The router's types, for [`Node::find_route`] and [`Node::query_routes`].
+pub use lightning_router::{
+    FirstHop, NodeId, Route, RouteCandidate, RouteError, RouteHop, RouteParams, RoutePath,
 };
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 
@@ -231,6 +238,9 @@ pub struct Node {
     backup: backup::BackupState,
     /// BOLT 1 peer storage: peers' blobs and ours ([`peer_storage`]).
     peer_storage: peer_storage::PeerStorageState,
+    /// The public graph, its sync, the router and the scorer
+    /// ([`graph`], [`routing`]).
+    public_graph: graph::PublicGraph,
 }
 
 impl Node {
@@ -266,6 +276,8 @@ impl Node {
             // A channel opened or closed: the backup joins this batch.
             self.refresh_channel_backup();
             self.peer_storage_step();
+            // Gossip for peers whose queues are empty ([`graph`]).
+            self.pump_gossip();
             if !self.flush_outbox() {
                 break;
             }

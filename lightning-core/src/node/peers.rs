@@ -94,7 +94,15 @@ impl Node {
 
     pub(super) fn on_peer_event(&mut self, event: PeerEvent) {
         match event {
-            PeerEvent::Connected { node_id, .. } => self.on_peer_connected(node_id),
+            PeerEvent::Connected {
+                peer,
+                node_id,
+                their_features,
+                ..
+            } => {
+                self.on_peer_connected(node_id);
+                self.graph_peer_connected(peer, &their_features);
+            }
             PeerEvent::Disconnected {
                 peer,
                 node_id,
@@ -102,6 +110,7 @@ impl Node {
                 ..
             } => {
                 self.outbox.drop_peer(peer);
+                self.graph_peer_disconnected(peer);
                 if let (Some(node_id), true) = (node_id, was_connected) {
                     if self.peers.peer_for_node(&node_id).is_none() {
                         self.on_peer_disconnected(node_id);
@@ -220,6 +229,11 @@ impl Node {
                 return self.on_peer_storage_retrieval(node_id, &m.blob)
             }
             _ => {}
+        }
+        // BOLT 7 gossip and queries: the public graph and its sync.
+        if super::graph::is_gossip(&message) {
+            self.on_gossip_message(node_id, &message);
+            return;
         }
         let Some(channel_id) = message_channel_id(&message) else {
             return;

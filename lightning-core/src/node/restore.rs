@@ -11,6 +11,7 @@ use lightning_persist::KvStore;
 use lightning_wire::types::ChannelId;
 
 use super::channels::is_unfunded;
+use super::graph;
 use super::identity;
 use super::inbound::KeysIndexes;
 use super::outbox::Outbox;
@@ -40,6 +41,16 @@ impl Node {
         host: NodeHost,
         best_block: BestBlock,
     ) -> Node {
+        let mut config = config;
+        if !config.network_graph.enabled {
+            config
+                .features
+                .clear(lightning_wire::features::Feature::GossipQueries);
+            config
+                .features
+                .clear(lightning_wire::features::Feature::GossipQueriesEx);
+        }
+        let public_graph = graph::PublicGraph::new(&config.network_graph, config.chain_hash());
         let mut peer_config = PeerConfig::new(config.chain_hash(), config.features.clone());
         peer_config.ping_interval = config.ping_interval;
         // BOLT 8's two ECDHs per handshake go through the node signer.
@@ -68,6 +79,7 @@ impl Node {
             keys_indexes: KeysIndexes::default(),
             epoch_write: 0,
             gossip: Default::default(),
+            public_graph,
             acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
             onchain: BTreeMap::new(),
@@ -141,6 +153,9 @@ impl Node {
                 .list_prefix(NAMESPACE, prefix)
                 .map_err(|e| NodeError::Restore(format!("{prefix}: {e}")))
         };
+        // The public graph, the scorer and our gossip timestamps.
+        node.restore_public_graph(store)?;
+        node.restore_gossip_timestamp(store)?;
 
         // Entropy first: a fresh epoch, durable before anything is drawn
         // from it leaves.

@@ -376,6 +376,11 @@ impl Funded {
                             | Message::AnnouncementSignatures(_)
                             | Message::ChannelAnnouncement(_)
                             | Message::NodeAnnouncement(_)
+                            | Message::GossipTimestampFilter(_)
+                            | Message::QueryChannelRange(_)
+                            | Message::ReplyChannelRange(_)
+                            | Message::QueryShortChannelIds(_)
+                            | Message::ReplyShortChannelIdsEnd(_)
                     )
                 })
                 .collect();

@@ -388,6 +388,12 @@ impl GossipSync {
         self.stage(RelayItem::Update(idx, 1));
     }
 
+    /// Queues a `node_announcement` the host applied itself (its own) for
+    /// relay at the next flush.
+    pub fn relay_node(&mut self, idx: NodeIdx) {
+        self.stage(RelayItem::Node(idx));
+    }
+
     /// Flushes staged gossip into the queues of the peers whose filter
     /// covers it, once per [`SyncConfig::flush_interval_secs`].
     pub fn handle_timeout(&mut self, graph: &NetworkGraph, now: u64) {
