@@ -76,6 +76,56 @@ pub struct NodeConfig {
     /// limits of our `channel_update`s. Channels are announced when
     /// `channel.announce_channel` is set (outbound) or the funder set it.
     pub gossip: super::GossipConfig,
+    /// Forwarding and receiving beyond invoices: whether we forward, the
+    /// HTLC limits of forwards, keysend (see [`ForwardingConfig`]). The
+    /// fees and CLTV delta we charge are [`NodeConfig::gossip`]'s, the ones
+    /// our `channel_update`s announce (BOLT 7): one source for both.
+    pub forwarding: ForwardingConfig,
+}
+
+/// Forwarding policy beyond what `channel_update` carries (BOLT 4, "Payload
+/// Format", requirements for a forwarding node; BOLT 7, "HTLC Fees").
+///
+/// ```
+/// use lightning_core::node::ForwardingConfig;
+/// let f = ForwardingConfig::default();
+/// assert!(f.enabled && !f.accept_keysend);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ForwardingConfig {
+    /// Forward HTLCs whose onion names a next hop. Off: every forward is
+    /// failed `unknown_next_peer`. Default on.
+    pub enabled: bool,
+    /// The largest HTLC we forward (`None`: only the outgoing channel's
+    /// own limits, which our `channel_update` announces).
+    pub htlc_maximum_msat: Option<u64>,
+    /// The fewest blocks between the current height and an outgoing
+    /// HTLC's `cltv_expiry`: below it the forward is failed
+    /// `expiry_too_soon` (we need time to time out downstream before the
+    /// upstream HTLC expires). Default 24 (above
+    /// [`NodeConfig::fulfill_deadline_blocks`] + the grace blocks).
+    pub min_outgoing_cltv_blocks: u32,
+    /// The most blocks between the current height and an outgoing HTLC's
+    /// `cltv_expiry`: beyond it the forward is failed `expiry_too_far`.
+    /// Default 2016.
+    pub max_outgoing_cltv_blocks: u32,
+    /// Accept spontaneous payments (keysend: the preimage in onion TLV
+    /// 5482373484). Default off: such HTLCs fail
+    /// `incorrect_or_unknown_payment_details`.
+    pub accept_keysend: bool,
+}
+
+impl Default for ForwardingConfig {
+    fn default() -> Self {
+        ForwardingConfig {
+            enabled: true,
+            htlc_maximum_msat: None,
+            min_outgoing_cltv_blocks: 24,
+            max_outgoing_cltv_blocks: 2016,
+            accept_keysend: false,
+        }
+    }
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -101,6 +151,7 @@ impl NodeConfig {
             offered_htlc_grace_blocks: 2,
             fulfill_deadline_blocks: 12,
             gossip: super::GossipConfig::default(),
+            forwarding: ForwardingConfig::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! At-least-once delivery of the events that matter for money.
 //!
-//! `PaymentReceived`, `PaymentSent`, `PaymentFailed` and the
+//! `PaymentReceived`, `PaymentSent`, `PaymentFailed`, `PaymentForwarded` and the
 //! `ChannelClosed` of a funded channel report a state the node has already
 //! written (an invoice or payment record, a channel record). The event
 //! itself lives only in memory, so a crash between that write and the
@@ -28,6 +28,7 @@ use lightning_wire::codec::Decode;
 use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
+use super::forward_record::{forward_key, ForwardState};
 use super::records::{channel_closed_ack_key, invoice_key, payment_key};
 use super::{Event, Node};
 use crate::amount::Msat;
@@ -97,6 +98,19 @@ impl Node {
                     .writer
                     .write_record(&channel_closed_ack_key(&id), vec![1]);
             }
+            Ack::Forward(channel_id, htlc_id) => {
+                let Some(r) = self.forwards.get_mut(&(channel_id, htlc_id)) else {
+                    return;
+                };
+                if r.event_handled || !matches!(r.state, ForwardState::Fulfilled(_)) {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self
+                    .writer
+                    .write_record(&forward_key(&channel_id, htlc_id), bytes);
+            }
         }
     }
 
@@ -129,7 +143,7 @@ impl Node {
                 (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {
                     payment_hash: *hash,
                     preimage,
-                    fee_msat: Msat::ZERO,
+                    fee_msat: Msat(p.fee_msat),
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,
@@ -147,6 +161,22 @@ impl Node {
                 _ => continue,
             };
             events.push((event, ack));
+        }
+        for r in self.forwards.values() {
+            if r.event_handled || !matches!(r.state, ForwardState::Fulfilled(_)) {
+                continue;
+            }
+            events.push((
+                Event::PaymentForwarded {
+                    prev_channel_id: r.incoming.0,
+                    prev_htlc_id: r.incoming.1,
+                    next_channel_id: r.outgoing.0,
+                    payment_hash: r.payment_hash,
+                    amount_forwarded_msat: Msat(r.outgoing_amount_msat),
+                    fee_earned_msat: Msat(r.fee_msat()),
+                },
+                Ack::Forward(r.incoming.0, r.incoming.1),
+            ));
         }
         for (id, entry) in &self.channels {
             let ch = &entry.channel;

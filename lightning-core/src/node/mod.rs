@@ -61,6 +61,8 @@ mod deadlines;
 mod delivery;
 mod error;
 mod events;
+mod forward;
+mod forward_record;
 mod gossip;
 mod host;
 mod htlcs;
@@ -75,6 +77,7 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod route;
 mod transmit;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,11 +96,14 @@ use crate::peer::PeerManager;
 
 pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
-pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
+pub use config::{
+    ForwardingConfig, InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
+};
 pub use error::NodeError;
 pub use events::{
-    Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
-    PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Balances, ChannelDetails, ClosingState, Event, ForwardDetails, ForwardStatus, InvoiceDetails,
+    InvoiceStatus, PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage,
+    PaymentStatus,
 };
 pub use gossip::{GossipConfig, UPDATE_REFRESH};
 pub use host::NodeHost;
@@ -106,6 +112,7 @@ pub use inbound::{
     KEYS_INDEX_BLOCK,
 };
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
+pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 
 use inbound::KeysIndexes;
 use outbox::Outbox;
@@ -218,6 +225,10 @@ pub struct Node {
     history_seen: BTreeMap<ChannelId, (u64, u64)>,
     /// Our announcements and channel updates (BOLT 7).
     gossip: gossip::GossipState,
+    /// HTLCs we forwarded, by incoming (channel, HTLC id) ([`forward`]).
+    forwards: BTreeMap<(ChannelId, u64), forward_record::ForwardRecord>,
+    /// The incoming HTLC of each outgoing forward not failed.
+    forwards_by_out: BTreeMap<(ChannelId, u64), (ChannelId, u64)>,
 }
 
 impl Node {
@@ -261,6 +272,37 @@ impl Node {
     /// each other directly.
     fn channel_output_applied(&mut self, id: ChannelId) {
         self.after_channel_output(id);
+    }
+
+    /// Hub for [`forward`]: applies a channel output
+    /// ([`channel_events`]), which itself answers forwards.
+    fn apply_channel_output(&mut self, id: ChannelId, out: crate::channel::ChannelOutput) {
+        self.apply(id, out);
+    }
+
+    /// Hub for [`forward`]: our `channel_update` for `id` as a BOLT 4
+    /// failure carries it (the message with its type; empty if none can be
+    /// made), from [`gossip`].
+    fn failure_channel_update(&mut self, id: ChannelId) -> Vec<u8> {
+        let private = self
+            .channels
+            .get(&id)
+            .is_none_or(|e| !e.channel.state().announce_channel);
+        self.our_channel_update(id, private, false)
+            .and_then(|u| {
+                lightning_wire::msgs::Message::ChannelUpdate(u)
+                    .encode()
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Hub for [`forward`]: what channel `id` can offer in one HTLC now
+    /// ([`payments`]).
+    fn outbound_capacity(&self, id: ChannelId) -> u64 {
+        self.channels
+            .get(&id)
+            .map_or(0, |e| payments::outbound_capacity_msat(&e.channel))
     }
 
     pub(crate) fn best_height(&self) -> u32 {

@@ -182,6 +182,12 @@ pub(crate) struct PaymentRecord {
     pub failure_code: Option<u16>,
     pub failing_hop: Option<u64>,
     pub failure_message: Option<Vec<u8>>,
+    /// Routing fees paid (type 29, odd; 0 in older records and for a
+    /// direct peer).
+    pub fee_msat: u64,
+    /// The route's node ids, first hop first (type 31, odd; empty in
+    /// older records), to name the hop a failure came from.
+    pub route: Vec<PublicKey>,
 }
 
 impl PaymentRecord {
@@ -218,6 +224,13 @@ impl PaymentRecord {
         }
         if let Some(m) = &self.failure_message {
             w.put_raw(27, m);
+        }
+        if self.fee_msat != 0 {
+            w.put_raw(29, &self.fee_msat.to_be_bytes());
+        }
+        if !self.route.is_empty() {
+            let keys: Vec<[u8; 33]> = self.route.iter().map(PublicKey::serialize).collect();
+            w.put_raw(31, &keys.concat());
         }
         w.into_bytes()
     }
@@ -266,6 +279,19 @@ impl PaymentRecord {
             .map(|b| u64_of(b, "failing_hop"))
             .transpose()?;
         let failure_message = r.take_raw(27).map(<[u8]>::to_vec);
+        let fee_msat = r
+            .take_raw(29)
+            .map(|b| u64_of(b, "fee_msat"))
+            .transpose()?
+            .unwrap_or(0);
+        let route = match r.take_raw(31) {
+            None => Vec::new(),
+            Some(b) if b.len() % 33 == 0 => b
+                .chunks(33)
+                .map(<PublicKey as Decode>::from_bytes)
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(DecodeError::invalid("route: not 33-byte keys")),
+        };
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -282,6 +308,8 @@ impl PaymentRecord {
             failure_code,
             failing_hop,
             failure_message,
+            fee_msat,
+            route,
         })
     }
 }
@@ -330,6 +358,11 @@ mod tests {
             failure_code: Some(0x400f),
             failing_hop: Some(0),
             failure_message: Some(vec![0x40, 0x0f]),
+            fee_msat: 1001,
+            route: vec![PublicKey::from_secret_key(
+                bitcoin::secp256k1::SECP256K1,
+                &key,
+            )],
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
         // A record of the previous format (no types 21 to 27) still reads,
@@ -339,6 +372,8 @@ mod tests {
             failure_code: None,
             failing_hop: None,
             failure_message: None,
+            fee_msat: 0,
+            route: Vec::new(),
             ..pay.clone()
         };
         let mut w = TlvStreamWriter::new();

@@ -74,6 +74,8 @@ impl Node {
             filter_registered: BTreeSet::new(),
             history_dirty: BTreeSet::new(),
             history_seen: BTreeMap::new(),
+            forwards: BTreeMap::new(),
+            forwards_by_out: BTreeMap::new(),
         }
     }
 
@@ -182,6 +184,12 @@ impl Node {
                     node.payments.insert(r.payment_hash, r);
                 }
                 node.writer.set_version(&key, v.version);
+            }
+        }
+
+        for key in list(super::forward_record::FORWARDS_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                node.restore_forward(&key, &v.value, v.version);
             }
         }
 
@@ -314,6 +322,9 @@ impl Node {
                 );
             }
         }
+        // Forwards whose outgoing offer the restored channels never had
+        // fail back; fulfils already held are claimed ([`forward`]).
+        node.reconcile_forwards();
         // Resolvers resume: what is due at this height goes out again.
         node.onchain_best_height(best_block.height, true);
         // A failed write shows in `persist_failure` (as before any call).
