@@ -101,10 +101,11 @@ pub struct ForwardingConfig {
     /// own limits, which our `channel_update` announces).
     pub htlc_maximum_msat: Option<u64>,
     /// The fewest blocks between the current height and an outgoing
-    /// HTLC's `cltv_expiry`: below it the forward is failed
-    /// `expiry_too_soon` (we need time to time out downstream before the
-    /// upstream HTLC expires). Default 24 (above
-    /// [`NodeConfig::fulfill_deadline_blocks`] + the grace blocks).
+    /// HTLC's `cltv_expiry` (at or below it the forward is failed
+    /// `expiry_too_soon`): blocks for the HTLC to travel and be answered
+    /// before the next hop must fail it. Our own safety margin (claiming
+    /// upstream after a timeout downstream) is the `cltv_expiry_delta` we
+    /// charge, checked separately (`incorrect_cltv_expiry`). Default 6.
     pub min_outgoing_cltv_blocks: u32,
     /// The most blocks between the current height and an outgoing HTLC's
     /// `cltv_expiry`: beyond it the forward is failed `expiry_too_far`.
@@ -121,7 +122,7 @@ impl Default for ForwardingConfig {
         ForwardingConfig {
             enabled: true,
             htlc_maximum_msat: None,
-            min_outgoing_cltv_blocks: 24,
+            min_outgoing_cltv_blocks: 6,
             max_outgoing_cltv_blocks: 2016,
             accept_keysend: false,
         }
