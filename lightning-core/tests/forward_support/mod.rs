@@ -127,11 +127,11 @@ impl Line {
         chain.mine_blocks(101, &wallet.script_pubkey());
         let names = ["alice", "bob", "carol", "dave", "erin", "frank"];
         let mut members = Vec::new();
-        for i in 0..n {
+        for (i, name) in names.iter().enumerate().take(n) {
             let mut config = config();
             configure(i, &mut config);
             let mut m = Member {
-                name: names[i],
+                name,
                 seed: u8::try_from(i + 1).unwrap(),
                 config,
                 node: placeholder(&chain),
