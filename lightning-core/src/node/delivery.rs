@@ -29,7 +29,7 @@ use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
 use super::forward_record::{forward_key, ForwardState};
-use super::records::{channel_closed_ack_key, invoice_key, payment_key};
+use super::records::{channel_closed_ack_key, invoice_key, keysend_key, payment_key};
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
@@ -98,6 +98,17 @@ impl Node {
                     .writer
                     .write_record(&channel_closed_ack_key(&id), vec![1]);
             }
+            Ack::Keysend(hash) => {
+                let Some(r) = self.keysends.get_mut(&hash) else {
+                    return;
+                };
+                if r.event_handled {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self.writer.write_record(&keysend_key(&hash), bytes);
+            }
             Ack::Forward(channel_id, htlc_id) => {
                 let Some(r) = self.forwards.get_mut(&(channel_id, htlc_id)) else {
                     return;
@@ -161,6 +172,16 @@ impl Node {
                 _ => continue,
             };
             events.push((event, ack));
+        }
+        for r in self.keysends.values().filter(|r| !r.event_handled) {
+            events.push((
+                Event::SpontaneousPaymentReceived {
+                    payment_hash: r.payment_hash,
+                    amount_msat: Msat(r.amount_msat),
+                    custom_records: r.custom_records.clone(),
+                },
+                Ack::Keysend(r.payment_hash),
+            ));
         }
         for r in self.forwards.values() {
             if r.event_handled || !matches!(r.state, ForwardState::Fulfilled(_)) {

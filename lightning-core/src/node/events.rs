@@ -192,8 +192,8 @@ pub enum Event {
     },
     /// A payment without an invoice reached us and was claimed: keysend
     /// (BOLT 4 payload TLV 5482373484 carries the preimage; accepted only
-    /// with [`ForwardingConfig::accept_keysend`](super::ForwardingConfig::accept_keysend)),
-    /// or a hold invoice the host claimed.
+    /// with [`ForwardingConfig::accept_keysend`](super::ForwardingConfig::accept_keysend)).
+    /// Delivered at least once; deduplicate by payment hash.
     SpontaneousPaymentReceived {
         /// The payment hash.
         payment_hash: PaymentHash,
@@ -277,6 +277,8 @@ pub(crate) enum Ack {
     /// `PaymentForwarded`: the forwarding record's `event_handled`, by its
     /// incoming HTLC.
     Forward(ChannelId, u64),
+    /// `SpontaneousPaymentReceived`: the keysend record's `event_handled`.
+    Keysend(PaymentHash),
 }
 
 /// The events waiting for the host, each behind the writes made before it

@@ -7,6 +7,7 @@ use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentPreimage};
 use super::forward::ForwardAnswer;
+use super::keysend::keysend_preimage;
 use super::records::invoice_key;
 use super::{Event, Node};
 use crate::amount::Msat;
@@ -119,10 +120,12 @@ impl Node {
                         }
                     }
                     Ok(ProcessedHtlc::Receive(r)) => {
-                        let verdict = if must_fail {
-                            Err(FailureReason::TemporaryNodeFailure)
-                        } else {
-                            self.check_receive(channel_id, htlc_id, add, &r)
+                        let keysend = keysend_preimage(&r)
+                            .filter(|_| !self.invoices.contains_key(&add.payment_hash));
+                        let verdict = match keysend {
+                            _ if must_fail => Err(FailureReason::TemporaryNodeFailure),
+                            Some(p) => self.receive_keysend(channel_id, htlc_id, add, &r, p),
+                            None => self.check_receive(channel_id, htlc_id, add, &r),
                         };
                         match verdict {
                             Ok(preimage) => Answer::Fulfill(preimage),

@@ -69,6 +69,7 @@ mod htlcs;
 mod identity;
 mod inbound;
 mod invoices;
+mod keysend;
 mod onchain;
 mod outbox;
 mod outcomes;
@@ -229,6 +230,8 @@ pub struct Node {
     forwards: BTreeMap<(ChannelId, u64), forward_record::ForwardRecord>,
     /// The incoming HTLC of each outgoing forward not failed.
     forwards_by_out: BTreeMap<(ChannelId, u64), (ChannelId, u64)>,
+    /// Spontaneous payments we claimed ([`keysend`]).
+    keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
 }
 
 impl Node {

@@ -11,6 +11,8 @@
 //! | `meta/keys_index` | the next channel keys index (u32) |
 //! | `meta/entropy_epoch` | the entropy epoch of the last start (u32) |
 //! | `acks/channel_closed/<channel id>` | the host took the channel's `ChannelClosed` event (one byte, 1) |
+//! | `forwards/<channel id>/<htlc id>` | a forwarded HTLC ([`super::forward_record`]) |
+//! | `keysend/<payment hash>` | [`KeysendRecord`]: a spontaneous payment we claimed |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
@@ -34,6 +36,10 @@ pub(crate) fn payment_key(hash: &PaymentHash) -> String {
 pub(crate) const CHANNEL_CLOSED_ACKS: &str = "acks/channel_closed/";
 pub(crate) fn channel_closed_ack_key(id: &ChannelId) -> String {
     format!("{CHANNEL_CLOSED_ACKS}{}", hex::encode(id.0))
+}
+pub(crate) const KEYSEND_PREFIX: &str = "keysend/";
+pub(crate) fn keysend_key(hash: &PaymentHash) -> String {
+    format!("{KEYSEND_PREFIX}{hash}")
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
@@ -314,6 +320,88 @@ impl PaymentRecord {
     }
 }
 
+/// A spontaneous (keysend) payment we claimed: its preimage came in the
+/// onion. Written before the claim can leave, like a paid invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeysendRecord {
+    pub payment_hash: PaymentHash,
+    pub preimage: PaymentPreimage,
+    pub amount_msat: u64,
+    /// The HTLC that paid it (re-fulfilled without checks when answered
+    /// again after a restart).
+    pub paid_by: (ChannelId, u64),
+    /// The onion's custom records, type and value.
+    pub custom_records: Vec<(u64, Vec<u8>)>,
+    /// The host took the event (odd type 13).
+    pub event_handled: bool,
+}
+
+impl KeysendRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, &self.payment_hash.0);
+        w.put_raw(4, &self.preimage.0);
+        w.put_raw(6, &self.amount_msat.to_be_bytes());
+        w.put_raw(
+            8,
+            &[&self.paid_by.0 .0[..], &self.paid_by.1.to_be_bytes()[..]].concat(),
+        );
+        let mut custom = Vec::new();
+        for (ty, value) in &self.custom_records {
+            custom.extend_from_slice(&ty.to_be_bytes());
+            custom.extend_from_slice(&(value.len() as u64).to_be_bytes());
+            custom.extend_from_slice(value);
+        }
+        w.put_raw(10, &custom);
+        if self.event_handled {
+            w.put_raw(13, &[1]);
+        }
+        w.into_bytes()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(bytes)?;
+        let payment_hash =
+            PaymentHash(arr32(required(&mut r, 2, "payment_hash")?, "payment_hash")?);
+        let preimage = PaymentPreimage(arr32(required(&mut r, 4, "preimage")?, "preimage")?);
+        let amount_msat = u64_of(required(&mut r, 6, "amount")?, "amount")?;
+        let paid = required(&mut r, 8, "paid_by")?;
+        if paid.len() != 40 {
+            return Err(DecodeError::invalid("paid_by: not 40 bytes"));
+        }
+        let paid_by = (
+            ChannelId(arr32(&paid[..32], "paid_by")?),
+            u64_of(&paid[32..], "paid_by")?,
+        );
+        let mut rest = required(&mut r, 10, "custom records")?;
+        let mut custom_records = Vec::new();
+        while !rest.is_empty() {
+            if rest.len() < 16 {
+                return Err(DecodeError::invalid("custom records"));
+            }
+            let ty = u64_of(&rest[..8], "custom type")?;
+            let len = usize::try_from(u64_of(&rest[8..16], "custom length")?)
+                .map_err(|_| DecodeError::invalid("custom length"))?;
+            let value = rest
+                .get(16..16usize.saturating_add(len))
+                .ok_or_else(|| DecodeError::invalid("custom records"))?;
+            custom_records.push((ty, value.to_vec()));
+            rest = &rest[16 + len..];
+        }
+        let event_handled = flag(r.take_raw(13), "event_handled")?;
+        r.finish()?;
+        Ok(KeysendRecord {
+            payment_hash,
+            preimage,
+            amount_msat,
+            paid_by,
+            custom_records,
+            event_handled,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +476,16 @@ mod tests {
         w.put_raw(18, &old.channel_id.0);
         w.put_raw(20, &old.htlc_id.to_be_bytes());
         assert_eq!(PaymentRecord::decode(&w.into_bytes()).unwrap(), old);
+        let ks = KeysendRecord {
+            payment_hash: PaymentHash([1; 32]),
+            preimage: PaymentPreimage([2; 32]),
+            amount_msat: 3,
+            paid_by: (ChannelId([4; 32]), 5),
+            custom_records: vec![(65_537, vec![6, 7]), (65_539, vec![])],
+            event_handled: true,
+        };
+        let bytes = ks.encode();
+        assert_eq!(KeysendRecord::decode(&bytes).unwrap(), ks);
+        assert!(KeysendRecord::decode(&bytes[..bytes.len() - 5]).is_err());
     }
 }

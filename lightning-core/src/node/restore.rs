@@ -76,6 +76,7 @@ impl Node {
             history_seen: BTreeMap::new(),
             forwards: BTreeMap::new(),
             forwards_by_out: BTreeMap::new(),
+            keysends: BTreeMap::new(),
         }
     }
 
@@ -187,6 +188,14 @@ impl Node {
             }
         }
 
+        for key in list(records::KEYSEND_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                if let Ok(r) = records::KeysendRecord::decode(&v.value) {
+                    node.keysends.insert(r.payment_hash, r);
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
         for key in list(super::forward_record::FORWARDS_PREFIX)? {
             if let Some(v) = read(&key)? {
                 node.restore_forward(&key, &v.value, v.version);

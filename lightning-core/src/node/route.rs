@@ -13,7 +13,7 @@ use super::events::PaymentPreimage;
 use crate::onion::{HopPayload, PaymentData};
 
 /// The onion TLV type of a keysend preimage (a custom record; bLIP 3).
-pub const KEYSEND_PREIMAGE_TYPE: u64 = 5_482_373_484;
+pub const KEYSEND_PREIMAGE_TYPE: u64 = crate::onion::payload::KEYSEND_PREIMAGE;
 
 /// The least type of a custom record a host may add to the final payload
 /// (BOLT 4 leaves types of 2^16 and above to applications).
