@@ -93,6 +93,8 @@ impl Node {
         self.on_chain_events();
         self.onchain_best_height(height, !disconnected);
         self.check_htlc_deadlines(height);
+        // Held HTLCs of hold invoices whose claim deadline came fail back.
+        self.hold_deadlines(height);
         // A failed write shows in `persist_failure`.
         let _ = self.finish();
     }

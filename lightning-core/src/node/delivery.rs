@@ -29,7 +29,9 @@ use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
 use super::forward_record::{forward_key, ForwardState};
-use super::records::{channel_closed_ack_key, invoice_key, keysend_key, payment_key};
+use super::records::{
+    channel_closed_ack_key, hold_key, invoice_key, keysend_key, payment_key, HoldState,
+};
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
@@ -97,6 +99,17 @@ impl Node {
                 let _ = self
                     .writer
                     .write_record(&channel_closed_ack_key(&id), vec![1]);
+            }
+            Ack::Hold(hash) => {
+                let Some(r) = self.holds.get_mut(&hash) else {
+                    return;
+                };
+                if r.event_handled || !matches!(r.state, HoldState::Claimed(_)) {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self.writer.write_record(&hold_key(&hash), bytes);
             }
             Ack::Keysend(hash) => {
                 let Some(r) = self.keysends.get_mut(&hash) else {
@@ -172,6 +185,19 @@ impl Node {
                 _ => continue,
             };
             events.push((event, ack));
+        }
+        for (hash, r) in &self.holds {
+            if r.event_handled || !matches!(r.state, HoldState::Claimed(_)) {
+                continue;
+            }
+            let amount = r.held.as_ref().map_or(0, |h| h.amount_msat);
+            events.push((
+                Event::PaymentReceived {
+                    payment_hash: *hash,
+                    amount_msat: Msat(amount),
+                },
+                Ack::Hold(*hash),
+            ));
         }
         for r in self.keysends.values().filter(|r| !r.event_handled) {
             events.push((

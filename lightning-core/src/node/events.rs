@@ -279,6 +279,9 @@ pub(crate) enum Ack {
     Forward(ChannelId, u64),
     /// `SpontaneousPaymentReceived`: the keysend record's `event_handled`.
     Keysend(PaymentHash),
+    /// `PaymentReceived` of a claimed hold invoice: its record's
+    /// `event_handled`.
+    Hold(PaymentHash),
 }
 
 /// The events waiting for the host, each behind the writes made before it

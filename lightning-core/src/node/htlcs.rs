@@ -7,6 +7,7 @@ use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentPreimage};
 use super::forward::ForwardAnswer;
+use super::hold::HoldAnswer;
 use super::keysend::keysend_preimage;
 use super::records::invoice_key;
 use super::{Event, Node};
@@ -122,10 +123,20 @@ impl Node {
                     Ok(ProcessedHtlc::Receive(r)) => {
                         let keysend = keysend_preimage(&r)
                             .filter(|_| !self.invoices.contains_key(&add.payment_hash));
-                        let verdict = match keysend {
+                        let hold = if must_fail {
+                            None
+                        } else {
+                            self.receive_hold(channel_id, htlc_id, add, &r)
+                        };
+                        let verdict = match (hold, keysend) {
+                            (Some(HoldAnswer::Hold), _) => return Answer::Hold,
+                            (Some(HoldAnswer::Fulfill(p)), _) => return Answer::Fulfill(p),
+                            (Some(HoldAnswer::Fail(reason)), _) => Err(reason),
                             _ if must_fail => Err(FailureReason::TemporaryNodeFailure),
-                            Some(p) => self.receive_keysend(channel_id, htlc_id, add, &r, p),
-                            None => self.check_receive(channel_id, htlc_id, add, &r),
+                            (None, Some(p)) => {
+                                self.receive_keysend(channel_id, htlc_id, add, &r, p)
+                            }
+                            (None, None) => self.check_receive(channel_id, htlc_id, add, &r),
                         };
                         match verdict {
                             Ok(preimage) => Answer::Fulfill(preimage),

@@ -64,6 +64,7 @@ mod events;
 mod forward;
 mod forward_record;
 mod gossip;
+mod hold;
 mod host;
 mod htlcs;
 mod identity;
@@ -107,6 +108,7 @@ pub use events::{
     PaymentStatus,
 };
 pub use gossip::{GossipConfig, UPDATE_REFRESH};
+pub use hold::HOLD_MARGIN_BLOCKS;
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
@@ -232,6 +234,8 @@ pub struct Node {
     forwards_by_out: BTreeMap<(ChannelId, u64), (ChannelId, u64)>,
     /// Spontaneous payments we claimed ([`keysend`]).
     keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
+    /// Hold invoices ([`hold`]).
+    holds: BTreeMap<PaymentHash, records::HoldRecord>,
 }
 
 impl Node {

@@ -13,6 +13,7 @@
 //! | `acks/channel_closed/<channel id>` | the host took the channel's `ChannelClosed` event (one byte, 1) |
 //! | `forwards/<channel id>/<htlc id>` | a forwarded HTLC ([`super::forward_record`]) |
 //! | `keysend/<payment hash>` | [`KeysendRecord`]: a spontaneous payment we claimed |
+//! | `hold/<payment hash>` | [`HoldRecord`]: a hold invoice (the host holds the preimage) |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
@@ -40,6 +41,10 @@ pub(crate) fn channel_closed_ack_key(id: &ChannelId) -> String {
 pub(crate) const KEYSEND_PREFIX: &str = "keysend/";
 pub(crate) fn keysend_key(hash: &PaymentHash) -> String {
     format!("{KEYSEND_PREFIX}{hash}")
+}
+pub(crate) const HOLD_PREFIX: &str = "hold/";
+pub(crate) fn hold_key(hash: &PaymentHash) -> String {
+    format!("{HOLD_PREFIX}{hash}")
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
@@ -402,6 +407,105 @@ impl KeysendRecord {
     }
 }
 
+/// Where a hold invoice stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HoldState {
+    /// Waiting for an HTLC.
+    Open,
+    /// An HTLC pays it and is held for the host's decision.
+    Accepted,
+    /// The host claimed it with this preimage.
+    Claimed(PaymentPreimage),
+    /// The host failed it, or its deadline passed.
+    Failed,
+}
+
+/// The HTLC a hold invoice holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldHtlc {
+    pub channel_id: ChannelId,
+    pub htlc_id: u64,
+    pub amount_msat: u64,
+    pub cltv_expiry: u32,
+    /// The onion's shared secret, to fail it.
+    pub shared_secret: [u8; 32],
+}
+
+/// A hold invoice: issued for a hash the host chose; the host claims or
+/// fails the HTLC that pays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HoldRecord {
+    pub bolt11: String,
+    pub state: HoldState,
+    pub held: Option<HeldHtlc>,
+    /// The host took the `PaymentReceived` of a claimed one (odd 13).
+    pub event_handled: bool,
+}
+
+impl HoldRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, self.bolt11.as_bytes());
+        match &self.state {
+            HoldState::Open => w.put_raw(4, &[0]),
+            HoldState::Accepted => w.put_raw(4, &[1]),
+            HoldState::Claimed(p) => {
+                w.put_raw(4, &[2]);
+                w.put_raw(6, &p.0);
+            }
+            HoldState::Failed => w.put_raw(4, &[3]),
+        }
+        if let Some(h) = &self.held {
+            let mut v = Vec::with_capacity(84);
+            v.extend_from_slice(&h.channel_id.0);
+            v.extend_from_slice(&h.htlc_id.to_be_bytes());
+            v.extend_from_slice(&h.amount_msat.to_be_bytes());
+            v.extend_from_slice(&h.cltv_expiry.to_be_bytes());
+            v.extend_from_slice(&h.shared_secret);
+            w.put_raw(8, &v);
+        }
+        if self.event_handled {
+            w.put_raw(13, &[1]);
+        }
+        w.into_bytes()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(bytes)?;
+        let bolt11 = String::from_utf8(required(&mut r, 2, "bolt11")?.to_vec())
+            .map_err(|_| DecodeError::invalid("bolt11: not UTF-8"))?;
+        let preimage = r.take_raw(6).map(|b| arr32(b, "preimage")).transpose()?;
+        let state = match (required(&mut r, 4, "state")?, preimage) {
+            ([0], _) => HoldState::Open,
+            ([1], _) => HoldState::Accepted,
+            ([2], Some(p)) => HoldState::Claimed(PaymentPreimage(p)),
+            ([3], _) => HoldState::Failed,
+            _ => return Err(DecodeError::invalid("hold state")),
+        };
+        let held = match r.take_raw(8) {
+            None => None,
+            Some(b) if b.len() == 84 => Some(HeldHtlc {
+                channel_id: ChannelId(arr32(&b[..32], "held")?),
+                htlc_id: u64_of(&b[32..40], "held")?,
+                amount_msat: u64_of(&b[40..48], "held")?,
+                cltv_expiry: u32_value(&b[48..52])
+                    .ok_or_else(|| DecodeError::invalid("held cltv"))?,
+                shared_secret: arr32(&b[52..], "held")?,
+            }),
+            Some(_) => return Err(DecodeError::invalid("held: not 84 bytes")),
+        };
+        let event_handled = flag(r.take_raw(13), "event_handled")?;
+        r.finish()?;
+        Ok(HoldRecord {
+            bolt11,
+            state,
+            held,
+            event_handled,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +591,25 @@ mod tests {
         let bytes = ks.encode();
         assert_eq!(KeysendRecord::decode(&bytes).unwrap(), ks);
         assert!(KeysendRecord::decode(&bytes[..bytes.len() - 5]).is_err());
+        for state in [
+            HoldState::Open,
+            HoldState::Accepted,
+            HoldState::Claimed(PaymentPreimage([8; 32])),
+            HoldState::Failed,
+        ] {
+            let h = HoldRecord {
+                bolt11: "lnbcrt1".into(),
+                state,
+                held: Some(HeldHtlc {
+                    channel_id: ChannelId([1; 32]),
+                    htlc_id: 2,
+                    amount_msat: 3,
+                    cltv_expiry: 4,
+                    shared_secret: [5; 32],
+                }),
+                event_handled: true,
+            };
+            assert_eq!(HoldRecord::decode(&h.encode()).unwrap(), h);
+        }
     }
 }

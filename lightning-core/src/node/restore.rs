@@ -77,6 +77,7 @@ impl Node {
             forwards: BTreeMap::new(),
             forwards_by_out: BTreeMap::new(),
             keysends: BTreeMap::new(),
+            holds: BTreeMap::new(),
         }
     }
 
@@ -188,6 +189,16 @@ impl Node {
             }
         }
 
+        for key in list(records::HOLD_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                if let Ok(r) = records::HoldRecord::decode(&v.value) {
+                    if let Ok(inv) = r.bolt11.parse::<lightning_wire::bolt11::Bolt11Invoice>() {
+                        node.holds.insert(*inv.payment_hash(), r);
+                    }
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
         for key in list(records::KEYSEND_PREFIX)? {
             if let Some(v) = read(&key)? {
                 if let Ok(r) = records::KeysendRecord::decode(&v.value) {
