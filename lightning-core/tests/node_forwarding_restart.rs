@@ -373,3 +373,71 @@ fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
         .iter()
         .all(|e| !matches!(e, Event::PaymentFailed { .. })));
 }
+
+/// C fulfils while the A-B connection is down: B holds the preimage but
+/// cannot claim A's HTLC off chain. Before A could time it out, B closes
+/// A-B on chain and claims the HTLC with the preimage (BOLT 2 fulfilment
+/// deadline, BOLT 5 HTLC-success).
+#[test]
+fn a_fulfilled_forward_is_claimed_on_chain_when_upstream_stays_away() {
+    use bitcoin::hashes::{sha256, Hash};
+    let (mut line, ab, bc) = line();
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "away", Duration::from_secs(3600), now)
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    let start = line.chain.best_block().height;
+    line.links[1].hold_from = Some(2);
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    // A goes away; C answers.
+    line.disconnect(0);
+    line.links[1].hold_from = None;
+    line.disconnect(1);
+    line.connect(1);
+    line.shuttle();
+    let f = line.members[1].node.list_forwards();
+    assert_eq!(f[0].status, ForwardStatus::Settled, "B holds the preimage");
+    assert_eq!(line.members[2].local_msat(bc), AMOUNT);
+    // A's HTLC expires at start + 18 + 3 + 72; B goes on chain 12 blocks
+    // before, not earlier.
+    let incoming_expiry = start + 18 + 3 + 72;
+    let blocks = usize::try_from(incoming_expiry - 12 - start).unwrap();
+    line.mine(blocks - 1);
+    let usable = |line: &Line| {
+        line.members[1]
+            .node
+            .list_channels()
+            .iter()
+            .any(|c| c.channel_id == ab && c.phase == lightning_core::channel::Phase::Normal)
+    };
+    assert!(usable(&line), "not closed early");
+    line.mine(1);
+    assert!(!usable(&line), "closed at the deadline");
+    // The commitment confirms; B's HTLC-success reveals the preimage on
+    // chain.
+    line.mine(1);
+    line.mine(1);
+    let reveals = |tx: &bitcoin::Transaction| {
+        tx.input.iter().any(|i| {
+            i.witness
+                .iter()
+                .any(|w| w.len() == 32 && sha256::Hash::hash(w).to_byte_array() == hash.0)
+        })
+    };
+    let tip = line.chain.best_block().height;
+    let on_chain = (start..=tip)
+        .filter_map(|h| line.chain.block_at(h))
+        .any(|b| b.txdata.iter().any(reveals));
+    let in_mempool = line.chain.mempool().iter().any(reveals);
+    assert!(
+        on_chain || in_mempool,
+        "B claimed A's HTLC with the preimage"
+    );
+}

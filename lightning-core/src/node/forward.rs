@@ -368,6 +368,53 @@ impl Node {
         }
     }
 
+    /// At every new height: an incoming HTLC we know the preimage of (its
+    /// forward was fulfilled downstream, or the host claimed its hold
+    /// invoice) but could not claim off chain (its channel was not
+    /// operating since) is claimed on chain before the peer can time it
+    /// out: its channel is closed `fulfill_deadline_blocks` before the
+    /// HTLC's expiry (BOLT 2, "fulfillment deadline for received HTLCs"),
+    /// and the resolver claims it with the preimage
+    /// ([`Node::known_preimages`]).
+    pub(super) fn claim_deadlines(&mut self, height: u32) {
+        let margin = self.config.fulfill_deadline_blocks;
+        let mut due: Vec<(ChannelId, u64, u32)> = self
+            .forwards
+            .values()
+            .filter(|r| matches!(r.state, ForwardState::Fulfilled(_)))
+            .map(|r| (r.incoming.0, r.incoming.1, r.incoming_cltv_expiry))
+            .collect();
+        due.extend(self.claimed_holds());
+        let mut late = Vec::new();
+        for (channel_id, htlc_id, cltv_expiry) in due {
+            if height.saturating_add(margin) < cltv_expiry {
+                continue;
+            }
+            let Some(entry) = self.channels.get(&channel_id) else {
+                continue;
+            };
+            if !matches!(entry.channel.phase(), Phase::Normal | Phase::ShuttingDown) {
+                continue;
+            }
+            let log = &entry.channel.state().log;
+            // Still offered to us and not answered: our claim never made
+            // it into the channel.
+            let unanswered = log.find_add(Side::Remote, htlc_id).is_some()
+                && log.find_removal(Side::Remote, htlc_id).is_none();
+            if unanswered && !late.contains(&channel_id) {
+                late.push(channel_id);
+            }
+        }
+        for id in late {
+            if let Some(entry) = self.channels.get_mut(&id) {
+                let out = entry
+                    .channel
+                    .force_close("an HTLC we can claim is near its expiry and was not claimed");
+                self.apply_channel_output(id, out);
+            }
+        }
+    }
+
     /// On restore, once every channel is back (and its uncommitted offers
     /// were dropped and reported): each forward still `Offered` whose
     /// outgoing HTLC the channel never had (the offer was not in any

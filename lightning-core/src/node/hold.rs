@@ -233,6 +233,17 @@ impl Node {
         }
     }
 
+    /// The incoming HTLCs of claimed hold invoices: (channel, HTLC id,
+    /// expiry).
+    pub(super) fn claimed_holds(&self) -> Vec<(ChannelId, u64, u32)> {
+        self.holds
+            .values()
+            .filter(|r| matches!(r.state, HoldState::Claimed(_)))
+            .filter_map(|r| r.held.as_ref())
+            .map(|h| (h.channel_id, h.htlc_id, h.cltv_expiry))
+            .collect()
+    }
+
     /// At every new height: held HTLCs whose claim deadline came are
     /// failed back (the host waited too long).
     pub(super) fn hold_deadlines(&mut self, height: u32) {

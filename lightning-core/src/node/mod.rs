@@ -312,6 +312,28 @@ impl Node {
             .map_or(0, |e| payments::outbound_capacity_msat(&e.channel))
     }
 
+    /// Hub for [`onchain`]: preimages the node learned outside the channel
+    /// logs that it may reveal on chain (BOLT 5: HTLCs it fulfilled, or is
+    /// entitled to claim): forwards fulfilled downstream, claimed hold
+    /// invoices, keysend payments received.
+    fn known_preimages(&self) -> Vec<(PaymentHash, PaymentPreimage)> {
+        let mut v: Vec<(PaymentHash, PaymentPreimage)> = self
+            .forwards
+            .values()
+            .filter_map(|r| match r.state {
+                forward_record::ForwardState::Fulfilled(p) => Some((r.payment_hash, p)),
+                _ => None,
+            })
+            .collect();
+        for (hash, h) in &self.holds {
+            if let records::HoldState::Claimed(p) = h.state {
+                v.push((*hash, p));
+            }
+        }
+        v.extend(self.keysends.values().map(|k| (k.payment_hash, k.preimage)));
+        v
+    }
+
     pub(crate) fn best_height(&self) -> u32 {
         self.tracker.best_block().height
     }

@@ -271,6 +271,8 @@ impl Node {
                 v.push((*hash, inv.preimage));
             }
         }
+        // Forwards fulfilled downstream, claimed hold invoices, keysend.
+        v.extend(self.known_preimages());
         v
     }
 
