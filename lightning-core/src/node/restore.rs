@@ -25,8 +25,9 @@ use crate::keys::NodeStaticKey;
 use crate::peer::{PeerConfig, PeerManager};
 
 /// Shared secrets of received HTLCs the node remembers (about 120 bytes
-/// each): in memory, not persisted. The node is only ever the final hop,
-/// where a replay makes the replaying peer pay again; after a restart a
+/// each): in memory, not persisted. At the final hop a replay makes the
+/// replaying peer pay again, and a replayed forward pays us our fee again
+/// (the replaying peer pays the whole amount); after a restart a
 /// replay of a paid invoice's HTLC still has to pass every check of a new
 /// payment ([`Node`]'s `check_receive`), and persisting each secret would
 /// cost a durable write per received HTLC.
