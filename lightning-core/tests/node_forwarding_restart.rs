@@ -441,3 +441,84 @@ fn a_fulfilled_forward_is_claimed_on_chain_when_upstream_stays_away() {
         "B claimed A's HTLC with the preimage"
     );
 }
+
+/// Persist before send, with asynchronous persistence: the forwarding
+/// record is in the same batch as the outgoing channel's update that
+/// commits the offer, and nothing reaches C before that batch is durable.
+#[test]
+fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
+    let (mut line, ab, bc) = line();
+    line.set_async(1, true);
+    let before = balances(&line, ab, bc);
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "async", Duration::from_secs(3600), now)
+        .unwrap();
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[1].auto_complete = false;
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    // Move bytes, completing B's writes one batch at a time, until the
+    // batch that holds the forwarding record comes out.
+    let bc_prefix = format!("channels/{}/", hex::encode(bc.0));
+    let mut found = None;
+    for _ in 0..50 {
+        line.shuttle();
+        let Some(req) = line.members[1].node.poll_persist() else {
+            continue;
+        };
+        let keys: Vec<String> = req
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                lightning_persist::BatchOp::Write { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        if keys.iter().any(|k| k.starts_with("forwards/")) {
+            found = Some((req, keys));
+            break;
+        }
+        req.apply(&*line.members[1].store).unwrap();
+        line.members[1].node.persist_completed(req.id);
+    }
+    let (req, keys) = found.expect("a batch with the forwarding record");
+    assert!(
+        keys.iter().any(|k| k.starts_with(&bc_prefix)),
+        "the outgoing channel's record is in the same batch: {keys:?}"
+    );
+    // Until it is durable, C hears nothing of the forward.
+    line.shuttle();
+    assert!(line.members[1].node.has_held_messages());
+    assert!(
+        line.members[2].node.list_invoices()[0]
+            .amount_received_msat
+            .0
+            == 0
+    );
+    assert_eq!(
+        balances(&line, ab, bc)[2..],
+        before[2..],
+        "nothing offered to C yet"
+    );
+    req.apply(&*line.members[1].store).unwrap();
+    line.members[1].node.persist_completed(req.id);
+    line.members[1].auto_complete = true;
+    line.shuttle();
+    assert_eq!(
+        line.members[0].payment_status(invoice.payment_hash()),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(
+        balances(&line, ab, bc),
+        [
+            before[0] - AMOUNT - FEE,
+            before[1] + AMOUNT + FEE,
+            before[2] - AMOUNT,
+            before[3] + AMOUNT
+        ]
+    );
+}

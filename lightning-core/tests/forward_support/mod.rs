@@ -29,9 +29,25 @@ pub struct Member {
     pub store: Arc<MemoryStore>,
     pub events: Vec<Event>,
     pub fed: u32,
+    /// Persists through `poll_persist` (async) rather than inline.
+    pub is_async: bool,
+    /// Async: the harness completes writes by itself.
+    pub auto_complete: bool,
 }
 
 impl Member {
+    /// Async: makes every handed-out batch durable and reports it; the
+    /// number of batches.
+    pub fn complete_writes(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(req) = self.node.poll_persist() {
+            req.apply(&*self.store).unwrap();
+            self.node.persist_completed(req.id);
+            n += 1;
+        }
+        n
+    }
+
     fn build(&mut self, chain: &SimChainHandle) {
         let best = chain
             .block_at(self.fed)
@@ -39,11 +55,18 @@ impl Member {
             .unwrap();
         self.node = NodeBuilder::from_config(self.config.clone())
             .seed(&[self.seed; 32])
-            .persistence(Persistence::Inline(self.store.clone()))
+            .persistence(if self.is_async {
+                Persistence::Async(self.store.clone())
+            } else {
+                Persistence::Inline(self.store.clone())
+            })
             .host(node_host(chain))
             .best_block(best)
             .build()
             .unwrap();
+        if self.is_async && self.auto_complete {
+            self.complete_writes();
+        }
     }
 
     pub fn id(&self) -> PublicKey {
@@ -138,6 +161,8 @@ impl Line {
                 store: Arc::new(MemoryStore::new()),
                 events: Vec::new(),
                 fed: chain.best_block().height,
+                is_async: false,
+                auto_complete: true,
             };
             m.build(&chain);
             members.push(m);
@@ -167,6 +192,26 @@ impl Line {
         }
         line.shuttle();
         line
+    }
+
+    /// Member `i` persists asynchronously from now on (rebuilt over its
+    /// store); `auto_complete`: the harness completes its writes.
+    pub fn set_async(&mut self, i: usize, auto_complete: bool) {
+        let mine: Vec<usize> = (0..self.links.len())
+            .filter(|l| self.links[*l].a == i || self.links[*l].b == i)
+            .collect();
+        for l in &mine {
+            self.disconnect(*l);
+        }
+        self.members[i].is_async = true;
+        self.members[i].auto_complete = true;
+        let chain = self.chain.clone();
+        self.members[i].build(&chain);
+        self.members[i].auto_complete = auto_complete;
+        for l in mine {
+            self.connect(l);
+        }
+        self.shuttle();
     }
 
     pub fn connect(&mut self, l: usize) {
@@ -220,6 +265,11 @@ impl Line {
     fn shuttle_inner(&mut self, drain: bool) {
         for _ in 0..100_000 {
             let mut moved = false;
+            for m in &mut self.members {
+                if m.is_async && m.auto_complete {
+                    moved |= m.complete_writes() > 0;
+                }
+            }
             'links: for l in 0..self.links.len() {
                 for forward in [true, false] {
                     let link = &self.links[l];
