@@ -1,9 +1,11 @@
 //! Known vulnerability classes of Lightning implementations, one test
 //! each, so that none comes back (issue 13, "A CVE regression list").
 //! Each test names its class in its doc comment; later issues add the
-//! on-chain, forwarding and gossip classes here.
+//! on-chain, forwarding and gossip classes here (forwarding, issue 19:
+//! `cve_forward_settled_from_own_invoice`, `cve_excessive_failback`).
 #![allow(clippy::unwrap_used)]
 
+mod forward_support;
 mod funding_support;
 mod node_hostile_support;
 mod node_support;
@@ -1199,4 +1201,128 @@ fn preimage_is_extracted_from_an_older_commitment() {
     assert_eq!(found[0].1, preimage);
     assert_eq!(found[0].2, hash);
     assert_eq!(found[0].0.txid, older.compute_txid());
+}
+
+/// A - B - C, each channel opened by the left node, events drained.
+fn forwarding_line() -> (
+    forward_support::Line,
+    lightning_wire::types::ChannelId,
+    lightning_wire::types::ChannelId,
+) {
+    let mut line = forward_support::Line::new(3, |_, _| {});
+    let ab = line.open_channel(0, 1, 1_000_000, 0);
+    let bc = line.open_channel(1, 2, 1_000_000, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    (line, ab, bc)
+}
+
+/// CVE-2020-26896 (LND): an intermediate node settled an HTLC it was asked
+/// to forward because one of its own invoices had the same payment hash,
+/// revealing that invoice's preimage to whoever routed the HTLC. Here A
+/// routes B's own invoice hash (same amount, even B's payment secret)
+/// through B to C: B forwards it, C fails it, A never gets the preimage
+/// and B's invoice stays open.
+#[test]
+fn cve_forward_settled_from_own_invoice() {
+    use lightning_core::node::{InvoiceStatus, PaymentStatus, RecipientOnion};
+    let (mut line, ab, bc) = forwarding_line();
+    let now = line.now;
+    let amount = 25_000_000;
+    let invoice = line.members[1]
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(amount)),
+            "bob's",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    let route = line.route(&[ab, bc], amount);
+    let recipient = RecipientOnion {
+        amount_msat: amount,
+        payment_secret: Some(invoice.payment_secret().0),
+        final_cltv_expiry_delta: 18,
+        ..RecipientOnion::default()
+    };
+    line.members[0]
+        .node
+        .send_to_route(&route, hash, &recipient, now)
+        .unwrap();
+    line.shuttle();
+    let paid = line.members[0]
+        .node
+        .list_payments()
+        .into_iter()
+        .find(|p| p.payment_hash == hash)
+        .unwrap();
+    assert_eq!(paid.status, PaymentStatus::Failed);
+    assert_eq!(paid.preimage, None, "the preimage leaked to the router");
+    let inv = line.members[1]
+        .node
+        .list_invoices()
+        .into_iter()
+        .find(|i| i.payment_hash == hash)
+        .unwrap();
+    assert_eq!(inv.status, InvoiceStatus::Open);
+    // It was forwarded (and failed by C), not answered by B.
+    let forwards = line.members[1].node.list_forwards();
+    assert_eq!(forwards.len(), 1);
+    assert_eq!(forwards[0].payment_hash, hash);
+}
+
+/// Excessive failback (LND, 2023-2024; Eclair and others before): a
+/// forwarding node failed the incoming HTLC back while the outgoing one
+/// could still be claimed downstream with the preimage, losing the amount.
+/// B's outgoing HTLC is committed to C, C stays silent; B restarts, blocks
+/// pass, B closes the B-C channel on chain: A's HTLC is never failed back.
+#[test]
+fn cve_excessive_failback() {
+    use lightning_core::node::{Event, ForwardStatus, PaymentStatus};
+    let (mut line, ab, bc) = forwarding_line();
+    let now = line.now;
+    let amount = 25_000_000;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(
+            Some(lightning_core::amount::Msat(amount)),
+            "held",
+            std::time::Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    line.links[1].hold_from = Some(2);
+    let route = line.route(&[ab, bc], amount);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    line.restart(1);
+    line.shuttle();
+    line.mine(3);
+    line.members[1].node.force_close_channel(bc).unwrap();
+    line.shuttle();
+    line.mine(12);
+    line.restart(1);
+    line.shuttle();
+    let forwards = line.members[1].node.list_forwards();
+    assert_eq!(forwards.len(), 1);
+    assert_eq!(forwards[0].status, ForwardStatus::InFlight);
+    assert_eq!(
+        line.members[0]
+            .node
+            .list_payments()
+            .into_iter()
+            .find(|p| p.payment_hash == hash)
+            .map(|p| p.status),
+        Some(PaymentStatus::Pending)
+    );
+    assert!(!line.members[0]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { .. })));
 }

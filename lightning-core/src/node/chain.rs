@@ -95,6 +95,10 @@ impl Node {
         self.recovery_best_height(height, !disconnected);
         self.peer_storage_best_height(height);
         self.check_htlc_deadlines(height);
+        // Held HTLCs of hold invoices whose claim deadline came fail back.
+        self.hold_deadlines(height);
+        // Preimages we hold for HTLCs not claimed off chain go on chain.
+        self.claim_deadlines(height);
         // A failed write shows in `persist_failure`.
         let _ = self.finish();
     }

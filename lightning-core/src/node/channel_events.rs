@@ -125,15 +125,22 @@ impl Node {
                 must_fail,
             } => self.receive_htlc(id, htlc_id, &add, must_fail),
             ChannelEvent::HtlcFulfilled {
+                htlc_id,
                 payment_hash,
                 payment_preimage,
-                ..
-            } => self.payment_fulfilled(payment_hash, payment_preimage),
+            } => {
+                self.payment_fulfilled(payment_hash, payment_preimage);
+                // A forward's incoming HTLC is claimed at once.
+                self.forward_fulfilled(id, htlc_id, payment_preimage);
+            }
             ChannelEvent::HtlcFailed {
                 htlc_id,
                 payment_hash,
                 reason,
-            } => self.payment_failed(id, htlc_id, payment_hash, &reason),
+            } => {
+                self.payment_failed(id, htlc_id, payment_hash, &reason);
+                self.forward_failed(id, htlc_id, &reason);
+            }
             ChannelEvent::FundingTimedOut {
                 channel_id,
                 waiting_since,
@@ -277,6 +284,8 @@ impl Node {
             } => entry
                 .channel
                 .fail_malformed_htlc(htlc_id, sha256_of_onion, code),
+            // Forwarded or held: answered when that resolves.
+            Answer::Hold => return,
         };
         // Not operating now (disconnected): the HTLC stays locked in and is
         // answered after the next `channel_reestablish`

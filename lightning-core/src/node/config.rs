@@ -79,6 +79,57 @@ pub struct NodeConfig {
     pub gossip: super::GossipConfig,
     /// The public graph, gossip from peers and sync (BOLT 7). Default: on.
     pub network_graph: super::NetworkGraphConfig,
+    /// Forwarding and receiving beyond invoices: whether we forward, the
+    /// HTLC limits of forwards, keysend (see [`ForwardingConfig`]). The
+    /// fees and CLTV delta we charge are [`NodeConfig::gossip`]'s, the ones
+    /// our `channel_update`s announce (BOLT 7): one source for both.
+    pub forwarding: ForwardingConfig,
+}
+
+/// Forwarding policy beyond what `channel_update` carries (BOLT 4, "Payload
+/// Format", requirements for a forwarding node; BOLT 7, "HTLC Fees").
+///
+/// ```
+/// use lightning_core::node::ForwardingConfig;
+/// let f = ForwardingConfig::default();
+/// assert!(f.enabled && !f.accept_keysend);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ForwardingConfig {
+    /// Forward HTLCs whose onion names a next hop. Off: every forward is
+    /// failed `unknown_next_peer`. Default on.
+    pub enabled: bool,
+    /// The largest HTLC we forward (`None`: only the outgoing channel's
+    /// own limits, which our `channel_update` announces).
+    pub htlc_maximum_msat: Option<u64>,
+    /// The fewest blocks between the current height and an outgoing
+    /// HTLC's `cltv_expiry` (at or below it the forward is failed
+    /// `expiry_too_soon`): blocks for the HTLC to travel and be answered
+    /// before the next hop must fail it. Our own safety margin (claiming
+    /// upstream after a timeout downstream) is the `cltv_expiry_delta` we
+    /// charge, checked separately (`incorrect_cltv_expiry`). Default 6.
+    pub min_outgoing_cltv_blocks: u32,
+    /// The most blocks between the current height and an outgoing HTLC's
+    /// `cltv_expiry`: beyond it the forward is failed `expiry_too_far`.
+    /// Default 2016.
+    pub max_outgoing_cltv_blocks: u32,
+    /// Accept spontaneous payments (keysend: the preimage in onion TLV
+    /// 5482373484). Default off: such HTLCs fail
+    /// `incorrect_or_unknown_payment_details`.
+    pub accept_keysend: bool,
+}
+
+impl Default for ForwardingConfig {
+    fn default() -> Self {
+        ForwardingConfig {
+            enabled: true,
+            htlc_maximum_msat: None,
+            min_outgoing_cltv_blocks: 6,
+            max_outgoing_cltv_blocks: 2016,
+            accept_keysend: false,
+        }
+    }
 }
 
 /// The default [`NodeConfig::max_final_cltv_expiry_delta`].
@@ -105,6 +156,7 @@ impl NodeConfig {
             fulfill_deadline_blocks: 12,
             gossip: super::GossipConfig::default(),
             network_graph: super::NetworkGraphConfig::default(),
+            forwarding: ForwardingConfig::default(),
         }
     }
 

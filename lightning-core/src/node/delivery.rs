@@ -1,6 +1,6 @@
 //! At-least-once delivery of the events that matter for money.
 //!
-//! `PaymentReceived`, `PaymentSent`, `PaymentFailed` and the
+//! `PaymentReceived`, `PaymentSent`, `PaymentFailed`, `PaymentForwarded` and the
 //! `ChannelClosed` of a funded channel report a state the node has already
 //! written (an invoice or payment record, a channel record). The event
 //! itself lives only in memory, so a crash between that write and the
@@ -28,7 +28,10 @@ use lightning_wire::codec::Decode;
 use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
-use super::records::{channel_closed_ack_key, invoice_key, payment_key};
+use super::forward_record::{forward_key, ForwardState};
+use super::records::{
+    channel_closed_ack_key, hold_key, invoice_key, keysend_key, payment_key, HoldState,
+};
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
@@ -97,6 +100,41 @@ impl Node {
                     .writer
                     .write_record(&channel_closed_ack_key(&id), vec![1]);
             }
+            Ack::Hold(hash) => {
+                let Some(r) = self.holds.get_mut(&hash) else {
+                    return;
+                };
+                if r.event_handled || !matches!(r.state, HoldState::Claimed(_)) {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self.writer.write_record(&hold_key(&hash), bytes);
+            }
+            Ack::Keysend(hash) => {
+                let Some(r) = self.keysends.get_mut(&hash) else {
+                    return;
+                };
+                if r.event_handled {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self.writer.write_record(&keysend_key(&hash), bytes);
+            }
+            Ack::Forward(channel_id, htlc_id) => {
+                let Some(r) = self.forwards.get_mut(&(channel_id, htlc_id)) else {
+                    return;
+                };
+                if r.event_handled || !matches!(r.state, ForwardState::Fulfilled(_)) {
+                    return;
+                }
+                r.event_handled = true;
+                let bytes = r.encode();
+                let _ = self
+                    .writer
+                    .write_record(&forward_key(&channel_id, htlc_id), bytes);
+            }
         }
     }
 
@@ -129,7 +167,7 @@ impl Node {
                 (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {
                     payment_hash: *hash,
                     preimage,
-                    fee_msat: Msat::ZERO,
+                    fee_msat: Msat(p.fee_msat),
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,
@@ -147,6 +185,45 @@ impl Node {
                 _ => continue,
             };
             events.push((event, ack));
+        }
+        for (hash, r) in &self.holds {
+            if r.event_handled || !matches!(r.state, HoldState::Claimed(_)) {
+                continue;
+            }
+            let amount = r.held.as_ref().map_or(0, |h| h.amount_msat);
+            events.push((
+                Event::PaymentReceived {
+                    payment_hash: *hash,
+                    amount_msat: Msat(amount),
+                },
+                Ack::Hold(*hash),
+            ));
+        }
+        for r in self.keysends.values().filter(|r| !r.event_handled) {
+            events.push((
+                Event::SpontaneousPaymentReceived {
+                    payment_hash: r.payment_hash,
+                    amount_msat: Msat(r.amount_msat),
+                    custom_records: r.custom_records.clone(),
+                },
+                Ack::Keysend(r.payment_hash),
+            ));
+        }
+        for r in self.forwards.values() {
+            if r.event_handled || !matches!(r.state, ForwardState::Fulfilled(_)) {
+                continue;
+            }
+            events.push((
+                Event::PaymentForwarded {
+                    prev_channel_id: r.incoming.0,
+                    prev_htlc_id: r.incoming.1,
+                    next_channel_id: r.outgoing.0,
+                    payment_hash: r.payment_hash,
+                    amount_forwarded_msat: Msat(r.outgoing_amount_msat),
+                    fee_earned_msat: Msat(r.fee_msat()),
+                },
+                Ack::Forward(r.incoming.0, r.incoming.1),
+            ));
         }
         for (id, entry) in &self.channels {
             let ch = &entry.channel;

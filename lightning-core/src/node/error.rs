@@ -57,6 +57,9 @@ pub enum NodeError {
     /// (the same outpoint): the new channel was forgotten.
     #[error("channel id {0} is already in use")]
     ChannelIdCollision(ChannelId),
+    /// The route cannot be used (empty, too long, bad custom records...).
+    #[error("route: {0}")]
+    Route(String),
     /// This invoice is being paid or was paid.
     #[error("payment {0} is already pending or done")]
     DuplicatePayment(PaymentHash),

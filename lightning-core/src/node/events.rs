@@ -201,6 +201,89 @@ pub enum Event {
         /// How many channels it holds.
         channels: usize,
     },
+    /// We forwarded an HTLC and the next hop fulfilled it: the fee is
+    /// earned (the preimage claims the incoming HTLC). Delivered at least
+    /// once, like the other money events; deduplicate by the incoming
+    /// channel and HTLC id.
+    PaymentForwarded {
+        /// The incoming channel and its HTLC id.
+        prev_channel_id: ChannelId,
+        /// The incoming HTLC's id.
+        prev_htlc_id: u64,
+        /// The outgoing channel.
+        next_channel_id: ChannelId,
+        /// The payment hash.
+        payment_hash: PaymentHash,
+        /// What we forwarded (the outgoing HTLC's amount).
+        amount_forwarded_msat: Msat,
+        /// What we earned: incoming less outgoing amount.
+        fee_earned_msat: Msat,
+    },
+    /// A payment without an invoice reached us and was claimed: keysend
+    /// (BOLT 4 payload TLV 5482373484 carries the preimage; accepted only
+    /// with [`ForwardingConfig::accept_keysend`](super::ForwardingConfig::accept_keysend)).
+    /// Delivered at least once; deduplicate by payment hash.
+    SpontaneousPaymentReceived {
+        /// The payment hash.
+        payment_hash: PaymentHash,
+        /// What we received.
+        amount_msat: Msat,
+        /// The onion's custom records (odd types of 65536 and above), type
+        /// and value.
+        custom_records: Vec<(u64, Vec<u8>)>,
+    },
+    /// An HTLC paying one of our hold invoices arrived and is held: claim
+    /// it with [`Node::claim_for_hash`](super::Node::claim_for_hash) or fail
+    /// it with [`Node::fail_for_hash`](super::Node::fail_for_hash) before
+    /// `claim_deadline_height` (the node fails it itself then).
+    HoldInvoiceAccepted {
+        /// The payment hash.
+        payment_hash: PaymentHash,
+        /// What the HTLC pays.
+        amount_msat: Msat,
+        /// The last height at which a claim is still safe.
+        claim_deadline_height: u32,
+    },
+}
+
+/// A forwarded HTLC ([`Node::list_forwards`](super::Node::list_forwards)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ForwardDetails {
+    /// The incoming channel and HTLC id.
+    pub incoming_channel_id: ChannelId,
+    /// The incoming HTLC's id.
+    pub incoming_htlc_id: u64,
+    /// The outgoing channel and HTLC id.
+    pub outgoing_channel_id: ChannelId,
+    /// The outgoing HTLC's id.
+    pub outgoing_htlc_id: u64,
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// The incoming HTLC's amount.
+    pub incoming_amount_msat: Msat,
+    /// The outgoing HTLC's amount.
+    pub outgoing_amount_msat: Msat,
+    /// Incoming less outgoing (earned only when settled).
+    pub fee_msat: Msat,
+    /// Where it stands.
+    pub status: ForwardStatus,
+    /// UNIX seconds (host time) of the decision.
+    pub created_at: u64,
+    /// UNIX seconds (host time) of the resolution.
+    pub resolved_at: Option<u64>,
+}
+
+/// Where a forward stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ForwardStatus {
+    /// Offered downstream, not resolved.
+    InFlight,
+    /// Fulfilled downstream: the fee is earned.
+    Settled,
+    /// Failed back upstream.
+    Failed,
 }
 
 /// `Vec<u8>` as a hex string in JSON.
@@ -232,6 +315,14 @@ pub(crate) enum Ack {
     /// `ChannelClosed` of a funded channel: the key
     /// `acks/channel_closed/<id>`.
     ChannelClosed(ChannelId),
+    /// `PaymentForwarded`: the forwarding record's `event_handled`, by its
+    /// incoming HTLC.
+    Forward(ChannelId, u64),
+    /// `SpontaneousPaymentReceived`: the keysend record's `event_handled`.
+    Keysend(PaymentHash),
+    /// `PaymentReceived` of a claimed hold invoice: its record's
+    /// `event_handled`.
+    Hold(PaymentHash),
 }
 
 /// The events waiting for the host, each behind the writes made before it

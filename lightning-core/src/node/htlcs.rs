@@ -1,12 +1,14 @@
 //! Incoming HTLCs: what the node decides for each HTLC the peer offered
-//! once it is irrevocably committed (claim, fail, or fail as malformed).
-//! The node is only ever the final hop today; forwarding decisions belong
-//! here too.
+//! once it is irrevocably committed (claim, fail, fail as malformed, or
+//! forward and answer later, [`forward`](super::forward)).
 
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, InvoiceStatus, PaymentPreimage};
+use super::forward::ForwardAnswer;
+use super::hold::HoldAnswer;
+use super::keysend::keysend_preimage;
 use super::records::invoice_key;
 use super::{Event, Node};
 use crate::amount::Msat;
@@ -25,14 +27,19 @@ pub(super) enum Answer {
         sha256_of_onion: [u8; 32],
         code: u16,
     },
+    /// No answer now: the HTLC was forwarded (or is held) and is answered
+    /// once that resolves.
+    Hold,
 }
 
 impl Node {
     /// Decides HTLC `htlc_id` the peer offered on `channel_id`, now
-    /// irrevocably committed: claim it if it pays one of our invoices, fail
-    /// it back otherwise (we do not forward). A claimed invoice is marked
-    /// paid, and its event queued, before the answer is returned: the
-    /// preimage leaves only behind that write.
+    /// irrevocably committed: an HTLC we forwarded is answered from its
+    /// forwarding record alone (never from our invoices, CVE-2020-26896);
+    /// a new forward is checked and offered downstream; one for us is
+    /// claimed if it pays one of our invoices and failed otherwise. A
+    /// claimed invoice is marked paid, and its event queued, before the
+    /// answer is returned: the preimage leaves only behind that write.
     pub(super) fn decide_htlc(
         &mut self,
         channel_id: ChannelId,
@@ -40,6 +47,13 @@ impl Node {
         add: &HtlcAdd,
         must_fail: bool,
     ) -> Answer {
+        if let Some(answer) = self.forwarded_answer(channel_id, htlc_id) {
+            return match answer {
+                ForwardAnswer::Pending => Answer::Hold,
+                ForwardAnswer::Fulfill(p) => Answer::Fulfill(p),
+                ForwardAnswer::Fail(packet) => Answer::Fail(packet),
+            };
+        }
         let answer = match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
             Err(_) => Answer::Malformed {
                 sha256_of_onion: sha256::Hash::hash(&add.onion_routing_packet).to_byte_array(),
@@ -76,16 +90,53 @@ impl Node {
                             }
                         }
                     },
-                    // We do not forward.
-                    Ok(ProcessedHtlc::Forward(fwd)) => Answer::Fail(create_error_packet(
-                        &fwd.shared_secret,
-                        &FailureReason::UnknownNextPeer.into(),
-                    )),
-                    Ok(ProcessedHtlc::Receive(r)) => {
+                    // BOLT 4: inside a blinded route errors are
+                    // `invalid_onion_blinding` (malformed after the
+                    // introduction node); we do not relay blinded hops yet.
+                    Ok(ProcessedHtlc::Forward(fwd)) if fwd.next_path_key.is_some() => {
+                        if add.path_key.is_some() {
+                            Answer::Malformed {
+                                sha256_of_onion: onion.sha256(),
+                                code: FailureCode::INVALID_ONION_BLINDING.0,
+                            }
+                        } else {
+                            let reason = FailureReason::InvalidOnionBlinding {
+                                sha256_of_onion: onion.sha256(),
+                            };
+                            Answer::Fail(create_error_packet(&fwd.shared_secret, &reason.into()))
+                        }
+                    }
+                    Ok(ProcessedHtlc::Forward(fwd)) => {
                         let verdict = if must_fail {
                             Err(FailureReason::TemporaryNodeFailure)
                         } else {
-                            self.check_receive(channel_id, htlc_id, add, &r)
+                            self.forward_htlc(channel_id, htlc_id, add, &fwd)
+                        };
+                        match verdict {
+                            Ok(()) => Answer::Hold,
+                            Err(reason) => Answer::Fail(create_error_packet(
+                                &fwd.shared_secret,
+                                &reason.into(),
+                            )),
+                        }
+                    }
+                    Ok(ProcessedHtlc::Receive(r)) => {
+                        let keysend = keysend_preimage(&r)
+                            .filter(|_| !self.invoices.contains_key(&add.payment_hash));
+                        let hold = if must_fail {
+                            None
+                        } else {
+                            self.receive_hold(channel_id, htlc_id, add, &r)
+                        };
+                        let verdict = match (hold, keysend) {
+                            (Some(HoldAnswer::Hold), _) => return Answer::Hold,
+                            (Some(HoldAnswer::Fulfill(p)), _) => return Answer::Fulfill(p),
+                            (Some(HoldAnswer::Fail(reason)), _) => Err(reason),
+                            _ if must_fail => Err(FailureReason::TemporaryNodeFailure),
+                            (None, Some(p)) => {
+                                self.receive_keysend(channel_id, htlc_id, add, &r, p)
+                            }
+                            (None, None) => self.check_receive(channel_id, htlc_id, add, &r),
                         };
                         match verdict {
                             Ok(preimage) => Answer::Fulfill(preimage),

@@ -7,7 +7,7 @@ use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSec
 use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
 
 use super::events::{InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
-use super::records::{invoice_key, InvoiceRecord};
+use super::records::{hold_key, invoice_key, HoldRecord, HoldState, InvoiceRecord};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
@@ -74,24 +74,7 @@ impl Node {
         }
         let preimage = PaymentPreimage(self.keys_random());
         let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-        let secret = self.keys_random();
-        let mut features = Bolt11InvoiceFeatures::empty();
-        features.set_required(Feature::VarOnionOptin);
-        features.set_required(Feature::PaymentSecret);
-        let mut builder = InvoiceBuilder::new(currency(self.config.network));
-        if let Some(a) = amount_msat {
-            builder = builder.amount_msat(a.0);
-        }
-        let invoice = builder
-            .timestamp(now.as_secs())
-            .payment_hash(hash)
-            .payment_secret(PaymentSecret(secret))
-            .description(description)
-            .expiry(expiry.as_secs())
-            .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
-            .features(features)
-            .build_signed(&NodeInvoiceSigner(&*self.node_signer))
-            .map_err(|e| NodeError::Invoice(e.to_string()))?;
+        let invoice = self.build_invoice(hash, amount_msat, description, expiry, now)?;
         let record = InvoiceRecord {
             bolt11: invoice.to_string(),
             preimage,
@@ -104,6 +87,72 @@ impl Node {
             .write_record(&invoice_key(&hash), record.encode())?;
         self.invoices.insert(hash, record);
         self.invoice_terms.insert(hash, InvoiceTerms::of(&invoice));
+        self.finish()?;
+        Ok(invoice)
+    }
+
+    /// Builds and signs an invoice for `hash` with a fresh payment secret.
+    fn build_invoice(
+        &self,
+        hash: PaymentHash,
+        amount_msat: Option<Msat>,
+        description: &str,
+        expiry: std::time::Duration,
+        now: std::time::Duration,
+    ) -> Result<Bolt11Invoice, NodeError> {
+        let secret = self.keys_random();
+        let mut features = Bolt11InvoiceFeatures::empty();
+        features.set_required(Feature::VarOnionOptin);
+        features.set_required(Feature::PaymentSecret);
+        let mut builder = InvoiceBuilder::new(currency(self.config.network));
+        if let Some(a) = amount_msat {
+            builder = builder.amount_msat(a.0);
+        }
+        builder
+            .timestamp(now.as_secs())
+            .payment_hash(hash)
+            .payment_secret(PaymentSecret(secret))
+            .description(description)
+            .expiry(expiry.as_secs())
+            .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
+            .features(features)
+            .build_signed(&NodeInvoiceSigner(&*self.node_signer))
+            .map_err(|e| NodeError::Invoice(e.to_string()))
+    }
+
+    /// Issues a hold invoice for `payment_hash`, a hash whose preimage the
+    /// host holds (or will): the paying HTLC is held until the host calls
+    /// [`Node::claim_for_hash`] or [`Node::fail_for_hash`] (see
+    /// [`hold`](super::hold) for the deadline). Refused for a hash one of
+    /// our invoices already has.
+    pub fn create_hold_invoice(
+        &mut self,
+        payment_hash: PaymentHash,
+        amount_msat: Option<Msat>,
+        description: &str,
+        expiry: std::time::Duration,
+        now: std::time::Duration,
+    ) -> Result<Bolt11Invoice, NodeError> {
+        if !self.writer.is_durable(self.epoch_write) {
+            return Err(NodeError::Persist(
+                "this run's entropy epoch is not durable yet: complete the pending writes".into(),
+            ));
+        }
+        if self.invoices.contains_key(&payment_hash) || self.holds.contains_key(&payment_hash) {
+            return Err(NodeError::Invoice(
+                "an invoice for this payment hash exists".into(),
+            ));
+        }
+        let invoice = self.build_invoice(payment_hash, amount_msat, description, expiry, now)?;
+        let record = HoldRecord {
+            bolt11: invoice.to_string(),
+            state: HoldState::Open,
+            held: None,
+            event_handled: false,
+        };
+        self.writer
+            .write_record(&hold_key(&payment_hash), record.encode())?;
+        self.holds.insert(payment_hash, record);
         self.finish()?;
         Ok(invoice)
     }

@@ -63,13 +63,17 @@ mod deadlines;
 mod delivery;
 mod error;
 mod events;
+mod forward;
+mod forward_record;
 mod gossip;
 mod graph;
+mod hold;
 mod host;
 mod htlcs;
 mod identity;
 mod inbound;
 mod invoices;
+mod keysend;
 mod onchain;
 mod outbox;
 mod outcomes;
@@ -79,6 +83,7 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod route;
 mod routing;
 mod transmit;
 
@@ -99,24 +104,29 @@ use crate::peer::PeerManager;
 pub use backup::RecoveredChannel;
 pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
-pub use config::{InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA};
+pub use config::{
+    ForwardingConfig, InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
+};
 pub use error::NodeError;
 pub use events::{
-    Balances, ChannelDetails, ClosingState, Event, InvoiceDetails, InvoiceStatus, PaymentDetails,
-    PaymentFailure, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus,
+    Balances, ChannelDetails, ClosingState, Event, ForwardDetails, ForwardStatus, InvoiceDetails,
+    InvoiceStatus, PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage,
+    PaymentStatus,
 };
 pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
 pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
+pub use hold::HOLD_MARGIN_BLOCKS;
 pub use host::NodeHost;
 pub use inbound::{
     AcceptAll, InboundChannelAcceptor, InboundChannelDecision, InboundChannelRequest,
     KEYS_INDEX_BLOCK,
 };
-/// The router's types, for [`Node::find_route`] and [`Node::query_routes`].
-pub use lightning_router::{
-    FirstHop, NodeId, Route, RouteCandidate, RouteError, RouteHop, RouteParams, RoutePath,
-};
+/// The router's types, for [`Node::find_route`] and [`Node::query_routes`]
+/// (its `Route` and `RouteHop` are `lightning_router::Route`/`RouteHop`;
+/// `node::Route` is the explicit route [`Node::send_to_route`] takes).
+pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
+pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 
 use inbound::KeysIndexes;
 use outbox::Outbox;
@@ -241,6 +251,14 @@ pub struct Node {
     /// The public graph, its sync, the router and the scorer
     /// ([`graph`], [`routing`]).
     public_graph: graph::PublicGraph,
+    /// HTLCs we forwarded, by incoming (channel, HTLC id) ([`forward`]).
+    forwards: BTreeMap<(ChannelId, u64), forward_record::ForwardRecord>,
+    /// The incoming HTLC of each outgoing forward not failed.
+    forwards_by_out: BTreeMap<(ChannelId, u64), (ChannelId, u64)>,
+    /// Spontaneous payments we claimed ([`keysend`]).
+    keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
+    /// Hold invoices ([`hold`]).
+    holds: BTreeMap<PaymentHash, records::HoldRecord>,
 }
 
 impl Node {
@@ -294,6 +312,59 @@ impl Node {
     /// each other directly.
     fn channel_output_applied(&mut self, id: ChannelId) {
         self.after_channel_output(id);
+    }
+
+    /// Hub for [`forward`]: applies a channel output
+    /// ([`channel_events`]), which itself answers forwards.
+    fn apply_channel_output(&mut self, id: ChannelId, out: crate::channel::ChannelOutput) {
+        self.apply(id, out);
+    }
+
+    /// Hub for [`forward`]: our `channel_update` for `id` as a BOLT 4
+    /// failure carries it (the message with its type; empty if none can be
+    /// made), from [`gossip`].
+    fn failure_channel_update(&mut self, id: ChannelId) -> Vec<u8> {
+        let private = self
+            .channels
+            .get(&id)
+            .is_none_or(|e| !e.channel.state().announce_channel);
+        self.our_channel_update(id, private, false)
+            .and_then(|u| {
+                lightning_wire::msgs::Message::ChannelUpdate(u)
+                    .encode()
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Hub for [`forward`]: what channel `id` can offer in one HTLC now
+    /// ([`payments`]).
+    fn outbound_capacity(&self, id: ChannelId) -> u64 {
+        self.channels
+            .get(&id)
+            .map_or(0, |e| payments::outbound_capacity_msat(&e.channel))
+    }
+
+    /// Hub for [`onchain`]: preimages the node learned outside the channel
+    /// logs that it may reveal on chain (BOLT 5: HTLCs it fulfilled, or is
+    /// entitled to claim): forwards fulfilled downstream, claimed hold
+    /// invoices, keysend payments received.
+    fn known_preimages(&self) -> Vec<(PaymentHash, PaymentPreimage)> {
+        let mut v: Vec<(PaymentHash, PaymentPreimage)> = self
+            .forwards
+            .values()
+            .filter_map(|r| match r.state {
+                forward_record::ForwardState::Fulfilled(p) => Some((r.payment_hash, p)),
+                _ => None,
+            })
+            .collect();
+        for (hash, h) in &self.holds {
+            if let records::HoldState::Claimed(p) = h.state {
+                v.push((*hash, p));
+            }
+        }
+        v.extend(self.keysends.values().map(|k| (k.payment_hash, k.preimage)));
+        v
     }
 
     pub(crate) fn best_height(&self) -> u32 {

@@ -253,6 +253,8 @@ impl Node {
                 v.push((*hash, inv.preimage));
             }
         }
+        // Forwards fulfilled downstream, claimed hold invoices, keysend.
+        v.extend(self.known_preimages());
         v
     }
 

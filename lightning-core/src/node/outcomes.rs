@@ -49,17 +49,17 @@ impl Node {
         if sha256::Hash::hash(&preimage.0).to_byte_array() != hash.0 {
             return;
         }
-        let (fresh, ack) = match self.payments.get_mut(&hash) {
-            Some(p) if p.status == PaymentStatus::Succeeded => (false, None),
+        let (fresh, ack, fee_msat) = match self.payments.get_mut(&hash) {
+            Some(p) if p.status == PaymentStatus::Succeeded => (false, None, 0),
             Some(p) => {
                 p.status = PaymentStatus::Succeeded;
                 p.preimage = Some(preimage);
                 p.failure = None;
                 p.event_handled = false;
-                (true, Some(attempt(p)))
+                (true, Some(attempt(p)), p.fee_msat)
             }
             // The record was lost: still report the proof of payment.
-            None => (true, None),
+            None => (true, None, 0),
         };
         if fresh {
             self.save_payment(hash);
@@ -68,7 +68,7 @@ impl Node {
             let event = Event::PaymentSent {
                 payment_hash: hash,
                 preimage,
-                fee_msat: Msat::ZERO,
+                fee_msat: Msat(fee_msat),
             };
             self.push_event(event, ack);
         }
@@ -94,8 +94,17 @@ impl Node {
                 let decoded = decode_error_packet(&secrets, packet, None);
                 let failure = decoded.message.map(|m| m.reason);
                 let failure_code = failure.as_ref().map(|f| f.code().0);
+                // The hop that failed it, by node id when the route is
+                // known (index 0: the first hop).
+                let hop = decoded
+                    .failing_hop
+                    .map(|i| match p.route.get(i) {
+                        Some(node) => format!(" at hop {i} ({node})"),
+                        None => format!(" at hop {i}"),
+                    })
+                    .unwrap_or_default();
                 let message = match &failure {
-                    Some(f) => format!("{} ({:#06x})", failure_name(f.code()), f.code().0),
+                    Some(f) => format!("{} ({:#06x}){hop}", failure_name(f.code()), f.code().0),
                     None => "the returned error did not decode".into(),
                 };
                 PaymentFailure {
@@ -115,6 +124,11 @@ impl Node {
                 ),
             },
         };
+        // Retry hook: once routes come from the router, a failure that
+        // names a channel or node (and a `channel_update` to apply) is
+        // where a new route would be asked for, within a retry budget,
+        // before the payment is reported failed. Today the caller's route
+        // was the only one: the payment fails.
         self.finish_failed(hash, failure);
     }
 
@@ -128,6 +142,8 @@ impl Node {
         hash: PaymentHash,
         why: &str,
     ) {
+        // A forward's offer that never left fails its incoming HTLC back.
+        self.forward_unsent(channel_id, htlc_id);
         if self.pending_attempt(&hash, channel_id, htlc_id).is_none() {
             return;
         }
@@ -238,6 +254,8 @@ mod tests {
             failure_code: None,
             failing_hop: None,
             failure_message: None,
+            fee_msat: 0,
+            route: Vec::new(),
         }
     }
 

@@ -1,16 +1,21 @@
-//! Sending payments to a direct peer (what comes back is
-//! [`outcomes`](super::outcomes)'s), and the list of them.
+//! Sending payments, to a direct peer or over a given multi-hop route
+//! ([`Route`]; what comes back is [`outcomes`](super::outcomes)'s), and the
+//! list of them.
 
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
-use super::events::{PaymentDetails, PaymentId, PaymentStatus};
+use bitcoin::hashes::{sha256, Hash};
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
 use super::records::{payment_key, PaymentRecord};
+use super::route::{route_payloads, RecipientOnion, Route, RouteHop};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
 use crate::keys::DynChannelSigner;
-use crate::onion::{build_payment_onion, HopPayload, PaymentData};
+use crate::onion::build_payment_onion;
 
 /// Blocks added to the payee's `min_final_cltv_expiry_delta`, for blocks
 /// found while the HTLC travels.
@@ -68,6 +73,109 @@ impl Node {
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         self.now = now;
+        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        let payment_hash = *invoice.payment_hash();
+        let payee = *invoice.payee();
+        // Retry hook: a payee that is not a direct peer needs a route;
+        // until the router feeds one here, see [`Node::pay_invoice_with_route`].
+        let channel_id = self
+            .channels
+            .iter()
+            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
+            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
+            .filter(|(_, cap)| *cap >= amount_msat)
+            .max_by_key(|(_, cap)| *cap)
+            .map(|(id, _)| id)
+            .ok_or(NodeError::NoRoute { payee, amount_msat })?;
+        let route = Route {
+            hops: vec![RouteHop {
+                node_id: payee,
+                short_channel_id: ShortChannelId(0),
+                fee_msat: 0,
+                cltv_expiry_delta: 0,
+            }],
+        };
+        let recipient = recipient_of(invoice, amount_msat, delta);
+        self.send_over_route(&route, payment_hash, &recipient, Some(channel_id), now)
+    }
+
+    /// Pays `invoice` over `route` (its last hop must be the invoice's
+    /// payee): the same checks as [`Node::pay_invoice`], then an onion for
+    /// every hop (BOLT 4), the first HTLC carrying the route's fees and
+    /// CLTV deltas. A failure is decoded to the hop that returned it
+    /// ([`PaymentFailure::failing_hop`](super::PaymentFailure::failing_hop),
+    /// 0 = the first hop).
+    pub fn pay_invoice_with_route(
+        &mut self,
+        invoice: &Bolt11Invoice,
+        route: &Route,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        self.now = now;
+        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        if route.payee() != Some(*invoice.payee()) {
+            return Err(NodeError::Invoice(
+                "the route does not end at the invoice's payee".into(),
+            ));
+        }
+        let recipient = recipient_of(invoice, amount_msat, delta);
+        self.send_over_route(route, *invoice.payment_hash(), &recipient, None, now)
+    }
+
+    /// Sends a payment of `payment_hash` over `route` with the final
+    /// payload `recipient` (an invoice's secret and metadata, or a keysend
+    /// preimage and custom records). [`Event::PaymentSent`](super::Event::PaymentSent)
+    /// or [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
+    pub fn send_to_route(
+        &mut self,
+        route: &Route,
+        payment_hash: PaymentHash,
+        recipient: &RecipientOnion,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        self.now = now;
+        let max = self.config.max_final_cltv_expiry_delta;
+        let delta = recipient.final_cltv_expiry_delta;
+        if delta > max {
+            return Err(NodeError::FinalCltvExpiryDeltaTooLarge {
+                delta: u64::from(delta),
+                max,
+            });
+        }
+        self.send_over_route(route, payment_hash, recipient, None, now)
+    }
+
+    /// Keysend (spontaneous payment, bLIP 3): pays `amount_msat` to
+    /// `route`'s last node with a fresh preimage in onion TLV 5482373484
+    /// and `custom_records`; the payee must accept keysend. Returns the
+    /// payment hash (the preimage comes back in
+    /// [`Event::PaymentSent`](super::Event::PaymentSent)).
+    pub fn send_keysend(
+        &mut self,
+        route: &Route,
+        amount_msat: u64,
+        custom_records: Vec<(u64, Vec<u8>)>,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        let preimage = PaymentPreimage(self.fresh_secret().secret_bytes());
+        let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+        let recipient = RecipientOnion {
+            amount_msat,
+            final_cltv_expiry_delta: u32::from(self.config.min_final_cltv_expiry_delta),
+            keysend_preimage: Some(preimage),
+            custom_records,
+            ..RecipientOnion::default()
+        };
+        self.send_to_route(route, hash, &recipient, now)
+    }
+
+    /// The checks every invoice payment makes: chain, expiry, amount, the
+    /// payee's CLTV delta against our cap, not already being paid.
+    fn check_invoice(
+        &self,
+        invoice: &Bolt11Invoice,
+        now: std::time::Duration,
+    ) -> Result<(u64, u32), NodeError> {
         if invoice.currency().network() != Some(self.config.network) {
             return Err(NodeError::Invoice(
                 "the invoice is for another chain".into(),
@@ -84,42 +192,66 @@ impl Node {
         if delta > u64::from(max) {
             return Err(NodeError::FinalCltvExpiryDeltaTooLarge { delta, max });
         }
-        let delta = u32::try_from(delta).unwrap_or(u32::MAX);
-        let payment_hash = *invoice.payment_hash();
+        Ok((amount_msat, u32::try_from(delta).unwrap_or(u32::MAX)))
+    }
+
+    /// Offers the first HTLC of a payment over `route` (over
+    /// `first_channel` when given, else the channel to the first hop its
+    /// `short_channel_id` names, else the usable one to that peer with the
+    /// most outbound capacity), the payment record written first.
+    fn send_over_route(
+        &mut self,
+        route: &Route,
+        payment_hash: PaymentHash,
+        recipient: &RecipientOnion,
+        first_channel: Option<ChannelId>,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
         if let Some(p) = self.payments.get(&payment_hash) {
             if p.status != PaymentStatus::Failed {
                 return Err(NodeError::DuplicatePayment(payment_hash));
             }
         }
-        let payee = *invoice.payee();
-        let channel_id = self
-            .channels
-            .iter()
-            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
-            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
-            .filter(|(_, cap)| *cap >= amount_msat)
-            .max_by_key(|(_, cap)| *cap)
-            .map(|(id, _)| id)
-            .ok_or(NodeError::NoRoute { payee, amount_msat })?;
-
-        let cltv_expiry = self
+        let payee = route
+            .payee()
+            .ok_or_else(|| NodeError::Route("the route is empty".into()))?;
+        let final_cltv = self
             .best_height()
-            .saturating_add(delta)
+            .saturating_add(recipient.final_cltv_expiry_delta)
             .saturating_add(CLTV_SLACK);
-        let payload = HopPayload {
-            amt_to_forward: Some(amount_msat),
-            outgoing_cltv_value: Some(cltv_expiry),
-            payment_data: Some(PaymentData {
-                payment_secret: invoice.payment_secret().0,
-                total_msat: amount_msat,
-            }),
-            payment_metadata: invoice.payment_metadata().map(<[u8]>::to_vec),
-            ..HopPayload::default()
+        let payloads = route_payloads(route, recipient, final_cltv).map_err(NodeError::Route)?;
+        let amount_msat = recipient.amount_msat;
+        let first_amount = payloads.first_amount_msat;
+        let first = route.hops[0];
+        let channel_id = match first_channel {
+            Some(id) => id,
+            None => {
+                let usable: Vec<(ChannelId, u64, bool)> = self
+                    .channels
+                    .iter()
+                    .filter(|(_, e)| e.counterparty == first.node_id && e.channel.is_usable())
+                    .map(|(id, e)| {
+                        let st = e.channel.state();
+                        let named = [st.short_channel_id, st.remote_alias, st.local_alias]
+                            .contains(&Some(first.short_channel_id));
+                        (*id, outbound_capacity_msat(&e.channel), named)
+                    })
+                    .filter(|(_, cap, _)| *cap >= first_amount)
+                    .collect();
+                usable
+                    .iter()
+                    .find(|(_, _, named)| *named)
+                    .or_else(|| usable.iter().max_by_key(|(_, cap, _)| *cap))
+                    .map(|(id, _, _)| *id)
+                    .ok_or(NodeError::NoRoute {
+                        payee,
+                        amount_msat: first_amount,
+                    })?
+            }
         };
         let session_key = self.fresh_secret();
-        let (onion, secrets) =
-            build_payment_onion(&session_key, &[(payee, payload)], &payment_hash)
-                .map_err(|e| NodeError::Invoice(format!("building the onion: {e}")))?;
+        let (onion, secrets) = build_payment_onion(&session_key, &payloads.hops, &payment_hash)
+            .map_err(|e| NodeError::Route(format!("building the onion: {e}")))?;
         let mut packet = Vec::new();
         onion.encode(&mut packet);
 
@@ -129,9 +261,17 @@ impl Node {
             .ok_or(NodeError::UnknownChannel(channel_id))?;
         let (htlc_id, out) = entry
             .channel
-            .send_htlc(amount_msat, payment_hash, cltv_expiry, packet)
+            .send_htlc(
+                first_amount,
+                payment_hash,
+                payloads.first_cltv_expiry,
+                packet,
+            )
             .map_err(|e| match e {
-                ChannelError::CannotOffer(_) => NodeError::NoRoute { payee, amount_msat },
+                ChannelError::CannotOffer(_) => NodeError::NoRoute {
+                    payee,
+                    amount_msat: first_amount,
+                },
                 other => NodeError::Channel(other),
             })?;
         let record = PaymentRecord {
@@ -149,6 +289,8 @@ impl Node {
             failure_code: None,
             failing_hop: None,
             failure_message: None,
+            fee_msat: first_amount.saturating_sub(amount_msat),
+            route: route.hops.iter().map(|h| h.node_id).collect(),
         };
         // The payment record goes first: the HTLC leaves only after both.
         self.writer
@@ -184,5 +326,17 @@ impl Node {
         self.list_payments()
             .into_iter()
             .find(|p| p.payment_hash.0 == id.0)
+    }
+}
+
+/// The final payload an invoice asks for: its secret (one part: the total
+/// is the amount), metadata and CLTV delta.
+fn recipient_of(invoice: &Bolt11Invoice, amount_msat: u64, delta: u32) -> RecipientOnion {
+    RecipientOnion {
+        amount_msat,
+        payment_secret: Some(invoice.payment_secret().0),
+        payment_metadata: invoice.payment_metadata().map(<[u8]>::to_vec),
+        final_cltv_expiry_delta: delta,
+        ..RecipientOnion::default()
     }
 }

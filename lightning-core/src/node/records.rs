@@ -11,6 +11,9 @@
 //! | `meta/keys_index` | the next channel keys index (u32) |
 //! | `meta/entropy_epoch` | the entropy epoch of the last start (u32) |
 //! | `acks/channel_closed/<channel id>` | the host took the channel's `ChannelClosed` event (one byte, 1) |
+//! | `forwards/<channel id>/<htlc id>` | a forwarded HTLC ([`super::forward_record`]) |
+//! | `keysend/<payment hash>` | [`KeysendRecord`]: a spontaneous payment we claimed |
+//! | `hold/<payment hash>` | [`HoldRecord`]: a hold invoice (the host holds the preimage) |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
@@ -34,6 +37,14 @@ pub(crate) fn payment_key(hash: &PaymentHash) -> String {
 pub(crate) const CHANNEL_CLOSED_ACKS: &str = "acks/channel_closed/";
 pub(crate) fn channel_closed_ack_key(id: &ChannelId) -> String {
     format!("{CHANNEL_CLOSED_ACKS}{}", hex::encode(id.0))
+}
+pub(crate) const KEYSEND_PREFIX: &str = "keysend/";
+pub(crate) fn keysend_key(hash: &PaymentHash) -> String {
+    format!("{KEYSEND_PREFIX}{hash}")
+}
+pub(crate) const HOLD_PREFIX: &str = "hold/";
+pub(crate) fn hold_key(hash: &PaymentHash) -> String {
+    format!("{HOLD_PREFIX}{hash}")
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
@@ -182,6 +193,12 @@ pub(crate) struct PaymentRecord {
     pub failure_code: Option<u16>,
     pub failing_hop: Option<u64>,
     pub failure_message: Option<Vec<u8>>,
+    /// Routing fees paid (type 29, odd; 0 in older records and for a
+    /// direct peer).
+    pub fee_msat: u64,
+    /// The route's node ids, first hop first (type 31, odd; empty in
+    /// older records), to name the hop a failure came from.
+    pub route: Vec<PublicKey>,
 }
 
 impl PaymentRecord {
@@ -218,6 +235,13 @@ impl PaymentRecord {
         }
         if let Some(m) = &self.failure_message {
             w.put_raw(27, m);
+        }
+        if self.fee_msat != 0 {
+            w.put_raw(29, &self.fee_msat.to_be_bytes());
+        }
+        if !self.route.is_empty() {
+            let keys: Vec<[u8; 33]> = self.route.iter().map(PublicKey::serialize).collect();
+            w.put_raw(31, &keys.concat());
         }
         w.into_bytes()
     }
@@ -266,6 +290,19 @@ impl PaymentRecord {
             .map(|b| u64_of(b, "failing_hop"))
             .transpose()?;
         let failure_message = r.take_raw(27).map(<[u8]>::to_vec);
+        let fee_msat = r
+            .take_raw(29)
+            .map(|b| u64_of(b, "fee_msat"))
+            .transpose()?
+            .unwrap_or(0);
+        let route = match r.take_raw(31) {
+            None => Vec::new(),
+            Some(b) if b.len() % 33 == 0 => b
+                .chunks(33)
+                .map(<PublicKey as Decode>::from_bytes)
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(DecodeError::invalid("route: not 33-byte keys")),
+        };
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -282,6 +319,189 @@ impl PaymentRecord {
             failure_code,
             failing_hop,
             failure_message,
+            fee_msat,
+            route,
+        })
+    }
+}
+
+/// A spontaneous (keysend) payment we claimed: its preimage came in the
+/// onion. Written before the claim can leave, like a paid invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeysendRecord {
+    pub payment_hash: PaymentHash,
+    pub preimage: PaymentPreimage,
+    pub amount_msat: u64,
+    /// The HTLC that paid it (re-fulfilled without checks when answered
+    /// again after a restart).
+    pub paid_by: (ChannelId, u64),
+    /// The onion's custom records, type and value.
+    pub custom_records: Vec<(u64, Vec<u8>)>,
+    /// The host took the event (odd type 13).
+    pub event_handled: bool,
+}
+
+impl KeysendRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, &self.payment_hash.0);
+        w.put_raw(4, &self.preimage.0);
+        w.put_raw(6, &self.amount_msat.to_be_bytes());
+        w.put_raw(
+            8,
+            &[&self.paid_by.0 .0[..], &self.paid_by.1.to_be_bytes()[..]].concat(),
+        );
+        let mut custom = Vec::new();
+        for (ty, value) in &self.custom_records {
+            custom.extend_from_slice(&ty.to_be_bytes());
+            custom.extend_from_slice(&(value.len() as u64).to_be_bytes());
+            custom.extend_from_slice(value);
+        }
+        w.put_raw(10, &custom);
+        if self.event_handled {
+            w.put_raw(13, &[1]);
+        }
+        w.into_bytes()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(bytes)?;
+        let payment_hash =
+            PaymentHash(arr32(required(&mut r, 2, "payment_hash")?, "payment_hash")?);
+        let preimage = PaymentPreimage(arr32(required(&mut r, 4, "preimage")?, "preimage")?);
+        let amount_msat = u64_of(required(&mut r, 6, "amount")?, "amount")?;
+        let paid = required(&mut r, 8, "paid_by")?;
+        if paid.len() != 40 {
+            return Err(DecodeError::invalid("paid_by: not 40 bytes"));
+        }
+        let paid_by = (
+            ChannelId(arr32(&paid[..32], "paid_by")?),
+            u64_of(&paid[32..], "paid_by")?,
+        );
+        let mut rest = required(&mut r, 10, "custom records")?;
+        let mut custom_records = Vec::new();
+        while !rest.is_empty() {
+            if rest.len() < 16 {
+                return Err(DecodeError::invalid("custom records"));
+            }
+            let ty = u64_of(&rest[..8], "custom type")?;
+            let len = usize::try_from(u64_of(&rest[8..16], "custom length")?)
+                .map_err(|_| DecodeError::invalid("custom length"))?;
+            let value = rest
+                .get(16..16usize.saturating_add(len))
+                .ok_or_else(|| DecodeError::invalid("custom records"))?;
+            custom_records.push((ty, value.to_vec()));
+            rest = &rest[16 + len..];
+        }
+        let event_handled = flag(r.take_raw(13), "event_handled")?;
+        r.finish()?;
+        Ok(KeysendRecord {
+            payment_hash,
+            preimage,
+            amount_msat,
+            paid_by,
+            custom_records,
+            event_handled,
+        })
+    }
+}
+
+/// Where a hold invoice stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HoldState {
+    /// Waiting for an HTLC.
+    Open,
+    /// An HTLC pays it and is held for the host's decision.
+    Accepted,
+    /// The host claimed it with this preimage.
+    Claimed(PaymentPreimage),
+    /// The host failed it, or its deadline passed.
+    Failed,
+}
+
+/// The HTLC a hold invoice holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldHtlc {
+    pub channel_id: ChannelId,
+    pub htlc_id: u64,
+    pub amount_msat: u64,
+    pub cltv_expiry: u32,
+    /// The onion's shared secret, to fail it.
+    pub shared_secret: [u8; 32],
+}
+
+/// A hold invoice: issued for a hash the host chose; the host claims or
+/// fails the HTLC that pays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HoldRecord {
+    pub bolt11: String,
+    pub state: HoldState,
+    pub held: Option<HeldHtlc>,
+    /// The host took the `PaymentReceived` of a claimed one (odd 13).
+    pub event_handled: bool,
+}
+
+impl HoldRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, self.bolt11.as_bytes());
+        match &self.state {
+            HoldState::Open => w.put_raw(4, &[0]),
+            HoldState::Accepted => w.put_raw(4, &[1]),
+            HoldState::Claimed(p) => {
+                w.put_raw(4, &[2]);
+                w.put_raw(6, &p.0);
+            }
+            HoldState::Failed => w.put_raw(4, &[3]),
+        }
+        if let Some(h) = &self.held {
+            let mut v = Vec::with_capacity(84);
+            v.extend_from_slice(&h.channel_id.0);
+            v.extend_from_slice(&h.htlc_id.to_be_bytes());
+            v.extend_from_slice(&h.amount_msat.to_be_bytes());
+            v.extend_from_slice(&h.cltv_expiry.to_be_bytes());
+            v.extend_from_slice(&h.shared_secret);
+            w.put_raw(8, &v);
+        }
+        if self.event_handled {
+            w.put_raw(13, &[1]);
+        }
+        w.into_bytes()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(bytes)?;
+        let bolt11 = String::from_utf8(required(&mut r, 2, "bolt11")?.to_vec())
+            .map_err(|_| DecodeError::invalid("bolt11: not UTF-8"))?;
+        let preimage = r.take_raw(6).map(|b| arr32(b, "preimage")).transpose()?;
+        let state = match (required(&mut r, 4, "state")?, preimage) {
+            ([0], _) => HoldState::Open,
+            ([1], _) => HoldState::Accepted,
+            ([2], Some(p)) => HoldState::Claimed(PaymentPreimage(p)),
+            ([3], _) => HoldState::Failed,
+            _ => return Err(DecodeError::invalid("hold state")),
+        };
+        let held = match r.take_raw(8) {
+            None => None,
+            Some(b) if b.len() == 84 => Some(HeldHtlc {
+                channel_id: ChannelId(arr32(&b[..32], "held")?),
+                htlc_id: u64_of(&b[32..40], "held")?,
+                amount_msat: u64_of(&b[40..48], "held")?,
+                cltv_expiry: u32_value(&b[48..52])
+                    .ok_or_else(|| DecodeError::invalid("held cltv"))?,
+                shared_secret: arr32(&b[52..], "held")?,
+            }),
+            Some(_) => return Err(DecodeError::invalid("held: not 84 bytes")),
+        };
+        let event_handled = flag(r.take_raw(13), "event_handled")?;
+        r.finish()?;
+        Ok(HoldRecord {
+            bolt11,
+            state,
+            held,
+            event_handled,
         })
     }
 }
@@ -330,6 +550,11 @@ mod tests {
             failure_code: Some(0x400f),
             failing_hop: Some(0),
             failure_message: Some(vec![0x40, 0x0f]),
+            fee_msat: 1001,
+            route: vec![PublicKey::from_secret_key(
+                bitcoin::secp256k1::SECP256K1,
+                &key,
+            )],
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
         // A record of the previous format (no types 21 to 27) still reads,
@@ -339,6 +564,8 @@ mod tests {
             failure_code: None,
             failing_hop: None,
             failure_message: None,
+            fee_msat: 0,
+            route: Vec::new(),
             ..pay.clone()
         };
         let mut w = TlvStreamWriter::new();
@@ -353,5 +580,36 @@ mod tests {
         w.put_raw(18, &old.channel_id.0);
         w.put_raw(20, &old.htlc_id.to_be_bytes());
         assert_eq!(PaymentRecord::decode(&w.into_bytes()).unwrap(), old);
+        let ks = KeysendRecord {
+            payment_hash: PaymentHash([1; 32]),
+            preimage: PaymentPreimage([2; 32]),
+            amount_msat: 3,
+            paid_by: (ChannelId([4; 32]), 5),
+            custom_records: vec![(65_537, vec![6, 7]), (65_539, vec![])],
+            event_handled: true,
+        };
+        let bytes = ks.encode();
+        assert_eq!(KeysendRecord::decode(&bytes).unwrap(), ks);
+        assert!(KeysendRecord::decode(&bytes[..bytes.len() - 5]).is_err());
+        for state in [
+            HoldState::Open,
+            HoldState::Accepted,
+            HoldState::Claimed(PaymentPreimage([8; 32])),
+            HoldState::Failed,
+        ] {
+            let h = HoldRecord {
+                bolt11: "lnbcrt1".into(),
+                state,
+                held: Some(HeldHtlc {
+                    channel_id: ChannelId([1; 32]),
+                    htlc_id: 2,
+                    amount_msat: 3,
+                    cltv_expiry: 4,
+                    shared_secret: [5; 32],
+                }),
+                event_handled: true,
+            };
+            assert_eq!(HoldRecord::decode(&h.encode()).unwrap(), h);
+        }
     }
 }

@@ -26,8 +26,9 @@ use crate::keys::NodeStaticKey;
 use crate::peer::{PeerConfig, PeerManager};
 
 /// Shared secrets of received HTLCs the node remembers (about 120 bytes
-/// each): in memory, not persisted. The node is only ever the final hop,
-/// where a replay makes the replaying peer pay again; after a restart a
+/// each): in memory, not persisted. At the final hop a replay makes the
+/// replaying peer pay again, and a replayed forward pays us our fee again
+/// (the replaying peer pays the whole amount); after a restart a
 /// replay of a paid invoice's HTLC still has to pass every check of a new
 /// payment ([`Node`]'s `check_receive`), and persisting each secret would
 /// cost a durable write per received HTLC.
@@ -89,6 +90,10 @@ impl Node {
             history_seen: BTreeMap::new(),
             backup: Default::default(),
             peer_storage: Default::default(),
+            forwards: BTreeMap::new(),
+            forwards_by_out: BTreeMap::new(),
+            keysends: BTreeMap::new(),
+            holds: BTreeMap::new(),
         }
     }
 
@@ -200,6 +205,30 @@ impl Node {
                     node.payments.insert(r.payment_hash, r);
                 }
                 node.writer.set_version(&key, v.version);
+            }
+        }
+
+        for key in list(records::HOLD_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                if let Ok(r) = records::HoldRecord::decode(&v.value) {
+                    if let Ok(inv) = r.bolt11.parse::<lightning_wire::bolt11::Bolt11Invoice>() {
+                        node.holds.insert(*inv.payment_hash(), r);
+                    }
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
+        for key in list(records::KEYSEND_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                if let Ok(r) = records::KeysendRecord::decode(&v.value) {
+                    node.keysends.insert(r.payment_hash, r);
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
+        for key in list(super::forward_record::FORWARDS_PREFIX)? {
+            if let Some(v) = read(&key)? {
+                node.restore_forward(&key, &v.value, v.version);
             }
         }
 
@@ -336,6 +365,9 @@ impl Node {
                 );
             }
         }
+        // Forwards whose outgoing offer the restored channels never had
+        // fail back; fulfils already held are claimed ([`forward`]).
+        node.reconcile_forwards();
         // Resolvers resume: what is due at this height goes out again.
         node.onchain_best_height(best_block.height, true);
         // A failed write shows in `persist_failure` (as before any call).

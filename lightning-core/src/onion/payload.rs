@@ -23,6 +23,9 @@ pub const CURRENT_PATH_KEY: u64 = 12;
 pub const PAYMENT_METADATA: u64 = 16;
 /// TLV type of `total_amount_msat`.
 pub const TOTAL_AMOUNT_MSAT: u64 = 18;
+/// 5482373484 keysend preimage (bLIP 3), kept among
+/// [`HopPayload::unknown`].
+pub const KEYSEND_PREIMAGE: u64 = 5_482_373_484;
 
 /// `payment_data`: the invoice's `payment_secret` and the total of a
 /// multi-part payment.
@@ -157,10 +160,27 @@ impl HopPayload {
             .take::<Tu64>(TOTAL_AMOUNT_MSAT, "total_amount_msat")
             .map_err(|_| at(TOTAL_AMOUNT_MSAT))?
             .map(|v| v.0);
-        let unknown = r.finish().map_err(|e| match e.kind() {
+        // bLIP 3 keysend: an even type (a node that does not know it must
+        // refuse the payment), kept with the custom records for the node to
+        // decide; it must be a 32-byte preimage.
+        let keysend = r.take_raw(KEYSEND_PREIMAGE);
+        if keysend.is_some_and(|v| v.len() != 32) {
+            return Err(at(KEYSEND_PREIMAGE));
+        }
+        let mut unknown = r.finish().map_err(|e| match e.kind() {
             DecodeErrorKind::TlvUnknownEvenType(ty) => at(*ty),
             _ => at(0),
         })?;
+        if let Some(v) = keysend {
+            let at = unknown.0.partition_point(|t| t.r#type < KEYSEND_PREIMAGE);
+            unknown.0.insert(
+                at,
+                lightning_wire::tlv::TlvRecord {
+                    r#type: KEYSEND_PREIMAGE,
+                    value: v.to_vec(),
+                },
+            );
+        }
         Ok(HopPayload {
             amt_to_forward,
             outgoing_cltv_value,

@@ -1,0 +1,495 @@
+//! Forwarding (BOLT 4, "Payload Format" and "Returning Errors"; BOLT 2,
+//! "Adding an HTLC"): an incoming HTLC whose onion names a next hop is
+//! checked against our policy, offered on the outgoing channel, and
+//! answered once the outgoing HTLC is resolved.
+//!
+//! The link between the two HTLCs is a [`ForwardRecord`], written in the
+//! same batch as the outgoing channel's update that commits the offer, so
+//! it is durable before the `update_add_htlc` (or anything after it) can
+//! leave. The incoming HTLC is answered only from that record:
+//!
+//! - a downstream fulfil makes it `Fulfilled` (the preimage kept), and the
+//!   incoming HTLC is claimed, now or after the next reconnection or
+//!   restart (the record answers again until the claim is settled);
+//! - a downstream failure irrevocably committed makes it `Failed`, the
+//!   error wrapped with our shared secret (BOLT 4 "Returning Errors");
+//! - an offer that was never committed (dropped on disconnection or by a
+//!   restart) is failed with our own `temporary_channel_failure`;
+//! - nothing else fails it back: an outgoing HTLC still in the downstream
+//!   commitment, on or off chain, can still be claimed with the preimage,
+//!   so failing upstream before it is resolved could lose the amount (the
+//!   "excessive failback" class of bugs);
+//! - a forwarded HTLC is answered from its record only, never from our
+//!   invoices, even when an invoice has the same hash and amount
+//!   (CVE-2020-26896: settling it would reveal the preimage to the
+//!   forwarder's upstream and let the payee be robbed).
+
+use lightning_wire::types::{ChannelId, ShortChannelId};
+
+use super::events::{Ack, ForwardDetails, ForwardStatus, PaymentPreimage};
+use super::forward_record::{forward_key, ForwardRecord, ForwardState};
+use super::{Event, Node};
+use crate::amount::Msat;
+use crate::channel::update_log::{HtlcAdd, HtlcRemoval, Side};
+use crate::channel::{ChannelError, HtlcFailReason, Phase};
+use crate::onion::{
+    create_error_packet, obfuscate_error_packet, FailureCode, FailureMessage, FailureReason,
+    Forward, NextHop, SharedSecret,
+};
+
+/// How a forwarded incoming HTLC is to be answered now.
+pub(super) enum ForwardAnswer {
+    /// Not yet: the outgoing HTLC is unresolved.
+    Pending,
+    /// Claim it.
+    Fulfill(PaymentPreimage),
+    /// Fail it with this packet (already wrapped).
+    Fail(Vec<u8>),
+}
+
+impl Node {
+    /// The answer for incoming HTLC `htlc_id` on `channel_id` if we
+    /// forwarded it (its record decides, never the onion or our invoices).
+    pub(super) fn forwarded_answer(
+        &self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+    ) -> Option<ForwardAnswer> {
+        let r = self.forwards.get(&(channel_id, htlc_id))?;
+        Some(match &r.state {
+            ForwardState::Offered => ForwardAnswer::Pending,
+            ForwardState::Fulfilled(p) => ForwardAnswer::Fulfill(*p),
+            ForwardState::Failed(packet) => ForwardAnswer::Fail(packet.clone()),
+        })
+    }
+
+    /// The channel a forward names: by `short_channel_id`, or by the alias
+    /// we gave the peer (a private channel in a route hint), not closed.
+    fn outgoing_channel(&self, scid: ShortChannelId) -> Option<ChannelId> {
+        self.channels.iter().find_map(|(id, e)| {
+            let st = e.channel.state();
+            let named = st.short_channel_id == Some(scid) || st.local_alias == Some(scid);
+            let open = !matches!(e.channel.phase(), Phase::Closed | Phase::Failed);
+            (named && open).then_some(*id)
+        })
+    }
+
+    /// Checks forward `fwd` of incoming HTLC `htlc_id` on `channel_id`
+    /// against our policy and offers it downstream, recording the link.
+    /// `Err`: the failure to answer the incoming HTLC with now (BOLT 4,
+    /// "Failure Messages", requirements for an intermediate hop).
+    pub(super) fn forward_htlc(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        add: &HtlcAdd,
+        fwd: &Forward,
+    ) -> Result<(), FailureReason> {
+        if !self.config.forwarding.enabled {
+            return Err(FailureReason::UnknownNextPeer);
+        }
+        let scid = match fwd.next_hop {
+            NextHop::Channel(scid) => scid,
+            // Only blinded routes name a node; not forwarded yet.
+            NextHop::Node(_) => return Err(FailureReason::UnknownNextPeer),
+        };
+        let out_id = self
+            .outgoing_channel(scid)
+            .ok_or(FailureReason::UnknownNextPeer)?;
+        let usable = self
+            .channels
+            .get(&out_id)
+            .is_some_and(|e| e.channel.is_usable());
+        if !usable {
+            let channel_update = self.failure_channel_update(out_id);
+            return Err(FailureReason::TemporaryChannelFailure { channel_update });
+        }
+        let amt = fwd.amt_to_forward;
+        let height = self.best_height();
+        let (min_msat, max_msat) = self.forward_limits(out_id);
+        let gossip = &self.config.gossip;
+        let (base, prop, delta) = (
+            u64::from(gossip.fee_base_msat),
+            u64::from(gossip.fee_proportional_millionths),
+            u32::from(gossip.cltv_expiry_delta),
+        );
+        let fwd_cfg = self.config.forwarding.clone();
+        // BOLT 7 "HTLC Fees": fee_base_msat + amount_to_forward *
+        // fee_proportional_millionths / 1000000.
+        let fee = base.saturating_add(amt.saturating_mul(prop) / 1_000_000);
+        let cltv = fwd.outgoing_cltv_value;
+        let why = if amt < min_msat {
+            Some(FailureCode::AMOUNT_BELOW_MINIMUM)
+        } else if amt > max_msat {
+            Some(FailureCode::TEMPORARY_CHANNEL_FAILURE)
+        } else if add.amount_msat < amt.saturating_add(fee) {
+            Some(FailureCode::FEE_INSUFFICIENT)
+        } else if add.cltv_expiry < cltv.saturating_add(delta) {
+            Some(FailureCode::INCORRECT_CLTV_EXPIRY)
+        } else if cltv <= height.saturating_add(fwd_cfg.min_outgoing_cltv_blocks) {
+            Some(FailureCode::EXPIRY_TOO_SOON)
+        } else if cltv > height.saturating_add(fwd_cfg.max_outgoing_cltv_blocks) {
+            return Err(FailureReason::ExpiryTooFar);
+        } else if self.outbound_capacity(out_id) < amt {
+            Some(FailureCode::TEMPORARY_CHANNEL_FAILURE)
+        } else {
+            None
+        };
+        if let Some(code) = why {
+            return Err(self.policy_failure(code, out_id, add));
+        }
+        let mut packet = Vec::new();
+        lightning_wire::codec::Encode::encode(&fwd.next_packet, &mut packet);
+        let Some(entry) = self.channels.get_mut(&out_id) else {
+            return Err(FailureReason::UnknownNextPeer);
+        };
+        let (out_htlc, out) = match entry.channel.send_htlc(amt, add.payment_hash, cltv, packet) {
+            Ok(x) => x,
+            Err(ChannelError::CannotOffer(_) | ChannelError::NotNow(_)) => {
+                return Err(self.policy_failure(
+                    FailureCode::TEMPORARY_CHANNEL_FAILURE,
+                    out_id,
+                    add,
+                ))
+            }
+            Err(_) => return Err(FailureReason::TemporaryNodeFailure),
+        };
+        let record = ForwardRecord {
+            incoming: (channel_id, htlc_id),
+            incoming_amount_msat: add.amount_msat,
+            incoming_cltv_expiry: add.cltv_expiry,
+            payment_hash: add.payment_hash,
+            shared_secret: *fwd.shared_secret.as_bytes(),
+            outgoing: (out_id, out_htlc),
+            outgoing_amount_msat: amt,
+            outgoing_cltv_expiry: cltv,
+            state: ForwardState::Offered,
+            created_at: self.now.as_secs(),
+            resolved_at: None,
+            event_handled: false,
+        };
+        // The record joins this step's batch, with the outgoing channel's
+        // update that commits the offer (`flush_commits`): durable before
+        // the `update_add_htlc` leaves.
+        self.save_forward(&record);
+        self.forwards_by_out
+            .insert((out_id, out_htlc), (channel_id, htlc_id));
+        self.forwards.insert((channel_id, htlc_id), record);
+        self.apply_channel_output(out_id, out);
+        self.to_commit.insert(out_id);
+        Ok(())
+    }
+
+    /// The least and most we forward over `out_id`: our configured and
+    /// announced limits, and the peer's `htlc_minimum_msat`.
+    fn forward_limits(&self, out_id: ChannelId) -> (u64, u64) {
+        let Some(e) = self.channels.get(&out_id) else {
+            return (u64::MAX, 0);
+        };
+        let st = e.channel.state();
+        let min = self
+            .config
+            .gossip
+            .htlc_minimum_msat
+            .max(st.remote_params.htlc_minimum_msat);
+        let max = st
+            .funding_satoshis
+            .saturating_mul(1000)
+            .min(st.remote_params.max_htlc_value_in_flight_msat)
+            .min(self.config.forwarding.htlc_maximum_msat.unwrap_or(u64::MAX));
+        (min, max)
+    }
+
+    /// Our failure `code` for a forward over `out_id`, with the data BOLT 4
+    /// gives it and our `channel_update` for the channel.
+    fn policy_failure(
+        &mut self,
+        code: FailureCode,
+        out_id: ChannelId,
+        add: &HtlcAdd,
+    ) -> FailureReason {
+        let channel_update = self.failure_channel_update(out_id);
+        let htlc_msat = add.amount_msat;
+        match code {
+            FailureCode::AMOUNT_BELOW_MINIMUM => FailureReason::AmountBelowMinimum {
+                htlc_msat,
+                channel_update,
+            },
+            FailureCode::FEE_INSUFFICIENT => FailureReason::FeeInsufficient {
+                htlc_msat,
+                channel_update,
+            },
+            FailureCode::INCORRECT_CLTV_EXPIRY => FailureReason::IncorrectCltvExpiry {
+                cltv_expiry: add.cltv_expiry,
+                channel_update,
+            },
+            FailureCode::EXPIRY_TOO_SOON => FailureReason::ExpiryTooSoon { channel_update },
+            _ => FailureReason::TemporaryChannelFailure { channel_update },
+        }
+    }
+
+    fn save_forward(&mut self, r: &ForwardRecord) {
+        let key = forward_key(&r.incoming.0, r.incoming.1);
+        // A failed write is recorded by the writer and blocks every later
+        // message (the host restarts from the store).
+        let _ = self.writer.write_record(&key, r.encode());
+    }
+
+    /// Our outgoing HTLC `htlc_id` on `channel_id` was fulfilled: if it was
+    /// a forward, the incoming HTLC is claimed with the preimage (recorded
+    /// first, in this step's batch), and the fee reported.
+    pub(super) fn forward_fulfilled(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        preimage: PaymentPreimage,
+    ) {
+        let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
+            return;
+        };
+        let now = self.now.as_secs();
+        let Some(r) = self.forwards.get_mut(&incoming) else {
+            return;
+        };
+        if r.state == ForwardState::Offered {
+            r.state = ForwardState::Fulfilled(preimage);
+            r.resolved_at = Some(now);
+            r.event_handled = false;
+            let r = r.clone();
+            self.save_forward(&r);
+            self.push_event(
+                Event::PaymentForwarded {
+                    prev_channel_id: r.incoming.0,
+                    prev_htlc_id: r.incoming.1,
+                    next_channel_id: r.outgoing.0,
+                    payment_hash: r.payment_hash,
+                    amount_forwarded_msat: Msat(r.outgoing_amount_msat),
+                    fee_earned_msat: Msat(r.fee_msat()),
+                },
+                Some(Ack::Forward(r.incoming.0, r.incoming.1)),
+            );
+        }
+        self.answer_upstream(incoming);
+    }
+
+    /// Our outgoing HTLC `htlc_id` on `channel_id` failed, the removal
+    /// irrevocably committed: if it was a forward, the incoming HTLC fails
+    /// with the error wrapped with our shared secret (BOLT 4, "Returning
+    /// Errors": a malformed failure becomes our error with its code).
+    pub(super) fn forward_failed(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        reason: &HtlcFailReason,
+    ) {
+        let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
+            return;
+        };
+        let Some(r) = self.forwards.get(&incoming) else {
+            return;
+        };
+        let secret = SharedSecret(r.shared_secret);
+        let packet = match reason {
+            HtlcFailReason::Onion(packet) => {
+                let mut p = packet.clone();
+                obfuscate_error_packet(&secret, &mut p);
+                p
+            }
+            HtlcFailReason::Malformed {
+                failure_code,
+                sha256_of_onion,
+            } => {
+                let reason = FailureReason::bad_onion(FailureCode(*failure_code), *sha256_of_onion)
+                    .unwrap_or(FailureReason::TemporaryNodeFailure);
+                create_error_packet(&secret, &FailureMessage::from(reason))
+            }
+        };
+        self.resolve_failed(incoming, packet);
+    }
+
+    /// Our outgoing HTLC `htlc_id` on `channel_id` was never committed
+    /// (the connection dropped or the node restarted first): the peer never
+    /// had it, so if it was a forward the incoming HTLC fails with our
+    /// `temporary_channel_failure`.
+    pub(super) fn forward_unsent(&mut self, channel_id: ChannelId, htlc_id: u64) {
+        let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
+            return;
+        };
+        let Some(r) = self.forwards.get(&incoming) else {
+            return;
+        };
+        if r.state != ForwardState::Offered {
+            return;
+        }
+        let secret = SharedSecret(r.shared_secret);
+        let channel_update = self.failure_channel_update(channel_id);
+        let reason = FailureReason::TemporaryChannelFailure { channel_update };
+        let packet = create_error_packet(&secret, &FailureMessage::from(reason));
+        self.resolve_failed(incoming, packet);
+    }
+
+    fn resolve_failed(&mut self, incoming: (ChannelId, u64), packet: Vec<u8>) {
+        let now = self.now.as_secs();
+        let Some(r) = self.forwards.get_mut(&incoming) else {
+            return;
+        };
+        if r.state != ForwardState::Offered {
+            // Already resolved (a fulfil is never undone by a failure).
+            return;
+        }
+        r.state = ForwardState::Failed(packet);
+        r.resolved_at = Some(now);
+        let r = r.clone();
+        self.save_forward(&r);
+        // The outgoing HTLC is gone: its id may be used again only by a
+        // new offer, which must not find this forward.
+        self.forwards_by_out.remove(&r.outgoing);
+        self.answer_upstream(incoming);
+    }
+
+    /// Answers the incoming HTLC of a resolved forward, if its channel
+    /// operates now; otherwise it is answered from the record after the
+    /// next `channel_reestablish` (`answer_pending_htlcs`).
+    fn answer_upstream(&mut self, incoming: (ChannelId, u64)) {
+        let Some(answer) = self.forwarded_answer(incoming.0, incoming.1) else {
+            return;
+        };
+        let Some(entry) = self.channels.get_mut(&incoming.0) else {
+            return;
+        };
+        let result = match answer {
+            ForwardAnswer::Pending => return,
+            ForwardAnswer::Fulfill(p) => entry.channel.fulfill_htlc(incoming.1, p),
+            ForwardAnswer::Fail(packet) => entry.channel.fail_htlc(incoming.1, packet),
+        };
+        if let Ok(out) = result {
+            self.apply_channel_output(incoming.0, out);
+            self.to_commit.insert(incoming.0);
+        }
+    }
+
+    /// At every new height: an incoming HTLC we know the preimage of (its
+    /// forward was fulfilled downstream, or the host claimed its hold
+    /// invoice) but could not claim off chain (its channel was not
+    /// operating since) is claimed on chain before the peer can time it
+    /// out: its channel is closed `fulfill_deadline_blocks` before the
+    /// HTLC's expiry (BOLT 2, "fulfillment deadline for received HTLCs"),
+    /// and the resolver claims it with the preimage
+    /// ([`Node::known_preimages`]).
+    pub(super) fn claim_deadlines(&mut self, height: u32) {
+        let margin = self.config.fulfill_deadline_blocks;
+        let mut due: Vec<(ChannelId, u64, u32)> = self
+            .forwards
+            .values()
+            .filter(|r| matches!(r.state, ForwardState::Fulfilled(_)))
+            .map(|r| (r.incoming.0, r.incoming.1, r.incoming_cltv_expiry))
+            .collect();
+        due.extend(self.claimed_holds());
+        let mut late = Vec::new();
+        for (channel_id, htlc_id, cltv_expiry) in due {
+            if height.saturating_add(margin) < cltv_expiry {
+                continue;
+            }
+            let Some(entry) = self.channels.get(&channel_id) else {
+                continue;
+            };
+            if !matches!(entry.channel.phase(), Phase::Normal | Phase::ShuttingDown) {
+                continue;
+            }
+            let log = &entry.channel.state().log;
+            // Still offered to us and not answered: our claim never made
+            // it into the channel.
+            let unanswered = log.find_add(Side::Remote, htlc_id).is_some()
+                && log.find_removal(Side::Remote, htlc_id).is_none();
+            if unanswered && !late.contains(&channel_id) {
+                late.push(channel_id);
+            }
+        }
+        for id in late {
+            if let Some(entry) = self.channels.get_mut(&id) {
+                let out = entry
+                    .channel
+                    .force_close("an HTLC we can claim is near its expiry and was not claimed");
+                self.apply_channel_output(id, out);
+            }
+        }
+    }
+
+    /// On restore, once every channel is back (and its uncommitted offers
+    /// were dropped and reported): each forward still `Offered` whose
+    /// outgoing HTLC the channel never had (the offer was not in any
+    /// write) is failed back; one whose fulfil the channel already holds
+    /// is claimed. Anything else waits for the channel to resolve it.
+    pub(super) fn reconcile_forwards(&mut self) {
+        let offered: Vec<((ChannelId, u64), (ChannelId, u64))> = self
+            .forwards
+            .values()
+            .filter(|r| r.state == ForwardState::Offered)
+            .map(|r| (r.incoming, r.outgoing))
+            .collect();
+        for (_incoming, (out_id, out_htlc)) in offered {
+            let Some(entry) = self.channels.get(&out_id) else {
+                // The outgoing channel is unknown: never fail back on a
+                // guess (its HTLC may still be claimed downstream).
+                continue;
+            };
+            let log = &entry.channel.state().log;
+            let fulfilled = match log.find_removal(Side::Local, out_htlc) {
+                Some((HtlcRemoval::Fulfill { payment_preimage }, _)) => Some(*payment_preimage),
+                _ => None,
+            };
+            let never_had = log.find_add(Side::Local, out_htlc).is_none()
+                && log.next_htlc_id(Side::Local) <= out_htlc;
+            if let Some(p) = fulfilled {
+                self.forward_fulfilled(out_id, out_htlc, p);
+            } else if never_had {
+                self.forward_unsent(out_id, out_htlc);
+            }
+        }
+    }
+
+    /// A forwarding record read back from the store.
+    pub(super) fn restore_forward(&mut self, key: &str, bytes: &[u8], version: u64) {
+        self.writer.set_version(key, version);
+        // A damaged record loses that forward's history only; its
+        // incoming HTLC is then left unanswered (never failed on a guess)
+        // until it expires.
+        if let Ok(r) = ForwardRecord::decode(bytes) {
+            if r.state == ForwardState::Offered {
+                self.forwards_by_out.insert(r.outgoing, r.incoming);
+            } else if let ForwardState::Fulfilled(_) = r.state {
+                // A fulfil may come again for the same HTLC (the peer
+                // retransmits it): it must still find the forward.
+                self.forwards_by_out.insert(r.outgoing, r.incoming);
+            }
+            self.forwards.insert(r.incoming, r);
+        }
+    }
+
+    /// Every HTLC we forwarded, oldest first (`fwdinghistory`).
+    pub fn list_forwards(&self) -> Vec<ForwardDetails> {
+        let mut v: Vec<ForwardDetails> = self
+            .forwards
+            .values()
+            .map(|r| ForwardDetails {
+                incoming_channel_id: r.incoming.0,
+                incoming_htlc_id: r.incoming.1,
+                outgoing_channel_id: r.outgoing.0,
+                outgoing_htlc_id: r.outgoing.1,
+                payment_hash: r.payment_hash,
+                incoming_amount_msat: Msat(r.incoming_amount_msat),
+                outgoing_amount_msat: Msat(r.outgoing_amount_msat),
+                fee_msat: Msat(r.fee_msat()),
+                status: match r.state {
+                    ForwardState::Offered => ForwardStatus::InFlight,
+                    ForwardState::Fulfilled(_) => ForwardStatus::Settled,
+                    ForwardState::Failed(_) => ForwardStatus::Failed,
+                },
+                created_at: r.created_at,
+                resolved_at: r.resolved_at,
+            })
+            .collect();
+        v.sort_by_key(|f| (f.created_at, f.incoming_channel_id, f.incoming_htlc_id));
+        v
+    }
+}

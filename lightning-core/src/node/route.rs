@@ -1,0 +1,245 @@
+//! Routes the node sends over, and the hop payloads they make (BOLT 4,
+//! "Payload Format"; BOLT 7, "HTLC Fees" and the "Routing Example").
+//!
+//! A [`Route`] comes from the caller today (a router over the gossip graph
+//! gives the same shape): each hop is the channel *into* a node, with what
+//! that node charges to forward into the next hop.
+
+use bitcoin::secp256k1::PublicKey;
+use lightning_wire::tlv::{TlvRecord, UnknownTlvs};
+use lightning_wire::types::ShortChannelId;
+
+use super::events::PaymentPreimage;
+use crate::onion::{HopPayload, PaymentData};
+
+/// The onion TLV type of a keysend preimage (a custom record; bLIP 3).
+pub const KEYSEND_PREIMAGE_TYPE: u64 = crate::onion::payload::KEYSEND_PREIMAGE;
+
+/// The least type of a custom record a host may add to the final payload
+/// (BOLT 4 leaves types of 2^16 and above to applications).
+pub const MIN_CUSTOM_RECORD_TYPE: u64 = 1 << 16;
+
+/// One hop of a [`Route`]: the channel into `node_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RouteHop {
+    /// The node this hop reaches.
+    pub node_id: PublicKey,
+    /// The channel into it (for the first hop: one of our channels, by its
+    /// `short_channel_id` or the alias the peer gave us).
+    pub short_channel_id: ShortChannelId,
+    /// What `node_id` charges to forward into the next hop (from its
+    /// `channel_update` for the next hop's channel); ignored for the last
+    /// hop.
+    pub fee_msat: u64,
+    /// The `cltv_expiry_delta` `node_id` asks for to forward into the next
+    /// hop; ignored for the last hop.
+    pub cltv_expiry_delta: u32,
+}
+
+/// A path from us to the payee: `hops[0]` is our channel to the first node,
+/// the last hop reaches the payee.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Route {
+    /// The hops, in order.
+    pub hops: Vec<RouteHop>,
+}
+
+impl Route {
+    /// The payee: the last hop's node.
+    pub fn payee(&self) -> Option<PublicKey> {
+        self.hops.last().map(|h| h.node_id)
+    }
+
+    /// The fees the route pays: every hop's but the last.
+    pub fn fee_msat(&self) -> u64 {
+        let n = self.hops.len().saturating_sub(1);
+        self.hops[..n]
+            .iter()
+            .fold(0u64, |acc, h| acc.saturating_add(h.fee_msat))
+    }
+}
+
+/// What the final hop's payload carries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecipientOnion {
+    /// What the payee receives.
+    pub amount_msat: u64,
+    /// The invoice's `payment_secret` (with `total_msat` = `amount_msat`,
+    /// one part).
+    pub payment_secret: Option<[u8; 32]>,
+    /// The invoice's `payment_metadata`.
+    pub payment_metadata: Option<Vec<u8>>,
+    /// The payee's `min_final_cltv_expiry_delta`.
+    pub final_cltv_expiry_delta: u32,
+    /// Keysend: the preimage, in TLV [`KEYSEND_PREIMAGE_TYPE`].
+    pub keysend_preimage: Option<PaymentPreimage>,
+    /// Custom records for the payee (odd types of at least
+    /// [`MIN_CUSTOM_RECORD_TYPE`]).
+    pub custom_records: Vec<(u64, Vec<u8>)>,
+}
+
+/// The payloads of a route: per hop `(node_id, payload)`, and the amount
+/// and `cltv_expiry` of the HTLC we offer on the first channel.
+#[derive(Debug, Clone)]
+pub(crate) struct RoutePayloads {
+    pub hops: Vec<(PublicKey, HopPayload)>,
+    pub first_amount_msat: u64,
+    pub first_cltv_expiry: u32,
+}
+
+/// Builds the hop payloads of `route` for `recipient`, the final HTLC
+/// expiring at `final_cltv_expiry` (BOLT 7 "Routing Example": amounts and
+/// expiries are summed backwards from the payee). Refuses an empty route,
+/// more than 20 hops, arithmetic overflow and bad custom records.
+pub(crate) fn route_payloads(
+    route: &Route,
+    recipient: &RecipientOnion,
+    final_cltv_expiry: u32,
+) -> Result<RoutePayloads, String> {
+    let n = route.hops.len();
+    if n == 0 {
+        return Err("the route is empty".into());
+    }
+    if n > 20 {
+        return Err(format!("the route has {n} hops; an onion holds 20"));
+    }
+    let mut unknown = Vec::new();
+    let mut custom = recipient.custom_records.clone();
+    custom.sort_by_key(|(t, _)| *t);
+    for w in custom.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(format!("custom record {} given twice", w[0].0));
+        }
+    }
+    for (ty, _) in &custom {
+        if *ty < MIN_CUSTOM_RECORD_TYPE || ty % 2 == 0 || *ty == KEYSEND_PREIMAGE_TYPE {
+            return Err(format!(
+                "custom record type {ty}: must be odd, at least 65536, not keysend's"
+            ));
+        }
+    }
+    if let Some(p) = recipient.keysend_preimage {
+        custom.push((KEYSEND_PREIMAGE_TYPE, p.0.to_vec()));
+        custom.sort_by_key(|(t, _)| *t);
+    }
+    for (ty, value) in custom {
+        unknown.push(TlvRecord { r#type: ty, value });
+    }
+    let mut payloads = vec![HopPayload::default(); n];
+    let mut amount = recipient.amount_msat;
+    let mut cltv = final_cltv_expiry;
+    payloads[n - 1] = HopPayload {
+        amt_to_forward: Some(amount),
+        outgoing_cltv_value: Some(cltv),
+        payment_data: recipient.payment_secret.map(|s| PaymentData {
+            payment_secret: s,
+            total_msat: recipient.amount_msat,
+        }),
+        payment_metadata: recipient.payment_metadata.clone(),
+        unknown: UnknownTlvs(unknown),
+        ..HopPayload::default()
+    };
+    for i in (0..n - 1).rev() {
+        // Hop i forwards into hop i + 1: `amount` and `cltv` are what it
+        // sends on; it receives them plus its fee and delta.
+        payloads[i] = HopPayload {
+            amt_to_forward: Some(amount),
+            outgoing_cltv_value: Some(cltv),
+            short_channel_id: Some(route.hops[i + 1].short_channel_id),
+            ..HopPayload::default()
+        };
+        amount = amount
+            .checked_add(route.hops[i].fee_msat)
+            .ok_or("fees overflow")?;
+        cltv = cltv
+            .checked_add(route.hops[i].cltv_expiry_delta)
+            .ok_or("CLTV deltas overflow")?;
+    }
+    Ok(RoutePayloads {
+        hops: route.hops.iter().map(|h| h.node_id).zip(payloads).collect(),
+        first_amount_msat: amount,
+        first_cltv_expiry: cltv,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(b: u8) -> PublicKey {
+        PublicKey::from_secret_key(
+            bitcoin::secp256k1::SECP256K1,
+            &bitcoin::secp256k1::SecretKey::from_slice(&[b; 32]).unwrap(),
+        )
+    }
+
+    /// BOLT 7 "Routing Example", A->B->C: B charges 200 + 2000 millionths
+    /// (10199 msat on 4999999) and a delta of 20.
+    #[test]
+    fn bolt7_routing_example_amounts() {
+        let route = Route {
+            hops: vec![
+                RouteHop {
+                    node_id: key(2),
+                    short_channel_id: ShortChannelId(1),
+                    fee_msat: 200 + 4_999_999 * 2000 / 1_000_000,
+                    cltv_expiry_delta: 20,
+                },
+                RouteHop {
+                    node_id: key(3),
+                    short_channel_id: ShortChannelId(2),
+                    fee_msat: 0,
+                    cltv_expiry_delta: 0,
+                },
+            ],
+        };
+        let recipient = RecipientOnion {
+            amount_msat: 4_999_999,
+            ..Default::default()
+        };
+        let height = 1000;
+        let p = route_payloads(&route, &recipient, height + 18 + 42).unwrap();
+        assert_eq!(p.first_amount_msat, 5_010_198);
+        assert_eq!(p.first_cltv_expiry, height + 20 + 18 + 42);
+        assert_eq!(p.hops[0].1.amt_to_forward, Some(4_999_999));
+        assert_eq!(p.hops[0].1.outgoing_cltv_value, Some(height + 18 + 42));
+        assert_eq!(p.hops[0].1.short_channel_id, Some(ShortChannelId(2)));
+        assert_eq!(p.hops[1].1.amt_to_forward, Some(4_999_999));
+        assert_eq!(route.fee_msat(), 10_199);
+    }
+
+    #[test]
+    fn bad_routes_and_records_are_refused() {
+        let hop = RouteHop {
+            node_id: key(2),
+            short_channel_id: ShortChannelId(1),
+            fee_msat: 0,
+            cltv_expiry_delta: 0,
+        };
+        let r = RecipientOnion::default();
+        assert!(route_payloads(&Route::default(), &r, 0).is_err());
+        let long = Route {
+            hops: vec![hop; 21],
+        };
+        assert!(route_payloads(&long, &r, 0).is_err());
+        let one = Route { hops: vec![hop] };
+        for ty in [65_536, 3, KEYSEND_PREIMAGE_TYPE] {
+            let r = RecipientOnion {
+                custom_records: vec![(ty, vec![1])],
+                ..Default::default()
+            };
+            assert!(route_payloads(&one, &r, 0).is_err(), "type {ty}");
+        }
+        let r = RecipientOnion {
+            custom_records: vec![(65_537, vec![1])],
+            keysend_preimage: Some(PaymentPreimage([7; 32])),
+            ..Default::default()
+        };
+        let p = route_payloads(&one, &r, 0).unwrap();
+        let types: Vec<u64> = p.hops[0].1.unknown.0.iter().map(|t| t.r#type).collect();
+        assert_eq!(types, vec![65_537, KEYSEND_PREIMAGE_TYPE]);
+    }
+}

@@ -1,0 +1,524 @@
+//! Issue 19: the forwarding node B of A - B - C restarted from its store
+//! in place of each of its transmissions during a forward (the fulfil path
+//! and the fail path), and the rules that keep a forward's money safe
+//! across restarts: an outgoing HTLC that can still be claimed downstream
+//! is never failed back (excessive failback); a forwarded HTLC is never
+//! settled from B's own invoices (CVE-2020-26896).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod forward_support;
+
+use std::time::Duration;
+
+use forward_support::Line;
+use lightning_core::amount::Msat;
+use lightning_core::node::{
+    Event, ForwardStatus, InvoiceStatus, PaymentHash, PaymentStatus, RecipientOnion,
+};
+use lightning_core::onion::FailureCode;
+use lightning_wire::types::ChannelId;
+
+const CAPACITY_SAT: u64 = 1_000_000;
+const AMOUNT: u64 = 40_000_000;
+const FEE: u64 = 1000 + AMOUNT / 1_000_000;
+
+fn line() -> (Line, ChannelId, ChannelId) {
+    let mut line = Line::new(3, |_, _| {});
+    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
+    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    (line, ab, bc)
+}
+
+fn balances(line: &Line, ab: ChannelId, bc: ChannelId) -> [u64; 4] {
+    [
+        line.members[0].local_msat(ab),
+        line.members[1].local_msat(ab),
+        line.members[1].local_msat(bc),
+        line.members[2].local_msat(bc),
+    ]
+}
+
+/// A sends over the route through B to C with `recipient` (retried while
+/// it fails because an offer was lost to a crash, up to 5 times); the
+/// codes and hops of every failure A saw, and whether it succeeded.
+fn send(
+    line: &mut Line,
+    ab: ChannelId,
+    bc: ChannelId,
+    hash: PaymentHash,
+    recipient: &RecipientOnion,
+) -> (Vec<(u16, usize)>, bool) {
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let now = line.now;
+        let route = line.route(&[ab, bc], recipient.amount_msat);
+        line.members[0]
+            .node
+            .send_to_route(&route, hash, recipient, now)
+            .unwrap();
+        line.shuttle();
+        // Let anything a restart left unanswered settle.
+        for l in 0..line.links.len() {
+            line.disconnect(l);
+            line.connect(l);
+        }
+        line.shuttle();
+        for e in line.members[0].take_events() {
+            if let Event::PaymentFailed {
+                payment_hash,
+                reason,
+            } = e
+            {
+                if payment_hash == hash {
+                    failures.push((
+                        reason.failure_code.unwrap_or(0),
+                        reason.failing_hop.unwrap_or(usize::MAX),
+                    ));
+                }
+            }
+        }
+        match line.members[0].payment_status(&hash) {
+            Some(PaymentStatus::Succeeded) => return (failures, true),
+            Some(PaymentStatus::Failed) => {
+                // A failure made by C (the final answer) is not retried.
+                if failures.last().is_some_and(|(_, hop)| *hop == 1) {
+                    return (failures, false);
+                }
+            }
+            other => panic!("the payment is still {other:?} after settling"),
+        }
+    }
+    (failures, false)
+}
+
+/// B's forwards: none in flight, at most one settled.
+fn check_forwards(line: &Line) -> usize {
+    let forwards = line.members[1].node.list_forwards();
+    assert!(
+        forwards.iter().all(|f| f.status != ForwardStatus::InFlight),
+        "{forwards:?}"
+    );
+    let settled = forwards
+        .iter()
+        .filter(|f| f.status == ForwardStatus::Settled)
+        .count();
+    assert!(settled <= 1, "{forwards:?}");
+    settled
+}
+
+#[test]
+fn b_restarted_in_place_of_each_transmission_of_a_fulfilled_forward() {
+    let mut n = 1;
+    loop {
+        let (mut line, ab, bc) = line();
+        let before = balances(&line, ab, bc);
+        let now = line.now;
+        let invoice = line.members[2]
+            .node
+            .create_invoice(Some(Msat(AMOUNT)), "crash", Duration::from_secs(3600), now)
+            .unwrap();
+        let recipient = RecipientOnion {
+            amount_msat: AMOUNT,
+            payment_secret: Some(invoice.payment_secret().0),
+            final_cltv_expiry_delta: 18,
+            ..RecipientOnion::default()
+        };
+        line.crash_member = 1;
+        line.steps = 0;
+        line.crash_at = Some(n);
+        let (failures, ok) = send(&mut line, ab, bc, *invoice.payment_hash(), &recipient);
+        assert!(ok, "crash at B's transmission {n}: failed {failures:?}");
+        // Only B's own `temporary_channel_failure` (an offer lost to the
+        // crash) may come before the success.
+        assert!(
+            failures
+                .iter()
+                .all(|f| *f == (FailureCode::TEMPORARY_CHANNEL_FAILURE.0, 0)),
+            "crash at {n}: {failures:?}"
+        );
+        let after = balances(&line, ab, bc);
+        assert_eq!(
+            after,
+            [
+                before[0] - AMOUNT - FEE,
+                before[1] + AMOUNT + FEE,
+                before[2] - AMOUNT,
+                before[3] + AMOUNT
+            ],
+            "crash at B's transmission {n}"
+        );
+        assert_eq!(check_forwards(&line), 1, "crash at {n}");
+        let c_invoice = line.members[2]
+            .node
+            .list_invoices()
+            .into_iter()
+            .find(|i| i.payment_hash == *invoice.payment_hash())
+            .unwrap();
+        assert_eq!(c_invoice.status, InvoiceStatus::Paid);
+        if line.crashes == 0 {
+            // B made fewer than `n` transmissions: every point was tried.
+            assert!(n > 10, "B transmitted only {} times", n - 1);
+            break;
+        }
+        n += 1;
+    }
+}
+
+#[test]
+fn b_restarted_in_place_of_each_transmission_of_a_failed_forward() {
+    let mut n = 1;
+    loop {
+        let (mut line, ab, bc) = line();
+        let before = balances(&line, ab, bc);
+        let now = line.now;
+        let invoice = line.members[2]
+            .node
+            .create_invoice(Some(Msat(AMOUNT)), "crash", Duration::from_secs(3600), now)
+            .unwrap();
+        // A wrong payment secret: C fails it.
+        let recipient = RecipientOnion {
+            amount_msat: AMOUNT,
+            payment_secret: Some([0x42; 32]),
+            final_cltv_expiry_delta: 18,
+            ..RecipientOnion::default()
+        };
+        line.crash_member = 1;
+        line.steps = 0;
+        line.crash_at = Some(n);
+        let (failures, ok) = send(&mut line, ab, bc, *invoice.payment_hash(), &recipient);
+        assert!(!ok);
+        assert_eq!(
+            failures.last(),
+            Some(&(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0, 1)),
+            "crash at B's transmission {n}: {failures:?}"
+        );
+        assert_eq!(balances(&line, ab, bc), before, "crash at {n}");
+        assert_eq!(check_forwards(&line), 0, "crash at {n}");
+        if line.crashes == 0 {
+            assert!(n > 10, "B transmitted only {} times", n - 1);
+            break;
+        }
+        n += 1;
+    }
+}
+
+/// CVE-2020-26896: B holds an invoice whose hash A routes *through* B to
+/// C. B must forward it (C, who does not know the preimage, fails it), not
+/// settle it from its own invoice: that would hand A the preimage of B's
+/// invoice. Also with B restarted in place of each of its transmissions
+/// (a forwarded HTLC answered again after a restart is answered from the
+/// forwarding record, never from the invoices).
+#[test]
+fn a_forwarded_htlc_is_never_settled_from_our_own_invoice() {
+    let mut n = 0;
+    loop {
+        let (mut line, ab, bc) = line();
+        let before = balances(&line, ab, bc);
+        let now = line.now;
+        let b_invoice = line.members[1]
+            .node
+            .create_invoice(
+                Some(Msat(AMOUNT)),
+                "bob's own",
+                Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        let hash = *b_invoice.payment_hash();
+        // The same hash, amount and even B's payment secret, but the onion
+        // says: forward to C.
+        let recipient = RecipientOnion {
+            amount_msat: AMOUNT,
+            payment_secret: Some(b_invoice.payment_secret().0),
+            final_cltv_expiry_delta: 18,
+            ..RecipientOnion::default()
+        };
+        if n > 0 {
+            line.crash_member = 1;
+            line.steps = 0;
+            line.crash_at = Some(n);
+        }
+        let (failures, ok) = send(&mut line, ab, bc, hash, &recipient);
+        assert!(!ok, "crash at {n}: B settled a forward from its invoice");
+        assert_eq!(
+            failures.last(),
+            Some(&(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0, 1)),
+            "crash at {n}: C (hop 1) must be the one failing it: {failures:?}"
+        );
+        let a_payment = line.members[0]
+            .node
+            .list_payments()
+            .into_iter()
+            .find(|p| p.payment_hash == hash)
+            .unwrap();
+        assert_eq!(a_payment.preimage, None, "A never learns B's preimage");
+        let b_inv = line.members[1]
+            .node
+            .list_invoices()
+            .into_iter()
+            .find(|i| i.payment_hash == hash)
+            .unwrap();
+        assert_eq!(b_inv.status, InvoiceStatus::Open, "crash at {n}");
+        assert_eq!(balances(&line, ab, bc), before, "crash at {n}");
+        if n > 0 && line.crashes == 0 {
+            break;
+        }
+        n += 1;
+    }
+}
+
+/// Excessive failback: B's outgoing HTLC is committed to C but C never
+/// answers (its messages are held). However often B restarts, with blocks
+/// passing, B never fails A's HTLC back while C can still claim the
+/// outgoing one with the preimage. Once C answers, A's payment succeeds.
+#[test]
+fn an_unresolved_outgoing_htlc_is_never_failed_back() {
+    let (mut line, ab, bc) = line();
+    let before = balances(&line, ab, bc);
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "slow", Duration::from_secs(3600), now)
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    line.links[1].hold_from = Some(2);
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    let in_flight = |line: &Line| {
+        let f = line.members[1].node.list_forwards();
+        f.len() == 1 && f[0].status == ForwardStatus::InFlight
+    };
+    assert!(in_flight(&line), "B forwarded and waits");
+    for _ in 0..3 {
+        line.restart(1);
+        line.shuttle();
+        // One block each time: C checks the HTLC's expiry against its
+        // `min_final_cltv_expiry_delta` only once it answers.
+        line.mine(1);
+        assert!(in_flight(&line));
+        assert_eq!(
+            line.members[0].payment_status(&hash),
+            Some(PaymentStatus::Pending)
+        );
+    }
+    // C answers at last.
+    line.links[1].hold_from = None;
+    line.disconnect(1);
+    line.connect(1);
+    line.shuttle();
+    let events = line.members[0].take_events();
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded),
+        "{events:?}"
+    );
+    let after = balances(&line, ab, bc);
+    assert_eq!(
+        after,
+        [
+            before[0] - AMOUNT - FEE,
+            before[1] + AMOUNT + FEE,
+            before[2] - AMOUNT,
+            before[3] + AMOUNT
+        ]
+    );
+}
+
+#[test]
+fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
+    let (mut line, ab, bc) = line();
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "closed", Duration::from_secs(3600), now)
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    line.links[1].hold_from = Some(2);
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    // B gives up on C and closes on chain; its commitment (with the
+    // outgoing HTLC) confirms and goes deep. C could still claim the HTLC
+    // output with the preimage until it times out: A's HTLC must stay.
+    line.members[1].node.force_close_channel(bc).unwrap();
+    line.shuttle();
+    line.mine(1);
+    line.mine(10);
+    line.restart(1);
+    line.shuttle();
+    line.mine(5);
+    let f = line.members[1].node.list_forwards();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        f[0].status,
+        ForwardStatus::InFlight,
+        "not failed back: {f:?}"
+    );
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Pending)
+    );
+    assert!(line.members[0]
+        .take_events()
+        .iter()
+        .all(|e| !matches!(e, Event::PaymentFailed { .. })));
+}
+
+/// C fulfils while the A-B connection is down: B holds the preimage but
+/// cannot claim A's HTLC off chain. Before A could time it out, B closes
+/// A-B on chain and claims the HTLC with the preimage (BOLT 2 fulfilment
+/// deadline, BOLT 5 HTLC-success).
+#[test]
+fn a_fulfilled_forward_is_claimed_on_chain_when_upstream_stays_away() {
+    use bitcoin::hashes::{sha256, Hash};
+    let (mut line, ab, bc) = line();
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "away", Duration::from_secs(3600), now)
+        .unwrap();
+    let hash = *invoice.payment_hash();
+    let start = line.chain.best_block().height;
+    line.links[1].hold_from = Some(2);
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    // A goes away; C answers.
+    line.disconnect(0);
+    line.links[1].hold_from = None;
+    line.disconnect(1);
+    line.connect(1);
+    line.shuttle();
+    let f = line.members[1].node.list_forwards();
+    assert_eq!(f[0].status, ForwardStatus::Settled, "B holds the preimage");
+    assert_eq!(line.members[2].local_msat(bc), AMOUNT);
+    // A's HTLC expires at start + 18 + 3 + 72; B goes on chain 12 blocks
+    // before, not earlier.
+    let incoming_expiry = start + 18 + 3 + 72;
+    let blocks = usize::try_from(incoming_expiry - 12 - start).unwrap();
+    line.mine(blocks - 1);
+    let usable = |line: &Line| {
+        line.members[1]
+            .node
+            .list_channels()
+            .iter()
+            .any(|c| c.channel_id == ab && c.phase == lightning_core::channel::Phase::Normal)
+    };
+    assert!(usable(&line), "not closed early");
+    line.mine(1);
+    assert!(!usable(&line), "closed at the deadline");
+    // The commitment confirms; B's HTLC-success reveals the preimage on
+    // chain.
+    line.mine(1);
+    line.mine(1);
+    let reveals = |tx: &bitcoin::Transaction| {
+        tx.input.iter().any(|i| {
+            i.witness
+                .iter()
+                .any(|w| w.len() == 32 && sha256::Hash::hash(w).to_byte_array() == hash.0)
+        })
+    };
+    let tip = line.chain.best_block().height;
+    let on_chain = (start..=tip)
+        .filter_map(|h| line.chain.block_at(h))
+        .any(|b| b.txdata.iter().any(reveals));
+    let in_mempool = line.chain.mempool().iter().any(reveals);
+    assert!(
+        on_chain || in_mempool,
+        "B claimed A's HTLC with the preimage"
+    );
+}
+
+/// Persist before send, with asynchronous persistence: the forwarding
+/// record is in the same batch as the outgoing channel's update that
+/// commits the offer, and nothing reaches C before that batch is durable.
+#[test]
+fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
+    let (mut line, ab, bc) = line();
+    line.set_async(1, true);
+    let before = balances(&line, ab, bc);
+    let now = line.now;
+    let invoice = line.members[2]
+        .node
+        .create_invoice(Some(Msat(AMOUNT)), "async", Duration::from_secs(3600), now)
+        .unwrap();
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[1].auto_complete = false;
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    // Move bytes, completing B's writes one batch at a time, until the
+    // batch that holds the forwarding record comes out.
+    let bc_prefix = format!("channels/{}/", hex::encode(bc.0));
+    let mut found = None;
+    for _ in 0..50 {
+        line.shuttle();
+        let Some(req) = line.members[1].node.poll_persist() else {
+            continue;
+        };
+        let keys: Vec<String> = req
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                lightning_persist::BatchOp::Write { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        if keys.iter().any(|k| k.starts_with("forwards/")) {
+            found = Some((req, keys));
+            break;
+        }
+        req.apply(&*line.members[1].store).unwrap();
+        line.members[1].node.persist_completed(req.id);
+    }
+    let (req, keys) = found.expect("a batch with the forwarding record");
+    assert!(
+        keys.iter().any(|k| k.starts_with(&bc_prefix)),
+        "the outgoing channel's record is in the same batch: {keys:?}"
+    );
+    // Until it is durable, C hears nothing of the forward.
+    line.shuttle();
+    assert!(line.members[1].node.has_held_messages());
+    assert!(
+        line.members[2].node.list_invoices()[0]
+            .amount_received_msat
+            .0
+            == 0
+    );
+    assert_eq!(
+        balances(&line, ab, bc)[2..],
+        before[2..],
+        "nothing offered to C yet"
+    );
+    req.apply(&*line.members[1].store).unwrap();
+    line.members[1].node.persist_completed(req.id);
+    line.members[1].auto_complete = true;
+    line.shuttle();
+    assert_eq!(
+        line.members[0].payment_status(invoice.payment_hash()),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(
+        balances(&line, ab, bc),
+        [
+            before[0] - AMOUNT - FEE,
+            before[1] + AMOUNT + FEE,
+            before[2] - AMOUNT,
+            before[3] + AMOUNT
+        ]
+    );
+}
