@@ -369,20 +369,7 @@ impl Funded {
                 })
                 // Gossip (the node's `channel_update` for its peer, BOLT 7)
                 // is not for the channel: a node routes it elsewhere.
-                .filter(|m| {
-                    !matches!(
-                        m,
-                        Message::ChannelUpdate(_)
-                            | Message::AnnouncementSignatures(_)
-                            | Message::ChannelAnnouncement(_)
-                            | Message::NodeAnnouncement(_)
-                            | Message::GossipTimestampFilter(_)
-                            | Message::QueryChannelRange(_)
-                            | Message::ReplyChannelRange(_)
-                            | Message::QueryShortChannelIds(_)
-                            | Message::ReplyShortChannelIdsEnd(_)
-                    )
-                })
+                .filter(is_for_the_channel)
                 .collect();
             let mut sent = false;
             for m in msgs {
@@ -541,4 +528,26 @@ impl Funded {
         let packet = self.payment_onion(&invoice, amount_msat, amount_msat, cltv, session);
         self.offer(amount_msat, invoice.payment_hash().0, cltv, packet)
     }
+}
+
+/// Whether a message the node sent is for the channel state machine.
+///
+/// Gossip (BOLT 7: the node's `channel_update` for its peer, announcement
+/// signatures, sync queries) and peer storage (BOLT 1 `peer_storage`) are
+/// node-level: a real peer routes them elsewhere, not to the channel.
+pub fn is_for_the_channel(m: &Message) -> bool {
+    !matches!(
+        m,
+        Message::ChannelUpdate(_)
+            | Message::AnnouncementSignatures(_)
+            | Message::ChannelAnnouncement(_)
+            | Message::NodeAnnouncement(_)
+            | Message::GossipTimestampFilter(_)
+            | Message::QueryChannelRange(_)
+            | Message::ReplyChannelRange(_)
+            | Message::QueryShortChannelIds(_)
+            | Message::ReplyShortChannelIdsEnd(_)
+            | Message::PeerStorage(_)
+            | Message::PeerStorageRetrieval(_)
+    )
 }
