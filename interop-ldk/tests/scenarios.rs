@@ -1088,6 +1088,15 @@ fn extra_announced_channel_from_ldk() {
         .unwrap()
         .channel_id;
     pair.wait_usable(id);
+    // LDK announces once it has ours; ours needs LDK's, which may still be
+    // on its way.
+    pair.ours
+        .wait_until("our side has LDK's announcement_signatures", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == id && c.is_announced)
+        });
     let details = pair.ours.channel_with(&pair.ldk.node_id()).unwrap();
     assert!(details.announce_channel && details.is_announced);
     let scid = details.short_channel_id.unwrap();
