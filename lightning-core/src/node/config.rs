@@ -84,7 +84,18 @@ pub struct NodeConfig {
     /// fees and CLTV delta we charge are [`NodeConfig::gossip`]'s, the ones
     /// our `channel_update`s announce (BOLT 7): one source for both.
     pub forwarding: ForwardingConfig,
+    /// The most attempts (routes sent, the first included) a payment the
+    /// node routes itself ([`Node::pay_invoice`](super::Node::pay_invoice))
+    /// makes before it is reported failed. Default
+    /// [`DEFAULT_PAYMENT_RETRY_ATTEMPTS`]; 1 never retries.
+    pub payment_retry_attempts: u32,
+    /// How long after the first attempt a new one may still be sent
+    /// (a failure after that is final). Default 60 seconds.
+    pub payment_retry_timeout: Duration,
 }
+
+/// The default of [`NodeConfig::payment_retry_attempts`].
+pub const DEFAULT_PAYMENT_RETRY_ATTEMPTS: u32 = 4;
 
 /// Forwarding policy beyond what `channel_update` carries (BOLT 4, "Payload
 /// Format", requirements for a forwarding node; BOLT 7, "HTLC Fees").
@@ -157,6 +168,8 @@ impl NodeConfig {
             gossip: super::GossipConfig::default(),
             network_graph: super::NetworkGraphConfig::default(),
             forwarding: ForwardingConfig::default(),
+            payment_retry_attempts: DEFAULT_PAYMENT_RETRY_ATTEMPTS,
+            payment_retry_timeout: Duration::from_secs(60),
         }
     }
 

@@ -370,8 +370,18 @@ pub struct PaymentFailure {
     /// Index in the route of the node that failed it (0: the payee of a
     /// direct payment).
     pub failing_hop: Option<usize>,
-    /// In words.
+    /// In words (for a retried payment: the last attempt's failure and
+    /// why no further attempt was made).
     pub message: String,
+    /// Attempts made, the failed one included (1 when the payment was
+    /// not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
+    pub attempts: u32,
+}
+
+#[cfg(feature = "serde")]
+fn one() -> u32 {
+    1
 }
 
 /// A channel as the host sees it ([`Node::list_channels`](super::Node::list_channels)).

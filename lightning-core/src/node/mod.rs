@@ -83,6 +83,7 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod retry;
 mod route;
 mod routing;
 mod transmit;
@@ -106,6 +107,7 @@ pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
 pub use config::{
     ForwardingConfig, InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
+    DEFAULT_PAYMENT_RETRY_ATTEMPTS,
 };
 pub use error::NodeError;
 pub use events::{
@@ -259,6 +261,8 @@ pub struct Node {
     keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
     /// Hold invoices ([`hold`]).
     holds: BTreeMap<PaymentHash, records::HoldRecord>,
+    /// Payments owed a new attempt ([`retry`]).
+    payment_retries: retry::RetryQueue,
 }
 
 impl Node {
@@ -288,6 +292,8 @@ impl Node {
     fn finish(&mut self) -> Result<(), NodeError> {
         loop {
             self.process_peer_events();
+            // Failed attempts' successors go out in this step ([`retry`]).
+            self.run_payment_retries();
             self.flush_commits();
             // HTLC history and watches join this step's batch.
             self.record_htlc_history();

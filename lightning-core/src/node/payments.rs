@@ -9,7 +9,8 @@ use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
-use super::records::{payment_key, PaymentRecord};
+use super::records::{payment_key, PaymentRecord, RetryState};
+use super::retry::{attempt_params, node_route, CLTV_SLACK};
 use super::route::{route_payloads, RecipientOnion, Route, RouteHop};
 use super::{Node, NodeError};
 use crate::amount::Msat;
@@ -17,9 +18,6 @@ use crate::channel::{Channel, ChannelError};
 use crate::keys::DynChannelSigner;
 use crate::onion::build_payment_onion;
 
-/// Blocks added to the payee's `min_final_cltv_expiry_delta`, for blocks
-/// found while the HTLC travels.
-const CLTV_SLACK: u32 = 3;
 
 /// What we could offer in one HTLC now: our balance less the reserve the
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
@@ -59,14 +57,45 @@ impl Node {
         self.pay_invoice(&invoice, now)
     }
 
-    /// Pays `invoice` over a channel to its payee, who must be a direct
-    /// peer: one HTLC with a one-hop onion. Refused when the invoice is for
-    /// another chain, has expired, has no amount, asks for a
-    /// `min_final_cltv_expiry_delta` above
+    /// Pays `invoice` to its payee, wherever it is: over a direct channel
+    /// to the payee when one can carry the amount, else over a path the
+    /// router finds ([`Node::find_route`]: the public graph, our usable
+    /// channels as first hops, the invoice's route hints). One path per
+    /// attempt: multi-part sending is not implemented, so the router is
+    /// asked for a single path even when the invoice allows `basic_mpp`.
+    ///
+    /// A failed attempt is retried over a new route (BOLT 4 "Receiving
+    /// Failure Codes": the failing channel or node excluded, the scorer
+    /// told), up to [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
+    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout);
+    /// an error from the payee itself is final. Every attempt is written
+    /// to the store before its HTLC leaves, and a restart resumes the
+    /// payment (see the `retry` module).
+    ///
+    /// Refused when the invoice is for another chain, has expired, has no
+    /// amount, asks for a `min_final_cltv_expiry_delta` above
     /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
-    /// is already being paid, or no usable channel to the payee has enough
-    /// outbound capacity.
-    /// [`Event::PaymentSent`](super::Event::PaymentSent) or [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
+    /// is already being paid, or no route is found now
+    /// ([`NodeError::NoRoute`]).
+    /// [`Event::PaymentSent`](super::Event::PaymentSent) or, once no more
+    /// attempts are made, [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Event, Node, NodeError};
+    /// # fn f(node: &mut Node, invoice: &lightning_wire::bolt11::Bolt11Invoice, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let id = node.pay_invoice(invoice, now)?;
+    /// // ... the host loop runs; later:
+    /// while let Some(event) = node.poll_event() {
+    ///     match event {
+    ///         Event::PaymentSent { fee_msat, .. } => println!("paid {id}, fee {fee_msat}"),
+    ///         Event::PaymentFailed { reason, .. } => {
+    ///             println!("failed after {} attempts: {}", reason.attempts, reason.message)
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn pay_invoice(
         &mut self,
         invoice: &Bolt11Invoice,
@@ -76,27 +105,60 @@ impl Node {
         let (amount_msat, delta) = self.check_invoice(invoice, now)?;
         let payment_hash = *invoice.payment_hash();
         let payee = *invoice.payee();
-        // Retry hook: a payee that is not a direct peer needs a route;
-        // until the router feeds one here, see [`Node::pay_invoice_with_route`].
-        let channel_id = self
+        if let Some(p) = self.payments.get(&payment_hash) {
+            if p.status != PaymentStatus::Failed {
+                return Err(NodeError::DuplicatePayment(payment_hash));
+            }
+        }
+        let mut retry = RetryState {
+            bolt11: invoice.to_string(),
+            attempts: 1,
+            ..RetryState::default()
+        };
+        let recipient = recipient_of(invoice, amount_msat, delta);
+        // A direct channel that can carry it: one hop, no router.
+        let direct = self
             .channels
             .iter()
             .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
             .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
             .filter(|(_, cap)| *cap >= amount_msat)
             .max_by_key(|(_, cap)| *cap)
-            .map(|(id, _)| id)
-            .ok_or(NodeError::NoRoute { payee, amount_msat })?;
-        let route = Route {
-            hops: vec![RouteHop {
-                node_id: payee,
-                short_channel_id: ShortChannelId(0),
-                fee_msat: 0,
-                cltv_expiry_delta: 0,
-            }],
-        };
-        let recipient = recipient_of(invoice, amount_msat, delta);
-        self.send_over_route(&route, payment_hash, &recipient, Some(channel_id), now)
+            .map(|(id, _)| id);
+        if let Some(channel_id) = direct {
+            let route = Route {
+                hops: vec![RouteHop {
+                    node_id: payee,
+                    short_channel_id: ShortChannelId(0),
+                    fee_msat: 0,
+                    cltv_expiry_delta: 0,
+                }],
+            };
+            self.start_attempt(
+                &route,
+                payment_hash,
+                &recipient,
+                Some(channel_id),
+                Some((now.as_secs(), retry)),
+            )?;
+            self.finish()?;
+            return Ok(PaymentId(payment_hash.0));
+        }
+        let no_route = || NodeError::NoRoute { payee, amount_msat };
+        let params = attempt_params(invoice, &retry).ok_or_else(no_route)?;
+        let route = self.find_route(&params).map_err(|_| no_route())?;
+        let path = route.paths.first().ok_or_else(no_route)?;
+        let (route, path) = node_route(path).map_err(NodeError::Route)?;
+        retry.path = path;
+        self.start_attempt(
+            &route,
+            payment_hash,
+            &recipient,
+            None,
+            Some((now.as_secs(), retry)),
+        )?;
+        self.finish()?;
+        Ok(PaymentId(payment_hash.0))
     }
 
     /// Pays `invoice` over `route` (its last hop must be the invoice's
@@ -119,7 +181,7 @@ impl Node {
             ));
         }
         let recipient = recipient_of(invoice, amount_msat, delta);
-        self.send_over_route(route, *invoice.payment_hash(), &recipient, None, now)
+        self.send_over_route(route, *invoice.payment_hash(), &recipient, None)
     }
 
     /// Sends a payment of `payment_hash` over `route` with the final
@@ -142,7 +204,7 @@ impl Node {
                 max,
             });
         }
-        self.send_over_route(route, payment_hash, recipient, None, now)
+        self.send_over_route(route, payment_hash, recipient, None)
     }
 
     /// Keysend (spontaneous payment, bLIP 3): pays `amount_msat` to
@@ -170,8 +232,8 @@ impl Node {
     }
 
     /// The checks every invoice payment makes: chain, expiry, amount, the
-    /// payee's CLTV delta against our cap, not already being paid.
-    fn check_invoice(
+    /// payee's CLTV delta against our cap.
+    pub(super) fn check_invoice(
         &self,
         invoice: &Bolt11Invoice,
         now: std::time::Duration,
@@ -195,23 +257,56 @@ impl Node {
         Ok((amount_msat, u32::try_from(delta).unwrap_or(u32::MAX)))
     }
 
-    /// Offers the first HTLC of a payment over `route` (over
-    /// `first_channel` when given, else the channel to the first hop its
-    /// `short_channel_id` names, else the usable one to that peer with the
-    /// most outbound capacity), the payment record written first.
+    /// Offers the first HTLC of a payment over `route` and ends the step
+    /// ([`Node::start_attempt`]).
     fn send_over_route(
         &mut self,
         route: &Route,
         payment_hash: PaymentHash,
         recipient: &RecipientOnion,
         first_channel: Option<ChannelId>,
-        now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.start_attempt(route, payment_hash, recipient, first_channel, None)?;
+        self.finish()?;
+        Ok(PaymentId(payment_hash.0))
+    }
+
+    /// Offers the HTLC of an attempt of payment `payment_hash` over `route`
+    /// (over `first_channel` when given, else the channel to the first hop
+    /// its `short_channel_id` names, else the usable one to that peer with
+    /// the most outbound capacity), the payment record written first.
+    /// `routed`: a payment the node retries itself, with the time of its
+    /// first attempt and its retry state for this attempt; a retry
+    /// (`attempts` above 1) continues a pending payment awaiting it, any
+    /// other attempt starts a payment not already pending.
+    pub(super) fn start_attempt(
+        &mut self,
+        route: &Route,
+        payment_hash: PaymentHash,
+        recipient: &RecipientOnion,
+        first_channel: Option<ChannelId>,
+        routed: Option<(u64, RetryState)>,
+    ) -> Result<(), NodeError> {
+        let is_retry = routed.as_ref().is_some_and(|(_, r)| r.attempts > 1);
         if let Some(p) = self.payments.get(&payment_hash) {
-            if p.status != PaymentStatus::Failed {
+            let awaiting = p.status == PaymentStatus::Pending
+                && p.retry.as_ref().is_some_and(|r| r.awaiting);
+            let allowed = if is_retry {
+                awaiting
+            } else {
+                p.status == PaymentStatus::Failed
+            };
+            if !allowed {
                 return Err(NodeError::DuplicatePayment(payment_hash));
             }
+        } else if is_retry {
+            return Err(NodeError::Route("no payment to retry".into()));
         }
+        let now = self.now;
+        let (created_at, retry) = match routed {
+            Some((at, r)) => (at, Some(r)),
+            None => (now.as_secs(), None),
+        };
         let payee = route
             .payee()
             .ok_or_else(|| NodeError::Route("the route is empty".into()))?;
@@ -281,7 +376,7 @@ impl Node {
             status: PaymentStatus::Pending,
             preimage: None,
             failure: None,
-            created_at: now.as_secs(),
+            created_at,
             shared_secrets: secrets.iter().map(|s| *s.as_bytes()).collect(),
             channel_id,
             htlc_id,
@@ -291,6 +386,7 @@ impl Node {
             failure_message: None,
             fee_msat: first_amount.saturating_sub(amount_msat),
             route: route.hops.iter().map(|h| h.node_id).collect(),
+            retry,
         };
         // The payment record goes first: the HTLC leaves only after both.
         self.writer
@@ -298,8 +394,7 @@ impl Node {
         self.payments.insert(payment_hash, record);
         self.apply(channel_id, out);
         self.to_commit.insert(channel_id);
-        self.finish()?;
-        Ok(PaymentId(payment_hash.0))
+        Ok(())
     }
 
     /// Every payment we sent, oldest first.
@@ -331,7 +426,7 @@ impl Node {
 
 /// The final payload an invoice asks for: its secret (one part: the total
 /// is the amount), metadata and CLTV delta.
-fn recipient_of(invoice: &Bolt11Invoice, amount_msat: u64, delta: u32) -> RecipientOnion {
+pub(super) fn recipient_of(invoice: &Bolt11Invoice, amount_msat: u64, delta: u32) -> RecipientOnion {
     RecipientOnion {
         amount_msat,
         payment_secret: Some(invoice.payment_secret().0),
