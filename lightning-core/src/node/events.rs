@@ -475,6 +475,10 @@ pub struct PaymentDetails {
     pub failure: Option<String>,
     /// When it was sent (host time, seconds).
     pub created_at: u64,
+    /// Attempts made so far, the current one included (1 for a payment
+    /// that was not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
+    pub attempts: u32,
 }
 
 /// Where an invoice of ours stands.

@@ -410,6 +410,7 @@ impl Node {
                 preimage: p.preimage,
                 failure: p.failure.clone(),
                 created_at: p.created_at,
+                attempts: p.retry.as_ref().map_or(1, |r| r.attempts),
             })
             .collect();
         v.sort_by_key(|p| p.created_at);

@@ -67,7 +67,14 @@ pub(super) struct RetryQueue {
     /// usable: retried when more channels are usable than
     /// `usable_at_deferral`, at a timer, or failed at the timeout.
     deferred: BTreeSet<PaymentHash>,
+    /// Usable channels and public channels known when the last payment
+    /// was deferred: more of either wakes the deferred ones.
     usable_at_deferral: usize,
+    graph_at_deferral: usize,
+    /// Payments restored awaiting an attempt: the graph may still be
+    /// syncing after the restart, so no route is not final for them
+    /// before their retry timeout.
+    restored: BTreeSet<PaymentHash>,
 }
 
 /// What a failed attempt means for the payment.
@@ -287,17 +294,15 @@ impl Node {
     /// Routes and sends the next attempt of every payment due (called by
     /// [`Node::finish`] before commitments are signed, so a new HTLC goes
     /// out in the same step). A payment with no route fails, unless some
-    /// of our channels are not usable now (a peer away, just restarted):
-    /// it then waits for them, within its retry timeout.
+    /// of our channels are not usable now (a peer away) or it was
+    /// restored awaiting its attempt (the graph may still be syncing): it
+    /// then waits, within its retry timeout, for more usable channels or
+    /// public channels, or a timer.
     pub(super) fn run_payment_retries(&mut self) {
-        let q = &mut self.payment_retries;
-        if !q.deferred.is_empty() {
-            let usable = self
-                .channels
-                .values()
-                .filter(|e| e.channel.is_usable())
-                .count();
-            if usable > q.usable_at_deferral {
+        if !self.payment_retries.deferred.is_empty() {
+            let (usable, graph) = self.retry_wake_counts();
+            let q = &mut self.payment_retries;
+            if usable > q.usable_at_deferral || graph > q.graph_at_deferral {
                 let deferred = std::mem::take(&mut q.deferred);
                 q.due.extend(deferred);
             }
@@ -306,6 +311,21 @@ impl Node {
         for hash in due {
             self.retry_payment(hash);
         }
+    }
+
+    /// Our usable channels, and the public channels we know.
+    fn retry_wake_counts(&self) -> (usize, usize) {
+        let usable = self
+            .channels
+            .values()
+            .filter(|e| e.channel.is_usable())
+            .count();
+        let graph = self
+            .public_graph
+            .parts
+            .as_ref()
+            .map_or(0, |p| p.graph.channel_count());
+        (usable, graph)
     }
 
     /// At a timer: payments waiting for a usable channel are tried again,
@@ -333,9 +353,11 @@ impl Node {
         for (hash, p) in &self.payments {
             if p.status == PaymentStatus::Pending && p.retry.as_ref().is_some_and(|r| r.awaiting) {
                 self.payment_retries.deferred.insert(*hash);
+                self.payment_retries.restored.insert(*hash);
             }
         }
         self.payment_retries.usable_at_deferral = 0;
+        self.payment_retries.graph_at_deferral = 0;
     }
 
     fn retry_payment(&mut self, hash: PaymentHash) {
@@ -378,15 +400,14 @@ impl Node {
             let (route, path) = match found {
                 Ok(x) => x,
                 Err(why) => {
-                    if self.some_channel_unusable() {
-                        let usable = self
-                            .channels
-                            .values()
-                            .filter(|e| e.channel.is_usable())
-                            .count();
+                    if self.some_channel_unusable()
+                        || self.payment_retries.restored.contains(&hash)
+                    {
+                        let (usable, graph) = self.retry_wake_counts();
                         let q = &mut self.payment_retries;
                         q.deferred.insert(hash);
                         q.usable_at_deferral = usable;
+                        q.graph_at_deferral = graph;
                         return;
                     }
                     self.give_up(hash, last, &format!("no route for a new attempt: {why}"));
@@ -407,7 +428,10 @@ impl Node {
             };
             let recipient = super::payments::recipient_of(&invoice, amount_msat, delta);
             match self.start_attempt(&route, hash, &recipient, None, Some((created_at, next))) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.payment_retries.restored.remove(&hash);
+                    return;
+                }
                 Err(NodeError::NoRoute { .. }) => retry.excluded_channels.push(first_scid),
                 Err(e) => {
                     self.give_up(hash, last, &format!("a new attempt could not be sent: {e}"));
@@ -435,6 +459,7 @@ impl Node {
             format!("{}; {why}", last.message)
         };
         self.payment_retries.deferred.remove(&hash);
+        self.payment_retries.restored.remove(&hash);
         self.finish_failed(hash, last);
     }
 }
