@@ -43,6 +43,7 @@ use std::time::Duration;
 use bitcoin::secp256k1::PublicKey;
 use lightning_router::{Direction, HopUse, NodeId, RouteParams, RoutePath};
 use lightning_wire::bolt11::Bolt11Invoice;
+use lightning_wire::msgs::Message;
 use lightning_wire::Msat;
 
 use super::events::{PaymentFailure, PaymentHash, PaymentStatus};
@@ -238,6 +239,18 @@ impl Node {
             self.finish_failed(hash, failure);
             return;
         };
+        // An attempt whose channel is no longer normal (force closed, its
+        // HTLC timed out on chain, shutting down) ends the payment: an
+        // HTLC resolved on chain could still be reorganised, so no new
+        // attempt is sent while it might yet pay.
+        let channel_open = self
+            .channels
+            .get(&p.channel_id)
+            .is_some_and(|e| e.channel.phase() == Phase::Normal);
+        if !channel_open {
+            self.finish_failed(hash, failure);
+            return;
+        }
         let uses = hop_uses(&retry.path);
         let (verdict, note) = judge(
             &p.route,
@@ -257,6 +270,14 @@ impl Node {
             ScorerNote::FailedAt(i) => self.scorer_mut().path_failed(&uses, i, now),
         }
         failure.attempts = attempts;
+        // BOLT 4: a valid, more recent `channel_update` in the failure is
+        // applied to the graph (and relayed); the channel is still left
+        // out for the rest of this payment.
+        if let Some(update) = failure.failure.as_ref().and_then(|f| f.channel_update()) {
+            if let Ok(m @ Message::ChannelUpdate(_)) = Message::decode(update) {
+                self.graph_own_gossip(&m);
+            }
+        }
         let (exclude_channel, exclude_node) = match verdict {
             Verdict::Final => {
                 self.finish_failed(hash, failure);
