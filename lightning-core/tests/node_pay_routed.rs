@@ -23,7 +23,8 @@ use std::time::Duration;
 use forward_support::{Line, Link};
 use lightning_core::amount::Msat;
 use lightning_core::node::{
-    Event, ForwardStatus, NodeError, PaymentHash, PaymentStatus, DEFAULT_PAYMENT_RETRY_ATTEMPTS,
+    Event, ForwardStatus, NodeConfig, NodeError, PaymentHash, PaymentStatus,
+    DEFAULT_PAYMENT_RETRY_ATTEMPTS,
 };
 use lightning_core::onion::FailureCode;
 use lightning_persist::KvStore;
@@ -60,14 +61,12 @@ struct Net {
 /// The five nodes and their announced channels, every graph holding all
 /// five channels. `drain_cz` / `drain_bz`: the channel's opener pushes
 /// all but 50,000 sat to Z, so it cannot forward [`AMOUNT_MSAT`].
-/// `payer_attempts`: P's `payment_retry_attempts`.
-fn network(drain_cz: bool, drain_bz: bool, payer_attempts: Option<u32>) -> Net {
+/// `payer` adjusts P's configuration.
+fn network(drain_cz: bool, drain_bz: bool, payer: fn(&mut NodeConfig)) -> Net {
     let mut line = Line::new(5, |i, c| {
         c.channel.announce_channel = true;
         if i == P {
-            if let Some(n) = payer_attempts {
-                c.payment_retry_attempts = n;
-            }
+            payer(c);
         }
     });
     line.links.push(Link {
@@ -163,7 +162,7 @@ fn direction(line: &Line, x: usize, y: usize) -> Direction {
 
 #[test]
 fn the_payer_finds_a_two_hop_route_and_pays() {
-    let mut net = network(false, false, None);
+    let mut net = network(false, false, |_| {});
     let line = &mut net.line;
     let inv = invoice(line, AMOUNT_MSAT);
     let hash = *inv.payment_hash();
@@ -222,7 +221,7 @@ fn the_payer_finds_a_two_hop_route_and_pays() {
 #[test]
 fn a_failed_first_path_is_retried_over_another_and_the_scorer_learns() {
     // C cannot forward the amount to Z: the first attempt fails at C.
-    let mut net = network(true, false, None);
+    let mut net = network(true, false, |_| {});
     let line = &mut net.line;
     let inv = invoice(line, AMOUNT_MSAT);
     let hash = *inv.payment_hash();
@@ -287,7 +286,7 @@ fn a_failed_first_path_is_retried_over_another_and_the_scorer_learns() {
 
 #[test]
 fn a_failure_from_the_payee_is_not_retried() {
-    let mut net = network(false, false, None);
+    let mut net = network(false, false, |_| {});
     let line = &mut net.line;
     let inv = invoice(line, AMOUNT_MSAT);
     let hash = *inv.payment_hash();
@@ -324,7 +323,7 @@ fn a_failure_from_the_payee_is_not_retried() {
 #[test]
 fn exhausted_retries_fail_the_payment_with_the_attempt_count() {
     // Both paths are drained; P may make two attempts.
-    let mut net = network(true, true, Some(2));
+    let mut net = network(true, true, |c| c.payment_retry_attempts = 2);
     let line = &mut net.line;
     let inv = invoice(line, AMOUNT_MSAT);
     let hash = *inv.payment_hash();
@@ -358,7 +357,7 @@ fn exhausted_retries_fail_the_payment_with_the_attempt_count() {
 
 #[test]
 fn with_the_default_budget_a_payment_fails_once_no_route_is_left() {
-    let mut net = network(true, true, None);
+    let mut net = network(true, true, |_| {});
     let line = &mut net.line;
     let inv = invoice(line, AMOUNT_MSAT);
     let hash = *inv.payment_hash();
@@ -377,7 +376,7 @@ fn with_the_default_budget_a_payment_fails_once_no_route_is_left() {
 
 #[test]
 fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
-    let mut net = network(true, false, None);
+    let mut net = network(true, false, |_| {});
     let line = &mut net.line;
     // A is away: the first attempt goes through C and fails there, and no
     // other path is usable now. The payment waits for its next attempt.
@@ -420,7 +419,7 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
 
 #[test]
 fn a_payment_owed_an_attempt_fails_cleanly_when_its_timeout_passes() {
-    let mut net = network(true, false, None);
+    let mut net = network(true, false, |_| {});
     let line = &mut net.line;
     line.disconnect(LINK_PA);
     line.shuttle();
@@ -454,4 +453,32 @@ fn a_payment_owed_an_attempt_fails_cleanly_when_its_timeout_passes() {
         "the last attempt's failure is reported"
     );
     assert!(forwards(line, A, hash).is_empty());
+}
+
+#[test]
+fn routes_stay_within_the_fee_budget() {
+    // P accepts at most 1,000 msat of fees: the path through C costs
+    // 1,100 (1000 msat + 1 ppm of 100,000 sat), the other two fees.
+    let mut net = network(false, false, |c| {
+        c.payment_max_fee_ppm = 0;
+        c.payment_max_fee_base_msat = 1_000;
+    });
+    let line = &mut net.line;
+    let inv = invoice(line, AMOUNT_MSAT);
+    let now = line.now;
+    let err = line.members[P].node.pay_invoice(&inv, now).unwrap_err();
+    assert!(matches!(err, NodeError::NoRoute { .. }), "{err}");
+    assert!(line.members[P].node.list_payments().is_empty());
+    // A budget of exactly C's fee is enough.
+    let mut net = network(false, false, |c| {
+        c.payment_max_fee_ppm = 0;
+        c.payment_max_fee_base_msat = 1_100;
+    });
+    let line = &mut net.line;
+    let inv = invoice(line, AMOUNT_MSAT);
+    let now = line.now;
+    line.members[P].node.pay_invoice(&inv, now).unwrap();
+    line.shuttle();
+    let p = &line.members[P].node.list_payments()[0];
+    assert_eq!(p.status, PaymentStatus::Succeeded);
 }

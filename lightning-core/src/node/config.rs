@@ -92,6 +92,13 @@ pub struct NodeConfig {
     /// How long after the first attempt a new one may still be sent
     /// (a failure after that is final). Default 60 seconds.
     pub payment_retry_timeout: Duration,
+    /// The most routing fees a payment the node routes itself may pay:
+    /// the larger of [`NodeConfig::payment_max_fee_base_msat`] and this
+    /// many millionths of the amount. Default 5000 (0.5 %).
+    pub payment_max_fee_ppm: u32,
+    /// Fees up to this are always accepted, however small the payment.
+    /// Default 5000 msat.
+    pub payment_max_fee_base_msat: u64,
 }
 
 /// The default of [`NodeConfig::payment_retry_attempts`].
@@ -170,6 +177,8 @@ impl NodeConfig {
             forwarding: ForwardingConfig::default(),
             payment_retry_attempts: DEFAULT_PAYMENT_RETRY_ATTEMPTS,
             payment_retry_timeout: Duration::from_secs(60),
+            payment_max_fee_ppm: 5000,
+            payment_max_fee_base_msat: 5000,
         }
     }
 
@@ -195,6 +204,14 @@ impl NodeConfig {
         f.set_optional(Feature::GossipQueries);
         f.set_optional(Feature::GossipQueriesEx);
         f
+    }
+
+    /// The fee budget of a routed payment of `amount_msat`.
+    pub(crate) fn payment_max_fee_msat(&self, amount_msat: u64) -> u64 {
+        let ppm = u128::from(amount_msat) * u128::from(self.payment_max_fee_ppm) / 1_000_000;
+        u64::try_from(ppm)
+            .unwrap_or(u64::MAX)
+            .max(self.payment_max_fee_base_msat)
     }
 
     pub(crate) fn chain_hash(&self) -> ChainHash {

@@ -67,7 +67,10 @@ impl Node {
     /// A failed attempt is retried over a new route (BOLT 4 "Receiving
     /// Failure Codes": the failing channel or node excluded, the scorer
     /// told), up to [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
-    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout);
+    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout),
+    /// each route's fees within the budget of
+    /// [`NodeConfig::payment_max_fee_ppm`](super::NodeConfig::payment_max_fee_ppm)
+    /// (0.5 % by default, 5 sat at least);
     /// an error from the payee itself is final. Every attempt is written
     /// to the store before its HTLC leaves, and a restart resumes the
     /// payment (see the `retry` module).
@@ -145,7 +148,7 @@ impl Node {
             return Ok(PaymentId(payment_hash.0));
         }
         let no_route = || NodeError::NoRoute { payee, amount_msat };
-        let params = attempt_params(invoice, &retry).ok_or_else(no_route)?;
+        let params = attempt_params(invoice, &retry, &self.config).ok_or_else(no_route)?;
         let route = self.find_route(&params).map_err(|_| no_route())?;
         let path = route.paths.first().ok_or_else(no_route)?;
         let (route, path) = node_route(path).map_err(NodeError::Route)?;

@@ -205,10 +205,16 @@ pub(super) fn hop_uses(path: &[PathHop]) -> Vec<HopUse> {
 }
 
 /// The router's parameters for an attempt at `invoice`: one path (no
-/// multi-part sending), room for [`CLTV_SLACK`] under the CLTV limit, and
-/// the payment's exclusions so far.
-pub(super) fn attempt_params(invoice: &Bolt11Invoice, retry: &RetryState) -> Option<RouteParams> {
+/// multi-part sending), fees within `config`'s budget, room for
+/// [`CLTV_SLACK`] under the CLTV limit, and the payment's exclusions so
+/// far.
+pub(super) fn attempt_params(
+    invoice: &Bolt11Invoice,
+    retry: &RetryState,
+    config: &super::NodeConfig,
+) -> Option<RouteParams> {
     let mut p = RouteParams::from_invoice(invoice, None)?;
+    p.max_total_fee = Some(Msat(config.payment_max_fee_msat(p.amount.0)));
     p.max_path_count = 1;
     p.allow_mpp = false;
     p.max_total_cltv_expiry_delta = p.max_total_cltv_expiry_delta.saturating_sub(CLTV_SLACK);
@@ -409,7 +415,7 @@ impl Node {
         // A first hop that cannot take the HTLC after all is excluded and
         // the search repeats (bounded: each round excludes one channel).
         for _ in 0..8 {
-            let Some(params) = attempt_params(&invoice, &retry) else {
+            let Some(params) = attempt_params(&invoice, &retry, &self.config) else {
                 self.give_up(hash, last, "the stored invoice has no amount");
                 return;
             };
