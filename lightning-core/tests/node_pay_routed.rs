@@ -120,7 +120,12 @@ fn invoice(line: &mut Line, amount_msat: u64) -> Bolt11Invoice {
     let now = line.now;
     line.members[Z]
         .node
-        .create_invoice(Some(Msat(amount_msat)), "routed", Duration::from_secs(3600), now)
+        .create_invoice(
+            Some(Msat(amount_msat)),
+            "routed",
+            Duration::from_secs(3600),
+            now,
+        )
         .unwrap()
 }
 
@@ -152,7 +157,10 @@ fn forwards(line: &Line, i: usize, hash: PaymentHash) -> Vec<ForwardStatus> {
 /// The direction of channel `x`-`y` used from `x` (BOLT 7: 0 from the
 /// lesser node id).
 fn direction(line: &Line, x: usize, y: usize) -> Direction {
-    let (kx, ky) = (line.members[x].id().serialize(), line.members[y].id().serialize());
+    let (kx, ky) = (
+        line.members[x].id().serialize(),
+        line.members[y].id().serialize(),
+    );
     if kx < ky {
         Direction::FromNode1
     } else {
@@ -342,14 +350,21 @@ fn exhausted_retries_fail_the_payment_with_the_attempt_count() {
         reason.failure_code,
         Some(FailureCode::TEMPORARY_CHANNEL_FAILURE.0)
     );
-    assert!(reason.message.contains("retries exhausted"), "{}", reason.message);
+    assert!(
+        reason.message.contains("retries exhausted"),
+        "{}",
+        reason.message
+    );
     // Both paths were tried, once each: C and B refused to forward (no
     // record), A's forward to B failed back.
     assert!(forwards(line, C, hash).is_empty());
     assert!(forwards(line, B, hash).is_empty());
     assert_eq!(forwards(line, A, hash), vec![ForwardStatus::Failed]);
     assert_eq!(reason.failing_hop, Some(1), "B, the second hop");
-    assert_eq!(line.members[P].node.balances().lightning_msat, before.lightning_msat);
+    assert_eq!(
+        line.members[P].node.balances().lightning_msat,
+        before.lightning_msat
+    );
     assert_eq!(events_of(line, Z, hash), vec![]);
     let p = &line.members[P].node.list_payments()[0];
     assert_eq!((p.status, p.attempts), (PaymentStatus::Failed, 2));
@@ -369,7 +384,7 @@ fn with_the_default_budget_a_payment_fails_once_no_route_is_left() {
         panic!("{events:?}");
     };
     // Two attempts; both failing channels excluded, no third route.
-    assert!(DEFAULT_PAYMENT_RETRY_ATTEMPTS > 2);
+    const { assert!(DEFAULT_PAYMENT_RETRY_ATTEMPTS > 2) };
     assert_eq!(reason.attempts, 2);
     assert!(reason.message.contains("no route"), "{}", reason.message);
 }
@@ -405,7 +420,11 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
     line.restart(P);
     line.shuttle();
     let p = line.members[P].node.list_payments()[0].clone();
-    assert_eq!((p.status, p.attempts), (PaymentStatus::Succeeded, 2), "{p:?}");
+    assert_eq!(
+        (p.status, p.attempts),
+        (PaymentStatus::Succeeded, 2),
+        "{p:?}"
+    );
     assert_eq!(forwards(line, A, hash), vec![ForwardStatus::Settled]);
     let received = events_of(line, Z, hash);
     assert_eq!(received.len(), 1, "paid once: {received:?}");
@@ -414,7 +433,9 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
         sent.iter().any(|e| matches!(e, Event::PaymentSent { .. })),
         "{sent:?}"
     );
-    assert!(!sent.iter().any(|e| matches!(e, Event::PaymentFailed { .. })));
+    assert!(!sent
+        .iter()
+        .any(|e| matches!(e, Event::PaymentFailed { .. })));
 }
 
 #[test]

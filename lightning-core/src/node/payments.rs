@@ -1,6 +1,7 @@
-//! Sending payments, to a direct peer or over a given multi-hop route
-//! ([`Route`]; what comes back is [`outcomes`](super::outcomes)'s), and the
-//! list of them.
+//! Sending payments: an invoice to any reachable payee (a direct channel,
+//! else the router's path; failed attempts are retried by
+//! [`retry`](super::retry)), or over a given multi-hop route ([`Route`]);
+//! what comes back is [`outcomes`](super::outcomes)'s. And the list of them.
 
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
@@ -17,7 +18,6 @@ use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
 use crate::keys::DynChannelSigner;
 use crate::onion::build_payment_onion;
-
 
 /// What we could offer in one HTLC now: our balance less the reserve the
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
@@ -292,8 +292,8 @@ impl Node {
     ) -> Result<(), NodeError> {
         let is_retry = routed.as_ref().is_some_and(|(_, r)| r.attempts > 1);
         if let Some(p) = self.payments.get(&payment_hash) {
-            let awaiting = p.status == PaymentStatus::Pending
-                && p.retry.as_ref().is_some_and(|r| r.awaiting);
+            let awaiting =
+                p.status == PaymentStatus::Pending && p.retry.as_ref().is_some_and(|r| r.awaiting);
             let allowed = if is_retry {
                 awaiting
             } else {
@@ -430,7 +430,11 @@ impl Node {
 
 /// The final payload an invoice asks for: its secret (one part: the total
 /// is the amount), metadata and CLTV delta.
-pub(super) fn recipient_of(invoice: &Bolt11Invoice, amount_msat: u64, delta: u32) -> RecipientOnion {
+pub(super) fn recipient_of(
+    invoice: &Bolt11Invoice,
+    amount_msat: u64,
+    delta: u32,
+) -> RecipientOnion {
     RecipientOnion {
         amount_msat,
         payment_secret: Some(invoice.payment_secret().0),

@@ -251,7 +251,11 @@ impl RetryState {
             w.put_raw(37, &v.concat());
         }
         if !self.excluded_nodes.is_empty() {
-            let v: Vec<[u8; 33]> = self.excluded_nodes.iter().map(PublicKey::serialize).collect();
+            let v: Vec<[u8; 33]> = self
+                .excluded_nodes
+                .iter()
+                .map(PublicKey::serialize)
+                .collect();
             w.put_raw(39, &v.concat());
         }
         if self.awaiting {
@@ -718,7 +722,10 @@ mod tests {
         let bytes = routed.encode();
         assert_eq!(PaymentRecord::decode(&bytes).unwrap(), routed);
         // The record without it is the previous format, byte for byte.
-        let plain = PaymentRecord { retry: None, ..routed.clone() };
+        let plain = PaymentRecord {
+            retry: None,
+            ..routed.clone()
+        };
         assert!(plain.encode().len() < bytes.len());
         assert_eq!(PaymentRecord::decode(&plain.encode()).unwrap(), plain);
         // A record of the previous format (no types 21 to 27) still reads,

@@ -118,7 +118,10 @@ pub(super) fn judge(
     if malformed || code.is_node() {
         // The erring node itself: every channel through it is out.
         let passed = path.len().min(i + 1);
-        return (retry(None, route.get(i).copied()), ScorerNote::Passed(passed));
+        return (
+            retry(None, route.get(i).copied()),
+            ScorerNote::Passed(passed),
+        );
     }
     // The channel outgoing from the erring node: path[i + 1].
     let channel = path.get(i + 1).map(|h| h.scid);
@@ -407,7 +410,11 @@ impl Node {
         let invoice = match retry.bolt11.parse::<Bolt11Invoice>() {
             Ok(i) => i,
             Err(e) => {
-                self.give_up(hash, last, &format!("the stored invoice does not parse: {e}"));
+                self.give_up(
+                    hash,
+                    last,
+                    &format!("the stored invoice does not parse: {e}"),
+                );
                 return;
             }
         };
@@ -422,13 +429,17 @@ impl Node {
             let found = self
                 .find_route(&params)
                 .map_err(|e| e.to_string())
-                .and_then(|r| r.paths.first().ok_or_else(|| "an empty route".into()).cloned())
+                .and_then(|r| {
+                    r.paths
+                        .first()
+                        .ok_or_else(|| "an empty route".into())
+                        .cloned()
+                })
                 .and_then(|path| node_route(&path));
             let (route, path) = match found {
                 Ok(x) => x,
                 Err(why) => {
-                    if self.some_channel_unusable()
-                        || self.payment_retries.restored.contains(&hash)
+                    if self.some_channel_unusable() || self.payment_retries.restored.contains(&hash)
                     {
                         let (usable, graph) = self.retry_wake_counts();
                         let q = &mut self.payment_retries;
@@ -547,7 +558,10 @@ mod tests {
         assert_eq!(route.hops[0].cltv_expiry_delta, 20);
         assert_eq!(route.hops[1].fee_msat, 10);
         assert_eq!(route.hops[1].cltv_expiry_delta, 30);
-        assert_eq!((route.hops[2].fee_msat, route.hops[2].cltv_expiry_delta), (0, 0));
+        assert_eq!(
+            (route.hops[2].fee_msat, route.hops[2].cltv_expiry_delta),
+            (0, 0)
+        );
         // The onion built from it sends exactly what the router computed.
         let recipient = super::super::route::RecipientOnion {
             amount_msat: 4_999_999,
