@@ -503,3 +503,50 @@ fn routes_stay_within_the_fee_budget() {
     let p = &line.members[P].node.list_payments()[0];
     assert_eq!(p.status, PaymentStatus::Succeeded);
 }
+
+/// Z's balance over both of its channels.
+fn z_total(net: &Net) -> u64 {
+    net.line.members[Z].local_msat(net.bz) + net.line.members[Z].local_msat(net.cz)
+}
+
+#[test]
+fn a_payer_crashing_at_any_transmission_pays_exactly_once() {
+    // The first path (through C) fails, the second pays; P crashes (and
+    // is restored from its store) in place of its n-th transmission, for
+    // every n until a run makes no crash.
+    let mut n = 1;
+    loop {
+        let mut net = network(true, false, |_| {});
+        let before = z_total(&net);
+        let line = &mut net.line;
+        let inv = invoice(line, AMOUNT_MSAT);
+        let hash = *inv.payment_hash();
+        line.crash_member = P;
+        line.steps = 0;
+        line.crash_at = Some(n);
+        let now = line.now;
+        line.members[P].node.pay_invoice(&inv, now).unwrap();
+        line.shuttle();
+        let crashed = line.crashes > 0;
+        line.crash_at = None;
+        // Timers: a deferred attempt is made.
+        tick(line, 1);
+        tick(line, 1);
+        let p = line.members[P]
+            .node
+            .payment(&lightning_core::node::PaymentId(hash.0))
+            .unwrap();
+        assert_eq!(p.status, PaymentStatus::Succeeded, "crash at {n}: {p:?}");
+        assert!(p.attempts >= 2, "crash at {n}: {p:?}");
+        assert_eq!(
+            z_total(&net) - before,
+            AMOUNT_MSAT,
+            "crash at {n}: paid once"
+        );
+        if !crashed {
+            break;
+        }
+        n += 1;
+    }
+    assert!(n > 5, "P transmits during the payment ({n})");
+}

@@ -72,8 +72,8 @@ pub(super) struct RetryQueue {
     /// was deferred: more of either wakes the deferred ones.
     usable_at_deferral: usize,
     graph_at_deferral: usize,
-    /// Payments restored awaiting an attempt: the graph may still be
-    /// syncing after the restart, so no route is not final for them
+    /// Payments pending when the node was restored: the graph may still
+    /// be syncing after the restart, so no route is not final for them
     /// before their retry timeout.
     restored: BTreeSet<PaymentHash>,
 }
@@ -324,8 +324,8 @@ impl Node {
     /// Routes and sends the next attempt of every payment due (called by
     /// [`Node::finish`] before commitments are signed, so a new HTLC goes
     /// out in the same step). A payment with no route fails, unless some
-    /// of our channels are not usable now (a peer away) or it was
-    /// restored awaiting its attempt (the graph may still be syncing): it
+    /// of our channels are not usable now (a peer away) or it was pending
+    /// when the node was restored (the graph may still be syncing): it
     /// then waits, within its retry timeout, for more usable channels or
     /// public channels, or a timer.
     pub(super) fn run_payment_retries(&mut self) {
@@ -378,12 +378,20 @@ impl Node {
     }
 
     /// Restore: payments whose next attempt was owed when the node stopped
-    /// wait for a usable channel.
+    /// wait for a usable channel; every pending one may wait for the graph.
     pub(super) fn restore_payment_retries(&mut self) {
         for (hash, p) in &self.payments {
-            if p.status == PaymentStatus::Pending && p.retry.as_ref().is_some_and(|r| r.awaiting) {
+            let Some(r) = p.retry.as_ref() else {
+                continue;
+            };
+            if p.status != PaymentStatus::Pending {
+                continue;
+            }
+            // Pending (its attempt in flight) or awaiting: either may need
+            // a route before the graph has synced again.
+            self.payment_retries.restored.insert(*hash);
+            if r.awaiting {
                 self.payment_retries.deferred.insert(*hash);
-                self.payment_retries.restored.insert(*hash);
             }
         }
         self.payment_retries.usable_at_deferral = 0;
