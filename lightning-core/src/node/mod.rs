@@ -302,7 +302,8 @@ impl Node {
             self.peer_storage_step();
             // Gossip for peers whose queues are empty ([`graph`]).
             self.pump_gossip();
-            if !self.flush_outbox() {
+            // A failure found after the retries ran goes round once more.
+            if !self.flush_outbox() && !self.payment_retries.has_due() {
                 break;
             }
         }

@@ -65,6 +65,7 @@ impl Node {
             None => (true, None, 0),
         };
         if fresh {
+            self.payment_retries.forget(&hash);
             // The scorer learns that every channel of the path carried
             // the amount, which moved.
             let path = self
@@ -172,6 +173,7 @@ impl Node {
     }
 
     pub(super) fn finish_failed(&mut self, hash: PaymentHash, mut failure: PaymentFailure) {
+        self.payment_retries.forget(&hash);
         let ack = self.payments.get_mut(&hash).map(|p| {
             p.status = PaymentStatus::Failed;
             // Kept to report the same failure again after a restart.

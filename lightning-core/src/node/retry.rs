@@ -78,6 +78,20 @@ pub(super) struct RetryQueue {
     restored: BTreeSet<PaymentHash>,
 }
 
+impl RetryQueue {
+    /// Whether an attempt is due in this step.
+    pub(super) fn has_due(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// Payment `hash` ended (paid or failed): nothing is owed any more.
+    pub(super) fn forget(&mut self, hash: &PaymentHash) {
+        self.due.remove(hash);
+        self.deferred.remove(hash);
+        self.restored.remove(hash);
+    }
+}
+
 /// What a failed attempt means for the payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -504,8 +518,6 @@ impl Node {
         } else {
             format!("{}; {why}", last.message)
         };
-        self.payment_retries.deferred.remove(&hash);
-        self.payment_retries.restored.remove(&hash);
         self.finish_failed(hash, last);
     }
 }
