@@ -511,12 +511,25 @@ fn z_total(net: &Net) -> u64 {
 
 #[test]
 fn a_payer_crashing_at_any_transmission_pays_exactly_once() {
-    // The first path (through C) fails, the second pays; P crashes (and
-    // is restored from its store) in place of its n-th transmission, for
-    // every n until a run makes no crash.
+    crash_at_every_transmission(false);
+}
+
+#[test]
+fn an_async_payer_crashing_at_any_transmission_pays_exactly_once() {
+    crash_at_every_transmission(true);
+}
+
+/// The first path (through C) fails, the second pays; P (persisting
+/// inline, or through `poll_persist` when `is_async`) crashes and is
+/// restored from its store in place of its n-th transmission, for every n
+/// until a run makes no crash.
+fn crash_at_every_transmission(is_async: bool) {
     let mut n = 1;
     loop {
         let mut net = network(true, false, |_| {});
+        if is_async {
+            net.line.set_async(P, true);
+        }
         let before = z_total(&net);
         let line = &mut net.line;
         let inv = invoice(line, AMOUNT_MSAT);

@@ -86,7 +86,7 @@ impl Node {
         self.now = now;
         self.peers.handle_timeout(now);
         self.gossip_timeout();
-        self.payment_retry_timeout();
+        self.payment_retries_timer();
         let _ = self.finish();
     }
 
@@ -95,7 +95,7 @@ impl Node {
         [
             self.peers.next_timeout(),
             self.gossip_next_timeout(),
-            self.payment_retry_next_timeout(),
+            self.payment_retries_next_timeout(),
         ]
         .into_iter()
         .flatten()

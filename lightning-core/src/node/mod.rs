@@ -85,6 +85,7 @@ mod records;
 mod restore;
 mod retry;
 mod route;
+mod router_path;
 mod routing;
 mod transmit;
 
@@ -342,6 +343,35 @@ impl Node {
                     .ok()
             })
             .unwrap_or_default()
+    }
+
+    /// Hub for [`host`]: a timer for payments owed an attempt ([`retry`]).
+    fn payment_retries_timer(&mut self) {
+        self.payment_retry_timeout();
+    }
+
+    /// Hub for [`host`]: when payments owed an attempt next need a timer
+    /// ([`retry`]).
+    fn payment_retries_next_timeout(&self) -> Option<Duration> {
+        self.payment_retry_next_timeout()
+    }
+
+    /// Hub for [`outcomes`]: the current attempt of payment `hash` failed;
+    /// a payment the node routes itself may be retried ([`retry`]).
+    fn payment_attempt_failed(
+        &mut self,
+        hash: PaymentHash,
+        failure: PaymentFailure,
+        malformed: bool,
+    ) {
+        self.attempt_failed(hash, failure, malformed);
+    }
+
+    /// Hub for [`outcomes`]: payment `hash` ended (`paid`, or failed); no
+    /// attempt is owed any more, and the scorer learns from a path that
+    /// paid ([`retry`]).
+    fn payment_ended(&mut self, hash: PaymentHash, paid: bool) {
+        self.routed_payment_ended(hash, paid);
     }
 
     /// Hub for [`forward`]: what channel `id` can offer in one HTLC now

@@ -65,19 +65,8 @@ impl Node {
             None => (true, None, 0),
         };
         if fresh {
-            self.payment_retries.forget(&hash);
-            // The scorer learns that every channel of the path carried
-            // the amount, which moved.
-            let path = self
-                .payments
-                .get(&hash)
-                .and_then(|p| p.retry.as_ref())
-                .map(|r| super::retry::hop_uses(&r.path))
-                .unwrap_or_default();
-            if !path.is_empty() {
-                let now = self.now;
-                self.scorer_mut().path_succeeded(&path, now);
-            }
+            // The scorer learns from the path that paid (`retry.rs`).
+            self.payment_ended(hash, true);
             self.save_payment(hash);
             // Raised again after a restart until the host has acknowledged
             // it ([`super::delivery`]).
@@ -142,9 +131,9 @@ impl Node {
                 attempts: 1,
             },
         };
-        // A payment the node routes itself may be retried ([`super::retry`]).
+        // A payment the node routes itself may be retried (`retry.rs`).
         let malformed = matches!(reason, HtlcFailReason::Malformed { .. });
-        self.attempt_failed(hash, failure, malformed);
+        self.payment_attempt_failed(hash, failure, malformed);
     }
 
     /// Our HTLC offer `htlc_id` on `channel_id`, for payment `hash`, never
@@ -169,11 +158,11 @@ impl Node {
             message: why.to_string(),
             attempts: 1,
         };
-        self.attempt_failed(hash, failure, false);
+        self.payment_attempt_failed(hash, failure, false);
     }
 
     pub(super) fn finish_failed(&mut self, hash: PaymentHash, mut failure: PaymentFailure) {
-        self.payment_retries.forget(&hash);
+        self.payment_ended(hash, false);
         let ack = self.payments.get_mut(&hash).map(|p| {
             p.status = PaymentStatus::Failed;
             // Kept to report the same failure again after a restart.

@@ -1,18 +1,19 @@
-//! Sending payments: an invoice to any reachable payee (a direct channel,
-//! else the router's path; failed attempts are retried by
-//! [`retry`](super::retry)), or over a given multi-hop route ([`Route`]);
-//! what comes back is [`outcomes`](super::outcomes)'s. And the list of them.
+//! Sending payments over a route ([`Route`]): a caller's
+//! (`pay_invoice_with_route`, `send_to_route`, keysend), or one attempt of
+//! an invoice payment the node routes and retries itself
+//! ([`retry`](super::retry), `pay_invoice`); what comes back is
+//! [`outcomes`](super::outcomes)'s. And the list of payments.
 
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
 use bitcoin::hashes::{sha256, Hash};
-use lightning_wire::types::{ChannelId, ShortChannelId};
+use lightning_wire::types::ChannelId;
 
 use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
 use super::records::{payment_key, PaymentRecord, RetryState};
-use super::retry::{attempt_params, node_route, CLTV_SLACK};
-use super::route::{route_payloads, RecipientOnion, Route, RouteHop};
+use super::route::{route_payloads, RecipientOnion, Route};
+use super::router_path::CLTV_SLACK;
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
@@ -43,127 +44,6 @@ pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
 }
 
 impl Node {
-    /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
-    /// A string that does not parse is refused with
-    /// [`NodeError::InvalidInvoice`]; one over
-    /// [`MAX_INVOICE_LEN`](lightning_wire::bolt11::MAX_INVOICE_LEN)
-    /// characters before any of it is decoded.
-    pub fn pay_invoice_str(
-        &mut self,
-        invoice: &str,
-        now: std::time::Duration,
-    ) -> Result<PaymentId, NodeError> {
-        let invoice: Bolt11Invoice = invoice.parse()?;
-        self.pay_invoice(&invoice, now)
-    }
-
-    /// Pays `invoice` to its payee, wherever it is: over a direct channel
-    /// to the payee when one can carry the amount, else over a path the
-    /// router finds ([`Node::find_route`]: the public graph, our usable
-    /// channels as first hops, the invoice's route hints). One path per
-    /// attempt: multi-part sending is not implemented, so the router is
-    /// asked for a single path even when the invoice allows `basic_mpp`.
-    ///
-    /// A failed attempt is retried over a new route (BOLT 4 "Receiving
-    /// Failure Codes": the failing channel or node excluded, the scorer
-    /// told), up to [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
-    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout),
-    /// each route's fees within the budget of
-    /// [`NodeConfig::payment_max_fee_ppm`](super::NodeConfig::payment_max_fee_ppm)
-    /// (0.5 % by default, 5 sat at least);
-    /// an error from the payee itself is final. Every attempt is written
-    /// to the store before its HTLC leaves, and a restart resumes the
-    /// payment (see the `retry` module).
-    ///
-    /// Refused when the invoice is for another chain, has expired, has no
-    /// amount, asks for a `min_final_cltv_expiry_delta` above
-    /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
-    /// is already being paid, or no route is found now
-    /// ([`NodeError::NoRoute`]).
-    /// [`Event::PaymentSent`](super::Event::PaymentSent) or, once no more
-    /// attempts are made, [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
-    ///
-    /// ```no_run
-    /// # use lightning_core::node::{Event, Node, NodeError};
-    /// # fn f(node: &mut Node, invoice: &lightning_wire::bolt11::Bolt11Invoice, now: std::time::Duration) -> Result<(), NodeError> {
-    /// let id = node.pay_invoice(invoice, now)?;
-    /// // ... the host loop runs; later:
-    /// while let Some(event) = node.poll_event() {
-    ///     match event {
-    ///         Event::PaymentSent { fee_msat, .. } => println!("paid {id}, fee {fee_msat}"),
-    ///         Event::PaymentFailed { reason, .. } => {
-    ///             println!("failed after {} attempts: {}", reason.attempts, reason.message)
-    ///         }
-    ///         _ => {}
-    ///     }
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn pay_invoice(
-        &mut self,
-        invoice: &Bolt11Invoice,
-        now: std::time::Duration,
-    ) -> Result<PaymentId, NodeError> {
-        self.now = now;
-        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
-        let payment_hash = *invoice.payment_hash();
-        let payee = *invoice.payee();
-        if let Some(p) = self.payments.get(&payment_hash) {
-            if p.status != PaymentStatus::Failed {
-                return Err(NodeError::DuplicatePayment(payment_hash));
-            }
-        }
-        let mut retry = RetryState {
-            bolt11: invoice.to_string(),
-            attempts: 1,
-            ..RetryState::default()
-        };
-        let recipient = recipient_of(invoice, amount_msat, delta);
-        // A direct channel that can carry it: one hop, no router.
-        let direct = self
-            .channels
-            .iter()
-            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
-            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
-            .filter(|(_, cap)| *cap >= amount_msat)
-            .max_by_key(|(_, cap)| *cap)
-            .map(|(id, _)| id);
-        if let Some(channel_id) = direct {
-            let route = Route {
-                hops: vec![RouteHop {
-                    node_id: payee,
-                    short_channel_id: ShortChannelId(0),
-                    fee_msat: 0,
-                    cltv_expiry_delta: 0,
-                }],
-            };
-            self.start_attempt(
-                &route,
-                payment_hash,
-                &recipient,
-                Some(channel_id),
-                Some((now.as_secs(), retry)),
-            )?;
-            self.finish()?;
-            return Ok(PaymentId(payment_hash.0));
-        }
-        let no_route = || NodeError::NoRoute { payee, amount_msat };
-        let params = attempt_params(invoice, &retry, &self.config).ok_or_else(no_route)?;
-        let route = self.find_route(&params).map_err(|_| no_route())?;
-        let path = route.paths.first().ok_or_else(no_route)?;
-        let (route, path) = node_route(path).map_err(NodeError::Route)?;
-        retry.path = path;
-        self.start_attempt(
-            &route,
-            payment_hash,
-            &recipient,
-            None,
-            Some((now.as_secs(), retry)),
-        )?;
-        self.finish()?;
-        Ok(PaymentId(payment_hash.0))
-    }
-
     /// Pays `invoice` over `route` (its last hop must be the invoice's
     /// payee): the same checks as [`Node::pay_invoice`], then an onion for
     /// every hop (BOLT 4), the first HTLC carrying the route's fees and

@@ -1,4 +1,5 @@
-//! Payments the node routes and retries itself ([`Node::pay_invoice`]).
+//! Invoice payments the node routes and retries itself: [`Node::pay_invoice`]
+//! (sending one attempt is the payments code's, `Node::start_attempt`).
 //!
 //! An invoice payment is made of *attempts*: one path at a time, each a
 //! fresh onion and a new HTLC (multi-part sending is not done: the router
@@ -37,26 +38,23 @@
 //! channels is usable again (or at [`Node::handle_timeout`]), and fails
 //! cleanly when the retry timeout passes first.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
-use lightning_router::{Direction, HopUse, NodeId, RouteParams, RoutePath};
+use lightning_router::HopUse;
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::msgs::Message;
-use lightning_wire::Msat;
+use lightning_wire::types::ShortChannelId;
 
-use super::events::{PaymentFailure, PaymentHash, PaymentStatus};
-use super::records::{PathHop, RetryState};
+use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
+use super::payments::{outbound_capacity_msat, recipient_of};
+use super::records::RetryState;
 use super::route::{Route, RouteHop};
+use super::router_path::{attempt_params, hop_uses, node_route};
 use super::{Node, NodeError};
 use crate::channel::Phase;
 use crate::onion::FailureCode;
-
-/// Blocks added to the payee's `min_final_cltv_expiry_delta` for blocks
-/// found while the HTLC travels (the payments code adds them to the final
-/// expiry; the router's CLTV limit leaves room for them).
-pub(super) const CLTV_SLACK: u32 = 3;
 
 /// The payments waiting for their next attempt (in memory; the records
 /// say the same with `awaiting`).
@@ -99,7 +97,7 @@ pub(super) enum Verdict {
     Final,
     /// Retry, excluding this channel or node for the payment.
     Retry {
-        exclude_channel: Option<lightning_wire::types::ShortChannelId>,
+        exclude_channel: Option<ShortChannelId>,
         exclude_node: Option<PublicKey>,
     },
 }
@@ -157,94 +155,128 @@ pub(super) enum ScorerNote {
     FailedAt(usize),
 }
 
-/// The node's [`Route`] for one of the router's paths, and the path as the
-/// record keeps it for the scorer.
-///
-/// The router's [`lightning_router::RouteHop`] gives, per hop, the HTLC
-/// amount into the hop's node and that HTLC's CLTV delta above the current
-/// height (cumulative); the node's [`RouteHop`] wants what the hop's node
-/// charges to forward into the next hop and the `cltv_expiry_delta` it
-/// asks for (BOLT 7 "Routing Example": amounts and expiries are summed
-/// backwards from the payee). So hop `i`'s fee is `amount[i] -
-/// amount[i + 1]` (the router's `fee`, checked), its delta `cltv[i] -
-/// cltv[i + 1]`; the last hop has neither.
-pub(super) fn node_route(path: &RoutePath) -> Result<(Route, Vec<PathHop>), String> {
-    let hops = &path.hops;
-    if hops.is_empty() {
-        return Err("the router returned an empty path".into());
-    }
-    let mut out = Vec::with_capacity(hops.len());
-    for (i, h) in hops.iter().enumerate() {
-        let node_id = h
-            .node_id
-            .to_pubkey()
-            .map_err(|e| format!("hop {i}: a node id that is not a key: {e}"))?;
-        let (fee_msat, cltv_expiry_delta) = match hops.get(i + 1) {
-            Some(next) => {
-                let fee = h.amount.0.checked_sub(next.amount.0);
-                let delta = h.cltv_expiry_delta.checked_sub(next.cltv_expiry_delta);
-                match (fee, delta) {
-                    (Some(f), Some(d)) if f == h.fee.0 => (f, d),
-                    _ => return Err(format!("hop {i}: amounts or CLTV deltas do not add up")),
-                }
-            }
-            None => (0, 0),
-        };
-        out.push(RouteHop {
-            node_id,
-            short_channel_id: h.short_channel_id,
-            fee_msat,
-            cltv_expiry_delta,
-        });
-    }
-    let kept = hops
-        .iter()
-        .map(|h| PathHop {
-            scid: h.short_channel_id,
-            direction: h.direction.bit(),
-            amount_msat: h.amount.0,
-            capacity_msat: h.capacity.map_or(0, |c| c.0),
-        })
-        .collect();
-    Ok((Route { hops: out }, kept))
-}
-
-/// The kept path as the scorer takes it.
-pub(super) fn hop_uses(path: &[PathHop]) -> Vec<HopUse> {
-    path.iter()
-        .map(|h| HopUse {
-            scid: h.scid,
-            direction: Direction::from_bit(h.direction),
-            amount: Msat(h.amount_msat),
-            capacity: (h.capacity_msat != 0).then_some(Msat(h.capacity_msat)),
-        })
-        .collect()
-}
-
-/// The router's parameters for an attempt at `invoice`: one path (no
-/// multi-part sending), fees within `config`'s budget, room for
-/// [`CLTV_SLACK`] under the CLTV limit, and the payment's exclusions so
-/// far.
-pub(super) fn attempt_params(
-    invoice: &Bolt11Invoice,
-    retry: &RetryState,
-    config: &super::NodeConfig,
-) -> Option<RouteParams> {
-    let mut p = RouteParams::from_invoice(invoice, None)?;
-    p.max_total_fee = Some(Msat(config.payment_max_fee_msat(p.amount.0)));
-    p.max_path_count = 1;
-    p.allow_mpp = false;
-    p.max_total_cltv_expiry_delta = p.max_total_cltv_expiry_delta.saturating_sub(CLTV_SLACK);
-    p.excluded_channels = retry.excluded_channels.iter().copied().collect();
-    p.excluded_nodes = retry
-        .excluded_nodes
-        .iter()
-        .map(NodeId::from_pubkey)
-        .collect::<HashSet<_>>();
-    Some(p)
-}
-
 impl Node {
+    /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
+    /// A string that does not parse is refused with
+    /// [`NodeError::InvalidInvoice`]; one over
+    /// [`MAX_INVOICE_LEN`](lightning_wire::bolt11::MAX_INVOICE_LEN)
+    /// characters before any of it is decoded.
+    pub fn pay_invoice_str(
+        &mut self,
+        invoice: &str,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        let invoice: Bolt11Invoice = invoice.parse()?;
+        self.pay_invoice(&invoice, now)
+    }
+
+    /// Pays `invoice` to its payee, wherever it is: over a direct channel
+    /// to the payee when one can carry the amount, else over a path the
+    /// router finds ([`Node::find_route`]: the public graph, our usable
+    /// channels as first hops, the invoice's route hints). One path per
+    /// attempt: multi-part sending is not implemented, so the router is
+    /// asked for a single path even when the invoice allows `basic_mpp`.
+    ///
+    /// A failed attempt is retried over a new route (BOLT 4 "Receiving
+    /// Failure Codes": the failing channel or node excluded, the scorer
+    /// told), up to [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
+    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout),
+    /// each route's fees within the budget of
+    /// [`NodeConfig::payment_max_fee_ppm`](super::NodeConfig::payment_max_fee_ppm)
+    /// (0.5 % by default, 5 sat at least);
+    /// an error from the payee itself is final. Every attempt is written
+    /// to the store before its HTLC leaves, and a restart resumes the
+    /// payment (see the `retry` module).
+    ///
+    /// Refused when the invoice is for another chain, has expired, has no
+    /// amount, asks for a `min_final_cltv_expiry_delta` above
+    /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
+    /// is already being paid, or no route is found now
+    /// ([`NodeError::NoRoute`]).
+    /// [`Event::PaymentSent`](super::Event::PaymentSent) or, once no more
+    /// attempts are made, [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Event, Node, NodeError};
+    /// # fn f(node: &mut Node, invoice: &lightning_wire::bolt11::Bolt11Invoice, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let id = node.pay_invoice(invoice, now)?;
+    /// // ... the host loop runs; later:
+    /// while let Some(event) = node.poll_event() {
+    ///     match event {
+    ///         Event::PaymentSent { fee_msat, .. } => println!("paid {id}, fee {fee_msat}"),
+    ///         Event::PaymentFailed { reason, .. } => {
+    ///             println!("failed after {} attempts: {}", reason.attempts, reason.message)
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pay_invoice(
+        &mut self,
+        invoice: &Bolt11Invoice,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        self.now = now;
+        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        let payment_hash = *invoice.payment_hash();
+        let payee = *invoice.payee();
+        if let Some(p) = self.payments.get(&payment_hash) {
+            if p.status != PaymentStatus::Failed {
+                return Err(NodeError::DuplicatePayment(payment_hash));
+            }
+        }
+        let mut retry = RetryState {
+            bolt11: invoice.to_string(),
+            attempts: 1,
+            ..RetryState::default()
+        };
+        let recipient = recipient_of(invoice, amount_msat, delta);
+        // A direct channel that can carry it: one hop, no router.
+        let direct = self
+            .channels
+            .iter()
+            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
+            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
+            .filter(|(_, cap)| *cap >= amount_msat)
+            .max_by_key(|(_, cap)| *cap)
+            .map(|(id, _)| id);
+        if let Some(channel_id) = direct {
+            let route = Route {
+                hops: vec![RouteHop {
+                    node_id: payee,
+                    short_channel_id: ShortChannelId(0),
+                    fee_msat: 0,
+                    cltv_expiry_delta: 0,
+                }],
+            };
+            self.start_attempt(
+                &route,
+                payment_hash,
+                &recipient,
+                Some(channel_id),
+                Some((now.as_secs(), retry)),
+            )?;
+            self.finish()?;
+            return Ok(PaymentId(payment_hash.0));
+        }
+        let no_route = || NodeError::NoRoute { payee, amount_msat };
+        let params = attempt_params(invoice, &retry, &self.config).ok_or_else(no_route)?;
+        let route = self.find_route(&params).map_err(|_| no_route())?;
+        let path = route.paths.first().ok_or_else(no_route)?;
+        let (route, path) = node_route(path).map_err(NodeError::Route)?;
+        retry.path = path;
+        self.start_attempt(
+            &route,
+            payment_hash,
+            &recipient,
+            None,
+            Some((now.as_secs(), retry)),
+        )?;
+        self.finish()?;
+        Ok(PaymentId(payment_hash.0))
+    }
+
     /// The current attempt of routed payment `hash` failed with `failure`
     /// (`malformed`: our peer could not read the onion). Retries within
     /// the budget, else reports the payment failed. A payment over a
@@ -333,6 +365,26 @@ impl Node {
         // restart.
         self.save_payment(hash);
         self.payment_retries.due.insert(hash);
+    }
+
+    /// Payment `hash` ended: nothing is owed any more; when `paid`, the
+    /// scorer learns that every channel of the attempt's path carried the
+    /// amount, which moved (`path_succeeded`).
+    pub(super) fn routed_payment_ended(&mut self, hash: PaymentHash, paid: bool) {
+        self.payment_retries.forget(&hash);
+        if !paid {
+            return;
+        }
+        let path = self
+            .payments
+            .get(&hash)
+            .and_then(|p| p.retry.as_ref())
+            .map(|r| hop_uses(&r.path))
+            .unwrap_or_default();
+        if !path.is_empty() {
+            let now = self.now;
+            self.scorer_mut().path_succeeded(&path, now);
+        }
     }
 
     /// Routes and sends the next attempt of every payment due (called by
@@ -486,7 +538,7 @@ impl Node {
                     return;
                 }
             };
-            let recipient = super::payments::recipient_of(&invoice, amount_msat, delta);
+            let recipient = recipient_of(&invoice, amount_msat, delta);
             match self.start_attempt(&route, hash, &recipient, None, Some((created_at, next))) {
                 Ok(()) => {
                     self.payment_retries.restored.remove(&hash);
@@ -526,8 +578,8 @@ impl Node {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use lightning_router::RouteHop as RouterHop;
-    use lightning_wire::types::ShortChannelId;
+    use lightning_router::Direction;
+    use lightning_wire::Msat;
 
     fn key(b: u8) -> PublicKey {
         PublicKey::from_secret_key(
@@ -536,78 +588,16 @@ mod tests {
         )
     }
 
-    /// BOLT 7 "Routing Example" A -> B -> C -> D as the router gives it
-    /// (amounts into each node, cumulative CLTV deltas): B charges 200 +
-    /// 2000 ppm and a delta of 20... here B forwards 4_999_999 + C's fee.
-    fn router_path() -> RoutePath {
-        // D receives 4_999_999 with a final delta of 9; C charges 1 +
-        // 0 ppm... keep it simple and exact: C fee 10, delta 30; B fee
-        // 200 + 2000 ppm of what it forwards, delta 20.
-        let d_amount = 4_999_999u64;
-        let c_fee = 10u64;
-        let c_forwards = d_amount;
-        let b_forwards = c_forwards + c_fee;
-        let b_fee = 200 + b_forwards * 2000 / 1_000_000;
-        let hop = |scid: u64, node: u8, amount: u64, fee: u64, cltv: u32| RouterHop {
-            short_channel_id: ShortChannelId(scid),
-            node_id: NodeId::from_pubkey(&key(node)),
-            direction: Direction::FromNode2,
-            capacity: Some(Msat(10_000_000)),
-            amount: Msat(amount),
-            fee: Msat(fee),
-            cltv_expiry_delta: cltv,
-        };
-        RoutePath {
-            hops: vec![
-                hop(1, 2, b_forwards + b_fee, b_fee, 9 + 30 + 20),
-                hop(2, 3, c_forwards + c_fee, c_fee, 9 + 30),
-                hop(3, 4, d_amount, 0, 9),
-            ],
-            success_probability: 1.0,
-        }
-    }
-
-    #[test]
-    fn router_paths_become_node_routes_with_per_hop_fees_and_deltas() {
-        let path = router_path();
-        let (route, kept) = node_route(&path).unwrap();
-        assert_eq!(route.hops.len(), 3);
-        assert_eq!(route.hops[0].node_id, key(2));
-        assert_eq!(route.hops[0].short_channel_id, ShortChannelId(1));
-        assert_eq!(route.hops[0].fee_msat, path.hops[0].fee.0);
-        assert_eq!(route.hops[0].cltv_expiry_delta, 20);
-        assert_eq!(route.hops[1].fee_msat, 10);
-        assert_eq!(route.hops[1].cltv_expiry_delta, 30);
-        assert_eq!(
-            (route.hops[2].fee_msat, route.hops[2].cltv_expiry_delta),
-            (0, 0)
-        );
-        // The onion built from it sends exactly what the router computed.
-        let recipient = super::super::route::RecipientOnion {
-            amount_msat: 4_999_999,
-            final_cltv_expiry_delta: 9,
-            ..Default::default()
-        };
-        let p = super::super::route::route_payloads(&route, &recipient, 1000 + 9).unwrap();
-        assert_eq!(p.first_amount_msat, path.sent_amount().0);
-        assert_eq!(p.first_cltv_expiry, 1000 + path.total_cltv_expiry_delta());
-        assert_eq!(route.fee_msat(), path.fee().0);
-        assert_eq!(kept.len(), 3);
-        assert_eq!(hop_uses(&kept), path.hop_uses());
-
-        // A router path whose fee does not match its amounts is refused.
-        let mut bad = path.clone();
-        bad.hops[1].fee = Msat(11);
-        assert!(node_route(&bad).is_err());
-        let mut bad = path;
-        bad.hops[1].cltv_expiry_delta = 100;
-        assert!(node_route(&bad).is_err());
-    }
-
     #[test]
     fn failures_are_judged_by_who_returned_them() {
         let route = [key(2), key(3), key(4)];
-        let uses = router_path().hop_uses();
+        let hop = |scid: u64| HopUse {
+            scid: ShortChannelId(scid),
+            direction: Direction::FromNode1,
+            amount: Msat(1_000),
+            capacity: None,
+        };
+        let uses = vec![hop(1), hop(2), hop(3)];
         let tcf = Some(FailureCode::TEMPORARY_CHANNEL_FAILURE.0);
         // B (hop 0) could not forward over B-C (path index 1).
         let (v, n) = judge(&route, &uses, Some(0), tcf, false);

@@ -2,7 +2,7 @@
 //! "Payload Format"; BOLT 7, "HTLC Fees" and the "Routing Example").
 //!
 //! A [`Route`] comes from the caller ([`Node::send_to_route`](super::Node::send_to_route))
-//! or from the router's path (`retry::node_route`, for
+//! or from the router's path (`router_path::node_route`, for
 //! [`Node::pay_invoice`](super::Node::pay_invoice)): each hop is the
 //! channel *into* a node, with what that node charges to forward into the
 //! next hop.
