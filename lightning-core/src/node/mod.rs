@@ -347,13 +347,13 @@ impl Node {
 
     /// Hub for [`host`]: a timer for payments owed an attempt ([`retry`]).
     fn payment_retries_timer(&mut self) {
-        self.payment_retry_timeout();
+        self.retry_timer();
     }
 
     /// Hub for [`host`]: when payments owed an attempt next need a timer
     /// ([`retry`]).
     fn payment_retries_next_timeout(&self) -> Option<Duration> {
-        self.payment_retry_next_timeout()
+        self.retry_next_timeout()
     }
 
     /// Hub for [`outcomes`]: the current attempt of payment `hash` failed;

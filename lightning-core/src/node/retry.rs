@@ -426,14 +426,14 @@ impl Node {
 
     /// At a timer: payments waiting for a usable channel are tried again,
     /// or fail once their retry timeout has passed.
-    pub(super) fn payment_retry_timeout(&mut self) {
+    pub(super) fn retry_timer(&mut self) {
         let deferred = std::mem::take(&mut self.payment_retries.deferred);
         self.payment_retries.due.extend(deferred);
     }
 
     /// When [`Node::handle_timeout`] must next run for retries: the
     /// earliest retry deadline of a payment waiting for a channel.
-    pub(super) fn payment_retry_next_timeout(&self) -> Option<Duration> {
+    pub(super) fn retry_next_timeout(&self) -> Option<Duration> {
         let timeout = self.config.payment_retry_timeout.as_secs();
         self.payment_retries
             .deferred
