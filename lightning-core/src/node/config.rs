@@ -84,7 +84,25 @@ pub struct NodeConfig {
     /// fees and CLTV delta we charge are [`NodeConfig::gossip`]'s, the ones
     /// our `channel_update`s announce (BOLT 7): one source for both.
     pub forwarding: ForwardingConfig,
+    /// The most attempts (routes sent, the first included) a payment the
+    /// node routes itself ([`Node::pay_invoice`](super::Node::pay_invoice))
+    /// makes before it is reported failed. Default
+    /// [`DEFAULT_PAYMENT_RETRY_ATTEMPTS`]; 1 never retries.
+    pub payment_retry_attempts: u32,
+    /// How long after the first attempt a new one may still be sent
+    /// (a failure after that is final). Default 60 seconds.
+    pub payment_retry_timeout: Duration,
+    /// The most routing fees a payment the node routes itself may pay:
+    /// the larger of [`NodeConfig::payment_max_fee_base_msat`] and this
+    /// many millionths of the amount. Default 5000 (0.5 %).
+    pub payment_max_fee_ppm: u32,
+    /// Fees up to this are always accepted, however small the payment.
+    /// Default 5000 msat.
+    pub payment_max_fee_base_msat: u64,
 }
+
+/// The default of [`NodeConfig::payment_retry_attempts`].
+pub const DEFAULT_PAYMENT_RETRY_ATTEMPTS: u32 = 4;
 
 /// Forwarding policy beyond what `channel_update` carries (BOLT 4, "Payload
 /// Format", requirements for a forwarding node; BOLT 7, "HTLC Fees").
@@ -157,6 +175,10 @@ impl NodeConfig {
             gossip: super::GossipConfig::default(),
             network_graph: super::NetworkGraphConfig::default(),
             forwarding: ForwardingConfig::default(),
+            payment_retry_attempts: DEFAULT_PAYMENT_RETRY_ATTEMPTS,
+            payment_retry_timeout: Duration::from_secs(60),
+            payment_max_fee_ppm: 5000,
+            payment_max_fee_base_msat: 5000,
         }
     }
 
@@ -182,6 +204,14 @@ impl NodeConfig {
         f.set_optional(Feature::GossipQueries);
         f.set_optional(Feature::GossipQueriesEx);
         f
+    }
+
+    /// The fee budget of a routed payment of `amount_msat`.
+    pub(crate) fn payment_max_fee_msat(&self, amount_msat: u64) -> u64 {
+        let ppm = u128::from(amount_msat) * u128::from(self.payment_max_fee_ppm) / 1_000_000;
+        u64::try_from(ppm)
+            .unwrap_or(u64::MAX)
+            .max(self.payment_max_fee_base_msat)
     }
 
     pub(crate) fn chain_hash(&self) -> ChainHash {

@@ -24,10 +24,9 @@
 
 use std::collections::BTreeSet;
 
-use lightning_wire::codec::Decode;
 use lightning_wire::types::ChannelId;
 
-use super::events::{Ack, InvoiceStatus, PaymentFailure, PaymentStatus};
+use super::events::{Ack, InvoiceStatus, PaymentStatus};
 use super::forward_record::{forward_key, ForwardState};
 use super::records::{
     channel_closed_ack_key, hold_key, invoice_key, keysend_key, payment_key, HoldState,
@@ -36,7 +35,6 @@ use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::{Channel, Phase};
 use crate::keys::DynChannelSigner;
-use crate::onion::FailureMessage;
 
 /// Whether a channel's funding transaction could have been broadcast: the
 /// peer's signature on our first commitment is the point from which the
@@ -171,16 +169,7 @@ impl Node {
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,
-                    reason: PaymentFailure {
-                        failure_code: p.failure_code,
-                        failure: p
-                            .failure_message
-                            .as_deref()
-                            .and_then(|b| FailureMessage::from_bytes(b).ok())
-                            .map(|m| m.reason),
-                        failing_hop: p.failing_hop.and_then(|h| usize::try_from(h).ok()),
-                        message: p.failure.clone().unwrap_or_default(),
-                    },
+                    reason: p.last_failure(p.retry.as_ref().map_or(1, |r| r.attempts)),
                 },
                 _ => continue,
             };

@@ -370,8 +370,18 @@ pub struct PaymentFailure {
     /// Index in the route of the node that failed it (0: the payee of a
     /// direct payment).
     pub failing_hop: Option<usize>,
-    /// In words.
+    /// In words (for a retried payment: the last attempt's failure and
+    /// why no further attempt was made).
     pub message: String,
+    /// Attempts made, the failed one included (1 when the payment was
+    /// not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
+    pub attempts: u32,
+}
+
+#[cfg(feature = "serde")]
+fn one() -> u32 {
+    1
 }
 
 /// A channel as the host sees it ([`Node::list_channels`](super::Node::list_channels)).
@@ -465,6 +475,10 @@ pub struct PaymentDetails {
     pub failure: Option<String>,
     /// When it was sent (host time, seconds).
     pub created_at: u64,
+    /// Attempts made so far, the current one included (1 for a payment
+    /// that was not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
+    pub attempts: u32,
 }
 
 /// Where an invoice of ours stands.

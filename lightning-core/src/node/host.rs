@@ -86,15 +86,20 @@ impl Node {
         self.now = now;
         self.peers.handle_timeout(now);
         self.gossip_timeout();
+        self.payment_retries_timer();
         let _ = self.finish();
     }
 
     /// When [`Node::handle_timeout`] next has work.
     pub fn next_timeout(&self) -> Option<Duration> {
-        match (self.peers.next_timeout(), self.gossip_next_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.peers.next_timeout(),
+            self.gossip_next_timeout(),
+            self.payment_retries_next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The host's socket to `peer` closed (or the host wants it closed).

@@ -83,7 +83,9 @@ mod peers;
 mod persistence;
 mod records;
 mod restore;
+mod retry;
 mod route;
+mod router_path;
 mod routing;
 mod transmit;
 
@@ -106,6 +108,7 @@ pub use balances::ClaimableBalance;
 pub use builder::{BuildError, NodeBuilder};
 pub use config::{
     ForwardingConfig, InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,
+    DEFAULT_PAYMENT_RETRY_ATTEMPTS,
 };
 pub use error::NodeError;
 pub use events::{
@@ -259,6 +262,8 @@ pub struct Node {
     keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
     /// Hold invoices ([`hold`]).
     holds: BTreeMap<PaymentHash, records::HoldRecord>,
+    /// Payments owed a new attempt ([`retry`]).
+    payment_retries: retry::RetryQueue,
 }
 
 impl Node {
@@ -288,6 +293,8 @@ impl Node {
     fn finish(&mut self) -> Result<(), NodeError> {
         loop {
             self.process_peer_events();
+            // Failed attempts' successors go out in this step ([`retry`]).
+            self.run_payment_retries();
             self.flush_commits();
             // HTLC history and watches join this step's batch.
             self.record_htlc_history();
@@ -296,7 +303,8 @@ impl Node {
             self.peer_storage_step();
             // Gossip for peers whose queues are empty ([`graph`]).
             self.pump_gossip();
-            if !self.flush_outbox() {
+            // A failure found after the retries ran goes round once more.
+            if !self.flush_outbox() && !self.payment_retries.has_due() {
                 break;
             }
         }
@@ -335,6 +343,35 @@ impl Node {
                     .ok()
             })
             .unwrap_or_default()
+    }
+
+    /// Hub for [`host`]: a timer for payments owed an attempt ([`retry`]).
+    fn payment_retries_timer(&mut self) {
+        self.retry_timer();
+    }
+
+    /// Hub for [`host`]: when payments owed an attempt next need a timer
+    /// ([`retry`]).
+    fn payment_retries_next_timeout(&self) -> Option<Duration> {
+        self.retry_next_timeout()
+    }
+
+    /// Hub for [`outcomes`]: the current attempt of payment `hash` failed;
+    /// a payment the node routes itself may be retried ([`retry`]).
+    fn payment_attempt_failed(
+        &mut self,
+        hash: PaymentHash,
+        failure: PaymentFailure,
+        malformed: bool,
+    ) {
+        self.attempt_failed(hash, failure, malformed);
+    }
+
+    /// Hub for [`outcomes`]: payment `hash` ended (`paid`, or failed); no
+    /// attempt is owed any more, and the scorer learns from a path that
+    /// paid ([`retry`]).
+    fn payment_ended(&mut self, hash: PaymentHash, paid: bool) {
+        self.routed_payment_ended(hash, paid);
     }
 
     /// Hub for [`forward`]: what channel `id` can offer in one HTLC now

@@ -9,7 +9,7 @@
 //! retry. A preimage is proof of payment whichever HTLC brought it.
 
 use bitcoin::hashes::{sha256, Hash};
-use lightning_wire::codec::Encode;
+use lightning_wire::codec::{Decode, Encode};
 
 use super::events::{Ack, PaymentFailure, PaymentHash, PaymentPreimage, PaymentStatus};
 use super::records::{payment_key, PaymentRecord};
@@ -56,12 +56,17 @@ impl Node {
                 p.preimage = Some(preimage);
                 p.failure = None;
                 p.event_handled = false;
+                if let Some(r) = p.retry.as_mut() {
+                    r.awaiting = false;
+                }
                 (true, Some(attempt(p)), p.fee_msat)
             }
             // The record was lost: still report the proof of payment.
             None => (true, None, 0),
         };
         if fresh {
+            // The scorer learns from the path that paid (`retry.rs`).
+            self.payment_ended(hash, true);
             self.save_payment(hash);
             // Raised again after a restart until the host has acknowledged
             // it ([`super::delivery`]).
@@ -112,6 +117,7 @@ impl Node {
                     failure,
                     failing_hop: decoded.failing_hop,
                     message,
+                    attempts: 1,
                 }
             }
             HtlcFailReason::Malformed { failure_code, .. } => PaymentFailure {
@@ -119,17 +125,15 @@ impl Node {
                 failure: None,
                 failing_hop: Some(0),
                 message: format!(
-                    "the payee could not read the onion: {} ({failure_code:#06x})",
+                    "the first hop could not read the onion: {} ({failure_code:#06x})",
                     failure_name(FailureCode(*failure_code))
                 ),
+                attempts: 1,
             },
         };
-        // Retry hook: once routes come from the router, a failure that
-        // names a channel or node (and a `channel_update` to apply) is
-        // where a new route would be asked for, within a retry budget,
-        // before the payment is reported failed. Today the caller's route
-        // was the only one: the payment fails.
-        self.finish_failed(hash, failure);
+        // A payment the node routes itself may be retried (`retry.rs`).
+        let malformed = matches!(reason, HtlcFailReason::Malformed { .. });
+        self.payment_attempt_failed(hash, failure, malformed);
     }
 
     /// Our HTLC offer `htlc_id` on `channel_id`, for payment `hash`, never
@@ -147,28 +151,26 @@ impl Node {
         if self.pending_attempt(&hash, channel_id, htlc_id).is_none() {
             return;
         }
-        self.finish_failed(
-            hash,
-            PaymentFailure {
-                failure_code: None,
-                failure: None,
-                failing_hop: None,
-                message: why.to_string(),
-            },
-        );
+        let failure = PaymentFailure {
+            failure_code: None,
+            failure: None,
+            failing_hop: None,
+            message: why.to_string(),
+            attempts: 1,
+        };
+        self.payment_attempt_failed(hash, failure, false);
     }
 
-    fn finish_failed(&mut self, hash: PaymentHash, failure: PaymentFailure) {
+    pub(super) fn finish_failed(&mut self, hash: PaymentHash, mut failure: PaymentFailure) {
+        self.payment_ended(hash, false);
         let ack = self.payments.get_mut(&hash).map(|p| {
             p.status = PaymentStatus::Failed;
-            p.failure = Some(failure.message.clone());
             // Kept to report the same failure again after a restart.
-            p.failure_code = failure.failure_code;
-            p.failing_hop = failure.failing_hop.and_then(|h| u64::try_from(h).ok());
-            p.failure_message = failure
-                .failure
-                .clone()
-                .map(|f| FailureMessage::from(f).to_bytes());
+            p.note_failure(&failure);
+            if let Some(r) = p.retry.as_mut() {
+                r.awaiting = false;
+                failure.attempts = r.attempts;
+            }
             p.event_handled = false;
             attempt(p)
         });
@@ -178,6 +180,35 @@ impl Node {
             reason: failure,
         };
         self.push_event(event, ack);
+    }
+}
+
+impl PaymentRecord {
+    /// Keeps `failure` (the last attempt's) in the record, to report it
+    /// again after a restart or when the payment finally fails.
+    pub(super) fn note_failure(&mut self, failure: &PaymentFailure) {
+        self.failure = Some(failure.message.clone());
+        self.failure_code = failure.failure_code;
+        self.failing_hop = failure.failing_hop.and_then(|h| u64::try_from(h).ok());
+        self.failure_message = failure
+            .failure
+            .clone()
+            .map(|f| FailureMessage::from(f).to_bytes());
+    }
+
+    /// The failure kept by [`PaymentRecord::note_failure`].
+    pub(super) fn last_failure(&self, attempts: u32) -> PaymentFailure {
+        PaymentFailure {
+            failure_code: self.failure_code,
+            failure: self
+                .failure_message
+                .as_deref()
+                .and_then(|b| FailureMessage::from_bytes(b).ok())
+                .map(|m| m.reason),
+            failing_hop: self.failing_hop.and_then(|h| usize::try_from(h).ok()),
+            message: self.failure.clone().unwrap_or_default(),
+            attempts,
+        }
     }
 }
 
@@ -256,6 +287,7 @@ mod tests {
             failure_message: None,
             fee_msat: 0,
             route: Vec::new(),
+            retry: None,
         }
     }
 

@@ -1,25 +1,24 @@
-//! Sending payments, to a direct peer or over a given multi-hop route
-//! ([`Route`]; what comes back is [`outcomes`](super::outcomes)'s), and the
-//! list of them.
+//! Sending payments over a route ([`Route`]): a caller's
+//! (`pay_invoice_with_route`, `send_to_route`, keysend), or one attempt of
+//! an invoice payment the node routes and retries itself
+//! ([`retry`](super::retry), `pay_invoice`); what comes back is
+//! [`outcomes`](super::outcomes)'s. And the list of payments.
 
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
 
 use bitcoin::hashes::{sha256, Hash};
-use lightning_wire::types::{ChannelId, ShortChannelId};
+use lightning_wire::types::ChannelId;
 
 use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
-use super::records::{payment_key, PaymentRecord};
-use super::route::{route_payloads, RecipientOnion, Route, RouteHop};
+use super::records::{payment_key, PaymentRecord, RetryState};
+use super::route::{route_payloads, RecipientOnion, Route};
+use super::router_path::CLTV_SLACK;
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::{Channel, ChannelError};
 use crate::keys::DynChannelSigner;
 use crate::onion::build_payment_onion;
-
-/// Blocks added to the payee's `min_final_cltv_expiry_delta`, for blocks
-/// found while the HTLC travels.
-const CLTV_SLACK: u32 = 3;
 
 /// What we could offer in one HTLC now: our balance less the reserve the
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
@@ -45,60 +44,6 @@ pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
 }
 
 impl Node {
-    /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
-    /// A string that does not parse is refused with
-    /// [`NodeError::InvalidInvoice`]; one over
-    /// [`MAX_INVOICE_LEN`](lightning_wire::bolt11::MAX_INVOICE_LEN)
-    /// characters before any of it is decoded.
-    pub fn pay_invoice_str(
-        &mut self,
-        invoice: &str,
-        now: std::time::Duration,
-    ) -> Result<PaymentId, NodeError> {
-        let invoice: Bolt11Invoice = invoice.parse()?;
-        self.pay_invoice(&invoice, now)
-    }
-
-    /// Pays `invoice` over a channel to its payee, who must be a direct
-    /// peer: one HTLC with a one-hop onion. Refused when the invoice is for
-    /// another chain, has expired, has no amount, asks for a
-    /// `min_final_cltv_expiry_delta` above
-    /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
-    /// is already being paid, or no usable channel to the payee has enough
-    /// outbound capacity.
-    /// [`Event::PaymentSent`](super::Event::PaymentSent) or [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
-    pub fn pay_invoice(
-        &mut self,
-        invoice: &Bolt11Invoice,
-        now: std::time::Duration,
-    ) -> Result<PaymentId, NodeError> {
-        self.now = now;
-        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
-        let payment_hash = *invoice.payment_hash();
-        let payee = *invoice.payee();
-        // Retry hook: a payee that is not a direct peer needs a route;
-        // until the router feeds one here, see [`Node::pay_invoice_with_route`].
-        let channel_id = self
-            .channels
-            .iter()
-            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
-            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
-            .filter(|(_, cap)| *cap >= amount_msat)
-            .max_by_key(|(_, cap)| *cap)
-            .map(|(id, _)| id)
-            .ok_or(NodeError::NoRoute { payee, amount_msat })?;
-        let route = Route {
-            hops: vec![RouteHop {
-                node_id: payee,
-                short_channel_id: ShortChannelId(0),
-                fee_msat: 0,
-                cltv_expiry_delta: 0,
-            }],
-        };
-        let recipient = recipient_of(invoice, amount_msat, delta);
-        self.send_over_route(&route, payment_hash, &recipient, Some(channel_id), now)
-    }
-
     /// Pays `invoice` over `route` (its last hop must be the invoice's
     /// payee): the same checks as [`Node::pay_invoice`], then an onion for
     /// every hop (BOLT 4), the first HTLC carrying the route's fees and
@@ -119,7 +64,7 @@ impl Node {
             ));
         }
         let recipient = recipient_of(invoice, amount_msat, delta);
-        self.send_over_route(route, *invoice.payment_hash(), &recipient, None, now)
+        self.send_over_route(route, *invoice.payment_hash(), &recipient, None)
     }
 
     /// Sends a payment of `payment_hash` over `route` with the final
@@ -142,7 +87,7 @@ impl Node {
                 max,
             });
         }
-        self.send_over_route(route, payment_hash, recipient, None, now)
+        self.send_over_route(route, payment_hash, recipient, None)
     }
 
     /// Keysend (spontaneous payment, bLIP 3): pays `amount_msat` to
@@ -170,8 +115,8 @@ impl Node {
     }
 
     /// The checks every invoice payment makes: chain, expiry, amount, the
-    /// payee's CLTV delta against our cap, not already being paid.
-    fn check_invoice(
+    /// payee's CLTV delta against our cap.
+    pub(super) fn check_invoice(
         &self,
         invoice: &Bolt11Invoice,
         now: std::time::Duration,
@@ -195,23 +140,56 @@ impl Node {
         Ok((amount_msat, u32::try_from(delta).unwrap_or(u32::MAX)))
     }
 
-    /// Offers the first HTLC of a payment over `route` (over
-    /// `first_channel` when given, else the channel to the first hop its
-    /// `short_channel_id` names, else the usable one to that peer with the
-    /// most outbound capacity), the payment record written first.
+    /// Offers the first HTLC of a payment over `route` and ends the step
+    /// ([`Node::start_attempt`]).
     fn send_over_route(
         &mut self,
         route: &Route,
         payment_hash: PaymentHash,
         recipient: &RecipientOnion,
         first_channel: Option<ChannelId>,
-        now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.start_attempt(route, payment_hash, recipient, first_channel, None)?;
+        self.finish()?;
+        Ok(PaymentId(payment_hash.0))
+    }
+
+    /// Offers the HTLC of an attempt of payment `payment_hash` over `route`
+    /// (over `first_channel` when given, else the channel to the first hop
+    /// its `short_channel_id` names, else the usable one to that peer with
+    /// the most outbound capacity), the payment record written first.
+    /// `routed`: a payment the node retries itself, with the time of its
+    /// first attempt and its retry state for this attempt; a retry
+    /// (`attempts` above 1) continues a pending payment awaiting it, any
+    /// other attempt starts a payment not already pending.
+    pub(super) fn start_attempt(
+        &mut self,
+        route: &Route,
+        payment_hash: PaymentHash,
+        recipient: &RecipientOnion,
+        first_channel: Option<ChannelId>,
+        routed: Option<(u64, RetryState)>,
+    ) -> Result<(), NodeError> {
+        let is_retry = routed.as_ref().is_some_and(|(_, r)| r.attempts > 1);
         if let Some(p) = self.payments.get(&payment_hash) {
-            if p.status != PaymentStatus::Failed {
+            let awaiting =
+                p.status == PaymentStatus::Pending && p.retry.as_ref().is_some_and(|r| r.awaiting);
+            let allowed = if is_retry {
+                awaiting
+            } else {
+                p.status == PaymentStatus::Failed
+            };
+            if !allowed {
                 return Err(NodeError::DuplicatePayment(payment_hash));
             }
+        } else if is_retry {
+            return Err(NodeError::Route("no payment to retry".into()));
         }
+        let now = self.now;
+        let (created_at, retry) = match routed {
+            Some((at, r)) => (at, Some(r)),
+            None => (now.as_secs(), None),
+        };
         let payee = route
             .payee()
             .ok_or_else(|| NodeError::Route("the route is empty".into()))?;
@@ -281,7 +259,7 @@ impl Node {
             status: PaymentStatus::Pending,
             preimage: None,
             failure: None,
-            created_at: now.as_secs(),
+            created_at,
             shared_secrets: secrets.iter().map(|s| *s.as_bytes()).collect(),
             channel_id,
             htlc_id,
@@ -291,6 +269,7 @@ impl Node {
             failure_message: None,
             fee_msat: first_amount.saturating_sub(amount_msat),
             route: route.hops.iter().map(|h| h.node_id).collect(),
+            retry,
         };
         // The payment record goes first: the HTLC leaves only after both.
         self.writer
@@ -298,8 +277,7 @@ impl Node {
         self.payments.insert(payment_hash, record);
         self.apply(channel_id, out);
         self.to_commit.insert(channel_id);
-        self.finish()?;
-        Ok(PaymentId(payment_hash.0))
+        Ok(())
     }
 
     /// Every payment we sent, oldest first.
@@ -315,6 +293,7 @@ impl Node {
                 preimage: p.preimage,
                 failure: p.failure.clone(),
                 created_at: p.created_at,
+                attempts: p.retry.as_ref().map_or(1, |r| r.attempts),
             })
             .collect();
         v.sort_by_key(|p| p.created_at);
@@ -331,7 +310,11 @@ impl Node {
 
 /// The final payload an invoice asks for: its secret (one part: the total
 /// is the amount), metadata and CLTV delta.
-fn recipient_of(invoice: &Bolt11Invoice, amount_msat: u64, delta: u32) -> RecipientOnion {
+pub(super) fn recipient_of(
+    invoice: &Bolt11Invoice,
+    amount_msat: u64,
+    delta: u32,
+) -> RecipientOnion {
     RecipientOnion {
         amount_msat,
         payment_secret: Some(invoice.payment_secret().0),

@@ -18,7 +18,7 @@
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
-use lightning_wire::types::ChannelId;
+use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::events::{InvoiceStatus, PaymentHash, PaymentPreimage, PaymentStatus};
 
@@ -199,6 +199,137 @@ pub(crate) struct PaymentRecord {
     /// The route's node ids, first hop first (type 31, odd; empty in
     /// older records), to name the hop a failure came from.
     pub route: Vec<PublicKey>,
+    /// A payment the node routes and retries itself ([`RetryState`],
+    /// types 33 to 43, all odd: absent in older records and for payments
+    /// over a caller's route, which are never retried).
+    pub retry: Option<RetryState>,
+}
+
+/// One hop of an attempt's path as the scorer learns from it (the
+/// router's `HopUse`): channel, direction bit, amount, capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathHop {
+    pub scid: ShortChannelId,
+    pub direction: u8,
+    pub amount_msat: u64,
+    /// 0: unknown.
+    pub capacity_msat: u64,
+}
+
+/// What retrying a payment needs across restarts: the invoice to route
+/// again, the attempts made, what this payment excludes, whether an
+/// attempt is due, and the current attempt's path (for the scorer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct RetryState {
+    /// The invoice (BOLT 11 string; type 33).
+    pub bolt11: String,
+    /// Attempts made, the current one included (type 35).
+    pub attempts: u32,
+    /// Channels excluded for this payment (type 37).
+    pub excluded_channels: Vec<ShortChannelId>,
+    /// Nodes excluded for this payment (type 39).
+    pub excluded_nodes: Vec<PublicKey>,
+    /// The current attempt failed (its HTLC irrevocably removed, or never
+    /// committed) and the next one is not sent yet (type 41).
+    pub awaiting: bool,
+    /// The current attempt's path (type 43; empty for a direct payment).
+    pub path: Vec<PathHop>,
+}
+
+const PATH_HOP_LEN: usize = 25;
+
+impl RetryState {
+    fn write(&self, w: &mut TlvStreamWriter) {
+        w.put_raw(33, self.bolt11.as_bytes());
+        w.put_raw(35, &self.attempts.to_be_bytes());
+        if !self.excluded_channels.is_empty() {
+            let v: Vec<[u8; 8]> = self
+                .excluded_channels
+                .iter()
+                .map(|s| s.0.to_be_bytes())
+                .collect();
+            w.put_raw(37, &v.concat());
+        }
+        if !self.excluded_nodes.is_empty() {
+            let v: Vec<[u8; 33]> = self
+                .excluded_nodes
+                .iter()
+                .map(PublicKey::serialize)
+                .collect();
+            w.put_raw(39, &v.concat());
+        }
+        if self.awaiting {
+            w.put_raw(41, &[1]);
+        }
+        if !self.path.is_empty() {
+            let mut v = Vec::with_capacity(self.path.len() * PATH_HOP_LEN);
+            for h in &self.path {
+                v.extend_from_slice(&h.scid.0.to_be_bytes());
+                v.push(h.direction);
+                v.extend_from_slice(&h.amount_msat.to_be_bytes());
+                v.extend_from_slice(&h.capacity_msat.to_be_bytes());
+            }
+            w.put_raw(43, &v);
+        }
+    }
+
+    fn read(r: &mut TlvStreamReader<'_>) -> Result<Option<Self>, DecodeError> {
+        let bolt11 = r.take_raw(33);
+        let attempts = r.take_raw(35);
+        let channels = r.take_raw(37);
+        let nodes = r.take_raw(39);
+        let awaiting = flag(r.take_raw(41), "awaiting")?;
+        let path = r.take_raw(43);
+        let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
+            if channels.is_some() || nodes.is_some() || awaiting || path.is_some() {
+                return Err(DecodeError::invalid("retry state without its invoice"));
+            }
+            return Ok(None);
+        };
+        let bolt11 = String::from_utf8(bolt11.to_vec())
+            .map_err(|_| DecodeError::invalid("retry invoice: not UTF-8"))?;
+        let attempts =
+            u32_value(attempts).ok_or_else(|| DecodeError::invalid("attempts: not 4 bytes"))?;
+        let excluded_channels = match channels {
+            None => Vec::new(),
+            Some(b) if b.len() % 8 == 0 => b
+                .chunks(8)
+                .map(|c| u64_of(c, "excluded channel").map(ShortChannelId))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(DecodeError::invalid("excluded channels")),
+        };
+        let excluded_nodes = match nodes {
+            None => Vec::new(),
+            Some(b) if b.len() % 33 == 0 => b
+                .chunks(33)
+                .map(<PublicKey as Decode>::from_bytes)
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(DecodeError::invalid("excluded nodes")),
+        };
+        let path = match path {
+            None => Vec::new(),
+            Some(b) if b.len() % PATH_HOP_LEN == 0 => b
+                .chunks(PATH_HOP_LEN)
+                .map(|c| {
+                    Ok(PathHop {
+                        scid: ShortChannelId(u64_of(&c[..8], "path scid")?),
+                        direction: c[8] & 1,
+                        amount_msat: u64_of(&c[9..17], "path amount")?,
+                        capacity_msat: u64_of(&c[17..], "path capacity")?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?,
+            Some(_) => return Err(DecodeError::invalid("attempt path")),
+        };
+        Ok(Some(RetryState {
+            bolt11,
+            attempts,
+            excluded_channels,
+            excluded_nodes,
+            awaiting,
+            path,
+        }))
+    }
 }
 
 impl PaymentRecord {
@@ -242,6 +373,9 @@ impl PaymentRecord {
         if !self.route.is_empty() {
             let keys: Vec<[u8; 33]> = self.route.iter().map(PublicKey::serialize).collect();
             w.put_raw(31, &keys.concat());
+        }
+        if let Some(retry) = &self.retry {
+            retry.write(&mut w);
         }
         w.into_bytes()
     }
@@ -303,6 +437,7 @@ impl PaymentRecord {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(DecodeError::invalid("route: not 33-byte keys")),
         };
+        let retry = RetryState::read(&mut r)?;
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -321,6 +456,7 @@ impl PaymentRecord {
             failure_message,
             fee_msat,
             route,
+            retry,
         })
     }
 }
@@ -555,8 +691,43 @@ mod tests {
                 bitcoin::secp256k1::SECP256K1,
                 &key,
             )],
+            retry: None,
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
+        // With the retry state of a routed payment (types 33 to 43).
+        let routed = PaymentRecord {
+            retry: Some(RetryState {
+                bolt11: "lnbcrt1x".into(),
+                attempts: 3,
+                excluded_channels: vec![ShortChannelId(7), ShortChannelId(1 << 40)],
+                excluded_nodes: vec![pay.payee],
+                awaiting: true,
+                path: vec![
+                    PathHop {
+                        scid: ShortChannelId(9),
+                        direction: 1,
+                        amount_msat: 1_001,
+                        capacity_msat: 0,
+                    },
+                    PathHop {
+                        scid: ShortChannelId(10),
+                        direction: 0,
+                        amount_msat: 1_000,
+                        capacity_msat: 5_000_000,
+                    },
+                ],
+            }),
+            ..pay.clone()
+        };
+        let bytes = routed.encode();
+        assert_eq!(PaymentRecord::decode(&bytes).unwrap(), routed);
+        // The record without it is the previous format, byte for byte.
+        let plain = PaymentRecord {
+            retry: None,
+            ..routed.clone()
+        };
+        assert!(plain.encode().len() < bytes.len());
+        assert_eq!(PaymentRecord::decode(&plain.encode()).unwrap(), plain);
         // A record of the previous format (no types 21 to 27) still reads,
         // as not handled: its event is raised again (at least once).
         let old = PaymentRecord {

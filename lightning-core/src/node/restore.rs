@@ -94,6 +94,7 @@ impl Node {
             forwards_by_out: BTreeMap::new(),
             keysends: BTreeMap::new(),
             holds: BTreeMap::new(),
+            payment_retries: Default::default(),
         }
     }
 
@@ -207,6 +208,8 @@ impl Node {
                 node.writer.set_version(&key, v.version);
             }
         }
+        // Payments owed a new attempt wait for a usable channel.
+        node.restore_payment_retries();
 
         for key in list(records::HOLD_PREFIX)? {
             if let Some(v) = read(&key)? {

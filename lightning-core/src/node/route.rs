@@ -1,9 +1,11 @@
 //! Routes the node sends over, and the hop payloads they make (BOLT 4,
 //! "Payload Format"; BOLT 7, "HTLC Fees" and the "Routing Example").
 //!
-//! A [`Route`] comes from the caller today (a router over the gossip graph
-//! gives the same shape): each hop is the channel *into* a node, with what
-//! that node charges to forward into the next hop.
+//! A [`Route`] comes from the caller ([`Node::send_to_route`](super::Node::send_to_route))
+//! or from the router's path (`router_path::node_route`, for
+//! [`Node::pay_invoice`](super::Node::pay_invoice)): each hop is the
+//! channel *into* a node, with what that node charges to forward into the
+//! next hop.
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::tlv::{TlvRecord, UnknownTlvs};

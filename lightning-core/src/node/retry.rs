@@ -1,0 +1,657 @@
+//! Invoice payments the node routes and retries itself: [`Node::pay_invoice`]
+//! (sending one attempt is the payments code's, `Node::start_attempt`).
+//!
+//! An invoice payment is made of *attempts*: one path at a time, each a
+//! fresh onion and a new HTLC (multi-part sending is not done: the router
+//! is asked for one path, `max_path_count` 1). The first attempt goes
+//! over a direct channel to the payee when one can carry it, else over
+//! the router's path ([`Node::find_route`]). When an attempt fails, BOLT
+//! 4 "Receiving Failure Codes" decides:
+//!
+//! - the *final node* returned the error (`incorrect_or_unknown_payment_details`,
+//!   `final_incorrect_*`, ...): the payment fails, without retry (BOLT 4
+//!   lets an origin retry a final node's non-PERM error; we do not, a
+//!   payee that refused once is not asked again);
+//! - an *intermediate hop* returned it: with the NODE bit, the erring node
+//!   is excluded for this payment; otherwise the channel outgoing from it
+//!   is ("SHOULD eliminate the channel outgoing from the erring node from
+//!   consideration"); the scorer learns (the channels before the failing
+//!   one carried the amount; `temporary_channel_failure` bounds the
+//!   failing channel's liquidity) and a new route is asked for ("SHOULD
+//!   then retry routing and sending the payment");
+//! - an error that could not be attributed (it did not decode), or an HTLC
+//!   that never got committed (disconnection, restart): retried, nothing
+//!   excluded.
+//!
+//! A payment stops after [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
+//! attempts, or once [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout)
+//! has passed since the first; only then does
+//! [`Event::PaymentFailed`](super::Event::PaymentFailed) go out, with the
+//! attempt count ([`PaymentFailure::attempts`]).
+//!
+//! Persist before send: the failed attempt's outcome (the record marked
+//! *awaiting* its next attempt, with the exclusions) is written in the
+//! step the HTLC's removal became irrevocable, and the next attempt's
+//! record (its onion's shared secrets, channel and HTLC id) before its
+//! HTLC leaves. After a restart, a pending attempt stays pending (its HTLC
+//! is in the channel); an awaiting payment is retried once one of our
+//! channels is usable again (or at [`Node::handle_timeout`]), and fails
+//! cleanly when the retry timeout passes first.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use lightning_router::HopUse;
+use lightning_wire::bolt11::Bolt11Invoice;
+use lightning_wire::msgs::Message;
+use lightning_wire::types::ShortChannelId;
+
+use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
+use super::payments::{outbound_capacity_msat, recipient_of};
+use super::records::RetryState;
+use super::route::{Route, RouteHop};
+use super::router_path::{attempt_params, hop_uses, node_route};
+use super::{Node, NodeError};
+use crate::channel::Phase;
+use crate::onion::FailureCode;
+
+/// The payments waiting for their next attempt (in memory; the records
+/// say the same with `awaiting`).
+#[derive(Debug, Default)]
+pub(super) struct RetryQueue {
+    /// To route and send at the end of this step.
+    due: BTreeSet<PaymentHash>,
+    /// No route could be found while some of our channels were not
+    /// usable: retried when more channels are usable than
+    /// `usable_at_deferral`, at a timer, or failed at the timeout.
+    deferred: BTreeSet<PaymentHash>,
+    /// Usable channels and public channels known when the last payment
+    /// was deferred: more of either wakes the deferred ones.
+    usable_at_deferral: usize,
+    graph_at_deferral: usize,
+    /// Payments pending when the node was restored: the graph may still
+    /// be syncing after the restart, so no route is not final for them
+    /// before their retry timeout.
+    restored: BTreeSet<PaymentHash>,
+}
+
+impl RetryQueue {
+    /// Whether an attempt is due in this step.
+    pub(super) fn has_due(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// Payment `hash` ended (paid or failed): nothing is owed any more.
+    pub(super) fn forget(&mut self, hash: &PaymentHash) {
+        self.due.remove(hash);
+        self.deferred.remove(hash);
+        self.restored.remove(hash);
+    }
+}
+
+/// What a failed attempt means for the payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The payee refused: no retry.
+    Final,
+    /// Retry, excluding this channel or node for the payment.
+    Retry {
+        exclude_channel: Option<ShortChannelId>,
+        exclude_node: Option<PublicKey>,
+    },
+}
+
+/// Decides what a failure of an attempt over `route` (its node ids, first
+/// hop first) means, and what the scorer learns from `path` (the router's
+/// hops; empty for a direct payment): BOLT 4 "Receiving Failure Codes".
+/// `failing_hop` is the index in `route` of the node that returned the
+/// error; `code` its `failure_code`; `malformed` when our peer returned
+/// `update_fail_malformed_htlc` (it could not read our onion itself).
+pub(super) fn judge(
+    route: &[PublicKey],
+    path: &[HopUse],
+    failing_hop: Option<usize>,
+    code: Option<u16>,
+    malformed: bool,
+) -> (Verdict, ScorerNote) {
+    let retry = |c, n| Verdict::Retry {
+        exclude_channel: c,
+        exclude_node: n,
+    };
+    let Some(i) = failing_hop else {
+        // Not attributable: nothing to exclude or learn.
+        return (retry(None, None), ScorerNote::None);
+    };
+    if i + 1 >= route.len() {
+        return (Verdict::Final, ScorerNote::None);
+    }
+    let code = FailureCode(code.unwrap_or(0));
+    if malformed || code.is_node() {
+        // The erring node itself: every channel through it is out.
+        let passed = path.len().min(i + 1);
+        return (
+            retry(None, route.get(i).copied()),
+            ScorerNote::Passed(passed),
+        );
+    }
+    // The channel outgoing from the erring node: path[i + 1].
+    let channel = path.get(i + 1).map(|h| h.scid);
+    let note = if code == FailureCode::TEMPORARY_CHANNEL_FAILURE {
+        ScorerNote::FailedAt(i + 1)
+    } else {
+        ScorerNote::Passed(path.len().min(i + 1))
+    };
+    (retry(channel, None), note)
+}
+
+/// What the scorer learns from a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ScorerNote {
+    None,
+    /// The first `n` hops carried the amount.
+    Passed(usize),
+    /// Hop `i` could not carry it; the ones before could.
+    FailedAt(usize),
+}
+
+impl Node {
+    /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
+    /// A string that does not parse is refused with
+    /// [`NodeError::InvalidInvoice`]; one over
+    /// [`MAX_INVOICE_LEN`](lightning_wire::bolt11::MAX_INVOICE_LEN)
+    /// characters before any of it is decoded.
+    pub fn pay_invoice_str(
+        &mut self,
+        invoice: &str,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        let invoice: Bolt11Invoice = invoice.parse()?;
+        self.pay_invoice(&invoice, now)
+    }
+
+    /// Pays `invoice` to its payee, wherever it is: over a direct channel
+    /// to the payee when one can carry the amount, else over a path the
+    /// router finds ([`Node::find_route`]: the public graph, our usable
+    /// channels as first hops, the invoice's route hints). One path per
+    /// attempt: multi-part sending is not implemented, so the router is
+    /// asked for a single path even when the invoice allows `basic_mpp`.
+    ///
+    /// A failed attempt is retried over a new route (BOLT 4 "Receiving
+    /// Failure Codes": the failing channel or node excluded, the scorer
+    /// told), up to [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
+    /// attempts within [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout),
+    /// each route's fees within the budget of
+    /// [`NodeConfig::payment_max_fee_ppm`](super::NodeConfig::payment_max_fee_ppm)
+    /// (0.5 % by default, 5 sat at least);
+    /// an error from the payee itself is final. Every attempt is written
+    /// to the store before its HTLC leaves, and a restart resumes the
+    /// payment (see the `retry` module).
+    ///
+    /// Refused when the invoice is for another chain, has expired, has no
+    /// amount, asks for a `min_final_cltv_expiry_delta` above
+    /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
+    /// is already being paid, or no route is found now
+    /// ([`NodeError::NoRoute`]).
+    /// [`Event::PaymentSent`](super::Event::PaymentSent) or, once no more
+    /// attempts are made, [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Event, Node, NodeError};
+    /// # fn f(node: &mut Node, invoice: &lightning_wire::bolt11::Bolt11Invoice, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let id = node.pay_invoice(invoice, now)?;
+    /// // ... the host loop runs; later:
+    /// while let Some(event) = node.poll_event() {
+    ///     match event {
+    ///         Event::PaymentSent { fee_msat, .. } => println!("paid {id}, fee {fee_msat}"),
+    ///         Event::PaymentFailed { reason, .. } => {
+    ///             println!("failed after {} attempts: {}", reason.attempts, reason.message)
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pay_invoice(
+        &mut self,
+        invoice: &Bolt11Invoice,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        self.now = now;
+        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        let payment_hash = *invoice.payment_hash();
+        let payee = *invoice.payee();
+        if let Some(p) = self.payments.get(&payment_hash) {
+            if p.status != PaymentStatus::Failed {
+                return Err(NodeError::DuplicatePayment(payment_hash));
+            }
+        }
+        let mut retry = RetryState {
+            bolt11: invoice.to_string(),
+            attempts: 1,
+            ..RetryState::default()
+        };
+        let recipient = recipient_of(invoice, amount_msat, delta);
+        // A direct channel that can carry it: one hop, no router.
+        let direct = self
+            .channels
+            .iter()
+            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
+            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
+            .filter(|(_, cap)| *cap >= amount_msat)
+            .max_by_key(|(_, cap)| *cap)
+            .map(|(id, _)| id);
+        if let Some(channel_id) = direct {
+            let route = Route {
+                hops: vec![RouteHop {
+                    node_id: payee,
+                    short_channel_id: ShortChannelId(0),
+                    fee_msat: 0,
+                    cltv_expiry_delta: 0,
+                }],
+            };
+            self.start_attempt(
+                &route,
+                payment_hash,
+                &recipient,
+                Some(channel_id),
+                Some((now.as_secs(), retry)),
+            )?;
+            self.finish()?;
+            return Ok(PaymentId(payment_hash.0));
+        }
+        let no_route = || NodeError::NoRoute { payee, amount_msat };
+        let params = attempt_params(invoice, &retry, &self.config).ok_or_else(no_route)?;
+        let route = self.find_route(&params).map_err(|_| no_route())?;
+        let path = route.paths.first().ok_or_else(no_route)?;
+        let (route, path) = node_route(path).map_err(NodeError::Route)?;
+        retry.path = path;
+        self.start_attempt(
+            &route,
+            payment_hash,
+            &recipient,
+            None,
+            Some((now.as_secs(), retry)),
+        )?;
+        self.finish()?;
+        Ok(PaymentId(payment_hash.0))
+    }
+
+    /// The current attempt of routed payment `hash` failed with `failure`
+    /// (`malformed`: our peer could not read the onion). Retries within
+    /// the budget, else reports the payment failed. A payment over a
+    /// caller's route (no retry state) fails at once, as before.
+    pub(super) fn attempt_failed(
+        &mut self,
+        hash: PaymentHash,
+        mut failure: PaymentFailure,
+        malformed: bool,
+    ) {
+        let Some(p) = self.payments.get(&hash) else {
+            return;
+        };
+        let Some(retry) = p.retry.as_ref() else {
+            self.finish_failed(hash, failure);
+            return;
+        };
+        // An attempt whose channel is no longer normal (force closed, its
+        // HTLC timed out on chain, shutting down) ends the payment: an
+        // HTLC resolved on chain could still be reorganised, so no new
+        // attempt is sent while it might yet pay.
+        let channel_open = self
+            .channels
+            .get(&p.channel_id)
+            .is_some_and(|e| e.channel.phase() == Phase::Normal);
+        if !channel_open {
+            self.finish_failed(hash, failure);
+            return;
+        }
+        let uses = hop_uses(&retry.path);
+        let (verdict, note) = judge(
+            &p.route,
+            &uses,
+            failure.failing_hop,
+            failure.failure_code,
+            malformed,
+        );
+        let attempts = retry.attempts;
+        let deadline = p
+            .created_at
+            .saturating_add(self.config.payment_retry_timeout.as_secs());
+        let now = self.now;
+        match note {
+            ScorerNote::None => {}
+            ScorerNote::Passed(n) => self.scorer_mut().probe_succeeded(&uses[..n], now),
+            ScorerNote::FailedAt(i) => self.scorer_mut().path_failed(&uses, i, now),
+        }
+        failure.attempts = attempts;
+        // BOLT 4: a valid, more recent `channel_update` in the failure is
+        // applied to the graph (and relayed); the channel is still left
+        // out for the rest of this payment.
+        if let Some(update) = failure.failure.as_ref().and_then(|f| f.channel_update()) {
+            if let Ok(m @ Message::ChannelUpdate(_)) = Message::decode(update) {
+                self.graph_own_gossip(&m);
+            }
+        }
+        let (exclude_channel, exclude_node) = match verdict {
+            Verdict::Final => {
+                self.finish_failed(hash, failure);
+                return;
+            }
+            Verdict::Retry {
+                exclude_channel,
+                exclude_node,
+            } => (exclude_channel, exclude_node),
+        };
+        if attempts >= self.config.payment_retry_attempts {
+            failure.message = format!("{}; retries exhausted", failure.message);
+            self.finish_failed(hash, failure);
+            return;
+        }
+        if now.as_secs() > deadline {
+            failure.message = format!("{}; the retry timeout passed", failure.message);
+            self.finish_failed(hash, failure);
+            return;
+        }
+        if let Some(p) = self.payments.get_mut(&hash) {
+            p.note_failure(&failure);
+            if let Some(r) = p.retry.as_mut() {
+                r.awaiting = true;
+                r.excluded_channels.extend(exclude_channel);
+                r.excluded_nodes.extend(exclude_node);
+            }
+        }
+        // Written in this step: the next attempt is owed even across a
+        // restart.
+        self.save_payment(hash);
+        self.payment_retries.due.insert(hash);
+    }
+
+    /// Payment `hash` ended: nothing is owed any more; when `paid`, the
+    /// scorer learns that every channel of the attempt's path carried the
+    /// amount, which moved (`path_succeeded`).
+    pub(super) fn routed_payment_ended(&mut self, hash: PaymentHash, paid: bool) {
+        self.payment_retries.forget(&hash);
+        if !paid {
+            return;
+        }
+        let path = self
+            .payments
+            .get(&hash)
+            .and_then(|p| p.retry.as_ref())
+            .map(|r| hop_uses(&r.path))
+            .unwrap_or_default();
+        if !path.is_empty() {
+            let now = self.now;
+            self.scorer_mut().path_succeeded(&path, now);
+        }
+    }
+
+    /// Routes and sends the next attempt of every payment due (called by
+    /// [`Node::finish`] before commitments are signed, so a new HTLC goes
+    /// out in the same step). A payment with no route fails, unless some
+    /// of our channels are not usable now (a peer away) or it was pending
+    /// when the node was restored (the graph may still be syncing): it
+    /// then waits, within its retry timeout, for more usable channels or
+    /// public channels, or a timer.
+    pub(super) fn run_payment_retries(&mut self) {
+        if !self.payment_retries.deferred.is_empty() {
+            let (usable, graph) = self.retry_wake_counts();
+            let q = &mut self.payment_retries;
+            if usable > q.usable_at_deferral || graph > q.graph_at_deferral {
+                let deferred = std::mem::take(&mut q.deferred);
+                q.due.extend(deferred);
+            }
+        }
+        let due = std::mem::take(&mut self.payment_retries.due);
+        for hash in due {
+            self.retry_payment(hash);
+        }
+    }
+
+    /// Our usable channels, and the public channels we know.
+    fn retry_wake_counts(&self) -> (usize, usize) {
+        let usable = self
+            .channels
+            .values()
+            .filter(|e| e.channel.is_usable())
+            .count();
+        let graph = self
+            .public_graph
+            .parts
+            .as_ref()
+            .map_or(0, |p| p.graph.channel_count());
+        (usable, graph)
+    }
+
+    /// At a timer: payments waiting for a usable channel are tried again,
+    /// or fail once their retry timeout has passed.
+    pub(super) fn retry_timer(&mut self) {
+        let deferred = std::mem::take(&mut self.payment_retries.deferred);
+        self.payment_retries.due.extend(deferred);
+    }
+
+    /// When [`Node::handle_timeout`] must next run for retries: the
+    /// earliest retry deadline of a payment waiting for a channel.
+    pub(super) fn retry_next_timeout(&self) -> Option<Duration> {
+        let timeout = self.config.payment_retry_timeout.as_secs();
+        self.payment_retries
+            .deferred
+            .iter()
+            .filter_map(|h| self.payments.get(h))
+            .map(|p| Duration::from_secs(p.created_at.saturating_add(timeout).saturating_add(1)))
+            .min()
+    }
+
+    /// Restore: payments whose next attempt was owed when the node stopped
+    /// wait for a usable channel; every pending one may wait for the graph.
+    pub(super) fn restore_payment_retries(&mut self) {
+        for (hash, p) in &self.payments {
+            let Some(r) = p.retry.as_ref() else {
+                continue;
+            };
+            if p.status != PaymentStatus::Pending {
+                continue;
+            }
+            // Pending (its attempt in flight) or awaiting: either may need
+            // a route before the graph has synced again.
+            self.payment_retries.restored.insert(*hash);
+            if r.awaiting {
+                self.payment_retries.deferred.insert(*hash);
+            }
+        }
+        self.payment_retries.usable_at_deferral = 0;
+        self.payment_retries.graph_at_deferral = 0;
+    }
+
+    fn retry_payment(&mut self, hash: PaymentHash) {
+        let Some(p) = self.payments.get(&hash) else {
+            return;
+        };
+        let Some(retry) = p.retry.clone().filter(|r| r.awaiting) else {
+            return;
+        };
+        if p.status != PaymentStatus::Pending {
+            return;
+        }
+        let last = p.last_failure(retry.attempts);
+        let created_at = p.created_at;
+        let deadline = created_at.saturating_add(self.config.payment_retry_timeout.as_secs());
+        if self.now.as_secs() > deadline {
+            self.give_up(hash, last, "the retry timeout passed before a new attempt");
+            return;
+        }
+        let invoice = match retry.bolt11.parse::<Bolt11Invoice>() {
+            Ok(i) => i,
+            Err(e) => {
+                self.give_up(
+                    hash,
+                    last,
+                    &format!("the stored invoice does not parse: {e}"),
+                );
+                return;
+            }
+        };
+        let mut retry = retry;
+        // A first hop that cannot take the HTLC after all is excluded and
+        // the search repeats (bounded: each round excludes one channel).
+        for _ in 0..8 {
+            let Some(params) = attempt_params(&invoice, &retry, &self.config) else {
+                self.give_up(hash, last, "the stored invoice has no amount");
+                return;
+            };
+            let found = self
+                .find_route(&params)
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    r.paths
+                        .first()
+                        .ok_or_else(|| "an empty route".into())
+                        .cloned()
+                })
+                .and_then(|path| node_route(&path));
+            let (route, path) = match found {
+                Ok(x) => x,
+                Err(why) => {
+                    if self.some_channel_unusable() || self.payment_retries.restored.contains(&hash)
+                    {
+                        let (usable, graph) = self.retry_wake_counts();
+                        let q = &mut self.payment_retries;
+                        q.deferred.insert(hash);
+                        q.usable_at_deferral = usable;
+                        q.graph_at_deferral = graph;
+                        return;
+                    }
+                    self.give_up(hash, last, &format!("no route for a new attempt: {why}"));
+                    return;
+                }
+            };
+            let first_scid = route.hops[0].short_channel_id;
+            let mut next = retry.clone();
+            next.attempts = retry.attempts.saturating_add(1);
+            next.awaiting = false;
+            next.path = path;
+            let (amount_msat, delta) = match self.check_invoice(&invoice, self.now) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.give_up(hash, last, &e.to_string());
+                    return;
+                }
+            };
+            let recipient = recipient_of(&invoice, amount_msat, delta);
+            match self.start_attempt(&route, hash, &recipient, None, Some((created_at, next))) {
+                Ok(()) => {
+                    self.payment_retries.restored.remove(&hash);
+                    return;
+                }
+                Err(NodeError::NoRoute { .. }) => retry.excluded_channels.push(first_scid),
+                Err(e) => {
+                    self.give_up(hash, last, &format!("a new attempt could not be sent: {e}"));
+                    return;
+                }
+            }
+        }
+        self.give_up(hash, last, "no first hop could take a new attempt");
+    }
+
+    /// Whether one of our open channels cannot carry an HTLC now (its peer
+    /// is away or it is being reestablished).
+    fn some_channel_unusable(&self) -> bool {
+        self.channels
+            .values()
+            .any(|e| e.channel.phase() == Phase::Normal && !e.channel.is_usable())
+    }
+
+    /// Ends routed payment `hash` failed: its last attempt's failure, and
+    /// why no further attempt was made.
+    fn give_up(&mut self, hash: PaymentHash, mut last: PaymentFailure, why: &str) {
+        last.message = if last.message.is_empty() {
+            why.to_string()
+        } else {
+            format!("{}; {why}", last.message)
+        };
+        self.finish_failed(hash, last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use lightning_router::Direction;
+    use lightning_wire::Msat;
+
+    fn key(b: u8) -> PublicKey {
+        PublicKey::from_secret_key(
+            bitcoin::secp256k1::SECP256K1,
+            &bitcoin::secp256k1::SecretKey::from_slice(&[b; 32]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn failures_are_judged_by_who_returned_them() {
+        let route = [key(2), key(3), key(4)];
+        let hop = |scid: u64| HopUse {
+            scid: ShortChannelId(scid),
+            direction: Direction::FromNode1,
+            amount: Msat(1_000),
+            capacity: None,
+        };
+        let uses = vec![hop(1), hop(2), hop(3)];
+        let tcf = Some(FailureCode::TEMPORARY_CHANNEL_FAILURE.0);
+        // B (hop 0) could not forward over B-C (path index 1).
+        let (v, n) = judge(&route, &uses, Some(0), tcf, false);
+        assert_eq!(
+            v,
+            Verdict::Retry {
+                exclude_channel: Some(ShortChannelId(2)),
+                exclude_node: None
+            }
+        );
+        assert_eq!(n, ScorerNote::FailedAt(1));
+        // C's channel C-D is disabled: excluded, the hops to C passed.
+        let disabled = Some(FailureCode::CHANNEL_DISABLED.0);
+        let (v, n) = judge(&route, &uses, Some(1), disabled, false);
+        assert_eq!(
+            v,
+            Verdict::Retry {
+                exclude_channel: Some(ShortChannelId(3)),
+                exclude_node: None
+            }
+        );
+        assert_eq!(n, ScorerNote::Passed(2));
+        // A NODE error excludes the node.
+        let node = Some(FailureCode::TEMPORARY_NODE_FAILURE.0);
+        let (v, _) = judge(&route, &uses, Some(1), node, false);
+        assert_eq!(
+            v,
+            Verdict::Retry {
+                exclude_channel: None,
+                exclude_node: Some(key(3))
+            }
+        );
+        // The payee's errors are final, whatever they are.
+        for code in [
+            FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+            FailureCode::FINAL_INCORRECT_CLTV_EXPIRY,
+            FailureCode::TEMPORARY_NODE_FAILURE,
+        ] {
+            let (v, n) = judge(&route, &uses, Some(2), Some(code.0), false);
+            assert_eq!((v, n), (Verdict::Final, ScorerNote::None), "{code:?}");
+        }
+        // A direct payment: the payee is hop 0.
+        assert_eq!(judge(&[key(4)], &[], Some(0), tcf, true).0, Verdict::Final);
+        // Unattributed: retried, nothing excluded.
+        let (v, n) = judge(&route, &uses, None, None, false);
+        assert_eq!(
+            (v, n),
+            (
+                Verdict::Retry {
+                    exclude_channel: None,
+                    exclude_node: None
+                },
+                ScorerNote::None
+            )
+        );
+    }
+}
