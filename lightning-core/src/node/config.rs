@@ -84,6 +84,9 @@ pub struct NodeConfig {
     /// fees and CLTV delta we charge are [`NodeConfig::gossip`]'s, the ones
     /// our `channel_update`s announce (BOLT 7): one source for both.
     pub forwarding: ForwardingConfig,
+    /// Multi-part payments we receive: how long an incomplete one is
+    /// held, and how many parts (see [`MppReceiveConfig`](super::MppReceiveConfig)).
+    pub mpp_receive: super::MppReceiveConfig,
 }
 
 /// Forwarding policy beyond what `channel_update` carries (BOLT 4, "Payload
@@ -157,11 +160,13 @@ impl NodeConfig {
             gossip: super::GossipConfig::default(),
             network_graph: super::NetworkGraphConfig::default(),
             forwarding: ForwardingConfig::default(),
+            mpp_receive: super::MppReceiveConfig::default(),
         }
     }
 
     /// What this node implements (BOLT 9): `var_onion_optin`,
     /// `option_static_remotekey` and `payment_secret` required;
+    /// `basic_mpp` (receiving, [`MppReceiveConfig`](super::MppReceiveConfig)),
     /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
     /// `option_anchors`, `option_shutdown_anysegwit`,
     /// `option_channel_type`, `option_provide_storage`, `gossip_queries`
@@ -173,6 +178,8 @@ impl NodeConfig {
         f.set_required(Feature::VarOnionOptin);
         f.set_required(Feature::StaticRemoteKey);
         f.set_required(Feature::PaymentSecret);
+        // BOLT 4 "Basic Multi-Part Payments", received (`node/mpp.rs`).
+        f.set_optional(Feature::BasicMpp);
         f.set_optional(Feature::AnchorsZeroFeeHtlcTx);
         f.set_optional(Feature::ShutdownAnySegwit);
         f.set_optional(Feature::ChannelType);

@@ -81,20 +81,26 @@ impl Node {
         out
     }
 
-    /// Timers: pings, pong and setup timeouts.
+    /// Timers: pings, pong and setup timeouts; multi-part payments not
+    /// complete in time ([`MppReceiveConfig::timeout`](super::MppReceiveConfig::timeout)).
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
         self.peers.handle_timeout(now);
         self.gossip_timeout();
+        self.mpp_deadlines();
         let _ = self.finish();
     }
 
     /// When [`Node::handle_timeout`] next has work.
     pub fn next_timeout(&self) -> Option<Duration> {
-        match (self.peers.next_timeout(), self.gossip_next_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.peers.next_timeout(),
+            self.gossip_next_timeout(),
+            self.mpp_next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The host's socket to `peer` closed (or the host wants it closed).

@@ -74,6 +74,7 @@ mod identity;
 mod inbound;
 mod invoices;
 mod keysend;
+mod mpp;
 mod onchain;
 mod outbox;
 mod outcomes;
@@ -125,6 +126,7 @@ pub use inbound::{
 /// (its `Route` and `RouteHop` are `lightning_router::Route`/`RouteHop`;
 /// `node::Route` is the explicit route [`Node::send_to_route`] takes).
 pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
+pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 
@@ -259,6 +261,8 @@ pub struct Node {
     keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
     /// Hold invoices ([`hold`]).
     holds: BTreeMap<PaymentHash, records::HoldRecord>,
+    /// Multi-part payments being received, not complete yet ([`mpp`]).
+    htlc_sets: mpp::HtlcSets,
 }
 
 impl Node {

@@ -94,6 +94,7 @@ impl Node {
             forwards_by_out: BTreeMap::new(),
             keysends: BTreeMap::new(),
             holds: BTreeMap::new(),
+            htlc_sets: Default::default(),
         }
     }
 
