@@ -89,7 +89,7 @@ fn htlc_ref((channel, htlc): &(ChannelId, u64)) -> Vec<u8> {
 
 /// A run of 40-byte [`htlc_ref`]s.
 fn htlc_refs(bytes: &[u8], what: &'static str) -> Result<Vec<(ChannelId, u64)>, DecodeError> {
-    if bytes.len() % 40 != 0 {
+    if !bytes.len().is_multiple_of(40) {
         return Err(DecodeError::invalid(format!("{what}: not 40-byte entries")));
     }
     bytes
@@ -542,7 +542,7 @@ impl HoldRecord {
         };
         let event_handled = flag(r.take_raw(13), "event_handled")?;
         if let Some(b) = r.take_raw(15) {
-            if held.is_empty() || b.len() % HeldHtlc::LEN != 0 {
+            if held.is_empty() || !b.len().is_multiple_of(HeldHtlc::LEN) {
                 return Err(DecodeError::invalid("held parts"));
             }
             for c in b.chunks(HeldHtlc::LEN) {
