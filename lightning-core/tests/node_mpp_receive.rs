@@ -332,9 +332,10 @@ fn a_part_beyond_the_bound_of_parts_is_refused_alone() {
     });
     let inv = invoice(&mut line);
     let hash = *inv.payment_hash();
-    send_part(&mut line, &ch, 0, &inv, 10_000_000, AMOUNT);
-    send_part(&mut line, &ch, 2, &inv, 10_000_000, AMOUNT);
-    send_part(&mut line, &ch, 3, &inv, 10_000_000, AMOUNT);
+    send_part(&mut line, &ch, 0, &inv, 5_000_000, AMOUNT);
+    send_part(&mut line, &ch, 2, &inv, 5_000_000, AMOUNT);
+    // A third part that would not complete the set: over the bound.
+    send_part(&mut line, &ch, 3, &inv, 5_000_000, AMOUNT);
     assert_eq!(
         failure_code(&mut line, 3, hash),
         Some(FailureCode::TEMPORARY_NODE_FAILURE.0)
@@ -454,4 +455,97 @@ fn a_hold_invoice_failed_by_the_host_fails_every_part() {
     }
     assert_eq!(line.members[BOB].local_msat(ch[0]), 0);
     assert_eq!(line.members[BOB].local_msat(ch[2]), 0);
+}
+
+#[test]
+fn a_part_too_close_to_its_expiry_is_refused_alone() {
+    let (mut line, ch) = star(|_, _| {});
+    let inv = invoice(&mut line);
+    let hash = *inv.payment_hash();
+    send_part(&mut line, &ch, 0, &inv, 10_000_000, AMOUNT);
+    // Carol's part leaves 10 + 3 blocks, less than Bob's
+    // `min_final_cltv_expiry_delta` of 18 (BOLT 4: each HTLC is checked).
+    let route = Route {
+        hops: vec![RouteHop {
+            node_id: line.members[BOB].id(),
+            short_channel_id: line.members[2].scid(ch[2]),
+            fee_msat: 0,
+            cltv_expiry_delta: 0,
+        }],
+    };
+    let short = RecipientOnion {
+        amount_msat: 20_000_000,
+        total_msat: Some(AMOUNT),
+        payment_secret: Some(inv.payment_secret().0),
+        final_cltv_expiry_delta: 10,
+        ..RecipientOnion::default()
+    };
+    let now = line.now;
+    line.members[2]
+        .node
+        .send_to_route(&route, hash, &short, now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        failure_code(&mut line, 2, hash),
+        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
+    );
+    // Alice's part is still held; Dave's completes the set.
+    assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
+    send_part(&mut line, &ch, 3, &inv, 20_000_000, AMOUNT);
+    for payer in [0, 3] {
+        assert_eq!(status(&line, payer, &hash), Some(PaymentStatus::Succeeded));
+    }
+    assert_eq!(received(&mut line, hash), vec![AMOUNT]);
+}
+
+#[test]
+fn an_incomplete_set_fails_when_a_part_reaches_its_claim_deadline() {
+    let (mut line, ch) = star(|_, _| {});
+    let inv = invoice(&mut line);
+    let hash = *inv.payment_hash();
+    let height = line.chain.best_block().height;
+    send_part(&mut line, &ch, 0, &inv, 10_000_000, AMOUNT);
+    // The part expires at height + 18 + 3 (the payer's slack); it must be
+    // failed by the fulfilment deadline (12) plus the margin (2) before:
+    // at height + 7, well within the 60 s of the timeout.
+    line.mine(6);
+    assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
+    line.mine(1);
+    assert_eq!(
+        failure_code(&mut line, 0, hash),
+        Some(FailureCode::MPP_TIMEOUT.0)
+    );
+    assert_eq!(line.chain.best_block().height, height + 7);
+    assert_eq!(invoice_state(&line, hash), (InvoiceStatus::Open, 0));
+}
+
+#[test]
+fn parts_beyond_the_nodes_bound_of_held_parts_are_refused() {
+    let (mut line, ch) = star(|i, c| {
+        if i == BOB {
+            c.mpp_receive.max_held_parts = 1;
+        }
+    });
+    let first = invoice(&mut line);
+    let second = invoice(&mut line);
+    send_part(&mut line, &ch, 0, &first, 10_000_000, AMOUNT);
+    // Another payment's part: over the node's bound.
+    send_part(&mut line, &ch, 2, &second, 10_000_000, AMOUNT);
+    assert_eq!(
+        failure_code(&mut line, 2, *second.payment_hash()),
+        Some(FailureCode::TEMPORARY_NODE_FAILURE.0)
+    );
+    assert_eq!(
+        status(&line, 0, first.payment_hash()),
+        Some(PaymentStatus::Pending)
+    );
+    // A part completing its set is never held: taken at the bound (a
+    // whole payment here), so a full node still takes payments.
+    send_part(&mut line, &ch, 3, &second, AMOUNT, AMOUNT);
+    assert_eq!(
+        status(&line, 3, second.payment_hash()),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(received(&mut line, *second.payment_hash()), vec![AMOUNT]);
 }

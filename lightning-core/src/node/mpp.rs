@@ -37,7 +37,9 @@
 //! parts and the node at most [`MppReceiveConfig::max_held_parts`] over
 //! all sets; a part beyond either fails alone with
 //! `temporary_node_failure` (the set keeps its parts and may still
-//! complete). Each channel's own `max_accepted_htlcs` applies as well.
+//! complete). A part that completes its set (a whole payment, say) is
+//! never held, so no bound refuses it. Each channel's own
+//! `max_accepted_htlcs` applies as well.
 //!
 //! Sets of invoices not yet complete are kept in memory only: the parts
 //! are HTLCs locked into channel records, which the node answers again
@@ -185,11 +187,20 @@ impl HtlcSets {
                 self.sets.remove(&hash);
             }
         }
-        let limit_reached = self.held >= limits.max_held_parts
-            || self
-                .sets
-                .get(&hash)
-                .is_some_and(|s| s.parts.len() >= limits.max_parts_per_payment);
+        let so_far = self.sets.get(&hash).map_or(0, |s| {
+            s.parts
+                .iter()
+                .fold(0u64, |acc, p| acc.saturating_add(p.amt_to_forward))
+        });
+        // A part that completes its set is never held: no bound applies
+        // (a whole payment is taken even while the node is at its bound).
+        let completes = so_far.saturating_add(part.amt_to_forward) >= total_msat;
+        let limit_reached = !completes
+            && (self.held >= limits.max_held_parts
+                || self
+                    .sets
+                    .get(&hash)
+                    .is_some_and(|s| s.parts.len() >= limits.max_parts_per_payment));
         if self
             .sets
             .get(&hash)
@@ -538,6 +549,19 @@ mod tests {
             ),
             Joined::TooMany
         );
+        assert_eq!(sets.held_parts(), 3);
+        // A part completing its set is taken at the bound (never held).
+        match sets.join(PaymentHash([4; 32]), part(4, 0, 5), 5, t, &limits, |_| true) {
+            Joined::Complete(parts) => assert_eq!(parts.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        match sets.join(H, part(1, 3, 998), 1000, t, &limits, |_| true) {
+            Joined::Complete(parts) => assert_eq!(parts.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sets.held_parts(), 1);
+        sets.join(H, part(1, 0, 1), 1000, t, &limits, |_| true);
+        sets.join(H, part(1, 1, 1), 1000, t, &limits, |_| true);
         assert_eq!(sets.held_parts(), 3);
         // At the first set's deadline only it is due.
         let due = sets.take_due(t + limits.timeout, limits.timeout, |_| false);
