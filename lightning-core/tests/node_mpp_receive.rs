@@ -549,3 +549,32 @@ fn parts_beyond_the_nodes_bound_of_held_parts_are_refused() {
     );
     assert_eq!(received(&mut line, *second.payment_hash()), vec![AMOUNT]);
 }
+
+#[test]
+fn a_part_on_a_disconnected_channel_is_fulfilled_on_reconnection() {
+    let (mut line, ch) = star(|_, _| {});
+    let inv = invoice(&mut line);
+    let hash = *inv.payment_hash();
+    send_part(&mut line, &ch, 0, &inv, 10_000_000, AMOUNT);
+    // A reconnection answers Alice's part again: still held, once.
+    line.disconnect(0);
+    line.connect(0);
+    line.shuttle();
+    assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
+    // Alice goes away; Carol's part completes the set. Bob records both
+    // parts as paying the invoice; Alice's is fulfilled when she is back.
+    line.disconnect(0);
+    send_part(&mut line, &ch, 2, &inv, 20_000_000, AMOUNT);
+    assert_eq!(status(&line, 2, &hash), Some(PaymentStatus::Succeeded));
+    assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
+    assert_eq!(received(&mut line, hash), vec![AMOUNT]);
+    // Even across Bob's restart while she is away.
+    line.restart(BOB);
+    line.disconnect(0);
+    line.shuttle();
+    line.connect(0);
+    line.shuttle();
+    assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Succeeded));
+    assert_eq!(line.members[BOB].local_msat(ch[0]), 10_000_000);
+    assert!(received(&mut line, hash).is_empty(), "reported once");
+}
