@@ -182,7 +182,7 @@ impl HtlcSets {
         if let Some(set) = self.sets.get_mut(&hash) {
             let before = set.parts.len();
             set.parts.retain(|p| pending(p));
-            self.held -= before - set.parts.len();
+            self.held = self.held.saturating_sub(before - set.parts.len());
             if set.parts.is_empty() {
                 self.sets.remove(&hash);
             }
@@ -219,7 +219,7 @@ impl HtlcSets {
             parts: Vec::new(),
         });
         set.parts.push(part);
-        self.held += 1;
+        self.held = self.held.saturating_add(1);
         let sum = set
             .parts
             .iter()
@@ -234,7 +234,7 @@ impl HtlcSets {
     /// Takes the set of `hash` out, its parts.
     pub(super) fn remove(&mut self, hash: &PaymentHash) -> Option<Vec<SetPart>> {
         let set = self.sets.remove(hash)?;
-        self.held -= set.parts.len();
+        self.held = self.held.saturating_sub(set.parts.len());
         Some(set.parts)
     }
 
@@ -245,7 +245,7 @@ impl HtlcSets {
             let before = set.parts.len();
             set.parts.retain(|p| p.id() != id);
             if set.parts.len() != before {
-                self.held -= 1;
+                self.held = self.held.saturating_sub(before - set.parts.len());
                 if set.parts.is_empty() {
                     emptied = Some(*hash);
                 }
