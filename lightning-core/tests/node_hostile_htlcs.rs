@@ -8,7 +8,6 @@
 mod node_hostile_support;
 
 use lightning_core::node::{Event, InvoiceStatus};
-use lightning_core::Msat;
 use node_hostile_support::Funded;
 
 /// Finding 10: the same onion in a second HTLC is refused (BOLT 4: a
@@ -76,12 +75,14 @@ fn two_htlcs_with_one_hash_are_answered_each_on_its_own() {
     assert_eq!(balance, 20_000, "exactly one HTLC's amount is ours");
 }
 
-/// Issue 14: two parts of one payment (one hash, each half of the total)
-/// are answered each on its own: the node takes no multi-part payments,
-/// so both fail and the invoice stays open; a third HTLC with the same
-/// hash carrying the whole amount then pays it.
+/// Issue 14, then issue 19: two parts of one payment (one hash, each half
+/// of the total) in one commitment over one channel are one HTLC set
+/// (BOLT 4, "Basic Multi-Part Payments"): both are fulfilled, and one
+/// `PaymentReceived` reports the total. (Before issue 19 the node took no
+/// multi-part payments and failed both.) A third HTLC with the same hash,
+/// carrying the whole amount, then fails: the invoice is paid.
 #[test]
-fn parts_of_one_hash_fail_each_and_a_whole_htlc_still_pays() {
+fn parts_of_one_hash_pay_together_and_a_later_whole_htlc_fails() {
     let mut s = Funded::usable();
     let invoice = s.invoice(20_000);
     let hash: [u8; 32] = invoice.payment_hash().0;
@@ -89,20 +90,25 @@ fn parts_of_one_hash_fail_each_and_a_whole_htlc_still_pays() {
     let a = s.payment_onion(&invoice, 10_000, 20_000, cltv, 0x41);
     let b = s.payment_onion(&invoice, 10_000, 20_000, cltv, 0x42);
     let answers = s.offer_together(&[(10_000, hash, cltv, a), (10_000, hash, cltv, b)]);
-    assert_eq!(answers, vec![false, false], "no multi-part payments");
-    assert!(
-        s.node_events()
-            .iter()
-            .all(|e| !matches!(e, Event::PaymentReceived { .. })),
-        "nothing received"
-    );
-    let whole = s.payment_onion(&invoice, 20_000, 20_000, cltv, 0x43);
-    assert!(s.offer(20_000, hash, cltv, whole), "the whole payment");
-    let received = s
+    assert_eq!(answers, vec![true, true], "one set of two parts");
+    let received: Vec<u64> = s
         .node_events()
         .into_iter()
-        .filter(|e| matches!(e, Event::PaymentReceived { payment_hash, amount_msat: Msat(20_000) } if payment_hash.0 == hash))
-        .count();
-    assert_eq!(received, 1);
+        .filter_map(|e| match e {
+            Event::PaymentReceived {
+                payment_hash,
+                amount_msat,
+            } if payment_hash.0 == hash => Some(amount_msat.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, vec![20_000], "the total, once");
+    assert_eq!(s.node.list_channels()[0].local_balance_msat.0, 20_000);
+    let whole = s.payment_onion(&invoice, 20_000, 20_000, cltv, 0x43);
+    assert!(!s.offer(20_000, hash, cltv, whole), "the invoice is paid");
+    assert!(s
+        .node_events()
+        .iter()
+        .all(|e| !matches!(e, Event::PaymentReceived { .. })));
     assert_eq!(s.node.list_channels()[0].local_balance_msat.0, 20_000);
 }

@@ -97,6 +97,8 @@ impl Node {
         self.check_htlc_deadlines(height);
         // Held HTLCs of hold invoices whose claim deadline came fail back.
         self.hold_deadlines(height);
+        // Incomplete multi-part payments with a part at its claim deadline.
+        self.mpp_deadlines();
         // Preimages we hold for HTLCs not claimed off chain go on chain.
         self.claim_deadlines(height);
         // A failed write shows in `persist_failure`.

@@ -99,6 +99,9 @@ pub struct NodeConfig {
     /// Fees up to this are always accepted, however small the payment.
     /// Default 5000 msat.
     pub payment_max_fee_base_msat: u64,
+    /// Multi-part payments we receive: how long an incomplete one is
+    /// held, and how many parts (see [`MppReceiveConfig`](super::MppReceiveConfig)).
+    pub mpp_receive: super::MppReceiveConfig,
 }
 
 /// The default of [`NodeConfig::payment_retry_attempts`].
@@ -179,11 +182,13 @@ impl NodeConfig {
             payment_retry_timeout: Duration::from_secs(60),
             payment_max_fee_ppm: 5000,
             payment_max_fee_base_msat: 5000,
+            mpp_receive: super::MppReceiveConfig::default(),
         }
     }
 
     /// What this node implements (BOLT 9): `var_onion_optin`,
     /// `option_static_remotekey` and `payment_secret` required;
+    /// `basic_mpp` (receiving, [`MppReceiveConfig`](super::MppReceiveConfig)),
     /// `option_data_loss_protect`, `option_upfront_shutdown_script`,
     /// `option_anchors`, `option_shutdown_anysegwit`,
     /// `option_channel_type`, `option_provide_storage`, `gossip_queries`
@@ -195,6 +200,8 @@ impl NodeConfig {
         f.set_required(Feature::VarOnionOptin);
         f.set_required(Feature::StaticRemoteKey);
         f.set_required(Feature::PaymentSecret);
+        // BOLT 4 "Basic Multi-Part Payments", received (`node/mpp.rs`).
+        f.set_optional(Feature::BasicMpp);
         f.set_optional(Feature::AnchorsZeroFeeHtlcTx);
         f.set_optional(Feature::ShutdownAnySegwit);
         f.set_optional(Feature::ChannelType);

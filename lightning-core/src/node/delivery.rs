@@ -179,7 +179,10 @@ impl Node {
             if r.event_handled || !matches!(r.state, HoldState::Claimed(_)) {
                 continue;
             }
-            let amount = r.held.as_ref().map_or(0, |h| h.amount_msat);
+            let amount = r
+                .held
+                .iter()
+                .fold(0u64, |acc, h| acc.saturating_add(h.amount_msat));
             events.push((
                 Event::PaymentReceived {
                     payment_hash: *hash,

@@ -103,11 +103,13 @@ pub enum Event {
         /// Its short channel id, once confirmed.
         short_channel_id: Option<ShortChannelId>,
     },
-    /// One of our invoices was paid (its HTLC fulfilled).
+    /// One of our invoices was paid (its HTLC fulfilled; for a payment in
+    /// several parts, every part, once they reached the total: one event
+    /// for the whole payment).
     PaymentReceived {
         /// The invoice's payment hash.
         payment_hash: PaymentHash,
-        /// What we received.
+        /// What we received (the sum of the parts' HTLC amounts).
         amount_msat: Msat,
     },
     /// A payment we sent succeeded.
@@ -232,14 +234,16 @@ pub enum Event {
         /// and value.
         custom_records: Vec<(u64, Vec<u8>)>,
     },
-    /// An HTLC paying one of our hold invoices arrived and is held: claim
-    /// it with [`Node::claim_for_hash`](super::Node::claim_for_hash) or fail
-    /// it with [`Node::fail_for_hash`](super::Node::fail_for_hash) before
-    /// `claim_deadline_height` (the node fails it itself then).
+    /// The HTLC paying one of our hold invoices (or every part of a
+    /// multi-part payment, once they reached the total) arrived and is
+    /// held: claim it with [`Node::claim_for_hash`](super::Node::claim_for_hash)
+    /// or fail it with [`Node::fail_for_hash`](super::Node::fail_for_hash)
+    /// before `claim_deadline_height` (the node fails it itself then).
     HoldInvoiceAccepted {
         /// The payment hash.
         payment_hash: PaymentHash,
-        /// What the HTLC pays.
+        /// What the HTLCs held pay together (one HTLC, or every part of a
+        /// multi-part payment).
         amount_msat: Msat,
         /// The last height at which a claim is still safe.
         claim_deadline_height: u32,

@@ -8,16 +8,22 @@
 //! "fulfillment deadline"), so the claim deadline is that many blocks,
 //! plus [`HOLD_MARGIN_BLOCKS`], before the HTLC's `cltv_expiry`.
 //!
-//! One HTLC pays a hold invoice (no multi-part payments); each state change
-//! is written (`hold/<payment hash>`) before the answer it allows leaves,
-//! and a held HTLC answered again after a restart is answered from the
-//! record.
+//! A hold invoice may be paid in several parts (BOLT 4, "Basic Multi-Part
+//! Payments", [`mpp`](super::mpp)): the parts gather as for any invoice;
+//! once they reach the amount paid, the invoice holds the whole set and
+//! the host is told ([`Event::HoldInvoiceAccepted`] with the sum, and the
+//! earliest claim deadline of the parts); the host's claim or failure
+//! then applies to every part. Each state change is written
+//! (`hold/<payment hash>`, with every held part) before the answer it
+//! allows leaves, and a held HTLC answered again after a restart is
+//! answered from the record.
 
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::types::ChannelId;
 
 use super::events::{Ack, PaymentHash, PaymentPreimage};
+use super::mpp::{Joined, SetPart};
 use super::records::{hold_key, HeldHtlc, HoldRecord, HoldState};
 use super::{Event, Node, NodeError};
 use crate::amount::Msat;
@@ -50,7 +56,9 @@ impl Node {
     }
 
     /// Decides an HTLC for us whose hash is one of our hold invoices'
-    /// (`None`: it is not).
+    /// (`None`: it is not). A valid HTLC joins the payment's HTLC set
+    /// ([`mpp`](super::mpp)); once the set is complete the invoice holds
+    /// every part, recorded, and the host is told.
     pub(super) fn receive_hold(
         &mut self,
         channel_id: ChannelId,
@@ -65,23 +73,23 @@ impl Node {
             height,
         };
         let rec = self.holds.get(&hash)?;
-        if let Some(h) = rec
+        if rec
             .held
-            .as_ref()
-            .filter(|h| (h.channel_id, h.htlc_id) == (channel_id, htlc_id))
+            .iter()
+            .any(|h| (h.channel_id, h.htlc_id) == (channel_id, htlc_id))
         {
-            // The held HTLC answered again (after a restart or a
+            // A held HTLC answered again (after a restart or a
             // reconnection): the record decides.
             return Some(match &rec.state {
                 HoldState::Claimed(p) => HoldAnswer::Fulfill(*p),
                 HoldState::Failed | HoldState::Open => HoldAnswer::Fail(unknown),
                 HoldState::Accepted => {
-                    let event = Event::HoldInvoiceAccepted {
-                        payment_hash: hash,
-                        amount_msat: Msat(h.amount_msat),
-                        claim_deadline_height: self.claim_deadline(h.cltv_expiry),
-                    };
-                    self.push_event(event, None);
+                    // Announced again once per run (the host may have
+                    // restarted with the node).
+                    if self.htlc_sets.announced_holds.insert(hash) {
+                        let event = self.hold_accepted_event(hash);
+                        self.push_event(event, None);
+                    }
                     HoldAnswer::Hold
                 }
             });
@@ -89,46 +97,85 @@ impl Node {
         if rec.state != HoldState::Open {
             return Some(HoldAnswer::Fail(unknown));
         }
+        if self.htlc_sets.holds(&hash, (channel_id, htlc_id)) {
+            return Some(HoldAnswer::Hold);
+        }
         let Ok(invoice) = rec.bolt11.parse::<Bolt11Invoice>() else {
             return Some(HoldAnswer::Fail(unknown));
         };
         let given = r.payment_secret.unwrap_or_default();
         let secret_ok = r.payment_secret.is_some()
             & crate::onion::keys::ct_eq(&given, &invoice.payment_secret().0);
+        // BOLT 4: the amount paid (`total_msat`) at least the amount
+        // asked, at most twice it.
         let amount_ok = match invoice.amount_msat() {
-            Some(a) => (add.amount_msat >= a) & (add.amount_msat <= a.saturating_mul(2)),
+            Some(a) => (r.total_msat >= a) & (r.total_msat <= a.saturating_mul(2)),
             None => true,
         };
-        let whole = r.total_msat <= add.amount_msat;
         let not_expired = !invoice.is_expired(self.now.as_secs());
         let min_expiry = height.saturating_add(u32::from(self.config.min_final_cltv_expiry_delta));
         let cltv_ok =
             add.cltv_expiry >= min_expiry && self.claim_deadline(add.cltv_expiry) > height;
-        if !(secret_ok & amount_ok & whole & not_expired & cltv_ok) {
+        if !(secret_ok & amount_ok & not_expired & cltv_ok) {
             return Some(HoldAnswer::Fail(unknown));
         }
-        let held = HeldHtlc {
+        let part = SetPart {
             channel_id,
             htlc_id,
             amount_msat: add.amount_msat,
+            amt_to_forward: r.amt_to_forward,
             cltv_expiry: add.cltv_expiry,
             shared_secret: *r.shared_secret.as_bytes(),
         };
-        let deadline = self.claim_deadline(add.cltv_expiry);
+        let parts = match self.join_set(hash, part, r.total_msat) {
+            Joined::Held => return Some(HoldAnswer::Hold),
+            Joined::TooMany => return Some(HoldAnswer::Fail(FailureReason::TemporaryNodeFailure)),
+            Joined::Mismatch(parts) => {
+                for p in &parts {
+                    let reason = self.unknown_details(p);
+                    self.fail_part(p, reason, Some((channel_id, htlc_id)));
+                }
+                return Some(HoldAnswer::Fail(unknown));
+            }
+            Joined::Complete(parts) => parts,
+        };
         if let Some(rec) = self.holds.get_mut(&hash) {
             rec.state = HoldState::Accepted;
-            rec.held = Some(held);
+            rec.held = parts
+                .iter()
+                .map(|p| HeldHtlc {
+                    channel_id: p.channel_id,
+                    htlc_id: p.htlc_id,
+                    amount_msat: p.amount_msat,
+                    cltv_expiry: p.cltv_expiry,
+                    shared_secret: p.shared_secret,
+                })
+                .collect();
         }
         self.save_hold(&hash);
-        self.push_event(
-            Event::HoldInvoiceAccepted {
-                payment_hash: hash,
-                amount_msat: Msat(add.amount_msat),
-                claim_deadline_height: deadline,
-            },
-            None,
-        );
+        self.htlc_sets.announced_holds.insert(hash);
+        let event = self.hold_accepted_event(hash);
+        self.push_event(event, None);
         Some(HoldAnswer::Hold)
+    }
+
+    /// `HoldInvoiceAccepted` for the set held for `hash`: the sum of its
+    /// parts, and the earliest of their claim deadlines.
+    fn hold_accepted_event(&self, hash: PaymentHash) -> Event {
+        let held = self.holds.get(&hash).map_or(&[][..], |r| &r.held[..]);
+        Event::HoldInvoiceAccepted {
+            payment_hash: hash,
+            amount_msat: Msat(held_sum(held)),
+            claim_deadline_height: self.set_claim_deadline(held),
+        }
+    }
+
+    /// The claim deadline of a set: its earliest part's.
+    fn set_claim_deadline(&self, held: &[HeldHtlc]) -> u32 {
+        held.iter()
+            .map(|h| self.claim_deadline(h.cltv_expiry))
+            .min()
+            .unwrap_or(0)
     }
 
     fn save_hold(&mut self, hash: &PaymentHash) {
@@ -138,12 +185,14 @@ impl Node {
         }
     }
 
-    /// Claims the HTLC held for the hold invoice of `preimage`'s hash
-    /// ([`Event::HoldInvoiceAccepted`](super::Event::HoldInvoiceAccepted)
+    /// Claims the HTLCs held for the hold invoice of `preimage`'s hash
+    /// (every part of its set;
+    /// [`Event::HoldInvoiceAccepted`](super::Event::HoldInvoiceAccepted)
     /// came for it). The claim is recorded before the preimage can leave;
-    /// [`Event::PaymentReceived`](super::Event::PaymentReceived) follows.
-    /// Refused when no HTLC is held for it, or its claim deadline passed
-    /// (the node failed it then).
+    /// [`Event::PaymentReceived`](super::Event::PaymentReceived) follows,
+    /// with the sum of the parts. Refused when nothing is held for it, or
+    /// the claim deadline (its earliest part's) passed (the node failed
+    /// it then).
     pub fn claim_for_hash(
         &mut self,
         preimage: PaymentPreimage,
@@ -155,12 +204,12 @@ impl Node {
         let held = match self.holds.get(&hash) {
             Some(HoldRecord {
                 state: HoldState::Accepted,
-                held: Some(h),
+                held,
                 ..
-            }) => h.clone(),
+            }) if !held.is_empty() => held.clone(),
             _ => return Err(NodeError::Invoice("no HTLC is held for this hash".into())),
         };
-        if height >= self.claim_deadline(held.cltv_expiry) {
+        if height >= self.set_claim_deadline(&held) {
             return Err(NodeError::Invoice(
                 "the held HTLC's claim deadline has passed".into(),
             ));
@@ -173,24 +222,27 @@ impl Node {
         self.push_event(
             Event::PaymentReceived {
                 payment_hash: hash,
-                amount_msat: Msat(held.amount_msat),
+                amount_msat: Msat(held_sum(&held)),
             },
             Some(Ack::Hold(hash)),
         );
-        if let Some(entry) = self.channels.get_mut(&held.channel_id) {
-            // Not operating now: answered from the record after the next
-            // `channel_reestablish`.
-            if let Ok(out) = entry.channel.fulfill_htlc(held.htlc_id, preimage) {
-                self.apply_channel_output(held.channel_id, out);
-                self.to_commit.insert(held.channel_id);
+        for h in &held {
+            if let Some(entry) = self.channels.get_mut(&h.channel_id) {
+                // Not operating now: answered from the record after the
+                // next `channel_reestablish`.
+                if let Ok(out) = entry.channel.fulfill_htlc(h.htlc_id, preimage) {
+                    self.apply_channel_output(h.channel_id, out);
+                    self.to_commit.insert(h.channel_id);
+                }
             }
         }
         self.finish()
     }
 
-    /// Fails the hold invoice of `hash`: the HTLC held for it (if any)
-    /// fails with `incorrect_or_unknown_payment_details`, and the invoice
-    /// takes no other.
+    /// Fails the hold invoice of `hash`: the HTLCs held for it (every
+    /// part, of a complete set or not) fail with
+    /// `incorrect_or_unknown_payment_details`, and the invoice takes no
+    /// other.
     pub fn fail_for_hash(
         &mut self,
         hash: PaymentHash,
@@ -217,18 +269,22 @@ impl Node {
         rec.state = HoldState::Failed;
         let held = rec.held.clone();
         self.save_hold(&hash);
-        let Some(h) = held else {
-            return;
-        };
-        let reason = FailureReason::IncorrectOrUnknownPaymentDetails {
-            htlc_msat: h.amount_msat,
-            height,
-        };
-        let packet = create_error_packet(&SharedSecret(h.shared_secret), &reason.into());
-        if let Some(entry) = self.channels.get_mut(&h.channel_id) {
-            if let Ok(out) = entry.channel.fail_htlc(h.htlc_id, packet) {
-                self.apply_channel_output(h.channel_id, out);
-                self.to_commit.insert(h.channel_id);
+        // Parts of a set not complete yet fail too.
+        for part in self.htlc_sets.remove(&hash).unwrap_or_default() {
+            let reason = self.unknown_details(&part);
+            self.fail_part(&part, reason, None);
+        }
+        for h in held {
+            let reason = FailureReason::IncorrectOrUnknownPaymentDetails {
+                htlc_msat: h.amount_msat,
+                height,
+            };
+            let packet = create_error_packet(&SharedSecret(h.shared_secret), &reason.into());
+            if let Some(entry) = self.channels.get_mut(&h.channel_id) {
+                if let Ok(out) = entry.channel.fail_htlc(h.htlc_id, packet) {
+                    self.apply_channel_output(h.channel_id, out);
+                    self.to_commit.insert(h.channel_id);
+                }
             }
         }
     }
@@ -239,7 +295,7 @@ impl Node {
         self.holds
             .values()
             .filter(|r| matches!(r.state, HoldState::Claimed(_)))
-            .filter_map(|r| r.held.as_ref())
+            .flat_map(|r| r.held.iter())
             .map(|h| (h.channel_id, h.htlc_id, h.cltv_expiry))
             .collect()
     }
@@ -251,15 +307,17 @@ impl Node {
             .holds
             .iter()
             .filter(|(_, r)| r.state == HoldState::Accepted)
-            .filter(|(_, r)| {
-                r.held
-                    .as_ref()
-                    .is_some_and(|h| height >= self.claim_deadline(h.cltv_expiry))
-            })
+            .filter(|(_, r)| !r.held.is_empty() && height >= self.set_claim_deadline(&r.held))
             .map(|(h, _)| *h)
             .collect();
         for hash in due {
             self.fail_hold(hash);
         }
     }
+}
+
+/// What the parts of a held set pay together.
+fn held_sum(held: &[HeldHtlc]) -> u64 {
+    held.iter()
+        .fold(0u64, |acc, h| acc.saturating_add(h.amount_msat))
 }

@@ -81,12 +81,14 @@ impl Node {
         out
     }
 
-    /// Timers: pings, pong and setup timeouts.
+    /// Timers: pings, pong and setup timeouts; multi-part payments not
+    /// complete in time ([`MppReceiveConfig::timeout`](super::MppReceiveConfig::timeout)).
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
         self.peers.handle_timeout(now);
         self.gossip_timeout();
         self.payment_retries_timer();
+        self.mpp_deadlines();
         let _ = self.finish();
     }
 
@@ -96,6 +98,7 @@ impl Node {
             self.peers.next_timeout(),
             self.gossip_next_timeout(),
             self.payment_retries_next_timeout(),
+            self.mpp_next_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -5,13 +5,11 @@
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
-use super::events::{Ack, InvoiceStatus, PaymentPreimage};
+use super::events::{InvoiceStatus, PaymentHash, PaymentPreimage};
 use super::forward::ForwardAnswer;
 use super::hold::HoldAnswer;
 use super::keysend::keysend_preimage;
-use super::records::invoice_key;
-use super::{Event, Node};
-use crate::amount::Msat;
+use super::Node;
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{
     create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
@@ -33,13 +31,22 @@ pub(super) enum Answer {
 }
 
 impl Node {
+    /// Whether our invoice `hash` is paid.
+    fn invoice_paid(&self, hash: &PaymentHash) -> bool {
+        self.invoices
+            .get(hash)
+            .is_some_and(|r| r.status == InvoiceStatus::Paid)
+    }
+
     /// Decides HTLC `htlc_id` the peer offered on `channel_id`, now
     /// irrevocably committed: an HTLC we forwarded is answered from its
     /// forwarding record alone (never from our invoices, CVE-2020-26896);
     /// a new forward is checked and offered downstream; one for us is
-    /// claimed if it pays one of our invoices and failed otherwise. A
-    /// claimed invoice is marked paid, and its event queued, before the
-    /// answer is returned: the preimage leaves only behind that write.
+    /// failed unless it pays one of our invoices, and then joins the
+    /// payment's HTLC set ([`mpp`](super::mpp)): held until the set is
+    /// complete, when every part is claimed. A claimed invoice is marked
+    /// paid, and its event queued, before the answer is returned: the
+    /// preimage leaves only behind that write.
     pub(super) fn decide_htlc(
         &mut self,
         channel_id: ChannelId,
@@ -54,7 +61,7 @@ impl Node {
                 ForwardAnswer::Fail(packet) => Answer::Fail(packet),
             };
         }
-        let answer = match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
+        match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
             Err(_) => Answer::Malformed {
                 sha256_of_onion: sha256::Hash::hash(&add.onion_routing_packet).to_byte_array(),
                 code: FailureCode::INVALID_ONION_VERSION.0,
@@ -124,6 +131,8 @@ impl Node {
                         let keysend = keysend_preimage(&r)
                             .filter(|_| !self.invoices.contains_key(&add.payment_hash));
                         let hold = if must_fail {
+                            // Never fulfilled: out of any set it joined.
+                            self.htlc_sets.forget((channel_id, htlc_id));
                             None
                         } else {
                             self.receive_hold(channel_id, htlc_id, add, &r)
@@ -136,7 +145,20 @@ impl Node {
                             (None, Some(p)) => {
                                 self.receive_keysend(channel_id, htlc_id, add, &r, p)
                             }
-                            (None, None) => self.check_receive(channel_id, htlc_id, add, &r),
+                            (None, None) => {
+                                match self.check_receive(channel_id, htlc_id, add, &r) {
+                                    // A paying HTLC answered again.
+                                    Ok(p) if self.invoice_paid(&add.payment_hash) => Ok(p),
+                                    Ok(p) => match self
+                                        .receive_invoice_part(channel_id, htlc_id, add, &r, p)
+                                    {
+                                        Ok(Some(p)) => Ok(p),
+                                        Ok(None) => return Answer::Hold,
+                                        Err(reason) => Err(reason),
+                                    },
+                                    Err(reason) => Err(reason),
+                                }
+                            }
                         };
                         match verdict {
                             Ok(preimage) => Answer::Fulfill(preimage),
@@ -147,33 +169,6 @@ impl Node {
                     }
                 }
             }
-        };
-        let hash = add.payment_hash;
-        if let Answer::Fulfill(_) = &answer {
-            // The invoice is marked paid before the preimage leaves.
-            if let Some(record) = self.invoices.get_mut(&hash) {
-                let first = record.status == InvoiceStatus::Open;
-                if first {
-                    // One HTLC pays an invoice (no multi-part payments); a
-                    // second answer is the same HTLC answered again.
-                    record.status = InvoiceStatus::Paid;
-                    record.amount_received_msat = add.amount_msat;
-                    record.paid_by = Some((channel_id, htlc_id));
-                    record.event_handled = false;
-                    let bytes = record.encode();
-                    let _ = self.writer.write_record(&invoice_key(&hash), bytes);
-                    // Raised again after a restart until the host has
-                    // acknowledged it ([`super::delivery`]).
-                    self.push_event(
-                        Event::PaymentReceived {
-                            payment_hash: hash,
-                            amount_msat: Msat(add.amount_msat),
-                        },
-                        Some(Ack::Invoice(hash)),
-                    );
-                }
-            }
         }
-        answer
     }
 }

@@ -80,7 +80,7 @@ impl Node {
             preimage,
             status: InvoiceStatus::Open,
             amount_received_msat: 0,
-            paid_by: None,
+            paid_by: Vec::new(),
             event_handled: false,
         };
         self.writer
@@ -104,6 +104,8 @@ impl Node {
         let mut features = Bolt11InvoiceFeatures::empty();
         features.set_required(Feature::VarOnionOptin);
         features.set_required(Feature::PaymentSecret);
+        // BOLT 4 "Basic Multi-Part Payments": the payer may split.
+        features.set_optional(Feature::BasicMpp);
         let mut builder = InvoiceBuilder::new(currency(self.config.network));
         if let Some(a) = amount_msat {
             builder = builder.amount_msat(a.0);
@@ -147,7 +149,7 @@ impl Node {
         let record = HoldRecord {
             bolt11: invoice.to_string(),
             state: HoldState::Open,
-            held: None,
+            held: Vec::new(),
             event_handled: false,
         };
         self.writer
@@ -197,15 +199,21 @@ impl Node {
     /// memory, an unknown hash is checked against stand-in terms, the
     /// secret is compared in constant time and no check returns early.
     ///
+    /// The amount checked is the onion's `total_msat` (BOLT 4, "Basic
+    /// Multi-Part Payments": the "amount paid" of the failure rules), so
+    /// an HTLC passing is one valid part of a payment that may come in
+    /// several ([`mpp`](super::mpp) gathers the parts; one whose
+    /// `amt_to_forward` reaches `total_msat` is a set of one).
+    ///
     /// HTLCs are told apart by `(channel_id, htlc_id)`, never by payment
-    /// hash: one HTLC pays an invoice (no multi-part payments), and the
-    /// invoice records which (`paid_by`). A paid invoice re-fulfils,
-    /// without checks, only that HTLC (after a restart or a reconnection
-    /// the node answers it again: its preimage may have reached the peer
-    /// already). Any other HTLC for it fails: BOLT 4 ("Returning Errors",
-    /// final node) lets a node "treat the payment hash as unknown" once it
-    /// "has already been paid", and claiming a second HTLC would take a
-    /// second payment the host is never told of.
+    /// hash: the invoice records the HTLCs that paid it (`paid_by`, every
+    /// part of the set). A paid invoice re-fulfils, without checks, only
+    /// those HTLCs (after a restart or a reconnection the node answers
+    /// them again: their preimage may have reached the peer already). Any
+    /// other HTLC for it fails: BOLT 4 ("Returning Errors", final node)
+    /// lets a node "treat the payment hash as unknown" once it "has
+    /// already been paid", and claiming another HTLC would take a second
+    /// payment the host is never told of.
     pub(super) fn check_receive(
         &self,
         channel_id: ChannelId,
@@ -220,7 +228,7 @@ impl Node {
         let hash = add.payment_hash;
         let record = self.invoices.get(&hash);
         if let Some(rec) = record {
-            if rec.status == InvoiceStatus::Paid && rec.paid_by == Some((channel_id, htlc_id)) {
+            if rec.status == InvoiceStatus::Paid && rec.paid_by.contains(&(channel_id, htlc_id)) {
                 return Ok(rec.preimage);
             }
         }
@@ -230,13 +238,11 @@ impl Node {
         let given = r.payment_secret.unwrap_or_default();
         let secret_ok = r.payment_secret.is_some() & crate::onion::keys::ct_eq(&given, &t.secret);
         let not_expired = self.now.as_secs() <= t.expires_at;
-        // No multi-part payments: the HTLC must carry the whole total.
-        let whole = r.total_msat <= add.amount_msat;
-        // BOLT 4: at least the amount asked, at most twice it.
+        // BOLT 4: the amount paid (`total_msat`) at least the amount
+        // asked, at most twice it.
+        let total = r.total_msat;
         let amount_ok = match t.amount_msat {
-            Some(expected) => {
-                (add.amount_msat >= expected) & (add.amount_msat <= expected.saturating_mul(2))
-            }
+            Some(expected) => (total >= expected) & (total <= expected.saturating_mul(2)),
             None => true,
         };
         let min_expiry = self
@@ -246,14 +252,13 @@ impl Node {
         // Paid in a version that did not record the paying HTLC: that HTLC
         // may be answered again after the height or the clock moved on.
         let legacy_paid =
-            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_none());
+            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_empty());
         // Paid by another HTLC (the paying one was answered above).
         let paid_by_another =
-            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && rec.paid_by.is_some());
+            record.is_some_and(|rec| rec.status == InvoiceStatus::Paid && !rec.paid_by.is_empty());
         let ok = known
             & !paid_by_another
             & secret_ok
-            & whole
             & amount_ok
             & ((not_expired & cltv_ok) | legacy_paid);
         match record {

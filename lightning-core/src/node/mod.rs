@@ -74,6 +74,7 @@ mod identity;
 mod inbound;
 mod invoices;
 mod keysend;
+mod mpp;
 mod onchain;
 mod outbox;
 mod outcomes;
@@ -128,6 +129,7 @@ pub use inbound::{
 /// (its `Route` and `RouteHop` are `lightning_router::Route`/`RouteHop`;
 /// `node::Route` is the explicit route [`Node::send_to_route`] takes).
 pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
+pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 
@@ -264,6 +266,8 @@ pub struct Node {
     holds: BTreeMap<PaymentHash, records::HoldRecord>,
     /// Payments owed a new attempt ([`retry`]).
     payment_retries: retry::RetryQueue,
+    /// Multi-part payments being received, not complete yet ([`mpp`]).
+    htlc_sets: mpp::HtlcSets,
 }
 
 impl Node {

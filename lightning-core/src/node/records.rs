@@ -82,6 +82,22 @@ fn flag(bytes: Option<&[u8]>, what: &'static str) -> Result<bool, DecodeError> {
     }
 }
 
+/// An HTLC named by (channel, HTLC id): 40 bytes.
+fn htlc_ref((channel, htlc): &(ChannelId, u64)) -> Vec<u8> {
+    [&channel.0[..], &htlc.to_be_bytes()[..]].concat()
+}
+
+/// A run of 40-byte [`htlc_ref`]s.
+fn htlc_refs(bytes: &[u8], what: &'static str) -> Result<Vec<(ChannelId, u64)>, DecodeError> {
+    if !bytes.len().is_multiple_of(40) {
+        return Err(DecodeError::invalid(format!("{what}: not 40-byte entries")));
+    }
+    bytes
+        .chunks(40)
+        .map(|c| Ok((ChannelId(arr32(&c[..32], what)?), u64_of(&c[32..], what)?)))
+        .collect()
+}
+
 fn required<'a>(
     r: &mut TlvStreamReader<'a>,
     ty: u64,
@@ -108,10 +124,13 @@ pub(crate) struct InvoiceRecord {
     pub preimage: PaymentPreimage,
     pub status: InvoiceStatus,
     pub amount_received_msat: u64,
-    /// The HTLC (channel, HTLC id) whose fulfilment made the invoice
-    /// paid: the one HTLC re-fulfilled without the checks (type 11, odd:
-    /// absent in records written before it).
-    pub paid_by: Option<(ChannelId, u64)>,
+    /// The HTLCs (channel, HTLC id) whose fulfilment made the invoice
+    /// paid: every part of its HTLC set (BOLT 4 "Basic Multi-Part
+    /// Payments"), the only HTLCs re-fulfilled without the checks. The
+    /// first is type 11 (odd: absent in records written before it), the
+    /// others type 15 (odd, 40 bytes each). Empty in records of versions
+    /// that did not record the paying HTLC.
+    pub paid_by: Vec<(ChannelId, u64)>,
     /// The host took the `PaymentReceived` event of this (paid) invoice
     /// (type 13, odd). Absent in records written before it: a paid
     /// invoice of such a record is reported again once (at least once).
@@ -126,10 +145,15 @@ impl InvoiceRecord {
         w.put_raw(4, &self.preimage.0);
         w.put_raw(6, &[u8::from(self.status == InvoiceStatus::Paid)]);
         w.put_raw(8, &self.amount_received_msat.to_be_bytes());
-        if let Some((channel, htlc)) = &self.paid_by {
-            w.put_raw(11, &[&channel.0[..], &htlc.to_be_bytes()[..]].concat());
-        }
-        if self.event_handled {
+        if let Some((first, rest)) = self.paid_by.split_first() {
+            w.put_raw(11, &htlc_ref(first));
+            if self.event_handled {
+                w.put_raw(13, &[1]);
+            }
+            if !rest.is_empty() {
+                w.put_raw(15, &rest.iter().flat_map(htlc_ref).collect::<Vec<u8>>());
+            }
+        } else if self.event_handled {
             w.put_raw(13, &[1]);
         }
         w.into_bytes()
@@ -146,15 +170,15 @@ impl InvoiceRecord {
             _ => return Err(DecodeError::invalid("invoice status")),
         };
         let amount_received_msat = u64_of(required(&mut r, 8, "amount")?, "amount")?;
-        let paid_by = match r.take_raw(11) {
-            None => None,
-            Some(b) if b.len() == 40 => Some((
-                ChannelId(arr32(&b[..32], "paid_by")?),
-                u64_of(&b[32..], "paid_by")?,
-            )),
+        let mut paid_by = match r.take_raw(11) {
+            None => Vec::new(),
+            Some(b) if b.len() == 40 => htlc_refs(b, "paid_by")?,
             Some(_) => return Err(DecodeError::invalid("paid_by: not 40 bytes")),
         };
         let event_handled = flag(r.take_raw(13), "event_handled")?;
+        if let Some(b) = r.take_raw(15) {
+            paid_by.extend(htlc_refs(b, "paid_by")?);
+        }
         r.finish()?;
         Ok(InvoiceRecord {
             bolt11,
@@ -556,7 +580,7 @@ pub(crate) enum HoldState {
     Failed,
 }
 
-/// The HTLC a hold invoice holds.
+/// An HTLC a hold invoice holds (one part of its HTLC set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HeldHtlc {
     pub channel_id: ChannelId,
@@ -567,13 +591,43 @@ pub(crate) struct HeldHtlc {
     pub shared_secret: [u8; 32],
 }
 
+impl HeldHtlc {
+    const LEN: usize = 84;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(Self::LEN);
+        v.extend_from_slice(&self.channel_id.0);
+        v.extend_from_slice(&self.htlc_id.to_be_bytes());
+        v.extend_from_slice(&self.amount_msat.to_be_bytes());
+        v.extend_from_slice(&self.cltv_expiry.to_be_bytes());
+        v.extend_from_slice(&self.shared_secret);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        if b.len() != Self::LEN {
+            return Err(DecodeError::invalid("held: not 84 bytes"));
+        }
+        Ok(HeldHtlc {
+            channel_id: ChannelId(arr32(&b[..32], "held")?),
+            htlc_id: u64_of(&b[32..40], "held")?,
+            amount_msat: u64_of(&b[40..48], "held")?,
+            cltv_expiry: u32_value(&b[48..52]).ok_or_else(|| DecodeError::invalid("held cltv"))?,
+            shared_secret: arr32(&b[52..], "held")?,
+        })
+    }
+}
+
 /// A hold invoice: issued for a hash the host chose; the host claims or
 /// fails the HTLC that pays it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HoldRecord {
     pub bolt11: String,
     pub state: HoldState,
-    pub held: Option<HeldHtlc>,
+    /// The HTLC set held (BOLT 4 "Basic Multi-Part Payments"): empty
+    /// while the invoice is open. The first part is type 8, the others
+    /// type 15 (odd, 84 bytes each; absent in records of one part).
+    pub held: Vec<HeldHtlc>,
     /// The host took the `PaymentReceived` of a claimed one (odd 13).
     pub event_handled: bool,
 }
@@ -592,17 +646,15 @@ impl HoldRecord {
             }
             HoldState::Failed => w.put_raw(4, &[3]),
         }
-        if let Some(h) = &self.held {
-            let mut v = Vec::with_capacity(84);
-            v.extend_from_slice(&h.channel_id.0);
-            v.extend_from_slice(&h.htlc_id.to_be_bytes());
-            v.extend_from_slice(&h.amount_msat.to_be_bytes());
-            v.extend_from_slice(&h.cltv_expiry.to_be_bytes());
-            v.extend_from_slice(&h.shared_secret);
-            w.put_raw(8, &v);
+        if let Some(first) = self.held.first() {
+            w.put_raw(8, &first.encode());
         }
         if self.event_handled {
             w.put_raw(13, &[1]);
+        }
+        if self.held.len() > 1 {
+            let rest: Vec<u8> = self.held[1..].iter().flat_map(HeldHtlc::encode).collect();
+            w.put_raw(15, &rest);
         }
         w.into_bytes()
     }
@@ -619,19 +671,20 @@ impl HoldRecord {
             ([3], _) => HoldState::Failed,
             _ => return Err(DecodeError::invalid("hold state")),
         };
-        let held = match r.take_raw(8) {
-            None => None,
-            Some(b) if b.len() == 84 => Some(HeldHtlc {
-                channel_id: ChannelId(arr32(&b[..32], "held")?),
-                htlc_id: u64_of(&b[32..40], "held")?,
-                amount_msat: u64_of(&b[40..48], "held")?,
-                cltv_expiry: u32_value(&b[48..52])
-                    .ok_or_else(|| DecodeError::invalid("held cltv"))?,
-                shared_secret: arr32(&b[52..], "held")?,
-            }),
+        let mut held = match r.take_raw(8) {
+            None => Vec::new(),
+            Some(b) if b.len() == HeldHtlc::LEN => vec![HeldHtlc::decode(b)?],
             Some(_) => return Err(DecodeError::invalid("held: not 84 bytes")),
         };
         let event_handled = flag(r.take_raw(13), "event_handled")?;
+        if let Some(b) = r.take_raw(15) {
+            if held.is_empty() || !b.len().is_multiple_of(HeldHtlc::LEN) {
+                return Err(DecodeError::invalid("held parts"));
+            }
+            for c in b.chunks(HeldHtlc::LEN) {
+                held.push(HeldHtlc::decode(c)?);
+            }
+        }
         r.finish()?;
         Ok(HoldRecord {
             bolt11,
@@ -653,13 +706,24 @@ mod tests {
             preimage: PaymentPreimage([3; 32]),
             status: InvoiceStatus::Paid,
             amount_received_msat: 42,
-            paid_by: Some((ChannelId([5; 32]), 6)),
+            paid_by: vec![(ChannelId([5; 32]), 6)],
             event_handled: true,
         };
         assert_eq!(InvoiceRecord::decode(&inv.encode()).unwrap(), inv);
+        // Paid by an HTLC set of three parts.
+        let mpp = InvoiceRecord {
+            paid_by: vec![
+                (ChannelId([5; 32]), 6),
+                (ChannelId([7; 32]), 0),
+                (ChannelId([5; 32]), 9),
+            ],
+            ..inv.clone()
+        };
+        assert_eq!(InvoiceRecord::decode(&mpp.encode()).unwrap(), mpp);
+        assert_ne!(InvoiceRecord::decode(&mpp.encode()).unwrap(), inv);
         // A record of the previous format (no type 11) still reads.
         let old = InvoiceRecord {
-            paid_by: None,
+            paid_by: Vec::new(),
             event_handled: false,
             ..inv.clone()
         };
@@ -768,19 +832,30 @@ mod tests {
             HoldState::Claimed(PaymentPreimage([8; 32])),
             HoldState::Failed,
         ] {
+            let part = HeldHtlc {
+                channel_id: ChannelId([1; 32]),
+                htlc_id: 2,
+                amount_msat: 3,
+                cltv_expiry: 4,
+                shared_secret: [5; 32],
+            };
             let h = HoldRecord {
                 bolt11: "lnbcrt1".into(),
                 state,
-                held: Some(HeldHtlc {
-                    channel_id: ChannelId([1; 32]),
-                    htlc_id: 2,
-                    amount_msat: 3,
-                    cltv_expiry: 4,
-                    shared_secret: [5; 32],
-                }),
+                held: vec![part.clone()],
                 event_handled: true,
             };
             assert_eq!(HoldRecord::decode(&h.encode()).unwrap(), h);
+            // A set of three parts.
+            let mut h3 = h.clone();
+            for i in 0..2u8 {
+                h3.held.push(HeldHtlc {
+                    channel_id: ChannelId([i + 8; 32]),
+                    htlc_id: u64::from(i),
+                    ..part.clone()
+                });
+            }
+            assert_eq!(HoldRecord::decode(&h3.encode()).unwrap(), h3);
         }
     }
 }

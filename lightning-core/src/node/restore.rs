@@ -95,6 +95,7 @@ impl Node {
             keysends: BTreeMap::new(),
             holds: BTreeMap::new(),
             payment_retries: Default::default(),
+            htlc_sets: Default::default(),
         }
     }
 

@@ -68,9 +68,14 @@ impl Route {
 pub struct RecipientOnion {
     /// What the payee receives.
     pub amount_msat: u64,
-    /// The invoice's `payment_secret` (with `total_msat` = `amount_msat`,
-    /// one part).
+    /// The invoice's `payment_secret` (sent in `payment_data` with
+    /// [`RecipientOnion::total_msat`]).
     pub payment_secret: Option<[u8; 32]>,
+    /// The whole payment's amount when this HTLC is one part of a
+    /// multi-part payment (BOLT 4, "Basic Multi-Part Payments": the
+    /// payee holds the parts until their `amount_msat` reach it). `None`:
+    /// one part, the total is `amount_msat`. Needs `payment_secret`.
+    pub total_msat: Option<u64>,
     /// The invoice's `payment_metadata`.
     pub payment_metadata: Option<Vec<u8>>,
     /// The payee's `min_final_cltv_expiry_delta`.
@@ -107,6 +112,10 @@ pub(crate) fn route_payloads(
     if n > 20 {
         return Err(format!("the route has {n} hops; an onion holds 20"));
     }
+    if recipient.total_msat.is_some() && recipient.payment_secret.is_none() {
+        // BOLT 4: `total_msat` travels in `payment_data`, with the secret.
+        return Err("a part of a multi-part payment needs the payment_secret".into());
+    }
     let mut unknown = Vec::new();
     let mut custom = recipient.custom_records.clone();
     custom.sort_by_key(|(t, _)| *t);
@@ -137,7 +146,7 @@ pub(crate) fn route_payloads(
         outgoing_cltv_value: Some(cltv),
         payment_data: recipient.payment_secret.map(|s| PaymentData {
             payment_secret: s,
-            total_msat: recipient.amount_msat,
+            total_msat: recipient.total_msat.unwrap_or(recipient.amount_msat),
         }),
         payment_metadata: recipient.payment_metadata.clone(),
         unknown: UnknownTlvs(unknown),
@@ -243,5 +252,23 @@ mod tests {
         let p = route_payloads(&one, &r, 0).unwrap();
         let types: Vec<u64> = p.hops[0].1.unknown.0.iter().map(|t| t.r#type).collect();
         assert_eq!(types, vec![65_537, KEYSEND_PREIMAGE_TYPE]);
+        // A part of a multi-part payment: its total in `payment_data`,
+        // which needs the secret.
+        let part = RecipientOnion {
+            amount_msat: 400,
+            total_msat: Some(1000),
+            ..Default::default()
+        };
+        assert!(route_payloads(&one, &part, 0).is_err());
+        let part = RecipientOnion {
+            payment_secret: Some([3; 32]),
+            ..part
+        };
+        let p = route_payloads(&one, &part, 0).unwrap();
+        let data = p.hops[0].1.payment_data.unwrap();
+        assert_eq!(
+            (data.total_msat, p.hops[0].1.amt_to_forward),
+            (1000, Some(400))
+        );
     }
 }
