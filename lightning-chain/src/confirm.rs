@@ -296,26 +296,27 @@ impl ConfirmationTracker {
     }
 }
 
-impl ChainListener for ConfirmationTracker {
-    fn block_disconnected(&mut self, header: &Header, height: u32) {
-        self.unconfirm_where(|conf| conf.height >= height);
-        self.best = BestBlock::new(header.prev_blockhash, height.saturating_sub(1));
-    }
-
-    fn transactions_confirmed(
+impl ConfirmationTracker {
+    /// [`ChainListener::transactions_confirmed`] with each transaction's
+    /// txid already computed (`txids[i]` is `txdata[i]`'s), for a caller
+    /// that needs them too: a block's txids are the largest part of the
+    /// work of watching it, so they are computed once per block.
+    /// A `txids` shorter than `txdata` leaves the transactions past its end
+    /// unseen.
+    pub fn transactions_confirmed_with_txids(
         &mut self,
         header: &Header,
         txdata: &[(usize, &Transaction)],
+        txids: &[Txid],
         height: u32,
     ) {
         let block_hash = header.block_hash();
-        for &(tx_index, tx) in txdata {
+        for (&(tx_index, tx), &txid) in txdata.iter().zip(txids) {
             let confirmation = TxConfirmation {
                 block_hash,
                 height,
                 tx_index,
             };
-            let txid = tx.compute_txid();
             if let Some(watch) = self.txs.get_mut(&txid) {
                 let known = watch.confirmation.as_ref().map(|(c, _)| *c);
                 if known != Some(confirmation) {
@@ -366,6 +367,23 @@ impl ChainListener for ConfirmationTracker {
             }
         }
         self.check_depths();
+    }
+}
+
+impl ChainListener for ConfirmationTracker {
+    fn block_disconnected(&mut self, header: &Header, height: u32) {
+        self.unconfirm_where(|conf| conf.height >= height);
+        self.best = BestBlock::new(header.prev_blockhash, height.saturating_sub(1));
+    }
+
+    fn transactions_confirmed(
+        &mut self,
+        header: &Header,
+        txdata: &[(usize, &Transaction)],
+        height: u32,
+    ) {
+        let txids: Vec<Txid> = txdata.iter().map(|(_, tx)| tx.compute_txid()).collect();
+        self.transactions_confirmed_with_txids(header, txdata, &txids, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {

@@ -637,7 +637,17 @@ impl<S: ChannelSigner> Channel<S> {
     /// The wait starts at the first block seen after `funding_created` and
     /// is persisted, so restarts do not reset it. The event comes again at
     /// every block until the host drops the channel.
+    ///
+    /// Only a channel waiting for its funding or for `channel_ready` has
+    /// anything to do at a block; every other channel notes the height and
+    /// returns at once, without the transaction (state copy and record
+    /// diff) an input costs (issue 15: the per-block cost of a node with
+    /// thousands of channels).
     pub fn best_block_updated(&mut self, height: u32) -> Result<ChannelOutput, ChannelError> {
+        if self.st.phase != Phase::AwaitingChannelReady && self.st.funding_wait_since.is_none() {
+            self.tr.best_height = height;
+            return Ok(ChannelOutput::default());
+        }
         self.run(|ch, out| {
             ch.tr.best_height = height;
             ch.check_funding_timeout(height, out);

@@ -399,13 +399,13 @@ impl Node {
     pub(super) fn recovery_transactions_confirmed(
         &mut self,
         txdata: &[(usize, &Transaction)],
+        txids: &[bitcoin::Txid],
         height: u32,
     ) {
         if self.backup.recovered.is_empty() {
             return;
         }
-        for (_, tx) in txdata {
-            let txid = tx.compute_txid();
+        for ((_, tx), &txid) in txdata.iter().zip(txids) {
             let spent: Vec<ChannelId> = self
                 .backup
                 .recovered

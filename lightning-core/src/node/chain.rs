@@ -121,9 +121,12 @@ impl ChainListener for Node {
         txdata: &[(usize, &Transaction)],
         height: u32,
     ) {
-        self.tracker.transactions_confirmed(header, txdata, height);
-        self.onchain_transactions_confirmed(txdata, height);
-        self.recovery_transactions_confirmed(txdata, height);
+        // Each txid once per block: the largest part of watching a block.
+        let txids: Vec<bitcoin::Txid> = txdata.iter().map(|(_, tx)| tx.compute_txid()).collect();
+        self.tracker
+            .transactions_confirmed_with_txids(header, txdata, &txids, height);
+        self.onchain_transactions_confirmed(txdata, &txids, height);
+        self.recovery_transactions_confirmed(txdata, &txids, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {

@@ -282,6 +282,7 @@ impl Node {
     pub(super) fn onchain_transactions_confirmed(
         &mut self,
         txdata: &[(usize, &Transaction)],
+        txids: &[Txid],
         height: u32,
     ) {
         if txdata.is_empty() {
@@ -298,13 +299,12 @@ impl Node {
                 watched.entry(t).or_default().push(*id);
             }
         }
-        for (_, tx) in txdata {
+        for ((_, tx), &txid) in txdata.iter().zip(txids) {
             for input in &tx.input {
                 if let Some(id) = funding.get(&input.previous_output) {
                     self.funding_spent(*id, tx, height);
                 }
             }
-            let txid = tx.compute_txid();
             let mut ids: Vec<ChannelId> = tx
                 .input
                 .iter()
