@@ -19,6 +19,7 @@
 
 pub mod checksum;
 pub mod error;
+pub(crate) mod funding;
 pub mod graph;
 pub mod snapshot;
 pub mod store;
