@@ -995,8 +995,12 @@ impl NetworkGraph {
         self.funding.insert(key, scid);
     }
 
+    /// The index entries of the channels held (entries of removed channels
+    /// wait for the next clean-up and are not saved).
     pub(crate) fn funding_entries(&self) -> Vec<(u64, u64)> {
-        self.funding.entries()
+        let mut v = self.funding.entries();
+        v.retain(|(_, s)| self.store.channel_by_scid(ShortChannelId(*s)).is_some());
+        v
     }
 
     fn gc_funding(&mut self) {

@@ -336,7 +336,22 @@ impl Node {
         };
         let changed = match message {
             Message::ChannelAnnouncement(m) => {
-                p.graph.handle_channel_announcement(m, utxo, now).is_ok()
+                let added = p.graph.handle_channel_announcement(m, utxo, now).is_ok();
+                // Our own channel's funding outpoint is known without a
+                // lookup (a light client has no other way to see its
+                // spend); added or already there from the peer's copy.
+                let scid = m.short_channel_id;
+                let op = self.channels.values().find_map(|e| {
+                    let st = e.channel.state();
+                    (st.short_channel_id == Some(scid))
+                        .then_some(st.funding_outpoint)
+                        .flatten()
+                });
+                let indexed = op.is_some_and(|op| {
+                    !p.graph.knows_funding_outpoint(scid, &op)
+                        && p.graph.set_funding_outpoint(scid, op)
+                });
+                added || indexed
             }
             Message::ChannelUpdate(m) => match p.graph.handle_channel_update(m, now) {
                 Ok(UpdateOutcome::Applied { idx, relay, .. }) => {
@@ -360,6 +375,69 @@ impl Node {
             _ => false,
         };
         p.dirty |= changed;
+    }
+
+    /// Transactions confirmed in the block at `height` (all of a full
+    /// block, or a light client's filtered ones): each input that spends
+    /// the funding output of a channel in the graph marks it closing
+    /// (BOLT 7, "Pruning the Network View": "SHOULD monitor the funding
+    /// transactions in the blockchain"). One hash lookup per input, and
+    /// none when the graph knows no funding outpoint.
+    pub(super) fn graph_transactions_confirmed(
+        &mut self,
+        txdata: &[(usize, &bitcoin::Transaction)],
+        height: u32,
+    ) {
+        let Some(p) = self.public_graph.parts.as_mut() else {
+            return;
+        };
+        if p.graph.funding_outpoints() == 0 {
+            return;
+        }
+        for (_, tx) in txdata {
+            for input in &tx.input {
+                if p.graph.spent_input(input, height).is_some() {
+                    p.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// The tip moved to `height`: channels whose funding spend has 12
+    /// confirmations leave the graph (BOLT 7: "SHOULD forget a channel
+    /// after a 12-block delay").
+    pub(super) fn graph_best_height(&mut self, height: u32) {
+        if let Some(p) = self.public_graph.parts.as_mut() {
+            if p.graph.block_connected(height) > 0 {
+                p.dirty = true;
+            }
+        }
+    }
+
+    /// The block at `height` left the best chain: spends seen in it (or
+    /// above) are undone and their channels open again.
+    pub(super) fn graph_block_disconnected(&mut self, height: u32) {
+        if let Some(p) = self.public_graph.parts.as_mut() {
+            if p.graph.block_disconnected(height) > 0 {
+                p.dirty = true;
+            }
+        }
+    }
+
+    /// Indexes the funding outpoints of our own announced channels (after
+    /// a restore: a snapshot older than the announcement lacks them).
+    pub(super) fn graph_index_own_funding(&mut self) {
+        let Some(p) = self.public_graph.parts.as_mut() else {
+            return;
+        };
+        for e in self.channels.values() {
+            let st = e.channel.state();
+            if let (Some(scid), Some(op)) = (st.short_channel_id, st.funding_outpoint) {
+                if !p.graph.knows_funding_outpoint(scid, &op) && p.graph.set_funding_outpoint(scid, op) {
+                    p.dirty = true;
+                }
+            }
+        }
     }
 
     /// Draws what the sync machine has for each peer (our queries,
