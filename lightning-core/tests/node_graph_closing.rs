@@ -16,7 +16,8 @@ use bitcoin::OutPoint;
 use forward_support::Line;
 use lightning_chain::BestBlock;
 use lightning_core::amount::Msat;
-use lightning_core::node::{Node, NodeBuilder, Persistence, RouteError};
+use lightning_core::node::{Node, NodeBuilder, Persistence, RouteError, CLOSING_KEY, GRAPH_KEY};
+use lightning_persist::KvStore;
 use lightning_gossip::{UtxoAnswer, UtxoLookup};
 use lightning_sim::SimChainHandle;
 use lightning_test_support::host::node_host;
@@ -132,6 +133,10 @@ fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
         .collect();
     assert_eq!(hops, vec![scid_ab, scid_bc]);
 
+    // A's graph snapshot is written with B-C open.
+    tick(&mut line, 601);
+    assert!(line.members[0].store.read("node", GRAPH_KEY).unwrap().is_some());
+
     let spent_at = close(&mut line, bc);
     let a = &mut line.members[0].node;
     assert_eq!(state(a, scid_bc), "closing");
@@ -140,6 +145,11 @@ fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
         Err(RouteError::NoRoute),
         "a closing channel is not routed over"
     );
+    // A crashes before its next snapshot (blocks are not fed again): the
+    // spend was saved apart and is applied to the older snapshot.
+    assert!(line.members[0].store.read("node", CLOSING_KEY).unwrap().is_some());
+    line.restart(0);
+    assert_eq!(state(&line.members[0].node, scid_bc), "closing");
     // The spend's block is its first confirmation; ten more: still held
     // (a splice's new announcement could yet arrive).
     line.mine(10);

@@ -28,7 +28,7 @@
 //!   by [`NodeBuilder::build`](super::NodeBuilder::build); a damaged
 //!   snapshot is dropped (the graph resyncs; no funds depend on it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,7 +134,10 @@ pub(super) struct GraphParts {
     /// sent us something, or a relay flush happened since it last had
     /// none): the only ones [`Node::pump_gossip`] visits.
     active: BTreeSet<u64>,
-    dirty: bool,
+    pub(super) dirty: bool,
+    /// Funding spends seen since the last snapshot, saved apart under
+    /// [`CLOSING_KEY`](super::graph_closing::CLOSING_KEY) (scid → spend height).
+    pub(super) closing_log: BTreeMap<u64, u32>,
     saved_at: Option<Duration>,
     next_prune: Duration,
 }
@@ -174,6 +177,7 @@ impl PublicGraph {
                 peers: 0,
                 active: BTreeSet::new(),
                 dirty: false,
+                closing_log: BTreeMap::new(),
                 saved_at: None,
                 next_prune: Duration::ZERO,
             })
@@ -377,69 +381,6 @@ impl Node {
         p.dirty |= changed;
     }
 
-    /// Transactions confirmed in the block at `height` (all of a full
-    /// block, or a light client's filtered ones): each input that spends
-    /// the funding output of a channel in the graph marks it closing
-    /// (BOLT 7, "Pruning the Network View": "SHOULD monitor the funding
-    /// transactions in the blockchain"). One hash lookup per input, and
-    /// none when the graph knows no funding outpoint.
-    pub(super) fn graph_transactions_confirmed(
-        &mut self,
-        txdata: &[(usize, &bitcoin::Transaction)],
-        height: u32,
-    ) {
-        let Some(p) = self.public_graph.parts.as_mut() else {
-            return;
-        };
-        if p.graph.funding_outpoints() == 0 {
-            return;
-        }
-        for (_, tx) in txdata {
-            for input in &tx.input {
-                if p.graph.spent_input(input, height).is_some() {
-                    p.dirty = true;
-                }
-            }
-        }
-    }
-
-    /// The tip moved to `height`: channels whose funding spend has 12
-    /// confirmations leave the graph (BOLT 7: "SHOULD forget a channel
-    /// after a 12-block delay").
-    pub(super) fn graph_best_height(&mut self, height: u32) {
-        if let Some(p) = self.public_graph.parts.as_mut() {
-            if p.graph.block_connected(height) > 0 {
-                p.dirty = true;
-            }
-        }
-    }
-
-    /// The block at `height` left the best chain: spends seen in it (or
-    /// above) are undone and their channels open again.
-    pub(super) fn graph_block_disconnected(&mut self, height: u32) {
-        if let Some(p) = self.public_graph.parts.as_mut() {
-            if p.graph.block_disconnected(height) > 0 {
-                p.dirty = true;
-            }
-        }
-    }
-
-    /// Indexes the funding outpoints of our own announced channels (after
-    /// a restore: a snapshot older than the announcement lacks them).
-    pub(super) fn graph_index_own_funding(&mut self) {
-        let Some(p) = self.public_graph.parts.as_mut() else {
-            return;
-        };
-        for e in self.channels.values() {
-            let st = e.channel.state();
-            if let (Some(scid), Some(op)) = (st.short_channel_id, st.funding_outpoint) {
-                if !p.graph.knows_funding_outpoint(scid, &op) && p.graph.set_funding_outpoint(scid, op) {
-                    p.dirty = true;
-                }
-            }
-        }
-    }
-
     /// Draws what the sync machine has for each peer (our queries,
     /// answers, relayed gossip) into the node's per-peer queue, a batch
     /// at a time and only while that queue is empty and the connection
@@ -534,13 +475,18 @@ impl Node {
             Some(p) if p.dirty && due(p.saved_at) => {
                 p.dirty = false;
                 p.saved_at = Some(at);
-                Some(snapshot::encode(&p.graph))
+                // The snapshot holds every spend so far.
+                let log_was_empty = std::mem::take(&mut p.closing_log).is_empty();
+                Some((snapshot::encode(&p.graph), log_was_empty))
             }
             _ => None,
         };
-        if let Some(bytes) = graph_bytes {
+        if let Some((bytes, log_was_empty)) = graph_bytes {
             // A failed write shows in `persist_failure`.
             let _ = self.writer.write_record(GRAPH_KEY, bytes);
+            if !log_was_empty {
+                self.save_closing_log();
+            }
         }
         let g = &mut self.public_graph;
         if g.scorer_dirty && due(g.scorer_saved_at) {
@@ -574,6 +520,7 @@ impl Node {
                     p.graph = graph;
                 }
             }
+            self.restore_closing_log(store)?;
         }
         if let Some(v) = read(SCORER_KEY)? {
             self.writer.set_version(SCORER_KEY, v.version);
