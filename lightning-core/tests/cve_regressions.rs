@@ -1369,8 +1369,7 @@ fn regtest_gossip(
 ) {
     use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
     use lightning_test_support::gossip::{
-        sign_channel_announcement, sign_channel_update, Generator, SyntheticConfig,
-        SYNTHETIC_NOW,
+        sign_channel_announcement, sign_channel_update, Generator, SyntheticConfig, SYNTHETIC_NOW,
     };
     use std::collections::HashMap;
     let net = Generator::new(seed, SyntheticConfig::small(nodes, channels)).generate();
@@ -1453,7 +1452,12 @@ fn cve_gossip_timestamp_filter_dump() {
     assert_eq!(graph.channel_count(), anns.len());
     let wire: usize = anns
         .iter()
-        .map(|a| Message::ChannelAnnouncement(a.clone()).encode().unwrap().len())
+        .map(|a| {
+            Message::ChannelAnnouncement(a.clone())
+                .encode()
+                .unwrap()
+                .len()
+        })
         .chain(
             upds.iter()
                 .map(|u| Message::ChannelUpdate(u.clone()).encode().unwrap().len()),
@@ -1527,12 +1531,18 @@ fn cve_closed_channels_stay_in_the_graph() {
     use std::sync::Arc;
 
     let (anns, upds, mut utxos) = regtest_gossip(9, 40, 60);
-    let spent: Vec<u64> = anns.iter().step_by(3).map(|a| a.short_channel_id.0).collect();
+    let spent: Vec<u64> = anns
+        .iter()
+        .step_by(3)
+        .map(|a| a.short_channel_id.0)
+        .collect();
     utxos.spent.extend(spent.iter().copied());
     let chain = lightning_sim::SimChainHandle::new();
     let mut node = NodeBuilder::from_config(node_config())
         .seed(&[0x5c; 32])
-        .persistence(Persistence::Inline(Arc::new(lightning_persist::MemoryStore::new())))
+        .persistence(Persistence::Inline(Arc::new(
+            lightning_persist::MemoryStore::new(),
+        )))
         .host(lightning_test_support::host::node_host(&chain))
         .best_block(chain.best_block())
         .utxo_lookup(Arc::new(utxos.clone()))
@@ -1542,9 +1552,9 @@ fn cve_closed_channels_stay_in_the_graph() {
     feed_gossip(&mut peer, &mut node, &anns, &upds);
     let graph = node.network_graph().unwrap();
     assert_eq!(graph.channel_count(), anns.len() - spent.len());
-    assert!(spent
-        .iter()
-        .all(|s| graph.channel_by_scid(lightning_wire::types::ShortChannelId(*s)).is_none()));
+    assert!(spent.iter().all(|s| graph
+        .channel_by_scid(lightning_wire::types::ShortChannelId(*s))
+        .is_none()));
 
     // A live channel's funding is spent in the next block.
     let victim = &anns[1];

@@ -17,8 +17,8 @@ use forward_support::Line;
 use lightning_chain::BestBlock;
 use lightning_core::amount::Msat;
 use lightning_core::node::{Node, NodeBuilder, Persistence, RouteError, CLOSING_KEY, GRAPH_KEY};
-use lightning_persist::KvStore;
 use lightning_gossip::{UtxoAnswer, UtxoLookup};
+use lightning_persist::KvStore;
 use lightning_sim::SimChainHandle;
 use lightning_test_support::host::node_host;
 use lightning_wire::types::{ChainHash, ChannelId, ShortChannelId};
@@ -112,7 +112,11 @@ fn close(line: &mut Line, id: ChannelId) -> u32 {
     line.members[1].node.close_channel(id).unwrap();
     line.shuttle();
     line.mine(1);
-    assert!(line.chain.rejections().is_empty(), "{:?}", line.chain.rejections());
+    assert!(
+        line.chain.rejections().is_empty(),
+        "{:?}",
+        line.chain.rejections()
+    );
     assert_eq!(line.chain.mempool().len(), 0, "closing transaction mined");
     line.chain.best_block().height
 }
@@ -135,7 +139,11 @@ fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
 
     // A's graph snapshot is written with B-C open.
     tick(&mut line, 601);
-    assert!(line.members[0].store.read("node", GRAPH_KEY).unwrap().is_some());
+    assert!(line.members[0]
+        .store
+        .read("node", GRAPH_KEY)
+        .unwrap()
+        .is_some());
 
     let spent_at = close(&mut line, bc);
     let a = &mut line.members[0].node;
@@ -147,7 +155,11 @@ fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
     );
     // A crashes before its next snapshot (blocks are not fed again): the
     // spend was saved apart and is applied to the older snapshot.
-    assert!(line.members[0].store.read("node", CLOSING_KEY).unwrap().is_some());
+    assert!(line.members[0]
+        .store
+        .read("node", CLOSING_KEY)
+        .unwrap()
+        .is_some());
     line.restart(0);
     assert_eq!(state(&line.members[0].node, scid_bc), "closing");
     // The spend's block is its first confirmation; ten more: still held

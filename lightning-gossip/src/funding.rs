@@ -69,11 +69,9 @@ impl FundingIndex {
         } else {
             &[]
         };
-        first.into_iter().chain(
-            more.iter()
-                .filter(move |(k, _)| *k == key)
-                .map(|(_, s)| *s),
-        )
+        first
+            .into_iter()
+            .chain(more.iter().filter(move |(k, _)| *k == key).map(|(_, s)| *s))
     }
 
     /// Keeps the entries whose channel `keep` says is still held.

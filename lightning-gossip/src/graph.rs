@@ -5,13 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
 
+use bitcoin::{OutPoint, TxIn};
 use lightning_wire::codec::Encode;
 use lightning_wire::features::ChannelFeatures;
 use lightning_wire::msgs::{
     ChannelAnnouncement, ChannelUpdate, ExtensionTlvs, NodeAddress, NodeAnnouncement,
 };
 use lightning_wire::types::{ChainHash, ShortChannelId};
-use bitcoin::{OutPoint, TxIn};
 use secp256k1::ecdsa::Signature;
 use secp256k1::PublicKey;
 
@@ -973,8 +973,7 @@ impl NetworkGraph {
         else {
             return false;
         };
-        let script =
-            verify::funding_witness_script(&proof.bitcoin_keys[0], &proof.bitcoin_keys[1]);
+        let script = verify::funding_witness_script(&proof.bitcoin_keys[0], &proof.bitcoin_keys[1]);
         input.witness.last() == Some(script.as_bytes())
     }
 

@@ -3,7 +3,10 @@
 //! - [`NetworkGraph`] (`graph`): validated ingestion of
 //!   `channel_announcement`, `channel_update` and `node_announcement`;
 //!   funding checks through the host's [`UtxoLookup`] (`utxo`); pruning of
-//!   stale and closed channels; zombies and the blacklist.
+//!   stale channels, and of closed ones 12 blocks after their funding
+//!   spend, found from a block's inputs through a compact funding outpoint
+//!   index (`funding`, [`NetworkGraph::spent_input`]); zombies and the
+//!   blacklist.
 //! - [`GraphStore`] (`store`): the compact storage and the read API a
 //!   router walks (dense [`NodeIdx`] / [`ChannelIdx`] indices).
 //! - [`snapshot`]: the graph's persistence through `KvStore`.

@@ -373,7 +373,9 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
             last = Some(entry);
             let scid = ShortChannelId(entry.1);
             if graph.channel_by_scid(scid).is_none() {
-                return Err(SnapshotError::Invalid("funding entry of an unknown channel"));
+                return Err(SnapshotError::Invalid(
+                    "funding entry of an unknown channel",
+                ));
             }
             graph.insert_funding_key(entry.0, entry.1);
         }

@@ -9,7 +9,9 @@
 use bitcoin::hashes::Hash as _;
 use bitcoin::{OutPoint, ScriptBuf, Sequence, TxIn, Txid, Witness};
 use lightning_gossip::{snapshot, verify, GraphConfig, NetworkGraph};
-use lightning_test_support::gossip::{Generator, SyntheticConfig, SyntheticNetwork, SyntheticUtxos};
+use lightning_test_support::gossip::{
+    Generator, SyntheticConfig, SyntheticNetwork, SyntheticUtxos,
+};
 use lightning_wire::msgs::ChannelAnnouncement;
 use lightning_wire::types::ShortChannelId;
 
@@ -85,7 +87,10 @@ fn a_spent_funding_output_is_kept_closed_for_eleven_blocks_and_gone_at_the_twelf
     // The removed channel's index entry is not saved (it would name an
     // unknown channel), and goes with the next prune.
     let back = snapshot::decode(&snapshot::encode(&g), GraphConfig::new(net.chain_hash)).unwrap();
-    assert_eq!(back.funding_outpoints(), net.channel_announcements.len() - 1);
+    assert_eq!(
+        back.funding_outpoints(),
+        net.channel_announcements.len() - 1
+    );
     g.prune_stale(net.now);
     assert_eq!(g.funding_outpoints(), net.channel_announcements.len() - 1);
 }
@@ -183,7 +188,10 @@ fn the_snapshot_keeps_the_index_and_the_closing_channels() {
     assert_eq!(back.closing_channels(), 1);
     // The restored index still finds spends.
     assert_eq!(
-        back.spent_input(&spend(b, net.utxos.funding_outpoint(b.short_channel_id)), H + 3),
+        back.spent_input(
+            &spend(b, net.utxos.funding_outpoint(b.short_channel_id)),
+            H + 3
+        ),
         Some(b.short_channel_id)
     );
     assert_eq!(back.block_connected(H + 11), 1);

@@ -23,6 +23,8 @@
 //!   [`NetworkGraphConfig::full_sync_peers`] peers offering
 //!   `gossip_queries`, recent gossip only from the others (their filter
 //!   starts [`NetworkGraphConfig::recent_window`] ago).
+//! - Channels closed on chain leave the graph 12 blocks after their
+//!   funding spend (`graph_closing`).
 //! - The graph is saved under [`GRAPH_KEY`] at most once per
 //!   [`NetworkGraphConfig::snapshot_interval`] when it changed, and loaded
 //!   by [`NodeBuilder::build`](super::NodeBuilder::build); a damaged

@@ -41,7 +41,11 @@ const MAX_CLOSING_ENTRIES: usize = 1_000_000;
 fn encode_log(entries: impl ExactSizeIterator<Item = (u64, u32)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + entries.len() * 12);
     out.push(CLOSING_VERSION);
-    out.extend_from_slice(&u32::try_from(entries.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(
+        &u32::try_from(entries.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
     for (scid, height) in entries {
         out.extend_from_slice(&scid.to_be_bytes());
         out.extend_from_slice(&height.to_be_bytes());
