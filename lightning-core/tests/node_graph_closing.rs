@@ -9,12 +9,12 @@
 
 mod forward_support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bitcoin::OutPoint;
 use forward_support::Line;
-use lightning_chain::BestBlock;
+use lightning_chain::{BestBlock, WatchFilter, WatchedOutput};
 use lightning_core::amount::Msat;
 use lightning_core::node::{Node, NodeBuilder, Persistence, RouteError, CLOSING_KEY, GRAPH_KEY};
 use lightning_gossip::{UtxoAnswer, UtxoLookup};
@@ -52,10 +52,22 @@ impl UtxoLookup for SimUtxos {
     }
 }
 
+/// A light client's filter that records what it is asked to watch.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<OutPoint>>);
+
+impl WatchFilter for Recorder {
+    fn register_tx(&self, _: &bitcoin::Txid, _: &bitcoin::Script) {}
+    fn register_output(&self, output: WatchedOutput) {
+        self.0.lock().unwrap().push(output.outpoint);
+    }
+}
+
 /// A - B - C with announced channels A-B and B-C, both in A's graph.
-/// `lookup`: A checks funding outputs against the chain (else A is a light
-/// client for the graph).
-fn line(lookup: bool) -> (Line, ChannelId, ChannelId) {
+/// `lookup`: A checks funding outputs against the chain and has a
+/// recording `WatchFilter` (else A is a light client for the graph).
+fn line(lookup: bool) -> (Line, ChannelId, ChannelId, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
     let mut line = Line::new(3, |_, c| c.channel.announce_channel = true);
     if lookup {
         // A again, over the same store, with the chain's UTXO lookup.
@@ -71,6 +83,7 @@ fn line(lookup: bool) -> (Line, ChannelId, ChannelId) {
             .utxo_lookup(Arc::new(SimUtxos(chain.clone())))
             .build()
             .unwrap();
+        m.node.set_watch_filter(recorder.clone());
         line.connect(0);
         line.shuttle();
     }
@@ -84,7 +97,7 @@ fn line(lookup: bool) -> (Line, ChannelId, ChannelId) {
     for m in &mut line.members {
         m.take_events();
     }
-    (line, ab, bc)
+    (line, ab, bc, recorder)
 }
 
 fn tick(line: &mut Line, secs: u64) {
@@ -123,9 +136,19 @@ fn close(line: &mut Line, id: ChannelId) -> u32 {
 
 #[test]
 fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
-    let (mut line, ab, bc) = line(true);
+    let (mut line, ab, bc, watched) = line(true);
     let (scid_ab, scid_bc) = (line.members[0].scid(ab), line.members[1].scid(bc));
     let carol = line.members[2].id();
+    // B-C's funding output, revealed by the lookup, was handed to A's
+    // filter (a light client's host would report its spend).
+    let bc_funding = line.members[1]
+        .node
+        .list_channels()
+        .into_iter()
+        .find(|c| c.channel_id == bc)
+        .and_then(|c| c.funding_txo)
+        .unwrap();
+    assert!(watched.0.lock().unwrap().contains(&bc_funding));
     let a = &mut line.members[0].node;
     assert_eq!(state(a, scid_bc), "open", "A learned B-C by gossip");
     assert_eq!(a.network_graph().unwrap().funding_outpoints(), 2);
@@ -195,7 +218,7 @@ fn a_closed_public_channel_leaves_the_graph_and_routes_after_twelve_blocks() {
 
 #[test]
 fn a_light_client_graph_sees_its_own_channels_closed_only() {
-    let (mut line, ab, bc) = line(false);
+    let (mut line, ab, bc, _) = line(false);
     let (scid_ab, scid_bc) = (line.members[0].scid(ab), line.members[1].scid(bc));
     assert_eq!(state(&line.members[0].node, scid_bc), "open");
     // A knows only its own channel's funding outpoint.

@@ -2,10 +2,10 @@
 //! `channel_update` and `node_announcement` (BOLT 7), pruning, zombies and
 //! the blacklist, over the compact [`GraphStore`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
 
-use bitcoin::{OutPoint, TxIn};
+use bitcoin::{OutPoint, ScriptBuf, TxIn};
 use lightning_wire::codec::Encode;
 use lightning_wire::features::ChannelFeatures;
 use lightning_wire::msgs::{
@@ -179,7 +179,27 @@ pub struct NetworkGraph {
     spent: HashMap<u32, u32>,
     /// Funding outpoints of the channels whose funding txid we know.
     funding: FundingIndex,
+    /// Funding outputs learned from lookups since the host last took them
+    /// (only while [`NetworkGraph::report_new_funding`] is on).
+    new_funding: Option<VecDeque<NewFunding>>,
 }
+
+/// A funding output the graph learned from a [`UtxoLookup`] answer, for a
+/// light-client host to watch for its spend
+/// ([`NetworkGraph::take_new_funding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFunding {
+    /// The channel.
+    pub scid: ShortChannelId,
+    /// Its funding outpoint.
+    pub outpoint: OutPoint,
+    /// The output's script (the P2WSH of the funding keys).
+    pub script_pubkey: ScriptBuf,
+}
+
+/// At most this many learned funding outputs wait for
+/// [`NetworkGraph::take_new_funding`]; past it the oldest are dropped.
+const MAX_NEW_FUNDING: usize = 100_000;
 
 impl Deref for NetworkGraph {
     type Target = GraphStore;
@@ -217,6 +237,25 @@ impl NetworkGraph {
             blacklist: HashSet::new(),
             spent: HashMap::new(),
             funding: FundingIndex::default(),
+            new_funding: None,
+        }
+    }
+
+    /// Whether funding outputs learned from lookups are kept for
+    /// [`take_new_funding`](Self::take_new_funding) (off by default): a
+    /// light-client host registers them with its chain filter, so the
+    /// transactions spending them reach
+    /// [`spent_input`](Self::spent_input).
+    pub fn report_new_funding(&mut self, on: bool) {
+        self.new_funding = on.then(VecDeque::new);
+    }
+
+    /// The funding outputs learned since the last call (see
+    /// [`report_new_funding`](Self::report_new_funding)).
+    pub fn take_new_funding(&mut self) -> Vec<NewFunding> {
+        match &mut self.new_funding {
+            Some(v) => v.drain(..).collect(),
+            None => Vec::new(),
         }
     }
 
@@ -979,9 +1018,19 @@ impl NetworkGraph {
 
     /// Indexes a channel's funding outpoint from a settled lookup.
     fn index_funding(&mut self, scid: ShortChannelId, settled: &Settled) {
-        if let Settled::Unspent { txid, .. } = settled {
+        if let Settled::Unspent { txid, output } = settled {
             let vout = u32::from(scid.output_index());
             self.insert_funding_key(funding::key(txid, vout), scid.0);
+            if let Some(v) = &mut self.new_funding {
+                if v.len() >= MAX_NEW_FUNDING {
+                    v.pop_front();
+                }
+                v.push_back(NewFunding {
+                    scid,
+                    outpoint: OutPoint::new(*txid, vout),
+                    script_pubkey: output.script_pubkey.clone(),
+                });
+            }
         }
     }
 

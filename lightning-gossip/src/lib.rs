@@ -32,8 +32,8 @@ pub mod verify;
 
 pub use error::GossipError;
 pub use graph::{
-    AnnouncementOutcome, GraphConfig, NetworkGraph, NodeOutcome, UpdateOutcome, CLOSE_DELAY_BLOCKS,
-    STALE_AFTER_SECS,
+    AnnouncementOutcome, GraphConfig, NetworkGraph, NewFunding, NodeOutcome, UpdateOutcome,
+    CLOSE_DELAY_BLOCKS, STALE_AFTER_SECS,
 };
 pub use store::{ChannelIdx, ChannelInfo, DirectionPolicy, GraphStore, NodeIdx, NodeInfo};
 pub use utxo::{UtxoAnswer, UtxoLookup};

@@ -231,3 +231,26 @@ fn the_synthetic_utxo_set_names_its_funding_txids() {
     assert_eq!(op.vout, 1);
     assert_eq!(op.txid, SyntheticUtxos::funding_txid(scid));
 }
+
+#[test]
+fn learned_funding_outputs_are_reported_only_when_asked() {
+    let net = net();
+    let mut g = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+    let (first, second) = (&net.channel_announcements[0], &net.channel_announcements[1]);
+    g.handle_channel_announcement(first, Some(&net.utxos), net.now)
+        .unwrap();
+    assert!(g.take_new_funding().is_empty(), "off by default");
+    g.report_new_funding(true);
+    g.handle_channel_announcement(second, Some(&net.utxos), net.now)
+        .unwrap();
+    let got = g.take_new_funding();
+    assert_eq!(got.len(), 1);
+    let scid = second.short_channel_id;
+    assert_eq!(got[0].scid, scid);
+    assert_eq!(got[0].outpoint, net.utxos.funding_outpoint(scid));
+    assert_eq!(
+        got[0].script_pubkey,
+        verify::funding_script_pubkey(&second.bitcoin_key_1, &second.bitcoin_key_2)
+    );
+    assert!(g.take_new_funding().is_empty(), "taken once");
+}

@@ -93,6 +93,14 @@ pub struct NetworkGraphConfig {
     pub max_channels: usize,
     /// Most nodes held (default 200,000).
     pub max_nodes: usize,
+    /// With a light client's [`WatchFilter`](lightning_chain::WatchFilter)
+    /// set ([`Node::set_watch_filter`]), register with it the funding
+    /// output of every public channel the host's `UtxoLookup` reveals, so
+    /// that its spend is reported and the channel pruned (default `true`;
+    /// off, only our own channels' spends are seen and the others go by
+    /// the two-week staleness rule). Each is one more output for the host
+    /// to watch.
+    pub watch_funding_outputs: bool,
 }
 
 impl Default for NetworkGraphConfig {
@@ -105,6 +113,7 @@ impl Default for NetworkGraphConfig {
             prune_interval: Duration::from_secs(3_600),
             max_channels: 500_000,
             max_nodes: 200_000,
+            watch_funding_outputs: true,
         }
     }
 }
@@ -153,7 +162,7 @@ pub(super) struct PublicGraph {
     pub(super) scorer: ProbabilisticScorer,
     pub(super) scorer_dirty: bool,
     scorer_saved_at: Option<Duration>,
-    config: NetworkGraphConfig,
+    pub(super) config: NetworkGraphConfig,
 }
 
 impl core::fmt::Debug for PublicGraph {
@@ -251,6 +260,7 @@ impl Node {
                 if relay {
                     p.sync.relay_channel(idx);
                 }
+                self.graph_watch_new_funding();
                 let _ = self.finish();
                 true
             }
@@ -308,6 +318,7 @@ impl Node {
         if p.sync.stats(peer.0).map(|s| s.accepted) != before {
             p.dirty = true;
         }
+        self.graph_watch_new_funding();
         let Err(e) = result else {
             self.maybe_save_graph();
             return;
@@ -381,6 +392,7 @@ impl Node {
             _ => false,
         };
         p.dirty |= changed;
+        self.graph_watch_new_funding();
     }
 
     /// Draws what the sync machine has for each peer (our queries,

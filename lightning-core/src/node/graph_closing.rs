@@ -14,7 +14,13 @@
 //! - Which outpoints are known: those the host's `UtxoLookup` answered
 //!   (it gives the funding txid), and our own announced channels'. A light
 //!   client without a lookup sees only its own channels close; the others
-//!   fall to the two-week staleness rule.
+//!   fall to the two-week staleness rule. A light client with a lookup and
+//!   a `WatchFilter` gets each funding output the lookup reveals
+//!   registered with its filter (`NetworkGraphConfig::watch_funding_outputs`),
+//!   as they are learned: those learned before the filter was set (in an
+//!   earlier run) are not registered again, since the index keeps only a
+//!   prefix of the txid; a host whose filter does not persist sees those
+//!   closes through the staleness rule.
 //! - Crash safety: the graph snapshot is written at most once per
 //!   `snapshot_interval`, and a host does not replay blocks it already
 //!   gave. So the spends seen since the last snapshot are also kept in a
@@ -151,6 +157,34 @@ impl Node {
                     p.dirty = true;
                 }
             }
+        }
+    }
+
+    /// A light client's filter was set: from now on the funding outputs
+    /// the lookup reveals are registered with it
+    /// ([`NetworkGraphConfig::watch_funding_outputs`](super::NetworkGraphConfig::watch_funding_outputs)).
+    pub(super) fn graph_watch_filter_set(&mut self) {
+        let on = self.public_graph.config.watch_funding_outputs;
+        if let Some(p) = self.public_graph.parts.as_mut() {
+            p.graph.report_new_funding(on);
+        }
+    }
+
+    /// Registers the funding outputs the graph learned with the host's
+    /// filter.
+    pub(super) fn graph_watch_new_funding(&mut self) {
+        let Some(filter) = self.watch_filter.clone() else {
+            return;
+        };
+        let Some(p) = self.public_graph.parts.as_mut() else {
+            return;
+        };
+        for f in p.graph.take_new_funding() {
+            filter.register_output(lightning_chain::WatchedOutput {
+                block_hash: None,
+                outpoint: f.outpoint,
+                script_pubkey: f.script_pubkey,
+            });
         }
     }
 
