@@ -107,10 +107,17 @@ impl FundingIndex {
         v
     }
 
-    /// Heap bytes (capacity-based estimate: a hash table slot is the
-    /// entry plus its control byte).
+    /// Heap bytes (capacity-based estimate: the table's buckets, a power
+    /// of two holding the capacity at 7/8 load, each the 16-byte entry and
+    /// a control byte).
     pub(crate) fn approx_bytes(&self) -> usize {
-        self.map.capacity() * (16 + 1) + self.collisions.capacity() * 16
+        let cap = self.map.capacity();
+        let buckets = if cap == 0 {
+            0
+        } else {
+            (cap.saturating_mul(8) / 7).next_power_of_two()
+        };
+        buckets * (16 + 1) + self.collisions.capacity() * 16
     }
 
     pub(crate) fn shrink_to_fit(&mut self) {
