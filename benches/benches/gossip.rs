@@ -168,7 +168,52 @@ fn whole_network_report(net: &SyntheticNetwork) {
         g.approx_bytes() as f64 / chans as f64,
         std::mem::size_of::<lightning_gossip::ChannelInfo>()
     );
+    let index = g.approx_bytes() - g.store().approx_bytes();
+    println!(
+        "gossip/whole: funding outpoint index (issue 17) {} entries, {} bytes, {:.1} bytes per channel (in the estimate above)",
+        g.funding_outpoints(),
+        index,
+        index as f64 / chans as f64
+    );
+    // What a block costs the index: the inputs of 3,000 two-input
+    // transactions spending unrelated outpoints (the `block_connected`
+    // bench's block), each looked up once.
+    let inputs: Vec<bitcoin::TxIn> = (0..6_000u32)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            h[4..8].copy_from_slice(&0x9e37_79b9u32.wrapping_mul(i).to_be_bytes());
+            bitcoin::TxIn {
+                previous_output: bitcoin::OutPoint::new(
+                    bitcoin::hashes::Hash::from_byte_array(h),
+                    i % 3,
+                ),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let rounds = 200;
+    let t = Instant::now();
+    let mut hits = 0;
+    for _ in 0..rounds {
+        for input in &inputs {
+            hits += usize::from(g.spent_input(black_box(input), 1_000_000).is_some());
+        }
+    }
+    let per_block = t.elapsed().as_secs_f64() / rounds as f64;
+    assert_eq!(hits, 0);
+    println!(
+        "gossip/whole: a block's 6,000 unrelated inputs against the index: {:.1} us ({:.1} ns per input)",
+        per_block * 1e6,
+        per_block * 1e9 / inputs.len() as f64
+    );
     g.shrink_to_fit();
+    let index = g.approx_bytes() - g.store().approx_bytes();
+    println!(
+        "gossip/whole: funding outpoint index after shrink_to_fit {} bytes, {:.1} bytes per channel",
+        index,
+        index as f64 / chans as f64
+    );
     let shrunk = rss_bytes();
     if let (Some(b), Some(a)) = (before, shrunk) {
         println!(

@@ -41,7 +41,7 @@ impl LdkUtxoLookup for LdkUtxos {
     fn get_utxo(&self, chain: &bitcoin::constants::ChainHash, scid: u64) -> UtxoResult {
         let chain = ChainHash(chain.to_bytes());
         match self.0.lookup(&chain, ShortChannelId(scid)) {
-            UtxoAnswer::Unspent(out) => UtxoResult::Sync(Ok(out)),
+            UtxoAnswer::Unspent { output, .. } => UtxoResult::Sync(Ok(output)),
             _ => UtxoResult::Sync(Err(UtxoLookupError::UnknownTx)),
         }
     }

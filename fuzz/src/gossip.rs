@@ -7,7 +7,8 @@
 //!   `GossipSync` over a graph preloaded with a small synthetic network.
 //!   Invariants: no panic, the store stays consistent
 //!   (`GraphStore::check_consistency`), every reply is encodable, and the
-//!   graph's snapshot decodes to a graph that encodes the same again.
+//!   graph's snapshot decodes to a graph that encodes the same again
+//!   (after funding spends found by outpoint, a reorg and pruning).
 //! - [`snapshot_decode`]: the input is a snapshot without its trailing
 //!   CRC, which the target appends, so the decoder's structure checks (not
 //!   only the CRC) are exercised. Invariants: no panic; whatever decodes
@@ -97,6 +98,31 @@ pub fn graph_ingest(data: &[u8]) {
             assert!(sent < 100_000, "unbounded replies");
         }
     }
+    // Chain facts: blocks spending half the held channels' funding outputs
+    // (the synthetic UTXO set names the txids), the later ones reorganised
+    // out, then pruning.
+    let inputs: Vec<_> = graph
+        .channels()
+        .filter(|(_, c)| c.scid().0 % 2 == u64::from(*clock % 2))
+        .map(|(idx, c)| {
+            let ann = graph.channel_announcement_msg(idx);
+            (c.scid(), ann)
+        })
+        .collect();
+    for (scid, ann) in inputs {
+        let Some(ann) = ann else { continue };
+        let script = lightning_gossip::verify::funding_witness_script(
+            &ann.bitcoin_key_1.serialize(),
+            &ann.bitcoin_key_2.serialize(),
+        );
+        let input = bitcoin::TxIn {
+            previous_output: b.net.utxos.funding_outpoint(scid),
+            witness: bitcoin::Witness::from_slice(&[script.to_bytes()]),
+            ..Default::default()
+        };
+        graph.spent_input(&input, 999_990 + u32::from(*clock & 7));
+    }
+    graph.block_disconnected(999_995);
     graph.prune_stale(now);
     graph.block_connected(1_000_000);
     if decoded > 0 {

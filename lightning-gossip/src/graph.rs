@@ -2,9 +2,10 @@
 //! `channel_update` and `node_announcement` (BOLT 7), pruning, zombies and
 //! the blacklist, over the compact [`GraphStore`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Deref;
 
+use bitcoin::{OutPoint, ScriptBuf, TxIn};
 use lightning_wire::codec::Encode;
 use lightning_wire::features::ChannelFeatures;
 use lightning_wire::msgs::{
@@ -14,6 +15,7 @@ use lightning_wire::types::{ChainHash, ShortChannelId};
 use secp256k1::ecdsa::Signature;
 use secp256k1::PublicKey;
 
+use crate::funding::{self, FundingIndex};
 use crate::store::{
     ChannelIdx, ChannelInfo, ChannelProof, DirectionPolicy, GraphStore, NodeIdx, RateState,
     EXTRA_ANN_TLVS, EXTRA_FEATURES, EXTRA_UPDATE_TLVS, FLAG_CLOSED, FLAG_UNKNOWN_REQUIRED_FEATURES,
@@ -175,7 +177,29 @@ pub struct NetworkGraph {
     blacklist: HashSet<[u8; 33]>,
     /// Closed channels: spend height by channel index.
     spent: HashMap<u32, u32>,
+    /// Funding outpoints of the channels whose funding txid we know.
+    funding: FundingIndex,
+    /// Funding outputs learned from lookups since the host last took them
+    /// (only while [`NetworkGraph::report_new_funding`] is on).
+    new_funding: Option<VecDeque<NewFunding>>,
 }
+
+/// A funding output the graph learned from a [`UtxoLookup`] answer, for a
+/// light-client host to watch for its spend
+/// ([`NetworkGraph::take_new_funding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFunding {
+    /// The channel.
+    pub scid: ShortChannelId,
+    /// Its funding outpoint.
+    pub outpoint: OutPoint,
+    /// The output's script (the P2WSH of the funding keys).
+    pub script_pubkey: ScriptBuf,
+}
+
+/// At most this many learned funding outputs wait for
+/// [`NetworkGraph::take_new_funding`]; past it the oldest are dropped.
+const MAX_NEW_FUNDING: usize = 100_000;
 
 impl Deref for NetworkGraph {
     type Target = GraphStore;
@@ -212,6 +236,26 @@ impl NetworkGraph {
             zombies: HashMap::new(),
             blacklist: HashSet::new(),
             spent: HashMap::new(),
+            funding: FundingIndex::default(),
+            new_funding: None,
+        }
+    }
+
+    /// Whether funding outputs learned from lookups are kept for
+    /// [`take_new_funding`](Self::take_new_funding) (off by default): a
+    /// light-client host registers them with its chain filter, so the
+    /// transactions spending them reach
+    /// [`spent_input`](Self::spent_input).
+    pub fn report_new_funding(&mut self, on: bool) {
+        self.new_funding = on.then(VecDeque::new);
+    }
+
+    /// The funding outputs learned since the last call (see
+    /// [`report_new_funding`](Self::report_new_funding)).
+    pub fn take_new_funding(&mut self) -> Vec<NewFunding> {
+        match &mut self.new_funding {
+            Some(v) => v.drain(..).collect(),
+            None => Vec::new(),
         }
     }
 
@@ -225,9 +269,11 @@ impl NetworkGraph {
         &self.store
     }
 
-    /// Releases the store's spare capacity ([`GraphStore::shrink_to_fit`]).
+    /// Releases the store's spare capacity ([`GraphStore::shrink_to_fit`])
+    /// and the funding index's.
     pub fn shrink_to_fit(&mut self) {
         self.store.shrink_to_fit();
+        self.funding.shrink_to_fit();
     }
 
     pub(crate) fn store_mut(&mut self) -> &mut GraphStore {
@@ -351,7 +397,9 @@ impl NetworkGraph {
             }
         };
         let capacity = check_funding(msg, &settled)?;
-        self.insert_announcement(msg, Some(capacity), unknown_required, now)
+        let out = self.insert_announcement(msg, Some(capacity), unknown_required, now)?;
+        self.index_funding(scid, &settled);
+        Ok(out)
     }
 
     /// Completes a funding lookup the host answered
@@ -413,6 +461,7 @@ impl NetworkGraph {
             return self.conflict_or_duplicate(idx, &msg);
         }
         let out = self.insert_announcement(&msg, Some(capacity), unknown_required, now)?;
+        self.index_funding(scid, &settled);
         // The updates that waited with it; each is checked as if it had
         // arrived now, and one that fails is dropped.
         for u in updates.into_iter().flatten() {
@@ -838,11 +887,21 @@ impl NetworkGraph {
     }
 
     /// The funding output of `scid` was spent in a block at `height`
-    /// (BOLT 7: "once its funding output has been spent OR reorganized
-    /// out: SHOULD forget a channel after a 12-block delay"). The channel
-    /// stays, closed (updates for it are refused), until
-    /// [`block_connected`](Self::block_connected) reaches
-    /// `height + close_delay_blocks - 1` (12 confirmations).
+    /// (BOLT 7, "The `channel_announcement` Message": "once its funding
+    /// output has been spent OR reorganized out: SHOULD forget a channel
+    /// after a 12-block delay"; "Pruning the Network View": "if the funding
+    /// output of a channel is spent and received 12 block confirmations:
+    /// SHOULD be removed from the local network view AND be considered
+    /// closed"). The channel stays, closed (not routable, its updates
+    /// refused), until [`block_connected`](Self::block_connected) reaches
+    /// `height + close_delay_blocks - 1`, the spend's 12th confirmation; the
+    /// delay lets a splice's new `channel_announcement` propagate. A
+    /// second report keeps the first height. Returns whether the channel is
+    /// known.
+    ///
+    /// A host that sees blocks passes each input to
+    /// [`spent_input`](Self::spent_input) instead, which finds the channel
+    /// by its funding outpoint.
     ///
     /// ```
     /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
@@ -869,9 +928,142 @@ impl NetworkGraph {
         true
     }
 
+    /// Records the funding outpoint of the channel `scid` (for a host or
+    /// node that knows it without a lookup: our own channels, or a light
+    /// client told by other means), so that [`spent_input`](Self::spent_input)
+    /// can find it. Refused (`false`) when the channel is unknown or the
+    /// outpoint's index is not the `short_channel_id`'s output index.
+    pub fn set_funding_outpoint(&mut self, scid: ShortChannelId, outpoint: OutPoint) -> bool {
+        if u32::from(scid.output_index()) != outpoint.vout
+            || self.store.channel_by_scid(scid).is_none()
+        {
+            return false;
+        }
+        self.insert_funding_key(funding::key(&outpoint.txid, outpoint.vout), scid.0);
+        true
+    }
+
+    /// Whether the graph knows the funding outpoint of `scid` (its spend
+    /// can be detected).
+    pub fn knows_funding_outpoint(&self, scid: ShortChannelId, outpoint: &OutPoint) -> bool {
+        self.funding
+            .get(funding::key(&outpoint.txid, outpoint.vout))
+            .any(|s| s == scid.0)
+    }
+
+    /// Funding outpoints indexed (see [`spent_input`](Self::spent_input)).
+    pub fn funding_outpoints(&self) -> usize {
+        self.funding.len()
+    }
+
+    /// An input of a transaction confirmed in the block at `height`: if it
+    /// spends the funding output of a channel we hold, the channel is
+    /// closing ([`funding_spent`](Self::funding_spent)). One hash lookup
+    /// per input; a candidate counts only when the `short_channel_id`'s
+    /// output index is the input's and the input's last witness element is
+    /// the channel's funding witness script (BOLT 3, `2 <pubkey1>
+    /// <pubkey2> 2 OP_CHECKMULTISIG` of the announced `bitcoin_key`s), which
+    /// every valid spend of the funding output carries. Only channels
+    /// whose funding txid the graph learned are found: from a
+    /// [`UtxoLookup`] answer or [`set_funding_outpoint`](Self::set_funding_outpoint).
+    /// Returns the channel now closing.
+    ///
+    /// ```
+    /// use bitcoin::{OutPoint, Sequence, TxIn, Witness, ScriptBuf};
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
+    /// use lightning_gossip::{verify, GraphConfig, NetworkGraph};
+    ///
+    /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
+    /// let mut graph = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+    /// let ann = &net.channel_announcements[0];
+    /// let scid = ann.short_channel_id;
+    /// graph.handle_channel_announcement(ann, Some(&net.utxos), net.now).unwrap();
+    /// let script = verify::funding_witness_script(
+    ///     &ann.bitcoin_key_1.serialize(),
+    ///     &ann.bitcoin_key_2.serialize(),
+    /// );
+    /// let input = TxIn {
+    ///     previous_output: net.utxos.funding_outpoint(scid),
+    ///     script_sig: ScriptBuf::new(),
+    ///     sequence: Sequence::MAX,
+    ///     witness: Witness::from_slice(&[vec![], vec![0x30; 71], vec![0x30; 71], script.to_bytes()]),
+    /// };
+    /// assert_eq!(graph.spent_input(&input, 900_000), Some(scid));
+    /// assert!(graph.channel(graph.channel_by_scid(scid).unwrap()).unwrap().is_closed());
+    /// ```
+    pub fn spent_input(&mut self, input: &TxIn, height: u32) -> Option<ShortChannelId> {
+        let op = input.previous_output;
+        let k = funding::key(&op.txid, op.vout);
+        let hit = self.funding.get(k).find(|s| {
+            let scid = ShortChannelId(*s);
+            u32::from(scid.output_index()) == op.vout && self.spends_funding_of(scid, input)
+        })?;
+        let scid = ShortChannelId(hit);
+        self.funding_spent(scid, height);
+        Some(scid)
+    }
+
+    /// Whether `input`'s witness script is the funding script of `scid`.
+    fn spends_funding_of(&self, scid: ShortChannelId, input: &TxIn) -> bool {
+        let Some(proof) = self
+            .store
+            .channel_by_scid(scid)
+            .and_then(|idx| self.store.proof(idx))
+        else {
+            return false;
+        };
+        let script = verify::funding_witness_script(&proof.bitcoin_keys[0], &proof.bitcoin_keys[1]);
+        input.witness.last() == Some(script.as_bytes())
+    }
+
+    /// Indexes a channel's funding outpoint from a settled lookup.
+    fn index_funding(&mut self, scid: ShortChannelId, settled: &Settled) {
+        if let Settled::Unspent { txid, output } = settled {
+            let vout = u32::from(scid.output_index());
+            self.insert_funding_key(funding::key(txid, vout), scid.0);
+            if let Some(v) = &mut self.new_funding {
+                if v.len() >= MAX_NEW_FUNDING {
+                    v.pop_front();
+                }
+                v.push_back(NewFunding {
+                    scid,
+                    outpoint: OutPoint::new(*txid, vout),
+                    script_pubkey: output.script_pubkey.clone(),
+                });
+            }
+        }
+    }
+
+    pub(crate) fn insert_funding_key(&mut self, key: u64, scid: u64) {
+        // Entries of removed channels are dropped at `prune_stale`, or here
+        // once they could outnumber the live ones.
+        if self.funding.len() >= self.store.channel_count().saturating_mul(2) + 1_024 {
+            self.gc_funding();
+        }
+        self.funding.insert(key, scid);
+    }
+
+    /// The index entries of the channels held (entries of removed channels
+    /// wait for the next clean-up and are not saved).
+    pub(crate) fn funding_entries(&self) -> Vec<(u64, u64)> {
+        let mut v = self.funding.entries();
+        v.retain(|(_, s)| self.store.channel_by_scid(ShortChannelId(*s)).is_some());
+        v
+    }
+
+    fn gc_funding(&mut self) {
+        let store = &self.store;
+        self.funding
+            .retain(|s| store.channel_by_scid(ShortChannelId(s)).is_some());
+    }
+
     /// The chain tip is at `height`: forgets closed channels whose spend
-    /// has 12 confirmations. Returns how many were removed.
+    /// has 12 confirmations ([`CLOSE_DELAY_BLOCKS`]: the tip is at
+    /// `spend height + 11`). Returns how many were removed.
     pub fn block_connected(&mut self, height: u32) -> usize {
+        if self.spent.is_empty() {
+            return 0;
+        }
         let delay = self.config.close_delay_blocks;
         let due: Vec<u32> = self
             .spent
@@ -885,6 +1077,42 @@ impl NetworkGraph {
         due.len()
     }
 
+    /// The block at `height` left the best chain (a reorg): every spend
+    /// seen at `height` or above is undone and its channel is open again
+    /// (BOLT 7 forgets a channel only 12 blocks after the spend, so a
+    /// reorg shallower than that loses nothing; a channel already
+    /// forgotten comes back through gossip). Returns how many reopened.
+    ///
+    /// ```
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
+    /// use lightning_gossip::{GraphConfig, NetworkGraph};
+    ///
+    /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
+    /// let mut graph = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+    /// let ann = &net.channel_announcements[0];
+    /// graph.handle_channel_announcement(ann, Some(&net.utxos), net.now).unwrap();
+    /// graph.funding_spent(ann.short_channel_id, 900_000);
+    /// assert_eq!(graph.block_disconnected(900_000), 1);
+    /// assert_eq!(graph.block_connected(900_020), 0);
+    /// let idx = graph.channel_by_scid(ann.short_channel_id).unwrap();
+    /// assert!(!graph.channel(idx).unwrap().is_closed());
+    /// ```
+    pub fn block_disconnected(&mut self, height: u32) -> usize {
+        if self.spent.is_empty() {
+            return 0;
+        }
+        let undone: Vec<ShortChannelId> = self
+            .spent
+            .iter()
+            .filter(|(_, spent)| **spent >= height)
+            .filter_map(|(i, _)| Some(self.store.channel(ChannelIdx(*i))?.scid()))
+            .collect();
+        for scid in &undone {
+            self.funding_unspent(*scid);
+        }
+        undone.len()
+    }
+
     /// The funding spend of `scid` was reorganised out: the channel is
     /// open again.
     pub fn funding_unspent(&mut self, scid: ShortChannelId) {
@@ -895,6 +1123,17 @@ impl NetworkGraph {
                 ch.flags &= !FLAG_CLOSED;
             }
         }
+    }
+
+    /// Channels closed on chain and awaiting their 12th confirmation.
+    pub fn closing_channels(&self) -> usize {
+        self.spent.len()
+    }
+
+    /// The store's estimate ([`GraphStore::approx_bytes`]) plus the funding
+    /// outpoint index.
+    pub fn approx_bytes(&self) -> usize {
+        self.store.approx_bytes() + self.funding.approx_bytes()
     }
 
     /// Prunes channels whose latest update in either direction is older
@@ -953,13 +1192,16 @@ impl NetworkGraph {
                 self.insert_zombie(*scid, Zombie { node_ids });
             }
         }
+        // Drops the index entries of every channel removed since (stale,
+        // closed, blacklisted).
+        self.gc_funding();
         stale.len()
     }
 }
 
 fn settle(answer: UtxoAnswer) -> Settled {
     match answer {
-        UtxoAnswer::Unspent(out) => Settled::Unspent(out),
+        UtxoAnswer::Unspent { txid, output } => Settled::Unspent { txid, output },
         UtxoAnswer::Spent => Settled::Spent,
         _ => Settled::NotFound,
     }
@@ -971,7 +1213,7 @@ fn check_funding(msg: &ChannelAnnouncement, settled: &Settled) -> Result<u64, Go
     match settled {
         Settled::Spent => Err(GossipError::FundingSpent(scid)),
         Settled::NotFound => Err(GossipError::FundingNotFound(scid)),
-        Settled::Unspent(out) => {
+        Settled::Unspent { output: out, .. } => {
             if out.script_pubkey
                 != verify::funding_script_pubkey(&msg.bitcoin_key_1, &msg.bitcoin_key_2)
             {

@@ -3,7 +3,10 @@
 //! - [`NetworkGraph`] (`graph`): validated ingestion of
 //!   `channel_announcement`, `channel_update` and `node_announcement`;
 //!   funding checks through the host's [`UtxoLookup`] (`utxo`); pruning of
-//!   stale and closed channels; zombies and the blacklist.
+//!   stale channels, and of closed ones 12 blocks after their funding
+//!   spend, found from a block's inputs through a compact funding outpoint
+//!   index (`funding`, [`NetworkGraph::spent_input`]); zombies and the
+//!   blacklist.
 //! - [`GraphStore`] (`store`): the compact storage and the read API a
 //!   router walks (dense [`NodeIdx`] / [`ChannelIdx`] indices).
 //! - [`snapshot`]: the graph's persistence through `KvStore`.
@@ -19,6 +22,7 @@
 
 pub mod checksum;
 pub mod error;
+pub(crate) mod funding;
 pub mod graph;
 pub mod snapshot;
 pub mod store;
@@ -28,8 +32,8 @@ pub mod verify;
 
 pub use error::GossipError;
 pub use graph::{
-    AnnouncementOutcome, GraphConfig, NetworkGraph, NodeOutcome, UpdateOutcome, CLOSE_DELAY_BLOCKS,
-    STALE_AFTER_SECS,
+    AnnouncementOutcome, GraphConfig, NetworkGraph, NewFunding, NodeOutcome, UpdateOutcome,
+    CLOSE_DELAY_BLOCKS, STALE_AFTER_SECS,
 };
 pub use store::{ChannelIdx, ChannelInfo, DirectionPolicy, GraphStore, NodeIdx, NodeInfo};
 pub use utxo::{UtxoAnswer, UtxoLookup};

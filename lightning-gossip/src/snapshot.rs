@@ -2,10 +2,11 @@
 //! (namespace [`NAMESPACE`], key [`KEY`]), so a restart needs no full
 //! resync.
 //!
-//! Format 1 (big-endian):
+//! Format 2 (big-endian; format 1 is the same without the funding
+//! section, and is still read):
 //!
 //! ```text
-//! "LNGG" | version u8 = 1 | chain_hash [32]
+//! "LNGG" | version u8 = 2 | chain_hash [32]
 //! | u32 nodes   | nodes × (node_id [33] | u16 len | node_announcement or empty)
 //! | u32 channels| channels × (scid u64 | node u32 | node u32 | capacity u64
 //!                 | added u32 | flags u8 | 4 × sig [64] | 2 × key [33]
@@ -17,6 +18,9 @@
 //! | u32 zombies | zombies × (scid u64 | 2 × node_id [33])
 //! | u32 blacklisted | × node_id [33]
 //! | u32 spent   | × (scid u64 | height u32)
+//! | u32 funding | × (key u64 | scid u64), ascending: the funding outpoint
+//!                 index (key: the funding txid's first 8 bytes XOR the
+//!                 output index)
 //! | CRC32C of everything before, u32
 //! ```
 //!
@@ -47,7 +51,9 @@ pub const NAMESPACE: &str = "gossip";
 pub const KEY: &str = "graph";
 
 const MAGIC: &[u8; 4] = b"LNGG";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Format 1: no funding outpoint index.
+const VERSION_1: u8 = 1;
 
 /// Why a snapshot could not be read or stored.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +189,12 @@ pub fn encode(graph: &NetworkGraph) -> Vec<u8> {
         out.extend_from_slice(&scid.0.to_be_bytes());
         out.extend_from_slice(&h.to_be_bytes());
     }
+    let funding = graph.funding_entries();
+    put_u32(&mut out, funding.len());
+    for (key, scid) in funding {
+        out.extend_from_slice(&key.to_be_bytes());
+        out.extend_from_slice(&scid.to_be_bytes());
+    }
     let crc = crc32c(&out);
     out.extend_from_slice(&crc.to_be_bytes());
     out
@@ -208,8 +220,9 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
     if bytes.len() < 4 + 1 + 32 + 4 || &bytes[..4] != MAGIC {
         return Err(SnapshotError::BadMagic);
     }
-    if bytes[4] != VERSION {
-        return Err(SnapshotError::UnsupportedVersion(bytes[4]));
+    let version = bytes[4];
+    if version != VERSION && version != VERSION_1 {
+        return Err(SnapshotError::UnsupportedVersion(version));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32c(body).to_be_bytes() != crc {
@@ -345,6 +358,27 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
             return Err(SnapshotError::Invalid("spent entry of an unknown channel"));
         }
         graph.funding_spent(ShortChannelId(scid), height);
+    }
+    if version >= VERSION {
+        let n_f = count(&mut r, 16)?;
+        if n_f > n_chans.saturating_mul(2) {
+            return Err(SnapshotError::Invalid("more funding entries than channels"));
+        }
+        let mut last: Option<(u64, u64)> = None;
+        for _ in 0..n_f {
+            let entry: (u64, u64) = (r.read()?, r.read()?);
+            if last.is_some_and(|l| l >= entry) {
+                return Err(SnapshotError::Invalid("funding entries out of order"));
+            }
+            last = Some(entry);
+            let scid = ShortChannelId(entry.1);
+            if graph.channel_by_scid(scid).is_none() {
+                return Err(SnapshotError::Invalid(
+                    "funding entry of an unknown channel",
+                ));
+            }
+            graph.insert_funding_key(entry.0, entry.1);
+        }
     }
     r.finish()?;
     graph.shrink_to_fit();

@@ -11,14 +11,22 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use bitcoin::TxOut;
+use bitcoin::{TxOut, Txid};
 use lightning_wire::types::{ChainHash, ShortChannelId};
 
 /// What the host knows of a funding output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UtxoAnswer {
     /// The output exists and is unspent.
-    Unspent(TxOut),
+    Unspent {
+        /// The funding transaction's id (the host found the transaction
+        /// at the `short_channel_id`'s block and index). With it the graph
+        /// indexes the funding outpoint, so that a block spending it closes
+        /// the channel ([`NetworkGraph::spent_input`](crate::NetworkGraph::spent_input)).
+        txid: Txid,
+        /// The output at the `short_channel_id`'s output index.
+        output: TxOut,
+    },
     /// The output existed and is spent.
     Spent,
     /// No such block, transaction or output.
@@ -57,7 +65,7 @@ pub trait UtxoLookup {
 /// the same output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Settled {
-    Unspent(TxOut),
+    Unspent { txid: Txid, output: TxOut },
     Spent,
     NotFound,
 }

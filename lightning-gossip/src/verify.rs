@@ -99,16 +99,22 @@ pub fn check_channel_announcement(msg: &ChannelAnnouncement) -> Result<(), Gossi
 /// OP_CHECKMULTISIG`, keys in lexicographic order of their compressed
 /// encoding).
 pub fn funding_script_pubkey(a: &PublicKey, b: &PublicKey) -> ScriptBuf {
-    let (ka, kb) = (a.serialize(), b.serialize());
-    let (first, second) = if ka <= kb { (ka, kb) } else { (kb, ka) };
-    let witness = Builder::new()
+    ScriptBuf::new_p2wsh(&funding_witness_script(&a.serialize(), &b.serialize()).wscript_hash())
+}
+
+/// The funding output's witness script (BOLT 3, "Funding Transaction
+/// Output": `2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG`, keys in
+/// lexicographic order), of two compressed keys. Every spend of the
+/// funding output carries it as its last witness element.
+pub fn funding_witness_script(a: &[u8; 33], b: &[u8; 33]) -> ScriptBuf {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    Builder::new()
         .push_int(2)
         .push_slice(first)
         .push_slice(second)
         .push_int(2)
         .push_opcode(OP_CHECKMULTISIG)
-        .into_script();
-    ScriptBuf::new_p2wsh(&witness.wscript_hash())
+        .into_script()
 }
 
 #[cfg(test)]

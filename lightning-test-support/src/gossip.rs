@@ -13,10 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hashes::{sha256, sha256d, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{self, PublicKey, SecretKey, SECP256K1};
-use bitcoin::{Amount, TxOut};
+use bitcoin::{Amount, OutPoint, TxOut, Txid};
 use lightning_gossip::verify;
 use lightning_gossip::{UtxoAnswer, UtxoLookup};
 use lightning_wire::features::{ChannelFeatures, NodeFeatures};
@@ -68,13 +68,33 @@ pub struct SyntheticUtxos {
     pub spent: HashSet<u64>,
 }
 
+impl SyntheticUtxos {
+    /// The funding transaction id of `scid` in this simulated chain: the
+    /// SHA-256d of `"synthetic funding"` and the `short_channel_id`, so a
+    /// test can build the input that spends it.
+    pub fn funding_txid(scid: ShortChannelId) -> Txid {
+        let mut data = b"synthetic funding".to_vec();
+        data.extend_from_slice(&scid.0.to_be_bytes());
+        Txid::from_byte_array(sha256d::Hash::hash(&data).to_byte_array())
+    }
+
+    /// The funding outpoint of `scid` ([`Self::funding_txid`], the
+    /// `short_channel_id`'s output index).
+    pub fn funding_outpoint(&self, scid: ShortChannelId) -> OutPoint {
+        OutPoint::new(Self::funding_txid(scid), u32::from(scid.output_index()))
+    }
+}
+
 impl UtxoLookup for SyntheticUtxos {
     fn lookup(&self, _chain: &ChainHash, scid: ShortChannelId) -> UtxoAnswer {
         if self.spent.contains(&scid.0) {
             return UtxoAnswer::Spent;
         }
         match self.outputs.get(&scid.0) {
-            Some(out) => UtxoAnswer::Unspent(out.clone()),
+            Some(out) => UtxoAnswer::Unspent {
+                txid: Self::funding_txid(scid),
+                output: out.clone(),
+            },
             None => UtxoAnswer::NotFound,
         }
     }

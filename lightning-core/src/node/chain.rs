@@ -91,6 +91,9 @@ impl Node {
             }
         }
         self.on_chain_events();
+        if !disconnected {
+            self.graph_best_height(height);
+        }
         self.onchain_best_height(height, !disconnected);
         self.recovery_best_height(height, !disconnected);
         self.peer_storage_best_height(height);
@@ -112,6 +115,7 @@ impl Node {
 impl ChainListener for Node {
     fn block_disconnected(&mut self, header: &Header, height: u32) {
         self.tracker.block_disconnected(header, height);
+        self.graph_block_disconnected(height);
         self.on_best_height(height.saturating_sub(1), true);
     }
 
@@ -127,6 +131,7 @@ impl ChainListener for Node {
             .transactions_confirmed_with_txids(header, txdata, &txids, height);
         self.onchain_transactions_confirmed(txdata, &txids, height);
         self.recovery_transactions_confirmed(txdata, &txids, height);
+        self.graph_transactions_confirmed(txdata, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {

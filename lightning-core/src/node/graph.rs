@@ -23,12 +23,14 @@
 //!   [`NetworkGraphConfig::full_sync_peers`] peers offering
 //!   `gossip_queries`, recent gossip only from the others (their filter
 //!   starts [`NetworkGraphConfig::recent_window`] ago).
+//! - Channels closed on chain leave the graph 12 blocks after their
+//!   funding spend (`graph_closing`).
 //! - The graph is saved under [`GRAPH_KEY`] at most once per
 //!   [`NetworkGraphConfig::snapshot_interval`] when it changed, and loaded
 //!   by [`NodeBuilder::build`](super::NodeBuilder::build); a damaged
 //!   snapshot is dropped (the graph resyncs; no funds depend on it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +93,14 @@ pub struct NetworkGraphConfig {
     pub max_channels: usize,
     /// Most nodes held (default 200,000).
     pub max_nodes: usize,
+    /// With a light client's [`WatchFilter`](lightning_chain::WatchFilter)
+    /// set ([`Node::set_watch_filter`]), register with it the funding
+    /// output of every public channel the host's `UtxoLookup` reveals, so
+    /// that its spend is reported and the channel pruned (default `true`;
+    /// off, only our own channels' spends are seen and the others go by
+    /// the two-week staleness rule). Each is one more output for the host
+    /// to watch.
+    pub watch_funding_outputs: bool,
 }
 
 impl Default for NetworkGraphConfig {
@@ -103,6 +113,7 @@ impl Default for NetworkGraphConfig {
             prune_interval: Duration::from_secs(3_600),
             max_channels: 500_000,
             max_nodes: 200_000,
+            watch_funding_outputs: true,
         }
     }
 }
@@ -134,7 +145,10 @@ pub(super) struct GraphParts {
     /// sent us something, or a relay flush happened since it last had
     /// none): the only ones [`Node::pump_gossip`] visits.
     active: BTreeSet<u64>,
-    dirty: bool,
+    pub(super) dirty: bool,
+    /// Funding spends seen since the last snapshot, saved apart under
+    /// [`CLOSING_KEY`](super::graph_closing::CLOSING_KEY) (scid → spend height).
+    pub(super) closing_log: BTreeMap<u64, u32>,
     saved_at: Option<Duration>,
     next_prune: Duration,
 }
@@ -148,7 +162,7 @@ pub(super) struct PublicGraph {
     pub(super) scorer: ProbabilisticScorer,
     pub(super) scorer_dirty: bool,
     scorer_saved_at: Option<Duration>,
-    config: NetworkGraphConfig,
+    pub(super) config: NetworkGraphConfig,
 }
 
 impl core::fmt::Debug for PublicGraph {
@@ -174,6 +188,7 @@ impl PublicGraph {
                 peers: 0,
                 active: BTreeSet::new(),
                 dirty: false,
+                closing_log: BTreeMap::new(),
                 saved_at: None,
                 next_prune: Duration::ZERO,
             })
@@ -245,6 +260,7 @@ impl Node {
                 if relay {
                     p.sync.relay_channel(idx);
                 }
+                self.graph_watch_new_funding();
                 let _ = self.finish();
                 true
             }
@@ -302,6 +318,7 @@ impl Node {
         if p.sync.stats(peer.0).map(|s| s.accepted) != before {
             p.dirty = true;
         }
+        self.graph_watch_new_funding();
         let Err(e) = result else {
             self.maybe_save_graph();
             return;
@@ -336,7 +353,22 @@ impl Node {
         };
         let changed = match message {
             Message::ChannelAnnouncement(m) => {
-                p.graph.handle_channel_announcement(m, utxo, now).is_ok()
+                let added = p.graph.handle_channel_announcement(m, utxo, now).is_ok();
+                // Our own channel's funding outpoint is known without a
+                // lookup (a light client has no other way to see its
+                // spend); added or already there from the peer's copy.
+                let scid = m.short_channel_id;
+                let op = self.channels.values().find_map(|e| {
+                    let st = e.channel.state();
+                    (st.short_channel_id == Some(scid))
+                        .then_some(st.funding_outpoint)
+                        .flatten()
+                });
+                let indexed = op.is_some_and(|op| {
+                    !p.graph.knows_funding_outpoint(scid, &op)
+                        && p.graph.set_funding_outpoint(scid, op)
+                });
+                added || indexed
             }
             Message::ChannelUpdate(m) => match p.graph.handle_channel_update(m, now) {
                 Ok(UpdateOutcome::Applied { idx, relay, .. }) => {
@@ -360,6 +392,7 @@ impl Node {
             _ => false,
         };
         p.dirty |= changed;
+        self.graph_watch_new_funding();
     }
 
     /// Draws what the sync machine has for each peer (our queries,
@@ -456,13 +489,18 @@ impl Node {
             Some(p) if p.dirty && due(p.saved_at) => {
                 p.dirty = false;
                 p.saved_at = Some(at);
-                Some(snapshot::encode(&p.graph))
+                // The snapshot holds every spend so far.
+                let log_was_empty = std::mem::take(&mut p.closing_log).is_empty();
+                Some((snapshot::encode(&p.graph), log_was_empty))
             }
             _ => None,
         };
-        if let Some(bytes) = graph_bytes {
+        if let Some((bytes, log_was_empty)) = graph_bytes {
             // A failed write shows in `persist_failure`.
             let _ = self.writer.write_record(GRAPH_KEY, bytes);
+            if !log_was_empty {
+                self.save_closing_log();
+            }
         }
         let g = &mut self.public_graph;
         if g.scorer_dirty && due(g.scorer_saved_at) {
@@ -496,6 +534,7 @@ impl Node {
                     p.graph = graph;
                 }
             }
+            self.restore_closing_log(store)?;
         }
         if let Some(v) = read(SCORER_KEY)? {
             self.writer.set_version(SCORER_KEY, v.version);

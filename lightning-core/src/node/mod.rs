@@ -67,6 +67,7 @@ mod forward;
 mod forward_record;
 mod gossip;
 mod graph;
+mod graph_closing;
 mod hold;
 mod host;
 mod htlcs;
@@ -119,6 +120,7 @@ pub use events::{
 };
 pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
 pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
+pub use graph_closing::CLOSING_KEY;
 pub use hold::HOLD_MARGIN_BLOCKS;
 pub use host::NodeHost;
 pub use inbound::{

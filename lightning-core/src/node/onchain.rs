@@ -93,8 +93,10 @@ fn claim_tag(kind: ClaimKind) -> (ClaimTag, Option<PaymentHash>) {
 
 impl Node {
     /// The host's light-client filter: every funded channel's funding
-    /// outpoint is registered now and whenever a channel is funded, and
-    /// every output a claim spends once it is made (see
+    /// outpoint is registered now and whenever a channel is funded, every
+    /// output a claim spends once it is made, and the funding output of
+    /// each public channel the host's `UtxoLookup` reveals from now on
+    /// ([`NetworkGraphConfig::watch_funding_outputs`](super::NetworkGraphConfig::watch_funding_outputs)) (see
     /// [`WatchFilter`](lightning_chain::WatchFilter)). A host that feeds
     /// full blocks need not set one.
     pub fn set_watch_filter(
@@ -102,6 +104,7 @@ impl Node {
         filter: std::sync::Arc<dyn lightning_chain::WatchFilter + Send + Sync>,
     ) {
         self.watch_filter = Some(filter);
+        self.graph_watch_filter_set();
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         self.filter_registered.clear();
         for id in ids {

@@ -372,6 +372,9 @@ impl Node {
         // Forwards whose outgoing offer the restored channels never had
         // fail back; fulfils already held are claimed ([`forward`]).
         node.reconcile_forwards();
+        // Our announced channels' funding outpoints, for a graph snapshot
+        // older than their announcement.
+        node.graph_index_own_funding();
         // Resolvers resume: what is due at this height goes out again.
         node.onchain_best_height(best_block.height, true);
         // A failed write shows in `persist_failure` (as before any call).
