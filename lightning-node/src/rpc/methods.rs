@@ -598,7 +598,9 @@ fn pay(
         _ => {}
     }
     p.unsupported(&["partial_msat", "localinvreqid", "layers", "payer_note"])?;
-    // Checked for type only: payments go to a direct peer, with no fee.
+    // Checked for type only: the node's own routing-fee cap applies
+    // (`NodeConfig::payment_max_fee_ppm` / `payment_max_fee_base_msat`);
+    // a per-call `maxfee` is not supported yet.
     p.msat("maxfee")?;
     p.u64("maxdelay")?;
     let retry_for = p
@@ -667,7 +669,7 @@ fn pay(
             .unwrap_or_else(|| "failed".into());
         return Err(RpcError::new(
             210,
-            format!("Failed after 1 attempts: {why}"),
+            format!("Failed after {} attempts: {why}", details.attempts),
         ));
     }
     let fee = st
