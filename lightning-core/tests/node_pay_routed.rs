@@ -65,6 +65,9 @@ struct Net {
 fn network(drain_cz: bool, drain_bz: bool, payer: fn(&mut NodeConfig)) -> Net {
     let mut line = Line::new(5, |i, c| {
         c.channel.announce_channel = true;
+        if i == Z {
+            c.forwarding.accept_keysend = true;
+        }
         if i == P {
             payer(c);
         }
@@ -562,4 +565,43 @@ fn crash_at_every_transmission(is_async: bool) {
         n += 1;
     }
     assert!(n > 5, "P transmits during the payment ({n})");
+}
+
+#[test]
+fn keysend_to_a_node_that_is_not_a_peer_is_routed() {
+    let mut net = network(false, false, |_| {});
+    let line = &mut net.line;
+    let z = line.members[Z].id();
+    let before_p = line.members[P].local_msat(net.pc);
+    let now = line.now;
+    let records = vec![(65_537u64, b"thanks".to_vec())];
+    let id = line.members[P]
+        .node
+        .keysend_to(z, Msat(AMOUNT_MSAT), records.clone(), now)
+        .unwrap();
+    line.shuttle();
+    let hash = PaymentHash(id.0);
+    let p = line.members[P].node.payment(&id).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    // Through C, the cheaper path, which earned its fee.
+    let fee = fee(AMOUNT_MSAT);
+    assert_eq!(forwards(line, C, hash), vec![ForwardStatus::Settled]);
+    assert_eq!(
+        line.members[P].local_msat(net.pc),
+        before_p - AMOUNT_MSAT - fee
+    );
+    let got: Vec<Event> = line.members[Z].take_events();
+    assert!(
+        got.iter().any(|e| matches!(e,
+            Event::SpontaneousPaymentReceived { payment_hash, amount_msat, custom_records }
+                if *payment_hash == hash && amount_msat.0 == AMOUNT_MSAT && *custom_records == records)),
+        "{got:?}"
+    );
+    // Nothing carries 2,000,000 sat: refused before anything is sent.
+    assert!(matches!(
+        line.members[P]
+            .node
+            .keysend_to(z, Msat(2_000_000_000), vec![], now),
+        Err(NodeError::NoRoute { .. })
+    ));
 }

@@ -75,6 +75,7 @@ mod identity;
 mod inbound;
 mod invoices;
 mod keysend;
+mod keysend_routed;
 mod mpp;
 mod onchain;
 mod outbox;
