@@ -522,3 +522,62 @@ fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
         ]
     );
 }
+
+/// C holds the HTLC (a hold invoice) and claims it while B-C is down; B
+/// closes B-C on chain and C claims the HTLC on B's commitment with the
+/// preimage (BOLT 5, "Remote Commitment"). B learns the preimage from C's
+/// claim and fulfils A's HTLC with it (BOLT 5: "MUST extract the payment
+/// preimage from the transaction input witness"): B earns its fee and A is
+/// paid.
+#[test]
+fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
+    use bitcoin::hashes::{sha256, Hash};
+    use lightning_core::node::PaymentPreimage;
+    let (mut line, ab, bc) = line();
+    let now = line.now;
+    let preimage = PaymentPreimage([42; 32]);
+    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+    let invoice = line.members[2]
+        .node
+        .create_hold_invoice(
+            hash,
+            Some(Msat(AMOUNT)),
+            "chain",
+            Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    assert!(line.members[2]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::HoldInvoiceAccepted { .. })));
+    line.disconnect(1);
+    line.members[2].node.claim_for_hash(preimage, now).unwrap();
+    line.members[1].node.force_close_channel(bc).unwrap();
+    line.shuttle();
+    let mut settled = false;
+    for _ in 0..30 {
+        line.mine(1);
+        line.shuttle();
+        let f = line.members[1].node.list_forwards();
+        if f.iter().any(|f| f.status == ForwardStatus::Settled) {
+            settled = true;
+            break;
+        }
+    }
+    let f = line.members[1].node.list_forwards();
+    assert!(settled, "B fulfils upstream from C's on-chain claim: {f:?}");
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert!(line.members[1].take_events().iter().any(|e| matches!(e,
+        Event::PaymentForwarded { payment_hash, fee_earned_msat, .. }
+            if *payment_hash == hash && fee_earned_msat.0 == FEE)));
+}

@@ -26,7 +26,7 @@
 
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
-use super::events::{Ack, ForwardDetails, ForwardStatus, PaymentPreimage};
+use super::events::{Ack, ForwardDetails, ForwardStatus, PaymentHash, PaymentPreimage};
 use super::forward_record::{forward_key, ForwardRecord, ForwardState};
 use super::{Event, Node};
 use crate::amount::Msat;
@@ -233,6 +233,33 @@ impl Node {
         // A failed write is recorded by the writer and blocks every later
         // message (the host restarts from the store).
         let _ = self.writer.write_record(&key, r.encode());
+    }
+
+    /// A preimage for `payment_hash` was revealed on chain by a spend of an
+    /// HTLC output of `channel_id`'s commitment (BOLT 5: the node "MUST
+    /// extract the payment preimage from the transaction input witness"
+    /// and use it to fulfil the corresponding incoming HTLC): every forward
+    /// still offered over that channel for that hash is fulfilled upstream,
+    /// as if the downstream peer had sent `update_fulfill_htlc`.
+    pub(super) fn forward_preimage_on_chain(
+        &mut self,
+        channel_id: ChannelId,
+        payment_hash: PaymentHash,
+        preimage: PaymentPreimage,
+    ) {
+        let outgoing: Vec<(ChannelId, u64)> = self
+            .forwards
+            .values()
+            .filter(|r| {
+                r.state == ForwardState::Offered
+                    && r.outgoing.0 == channel_id
+                    && r.payment_hash == payment_hash
+            })
+            .map(|r| r.outgoing)
+            .collect();
+        for (out_channel, out_htlc) in outgoing {
+            self.forward_fulfilled(out_channel, out_htlc, preimage);
+        }
     }
 
     /// Our outgoing HTLC `htlc_id` on `channel_id` was fulfilled: if it was

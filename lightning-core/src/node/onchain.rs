@@ -501,11 +501,12 @@ impl Node {
             .any(|n| !matches!(n, ResolverNote::ClaimConfirmed { .. }))
         {
             // BOLT 5: extract the preimage from any spend of an HTLC output;
-            // it completes our payment.
+            // it completes our payment, or claims a forward's incoming HTLC.
             for (_, preimage, hash) in extract_preimages(tx) {
                 if self.payments.contains_key(&hash) {
                     self.payment_fulfilled(hash, preimage);
                 }
+                self.forward_preimage_on_chain(id, hash, preimage);
             }
             self.revoked_second_stage(id, tx, height);
         }
