@@ -7,11 +7,9 @@
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_router::{NodeId, RouteParams};
-use lightning_wire::types::ShortChannelId;
 
 use super::events::PaymentId;
-use super::payments::outbound_capacity_msat;
-use super::route::{Route, RouteHop};
+use super::route::Route;
 use super::router_path::{node_route, CLTV_SLACK};
 use super::{Node, NodeError};
 use crate::amount::Msat;
@@ -54,20 +52,8 @@ impl Node {
         if amount == 0 {
             return Err(no_route());
         }
-        let direct = self.channels.values().any(|e| {
-            e.counterparty == payee
-                && e.channel.is_usable()
-                && outbound_capacity_msat(&e.channel) >= amount
-        });
-        let route = if direct {
-            Route {
-                hops: vec![RouteHop {
-                    node_id: payee,
-                    short_channel_id: ShortChannelId(0),
-                    fee_msat: 0,
-                    cltv_expiry_delta: 0,
-                }],
-            }
+        let route = if self.direct_channel(&payee, amount).is_some() {
+            Route::direct(payee)
         } else {
             let mut params = RouteParams::new(NodeId::from_pubkey(&payee), amount_msat);
             params.min_final_cltv_expiry_delta = self.config.min_final_cltv_expiry_delta;

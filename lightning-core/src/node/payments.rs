@@ -44,6 +44,25 @@ pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
 }
 
 impl Node {
+    /// The usable channel to `payee` with the most outbound capacity, if
+    /// that is at least `amount_msat`: a payment to a direct peer needs no
+    /// router.
+    pub(super) fn direct_channel(
+        &self,
+        payee: &bitcoin::secp256k1::PublicKey,
+        amount_msat: u64,
+    ) -> Option<ChannelId> {
+        self.channels
+            .iter()
+            .filter(|(_, e)| e.counterparty == *payee && e.channel.is_usable())
+            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
+            .filter(|(_, cap)| *cap >= amount_msat)
+            .max_by_key(|(_, cap)| *cap)
+            .map(|(id, _)| id)
+    }
+}
+
+impl Node {
     /// Pays `invoice` over `route` (its last hop must be the invoice's
     /// payee): the same checks as [`Node::pay_invoice`], then an onion for
     /// every hop (BOLT 4), the first HTLC carrying the route's fees and

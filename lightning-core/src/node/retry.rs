@@ -48,9 +48,9 @@ use lightning_wire::msgs::Message;
 use lightning_wire::types::ShortChannelId;
 
 use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
-use super::payments::{outbound_capacity_msat, recipient_of};
+use super::payments::recipient_of;
 use super::records::RetryState;
-use super::route::{Route, RouteHop};
+use super::route::Route;
 use super::router_path::{attempt_params, hop_uses, node_route};
 use super::{Node, NodeError};
 use crate::channel::Phase;
@@ -233,23 +233,8 @@ impl Node {
         };
         let recipient = recipient_of(invoice, amount_msat, delta);
         // A direct channel that can carry it: one hop, no router.
-        let direct = self
-            .channels
-            .iter()
-            .filter(|(_, e)| e.counterparty == payee && e.channel.is_usable())
-            .map(|(id, e)| (*id, outbound_capacity_msat(&e.channel)))
-            .filter(|(_, cap)| *cap >= amount_msat)
-            .max_by_key(|(_, cap)| *cap)
-            .map(|(id, _)| id);
-        if let Some(channel_id) = direct {
-            let route = Route {
-                hops: vec![RouteHop {
-                    node_id: payee,
-                    short_channel_id: ShortChannelId(0),
-                    fee_msat: 0,
-                    cltv_expiry_delta: 0,
-                }],
-            };
+        if let Some(channel_id) = self.direct_channel(&payee, amount_msat) {
+            let route = Route::direct(payee);
             self.start_attempt(
                 &route,
                 payment_hash,

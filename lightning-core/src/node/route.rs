@@ -49,6 +49,20 @@ pub struct Route {
 }
 
 impl Route {
+    /// The one-hop route to a direct peer: the channel is picked when the
+    /// HTLC is offered, so the hop names none, and there is no fee or
+    /// delta to pay.
+    pub(crate) fn direct(payee: PublicKey) -> Route {
+        Route {
+            hops: vec![RouteHop {
+                node_id: payee,
+                short_channel_id: ShortChannelId(0),
+                fee_msat: 0,
+                cltv_expiry_delta: 0,
+            }],
+        }
+    }
+
     /// The payee: the last hop's node.
     pub fn payee(&self) -> Option<PublicKey> {
         self.hops.last().map(|h| h.node_id)
