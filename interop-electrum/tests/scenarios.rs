@@ -252,6 +252,9 @@ fn we_update_fee() {
         // (Electrum keeps 1% of the capacity as its reserve.)
         h.we_pay_electrum(120_000);
         ours -= 120_000_000;
+        // Electrum spends what it received only once the fulfil is
+        // irrevocably committed on both sides.
+        assert_eq!(h.wait_balances_agree(&point), ours);
         h.electrum_pays_us(55_000_000);
         ours += 55_000_000;
         assert_eq!(h.wait_balances_agree(&point), ours);
@@ -459,6 +462,7 @@ fn electrum_requests_force_close() {
     let point = h.electrum_opens(1_000_000, 0);
     h.electrum_pays_us(300_000_000);
     h.we_pay_electrum(100_000);
+    h.wait_balances_agree(&point);
     h.electrum_pays_us(150_000_000);
     let ours = h.wait_balances_agree(&point);
     assert_eq!(ours, 350_000_000);

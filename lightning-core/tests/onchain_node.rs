@@ -20,17 +20,15 @@
 mod node_support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::ChainSync;
 use lightning_core::node::{
     Event, InvoiceStatus, Node, NodeBuilder, PaymentHash, PaymentStatus, Persistence,
 };
-use lightning_persist::{KvStore, MemoryStore};
 use lightning_test_support::host::node_host;
 use lightning_wire::types::ChannelId;
-use node_support::{Net, TestNode};
+use node_support::{copy_store, Net, TestNode};
 
 const CAPACITY: u64 = 1_000_000;
 const ANCHOR: u64 = 330;
@@ -73,17 +71,6 @@ struct Case {
 enum Owner {
     Alice,
     Bob,
-}
-
-/// Copies every record of `from` into a new store.
-fn copy_store(from: &MemoryStore) -> Arc<MemoryStore> {
-    let to = Arc::new(MemoryStore::new());
-    for key in from.list_prefix("node", "").unwrap() {
-        if let Some(v) = from.read("node", &key).unwrap() {
-            to.write("node", &key, v.version, &v.value).unwrap();
-        }
-    }
-    to
 }
 
 fn balance_msat(n: &Node, id: ChannelId) -> u64 {
@@ -280,31 +267,8 @@ fn setup(case: Case) -> (Run, Option<PaymentHash>) {
     };
     net.disconnect();
     let funding = net.a.node.list_channels()[0].funding_txo.unwrap();
-    let cheater = cheat_store.map(|store| {
-        let node = NodeBuilder::from_config(node_support::config())
-            .seed(&net.b.seed)
-            .persistence(Persistence::Inline(store.clone()))
-            .host(node_host(&net.chain))
-            .best_block(net.chain.best_block())
-            .build()
-            .unwrap();
-        TestNode {
-            name: "cheater",
-            seed: net.b.seed,
-            signers: None,
-            node,
-            store,
-            is_async: false,
-            auto_complete: true,
-            peer: None,
-            events: Vec::new(),
-            fed: net.chain.best_block().height,
-            restarts: 0,
-            writes: 0,
-            records: 0,
-            batch_sizes: Vec::new(),
-        }
-    });
+    let cheater =
+        cheat_store.map(|store| TestNode::from_store("cheater", net.b.seed, store, &net.chain));
     (
         Run {
             net,

@@ -10,6 +10,8 @@
 //! store = "fs"                    # fs | sqlite | postgres
 //! postgres_url = "postgresql://…" # store = "postgres"
 //! sync_interval_ms = 1000
+//! watchtower_server = true        # serve as a watchtower for any peer
+//! watchtowers = ["02ab…@10.0.0.5:9735"]  # send justice kits to these
 //!
 //! [bitcoind]
 //! url = "http://127.0.0.1:18443/"
@@ -56,6 +58,11 @@ pub struct Config {
     pub postgres_url: Option<String>,
     /// Chain polling interval.
     pub sync_interval_ms: Option<u64>,
+    /// Serve as a watchtower (issue 21) for any peer.
+    pub watchtower_server: Option<bool>,
+    /// Watchtowers to send a justice kit per revoked commitment to, each
+    /// `<node id>@<host:port>`.
+    pub watchtowers: Option<Vec<String>>,
     /// The chain source.
     #[serde(default)]
     pub bitcoind: BitcoindSection,
@@ -78,6 +85,8 @@ impl Config {
             store: other.store.or(self.store),
             postgres_url: other.postgres_url.or(self.postgres_url),
             sync_interval_ms: other.sync_interval_ms.or(self.sync_interval_ms),
+            watchtower_server: other.watchtower_server.or(self.watchtower_server),
+            watchtowers: other.watchtowers.or(self.watchtowers),
             bitcoind: BitcoindSection {
                 url: other.bitcoind.url.or(self.bitcoind.url),
                 user: other.bitcoind.user.or(self.bitcoind.user),
@@ -85,6 +94,28 @@ impl Config {
                 cookie: other.bitcoind.cookie.or(self.bitcoind.cookie),
             },
         }
+    }
+
+    /// The configured watchtowers, parsed.
+    pub fn watchtowers(
+        &self,
+    ) -> Result<Vec<(bitcoin::secp256k1::PublicKey, std::net::SocketAddr)>, String> {
+        self.watchtowers
+            .iter()
+            .flatten()
+            .map(|t| {
+                let (id, addr) = t
+                    .split_once('@')
+                    .ok_or_else(|| format!("watchtower {t:?}: expected <node id>@<host:port>"))?;
+                let id = id
+                    .parse()
+                    .map_err(|e| format!("watchtower {t:?}: bad node id: {e}"))?;
+                let addr = addr
+                    .parse()
+                    .map_err(|e| format!("watchtower {t:?}: bad address: {e}"))?;
+                Ok((id, addr))
+            })
+            .collect()
     }
 
     /// The network.
@@ -118,5 +149,26 @@ mod tests {
         assert_eq!(c.bitcoind.user.as_deref(), Some("u"));
         assert_eq!(c.network().unwrap(), bitcoin::Network::Regtest);
         assert!(Config::parse("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn watchtowers_parse_or_say_why_not() {
+        let id = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let c = Config::parse(&format!(
+            "watchtower_server = true\nwatchtowers = [\"{id}@127.0.0.1:9735\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.watchtower_server, Some(true));
+        let towers = c.watchtowers().unwrap();
+        assert_eq!(towers.len(), 1);
+        assert_eq!(towers[0].0.to_string(), id);
+        assert_eq!(towers[0].1.port(), 9735);
+        for bad in ["nope", &format!("{id}@nowhere"), "02zz@127.0.0.1:1"] {
+            let c = Config {
+                watchtowers: Some(vec![bad.to_owned()]),
+                ..Config::default()
+            };
+            assert!(c.watchtowers().is_err(), "{bad}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::blob::{JusticeKit, Locator, MAX_BLOB_LEN};
 use crate::wire::{Code, TowerMessage};
 
 /// The tower's limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TowerConfig {
     /// Sessions one client may hold.
     pub max_sessions_per_client: usize,

@@ -162,6 +162,17 @@ pub enum ChannelEvent {
         /// The height at which we started waiting.
         waiting_since: u32,
     },
+    /// The peer revoked `commitment` (its `revoke_and_ack` is in this
+    /// output's write): with its secret now stored, a justice transaction
+    /// for it can be signed ahead of any breach, for a watchtower (draft
+    /// BOLT 13). Raised only with
+    /// [`ChannelConfig::report_revocations`](super::ChannelConfig::report_revocations).
+    CounterpartyRevoked {
+        /// The channel.
+        channel_id: ChannelId,
+        /// The revoked commitment of the peer, as we signed it.
+        commitment: Box<crate::transactions::CommitmentTransaction>,
+    },
     /// The channel failed. Broadcast `holder_commitment` if present; it is
     /// absent when we are behind (our commitment may be revoked: broadcasting
     /// it could lose everything) or the channel never got funded.
@@ -248,6 +259,15 @@ impl core::fmt::Debug for ChannelEvent {
                 .debug_struct("FundingTimedOut")
                 .field("channel_id", channel_id)
                 .field("waiting_since", waiting_since)
+                .finish(),
+            ChannelEvent::CounterpartyRevoked {
+                channel_id,
+                commitment,
+            } => f
+                .debug_struct("CounterpartyRevoked")
+                .field("channel_id", channel_id)
+                .field("commitment_number", &commitment.commitment_number)
+                .field("txid", &commitment.txid())
                 .finish(),
             ChannelEvent::ChannelFailed {
                 channel_id,

@@ -560,7 +560,20 @@ impl<S: ChannelSigner> Channel<S> {
             commitment_number_to_index(revoked).ok_or(ChannelError::RevocationSecretMismatch {
                 commitment_number: revoked,
             })?;
+        // The commitment being revoked, built before the log moves past
+        // it (only when asked: it costs one commitment build).
+        let revoked_commitment = if self.config.report_revocations {
+            Some(self.build_revoking_counterparty(revoked, &revoking)?)
+        } else {
+            None
+        };
         self.st.secrets.insert(index, m.per_commitment_secret)?;
+        if let Some(commitment) = revoked_commitment {
+            out.events.push(ChannelEvent::CounterpartyRevoked {
+                channel_id: self.st.channel_id,
+                commitment: Box::new(commitment),
+            });
+        }
         self.st.remote_points = Some(RemotePoints {
             revoking: None,
             current: points.current,

@@ -115,6 +115,11 @@ pub struct ChannelConfig {
     /// (BOLT 2 `channel_flags` bit 0): the channel is announced once it is
     /// 6 blocks deep (BOLT 7). Inbound channels follow the funder's flag.
     pub announce_channel: bool,
+    /// Raise [`ChannelEvent::CounterpartyRevoked`](super::ChannelEvent::CounterpartyRevoked)
+    /// with the commitment each `revoke_and_ack` of the peer revokes (for
+    /// a watchtower client: the node turns it into a justice kit). Off by
+    /// default: it costs one commitment build per revocation.
+    pub report_revocations: bool,
 }
 
 impl Default for ChannelConfig {
@@ -146,6 +151,7 @@ impl Default for ChannelConfig {
             max_dust_htlc_exposure_msat: 5_000_000,
             snapshot_every: 64,
             announce_channel: false,
+            report_revocations: false,
         }
     }
 }
@@ -748,6 +754,22 @@ impl<S: ChannelSigner> Channel<S> {
     }
 
     /// The peer's commitment `number` with point `point`.
+    /// The peer's commitment `number` whose revocation is awaited (point
+    /// `point`): the one before our last `commitment_signed`, rebuilt from
+    /// the log as it was then.
+    pub(crate) fn build_revoking_counterparty(
+        &self,
+        number: u64,
+        point: &bitcoin::secp256k1::PublicKey,
+    ) -> Result<crate::transactions::CommitmentTransaction, ChannelError> {
+        let local = self.signer.pubkeys();
+        let remote = self.remote_keys()?;
+        let keys = self.signer.counterparty_commitment_keys(point)?;
+        let log = crate::onchain::classify::log_before_last_signature(&self.st.log);
+        self.basis(&local, &remote)?
+            .build_with_keys(&log.view(Side::Remote, Which::Current), number, &keys)
+    }
+
     pub(crate) fn build_counterparty(
         &self,
         which: Which,

@@ -132,10 +132,12 @@ impl ChainListener for Node {
         self.onchain_transactions_confirmed(txdata, &txids, height);
         self.recovery_transactions_confirmed(txdata, &txids, height);
         self.graph_transactions_confirmed(txdata, height);
+        self.watchtower_transactions_confirmed(header, txdata, height);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {
         self.tracker.best_block_updated(header, height);
         self.on_best_height(height, false);
+        self.watchtower_best_block(header, height);
     }
 }

@@ -174,6 +174,9 @@ impl Node {
                 };
                 self.push_event(event, Some(events::Ack::ChannelClosed(channel_id)));
             }
+            ChannelEvent::CounterpartyRevoked { commitment, .. } => {
+                self.watchtower_revoked(id, &commitment);
+            }
             ChannelEvent::ChannelFailed {
                 channel_id,
                 reason,

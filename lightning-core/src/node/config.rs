@@ -102,6 +102,9 @@ pub struct NodeConfig {
     /// Multi-part payments we receive: how long an incomplete one is
     /// held, and how many parts (see [`MppReceiveConfig`](super::MppReceiveConfig)).
     pub mpp_receive: super::MppReceiveConfig,
+    /// Watchtowers this node sends justice kits to, and whether it serves
+    /// as one (see [`WatchtowerConfig`](super::WatchtowerConfig)).
+    pub watchtower: super::WatchtowerConfig,
 }
 
 /// The default of [`NodeConfig::payment_retry_attempts`].
@@ -183,6 +186,7 @@ impl NodeConfig {
             payment_max_fee_ppm: 5000,
             payment_max_fee_base_msat: 5000,
             mpp_receive: super::MppReceiveConfig::default(),
+            watchtower: super::WatchtowerConfig::default(),
         }
     }
 
@@ -272,6 +276,7 @@ impl Node {
             simple_close: both(Feature::SimpleClose),
             feerates: self.feerate_bounds(),
             shutdown_script: self.shutdown_script(),
+            report_revocations: !self.config.watchtower.towers.is_empty(),
             ..self.config.channel.clone()
         }
     }

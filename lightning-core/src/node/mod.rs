@@ -91,6 +91,7 @@ mod route;
 mod router_path;
 mod routing;
 mod transmit;
+mod watchtower;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -132,9 +133,11 @@ pub use inbound::{
 /// (its `Route` and `RouteHop` are `lightning_router::Route`/`RouteHop`;
 /// `node::Route` is the explicit route [`Node::send_to_route`] takes).
 pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
+pub use lightning_watchtower::server::{TowerConfig, TowerStats};
 pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
+pub use watchtower::{WatchtowerConfig, WatchtowerStats};
 
 use inbound::KeysIndexes;
 use outbox::Outbox;
@@ -271,6 +274,7 @@ pub struct Node {
     payment_retries: retry::RetryQueue,
     /// Multi-part payments being received, not complete yet ([`mpp`]).
     htlc_sets: mpp::HtlcSets,
+    watchtowers: watchtower::Watchtowers,
 }
 
 impl Node {

@@ -161,6 +161,7 @@ impl Node {
         // `channel_reestablish`.
         self.peer_storage_connected(node_id);
         self.recovery_peer_connected(node_id);
+        self.watchtower_connected(node_id);
         let ids: Vec<ChannelId> = self.channels_with(node_id);
         for id in ids {
             let Some(entry) = self.channels.get_mut(&id) else {
@@ -185,6 +186,7 @@ impl Node {
     }
 
     pub(super) fn on_peer_disconnected(&mut self, node_id: PublicKey) {
+        self.watchtower_disconnected(node_id);
         for id in self.channels_with(node_id) {
             let Some(entry) = self.channels.get_mut(&id) else {
                 continue;
@@ -224,6 +226,14 @@ impl Node {
             return;
         }
         match message {
+            Message::Unknown { r#type, payload } => {
+                // Odd and unknown to BOLT 1 ("MUST ignore"), unless it is
+                // the watchtower protocol's.
+                if super::watchtower::is_tower_message(r#type) {
+                    self.on_tower_message(node_id, r#type, &payload);
+                }
+                return;
+            }
             Message::PeerStorage(m) => return self.on_peer_storage(node_id, m.blob),
             Message::PeerStorageRetrieval(m) => {
                 return self.on_peer_storage_retrieval(node_id, &m.blob)

@@ -57,6 +57,8 @@ impl Node {
         // BOLT 8's two ECDHs per handshake go through the node signer.
         let static_key = Arc::new(NodeStaticKey(Arc::clone(&keys.node_signer)));
         let peers = PeerManager::with_static_key(peer_config, static_key);
+        let watchtowers =
+            super::watchtower::Watchtowers::new(&config.watchtower, host.broadcaster.clone());
         Node {
             node_signer: keys.node_signer,
             entropy: keys.entropy,
@@ -96,6 +98,7 @@ impl Node {
             holds: BTreeMap::new(),
             payment_retries: Default::default(),
             htlc_sets: Default::default(),
+            watchtowers,
         }
     }
 

@@ -320,7 +320,7 @@ pub fn classify_spend<S: ChannelSigner>(
 /// peer's it moved into the peer's own commitment go back to acknowledged
 /// (BOLT 2, "Normal Operation": at most one `commitment_signed` is
 /// outstanding per direction, so exactly these moved).
-fn log_before_last_signature(log: &UpdateLog) -> UpdateLog {
+pub(crate) fn log_before_last_signature(log: &UpdateLog) -> UpdateLog {
     let updates: Vec<Update> = log
         .updates()
         .iter()

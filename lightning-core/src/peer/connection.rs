@@ -226,9 +226,10 @@ impl Connection {
                 channel_id: e.channel_id,
                 data: e.data,
             }),
-            // Odd and unknown: "MUST ignore" (BOLT 1, "Lightning Message
-            // Format"). Even unknown types never decode.
-            Message::Unknown { .. } => {}
+            // Odd and unknown to BOLT 1 ("MUST ignore", "Lightning Message
+            // Format"): handed up, where the node ignores all but the
+            // protocols it runs over the connection (the watchtower's).
+            // Even unknown types never decode.
             other => received.push(Received::Message(Box::new(other))),
         }
         Ok(())

@@ -731,11 +731,21 @@ fn we_send_init_with_our_features_and_chain() {
 }
 
 #[test]
-fn unknown_odd_messages_are_ignored_and_even_ones_fail() {
+fn unknown_odd_messages_are_handed_up_and_even_ones_fail() {
     let mut raw = RawPeer::connect_and_init();
     raw.send_bytes(&[0x80, 0x01, 1, 2, 3]).unwrap();
     raw.send_bytes(&[0xff, 0xff]).unwrap();
-    assert!(raw.pm.poll_event().is_none());
+    // The connection stays up; the node decides (it ignores all but the
+    // watchtower protocol's types).
+    let mut seen = Vec::new();
+    while let Some(e) = raw.pm.poll_event() {
+        if let PeerEvent::Message { message, .. } = e {
+            if let Message::Unknown { r#type, payload } = *message {
+                seen.push((r#type, payload));
+            }
+        }
+    }
+    assert_eq!(seen, vec![(0x8001, vec![1, 2, 3]), (0xffff, vec![])]);
     let result = raw.send_bytes(&[0x80, 0x02, 1, 2, 3]);
     assert!(matches!(
         &result,

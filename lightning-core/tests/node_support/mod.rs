@@ -66,6 +66,24 @@ thread_local! {
     pub static ANNOUNCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+thread_local! {
+    /// Set by a test before building (or restarting) its nodes: the node
+    /// of that seed sends justice kits to that watchtower.
+    pub static TOWER_OF: std::cell::Cell<Option<([u8; 32], bitcoin::secp256k1::PublicKey)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// [`config`], with the watchtower [`TOWER_OF`] names for `seed`.
+pub fn config_for(seed: &[u8; 32]) -> NodeConfig {
+    let mut c = config();
+    if let Some((s, tower)) = TOWER_OF.with(|t| t.get()) {
+        if s == *seed {
+            c.watchtower.towers = vec![tower];
+        }
+    }
+    c
+}
+
 pub fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 3;
@@ -85,9 +103,9 @@ thread_local! {
 /// A builder for a test node: `seed`, or `signers` when given.
 fn builder(seed: &[u8; 32], signers: Option<&Signers>) -> NodeBuilder {
     match signers {
-        None => NodeBuilder::from_config(config()).seed(seed),
+        None => NodeBuilder::from_config(config_for(seed)).seed(seed),
         Some(s) => {
-            let mut c = config();
+            let mut c = config_for(seed);
             c.shutdown_script = Some(s.shutdown_script.clone());
             NodeBuilder::from_config(c).signers(
                 s.node_signer.clone(),
@@ -125,6 +143,38 @@ impl TestNode {
             node,
             store,
             is_async,
+            auto_complete: true,
+            peer: None,
+            events: Vec::new(),
+            fed: chain.best_block().height,
+            restarts: 0,
+            writes: 0,
+            records: 0,
+            batch_sizes: Vec::new(),
+        }
+    }
+
+    /// A node built (inline) from `store` with `seed`'s keys: e.g. a
+    /// cheater restored from an old copy of another node's store.
+    pub fn from_store(
+        name: &'static str,
+        seed: [u8; 32],
+        store: Arc<MemoryStore>,
+        chain: &SimChainHandle,
+    ) -> TestNode {
+        let node = builder(&seed, None)
+            .persistence(Persistence::Inline(store.clone()))
+            .host(node_host(chain))
+            .best_block(chain.best_block())
+            .build()
+            .unwrap();
+        TestNode {
+            name,
+            seed,
+            signers: None,
+            node,
+            store,
+            is_async: false,
             auto_complete: true,
             peer: None,
             events: Vec::new(),
@@ -199,6 +249,17 @@ impl TestNode {
     fn collect_events(&mut self) {
         take_events(&mut self.node, &mut self.events, None, &mut Vec::new());
     }
+}
+
+/// Copies every record of `from` into a new store.
+pub fn copy_store(from: &MemoryStore) -> Arc<MemoryStore> {
+    let to = Arc::new(MemoryStore::new());
+    for key in from.list_prefix("node", "").unwrap() {
+        if let Some(v) = from.read("node", &key).unwrap() {
+            to.write("node", &key, v.version, &v.value).unwrap();
+        }
+    }
+    to
 }
 
 /// Damage a test does to a transmission (`true`: from Alice).

@@ -32,7 +32,7 @@ const USAGE: &str = "usage: lnnode [create|unlock] --datadir DIR [--config FILE]
 [--password-file FILE] [--network NET] [--listen ADDR] [--alias NAME] [--rpc-file PATH] \
 [--log-level LEVEL] [--store fs|sqlite|postgres] [--postgres-url URL] \
 [--bitcoind-url URL] [--bitcoind-user U] [--bitcoind-password P] [--bitcoind-cookie FILE] \
-[--sync-interval-ms N]";
+[--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]...";
 
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("lnnode: {msg}");
@@ -91,6 +91,18 @@ fn parse_args() -> Args {
                         .unwrap_or_else(|_| fail(1, "bad --sync-interval-ms")),
                 )
             }
+            "--watchtower-server" => {
+                out.flags.watchtower_server = Some(
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| fail(1, "bad --watchtower-server (true or false)")),
+                )
+            }
+            "--watchtower" => out
+                .flags
+                .watchtowers
+                .get_or_insert_with(Vec::new)
+                .push(value),
             "--bitcoind-url" => bitcoind.url = Some(value),
             "--bitcoind-user" => bitcoind.user = Some(value),
             "--bitcoind-password" => bitcoind.password = Some(value),
@@ -207,6 +219,17 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     if let Some(a) = &config.alias {
         builder = builder.alias(a.clone());
     }
+    // Watchtowers (issue 21): a client of each configured tower, and/or a
+    // tower for any peer.
+    let towers = config.watchtowers().unwrap_or_else(|e| fail(1, &e));
+    let serve = config.watchtower_server.unwrap_or(false);
+    if serve || !towers.is_empty() {
+        let mut nc = lightning_core::node::NodeConfig::new(network);
+        nc.channel.announce_channel = true;
+        nc.watchtower.towers = towers.iter().map(|(id, _)| *id).collect();
+        nc.watchtower.server = serve.then(Default::default);
+        builder = builder.node_config(nc);
+    }
     let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e @ BuildError::Locked(_)) => fail(3, &e.to_string()),
@@ -251,8 +274,21 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
         rpc_path.display()
     );
     let mut reported_sync = false;
+    let mut tower_dial = std::time::Instant::now();
     while !rpc.stop_requested() && !signalled.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
+        // Towers are dialled again every 10 s while away: their updates
+        // wait in the node's queue meanwhile.
+        if !towers.is_empty() && std::time::Instant::now() >= tower_dial {
+            tower_dial = std::time::Instant::now() + Duration::from_secs(10);
+            for (id, addr) in &towers {
+                if !rt.is_connected(id) {
+                    if let Err(e) = rt.connect(*id, *addr, Duration::from_secs(5)) {
+                        log::warn(&format!("watchtower {id}@{addr}: {e}"));
+                    }
+                }
+            }
+        }
         if !reported_sync {
             let st = rt.lock();
             if st.synced {
