@@ -17,6 +17,7 @@ pub mod onion;
 pub mod peer;
 pub mod record;
 pub mod router;
+pub mod watchtower;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};

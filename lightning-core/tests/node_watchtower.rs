@@ -29,6 +29,7 @@ const ANCHOR: u64 = 330;
 /// The tower and its connection to Alice.
 struct TowerLink {
     tower: Node,
+    store: Arc<MemoryStore>,
     fed: u32,
     alice_peer: Option<PeerId>,
     tower_peer: Option<PeerId>,
@@ -36,21 +37,39 @@ struct TowerLink {
 
 impl TowerLink {
     fn new(chain: &lightning_sim::SimChainHandle) -> TowerLink {
-        let mut config = node_support::config();
-        config.watchtower.server = Some(Default::default());
-        let tower = NodeBuilder::from_config(config)
-            .seed(&[0x70; 32])
-            .persistence(Persistence::Inline(Arc::new(MemoryStore::new())))
-            .host(node_host(chain))
-            .best_block(chain.best_block())
-            .build()
-            .unwrap();
+        let store = Arc::new(MemoryStore::new());
         TowerLink {
-            tower,
+            tower: Self::build(chain, &store, chain.best_block()),
+            store,
             fed: chain.best_block().height,
             alice_peer: None,
             tower_peer: None,
         }
+    }
+
+    fn build(
+        chain: &lightning_sim::SimChainHandle,
+        store: &Arc<MemoryStore>,
+        best: lightning_chain::BestBlock,
+    ) -> Node {
+        let mut config = node_support::config();
+        config.watchtower.server = Some(Default::default());
+        NodeBuilder::from_config(config)
+            .seed(&[0x70; 32])
+            .persistence(Persistence::Inline(store.clone()))
+            .host(node_host(chain))
+            .best_block(best)
+            .build()
+            .unwrap()
+    }
+
+    /// The tower process dies and starts again from its store.
+    fn restart(&mut self, chain: &lightning_sim::SimChainHandle) {
+        self.alice_peer = None;
+        self.tower_peer = None;
+        let best = chain.best_block();
+        assert_eq!(best.height, self.fed, "the tower restarts at its tip");
+        self.tower = Self::build(chain, &self.store, best);
     }
 
     fn connect(&mut self, alice: &mut Node, now: Duration) {
@@ -139,7 +158,9 @@ fn hold(net: &mut Net, payee_is_bob: bool, amount_msat: u64, seed: u8) -> Paymen
     hash
 }
 
-fn breach_while_offline(anchors: bool, htlcs: bool) {
+/// With `tower_restarts`, the tower process dies and starts again from its
+/// store between the updates and the breach.
+fn breach_while_offline(anchors: bool, htlcs: bool, tower_restarts: bool) {
     let mut net = Net::with_anchors(anchors);
     let mut link = TowerLink::new(&net.chain);
     // Alice is rebuilt as the tower's client.
@@ -188,6 +209,12 @@ fn breach_while_offline(anchors: bool, htlcs: bool) {
     link.disconnect(&mut net.a.node);
     let alice_script = net.a.node.shutdown_script();
     let alice_fed = net.a.fed;
+    if tower_restarts {
+        link.restart(&net.chain);
+        let served = link.tower.watchtower_stats().server.unwrap();
+        assert_eq!(served.updates as u64, stats.kits_sealed, "{served:?}");
+        assert_eq!(served.damaged_records, 0);
+    }
 
     // The cheater broadcasts his revoked commitment.
     let mut cheater = TestNode::from_store("cheater", net.b.seed, cheat_store, &net.chain);
@@ -280,22 +307,24 @@ fn breach_while_offline(anchors: bool, htlcs: bool) {
 
 #[test]
 fn the_tower_sweeps_a_breach_while_alice_is_offline_static_remotekey() {
-    breach_while_offline(false, false);
+    breach_while_offline(false, false, false);
 }
 
+/// The tower restarts from its store before the breach.
 #[test]
 fn the_tower_sweeps_a_breach_while_alice_is_offline_anchors() {
-    breach_while_offline(true, false);
+    breach_while_offline(true, false, true);
 }
 
+/// The tower restarts from its store before the breach.
 #[test]
 fn the_tower_sweeps_a_breach_with_htlcs_in_flight_static_remotekey() {
-    breach_while_offline(false, true);
+    breach_while_offline(false, true, true);
 }
 
 #[test]
 fn the_tower_sweeps_a_breach_with_htlcs_in_flight_anchors() {
-    breach_while_offline(true, true);
+    breach_while_offline(true, true, false);
 }
 
 /// A tower that is down never blocks a payment: updates wait, bounded by
@@ -322,6 +351,16 @@ fn a_tower_that_is_down_blocks_nothing_and_catches_up() {
         queued.towers,
         vec![(link.tower.node_id(), queued.kits_sealed as usize, 0)]
     );
+    // Alice restarts with them queued: the queue is durable.
+    let before_restart = queued.kits_sealed;
+    TOWER_OF.with(|t| t.set(Some((net.a.seed, link.tower.node_id()))));
+    net.restart(true);
+    TOWER_OF.with(|t| t.set(None));
+    assert_eq!(
+        net.a.node.watchtower_stats().towers,
+        vec![(link.tower.node_id(), before_restart as usize, 0)]
+    );
+    net.pay(false, 1_000_000);
     // A stranger's garbage and misdirected tower messages: Alice serves
     // no tower and ignores them; the tower answers a flood of sessions
     // with refusals past its bound.
@@ -357,8 +396,34 @@ fn a_tower_that_is_down_blocks_nothing_and_catches_up() {
         r#type: 42_001,
         payload: vec![0xff, 0xff],
     };
-    for _ in 0..40 {
+    // A session is only new once the last one holds an update: each
+    // granted session gets one.
+    let mut codes = Vec::new();
+    for i in 0..40u8 {
         flood.send(&mut link.tower, &create, now).unwrap();
+        let acks = flood.recv_messages(&mut link.tower).unwrap();
+        let Some(Message::Unknown { payload, .. }) = acks.last() else {
+            panic!("{acks:?}");
+        };
+        codes.push(payload[0]);
+        if payload[0] != 0 {
+            continue;
+        }
+        let mut update = payload[1..9].to_vec();
+        update.extend_from_slice(&1u16.to_be_bytes());
+        update.extend_from_slice(&[i; 16]);
+        update.extend_from_slice(&100u16.to_be_bytes());
+        update.extend_from_slice(&[i; 100]);
+        let update = Message::Unknown {
+            r#type: 42_005,
+            payload: update,
+        };
+        flood.send(&mut link.tower, &update, now).unwrap();
+        let acks = flood.recv_messages(&mut link.tower).unwrap();
+        assert!(
+            matches!(acks.last(), Some(Message::Unknown { r#type: 42_007, payload }) if payload[10] == 0),
+            "{acks:?}"
+        );
     }
     for (ty, payload) in &junk {
         let message = Message::Unknown {
@@ -368,16 +433,12 @@ fn a_tower_that_is_down_blocks_nothing_and_catches_up() {
         flood.send(&mut link.tower, &message, now).unwrap();
     }
     let answers = flood.recv_messages(&mut link.tower).unwrap();
-    let codes: Vec<u8> = answers
-        .iter()
-        .filter_map(|m| match m {
-            Message::Unknown {
-                r#type: 42_003,
-                payload,
-            } => payload.first().copied(),
-            _ => None,
-        })
-        .collect();
+    assert!(
+        !answers
+            .iter()
+            .any(|m| matches!(m, Message::Unknown { r#type: 42_003, .. })),
+        "junk gets no answer: {answers:?}"
+    );
     let max_sessions = lightning_core::node::TowerConfig::default().max_sessions_per_client;
     assert_eq!(codes.len(), 40);
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), max_sessions);
@@ -386,12 +447,12 @@ fn a_tower_that_is_down_blocks_nothing_and_catches_up() {
     // The tower comes up: everything queued reaches it, in order.
     link.connect(&mut net.a.node, now);
     let caught_up = net.a.node.watchtower_stats();
-    assert_eq!(
-        caught_up.towers,
-        vec![(link.tower.node_id(), 0, caught_up.kits_sealed)]
-    );
+    let all = before_restart + caught_up.kits_sealed;
+    assert!(caught_up.kits_sealed >= 1, "{caught_up:?}");
+    assert_eq!(caught_up.towers, vec![(link.tower.node_id(), 0, all)]);
     assert_eq!(
         link.tower.watchtower_stats().server.unwrap().updates as u64,
-        caught_up.kits_sealed
+        all + max_sessions as u64,
+        "Alice's updates and the flood's one per session"
     );
 }

@@ -7,7 +7,14 @@
 use std::collections::VecDeque;
 
 use crate::blob::Locator;
+use crate::record::{self, bad, Change, Changes, RecordError};
 use crate::wire::{Code, TowerMessage};
+
+const SESSION_KEY: &str = "session";
+
+fn queue_key(index: u64) -> String {
+    format!("q/{index:016x}")
+}
 
 /// Updates asked for per session.
 pub const SESSION_UPDATES: u16 = 1024;
@@ -42,13 +49,18 @@ struct Session {
 #[derive(Debug)]
 pub struct TowerClient {
     max_queue: usize,
-    queue: VecDeque<(Locator, Vec<u8>)>,
+    /// (queue index, locator, blob), oldest first.
+    queue: VecDeque<(u64, Locator, Vec<u8>)>,
+    next_index: u64,
     session: Option<Session>,
     /// A `wt_create_session` is out.
     asking: bool,
     connected: bool,
     /// Updates acknowledged over the client's life.
     pub acknowledged: u64,
+    /// Records skipped on restore because they did not decode.
+    pub damaged_records: u64,
+    changes: Changes,
 }
 
 impl TowerClient {
@@ -57,10 +69,104 @@ impl TowerClient {
         TowerClient {
             max_queue,
             queue: VecDeque::new(),
+            next_index: 0,
             session: None,
             asking: false,
             connected: false,
             acknowledged: 0,
+            damaged_records: 0,
+            changes: Changes::default(),
+        }
+    }
+
+    /// Turns on (or off) the recording of durable changes
+    /// ([`take_changes`](TowerClient::take_changes), [`crate::record`]).
+    pub fn record_changes(&mut self, on: bool) {
+        self.changes.set(on);
+    }
+
+    /// The changes to durable state since the last call, in order: the
+    /// host writes them before it sends the messages those calls
+    /// returned.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.changes.take()
+    }
+
+    /// A client rebuilt from its records ([`crate::record`]), recording
+    /// changes: the updates not acknowledged before the restart wait in
+    /// the queue again (past `max_queue` too: they were accepted), and the
+    /// session goes on where the acknowledgements stopped. Records that do
+    /// not decode are skipped and counted
+    /// ([`TowerClient::damaged_records`]).
+    ///
+    /// ```
+    /// use lightning_watchtower::record::Change;
+    /// use lightning_watchtower::{Locator, TowerClient};
+    /// let mut client = TowerClient::restore(100, Vec::new());
+    /// client.queue_update(Locator([1; 16]), vec![9; 100]).unwrap();
+    /// let records: Vec<(String, Vec<u8>)> = client
+    ///     .take_changes()
+    ///     .into_iter()
+    ///     .filter_map(|c| match c {
+    ///         Change::Insert { key, value } | Change::Put { key, value } => Some((key, value)),
+    ///         _ => None,
+    ///     })
+    ///     .collect();
+    /// assert_eq!(TowerClient::restore(100, records).pending(), 1);
+    /// ```
+    pub fn restore(
+        max_queue: usize,
+        records: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> TowerClient {
+        let mut c = TowerClient::new(max_queue);
+        c.record_changes(true);
+        let mut queue = Vec::new();
+        for (key, value) in records {
+            match c.restore_record(&key, &value) {
+                Ok(Some(entry)) => queue.push(entry),
+                Ok(None) => {}
+                Err(_) => c.damaged_records += 1,
+            }
+        }
+        queue.sort_unstable_by_key(|(i, _, _)| *i);
+        c.next_index = queue.last().map_or(0, |(i, _, _)| i + 1);
+        c.queue = queue.into();
+        c
+    }
+
+    fn restore_record(
+        &mut self,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Option<(u64, Locator, Vec<u8>)>, RecordError> {
+        if key == SESSION_KEY {
+            let (id, max, acked) = record::decode_counts(key, value)?;
+            if max == 0 || acked > max {
+                return Err(bad(key, "impossible session counts"));
+            }
+            self.session = Some(Session {
+                id,
+                max,
+                acked,
+                sent: acked,
+            });
+            return Ok(None);
+        }
+        let index = key
+            .strip_prefix("q/")
+            .and_then(|h| record::parse_hex_u64(h, 16))
+            .ok_or_else(|| bad(key, "unknown key"))?;
+        let (locator, blob) = record::decode_update(key, value)?;
+        Ok(Some((index, locator, blob)))
+    }
+
+    fn put_session(&mut self) {
+        match self.session {
+            Some(s) => self.changes.put(
+                SESSION_KEY.to_string(),
+                record::encode_counts(s.id, s.max, s.acked).to_vec(),
+            ),
+            None => self.changes.remove(SESSION_KEY.to_string()),
         }
     }
 
@@ -78,7 +184,11 @@ impl TowerClient {
         if self.queue.len() >= self.max_queue {
             return Err(ClientError::QueueFull(self.queue.len()));
         }
-        self.queue.push_back((locator, blob));
+        let index = self.next_index;
+        self.next_index += 1;
+        self.changes
+            .insert(queue_key(index), record::encode_update(&locator, &blob));
+        self.queue.push_back((index, locator, blob));
         Ok(self.next_messages())
     }
 
@@ -117,7 +227,7 @@ impl TowerClient {
             return out;
         };
         let in_flight = usize::from(s.sent - s.acked);
-        for (locator, blob) in self.queue.iter().skip(in_flight) {
+        for (_, locator, blob) in self.queue.iter().skip(in_flight) {
             if s.sent >= s.max {
                 break;
             }
@@ -131,6 +241,7 @@ impl TowerClient {
         }
         if s.acked >= s.max && !self.queue.is_empty() && !self.asking {
             self.session = None;
+            self.changes.remove(SESSION_KEY.to_string());
             self.asking = true;
             out.push(TowerMessage::CreateSession {
                 max_updates: SESSION_UPDATES,
@@ -163,6 +274,7 @@ impl TowerClient {
                     acked: 0,
                     sent: 0,
                 });
+                self.put_session();
             }
             TowerMessage::StateUpdateAck {
                 session_id,
@@ -179,12 +291,16 @@ impl TowerClient {
                 match code {
                     Code::Ok => {
                         s.acked += 1;
-                        self.queue.pop_front();
+                        if let Some((index, _, _)) = self.queue.pop_front() {
+                            self.changes.remove(queue_key(index));
+                        }
                         self.acknowledged += 1;
+                        self.put_session();
                     }
                     Code::SessionFull => {
                         // Start over in a new session with what is left.
                         self.session = None;
+                        self.put_session();
                     }
                     other => {
                         // Sent again after the next connection.

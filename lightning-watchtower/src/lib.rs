@@ -17,12 +17,15 @@
 //! - [`client`]: [`TowerClient`]: a bounded queue of updates per tower,
 //!   sent in order, resent after a reconnection until acknowledged, never
 //!   blocking the caller;
+//! - [`record`]: the durable state of both, as records the host writes
+//!   before it sends what depends on them;
 //! - [`wire`]: the messages between them, custom odd types carried over
 //!   the BOLT 8 peer connection (ARCHITECTURE.md, "Backups and
 //!   watchtowers").
 
 pub mod blob;
 pub mod client;
+pub mod record;
 pub mod server;
 pub mod wire;
 

@@ -19,6 +19,7 @@ use bitcoin::Transaction;
 use lightning_chain::{Broadcaster, ChainListener};
 
 use crate::blob::{JusticeKit, Locator, MAX_BLOB_LEN};
+use crate::record::{self, bad, Change, Changes, RecordError};
 use crate::wire::{Code, TowerMessage};
 
 /// The tower's limits.
@@ -64,8 +65,23 @@ struct Session {
 #[derive(Debug)]
 struct Stored {
     session: u64,
+    seqnum: u16,
     blob: Vec<u8>,
 }
+
+fn session_key(id: u64) -> String {
+    format!("s/{id:016x}")
+}
+
+fn update_key(session: u64, seqnum: u16) -> String {
+    format!("u/{session:016x}/{seqnum:04x}")
+}
+
+fn justice_key(txid: &bitcoin::Txid) -> String {
+    format!("j/{txid}")
+}
+
+const NEXT_KEY: &str = "next";
 
 /// Bytes of bookkeeping counted per stored update besides the blob.
 pub const UPDATE_OVERHEAD: usize = 16 + 8 + 24;
@@ -84,6 +100,8 @@ pub struct TowerStats {
     /// Blobs that matched a locator but did not open as a justice kit
     /// for that transaction (damage, or a lying client).
     pub bad_blobs: u64,
+    /// Records skipped on restore because they did not decode.
+    pub damaged_records: u64,
 }
 
 /// A watchtower, sans-IO: messages in and out by [`Tower::handle_message`],
@@ -99,6 +117,7 @@ pub struct Tower {
     /// Justice transactions broadcast, rebroadcast every block until the
     /// host drops them (`forget_justice`).
     pending_justice: Vec<Transaction>,
+    changes: Changes,
 }
 
 impl core::fmt::Debug for Tower {
@@ -122,6 +141,132 @@ impl Tower {
             updates: HashMap::new(),
             stats: TowerStats::default(),
             pending_justice: Vec::new(),
+            changes: Changes::default(),
+        }
+    }
+
+    /// Turns on (or off) the recording of durable changes
+    /// ([`take_changes`](Tower::take_changes), [`crate::record`]).
+    pub fn record_changes(&mut self, on: bool) {
+        self.changes.set(on);
+    }
+
+    /// The changes to durable state since the last call, in order: the
+    /// host writes them before it sends the answers those calls returned.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.changes.take()
+    }
+
+    /// A tower rebuilt from its records ([`crate::record`]), recording
+    /// changes. Records that do not decode are skipped and counted
+    /// ([`TowerStats::damaged_records`]); updates past the storage bound
+    /// are kept (they were acknowledged), and new ones wait for room.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lightning_watchtower::wire::{Code, TowerMessage};
+    /// use lightning_watchtower::{Tower, TowerConfig};
+    /// # #[derive(Debug)] struct Nothing;
+    /// # impl lightning_chain::Broadcaster for Nothing {
+    /// #     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    /// # }
+    /// # let client = bitcoin::secp256k1::PublicKey::from_secret_key(
+    /// #     bitcoin::secp256k1::SECP256K1, &bitcoin::secp256k1::SecretKey::from_slice(&[1; 32]).unwrap());
+    /// let mut store = std::collections::BTreeMap::new();
+    /// let mut tower = Tower::restore(TowerConfig::default(), Arc::new(Nothing), Vec::new());
+    /// tower.handle_message(client, &TowerMessage::CreateSession { max_updates: 10 }).unwrap();
+    /// use lightning_watchtower::record::Change;
+    /// for change in tower.take_changes() {
+    ///     match change {
+    ///         Change::Insert { key, value } | Change::Put { key, value } => { store.insert(key, value); }
+    ///         Change::Remove { key } => { store.remove(&key); }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// // After a restart the session is there: its first update is taken.
+    /// let mut tower = Tower::restore(TowerConfig::default(), Arc::new(Nothing), store);
+    /// let ack = tower.handle_message(client, &TowerMessage::StateUpdate {
+    ///     session_id: 1, seqnum: 1, locator: lightning_watchtower::Locator([7; 16]), blob: vec![1; 100],
+    /// }).unwrap();
+    /// assert!(matches!(ack, TowerMessage::StateUpdateAck { code: Code::Ok, .. }));
+    /// ```
+    pub fn restore(
+        config: TowerConfig,
+        broadcaster: Arc<dyn Broadcaster + Send + Sync>,
+        records: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Tower {
+        let mut t = Tower::new(config, broadcaster);
+        t.record_changes(true);
+        for (key, value) in records {
+            if t.restore_record(&key, &value).is_err() {
+                t.stats.damaged_records += 1;
+            }
+        }
+        for ids in t.by_client.values_mut() {
+            ids.sort_unstable();
+        }
+        t
+    }
+
+    fn restore_record(&mut self, key: &str, value: &[u8]) -> Result<(), RecordError> {
+        if key == NEXT_KEY {
+            let b: [u8; 8] = value.try_into().map_err(|_| bad(key, "bad length"))?;
+            self.next_session = self.next_session.max(u64::from_be_bytes(b));
+        } else if let Some(hex) = key.strip_prefix("s/") {
+            let id = record::parse_hex_u64(hex, 16).ok_or_else(|| bad(key, "bad session id"))?;
+            if value.len() != 37 {
+                return Err(bad(key, "session of a bad length"));
+            }
+            let client =
+                PublicKey::from_slice(&value[..33]).map_err(|_| bad(key, "bad client id"))?;
+            let max_updates = u16::from_be_bytes([value[33], value[34]]);
+            let updates = u16::from_be_bytes([value[35], value[36]]);
+            if self.sessions.contains_key(&id) {
+                return Err(bad(key, "session twice"));
+            }
+            self.sessions.insert(
+                id,
+                Session {
+                    client,
+                    max_updates,
+                    updates,
+                },
+            );
+            self.by_client.entry(client).or_default().push(id);
+            self.next_session = self.next_session.max(id.wrapping_add(1));
+        } else if let Some(rest) = key.strip_prefix("u/") {
+            let (s, n) = rest
+                .split_once('/')
+                .ok_or_else(|| bad(key, "bad update key"))?;
+            let session = record::parse_hex_u64(s, 16).ok_or_else(|| bad(key, "bad session id"))?;
+            let seqnum = record::parse_hex_u64(n, 4)
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| bad(key, "bad seqnum"))?;
+            let (locator, blob) = record::decode_update(key, value)?;
+            self.stats.updates += 1;
+            self.stats.bytes += blob.len() + UPDATE_OVERHEAD;
+            self.updates.entry(locator).or_default().push(Stored {
+                session,
+                seqnum,
+                blob,
+            });
+            self.next_session = self.next_session.max(session.wrapping_add(1));
+        } else if key.starts_with("j/") {
+            let tx: Transaction = bitcoin::consensus::deserialize(value)
+                .map_err(|_| bad(key, "bad justice transaction"))?;
+            self.pending_justice.push(tx);
+        } else {
+            return Err(bad(key, "unknown key"));
+        }
+        Ok(())
+    }
+
+    fn put_session(&mut self, id: u64) {
+        if let Some(s) = self.sessions.get(&id) {
+            let mut v = s.client.serialize().to_vec();
+            v.extend_from_slice(&s.max_updates.to_be_bytes());
+            v.extend_from_slice(&s.updates.to_be_bytes());
+            self.changes.put(session_key(id), v);
         }
     }
 
@@ -139,6 +284,20 @@ impl Tower {
     ) -> Result<TowerMessage, TowerError> {
         Ok(match msg {
             TowerMessage::CreateSession { max_updates } => {
+                // A session the client holds and never used is offered
+                // again (its acknowledgement was lost to a disconnection
+                // or a crash): asking again costs nothing.
+                if let Some((id, s)) = self.by_client.get(&client).and_then(|ids| {
+                    ids.iter()
+                        .filter_map(|id| self.sessions.get(id).map(|s| (*id, s)))
+                        .find(|(_, s)| s.updates == 0)
+                }) {
+                    return Ok(TowerMessage::SessionAck {
+                        code: Code::Ok,
+                        session_id: id,
+                        max_updates: s.max_updates,
+                    });
+                }
                 let held = self.by_client.get(&client).map_or(0, Vec::len);
                 if held >= self.config.max_sessions_per_client {
                     // Sessions that are full are dropped to make room: their
@@ -165,6 +324,11 @@ impl Tower {
                     },
                 );
                 self.by_client.entry(client).or_default().push(id);
+                self.changes.put(
+                    NEXT_KEY.to_string(),
+                    self.next_session.to_be_bytes().to_vec(),
+                );
+                self.put_session(id);
                 TowerMessage::SessionAck {
                     code: Code::Ok,
                     session_id: id,
@@ -193,11 +357,13 @@ impl Tower {
             return;
         };
         let sessions = &mut self.sessions;
+        let changes = &mut self.changes;
         ids.retain(|id| {
             let full = sessions.get(id).is_none_or(|s| s.updates >= s.max_updates);
             if full {
                 // The updates keep their session id; the session is gone.
                 sessions.remove(id);
+                changes.remove(session_key(*id));
             }
             !full
         });
@@ -218,8 +384,9 @@ impl Tower {
             // Another client's session looks like no session at all.
             return Code::UnknownSession;
         }
-        if seqnum == s.updates && seqnum != 0 {
-            // The last one again (a resend after a reconnection).
+        if seqnum != 0 && seqnum <= s.updates {
+            // Stored already: a resend after a reconnection, of updates
+            // sent ahead of their acknowledgements.
             return Code::Ok;
         }
         if s.updates >= s.max_updates {
@@ -241,6 +408,7 @@ impl Tower {
         }
         slot.push(Stored {
             session: session_id,
+            seqnum,
             blob: blob.to_vec(),
         });
         self.stats.bytes += cost;
@@ -248,6 +416,11 @@ impl Tower {
         if let Some(s) = self.sessions.get_mut(&session_id) {
             s.updates += 1;
         }
+        self.changes.insert(
+            update_key(session_id, seqnum),
+            record::encode_update(&locator, blob),
+        );
+        self.put_session(session_id);
         Code::Ok
     }
 
@@ -266,11 +439,11 @@ impl Tower {
             for s in stored {
                 self.stats.updates -= 1;
                 self.stats.bytes -= s.blob.len() + UPDATE_OVERHEAD;
+                self.changes.remove(update_key(s.session, s.seqnum));
                 match JusticeKit::open(&s.blob, tx) {
                     Ok(kit) => out.extend(kit.transactions),
                     Err(_) => self.stats.bad_blobs += 1,
                 }
-                let _ = s.session;
             }
         }
         if !out.is_empty() {
@@ -279,6 +452,12 @@ impl Tower {
                 self.broadcaster.broadcast_transaction(t);
             }
             self.stats.justice_broadcast += out.len() as u64;
+            for j in &out {
+                self.changes.put(
+                    justice_key(&j.compute_txid()),
+                    bitcoin::consensus::serialize(j),
+                );
+            }
             self.pending_justice.extend(out.iter().cloned());
         }
         out
@@ -291,7 +470,11 @@ impl Tower {
 
     /// Stops rebroadcasting `txid` (the host saw it deep enough).
     pub fn forget_justice(&mut self, txid: &bitcoin::Txid) {
+        let before = self.pending_justice.len();
         self.pending_justice.retain(|t| t.compute_txid() != *txid);
+        if self.pending_justice.len() != before {
+            self.changes.remove(justice_key(txid));
+        }
     }
 }
 

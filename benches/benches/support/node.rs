@@ -91,12 +91,20 @@ pub struct Side {
     pub store: Arc<Counting>,
 }
 
+/// A third node serving as watchtower to both, with its connection to
+/// each: (the peer id on A or B, the peer id on the tower).
+pub struct TowerSide {
+    pub node: Node,
+    pub links: [(PeerId, PeerId); 2],
+}
+
 pub struct NodePair {
     pub chain: SimChainHandle,
     pub wallet: SimWallet,
     pub a: Side,
     pub b: Side,
     pub now: Duration,
+    pub tower: Option<TowerSide>,
     fed: u32,
 }
 
@@ -106,13 +114,16 @@ fn config() -> NodeConfig {
     c
 }
 
-fn node(seed: u8, chain: &SimChainHandle, store: Arc<Counting>) -> Node {
+/// The tower's seed byte.
+const TOWER_SEED: u8 = 3;
+
+fn node_with(seed: u8, chain: &SimChainHandle, store: Arc<Counting>, config: NodeConfig) -> Node {
     let host = NodeHost {
         broadcaster: Arc::new(chain.clone()),
         fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
     };
     Node::builder(Network::Regtest)
-        .config(config())
+        .config(config)
         .seed(&[seed; 32])
         .persistence(Persistence::Inline(store))
         .host(host)
@@ -125,16 +136,54 @@ impl NodePair {
     /// Two nodes over `a` and `b`, connected, with a ready 10M sat channel
     /// holding 5M sat on each side.
     pub fn open(a: Arc<dyn KvStore>, b: Arc<dyn KvStore>) -> NodePair {
+        Self::open_with(a, b, false)
+    }
+
+    /// As [`NodePair::open`]; with `tower`, a third node serves as
+    /// watchtower to both (issue 21), connected to each: every revocation
+    /// becomes a sealed justice kit sent to it and acknowledged.
+    pub fn open_with(a: Arc<dyn KvStore>, b: Arc<dyn KvStore>, tower: bool) -> NodePair {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
         let (sa, sb) = (Counting::new(a), Counting::new(b));
-        let mut na = node(1, &chain, sa.clone());
-        let mut nb = node(2, &chain, sb.clone());
         let now = Duration::from_secs(1_700_000_000);
+        let mut tower_node = tower.then(|| {
+            let mut c = config();
+            c.watchtower.server = Some(Default::default());
+            c.watchtower
+                .server
+                .as_mut()
+                .expect("server")
+                .max_updates_per_session = u16::MAX;
+            let store = Counting::new(Arc::new(lightning_persist::MemoryStore::new()));
+            node_with(TOWER_SEED, &chain, store, c)
+        });
+        let client = |seed: u8| {
+            let mut c = config();
+            if let Some(t) = &tower_node {
+                c.watchtower.towers = vec![t.node_id()];
+            }
+            c.watchtower.max_queue = 1_000_000;
+            (seed, c)
+        };
+        let (seed_a, config_a) = client(1);
+        let (seed_b, config_b) = client(2);
+        let mut na = node_with(seed_a, &chain, sa.clone(), config_a);
+        let mut nb = node_with(seed_b, &chain, sb.clone(), config_b);
         let (pa, act_one) = na.connect_outbound(nb.node_id(), now);
         let pb = nb.accept_inbound(now);
         nb.handle_bytes(pb, &act_one, now).expect("act one");
+        let tower = tower_node.take().map(|mut t| {
+            let mut link = |n: &mut Node| {
+                let (pn, act_one) = n.connect_outbound(t.node_id(), now);
+                let pt = t.accept_inbound(now);
+                t.handle_bytes(pt, &act_one, now).expect("act one");
+                (pn, pt)
+            };
+            let links = [link(&mut na), link(&mut nb)];
+            TowerSide { node: t, links }
+        });
         let fed = chain.best_block().height;
         let mut pair = NodePair {
             chain,
@@ -150,6 +199,7 @@ impl NodePair {
                 store: sb,
             },
             now,
+            tower,
             fed,
         };
         pair.shuttle();
@@ -212,7 +262,7 @@ impl NodePair {
     pub fn shuttle(&mut self) {
         let now = self.now;
         loop {
-            let mut moved = false;
+            let mut moved = self.shuttle_tower();
             for a_to_b in [true, false] {
                 let (from, to) = if a_to_b {
                     (&mut self.a, &mut self.b)
@@ -234,6 +284,37 @@ impl NodePair {
                 return;
             }
         }
+    }
+
+    /// One round of bytes between the tower and each node; whether any
+    /// moved.
+    fn shuttle_tower(&mut self) -> bool {
+        let now = self.now;
+        let Some(t) = &mut self.tower else {
+            return false;
+        };
+        let mut moved = false;
+        for (side, (pn, pt)) in [&mut self.a, &mut self.b].into_iter().zip(t.links) {
+            let mut bytes = Vec::new();
+            while let Some(b) = side.node.poll_transmit(pn) {
+                bytes.extend_from_slice(&b);
+            }
+            if !bytes.is_empty() {
+                moved = true;
+                t.node.handle_bytes(pt, &bytes, now).expect("honest bytes");
+            }
+            let mut back = Vec::new();
+            while let Some(b) = t.node.poll_transmit(pt) {
+                back.extend_from_slice(&b);
+            }
+            if !back.is_empty() {
+                moved = true;
+                side.node
+                    .handle_bytes(pn, &back, now)
+                    .expect("honest bytes");
+            }
+        }
+        moved
     }
 
     /// One payment of `amount_msat` over an invoice, A to B or B to A,

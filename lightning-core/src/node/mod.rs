@@ -135,7 +135,7 @@ pub use inbound::{
 pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
 pub use lightning_watchtower::server::{TowerConfig, TowerStats};
 pub use mpp::MppReceiveConfig;
-pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE};
+pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 pub use watchtower::{WatchtowerConfig, WatchtowerStats};
 

@@ -31,6 +31,11 @@ use super::NodeError;
 /// The namespace of every record the node writes.
 pub const NAMESPACE: &str = "node";
 
+/// The namespace of the watchtower client's and server's records
+/// (`lightning_watchtower::record`; their own namespace, so a tower's
+/// million updates never slow the listing of the node's records).
+pub const WATCHTOWER_NAMESPACE: &str = "watchtower";
+
 /// The id of one batch handed out by [`Node::poll_persist`](super::Node::poll_persist).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -51,7 +56,8 @@ pub struct PersistId(pub u64);
 pub struct PersistRequest {
     /// Report this id when done.
     pub id: PersistId,
-    /// The writes and removals, in order, all in namespace [`NAMESPACE`].
+    /// The writes and removals, in order, in namespace [`NAMESPACE`] (and
+    /// [`WATCHTOWER_NAMESPACE`] for watchtower records).
     /// A write carries the next version of its key: a store that already
     /// has a newer one (a replay after the host restarted) may drop it.
     pub ops: Vec<BatchOp>,
@@ -211,6 +217,57 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes a record of another namespace (the watchtower's) with the
+    /// next version of its key.
+    pub(crate) fn write_record_in(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        let slot = format!("{namespace}:{key}");
+        let version = self.versions.get(&slot).map_or(1, |v| v + 1);
+        self.versions.insert(slot, version);
+        self.write_in(namespace, key, version, value)
+    }
+
+    /// Remembers the stored version of a key of another namespace.
+    pub(crate) fn set_version_in(&mut self, namespace: &str, key: &str, version: u64) {
+        self.versions.insert(format!("{namespace}:{key}"), version);
+    }
+
+    /// Adds the write of a record of another namespace at `version`
+    /// (records written once take version 1 and keep no version here).
+    pub(crate) fn write_in(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        version: u64,
+        value: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        if let Some(f) = &self.failed {
+            return Err(NodeError::Persist(f.clone()));
+        }
+        self.push(BatchOp::Write {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+            version,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Adds the removal of a record of another namespace. Its version is
+    /// kept: a later write goes on above it (so a removal and a new
+    /// write of the key in one batch, where only the write stays, are
+    /// taken by the store).
+    pub(crate) fn remove_in(&mut self, namespace: &str, key: &str) {
+        self.push(BatchOp::Remove {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+        });
+    }
+
     /// Adds the removal of `key` to this step's batch, after the writes
     /// before it (a compaction's snapshot, a forgotten channel's last
     /// write).
@@ -225,8 +282,9 @@ impl Writer {
     /// dropped (the last one decides what the key holds), so a batch names
     /// each key once.
     fn push(&mut self, op: BatchOp) {
-        let key = op_key(&op).to_string();
-        self.open.retain(|o| op_key(o) != key);
+        let (ns, key) = (op_namespace(&op).to_string(), op_key(&op).to_string());
+        self.open
+            .retain(|o| op_key(o) != key || op_namespace(o) != ns);
         self.open.push(op);
     }
 
@@ -267,6 +325,12 @@ impl Writer {
 
     pub(crate) fn completed(&mut self, id: PersistId) {
         self.incomplete.remove(&id.0);
+    }
+}
+
+fn op_namespace(op: &BatchOp) -> &str {
+    match op {
+        BatchOp::Write { namespace, .. } | BatchOp::Remove { namespace, .. } => namespace,
     }
 }
 

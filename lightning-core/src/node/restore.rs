@@ -312,6 +312,7 @@ impl Node {
         // Static backup and recovered channels (issue 21).
         node.restore_backup_state(store)?;
         node.restore_peer_storage(store)?;
+        node.restore_watchtowers(store)?;
 
         // Money events the host had not acknowledged come again
         // ([`delivery`]), before anything this restore itself reports.

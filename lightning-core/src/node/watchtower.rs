@@ -13,28 +13,38 @@
 //! out behind the write barrier, in order, and are sent again after a
 //! reconnection until acknowledged; a full queue drops the update and
 //! counts it (the node's own resolver still guards the channel while it
-//! is online). Queued updates live in memory: a restart loses those not
-//! yet acknowledged.
+//! is online). The queue is durable: an update is written (namespace
+//! [`WATCHTOWER_NAMESPACE`], `client/<tower id>/...`) in the step that
+//! sealed it, and removed in the step that stored the tower's
+//! acknowledgement, so a restart sends again what was not acknowledged.
 //!
 //! Tower: with [`WatchtowerConfig::server`] set, the node answers
 //! `wt_create_session` / `wt_state_update` from any peer, bounded by the
 //! [`TowerConfig`], checks every confirmed transaction's locator, and
 //! broadcasts what a matching blob opens to, every block until it
 //! confirms. A tower needs full blocks (`block_connected`): a filtered
-//! light-client view cannot match locators. Stored updates live in memory.
+//! light-client view cannot match locators. Sessions, updates and the
+//! justice not yet confirmed are durable (`tower/...`): an update is
+//! acknowledged only once written, and a restarted tower watches for
+//! every update it acknowledged before.
+//!
+//! Record formats: [`lightning_watchtower::record`].
 
 use std::collections::BTreeMap;
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Transaction, Txid};
 use lightning_chain::{ChainListener, FeeEstimator};
+use lightning_persist::KvStore;
+use lightning_watchtower::record::{self, Change};
 use lightning_watchtower::wire::{TowerMessage, CREATE_SESSION, SESSION_ACK};
 use lightning_watchtower::wire::{STATE_UPDATE, STATE_UPDATE_ACK};
 use lightning_watchtower::{JusticeKit, Locator, Tower, TowerClient, TowerConfig};
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
-use super::Node;
+use super::persistence::WATCHTOWER_NAMESPACE;
+use super::{Node, NodeError};
 use crate::channel::update_log::Side;
 use crate::onchain::classify::{classify_spend, HtlcCandidate, SpendKind};
 use crate::onchain::resolve::{build_claim_transaction, resolve};
@@ -55,7 +65,8 @@ pub struct WatchtowerConfig {
     /// ([`Node::connect_outbound`]); updates wait in a queue while a tower
     /// is away.
     pub towers: Vec<PublicKey>,
-    /// Unacknowledged updates kept per tower. Default 10,000.
+    /// Unacknowledged updates kept per tower (in memory and in the store).
+    /// Default 10,000.
     pub max_queue: usize,
     /// Serve as a tower for any peer, within these limits.
     pub server: Option<TowerConfig>,
@@ -84,6 +95,8 @@ pub struct WatchtowerStats {
     pub queue_full: u64,
     /// Answers from a tower that were refusals or fit nothing we sent.
     pub tower_errors: u64,
+    /// Watchtower records skipped on restore because they did not decode.
+    pub damaged_records: u64,
     /// Per tower: (node id, updates queued and not acknowledged, updates
     /// acknowledged since start).
     pub towers: Vec<(PublicKey, usize, u64)>,
@@ -117,13 +130,23 @@ impl Watchtowers {
             clients: config
                 .towers
                 .iter()
-                .map(|t| (*t, TowerClient::new(config.max_queue)))
+                .map(|t| (*t, TowerClient::restore(config.max_queue, Vec::new())))
                 .collect(),
-            server: config.server.clone().map(|c| Tower::new(c, broadcaster)),
+            server: config
+                .server
+                .clone()
+                .map(|c| Tower::restore(c, broadcaster, Vec::new())),
             stats: WatchtowerStats::default(),
         }
     }
 }
+
+/// The key prefix of the records of our client for `tower`.
+fn client_prefix(tower: &PublicKey) -> String {
+    format!("client/{tower}/")
+}
+
+const TOWER_PREFIX: &str = "tower/";
 
 /// Whether `ty` is one of the tower protocol's message types.
 pub(super) fn is_tower_message(ty: u16) -> bool {
@@ -134,6 +157,92 @@ pub(super) fn is_tower_message(ty: u16) -> bool {
 }
 
 impl Node {
+    /// Rebuilds the clients and the tower from the store (on restore).
+    /// Records of a tower no longer configured are left in place.
+    pub(super) fn restore_watchtowers(&mut self, store: &dyn KvStore) -> Result<(), NodeError> {
+        let mut load = |prefix: &str| -> Result<Vec<(String, Vec<u8>)>, NodeError> {
+            let keys = store
+                .list_prefix(WATCHTOWER_NAMESPACE, prefix)
+                .map_err(|e| NodeError::Restore(format!("{WATCHTOWER_NAMESPACE}/{prefix}: {e}")))?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let Some(v) = store.read(WATCHTOWER_NAMESPACE, &key).map_err(|e| {
+                    NodeError::Restore(format!("{WATCHTOWER_NAMESPACE}/{key}: {e}"))
+                })?
+                else {
+                    continue;
+                };
+                let rel = key[prefix.len()..].to_string();
+                if record::is_rewritten(&rel) {
+                    self.writer
+                        .set_version_in(WATCHTOWER_NAMESPACE, &key, v.version);
+                }
+                out.push((rel, v.value));
+            }
+            Ok(out)
+        };
+        let towers: Vec<PublicKey> = self.watchtowers.clients.keys().copied().collect();
+        let mut restored = Vec::new();
+        for t in towers {
+            let records = load(&client_prefix(&t))?;
+            restored.push((t, records));
+        }
+        let tower_records = match self.watchtowers.server.is_some() {
+            true => Some(load(TOWER_PREFIX)?),
+            false => None,
+        };
+        for (t, records) in restored {
+            let c = TowerClient::restore(self.config.watchtower.max_queue, records);
+            self.watchtowers.stats.damaged_records += c.damaged_records;
+            self.watchtowers.clients.insert(t, c);
+        }
+        if let (Some(records), Some(config)) =
+            (tower_records, self.config.watchtower.server.clone())
+        {
+            let tower = Tower::restore(config, self.host.broadcaster.clone(), records);
+            self.watchtowers.stats.damaged_records += tower.stats().damaged_records;
+            self.watchtowers.server = Some(tower);
+        }
+        Ok(())
+    }
+
+    /// Writes what the clients and the tower changed into this step's
+    /// batch: the messages they queued wait for it (persist before send).
+    fn persist_watchtower_changes(&mut self) {
+        let mut all: Vec<(String, Change)> = Vec::new();
+        for (t, c) in &mut self.watchtowers.clients {
+            let prefix = client_prefix(t);
+            all.extend(c.take_changes().into_iter().map(|ch| (prefix.clone(), ch)));
+        }
+        if let Some(server) = &mut self.watchtowers.server {
+            all.extend(
+                server
+                    .take_changes()
+                    .into_iter()
+                    .map(|ch| (TOWER_PREFIX.to_string(), ch)),
+            );
+        }
+        for (prefix, change) in all {
+            let key = format!("{prefix}{}", change.key());
+            // A refused write (the store failed earlier) stops everything
+            // that depends on it already: nothing leaves any more.
+            let _ = match change {
+                Change::Insert { value, .. } => {
+                    self.writer.write_in(WATCHTOWER_NAMESPACE, &key, 1, value)
+                }
+                Change::Put { value, .. } => {
+                    self.writer
+                        .write_record_in(WATCHTOWER_NAMESPACE, &key, value)
+                }
+                Change::Remove { .. } => {
+                    self.writer.remove_in(WATCHTOWER_NAMESPACE, &key);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+        }
+    }
+
     /// The watchtower client's and server's counters.
     ///
     /// ```
@@ -193,6 +302,7 @@ impl Node {
             return;
         };
         let out = c.connected();
+        self.persist_watchtower_changes();
         self.send_tower_messages(node_id, out);
     }
 
@@ -221,7 +331,9 @@ impl Node {
             let Some(c) = self.watchtowers.clients.get_mut(&node_id) else {
                 return;
             };
-            match c.handle(&msg) {
+            let handled = c.handle(&msg);
+            self.persist_watchtower_changes();
+            match handled {
                 Ok(out) => self.send_tower_messages(node_id, out),
                 Err(_) => self.watchtowers.stats.tower_errors += 1,
             }
@@ -230,7 +342,9 @@ impl Node {
         let Some(server) = &mut self.watchtowers.server else {
             return;
         };
-        if let Ok(answer) = server.handle_message(node_id, &msg) {
+        let answer = server.handle_message(node_id, &msg);
+        self.persist_watchtower_changes();
+        if let Ok(answer) = answer {
             self.send_tower_messages(node_id, vec![answer]);
         }
     }
@@ -252,7 +366,9 @@ impl Node {
             let Some(c) = self.watchtowers.clients.get_mut(&t) else {
                 continue;
             };
-            match c.queue_update(locator, blob.clone()) {
+            let queued = c.queue_update(locator, blob.clone());
+            self.persist_watchtower_changes();
+            match queued {
                 Ok(out) => self.send_tower_messages(t, out),
                 Err(_) => self.watchtowers.stats.queue_full += 1,
             }
@@ -342,6 +458,7 @@ impl Node {
             server.forget_justice(txid);
         }
         server.transactions_confirmed(header, txdata, height);
+        self.persist_watchtower_changes();
     }
 
     /// A new tip: the tower we run broadcasts its pending justice again.

@@ -254,9 +254,11 @@ impl TestNode {
 /// Copies every record of `from` into a new store.
 pub fn copy_store(from: &MemoryStore) -> Arc<MemoryStore> {
     let to = Arc::new(MemoryStore::new());
-    for key in from.list_prefix("node", "").unwrap() {
-        if let Some(v) = from.read("node", &key).unwrap() {
-            to.write("node", &key, v.version, &v.value).unwrap();
+    for ns in ["node", "watchtower"] {
+        for key in from.list_prefix(ns, "").unwrap() {
+            if let Some(v) = from.read(ns, &key).unwrap() {
+                to.write(ns, &key, v.version, &v.value).unwrap();
+            }
         }
     }
     to
