@@ -999,6 +999,16 @@ impl Inner {
             }
             Event::BumpTransaction(bump) => {
                 self.record.lock().unwrap().bumps.push(format!("{bump:?}"));
+                // The harness's bump handler publishes an anchor
+                // commitment as it is (it carries the channel's feerate,
+                // which the simulated chain takes), without a child.
+                if let lightning::events::bump_transaction::BumpTransactionEvent::ChannelClose {
+                    commitment_tx,
+                    ..
+                } = &bump
+                {
+                    self.broadcaster.broadcast_transactions(&[commitment_tx]);
+                }
             }
             _ => {}
         }

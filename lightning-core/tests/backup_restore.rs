@@ -3,8 +3,10 @@
 //! nodes) to close, Bob publishes his latest commitment (BOLT 2:
 //! `next_commitment_number` 0), and Alice sweeps every satoshi of her
 //! `to_remote` to her wallet (less the sweep's fee), for both channel
-//! types, while broadcasting nothing but that sweep. Plus the backup's
-//! life (written on open and close) and bad input.
+//! types, while broadcasting nothing but that sweep; also with an HTLC
+//! each way in flight at the loss (a backup holds no HTLC: those go to
+//! Bob by timeout or preimage, and `to_remote` is still all Alice's).
+//! Plus the backup's life (written on open and close) and bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod node_support;
@@ -90,7 +92,8 @@ fn fresh_node(net: &Net, seed: [u8; 32]) -> (TestNode, Arc<Mutex<Vec<Transaction
 /// Alice opens, payments go both ways, Alice's store is lost; restored
 /// from `backup` (or, with `None`, from the one she wrote), she recovers.
 /// Returns the net for further checks.
-fn lose_and_restore(anchors: bool) -> Net {
+/// With `htlcs`, a held HTLC each way is in flight when the disk is lost.
+fn lose_and_restore(anchors: bool, htlcs: bool) -> Net {
     let mut net = Net::with_anchors(anchors);
     let id = net.open_channel(CAPACITY, 0);
     let opened = backups(&net.a.take_events());
@@ -106,6 +109,10 @@ fn lose_and_restore(anchors: bool) -> Net {
     for i in 0..3 {
         net.pay(true, 50_000_000 + i * 1_000);
         net.pay(false, 7_000_000);
+    }
+    if htlcs {
+        net.hold(true, 15_000_000, 0x41);
+        net.hold(false, 9_000_000, 0x42);
     }
     // Payments change no backup.
     assert!(backups(&net.a.take_events()).is_empty());
@@ -195,6 +202,17 @@ fn lose_and_restore(anchors: bool) -> Net {
     // The commitment's accounting: Bob's to_local is his balance; the rest
     // less fee and anchors is Alice's (she funded: fee and anchors are hers).
     let anchors_total = if anchors { 660 } else { 0 };
+    let htlc_outputs: Vec<u64> = commitment
+        .output
+        .iter()
+        .map(|o| o.value.to_sat())
+        .filter(|v| [15_000, 9_000].contains(v))
+        .collect();
+    assert_eq!(
+        htlc_outputs.len(),
+        if htlcs { 2 } else { 0 },
+        "{commitment:?}"
+    );
     let outputs: u64 = commitment.output.iter().map(|o| o.value.to_sat()).sum();
     let commit_fee = CAPACITY - outputs;
     assert_eq!(
@@ -225,17 +243,27 @@ fn lose_and_restore(anchors: bool) -> Net {
 
 #[test]
 fn restore_from_backup_static_remotekey_sweeps_to_remote() {
-    lose_and_restore(false);
+    lose_and_restore(false, false);
+}
+
+#[test]
+fn restore_from_backup_with_htlcs_in_flight_static_remotekey() {
+    lose_and_restore(false, true);
+}
+
+#[test]
+fn restore_from_backup_with_htlcs_in_flight_anchors() {
+    lose_and_restore(true, true);
 }
 
 #[test]
 fn restore_from_backup_anchors_sweeps_to_remote() {
-    lose_and_restore(true);
+    lose_and_restore(true, false);
 }
 
 #[test]
 fn recovered_channel_survives_a_restart_and_backup_drops_it_once_swept() {
-    let mut net = lose_and_restore(false);
+    let mut net = lose_and_restore(false, false);
     net.restart(true);
     let rc = net.a.node.recovered_channels();
     assert_eq!(rc.len(), 1);

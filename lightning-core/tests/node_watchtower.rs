@@ -13,11 +13,9 @@ mod node_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::hashes::{sha256, Hash};
 use bitcoin::{Amount, Transaction};
 use lightning_chain::ChainSync;
-use lightning_core::amount::Msat;
-use lightning_core::node::{Event, Node, NodeBuilder, PaymentHash, PaymentPreimage, Persistence};
+use lightning_core::node::{Event, Node, NodeBuilder, Persistence};
 use lightning_core::peer::PeerId;
 use lightning_persist::MemoryStore;
 use lightning_test_support::host::node_host;
@@ -125,39 +123,6 @@ fn feed(node: &mut TestNode, chain: &lightning_sim::SimChainHandle) {
     node.fed = chain.best_block().height;
 }
 
-/// `payee_is_bob`'s hold invoice for `amount_msat`, paid by the other and
-/// held: the HTLC is in both commitments. Returns its hash.
-fn hold(net: &mut Net, payee_is_bob: bool, amount_msat: u64, seed: u8) -> PaymentHash {
-    let preimage = PaymentPreimage([seed; 32]);
-    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-    let now = net.now;
-    let (payee, payer) = if payee_is_bob {
-        (&mut net.b, &mut net.a)
-    } else {
-        (&mut net.a, &mut net.b)
-    };
-    let invoice = payee
-        .node
-        .create_hold_invoice(
-            hash,
-            Some(Msat(amount_msat)),
-            "held",
-            Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    payer.node.pay_invoice(&invoice, now).unwrap();
-    net.shuttle();
-    let payee = if payee_is_bob { &mut net.b } else { &mut net.a };
-    assert!(
-        payee.events.iter().any(
-            |e| matches!(e, Event::HoldInvoiceAccepted { payment_hash, .. } if *payment_hash == hash)
-        ),
-        "the HTLC is held"
-    );
-    hash
-}
-
 /// With `tower_restarts`, the tower process dies and starts again from its
 /// store between the updates and the breach.
 fn breach_while_offline(anchors: bool, htlcs: bool, tower_restarts: bool) {
@@ -177,8 +142,8 @@ fn breach_while_offline(anchors: bool, htlcs: bool, tower_restarts: bool) {
     net.pay(false, 20_000_000);
     let held = htlcs.then(|| {
         (
-            hold(&mut net, true, 15_000_000, 0x41),
-            hold(&mut net, false, 9_000_000, 0x42),
+            net.hold(true, 15_000_000, 0x41),
+            net.hold(false, 9_000_000, 0x42),
         )
     });
     // The cheater's copy: Bob's store in this (soon revoked) state.

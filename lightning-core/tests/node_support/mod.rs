@@ -293,6 +293,42 @@ pub struct Net {
 }
 
 impl Net {
+    /// `payee_is_bob`'s hold invoice for `amount_msat` (its preimage is
+    /// `[seed; 32]`), paid by the other and held: the HTLC is in both
+    /// commitments. Returns its hash.
+    pub fn hold(&mut self, payee_is_bob: bool, amount_msat: u64, seed: u8) -> PaymentHash {
+        use bitcoin::hashes::{sha256, Hash};
+        let preimage = lightning_core::node::PaymentPreimage([seed; 32]);
+        let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+        let now = self.now;
+        let (payee, payer) = if payee_is_bob {
+            (&mut self.b, &mut self.a)
+        } else {
+            (&mut self.a, &mut self.b)
+        };
+        let invoice = payee
+            .node
+            .create_hold_invoice(
+                hash,
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "held",
+                Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        payer.node.pay_invoice(&invoice, now).unwrap();
+        self.shuttle();
+        let payee = if payee_is_bob { &self.b } else { &self.a };
+        assert!(
+            payee.events.iter().any(|e| matches!(
+                e,
+                Event::HoldInvoiceAccepted { payment_hash, .. } if *payment_hash == hash
+            )),
+            "the HTLC is held"
+        );
+        hash
+    }
+
     pub fn new(a_async: bool, b_async: bool) -> Net {
         Self::with_signers(a_async, b_async, None, None)
     }
