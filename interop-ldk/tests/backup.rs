@@ -4,19 +4,68 @@
 //! "option_data_loss_protect": `next_commitment_number` 0). LDK publishes
 //! its latest commitment, and we sweep our whole `to_remote` to our
 //! script, broadcasting nothing else: no commitment of ours, nothing that
-//! spends the funding output.
+//! spends the funding output. Also with an HTLC each way in flight at the
+//! loss (a backup holds no HTLC: those are LDK's to settle on chain).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use bitcoin::hashes::{sha256, Hash};
 use interop_ldk::host::{self, OurNode};
-use interop_ldk::pair::{Pair, LIMIT};
-use lightning_core::node::Event;
+use interop_ldk::pair::{ldk_id, Pair, LIMIT};
+use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
+use lightning_core::amount::Msat;
+use lightning_core::node::{Event, PaymentHash};
+
+/// One HTLC each way, held (so in both commitments) when the disk is lost:
+/// 15,000 sat from us to LDK, 9,000 sat from LDK to us.
+fn hold_an_htlc_each_way(pair: &Pair, id: &lightning_wire::types::ChannelId) {
+    pair.ldk.set_hold(true);
+    pair.we_pay_ldk_start(15_000_000);
+    pair.ldk
+        .wait_until("LDK holds our HTLC", LIMIT, || pair.ldk.held() == 1);
+    let hash = PaymentHash(sha256::Hash::hash(&[0x42; 32]).to_byte_array());
+    let invoice = pair
+        .ours
+        .with(|n| {
+            n.create_hold_invoice(
+                hash,
+                Some(Msat(9_000_000)),
+                "held",
+                Duration::from_secs(3600),
+                host::now(),
+            )
+        })
+        .unwrap();
+    pair.ldk.pay_invoice(&invoice.to_string(), None);
+    pair.ours.wait_until("we hold LDK's HTLC", LIMIT, |s| {
+        s.events.iter().any(
+            |e| matches!(e, Event::HoldInvoiceAccepted { payment_hash, .. } if *payment_hash == hash),
+        )
+    });
+    pair.ldk
+        .wait_until("both HTLCs committed on both sides", LIMIT, || {
+            pair.ldk
+                .channels()
+                .into_iter()
+                .find(|c| c.channel_id == ldk_id(id))
+                .is_some_and(|c| {
+                    c.pending_inbound_htlcs.len() == 1
+                        && c.pending_outbound_htlcs.len() == 1
+                        && c.pending_inbound_htlcs
+                            .iter()
+                            .all(|h| h.state == Some(InboundHTLCStateDetails::Committed))
+                        && c.pending_outbound_htlcs
+                            .iter()
+                            .all(|h| h.state == Some(OutboundHTLCStateDetails::Committed))
+                })
+        });
+}
 
 /// Our node's seed in every `Pair`.
 const OUR_SEED: [u8; 32] = [32; 32];
 
-fn restore_from_backup_with_ldk(anchors: bool) {
+fn restore_from_backup_with_ldk(anchors: bool, htlcs: bool) {
     let mut pair = Pair::new(anchors);
     let id = pair.open_from_us(1_000_000, 0);
     for i in 0..3 {
@@ -29,6 +78,9 @@ fn restore_from_backup_with_ldk(anchors: bool) {
         pair.wait_ldk_paid_us(&h);
     }
     pair.wait_balances_agree(&id);
+    if htlcs {
+        hold_an_htlc_each_way(&pair, &id);
+    }
     let file = pair.ours.with(|n| n.export_all_channel_backups()).unwrap();
     let our_sat = pair.our_balance_msat(&id) / 1000;
     let details = pair.ours.channel(&id).unwrap();
@@ -113,6 +165,12 @@ fn restore_from_backup_with_ldk(anchors: bool) {
     // We funded: the commitment fee and the anchors are ours; the rest of
     // our balance is the whole `to_remote`.
     let anchors_total = if anchors { 660 } else { 0 };
+    let htlc_outputs = commitment
+        .output
+        .iter()
+        .filter(|o| [15_000, 9_000].contains(&o.value.to_sat()))
+        .count();
+    assert_eq!(htlc_outputs, if htlcs { 2 } else { 0 }, "{commitment:?}");
     let outputs: u64 = commitment.output.iter().map(|o| o.value.to_sat()).sum();
     assert_eq!(
         to_remote.value.to_sat(),
@@ -134,10 +192,20 @@ fn restore_from_backup_with_ldk(anchors: bool) {
 
 #[test]
 fn restore_from_backup_with_ldk_static_remotekey() {
-    restore_from_backup_with_ldk(false);
+    restore_from_backup_with_ldk(false, false);
 }
 
 #[test]
 fn restore_from_backup_with_ldk_anchors() {
-    restore_from_backup_with_ldk(true);
+    restore_from_backup_with_ldk(true, false);
+}
+
+#[test]
+fn restore_from_backup_with_ldk_htlcs_in_flight_static_remotekey() {
+    restore_from_backup_with_ldk(false, true);
+}
+
+#[test]
+fn restore_from_backup_with_ldk_htlcs_in_flight_anchors() {
+    restore_from_backup_with_ldk(true, true);
 }
