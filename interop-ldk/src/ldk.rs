@@ -584,6 +584,41 @@ impl LdkNode {
         self.inner.peers.process_events();
     }
 
+    /// Force-closes `channel_id`: LDK broadcasts its latest commitment (on
+    /// anchors, through its bump handler: the harness publishes it).
+    pub fn force_close(&self, channel_id: &ChannelId, node_id: &PublicKey) {
+        self.inner
+            .manager
+            .force_close_broadcasting_latest_txn(channel_id, node_id, "interop test".into())
+            .unwrap();
+        self.inner.peers.process_events();
+    }
+
+    /// LDK's channel monitor's claimable balances for `channel_id` (also
+    /// after the close, until LDK forgets them), as (kind, sat) pairs:
+    /// LDK's own account of what it gets back on chain.
+    pub fn claimable_balances(&self, channel_id: &ChannelId) -> Vec<(String, u64)> {
+        use lightning::chain::channelmonitor::Balance;
+        let Ok(monitor) = self.inner.monitor.get_monitor(*channel_id) else {
+            return Vec::new();
+        };
+        monitor
+            .get_claimable_balances()
+            .into_iter()
+            .map(|b| {
+                let kind = match &b {
+                    Balance::ClaimableOnChannelClose { .. } => "on_channel_close",
+                    Balance::ClaimableAwaitingConfirmations { .. } => "awaiting_confirmations",
+                    Balance::ContentiousClaimable { .. } => "contentious",
+                    Balance::MaybeTimeoutClaimableHTLC { .. } => "maybe_timeout_htlc",
+                    Balance::MaybePreimageClaimableHTLC { .. } => "maybe_preimage_htlc",
+                    Balance::CounterpartyRevokedOutputClaimable { .. } => "revoked_output",
+                };
+                (kind.to_string(), b.claimable_amount_satoshis())
+            })
+            .collect()
+    }
+
     /// An invoice LDK can be paid with (`amount_msat`, expiry one hour).
     pub fn create_invoice(&self, amount_msat: Option<u64>, description: &str) -> Bolt11Invoice {
         self.inner

@@ -24,6 +24,9 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// The LDK node's seed.
 pub const LDK_SEED: [u8; 32] = [31; 32];
 
+/// Our node's seed.
+pub const OUR_SEED: [u8; 32] = [32; 32];
+
 /// The two nodes and their chain.
 #[derive(Debug)]
 pub struct Pair {
@@ -93,7 +96,7 @@ impl Pair {
             ldk_config,
         );
         let ours = OurNode::start(
-            [32; 32],
+            OUR_SEED,
             our_config,
             world.chain.clone(),
             wallets[1].clone(),
@@ -555,6 +558,63 @@ impl Pair {
             assert!(their_out < their_msat / 1000 && their_out + fee >= their_msat / 1000);
         }
         closing
+    }
+
+    /// Leaves one HTLC each way pending in both commitments of `id`:
+    /// `to_ldk_msat` from us, which LDK holds without claiming, and
+    /// `to_us_msat` from LDK for a hold invoice of ours whose preimage is
+    /// `preimage` (held: [`lightning_core::node::Node::claim_for_hash`]
+    /// settles it). Waits until both are irrevocably committed on LDK's
+    /// side. Returns (our payment's hash, LDK's payment's hash).
+    pub fn hold_an_htlc_each_way(
+        &self,
+        id: &ChannelId,
+        to_ldk_msat: u64,
+        to_us_msat: u64,
+        preimage: lightning_core::node::PaymentPreimage,
+    ) -> (PaymentHash, PaymentHash) {
+        use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
+        self.ldk.set_hold(true);
+        let ours = self.we_pay_ldk_start(to_ldk_msat);
+        self.ldk
+            .wait_until("LDK holds our HTLC", LIMIT, || self.ldk.held() >= 1);
+        let hash = PaymentHash(bitcoin::hashes::sha256::Hash::hash(&preimage.0).to_byte_array());
+        let invoice = self
+            .ours
+            .with(|n| {
+                n.create_hold_invoice(
+                    hash,
+                    Some(lightning_core::amount::Msat(to_us_msat)),
+                    "held",
+                    Duration::from_secs(3600),
+                    host::now(),
+                )
+            })
+            .unwrap();
+        self.ldk.pay_invoice(&invoice.to_string(), None);
+        self.ours.wait_until("we hold LDK's HTLC", LIMIT, |s| {
+            s.events.iter().any(|e| {
+                matches!(e, Event::HoldInvoiceAccepted { payment_hash, .. } if *payment_hash == hash)
+            })
+        });
+        self.ldk
+            .wait_until("both HTLCs committed on both sides", LIMIT, || {
+                self.ldk
+                    .channels()
+                    .into_iter()
+                    .find(|c| c.channel_id == ldk_id(id))
+                    .is_some_and(|c| {
+                        c.pending_inbound_htlcs.len() == 1
+                            && c.pending_outbound_htlcs.len() == 1
+                            && c.pending_inbound_htlcs
+                                .iter()
+                                .all(|h| h.state == Some(InboundHTLCStateDetails::Committed))
+                            && c.pending_outbound_htlcs
+                                .iter()
+                                .all(|h| h.state == Some(OutboundHTLCStateDetails::Committed))
+                    })
+            });
+        (ours, hash)
     }
 
     /// Panics if either side saw a transaction refused.

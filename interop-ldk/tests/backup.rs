@@ -10,60 +10,9 @@
 
 use std::time::Duration;
 
-use bitcoin::hashes::{sha256, Hash};
 use interop_ldk::host::{self, OurNode};
-use interop_ldk::pair::{ldk_id, Pair, LIMIT};
-use lightning::ln::channel_state::{InboundHTLCStateDetails, OutboundHTLCStateDetails};
-use lightning_core::amount::Msat;
-use lightning_core::node::{Event, PaymentHash};
-
-/// One HTLC each way, held (so in both commitments) when the disk is lost:
-/// 15,000 sat from us to LDK, 9,000 sat from LDK to us.
-fn hold_an_htlc_each_way(pair: &Pair, id: &lightning_wire::types::ChannelId) {
-    pair.ldk.set_hold(true);
-    pair.we_pay_ldk_start(15_000_000);
-    pair.ldk
-        .wait_until("LDK holds our HTLC", LIMIT, || pair.ldk.held() == 1);
-    let hash = PaymentHash(sha256::Hash::hash(&[0x42; 32]).to_byte_array());
-    let invoice = pair
-        .ours
-        .with(|n| {
-            n.create_hold_invoice(
-                hash,
-                Some(Msat(9_000_000)),
-                "held",
-                Duration::from_secs(3600),
-                host::now(),
-            )
-        })
-        .unwrap();
-    pair.ldk.pay_invoice(&invoice.to_string(), None);
-    pair.ours.wait_until("we hold LDK's HTLC", LIMIT, |s| {
-        s.events.iter().any(
-            |e| matches!(e, Event::HoldInvoiceAccepted { payment_hash, .. } if *payment_hash == hash),
-        )
-    });
-    pair.ldk
-        .wait_until("both HTLCs committed on both sides", LIMIT, || {
-            pair.ldk
-                .channels()
-                .into_iter()
-                .find(|c| c.channel_id == ldk_id(id))
-                .is_some_and(|c| {
-                    c.pending_inbound_htlcs.len() == 1
-                        && c.pending_outbound_htlcs.len() == 1
-                        && c.pending_inbound_htlcs
-                            .iter()
-                            .all(|h| h.state == Some(InboundHTLCStateDetails::Committed))
-                        && c.pending_outbound_htlcs
-                            .iter()
-                            .all(|h| h.state == Some(OutboundHTLCStateDetails::Committed))
-                })
-        });
-}
-
-/// Our node's seed in every `Pair`.
-const OUR_SEED: [u8; 32] = [32; 32];
+use interop_ldk::pair::{Pair, LIMIT, OUR_SEED};
+use lightning_core::node::{Event, PaymentPreimage};
 
 fn restore_from_backup_with_ldk(anchors: bool, htlcs: bool) {
     let mut pair = Pair::new(anchors);
@@ -79,7 +28,7 @@ fn restore_from_backup_with_ldk(anchors: bool, htlcs: bool) {
     }
     pair.wait_balances_agree(&id);
     if htlcs {
-        hold_an_htlc_each_way(&pair, &id);
+        pair.hold_an_htlc_each_way(&id, 15_000_000, 9_000_000, PaymentPreimage([0x42; 32]));
     }
     let file = pair.ours.with(|n| n.export_all_channel_backups()).unwrap();
     let our_sat = pair.our_balance_msat(&id) / 1000;

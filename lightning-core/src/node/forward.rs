@@ -279,6 +279,7 @@ impl Node {
             return;
         };
         if r.state == ForwardState::Offered {
+            self.preimage_learned = true;
             r.state = ForwardState::Fulfilled(preimage);
             r.resolved_at = Some(now);
             r.event_handled = false;

@@ -218,6 +218,7 @@ impl Node {
             rec.state = HoldState::Claimed(preimage);
             rec.event_handled = false;
         }
+        self.preimage_learned = true;
         self.save_hold(&hash);
         self.push_event(
             Event::PaymentReceived {

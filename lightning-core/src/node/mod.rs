@@ -231,6 +231,10 @@ pub struct Node {
     events: events::EventQueue,
     /// Channels with updates to sign (one `commit` after a batch).
     to_commit: BTreeSet<ChannelId>,
+    /// A preimage became known this step (a hold invoice claimed, a
+    /// forward fulfilled downstream): channels already on chain gain the
+    /// claims it allows as the step ends ([`onchain`]).
+    preimage_learned: bool,
     keys_indexes: KeysIndexes,
     /// The write of this run's entropy epoch: nothing drawn from the
     /// epoch may reach the host before it is durable.
@@ -307,6 +311,9 @@ impl Node {
             // Failed attempts' successors go out in this step ([`retry`]).
             self.run_payment_retries();
             self.flush_commits();
+            if std::mem::take(&mut self.preimage_learned) {
+                self.onchain_preimage_learned();
+            }
             // HTLC history and watches join this step's batch.
             self.record_htlc_history();
             // A channel opened or closed: the backup joins this batch.

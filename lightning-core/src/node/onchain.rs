@@ -464,6 +464,45 @@ impl Node {
         Ok(())
     }
 
+    /// A preimage became known after channels went on chain (a hold
+    /// invoice claimed, a forward fulfilled downstream): each resolver of a
+    /// commitment with HTLCs gains the claims the node's preimages now
+    /// allow (BOLT 5, "HTLC Output Handling": an HTLC output offered to us
+    /// whose preimage we learn is ours to spend before it times out).
+    /// Claims already made stay ([`ChannelResolver::add_claim`] keeps one
+    /// claim per output); the new ones go out with the next block's due
+    /// claims, behind this step's write.
+    pub(super) fn onchain_preimage_learned(&mut self) {
+        let tip = self.best_height();
+        let open: Vec<(ChannelId, u32)> = self
+            .onchain
+            .iter()
+            .filter(|(_, r)| !r.may_forget(tip))
+            .filter_map(|(id, r)| {
+                let s = r.spend.as_ref()?;
+                let height = s.height?;
+                matches!(
+                    s.kind,
+                    SpendTag::Holder | SpendTag::CounterpartyCurrent | SpendTag::CounterpartyNext
+                )
+                .then_some((*id, height))
+            })
+            .collect();
+        for (id, height) in open {
+            let Some(kind) = self.classify_again(id) else {
+                continue;
+            };
+            let before = self.onchain.get(&id).map_or(0, |r| r.claims.len());
+            if self.make_claims(id, &kind, height).is_err() {
+                continue;
+            }
+            if self.onchain.get(&id).map_or(0, |r| r.claims.len()) > before {
+                self.save_resolver(id);
+                self.register_watches(id);
+            }
+        }
+    }
+
     /// `tx`, confirmed at `height`, is one of channel `id`'s claims or
     /// spends an output the resolver watches.
     fn claim_side_tx(&mut self, id: ChannelId, tx: &Transaction, height: u32) {

@@ -79,6 +79,7 @@ impl Node {
             outbox: Outbox::default(),
             events: events::EventQueue::default(),
             to_commit: BTreeSet::new(),
+            preimage_learned: false,
             keys_indexes: KeysIndexes::default(),
             epoch_write: 0,
             gossip: Default::default(),
