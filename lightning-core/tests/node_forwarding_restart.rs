@@ -581,3 +581,70 @@ fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
         Event::PaymentForwarded { payment_hash, fee_earned_msat, .. }
             if *payment_hash == hash && fee_earned_msat.0 == FEE)));
 }
+
+/// The other way round: A closes A-B on chain while C holds the HTLC, and
+/// only then does C claim it, off chain, from B. B's incoming HTLC is on
+/// A's confirmed commitment: B claims it there with the preimage (BOLT 5:
+/// an HTLC output offered to us whose preimage we learn is ours to spend)
+/// instead of letting A time it out, and earns its fee.
+#[test]
+fn a_preimage_learned_after_the_incoming_channel_went_on_chain_is_claimed_there() {
+    use bitcoin::hashes::{sha256, Hash};
+    use lightning_core::node::PaymentPreimage;
+    let (mut line, ab, bc) = line();
+    let now = line.now;
+    let preimage = PaymentPreimage([43; 32]);
+    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+    let invoice = line.members[2]
+        .node
+        .create_hold_invoice(
+            hash,
+            Some(Msat(AMOUNT)),
+            "chain",
+            Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(&invoice, &route, now)
+        .unwrap();
+    line.shuttle();
+    assert!(line.members[2]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::HoldInvoiceAccepted { .. })));
+    // A-B goes on chain first.
+    line.disconnect(0);
+    line.members[0].node.force_close_channel(ab).unwrap();
+    line.shuttle();
+    let start = line.chain.best_block().height + 1;
+    line.mine(1);
+    line.shuttle();
+    // Now C claims, and B learns the preimage off chain.
+    line.members[2].node.claim_for_hash(preimage, now).unwrap();
+    line.shuttle();
+    let mut claimed = false;
+    for _ in 0..30 {
+        line.mine(1);
+        line.shuttle();
+        let tip = line.chain.best_block().height;
+        claimed = (start..=tip).any(|h| {
+            line.chain.block_at(h).unwrap().txdata.iter().any(|t| {
+                t.input
+                    .iter()
+                    .any(|i| i.witness.iter().any(|w| w == preimage.0))
+            })
+        });
+        if claimed {
+            break;
+        }
+    }
+    assert!(claimed, "B claims its incoming HTLC on A's commitment");
+    let f = line.members[1].node.list_forwards();
+    assert!(
+        f.iter().any(|f| f.status == ForwardStatus::Settled),
+        "{f:?}"
+    );
+}
