@@ -605,3 +605,52 @@ fn keysend_to_a_node_that_is_not_a_peer_is_routed() {
         Err(NodeError::NoRoute { .. })
     ));
 }
+
+/// A per-payment cap on routing fees (`PayOptions::max_fee_msat`): one
+/// msat under the cheapest path's fee finds no route; exactly its fee
+/// pays. The cap holds across retries: with C - Z drained, the first
+/// attempt (through C) fails and the only other path (through A and B,
+/// two fees) is over the cap, so the payment fails rather than pay more
+/// (with the node's budget it succeeds over A and B:
+/// `a_failed_first_path_is_retried_over_another_and_the_scorer_learns`).
+#[test]
+fn a_per_payment_fee_cap_holds_across_retries() {
+    use lightning_core::node::PayOptions;
+    let mut net = network(false, false, |_| {});
+    let line = &mut net.line;
+    let now = line.now;
+    let inv = invoice(line, AMOUNT_MSAT);
+    let mut options = PayOptions::default();
+    options.max_fee_msat = Some(Msat(fee(AMOUNT_MSAT) - 1));
+    assert!(matches!(
+        line.members[P].node.pay_invoice_with(&inv, &options, now),
+        Err(NodeError::NoRoute { .. })
+    ));
+    options.max_fee_msat = Some(Msat(fee(AMOUNT_MSAT)));
+    line.members[P]
+        .node
+        .pay_invoice_with(&inv, &options, now)
+        .unwrap();
+    line.shuttle();
+    let hash = *inv.payment_hash();
+    let p = line.members[P].node.list_payments();
+    let p = p.iter().find(|p| p.payment_hash == hash).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded);
+
+    let mut net = network(true, false, |_| {});
+    let line = &mut net.line;
+    let inv = invoice(line, AMOUNT_MSAT);
+    let hash = *inv.payment_hash();
+    line.members[P]
+        .node
+        .pay_invoice_with(&inv, &options, now)
+        .unwrap();
+    line.shuttle();
+    tick(line, 1);
+    line.shuttle();
+    let p = line.members[P].node.list_payments();
+    let p = p.iter().find(|p| p.payment_hash == hash).unwrap();
+    assert_eq!(p.status, PaymentStatus::Failed, "{p:?}");
+    assert_eq!(p.attempts, 1);
+    assert!(forwards(line, A, hash).is_empty(), "nothing over A and B");
+}

@@ -12,6 +12,7 @@
 //! sync_interval_ms = 1000
 //! watchtower_server = true        # serve as a watchtower for any peer
 //! watchtowers = ["02ab…@10.0.0.5:9735"]  # send justice kits to these
+//! accept_keysend = true           # take payments without an invoice (bLIP 3)
 //!
 //! [bitcoind]
 //! url = "http://127.0.0.1:18443/"
@@ -63,6 +64,8 @@ pub struct Config {
     /// Watchtowers to send a justice kit per revoked commitment to, each
     /// `<node id>@<host:port>`.
     pub watchtowers: Option<Vec<String>>,
+    /// Accept keysend payments (bLIP 3; default false).
+    pub accept_keysend: Option<bool>,
     /// The chain source.
     #[serde(default)]
     pub bitcoind: BitcoindSection,
@@ -87,6 +90,7 @@ impl Config {
             sync_interval_ms: other.sync_interval_ms.or(self.sync_interval_ms),
             watchtower_server: other.watchtower_server.or(self.watchtower_server),
             watchtowers: other.watchtowers.or(self.watchtowers),
+            accept_keysend: other.accept_keysend.or(self.accept_keysend),
             bitcoind: BitcoindSection {
                 url: other.bitcoind.url.or(self.bitcoind.url),
                 user: other.bitcoind.user.or(self.bitcoind.user),

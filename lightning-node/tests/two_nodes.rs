@@ -69,18 +69,66 @@ fn open_pay_close_with_balances() {
     let chans = bob.call("listpeerchannels", json!([]));
     assert_eq!(chans["channels"][0]["to_us_msat"], 50_000_000u64);
 
+    // Keysend, both forms, with a custom record (bLIP 3).
+    let ks = alice.call(
+        "keysend",
+        json!([bob.id(), 20_000_000, "tip", null, null, null, null, null, {"65537": "68656c6c6f"}]),
+    );
+    assert_eq!(ks["status"], "complete", "{ks}");
+    assert_eq!(ks["amount_msat"], 20_000_000u64);
+    assert_eq!(ks["amount_sent_msat"], 20_000_000u64, "direct: no fee");
+    assert_eq!(ks["destination"], bob.id());
+    let pre = hex::decode(ks["payment_preimage"].as_str().unwrap()).unwrap();
+    let hash = {
+        use bitcoin::hashes::{sha256, Hash};
+        sha256::Hash::hash(&pre).to_string()
+    };
+    assert_eq!(ks["payment_hash"], hash);
+    let xks = alice.call(
+        "xkeysend",
+        json!({"destination": bob.id(), "amount_msat": "10000sat", "maxfee": 0}),
+    );
+    assert_eq!(xks["amount_msat"], 10_000_000u64, "{xks}");
+    assert_eq!(xks["successful_parts"], 1);
+    let pays = alice.call("listpays", json!([null, ks["payment_hash"]]));
+    assert_eq!(pays["pays"][0]["status"], "complete");
+    assert!(pays["pays"][0].get("bolt11").is_none());
+    wait("bob holds both keysends", || {
+        let chans = bob.call("listpeerchannels", json!([]));
+        chans["channels"][0]["to_us_msat"] == 80_000_000u64
+    });
+    // A fee cap given twice over, and records outside the custom range.
+    assert_eq!(
+        alice
+            .call_err(
+                "pay",
+                json!({"bolt11": inv["bolt11"], "maxfee": 1, "maxfeepercent": 1})
+            )
+            .0,
+        -32602
+    );
+    assert_eq!(
+        alice
+            .call_err(
+                "keysend",
+                json!({"destination": bob.id(), "amount_msat": 1000, "extratlvs": {"5": "00"}})
+            )
+            .0,
+        -32602
+    );
+
     // Cooperative close; the outputs reach both wallets.
     let closed = alice.call("close", json!([bob.id()]));
     assert_eq!(closed["type"], "mutual");
     net.mine_empty(1);
     wait("bob's wallet holds his channel balance", || {
-        onchain_sat(&bob.call("listfunds", json!([]))) == 50_000
+        onchain_sat(&bob.call("listfunds", json!([]))) == 80_000
     });
     wait("alice's wallet holds hers", || {
         onchain_sat(&alice.call("listfunds", json!([]))) > after_open
     });
     let alice_final = onchain_sat(&alice.call("listfunds", json!([])));
-    let close_fee = after_open + 1_000_000 - 50_000 - alice_final;
+    let close_fee = after_open + 1_000_000 - 80_000 - alice_final;
     assert!(close_fee > 0 && close_fee < 10_000, "close fee {close_fee}");
 
     // Sending back on chain: withdraw from Bob to Alice.
@@ -89,7 +137,7 @@ fn open_pay_close_with_balances() {
     assert!(w["txid"].is_string());
     net.mine_empty(1);
     wait("alice got bob's withdrawal", || {
-        onchain_sat(&alice.call("listfunds", json!([]))) > alice_final + 40_000
+        onchain_sat(&alice.call("listfunds", json!([]))) > alice_final + 70_000
     });
     assert_eq!(onchain_sat(&bob.call("listfunds", json!([]))), 0);
 }

@@ -9,6 +9,7 @@ use bitcoin::secp256k1::PublicKey;
 use lightning_router::{NodeId, RouteParams};
 
 use super::events::PaymentId;
+use super::retry::PayOptions;
 use super::route::Route;
 use super::router_path::{node_route, CLTV_SLACK};
 use super::{Node, NodeError};
@@ -43,6 +44,35 @@ impl Node {
         custom_records: Vec<(u64, Vec<u8>)>,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.keysend_to_with(
+            payee,
+            amount_msat,
+            custom_records,
+            &PayOptions::default(),
+            now,
+        )
+    }
+
+    /// [`Node::keysend_to`] with the caller's [`PayOptions`] (a cap on the
+    /// path's routing fees).
+    ///
+    /// ```
+    /// use lightning_core::node::{Node, NodeError, PayOptions};
+    /// use lightning_core::Msat;
+    /// # fn f(node: &mut Node, payee: bitcoin::secp256k1::PublicKey, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let mut options = PayOptions::default();
+    /// options.max_fee_msat = Some(Msat(0)); // a direct channel, or nothing
+    /// node.keysend_to_with(payee, Msat(5_000_000), Vec::new(), &options, now)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn keysend_to_with(
+        &mut self,
+        payee: PublicKey,
+        amount_msat: Msat,
+        custom_records: Vec<(u64, Vec<u8>)>,
+        options: &PayOptions,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
         self.now = now;
         let amount = amount_msat.0;
         let no_route = || NodeError::NoRoute {
@@ -57,7 +87,11 @@ impl Node {
         } else {
             let mut params = RouteParams::new(NodeId::from_pubkey(&payee), amount_msat);
             params.min_final_cltv_expiry_delta = self.config.min_final_cltv_expiry_delta;
-            params.max_total_fee = Some(Msat(self.config.payment_max_fee_msat(amount)));
+            params.max_total_fee = Some(
+                options
+                    .max_fee_msat
+                    .unwrap_or(Msat(self.config.payment_max_fee_msat(amount))),
+            );
             params.max_path_count = 1;
             params.allow_mpp = false;
             params.max_total_cltv_expiry_delta = params

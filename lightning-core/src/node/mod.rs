@@ -136,6 +136,7 @@ pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RoutePa
 pub use lightning_watchtower::server::{TowerConfig, TowerStats};
 pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
+pub use retry::PayOptions;
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 pub use watchtower::{WatchtowerConfig, WatchtowerStats};
 

@@ -258,6 +258,9 @@ pub(crate) struct RetryState {
     pub awaiting: bool,
     /// The current attempt's path (type 43; empty for a direct payment).
     pub path: Vec<PathHop>,
+    /// The caller's cap on routing fees for this payment (type 45; `None`:
+    /// the node's budget, `NodeConfig::payment_max_fee_ppm`).
+    pub max_fee_msat: Option<u64>,
 }
 
 const PATH_HOP_LEN: usize = 25;
@@ -295,6 +298,9 @@ impl RetryState {
             }
             w.put_raw(43, &v);
         }
+        if let Some(m) = self.max_fee_msat {
+            w.put_raw(45, &m.to_be_bytes());
+        }
     }
 
     fn read(r: &mut TlvStreamReader<'_>) -> Result<Option<Self>, DecodeError> {
@@ -304,8 +310,14 @@ impl RetryState {
         let nodes = r.take_raw(39);
         let awaiting = flag(r.take_raw(41), "awaiting")?;
         let path = r.take_raw(43);
+        let max_fee = r.take_raw(45);
         let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
-            if channels.is_some() || nodes.is_some() || awaiting || path.is_some() {
+            if channels.is_some()
+                || nodes.is_some()
+                || awaiting
+                || path.is_some()
+                || max_fee.is_some()
+            {
                 return Err(DecodeError::invalid("retry state without its invoice"));
             }
             return Ok(None);
@@ -345,6 +357,7 @@ impl RetryState {
                 .collect::<Result<_, DecodeError>>()?,
             Some(_) => return Err(DecodeError::invalid("attempt path")),
         };
+        let max_fee_msat = max_fee.map(|b| u64_of(b, "max fee")).transpose()?;
         Ok(Some(RetryState {
             bolt11,
             attempts,
@@ -352,6 +365,7 @@ impl RetryState {
             excluded_nodes,
             awaiting,
             path,
+            max_fee_msat,
         }))
     }
 }
@@ -766,6 +780,7 @@ mod tests {
                 excluded_channels: vec![ShortChannelId(7), ShortChannelId(1 << 40)],
                 excluded_nodes: vec![pay.payee],
                 awaiting: true,
+                max_fee_msat: Some(12_345),
                 path: vec![
                     PathHop {
                         scid: ShortChannelId(9),

@@ -53,6 +53,7 @@ use super::records::RetryState;
 use super::route::Route;
 use super::router_path::{attempt_params, hop_uses, node_route};
 use super::{Node, NodeError};
+use crate::amount::Msat;
 use crate::channel::Phase;
 use crate::onion::FailureCode;
 
@@ -155,6 +156,19 @@ pub(super) enum ScorerNote {
     FailedAt(usize),
 }
 
+/// What a caller may set for one payment ([`Node::pay_invoice_with`],
+/// [`Node::keysend_to_with`]); unset fields take the node's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PayOptions {
+    /// The most the payment may pay in routing fees, over all its
+    /// attempts' routes (each attempt's route stays within it). `None`:
+    /// [`NodeConfig::payment_max_fee_ppm`](super::NodeConfig::payment_max_fee_ppm)
+    /// of the amount, at least
+    /// [`NodeConfig::payment_max_fee_base_msat`](super::NodeConfig::payment_max_fee_base_msat).
+    pub max_fee_msat: Option<Msat>,
+}
+
 impl Node {
     /// Pays a BOLT 11 invoice given as a string (see [`Node::pay_invoice`]).
     /// A string that does not parse is refused with
@@ -217,6 +231,28 @@ impl Node {
         invoice: &Bolt11Invoice,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.pay_invoice_with(invoice, &PayOptions::default(), now)
+    }
+
+    /// [`Node::pay_invoice`] with the caller's [`PayOptions`]: a cap on
+    /// this payment's routing fees ([`PayOptions::max_fee_msat`]) instead
+    /// of the node's budget, kept across retries and restarts.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Node, NodeError, PayOptions};
+    /// # use lightning_core::Msat;
+    /// # fn f(node: &mut Node, invoice: &lightning_wire::bolt11::Bolt11Invoice, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let mut options = PayOptions::default();
+    /// options.max_fee_msat = Some(Msat(2_000)); // at most 2 sat in fees
+    /// node.pay_invoice_with(invoice, &options, now)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pay_invoice_with(
+        &mut self,
+        invoice: &Bolt11Invoice,
+        options: &PayOptions,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
         self.now = now;
         let (amount_msat, delta) = self.check_invoice(invoice, now)?;
         let payment_hash = *invoice.payment_hash();
@@ -229,6 +265,7 @@ impl Node {
         let mut retry = RetryState {
             bolt11: invoice.to_string(),
             attempts: 1,
+            max_fee_msat: options.max_fee_msat.map(|m| m.0),
             ..RetryState::default()
         };
         let recipient = recipient_of(invoice, amount_msat, delta);

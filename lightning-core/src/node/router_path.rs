@@ -83,7 +83,8 @@ pub(super) fn hop_uses(path: &[PathHop]) -> Vec<HopUse> {
 }
 
 /// The router's parameters for an attempt at `invoice`: one path (no
-/// multi-part sending), fees within `config`'s budget, room for
+/// multi-part sending), fees within the payment's cap (the caller's, else
+/// `config`'s budget), room for
 /// [`CLTV_SLACK`] under the CLTV limit, and the payment's exclusions so
 /// far.
 pub(super) fn attempt_params(
@@ -92,7 +93,11 @@ pub(super) fn attempt_params(
     config: &NodeConfig,
 ) -> Option<RouteParams> {
     let mut p = RouteParams::from_invoice(invoice, None)?;
-    p.max_total_fee = Some(Msat(config.payment_max_fee_msat(p.amount.0)));
+    p.max_total_fee = Some(Msat(
+        retry
+            .max_fee_msat
+            .unwrap_or_else(|| config.payment_max_fee_msat(p.amount.0)),
+    ));
     p.max_path_count = 1;
     p.allow_mpp = false;
     p.max_total_cltv_expiry_delta = p.max_total_cltv_expiry_delta.saturating_sub(CLTV_SLACK);

@@ -32,7 +32,7 @@ const USAGE: &str = "usage: lnnode [create|unlock] --datadir DIR [--config FILE]
 [--password-file FILE] [--network NET] [--listen ADDR] [--alias NAME] [--rpc-file PATH] \
 [--log-level LEVEL] [--store fs|sqlite|postgres] [--postgres-url URL] \
 [--bitcoind-url URL] [--bitcoind-user U] [--bitcoind-password P] [--bitcoind-cookie FILE] \
-[--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]...";
+[--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]... [--accept-keysend true|false]";
 
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("lnnode: {msg}");
@@ -96,6 +96,13 @@ fn parse_args() -> Args {
                     value
                         .parse()
                         .unwrap_or_else(|_| fail(1, "bad --watchtower-server (true or false)")),
+                )
+            }
+            "--accept-keysend" => {
+                out.flags.accept_keysend = Some(
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| fail(1, "bad --accept-keysend (true or false)")),
                 )
             }
             "--watchtower" => out
@@ -223,11 +230,13 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     // tower for any peer.
     let towers = config.watchtowers().unwrap_or_else(|e| fail(1, &e));
     let serve = config.watchtower_server.unwrap_or(false);
-    if serve || !towers.is_empty() {
+    let keysend = config.accept_keysend.unwrap_or(false);
+    if serve || !towers.is_empty() || keysend {
         let mut nc = lightning_core::node::NodeConfig::new(network);
         nc.channel.announce_channel = true;
         nc.watchtower.towers = towers.iter().map(|(id, _)| *id).collect();
         nc.watchtower.server = serve.then(Default::default);
+        nc.forwarding.accept_keysend = keysend;
         builder = builder.node_config(nc);
     }
     let rt = match builder.build() {

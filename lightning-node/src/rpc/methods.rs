@@ -17,8 +17,9 @@ use bitcoin::secp256k1::PublicKey;
 use lightning_chain::{FeeEstimator, FeeRate};
 use lightning_core::channel::Phase;
 use lightning_core::node::{
-    ChannelDetails, InvoiceStatus, NodeError, PaymentHash, PaymentId, PaymentStatus,
+    ChannelDetails, InvoiceStatus, NodeError, PayOptions, PaymentHash, PaymentId, PaymentStatus,
 };
+use lightning_core::Msat;
 use lightning_wire::bolt11::{Bolt11Invoice, InvoiceDescription};
 use serde_json::{json, Value};
 
@@ -208,9 +209,44 @@ pub(crate) fn call(
             ctx.stop_requested.store(true, Ordering::SeqCst);
             Ok(json!("Shutdown complete"))
         }
-        "keysend" | "xkeysend" => Err(RpcError::general(format!(
-            "{method} is not supported by this node (it pays BOLT 11 invoices only)"
-        ))),
+        "keysend" => super::keysend::keysend(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "destination",
+                    "amount_msat",
+                    "label",
+                    "maxfeepercent",
+                    "retry_for",
+                    "maxdelay",
+                    "exemptfee",
+                    "routehints",
+                    "extratlvs",
+                    "maxfee",
+                ],
+            )?,
+            false,
+            alive,
+        ),
+        "xkeysend" => super::keysend::keysend(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "destination",
+                    "amount_msat",
+                    "maxfee",
+                    "retry_for",
+                    "maxdelay",
+                    "extratlvs",
+                    "layers",
+                    "label",
+                ],
+            )?,
+            true,
+            alive,
+        ),
         other => Err(RpcError::new(-32601, format!("Unknown command '{other}'"))),
     }
 }
@@ -598,10 +634,14 @@ fn pay(
         _ => {}
     }
     p.unsupported(&["partial_msat", "localinvreqid", "layers", "payer_note"])?;
-    // Checked for type only: the node's own routing-fee cap applies
-    // (`NodeConfig::payment_max_fee_ppm` / `payment_max_fee_base_msat`);
-    // a per-call `maxfee` is not supported yet.
-    p.msat("maxfee")?;
+    let invoice_amount = inv.amount_msat().unwrap_or(0);
+    let mut options = PayOptions::default();
+    options.max_fee_msat = if xpay {
+        Some(xpay_fee_cap(p, invoice_amount)?)
+    } else {
+        pay_fee_cap(p, invoice_amount)?
+    }
+    .map(Msat);
     p.u64("maxdelay")?;
     let retry_for = p
         .u64("retry_for")?
@@ -616,7 +656,7 @@ fn pay(
                 "This payment is destined for ourselves. Self-payment is not supported",
             ));
         }
-        let started = st.node.pay_invoice(&inv, now());
+        let started = st.node.pay_invoice_with(&inv, &options, now());
         match started {
             Ok(_) => {
                 st.meta.payments.insert(
@@ -644,34 +684,8 @@ fn pay(
             Err(e) => return Err(RpcError::new(210, e.to_string())),
         }
     }
-    let deadline = std::time::Instant::now() + retry_for;
-    let details = loop {
-        let d = ctx.rt.wait_until(Duration::from_millis(500), |st| {
-            st.node
-                .payment(&id)
-                .filter(|d| d.status != PaymentStatus::Pending)
-        });
-        if let Some(d) = d {
-            break d;
-        }
-        if std::time::Instant::now() >= deadline || ctx.rt.is_stopping() || !alive() {
-            return Err(RpcError::new(200, "Payment is still in progress"));
-        }
-    };
+    let details = wait_settled(ctx, id, retry_for, alive)?;
     let st = ctx.rt.lock();
-    if details.status == PaymentStatus::Failed {
-        let why = st
-            .meta
-            .payments
-            .get(&hash)
-            .and_then(|m| m.failure.clone())
-            .or(details.failure)
-            .unwrap_or_else(|| "failed".into());
-        return Err(RpcError::new(
-            210,
-            format!("Failed after {} attempts: {why}", details.attempts),
-        ));
-    }
     let fee = st
         .meta
         .payments
@@ -700,6 +714,84 @@ fn pay(
             "status": "complete",
         }))
     }
+}
+
+/// Waits until payment `id` is no longer pending (at most `retry_for`,
+/// or until the runtime stops or the client goes): its details once it
+/// succeeded; CLN's 200 while it is in flight, 210 once it failed.
+pub(super) fn wait_settled(
+    ctx: &Ctx,
+    id: PaymentId,
+    retry_for: Duration,
+    alive: &dyn Fn() -> bool,
+) -> Result<lightning_core::node::PaymentDetails, RpcError> {
+    let deadline = std::time::Instant::now() + retry_for;
+    let details = loop {
+        let d = ctx.rt.wait_until(Duration::from_millis(500), |st| {
+            st.node
+                .payment(&id)
+                .filter(|d| d.status != PaymentStatus::Pending)
+        });
+        if let Some(d) = d {
+            break d;
+        }
+        if std::time::Instant::now() >= deadline || ctx.rt.is_stopping() || !alive() {
+            return Err(RpcError::new(200, "Payment is still in progress"));
+        }
+    };
+    if details.status == PaymentStatus::Failed {
+        let st = ctx.rt.lock();
+        let why = st
+            .meta
+            .payments
+            .get(&PaymentHash(id.0))
+            .and_then(|m| m.failure.clone())
+            .or(details.failure)
+            .unwrap_or_else(|| "failed".into());
+        return Err(RpcError::new(
+            210,
+            format!("Failed after {} attempts: {why}", details.attempts),
+        ));
+    }
+    Ok(details)
+}
+
+/// The routing-fee cap of a `pay` or `keysend` call, CLN's way: `maxfee`
+/// alone, or the larger of `maxfeepercent` (default 0.5) of `amount` and
+/// `exemptfee` (default 5000 msat) when either is given; `None` (the
+/// node's budget, the same 0.5 % and 5000 msat by default) otherwise.
+pub(super) fn pay_fee_cap(p: &Params, amount_msat: u64) -> Result<Option<u64>, RpcError> {
+    let maxfee = p.msat("maxfee")?;
+    let percent = p.number("maxfeepercent")?;
+    let exempt = p.msat("exemptfee")?;
+    if let Some(m) = maxfee {
+        if percent.is_some() || exempt.is_some() {
+            return Err(RpcError::params(
+                "maxfee: cannot be combined with maxfeepercent or exemptfee",
+            ));
+        }
+        return Ok(Some(m));
+    }
+    if percent.is_none() && exempt.is_none() {
+        return Ok(None);
+    }
+    let percent = percent.unwrap_or(0.5);
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(RpcError::params(
+            "maxfeepercent: should be between 0 and 100",
+        ));
+    }
+    // Per-million, exact for the two decimals CLN documents.
+    let ppm = (percent * 10_000.0).round() as u64;
+    let by_percent =
+        u64::try_from(u128::from(amount_msat) * u128::from(ppm) / 1_000_000).unwrap_or(u64::MAX);
+    Ok(Some(by_percent.max(exempt.unwrap_or(5000))))
+}
+
+/// The routing-fee cap of an `xpay` or `xkeysend` call: `maxfee`, else
+/// CLN's default for them, 5000 msat or 1 % of `amount`, the larger.
+pub(super) fn xpay_fee_cap(p: &Params, amount_msat: u64) -> Result<u64, RpcError> {
+    Ok(p.msat("maxfee")?.unwrap_or((amount_msat / 100).max(5000)))
 }
 
 fn listpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
@@ -809,7 +901,7 @@ fn listfunds(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     Ok(json!({"outputs": outputs, "channels": channels}))
 }
 
-fn parse_pubkey(name: &str, s: &str) -> Result<PublicKey, RpcError> {
+pub(super) fn parse_pubkey(name: &str, s: &str) -> Result<PublicKey, RpcError> {
     PublicKey::from_str(s).map_err(|_| RpcError::params(format!("{name}: should be a node id")))
 }
 

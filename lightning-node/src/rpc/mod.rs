@@ -11,6 +11,7 @@
 //! only; each connection has its own thread, so a method that waits
 //! (`waitanyinvoice`, `pay`) holds up no one else.
 
+mod keysend;
 mod methods;
 mod params;
 

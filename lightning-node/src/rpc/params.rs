@@ -119,6 +119,23 @@ impl Params {
         self.get(name).map(|v| parse_sat(name, v)).transpose()
     }
 
+    /// A number (JSON number, or a string holding one), such as
+    /// `maxfeepercent`.
+    pub(crate) fn number(&self, name: &str) -> Result<Option<f64>, RpcError> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let n = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(RpcError::params(format!("{name}: should be a number"))),
+        }
+    }
+
     /// Refuses a parameter this node cannot honour.
     pub(crate) fn unsupported(&self, names: &[&str]) -> Result<(), RpcError> {
         for n in names {

@@ -79,7 +79,12 @@ pub struct Net {
 
 pub fn start_node(chain: &ChainServer, seed: u8) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
+    // Public channels (the runtime's default) and keysend accepted.
+    let mut config = lightning_core::node::NodeConfig::new(bitcoin::Network::Regtest);
+    config.channel.announce_channel = true;
+    config.forwarding.accept_keysend = true;
     let rt = Builder::new(bitcoin::Network::Regtest)
+        .node_config(config)
         .data_dir(dir.path())
         .seed([seed; 32])
         .chain(ChainConfig::Bitcoind {
