@@ -2,7 +2,8 @@
 //! runtime with its CLN-compatible socket, over the simulated chain's
 //! bitcoind RPC): the lncli walkthrough (newaddress, walletbalance,
 //! connect, openchannel, listchannels, addinvoice, payinvoice,
-//! listinvoices, listpayments, channelbalance, closechannel, stop) with
+//! sendpayment --keysend, listinvoices, listpayments, channelbalance,
+//! closechannel, stop) with
 //! lncli's field names, and clear failures with a non-zero exit.
 #![allow(clippy::unwrap_used)]
 
@@ -25,7 +26,11 @@ struct Node {
 
 fn start(chain: &ChainServer, seed: u8) -> Node {
     let dir = tempfile::tempdir().unwrap();
+    let mut config = lightning_core::node::NodeConfig::new(bitcoin::Network::Regtest);
+    config.channel.announce_channel = true;
+    config.forwarding.accept_keysend = true;
     let rt = Builder::new(bitcoin::Network::Regtest)
+        .node_config(config)
         .data_dir(dir.path())
         .seed([seed; 32])
         .chain(ChainConfig::Bitcoind {
@@ -151,21 +156,41 @@ fn lncli_walkthrough() {
     assert_eq!(i["memo"], "coffee");
     assert_eq!(i["r_preimage"], paid["payment_preimage"]);
     assert_eq!(sat(&i["amt_paid_sat"]), 40_000);
+    let ks = ok(
+        &alice,
+        &[
+            "sendpayment",
+            "--keysend",
+            "--dest",
+            &bob_id,
+            "--amt",
+            "5000",
+            "--fee_limit",
+            "0",
+        ],
+    );
+    assert_eq!(ks["status"], "SUCCEEDED");
+    assert_eq!(sat(&ks["value"]), 5_000);
     let pays = ok(&alice, &["listpayments"]);
-    assert_eq!(pays["payments"][0]["status"], "SUCCEEDED");
-    assert_eq!(sat(&pays["payments"][0]["value_sat"]), 40_000);
-    let cb = ok(&bob, &["channelbalance"]);
-    assert_eq!(sat(&cb["balance"]), 40_000);
+    let pays = pays["payments"].as_array().unwrap();
+    assert_eq!(pays.len(), 2);
+    assert!(pays.iter().all(|p| p["status"] == "SUCCEEDED"));
+    let mut values: Vec<u64> = pays.iter().map(|p| sat(&p["value_sat"])).collect();
+    values.sort_unstable();
+    assert_eq!(values, vec![5_000, 40_000]);
+    wait("bob holds 45,000 sat", || {
+        sat(&ok(&bob, &["channelbalance"])["balance"]) == 45_000
+    });
 
     let closed = ok(&alice, &["closechannel", "--funding_txid", &txid]);
     assert_eq!(closed["type"], "mutual");
     sync(&chain, &[&alice, &bob], 1, &empty);
-    wait("bob's wallet has his 40,000 sat", || {
-        sat(&ok(&bob, &["walletbalance"])["confirmed_balance"]) == 40_000
+    wait("bob's wallet has his 45,000 sat", || {
+        sat(&ok(&bob, &["walletbalance"])["confirmed_balance"]) == 45_000
     });
     let a = sat(&ok(&alice, &["walletbalance"])["confirmed_balance"]);
     assert!(
-        a < 5_000_000_000 - 40_000 && a > 5_000_000_000 - 40_000 - 20_000,
+        a < 5_000_000_000 - 45_000 && a > 5_000_000_000 - 45_000 - 20_000,
         "alice has {a}"
     );
 

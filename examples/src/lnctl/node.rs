@@ -23,6 +23,7 @@ pub const COMMANDS: &[&str] = &[
     "addinvoice",
     "listinvoices",
     "payinvoice",
+    "sendpayment",
     "listpayments",
     "closechannel",
     "newaddress",
@@ -50,7 +51,7 @@ impl Args {
                 let (name, value) = match name.split_once('=') {
                     Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                     None => {
-                        let flag = matches!(name, "force" | "private");
+                        let flag = matches!(name, "force" | "private" | "keysend");
                         let v = if flag {
                             None
                         } else {
@@ -341,11 +342,40 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
                 .collect();
             json!({"invoices": invs})
         }
-        "payinvoice" => {
-            let req = a
-                .get(&["pay_req"], 0)
-                .ok_or("payinvoice <payment request>")?;
-            let r = rpc("pay", json!({"bolt11": req}))?;
+        "payinvoice" | "sendpayment" => {
+            // lncli's `--fee_limit` (sat) is the payment's fee cap.
+            let fee_limit = match a.get(&["fee_limit"], usize::MAX) {
+                Some(f) => Some(
+                    f.parse::<u64>()
+                        .map_err(|_| format!("--fee_limit {f:?}: not a number of sat"))?
+                        .saturating_mul(1000),
+                ),
+                None => None,
+            };
+            let (r, req) = if a.flag("keysend") {
+                let dest = a
+                    .get(&["dest"], usize::MAX)
+                    .ok_or("sendpayment --keysend --dest <pubkey> --amt <sat>")?;
+                let amt: u64 = a
+                    .get(&["amt"], usize::MAX)
+                    .ok_or("sendpayment --keysend --dest <pubkey> --amt <sat>")?
+                    .parse()
+                    .map_err(|_| "--amt: not a number of sat".to_string())?;
+                let mut params = json!({"destination": dest, "amount_msat": amt * 1000});
+                if let Some(f) = fee_limit {
+                    params["maxfee"] = json!(f);
+                }
+                (rpc("keysend", params)?, String::new())
+            } else {
+                let req = a
+                    .get(&["pay_req"], 0)
+                    .ok_or(format!("{command} <payment request>"))?;
+                let mut params = json!({"bolt11": req});
+                if let Some(f) = fee_limit {
+                    params["maxfee"] = json!(f);
+                }
+                (rpc("pay", params)?, req)
+            };
             let amount = u(&r["amount_msat"]);
             let fee = u(&r["amount_sent_msat"]).saturating_sub(amount);
             json!({
