@@ -13,6 +13,8 @@
 //! watchtower_server = true        # serve as a watchtower for any peer
 //! watchtowers = ["02ab…@10.0.0.5:9735"]  # send justice kits to these
 //! accept_keysend = true           # take payments without an invoice (bLIP 3)
+//! rpc_tcp = "127.0.0.1:9835"      # the RPC over HTTP too, behind a bearer token
+//! rpc_token_file = "rpc-token"    # that token (created, mode 0600, if absent)
 //!
 //! [bitcoind]
 //! url = "http://127.0.0.1:18443/"
@@ -66,6 +68,11 @@ pub struct Config {
     pub watchtowers: Option<Vec<String>>,
     /// Accept keysend payments (bLIP 3; default false).
     pub accept_keysend: Option<bool>,
+    /// Serve the RPC over TCP (HTTP `POST`) on this address too.
+    pub rpc_tcp: Option<String>,
+    /// The TCP RPC's bearer token file, relative to the data directory
+    /// (default `rpc-token`; created with a fresh token if absent).
+    pub rpc_token_file: Option<PathBuf>,
     /// The chain source.
     #[serde(default)]
     pub bitcoind: BitcoindSection,
@@ -91,6 +98,8 @@ impl Config {
             watchtower_server: other.watchtower_server.or(self.watchtower_server),
             watchtowers: other.watchtowers.or(self.watchtowers),
             accept_keysend: other.accept_keysend.or(self.accept_keysend),
+            rpc_tcp: other.rpc_tcp.or(self.rpc_tcp),
+            rpc_token_file: other.rpc_token_file.or(self.rpc_token_file),
             bitcoind: BitcoindSection {
                 url: other.bitcoind.url.or(self.bitcoind.url),
                 user: other.bitcoind.user.or(self.bitcoind.user),

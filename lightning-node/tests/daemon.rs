@@ -118,13 +118,49 @@ fn create_unlock_single_instance_stop() {
     assert!(err.contains("stopped"), "{err}");
     assert!(!socket.exists(), "the socket file is removed");
 
-    let mut node = lnnode(dir.path(), &chain, &["unlock"], "correct horse");
+    // Restarted with the RPC over TCP too: the token file is made (mode
+    // 0600), and `stop` over HTTP stops it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("127.0.0.1:{port}");
+    let mut node = lnnode(
+        dir.path(),
+        &chain,
+        &["unlock", "--rpc-tcp", &tcp],
+        "correct horse",
+    );
     let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
     let ready = lines.next().unwrap().unwrap();
     assert!(ready.contains(&id), "same node after restart: {ready}");
     let listed = raw_call(&socket, "listinvoices", json!(["keep"]));
     assert_eq!(listed["result"]["invoices"][0]["description"], "kept");
-    let _ = raw_call(&socket, "stop", json!([]));
+    let token_file = dir.path().join("rpc-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(token.len(), 64);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let http = |method: &str| -> String {
+        use std::io::{Read, Write};
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}).to_string();
+        let mut s = std::net::TcpStream::connect(&tcp).unwrap();
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(http("getinfo").contains(&id));
+    assert!(http("stop").contains("Shutdown complete"));
     let (code, _, err) = wait_exit(&mut node);
     assert_eq!(code, 0, "{err}");
 }

@@ -32,7 +32,8 @@ const USAGE: &str = "usage: lnnode [create|unlock] --datadir DIR [--config FILE]
 [--password-file FILE] [--network NET] [--listen ADDR] [--alias NAME] [--rpc-file PATH] \
 [--log-level LEVEL] [--store fs|sqlite|postgres] [--postgres-url URL] \
 [--bitcoind-url URL] [--bitcoind-user U] [--bitcoind-password P] [--bitcoind-cookie FILE] \
-[--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]... [--accept-keysend true|false]";
+[--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]... [--accept-keysend true|false] \
+[--rpc-tcp ADDR] [--rpc-token-file PATH]";
 
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("lnnode: {msg}");
@@ -98,6 +99,8 @@ fn parse_args() -> Args {
                         .unwrap_or_else(|_| fail(1, "bad --watchtower-server (true or false)")),
                 )
             }
+            "--rpc-tcp" => out.flags.rpc_tcp = Some(value),
+            "--rpc-token-file" => out.flags.rpc_token_file = Some(PathBuf::from(value)),
             "--accept-keysend" => {
                 out.flags.accept_keysend = Some(
                     value
@@ -262,6 +265,32 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
             fail(4, &format!("rpc socket {}: {e}", rpc_path.display()))
         }
     };
+    // The RPC over TCP, behind a bearer token read from (or first written
+    // to, mode 0600) the token file.
+    let mut http = config.rpc_tcp.as_ref().map(|a| {
+        let addr: std::net::SocketAddr = a
+            .parse()
+            .unwrap_or_else(|_| fail(1, &format!("bad rpc_tcp address {a:?}")));
+        let file = config
+            .rpc_token_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("rpc-token"));
+        let file = if file.is_absolute() {
+            file
+        } else {
+            datadir.join(file)
+        };
+        let token = read_or_create_token(&file)
+            .unwrap_or_else(|e| fail(4, &format!("rpc token {}: {e}", file.display())));
+        let server = lightning_node::rpc::HttpRpcServer::start(rt.clone(), addr, token)
+            .unwrap_or_else(|e| fail(4, &format!("rpc on {addr}: {e}")));
+        log::info(&format!(
+            "rpc over http on {} (bearer token in {})",
+            server.local_addr(),
+            file.display()
+        ));
+        server
+    });
     let signalled = Arc::new(AtomicBool::new(false));
     {
         let s = signalled.clone();
@@ -284,7 +313,10 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     );
     let mut reported_sync = false;
     let mut tower_dial = std::time::Instant::now();
-    while !rpc.stop_requested() && !signalled.load(Ordering::SeqCst) {
+    while !rpc.stop_requested()
+        && !http.as_ref().is_some_and(|h| h.stop_requested())
+        && !signalled.load(Ordering::SeqCst)
+    {
         std::thread::sleep(Duration::from_millis(50));
         // Towers are dialled again every 10 s while away: their updates
         // wait in the node's queue meanwhile.
@@ -313,6 +345,30 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     // Let the `stop` reply reach its client.
     std::thread::sleep(Duration::from_millis(100));
     rpc.shutdown();
+    if let Some(h) = &mut http {
+        h.shutdown();
+    }
     rt.stop();
     log::info("stopped");
+}
+
+/// The bearer token in `file`, or a fresh one written there (mode 0600).
+fn read_or_create_token(file: &std::path::Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(file) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let token = lightning_node::rpc::new_token()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    std::io::Write::write_all(&mut f, token.as_bytes())?;
+    f.sync_all()?;
+    Ok(token)
 }

@@ -10,7 +10,11 @@
 //! JSON, or a client that goes away mid-request ends that connection
 //! only; each connection has its own thread, so a method that waits
 //! (`waitanyinvoice`, `pay`) holds up no one else.
+//!
+//! [`HttpRpcServer`] serves the same methods over TCP (HTTP `POST`),
+//! behind a bearer token.
 
+mod http;
 mod keysend;
 mod methods;
 mod params;
@@ -28,6 +32,7 @@ use serde_json::{json, Value};
 
 use crate::Runtime;
 
+pub use http::{new_token, HttpRpcServer};
 pub use methods::METHODS;
 
 /// The largest request accepted, in bytes.
