@@ -216,8 +216,14 @@ impl Runtime {
                 .name("lnnode-chain".into())
                 .spawn(move || chain_loop(&shared, best))
         };
+        let reconnect = {
+            let shared = rt.shared.clone();
+            std::thread::Builder::new()
+                .name("lnnode-reconnect".into())
+                .spawn(move || reconnect_loop(&shared))
+        };
         let mut threads = lock(&rt.threads);
-        for t in [io, chain].into_iter().flatten() {
+        for t in [io, chain, reconnect].into_iter().flatten() {
             threads.push(t);
         }
         drop(threads);
@@ -313,22 +319,7 @@ impl Runtime {
         if self.is_connected(&node_id) {
             return Ok(());
         }
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
-        {
-            let mut state = self.lock();
-            let (peer, act_one) = state.node.connect_outbound(node_id, now());
-            state.conns.push(Conn {
-                peer,
-                stream,
-                pending: act_one.into(),
-                closing: false,
-                closed: false,
-                addr: Some(addr),
-            });
-            state.peer_addrs.insert(node_id, addr);
-        }
+        dial(&self.shared, node_id, addr, timeout)?;
         self.wait_until(timeout, |s| {
             s.node
                 .connected_peers()
@@ -336,7 +327,10 @@ impl Runtime {
                 .any(|(_, n)| *n == node_id)
                 .then_some(())
         })
-        .ok_or_else(|| RuntimeError::Timeout(format!("handshake with {node_id} at {addr}")))
+        .ok_or_else(|| RuntimeError::Timeout(format!("handshake with {node_id} at {addr}")))?;
+        // Where to dial it again after a restart (kept with the backup).
+        self.with_node(|n| n.set_peer_addresses(node_id, vec![addr.to_string()]));
+        Ok(())
     }
 
     /// Whether `node_id` is connected.
@@ -689,6 +683,99 @@ fn io_loop(shared: &Shared, listener: Option<&TcpListener>) {
         } else {
             std::thread::sleep(Duration::from_millis(3));
         }
+    }
+}
+
+/// Opens a connection to `node_id` at `addr`; the handshake goes on in
+/// the I/O thread.
+fn dial(
+    shared: &Shared,
+    node_id: PublicKey,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(), RuntimeError> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_nonblocking(true)?;
+    let mut state = lock(&shared.state);
+    let (peer, act_one) = state.node.connect_outbound(node_id, now());
+    state.conns.push(Conn {
+        peer,
+        stream,
+        pending: act_one.into(),
+        closing: false,
+        closed: false,
+        addr: Some(addr),
+    });
+    state.peer_addrs.insert(node_id, addr);
+    Ok(())
+}
+
+/// First wait before dialling a peer again, doubled after each failure.
+const RECONNECT_FIRST: Duration = Duration::from_secs(5);
+/// The longest wait between two dials of one peer.
+const RECONNECT_MAX: Duration = Duration::from_secs(300);
+
+/// Keeps channel peers connected: every peer with a channel that is not
+/// closed, not connected, and with an address the node keeps for it
+/// (`Node::peer_addresses`: where an outbound `connect` of this or an
+/// earlier run reached it) is dialled, at start and then with a backoff
+/// from [`RECONNECT_FIRST`] doubling to [`RECONNECT_MAX`] while it stays
+/// away. Peers that only ever dialled us are left to dial again.
+fn reconnect_loop(shared: &Shared) {
+    let mut next: BTreeMap<PublicKey, (Instant, Duration)> = BTreeMap::new();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let now_i = Instant::now();
+        let due: Vec<(PublicKey, SocketAddr)> = {
+            let state = lock(&shared.state);
+            let connected: std::collections::BTreeSet<PublicKey> = state
+                .node
+                .connected_peers()
+                .iter()
+                .map(|(_, n)| *n)
+                .collect();
+            next.retain(|p, _| !connected.contains(p));
+            let peers: std::collections::BTreeSet<PublicKey> = state
+                .node
+                .list_channels()
+                .iter()
+                .filter(|c| {
+                    !matches!(
+                        c.phase,
+                        lightning_core::channel::Phase::Closed
+                            | lightning_core::channel::Phase::Failed
+                    )
+                })
+                .map(|c| c.counterparty)
+                .collect();
+            peers
+                .into_iter()
+                .filter(|p| !connected.contains(p))
+                .filter(|p| next.get(p).is_none_or(|(t, _)| now_i >= *t))
+                .filter_map(|p| {
+                    let addr = state
+                        .node
+                        .peer_addresses(&p)
+                        .iter()
+                        .find_map(|a| a.parse::<SocketAddr>().ok())?;
+                    Some((p, addr))
+                })
+                .collect()
+        };
+        for (p, addr) in due {
+            let wait = next
+                .get(&p)
+                .map_or(RECONNECT_FIRST, |(_, w)| (*w * 2).min(RECONNECT_MAX));
+            next.insert(p, (Instant::now() + wait, wait));
+            match dial(shared, p, addr, Duration::from_secs(2)) {
+                Ok(()) => crate::log::info(&format!("reconnecting to channel peer {p} at {addr}")),
+                Err(e) => crate::log::debug(&format!(
+                    "channel peer {p} at {addr}: {e}; next try in {}s",
+                    wait.as_secs()
+                )),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -204,6 +204,39 @@ impl Node {
         }
     }
 
+    /// The addresses the node keeps for `peer`
+    /// ([`Node::set_peer_addresses`], kept in the store with the backup
+    /// while a channel with the peer is in it): where a host dials its
+    /// channel peers again after a restart.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use lightning_core::node::{Node, NodeHost};
+    /// # #[derive(Debug)] struct NoBroadcast;
+    /// # impl lightning_chain::Broadcaster for NoBroadcast {
+    /// #     fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+    /// # }
+    /// # let mut node = Node::builder(bitcoin::Network::Regtest)
+    /// #     .seed(&[1; 32])
+    /// #     .store(Arc::new(lightning_persist::MemoryStore::new()))
+    /// #     .host(NodeHost {
+    /// #         broadcaster: Arc::new(NoBroadcast),
+    /// #         fee_estimator: Arc::new(lightning_chain::FixedFeeEstimator::new(
+    /// #             lightning_chain::FeeRate::from_sat_per_kw(253))),
+    /// #     })
+    /// #     .build()
+    /// #     .unwrap();
+    /// let peer = bitcoin::secp256k1::PublicKey::from_secret_key(
+    ///     bitcoin::secp256k1::SECP256K1,
+    ///     &bitcoin::secp256k1::SecretKey::from_slice(&[2; 32]).unwrap(),
+    /// );
+    /// node.set_peer_addresses(peer, vec!["10.0.0.2:9735".into()]);
+    /// assert_eq!(node.peer_addresses(&peer), vec!["10.0.0.2:9735".to_string()]);
+    /// ```
+    pub fn peer_addresses(&self, peer: &PublicKey) -> Vec<String> {
+        self.backup.addresses.get(peer).cloned().unwrap_or_default()
+    }
+
     /// Called as every step ends ([`Node::finish`]): when the set of
     /// channels recovery needs changed (a channel funded, closed or
     /// recovered), writes the new backup in this step's batch and raises

@@ -78,7 +78,23 @@ pub struct Net {
 }
 
 pub fn start_node(chain: &ChainServer, seed: u8) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(chain, seed, tempfile::tempdir().unwrap(), "127.0.0.1:0")
+}
+
+impl TestNode {
+    /// Stops the runtime (and its socket) and starts it again from its
+    /// data directory, listening where it did, as a restarted daemon.
+    pub fn restart(self, chain: &ChainServer, seed: u8) -> TestNode {
+        let TestNode { rt, rpc, dir, .. } = self;
+        let listen = rt.listen_addr().unwrap().to_string();
+        drop(rpc);
+        rt.stop();
+        drop(rt);
+        start_in(chain, seed, dir, &listen)
+    }
+}
+
+fn start_in(chain: &ChainServer, seed: u8, dir: tempfile::TempDir, listen: &str) -> TestNode {
     // Public channels (the runtime's default) and keysend accepted.
     let mut config = lightning_core::node::NodeConfig::new(bitcoin::Network::Regtest);
     config.channel.announce_channel = true;
@@ -91,7 +107,7 @@ pub fn start_node(chain: &ChainServer, seed: u8) -> TestNode {
             url: chain.url(),
             auth: BitcoindAuth::UserPass("u".into(), "p".into()),
         })
-        .listen("127.0.0.1:0".parse().unwrap())
+        .listen(listen.parse().unwrap())
         .sync_interval(Duration::from_millis(100))
         .build()
         .unwrap();
