@@ -3,7 +3,7 @@
 //! bitcoind RPC): the lncli walkthrough (newaddress, walletbalance,
 //! connect, openchannel, listchannels, addinvoice, payinvoice,
 //! sendpayment --keysend, listinvoices, listpayments, channelbalance,
-//! closechannel, stop) with
+//! exportchanbackup, verifychanbackup, closechannel, stop) with
 //! lncli's field names, and clear failures with a non-zero exit.
 #![allow(clippy::unwrap_used)]
 
@@ -144,6 +144,35 @@ fn lncli_walkthrough() {
     assert_eq!(sat(&ch["capacity"]), 1_000_000);
     assert_eq!(sat(&ch["local_balance"]), 1_000_000);
     assert!(ch["channel_point"].as_str().unwrap().starts_with(&txid));
+
+    // The static channel backup: all, one, and checked from a file.
+    let exp = ok(&alice, &["exportchanbackup", "--all"]);
+    let points = exp["multi_chan_backup"]["chan_points"].clone();
+    let point = points[0].as_str().unwrap().to_owned();
+    assert!(point.starts_with(&txid), "{exp}");
+    let one = ok(&alice, &["exportchanbackup", "--chan_point", &point]);
+    assert_eq!(one["chan_point"], point);
+    let file = alice._dir.path().join("channel.backup");
+    let bytes = hex::decode(
+        exp["multi_chan_backup"]["multi_chan_backup"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    let v = ok(
+        &alice,
+        &["verifychanbackup", "--multi_file", file.to_str().unwrap()],
+    );
+    assert_eq!(v["chan_points"], points);
+    let out = lnctl(
+        &bob,
+        &["verifychanbackup", "--multi_file", file.to_str().unwrap()],
+    );
+    assert!(
+        !out.status.success(),
+        "bob's seed does not open alice's backup"
+    );
 
     let inv = ok(&bob, &["addinvoice", "--amt", "40000", "--memo", "coffee"]);
     let req = inv["payment_request"].as_str().unwrap().to_owned();

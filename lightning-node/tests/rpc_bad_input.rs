@@ -94,6 +94,13 @@ fn every_method_refuses_bad_input() {
         ("stop", json!([1])),
         ("keysend", json!([net.bob.id(), 1000])),
         ("xkeysend", json!([net.bob.id(), 1000])),
+        ("exportchanbackup", json!(["nosuchchannel"])),
+        ("exportchanbackup", json!([5])),
+        ("verifychanbackup", json!([])),
+        ("verifychanbackup", json!(["zz"])),
+        ("verifychanbackup", json!(["00ff"])),
+        ("restorechanbackup", json!(["00ff"])),
+        ("restorechanbackup", json!([{}])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

@@ -28,6 +28,9 @@ pub const COMMANDS: &[&str] = &[
     "closechannel",
     "newaddress",
     "walletbalance",
+    "exportchanbackup",
+    "verifychanbackup",
+    "restorechanbackup",
     "stop",
 ];
 
@@ -51,7 +54,7 @@ impl Args {
                 let (name, value) = match name.split_once('=') {
                     Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                     None => {
-                        let flag = matches!(name, "force" | "private" | "keysend");
+                        let flag = matches!(name, "force" | "private" | "keysend" | "all");
                         let v = if flag {
                             None
                         } else {
@@ -458,6 +461,67 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
             let c = rpc("close", params)?;
             json!({"closing_txid": c["txid"], "type": c["type"]})
         }
+        "exportchanbackup" => {
+            // `--chan_point TXID:N` (one channel) or `--all`.
+            let id = match a.opt(&["chan_point"]) {
+                Some(point) => Some(channel_id_of_point(&rpc, &point)?),
+                None if a.flag("all") => None,
+                None => return Err("exportchanbackup --chan_point TXID:N | --all".into()),
+            };
+            let r = rpc(
+                "exportchanbackup",
+                id.map_or_else(|| json!({}), |id| json!({"id": id})),
+            )?;
+            let points: Vec<Value> = r["channels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    json!(format!(
+                        "{}:{}",
+                        c["funding_txid"].as_str().unwrap_or(""),
+                        c["funding_outnum"]
+                    ))
+                })
+                .collect();
+            if a.flag("all") {
+                json!({"multi_chan_backup": {"chan_points": points, "multi_chan_backup": r["backup"]}})
+            } else {
+                json!({"chan_point": points.first().cloned().unwrap_or(Value::Null), "chan_backup": r["backup"]})
+            }
+        }
+        "verifychanbackup" | "restorechanbackup" => {
+            // `--multi_backup HEX` or `--multi_file PATH` (the raw file).
+            let hex_backup = match (a.opt(&["multi_backup"]), a.opt(&["multi_file"])) {
+                (Some(h), _) => h,
+                (None, Some(path)) => hex::encode(
+                    std::fs::read(&path).map_err(|e| format!("--multi_file {path}: {e}"))?,
+                ),
+                (None, None) => {
+                    return Err(format!("{command} --multi_backup HEX | --multi_file PATH"))
+                }
+            };
+            let r = rpc(command, json!({"backup": hex_backup}))?;
+            let points: Vec<Value> = r["channels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    json!(format!(
+                        "{}:{}",
+                        c["funding_txid"].as_str().unwrap_or(""),
+                        c["funding_outnum"]
+                    ))
+                })
+                .collect();
+            let mut out = json!({"chan_points": points, "sequence": r["sequence"]});
+            if command == "restorechanbackup" {
+                out["num_restored"] = json!(r["recovered"].as_array().map_or(0, Vec::len));
+            }
+            out
+        }
         "newaddress" => {
             match a.positional.first().map(String::as_str) {
                 None | Some("p2wkh") => {}
@@ -509,4 +573,27 @@ fn scid_u64(scid: Option<&str>) -> Value {
             .unwrap_or(0)
     };
     s((n(0) << 40) | (n(1) << 16) | n(2))
+}
+
+/// The channel id of the channel whose funding output is `point`
+/// (`txid:n`).
+fn channel_id_of_point(
+    rpc: &dyn Fn(&str, Value) -> Result<Value, String>,
+    point: &str,
+) -> Result<String, String> {
+    let r = rpc("listpeerchannels", json!({}))?;
+    r["channels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| {
+            format!(
+                "{}:{}",
+                c["funding_txid"].as_str().unwrap_or(""),
+                c["funding_outnum"]
+            ) == point
+        })
+        .and_then(|c| c["channel_id"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("no channel with channel point {point}"))
 }

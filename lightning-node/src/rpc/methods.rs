@@ -50,6 +50,9 @@ pub const METHODS: &[&str] = &[
     "stop",
     "keysend",
     "xkeysend",
+    "exportchanbackup",
+    "verifychanbackup",
+    "restorechanbackup",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -209,6 +212,9 @@ pub(crate) fn call(
             ctx.stop_requested.store(true, Ordering::SeqCst);
             Ok(json!("Shutdown complete"))
         }
+        "exportchanbackup" => super::backup::export(ctx, &Params::parse(params, &["id"])?),
+        "verifychanbackup" => super::backup::verify(ctx, &Params::parse(params, &["backup"])?),
+        "restorechanbackup" => super::backup::restore(ctx, &Params::parse(params, &["backup"])?),
         "keysend" => super::keysend::keysend(
             ctx,
             &Params::parse(
@@ -1111,7 +1117,7 @@ fn fundchannel(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     }))
 }
 
-fn find_channel(st: &State, id: &str) -> Result<ChannelDetails, RpcError> {
+pub(super) fn find_channel(st: &State, id: &str) -> Result<ChannelDetails, RpcError> {
     let chans = st.node.list_channels();
     let open = |c: &&ChannelDetails| !matches!(c.phase, Phase::Closed | Phase::Failed);
     let found = if id.len() == 66 {

@@ -14,6 +14,7 @@
 //! [`HttpRpcServer`] serves the same methods over TCP (HTTP `POST`),
 //! behind a bearer token.
 
+mod backup;
 mod http;
 mod keysend;
 mod methods;
