@@ -131,6 +131,11 @@ fn lncli_walkthrough() {
         ],
     );
     let txid = open["funding_txid"].as_str().unwrap().to_owned();
+    let pending = ok(&alice, &["pendingchannels"]);
+    let p = pending["pending_open_channels"].as_array().unwrap();
+    assert_eq!(p.len(), 1, "{pending}");
+    assert_eq!(p[0]["channel"]["remote_node_pub"], bob_id);
+    assert_eq!(sat(&p[0]["channel"]["capacity"]), 1_000_000);
     sync(&chain, &[&alice, &bob], 6, &empty);
     wait("the channel is active", || {
         ok(&alice, &["listchannels"])["channels"]
@@ -144,6 +149,40 @@ fn lncli_walkthrough() {
     assert_eq!(sat(&ch["capacity"]), 1_000_000);
     assert_eq!(sat(&ch["local_balance"]), 1_000_000);
     assert!(ch["channel_point"].as_str().unwrap().starts_with(&txid));
+    assert!(ok(&alice, &["pendingchannels"])["pending_open_channels"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The announced channel in the graph: one edge between the two, both
+    // policies; a one-hop route to Bob over it.
+    let chan_id = ch["chan_id"].as_str().unwrap().to_owned();
+    wait("the channel is in the graph with both policies", || {
+        let g = ok(&alice, &["describegraph"]);
+        g["edges"].as_array().is_some_and(|e| {
+            e.len() == 1 && !e[0]["node1_policy"].is_null() && !e[0]["node2_policy"].is_null()
+        })
+    });
+    let g = ok(&alice, &["describegraph"]);
+    let ids: Vec<&str> = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pub_key"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&bob_id.as_str()), "{g}");
+    let edge = ok(&alice, &["getchaninfo", &chan_id]);
+    assert_eq!(edge["channel_id"], chan_id);
+    assert_eq!(sat(&edge["capacity"]), 1_000_000);
+    let ends = [edge["node1_pub"].clone(), edge["node2_pub"].clone()];
+    assert!(ends.contains(&Value::String(bob_id.clone())), "{edge}");
+    let routes = ok(&alice, &["queryroutes", "--dest", &bob_id, "--amt", "1000"]);
+    let r = &routes["routes"][0];
+    assert_eq!(r["hops"].as_array().unwrap().len(), 1, "{routes}");
+    assert_eq!(r["hops"][0]["chan_id"], chan_id);
+    assert_eq!(sat(&r["total_amt"]), 1_000);
+    assert_eq!(sat(&r["total_fees"]), 0);
+    let out = lnctl(&alice, &["getchaninfo", "12345"]);
+    assert!(!out.status.success(), "an unknown edge is an error");
 
     // The static channel backup: all, one, and checked from a file.
     let exp = ok(&alice, &["exportchanbackup", "--all"]);
@@ -211,8 +250,14 @@ fn lncli_walkthrough() {
         sat(&ok(&bob, &["channelbalance"])["balance"]) == 45_000
     });
 
+    // Two nodes: nothing forwarded.
+    let fw = ok(&bob, &["fwdinghistory"]);
+    assert_eq!(fw["forwarding_events"], Value::Array(Vec::new()));
+
     let closed = ok(&alice, &["closechannel", "--funding_txid", &txid]);
     assert_eq!(closed["type"], "mutual");
+    let none = ok(&alice, &["closeallchannels"]);
+    assert_eq!(none["closed_channels"], Value::Array(Vec::new()));
     sync(&chain, &[&alice, &bob], 1, &empty);
     wait("bob's wallet has his 45,000 sat", || {
         sat(&ok(&bob, &["walletbalance"])["confirmed_balance"]) == 45_000

@@ -101,6 +101,14 @@ fn every_method_refuses_bad_input() {
         ("verifychanbackup", json!(["00ff"])),
         ("restorechanbackup", json!(["00ff"])),
         ("restorechanbackup", json!([{}])),
+        ("listchannels", json!(["notascid"])),
+        ("listchannels", json!([null, "notanode"])),
+        ("listnodes", json!(["notanode"])),
+        ("getroute", json!([])),
+        ("getroute", json!([net.bob.id(), 1000, 1])),
+        ("getroute", json!([net.bob.id(), "x", 1])),
+        ("listforwards", json!(["weird"])),
+        ("listforwards", json!([null, "nope"])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

@@ -35,7 +35,7 @@ pub const COMMANDS: &[&str] = &[
 ];
 
 /// Options and positional arguments.
-struct Args {
+pub(crate) struct Args {
     rpc: Option<PathBuf>,
     named: Vec<(String, Option<String>)>,
     positional: Vec<String>,
@@ -88,12 +88,12 @@ impl Args {
             .and_then(|(_, v)| v.clone())
     }
 
-    fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         self.named.iter().any(|(n, _)| n == name)
     }
 
     /// A named option, else the `i`-th positional argument.
-    fn get(&self, names: &[&str], i: usize) -> Option<String> {
+    pub(crate) fn get(&self, names: &[&str], i: usize) -> Option<String> {
         self.opt(names).or_else(|| self.positional.get(i).cloned())
     }
 
@@ -143,11 +143,11 @@ pub fn call(path: &std::path::Path, method: &str, params: Value) -> Result<Value
     }
 }
 
-fn s(v: u64) -> Value {
+pub(crate) fn s(v: u64) -> Value {
     Value::String(v.to_string())
 }
 
-fn u(v: &Value) -> u64 {
+pub(crate) fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
@@ -556,13 +556,14 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
             rpc("stop", json!([]))?;
             json!({})
         }
+        other if super::graph::COMMANDS.contains(&other) => super::graph::run(other, &a, &rpc)?,
         other => return Err(format!("unknown node command {other}")),
     };
     Ok(pretty(&out))
 }
 
 /// A short channel id `BxTxO` as lncli's 64-bit integer string.
-fn scid_u64(scid: Option<&str>) -> Value {
+pub(crate) fn scid_u64(scid: Option<&str>) -> Value {
     let Some(parts) = scid.map(|s| s.split('x').collect::<Vec<_>>()) else {
         return s(0);
     };

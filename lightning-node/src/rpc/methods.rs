@@ -53,6 +53,10 @@ pub const METHODS: &[&str] = &[
     "exportchanbackup",
     "verifychanbackup",
     "restorechanbackup",
+    "listchannels",
+    "listnodes",
+    "getroute",
+    "listforwards",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -212,6 +216,41 @@ pub(crate) fn call(
             ctx.stop_requested.store(true, Ordering::SeqCst);
             Ok(json!("Shutdown complete"))
         }
+        "listchannels" => super::graph::listchannels(
+            ctx,
+            &Params::parse(params, &["short_channel_id", "source", "destination"])?,
+        ),
+        "listnodes" => super::graph::listnodes(ctx, &Params::parse(params, &["id"])?),
+        "getroute" => super::graph::getroute(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "id",
+                    "amount_msat",
+                    "riskfactor",
+                    "cltv",
+                    "fromid",
+                    "fuzzpercent",
+                    "exclude",
+                    "maxhops",
+                ],
+            )?,
+        ),
+        "listforwards" => super::graph::listforwards(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "status",
+                    "in_channel",
+                    "out_channel",
+                    "index",
+                    "start",
+                    "limit",
+                ],
+            )?,
+        ),
         "exportchanbackup" => super::backup::export(ctx, &Params::parse(params, &["id"])?),
         "verifychanbackup" => super::backup::verify(ctx, &Params::parse(params, &["backup"])?),
         "restorechanbackup" => super::backup::restore(ctx, &Params::parse(params, &["backup"])?),

@@ -15,6 +15,7 @@
 //! behind a bearer token.
 
 mod backup;
+mod graph;
 mod http;
 mod keysend;
 mod methods;
