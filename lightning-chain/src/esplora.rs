@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
-use bitcoin::{Script, Transaction, TxMerkleNode, Txid};
+use bitcoin::{Block, BlockHash, Script, Transaction, TxMerkleNode, Txid};
 use esplora_client::{BlockingClient, Error as ClientError};
 
 use crate::fee_cache::{CachedFeeEstimator, FeeConfig, FeeUpdate};
 use crate::{
-    BestBlock, Broadcaster, ChainSourceError, ConfirmationTarget, FeeEstimator, FeeRate,
-    LightBackend, MerkleProof,
+    BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
+    FeeRate, LightBackend, MerkleProof,
 };
 
 /// Pages of script history fetched at most (25 transactions each).
@@ -112,6 +112,56 @@ impl EsploraSource {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
+    }
+}
+
+/// Esplora serves whole blocks too (`/block-height/:height`,
+/// `/block/:hash/raw`, `/block/:hash/header`), so it can also be a
+/// [`ChainSource`]: a host that wants every block (a runtime whose wallet
+/// and node read full blocks, a watchtower) follows it with
+/// [`ChainSync`](crate::ChainSync) as it would a bitcoind, at the cost of
+/// the blocks' bytes. A height above the tip is `None` (the server's 404).
+impl ChainSource for EsploraSource {
+    fn best_block(&self) -> Result<BestBlock, ChainSourceError> {
+        self.tip()
+    }
+
+    fn block_hash_at(&self, height: u32) -> Result<Option<BlockHash>, ChainSourceError> {
+        match self.client.get_block_hash(height) {
+            Ok(h) => Ok(Some(h)),
+            Err(ClientError::HttpResponse { status: 404, .. }) => Ok(None),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainSourceError> {
+        let block = self.client.get_block_by_hash(hash).map_err(classify)?;
+        if let Some(b) = &block {
+            if b.block_hash() != *hash {
+                return Err(ChainSourceError::BadData(format!(
+                    "asked for block {hash}, got {}",
+                    b.block_hash()
+                )));
+            }
+            if !b.check_merkle_root() {
+                return Err(ChainSourceError::BadData(format!(
+                    "block {hash}: transactions do not match the merkle root"
+                )));
+            }
+        }
+        Ok(block)
+    }
+
+    fn header(&self, hash: &BlockHash) -> Result<Option<Header>, ChainSourceError> {
+        match self.client.get_header_by_hash(hash) {
+            Ok(h) if h.block_hash() == *hash => Ok(Some(h)),
+            Ok(h) => Err(ChainSourceError::BadData(format!(
+                "asked for header {hash}, got {}",
+                h.block_hash()
+            ))),
+            Err(ClientError::HttpResponse { status: 404, .. }) => Ok(None),
+            Err(e) => Err(classify(e)),
+        }
     }
 }
 

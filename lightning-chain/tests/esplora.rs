@@ -131,3 +131,49 @@ fn esplora_confirmations_spends_reorg_paging_and_fees() {
     );
     assert!(chain.rejections().is_empty());
 }
+
+/// Esplora as a full-block [`ChainSource`](lightning_chain::ChainSource):
+/// the same driver as for a bitcoind (`ChainSync`) follows it from a
+/// checkpoint and through a reorg; a height above the tip is `None`.
+#[test]
+fn esplora_serves_whole_blocks_to_chain_sync() {
+    use lightning_chain::{ChainSource, ChainSync};
+    let chain = SimChainHandle::new();
+    let alice = SimWallet::from_seed([7; 32], chain.clone());
+    chain.mine_blocks(110, &alice.script_pubkey());
+    let server = EsploraServer::start(chain.clone(), "127.0.0.1:0").unwrap();
+    let source = EsploraSource::new(&server.url(), Duration::from_secs(10), FeeConfig::default());
+    assert_eq!(
+        ChainSource::best_block(&source).unwrap(),
+        chain.best_block()
+    );
+    assert_eq!(source.block_hash_at(111).unwrap(), None);
+    let b = source
+        .block(&chain.block_at(50).unwrap().block_hash())
+        .unwrap()
+        .unwrap();
+    assert_eq!(b, chain.block_at(50).unwrap());
+    assert_eq!(source.header(&b.block_hash()).unwrap(), Some(b.header));
+
+    let checkpoint = BestBlock::new(chain.block_at(100).unwrap().block_hash(), 100);
+    let mut tracker = ConfirmationTracker::new(checkpoint);
+    let mut sync = ChainSync::new(checkpoint);
+    let outcome = sync.sync(&source, &mut tracker).unwrap();
+    assert_eq!((outcome.disconnected, outcome.connected), (0, 10));
+    let tx = alice
+        .fund(Amount::from_sat(30_000), &alice.script_pubkey())
+        .unwrap();
+    let txid = tx.compute_txid();
+    tracker.watch_tx(txid, 1);
+    source.broadcast_transaction(&tx);
+    chain.mine_blocks(1, &alice.script_pubkey());
+    sync.sync(&source, &mut tracker).unwrap();
+    assert!(events(&mut tracker)
+        .iter()
+        .any(|e| matches!(e, ConfirmationEvent::Confirmed { txid: t, .. } if *t == txid)));
+    // A 2-block reorg that drops the transaction's block.
+    chain.reorg(2, 3, &alice.script_pubkey());
+    let outcome = sync.sync(&source, &mut tracker).unwrap();
+    assert_eq!((outcome.disconnected, outcome.connected), (2, 3));
+    assert_eq!(tracker.best_block(), chain.best_block());
+}

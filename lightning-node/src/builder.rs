@@ -30,6 +30,22 @@ pub enum ChainConfig {
         /// User and password, or a cookie file.
         auth: BitcoindAuth,
     },
+    /// An Electrum server (`tcp://host:port` or `ssl://host:port`),
+    /// followed as a light client: script histories of what the wallet
+    /// and the node watch, each transaction checked against its block's
+    /// merkle root (feature `electrum`).
+    #[cfg(feature = "electrum")]
+    Electrum {
+        /// The server.
+        url: String,
+    },
+    /// An Esplora HTTP API (`https://blockstream.info/api`), followed as
+    /// a light client like Electrum (feature `esplora`).
+    #[cfg(feature = "esplora")]
+    Esplora {
+        /// The API's base URL, without a trailing slash.
+        url: String,
+    },
     /// A backend the embedder made.
     Custom(Arc<dyn ChainBackend>),
 }
@@ -42,6 +58,10 @@ impl std::fmt::Debug for ChainConfig {
                 .field("url", url)
                 .field("auth", auth)
                 .finish(),
+            #[cfg(feature = "electrum")]
+            ChainConfig::Electrum { url } => f.debug_struct("Electrum").field("url", url).finish(),
+            #[cfg(feature = "esplora")]
+            ChainConfig::Esplora { url } => f.debug_struct("Esplora").field("url", url).finish(),
             ChainConfig::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -231,6 +251,23 @@ impl Builder {
                     BitcoindSource::new(&url, auth, FeeConfig::default())
                         .map_err(|e| BuildError::Chain(e.to_string()))?,
                 ),
+                #[cfg(feature = "electrum")]
+                ChainConfig::Electrum { url } => Arc::new(
+                    lightning_chain::electrum::ElectrumSource::new(
+                        &url,
+                        Duration::from_secs(30),
+                        FeeConfig::default(),
+                    )
+                    .map_err(|e| BuildError::Chain(e.to_string()))?,
+                ),
+                #[cfg(feature = "esplora")]
+                ChainConfig::Esplora { url } => {
+                    Arc::new(lightning_chain::esplora::EsploraSource::new(
+                        &url,
+                        Duration::from_secs(30),
+                        FeeConfig::default(),
+                    ))
+                }
                 ChainConfig::Custom(c) => c,
             };
         let store = self.open_store(&dir)?;
@@ -301,6 +338,13 @@ impl Builder {
             let id = node.node_id().serialize();
             format!("lnnode-{}", hex::encode(&id[1..4]))
         });
+        // A light client sees only what is watched: the node registers
+        // its outputs and transactions with it.
+        let watched = Arc::new(crate::runtime::WatchedScripts::default());
+        let mut node = node;
+        if matches!(chain.follow(), crate::runtime::Follow::Scripts(_)) {
+            node.set_watch_filter(watched.clone());
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 node,
@@ -324,6 +368,7 @@ impl Builder {
             listen,
             sync_interval: self.sync_interval,
             sync_now: AtomicBool::new(false),
+            watched,
             data_dir: dir,
         });
         Ok(Runtime::start(shared, listener, best))

@@ -16,6 +16,10 @@
 //! rpc_tcp = "127.0.0.1:9835"      # the RPC over HTTP too, behind a bearer token
 //! rpc_token_file = "rpc-token"    # that token (created, mode 0600, if absent)
 //!
+//! # The chain source: [bitcoind], or one of
+//! # electrum = "ssl://electrum.example:50002"   (a light client)
+//! # esplora = "https://blockstream.info/api"    (a light client)
+//!
 //! [bitcoind]
 //! url = "http://127.0.0.1:18443/"
 //! user = "u"
@@ -68,6 +72,10 @@ pub struct Config {
     pub watchtowers: Option<Vec<String>>,
     /// Accept keysend payments (bLIP 3; default false).
     pub accept_keysend: Option<bool>,
+    /// An Electrum server to follow as a light client instead of bitcoind.
+    pub electrum: Option<String>,
+    /// An Esplora API to follow as a light client instead of bitcoind.
+    pub esplora: Option<String>,
     /// Serve the RPC over TCP (HTTP `POST`) on this address too.
     pub rpc_tcp: Option<String>,
     /// The TCP RPC's bearer token file, relative to the data directory
@@ -99,6 +107,8 @@ impl Config {
             watchtowers: other.watchtowers.or(self.watchtowers),
             accept_keysend: other.accept_keysend.or(self.accept_keysend),
             rpc_tcp: other.rpc_tcp.or(self.rpc_tcp),
+            electrum: other.electrum.or(self.electrum),
+            esplora: other.esplora.or(self.esplora),
             rpc_token_file: other.rpc_token_file.or(self.rpc_token_file),
             bitcoind: BitcoindSection {
                 url: other.bitcoind.url.or(self.bitcoind.url),

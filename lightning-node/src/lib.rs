@@ -45,4 +45,4 @@ pub mod seed;
 pub mod wallet;
 
 pub use builder::{BuildError, Builder, ChainConfig, StoreConfig};
-pub use runtime::{now, ChainBackend, FundingState, Runtime, RuntimeError, State};
+pub use runtime::{now, ChainBackend, Follow, FundingState, Runtime, RuntimeError, State};

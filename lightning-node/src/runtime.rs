@@ -16,7 +16,7 @@
 //! tip ([`ChainSync`]) every `sync_interval`, then writes the wallet and
 //! the tip (`lnnode/chain`), so a restart resumes from there.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,10 +27,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::block::Header;
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Block, Network, Transaction, TxOut};
+use bitcoin::{Block, Network, ScriptBuf, Transaction, TxOut};
 use lightning_chain::{
     BestBlock, Broadcaster, ChainListener, ChainSource, ChainSync, ConfirmationTarget,
-    FeeEstimator, FeeRate,
+    FeeEstimator, FeeRate, LightBackend, LightClientSync, SyncOutcome,
 };
 use lightning_core::node::{Event, Node};
 use lightning_core::peer::PeerId;
@@ -42,14 +42,91 @@ use crate::wallet::OnchainWallet;
 
 /// What the chain thread and the node's host services need of a chain
 /// backend: blocks, broadcasting, fee rates.
-pub trait ChainBackend: ChainSource + Broadcaster + FeeEstimator + Send + Sync {
+pub trait ChainBackend: Broadcaster + FeeEstimator + Send + Sync {
     /// Refreshes cached fee estimates (a no-op by default).
     fn refresh_fees(&self) {}
+    /// How the runtime follows this backend.
+    fn follow(&self) -> Follow<'_>;
+}
+
+/// How a [`ChainBackend`] is followed.
+#[derive(Clone, Copy)]
+pub enum Follow<'a> {
+    /// Whole blocks (bitcoind): [`ChainSync`]; the wallet and the node
+    /// read every transaction.
+    Blocks(&'a (dyn ChainSource + Send + Sync)),
+    /// Script histories (Electrum, Esplora): [`LightClientSync`] over the
+    /// scripts the wallet and the node watch (`Node::set_watch_filter`),
+    /// each transaction checked against its block's merkle root.
+    Scripts(&'a (dyn LightBackend + Send + Sync)),
+}
+
+impl std::fmt::Debug for Follow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Follow::Blocks(_) => "Blocks",
+            Follow::Scripts(_) => "Scripts",
+        })
+    }
+}
+
+impl Follow<'_> {
+    /// The backend's tip.
+    pub fn tip(&self) -> Result<BestBlock, lightning_chain::ChainSourceError> {
+        match self {
+            Follow::Blocks(s) => s.best_block(),
+            Follow::Scripts(l) => l.tip(),
+        }
+    }
 }
 
 impl ChainBackend for lightning_chain::bitcoind::BitcoindSource {
     fn refresh_fees(&self) {
         let _ = self.refresh_fee_estimates();
+    }
+    fn follow(&self) -> Follow<'_> {
+        Follow::Blocks(self)
+    }
+}
+
+#[cfg(feature = "electrum")]
+impl ChainBackend for lightning_chain::electrum::ElectrumSource {
+    fn refresh_fees(&self) {
+        let _ = self.refresh_fee_estimates();
+    }
+    fn follow(&self) -> Follow<'_> {
+        Follow::Scripts(self)
+    }
+}
+
+#[cfg(feature = "esplora")]
+impl ChainBackend for lightning_chain::esplora::EsploraSource {
+    fn refresh_fees(&self) {
+        let _ = self.refresh_fee_estimates();
+    }
+    fn follow(&self) -> Follow<'_> {
+        Follow::Scripts(self)
+    }
+}
+
+/// The scripts the node asks a light client to watch
+/// (`Node::set_watch_filter`), collected for the chain thread's
+/// [`LightClientSync`].
+#[derive(Debug, Default)]
+pub(crate) struct WatchedScripts(Mutex<BTreeSet<ScriptBuf>>);
+
+impl WatchedScripts {
+    fn all(&self) -> Vec<ScriptBuf> {
+        lock(&self.0).iter().cloned().collect()
+    }
+}
+
+impl lightning_chain::WatchFilter for WatchedScripts {
+    fn register_tx(&self, _txid: &bitcoin::Txid, script_pubkey: &bitcoin::Script) {
+        lock(&self.0).insert(script_pubkey.to_owned());
+    }
+    fn register_output(&self, output: lightning_chain::WatchedOutput) {
+        lock(&self.0).insert(output.script_pubkey);
     }
 }
 
@@ -128,6 +205,8 @@ pub(crate) struct Shared {
     pub(crate) sync_interval: Duration,
     /// Asks the chain thread to sync now.
     pub(crate) sync_now: AtomicBool,
+    /// What the node asks a light client to watch.
+    pub(crate) watched: Arc<WatchedScripts>,
     pub(crate) data_dir: std::path::PathBuf,
 }
 
@@ -187,9 +266,12 @@ impl ChainListener for Both<'_> {
         txdata: &[(usize, &Transaction)],
         height: u32,
     ) {
+        let txs: Vec<&Transaction> = txdata.iter().map(|(_, t)| *t).collect();
+        self.wallet.transactions_confirmed(&txs, height);
         self.node.transactions_confirmed(header, txdata, height);
     }
     fn best_block_updated(&mut self, header: &Header, height: u32) {
+        self.wallet.best_block_updated(height);
         self.node.best_block_updated(header, height);
     }
 }
@@ -428,7 +510,8 @@ impl Runtime {
         let tip = self
             .shared
             .chain
-            .best_block()
+            .follow()
+            .tip()
             .map_err(|e| RuntimeError::Other(e.to_string()))?;
         self.shared.sync_now.store(true, Ordering::SeqCst);
         self.wait_until(timeout, |s| {
@@ -779,8 +862,17 @@ fn reconnect_loop(shared: &Shared) {
     }
 }
 
+/// The chain thread's driver: whole blocks, or a light client's.
+enum Driver {
+    Blocks(ChainSync),
+    Scripts(LightClientSync),
+}
+
 fn chain_loop(shared: &Shared, best: BestBlock) {
-    let mut sync = ChainSync::new(best);
+    let mut driver = match shared.chain.follow() {
+        Follow::Blocks(_) => Driver::Blocks(ChainSync::new(best)),
+        Follow::Scripts(_) => Driver::Scripts(LightClientSync::new(best)),
+    };
     let mut last = Instant::now()
         .checked_sub(shared.sync_interval)
         .unwrap_or_else(Instant::now);
@@ -800,11 +892,34 @@ fn chain_loop(shared: &Shared, best: BestBlock) {
         let result = {
             let mut guard = lock(&shared.state);
             let state = &mut *guard;
-            let mut both = Both {
-                node: &mut state.node,
-                wallet: &mut state.wallet,
+            let result = match (&mut driver, shared.chain.follow()) {
+                (Driver::Blocks(sync), Follow::Blocks(source)) => {
+                    let mut both = Both {
+                        node: &mut state.node,
+                        wallet: &mut state.wallet,
+                    };
+                    sync.sync(source, &mut both)
+                }
+                (Driver::Scripts(light), Follow::Scripts(backend)) => {
+                    // What to watch: the wallet's scripts and the node's.
+                    for s in state.wallet.scripts() {
+                        light.watch_script(s);
+                    }
+                    for s in shared.watched.all() {
+                        light.watch_script(s);
+                    }
+                    let mut both = Both {
+                        node: &mut state.node,
+                        wallet: &mut state.wallet,
+                    };
+                    light.sync(backend, &mut both).map(|o| SyncOutcome {
+                        disconnected: o.disconnected,
+                        connected: o.new_headers,
+                        best_block: o.best_block,
+                    })
+                }
+                _ => unreachable!("the driver follows the backend's kind"),
             };
-            let result = sync.sync(&*shared.chain, &mut both);
             match &result {
                 Ok(outcome) => {
                     if outcome.connected > 0 || outcome.disconnected > 0 || !state.synced {

@@ -184,7 +184,28 @@ impl OnchainWallet {
     /// Scans a connected block.
     pub fn block_connected(&mut self, block: &Block, height: u32) {
         self.height = height;
-        for tx in &block.txdata {
+        self.scan(block.txdata.iter(), height);
+    }
+
+    /// Transactions a light client reports confirmed at `height` (those
+    /// touching [`scripts`](Self::scripts)).
+    pub fn transactions_confirmed(&mut self, txs: &[&Transaction], height: u32) {
+        self.scan(txs.iter().copied(), height);
+    }
+
+    /// A light client's new tip.
+    pub fn best_block_updated(&mut self, height: u32) {
+        self.height = height;
+    }
+
+    /// The scripts the wallet receives on (every address handed out and
+    /// a lookahead past them): what a light client watches for it.
+    pub fn scripts(&self) -> Vec<ScriptBuf> {
+        self.scripts.keys().cloned().collect()
+    }
+
+    fn scan<'a>(&mut self, txs: impl Iterator<Item = &'a Transaction>, height: u32) {
+        for tx in txs {
             for input in &tx.input {
                 if let Some(c) = self.coins.get_mut(&input.previous_output) {
                     c.spent_height = Some(height);

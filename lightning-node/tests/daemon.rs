@@ -19,12 +19,25 @@ use support::raw_call;
 const LNNODE: &str = env!("CARGO_BIN_EXE_lnnode");
 
 fn lnnode(dir: &Path, chain: &ChainServer, args: &[&str], password: &str) -> Child {
+    let url = chain.url();
+    let source = [
+        "--bitcoind-url",
+        url.as_str(),
+        "--bitcoind-user",
+        "u",
+        "--bitcoind-password",
+        "p",
+    ];
+    lnnode_on(dir, &source, args, password)
+}
+
+/// `lnnode` with the chain source flags `source`.
+fn lnnode_on(dir: &Path, source: &[&str], args: &[&str], password: &str) -> Child {
     let mut child = Command::new(LNNODE)
         .args(args)
         .arg("--datadir")
         .arg(dir)
-        .args(["--bitcoind-url", &chain.url()])
-        .args(["--bitcoind-user", "u", "--bitcoind-password", "p"])
+        .args(source)
         .args(["--listen", "127.0.0.1:0", "--sync-interval-ms", "100"])
         .env_remove("LNNODE_PASSWORD")
         .stdin(Stdio::piped())
@@ -167,4 +180,42 @@ fn create_unlock_single_instance_stop() {
 
 fn bip39_words_ok(words: &str) -> bool {
     bip39::Mnemonic::parse(words).is_ok()
+}
+
+/// `--esplora`: the daemon follows the chain as a light client of an
+/// Esplora API; two chain sources at once are refused.
+#[test]
+fn a_daemon_over_esplora() {
+    let chain = SimChainHandle::new();
+    chain.mine_blocks(7, &bitcoin::ScriptBuf::new_op_return([0u8; 4]));
+    let esplora =
+        lightning_simchain::esplora::EsploraServer::start(chain.clone(), "127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = esplora.url();
+    let mut create = lnnode_on(dir.path(), &[], &["create"], "pw");
+    assert_eq!(wait_exit(&mut create).0, 0);
+    let mut both = lnnode_on(
+        dir.path(),
+        &["--esplora", &url, "--bitcoind-url", "http://127.0.0.1:1/"],
+        &["unlock"],
+        "pw",
+    );
+    let (code, _, err) = wait_exit(&mut both);
+    assert_ne!(code, 0);
+    assert!(err.contains("one chain source"), "{err}");
+    let mut node = lnnode_on(dir.path(), &["--esplora", &url], &["unlock"], "pw");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("lnnode ready"));
+    let socket = dir.path().join("lightning-rpc");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = raw_call(&socket, "getinfo", json!([]));
+        if info["result"]["blockheight"] == 7 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = raw_call(&socket, "stop", json!([]));
+    assert_eq!(wait_exit(&mut node).0, 0);
 }

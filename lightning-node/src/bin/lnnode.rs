@@ -32,6 +32,7 @@ const USAGE: &str = "usage: lnnode [create|unlock] --datadir DIR [--config FILE]
 [--password-file FILE] [--network NET] [--listen ADDR] [--alias NAME] [--rpc-file PATH] \
 [--log-level LEVEL] [--store fs|sqlite|postgres] [--postgres-url URL] \
 [--bitcoind-url URL] [--bitcoind-user U] [--bitcoind-password P] [--bitcoind-cookie FILE] \
+[--electrum tcp://HOST:PORT | ssl://HOST:PORT] [--esplora URL] \
 [--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]... [--accept-keysend true|false] \
 [--rpc-tcp ADDR] [--rpc-token-file PATH]";
 
@@ -114,6 +115,8 @@ fn parse_args() -> Args {
                 .get_or_insert_with(Vec::new)
                 .push(value),
             "--bitcoind-url" => bitcoind.url = Some(value),
+            "--electrum" => out.flags.electrum = Some(value),
+            "--esplora" => out.flags.esplora = Some(value),
             "--bitcoind-user" => bitcoind.user = Some(value),
             "--bitcoind-password" => bitcoind.password = Some(value),
             "--bitcoind-cookie" => bitcoind.cookie = Some(value.into()),
@@ -186,19 +189,30 @@ fn main() {
 
 fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     let network = config.network().unwrap_or_else(|e| fail(1, &e));
-    let url = config
-        .bitcoind
-        .url
-        .clone()
-        .unwrap_or_else(|| fail(1, "no chain source: set [bitcoind] url or --bitcoind-url"));
-    let auth = match (
-        &config.bitcoind.user,
-        &config.bitcoind.password,
-        &config.bitcoind.cookie,
-    ) {
-        (Some(u), Some(p), _) => BitcoindAuth::UserPass(u.clone(), p.clone()),
-        (_, _, Some(c)) => BitcoindAuth::CookieFile(c.clone()),
-        _ => fail(1, "bitcoind: give user and password, or a cookie file"),
+    // One chain source: an Electrum server, an Esplora API, or bitcoind.
+    let chain = match (&config.electrum, &config.esplora, &config.bitcoind.url) {
+        (Some(url), None, None) => ChainConfig::Electrum { url: url.clone() },
+        (None, Some(url), None) => ChainConfig::Esplora { url: url.clone() },
+        (None, None, Some(url)) => {
+            let auth = match (
+                &config.bitcoind.user,
+                &config.bitcoind.password,
+                &config.bitcoind.cookie,
+            ) {
+                (Some(u), Some(p), _) => BitcoindAuth::UserPass(u.clone(), p.clone()),
+                (_, _, Some(c)) => BitcoindAuth::CookieFile(c.clone()),
+                _ => fail(1, "bitcoind: give user and password, or a cookie file"),
+            };
+            ChainConfig::Bitcoind {
+                url: url.clone(),
+                auth,
+            }
+        }
+        (None, None, None) => fail(
+            1,
+            "no chain source: set [bitcoind] url (--bitcoind-url), electrum (--electrum) or esplora (--esplora)",
+        ),
+        _ => fail(1, "give one chain source: bitcoind, electrum or esplora"),
     };
     let store = match config.store.as_deref().unwrap_or("fs") {
         "fs" => StoreConfig::Fs,
@@ -215,7 +229,7 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     let mut builder = Builder::new(network)
         .data_dir(datadir)
         .seed(seed)
-        .chain(ChainConfig::Bitcoind { url, auth })
+        .chain(chain)
         .store(store)
         .sync_interval(Duration::from_millis(
             config.sync_interval_ms.unwrap_or(1000),

@@ -95,6 +95,21 @@ impl TestNode {
 }
 
 fn start_in(chain: &ChainServer, seed: u8, dir: tempfile::TempDir, listen: &str) -> TestNode {
+    let source = ChainConfig::Bitcoind {
+        url: chain.url(),
+        auth: BitcoindAuth::UserPass("u".into(), "p".into()),
+    };
+    start_on(source, seed, dir, listen, Duration::from_millis(100))
+}
+
+/// A node following `source` in `dir`.
+pub fn start_on(
+    source: ChainConfig,
+    seed: u8,
+    dir: tempfile::TempDir,
+    listen: &str,
+    sync_interval: Duration,
+) -> TestNode {
     // Public channels (the runtime's default) and keysend accepted.
     let mut config = lightning_core::node::NodeConfig::new(bitcoin::Network::Regtest);
     config.channel.announce_channel = true;
@@ -103,12 +118,9 @@ fn start_in(chain: &ChainServer, seed: u8, dir: tempfile::TempDir, listen: &str)
         .node_config(config)
         .data_dir(dir.path())
         .seed([seed; 32])
-        .chain(ChainConfig::Bitcoind {
-            url: chain.url(),
-            auth: BitcoindAuth::UserPass("u".into(), "p".into()),
-        })
+        .chain(source)
         .listen(listen.parse().unwrap())
-        .sync_interval(Duration::from_millis(100))
+        .sync_interval(sync_interval)
         .build()
         .unwrap();
     let socket = dir.path().join("lightning-rpc");
