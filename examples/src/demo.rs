@@ -1,17 +1,22 @@
-//! The two-node walk-through: Alice and Bob, each in its own thread with
-//! the workspace's test host loop (`lightning_test_support::host::TcpHost`),
-//! talk over TCP on 127.0.0.1; blocks come from a simulated chain; each node
-//! persists to its own temporary directory with `FsStore`.
+//! The two-node walk-through on the host runtime (`lightning-node`): Alice
+//! and Bob are each a [`Runtime`] (sockets, timers, chain sync, an
+//! on-chain wallet, a `FsStore` in its own temporary directory), talking
+//! over TCP on 127.0.0.1 and following one simulated chain through its
+//! bitcoind-compatible RPC (`simchain`), as `lnnode` follows a bitcoind.
 //!
 //! Run it with `cargo run --release -p examples --bin demo`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::{Amount, Network, Transaction};
+use bitcoin::{Network, Transaction};
+use lightning_chain::bitcoind::{BitcoindAuth, BitcoindSource};
+use lightning_chain::{Broadcaster, ConfirmationTarget, FeeConfig, FeeEstimator, FeeRate};
 use lightning_core::amount::Msat;
-use lightning_core::node::{Event, NodeConfig};
-use lightning_sim::{SimChainHandle, SimWallet};
-use lightning_test_support::host::{now, TcpHost, FEERATE_PER_KW};
+use lightning_core::node::{Event, NodeConfig, PaymentStatus};
+use lightning_node::{Builder, ChainBackend, ChainConfig, Follow, Runtime};
+use lightning_sim::SimChainHandle;
+use lightning_simchain::{Credentials, RpcServer};
 
 /// What the demo ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +40,79 @@ pub struct DemoSummary {
 /// How long any one step may take.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Errors either host met: the node refusing bytes, funding that failed.
-fn host_errors(name: &str, host: &TcpHost) -> Result<(), String> {
-    let (node, host_side) = host.with_state(|s| (s.node_errors.clone(), s.errors.clone()));
-    if node.is_empty() && host_side.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name}: node errors {node:?}, host errors {host_side:?}"
-        ))
+/// The feerate every estimate gives (sat per 1000 weight units), so the
+/// closing fee can be checked to the satoshi.
+pub const FEERATE_PER_KW: u32 = 1000;
+
+/// bitcoind (here `simchain`'s RPC) for blocks and broadcasts, with a
+/// fixed fee estimate: a `ChainConfig::Custom` backend.
+struct FixedFees(BitcoindSource);
+
+impl Broadcaster for FixedFees {
+    fn broadcast_transactions(&self, txs: &[&Transaction]) {
+        self.0.broadcast_transactions(txs);
+    }
+}
+
+impl FeeEstimator for FixedFees {
+    fn fee_rate(&self, _: ConfirmationTarget) -> FeeRate {
+        FeeRate::from_sat_per_kw(FEERATE_PER_KW)
+    }
+}
+
+impl ChainBackend for FixedFees {
+    fn follow(&self) -> Follow<'_> {
+        Follow::Blocks(&self.0)
+    }
+}
+
+fn start(name: &str, seed: u8, rpc: &RpcServer, dir: &std::path::Path) -> Result<Runtime, String> {
+    let source = BitcoindSource::new(
+        &rpc.url(),
+        BitcoindAuth::UserPass("u".into(), "p".into()),
+        FeeConfig::default(),
+    )
+    .map_err(|e| format!("{name}: {e}"))?;
+    Builder::new(Network::Regtest)
+        .node_config(NodeConfig::new(Network::Regtest))
+        .data_dir(dir.join(name))
+        .seed([seed; 32])
+        .chain(ChainConfig::Custom(Arc::new(FixedFees(source))))
+        .listen("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?)
+        .sync_interval(Duration::from_millis(50))
+        .build()
+        .map_err(|e| format!("{name}: {e}"))
+}
+
+/// Mines `n` blocks (to `script`) and waits until both runtimes have them.
+fn mine(
+    chain: &SimChainHandle,
+    nodes: &[&Runtime],
+    n: usize,
+    script: &bitcoin::Script,
+) -> Result<(), String> {
+    chain.mine_blocks(n, script);
+    for rt in nodes {
+        rt.sync_chain(LIMIT).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Waits for the next event of `rt` that `f` picks, up to [`LIMIT`].
+fn take<T>(
+    events: &std::sync::mpsc::Receiver<Event>,
+    what: &str,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = events
+            .recv_timeout(left)
+            .map_err(|_| format!("timed out waiting for {what}"))?;
+        if let Some(t) = f(&e) {
+            return Ok(t);
+        }
     }
 }
 
@@ -55,78 +124,50 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
             println!("{s}");
         }
     };
-    let chain = SimChainHandle::new();
-    let alice_wallet = SimWallet::from_seed([0xa1; 32], chain.clone());
-    chain.mine_blocks(101, &alice_wallet.script_pubkey());
+    let rpc = RpcServer::start(
+        SimChainHandle::new(),
+        Credentials::new("u", "p"),
+        "127.0.0.1:0",
+    )
+    .map_err(|e| e.to_string())?;
+    let chain = rpc.chain().clone();
+    let dir = std::env::temp_dir().join(format!("lightning-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let alice = start("alice", 0xa0, &rpc, &dir)?;
+    let bob = start("bob", 0xb0, &rpc, &dir)?;
+    let (alice_events, bob_events) = (alice.subscribe(), bob.subscribe());
+    let empty = bitcoin::ScriptBuf::new_op_return([0u8; 4]);
+
+    let address = alice.new_address().map_err(|e| e.to_string())?;
+    mine(&chain, &[&alice, &bob], 1, &address.script_pubkey())?;
+    mine(&chain, &[&alice, &bob], 100, &empty)?;
+    let (spendable, _) = alice.lock().wallet.balance();
     say(format!(
-        "chain: mined 101 blocks to Alice's address; her spendable balance is {} sat",
-        alice_wallet.spendable_balance().to_sat()
+        "chain (simchain over the bitcoind RPC at {}): mined a coinbase to Alice's wallet and 100 blocks on top; she can spend {spendable} sat",
+        rpc.url()
     ));
 
-    // Each host funds nothing by itself: the walk-through answers
-    // FundingNeeded from Alice's wallet below.
-    let config = NodeConfig::new(Network::Regtest);
-    let bob = TcpHost::start_without_wallet([0xb0; 32], config.clone(), chain.clone());
-    let alice = TcpHost::start_without_wallet([0xa0; 32], config, chain.clone());
     let (alice_id, bob_id) = (alice.node_id(), bob.node_id());
+    let bob_addr = bob.listen_addr().ok_or("bob does not listen")?;
+    alice
+        .connect(bob_id, bob_addr, LIMIT)
+        .map_err(|e| e.to_string())?;
     say(format!(
-        "alice {alice_id} connects to bob {bob_id} at {}",
-        bob.addr
+        "alice {alice_id} connected to bob {bob_id} at {bob_addr}: noise handshake and init done"
     ));
-    alice.connect(bob_id, bob.addr);
-    bob.wait_until("bob sees alice", LIMIT, |s| {
-        s.node
-            .connected_peers()
-            .iter()
-            .any(|(_, id)| *id == alice_id)
-    });
-    say("noise handshake and init done".into());
 
-    // Open.
+    // Open, funded by Alice's wallet.
     let funding_sat = 1_000_000;
-    let temp = alice
-        .with(|n| n.open_channel(bob_id, Amount::from_sat(funding_sat), Msat(0)))
-        .map_err(|e| e.to_string())?;
-    let (amount, script) = alice.take_event("FundingNeeded", LIMIT, |e| match e {
-        Event::FundingNeeded {
-            temporary_channel_id,
-            amount_sat,
-            script_pubkey,
-            ..
-        } if *temporary_channel_id == temp => Some((*amount_sat, script_pubkey.clone())),
-        _ => None,
-    })?;
-    let funding: Transaction = alice_wallet
-        .fund(amount, &script)
-        .map_err(|e| e.to_string())?;
-    let txid = funding.compute_txid();
-    let channel_id = alice
-        .with(|n| n.funding_transaction_generated(temp, funding))
+    let (channel_id, funding) = alice
+        .open_channel(bob_id, funding_sat, 0, None, LIMIT)
         .map_err(|e| e.to_string())?;
     say(format!(
-        "alice opens a {funding_sat} sat channel: funding tx {txid}"
+        "alice opens a {funding_sat} sat channel: bob signed her first commitment, she broadcast funding tx {}",
+        funding.compute_txid()
     ));
-    let deadline = Instant::now() + LIMIT;
-    while chain.get_transaction(&txid).is_none() || chain.mempool().is_empty() {
-        if chain.tx_confirmations(&txid).is_some() || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    if !chain.mempool().iter().any(|t| t.compute_txid() == txid) {
-        return Err(format!(
-            "the funding tx was not broadcast: {:?}",
-            chain.rejections()
-        ));
-    }
-    say(
-        "bob signed alice's first commitment (funding_signed); alice broadcast the funding tx"
-            .into(),
-    );
-    // Each host loop connects the new blocks to its node.
-    chain.mine_blocks(3, &alice_wallet.script_pubkey());
-    for host in [&alice, &bob] {
-        host.take_event("ChannelReady", LIMIT, |e| {
+    mine(&chain, &[&alice, &bob], 3, &empty)?;
+    for (events, who) in [(&alice_events, "alice"), (&bob_events, "bob")] {
+        take(events, &format!("{who}'s ChannelReady"), |e| {
             matches!(e, Event::ChannelReady { .. }).then_some(())
         })?;
     }
@@ -140,35 +181,34 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     let t = Instant::now();
     for i in 0..payments {
         let invoice = bob
-            .with(|n| {
+            .with_node(|n| {
                 n.create_invoice(
                     Some(Msat(per_payment_msat)),
                     &format!("coffee #{}", i + 1),
                     Duration::from_secs(3600),
-                    now(),
+                    lightning_node::now(),
                 )
             })
             .map_err(|e| e.to_string())?;
-        let s = invoice.to_string();
         alice
-            .with(|n| n.pay_invoice_str(&s, now()))
+            .with_node(|n| n.pay_invoice(&invoice, lightning_node::now()))
             .map_err(|e| e.to_string())?;
         if i == 0 {
             say(format!("bob's first invoice: {invoice}"));
         }
     }
     for _ in 0..payments {
-        alice.take_event("PaymentSent", LIMIT, |e| {
+        take(&alice_events, "PaymentSent", |e| {
             matches!(e, Event::PaymentSent { .. } | Event::PaymentFailed { .. }).then_some(())
         })?;
-        bob.take_event("PaymentReceived", LIMIT, |e| {
+        take(&bob_events, "PaymentReceived", |e| {
             matches!(e, Event::PaymentReceived { .. }).then_some(())
         })?;
     }
-    let failed = alice.with(|n| {
+    let failed = alice.with_node(|n| {
         n.list_payments()
             .iter()
-            .filter(|p| p.status != lightning_core::node::PaymentStatus::Succeeded)
+            .filter(|p| p.status != PaymentStatus::Succeeded)
             .count()
     });
     if failed > 0 {
@@ -183,18 +223,18 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
     // Bob pays one back.
     let back_msat = 5_000_000;
     let invoice = alice
-        .with(|n| {
+        .with_node(|n| {
             n.create_invoice(
                 Some(Msat(back_msat)),
                 "change",
                 Duration::from_secs(3600),
-                now(),
+                lightning_node::now(),
             )
         })
         .map_err(|e| e.to_string())?;
-    bob.with(|n| n.pay_invoice(&invoice, now()))
+    bob.with_node(|n| n.pay_invoice(&invoice, lightning_node::now()))
         .map_err(|e| e.to_string())?;
-    let preimage = bob.take_event("PaymentSent", LIMIT, |e| match e {
+    let preimage = take(&bob_events, "PaymentSent", |e| match e {
         Event::PaymentSent { preimage, .. } => Some(*preimage),
         _ => None,
     })?;
@@ -202,14 +242,13 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         "bob paid alice {} sat back (preimage {preimage})",
         back_msat / 1000
     ));
-    // Bob learns the preimage from update_fulfill_htlc; the HTLC leaves
-    // both commitments a dance later. Until then neither balance holds
-    // it, so the two add up to less than the channel.
+    // The HTLC leaves both commitments a dance after the fulfil: until
+    // then neither balance holds it.
     let deadline = Instant::now() + LIMIT;
     let (a_bal, b_bal) = loop {
         let balances = (
-            alice.with(|n| n.balances().lightning_msat.0),
-            bob.with(|n| n.balances().lightning_msat.0),
+            alice.with_node(|n| n.balances().lightning_msat.0),
+            bob.with_node(|n| n.balances().lightning_msat.0),
         );
         if balances.0 + balances.1 == funding_sat * 1000 {
             break balances;
@@ -225,11 +264,11 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
 
     // Cooperative close.
     alice
-        .with(|n| n.close_channel(channel_id))
+        .with_node(|n| n.close_channel(channel_id))
         .map_err(|e| e.to_string())?;
     let mut closing = None;
-    for host in [&alice, &bob] {
-        let tx = host.take_event("ChannelClosed", LIMIT, |e| match e {
+    for events in [&alice_events, &bob_events] {
+        let tx = take(events, "ChannelClosed", |e| match e {
             Event::ChannelClosed { closing_tx, .. } => Some(closing_tx.clone()),
             _ => None,
         })?;
@@ -251,7 +290,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    chain.mine_blocks(1, &alice_wallet.script_pubkey());
+    mine(&chain, &[&alice, &bob], 1, &empty)?;
     if chain.tx_confirmations(&closing_txid) != Some(1) {
         return Err("the closing tx did not confirm".into());
     }
@@ -259,8 +298,19 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         "cooperative close: closing tx {closing_txid} mined"
     ));
 
-    let alice_sat = chain.balance_of(&alice.shutdown_script()).to_sat();
-    let bob_sat = chain.balance_of(&bob.shutdown_script()).to_sat();
+    let alice_script = alice.with_node(|n| n.shutdown_script());
+    let bob_script = bob.with_node(|n| n.shutdown_script());
+    // What the closing transaction pays each (the runtimes' shutdown
+    // scripts are wallet addresses, which hold other coins too).
+    let paid_to = |script: &bitcoin::ScriptBuf| -> u64 {
+        closing
+            .output
+            .iter()
+            .filter(|o| &o.script_pubkey == script)
+            .map(|o| o.value.to_sat())
+            .sum()
+    };
+    let (alice_sat, bob_sat) = (paid_to(&alice_script), paid_to(&bob_script));
     let out_sum: u64 = closing.output.iter().map(|o| o.value.to_sat()).sum();
     let closing_fee_sat = funding_sat
         .checked_sub(out_sum)
@@ -281,15 +331,31 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
             "channel balances: alice {a_bal} msat, bob {b_bal} msat (expected {alice_msat}, {bob_msat})"
         ));
     }
-    let expected_bob = bob_msat / 1000;
     if alice_sat + bob_sat != out_sum {
         return Err(format!(
             "the closing tx pays {} sat elsewhere",
-            out_sum - alice_sat - bob_sat
+            out_sum.saturating_sub(alice_sat + bob_sat)
         ));
     }
-    if bob_sat != expected_bob {
-        return Err(format!("bob got {bob_sat} sat, expected {expected_bob}"));
+    // And the wallets saw them: each runtime's wallet holds its output.
+    for (rt, name, sat) in [(&alice, "alice", alice_sat), (&bob, "bob", bob_sat)] {
+        let held = rt
+            .lock()
+            .wallet
+            .coins()
+            .iter()
+            .any(|c| c.outpoint.txid == closing_txid && c.txout.value.to_sat() == sat);
+        if !held {
+            return Err(format!(
+                "{name}'s wallet does not hold its {sat} sat closing output"
+            ));
+        }
+    }
+    if bob_sat != bob_msat / 1000 {
+        return Err(format!(
+            "bob got {bob_sat} sat, expected {}",
+            bob_msat / 1000
+        ));
     }
     if alice_sat + closing_fee_sat != alice_msat / 1000 {
         return Err(format!(
@@ -298,7 +364,7 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
         ));
     }
     // The fee the node proposes from a 672-unit weight estimate at the
-    // host's fixed 1000 sat/kw; the real weight differs by the signatures'
+    // fixed 1000 sat/kw; the real weight differs by the signatures'
     // lengths (71 to 73 bytes each).
     let closing_weight_wu = closing.weight().to_wu();
     let at_feerate = u64::from(FEERATE_PER_KW) * closing_weight_wu / 1000;
@@ -313,9 +379,16 @@ pub fn run(quiet: bool) -> Result<DemoSummary, String> {
             chain.rejections()
         ));
     }
-    host_errors("alice", &alice)?;
-    host_errors("bob", &bob)?;
+    for (rt, name) in [(&alice, "alice"), (&bob, "bob")] {
+        let errors = rt.lock().errors.clone();
+        if !errors.is_empty() {
+            return Err(format!("{name}'s runtime met errors: {errors:?}"));
+        }
+    }
+    alice.stop();
+    bob.stop();
     drop((alice, bob));
+    let _ = std::fs::remove_dir_all(&dir);
     let elapsed = started.elapsed();
     say(format!("done in {elapsed:?}"));
     Ok(DemoSummary {
