@@ -523,19 +523,14 @@ fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
     );
 }
 
-/// C holds the HTLC (a hold invoice) and claims it while B-C is down; B
-/// closes B-C on chain and C claims the HTLC on B's commitment with the
-/// preimage (BOLT 5, "Remote Commitment"). B learns the preimage from C's
-/// claim and fulfils A's HTLC with it (BOLT 5: "MUST extract the payment
-/// preimage from the transaction input witness"): B earns its fee and A is
-/// paid.
-#[test]
-fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
+/// A pays C over A-B-C for a hold invoice of C's whose preimage is
+/// `preimage`; C holds the HTLC. Gives the line, A-B, B-C and the hash.
+fn held_at_c(
+    preimage: lightning_core::node::PaymentPreimage,
+) -> (Line, ChannelId, ChannelId, PaymentHash) {
     use bitcoin::hashes::{sha256, Hash};
-    use lightning_core::node::PaymentPreimage;
     let (mut line, ab, bc) = line();
     let now = line.now;
-    let preimage = PaymentPreimage([42; 32]);
     let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
     let invoice = line.members[2]
         .node
@@ -557,6 +552,20 @@ fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
         .take_events()
         .iter()
         .any(|e| matches!(e, Event::HoldInvoiceAccepted { .. })));
+    (line, ab, bc, hash)
+}
+
+/// C holds the HTLC (a hold invoice) and claims it while B-C is down; B
+/// closes B-C on chain and C claims the HTLC on B's commitment with the
+/// preimage (BOLT 5, "Remote Commitment"). B learns the preimage from C's
+/// claim and fulfils A's HTLC with it (BOLT 5: "MUST extract the payment
+/// preimage from the transaction input witness"): B earns its fee and A is
+/// paid.
+#[test]
+fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
+    let preimage = lightning_core::node::PaymentPreimage([42; 32]);
+    let (mut line, _ab, bc, hash) = held_at_c(preimage);
+    let now = line.now;
     line.disconnect(1);
     line.members[2].node.claim_for_hash(preimage, now).unwrap();
     line.members[1].node.force_close_channel(bc).unwrap();
@@ -589,32 +598,9 @@ fn a_preimage_revealed_on_chain_downstream_fulfils_the_forward_upstream() {
 /// instead of letting A time it out, and earns its fee.
 #[test]
 fn a_preimage_learned_after_the_incoming_channel_went_on_chain_is_claimed_there() {
-    use bitcoin::hashes::{sha256, Hash};
-    use lightning_core::node::PaymentPreimage;
-    let (mut line, ab, bc) = line();
+    let preimage = lightning_core::node::PaymentPreimage([43; 32]);
+    let (mut line, ab, _bc, _hash) = held_at_c(preimage);
     let now = line.now;
-    let preimage = PaymentPreimage([43; 32]);
-    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-    let invoice = line.members[2]
-        .node
-        .create_hold_invoice(
-            hash,
-            Some(Msat(AMOUNT)),
-            "chain",
-            Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
-    assert!(line.members[2]
-        .take_events()
-        .iter()
-        .any(|e| matches!(e, Event::HoldInvoiceAccepted { .. })));
     // A-B goes on chain first.
     line.disconnect(0);
     line.members[0].node.force_close_channel(ab).unwrap();

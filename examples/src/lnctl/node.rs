@@ -472,19 +472,7 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
                 "exportchanbackup",
                 id.map_or_else(|| json!({}), |id| json!({"id": id})),
             )?;
-            let points: Vec<Value> = r["channels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| {
-                    json!(format!(
-                        "{}:{}",
-                        c["funding_txid"].as_str().unwrap_or(""),
-                        c["funding_outnum"]
-                    ))
-                })
-                .collect();
+            let points = chan_points(&r);
             if a.flag("all") {
                 json!({"multi_chan_backup": {"chan_points": points, "multi_chan_backup": r["backup"]}})
             } else {
@@ -503,19 +491,7 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
                 }
             };
             let r = rpc(command, json!({"backup": hex_backup}))?;
-            let points: Vec<Value> = r["channels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| {
-                    json!(format!(
-                        "{}:{}",
-                        c["funding_txid"].as_str().unwrap_or(""),
-                        c["funding_outnum"]
-                    ))
-                })
-                .collect();
+            let points = chan_points(&r);
             let mut out = json!({"chan_points": points, "sequence": r["sequence"]});
             if command == "restorechanbackup" {
                 out["num_restored"] = json!(r["recovered"].as_array().map_or(0, Vec::len));
@@ -597,4 +573,21 @@ fn channel_id_of_point(
         })
         .and_then(|c| c["channel_id"].as_str().map(str::to_owned))
         .ok_or_else(|| format!("no channel with channel point {point}"))
+}
+
+/// The channel points (`txid:n`) of a backup method's `channels`.
+fn chan_points(r: &Value) -> Vec<Value> {
+    r["channels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            json!(format!(
+                "{}:{}",
+                c["funding_txid"].as_str().unwrap_or(""),
+                c["funding_outnum"]
+            ))
+        })
+        .collect()
 }

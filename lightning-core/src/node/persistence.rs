@@ -205,16 +205,7 @@ impl Writer {
         version: u64,
         value: Vec<u8>,
     ) -> Result<(), NodeError> {
-        if let Some(f) = &self.failed {
-            return Err(NodeError::Persist(f.clone()));
-        }
-        self.push(BatchOp::Write {
-            namespace: NAMESPACE.to_string(),
-            key: key.to_string(),
-            version,
-            value,
-        });
-        Ok(())
+        self.write_in(NAMESPACE, key, version, value)
     }
 
     /// Writes a record of another namespace (the watchtower's) with the

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{methods, Ctx, RpcError, MAX_REQUEST};
+use super::{Ctx, RpcError, MAX_REQUEST};
 use crate::Runtime;
 
 /// The longest request head (request line and headers).
@@ -246,7 +246,9 @@ fn serve(mut stream: TcpStream, ctx: &Ctx, token: &[u8]) {
     }
     body.truncate(len);
     let (id, result) = match serde_json::from_slice::<Value>(&body) {
-        Ok(request) => call(ctx, &request),
+        // One request per connection, answered once: a client that left
+        // is found when the answer cannot be written.
+        Ok(request) => super::dispatch(ctx, &request, &|| !ctx.rt.is_stopping()),
         Err(e) => (
             Value::Null,
             Err(RpcError::new(-32700, format!("parse error: {e}"))),
@@ -263,25 +265,6 @@ fn serve(mut stream: TcpStream, ctx: &Ctx, token: &[u8]) {
         "OK",
         &serde_json::to_vec(&out).unwrap_or_default(),
     );
-}
-
-fn call(ctx: &Ctx, request: &Value) -> (Value, Result<Value, RpcError>) {
-    let Some(obj) = request.as_object() else {
-        return (
-            Value::Null,
-            Err(RpcError::new(-32600, "a request is a JSON object")),
-        );
-    };
-    let id = obj.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = obj.get("method").and_then(Value::as_str) else {
-        return (id, Err(RpcError::new(-32600, "missing method")));
-    };
-    let params = obj.get("params").cloned().unwrap_or(Value::Null);
-    // One request per connection, answered once: a client that left is
-    // found when the answer cannot be written.
-    let alive = || !ctx.rt.is_stopping();
-    crate::log::debug(&format!("rpc http: {method}"));
-    (id, methods::call(ctx, method, &params, &alive))
 }
 
 /// A fresh token: 32 bytes from the system's random source, hex.

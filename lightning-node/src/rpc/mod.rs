@@ -292,6 +292,17 @@ fn handle(
     stream: &UnixStream,
     early: &std::cell::RefCell<Vec<u8>>,
 ) -> (Value, Result<Value, RpcError>) {
+    let alive = || client_alive(stream, early);
+    dispatch(ctx, request, &alive)
+}
+
+/// One JSON-RPC request object, over any transport: its id and the
+/// method's result. `alive` says whether the client still waits.
+pub(crate) fn dispatch(
+    ctx: &Ctx,
+    request: &Value,
+    alive: &dyn Fn() -> bool,
+) -> (Value, Result<Value, RpcError>) {
     let Some(obj) = request.as_object() else {
         return (
             Value::Null,
@@ -303,9 +314,8 @@ fn handle(
         return (id, Err(RpcError::new(-32600, "missing method")));
     };
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
-    let alive = || client_alive(stream, early);
     crate::log::debug(&format!("rpc: {method}"));
-    let result = methods::call(ctx, method, &params, &alive);
+    let result = methods::call(ctx, method, &params, alive);
     if let Err(e) = &result {
         crate::log::debug(&format!("rpc: {method}: error {}: {}", e.code, e.message));
     }
