@@ -37,7 +37,7 @@ fn every_method_refuses_bad_input() {
         ("invoice", json!([1000, "l", "d", 60, null, "00"])),
         (
             "invoice",
-            json!([1000, "l", "d", 60, null, null, null, null, true]),
+            json!([1000, "l", "d", 60, null, null, null, null, "maybe"]),
         ),
         ("invoice", json!([0, "l", "d"])),
         ("listinvoices", json!([[1]])),

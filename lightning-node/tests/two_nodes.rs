@@ -141,3 +141,37 @@ fn open_pay_close_with_balances() {
     });
     assert_eq!(onchain_sat(&bob.call("listfunds", json!([]))), 0);
 }
+
+/// `invoice` with `deschashonly` (what BTCPay sends for LNURL-pay): the
+/// invoice carries only the description's SHA256 (BOLT 11 `h`), of any
+/// length; without it a description over 639 bytes is refused.
+#[test]
+fn a_description_hash_only_invoice() {
+    use bitcoin::hashes::{sha256, Hash};
+    let net = Net::start();
+    let long = "[[\"text/plain\",\"a coffee\"]]".repeat(40);
+    assert!(long.len() > 639);
+    assert_eq!(
+        net.bob
+            .call_err(
+                "invoice",
+                json!({"amount_msat": 1000, "label": "long", "description": long})
+            )
+            .0,
+        -32602
+    );
+    let inv = net.bob.call(
+        "invoice",
+        json!({"amount_msat": 1000, "label": "hashed", "description": long, "deschashonly": true}),
+    );
+    let d = net.alice.call("decode", json!([inv["bolt11"]]));
+    assert_eq!(
+        d["description_hash"],
+        sha256::Hash::hash(long.as_bytes()).to_string(),
+        "{d}"
+    );
+    assert!(d.get("description").is_none(), "{d}");
+    // listinvoices still shows the description the invoice was made for.
+    let listed = net.bob.call("listinvoices", json!(["hashed"]));
+    assert_eq!(listed["invoices"][0]["description"], long);
+}

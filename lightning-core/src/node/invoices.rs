@@ -3,7 +3,9 @@
 //! [`htlcs`](super::htlcs)).
 
 use bitcoin::hashes::{sha256, Hash};
-use lightning_wire::bolt11::{Bolt11Invoice, Currency, InvoiceBuilder, PaymentSecret};
+use lightning_wire::bolt11::{
+    Bolt11Invoice, Currency, InvoiceBuilder, InvoiceDescription, PaymentSecret,
+};
 use lightning_wire::features::{Bolt11InvoiceFeatures, Feature};
 
 use super::events::{InvoiceDetails, InvoiceStatus, PaymentHash, PaymentPreimage};
@@ -65,6 +67,37 @@ impl Node {
         expiry: std::time::Duration,
         now: std::time::Duration,
     ) -> Result<Bolt11Invoice, NodeError> {
+        self.create_invoice_described(
+            amount_msat,
+            &InvoiceDescription::Direct(description.to_owned()),
+            expiry,
+            now,
+        )
+    }
+
+    /// [`Node::create_invoice`] with the description given either way
+    /// BOLT 11 allows: in the invoice (`d`), or only its SHA256 (`h`, for
+    /// a description too long for the invoice or sent another way, as
+    /// LNURL-pay's metadata).
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Node, NodeError};
+    /// # fn f(node: &mut Node, now: std::time::Duration) -> Result<(), NodeError> {
+    /// use bitcoin::hashes::{sha256, Hash};
+    /// use lightning_wire::bolt11::InvoiceDescription;
+    /// let metadata = r#"[["text/plain","a coffee"]]"#;
+    /// let hash = InvoiceDescription::Hash(sha256::Hash::hash(metadata.as_bytes()));
+    /// let invoice = node.create_invoice_described(None, &hash, std::time::Duration::from_secs(600), now)?;
+    /// assert_eq!(invoice.description(), &hash);
+    /// # Ok(()) }
+    /// ```
+    pub fn create_invoice_described(
+        &mut self,
+        amount_msat: Option<Msat>,
+        description: &InvoiceDescription,
+        expiry: std::time::Duration,
+        now: std::time::Duration,
+    ) -> Result<Bolt11Invoice, NodeError> {
         if !self.writer.is_durable(self.epoch_write) {
             // Async persistence: a preimage drawn now could be drawn again
             // after a crash that lost the epoch write.
@@ -96,7 +129,7 @@ impl Node {
         &self,
         hash: PaymentHash,
         amount_msat: Option<Msat>,
-        description: &str,
+        description: &InvoiceDescription,
         expiry: std::time::Duration,
         now: std::time::Duration,
     ) -> Result<Bolt11Invoice, NodeError> {
@@ -110,11 +143,14 @@ impl Node {
         if let Some(a) = amount_msat {
             builder = builder.amount_msat(a.0);
         }
+        builder = match description {
+            InvoiceDescription::Direct(d) => builder.description(d),
+            InvoiceDescription::Hash(h) => builder.description_hash(*h),
+        };
         builder
             .timestamp(now.as_secs())
             .payment_hash(hash)
             .payment_secret(PaymentSecret(secret))
-            .description(description)
             .expiry(expiry.as_secs())
             .min_final_cltv_expiry_delta(u64::from(self.config.min_final_cltv_expiry_delta))
             .features(features)
@@ -145,7 +181,13 @@ impl Node {
                 "an invoice for this payment hash exists".into(),
             ));
         }
-        let invoice = self.build_invoice(payment_hash, amount_msat, description, expiry, now)?;
+        let invoice = self.build_invoice(
+            payment_hash,
+            amount_msat,
+            &InvoiceDescription::Direct(description.to_owned()),
+            expiry,
+            now,
+        )?;
         let record = HoldRecord {
             bolt11: invoice.to_string(),
             state: HoldState::Open,

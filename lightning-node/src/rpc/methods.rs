@@ -396,16 +396,16 @@ fn invoice(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     }
     let label = p.req_string("label")?;
     let description = p.req_text("description")?;
-    if description.len() > 639 {
+    // `deschashonly`: the invoice carries the description's SHA256 only
+    // (BOLT 11 `h`), as LNURL-pay needs; any length then.
+    let hash_only = p.bool("deschashonly")? == Some(true);
+    if description.len() > 639 && !hash_only {
         return Err(RpcError::params(
             "description: longer than 639 bytes (use deschashonly)",
         ));
     }
     let expiry = p.u64("expiry")?.unwrap_or(604_800);
     p.unsupported(&["fallbacks", "preimage"])?;
-    if p.bool("deschashonly")? == Some(true) {
-        return Err(RpcError::params("deschashonly: not supported by this node"));
-    }
     if let Some(v) = p.get("exposeprivatechannels") {
         if !(v.is_boolean() || v.is_array() || v.is_string()) {
             return Err(RpcError::params("exposeprivatechannels: bad type"));
@@ -424,11 +424,17 @@ fn invoice(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         return Err(RpcError::new(900, "Duplicate label"));
     }
     let created = now();
+    let described = if hash_only {
+        use bitcoin::hashes::{sha256, Hash};
+        InvoiceDescription::Hash(sha256::Hash::hash(description.as_bytes()))
+    } else {
+        InvoiceDescription::Direct(description.clone())
+    };
     let inv = st
         .node
-        .create_invoice(
+        .create_invoice_described(
             amount.map(lightning_core::amount::Msat),
-            &description,
+            &described,
             Duration::from_secs(expiry),
             created,
         )
