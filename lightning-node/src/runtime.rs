@@ -858,7 +858,13 @@ fn reconnect_loop(shared: &Shared) {
                 )),
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Once a second: each round lists the channels under the lock.
+        for _ in 0..5 {
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 

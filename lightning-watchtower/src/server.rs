@@ -428,10 +428,18 @@ impl Tower {
     /// whose locator is stored, every blob is tried; each that opens as a
     /// justice kit for it is broadcast. Returns the justice transactions.
     pub fn check_transactions(&mut self, txs: &[&Transaction]) -> Vec<Transaction> {
+        let with_ids: Vec<(&Transaction, bitcoin::Txid)> =
+            txs.iter().map(|t| (*t, t.compute_txid())).collect();
+        self.check_confirmed(&with_ids)
+    }
+
+    /// [`check_transactions`](Tower::check_transactions) with each
+    /// transaction's txid already computed (a host that computed the
+    /// block's txids once passes them).
+    pub fn check_confirmed(&mut self, txs: &[(&Transaction, bitcoin::Txid)]) -> Vec<Transaction> {
         let mut out = Vec::new();
-        for tx in txs {
-            let txid = tx.compute_txid();
-            let locator = Locator::of(&txid);
+        for (tx, txid) in txs {
+            let locator = Locator::of(txid);
             let Some(stored) = self.updates.remove(&locator) else {
                 continue;
             };
@@ -470,6 +478,9 @@ impl Tower {
 
     /// Stops rebroadcasting `txid` (the host saw it deep enough).
     pub fn forget_justice(&mut self, txid: &bitcoin::Txid) {
+        if self.pending_justice.is_empty() {
+            return;
+        }
         let before = self.pending_justice.len();
         self.pending_justice.retain(|t| t.compute_txid() != *txid);
         if self.pending_justice.len() != before {

@@ -440,21 +440,7 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
                     )
                 }
             };
-            let r = rpc("listpeerchannels", json!({}))?;
-            let chan = r["channels"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .find(|c| {
-                    format!(
-                        "{}:{}",
-                        c["funding_txid"].as_str().unwrap_or(""),
-                        c["funding_outnum"]
-                    ) == point
-                })
-                .ok_or_else(|| format!("no channel with channel point {point}"))?;
-            let mut params = json!({"id": chan["channel_id"]});
+            let mut params = json!({"id": channel_id_of_point(&rpc, &point)?});
             if a.flag("force") {
                 params["unilateraltimeout"] = json!(1);
             }

@@ -132,7 +132,7 @@ impl ChainListener for Node {
         self.onchain_transactions_confirmed(txdata, &txids, height);
         self.recovery_transactions_confirmed(txdata, &txids, height);
         self.graph_transactions_confirmed(txdata, height);
-        self.watchtower_transactions_confirmed(header, txdata, height);
+        self.watchtower_transactions_confirmed(txdata, &txids);
     }
 
     fn best_block_updated(&mut self, header: &Header, height: u32) {

@@ -433,31 +433,26 @@ impl Node {
             .ok()
     }
 
-    /// A block's transactions, for the tower we run.
+    /// A block's transactions (with the txids the node computed once),
+    /// for the tower we run.
     pub(super) fn watchtower_transactions_confirmed(
         &mut self,
-        header: &bitcoin::block::Header,
         txdata: &[(usize, &Transaction)],
-        height: u32,
+        txids: &[Txid],
     ) {
         let Some(server) = &mut self.watchtowers.server else {
             return;
         };
         // Justice that confirmed is not broadcast again.
-        let confirmed: Vec<Txid> = txdata
-            .iter()
-            .map(|(_, t)| t.compute_txid())
-            .filter(|txid| {
-                server
-                    .pending_justice()
-                    .iter()
-                    .any(|j| j.compute_txid() == *txid)
-            })
-            .collect();
-        for txid in &confirmed {
+        for txid in txids {
             server.forget_justice(txid);
         }
-        server.transactions_confirmed(header, txdata, height);
+        let txs: Vec<(&Transaction, Txid)> = txdata
+            .iter()
+            .map(|(_, t)| *t)
+            .zip(txids.iter().copied())
+            .collect();
+        server.check_confirmed(&txs);
         self.persist_watchtower_changes();
     }
 

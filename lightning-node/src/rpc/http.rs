@@ -39,6 +39,10 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 64;
 
+/// The longest a client may take to send its whole request (so 64 slow
+/// senders cannot hold every connection).
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A running TCP server; dropping it stops accepting.
 #[derive(Debug)]
 pub struct HttpRpcServer {
@@ -196,6 +200,8 @@ fn serve(mut stream: TcpStream, ctx: &Ctx, token: &[u8]) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = stream.set_nodelay(true);
+    let started = std::time::Instant::now();
+    let late = || started.elapsed() > REQUEST_DEADLINE;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let (verb, headers, body_at) = loop {
@@ -206,6 +212,10 @@ fn serve(mut stream: TcpStream, ctx: &Ctx, token: &[u8]) {
                 let _ = reply(&mut stream, code, reason, b"");
                 return;
             }
+        }
+        if late() {
+            let _ = reply(&mut stream, 408, "Request Timeout", b"");
+            return;
         }
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
@@ -239,6 +249,10 @@ fn serve(mut stream: TcpStream, ctx: &Ctx, token: &[u8]) {
     }
     let mut body = buf.split_off(body_at);
     while body.len() < len {
+        if late() {
+            let _ = reply(&mut stream, 408, "Request Timeout", b"");
+            return;
+        }
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
             Ok(n) => body.extend_from_slice(&chunk[..n]),

@@ -15,11 +15,11 @@
 
 use std::time::Duration;
 
-use lightning_core::node::{NodeError, PayOptions, PaymentHash, MIN_CUSTOM_RECORD_TYPE};
+use lightning_core::node::{NodeError, PaymentHash, MIN_CUSTOM_RECORD_TYPE};
 use lightning_core::Msat;
 use serde_json::{json, Value};
 
-use super::methods::{parse_pubkey, pay_fee_cap, wait_settled, xpay_fee_cap};
+use super::methods::{paid_result, parse_pubkey, pay_options, wait_settled};
 use super::params::Params;
 use super::{Ctx, RpcError};
 use crate::meta::PaymentMeta;
@@ -74,13 +74,7 @@ pub(super) fn keysend(
     }
     p.unsupported(&["routehints", "layers"])?;
     let records = extra_tlvs(p)?;
-    let mut options = PayOptions::default();
-    options.max_fee_msat = if xkeysend {
-        Some(xpay_fee_cap(p, amount)?)
-    } else {
-        pay_fee_cap(p, amount)?
-    }
-    .map(Msat);
+    let options = pay_options(p, amount, xkeysend)?;
     p.u64("maxdelay")?;
     p.text("label")?;
     let retry_for = p
@@ -110,35 +104,9 @@ pub(super) fn keysend(
         id
     };
     let details = wait_settled(ctx, id, retry_for, alive)?;
-    let st = ctx.rt.lock();
-    let hash = PaymentHash(id.0);
-    let fee = st
-        .meta
-        .payments
-        .get(&hash)
-        .and_then(|m| m.fee_msat)
-        .unwrap_or(0);
-    let preimage = details.preimage.map(|p| p.to_string()).unwrap_or_default();
-    let amount = details.amount_msat.0;
-    Ok(if xkeysend {
-        json!({
-            "payment_preimage": preimage,
-            "payment_hash": hash.to_string(),
-            "failed_parts": 0,
-            "successful_parts": 1,
-            "amount_msat": amount,
-            "amount_sent_msat": amount.saturating_add(fee),
-        })
-    } else {
-        json!({
-            "destination": details.payee.to_string(),
-            "payment_hash": hash.to_string(),
-            "created_at": details.created_at,
-            "parts": 1,
-            "amount_msat": amount,
-            "amount_sent_msat": amount.saturating_add(fee),
-            "payment_preimage": preimage,
-            "status": "complete",
-        })
-    })
+    let mut v = paid_result(&ctx.rt.lock(), &details, xkeysend);
+    if xkeysend {
+        v["payment_hash"] = json!(PaymentHash(id.0).to_string());
+    }
+    Ok(v)
 }

@@ -685,14 +685,7 @@ fn pay(
         _ => {}
     }
     p.unsupported(&["partial_msat", "localinvreqid", "layers", "payer_note"])?;
-    let invoice_amount = inv.amount_msat().unwrap_or(0);
-    let mut options = PayOptions::default();
-    options.max_fee_msat = if xpay {
-        Some(xpay_fee_cap(p, invoice_amount)?)
-    } else {
-        pay_fee_cap(p, invoice_amount)?
-    }
-    .map(Msat);
+    let options = pay_options(p, inv.amount_msat().unwrap_or(0), xpay)?;
     p.u64("maxdelay")?;
     let retry_for = p
         .u64("retry_for")?
@@ -736,35 +729,57 @@ fn pay(
         }
     }
     let details = wait_settled(ctx, id, retry_for, alive)?;
-    let st = ctx.rt.lock();
+    Ok(paid_result(&ctx.rt.lock(), &details, xpay))
+}
+
+/// A settled payment as CLN answers it: `xpay`'s shape (`x`), or
+/// `pay`'s and `keysend`'s.
+pub(super) fn paid_result(
+    st: &State,
+    details: &lightning_core::node::PaymentDetails,
+    x: bool,
+) -> Value {
     let fee = st
         .meta
         .payments
-        .get(&hash)
+        .get(&details.payment_hash)
         .and_then(|m| m.fee_msat)
         .unwrap_or(0);
     let amount = details.amount_msat.0;
     let preimage = details.preimage.map(|p| p.to_string()).unwrap_or_default();
-    if xpay {
-        Ok(json!({
+    if x {
+        json!({
             "payment_preimage": preimage,
             "failed_parts": 0,
             "successful_parts": 1,
             "amount_msat": amount,
             "amount_sent_msat": amount.saturating_add(fee),
-        }))
+        })
     } else {
-        Ok(json!({
+        json!({
             "destination": details.payee.to_string(),
-            "payment_hash": hash.to_string(),
+            "payment_hash": details.payment_hash.to_string(),
             "created_at": details.created_at,
             "parts": 1,
             "amount_msat": amount,
             "amount_sent_msat": amount.saturating_add(fee),
             "payment_preimage": preimage,
             "status": "complete",
-        }))
+        })
     }
+}
+
+/// The call's fee cap as [`PayOptions`]: CLN's `pay`/`keysend` rules, or
+/// `xpay`/`xkeysend`'s (`x`).
+pub(super) fn pay_options(p: &Params, amount_msat: u64, x: bool) -> Result<PayOptions, RpcError> {
+    let mut options = PayOptions::default();
+    options.max_fee_msat = if x {
+        Some(xpay_fee_cap(p, amount_msat)?)
+    } else {
+        pay_fee_cap(p, amount_msat)?
+    }
+    .map(Msat);
+    Ok(options)
 }
 
 /// Waits until payment `id` is no longer pending (at most `retry_for`,
@@ -811,7 +826,7 @@ pub(super) fn wait_settled(
 /// alone, or the larger of `maxfeepercent` (default 0.5) of `amount` and
 /// `exemptfee` (default 5000 msat) when either is given; `None` (the
 /// node's budget, the same 0.5 % and 5000 msat by default) otherwise.
-pub(super) fn pay_fee_cap(p: &Params, amount_msat: u64) -> Result<Option<u64>, RpcError> {
+fn pay_fee_cap(p: &Params, amount_msat: u64) -> Result<Option<u64>, RpcError> {
     let maxfee = p.msat("maxfee")?;
     let percent = p.number("maxfeepercent")?;
     let exempt = p.msat("exemptfee")?;
@@ -841,7 +856,7 @@ pub(super) fn pay_fee_cap(p: &Params, amount_msat: u64) -> Result<Option<u64>, R
 
 /// The routing-fee cap of an `xpay` or `xkeysend` call: `maxfee`, else
 /// CLN's default for them, 5000 msat or 1 % of `amount`, the larger.
-pub(super) fn xpay_fee_cap(p: &Params, amount_msat: u64) -> Result<u64, RpcError> {
+fn xpay_fee_cap(p: &Params, amount_msat: u64) -> Result<u64, RpcError> {
     Ok(p.msat("maxfee")?.unwrap_or((amount_msat / 100).max(5000)))
 }
 
