@@ -23,7 +23,7 @@ use std::time::Duration;
 use forward_support::{Line, Link};
 use lightning_core::amount::Msat;
 use lightning_core::node::{
-    Event, ForwardStatus, NodeConfig, NodeError, PaymentHash, PaymentStatus,
+    Event, ForwardStatus, NodeConfig, NodeError, PartStatus, PaymentHash, PaymentStatus,
     DEFAULT_PAYMENT_RETRY_ATTEMPTS,
 };
 use lightning_core::onion::FailureCode;
@@ -63,6 +63,13 @@ struct Net {
 /// all but 50,000 sat to Z, so it cannot forward [`AMOUNT_MSAT`].
 /// `payer` adjusts P's configuration.
 fn network(drain_cz: bool, drain_bz: bool, payer: fn(&mut NodeConfig)) -> Net {
+    let drained = |d: bool| if d { (CAPACITY_SAT - 50_000) * 1000 } else { 0 };
+    network_pushing(drained(drain_cz), drained(drain_bz), payer)
+}
+
+/// [`network`] with C pushing `push_cz_msat` to Z when opening their
+/// channel, and B pushing `push_bz_msat`.
+fn network_pushing(push_cz_msat: u64, push_bz_msat: u64, payer: fn(&mut NodeConfig)) -> Net {
     let mut line = Line::new(5, |i, c| {
         c.channel.announce_channel = true;
         if i == Z {
@@ -81,12 +88,11 @@ fn network(drain_cz: bool, drain_bz: bool, payer: fn(&mut NodeConfig)) -> Net {
     });
     line.connect(LINK_PC);
     line.shuttle();
-    let drained = |d: bool| if d { (CAPACITY_SAT - 50_000) * 1000 } else { 0 };
     let pa = line.open_channel(P, A, CAPACITY_SAT, 0);
     line.open_channel(A, B, CAPACITY_SAT, 0);
-    let bz = line.open_channel(B, Z, CAPACITY_SAT, drained(drain_bz));
+    let bz = line.open_channel(B, Z, CAPACITY_SAT, push_bz_msat);
     let pc = line.open_channel(P, C, CAPACITY_SAT, 0);
-    let cz = line.open_channel(C, Z, CAPACITY_SAT, drained(drain_cz));
+    let cz = line.open_channel(C, Z, CAPACITY_SAT, push_cz_msat);
     // Six deep: announced (BOLT 7); then the gossip travels, relays
     // flushing once a minute.
     line.mine(6);
@@ -527,15 +533,22 @@ fn an_async_payer_crashing_at_any_transmission_pays_exactly_once() {
 /// restored from its store in place of its n-th transmission, for every n
 /// until a run makes no crash.
 fn crash_at_every_transmission(is_async: bool) {
+    crash_at_every_transmission_paying(is_async, (CAPACITY_SAT - 50_000) * 1000, AMOUNT_MSAT);
+}
+
+/// [`crash_at_every_transmission`] with C pushing `push_cz_msat` to Z
+/// when their channel opened, paying `amount_msat`: some part fails and
+/// is routed again.
+fn crash_at_every_transmission_paying(is_async: bool, push_cz_msat: u64, amount_msat: u64) {
     let mut n = 1;
     loop {
-        let mut net = network(true, false, |_| {});
+        let mut net = network_pushing(push_cz_msat, 0, |_| {});
         if is_async {
             net.line.set_async(P, true);
         }
         let before = z_total(&net);
         let line = &mut net.line;
-        let inv = invoice(line, AMOUNT_MSAT);
+        let inv = invoice(line, amount_msat);
         let hash = *inv.payment_hash();
         line.crash_member = P;
         line.steps = 0;
@@ -556,7 +569,7 @@ fn crash_at_every_transmission(is_async: bool) {
         assert!(p.attempts >= 2, "crash at {n}: {p:?}");
         assert_eq!(
             z_total(&net) - before,
-            AMOUNT_MSAT,
+            amount_msat,
             "crash at {n}: paid once"
         );
         if !crashed {
@@ -653,4 +666,167 @@ fn a_per_payment_fee_cap_holds_across_retries() {
     assert_eq!(p.status, PaymentStatus::Failed, "{p:?}");
     assert_eq!(p.attempts, 1);
     assert!(forwards(line, A, hash).is_empty(), "nothing over A and B");
+}
+
+// Multi-part sending (issue 19; BOLT 4 "Basic Multi-Part Payments"): an
+// amount no single path carries is split, every part carrying the
+// invoice's `payment_secret` and the whole `total_msat`.
+
+/// More than either of P's channels can send (each holds under 1,000,000
+/// sat): only two parts, one over each, can pay it.
+const SPLIT_MSAT: u64 = 1_500_000_000;
+
+/// P's balance over both of its channels.
+fn p_total(net: &Net) -> u64 {
+    net.line.members[P].local_msat(net.pa) + net.line.members[P].local_msat(net.pc)
+}
+
+fn payment_of(line: &Line, i: usize, hash: PaymentHash) -> lightning_core::node::PaymentDetails {
+    line.members[i]
+        .node
+        .payment(&lightning_core::node::PaymentId(hash.0))
+        .unwrap()
+}
+
+#[test]
+fn an_amount_no_single_path_carries_is_paid_in_parts() {
+    let mut net = network(false, false, |_| {});
+    let (p_before, z_before) = (p_total(&net), z_total(&net));
+    let line = &mut net.line;
+    let inv = invoice(line, SPLIT_MSAT);
+    let hash = *inv.payment_hash();
+    assert!(line.members[P]
+        .node
+        .first_hops()
+        .iter()
+        .all(|h| h.outbound_capacity.0 < SPLIT_MSAT));
+    let now = line.now;
+    line.members[P].node.pay_invoice(&inv, now).unwrap();
+    line.shuttle();
+
+    let p = payment_of(line, P, hash);
+    assert_eq!(
+        (p.status, p.attempts),
+        (PaymentStatus::Succeeded, 1),
+        "{p:?}"
+    );
+    assert_eq!(p.parts.len(), 2, "{p:?}");
+    assert!(p.parts.iter().all(|s| s.status == PartStatus::Fulfilled));
+    let delivered: u64 = p.parts.iter().map(|s| s.amount_msat.0).sum();
+    assert_eq!(delivered, SPLIT_MSAT);
+    // One part over each path: C forwarded one, A and B the other.
+    for node in [A, B, C] {
+        assert_eq!(forwards(line, node, hash), vec![ForwardStatus::Settled]);
+    }
+    let sent = events_of(line, P, hash);
+    let [Event::PaymentSent { fee_msat, .. }] = sent.as_slice() else {
+        panic!("one PaymentSent: {sent:?}");
+    };
+    // Z received the whole amount once, over both channels.
+    let got = events_of(line, Z, hash);
+    assert_eq!(
+        got,
+        vec![Event::PaymentReceived {
+            payment_hash: hash,
+            amount_msat: Msat(SPLIT_MSAT)
+        }]
+    );
+    assert_eq!(z_total(&net) - z_before, SPLIT_MSAT);
+    // P paid the amount and exactly the fees it reported: one fee at C,
+    // two (A's and B's) on the other part.
+    assert_eq!(p_before - p_total(&net), SPLIT_MSAT + fee_msat.0);
+    assert!(fee_msat.0 > 3 * 1000, "three hops charged: {fee_msat:?}");
+}
+
+#[test]
+fn a_failed_part_is_routed_again_beside_the_part_in_flight() {
+    // C can forward only 400,000 sat to Z: a part through C larger than
+    // that fails there, and only the outstanding amount is routed again
+    // (the part through A and B stays in flight, held by Z).
+    let push = (CAPACITY_SAT - 400_000) * 1000;
+    let mut net = network_pushing(push, 0, |_| {});
+    let amount = 1_200_000_000;
+    let (p_before, z_before) = (p_total(&net), z_total(&net));
+    let line = &mut net.line;
+    let inv = invoice(line, amount);
+    let hash = *inv.payment_hash();
+    let now = line.now;
+    line.members[P].node.pay_invoice(&inv, now).unwrap();
+    line.shuttle();
+    tick(line, 1);
+
+    let p = payment_of(line, P, hash);
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    assert!(p.attempts >= 2, "a part failed and was routed again: {p:?}");
+    let failed = p.parts.iter().filter(|s| s.status == PartStatus::Failed);
+    assert!(failed.count() >= 1, "{p:?}");
+    // The parts that paid add up to the amount, their fees to the fee.
+    let paid: Vec<_> = p
+        .parts
+        .iter()
+        .filter(|s| s.status == PartStatus::Fulfilled)
+        .collect();
+    assert_eq!(paid.iter().map(|s| s.amount_msat.0).sum::<u64>(), amount);
+    let sent = events_of(line, P, hash);
+    let [Event::PaymentSent { fee_msat, .. }] = sent.as_slice() else {
+        panic!("one PaymentSent: {sent:?}");
+    };
+    let got = events_of(line, Z, hash);
+    assert_eq!(got.len(), 1, "received once: {got:?}");
+    assert_eq!(z_total(&net) - z_before, amount, "paid exactly once");
+    assert_eq!(p_before - p_total(&net), amount + fee_msat.0);
+    assert_eq!(paid.iter().map(|s| s.fee_msat.0).sum::<u64>(), fee_msat.0);
+    // C refused at least one part; what it forwarded settled.
+    let at_c = forwards(&net.line, C, hash);
+    assert!(
+        at_c.iter().all(|s| *s == ForwardStatus::Settled),
+        "{at_c:?}"
+    );
+}
+
+#[test]
+fn a_split_payment_that_stops_fails_only_once_no_part_is_in_flight() {
+    // One attempt only: when the part through C fails, no other is sent.
+    // The part through A and B is held by Z until its `mpp_timeout`; the
+    // payment stays pending until it comes back, then fails once.
+    let push = (CAPACITY_SAT - 400_000) * 1000;
+    let mut net = network_pushing(push, 0, |c| c.payment_retry_attempts = 1);
+    let amount = 1_200_000_000;
+    let (p_before, z_before) = (p_total(&net), z_total(&net));
+    let line = &mut net.line;
+    let inv = invoice(line, amount);
+    let hash = *inv.payment_hash();
+    let now = line.now;
+    line.members[P].node.pay_invoice(&inv, now).unwrap();
+    line.shuttle();
+    let p = payment_of(line, P, hash);
+    assert_eq!(
+        p.status,
+        PaymentStatus::Pending,
+        "a part is in flight: {p:?}"
+    );
+    assert!(
+        events_of(line, P, hash).is_empty(),
+        "no event while a part is held"
+    );
+    assert_eq!(forwards(line, B, hash), vec![ForwardStatus::InFlight]);
+
+    // Z's `mpp_timeout` (60 s) fails the held part back.
+    tick(line, 61);
+    let p = payment_of(line, P, hash);
+    assert_eq!(p.status, PaymentStatus::Failed, "{p:?}");
+    let failed = events_of(line, P, hash);
+    assert_eq!(failed.len(), 1, "failed once: {failed:?}");
+    assert!(matches!(&failed[0], Event::PaymentFailed { .. }));
+    // Nothing moved.
+    assert_eq!(p_total(&net), p_before);
+    assert_eq!(z_total(&net), z_before);
+    // Nothing more comes later.
+    tick(&mut net.line, 61);
+    assert!(events_of(&mut net.line, P, hash).is_empty());
+}
+
+#[test]
+fn a_payer_crashing_at_any_transmission_pays_a_split_payment_exactly_once() {
+    crash_at_every_transmission_paying(false, (CAPACITY_SAT - 400_000) * 1000, 1_200_000_000);
 }

@@ -25,7 +25,7 @@ use lightning_wire::Msat;
 
 use crate::graph::{NodeId, RoutingGraph};
 use crate::route::{FirstHop, Route, RouteError, RouteParams, RoutePath};
-use crate::scorer::ScoreLookup;
+use crate::scorer::{HopUse, ScoreLookup};
 use crate::search::{Found, Problem, Searcher, Usage};
 
 /// A router with reusable search memory (one per thread; a search does
@@ -131,10 +131,28 @@ impl Router {
         scorer: &S,
         in_flight: &[RoutePath],
     ) -> Result<Route, RouteError> {
+        let uses: Vec<HopUse> = in_flight.iter().flat_map(RoutePath::hop_uses).collect();
+        self.find_route_with_usage(graph, payer, first_hops, params, scorer, &uses)
+    }
+
+    /// [`Router::find_route_with_in_flight`] with what is in flight given
+    /// per channel: each [`HopUse`]'s amount is taken from its channel's
+    /// liquidity in its direction (a payer whose `first_hops` already
+    /// report the live balance leaves its own channels out).
+    pub fn find_route_with_usage<G: RoutingGraph, S: ScoreLookup>(
+        &mut self,
+        graph: &G,
+        payer: &NodeId,
+        first_hops: Option<&[FirstHop]>,
+        params: &RouteParams,
+        scorer: &S,
+        in_flight: &[HopUse],
+    ) -> Result<Route, RouteError> {
         let pb = Problem::new(graph, payer, first_hops, params)?;
         let mut base = Usage::new();
-        for p in in_flight {
-            add_usage(&mut base, p);
+        for u in in_flight {
+            let e = base.entry((u.scid, u.direction)).or_insert(Msat::ZERO);
+            *e = e.saturating_add(u.amount);
         }
         self.solve(graph, &pb, params, scorer, &base)
             .map(|c| c.route)

@@ -99,6 +99,12 @@ pub struct NodeConfig {
     /// Fees up to this are always accepted, however small the payment.
     /// Default 5000 msat.
     pub payment_max_fee_base_msat: u64,
+    /// The most HTLCs in flight at once for one payment the node routes
+    /// itself: when no single path is likely enough to carry the amount
+    /// and the invoice sets `basic_mpp`, it is split into up to this many
+    /// parts (BOLT 4 "Basic Multi-Part Payments"). Default 8; 1 never
+    /// splits.
+    pub payment_max_parts: u8,
     /// Multi-part payments we receive: how long an incomplete one is
     /// held, and how many parts (see [`MppReceiveConfig`](super::MppReceiveConfig)).
     pub mpp_receive: super::MppReceiveConfig,
@@ -185,6 +191,7 @@ impl NodeConfig {
             payment_retry_timeout: Duration::from_secs(60),
             payment_max_fee_ppm: 5000,
             payment_max_fee_base_msat: 5000,
+            payment_max_parts: 8,
             mpp_receive: super::MppReceiveConfig::default(),
             watchtower: super::WatchtowerConfig::default(),
         }

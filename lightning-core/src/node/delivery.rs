@@ -85,7 +85,7 @@ impl Node {
                 // failure is a new attempt whose own outcome must come.
                 if p.status == PaymentStatus::Pending
                     || p.event_handled
-                    || (p.channel_id, p.htlc_id) != (channel_id, htlc_id)
+                    || p.last_htlc() != (channel_id, htlc_id)
                 {
                     return;
                 }
@@ -156,10 +156,11 @@ impl Node {
             if p.event_handled {
                 continue;
             }
+            let (channel_id, htlc_id) = p.last_htlc();
             let ack = Ack::Payment {
                 hash: *hash,
-                channel_id: p.channel_id,
-                htlc_id: p.htlc_id,
+                channel_id,
+                htlc_id,
             };
             let event = match (p.status, p.preimage) {
                 (PaymentStatus::Succeeded, Some(preimage)) => Event::PaymentSent {

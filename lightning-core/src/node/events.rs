@@ -483,6 +483,44 @@ pub struct PaymentDetails {
     /// that was not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
     #[cfg_attr(feature = "serde", serde(default = "one"))]
     pub attempts: u32,
+    /// A multi-part payment's HTLCs, every attempt's, oldest first (BOLT 4
+    /// "Basic Multi-Part Payments"); empty for a payment made one HTLC at
+    /// a time.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub parts: Vec<PaymentPart>,
+}
+
+/// One HTLC of a multi-part payment we sent ([`PaymentDetails::parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PaymentPart {
+    /// The channel it left by.
+    pub channel_id: ChannelId,
+    /// Its HTLC id there.
+    pub htlc_id: u64,
+    /// What the payee receives by it.
+    pub amount_msat: Msat,
+    /// Its routing fees.
+    pub fee_msat: Msat,
+    /// Where it stands.
+    pub status: PartStatus,
+    /// The node ids it went through, the payee last.
+    pub route: Vec<PublicKey>,
+}
+
+/// What became of one part of a multi-part payment we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum PartStatus {
+    /// Offered, not resolved.
+    Pending,
+    /// Failed back (its removal irrevocably committed), or never
+    /// committed.
+    Failed,
+    /// Fulfilled, or the payment's preimage is known (the payee must
+    /// fulfil every part of the set it took).
+    Fulfilled,
 }
 
 /// Where an invoice of ours stands.

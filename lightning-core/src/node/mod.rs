@@ -77,6 +77,7 @@ mod invoices;
 mod keysend;
 mod keysend_routed;
 mod mpp;
+mod mpp_send;
 mod onchain;
 mod outbox;
 mod outcomes;
@@ -84,12 +85,14 @@ mod payments;
 mod peer_storage;
 mod peers;
 mod persistence;
+mod record_fields;
 mod records;
 mod restore;
 mod retry;
 mod route;
 mod router_path;
 mod routing;
+mod sent_parts;
 mod transmit;
 mod watchtower;
 
@@ -117,8 +120,8 @@ pub use config::{
 pub use error::NodeError;
 pub use events::{
     Balances, ChannelDetails, ClosingState, Event, ForwardDetails, ForwardStatus, InvoiceDetails,
-    InvoiceStatus, PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPreimage,
-    PaymentStatus,
+    InvoiceStatus, PartStatus, PaymentDetails, PaymentFailure, PaymentHash, PaymentId, PaymentPart,
+    PaymentPreimage, PaymentStatus,
 };
 pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
 pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
@@ -380,10 +383,11 @@ impl Node {
     fn payment_attempt_failed(
         &mut self,
         hash: PaymentHash,
+        part: Option<usize>,
         failure: PaymentFailure,
         malformed: bool,
     ) {
-        self.attempt_failed(hash, failure, malformed);
+        self.attempt_failed(hash, part, failure, malformed);
     }
 
     /// Hub for [`outcomes`]: payment `hash` ended (`paid`, or failed); no

@@ -696,12 +696,12 @@ impl Node {
                 }
             }
             for hash in timed_out {
-                let htlc = self
+                let htlcs = self
                     .payments
                     .get(&hash)
-                    .filter(|p| p.channel_id == id)
-                    .map(|p| p.htlc_id);
-                if let Some(htlc_id) = htlc {
+                    .map(|p| p.pending_htlcs_on(id))
+                    .unwrap_or_default();
+                for htlc_id in htlcs {
                     self.fail_unsent_payment(
                         id,
                         htlc_id,

@@ -3,16 +3,19 @@
 //! to the host.
 //!
 //! A payment (keyed by its hash) is made by one HTLC at a time, its
-//! attempt, named by `(channel_id, htlc_id)` in its record. A failure
-//! counts only for the HTLC of the current attempt: an HTLC of an earlier
-//! attempt (failed, then retried with the same hash) never fails the
-//! retry. A preimage is proof of payment whichever HTLC brought it.
+//! attempt, named by `(channel_id, htlc_id)` in its record, or, split, by
+//! parts in flight together ([`super::mpp_send`]), each named the same
+//! way. A failure counts only for a pending HTLC of the payment: an HTLC
+//! of an earlier attempt (failed, then retried with the same hash) never
+//! fails the retry. A preimage is proof of payment whichever HTLC brought
+//! it.
 
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::codec::{Decode, Encode};
 
-use super::events::{Ack, PaymentFailure, PaymentHash, PaymentPreimage, PaymentStatus};
+use super::events::{Ack, PartStatus, PaymentFailure, PaymentHash, PaymentPreimage, PaymentStatus};
 use super::records::{payment_key, PaymentRecord};
+use bitcoin::secp256k1::PublicKey;
 use lightning_wire::types::ChannelId;
 
 use super::{Event, Node};
@@ -30,28 +33,25 @@ impl Node {
         }
     }
 
-    /// The payment `hash`'s pending attempt, if it is HTLC `htlc_id` on
-    /// `channel_id`.
-    fn pending_attempt(
-        &self,
-        hash: &PaymentHash,
-        channel_id: ChannelId,
-        htlc_id: u64,
-    ) -> Option<&PaymentRecord> {
-        self.payments.get(hash).filter(|p| {
-            p.status == PaymentStatus::Pending && (p.channel_id, p.htlc_id) == (channel_id, htlc_id)
-        })
-    }
-
     /// Our HTLC of payment `hash` was fulfilled with `preimage`: the
     /// payment succeeded (whichever of its attempts this HTLC was).
     pub(super) fn payment_fulfilled(&mut self, hash: PaymentHash, preimage: PaymentPreimage) {
         if sha256::Hash::hash(&preimage.0).to_byte_array() != hash.0 {
             return;
         }
+        // A multi-part payment: every part not failed counts as fulfilled
+        // (the payee must fulfil its whole set), and their fees are paid.
+        let multipart = self
+            .payments
+            .get(&hash)
+            .is_some_and(|p| p.is_multipart() && p.status != PaymentStatus::Succeeded);
+        let parts_fee = multipart.then(|| self.parts_fulfilled(&hash));
         let (fresh, ack, fee_msat) = match self.payments.get_mut(&hash) {
             Some(p) if p.status == PaymentStatus::Succeeded => (false, None, 0),
             Some(p) => {
+                if let Some(fee) = parts_fee {
+                    p.fee_msat = fee;
+                }
                 p.status = PaymentStatus::Succeeded;
                 p.preimage = Some(preimage);
                 p.failure = None;
@@ -89,13 +89,18 @@ impl Node {
         hash: PaymentHash,
         reason: &HtlcFailReason,
     ) {
-        let Some(p) = self.pending_attempt(&hash, channel_id, htlc_id) else {
+        let Some(PendingHtlc {
+            part,
+            shared_secrets,
+            route,
+        }) = self.pending_htlc(&hash, (channel_id, htlc_id))
+        else {
             return;
         };
         let failure = match reason {
             HtlcFailReason::Onion(packet) => {
                 let secrets: Vec<SharedSecret> =
-                    p.shared_secrets.iter().map(|s| SharedSecret(*s)).collect();
+                    shared_secrets.iter().map(|s| SharedSecret(*s)).collect();
                 let decoded = decode_error_packet(&secrets, packet, None);
                 let failure = decoded.message.map(|m| m.reason);
                 let failure_code = failure.as_ref().map(|f| f.code().0);
@@ -103,7 +108,7 @@ impl Node {
                 // known (index 0: the first hop).
                 let hop = decoded
                     .failing_hop
-                    .map(|i| match p.route.get(i) {
+                    .map(|i| match route.get(i) {
                         Some(node) => format!(" at hop {i} ({node})"),
                         None => format!(" at hop {i}"),
                     })
@@ -133,7 +138,7 @@ impl Node {
         };
         // A payment the node routes itself may be retried (`retry.rs`).
         let malformed = matches!(reason, HtlcFailReason::Malformed { .. });
-        self.payment_attempt_failed(hash, failure, malformed);
+        self.payment_attempt_failed(hash, part, failure, malformed);
     }
 
     /// Our HTLC offer `htlc_id` on `channel_id`, for payment `hash`, never
@@ -148,9 +153,9 @@ impl Node {
     ) {
         // A forward's offer that never left fails its incoming HTLC back.
         self.forward_unsent(channel_id, htlc_id);
-        if self.pending_attempt(&hash, channel_id, htlc_id).is_none() {
+        let Some(PendingHtlc { part, .. }) = self.pending_htlc(&hash, (channel_id, htlc_id)) else {
             return;
-        }
+        };
         let failure = PaymentFailure {
             failure_code: None,
             failure: None,
@@ -158,10 +163,20 @@ impl Node {
             message: why.to_string(),
             attempts: 1,
         };
-        self.payment_attempt_failed(hash, failure, false);
+        self.payment_attempt_failed(hash, part, failure, false);
     }
 
+    /// Payment `hash` failed with `failure`: reported, unless parts of it
+    /// are still in flight (a multi-part payment waits for them; see
+    /// [`super::mpp_send`]).
     pub(super) fn finish_failed(&mut self, hash: PaymentHash, mut failure: PaymentFailure) {
+        if let Some(p) = self.payments.get_mut(&hash) {
+            if p.has_pending_parts() {
+                p.note_failure(&failure);
+                self.abandon_parts(hash);
+                return;
+            }
+        }
         self.payment_ended(hash, false);
         let ack = self.payments.get_mut(&hash).map(|p| {
             p.status = PaymentStatus::Failed;
@@ -181,6 +196,85 @@ impl Node {
         };
         self.push_event(event, ack);
     }
+}
+
+impl Node {
+    /// The onion secrets and route of payment `hash`'s pending HTLC
+    /// `htlc`, and its part index for a multi-part payment.
+    pub(super) fn pending_htlc(
+        &self,
+        hash: &PaymentHash,
+        htlc: (ChannelId, u64),
+    ) -> Option<PendingHtlc> {
+        let p = self.payments.get(hash)?;
+        if p.status != PaymentStatus::Pending {
+            // A fulfilled payment's other parts still fail or succeed,
+            // but nothing depends on it any more.
+            return None;
+        }
+        if p.is_multipart() {
+            let i = p.pending_part(htlc)?;
+            let s = &p.parts[i];
+            return Some(PendingHtlc {
+                part: Some(i),
+                shared_secrets: s.shared_secrets.clone(),
+                route: s.route.clone(),
+            });
+        }
+        ((p.channel_id, p.htlc_id) == htlc).then(|| PendingHtlc {
+            part: None,
+            shared_secrets: p.shared_secrets.clone(),
+            route: p.route.clone(),
+        })
+    }
+    /// Multi-part payment `hash` stops sending parts: failed now when no
+    /// part is in flight, else once the last one fails. Returns whether it
+    /// was only marked (parts still pending).
+    pub(super) fn abandon_parts(&mut self, hash: PaymentHash) -> bool {
+        let Some(p) = self.payments.get_mut(&hash) else {
+            return false;
+        };
+        if !p.has_pending_parts() {
+            return false;
+        }
+        if let Some(r) = p.retry.as_mut() {
+            r.abandoned = true;
+            r.awaiting = false;
+        }
+        let bytes = p.encode();
+        self.payment_retries.forget(&hash);
+        // A failed write is recorded by the writer and blocks every later
+        // message.
+        let _ = self.writer.write_record(&payment_key(&hash), bytes);
+        true
+    }
+
+    /// Every part of multi-part payment `hash` not failed counts as
+    /// fulfilled: its preimage is known. Returns the fees of those parts.
+    pub(super) fn parts_fulfilled(&mut self, hash: &PaymentHash) -> u64 {
+        let Some(p) = self.payments.get_mut(hash) else {
+            return 0;
+        };
+        for s in &mut p.parts {
+            if s.state == PartStatus::Pending {
+                s.state = PartStatus::Fulfilled;
+            }
+        }
+        if let Some(r) = p.retry.as_mut() {
+            r.abandoned = false;
+        }
+        p.committed_fee_msat()
+    }
+}
+
+/// A pending HTLC of one of our payments ([`Node::pending_htlc`]).
+pub(super) struct PendingHtlc {
+    /// Its part, for a multi-part payment.
+    pub part: Option<usize>,
+    /// Its onion's shared secrets.
+    pub shared_secrets: Vec<[u8; 32]>,
+    /// Its route's node ids.
+    pub route: Vec<PublicKey>,
 }
 
 impl PaymentRecord {
@@ -214,10 +308,11 @@ impl PaymentRecord {
 
 /// The acknowledgement of a finished payment's event: this attempt's.
 pub(super) fn attempt(p: &PaymentRecord) -> Ack {
+    let (channel_id, htlc_id) = p.last_htlc();
     Ack::Payment {
         hash: p.payment_hash,
-        channel_id: p.channel_id,
-        htlc_id: p.htlc_id,
+        channel_id,
+        htlc_id,
     }
 }
 
@@ -288,6 +383,7 @@ mod tests {
             fee_msat: 0,
             route: Vec::new(),
             retry: None,
+            parts: Vec::new(),
         }
     }
 

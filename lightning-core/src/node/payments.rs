@@ -10,15 +10,31 @@ use lightning_wire::codec::Encode;
 use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
-use super::events::{PaymentDetails, PaymentHash, PaymentId, PaymentPreimage, PaymentStatus};
+use super::events::{
+    PaymentDetails, PaymentHash, PaymentId, PaymentPart, PaymentPreimage, PaymentStatus,
+};
 use super::records::{payment_key, PaymentRecord, RetryState};
 use super::route::{route_payloads, RecipientOnion, Route};
 use super::router_path::CLTV_SLACK;
 use super::{Node, NodeError};
 use crate::amount::Msat;
-use crate::channel::{Channel, ChannelError};
+use crate::channel::{Channel, ChannelError, ChannelOutput};
 use crate::keys::DynChannelSigner;
 use crate::onion::build_payment_onion;
+
+/// An HTLC of ours added to a channel and not yet released
+/// ([`Node::offer_htlc`]).
+pub(super) struct Offered {
+    pub payee: bitcoin::secp256k1::PublicKey,
+    pub channel_id: ChannelId,
+    pub htlc_id: u64,
+    /// The onion's shared secrets, first hop first.
+    pub shared_secrets: Vec<[u8; 32]>,
+    /// What the HTLC carries beyond the payee's amount.
+    pub fee_msat: u64,
+    /// The channel's output for the offer.
+    pub out: ChannelOutput,
+}
 
 /// What we could offer in one HTLC now: our balance less the reserve the
 /// peer imposed and, as funder, twice the commitment fee with one more HTLC
@@ -209,6 +225,48 @@ impl Node {
             Some((at, r)) => (at, Some(r)),
             None => (now.as_secs(), None),
         };
+        let offer = self.offer_htlc(route, payment_hash, recipient, first_channel)?;
+        let record = PaymentRecord {
+            payment_hash,
+            payee: offer.payee,
+            amount_msat: recipient.amount_msat,
+            status: PaymentStatus::Pending,
+            preimage: None,
+            failure: None,
+            created_at,
+            shared_secrets: offer.shared_secrets,
+            channel_id: offer.channel_id,
+            htlc_id: offer.htlc_id,
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
+            fee_msat: offer.fee_msat,
+            route: route.hops.iter().map(|h| h.node_id).collect(),
+            retry,
+            parts: Vec::new(),
+        };
+        // The payment record goes first: the HTLC leaves only after both.
+        self.writer
+            .write_record(&payment_key(&payment_hash), record.encode())?;
+        self.payments.insert(payment_hash, record);
+        self.release_offer(offer.channel_id, offer.out);
+        Ok(())
+    }
+
+    /// Adds the HTLC of one attempt or part of payment `payment_hash` over
+    /// `route` to a channel (over `first_channel` when given, else the
+    /// channel to the first hop its `short_channel_id` names, else the
+    /// usable one to that peer with the most outbound capacity). Nothing
+    /// leaves yet: the caller writes the payment record, then passes
+    /// [`Offered::out`] to [`Node::release_offer`].
+    pub(super) fn offer_htlc(
+        &mut self,
+        route: &Route,
+        payment_hash: PaymentHash,
+        recipient: &RecipientOnion,
+        first_channel: Option<ChannelId>,
+    ) -> Result<Offered, NodeError> {
         let payee = route
             .payee()
             .ok_or_else(|| NodeError::Route("the route is empty".into()))?;
@@ -217,7 +275,6 @@ impl Node {
             .saturating_add(recipient.final_cltv_expiry_delta)
             .saturating_add(CLTV_SLACK);
         let payloads = route_payloads(route, recipient, final_cltv).map_err(NodeError::Route)?;
-        let amount_msat = recipient.amount_msat;
         let first_amount = payloads.first_amount_msat;
         let first = route.hops[0];
         let channel_id = match first_channel {
@@ -271,32 +328,21 @@ impl Node {
                 },
                 other => NodeError::Channel(other),
             })?;
-        let record = PaymentRecord {
-            payment_hash,
+        Ok(Offered {
             payee,
-            amount_msat,
-            status: PaymentStatus::Pending,
-            preimage: None,
-            failure: None,
-            created_at,
-            shared_secrets: secrets.iter().map(|s| *s.as_bytes()).collect(),
             channel_id,
             htlc_id,
-            event_handled: false,
-            failure_code: None,
-            failing_hop: None,
-            failure_message: None,
-            fee_msat: first_amount.saturating_sub(amount_msat),
-            route: route.hops.iter().map(|h| h.node_id).collect(),
-            retry,
-        };
-        // The payment record goes first: the HTLC leaves only after both.
-        self.writer
-            .write_record(&payment_key(&payment_hash), record.encode())?;
-        self.payments.insert(payment_hash, record);
+            shared_secrets: secrets.iter().map(|s| *s.as_bytes()).collect(),
+            fee_msat: first_amount.saturating_sub(recipient.amount_msat),
+            out,
+        })
+    }
+
+    /// Lets an offered HTLC leave, once the payment record naming it is
+    /// written (the writer orders the record before the channel's).
+    pub(super) fn release_offer(&mut self, channel_id: ChannelId, out: ChannelOutput) {
         self.apply(channel_id, out);
         self.to_commit.insert(channel_id);
-        Ok(())
     }
 
     /// Every payment we sent, oldest first.
@@ -313,6 +359,18 @@ impl Node {
                 failure: p.failure.clone(),
                 created_at: p.created_at,
                 attempts: p.retry.as_ref().map_or(1, |r| r.attempts),
+                parts: p
+                    .parts
+                    .iter()
+                    .map(|s| PaymentPart {
+                        channel_id: s.channel_id,
+                        htlc_id: s.htlc_id,
+                        amount_msat: Msat(s.amount_msat),
+                        fee_msat: Msat(s.fee_msat),
+                        status: s.state,
+                        route: s.route.clone(),
+                    })
+                    .collect(),
             })
             .collect();
         v.sort_by_key(|p| p.created_at);

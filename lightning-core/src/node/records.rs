@@ -21,6 +21,9 @@ use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::events::{InvoiceStatus, PaymentHash, PaymentPreimage, PaymentStatus};
+pub(crate) use super::record_fields::PathHop;
+use super::record_fields::{arr32, keys_of, path_bytes, path_of, required, secrets_of, u64_of};
+use super::sent_parts::{decode_parts, encode_parts, SentPart};
 
 const FORMAT_VERSION: u16 = 1;
 
@@ -61,18 +64,6 @@ pub(crate) fn decode_u32(bytes: &[u8]) -> Option<u32> {
     u32_value(bytes)
 }
 
-fn arr32(bytes: &[u8], what: &'static str) -> Result<[u8; 32], DecodeError> {
-    bytes
-        .try_into()
-        .map_err(|_| DecodeError::invalid(format!("{what}: not 32 bytes")))
-}
-
-fn u64_of(bytes: &[u8], what: &'static str) -> Result<u64, DecodeError> {
-    Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| {
-        DecodeError::invalid(format!("{what}: not 8 bytes"))
-    })?))
-}
-
 /// An optional one-byte flag: absent or `[0]` is false, `[1]` true.
 fn flag(bytes: Option<&[u8]>, what: &'static str) -> Result<bool, DecodeError> {
     match bytes {
@@ -96,15 +87,6 @@ fn htlc_refs(bytes: &[u8], what: &'static str) -> Result<Vec<(ChannelId, u64)>, 
         .chunks(40)
         .map(|c| Ok((ChannelId(arr32(&c[..32], what)?), u64_of(&c[32..], what)?)))
         .collect()
-}
-
-fn required<'a>(
-    r: &mut TlvStreamReader<'a>,
-    ty: u64,
-    what: &'static str,
-) -> Result<&'a [u8], DecodeError> {
-    r.take_raw(ty)
-        .ok_or_else(|| DecodeError::invalid(format!("{what} missing")))
 }
 
 fn open(bytes: &[u8]) -> Result<TlvStreamReader<'_>, DecodeError> {
@@ -224,20 +206,15 @@ pub(crate) struct PaymentRecord {
     /// older records), to name the hop a failure came from.
     pub route: Vec<PublicKey>,
     /// A payment the node routes and retries itself ([`RetryState`],
-    /// types 33 to 43, all odd: absent in older records and for payments
+    /// types 33 to 49, all odd: absent in older records and for payments
     /// over a caller's route, which are never retried).
     pub retry: Option<RetryState>,
-}
-
-/// One hop of an attempt's path as the scorer learns from it (the
-/// router's `HopUse`): channel, direction bit, amount, capacity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PathHop {
-    pub scid: ShortChannelId,
-    pub direction: u8,
-    pub amount_msat: u64,
-    /// 0: unknown.
-    pub capacity_msat: u64,
+    /// A multi-part payment's HTLCs, every attempt's (type 47, odd;
+    /// [`super::sent_parts`]). Empty for a payment made one HTLC at a
+    /// time, whose current attempt is the fields above; once it has
+    /// parts, `channel_id` .. `route` above name no live HTLC (they keep
+    /// the first attempt's, for the record's required fields).
+    pub parts: Vec<SentPart>,
 }
 
 /// What retrying a payment needs across restarts: the invoice to route
@@ -261,9 +238,11 @@ pub(crate) struct RetryState {
     /// The caller's cap on routing fees for this payment (type 45; `None`:
     /// the node's budget, `NodeConfig::payment_max_fee_ppm`).
     pub max_fee_msat: Option<u64>,
+    /// No part is sent any more: the payment fails once its parts still
+    /// in flight are resolved, unless one of them brings the preimage
+    /// (type 49; multi-part payments only).
+    pub abandoned: bool,
 }
-
-const PATH_HOP_LEN: usize = 25;
 
 impl RetryState {
     fn write(&self, w: &mut TlvStreamWriter) {
@@ -289,17 +268,13 @@ impl RetryState {
             w.put_raw(41, &[1]);
         }
         if !self.path.is_empty() {
-            let mut v = Vec::with_capacity(self.path.len() * PATH_HOP_LEN);
-            for h in &self.path {
-                v.extend_from_slice(&h.scid.0.to_be_bytes());
-                v.push(h.direction);
-                v.extend_from_slice(&h.amount_msat.to_be_bytes());
-                v.extend_from_slice(&h.capacity_msat.to_be_bytes());
-            }
-            w.put_raw(43, &v);
+            w.put_raw(43, &path_bytes(&self.path));
         }
         if let Some(m) = self.max_fee_msat {
             w.put_raw(45, &m.to_be_bytes());
+        }
+        if self.abandoned {
+            w.put_raw(49, &[1]);
         }
     }
 
@@ -311,10 +286,12 @@ impl RetryState {
         let awaiting = flag(r.take_raw(41), "awaiting")?;
         let path = r.take_raw(43);
         let max_fee = r.take_raw(45);
+        let abandoned = flag(r.take_raw(49), "abandoned")?;
         let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
             if channels.is_some()
                 || nodes.is_some()
                 || awaiting
+                || abandoned
                 || path.is_some()
                 || max_fee.is_some()
             {
@@ -342,21 +319,7 @@ impl RetryState {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(DecodeError::invalid("excluded nodes")),
         };
-        let path = match path {
-            None => Vec::new(),
-            Some(b) if b.len() % PATH_HOP_LEN == 0 => b
-                .chunks(PATH_HOP_LEN)
-                .map(|c| {
-                    Ok(PathHop {
-                        scid: ShortChannelId(u64_of(&c[..8], "path scid")?),
-                        direction: c[8] & 1,
-                        amount_msat: u64_of(&c[9..17], "path amount")?,
-                        capacity_msat: u64_of(&c[17..], "path capacity")?,
-                    })
-                })
-                .collect::<Result<_, DecodeError>>()?,
-            Some(_) => return Err(DecodeError::invalid("attempt path")),
-        };
+        let path = path.map(path_of).transpose()?.unwrap_or_default();
         let max_fee_msat = max_fee.map(|b| u64_of(b, "max fee")).transpose()?;
         Ok(Some(RetryState {
             bolt11,
@@ -366,6 +329,7 @@ impl RetryState {
             awaiting,
             path,
             max_fee_msat,
+            abandoned,
         }))
     }
 }
@@ -415,6 +379,9 @@ impl PaymentRecord {
         if let Some(retry) = &self.retry {
             retry.write(&mut w);
         }
+        if !self.parts.is_empty() {
+            w.put_raw(47, &encode_parts(&self.parts));
+        }
         w.into_bytes()
     }
 
@@ -438,14 +405,7 @@ impl PaymentRecord {
             .take_raw(12)
             .map(|b| String::from_utf8_lossy(b).into_owned());
         let created_at = u64_of(required(&mut r, 14, "created_at")?, "created_at")?;
-        let secrets = required(&mut r, 16, "shared_secrets")?;
-        if secrets.len() % 32 != 0 {
-            return Err(DecodeError::invalid("shared_secrets"));
-        }
-        let shared_secrets = secrets
-            .chunks(32)
-            .map(|c| arr32(c, "shared secret"))
-            .collect::<Result<_, _>>()?;
+        let shared_secrets = secrets_of(required(&mut r, 16, "shared_secrets")?)?;
         let channel_id = ChannelId(arr32(required(&mut r, 18, "channel_id")?, "channel_id")?);
         let htlc_id = u64_of(required(&mut r, 20, "htlc_id")?, "htlc_id")?;
         let event_handled = flag(r.take_raw(21), "event_handled")?;
@@ -467,15 +427,13 @@ impl PaymentRecord {
             .map(|b| u64_of(b, "fee_msat"))
             .transpose()?
             .unwrap_or(0);
-        let route = match r.take_raw(31) {
-            None => Vec::new(),
-            Some(b) if b.len() % 33 == 0 => b
-                .chunks(33)
-                .map(<PublicKey as Decode>::from_bytes)
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(DecodeError::invalid("route: not 33-byte keys")),
-        };
+        let route = r
+            .take_raw(31)
+            .map(|b| keys_of(b, "route"))
+            .transpose()?
+            .unwrap_or_default();
         let retry = RetryState::read(&mut r)?;
+        let parts = r.take_raw(47).map(decode_parts).transpose()?;
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -495,6 +453,7 @@ impl PaymentRecord {
             fee_msat,
             route,
             retry,
+            parts: parts.unwrap_or_default(),
         })
     }
 }
@@ -770,6 +729,7 @@ mod tests {
                 &key,
             )],
             retry: None,
+            parts: Vec::new(),
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
         // With the retry state of a routed payment (types 33 to 43).
@@ -781,6 +741,7 @@ mod tests {
                 excluded_nodes: vec![pay.payee],
                 awaiting: true,
                 max_fee_msat: Some(12_345),
+                abandoned: true,
                 path: vec![
                     PathHop {
                         scid: ShortChannelId(9),

@@ -1,12 +1,15 @@
 //! Invoice payments the node routes and retries itself: [`Node::pay_invoice`]
 //! (sending one attempt is the payments code's, `Node::start_attempt`).
 //!
-//! An invoice payment is made of *attempts*: one path at a time, each a
-//! fresh onion and a new HTLC (multi-part sending is not done: the router
-//! is asked for one path, `max_path_count` 1). The first attempt goes
-//! over a direct channel to the payee when one can carry it, else over
-//! the router's path ([`Node::find_route`]). When an attempt fails, BOLT
-//! 4 "Receiving Failure Codes" decides:
+//! An invoice payment is made of *attempts*: each a route from the router
+//! and fresh onions, one HTLC per path. The first attempt goes over a
+//! direct channel to the payee when one can carry it, else over the
+//! router's route ([`Node::find_route`]): one path, or several when no
+//! single path is likely enough and the invoice sets `basic_mpp` (up to
+//! [`NodeConfig::payment_max_parts`](super::NodeConfig::payment_max_parts)
+//! parts, sent and tracked by the `mpp_send` module; a retry then routes
+//! only what the parts in flight do not carry). When an attempt (or a
+//! part) fails, BOLT 4 "Receiving Failure Codes" decides:
 //!
 //! - the *final node* returned the error (`incorrect_or_unknown_payment_details`,
 //!   `final_incorrect_*`, ...): the payment fails, without retry (BOLT 4
@@ -42,12 +45,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
-use lightning_router::HopUse;
+use lightning_router::{HopUse, RoutePath};
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::msgs::Message;
 use lightning_wire::types::ShortChannelId;
 
+use super::events::PartStatus;
 use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
+use super::mpp_send::PartsOf;
 use super::payments::recipient_of;
 use super::records::RetryState;
 use super::route::Route;
@@ -83,12 +88,25 @@ impl RetryQueue {
         !self.due.is_empty()
     }
 
+    /// Payment `hash` is owed an attempt in this step.
+    pub(super) fn mark_due(&mut self, hash: PaymentHash) {
+        self.due.insert(hash);
+    }
+
     /// Payment `hash` ended (paid or failed): nothing is owed any more.
     pub(super) fn forget(&mut self, hash: &PaymentHash) {
         self.due.remove(hash);
         self.deferred.remove(hash);
         self.restored.remove(hash);
     }
+}
+
+/// The first channel of each path.
+fn first_scids(paths: &[RoutePath]) -> Vec<ShortChannelId> {
+    paths
+        .iter()
+        .filter_map(|p| p.hops.first().map(|h| h.short_channel_id))
+        .collect()
 }
 
 /// What a failed attempt means for the payment.
@@ -124,10 +142,15 @@ pub(super) fn judge(
         // Not attributable: nothing to exclude or learn.
         return (retry(None, None), ScorerNote::None);
     };
+    let code = FailureCode(code.unwrap_or(0));
     if i + 1 >= route.len() {
+        // The payee gave up waiting for the rest of a multi-part payment
+        // (BOLT 4 `mpp_timeout`): sending the parts again may complete it.
+        if code == FailureCode::MPP_TIMEOUT && !malformed {
+            return (retry(None, None), ScorerNote::None);
+        }
         return (Verdict::Final, ScorerNote::None);
     }
-    let code = FailureCode(code.unwrap_or(0));
     if malformed || code.is_node() {
         // The erring node itself: every channel through it is out.
         let passed = path.len().min(i + 1);
@@ -187,9 +210,13 @@ impl Node {
     /// Pays `invoice` to its payee, wherever it is: over a direct channel
     /// to the payee when one can carry the amount, else over a path the
     /// router finds ([`Node::find_route`]: the public graph, our usable
-    /// channels as first hops, the invoice's route hints). One path per
-    /// attempt: multi-part sending is not implemented, so the router is
-    /// asked for a single path even when the invoice allows `basic_mpp`.
+    /// channels as first hops, the invoice's route hints). When no single
+    /// path is likely enough to carry the amount and the invoice sets
+    /// `basic_mpp`, the payment is split in up to
+    /// [`NodeConfig::payment_max_parts`](super::NodeConfig::payment_max_parts)
+    /// parts (BOLT 4 "Basic Multi-Part Payments": one HTLC per path, each
+    /// with the invoice's `payment_secret` and the whole `total_msat`);
+    /// [`PaymentDetails::parts`](super::PaymentDetails::parts) lists them.
     ///
     /// A failed attempt is retried over a new route (BOLT 4 "Receiving
     /// Failure Codes": the failing channel or node excluded, the scorer
@@ -285,6 +312,18 @@ impl Node {
         let no_route = || NodeError::NoRoute { payee, amount_msat };
         let params = attempt_params(invoice, &retry, &self.config).ok_or_else(no_route)?;
         let route = self.find_route(&params).map_err(|_| no_route())?;
+        if route.paths.len() > 1 {
+            // Split by the router: one HTLC per path (`mpp_send`).
+            let created_at = now.as_secs();
+            self.send_parts(
+                payment_hash,
+                &recipient,
+                &route.paths,
+                PartsOf::New { created_at, retry },
+            )?;
+            self.finish()?;
+            return Ok(PaymentId(payment_hash.0));
+        }
         let path = route.paths.first().ok_or_else(no_route)?;
         let (route, path) = node_route(path).map_err(NodeError::Route)?;
         retry.path = path;
@@ -300,21 +339,42 @@ impl Node {
     }
 
     /// The current attempt of routed payment `hash` failed with `failure`
-    /// (`malformed`: our peer could not read the onion). Retries within
-    /// the budget, else reports the payment failed. A payment over a
-    /// caller's route (no retry state) fails at once, as before.
+    /// (`malformed`: our peer could not read the onion), or, for a
+    /// multi-part payment, its part `part`. Retries within the budget,
+    /// else reports the payment failed (once no part is in flight). A
+    /// payment over a caller's route (no retry state) fails at once, as
+    /// before.
     pub(super) fn attempt_failed(
         &mut self,
         hash: PaymentHash,
+        part: Option<usize>,
         mut failure: PaymentFailure,
         malformed: bool,
     ) {
-        let Some(p) = self.payments.get(&hash) else {
+        let Some(p) = self.payments.get_mut(&hash) else {
             return;
         };
+        if let Some(s) = part.and_then(|i| p.parts.get_mut(i)) {
+            s.state = PartStatus::Failed;
+        }
         let Some(retry) = p.retry.as_ref() else {
             self.finish_failed(hash, failure);
             return;
+        };
+        if retry.abandoned {
+            // No part is sent any more: the payment fails with the last
+            // failure once no part is in flight.
+            let last = p.last_failure(retry.attempts);
+            if p.has_pending_parts() {
+                self.save_payment(hash);
+            } else {
+                self.finish_failed(hash, last);
+            }
+            return;
+        }
+        let (channel_id, route, path) = match part.and_then(|i| p.parts.get(i)) {
+            Some(s) => (s.channel_id, s.route.clone(), s.path.clone()),
+            None => (p.channel_id, p.route.clone(), retry.path.clone()),
         };
         // An attempt whose channel is no longer normal (force closed, its
         // HTLC timed out on chain, shutting down) ends the payment: an
@@ -322,15 +382,21 @@ impl Node {
         // attempt is sent while it might yet pay.
         let channel_open = self
             .channels
-            .get(&p.channel_id)
+            .get(&channel_id)
             .is_some_and(|e| e.channel.phase() == Phase::Normal);
         if !channel_open {
             self.finish_failed(hash, failure);
             return;
         }
-        let uses = hop_uses(&retry.path);
+        let Some(p) = self.payments.get(&hash) else {
+            return;
+        };
+        let Some(retry) = p.retry.as_ref() else {
+            return;
+        };
+        let uses = hop_uses(&path);
         let (verdict, note) = judge(
-            &p.route,
+            &route,
             &uses,
             failure.failing_hop,
             failure.failure_code,
@@ -397,15 +463,11 @@ impl Node {
         if !paid {
             return;
         }
-        let path = self
-            .payments
-            .get(&hash)
-            .and_then(|p| p.retry.as_ref())
-            .map(|r| hop_uses(&r.path))
-            .unwrap_or_default();
-        if !path.is_empty() {
-            let now = self.now;
-            self.scorer_mut().path_succeeded(&path, now);
+        let now = self.now;
+        for path in self.paid_paths(&hash) {
+            if !path.is_empty() {
+                self.scorer_mut().path_succeeded(&path, now);
+            }
         }
     }
 
@@ -425,9 +487,17 @@ impl Node {
                 q.due.extend(deferred);
             }
         }
-        let due = std::mem::take(&mut self.payment_retries.due);
-        for hash in due {
-            self.retry_payment(hash);
+        // A round may leave a payment due again in this step (a part its
+        // first channel refused is routed anew); bounded, each round
+        // excluding the refusing channels and counting an attempt.
+        for _ in 0..4 {
+            let due = std::mem::take(&mut self.payment_retries.due);
+            if due.is_empty() {
+                break;
+            }
+            for hash in due {
+                self.retry_payment(hash);
+            }
         }
     }
 
@@ -490,7 +560,7 @@ impl Node {
         let Some(p) = self.payments.get(&hash) else {
             return;
         };
-        let Some(retry) = p.retry.clone().filter(|r| r.awaiting) else {
+        let Some(retry) = p.retry.clone().filter(|r| r.awaiting && !r.abandoned) else {
             return;
         };
         if p.status != PaymentStatus::Pending {
@@ -498,6 +568,10 @@ impl Node {
         }
         let last = p.last_failure(retry.attempts);
         let created_at = p.created_at;
+        let multipart = p.is_multipart();
+        // What the parts in flight carry is not routed again (BOLT 4: the
+        // payee holds them until `total_msat` arrives).
+        let (committed_msat, committed_fee) = (p.committed_msat(), p.committed_fee_msat());
         let deadline = created_at.saturating_add(self.config.payment_retry_timeout.as_secs());
         if self.now.as_secs() > deadline {
             self.give_up(hash, last, "the retry timeout passed before a new attempt");
@@ -514,25 +588,46 @@ impl Node {
                 return;
             }
         };
+        let (amount_msat, delta) = match self.check_invoice(&invoice, self.now) {
+            Ok(x) => x,
+            Err(e) => {
+                self.give_up(hash, last, &e.to_string());
+                return;
+            }
+        };
+        let Some(outstanding) = amount_msat.checked_sub(committed_msat).filter(|a| *a > 0) else {
+            // The parts in flight carry it all: nothing to route.
+            if let Some(r) = self.payments.get_mut(&hash).and_then(|p| p.retry.as_mut()) {
+                r.awaiting = false;
+            }
+            self.save_payment(hash);
+            return;
+        };
+        let recipient = recipient_of(&invoice, amount_msat, delta);
+        let in_flight = self.parts_in_flight(&hash);
         let mut retry = retry;
         // A first hop that cannot take the HTLC after all is excluded and
         // the search repeats (bounded: each round excludes one channel).
         for _ in 0..8 {
-            let Some(params) = attempt_params(&invoice, &retry, &self.config) else {
+            let Some(mut params) = attempt_params(&invoice, &retry, &self.config) else {
                 self.give_up(hash, last, "the stored invoice has no amount");
                 return;
             };
+            params.amount = Msat(outstanding);
+            params.max_total_fee = params
+                .max_total_fee
+                .map(|m| m.saturating_sub(Msat(committed_fee)));
             let found = self
-                .find_route(&params)
+                .find_route_beside(&params, &in_flight)
                 .map_err(|e| e.to_string())
                 .and_then(|r| {
-                    r.paths
-                        .first()
-                        .ok_or_else(|| "an empty route".into())
-                        .cloned()
-                })
-                .and_then(|path| node_route(&path));
-            let (route, path) = match found {
+                    if r.paths.is_empty() {
+                        Err("an empty route".into())
+                    } else {
+                        Ok(r.paths)
+                    }
+                });
+            let paths = match found {
                 Ok(x) => x,
                 Err(why) => {
                     if self.some_channel_unusable() || self.payment_retries.restored.contains(&hash)
@@ -548,19 +643,36 @@ impl Node {
                     return;
                 }
             };
-            let first_scid = route.hops[0].short_channel_id;
             let mut next = retry.clone();
             next.attempts = retry.attempts.saturating_add(1);
             next.awaiting = false;
-            next.path = path;
-            let (amount_msat, delta) = match self.check_invoice(&invoice, self.now) {
+            if paths.len() > 1 || multipart {
+                // Parts (`mpp_send`): the ones a first hop refuses stay
+                // outstanding, routed again in this step.
+                match self.send_parts(hash, &recipient, &paths, PartsOf::Retry(next)) {
+                    Ok(_) => {
+                        self.payment_retries.restored.remove(&hash);
+                        return;
+                    }
+                    Err(NodeError::NoRoute { .. }) => {
+                        retry.excluded_channels.extend(first_scids(&paths));
+                        continue;
+                    }
+                    Err(e) => {
+                        self.give_up(hash, last, &format!("a new attempt could not be sent: {e}"));
+                        return;
+                    }
+                }
+            }
+            let (route, path) = match node_route(&paths[0]) {
                 Ok(x) => x,
                 Err(e) => {
-                    self.give_up(hash, last, &e.to_string());
+                    self.give_up(hash, last, &e);
                     return;
                 }
             };
-            let recipient = recipient_of(&invoice, amount_msat, delta);
+            let first_scid = route.hops[0].short_channel_id;
+            next.path = path;
             match self.start_attempt(&route, hash, &recipient, None, Some((created_at, next))) {
                 Ok(()) => {
                     self.payment_retries.restored.remove(&hash);

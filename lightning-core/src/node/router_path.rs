@@ -82,11 +82,13 @@ pub(super) fn hop_uses(path: &[PathHop]) -> Vec<HopUse> {
         .collect()
 }
 
-/// The router's parameters for an attempt at `invoice`: one path (no
-/// multi-part sending), fees within the payment's cap (the caller's, else
-/// `config`'s budget), room for
-/// [`CLTV_SLACK`] under the CLTV limit, and the payment's exclusions so
-/// far.
+/// The router's parameters for an attempt at `invoice`: the whole amount,
+/// split in up to [`NodeConfig::payment_max_parts`] parts when the invoice
+/// sets `basic_mpp`, fees within the payment's cap (the caller's, else
+/// `config`'s budget), room for [`CLTV_SLACK`] under the CLTV limit, and
+/// the payment's exclusions so far. A retry narrows the amount and the
+/// fee budget to what is not in flight
+/// ([`Node::retry_payment`](super::Node)).
 pub(super) fn attempt_params(
     invoice: &Bolt11Invoice,
     retry: &RetryState,
@@ -98,8 +100,8 @@ pub(super) fn attempt_params(
             .max_fee_msat
             .unwrap_or_else(|| config.payment_max_fee_msat(p.amount.0)),
     ));
-    p.max_path_count = 1;
-    p.allow_mpp = false;
+    p.max_path_count = config.payment_max_parts.max(1);
+    p.allow_mpp &= config.payment_max_parts > 1;
     p.max_total_cltv_expiry_delta = p.max_total_cltv_expiry_delta.saturating_sub(CLTV_SLACK);
     p.excluded_channels = retry.excluded_channels.iter().copied().collect();
     p.excluded_nodes = retry

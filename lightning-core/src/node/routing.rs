@@ -7,7 +7,7 @@
 //! This file finds routes; sending along them is the payments code's.
 
 use lightning_router::{
-    CompactGraph, FirstHop, NodeId, ProbabilisticScorer, Route, RouteCandidate, RouteError,
+    CompactGraph, FirstHop, HopUse, NodeId, ProbabilisticScorer, Route, RouteCandidate, RouteError,
     RouteParams,
 };
 use lightning_wire::Msat;
@@ -72,20 +72,37 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub fn find_route(&mut self, params: &RouteParams) -> Result<Route, RouteError> {
+        self.find_route_beside(params, &[])
+    }
+
+    /// [`Node::find_route`] for what remains of a payment whose parts
+    /// `in_flight` (their hops past our own channels, whose live balance
+    /// [`Node::first_hops`] already reports) hold liquidity.
+    pub(super) fn find_route_beside(
+        &mut self,
+        params: &RouteParams,
+        in_flight: &[HopUse],
+    ) -> Result<Route, RouteError> {
         let payer = NodeId::from_pubkey(&self.node_id());
         let first_hops = self.first_hops();
         let g = &mut self.public_graph;
         g.scorer.set_time(self.now);
         match g.parts.as_ref() {
-            Some(p) => g
-                .router
-                .find_route(&p.graph, &payer, Some(&first_hops), params, &g.scorer),
-            None => g.router.find_route(
+            Some(p) => g.router.find_route_with_usage(
+                &p.graph,
+                &payer,
+                Some(&first_hops),
+                params,
+                &g.scorer,
+                in_flight,
+            ),
+            None => g.router.find_route_with_usage(
                 &CompactGraph::default(),
                 &payer,
                 Some(&first_hops),
                 params,
                 &g.scorer,
+                in_flight,
             ),
         }
     }
