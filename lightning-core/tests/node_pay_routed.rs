@@ -830,3 +830,67 @@ fn a_split_payment_that_stops_fails_only_once_no_part_is_in_flight() {
 fn a_payer_crashing_at_any_transmission_pays_a_split_payment_exactly_once() {
     crash_at_every_transmission_paying(false, (CAPACITY_SAT - 400_000) * 1000, 1_200_000_000);
 }
+
+#[test]
+fn an_invoice_without_an_amount_is_paid_what_the_payer_chooses_across_retries() {
+    use lightning_core::node::PayOptions;
+    // C cannot carry it: the retry (over A and B) must pay the same chosen
+    // amount, which only the payment's record holds.
+    let mut net = network(true, false, |_| {});
+    let z_before = z_total(&net);
+    let line = &mut net.line;
+    let now = line.now;
+    let inv = line.members[Z]
+        .node
+        .create_invoice(None, "any amount", Duration::from_secs(3600), now)
+        .unwrap();
+    let hash = *inv.payment_hash();
+    // No amount given: refused, nothing sent.
+    let err = line.members[P].node.pay_invoice(&inv, now).unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Invoice(m) if m.contains("no amount")),
+        "{err}"
+    );
+    let mut options = PayOptions::default();
+    options.amount_msat = Some(Msat(0));
+    assert!(line.members[P]
+        .node
+        .pay_invoice_with(&inv, &options, now)
+        .is_err());
+    assert!(line.members[P].node.list_payments().is_empty());
+
+    options.amount_msat = Some(Msat(AMOUNT_MSAT));
+    line.members[P]
+        .node
+        .pay_invoice_with(&inv, &options, now)
+        .unwrap();
+    line.shuttle();
+    let p = payment_of(line, P, hash);
+    assert_eq!(
+        (p.status, p.attempts),
+        (PaymentStatus::Succeeded, 2),
+        "{p:?}"
+    );
+    assert_eq!(p.amount_msat, Msat(AMOUNT_MSAT));
+    assert_eq!(
+        events_of(line, Z, hash),
+        vec![Event::PaymentReceived {
+            payment_hash: hash,
+            amount_msat: Msat(AMOUNT_MSAT)
+        }]
+    );
+    assert_eq!(z_total(&net) - z_before, AMOUNT_MSAT);
+
+    // An invoice with an amount takes no other.
+    let line = &mut net.line;
+    let inv = invoice(line, AMOUNT_MSAT);
+    options.amount_msat = Some(Msat(AMOUNT_MSAT + 1));
+    let err = line.members[P]
+        .node
+        .pay_invoice_with(&inv, &options, now)
+        .unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Invoice(m) if m.contains("not")),
+        "{err}"
+    );
+}

@@ -175,3 +175,38 @@ fn a_description_hash_only_invoice() {
     let listed = net.bob.call("listinvoices", json!(["hashed"]));
     assert_eq!(listed["invoices"][0]["description"], long);
 }
+
+/// `pay` of an invoice without an amount (`invoice` with `"any"`): CLN's
+/// `amount_msat` is then required, and refused for an invoice with one.
+#[test]
+fn an_invoice_without_an_amount_is_paid_the_amount_given() {
+    let net = Net::start();
+    net.fund(&net.alice);
+    net.open_channel(100_000);
+    let any = net.bob.call(
+        "invoice",
+        json!({"amount_msat": "any", "label": "tip", "description": "a tip"}),
+    );
+    let err = net.alice.call_err("pay", json!({"bolt11": any["bolt11"]}));
+    assert_eq!(err.0, -32602, "{err:?}");
+    assert!(err.1.contains("amount_msat"), "{err:?}");
+    let paid = net.alice.call(
+        "pay",
+        json!({"bolt11": any["bolt11"], "amount_msat": 12_345_000}),
+    );
+    assert_eq!(paid["status"], "complete", "{paid}");
+    assert_eq!(paid["amount_msat"], 12_345_000u64);
+    let listed = net.bob.call("listinvoices", json!(["tip"]));
+    assert_eq!(listed["invoices"][0]["status"], "paid", "{listed}");
+    assert_eq!(listed["invoices"][0]["amount_received_msat"], 12_345_000u64);
+
+    let fixed = net.bob.call(
+        "invoice",
+        json!({"amount_msat": 5_000, "label": "fixed", "description": "fixed"}),
+    );
+    let err = net.alice.call_err(
+        "pay",
+        json!({"bolt11": fixed["bolt11"], "amount_msat": 6_000}),
+    );
+    assert_eq!(err.0, -32602, "{err:?}");
+}

@@ -30,7 +30,7 @@ pub const USAGE: &str = "usage: lnctl <command> [args]
 Commands for a running lnnode (--rpc PATH | --datadir DIR | $LNCTL_RPC):
   getinfo, connect <id@host:port>, openchannel --node_key K --local_amt SAT [--push_amt SAT],
   listchannels, channelbalance, addinvoice --amt SAT [--memo M], listinvoices,
-  payinvoice <bolt11> [--fee_limit SAT], sendpayment --pay_req R | --keysend --dest PUBKEY --amt SAT [--fee_limit SAT], listpayments, closechannel --funding_txid T [--output_index N] [--force],
+  payinvoice <bolt11> [--amt SAT] [--fee_limit SAT], sendpayment --pay_req R | --keysend --dest PUBKEY --amt SAT [--fee_limit SAT], listpayments, closechannel --funding_txid T [--output_index N] [--force],
   newaddress [p2wkh], walletbalance, pendingchannels, closeallchannels [--force],
   getchaninfo <chan_id>, describegraph, queryroutes --dest PUBKEY --amt SAT, fwdinghistory,
   exportchanbackup --chan_point P | --all, verifychanbackup / restorechanbackup --multi_backup HEX | --multi_file F,

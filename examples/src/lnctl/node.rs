@@ -377,6 +377,13 @@ pub fn run(command: &str, args: &[String]) -> Result<String, String> {
                 if let Some(f) = fee_limit {
                     params["maxfee"] = json!(f);
                 }
+                // lncli's `--amt` (sat): the amount of an invoice without one.
+                if let Some(amt) = a.get(&["amt"], usize::MAX) {
+                    let sat: u64 = amt
+                        .parse()
+                        .map_err(|_| format!("--amt {amt:?}: not a number of sat"))?;
+                    params["amount_msat"] = json!(sat.saturating_mul(1000));
+                }
                 (rpc("pay", params)?, req)
             };
             let amount = u(&r["amount_msat"]);

@@ -92,7 +92,7 @@ impl Node {
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         self.now = now;
-        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        let (amount_msat, delta) = self.check_invoice(invoice, None, now)?;
         if route.payee() != Some(*invoice.payee()) {
             return Err(NodeError::Invoice(
                 "the route does not end at the invoice's payee".into(),
@@ -154,6 +154,7 @@ impl Node {
     pub(super) fn check_invoice(
         &self,
         invoice: &Bolt11Invoice,
+        amount: Option<Msat>,
         now: std::time::Duration,
     ) -> Result<(u64, u32), NodeError> {
         if invoice.currency().network() != Some(self.config.network) {
@@ -164,9 +165,7 @@ impl Node {
         if invoice.is_expired(now.as_secs()) {
             return Err(NodeError::Invoice("the invoice has expired".into()));
         }
-        let amount_msat = invoice
-            .amount_msat()
-            .ok_or_else(|| NodeError::Invoice("the invoice has no amount".into()))?;
+        let amount_msat = invoice_amount(invoice, amount)?;
         let delta = invoice.min_final_cltv_expiry_delta();
         let max = self.config.max_final_cltv_expiry_delta;
         if delta > u64::from(max) {
@@ -382,6 +381,29 @@ impl Node {
         self.list_payments()
             .into_iter()
             .find(|p| p.payment_hash.0 == id.0)
+    }
+}
+
+/// What paying `invoice` sends the payee: its amount, or for an invoice
+/// without one (BOLT 11: "the payer ... chooses the amount") the payer's
+/// `amount`. Refused: no amount at all, a zero amount, or the payer's
+/// amount for an invoice that names another.
+pub(super) fn invoice_amount(
+    invoice: &Bolt11Invoice,
+    amount: Option<Msat>,
+) -> Result<u64, NodeError> {
+    match (invoice.amount_msat(), amount) {
+        (Some(a), None) => Ok(a),
+        (Some(a), Some(m)) if m.0 == a => Ok(a),
+        (Some(a), Some(m)) => Err(NodeError::Invoice(format!(
+            "the invoice is for {a} msat, not {} msat",
+            m.0
+        ))),
+        (None, Some(m)) if m.0 > 0 => Ok(m.0),
+        (None, Some(_)) => Err(NodeError::Invoice("a payment of 0 msat".into())),
+        (None, None) => Err(NodeError::Invoice(
+            "the invoice has no amount: give one (PayOptions::amount_msat)".into(),
+        )),
     }
 }
 

@@ -242,6 +242,8 @@ pub(crate) struct RetryState {
     /// in flight are resolved, unless one of them brings the preimage
     /// (type 49; multi-part payments only).
     pub abandoned: bool,
+    /// The amount the payer chose for an invoice without one (type 51).
+    pub amount_msat: Option<u64>,
 }
 
 impl RetryState {
@@ -276,6 +278,9 @@ impl RetryState {
         if self.abandoned {
             w.put_raw(49, &[1]);
         }
+        if let Some(a) = self.amount_msat {
+            w.put_raw(51, &a.to_be_bytes());
+        }
     }
 
     fn read(r: &mut TlvStreamReader<'_>) -> Result<Option<Self>, DecodeError> {
@@ -287,11 +292,13 @@ impl RetryState {
         let path = r.take_raw(43);
         let max_fee = r.take_raw(45);
         let abandoned = flag(r.take_raw(49), "abandoned")?;
+        let amount = r.take_raw(51);
         let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
             if channels.is_some()
                 || nodes.is_some()
                 || awaiting
                 || abandoned
+                || amount.is_some()
                 || path.is_some()
                 || max_fee.is_some()
             {
@@ -330,6 +337,7 @@ impl RetryState {
             path,
             max_fee_msat,
             abandoned,
+            amount_msat: amount.map(|b| u64_of(b, "chosen amount")).transpose()?,
         }))
     }
 }
@@ -742,6 +750,7 @@ mod tests {
                 awaiting: true,
                 max_fee_msat: Some(12_345),
                 abandoned: true,
+                amount_msat: Some(77_000),
                 path: vec![
                     PathHop {
                         scid: ShortChannelId(9),

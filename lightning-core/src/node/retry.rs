@@ -190,6 +190,10 @@ pub struct PayOptions {
     /// of the amount, at least
     /// [`NodeConfig::payment_max_fee_base_msat`](super::NodeConfig::payment_max_fee_base_msat).
     pub max_fee_msat: Option<Msat>,
+    /// What to pay an invoice that names no amount (BOLT 11: the payer
+    /// chooses it). `None` for an invoice with an amount; an amount that
+    /// differs from the invoice's is refused.
+    pub amount_msat: Option<Msat>,
 }
 
 impl Node {
@@ -230,7 +234,8 @@ impl Node {
     /// payment (see the `retry` module).
     ///
     /// Refused when the invoice is for another chain, has expired, has no
-    /// amount, asks for a `min_final_cltv_expiry_delta` above
+    /// amount (pay it with [`Node::pay_invoice_with`] and
+    /// [`PayOptions::amount_msat`]), asks for a `min_final_cltv_expiry_delta` above
     /// [`NodeConfig::max_final_cltv_expiry_delta`](super::NodeConfig::max_final_cltv_expiry_delta),
     /// is already being paid, or no route is found now
     /// ([`NodeError::NoRoute`]).
@@ -263,7 +268,9 @@ impl Node {
 
     /// [`Node::pay_invoice`] with the caller's [`PayOptions`]: a cap on
     /// this payment's routing fees ([`PayOptions::max_fee_msat`]) instead
-    /// of the node's budget, kept across retries and restarts.
+    /// of the node's budget, and the amount of an invoice that names none
+    /// ([`PayOptions::amount_msat`]), both kept across retries and
+    /// restarts.
     ///
     /// ```no_run
     /// # use lightning_core::node::{Node, NodeError, PayOptions};
@@ -281,7 +288,7 @@ impl Node {
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         self.now = now;
-        let (amount_msat, delta) = self.check_invoice(invoice, now)?;
+        let (amount_msat, delta) = self.check_invoice(invoice, options.amount_msat, now)?;
         let payment_hash = *invoice.payment_hash();
         let payee = *invoice.payee();
         if let Some(p) = self.payments.get(&payment_hash) {
@@ -293,6 +300,7 @@ impl Node {
             bolt11: invoice.to_string(),
             attempts: 1,
             max_fee_msat: options.max_fee_msat.map(|m| m.0),
+            amount_msat: invoice.amount_msat().is_none().then_some(amount_msat),
             ..RetryState::default()
         };
         let recipient = recipient_of(invoice, amount_msat, delta);
@@ -588,7 +596,8 @@ impl Node {
                 return;
             }
         };
-        let (amount_msat, delta) = match self.check_invoice(&invoice, self.now) {
+        let chosen = retry.amount_msat.map(Msat);
+        let (amount_msat, delta) = match self.check_invoice(&invoice, chosen, self.now) {
             Ok(x) => x,
             Err(e) => {
                 self.give_up(hash, last, &e.to_string());

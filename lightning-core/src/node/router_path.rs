@@ -94,7 +94,7 @@ pub(super) fn attempt_params(
     retry: &RetryState,
     config: &NodeConfig,
 ) -> Option<RouteParams> {
-    let mut p = RouteParams::from_invoice(invoice, None)?;
+    let mut p = RouteParams::from_invoice(invoice, retry.amount_msat.map(Msat))?;
     p.max_total_fee = Some(Msat(
         retry
             .max_fee_msat

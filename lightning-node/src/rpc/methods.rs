@@ -674,18 +674,19 @@ fn pay(
     let inv: Bolt11Invoice = s
         .parse()
         .map_err(|e| RpcError::params(format!("{inv_param}: Invalid bolt11: {e}")))?;
+    // CLN: `amount_msat` for an invoice without an amount, and only then.
     let amount = p.msat("amount_msat")?;
-    match (inv.amount_msat(), amount) {
+    let amount_msat = match (inv.amount_msat(), amount) {
         (Some(_), Some(_)) => return Err(RpcError::params("amount_msat: parameter unnecessary")),
-        (None, _) => {
-            return Err(RpcError::params(
-                "amount_msat: invoices without an amount are not supported by this node",
-            ))
-        }
-        _ => {}
-    }
+        (None, None) => return Err(RpcError::params("amount_msat: parameter required")),
+        (None, Some(0)) => return Err(RpcError::params("amount_msat: must be positive")),
+        (Some(a), None) | (None, Some(a)) => a,
+    };
     p.unsupported(&["partial_msat", "localinvreqid", "layers", "payer_note"])?;
-    let options = pay_options(p, inv.amount_msat().unwrap_or(0), xpay)?;
+    let mut options = pay_options(p, amount_msat, xpay)?;
+    if inv.amount_msat().is_none() {
+        options.amount_msat = Some(Msat(amount_msat));
+    }
     p.u64("maxdelay")?;
     let retry_for = p
         .u64("retry_for")?
@@ -747,11 +748,24 @@ pub(super) fn paid_result(
         .unwrap_or(0);
     let amount = details.amount_msat.0;
     let preimage = details.preimage.map(|p| p.to_string()).unwrap_or_default();
+    // A split payment's parts (BOLT 4 "Basic Multi-Part Payments"); one
+    // HTLC at a time counts as one part, its failed attempts as failed
+    // parts.
+    let (paid_parts, failed_parts) = if details.parts.is_empty() {
+        (1, details.attempts.saturating_sub(1) as usize)
+    } else {
+        let paid = details
+            .parts
+            .iter()
+            .filter(|p| p.status == lightning_core::node::PartStatus::Fulfilled)
+            .count();
+        (paid, details.parts.len() - paid)
+    };
     if x {
         json!({
             "payment_preimage": preimage,
-            "failed_parts": 0,
-            "successful_parts": 1,
+            "failed_parts": failed_parts,
+            "successful_parts": paid_parts,
             "amount_msat": amount,
             "amount_sent_msat": amount.saturating_add(fee),
         })
@@ -760,7 +774,7 @@ pub(super) fn paid_result(
             "destination": details.payee.to_string(),
             "payment_hash": details.payment_hash.to_string(),
             "created_at": details.created_at,
-            "parts": 1,
+            "parts": paid_parts,
             "amount_msat": amount,
             "amount_sent_msat": amount.saturating_add(fee),
             "payment_preimage": preimage,
