@@ -147,6 +147,11 @@ impl Node {
             InvoiceDescription::Direct(d) => builder.description(d),
             InvoiceDescription::Hash(h) => builder.description_hash(*h),
         };
+        // BOLT 11 `r`: our private channels, when the public ones cannot
+        // bring the amount in ([`super::route_hints`]).
+        for hint in self.invoice_route_hints(amount_msat) {
+            builder = builder.route_hint(hint);
+        }
         builder
             .timestamp(now.as_secs())
             .payment_hash(hash)

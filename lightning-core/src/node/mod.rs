@@ -90,6 +90,7 @@ mod records;
 mod restore;
 mod retry;
 mod route;
+mod route_hints;
 mod router_path;
 mod routing;
 mod sent_parts;
@@ -141,6 +142,7 @@ pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
 pub use retry::PayOptions;
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
+pub use route_hints::MAX_ROUTE_HINTS;
 pub use watchtower::{WatchtowerConfig, WatchtowerStats};
 
 use inbound::KeysIndexes;
@@ -283,6 +285,8 @@ pub struct Node {
     /// Multi-part payments being received, not complete yet ([`mpp`]).
     htlc_sets: mpp::HtlcSets,
     watchtowers: watchtower::Watchtowers,
+    /// Our peers' `channel_update`s for our channels ([`route_hints`]).
+    peer_policies: route_hints::PeerPolicies,
 }
 
 impl Node {

@@ -240,6 +240,13 @@ impl Node {
             }
             _ => {}
         }
+        // BOLT 7: the peer's forwarding parameters for one of our channels;
+        // one not announced is nothing for the graph.
+        if let Message::ChannelUpdate(m) = &message {
+            if self.on_peer_channel_update(node_id, m) {
+                return;
+            }
+        }
         // BOLT 7 gossip and queries: the public graph and its sync.
         if super::graph::is_gossip(&message) {
             self.on_gossip_message(node_id, &message);

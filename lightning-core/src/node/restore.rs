@@ -98,6 +98,7 @@ impl Node {
             keysends: BTreeMap::new(),
             holds: BTreeMap::new(),
             payment_retries: Default::default(),
+            peer_policies: Default::default(),
             htlc_sets: Default::default(),
             watchtowers,
         }
