@@ -44,6 +44,9 @@ fn tick(line: &mut Line, secs: u64) {
 fn network() -> Line {
     let mut line = Line::new(3, |i, c| {
         c.channel.announce_channel = i == P;
+        if i == W {
+            c.forwarding.accept_keysend = true;
+        }
         if i == L {
             c.gossip.fee_base_msat = L_BASE;
             c.gossip.fee_proportional_millionths = L_PPM;
@@ -159,4 +162,40 @@ fn a_node_reachable_over_its_public_channels_gives_no_hint() {
         .create_invoice(None, "any", Duration::from_secs(3600), now)
         .unwrap();
     assert_eq!(inv.route_hints().len(), 1);
+}
+
+#[test]
+fn a_keysend_reaches_a_private_node_through_the_hints_given() {
+    use lightning_core::node::{NodeError, PayOptions};
+    let mut line = network();
+    let now = line.now;
+    let w = line.members[W].id();
+    // The public graph does not reach W.
+    let err = line.members[P]
+        .node
+        .keysend_to(w, Msat(AMOUNT_MSAT), Vec::new(), now)
+        .unwrap_err();
+    assert!(matches!(err, NodeError::NoRoute { .. }), "{err}");
+    // W's hints (as its invoice gives them, or an address book).
+    let hints = line.members[W]
+        .node
+        .create_invoice(None, "hints", Duration::from_secs(60), now)
+        .unwrap()
+        .route_hints()
+        .to_vec();
+    let mut options = PayOptions::default();
+    options.route_hints = hints;
+    let id = line.members[P]
+        .node
+        .keysend_to_with(w, Msat(AMOUNT_MSAT), Vec::new(), &options, now)
+        .unwrap();
+    line.shuttle();
+    let p = line.members[P].node.payment(&id).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    let got = line.members[W].take_events();
+    assert!(
+        got.iter().any(|e| matches!(e,
+            Event::SpontaneousPaymentReceived { amount_msat, .. } if amount_msat.0 == AMOUNT_MSAT)),
+        "{got:?}"
+    );
 }

@@ -53,8 +53,9 @@ impl Node {
         )
     }
 
-    /// [`Node::keysend_to`] with the caller's [`PayOptions`] (a cap on the
-    /// path's routing fees).
+    /// [`Node::keysend_to`] with the caller's [`PayOptions`]: a cap on the
+    /// path's routing fees, and route hints to a payee the public graph
+    /// does not reach ([`PayOptions::route_hints`]).
     ///
     /// ```
     /// use lightning_core::node::{Node, NodeError, PayOptions};
@@ -94,6 +95,7 @@ impl Node {
             );
             params.max_path_count = 1;
             params.allow_mpp = false;
+            params.route_hints = options.route_hints.clone();
             params.max_total_cltv_expiry_delta = params
                 .max_total_cltv_expiry_delta
                 .saturating_sub(CLTV_SLACK);

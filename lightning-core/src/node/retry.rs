@@ -194,6 +194,11 @@ pub struct PayOptions {
     /// chooses it). `None` for an invoice with an amount; an amount that
     /// differs from the invoice's is refused.
     pub amount_msat: Option<Msat>,
+    /// Private routes to the payee of a keysend ([`Node::keysend_to_with`]),
+    /// as an invoice's `r` fields would give them (BOLT 11): the last hop
+    /// of each is a channel into the payee. An invoice payment takes the
+    /// invoice's own.
+    pub route_hints: Vec<lightning_wire::bolt11::RouteHint>,
 }
 
 impl Node {
