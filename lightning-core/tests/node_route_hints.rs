@@ -80,8 +80,8 @@ fn a_wallet_behind_a_private_channel_is_paid_through_its_hint() {
             now,
         )
         .unwrap();
-    // One hint: L to W over the private channel, by the alias W gave L,
-    // with L's own fees and delta.
+    // One hint: L to W over the private channel, with L's own fees and
+    // delta.
     let hints = inv.route_hints();
     assert_eq!(hints.len(), 1, "{hints:?}");
     let RouteHint(hops) = &hints[0];
@@ -90,9 +90,11 @@ fn a_wallet_behind_a_private_channel_is_paid_through_its_hint() {
     assert_eq!(hop.src_node_id, line.members[L].id().into());
     let w_channel = line.members[W].node.list_channels().pop().unwrap();
     assert!(!w_channel.is_announced);
-    // Without `option_scid_alias` negotiated, the real channel id (an
-    // alias W sent in `channel_ready` would stand in for it).
-    assert_eq!(Some(hop.short_channel_id), w_channel.short_channel_id);
+    // The alias L sent W in `channel_ready` (BOLT 2: the receiver "MAY
+    // use any of the `alias` it received, in BOLT 11 `r` fields"), not
+    // the real channel id; L recognizes it when forwarding.
+    assert_ne!(Some(hop.short_channel_id), w_channel.short_channel_id);
+    assert!(hop.short_channel_id.block() >= 0xF0_0000, "{hop:?}");
     assert_eq!(
         (
             hop.fee_base_msat,

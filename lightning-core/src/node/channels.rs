@@ -24,13 +24,14 @@ impl Node {
         if self.peers.peer_for_node(&node_id).is_none() {
             return Err(NodeError::NotConnected(node_id));
         }
-        let config = self.channel_config(&node_id);
+        let mut config = self.channel_config(&node_id);
         let feerate = self.feerate_per_kw(if config.anchors {
             ConfirmationTarget::AnchorChannelFee
         } else {
             ConfirmationTarget::NonAnchorChannelFee
         });
         let index = self.allocate_keys_index()?;
+        config.local_alias = config.local_alias.or(Some(self.channel_alias(index)));
         let signer = self.channel_signers.channel_signer(index)?;
         let temporary_channel_id = ChannelId(self.entropy.random_bytes());
         let (mut channel, open) = Channel::new_outbound(

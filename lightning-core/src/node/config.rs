@@ -7,6 +7,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Network, ScriptBuf};
 use lightning_wire::features::{Feature, InitFeatures};
 use lightning_wire::types::ChainHash;
+use lightning_wire::types::ShortChannelId;
 
 use super::Node;
 use crate::channel::params::FeerateBounds;
@@ -286,6 +287,28 @@ impl Node {
             report_revocations: !self.config.watchtower.towers.is_empty(),
             ..self.config.channel.clone()
         }
+    }
+
+    /// The alias we send in the `channel_ready` of the channel with keys
+    /// index `index`, unless [`ChannelConfig::local_alias`] names one (BOLT 2
+    /// `channel_ready`: "MAY set `short_channel_id` `alias`", "a value not
+    /// related to the real `short_channel_id`", never the same for two
+    /// peers). Derived from our node id and the index, so each channel has
+    /// its own, the same after a restart: the SHA256 of both, with the
+    /// block height part at 0xF00000 or above, 15 million blocks past any
+    /// real channel (so never one's `short_channel_id`). A peer puts it in
+    /// its invoices' route hints; we forward over it
+    /// ([`Node`]'s `outgoing_channel`).
+    pub(super) fn channel_alias(&self, index: u32) -> ShortChannelId {
+        use bitcoin::hashes::{sha256, Hash, HashEngine};
+        let mut e = sha256::Hash::engine();
+        e.input(b"lightning-sdk channel alias");
+        e.input(&self.node_id().serialize());
+        e.input(&index.to_be_bytes());
+        let h = sha256::Hash::from_engine(e).to_byte_array();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[..8]);
+        ShortChannelId(u64::from_be_bytes(b) | (0xF0_0000 << 40))
     }
 
     /// The configuration.

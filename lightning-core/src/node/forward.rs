@@ -101,7 +101,7 @@ impl Node {
             .get(&out_id)
             .is_some_and(|e| e.channel.is_usable());
         if !usable {
-            let channel_update = self.failure_channel_update(out_id);
+            let channel_update = self.failure_channel_update(out_id, Some(scid));
             return Err(FailureReason::TemporaryChannelFailure { channel_update });
         }
         let amt = fwd.amt_to_forward;
@@ -136,7 +136,7 @@ impl Node {
             None
         };
         if let Some(code) = why {
-            return Err(self.policy_failure(code, out_id, add));
+            return Err(self.policy_failure(code, out_id, scid, add));
         }
         let mut packet = Vec::new();
         lightning_wire::codec::Encode::encode(&fwd.next_packet, &mut packet);
@@ -149,6 +149,7 @@ impl Node {
                 return Err(self.policy_failure(
                     FailureCode::TEMPORARY_CHANNEL_FAILURE,
                     out_id,
+                    scid,
                     add,
                 ))
             }
@@ -206,9 +207,10 @@ impl Node {
         &mut self,
         code: FailureCode,
         out_id: ChannelId,
+        scid: ShortChannelId,
         add: &HtlcAdd,
     ) -> FailureReason {
-        let channel_update = self.failure_channel_update(out_id);
+        let channel_update = self.failure_channel_update(out_id, Some(scid));
         let htlc_msat = add.amount_msat;
         match code {
             FailureCode::AMOUNT_BELOW_MINIMUM => FailureReason::AmountBelowMinimum {
@@ -350,7 +352,7 @@ impl Node {
             return;
         }
         let secret = SharedSecret(r.shared_secret);
-        let channel_update = self.failure_channel_update(channel_id);
+        let channel_update = self.failure_channel_update(channel_id, None);
         let reason = FailureReason::TemporaryChannelFailure { channel_update };
         let packet = create_error_packet(&secret, &FailureMessage::from(reason));
         self.resolve_failed(incoming, packet);

@@ -310,11 +310,25 @@ impl Node {
         private: bool,
         disabled: bool,
     ) -> Option<ChannelUpdate> {
+        self.our_channel_update_named(id, None, private, disabled)
+    }
+
+    /// [`Node::our_channel_update`] naming the channel `scid` when given
+    /// (the id a failed forward's onion used: the payer knows the channel
+    /// by it), else as that one chooses.
+    pub(super) fn our_channel_update_named(
+        &mut self,
+        id: ChannelId,
+        named: Option<lightning_wire::types::ShortChannelId>,
+        private: bool,
+        disabled: bool,
+    ) -> Option<ChannelUpdate> {
         let our_id = self.node_id();
         let entry = self.channels.get(&id)?;
         let st = entry.channel.state();
-        let scid = match (private, st.remote_alias) {
-            (true, Some(alias)) => alias,
+        let scid = match (named, private, st.remote_alias) {
+            (Some(scid), _, _) => scid,
+            (None, true, Some(alias)) => alias,
             _ => st.short_channel_id?,
         };
         let direction = u8::from(our_id.serialize() > entry.counterparty.serialize());

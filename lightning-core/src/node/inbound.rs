@@ -306,6 +306,7 @@ impl Node {
             // channel accepted the open: a refused open costs no index and
             // no write.
             let index = self.keys_indexes.next;
+            config.local_alias = config.local_alias.or(Some(self.channel_alias(index)));
             let signer = self.channel_signers.channel_signer(index)?;
             let (mut channel, accept) = Channel::from_open_channel(signer, config, index, open)?;
             self.allocate_keys_index()?;

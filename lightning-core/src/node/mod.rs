@@ -356,13 +356,18 @@ impl Node {
 
     /// Hub for [`forward`]: our `channel_update` for `id` as a BOLT 4
     /// failure carries it (the message with its type; empty if none can be
-    /// made), from [`gossip`].
-    fn failure_channel_update(&mut self, id: ChannelId) -> Vec<u8> {
+    /// made), naming the channel as the failed onion did (`named`), from
+    /// [`gossip`].
+    fn failure_channel_update(
+        &mut self,
+        id: ChannelId,
+        named: Option<lightning_wire::types::ShortChannelId>,
+    ) -> Vec<u8> {
         let private = self
             .channels
             .get(&id)
             .is_none_or(|e| !e.channel.state().announce_channel);
-        self.our_channel_update(id, private, false)
+        self.our_channel_update_named(id, named, private, false)
             .and_then(|u| {
                 lightning_wire::msgs::Message::ChannelUpdate(u)
                     .encode()

@@ -7,9 +7,13 @@
 //! cannot bring the amount in gives hints for the private ones that can.
 //! Each hint is one hop, from the peer to us:
 //!
-//! - `short_channel_id`: our alias for the channel, the one we sent in
-//!   `channel_ready` (BOLT 2 `option_scid_alias`: the peer forwards over it
-//!   by that alias, and the real one stays private), else the real one;
+//! - `short_channel_id`: the alias the peer sent us in `channel_ready`
+//!   (BOLT 2: the receiver "MAY use any of the `alias` it received, in
+//!   BOLT 11 `r` fields", and the sender recognizes it for HTLCs into the
+//!   channel), else the real one; never the real one of an
+//!   `option_scid_alias` channel ("MUST NOT use the real
+//!   `short_channel_id` in BOLT 11 `r` fields"): such a channel without
+//!   an alias yet gives no hint;
 //! - fees and `cltv_expiry_delta`: the peer's own, from the
 //!   `channel_update` it sent us for the channel (BOLT 7: a node "SHOULD
 //!   accept `channel_update`s for its own channels (even if non-public),
@@ -104,7 +108,10 @@ impl Node {
                 public_inbound = public_inbound.saturating_add(inbound);
                 continue;
             }
-            let Some(scid) = st.local_alias.or(st.short_channel_id) else {
+            let real = (!st.channel_type.scid_alias)
+                .then_some(st.short_channel_id)
+                .flatten();
+            let Some(scid) = st.remote_alias.or(real) else {
                 continue;
             };
             if inbound == 0 {

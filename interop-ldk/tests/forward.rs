@@ -1,0 +1,151 @@
+//! Issue 19: we forward between two LDK 0.2 nodes (LDK → us → LDK).
+//!
+//! The payer (the pair's LDK node) opens a channel to us; we open an
+//! unannounced one to a second LDK node, the payee. The payee's invoice
+//! carries a route hint for that channel (BOLT 11 `r`): by the alias we
+//! sent it in `channel_ready` (BOLT 2: the receiver "MAY use any of the
+//! `alias` it received, in BOLT 11 `r` fields"; we "MUST always recognize
+//! the `alias`"), with our fees from the `channel_update` we sent it. The
+//! payer routes over its channel to us and the hint; we check the onion
+//! against our policy and forward. Every side's balance and fee is
+//! checked.
+#![allow(clippy::unwrap_used)]
+
+use interop_ldk::ldk::{LdkNode, LdkPaymentOutcome};
+use interop_ldk::pair::{Pair, LIMIT};
+use lightning_core::amount::Msat;
+use lightning_core::node::Event;
+use lightning_wire::types::ChannelId;
+
+const AMOUNT_MSAT: u64 = 100_000_000;
+
+fn we_forward_between_two_ldk_nodes(anchors: bool) {
+    let pair = Pair::new(anchors);
+    let wallets = pair.world.wallets(&[[3; 32]], 2);
+    let payee = LdkNode::start(
+        "ldk-payee",
+        [34; 32],
+        pair.world.chain.clone(),
+        wallets[0].clone(),
+        pair.ldk.config(),
+    );
+    pair.ours.connect(payee.node_id(), payee.addr);
+    payee.wait_until("the payee sees us", LIMIT, || {
+        payee.is_connected(&pair.ours.node_id())
+    });
+
+    // The payer opens to us; we open to the payee.
+    let inbound = pair.open_from_ldk(500_000, 0);
+    let known: Vec<ChannelId> = pair
+        .ours
+        .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+    let mempool = pair.world.chain.mempool().len();
+    pair.ours
+        .with(|n| n.open_channel(payee.node_id(), bitcoin::Amount::from_sat(500_000), Msat(0)))
+        .unwrap();
+    pair.ours
+        .wait_until("our funding is broadcast", LIMIT, |s| {
+            !s.errors.is_empty() || pair.world.chain.mempool().len() > mempool
+        });
+    pair.world.mine(1);
+    let outbound = pair.ours.with(|n| {
+        n.list_channels()
+            .iter()
+            .map(|c| c.channel_id)
+            .find(|id| !known.contains(id))
+            .unwrap()
+    });
+    pair.ours
+        .wait_until("our channel to the payee is usable", LIMIT, |s| {
+            s.node
+                .list_channels()
+                .iter()
+                .any(|c| c.channel_id == outbound && c.is_usable)
+        });
+    payee.wait_until("the payee's channel is usable", LIMIT, || {
+        payee.channels().iter().any(|c| c.is_usable)
+    });
+
+    // The payee's hint names us and the alias we gave it.
+    let invoice = payee.create_invoice(Some(AMOUNT_MSAT), "forwarded");
+    let hints = invoice.route_hints();
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    let hop = &hints[0].0[0];
+    assert_eq!(hop.src_node_id, pair.ours.node_id());
+    let fee_base = u64::from(hop.fees.base_msat);
+    let fee_ppm = u64::from(hop.fees.proportional_millionths);
+    let ours_cfg = pair.ours.with(|n| n.config().gossip.clone());
+    assert_eq!(
+        (fee_base, fee_ppm),
+        (
+            u64::from(ours_cfg.fee_base_msat),
+            u64::from(ours_cfg.fee_proportional_millionths)
+        ),
+        "our fees, from our channel_update"
+    );
+    let real = pair.ours.with(|n| {
+        n.list_channels()
+            .into_iter()
+            .find(|c| c.channel_id == outbound)
+            .and_then(|c| c.short_channel_id)
+    });
+    assert_ne!(Some(hop.short_channel_id), real.map(|s| s.0), "the alias");
+
+    let before_in = pair.our_balance_msat(&inbound);
+    let before_out = pair.our_balance_msat(&outbound);
+    let hash = pair.ldk.pay_invoice(&invoice.to_string(), None);
+    pair.ldk.wait_until("the payer's payment ends", LIMIT, || {
+        pair.ldk.outcome(&hash).is_some()
+    });
+    let outcome = pair.ldk.outcome(&hash);
+    assert!(
+        matches!(outcome, Some(LdkPaymentOutcome::Sent(_))),
+        "{outcome:?}"
+    );
+    payee.wait_until("the payee claimed it", LIMIT, || {
+        payee.record(|r| {
+            r.claimed
+                .iter()
+                .any(|(h, a)| *h == hash && *a == AMOUNT_MSAT)
+        })
+    });
+
+    // Our fee: BOLT 7's base + proportional on what we forward.
+    let fee = fee_base + AMOUNT_MSAT * fee_ppm / 1_000_000;
+    let hash_ours = lightning_core::node::PaymentHash(hash.0);
+    pair.ours.wait_until("we report the forward", LIMIT, |s| {
+        s.events.iter().any(|e| {
+            matches!(e, Event::PaymentForwarded { payment_hash, fee_earned_msat, .. }
+                if *payment_hash == hash_ours && fee_earned_msat.0 == fee)
+        })
+    });
+    let sent: Vec<(Option<u64>, Option<u64>)> = pair.ldk.record(|r| {
+        r.sent
+            .iter()
+            .filter(|(h, ..)| *h == hash)
+            .map(|(_, a, f)| (*a, *f))
+            .collect()
+    });
+    assert_eq!(
+        sent,
+        vec![(Some(AMOUNT_MSAT), Some(fee))],
+        "the payer's PaymentSent"
+    );
+    pair.ldk.wait_until("both our channels settled", LIMIT, || {
+        pair.our_balance_msat(&inbound) == before_in + AMOUNT_MSAT + fee
+            && pair.our_balance_msat(&outbound) == before_out - AMOUNT_MSAT
+    });
+    // (`Pair::wait_balances_agree` compares whole satoshis; our fee leaves
+    // a fraction of one on each side of the payer's channel, which LDK's
+    // monitor and we round differently.)
+}
+
+#[test]
+fn we_forward_between_two_ldk_nodes_static_remotekey() {
+    we_forward_between_two_ldk_nodes(false);
+}
+
+#[test]
+fn we_forward_between_two_ldk_nodes_anchors() {
+    we_forward_between_two_ldk_nodes(true);
+}
