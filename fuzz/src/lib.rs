@@ -11,6 +11,7 @@ pub mod bolt11;
 pub mod channel;
 pub mod gossip;
 pub mod node;
+pub mod node_records;
 pub mod noise;
 pub mod onchain;
 pub mod onion;

@@ -71,16 +71,16 @@ const OUTBOUND_BOUND: usize = (1 << 20) + 65_535 + 34;
 /// go quiet (an open, a payment or a close takes a few dozen).
 pub const QUIET_WITHIN: usize = 100;
 
-const SEED: [u8; 32] = [0x11; 32];
+pub(crate) const SEED: [u8; 32] = [0x11; 32];
 const HONEST_SEED: [u8; 32] = [0x22; 32];
 
-fn config() -> NodeConfig {
+pub(crate) fn config() -> NodeConfig {
     let mut c = NodeConfig::new(Network::Regtest);
     c.channel.minimum_depth = 1;
     c
 }
 
-fn host(chain: &SimChainHandle) -> NodeHost {
+pub(crate) fn host(chain: &SimChainHandle) -> NodeHost {
     NodeHost {
         broadcaster: Arc::new(chain.clone()),
         fee_estimator: Arc::new(FixedFeeEstimator::new(FeeRate::from_sat_per_kw(1000))),
@@ -617,6 +617,16 @@ pub struct Reached {
 
 /// Runs `data` and returns what it reached; panics on a broken invariant.
 pub fn run(data: &[u8]) -> Reached {
+    run_world(data).0
+}
+
+/// Runs `data` and returns the node's store afterwards (the seeds of the
+/// `node_records` target are real records).
+pub fn store_after(data: &[u8]) -> Arc<MemoryStore> {
+    run_world(data).1.store
+}
+
+fn run_world(data: &[u8]) -> (Reached, World) {
     let mut world = World::new();
     let mut input = Input(data);
     let mut reached = Reached::default();
@@ -653,7 +663,7 @@ pub fn run(data: &[u8]) -> Reached {
         .iter()
         .filter(|i| i.status == lightning_core::node::InvoiceStatus::Paid)
         .count();
-    reached
+    (reached, world)
 }
 
 /// The target.
