@@ -11,10 +11,13 @@
 //! only what the parts in flight do not carry). When an attempt (or a
 //! part) fails, BOLT 4 "Receiving Failure Codes" decides:
 //!
-//! - the *final node* returned the error (`incorrect_or_unknown_payment_details`,
-//!   `final_incorrect_*`, ...): the payment fails, without retry (BOLT 4
-//!   lets an origin retry a final node's non-PERM error; we do not, a
-//!   payee that refused once is not asked again);
+//! - the *final node* returned the error: with the PERM bit
+//!   (`incorrect_or_unknown_payment_details`, ...) the payment fails
+//!   ("SHOULD fail the payment"); its understood non-PERM errors are
+//!   retried ("MAY retry the payment"): `mpp_timeout` and
+//!   `temporary_node_failure` with nothing excluded, `final_incorrect_*`
+//!   through a hop with the channel into the payee left out (that hop
+//!   altered the HTLC; `final_node_verdict`);
 //! - an *intermediate hop* returned it: with the NODE bit, the erring node
 //!   is excluded for this payment; otherwise the channel outgoing from it
 //!   is ("SHOULD eliminate the channel outgoing from the erring node from
@@ -144,12 +147,7 @@ pub(super) fn judge(
     };
     let code = FailureCode(code.unwrap_or(0));
     if i + 1 >= route.len() {
-        // The payee gave up waiting for the rest of a multi-part payment
-        // (BOLT 4 `mpp_timeout`): sending the parts again may complete it.
-        if code == FailureCode::MPP_TIMEOUT && !malformed {
-            return (retry(None, None), ScorerNote::None);
-        }
-        return (Verdict::Final, ScorerNote::None);
+        return (final_node_verdict(code, path, malformed), ScorerNote::None);
     }
     if malformed || code.is_node() {
         // The erring node itself: every channel through it is out.
@@ -167,6 +165,38 @@ pub(super) fn judge(
         ScorerNote::Passed(path.len().min(i + 1))
     };
     (retry(channel, None), note)
+}
+
+/// The payee's own error (BOLT 4 "Receiving Failure Codes": with the PERM
+/// bit the payment SHOULD fail; otherwise, "if the error code is
+/// understood and valid", the origin MAY retry). Retried:
+///
+/// - `mpp_timeout`: the payee gave up waiting for the rest of a
+///   multi-part payment; sending the parts again may complete it;
+/// - `temporary_node_failure`: it "could resolve within a few seconds";
+/// - `final_incorrect_cltv_expiry` and `final_incorrect_htlc_amount` when
+///   the HTLC came through a hop (`path` not empty): the hop before the
+///   payee changed what our onion asked for, so the channel into the payee
+///   is left out. Over a direct channel the HTLC was ours: final.
+///
+/// Anything else from the payee, and a malformed onion, is final.
+fn final_node_verdict(code: FailureCode, path: &[HopUse], malformed: bool) -> Verdict {
+    let retry = |c| Verdict::Retry {
+        exclude_channel: c,
+        exclude_node: None,
+    };
+    if malformed || code.is_permanent() {
+        return Verdict::Final;
+    }
+    match code {
+        FailureCode::MPP_TIMEOUT | FailureCode::TEMPORARY_NODE_FAILURE => retry(None),
+        FailureCode::FINAL_INCORRECT_CLTV_EXPIRY | FailureCode::FINAL_INCORRECT_HTLC_AMOUNT
+            if path.len() > 1 =>
+        {
+            retry(path.last().map(|h| h.scid))
+        }
+        _ => Verdict::Final,
+    }
 }
 
 /// What the scorer learns from a failed attempt.
@@ -778,15 +808,41 @@ mod tests {
                 exclude_node: Some(key(3))
             }
         );
-        // The payee's errors are final, whatever they are.
+        // The payee's PERM errors are final.
         for code in [
             FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
-            FailureCode::FINAL_INCORRECT_CLTV_EXPIRY,
-            FailureCode::TEMPORARY_NODE_FAILURE,
+            FailureCode::PERMANENT_NODE_FAILURE,
+            FailureCode::INVALID_ONION_PAYLOAD,
         ] {
             let (v, n) = judge(&route, &uses, Some(2), Some(code.0), false);
             assert_eq!((v, n), (Verdict::Final, ScorerNote::None), "{code:?}");
         }
+        // Its other understood errors are retried (BOLT 4: "MAY retry"):
+        // an altered HTLC leaves out the channel into the payee.
+        let retry = |c: Option<u64>| Verdict::Retry {
+            exclude_channel: c.map(ShortChannelId),
+            exclude_node: None,
+        };
+        for (code, verdict) in [
+            (FailureCode::FINAL_INCORRECT_CLTV_EXPIRY, retry(Some(3))),
+            (FailureCode::FINAL_INCORRECT_HTLC_AMOUNT, retry(Some(3))),
+            (FailureCode::TEMPORARY_NODE_FAILURE, retry(None)),
+            (FailureCode::MPP_TIMEOUT, retry(None)),
+        ] {
+            let (v, n) = judge(&route, &uses, Some(2), Some(code.0), false);
+            assert_eq!((v, n), (verdict, ScorerNote::None), "{code:?}");
+        }
+        // Over a direct channel the HTLC was ours: final; and an unknown
+        // code from the payee is final too.
+        let cltv = Some(FailureCode::FINAL_INCORRECT_CLTV_EXPIRY.0);
+        assert_eq!(
+            judge(&[key(4)], &[], Some(0), cltv, false).0,
+            Verdict::Final
+        );
+        assert_eq!(
+            judge(&route, &uses, Some(2), Some(0x0077), false).0,
+            Verdict::Final
+        );
         // A direct payment: the payee is hop 0.
         assert_eq!(judge(&[key(4)], &[], Some(0), tcf, true).0, Verdict::Final);
         // Unattributed: retried, nothing excluded.
