@@ -97,7 +97,7 @@ fn network_pushing(push_cz_msat: u64, push_bz_msat: u64, payer: fn(&mut NodeConf
     // flushing once a minute.
     line.mine(6);
     for _ in 0..4 {
-        tick(&mut line, 61);
+        line.tick(61);
     }
     for m in &line.members {
         let g = m.node.network_graph().unwrap();
@@ -113,16 +113,6 @@ fn network_pushing(push_cz_msat: u64, push_bz_msat: u64, payer: fn(&mut NodeConf
         pc,
         cz,
     }
-}
-
-/// Time passes for every node (gossip relay, retry timers).
-fn tick(line: &mut Line, secs: u64) {
-    line.now += Duration::from_secs(secs);
-    let now = line.now;
-    for m in &mut line.members {
-        m.node.handle_timeout(now);
-    }
-    line.shuttle();
 }
 
 fn invoice(line: &mut Line, amount_msat: u64) -> Bolt11Invoice {
@@ -416,7 +406,7 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
     assert!(events_of(line, P, hash).is_empty(), "not failed yet");
     // A timer while waiting: still no path, still pending (within the
     // retry timeout), and the node asks to be called back before it ends.
-    tick(line, 5);
+    line.tick(5);
     assert_eq!(
         line.members[P].node.list_payments()[0].status,
         PaymentStatus::Pending
@@ -470,7 +460,7 @@ fn a_payment_owed_an_attempt_fails_cleanly_when_its_timeout_passes() {
         line.members[P].node.list_payments()[0].status,
         PaymentStatus::Pending
     );
-    tick(line, 61);
+    line.tick(61);
     let events = events_of(line, P, hash);
     let Some(Event::PaymentFailed { reason, .. }) = events.first() else {
         panic!("{events:?}");
@@ -559,8 +549,8 @@ fn crash_at_every_transmission_paying(is_async: bool, push_cz_msat: u64, amount_
         let crashed = line.crashes > 0;
         line.crash_at = None;
         // Timers: a deferred attempt is made.
-        tick(line, 1);
-        tick(line, 1);
+        line.tick(1);
+        line.tick(1);
         let p = line.members[P]
             .node
             .payment(&lightning_core::node::PaymentId(hash.0))
@@ -659,7 +649,7 @@ fn a_per_payment_fee_cap_holds_across_retries() {
         .pay_invoice_with(&inv, &options, now)
         .unwrap();
     line.shuttle();
-    tick(line, 1);
+    line.tick(1);
     line.shuttle();
     let p = line.members[P].node.list_payments();
     let p = p.iter().find(|p| p.payment_hash == hash).unwrap();
@@ -753,7 +743,7 @@ fn a_failed_part_is_routed_again_beside_the_part_in_flight() {
     let now = line.now;
     line.members[P].node.pay_invoice(&inv, now).unwrap();
     line.shuttle();
-    tick(line, 1);
+    line.tick(1);
 
     let p = payment_of(line, P, hash);
     assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
@@ -812,7 +802,7 @@ fn a_split_payment_that_stops_fails_only_once_no_part_is_in_flight() {
     assert_eq!(forwards(line, B, hash), vec![ForwardStatus::InFlight]);
 
     // Z's `mpp_timeout` (60 s) fails the held part back.
-    tick(line, 61);
+    line.tick(61);
     let p = payment_of(line, P, hash);
     assert_eq!(p.status, PaymentStatus::Failed, "{p:?}");
     let failed = events_of(line, P, hash);
@@ -822,7 +812,7 @@ fn a_split_payment_that_stops_fails_only_once_no_part_is_in_flight() {
     assert_eq!(p_total(&net), p_before);
     assert_eq!(z_total(&net), z_before);
     // Nothing more comes later.
-    tick(&mut net.line, 61);
+    net.line.tick(61);
     assert!(events_of(&mut net.line, P, hash).is_empty());
 }
 

@@ -31,15 +31,6 @@ const L_BASE: u32 = 2_345;
 const L_PPM: u32 = 150;
 const L_CLTV: u16 = 55;
 
-fn tick(line: &mut Line, secs: u64) {
-    line.now += Duration::from_secs(secs);
-    let now = line.now;
-    for m in &mut line.members {
-        m.node.handle_timeout(now);
-    }
-    line.shuttle();
-}
-
 /// The three nodes, P's channel announced and known to everyone's graph.
 fn network() -> Line {
     let mut line = Line::new(3, |i, c| {
@@ -57,7 +48,7 @@ fn network() -> Line {
     line.open_channel(L, W, 1_000_000, 0);
     line.mine(6);
     for _ in 0..3 {
-        tick(&mut line, 61);
+        line.tick(61);
     }
     let g = line.members[P].node.network_graph().unwrap();
     assert_eq!(g.channel_count(), 1, "only P - L is public");

@@ -253,6 +253,17 @@ impl Line {
 
     /// Moves bytes over every link until all members are quiet, draining
     /// (and so acknowledging) every member's events.
+    /// Time passes for every member (gossip relay, retry and MPP timers),
+    /// then messages move.
+    pub fn tick(&mut self, secs: u64) {
+        self.now += Duration::from_secs(secs);
+        let now = self.now;
+        for m in &mut self.members {
+            m.node.handle_timeout(now);
+        }
+        self.shuttle();
+    }
+
     pub fn shuttle(&mut self) {
         self.shuttle_inner(true);
     }

@@ -65,6 +65,10 @@ fn extra_tlvs(p: &Params) -> Result<Vec<(u64, Vec<u8>)>, RpcError> {
     Ok(out)
 }
 
+/// The most routes `routehints` may give, and hops per route.
+const MAX_HINT_ROUTES: usize = 16;
+const MAX_HINT_HOPS: usize = 8;
+
 /// CLN's `routehints`: routes of `{id, scid, feebase, feeprop,
 /// expirydelta}` hops.
 fn route_hints(p: &Params) -> Result<Vec<RouteHint>, RpcError> {
@@ -75,13 +79,18 @@ fn route_hints(p: &Params) -> Result<Vec<RouteHint>, RpcError> {
     let Value::Array(routes) = v else {
         return Err(bad("should be an array of routes"));
     };
+    // Bounds: a request is at most 1 MiB, but a route search walks every
+    // hint hop; BOLT 11's own `r` fields carry a few short routes.
+    if routes.len() > MAX_HINT_ROUTES {
+        return Err(bad(&format!("more than {MAX_HINT_ROUTES} routes")));
+    }
     let mut out = Vec::with_capacity(routes.len());
     for route in routes {
         let Value::Array(hops) = route else {
             return Err(bad("each route should be an array of hops"));
         };
-        if hops.is_empty() {
-            return Err(bad("a route without hops"));
+        if hops.is_empty() || hops.len() > MAX_HINT_HOPS {
+            return Err(bad(&format!("a route of 1 to {MAX_HINT_HOPS} hops")));
         }
         let mut hint = Vec::with_capacity(hops.len());
         for hop in hops {
@@ -214,6 +223,8 @@ mod tests {
             json!([[missing]]),
             json!([[over]]),
             json!([[bad_key]]),
+            json!(vec![json!([hop.clone()]); 17]),
+            json!([vec![hop.clone(); 9]]),
         ] {
             let e = hints(v.clone()).unwrap_err();
             assert_eq!(e.code, -32602, "{v}");
