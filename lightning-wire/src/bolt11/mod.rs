@@ -65,8 +65,8 @@ use secp256k1::PublicKey;
 pub use self::bech32::Bech32Error;
 pub use build::{BuildError, InvoiceBuilder, InvoiceSigner, UnsignedInvoice};
 pub use fields::{
-    tag, Fallback, FieldError, PaymentSecret, RawTaggedField, RouteHint, RouteHintHop, TaggedField,
-    MAX_FIELD_LEN,
+    tag, Fallback, FieldError, NodeId, PaymentSecret, RawTaggedField, RouteHint, RouteHintHop,
+    TaggedField, MAX_FIELD_LEN,
 };
 pub use hrp::{Amount, AmountError, Currency, HrpError, Multiplier, MAX_AMOUNT_MSAT};
 pub use parse::{Bolt11ParseError, MAX_INVOICE_LEN};
