@@ -260,6 +260,9 @@ impl LdkConfig {
         // Every inbound channel goes through OpenChannelRequest, so zero-conf
         // can be granted there.
         config.manually_accept_inbound_channels = true;
+        // An LDK middle hop forwards over its unannounced channels (the
+        // harness's channels are all unannounced).
+        config.accept_forwards_to_priv_channels = true;
         // Let 1-sat HTLCs through on both sides, and all of the channel in
         // flight.
         config.channel_handshake_config.our_htlc_minimum_msat = 1;
