@@ -9,6 +9,10 @@
 //! payer routes over its channel to us and the hint; we check the onion
 //! against our policy and forward. Every side's balance and fee is
 //! checked.
+//!
+//! The same forward with us crashed and restarted from our store twice
+//! mid-payment (the HTLC held downstream; the downstream fulfil read and
+//! nothing answered yet): the preimage still goes upstream.
 #![allow(clippy::unwrap_used)]
 
 use interop_ldk::ldk::{LdkNode, LdkPaymentOutcome};
@@ -19,7 +23,17 @@ use lightning_wire::types::ChannelId;
 
 const AMOUNT_MSAT: u64 = 100_000_000;
 
-fn we_forward_between_two_ldk_nodes(anchors: bool) {
+/// The payer (the pair's LDK node) with a channel to us (`inbound`), and
+/// the payee, an LDK node we opened an unannounced channel to
+/// (`outbound`); both usable.
+struct Line {
+    pair: Pair,
+    payee: LdkNode,
+    inbound: ChannelId,
+    outbound: ChannelId,
+}
+
+fn line(anchors: bool) -> Line {
     let pair = Pair::new(anchors);
     let wallets = pair.world.wallets(&[[3; 32]], 2);
     let payee = LdkNode::start(
@@ -65,6 +79,21 @@ fn we_forward_between_two_ldk_nodes(anchors: bool) {
     payee.wait_until("the payee's channel is usable", LIMIT, || {
         payee.channels().iter().any(|c| c.is_usable)
     });
+    Line {
+        pair,
+        payee,
+        inbound,
+        outbound,
+    }
+}
+
+fn we_forward_between_two_ldk_nodes(anchors: bool) {
+    let Line {
+        pair,
+        payee,
+        inbound,
+        outbound,
+    } = line(anchors);
 
     // The payee's hint names us and the alias we gave it.
     let invoice = payee.create_invoice(Some(AMOUNT_MSAT), "forwarded");
@@ -148,4 +177,108 @@ fn we_forward_between_two_ldk_nodes_static_remotekey() {
 #[test]
 fn we_forward_between_two_ldk_nodes_anchors() {
     we_forward_between_two_ldk_nodes(true);
+}
+
+/// Reconnects us to both LDK nodes and waits until both channels are
+/// usable again (`channel_reestablish` done).
+fn reconnect(l: &Line) {
+    l.pair.ldk.wait_until("both see us gone", LIMIT, || {
+        !l.pair.ldk.is_connected(&l.pair.ours.node_id())
+            && !l.payee.is_connected(&l.pair.ours.node_id())
+    });
+    l.pair.ours.connect(l.pair.ldk.node_id(), l.pair.ldk.addr);
+    l.pair.ours.connect(l.payee.node_id(), l.payee.addr);
+    l.pair
+        .ours
+        .wait_until("both our channels are usable", LIMIT, |s| {
+            let chans = s.node.list_channels();
+            [l.inbound, l.outbound]
+                .iter()
+                .all(|id| chans.iter().any(|c| c.channel_id == *id && c.is_usable))
+        });
+}
+
+/// The middle node (us) crashes twice in one forward over TCP: while the
+/// HTLC is held at the payee, and again right after reading the payee's
+/// `update_fulfill_htlc` (persisted, nothing answered). Each time it
+/// restarts from its `FsStore` alone and reconnects; the link between the
+/// two HTLCs survives both, the preimage goes upstream, the payer's
+/// payment succeeds and every balance moves by the amount and our fee.
+fn middle_restarted_mid_payment(anchors: bool) {
+    let l = line(anchors);
+    let (pair, payee) = (&l.pair, &l.payee);
+    let invoice = payee.create_invoice(Some(AMOUNT_MSAT), "restarted");
+    let hop = invoice.route_hints()[0].0[0].clone();
+    let fee = u64::from(hop.fees.base_msat)
+        + AMOUNT_MSAT * u64::from(hop.fees.proportional_millionths) / 1_000_000;
+    let before_in = pair.our_balance_msat(&l.inbound);
+    let before_out = pair.our_balance_msat(&l.outbound);
+
+    payee.set_hold(true);
+    let hash = pair.ldk.pay_invoice(&invoice.to_string(), None);
+    payee.wait_until("the payee holds the HTLC", LIMIT, || payee.held() == 1);
+    let ours = lightning_core::node::PaymentHash(hash.0);
+    let forwards = pair.ours.with(|n| n.list_forwards());
+    assert_eq!(forwards.len(), 1, "{forwards:?}");
+    assert_eq!(forwards[0].payment_hash, ours);
+
+    // First crash: the HTLC held downstream.
+    pair.ours.restart();
+    reconnect(&l);
+    assert_eq!(pair.ldk.outcome(&hash), None, "still pending upstream");
+
+    // Second crash: right after reading the payee's fulfil.
+    pair.ours.freeze_after_reads(1);
+    payee.release_held();
+    payee.wait_until("our host froze", LIMIT, || pair.ours.is_frozen());
+    pair.ours.restart();
+    // The restored node knows the preimage (the fulfil was read and
+    // persisted) and the payer has not heard of it yet.
+    let restored = pair.ours.with(|n| n.list_forwards());
+    assert_eq!(
+        restored[0].status,
+        lightning_core::node::ForwardStatus::Settled,
+        "{restored:?}"
+    );
+    assert_eq!(pair.ldk.outcome(&hash), None);
+    reconnect(&l);
+
+    pair.ldk.wait_until("the payer's payment ends", LIMIT, || {
+        pair.ldk.outcome(&hash).is_some()
+    });
+    let outcome = pair.ldk.outcome(&hash);
+    assert!(
+        matches!(outcome, Some(LdkPaymentOutcome::Sent(_))),
+        "{outcome:?}"
+    );
+    payee.wait_until("the payee claimed it", LIMIT, || {
+        payee.record(|r| {
+            r.claimed
+                .iter()
+                .any(|(h, a)| *h == hash && *a == AMOUNT_MSAT)
+        })
+    });
+    pair.ours.wait_until("our forward is settled", LIMIT, |s| {
+        s.node.list_forwards().iter().any(|f| {
+            f.payment_hash == ours
+                && f.status == lightning_core::node::ForwardStatus::Settled
+                && f.fee_msat.0 == fee
+        })
+    });
+    pair.ldk.wait_until("both our channels settled", LIMIT, || {
+        pair.our_balance_msat(&l.inbound) == before_in + AMOUNT_MSAT + fee
+            && pair.our_balance_msat(&l.outbound) == before_out - AMOUNT_MSAT
+    });
+    assert_eq!(pair.ours.with(|n| n.list_forwards()).len(), 1);
+    pair.world.assert_no_rejections();
+}
+
+#[test]
+fn middle_restarted_mid_payment_static_remotekey() {
+    middle_restarted_mid_payment(false);
+}
+
+#[test]
+fn middle_restarted_mid_payment_anchors() {
+    middle_restarted_mid_payment(true);
 }
