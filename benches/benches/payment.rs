@@ -36,6 +36,33 @@
 //! `fs_store` (`paired node payment vs LDK`; issue 22: goal ours at least 4x
 //! faster).
 //!
+//! Issue 19, in the same group, all in memory: row `crypto_floor`, the
+//! cryptographic floor of one whole-node payment round trip (`NodeFloor`,
+//! dummy data, plain primitives; `support/floor.rs`): the channel's two
+//! commitment dances as `Floor` counts them above; the payer's one-hop
+//! onion (BOLT 4: the session key's public key, one ECDH, the `pad`, `rho`
+//! and `mu` keys, 1300 bytes of `pad` stream, the `rho` stream over the
+//! 1300 bytes, the packet HMAC; one hop needs no filler and no blinding)
+//! and the payee's peel as the final hop (parse the ephemeral key, one
+//! ECDH, `rho` and `mu`, the HMAC check over the 1300 bytes, and the
+//! decryption of its payload and the zero next HMAC only); the invoice
+//! (BOLT 11: SHA-256 of the signed bytes of a real invoice of ours, one
+//! recoverable signature, SHA-256 of the preimage by the payee and again
+//! by the payer on the fulfill; no recovery of the payee's key, as the
+//! payer is handed the invoice object `create_invoice` made, not its text,
+//! ours and LDK's alike); and the Noise transport (BOLT 8) of the
+//! payment's ten messages at their BOLT 2 sizes (`update_add_htlc`, four
+//! `commitment_signed`, four `revoke_and_ack`, `update_fulfill_htlc`: 2450
+//! bytes), each sealed once and opened once, its 2-byte length and its
+//! body. The audit line prints the bytes the pair moved per payment beside
+//! the BOLT 2 count (body + 34 per message): they agree, so no other
+//! message is sent. Before the rows, the floor's parts are timed, then
+//! `node payment in memory` pairs `memory_store` with `crypto_floor`
+//! (goal at most 1.3x). Row `ldk_memory_store`: the LDK pair persisting to
+//! an in-memory `KVStoreSync` (`support/ldk.rs`, `MemoryKvStore`), paired
+//! with `memory_store` (`paired node payment in memory vs LDK`; goal ours
+//! at least 2x faster).
+//!
 //! `cargo bench -p lightning-benches --bench payment -- --warm-up-time 1 --measurement-time 3`
 
 use std::fs::File;
@@ -43,11 +70,10 @@ use std::io::{Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::hashes::{sha256, Hash};
 use criterion::{criterion_group, Criterion, Throughput};
+use lightning_core::Msat;
 use lightning_persist::{FsStore, KvStore, MemoryStore};
 use lightning_test_support::pair::{open_with_stores, preimage, OpenOptions, Pair, ONION};
-use secp256k1::{ecdsa::Signature, Message, PublicKey, Scalar, Secp256k1, SecretKey};
 
 #[path = "support/node.rs"]
 mod node_support;
@@ -56,6 +82,12 @@ use node_support::NodePair;
 #[path = "support/ldk.rs"]
 mod ldk_support;
 use ldk_support::LdkPair;
+
+#[path = "support/floor.rs"]
+mod floor_support;
+use floor_support::{
+    Floor, InvoiceFloor, NoiseFloor, OnionFloor, NOISE_OVERHEAD, PAYMENT_MESSAGES,
+};
 
 /// A 10M sat channel, 4M on each side after the push; the payment is 50,000
 /// sat, well above dust, so both commitments of the add carry its output.
@@ -189,133 +221,6 @@ fn audit(name: &str, pair: &mut Pair, next: &mut u64) -> f64 {
     bytes / per(start.0, end.0)
 }
 
-/// The cryptographic floor of one round trip, counted from the protocol.
-///
-/// Four commitments are signed and verified per payment (one each way for
-/// the add, one each way for the fulfill); the two of the add carry one
-/// untrimmed HTLC output, the two of the fulfill none. Per commitment:
-/// - both sides derive its keys (BOLT 3): `revocationpubkey` (two point
-///   multiplications and an addition), `local_htlcpubkey`,
-///   `remote_htlcpubkey` and `local_delayedpubkey` (one tweak-add each);
-///   the signer derives the HTLC private key when there is an HTLC;
-/// - the sender makes 1 signature + 1 per HTLC, the receiver verifies as
-///   many;
-/// - the receiver revokes its previous commitment (`revoke_and_ack`): it
-///   derives the secret from its shachain seed and the next
-///   per-commitment point (two seed derivations, one generator
-///   multiplication), and the peer checks the secret against the point it
-///   holds (one generator multiplication).
-struct Floor {
-    secp: Secp256k1<secp256k1::All>,
-    key: SecretKey,
-    pubkey: PublicKey,
-    point: PublicKey,
-    msg: Message,
-    sig: Signature,
-    seed: [u8; 32],
-}
-
-const COMMITMENTS: [usize; 4] = [1, 1, 0, 0];
-
-impl Floor {
-    fn new() -> Self {
-        let secp = Secp256k1::new();
-        let key = SecretKey::from_slice(&[0x11; 32]).expect("key");
-        let pubkey = PublicKey::from_secret_key(&secp, &key);
-        let point =
-            PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[0x22; 32]).expect("key"));
-        let msg = Message::from_digest([0x33; 32]);
-        let sig = secp.sign_ecdsa(&msg, &key);
-        Floor {
-            secp,
-            key,
-            pubkey,
-            point,
-            msg,
-            sig,
-            seed: [0x44; 32],
-        }
-    }
-
-    fn tweak(a: &PublicKey, b: &PublicKey) -> Scalar {
-        let mut e = sha256::Hash::engine();
-        bitcoin::hashes::HashEngine::input(&mut e, &a.serialize());
-        bitcoin::hashes::HashEngine::input(&mut e, &b.serialize());
-        Scalar::from_be_bytes(sha256::Hash::from_engine(e).to_byte_array()).expect("tweak")
-    }
-
-    fn derive_keys(&self) -> [PublicKey; 4] {
-        let (base, point) = (&self.pubkey, &self.point);
-        let revocation = base
-            .mul_tweak(&self.secp, &Self::tweak(base, point))
-            .expect("mul")
-            .combine(
-                &point
-                    .mul_tweak(&self.secp, &Self::tweak(point, base))
-                    .expect("mul"),
-            )
-            .expect("combine");
-        let t = Self::tweak(point, base);
-        let one = || base.add_exp_tweak(&self.secp, &t).expect("tweak");
-        [revocation, one(), one(), one()]
-    }
-
-    /// Derives one per-commitment secret from the seed (BOLT 3, up to 48
-    /// flip-and-hash steps; a low commitment number sets nearly all).
-    fn shachain(&self, index: u64) -> [u8; 32] {
-        let mut p = self.seed;
-        for b in (0..48).rev() {
-            if (index >> b) & 1 == 1 {
-                p[b / 8] ^= 1 << (b % 8);
-                p = sha256::Hash::hash(&p).to_byte_array();
-            }
-        }
-        p
-    }
-
-    fn round_trip(&self, n: u64) -> usize {
-        let mut acc = 0usize;
-        for (i, htlcs) in COMMITMENTS.into_iter().enumerate() {
-            // Both sides derive the commitment's keys.
-            for _ in 0..2 {
-                acc += self.derive_keys()[0].serialize()[1] as usize;
-            }
-            if htlcs > 0 {
-                let htlc_key = self
-                    .key
-                    .add_tweak(&Self::tweak(&self.point, &self.pubkey))
-                    .expect("tweak");
-                acc += htlc_key.secret_bytes()[0] as usize;
-            }
-            for _ in 0..=htlcs {
-                acc += self
-                    .secp
-                    .sign_ecdsa(&self.msg, &self.key)
-                    .serialize_compact()[0] as usize;
-                acc += usize::from(
-                    self.secp
-                        .verify_ecdsa(&self.msg, &self.sig, &self.pubkey)
-                        .is_ok(),
-                );
-            }
-            // revoke_and_ack: the secret, the next point, the peer's check.
-            let index = (1 << 48) - 1 - (n * 4 + i as u64);
-            let secret = self.shachain(index);
-            let next = self.shachain(index - 1);
-            let next_point = PublicKey::from_secret_key(
-                &self.secp,
-                &SecretKey::from_slice(&next).expect("secret"),
-            );
-            let check = PublicKey::from_secret_key(
-                &self.secp,
-                &SecretKey::from_slice(&secret).expect("secret"),
-            );
-            acc += usize::from(next_point == check);
-        }
-        acc
-    }
-}
-
 /// Required durable writes per payment: one per received
 /// `commitment_signed` or `revoke_and_ack` (four of each).
 const REQUIRED_WRITES: usize = 8;
@@ -394,10 +299,12 @@ const REQUIRED_NODE_OPS: usize = 10;
 const NODE_AMOUNT_MSAT: u64 = 10_000_000;
 
 /// Prints the durable operations, records and bytes per node payment over
-/// 64 payments (both sides); returns (operations, bytes per operation).
+/// 64 payments (both sides), and the bytes on the wire; returns
+/// (operations, bytes per operation).
 fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
     const N: u64 = 64;
     let start = pair.totals();
+    let wire = pair.wire_bytes;
     for _ in 0..N {
         *next += 1;
         pair.pay((*next).is_multiple_of(2), NODE_AMOUNT_MSAT);
@@ -410,11 +317,100 @@ fn node_audit(name: &str, pair: &mut NodePair, next: &mut u64) -> (f64, f64) {
         per(start.2, end.2),
     );
     eprintln!(
-        "{name} node payment, both sides, over {N} payments: {ops:.2} durable operations/payment, {records:.2} records/payment ({:.2} per operation), {bytes:.0} bytes/payment ({:.0} per operation)",
+        "{name} node payment, both sides, over {N} payments: {ops:.2} durable operations/payment, {records:.2} records/payment ({:.2} per operation), {bytes:.0} bytes/payment ({:.0} per operation), {:.0} bytes/payment on the wire (BOLT 2 count: {})",
         records / ops,
-        bytes / ops
+        bytes / ops,
+        per(wire, pair.wire_bytes),
+        bolt2_wire_bytes()
     );
     (ops, bytes / ops)
+}
+
+/// The Noise frames of one payment's ten messages at their BOLT 2 sizes.
+fn bolt2_wire_bytes() -> usize {
+    PAYMENT_MESSAGES.iter().map(|m| m + NOISE_OVERHEAD).sum()
+}
+
+/// The crypto floor of one whole-node payment round trip (issue 19), on
+/// dummy data: the channel's two commitment dances ([`Floor`]), the
+/// payer's one-hop onion and the payee's peel ([`OnionFloor`]), the
+/// invoice's signature and the preimage checks ([`InvoiceFloor`], no
+/// recovery: the payer is handed the invoice object, as LDK's is), and the
+/// Noise sealing and opening of the payment's ten messages at their BOLT 2
+/// sizes ([`NoiseFloor`]).
+struct NodeFloor {
+    channel: Floor,
+    onion: OnionFloor,
+    invoice: InvoiceFloor,
+    noise: NoiseFloor,
+}
+
+impl NodeFloor {
+    fn new(invoice_signed_len: usize) -> Self {
+        NodeFloor {
+            channel: Floor::new(),
+            onion: OnionFloor::new(),
+            invoice: InvoiceFloor::new(invoice_signed_len, false),
+            noise: NoiseFloor::new(&PAYMENT_MESSAGES),
+        }
+    }
+
+    fn run(&mut self, n: u64) -> usize {
+        self.channel.round_trip(n % 1000)
+            + usize::from(self.onion.build_one_hop())
+            + usize::from(self.onion.peel_final())
+            + usize::from(self.invoice.round_trip())
+            + usize::from(self.noise.round_trip())
+    }
+
+    /// Prints what each part of the floor costs (mean of `n` runs).
+    fn print_parts(&mut self, n: u32) {
+        let time = |f: &mut dyn FnMut() -> usize| {
+            let start = Instant::now();
+            let mut acc = 0usize;
+            for _ in 0..n {
+                acc = acc.wrapping_add(std::hint::black_box(f()));
+            }
+            std::hint::black_box(acc);
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        };
+        let mut k = 0u64;
+        let channel = time(&mut || {
+            k += 1;
+            self.channel.round_trip(k % 1000)
+        });
+        let build = time(&mut || usize::from(self.onion.build_one_hop()));
+        let peel = time(&mut || usize::from(self.onion.peel_final()));
+        let invoice = time(&mut || usize::from(self.invoice.round_trip()));
+        let noise = time(&mut || usize::from(self.noise.round_trip()));
+        eprintln!(
+            "node payment crypto floor, by part: commitment dances {channel:.1} us, onion build {build:.1} us, onion peel {peel:.1} us, invoice {invoice:.1} us, Noise ({} messages, {} bytes) {noise:.1} us; total {:.1} us",
+            PAYMENT_MESSAGES.len(),
+            PAYMENT_MESSAGES.iter().sum::<usize>(),
+            channel + build + peel + invoice + noise
+        );
+    }
+}
+
+/// The bytes a real invoice's signature covers (BOLT 11: the human
+/// readable part and the data before the signature, 5-bit groups packed
+/// into bytes), from one invoice of the payee's.
+fn invoice_signed_len(pair: &mut NodePair) -> usize {
+    let invoice = pair
+        .b
+        .node
+        .create_invoice(
+            Some(Msat(NODE_AMOUNT_MSAT)),
+            "bench",
+            Duration::from_secs(3600),
+            pair.now,
+        )
+        .expect("invoice");
+    let hrp = invoice.hrp().len();
+    // After the hrp: the separator '1', the data, 104 characters of
+    // signature and 6 of checksum.
+    let data = invoice.to_string().len() - hrp - 1 - 104 - 6;
+    hrp + (data * 5).div_ceil(8)
 }
 
 /// A temporary directory for the stores: beside the target directory, or
@@ -501,12 +497,76 @@ fn node_payment(c: &mut Criterion) {
         ldk_time.as_secs_f64() / ours_time.as_secs_f64()
     );
 
+    // Issue 19: in memory, against the crypto floor and LDK in memory,
+    // each paired the same way.
+    let signed_len = invoice_signed_len(&mut memory);
+    let mut node_floor = NodeFloor::new(signed_len);
+    node_floor.print_parts(200);
+    const MEMORY_PAIRS: u32 = 100;
+    let (mut ours_time, mut floor_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..MEMORY_PAIRS {
+        next += 1;
+        let start = Instant::now();
+        std::hint::black_box(node_floor.run(next));
+        floor_time += start.elapsed();
+        let start = Instant::now();
+        memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ours_time += start.elapsed();
+    }
+    eprintln!(
+        "node payment in memory: memory_store {:.3} ms, crypto floor {:.3} ms per payment: {:.2}x the floor ({MEMORY_PAIRS} pairs; invoice signs {signed_len} bytes)",
+        ours_time.as_secs_f64() * 1e3 / f64::from(MEMORY_PAIRS),
+        floor_time.as_secs_f64() * 1e3 / f64::from(MEMORY_PAIRS),
+        ours_time.as_secs_f64() / floor_time.as_secs_f64()
+    );
+    let mut ldk_memory = LdkPair::open_in_memory();
+    let ldk_start = ldk_memory.totals();
+    for _ in 0..16 {
+        next += 1;
+        ldk_memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+    }
+    let ldk_end = ldk_memory.totals();
+    eprintln!(
+        "LDK in-memory KVStoreSync node payment, both sides, over 16 payments: {:.2} store writes/payment, {:.0} bytes/payment",
+        (ldk_end.0 - ldk_start.0) as f64 / 16.0,
+        (ldk_end.1 - ldk_start.1) as f64 / 16.0
+    );
+    let (mut ldk_time, mut ours_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..PAIRS {
+        next += 1;
+        let start = Instant::now();
+        ldk_memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ldk_time += start.elapsed();
+        let start = Instant::now();
+        memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        ours_time += start.elapsed();
+    }
+    eprintln!(
+        "paired node payment in memory vs LDK: ldk_memory_store {:.3} ms, memory_store {:.3} ms per payment: ours {:.2}x faster ({PAIRS} pairs)",
+        ldk_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ours_time.as_secs_f64() * 1e3 / f64::from(PAIRS),
+        ldk_time.as_secs_f64() / ours_time.as_secs_f64()
+    );
+
     let mut group = c.benchmark_group("node_payment_round_trip");
     group.throughput(Throughput::Elements(1));
     group.bench_function("memory_store", |b| {
         b.iter(|| {
             next += 1;
             memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
+        })
+    });
+    let mut k = 0u64;
+    group.bench_function("crypto_floor", |b| {
+        b.iter(|| {
+            k += 1;
+            node_floor.run(k)
+        })
+    });
+    group.bench_function("ldk_memory_store", |b| {
+        b.iter(|| {
+            next += 1;
+            ldk_memory.pay(next.is_multiple_of(2), NODE_AMOUNT_MSAT);
         })
     });
     group.bench_function("floor_memory_and_fsync", |b| {

@@ -3,7 +3,9 @@
 //! in memory between the two `PeerManager`s (everything one side sent
 //! since the other last read arrives as one `read_event`), blocks come from
 //! the simulated chain, and each node persists to its own LDK
-//! `FilesystemStore` (`lightning-persister`, one directory per node):
+//! `FilesystemStore` (`lightning-persister`, one directory per node;
+//! [`LdkPair::open`]) or to its own [`MemoryKvStore`], a `HashMap` behind
+//! a mutex implementing LDK 0.2's `KVStoreSync` ([`LdkPair::open_in_memory`]):
 //!
 //! - channel monitors through the `ChainMonitor`, with LDK's stock
 //!   `Persist` for a `KVStoreSync` (the whole monitor written on every
@@ -23,6 +25,7 @@
 //! fulfill's dance was delivered and handled.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,9 +105,73 @@ impl lightning::chain::Filter for NoFilter {
     fn register_output(&self, _output: lightning::chain::WatchedOutput) {}
 }
 
-/// LDK's `FilesystemStore`, counting the writes and removals that reach it.
+/// LDK's `KVStoreSync` (the synchronous store its stock monitor persister
+/// and the manager's persistence use in 0.2) in memory: every record in
+/// one map from (primary namespace, secondary namespace, key) to its
+/// bytes. A write replaces the record and is complete when it returns, as
+/// the trait asks.
+#[derive(Default)]
+pub struct MemoryKvStore {
+    records: Mutex<HashMap<(String, String, String), Vec<u8>>>,
+}
+
+impl KVStoreSync for MemoryKvStore {
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> Result<Vec<u8>, lightning::io::Error> {
+        self.records
+            .lock()
+            .expect("records")
+            .get(&(primary.to_string(), secondary.to_string(), key.to_string()))
+            .cloned()
+            .ok_or_else(|| lightning::io::Error::from(lightning::io::ErrorKind::NotFound))
+    }
+    fn write(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        buf: Vec<u8>,
+    ) -> Result<(), lightning::io::Error> {
+        self.records.lock().expect("records").insert(
+            (primary.to_string(), secondary.to_string(), key.to_string()),
+            buf,
+        );
+        Ok(())
+    }
+    fn remove(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        _lazy: bool,
+    ) -> Result<(), lightning::io::Error> {
+        self.records.lock().expect("records").remove(&(
+            primary.to_string(),
+            secondary.to_string(),
+            key.to_string(),
+        ));
+        Ok(())
+    }
+    fn list(&self, primary: &str, secondary: &str) -> Result<Vec<String>, lightning::io::Error> {
+        Ok(self
+            .records
+            .lock()
+            .expect("records")
+            .keys()
+            .filter(|(p, s, _)| p == primary && s == secondary)
+            .map(|(_, _, k)| k.clone())
+            .collect())
+    }
+}
+
+/// A node's store (LDK's `FilesystemStore` or a [`MemoryKvStore`]),
+/// counting the writes and removals that reach it.
 pub struct CountingStore {
-    inner: FilesystemStore,
+    inner: Box<dyn KVStoreSync + Send + Sync>,
     pub writes: AtomicU64,
     pub bytes: AtomicU64,
 }
@@ -116,7 +183,7 @@ impl KVStoreSync for CountingStore {
         secondary: &str,
         key: &str,
     ) -> Result<Vec<u8>, lightning::io::Error> {
-        self.inner.read(primary, secondary, key)
+        KVStoreSync::read(&*self.inner, primary, secondary, key)
     }
     fn write(
         &self,
@@ -127,7 +194,7 @@ impl KVStoreSync for CountingStore {
     ) -> Result<(), lightning::io::Error> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        KVStoreSync::write(&self.inner, primary, secondary, key, buf)
+        KVStoreSync::write(&*self.inner, primary, secondary, key, buf)
     }
     fn remove(
         &self,
@@ -137,10 +204,10 @@ impl KVStoreSync for CountingStore {
         lazy: bool,
     ) -> Result<(), lightning::io::Error> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        KVStoreSync::remove(&self.inner, primary, secondary, key, lazy)
+        KVStoreSync::remove(&*self.inner, primary, secondary, key, lazy)
     }
     fn list(&self, primary: &str, secondary: &str) -> Result<Vec<String>, lightning::io::Error> {
-        KVStoreSync::list(&self.inner, primary, secondary)
+        KVStoreSync::list(&*self.inner, primary, secondary)
     }
 }
 
@@ -247,7 +314,12 @@ pub struct LdkNode {
 }
 
 impl LdkNode {
-    fn new(seed: u8, dir: &Path, chain: &SimChainHandle, wallet: SimWallet) -> LdkNode {
+    fn new(
+        seed: u8,
+        store: Box<dyn KVStoreSync + Send + Sync>,
+        chain: &SimChainHandle,
+        wallet: SimWallet,
+    ) -> LdkNode {
         let now = unix_now();
         let keys = Arc::new(KeysManager::new(
             &[seed; 32],
@@ -259,7 +331,7 @@ impl LdkNode {
         let fees = Arc::new(Fees);
         let broadcaster = Arc::new(Broadcaster(chain.clone()));
         let store = Arc::new(CountingStore {
-            inner: FilesystemStore::new(dir.to_path_buf()),
+            inner: store,
             writes: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         });
@@ -410,11 +482,30 @@ impl LdkPair {
     /// Two nodes persisting under `dir/ldk-a` and `dir/ldk-b`, connected,
     /// with a 10M sat channel from A, 4M pushed to B, confirmed and usable.
     pub fn open(dir: &Path) -> LdkPair {
+        Self::open_with(
+            Box::new(FilesystemStore::new(dir.join("ldk-a"))),
+            Box::new(FilesystemStore::new(dir.join("ldk-b"))),
+        )
+    }
+
+    /// As [`LdkPair::open`], each node persisting to its own
+    /// [`MemoryKvStore`].
+    pub fn open_in_memory() -> LdkPair {
+        Self::open_with(
+            Box::<MemoryKvStore>::default(),
+            Box::<MemoryKvStore>::default(),
+        )
+    }
+
+    fn open_with(
+        store_a: Box<dyn KVStoreSync + Send + Sync>,
+        store_b: Box<dyn KVStoreSync + Send + Sync>,
+    ) -> LdkPair {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([7; 32], chain.clone());
         chain.mine_blocks(101, &wallet.script_pubkey());
-        let a = LdkNode::new(1, &dir.join("ldk-a"), &chain, wallet.clone());
-        let b = LdkNode::new(2, &dir.join("ldk-b"), &chain, wallet.clone());
+        let a = LdkNode::new(1, store_a, &chain, wallet.clone());
+        let b = LdkNode::new(2, store_b, &chain, wallet.clone());
         let mut pair = LdkPair {
             a,
             b,

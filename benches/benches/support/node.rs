@@ -105,6 +105,9 @@ pub struct NodePair {
     pub b: Side,
     pub now: Duration,
     pub tower: Option<TowerSide>,
+    /// The bytes moved between A and B so far, both ways (Noise frames:
+    /// each message's body plus its 34 bytes of encrypted length and tags).
+    pub wire_bytes: u64,
     fed: u32,
 }
 
@@ -200,6 +203,7 @@ impl NodePair {
             },
             now,
             tower,
+            wire_bytes: 0,
             fed,
         };
         pair.shuttle();
@@ -275,6 +279,7 @@ impl NodePair {
                 }
                 if !bytes.is_empty() {
                     moved = true;
+                    self.wire_bytes += bytes.len() as u64;
                     to.node
                         .handle_bytes(to.peer, &bytes, now)
                         .expect("honest bytes");
