@@ -169,8 +169,9 @@ pub const ONION_PAYLOADS: usize = 1300;
 
 /// What peeling shifts out for a forwarding hop: its payload (a 1-byte
 /// length, then `amt_to_forward` as tu64 in 2 + 4 bytes,
-/// `outgoing_cltv_value` as tu32 in 2 + 3, `short_channel_id` in 2 + 8)
-/// and the next hop's 32-byte HMAC.
+/// `outgoing_cltv_value` as tu32 in 2 + 3, `short_channel_id` in 2 + 8:
+/// typical sizes, a byte either way changes no 64-byte ChaCha20 block
+/// count) and the next hop's 32-byte HMAC.
 pub const FORWARD_HOP_SHIFT: usize = 1 + 6 + 5 + 10 + 32;
 
 /// What the final hop decrypts of its onion: its payload (a 1-byte length,
