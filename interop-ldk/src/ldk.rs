@@ -19,7 +19,9 @@ use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget,
 use lightning::chain::chainmonitor::{ChainMonitor, Persist};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Listen};
-use lightning::events::{ClosureReason, Event, EventsProvider, PaymentFailureReason, ReplayEvent};
+use lightning::events::{
+    ClosureReason, Event, EventsProvider, PaymentFailureReason, PaymentPurpose, ReplayEvent,
+};
 use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::{
     Bolt11InvoiceParameters, ChainParameters, ChannelManager, PaymentId,
@@ -305,6 +307,9 @@ pub struct LdkRecord {
     pub open_requests: Vec<(ChannelId, bool)>,
     /// Payments held unclaimed (see [`LdkNode::set_hold`]): hash and preimage.
     pub held: Vec<(PaymentHash, PaymentPreimage)>,
+    /// `PaymentClaimable` of a spontaneous payment (keysend): hash, amount
+    /// and the custom TLVs the sender put in the onion.
+    pub spontaneous: Vec<(PaymentHash, u64, Vec<(u64, Vec<u8>)>)>,
     /// `BumpTransaction` events (anchors), as debug strings.
     pub bumps: Vec<String>,
     /// Events the handler refused or failed at, as strings.
@@ -704,6 +709,40 @@ impl LdkNode {
         self.inner.peers.process_events();
     }
 
+    /// Sends `amount_msat` to `node_id` as a keysend (a fresh preimage in
+    /// the onion, LDK's own choice of route) with `custom_tlvs`. Returns
+    /// the payment hash.
+    pub fn keysend(
+        &self,
+        node_id: PublicKey,
+        amount_msat: u64,
+        custom_tlvs: Vec<(u64, Vec<u8>)>,
+    ) -> PaymentHash {
+        let preimage = PaymentPreimage(
+            sha256::Hash::hash(&unix_now().as_nanos().to_le_bytes()).to_byte_array(),
+        );
+        let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+        let params = RouteParameters::from_payment_params_and_value(
+            PaymentParameters::for_keysend(node_id, 40, false),
+            amount_msat,
+        );
+        let onion = RecipientOnionFields::spontaneous_empty()
+            .with_custom_tlvs(custom_tlvs)
+            .unwrap();
+        self.inner
+            .manager
+            .send_spontaneous_payment(
+                Some(preimage),
+                onion,
+                PaymentId(hash.0),
+                params,
+                Retry::Attempts(0),
+            )
+            .unwrap();
+        self.inner.peers.process_events();
+        hash
+    }
+
     /// How a payment LDK sent ended, if it has.
     pub fn outcome(&self, hash: &PaymentHash) -> Option<LdkPaymentOutcome> {
         self.inner
@@ -977,8 +1016,24 @@ impl Inner {
             Event::PaymentClaimable {
                 purpose,
                 payment_hash,
+                amount_msat,
+                onion_fields,
                 ..
             } => match purpose.preimage() {
+                Some(preimage)
+                    if matches!(purpose, PaymentPurpose::SpontaneousPayment(_))
+                        && !self.hold.load(Ordering::SeqCst) =>
+                {
+                    let tlvs = onion_fields
+                        .map(|f| f.custom_tlvs().clone())
+                        .unwrap_or_default();
+                    self.record
+                        .lock()
+                        .unwrap()
+                        .spontaneous
+                        .push((payment_hash, amount_msat, tlvs));
+                    self.manager.claim_funds(preimage);
+                }
                 Some(preimage) if self.hold.load(Ordering::SeqCst) => {
                     self.record
                         .lock()

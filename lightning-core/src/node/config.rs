@@ -45,6 +45,13 @@ pub struct NodeConfig {
     /// `min_final_cltv_expiry_delta` of our invoices, and the least we
     /// accept between the current height and a received HTLC's expiry.
     pub min_final_cltv_expiry_delta: u16,
+    /// The final CLTV delta of the keysends we send (default 48). No
+    /// invoice tells a keysend's payee's minimum, so the sender picks one
+    /// every implementation accepts: LDK 0.2 fails a final HTLC expiring
+    /// within 40 blocks (its `HTLC_FAIL_BACK_BUFFER` + 1), and the payee
+    /// may be a few blocks ahead of us. Seen failing at 18 against LDK
+    /// (`interop-ldk/tests/keysend.rs`).
+    pub keysend_final_cltv_expiry_delta: u16,
     /// Where cooperative closes pay our side. `None`: a P2WPKH of the
     /// seed's wallet key `m/3'/0'` ([`Node::shutdown_script`](super::Node::shutdown_script)).
     pub shutdown_script: Option<ScriptBuf>,
@@ -178,6 +185,7 @@ impl NodeConfig {
             },
             trusted_zeroconf_peers: Vec::new(),
             min_final_cltv_expiry_delta: 18,
+            keysend_final_cltv_expiry_delta: 48,
             shutdown_script: None,
             ping_interval: Duration::from_secs(30),
             max_final_cltv_expiry_delta: DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,

@@ -87,7 +87,7 @@ impl Node {
             Route::direct(payee)
         } else {
             let mut params = RouteParams::new(NodeId::from_pubkey(&payee), amount_msat);
-            params.min_final_cltv_expiry_delta = self.config.min_final_cltv_expiry_delta;
+            params.min_final_cltv_expiry_delta = self.config.keysend_final_cltv_expiry_delta;
             params.max_total_fee = Some(
                 options
                     .max_fee_msat

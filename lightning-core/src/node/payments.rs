@@ -18,6 +18,7 @@ use super::route::{route_payloads, RecipientOnion, Route};
 use super::router_path::CLTV_SLACK;
 use super::{Node, NodeError};
 use crate::amount::Msat;
+use crate::channel::update_log::{Side, Which};
 use crate::channel::{Channel, ChannelError, ChannelOutput};
 use crate::keys::DynChannelSigner;
 use crate::onion::build_payment_onion;
@@ -46,7 +47,16 @@ pub(crate) fn outbound_capacity_msat(ch: &Channel<DynChannelSigner>) -> u64 {
         .remote_params
         .channel_reserve_satoshis
         .saturating_mul(1000);
-    let mut spendable = ch.local_balance_msat().saturating_sub(reserve_msat);
+    // HTLCs we offered that our latest commitment does not hold yet are
+    // already in the peer's next one, where an offer is checked.
+    let next = st
+        .log
+        .view(Side::Remote, Which::Next)
+        .balance_msat(Side::Local);
+    let mut spendable = ch
+        .local_balance_msat()
+        .min(next)
+        .saturating_sub(reserve_msat);
     if st.is_funder {
         let (_, _, feerate) = st.log.settled();
         let htlcs = st.log.updates().len();
@@ -141,7 +151,7 @@ impl Node {
         let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
         let recipient = RecipientOnion {
             amount_msat,
-            final_cltv_expiry_delta: u32::from(self.config.min_final_cltv_expiry_delta),
+            final_cltv_expiry_delta: u32::from(self.config.keysend_final_cltv_expiry_delta),
             keysend_preimage: Some(preimage),
             custom_records,
             ..RecipientOnion::default()

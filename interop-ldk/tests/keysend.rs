@@ -1,0 +1,244 @@
+//! Issue 19: keysend both ways with LDK 0.2 over TCP (bLIP 3: the
+//! preimage in onion TLV 5482373484), with custom records, and our
+//! keysend through an LDK middle hop to a second LDK node.
+//!
+//! ```text
+//!   LDK payee ==300,000 sat== LDK ==1,000,000 sat== us
+//! ```
+//!
+//! - We keysend to LDK over our channel: LDK claims it as a spontaneous
+//!   payment and hands its host our custom record; we see `PaymentSent`
+//!   with the preimage whose hash we sent.
+//! - LDK keysends to us (we opt in with `accept_keysend`): we report
+//!   `SpontaneousPaymentReceived` with LDK's custom record, and LDK its
+//!   `PaymentSent`.
+//! - We keysend to the payee through the LDK middle hop over a route we
+//!   build from the payee's invoice hint: the middle takes its fee, the
+//!   payee claims.
+//!
+//! Every channel's balance is checked after each payment.
+#![allow(clippy::unwrap_used)]
+
+use bitcoin::hashes::{sha256, Hash};
+use interop_ldk::host::{config, now};
+use interop_ldk::ldk::{LdkConfig, LdkNode, LdkPaymentOutcome};
+use interop_ldk::pair::{ldk_id, Pair, LIMIT};
+use lightning_core::amount::Msat;
+use lightning_core::node::{Event, PaymentHash, PaymentId, PaymentStatus, Route, RouteHop};
+use lightning_wire::types::ShortChannelId;
+
+/// A custom record type (odd, at least 65536: bLIP 3 leaves the rest to
+/// the applications).
+const RECORD_TYPE: u64 = 696_969;
+
+fn keysend_both_ways(anchors: bool) {
+    let mut ours = config(anchors);
+    ours.forwarding.accept_keysend = true;
+    let pair = Pair::with_configs(LdkConfig::new(anchors), ours);
+    // We open with half pushed, so each side can pay.
+    let id = pair.open_from_us(1_000_000, 400_000_000);
+    let ldk_channel = ldk_id(&id);
+    let ldk_balance = || pair.ldk.balance_msat(&ldk_channel).unwrap();
+
+    // Us -> LDK.
+    let amount = 12_345_000;
+    let ours_before = pair.our_balance_msat(&id);
+    let ldk_before = ldk_balance();
+    let payment = pair
+        .ours
+        .with(|n| {
+            n.keysend_to(
+                pair.ldk.node_id(),
+                Msat(amount),
+                vec![(RECORD_TYPE, b"from us".to_vec())],
+                now(),
+            )
+        })
+        .unwrap();
+    pair.ours.wait_until("our keysend ends", LIMIT, |s| {
+        s.node
+            .payment(&payment)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let p = pair.ours.with(|n| n.payment(&payment)).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    let preimage = p.preimage.unwrap();
+    assert_eq!(
+        sha256::Hash::hash(&preimage.0).to_byte_array(),
+        p.payment_hash.0,
+        "the preimage we learned is the one we sent"
+    );
+    let ldk_hash = lightning::types::payment::PaymentHash(p.payment_hash.0);
+    pair.ldk.wait_until("LDK claimed our keysend", LIMIT, || {
+        pair.ldk.record(|r| {
+            r.claimed
+                .iter()
+                .any(|(h, a)| *h == ldk_hash && *a == amount)
+        })
+    });
+    let got = pair.ldk.record(|r| r.spontaneous.clone());
+    assert_eq!(
+        got,
+        vec![(ldk_hash, amount, vec![(RECORD_TYPE, b"from us".to_vec())])],
+        "LDK saw a spontaneous payment with our record"
+    );
+    pair.ldk.wait_until("both balances moved", LIMIT, || {
+        pair.our_balance_msat(&id) == ours_before - amount && ldk_balance() >= ldk_before
+    });
+
+    // LDK -> us.
+    let amount = 7_654_000;
+    let ours_before = pair.our_balance_msat(&id);
+    let hash = pair.ldk.keysend(
+        pair.ours.node_id(),
+        amount,
+        vec![(RECORD_TYPE, b"from LDK".to_vec())],
+    );
+    pair.ldk.wait_until("LDK's keysend ends", LIMIT, || {
+        pair.ldk.outcome(&hash).is_some()
+    });
+    let outcome = pair.ldk.outcome(&hash);
+    assert!(
+        matches!(outcome, Some(LdkPaymentOutcome::Sent(_))),
+        "{outcome:?}"
+    );
+    let ours_hash = PaymentHash(hash.0);
+    let received = pair.ours.events_matching(|e| {
+        matches!(e, Event::SpontaneousPaymentReceived { payment_hash, .. } if *payment_hash == ours_hash)
+    });
+    assert_eq!(received.len(), 1, "{received:?}");
+    match &received[0] {
+        Event::SpontaneousPaymentReceived {
+            amount_msat,
+            custom_records,
+            ..
+        } => {
+            assert_eq!(amount_msat.0, amount);
+            assert_eq!(
+                custom_records,
+                &vec![(RECORD_TYPE, b"from LDK".to_vec())],
+                "LDK's record reached our host"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    pair.ldk.wait_until("our balance moved", LIMIT, || {
+        pair.our_balance_msat(&id) == ours_before + amount
+    });
+    pair.world.assert_no_rejections();
+}
+
+#[test]
+fn keysend_both_ways_static_remotekey() {
+    keysend_both_ways(false);
+}
+
+#[test]
+fn keysend_both_ways_anchors() {
+    keysend_both_ways(true);
+}
+
+/// We keysend through the pair's LDK node (the middle hop) to a second
+/// LDK node, over a route we build from the payee's invoice hint.
+fn keysend_through_an_ldk_middle_hop(anchors: bool) {
+    let pair = Pair::new(anchors);
+    let wallets = pair.world.wallets(&[[6; 32]], 2);
+    let payee = LdkNode::start(
+        "ldk-payee",
+        [36; 32],
+        pair.world.chain.clone(),
+        wallets[0].clone(),
+        pair.ldk.config(),
+    );
+    pair.ldk.connect(payee.node_id(), payee.addr);
+    payee.wait_until("the payee sees the middle", LIMIT, || {
+        payee.is_connected(&pair.ldk.node_id())
+    });
+    let ours = pair.open_from_us(1_000_000, 0);
+    let before = pair.world.chain.mempool().len();
+    pair.ldk.open_channel(payee.node_id(), 300_000, 0);
+    pair.ldk
+        .wait_until("the middle broadcasts its funding", LIMIT, || {
+            pair.world.chain.mempool().len() > before
+        });
+    pair.world.mine(1);
+    payee.wait_until("the middle's channel is usable", LIMIT, || {
+        payee.channels().iter().any(|c| c.is_usable)
+    });
+    let first = pair
+        .ours
+        .with(|n| {
+            n.list_channels()
+                .into_iter()
+                .find(|c| c.channel_id == ours)
+                .and_then(|c| c.short_channel_id)
+        })
+        .unwrap();
+    // The hint in any invoice of the payee's names the middle's alias for
+    // the channel, its fees and delta.
+    let amount = 20_000_000;
+    let hint = payee.create_invoice(Some(amount), "hint").route_hints()[0].0[0].clone();
+    let fee = u64::from(hint.fees.base_msat)
+        + amount * u64::from(hint.fees.proportional_millionths) / 1_000_000;
+    let route = Route {
+        hops: vec![
+            RouteHop {
+                node_id: pair.ldk.node_id(),
+                short_channel_id: first,
+                fee_msat: fee,
+                cltv_expiry_delta: u32::from(hint.cltv_expiry_delta),
+            },
+            RouteHop {
+                node_id: payee.node_id(),
+                short_channel_id: ShortChannelId(hint.short_channel_id),
+                fee_msat: 0,
+                cltv_expiry_delta: 0,
+            },
+        ],
+    };
+    let before = pair.our_balance_msat(&ours);
+    let payment: PaymentId = pair
+        .ours
+        .with(|n| {
+            n.send_keysend(
+                &route,
+                amount,
+                vec![(RECORD_TYPE, b"two hops".to_vec())],
+                now(),
+            )
+        })
+        .unwrap();
+    pair.ours.wait_until("our keysend ends", LIMIT, |s| {
+        s.node
+            .payment(&payment)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let p = pair.ours.with(|n| n.payment(&payment)).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    let ldk_hash = lightning::types::payment::PaymentHash(p.payment_hash.0);
+    payee.wait_until("the payee claimed it", LIMIT, || {
+        payee.record(|r| {
+            r.claimed
+                .iter()
+                .any(|(h, a)| *h == ldk_hash && *a == amount)
+        })
+    });
+    assert_eq!(
+        payee.record(|r| r.spontaneous.clone()),
+        vec![(ldk_hash, amount, vec![(RECORD_TYPE, b"two hops".to_vec())])]
+    );
+    pair.ldk.wait_until("our balance moved", LIMIT, || {
+        pair.our_balance_msat(&ours) == before - amount - fee
+    });
+    pair.world.assert_no_rejections();
+}
+
+#[test]
+fn keysend_through_an_ldk_middle_hop_static_remotekey() {
+    keysend_through_an_ldk_middle_hop(false);
+}
+
+#[test]
+fn keysend_through_an_ldk_middle_hop_anchors() {
+    keysend_through_an_ldk_middle_hop(true);
+}
