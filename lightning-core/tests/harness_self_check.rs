@@ -51,6 +51,7 @@ fn fulfilled_event(n: u64) -> ChannelEvent {
         htlc_id: 0,
         payment_hash: h,
         payment_preimage: p,
+        attribution_data: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn failed_event(n: u64) -> ChannelEvent {
         htlc_id: 0,
         payment_hash: preimage(n).1,
         reason: HtlcFailReason::Onion(vec![0; 20]),
+        attribution_data: None,
     }
 }
 

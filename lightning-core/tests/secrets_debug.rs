@@ -71,6 +71,7 @@ fn preimages_and_payment_secrets_are_not_in_debug() {
     assert_hidden(&format!("{receive:?}"), &p, "Receive");
     let removal = HtlcRemoval::Fulfill {
         payment_preimage: PaymentPreimage(p),
+        attribution_data: None,
     };
     assert_hidden(&format!("{removal:?}"), &p, "HtlcRemoval");
     let sent = Event::PaymentSent {

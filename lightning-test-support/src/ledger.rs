@@ -194,6 +194,7 @@ impl Ledger {
                     htlc_id,
                     payment_preimage,
                     payment_hash,
+                    ..
                 } => {
                     let n = self.number(&payment_hash);
                     assert_eq!(preimage(n).0, payment_preimage, "wrong preimage");

@@ -4,8 +4,10 @@
 //! [`ChannelOutput::persist`] durable **before** it sends any of
 //! [`ChannelOutput::messages`]. Events may be handled at once.
 
+use std::sync::Arc;
+
 use bitcoin::{ScriptBuf, Transaction};
-use lightning_wire::msgs::Message;
+use lightning_wire::msgs::{AttributionData, Message};
 use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage, ShortChannelId};
 
 use super::update_log::HtlcAdd;
@@ -133,6 +135,9 @@ pub enum ChannelEvent {
         payment_hash: PaymentHash,
         /// The preimage.
         payment_preimage: PaymentPreimage,
+        /// The fulfil's `attribution_data` (BOLT 4 "Hold times for
+        /// successful payments"), when the peer sent it.
+        attribution_data: Option<Arc<AttributionData>>,
     },
     /// The peer failed one of our HTLCs and the removal is irrevocably
     /// committed: fail it upstream.
@@ -143,6 +148,9 @@ pub enum ChannelEvent {
         payment_hash: PaymentHash,
         /// Why.
         reason: HtlcFailReason,
+        /// The failure's `attribution_data` (BOLT 4 "Returning Errors"),
+        /// when the peer sent it with `update_fail_htlc`.
+        attribution_data: Option<Arc<AttributionData>>,
     },
     /// A mutual close completed: broadcast `closing_tx`.
     ChannelClosed {
@@ -228,21 +236,25 @@ impl core::fmt::Debug for ChannelEvent {
                 htlc_id,
                 payment_hash,
                 payment_preimage: _,
+                attribution_data,
             } => f
                 .debug_struct("HtlcFulfilled")
                 .field("htlc_id", htlc_id)
                 .field("payment_hash", payment_hash)
                 .field("payment_preimage", &crate::keys::Redacted)
+                .field("attribution_data", &attribution_data.is_some())
                 .finish(),
             ChannelEvent::HtlcFailed {
                 htlc_id,
                 payment_hash,
                 reason,
+                attribution_data,
             } => f
                 .debug_struct("HtlcFailed")
                 .field("htlc_id", htlc_id)
                 .field("payment_hash", payment_hash)
                 .field("reason", reason)
+                .field("attribution_data", &attribution_data.is_some())
                 .finish(),
             ChannelEvent::ChannelClosed {
                 channel_id,

@@ -15,7 +15,8 @@
 //!   1 BigSize(n)   drop the next n updates
 //!   2 stage (u8)   keep the next update, now at this stage
 //!   3 update       a new update (encoded as in the log field; an add's
-//!                  onion is in its own onion field, written beside)
+//!                  onion, and a removal's attribution data, are in a
+//!                  field of their own, written beside)
 //! ```
 //!
 //! The ops consume every update of the old log in order, so the new log is
@@ -35,7 +36,7 @@ use lightning_wire::bigsize::BigSize;
 use lightning_wire::codec::{DecodeError, Encode, Reader};
 
 use super::record::{decode_log_head, decode_update, encode_log_head, encode_update};
-use super::record::{stage_code, update_onion_field};
+use super::record::{stage_code, update_side_field, SideValue};
 use super::update_log::{Side, Update, UpdateKind, UpdateLog, UpdateStage};
 
 const OP_KEEP: u8 = 0;
@@ -62,7 +63,8 @@ struct StoredEntry {
     uid: u64,
     stage: UpdateStage,
     key: EntryKey,
-    /// The onion field the store holds for it (an add's).
+    /// The field of its own the store holds for it (an add's onion, a
+    /// removal's attribution data).
     onion: Option<u64>,
 }
 
@@ -90,7 +92,9 @@ impl StoredLog {
                 uid,
                 stage: u.stage,
                 key: entry_key(u),
-                onion: update_onion_field(u).filter(|ty| has_onion(*ty)),
+                onion: update_side_field(u)
+                    .map(|(ty, _)| ty)
+                    .filter(|ty| has_onion(*ty)),
             })
             .collect();
         StoredLog {
@@ -100,7 +104,8 @@ impl StoredLog {
         }
     }
 
-    /// The onion fields the store holds for the log's adds.
+    /// The fields of their own the store holds for the log's updates
+    /// (the adds' onions, the removals' attribution data).
     pub(super) fn onion_fields(&self) -> impl Iterator<Item = u64> + '_ {
         self.entries.iter().filter_map(|e| e.onion)
     }
@@ -112,9 +117,10 @@ pub(super) struct LogDelta<'a> {
     pub(super) bytes: Vec<u8>,
     /// Whether anything changed (else nothing of the log is written).
     pub(super) changed: bool,
-    /// The onion fields of the new adds.
-    pub(super) new_onions: Vec<(u64, &'a Arc<[u8]>)>,
-    /// The onion fields of the dropped adds.
+    /// The fields of their own of the new updates (adds' onions,
+    /// removals' attribution data).
+    pub(super) new_onions: Vec<(u64, SideValue<'a>)>,
+    /// The fields of their own of the dropped updates.
     pub(super) dropped_onions: Vec<u64>,
     /// The log as the store holds it once this is written.
     pub(super) next: StoredLog,
@@ -163,11 +169,10 @@ pub(super) fn diff<'a>(stored: &StoredLog, log: &'a UpdateLog) -> Option<LogDelt
             flush(&mut out, &mut run);
             changed = true;
             out.push(OP_NEW);
-            let onion = update_onion_field(u);
+            let side = update_side_field(u);
+            let onion = side.map(|(ty, _)| ty);
             encode_update(&mut out, u, onion.is_some());
-            if let (Some(ty), UpdateKind::Add(a)) = (onion, &u.kind) {
-                new_onions.push((ty, &a.onion_routing_packet));
-            }
+            new_onions.extend(side);
             entries.push(StoredEntry {
                 uid,
                 stage: u.stage,
@@ -232,7 +237,7 @@ pub(super) struct LogImage {
 /// Reads one update and returns its bytes (onions not looked up).
 fn raw_update<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
     let before = r.peek_rest();
-    decode_update(r, &mut |_, _| Ok(Arc::from(&[][..])))?;
+    decode_update(r, &mut |_, _| Ok(Arc::from(&[][..])), &mut |_, _| Ok(None))?;
     Ok(&before[..before.len() - r.remaining()])
 }
 

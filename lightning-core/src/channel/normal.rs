@@ -28,12 +28,13 @@ use std::sync::Arc;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_wire::msgs::{
-    CommitmentSigned, CommitmentSignedTlvs, FixedBytes, Message, RevokeAndAck, UpdateAddHtlc,
+    AttributionData, CommitmentSigned, CommitmentSignedTlvs, FixedBytes, Message, RevokeAndAck,
+    UpdateAddHtlc,
     UpdateAddHtlcTlvs, UpdateFailHtlc, UpdateFailHtlcTlvs, UpdateFailMalformedHtlc, UpdateFee,
     UpdateFulfillHtlc, UpdateFulfillHtlcTlvs,
 };
 use lightning_wire::tlv::UnknownTlvs;
-use lightning_wire::types::{PaymentHash, PaymentPreimage};
+use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage};
 
 use super::commitments::{sign_counterparty, verify_holder_signatures, HolderSignatures};
 use super::error::ChannelError;
@@ -47,6 +48,47 @@ use crate::keys::ChannelSigner;
 
 /// `BADONION` in a failure code (BOLT 4).
 pub const BADONION: u16 = 0x8000;
+
+/// The message that removes HTLC `htlc_id` as `removal` says, with its
+/// `attribution_data` (BOLT 2, "Removing an HTLC").
+fn removal_message(channel_id: ChannelId, htlc_id: u64, removal: &HtlcRemoval) -> Message {
+    match removal {
+        HtlcRemoval::Fulfill {
+            payment_preimage,
+            attribution_data,
+        } => Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
+            channel_id,
+            id: htlc_id,
+            payment_preimage: *payment_preimage,
+            tlvs: UpdateFulfillHtlcTlvs {
+                attribution_data: attribution_data.as_deref().cloned(),
+                unknown: UnknownTlvs::default(),
+            },
+        }),
+        HtlcRemoval::Fail {
+            reason,
+            attribution_data,
+        } => Message::UpdateFailHtlc(UpdateFailHtlc {
+            channel_id,
+            id: htlc_id,
+            reason: reason.clone(),
+            tlvs: UpdateFailHtlcTlvs {
+                attribution_data: attribution_data.as_deref().cloned(),
+                unknown: UnknownTlvs::default(),
+            },
+        }),
+        HtlcRemoval::FailMalformed {
+            sha256_of_onion,
+            failure_code,
+        } => Message::UpdateFailMalformedHtlc(UpdateFailMalformedHtlc {
+            channel_id,
+            id: htlc_id,
+            sha256_of_onion: sha256::Hash::from_byte_array(*sha256_of_onion),
+            failure_code: *failure_code,
+            tlvs: Default::default(),
+        }),
+    }
+}
 
 /// The onion as `update_add_htlc` carries it, if it has the right length.
 fn onion_packet(onion: &[u8]) -> Option<Box<[u8; lightning_wire::msgs::ONION_PACKET_LEN]>> {
@@ -127,45 +169,22 @@ impl<S: ChannelSigner> Channel<S> {
                 .log
                 .find_add(Side::Remote, htlc_id)
                 .ok_or(ChannelError::InvalidArgument("no such incoming HTLC"))?;
-            let channel_id = ch.st.channel_id;
-            let msg = match &removal {
-                HtlcRemoval::Fulfill { payment_preimage } => {
-                    if payment_preimage.payment_hash() != add.payment_hash {
-                        return Err(ChannelError::InvalidArgument(
-                            "the preimage does not hash to the payment_hash",
-                        ));
-                    }
-                    Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
-                        channel_id,
-                        id: htlc_id,
-                        payment_preimage: *payment_preimage,
-                        tlvs: UpdateFulfillHtlcTlvs::default(),
-                    })
+            match &removal {
+                HtlcRemoval::Fulfill {
+                    payment_preimage, ..
+                } if payment_preimage.payment_hash() != add.payment_hash => {
+                    return Err(ChannelError::InvalidArgument(
+                        "the preimage does not hash to the payment_hash",
+                    ));
                 }
-                HtlcRemoval::Fail { reason } => Message::UpdateFailHtlc(UpdateFailHtlc {
-                    channel_id,
-                    id: htlc_id,
-                    reason: reason.clone(),
-                    tlvs: UpdateFailHtlcTlvs::default(),
-                }),
-                HtlcRemoval::FailMalformed {
-                    sha256_of_onion,
-                    failure_code,
-                } => {
-                    if failure_code & BADONION == 0 {
-                        return Err(ChannelError::InvalidArgument(
-                            "update_fail_malformed_htlc needs the BADONION bit",
-                        ));
-                    }
-                    Message::UpdateFailMalformedHtlc(UpdateFailMalformedHtlc {
-                        channel_id,
-                        id: htlc_id,
-                        sha256_of_onion: sha256::Hash::from_byte_array(*sha256_of_onion),
-                        failure_code: *failure_code,
-                        tlvs: Default::default(),
-                    })
+                HtlcRemoval::FailMalformed { failure_code, .. } if failure_code & BADONION == 0 => {
+                    return Err(ChannelError::InvalidArgument(
+                        "update_fail_malformed_htlc needs the BADONION bit",
+                    ));
                 }
-            };
+                _ => {}
+            }
+            let msg = removal_message(ch.st.channel_id, htlc_id, &removal);
             ch.st
                 .log
                 .remove_htlc(Side::Local, htlc_id, removal)
@@ -191,7 +210,26 @@ impl<S: ChannelSigner> Channel<S> {
         htlc_id: u64,
         payment_preimage: PaymentPreimage,
     ) -> Result<ChannelOutput, ChannelError> {
-        self.remove(htlc_id, HtlcRemoval::Fulfill { payment_preimage })
+        self.fulfill_htlc_with_attribution(htlc_id, payment_preimage, None)
+    }
+
+    /// As [`Channel::fulfill_htlc`], the `update_fulfill_htlc` carrying
+    /// `attribution_data` (its TLV 1; BOLT 4 "Hold times for successful
+    /// payments"). It is kept with the removal, persisted with the
+    /// channel and sent again after a reconnection.
+    pub fn fulfill_htlc_with_attribution(
+        &mut self,
+        htlc_id: u64,
+        payment_preimage: PaymentPreimage,
+        attribution_data: Option<AttributionData>,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.remove(
+            htlc_id,
+            HtlcRemoval::Fulfill {
+                payment_preimage,
+                attribution_data: attribution_data.map(Arc::new),
+            },
+        )
     }
 
     /// Fails an incoming HTLC with an encrypted onion error `reason`.
@@ -200,7 +238,26 @@ impl<S: ChannelSigner> Channel<S> {
         htlc_id: u64,
         reason: Vec<u8>,
     ) -> Result<ChannelOutput, ChannelError> {
-        self.remove(htlc_id, HtlcRemoval::Fail { reason })
+        self.fail_htlc_with_attribution(htlc_id, reason, None)
+    }
+
+    /// As [`Channel::fail_htlc`], the `update_fail_htlc` carrying
+    /// `attribution_data` (its TLV 1; BOLT 4 "Returning Errors"). It is
+    /// kept with the removal, persisted with the channel and sent again
+    /// after a reconnection.
+    pub fn fail_htlc_with_attribution(
+        &mut self,
+        htlc_id: u64,
+        reason: Vec<u8>,
+        attribution_data: Option<AttributionData>,
+    ) -> Result<ChannelOutput, ChannelError> {
+        self.remove(
+            htlc_id,
+            HtlcRemoval::Fail {
+                reason,
+                attribution_data: attribution_data.map(Arc::new),
+            },
+        )
     }
 
     /// Fails an incoming HTLC whose onion we could not parse
@@ -392,17 +449,20 @@ impl<S: ChannelSigner> Channel<S> {
         if m.payment_preimage.payment_hash() != payment_hash {
             return Err(ChannelError::BadPreimage { htlc_id: m.id });
         }
+        let attribution_data = m.tlvs.attribution_data.clone().map(Arc::new);
         self.st.log.remove_htlc(
             Side::Remote,
             m.id,
             HtlcRemoval::Fulfill {
                 payment_preimage: m.payment_preimage,
+                attribution_data: attribution_data.clone(),
             },
         )?;
         out.events.push(ChannelEvent::HtlcFulfilled {
             htlc_id: m.id,
             payment_hash,
             payment_preimage: m.payment_preimage,
+            attribution_data,
         });
         Ok(())
     }
@@ -414,6 +474,7 @@ impl<S: ChannelSigner> Channel<S> {
             m.id,
             HtlcRemoval::Fail {
                 reason: m.reason.clone(),
+                attribution_data: m.tlvs.attribution_data.clone().map(Arc::new),
             },
         )?;
         Ok(())
@@ -621,32 +682,9 @@ impl<S: ChannelSigner> Channel<S> {
                         },
                     }))
                 }
-                UpdateKind::Remove { htlc_id, removal } => Some(match removal {
-                    HtlcRemoval::Fulfill { payment_preimage } => {
-                        Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
-                            channel_id,
-                            id: *htlc_id,
-                            payment_preimage: *payment_preimage,
-                            tlvs: UpdateFulfillHtlcTlvs::default(),
-                        })
-                    }
-                    HtlcRemoval::Fail { reason } => Message::UpdateFailHtlc(UpdateFailHtlc {
-                        channel_id,
-                        id: *htlc_id,
-                        reason: reason.clone(),
-                        tlvs: UpdateFailHtlcTlvs::default(),
-                    }),
-                    HtlcRemoval::FailMalformed {
-                        sha256_of_onion,
-                        failure_code,
-                    } => Message::UpdateFailMalformedHtlc(UpdateFailMalformedHtlc {
-                        channel_id,
-                        id: *htlc_id,
-                        sha256_of_onion: sha256::Hash::from_byte_array(*sha256_of_onion),
-                        failure_code: *failure_code,
-                        tlvs: Default::default(),
-                    }),
-                }),
+                UpdateKind::Remove { htlc_id, removal } => {
+                    Some(removal_message(channel_id, *htlc_id, removal))
+                }
                 UpdateKind::Fee { feerate_per_kw } => Some(Message::UpdateFee(UpdateFee {
                     channel_id,
                     feerate_per_kw: *feerate_per_kw,

@@ -170,6 +170,7 @@ fn a_rolled_back_log_is_the_log_before() {
         0,
         super::update_log::HtlcRemoval::Fulfill {
             payment_preimage: PaymentPreimage([0; 32]),
+            attribution_data: None,
         },
     )
     .unwrap();
@@ -218,9 +219,13 @@ fn random_transactions_roll_back_exactly() {
             let removal = if arg.is_multiple_of(3) {
                 super::update_log::HtlcRemoval::Fulfill {
                     payment_preimage: PaymentPreimage([1; 32]),
+                    attribution_data: None,
                 }
             } else {
-                super::update_log::HtlcRemoval::Fail { reason: vec![2; 3] }
+                super::update_log::HtlcRemoval::Fail {
+                    reason: vec![2; 3],
+                    attribution_data: None,
+                }
             };
             let _ = log.remove_htlc(remover, id, removal);
         }

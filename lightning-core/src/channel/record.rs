@@ -40,6 +40,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::{OutPoint, Transaction, Txid};
 use lightning_wire::bigsize::BigSize;
 use lightning_wire::codec::{Decode, DecodeError, Encode, Reader};
+use lightning_wire::msgs::AttributionData;
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
 use lightning_wire::types::{ChainHash, ChannelId, ShortChannelId};
 use secp256k1::ecdsa::Signature;
@@ -146,6 +147,14 @@ const F_LAST: u64 = F_LOG_DELTA;
 /// Onion fields: `F_ONIONS + 4 * htlc_id + 2 * side` (side 0: ours, 1: the
 /// peer's), one per HTLC add in the log, written when the add is and
 /// removed with it.
+///
+/// The odd type just above an onion field, `F_ONIONS + 4 * htlc_id + 2 *
+/// side + 1`, holds the `attribution_data` (920 bytes, BOLT 2 TLV 1 of
+/// `update_fulfill_htlc`/`update_fail_htlc`) of that HTLC's removal, when
+/// the removal in the log carries it: written with the removal, removed
+/// with it. Odd, so a reader that does not know it skips it (and loses
+/// only the attribution); records written before it read as removals
+/// without attribution.
 const F_ONIONS: u64 = 1 << 20;
 
 /// The field type of the onion of `side`'s add `id`, if it fits in a u64
@@ -153,6 +162,13 @@ const F_ONIONS: u64 = 1 << 20;
 fn onion_field(side: Side, id: u64) -> Option<u64> {
     id.checked_mul(4)?
         .checked_add(F_ONIONS + 2 * u64::from(side_code(side)))
+}
+
+/// The field type of the `attribution_data` of the removal of `offerer`'s
+/// HTLC `id` (odd, beside its onion field). `None`: it does not fit, and
+/// the attribution is not persisted.
+fn attribution_field(offerer: Side, id: u64) -> Option<u64> {
+    onion_field(offerer, id)?.checked_add(1)
 }
 
 fn enc<T: Encode + ?Sized>(v: &T) -> Vec<u8> {
@@ -292,12 +308,16 @@ pub(super) fn encode_update(out: &mut Vec<u8>, u: &Update, onion_elsewhere: bool
             }
         }
         UpdateKind::Remove { htlc_id, removal } => match removal {
-            HtlcRemoval::Fulfill { payment_preimage } => {
+            // Attribution data goes to a field of its own
+            // (`attribution_field`), never inline.
+            HtlcRemoval::Fulfill {
+                payment_preimage, ..
+            } => {
                 1u8.encode(out);
                 htlc_id.encode(out);
                 payment_preimage.encode(out);
             }
-            HtlcRemoval::Fail { reason } => {
+            HtlcRemoval::Fail { reason, .. } => {
                 2u8.encode(out);
                 htlc_id.encode(out);
                 put_bytes(out, reason);
@@ -319,12 +339,44 @@ pub(super) fn encode_update(out: &mut Vec<u8>, u: &Update, onion_elsewhere: bool
     }
 }
 
-/// The onion field an update's onion goes to, if it is an add whose id
-/// fits one.
-pub(super) fn update_onion_field(u: &Update) -> Option<u64> {
+/// The field of its own an update's bulky part goes to, and that part: an
+/// add's onion (shared, not copied), or the `attribution_data` of a
+/// removal that carries it. `None`: the update has none, or its id does
+/// not fit a field type (an onion then stays inline; an attribution is not
+/// persisted).
+pub(super) fn update_side_field(u: &Update) -> Option<(u64, SideValue<'_>)> {
     match &u.kind {
-        UpdateKind::Add(a) => onion_field(u.proposer, a.id),
-        _ => None,
+        UpdateKind::Add(a) => Some((
+            onion_field(u.proposer, a.id)?,
+            SideValue::Onion(&a.onion_routing_packet),
+        )),
+        UpdateKind::Remove { htlc_id, removal } => {
+            let data = removal.attribution_data()?;
+            Some((
+                attribution_field(u.proposer.other(), *htlc_id)?,
+                SideValue::Attribution(data),
+            ))
+        }
+        UpdateKind::Fee { .. } => None,
+    }
+}
+
+/// What a field of an update's own holds ([`update_side_field`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SideValue<'a> {
+    /// An add's onion, shared with the log.
+    Onion(&'a Arc<[u8]>),
+    /// A removal's `attribution_data`.
+    Attribution(&'a AttributionData),
+}
+
+impl SideValue<'_> {
+    /// The field's value, shared when it is an onion.
+    pub(super) fn to_shared(self) -> Arc<[u8]> {
+        match self {
+            SideValue::Onion(o) => Arc::clone(o),
+            SideValue::Attribution(a) => Arc::from(enc(a)),
+        }
     }
 }
 
@@ -337,11 +389,9 @@ fn encode_log(log: &UpdateLog, mut onions: Option<&mut Onions>) -> Vec<u8> {
     encode_log_head(log, &mut out);
     BigSize(log.updates().len() as u64).encode(&mut out);
     for u in log.updates() {
-        let own_field = match (&mut onions, update_onion_field(u)) {
-            (Some(map), Some(ty)) => {
-                if let UpdateKind::Add(a) = &u.kind {
-                    map.insert(ty, Arc::clone(&a.onion_routing_packet));
-                }
+        let own_field = match (&mut onions, update_side_field(u)) {
+            (Some(map), Some((ty, value))) => {
+                map.insert(ty, value.to_shared());
                 true
             }
             _ => false,
@@ -360,11 +410,18 @@ pub(super) fn decode_log_head(r: &mut Reader<'_>) -> Result<LogHead, DecodeError
     Ok(((r.read()?, r.read()?, r.read()?), r.read()?, r.read()?))
 }
 
+/// Looks up the `attribution_data` field of the removal of an HTLC (by
+/// its offerer and id), if the record holds one.
+pub(super) type AttributionLookup<'a> =
+    dyn FnMut(Side, u64) -> Result<Option<Arc<AttributionData>>, DecodeError> + 'a;
+
 /// Decodes one update; an add with an empty onion takes it from `onion`
-/// (given the proposer and the id).
+/// (given the proposer and the id), and a fulfil or failure its
+/// attribution data from `attribution` (given the HTLC's offerer and id).
 pub(super) fn decode_update(
     r: &mut Reader<'_>,
     onion: &mut dyn FnMut(Side, u64) -> Result<Arc<[u8]>, DecodeError>,
+    attribution: &mut AttributionLookup<'_>,
 ) -> Result<Update, DecodeError> {
     let proposer = match r.read::<u8>()? {
         0 => Side::Local,
@@ -398,18 +455,26 @@ pub(super) fn decode_update(
                 path_key,
             })
         }
-        1 => UpdateKind::Remove {
-            htlc_id: r.read()?,
-            removal: HtlcRemoval::Fulfill {
-                payment_preimage: r.read()?,
-            },
-        },
-        2 => UpdateKind::Remove {
-            htlc_id: r.read()?,
-            removal: HtlcRemoval::Fail {
-                reason: get_bytes(r)?,
-            },
-        },
+        1 => {
+            let htlc_id = r.read()?;
+            UpdateKind::Remove {
+                htlc_id,
+                removal: HtlcRemoval::Fulfill {
+                    payment_preimage: r.read()?,
+                    attribution_data: attribution(proposer.other(), htlc_id)?,
+                },
+            }
+        }
+        2 => {
+            let htlc_id = r.read()?;
+            UpdateKind::Remove {
+                htlc_id,
+                removal: HtlcRemoval::Fail {
+                    reason: get_bytes(r)?,
+                    attribution_data: attribution(proposer.other(), htlc_id)?,
+                },
+            }
+        }
         3 => UpdateKind::Remove {
             htlc_id: r.read()?,
             removal: HtlcRemoval::FailMalformed {
@@ -441,8 +506,18 @@ fn decode_log(r: &mut Reader<'_>, onions: &BTreeMap<u64, &[u8]>) -> Result<Updat
                 .ok_or_else(|| DecodeError::invalid("onion field missing"))?,
         ))
     };
+    let mut attribution = |offerer: Side, id: u64| {
+        attribution_field(offerer, id)
+            .and_then(|ty| onions.get(&ty))
+            .map(|v| {
+                AttributionData::from_bytes(v)
+                    .map(Arc::new)
+                    .map_err(|e| e.at("attribution_data"))
+            })
+            .transpose()
+    };
     for _ in 0..n {
-        updates.push(decode_update(r, &mut onion)?);
+        updates.push(decode_update(r, &mut onion, &mut attribution)?);
     }
     Ok(UpdateLog::from_parts(
         settled,
@@ -927,11 +1002,10 @@ fn parse_record(bytes: &[u8]) -> Result<ParsedRecord, RecordError> {
             fields.insert(ty, v.to_vec());
         }
     }
+    // Onion fields (even) and the attribution data of removals (odd, the
+    // type above their HTLC's onion field).
     for (ty, v) in s.take_from(F_ONIONS) {
-        // Odd types up there are unknown odd fields: skipped.
-        if ty % 2 == 0 {
-            fields.insert(ty, v.to_vec());
-        }
+        fields.insert(ty, v.to_vec());
     }
     // Unknown odd fields are dropped; unknown even ones refused.
     s.finish()?;
@@ -1074,8 +1148,11 @@ impl Persister {
                     self.check_delta(&d.bytes, &st.log);
                     w.put_raw(F_LOG_DELTA, &d.bytes);
                     removed.extend(d.dropped_onions);
-                    for (ty, onion) in d.new_onions {
-                        w.put_raw(ty, onion);
+                    for (ty, value) in d.new_onions {
+                        match value {
+                            SideValue::Onion(o) => w.put_raw(ty, o),
+                            SideValue::Attribution(a) => w.put(ty, a),
+                        }
                     }
                 }
                 self.stored_log = Some(d.next);

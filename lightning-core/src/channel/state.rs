@@ -676,15 +676,21 @@ impl<S: ChannelSigner> Channel<S> {
                     settled_remote.push(add.id);
                     continue;
                 }
-                let reason = match removal {
-                    HtlcRemoval::Fail { reason } => HtlcFailReason::Onion(reason),
+                let (reason, attribution_data) = match removal {
+                    HtlcRemoval::Fail {
+                        reason,
+                        attribution_data,
+                    } => (HtlcFailReason::Onion(reason), attribution_data),
                     HtlcRemoval::FailMalformed {
                         sha256_of_onion,
                         failure_code,
-                    } => HtlcFailReason::Malformed {
-                        failure_code,
-                        sha256_of_onion,
-                    },
+                    } => (
+                        HtlcFailReason::Malformed {
+                            failure_code,
+                            sha256_of_onion,
+                        },
+                        None,
+                    ),
                     // Fulfilled: reported when the preimage arrived.
                     HtlcRemoval::Fulfill { .. } => continue,
                 };
@@ -692,6 +698,7 @@ impl<S: ChannelSigner> Channel<S> {
                     htlc_id: add.id,
                     payment_hash: add.payment_hash,
                     reason,
+                    attribution_data,
                 });
             }
         }

@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use lightning_wire::msgs::AttributionData;
 use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
 /// The source of update identities ([`UpdateLog::uids`]): unique in the
@@ -103,17 +104,27 @@ impl fmt::Debug for HtlcAdd {
 }
 
 /// How an HTLC is removed. Its `Debug` output never shows a preimage.
+///
+/// A fulfil or a failure may carry `attribution_data` (BOLT 2 TLV 1 of
+/// `update_fulfill_htlc` and `update_fail_htlc`; BOLT 4 "Returning
+/// Errors", `option_attribution_data`): kept with the removal, persisted
+/// with the channel and sent again with it after a reconnection. Shared,
+/// so copying the log never copies its 920 bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub enum HtlcRemoval {
     /// `update_fulfill_htlc`: the value goes to the HTLC's receiver.
     Fulfill {
         /// `payment_preimage`.
         payment_preimage: PaymentPreimage,
+        /// `attribution_data`, when the fulfil carries it.
+        attribution_data: Option<Arc<AttributionData>>,
     },
     /// `update_fail_htlc`: the value returns to the offerer.
     Fail {
         /// The encrypted `reason`.
         reason: Vec<u8>,
+        /// `attribution_data`, when the failure carries it.
+        attribution_data: Option<Arc<AttributionData>>,
     },
     /// `update_fail_malformed_htlc`: the value returns to the offerer.
     FailMalformed {
@@ -127,13 +138,20 @@ pub enum HtlcRemoval {
 impl fmt::Debug for HtlcRemoval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HtlcRemoval::Fulfill { .. } => f
+            HtlcRemoval::Fulfill {
+                attribution_data, ..
+            } => f
                 .debug_struct("Fulfill")
                 .field("payment_preimage", &crate::keys::Redacted)
+                .field("attribution_data", &attribution_data.is_some())
                 .finish(),
-            HtlcRemoval::Fail { reason } => f
+            HtlcRemoval::Fail {
+                reason,
+                attribution_data,
+            } => f
                 .debug_struct("Fail")
                 .field("reason", &hex::encode(reason))
+                .field("attribution_data", &attribution_data.is_some())
                 .finish(),
             HtlcRemoval::FailMalformed {
                 sha256_of_onion,
@@ -151,6 +169,19 @@ impl HtlcRemoval {
     /// Whether the value goes to the HTLC's receiver.
     pub fn is_fulfill(&self) -> bool {
         matches!(self, HtlcRemoval::Fulfill { .. })
+    }
+
+    /// The `attribution_data` the removal carries, if any.
+    pub fn attribution_data(&self) -> Option<&Arc<AttributionData>> {
+        match self {
+            HtlcRemoval::Fulfill {
+                attribution_data, ..
+            }
+            | HtlcRemoval::Fail {
+                attribution_data, ..
+            } => attribution_data.as_ref(),
+            HtlcRemoval::FailMalformed { .. } => None,
+        }
     }
 }
 

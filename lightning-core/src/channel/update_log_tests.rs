@@ -149,10 +149,12 @@ fn run(ops: &[Op]) -> usize {
                 let removal = if fulfill {
                     HtlcRemoval::Fulfill {
                         payment_preimage: PaymentPreimage([7; 32]),
+                        attribution_data: None,
                     }
                 } else {
                     HtlcRemoval::Fail {
                         reason: vec![1, 2, 3],
+                        attribution_data: None,
                     }
                 };
                 p.log
@@ -324,7 +326,10 @@ fn removal_rules() {
         })
     ));
     log.add_htlc(Side::Remote, add).unwrap();
-    let fail = HtlcRemoval::Fail { reason: vec![] };
+    let fail = HtlcRemoval::Fail {
+        reason: vec![],
+        attribution_data: None,
+    };
     // Not locked in yet.
     assert!(matches!(
         log.remove_htlc(Side::Local, 0, fail.clone()),

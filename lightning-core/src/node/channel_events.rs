@@ -128,18 +128,23 @@ impl Node {
                 htlc_id,
                 payment_hash,
                 payment_preimage,
+                attribution_data,
             } => {
+                let attribution = attribution_data.as_deref();
+                self.note_fulfill_hold_times((id, htlc_id), payment_hash, attribution);
                 self.payment_fulfilled(payment_hash, payment_preimage);
                 // A forward's incoming HTLC is claimed at once.
-                self.forward_fulfilled(id, htlc_id, payment_preimage);
+                self.forward_fulfilled(id, htlc_id, payment_preimage, attribution);
             }
             ChannelEvent::HtlcFailed {
                 htlc_id,
                 payment_hash,
                 reason,
+                attribution_data,
             } => {
-                self.payment_failed(id, htlc_id, payment_hash, &reason);
-                self.forward_failed(id, htlc_id, &reason);
+                let attribution = attribution_data.as_deref();
+                self.payment_failed(id, htlc_id, payment_hash, &reason, attribution);
+                self.forward_failed(id, htlc_id, &reason, attribution);
             }
             ChannelEvent::FundingTimedOut {
                 channel_id,
@@ -279,8 +284,16 @@ impl Node {
             return;
         };
         let result = match answer {
-            Answer::Fulfill(p) => entry.channel.fulfill_htlc(htlc_id, p),
-            Answer::Fail(packet) => entry.channel.fail_htlc(htlc_id, packet),
+            Answer::Fulfill(p, attribution) => {
+                entry
+                    .channel
+                    .fulfill_htlc_with_attribution(htlc_id, p, attribution)
+            }
+            Answer::Fail(packet, attribution) => {
+                entry
+                    .channel
+                    .fail_htlc_with_attribution(htlc_id, packet, attribution)
+            }
             Answer::Malformed {
                 sha256_of_onion,
                 code,

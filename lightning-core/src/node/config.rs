@@ -230,6 +230,10 @@ impl NodeConfig {
         // BOLT 7 queries (cleared when the graph is off).
         f.set_optional(Feature::GossipQueries);
         f.set_optional(Feature::GossipQueriesEx);
+        // BOLT 4 attribution data on our fulfils and failures, and checked
+        // on those we get back (`node/attribution.rs`, `outcomes.rs`).
+        // Clearing it stops the node from sending any.
+        f.set_optional(Feature::AttributionData);
         f
     }
 

@@ -381,6 +381,29 @@ pub struct PaymentFailure {
     /// not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
     #[cfg_attr(feature = "serde", serde(default = "one"))]
     pub attempts: u32,
+    /// The hold times the returned error's attribution data reported, in
+    /// units of 100 ms, one per hop whose attribution verified, first hop
+    /// first (BOLT 4, "Returning Errors": the origin "record[s] the
+    /// reported htlc hold time for this hop"). A hop's time includes the
+    /// time of the hops after it; a hop without timing reports 0. Empty
+    /// when no attribution data came back (a peer without
+    /// `option_attribution_data`, a malformed onion, an HTLC never
+    /// committed).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub hold_times: Vec<u32>,
+    /// Where the attribution data's HMAC chain broke (BOLT 4, "Origin
+    /// node": a hop whose HMAC "is invalid ... should [be penalized]";
+    /// "blame is still only assignable to a pair of nodes"): the route
+    /// index `i` such that hop `i` or the hop before it (our own node for
+    /// `i = 0`) altered the returned error. Also set, to the erring hop,
+    /// when every HMAC verified but the error packet itself did not: that
+    /// hop sent a packet it could not have made honestly. A retried
+    /// payment leaves out the channel into hop `i` when the error could
+    /// not be attributed otherwise (`failing_hop` is `None`); when it was,
+    /// a break here only means a hop downstream does not support
+    /// attribution data. `None`: nothing broke, or no attribution data.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub attribution_failed_at: Option<usize>,
 }
 
 #[cfg(feature = "serde")]
@@ -488,6 +511,13 @@ pub struct PaymentDetails {
     /// a time.
     #[cfg_attr(feature = "serde", serde(default))]
     pub parts: Vec<PaymentPart>,
+    /// For a succeeded payment: the hold times (units of 100 ms, first hop
+    /// first) that the attribution data of the fulfil that proved it
+    /// reported, verified hop by hop with the route's shared secrets
+    /// (BOLT 4, "Hold times for successful payments"). Empty when that
+    /// fulfil carried none, or it did not verify.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub hold_times: Vec<u32>,
 }
 
 /// One HTLC of a multi-part payment we sent ([`PaymentDetails::parts`]).

@@ -32,19 +32,19 @@ use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::update_log::{HtlcAdd, HtlcRemoval, Side};
 use crate::channel::{ChannelError, HtlcFailReason, Phase};
-use crate::onion::{
-    create_error_packet, obfuscate_error_packet, FailureCode, FailureMessage, FailureReason,
-    Forward, NextHop, SharedSecret,
-};
+use crate::onion::{FailureCode, FailureMessage, FailureReason, Forward, NextHop, SharedSecret};
+use lightning_wire::msgs::AttributionData;
+use std::time::Duration;
 
-/// How a forwarded incoming HTLC is to be answered now.
+/// How a forwarded incoming HTLC is to be answered now, with the
+/// `attribution_data` the record keeps for the answer.
 pub(super) enum ForwardAnswer {
     /// Not yet: the outgoing HTLC is unresolved.
     Pending,
     /// Claim it.
-    Fulfill(PaymentPreimage),
+    Fulfill(PaymentPreimage, Option<AttributionData>),
     /// Fail it with this packet (already wrapped).
-    Fail(Vec<u8>),
+    Fail(Vec<u8>, Option<AttributionData>),
 }
 
 impl Node {
@@ -56,10 +56,11 @@ impl Node {
         htlc_id: u64,
     ) -> Option<ForwardAnswer> {
         let r = self.forwards.get(&(channel_id, htlc_id))?;
+        let attribution = r.answer_attribution.clone();
         Some(match &r.state {
             ForwardState::Offered => ForwardAnswer::Pending,
-            ForwardState::Fulfilled(p) => ForwardAnswer::Fulfill(*p),
-            ForwardState::Failed(packet) => ForwardAnswer::Fail(packet.clone()),
+            ForwardState::Fulfilled(p) => ForwardAnswer::Fulfill(*p, attribution),
+            ForwardState::Failed(packet) => ForwardAnswer::Fail(packet.clone(), attribution),
         })
     }
 
@@ -168,6 +169,8 @@ impl Node {
             created_at: self.now.as_secs(),
             resolved_at: None,
             event_handled: false,
+            created_at_ms: u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX),
+            answer_attribution: None,
         };
         // The record joins this step's batch, with the outgoing channel's
         // update that commits the offer (`flush_commits`): durable before
@@ -260,29 +263,47 @@ impl Node {
             .map(|r| r.outgoing)
             .collect();
         for (out_channel, out_htlc) in outgoing {
-            self.forward_fulfilled(out_channel, out_htlc, preimage);
+            // No attribution data comes with a preimage found on chain: ours
+            // goes over an all-zero downstream block.
+            self.forward_fulfilled(out_channel, out_htlc, preimage, None);
         }
     }
 
     /// Our outgoing HTLC `htlc_id` on `channel_id` was fulfilled: if it was
     /// a forward, the incoming HTLC is claimed with the preimage (recorded
-    /// first, in this step's batch), and the fee reported.
+    /// first, in this step's batch), and the fee reported. The claim
+    /// carries the downstream `attribution` with our hold time added
+    /// (BOLT 4, "Hold times for successful payments"; BOLT 2: "MUST
+    /// initialize `attribution_data` and include it in ...
+    /// `update_fulfill_htlc`"), kept in the record.
     pub(super) fn forward_fulfilled(
         &mut self,
         channel_id: ChannelId,
         htlc_id: u64,
         preimage: PaymentPreimage,
+        attribution: Option<&AttributionData>,
     ) {
         let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
             return;
         };
         let now = self.now.as_secs();
+        let Some(r) = self.forwards.get(&incoming) else {
+            return;
+        };
+        let answer_attribution = (r.state == ForwardState::Offered)
+            .then(|| {
+                let secret = SharedSecret(r.shared_secret);
+                let since = Duration::from_millis(r.created_at_ms);
+                self.relay_fulfill_attribution(incoming, &secret, attribution, Some(since))
+            })
+            .flatten();
         let Some(r) = self.forwards.get_mut(&incoming) else {
             return;
         };
         if r.state == ForwardState::Offered {
             self.preimage_learned = true;
             r.state = ForwardState::Fulfilled(preimage);
+            r.answer_attribution = answer_attribution;
             r.resolved_at = Some(now);
             r.event_handled = false;
             let r = r.clone();
@@ -306,11 +327,19 @@ impl Node {
     /// irrevocably committed: if it was a forward, the incoming HTLC fails
     /// with the error wrapped with our shared secret (BOLT 4, "Returning
     /// Errors": a malformed failure becomes our error with its code).
+    ///
+    /// Attribution data (BOLT 4, "Intermediate nodes"): the downstream
+    /// `attribution` ("if `attribution_data` is received from downstream:
+    /// MUST transform `attribution_data`"; otherwise "MUST instantiate an
+    /// all-zeroes `attribution_data` block") gets our hold time and HMACs
+    /// over the packet as we received it. A malformed failure makes us the
+    /// erring node: a new block over our own packet.
     pub(super) fn forward_failed(
         &mut self,
         channel_id: ChannelId,
         htlc_id: u64,
         reason: &HtlcFailReason,
+        attribution: Option<&AttributionData>,
     ) {
         let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
             return;
@@ -319,11 +348,10 @@ impl Node {
             return;
         };
         let secret = SharedSecret(r.shared_secret);
-        let packet = match reason {
+        let since = Some(Duration::from_millis(r.created_at_ms));
+        let (packet, attribution) = match reason {
             HtlcFailReason::Onion(packet) => {
-                let mut p = packet.clone();
-                obfuscate_error_packet(&secret, &mut p);
-                p
+                self.relay_failure(incoming, &secret, packet, attribution, since)
             }
             HtlcFailReason::Malformed {
                 failure_code,
@@ -331,10 +359,11 @@ impl Node {
             } => {
                 let reason = FailureReason::bad_onion(FailureCode(*failure_code), *sha256_of_onion)
                     .unwrap_or(FailureReason::TemporaryNodeFailure);
-                create_error_packet(&secret, &FailureMessage::from(reason))
+                let failure = FailureMessage::from(reason);
+                self.originate_failure(incoming.0, incoming.1, &secret, &failure, since)
             }
         };
-        self.resolve_failed(incoming, packet);
+        self.resolve_failed(incoming, packet, attribution);
     }
 
     /// Our outgoing HTLC `htlc_id` on `channel_id` was never committed
@@ -352,13 +381,21 @@ impl Node {
             return;
         }
         let secret = SharedSecret(r.shared_secret);
+        let since = Some(Duration::from_millis(r.created_at_ms));
         let channel_update = self.failure_channel_update(channel_id, None);
         let reason = FailureReason::TemporaryChannelFailure { channel_update };
-        let packet = create_error_packet(&secret, &FailureMessage::from(reason));
-        self.resolve_failed(incoming, packet);
+        let failure = FailureMessage::from(reason);
+        let (packet, attribution) =
+            self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
+        self.resolve_failed(incoming, packet, attribution);
     }
 
-    fn resolve_failed(&mut self, incoming: (ChannelId, u64), packet: Vec<u8>) {
+    fn resolve_failed(
+        &mut self,
+        incoming: (ChannelId, u64),
+        packet: Vec<u8>,
+        attribution: Option<AttributionData>,
+    ) {
         let now = self.now.as_secs();
         let Some(r) = self.forwards.get_mut(&incoming) else {
             return;
@@ -368,6 +405,7 @@ impl Node {
             return;
         }
         r.state = ForwardState::Failed(packet);
+        r.answer_attribution = attribution;
         r.resolved_at = Some(now);
         let r = r.clone();
         self.save_forward(&r);
@@ -387,11 +425,16 @@ impl Node {
         let Some(entry) = self.channels.get_mut(&incoming.0) else {
             return;
         };
-        let result = match answer {
-            ForwardAnswer::Pending => return,
-            ForwardAnswer::Fulfill(p) => entry.channel.fulfill_htlc(incoming.1, p),
-            ForwardAnswer::Fail(packet) => entry.channel.fail_htlc(incoming.1, packet),
-        };
+        let result =
+            match answer {
+                ForwardAnswer::Pending => return,
+                ForwardAnswer::Fulfill(p, attribution) => entry
+                    .channel
+                    .fulfill_htlc_with_attribution(incoming.1, p, attribution),
+                ForwardAnswer::Fail(packet, attribution) => entry
+                    .channel
+                    .fail_htlc_with_attribution(incoming.1, packet, attribution),
+            };
         if let Ok(out) = result {
             self.apply_channel_output(incoming.0, out);
             self.to_commit.insert(incoming.0);
@@ -465,13 +508,19 @@ impl Node {
             };
             let log = &entry.channel.state().log;
             let fulfilled = match log.find_removal(Side::Local, out_htlc) {
-                Some((HtlcRemoval::Fulfill { payment_preimage }, _)) => Some(*payment_preimage),
+                Some((
+                    HtlcRemoval::Fulfill {
+                        payment_preimage,
+                        attribution_data,
+                    },
+                    _,
+                )) => Some((*payment_preimage, attribution_data.clone())),
                 _ => None,
             };
             let never_had = log.find_add(Side::Local, out_htlc).is_none()
                 && log.next_htlc_id(Side::Local) <= out_htlc;
-            if let Some(p) = fulfilled {
-                self.forward_fulfilled(out_id, out_htlc, p);
+            if let Some((p, attribution)) = fulfilled {
+                self.forward_fulfilled(out_id, out_htlc, p, attribution.as_deref());
             } else if never_had {
                 self.forward_unsent(out_id, out_htlc);
             }

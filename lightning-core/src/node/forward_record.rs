@@ -9,7 +9,8 @@
 //! update that commits the offer (persist before send), and again, in the
 //! same batch as the upstream answer, when the outgoing HTLC is resolved.
 
-use lightning_wire::codec::{DecodeError, Reader};
+use lightning_wire::codec::{Decode, DecodeError, Encode, Reader};
+use lightning_wire::msgs::AttributionData;
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
 use lightning_wire::types::ChannelId;
 
@@ -63,6 +64,18 @@ pub(crate) struct ForwardRecord {
     pub resolved_at: Option<u64>,
     /// The host took the `PaymentForwarded` event (odd type 31).
     pub event_handled: bool,
+    /// The decision's host time in milliseconds (odd type 33), what our
+    /// hold time in attribution data counts from. Records written before
+    /// it have only `created_at`: their hold times count from that whole
+    /// second (up to 9 units of 100 ms more than we held the HTLC).
+    pub created_at_ms: u64,
+    /// The `attribution_data` that goes upstream with the answer of a
+    /// resolved forward (odd type 35; BOLT 4 "Returning Errors",
+    /// "Intermediate nodes", and "Hold times for successful payments"):
+    /// made once, when the outgoing HTLC was resolved, so an answer sent
+    /// again after a restart carries the same bytes. `None` in records
+    /// written before it, or when we send none.
+    pub answer_attribution: Option<AttributionData>,
 }
 
 impl ForwardRecord {
@@ -107,6 +120,12 @@ impl ForwardRecord {
         if self.event_handled {
             w.put_raw(31, &[1]);
         }
+        w.put_raw(33, &self.created_at_ms.to_be_bytes());
+        if let Some(a) = &self.answer_attribution {
+            let mut v = Vec::with_capacity(920);
+            a.encode(&mut v);
+            w.put_raw(35, &v);
+        }
         w.into_bytes()
     }
 
@@ -140,6 +159,17 @@ impl ForwardRecord {
             Some([1]) => true,
             Some(_) => return Err(DecodeError::invalid("event_handled: not a flag")),
         };
+        let created_at_ms = match r.take_raw(33) {
+            Some(b) => u64_of(b)?,
+            None => created_at.saturating_mul(1000),
+        };
+        let answer_attribution = r
+            .take_raw(35)
+            .map(|b| {
+                AttributionData::from_bytes(b)
+                    .map_err(|_| DecodeError::invalid("forward record: attribution_data"))
+            })
+            .transpose()?;
         r.finish()?;
         Ok(ForwardRecord {
             incoming,
@@ -154,6 +184,8 @@ impl ForwardRecord {
             created_at,
             resolved_at,
             event_handled,
+            created_at_ms,
+            answer_attribution,
         })
     }
 }
@@ -206,7 +238,72 @@ mod tests {
             created_at: 1_700_000_000,
             resolved_at: None,
             event_handled: false,
+            created_at_ms: 1_700_000_000_250,
+            answer_attribution: None,
         }
+    }
+
+    fn attribution() -> AttributionData {
+        let mut a = AttributionData::default();
+        a.htlc_hold_times[0] = 42;
+        a.truncated_hmacs.0[839] = 7;
+        a
+    }
+
+    /// The record as the code before odd types 33 and 35 wrote it (the
+    /// same fields, without them), then `extra` fields.
+    fn without_new_fields(r: &ForwardRecord, extra: &[(u64, Vec<u8>)]) -> Vec<u8> {
+        let bytes = r.encode();
+        let mut reader = Reader::new(&bytes);
+        let mut s = TlvStreamReader::parse(&mut reader).unwrap();
+        let mut w = TlvStreamWriter::new();
+        for ty in 0..=31u64 {
+            if let Some(v) = s.take_raw(ty) {
+                w.put_raw(ty, v);
+            }
+        }
+        for (ty, v) in extra {
+            w.put_raw(*ty, v);
+        }
+        w.into_bytes()
+    }
+
+    #[test]
+    fn attribution_and_milliseconds_round_trip() {
+        for state in [
+            ForwardState::Fulfilled(PaymentPreimage([5; 32])),
+            ForwardState::Failed(vec![6; 292]),
+        ] {
+            let mut r = record(state);
+            r.resolved_at = Some(1_700_000_003);
+            r.answer_attribution = Some(attribution());
+            let back = ForwardRecord::decode(&r.encode()).unwrap();
+            assert_eq!(back, r);
+            assert_eq!(back.answer_attribution.unwrap().htlc_hold_times[0], 42);
+        }
+        // An attribution field of the wrong length is refused, not misread.
+        let r = record(ForwardState::Failed(vec![6; 292]));
+        for len in [919, 921] {
+            let bytes = without_new_fields(&r, &[(35, vec![0; len])]);
+            assert!(ForwardRecord::decode(&bytes).is_err(), "{len} bytes");
+        }
+        let bytes = without_new_fields(&r, &[(35, vec![0; 920])]);
+        assert!(ForwardRecord::decode(&bytes).is_ok());
+    }
+
+    #[test]
+    fn records_before_attribution_still_decode() {
+        let mut r = record(ForwardState::Failed(vec![6; 292]));
+        r.answer_attribution = Some(attribution());
+        let old = ForwardRecord::decode(&without_new_fields(&r, &[])).unwrap();
+        assert_eq!(old.answer_attribution, None, "sent without attribution");
+        assert_eq!(
+            old.created_at_ms,
+            r.created_at * 1000,
+            "hold times count from the whole second"
+        );
+        assert_eq!(old.state, r.state);
+        assert_eq!(old.shared_secret, r.shared_secret);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use super::records::{hold_key, HeldHtlc, HoldRecord, HoldState};
 use super::{Event, Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::update_log::HtlcAdd;
-use crate::onion::{create_error_packet, FailureReason, Receive, SharedSecret};
+use crate::onion::{FailureReason, Receive, SharedSecret};
 
 /// Blocks kept, beyond the fulfilment deadline, between the last moment
 /// the host may claim a held HTLC and its expiry.
@@ -126,6 +126,7 @@ impl Node {
             amt_to_forward: r.amt_to_forward,
             cltv_expiry: add.cltv_expiry,
             shared_secret: *r.shared_secret.as_bytes(),
+            received_at: self.now,
         };
         let parts = match self.join_set(hash, part, r.total_msat) {
             Joined::Held => return Some(HoldAnswer::Hold),
@@ -228,10 +229,22 @@ impl Node {
             Some(Ack::Hold(hash)),
         );
         for h in &held {
+            // The hold record keeps no arrival time: a hold time of 0
+            // (BOLT 4 allows it to nodes without accurate timing).
+            let attribution = self.originate_fulfill_attribution(
+                h.channel_id,
+                h.htlc_id,
+                &SharedSecret(h.shared_secret),
+                None,
+            );
             if let Some(entry) = self.channels.get_mut(&h.channel_id) {
                 // Not operating now: answered from the record after the
                 // next `channel_reestablish`.
-                if let Ok(out) = entry.channel.fulfill_htlc(h.htlc_id, preimage) {
+                if let Ok(out) =
+                    entry
+                        .channel
+                        .fulfill_htlc_with_attribution(h.htlc_id, preimage, attribution)
+                {
                     self.apply_channel_output(h.channel_id, out);
                     self.to_commit.insert(h.channel_id);
                 }
@@ -280,9 +293,20 @@ impl Node {
                 htlc_msat: h.amount_msat,
                 height,
             };
-            let packet = create_error_packet(&SharedSecret(h.shared_secret), &reason.into());
+            // No arrival time in the hold record: a hold time of 0.
+            let (packet, attribution) = self.originate_failure(
+                h.channel_id,
+                h.htlc_id,
+                &SharedSecret(h.shared_secret),
+                &reason.into(),
+                None,
+            );
             if let Some(entry) = self.channels.get_mut(&h.channel_id) {
-                if let Ok(out) = entry.channel.fail_htlc(h.htlc_id, packet) {
+                if let Ok(out) =
+                    entry
+                        .channel
+                        .fail_htlc_with_attribution(h.htlc_id, packet, attribution)
+                {
                     self.apply_channel_output(h.channel_id, out);
                     self.to_commit.insert(h.channel_id);
                 }

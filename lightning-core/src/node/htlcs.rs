@@ -12,15 +12,19 @@ use super::keysend::keysend_preimage;
 use super::Node;
 use crate::channel::update_log::HtlcAdd;
 use crate::onion::{
-    create_error_packet, process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket,
-    ProcessedHtlc,
+    process_htlc_onion, FailureCode, FailureReason, IncomingHtlc, OnionPacket, ProcessedHtlc,
+    SharedSecret,
 };
+use lightning_wire::msgs::AttributionData;
 
 /// How an incoming HTLC is answered (BOLT 2 `update_fulfill_htlc`,
 /// `update_fail_htlc` or `update_fail_malformed_htlc`).
+///
+/// Fulfils and failures carry the `attribution_data` to send with them
+/// ([`attribution`](super::attribution)), when we send any.
 pub(super) enum Answer {
-    Fulfill(PaymentPreimage),
-    Fail(Vec<u8>),
+    Fulfill(PaymentPreimage, Option<AttributionData>),
+    Fail(Vec<u8>, Option<AttributionData>),
     Malformed {
         sha256_of_onion: [u8; 32],
         code: u16,
@@ -57,8 +61,8 @@ impl Node {
         if let Some(answer) = self.forwarded_answer(channel_id, htlc_id) {
             return match answer {
                 ForwardAnswer::Pending => Answer::Hold,
-                ForwardAnswer::Fulfill(p) => Answer::Fulfill(p),
-                ForwardAnswer::Fail(packet) => Answer::Fail(packet),
+                ForwardAnswer::Fulfill(p, a) => Answer::Fulfill(p, a),
+                ForwardAnswer::Fail(packet, a) => Answer::Fail(packet, a),
             };
         }
         match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {
@@ -82,10 +86,17 @@ impl Node {
                 // kept and for how long).
                 self.replay.expire(self.best_height());
                 let mut replay = self.replay.for_htlc(channel_id.0, htlc_id, add.cltv_expiry);
+                // Our own failures are answered in the step the HTLC came
+                // to us: a hold time of 0.
+                let fail = |node: &Self, ss: &SharedSecret, reason: FailureReason| {
+                    let (packet, attribution) =
+                        node.originate_failure(channel_id, htlc_id, ss, &reason.into(), None);
+                    Answer::Fail(packet, attribution)
+                };
                 match process_htlc_onion(&*self.node_signer, &htlc, Some(&mut replay)) {
-                    Err(failure) => match failure.error_packet() {
-                        Some(packet) => Answer::Fail(packet),
-                        None => {
+                    Err(failure) => match (&failure.shared_secret, failure.malformed) {
+                        (Some(ss), false) => fail(self, ss, failure.reason.clone()),
+                        _ => {
                             let code = failure.code().0;
                             Answer::Malformed {
                                 sha256_of_onion: onion.sha256(),
@@ -110,7 +121,7 @@ impl Node {
                             let reason = FailureReason::InvalidOnionBlinding {
                                 sha256_of_onion: onion.sha256(),
                             };
-                            Answer::Fail(create_error_packet(&fwd.shared_secret, &reason.into()))
+                            fail(self, &fwd.shared_secret, reason)
                         }
                     }
                     Ok(ProcessedHtlc::Forward(fwd)) => {
@@ -121,10 +132,7 @@ impl Node {
                         };
                         match verdict {
                             Ok(()) => Answer::Hold,
-                            Err(reason) => Answer::Fail(create_error_packet(
-                                &fwd.shared_secret,
-                                &reason.into(),
-                            )),
+                            Err(reason) => fail(self, &fwd.shared_secret, reason),
                         }
                     }
                     Ok(ProcessedHtlc::Receive(r)) => {
@@ -137,9 +145,15 @@ impl Node {
                         } else {
                             self.receive_hold(channel_id, htlc_id, add, &r)
                         };
+                        let ss = r.shared_secret;
+                        let fulfil = |node: &Self, p| {
+                            let attribution =
+                                node.originate_fulfill_attribution(channel_id, htlc_id, &ss, None);
+                            Answer::Fulfill(p, attribution)
+                        };
                         let verdict = match (hold, keysend) {
                             (Some(HoldAnswer::Hold), _) => return Answer::Hold,
-                            (Some(HoldAnswer::Fulfill(p)), _) => return Answer::Fulfill(p),
+                            (Some(HoldAnswer::Fulfill(p)), _) => return fulfil(self, p),
                             (Some(HoldAnswer::Fail(reason)), _) => Err(reason),
                             _ if must_fail => Err(FailureReason::TemporaryNodeFailure),
                             (None, Some(p)) => {
@@ -161,10 +175,8 @@ impl Node {
                             }
                         };
                         match verdict {
-                            Ok(preimage) => Answer::Fulfill(preimage),
-                            Err(reason) => {
-                                Answer::Fail(create_error_packet(&r.shared_secret, &reason.into()))
-                            }
+                            Ok(preimage) => fulfil(self, preimage),
+                            Err(reason) => fail(self, &ss, reason),
                         }
                     }
                 }

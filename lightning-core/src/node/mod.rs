@@ -51,6 +51,7 @@
 //! (`block_connected`, `block_disconnected`, or `transactions_confirmed`
 //! plus `best_block_updated` for light clients).
 
+mod attribution;
 mod backup;
 mod balances;
 mod builder;

@@ -66,7 +66,7 @@ use super::records::invoice_key;
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::update_log::{HtlcAdd, Side, UpdateKind};
-use crate::onion::{create_error_packet, FailureReason, Receive, SharedSecret};
+use crate::onion::{FailureReason, Receive, SharedSecret};
 
 /// Limits of multi-part payments we receive ([`NodeConfig::mpp_receive`](super::NodeConfig::mpp_receive)).
 ///
@@ -111,6 +111,9 @@ pub(super) struct SetPart {
     pub cltv_expiry: u32,
     /// The onion's shared secret, to fail it.
     pub shared_secret: [u8; 32],
+    /// When the node got it (host time): our hold time in the attribution
+    /// data of its answer counts from there.
+    pub received_at: Duration,
 }
 
 impl SetPart {
@@ -326,9 +329,19 @@ impl Node {
         if Some(part.id()) == except {
             return;
         }
-        let packet = create_error_packet(&SharedSecret(part.shared_secret), &reason.into());
+        let (packet, attribution) = self.originate_failure(
+            part.channel_id,
+            part.htlc_id,
+            &SharedSecret(part.shared_secret),
+            &reason.into(),
+            Some(part.received_at),
+        );
         if let Some(entry) = self.channels.get_mut(&part.channel_id) {
-            if let Ok(out) = entry.channel.fail_htlc(part.htlc_id, packet) {
+            if let Ok(out) =
+                entry
+                    .channel
+                    .fail_htlc_with_attribution(part.htlc_id, packet, attribution)
+            {
                 self.apply_channel_output(part.channel_id, out);
                 self.to_commit.insert(part.channel_id);
             }
@@ -390,6 +403,7 @@ impl Node {
             amt_to_forward: r.amt_to_forward,
             cltv_expiry: add.cltv_expiry,
             shared_secret: *r.shared_secret.as_bytes(),
+            received_at: self.now,
         };
         let unknown = self.unknown_details(&part);
         match self.join_set(hash, part, r.total_msat) {
@@ -436,8 +450,18 @@ impl Node {
     /// Fulfils `part` with `preimage` (a channel not operating now
     /// answers it after the next `channel_reestablish`, from the record).
     pub(super) fn fulfill_part(&mut self, part: &SetPart, preimage: PaymentPreimage) {
+        let attribution = self.originate_fulfill_attribution(
+            part.channel_id,
+            part.htlc_id,
+            &SharedSecret(part.shared_secret),
+            Some(part.received_at),
+        );
         if let Some(entry) = self.channels.get_mut(&part.channel_id) {
-            if let Ok(out) = entry.channel.fulfill_htlc(part.htlc_id, preimage) {
+            if let Ok(out) =
+                entry
+                    .channel
+                    .fulfill_htlc_with_attribution(part.htlc_id, preimage, attribution)
+            {
                 self.apply_channel_output(part.channel_id, out);
                 self.to_commit.insert(part.channel_id);
             }
@@ -464,6 +488,7 @@ mod tests {
             amt_to_forward: amt,
             cltv_expiry: 500,
             shared_secret: [channel; 32],
+            received_at: Duration::ZERO,
         }
     }
 

@@ -130,6 +130,9 @@ impl Node {
                     route: first.route.clone(),
                     retry: Some(retry),
                     parts,
+                    hold_times: Vec::new(),
+                    failure_hold_times: Vec::new(),
+                    attribution_failed_at: None,
                 };
                 self.payments.insert(hash, record);
             }

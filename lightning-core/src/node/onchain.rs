@@ -241,7 +241,10 @@ impl Node {
         if let Some(entry) = self.channels.get(&id) {
             for u in entry.channel.state().log.updates() {
                 if let UpdateKind::Remove {
-                    removal: HtlcRemoval::Fulfill { payment_preimage },
+                    removal:
+                        HtlcRemoval::Fulfill {
+                            payment_preimage, ..
+                        },
                     ..
                 } = &u.kind
                 {

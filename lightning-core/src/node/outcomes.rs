@@ -22,6 +22,7 @@ use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::HtlcFailReason;
 use crate::onion::{decode_error_packet, FailureCode, FailureMessage, SharedSecret};
+use lightning_wire::msgs::AttributionData;
 
 impl Node {
     pub(super) fn save_payment(&mut self, hash: PaymentHash) {
@@ -31,6 +32,43 @@ impl Node {
             // later message; the payment record is node-level data.
             let _ = self.writer.write_record(&payment_key(&hash), bytes);
         }
+    }
+
+    /// Our HTLC `htlc` of payment `hash` was fulfilled with `attribution`
+    /// data: while the payment is pending, the hold times it reports,
+    /// verified hop by hop with the HTLC's shared secrets (BOLT 4, "Hold
+    /// times for successful payments"), are kept for the payment's record
+    /// (written when [`Node::payment_fulfilled`] marks it succeeded). Data
+    /// that does not verify is dropped: the preimage proves the payment
+    /// all the same.
+    pub(super) fn note_fulfill_hold_times(
+        &mut self,
+        htlc: (ChannelId, u64),
+        hash: PaymentHash,
+        attribution: Option<&AttributionData>,
+    ) {
+        let Some(p) = self.payments.get_mut(&hash) else {
+            return;
+        };
+        if p.status != PaymentStatus::Pending {
+            return;
+        }
+        let secrets = if p.is_multipart() {
+            p.parts
+                .iter()
+                .find(|s| s.htlc() == htlc)
+                .map(|s| s.shared_secrets.as_slice())
+        } else {
+            ((p.channel_id, p.htlc_id) == htlc).then_some(p.shared_secrets.as_slice())
+        };
+        let Some(secrets) = secrets else {
+            return;
+        };
+        let secrets: Vec<SharedSecret> = secrets.iter().map(|s| SharedSecret(*s)).collect();
+        p.hold_times = attribution
+            .map(crate::onion::AttributionData::from)
+            .and_then(|a| a.verify_fulfill(&secrets).ok())
+            .unwrap_or_default();
     }
 
     /// Our HTLC of payment `hash` was fulfilled with `preimage`: the
@@ -82,12 +120,22 @@ impl Node {
     /// Our HTLC `htlc_id` on `channel_id`, for payment `hash`, failed and
     /// the removal is irrevocably committed: the payment fails if that
     /// HTLC is its pending attempt.
+    ///
+    /// The error is decoded with the HTLC's shared secrets and its
+    /// `attribution` data verified hop by hop (BOLT 4, "Origin node"):
+    /// the hold times of the hops that verified, and where the HMAC chain
+    /// broke, go into the [`PaymentFailure`]. When the error cannot be
+    /// read ("When the failure source cannot be identified from the
+    /// return packet AND `attribution_data` is present: SHOULD use
+    /// `attribution_data` to identify the failure source"), that break
+    /// names the pair of hops a retry routes around (`retry.rs`).
     pub(super) fn payment_failed(
         &mut self,
         channel_id: ChannelId,
         htlc_id: u64,
         hash: PaymentHash,
         reason: &HtlcFailReason,
+        attribution: Option<&AttributionData>,
     ) {
         let Some(PendingHtlc {
             part,
@@ -101,7 +149,14 @@ impl Node {
             HtlcFailReason::Onion(packet) => {
                 let secrets: Vec<SharedSecret> =
                     shared_secrets.iter().map(|s| SharedSecret(*s)).collect();
-                let decoded = decode_error_packet(&secrets, packet, None);
+                let attribution = attribution.map(crate::onion::AttributionData::from);
+                let decoded = decode_error_packet(&secrets, packet, attribution.as_ref());
+                // Every HMAC verified up to the hop the return came from,
+                // yet no error HMAC matched: that hop made a bad packet.
+                let attribution_failed_at = decoded.attribution_failed_at.or_else(|| {
+                    (decoded.failing_hop.is_none() && !decoded.hold_times.is_empty())
+                        .then(|| decoded.hold_times.len() - 1)
+                });
                 let failure = decoded.message.map(|m| m.reason);
                 let failure_code = failure.as_ref().map(|f| f.code().0);
                 // The hop that failed it, by node id when the route is
@@ -113,9 +168,25 @@ impl Node {
                         None => format!(" at hop {i}"),
                     })
                     .unwrap_or_default();
-                let message = match &failure {
-                    Some(f) => format!("{} ({:#06x}){hop}", failure_name(f.code()), f.code().0),
-                    None => "the returned error did not decode".into(),
+                let name = |i: usize| match route.get(i) {
+                    Some(node) => format!("hop {i} ({node})"),
+                    None => format!("hop {i}"),
+                };
+                let message = match (&failure, decoded.failing_hop, attribution_failed_at) {
+                    (Some(f), _, _) => {
+                        format!("{} ({:#06x}){hop}", failure_name(f.code()), f.code().0)
+                    }
+                    (None, Some(_), _) => format!("the returned error did not decode{hop}"),
+                    (None, None, Some(0)) => format!(
+                        "the returned error did not decode; its attribution data blames our peer, {}",
+                        name(0)
+                    ),
+                    (None, None, Some(i)) => format!(
+                        "the returned error did not decode; its attribution data blames {} or {}",
+                        name(i - 1),
+                        name(i)
+                    ),
+                    (None, None, None) => "the returned error did not decode".into(),
                 };
                 PaymentFailure {
                     failure_code,
@@ -123,6 +194,8 @@ impl Node {
                     failing_hop: decoded.failing_hop,
                     message,
                     attempts: 1,
+                    hold_times: decoded.hold_times,
+                    attribution_failed_at,
                 }
             }
             HtlcFailReason::Malformed { failure_code, .. } => PaymentFailure {
@@ -134,6 +207,8 @@ impl Node {
                     failure_name(FailureCode(*failure_code))
                 ),
                 attempts: 1,
+                hold_times: Vec::new(),
+                attribution_failed_at: None,
             },
         };
         // A payment the node routes itself may be retried (`retry.rs`).
@@ -162,6 +237,8 @@ impl Node {
             failing_hop: None,
             message: why.to_string(),
             attempts: 1,
+            hold_times: Vec::new(),
+            attribution_failed_at: None,
         };
         self.payment_attempt_failed(hash, part, failure, false);
     }
@@ -288,6 +365,10 @@ impl PaymentRecord {
             .failure
             .clone()
             .map(|f| FailureMessage::from(f).to_bytes());
+        self.failure_hold_times.clone_from(&failure.hold_times);
+        self.attribution_failed_at = failure
+            .attribution_failed_at
+            .and_then(|i| u64::try_from(i).ok());
     }
 
     /// The failure kept by [`PaymentRecord::note_failure`].
@@ -302,6 +383,10 @@ impl PaymentRecord {
             failing_hop: self.failing_hop.and_then(|h| usize::try_from(h).ok()),
             message: self.failure.clone().unwrap_or_default(),
             attempts,
+            hold_times: self.failure_hold_times.clone(),
+            attribution_failed_at: self
+                .attribution_failed_at
+                .and_then(|i| usize::try_from(i).ok()),
         }
     }
 }
@@ -384,6 +469,9 @@ mod tests {
             route: Vec::new(),
             retry: None,
             parts: Vec::new(),
+            hold_times: Vec::new(),
+            failure_hold_times: Vec::new(),
+            attribution_failed_at: None,
         }
     }
 
@@ -412,18 +500,18 @@ mod tests {
         // attempt with the same hash; HTLC 1 on B is another channel's.
         node.payments.insert(hash, pending(hash, a, 1));
 
-        node.payment_failed(a, 0, hash, &malformed());
-        node.payment_failed(b, 1, hash, &malformed());
+        node.payment_failed(a, 0, hash, &malformed(), None);
+        node.payment_failed(b, 1, hash, &malformed(), None);
         node.fail_unsent_payment(a, 0, hash, "dropped");
         node.fail_unsent_payment(b, 1, hash, "dropped");
         assert_eq!(node.payments[&hash].status, PaymentStatus::Pending);
         assert_eq!(failed_events(&mut node), 0, "other HTLCs fail nothing");
 
-        node.payment_failed(a, 1, hash, &malformed());
+        node.payment_failed(a, 1, hash, &malformed(), None);
         assert_eq!(node.payments[&hash].status, PaymentStatus::Failed);
         assert_eq!(failed_events(&mut node), 1);
         // Reported once: a second report of the same HTLC changes nothing.
-        node.payment_failed(a, 1, hash, &malformed());
+        node.payment_failed(a, 1, hash, &malformed(), None);
         assert_eq!(failed_events(&mut node), 0);
     }
 

@@ -254,6 +254,9 @@ impl Node {
             route: route.hops.iter().map(|h| h.node_id).collect(),
             retry,
             parts: Vec::new(),
+            hold_times: Vec::new(),
+            failure_hold_times: Vec::new(),
+            attribution_failed_at: None,
         };
         // The payment record goes first: the HTLC leaves only after both.
         self.writer
@@ -380,6 +383,7 @@ impl Node {
                         route: s.route.clone(),
                     })
                     .collect(),
+                hold_times: p.hold_times.clone(),
             })
             .collect();
         v.sort_by_key(|p| p.created_at);

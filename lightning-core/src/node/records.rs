@@ -215,6 +215,32 @@ pub(crate) struct PaymentRecord {
     /// parts, `channel_id` .. `route` above name no live HTLC (they keep
     /// the first attempt's, for the record's required fields).
     pub parts: Vec<SentPart>,
+    /// The hold times (100 ms units, first hop first) the attribution data
+    /// of the fulfil that proved the payment reported, verified (type 53,
+    /// odd; BOLT 4 "Hold times for successful payments"). Empty without
+    /// verified attribution data, and in older records.
+    pub hold_times: Vec<u32>,
+    /// What the last failure's attribution data showed, to report it
+    /// again after a restart (odd, absent in older records): the verified
+    /// hold times (type 55) and the hop where it broke (type 57;
+    /// [`PaymentFailure::attribution_failed_at`](super::PaymentFailure::attribution_failed_at)).
+    pub failure_hold_times: Vec<u32>,
+    pub attribution_failed_at: Option<u64>,
+}
+
+/// `u32`s one after the other, big-endian.
+fn u32s_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|t| t.to_be_bytes()).collect()
+}
+
+/// Reads [`u32s_bytes`].
+fn u32s_of(b: &[u8], what: &str) -> Result<Vec<u32>, DecodeError> {
+    if !b.len().is_multiple_of(4) {
+        return Err(DecodeError::invalid(format!("{what}: not u32s")));
+    }
+    Ok(b.chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 /// What retrying a payment needs across restarts: the invoice to route
@@ -390,6 +416,15 @@ impl PaymentRecord {
         if !self.parts.is_empty() {
             w.put_raw(47, &encode_parts(&self.parts));
         }
+        if !self.hold_times.is_empty() {
+            w.put_raw(53, &u32s_bytes(&self.hold_times));
+        }
+        if !self.failure_hold_times.is_empty() {
+            w.put_raw(55, &u32s_bytes(&self.failure_hold_times));
+        }
+        if let Some(i) = self.attribution_failed_at {
+            w.put_raw(57, &i.to_be_bytes());
+        }
         w.into_bytes()
     }
 
@@ -442,6 +477,20 @@ impl PaymentRecord {
             .unwrap_or_default();
         let retry = RetryState::read(&mut r)?;
         let parts = r.take_raw(47).map(decode_parts).transpose()?;
+        let hold_times = r
+            .take_raw(53)
+            .map(|b| u32s_of(b, "hold_times"))
+            .transpose()?
+            .unwrap_or_default();
+        let failure_hold_times = r
+            .take_raw(55)
+            .map(|b| u32s_of(b, "failure hold_times"))
+            .transpose()?
+            .unwrap_or_default();
+        let attribution_failed_at = r
+            .take_raw(57)
+            .map(|b| u64_of(b, "attribution_failed_at"))
+            .transpose()?;
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -462,6 +511,9 @@ impl PaymentRecord {
             route,
             retry,
             parts: parts.unwrap_or_default(),
+            hold_times,
+            failure_hold_times,
+            attribution_failed_at,
         })
     }
 }
@@ -738,8 +790,25 @@ mod tests {
             )],
             retry: None,
             parts: Vec::new(),
+            hold_times: Vec::new(),
+            failure_hold_times: Vec::new(),
+            attribution_failed_at: None,
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
+        // With the attribution data's findings (types 53 to 57).
+        let attributed = PaymentRecord {
+            hold_times: vec![3, 0, 12],
+            failure_hold_times: vec![1, u32::MAX],
+            attribution_failed_at: Some(2),
+            ..pay.clone()
+        };
+        let bytes = attributed.encode();
+        assert_eq!(PaymentRecord::decode(&bytes).unwrap(), attributed);
+        assert_eq!(
+            pay.encode().len() + 3 * 4 + 2 * 4 + 8 + 3 * 2,
+            bytes.len(),
+            "absent when empty: the previous format"
+        );
         // With the retry state of a routed payment (types 33 to 43).
         let routed = PaymentRecord {
             retry: Some(RetryState {

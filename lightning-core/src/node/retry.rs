@@ -25,9 +25,12 @@
 //!   one carried the amount; `temporary_channel_failure` bounds the
 //!   failing channel's liquidity) and a new route is asked for ("SHOULD
 //!   then retry routing and sending the payment");
-//! - an error that could not be attributed (it did not decode), or an HTLC
-//!   that never got committed (disconnection, restart): retried, nothing
-//!   excluded.
+//! - an error that did not decode, with attribution data that names the
+//!   pair of hops where its HMAC chain broke (BOLT 4 "Origin node"): the
+//!   channel between them is excluded and the scorer learns it failed;
+//! - an error that could not be attributed at all (it did not decode, and
+//!   no attribution data came), or an HTLC that never got committed
+//!   (disconnection, restart): retried, nothing excluded.
 //!
 //! A payment stops after [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
 //! attempts, or once [`NodeConfig::payment_retry_timeout`](super::NodeConfig::payment_retry_timeout)
@@ -165,6 +168,26 @@ pub(super) fn judge(
         ScorerNote::Passed(path.len().min(i + 1))
     };
     (retry(channel, None), note)
+}
+
+/// A failure whose error could not be read, judged by its attribution
+/// data (BOLT 4, "Origin node": "When the failure source cannot be
+/// identified from the return packet AND `attribution_data` is present:
+/// SHOULD use `attribution_data` to identify the failure source"; a hop
+/// whose HMAC "is invalid ... should [be penalized] for future path
+/// selection", and "blame is still only assignable to a pair of nodes").
+/// `broken_at` is the route index where the HMAC chain broke: hop
+/// `broken_at` or the one before it altered the return, so the channel
+/// between them (`path[broken_at]`) is left out of this payment and the
+/// scorer learns it failed; the channels before it carried the HTLC.
+pub(super) fn judge_by_attribution(path: &[HopUse], broken_at: usize) -> (Verdict, ScorerNote) {
+    (
+        Verdict::Retry {
+            exclude_channel: path.get(broken_at).map(|h| h.scid),
+            exclude_node: None,
+        },
+        ScorerNote::FailedAt(broken_at),
+    )
 }
 
 /// The payee's own error (BOLT 4 "Receiving Failure Codes": with the PERM
@@ -438,13 +461,10 @@ impl Node {
             return;
         };
         let uses = hop_uses(&path);
-        let (verdict, note) = judge(
-            &route,
-            &uses,
-            failure.failing_hop,
-            failure.failure_code,
-            malformed,
-        );
+        let (verdict, note) = match (failure.failing_hop, failure.attribution_failed_at) {
+            (None, Some(broken_at)) => judge_by_attribution(&uses, broken_at),
+            (failing_hop, _) => judge(&route, &uses, failing_hop, failure.failure_code, malformed),
+        };
         let attempts = retry.attempts;
         let deadline = p
             .created_at
@@ -845,6 +865,34 @@ mod tests {
         );
         // A direct payment: the payee is hop 0.
         assert_eq!(judge(&[key(4)], &[], Some(0), tcf, true).0, Verdict::Final);
+        // Unreadable, with attribution data that broke at hop 1 (C): C
+        // or B altered the return, the channel B-C (path index 1) is out;
+        // at hop 0, our own channel to B.
+        assert_eq!(
+            judge_by_attribution(&uses, 1),
+            (
+                Verdict::Retry {
+                    exclude_channel: Some(ShortChannelId(2)),
+                    exclude_node: None
+                },
+                ScorerNote::FailedAt(1)
+            )
+        );
+        assert_eq!(
+            judge_by_attribution(&uses, 0).0,
+            Verdict::Retry {
+                exclude_channel: Some(ShortChannelId(1)),
+                exclude_node: None
+            }
+        );
+        // A direct payment: nothing to leave out but the payee.
+        assert_eq!(
+            judge_by_attribution(&[], 0).0,
+            Verdict::Retry {
+                exclude_channel: None,
+                exclude_node: None
+            }
+        );
         // Unattributed: retried, nothing excluded.
         let (v, n) = judge(&route, &uses, None, None, false);
         assert_eq!(

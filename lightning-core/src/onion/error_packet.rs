@@ -233,6 +233,107 @@ impl AttributionData {
     }
 }
 
+impl From<&lightning_wire::msgs::AttributionData> for AttributionData {
+    /// The 920 bytes a peer sent in TLV 1 of `update_fail_htlc` or
+    /// `update_fulfill_htlc`.
+    fn from(w: &lightning_wire::msgs::AttributionData) -> Self {
+        let mut data = AttributionData::default();
+        for (i, t) in w.htlc_hold_times.iter().enumerate() {
+            data.0[4 * i..4 * i + 4].copy_from_slice(&t.to_be_bytes());
+        }
+        data.0[HOLD_TIMES_LEN..].copy_from_slice(&w.truncated_hmacs.0[..]);
+        data
+    }
+}
+
+impl From<&AttributionData> for lightning_wire::msgs::AttributionData {
+    /// The TLV 1 of `update_fail_htlc` or `update_fulfill_htlc`.
+    fn from(d: &AttributionData) -> Self {
+        let mut htlc_hold_times = [0u32; ATTRIBUTION_MAX_HOPS];
+        for (i, t) in htlc_hold_times.iter_mut().enumerate() {
+            let b = &d.0[4 * i..4 * i + 4];
+            *t = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        let mut hmacs = Box::new([0u8; ATTRIBUTION_HMACS * 4]);
+        hmacs.copy_from_slice(&d.0[HOLD_TIMES_LEN..]);
+        lightning_wire::msgs::AttributionData {
+            htlc_hold_times,
+            truncated_hmacs: lightning_wire::msgs::FixedBytes(hmacs),
+        }
+    }
+}
+
+/// A hold time in the unit of `htlc_hold_times` (100 ms), rounded down,
+/// at most `u32::MAX` (BOLT 4, "Initialization of `attribution_data`").
+///
+/// ```
+/// use lightning_core::onion::error_packet::hold_time_units;
+/// use std::time::Duration;
+/// assert_eq!(hold_time_units(Duration::from_millis(399)), 3);
+/// ```
+pub fn hold_time_units(held: core::time::Duration) -> u32 {
+    u32::try_from(held.as_millis() / 100).unwrap_or(u32::MAX)
+}
+
+/// The erring node's return (BOLT 4, "Returning Errors", "Erring node"
+/// and "Initialization of `attribution_data`"): the error packet for
+/// `update_fail_htlc.reason`, and the attribution data started over the
+/// packet before its `ammag` stream, with our `hold_time` (100 ms units).
+///
+/// ```
+/// use lightning_core::onion::*;
+/// use lightning_core::onion::error_packet::create_error_packet_with_attribution;
+/// let secrets = [SharedSecret([1; 32]), SharedSecret([2; 32])];
+/// let (mut packet, mut attr) =
+///     create_error_packet_with_attribution(&secrets[1], &FailureReason::MppTimeout.into(), 7);
+/// // Hop 0 relays it (`wrap_error_packet`), holding it 3 units.
+/// attr = lightning_core::onion::error_packet::wrap_error_packet(&secrets[0], &mut packet, Some(&attr), 3);
+/// let d = decode_error_packet(&secrets, &packet, Some(&attr));
+/// assert_eq!((d.failing_hop, d.hold_times), (Some(1), vec![3, 7]));
+/// ```
+pub fn create_error_packet_with_attribution(
+    shared_secret: &SharedSecret,
+    failure: &FailureMessage,
+    hold_time: u32,
+) -> (Vec<u8>, AttributionData) {
+    let mut packet = create_unobfuscated_error_packet(shared_secret, &failure.to_bytes());
+    let attribution = AttributionData::new_at_origin_of_return(shared_secret, hold_time, &packet);
+    obfuscate_error_packet(shared_secret, &mut packet);
+    (packet, attribution)
+}
+
+/// An intermediate node's part of a return (BOLT 4, "Returning Errors",
+/// "Intermediate nodes"): adds our `hold_time` and HMACs to the
+/// downstream attribution data (an all-zero block when downstream sent
+/// none: "MUST instantiate an all-zeroes `attribution_data` block"), over
+/// `packet` as we received it, then applies our `ammag` stream to
+/// `packet`. Returns the attribution data to send upstream.
+pub fn wrap_error_packet(
+    shared_secret: &SharedSecret,
+    packet: &mut [u8],
+    downstream: Option<&AttributionData>,
+    hold_time: u32,
+) -> AttributionData {
+    let mut attribution = downstream.cloned().unwrap_or_default();
+    attribution.add_hop(shared_secret, hold_time, packet);
+    obfuscate_error_packet(shared_secret, packet);
+    attribution
+}
+
+/// A fulfil's attribution data (BOLT 4, "Hold times for successful
+/// payments"): the final node starts it, each hop back adds itself, both
+/// over an empty message. `downstream`: what the next hop sent (none at
+/// the final node, or when it sent none: then an all-zero block).
+pub fn fulfill_attribution(
+    shared_secret: &SharedSecret,
+    downstream: Option<&AttributionData>,
+    hold_time: u32,
+) -> AttributionData {
+    let mut attribution = downstream.cloned().unwrap_or_default();
+    attribution.add_hop(shared_secret, hold_time, &[]);
+    attribution
+}
+
 /// A returned error, decoded at the origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedFailure {
@@ -248,7 +349,10 @@ pub struct DecodedFailure {
     /// first hop first.
     pub hold_times: Vec<u32>,
     /// When attribution data was given and did not verify: the first hop
-    /// whose HMAC failed. That hop or the one before it is to blame.
+    /// whose HMAC failed. That hop or the one before it is to blame. (When
+    /// no error HMAC matched and every hop of the route verified, this is
+    /// `None` and `hold_times` has a time for every hop: the last hop
+    /// returned a packet it made itself, unreadable.)
     pub attribution_failed_at: Option<usize>,
 }
 
@@ -307,28 +411,26 @@ pub fn decode_error_packet(
     if let Some(attr) = attribution {
         let mut data = attr.clone();
         let hops = received.len().min(ATTRIBUTION_MAX_HOPS);
-        // Without a matching HMAC, the first hop's attribution tells how
-        // far the return came from.
-        let last = match failing_hop {
-            Some(e) => Some(e),
-            None => (0..hops).find(|&e| {
-                let mut probe = attr.clone();
-                probe.peel_hop(&shared_secrets[0], &received[0], e).1
-            }),
+        // With the erring hop `e` known, hop `i` is `e - i` hops from it.
+        // Without (no error HMAC matched), each hop's HMAC is checked at
+        // its position in the path, the one that assumes the longest
+        // route after it: the erring node computes every position, the
+        // ones past it over its zero-initialized data ("for verification
+        // efficiency at the origin node"), so an honest return verifies at
+        // every hop up to the erring one, and the check breaks at the
+        // first hop that altered it (or the first past the erring one).
+        let checks: Vec<usize> = match failing_hop {
+            Some(e) if e < ATTRIBUTION_MAX_HOPS => (0..=e).map(|i| e - i).collect(),
+            Some(_) => Vec::new(),
+            None => (0..hops).map(|i| ATTRIBUTION_MAX_HOPS - 1 - i).collect(),
         };
-        match last {
-            Some(e) if e < ATTRIBUTION_MAX_HOPS => {
-                for i in 0..=e {
-                    let (hold, ok) = data.peel_hop(&shared_secrets[i], &received[i], e - i);
-                    if !ok {
-                        attribution_failed_at = Some(i);
-                        break;
-                    }
-                    hold_times.push(hold);
-                }
+        for (i, downstream) in checks.into_iter().enumerate() {
+            let (hold, ok) = data.peel_hop(&shared_secrets[i], &received[i], downstream);
+            if !ok {
+                attribution_failed_at = Some(i);
+                break;
             }
-            Some(_) => {}
-            None => attribution_failed_at = Some(0),
+            hold_times.push(hold);
         }
     }
     DecodedFailure {
@@ -337,5 +439,98 @@ pub fn decode_error_packet(
         raw_message,
         hold_times,
         attribution_failed_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onion::FailureReason;
+
+    fn secrets(n: u8) -> Vec<SharedSecret> {
+        (1..=n).map(|i| SharedSecret([i; 32])).collect()
+    }
+
+    /// Hop `erring` fails; each hop back relays with hold time `10 * (i +
+    /// 1)`, hop `alter` (if any) flipping a byte of the packet it sends.
+    fn returned(
+        secrets: &[SharedSecret],
+        erring: usize,
+        alter: Option<usize>,
+    ) -> (Vec<u8>, AttributionData) {
+        let failure = FailureMessage::from(FailureReason::TemporaryNodeFailure);
+        let (mut packet, mut attr) =
+            create_error_packet_with_attribution(&secrets[erring], &failure, 77);
+        if alter == Some(erring) {
+            packet[40] ^= 1;
+        }
+        for i in (0..erring).rev() {
+            attr = wrap_error_packet(&secrets[i], &mut packet, Some(&attr), 10 * (i as u32 + 1));
+            if alter == Some(i) {
+                packet[40] ^= 1;
+            }
+        }
+        (packet, attr)
+    }
+
+    #[test]
+    fn an_honest_return_verifies_at_every_hop() {
+        let s = secrets(5);
+        let (packet, attr) = returned(&s, 3, None);
+        let d = decode_error_packet(&s, &packet, Some(&attr));
+        assert_eq!(d.failing_hop, Some(3));
+        assert_eq!(d.hold_times, vec![10, 20, 30, 77]);
+        assert_eq!(d.attribution_failed_at, None);
+        // The wire form carries the same 920 bytes.
+        let wire = lightning_wire::msgs::AttributionData::from(&attr);
+        assert_eq!(AttributionData::from(&wire), attr);
+    }
+
+    #[test]
+    fn an_altered_packet_is_pinned_to_the_hop_that_altered_it() {
+        let s = secrets(5);
+        for alter in 0..=3 {
+            let (packet, attr) = returned(&s, 3, Some(alter));
+            let d = decode_error_packet(&s, &packet, Some(&attr));
+            assert_eq!(d.failing_hop, None, "hop {alter} altered it");
+            // Hop `alter`'s HMAC covers what it received, not what it
+            // sent: the check breaks there (it or the hop before it).
+            assert_eq!(d.attribution_failed_at, Some(alter), "hop {alter}");
+            assert_eq!(d.hold_times.len(), alter);
+        }
+    }
+
+    #[test]
+    fn a_return_without_attribution_downstream_verifies_up_to_there() {
+        // Hop 2 fails and sends no attribution data; hop 1 starts an
+        // all-zero block (BOLT 4, "Intermediate nodes").
+        let s = secrets(4);
+        let mut packet = create_error_packet(&s[2], &FailureReason::MppTimeout.into());
+        let mut attr = wrap_error_packet(&s[1], &mut packet, None, 4);
+        attr = wrap_error_packet(&s[0], &mut packet, Some(&attr), 5);
+        let d = decode_error_packet(&s, &packet, Some(&attr));
+        assert_eq!(d.failing_hop, Some(2));
+        assert_eq!(d.hold_times, vec![5, 4]);
+        assert_eq!(d.attribution_failed_at, Some(2));
+    }
+
+    #[test]
+    fn fulfils_carry_every_hops_hold_time() {
+        let s = secrets(3);
+        let mut attr = fulfill_attribution(&s[2], None, 9);
+        attr = fulfill_attribution(&s[1], Some(&attr), 8);
+        attr = fulfill_attribution(&s[0], Some(&attr), 7);
+        assert_eq!(attr.verify_fulfill(&s), Ok(vec![7, 8, 9]));
+        // Hop 0's HMAC for two hops after it altered: the check breaks at
+        // hop 0.
+        let mut bad = attr.clone();
+        bad.0[HOLD_TIMES_LEN + 4 * 17] ^= 1;
+        assert_eq!(bad.verify_fulfill(&s), Err(0));
+        // Hop 1's hold time altered: hop 0's HMAC covers it, and breaks.
+        let mut bad = attr.clone();
+        bad.0[4] ^= 1;
+        assert_eq!(bad.verify_fulfill(&s), Err(0));
+        assert_eq!(hold_time_units(core::time::Duration::from_secs(61)), 610);
+        assert_eq!(hold_time_units(core::time::Duration::MAX), u32::MAX);
     }
 }

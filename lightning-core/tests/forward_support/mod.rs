@@ -413,6 +413,46 @@ impl Line {
     }
 }
 
+impl Line {
+    /// Flips one byte of the error packet kept in every failed forwarding
+    /// record of member `i`'s store (TLV 22 of `forwards/...`), as a
+    /// relaying node that alters the returns it sends upstream would. The
+    /// member sends the altered packet once it restarts from that store
+    /// and answers from its records. Returns the records altered.
+    pub fn corrupt_failed_forwards(&mut self, i: usize) -> usize {
+        use lightning_core::node::NAMESPACE;
+        use lightning_persist::KvStore;
+        use lightning_wire::codec::Reader;
+        use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
+        let store = self.members[i].store.clone();
+        let mut altered = 0;
+        for key in store.list_prefix(NAMESPACE, "forwards/").unwrap() {
+            let record = store.read(NAMESPACE, &key).unwrap().unwrap();
+            let mut reader = Reader::new(&record.value);
+            let mut tlvs = TlvStreamReader::parse(&mut reader).unwrap();
+            let mut w = TlvStreamWriter::new();
+            let mut changed = false;
+            for (ty, value) in tlvs.take_from(0) {
+                let mut value = value.to_vec();
+                if ty == 22 {
+                    // Inside the failure message, past the HMAC.
+                    value[40] ^= 0x5a;
+                    changed = true;
+                }
+                w.put_raw(ty, &value);
+            }
+            if changed {
+                store.remove(NAMESPACE, &key).unwrap();
+                store
+                    .write(NAMESPACE, &key, record.version, &w.into_bytes())
+                    .unwrap();
+                altered += 1;
+            }
+        }
+        altered
+    }
+}
+
 /// A node to fill a slot until the real one is built.
 fn placeholder(chain: &SimChainHandle) -> Node {
     NodeBuilder::from_config(config())
