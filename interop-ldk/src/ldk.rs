@@ -297,6 +297,10 @@ pub struct LdkRecord {
     pub outgoing: HashMap<PaymentHash, LdkPaymentOutcome>,
     /// `PaymentPathFailed`: hash and whether permanently.
     pub path_failures: Vec<(PaymentHash, bool)>,
+    /// `PaymentPathSuccessful` (true) and `PaymentPathFailed` (false):
+    /// the hash and the hold times LDK verified in the attribution data
+    /// that came back (BOLT 4; empty when none verified).
+    pub path_hold_times: Vec<(PaymentHash, bool, Vec<u32>)>,
     /// `PaymentClaimed`: hash and amount.
     pub claimed: Vec<(PaymentHash, u64)>,
     /// `PaymentSent`: hash, the amount the recipient got (LDK's
@@ -1082,13 +1086,27 @@ impl Inner {
             Event::PaymentPathFailed {
                 payment_hash,
                 payment_failed_permanently,
+                hold_times,
+                ..
+            } => {
+                let mut record = self.record.lock().unwrap();
+                record
+                    .path_failures
+                    .push((payment_hash, payment_failed_permanently));
+                record
+                    .path_hold_times
+                    .push((payment_hash, false, hold_times));
+            }
+            Event::PaymentPathSuccessful {
+                payment_hash: Some(payment_hash),
+                hold_times,
                 ..
             } => {
                 self.record
                     .lock()
                     .unwrap()
-                    .path_failures
-                    .push((payment_hash, payment_failed_permanently));
+                    .path_hold_times
+                    .push((payment_hash, true, hold_times));
             }
             Event::BumpTransaction(bump) => {
                 self.record.lock().unwrap().bumps.push(format!("{bump:?}"));

@@ -193,10 +193,18 @@ fn settled_balances(net: &Net) -> Vec<u64> {
 }
 
 /// The code, the hop and, for an `UPDATE` code, the attached
-/// `channel_update` (BOLT 4: "the erring node's `channel_update`").
+/// `channel_update` (BOLT 4: "the erring node's `channel_update`"); and
+/// the attribution data LDK sent with the error (BOLT 4, attributable
+/// failures) verified by us at every hop up to the erring one.
 fn check(f: &PaymentFailure, code: u16, hop: usize, case: &str) {
     assert_eq!(f.failure_code, Some(code), "{case}: {f:?}");
     assert_eq!(f.failing_hop, Some(hop), "{case}: {f:?}");
+    assert_eq!(
+        f.hold_times.len(),
+        hop + 1,
+        "{case}: a verified hold time per hop up to the erring one: {f:?}"
+    );
+    assert_eq!(f.attribution_failed_at, None, "{case}: {f:?}");
     let reason = f
         .failure
         .as_ref()
@@ -322,6 +330,11 @@ fn every_failure_code(anchors: bool) {
         .with(|n| n.payment(&PaymentId(hash.0)))
         .unwrap();
     assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    assert_eq!(
+        p.hold_times.len(),
+        2,
+        "LDK's fulfil attribution data verified for both hops: {p:?}"
+    );
     let end = settled_balances(&net);
     assert_eq!(
         end[0],

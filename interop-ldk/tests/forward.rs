@@ -167,6 +167,18 @@ fn we_forward_between_two_ldk_nodes(anchors: bool) {
     // (`Pair::wait_balances_agree` compares whole satoshis; our fee leaves
     // a fraction of one on each side of the payer's channel, which LDK's
     // monitor and we round differently.)
+
+    // The fulfil's attribution data (BOLT 4, "Hold times for successful
+    // payments"): the payee's, with our hop added, verified by the payer
+    // for both hops.
+    pair.ldk
+        .wait_until("the payer verified the hold times", LIMIT, || {
+            pair.ldk.record(|r| {
+                r.path_hold_times
+                    .iter()
+                    .any(|(h, ok, t)| *h == hash && *ok && t.len() == 2)
+            })
+        });
 }
 
 #[test]

@@ -180,6 +180,21 @@ both_channel_types!(s4_unknown_payment_hash, |anchors: bool| {
         pair.ldk.log_contains(&decoded),
         "LDK decoded PERM|15 from us"
     );
+    // The attribution data we sent with it verified at LDK (BOLT 4,
+    // attributable failures): one hold time, ours.
+    let held: Vec<Vec<u32>> = pair.ldk.record(|r| {
+        r.path_hold_times
+            .iter()
+            .filter(|(h, ok, _)| *h == hash && !ok)
+            .map(|(_, _, t)| t.clone())
+            .collect()
+    });
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        held[0].len(),
+        1,
+        "LDK verified our attribution data: {held:?}"
+    );
 
     // We pay LDK an invoice (signed by LDK's key) whose hash LDK does not know.
     let invoice = pair.ldk.create_unknown_invoice(3_000_000);
@@ -195,6 +210,11 @@ both_channel_types!(s4_unknown_payment_hash, |anchors: bool| {
     let failure = pair.ours.payment_outcome(&our_hash).unwrap().unwrap_err();
     assert_eq!(failure.failure_code, Some(0x400f), "{failure:?}");
     assert_eq!(failure.failing_hop, Some(0));
+    assert_eq!(
+        (failure.hold_times.len(), failure.attribution_failed_at),
+        (1, None),
+        "we verified LDK's attribution data: {failure:?}"
+    );
     match failure.failure {
         Some(FailureReason::IncorrectOrUnknownPaymentDetails {
             htlc_msat,
