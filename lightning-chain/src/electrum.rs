@@ -41,7 +41,11 @@ pub struct BroadcastError {
 
 /// An Electrum server; see the [module documentation](self).
 pub struct ElectrumSource {
-    client: electrum_client::Client,
+    /// One request at a time: the client's responses are matched to
+    /// callers by a reader one of them elects, and calls from several
+    /// threads at once (the chain thread's sync, a broadcast from an RPC
+    /// call) were seen to leave one waiting until its timeout.
+    client: Mutex<electrum_client::Client>,
     subscribed: Mutex<HashSet<ScriptBuf>>,
     fees: CachedFeeEstimator,
     broadcast_errors: Mutex<Vec<BroadcastError>>,
@@ -82,7 +86,7 @@ impl ElectrumSource {
             .build();
         let client = electrum_client::Client::from_config(url, config).map_err(classify)?;
         Ok(ElectrumSource {
-            client,
+            client: Mutex::new(client),
             subscribed: Mutex::new(HashSet::new()),
             fees: CachedFeeEstimator::new(fees),
             broadcast_errors: Mutex::new(Vec::new()),
@@ -95,14 +99,22 @@ impl ElectrumSource {
     pub fn has_notifications(&self) -> Result<bool, ChainSourceError> {
         // Notifications are read from the socket along with replies: a
         // ping collects those already sent.
-        self.client.ping().map_err(classify)?;
+        lock(&self.client).ping().map_err(classify)?;
         let mut any = false;
-        while self.client.block_headers_pop().map_err(classify)?.is_some() {
+        while lock(&self.client)
+            .block_headers_pop()
+            .map_err(classify)?
+            .is_some()
+        {
             any = true;
         }
         let scripts: Vec<ScriptBuf> = lock(&self.subscribed).iter().cloned().collect();
         for script in scripts {
-            while self.client.script_pop(&script).map_err(classify)?.is_some() {
+            while lock(&self.client)
+                .script_pop(&script)
+                .map_err(classify)?
+                .is_some()
+            {
                 any = true;
             }
         }
@@ -121,8 +133,7 @@ impl ElectrumSource {
             .collect();
         counts.sort_unstable();
         counts.dedup();
-        let rates = self
-            .client
+        let rates = lock(&self.client)
             .batch_estimate_fee(counts.iter().map(|c| usize::from(*c)))
             .map_err(classify)?;
         if rates.len() != counts.len() {
@@ -153,7 +164,7 @@ impl ElectrumSource {
         if lock(&self.subscribed).contains(script) {
             return Ok(());
         }
-        match self.client.script_subscribe(script) {
+        match lock(&self.client).script_subscribe(script) {
             Ok(_) | Err(ClientError::AlreadySubscribed(_)) => {}
             Err(e) => return Err(classify(e)),
         }
@@ -164,15 +175,16 @@ impl ElectrumSource {
 
 impl LightBackend for ElectrumSource {
     fn tip(&self) -> Result<BestBlock, ChainSourceError> {
-        let tip = self.client.block_headers_subscribe().map_err(classify)?;
+        let tip = lock(&self.client)
+            .block_headers_subscribe()
+            .map_err(classify)?;
         let height = u32::try_from(tip.height)
             .map_err(|_| ChainSourceError::BadData(format!("tip height {}", tip.height)))?;
         Ok(BestBlock::new(tip.header.block_hash(), height))
     }
 
     fn headers(&self, start: u32, count: u32) -> Result<Vec<Header>, ChainSourceError> {
-        let reply = self
-            .client
+        let reply = lock(&self.client)
             .block_headers(start as usize, count as usize)
             .map_err(classify)?;
         if reply.headers.len() > count as usize {
@@ -186,7 +198,9 @@ impl LightBackend for ElectrumSource {
 
     fn script_history(&self, script: &Script) -> Result<Vec<(Txid, u32)>, ChainSourceError> {
         self.subscribe(script)?;
-        let history = self.client.script_get_history(script).map_err(classify)?;
+        let history = lock(&self.client)
+            .script_get_history(script)
+            .map_err(classify)?;
         Ok(history
             .into_iter()
             .filter_map(|item| {
@@ -215,10 +229,7 @@ impl LightBackend for ElectrumSource {
             new
         };
         if !new.is_empty() {
-            match self
-                .client
-                .batch_script_subscribe(new.iter().map(|s| s.as_script()))
-            {
+            match lock(&self.client).batch_script_subscribe(new.iter().map(|s| s.as_script())) {
                 Ok(_) | Err(ClientError::AlreadySubscribed(_)) => {}
                 Err(e) => return Err(classify(e)),
             }
@@ -227,8 +238,7 @@ impl LightBackend for ElectrumSource {
         if scripts.is_empty() {
             return Ok(Vec::new());
         }
-        let histories = self
-            .client
+        let histories = lock(&self.client)
             .batch_script_get_history(scripts.iter().map(|s| s.as_script()))
             .map_err(classify)?;
         Ok(histories
@@ -248,14 +258,14 @@ impl LightBackend for ElectrumSource {
     }
 
     fn transaction(&self, txid: &Txid) -> Result<Transaction, ChainSourceError> {
-        self.client.transaction_get(txid).map_err(classify)
+        lock(&self.client).transaction_get(txid).map_err(classify)
     }
 
     fn transactions(&self, txids: &[Txid]) -> Result<Vec<Transaction>, ChainSourceError> {
         if txids.is_empty() {
             return Ok(Vec::new());
         }
-        self.client
+        lock(&self.client)
             .batch_transaction_get(txids.iter())
             .map_err(classify)
     }
@@ -264,8 +274,7 @@ impl LightBackend for ElectrumSource {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
-        let replies = self
-            .client
+        let replies = lock(&self.client)
             .batch_transaction_get_merkle(
                 txs.iter()
                     .map(|(t, h)| (*t, *h as usize))
@@ -279,8 +288,7 @@ impl LightBackend for ElectrumSource {
     }
 
     fn merkle_proof(&self, txid: &Txid, height: u32) -> Result<MerkleProof, ChainSourceError> {
-        let reply = self
-            .client
+        let reply = lock(&self.client)
             .transaction_get_merkle(txid, height as usize)
             .map_err(classify)?;
         proof_from(txid, height, reply)
@@ -319,7 +327,7 @@ impl Broadcaster for ElectrumSource {
     /// [`take_broadcast_errors`](ElectrumSource::take_broadcast_errors).
     fn broadcast_transactions(&self, txs: &[&Transaction]) {
         for tx in txs {
-            if let Err(e) = self.client.transaction_broadcast(tx) {
+            if let Err(e) = lock(&self.client).transaction_broadcast(tx) {
                 lock(&self.broadcast_errors).push(BroadcastError {
                     txid: tx.compute_txid(),
                     error: e.to_string(),

@@ -276,6 +276,54 @@ impl ChainListener for Both<'_> {
     }
 }
 
+/// Feeds the chain to the node and the wallet in the shared state,
+/// locking it for each call only (never across the backend's I/O).
+struct Locked<'a>(&'a Mutex<State>);
+
+impl ChainListener for Locked<'_> {
+    fn block_connected(&mut self, block: &Block, height: u32) {
+        let mut state = lock(self.0);
+        let s = &mut *state;
+        Both {
+            node: &mut s.node,
+            wallet: &mut s.wallet,
+        }
+        .block_connected(block, height);
+    }
+    fn block_disconnected(&mut self, header: &Header, height: u32) {
+        let mut state = lock(self.0);
+        let s = &mut *state;
+        Both {
+            node: &mut s.node,
+            wallet: &mut s.wallet,
+        }
+        .block_disconnected(header, height);
+    }
+    fn transactions_confirmed(
+        &mut self,
+        header: &Header,
+        txdata: &[(usize, &Transaction)],
+        height: u32,
+    ) {
+        let mut state = lock(self.0);
+        let s = &mut *state;
+        Both {
+            node: &mut s.node,
+            wallet: &mut s.wallet,
+        }
+        .transactions_confirmed(header, txdata, height);
+    }
+    fn best_block_updated(&mut self, header: &Header, height: u32) {
+        let mut state = lock(self.0);
+        let s = &mut *state;
+        Both {
+            node: &mut s.node,
+            wallet: &mut s.wallet,
+        }
+        .best_block_updated(header, height);
+    }
+}
+
 impl Runtime {
     pub(crate) fn start(
         shared: Arc<Shared>,
@@ -895,37 +943,33 @@ fn chain_loop(shared: &Shared, best: BestBlock) {
             shared.chain.refresh_fees();
             last_fees = Some(Instant::now());
         }
-        let result = {
+        // The backend's round trips (blocks, headers, script histories)
+        // run without the state lock: it is taken for each block or
+        // confirmation the sync hands over, so peers, RPC calls and
+        // timers go on while a slow source is read (`Locked`).
+        let mut locked = Locked(&shared.state);
+        let result = match (&mut driver, shared.chain.follow()) {
+            (Driver::Blocks(sync), Follow::Blocks(source)) => sync.sync(source, &mut locked),
+            (Driver::Scripts(light), Follow::Scripts(backend)) => {
+                // What to watch: the wallet's scripts and the node's.
+                let wallet_scripts = lock(&shared.state).wallet.scripts();
+                for s in wallet_scripts {
+                    light.watch_script(s);
+                }
+                for s in shared.watched.all() {
+                    light.watch_script(s);
+                }
+                light.sync(backend, &mut locked).map(|o| SyncOutcome {
+                    disconnected: o.disconnected,
+                    connected: o.new_headers,
+                    best_block: o.best_block,
+                })
+            }
+            _ => unreachable!("the driver follows the backend's kind"),
+        };
+        {
             let mut guard = lock(&shared.state);
             let state = &mut *guard;
-            let result = match (&mut driver, shared.chain.follow()) {
-                (Driver::Blocks(sync), Follow::Blocks(source)) => {
-                    let mut both = Both {
-                        node: &mut state.node,
-                        wallet: &mut state.wallet,
-                    };
-                    sync.sync(source, &mut both)
-                }
-                (Driver::Scripts(light), Follow::Scripts(backend)) => {
-                    // What to watch: the wallet's scripts and the node's.
-                    for s in state.wallet.scripts() {
-                        light.watch_script(s);
-                    }
-                    for s in shared.watched.all() {
-                        light.watch_script(s);
-                    }
-                    let mut both = Both {
-                        node: &mut state.node,
-                        wallet: &mut state.wallet,
-                    };
-                    light.sync(backend, &mut both).map(|o| SyncOutcome {
-                        disconnected: o.disconnected,
-                        connected: o.new_headers,
-                        best_block: o.best_block,
-                    })
-                }
-                _ => unreachable!("the driver follows the backend's kind"),
-            };
             match &result {
                 Ok(outcome) => {
                     if outcome.connected > 0 || outcome.disconnected > 0 || !state.synced {
@@ -937,8 +981,7 @@ fn chain_loop(shared: &Shared, best: BestBlock) {
                 Err(e) => state.sync_error = Some(e.to_string()),
             }
             handle_events(shared, state);
-            result
-        };
+        }
         if let Ok(o) = result {
             if o.connected > 0 {
                 crate::log::info(&format!(
