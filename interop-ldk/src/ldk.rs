@@ -284,6 +284,9 @@ pub enum LdkPaymentOutcome {
     Failed(Option<PaymentFailureReason>),
 }
 
+/// A payment onion's custom TLVs: type and value.
+pub type CustomTlvs = Vec<(u64, Vec<u8>)>;
+
 /// Everything the event handler recorded.
 #[derive(Debug, Default)]
 pub struct LdkRecord {
@@ -313,7 +316,7 @@ pub struct LdkRecord {
     pub held: Vec<(PaymentHash, PaymentPreimage)>,
     /// `PaymentClaimable` of a spontaneous payment (keysend): hash, amount
     /// and the custom TLVs the sender put in the onion.
-    pub spontaneous: Vec<(PaymentHash, u64, Vec<(u64, Vec<u8>)>)>,
+    pub spontaneous: Vec<(PaymentHash, u64, CustomTlvs)>,
     /// `BumpTransaction` events (anchors), as debug strings.
     pub bumps: Vec<String>,
     /// Events the handler refused or failed at, as strings.

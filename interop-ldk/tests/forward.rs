@@ -79,6 +79,15 @@ fn line(anchors: bool) -> Line {
     payee.wait_until("the payee's channel is usable", LIMIT, || {
         payee.channels().iter().any(|c| c.is_usable)
     });
+    // The payee's invoices hint at our channel once it has our
+    // `channel_update` for it.
+    payee.wait_until("the payee has our channel_update", LIMIT, || {
+        payee
+            .create_invoice(Some(1_000), "probe")
+            .route_hints()
+            .len()
+            == 1
+    });
     Line {
         pair,
         payee,
@@ -239,8 +248,13 @@ fn middle_restarted_mid_payment(anchors: bool) {
     reconnect(&l);
     assert_eq!(pair.ldk.outcome(&hash), None, "still pending upstream");
 
-    // Second crash: right after reading the payee's fulfil.
-    pair.ours.freeze_after_reads(1);
+    // Second crash: right after reading the payee's fulfil (the round
+    // of reads after which our forward knows the preimage).
+    pair.ours.freeze_when(move |n| {
+        n.list_forwards().iter().any(|f| {
+            f.payment_hash == ours && f.status == lightning_core::node::ForwardStatus::Settled
+        })
+    });
     payee.release_held();
     payee.wait_until("our host froze", LIMIT, || pair.ours.is_frozen());
     pair.ours.restart();

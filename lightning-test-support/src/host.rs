@@ -195,7 +195,13 @@ pub struct HostState {
     /// Freeze right after this many more rounds that read bytes, before
     /// anything the node answers is written; 0: never.
     freeze_after_reads: u32,
+    /// Freeze right after the first round of reads after which this holds
+    /// of the node, before anything it answers is written.
+    freeze_when: Option<FreezeWhen>,
 }
+
+/// A condition on the node that arms a crash ([`TcpHost::freeze_when`]).
+type FreezeWhen = Box<dyn Fn(&Node) -> bool + Send>;
 
 impl HostState {
     /// The latest outcome of a payment we sent: `Some(Ok(()))` sent,
@@ -338,6 +344,7 @@ impl TcpHost {
                 cut_after_writes: 0,
                 frozen: false,
                 freeze_after_reads: 0,
+                freeze_when: None,
             }),
             stop: AtomicBool::new(false),
         });
@@ -439,6 +446,16 @@ impl TcpHost {
         self.lock().freeze_after_reads = reads;
     }
 
+    /// Arms a crash on receipt at a given point: after the first round of
+    /// reads that leaves `when` true of the node (for example: a forward's
+    /// downstream fulfil was read), the node has handled and persisted
+    /// them but nothing it answers leaves; the host stops until
+    /// [`TcpHost::restart`]. Unlike [`TcpHost::freeze_after_reads`], an
+    /// unrelated message (a peer's `ping`) does not trigger it.
+    pub fn freeze_when(&self, when: impl Fn(&Node) -> bool + Send + 'static) {
+        self.lock().freeze_when = Some(Box::new(when));
+    }
+
     /// Whether the host froze (see [`TcpHost::freeze_after_reads`]).
     pub fn is_frozen(&self) -> bool {
         self.lock().frozen
@@ -502,6 +519,7 @@ impl TcpHost {
         );
         state.frozen = false;
         state.freeze_after_reads = 0;
+        state.freeze_when = None;
     }
 
     /// Events so far matching `f`.
@@ -705,6 +723,11 @@ fn round(
         }
     }
 
+    if read_any && state.freeze_when.as_ref().is_some_and(|f| f(&state.node)) {
+        state.freeze_when = None;
+        state.frozen = true;
+        return true;
+    }
     if read_any && state.freeze_after_reads > 0 {
         state.freeze_after_reads -= 1;
         if state.freeze_after_reads == 0 {
