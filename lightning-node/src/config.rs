@@ -13,6 +13,7 @@
 //! watchtower_server = true        # serve as a watchtower for any peer
 //! watchtowers = ["02ab…@10.0.0.5:9735"]  # send justice kits to these
 //! accept_keysend = true           # take payments without an invoice (bLIP 3)
+//! forward_history_days = 90       # prune resolved forwards older than this
 //! rpc_tcp = "127.0.0.1:9835"      # the RPC over HTTP too, behind a bearer token
 //! rpc_token_file = "rpc-token"    # that token (created, mode 0600, if absent)
 //!
@@ -72,6 +73,9 @@ pub struct Config {
     pub watchtowers: Option<Vec<String>>,
     /// Accept keysend payments (bLIP 3; default false).
     pub accept_keysend: Option<bool>,
+    /// Days resolved forwards stay in the history (`fwdinghistory`);
+    /// unset: kept (`ForwardingConfig::history_retention`).
+    pub forward_history_days: Option<u32>,
     /// An Electrum server to follow as a light client instead of bitcoind.
     pub electrum: Option<String>,
     /// An Esplora API to follow as a light client instead of bitcoind.
@@ -106,6 +110,7 @@ impl Config {
             watchtower_server: other.watchtower_server.or(self.watchtower_server),
             watchtowers: other.watchtowers.or(self.watchtowers),
             accept_keysend: other.accept_keysend.or(self.accept_keysend),
+            forward_history_days: other.forward_history_days.or(self.forward_history_days),
             rpc_tcp: other.rpc_tcp.or(self.rpc_tcp),
             electrum: other.electrum.or(self.electrum),
             esplora: other.esplora.or(self.esplora),

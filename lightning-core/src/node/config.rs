@@ -156,6 +156,13 @@ pub struct ForwardingConfig {
     /// 5482373484). Default off: such HTLCs fail
     /// `incorrect_or_unknown_payment_details`.
     pub accept_keysend: bool,
+    /// How long resolved forwards stay in the history
+    /// ([`Node::list_forwards`](super::Node::list_forwards), the store):
+    /// [`Node::handle_timeout`](super::Node::handle_timeout) deletes,
+    /// at most once an hour, those resolved longer ago that nothing can
+    /// need again ([`Node::prune_forwards`](super::Node::prune_forwards)).
+    /// Default `None`: kept until the host prunes them.
+    pub history_retention: Option<std::time::Duration>,
 }
 
 impl Default for ForwardingConfig {
@@ -166,6 +173,7 @@ impl Default for ForwardingConfig {
             min_outgoing_cltv_blocks: 6,
             max_outgoing_cltv_blocks: 2016,
             accept_keysend: false,
+            history_retention: None,
         }
     }
 }

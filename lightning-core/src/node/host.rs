@@ -89,6 +89,7 @@ impl Node {
         self.gossip_timeout();
         self.payment_retries_timer();
         self.mpp_deadlines();
+        self.forward_prune_timer();
         let _ = self.finish();
     }
 

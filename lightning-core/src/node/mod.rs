@@ -65,6 +65,7 @@ mod delivery;
 mod error;
 mod events;
 mod forward;
+mod forward_prune;
 mod forward_record;
 mod gossip;
 mod graph;
@@ -277,6 +278,8 @@ pub struct Node {
     forwards: BTreeMap<(ChannelId, u64), forward_record::ForwardRecord>,
     /// The incoming HTLC of each outgoing forward not failed.
     forwards_by_out: BTreeMap<(ChannelId, u64), (ChannelId, u64)>,
+    /// When the timer last pruned the forwarding history ([`forward_prune`]).
+    forward_pruned_at: Option<Duration>,
     /// Spontaneous payments we claimed ([`keysend`]).
     keysends: BTreeMap<PaymentHash, records::KeysendRecord>,
     /// Hold invoices ([`hold`]).

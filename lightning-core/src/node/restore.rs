@@ -95,6 +95,7 @@ impl Node {
             peer_storage: Default::default(),
             forwards: BTreeMap::new(),
             forwards_by_out: BTreeMap::new(),
+            forward_pruned_at: None,
             keysends: BTreeMap::new(),
             holds: BTreeMap::new(),
             payment_retries: Default::default(),

@@ -248,12 +248,16 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
     let towers = config.watchtowers().unwrap_or_else(|e| fail(1, &e));
     let serve = config.watchtower_server.unwrap_or(false);
     let keysend = config.accept_keysend.unwrap_or(false);
-    if serve || !towers.is_empty() || keysend {
+    let history = config
+        .forward_history_days
+        .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+    if serve || !towers.is_empty() || keysend || history.is_some() {
         let mut nc = lightning_core::node::NodeConfig::new(network);
         nc.channel.announce_channel = true;
         nc.watchtower.towers = towers.iter().map(|(id, _)| *id).collect();
         nc.watchtower.server = serve.then(Default::default);
         nc.forwarding.accept_keysend = keysend;
+        nc.forwarding.history_retention = history;
         builder = builder.node_config(nc);
     }
     let rt = match builder.build() {
