@@ -157,7 +157,12 @@ impl Node {
                             (Some(HoldAnswer::Fail(reason)), _) => Err(reason),
                             _ if must_fail => Err(FailureReason::TemporaryNodeFailure),
                             (None, Some(p)) => {
-                                self.receive_keysend(channel_id, htlc_id, add, &r, p)
+                                match self.receive_keysend(channel_id, htlc_id, add, &r, p) {
+                                    Ok(Some(p)) => Ok(p),
+                                    // A part of a multi-part keysend, held.
+                                    Ok(None) => return Answer::Hold,
+                                    Err(reason) => Err(reason),
+                                }
                             }
                             (None, None) => {
                                 match self.check_receive(channel_id, htlc_id, add, &r) {

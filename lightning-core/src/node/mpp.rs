@@ -52,6 +52,13 @@
 //! gone from its channel (failed, or the channel closed) when the set
 //! would complete is dropped from the set and not counted.
 //!
+//! Multi-part keysends ([`MppReceiveConfig::accept_keysend_parts`]) are
+//! held in the same sets, under the same rules, bounds and timeout (the
+//! `keysend` module decides what joins): a set is of one kind
+//! ([`SetKind`]), an invoice's or a keysend's with one `payment_secret`
+//! and one set of custom records, and a part of another kind fails the
+//! whole set, as a different `total_msat` does.
+//!
 //! [`Node::next_timeout`]: super::Node::next_timeout
 //! [`Node::handle_timeout`]: super::Node::handle_timeout
 //! [`HOLD_MARGIN_BLOCKS`]: super::HOLD_MARGIN_BLOCKS
@@ -71,13 +78,20 @@ use crate::onion::{FailureReason, Receive, SharedSecret};
 /// Limits of multi-part payments we receive ([`NodeConfig::mpp_receive`](super::NodeConfig::mpp_receive)).
 ///
 /// ```
-/// use lightning_core::node::MppReceiveConfig;
+/// use lightning_core::node::{MppReceiveConfig, NodeConfig};
 /// let c = MppReceiveConfig::default();
 /// assert_eq!(c.timeout.as_secs(), 60);
 /// assert_eq!((c.max_parts_per_payment, c.max_held_parts), (32, 1024));
+/// // Keysends are taken in one part only, unless the host opts in (and
+/// // accepts keysend at all).
+/// assert!(!c.accept_keysend_parts);
+/// let mut config = NodeConfig::new(bitcoin::Network::Regtest);
+/// config.forwarding.accept_keysend = true;
+/// config.mpp_receive.accept_keysend_parts = true;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct MppReceiveConfig {
     /// How long an incomplete HTLC set is held, from its first part,
     /// before every part fails with `mpp_timeout`. BOLT 4: "SHOULD wait
@@ -87,6 +101,19 @@ pub struct MppReceiveConfig {
     pub max_parts_per_payment: usize,
     /// The most parts held over every incomplete set. Default 1024.
     pub max_held_parts: usize,
+    /// Hold the parts of multi-part keysends too (each part carries the
+    /// keysend preimage and a `payment_data` whose `payment_secret` the
+    /// sender chose, the same in every part; see the `keysend` module).
+    /// Needs [`ForwardingConfig::accept_keysend`](super::ForwardingConfig::accept_keysend).
+    ///
+    /// Default off: no invoice stands behind a keysend, so anyone who can
+    /// reach us could make us hold HTLCs for up to [`timeout`](Self::timeout),
+    /// taking slots of [`max_held_parts`](Self::max_held_parts) (and of
+    /// each channel's `max_accepted_htlcs`) that invoice payments need;
+    /// and few senders split keysends. Off, a keysend part whose
+    /// `total_msat` is more than it carries fails
+    /// `incorrect_or_unknown_payment_details`, as before.
+    pub accept_keysend_parts: bool,
 }
 
 impl Default for MppReceiveConfig {
@@ -95,8 +122,21 @@ impl Default for MppReceiveConfig {
             timeout: Duration::from_secs(60),
             max_parts_per_payment: 32,
             max_held_parts: 1024,
+            accept_keysend_parts: false,
         }
     }
+}
+
+/// What an HTLC set pays: an invoice (or hold invoice) of ours, or a
+/// keysend, named by a digest of the `payment_secret` its sender chose
+/// and the custom records it carries. Every part of a set must name the
+/// same (BOLT 4: the parts of one payment carry the same `payment_secret`
+/// and `total_msat`; every part of a keysend carries the same preimage,
+/// which the payment hash already pins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetKind {
+    Invoice,
+    Keysend([u8; 32]),
 }
 
 /// One part of an HTLC set: an HTLC the peer offered us, locked in.
@@ -126,6 +166,7 @@ impl SetPart {
 #[derive(Debug, Clone)]
 struct HtlcSet {
     total_msat: u64,
+    kind: SetKind,
     /// When its first part came.
     first_at: Duration,
     parts: Vec<SetPart>,
@@ -139,8 +180,8 @@ pub(super) enum Joined {
     /// The set is complete: every part, the new one included. The set is
     /// gone.
     Complete(Vec<SetPart>),
-    /// The part's `total_msat` differs from the set's: every part, the new
-    /// one included, must fail. The set is gone.
+    /// The part's `total_msat` (or [`SetKind`]) differs from the set's:
+    /// every part, the new one included, must fail. The set is gone.
     Mismatch(Vec<SetPart>),
     /// A bound is reached: the new part fails alone.
     TooMany,
@@ -164,20 +205,27 @@ impl HtlcSets {
             .is_some_and(|s| s.parts.iter().any(|p| p.id() == id))
     }
 
+    /// Whether an incomplete set of `hash` is held.
+    pub(super) fn has_set(&self, hash: &PaymentHash) -> bool {
+        self.sets.contains_key(hash)
+    }
+
     /// Parts held over every set.
     #[cfg(test)]
     fn held_parts(&self) -> usize {
         self.held
     }
 
-    /// Adds `part` (of a payment of `total_msat`) to the set of `hash`,
-    /// at `now`. Parts for which `pending` is false (their HTLC is gone)
-    /// are dropped first, and not counted.
+    /// Adds `part` (of a payment of `total_msat`, of `kind`) to the set of
+    /// `hash`, at `now`. Parts for which `pending` is false (their HTLC is
+    /// gone) are dropped first, and not counted.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn join(
         &mut self,
         hash: PaymentHash,
         part: SetPart,
         total_msat: u64,
+        kind: SetKind,
         now: Duration,
         limits: &MppReceiveConfig,
         pending: impl Fn(&SetPart) -> bool,
@@ -207,7 +255,7 @@ impl HtlcSets {
         if self
             .sets
             .get(&hash)
-            .is_some_and(|s| s.total_msat != total_msat)
+            .is_some_and(|s| s.total_msat != total_msat || s.kind != kind)
         {
             let mut parts = self.remove(&hash).unwrap_or_default();
             parts.push(part);
@@ -218,6 +266,7 @@ impl HtlcSets {
         }
         let set = self.sets.entry(hash).or_insert_with(|| HtlcSet {
             total_msat,
+            kind,
             first_at: now,
             parts: Vec::new(),
         });
@@ -303,14 +352,25 @@ impl Node {
         })
     }
 
-    /// `part` joins the set of `hash` (see the [module](self)
+    /// `part` joins the set of invoice `hash` (see the [module](self)
     /// documentation).
     pub(super) fn join_set(&mut self, hash: PaymentHash, part: SetPart, total_msat: u64) -> Joined {
+        self.join_set_of(hash, part, total_msat, SetKind::Invoice)
+    }
+
+    /// `part` joins the set of `hash`, a payment of `kind`.
+    pub(super) fn join_set_of(
+        &mut self,
+        hash: PaymentHash,
+        part: SetPart,
+        total_msat: u64,
+        kind: SetKind,
+    ) -> Joined {
         let limits = self.config.mpp_receive;
         let now = self.now;
         let this = part.id();
         let mut sets = std::mem::take(&mut self.htlc_sets);
-        let joined = sets.join(hash, part, total_msat, now, &limits, |p| {
+        let joined = sets.join(hash, part, total_msat, kind, now, &limits, |p| {
             p.id() == this || self.htlc_still_pending(p.channel_id, p.htlc_id)
         });
         self.htlc_sets = sets;
@@ -493,6 +553,7 @@ mod tests {
     }
 
     const H: PaymentHash = PaymentHash([1; 32]);
+    const I: SetKind = SetKind::Invoice;
 
     #[test]
     fn a_set_completes_at_its_total_and_not_before() {
@@ -500,16 +561,16 @@ mod tests {
         let limits = MppReceiveConfig::default();
         let t = Duration::from_secs(100);
         assert_eq!(
-            sets.join(H, part(1, 0, 400), 1000, t, &limits, |_| true),
+            sets.join(H, part(1, 0, 400), 1000, I, t, &limits, |_| true),
             Joined::Held
         );
         assert_eq!(
-            sets.join(H, part(2, 0, 599), 1000, t, &limits, |_| true),
+            sets.join(H, part(2, 0, 599), 1000, I, t, &limits, |_| true),
             Joined::Held
         );
         assert_eq!(sets.held_parts(), 2);
         assert_eq!(sets.next_deadline(limits.timeout), Some(t + limits.timeout));
-        match sets.join(H, part(1, 1, 1), 1000, t, &limits, |_| true) {
+        match sets.join(H, part(1, 1, 1), 1000, I, t, &limits, |_| true) {
             Joined::Complete(parts) => assert_eq!(parts.len(), 3),
             other => panic!("{other:?}"),
         }
@@ -522,17 +583,17 @@ mod tests {
         let mut sets = HtlcSets::default();
         let limits = MppReceiveConfig::default();
         let t = Duration::from_secs(100);
-        sets.join(H, part(1, 0, 400), 1000, t, &limits, |_| true);
-        match sets.join(H, part(2, 0, 600), 1001, t, &limits, |_| true) {
+        sets.join(H, part(1, 0, 400), 1000, I, t, &limits, |_| true);
+        match sets.join(H, part(2, 0, 600), 1001, I, t, &limits, |_| true) {
             Joined::Mismatch(parts) => assert_eq!(parts.len(), 2),
             other => panic!("{other:?}"),
         }
         assert_eq!(sets.held_parts(), 0);
         // A part whose HTLC is gone is dropped before the sum.
-        sets.join(H, part(1, 1, 400), 1000, t, &limits, |_| true);
+        sets.join(H, part(1, 1, 400), 1000, I, t, &limits, |_| true);
         let gone = ChannelId([1; 32]);
         assert_eq!(
-            sets.join(H, part(2, 1, 600), 1000, t, &limits, |p| p.channel_id
+            sets.join(H, part(2, 1, 600), 1000, I, t, &limits, |p| p.channel_id
                 != gone),
             Joined::Held
         );
@@ -540,6 +601,42 @@ mod tests {
         sets.forget((ChannelId([2; 32]), 1));
         assert_eq!(sets.held_parts(), 0);
         assert_eq!(sets.next_deadline(limits.timeout), None);
+    }
+
+    #[test]
+    fn a_part_of_another_kind_fails_the_whole_set() {
+        let mut sets = HtlcSets::default();
+        let limits = MppReceiveConfig::default();
+        let t = Duration::from_secs(100);
+        let k = SetKind::Keysend([7; 32]);
+        assert_eq!(
+            sets.join(H, part(1, 0, 400), 1000, k, t, &limits, |_| true),
+            Joined::Held
+        );
+        assert_eq!(
+            sets.join(H, part(1, 1, 400), 1000, k, t, &limits, |_| true),
+            Joined::Held
+        );
+        // Another secret (or other records): every part fails.
+        let other = SetKind::Keysend([8; 32]);
+        match sets.join(H, part(2, 0, 200), 1000, other, t, &limits, |_| true) {
+            Joined::Mismatch(parts) => assert_eq!(parts.len(), 3),
+            x => panic!("{x:?}"),
+        }
+        assert_eq!(sets.held_parts(), 0);
+        // An invoice's part under the hash of a keysend set.
+        sets.join(H, part(1, 2, 400), 1000, k, t, &limits, |_| true);
+        match sets.join(H, part(2, 1, 600), 1000, I, t, &limits, |_| true) {
+            Joined::Mismatch(parts) => assert_eq!(parts.len(), 2),
+            x => panic!("{x:?}"),
+        }
+        // The same kind completes.
+        sets.join(H, part(1, 3, 400), 1000, k, t, &limits, |_| true);
+        match sets.join(H, part(2, 2, 600), 1000, k, t, &limits, |_| true) {
+            Joined::Complete(parts) => assert_eq!(parts.len(), 2),
+            x => panic!("{x:?}"),
+        }
+        assert_eq!(sets.held_parts(), 0);
     }
 
     #[test]
@@ -551,16 +648,16 @@ mod tests {
             ..MppReceiveConfig::default()
         };
         let t = Duration::from_secs(100);
-        sets.join(H, part(1, 0, 1), 1000, t, &limits, |_| true);
-        sets.join(H, part(1, 1, 1), 1000, t, &limits, |_| true);
+        sets.join(H, part(1, 0, 1), 1000, I, t, &limits, |_| true);
+        sets.join(H, part(1, 1, 1), 1000, I, t, &limits, |_| true);
         assert_eq!(
-            sets.join(H, part(1, 2, 1), 1000, t, &limits, |_| true),
+            sets.join(H, part(1, 2, 1), 1000, I, t, &limits, |_| true),
             Joined::TooMany
         );
         let h2 = PaymentHash([2; 32]);
         let later = t + Duration::from_secs(1);
         assert_eq!(
-            sets.join(h2, part(2, 0, 1), 1000, later, &limits, |_| true),
+            sets.join(h2, part(2, 0, 1), 1000, I, later, &limits, |_| true),
             Joined::Held
         );
         assert_eq!(
@@ -568,6 +665,7 @@ mod tests {
                 PaymentHash([3; 32]),
                 part(3, 0, 1),
                 1000,
+                I,
                 t,
                 &limits,
                 |_| true
@@ -576,17 +674,25 @@ mod tests {
         );
         assert_eq!(sets.held_parts(), 3);
         // A part completing its set is taken at the bound (never held).
-        match sets.join(PaymentHash([4; 32]), part(4, 0, 5), 5, t, &limits, |_| true) {
+        match sets.join(
+            PaymentHash([4; 32]),
+            part(4, 0, 5),
+            5,
+            I,
+            t,
+            &limits,
+            |_| true,
+        ) {
             Joined::Complete(parts) => assert_eq!(parts.len(), 1),
             other => panic!("{other:?}"),
         }
-        match sets.join(H, part(1, 3, 998), 1000, t, &limits, |_| true) {
+        match sets.join(H, part(1, 3, 998), 1000, I, t, &limits, |_| true) {
             Joined::Complete(parts) => assert_eq!(parts.len(), 3),
             other => panic!("{other:?}"),
         }
         assert_eq!(sets.held_parts(), 1);
-        sets.join(H, part(1, 0, 1), 1000, t, &limits, |_| true);
-        sets.join(H, part(1, 1, 1), 1000, t, &limits, |_| true);
+        sets.join(H, part(1, 0, 1), 1000, I, t, &limits, |_| true);
+        sets.join(H, part(1, 1, 1), 1000, I, t, &limits, |_| true);
         assert_eq!(sets.held_parts(), 3);
         // At the first set's deadline only it is due.
         let due = sets.take_due(t + limits.timeout, limits.timeout, |_| false);

@@ -21,8 +21,12 @@ use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::events::{InvoiceStatus, PaymentHash, PaymentPreimage, PaymentStatus};
+pub(crate) use super::record_fields::KeysendTarget;
 pub(crate) use super::record_fields::PathHop;
-use super::record_fields::{arr32, keys_of, path_bytes, path_of, required, secrets_of, u64_of};
+use super::record_fields::{
+    arr32, custom_records_bytes, custom_records_of, keys_of, path_bytes, path_of, required,
+    secrets_of, u64_of,
+};
 use super::sent_parts::{decode_parts, encode_parts, SentPart};
 
 const FORMAT_VERSION: u16 = 1;
@@ -270,6 +274,12 @@ pub(crate) struct RetryState {
     pub abandoned: bool,
     /// The amount the payer chose for an invoice without one (type 51).
     pub amount_msat: Option<u64>,
+    /// A keysend's payee, preimage, secret for its parts, records and
+    /// hints (type 59, odd, a TLV stream of its own;
+    /// [`KeysendTarget::encode`]). `bolt11` is then empty (type 33 is
+    /// still written, so a reader of the previous version decodes the
+    /// record; its retry finds no invoice and gives the payment up).
+    pub keysend: Option<KeysendTarget>,
 }
 
 impl RetryState {
@@ -307,6 +317,9 @@ impl RetryState {
         if let Some(a) = self.amount_msat {
             w.put_raw(51, &a.to_be_bytes());
         }
+        if let Some(k) = &self.keysend {
+            w.put_raw(59, &k.encode());
+        }
     }
 
     fn read(r: &mut TlvStreamReader<'_>) -> Result<Option<Self>, DecodeError> {
@@ -319,8 +332,10 @@ impl RetryState {
         let max_fee = r.take_raw(45);
         let abandoned = flag(r.take_raw(49), "abandoned")?;
         let amount = r.take_raw(51);
+        let keysend = r.take_raw(59);
         let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
             if channels.is_some()
+                || keysend.is_some()
                 || nodes.is_some()
                 || awaiting
                 || abandoned
@@ -364,6 +379,7 @@ impl RetryState {
             max_fee_msat,
             abandoned,
             amount_msat: amount.map(|b| u64_of(b, "chosen amount")).transpose()?,
+            keysend: keysend.map(KeysendTarget::decode).transpose()?,
         }))
     }
 }
@@ -524,10 +540,13 @@ impl PaymentRecord {
 pub(crate) struct KeysendRecord {
     pub payment_hash: PaymentHash,
     pub preimage: PaymentPreimage,
+    /// What we received: the sum of the paying HTLCs' amounts.
     pub amount_msat: u64,
-    /// The HTLC that paid it (re-fulfilled without checks when answered
-    /// again after a restart).
-    pub paid_by: (ChannelId, u64),
+    /// The HTLCs that paid it (re-fulfilled without checks when answered
+    /// again after a restart): the first in type 8, the other parts of a
+    /// multi-part keysend in odd type 15 (40 bytes each; absent in older
+    /// records, which had one part).
+    pub paid_by: Vec<(ChannelId, u64)>,
     /// The onion's custom records, type and value.
     pub custom_records: Vec<(u64, Vec<u8>)>,
     /// The host took the event (odd type 13).
@@ -541,17 +560,13 @@ impl KeysendRecord {
         w.put_raw(2, &self.payment_hash.0);
         w.put_raw(4, &self.preimage.0);
         w.put_raw(6, &self.amount_msat.to_be_bytes());
-        w.put_raw(
-            8,
-            &[&self.paid_by.0 .0[..], &self.paid_by.1.to_be_bytes()[..]].concat(),
-        );
-        let mut custom = Vec::new();
-        for (ty, value) in &self.custom_records {
-            custom.extend_from_slice(&ty.to_be_bytes());
-            custom.extend_from_slice(&(value.len() as u64).to_be_bytes());
-            custom.extend_from_slice(value);
+        if let Some((first, rest)) = self.paid_by.split_first() {
+            w.put_raw(8, &htlc_ref(first));
+            if !rest.is_empty() {
+                w.put_raw(15, &rest.iter().flat_map(htlc_ref).collect::<Vec<u8>>());
+            }
         }
-        w.put_raw(10, &custom);
+        w.put_raw(10, &custom_records_bytes(&self.custom_records));
         if self.event_handled {
             w.put_raw(13, &[1]);
         }
@@ -568,26 +583,12 @@ impl KeysendRecord {
         if paid.len() != 40 {
             return Err(DecodeError::invalid("paid_by: not 40 bytes"));
         }
-        let paid_by = (
-            ChannelId(arr32(&paid[..32], "paid_by")?),
-            u64_of(&paid[32..], "paid_by")?,
-        );
-        let mut rest = required(&mut r, 10, "custom records")?;
-        let mut custom_records = Vec::new();
-        while !rest.is_empty() {
-            if rest.len() < 16 {
-                return Err(DecodeError::invalid("custom records"));
-            }
-            let ty = u64_of(&rest[..8], "custom type")?;
-            let len = usize::try_from(u64_of(&rest[8..16], "custom length")?)
-                .map_err(|_| DecodeError::invalid("custom length"))?;
-            let value = rest
-                .get(16..16usize.saturating_add(len))
-                .ok_or_else(|| DecodeError::invalid("custom records"))?;
-            custom_records.push((ty, value.to_vec()));
-            rest = &rest[16 + len..];
-        }
+        let mut paid_by = htlc_refs(paid, "paid_by")?;
+        let custom_records = custom_records_of(required(&mut r, 10, "custom records")?)?;
         let event_handled = flag(r.take_raw(13), "event_handled")?;
+        if let Some(b) = r.take_raw(15) {
+            paid_by.extend(htlc_refs(b, "paid_by parts")?);
+        }
         r.finish()?;
         Ok(KeysendRecord {
             payment_hash,
@@ -820,6 +821,7 @@ mod tests {
                 max_fee_msat: Some(12_345),
                 abandoned: true,
                 amount_msat: Some(77_000),
+                keysend: None,
                 path: vec![
                     PathHop {
                         scid: ShortChannelId(9),
@@ -839,6 +841,47 @@ mod tests {
         };
         let bytes = routed.encode();
         assert_eq!(PaymentRecord::decode(&bytes).unwrap(), routed);
+        // A keysend the node routes itself (type 59): no invoice, its
+        // target kept for the retries, hints included.
+        let hint_hop = lightning_wire::bolt11::RouteHintHop {
+            src_node_id: lightning_wire::bolt11::NodeId::from_pubkey(&pay.payee),
+            short_channel_id: ShortChannelId(0xF0_0000 << 40),
+            fee_base_msat: 1_000,
+            fee_proportional_millionths: 7,
+            cltv_expiry_delta: 144,
+        };
+        let target = KeysendTarget {
+            payee: pay.payee,
+            preimage: [3; 32],
+            payment_secret: [4; 32],
+            final_cltv_expiry_delta: 48,
+            custom_records: vec![(65_537, b"hi".to_vec())],
+            route_hints: vec![
+                lightning_wire::bolt11::RouteHint(vec![hint_hop, hint_hop]),
+                lightning_wire::bolt11::RouteHint(vec![hint_hop]),
+            ],
+        };
+        let mut keysend = routed.clone();
+        if let Some(r) = keysend.retry.as_mut() {
+            r.bolt11 = String::new();
+            r.keysend = Some(target.clone());
+        }
+        let bytes = keysend.encode();
+        assert_eq!(PaymentRecord::decode(&bytes).unwrap(), keysend);
+        assert_eq!(KeysendTarget::decode(&target.encode()).unwrap(), target);
+        let no_hints = KeysendTarget {
+            route_hints: Vec::new(),
+            custom_records: Vec::new(),
+            ..target.clone()
+        };
+        assert_eq!(KeysendTarget::decode(&no_hints.encode()).unwrap(), no_hints);
+        let t = target.encode();
+        for cut in [1, 40, t.len() - 1] {
+            assert!(KeysendTarget::decode(&t[..cut]).is_err(), "cut at {cut}");
+        }
+        // Type 33 is there, empty: a reader of the previous version still
+        // finds a retry state (and no invoice in it).
+        assert!(bytes.windows(2).any(|w| w == [33, 0]));
         // The record without it is the previous format, byte for byte.
         let plain = PaymentRecord {
             retry: None,
@@ -873,13 +916,39 @@ mod tests {
             payment_hash: PaymentHash([1; 32]),
             preimage: PaymentPreimage([2; 32]),
             amount_msat: 3,
-            paid_by: (ChannelId([4; 32]), 5),
+            paid_by: vec![(ChannelId([4; 32]), 5)],
             custom_records: vec![(65_537, vec![6, 7]), (65_539, vec![])],
             event_handled: true,
         };
         let bytes = ks.encode();
         assert_eq!(KeysendRecord::decode(&bytes).unwrap(), ks);
         assert!(KeysendRecord::decode(&bytes[..bytes.len() - 5]).is_err());
+        // A single-part keysend is written as before: no type 15.
+        assert!(!bytes.windows(2).any(|w| w == [15, 80]));
+        // A multi-part keysend names its other parts in odd type 15; a
+        // reader that knows nothing of it still reads the first.
+        let mut parts = ks.clone();
+        parts.paid_by.push((ChannelId([6; 32]), 7));
+        parts.paid_by.push((ChannelId([8; 32]), 9));
+        let bytes = parts.encode();
+        assert_eq!(KeysendRecord::decode(&bytes).unwrap(), parts);
+        let mut bad = bytes.clone();
+        let at = bad.windows(2).position(|w| w == [15, 80]).unwrap();
+        bad[at + 1] = 79;
+        bad.pop();
+        assert!(KeysendRecord::decode(&bad).is_err(), "not 40-byte entries");
+        // A record of the previous version (types 0 to 13) reads as one
+        // part.
+        let mut w = TlvStreamWriter::new();
+        w.put_raw(0, &FORMAT_VERSION.to_be_bytes());
+        w.put_raw(2, &[1; 32]);
+        w.put_raw(4, &[2; 32]);
+        w.put_raw(6, &3u64.to_be_bytes());
+        w.put_raw(8, &[&[4u8; 32][..], &5u64.to_be_bytes()[..]].concat());
+        w.put_raw(10, &[]);
+        let old = KeysendRecord::decode(&w.into_bytes()).unwrap();
+        assert_eq!(old.paid_by, vec![(ChannelId([4; 32]), 5)]);
+        assert!(old.custom_records.is_empty() && !old.event_handled);
         for state in [
             HoldState::Open,
             HoldState::Accepted,

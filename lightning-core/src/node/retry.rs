@@ -1,5 +1,9 @@
 //! Invoice payments the node routes and retries itself: [`Node::pay_invoice`]
 //! (sending one attempt is the payments code's, `Node::start_attempt`).
+//! Keysends sent with [`Node::keysend_to`] are retried the same way: their
+//! record keeps the keysend's target (payee, preimage, the secret of its
+//! parts, records, hints) where an invoice payment's keeps the invoice,
+//! and a keysend not yet split asks the router for one path first.
 //!
 //! An invoice payment is made of *attempts*: each a route from the router
 //! and fresh onions, one HTLC per path. The first attempt goes over a
@@ -60,9 +64,11 @@ use super::events::PartStatus;
 use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
 use super::mpp_send::PartsOf;
 use super::payments::recipient_of;
-use super::records::RetryState;
+use super::records::{KeysendTarget, RetryState};
 use super::route::Route;
-use super::router_path::{attempt_params, hop_uses, node_route};
+use super::router_path::{
+    attempt_params, hop_uses, keysend_params, keysend_recipient, node_route, single_path,
+};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::Phase;
@@ -105,6 +111,13 @@ impl RetryQueue {
         self.deferred.remove(hash);
         self.restored.remove(hash);
     }
+}
+
+/// What a payment the node routes itself pays: an invoice, or a keysend
+/// ([`Node::keysend_to`]).
+enum Target {
+    Invoice(Box<Bolt11Invoice>),
+    Keysend(KeysendTarget),
 }
 
 /// The first channel of each path.
@@ -632,6 +645,7 @@ impl Node {
         let last = p.last_failure(retry.attempts);
         let created_at = p.created_at;
         let multipart = p.is_multipart();
+        let total_msat = p.amount_msat;
         // What the parts in flight carry is not routed again (BOLT 4: the
         // payee holds them until `total_msat` arrives).
         let (committed_msat, committed_fee) = (p.committed_msat(), p.committed_fee_msat());
@@ -640,24 +654,40 @@ impl Node {
             self.give_up(hash, last, "the retry timeout passed before a new attempt");
             return;
         }
-        let invoice = match retry.bolt11.parse::<Bolt11Invoice>() {
-            Ok(i) => i,
-            Err(e) => {
-                self.give_up(
-                    hash,
-                    last,
-                    &format!("the stored invoice does not parse: {e}"),
-                );
-                return;
-            }
+        let target = match &retry.keysend {
+            Some(k) => Target::Keysend(k.clone()),
+            None => match retry.bolt11.parse::<Bolt11Invoice>() {
+                Ok(i) => Target::Invoice(Box::new(i)),
+                Err(e) => {
+                    self.give_up(
+                        hash,
+                        last,
+                        &format!("the stored invoice does not parse: {e}"),
+                    );
+                    return;
+                }
+            },
         };
-        let chosen = retry.amount_msat.map(Msat);
-        let (amount_msat, delta) = match self.check_invoice(&invoice, chosen, self.now) {
-            Ok(x) => x,
-            Err(e) => {
-                self.give_up(hash, last, &e.to_string());
-                return;
+        // What one HTLC carries (`recipient`) and what a part does
+        // (`part_recipient`: a keysend's parts add our `payment_secret`).
+        let (amount_msat, recipient, part_recipient) = match &target {
+            Target::Invoice(invoice) => {
+                let chosen = retry.amount_msat.map(Msat);
+                let (amount_msat, delta) = match self.check_invoice(invoice, chosen, self.now) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.give_up(hash, last, &e.to_string());
+                        return;
+                    }
+                };
+                let r = recipient_of(invoice, amount_msat, delta);
+                (amount_msat, r.clone(), r)
             }
+            Target::Keysend(k) => (
+                total_msat,
+                keysend_recipient(k, total_msat, false),
+                keysend_recipient(k, total_msat, true),
+            ),
         };
         let Some(outstanding) = amount_msat.checked_sub(committed_msat).filter(|a| *a > 0) else {
             // The parts in flight carry it all: nothing to route.
@@ -667,13 +697,16 @@ impl Node {
             self.save_payment(hash);
             return;
         };
-        let recipient = recipient_of(&invoice, amount_msat, delta);
         let in_flight = self.parts_in_flight(&hash);
         let mut retry = retry;
         // A first hop that cannot take the HTLC after all is excluded and
         // the search repeats (bounded: each round excludes one channel).
         for _ in 0..8 {
-            let Some(mut params) = attempt_params(&invoice, &retry, &self.config) else {
+            let params = match &target {
+                Target::Invoice(invoice) => attempt_params(invoice, &retry, &self.config),
+                Target::Keysend(k) => Some(keysend_params(k, amount_msat, &retry, &self.config)),
+            };
+            let Some(mut params) = params else {
                 self.give_up(hash, last, "the stored invoice has no amount");
                 return;
             };
@@ -681,16 +714,21 @@ impl Node {
             params.max_total_fee = params
                 .max_total_fee
                 .map(|m| m.saturating_sub(Msat(committed_fee)));
-            let found = self
-                .find_route_beside(&params, &in_flight)
-                .map_err(|e| e.to_string())
-                .and_then(|r| {
-                    if r.paths.is_empty() {
-                        Err("an empty route".into())
-                    } else {
-                        Ok(r.paths)
-                    }
-                });
+            // A keysend not split yet stays one path if one carries it.
+            let single_first = matches!(target, Target::Keysend(_)) && !multipart;
+            let found = if single_first {
+                self.find_route_beside(&single_path(&params), &in_flight)
+                    .or_else(|_| self.find_route_beside(&params, &in_flight))
+            } else {
+                self.find_route_beside(&params, &in_flight)
+            };
+            let found = found.map_err(|e| e.to_string()).and_then(|r| {
+                if r.paths.is_empty() {
+                    Err("an empty route".into())
+                } else {
+                    Ok(r.paths)
+                }
+            });
             let paths = match found {
                 Ok(x) => x,
                 Err(why) => {
@@ -713,7 +751,7 @@ impl Node {
             if paths.len() > 1 || multipart {
                 // Parts (`mpp_send`): the ones a first hop refuses stay
                 // outstanding, routed again in this step.
-                match self.send_parts(hash, &recipient, &paths, PartsOf::Retry(next)) {
+                match self.send_parts(hash, &part_recipient, &paths, PartsOf::Retry(next)) {
                     Ok(_) => {
                         self.payment_retries.restored.remove(&hash);
                         return;

@@ -1,7 +1,9 @@
 //! The router's paths as the node sends them: a [`RoutePath`] of
 //! `lightning-router` becomes the node's [`Route`] (and the path kept in
-//! the payment record for the scorer), and an invoice becomes the router's
-//! parameters for one attempt ([`Node::pay_invoice`](super::Node::pay_invoice)).
+//! the payment record for the scorer), and an invoice or a keysend becomes
+//! the router's parameters for one attempt
+//! ([`Node::pay_invoice`](super::Node::pay_invoice),
+//! [`Node::keysend_to`](super::Node::keysend_to)).
 
 use std::collections::HashSet;
 
@@ -10,8 +12,9 @@ use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::Msat;
 
 use super::config::NodeConfig;
-use super::records::{PathHop, RetryState};
-use super::route::{Route, RouteHop};
+use super::events::PaymentPreimage;
+use super::records::{KeysendTarget, PathHop, RetryState};
+use super::route::{RecipientOnion, Route, RouteHop};
 
 /// Blocks added to the payee's `min_final_cltv_expiry_delta` for blocks
 /// found while the HTLC travels (the payments code adds them to the final
@@ -94,7 +97,34 @@ pub(super) fn attempt_params(
     retry: &RetryState,
     config: &NodeConfig,
 ) -> Option<RouteParams> {
-    let mut p = RouteParams::from_invoice(invoice, retry.amount_msat.map(Msat))?;
+    let p = RouteParams::from_invoice(invoice, retry.amount_msat.map(Msat))?;
+    Some(payment_limits(p, retry, config))
+}
+
+/// The router's parameters for an attempt at keysend `target` of
+/// `amount_msat` (the whole payment): its payee, our keysend final CLTV
+/// delta, the caller's hints, and the limits of [`attempt_params`]; split
+/// in up to [`NodeConfig::payment_max_parts`] parts (no invoice says
+/// whether the payee takes parts: the caller first asks for one path,
+/// `Node::keysend_to_with`).
+pub(super) fn keysend_params(
+    target: &KeysendTarget,
+    amount_msat: u64,
+    retry: &RetryState,
+    config: &NodeConfig,
+) -> RouteParams {
+    let mut p = RouteParams::new(NodeId::from_pubkey(&target.payee), Msat(amount_msat));
+    p.min_final_cltv_expiry_delta =
+        u16::try_from(target.final_cltv_expiry_delta).unwrap_or(u16::MAX);
+    p.route_hints.clone_from(&target.route_hints);
+    p.allow_mpp = true;
+    payment_limits(p, retry, config)
+}
+
+/// `p` limited as every attempt of a payment is: fees within the
+/// payment's cap, at most [`NodeConfig::payment_max_parts`] parts, room
+/// for [`CLTV_SLACK`], the payment's exclusions so far.
+fn payment_limits(mut p: RouteParams, retry: &RetryState, config: &NodeConfig) -> RouteParams {
     p.max_total_fee = Some(Msat(
         retry
             .max_fee_msat
@@ -109,7 +139,36 @@ pub(super) fn attempt_params(
         .iter()
         .map(NodeId::from_pubkey)
         .collect::<HashSet<_>>();
-    Some(p)
+    p
+}
+
+/// `p` for one path only: a keysend is split only when no single path
+/// carries it (not every payee takes a keysend in parts).
+pub(super) fn single_path(p: &RouteParams) -> RouteParams {
+    let mut one = p.clone();
+    one.max_path_count = 1;
+    one.allow_mpp = false;
+    one
+}
+
+/// What the final payload of keysend `target` carries for `amount_msat`:
+/// the preimage and records; and, for a part of a split keysend
+/// (`part`), the `payment_secret` we chose, which goes in `payment_data`
+/// with the total (the parts code sets `total_msat`). A single-path
+/// keysend carries no `payment_data`, as it always did (bLIP 3).
+pub(super) fn keysend_recipient(
+    target: &KeysendTarget,
+    amount_msat: u64,
+    part: bool,
+) -> RecipientOnion {
+    RecipientOnion {
+        amount_msat,
+        payment_secret: part.then_some(target.payment_secret),
+        final_cltv_expiry_delta: target.final_cltv_expiry_delta,
+        keysend_preimage: Some(PaymentPreimage(target.preimage)),
+        custom_records: target.custom_records.clone(),
+        ..RecipientOnion::default()
+    }
 }
 
 #[cfg(test)]
