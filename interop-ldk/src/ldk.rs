@@ -27,16 +27,18 @@ use lightning::ln::channelmanager::{
     Bolt11InvoiceParameters, ChainParameters, ChannelManager, PaymentId,
 };
 use lightning::ln::channelmanager::{RecipientOnionFields, Retry};
+use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler, PeerManager};
 use lightning::ln::types::ChannelId;
 use lightning::onion_message::messenger::NullMessageRouter;
-use lightning::routing::gossip::NetworkGraph;
+use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::router::{
     DefaultRouter, PaymentParameters, RouteParameters, RouteParametersConfig,
 };
 use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
+use lightning::routing::utxo::UtxoLookup;
 use lightning::sign::{InMemorySigner, KeysManager, NodeSigner};
 use lightning::types::payment::{PaymentHash, PaymentPreimage, PaymentSecret};
 use lightning::util::config::UserConfig;
@@ -217,10 +219,13 @@ pub type Manager = ChannelManager<
     Arc<NullMessageRouter>,
     Arc<LdkLogger>,
 >;
+/// The gossip handler: LDK's `P2PGossipSync` into the node's graph (no
+/// UTXO lookup) with [`LdkConfig::gossip`], else none.
+type Routing = Arc<dyn RoutingMessageHandler + Send + Sync>;
 type Peers = PeerManager<
     lightning_net_tokio::SocketDescriptor,
     Arc<Manager>,
-    IgnoringMessageHandler,
+    Routing,
     IgnoringMessageHandler,
     Arc<LdkLogger>,
     IgnoringMessageHandler,
@@ -238,6 +243,10 @@ pub struct LdkConfig {
     pub trust_zero_conf: bool,
     /// Fee rate (sat/kw) for every target.
     pub feerate: u32,
+    /// Take part in gossip (BOLT 7) with LDK's `P2PGossipSync` into the
+    /// node's `NetworkGraph`, and open announced channels; off, the node
+    /// ignores gossip and its channels are unannounced.
+    pub gossip: bool,
 }
 
 impl LdkConfig {
@@ -247,6 +256,7 @@ impl LdkConfig {
             anchors,
             trust_zero_conf: false,
             feerate: 1000,
+            gossip: false,
         }
     }
 
@@ -255,7 +265,7 @@ impl LdkConfig {
         config
             .channel_handshake_config
             .negotiate_anchors_zero_fee_htlc_tx = self.anchors;
-        config.channel_handshake_config.announce_for_forwarding = false;
+        config.channel_handshake_config.announce_for_forwarding = self.gossip;
         config.channel_handshake_config.minimum_depth = 1;
         config.channel_handshake_limits.max_minimum_depth = 6;
         config.channel_handshake_limits.trust_own_funding_0conf = true;
@@ -283,6 +293,10 @@ pub enum LdkPaymentOutcome {
     /// `PaymentFailed`, with LDK's reason.
     Failed(Option<PaymentFailureReason>),
 }
+
+/// What [`LdkNode::graph`] shows: each channel's short id with how many
+/// directions have an update; each node with whether it announced itself.
+pub type GraphView = (Vec<(u64, usize)>, Vec<(PublicKey, bool)>);
 
 /// A payment onion's custom TLVs: type and value.
 pub type CustomTlvs = Vec<(u64, Vec<u8>)>;
@@ -325,6 +339,7 @@ pub struct LdkRecord {
 
 struct Inner {
     name: String,
+    graph: Arc<Graph>,
     manager: Arc<Manager>,
     monitor: Arc<Monitor>,
     peers: Arc<Peers>,
@@ -413,8 +428,17 @@ impl LdkNode {
             graph.clone(),
             logger.clone(),
         )));
+        let routing: Routing = if config.gossip {
+            Arc::new(P2PGossipSync::new(
+                graph.clone(),
+                None::<Arc<dyn UtxoLookup + Send + Sync>>,
+                logger.clone(),
+            ))
+        } else {
+            Arc::new(IgnoringMessageHandler {})
+        };
         let router = Arc::new(DefaultRouter::new(
-            graph,
+            graph.clone(),
             logger.clone(),
             keys.clone(),
             scorer,
@@ -444,7 +468,7 @@ impl LdkNode {
         let peers = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: manager.clone(),
-                route_handler: IgnoringMessageHandler {},
+                route_handler: routing,
                 onion_message_handler: IgnoringMessageHandler {},
                 custom_message_handler: IgnoringMessageHandler {},
                 send_only_message_handler: IgnoringMessageHandler {},
@@ -456,6 +480,7 @@ impl LdkNode {
         ));
         let inner = Arc::new(Inner {
             name: name.to_string(),
+            graph,
             manager,
             monitor,
             peers,
@@ -549,6 +574,54 @@ impl LdkNode {
         self.inner.peers.peer_by_node_id(node_id).is_some()
     }
 
+    /// The short channel ids and node ids in the node's gossip graph
+    /// ([`LdkConfig::gossip`]), each channel with how many directions have
+    /// a `channel_update`, and each node with whether its
+    /// `node_announcement` arrived.
+    pub fn graph(&self) -> GraphView {
+        let g = self.inner.graph.read_only();
+        let channels = g
+            .channels()
+            .unordered_iter()
+            .map(|(scid, c)| {
+                let dirs =
+                    usize::from(c.one_to_two.is_some()) + usize::from(c.two_to_one.is_some());
+                (*scid, dirs)
+            })
+            .collect();
+        let nodes = g
+            .nodes()
+            .unordered_iter()
+            .filter_map(|(id, n)| {
+                let key = id.as_pubkey().ok()?;
+                Some((key, n.announcement_info.is_some()))
+            })
+            .collect();
+        (channels, nodes)
+    }
+
+    /// Announces the node (BOLT 7 `node_announcement`: `alias`, its
+    /// listening address) to its peers; LDK sends one only when asked.
+    pub fn announce_node(&self, alias: &str) {
+        let mut name = [0u8; 32];
+        let bytes = alias.as_bytes();
+        name[..bytes.len().min(32)].copy_from_slice(&bytes[..bytes.len().min(32)]);
+        let addr = match self.addr {
+            SocketAddr::V4(a) => lightning::ln::msgs::SocketAddress::TcpIpV4 {
+                addr: a.ip().octets(),
+                port: a.port(),
+            },
+            SocketAddr::V6(a) => lightning::ln::msgs::SocketAddress::TcpIpV6 {
+                addr: a.ip().octets(),
+                port: a.port(),
+            },
+        };
+        self.inner
+            .peers
+            .broadcast_node_announcement([1, 2, 3], name, vec![addr]);
+        self.inner.peers.process_events();
+    }
+
     /// Runs LDK's peer timer: it pings every peer and drops those that did
     /// not answer the previous tick's ping.
     pub fn peer_timer_tick(&self) {
@@ -563,8 +636,8 @@ impl LdkNode {
 
     /// Opens a channel to `node_id`.
     pub fn open_channel(&self, node_id: PublicKey, sats: u64, push_msat: u64) -> ChannelId {
-        let mut config = self.inner.config.user_config();
-        config.channel_handshake_config.announce_for_forwarding = false;
+        // Announced only with [`LdkConfig::gossip`] (`user_config`).
+        let config = self.inner.config.user_config();
         let id = self
             .inner
             .manager

@@ -101,6 +101,10 @@ pub struct NetworkGraphConfig {
     /// the two-week staleness rule). Each is one more output for the host
     /// to watch.
     pub watch_funding_outputs: bool,
+    /// New gossip is relayed to the peers that asked for it in batches,
+    /// one per this interval (BOLT 7 staggered broadcast; default 60 s,
+    /// whole seconds).
+    pub relay_interval: Duration,
 }
 
 impl Default for NetworkGraphConfig {
@@ -114,6 +118,7 @@ impl Default for NetworkGraphConfig {
             max_channels: 500_000,
             max_nodes: 200_000,
             watch_funding_outputs: true,
+            relay_interval: Duration::from_secs(60),
         }
     }
 }
@@ -130,6 +135,7 @@ impl NetworkGraphConfig {
         let mut s = SyncConfig::new(chain_hash);
         s.full_sync_peers = self.full_sync_peers;
         s.recent_window_secs = u32::try_from(self.recent_window.as_secs()).unwrap_or(u32::MAX);
+        s.flush_interval_secs = u32::try_from(self.relay_interval.as_secs()).unwrap_or(u32::MAX);
         s
     }
 }
