@@ -16,6 +16,13 @@
 //!   build from the payee's invoice hint: the middle takes its fee, the
 //!   payee claims.
 //!
+//! - LDK sends us a multi-part keysend over two channels (we opt in with
+//!   `MppReceiveConfig::accept_keysend_parts`): we hold the parts, claim
+//!   the whole amount once and report it with LDK's record.
+//! - We send LDK a multi-part keysend over two channels: our router
+//!   splits it (no single channel carries it), every part with the same
+//!   preimage and our `payment_secret`; LDK claims the whole amount once.
+//!
 //! Every channel's balance is checked after each payment.
 #![allow(clippy::unwrap_used)]
 
@@ -241,4 +248,148 @@ fn keysend_through_an_ldk_middle_hop_static_remotekey() {
 #[test]
 fn keysend_through_an_ldk_middle_hop_anchors() {
     keysend_through_an_ldk_middle_hop(true);
+}
+
+// Multi-part keysend (the preimage and a sender's `payment_data` in every
+// part; BOLT 4 "Basic Multi-Part Payments"), both ways over two channels
+// neither of which can carry the amount alone. LDK 0.2 takes keysends in
+// parts without any setting (0.2.7's `UserConfig` has no
+// `accept_mpp_keysend` any more); it sends them when its route parameters
+// allow MPP (`PaymentParameters::for_keysend(.., true)`) and the onion
+// has a `payment_secret` (`RecipientOnionFields::secret_only`).
+
+/// 300,000 sat: more than one 200,000 sat channel can send.
+const SPLIT_MSAT: u64 = 300_000_000;
+
+#[test]
+fn ldk_sends_us_a_multi_part_keysend() {
+    use lightning::ln::channelmanager::{PaymentId as LdkPaymentId, RecipientOnionFields, Retry};
+    use lightning::routing::router::{PaymentParameters, RouteParameters};
+    use lightning::types::payment::{PaymentPreimage, PaymentSecret};
+
+    let mut ours = config(true);
+    ours.forwarding.accept_keysend = true;
+    ours.mpp_receive.accept_keysend_parts = true;
+    let pair = Pair::with_configs(LdkConfig::new(true), ours);
+    let a = pair.open_from_ldk(200_000, 0);
+    let b = pair.open_from_ldk(200_000, 0);
+
+    let preimage = PaymentPreimage(sha256::Hash::hash(b"ldk multi-part keysend").to_byte_array());
+    let ldk_hash =
+        lightning::types::payment::PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+    let params = RouteParameters::from_payment_params_and_value(
+        PaymentParameters::for_keysend(pair.ours.node_id(), 40, true),
+        SPLIT_MSAT,
+    );
+    let onion = RecipientOnionFields::secret_only(PaymentSecret([0x17; 32]))
+        .with_custom_tlvs(vec![(RECORD_TYPE, b"in parts".to_vec())])
+        .unwrap();
+    pair.ldk
+        .manager()
+        .send_spontaneous_payment(
+            Some(preimage),
+            onion,
+            LdkPaymentId(ldk_hash.0),
+            params,
+            Retry::Attempts(0),
+        )
+        .unwrap();
+    pair.ldk.wait_until("LDK's keysend ends", LIMIT, || {
+        pair.ldk.outcome(&ldk_hash).is_some()
+    });
+    let outcome = pair.ldk.outcome(&ldk_hash);
+    assert!(
+        matches!(outcome, Some(LdkPaymentOutcome::Sent(p)) if p == preimage),
+        "{outcome:?}"
+    );
+    // We received it once, the whole amount, with LDK's record.
+    let hash = PaymentHash(ldk_hash.0);
+    pair.ours.wait_until("we report the keysend", LIMIT, |s| {
+        s.events.iter().any(|e| matches!(e, Event::SpontaneousPaymentReceived { payment_hash, .. } if *payment_hash == hash))
+    });
+    let received = pair.ours.events_matching(|e| {
+        matches!(e, Event::SpontaneousPaymentReceived { payment_hash, .. } if *payment_hash == hash)
+    });
+    assert_eq!(
+        received,
+        vec![Event::SpontaneousPaymentReceived {
+            payment_hash: hash,
+            amount_msat: Msat(SPLIT_MSAT),
+            custom_records: vec![(RECORD_TYPE, b"in parts".to_vec())],
+        }]
+    );
+    pair.ldk.wait_until("both parts settled", LIMIT, || {
+        pair.our_balance_msat(&a) + pair.our_balance_msat(&b) == SPLIT_MSAT
+    });
+    let (on_a, on_b) = (pair.our_balance_msat(&a), pair.our_balance_msat(&b));
+    assert!(
+        on_a > 0 && on_b > 0,
+        "both channels carried a part: {on_a}, {on_b}"
+    );
+    pair.wait_balances_agree(&a);
+    pair.wait_balances_agree(&b);
+    pair.world.assert_no_rejections();
+}
+
+#[test]
+fn we_send_ldk_a_multi_part_keysend() {
+    let pair = Pair::new(true);
+    let a = pair.open_from_us(200_000, 0);
+    let b = pair.open_from_us(200_000, 0);
+    let before = pair.our_balance_msat(&a) + pair.our_balance_msat(&b);
+    let payment = pair
+        .ours
+        .with(|n| {
+            n.keysend_to(
+                pair.ldk.node_id(),
+                Msat(SPLIT_MSAT),
+                vec![(RECORD_TYPE, b"ours, in parts".to_vec())],
+                now(),
+            )
+        })
+        .unwrap();
+    pair.ours.wait_until("our keysend ends", LIMIT, |s| {
+        s.node
+            .payment(&payment)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let p = pair.ours.with(|n| n.payment(&payment)).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    assert!(p.parts.len() >= 2, "sent in parts: {p:?}");
+    let delivered: u64 = p.parts.iter().map(|s| s.amount_msat.0).sum();
+    assert_eq!(delivered, SPLIT_MSAT, "{p:?}");
+    let preimage = p.preimage.unwrap();
+    assert_eq!(
+        sha256::Hash::hash(&preimage.0).to_byte_array(),
+        p.payment_hash.0
+    );
+    // LDK claimed it once, the whole amount, and handed its host our
+    // record.
+    let ldk_hash = lightning::types::payment::PaymentHash(p.payment_hash.0);
+    pair.ldk.wait_until("LDK claimed our keysend", LIMIT, || {
+        pair.ldk
+            .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
+    });
+    let claimed: Vec<u64> = pair.ldk.record(|r| {
+        r.claimed
+            .iter()
+            .filter(|(h, _)| *h == ldk_hash)
+            .map(|(_, a)| *a)
+            .collect()
+    });
+    assert_eq!(claimed, vec![SPLIT_MSAT]);
+    assert_eq!(
+        pair.ldk.record(|r| r.spontaneous.clone()),
+        vec![(
+            ldk_hash,
+            SPLIT_MSAT,
+            vec![(RECORD_TYPE, b"ours, in parts".to_vec())]
+        )]
+    );
+    pair.ldk.wait_until("both parts settled", LIMIT, || {
+        before - pair.our_balance_msat(&a) - pair.our_balance_msat(&b) == SPLIT_MSAT
+    });
+    pair.wait_balances_agree(&a);
+    pair.wait_balances_agree(&b);
+    pair.world.assert_no_rejections();
 }
