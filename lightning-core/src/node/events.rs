@@ -224,11 +224,14 @@ pub enum Event {
     /// A payment without an invoice reached us and was claimed: keysend
     /// (BOLT 4 payload TLV 5482373484 carries the preimage; accepted only
     /// with [`ForwardingConfig::accept_keysend`](super::ForwardingConfig::accept_keysend)).
+    /// A keysend sent in parts (with
+    /// [`MppReceiveConfig::accept_keysend_parts`](super::MppReceiveConfig::accept_keysend_parts))
+    /// is reported once, when every part has arrived.
     /// Delivered at least once; deduplicate by payment hash.
     SpontaneousPaymentReceived {
         /// The payment hash.
         payment_hash: PaymentHash,
-        /// What we received.
+        /// What we received: the HTLC's amount, or the sum of the parts'.
         amount_msat: Msat,
         /// The onion's custom records (odd types of 65536 and above), type
         /// and value.
@@ -506,9 +509,10 @@ pub struct PaymentDetails {
     /// that was not retried; see [`Node::pay_invoice`](super::Node::pay_invoice)).
     #[cfg_attr(feature = "serde", serde(default = "one"))]
     pub attempts: u32,
-    /// A multi-part payment's HTLCs, every attempt's, oldest first (BOLT 4
-    /// "Basic Multi-Part Payments"); empty for a payment made one HTLC at
-    /// a time.
+    /// A multi-part payment's HTLCs (an invoice's, or a keysend's that
+    /// [`Node::keysend_to`](super::Node::keysend_to) split), every
+    /// attempt's, oldest first (BOLT 4 "Basic Multi-Part Payments"); empty
+    /// for a payment made one HTLC at a time.
     #[cfg_attr(feature = "serde", serde(default))]
     pub parts: Vec<PaymentPart>,
     /// For a succeeded payment: the hold times (units of 100 ms, first hop

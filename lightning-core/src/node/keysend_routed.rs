@@ -55,7 +55,8 @@ impl Node {
     /// [`MppReceiveConfig::accept_keysend_parts`](super::MppReceiveConfig::accept_keysend_parts)).
     /// A failed attempt or part is retried like an invoice payment's
     /// (same preimage, so one payment whatever the retries), and the
-    /// payment survives a restart (see the [module](self) documentation).
+    /// payment survives a restart: its record, written before any HTLC
+    /// leaves, keeps the preimage and what a retry needs.
     ///
     /// The payee must accept keysend. Returns the payment's id (its hash);
     /// [`Event::PaymentSent`](super::Event::PaymentSent), with the

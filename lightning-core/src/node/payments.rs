@@ -139,7 +139,9 @@ impl Node {
     /// `route`'s last node with a fresh preimage in onion TLV 5482373484
     /// and `custom_records`; the payee must accept keysend. Returns the
     /// payment hash (the preimage comes back in
-    /// [`Event::PaymentSent`](super::Event::PaymentSent)).
+    /// [`Event::PaymentSent`](super::Event::PaymentSent)). One HTLC over
+    /// the caller's route, never retried nor split; [`Node::keysend_to`]
+    /// routes, retries and splits a keysend itself.
     pub fn send_keysend(
         &mut self,
         route: &Route,
