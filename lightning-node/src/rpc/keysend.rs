@@ -14,8 +14,9 @@
 //! hops `{"id": pubkey, "scid": "BxTxO", "feebase": msat, "feeprop":
 //! u32, "expirydelta": u16}`, the last hop's channel leading to the
 //! destination (BOLT 11 `r` fields, for a destination the public graph does
-//! not reach). `layers` is refused. One attempt, one path: a keysend is not
-//! retried over another route.
+//! not reach). `layers` is refused. The node routes it (`Node::keysend_to_with`):
+//! one path when one carries it, else split in parts, failed attempts
+//! retried with the same preimage.
 
 use std::time::Duration;
 
