@@ -71,6 +71,15 @@ fn network(anchors: bool) -> Net {
         payee.channels().iter().any(|c| c.is_usable)
             && pair.ldk.channels().iter().filter(|c| c.is_usable).count() == 2
     });
+    // The payee's invoices hint at the middle's channel once it has the
+    // middle's `channel_update` for it.
+    payee.wait_until("the payee has the middle's channel_update", LIMIT, || {
+        payee
+            .create_invoice(Some(1_000), "probe")
+            .route_hints()
+            .len()
+            == 1
+    });
     let first = pair
         .ours
         .with(|n| {

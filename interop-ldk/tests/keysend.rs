@@ -172,6 +172,15 @@ fn keysend_through_an_ldk_middle_hop(anchors: bool) {
     payee.wait_until("the middle's channel is usable", LIMIT, || {
         payee.channels().iter().any(|c| c.is_usable)
     });
+    // The payee's invoices hint at the channel once it has the middle's
+    // `channel_update` for it.
+    payee.wait_until("the payee has the middle's channel_update", LIMIT, || {
+        payee
+            .create_invoice(Some(1_000), "probe")
+            .route_hints()
+            .len()
+            == 1
+    });
     let first = pair
         .ours
         .with(|n| {
