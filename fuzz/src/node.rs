@@ -1,7 +1,7 @@
 //! Whole-node fuzz target (`node_full_stack`): one [`Node`] with a
 //! [`MemoryStore`], an honest second `Node` it can open channels with and
 //! pay, and up to [`SLOTS`] hostile peers
-//! ([`HostilePeer`](lightning_test_support::hostile::HostilePeer)), all
+//! ([`HostilePeer`]), all
 //! driven by the input.
 //!
 //! The input is a sequence of operations, each one byte of opcode

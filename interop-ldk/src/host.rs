@@ -1,5 +1,5 @@
 //! Our node's TCP host: the shared host loop of `lightning-test-support`
-//! ([`TcpHost`], here [`OurNode`]), and the configuration the scenarios
+//! ([`TcpHost`](lightning_test_support::host::TcpHost), here [`OurNode`]), and the configuration the scenarios
 //! start from.
 
 use bitcoin::Network;

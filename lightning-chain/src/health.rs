@@ -44,7 +44,7 @@ impl Default for ChainHealthConfig {
 type Callback = Box<dyn FnMut(&ChainHealthEvent) + Send>;
 
 /// Watches every chain source's tip and turns the warnings into events; see
-/// the [module documentation](self).
+/// the `health` module's documentation.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

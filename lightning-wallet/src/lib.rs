@@ -22,9 +22,9 @@
 //! [`ChainSource`](lightning_chain::ChainSource) with
 //! [`BdkWallet::sync_blocks`] (bitcoind through `lightning-chain`'s
 //! `bitcoind` adapter, or the simulated chain), through an Electrum server
-//! with `bdk_electrum` (feature `electrum`, [`BdkWallet::sync_electrum`])
+//! with `bdk_electrum` (feature `electrum`, `BdkWallet::sync_electrum`)
 //! or an Esplora API with `bdk_esplora` (feature `esplora`,
-//! [`BdkWallet::sync_esplora`]).
+//! `BdkWallet::sync_esplora`).
 //!
 //! ```
 //! use bitcoin::Network;

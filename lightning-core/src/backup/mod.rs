@@ -12,7 +12,7 @@
 //! `payment_basepoint` directly, so it needs no per-commitment data. See
 //! ARCHITECTURE.md, "Backups and watchtowers".
 //!
-//! - [`format`]: the plaintext (TLV streams, versioned);
+//! - [`format`](mod@format): the plaintext (TLV streams, versioned);
 //! - [`crypto`]: the key (ECDH of the node key with a fixed point, then
 //!   HKDF-SHA256 with a domain label) and the ChaCha20-Poly1305 envelope;
 //! - [`recovery`]: a recovered channel's record and its `to_remote` sweep.

@@ -21,7 +21,7 @@
 //! write. The update log is the one field that is not replaced whole in
 //! update records: a snapshot holds it whole (field 78, each add's onion in
 //! a field of its own), an update record the change since the previous
-//! write (field 80, [`super::log_delta`]), so a write costs what changed.
+//! write (field 80, `log_delta`), so a write costs what changed.
 //! (Update records written before field 80 hold the whole log in field 78;
 //! they still restore.) Every [`ChannelConfig::snapshot_every`](super::ChannelConfig)
 //! updates the record is compacted into a new snapshot and the folded update

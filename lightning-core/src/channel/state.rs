@@ -115,7 +115,7 @@ pub struct ChannelConfig {
     /// (BOLT 2 `channel_flags` bit 0): the channel is announced once it is
     /// 6 blocks deep (BOLT 7). Inbound channels follow the funder's flag.
     pub announce_channel: bool,
-    /// Raise [`ChannelEvent::CounterpartyRevoked`](super::ChannelEvent::CounterpartyRevoked)
+    /// Raise [`ChannelEvent::CounterpartyRevoked`]
     /// with the commitment each `revoke_and_ack` of the peer revokes (for
     /// a watchtower client: the node turns it into a justice kit). Off by
     /// default: it costs one commitment build per revocation.
@@ -393,7 +393,7 @@ impl<S: ChannelSigner> Channel<S> {
     /// handles with [`Channel::handle_error`].
     ///
     /// An `update_*` message gets no write of its own
-    /// ([`Durability::Deferred`]): until the peer's `commitment_signed`
+    /// (`Durability::Deferred`): until the peer's `commitment_signed`
     /// covers it, a crash may lose it, and the peer sends it again after
     /// `channel_reestablish` (BOLT 2, "Message Retransmission"). It is
     /// written with the next write.

@@ -834,8 +834,8 @@ impl UpdateLog {
     /// The contents of `holder`'s current or next commitment.
     ///
     /// Balances can go below zero only if a caller skipped the affordability
-    /// checks; they saturate at zero rather than wrap, and
-    /// [`UpdateLog::check_balances`] reports the problem.
+    /// checks; they saturate at zero rather than wrap (and
+    /// [`UpdateLog::total_msat`] then no longer adds up to the channel).
     pub fn view(&self, holder: Side, which: Which) -> CommitmentView<'_> {
         let included = |u: &Update| match which {
             Which::Current => u.in_commitment_of(holder),

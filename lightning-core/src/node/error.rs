@@ -41,7 +41,7 @@ pub enum NodeError {
     /// The invoice cannot be paid or built.
     #[error("invoice: {0}")]
     Invoice(String),
-    /// [`Node::pay_invoice_str`] was given a string that is not a valid
+    /// [`Node::pay_invoice_str`](super::Node::pay_invoice_str) was given a string that is not a valid
     /// BOLT 11 invoice (too long, bad checksum, bad signature...).
     #[error("invalid invoice: {0}")]
     InvalidInvoice(#[from] lightning_wire::bolt11::Bolt11ParseError),

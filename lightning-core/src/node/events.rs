@@ -386,7 +386,7 @@ pub struct PaymentFailure {
     pub attempts: u32,
     /// The hold times the returned error's attribution data reported, in
     /// units of 100 ms, one per hop whose attribution verified, first hop
-    /// first (BOLT 4, "Returning Errors": the origin "record[s] the
+    /// first (BOLT 4, "Returning Errors": the origin "record\[s\] the
     /// reported htlc hold time for this hop"). A hop's time includes the
     /// time of the hops after it; a hop without timing reports 0. Empty
     /// when no attribution data came back (a peer without

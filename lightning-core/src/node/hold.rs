@@ -188,9 +188,9 @@ impl Node {
 
     /// Claims the HTLCs held for the hold invoice of `preimage`'s hash
     /// (every part of its set;
-    /// [`Event::HoldInvoiceAccepted`](super::Event::HoldInvoiceAccepted)
+    /// [`Event::HoldInvoiceAccepted`]
     /// came for it). The claim is recorded before the preimage can leave;
-    /// [`Event::PaymentReceived`](super::Event::PaymentReceived) follows,
+    /// [`Event::PaymentReceived`] follows,
     /// with the sum of the parts. Refused when nothing is held for it, or
     /// the claim deadline (its earliest part's) passed (the node failed
     /// it then).

@@ -166,7 +166,7 @@ impl Node {
     /// Issues a hold invoice for `payment_hash`, a hash whose preimage the
     /// host holds (or will): the paying HTLC is held until the host calls
     /// [`Node::claim_for_hash`] or [`Node::fail_for_hash`] (see
-    /// [`hold`](super::hold) for the deadline). Refused for a hash one of
+    /// the `hold` module for the deadline). Refused for a hash one of
     /// our invoices already has.
     pub fn create_hold_invoice(
         &mut self,

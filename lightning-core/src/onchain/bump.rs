@@ -1,6 +1,6 @@
 //! Fee bumping for on-chain claims (issue 15, "Deadlines and fee bumping"),
 //! sans-IO: building blocks the resolver calls, with the host's
-//! [`Wallet`](lightning_chain::wallet::Wallet) paying where a claim cannot
+//! [`Wallet`] paying where a claim cannot
 //! pay for itself.
 //!
 //! - [`schedule`]: [`FeeBumpState`], a claim's fee history persisted as

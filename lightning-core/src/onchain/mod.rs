@@ -6,7 +6,7 @@
 //!   commitment of the peer (with the per-commitment secret that unlocks
 //!   it), or an unknown spend (BOLT 5, "General Requirements": warn about
 //!   lost funds).
-//! - [`resolve`]: for each kind, the outputs we can claim and how, as data
+//! - [`resolve`](mod@resolve): for each kind, the outputs we can claim and how, as data
 //!   ([`Claim`], [`HolderHtlcClaim`]), and the signed transactions that
 //!   claim them, built with [`crate::transactions::sweep`] and
 //!   [`crate::transactions::htlc`].

@@ -6,7 +6,7 @@
 //! other on one connection) and reads one response object per request,
 //! each followed by a blank line. Errors are
 //! `{"error":{"code":...,"message":...}}` with CLN's codes (see
-//! [`methods`]). A request over [`MAX_REQUEST`] bytes, a body that is not
+//! `methods`). A request over [`MAX_REQUEST`] bytes, a body that is not
 //! JSON, or a client that goes away mid-request ends that connection
 //! only; each connection has its own thread, so a method that waits
 //! (`waitanyinvoice`, `pay`) holds up no one else.
