@@ -212,6 +212,86 @@ impl Pair {
         id
     }
 
+    /// Our node opens a channel of `sats` to `node_id` (a node other than
+    /// the pair's LDK one), waits for its funding to be broadcast and mines
+    /// `depth` blocks. Returns the channel id; the caller waits for what it
+    /// needs next (usable, announced).
+    pub fn open_from_us_to(
+        &self,
+        node_id: bitcoin::secp256k1::PublicKey,
+        sats: u64,
+        depth: usize,
+    ) -> ChannelId {
+        let known: Vec<ChannelId> = self
+            .ours
+            .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
+        let mempool = self.world.chain.mempool().len();
+        self.ours
+            .with(|n| {
+                n.open_channel(
+                    node_id,
+                    bitcoin::Amount::from_sat(sats),
+                    lightning_core::amount::Msat(0),
+                )
+            })
+            .unwrap();
+        self.ours
+            .wait_until("our funding is broadcast", LIMIT, |s| {
+                !s.errors.is_empty() || self.world.chain.mempool().len() > mempool
+            });
+        self.world.mine(depth);
+        self.new_channel(&known)
+    }
+
+    /// A second LDK node (`name`, from `seed`, its coins from
+    /// `wallet_seed`) behind the pair's LDK node: the pair's LDK node opens
+    /// an unannounced channel of `sats` to it. Returns once the channel is
+    /// usable and the new node's invoices carry its route hint (it has the
+    /// pair's LDK node's `channel_update`).
+    pub fn ldk_payee_behind_ldk(
+        &self,
+        name: &str,
+        seed: [u8; 32],
+        wallet_seed: [u8; 32],
+        sats: u64,
+    ) -> LdkNode {
+        let wallets = self.world.wallets(&[wallet_seed], 2);
+        let payee = LdkNode::start(
+            name,
+            seed,
+            self.world.chain.clone(),
+            wallets[0].clone(),
+            self.ldk.config(),
+        );
+        self.ldk.connect(payee.node_id(), payee.addr);
+        payee.wait_until("the payee sees the middle", LIMIT, || {
+            payee.is_connected(&self.ldk.node_id())
+        });
+        let before = self.world.chain.mempool().len();
+        self.ldk.open_channel(payee.node_id(), sats, 0);
+        self.ldk
+            .wait_until("the middle broadcasts its funding", LIMIT, || {
+                self.world.chain.mempool().len() > before
+            });
+        self.world.mine(1);
+        payee.wait_until("the middle's channel is usable", LIMIT, || {
+            payee.channels().iter().any(|c| c.is_usable)
+                && self
+                    .ldk
+                    .channels()
+                    .iter()
+                    .any(|c| c.counterparty.node_id == payee.node_id() && c.is_usable)
+        });
+        payee.wait_until("the payee has the middle's channel_update", LIMIT, || {
+            payee
+                .create_invoice(Some(1_000), "probe")
+                .route_hints()
+                .len()
+                == 1
+        });
+        payee
+    }
+
     /// The channel our node has that is not in `known` (and not closed).
     fn new_channel(&self, known: &[ChannelId]) -> ChannelId {
         self.ours.with(|n| {

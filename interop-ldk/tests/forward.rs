@@ -17,7 +17,6 @@
 
 use interop_ldk::ldk::{LdkNode, LdkPaymentOutcome};
 use interop_ldk::pair::{Pair, LIMIT};
-use lightning_core::amount::Msat;
 use lightning_core::node::Event;
 use lightning_wire::types::ChannelId;
 
@@ -50,25 +49,7 @@ fn line(anchors: bool) -> Line {
 
     // The payer opens to us; we open to the payee.
     let inbound = pair.open_from_ldk(500_000, 0);
-    let known: Vec<ChannelId> = pair
-        .ours
-        .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
-    let mempool = pair.world.chain.mempool().len();
-    pair.ours
-        .with(|n| n.open_channel(payee.node_id(), bitcoin::Amount::from_sat(500_000), Msat(0)))
-        .unwrap();
-    pair.ours
-        .wait_until("our funding is broadcast", LIMIT, |s| {
-            !s.errors.is_empty() || pair.world.chain.mempool().len() > mempool
-        });
-    pair.world.mine(1);
-    let outbound = pair.ours.with(|n| {
-        n.list_channels()
-            .iter()
-            .map(|c| c.channel_id)
-            .find(|id| !known.contains(id))
-            .unwrap()
-    });
+    let outbound = pair.open_from_us_to(payee.node_id(), 500_000, 1);
     pair.ours
         .wait_until("our channel to the payee is usable", LIMIT, |s| {
             s.node

@@ -22,8 +22,6 @@ use std::time::Duration;
 use interop_ldk::host::config;
 use interop_ldk::ldk::{GraphView, LdkConfig, LdkNode};
 use interop_ldk::pair::{Pair, LIMIT};
-use lightning_core::amount::Msat;
-use lightning_wire::types::ChannelId;
 
 /// Gossip relays and LDK's timers take a while.
 const GOSSIP_LIMIT: Duration = Duration::from_secs(60);
@@ -57,25 +55,7 @@ fn gossip_with_ldk(anchors: bool) {
 
     // LDK 1 opens to us; we open to LDK 2; six confirmations.
     let first = pair.open_from_ldk(400_000, 0);
-    let known: Vec<ChannelId> = pair
-        .ours
-        .with(|n| n.list_channels().iter().map(|c| c.channel_id).collect());
-    let mempool = pair.world.chain.mempool().len();
-    pair.ours
-        .with(|n| n.open_channel(ldk2.node_id(), bitcoin::Amount::from_sat(400_000), Msat(0)))
-        .unwrap();
-    pair.ours
-        .wait_until("our funding is broadcast", LIMIT, |_| {
-            pair.world.chain.mempool().len() > mempool
-        });
-    pair.world.mine(6);
-    let second = pair.ours.with(|n| {
-        n.list_channels()
-            .iter()
-            .map(|c| c.channel_id)
-            .find(|id| !known.contains(id))
-            .unwrap()
-    });
+    let second = pair.open_from_us_to(ldk2.node_id(), 400_000, 6);
     pair.ours
         .wait_until("both our channels are announced", GOSSIP_LIMIT, |s| {
             let chans = s.node.list_channels();

@@ -28,7 +28,7 @@
 
 use bitcoin::hashes::{sha256, Hash};
 use interop_ldk::host::{config, now};
-use interop_ldk::ldk::{LdkConfig, LdkNode, LdkPaymentOutcome};
+use interop_ldk::ldk::{LdkConfig, LdkPaymentOutcome};
 use interop_ldk::pair::{ldk_id, Pair, LIMIT};
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, PaymentHash, PaymentId, PaymentStatus, Route, RouteHop};
@@ -149,38 +149,8 @@ fn keysend_both_ways_anchors() {
 /// LDK node, over a route we build from the payee's invoice hint.
 fn keysend_through_an_ldk_middle_hop(anchors: bool) {
     let pair = Pair::new(anchors);
-    let wallets = pair.world.wallets(&[[6; 32]], 2);
-    let payee = LdkNode::start(
-        "ldk-payee",
-        [36; 32],
-        pair.world.chain.clone(),
-        wallets[0].clone(),
-        pair.ldk.config(),
-    );
-    pair.ldk.connect(payee.node_id(), payee.addr);
-    payee.wait_until("the payee sees the middle", LIMIT, || {
-        payee.is_connected(&pair.ldk.node_id())
-    });
     let ours = pair.open_from_us(1_000_000, 0);
-    let before = pair.world.chain.mempool().len();
-    pair.ldk.open_channel(payee.node_id(), 300_000, 0);
-    pair.ldk
-        .wait_until("the middle broadcasts its funding", LIMIT, || {
-            pair.world.chain.mempool().len() > before
-        });
-    pair.world.mine(1);
-    payee.wait_until("the middle's channel is usable", LIMIT, || {
-        payee.channels().iter().any(|c| c.is_usable)
-    });
-    // The payee's invoices hint at the channel once it has the middle's
-    // `channel_update` for it.
-    payee.wait_until("the payee has the middle's channel_update", LIMIT, || {
-        payee
-            .create_invoice(Some(1_000), "probe")
-            .route_hints()
-            .len()
-            == 1
-    });
+    let payee = pair.ldk_payee_behind_ldk("ldk-payee", [36; 32], [6; 32], 300_000);
     let first = pair
         .ours
         .with(|n| {
