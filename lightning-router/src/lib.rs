@@ -9,12 +9,16 @@
 //!   and `Router::query_routes`; the search itself is in `search`.
 //! - [`scorer`] holds [`ProbabilisticScorer`], liquidity bounds per channel
 //!   direction learned from outcomes and turned into a penalty.
+//! - [`blinded`] holds [`BlindedPaymentPath`] and its [`BlindedPayInfo`]
+//!   (BOLT 4 "Route Blinding", BOLT 12 `blinded_payinfo`): a route may end
+//!   in a blinded tail ([`RoutePath::blinded_tail`]).
 //! - [`attempts`] holds [`PaymentAttempts`], retries within a budget.
 //! - [`synthetic`] holds a seeded mainnet-like topology with hidden liquidity,
 //!   and [`sim`], the payment loop a simulation runs over it.
 #![forbid(unsafe_code)]
 
 pub mod attempts;
+pub mod blinded;
 #[cfg(feature = "gossip")]
 pub mod gossip;
 pub mod graph;
@@ -28,6 +32,7 @@ pub mod synthetic;
 pub use attempts::{
     Attempt, FailureReason, PartId, PaymentAttempts, PaymentFailure, PaymentState, RetryBudget,
 };
+pub use blinded::{BlindedHop, BlindedPayInfo, BlindedPaymentPath, BlindedTail, HopRelay};
 pub use graph::{
     AdjacentChannel, ChannelPolicy, ChannelSpec, ChannelView, CompactGraph, Direction, NodeId,
     NodeIndex, RoutingGraph,

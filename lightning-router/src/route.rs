@@ -7,6 +7,7 @@ use lightning_wire::bolt11::{Bolt11Invoice, RouteHint};
 use lightning_wire::types::ShortChannelId;
 use lightning_wire::Msat;
 
+use crate::blinded::{BlindedPaymentPath, BlindedTail};
 use crate::graph::{Direction, NodeId};
 use crate::scorer::HopUse;
 
@@ -43,7 +44,8 @@ pub struct FirstHop {
 /// What to route.
 #[derive(Clone, Debug)]
 pub struct RouteParams {
-    /// The final recipient.
+    /// The final recipient (ignored when [`RouteParams::blinded_paths`] is
+    /// not empty: the recipient of a blinded path is unknown).
     pub payee: NodeId,
     /// What the payee must receive, in total over all parts.
     pub amount: Msat,
@@ -60,6 +62,15 @@ pub struct RouteParams {
     pub max_path_length: u8,
     /// Private last hops from the invoice (BOLT 11 `r`).
     pub route_hints: Vec<RouteHint>,
+    /// The recipient's blinded paths (BOLT 12 `invoice_paths` with their
+    /// `invoice_blindedpay`). When not empty, every part ends in one of
+    /// them ([`RoutePath::blinded_tail`]): the search targets their
+    /// introduction nodes, `payee` and `min_final_cltv_expiry_delta` are
+    /// ignored (each path's [`BlindedPayInfo`](crate::BlindedPayInfo)
+    /// includes the recipient's delta), and so are `route_hints` (they
+    /// lead to `payee`). Paths whose features set an even bit are skipped
+    /// (BOLT 12).
+    pub blinded_paths: Vec<BlindedPaymentPath>,
     /// Channels not to use.
     pub excluded_channels: HashSet<ShortChannelId>,
     /// Nodes not to route through (the payer and payee cannot be excluded).
@@ -85,11 +96,62 @@ impl RouteParams {
             max_path_count: 10,
             max_path_length: MAX_PATH_LENGTH,
             route_hints: Vec::new(),
+            blinded_paths: Vec::new(),
             excluded_channels: HashSet::new(),
             excluded_nodes: HashSet::new(),
             allow_mpp: true,
             split_threshold: 0.9,
         }
+    }
+
+    /// Defaults for paying `amount` over the recipient's blinded `paths`
+    /// (BOLT 4 "Route Blinding"): the search ends at the paths'
+    /// introduction nodes, each path one virtual last hop charging its
+    /// aggregated `blinded_payinfo`.
+    ///
+    /// ```
+    /// use lightning_router::{
+    ///     find_route, BlindedHop, BlindedPayInfo, BlindedPaymentPath, ChannelPolicy,
+    ///     ChannelSpec, CompactGraph, NodeId, RouteParams, ZeroPenalty,
+    /// };
+    /// use lightning_wire::{types::ShortChannelId, Msat};
+    /// use secp256k1::{PublicKey, SecretKey, SECP256K1};
+    ///
+    /// let key = |i: u8| PublicKey::from_secret_key(SECP256K1, &SecretKey::from_slice(&[i; 32]).unwrap());
+    /// let (payer, intro) = (NodeId::from_pubkey(&key(1)), NodeId::from_pubkey(&key(2)));
+    /// let policy = ChannelPolicy {
+    ///     fee_base_msat: 1000, fee_proportional_millionths: 100, cltv_expiry_delta: 40,
+    ///     htlc_minimum_msat: Msat(1), htlc_maximum_msat: Msat(1_000_000_000), disabled: false,
+    /// };
+    /// let graph = CompactGraph::build(vec![ChannelSpec {
+    ///     scid: ShortChannelId(1), node_a: payer, node_b: intro, capacity: Some(Msat(2_000_000_000)),
+    ///     a_to_b: Some(policy), b_to_a: Some(policy),
+    /// }]).unwrap();
+    /// let path = BlindedPaymentPath {
+    ///     introduction_node: intro,
+    ///     first_path_key: key(9),
+    ///     hops: vec![
+    ///         BlindedHop { blinded_node_id: key(10), encrypted_recipient_data: vec![1; 40] },
+    ///         BlindedHop { blinded_node_id: key(11), encrypted_recipient_data: vec![2; 40] },
+    ///     ],
+    ///     payinfo: BlindedPayInfo {
+    ///         fee_base_msat: 500, fee_proportional_millionths: 1000, cltv_expiry_delta: 100,
+    ///         htlc_minimum_msat: Msat(1), htlc_maximum_msat: Msat(u64::MAX), features: vec![],
+    ///     },
+    /// };
+    /// let params = RouteParams::for_blinded_paths(vec![path], Msat(1_000_000));
+    /// let route = find_route(&graph, &payer, None, &params, &ZeroPenalty).unwrap();
+    /// let tail = route.paths[0].blinded_tail.as_ref().unwrap();
+    /// // 500 + 1_000_000 * 1000 / 1e6 for the blinded part, nothing for our own channel.
+    /// assert_eq!(tail.amount, Msat(1_001_500));
+    /// assert_eq!(route.paths[0].hops[0].amount, Msat(1_001_500));
+    /// assert_eq!(route.paths[0].total_cltv_expiry_delta(), 100);
+    /// ```
+    pub fn for_blinded_paths(paths: Vec<BlindedPaymentPath>, amount: Msat) -> Self {
+        let mut p = RouteParams::new(NodeId([0; 33]), amount);
+        p.min_final_cltv_expiry_delta = 0;
+        p.blinded_paths = paths;
+        p
     }
 
     /// The parameters an invoice asks for: its payee, amount (or
@@ -139,17 +201,29 @@ pub struct RoutePath {
     /// The scorer's estimate that this part arrives, given the parts
     /// before it in the same route.
     pub success_probability: f64,
+    /// The blinded path this part ends in, when the request gave
+    /// [`RouteParams::blinded_paths`]: `hops` then lead to its
+    /// introduction node (and are empty when the payer is that node).
+    pub blinded_tail: Option<BlindedTail>,
 }
 
 impl RoutePath {
     /// What the payee receives over this part.
     pub fn final_amount(&self) -> Msat {
+        if let Some(t) = &self.blinded_tail {
+            return t.final_amount;
+        }
         self.hops.last().map_or(Msat::ZERO, |h| h.amount)
     }
 
-    /// What the payer sends over its first channel.
+    /// What the payer sends over its first channel (or hands itself as
+    /// the introduction node of a blinded tail).
     pub fn sent_amount(&self) -> Msat {
-        self.hops.first().map_or(Msat::ZERO, |h| h.amount)
+        match (self.hops.first(), &self.blinded_tail) {
+            (Some(h), _) => h.amount,
+            (None, Some(t)) => t.amount,
+            (None, None) => Msat::ZERO,
+        }
     }
 
     /// The fees of this part.
@@ -159,7 +233,21 @@ impl RoutePath {
 
     /// The first HTLC's CLTV delta (the most the funds are locked).
     pub fn total_cltv_expiry_delta(&self) -> u32 {
-        self.hops.first().map_or(0, |h| h.cltv_expiry_delta)
+        match (self.hops.first(), &self.blinded_tail) {
+            (Some(h), _) => h.cltv_expiry_delta,
+            (None, Some(t)) => t.cltv_expiry_delta,
+            (None, None) => 0,
+        }
+    }
+
+    /// The onion payloads this part takes: one per hop, plus one per
+    /// blinded hop after the introduction node.
+    pub fn onion_hop_count(&self) -> usize {
+        self.hops.len()
+            + self
+                .blinded_tail
+                .as_ref()
+                .map_or(0, |t| usize::from(t.path.extra_hops()))
     }
 
     /// The hops as a scorer learns from them.
@@ -228,4 +316,14 @@ pub enum RouteError {
     /// No path (or set of parts) satisfies every constraint.
     #[error("no route satisfies the constraints")]
     NoRoute,
+    /// None of the blinded paths can be used: each has an unknown even
+    /// feature bit, no hop, or an introduction node that is neither in the
+    /// graph, nor a peer, nor reached by a route hint.
+    #[error("no blinded path has a usable, known introduction node")]
+    UnknownIntroductionNode,
+    /// The introduction nodes are known but none is reachable from the
+    /// payer over channels that are enabled and not excluded, at any
+    /// amount.
+    #[error("no blinded path's introduction node is reachable from the payer")]
+    IntroductionNodeUnreachable,
 }

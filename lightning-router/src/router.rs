@@ -26,7 +26,7 @@ use lightning_wire::Msat;
 use crate::graph::{NodeId, RoutingGraph};
 use crate::route::{FirstHop, Route, RouteError, RouteParams, RoutePath};
 use crate::scorer::{HopUse, ScoreLookup};
-use crate::search::{Found, Problem, Searcher, Usage};
+use crate::search::{blinded_usage_key, Found, Problem, Searcher, Usage};
 
 /// A router with reusable search memory (one per thread; a search does
 /// not allocate per node once it has run on a graph of that size).
@@ -81,10 +81,18 @@ fn add_usage(usage: &mut Usage, path: &RoutePath) {
             .or_insert(Msat::ZERO);
         *e = e.saturating_add(h.amount);
     }
+    if let Some(t) = &path.blinded_tail {
+        let e = usage
+            .entry(blinded_usage_key(t.path_index))
+            .or_insert(Msat::ZERO);
+        *e = e.saturating_add(t.amount);
+    }
 }
 
 fn same_channels(a: &RoutePath, b: &RoutePath) -> bool {
-    a.hops.len() == b.hops.len()
+    let tail = |p: &RoutePath| p.blinded_tail.as_ref().map(|t| t.path_index);
+    tail(a) == tail(b)
+        && a.hops.len() == b.hops.len()
         && a.hops
             .iter()
             .zip(&b.hops)
@@ -154,9 +162,13 @@ impl Router {
             let e = base.entry((u.scid, u.direction)).or_insert(Msat::ZERO);
             *e = e.saturating_add(u.amount);
         }
-        self.solve(graph, &pb, params, scorer, &base)
-            .map(|c| c.route)
-            .ok_or(RouteError::NoRoute)
+        match self.solve(graph, &pb, params, scorer, &base) {
+            Some(c) => Ok(c.route),
+            None if pb.is_blinded() && !pb.introduction_reachable(graph) => {
+                Err(RouteError::IntroductionNodeUnreachable)
+            }
+            None => Err(RouteError::NoRoute),
+        }
     }
 
     fn solve<G: RoutingGraph, S: ScoreLookup>(

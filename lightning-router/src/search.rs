@@ -13,6 +13,13 @@
 //! for the last node", BOLT 11 `c`). So every limit can be checked on the
 //! exact amount as the search goes; a node is settled once, at its cheapest
 //! cost, where cost is fees plus the scorer's penalties.
+//!
+//! With blinded paths (BOLT 4 "Route Blinding") the search starts at a
+//! virtual recipient; each blinded path is one virtual edge into it from
+//! its introduction node, charging the path's aggregated fee on the amount
+//! the recipient receives and its CLTV delta above the current height
+//! (`blinded_payinfo`, BOLT 12), and counting its blinded hops after the
+//! introduction node toward the path length.
 
 use core::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -20,12 +27,23 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use lightning_wire::types::ShortChannelId;
 use lightning_wire::Msat;
 
+use crate::blinded::{BlindedPaymentPath, BlindedTail};
 use crate::graph::{ChannelPolicy, Direction, NodeId, NodeIndex, RoutingGraph};
 use crate::route::{FirstHop, RouteError, RouteHop, RouteParams, RoutePath, MAX_PATH_LENGTH};
 use crate::scorer::ScoreLookup;
 
 /// In-flight amounts per channel direction of the parts already chosen.
 pub(crate) type Usage = HashMap<(ShortChannelId, Direction), Msat>;
+
+/// The key under which [`Usage`] counts what the parts of a route put on
+/// blinded path `index` (no real channel: the scid is out of any block's
+/// range).
+pub(crate) fn blinded_usage_key(index: usize) -> (ShortChannelId, Direction) {
+    (
+        ShortChannelId(u64::MAX - index as u64),
+        Direction::FromNode1,
+    )
+}
 
 /// A channel not in the graph: a route hint hop.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +72,10 @@ pub(crate) struct Problem {
     final_cltv: u32,
     max_cltv: u32,
     max_len: u8,
+    /// The usable blinded paths, by index in the request, with their
+    /// introduction node's index; `payee` is then a virtual node.
+    blinded: Vec<(usize, u32)>,
+    blinded_paths: Vec<BlindedPaymentPath>,
 }
 
 fn direction_between(from: &NodeId, to: &NodeId) -> Direction {
@@ -71,7 +93,8 @@ impl Problem {
         first_hops: Option<&[FirstHop]>,
         params: &RouteParams,
     ) -> Result<Problem, RouteError> {
-        if *payer == params.payee {
+        let blinded = !params.blinded_paths.is_empty();
+        if !blinded && *payer == params.payee {
             return Err(RouteError::PayerIsPayee);
         }
         if params.amount == Msat::ZERO {
@@ -93,9 +116,17 @@ impl Problem {
             return Err(RouteError::NoPayerChannels);
         }
         let payer_idx = intern(payer, &mut extra_ids);
-        let payee_idx = intern(&params.payee, &mut extra_ids);
+        let payee_idx = if blinded {
+            // The unknown recipient of the blinded paths: a node of its
+            // own, never matched by id.
+            extra_ids.push(NodeId([0; 33]));
+            n_graph + (extra_ids.len() - 1) as u32
+        } else {
+            intern(&params.payee, &mut extra_ids)
+        };
         let mut extra_in: HashMap<u32, Vec<ExtraEdge>> = HashMap::new();
-        for hint in &params.route_hints {
+        let hints: &[_] = if blinded { &[] } else { &params.route_hints };
+        for hint in hints {
             for (i, hop) in hint.0.iter().enumerate() {
                 let from_id = NodeId(*hop.src_node_id.as_bytes());
                 let to_id = match hint.0.get(i + 1) {
@@ -129,10 +160,35 @@ impl Problem {
                 first_hops_at.entry(c).or_default().push(i);
             }
         }
-        if payee_idx >= n_graph
-            && !extra_in.contains_key(&payee_idx)
-            && !first_hops_at.contains_key(&payee_idx)
-        {
+        let known =
+            |i: u32| i < n_graph || extra_in.contains_key(&i) || first_hops_at.contains_key(&i);
+        let mut usable = Vec::new();
+        for (i, path) in params.blinded_paths.iter().enumerate() {
+            if path.hops.is_empty() || path.payinfo.has_unknown_required_features() {
+                continue;
+            }
+            let intro = graph
+                .node_index(&path.introduction_node)
+                .map(|x| x.0)
+                .or_else(|| {
+                    let at = extra_ids
+                        .iter()
+                        .position(|x| *x == path.introduction_node)?;
+                    Some(n_graph + at as u32)
+                });
+            let Some(intro) = intro else { continue };
+            // The payer as the recipient itself: nothing to pay.
+            if intro == payer_idx && path.hops.len() == 1 {
+                continue;
+            }
+            if intro == payer_idx || known(intro) {
+                usable.push((i, intro));
+            }
+        }
+        if blinded && usable.is_empty() {
+            return Err(RouteError::UnknownIntroductionNode);
+        }
+        if !blinded && !known(payee_idx) {
             return Err(RouteError::UnknownPayee);
         }
         let excluded_nodes = params
@@ -152,10 +208,73 @@ impl Problem {
             first_hops_at,
             excluded_nodes,
             excluded_channels: params.excluded_channels.clone(),
-            final_cltv: u32::from(params.min_final_cltv_expiry_delta),
+            final_cltv: if blinded {
+                0
+            } else {
+                u32::from(params.min_final_cltv_expiry_delta)
+            },
             max_cltv: params.max_total_cltv_expiry_delta,
             max_len: params.max_path_length.min(MAX_PATH_LENGTH),
+            blinded: usable,
+            blinded_paths: params.blinded_paths.clone(),
         })
+    }
+
+    /// Whether some usable blinded path's introduction node can be reached
+    /// from the payer at all (any amount, ignoring fees and limits other
+    /// than disabled and excluded channels and nodes): a search backwards
+    /// from the introduction nodes.
+    pub(crate) fn introduction_reachable<G: RoutingGraph>(&self, graph: &G) -> bool {
+        let mut seen = vec![false; self.node_count()];
+        let mut stack: Vec<u32> = Vec::new();
+        for &(_, intro) in &self.blinded {
+            if let Some(s) = seen.get_mut(intro as usize) {
+                if !*s {
+                    *s = true;
+                    stack.push(intro);
+                }
+            }
+        }
+        while let Some(u) = stack.pop() {
+            if u == self.payer {
+                return true;
+            }
+            let mut from: Vec<u32> = Vec::new();
+            if u < self.n_graph {
+                for ch in graph.adjacent(NodeIndex(u)) {
+                    let usable = ch.inbound.is_some_and(|p| !p.disabled)
+                        && !self.excluded_channels.contains(&ch.scid);
+                    // With first hops given, the payer's graph channels
+                    // are not used.
+                    if usable && !(ch.other.0 == self.payer && self.first_hops.is_some()) {
+                        from.push(ch.other.0);
+                    }
+                }
+            }
+            if let Some(edges) = self.extra_in.get(&u) {
+                from.extend(edges.iter().map(|e| e.from));
+            }
+            if self.first_hops_at.contains_key(&u) {
+                from.push(self.payer);
+            }
+            for w in from {
+                if self.excluded_nodes.contains(&w) {
+                    continue;
+                }
+                if let Some(s) = seen.get_mut(w as usize) {
+                    if !*s {
+                        *s = true;
+                        stack.push(w);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether the request is over blinded paths.
+    pub(crate) fn is_blinded(&self) -> bool {
+        !self.blinded.is_empty()
     }
 
     fn node_count(&self) -> usize {
@@ -177,6 +296,8 @@ struct Step {
     scid: ShortChannelId,
     direction: Direction,
     capacity: Option<Msat>,
+    /// The step is the blinded path of this index into the recipient.
+    tail: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -300,6 +421,12 @@ impl Searcher {
             if u == pb.payer {
                 return self.reconstruct(graph, pb, usage, scorer);
             }
+            if u == pb.payee && pb.is_blinded() {
+                for &(i, intro) in &pb.blinded {
+                    self.relax_blinded(pb, &lu, i, intro, usage, fee_budget);
+                }
+                continue;
+            }
             if u < pb.n_graph {
                 for ch in graph.adjacent(NodeIndex(u)) {
                     if let Some(policy) = ch.inbound {
@@ -383,6 +510,7 @@ impl Searcher {
             scid: e.scid,
             direction: e.direction,
             capacity: e.capacity,
+            tail: None,
         });
         if w == pb.payer {
             // The payer's own channel: no fee, and only when the caller
@@ -453,6 +581,76 @@ impl Searcher {
         self.offer(w, cand);
     }
 
+    /// The blinded path `index` into the virtual recipient, from its
+    /// introduction node `w`: the path's aggregated fee on what the
+    /// recipient receives, its CLTV delta, its HTLC limits on every blinded
+    /// hop's amount (the maximum also bounds what the parts of one route
+    /// put on the path together, as a capacity does), and its later hops
+    /// counted toward the path length.
+    fn relax_blinded(
+        &mut self,
+        pb: &Problem,
+        lu: &Label,
+        index: usize,
+        w: u32,
+        usage: &Usage,
+        fee_budget: Option<Msat>,
+    ) {
+        let Some(path) = pb.blinded_paths.get(index) else {
+            return;
+        };
+        if self.get(w).settled || (w != pb.payer && pb.excluded_nodes.contains(&w)) {
+            return;
+        }
+        let extra = path.extra_hops();
+        // Onion payloads: the hops to the introduction node (at least one
+        // unless the payer is it) and the later blinded hops.
+        let needed = u32::from(extra) + u32::from(w != pb.payer);
+        if needed > u32::from(pb.max_len) {
+            return;
+        }
+        let amount = Msat(lu.amount);
+        let pay = &path.payinfo;
+        let Some(fee) = pay.fee_for(amount) else {
+            return;
+        };
+        let Some(received) = amount.checked_add(fee) else {
+            return;
+        };
+        let in_flight = usage
+            .get(&blinded_usage_key(index))
+            .copied()
+            .unwrap_or(Msat::ZERO);
+        if !pay.accepts(amount, received.saturating_add(in_flight)) {
+            return;
+        }
+        if let Some(budget) = fee_budget {
+            if received.saturating_sub(self.part) > budget {
+                return;
+            }
+        }
+        let cltv = lu.cltv.saturating_add(u32::from(pay.cltv_expiry_delta));
+        if cltv > pb.max_cltv {
+            return;
+        }
+        let cand = Label {
+            cost: lu.cost.saturating_add(fee.0),
+            amount: received.0,
+            cltv,
+            hops: extra,
+            settled: false,
+            stamp: 0,
+            next: Some(Step {
+                to: pb.payee,
+                scid: ShortChannelId(0),
+                direction: Direction::FromNode1,
+                capacity: None,
+                tail: Some(index),
+            }),
+        };
+        self.offer(w, cand);
+    }
+
     fn relax_first_hop(&mut self, pb: &Problem, u: u32, lu: &Label, fh: &FirstHop, usage: &Usage) {
         if lu.hops + 1 > pb.max_len {
             return;
@@ -482,6 +680,7 @@ impl Searcher {
                 scid: fh.scid,
                 direction,
                 capacity: fh.capacity,
+                tail: None,
             }),
         };
         self.offer(pb.payer, cand);
@@ -497,14 +696,29 @@ impl Searcher {
         let start = self.get(pb.payer);
         let mut hops = Vec::with_capacity(start.hops as usize);
         let mut step = start.next?;
+        let mut at = pb.payer;
+        let mut tail = None;
         let mut probability = 1.0;
         let first_hop_given = pb.first_hops.is_some();
         loop {
+            if let Some(index) = step.tail {
+                let intro = self.get(at);
+                tail = Some(BlindedTail {
+                    path_index: index,
+                    path: pb.blinded_paths.get(index)?.clone(),
+                    amount: Msat(intro.amount),
+                    cltv_expiry_delta: intro.cltv,
+                    final_amount: Msat(self.get(step.to).amount),
+                });
+                break;
+            }
             let here = self.get(step.to);
             let after = here.next;
+            // The hop into an introduction node keeps no fee of its own
+            // here: the blinded tail's fee covers the blinded part.
             let fee = match after {
-                Some(s) => here.amount.saturating_sub(self.get(s.to).amount),
-                None => 0,
+                Some(s) if s.tail.is_none() => here.amount.saturating_sub(self.get(s.to).amount),
+                _ => 0,
             };
             let amount = Msat(here.amount);
             if !(first_hop_given && hops.is_empty()) {
@@ -532,6 +746,7 @@ impl Searcher {
             if hops.len() > MAX_PATH_LENGTH as usize {
                 return None;
             }
+            at = step.to;
             match after {
                 Some(s) => step = s,
                 None => break,
@@ -541,6 +756,7 @@ impl Searcher {
             path: RoutePath {
                 hops,
                 success_probability: probability,
+                blinded_tail: tail,
             },
         })
     }

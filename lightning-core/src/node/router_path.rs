@@ -214,6 +214,7 @@ mod tests {
                 hop(3, 4, d_amount, 0, 9),
             ],
             success_probability: 1.0,
+            blinded_tail: None,
         }
     }
 
