@@ -29,9 +29,8 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, SecretKey, SECP256K1};
 use lightning_wire::msgs::{
     AttributionData, CommitmentSigned, CommitmentSignedTlvs, FixedBytes, Message, RevokeAndAck,
-    UpdateAddHtlc,
-    UpdateAddHtlcTlvs, UpdateFailHtlc, UpdateFailHtlcTlvs, UpdateFailMalformedHtlc, UpdateFee,
-    UpdateFulfillHtlc, UpdateFulfillHtlcTlvs,
+    UpdateAddHtlc, UpdateAddHtlcTlvs, UpdateFailHtlc, UpdateFailHtlcTlvs, UpdateFailMalformedHtlc,
+    UpdateFee, UpdateFulfillHtlc, UpdateFulfillHtlcTlvs,
 };
 use lightning_wire::tlv::UnknownTlvs;
 use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage};
@@ -126,6 +125,26 @@ impl<S: ChannelSigner> Channel<S> {
         cltv_expiry: u32,
         onion_routing_packet: Vec<u8>,
     ) -> Result<(u64, ChannelOutput), ChannelError> {
+        self.send_htlc_with_path_key(
+            amount_msat,
+            payment_hash,
+            cltv_expiry,
+            onion_routing_packet,
+            None,
+        )
+    }
+
+    /// [`Channel::send_htlc`] with the `path_key` of an HTLC relayed inside
+    /// a blinded route (BOLT 4 "Route Blinding"): sent in the
+    /// `update_add_htlc`'s `blinded_path` TLV, and again on retransmission.
+    pub fn send_htlc_with_path_key(
+        &mut self,
+        amount_msat: u64,
+        payment_hash: PaymentHash,
+        cltv_expiry: u32,
+        onion_routing_packet: Vec<u8>,
+        path_key: Option<PublicKey>,
+    ) -> Result<(u64, ChannelOutput), ChannelError> {
         self.run_as(Durability::Deferred, |ch, out| {
             if ch.st.phase != Phase::Normal || !ch.tr.connected {
                 return Err(ChannelError::NotNow("offer an HTLC"));
@@ -140,7 +159,7 @@ impl<S: ChannelSigner> Channel<S> {
                 payment_hash,
                 cltv_expiry,
                 onion_routing_packet: onion_routing_packet.into(),
-                path_key: None,
+                path_key: path_key.map(|k| k.serialize()),
             };
             check_offer(&ch.st.log, &ch.terms(), &add).map_err(ChannelError::CannotOffer)?;
             ch.st.log.add_htlc(Side::Local, add)?;
@@ -151,7 +170,10 @@ impl<S: ChannelSigner> Channel<S> {
                 payment_hash,
                 cltv_expiry,
                 onion_routing_packet: FixedBytes(packet),
-                tlvs: UpdateAddHtlcTlvs::default(),
+                tlvs: UpdateAddHtlcTlvs {
+                    path_key,
+                    unknown: UnknownTlvs::default(),
+                },
             }));
             Ok(id)
         })

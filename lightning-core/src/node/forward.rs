@@ -89,14 +89,33 @@ impl Node {
         if !self.config.forwarding.enabled {
             return Err(FailureReason::UnknownNextPeer);
         }
-        let scid = match fwd.next_hop {
-            NextHop::Channel(scid) => scid,
-            // Only blinded routes name a node; not forwarded yet.
-            NextHop::Node(_) => return Err(FailureReason::UnknownNextPeer),
+        // Inside a blinded route (BOLT 4 "Route Blinding") the onion
+        // layer already applied the recipient's `payment_relay` and
+        // `payment_constraints`; the outgoing HTLC carries `path_key`.
+        let blinded = fwd.next_path_key.is_some();
+        let (scid, out_id) = match fwd.next_hop {
+            NextHop::Channel(scid) => (
+                scid,
+                self.outgoing_channel(scid)
+                    .ok_or(FailureReason::UnknownNextPeer)?,
+            ),
+            // `next_node_id` (blinded routes only): our usable channel to
+            // that peer with the most outbound capacity.
+            NextHop::Node(peer) => {
+                let id = self
+                    .channels
+                    .iter()
+                    .filter(|(_, e)| e.counterparty == peer && e.channel.is_usable())
+                    .max_by_key(|(id, _)| self.outbound_capacity(**id))
+                    .map(|(id, _)| *id)
+                    .ok_or(FailureReason::UnknownNextPeer)?;
+                let st = self.channels.get(&id).map(|e| e.channel.state());
+                let scid = st
+                    .and_then(|st| st.short_channel_id.or(st.local_alias))
+                    .unwrap_or(ShortChannelId(0));
+                (scid, id)
+            }
         };
-        let out_id = self
-            .outgoing_channel(scid)
-            .ok_or(FailureReason::UnknownNextPeer)?;
         let usable = self
             .channels
             .get(&out_id)
@@ -123,9 +142,11 @@ impl Node {
             Some(FailureCode::AMOUNT_BELOW_MINIMUM)
         } else if amt > max_msat {
             Some(FailureCode::TEMPORARY_CHANNEL_FAILURE)
-        } else if add.amount_msat < amt.saturating_add(fee) {
+        } else if !blinded && add.amount_msat < amt.saturating_add(fee) {
+            // A blinded hop is paid what the recipient's `payment_relay`
+            // says (`amt_to_forward` was computed from it).
             Some(FailureCode::FEE_INSUFFICIENT)
-        } else if add.cltv_expiry < cltv.saturating_add(delta) {
+        } else if !blinded && add.cltv_expiry < cltv.saturating_add(delta) {
             Some(FailureCode::INCORRECT_CLTV_EXPIRY)
         } else if cltv <= height.saturating_add(fwd_cfg.min_outgoing_cltv_blocks) {
             Some(FailureCode::EXPIRY_TOO_SOON)
@@ -144,7 +165,14 @@ impl Node {
         let Some(entry) = self.channels.get_mut(&out_id) else {
             return Err(FailureReason::UnknownNextPeer);
         };
-        let (out_htlc, out) = match entry.channel.send_htlc(amt, add.payment_hash, cltv, packet) {
+        let sent = entry.channel.send_htlc_with_path_key(
+            amt,
+            add.payment_hash,
+            cltv,
+            packet,
+            fwd.next_path_key,
+        );
+        let (out_htlc, out) = match sent {
             Ok(x) => x,
             Err(ChannelError::CannotOffer(_) | ChannelError::NotNow(_)) => {
                 return Err(self.policy_failure(

@@ -108,11 +108,18 @@ impl Node {
                             }
                         }
                     },
-                    // BOLT 4: inside a blinded route errors are
+                    // BOLT 4: inside a blinded route every error is
                     // `invalid_onion_blinding` (malformed after the
-                    // introduction node); we do not relay blinded hops yet.
+                    // introduction node).
                     Ok(ProcessedHtlc::Forward(fwd)) if fwd.next_path_key.is_some() => {
-                        if add.path_key.is_some() {
+                        let verdict = if must_fail {
+                            Err(FailureReason::TemporaryNodeFailure)
+                        } else {
+                            self.forward_htlc(channel_id, htlc_id, add, &fwd)
+                        };
+                        if verdict.is_ok() {
+                            Answer::Hold
+                        } else if add.path_key.is_some() {
                             Answer::Malformed {
                                 sha256_of_onion: onion.sha256(),
                                 code: FailureCode::INVALID_ONION_BLINDING.0,
@@ -135,7 +142,20 @@ impl Node {
                             Err(reason) => fail(self, &fwd.shared_secret, reason),
                         }
                     }
-                    Ok(ProcessedHtlc::Receive(r)) => {
+                    Ok(ProcessedHtlc::Receive(mut r)) => {
+                        // BOLT 4: the recipient of a blinded path checks
+                        // its `path_id`; ours is the invoice's secret
+                        // (`blinded_pay`), checked as `payment_data`'s.
+                        if r.blinded {
+                            r.payment_secret = r
+                                .path_id
+                                .as_deref()
+                                .and_then(|p| <[u8; 32]>::try_from(p).ok());
+                        }
+                        // After the introduction node every error is
+                        // `invalid_onion_blinding`, malformed (BOLT 4
+                        // "Failure Messages", BOLT 2).
+                        let hide = r.blinded && add.path_key.is_some();
                         let keysend = keysend_preimage(&r)
                             .filter(|_| !self.invoices.contains_key(&add.payment_hash));
                         let hold = if must_fail {
@@ -181,6 +201,10 @@ impl Node {
                         };
                         match verdict {
                             Ok(preimage) => fulfil(self, preimage),
+                            Err(_) if hide => Answer::Malformed {
+                                sha256_of_onion: onion.sha256(),
+                                code: FailureCode::INVALID_ONION_BLINDING.0,
+                            },
                             Err(reason) => fail(self, &ss, reason),
                         }
                     }

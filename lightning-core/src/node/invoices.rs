@@ -44,6 +44,12 @@ impl InvoiceTerms {
         expires_at: 0,
     };
 
+    /// The invoice's `payment_secret` (also the `path_id` of the blinded
+    /// paths made for it, `blinded_pay`).
+    pub(super) fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+
     pub(super) fn of(invoice: &Bolt11Invoice) -> Self {
         InvoiceTerms {
             secret: invoice.payment_secret().0,

@@ -54,6 +54,7 @@
 mod attribution;
 mod backup;
 mod balances;
+mod blinded_pay;
 mod builder;
 mod bumping;
 mod chain;

@@ -39,7 +39,7 @@ use super::events::PartStatus;
 use super::events::{PaymentHash, PaymentStatus};
 use super::payments::Offered;
 use super::records::{payment_key, PaymentRecord, RetryState};
-use super::route::RecipientOnion;
+use super::route::{BlindedRecipient, RecipientOnion};
 use super::router_path::{hop_uses, node_route};
 use super::sent_parts::SentPart;
 use super::{Node, NodeError};
@@ -73,6 +73,11 @@ impl Node {
             let part_recipient = RecipientOnion {
                 amount_msat: path.final_amount().0,
                 total_msat: Some(recipient.amount_msat),
+                blinded: path.blinded_tail.as_ref().map(|t| BlindedRecipient {
+                    path: t.path.clone(),
+                    intro_amount_msat: t.amount.0,
+                    intro_cltv_expiry_delta: t.cltv_expiry_delta,
+                }),
                 ..recipient.clone()
             };
             match self.offer_htlc(&route, hash, &part_recipient, None) {

@@ -99,6 +99,27 @@ pub struct RecipientOnion {
     /// Custom records for the payee (odd types of at least
     /// [`MIN_CUSTOM_RECORD_TYPE`]).
     pub custom_records: Vec<(u64, Vec<u8>)>,
+    /// The blinded path this HTLC ends in (BOLT 4 "Route Blinding"): the
+    /// route's last hop is then the path's introduction node. The payee's
+    /// payload is the path's last hop's, with `amt_to_forward`,
+    /// `outgoing_cltv_value` and `total_amount_msat` (`total_msat`, else
+    /// `amount_msat`); `payment_secret`, `payment_metadata`, keysend and
+    /// custom records are refused, and `final_cltv_expiry_delta` is the
+    /// baseline offset only (the path's delta covers the payee's).
+    pub blinded: Option<BlindedRecipient>,
+}
+
+/// The blinded end of an HTLC's route, from the router's
+/// [`BlindedTail`](lightning_router::BlindedTail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlindedRecipient {
+    /// The path: introduction node, first path key, blinded hops.
+    pub path: lightning_router::BlindedPaymentPath,
+    /// What the introduction node receives.
+    pub intro_amount_msat: u64,
+    /// The CLTV delta the introduction node's HTLC carries above the
+    /// payee's `outgoing_cltv_value` (the path's `cltv_expiry_delta`).
+    pub intro_cltv_expiry_delta: u32,
 }
 
 /// The payloads of a route: per hop `(node_id, payload)`, and the amount
@@ -125,6 +146,9 @@ pub(crate) fn route_payloads(
     }
     if n > 20 {
         return Err(format!("the route has {n} hops; an onion holds 20"));
+    }
+    if let Some(b) = &recipient.blinded {
+        return blinded_payloads(route, recipient, b, final_cltv_expiry);
     }
     if recipient.total_msat.is_some() && recipient.payment_secret.is_none() {
         // BOLT 4: `total_msat` travels in `payment_data`, with the secret.
@@ -184,6 +208,88 @@ pub(crate) fn route_payloads(
     }
     Ok(RoutePayloads {
         hops: route.hops.iter().map(|h| h.node_id).zip(payloads).collect(),
+        first_amount_msat: amount,
+        first_cltv_expiry: cltv,
+    })
+}
+
+/// [`route_payloads`] for a route that ends in a blinded path (BOLT 4
+/// "Requirements" for the writer of the TLV `payload`): the hops before the
+/// introduction node forward as usual into it with the path's amount and
+/// CLTV; the introduction node reads `encrypted_recipient_data` and
+/// `current_path_key`, every later blinded hop its
+/// `encrypted_recipient_data`, and the final one also `amt_to_forward`,
+/// `outgoing_cltv_value` and `total_amount_msat`.
+fn blinded_payloads(
+    route: &Route,
+    recipient: &RecipientOnion,
+    b: &BlindedRecipient,
+    final_cltv_expiry: u32,
+) -> Result<RoutePayloads, String> {
+    let n = route.hops.len();
+    let k = b.path.hops.len();
+    if n == 0 {
+        return Err("the route to the introduction node is empty".into());
+    }
+    if k == 0 {
+        return Err("the blinded path has no hops".into());
+    }
+    if n + k - 1 > 20 {
+        return Err(format!(
+            "the route has {} hops; an onion holds 20",
+            n + k - 1
+        ));
+    }
+    if recipient.payment_secret.is_some()
+        || recipient.payment_metadata.is_some()
+        || recipient.keysend_preimage.is_some()
+        || !recipient.custom_records.is_empty()
+    {
+        return Err("a blinded path's payee reads only its encrypted data and amounts".into());
+    }
+    let intro = route.hops[n - 1].node_id;
+    if lightning_router::NodeId::from_pubkey(&intro) != b.path.introduction_node {
+        return Err("the route does not end at the blinded path's introduction node".into());
+    }
+    let mut hops = Vec::with_capacity(n + k - 1);
+    let mut blinded = Vec::with_capacity(k);
+    for (j, h) in b.path.hops.iter().enumerate() {
+        let mut p = HopPayload {
+            encrypted_recipient_data: Some(h.encrypted_recipient_data.clone()),
+            current_path_key: (j == 0).then_some(b.path.first_path_key),
+            ..HopPayload::default()
+        };
+        if j + 1 == k {
+            p.amt_to_forward = Some(recipient.amount_msat);
+            p.outgoing_cltv_value = Some(final_cltv_expiry);
+            p.total_amount_msat = Some(recipient.total_msat.unwrap_or(recipient.amount_msat));
+        }
+        let node_id = if j == 0 { intro } else { h.blinded_node_id };
+        blinded.push((node_id, p));
+    }
+    let mut amount = b.intro_amount_msat;
+    let mut cltv = final_cltv_expiry
+        .checked_add(b.intro_cltv_expiry_delta)
+        .ok_or("CLTV deltas overflow")?;
+    let mut before = vec![HopPayload::default(); n - 1];
+    for i in (0..n - 1).rev() {
+        before[i] = HopPayload {
+            amt_to_forward: Some(amount),
+            outgoing_cltv_value: Some(cltv),
+            short_channel_id: Some(route.hops[i + 1].short_channel_id),
+            ..HopPayload::default()
+        };
+        amount = amount
+            .checked_add(route.hops[i].fee_msat)
+            .ok_or("fees overflow")?;
+        cltv = cltv
+            .checked_add(route.hops[i].cltv_expiry_delta)
+            .ok_or("CLTV deltas overflow")?;
+    }
+    hops.extend(route.hops[..n - 1].iter().map(|h| h.node_id).zip(before));
+    hops.extend(blinded);
+    Ok(RoutePayloads {
+        hops,
         first_amount_msat: amount,
         first_cltv_expiry: cltv,
     })

@@ -87,6 +87,18 @@ impl Node {
     }
 
     /// The `r` fields for an invoice of `amount` (see the module).
+    /// The fee base, proportional fee and CLTV delta of the peer's last
+    /// `channel_update` for channel `id` towards us, if any.
+    pub(super) fn peer_policies_update(&self, id: &ChannelId) -> Option<(u32, u32, u16)> {
+        self.peer_policies.updates.get(id).map(|u| {
+            (
+                u.fee_base_msat,
+                u.fee_proportional_millionths,
+                u.cltv_expiry_delta,
+            )
+        })
+    }
+
     pub(super) fn invoice_route_hints(&self, amount: Option<Msat>) -> Vec<RouteHint> {
         let mut public_inbound = 0u64;
         let mut private: Vec<(u64, RouteHint)> = Vec::new();
