@@ -56,10 +56,11 @@ impl Node {
     ///
     /// ```no_run
     /// # use lightning_core::node::{Node, NodeError};
-    /// # use lightning_core::PaymentHash;
+    /// # use lightning_core::Msat;
     /// # fn f(payer: &mut Node, payee: &mut Node, now: std::time::Duration) -> Result<(), NodeError> {
-    /// let invoice = payee.create_invoice(Some(50_000), "coffee", 3600, now)?;
-    /// let hash = PaymentHash(invoice.payment_hash().0);
+    /// let hour = std::time::Duration::from_secs(3600);
+    /// let invoice = payee.create_invoice(Some(Msat(50_000)), "coffee", hour, now)?;
+    /// let hash = *invoice.payment_hash();
     /// let paths = payee.create_blinded_payment_paths(&hash, 2)?;
     /// payer.pay_blinded_paths(hash, 50_000, paths, now)?;
     /// # Ok(()) }
