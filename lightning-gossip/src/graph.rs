@@ -951,6 +951,40 @@ impl NetworkGraph {
             .any(|s| s == scid.0)
     }
 
+    /// The script of `scid`'s funding output: the P2WSH of `2 <k1> <k2> 2
+    /// OP_CHECKMULTISIG` over its announced `bitcoin_key`s (BOLT 3); `None`
+    /// if the channel is not held. With the funding txid kept elsewhere
+    /// (the graph indexes only a prefix of it), this is what a light
+    /// client's host watches for the channel's close.
+    ///
+    /// ```
+    /// use lightning_test_support::gossip::{Generator, SyntheticConfig};
+    /// use lightning_gossip::{GraphConfig, NetworkGraph, UtxoAnswer, UtxoLookup};
+    ///
+    /// let net = Generator::new(1, SyntheticConfig::small(4, 3)).generate();
+    /// let mut graph = NetworkGraph::new(GraphConfig::new(net.chain_hash));
+    /// let ann = &net.channel_announcements[0];
+    /// graph.handle_channel_announcement(ann, Some(&net.utxos), net.now).unwrap();
+    /// let UtxoAnswer::Unspent { output, .. } = net.utxos.lookup(&net.chain_hash, ann.short_channel_id) else {
+    ///     panic!("unspent");
+    /// };
+    /// assert_eq!(graph.funding_script_pubkey(ann.short_channel_id), Some(output.script_pubkey));
+    /// ```
+    pub fn funding_script_pubkey(&self, scid: ShortChannelId) -> Option<ScriptBuf> {
+        let proof = self
+            .store
+            .channel_by_scid(scid)
+            .and_then(|idx| self.store.proof(idx))?;
+        let script = verify::funding_witness_script(&proof.bitcoin_keys[0], &proof.bitcoin_keys[1]);
+        Some(ScriptBuf::new_p2wsh(&script.wscript_hash()))
+    }
+
+    /// The channels closing (funding spent, not yet forgotten) with their
+    /// spend heights, by `short_channel_id`.
+    pub fn closing_spends(&self) -> Vec<(ShortChannelId, u32)> {
+        self.spent_entries()
+    }
+
     /// Funding outpoints indexed (see [`spent_input`](Self::spent_input)).
     pub fn funding_outpoints(&self) -> usize {
         self.funding.len()

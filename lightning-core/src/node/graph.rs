@@ -45,6 +45,7 @@ use lightning_wire::features::InitFeatures;
 use lightning_wire::msgs::{Message, Warning};
 use lightning_wire::types::{ChainHash, ChannelId, ShortChannelId};
 
+use super::graph_closing::FundingLog;
 use super::{Node, NodeError, NAMESPACE};
 use crate::peer::PeerId;
 
@@ -155,6 +156,10 @@ pub(super) struct GraphParts {
     /// Funding spends seen since the last snapshot, saved apart under
     /// [`CLOSING_KEY`](super::graph_closing::CLOSING_KEY) (scid → spend height).
     pub(super) closing_log: BTreeMap<u64, u32>,
+    /// Full funding outpoints learned since the last snapshot, saved
+    /// apart for a light client's filter after a restart
+    /// ([`FUNDING_PREFIX`](super::graph_closing::FUNDING_PREFIX)).
+    pub(super) funding_log: FundingLog,
     saved_at: Option<Duration>,
     next_prune: Duration,
 }
@@ -195,6 +200,7 @@ impl PublicGraph {
                 active: BTreeSet::new(),
                 dirty: false,
                 closing_log: BTreeMap::new(),
+                funding_log: FundingLog::default(),
                 saved_at: None,
                 next_prune: Duration::ZERO,
             })
@@ -507,6 +513,7 @@ impl Node {
             if !log_was_empty {
                 self.save_closing_log();
             }
+            self.save_funding_log();
         }
         let g = &mut self.public_graph;
         if g.scorer_dirty && due(g.scorer_saved_at) {
@@ -541,6 +548,7 @@ impl Node {
                 }
             }
             self.restore_closing_log(store)?;
+            self.restore_funding_log(store)?;
         }
         if let Some(v) = read(SCORER_KEY)? {
             self.writer.set_version(SCORER_KEY, v.version);

@@ -129,7 +129,7 @@ pub use events::{
 };
 pub use gossip::{GossipConfig, GOSSIP_TIMESTAMP_KEY, UPDATE_REFRESH};
 pub use graph::{NetworkGraphConfig, GRAPH_KEY, SCORER_KEY};
-pub use graph_closing::CLOSING_KEY;
+pub use graph_closing::{CLOSING_KEY, FUNDING_PREFIX};
 pub use hold::HOLD_MARGIN_BLOCKS;
 pub use host::NodeHost;
 pub use inbound::{

@@ -181,6 +181,14 @@ impl Writer {
             && self.incomplete.first().is_none_or(|first| *first > dep)
     }
 
+    /// The store: written through (inline) or only read (async), so a
+    /// read sees the writes the host completed.
+    pub(crate) fn store(&self) -> &dyn KvStore {
+        match &self.mode {
+            Persistence::Inline(s) | Persistence::Async(s) => &**s,
+        }
+    }
+
     pub(crate) fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
     }
