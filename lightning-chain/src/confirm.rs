@@ -1,11 +1,13 @@
 //! Following the confirmation depth of watched transactions and the spends
 //! of watched outputs, across reorgs.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bitcoin::block::Header;
+use bitcoin::hashes::Hash as _;
 use bitcoin::{BlockHash, OutPoint, Transaction, Txid};
 
+use crate::index::{OutPointKey, TxidKey};
 use crate::{BestBlock, ChainListener, Confirmations};
 
 /// Where a transaction confirmed.
@@ -143,8 +145,11 @@ struct TxWatch {
 #[derive(Clone, Debug)]
 pub struct ConfirmationTracker {
     best: BestBlock,
-    txs: BTreeMap<Txid, TxWatch>,
-    outpoints: BTreeMap<OutPoint, Option<OutpointSpend>>,
+    // Hash maps keyed by 8 bytes (`crate::index`): every txid and input of
+    // every block is looked up here. Iteration sorts, so that events come
+    // out in txid (outpoint) order whatever the map's order.
+    txs: HashMap<TxidKey, TxWatch>,
+    outpoints: HashMap<OutPointKey, Option<OutpointSpend>>,
     events: VecDeque<ConfirmationEvent>,
 }
 
@@ -153,8 +158,8 @@ impl ConfirmationTracker {
     pub fn new(best: BestBlock) -> Self {
         ConfirmationTracker {
             best,
-            txs: BTreeMap::new(),
-            outpoints: BTreeMap::new(),
+            txs: HashMap::new(),
+            outpoints: HashMap::new(),
             events: VecDeque::new(),
         }
     }
@@ -167,7 +172,7 @@ impl ConfirmationTracker {
     /// Watch `txid`, reporting [`ConfirmationEvent::ReachedDepth`] once it
     /// has `min_depth` confirmations. Watching it again changes the depth.
     pub fn watch_tx(&mut self, txid: Txid, min_depth: u32) {
-        let watch = self.txs.entry(txid).or_insert(TxWatch {
+        let watch = self.txs.entry(TxidKey(txid)).or_insert(TxWatch {
             min_depth,
             confirmation: None,
             depth_reported: false,
@@ -181,24 +186,24 @@ impl ConfirmationTracker {
 
     /// Stop watching `txid`.
     pub fn unwatch_tx(&mut self, txid: &Txid) {
-        self.txs.remove(txid);
+        self.txs.remove(&TxidKey(*txid));
     }
 
     /// Watch for the spend of `outpoint`.
     pub fn watch_outpoint(&mut self, outpoint: OutPoint) {
-        self.outpoints.entry(outpoint).or_insert(None);
+        self.outpoints.entry(OutPointKey(outpoint)).or_insert(None);
     }
 
     /// Stop watching `outpoint`.
     pub fn unwatch_outpoint(&mut self, outpoint: &OutPoint) {
-        self.outpoints.remove(outpoint);
+        self.outpoints.remove(&OutPointKey(*outpoint));
     }
 
     /// Where a watched transaction confirmed; `None` if unconfirmed or not
     /// watched.
     pub fn confirmation(&self, txid: &Txid) -> Option<TxConfirmation> {
         self.txs
-            .get(txid)
+            .get(&TxidKey(*txid))
             .and_then(|watch| watch.confirmation.as_ref().map(|(c, _)| *c))
     }
 
@@ -206,35 +211,43 @@ impl ConfirmationTracker {
     /// or not watched.
     pub fn confirmed_transaction(&self, txid: &Txid) -> Option<&Transaction> {
         self.txs
-            .get(txid)
+            .get(&TxidKey(*txid))
             .and_then(|watch| watch.confirmation.as_ref().map(|(_, tx)| tx))
     }
 
     /// The depth of a watched transaction ([`Confirmations::NONE`] while
     /// unconfirmed); `None` if not watched.
     pub fn confirmations(&self, txid: &Txid) -> Option<Confirmations> {
-        let watch = self.txs.get(txid)?;
+        let watch = self.txs.get(&TxidKey(*txid))?;
         Some(self.depth_of(watch.confirmation.as_ref().map(|(c, _)| *c)))
     }
 
     /// The confirmed spend of a watched output, if any.
     pub fn spend_of(&self, outpoint: &OutPoint) -> Option<&OutpointSpend> {
-        self.outpoints.get(outpoint).and_then(Option::as_ref)
+        self.outpoints
+            .get(&OutPointKey(*outpoint))
+            .and_then(Option::as_ref)
     }
 
     /// The depth of the spend of a watched output
     /// ([`Confirmations::NONE`] while unspent); `None` if not watched.
     pub fn spend_confirmations(&self, outpoint: &OutPoint) -> Option<Confirmations> {
-        let spend = self.outpoints.get(outpoint)?;
+        let spend = self.outpoints.get(&OutPointKey(*outpoint))?;
         Some(self.depth_of(spend.as_ref().map(|s| s.confirmation)))
     }
 
     /// Every watched transaction with its depth, in txid order.
     pub fn watched_txs(&self) -> impl Iterator<Item = (Txid, Confirmations)> + '_ {
-        self.txs.iter().map(|(txid, watch)| {
-            let conf = watch.confirmation.as_ref().map(|(c, _)| *c);
-            (*txid, self.depth_of(conf))
-        })
+        let mut all: Vec<(Txid, Confirmations)> = self
+            .txs
+            .iter()
+            .map(|(txid, watch)| {
+                let conf = watch.confirmation.as_ref().map(|(c, _)| *c);
+                (txid.0, self.depth_of(conf))
+            })
+            .collect();
+        all.sort_unstable_by_key(|(txid, _)| *txid);
+        all.into_iter()
     }
 
     /// The next event, oldest first.
@@ -251,25 +264,32 @@ impl ConfirmationTracker {
 
     fn check_depths(&mut self) {
         let tip = self.best.height;
+        let mut reached: Vec<ConfirmationEvent> = Vec::new();
         for (txid, watch) in self.txs.iter_mut() {
+            if watch.depth_reported {
+                continue;
+            }
             let Some((confirmation, tx)) = &watch.confirmation else {
                 continue;
             };
             let depth = Confirmations::at(confirmation.height, tip);
-            if !watch.depth_reported && depth.is_confirmed() && depth.is_at_least(watch.min_depth) {
+            if depth.is_confirmed() && depth.is_at_least(watch.min_depth) {
                 watch.depth_reported = true;
-                self.events.push_back(ConfirmationEvent::ReachedDepth {
-                    txid: *txid,
+                reached.push(ConfirmationEvent::ReachedDepth {
+                    txid: txid.0,
                     depth,
                     confirmation: *confirmation,
                     tx: tx.clone(),
                 });
             }
         }
+        reached.sort_unstable_by_key(event_order);
+        self.events.extend(reached);
     }
 
     /// Undoes every confirmation `is_gone` says was on a removed block.
     fn unconfirm_where(&mut self, is_gone: impl Fn(&TxConfirmation) -> bool) {
+        let mut gone: Vec<ConfirmationEvent> = Vec::new();
         for (txid, watch) in self.txs.iter_mut() {
             if let Some(was) = watch
                 .confirmation
@@ -279,20 +299,35 @@ impl ConfirmationTracker {
             {
                 watch.confirmation = None;
                 watch.depth_reported = false;
-                self.events
-                    .push_back(ConfirmationEvent::ReorgedOut { txid: *txid, was });
+                gone.push(ConfirmationEvent::ReorgedOut { txid: txid.0, was });
             }
         }
+        gone.sort_unstable_by_key(event_order);
+        self.events.extend(gone);
+        let mut gone: Vec<ConfirmationEvent> = Vec::new();
         for (outpoint, spend) in self.outpoints.iter_mut() {
             if spend.as_ref().is_some_and(|s| is_gone(&s.confirmation)) {
                 if let Some(was) = spend.take() {
-                    self.events.push_back(ConfirmationEvent::SpendReorgedOut {
-                        outpoint: *outpoint,
+                    gone.push(ConfirmationEvent::SpendReorgedOut {
+                        outpoint: outpoint.0,
                         was,
                     });
                 }
             }
         }
+        gone.sort_unstable_by_key(event_order);
+        self.events.extend(gone);
+    }
+}
+
+/// The order events of one kind come out in when a map walk finds them:
+/// by txid, then output index.
+fn event_order(e: &ConfirmationEvent) -> (Txid, u32) {
+    match e {
+        ConfirmationEvent::ReachedDepth { txid, .. }
+        | ConfirmationEvent::ReorgedOut { txid, .. } => (*txid, 0),
+        ConfirmationEvent::SpendReorgedOut { outpoint, .. } => (outpoint.txid, outpoint.vout),
+        _ => (Txid::all_zeros(), 0),
     }
 }
 
@@ -317,7 +352,7 @@ impl ConfirmationTracker {
                 height,
                 tx_index,
             };
-            if let Some(watch) = self.txs.get_mut(&txid) {
+            if let Some(watch) = self.txs.get_mut(&TxidKey(txid)) {
                 let known = watch.confirmation.as_ref().map(|(c, _)| *c);
                 if known != Some(confirmation) {
                     if let Some((was, _)) =
@@ -340,7 +375,7 @@ impl ConfirmationTracker {
                 continue;
             }
             for (input_index, input) in tx.input.iter().enumerate() {
-                let Some(slot) = self.outpoints.get_mut(&input.previous_output) else {
+                let Some(slot) = self.outpoints.get_mut(&OutPointKey(input.previous_output)) else {
                     continue;
                 };
                 if slot

@@ -40,6 +40,7 @@ mod confirm;
 mod fee;
 mod fee_cache;
 mod health;
+mod index;
 mod light;
 mod listen;
 mod source;
@@ -63,6 +64,7 @@ pub use fee_cache::{
     FeeConfig, FeeUpdate,
 };
 pub use health::{ChainHealth, ChainHealthConfig, ChainHealthEvent};
+pub use index::{OutPointKey, TxidKey};
 pub use light::{LightBackend, LightClientSync, LightSyncOutcome, MerkleProof, KEPT_HEADERS};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
 pub use source::{ChainSource, ChainSourceError};

@@ -14,7 +14,22 @@ impl Node {
         self.tracker.best_block()
     }
 
-    fn channel_funded_by(&self, txid: &bitcoin::Txid) -> Option<(ChannelId, u32)> {
+    /// The channel funded by `txid` and its funding output index: by the
+    /// funding index when the transaction is at hand (one lookup per
+    /// output), else by a walk over the channels.
+    fn channel_funded_by(
+        &self,
+        txid: &bitcoin::Txid,
+        tx: Option<&Transaction>,
+    ) -> Option<(ChannelId, u32)> {
+        if let Some(tx) = tx {
+            return (0..u32::try_from(tx.output.len()).unwrap_or(u32::MAX)).find_map(|vout| {
+                let op = bitcoin::OutPoint { txid: *txid, vout };
+                let id = self.funding_index.get(&lightning_chain::OutPointKey(op))?;
+                let funded = self.channels.get(id)?.channel.state().funding_outpoint;
+                (funded == Some(op)).then_some((*id, vout))
+            });
+        }
         self.channels.iter().find_map(|(id, e)| {
             let op = e.channel.state().funding_outpoint?;
             (op.txid == *txid).then_some((*id, op.vout))
@@ -46,7 +61,9 @@ impl Node {
                 ConfirmationEvent::ReorgedOut { txid, .. } => (txid, None),
                 _ => continue,
             };
-            let Some((id, vout)) = self.channel_funded_by(&txid) else {
+            let Some((id, vout)) =
+                self.channel_funded_by(&txid, confirmed.as_ref().map(|(_, tx)| tx))
+            else {
                 continue;
             };
             let Some(entry) = self.channels.get_mut(&id) else {

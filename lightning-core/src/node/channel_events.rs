@@ -7,14 +7,78 @@ use lightning_wire::msgs::Message;
 use lightning_wire::types::ChannelId;
 
 use super::htlcs::Answer;
-use super::{delivery, events, Event, Node};
+use super::{delivery, events, ChannelEntry, Event, Node};
 use crate::channel::update_log::HtlcAdd;
 use crate::channel::{ChannelError, ChannelEvent, ChannelOutput, ErrorAction};
+use lightning_chain::OutPointKey;
+use std::collections::HashMap;
+
+/// Watches channel `id`'s funding transaction and indexes its funding
+/// outpoint once it is known (or when it changes).
+fn watch_funding(
+    tracker: &mut lightning_chain::ConfirmationTracker,
+    index: &mut HashMap<OutPointKey, ChannelId>,
+    id: ChannelId,
+    entry: &mut ChannelEntry,
+) {
+    let op = entry.channel.state().funding_outpoint;
+    if op == entry.watched {
+        return;
+    }
+    if let Some(was) = entry.watched.take() {
+        if index.get(&OutPointKey(was)) == Some(&id) {
+            index.remove(&OutPointKey(was));
+        }
+    }
+    if let Some(op) = op {
+        tracker.watch_tx(op.txid, 1);
+        index.insert(OutPointKey(op), id);
+        entry.watched = Some(op);
+    }
+}
 
 impl Node {
+    /// Forgets channel `id` for good: its entry and its funding index.
+    pub(super) fn remove_channel_entry(&mut self, id: ChannelId) -> Option<ChannelEntry> {
+        let entry = self.channels.remove(&id)?;
+        if let Some(op) = entry.watched {
+            if self.funding_index.get(&OutPointKey(op)) == Some(&id) {
+                self.funding_index.remove(&OutPointKey(op));
+            }
+        }
+        Some(entry)
+    }
+
+    /// [`watch_funding`] for every channel (after a restore).
+    pub(super) fn watch_all_funding(&mut self) {
+        for (id, entry) in self.channels.iter_mut() {
+            watch_funding(&mut self.tracker, &mut self.funding_index, *id, entry);
+        }
+    }
+
     /// Applies one channel output: writes first, then messages (held until
     /// the writes are durable), then events.
     pub(super) fn apply(&mut self, key: ChannelId, out: ChannelOutput) {
+        if out.persist.is_none() && out.messages.is_empty() && out.events.is_empty() {
+            // Nothing to write, send or report (most channels on most
+            // blocks): the entry stays in place.
+            let Node {
+                channels,
+                tracker,
+                funding_index,
+                ..
+            } = self;
+            let Some(entry) = channels.get_mut(&key) else {
+                return;
+            };
+            if entry.channel.channel_id() == key {
+                watch_funding(tracker, funding_index, key, entry);
+                if !delivery::failed_unfunded(&entry.channel) {
+                    self.channel_output_applied(key);
+                    return;
+                }
+            }
+        }
         let Some(mut entry) = self.channels.remove(&key) else {
             return;
         };
@@ -54,12 +118,7 @@ impl Node {
                 }
             }
         }
-        if !entry.watched {
-            if let Some(op) = entry.channel.state().funding_outpoint {
-                self.tracker.watch_tx(op.txid, 1);
-                entry.watched = true;
-            }
-        }
+        watch_funding(&mut self.tracker, &mut self.funding_index, id, &mut entry);
         self.channels.insert(id, entry);
         if !ok {
             // The write failed: nothing may leave (the writer now blocks
@@ -152,7 +211,7 @@ impl Node {
             } => {
                 // BOLT 2: the fundee forgets the channel; nothing of ours is
                 // in it. Its record goes once the writes before are durable.
-                if let Some(entry) = self.channels.remove(&id) {
+                if let Some(entry) = self.remove_channel_entry(id) {
                     for key in entry.channel.record_keys() {
                         self.writer.remove_after_writes(key);
                     }

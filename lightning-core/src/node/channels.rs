@@ -49,7 +49,7 @@ impl Node {
             ChannelEntry {
                 channel,
                 counterparty: node_id,
-                watched: false,
+                watched: None,
             },
         );
         self.queue_message(node_id, Message::OpenChannel(open));

@@ -249,7 +249,7 @@ impl Node {
     /// store (the funder's record from `funding_created`, if any). Its
     /// `ChannelClosed` was already raised.
     pub(super) fn forget_failed_unfunded(&mut self, id: ChannelId) {
-        let Some(entry) = self.channels.remove(&id) else {
+        let Some(entry) = self.remove_channel_entry(id) else {
             return;
         };
         if entry.channel.state().funding_outpoint.is_some() {

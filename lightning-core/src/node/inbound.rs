@@ -321,7 +321,7 @@ impl Node {
                     ChannelEntry {
                         channel,
                         counterparty: node_id,
-                        watched: false,
+                        watched: None,
                     },
                 );
                 self.queue_message(node_id, accept);

@@ -169,8 +169,9 @@ struct NodeKeys {
 struct ChannelEntry {
     channel: Channel<DynChannelSigner>,
     counterparty: PublicKey,
-    /// Whether the funding txid is watched.
-    watched: bool,
+    /// The funding outpoint the node watches and indexes
+    /// (`Node::funding_index`) for this channel.
+    watched: Option<bitcoin::OutPoint>,
 }
 
 /// A Lightning node, sans-IO. See the [module documentation](self) for a
@@ -230,6 +231,10 @@ pub struct Node {
     host: NodeHost,
     channels: BTreeMap<ChannelId, ChannelEntry>,
     tracker: ConfirmationTracker,
+    /// Each channel's funding outpoint, to match a block's inputs with one
+    /// 8-byte-hashed lookup each ([`lightning_chain::OutPointKey`]); kept
+    /// in step by `apply` and checked against the channel on every hit.
+    funding_index: std::collections::HashMap<lightning_chain::OutPointKey, ChannelId>,
     invoices: BTreeMap<PaymentHash, InvoiceRecord>,
     /// The terms of each invoice, decoded ([`invoices::InvoiceTerms`]).
     invoice_terms: BTreeMap<PaymentHash, invoices::InvoiceTerms>,

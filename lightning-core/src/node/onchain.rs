@@ -13,8 +13,11 @@
 //! anchors commitment is CPFP'd; the resolver is written, then the
 //! transactions are queued behind that write.
 
+use std::collections::HashMap;
+
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::{ConfirmationTarget, WatchedOutput};
+use lightning_chain::{OutPointKey, TxidKey};
 use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage};
 
 use super::{Event, Node};
@@ -294,31 +297,40 @@ impl Node {
         if txdata.is_empty() {
             return;
         }
-        let funding: std::collections::HashMap<OutPoint, ChannelId> = self
-            .channels
-            .iter()
-            .filter_map(|(id, e)| Some((e.channel.state().funding_outpoint?, *id)))
-            .collect();
-        let mut watched: std::collections::HashMap<Txid, Vec<ChannelId>> = Default::default();
+        // The transactions of the channels already resolving on chain
+        // (few): their commitments, claims and the cheater's second stages.
+        let mut watched: HashMap<TxidKey, Vec<ChannelId>> = HashMap::new();
         for (id, r) in &self.onchain {
             for t in r.watched_txids() {
-                watched.entry(t).or_default().push(*id);
+                watched.entry(TxidKey(t)).or_default().push(*id);
             }
         }
         for ((_, tx), &txid) in txdata.iter().zip(txids) {
             for input in &tx.input {
-                if let Some(id) = funding.get(&input.previous_output) {
-                    self.funding_spent(*id, tx, height);
+                // One 8-byte-hashed lookup per input; a hit is checked
+                // against the channel itself.
+                let Some(&id) = self.funding_index.get(&OutPointKey(input.previous_output)) else {
+                    continue;
+                };
+                let funded = self
+                    .channels
+                    .get(&id)
+                    .and_then(|e| e.channel.state().funding_outpoint);
+                if funded == Some(input.previous_output) {
+                    self.funding_spent(id, tx, height);
                 }
+            }
+            if watched.is_empty() {
+                continue;
             }
             let mut ids: Vec<ChannelId> = tx
                 .input
                 .iter()
-                .filter_map(|i| watched.get(&i.previous_output.txid))
+                .filter_map(|i| watched.get(&TxidKey(i.previous_output.txid)))
                 .flatten()
                 .copied()
                 .collect();
-            ids.extend(watched.get(&txid).into_iter().flatten().copied());
+            ids.extend(watched.get(&TxidKey(txid)).into_iter().flatten().copied());
             ids.sort();
             ids.dedup();
             for id in ids {

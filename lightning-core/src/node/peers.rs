@@ -176,7 +176,7 @@ impl Node {
     /// BOLT 2: a channel whose funding transaction cannot have been
     /// broadcast is forgotten (nothing of it was ever written).
     pub(super) fn forget_unfunded(&mut self, id: ChannelId, reason: &str) {
-        self.channels.remove(&id);
+        self.remove_channel_entry(id);
         let event = Event::ChannelClosed {
             channel_id: id,
             reason: reason.into(),

@@ -72,6 +72,7 @@ impl Node {
             host,
             channels: BTreeMap::new(),
             tracker: ConfirmationTracker::new(best_block),
+            funding_index: Default::default(),
             invoices: BTreeMap::new(),
             invoice_terms: BTreeMap::new(),
             replay: crate::onion::replay::HtlcReplayCache::new(REPLAY_CACHE_CAPACITY),
@@ -291,10 +292,14 @@ impl Node {
                 ChannelEntry {
                     channel,
                     counterparty,
-                    watched: false,
+                    watched: None,
                 },
             );
         }
+
+        // Every funded channel's funding transaction is watched and its
+        // outpoint indexed before the first block comes.
+        node.watch_all_funding();
 
         // On-chain resolvers (BOLT 5). A damaged one is dropped: the
         // funding spend is classified again when the host rescans it, and
