@@ -894,6 +894,19 @@ impl LdkNode {
             .any(|line| line.contains(needle))
     }
 
+    /// How many buffered log lines hold `needle` (the buffer keeps the
+    /// last few thousand lines).
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.inner
+            .logger
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// How many times LDK trimmed a dust HTLC from a commitment, and how
     /// many HTLC-transaction signatures (of non-dust HTLC outputs) it
     /// checked, from its log.
