@@ -10,18 +10,27 @@
 //!        \                          /
 //!         ------ D(ave) -----------      (the MPP test only)
 //! ```
+//!
+//! The error tests (BOLT 2 "Removing an HTLC", BOLT 4 "Failure Messages")
+//! also use a three-hop blinded path built here, A - B(intro) - D - C:
+//! whatever fails inside the path, A learns only `invalid_onion_blinding`
+//! from B.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod forward_support;
 
 use std::time::Duration;
 
+use bitcoin::secp256k1::SecretKey;
 use forward_support::{Line, Link};
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, PaymentHash, PaymentStatus};
-use lightning_core::onion::FailureCode;
-use lightning_router::NodeId;
+use lightning_core::onion::{
+    blind_path, EncryptedDataTlv, FailureCode, FailureReason, PaymentConstraints, PaymentRelay,
+};
+use lightning_router::{BlindedHop, BlindedPayInfo, BlindedPaymentPath, HopRelay, NodeId};
 use lightning_wire::types::ChannelId;
+use lightning_wire::Encode;
 
 const CAPACITY_SAT: u64 = 1_000_000;
 
@@ -51,6 +60,10 @@ fn invoice(line: &mut Line, payee: usize, amount_msat: u64) -> PaymentHash {
 }
 
 fn failed_code(line: &mut Line, hash: &PaymentHash) -> Option<u16> {
+    failure(line, hash).map(|f| f.failure_code.unwrap_or(0))
+}
+
+fn failure(line: &mut Line, hash: &PaymentHash) -> Option<lightning_core::node::PaymentFailure> {
     line.members[0]
         .take_events()
         .into_iter()
@@ -58,9 +71,145 @@ fn failed_code(line: &mut Line, hash: &PaymentHash) -> Option<u16> {
             Event::PaymentFailed {
                 payment_hash,
                 reason,
-            } if payment_hash == *hash => Some(reason.failure_code.unwrap_or(0)),
+            } if payment_hash == *hash => Some(reason),
             _ => None,
         })
+}
+
+/// Asserts A's payment `hash` failed with `invalid_onion_blinding` from
+/// the introduction node (route index 0, A's peer), its data the hash of
+/// a real onion, and that nothing moved on A's channel `ab`.
+fn assert_blinding_failure_from_intro(
+    line: &mut Line,
+    hash: &PaymentHash,
+    ab: ChannelId,
+    before: u64,
+) {
+    assert_eq!(
+        line.members[0].payment_status(hash),
+        Some(PaymentStatus::Failed)
+    );
+    assert_eq!(line.members[0].local_msat(ab), before, "nothing paid");
+    let f = failure(line, hash).expect("PaymentFailed");
+    assert_eq!(
+        f.failure_code,
+        Some(FailureCode::INVALID_ONION_BLINDING.0),
+        "{f:?}"
+    );
+    assert_eq!(
+        f.failing_hop,
+        Some(0),
+        "the introduction node answered: {f:?}"
+    );
+    match f.failure {
+        Some(FailureReason::InvalidOnionBlinding { sha256_of_onion }) => {
+            assert_ne!(sha256_of_onion, [0; 32], "the onion B received")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A(0) - B(1) - D(2) - C(3), each channel opened by the left node.
+fn four() -> (Line, [ChannelId; 3]) {
+    let mut line = Line::new(4, |_, _| {});
+    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
+    let bd = line.open_channel(1, 2, CAPACITY_SAT, 0);
+    let dc = line.open_channel(2, 3, CAPACITY_SAT, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    (line, [ab, bd, dc])
+}
+
+/// The relay member `i` announces (its `GossipConfig`).
+fn relay_of(line: &Line, i: usize) -> HopRelay {
+    let g = &line.members[i].config.gossip;
+    HopRelay {
+        fee_base_msat: g.fee_base_msat,
+        fee_proportional_millionths: g.fee_proportional_millionths,
+        cltv_expiry_delta: g.cltv_expiry_delta,
+    }
+}
+
+/// A blinded path B(1) -> D(2) -> C(3) to C, as C would write it (BOLT 4
+/// "Requirements" for the creator of `encrypted_recipient_data`), with
+/// `path_id` the secret of C's invoice `secret`, and hop `i`'s relay
+/// `relays[i]` written into its encrypted data.
+fn three_hop_path(
+    line: &Line,
+    chans: &[ChannelId; 3],
+    secret: [u8; 32],
+    relays: [HopRelay; 2],
+) -> BlindedPaymentPath {
+    let height = line.chain.best_block().height;
+    let final_delta = line.members[3].config.min_final_cltv_expiry_delta;
+    let c_max = height + 2016 + u32::from(final_delta);
+    let d_max = c_max + u32::from(relays[1].cltv_expiry_delta);
+    let b_max = d_max + u32::from(relays[0].cltv_expiry_delta);
+    let relay = |r: &HopRelay| PaymentRelay {
+        cltv_expiry_delta: r.cltv_expiry_delta,
+        fee_proportional_millionths: r.fee_proportional_millionths,
+        fee_base_msat: r.fee_base_msat,
+    };
+    let constraints = |max_cltv_expiry| PaymentConstraints {
+        max_cltv_expiry,
+        htlc_minimum_msat: 1,
+    };
+    let b = EncryptedDataTlv {
+        short_channel_id: Some(line.members[1].scid(chans[1])),
+        payment_relay: Some(relay(&relays[0])),
+        payment_constraints: Some(constraints(b_max)),
+        ..EncryptedDataTlv::default()
+    };
+    let d = EncryptedDataTlv {
+        short_channel_id: Some(line.members[2].scid(chans[2])),
+        payment_relay: Some(relay(&relays[1])),
+        payment_constraints: Some(constraints(d_max)),
+        ..EncryptedDataTlv::default()
+    };
+    let c = EncryptedDataTlv {
+        path_id: Some(secret.to_vec()),
+        payment_constraints: Some(constraints(c_max)),
+        ..EncryptedDataTlv::default()
+    };
+    let session = SecretKey::from_slice(&[0x33; 32]).unwrap();
+    let path = blind_path(
+        &session,
+        &[
+            (line.members[1].id(), b.to_bytes()),
+            (line.members[2].id(), d.to_bytes()),
+            (line.members[3].id(), c.to_bytes()),
+        ],
+    )
+    .unwrap();
+    BlindedPaymentPath {
+        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
+        first_path_key: path.first_path_key,
+        hops: path
+            .hops
+            .into_iter()
+            .map(|h| BlindedHop {
+                blinded_node_id: h.blinded_node_id,
+                encrypted_recipient_data: h.encrypted_data,
+            })
+            .collect(),
+        payinfo: BlindedPayInfo::aggregate(&relays, final_delta).unwrap(),
+    }
+}
+
+/// C's invoice for `amount_msat` in [`four`]: its hash and secret.
+fn c_invoice(line: &mut Line, amount_msat: u64) -> (PaymentHash, [u8; 32]) {
+    let now = line.now;
+    let inv = line.members[3]
+        .node
+        .create_invoice(
+            Some(Msat(amount_msat)),
+            "3 hops",
+            Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    (*inv.payment_hash(), inv.payment_secret().0)
 }
 
 #[test]
@@ -217,9 +366,10 @@ fn a_wrong_path_id_is_refused() {
     );
     assert_eq!(line.members[0].local_msat(ab), before, "nothing paid");
     // C answered `invalid_onion_blinding` (malformed, after the
-    // introduction node); B turned it into its own failure.
-    let code = failed_code(&mut line, &asked);
-    assert!(code.is_some());
+    // introduction node); B, the introduction node, answered A with its
+    // own `invalid_onion_blinding` (BOLT 2 "Removing an HTLC": "for any
+    // local or downstream errors"), not C's error.
+    assert_blinding_failure_from_intro(&mut line, &asked, ab, before);
     let c_events = line.members[2].take_events();
     assert!(!c_events
         .iter()
@@ -258,4 +408,80 @@ fn a_sender_breaking_payment_constraints_is_refused() {
     // `payment_constraints.max_cltv_expiry` exceeded).
     let code = failed_code(&mut line, &hash);
     assert_eq!(code, Some(FailureCode::INVALID_ONION_BLINDING.0));
+}
+
+#[test]
+fn three_hop_blinded_path_pays() {
+    let (mut line, chans) = four();
+    let amount = 30_000_000;
+    let (hash, secret) = c_invoice(&mut line, amount);
+    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
+    let path = three_hop_path(&line, &chans, secret, relays);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, vec![path], now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+}
+
+#[test]
+fn recipient_refusing_inside_a_three_hop_path_reaches_the_sender_as_the_intro_nodes_blinding_error()
+{
+    let (mut line, chans) = four();
+    let amount = 30_000_000;
+    let (hash, _) = c_invoice(&mut line, amount);
+    // C refuses: the path's `path_id` is not this invoice's secret.
+    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
+    let path = three_hop_path(&line, &chans, [7; 32], relays);
+    let before = line.members[0].local_msat(chans[0]);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, vec![path], now)
+        .unwrap();
+    line.shuttle();
+    // C failed it malformed to D, D malformed to B (neither is the
+    // introduction node), B answered A with its own error.
+    assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+    for (i, name) in [(1, "B"), (2, "D")] {
+        let fwds = line.members[i].node.list_forwards();
+        assert_eq!(fwds.len(), 1, "{name}");
+        assert_eq!(
+            fwds[0].status,
+            lightning_core::node::ForwardStatus::Failed,
+            "{name}"
+        );
+    }
+    assert!(!line.members[3]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PaymentReceived { .. })));
+}
+
+#[test]
+fn a_failing_channel_out_of_a_blinded_hop_reaches_the_sender_as_the_intro_nodes_blinding_error() {
+    let (mut line, chans) = four();
+    let amount = 30_000_000;
+    let (hash, secret) = c_invoice(&mut line, amount);
+    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
+    let path = three_hop_path(&line, &chans, secret, relays);
+    // D - C is down: D's forward fails at once (a local error inside the
+    // blinded route).
+    line.disconnect(2);
+    let before = line.members[0].local_msat(chans[0]);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, vec![path], now)
+        .unwrap();
+    line.shuttle();
+    assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+    // D made no forward of it; B's record shows it failed.
+    assert!(line.members[2].node.list_forwards().is_empty());
+    assert_eq!(line.members[1].node.list_forwards().len(), 1);
 }

@@ -27,7 +27,7 @@
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::events::{Ack, ForwardDetails, ForwardStatus, PaymentHash, PaymentPreimage};
-use super::forward_record::{forward_key, ForwardRecord, ForwardState};
+use super::forward_record::{forward_key, BlindedForward, ForwardRecord, ForwardState};
 use super::{Event, Node};
 use crate::amount::Msat;
 use crate::channel::update_log::{HtlcAdd, HtlcRemoval, Side};
@@ -45,6 +45,12 @@ pub(super) enum ForwardAnswer {
     Fulfill(PaymentPreimage, Option<AttributionData>),
     /// Fail it with this packet (already wrapped).
     Fail(Vec<u8>, Option<AttributionData>),
+    /// Fail it with `update_fail_malformed_htlc` (inside a blinded route
+    /// after its introduction node).
+    Malformed {
+        sha256_of_onion: [u8; 32],
+        code: u16,
+    },
 }
 
 impl Node {
@@ -61,6 +67,13 @@ impl Node {
             ForwardState::Offered => ForwardAnswer::Pending,
             ForwardState::Fulfilled(p) => ForwardAnswer::Fulfill(*p, attribution),
             ForwardState::Failed(packet) => ForwardAnswer::Fail(packet.clone(), attribution),
+            ForwardState::Malformed {
+                sha256_of_onion,
+                failure_code,
+            } => ForwardAnswer::Malformed {
+                sha256_of_onion: *sha256_of_onion,
+                code: *failure_code,
+            },
         })
     }
 
@@ -199,6 +212,16 @@ impl Node {
             event_handled: false,
             created_at_ms: u64::try_from(self.now.as_millis()).unwrap_or(u64::MAX),
             answer_attribution: None,
+            // Inside a blinded route: introduced by us when the onion
+            // carried `current_path_key` (no `path_key` on the incoming
+            // `update_add_htlc`).
+            blinded: blinded.then(|| BlindedForward {
+                introduction: add.path_key.is_none(),
+                sha256_of_onion: {
+                    use bitcoin::hashes::{sha256, Hash};
+                    sha256::Hash::hash(&add.onion_routing_packet).to_byte_array()
+                },
+            }),
         };
         // The record joins this step's batch, with the outgoing channel's
         // update that commits the offer (`flush_commits`): durable before
@@ -377,6 +400,13 @@ impl Node {
         };
         let secret = SharedSecret(r.shared_secret);
         let since = Some(Duration::from_millis(r.created_at_ms));
+        if let Some(b) = r.blinded {
+            // BOLT 2 "Removing an HTLC" / BOLT 4 "Failure Messages": inside
+            // a blinded route every downstream error becomes
+            // `invalid_onion_blinding`; the downstream one is dropped.
+            self.fail_blinded_forward(incoming, b, &secret, since);
+            return;
+        }
         let (packet, attribution) = match reason {
             HtlcFailReason::Onion(packet) => {
                 self.relay_failure(incoming, &secret, packet, attribution, since)
@@ -391,7 +421,41 @@ impl Node {
                 self.originate_failure(incoming.0, incoming.1, &secret, &failure, since)
             }
         };
-        self.resolve_failed(incoming, packet, attribution);
+        self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
+    }
+
+    /// A forward inside a blinded route failed (downstream, or it never
+    /// left): as the introduction node we fail the incoming HTLC with our
+    /// own `invalid_onion_blinding` in `update_fail_htlc`, after it with
+    /// `update_fail_malformed_htlc` carrying `invalid_onion_blinding`
+    /// (BOLT 2, "Removing an HTLC": "MUST send ... using the
+    /// `invalid_onion_blinding` failure code for any local or downstream
+    /// errors"; "SHOULD use the `sha256_of_onion` of the onion it
+    /// received", which we do). BOLT 2's SHOULD of a random delay before
+    /// the introduction node's answer is not followed: the answer leaves
+    /// with the next commitment, like every other.
+    fn fail_blinded_forward(
+        &mut self,
+        incoming: (ChannelId, u64),
+        b: BlindedForward,
+        secret: &SharedSecret,
+        since: Option<Duration>,
+    ) {
+        if b.introduction {
+            let reason = FailureReason::InvalidOnionBlinding {
+                sha256_of_onion: b.sha256_of_onion,
+            };
+            let failure = FailureMessage::from(reason);
+            let (packet, attribution) =
+                self.originate_failure(incoming.0, incoming.1, secret, &failure, since);
+            self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
+        } else {
+            let state = ForwardState::Malformed {
+                sha256_of_onion: b.sha256_of_onion,
+                failure_code: FailureCode::INVALID_ONION_BLINDING.0,
+            };
+            self.resolve_failed(incoming, state, None);
+        }
     }
 
     /// Our outgoing HTLC `htlc_id` on `channel_id` was never committed
@@ -410,18 +474,24 @@ impl Node {
         }
         let secret = SharedSecret(r.shared_secret);
         let since = Some(Duration::from_millis(r.created_at_ms));
+        if let Some(b) = r.blinded {
+            self.fail_blinded_forward(incoming, b, &secret, since);
+            return;
+        }
         let channel_update = self.failure_channel_update(channel_id, None);
         let reason = FailureReason::TemporaryChannelFailure { channel_update };
         let failure = FailureMessage::from(reason);
         let (packet, attribution) =
             self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
-        self.resolve_failed(incoming, packet, attribution);
+        self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
     }
 
+    /// Records the failure `state` of a forward still offered and answers
+    /// its incoming HTLC.
     fn resolve_failed(
         &mut self,
         incoming: (ChannelId, u64),
-        packet: Vec<u8>,
+        state: ForwardState,
         attribution: Option<AttributionData>,
     ) {
         let now = self.now.as_secs();
@@ -432,7 +502,7 @@ impl Node {
             // Already resolved (a fulfil is never undone by a failure).
             return;
         }
-        r.state = ForwardState::Failed(packet);
+        r.state = state;
         r.answer_attribution = attribution;
         r.resolved_at = Some(now);
         let r = r.clone();
@@ -462,6 +532,12 @@ impl Node {
                 ForwardAnswer::Fail(packet, attribution) => entry
                     .channel
                     .fail_htlc_with_attribution(incoming.1, packet, attribution),
+                ForwardAnswer::Malformed {
+                    sha256_of_onion,
+                    code,
+                } => entry
+                    .channel
+                    .fail_malformed_htlc(incoming.1, sha256_of_onion, code),
             };
         if let Ok(out) = result {
             self.apply_channel_output(incoming.0, out);
@@ -590,7 +666,9 @@ impl Node {
                 status: match r.state {
                     ForwardState::Offered => ForwardStatus::InFlight,
                     ForwardState::Fulfilled(_) => ForwardStatus::Settled,
-                    ForwardState::Failed(_) => ForwardStatus::Failed,
+                    ForwardState::Failed(_) | ForwardState::Malformed { .. } => {
+                        ForwardStatus::Failed
+                    }
                 },
                 created_at: r.created_at,
                 resolved_at: r.resolved_at,

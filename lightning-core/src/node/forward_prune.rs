@@ -93,7 +93,7 @@ impl Node {
         let resolved = match r.state {
             ForwardState::Offered => false,
             ForwardState::Fulfilled(_) => r.event_handled,
-            ForwardState::Failed(_) => true,
+            ForwardState::Failed(_) | ForwardState::Malformed { .. } => true,
         };
         resolved
             && !self.htlc_in_channel(r.incoming, Side::Remote)

@@ -42,6 +42,29 @@ pub(crate) enum ForwardState {
     /// It failed (downstream, or never left): the incoming HTLC is failed
     /// with this error packet, already wrapped with our shared secret.
     Failed(Vec<u8>),
+    /// It failed inside a blinded route after its introduction node: the
+    /// incoming HTLC is failed with `update_fail_malformed_htlc` carrying
+    /// these (BOLT 2, "Removing an HTLC": `invalid_onion_blinding` "for any
+    /// local or downstream errors"). State tag 3, type 39 (`sha256_of_onion`
+    /// then the code); a reader before it refuses the record.
+    Malformed {
+        sha256_of_onion: [u8; 32],
+        failure_code: u16,
+    },
+}
+
+/// Where a forward sat in a blinded route (BOLT 4 "Route Blinding"), which
+/// decides how its failures go back (BOLT 2, "Removing an HTLC"; BOLT 4,
+/// "Failure Messages"): odd type 37, our role then the `sha256_of_onion`
+/// of the onion we received (what `invalid_onion_blinding` carries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlindedForward {
+    /// We were the introduction node (`current_path_key` in our payload):
+    /// any failure goes back as our own `invalid_onion_blinding` in
+    /// `update_fail_htlc`. Otherwise (`path_key` on the incoming
+    /// `update_add_htlc`) it goes back malformed.
+    pub introduction: bool,
+    pub sha256_of_onion: [u8; 32],
 }
 
 /// One forwarded HTLC.
@@ -76,6 +99,8 @@ pub(crate) struct ForwardRecord {
     /// again after a restart carries the same bytes. `None` in records
     /// written before it, or when we send none.
     pub answer_attribution: Option<AttributionData>,
+    /// Set when the forward was inside a blinded route (odd type 37).
+    pub blinded: Option<BlindedForward>,
 }
 
 impl ForwardRecord {
@@ -112,6 +137,16 @@ impl ForwardRecord {
                 w.put_raw(18, &[2]);
                 w.put_raw(22, packet);
             }
+            ForwardState::Malformed {
+                sha256_of_onion,
+                failure_code,
+            } => {
+                w.put_raw(18, &[3]);
+                w.put_raw(
+                    39,
+                    &[&sha256_of_onion[..], &failure_code.to_be_bytes()[..]].concat(),
+                );
+            }
         }
         w.put_raw(24, &self.created_at.to_be_bytes());
         if let Some(t) = self.resolved_at {
@@ -125,6 +160,10 @@ impl ForwardRecord {
             let mut v = Vec::with_capacity(920);
             a.encode(&mut v);
             w.put_raw(35, &v);
+        }
+        if let Some(b) = &self.blinded {
+            let role = if b.introduction { 1u8 } else { 2 };
+            w.put_raw(37, &[&[role][..], &b.sha256_of_onion[..]].concat());
         }
         w.into_bytes()
     }
@@ -150,6 +189,13 @@ impl ForwardRecord {
             ([0], _, _) => ForwardState::Offered,
             ([1], Some(p), _) => ForwardState::Fulfilled(PaymentPreimage(p)),
             ([2], _, Some(packet)) => ForwardState::Failed(packet),
+            ([3], _, _) => match r.take_raw(39) {
+                Some(b) if b.len() == 34 => ForwardState::Malformed {
+                    sha256_of_onion: arr32(&b[..32])?,
+                    failure_code: u16::from_be_bytes([b[32], b[33]]),
+                },
+                _ => return Err(DecodeError::invalid("forward state: malformed failure")),
+            },
             _ => return Err(DecodeError::invalid("forward state")),
         };
         let created_at = u64_of(req(&mut r, 24, "created_at")?)?;
@@ -170,6 +216,14 @@ impl ForwardRecord {
                     .map_err(|_| DecodeError::invalid("forward record: attribution_data"))
             })
             .transpose()?;
+        let blinded = match r.take_raw(37) {
+            None => None,
+            Some(b) if b.len() == 33 && (b[0] == 1 || b[0] == 2) => Some(BlindedForward {
+                introduction: b[0] == 1,
+                sha256_of_onion: arr32(&b[1..])?,
+            }),
+            Some(_) => return Err(DecodeError::invalid("forward record: blinded role")),
+        };
         r.finish()?;
         Ok(ForwardRecord {
             incoming,
@@ -186,6 +240,7 @@ impl ForwardRecord {
             event_handled,
             created_at_ms,
             answer_attribution,
+            blinded,
         })
     }
 }
@@ -240,7 +295,49 @@ mod tests {
             event_handled: false,
             created_at_ms: 1_700_000_000_250,
             answer_attribution: None,
+            blinded: None,
         }
+    }
+
+    #[test]
+    fn blinded_forwards_round_trip_and_older_records_are_unblinded() {
+        let malformed = ForwardState::Malformed {
+            sha256_of_onion: [8; 32],
+            failure_code: 0x8000 | 0x4000 | 24,
+        };
+        for (state, introduction) in [
+            (ForwardState::Offered, true),
+            (malformed.clone(), false),
+            (ForwardState::Failed(vec![6; 292]), true),
+        ] {
+            let mut r = record(state);
+            r.blinded = Some(BlindedForward {
+                introduction,
+                sha256_of_onion: [7; 32],
+            });
+            assert_eq!(ForwardRecord::decode(&r.encode()).unwrap(), r);
+        }
+        // Written before type 37: not blinded.
+        let mut r = record(ForwardState::Offered);
+        r.blinded = Some(BlindedForward {
+            introduction: false,
+            sha256_of_onion: [7; 32],
+        });
+        let old = ForwardRecord::decode(&without_new_fields(&r, &[])).unwrap();
+        assert_eq!(old.blinded, None);
+        // A malformed state without its data, or a bad role, is refused.
+        let bytes = without_new_fields(&record(ForwardState::Offered), &[]);
+        let mut reader = Reader::new(&bytes);
+        let mut s = TlvStreamReader::parse(&mut reader).unwrap();
+        let mut w = TlvStreamWriter::new();
+        for ty in 0..=31u64 {
+            if let Some(v) = s.take_raw(ty) {
+                w.put_raw(ty, if ty == 18 { &[3] } else { v });
+            }
+        }
+        assert!(ForwardRecord::decode(&w.into_bytes()).is_err());
+        let bad_role = without_new_fields(&r, &[(37, vec![3; 33])]);
+        assert!(ForwardRecord::decode(&bad_role).is_err());
     }
 
     fn attribution() -> AttributionData {

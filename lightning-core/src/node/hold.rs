@@ -294,23 +294,13 @@ impl Node {
                 height,
             };
             // No arrival time in the hold record: a hold time of 0.
-            let (packet, attribution) = self.originate_failure(
+            self.fail_received(
                 h.channel_id,
                 h.htlc_id,
                 &SharedSecret(h.shared_secret),
-                &reason.into(),
+                reason,
                 None,
             );
-            if let Some(entry) = self.channels.get_mut(&h.channel_id) {
-                if let Ok(out) =
-                    entry
-                        .channel
-                        .fail_htlc_with_attribution(h.htlc_id, packet, attribution)
-                {
-                    self.apply_channel_output(h.channel_id, out);
-                    self.to_commit.insert(h.channel_id);
-                }
-            }
         }
     }
 

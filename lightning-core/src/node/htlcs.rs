@@ -35,6 +35,59 @@ pub(super) enum Answer {
 }
 
 impl Node {
+    /// For HTLC `htlc_id` the peer offered on `channel_id` with `path_key`
+    /// (we receive inside a blinded route, not as its introduction node):
+    /// the `sha256_of_onion` of its onion. Any failure of such an HTLC
+    /// goes back as `update_fail_malformed_htlc` with
+    /// `invalid_onion_blinding` (BOLT 2, "Removing an HTLC").
+    pub(super) fn blinded_incoming(&self, channel_id: ChannelId, htlc_id: u64) -> Option<[u8; 32]> {
+        let add = self
+            .channels
+            .get(&channel_id)?
+            .channel
+            .state()
+            .log
+            .find_add(crate::channel::update_log::Side::Remote, htlc_id)?
+            .0;
+        add.path_key?;
+        Some(sha256::Hash::hash(&add.onion_routing_packet).to_byte_array())
+    }
+
+    /// Fails HTLC `htlc_id` the peer offered on `channel_id`, which we
+    /// received (not forwarded), with our `reason` (the onion's shared
+    /// secret `ss`; held since `since`) or, inside a blinded route, with
+    /// `invalid_onion_blinding` malformed ([`Node::blinded_incoming`]).
+    pub(super) fn fail_received(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        ss: &SharedSecret,
+        reason: FailureReason,
+        since: Option<std::time::Duration>,
+    ) {
+        let result = match self.blinded_incoming(channel_id, htlc_id) {
+            Some(sha256_of_onion) => self.channels.get_mut(&channel_id).map(|e| {
+                e.channel.fail_malformed_htlc(
+                    htlc_id,
+                    sha256_of_onion,
+                    FailureCode::INVALID_ONION_BLINDING.0,
+                )
+            }),
+            None => {
+                let (packet, attribution) =
+                    self.originate_failure(channel_id, htlc_id, ss, &reason.into(), since);
+                self.channels.get_mut(&channel_id).map(|e| {
+                    e.channel
+                        .fail_htlc_with_attribution(htlc_id, packet, attribution)
+                })
+            }
+        };
+        if let Some(Ok(out)) = result {
+            self.apply_channel_output(channel_id, out);
+            self.to_commit.insert(channel_id);
+        }
+    }
+
     /// Whether our invoice `hash` is paid.
     fn invoice_paid(&self, hash: &PaymentHash) -> bool {
         self.invoices
@@ -63,6 +116,13 @@ impl Node {
                 ForwardAnswer::Pending => Answer::Hold,
                 ForwardAnswer::Fulfill(p, a) => Answer::Fulfill(p, a),
                 ForwardAnswer::Fail(packet, a) => Answer::Fail(packet, a),
+                ForwardAnswer::Malformed {
+                    sha256_of_onion,
+                    code,
+                } => Answer::Malformed {
+                    sha256_of_onion,
+                    code,
+                },
             };
         }
         match OnionPacket::from_payment_bytes(&add.onion_routing_packet) {

@@ -389,23 +389,13 @@ impl Node {
         if Some(part.id()) == except {
             return;
         }
-        let (packet, attribution) = self.originate_failure(
+        self.fail_received(
             part.channel_id,
             part.htlc_id,
             &SharedSecret(part.shared_secret),
-            &reason.into(),
+            reason,
             Some(part.received_at),
         );
-        if let Some(entry) = self.channels.get_mut(&part.channel_id) {
-            if let Ok(out) =
-                entry
-                    .channel
-                    .fail_htlc_with_attribution(part.htlc_id, packet, attribution)
-            {
-                self.apply_channel_output(part.channel_id, out);
-                self.to_commit.insert(part.channel_id);
-            }
-        }
     }
 
     /// `incorrect_or_unknown_payment_details` for `part`.
