@@ -485,3 +485,87 @@ fn a_failing_channel_out_of_a_blinded_hop_reaches_the_sender_as_the_intro_nodes_
     assert!(line.members[2].node.list_forwards().is_empty());
     assert_eq!(line.members[1].node.list_forwards().len(), 1);
 }
+
+#[test]
+fn a_sender_underpaying_the_paths_fee_is_refused_inside_the_path() {
+    let (mut line, ab, _) = line();
+    let amount = 20_000_000;
+    let hash = invoice(&mut line, 2, amount);
+    let mut paths = line.members[2]
+        .node
+        .create_blinded_payment_paths(&hash, 1)
+        .unwrap();
+    // The sender keeps B's relay fee: B forwards what the recipient's
+    // `payment_relay` leaves of it, less than C's `amt_to_forward`.
+    paths[0].payinfo.fee_base_msat = 0;
+    paths[0].payinfo.fee_proportional_millionths = 0;
+    let before = line.members[0].local_msat(ab);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap();
+    line.shuttle();
+    assert_blinding_failure_from_intro(&mut line, &hash, ab, before);
+    assert!(!line.members[2]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PaymentReceived { .. })));
+}
+
+#[test]
+fn a_relay_below_the_hops_policy_is_refused_and_one_above_it_pays() {
+    let (mut line, chans) = four();
+    let amount = 30_000_000;
+    let policy = relay_of(&line, 1);
+    let cheap_fee = HopRelay {
+        fee_base_msat: 0,
+        ..policy
+    };
+    let short_delta = HopRelay {
+        cltv_expiry_delta: policy.cltv_expiry_delta - 1,
+        ..policy
+    };
+    for relay in [cheap_fee, short_delta] {
+        // The recipient wrote a relay for B below B's policy: the sender
+        // pays exactly what the path asks, B refuses to forward.
+        let (hash, secret) = c_invoice(&mut line, amount);
+        let path = three_hop_path(&line, &chans, secret, [relay, relay_of(&line, 2)]);
+        let before = line.members[0].local_msat(chans[0]);
+        let now = line.now;
+        line.members[0]
+            .node
+            .pay_blinded_paths(hash, amount, vec![path], now)
+            .unwrap();
+        line.shuttle();
+        assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+        assert!(line.members[1].node.list_forwards().is_empty(), "{relay:?}");
+    }
+    // Above it: B earns what the relay says.
+    let generous = HopRelay {
+        fee_base_msat: policy.fee_base_msat * 3,
+        fee_proportional_millionths: policy.fee_proportional_millionths + 100,
+        cltv_expiry_delta: policy.cltv_expiry_delta + 6,
+    };
+    let (hash, secret) = c_invoice(&mut line, amount);
+    let path = three_hop_path(&line, &chans, secret, [generous, relay_of(&line, 2)]);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, vec![path], now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    let fwd = &line.members[1].node.list_forwards()[0];
+    let expected = u64::from(generous.fee_base_msat)
+        + fwd.outgoing_amount_msat.0 * u64::from(generous.fee_proportional_millionths) / 1_000_000;
+    // The spec's rounding up of `amt_to_forward` may cost B 1 msat.
+    assert!(
+        (expected - 1..=expected).contains(&fwd.fee_msat.0),
+        "B earned {} of {expected}",
+        fwd.fee_msat.0
+    );
+}

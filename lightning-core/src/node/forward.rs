@@ -36,6 +36,34 @@ use crate::onion::{FailureCode, FailureMessage, FailureReason, Forward, NextHop,
 use lightning_wire::msgs::AttributionData;
 use std::time::Duration;
 
+/// Whether a blinded hop's `payment_relay` (BOLT 4 "Route Blinding",
+/// written by the recipient from our `channel_update`) charges less than
+/// our current policy (`fee_base_msat`, `fee_proportional_millionths`,
+/// `cltv_expiry_delta`): `FEE_INSUFFICIENT` or `INCORRECT_CLTV_EXPIRY`
+/// (which the caller turns into `invalid_onion_blinding`). BOLT 4 only
+/// says the relay decides the outgoing amount and expiry; without this
+/// check a recipient could write a zero fee for us, or a delta below
+/// ours, into a path through us. The parameters are compared, not the
+/// amounts: the spec's `amt_to_forward` rounds up, so a relay equal to
+/// our policy can leave up to 1 msat less than BOLT 7's fee on it. A
+/// path made before we raised our fees is refused until the recipient
+/// makes new ones (its `max_cltv_expiry` bounds how long it lives).
+pub(super) fn relay_below_policy(
+    relay: &crate::onion::PaymentRelay,
+    base: u64,
+    prop: u64,
+    delta: u32,
+) -> Option<FailureCode> {
+    if u64::from(relay.fee_base_msat) < base || u64::from(relay.fee_proportional_millionths) < prop
+    {
+        Some(FailureCode::FEE_INSUFFICIENT)
+    } else if u32::from(relay.cltv_expiry_delta) < delta {
+        Some(FailureCode::INCORRECT_CLTV_EXPIRY)
+    } else {
+        None
+    }
+}
+
 /// How a forwarded incoming HTLC is to be answered now, with the
 /// `attribution_data` the record keeps for the answer.
 pub(super) enum ForwardAnswer {
@@ -103,8 +131,9 @@ impl Node {
             return Err(FailureReason::UnknownNextPeer);
         }
         // Inside a blinded route (BOLT 4 "Route Blinding") the onion
-        // layer already applied the recipient's `payment_relay` and
-        // `payment_constraints`; the outgoing HTLC carries `path_key`.
+        // layer already checked `payment_constraints` and computed the
+        // outgoing amount and expiry from the recipient's `payment_relay`;
+        // the outgoing HTLC carries `path_key`.
         let blinded = fwd.next_path_key.is_some();
         let (scid, out_id) = match fwd.next_hop {
             NextHop::Channel(scid) => (
@@ -151,13 +180,21 @@ impl Node {
         // fee_proportional_millionths / 1000000.
         let fee = base.saturating_add(amt.saturating_mul(prop) / 1_000_000);
         let cltv = fwd.outgoing_cltv_value;
+        // A blinded hop is paid what the recipient's `payment_relay` says
+        // (`amt_to_forward` and the expiry were computed from it, so the
+        // HTLCs always agree with it): that relay must charge at least our
+        // policy (see [`relay_below_policy`]).
+        let relay_short = fwd
+            .payment_relay
+            .as_ref()
+            .and_then(|r| relay_below_policy(r, base, prop, delta));
         let why = if amt < min_msat {
             Some(FailureCode::AMOUNT_BELOW_MINIMUM)
         } else if amt > max_msat {
             Some(FailureCode::TEMPORARY_CHANNEL_FAILURE)
+        } else if relay_short.is_some() {
+            relay_short
         } else if !blinded && add.amount_msat < amt.saturating_add(fee) {
-            // A blinded hop is paid what the recipient's `payment_relay`
-            // says (`amt_to_forward` was computed from it).
             Some(FailureCode::FEE_INSUFFICIENT)
         } else if !blinded && add.cltv_expiry < cltv.saturating_add(delta) {
             Some(FailureCode::INCORRECT_CLTV_EXPIRY)

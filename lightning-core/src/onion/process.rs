@@ -11,7 +11,7 @@ use lightning_wire::tlv::UnknownTlvs;
 use lightning_wire::types::{PaymentHash, ShortChannelId};
 use secp256k1::PublicKey;
 
-use super::blinding::{self, EncryptedDataTlv, PaymentConstraints};
+use super::blinding::{self, EncryptedDataTlv, PaymentConstraints, PaymentRelay};
 use super::error_packet::create_error_packet;
 use super::failure::{FailureCode, FailureReason};
 use super::keys::SharedSecret;
@@ -63,6 +63,10 @@ pub struct Forward {
     pub next_path_key: Option<PublicKey>,
     /// The `payment_constraints` of a blinded hop (already checked).
     pub payment_constraints: Option<PaymentConstraints>,
+    /// The `payment_relay` of a blinded hop, which `amt_to_forward` and
+    /// `outgoing_cltv_value` were computed from: the caller checks it
+    /// against its own policy.
+    pub payment_relay: Option<PaymentRelay>,
     /// Kept to wrap errors returned from downstream.
     pub shared_secret: SharedSecret,
     /// The decoded payload.
@@ -325,6 +329,7 @@ pub fn process_htlc_onion<K: NodeEcdh + ?Sized>(
                         next_packet,
                         next_path_key: None,
                         payment_constraints: None,
+                        payment_relay: None,
                         shared_secret: ss,
                         payload: hop,
                     }))
@@ -424,6 +429,7 @@ fn process_blinded(
                 next_packet,
                 next_path_key: Some(next_path_key),
                 payment_constraints: data.payment_constraints,
+                payment_relay: Some(relay),
                 shared_secret: ss,
                 payload: hop,
             }))
