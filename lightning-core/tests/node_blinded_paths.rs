@@ -569,3 +569,78 @@ fn a_relay_below_the_hops_policy_is_refused_and_one_above_it_pays() {
         fwd.fee_msat.0
     );
 }
+
+/// A - B - C and A - D - C (links: 0 A-B, 1 B-C, 2 A-D, 3 D-C), each
+/// channel opened by the left node, of `sat`.
+fn diamond(sat: u64) -> (Line, [ChannelId; 4]) {
+    let mut line = Line::new(4, |_, _| {});
+    line.links.truncate(2);
+    for (a, b) in [(0, 3), (3, 2)] {
+        line.links.push(Link {
+            a,
+            b,
+            pa: None,
+            pb: None,
+            hold_from: None,
+        });
+        let l = line.links.len() - 1;
+        line.connect(l);
+    }
+    line.shuttle();
+    let ab = line.open_channel(0, 1, sat, 0);
+    let bc = line.open_channel(1, 2, sat, 0);
+    let ad = line.open_channel(0, 3, sat, 0);
+    let dc = line.open_channel(3, 2, sat, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    (line, [ab, bc, ad, dc])
+}
+
+#[test]
+fn a_failed_blinded_part_is_retried_over_the_other_path_across_a_restart() {
+    let (mut line, chans) = diamond(CAPACITY_SAT);
+    let amount = 40_000_000;
+    let hash = invoice(&mut line, 2, amount);
+    let paths = line.members[2]
+        .node
+        .create_blinded_payment_paths(&hash, 2)
+        .unwrap();
+    assert_eq!(paths.len(), 2);
+    // B's channel to C is down (B, introducing the first path, will
+    // fail it), and A's channel to D is down (the second path's
+    // introduction node is out of reach for now).
+    line.disconnect(1);
+    line.disconnect(2);
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap();
+    line.shuttle();
+    // B answered `invalid_onion_blinding`; the retry over D's path waits
+    // for a usable channel.
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Pending)
+    );
+    // A restarts from its store: the record kept the paths and the
+    // exclusion of B, so once A - D is back the retry goes over D.
+    line.restart(0);
+    line.connect(1);
+    line.shuttle();
+    line.tick(1);
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    let details = line.members[0]
+        .node
+        .list_payments()
+        .into_iter()
+        .find(|p| p.payment_hash == hash)
+        .unwrap();
+    assert_eq!(details.parts.len(), 2, "{details:?}");
+    assert!(line.members[3].local_msat(chans[3]) <= CAPACITY_SAT * 1000 - amount);
+    assert_eq!(line.members[1].local_msat(chans[1]), CAPACITY_SAT * 1000);
+}

@@ -78,6 +78,9 @@ impl Node {
                 return Err(NodeError::DuplicatePayment(payment_hash));
             }
         }
+        let target = super::blinded_target::BlindedTarget {
+            paths: paths.clone(),
+        };
         let mut params = RouteParams::for_blinded_paths(paths, Msat(amount_msat));
         params.max_total_fee = Some(Msat(self.config.payment_max_fee_msat(amount_msat)));
         params.max_path_count = self.config.payment_max_parts.max(1);
@@ -97,13 +100,16 @@ impl Node {
             amount_msat,
             ..RecipientOnion::default()
         };
+        // The paths are kept for retries (`retry`: a part that fails is
+        // routed again over the paths left, within the retry budget).
         let retry = RetryState {
             attempts: 1,
+            blinded: Some(target),
             ..RetryState::default()
         };
         let created_at = now.as_secs();
-        // Parts whose first channel refused them stay outstanding; with no
-        // blinded target kept for a retry, the payment then fails.
+        // Parts whose first channel refused them stay outstanding, routed
+        // again in this step.
         self.send_parts(
             payment_hash,
             &recipient,

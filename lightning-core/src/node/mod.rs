@@ -55,6 +55,7 @@ mod attribution;
 mod backup;
 mod balances;
 mod blinded_pay;
+mod blinded_target;
 mod builder;
 mod bumping;
 mod chain;

@@ -280,6 +280,10 @@ pub(crate) struct RetryState {
     /// still written, so a reader of the previous version decodes the
     /// record; its retry finds no invoice and gives the payment up).
     pub keysend: Option<KeysendTarget>,
+    /// A blinded payment's paths (type 61, odd;
+    /// [`BlindedTarget`](super::blinded_target::BlindedTarget)): `bolt11`
+    /// is then empty, as for a keysend.
+    pub blinded: Option<super::blinded_target::BlindedTarget>,
 }
 
 impl RetryState {
@@ -320,6 +324,9 @@ impl RetryState {
         if let Some(k) = &self.keysend {
             w.put_raw(59, &k.encode());
         }
+        if let Some(b) = &self.blinded {
+            w.put_raw(61, &b.encode());
+        }
     }
 
     fn read(r: &mut TlvStreamReader<'_>) -> Result<Option<Self>, DecodeError> {
@@ -333,9 +340,11 @@ impl RetryState {
         let abandoned = flag(r.take_raw(49), "abandoned")?;
         let amount = r.take_raw(51);
         let keysend = r.take_raw(59);
+        let blinded = r.take_raw(61);
         let (Some(bolt11), Some(attempts)) = (bolt11, attempts) else {
             if channels.is_some()
                 || keysend.is_some()
+                || blinded.is_some()
                 || nodes.is_some()
                 || awaiting
                 || abandoned
@@ -380,6 +389,9 @@ impl RetryState {
             abandoned,
             amount_msat: amount.map(|b| u64_of(b, "chosen amount")).transpose()?,
             keysend: keysend.map(KeysendTarget::decode).transpose()?,
+            blinded: blinded
+                .map(super::blinded_target::BlindedTarget::decode)
+                .transpose()?,
         }))
     }
 }
@@ -822,6 +834,7 @@ mod tests {
                 abandoned: true,
                 amount_msat: Some(77_000),
                 keysend: None,
+                blinded: None,
                 path: vec![
                     PathHop {
                         scid: ShortChannelId(9),

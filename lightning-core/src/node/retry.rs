@@ -65,9 +65,10 @@ use super::events::{PaymentFailure, PaymentHash, PaymentId, PaymentStatus};
 use super::mpp_send::PartsOf;
 use super::payments::recipient_of;
 use super::records::{KeysendTarget, RetryState};
-use super::route::Route;
+use super::route::{RecipientOnion, Route};
 use super::router_path::{
-    attempt_params, hop_uses, keysend_params, keysend_recipient, node_route, single_path,
+    attempt_params, blinded_params, hop_uses, keysend_params, keysend_recipient, node_route,
+    single_path,
 };
 use super::{Node, NodeError};
 use crate::amount::Msat;
@@ -118,6 +119,8 @@ impl RetryQueue {
 enum Target {
     Invoice(Box<Bolt11Invoice>),
     Keysend(KeysendTarget),
+    /// A recipient's blinded paths ([`Node::pay_blinded_paths`]).
+    Blinded(super::blinded_target::BlindedTarget),
 }
 
 /// The first channel of each path.
@@ -181,6 +184,38 @@ pub(super) fn judge(
         ScorerNote::Passed(path.len().min(i + 1))
     };
     (retry(channel, None), note)
+}
+
+/// A failed part of a blinded payment ([`Node::pay_blinded_paths`]) whose
+/// error came from its path's introduction node, the last of `route`, or
+/// beyond (`failing_hop`): BOLT 4 "Failure Messages" turns every error
+/// inside a blinded route into the introduction node's
+/// `invalid_onion_blinding`, so a refusal by the recipient cannot be told
+/// from a channel failing inside the path. The payment is retried over
+/// the other paths: the introduction node is excluded (and with it every
+/// path it introduces); the hops up to it carried the amount. `None` for
+/// a failure before the introduction node (judged as any other) and for
+/// a path the recipient introduces itself (its own errors are final).
+fn judge_blinded(
+    target: &super::blinded_target::BlindedTarget,
+    route: &[PublicKey],
+    failing_hop: Option<usize>,
+    carried: usize,
+) -> Option<(Verdict, ScorerNote)> {
+    let intro = *route.last()?;
+    let i = failing_hop?;
+    let id = lightning_router::NodeId::from_pubkey(&intro);
+    let recipient_introduces = target
+        .paths
+        .iter()
+        .any(|p| p.introduction_node == id && p.hops.len() == 1);
+    (i + 1 >= route.len() && !recipient_introduces).then_some((
+        Verdict::Retry {
+            exclude_channel: None,
+            exclude_node: Some(intro),
+        },
+        ScorerNote::Passed(carried),
+    ))
 }
 
 /// A failure whose error could not be read, judged by its attribution
@@ -474,9 +509,16 @@ impl Node {
             return;
         };
         let uses = hop_uses(&path);
-        let (verdict, note) = match (failure.failing_hop, failure.attribution_failed_at) {
-            (None, Some(broken_at)) => judge_by_attribution(&uses, broken_at),
-            (failing_hop, _) => judge(&route, &uses, failing_hop, failure.failure_code, malformed),
+        let blinded = retry
+            .blinded
+            .as_ref()
+            .and_then(|b| judge_blinded(b, &route, failure.failing_hop, uses.len()));
+        let (verdict, note) = match (blinded, failure.failing_hop, failure.attribution_failed_at) {
+            (Some(judged), _, _) => judged,
+            (None, None, Some(broken_at)) => judge_by_attribution(&uses, broken_at),
+            (None, failing_hop, _) => {
+                judge(&route, &uses, failing_hop, failure.failure_code, malformed)
+            }
         };
         let attempts = retry.attempts;
         let deadline = p
@@ -654,9 +696,10 @@ impl Node {
             self.give_up(hash, last, "the retry timeout passed before a new attempt");
             return;
         }
-        let target = match &retry.keysend {
-            Some(k) => Target::Keysend(k.clone()),
-            None => match retry.bolt11.parse::<Bolt11Invoice>() {
+        let target = match (&retry.keysend, &retry.blinded) {
+            (_, Some(b)) => Target::Blinded(b.clone()),
+            (Some(k), None) => Target::Keysend(k.clone()),
+            (None, None) => match retry.bolt11.parse::<Bolt11Invoice>() {
                 Ok(i) => Target::Invoice(Box::new(i)),
                 Err(e) => {
                     self.give_up(
@@ -688,6 +731,13 @@ impl Node {
                 keysend_recipient(k, total_msat, false),
                 keysend_recipient(k, total_msat, true),
             ),
+            Target::Blinded(_) => {
+                let r = RecipientOnion {
+                    amount_msat: total_msat,
+                    ..RecipientOnion::default()
+                };
+                (total_msat, r.clone(), r)
+            }
         };
         let Some(outstanding) = amount_msat.checked_sub(committed_msat).filter(|a| *a > 0) else {
             // The parts in flight carry it all: nothing to route.
@@ -705,6 +755,9 @@ impl Node {
             let params = match &target {
                 Target::Invoice(invoice) => attempt_params(invoice, &retry, &self.config),
                 Target::Keysend(k) => Some(keysend_params(k, amount_msat, &retry, &self.config)),
+                Target::Blinded(b) => {
+                    Some(blinded_params(&b.paths, amount_msat, &retry, &self.config))
+                }
             };
             let Some(mut params) = params else {
                 self.give_up(hash, last, "the stored invoice has no amount");

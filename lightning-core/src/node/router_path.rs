@@ -121,6 +121,31 @@ pub(super) fn keysend_params(
     payment_limits(p, retry, config)
 }
 
+/// The router's parameters for an attempt at a blinded payment of
+/// `amount_msat` over `paths` (BOLT 4 "Route Blinding"), each path whose
+/// introduction node this payment excludes left out, with the limits of
+/// [`attempt_params`].
+pub(super) fn blinded_params(
+    paths: &[lightning_router::BlindedPaymentPath],
+    amount_msat: u64,
+    retry: &RetryState,
+    config: &NodeConfig,
+) -> RouteParams {
+    let excluded: HashSet<NodeId> = retry
+        .excluded_nodes
+        .iter()
+        .map(NodeId::from_pubkey)
+        .collect();
+    let usable = paths
+        .iter()
+        .filter(|p| !excluded.contains(&p.introduction_node))
+        .cloned()
+        .collect();
+    let mut p = RouteParams::for_blinded_paths(usable, Msat(amount_msat));
+    p.allow_mpp = true;
+    payment_limits(p, retry, config)
+}
+
 /// `p` limited as every attempt of a payment is: fees within the
 /// payment's cap, at most [`NodeConfig::payment_max_parts`] parts, room
 /// for [`CLTV_SLACK`], the payment's exclusions so far.
