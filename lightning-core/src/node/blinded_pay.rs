@@ -8,8 +8,10 @@
 //!   `encrypted_recipient_data` and `current_path_key`, every later
 //!   blinded hop its `encrypted_recipient_data`, and the last one also
 //!   `amt_to_forward`, `outgoing_cltv_value` and `total_amount_msat`
-//!   (`route::blinded_payloads`). A failed part fails the payment: the
-//!   record keeps no blinded target to route again with (no retries yet).
+//!   (`route::blinded_payloads`). The record keeps the paths
+//!   (`blinded_target`), so a failed part is retried like an invoice's
+//!   (`retry`): an error from an introduction node or beyond excludes
+//!   that introduction node and the amount goes over the other paths.
 //! - **Receive** ([`Node::create_blinded_payment_paths`]): for one of our
 //!   invoices, a two-hop path per channel peer (the peer introduces, we
 //!   receive), or a one-hop path introduced by us when we have none. The
@@ -52,7 +54,9 @@ impl Node {
     ///
     /// Refused when no route reaches an introduction node, or when we are
     /// an introduction node ourselves (peeling our own hop is not done
-    /// yet). A failed part is not retried.
+    /// yet). A failed part is retried over the paths left, within
+    /// `NodeConfig::payment_retry_attempts` and the retry timeout, across
+    /// restarts.
     ///
     /// ```no_run
     /// # use lightning_core::node::{Node, NodeError};
