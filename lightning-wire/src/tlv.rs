@@ -174,9 +174,14 @@ impl<'a> TlvStreamReader<'a> {
 }
 
 /// Collects records in any order and writes them as a canonical stream.
+///
+/// The values are encoded into one buffer as they are put (two
+/// allocations a stream, not one a record).
 #[derive(Debug, Default)]
 pub struct TlvStreamWriter {
-    records: Vec<(u64, Vec<u8>)>,
+    /// `(type, start, end)` of each record's value in `buf`.
+    records: Vec<(u64, usize, usize)>,
+    buf: Vec<u8>,
 }
 
 impl TlvStreamWriter {
@@ -187,9 +192,9 @@ impl TlvStreamWriter {
 
     /// Adds record `ty` holding the encoding of `value`.
     pub fn put<T: Encode + ?Sized>(&mut self, ty: u64, value: &T) {
-        let mut v = Vec::new();
-        value.encode(&mut v);
-        self.records.push((ty, v));
+        let start = self.buf.len();
+        value.encode(&mut self.buf);
+        self.records.push((ty, start, self.buf.len()));
     }
 
     /// Adds record `ty` if `value` is `Some`.
@@ -201,13 +206,15 @@ impl TlvStreamWriter {
 
     /// Adds record `ty` with a raw value.
     pub fn put_raw(&mut self, ty: u64, value: &[u8]) {
-        self.records.push((ty, value.to_vec()));
+        let start = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.records.push((ty, start, self.buf.len()));
     }
 
     /// Adds the kept unknown records.
     pub fn put_unknown(&mut self, unknown: &UnknownTlvs) {
         for r in &unknown.0 {
-            self.records.push((r.r#type, r.value.clone()));
+            self.put_raw(r.r#type, &r.value);
         }
     }
 
@@ -219,12 +226,14 @@ impl TlvStreamWriter {
     /// known type), and writing both would make a stream no reader accepts.
     pub fn write(mut self, out: &mut Vec<u8>) {
         // A stable sort keeps records of one type in the order they were put.
-        self.records.sort_by_key(|(t, _)| *t);
-        self.records.dedup_by_key(|(t, _)| *t);
-        for (ty, value) in &self.records {
-            BigSize(*ty).encode(out);
-            BigSize(value.len() as u64).encode(out);
-            out.extend_from_slice(value);
+        self.records.sort_by_key(|(t, _, _)| *t);
+        self.records.dedup_by_key(|(t, _, _)| *t);
+        // Each record adds its type and length: at most 9 bytes each.
+        out.reserve(self.buf.len() + self.records.len() * 18);
+        for &(ty, start, end) in &self.records {
+            BigSize(ty).encode(out);
+            BigSize((end - start) as u64).encode(out);
+            out.extend_from_slice(&self.buf[start..end]);
         }
     }
 

@@ -211,8 +211,9 @@ impl StaticChannelBackup {
         w.put_raw(0, &self.chain_hash.0);
         w.put_raw(2, &self.node_id.serialize());
         w.put(4, &self.sequence);
-        let mut ch = Vec::new();
         let n = self.channels.len().min(u16::MAX as usize);
+        // About 150 bytes a channel without addresses.
+        let mut ch = Vec::with_capacity(2 + n * 160);
         ch.extend_from_slice(&(n as u16).to_be_bytes());
         for c in self.channels.iter().take(n) {
             write_u16_prefixed(&mut ch, &c.encode());

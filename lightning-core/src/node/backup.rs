@@ -84,17 +84,12 @@ impl Node {
     /// transaction may be out), not closed cooperatively, and not failed
     /// with its funding spend already seen.
     fn channel_backup_of(&self, id: &ChannelId) -> Option<ChannelBackup> {
+        if !self.live_channel_backed_up(id) {
+            return None;
+        }
         let e = self.channels.get(id)?;
         let st = e.channel.state();
         let funding_outpoint = st.funding_outpoint?;
-        st.holder_sigs.as_ref()?;
-        match st.phase {
-            Phase::Closed => return None,
-            Phase::Failed if self.onchain.get(id).is_some_and(|r| r.spend.is_some()) => {
-                return None
-            }
-            _ => {}
-        }
         Some(ChannelBackup {
             channel_id: st.channel_id,
             peer: e.counterparty,
@@ -116,6 +111,42 @@ impl Node {
         })
     }
 
+    /// Whether live channel `id` is in the backup: funded, our
+    /// commitment signed, and not closed (nor failed with its funding
+    /// spent).
+    fn live_channel_backed_up(&self, id: &ChannelId) -> bool {
+        let Some(e) = self.channels.get(id) else {
+            return false;
+        };
+        let st = e.channel.state();
+        if st.funding_outpoint.is_none() || st.holder_sigs.is_none() {
+            return false;
+        }
+        match st.phase {
+            Phase::Closed => false,
+            Phase::Failed => self.onchain.get(id).is_none_or(|r| r.spend.is_none()),
+            _ => true,
+        }
+    }
+
+    /// The ids of [`Node::backup_channels`], in its order, without building
+    /// the backups (every step checks them).
+    fn backup_channel_ids(&self) -> impl Iterator<Item = &ChannelId> + '_ {
+        let live = self
+            .channels
+            .keys()
+            .filter(|id| self.live_channel_backed_up(id));
+        let recovered = self
+            .backup
+            .recovered
+            .values()
+            .filter(|r| {
+                r.sweep_height.is_none() && !self.live_channel_backed_up(&r.channel.channel_id)
+            })
+            .map(|r| &r.channel.channel_id);
+        live.chain(recovered)
+    }
+
     /// Every channel recovery needs: live ones, and recovered ones not yet
     /// resolved (so a node that loses its store again mid-recovery still
     /// has them).
@@ -126,8 +157,7 @@ impl Node {
             .filter_map(|id| self.channel_backup_of(id))
             .collect();
         for r in self.backup.recovered.values() {
-            if r.sweep_height.is_none() && !out.iter().any(|c| c.channel_id == r.channel.channel_id)
-            {
+            if r.sweep_height.is_none() && !self.live_channel_backed_up(&r.channel.channel_id) {
                 out.push(r.channel.clone());
             }
         }
@@ -242,15 +272,17 @@ impl Node {
     /// recovered), writes the new backup in this step's batch and raises
     /// [`Event::ChannelBackupUpdated`].
     pub(super) fn refresh_channel_backup(&mut self) {
-        let channels = self.backup_channels();
-        let ids: Vec<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
+        // Compared by id first, without building a backup per channel:
+        // this runs at the end of every step.
         let changed = match &self.backup.written {
-            Some(w) => *w != ids,
-            None => !ids.is_empty(),
+            Some(w) => !w.iter().eq(self.backup_channel_ids()),
+            None => self.backup_channel_ids().next().is_some(),
         };
         if !changed && !self.backup.addresses_changed {
             return;
         }
+        let channels = self.backup_channels();
+        let ids: Vec<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
         let now = self.now.as_secs();
         let sequence = self.backup.sequence.saturating_add(1).max(now);
         let n = channels.len();
