@@ -1,0 +1,509 @@
+//! The force-close matrix's 483-HTLC rows (issue 15): BOLT 5 through the
+//! `Node`, on the simulated chain (every transaction script-verified by
+//! `SimChain` at mempool acceptance), with the channel holding BOLT 2's
+//! `max_accepted_htlcs` maximum, 483 HTLCs, when it goes to chain:
+//! {we close, they close, they publish a revoked commitment} ×
+//! {static_remotekey, anchors}.
+//!
+//! The HTLCs are real: hold invoices paid over the channel by both nodes,
+//! the adds of many payments batched into a few commitments by the
+//! nodes' own pipelining (no payment round trip each), every commitment
+//! and HTLC signature made and checked by the nodes. The mix: HTLCs Alice
+//! offered that Bob never claims (Alice times them out), that Bob claimed
+//! (his fulfill never reached Alice: Bob takes them with the preimage and
+//! Alice learns it on chain), HTLCs Bob offered that Alice claimed (she
+//! takes them with the preimage) or never claims (Bob times them out),
+//! and dust HTLCs both ways (trimmed: fees). Each non-dust HTLC has an
+//! amount of its own, so each commitment output names its HTLC.
+//!
+//! After each run, as in `onchain_node.rs`: every satoshi of the funding
+//! output ends at Alice's sweep script, Bob's, an anchor output (330 sat,
+//! left for the anchor bumper) or in fees; every commitment output
+//! reaches the owner BOLT 5 gives it to; nothing the nodes broadcast was
+//! rejected; Alice's payments end as the chain settled them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod node_support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::{OutPoint, ScriptBuf, Transaction};
+use lightning_chain::ChainSync;
+use lightning_core::amount::Msat;
+use lightning_core::node::{Event, PaymentHash, PaymentPreimage, PaymentStatus};
+use lightning_wire::types::ChannelId;
+use node_support::{copy_store, Net, TestNode};
+
+/// Large enough for 483 HTLCs and a commitment of about 85,000 weight
+/// units at 1,000 sat/kw, paid by Alice (the funder).
+const CAPACITY: u64 = 10_000_000;
+/// Bob's side at open.
+const PUSH_MSAT: u64 = 4_000_000_000;
+const ANCHOR: u64 = 330;
+/// BOLT 2's `max_accepted_htlcs` maximum.
+const HTLCS: usize = 483;
+/// Dust HTLCs (below both dust limits with their HTLC transaction's fee),
+/// half each way; their sum stays under the nodes' dust exposure cap.
+const DUST: usize = 8;
+const DUST_SAT: u64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closer {
+    Us,
+    Them,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Alice,
+    Bob,
+}
+
+/// One HTLC of the mix.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    index: usize,
+    alice_offers: bool,
+    amount_sat: u64,
+    /// The payee claims it (it has the preimage; the fulfill never
+    /// reaches the payer).
+    claimed: bool,
+}
+
+impl Spec {
+    fn dust(&self) -> bool {
+        self.amount_sat == DUST_SAT
+    }
+
+    fn preimage(&self) -> PaymentPreimage {
+        let mut p = [0x48u8; 32];
+        p[..8].copy_from_slice(&(self.index as u64).to_be_bytes());
+        PaymentPreimage(p)
+    }
+
+    fn hash(&self) -> PaymentHash {
+        PaymentHash(sha256::Hash::hash(&self.preimage().0).to_byte_array())
+    }
+
+    /// Who BOLT 5 gives the output to when the commitment is not revoked:
+    /// the payee with the preimage, else the payer by timeout.
+    fn owner(&self) -> Owner {
+        match (self.alice_offers, self.claimed) {
+            (true, false) | (false, true) => Owner::Alice,
+            (true, true) | (false, false) => Owner::Bob,
+        }
+    }
+}
+
+/// 483 HTLCs: 8 dust (4 each way), the rest in four classes by index,
+/// each with an amount of its own (6,000 sat and up).
+fn mix() -> Vec<Spec> {
+    (0..HTLCS)
+        .map(|index| {
+            let alice_offers = index % 2 == 0;
+            if index < DUST {
+                return Spec {
+                    index,
+                    alice_offers,
+                    amount_sat: DUST_SAT,
+                    claimed: false,
+                };
+            }
+            Spec {
+                index,
+                alice_offers,
+                amount_sat: 6_000 + 2 * index as u64,
+                claimed: index % 4 >= 2,
+            }
+        })
+        .collect()
+}
+
+struct Run {
+    net: Net,
+    cheater: Option<TestNode>,
+    id: ChannelId,
+    funding: OutPoint,
+    specs: Vec<Spec>,
+}
+
+fn feed(node: &mut TestNode, chain: &lightning_sim::SimChainHandle) {
+    let mut sync = ChainSync::new(node.node.best_block());
+    sync.sync(chain, &mut node.node).unwrap();
+    node.fed = chain.best_block().height;
+}
+
+impl Run {
+    fn nodes(&mut self) -> Vec<&mut TestNode> {
+        let mut v = vec![&mut self.net.a, &mut self.net.b];
+        if let Some(c) = &mut self.cheater {
+            v.push(c);
+        }
+        v
+    }
+
+    fn block(&mut self) {
+        let script = self.net.wallet.script_pubkey();
+        self.net.chain.mine_blocks(1, &script);
+        let chain = self.net.chain.clone();
+        for n in self.nodes() {
+            feed(n, &chain);
+            n.take_events();
+        }
+    }
+}
+
+/// Every payee's hold invoice paid by the other; the adds are queued by
+/// the payers, then delivered together (the nodes batch them into a few
+/// commitments). Every HTLC ends held in both commitments.
+fn add_htlcs(net: &mut Net, specs: &[Spec]) {
+    let now = net.now;
+    let mut invoices = Vec::new();
+    for s in specs {
+        let payee = if s.alice_offers {
+            &mut net.b
+        } else {
+            &mut net.a
+        };
+        let invoice = payee
+            .node
+            .create_hold_invoice(
+                s.hash(),
+                Some(Msat(s.amount_sat * 1000)),
+                "483",
+                Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        invoices.push((s.alice_offers, invoice));
+    }
+    for (alice_pays, invoice) in &invoices {
+        let payer = if *alice_pays { &mut net.a } else { &mut net.b };
+        payer.node.pay_invoice(invoice, now).unwrap();
+    }
+    net.shuttle();
+    let held = |n: &TestNode| {
+        n.events
+            .iter()
+            .filter(|e| matches!(e, Event::HoldInvoiceAccepted { .. }))
+            .count()
+    };
+    let (a_held, b_held) = (held(&net.a), held(&net.b));
+    assert_eq!(
+        a_held + b_held,
+        specs.len(),
+        "every HTLC is held (Alice {a_held}, Bob {b_held})"
+    );
+    net.a.take_events();
+    net.b.take_events();
+}
+
+/// The payee of every claimed HTLC claims it: its fulfill goes no
+/// further than the payee's outbox (the connection drops first) when
+/// `deliver` is false.
+fn claim(net: &mut Net, specs: &[Spec], deliver: bool) {
+    let now = net.now;
+    for s in specs.iter().filter(|s| s.claimed) {
+        let payee = if s.alice_offers {
+            &mut net.b
+        } else {
+            &mut net.a
+        };
+        payee.node.claim_for_hash(s.preimage(), now).unwrap();
+    }
+    if deliver {
+        net.shuttle();
+    } else {
+        net.disconnect();
+    }
+}
+
+fn setup(anchors: bool, closer: Closer) -> Run {
+    let mut net = Net::with_anchors(anchors);
+    let id = net.open_channel(CAPACITY, PUSH_MSAT);
+    net.mine(10);
+    let specs = mix();
+    add_htlcs(&mut net, &specs);
+    let mut cheater = None;
+    if closer == Closer::Revoked {
+        // The cheater's copy: Bob's store with the 483 HTLCs in flight.
+        let store = copy_store(&net.b.store);
+        // Then every HTLC is settled or failed, and two payments revoke
+        // that state.
+        claim(&mut net, &specs, true);
+        let now = net.now;
+        for s in specs.iter().filter(|s| !s.claimed) {
+            let payee = if s.alice_offers {
+                &mut net.b
+            } else {
+                &mut net.a
+            };
+            payee.node.fail_for_hash(s.hash(), now).unwrap();
+        }
+        net.shuttle();
+        net.pay(true, 7_000_000);
+        net.pay(false, 3_000_000);
+        net.disconnect();
+        cheater = Some(TestNode::from_store(
+            "cheater", net.b.seed, store, &net.chain,
+        ));
+    } else {
+        claim(&mut net, &specs, false);
+    }
+    let funding = net.a.node.list_channels()[0].funding_txo.unwrap();
+    Run {
+        net,
+        cheater,
+        id,
+        funding,
+        specs,
+    }
+}
+
+/// Every transaction of the chain after height `from`, by the outpoints
+/// it spends.
+fn spenders(chain: &lightning_sim::SimChainHandle, from: u32) -> HashMap<OutPoint, Transaction> {
+    let mut m = HashMap::new();
+    let tip = chain.best_block().height;
+    for h in from..=tip {
+        for tx in chain.block_at(h).unwrap().txdata.iter().skip(1) {
+            for i in &tx.input {
+                m.insert(i.previous_output, tx.clone());
+            }
+        }
+    }
+    m
+}
+
+/// Follows `op` through the transactions that spend it (each claim or
+/// HTLC transaction has one input and one output) to the unspent output
+/// it ends in: its script, value, and the fees paid on the way.
+fn follow(
+    spent: &HashMap<OutPoint, Transaction>,
+    mut op: OutPoint,
+    mut value: u64,
+) -> Result<(ScriptBuf, u64, u64), String> {
+    let mut fees = 0;
+    loop {
+        let tx = spent
+            .get(&op)
+            .ok_or_else(|| format!("{op} is spent by nothing we can follow"))?;
+        if tx.output.len() != 1 || tx.input.len() != 1 {
+            return Err(format!(
+                "a claim with {} inputs and {} outputs",
+                tx.input.len(),
+                tx.output.len()
+            ));
+        }
+        let out = &tx.output[0];
+        fees += value - out.value.to_sat();
+        value = out.value.to_sat();
+        let next = OutPoint {
+            txid: tx.compute_txid(),
+            vout: 0,
+        };
+        if !spent.contains_key(&next) {
+            return Ok((out.script_pubkey.clone(), value, fees));
+        }
+        op = next;
+    }
+}
+
+fn payment_status(r: &Run, hash: PaymentHash) -> Option<PaymentStatus> {
+    r.net
+        .a
+        .node
+        .list_payments()
+        .into_iter()
+        .find(|p| p.payment_hash == hash)
+        .map(|p| p.status)
+}
+
+fn run(anchors: bool, closer: Closer) -> Result<(), String> {
+    let started = Instant::now();
+    let mut r = setup(anchors, closer);
+    let set_up = started.elapsed();
+    let a_script = r.net.a.node.shutdown_script();
+    let b_script = r.net.b.node.shutdown_script();
+    let b_sat = Net::local_msat(&r.net.b.node, r.id) / 1000;
+    let start = r.net.chain.best_block().height;
+    match closer {
+        Closer::Us => r.net.a.node.force_close_channel(r.id).unwrap(),
+        Closer::Them => r.net.b.node.force_close_channel(r.id).unwrap(),
+        Closer::Revoked => {
+            let c = r.cheater.as_mut().unwrap();
+            c.node.force_close_channel(r.id).unwrap();
+        }
+    }
+    assert_eq!(
+        r.net.chain.mempool().len(),
+        1,
+        "the commitment is broadcast"
+    );
+    let commitment = r.net.chain.mempool()[0].clone();
+    // The commitment confirms; then blocks until nothing is left to do:
+    // past every timelock (HTLC expiries are about 21 blocks out,
+    // `to_self_delay` 144) and quiet for a while.
+    r.block();
+    let mut idle = 0;
+    for i in 0..400 {
+        r.block();
+        if r.net.chain.mempool().is_empty() {
+            idle += 1;
+        } else {
+            idle = 0;
+        }
+        if i > 200 && idle > 10 {
+            break;
+        }
+    }
+    let rejections = r.net.chain.rejections();
+    if !rejections.is_empty() {
+        let short: Vec<String> = rejections
+            .iter()
+            .take(10)
+            .map(|r| format!("{} {:?}", r.tx.compute_txid(), r.reason))
+            .collect();
+        return Err(format!("{} rejected: {short:?}", rejections.len()));
+    }
+    let spent = spenders(&r.net.chain, start);
+    let ctx = spent
+        .get(&r.funding)
+        .ok_or("the funding output was not spent")?
+        .clone();
+    if ctx.compute_txid() != commitment.compute_txid() {
+        return Err("another transaction spent the funding output".into());
+    }
+    // The commitment holds every non-dust HTLC; the dust ones are
+    // trimmed.
+    let by_amount: HashMap<u64, Spec> = r
+        .specs
+        .iter()
+        .filter(|s| !s.dust())
+        .map(|s| (s.amount_sat, *s))
+        .collect();
+    let htlc_outputs = ctx
+        .output
+        .iter()
+        .filter(|o| by_amount.contains_key(&o.value.to_sat()))
+        .count();
+    if htlc_outputs != HTLCS - DUST {
+        return Err(format!(
+            "the commitment has {htlc_outputs} HTLC outputs, expected {}",
+            HTLCS - DUST
+        ));
+    }
+    let (mut a_total, mut b_total, mut fees, mut anchor_sat) = (0u64, 0u64, 0u64, 0u64);
+    let outputs: u64 = ctx.output.iter().map(|o| o.value.to_sat()).sum();
+    fees += CAPACITY - outputs;
+    for (vout, o) in ctx.output.iter().enumerate() {
+        let v = o.value.to_sat();
+        let op = OutPoint {
+            txid: ctx.compute_txid(),
+            vout: vout as u32,
+        };
+        if anchors && v == ANCHOR && !spent.contains_key(&op) {
+            anchor_sat += v;
+            continue;
+        }
+        let expected = if closer == Closer::Revoked {
+            Owner::Alice
+        } else if let Some(s) = by_amount.get(&v) {
+            s.owner()
+        } else if v == b_sat {
+            Owner::Bob
+        } else {
+            Owner::Alice
+        };
+        let (script, end, f) = follow(&spent, op, v).map_err(|e| format!("output {vout}: {e}"))?;
+        fees += f;
+        let owner = if script == a_script {
+            a_total += end;
+            Owner::Alice
+        } else if script == b_script {
+            b_total += end;
+            Owner::Bob
+        } else {
+            return Err(format!(
+                "output {vout} ({v} sat) ends at a foreign script {script}"
+            ));
+        };
+        if owner != expected {
+            return Err(format!(
+                "output {vout} ({v} sat) went to {owner:?}, BOLT 5 gives it to {expected:?}"
+            ));
+        }
+    }
+    if a_total + b_total + fees + anchor_sat != CAPACITY {
+        return Err(format!(
+            "accounting: alice {a_total} + bob {b_total} + fees {fees} + anchors {anchor_sat} != {CAPACITY}"
+        ));
+    }
+    // Alice's payments end as the chain settled them: a preimage Bob
+    // revealed on chain completes hers, a timeout fails it.
+    if closer != Closer::Revoked {
+        for s in r.specs.iter().filter(|s| s.alice_offers && !s.dust()) {
+            let want = if s.claimed {
+                PaymentStatus::Succeeded
+            } else {
+                PaymentStatus::Failed
+            };
+            let got = payment_status(&r, s.hash());
+            if got != Some(want) {
+                return Err(format!(
+                    "payment {} ({} sat): {got:?}, expected {want:?}",
+                    s.index, s.amount_sat
+                ));
+            }
+        }
+    }
+    let closing = r.net.a.node.list_channels()[0].closing;
+    if !closing.is_some_and(|c| c.resolved) {
+        return Err(format!("not resolved: {closing:?}"));
+    }
+    if !r.net.a.node.claimable_balances().is_empty() {
+        return Err(format!(
+            "left: {} claimable balances",
+            r.net.a.node.claimable_balances().len()
+        ));
+    }
+    println!(
+        "483 HTLCs, anchors {anchors}, {closer:?}: alice {a_total} bob {b_total} fees {fees} anchors {anchor_sat}; set up {:.1}s, total {:.1}s",
+        set_up.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[test]
+fn htlcs_483_we_close_static_remotekey() {
+    assert_eq!(run(false, Closer::Us), Ok(()));
+}
+
+#[test]
+fn htlcs_483_we_close_anchors() {
+    assert_eq!(run(true, Closer::Us), Ok(()));
+}
+
+#[test]
+fn htlcs_483_they_close_static_remotekey() {
+    assert_eq!(run(false, Closer::Them), Ok(()));
+}
+
+#[test]
+fn htlcs_483_they_close_anchors() {
+    assert_eq!(run(true, Closer::Them), Ok(()));
+}
+
+#[test]
+fn htlcs_483_revoked_static_remotekey() {
+    assert_eq!(run(false, Closer::Revoked), Ok(()));
+}
+
+#[test]
+fn htlcs_483_revoked_anchors() {
+    assert_eq!(run(true, Closer::Revoked), Ok(()));
+}
