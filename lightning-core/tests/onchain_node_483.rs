@@ -26,13 +26,15 @@
 mod node_support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::{OutPoint, ScriptBuf, Transaction};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::ChainSync;
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, PaymentHash, PaymentPreimage, PaymentStatus};
+use lightning_sim::SimWallet;
 use lightning_wire::types::ChannelId;
 use node_support::{copy_store, Net, TestNode};
 
@@ -122,8 +124,16 @@ fn mix() -> Vec<Spec> {
         .collect()
 }
 
+/// Coins of each node's host wallet in the anchors rows, and their value:
+/// the wallet pays for the zero-fee HTLC transactions (and any anchor
+/// CPFP), one coin or more each.
+const WALLET_COINS: usize = 40;
+const WALLET_COIN_SAT: u64 = 50_000;
+
 struct Run {
     net: Net,
+    /// Alice's and Bob's host wallets (anchors rows).
+    wallets: Option<(SimWallet, SimWallet)>,
     cheater: Option<TestNode>,
     id: ChannelId,
     funding: OutPoint,
@@ -221,10 +231,36 @@ fn claim(net: &mut Net, specs: &[Spec], deliver: bool) {
     }
 }
 
-fn setup(anchors: bool, closer: Closer) -> Run {
+fn setup(anchors: bool, closer: Closer, wallets: bool) -> Run {
     let mut net = Net::with_anchors(anchors);
     let id = net.open_channel(CAPACITY, PUSH_MSAT);
     net.mine(10);
+    // With `wallets`, both nodes get a host wallet: their anchors HTLC
+    // transactions are zero-fee and get wallet inputs.
+    let wallets = wallets.then(|| {
+        let a = SimWallet::from_seed([44; 32], net.chain.clone());
+        let b = SimWallet::from_seed([45; 32], net.chain.clone());
+        // A coin of the test's wallet each (its change confirms by the
+        // next block).
+        let mut to_send = vec![a.script_pubkey(); WALLET_COINS];
+        to_send.extend(vec![b.script_pubkey(); WALLET_COINS]);
+        while !to_send.is_empty() {
+            while let Some(script) = to_send.last() {
+                if net
+                    .wallet
+                    .send(Amount::from_sat(WALLET_COIN_SAT), script)
+                    .is_err()
+                {
+                    break;
+                }
+                to_send.pop();
+            }
+            net.mine(1);
+        }
+        net.a.node.set_wallet(Arc::new(a.clone()));
+        net.b.node.set_wallet(Arc::new(b.clone()));
+        (a, b)
+    });
     let specs = mix();
     add_htlcs(&mut net, &specs);
     let mut cheater = None;
@@ -256,6 +292,7 @@ fn setup(anchors: bool, closer: Closer) -> Run {
     let funding = net.a.node.list_channels()[0].funding_txo.unwrap();
     Run {
         net,
+        wallets,
         cheater,
         id,
         funding,
@@ -278,11 +315,40 @@ fn spenders(chain: &lightning_sim::SimChainHandle, from: u32) -> HashMap<OutPoin
     m
 }
 
-/// Follows `op` through the transactions that spend it (each claim or
-/// HTLC transaction has one input and one output) to the unspent output
-/// it ends in: its script, value, and the fees paid on the way.
+/// Every transaction of the chain, by txid.
+fn all_txs(chain: &lightning_sim::SimChainHandle) -> HashMap<Txid, Transaction> {
+    let mut m = HashMap::new();
+    for h in 0..=chain.best_block().height {
+        for tx in chain.block_at(h).unwrap().txdata {
+            m.insert(tx.compute_txid(), tx);
+        }
+    }
+    m
+}
+
+/// What a wallet paid for the claims on the way.
+#[derive(Debug, Default, Clone, Copy)]
+struct WalletSpend {
+    /// Transactions with wallet inputs.
+    txs: u64,
+    /// Fees the wallet paid (its inputs less its change).
+    fees: u64,
+    /// Weight of those transactions.
+    weight: u64,
+}
+
+/// Follows `op` through the transactions that spend it to the unspent
+/// output it ends in: its script, value, and the fees paid on the way out
+/// of the channel's money. A claim spends `op` alone as input 0 and pays
+/// output 0; any other input is a coin of a host wallet (`wallets`) and
+/// any other output its change (BOLT 3: the peer's
+/// `SIGHASH_SINGLE|ANYONECANPAY` signature binds input 0 to output 0):
+/// what the wallet pays is added to `spend`.
 fn follow(
     spent: &HashMap<OutPoint, Transaction>,
+    txs: &HashMap<Txid, Transaction>,
+    wallets: &[ScriptBuf],
+    spend: &mut WalletSpend,
     mut op: OutPoint,
     mut value: u64,
 ) -> Result<(ScriptBuf, u64, u64), String> {
@@ -291,20 +357,38 @@ fn follow(
         let tx = spent
             .get(&op)
             .ok_or_else(|| format!("{op} is spent by nothing we can follow"))?;
-        if tx.output.len() != 1 || tx.input.len() != 1 {
-            return Err(format!(
-                "a claim with {} inputs and {} outputs",
-                tx.input.len(),
-                tx.output.len()
-            ));
+        let txid = tx.compute_txid();
+        if tx.input[0].previous_output != op {
+            return Err(format!("{txid} spends {op} as another input than 0"));
         }
         let out = &tx.output[0];
-        fees += value - out.value.to_sat();
+        if tx.input.len() > 1 || tx.output.len() > 1 {
+            let mut paid = 0u64;
+            for i in &tx.input[1..] {
+                let prev = txs
+                    .get(&i.previous_output.txid)
+                    .map(|t| t.output[i.previous_output.vout as usize].clone())
+                    .ok_or_else(|| format!("{txid}: unknown input {}", i.previous_output))?;
+                if !wallets.contains(&prev.script_pubkey) {
+                    return Err(format!("{txid} spends a foreign coin beside {op}"));
+                }
+                paid += prev.value.to_sat();
+            }
+            for o in &tx.output[1..] {
+                if !wallets.contains(&o.script_pubkey) {
+                    return Err(format!("{txid} pays a foreign script beside its claim"));
+                }
+                paid -= o.value.to_sat();
+            }
+            spend.txs += 1;
+            spend.fees += paid;
+            spend.weight += tx.weight().to_wu();
+        }
+        fees += value
+            .checked_sub(out.value.to_sat())
+            .ok_or_else(|| format!("{txid} pays out more of {op} than it holds"))?;
         value = out.value.to_sat();
-        let next = OutPoint {
-            txid: tx.compute_txid(),
-            vout: 0,
-        };
+        let next = OutPoint { txid, vout: 0 };
         if !spent.contains_key(&next) {
             return Ok((out.script_pubkey.clone(), value, fees));
         }
@@ -322,9 +406,9 @@ fn payment_status(r: &Run, hash: PaymentHash) -> Option<PaymentStatus> {
         .map(|p| p.status)
 }
 
-fn run(anchors: bool, closer: Closer) -> Result<(), String> {
+fn run(anchors: bool, closer: Closer, wallets: bool) -> Result<(), String> {
     let started = Instant::now();
-    let mut r = setup(anchors, closer);
+    let mut r = setup(anchors, closer, wallets);
     let set_up = started.elapsed();
     let a_script = r.net.a.node.shutdown_script();
     let b_script = r.net.b.node.shutdown_script();
@@ -360,150 +444,218 @@ fn run(anchors: bool, closer: Closer) -> Result<(), String> {
             break;
         }
     }
+    // Everything the nodes broadcast must have been accepted: reported
+    // with the first accounting error, if any (what a rejection cost).
     let rejections = r.net.chain.rejections();
-    if !rejections.is_empty() {
+    let rejected = if rejections.is_empty() {
+        String::new()
+    } else {
         let short: Vec<String> = rejections
             .iter()
-            .take(10)
+            .take(3)
             .map(|r| format!("{} {:?}", r.tx.compute_txid(), r.reason))
             .collect();
-        return Err(format!("{} rejected: {short:?}", rejections.len()));
-    }
-    let spent = spenders(&r.net.chain, start);
-    let ctx = spent
-        .get(&r.funding)
-        .ok_or("the funding output was not spent")?
-        .clone();
-    if ctx.compute_txid() != commitment.compute_txid() {
-        return Err("another transaction spent the funding output".into());
-    }
-    // The commitment holds every non-dust HTLC; the dust ones are
-    // trimmed.
-    let by_amount: HashMap<u64, Spec> = r
-        .specs
-        .iter()
-        .filter(|s| !s.dust())
-        .map(|s| (s.amount_sat, *s))
-        .collect();
-    let htlc_outputs = ctx
-        .output
-        .iter()
-        .filter(|o| by_amount.contains_key(&o.value.to_sat()))
-        .count();
-    if htlc_outputs != HTLCS - DUST {
-        return Err(format!(
-            "the commitment has {htlc_outputs} HTLC outputs, expected {}",
-            HTLCS - DUST
-        ));
-    }
-    let (mut a_total, mut b_total, mut fees, mut anchor_sat) = (0u64, 0u64, 0u64, 0u64);
-    let outputs: u64 = ctx.output.iter().map(|o| o.value.to_sat()).sum();
-    fees += CAPACITY - outputs;
-    for (vout, o) in ctx.output.iter().enumerate() {
-        let v = o.value.to_sat();
-        let op = OutPoint {
-            txid: ctx.compute_txid(),
-            vout: vout as u32,
-        };
-        if anchors && v == ANCHOR && !spent.contains_key(&op) {
-            anchor_sat += v;
-            continue;
+        let mut kinds: HashMap<String, usize> = HashMap::new();
+        for r in &rejections {
+            let kind = format!("{:?}", r.reason);
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
+            *kinds.entry(kind.to_string()).or_default() += 1;
         }
-        let expected = if closer == Closer::Revoked {
-            Owner::Alice
-        } else if let Some(s) = by_amount.get(&v) {
-            s.owner()
-        } else if v == b_sat {
-            Owner::Bob
-        } else {
-            Owner::Alice
-        };
-        let (script, end, f) = follow(&spent, op, v).map_err(|e| format!("output {vout}: {e}"))?;
-        fees += f;
-        let owner = if script == a_script {
-            a_total += end;
-            Owner::Alice
-        } else if script == b_script {
-            b_total += end;
-            Owner::Bob
-        } else {
+        format!(
+            "{} broadcasts rejected ({kinds:?}), first {short:?}",
+            rejections.len()
+        )
+    };
+    let account = || -> Result<(), String> {
+        let spent = spenders(&r.net.chain, start);
+        let ctx = spent
+            .get(&r.funding)
+            .ok_or("the funding output was not spent")?
+            .clone();
+        if ctx.compute_txid() != commitment.compute_txid() {
+            return Err("another transaction spent the funding output".into());
+        }
+        // The commitment holds every non-dust HTLC; the dust ones are
+        // trimmed.
+        let by_amount: HashMap<u64, Spec> = r
+            .specs
+            .iter()
+            .filter(|s| !s.dust())
+            .map(|s| (s.amount_sat, *s))
+            .collect();
+        let htlc_outputs = ctx
+            .output
+            .iter()
+            .filter(|o| by_amount.contains_key(&o.value.to_sat()))
+            .count();
+        if htlc_outputs != HTLCS - DUST {
             return Err(format!(
-                "output {vout} ({v} sat) ends at a foreign script {script}"
-            ));
-        };
-        if owner != expected {
-            return Err(format!(
-                "output {vout} ({v} sat) went to {owner:?}, BOLT 5 gives it to {expected:?}"
+                "the commitment has {htlc_outputs} HTLC outputs, expected {}",
+                HTLCS - DUST
             ));
         }
-    }
-    if a_total + b_total + fees + anchor_sat != CAPACITY {
-        return Err(format!(
-            "accounting: alice {a_total} + bob {b_total} + fees {fees} + anchors {anchor_sat} != {CAPACITY}"
-        ));
-    }
-    // Alice's payments end as the chain settled them: a preimage Bob
-    // revealed on chain completes hers, a timeout fails it.
-    if closer != Closer::Revoked {
-        for s in r.specs.iter().filter(|s| s.alice_offers && !s.dust()) {
-            let want = if s.claimed {
-                PaymentStatus::Succeeded
-            } else {
-                PaymentStatus::Failed
+        let txs = all_txs(&r.net.chain);
+        let wallet_scripts: Vec<ScriptBuf> = r
+            .wallets
+            .iter()
+            .flat_map(|(a, b)| [a.script_pubkey(), b.script_pubkey()])
+            .collect();
+        let mut wallet_spend = WalletSpend::default();
+        let mut problems = Vec::new();
+        let (mut a_total, mut b_total, mut fees, mut anchor_sat) = (0u64, 0u64, 0u64, 0u64);
+        let outputs: u64 = ctx.output.iter().map(|o| o.value.to_sat()).sum();
+        fees += CAPACITY - outputs;
+        for (vout, o) in ctx.output.iter().enumerate() {
+            let v = o.value.to_sat();
+            let op = OutPoint {
+                txid: ctx.compute_txid(),
+                vout: vout as u32,
             };
-            let got = payment_status(&r, s.hash());
-            if got != Some(want) {
-                return Err(format!(
-                    "payment {} ({} sat): {got:?}, expected {want:?}",
-                    s.index, s.amount_sat
+            if anchors && v == ANCHOR {
+                // Left for the anchor bumper, or spent by a CPFP child into
+                // its owner's wallet.
+                anchor_sat += v;
+                continue;
+            }
+            let expected = if closer == Closer::Revoked {
+                Owner::Alice
+            } else if let Some(s) = by_amount.get(&v) {
+                s.owner()
+            } else if v == b_sat {
+                Owner::Bob
+            } else {
+                Owner::Alice
+            };
+            let class = by_amount
+                .get(&v)
+                .map(|s| format!("HTLC {}, {expected:?}'s", s.index))
+                .unwrap_or_else(|| format!("main output, {expected:?}'s"));
+            let (script, end, f) =
+                match follow(&spent, &txs, &wallet_scripts, &mut wallet_spend, op, v) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        problems.push(format!("output {vout} ({v} sat, {class}): {e}"));
+                        continue;
+                    }
+                };
+            fees += f;
+            let owner = if script == a_script {
+                a_total += end;
+                Owner::Alice
+            } else if script == b_script {
+                b_total += end;
+                Owner::Bob
+            } else {
+                problems.push(format!(
+                    "output {vout} ({v} sat, {class}) ends at a foreign script {script}"
+                ));
+                continue;
+            };
+            if owner != expected {
+                problems.push(format!(
+                    "output {vout} ({v} sat, {class}) went to {owner:?}, BOLT 5 gives it to {expected:?}"
                 ));
             }
         }
+        if !problems.is_empty() {
+            return Err(format!(
+                "{} commitment outputs wrong (wallets paid {wallet_spend:?}), first: {:?}",
+                problems.len(),
+                &problems[..problems.len().min(4)]
+            ));
+        }
+        if a_total + b_total + fees + anchor_sat != CAPACITY {
+            return Err(format!(
+                "accounting: alice {a_total} + bob {b_total} + fees {fees} + anchors {anchor_sat} != {CAPACITY}"
+            ));
+        }
+        // Alice's payments end as the chain settled them: a preimage Bob
+        // revealed on chain completes hers, a timeout fails it.
+        if closer != Closer::Revoked {
+            for s in r.specs.iter().filter(|s| s.alice_offers && !s.dust()) {
+                let want = if s.claimed {
+                    PaymentStatus::Succeeded
+                } else {
+                    PaymentStatus::Failed
+                };
+                let got = payment_status(&r, s.hash());
+                if got != Some(want) {
+                    return Err(format!(
+                        "payment {} ({} sat): {got:?}, expected {want:?}",
+                        s.index, s.amount_sat
+                    ));
+                }
+            }
+        }
+        let closing = r.net.a.node.list_channels()[0].closing;
+        if !closing.is_some_and(|c| c.resolved) {
+            return Err(format!("not resolved: {closing:?}"));
+        }
+        if !r.net.a.node.claimable_balances().is_empty() {
+            return Err(format!(
+                "left: {} claimable balances",
+                r.net.a.node.claimable_balances().len()
+            ));
+        }
+        println!(
+            "483 HTLCs, anchors {anchors}, {closer:?}: alice {a_total} bob {b_total} fees {fees} anchors {anchor_sat}; wallets paid {wallet_spend:?}; set up {:.1}s, total {:.1}s",
+            set_up.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    };
+    match (account(), rejected.is_empty()) {
+        (Ok(()), true) => Ok(()),
+        (Ok(()), false) => Err(rejected),
+        (Err(e), true) => Err(e),
+        (Err(e), false) => Err(format!("{e}; {rejected}")),
     }
-    let closing = r.net.a.node.list_channels()[0].closing;
-    if !closing.is_some_and(|c| c.resolved) {
-        return Err(format!("not resolved: {closing:?}"));
-    }
-    if !r.net.a.node.claimable_balances().is_empty() {
-        return Err(format!(
-            "left: {} claimable balances",
-            r.net.a.node.claimable_balances().len()
-        ));
-    }
-    println!(
-        "483 HTLCs, anchors {anchors}, {closer:?}: alice {a_total} bob {b_total} fees {fees} anchors {anchor_sat}; set up {:.1}s, total {:.1}s",
-        set_up.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 #[test]
 fn htlcs_483_we_close_static_remotekey() {
-    assert_eq!(run(false, Closer::Us), Ok(()));
+    assert_eq!(run(false, Closer::Us, false), Ok(()));
 }
 
 #[test]
 fn htlcs_483_we_close_anchors() {
-    assert_eq!(run(true, Closer::Us), Ok(()));
+    assert_eq!(run(true, Closer::Us, false), Ok(()));
 }
 
 #[test]
 fn htlcs_483_they_close_static_remotekey() {
-    assert_eq!(run(false, Closer::Them), Ok(()));
+    assert_eq!(run(false, Closer::Them, false), Ok(()));
 }
 
 #[test]
 fn htlcs_483_they_close_anchors() {
-    assert_eq!(run(true, Closer::Them), Ok(()));
+    assert_eq!(run(true, Closer::Them, false), Ok(()));
 }
 
 #[test]
 fn htlcs_483_revoked_static_remotekey() {
-    assert_eq!(run(false, Closer::Revoked), Ok(()));
+    assert_eq!(run(false, Closer::Revoked, false), Ok(()));
 }
 
 #[test]
 fn htlcs_483_revoked_anchors() {
-    assert_eq!(run(true, Closer::Revoked), Ok(()));
+    assert_eq!(run(true, Closer::Revoked, false), Ok(()));
+}
+
+/// The anchors rows with a host wallet on both nodes (40 confirmed coins
+/// each): the zero-fee HTLC transactions of the closing commitment get
+/// wallet inputs (`build_funded_holder_htlc_transaction`). Hundreds are
+/// due in the same block.
+#[test]
+#[ignore = "bug: node/bumping.rs funds every due HTLC transaction of a block from the same wallet coin (each calls Wallet::confirmed_utxos, which cannot see coins chosen earlier in the step): all but one are rejected as mempool conflicts, and HTLCs are lost to the peer's timeout"]
+fn htlcs_483_we_close_anchors_wallet() {
+    assert_eq!(run(true, Closer::Us, true), Ok(()));
+}
+
+/// As above, Bob's commitment: Bob's node (the same code) funds his HTLC
+/// transactions from one coin; Alice must still get exactly her share.
+#[test]
+#[ignore = "bug: node/bumping.rs funds every due HTLC transaction of a block from the same wallet coin (each calls Wallet::confirmed_utxos, which cannot see coins chosen earlier in the step): all but one are rejected as mempool conflicts, and HTLCs are lost to the peer's timeout"]
+fn htlcs_483_they_close_anchors_wallet() {
+    assert_eq!(run(true, Closer::Them, true), Ok(()));
 }
