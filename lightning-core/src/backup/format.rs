@@ -238,6 +238,30 @@ impl StaticChannelBackup {
         out
     }
 
+    /// Keeps the most channels (in order) whose plaintext without padding
+    /// fits in `room` bytes: a binary search over the count, since the
+    /// length grows with it (a few encodings, not one per channel left
+    /// out).
+    pub fn truncate_to_fit(&mut self, room: usize) {
+        if self.encode(0).len() <= room {
+            return;
+        }
+        let all = std::mem::take(&mut self.channels);
+        // `fits` channels fit (none, at worst); `too_many` do not.
+        let (mut fits, mut too_many) = (0, all.len());
+        while too_many - fits > 1 {
+            let mid = fits + (too_many - fits) / 2;
+            self.channels = all[..mid].to_vec();
+            if self.encode(0).len() <= room {
+                fits = mid;
+            } else {
+                too_many = mid;
+            }
+        }
+        self.channels = all;
+        self.channels.truncate(fits);
+    }
+
     /// Reads the plaintext.
     pub fn decode(data: &[u8]) -> Result<StaticChannelBackup, BackupError> {
         let mut r = Reader::new(data);
@@ -340,5 +364,35 @@ pub(crate) mod tests {
         even.put_raw(100, &[1, 2]);
         c.extend(even.into_bytes());
         assert!(ChannelBackup::decode(&c).is_err());
+    }
+
+    #[test]
+    fn truncate_to_fit_keeps_the_longest_prefix_that_fits() {
+        let full = sample(50);
+        let len = |n: usize| {
+            let mut b = full.clone();
+            b.channels.truncate(n);
+            b.encode(0).len()
+        };
+        for room in [
+            0,
+            len(0),
+            len(1),
+            len(1) + 1,
+            len(17) - 1,
+            len(17),
+            len(50),
+            len(50) + 9,
+        ] {
+            let mut b = full.clone();
+            b.truncate_to_fit(room);
+            let n = b.channels.len();
+            assert_eq!(b.channels[..], full.channels[..n], "a prefix, in order");
+            assert!(n == 0 || len(n) <= room, "room {room}: {n} channels fit");
+            assert!(
+                n == 50 || len(n + 1) > room,
+                "room {room}: one more would not fit"
+            );
+        }
     }
 }

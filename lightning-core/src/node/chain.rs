@@ -7,6 +7,7 @@ use lightning_chain::{BestBlock, ChainListener, ConfirmationEvent};
 use lightning_wire::types::{ChannelId, ShortChannelId};
 
 use super::Node;
+use crate::channel::ChannelOutput;
 
 impl Node {
     /// The best block the node has seen.
@@ -98,13 +99,31 @@ impl Node {
         // Estimates move with the chain: every block refreshes the bounds
         // each channel checks `update_fee` against.
         let bounds = self.feerate_bounds();
-        let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
-        for id in ids {
+        // Every channel sees the block in place; only those with something
+        // to write, send or report, and those whose state changed since
+        // they last settled (or whose announcement came due at this
+        // depth), go through `apply`: a node with many idle channels does
+        // not look each one up again per block.
+        let mut changed: Vec<(ChannelId, ChannelOutput)> = Vec::new();
+        let mut unsettled: Vec<ChannelId> = Vec::new();
+        for (id, entry) in self.channels.iter_mut() {
+            entry.channel.set_feerate_bounds(bounds);
+            let Ok(out) = entry.channel.best_block_updated(height) else {
+                continue;
+            };
+            if out.persist.is_some() || !out.messages.is_empty() || !out.events.is_empty() {
+                changed.push((*id, out));
+            } else if !entry.block_settled || entry.channel.announcement_due() {
+                unsettled.push(*id);
+            }
+        }
+        for (id, out) in changed {
+            self.apply(id, out);
+        }
+        for id in unsettled {
+            self.apply(id, ChannelOutput::default());
             if let Some(entry) = self.channels.get_mut(&id) {
-                entry.channel.set_feerate_bounds(bounds);
-                if let Ok(out) = entry.channel.best_block_updated(height) {
-                    self.apply(id, out);
-                }
+                entry.block_settled = true;
             }
         }
         self.on_chain_events();

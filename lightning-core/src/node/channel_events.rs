@@ -71,6 +71,7 @@ impl Node {
             let Some(entry) = channels.get_mut(&key) else {
                 return;
             };
+            entry.block_settled = false;
             if entry.channel.channel_id() == key {
                 watch_funding(tracker, funding_index, key, entry);
                 if !delivery::failed_unfunded(&entry.channel) {
@@ -82,6 +83,7 @@ impl Node {
         let Some(mut entry) = self.channels.remove(&key) else {
             return;
         };
+        entry.block_settled = false;
         let id = entry.channel.channel_id();
         let counterparty = entry.counterparty;
         if id != key && self.channel_id_in_use(&id) {

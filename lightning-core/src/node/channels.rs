@@ -50,6 +50,7 @@ impl Node {
                 channel,
                 counterparty: node_id,
                 watched: None,
+                block_settled: false,
             },
         );
         self.queue_message(node_id, Message::OpenChannel(open));

@@ -173,6 +173,11 @@ struct ChannelEntry {
     /// The funding outpoint the node watches and indexes
     /// (`Node::funding_index`) for this channel.
     watched: Option<bitcoin::OutPoint>,
+    /// Whether `apply` ran on this channel since its state last changed,
+    /// so that a new block alone, which changes nothing `apply` looks at
+    /// but the depth `announcement_due` checks, needs no `apply`
+    /// (`Node::on_best_height`). Cleared by every `apply` and reconnection.
+    block_settled: bool,
 }
 
 /// A Lightning node, sans-IO. See the [module documentation](self) for a

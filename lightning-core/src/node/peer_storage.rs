@@ -259,9 +259,7 @@ impl Node {
         let key = BackupKey::derive(&*self.node_signer, Domain::PeerStorage)?;
         let overhead = backup::crypto::HEADER_LEN + backup::crypto::TAG_LEN;
         let room = MAX_PEER_STORAGE_BLOB - overhead;
-        while b.encode(0).len() > room && !b.channels.is_empty() {
-            b.channels.pop();
-        }
+        b.truncate_to_fit(room);
         backup::seal(&key, &b, room)
     }
 

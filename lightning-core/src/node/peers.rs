@@ -167,6 +167,7 @@ impl Node {
             let Some(entry) = self.channels.get_mut(&id) else {
                 continue;
             };
+            entry.block_settled = false;
             if let Some(reestablish) = entry.channel.peer_reconnected() {
                 self.queue_message(node_id, Message::ChannelReestablish(reestablish));
             }

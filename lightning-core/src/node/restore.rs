@@ -293,6 +293,7 @@ impl Node {
                     channel,
                     counterparty,
                     watched: None,
+                    block_settled: false,
                 },
             );
         }
