@@ -18,9 +18,9 @@
 //!   output and the HTLC come back to us, LDK keeps exactly the main
 //!   output its monitor reported, our payment fails; forwarding, the
 //!   payer's HTLC is failed back to it before its own expiry and its
-//!   channel to us stays open with nothing moved. (Ignored: our node
-//!   never fails the forward back, see the `ignore` reason; the payer
-//!   force-closes at its expiry + 3 and times its HTLC out on chain.)
+//!   channel to us stays open with nothing moved (BOLT 5: once our
+//!   HTLC-timeout is 6 deep; before that was fixed our node never failed
+//!   the forward back and the payer force-closed at its expiry + 3).
 //! - LDK offered the HTLC to our hold invoice and we claimed it while LDK
 //!   was away: `fulfill_deadline_blocks` before the expiry, not a block
 //!   earlier, we publish our commitment and take the HTLC with our
@@ -632,13 +632,11 @@ fn ldk_holds_our_htlc_past_its_expiry_anchors() {
 }
 
 #[test]
-#[ignore = "bug in lightning-core: a forward whose outgoing HTLC is timed out on chain is never failed back upstream (onchain.rs fails timed-out claims only through self.payments, which has no record for a forward), so the upstream LDK node force-closes at its expiry + 3"]
 fn an_ldk_payee_holds_our_forward_past_its_expiry_static_remotekey() {
     ldk_payee_holds_our_forward(false);
 }
 
 #[test]
-#[ignore = "bug in lightning-core: a forward whose outgoing HTLC is timed out on chain is never failed back upstream (onchain.rs fails timed-out claims only through self.payments, which has no record for a forward), so the upstream LDK node force-closes at its expiry + 3"]
 fn an_ldk_payee_holds_our_forward_past_its_expiry_anchors() {
     ldk_payee_holds_our_forward(true);
 }

@@ -347,16 +347,17 @@ fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
         .pay_invoice_with_route(&invoice, &route, now)
         .unwrap();
     line.shuttle();
-    // B gives up on C and closes on chain; its commitment (with the
-    // outgoing HTLC) confirms and goes deep. C could still claim the HTLC
-    // output with the preimage until it times out: A's HTLC must stay.
+    // B gives up on C and closes on chain. C never signed a commitment of
+    // B's with the HTLC, but C holds one with it: until B's commitment is
+    // 6 deep (BOLT 5's reasonable depth) a reorg could still confirm C's,
+    // where C claims with the preimage: A's HTLC must stay.
     line.members[1].node.force_close_channel(bc).unwrap();
     line.shuttle();
     line.mine(1);
-    line.mine(10);
+    line.mine(2);
     line.restart(1);
     line.shuttle();
-    line.mine(5);
+    line.mine(2);
     let f = line.members[1].node.list_forwards();
     assert_eq!(f.len(), 1);
     assert_eq!(
@@ -372,6 +373,16 @@ fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
         .take_events()
         .iter()
         .all(|e| !matches!(e, Event::PaymentFailed { .. })));
+    // 6 deep: failed back (BOLT 5: no output in the confirmed commitment).
+    line.mine(1);
+    assert_eq!(
+        line.members[1].node.list_forwards()[0].status,
+        ForwardStatus::Failed
+    );
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Failed)
+    );
 }
 
 /// C fulfils while the A-B connection is down: B holds the preimage but

@@ -15,6 +15,10 @@
 //!   error wrapped with our shared secret (BOLT 4 "Returning Errors");
 //! - an offer that was never committed (dropped on disconnection or by a
 //!   restart) is failed with our own `temporary_channel_failure`;
+//! - an outgoing HTLC resolved on chain without its preimage (BOLT 5: our
+//!   timeout of its output 6 deep, or the confirmed commitment 6 deep
+//!   without an output for it) fails back with our
+//!   `permanent_channel_failure`, unless the preimage came first;
 //! - nothing else fails it back: an outgoing HTLC still in the downstream
 //!   commitment, on or off chain, can still be claimed with the preimage,
 //!   so failing upstream before it is resolved could lose the amount (the
@@ -521,6 +525,51 @@ impl Node {
         let (packet, attribution) =
             self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
         self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
+    }
+
+    /// Our outgoing HTLC `htlc_id` on `channel_id` is resolved on chain
+    /// without its preimage (BOLT 5, "HTLC Output Handling: Local
+    /// Commitment, Local Offers" and "Remote Commitment, Local Offers": our
+    /// timeout of its output reached reasonable depth, or the confirmed
+    /// commitment, that deep, has no output for it): if it was a forward,
+    /// the incoming HTLC "MUST" be failed. The reason is our
+    /// `permanent_channel_failure` (BOLT 5's "presumably"; BOLT 4: the
+    /// outgoing channel is closed). A forward already fulfilled (the
+    /// preimage was learned, on or off chain) is left alone: the preimage
+    /// wins. The record is written in this step's batch; a forward no
+    /// longer `Offered` is never failed again, so a restart neither loses
+    /// nor repeats the failure.
+    pub(super) fn forward_failed_on_chain(&mut self, channel_id: ChannelId, htlc_id: u64) {
+        let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
+            return;
+        };
+        let Some(r) = self.forwards.get(&incoming) else {
+            return;
+        };
+        if r.state != ForwardState::Offered {
+            return;
+        }
+        let secret = SharedSecret(r.shared_secret);
+        let since = Some(Duration::from_millis(r.created_at_ms));
+        if let Some(b) = r.blinded {
+            self.fail_blinded_forward(incoming, b, &secret, since);
+            return;
+        }
+        let failure = FailureMessage::from(FailureReason::PermanentChannelFailure);
+        let (packet, attribution) =
+            self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
+        self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
+    }
+
+    /// Whether our outgoing HTLC `htlc_id` on `channel_id` is a forward
+    /// still waiting for its outgoing HTLC's resolution.
+    pub(super) fn forward_waits_on(&self, channel_id: ChannelId, htlc_id: u64) -> bool {
+        self.forwards_by_out
+            .get(&(channel_id, htlc_id))
+            .and_then(|incoming| self.forwards.get(incoming))
+            .is_some_and(|r| {
+                r.state == ForwardState::Offered && r.outgoing == (channel_id, htlc_id)
+            })
     }
 
     /// Records the failure `state` of a forward still offered and answers

@@ -25,7 +25,9 @@ use crate::amount::FeeratePerKw;
 use crate::channel::update_log::{HtlcRemoval, Side, UpdateKind};
 use crate::channel::Phase;
 use crate::keys::DynChannelSigner;
-use crate::onchain::classify::{classify_spend, HtlcCandidate, SpendKind, UnknownSpend};
+use crate::onchain::classify::{
+    classify_spend, commitment_htlc_ids, HtlcCandidate, SpendKind, UnknownSpend,
+};
 use crate::onchain::resolve::{
     build_claim_transaction, build_holder_htlc_transaction, extract_preimages, resolve,
     second_stage_claim, second_stage_justice, Claim, ClaimKind,
@@ -433,6 +435,25 @@ impl Node {
         let anchors = st.channel_type.anchors;
         let preimage_of = |h: &PaymentHash| preimages.iter().find(|(x, _)| x == h).map(|(_, p)| *p);
         let resolution = resolve(kind, st, &preimage_of)?;
+        // Each HTLC output's (channel, HTLC id): a claim carries it, so a
+        // timed-out HTLC is failed back by id, never by its hash.
+        let ids = commitment_htlc_ids(st, kind);
+        let output_ids: Vec<(u32, u64)> = match kind {
+            SpendKind::Holder(c)
+            | SpendKind::CounterpartyCurrent(c)
+            | SpendKind::CounterpartyNext(c) => c
+                .htlcs
+                .iter()
+                .filter_map(|h| Some((h.output_index, ids.get(h.htlc_index)?.1)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let id_at = |vout: u32| {
+            output_ids
+                .iter()
+                .find(|(v, _)| *v == vout)
+                .map(|(_, id)| *id)
+        };
         let parent = match kind {
             SpendKind::Holder(c)
             | SpendKind::CounterpartyCurrent(c)
@@ -442,7 +463,13 @@ impl Node {
         };
         let mut claims = Vec::new();
         for c in &resolution.claims {
-            if let Some(p) = sweep_claim(signer, c, parent, Some(height), &dest, feerate) {
+            if let Some(mut p) = sweep_claim(signer, c, parent, Some(height), &dest, feerate) {
+                if matches!(
+                    c.kind,
+                    ClaimKind::HtlcTimeout { .. } | ClaimKind::HtlcPreimage { .. }
+                ) {
+                    p.htlc_id = id_at(c.output.outpoint.vout);
+                }
                 claims.push(p);
             }
         }
@@ -459,6 +486,7 @@ impl Node {
                         ClaimTag::HolderHtlcSuccess
                     },
                     payment_hash: Some(h.htlc.htlc.payment_hash),
+                    htlc_id: id_at(h.htlc.output_index),
                     tx,
                     value: h.htlc.amount,
                     parent,
@@ -670,21 +698,6 @@ impl Node {
                 })
                 .filter_map(|c| Some((c.tx.compute_txid(), c.tx.output.first()?.value)))
                 .collect();
-            // BOLT 5: an offered HTLC timed out on chain fails once the
-            // timeout is irrevocably resolved (6 deep); our payment fails.
-            // From 6 deep on (not only at 6: a node that missed that block
-            // still fails it; failing is idempotent).
-            let timed_out: Vec<PaymentHash> = r
-                .claims
-                .iter()
-                .filter(|c| {
-                    c.kind.is_timeout()
-                        && c.confirmed_at.is_some_and(|h| {
-                            tip.saturating_add(1).saturating_sub(h) >= RESOLVED_DEPTH
-                        })
-                })
-                .filter_map(|c| c.payment_hash)
-                .collect();
             // 100 blocks deep: the claims and the history go; the spend
             // stays as a tombstone (the channel never broadcasts its
             // commitment again, and `list_channels` still shows it).
@@ -710,21 +723,7 @@ impl Node {
                     txs.extend(claims);
                 }
             }
-            for hash in timed_out {
-                let htlcs = self
-                    .payments
-                    .get(&hash)
-                    .map(|p| p.pending_htlcs_on(id))
-                    .unwrap_or_default();
-                for htlc_id in htlcs {
-                    self.fail_unsent_payment(
-                        id,
-                        htlc_id,
-                        hash,
-                        "the HTLC was timed out on chain after a force close",
-                    );
-                }
-            }
+            self.fail_back_resolved_htlcs(id, tip);
             for (txid, amount_sat) in swept {
                 self.push_event(
                     Event::FundsSwept {
@@ -762,6 +761,154 @@ impl Node {
         }
     }
 
+    /// BOLT 5, "HTLC Output Handling: Local Commitment, Local Offers" and
+    /// "Remote Commitment, Local Offers": an HTLC we offered on channel
+    /// `id` whose output our timeout claim (our HTLC-timeout transaction,
+    /// our direct timeout on the peer's commitment, or justice on a revoked
+    /// one) has taken, that claim "reasonable depth" deep, or that has no
+    /// output in the confirmed commitment, that commitment as deep: "MUST
+    /// fail the corresponding incoming HTLC (if any)". A forward fails back
+    /// upstream, our own payment fails. Reasonable depth is
+    /// [`RESOLVED_DEPTH`] (6), from then on at every block (a node that
+    /// missed that block, or restarted, still fails it; failing is
+    /// idempotent: a forward no longer offered, or a payment part no longer
+    /// pending, is left alone). An HTLC whose preimage was learned (on or
+    /// off chain) is never failed: its forward is fulfilled already.
+    fn fail_back_resolved_htlcs(&mut self, id: ChannelId, tip: u32) {
+        let deep = |h: u32| tip.saturating_add(1).saturating_sub(h) >= RESOLVED_DEPTH;
+        let Some(r) = self.onchain.get(&id) else {
+            return;
+        };
+        let Some(spend) = r.spend.as_ref() else {
+            return;
+        };
+        // Nothing before the commitment itself is that deep (a claim
+        // confirms after its parent).
+        if !spend.height.is_some_and(deep)
+            || !matches!(
+                spend.kind,
+                SpendTag::Holder
+                    | SpendTag::CounterpartyCurrent
+                    | SpendTag::CounterpartyNext
+                    | SpendTag::CounterpartyRevoked
+            )
+        {
+            return;
+        }
+        let Some(entry) = self.channels.get(&id) else {
+            return;
+        };
+        // Our offered HTLCs in the channel's (frozen) log whose forward or
+        // payment still waits: few, and usually none, so the commitment is
+        // classified again only while one waits.
+        let waiting: Vec<HtlcCandidateWithId> = entry
+            .channel
+            .state()
+            .log
+            .updates()
+            .iter()
+            .filter_map(|u| match &u.kind {
+                UpdateKind::Add(a) if u.proposer == Side::Local => Some(a),
+                _ => None,
+            })
+            .filter(|a| {
+                self.forward_waits_on(id, a.id)
+                    || self
+                        .payments
+                        .get(&a.payment_hash)
+                        .is_some_and(|p| p.pending_htlcs_on(id).contains(&a.id))
+            })
+            .map(|a| HtlcCandidateWithId {
+                id: a.id,
+                htlc: HtlcCandidate {
+                    offerer: Side::Local,
+                    amount_msat: a.amount_msat,
+                    payment_hash: a.payment_hash,
+                    cltv_expiry: a.cltv_expiry,
+                },
+            })
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let Some(kind) = self.classify_again(id) else {
+            return;
+        };
+        let Some(entry) = self.channels.get(&id) else {
+            return;
+        };
+        // The claims of ours that took an output, deep enough.
+        let taken: Vec<&PendingClaim> = r
+            .claims
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.kind,
+                    ClaimTag::HolderHtlcTimeout | ClaimTag::HtlcTimeout | ClaimTag::RevokedHtlc
+                ) && c.confirmed_at.is_some_and(deep)
+            })
+            .collect();
+        let taken_output = |op: OutPoint| taken.iter().any(|c| c.spends().any(|s| s == op));
+        let mut fail: Vec<(u64, PaymentHash)> = Vec::new();
+        match &kind {
+            SpendKind::Holder(ctx)
+            | SpendKind::CounterpartyCurrent(ctx)
+            | SpendKind::CounterpartyNext(ctx) => {
+                let ids = commitment_htlc_ids(entry.channel.state(), &kind);
+                let txid = ctx.txid();
+                for w in &waiting {
+                    let output = ctx
+                        .htlcs
+                        .iter()
+                        .find(|h| ids.get(h.htlc_index) == Some(&(Side::Local, w.id)));
+                    let resolved = match output {
+                        // No output: the commitment is deep enough.
+                        None => true,
+                        // Timed out by a claim that names it (or, in a
+                        // record written before claims kept the id, that
+                        // spends its output).
+                        Some(h) => {
+                            taken.iter().any(|c| c.htlc_id == Some(w.id))
+                                || taken_output(OutPoint {
+                                    txid,
+                                    vout: h.output_index,
+                                })
+                        }
+                    };
+                    if resolved {
+                        fail.push((w.id, w.htlc.payment_hash));
+                    }
+                }
+            }
+            SpendKind::CounterpartyRevoked(rc) => {
+                // Outputs are known by script only: an HTLC is resolved
+                // once every output its script matches is taken by our
+                // justice that deep (none: not in that commitment).
+                for w in &waiting {
+                    let resolved = rc.htlcs.iter().filter(|h| h.htlc == w.htlc).all(|h| {
+                        taken_output(OutPoint {
+                            txid: rc.txid,
+                            vout: h.output_index,
+                        })
+                    });
+                    if resolved {
+                        fail.push((w.id, w.htlc.payment_hash));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (htlc_id, hash) in fail {
+            self.forward_failed_on_chain(id, htlc_id);
+            self.fail_unsent_payment(
+                id,
+                htlc_id,
+                hash,
+                "the HTLC was resolved on chain without its preimage after a force close",
+            );
+        }
+    }
+
     /// The on-chain state of channel `id`, if its funding output was
     /// spent: what spent it, and whether every claim is resolved.
     pub(super) fn onchain_status(&self, id: &ChannelId, tip: u32) -> Option<(SpendTag, bool)> {
@@ -769,6 +916,12 @@ impl Node {
         let s = r.spend.as_ref()?;
         Some((s.kind, r.is_resolved(tip)))
     }
+}
+
+/// One of our offered HTLCs, with its `id`.
+struct HtlcCandidateWithId {
+    id: u64,
+    htlc: HtlcCandidate,
 }
 
 /// A signed sweep of one claim to `dest`, or `None` when the output cannot
@@ -787,6 +940,7 @@ fn sweep_claim(
     Some(PendingClaim {
         kind,
         payment_hash,
+        htlc_id: None,
         tx,
         value: c.output.value,
         parent,

@@ -314,6 +314,37 @@ pub fn classify_spend<S: ChannelSigner>(
     )))
 }
 
+/// The offerer and `id` of each HTLC of the commitment `kind` names, in
+/// the order [`CommitmentHtlc::htlc_index`](crate::transactions::CommitmentHtlc)
+/// counts them (the commitment's view of the log, trimmed HTLCs
+/// included), so that an HTLC output is known by (channel, HTLC id), never
+/// by its hash. Empty for anything but our commitment and the peer's
+/// current or next one (a revoked commitment is matched by scripts only).
+pub fn commitment_htlc_ids(state: &ChannelState, kind: &SpendKind) -> Vec<(Side, u64)> {
+    let ids = |log: &UpdateLog, holder: Side| -> Vec<(Side, u64)> {
+        log.view(holder, Which::Current)
+            .htlcs
+            .iter()
+            .map(|h| (h.offerer, h.add.id))
+            .collect()
+    };
+    match kind {
+        SpendKind::Holder(_) => ids(&state.log, Side::Local),
+        SpendKind::CounterpartyNext(_) => ids(&state.log, Side::Remote),
+        // While the peer's `revoke_and_ack` is awaited its current
+        // commitment is the one before our last signature (see
+        // [`classify_spend`]).
+        SpendKind::CounterpartyCurrent(ctx)
+            if state.numbers.awaiting_remote_revoke
+                && ctx.commitment_number != state.numbers.remote =>
+        {
+            ids(&log_before_last_signature(&state.log), Side::Remote)
+        }
+        SpendKind::CounterpartyCurrent(_) => ids(&state.log, Side::Remote),
+        _ => Vec::new(),
+    }
+}
+
 /// The log as it was before our last `commitment_signed`, while the peer's
 /// `revoke_and_ack` of its previous commitment is awaited: our updates that
 /// signature moved into the peer's commitment go back to proposed, the

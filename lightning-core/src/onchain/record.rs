@@ -23,6 +23,9 @@
 //!          u8 has_child [bytes tx], utxos, u8 warned
 //! utxos = u32 n { 32 txid, u32 vout, u64 value, bytes script, u64 weight }
 //! bytes = u32 len, data
+//! -- version 3 adds, after the retired claims' bumps (version 1 and 2
+//! -- records end before and still decode, with no HTLC ids):
+//! u32 claims { u8 has_htlc_id [u64 htlc_id] }   (as many as the claims)
 //! ```
 
 use bitcoin::consensus::{deserialize, serialize};
@@ -40,7 +43,7 @@ use super::resolver::{
 use crate::channel::update_log::Side;
 
 /// The format version written.
-pub const RECORD_VERSION: u16 = 2;
+pub const RECORD_VERSION: u16 = 3;
 
 /// A resolver record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +94,16 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
     }
     put_claims(&mut w, &r.retired);
     put_bumps(&mut w, &r.retired);
+    put_len(&mut w, r.claims.len());
+    for c in &r.claims {
+        match c.htlc_id {
+            None => w.push(0),
+            Some(id) => {
+                w.push(1);
+                w.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+    }
     w
 }
 
@@ -140,7 +153,7 @@ fn put_bumps(w: &mut Vec<u8>, claims: &[PendingClaim]) {
 pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
     let mut r = Reader(bytes);
     let version = u16::from_be_bytes(r.array()?);
-    if version != 1 && version != RECORD_VERSION {
+    if !(1..=RECORD_VERSION).contains(&version) {
         return Err(RecordError::Version(version));
     }
     let spend = match r.u8()? {
@@ -193,6 +206,18 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
         retired = get_claims(&mut r)?;
         get_bumps(&mut r, &mut retired)?;
     }
+    if version >= 3 {
+        if r.count(1)? != claims.len() {
+            return Err(RecordError::Bad("HTLC id count"));
+        }
+        for claim in claims.iter_mut() {
+            claim.htlc_id = match r.u8()? {
+                0 => None,
+                1 => Some(u64::from_be_bytes(r.array()?)),
+                _ => return Err(RecordError::Bad("HTLC id flag")),
+            };
+        }
+    }
     if !r.0.is_empty() {
         return Err(RecordError::Trailing);
     }
@@ -235,6 +260,7 @@ fn get_claims(r: &mut Reader<'_>) -> Result<Vec<PendingClaim>, RecordError> {
         claims.push(PendingClaim {
             kind,
             payment_hash,
+            htlc_id: None,
             tx,
             value,
             parent,
@@ -363,6 +389,7 @@ mod tests {
             claims: vec![PendingClaim {
                 kind: ClaimTag::RevokedHtlc,
                 payment_hash: Some(PaymentHash([7; 32])),
+                htlc_id: Some(3),
                 tx: tx.clone(),
                 value: Amount::from_sat(999),
                 parent: tx.compute_txid(),
@@ -385,6 +412,7 @@ mod tests {
             retired: vec![PendingClaim {
                 kind: ClaimTag::ToRemote,
                 payment_hash: None,
+                htlc_id: None,
                 tx: tx.clone(),
                 value: Amount::from_sat(5_000),
                 parent: Txid::from_byte_array([5; 32]),
@@ -441,9 +469,13 @@ mod tests {
         r.anchor = None;
         r.retired.clear();
         r.claims[0].bump = None;
-        let v2 = encode(&r);
+        r.claims[0].htlc_id = None;
+        let v3 = encode(&r);
         // Version 1: the same fields, without the bump section (a count,
-        // a flag per claim, the anchor flag).
+        // a flag per claim, the anchor flag) and the HTLC ids (a count, a
+        // flag per claim).
+        let ids = 4 + r.claims.len();
+        let v2 = v3[..v3.len() - ids].to_vec();
         let mut v1 = v2[..v2.len() - (4 + r.claims.len() + 1 + 4 + 4)].to_vec();
         v1[..2].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode(&v1), Ok(r.clone()));
@@ -451,7 +483,27 @@ mod tests {
         let mut bad = v2.clone();
         bad[..2].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode(&bad), Err(RecordError::Trailing));
-        assert_eq!(decode(&[0, 3]), Err(RecordError::Version(3)));
+        assert_eq!(decode(&[0, 4]), Err(RecordError::Version(4)));
+    }
+
+    /// A record of version 2 (written before claims kept their HTLC id)
+    /// still decodes, with no HTLC ids and its fee bump data.
+    #[test]
+    fn version_2_records_still_decode() {
+        let mut r = sample();
+        r.claims[0].htlc_id = None;
+        let v3 = encode(&r);
+        let mut v2 = v3[..v3.len() - (4 + r.claims.len())].to_vec();
+        v2[..2].copy_from_slice(&2u16.to_be_bytes());
+        assert_eq!(decode(&v2), Ok(r.clone()));
+        // The id of a version 3 record survives.
+        let mut with_id = sample();
+        with_id.claims[0].htlc_id = Some(u64::MAX);
+        assert_eq!(decode(&encode(&with_id)), Ok(with_id));
+        // A version 2 record followed by the id section is refused.
+        let mut bad = v3;
+        bad[..2].copy_from_slice(&2u16.to_be_bytes());
+        assert_eq!(decode(&bad), Err(RecordError::Trailing));
     }
 
     #[test]

@@ -161,6 +161,12 @@ pub struct PendingClaim {
     pub kind: ClaimTag,
     /// The HTLC's hash, for HTLC claims.
     pub payment_hash: Option<PaymentHash>,
+    /// The HTLC's `id` (offered by us for a timeout claim, by the peer for
+    /// a preimage claim), for HTLC claims on our commitment or the peer's
+    /// current or next one: a timed-out HTLC is failed back by (channel,
+    /// id), never by its hash. `None` for other claims, a revoked
+    /// commitment's, and claims in records written before it was kept.
+    pub htlc_id: Option<u64>,
     /// The signed transaction.
     pub tx: Transaction,
     /// The value of the outputs it spends (before its fee).
@@ -565,6 +571,7 @@ mod tests {
         r.add_claim(PendingClaim {
             kind: ClaimTag::ToLocal,
             payment_hash: None,
+            htlc_id: None,
             tx: tx(
                 OutPoint {
                     txid: ctxid,

@@ -76,7 +76,13 @@ fn cve_forward_settled_from_own_invoice() {
 /// forwarding node failed the incoming HTLC back while the outgoing one
 /// could still be claimed downstream with the preimage, losing the amount.
 /// B's outgoing HTLC is committed to C, C stays silent; B restarts, blocks
-/// pass, B closes the B-C channel on chain: A's HTLC is never failed back.
+/// pass, B closes the B-C channel on chain: A's HTLC is not failed back
+/// while C could still get a commitment with it confirmed. B's own
+/// commitment lacks it (C never signed one with it), so once that is 6
+/// deep (BOLT 5: "for any committed HTLC that does NOT have an output in
+/// this commitment transaction: once the commitment transaction has
+/// reached reasonable depth: MUST fail the corresponding incoming HTLC")
+/// it goes back, with B's `permanent_channel_failure`, exactly then.
 #[test]
 fn cve_excessive_failback() {
     use lightning_core::node::{Event, ForwardStatus, PaymentStatus};
@@ -105,7 +111,8 @@ fn cve_excessive_failback() {
     line.mine(3);
     line.members[1].node.force_close_channel(bc).unwrap();
     line.shuttle();
-    line.mine(12);
+    // B's commitment confirms, then goes 5 deep.
+    line.mine(5);
     line.restart(1);
     line.shuttle();
     let forwards = line.members[1].node.list_forwards();
@@ -124,6 +131,26 @@ fn cve_excessive_failback() {
         .take_events()
         .iter()
         .any(|e| matches!(e, Event::PaymentFailed { .. })));
+    // 6 deep: no commitment with the HTLC can confirm any more.
+    line.mine(1);
+    assert_eq!(
+        line.members[1].node.list_forwards()[0].status,
+        ForwardStatus::Failed
+    );
+    let failures: Vec<Option<u16>> = line.members[0]
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PaymentFailed { reason, .. } => Some(reason.failure_code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        vec![Some(
+            lightning_core::onion::FailureCode::PERMANENT_CHANNEL_FAILURE.0
+        )]
+    );
 }
 
 /// Duplicate hash and amount across forwards (the class behind several
