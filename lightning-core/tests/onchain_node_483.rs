@@ -25,7 +25,9 @@
 //! As in `onchain_node.rs`, the nodes of the six rows have no host wallet:
 //! anchors HTLC transactions go out zero-fee (`SimChain` mines them). Two
 //! more rows give both nodes a wallet, so that those transactions get
-//! wallet inputs (`ignore`d: an open bug, see them).
+//! wallet inputs: hundreds are due in one block, and each must get coins
+//! no other claim holds (once a bug: every one was funded from the same
+//! coin, all but one rejected, HTLCs lost to the peer's timeout).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod node_support;
@@ -652,15 +654,13 @@ fn htlcs_483_revoked_anchors() {
 /// wallet inputs (`build_funded_holder_htlc_transaction`). Hundreds are
 /// due in the same block.
 #[test]
-#[ignore = "bug: node/bumping.rs funds every due HTLC transaction of a block from the same wallet coin (each calls Wallet::confirmed_utxos, which cannot see coins chosen earlier in the step): all but one are rejected as mempool conflicts, and HTLCs are lost to the peer's timeout"]
 fn htlcs_483_we_close_anchors_wallet() {
     assert_eq!(run(true, Closer::Us, true), Ok(()));
 }
 
 /// As above, Bob's commitment: Bob's node (the same code) funds his HTLC
-/// transactions from one coin; Alice must still get exactly her share.
+/// transactions from his wallet; Alice must still get exactly her share.
 #[test]
-#[ignore = "bug: node/bumping.rs funds every due HTLC transaction of a block from the same wallet coin (each calls Wallet::confirmed_utxos, which cannot see coins chosen earlier in the step): all but one are rejected as mempool conflicts, and HTLCs are lost to the peer's timeout"]
 fn htlcs_483_they_close_anchors_wallet() {
     assert_eq!(run(true, Closer::Them, true), Ok(()));
 }

@@ -9,9 +9,10 @@
 //! The caller (`node/onchain.rs`) persists the resolver before it queues
 //! what these return (persist before broadcast).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use bitcoin::{Amount, Transaction};
+use bitcoin::{Amount, OutPoint, Transaction};
 use lightning_chain::{ConfirmationTarget, FeeRate, Wallet};
 use lightning_wire::types::{ChannelId, PaymentHash, PaymentPreimage};
 
@@ -21,7 +22,7 @@ use crate::onchain::bump::policy::{self, BumpStep};
 use crate::onchain::bump::record::AnchorBump;
 use crate::onchain::bump::{
     anchor_cpfp_deadline, build_anchor_cpfp, htlc_success_deadline, htlc_timeout_deadline,
-    next_bump, FeeBumpState,
+    next_bump, CoinHolder, FeeBumpState, ReservedWallet,
 };
 use crate::onchain::classify::{classify_spend, SpendKind};
 use crate::onchain::resolver::SpendTag;
@@ -44,10 +45,56 @@ impl Node {
         FeeRate::from_sat_per_kw(self.feerate_per_kw(ConfirmationTarget::UrgentOnChainSweep))
     }
 
+    /// Every wallet coin a pending claim (of any channel) or a pending
+    /// anchor CPFP child holds, by holder: no other claim may spend it.
+    /// Derived from the resolvers (each claim's last version's coins are
+    /// persisted with it), so the reservation survives a restart; a coin is
+    /// released when its claim confirms, is lost to a conflict, or is
+    /// rebuilt without it, and an anchor child's when its parent is no
+    /// longer the unconfirmed commitment. Where records written before
+    /// reservations share a coin, the first holder in channel and claim
+    /// order keeps it.
+    fn reserved_coins(&self) -> HashMap<OutPoint, CoinHolder> {
+        let mut held = HashMap::new();
+        for (id, r) in &self.onchain {
+            if let Some(a) = r.anchor.as_ref().filter(|a| a.child.is_some()) {
+                let pending = r
+                    .spend
+                    .as_ref()
+                    .is_none_or(|s| s.height.is_none() && s.tx.compute_txid() == a.parent_txid());
+                if pending {
+                    for u in &a.wallet_inputs {
+                        held.entry(u.outpoint).or_insert((*id, None));
+                    }
+                }
+            }
+            for (i, c) in r.claims.iter().enumerate() {
+                if !policy::holds_wallet_coins(c) {
+                    continue;
+                }
+                for u in c.bump.iter().flat_map(|b| &b.wallet_inputs) {
+                    held.entry(u.outpoint).or_insert((*id, Some(i)));
+                }
+            }
+        }
+        held
+    }
+
     /// Every due claim of channel `id` at `tip`, bumped per its schedule:
     /// the transactions to broadcast (after the caller persists the
     /// resolver), and whether the resolver changed. `preimages`: those the
     /// node may reveal (for rebuilding HTLC-success claims).
+    ///
+    /// Wallet-paid claims (anchors HTLC transactions) select their coins
+    /// through a [`ReservedWallet`]: never a coin another pending claim
+    /// holds, including those picked earlier in this step (the host's
+    /// wallet still lists them: the transactions go out after the step's
+    /// write). The due claims are taken nearest deadline first, so when
+    /// the wallet's coins run short the most urgent HTLCs get them; the
+    /// others keep their last version and raise
+    /// [`Event::FeeBumpUnavailable`] naming the shortfall, and are tried
+    /// again each block (change of the funded ones comes back once they
+    /// confirm).
     pub(super) fn bump_due_claims(
         &mut self,
         id: ChannelId,
@@ -57,6 +104,15 @@ impl Node {
         let estimate = self.bump_estimate();
         let destination = self.shutdown_script();
         let wallet = self.wallet.clone();
+        let anchors_channel = self
+            .channels
+            .get(&id)
+            .is_some_and(|e| e.channel.state().channel_type.anchors);
+        let mut reserved = if wallet.is_some() && anchors_channel {
+            self.reserved_coins()
+        } else {
+            HashMap::new()
+        };
         let mut warnings = Vec::new();
         let mut out = Vec::new();
         let mut changed = false;
@@ -74,31 +130,57 @@ impl Node {
             classify_spend(st, signer, &spend.tx, &r.history_candidates()).ok()
         };
         let preimage_of = |h: &PaymentHash| preimages.iter().find(|(x, _)| x == h).map(|(_, p)| *p);
-        let due: Vec<usize> = (0..r.claims.len())
+        let mut due: Vec<usize> = (0..r.claims.len())
             .filter(|i| r.claims.get(*i).is_some_and(|c| c.due(tip)))
             .collect();
-        for i in due {
-            let needs_kind = r
+        // Schedules first: their deadlines order the claims.
+        for &i in &due {
+            let needs_schedule = r
                 .claims
                 .get(i)
                 .is_some_and(|c| c.bump.is_none() && policy::bumpable(c, anchors));
-            if needs_kind && kind.is_none() {
+            if !needs_schedule {
+                continue;
+            }
+            if kind.is_none() {
                 kind = Some(classify(r));
             }
-            let Some(c) = r.claims.get_mut(i) else {
+            if let Some(c) = r.claims.get_mut(i) {
+                policy::ensure_schedule(c, kind.as_ref().and_then(Option::as_ref), &history, tip);
+                changed = true;
+            }
+        }
+        // Nearest deadline first (BOLT 5: every HTLC claimed before its
+        // deadline): the wallet's coins go to the most urgent claims.
+        due.sort_by_key(|&i| {
+            r.claims
+                .get(i)
+                .and_then(|c| c.bump.as_ref())
+                .map_or(u32::MAX, |b| b.state.deadline())
+        });
+        for i in due {
+            let Some(c) = r.claims.get(i) else {
                 continue;
             };
             if policy::bumpable(c, anchors) {
-                if c.bump.is_none() {
-                    policy::ensure_schedule(
-                        c,
-                        kind.as_ref().and_then(Option::as_ref),
-                        &history,
-                        tip,
-                    );
-                    changed = true;
-                }
-                if let Some(rate) = policy::rate_due(c, tip, estimate) {
+                let me: CoinHolder = (id, Some(i));
+                let paid = policy::wallet_paid(c);
+                // A coin of the last version that another claim holds
+                // (records written before coins were reserved): both
+                // cannot be mined, so this one is rebuilt with other coins
+                // now, at no lower a rate.
+                let shared = paid
+                    && c.bump.as_ref().is_some_and(|b| {
+                        b.wallet_inputs
+                            .iter()
+                            .any(|u| reserved.get(&u.outpoint).is_some_and(|h| *h != me))
+                    });
+                let rate = policy::rate_due(c, tip, estimate).or_else(|| {
+                    shared
+                        .then(|| c.bump.as_ref().and_then(|b| b.state.last_feerate()))
+                        .flatten()
+                });
+                if let Some(rate) = rate {
                     if kind.is_none() {
                         kind = Some(classify(r));
                     }
@@ -109,28 +191,61 @@ impl Node {
                         .as_ref()
                         .and_then(Option::as_ref)
                         .and_then(|k| policy::claim_source(k, st, &preimage_of, c));
-                    let step = match &source {
-                        Some(source) => policy::rebuild(
-                            c,
-                            source,
-                            rate,
-                            tip,
-                            signer,
-                            wallet.as_ref(),
-                            &destination,
-                        ),
-                        None => BumpStep::Failed("the claim's output was not found again".into()),
-                    };
-                    match step {
-                        BumpStep::Bumped(_) => changed = true,
-                        BumpStep::Failed(reason) => {
-                            if let Some(b) = c.bump.as_mut().filter(|b| !b.warned) {
-                                b.warned = true;
-                                changed = true;
-                                warnings.push((c.tx.compute_txid(), reason));
+                    let step = {
+                        let rw = wallet.as_deref().map(|w| ReservedWallet {
+                            wallet: w,
+                            reserved: &reserved,
+                            me,
+                        });
+                        let reuse = match (&rw, c.bump.as_ref()) {
+                            (Some(rw), Some(b)) => rw.reusable(&b.wallet_inputs),
+                            _ => Vec::new(),
+                        };
+                        match &source {
+                            Some(source) => policy::rebuild(
+                                c,
+                                source,
+                                rate,
+                                tip,
+                                signer,
+                                rw.as_ref(),
+                                &reuse,
+                                &destination,
+                            ),
+                            None => {
+                                BumpStep::Failed("the claim's output was not found again".into())
                             }
                         }
-                        BumpStep::Kept => {}
+                    };
+                    let reason = match step {
+                        BumpStep::Bumped(_) => {
+                            changed = true;
+                            if paid {
+                                reserved.retain(|_, h| *h != me);
+                                for u in c.bump.iter().flat_map(|b| &b.wallet_inputs) {
+                                    reserved.insert(u.outpoint, me);
+                                }
+                            }
+                            None
+                        }
+                        BumpStep::Short(reason) => {
+                            let held = reserved.values().filter(|h| **h != me).count();
+                            Some(format!(
+                                "{reason}: the wallet is short of coins for the claims due \
+                                 ({held} of its coins are held by other pending claims, \
+                                 funded first as nearer their deadline); the claim keeps its \
+                                 last transaction and is tried again each block"
+                            ))
+                        }
+                        BumpStep::Failed(reason) => Some(reason),
+                        BumpStep::Kept => None,
+                    };
+                    if let Some(reason) = reason {
+                        if let Some(b) = c.bump.as_mut().filter(|b| !b.warned) {
+                            b.warned = true;
+                            changed = true;
+                            warnings.push((c.tx.compute_txid(), reason));
+                        }
                     }
                 }
             }
@@ -171,6 +286,11 @@ impl Node {
         if !st.channel_type.anchors {
             return (Vec::new(), false);
         }
+        let reserved = if wallet.is_some() {
+            self.reserved_coins()
+        } else {
+            HashMap::new()
+        };
         let signer = entry.channel.signer();
         let resolver = self.onchain.get(&id);
         let parent = match resolver.and_then(|r| r.spend.as_ref()) {
@@ -254,13 +374,20 @@ impl Node {
                     );
                 }
                 (Some(w), true) => {
+                    // Never a coin another pending claim holds.
+                    let rw = ReservedWallet {
+                        wallet: &**w,
+                        reserved: &reserved,
+                        me: (id, None),
+                    };
+                    let reuse = rw.reusable(&a.wallet_inputs);
                     match build_anchor_cpfp(
                         signer,
                         &a.parent,
                         a.parent_fee,
                         &a.state.target(rate),
-                        w,
-                        &a.wallet_inputs,
+                        &rw,
+                        &reuse,
                     ) {
                         Ok(cpfp) => {
                             a.state

@@ -40,7 +40,9 @@ pub use schedule::{
     next_bump, value_cap, FeeBumpState, FeeTarget, MIN_FEERATE_INCREMENT, NO_DEADLINE_HORIZON,
 };
 
-use bitcoin::{Amount, Transaction, TxOut, Witness};
+use std::collections::HashMap;
+
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Witness};
 use lightning_chain::wallet::WalletError;
 use lightning_chain::wallet::{
     select_coins, CoinSelection, CoinSelectionRequest, Wallet, WalletUtxo,
@@ -92,6 +94,71 @@ pub struct FundedTransaction {
     /// its replacement, since the wallet no longer lists coins its mempool
     /// spends.
     pub wallet_inputs: Vec<WalletUtxo>,
+}
+
+/// Who holds a wallet coin picked for a claim: a claim of a channel (its
+/// index in the resolver's claims) or the channel's anchor CPFP child
+/// (`None`).
+pub type CoinHolder = (lightning_wire::types::ChannelId, Option<usize>);
+
+/// The host's wallet as one claim sees it: without the coins other pending
+/// claims hold (`reserved`, by their holder). Every claim's coin selection
+/// goes through it, so two claims never spend the same coin, whether they
+/// are built in the same step (the wallet only stops listing a coin once
+/// the transaction spending it is in its mempool, after the step's write)
+/// or in different blocks and channels.
+pub struct ReservedWallet<'a, W: ?Sized> {
+    /// The host's wallet.
+    pub wallet: &'a W,
+    /// The coins held, by holder.
+    pub reserved: &'a HashMap<OutPoint, CoinHolder>,
+    /// The claim selecting: its own coins stay visible to it.
+    pub me: CoinHolder,
+}
+
+impl<W: ?Sized> std::fmt::Debug for ReservedWallet<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReservedWallet")
+            .field("reserved", &self.reserved.len())
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Wallet + ?Sized> ReservedWallet<'_, W> {
+    /// Whether `coin` is held by another claim.
+    pub fn held_by_other(&self, coin: &OutPoint) -> bool {
+        self.reserved.get(coin).is_some_and(|h| *h != self.me)
+    }
+
+    /// The coins of the last version, less those another claim holds.
+    pub fn reusable(&self, coins: &[WalletUtxo]) -> Vec<WalletUtxo> {
+        coins
+            .iter()
+            .filter(|c| !self.held_by_other(&c.outpoint))
+            .cloned()
+            .collect()
+    }
+}
+
+impl<W: Wallet + ?Sized> Wallet for ReservedWallet<'_, W> {
+    fn confirmed_utxos(&self) -> Result<Vec<WalletUtxo>, WalletError> {
+        let mut coins = self.wallet.confirmed_utxos()?;
+        coins.retain(|c| !self.held_by_other(&c.outpoint));
+        Ok(coins)
+    }
+
+    fn change_script(&self) -> Result<ScriptBuf, WalletError> {
+        self.wallet.change_script()
+    }
+
+    fn sign_wallet_inputs(
+        &self,
+        tx: &Transaction,
+        prevouts: &[TxOut],
+    ) -> Result<Vec<(usize, Witness)>, WalletError> {
+        self.wallet.sign_wallet_inputs(tx, prevouts)
+    }
 }
 
 /// Selects wallet coins (the wallet's, plus `reuse`: those of the

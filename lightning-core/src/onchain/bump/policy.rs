@@ -22,7 +22,7 @@
 use bitcoin::absolute::LockTime;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
-use lightning_chain::wallet::{Wallet, WalletError};
+use lightning_chain::wallet::{Wallet, WalletError, WalletUtxo};
 use lightning_chain::FeeRate;
 use lightning_wire::types::{PaymentHash, PaymentPreimage};
 
@@ -89,6 +89,18 @@ pub fn bumpable(claim: &PendingClaim, anchors: bool) -> bool {
 /// Whether the wallet pays the claim's fee (anchors HTLC transactions).
 pub fn wallet_paid(claim: &PendingClaim) -> bool {
     !claim.kind.pays_wallet()
+}
+
+/// Whether the claim holds the wallet coins of its last version (they are
+/// reserved: no other claim may spend them): while it is pending, neither
+/// confirmed (its coins are spent then) nor lost to a conflict.
+pub fn holds_wallet_coins(claim: &PendingClaim) -> bool {
+    claim.confirmed_at.is_none()
+        && claim.conflicted.is_none()
+        && claim
+            .bump
+            .as_ref()
+            .is_some_and(|b| !b.wallet_inputs.is_empty())
 }
 
 /// The last block the claim must confirm by (see the module
@@ -240,10 +252,13 @@ pub enum BumpStep {
     Kept,
     /// The claim's transaction was rebuilt at this rate.
     Bumped(FeeRate),
-    /// The claim needs a bump it could not get (no wallet, wallet short of
-    /// funds, a signer error): the reason, for the host. Its last
-    /// transaction is broadcast again.
+    /// The claim needs a bump it could not get (no wallet, a signer
+    /// error): the reason, for the host. Its last transaction is broadcast
+    /// again.
     Failed(String),
+    /// As `Failed`, because the wallet's coins (those no other claim
+    /// holds) cannot pay: the shortfall, for the host.
+    Short(String),
 }
 
 /// Starts the claim's schedule if it has none: deadline and cap as above.
@@ -269,7 +284,10 @@ pub fn rate_due(claim: &PendingClaim, tip: u32, estimate: FeeRate) -> Option<Fee
 /// Rebuilds `claim` at `rate` from `source`, paying from `wallet` where
 /// the wallet pays; on success the new transaction replaces the claim's
 /// (the old txid is kept among its versions) and the broadcast is
-/// recorded at `tip`.
+/// recorded at `tip`. `reuse`: the wallet coins of the last version it
+/// may spend again (those no other claim holds; none when they were spent
+/// by something else).
+#[allow(clippy::too_many_arguments)]
 pub fn rebuild<S: ChannelSigner, W: Wallet>(
     claim: &mut PendingClaim,
     source: &ClaimSource,
@@ -277,6 +295,7 @@ pub fn rebuild<S: ChannelSigner, W: Wallet>(
     tip: u32,
     signer: &S,
     wallet: Option<&W>,
+    reuse: &[WalletUtxo],
     destination: &ScriptBuf,
 ) -> BumpStep {
     let Some(bump) = claim.bump.as_mut() else {
@@ -312,15 +331,8 @@ pub fn rebuild<S: ChannelSigner, W: Wallet>(
                         .into(),
                 );
             };
-            build_funded_holder_htlc_transaction(
-                signer,
-                commitment,
-                h,
-                &target,
-                wallet,
-                &bump.wallet_inputs,
-            )
-            .map(|f| (f.tx, f.fee, f.weight, f.wallet_inputs))
+            build_funded_holder_htlc_transaction(signer, commitment, h, &target, wallet, reuse)
+                .map(|f| (f.tx, f.fee, f.weight, f.wallet_inputs))
         }
     };
     match built {
@@ -335,7 +347,7 @@ pub fn rebuild<S: ChannelSigner, W: Wallet>(
             BumpStep::Bumped(rate)
         }
         Err(BumpError::Wallet(WalletError::InsufficientFunds { needed, available })) => {
-            BumpStep::Failed(format!(
+            BumpStep::Short(format!(
                 "the wallet cannot pay the fee bump: needs {needed}, has {available}"
             ))
         }
