@@ -27,8 +27,11 @@ use serde_json::{json, Value};
 use crate::fee_cache::{fee_rate_from_btc_per_kvb, CachedFeeEstimator, FeeConfig, FeeUpdate};
 use crate::{
     BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
-    FeeRate,
+    FeeRate, MempoolPoll,
 };
+
+/// Outpoints asked per `gettxspendingprevout` request.
+const SPENDING_PREVOUT_CHUNK: usize = 500;
 
 /// Core's `RPC_INVALID_ADDRESS_OR_KEY` ("Block not found").
 const RPC_INVALID_ADDRESS_OR_KEY: i32 = -5;
@@ -208,6 +211,113 @@ impl BitcoindSource {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| ChainSourceError::BadData(format!("sendrawtransaction gave {reply}")))
+    }
+
+    /// Transactions in bitcoind's mempool that `poll` has not reported
+    /// yet, at most [`MempoolPoll::limit`] per call, each checked to hash
+    /// to the txid asked (for
+    /// [`MempoolListener`](crate::MempoolListener)). With watched outpoints
+    /// ([`MempoolPoll::watch_outpoints`]) bitcoind is asked for their
+    /// spenders only (`gettxspendingprevout`, Core 24+); otherwise, or when
+    /// bitcoind lacks that call, `getrawmempool` then `getrawtransaction`
+    /// for each new txid (filtered afterwards). A transaction that left the
+    /// mempool between the two calls is skipped.
+    pub fn mempool_transactions(
+        &self,
+        poll: &mut MempoolPoll,
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        let spenders = match poll.watched_outpoints() {
+            Some(w) => {
+                let mut outpoints: Vec<&bitcoin::OutPoint> = w.iter().collect();
+                outpoints.sort();
+                self.mempool_spenders(&outpoints)?
+            }
+            None => None,
+        };
+        let current: Vec<Txid> = match spenders {
+            Some(txids) => txids,
+            None => {
+                let reply = self.call("getrawmempool", &[]).map_err(classify)?;
+                reply
+                    .as_array()
+                    .ok_or_else(|| {
+                        ChainSourceError::BadData(format!("getrawmempool gave {reply}"))
+                    })?
+                    .iter()
+                    .map(|v| {
+                        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+                            ChainSourceError::BadData(format!("getrawmempool: txid {v}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let new = poll.select_new(&current);
+        let mut fetched = Vec::with_capacity(new.len());
+        for txid in &new {
+            match self.call(
+                "getrawtransaction",
+                &[json!(txid.to_string()), json!(false)],
+            ) {
+                Ok(hex) => {
+                    let tx: Transaction = hex
+                        .as_str()
+                        .and_then(|s| deserialize_hex(s).ok())
+                        .ok_or_else(|| {
+                            ChainSourceError::BadData(format!(
+                                "getrawtransaction {txid}: not a transaction"
+                            ))
+                        })?;
+                    fetched.push(tx);
+                }
+                // Mined or evicted since `getrawmempool`.
+                Err(e) if rpc_code(&e) == Some(RPC_INVALID_ADDRESS_OR_KEY) => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Ok(poll.accept(&new, fetched))
+    }
+
+    /// The mempool txids spending `outpoints` (`gettxspendingprevout`), or `None` when bitcoind lacks the call.
+    fn mempool_spenders(
+        &self,
+        outpoints: &[&bitcoin::OutPoint],
+    ) -> Result<Option<Vec<Txid>>, ChainSourceError> {
+        let mut spenders = Vec::new();
+        for chunk in outpoints.chunks(SPENDING_PREVOUT_CHUNK) {
+            let items: Vec<Value> = chunk
+                .iter()
+                .map(|o| json!({"txid": o.txid.to_string(), "vout": o.vout}))
+                .collect();
+            let reply = match self.call(
+                "gettxspendingprevout",
+                // Only the outputs: Core 24-29 take no options. With
+                // `txospenderindex` a confirmed spender comes too, with
+                // its `blockhash`: skipped.
+                &[Value::Array(items)],
+            ) {
+                Ok(reply) => reply,
+                Err(e) if rpc_code(&e) == Some(RPC_METHOD_NOT_FOUND) => return Ok(None),
+                Err(e) => return Err(classify(e)),
+            };
+            let entries = reply.as_array().ok_or_else(|| {
+                ChainSourceError::BadData(format!("gettxspendingprevout gave {reply}"))
+            })?;
+            for entry in entries {
+                if entry.get("blockhash").is_some() {
+                    continue;
+                }
+                if let Some(t) = entry.get("spendingtxid") {
+                    let txid: Txid = t.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+                        ChainSourceError::BadData(format!("gettxspendingprevout: txid {t}"))
+                    })?;
+                    if !spenders.contains(&txid) {
+                        spenders.push(txid);
+                    }
+                }
+            }
+        }
+        Ok(Some(spenders))
     }
 
     fn record(&self, tx: &Transaction, error: String) {

@@ -27,7 +27,7 @@ use crate::fee_cache::{
 };
 use crate::{
     BestBlock, Broadcaster, ChainSourceError, ConfirmationTarget, FeeEstimator, FeeRate,
-    LightBackend, MerkleProof,
+    LightBackend, MempoolPoll, MerkleProof,
 };
 
 /// A transaction the server refused.
@@ -158,6 +158,40 @@ impl ElectrumSource {
     /// Transactions the server refused since the last call.
     pub fn take_broadcast_errors(&self) -> Vec<BroadcastError> {
         std::mem::take(&mut *lock(&self.broadcast_errors))
+    }
+
+    /// Unconfirmed transactions touching `scripts` (their histories'
+    /// entries at height 0, or -1 for those with unconfirmed parents) that
+    /// `poll` has not reported yet, at most [`MempoolPoll::limit`] per
+    /// call, each checked to hash to the txid asked and kept only if
+    /// `poll`'s filter wants it (for
+    /// [`MempoolListener`](crate::MempoolListener)). One batch for the
+    /// histories, one for the transactions.
+    pub fn mempool_transactions(
+        &self,
+        scripts: &[ScriptBuf],
+        poll: &mut MempoolPoll,
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        if scripts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let histories = lock(&self.client)
+            .batch_script_get_history(scripts.iter().map(|s| s.as_script()))
+            .map_err(classify)?;
+        let mut unconfirmed: Vec<Txid> = Vec::new();
+        for item in histories.into_iter().flatten() {
+            if item.height <= 0 && !unconfirmed.contains(&item.tx_hash) {
+                unconfirmed.push(item.tx_hash);
+            }
+        }
+        let new = poll.select_new(&unconfirmed);
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = lock(&self.client)
+            .batch_transaction_get(new.iter())
+            .map_err(classify)?;
+        Ok(poll.accept(&new, fetched))
     }
 
     fn subscribe(&self, script: &Script) -> Result<(), ChainSourceError> {

@@ -20,7 +20,7 @@ use esplora_client::{BlockingClient, Error as ClientError};
 use crate::fee_cache::{CachedFeeEstimator, FeeConfig, FeeUpdate};
 use crate::{
     BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
-    FeeRate, LightBackend, MerkleProof,
+    FeeRate, LightBackend, MempoolPoll, MerkleProof,
 };
 
 /// Pages of script history fetched at most (25 transactions each).
@@ -102,6 +102,40 @@ impl EsploraSource {
     /// The cached estimates.
     pub fn fee_estimator(&self) -> &CachedFeeEstimator {
         &self.fees
+    }
+
+    /// Unconfirmed transactions touching `scripts`
+    /// (`/scripthash/:hash/txs/mempool`, one request per script) that
+    /// `poll` has not reported yet, at most [`MempoolPoll::limit`] per
+    /// call (`/tx/:txid/raw` each, checked to hash to the txid asked) and
+    /// kept only if `poll`'s filter wants it (for
+    /// [`MempoolListener`](crate::MempoolListener)).
+    pub fn mempool_transactions(
+        &self,
+        scripts: &[bitcoin::ScriptBuf],
+        poll: &mut MempoolPoll,
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        let mut unconfirmed: Vec<Txid> = Vec::new();
+        for script in scripts {
+            let txs = self
+                .client
+                .get_mempool_scripthash_txs(script)
+                .map_err(classify)?;
+            for tx in txs {
+                if !tx.status.confirmed && !unconfirmed.contains(&tx.txid) {
+                    unconfirmed.push(tx.txid);
+                }
+            }
+        }
+        let new = poll.select_new(&unconfirmed);
+        let mut fetched = Vec::with_capacity(new.len());
+        for txid in &new {
+            // Gone (mined or evicted) since: skipped.
+            if let Some(tx) = self.client.get_tx(txid).map_err(classify)? {
+                fetched.push(tx);
+            }
+        }
+        Ok(poll.accept(&new, fetched))
     }
 
     /// Transactions the server refused since the last call.

@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | [`ChainSource`] | serves headers and blocks to the [`ChainSync`] driver |
 //! | [`ChainListener`] | (implemented by the node) is told about connected and disconnected blocks |
+//! | [`MempoolListener`] | (implemented by the node) is told about unconfirmed transactions ([`MempoolPoll`]) |
 //! | [`WatchFilter`] | (light clients) learns which scripts and outpoints matter |
 //! | [`Broadcaster`] | publishes transactions |
 //! | [`FeeEstimator`] | gives a [`FeeRate`] for a [`ConfirmationTarget`] |
@@ -43,6 +44,7 @@ mod health;
 mod index;
 mod light;
 mod listen;
+mod mempool;
 mod source;
 mod sync;
 pub mod wallet;
@@ -67,6 +69,7 @@ pub use health::{ChainHealth, ChainHealthConfig, ChainHealthEvent};
 pub use index::{OutPointKey, TxidKey};
 pub use light::{LightBackend, LightClientSync, LightSyncOutcome, MerkleProof, KEPT_HEADERS};
 pub use listen::{ChainListener, WatchFilter, WatchedOutput};
+pub use mempool::{MempoolListener, MempoolPoll, DEFAULT_MEMPOOL_FETCH_LIMIT, MAX_REPORTED_TXIDS};
 pub use source::{ChainSource, ChainSourceError};
 pub use sync::{ChainSync, SyncError, SyncOutcome};
 pub use wallet::{Wallet, WalletUtxo};

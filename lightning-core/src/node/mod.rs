@@ -80,6 +80,7 @@ mod inbound;
 mod invoices;
 mod keysend;
 mod keysend_routed;
+mod mempool;
 mod mpp;
 mod mpp_send;
 mod onchain;
@@ -142,6 +143,9 @@ pub use inbound::{
 /// `node::Route` is the explicit route [`Node::send_to_route`] takes).
 pub use lightning_router::{FirstHop, NodeId, RouteCandidate, RouteError, RouteParams, RoutePath};
 pub use lightning_watchtower::server::{TowerConfig, TowerStats};
+pub use mempool::{
+    MempoolScan, MAX_MEMPOOL_COMMITMENTS, MAX_MEMPOOL_INPUTS_PER_CALL, MAX_MEMPOOL_TXS_PER_CALL,
+};
 pub use mpp::MppReceiveConfig;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
 pub use retry::PayOptions;
@@ -303,6 +307,8 @@ pub struct Node {
     watchtowers: watchtower::Watchtowers,
     /// Our peers' `channel_update`s for our channels ([`route_hints`]).
     peer_policies: route_hints::PeerPolicies,
+    /// Commitment txids seen in the mempool ([`mempool`]).
+    mempool: mempool::MempoolView,
 }
 
 impl Node {

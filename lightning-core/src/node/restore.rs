@@ -101,6 +101,7 @@ impl Node {
             holds: BTreeMap::new(),
             payment_retries: Default::default(),
             peer_policies: Default::default(),
+            mempool: Default::default(),
             htlc_sets: Default::default(),
             watchtowers,
         }
