@@ -606,3 +606,133 @@ fn empty_or_missing_wallet_warns_and_does_not_panic() {
         assert_no_rejections(&w.net.chain);
     }
 }
+
+/// Alice's confirmed HTLC-timeout transactions of `commitment` carrying
+/// wallet inputs: by commitment output value, (height, transaction).
+fn funded_timeouts(w: &World, commitment: &Transaction) -> HashMap<u64, (u32, Transaction)> {
+    let ctxid = commitment.compute_txid();
+    let mut out = HashMap::new();
+    for (txid, h) in &w.seen {
+        let Some(tx) = w.net.chain.get_transaction(txid) else {
+            continue;
+        };
+        let Some(i) = tx.input.first() else { continue };
+        if i.previous_output.txid == ctxid && tx.input.len() >= 2 {
+            let value = commitment.output[i.previous_output.vout as usize]
+                .value
+                .to_sat();
+            out.insert(value, (*h, tx));
+        }
+    }
+    out
+}
+
+/// Alice force closes with `amounts` HTLCs she offered, held by Bob (one
+/// block apart when `spread`). Returns the commitment and the rate blocks
+/// are mined at: its own (at most 1,000 sat/kw, the wallet's and the
+/// estimate's), which zero-fee HTLC transactions never reach.
+fn close_with_held(w: &mut World, amounts: &[u64], spread: bool) -> (Transaction, u64) {
+    for (i, a) in amounts.iter().enumerate() {
+        w.net.hold(true, a * 1000, 90 + i as u8);
+        if spread {
+            w.net.mine(1);
+        }
+    }
+    w.net.disconnect();
+    w.net.a.node.force_close_channel(w.id).unwrap();
+    let commitment = w.net.chain.mempool()[0].clone();
+    let (cf, cw) = fee_and_weight(&w.net.chain, &commitment);
+    (commitment, (cf * 1000 / cw).min(1_000))
+}
+
+/// Five anchors HTLC-timeouts due in the same block and a wallet of a few
+/// coins: each is funded with coins no other claim (nor the anchor CPFP)
+/// holds, and every one confirms. (Once a bug: each claim's coin selection
+/// saw the same wallet coins, since the transactions of a step go out after
+/// its write, so all five spent the largest coin and four were rejected.)
+#[test]
+fn htlc_transactions_due_together_get_distinct_coins() {
+    let mut w = world(7, true);
+    let amounts = [20_000, 21_000, 22_000, 23_000, 24_000];
+    let (commitment, own_rate) = close_with_held(&mut w, &amounts, false);
+    let start = w.net.chain.best_block().height;
+    for _ in 0..200 {
+        block(&mut w, own_rate);
+        if funded_timeouts(&w, &commitment).len() == amounts.len() {
+            break;
+        }
+    }
+    assert_no_rejections(&w.net.chain);
+    let funded = funded_timeouts(&w, &commitment);
+    assert_eq!(funded.len(), amounts.len(), "every HTLC-timeout confirmed");
+    let mut coins = HashSet::new();
+    for (_, tx) in funded.values() {
+        for i in tx.input.iter().skip(1) {
+            assert!(coins.insert(i.previous_output), "a coin spent twice");
+        }
+    }
+    let heights: HashSet<u32> = funded.values().map(|(h, _)| *h).collect();
+    assert_eq!(heights.len(), 1, "all in one block: {heights:?}");
+    verify_chain(&w.net.chain, start);
+}
+
+/// One wallet coin, three HTLC-timeouts due together (the coin arrives
+/// once all three expired): the nearest deadline is funded first, the
+/// others wait with a warning naming the shortfall and are funded one
+/// after another from the change as it confirms; all confirm.
+#[test]
+fn one_coin_funds_claims_in_deadline_order() {
+    let mut w = world(0, true);
+    // The earliest expiry carries the largest amount, so output order
+    // (BIP 69, by amount) is the reverse of deadline order.
+    let amounts = [30_000, 20_000, 10_000];
+    let (commitment, own_rate) = close_with_held(&mut w, &amounts, true);
+    let start = w.net.chain.best_block().height;
+    // Until every HTLC has expired and its zero-fee transaction is out.
+    let mut waited = 0;
+    while w
+        .net
+        .chain
+        .mempool()
+        .iter()
+        .filter(|t| spends(t, commitment.compute_txid()))
+        .count()
+        < amounts.len()
+    {
+        block(&mut w, own_rate);
+        waited += 1;
+        assert!(waited < 100, "the HTLC transactions never came out");
+    }
+    let warnings = bump_warnings(&w.events);
+    assert!(
+        warnings.iter().any(|(_, r)| r.contains("short of coins")),
+        "the shortfall is named: {warnings:?}"
+    );
+    w.net
+        .wallet
+        .send(Amount::from_sat(100_000), &w.wallet.script_pubkey())
+        .unwrap();
+    for _ in 0..20 {
+        block(&mut w, own_rate);
+        if funded_timeouts(&w, &commitment).len() == amounts.len() {
+            break;
+        }
+    }
+    assert_no_rejections(&w.net.chain);
+    let funded = funded_timeouts(&w, &commitment);
+    assert_eq!(funded.len(), amounts.len(), "every HTLC-timeout confirmed");
+    let h: Vec<u32> = amounts.iter().map(|a| funded[a].0).collect();
+    assert!(
+        h[0] < h[1] && h[1] < h[2],
+        "nearest deadline first, one after another: {h:?}"
+    );
+    // Each spends the change of the one before.
+    for pair in amounts.windows(2) {
+        let before = funded[&pair[0]].1.compute_txid();
+        assert!(
+            spends(&funded[&pair[1]].1, before),
+            "funded from the change of the previous claim"
+        );
+    }
+    verify_chain(&w.net.chain, start);
+}

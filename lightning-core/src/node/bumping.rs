@@ -165,16 +165,19 @@ impl Node {
             if policy::bumpable(c, anchors) {
                 let me: CoinHolder = (id, Some(i));
                 let paid = policy::wallet_paid(c);
-                // A coin of the last version that another claim holds
-                // (records written before coins were reserved): both
-                // cannot be mined, so this one is rebuilt with other coins
-                // now, at no lower a rate.
-                let shared = paid
-                    && c.bump.as_ref().is_some_and(|b| {
-                        b.wallet_inputs
-                            .iter()
-                            .any(|u| reserved.get(&u.outpoint).is_some_and(|h| *h != me))
-                    });
+                // A coin of the last version spent by another transaction
+                // (`inputs_spent`), or held by another claim (records
+                // written before coins were reserved): that version cannot
+                // be mined, so the claim is rebuilt with other coins now
+                // instead of broadcast again, at no lower a rate.
+                let spent = paid && c.bump.as_ref().is_some_and(|b| b.inputs_spent);
+                let shared = spent
+                    || paid
+                        && c.bump.as_ref().is_some_and(|b| {
+                            b.wallet_inputs
+                                .iter()
+                                .any(|u| reserved.get(&u.outpoint).is_some_and(|h| *h != me))
+                        });
                 let rate = policy::rate_due(c, tip, estimate).or_else(|| {
                     shared
                         .then(|| c.bump.as_ref().and_then(|b| b.state.last_feerate()))
@@ -197,8 +200,10 @@ impl Node {
                             reserved: &reserved,
                             me,
                         });
+                        // Coins of a version found spent are not reused: the
+                        // wallet lists those still unspent.
                         let reuse = match (&rw, c.bump.as_ref()) {
-                            (Some(rw), Some(b)) => rw.reusable(&b.wallet_inputs),
+                            (Some(rw), Some(b)) if !spent => rw.reusable(&b.wallet_inputs),
                             _ => Vec::new(),
                         };
                         match &source {

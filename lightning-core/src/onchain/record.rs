@@ -26,6 +26,10 @@
 //! -- version 3 adds, after the retired claims' bumps (version 1 and 2
 //! -- records end before and still decode, with no HTLC ids):
 //! u32 claims { u8 has_htlc_id [u64 htlc_id] }   (as many as the claims)
+//! -- version 4 adds, after the HTLC ids (version 1 to 3 records end
+//! -- before and still decode, no wallet coin marked spent):
+//! u32 claims { u8 inputs_spent }   (as many as the claims; 1 only with
+//!                                  bump data)
 //! ```
 
 use bitcoin::consensus::{deserialize, serialize};
@@ -43,7 +47,7 @@ use super::resolver::{
 use crate::channel::update_log::Side;
 
 /// The format version written.
-pub const RECORD_VERSION: u16 = 3;
+pub const RECORD_VERSION: u16 = 4;
 
 /// A resolver record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +107,10 @@ pub fn encode(r: &ChannelResolver) -> Vec<u8> {
                 w.extend_from_slice(&id.to_be_bytes());
             }
         }
+    }
+    put_len(&mut w, r.claims.len());
+    for c in &r.claims {
+        w.push(u8::from(c.bump.as_ref().is_some_and(|b| b.inputs_spent)));
     }
     w
 }
@@ -216,6 +224,18 @@ pub fn decode(bytes: &[u8]) -> Result<ChannelResolver, RecordError> {
                 1 => Some(u64::from_be_bytes(r.array()?)),
                 _ => return Err(RecordError::Bad("HTLC id flag")),
             };
+        }
+    }
+    if version >= 4 {
+        if r.count(1)? != claims.len() {
+            return Err(RecordError::Bad("spent wallet coin count"));
+        }
+        for claim in claims.iter_mut() {
+            match (r.u8()?, claim.bump.as_mut()) {
+                (0, _) => {}
+                (1, Some(b)) => b.inputs_spent = true,
+                _ => return Err(RecordError::Bad("spent wallet coin flag")),
+            }
         }
     }
     if !r.0.is_empty() {
@@ -458,6 +478,7 @@ mod tests {
             }],
             replaced: vec![Txid::from_byte_array([4; 32])],
             warned: false,
+            inputs_spent: false,
         }
     }
 
@@ -470,12 +491,12 @@ mod tests {
         r.retired.clear();
         r.claims[0].bump = None;
         r.claims[0].htlc_id = None;
-        let v3 = encode(&r);
+        let v4 = encode(&r);
         // Version 1: the same fields, without the bump section (a count,
-        // a flag per claim, the anchor flag) and the HTLC ids (a count, a
-        // flag per claim).
+        // a flag per claim, the anchor flag), the HTLC ids and the spent
+        // coin flags (a count, a flag per claim, each).
         let ids = 4 + r.claims.len();
-        let v2 = v3[..v3.len() - ids].to_vec();
+        let v2 = v4[..v4.len() - 2 * ids].to_vec();
         let mut v1 = v2[..v2.len() - (4 + r.claims.len() + 1 + 4 + 4)].to_vec();
         v1[..2].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode(&v1), Ok(r.clone()));
@@ -483,7 +504,7 @@ mod tests {
         let mut bad = v2.clone();
         bad[..2].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode(&bad), Err(RecordError::Trailing));
-        assert_eq!(decode(&[0, 4]), Err(RecordError::Version(4)));
+        assert_eq!(decode(&[0, 5]), Err(RecordError::Version(5)));
     }
 
     /// A record of version 2 (written before claims kept their HTLC id)
@@ -492,7 +513,8 @@ mod tests {
     fn version_2_records_still_decode() {
         let mut r = sample();
         r.claims[0].htlc_id = None;
-        let v3 = encode(&r);
+        let v4 = encode(&r);
+        let v3 = v4[..v4.len() - (4 + r.claims.len())].to_vec();
         let mut v2 = v3[..v3.len() - (4 + r.claims.len())].to_vec();
         v2[..2].copy_from_slice(&2u16.to_be_bytes());
         assert_eq!(decode(&v2), Ok(r.clone()));
@@ -504,6 +526,34 @@ mod tests {
         let mut bad = v3;
         bad[..2].copy_from_slice(&2u16.to_be_bytes());
         assert_eq!(decode(&bad), Err(RecordError::Trailing));
+    }
+
+    /// A record of version 3 (written before spent wallet coins were
+    /// marked) still decodes, no coin marked; a version 4 mark survives,
+    /// and a mark on a claim without bump data is refused.
+    #[test]
+    fn version_3_records_still_decode() {
+        let mut r = sample();
+        r.claims[0].htlc_id = Some(7);
+        let v4 = encode(&r);
+        let mut v3 = v4[..v4.len() - (4 + r.claims.len())].to_vec();
+        v3[..2].copy_from_slice(&3u16.to_be_bytes());
+        assert_eq!(decode(&v3), Ok(r.clone()));
+        let mut spent = r.clone();
+        if let Some(b) = spent.claims[0].bump.as_mut() {
+            b.inputs_spent = true;
+        }
+        assert_eq!(decode(&encode(&spent)), Ok(spent));
+        let mut no_bump = r;
+        no_bump.claims[0].bump = None;
+        let mut bad = encode(&no_bump);
+        if let Some(last) = bad.last_mut() {
+            *last = 1;
+        }
+        assert_eq!(
+            decode(&bad),
+            Err(RecordError::Bad("spent wallet coin flag"))
+        );
     }
 
     #[test]

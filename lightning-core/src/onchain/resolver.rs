@@ -204,6 +204,19 @@ impl PendingClaim {
             .filter(move |op| wallet.is_none_or(|w| !w.iter().any(|u| u.outpoint == *op)))
     }
 
+    /// Whether the claim holds the wallet coins of its last version (they
+    /// are reserved: no other claim may spend them): while it is pending,
+    /// neither confirmed (its coins are spent then) nor lost to a
+    /// conflict, and none of its coins spent by another transaction.
+    pub fn holds_wallet_coins(&self) -> bool {
+        self.confirmed_at.is_none()
+            && self.conflicted.is_none()
+            && self
+                .bump
+                .as_ref()
+                .is_some_and(|b| !b.inputs_spent && !b.wallet_inputs.is_empty())
+    }
+
     /// Whether `txid` is this claim: its transaction, or a version of it
     /// it replaced by a fee bump.
     pub fn is_version(&self, txid: &Txid) -> bool {
@@ -364,8 +377,26 @@ impl ChannelResolver {
     }
 
     /// The transactions whose outputs we care about: the funding spend and
-    /// every claim (their outputs are claimed again, or they are conflicted).
+    /// every claim (their outputs are claimed again, or they are
+    /// conflicted), and those of the wallet coins our pending claims spend
+    /// (a coin spent by another transaction sends its claim back to the
+    /// wallet for others: [`ClaimBump::inputs_spent`]).
     pub fn watched_txids(&self) -> Vec<Txid> {
+        let mut v = self.claim_txids();
+        v.extend(
+            self.claims
+                .iter()
+                .filter(|c| c.holds_wallet_coins())
+                .flat_map(|c| c.bump.iter().flat_map(|b| &b.wallet_inputs))
+                .map(|u| u.outpoint.txid),
+        );
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The funding spend, every claim and their parents.
+    fn claim_txids(&self) -> Vec<Txid> {
         let mut v: Vec<Txid> = self.spend.iter().map(|s| s.tx.compute_txid()).collect();
         v.extend(self.claims.iter().map(|c| c.tx.compute_txid()));
         v.extend(self.claims.iter().map(|c| c.parent));
@@ -402,6 +433,29 @@ impl ChannelResolver {
                 }
             }
         }
+        // A wallet coin of a pending claim's last version spent by another
+        // transaction (the host's, or another claim's, of this channel or
+        // another): that version is dead; the claim is rebuilt with other
+        // coins (node/bumping.rs).
+        let mut coin_spent = false;
+        for c in &mut self.claims {
+            if c.is_version(&txid) || !c.holds_wallet_coins() {
+                continue;
+            }
+            if let Some(b) = c.bump.as_mut() {
+                let hit = b
+                    .wallet_inputs
+                    .iter()
+                    .any(|u| tx.input.iter().any(|i| i.previous_output == u.outpoint));
+                if hit {
+                    b.inputs_spent = true;
+                    coin_spent = true;
+                }
+            }
+        }
+        if coin_spent {
+            notes.push(ResolverNote::ForeignSpend);
+        }
         if !ours {
             let spent: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
             let fee = self.fee_of(tx);
@@ -423,8 +477,8 @@ impl ChannelResolver {
                     }
                 }
             }
-            let watched = self.watched_txids();
-            if foreign || spent.iter().any(|op| watched.contains(&op.txid)) {
+            let watched = self.claim_txids();
+            if !coin_spent && (foreign || spent.iter().any(|op| watched.contains(&op.txid))) {
                 notes.push(ResolverNote::ForeignSpend);
             }
         }

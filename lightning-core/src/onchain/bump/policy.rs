@@ -92,15 +92,10 @@ pub fn wallet_paid(claim: &PendingClaim) -> bool {
 }
 
 /// Whether the claim holds the wallet coins of its last version (they are
-/// reserved: no other claim may spend them): while it is pending, neither
-/// confirmed (its coins are spent then) nor lost to a conflict.
+/// reserved: no other claim may spend them): see
+/// [`PendingClaim::holds_wallet_coins`].
 pub fn holds_wallet_coins(claim: &PendingClaim) -> bool {
-    claim.confirmed_at.is_none()
-        && claim.conflicted.is_none()
-        && claim
-            .bump
-            .as_ref()
-            .is_some_and(|b| !b.wallet_inputs.is_empty())
+    claim.holds_wallet_coins()
 }
 
 /// The last block the claim must confirm by (see the module
@@ -343,6 +338,7 @@ pub fn rebuild<S: ChannelSigner, W: Wallet>(
             }
             bump.state.record_broadcast(tip, rate, fee, weight);
             bump.wallet_inputs = inputs;
+            bump.inputs_spent = false;
             claim.tx = tx;
             BumpStep::Bumped(rate)
         }

@@ -29,6 +29,13 @@ pub struct ClaimBump {
     /// The host was told the claim cannot be bumped (no wallet, or the
     /// wallet cannot pay): told once.
     pub warned: bool,
+    /// A confirmed transaction that is not this claim spent one of
+    /// `wallet_inputs` (the host spent the coin, or an older claim held it
+    /// too): the last version can never be mined, so the claim is rebuilt
+    /// with other coins at the next block instead of broadcast again, and
+    /// its coins are no longer reserved. Persisted from resolver record
+    /// version 4.
+    pub inputs_spent: bool,
 }
 
 impl ClaimBump {
@@ -39,6 +46,7 @@ impl ClaimBump {
             wallet_inputs: Vec::new(),
             replaced: Vec::new(),
             warned: false,
+            inputs_spent: false,
         }
     }
 }
@@ -99,6 +107,7 @@ pub(crate) fn get_claim_bump(r: &mut Cursor<'_>) -> Result<ClaimBump, Damaged> {
         wallet_inputs,
         replaced,
         warned,
+        inputs_spent: false,
     })
 }
 
