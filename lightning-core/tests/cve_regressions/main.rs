@@ -8,13 +8,16 @@
 //! `cve_closed_channels_stay_in_the_graph`).
 //!
 //! The forwarding classes are in `forwarding.rs`, the gossip ones in
-//! `gossip.rs`.
+//! `gossip.rs`, replacement cycling (preimages from the mempool, issue
+//! 15) in `replacement_cycling.rs`.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../forward_support/mod.rs"]
 mod forward_support;
 #[path = "../funding_support/mod.rs"]
 mod funding_support;
+#[path = "../mempool_support/mod.rs"]
+mod mempool_support;
 #[path = "../node_hostile_support/mod.rs"]
 mod node_hostile_support;
 #[path = "../node_support/mod.rs"]
@@ -22,6 +25,7 @@ mod node_support;
 
 mod forwarding;
 mod gossip;
+mod replacement_cycling;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
