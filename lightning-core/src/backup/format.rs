@@ -203,6 +203,12 @@ fn need<T>(v: Result<Option<T>, DecodeError>, what: &'static str) -> Result<T, B
         .ok_or_else(|| BackupError::Malformed(format!("missing {what}")))
 }
 
+/// A lower bound of the bytes one channel takes in the plaintext: its
+/// length prefix and the records every channel has (channel id, peer,
+/// funding txid and index, amount, type, keys index, funder flag, both
+/// delays), each with its type and length.
+const MIN_ENCODED_CHANNEL_LEN: usize = 128;
+
 impl StaticChannelBackup {
     /// The plaintext, padded with an odd record to at least `pad_to`
     /// bytes (0: no padding).
@@ -243,6 +249,9 @@ impl StaticChannelBackup {
     /// length grows with it (a few encodings, not one per channel left
     /// out).
     pub fn truncate_to_fit(&mut self, room: usize) {
+        // No channel takes fewer bytes than its always-present records:
+        // more than `room / MIN_ENCODED_CHANNEL_LEN` cannot fit.
+        self.channels.truncate(room / MIN_ENCODED_CHANNEL_LEN + 1);
         if self.encode(0).len() <= room {
             return;
         }
@@ -374,6 +383,9 @@ pub(crate) mod tests {
             b.channels.truncate(n);
             b.encode(0).len()
         };
+        for c in &full.channels {
+            assert!(2 + c.encode().len() >= MIN_ENCODED_CHANNEL_LEN);
+        }
         for room in [
             0,
             len(0),

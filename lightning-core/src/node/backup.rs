@@ -43,7 +43,7 @@ pub(crate) struct BackupState {
     /// The channels of the last backup written (`None`: none yet).
     written: Option<Vec<ChannelId>>,
     /// The last backup's sequence.
-    sequence: u64,
+    pub(super) sequence: u64,
     /// The last backup, sealed.
     pub(crate) latest: Option<Vec<u8>>,
     /// Peer addresses the host told us (`set_peer_addresses`).
@@ -150,7 +150,7 @@ impl Node {
     /// Every channel recovery needs: live ones, and recovered ones not yet
     /// resolved (so a node that loses its store again mid-recovery still
     /// has them).
-    fn backup_channels(&self) -> Vec<ChannelBackup> {
+    pub(super) fn backup_channels(&self) -> Vec<ChannelBackup> {
         let mut out: Vec<ChannelBackup> = self
             .channels
             .keys()

@@ -217,8 +217,14 @@ impl Node {
             return;
         };
         if self.peer_storage.ours.as_ref().map(|(_, src)| src) != Some(&latest) {
-            let Ok(b) = self.verify_channel_backup(&latest) else {
-                return;
+            // The same channels as `latest`, from memory (not by opening
+            // it again: a node with many channels would decode them all
+            // to keep the few hundred that fit).
+            let b = StaticChannelBackup {
+                chain_hash: self.config.chain_hash(),
+                node_id: self.node_signer.node_id(),
+                sequence: self.backup.sequence,
+                channels: self.backup_channels(),
             };
             let Ok(blob) = self.seal_peer_blob(b) else {
                 return;
