@@ -358,6 +358,8 @@ impl Builder {
                 synced: false,
                 sync_error: None,
                 peer_addrs: Default::default(),
+                mempool_transactions: 0,
+                mempool_preimages: 0,
             }),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),

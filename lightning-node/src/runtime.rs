@@ -29,8 +29,9 @@ use bitcoin::block::Header;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Block, Network, ScriptBuf, Transaction, TxOut};
 use lightning_chain::{
-    BestBlock, Broadcaster, ChainListener, ChainSource, ChainSync, ConfirmationTarget,
-    FeeEstimator, FeeRate, LightBackend, LightClientSync, SyncOutcome,
+    BestBlock, Broadcaster, ChainListener, ChainSource, ChainSourceError, ChainSync,
+    ConfirmationTarget, FeeEstimator, FeeRate, LightBackend, LightClientSync, MempoolPoll,
+    SyncOutcome,
 };
 use lightning_core::node::{Event, Node};
 use lightning_core::peer::PeerId;
@@ -47,6 +48,17 @@ pub trait ChainBackend: Broadcaster + FeeEstimator + Send + Sync {
     fn refresh_fees(&self) {}
     /// How the runtime follows this backend.
     fn follow(&self) -> Follow<'_>;
+    /// Unconfirmed transactions `poll` has not reported yet (touching
+    /// `scripts`, for a light client), for
+    /// `Node::transactions_seen_in_mempool`. None by default.
+    fn mempool_transactions(
+        &self,
+        poll: &mut MempoolPoll,
+        scripts: &[ScriptBuf],
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        let _ = (poll, scripts);
+        Ok(Vec::new())
+    }
 }
 
 /// How a [`ChainBackend`] is followed.
@@ -87,6 +99,13 @@ impl ChainBackend for lightning_chain::bitcoind::BitcoindSource {
     fn follow(&self) -> Follow<'_> {
         Follow::Blocks(self)
     }
+    fn mempool_transactions(
+        &self,
+        poll: &mut MempoolPoll,
+        _scripts: &[ScriptBuf],
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        lightning_chain::bitcoind::BitcoindSource::mempool_transactions(self, poll)
+    }
 }
 
 #[cfg(feature = "electrum")]
@@ -97,6 +116,13 @@ impl ChainBackend for lightning_chain::electrum::ElectrumSource {
     fn follow(&self) -> Follow<'_> {
         Follow::Scripts(self)
     }
+    fn mempool_transactions(
+        &self,
+        poll: &mut MempoolPoll,
+        scripts: &[ScriptBuf],
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        lightning_chain::electrum::ElectrumSource::mempool_transactions(self, scripts, poll)
+    }
 }
 
 #[cfg(feature = "esplora")]
@@ -106,6 +132,13 @@ impl ChainBackend for lightning_chain::esplora::EsploraSource {
     }
     fn follow(&self) -> Follow<'_> {
         Follow::Scripts(self)
+    }
+    fn mempool_transactions(
+        &self,
+        poll: &mut MempoolPoll,
+        scripts: &[ScriptBuf],
+    ) -> Result<Vec<Transaction>, ChainSourceError> {
+        lightning_chain::esplora::EsploraSource::mempool_transactions(self, scripts, poll)
     }
 }
 
@@ -182,6 +215,12 @@ pub struct State {
     pub sync_error: Option<String>,
     /// Known addresses of peers (from `connect` and accepted sockets).
     pub peer_addrs: BTreeMap<PublicKey, SocketAddr>,
+    /// Mempool transactions handed to the node
+    /// (`Node::transactions_seen_in_mempool`) since the start.
+    pub mempool_transactions: u64,
+    /// Preimages the node took from them (an HTLC's spend seen in the
+    /// mempool), counted each time one was seen.
+    pub mempool_preimages: u64,
 }
 
 impl std::fmt::Debug for State {
@@ -922,6 +961,36 @@ enum Driver {
     Scripts(LightClientSync),
 }
 
+/// One mempool poll: what the backend's mempool holds that is new (at
+/// most [`MempoolPoll::limit`]; a light client's: touching the scripts the
+/// node watches) goes to `Node::transactions_seen_in_mempool`.
+fn poll_mempool(shared: &Shared, poll: &mut MempoolPoll) {
+    let scripts = match shared.chain.follow() {
+        Follow::Blocks(_) => Vec::new(),
+        Follow::Scripts(_) => shared.watched.all(),
+    };
+    match shared.chain.mempool_transactions(poll, &scripts) {
+        Ok(txs) if !txs.is_empty() => {
+            let mut guard = lock(&shared.state);
+            let scan = guard.node.transactions_seen_in_mempool(&txs);
+            guard.mempool_transactions =
+                guard.mempool_transactions.saturating_add(txs.len() as u64);
+            guard.mempool_preimages = guard
+                .mempool_preimages
+                .saturating_add(scan.preimages as u64);
+            if scan.preimages > 0 {
+                crate::log::info(&format!(
+                    "mempool: {} preimage(s) from {} new transaction(s)",
+                    scan.preimages,
+                    txs.len()
+                ));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => crate::log::debug(&format!("mempool poll: {e}")),
+    }
+}
+
 fn chain_loop(shared: &Shared, best: BestBlock) {
     let mut driver = match shared.chain.follow() {
         Follow::Blocks(_) => Driver::Blocks(ChainSync::new(best)),
@@ -931,6 +1000,7 @@ fn chain_loop(shared: &Shared, best: BestBlock) {
         .checked_sub(shared.sync_interval)
         .unwrap_or_else(Instant::now);
     let mut last_fees: Option<Instant> = None;
+    let mut mempool = MempoolPoll::default();
     while !shared.stop.load(Ordering::SeqCst) {
         let due =
             last.elapsed() >= shared.sync_interval || shared.sync_now.swap(false, Ordering::SeqCst);
@@ -967,6 +1037,12 @@ fn chain_loop(shared: &Shared, best: BestBlock) {
             }
             _ => unreachable!("the driver follows the backend's kind"),
         };
+        // Then the mempool: spends of our HTLC outputs that may never be
+        // mined (replacement cycling) still give their preimages. Read
+        // without the state lock, handed over under it.
+        if result.is_ok() {
+            poll_mempool(shared, &mut mempool);
+        }
         {
             let mut guard = lock(&shared.state);
             let state = &mut *guard;
