@@ -115,9 +115,13 @@ impl Node {
     /// commitment signed, and not closed (nor failed with its funding
     /// spent).
     fn live_channel_backed_up(&self, id: &ChannelId) -> bool {
-        let Some(e) = self.channels.get(id) else {
-            return false;
-        };
+        self.channels
+            .get(id)
+            .is_some_and(|e| self.entry_backed_up(id, e))
+    }
+
+    /// [`Node::live_channel_backed_up`] with the entry at hand.
+    fn entry_backed_up(&self, id: &ChannelId, e: &super::ChannelEntry) -> bool {
         let st = e.channel.state();
         if st.funding_outpoint.is_none() || st.holder_sigs.is_none() {
             return false;
@@ -134,8 +138,9 @@ impl Node {
     fn backup_channel_ids(&self) -> impl Iterator<Item = &ChannelId> + '_ {
         let live = self
             .channels
-            .keys()
-            .filter(|id| self.live_channel_backed_up(id));
+            .iter()
+            .filter(|(id, e)| self.entry_backed_up(id, e))
+            .map(|(id, _)| id);
         let recovered = self
             .backup
             .recovered
