@@ -428,10 +428,20 @@ impl Node {
 
     /// Failed `option_anchors` channels, their funding confirmed, whose
     /// commitment is not seen on chain yet: the ones [`Node::anchor_cpfp`]
-    /// bumps.
-    pub(super) fn unconfirmed_anchor_commitments(&self) -> Vec<ChannelId> {
-        self.channels
-            .iter()
+    /// bumps. `among`: the channels to look at (`None`: every channel).
+    pub(super) fn unconfirmed_anchor_commitments(
+        &self,
+        among: Option<&[ChannelId]>,
+    ) -> Vec<ChannelId> {
+        let entries: Box<dyn Iterator<Item = (&ChannelId, &super::ChannelEntry)> + '_> = match among
+        {
+            Some(ids) => Box::new(
+                ids.iter()
+                    .filter_map(|id| Some((id, self.channels.get(id)?))),
+            ),
+            None => Box::new(self.channels.iter()),
+        };
+        entries
             .filter(|(id, e)| {
                 e.channel.phase() == Phase::Failed
                     && e.channel.state().channel_type.anchors

@@ -104,10 +104,23 @@ impl Node {
         // they last settled (or whose announcement came due at this
         // depth), go through `apply`: a node with many idle channels does
         // not look each one up again per block.
+        // The same walk notes the channels the later per-block checks need
+        // (walking every entry again costs a cache miss per channel each):
+        // those holding HTLC updates (`check_htlc_deadlines`) and failed
+        // anchors channels (our commitment's CPFP, `onchain_best_height`).
         let mut changed: Vec<(ChannelId, ChannelOutput)> = Vec::new();
         let mut unsettled: Vec<ChannelId> = Vec::new();
+        let mut with_updates: Vec<ChannelId> = Vec::new();
+        let mut failed_anchors: Vec<ChannelId> = Vec::new();
         for (id, entry) in self.channels.iter_mut() {
             entry.channel.set_feerate_bounds(bounds);
+            let noted = note_for_block(entry);
+            if noted.0 {
+                with_updates.push(*id);
+            }
+            if noted.1 {
+                failed_anchors.push(*id);
+            }
             let Ok(out) = entry.channel.best_block_updated(height) else {
                 continue;
             };
@@ -117,23 +130,40 @@ impl Node {
                 unsettled.push(*id);
             }
         }
+        let changed_ids: Vec<ChannelId> = changed.iter().map(|(id, _)| *id).collect();
         for (id, out) in changed {
             self.apply(id, out);
         }
-        for id in unsettled {
+        for &id in &unsettled {
             self.apply(id, ChannelOutput::default());
             if let Some(entry) = self.channels.get_mut(&id) {
                 entry.block_settled = true;
             }
         }
+        // Channels `apply` just ran on may have changed: note them again.
+        for id in changed_ids.iter().chain(&unsettled) {
+            if let Some(entry) = self.channels.get(id) {
+                let noted = note_for_block(entry);
+                if noted.0 {
+                    with_updates.push(*id);
+                }
+                if noted.1 {
+                    failed_anchors.push(*id);
+                }
+            }
+        }
+        with_updates.sort_unstable();
+        with_updates.dedup();
+        failed_anchors.sort_unstable();
+        failed_anchors.dedup();
         self.on_chain_events();
         if !disconnected {
             self.graph_best_height(height);
         }
-        self.onchain_best_height(height, !disconnected);
+        self.onchain_best_height(height, !disconnected, Some(&failed_anchors));
         self.recovery_best_height(height, !disconnected);
         self.peer_storage_best_height(height);
-        self.check_htlc_deadlines(height);
+        self.check_htlc_deadlines(height, &with_updates);
         // Held HTLCs of hold invoices whose claim deadline came fail back.
         self.hold_deadlines(height);
         // Incomplete multi-part payments with a part at its claim deadline.
@@ -176,4 +206,15 @@ impl ChainListener for Node {
         self.on_best_height(height, false);
         self.watchtower_best_block(header, height);
     }
+}
+
+/// What a block's walk notes of a channel: (its log holds updates, it is a
+/// failed anchors channel whose funding confirmed).
+fn note_for_block(entry: &super::ChannelEntry) -> (bool, bool) {
+    let st = entry.channel.state();
+    let with_updates = !st.log.updates().is_empty();
+    let failed_anchors = st.phase == crate::channel::Phase::Failed
+        && st.channel_type.anchors
+        && st.funding_height.is_some();
+    (with_updates, failed_anchors)
 }

@@ -17,11 +17,17 @@ impl Node {
     /// `fulfill_deadline_blocks` before its `cltv_expiry`. The failure
     /// broadcasts our commitment; the resolver then times out or claims
     /// the HTLC on chain.
-    pub(super) fn check_htlc_deadlines(&mut self, height: u32) {
+    ///
+    /// `candidates`: the channels whose log holds updates (the others have
+    /// no HTLC), noted by the block's walk over the channels.
+    pub(super) fn check_htlc_deadlines(&mut self, height: u32, candidates: &[ChannelId]) {
         let grace = self.config.offered_htlc_grace_blocks;
         let margin = self.config.fulfill_deadline_blocks;
         let mut late: Vec<(ChannelId, String)> = Vec::new();
-        for (id, entry) in &self.channels {
+        for (id, entry) in candidates
+            .iter()
+            .filter_map(|id| Some((id, self.channels.get(id)?)))
+        {
             let ch = &entry.channel;
             if !matches!(ch.phase(), Phase::Normal | Phase::ShuttingDown) {
                 continue;

@@ -668,7 +668,15 @@ impl Node {
 
     /// A new tip: reorgs undo confirmations, due claims go out (again),
     /// claims 6 deep are reported, records 100 deep are forgotten.
-    pub(super) fn onchain_best_height(&mut self, tip: u32, broadcast: bool) {
+    ///
+    /// `failed_anchors`: the failed anchors channels among which to look
+    /// for our unconfirmed commitment (`None`: every channel).
+    pub(super) fn onchain_best_height(
+        &mut self,
+        tip: u32,
+        broadcast: bool,
+        failed_anchors: Option<&[ChannelId]>,
+    ) {
         let ids: Vec<ChannelId> = self.onchain.keys().copied().collect();
         for id in ids {
             let Some(r) = self.onchain.get_mut(&id) else {
@@ -748,7 +756,7 @@ impl Node {
         if broadcast {
             // Our anchors commitment after a force close, not seen on chain
             // yet: it goes out again each block with its CPFP child.
-            for id in self.unconfirmed_anchor_commitments() {
+            for id in self.unconfirmed_anchor_commitments(failed_anchors) {
                 let preimages = self.preimages_for(id);
                 let (txs, changed) = self.anchor_cpfp(id, tip, &preimages);
                 if changed {

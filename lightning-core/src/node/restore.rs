@@ -390,7 +390,7 @@ impl Node {
         // older than their announcement.
         node.graph_index_own_funding();
         // Resolvers resume: what is due at this height goes out again.
-        node.onchain_best_height(best_block.height, true);
+        node.onchain_best_height(best_block.height, true, None);
         // A failed write shows in `persist_failure` (as before any call).
         // A failed write of the new entropy epoch fails the restore.
         node.finish()?;
