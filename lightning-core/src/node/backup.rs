@@ -49,6 +49,13 @@ pub(crate) struct BackupState {
     /// Peer addresses the host told us (`set_peer_addresses`).
     addresses: BTreeMap<PublicKey, Vec<String>>,
     addresses_changed: bool,
+    /// Whether nothing that decides the backup's channels changed since
+    /// `written` was last compared (cleared by `Node::backup_ids_changed`:
+    /// any channel transition that wrote or sent something, a channel
+    /// added or forgotten, a funding spend seen or undone, a recovered
+    /// channel's change, and every 144th block as a backstop), so that a
+    /// step without any skips the walk over every channel.
+    pub(super) ids_clean: bool,
     /// Channels restored from a backup.
     pub(crate) recovered: BTreeMap<ChannelId, RecoveryRecord>,
     /// The newest backup sequence restored from.
@@ -276,14 +283,24 @@ impl Node {
     /// channels recovery needs changed (a channel funded, closed or
     /// recovered), writes the new backup in this step's batch and raises
     /// [`Event::ChannelBackupUpdated`].
+    /// Something that decides which channels the backup holds may have
+    /// changed: the next step compares them again.
+    pub(super) fn backup_ids_changed(&mut self) {
+        self.backup.ids_clean = false;
+    }
+
     pub(super) fn refresh_channel_backup(&mut self) {
+        if self.backup.ids_clean && !self.backup.addresses_changed {
+            return;
+        }
         // Compared by id first, without building a backup per channel:
-        // this runs at the end of every step.
+        // this runs at the end of every step that changed something.
         let changed = match &self.backup.written {
             Some(w) => !w.iter().eq(self.backup_channel_ids()),
             None => self.backup_channel_ids().next().is_some(),
         };
         if !changed && !self.backup.addresses_changed {
+            self.backup.ids_clean = true;
             return;
         }
         let channels = self.backup_channels();
@@ -304,6 +321,7 @@ impl Node {
         }
         self.backup.sequence = sequence;
         self.backup.written = Some(ids);
+        self.backup.ids_clean = true;
         self.backup.addresses_changed = false;
         self.backup.latest = Some(sealed.clone());
         self.push_event(
@@ -361,6 +379,7 @@ impl Node {
             let record = RecoveryRecord::new(c, b.sequence);
             self.writer
                 .write_record(&recovery_key(&id), record.encode())?;
+            self.backup.ids_clean = false;
             self.backup.recovered.insert(id, record);
             added.push(id);
         }
@@ -498,6 +517,7 @@ impl Node {
                 .map(|r| r.channel.channel_id)
                 .collect();
             for id in ours {
+                self.backup.ids_clean = false;
                 if let Some(r) = self.backup.recovered.get_mut(&id) {
                     r.sweep_height = Some(height);
                     let amount = Amount::from_sat(r.swept_value);
@@ -521,6 +541,7 @@ impl Node {
             return;
         };
         if r.funding_spend.is_some_and(|(t, _)| t == txid) {
+            self.backup.ids_clean = false;
             if let Some(r) = self.backup.recovered.get_mut(&id) {
                 r.funding_spend = Some((txid, height));
             }
@@ -551,6 +572,7 @@ impl Node {
                 }
             },
         };
+        self.backup.ids_clean = false;
         if let Some(r) = self.backup.recovered.get_mut(&id) {
             r.funding_spend = Some((txid, height));
             r.sweep = sweep.clone();
@@ -579,6 +601,7 @@ impl Node {
     pub(super) fn recovery_best_height(&mut self, height: u32, rebroadcast: bool) {
         let ids: Vec<ChannelId> = self.backup.recovered.keys().copied().collect();
         for id in ids {
+            self.backup.ids_clean = false;
             let Some(r) = self.backup.recovered.get_mut(&id) else {
                 continue;
             };
@@ -667,6 +690,7 @@ impl Node {
                         .restored_sequence
                         .map_or(r.sequence, |s| s.max(r.sequence)),
                 );
+                self.backup.ids_clean = false;
                 self.backup.recovered.insert(r.channel.channel_id, r);
             }
         }

@@ -41,6 +41,7 @@ impl Node {
     /// Forgets channel `id` for good: its entry and its funding index.
     pub(super) fn remove_channel_entry(&mut self, id: ChannelId) -> Option<ChannelEntry> {
         let entry = self.channels.remove(&id)?;
+        self.backup_ids_changed();
         if let Some(op) = entry.watched {
             if self.funding_index.get(&OutPointKey(op)) == Some(&id) {
                 self.funding_index.remove(&OutPointKey(op));
@@ -84,6 +85,7 @@ impl Node {
             return;
         };
         entry.block_settled = false;
+        self.backup_ids_changed();
         let id = entry.channel.channel_id();
         let counterparty = entry.counterparty;
         if id != key && self.channel_id_in_use(&id) {

@@ -44,6 +44,7 @@ impl Node {
             feerate,
         )?;
         channel.set_counterparty_node_id(node_id);
+        self.backup_ids_changed();
         self.channels.insert(
             temporary_channel_id,
             ChannelEntry {

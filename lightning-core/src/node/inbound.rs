@@ -316,6 +316,7 @@ impl Node {
         match result {
             Ok((channel, accept)) => {
                 let id = channel.channel_id();
+                self.backup_ids_changed();
                 self.channels.insert(
                     id,
                     ChannelEntry {

@@ -362,6 +362,7 @@ impl Node {
             // keeping the fee history of the claims in case it comes back.
             r.retire_claims();
             r.spend = None;
+            self.backup.ids_clean = false;
         }
         let Some(entry) = self.channels.get(&id) else {
             return;
@@ -381,6 +382,8 @@ impl Node {
                 kind: tag,
             });
         }
+        // A failed channel whose funding is spent leaves the backup.
+        self.backup.ids_clean = false;
         let phase = entry.channel.phase();
         if !matches!(phase, Phase::Closed | Phase::Failed) && tag != SpendTag::MutualClose {
             // The channel is over: fail it (its `ChannelClosed` follows).
