@@ -277,6 +277,28 @@ fn recovered_channel_survives_a_restart_and_backup_drops_it_once_swept() {
     assert!(b.channels.is_empty());
 }
 
+/// A force-closed channel stays in the backup until its funding output is
+/// seen spent (the commitment confirmed), then leaves it: the step that
+/// sees the spend changes no channel state, only the resolver's, so this
+/// pins that a funding spend alone makes the node compare the backup's
+/// channels again.
+#[test]
+fn backup_drops_a_force_closed_channel_once_its_funding_is_spent() {
+    let mut net = Net::new(false, false);
+    let id = net.open_channel(CAPACITY, 0);
+    let opened = backups(&net.a.take_events());
+    assert_eq!(opened.iter().map(|b| b.1).collect::<Vec<_>>(), vec![1]);
+    net.a.node.force_close_channel(id).unwrap();
+    net.shuttle();
+    // Failed, its commitment not confirmed: still needed for recovery.
+    assert!(backups(&net.a.take_events()).is_empty());
+    net.mine(1);
+    let spent = backups(&net.a.take_events());
+    assert_eq!(spent.iter().map(|b| b.1).collect::<Vec<_>>(), vec![0]);
+    let b = net.a.node.verify_channel_backup(&spent[0].0).unwrap();
+    assert!(b.channels.is_empty());
+}
+
 #[test]
 fn backup_follows_open_and_cooperative_close() {
     let mut net = Net::new(false, false);
