@@ -138,15 +138,17 @@ impl<S: ChannelSigner> Channel<S> {
     /// the peer's first one ("MUST respond to the first
     /// `announcement_signatures` message with its own").
     pub fn announcement_due(&self) -> bool {
+        // The flags that end it first: checked for every channel at every
+        // block, and most channels announced theirs long ago.
         self.st.announce_channel
+            && !self.tr.announcement_sent
+            && self.tr.connected
             && self.st.local_shutdown.is_none()
             && matches!(self.st.phase, Phase::Normal)
             && self.st.channel_ready_sent
             && self.st.channel_ready_received
             && self.st.short_channel_id.is_some()
             && self.funding_depth() >= ANNOUNCEMENT_DEPTH
-            && self.tr.connected
-            && !self.tr.announcement_sent
             && (self.st.remote_announcement_sigs.is_none() || self.tr.announcement_received)
     }
 

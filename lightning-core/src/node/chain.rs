@@ -99,6 +99,7 @@ impl Node {
         // Estimates move with the chain: every block refreshes the bounds
         // each channel checks `update_fee` against.
         let bounds = self.feerate_bounds();
+        let new_bounds = self.last_feerate_bounds.replace(bounds) != Some(bounds);
         if height.is_multiple_of(144) {
             // A backstop for the end-of-step backup check, which skips
             // steps in which no channel changed: compare once a day.
@@ -118,7 +119,9 @@ impl Node {
         let mut with_updates: Vec<ChannelId> = Vec::new();
         let mut failed_anchors: Vec<ChannelId> = Vec::new();
         for (id, entry) in self.channels.iter_mut() {
-            entry.channel.set_feerate_bounds(bounds);
+            if new_bounds {
+                entry.channel.set_feerate_bounds(bounds);
+            }
             let noted = note_for_block(entry);
             if noted.0 {
                 with_updates.push(*id);

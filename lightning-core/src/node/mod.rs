@@ -245,6 +245,10 @@ pub struct Node {
     /// 8-byte-hashed lookup each ([`lightning_chain::OutPointKey`]); kept
     /// in step by `apply` and checked against the channel on every hit.
     funding_index: std::collections::HashMap<lightning_chain::OutPointKey, ChannelId>,
+    /// The fee-rate bounds the last block gave every channel (a new
+    /// channel takes the current ones from `channel_config`): a block
+    /// whose bounds are the same writes none.
+    last_feerate_bounds: Option<crate::channel::params::FeerateBounds>,
     invoices: BTreeMap<PaymentHash, InvoiceRecord>,
     /// The terms of each invoice, decoded ([`invoices::InvoiceTerms`]).
     invoice_terms: BTreeMap<PaymentHash, invoices::InvoiceTerms>,

@@ -73,6 +73,7 @@ impl Node {
             channels: BTreeMap::new(),
             tracker: ConfirmationTracker::new(best_block),
             funding_index: Default::default(),
+            last_feerate_bounds: None,
             invoices: BTreeMap::new(),
             invoice_terms: BTreeMap::new(),
             replay: crate::onion::replay::HtlcReplayCache::new(REPLAY_CACHE_CAPACITY),
