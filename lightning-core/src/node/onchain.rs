@@ -100,7 +100,9 @@ impl Node {
     /// The host's light-client filter: every funded channel's funding
     /// outpoint is registered now and whenever a channel is funded, every
     /// output a claim spends once it is made, and the funding output of
-    /// each public channel the host's `UtxoLookup` reveals from now on
+    /// each public channel the host's `UtxoLookup` revealed, in this run or
+    /// an earlier one (read back from the store when the filter is set),
+    /// and reveals from now on
     /// ([`NetworkGraphConfig::watch_funding_outputs`](super::NetworkGraphConfig::watch_funding_outputs)) (see
     /// [`WatchFilter`](lightning_chain::WatchFilter)). A host that feeds
     /// full blocks need not set one.
