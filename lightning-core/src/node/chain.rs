@@ -17,19 +17,26 @@ impl Node {
 
     /// The channel funded by `txid` and its funding output index: by the
     /// funding index when the transaction is at hand (one lookup per
-    /// output), else by a walk over the channels.
+    /// output), else (or when no output is a channel's) by a walk over the
+    /// channels.
     fn channel_funded_by(
         &self,
         txid: &bitcoin::Txid,
         tx: Option<&Transaction>,
     ) -> Option<(ChannelId, u32)> {
         if let Some(tx) = tx {
-            return (0..u32::try_from(tx.output.len()).unwrap_or(u32::MAX)).find_map(|vout| {
+            let found = (0..u32::try_from(tx.output.len()).unwrap_or(u32::MAX)).find_map(|vout| {
                 let op = bitcoin::OutPoint { txid: *txid, vout };
                 let id = self.funding_index.get(&lightning_chain::OutPointKey(op))?;
                 let funded = self.channels.get(id)?.channel.state().funding_outpoint;
                 (funded == Some(op)).then_some((*id, vout))
             });
+            if found.is_some() {
+                return found;
+            }
+            // A channel whose funding index is past the transaction's
+            // outputs (a funder's lie): found by the walk below, so that
+            // the channel checks the output and fails.
         }
         self.channels.iter().find_map(|(id, e)| {
             let op = e.channel.state().funding_outpoint?;
