@@ -283,12 +283,6 @@ impl Node {
     /// channels recovery needs changed (a channel funded, closed or
     /// recovered), writes the new backup in this step's batch and raises
     /// [`Event::ChannelBackupUpdated`].
-    /// Something that decides which channels the backup holds may have
-    /// changed: the next step compares them again.
-    pub(super) fn backup_ids_changed(&mut self) {
-        self.backup.ids_clean = false;
-    }
-
     pub(super) fn refresh_channel_backup(&mut self) {
         if self.backup.ids_clean && !self.backup.addresses_changed {
             return;

@@ -38,18 +38,6 @@ fn watch_funding(
 }
 
 impl Node {
-    /// Forgets channel `id` for good: its entry and its funding index.
-    pub(super) fn remove_channel_entry(&mut self, id: ChannelId) -> Option<ChannelEntry> {
-        let entry = self.channels.remove(&id)?;
-        self.backup_ids_changed();
-        if let Some(op) = entry.watched {
-            if self.funding_index.get(&OutPointKey(op)) == Some(&id) {
-                self.funding_index.remove(&OutPointKey(op));
-            }
-        }
-        Some(entry)
-    }
-
     /// [`watch_funding`] for every channel (after a restore).
     pub(super) fn watch_all_funding(&mut self) {
         for (id, entry) in self.channels.iter_mut() {

@@ -294,7 +294,7 @@ impl Node {
                 height,
             };
             // No arrival time in the hold record: a hold time of 0.
-            self.fail_received(
+            self.fail_received_htlc(
                 h.channel_id,
                 h.htlc_id,
                 &SharedSecret(h.shared_secret),

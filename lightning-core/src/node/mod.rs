@@ -366,12 +366,43 @@ impl Node {
         }
     }
 
+    /// Forgets channel `id` for good: its entry and its funding index
+    /// (the hub's: every module that drops a channel calls it).
+    fn remove_channel_entry(&mut self, id: ChannelId) -> Option<ChannelEntry> {
+        let entry = self.channels.remove(&id)?;
+        self.backup_ids_changed();
+        if let Some(op) = entry.watched {
+            if self.funding_index.get(&lightning_chain::OutPointKey(op)) == Some(&id) {
+                self.funding_index.remove(&lightning_chain::OutPointKey(op));
+            }
+        }
+        Some(entry)
+    }
+
+    /// Something that decides which channels the backup holds may have
+    /// changed: the next step compares them again.
+    fn backup_ids_changed(&mut self) {
+        self.backup.ids_clean = false;
+    }
+
     /// The hub between applying a channel's output
     /// ([`channel_events`]) and what BOLT 7 does after it ([`gossip`]):
     /// `gossip` applies outputs of its own, so the two files do not call
     /// each other directly.
     fn channel_output_applied(&mut self, id: ChannelId) {
         self.after_channel_output(id);
+    }
+
+    /// Hub for [`hold`]: fails a received HTLC back ([`htlcs`]).
+    fn fail_received_htlc(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        ss: &crate::onion::SharedSecret,
+        reason: crate::onion::FailureReason,
+        since: Option<std::time::Duration>,
+    ) {
+        self.fail_received(channel_id, htlc_id, ss, reason, since);
     }
 
     /// Hub for [`forward`]: applies a channel output
