@@ -504,27 +504,10 @@ impl Node {
     /// had it, so if it was a forward the incoming HTLC fails with our
     /// `temporary_channel_failure`.
     pub(super) fn forward_unsent(&mut self, channel_id: ChannelId, htlc_id: u64) {
-        let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
-            return;
-        };
-        let Some(r) = self.forwards.get(&incoming) else {
-            return;
-        };
-        if r.state != ForwardState::Offered {
-            return;
-        }
-        let secret = SharedSecret(r.shared_secret);
-        let since = Some(Duration::from_millis(r.created_at_ms));
-        if let Some(b) = r.blinded {
-            self.fail_blinded_forward(incoming, b, &secret, since);
-            return;
-        }
-        let channel_update = self.failure_channel_update(channel_id, None);
-        let reason = FailureReason::TemporaryChannelFailure { channel_update };
-        let failure = FailureMessage::from(reason);
-        let (packet, attribution) =
-            self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
-        self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
+        self.fail_offered_forward(channel_id, htlc_id, |node| {
+            let channel_update = node.failure_channel_update(channel_id, None);
+            FailureReason::TemporaryChannelFailure { channel_update }
+        });
     }
 
     /// Our outgoing HTLC `htlc_id` on `channel_id` is resolved on chain
@@ -540,6 +523,21 @@ impl Node {
     /// longer `Offered` is never failed again, so a restart neither loses
     /// nor repeats the failure.
     pub(super) fn forward_failed_on_chain(&mut self, channel_id: ChannelId, htlc_id: u64) {
+        self.fail_offered_forward(channel_id, htlc_id, |_| {
+            FailureReason::PermanentChannelFailure
+        });
+    }
+
+    /// Fails back the incoming HTLC of the forward whose outgoing HTLC is
+    /// `htlc_id` on `channel_id`, if it is still `Offered`: inside a
+    /// blinded route as its role there says, else with `reason` (made only
+    /// when a failure goes out).
+    fn fail_offered_forward(
+        &mut self,
+        channel_id: ChannelId,
+        htlc_id: u64,
+        reason: impl FnOnce(&mut Self) -> FailureReason,
+    ) {
         let Some(incoming) = self.forwards_by_out.get(&(channel_id, htlc_id)).copied() else {
             return;
         };
@@ -555,7 +553,7 @@ impl Node {
             self.fail_blinded_forward(incoming, b, &secret, since);
             return;
         }
-        let failure = FailureMessage::from(FailureReason::PermanentChannelFailure);
+        let failure = FailureMessage::from(reason(self));
         let (packet, attribution) =
             self.originate_failure(incoming.0, incoming.1, &secret, &failure, since);
         self.resolve_failed(incoming, ForwardState::Failed(packet), attribution);
