@@ -3,6 +3,8 @@
 //! 50,000 `channel_announcement`s, 100,000 `channel_update`s and a
 //! `node_announcement` per node with a channel).
 //!
+//! `cargo bench -p lightning-benches --bench gossip -- --warm-up-time 1 --measurement-time 3`
+//!
 //! - `ingest_chunk`: 500 channels (announcement with its funding lookup,
 //!   both updates) and their nodes' announcements into an empty graph.
 //!   Floor `verify_chunk`: verifying the same signatures (4 + 2 per
@@ -12,10 +14,23 @@
 //!   network ingested and its floor, their ratio, the graph's memory
 //!   (RSS delta and the store's own estimate) per channel, and the
 //!   snapshot's size and save/load times.
+//! - Once per run, beside LDK 0.2's `NetworkGraph` fed the same signed
+//!   messages (`support/ldk_gossip.rs`; the updates are moved to the
+//!   system clock's now and signed again first, because LDK refuses updates
+//!   older than two weeks by that clock, and ours is given the same now):
+//!   both graphs' channel, direction and node counts (checked equal); the
+//!   live heap bytes each graph holds, counted by this binary's global
+//!   allocator around the ingest only (the messages are allocated before);
+//!   save (our `snapshot::encode`, LDK's `Writeable::encode`) and load (our
+//!   `snapshot::decode`, LDK's `ReadableArgs::read` with a logger) of the
+//!   whole graph, median of a few runs, the serialized sizes, and the same
+//!   through an in-memory `KvStore` (what the node adds: the store's copy).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::time::Instant;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lightning_gossip::verify;
@@ -24,6 +39,81 @@ use lightning_test_support::gossip::{Generator, SyntheticConfig, SyntheticNetwor
 use lightning_wire::msgs::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
 use secp256k1::ecdsa::Signature;
 use secp256k1::{Message, PublicKey, SECP256K1};
+
+#[path = "support/ldk_gossip.rs"]
+mod ldk_gossip;
+
+/// The system allocator, counting the bytes live and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed to `System` unchanged, with the caller's
+// layout and pointer, so `System`'s guarantees hold; the counters are
+// plain atomics and never touch the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract, passed on as is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` (through this wrapper)
+        // with `layout`, as the caller guarantees.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Starts a peak measurement at the current live bytes.
+fn reset_peak() {
+    PEAK.store(live(), Ordering::Relaxed);
+}
+
+fn peak() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
 /// One signature check, prepared.
 type Check = (Message, Signature, PublicKey);
@@ -122,6 +212,8 @@ fn whole_network_report(net: &SyntheticNetwork) {
         slices.push((anns, upds, nodes, prepared));
     }
     let before = rss_bytes();
+    let live_before = live();
+    reset_peak();
     let mut g = NetworkGraph::new(GraphConfig::new(net.chain_hash));
     let (mut ingest_s, mut floor_s, mut sigs) = (0f64, 0f64, 0usize);
     for (anns, upds, nodes, prepared) in &slices {
@@ -143,6 +235,8 @@ fn whole_network_report(net: &SyntheticNetwork) {
         ingest_s += t.elapsed().as_secs_f64();
     }
     let after = rss_bytes();
+    let ours_grown = live() - live_before;
+    let ours_peak = peak() - live_before;
     let all_len = sigs;
     let chans = g.channel_count();
     println!(
@@ -207,7 +301,9 @@ fn whole_network_report(net: &SyntheticNetwork) {
         per_block * 1e6,
         per_block * 1e9 / inputs.len() as f64
     );
+    let before_shrink = live();
     g.shrink_to_fit();
+    let ours_shrunk = ours_grown - (before_shrink - live());
     let index = g.approx_bytes() - g.store().approx_bytes();
     println!(
         "gossip/whole: funding outpoint index after shrink_to_fit {} bytes, {:.1} bytes per channel",
@@ -223,26 +319,187 @@ fn whole_network_report(net: &SyntheticNetwork) {
             g.approx_bytes() as f64 / chans as f64
         );
     }
-    let t = Instant::now();
-    let bytes = snapshot::encode(&g);
-    let save_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let back = snapshot::decode(&bytes, GraphConfig::new(net.chain_hash)).unwrap();
-    let load_s = t.elapsed().as_secs_f64();
-    assert_eq!(back.channel_count(), chans);
     println!(
-        "gossip/whole: snapshot {} bytes, encode {:.1} ms, decode {:.1} ms",
+        "gossip/whole: counted heap of our graph: {ours_grown} bytes after ingest ({:.0} per channel), peak during ingest {ours_peak}, {ours_shrunk} after shrink_to_fit ({:.0} per channel)",
+        ours_grown as f64 / chans as f64,
+        ours_shrunk as f64 / chans as f64
+    );
+    drop(inputs);
+    beside_ldk(net, g, ours_grown, ours_peak, ingest_s);
+}
+
+/// Times `f` `REPS` times; the median in seconds and the last result.
+fn timed<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    const REPS: usize = 5;
+    let mut times = Vec::with_capacity(REPS);
+    let mut last = None;
+    for _ in 0..REPS {
+        // The previous result is dropped before the next run starts.
+        drop(last.take());
+        let t = Instant::now();
+        let out = f();
+        times.push(t.elapsed().as_secs_f64());
+        last = Some(out);
+    }
+    (median(times), last.unwrap())
+}
+
+/// LDK's `NetworkGraph` fed the same messages; memory, save and load
+/// beside ours (`g`, already holding them).
+fn beside_ldk(
+    net: &SyntheticNetwork,
+    g: NetworkGraph,
+    ours_grown: usize,
+    ours_peak: usize,
+    ours_ingest_s: f64,
+) {
+    use lightning::util::ser::{ReadableArgs, Writeable};
+    use lightning_persist::{KvStore, MemoryStore};
+
+    // Messages and lookup allocated before the measurement.
+    let msgs = ldk_gossip::LdkMessages::of(net);
+    let utxos = ldk_gossip::LdkUtxos(net.utxos.clone());
+    let lookup = Some(&utxos);
+    let live_before = live();
+    reset_peak();
+    let t = Instant::now();
+    let ldk = ldk_gossip::Graph::new(bitcoin::Network::Bitcoin, &ldk_gossip::NO_LOG);
+    ldk_gossip::ingest(&ldk, &msgs, &lookup);
+    let ldk_ingest_s = t.elapsed().as_secs_f64();
+    let ldk_grown = live() - live_before;
+    let ldk_peak = peak() - live_before;
+    drop(msgs);
+
+    // The same graph on both sides.
+    let (l_chans, l_dirs, l_nodes, l_announced) = ldk_gossip::counts(&ldk);
+    let chans = g.channel_count();
+    let dirs: usize = g
+        .channels()
+        .map(|(_, c)| usize::from(c.direction(0).is_some()) + usize::from(c.direction(1).is_some()))
+        .sum();
+    let announced = g
+        .nodes()
+        .filter(|(_, n)| n.announcement().is_some())
+        .count();
+    println!(
+        "gossip/ldk: ours {chans} channels, {dirs} directions, {} nodes ({announced} announced); LDK {l_chans} channels, {l_dirs} directions, {l_nodes} nodes ({l_announced} announced)",
+        g.node_count()
+    );
+    assert_eq!(
+        (chans, dirs, g.node_count(), announced),
+        (l_chans, l_dirs, l_nodes, l_announced),
+        "both graphs hold the same network"
+    );
+    println!(
+        "gossip/ldk: ingest of the whole network: ours {ours_ingest_s:.2} s (over ten slices, alternating with the floor), LDK {ldk_ingest_s:.2} s, ratio {:.3}",
+        ours_ingest_s / ldk_ingest_s
+    );
+    let per = |b: usize| b as f64 / chans as f64;
+    println!(
+        "gossip memory: ours {ours_grown} bytes ({:.0}/channel), LDK {ldk_grown} bytes ({:.0}/channel), ratio {:.3} (live heap after ingest, counted by the allocator; nodes and announcements included)",
+        per(ours_grown),
+        per(ldk_grown),
+        ours_grown as f64 / ldk_grown as f64
+    );
+    println!(
+        "gossip memory: peak during ingest: ours {ours_peak} bytes, LDK {ldk_peak} bytes, ratio {:.3}",
+        ours_peak as f64 / ldk_peak as f64
+    );
+
+    // Save: the whole graph to bytes.
+    let (ours_save, bytes) = timed(|| snapshot::encode(&g));
+    let (ldk_save, ldk_bytes) = timed(|| ldk.encode());
+    println!(
+        "gossip save: ours {:.1} ms, LDK {:.1} ms, ratio {:.3}; serialized ours {} bytes, LDK {} bytes (median of 5)",
+        ours_save * 1e3,
+        ldk_save * 1e3,
+        ours_save / ldk_save,
         bytes.len(),
-        save_s * 1e3,
-        load_s * 1e3
+        ldk_bytes.len()
+    );
+    // Load: bytes to a graph, and the memory the loaded graph holds.
+    let config = GraphConfig::new(net.chain_hash);
+    let mut ours_loaded = 0;
+    let (ours_load, back) = timed(|| {
+        let b = live();
+        let back = snapshot::decode(&bytes, config.clone()).unwrap();
+        ours_loaded = live() - b;
+        back
+    });
+    assert_eq!(back.channel_count(), chans);
+    drop(back);
+    let mut ldk_loaded = 0;
+    let (ldk_load, ldk_back) = timed(|| {
+        let b = live();
+        let back = ldk_gossip::Graph::read(&mut &ldk_bytes[..], &ldk_gossip::NO_LOG).unwrap();
+        ldk_loaded = live() - b;
+        back
+    });
+    assert_eq!(ldk_gossip::counts(&ldk_back).0, chans);
+    drop(ldk_back);
+    println!(
+        "gossip load: ours {:.1} ms, LDK {:.1} ms, ratio {:.3} (median of 5)",
+        ours_load * 1e3,
+        ldk_load * 1e3,
+        ours_load / ldk_load
+    );
+    println!(
+        "gossip memory: loaded graph: ours {ours_loaded} bytes ({:.0}/channel), LDK {ldk_loaded} bytes ({:.0}/channel), ratio {:.3}",
+        per(ours_loaded),
+        per(ldk_loaded),
+        ours_loaded as f64 / ldk_loaded as f64
+    );
+
+    // What persisting adds: the record through an in-memory `KvStore`
+    // (ours `snapshot::save`/`load`; LDK's bytes written and read under
+    // the same store, as its background processor persists the graph).
+    let store = MemoryStore::new();
+    let mut version = 0;
+    let (ours_save, ()) = timed(|| {
+        version += 1;
+        snapshot::save(&g, &store, version).unwrap()
+    });
+    let (ours_load, back) = timed(|| snapshot::load(&store, config.clone()).unwrap().unwrap());
+    assert_eq!(back.channel_count(), chans);
+    drop(back);
+    let (ldk_save, ()) = timed(|| {
+        version += 1;
+        store
+            .write("ldk", "network_graph", version, &ldk.encode())
+            .unwrap()
+    });
+    let (ldk_load, ldk_back) = timed(|| {
+        let v = store.read("ldk", "network_graph").unwrap().unwrap();
+        ldk_gossip::Graph::read(&mut &v.value[..], &ldk_gossip::NO_LOG).unwrap()
+    });
+    assert_eq!(ldk_gossip::counts(&ldk_back).0, chans);
+    println!(
+        "gossip save+store: ours {:.1} ms, LDK {:.1} ms, ratio {:.3}; store+load: ours {:.1} ms, LDK {:.1} ms, ratio {:.3} (in-memory KvStore, median of 5)",
+        ours_save * 1e3,
+        ldk_save * 1e3,
+        ours_save / ldk_save,
+        ours_load * 1e3,
+        ldk_load * 1e3,
+        ours_load / ldk_load
     );
 }
 
 fn bench(c: &mut Criterion) {
     let t = Instant::now();
-    let net = Generator::new(2026, SyntheticConfig::mainnet()).generate();
+    let mut net = Generator::new(2026, SyntheticConfig::mainnet()).generate();
     println!(
         "gossip: generated the synthetic network in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // LDK refuses updates more than two weeks old by the system clock.
+    let t = Instant::now();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    ldk_gossip::move_updates_to(&mut net, now);
+    println!(
+        "gossip: moved the updates to now and signed them again in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     whole_network_report(&net);
