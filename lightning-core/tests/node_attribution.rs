@@ -194,6 +194,20 @@ fn a_fulfil_brings_every_hops_hold_time() {
         vec![40; 3],
         "B, C and D each held A's part 4 seconds: {details:?}"
     );
+    // The event that reports the payment carries them too.
+    let sent: Vec<Vec<u32>> = line.members[0]
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PaymentSent {
+                payment_hash,
+                hold_times,
+                ..
+            } if payment_hash == hash => Some(hold_times),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![details.hold_times.clone()]);
     // B's own part succeeded too; the preimage reached B first with A's
     // part it forwarded, which proved B's payment before its own HTLC's
     // fulfil (and hold times) came: none are kept for it.

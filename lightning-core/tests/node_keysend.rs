@@ -71,6 +71,7 @@ fn keysend_both_ways_through_a_forwarding_node() {
                 payment_hash,
                 preimage,
                 fee_msat,
+                ..
             } if *payment_hash == hash => {
                 assert_eq!(fee_msat.0, fee);
                 Some(*preimage)

@@ -655,14 +655,36 @@ fn a_keysend_no_single_path_carries_is_split_and_received_once() {
     assert_eq!(via_a.fee_msat.0, fee(A, via_a.amount_msat.0));
     assert_eq!(via_c.fee_msat.0, fee(C, via_c.amount_msat.0));
     let fees = via_a.fee_msat.0 + via_c.fee_msat.0;
+    // Each part's own fulfil reported a hold time per hop of its route
+    // (BOLT 4 attribution data); the event carries the payment's, those of
+    // the part whose fulfil proved it.
+    for part in &p.parts {
+        assert_eq!(part.hold_times.len(), part.route.len(), "{part:?}");
+    }
+    assert!(
+        p.parts.iter().any(|s| s.hold_times == p.hold_times),
+        "{p:?}"
+    );
     let sent = outcomes(line, hash);
     assert_eq!(
         sent,
         vec![Event::PaymentSent {
             payment_hash: hash,
             preimage,
-            fee_msat: Msat(fees)
+            fee_msat: Msat(fees),
+            hold_times: p.hold_times.clone(),
         }]
+    );
+    // The parts' hold times are in P's record.
+    line.restart(P);
+    let again = payment(line, hash);
+    assert_eq!(
+        again
+            .parts
+            .iter()
+            .map(|s| &s.hold_times)
+            .collect::<Vec<_>>(),
+        p.parts.iter().map(|s| &s.hold_times).collect::<Vec<_>>()
     );
     for node in [A, C] {
         assert_eq!(forwards(line, node, hash), vec![ForwardStatus::Settled]);

@@ -451,6 +451,7 @@ fn seen(name: &str, events: &[Event]) -> Seen {
                 payment_hash,
                 preimage,
                 fee_msat,
+                ..
             } => {
                 let v = (preimage.0, fee_msat.0);
                 let old = s.sent.insert(*payment_hash, v);

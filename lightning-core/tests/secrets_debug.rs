@@ -78,6 +78,7 @@ fn preimages_and_payment_secrets_are_not_in_debug() {
         payment_hash: lightning_core::node::PaymentHash([2; 32]),
         preimage: PaymentPreimage(p),
         fee_msat: lightning_core::Msat(0),
+        hold_times: Vec::new(),
     };
     assert_hidden(&format!("{sent:?}"), &p, "Event::PaymentSent");
 }

@@ -167,6 +167,7 @@ impl Node {
                     payment_hash: *hash,
                     preimage,
                     fee_msat: Msat(p.fee_msat),
+                    hold_times: p.hold_times.clone(),
                 },
                 (PaymentStatus::Failed, _) => Event::PaymentFailed {
                     payment_hash: *hash,

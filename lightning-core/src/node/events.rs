@@ -120,6 +120,14 @@ pub enum Event {
         preimage: PaymentPreimage,
         /// Routing fees paid (zero to a direct peer).
         fee_msat: Msat,
+        /// The hold times (units of 100 ms, first hop first) reported by
+        /// the attribution data of the fulfil that proved the payment,
+        /// verified hop by hop (BOLT 4, "Hold times for successful
+        /// payments"); as [`PaymentDetails::hold_times`]. Empty when that
+        /// fulfil carried none or it did not verify, and when the
+        /// preimage was learnt on chain. A multi-part payment's other
+        /// parts report theirs in [`PaymentPart::hold_times`].
+        hold_times: Vec<u32>,
     },
     /// A payment we sent failed; nothing was paid.
     PaymentFailed {
@@ -540,6 +548,13 @@ pub struct PaymentPart {
     pub status: PartStatus,
     /// The node ids it went through, the payee last.
     pub route: Vec<PublicKey>,
+    /// The hold times (units of 100 ms, first hop first) this part's own
+    /// fulfil reported in its attribution data, verified with the part's
+    /// shared secrets (BOLT 4, "Hold times for successful payments").
+    /// Empty while it is pending, when it failed, when its fulfil carried
+    /// none or it did not verify.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub hold_times: Vec<u32>,
 }
 
 /// What became of one part of a multi-part payment we sent.

@@ -91,6 +91,7 @@ impl Node {
                         shared_secrets: o.shared_secrets.clone(),
                         route: route.hops.iter().map(|h| h.node_id).collect(),
                         path: kept,
+                        hold_times: Vec::new(),
                     };
                     offered.push((part, o));
                 }

@@ -35,12 +35,15 @@ impl Node {
     }
 
     /// Our HTLC `htlc` of payment `hash` was fulfilled with `attribution`
-    /// data: while the payment is pending, the hold times it reports,
-    /// verified hop by hop with the HTLC's shared secrets (BOLT 4, "Hold
-    /// times for successful payments"), are kept for the payment's record
-    /// (written when [`Node::payment_fulfilled`] marks it succeeded). Data
-    /// that does not verify is dropped: the preimage proves the payment
-    /// all the same.
+    /// data: the hold times it reports, verified hop by hop with the
+    /// HTLC's shared secrets (BOLT 4, "Hold times for successful
+    /// payments"), are kept for the payment's record. While the payment is
+    /// pending they are the payment's (written when
+    /// [`Node::payment_fulfilled`] marks it succeeded, and carried by
+    /// `PaymentSent`); a multi-part payment's part keeps its own, also when
+    /// it is fulfilled after the payment succeeded (the record is then
+    /// written again, in the same step's batch). Data that does not verify
+    /// is dropped: the preimage proves the payment all the same.
     pub(super) fn note_fulfill_hold_times(
         &mut self,
         htlc: (ChannelId, u64),
@@ -50,25 +53,30 @@ impl Node {
         let Some(p) = self.payments.get_mut(&hash) else {
             return;
         };
-        if p.status != PaymentStatus::Pending {
-            return;
+        let verify = |secrets: &[[u8; 32]]| -> Vec<u32> {
+            let secrets: Vec<SharedSecret> = secrets.iter().map(|s| SharedSecret(*s)).collect();
+            attribution
+                .map(crate::onion::AttributionData::from)
+                .and_then(|a| a.verify_fulfill(&secrets).ok())
+                .unwrap_or_default()
+        };
+        let pending = p.status == PaymentStatus::Pending;
+        if p.is_multipart() {
+            let Some(part) = p.parts.iter_mut().find(|s| s.htlc() == htlc) else {
+                return;
+            };
+            if !part.hold_times.is_empty() {
+                return;
+            }
+            part.hold_times = verify(&part.shared_secrets);
+            if pending {
+                p.hold_times.clone_from(&part.hold_times);
+            } else if !part.hold_times.is_empty() {
+                self.save_payment(hash);
+            }
+        } else if pending && (p.channel_id, p.htlc_id) == htlc {
+            p.hold_times = verify(&p.shared_secrets);
         }
-        let secrets = if p.is_multipart() {
-            p.parts
-                .iter()
-                .find(|s| s.htlc() == htlc)
-                .map(|s| s.shared_secrets.as_slice())
-        } else {
-            ((p.channel_id, p.htlc_id) == htlc).then_some(p.shared_secrets.as_slice())
-        };
-        let Some(secrets) = secrets else {
-            return;
-        };
-        let secrets: Vec<SharedSecret> = secrets.iter().map(|s| SharedSecret(*s)).collect();
-        p.hold_times = attribution
-            .map(crate::onion::AttributionData::from)
-            .and_then(|a| a.verify_fulfill(&secrets).ok())
-            .unwrap_or_default();
     }
 
     /// Our HTLC of payment `hash` was fulfilled with `preimage`: the
@@ -108,10 +116,16 @@ impl Node {
             self.save_payment(hash);
             // Raised again after a restart until the host has acknowledged
             // it ([`super::delivery`]).
+            let hold_times = self
+                .payments
+                .get(&hash)
+                .map(|p| p.hold_times.clone())
+                .unwrap_or_default();
             let event = Event::PaymentSent {
                 payment_hash: hash,
                 preimage,
                 fee_msat: Msat(fee_msat),
+                hold_times,
             };
             self.push_event(event, ack);
         }

@@ -383,6 +383,7 @@ impl Node {
                         fee_msat: Msat(s.fee_msat),
                         status: s.state,
                         route: s.route.clone(),
+                        hold_times: s.hold_times.clone(),
                     })
                     .collect(),
                 hold_times: p.hold_times.clone(),

@@ -231,3 +231,18 @@ impl KeysendTarget {
         })
     }
 }
+
+/// `u32`s one after the other, big-endian.
+pub(crate) fn u32s_bytes(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|t| t.to_be_bytes()).collect()
+}
+
+/// Reads [`u32s_bytes`].
+pub(crate) fn u32s_of(b: &[u8], what: &str) -> Result<Vec<u32>, DecodeError> {
+    if !b.len().is_multiple_of(4) {
+        return Err(DecodeError::invalid(format!("{what}: not u32s")));
+    }
+    Ok(b.chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}

@@ -25,7 +25,7 @@ pub(crate) use super::record_fields::KeysendTarget;
 pub(crate) use super::record_fields::PathHop;
 use super::record_fields::{
     arr32, custom_records_bytes, custom_records_of, keys_of, path_bytes, path_of, required,
-    secrets_of, u64_of,
+    secrets_of, u32s_bytes, u32s_of, u64_of,
 };
 use super::sent_parts::{decode_parts, encode_parts, SentPart};
 
@@ -230,21 +230,6 @@ pub(crate) struct PaymentRecord {
     /// [`PaymentFailure::attribution_failed_at`](super::PaymentFailure::attribution_failed_at)).
     pub failure_hold_times: Vec<u32>,
     pub attribution_failed_at: Option<u64>,
-}
-
-/// `u32`s one after the other, big-endian.
-fn u32s_bytes(v: &[u32]) -> Vec<u8> {
-    v.iter().flat_map(|t| t.to_be_bytes()).collect()
-}
-
-/// Reads [`u32s_bytes`].
-fn u32s_of(b: &[u8], what: &str) -> Result<Vec<u32>, DecodeError> {
-    if !b.len().is_multiple_of(4) {
-        return Err(DecodeError::invalid(format!("{what}: not u32s")));
-    }
-    Ok(b.chunks(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
 }
 
 /// What retrying a payment needs across restarts: the invoice to route

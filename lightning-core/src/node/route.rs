@@ -176,12 +176,9 @@ pub(crate) fn route_payloads(
     for (ty, value) in custom {
         unknown.push(TlvRecord { r#type: ty, value });
     }
-    let mut payloads = vec![HopPayload::default(); n];
-    let mut amount = recipient.amount_msat;
-    let mut cltv = final_cltv_expiry;
-    payloads[n - 1] = HopPayload {
-        amt_to_forward: Some(amount),
-        outgoing_cltv_value: Some(cltv),
+    let last = HopPayload {
+        amt_to_forward: Some(recipient.amount_msat),
+        outgoing_cltv_value: Some(final_cltv_expiry),
         payment_data: recipient.payment_secret.map(|s| PaymentData {
             payment_secret: s,
             total_msat: recipient.total_msat.unwrap_or(recipient.amount_msat),
@@ -190,9 +187,29 @@ pub(crate) fn route_payloads(
         unknown: UnknownTlvs(unknown),
         ..HopPayload::default()
     };
-    for i in (0..n - 1).rev() {
-        // Hop i forwards into hop i + 1: `amount` and `cltv` are what it
-        // sends on; it receives them plus its fee and delta.
+    let (mut payloads, amount, cltv) =
+        forwarding_payloads(route, n - 1, recipient.amount_msat, final_cltv_expiry)?;
+    payloads.push(last);
+    Ok(RoutePayloads {
+        hops: route.hops.iter().map(|h| h.node_id).zip(payloads).collect(),
+        first_amount_msat: amount,
+        first_cltv_expiry: cltv,
+    })
+}
+
+/// The payloads of the route's first `count` hops, each forwarding into the
+/// next hop of `route`, summed backwards from the HTLC hop `count` receives
+/// (`amount`, `cltv`; BOLT 7 "Routing Example"): hop `i` sends on what hop
+/// `i + 1` receives and itself receives that plus its fee and delta.
+/// Returns the payloads and what the first hop receives; refuses overflow.
+fn forwarding_payloads(
+    route: &Route,
+    count: usize,
+    mut amount: u64,
+    mut cltv: u32,
+) -> Result<(Vec<HopPayload>, u64, u32), String> {
+    let mut payloads = vec![HopPayload::default(); count];
+    for i in (0..count).rev() {
         payloads[i] = HopPayload {
             amt_to_forward: Some(amount),
             outgoing_cltv_value: Some(cltv),
@@ -206,11 +223,7 @@ pub(crate) fn route_payloads(
             .checked_add(route.hops[i].cltv_expiry_delta)
             .ok_or("CLTV deltas overflow")?;
     }
-    Ok(RoutePayloads {
-        hops: route.hops.iter().map(|h| h.node_id).zip(payloads).collect(),
-        first_amount_msat: amount,
-        first_cltv_expiry: cltv,
-    })
+    Ok((payloads, amount, cltv))
 }
 
 /// [`route_payloads`] for a route that ends in a blinded path (BOLT 4
@@ -267,25 +280,11 @@ fn blinded_payloads(
         let node_id = if j == 0 { intro } else { h.blinded_node_id };
         blinded.push((node_id, p));
     }
-    let mut amount = b.intro_amount_msat;
-    let mut cltv = final_cltv_expiry
+    let intro_cltv = final_cltv_expiry
         .checked_add(b.intro_cltv_expiry_delta)
         .ok_or("CLTV deltas overflow")?;
-    let mut before = vec![HopPayload::default(); n - 1];
-    for i in (0..n - 1).rev() {
-        before[i] = HopPayload {
-            amt_to_forward: Some(amount),
-            outgoing_cltv_value: Some(cltv),
-            short_channel_id: Some(route.hops[i + 1].short_channel_id),
-            ..HopPayload::default()
-        };
-        amount = amount
-            .checked_add(route.hops[i].fee_msat)
-            .ok_or("fees overflow")?;
-        cltv = cltv
-            .checked_add(route.hops[i].cltv_expiry_delta)
-            .ok_or("CLTV deltas overflow")?;
-    }
+    let (before, amount, cltv) =
+        forwarding_payloads(route, n - 1, b.intro_amount_msat, intro_cltv)?;
     hops.extend(route.hops[..n - 1].iter().map(|h| h.node_id).zip(before));
     hops.extend(blinded);
     Ok(RoutePayloads {

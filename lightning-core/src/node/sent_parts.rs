@@ -16,6 +16,7 @@
 //! | 10 | shared secrets (32 each) |
 //! | 12 | route: node ids, first hop first (33 each) |
 //! | 14 | path (25 bytes per hop, as the retry state's) |
+//! | 15 | hold times its fulfil's attribution data reported (u32 each, first hop first; odd: absent in older records and when none verified) |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{DecodeError, Reader};
@@ -24,7 +25,7 @@ use lightning_wire::types::ChannelId;
 
 use super::events::PartStatus;
 use super::record_fields::{
-    arr32, keys_of, path_bytes, path_of, required, secrets_of, u64_of, PathHop,
+    arr32, keys_of, path_bytes, path_of, required, secrets_of, u32s_bytes, u32s_of, u64_of, PathHop,
 };
 
 /// One HTLC of a multi-part payment.
@@ -43,6 +44,11 @@ pub(crate) struct SentPart {
     pub route: Vec<PublicKey>,
     /// The path, for the scorer.
     pub path: Vec<PathHop>,
+    /// The hold times (units of 100 ms, first hop first) that this part's
+    /// fulfil reported in its attribution data, verified with the part's
+    /// shared secrets (BOLT 4, "Hold times for successful payments");
+    /// empty until then, and when the data did not verify.
+    pub hold_times: Vec<u32>,
 }
 
 impl SentPart {
@@ -67,6 +73,9 @@ impl SentPart {
         let keys: Vec<[u8; 33]> = self.route.iter().map(PublicKey::serialize).collect();
         w.put_raw(12, &keys.concat());
         w.put_raw(14, &path_bytes(&self.path));
+        if !self.hold_times.is_empty() {
+            w.put_raw(15, &u32s_bytes(&self.hold_times));
+        }
         w.into_bytes()
     }
 
@@ -86,6 +95,11 @@ impl SentPart {
         let shared_secrets = secrets_of(required(&mut r, 10, "part secrets")?)?;
         let route = keys_of(required(&mut r, 12, "part route")?, "part route")?;
         let path = path_of(required(&mut r, 14, "part path")?)?;
+        let hold_times = r
+            .take_raw(15)
+            .map(|b| u32s_of(b, "part hold times"))
+            .transpose()?
+            .unwrap_or_default();
         r.finish()?;
         Ok(SentPart {
             channel_id,
@@ -96,6 +110,7 @@ impl SentPart {
             shared_secrets,
             route,
             path,
+            hold_times,
         })
     }
 }
@@ -156,6 +171,12 @@ mod tests {
                 amount_msat: 7,
                 capacity_msat: 0,
             }],
+            // Hold times only once fulfilled, as the node records them.
+            hold_times: if state == PartStatus::Fulfilled {
+                vec![12, 7]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -168,6 +189,23 @@ mod tests {
         ];
         let bytes = encode_parts(&parts);
         assert_eq!(decode_parts(&bytes).unwrap(), parts);
+        // A record written before hold times (no type 15) still reads.
+        let older = part(3, PartStatus::Fulfilled);
+        let mut without = older.clone();
+        without.hold_times.clear();
+        assert_eq!(
+            decode_parts(&encode_parts(&[without.clone()])).unwrap(),
+            [without]
+        );
+        // Hold times that are not whole u32s are refused.
+        let mut odd = older.encode();
+        // Type 15 is the last record: its header is the last `[15, 8]`.
+        let at = odd.windows(2).rposition(|w| w == [15, 8]).unwrap();
+        odd[at + 1] = 7;
+        odd.truncate(at + 2 + 7);
+        let mut framed = u16::try_from(odd.len()).unwrap().to_be_bytes().to_vec();
+        framed.extend(odd);
+        assert!(decode_parts(&framed).is_err());
         for cut in [1, 2, 10, bytes.len() - 1] {
             assert!(decode_parts(&bytes[..cut]).is_err(), "cut at {cut}");
         }
