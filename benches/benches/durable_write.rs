@@ -11,7 +11,9 @@
 //! file of that size with one `write`, then `fsync`: an in-place rewrite,
 //! so no block allocation or size change, but the file's mtime changes),
 //! `fs` (`FsStore::write`, the frame written into the log's preallocated
-//! zeros, then `fdatasync`), `fs_append` (the same with
+//! zeros, then `fdatasync`), `fs_recycled` (the same once compactions have
+//! recycled the log: frames written over an earlier generation's, the
+//! steady state of a long-running store), `fs_append` (the same with
 //! `log_preallocate_bytes = 0`: every frame extends the file, as before
 //! preallocation), `fs_batch2` (`FsStore::write_batch` of two records of
 //! this size, one durable operation), `sqlite`, and `postgres` when
@@ -96,6 +98,34 @@ fn paired(dir: &Path, name: &str, store: &dyn KvStore) {
     }
 }
 
+/// An `FsStore` in its steady state: compacting every 8 MiB of log (the
+/// default is 64 MiB, which a short run never reaches) and already past
+/// two compactions, so that its log is a recycled one (frames written over
+/// an earlier generation's, no zeros written ahead). Panics if the log was
+/// not recycled, since the row would then measure something else.
+fn recycled_store(dir: &Path) -> FsStore {
+    let mut options = FsOptions::default();
+    options.compact_min_log_bytes = 8 << 20;
+    let root = dir.join("fs-recycled");
+    let store = FsStore::open_with(&root, "bench", &options).expect("fs store");
+    let value = vec![0x11u8; 64 << 10];
+    for version in 0..400u64 {
+        store
+            .write("bench", "warm-up", version, &value)
+            .expect("durable write");
+    }
+    let logs: Vec<String> = std::fs::read_dir(&root)
+        .expect("store directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("~log."))
+        .collect();
+    assert!(
+        logs.iter().all(|n| !n.ends_with("00000000000000000001")),
+        "the warm-up did not get past the first log: {logs:?}"
+    );
+    store
+}
+
 fn durable_write(c: &mut Criterion) {
     // Beside the target directory, on the same filesystem as a node's data
     // would usually be; not /tmp, which may be a tmpfs.
@@ -112,6 +142,8 @@ fn durable_write(c: &mut Criterion) {
             .expect("fs store");
         paired(dir.path(), "fs", &fs);
         paired(dir.path(), "fs_append", &fs_append);
+        let fs_recycled = recycled_store(dir.path());
+        paired(dir.path(), "fs_recycled", &fs_recycled);
         return;
     }
 
@@ -127,6 +159,10 @@ fn durable_write(c: &mut Criterion) {
     paired(dir.path(), "fs_append", &fs_append);
     bench_writes(c, "fs_append", &fs_append);
     drop(fs_append);
+    let fs_recycled = recycled_store(dir.path());
+    paired(dir.path(), "fs_recycled", &fs_recycled);
+    bench_writes(c, "fs_recycled", &fs_recycled);
+    drop(fs_recycled);
     let sqlite = SqliteStore::open(dir.path().join("kv.sqlite"), "bench").expect("sqlite store");
     paired(dir.path(), "sqlite", &sqlite);
     bench_writes(c, "sqlite", &sqlite);

@@ -305,11 +305,19 @@ fn copy_files(from: &Path, to: &Path) {
 
 #[test]
 fn every_crash_point_of_a_compaction_opens_to_the_same_records() {
+    // With preallocation the old log is recycled as the new one; without,
+    // the new log is a new file.
+    every_crash_point_of_a_compaction(FsOptions::default().log_preallocate_bytes, true);
+    every_crash_point_of_a_compaction(0, false);
+}
+
+fn every_crash_point_of_a_compaction(preallocate: u64, recycled: bool) {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     let (before, after) = (dir.path().join("before"), dir.path().join("after"));
     let mut options = FsOptions::default();
     options.compact_min_log_bytes = u64::MAX;
+    options.log_preallocate_bytes = preallocate;
     let store = FsStore::open_with(&live, "t", &options).unwrap();
     for i in 0..30u64 {
         let key = format!("k{}", i % 7);
@@ -322,7 +330,8 @@ fn every_crash_point_of_a_compaction_opens_to_the_same_records() {
     }
     store.compact().unwrap();
     // A first compaction, so that the one under test has an old snapshot to
-    // replace too.
+    // replace too (and, recycling, a log that holds an earlier generation's
+    // frames after its own).
     for i in 30..40u64 {
         let key = format!("k{}", i % 5);
         store
@@ -331,18 +340,39 @@ fn every_crash_point_of_a_compaction_opens_to_the_same_records() {
     }
     let expected = contents(&store);
     copy_files(&live, &before);
+    let old_log = only_log(&before);
     store.compact().unwrap();
     copy_files(&live, &after);
     drop(store);
     assert_eq!(files_starting(&before, "~snapshot.").len(), 1);
     let new_snapshot = files_starting(&after, "~snapshot.").pop().unwrap();
-    let new_log = files_starting(&after, "~log.").pop().unwrap();
+    let new_log = only_log(&after);
+    let (old_bytes, new_bytes) = (
+        std::fs::read(&old_log).unwrap(),
+        std::fs::read(&new_log).unwrap(),
+    );
+    if recycled {
+        // The same file under the next generation's name, its frames now
+        // an earlier generation's.
+        assert_eq!(old_bytes, new_bytes);
+        assert!(new_bytes.len() > 20_000);
+    } else {
+        assert!(new_bytes.is_empty());
+    }
 
     let check = |name: &str, build: &dyn Fn(&Path)| {
-        let root = dir.path().join(name);
+        let root = dir.path().join(format!("{name}-{preallocate}"));
         build(&root);
-        let store = FsStore::open(&root, "t").unwrap();
+        let store = FsStore::open_with(&root, "t", &options).unwrap();
         assert_eq!(contents(&store), expected, "{name}");
+        // It goes on: a write lands in the log of the snapshot's
+        // generation and reads back after a reopen.
+        store.write("ns", "k0", 1000, b"after").unwrap();
+        drop(store);
+        let store = FsStore::open_with(&root, "t", &options).unwrap();
+        let mut more = expected.clone();
+        more.insert("k0".into(), (1000, b"after".to_vec()));
+        assert_eq!(contents(&store), more, "{name}");
         drop(store);
         // Opening cleaned up: one snapshot is left, and the log after it
         // (two logs where the new one was created before the rename).
@@ -368,21 +398,37 @@ fn every_crash_point_of_a_compaction_opens_to_the_same_records() {
         )
         .unwrap();
     });
-    // Died after writing it and creating the new log, before the rename.
-    check("whole-tmp-and-new-log", &|root| {
+    // Died after writing it, before the rename.
+    check("whole-tmp", &|root| {
         copy_files(&before, root);
         std::fs::copy(&new_snapshot, root.join(tmp_name(&new_snapshot))).unwrap();
-        std::fs::copy(&new_log, root.join(new_log.file_name().unwrap())).unwrap();
     });
+    if !recycled {
+        // Died after writing it and creating the new, empty log, before
+        // the rename: what format 3 did (its store may have been left so).
+        check("whole-tmp-and-new-log", &|root| {
+            copy_files(&before, root);
+            std::fs::copy(&new_snapshot, root.join(tmp_name(&new_snapshot))).unwrap();
+            std::fs::copy(&new_log, root.join(new_log.file_name().unwrap())).unwrap();
+        });
+    }
     // Died after the rename, before deleting the old snapshot and log.
     check("renamed-old-files-left", &|root| {
         copy_files(&before, root);
         copy_files(&after, root);
     });
-    // The new log's creation did not reach the disk, the rename did.
+    // The rename reached the disk, the new log (recycled or created) did
+    // not.
     check("renamed-no-new-log", &|root| {
         copy_files(&before, root);
         std::fs::copy(&new_snapshot, root.join(new_snapshot.file_name().unwrap())).unwrap();
+    });
+    // The new log is there, the old snapshot not yet deleted.
+    check("new-log-old-snapshot-left", &|root| {
+        copy_files(&after, root);
+        for old in files_starting(&before, "~snapshot.") {
+            std::fs::copy(&old, root.join(old.file_name().unwrap())).unwrap();
+        }
     });
     // Finished.
     check("done", &|root| copy_files(&after, root));
@@ -449,4 +495,227 @@ fn sync_count_probe() {
         store.write_batch(&ops).unwrap();
     }
     println!("SYNC-PROBE {n} batches done");
+}
+
+/// A store whose log was recycled by a compaction: generation 1 wrote
+/// `k0..k9` (one frame each, 200-byte values), then `k3` again, `k7`'s
+/// removal and `k1` again; the compaction made snapshot 1 and renamed the
+/// log to `~log.2`, whose first frames are now generation 2's: `k1`
+/// removed, `k3` at version 50. Everything after them is generation 1's
+/// frames (whole ones among them, `k1` and `k3` at their older versions)
+/// and zeros. Gives the store, the log file as it was right after the
+/// compaction, and where each generation-2 frame ends.
+fn recycled_store(root: &Path) -> (FsStore, Vec<u8>, Vec<u64>) {
+    let mut options = FsOptions::default();
+    options.compact_min_log_bytes = u64::MAX;
+    let store = FsStore::open_with(root, "t", &options).unwrap();
+    for i in 0..10u64 {
+        let key = format!("k{i}");
+        store
+            .write("ns", &key, 1, &value_for(&key, 1, 200))
+            .unwrap();
+    }
+    store
+        .write("ns", "k3", 2, &value_for("k3", 2, 200))
+        .unwrap();
+    store.remove("ns", "k7").unwrap();
+    store
+        .write("ns", "k1", 2, &value_for("k1", 2, 200))
+        .unwrap();
+    let old_len = std::fs::metadata(only_log(root)).unwrap().len();
+    store.compact().unwrap();
+    let log = only_log(root);
+    assert!(log.ends_with("~log.00000000000000000002"), "{log:?}");
+    // The same file: its length kept, nothing of it used yet.
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), old_len);
+    assert_eq!(store.log_space().used, 0);
+    assert_eq!(store.log_space().allocated, old_len);
+    let recycled = std::fs::read(&log).unwrap();
+    let mut ends = Vec::new();
+    store.remove("ns", "k1").unwrap();
+    ends.push(store.log_space().used);
+    store
+        .write("ns", "k3", 50, &value_for("k3", 50, 200))
+        .unwrap();
+    ends.push(store.log_space().used);
+    store
+        .write("ns", "k4", 50, &value_for("k4", 50, 200))
+        .unwrap();
+    ends.push(store.log_space().used);
+    // Overwrites in place: the file did not grow.
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), old_len);
+    (store, recycled, ends)
+}
+
+/// What [`recycled_store`] holds: the acknowledged records only.
+fn recycled_expected() -> BTreeMap<String, (u64, Vec<u8>)> {
+    let mut expected = BTreeMap::new();
+    for i in [0u64, 2, 5, 6, 8, 9] {
+        let key = format!("k{i}");
+        expected.insert(key.clone(), (1, value_for(&key, 1, 200)));
+    }
+    expected.insert("k3".into(), (50, value_for("k3", 50, 200)));
+    expected.insert("k4".into(), (50, value_for("k4", 50, 200)));
+    expected
+}
+
+/// Whole frames of format 4 that a byte range holds, by a plain search for
+/// their mark (for the tests' own look at a file).
+fn marks(bytes: &[u8]) -> usize {
+    bytes.windows(5).filter(|w| w == b"LNKF\x04").count()
+}
+
+#[test]
+fn a_recycled_log_replays_exactly_the_acknowledged_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, ends) = recycled_store(dir.path());
+    assert_eq!(contents(&store), recycled_expected());
+    drop(store);
+    let log = only_log(dir.path());
+    let len = std::fs::metadata(&log).unwrap().len();
+    let bytes = std::fs::read(&log).unwrap();
+    // Generation 1's frames are still there after generation 2's, among
+    // them whole, valid ones of `k1` (removed since) and `k3` (older).
+    assert!(marks(&bytes[ends[2] as usize..]) >= 8);
+    let store = FsStore::open(dir.path(), "t").unwrap();
+    assert_eq!(contents(&store), recycled_expected());
+    assert_eq!(store.read("ns", "k1").unwrap(), None);
+    assert_eq!(store.read("ns", "k7").unwrap(), None);
+    // A clean open keeps the recycled file as it is, and takes its space as
+    // the room for the next appends.
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    assert_eq!(store.log_space().used, ends[2]);
+    assert_eq!(store.log_space().allocated, len);
+    // A second compaction recycles it again: three generations in one file.
+    store.compact().unwrap();
+    let log3 = only_log(dir.path());
+    assert!(log3.ends_with("~log.00000000000000000003"), "{log3:?}");
+    store
+        .write("ns", "k0", 60, &value_for("k0", 60, 10))
+        .unwrap();
+    let mut expected = recycled_expected();
+    expected.insert("k0".into(), (60, value_for("k0", 60, 10)));
+    assert_eq!(contents(&store), expected);
+    drop(store);
+    let store = FsStore::open(dir.path(), "t").unwrap();
+    assert_eq!(contents(&store), expected);
+    assert_eq!(std::fs::metadata(&log3).unwrap().len(), len);
+}
+
+#[test]
+fn a_torn_tail_in_a_recycled_log_is_dropped() {
+    for damage in ["flip a byte", "zeros from inside the frame on", "old bytes back"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, recycled, ends) = recycled_store(dir.path());
+        drop(store);
+        let log = only_log(dir.path());
+        let mut bytes = std::fs::read(&log).unwrap();
+        let len = bytes.len() as u64;
+        let (start, end) = (ends[1] as usize, ends[2] as usize);
+        match damage {
+            "flip a byte" => bytes[end - 3] ^= 0x08,
+            "zeros from inside the frame on" => bytes[start + 40..end].fill(0),
+            // The write never reached the disk past its first sector.
+            _ => bytes[start + 30..end].copy_from_slice(&recycled[start + 30..end]),
+        }
+        std::fs::write(&log, &bytes).unwrap();
+        let store = FsStore::open(dir.path(), "t").unwrap();
+        let mut expected = recycled_expected();
+        expected.insert("k4".into(), (1, value_for("k4", 1, 200)));
+        assert_eq!(contents(&store), expected, "{damage}");
+        // Left in place, to be overwritten (the file keeps its blocks).
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), len, "{damage}");
+        assert_eq!(store.log_space().used, ends[1], "{damage}");
+        store.write("ns", "k4", 51, b"after the tear").unwrap();
+        drop(store);
+        let store = FsStore::open(dir.path(), "t").unwrap();
+        expected.insert("k4".into(), (51, b"after the tear".to_vec()));
+        assert_eq!(contents(&store), expected, "{damage}");
+    }
+}
+
+#[test]
+fn damage_in_the_middle_of_a_recycled_log_is_a_typed_error() {
+    for damage in ["flip a byte", "the old bytes back", "zeros"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, recycled, ends) = recycled_store(dir.path());
+        drop(store);
+        let log = only_log(dir.path());
+        let mut bytes = std::fs::read(&log).unwrap();
+        let (start, end) = (ends[0] as usize, ends[1] as usize);
+        match damage {
+            "flip a byte" => bytes[start + 100] ^= 0x02,
+            // A lost write: the disk gives back what the block held before,
+            // generation 1's bytes.
+            "the old bytes back" => bytes[start..end].copy_from_slice(&recycled[start..end]),
+            _ => bytes[start..end].fill(0),
+        }
+        std::fs::write(&log, &bytes).unwrap();
+        match FsStore::open(dir.path(), "t") {
+            Err(PersistError::CorruptLog { offset, reason, .. }) => {
+                assert_eq!(offset, ends[0], "{damage}: {reason}");
+                assert!(
+                    reason.contains(&format!("followed by a valid frame at byte {}", ends[1])),
+                    "{damage}: {reason}"
+                );
+            }
+            other => panic!("{damage}: expected CorruptLog, got {other:?}"),
+        }
+        // Nothing was cut or rewritten.
+        assert_eq!(std::fs::read(&log).unwrap(), bytes, "{damage}");
+    }
+}
+
+/// Reads that race with compactions recycling the log: a read that took
+/// a record's place in the old log before the compaction and reads it after
+/// the next appends overwrote it must not return those bytes (or fail); it
+/// looks the record up again.
+#[test]
+fn reads_racing_a_recycling_compaction_see_whole_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = FsOptions::default();
+    options.compact_min_log_bytes = 16 << 10;
+    let store = std::sync::Arc::new(FsStore::open_with(dir.path(), "t", &options).unwrap());
+    for i in 0..8u64 {
+        let key = format!("k{i}");
+        store.write("ns", &key, 0, &value_for(&key, 0, 300)).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for i in 0..8u64 {
+                        let key = format!("k{i}");
+                        let r = store.read("ns", &key).unwrap().unwrap();
+                        assert!(
+                            common::value_is_valid(&key, r.version, &r.value),
+                            "{key} v{}",
+                            r.version
+                        );
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut generation_changes = 0;
+    let mut last = only_log(dir.path());
+    for v in 1..1500u64 {
+        let key = format!("k{}", v % 8);
+        store.write("ns", &key, v, &value_for(&key, v, 300)).unwrap();
+        if v % 50 == 0 {
+            let log = only_log(dir.path());
+            generation_changes += usize::from(log != last);
+            last = log;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    assert!(generation_changes >= 10, "{generation_changes} compactions seen");
 }

@@ -4,7 +4,12 @@
 //! frames with a SHA-256 check, `tests/fixtures/fs-v2`, written by the
 //! `FsStore` of commit f22c212: a snapshot, then a log with writes, a
 //! batch and removals) opens as it is, and appends frames of today's
-//! format (XXH64 check) after the old ones.
+//! format (XXH64 check) after the old ones. A store of the third format
+//! (XXH64 frames without a generation, a preallocated log,
+//! `tests/fixtures/fs-v3`, written by the `FsStore` of commit 603ea4b, see
+//! [`third_format_records`]) opens as it is, appends frames of format 4,
+//! and once a compaction has replaced its log, recycles logs like any
+//! store of today's format.
 //!
 //! `tests/fixtures/fs-v1` was written by the first format's own code (the
 //! `FsStore` of commit 6dd7ea2): the records listed in [`fixture_records`].
@@ -179,7 +184,7 @@ fn a_second_format_store_opens_and_goes_on_in_todays_format() {
     drop(store);
     let new_log = std::fs::read(&log).unwrap();
     assert_eq!(new_log[..old_log.len()], old_log[..], "old frames kept");
-    assert_eq!(&new_log[old_log.len()..old_log.len() + 5], b"LNKF\x03");
+    assert_eq!(&new_log[old_log.len()..old_log.len() + 5], b"LNKF\x04");
     // The log that ended at its last frame now has preallocated zeros
     // after the new ones.
     assert_eq!(new_log.len() as u64, space.allocated);
@@ -289,4 +294,72 @@ fn a_damaged_first_format_record_fails_the_open_and_keeps_the_old_files() {
     let store = FsStore::open(dir.path(), "t").unwrap();
     assert_eq!(store.read("ns", "good").unwrap().unwrap().value, b"fine");
     assert_eq!(store.list("ns").unwrap(), vec!["good"]);
+}
+
+/// What `tests/fixtures/fs-v3` holds. Commit 603ea4b's `FsStore` wrote, in
+/// order: `node/channel/00ab/update/<0..5>` (versions 1 to 5, 300 bytes),
+/// `node/channel/00ab/snapshot` (7, 5000 bytes), `node/max`,
+/// `payments/p1` (3), `node/gone`; compacted (snapshot 1); then into log 2:
+/// `one/nested/a/b.c_d-e` (9), a batch writing `payments/p2` (5) and
+/// removing `node/gone`, the removal of update 0, and `node/empty` (0,
+/// empty). The log's preallocated zeros were cut to 4 KiB past its
+/// frames, as a shorter file of the same format.
+fn third_format_records() -> Vec<(&'static str, String, u64, Vec<u8>)> {
+    fixture_records()
+        .into_iter()
+        .filter(|(_, key, _, _)| {
+            !matches!(
+                key.as_str(),
+                "channel/00ab/update/00000000000000000000" | "meta/keys_index"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_third_format_store_opens_goes_on_in_format_4_and_then_recycles_its_log() {
+    let fixture = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fs-v3"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    copy_dir(fixture, &root);
+    let log = root.join("~log.00000000000000000002");
+    let old_log = std::fs::read(&log).unwrap();
+    assert_eq!(&old_log[..5], b"LNKF\x03", "the fixture is of the third format");
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    let mut records = third_format_records();
+    assert_holds(&store, &records);
+    assert_eq!(store.read("node", "gone").unwrap(), None);
+    // (Not from the zeros at the end: the last frame, `node/empty`, ends
+    // in zeros itself.)
+    let old_used = store.log_space().used as usize;
+    // New frames go where the zeros began, in format 4.
+    store
+        .write("payments", "p1", 4, b"after the upgrade")
+        .unwrap();
+    drop(store);
+    let new_log = std::fs::read(&log).unwrap();
+    assert_eq!(new_log[..old_used], old_log[..old_used], "old frames kept");
+    assert_eq!(&new_log[old_used..old_used + 5], b"LNKF\x04");
+    records.retain(|r| r.1 != "p1");
+    records.push(("payments", "p1".into(), 4, b"after the upgrade".to_vec()));
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    assert_holds(&store, &records);
+    // The first compaction starts a fresh log (the old one mixes formats);
+    // the second recycles it: log 4 is log 3's file, its old frames after
+    // the new ones.
+    store.compact().unwrap();
+    store.write("payments", "p3", 1, b"in log 3").unwrap();
+    store.write("payments", "p5", 1, b"in log 3 too").unwrap();
+    store.compact().unwrap();
+    store.write("payments", "p4", 1, b"in log 4").unwrap();
+    drop(store);
+    let log4 = std::fs::read(root.join("~log.00000000000000000004")).unwrap();
+    assert_eq!(&log4[..5], b"LNKF\x04");
+    let frames = log4.windows(8).filter(|w| *w == b"LNKF\x04\0\0\0").count();
+    assert!(frames >= 2, "log 4 holds log 3's frame after its own");
+    records.push(("payments", "p3".into(), 1, b"in log 3".to_vec()));
+    records.push(("payments", "p5".into(), 1, b"in log 3 too".to_vec()));
+    records.push(("payments", "p4".into(), 1, b"in log 4".to_vec()));
+    let store = FsStore::open(&root, "upgraded").unwrap();
+    assert_holds(&store, &records);
 }

@@ -35,6 +35,14 @@ impl FileId {
     fn path(self, root: &Path) -> PathBuf {
         root.join(self.name())
     }
+
+    /// The generation in the file's name, which its frames of format 4
+    /// name too.
+    pub(super) fn generation(self) -> u64 {
+        match self {
+            FileId::Snapshot(gen) | FileId::Log(gen) => gen,
+        }
+    }
 }
 
 pub(super) fn log_path(root: &Path, gen: u64) -> PathBuf {
@@ -150,6 +158,10 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
         logs: logs.clone(),
         log_len: 0,
         log_alloc: 0,
+        log_legacy: false,
+        compactions: 0,
+        frame_buf: Vec::new(),
+        ranges_buf: Vec::new(),
         preallocate_off: false,
         live_bytes: 0,
         compact_not_before: 0,
@@ -171,9 +183,14 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
         })?;
         if last {
             state.log_alloc = end.file_len;
+            state.log_legacy = end.legacy;
             if end.torn {
                 // A torn tail: the frame being written when the last holder
-                // died, never acknowledged. Cut it off, durably.
+                // died, never acknowledged, in a log that holds nothing of an
+                // earlier generation after it. Cut it off, durably. (In a
+                // recycled log it is left to be overwritten like the earlier
+                // generation's frames around it: the bytes are the log's
+                // preallocated space.)
                 let path = id.path(root);
                 OpenOptions::new()
                     .write(true)
@@ -196,8 +213,13 @@ pub(super) fn recover(root: &Path) -> Result<State, PersistError> {
 struct ScanEnd {
     valid_len: u64,
     file_len: u64,
-    /// What follows `valid_len` is a torn frame (not only zeros).
+    /// What follows `valid_len` is a torn frame (not only zeros, and no
+    /// frame of an earlier generation anywhere after it).
     torn: bool,
+    /// Frames of format 2 or 3 were read: the file is not recycled (after
+    /// its frames, only zeros or a torn frame may lie, never frames of an
+    /// earlier generation, which those formats could not tell apart).
+    legacy: bool,
 }
 
 /// What kind of file a scan reads, and so what may follow its last frame.
@@ -207,8 +229,9 @@ enum Mode {
     Snapshot,
     /// A log appended to no more: zeros (space it had preallocated).
     Log,
-    /// The log appended to last: zeros, or a torn frame (the one being
-    /// written when the last holder died, then zeros or nothing).
+    /// The log appended to last: zeros, a torn frame (the one being written
+    /// when the last holder died), or, in a recycled log, what is left of
+    /// the earlier generations' frames.
     LastLog,
 }
 
@@ -221,12 +244,29 @@ fn corrupt_log(root: &Path, id: FileId, offset: u64, reason: String) -> PersistE
     }
 }
 
-/// Reads every frame of `file` in order, handing each to `apply`. In a log,
-/// bytes that are all zeros to the end of the file end it (preallocated
-/// space). Otherwise a damaged frame is a torn tail (the scan stops there)
-/// if no valid frame follows it and `mode` is [`Mode::LastLog`]; anything
-/// else is [`PersistError::CorruptLog`]: zeros followed by a frame are
-/// damage too, never an end.
+/// Why a scan stopped before the end of the file.
+enum Stop {
+    /// A frame of an earlier generation: a recycled log's old contents.
+    Earlier(u64),
+    /// Not a valid frame of this file.
+    Damage(String),
+}
+
+/// Reads every frame of `file` in order, handing each to `apply`. A frame
+/// of format 4 must name the file's generation; frames of formats 2 and 3
+/// name none and are taken as they are.
+///
+/// The frames end where something else begins. In a log, bytes that are all
+/// zeros to the end of the file end it (preallocated space). In the last
+/// log, so does a frame of an earlier generation (the log was recycled:
+/// what follows the new frames is the old ones), and so does damage (a
+/// torn frame, or what is left of an old frame that a new one partly
+/// overwrote), if no valid frame of the file's own generation lies anywhere
+/// after it. Anything else is [`PersistError::CorruptLog`]: damage or an
+/// earlier generation's frame with a frame of the file's generation after
+/// it (a lost or damaged write in the middle), zeros followed by a frame,
+/// anything but zeros after the frames of a log other than the last, and
+/// any damage in a snapshot.
 fn scan(
     root: &Path,
     id: FileId,
@@ -235,107 +275,170 @@ fn scan(
     mut apply: impl FnMut(u64, u64, Vec<Decoded>),
 ) -> Result<ScanEnd, PersistError> {
     let path = id.path(root);
+    let generation = id.generation();
     let file_len = file.metadata().map_err(io_error("stat", &path))?.len();
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     reader
         .seek(SeekFrom::Start(0))
         .map_err(io_error("seek", &path))?;
     let mut at = 0u64;
+    let mut legacy = false;
     let mut header = [0u8; frame::HEADER_LEN];
+    let mut bytes = Vec::new();
     while at < file_len {
         let left = file_len - at;
-        let damage = if left < frame::HEADER_LEN as u64 {
-            Some(format!("{left} bytes left, shorter than a frame header"))
+        let stop = if left < frame::HEADER_LEN as u64 {
+            Stop::Damage(format!("{left} bytes left, shorter than a frame header"))
         } else {
             reader
                 .read_exact(&mut header)
                 .map_err(io_error("read", &path))?;
             match frame::body_len(&header) {
-                Err(reason) => Some(reason),
-                Ok(body) if body > left - frame::HEADER_LEN as u64 => Some(format!(
+                Err(reason) => Stop::Damage(reason),
+                Ok(body) if body > left - frame::HEADER_LEN as u64 => Stop::Damage(format!(
                     "frame of {body} body bytes runs past the end of the file"
                 )),
                 Ok(body) => {
                     let total = frame::HEADER_LEN + body as usize;
-                    let mut bytes = Vec::with_capacity(total);
+                    bytes.clear();
                     bytes.extend_from_slice(&header);
                     bytes.resize(total, 0);
                     reader
                         .read_exact(&mut bytes[frame::HEADER_LEN..])
                         .map_err(io_error("read", &path))?;
                     match frame::decode(&bytes) {
-                        Ok(ops) => {
-                            apply(at, total as u64, ops);
-                            at += total as u64;
-                            None
-                        }
-                        Err(reason) => Some(reason),
+                        Err(reason) => Stop::Damage(reason),
+                        Ok(ops) => match frame::generation(&bytes) {
+                            Some(g) if g == generation => {
+                                apply(at, total as u64, ops);
+                                at += total as u64;
+                                continue;
+                            }
+                            None => {
+                                legacy = true;
+                                apply(at, total as u64, ops);
+                                at += total as u64;
+                                continue;
+                            }
+                            Some(g) if g < generation && mode == Mode::LastLog => Stop::Earlier(g),
+                            Some(g) => Stop::Damage(format!(
+                                "a frame of generation {g} in a file of generation {generation}"
+                            )),
+                        },
                     }
                 }
             }
         };
-        let Some(reason) = damage else { continue };
-        // Only the bytes up to the last non-zero one are read into memory:
-        // a log's zeros may be long (`FsStore::reserve_log`).
-        let data_end = last_nonzero_end(file, at, file_len).map_err(io_error("read", &path))?;
-        let mut rest = Vec::new();
-        let mut raw = file;
-        raw.seek(SeekFrom::Start(at))
-            .and_then(|_| raw.take(data_end - at).read_to_end(&mut rest))
-            .map_err(io_error("read", &path))?;
-        if mode != Mode::Snapshot && data_end == at {
+        let end = |torn| ScanEnd {
+            valid_len: at,
+            file_len,
+            torn,
+            legacy,
+        };
+        if mode != Mode::Snapshot && all_zeros(file, at, file_len).map_err(io_error("read", &path))? {
             // The zero-filled space ahead of the next append.
-            return Ok(ScanEnd {
-                valid_len: at,
-                file_len,
-                torn: false,
-            });
+            return Ok(end(false));
         }
+        let earlier_here = matches!(stop, Stop::Earlier(_));
+        let reason = match stop {
+            Stop::Damage(reason) => reason,
+            Stop::Earlier(g) => format!("a frame of the earlier generation {g}"),
+        };
         if mode != Mode::LastLog {
             return Err(corrupt_log(root, id, at, reason));
         }
-        // Is anything valid after the damage? Then it is not a torn tail.
-        if let Some(found) = rest.get(1..).and_then(frame::find_valid_frame) {
+        // Is a frame of this generation anywhere after it? Then it is not
+        // the end: something in the middle was damaged or lost.
+        let after = search_after(file, at + 1, file_len, generation)
+            .map_err(io_error("read", &path))?;
+        if let Some(found) = after.own {
             return Err(corrupt_log(
                 root,
                 id,
                 at,
-                format!(
-                    "{reason}, followed by a valid frame at byte {}",
-                    at + 1 + found as u64
-                ),
+                format!("{reason}, followed by a valid frame at byte {found}"),
             ));
         }
-        return Ok(ScanEnd {
-            valid_len: at,
-            file_len,
-            torn: true,
-        });
+        let recycled = after.earlier || earlier_here;
+        return Ok(end(!recycled));
     }
     Ok(ScanEnd {
         valid_len: at,
         file_len,
         torn: false,
+        legacy,
     })
 }
 
-/// Where the bytes of `file` in `from..len` stop being all zeros: the end
-/// of the last non-zero byte, or `from` if there is none. Reads in chunks.
-fn last_nonzero_end(file: &File, from: u64, len: u64) -> std::io::Result<u64> {
+/// Whether the bytes of `file` in `from..len` are all zeros. Reads in
+/// chunks, and stops at the first byte that is not.
+fn all_zeros(file: &File, from: u64, len: u64) -> std::io::Result<bool> {
     use std::os::unix::fs::FileExt;
     const CHUNK: u64 = 1 << 20;
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut end = from;
+    let mut buf = vec![0u8; CHUNK.min(len.saturating_sub(from)) as usize];
     let mut at = from;
     while at < len {
         let n = (len - at).min(CHUNK) as usize;
         file.read_exact_at(&mut buf[..n], at)?;
-        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
-            end = at + i as u64 + 1;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
         }
         at += n as u64;
     }
-    Ok(end)
+    Ok(true)
+}
+
+/// What lies in a log after the end of its frames.
+struct After {
+    /// Where a valid frame of the log's own generation starts, if anywhere.
+    own: Option<u64>,
+    /// A frame mark of an earlier generation was seen: the log is recycled.
+    earlier: bool,
+}
+
+/// Looks through `from..len` of `file` for a valid frame of generation
+/// `generation` (or of a format before generations), at every byte, in
+/// chunks of 1 MiB: only the frames whose first bytes say so are read
+/// whole and checked. Stops at the first one.
+fn search_after(file: &File, from: u64, len: u64, generation: u64) -> std::io::Result<After> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    // The bytes `frame::candidate` looks at, for a mark near a chunk's end.
+    const HEAD: usize = frame::HEADER_LEN + 8;
+    let mut after = After {
+        own: None,
+        earlier: false,
+    };
+    let mut buf = vec![0u8; (CHUNK + HEAD).min(len.saturating_sub(from) as usize)];
+    let mut base = from;
+    while base < len {
+        let n = ((len - base) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], base)?;
+        let marks_end = n.min(CHUNK);
+        let mut i = 0;
+        while let Some(found) = frame::find(&buf[i..n], &frame::MAGIC) {
+            let at = i + found;
+            if at >= marks_end {
+                break;
+            }
+            let pos = base + at as u64;
+            match frame::candidate(&buf[at..n], generation) {
+                frame::Candidate::Earlier => after.earlier = true,
+                frame::Candidate::Own(total) if total <= len - pos => {
+                    let mut bytes = vec![0u8; total as usize];
+                    file.read_exact_at(&mut bytes, pos)?;
+                    if frame::decode(&bytes).is_ok() {
+                        after.own = Some(pos);
+                        return Ok(after);
+                    }
+                }
+                _ => {}
+            }
+            i = at + 1;
+        }
+        base += CHUNK as u64;
+    }
+    Ok(after)
 }
 
 /// Loads a snapshot, which must be whole: every frame valid, the last one
@@ -381,6 +484,7 @@ fn load_snapshot(
 /// each record's place in it, in order.
 fn write_snapshot(
     tmp: &Path,
+    generation: u64,
     records: impl Iterator<Item = Result<(String, String, u64, Vec<u8>), PersistError>>,
 ) -> Result<Vec<(u64, u64, u64)>, PersistError> {
     let file = OpenOptions::new()
@@ -393,7 +497,7 @@ fn write_snapshot(
     let mut at = 0u64;
     for record in records {
         let (namespace, key, version, value) = record?;
-        let (bytes, ranges) = frame::encode(&[Op::Write {
+        let (bytes, ranges) = frame::encode(generation, &[Op::Write {
             namespace: &namespace,
             key: &key,
             version,
@@ -404,9 +508,12 @@ fn write_snapshot(
         places.push((at, bytes.len() as u64, value_at as u64));
         at += bytes.len() as u64;
     }
-    let (seal, _) = frame::encode(&[Op::Seal {
-        records: places.len() as u64,
-    }]);
+    let (seal, _) = frame::encode(
+        generation,
+        &[Op::Seal {
+            records: places.len() as u64,
+        }],
+    );
     out.write_all(&seal).map_err(io_error("write", tmp))?;
     let file = out
         .into_inner()
@@ -429,7 +536,7 @@ fn migrate(root: &Path, dirs: &[(PathBuf, String)]) -> Result<(), PersistError> 
         let (version, value) = legacy::read_record(path, namespace, key)?;
         Ok((namespace.clone(), key.clone(), version, value))
     });
-    if let Err(e) = write_snapshot(&tmp, records) {
+    if let Err(e) = write_snapshot(&tmp, 1, records) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
@@ -440,10 +547,28 @@ fn migrate(root: &Path, dirs: &[(PathBuf, String)]) -> Result<(), PersistError> 
 }
 
 /// Compacts: writes the live records to snapshot `g` (the current log's
-/// generation), creates log `g + 1`, renames the snapshot into place,
-/// syncs the directory, then switches to them and deletes the old files.
-pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError> {
+/// generation), renames it into place and syncs the directory (the commit
+/// point), then starts log `g + 1`, syncs the directory again, switches to
+/// them and deletes the old files.
+///
+/// The new log is the old one recycled when `recycle` is `Some(cap)` and the
+/// old log holds frames of format 4 only: renamed to `~log.<g+1>` (cut to
+/// `cap` bytes first if it is longer), so that its blocks, already
+/// allocated and written, take the next generation's appends as
+/// overwrites. Otherwise, or if that fails, it is a new empty file. Either
+/// way it appears only after the commit point: until then the old log is
+/// the one that replays (were it renamed before the snapshot is durable,
+/// its frames would be an earlier generation's in the log that has to
+/// replay them), and a crash between the two syncs leaves no log above the
+/// snapshot, which open then creates empty. So a log above the snapshot is
+/// always the last one.
+pub(super) fn compact(
+    root: &Path,
+    state: &mut State,
+    recycle: Option<u64>,
+) -> Result<(), PersistError> {
     let gen = state.log_gen();
+    let recycle = recycle.filter(|_| !state.log_legacy && state.logs.len() == 1);
     let tmp = snapshot_tmp_path(root, gen);
     remove_file(&tmp)?;
     let prepared = (|| {
@@ -453,25 +578,21 @@ pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError
                 Ok((namespace.clone(), key.clone(), entry.version, value))
             })
         });
-        let places = write_snapshot(&tmp, records)?;
+        let places = write_snapshot(&tmp, gen, records)?;
         // Read handles taken before the rename stay valid after it.
         let snapshot = File::open(&tmp).map_err(io_error("open", &tmp))?;
-        create_log(root, gen + 1)?;
-        let log = open_read(root, FileId::Log(gen + 1))?;
-        Ok::<_, PersistError>((places, snapshot, log))
+        Ok::<_, PersistError>((places, snapshot))
     })();
-    let (places, snapshot, log) = match prepared {
+    let (places, snapshot) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             let _ = fs::remove_file(&tmp);
-            let _ = fs::remove_file(log_path(root, gen + 1));
             return Err(e);
         }
     };
     let snapshot_path = FileId::Snapshot(gen).path(root);
     if let Err(e) = fs::rename(&tmp, &snapshot_path) {
         let _ = fs::remove_file(&tmp);
-        let _ = fs::remove_file(log_path(root, gen + 1));
         return Err(io_error("rename", &snapshot_path)(e));
     }
     // The commit point: once this sync returns, the new snapshot is the
@@ -498,13 +619,43 @@ pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError
             }
         }
     }
+    // Every record is in the snapshot now: a read that took an entry of the
+    // old log before this looks again if its frame was overwritten.
+    state.compactions += 1;
+    let old_log = FileId::Log(gen);
+    let new_log = FileId::Log(gen + 1);
+    let recycled = recycle.and_then(|cap| recycle_log(root, old_log, new_log, cap));
+    let (log, log_alloc) = match recycled {
+        Some(alloc) => {
+            let log = match state.files.remove(&old_log) {
+                Some(handle) => handle,
+                None => open_read(root, new_log).inspect_err(|e| state.poison(e))?,
+            };
+            (log, alloc)
+        }
+        None => {
+            // The old log is below the snapshot now: were the new one not
+            // there, the next appends would go where open does not look.
+            let started = create_log(root, gen + 1)
+                .and_then(|()| sync_dir(root))
+                .and_then(|()| open_read(root, new_log));
+            match started {
+                Ok(log) => (log, 0),
+                Err(e) => {
+                    state.poison(&e);
+                    return Err(e);
+                }
+            }
+        }
+    };
     let old: Vec<FileId> = state.files.keys().copied().collect();
     state.files.clear();
     state.files.insert(snapshot_id, Arc::new(snapshot));
-    state.files.insert(FileId::Log(gen + 1), log);
+    state.files.insert(new_log, log);
     state.logs = vec![gen + 1];
     state.log_len = 0;
-    state.log_alloc = 0;
+    state.log_alloc = log_alloc;
+    state.log_legacy = false;
     state.preallocate_off = false;
     state.compact_not_before = 0;
     // Superseded: a leftover would be deleted on the next open anyway.
@@ -512,4 +663,21 @@ pub(super) fn compact(root: &Path, state: &mut State) -> Result<(), PersistError
         let _ = fs::remove_file(id.path(root));
     }
     Ok(())
+}
+
+/// Renames the old log `from` (below the new snapshot, so no longer read
+/// by open) to `to`, cut to `cap` bytes if it is longer, and syncs the
+/// directory. Gives the file's length; `None` if any of it failed (then
+/// `to` is created empty, replacing what the rename may have left).
+fn recycle_log(root: &Path, from: FileId, to: FileId, cap: u64) -> Option<u64> {
+    let (from, to) = (from.path(root), to.path(root));
+    let file = OpenOptions::new().write(true).open(&from).ok()?;
+    let mut len = file.metadata().ok()?.len();
+    if len > cap {
+        file.set_len(cap).ok()?;
+        len = cap;
+    }
+    fs::rename(&from, &to).ok()?;
+    sync_dir(root).ok()?;
+    Some(len)
 }

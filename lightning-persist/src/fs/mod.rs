@@ -210,8 +210,20 @@ struct State {
     logs: Vec<u64>,
     /// The end of the last frame of the current log.
     log_len: u64,
-    /// The current log file's length: zeros from `log_len` to here.
+    /// The current log file's length: zeros (or, in a recycled log, an
+    /// earlier generation's frames) from `log_len` to here, overwritten by
+    /// the next appends.
     log_alloc: u64,
+    /// The current log holds frames of format 2 or 3 (written before
+    /// generations): it is not recycled.
+    log_legacy: bool,
+    /// Compactions since open: a read that found its frame overwritten
+    /// (its log recycled meanwhile) tries again if this changed.
+    compactions: u64,
+    /// The frame being appended, reused from write to write.
+    frame_buf: Vec<u8>,
+    /// Where the values lie in `frame_buf`.
+    ranges_buf: Vec<Option<std::ops::Range<usize>>>,
     /// Set when growing the log by a whole step ran out of space: the log
     /// then grows by each frame only, until the next compaction.
     preallocate_off: bool,
@@ -393,6 +405,19 @@ fn read_value(
             source,
         })?;
     frame::verify(&buf).map_err(|reason| corrupt(namespace, key, reason))?;
+    // A frame of another generation where the entry's was: the log was
+    // recycled and overwritten since the entry was taken (the caller
+    // retries), or damage.
+    if let Some(g) = frame::generation(&buf).filter(|&g| g != entry.file.generation()) {
+        return Err(corrupt(
+            namespace,
+            key,
+            format!(
+                "a frame of generation {g} where {} has its frames",
+                entry.file.name()
+            ),
+        ));
+    }
     let start = entry.value_at as usize;
     let end = start.saturating_add(entry.value_len as usize);
     if end > buf.len() {
@@ -455,7 +480,23 @@ impl FsStore {
     pub fn compact(&self) -> Result<(), PersistError> {
         let mut state = self.state();
         state.check_poisoned()?;
-        files::compact(&self.root, &mut state)
+        let recycle = self.recycle_cap(&state);
+        files::compact(&self.root, &mut state, recycle)
+    }
+
+    /// Whether a compaction recycles the old log as the new one, and if so
+    /// the length it is cut to if longer: the log's size when the next
+    /// compaction is due (the threshold, or the live records if more) and a
+    /// preallocation step, so that a log that grew far once does not keep
+    /// its space for ever. No recycling without preallocation (the log
+    /// then grows by each frame, as configured).
+    fn recycle_cap(&self, state: &State) -> Option<u64> {
+        let step = self.options.preallocate_step();
+        if step == 0 {
+            return None;
+        }
+        let due = self.options.compact_min_log_bytes.max(state.live_bytes);
+        Some(due.saturating_add(2 * step) / step * step)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -520,11 +561,19 @@ impl FsStore {
             // already durable.
             return Ok(());
         }
-        let (bytes, ranges) = frame::encode(&effective);
+        let generation = state.log_gen();
+        let (mut bytes, mut ranges) = (
+            std::mem::take(&mut state.frame_buf),
+            std::mem::take(&mut state.ranges_buf),
+        );
+        frame::encode_into(&mut bytes, &mut ranges, generation, &effective);
         let frame_at = state.log_len;
-        self.append(&mut state, &bytes)?;
-        let file = FileId::Log(state.log_gen());
-        for (op, range) in effective.iter().zip(ranges) {
+        let appended = self.append(&mut state, &bytes);
+        let frame_len = bytes.len() as u64;
+        state.frame_buf = bytes;
+        appended?;
+        let file = FileId::Log(generation);
+        for (op, range) in effective.iter().zip(ranges.drain(..)) {
             match (op, range) {
                 (
                     Op::Write {
@@ -541,7 +590,7 @@ impl FsStore {
                         version: *version,
                         file,
                         frame_at,
-                        frame_len: bytes.len() as u64,
+                        frame_len,
                         value_at: range.start as u64,
                         value_len: (range.end - range.start) as u64,
                     },
@@ -550,6 +599,7 @@ impl FsStore {
                 _ => {}
             }
         }
+        state.ranges_buf = ranges;
         self.maybe_compact(&mut state);
         Ok(())
     }
@@ -684,7 +734,8 @@ impl FsStore {
         // The write is durable whatever happens here; a failure before the
         // snapshot is in place only postpones compaction, one after it has
         // poisoned the store (the next write reports it).
-        if files::compact(&self.root, state).is_err() && state.poisoned.is_none() {
+        let recycle = self.recycle_cap(state);
+        if files::compact(&self.root, state, recycle).is_err() && state.poisoned.is_none() {
             state.compact_not_before = state.log_len + self.options.compact_min_log_bytes;
         }
     }
@@ -693,20 +744,34 @@ impl FsStore {
 impl KvStore for FsStore {
     fn read(&self, namespace: &str, key: &str) -> Result<Option<Versioned>, PersistError> {
         keys::validate_record(namespace, key)?;
-        let (entry, file) = {
-            let state = self.state();
-            match state.entry(namespace, key) {
-                None => return Ok(None),
-                Some(entry) => (*entry, state.files.get(&entry.file).cloned()),
+        loop {
+            let (entry, file, compactions) = {
+                let state = self.state();
+                match state.entry(namespace, key) {
+                    None => return Ok(None),
+                    Some(entry) => (
+                        *entry,
+                        state.files.get(&entry.file).cloned(),
+                        state.compactions,
+                    ),
+                }
+            };
+            // Read outside the lock: the handle stays valid even if a
+            // compaction replaces the file meanwhile. If it recycled the
+            // log, the frame may have been overwritten since (the check or
+            // the generation tells): the record is in the new snapshot now,
+            // so look it up again.
+            match read_value(file, namespace, key, &entry) {
+                Ok(value) => {
+                    return Ok(Some(Versioned {
+                        version: entry.version,
+                        value,
+                    }))
+                }
+                Err(e) if self.state().compactions == compactions => return Err(e),
+                Err(_) => continue,
             }
-        };
-        // Read outside the lock: the handle stays valid even if a
-        // compaction replaces the file meanwhile.
-        let value = read_value(file, namespace, key, &entry)?;
-        Ok(Some(Versioned {
-            version: entry.version,
-            value,
-        }))
+        }
     }
 
     fn write(
