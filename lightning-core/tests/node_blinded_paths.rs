@@ -644,3 +644,267 @@ fn a_failed_blinded_part_is_retried_over_the_other_path_across_a_restart() {
     assert!(line.members[3].local_msat(chans[3]) <= CAPACITY_SAT * 1000 - amount);
     assert_eq!(line.members[1].local_msat(chans[1]), CAPACITY_SAT * 1000);
 }
+
+/// Member `i`'s balance on each of `chans` (its local side).
+fn balances(line: &Line, i: usize, chans: &[ChannelId]) -> Vec<u64> {
+    chans
+        .iter()
+        .map(|c| line.members[i].local_msat(*c))
+        .collect()
+}
+
+#[test]
+fn the_introduction_node_pays_over_its_own_path() {
+    // C's path is introduced by B; B pays it: B opens its own hop of
+    // the path and sends over its channel to C, keeping the fee its hop
+    // would have charged.
+    let (mut line, ab, bc) = line();
+    let amount = 20_000_000;
+    let hash = invoice(&mut line, 2, amount);
+    let paths = line.members[2]
+        .node
+        .create_blinded_payment_paths(&hash, 1)
+        .unwrap();
+    assert_eq!(
+        paths[0].introduction_node,
+        NodeId::from_pubkey(&line.members[1].id())
+    );
+    let b_before = balances(&line, 1, &[ab, bc]);
+    let c_before = line.members[2].local_msat(bc);
+    let now = line.now;
+    line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        line.members[1].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    let got = line.members[2].local_msat(bc) - c_before;
+    // What B's relay forwards of the aggregate, which rounds in C's
+    // favour: the amount or up to 2 msat more, never less.
+    assert!((amount..=amount + 2).contains(&got), "C got {got}");
+    let b_after = balances(&line, 1, &[ab, bc]);
+    assert_eq!(b_after[0], b_before[0], "A - B is untouched");
+    assert_eq!(b_after[1], b_before[1] - got, "B paid exactly what C got");
+    let c_events = line.members[2].take_events();
+    assert!(
+        c_events.iter().any(|e| matches!(e,
+            Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash)),
+        "{c_events:?}"
+    );
+}
+
+#[test]
+fn the_introduction_node_pays_over_a_three_hop_path() {
+    // B(1) introduces B - D - C; B pays: D, reached over B - D, now
+    // introduces the rest with the path key B derived, takes its relay's
+    // fee, and C checks the payment as if B had relayed it.
+    let (mut line, chans) = four();
+    let amount = 30_000_000;
+    let (hash, secret) = c_invoice(&mut line, amount);
+    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
+    let path = three_hop_path(&line, &chans, secret, relays);
+    let path_info = path.payinfo.clone();
+    let b_before = line.members[1].local_msat(chans[1]);
+    let d_before = balances(&line, 2, &chans[1..]);
+    let c_before = line.members[3].local_msat(chans[2]);
+    let now = line.now;
+    line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, vec![path], now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        line.members[1].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    // Every amount by the spec's formulas (BOLT 4 "Route Blinding"): the
+    // path is paid `amount` plus the aggregated fee; B's relay forwards
+    // `amt_to_forward` of that to D, D's relay of what it got to C.
+    let fwd = |incoming: u64, r: &HopRelay| {
+        let p = u64::from(r.fee_proportional_millionths);
+        ((incoming - u64::from(r.fee_base_msat)) * 1_000_000 + 1_000_000 + p - 1) / (1_000_000 + p)
+    };
+    let info = path_info.clone();
+    let to_intro = amount
+        + u64::from(info.fee_base_msat)
+        + (amount * u64::from(info.fee_proportional_millionths)).div_ceil(1_000_000);
+    let d_after = balances(&line, 2, &chans[1..]);
+    let d_in = d_after[0] - d_before[0];
+    assert_eq!(
+        d_in,
+        fwd(to_intro, &relays[0]),
+        "D got what B's relay forwards"
+    );
+    let got = line.members[3].local_msat(chans[2]) - c_before;
+    assert_eq!(d_before[1] - d_after[1], got, "D forwarded what C got");
+    assert_eq!(got, fwd(d_in, &relays[1]), "C got what D's relay forwards");
+    assert!(got >= amount, "C got {got}, less than {amount}");
+    assert_eq!(
+        b_before - line.members[1].local_msat(chans[1]),
+        d_in,
+        "B paid exactly what D got"
+    );
+    // A was not involved.
+    assert_eq!(
+        line.members[0].local_msat(chans[0]),
+        CAPACITY_SAT * 1000 - line.members[1].local_msat(chans[0])
+    );
+}
+
+/// A blinded path of one hop, member `intro`, with `data` for it.
+fn one_hop_path(line: &Line, intro: usize, data: Vec<u8>) -> BlindedPaymentPath {
+    let session = SecretKey::from_slice(&[0x44; 32]).unwrap();
+    let path = blind_path(&session, &[(line.members[intro].id(), data)]).unwrap();
+    BlindedPaymentPath {
+        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
+        first_path_key: path.first_path_key,
+        hops: path
+            .hops
+            .into_iter()
+            .map(|h| BlindedHop {
+                blinded_node_id: h.blinded_node_id,
+                encrypted_recipient_data: h.encrypted_data,
+            })
+            .collect(),
+        payinfo: BlindedPayInfo::aggregate(&[], 18).unwrap(),
+    }
+}
+
+#[test]
+fn a_path_that_ends_at_us_or_does_not_open_is_refused_before_anything_is_offered() {
+    let (mut line, ab, bc) = line();
+    let amount = 10_000_000;
+    let hash = invoice(&mut line, 2, amount);
+    let before = balances(&line, 1, &[ab, bc]);
+    let now = line.now;
+    // A path whose only hop is B: B would pay itself.
+    let to_us = one_hop_path(&line, 1, EncryptedDataTlv::default().to_bytes());
+    let err = line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, vec![to_us], now)
+        .unwrap_err();
+    assert!(err.to_string().contains("no hop past us"), "{err}");
+    // A two-hop path introduced by B whose data for B is not encrypted
+    // to B (garbage): B cannot open its hop.
+    let mut garbage = two_hop_path_from_b(&line, bc);
+    garbage.hops[0].encrypted_recipient_data = vec![0xab; 40];
+    let err = line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, vec![garbage], now)
+        .unwrap_err();
+    assert!(err.to_string().contains("our own blinded hop"), "{err}");
+    line.shuttle();
+    assert_eq!(balances(&line, 1, &[ab, bc]), before, "nothing was offered");
+    assert_eq!(line.members[1].payment_status(&hash), None);
+}
+
+/// C's path B -> C in [`line`], made by C.
+fn two_hop_path_from_b(line: &Line, bc: ChannelId) -> BlindedPaymentPath {
+    let c = EncryptedDataTlv {
+        path_id: Some(vec![7; 32]),
+        ..EncryptedDataTlv::default()
+    };
+    let b = EncryptedDataTlv {
+        short_channel_id: Some(line.members[1].scid(bc)),
+        payment_relay: Some(PaymentRelay {
+            cltv_expiry_delta: 40,
+            fee_proportional_millionths: 1,
+            fee_base_msat: 1000,
+        }),
+        ..EncryptedDataTlv::default()
+    };
+    let session = SecretKey::from_slice(&[0x55; 32]).unwrap();
+    let path = blind_path(
+        &session,
+        &[
+            (line.members[1].id(), b.to_bytes()),
+            (line.members[2].id(), c.to_bytes()),
+        ],
+    )
+    .unwrap();
+    BlindedPaymentPath {
+        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
+        first_path_key: path.first_path_key,
+        hops: path
+            .hops
+            .into_iter()
+            .map(|h| BlindedHop {
+                blinded_node_id: h.blinded_node_id,
+                encrypted_recipient_data: h.encrypted_data,
+            })
+            .collect(),
+        payinfo: BlindedPayInfo::aggregate(
+            &[HopRelay {
+                fee_base_msat: 1000,
+                fee_proportional_millionths: 1,
+                cltv_expiry_delta: 40,
+            }],
+            18,
+        )
+        .unwrap(),
+    }
+}
+
+#[test]
+fn a_path_we_introduce_over_a_channel_that_is_down_is_left_for_another() {
+    // A(0) - B(1) - C(2) and A - C, B funding both its channels. C's
+    // paths are introduced by B and by A; B pays while its channel to C
+    // is down: its own path is dropped before routing, and the payment
+    // goes B - A - C over A's path.
+    let mut line = Line::new(3, |_, _| {});
+    line.links.push(Link {
+        a: 0,
+        b: 2,
+        pa: None,
+        pb: None,
+        hold_from: None,
+    });
+    line.connect(2);
+    line.shuttle();
+    let ba = line.open_channel(1, 0, CAPACITY_SAT, 0);
+    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
+    let ac = line.open_channel(0, 2, CAPACITY_SAT, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    let amount = 25_000_000;
+    let hash = invoice(&mut line, 2, amount);
+    let paths = line.members[2]
+        .node
+        .create_blinded_payment_paths(&hash, 2)
+        .unwrap();
+    let b_id = NodeId::from_pubkey(&line.members[1].id());
+    let intros: Vec<NodeId> = paths.iter().map(|p| p.introduction_node).collect();
+    assert!(intros.contains(&b_id), "{intros:?}");
+    assert!(intros.contains(&NodeId::from_pubkey(&line.members[0].id())));
+    line.disconnect(1);
+    // Only its own path given, B says why it cannot use it.
+    let b_path: Vec<_> = paths
+        .iter()
+        .filter(|p| p.introduction_node == b_id)
+        .cloned()
+        .collect();
+    let now = line.now;
+    let err = line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, b_path, now)
+        .unwrap_err();
+    assert!(err.to_string().contains("no usable channel"), "{err}");
+    let bc_before = line.members[1].local_msat(bc);
+    let c_before = line.members[2].local_msat(ac);
+    line.members[1]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap();
+    line.shuttle();
+    assert_eq!(
+        line.members[1].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    assert_eq!(line.members[1].local_msat(bc), bc_before, "B - C unused");
+    assert!(line.members[2].local_msat(ac) - c_before >= amount);
+    assert!(line.members[1].local_msat(ba) < CAPACITY_SAT * 1000 - amount);
+}

@@ -52,9 +52,12 @@ impl Node {
     /// within the node's fee budget. [`Event::PaymentSent`](super::Event::PaymentSent)
     /// or [`Event::PaymentFailed`](super::Event::PaymentFailed) follows.
     ///
-    /// Refused when no route reaches an introduction node, or when we are
-    /// an introduction node ourselves (peeling our own hop is not done
-    /// yet). A failed part is retried over the paths left, within
+    /// Refused when no route reaches an introduction node. A path we
+    /// introduce ourselves is paid over our channel to its next node, our
+    /// own hop opened first (`blinded_intro`); one that names us as its
+    /// recipient, whose hop for us does not open, or that leads over no
+    /// usable channel of ours is not used (and if no path is left, the
+    /// error says why). A failed part is retried over the paths left, within
     /// `NodeConfig::payment_retry_attempts` and the retry timeout, across
     /// restarts.
     ///
@@ -85,7 +88,13 @@ impl Node {
         let target = super::blinded_target::BlindedTarget {
             paths: paths.clone(),
         };
-        let mut params = RouteParams::for_blinded_paths(paths, Msat(amount_msat));
+        // Paths we introduce ourselves that we cannot pay over are dropped
+        // here (the router sees only their introduction node, us).
+        let (usable, dropped) = self.blinded_paths_left(&paths, &[]);
+        if let (true, Some(why)) = (usable.is_empty(), dropped) {
+            return Err(why);
+        }
+        let mut params = RouteParams::for_blinded_paths(usable, Msat(amount_msat));
         params.max_total_fee = Some(Msat(self.config.payment_max_fee_msat(amount_msat)));
         params.max_path_count = self.config.payment_max_parts.max(1);
         params.allow_mpp = self.config.payment_max_parts > 1;
@@ -95,11 +104,6 @@ impl Node {
         let route = self
             .find_route(&params)
             .map_err(|e| NodeError::Route(format!("no route to the blinded paths: {e}")))?;
-        if route.paths.iter().any(|p| p.hops.is_empty()) {
-            return Err(NodeError::Route(
-                "we are the introduction node of the chosen blinded path".into(),
-            ));
-        }
         let recipient = RecipientOnion {
             amount_msat,
             ..RecipientOnion::default()

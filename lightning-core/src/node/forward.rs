@@ -111,7 +111,7 @@ impl Node {
 
     /// The channel a forward names: by `short_channel_id`, or by the alias
     /// we gave the peer (a private channel in a route hint), not closed.
-    fn outgoing_channel(&self, scid: ShortChannelId) -> Option<ChannelId> {
+    pub(super) fn outgoing_channel(&self, scid: ShortChannelId) -> Option<ChannelId> {
         self.channels.iter().find_map(|(id, e)| {
             let st = e.channel.state();
             let named = st.short_channel_id == Some(scid) || st.local_alias == Some(scid);

@@ -54,6 +54,7 @@
 mod attribution;
 mod backup;
 mod balances;
+mod blinded_intro;
 mod blinded_pay;
 mod blinded_target;
 mod builder;

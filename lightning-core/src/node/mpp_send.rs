@@ -68,7 +68,17 @@ impl Node {
         let mut offered: Vec<(SentPart, Offered)> = Vec::new();
         let mut refused = Vec::new();
         let mut first_error = None;
-        for path in paths {
+        // A blinded path we introduce ourselves becomes a hop over our
+        // channel to its next node (`blinded_intro`); done for every path
+        // before any part is offered, so a refusal leaves nothing behind.
+        let excluded = match &of {
+            PartsOf::New { retry, .. } | PartsOf::Retry(retry) => &retry.excluded_nodes,
+        };
+        let paths = paths
+            .iter()
+            .map(|p| self.introduce_our_blinded_hop(p, excluded))
+            .collect::<Result<Vec<_>, _>>()?;
+        for path in &paths {
             let (route, kept) = node_route(path).map_err(NodeError::Route)?;
             let part_recipient = RecipientOnion {
                 amount_msat: path.final_amount().0,

@@ -756,7 +756,8 @@ impl Node {
                 Target::Invoice(invoice) => attempt_params(invoice, &retry, &self.config),
                 Target::Keysend(k) => Some(keysend_params(k, amount_msat, &retry, &self.config)),
                 Target::Blinded(b) => {
-                    Some(blinded_params(&b.paths, amount_msat, &retry, &self.config))
+                    let (left, _) = self.blinded_paths_left(&b.paths, &retry.excluded_nodes);
+                    Some(blinded_params(&left, amount_msat, &retry, &self.config))
                 }
             };
             let Some(mut params) = params else {
@@ -819,7 +820,15 @@ impl Node {
                     }
                 }
             }
-            let (route, path) = match node_route(&paths[0]) {
+            // A blinded path we introduce: our hop opened (`blinded_intro`).
+            let first = match self.introduce_our_blinded_hop(&paths[0], &retry.excluded_nodes) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.give_up(hash, last, &format!("a new attempt could not be sent: {e}"));
+                    return;
+                }
+            };
+            let (route, path) = match node_route(&first) {
                 Ok(x) => x,
                 Err(e) => {
                     self.give_up(hash, last, &e);

@@ -375,6 +375,19 @@ fn offset_of(payload_bytes: &[u8], ty: u64) -> payload::InvalidPayload {
     payload::InvalidPayload { r#type: ty, offset }
 }
 
+/// What a hop inside a blinded route forwards of an incoming `amount_msat`
+/// under the recipient's `payment_relay` (BOLT 4 "Route Blinding":
+/// `amt_to_forward = ((amount - fee_base_msat) * 1000000 + 1000000 +
+/// fee_proportional_millionths - 1) / (1000000 +
+/// fee_proportional_millionths)`); `None` when the amount is below the
+/// base fee.
+pub(crate) fn relay_amt_to_forward(amount_msat: u64, relay: &PaymentRelay) -> Option<u64> {
+    let prop = u128::from(relay.fee_proportional_millionths);
+    let base = u128::from(amount_msat).checked_sub(u128::from(relay.fee_base_msat))?;
+    let amt = (base * 1_000_000 + 1_000_000 + prop - 1) / (1_000_000 + prop);
+    u64::try_from(amt).ok()
+}
+
 /// The checks of a hop inside a blinded route; `None` means
 /// `invalid_onion_blinding`.
 fn process_blinded(
@@ -414,11 +427,7 @@ fn process_blinded(
                 _ => return None,
             };
             let relay = data.payment_relay?;
-            // amt_to_forward = ((amount - fee_base) * 1e6 + 1e6 + prop - 1) / (1e6 + prop)
-            let prop = u128::from(relay.fee_proportional_millionths);
-            let base = u128::from(htlc.amount_msat).checked_sub(u128::from(relay.fee_base_msat))?;
-            let amt = (base * 1_000_000 + 1_000_000 + prop - 1) / (1_000_000 + prop);
-            let amt_to_forward = u64::try_from(amt).ok()?;
+            let amt_to_forward = relay_amt_to_forward(htlc.amount_msat, &relay)?;
             let outgoing_cltv_value = htlc
                 .cltv_expiry
                 .checked_sub(u32::from(relay.cltv_expiry_delta))?;
