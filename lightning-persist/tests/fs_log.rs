@@ -604,7 +604,11 @@ fn a_recycled_log_replays_exactly_the_acknowledged_records() {
 
 #[test]
 fn a_torn_tail_in_a_recycled_log_is_dropped() {
-    for damage in ["flip a byte", "zeros from inside the frame on", "old bytes back"] {
+    for damage in [
+        "flip a byte",
+        "zeros from inside the frame on",
+        "old bytes back",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let (store, recycled, ends) = recycled_store(dir.path());
         drop(store);
@@ -678,7 +682,9 @@ fn reads_racing_a_recycling_compaction_see_whole_records() {
     let store = std::sync::Arc::new(FsStore::open_with(dir.path(), "t", &options).unwrap());
     for i in 0..8u64 {
         let key = format!("k{i}");
-        store.write("ns", &key, 0, &value_for(&key, 0, 300)).unwrap();
+        store
+            .write("ns", &key, 0, &value_for(&key, 0, 300))
+            .unwrap();
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
@@ -706,7 +712,9 @@ fn reads_racing_a_recycling_compaction_see_whole_records() {
     let mut last = only_log(dir.path());
     for v in 1..1500u64 {
         let key = format!("k{}", v % 8);
-        store.write("ns", &key, v, &value_for(&key, v, 300)).unwrap();
+        store
+            .write("ns", &key, v, &value_for(&key, v, 300))
+            .unwrap();
         if v % 50 == 0 {
             let log = only_log(dir.path());
             generation_changes += usize::from(log != last);
@@ -717,5 +725,8 @@ fn reads_racing_a_recycling_compaction_see_whole_records() {
     for reader in readers {
         assert!(reader.join().unwrap() > 0);
     }
-    assert!(generation_changes >= 10, "{generation_changes} compactions seen");
+    assert!(
+        generation_changes >= 10,
+        "{generation_changes} compactions seen"
+    );
 }

@@ -324,7 +324,11 @@ fn a_third_format_store_opens_goes_on_in_format_4_and_then_recycles_its_log() {
     copy_dir(fixture, &root);
     let log = root.join("~log.00000000000000000002");
     let old_log = std::fs::read(&log).unwrap();
-    assert_eq!(&old_log[..5], b"LNKF\x03", "the fixture is of the third format");
+    assert_eq!(
+        &old_log[..5],
+        b"LNKF\x03",
+        "the fixture is of the third format"
+    );
     let store = FsStore::open(&root, "upgraded").unwrap();
     let mut records = third_format_records();
     assert_holds(&store, &records);

@@ -335,7 +335,9 @@ fn scan(
             torn,
             legacy,
         };
-        if mode != Mode::Snapshot && all_zeros(file, at, file_len).map_err(io_error("read", &path))? {
+        if mode != Mode::Snapshot
+            && all_zeros(file, at, file_len).map_err(io_error("read", &path))?
+        {
             // The zero-filled space ahead of the next append.
             return Ok(end(false));
         }
@@ -349,8 +351,8 @@ fn scan(
         }
         // Is a frame of this generation anywhere after it? Then it is not
         // the end: something in the middle was damaged or lost.
-        let after = search_after(file, at + 1, file_len, generation)
-            .map_err(io_error("read", &path))?;
+        let after =
+            search_after(file, at + 1, file_len, generation).map_err(io_error("read", &path))?;
         if let Some(found) = after.own {
             return Err(corrupt_log(
                 root,
@@ -497,12 +499,15 @@ fn write_snapshot(
     let mut at = 0u64;
     for record in records {
         let (namespace, key, version, value) = record?;
-        let (bytes, ranges) = frame::encode(generation, &[Op::Write {
-            namespace: &namespace,
-            key: &key,
-            version,
-            value: &value,
-        }]);
+        let (bytes, ranges) = frame::encode(
+            generation,
+            &[Op::Write {
+                namespace: &namespace,
+                key: &key,
+                version,
+                value: &value,
+            }],
+        );
         out.write_all(&bytes).map_err(io_error("write", tmp))?;
         let value_at = ranges.first().cloned().flatten().map_or(0, |r| r.start);
         places.push((at, bytes.len() as u64, value_at as u64));

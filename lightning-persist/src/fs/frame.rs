@@ -131,19 +131,21 @@ pub(crate) fn encode_into(
     generation: u64,
     ops: &[Op<'_>],
 ) {
-    let body_len: usize = 8 + 4 + ops
-        .iter()
-        .map(|op| match op {
-            Op::Write {
-                namespace,
-                key,
-                value,
-                ..
-            } => 1 + 1 + namespace.len() + 1 + key.len() + 8 + 8 + value.len(),
-            Op::Remove { namespace, key } => 1 + 1 + namespace.len() + 1 + key.len(),
-            Op::Seal { .. } => 1 + 8,
-        })
-        .sum::<usize>();
+    let body_len: usize = 8
+        + 4
+        + ops
+            .iter()
+            .map(|op| match op {
+                Op::Write {
+                    namespace,
+                    key,
+                    value,
+                    ..
+                } => 1 + 1 + namespace.len() + 1 + key.len() + 8 + 8 + value.len(),
+                Op::Remove { namespace, key } => 1 + 1 + namespace.len() + 1 + key.len(),
+                Op::Seal { .. } => 1 + 8,
+            })
+            .sum::<usize>();
     frame.clear();
     ranges.clear();
     frame.reserve(HEADER_LEN + body_len);
