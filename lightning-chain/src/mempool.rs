@@ -87,6 +87,14 @@ impl MempoolPoll {
             .extend(outpoints);
     }
 
+    /// From now on only transactions spending one of `outpoints` are
+    /// reported: the filter is replaced (what was watched before and is
+    /// not in `outpoints` no longer is). A host sets it before each poll
+    /// from the node's current set (`Node::mempool_watched_outpoints`).
+    pub fn set_watched_outpoints(&mut self, outpoints: impl IntoIterator<Item = OutPoint>) {
+        self.watched = Some(outpoints.into_iter().collect());
+    }
+
     /// The watched outpoints, if a filter was set.
     pub fn watched_outpoints(&self) -> Option<&HashSet<OutPoint>> {
         self.watched.as_ref()
@@ -174,5 +182,22 @@ mod tests {
         let kept = poll.accept(&asked, vec![a.clone(), b, lie]);
         assert_eq!(kept, vec![a]);
         assert!(poll.select_new(&asked).is_empty());
+    }
+
+    #[test]
+    fn set_replaces_the_filter_and_watch_adds_to_it() {
+        let (x, y) = (
+            OutPoint::new(Txid::from_byte_array([1; 32]), 0),
+            OutPoint::new(Txid::from_byte_array([2; 32]), 0),
+        );
+        let mut poll = MempoolPoll::new(10);
+        assert!(poll.wants(&tx(x)), "no filter: everything");
+        poll.watch_outpoints([x]);
+        poll.watch_outpoints([y]);
+        assert!(poll.wants(&tx(x)) && poll.wants(&tx(y)));
+        poll.set_watched_outpoints([y]);
+        assert!(!poll.wants(&tx(x)) && poll.wants(&tx(y)));
+        poll.set_watched_outpoints([]);
+        assert!(!poll.wants(&tx(y)), "an empty filter wants nothing");
     }
 }

@@ -962,11 +962,18 @@ enum Driver {
 }
 
 /// One mempool poll: what the backend's mempool holds that is new (at
-/// most [`MempoolPoll::limit`]; a light client's: touching the scripts the
-/// node watches) goes to `Node::transactions_seen_in_mempool`.
+/// most [`MempoolPoll::limit`]; bitcoind's: spending an outpoint the node
+/// reads, `Node::mempool_watched_outpoints`; a light client's: touching
+/// the scripts the node watches) goes to `Node::transactions_seen_in_mempool`.
 fn poll_mempool(shared: &Shared, poll: &mut MempoolPoll) {
     let scripts = match shared.chain.follow() {
-        Follow::Blocks(_) => Vec::new(),
+        Follow::Blocks(_) => {
+            // Only the spenders of what the node reads (bitcoind's
+            // `gettxspendingprevout`), not the whole mempool 500 at a time.
+            let watched = lock(&shared.state).node.mempool_watched_outpoints();
+            poll.set_watched_outpoints(watched);
+            Vec::new()
+        }
         Follow::Scripts(_) => shared.watched.all(),
     };
     match shared.chain.mempool_transactions(poll, &scripts) {

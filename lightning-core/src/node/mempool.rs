@@ -55,21 +55,22 @@ pub const MAX_MEMPOOL_INPUTS_PER_CALL: usize = 20_000;
 pub const MAX_MEMPOOL_COMMITMENTS: usize = 64;
 
 /// What the node keeps of the mempool: the txids of commitments of ours
-/// seen there, with their channel (never the transactions).
+/// seen there, with their channel and number of outputs (never the
+/// transactions).
 #[derive(Debug, Default)]
 pub(super) struct MempoolView {
-    commitments: VecDeque<(Txid, ChannelId)>,
+    commitments: VecDeque<(Txid, ChannelId, u32)>,
 }
 
 impl MempoolView {
-    fn remember(&mut self, txid: Txid, id: ChannelId) {
-        if self.commitments.iter().any(|(t, _)| *t == txid) {
+    fn remember(&mut self, txid: Txid, id: ChannelId, outputs: u32) {
+        if self.commitments.iter().any(|(t, _, _)| *t == txid) {
             return;
         }
         if self.commitments.len() >= MAX_MEMPOOL_COMMITMENTS {
             self.commitments.pop_front();
         }
-        self.commitments.push_back((txid, id));
+        self.commitments.push_back((txid, id, outputs));
     }
 }
 
@@ -141,7 +142,7 @@ impl Node {
                 }
             }
         }
-        for (t, id) in &self.mempool.commitments {
+        for (t, id, _) in &self.mempool.commitments {
             parents.insert(TxidKey(*t), *id);
         }
         // Funding spends first: a commitment and the spend of its HTLC
@@ -164,7 +165,8 @@ impl Node {
                 if funded == Some(input.previous_output) {
                     let txid = *txids[i].get_or_insert_with(|| tx.compute_txid());
                     scan.funding_spends += 1;
-                    self.mempool.remember(txid, id);
+                    let outputs = u32::try_from(tx.output.len()).unwrap_or(u32::MAX);
+                    self.mempool.remember(txid, id, outputs);
                     parents.insert(TxidKey(txid), id);
                 }
             }
@@ -223,6 +225,55 @@ impl Node {
         scan
     }
 
+    /// The outpoints whose spends [`Node::transactions_seen_in_mempool`]
+    /// reads, for a chain source that can be asked for the mempool
+    /// spenders of given outpoints (bitcoind's `gettxspendingprevout`,
+    /// through [`lightning_chain::MempoolPoll::set_watched_outpoints`])
+    /// instead of handing over the whole mempool: every channel's funding
+    /// outpoint (a commitment or close spending it), and every output of
+    /// the transactions whose spends can reveal a preimage: commitments
+    /// on chain that a resolver follows and their claims, and commitments
+    /// seen in the mempool. Sorted, without duplicates. Ask again after
+    /// each poll: the set grows when a commitment appears.
+    ///
+    /// ```no_run
+    /// # fn host(node: &lightning_core::node::Node, poll: &mut lightning_chain::MempoolPoll) {
+    /// poll.set_watched_outpoints(node.mempool_watched_outpoints());
+    /// # }
+    /// ```
+    pub fn mempool_watched_outpoints(&self) -> Vec<bitcoin::OutPoint> {
+        let every_output = |txid: Txid, n: usize| {
+            (0..n).filter_map(move |vout| {
+                Some(bitcoin::OutPoint::new(txid, u32::try_from(vout).ok()?))
+            })
+        };
+        let mut v: Vec<bitcoin::OutPoint> = self
+            .channels
+            .values()
+            .filter_map(|e| e.channel.state().funding_outpoint)
+            .collect();
+        let tip = self.best_height();
+        for r in self.onchain.values() {
+            if r.may_forget(tip) {
+                continue;
+            }
+            let known = r
+                .spend
+                .iter()
+                .map(|s| &s.tx)
+                .chain(r.claims.iter().map(|c| &c.tx));
+            for tx in known {
+                v.extend(every_output(tx.compute_txid(), tx.output.len()));
+            }
+        }
+        for (txid, _, n) in &self.mempool.commitments {
+            v.extend(every_output(*txid, *n as usize));
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Whether we offered an HTLC with `hash` on channel `id`: in its
     /// update log, or in the resolver's HTLC history (an HTLC that left
     /// the log).
@@ -253,7 +304,7 @@ mod tests {
         for i in 0..(MAX_MEMPOOL_COMMITMENTS + 10) {
             let mut b = [0u8; 32];
             b[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            v.remember(bitcoin::hashes::Hash::from_byte_array(b), id);
+            v.remember(bitcoin::hashes::Hash::from_byte_array(b), id, 2);
         }
         assert_eq!(v.commitments.len(), MAX_MEMPOOL_COMMITMENTS);
         let first: [u8; 32] = bitcoin::hashes::Hash::to_byte_array(v.commitments[0].0);
