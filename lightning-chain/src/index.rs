@@ -40,7 +40,7 @@ fn prefix(txid: &Txid) -> u64 {
 }
 
 /// A [`Txid`] as a hash-map key that hashes its first 8 bytes (see the
-/// [module documentation](self)).
+/// `index` module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TxidKey(pub Txid);
 
@@ -51,7 +51,7 @@ impl Hash for TxidKey {
 }
 
 /// An [`OutPoint`] as a hash-map key that hashes 8 bytes: its txid's first
-/// 8 XORed with the output index (see the [module documentation](self)).
+/// 8 XORed with the output index (see the `index` module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OutPointKey(pub OutPoint);
 

@@ -137,7 +137,7 @@ impl Node {
     /// creator): the peer's has our channel's `short_channel_id`, its
     /// `payment_relay` (the policy of its last `channel_update` towards us,
     /// else our own defaults) and `payment_constraints`
-    /// (`max_cltv_expiry` [`BLINDED_PATH_EXPIRY_BLOCKS`] above the height
+    /// (`max_cltv_expiry` `BLINDED_PATH_EXPIRY_BLOCKS` above the height
     /// plus the path's delta, the channel's `htlc_minimum_msat`); ours has
     /// `path_id` (the invoice's `payment_secret`) and `payment_constraints`.
     /// The `blinded_payinfo` aggregates the relay as BOLT 4 defines it,
