@@ -245,16 +245,18 @@ pub fn decode(bytes: &[u8], config: GraphConfig) -> Result<NetworkGraph, Snapsho
         if !seen_nodes.insert(id) {
             return Err(SnapshotError::Invalid("duplicate node"));
         }
-        let pk = key(id)?;
         let ann = r.read_u16_prefixed()?;
-        let ann = if ann.is_empty() {
-            None
+        // A node's key is parsed once (a point decompression, most of a
+        // load's time): from its announcement when it has one, which must
+        // name the same bytes.
+        let (pk, ann) = if ann.is_empty() {
+            (key(id)?, None)
         } else {
             let a = NodeAnnouncement::from_bytes(ann)?;
-            if a.node_id != pk {
+            if a.node_id.serialize() != id {
                 return Err(SnapshotError::Invalid("node announcement of another node"));
             }
-            Some(a)
+            (a.node_id, Some(a))
         };
         table.push((pk, ann));
     }

@@ -236,3 +236,39 @@ fn snapshot_rejects_other_chains_and_versions() {
         Err(snapshot::SnapshotError::Checksum)
     ));
 }
+
+#[test]
+fn snapshot_rejects_a_node_announcement_under_another_nodes_id() {
+    let f = fixture();
+    let g = ingest(&f.messages);
+    let mut bytes = snapshot::encode(&g);
+    // The node table: magic, version, chain hash, count, then per node its
+    // id, a big-endian u16 length and the announcement.
+    let mut at = 4 + 1 + 32 + 4;
+    loop {
+        let len = usize::from(u16::from_be_bytes([bytes[at + 33], bytes[at + 34]]));
+        if len > 0 {
+            break;
+        }
+        at += 33 + 2;
+    }
+    // Another valid key, in no entry of the table.
+    let other = PublicKey::from_secret_key(
+        SECP256K1,
+        &secp256k1::SecretKey::from_slice(&[0x42; 32]).unwrap(),
+    );
+    bytes[at..at + 33].copy_from_slice(&other.serialize());
+    let body = bytes.len() - 4;
+    let crc = checksum::crc32c(&bytes[..body]).to_be_bytes();
+    bytes[body..].copy_from_slice(&crc);
+    assert!(
+        matches!(
+            snapshot::decode(&bytes, GraphConfig::new(f.net.chain_hash)),
+            Err(snapshot::SnapshotError::Invalid(
+                "node announcement of another node"
+            ))
+        ),
+        "{:?}",
+        snapshot::decode(&bytes, GraphConfig::new(f.net.chain_hash)).err()
+    );
+}
