@@ -37,7 +37,9 @@ use super::params::{
 };
 use super::record::Persister;
 use super::reestablish::CommitmentNumbers;
-use super::state::{Channel, ChannelConfig, ChannelState, Phase, RemotePoints, Transient};
+use super::state::{
+    BestHeight, Channel, ChannelConfig, ChannelState, Phase, RemotePoints, Transient,
+};
 use super::update_log::{UpdateLog, Which};
 use crate::keys::shachain::CounterpartyCommitmentSecrets;
 use crate::keys::{ChannelPublicKeys, ChannelSigner};
@@ -600,11 +602,14 @@ impl<S: ChannelSigner> Channel<S> {
             if depth == 0 {
                 ch.st.funding_height = None;
             } else {
-                let height = ch.tr.best_height.saturating_add(1).saturating_sub(depth);
+                let best = ch.tr.best_height.get();
+                let height = best.saturating_add(1).saturating_sub(depth);
                 ch.st.funding_height = Some(height);
-                if ch.tr.best_height == 0 {
-                    // Without a best height the depth is the only measure.
-                    ch.tr.best_height = depth.saturating_sub(1);
+                if best == 0 {
+                    // Without a best height the depth is the only measure
+                    // (a channel alone: a node's channels share its height,
+                    // which a confirmation never finds at 0).
+                    ch.tr.best_height.set(depth.saturating_sub(1));
                     ch.st.funding_height = Some(0);
                 }
             }
@@ -644,16 +649,49 @@ impl<S: ChannelSigner> Channel<S> {
     /// diff) an input costs (issue 15: the per-block cost of a node with
     /// thousands of channels).
     pub fn best_block_updated(&mut self, height: u32) -> Result<ChannelOutput, ChannelError> {
-        if self.st.phase != Phase::AwaitingChannelReady && self.st.funding_wait_since.is_none() {
-            self.tr.best_height = height;
+        self.tr.best_height.set(height);
+        if !self.waits_for_blocks() {
             return Ok(ChannelOutput::default());
         }
         self.run(|ch, out| {
-            ch.tr.best_height = height;
             ch.check_funding_timeout(height, out);
             ch.maybe_channel_ready(out)
         })
         .map(|((), out)| out)
+    }
+
+    /// Whether [`Channel::best_block_updated`] has more to do than note
+    /// the height: the channel waits for its funding or `channel_ready`.
+    fn waits_for_blocks(&self) -> bool {
+        self.st.phase == Phase::AwaitingChannelReady || self.st.funding_wait_since.is_some()
+    }
+
+    /// Whether a new block, alone, has nothing for this channel but its
+    /// height, which a node's channels share ([`Channel::share_best_height`]):
+    /// it waits for no funding or `channel_ready`, holds no HTLC update
+    /// (whose deadlines each block checks), is not a failed anchors
+    /// channel whose commitment each block may bump, and cannot have an
+    /// `announcement_signatures` come due by depth alone. Such a channel
+    /// the node need not visit at a block until something else touches it.
+    pub fn idle_at_blocks(&self) -> bool {
+        let failed_anchors = self.st.phase == Phase::Failed
+            && self.st.channel_type.anchors
+            && self.st.funding_height.is_some();
+        let announcement_pending = self.st.announce_channel
+            && !self.tr.announcement_sent
+            && self.tr.connected
+            && self.st.local_shutdown.is_none()
+            && self.st.phase == Phase::Normal;
+        !self.waits_for_blocks()
+            && self.st.log.updates().is_empty()
+            && !failed_anchors
+            && !announcement_pending
+    }
+
+    /// Reads the best height from `height` from now on (the node's cell,
+    /// shared by all its channels; it holds the node's height already).
+    pub fn share_best_height(&mut self, height: &BestHeight) {
+        self.tr.best_height = height.clone();
     }
 
     /// The fundee's funding timeout (see [`Channel::best_block_updated`]).
@@ -680,7 +718,7 @@ impl<S: ChannelSigner> Channel<S> {
     pub fn funding_depth(&self) -> u32 {
         match self.st.funding_height {
             None => 0,
-            Some(h) => self.tr.best_height.saturating_add(1).saturating_sub(h),
+            Some(h) => self.tr.best_height.get().saturating_add(1).saturating_sub(h),
         }
     }
 

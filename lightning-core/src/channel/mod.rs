@@ -82,9 +82,9 @@ pub use record::RecordError;
 pub use reestablish::ReestablishError;
 #[cfg(not(feature = "test-support"))]
 pub(crate) use state::Channel;
+pub use state::{BestHeight, ChannelConfig, Phase};
 #[cfg(feature = "test-support")]
 pub use state::{Channel, ChannelState};
-pub use state::{ChannelConfig, Phase};
 pub use update_log::{Side, UpdateError};
 
 #[cfg(test)]

@@ -300,7 +300,8 @@ impl<S: ChannelSigner> Channel<S> {
     }
 
     /// The feerates accepted from the peer from now on (its `update_fee`);
-    /// the node sets them from its fee estimator at every block
+    /// the node hands over the bounds its fee estimator gave at the last
+    /// block with each message it gives the channel
     /// ([`FeerateBounds::from_estimator`](super::params::FeerateBounds::from_estimator)).
     pub fn set_feerate_bounds(&mut self, bounds: super::params::FeerateBounds) {
         self.config.feerates = bounds;

@@ -388,7 +388,7 @@ impl<S: ChannelSigner> Channel<S> {
         let (ls, rs) = self.scripts()?;
         let (closer, closee) = self.simple_outputs(&ls, true)?;
         let fee = self.preferred_closing_fee();
-        let locktime = self.tr.best_height;
+        let locktime = self.tr.best_height.get();
         let fee_msat = Msat::from_sat(fee).ok_or(ChannelError::NotNow("close: fee overflows"))?;
         // BOLT 2: "MUST set `fee_satoshis` to a fee less than or equal to
         // its outstanding balance".
@@ -465,7 +465,7 @@ impl<S: ChannelSigner> Channel<S> {
         if m.fee_satoshis > closer.balance.to_sat_floor().to_sat() {
             return Err(bad("fee_satoshis is above the closer's balance"));
         }
-        check_closing_locktime(m.locktime, self.tr.best_height).map_err(bad)?;
+        check_closing_locktime(m.locktime, self.tr.best_height.get()).map_err(bad)?;
         let our_dust = closee.balance.to_sat_floor() < dust_threshold(&closee.script_pubkey);
         let variant = closee_variant(our_dust, m.tlvs.closer_and_closee_outputs.is_some());
         let sig = match variant {

@@ -274,6 +274,31 @@ pub(crate) enum Durability {
     Deferred,
 }
 
+/// The best block height a channel reads (its funding depth, a closing
+/// transaction's locktime). A node hands one cell to all its channels
+/// ([`Channel::share_best_height`](super::Channel::share_best_height)), so
+/// that a block is one store for them all and a channel with nothing to do
+/// at a block is not visited (issue 15: `block_connected` with 10,000
+/// channels); a channel alone has a cell of its own.
+///
+/// The cell is only read and written under the node's `&mut` (any handoff
+/// between threads goes through the host's lock), so relaxed ordering is
+/// enough.
+#[derive(Debug, Clone, Default)]
+pub struct BestHeight(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl BestHeight {
+    /// The height.
+    pub fn get(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the height, for every channel sharing the cell.
+    pub fn set(&self, height: u32) {
+        self.0.store(height, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What is not persisted: it restarts with the connection.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Transient {
@@ -289,8 +314,9 @@ pub(crate) struct Transient {
     /// Our last `closing_complete`, which the peer's `closing_sig` must
     /// echo (`option_simple_close`).
     pub closing_complete_sent: Option<super::close::SentClosingComplete>,
-    /// The last closing transaction we signed, with our signature (legacy).
-    pub best_height: u32,
+    /// The best block height (funding depth, closing locktimes): shared by
+    /// all of a node's channels ([`BestHeight`]).
+    pub best_height: BestHeight,
     /// Whether the peer is connected and `channel_reestablish` done.
     pub connected: bool,
     /// Our per-commitment point for the next holder commitment, as our

@@ -10,6 +10,28 @@ use super::Node;
 use crate::channel::ChannelOutput;
 
 impl Node {
+    /// How many channels the next block will visit (`block_connected`
+    /// visits only the channels touched since the last block and those
+    /// with more than the height to do at a block: HTLCs, a funding wait,
+    /// an announcement coming due, a failed anchors commitment to bump).
+    /// For diagnostics and tests; an idle node's count is 0.
+    ///
+    /// ```no_run
+    /// # fn f(node: &lightning_core::node::Node) {
+    /// println!("{} channel(s) to visit at the next block", node.channels_to_visit_at_next_block());
+    /// # }
+    /// ```
+    pub fn channels_to_visit_at_next_block(&self) -> usize {
+        self.channels.to_visit_len()
+    }
+
+    /// The fee-rate bounds a peer's `update_fee` must keep within: those
+    /// the last block gave, or the estimator's now before any block.
+    pub(super) fn current_feerate_bounds(&self) -> crate::channel::params::FeerateBounds {
+        self.last_feerate_bounds
+            .unwrap_or_else(|| self.feerate_bounds())
+    }
+
     /// The best block the node has seen.
     pub fn best_block(&self) -> BestBlock {
         self.tracker.best_block()
@@ -104,31 +126,35 @@ impl Node {
     /// broadcast now could spend what the reorg removed).
     fn on_best_height(&mut self, height: u32, disconnected: bool) {
         // Estimates move with the chain: every block refreshes the bounds
-        // each channel checks `update_fee` against.
-        let bounds = self.feerate_bounds();
-        let new_bounds = self.last_feerate_bounds.replace(bounds) != Some(bounds);
+        // a peer's `update_fee` is checked against. A channel reads them
+        // only when given a message, and `deliver` hands them over then
+        // (`current_feerate_bounds`), so a change visits no channel.
+        self.last_feerate_bounds = Some(self.feerate_bounds());
         if height.is_multiple_of(144) {
             // A backstop for the end-of-step backup check, which skips
             // steps in which no channel changed: compare once a day.
             self.backup_ids_changed();
         }
-        // Every channel sees the block in place; only those with something
-        // to write, send or report, and those whose state changed since
-        // they last settled (or whose announcement came due at this
-        // depth), go through `apply`: a node with many idle channels does
-        // not look each one up again per block.
-        // The same walk notes the channels the later per-block checks need
-        // (walking every entry again costs a cache miss per channel each):
-        // those holding HTLC updates (`check_htlc_deadlines`) and failed
-        // anchors channels (our commitment's CPFP, `onchain_best_height`).
+        // Only the channels with more than the height to do at a block, or
+        // touched since the last one, are visited (`channel_map`): the
+        // height itself is one cell all channels read. A visited channel
+        // sees the block in place; only those with something to write,
+        // send or report, and those whose state changed since they last
+        // settled (or whose announcement came due at this depth), go
+        // through `apply`. The same walk notes the channels the later
+        // per-block checks need: those holding HTLC updates
+        // (`check_htlc_deadlines`) and failed anchors channels (our
+        // commitment's CPFP, `onchain_best_height`).
+        self.channels.set_best_height(height);
+        let visit = self.channels.take_to_visit();
         let mut changed: Vec<(ChannelId, ChannelOutput)> = Vec::new();
         let mut unsettled: Vec<ChannelId> = Vec::new();
         let mut with_updates: Vec<ChannelId> = Vec::new();
         let mut failed_anchors: Vec<ChannelId> = Vec::new();
-        for (id, entry) in self.channels.iter_mut() {
-            if new_bounds {
-                entry.channel.set_feerate_bounds(bounds);
-            }
+        for id in &visit {
+            let Some(entry) = self.channels.visit_mut(id) else {
+                continue;
+            };
             let noted = note_for_block(entry);
             if noted.0 {
                 with_updates.push(*id);
@@ -185,6 +211,9 @@ impl Node {
         self.mpp_deadlines();
         // Preimages we hold for HTLCs not claimed off chain go on chain.
         self.claim_deadlines(height);
+        // What the next block visits: the channels still busy at blocks,
+        // and those this one touched.
+        self.channels.settle(&visit);
         // A failed write shows in `persist_failure`.
         let _ = self.finish();
     }

@@ -61,6 +61,7 @@ mod builder;
 mod bumping;
 mod chain;
 mod channel_events;
+mod channel_map;
 mod channels;
 mod config;
 mod deadlines;
@@ -240,7 +241,7 @@ pub struct Node {
     peers: PeerManager,
     writer: Writer,
     host: NodeHost,
-    channels: BTreeMap<ChannelId, ChannelEntry>,
+    channels: channel_map::ChannelMap,
     tracker: ConfirmationTracker,
     /// Each channel's funding outpoint, to match a block's inputs with one
     /// 8-byte-hashed lookup each ([`lightning_chain::OutPointKey`]); kept

@@ -82,9 +82,11 @@ impl Node {
     /// Hands `msgs` to channel `id` as one batch and applies what comes
     /// out; a message that fails ends the batch and fails as it would alone.
     pub(super) fn deliver_batch(&mut self, id: ChannelId, msgs: &[Message]) {
+        let bounds = self.current_feerate_bounds();
         let Some(entry) = self.channels.get_mut(&id) else {
             return;
         };
+        entry.channel.set_feerate_bounds(bounds);
         let (out, result) = entry.channel.handle_messages(msgs);
         self.apply(id, out);
         if let Err(e) = result {
@@ -308,9 +310,11 @@ impl Node {
 
     /// Hands `message` to channel `id` and applies what comes out.
     pub(super) fn deliver(&mut self, id: ChannelId, message: &Message) {
+        let bounds = self.current_feerate_bounds();
         let Some(entry) = self.channels.get_mut(&id) else {
             return;
         };
+        entry.channel.set_feerate_bounds(bounds);
         let (out, failure) = match entry.channel.handle_message(message) {
             Ok(out) => (out, None),
             Err(e) => (entry.channel.handle_error(&e), Some(e)),

@@ -70,7 +70,7 @@ impl Node {
             peers,
             writer: Writer::new(persistence),
             host,
-            channels: BTreeMap::new(),
+            channels: super::channel_map::ChannelMap::at_height(best_block.height),
             tracker: ConfirmationTracker::new(best_block),
             funding_index: Default::default(),
             last_feerate_bounds: None,
