@@ -1,7 +1,7 @@
 //! Following the confirmation depth of watched transactions and the spends
 //! of watched outputs, across reorgs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash as _;
@@ -151,6 +151,23 @@ pub struct ConfirmationTracker {
     txs: HashMap<TxidKey, TxWatch>,
     outpoints: HashMap<OutPointKey, Option<OutpointSpend>>,
     events: VecDeque<ConfirmationEvent>,
+    // A block looks only at what it can change, not at every watch (a node
+    // watches each channel's funding transaction for good: with 10,000
+    // channels a walk per block was a cache miss per channel):
+    /// Watched transactions confirmed and not yet reported at their depth.
+    pending_depth: HashSet<TxidKey>,
+    /// The heights at which watched transactions confirmed and watched
+    /// outputs were spent: a disconnection or a tip moving down looks only
+    /// at the heights it removes. An entry may be stale (its watch since
+    /// moved or went); each is checked against its watch when used.
+    confirmed_at: BTreeMap<u32, Vec<Confirmed>>,
+}
+
+/// A confirmation [`ConfirmationTracker::confirmed_at`] indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Confirmed {
+    Tx(TxidKey),
+    Spend(OutPointKey),
 }
 
 impl ConfirmationTracker {
@@ -161,6 +178,8 @@ impl ConfirmationTracker {
             txs: HashMap::new(),
             outpoints: HashMap::new(),
             events: VecDeque::new(),
+            pending_depth: HashSet::new(),
+            confirmed_at: BTreeMap::new(),
         }
     }
 
@@ -180,6 +199,9 @@ impl ConfirmationTracker {
         if watch.min_depth != min_depth {
             watch.min_depth = min_depth;
             watch.depth_reported = false;
+            if watch.confirmation.is_some() {
+                self.pending_depth.insert(TxidKey(txid));
+            }
         }
         self.check_depths();
     }
@@ -187,6 +209,7 @@ impl ConfirmationTracker {
     /// Stop watching `txid`.
     pub fn unwatch_tx(&mut self, txid: &Txid) {
         self.txs.remove(&TxidKey(*txid));
+        self.pending_depth.remove(&TxidKey(*txid));
     }
 
     /// Watch for the spend of `outpoint`.
@@ -262,35 +285,57 @@ impl ConfirmationTracker {
         }
     }
 
+    /// Reports [`ConfirmationEvent::ReachedDepth`] for the watches of
+    /// `pending_depth` that reached theirs.
     fn check_depths(&mut self) {
         let tip = self.best.height;
         let mut reached: Vec<ConfirmationEvent> = Vec::new();
-        for (txid, watch) in self.txs.iter_mut() {
-            if watch.depth_reported {
-                continue;
-            }
+        let mut done: Vec<TxidKey> = Vec::new();
+        for key in &self.pending_depth {
+            let watch = match self.txs.get_mut(key) {
+                Some(w) if !w.depth_reported => w,
+                _ => {
+                    done.push(*key);
+                    continue;
+                }
+            };
             let Some((confirmation, tx)) = &watch.confirmation else {
+                done.push(*key);
                 continue;
             };
             let depth = Confirmations::at(confirmation.height, tip);
             if depth.is_confirmed() && depth.is_at_least(watch.min_depth) {
                 watch.depth_reported = true;
+                done.push(*key);
                 reached.push(ConfirmationEvent::ReachedDepth {
-                    txid: txid.0,
+                    txid: key.0,
                     depth,
                     confirmation: *confirmation,
                     tx: tx.clone(),
                 });
             }
         }
+        for key in done {
+            self.pending_depth.remove(&key);
+        }
         reached.sort_unstable_by_key(event_order);
         self.events.extend(reached);
     }
 
-    /// Undoes every confirmation `is_gone` says was on a removed block.
-    fn unconfirm_where(&mut self, is_gone: impl Fn(&TxConfirmation) -> bool) {
+    /// Undoes every confirmation at `from` or above that `is_gone` says
+    /// was on a removed block (found through `confirmed_at`).
+    fn unconfirm_where(&mut self, from: u32, is_gone: impl Fn(&TxConfirmation) -> bool) {
+        let candidates: Vec<Confirmed> = self
+            .confirmed_at
+            .range(from..)
+            .flat_map(|(_, keys)| keys.iter().copied())
+            .collect();
         let mut gone: Vec<ConfirmationEvent> = Vec::new();
-        for (txid, watch) in self.txs.iter_mut() {
+        for key in &candidates {
+            let Confirmed::Tx(txid) = key else { continue };
+            let Some(watch) = self.txs.get_mut(txid) else {
+                continue;
+            };
             if let Some(was) = watch
                 .confirmation
                 .as_ref()
@@ -299,13 +344,20 @@ impl ConfirmationTracker {
             {
                 watch.confirmation = None;
                 watch.depth_reported = false;
+                self.pending_depth.remove(txid);
                 gone.push(ConfirmationEvent::ReorgedOut { txid: txid.0, was });
             }
         }
         gone.sort_unstable_by_key(event_order);
         self.events.extend(gone);
         let mut gone: Vec<ConfirmationEvent> = Vec::new();
-        for (outpoint, spend) in self.outpoints.iter_mut() {
+        for key in &candidates {
+            let Confirmed::Spend(outpoint) = key else {
+                continue;
+            };
+            let Some(spend) = self.outpoints.get_mut(outpoint) else {
+                continue;
+            };
             if spend.as_ref().is_some_and(|s| is_gone(&s.confirmation)) {
                 if let Some(was) = spend.take() {
                     gone.push(ConfirmationEvent::SpendReorgedOut {
@@ -317,6 +369,29 @@ impl ConfirmationTracker {
         }
         gone.sort_unstable_by_key(event_order);
         self.events.extend(gone);
+        // Keep only the entries still confirmed at their height.
+        let (txs, outpoints) = (&self.txs, &self.outpoints);
+        for (height, keys) in self.confirmed_at.range_mut(from..) {
+            keys.retain(|k| match k {
+                Confirmed::Tx(t) => txs
+                    .get(t)
+                    .and_then(|w| w.confirmation.as_ref())
+                    .is_some_and(|(c, _)| c.height == *height),
+                Confirmed::Spend(o) => outpoints
+                    .get(o)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| s.confirmation.height == *height),
+            });
+        }
+        self.confirmed_at.retain(|_, keys| !keys.is_empty());
+    }
+
+    /// Notes a confirmation at `height` for [`Self::unconfirm_where`].
+    fn index_confirmation(&mut self, height: u32, key: Confirmed) {
+        let keys = self.confirmed_at.entry(height).or_default();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
     }
 }
 
@@ -369,6 +444,8 @@ impl ConfirmationTracker {
                         confirmation,
                         tx: (*tx).clone(),
                     });
+                    self.pending_depth.insert(TxidKey(txid));
+                    self.index_confirmation(height, Confirmed::Tx(TxidKey(txid)));
                 }
             }
             if tx.is_coinbase() {
@@ -399,6 +476,10 @@ impl ConfirmationTracker {
                     outpoint: input.previous_output,
                     spend,
                 });
+                self.index_confirmation(
+                    height,
+                    Confirmed::Spend(OutPointKey(input.previous_output)),
+                );
             }
         }
         self.check_depths();
@@ -407,7 +488,7 @@ impl ConfirmationTracker {
 
 impl ChainListener for ConfirmationTracker {
     fn block_disconnected(&mut self, header: &Header, height: u32) {
-        self.unconfirm_where(|conf| conf.height >= height);
+        self.unconfirm_where(height, |conf| conf.height >= height);
         self.best = BestBlock::new(header.prev_blockhash, height.saturating_sub(1));
     }
 
@@ -426,7 +507,7 @@ impl ChainListener for ConfirmationTracker {
         // A light client may move the tip down or sideways without calling
         // `block_disconnected`: anything above the new tip, or at its height
         // in another block, is no longer confirmed.
-        self.unconfirm_where(|conf| {
+        self.unconfirm_where(height, |conf| {
             conf.height > height || (conf.height == height && conf.block_hash != hash)
         });
         self.best = BestBlock::new(hash, height);
@@ -513,5 +594,183 @@ mod tests {
             Some(ConfirmationEvent::ReorgedOut { .. })
         ));
         assert_eq!(tracker.confirmed_transaction(&txid), None);
+    }
+
+    /// The tracker as it was before `pending_depth` and `confirmed_at`:
+    /// every block walked every watch. The differential test below holds
+    /// the indexed tracker to the same events.
+    #[derive(Default)]
+    struct Walking {
+        best: u32,
+        txs: std::collections::BTreeMap<Txid, (u32, Option<TxConfirmation>, bool)>,
+        outpoints: std::collections::BTreeMap<OutPoint, Option<TxConfirmation>>,
+        events: Vec<String>,
+    }
+
+    impl Walking {
+        fn depths(&mut self) {
+            for (txid, (min, conf, reported)) in self.txs.iter_mut() {
+                let Some(c) = conf else { continue };
+                let d = Confirmations::at(c.height, self.best);
+                if !*reported && d.is_confirmed() && d.is_at_least(*min) {
+                    *reported = true;
+                    self.events.push(format!("depth {txid} {}", d.get()));
+                }
+            }
+        }
+        fn unconfirm(&mut self, gone: impl Fn(&TxConfirmation) -> bool) {
+            for (txid, (_, conf, reported)) in self.txs.iter_mut() {
+                if let Some(was) = conf.filter(|c| gone(c)) {
+                    *conf = None;
+                    *reported = false;
+                    self.events.push(format!("reorged {txid} {}", was.height));
+                }
+            }
+            for (op, spend) in self.outpoints.iter_mut() {
+                if let Some(was) = spend.filter(|c| gone(c)) {
+                    *spend = None;
+                    self.events.push(format!("unspent {op} {}", was.height));
+                }
+            }
+        }
+    }
+
+    fn describe(e: ConfirmationEvent) -> String {
+        match e {
+            ConfirmationEvent::Confirmed {
+                txid, confirmation, ..
+            } => {
+                format!("confirmed {txid} {}", confirmation.height)
+            }
+            ConfirmationEvent::ReachedDepth { txid, depth, .. } => {
+                format!("depth {txid} {}", depth.get())
+            }
+            ConfirmationEvent::ReorgedOut { txid, was } => format!("reorged {txid} {}", was.height),
+            ConfirmationEvent::OutpointSpent { outpoint, spend } => {
+                format!("spent {outpoint} {}", spend.confirmation.height)
+            }
+            ConfirmationEvent::SpendReorgedOut { outpoint, was } => {
+                format!("unspent {outpoint} {}", was.confirmation.height)
+            }
+        }
+    }
+
+    /// Transaction `k` of the test: spends outpoint `k` of the zero txid.
+    fn spender(k: u8) -> Transaction {
+        let mut t = tx(1000 + u64::from(k));
+        t.input[0].previous_output = OutPoint::new(Txid::all_zeros(), u32::from(k));
+        t
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn indexed_tracker_reports_what_walking_every_watch_did(
+            ops in proptest::collection::vec((0u8..8, 0u8..6, 1u32..4, 0u8..64), 1..60)
+        ) {
+            let genesis = header(BlockHash::all_zeros(), 0);
+            let mut chain = vec![genesis];
+            let mut nonce = 1u32;
+            let mut t = ConfirmationTracker::new(BestBlock::new(genesis.block_hash(), 0));
+            let mut w = Walking::default();
+            for (op, k, depth, mask) in ops {
+                let txid = spender(k).compute_txid();
+                let outpoint = OutPoint::new(Txid::all_zeros(), u32::from(k));
+                let height = (chain.len() - 1) as u32;
+                match op {
+                    0 => {
+                        t.watch_tx(txid, depth);
+                        let e = w.txs.entry(txid).or_insert((depth, None, false));
+                        if e.0 != depth {
+                            e.0 = depth;
+                            e.2 = false;
+                        }
+                        w.depths();
+                    }
+                    1 => {
+                        t.unwatch_tx(&txid);
+                        w.txs.remove(&txid);
+                    }
+                    2 => {
+                        t.watch_outpoint(outpoint);
+                        w.outpoints.entry(outpoint).or_insert(None);
+                    }
+                    3 => {
+                        t.unwatch_outpoint(&outpoint);
+                        w.outpoints.remove(&outpoint);
+                    }
+                    4 | 5 => {
+                        // A whole block of the transactions in `mask`.
+                        let h = header(chain[chain.len() - 1].block_hash(), nonce);
+                        nonce += 1;
+                        chain.push(h);
+                        let height = height + 1;
+                        let txs: Vec<Transaction> =
+                            (0..6u8).filter(|i| mask & (1 << i) != 0).map(spender).collect();
+                        let txdata: Vec<(usize, &Transaction)> = txs.iter().enumerate().collect();
+                        t.transactions_confirmed(&h, &txdata, height);
+                        t.best_block_updated(&h, height);
+                        for (i, x) in txdata {
+                            let c = TxConfirmation { block_hash: h.block_hash(), height, tx_index: i };
+                            let id = x.compute_txid();
+                            if let Some(e) = w.txs.get_mut(&id) {
+                                if e.1 != Some(c) {
+                                    if let Some(was) = e.1.replace(c) {
+                                        w.events.push(format!("reorged {id} {}", was.height));
+                                    }
+                                    e.2 = false;
+                                    w.events.push(format!("confirmed {id} {height}"));
+                                }
+                            }
+                            let op = x.input[0].previous_output;
+                            if let Some(slot) = w.outpoints.get_mut(&op) {
+                                if *slot != Some(c) {
+                                    if let Some(was) = slot.replace(c) {
+                                        w.events.push(format!("unspent {op} {}", was.height));
+                                    }
+                                    w.events.push(format!("spent {op} {height}"));
+                                }
+                            }
+                        }
+                        w.depths();
+                        let hash = h.block_hash();
+                        w.unconfirm(|c| c.height > height || (c.height == height && c.block_hash != hash));
+                        w.best = height;
+                        w.depths();
+                    }
+                    6 if chain.len() > 1 => {
+                        let h = chain.pop().unwrap();
+                        t.block_disconnected(&h, height);
+                        w.unconfirm(|c| c.height >= height);
+                        w.best = height - 1;
+                    }
+                    7 if chain.len() > 2 => {
+                        // A light client's tip moving down two blocks, or
+                        // sideways at the same height.
+                        let (h, new_height) = if mask % 2 == 0 {
+                            chain.truncate(chain.len() - 2);
+                            (chain[chain.len() - 1], height - 2)
+                        } else {
+                            let h = header(chain[chain.len() - 2].block_hash(), nonce);
+                            nonce += 1;
+                            let last = chain.len() - 1;
+                            chain[last] = h;
+                            (h, height)
+                        };
+                        t.best_block_updated(&h, new_height);
+                        let hash = h.block_hash();
+                        w.unconfirm(|c| c.height > new_height || (c.height == new_height && c.block_hash != hash));
+                        w.best = new_height;
+                        w.depths();
+                    }
+                    _ => {}
+                }
+                let mut got = Vec::new();
+                while let Some(e) = t.poll_event() {
+                    got.push(describe(e));
+                }
+                let want = std::mem::take(&mut w.events);
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }
