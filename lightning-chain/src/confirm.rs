@@ -448,7 +448,8 @@ impl ConfirmationTracker {
                     self.index_confirmation(height, Confirmed::Tx(TxidKey(txid)));
                 }
             }
-            if tx.is_coinbase() {
+            // (No watched output: nothing to look each input up for.)
+            if tx.is_coinbase() || self.outpoints.is_empty() {
                 continue;
             }
             for (input_index, input) in tx.input.iter().enumerate() {
