@@ -28,7 +28,7 @@ use lightning_core::node::{Event, PaymentHash, PaymentStatus};
 use lightning_core::onion::{
     blind_path, EncryptedDataTlv, FailureCode, FailureReason, PaymentConstraints, PaymentRelay,
 };
-use lightning_router::{BlindedHop, BlindedPayInfo, BlindedPaymentPath, HopRelay, NodeId};
+use lightning_router::{BlindedPayInfo, BlindedPaymentPath, HopRelay, NodeId};
 use lightning_wire::types::ChannelId;
 use lightning_wire::Encode;
 
@@ -182,19 +182,7 @@ fn three_hop_path(
         ],
     )
     .unwrap();
-    BlindedPaymentPath {
-        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
-        first_path_key: path.first_path_key,
-        hops: path
-            .hops
-            .into_iter()
-            .map(|h| BlindedHop {
-                blinded_node_id: h.blinded_node_id,
-                encrypted_recipient_data: h.encrypted_data,
-            })
-            .collect(),
-        payinfo: BlindedPayInfo::aggregate(&relays, final_delta).unwrap(),
-    }
+    path.into_payment_path(BlindedPayInfo::aggregate(&relays, final_delta).unwrap())
 }
 
 /// C's invoice for `amount_msat` in [`four`]: its hash and secret.
@@ -758,19 +746,7 @@ fn the_introduction_node_pays_over_a_three_hop_path() {
 fn one_hop_path(line: &Line, intro: usize, data: Vec<u8>) -> BlindedPaymentPath {
     let session = SecretKey::from_slice(&[0x44; 32]).unwrap();
     let path = blind_path(&session, &[(line.members[intro].id(), data)]).unwrap();
-    BlindedPaymentPath {
-        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
-        first_path_key: path.first_path_key,
-        hops: path
-            .hops
-            .into_iter()
-            .map(|h| BlindedHop {
-                blinded_node_id: h.blinded_node_id,
-                encrypted_recipient_data: h.encrypted_data,
-            })
-            .collect(),
-        payinfo: BlindedPayInfo::aggregate(&[], 18).unwrap(),
-    }
+    path.into_payment_path(BlindedPayInfo::aggregate(&[], 18).unwrap())
 }
 
 #[test]
@@ -825,18 +801,8 @@ fn two_hop_path_from_b(line: &Line, bc: ChannelId) -> BlindedPaymentPath {
         ],
     )
     .unwrap();
-    BlindedPaymentPath {
-        introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
-        first_path_key: path.first_path_key,
-        hops: path
-            .hops
-            .into_iter()
-            .map(|h| BlindedHop {
-                blinded_node_id: h.blinded_node_id,
-                encrypted_recipient_data: h.encrypted_data,
-            })
-            .collect(),
-        payinfo: BlindedPayInfo::aggregate(
+    path.into_payment_path(
+        BlindedPayInfo::aggregate(
             &[HopRelay {
                 fee_base_msat: 1000,
                 fee_proportional_millionths: 1,
@@ -845,7 +811,7 @@ fn two_hop_path_from_b(line: &Line, bc: ChannelId) -> BlindedPaymentPath {
             18,
         )
         .unwrap(),
-    }
+    )
 }
 
 #[test]

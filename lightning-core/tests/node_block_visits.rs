@@ -7,12 +7,8 @@
 
 mod forward_support;
 
-use std::time::Duration;
-
-use bitcoin::hashes::{sha256, Hash};
 use forward_support::Line;
-use lightning_core::amount::Msat;
-use lightning_core::node::{Event, PaymentHash, PaymentPreimage, PaymentStatus};
+use lightning_core::node::{PaymentPreimage, PaymentStatus};
 use lightning_wire::features::Feature;
 
 const AMOUNT: u64 = 30_000_000;
@@ -43,28 +39,7 @@ fn blocks_visit_busy_channels_only_and_idle_ones_read_the_current_height() {
 
     // C holds an HTLC of A's through B: A - B and B - C carry it.
     let preimage = PaymentPreimage([0x61; 32]);
-    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_hold_invoice(
-            hash,
-            Some(Msat(AMOUNT)),
-            "held",
-            Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
-    assert!(line.members[2]
-        .take_events()
-        .iter()
-        .any(|e| matches!(e, Event::HoldInvoiceAccepted { .. })));
+    let hash = line.pay_held(ab, bc, preimage, AMOUNT);
     for _ in 0..3 {
         line.mine(1);
         assert_eq!(visits(&line), [1, 2, 1], "the HTLC's channels, every block");

@@ -6,11 +6,7 @@
 
 mod forward_support;
 
-use std::time::Duration;
-
-use bitcoin::hashes::{sha256, Hash};
 use forward_support::Line;
-use lightning_core::amount::Msat;
 use lightning_core::node::{
     Event, ForwardStatus, PaymentHash, PaymentPreimage, PaymentStatus, HOLD_MARGIN_BLOCKS,
 };
@@ -34,34 +30,7 @@ fn line() -> (Line, ChannelId, ChannelId) {
 /// raised `HoldInvoiceAccepted`. Returns the preimage and hash.
 fn held(line: &mut Line, ab: ChannelId, bc: ChannelId, seed: u8) -> (PaymentPreimage, PaymentHash) {
     let preimage = PaymentPreimage([seed; 32]);
-    let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_hold_invoice(
-            hash,
-            Some(Msat(AMOUNT)),
-            "hold",
-            Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    assert_eq!(*invoice.payment_hash(), hash);
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
-    let events = line.members[2].take_events();
-    assert!(events.iter().any(|e| matches!(e,
-        Event::HoldInvoiceAccepted { payment_hash, amount_msat, .. } if *payment_hash == hash && amount_msat.0 == AMOUNT)),
-        "{events:?}");
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Pending)
-    );
-    (preimage, hash)
+    (preimage, line.pay_held(ab, bc, preimage, AMOUNT))
 }
 
 fn failed_at(line: &mut Line, hash: PaymentHash) -> (Option<u16>, Option<usize>) {

@@ -23,9 +23,7 @@
 //! [`RoutePath::blinded_tail`]: lightning_router::RoutePath::blinded_tail
 
 use bitcoin::secp256k1::PublicKey;
-use lightning_router::{
-    BlindedHop, BlindedPayInfo, BlindedPaymentPath, HopRelay, NodeId, RouteParams,
-};
+use lightning_router::{BlindedPayInfo, BlindedPaymentPath, HopRelay, RouteParams};
 use lightning_wire::Encode;
 
 use super::events::{PaymentHash, PaymentId, PaymentStatus};
@@ -256,18 +254,6 @@ impl Node {
         let session = self.fresh_secret();
         let path = blind_path(&session, hops)
             .map_err(|e| NodeError::Route(format!("blinding the path: {e}")))?;
-        Ok(BlindedPaymentPath {
-            introduction_node: NodeId::from_pubkey(&path.introduction_node_id),
-            first_path_key: path.first_path_key,
-            hops: path
-                .hops
-                .into_iter()
-                .map(|h| BlindedHop {
-                    blinded_node_id: h.blinded_node_id,
-                    encrypted_recipient_data: h.encrypted_data,
-                })
-                .collect(),
-            payinfo,
-        })
+        Ok(path.into_payment_path(payinfo))
     }
 }

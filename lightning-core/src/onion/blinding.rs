@@ -149,6 +149,43 @@ pub struct BlindedPath {
     pub hops: Vec<BlindedHop>,
 }
 
+impl BlindedPath {
+    /// The path as the router takes it (BOLT 4 "Route Blinding"; BOLT 12's
+    /// `blinded_path` with its `blinded_payinfo`): the introduction node
+    /// by id, `E(0)`, each hop's blinded id and encrypted data, and the
+    /// path's aggregated fees and CLTV delta `payinfo`.
+    ///
+    /// ```
+    /// use lightning_core::onion::blind_path;
+    /// use lightning_router::BlindedPayInfo;
+    /// use secp256k1::{PublicKey, SecretKey, SECP256K1};
+    ///
+    /// let node = PublicKey::from_secret_key(SECP256K1, &SecretKey::from_slice(&[1; 32]).unwrap());
+    /// let session = SecretKey::from_slice(&[2; 32]).unwrap();
+    /// let path = blind_path(&session, &[(node, vec![])]).unwrap();
+    /// let routed = path.into_payment_path(BlindedPayInfo::aggregate(&[], 18).unwrap());
+    /// assert_eq!(routed.hops.len(), 1);
+    /// ```
+    pub fn into_payment_path(
+        self,
+        payinfo: lightning_router::BlindedPayInfo,
+    ) -> lightning_router::BlindedPaymentPath {
+        lightning_router::BlindedPaymentPath {
+            introduction_node: lightning_router::NodeId::from_pubkey(&self.introduction_node_id),
+            first_path_key: self.first_path_key,
+            hops: self
+                .hops
+                .into_iter()
+                .map(|h| lightning_router::BlindedHop {
+                    blinded_node_id: h.blinded_node_id,
+                    encrypted_recipient_data: h.encrypted_data,
+                })
+                .collect(),
+            payinfo,
+        }
+    }
+}
+
 /// Seals `plaintext` with ChaCha20-Poly1305 under `rho`, all-zero nonce, no
 /// associated data.
 pub fn encrypt_recipient_data(rho: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {

@@ -385,6 +385,51 @@ impl Line {
     /// The route from member 0 to member `n - 1` over `channels` (one per
     /// link, in order), each forwarding member charging what its
     /// configuration announces for `amount_msat` at the payee.
+    /// C's (member 2's) hold invoice of `amount_msat` for `preimage`'s
+    /// hash, paid by A (member 0) over `ab` then `bc`: C has raised
+    /// `HoldInvoiceAccepted` and A's payment is pending. Gives the hash.
+    pub fn pay_held(
+        &mut self,
+        ab: ChannelId,
+        bc: ChannelId,
+        preimage: lightning_core::node::PaymentPreimage,
+        amount_msat: u64,
+    ) -> lightning_core::node::PaymentHash {
+        use bitcoin::hashes::{sha256, Hash};
+        let hash =
+            lightning_core::node::PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
+        let now = self.now;
+        let invoice = self.members[2]
+            .node
+            .create_hold_invoice(
+                hash,
+                Some(Msat(amount_msat)),
+                "hold",
+                Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        assert_eq!(*invoice.payment_hash(), hash);
+        let route = self.route(&[ab, bc], amount_msat);
+        self.members[0]
+            .node
+            .pay_invoice_with_route(&invoice, &route, now)
+            .unwrap();
+        self.shuttle();
+        let events = self.members[2].take_events();
+        assert!(
+            events.iter().any(|e| matches!(e,
+                Event::HoldInvoiceAccepted { payment_hash, amount_msat: a, .. }
+                    if *payment_hash == hash && a.0 == amount_msat)),
+            "{events:?}"
+        );
+        assert_eq!(
+            self.members[0].payment_status(&hash),
+            Some(PaymentStatus::Pending)
+        );
+        hash
+    }
+
     pub fn route(&self, channels: &[ChannelId], amount_msat: u64) -> Route {
         let n = channels.len();
         let mut hops = Vec::new();
