@@ -505,6 +505,13 @@ pub struct PaymentDetails {
     pub payee: PublicKey,
     /// The amount sent to the payee.
     pub amount_msat: Msat,
+    /// Routing fees, on top of `amount_msat`: of the attempt that paid
+    /// (every fulfilled part of a multi-part payment), or while pending of
+    /// what is in flight (the current attempt, or the parts not failed).
+    /// Zero for a failed payment (nothing was paid) and for a payment to
+    /// a direct peer.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub fee_msat: Msat,
     /// Where it stands.
     pub status: PaymentStatus,
     /// The preimage, once paid.

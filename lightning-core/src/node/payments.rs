@@ -11,7 +11,7 @@ use bitcoin::hashes::{sha256, Hash};
 use lightning_wire::types::ChannelId;
 
 use super::events::{
-    PaymentDetails, PaymentHash, PaymentId, PaymentPart, PaymentPreimage, PaymentStatus,
+    PartStatus, PaymentDetails, PaymentHash, PaymentId, PaymentPart, PaymentPreimage, PaymentStatus,
 };
 use super::records::{payment_key, PaymentRecord, RetryState};
 use super::route::{route_payloads, RecipientOnion, Route};
@@ -368,6 +368,7 @@ impl Node {
                 payment_hash: p.payment_hash,
                 payee: p.payee,
                 amount_msat: Msat(p.amount_msat),
+                fee_msat: Msat(fees_of(p)),
                 status: p.status,
                 preimage: p.preimage,
                 failure: p.failure.clone(),
@@ -399,6 +400,25 @@ impl Node {
             .into_iter()
             .find(|p| p.payment_hash.0 == id.0)
     }
+}
+
+/// [`PaymentDetails::fee_msat`] of `p`: the fees of what paid or is in
+/// flight.
+fn fees_of(p: &PaymentRecord) -> u64 {
+    if p.status == PaymentStatus::Failed {
+        return 0;
+    }
+    if p.parts.is_empty() {
+        return p.fee_msat;
+    }
+    let counted = |s: PartStatus| match p.status {
+        PaymentStatus::Succeeded => s == PartStatus::Fulfilled,
+        _ => s != PartStatus::Failed,
+    };
+    p.parts
+        .iter()
+        .filter(|s| counted(s.state))
+        .fold(0u64, |a, s| a.saturating_add(s.fee_msat))
 }
 
 /// What paying `invoice` sends the payee: its amount, or for an invoice

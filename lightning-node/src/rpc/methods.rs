@@ -38,6 +38,7 @@ pub const METHODS: &[&str] = &[
     "pay",
     "xpay",
     "listpays",
+    "listsendpays",
     "listfunds",
     "listpeerchannels",
     "newaddr",
@@ -154,7 +155,11 @@ pub(crate) fn call(
             true,
             alive,
         ),
-        "listpays" => listpays(
+        "listpays" => super::pays::listpays(
+            ctx,
+            &Params::parse(params, &["bolt11", "payment_hash", "status"])?,
+        ),
+        "listsendpays" => super::pays::listsendpays(
             ctx,
             &Params::parse(params, &["bolt11", "payment_hash", "status"])?,
         ),
@@ -378,7 +383,7 @@ fn getinfo(ctx: &Ctx, _: &Params) -> Result<Value, RpcError> {
     }))
 }
 
-fn hash_of(bolt11: &str) -> Option<PaymentHash> {
+pub(super) fn hash_of(bolt11: &str) -> Option<PaymentHash> {
     let inv: Bolt11Invoice = bolt11.parse().ok()?;
     Some(PaymentHash(inv.payment_hash().0))
 }
@@ -524,7 +529,7 @@ fn invoice_json(st: &State, hash: &PaymentHash) -> Option<Value> {
     Some(v)
 }
 
-fn parse_hash_hex(name: &str, s: &str) -> Result<PaymentHash, RpcError> {
+pub(super) fn parse_hash_hex(name: &str, s: &str) -> Result<PaymentHash, RpcError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out)
         .map_err(|_| RpcError::params(format!("{name}: should be a 32-byte hex value")))?;
@@ -872,65 +877,6 @@ fn pay_fee_cap(p: &Params, amount_msat: u64) -> Result<Option<u64>, RpcError> {
 /// CLN's default for them, 5000 msat or 1 % of `amount`, the larger.
 fn xpay_fee_cap(p: &Params, amount_msat: u64) -> Result<u64, RpcError> {
     Ok(p.msat("maxfee")?.unwrap_or((amount_msat / 100).max(5000)))
-}
-
-fn listpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
-    let bolt11 = p.text("bolt11")?;
-    let hash = p
-        .text("payment_hash")?
-        .map(|h| parse_hash_hex("payment_hash", &h))
-        .transpose()?;
-    let status = p.text("status")?;
-    if let Some(s) = &status {
-        if !matches!(s.as_str(), "pending" | "complete" | "failed") {
-            return Err(RpcError::params(
-                "status: should be pending, complete or failed",
-            ));
-        }
-    }
-    let by_bolt11 = match &bolt11 {
-        Some(b) => Some(hash_of(b).ok_or_else(|| RpcError::params("bolt11: Invalid bolt11"))?),
-        None => None,
-    };
-    let st = ctx.rt.lock();
-    let pays: Vec<Value> = st
-        .node
-        .list_payments()
-        .into_iter()
-        .filter(|d| hash.is_none_or(|h| h == d.payment_hash))
-        .filter(|d| by_bolt11.is_none_or(|h| h == d.payment_hash))
-        .filter_map(|d| {
-            let s = match d.status {
-                PaymentStatus::Pending => "pending",
-                PaymentStatus::Succeeded => "complete",
-                PaymentStatus::Failed => "failed",
-            };
-            if status.as_deref().is_some_and(|w| w != s) {
-                return None;
-            }
-            let m = st.meta.payments.get(&d.payment_hash);
-            let mut v = json!({
-                "payment_hash": d.payment_hash.to_string(),
-                "status": s,
-                "destination": d.payee.to_string(),
-                "created_at": d.created_at,
-                "amount_msat": d.amount_msat.0,
-                "number_of_parts": 1,
-            });
-            if let Some(m) = m.filter(|m| !m.bolt11.is_empty()) {
-                v["bolt11"] = json!(m.bolt11);
-            }
-            if d.status == PaymentStatus::Succeeded {
-                let fee = m.and_then(|m| m.fee_msat).unwrap_or(0);
-                v["amount_sent_msat"] = json!(d.amount_msat.0.saturating_add(fee));
-                if let Some(pre) = d.preimage {
-                    v["preimage"] = json!(pre.to_string());
-                }
-            }
-            Some(v)
-        })
-        .collect();
-    Ok(json!({"pays": pays}))
 }
 
 fn listfunds(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {

@@ -20,6 +20,7 @@ mod http;
 mod keysend;
 mod methods;
 mod params;
+mod pays;
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
