@@ -92,7 +92,10 @@ impl ElectrumX {
             .env("COST_SOFT_LIMIT", "0")
             .env("COST_HARD_LIMIT", "0")
             .env("REQUEST_SLEEP", "0")
-            .env("LOG_LEVEL", "warning")
+            // Info: its sync and mempool progress, which the error of a
+            // stalled wait shows (warnings alone showed nothing when it
+            // once stalled in CI).
+            .env("LOG_LEVEL", "info")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -119,10 +122,24 @@ impl ElectrumX {
         std::fs::read_to_string(self.dir.join("electrumx.log")).unwrap_or_default()
     }
 
+    /// The last 16 KiB of its log (at info level it logs its progress).
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let mut from = log.len().saturating_sub(16 * 1024);
+        while !log.is_char_boundary(from) {
+            from += 1;
+        }
+        log[from..].to_owned()
+    }
+
     /// Waits until ElectrumX reports a tip at `height` (it polls the daemon
     /// every 100 ms).
     pub fn wait_for_height(&mut self, height: u32, timeout: Duration) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
+        // What the last poll saw, for the error: a tip that stopped short,
+        // or why no tip was read (not serving yet, a reply it could not
+        // parse).
+        let mut last: String;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(StartError(format!(
@@ -130,15 +147,15 @@ impl ElectrumX {
                     self.log()
                 )));
             }
-            if let Ok(tip) = self.tip_height() {
-                if tip == u64::from(height) {
-                    return Ok(());
-                }
+            match self.tip_height() {
+                Ok(tip) if tip == u64::from(height) => return Ok(()),
+                Ok(tip) => last = format!("its tip was {tip}"),
+                Err(e) => last = format!("asking its tip failed: {e}"),
             }
             if Instant::now() > deadline {
                 return Err(StartError(format!(
-                    "ElectrumX did not reach height {height} in time:\n{}",
-                    self.log()
+                    "ElectrumX did not reach height {height} in {timeout:?} ({last}); its log's end:\n{}",
+                    self.log_tail()
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
