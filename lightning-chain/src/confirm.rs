@@ -383,7 +383,18 @@ impl ConfirmationTracker {
                     .is_some_and(|s| s.confirmation.height == *height),
             });
         }
-        self.confirmed_at.retain(|_, keys| !keys.is_empty());
+        // Only heights from `from` up can have emptied: the rest of the
+        // index (one entry per height with a confirmation, thousands for a
+        // node with many channels) is not walked.
+        let emptied: Vec<u32> = self
+            .confirmed_at
+            .range(from..)
+            .filter(|(_, keys)| keys.is_empty())
+            .map(|(h, _)| *h)
+            .collect();
+        for h in emptied {
+            self.confirmed_at.remove(&h);
+        }
     }
 
     /// Notes a confirmation at `height` for [`Self::unconfirm_where`].

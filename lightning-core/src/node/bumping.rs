@@ -354,7 +354,7 @@ impl Node {
                 warned: false,
             })
         };
-        let r = self.onchain.entry(id).or_default();
+        let r = self.onchain.get_or_default(id);
         if let Some(a) = fresh {
             r.anchor = Some(a);
             changed = true;

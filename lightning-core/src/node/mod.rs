@@ -94,6 +94,7 @@ mod peers;
 mod persistence;
 mod record_fields;
 mod records;
+mod resolver_map;
 mod restore;
 mod retry;
 mod route;
@@ -273,7 +274,7 @@ pub struct Node {
     now: Duration,
     /// Each channel's on-chain resolver (BOLT 5) and HTLC history
     /// ([`onchain`]).
-    onchain: BTreeMap<ChannelId, crate::onchain::ChannelResolver>,
+    onchain: resolver_map::ResolverMap,
     /// The host's light-client filter, if it gave one.
     watch_filter: Option<Arc<dyn lightning_chain::WatchFilter + Send + Sync>>,
     /// Outpoints already registered with `watch_filter`.

@@ -218,7 +218,7 @@ impl Node {
                 })
                 .collect();
             self.history_seen.insert(id, next);
-            let r = self.onchain.entry(id).or_default();
+            let r = self.onchain.get_or_default(id);
             let mut new = false;
             for a in adds {
                 new |= r.remember_htlc(a, number);
@@ -303,12 +303,9 @@ impl Node {
         }
         // The transactions of the channels already resolving on chain
         // (few): their commitments, claims and the cheater's second stages.
-        let mut watched: HashMap<TxidKey, Vec<ChannelId>> = HashMap::new();
-        for (id, r) in &self.onchain {
-            for t in r.watched_txids() {
-                watched.entry(TxidKey(t)).or_default().push(*id);
-            }
-        }
+        // A copy: the claims below change resolvers, and this block is
+        // matched against what they watched when it came.
+        let watched: HashMap<TxidKey, Vec<ChannelId>> = self.onchain.watch_index().clone();
         for ((_, tx), &txid) in txdata.iter().zip(txids) {
             for input in &tx.input {
                 // One 8-byte-hashed lookup per input; a hit is checked
@@ -346,7 +343,7 @@ impl Node {
     /// The funding output of channel `id` was spent by `tx` at `height`.
     fn funding_spent(&mut self, id: ChannelId, tx: &Transaction, height: u32) {
         let txid = tx.compute_txid();
-        let r = self.onchain.entry(id).or_default();
+        let r = self.onchain.get_or_default(id);
         if let Some(s) = &mut r.spend {
             if s.tx.compute_txid() == txid {
                 // The same spend again (a reorg brought it back, or a
@@ -682,8 +679,8 @@ impl Node {
         broadcast: bool,
         failed_anchors: Option<&[ChannelId]>,
     ) {
-        let ids: Vec<ChannelId> = self.onchain.keys().copied().collect();
-        for id in ids {
+        // Only resolvers with a funding spend have anything to do.
+        for id in self.onchain.spent_ids() {
             let Some(r) = self.onchain.get_mut(&id) else {
                 continue;
             };

@@ -88,7 +88,7 @@ impl Node {
             public_graph,
             acceptor: Arc::new(AcceptAll),
             now: Duration::ZERO,
-            onchain: BTreeMap::new(),
+            onchain: Default::default(),
             watch_filter: None,
             filter_registered: BTreeSet::new(),
             history_dirty: BTreeSet::new(),
