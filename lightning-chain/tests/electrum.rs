@@ -1,5 +1,6 @@
 //! The `electrum` light client against a real ElectrumX indexing
-//! `simchain`. Skipped (with a message) when ElectrumX is not installed,
+//! `simchain`: confirmations, a spend, a 3-block and a 7-block reorg, a
+//! restart of our client, and fee estimates. Skipped (with a message) when ElectrumX is not installed,
 //! unless `LN_TEST_REQUIRE_ALL` is set.
 #![cfg(feature = "electrum")]
 #![allow(clippy::unwrap_used)] // test helpers
@@ -124,6 +125,53 @@ fn electrumx_confirmations_spends_reorg_and_fees() {
     let new_111 = chain.block_at(111).unwrap().block_hash();
     assert!(seen.iter().any(|e| matches!(e, ConfirmationEvent::Confirmed { txid: t, confirmation, .. } if *t == txid && confirmation.block_hash == new_111)), "{seen:?}");
     assert!(seen.iter().any(|e| matches!(e, ConfirmationEvent::OutpointSpent { outpoint, .. } if *outpoint == watched)), "{seen:?}");
+    assert_eq!(
+        tracker.confirmations(&txid).unwrap().get(),
+        chain.tx_confirmations(&txid).unwrap()
+    );
+
+    // A 7-block reorg, deeper than the funding's depth: the blocks from
+    // 109 up replaced, the transactions mined again on the new branch.
+    let reorged_from = chain.best_block().height - 6;
+    let old_blocks: Vec<_> = (reorged_from..=chain.best_block().height)
+        .map(|h| chain.block_at(h).unwrap().block_hash())
+        .collect();
+    chain.invalidate_tip(7);
+    chain.mine_blocks(9, &alice.script_pubkey());
+    wait(&mut electrumx);
+    let outcome = light.sync(&source, &mut tracker).unwrap();
+    assert_eq!(outcome.disconnected, 7, "{outcome:?}");
+    assert_eq!(tracker.best_block(), chain.best_block());
+    let seen = events(&mut tracker);
+    assert!(seen.iter().any(|e| matches!(e, ConfirmationEvent::ReorgedOut { txid: t, was } if *t == txid && old_blocks.contains(&was.block_hash))), "{seen:?}");
+    assert!(seen.iter().any(|e| matches!(e, ConfirmationEvent::Confirmed { txid: t, confirmation, .. } if *t == txid && !old_blocks.contains(&confirmation.block_hash))), "{seen:?}");
+    assert_eq!(
+        tracker.confirmations(&txid).unwrap().get(),
+        chain.tx_confirmations(&txid).unwrap()
+    );
+
+    // Our side restarts: a new client and a new sync from the tracker's
+    // best block, the watches registered again, as a restarted node does.
+    drop(light);
+    let source = ElectrumSource::new(
+        &electrumx.url(),
+        Duration::from_secs(10),
+        FeeConfig::default(),
+    )
+    .unwrap();
+    let mut light = LightClientSync::new(tracker.best_block());
+    light.register_tx(&txid, &bob.script_pubkey());
+    light.register_output(WatchedOutput {
+        block_hash: None,
+        outpoint: watched,
+        script_pubkey: bob.script_pubkey(),
+    });
+    chain.mine_blocks(2, &alice.script_pubkey());
+    wait(&mut electrumx);
+    let outcome = light.sync(&source, &mut tracker).unwrap();
+    assert_eq!(outcome.new_headers, 2, "{outcome:?}");
+    assert_eq!(outcome.disconnected, 0, "{outcome:?}");
+    assert_eq!(tracker.best_block(), chain.best_block());
     assert_eq!(
         tracker.confirmations(&txid).unwrap().get(),
         chain.tx_confirmations(&txid).unwrap()
