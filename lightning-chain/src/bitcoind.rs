@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bitcoin::block::Header;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use bitcoin::hex::FromHex;
 use bitcoin::{Block, BlockHash, Transaction, Txid};
 use jsonrpc::Error as ClientError;
 use serde_json::{json, Value};
@@ -365,9 +366,13 @@ impl ChainSource for BitcoindSource {
             Err(e) if rpc_code(&e) == Some(RPC_INVALID_ADDRESS_OR_KEY) => return Ok(None),
             Err(e) => return Err(classify(e)),
         };
+        // Hex to bytes in one pass, then the block from the bytes: a
+        // block is up to 4 MB of witness data, and the streaming
+        // `deserialize_hex` reads it a byte at a time.
         let block: Block = hex
             .as_str()
-            .and_then(|s| deserialize_hex(s).ok())
+            .and_then(|s| Vec::<u8>::from_hex(s).ok())
+            .and_then(|bytes| bitcoin::consensus::deserialize(&bytes).ok())
             .ok_or_else(|| ChainSourceError::BadData(format!("getblock {hash}: not a block")))?;
         if block.block_hash() != *hash {
             return Err(ChainSourceError::BadData(format!(

@@ -493,6 +493,59 @@ impl SimChain {
         (0..n).map(|_| self.mine_block(&burn, false)).collect()
     }
 
+    /// Mines one block holding `txs` as they are, after its coinbase (an
+    /// `OP_RETURN`, burnt), for benches that need large blocks quickly:
+    /// the transactions are neither script-verified nor applied to the
+    /// UTXO set, so they should spend nothing the chain knows (their
+    /// outputs cannot be spent later either). A reorg that disconnects
+    /// the block drops them. The mempool is kept.
+    ///
+    /// ```
+    /// use bitcoin::{absolute::LockTime, transaction::Version, Transaction};
+    /// use lightning_sim::SimChain;
+    ///
+    /// let mut chain = SimChain::new();
+    /// let filler = Transaction {
+    ///     version: Version::TWO,
+    ///     lock_time: LockTime::ZERO,
+    ///     input: Vec::new(),
+    ///     output: Vec::new(),
+    /// };
+    /// chain.mine_block_unverified(vec![filler.clone(), filler]);
+    /// assert_eq!(chain.block_at(1).unwrap().txdata.len(), 3);
+    /// ```
+    pub fn mine_block_unverified(&mut self, txs: Vec<Transaction>) -> BlockHash {
+        let height = self.tip_height() + 1;
+        let mtp = self.median_time_past(height - 1);
+        let burn = ScriptBuf::new_op_return([0u8; 0]);
+        let coinbase = self.coinbase(height, Self::subsidy_at(height), &burn);
+        let mut txdata = Vec::with_capacity(txs.len() + 1);
+        txdata.push(coinbase);
+        txdata.extend(txs);
+        let mut block = Block {
+            header: Header {
+                version: BlockVersion::NO_SOFT_FORK_SIGNALLING,
+                prev_blockhash: self.tip().block_hash(),
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: self.block_time(height, mtp),
+                bits: self.blocks[0].header.bits,
+                nonce: 0,
+            },
+            txdata,
+        };
+        Self::add_witness_commitment(&mut block);
+        if let Some(root) = block.compute_merkle_root() {
+            block.header.merkle_root = root;
+        }
+        Self::grind(&mut block.header);
+        let undo: BlockUndo = vec![Vec::new(); block.txdata.len()];
+        let hash = block.block_hash();
+        self.blocks.push(block);
+        self.undo.push(undo);
+        self.mined += 1;
+        hash
+    }
+
     fn mine_block(&mut self, coinbase_script: &Script, include_mempool: bool) -> BlockHash {
         let height = self.tip_height() + 1;
         let mtp = self.median_time_past(height - 1);

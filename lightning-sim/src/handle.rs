@@ -63,6 +63,11 @@ impl SimChainHandle {
         self.lock().mine_empty_blocks(n)
     }
 
+    /// See [`SimChain::mine_block_unverified`].
+    pub fn mine_block_unverified(&self, txs: Vec<Transaction>) -> BlockHash {
+        self.lock().mine_block_unverified(txs)
+    }
+
     /// See [`SimChain::submit_transaction`].
     pub fn submit_transaction(&self, tx: Transaction) -> Result<Txid, TxRejected> {
         self.lock().submit_transaction(tx)
