@@ -20,13 +20,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::hashes::Hash;
-use bitcoin::transaction::Version;
 use bitcoin::{
-    Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxMerkleNode, TxOut, Txid, Witness,
+    Amount, Block, BlockHash, CompactTarget, Network, OutPoint, Transaction, TxMerkleNode,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lightning_core::node::{Event, Node, NodeConfig, NodeHost, Persistence};
@@ -35,6 +32,9 @@ use lightning_core::prelude::{ChainListener, FeeRate, FixedFeeEstimator};
 use lightning_core::Msat;
 use lightning_persist::MemoryStore;
 use lightning_sim::{SimChainHandle, SimWallet};
+
+#[path = "support/filler.rs"]
+mod filler_support;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -182,42 +182,6 @@ fn setup(channels: usize) -> Setup {
     }
 }
 
-/// `n` transactions of two inputs and two outputs spending unrelated
-/// outpoints.
-fn filler(n: usize) -> Vec<Transaction> {
-    (0..n)
-        .map(|i| {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            id[31] = 0xab;
-            let input = |vout| TxIn {
-                previous_output: OutPoint {
-                    txid: Txid::from_byte_array(id),
-                    vout,
-                },
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::MAX,
-                witness: Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]]),
-            };
-            Transaction {
-                version: Version::TWO,
-                lock_time: LockTime::ZERO,
-                input: vec![input(0), input(1)],
-                output: vec![
-                    TxOut {
-                        value: Amount::from_sat(10_000 + i as u64),
-                        script_pubkey: ScriptBuf::from_bytes(vec![0x00, 0x14, 1, 2, 3]),
-                    },
-                    TxOut {
-                        value: Amount::from_sat(20_000),
-                        script_pubkey: ScriptBuf::from_bytes(vec![0x00, 0x14, 4, 5, 6]),
-                    },
-                ],
-            }
-        })
-        .collect()
-}
-
 /// The next block after `prev` at `height`, holding `txs`.
 fn next_block(prev: BlockHash, height: u32, txs: &[Transaction]) -> Block {
     Block {
@@ -248,7 +212,7 @@ fn floor(block: &Block, watched: &HashSet<OutPoint>) -> usize {
 
 fn bench(c: &mut Criterion) {
     let channels = env("BENCH_CHANNELS", 100);
-    let txs = filler(env("BENCH_BLOCK_TXS", 3_000));
+    let txs = filler_support::filler(0, env("BENCH_BLOCK_TXS", 3_000));
     let t0 = Instant::now();
     let Setup {
         mut node,

@@ -15,18 +15,16 @@
 
 use std::time::{Duration, Instant};
 
-use bitcoin::absolute::LockTime;
 use bitcoin::block::Header;
-use bitcoin::hashes::Hash;
-use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness,
-};
+use bitcoin::{Block, Transaction};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use lightning_chain::bitcoind::{BitcoindAuth, BitcoindSource};
 use lightning_chain::{BestBlock, ChainListener, ChainSync, FeeConfig};
 use lightning_sim::SimChainHandle;
 use lightning_simchain::{Credentials, RpcServer};
+
+#[path = "support/filler.rs"]
+mod filler_support;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -50,43 +48,6 @@ impl ChainListener for Counter {
     fn block_disconnected(&mut self, _: &Header, _: u32) {}
     fn transactions_confirmed(&mut self, _: &Header, _: &[(usize, &Transaction)], _: u32) {}
     fn best_block_updated(&mut self, _: &Header, _: u32) {}
-}
-
-/// Block `b`'s `n` transactions of two inputs and two outputs, spending
-/// outpoints no chain knows (distinct per block and transaction).
-fn filler(b: usize, n: usize) -> Vec<Transaction> {
-    (0..n)
-        .map(|i| {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            id[8..16].copy_from_slice(&(b as u64).to_le_bytes());
-            id[31] = 0xcd;
-            let input = |vout| TxIn {
-                previous_output: OutPoint {
-                    txid: Txid::from_byte_array(id),
-                    vout,
-                },
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::MAX,
-                witness: Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]]),
-            };
-            Transaction {
-                version: Version::TWO,
-                lock_time: LockTime::ZERO,
-                input: vec![input(0), input(1)],
-                output: vec![
-                    TxOut {
-                        value: Amount::from_sat(10_000 + i as u64),
-                        script_pubkey: ScriptBuf::from_bytes(vec![0x00, 0x14, 1, 2, 3]),
-                    },
-                    TxOut {
-                        value: Amount::from_sat(20_000),
-                        script_pubkey: ScriptBuf::from_bytes(vec![0x00, 0x14, 4, 5, 6]),
-                    },
-                ],
-            }
-        })
-        .collect()
 }
 
 /// Syncs a fresh listener from `from` to the tip through `source`.
@@ -115,7 +76,7 @@ fn bench(c: &mut Criterion) {
     let chain = SimChainHandle::new();
     let start = chain.best_block();
     for b in 0..blocks {
-        chain.mine_block_unverified(filler(b, per_block));
+        chain.mine_block_unverified(filler_support::filler(b as u64, per_block));
     }
     let raw: Vec<Vec<u8>> = (1..=blocks as u32)
         .map(|h| bitcoin::consensus::serialize(&chain.block_at(h).expect("block")))

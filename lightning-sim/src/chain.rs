@@ -522,6 +522,19 @@ impl SimChain {
         let mut txdata = Vec::with_capacity(txs.len() + 1);
         txdata.push(coinbase);
         txdata.extend(txs);
+        let block = self.seal_block(height, mtp, txdata);
+        let undo: BlockUndo = vec![Vec::new(); block.txdata.len()];
+        let hash = block.block_hash();
+        self.blocks.push(block);
+        self.undo.push(undo);
+        self.mined += 1;
+        hash
+    }
+
+    /// The next block at `height` holding `txdata` (its coinbase first):
+    /// the header on our tip, the witness commitment, the merkle root,
+    /// and a nonce that meets the regtest target.
+    fn seal_block(&self, height: u32, mtp: u32, txdata: Vec<Transaction>) -> Block {
         let mut block = Block {
             header: Header {
                 version: BlockVersion::NO_SOFT_FORK_SIGNALLING,
@@ -538,12 +551,7 @@ impl SimChain {
             block.header.merkle_root = root;
         }
         Self::grind(&mut block.header);
-        let undo: BlockUndo = vec![Vec::new(); block.txdata.len()];
-        let hash = block.block_hash();
-        self.blocks.push(block);
-        self.undo.push(undo);
-        self.mined += 1;
-        hash
+        block
     }
 
     fn mine_block(&mut self, coinbase_script: &Script, include_mempool: bool) -> BlockHash {
@@ -581,22 +589,7 @@ impl SimChain {
 
         let coinbase = self.coinbase(height, Self::subsidy_at(height) + fees, coinbase_script);
         txdata.insert(0, coinbase);
-        let mut block = Block {
-            header: Header {
-                version: BlockVersion::NO_SOFT_FORK_SIGNALLING,
-                prev_blockhash: self.tip().block_hash(),
-                merkle_root: TxMerkleNode::all_zeros(),
-                time: self.block_time(height, mtp),
-                bits: self.blocks[0].header.bits,
-                nonce: 0,
-            },
-            txdata,
-        };
-        Self::add_witness_commitment(&mut block);
-        if let Some(root) = block.compute_merkle_root() {
-            block.header.merkle_root = root;
-        }
-        Self::grind(&mut block.header);
+        let block = self.seal_block(height, mtp, txdata);
 
         // The coinbase's outputs are added now that it is final (the witness
         // commitment changed its txid).
