@@ -1,7 +1,9 @@
 //! BOLT 5 through the `Node`, on the simulated chain (every transaction
 //! script-verified by `SimChain` at mempool acceptance): a force-close
-//! matrix over {static_remotekey, anchors} × {we close, they close, they
-//! publish a revoked commitment} × {no HTLC, an HTLC each way with and
+//! matrix over {static_remotekey, anchors} × {we close, they close with
+//! their current commitment, they close with their next one (signed by
+//! us, the one before not yet revoked), they publish a revoked
+//! commitment} × {no HTLC, an HTLC each way with and
 //! without the preimage, a dust HTLC} × {no restart, both nodes restarted
 //! after every block with the mempool emptied (a crash before each
 //! broadcast left the network)} × {no reorg, two reorgs of 1, 3 or 6
@@ -26,6 +28,7 @@ use lightning_chain::ChainSync;
 use lightning_core::node::{
     Event, InvoiceStatus, Node, NodeBuilder, PaymentHash, PaymentStatus, Persistence,
 };
+use lightning_core::onchain::SpendTag;
 use lightning_test_support::host::node_host;
 use lightning_wire::types::ChannelId;
 use node_support::{copy_store, Net, TestNode};
@@ -40,6 +43,10 @@ enum Closer {
     Revoked,
     /// Nobody: Alice's HTLC deadline (BOLT 2) makes her close.
     Deadline,
+    /// Bob publishes his newest commitment: Alice signed it, Bob has not
+    /// revoked the one before (his `revoke_and_ack` never reached her).
+    /// BOLT 5 calls it the remote node's "next" commitment.
+    TheirNext,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +113,104 @@ fn shuttle_until(net: &mut Net, stop: &dyn Fn(&Net) -> bool) -> bool {
         }
     }
     panic!("never quiet");
+}
+
+/// Delivers every transmission `from_alice` (else from Bob) has for the
+/// other node (one may carry several messages), and none of the replies.
+/// Returns how many were delivered.
+fn drain(net: &mut Net, from_alice: bool) -> usize {
+    let now = net.now;
+    let (from, to) = if from_alice {
+        (&mut net.a, &mut net.b)
+    } else {
+        (&mut net.b, &mut net.a)
+    };
+    let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
+    let mut n = 0;
+    while let Some(bytes) = from.node.poll_transmit(fp) {
+        to.node.handle_bytes(tp, &bytes, now).unwrap();
+        n += 1;
+    }
+    n
+}
+
+/// The exchange that gives Bob his next commitment (BOLT 2): Bob holds
+/// Alice's `commitment_signed` for it, and his `revoke_and_ack` of the
+/// one before never reaches her (the connection drops). What the new
+/// commitment changes is `htlcs`: an HTLC added by Alice (BOLT 2's
+/// sequence: her `update_add_htlc` and `commitment_signed` reach Bob) or
+/// by Bob (his pair reaches Alice, her `revoke_and_ack` and
+/// `commitment_signed` reach him), or a held HTLC fulfilled by Bob or by
+/// Alice. Returns the payment hash.
+fn their_next(net: &mut Net, htlcs: Htlcs) -> PaymentHash {
+    let now = net.now;
+    let pay = |net: &mut Net, from_alice: bool, amount_msat: u64| -> PaymentHash {
+        let payee = if from_alice {
+            &mut net.b.node
+        } else {
+            &mut net.a.node
+        };
+        let invoice = payee
+            .create_invoice(
+                Some(lightning_core::amount::Msat(amount_msat)),
+                "next",
+                std::time::Duration::from_secs(3600),
+                now,
+            )
+            .unwrap();
+        let payer = if from_alice {
+            &mut net.a.node
+        } else {
+            &mut net.b.node
+        };
+        payer.pay_invoice(&invoice, now).unwrap();
+        *invoice.payment_hash()
+    };
+    let preimage = |seed: u8| lightning_core::node::PaymentPreimage([seed; 32]);
+    let hash = match htlcs {
+        Htlcs::OfferedNoPreimage | Htlcs::Dust => {
+            let amount = if htlcs == Htlcs::Dust {
+                300_000
+            } else {
+                11_000_000
+            };
+            let hash = pay(net, true, amount);
+            assert!(drain(net, true) >= 1, "update_add_htlc, commitment_signed");
+            hash
+        }
+        Htlcs::ReceivedNoPreimage => {
+            let hash = pay(net, false, 14_000_000);
+            assert!(drain(net, false) >= 1, "update_add_htlc, commitment_signed");
+            assert!(drain(net, true) >= 1, "revoke_and_ack, commitment_signed");
+            hash
+        }
+        Htlcs::OfferedPeerHasPreimage => {
+            let hash = net.hold(true, 12_000_000, 0x51);
+            net.b.node.claim_for_hash(preimage(0x51), now).unwrap();
+            assert!(
+                drain(net, false) >= 1,
+                "update_fulfill_htlc, commitment_signed"
+            );
+            assert!(drain(net, true) >= 1, "revoke_and_ack, commitment_signed");
+            hash
+        }
+        Htlcs::ReceivedWithPreimage => {
+            let hash = net.hold(false, 13_000_000, 0x52);
+            net.a.node.claim_for_hash(preimage(0x52), now).unwrap();
+            assert!(
+                drain(net, true) >= 1,
+                "update_fulfill_htlc, commitment_signed"
+            );
+            hash
+        }
+        Htlcs::None => unreachable!("the matrix has no such row"),
+    };
+    // Bob's reply (his `revoke_and_ack`) is left unsent.
+    assert!(
+        net.b.node.poll_transmit(net.b.peer.unwrap()).is_some(),
+        "Bob owes a revoke_and_ack"
+    );
+    hash
 }
 
 /// `from_alice` pays `amount_msat` and the exchange stops where `htlcs`
@@ -258,11 +363,17 @@ fn setup(case: Case) -> (Run, Option<PaymentHash>) {
     }
     let hash = match case.htlcs {
         _ if case.closer == Closer::Revoked => None,
+        _ if case.closer == Closer::TheirNext => Some(their_next(&mut net, case.htlcs)),
         Htlcs::None => None,
         Htlcs::OfferedNoPreimage => Some(stuck_payment(&mut net, id, true, 11_000_000, false)),
         Htlcs::OfferedPeerHasPreimage => Some(stuck_payment(&mut net, id, true, 12_000_000, true)),
         Htlcs::ReceivedWithPreimage => Some(stuck_payment(&mut net, id, false, 13_000_000, true)),
-        Htlcs::ReceivedNoPreimage => Some(stuck_payment(&mut net, id, false, 14_000_000, false)),
+        // Held by Alice's hold invoice (she never learns the preimage):
+        // the HTLC is in both current commitments, the one before each
+        // revoked. (Stopping Bob's payment in flight instead would leave
+        // Bob's newest commitment unrevoked: their next, the rows of
+        // `Closer::TheirNext`.)
+        Htlcs::ReceivedNoPreimage => Some(net.hold(false, 14_000_000, 0x53)),
         Htlcs::Dust => Some(stuck_payment(&mut net, id, true, 300_000, false)),
     };
     net.disconnect();
@@ -334,7 +445,7 @@ fn run(case: Case) -> Result<(), String> {
     let start = r.net.chain.best_block().height;
     match case.closer {
         Closer::Us => r.net.a.node.force_close_channel(r.id).unwrap(),
-        Closer::Them => r.net.b.node.force_close_channel(r.id).unwrap(),
+        Closer::Them | Closer::TheirNext => r.net.b.node.force_close_channel(r.id).unwrap(),
         Closer::Revoked => {
             let c = r.cheater.as_mut().unwrap();
             c.node.force_close_channel(r.id).unwrap();
@@ -421,6 +532,9 @@ fn run(case: Case) -> Result<(), String> {
     let b_sat = b_msat / 1000;
     let htlc_sat: Option<(u64, Owner)> = match (case.closer, case.htlcs) {
         (Closer::Revoked, _) | (_, Htlcs::None) | (_, Htlcs::Dust) => None,
+        // Fulfilled in Bob's next commitment: the HTLC's value is in the
+        // payee's main output.
+        (Closer::TheirNext, Htlcs::OfferedPeerHasPreimage | Htlcs::ReceivedWithPreimage) => None,
         (_, Htlcs::OfferedNoPreimage) => Some((11_000, Owner::Alice)),
         (_, Htlcs::OfferedPeerHasPreimage) => Some((12_000, Owner::Bob)),
         (_, Htlcs::ReceivedWithPreimage) => Some((13_000, Owner::Alice)),
@@ -508,8 +622,20 @@ fn run(case: Case) -> Result<(), String> {
             ));
         }
     }
-    // Resolved, and forgotten 100 blocks on.
+    // Alice named the spend as BOLT 5 does.
     let closing = r.net.a.node.list_channels()[0].closing;
+    let named = match case.closer {
+        Closer::Us | Closer::Deadline => SpendTag::Holder,
+        Closer::Them => SpendTag::CounterpartyCurrent,
+        Closer::TheirNext => SpendTag::CounterpartyNext,
+        Closer::Revoked => SpendTag::CounterpartyRevoked,
+    };
+    if closing.map(|c| c.spent_by) != Some(named) {
+        return Err(format!(
+            "the spend was named {closing:?}, expected {named:?}"
+        ));
+    }
+    // Resolved, and forgotten 100 blocks on.
     if !closing.is_some_and(|c| c.resolved) {
         return Err(format!("not resolved: {closing:?}"));
     }
@@ -528,7 +654,7 @@ fn run(case: Case) -> Result<(), String> {
 fn matrix() -> Vec<Case> {
     let mut v = Vec::new();
     for anchors in [false, true] {
-        for closer in [Closer::Us, Closer::Them, Closer::Revoked] {
+        for closer in [Closer::Us, Closer::Them, Closer::TheirNext, Closer::Revoked] {
             for htlcs in [
                 Htlcs::None,
                 Htlcs::OfferedNoPreimage,
@@ -537,6 +663,11 @@ fn matrix() -> Vec<Case> {
                 Htlcs::ReceivedNoPreimage,
                 Htlcs::Dust,
             ] {
+                // A next commitment differs from the current one by an
+                // update: every row but "no HTLC" has one.
+                if closer == Closer::TheirNext && htlcs == Htlcs::None {
+                    continue;
+                }
                 for (restart, reorg) in [
                     (false, 0),
                     (true, 0),
@@ -582,12 +713,25 @@ fn run_cases(filter: impl Fn(&Case) -> bool) {
 
 #[test]
 fn force_close_matrix_static_remotekey() {
-    run_cases(|c| !c.anchors);
+    run_cases(|c| !c.anchors && c.closer != Closer::TheirNext);
 }
 
 #[test]
 fn force_close_matrix_anchors() {
-    run_cases(|c| c.anchors);
+    run_cases(|c| c.anchors && c.closer != Closer::TheirNext);
+}
+
+/// The rows where Bob publishes his next commitment (BOLT 5: "the remote
+/// node's next commitment transaction"), for each kind of update that
+/// made it.
+#[test]
+fn force_close_matrix_their_next_static_remotekey() {
+    run_cases(|c| !c.anchors && c.closer == Closer::TheirNext);
+}
+
+#[test]
+fn force_close_matrix_their_next_anchors() {
+    run_cases(|c| c.anchors && c.closer == Closer::TheirNext);
 }
 
 /// BOLT 2 deadlines: an HTLC we offered that the peer never removes, and
@@ -619,6 +763,7 @@ fn one_case() {
         anchors: pick("C_ANCHORS").is_some(),
         closer: match pick("C_CLOSER").as_deref() {
             Some("them") => Closer::Them,
+            Some("next") => Closer::TheirNext,
             Some("revoked") => Closer::Revoked,
             _ => Closer::Us,
         },

@@ -3,7 +3,8 @@
 //! `SimChain` at mempool acceptance), with the channel holding BOLT 2's
 //! `max_accepted_htlcs` maximum, 483 HTLCs, when it goes to chain:
 //! {we close, they close, they publish a revoked commitment} ×
-//! {static_remotekey, anchors}.
+//! {static_remotekey, anchors} × {undisturbed, both nodes restarted after
+//! every block (the step's broadcasts lost) with two reorgs of 6 blocks}.
 //!
 //! The HTLCs are real: hold invoices paid over the channel by both nodes,
 //! the adds of many payments batched into a few commitments by the
@@ -162,15 +163,61 @@ impl Run {
         v
     }
 
-    fn block(&mut self) {
+    /// One block; with `restart`, the broadcasts of the step are dropped
+    /// (as if each node crashed before they reached the network) and both
+    /// nodes restart from their stores (their host wallets given back),
+    /// which must broadcast them again.
+    fn block(&mut self, restart: bool) {
         let script = self.net.wallet.script_pubkey();
         self.net.chain.mine_blocks(1, &script);
         let chain = self.net.chain.clone();
         for n in self.nodes() {
             feed(n, &chain);
+        }
+        if restart {
+            empty_mempool(&chain);
+            self.net.a.restart(&chain);
+            self.net.b.restart(&chain);
+            if let Some((a, b)) = &self.wallets {
+                self.net.a.node.set_wallet(Arc::new(a.clone()));
+                self.net.b.node.set_wallet(Arc::new(b.clone()));
+            }
+        }
+        for n in self.nodes() {
             n.take_events();
         }
     }
+
+    /// The top `depth` blocks are replaced by empty ones; what they held is
+    /// not mined again by the chain itself (the mempool is emptied): the
+    /// nodes must rebuild and rebroadcast it.
+    fn reorg(&mut self, depth: usize) {
+        let chain = self.net.chain.clone();
+        chain.invalidate_tip(depth);
+        empty_mempool(&chain);
+        for n in self.nodes() {
+            feed(n, &chain);
+        }
+    }
+}
+
+fn empty_mempool(chain: &lightning_sim::SimChainHandle) {
+    chain.with(|c| {
+        let txids: Vec<Txid> = c.mempool().map(|t| t.compute_txid()).collect();
+        for t in txids {
+            c.remove_from_mempool(&t);
+        }
+    });
+}
+
+/// How hard a row shakes the nodes after the close: restarts after every
+/// block, and two reorgs of `reorg` blocks (one that undoes the
+/// commitment and its first claims, one while the HTLC claims and
+/// `to_local` are swept).
+#[derive(Debug, Clone, Copy, Default)]
+struct Shake {
+    restart: bool,
+    reorg: usize,
 }
 
 /// Every payee's hold invoice paid by the other; the adds are queued by
@@ -264,6 +311,10 @@ fn setup(anchors: bool, closer: Closer, wallets: bool) -> Run {
             }
             net.mine(1);
         }
+        // Deeper than the reorgs of the shaken rows: a reorg that undid
+        // the coins' own funding (and dropped it from the mempool) would
+        // leave the wallets offering coins that no longer exist.
+        net.mine(8);
         net.a.node.set_wallet(Arc::new(a.clone()));
         net.b.node.set_wallet(Arc::new(b.clone()));
         (a, b)
@@ -413,14 +464,15 @@ fn payment_status(r: &Run, hash: PaymentHash) -> Option<PaymentStatus> {
         .map(|p| p.status)
 }
 
-fn run(anchors: bool, closer: Closer, wallets: bool) -> Result<(), String> {
+fn run(anchors: bool, closer: Closer, wallets: bool, shake: Shake) -> Result<(), String> {
     let started = Instant::now();
     let mut r = setup(anchors, closer, wallets);
     let set_up = started.elapsed();
     let a_script = r.net.a.node.shutdown_script();
     let b_script = r.net.b.node.shutdown_script();
     let b_sat = Net::local_msat(&r.net.b.node, r.id) / 1000;
-    let start = r.net.chain.best_block().height;
+    // From below any reorg (the commitment may be mined lower).
+    let start = r.net.chain.best_block().height - 8;
     match closer {
         Closer::Us => r.net.a.node.force_close_channel(r.id).unwrap(),
         Closer::Them => r.net.b.node.force_close_channel(r.id).unwrap(),
@@ -438,10 +490,13 @@ fn run(anchors: bool, closer: Closer, wallets: bool) -> Result<(), String> {
     // The commitment confirms; then blocks until nothing is left to do:
     // past every timelock (HTLC expiries are about 21 blocks out,
     // `to_self_delay` 144) and quiet for a while.
-    r.block();
+    r.block(false);
     let mut idle = 0;
     for i in 0..400 {
-        r.block();
+        if shake.reorg > 0 && (i == 1 || i == 150) {
+            r.reorg(shake.reorg);
+        }
+        r.block(shake.restart);
         if r.net.chain.mempool().is_empty() {
             idle += 1;
         } else {
@@ -605,7 +660,7 @@ fn run(anchors: bool, closer: Closer, wallets: bool) -> Result<(), String> {
             ));
         }
         println!(
-            "483 HTLCs, anchors {anchors}, {closer:?}: alice {a_total} bob {b_total} fees {fees} anchors {anchor_sat}; wallets paid {wallet_spend:?}; set up {:.1}s, total {:.1}s",
+            "483 HTLCs, anchors {anchors}, {closer:?}, {shake:?}: alice {a_total} bob {b_total} fees {fees} anchors {anchor_sat}; wallets paid {wallet_spend:?}; set up {:.1}s, total {:.1}s",
             set_up.as_secs_f64(),
             started.elapsed().as_secs_f64()
         );
@@ -621,32 +676,32 @@ fn run(anchors: bool, closer: Closer, wallets: bool) -> Result<(), String> {
 
 #[test]
 fn htlcs_483_we_close_static_remotekey() {
-    assert_eq!(run(false, Closer::Us, false), Ok(()));
+    assert_eq!(run(false, Closer::Us, false, Shake::default()), Ok(()));
 }
 
 #[test]
 fn htlcs_483_we_close_anchors() {
-    assert_eq!(run(true, Closer::Us, false), Ok(()));
+    assert_eq!(run(true, Closer::Us, false, Shake::default()), Ok(()));
 }
 
 #[test]
 fn htlcs_483_they_close_static_remotekey() {
-    assert_eq!(run(false, Closer::Them, false), Ok(()));
+    assert_eq!(run(false, Closer::Them, false, Shake::default()), Ok(()));
 }
 
 #[test]
 fn htlcs_483_they_close_anchors() {
-    assert_eq!(run(true, Closer::Them, false), Ok(()));
+    assert_eq!(run(true, Closer::Them, false, Shake::default()), Ok(()));
 }
 
 #[test]
 fn htlcs_483_revoked_static_remotekey() {
-    assert_eq!(run(false, Closer::Revoked, false), Ok(()));
+    assert_eq!(run(false, Closer::Revoked, false, Shake::default()), Ok(()));
 }
 
 #[test]
 fn htlcs_483_revoked_anchors() {
-    assert_eq!(run(true, Closer::Revoked, false), Ok(()));
+    assert_eq!(run(true, Closer::Revoked, false, Shake::default()), Ok(()));
 }
 
 /// The anchors rows with a host wallet on both nodes (40 confirmed coins
@@ -655,12 +710,58 @@ fn htlcs_483_revoked_anchors() {
 /// due in the same block.
 #[test]
 fn htlcs_483_we_close_anchors_wallet() {
-    assert_eq!(run(true, Closer::Us, true), Ok(()));
+    assert_eq!(run(true, Closer::Us, true, Shake::default()), Ok(()));
 }
 
 /// As above, Bob's commitment: Bob's node (the same code) funds his HTLC
 /// transactions from his wallet; Alice must still get exactly her share.
 #[test]
 fn htlcs_483_they_close_anchors_wallet() {
-    assert_eq!(run(true, Closer::Them, true), Ok(()));
+    assert_eq!(run(true, Closer::Them, true, Shake::default()), Ok(()));
+}
+
+/// The rows again with both nodes restarted after every block (the
+/// step's broadcasts lost) and two reorgs of 6 blocks: everything is
+/// rebuilt from the stores and rebroadcast, and the accounting is as
+/// exact.
+const SHAKEN: Shake = Shake {
+    restart: true,
+    reorg: 6,
+};
+
+#[test]
+fn htlcs_483_we_close_static_remotekey_restarts_reorgs() {
+    assert_eq!(run(false, Closer::Us, false, SHAKEN), Ok(()));
+}
+
+#[test]
+fn htlcs_483_we_close_anchors_restarts_reorgs() {
+    assert_eq!(run(true, Closer::Us, false, SHAKEN), Ok(()));
+}
+
+#[test]
+fn htlcs_483_they_close_static_remotekey_restarts_reorgs() {
+    assert_eq!(run(false, Closer::Them, false, SHAKEN), Ok(()));
+}
+
+#[test]
+fn htlcs_483_they_close_anchors_restarts_reorgs() {
+    assert_eq!(run(true, Closer::Them, false, SHAKEN), Ok(()));
+}
+
+#[test]
+fn htlcs_483_revoked_static_remotekey_restarts_reorgs() {
+    assert_eq!(run(false, Closer::Revoked, false, SHAKEN), Ok(()));
+}
+
+#[test]
+fn htlcs_483_revoked_anchors_restarts_reorgs() {
+    assert_eq!(run(true, Closer::Revoked, false, SHAKEN), Ok(()));
+}
+
+/// With host wallets: the wallet-funded HTLC transactions are rebuilt
+/// after each restart and reorg without double-spending a coin.
+#[test]
+fn htlcs_483_we_close_anchors_wallet_restarts_reorgs() {
+    assert_eq!(run(true, Closer::Us, true, SHAKEN), Ok(()));
 }
