@@ -5,11 +5,13 @@
 //! two inputs and two outputs, ~230 bytes), against the floor of the same
 //! blocks' bytes deserialized from memory. The listener only counts what
 //! it is given, so the ratio is the adapter's: the RPC round trips, JSON
-//! and hex, and the header-chain checks.
+//! and hex, and the header-chain checks. The adapter runs twice: blocks by
+//! JSON-RPC (`getblock <hash> 0`, hex in JSON) and by Core's REST
+//! interface (`/rest/block/<hash>.bin`, `use_rest`), the server the same.
 //!
-//! It prints one paired pass over the whole chain (floor, ours, floor
-//! again), with blocks per second and the ratio, then criterion rows over
-//! the last 20 blocks.
+//! It prints one paired pass over the whole chain (floor, JSON-RPC, REST,
+//! floor again), with blocks per second and the ratios, then criterion
+//! rows over the last 20 blocks.
 //!
 //! `cargo bench -p lightning-benches --bench chain_sync`
 
@@ -84,39 +86,54 @@ fn bench(c: &mut Criterion) {
     let bytes: usize = raw.iter().map(Vec::len).sum();
     let server =
         RpcServer::start(chain.clone(), Credentials::new("u", "p"), "127.0.0.1:0").expect("rpc");
-    let source = BitcoindSource::new(
-        &server.url(),
-        BitcoindAuth::UserPass("u".into(), "p".into()),
-        FeeConfig::default(),
-    )
-    .expect("source");
+    server.set_rest(true);
+    let source = || {
+        BitcoindSource::new(
+            &server.url(),
+            BitcoindAuth::UserPass("u".into(), "p".into()),
+            FeeConfig::default(),
+        )
+        .expect("source")
+    };
+    let (rpc, rest) = (source(), source().use_rest());
     println!(
         "chain_sync: {blocks} blocks of {per_block} transactions ({:.1} MB); setup {:.1?}",
         bytes as f64 / 1e6,
         t0.elapsed()
     );
 
-    // Paired over the whole chain: floor, ours, floor again.
+    // Paired over the whole chain: floor, JSON-RPC, REST, floor again.
     let t = Instant::now();
     let floor_txs = floor(&raw);
     let f1 = t.elapsed();
-    let t = Instant::now();
-    let got = sync_from(&source, start);
-    let ours = t.elapsed();
+    let timed = |source: &BitcoindSource| {
+        let t = Instant::now();
+        let got = sync_from(source, start);
+        let took = t.elapsed();
+        assert_eq!(got.blocks, blocks, "every block synced");
+        assert_eq!(got.txs, floor_txs, "every transaction delivered");
+        took
+    };
+    let by_rpc = timed(&rpc);
+    let by_rest = timed(&rest);
+    assert!(rest.rest_enabled(), "{:?}", rest.take_rest_fallback());
     let t = Instant::now();
     black_box(floor(&raw));
     let f2 = t.elapsed();
-    assert_eq!(got.blocks, blocks, "every block synced");
-    assert_eq!(got.txs, floor_txs, "every transaction delivered");
     let f = (f1 + f2) / 2;
     let per_s = |d: Duration| blocks as f64 / d.as_secs_f64();
     println!(
-        "paired chain_sync: bitcoind adapter {ours:.2?} ({:.0} blocks/s, {:.0} MB/s), floor {f:.2?} ({:.0} blocks/s; runs {f1:.2?} and {f2:.2?}), ratio {:.2}x",
-        per_s(ours),
-        bytes as f64 / 1e6 / ours.as_secs_f64(),
-        per_s(f),
-        ours.as_secs_f64() / f.as_secs_f64()
+        "paired chain_sync: floor {f:.2?} ({:.0} blocks/s; runs {f1:.2?} and {f2:.2?})",
+        per_s(f)
     );
+    for (name, took) in [("JSON-RPC", by_rpc), ("REST", by_rest)] {
+        println!(
+            "paired chain_sync: bitcoind adapter, blocks by {name}: {took:.2?} ({:.0} blocks/s, {:.0} MB/s), ratio {:.2}x the floor",
+            per_s(took),
+            bytes as f64 / 1e6 / took.as_secs_f64(),
+            took.as_secs_f64() / f.as_secs_f64()
+        );
+    }
 
     // Criterion rows over the last 20 blocks.
     let last = 20.min(blocks) as u32;
@@ -129,8 +146,11 @@ fn bench(c: &mut Criterion) {
     let tail = &raw[raw.len() - last as usize..];
     let mut g = c.benchmark_group("chain_sync");
     g.sample_size(10);
-    g.bench_function("bitcoind_20_blocks", |b| {
-        b.iter(|| sync_from(&source, from))
+    g.bench_function("bitcoind_rpc_20_blocks", |b| {
+        b.iter(|| sync_from(&rpc, from))
+    });
+    g.bench_function("bitcoind_rest_20_blocks", |b| {
+        b.iter(|| sync_from(&rest, from))
     });
     g.bench_function("floor_20_blocks", |b| b.iter(|| floor(tail)));
     g.finish();

@@ -36,6 +36,7 @@ fn start(chain: &ChainServer, seed: u8) -> Node {
         .chain(ChainConfig::Bitcoind {
             url: chain.url(),
             auth: BitcoindAuth::UserPass("u".into(), "p".into()),
+            rest: false,
         })
         .listen("127.0.0.1:0".parse().unwrap())
         .sync_interval(Duration::from_millis(100))

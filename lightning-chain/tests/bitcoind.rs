@@ -271,37 +271,59 @@ fn garbage_server(block: bitcoin::Block) -> std::net::SocketAddr {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let request: Value = serde_json::from_slice(&body).unwrap();
-                    let result = match request["method"].as_str().unwrap() {
-                        "getblockchaininfo" => json!({"blocks": -1, "bestblockhash": "zz"}),
-                        "getblockhash" => json!("not a hash"),
-                        "getblock" => json!(bitcoin::consensus::encode::serialize_hex(&block)),
-                        _ => json!(null),
-                    };
-                    let reply = json!({"jsonrpc": "2.0", "result": result, "id": request["id"]})
-                        .to_string();
-                    let mut out = stream.try_clone().unwrap();
-                    let _ = write!(
+            let block = block.clone();
+            // A thread per connection: clients keep theirs open.
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                let mut rest_get = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if line.starts_with("GET /rest/block/") {
+                        rest_get = true;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" && rest_get {
+                        // REST: the block's bytes, as Core's `.bin`.
+                        let bytes = bitcoin::consensus::serialize(&block);
+                        let mut out = stream.try_clone().unwrap();
+                        let _ = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                        bytes.len()
+                    );
+                        let _ = out.write_all(&bytes);
+                        rest_get = false;
+                        continue;
+                    }
+                    if line == "\r\n" {
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let request: Value = serde_json::from_slice(&body).unwrap();
+                        let result = match request["method"].as_str().unwrap() {
+                            "getblockchaininfo" => json!({"blocks": -1, "bestblockhash": "zz"}),
+                            "getblockhash" => json!("not a hash"),
+                            "getblock" => json!(bitcoin::consensus::encode::serialize_hex(&block)),
+                            _ => json!(null),
+                        };
+                        let reply =
+                            json!({"jsonrpc": "2.0", "result": result, "id": request["id"]})
+                                .to_string();
+                        let mut out = stream.try_clone().unwrap();
+                        let _ = write!(
                         out,
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
                         reply.len()
                     );
-                    length = 0;
+                        length = 0;
+                    }
                 }
-            }
+            });
         }
     });
     addr
@@ -341,9 +363,97 @@ fn garbage_is_bad_data_never_a_block() {
         matches!(&err, ChainSourceError::BadData(m) if m.contains("merkle")),
         "{err:?}"
     );
+    // The same block by REST: the same checks.
+    let rest = BitcoindSource::new(
+        &format!("http://{addr}/"),
+        BitcoindAuth::UserPass("u".into(), "p".into()),
+        FeeConfig::default(),
+    )
+    .unwrap()
+    .use_rest();
+    let err = rest.block(&hash).unwrap_err();
+    assert!(
+        matches!(&err, ChainSourceError::BadData(m) if m.contains("REST") && m.contains("merkle")),
+        "{err:?}"
+    );
     // The driver stops with the error; the listener saw nothing.
     let mut tracker = ConfirmationTracker::new(BestBlock::genesis(Network::Regtest));
     let mut sync = ChainSync::new(tracker.best_block());
     assert!(sync.sync(&source, &mut tracker).is_err());
     assert_eq!(tracker.best_block(), BestBlock::genesis(Network::Regtest));
+}
+
+/// Blocks by Core's REST interface (`-rest=1`): every block the driver
+/// connects, through a reorg, comes from `GET /rest/block/<hash>.bin`,
+/// none from `getblock`; an unknown block is asked of JSON-RPC, which
+/// says so.
+#[test]
+fn blocks_by_rest_through_a_reorg() {
+    let (chain, wallet, server, source) = setup();
+    server.set_rest(true);
+    let source = source.use_rest();
+    let checkpoint = BestBlock::new(chain.block_at(100).unwrap().block_hash(), 100);
+    let mut tracker = ConfirmationTracker::new(checkpoint);
+    let mut sync = ChainSync::new(checkpoint);
+    let outcome = sync.sync(&source, &mut tracker).unwrap();
+    assert_eq!((outcome.disconnected, outcome.connected), (0, 10));
+    let address = bitcoin::Address::from_script(&wallet.script_pubkey(), Network::Regtest).unwrap();
+    let at_108 = chain.block_at(108).unwrap().block_hash();
+    rpc(&server, "invalidateblock", json!([at_108.to_string()]));
+    rpc(
+        &server,
+        "generatetoaddress",
+        json!([6, address.to_string()]),
+    );
+    let outcome = sync.sync(&source, &mut tracker).unwrap();
+    assert_eq!((outcome.disconnected, outcome.connected), (3, 6));
+    assert_eq!(tracker.best_block(), chain.best_block());
+    assert!(source.rest_enabled());
+    assert_eq!(source.take_rest_fallback(), None);
+    let rest = server.rest_requests();
+    assert_eq!(rest.len(), 16, "{rest:?}");
+    for height in 101..=chain.best_block().height {
+        let hash = chain.block_at(height).unwrap().block_hash();
+        assert!(
+            rest.contains(&format!("/rest/block/{hash}.bin")),
+            "{height}"
+        );
+    }
+    assert!(
+        !server.calls().iter().any(|(m, _)| m == "getblock"),
+        "a block came by JSON-RPC"
+    );
+    // Unknown: REST's 404 "not found", then JSON-RPC's -5: no block.
+    let unknown: bitcoin::BlockHash = "11".repeat(32).parse().unwrap();
+    assert_eq!(source.block(&unknown).unwrap(), None);
+    let why = source.take_rest_fallback().unwrap();
+    assert!(why.contains("not found"), "{why}");
+    assert!(
+        source.rest_enabled(),
+        "a missing block does not turn REST off"
+    );
+}
+
+/// bitcoind without `-rest`: the first block asked by REST gets Core's
+/// empty 404; the source says why, turns REST off, and every block comes
+/// by `getblock`.
+#[test]
+fn rest_off_at_bitcoind_falls_back_to_json_rpc() {
+    let (chain, _wallet, server, source) = setup();
+    let source = source.use_rest();
+    let checkpoint = BestBlock::new(chain.block_at(100).unwrap().block_hash(), 100);
+    let mut tracker = ConfirmationTracker::new(checkpoint);
+    let mut sync = ChainSync::new(checkpoint);
+    let outcome = sync.sync(&source, &mut tracker).unwrap();
+    assert_eq!(outcome.connected, 10);
+    assert_eq!(tracker.best_block(), chain.best_block());
+    assert!(!source.rest_enabled());
+    let why = source.take_rest_fallback().unwrap();
+    assert!(why.contains("-rest=1"), "{why}");
+    let getblocks = server
+        .calls()
+        .iter()
+        .filter(|(m, _)| m == "getblock")
+        .count();
+    assert_eq!(getblocks, 10);
 }

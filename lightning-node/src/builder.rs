@@ -29,6 +29,11 @@ pub enum ChainConfig {
         url: String,
         /// User and password, or a cookie file.
         auth: BitcoindAuth,
+        /// Blocks from Core's REST interface (bitcoind run with
+        /// `-rest=1`): binary, no hex or JSON; falls back to JSON-RPC if
+        /// bitcoind has REST off
+        /// ([`BitcoindSource::use_rest`](lightning_chain::bitcoind::BitcoindSource::use_rest)).
+        rest: bool,
     },
     /// An Electrum server (`tcp://host:port` or `ssl://host:port`),
     /// followed as a light client: script histories of what the wallet
@@ -53,10 +58,11 @@ pub enum ChainConfig {
 impl std::fmt::Debug for ChainConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ChainConfig::Bitcoind { url, auth } => f
+            ChainConfig::Bitcoind { url, auth, rest } => f
                 .debug_struct("Bitcoind")
                 .field("url", url)
                 .field("auth", auth)
+                .field("rest", rest)
                 .finish(),
             #[cfg(feature = "electrum")]
             ChainConfig::Electrum { url } => f.debug_struct("Electrum").field("url", url).finish(),
@@ -247,10 +253,11 @@ impl Builder {
         let seed = self.seed.ok_or(BuildError::Missing("seed"))?;
         let chain: Arc<dyn ChainBackend> =
             match self.chain.clone().ok_or(BuildError::Missing("chain"))? {
-                ChainConfig::Bitcoind { url, auth } => Arc::new(
-                    BitcoindSource::new(&url, auth, FeeConfig::default())
-                        .map_err(|e| BuildError::Chain(e.to_string()))?,
-                ),
+                ChainConfig::Bitcoind { url, auth, rest } => {
+                    let source = BitcoindSource::new(&url, auth, FeeConfig::default())
+                        .map_err(|e| BuildError::Chain(e.to_string()))?;
+                    Arc::new(if rest { source.use_rest() } else { source })
+                }
                 #[cfg(feature = "electrum")]
                 ChainConfig::Electrum { url } => Arc::new(
                     lightning_chain::electrum::ElectrumSource::new(

@@ -26,6 +26,7 @@
 //! user = "u"
 //! password = "p"
 //! # or: cookie = "/path/to/regtest/.cookie"
+//! rest = true                     # blocks by REST (bitcoind -rest=1)
 //! ```
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ pub struct BitcoindSection {
     pub password: Option<String>,
     /// A cookie file instead of user and password.
     pub cookie: Option<PathBuf>,
+    /// Blocks from Core's REST interface (`-rest=1`).
+    pub rest: Option<bool>,
 }
 
 /// Every setting (file and flags).
@@ -120,6 +123,7 @@ impl Config {
                 user: other.bitcoind.user.or(self.bitcoind.user),
                 password: other.bitcoind.password.or(self.bitcoind.password),
                 cookie: other.bitcoind.cookie.or(self.bitcoind.cookie),
+                rest: other.bitcoind.rest.or(self.bitcoind.rest),
             },
         }
     }

@@ -23,6 +23,7 @@
 //!     .chain(ChainConfig::Bitcoind {
 //!         url: "http://127.0.0.1:18443/".into(),
 //!         auth: BitcoindAuth::UserPass("u".into(), "p".into()),
+//!         rest: false,
 //!     })
 //!     .listen("127.0.0.1:9735".parse()?)
 //!     .build()?;

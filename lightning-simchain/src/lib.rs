@@ -32,12 +32,14 @@
 pub mod electrumx;
 pub mod esplora;
 mod json;
+mod rest;
 mod rpc;
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -129,6 +131,10 @@ pub(crate) struct State {
     pub(crate) mempool_times: Mutex<HashMap<Txid, u64>>,
     /// Every call, in arrival order.
     pub(crate) log: Mutex<Vec<(String, Value)>>,
+    /// Core's `-rest`: the REST interface is served.
+    pub(crate) rest: AtomicBool,
+    /// Every REST request (path and query), in arrival order.
+    pub(crate) rest_log: Mutex<Vec<String>>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -178,6 +184,8 @@ impl RpcServer {
             started: Instant::now(),
             mempool_times: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
+            rest: AtomicBool::new(false),
+            rest_log: Mutex::new(Vec::new()),
         });
         let workers = (0..WORKERS)
             .map(|_| {
@@ -235,6 +243,20 @@ impl RpcServer {
         *lock(&self.state.fee_rate) = sat_per_kvb;
     }
 
+    /// Turns Core's unauthenticated REST interface on or off (`-rest`;
+    /// off at start, as in Core): `GET /rest/block/<hash>.bin` and the
+    /// rest of the subset in the `rest` module. While off, every
+    /// `/rest/` path is a 404 with an empty body, as Core answers.
+    pub fn set_rest(&self, on: bool) {
+        self.state.rest.store(on, Ordering::Relaxed);
+    }
+
+    /// Every REST request served so far (path and query), in arrival
+    /// order.
+    pub fn rest_requests(&self) -> Vec<String> {
+        lock(&self.state.rest_log).clone()
+    }
+
     /// Every call served so far: method and params, in arrival order.
     pub fn calls(&self) -> Vec<(String, Value)> {
         lock(&self.state.log).clone()
@@ -268,6 +290,20 @@ fn json_response(status: u16, body: &Value) -> tiny_http::Response<std::io::Curs
 }
 
 fn handle(state: &State, credentials: &Credentials, mut request: tiny_http::Request) {
+    if *request.method() == tiny_http::Method::Get && request.url().starts_with("/rest/") {
+        // Unauthenticated, as Core's.
+        let (status, content_type, body) = if state.rest.load(Ordering::Relaxed) {
+            rest::get(state, request.url())
+        } else {
+            (404, "text/plain", Vec::new())
+        };
+        let mut response = tiny_http::Response::from_data(body).with_status_code(status);
+        if let Ok(header) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type) {
+            response.add_header(header);
+        }
+        let _ = request.respond(response);
+        return;
+    }
     let authorised = request
         .headers()
         .iter()

@@ -3,7 +3,7 @@
 //! ```text
 //! simchain [--rpcbind 127.0.0.1:18443] [--rpcuser U --rpcpassword P | --datadir DIR]
 //!          [--blocks N] [--fee-rate SAT_PER_KVB|none] [--deterministic-time]
-//!          [--esplora-bind 127.0.0.1:3002]
+//!          [--esplora-bind 127.0.0.1:3002] [--rest]
 //! ```
 //!
 //! Without `--rpcuser`, it writes a cookie to `DIR/regtest/.cookie` as
@@ -12,7 +12,8 @@
 //! `simchain listening on ADDR` (and `esplora listening on URL` with
 //! `--esplora-bind`, the Esplora HTTP API subset) once ready, and serves
 //! until its standard input closes (so that it dies with the process that
-//! started it) or it is killed.
+//! started it) or it is killed. `--rest` serves Core's REST subset
+//! (`/rest/block/<hash>.bin` and kin) on the RPC port, as Core's `-rest`.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ fn usage(error: &str) -> ! {
     eprintln!(
         "usage: simchain [--rpcbind ADDR] [--rpcuser U --rpcpassword P | --datadir DIR] \
          [--blocks N] [--fee-rate SAT_PER_KVB|none] [--deterministic-time] \
-         [--esplora-bind ADDR]"
+         [--esplora-bind ADDR] [--rest]"
     );
     std::process::exit(2)
 }
@@ -40,6 +41,7 @@ fn main() {
     let mut fee_rate = Some(RpcServer::DEFAULT_FEE_RATE_SAT_PER_KVB);
     let mut wall_clock = true;
     let mut esplora_bind = None;
+    let mut rest = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -62,6 +64,7 @@ fn main() {
             }
             "--deterministic-time" => wall_clock = false,
             "--esplora-bind" => esplora_bind = Some(value()),
+            "--rest" => rest = true,
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -101,6 +104,7 @@ fn main() {
     let server = RpcServer::start(chain, credentials, bind.as_str())
         .unwrap_or_else(|e| usage(&format!("cannot listen on {bind}: {e}")));
     server.set_fee_rate(fee_rate);
+    server.set_rest(rest);
     println!("simchain listening on {}", server.addr());
     let _ = std::io::stdout().flush();
 

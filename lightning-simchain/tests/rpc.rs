@@ -363,3 +363,88 @@ fn generateblock_mines_exactly_the_given_transactions() {
         json!([second.to_string()])
     );
 }
+
+/// One HTTP GET with no credentials (Core's REST is unauthenticated);
+/// returns status, the header block, and the raw body.
+fn get(server: &RpcServer, path: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+/// Core's REST subset (`-rest`): off at start (an empty 404, as Core
+/// without a REST handler), then blocks in binary and hex, headers in
+/// both path forms, hashes by height, chain info, and Core's errors.
+#[test]
+fn rest_interface() {
+    use bitcoin::hashes::Hash as _;
+    let chain = SimChainHandle::new();
+    chain.mine_empty_blocks(5);
+    let server = start(&chain);
+    let tip = chain.block_at(5).unwrap();
+    let hash = tip.block_hash();
+
+    let (status, _, body) = get(&server, &format!("/rest/block/{hash}.bin"));
+    assert_eq!((status, body.len()), (404, 0), "REST is off by default");
+    server.set_rest(true);
+
+    let (status, head, body) = get(&server, &format!("/rest/block/{hash}.bin"));
+    assert_eq!(status, 200);
+    assert!(head.contains("application/octet-stream"), "{head}");
+    let block: Block = bitcoin::consensus::deserialize(&body).unwrap();
+    assert_eq!(block, tip);
+    let (_, _, body) = get(&server, &format!("/rest/block/{hash}.hex"));
+    let block: Block = deserialize_hex(String::from_utf8(body).unwrap().trim()).unwrap();
+    assert_eq!(block, tip);
+
+    let unknown = "11".repeat(32);
+    let (status, _, body) = get(&server, &format!("/rest/block/{unknown}.bin"));
+    assert_eq!(status, 404);
+    assert_eq!(
+        String::from_utf8(body).unwrap().trim(),
+        format!("{unknown} not found")
+    );
+    let (status, _, _) = get(&server, "/rest/block/zz.bin");
+    assert_eq!(status, 400);
+
+    // Headers upward from block 2: three of them, both path forms.
+    let from = chain.block_at(2).unwrap().block_hash();
+    let (status, _, new_form) = get(&server, &format!("/rest/headers/{from}.bin?count=3"));
+    assert_eq!(status, 200);
+    let (_, _, old_form) = get(&server, &format!("/rest/headers/3/{from}.bin"));
+    assert_eq!(new_form, old_form);
+    assert_eq!(new_form.len(), 3 * 80);
+    for (i, raw) in new_form.chunks(80).enumerate() {
+        let header: bitcoin::block::Header = bitcoin::consensus::deserialize(raw).unwrap();
+        assert_eq!(header, chain.block_at(2 + i as u32).unwrap().header);
+    }
+    let (status, _, _) = get(&server, &format!("/rest/headers/{from}.bin?count=0"));
+    assert_eq!(status, 400);
+
+    let (status, _, body) = get(&server, "/rest/blockhashbyheight/5.bin");
+    assert_eq!(status, 200);
+    assert_eq!(BlockHash::from_slice(&body).unwrap(), hash);
+    let (_, _, body) = get(&server, "/rest/blockhashbyheight/5.json");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["blockhash"], json!(hash.to_string()));
+    let (status, _, _) = get(&server, "/rest/blockhashbyheight/6.bin");
+    assert_eq!(status, 404);
+
+    let (status, _, body) = get(&server, "/rest/chaininfo.json");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["blocks"], json!(5));
+    assert_eq!(v["bestblockhash"], json!(hash.to_string()));
+
+    // Every request while REST was on.
+    assert_eq!(server.rest_requests().len(), 11);
+}

@@ -32,6 +32,7 @@ const USAGE: &str = "usage: lnnode [create|unlock] --datadir DIR [--config FILE]
 [--password-file FILE] [--network NET] [--listen ADDR] [--alias NAME] [--rpc-file PATH] \
 [--log-level LEVEL] [--store fs|sqlite|postgres] [--postgres-url URL] \
 [--bitcoind-url URL] [--bitcoind-user U] [--bitcoind-password P] [--bitcoind-cookie FILE] \
+[--bitcoind-rest true|false] \
 [--electrum tcp://HOST:PORT | ssl://HOST:PORT] [--esplora URL] \
 [--sync-interval-ms N] [--watchtower-server true|false] [--watchtower ID@HOST:PORT]... [--accept-keysend true|false] \
 [--rpc-tcp ADDR] [--rpc-token-file PATH]";
@@ -120,6 +121,13 @@ fn parse_args() -> Args {
             "--bitcoind-user" => bitcoind.user = Some(value),
             "--bitcoind-password" => bitcoind.password = Some(value),
             "--bitcoind-cookie" => bitcoind.cookie = Some(value.into()),
+            "--bitcoind-rest" => {
+                bitcoind.rest = Some(
+                    value
+                        .parse()
+                        .unwrap_or_else(|_| fail(1, "bad --bitcoind-rest (true or false)")),
+                )
+            }
             other => fail(1, &format!("unknown argument {other}\n{USAGE}")),
         }
     }
@@ -206,6 +214,7 @@ fn run(datadir: &std::path::Path, config: &Config, seed: [u8; 32]) {
             ChainConfig::Bitcoind {
                 url: url.clone(),
                 auth,
+                rest: config.bitcoind.rest.unwrap_or(false),
             }
         }
         (None, None, None) => fail(

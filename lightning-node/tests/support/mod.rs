@@ -95,9 +95,12 @@ impl TestNode {
 }
 
 fn start_in(chain: &ChainServer, seed: u8, dir: tempfile::TempDir, listen: &str) -> TestNode {
+    // Blocks by Core's REST interface (simchain serves it, as bitcoind
+    // with `-rest=1`); `examples/tests/lnctl_node.rs` keeps JSON-RPC's.
     let source = ChainConfig::Bitcoind {
         url: chain.url(),
         auth: BitcoindAuth::UserPass("u".into(), "p".into()),
+        rest: true,
     };
     start_on(source, seed, dir, listen, Duration::from_millis(100))
 }
@@ -141,6 +144,7 @@ impl Net {
             "127.0.0.1:0",
         )
         .unwrap();
+        chain.set_rest(true);
         let alice = start_node(&chain, 0xa1);
         let bob = start_node(&chain, 0xb0);
         Net { chain, alice, bob }

@@ -5,8 +5,19 @@
 //! stale blocks by hash), a [`Broadcaster`] and, through its
 //! [`CachedFeeEstimator`], a [`FeeEstimator`].
 //!
-//! The client is the rust-bitcoin project's `jsonrpc` crate (0.21, over its
-//! `bitreq` HTTP transport), the transport `corepc-client` is built on.
+//! The client is the rust-bitcoin project's `jsonrpc` crate (0.21), the
+//! client `corepc-client` is built on, over a transport of ours on `ureq`
+//! ([`http`]: keep-alive connections, replies read in bulk; `jsonrpc`'s
+//! own `bitreq` transport read a reply a byte at a time, a quarter of a
+//! sync's time in the `chain_sync` bench).
+//!
+//! With [`use_rest`](BitcoindSource::use_rest) (bitcoind run with
+//! `-rest=1`), blocks come from Core's unauthenticated REST interface,
+//! `GET /rest/block/<hash>.bin`: the block's own bytes, with neither the
+//! hex nor the JSON of `getblock`. Any other answer than a block falls
+//! back to `getblock` for that block (which also tells an unknown block
+//! from a pruned one), and a REST interface found off (Core's 404 with an
+//! empty body) is not asked again.
 //! `corepc-client` itself was the first choice, but its 0.18 release marks
 //! the blocking client deprecated outside regtest testing (it points to
 //! `corepc-regtest-client`), and its typed methods are tied to one Core
@@ -15,6 +26,9 @@
 //! fetched is checked to hash to what was asked, and a block's merkle root
 //! to match its transactions.
 
+mod http;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -72,9 +86,15 @@ pub struct BroadcastError {
     pub error: String,
 }
 
-/// Bitcoin Core over JSON-RPC; see the [module documentation](self).
+/// Bitcoin Core over JSON-RPC (and REST for blocks); see the
+/// [module documentation](self).
 pub struct BitcoindSource {
     client: jsonrpc::Client,
+    http: http::Http,
+    /// Blocks are asked of REST first.
+    rest: AtomicBool,
+    /// Why the last REST request gave no block (for the host's logs).
+    rest_fallback: Mutex<Option<String>>,
     fees: CachedFeeEstimator,
     broadcast_errors: Mutex<Vec<BroadcastError>>,
 }
@@ -82,6 +102,8 @@ pub struct BitcoindSource {
 impl std::fmt::Debug for BitcoindSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BitcoindSource")
+            .field("http", &self.http)
+            .field("rest", &self.rest.load(Ordering::Relaxed))
             .field("fees", &self.fees)
             .finish_non_exhaustive()
     }
@@ -143,18 +165,71 @@ impl BitcoindSource {
                 (user.to_owned(), password.to_owned())
             }
         };
-        let transport = jsonrpc::http::bitreq_http::Builder::new()
-            .url(url)
-            .map_err(unavailable)?
-            .timeout(timeout)
-            .basic_auth(user, Some(password))
-            .build();
-        let client = jsonrpc::Client::with_transport(transport);
+        let endpoint = http::Endpoint::parse(url).map_err(ChainSourceError::BadData)?;
+        let http = http::Http::new(endpoint, &user, &password, timeout);
+        let client = jsonrpc::Client::with_transport(http.clone());
         Ok(BitcoindSource {
             client,
+            http,
+            rest: AtomicBool::new(false),
+            rest_fallback: Mutex::new(None),
             fees: CachedFeeEstimator::new(fees),
             broadcast_errors: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Blocks from Core's REST interface (bitcoind run with `-rest=1`),
+    /// `GET /rest/block/<hash>.bin`, on the RPC port; see the
+    /// [module documentation](self).
+    ///
+    /// ```
+    /// use lightning_chain::bitcoind::{BitcoindAuth, BitcoindSource};
+    /// use lightning_chain::FeeConfig;
+    ///
+    /// let auth = BitcoindAuth::UserPass("user".into(), "pass".into());
+    /// let source = BitcoindSource::new("http://127.0.0.1:8332/", auth, FeeConfig::default())?
+    ///     .use_rest();
+    /// assert!(source.rest_enabled());
+    /// # Ok::<(), lightning_chain::ChainSourceError>(())
+    /// ```
+    #[must_use]
+    pub fn use_rest(self) -> Self {
+        self.rest.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether blocks are still asked of REST first (false once bitcoind
+    /// was found with REST off).
+    pub fn rest_enabled(&self) -> bool {
+        self.rest.load(Ordering::Relaxed)
+    }
+
+    /// Why the last REST request fell back to JSON-RPC, if one did since
+    /// the last call.
+    pub fn take_rest_fallback(&self) -> Option<String> {
+        self.rest_fallback
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// The block by REST, or `None` (with the reason noted) when JSON-RPC
+    /// must answer.
+    fn rest_block(&self, hash: &BlockHash) -> Option<Vec<u8>> {
+        let why = match self.http.rest_get(&format!("/rest/block/{hash}.bin")) {
+            Ok(http::RestReply::Body(bytes)) => return Some(bytes),
+            Ok(http::RestReply::NotFound(body)) => format!("REST: {body}"),
+            Ok(http::RestReply::Disabled) => {
+                self.rest.store(false, Ordering::Relaxed);
+                "REST is off at bitcoind (run it with -rest=1); blocks come by JSON-RPC".to_owned()
+            }
+            Err(e) => format!("REST: {e}"),
+        };
+        *self
+            .rest_fallback
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+        None
     }
 
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, ClientError> {
@@ -332,6 +407,25 @@ impl BitcoindSource {
     }
 }
 
+/// The block `bytes` hold, checked to be the one asked (its hash) and
+/// whole (its merkle root).
+fn checked_block(hash: &BlockHash, bytes: &[u8], what: &str) -> Result<Block, ChainSourceError> {
+    let block: Block = bitcoin::consensus::deserialize(bytes)
+        .map_err(|e| ChainSourceError::BadData(format!("{what} {hash}: not a block: {e}")))?;
+    if block.block_hash() != *hash {
+        return Err(ChainSourceError::BadData(format!(
+            "{what} {hash} served {}",
+            block.block_hash()
+        )));
+    }
+    if !block.check_merkle_root() {
+        return Err(ChainSourceError::BadData(format!(
+            "{what} {hash}: merkle root does not match the transactions"
+        )));
+    }
+    Ok(block)
+}
+
 fn parse_hash(value: &Value, what: &str) -> Result<BlockHash, ChainSourceError> {
     value
         .as_str()
@@ -361,6 +455,11 @@ impl ChainSource for BitcoindSource {
     }
 
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainSourceError> {
+        if self.rest_enabled() {
+            if let Some(bytes) = self.rest_block(hash) {
+                return checked_block(hash, &bytes, "REST block").map(Some);
+            }
+        }
         let hex = match self.call("getblock", &[json!(hash.to_string()), json!(0)]) {
             Ok(value) => value,
             Err(e) if rpc_code(&e) == Some(RPC_INVALID_ADDRESS_OR_KEY) => return Ok(None),
@@ -369,23 +468,11 @@ impl ChainSource for BitcoindSource {
         // Hex to bytes in one pass, then the block from the bytes: a
         // block is up to 4 MB of witness data, and the streaming
         // `deserialize_hex` reads it a byte at a time.
-        let block: Block = hex
+        let bytes = hex
             .as_str()
             .and_then(|s| Vec::<u8>::from_hex(s).ok())
-            .and_then(|bytes| bitcoin::consensus::deserialize(&bytes).ok())
-            .ok_or_else(|| ChainSourceError::BadData(format!("getblock {hash}: not a block")))?;
-        if block.block_hash() != *hash {
-            return Err(ChainSourceError::BadData(format!(
-                "getblock {hash} served {}",
-                block.block_hash()
-            )));
-        }
-        if !block.check_merkle_root() {
-            return Err(ChainSourceError::BadData(format!(
-                "getblock {hash}: merkle root does not match the transactions"
-            )));
-        }
-        Ok(Some(block))
+            .ok_or_else(|| ChainSourceError::BadData(format!("getblock {hash}: not hex")))?;
+        checked_block(hash, &bytes, "getblock").map(Some)
     }
 
     fn header(&self, hash: &BlockHash) -> Result<Option<Header>, ChainSourceError> {
