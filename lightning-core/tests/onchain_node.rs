@@ -7,8 +7,9 @@
 //! without the preimage, a dust HTLC} × {no restart, both nodes restarted
 //! after every block with the mempool emptied (a crash before each
 //! broadcast left the network)} × {no reorg, two reorgs of 1, 3 or 6
-//! blocks (the reorged transactions dropped, so the nodes must rebuild and
-//! rebroadcast them)}.
+//! blocks, a reorg of 2 blocks every 7 through every step of the
+//! resolution (the reorged transactions dropped, so the nodes must rebuild
+//! and rebroadcast them)}.
 //!
 //! Alice is our node under test; Bob is a second `Node` (the peer,
 //! resolving his own side); the cheater is Bob restored from an old copy
@@ -71,7 +72,12 @@ struct Case {
     closer: Closer,
     htlcs: Htlcs,
     restart: bool,
+    /// Depth of each reorg (0: none).
     reorg: usize,
+    /// 0: two reorgs, one early and one during the sweeps; n: one every
+    /// n blocks until block 300 (every step of the resolution undone at
+    /// least once).
+    reorg_every: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,11 +495,15 @@ fn run(case: Case) -> Result<(), String> {
     // The commitment confirms; then blocks until nothing is left to do.
     r.block(false);
     let mut idle = 0;
-    for i in 0..400 {
+    for i in 0..500 {
         // Two reorgs: one early (of 2 or more blocks it undoes the
         // commitment itself, and its first claims), one when `to_local`
         // (CSV 144) and the HTLC claims are being swept.
-        if case.reorg > 0 && (i == 1 || i == 150) {
+        let due = match case.reorg_every {
+            0 => i == 1 || i == 150,
+            n => i % n == 1 && i < 300,
+        };
+        if case.reorg > 0 && due {
             r.reorg(case.reorg);
         }
         r.block(case.restart);
@@ -503,8 +513,9 @@ fn run(case: Case) -> Result<(), String> {
             idle = 0;
         }
         // Past every timelock (HTLC expiries are about 21 blocks out,
-        // `to_self_delay` 144) and quiet for a while.
-        if i > 200 && idle > 10 {
+        // `to_self_delay` 144, counted in blocks of the chain: periodic
+        // reorgs take some back) and quiet for a while.
+        if r.net.chain.best_block().height > start + 200 && idle > 10 {
             break;
         }
     }
@@ -668,13 +679,14 @@ fn matrix() -> Vec<Case> {
                 if closer == Closer::TheirNext && htlcs == Htlcs::None {
                     continue;
                 }
-                for (restart, reorg) in [
-                    (false, 0),
-                    (true, 0),
-                    (false, 1),
-                    (false, 3),
-                    (false, 6),
-                    (true, 6),
+                for (restart, reorg, reorg_every) in [
+                    (false, 0, 0),
+                    (true, 0, 0),
+                    (false, 1, 0),
+                    (false, 3, 0),
+                    (false, 6, 0),
+                    (true, 6, 0),
+                    (true, 2, 7),
                 ] {
                     v.push(Case {
                         anchors,
@@ -682,6 +694,7 @@ fn matrix() -> Vec<Case> {
                         htlcs,
                         restart,
                         reorg,
+                        reorg_every,
                     });
                 }
             }
@@ -748,6 +761,7 @@ fn htlc_deadlines_force_close() {
                 htlcs,
                 restart: false,
                 reorg: 0,
+                reorg_every: 0,
             };
             assert_eq!(run(case), Ok(()), "{case:?}");
             n += 1;
@@ -777,6 +791,9 @@ fn one_case() {
         },
         restart: pick("C_RESTART").is_some(),
         reorg: pick("C_REORG").and_then(|r| r.parse().ok()).unwrap_or(0),
+        reorg_every: pick("C_REORG_EVERY")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0),
     });
     assert_eq!(r, Ok(()));
 }

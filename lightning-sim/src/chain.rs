@@ -87,6 +87,9 @@ pub struct SimChain {
     tx_index: HashMap<Txid, (u32, usize)>,
     /// Blocks disconnected by reorgs, still served by hash.
     stale: HashMap<BlockHash, Block>,
+    /// The best chain's heights by block hash (a lookup by hash was a scan
+    /// hashing every header above it).
+    heights: HashMap<BlockHash, u32>,
     /// In acceptance order, so parents come before children.
     mempool: Vec<MempoolEntry>,
     rejections: Vec<Rejection>,
@@ -109,6 +112,7 @@ impl SimChain {
     pub fn new() -> Self {
         let genesis = bitcoin::constants::genesis_block(Network::Regtest);
         SimChain {
+            heights: HashMap::from([(genesis.block_hash(), 0)]),
             blocks: vec![genesis],
             undo: vec![Vec::new()],
             utxos: HashMap::new(),
@@ -147,6 +151,12 @@ impl SimChain {
     /// The best chain's block at `height`.
     pub fn block_at(&self, height: u32) -> Option<&Block> {
         self.blocks.get(height as usize)
+    }
+
+    /// The height of the best chain's block `hash` (`None` for a stale or
+    /// unknown block).
+    pub fn height_of(&self, hash: &BlockHash) -> Option<u32> {
+        self.heights.get(hash).copied()
     }
 
     /// An unspent confirmed output.
@@ -525,6 +535,7 @@ impl SimChain {
         let block = self.seal_block(height, mtp, txdata);
         let undo: BlockUndo = vec![Vec::new(); block.txdata.len()];
         let hash = block.block_hash();
+        self.heights.insert(hash, self.blocks.len() as u32);
         self.blocks.push(block);
         self.undo.push(undo);
         self.mined += 1;
@@ -598,6 +609,7 @@ impl SimChain {
             undo[0] = self.apply_tx(&coinbase, coinbase.compute_txid(), height, 0, true);
         }
         let hash = block.block_hash();
+        self.heights.insert(hash, self.blocks.len() as u32);
         self.blocks.push(block);
         self.undo.push(undo);
         self.mined += 1;
@@ -783,6 +795,7 @@ impl SimChain {
             return None;
         }
         let block = self.blocks.pop()?;
+        self.heights.remove(&block.block_hash());
         let undo = self.undo.pop().unwrap_or_default();
         for (index, tx) in block.txdata.iter().enumerate().rev() {
             let txid = tx.compute_txid();
@@ -827,11 +840,6 @@ impl ChainSource for SimChain {
         if let Some(block) = self.stale.get(hash) {
             return Ok(Some(block.clone()));
         }
-        Ok(self
-            .blocks
-            .iter()
-            .rev()
-            .find(|block| block.block_hash() == *hash)
-            .cloned())
+        Ok(self.height_of(hash).and_then(|h| self.block_at(h)).cloned())
     }
 }

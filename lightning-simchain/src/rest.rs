@@ -112,10 +112,7 @@ fn headers(state: &State, count: &str, last: &str) -> Result<Reply, Reply> {
     // Core: the headers from `hash` up the best chain; none when `hash`
     // is unknown or not on it (an empty 200).
     let mut bytes = Vec::new();
-    if let Some(height) = (0..=chain.best_block().height)
-        .rev()
-        .find(|h| chain.block_at(*h).map(|b| b.block_hash()) == Some(hash))
-    {
+    if let Some(height) = chain.height_of(&hash) {
         for h in height..height.saturating_add(count) {
             let Some(b) = chain.block_at(h) else { break };
             bytes.extend(serialize(&b.header));

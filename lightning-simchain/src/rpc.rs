@@ -181,35 +181,19 @@ fn help(params: &Value) -> Value {
     }
 }
 
-/// A block's height: its BIP 34 coinbase height when that is where the
-/// best chain has it, else found by scanning the best chain, else (a stale
-/// block) one more than its parent's.
+/// A block's height: the best chain's index, else (a stale block) one
+/// more than its nearest ancestor's on the best chain.
 fn height_of(chain: &SimChain, block: &Block) -> Option<u32> {
-    let hash = block.block_hash();
-    let on_best = |h: u32| chain.block_at(h).map(Block::block_hash) == Some(hash);
-    if let Some(h) = block
-        .bip34_block_height()
-        .ok()
-        .and_then(|h| u32::try_from(h).ok())
-    {
-        if on_best(h) {
-            return Some(h);
-        }
-    }
-    let tip = chain.best_block().height;
-    if let Some(h) = (0..=tip).rev().find(|&h| on_best(h)) {
+    if let Some(h) = chain.height_of(&block.block_hash()) {
         return Some(h);
     }
     let mut cursor = block.header.prev_blockhash;
     let mut depth = 1u32;
     loop {
-        let parent = ChainSource::block(chain, &cursor).ok().flatten()?;
-        if let Some(h) = (0..=tip)
-            .rev()
-            .find(|&h| chain.block_at(h).map(Block::block_hash) == Some(cursor))
-        {
+        if let Some(h) = chain.height_of(&cursor) {
             return h.checked_add(depth);
         }
+        let parent = ChainSource::block(chain, &cursor).ok().flatten()?;
         cursor = parent.header.prev_blockhash;
         depth = depth.checked_add(1)?;
     }
