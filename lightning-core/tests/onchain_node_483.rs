@@ -2,7 +2,9 @@
 //! `Node`, on the simulated chain (every transaction script-verified by
 //! `SimChain` at mempool acceptance), with the channel holding BOLT 2's
 //! `max_accepted_htlcs` maximum, 483 HTLCs, when it goes to chain:
-//! {we close, they close, they publish a revoked commitment} ×
+//! {we close, they close with their current commitment or with their
+//! next one (signed by us, the one before not yet revoked: it removes the
+//! HTLCs Bob fulfilled), they publish a revoked commitment} ×
 //! {static_remotekey, anchors} × {undisturbed, both nodes restarted after
 //! every block (the step's broadcasts lost) with two reorgs of 6 blocks}.
 //!
@@ -42,6 +44,7 @@ use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use lightning_chain::ChainSync;
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, PaymentHash, PaymentPreimage, PaymentStatus};
+use lightning_core::onchain::SpendTag;
 use lightning_sim::SimWallet;
 use lightning_wire::types::ChannelId;
 use node_support::{copy_store, Net, TestNode};
@@ -63,6 +66,10 @@ const DUST_SAT: u64 = 300;
 enum Closer {
     Us,
     Them,
+    /// Bob publishes his next commitment: Alice signed it (it removes the
+    /// HTLCs Bob fulfilled), his `revoke_and_ack` of the one before never
+    /// reached her.
+    TheirNext,
     Revoked,
 }
 
@@ -285,6 +292,52 @@ fn claim(net: &mut Net, specs: &[Spec], deliver: bool) {
     }
 }
 
+/// Delivers every transmission `from_alice` (else from Bob) has for the
+/// other node, and none of the replies. Returns how many were delivered.
+fn drain(net: &mut Net, from_alice: bool) -> usize {
+    let now = net.now;
+    let (from, to) = if from_alice {
+        (&mut net.a, &mut net.b)
+    } else {
+        (&mut net.b, &mut net.a)
+    };
+    let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
+    let mut n = 0;
+    while let Some(bytes) = from.node.poll_transmit(fp) {
+        to.node.handle_bytes(tp, &bytes, now).unwrap();
+        n += 1;
+    }
+    n
+}
+
+/// Bob's next commitment (BOLT 2): Bob fulfills every HTLC he claims; his
+/// `update_fulfill_htlc`s and `commitment_signed` reach Alice, her
+/// `revoke_and_ack` and `commitment_signed` (for his commitment without
+/// them) reach him, and his `revoke_and_ack` never leaves (the connection
+/// drops). Alice claims hers, her fulfills never reaching Bob.
+fn their_next(net: &mut Net, specs: &[Spec]) {
+    let now = net.now;
+    for s in specs.iter().filter(|s| s.claimed && s.alice_offers) {
+        net.b.node.claim_for_hash(s.preimage(), now).unwrap();
+    }
+    assert!(
+        drain(net, false) >= 1,
+        "Bob's fulfills and commitment_signed"
+    );
+    assert!(
+        drain(net, true) >= 1,
+        "Alice's revoke_and_ack and commitment_signed"
+    );
+    assert!(
+        net.b.node.poll_transmit(net.b.peer.unwrap()).is_some(),
+        "Bob owes a revoke_and_ack"
+    );
+    for s in specs.iter().filter(|s| s.claimed && !s.alice_offers) {
+        net.a.node.claim_for_hash(s.preimage(), now).unwrap();
+    }
+    net.disconnect();
+}
+
 fn setup(anchors: bool, closer: Closer, wallets: bool) -> Run {
     let mut net = Net::with_anchors(anchors);
     let id = net.open_channel(CAPACITY, PUSH_MSAT);
@@ -344,6 +397,8 @@ fn setup(anchors: bool, closer: Closer, wallets: bool) -> Run {
         cheater = Some(TestNode::from_store(
             "cheater", net.b.seed, store, &net.chain,
         ));
+    } else if closer == Closer::TheirNext {
+        their_next(&mut net, &specs);
     } else {
         claim(&mut net, &specs, false);
     }
@@ -475,7 +530,7 @@ fn run(anchors: bool, closer: Closer, wallets: bool, shake: Shake) -> Result<(),
     let start = r.net.chain.best_block().height - 8;
     match closer {
         Closer::Us => r.net.a.node.force_close_channel(r.id).unwrap(),
-        Closer::Them => r.net.b.node.force_close_channel(r.id).unwrap(),
+        Closer::Them | Closer::TheirNext => r.net.b.node.force_close_channel(r.id).unwrap(),
         Closer::Revoked => {
             let c = r.cheater.as_mut().unwrap();
             c.node.force_close_channel(r.id).unwrap();
@@ -538,7 +593,9 @@ fn run(anchors: bool, closer: Closer, wallets: bool, shake: Shake) -> Result<(),
             return Err("another transaction spent the funding output".into());
         }
         // The commitment holds every non-dust HTLC; the dust ones are
-        // trimmed.
+        // trimmed. Bob's next one lacks those of his fulfills that Alice's
+        // `commitment_signed` covered (their value is in his main output),
+        // at least one: the rest are still outputs, his by the preimage.
         let by_amount: HashMap<u64, Spec> = r
             .specs
             .iter()
@@ -550,10 +607,18 @@ fn run(anchors: bool, closer: Closer, wallets: bool, shake: Shake) -> Result<(),
             .iter()
             .filter(|o| by_amount.contains_key(&o.value.to_sat()))
             .count();
-        if htlc_outputs != HTLCS - DUST {
+        let fulfilled_by_bob = r
+            .specs
+            .iter()
+            .filter(|s| s.alice_offers && s.claimed)
+            .count();
+        let expected = match closer {
+            Closer::TheirNext => (HTLCS - DUST - fulfilled_by_bob)..=(HTLCS - DUST - 1),
+            _ => (HTLCS - DUST)..=(HTLCS - DUST),
+        };
+        if !expected.contains(&htlc_outputs) {
             return Err(format!(
-                "the commitment has {htlc_outputs} HTLC outputs, expected {}",
-                HTLCS - DUST
+                "the commitment has {htlc_outputs} HTLC outputs, expected {expected:?}"
             ));
         }
         let txs = all_txs(&r.net.chain);
@@ -650,6 +715,17 @@ fn run(anchors: bool, closer: Closer, wallets: bool, shake: Shake) -> Result<(),
             }
         }
         let closing = r.net.a.node.list_channels()[0].closing;
+        let named = match closer {
+            Closer::Us => SpendTag::Holder,
+            Closer::Them => SpendTag::CounterpartyCurrent,
+            Closer::TheirNext => SpendTag::CounterpartyNext,
+            Closer::Revoked => SpendTag::CounterpartyRevoked,
+        };
+        if closing.map(|c| c.spent_by) != Some(named) {
+            return Err(format!(
+                "the spend was named {closing:?}, expected {named:?}"
+            ));
+        }
         if !closing.is_some_and(|c| c.resolved) {
             return Err(format!("not resolved: {closing:?}"));
         }
@@ -764,4 +840,28 @@ fn htlcs_483_revoked_anchors_restarts_reorgs() {
 #[test]
 fn htlcs_483_we_close_anchors_wallet_restarts_reorgs() {
     assert_eq!(run(true, Closer::Us, true, SHAKEN), Ok(()));
+}
+
+/// Bob publishes his next commitment, the one that removes the HTLCs he
+/// fulfilled (his `revoke_and_ack` of the one before never reached
+/// Alice), undisturbed and shaken.
+#[test]
+fn htlcs_483_their_next_static_remotekey() {
+    assert_eq!(
+        run(false, Closer::TheirNext, false, Shake::default()),
+        Ok(())
+    );
+}
+
+#[test]
+fn htlcs_483_their_next_anchors() {
+    assert_eq!(
+        run(true, Closer::TheirNext, false, Shake::default()),
+        Ok(())
+    );
+}
+
+#[test]
+fn htlcs_483_their_next_anchors_restarts_reorgs() {
+    assert_eq!(run(true, Closer::TheirNext, false, SHAKEN), Ok(()));
 }

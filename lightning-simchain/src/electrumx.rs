@@ -122,9 +122,16 @@ impl ElectrumX {
         std::fs::read_to_string(self.dir.join("electrumx.log")).unwrap_or_default()
     }
 
-    /// The last 16 KiB of its log (at info level it logs its progress).
+    /// The last 16 KiB of its log (at info level it logs its progress),
+    /// without its line per client connection (a stalled wait once showed
+    /// nothing but the waiter's own 2,300 polls).
     pub fn log_tail(&self) -> String {
-        let log = self.log();
+        let log: String = self
+            .log()
+            .lines()
+            .filter(|l| !(l.starts_with("INFO:ElectrumX:[") && l.ends_with(" total")))
+            .flat_map(|l| [l, "\n"])
+            .collect();
         let mut from = log.len().saturating_sub(16 * 1024);
         while !log.is_char_boundary(from) {
             from += 1;
@@ -153,8 +160,14 @@ impl ElectrumX {
                 Err(e) => last = format!("asking its tip failed: {e}"),
             }
             if Instant::now() > deadline {
+                // The whole log outlives the test's temporary directory.
+                let kept = self.dir.with_extension("failed.log");
+                let kept = match std::fs::write(&kept, self.log()) {
+                    Ok(()) => format!("whole log kept at {}", kept.display()),
+                    Err(e) => format!("could not keep the whole log: {e}"),
+                };
                 return Err(StartError(format!(
-                    "ElectrumX did not reach height {height} in {timeout:?} ({last}); its log's end:\n{}",
+                    "ElectrumX did not reach height {height} in {timeout:?} ({last}; {kept}); its log's end, without its per-connection lines:\n{}",
                     self.log_tail()
                 )));
             }
