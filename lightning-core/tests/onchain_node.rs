@@ -121,25 +121,6 @@ fn shuttle_until(net: &mut Net, stop: &dyn Fn(&Net) -> bool) -> bool {
     panic!("never quiet");
 }
 
-/// Delivers every transmission `from_alice` (else from Bob) has for the
-/// other node (one may carry several messages), and none of the replies.
-/// Returns how many were delivered.
-fn drain(net: &mut Net, from_alice: bool) -> usize {
-    let now = net.now;
-    let (from, to) = if from_alice {
-        (&mut net.a, &mut net.b)
-    } else {
-        (&mut net.b, &mut net.a)
-    };
-    let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
-    let mut n = 0;
-    while let Some(bytes) = from.node.poll_transmit(fp) {
-        to.node.handle_bytes(tp, &bytes, now).unwrap();
-        n += 1;
-    }
-    n
-}
-
 /// The exchange that gives Bob his next commitment (BOLT 2): Bob holds
 /// Alice's `commitment_signed` for it, and his `revoke_and_ack` of the
 /// one before never reaches her (the connection drops). What the new
@@ -181,30 +162,30 @@ fn their_next(net: &mut Net, htlcs: Htlcs) -> PaymentHash {
                 11_000_000
             };
             let hash = pay(net, true, amount);
-            assert!(drain(net, true) >= 1, "update_add_htlc, commitment_signed");
+            assert!(net.drain(true) >= 1, "update_add_htlc, commitment_signed");
             hash
         }
         Htlcs::ReceivedNoPreimage => {
             let hash = pay(net, false, 14_000_000);
-            assert!(drain(net, false) >= 1, "update_add_htlc, commitment_signed");
-            assert!(drain(net, true) >= 1, "revoke_and_ack, commitment_signed");
+            assert!(net.drain(false) >= 1, "update_add_htlc, commitment_signed");
+            assert!(net.drain(true) >= 1, "revoke_and_ack, commitment_signed");
             hash
         }
         Htlcs::OfferedPeerHasPreimage => {
             let hash = net.hold(true, 12_000_000, 0x51);
             net.b.node.claim_for_hash(preimage(0x51), now).unwrap();
             assert!(
-                drain(net, false) >= 1,
+                net.drain(false) >= 1,
                 "update_fulfill_htlc, commitment_signed"
             );
-            assert!(drain(net, true) >= 1, "revoke_and_ack, commitment_signed");
+            assert!(net.drain(true) >= 1, "revoke_and_ack, commitment_signed");
             hash
         }
         Htlcs::ReceivedWithPreimage => {
             let hash = net.hold(false, 13_000_000, 0x52);
             net.a.node.claim_for_hash(preimage(0x52), now).unwrap();
             assert!(
-                drain(net, true) >= 1,
+                net.drain(true) >= 1,
                 "update_fulfill_htlc, commitment_signed"
             );
             hash

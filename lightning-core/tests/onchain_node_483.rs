@@ -292,24 +292,6 @@ fn claim(net: &mut Net, specs: &[Spec], deliver: bool) {
     }
 }
 
-/// Delivers every transmission `from_alice` (else from Bob) has for the
-/// other node, and none of the replies. Returns how many were delivered.
-fn drain(net: &mut Net, from_alice: bool) -> usize {
-    let now = net.now;
-    let (from, to) = if from_alice {
-        (&mut net.a, &mut net.b)
-    } else {
-        (&mut net.b, &mut net.a)
-    };
-    let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
-    let mut n = 0;
-    while let Some(bytes) = from.node.poll_transmit(fp) {
-        to.node.handle_bytes(tp, &bytes, now).unwrap();
-        n += 1;
-    }
-    n
-}
-
 /// Bob's next commitment (BOLT 2): Bob fulfills every HTLC he claims; his
 /// `update_fulfill_htlc`s and `commitment_signed` reach Alice, her
 /// `revoke_and_ack` and `commitment_signed` (for his commitment without
@@ -321,11 +303,11 @@ fn their_next(net: &mut Net, specs: &[Spec]) {
         net.b.node.claim_for_hash(s.preimage(), now).unwrap();
     }
     assert!(
-        drain(net, false) >= 1,
+        net.drain(false) >= 1,
         "Bob's fulfills and commitment_signed"
     );
     assert!(
-        drain(net, true) >= 1,
+        net.drain(true) >= 1,
         "Alice's revoke_and_ack and commitment_signed"
     );
     assert!(

@@ -72,6 +72,19 @@ fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..end]).trim().to_owned()
 }
 
+/// A reply's status and its whole body (up to [`MAX_REPLY`]).
+fn status_and_body(
+    mut reply: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, Vec<u8>), ureq::Error> {
+    let status = reply.status().as_u16();
+    let body = reply
+        .body_mut()
+        .with_config()
+        .limit(MAX_REPLY)
+        .read_to_vec()?;
+    Ok((status, body))
+}
+
 /// One agent for both interfaces.
 #[derive(Clone)]
 pub(super) struct Http {
@@ -120,20 +133,15 @@ impl Http {
         body: &impl serde::Serialize,
     ) -> Result<R, jsonrpc::Error> {
         let bytes = serde_json::to_vec(body)?;
-        let mut reply = self
+        let reply = self
             .agent
             .post(&self.endpoint.rpc)
             .header("Authorization", &self.authorization)
             .header("Content-Type", "application/json")
             .send(&bytes[..])
             .map_err(|e| jsonrpc::Error::Transport(Box::new(e)))?;
-        let status = reply.status().as_u16();
-        let body = reply
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY)
-            .read_to_vec()
-            .map_err(|e| jsonrpc::Error::Transport(Box::new(e)))?;
+        let (status, body) =
+            status_and_body(reply).map_err(|e| jsonrpc::Error::Transport(Box::new(e)))?;
         match serde_json::from_slice(&body) {
             Ok(value) => Ok(value),
             // A 401, or Core's work queue full (503): no JSON in the body.
@@ -149,14 +157,8 @@ impl Http {
     /// other status or a transport failure as an error.
     pub(super) fn rest_get(&self, path: &str) -> Result<RestReply, String> {
         let url = format!("{}{path}", self.endpoint.base);
-        let mut reply = self.agent.get(&url).call().map_err(|e| e.to_string())?;
-        let status = reply.status().as_u16();
-        let body = reply
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY)
-            .read_to_vec()
-            .map_err(|e| e.to_string())?;
+        let reply = self.agent.get(&url).call().map_err(|e| e.to_string())?;
+        let (status, body) = status_and_body(reply).map_err(|e| e.to_string())?;
         match status {
             200 => Ok(RestReply::Body(body)),
             404 if body.iter().all(u8::is_ascii_whitespace) => Ok(RestReply::Disabled),

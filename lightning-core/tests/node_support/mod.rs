@@ -409,6 +409,26 @@ impl Net {
         }
     }
 
+    /// Delivers every transmission `from_alice` (else from Bob) has for
+    /// the other node (one may carry several messages), and none of the
+    /// replies: a test stops an exchange between two messages. Returns
+    /// how many were delivered.
+    pub fn drain(&mut self, from_alice: bool) -> usize {
+        let now = self.now;
+        let (from, to) = if from_alice {
+            (&mut self.a, &mut self.b)
+        } else {
+            (&mut self.b, &mut self.a)
+        };
+        let (fp, tp) = (from.peer.unwrap(), to.peer.unwrap());
+        let mut n = 0;
+        while let Some(bytes) = from.node.poll_transmit(fp) {
+            to.node.handle_bytes(tp, &bytes, now).unwrap();
+            n += 1;
+        }
+        n
+    }
+
     /// Moves bytes both ways until both nodes are quiet.
     pub fn shuttle(&mut self) {
         for _ in 0..100_000 {
