@@ -17,6 +17,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, Script, Transaction, TxMerkleNode, Txid};
 use esplora_client::{BlockingClient, Error as ClientError};
 
+use crate::block_check::check_block;
 use crate::fee_cache::{CachedFeeEstimator, FeeConfig, FeeUpdate};
 use crate::{
     BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
@@ -171,17 +172,7 @@ impl ChainSource for EsploraSource {
     fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainSourceError> {
         let block = self.client.get_block_by_hash(hash).map_err(classify)?;
         if let Some(b) = &block {
-            if b.block_hash() != *hash {
-                return Err(ChainSourceError::BadData(format!(
-                    "asked for block {hash}, got {}",
-                    b.block_hash()
-                )));
-            }
-            if !b.check_merkle_root() {
-                return Err(ChainSourceError::BadData(format!(
-                    "block {hash}: transactions do not match the merkle root"
-                )));
-            }
+            check_block(hash, b, "block")?;
         }
         Ok(block)
     }

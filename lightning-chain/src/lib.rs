@@ -36,6 +36,8 @@
 #![warn(missing_docs)]
 
 mod best_block;
+#[cfg(any(feature = "bitcoind", feature = "esplora"))]
+mod block_check;
 mod broadcast;
 mod confirm;
 mod fee;

@@ -39,6 +39,7 @@ use bitcoin::{Block, BlockHash, Transaction, Txid};
 use jsonrpc::Error as ClientError;
 use serde_json::{json, Value};
 
+use crate::block_check::check_block;
 use crate::fee_cache::{fee_rate_from_btc_per_kvb, CachedFeeEstimator, FeeConfig, FeeUpdate};
 use crate::{
     BestBlock, Broadcaster, ChainSource, ChainSourceError, ConfirmationTarget, FeeEstimator,
@@ -412,17 +413,7 @@ impl BitcoindSource {
 fn checked_block(hash: &BlockHash, bytes: &[u8], what: &str) -> Result<Block, ChainSourceError> {
     let block: Block = bitcoin::consensus::deserialize(bytes)
         .map_err(|e| ChainSourceError::BadData(format!("{what} {hash}: not a block: {e}")))?;
-    if block.block_hash() != *hash {
-        return Err(ChainSourceError::BadData(format!(
-            "{what} {hash} served {}",
-            block.block_hash()
-        )));
-    }
-    if !block.check_merkle_root() {
-        return Err(ChainSourceError::BadData(format!(
-            "{what} {hash}: merkle root does not match the transactions"
-        )));
-    }
+    check_block(hash, &block, what)?;
     Ok(block)
 }
 
