@@ -10,11 +10,14 @@
 //! - [`noise`]: the BOLT 8 Noise_XK handshake and encrypted transport, as a
 //!   sans-IO state machine.
 //! - [`bolt11`]: BOLT 11 invoices: parse and verify, build and sign.
+//! - [`bolt12`]: BOLT 12 offers, invoice requests and invoices: text form,
+//!   Merkle signatures, readers' rules.
 #![forbid(unsafe_code)]
 
 pub mod amount;
 pub mod bigsize;
 pub mod bolt11;
+pub mod bolt12;
 pub mod codec;
 pub mod features;
 pub mod msgs;
