@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bolt11;
+pub mod bolt12;
 pub mod channel;
 pub mod gossip;
 pub mod node;

@@ -52,6 +52,12 @@ macro_rules! forward_key_traits {
             ) -> Result<ecdsa::RecoverableSignature, KeyError> {
                 (**self).sign_invoice(invoice)
             }
+            fn sign_bolt12_invoice(
+                &self,
+                invoice: &lightning_wire::bolt12::UnsignedBolt12Invoice,
+            ) -> Result<secp256k1::schnorr::Signature, KeyError> {
+                (**self).sign_bolt12_invoice(invoice)
+            }
         }
 
         impl<T: ChannelSignerProvider + ?Sized> ChannelSignerProvider for $ptr {

@@ -199,6 +199,14 @@ impl NodeSigner for KeysManager {
             &self.node_secret,
         ))
     }
+
+    fn sign_bolt12_invoice(
+        &self,
+        invoice: &lightning_wire::bolt12::UnsignedBolt12Invoice,
+    ) -> Result<secp256k1::schnorr::Signature, KeyError> {
+        let keypair = secp256k1::Keypair::from_secret_key(SECP256K1, &self.node_secret);
+        Ok(SECP256K1.sign_schnorr_no_aux_rand(&Message::from_digest(invoice.digest()), &keypair))
+    }
 }
 
 /// BOLT 11 invoices are signed with the node key (as

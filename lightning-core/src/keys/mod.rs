@@ -164,6 +164,24 @@ pub trait NodeSigner {
         &self,
         invoice: &UnsignedInvoice<'_>,
     ) -> Result<ecdsa::RecoverableSignature, KeyError>;
+    /// Sign a BOLT 12 invoice with the node key: a BIP 340 signature of
+    /// `invoice.digest()` (BOLT 12 "Signature Calculation"; the invoice's
+    /// `invoice_node_id` is the node id when our offer names it as
+    /// `offer_issuer_id`). The signer may read the invoice from
+    /// `invoice.as_bytes()` and refuse.
+    ///
+    /// The default refuses, so a signer written before BOLT 12 keeps
+    /// working; the node then answers invoice requests with an
+    /// `invoice_error`.
+    fn sign_bolt12_invoice(
+        &self,
+        invoice: &lightning_wire::bolt12::UnsignedBolt12Invoice,
+    ) -> Result<secp256k1::schnorr::Signature, KeyError> {
+        let _ = invoice;
+        Err(KeyError::Unavailable(
+            "this signer does not sign BOLT 12 invoices".into(),
+        ))
+    }
 }
 
 /// ECDH with the node key, as onion peeling (BOLT 4) needs it: implemented

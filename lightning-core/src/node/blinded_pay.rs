@@ -77,6 +77,20 @@ impl Node {
         paths: Vec<BlindedPaymentPath>,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        let max_parts = self.config.payment_max_parts;
+        self.pay_blinded_paths_split(payment_hash, amount_msat, paths, max_parts, now)
+    }
+
+    /// [`Node::pay_blinded_paths`] in at most `max_parts` parts (1: one
+    /// HTLC, as a BOLT 12 invoice without the MPP feature requires).
+    pub(super) fn pay_blinded_paths_split(
+        &mut self,
+        payment_hash: PaymentHash,
+        amount_msat: u64,
+        paths: Vec<BlindedPaymentPath>,
+        max_parts: u8,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
         self.now = now;
         if let Some(p) = self.payments.get(&payment_hash) {
             if p.status != PaymentStatus::Failed {
@@ -85,6 +99,7 @@ impl Node {
         }
         let target = super::blinded_target::BlindedTarget {
             paths: paths.clone(),
+            single_part: max_parts <= 1,
         };
         // Paths we introduce ourselves that we cannot pay over are dropped
         // here (the router sees only their introduction node, us).
@@ -94,8 +109,8 @@ impl Node {
         }
         let mut params = RouteParams::for_blinded_paths(usable, Msat(amount_msat));
         params.max_total_fee = Some(Msat(self.config.payment_max_fee_msat(amount_msat)));
-        params.max_path_count = self.config.payment_max_parts.max(1);
-        params.allow_mpp = self.config.payment_max_parts > 1;
+        params.max_path_count = max_parts.max(1);
+        params.allow_mpp = max_parts > 1;
         params.max_total_cltv_expiry_delta = params
             .max_total_cltv_expiry_delta
             .saturating_sub(CLTV_SLACK);

@@ -9,7 +9,9 @@
 //! `fee_proportional_millionths` u32, `cltv_expiry_delta` u16,
 //! `htlc_minimum_msat` u64, `htlc_maximum_msat` u64, `u16` length and
 //! features), `u8` number of hops, per hop `blinded_node_id` (33) and `u16`
-//! length and `encrypted_recipient_data`.
+//! length and `encrypted_recipient_data`. Then, optionally, one flags byte
+//! (bit 0: pay in a single part, for a BOLT 12 invoice without the MPP
+//! feature); a target written before it has none and may be split.
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_router::{BlindedHop, BlindedPayInfo, BlindedPaymentPath, NodeId};
@@ -21,6 +23,9 @@ use crate::amount::Msat;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct BlindedTarget {
     pub paths: Vec<BlindedPaymentPath>,
+    /// One HTLC only (BOLT 12: without the invoice's MPP feature the payer
+    /// "MUST NOT use multiple parts"), on retries too.
+    pub single_part: bool,
 }
 
 impl BlindedTarget {
@@ -44,6 +49,9 @@ impl BlindedTarget {
                 v.extend(h.blinded_node_id.serialize());
                 put_bytes(&mut v, &h.encrypted_recipient_data);
             }
+        }
+        if self.single_part {
+            v.push(1);
         }
         v
     }
@@ -79,10 +87,13 @@ impl BlindedTarget {
                 payinfo,
             });
         }
-        if !r.0.is_empty() {
-            return Err(DecodeError::invalid("blinded target: trailing bytes"));
-        }
-        Ok(BlindedTarget { paths })
+        let single_part = match r.0 {
+            [] => false,
+            // Written only when set: one canonical form.
+            [1] => true,
+            _ => return Err(DecodeError::invalid("blinded target: trailing bytes")),
+        };
+        Ok(BlindedTarget { paths, single_part })
     }
 }
 
@@ -151,11 +162,19 @@ mod tests {
                 features: vec![0x02],
             },
         };
-        let t = BlindedTarget {
+        let mut t = BlindedTarget {
             paths: vec![path(1), path(9)],
+            single_part: false,
         };
         let bytes = t.encode();
         assert_eq!(BlindedTarget::decode(&bytes).unwrap(), t);
+        t.single_part = true;
+        let flagged = t.encode();
+        assert_eq!(flagged.len(), bytes.len() + 1);
+        assert_eq!(BlindedTarget::decode(&flagged).unwrap(), t);
+        let mut two = flagged.clone();
+        two.push(1);
+        assert!(BlindedTarget::decode(&two).is_err());
         for cut in [0, 1, 50, bytes.len() - 1] {
             assert!(BlindedTarget::decode(&bytes[..cut]).is_err(), "{cut}");
         }

@@ -212,7 +212,7 @@ impl Node {
         Ok(invoice)
     }
 
-    fn keys_random(&self) -> [u8; 32] {
+    pub(super) fn keys_random(&self) -> [u8; 32] {
         self.entropy.random_bytes()
     }
 

@@ -57,6 +57,7 @@ mod balances;
 mod blinded_intro;
 mod blinded_pay;
 mod blinded_target;
+mod bolt12;
 mod builder;
 mod bumping;
 mod chain;
@@ -121,6 +122,7 @@ use crate::peer::PeerManager;
 
 pub use backup::RecoveredChannel;
 pub use balances::ClaimableBalance;
+pub use bolt12::{InvoiceRequestParams, OfferParams};
 pub use builder::{BuildError, NodeBuilder};
 pub use config::{
     ForwardingConfig, InboundLimits, NodeConfig, DEFAULT_MAX_FINAL_CLTV_EXPIRY_DELTA,

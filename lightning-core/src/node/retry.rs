@@ -757,7 +757,9 @@ impl Node {
                 Target::Keysend(k) => Some(keysend_params(k, amount_msat, &retry, &self.config)),
                 Target::Blinded(b) => {
                     let (left, _) = self.blinded_paths_left(&b.paths, &retry.excluded_nodes);
-                    Some(blinded_params(&left, amount_msat, &retry, &self.config))
+                    let p = blinded_params(&left, amount_msat, &retry, &self.config);
+                    // BOLT 12: an invoice without MPP is paid in one part.
+                    Some(if b.single_part { single_path(&p) } else { p })
                 }
             };
             let Some(mut params) = params else {

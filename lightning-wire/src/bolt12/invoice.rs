@@ -44,25 +44,17 @@ impl Bolt12Invoice {
     /// the expected amount), `invoice_created_at`, the payment hash, the
     /// paths and one `blinded_payinfo` per path. The result is read back
     /// with [`Self::from_bytes`] and checked against the request with
-    /// [`Self::check_answers`].
+    /// [`Self::check_answers`]. A signer that keeps the key elsewhere uses
+    /// [`UnsignedBolt12Invoice`].
     pub fn for_request(
         request: &InvoiceRequest,
-        mut fields: InvoiceFields,
+        fields: InvoiceFields,
         node: &Keypair,
     ) -> Result<Bolt12Invoice, Bolt12Error> {
-        fields.node_id = Some(node.public_key());
-        let mut w = TlvStreamWriter::new();
-        fields.put(&mut w);
-        let mut bytes = w.into_bytes();
-        bytes.extend(filter_records(
-            request.as_bytes(),
-            &super::invoice_request::INVREQ_TYPES,
-        ));
-        let bytes = sort_stream(&bytes)?;
-        let sig = merkle::sign(MESSAGE_NAME, "signature", &bytes, node)?;
-        let invoice = Bolt12Invoice::from_bytes(append_signature(bytes, &sig))?;
-        invoice.check_answers(request)?;
-        Ok(invoice)
+        let unsigned = UnsignedBolt12Invoice::new(request, fields, node.public_key())?;
+        let sig = secp256k1::SECP256K1
+            .sign_schnorr_no_aux_rand(&secp256k1::Message::from_digest(unsigned.digest()), node);
+        unsigned.sign(sig, request)
     }
 
     /// Reads and checks an invoice (BOLT 12, "Invoices", the reader):
@@ -272,6 +264,62 @@ impl Bolt12Invoice {
     /// The TLV stream, signature included.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+/// An invoice before its signature: the bytes `invoice_node_id` signs
+/// and the digest of BOLT 12 "Signature Calculation", for a signer that
+/// keeps the node key out of the caller's reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedBolt12Invoice {
+    bytes: Vec<u8>,
+    digest: [u8; 32],
+}
+
+impl UnsignedBolt12Invoice {
+    /// The answer to `request` with `fields`, `invoice_node_id` set to
+    /// `node_id` (see [`Bolt12Invoice::for_request`]).
+    pub fn new(
+        request: &InvoiceRequest,
+        mut fields: InvoiceFields,
+        node_id: PublicKey,
+    ) -> Result<UnsignedBolt12Invoice, Bolt12Error> {
+        fields.node_id = Some(node_id);
+        let mut w = TlvStreamWriter::new();
+        fields.put(&mut w);
+        let mut bytes = w.into_bytes();
+        bytes.extend(filter_records(
+            request.as_bytes(),
+            &super::invoice_request::INVREQ_TYPES,
+        ));
+        let bytes = sort_stream(&bytes)?;
+        let root = merkle::merkle_root(&bytes)?
+            .ok_or_else(|| Bolt12Error::invalid("an invoice with no field"))?;
+        let digest = merkle::signature_digest(MESSAGE_NAME, "signature", &root);
+        Ok(UnsignedBolt12Invoice { bytes, digest })
+    }
+
+    /// The 32 bytes `invoice_node_id` signs with BIP 340:
+    /// `H("lightninginvoicesignature", merkle_root)`.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// The TLV stream without its signature.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Adds `sig` and reads the result back, checked as any invoice and
+    /// against `request`.
+    pub fn sign(
+        self,
+        sig: Signature,
+        request: &InvoiceRequest,
+    ) -> Result<Bolt12Invoice, Bolt12Error> {
+        let invoice = Bolt12Invoice::from_bytes(append_signature(self.bytes, &sig))?;
+        invoice.check_answers(request)?;
+        Ok(invoice)
     }
 }
 

@@ -44,7 +44,13 @@ fn branch(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
 
 /// Each record of a TLV stream as `(type, whole record bytes)`; the
 /// framing is checked (a truncated record is an error).
-pub(crate) fn records(stream: &[u8]) -> Result<Vec<(u64, &[u8])>, DecodeError> {
+///
+/// ```
+/// use lightning_wire::bolt12::merkle::records;
+/// assert_eq!(records(&[1, 1, 7, 3, 0]).unwrap(), vec![(1, &[1u8, 1, 7][..]), (3, &[3u8, 0][..])]);
+/// assert!(records(&[1, 2, 7]).is_err());
+/// ```
+pub fn records(stream: &[u8]) -> Result<Vec<(u64, &[u8])>, DecodeError> {
     let mut r = Reader::new(stream);
     let mut out = Vec::new();
     while !r.is_empty() {

@@ -80,7 +80,9 @@ use core::ops::RangeInclusive;
 pub use fields::{
     feature_bits, unknown_required_bit, Bip353Name, InvoiceFields, InvreqFields, OfferFields,
 };
-pub use invoice::{Bolt12Invoice, DEFAULT_RELATIVE_EXPIRY, KNOWN_INVOICE_FEATURES};
+pub use invoice::{
+    Bolt12Invoice, UnsignedBolt12Invoice, DEFAULT_RELATIVE_EXPIRY, KNOWN_INVOICE_FEATURES,
+};
 pub use invoice_error::InvoiceError;
 pub use invoice_request::{InvoiceRequest, INVREQ_TYPES};
 pub use offer::{Offer, OFFER_TYPES};
