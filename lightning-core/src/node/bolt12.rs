@@ -28,9 +28,11 @@
 //!   we asked (`invreq_amount`) or the offer's price; it is paid over its
 //!   usable paths, in one part unless it sets the MPP feature.
 //!
-//! Sending requests and invoices in onion messages (BOLT 4 "Onion
-//! Messages") is not done here: the host carries them (an `lnr1...` and
-//! an `lni1...` string, or the bytes) between payer and payee.
+//! Offers carry up to 2 `offer_paths` through our connected channel peers
+//! (and still name us as `offer_issuer_id`), so a payer that is not our
+//! peer reaches us. Requests and invoices travel in onion messages
+//! (`offers_flow`, [`Node::pay_offer`]); the functions here also serve a
+//! host that carries them itself (as `lnr1...` and `lni1...` strings).
 
 use bitcoin::hashes::{sha256, Hash, HashEngine, Hmac, HmacEngine};
 use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
@@ -76,6 +78,9 @@ pub struct InvoiceRequestParams {
 /// How many of our blinded paths an invoice carries at most.
 const INVOICE_PATHS: usize = 3;
 
+/// How many onion message paths an offer carries at most.
+const OFFER_PATHS: usize = 2;
+
 /// Length of the nonce and of the tag in our `offer_metadata`.
 const OFFER_NONCE_LEN: usize = 16;
 const OFFER_TAG_LEN: usize = 16;
@@ -114,9 +119,21 @@ impl Node {
             issuer_id: Some(self.node_id()),
             ..OfferFields::default()
         };
+        let nonce: [u8; OFFER_NONCE_LEN] = self.keys_random_16();
+        // Paths through our channel peers, so a payer that is not our peer
+        // reaches us (BOLT 12: a node reachable only by private channels
+        // "MUST include `offer_paths`"); our hop's `path_id` binds a
+        // request to this offer's nonce (`offers_flow`).
+        if self
+            .channels
+            .values()
+            .any(|e| self.is_connected(&e.counterparty))
+        {
+            let path_id = self.offer_path_id(&nonce)?;
+            fields.paths = Some(self.onion_message_paths_to_us(&path_id, OFFER_PATHS)?);
+        }
         // The tag covers every other record: write them once without it.
         let bare = Offer::new(fields.clone()).map_err(|e| NodeError::Invoice(e.to_string()))?;
-        let nonce: [u8; OFFER_NONCE_LEN] = self.keys_random_16();
         let tag = self.offer_tag(&nonce, bare.as_bytes())?;
         fields.metadata = Some([nonce.as_slice(), &tag].concat());
         Offer::new(fields).map_err(|e| NodeError::Invoice(e.to_string()))
@@ -324,6 +341,17 @@ impl Node {
         let mut tag = [0u8; OFFER_TAG_LEN];
         tag.copy_from_slice(&full[..OFFER_TAG_LEN]);
         Ok(tag)
+    }
+
+    /// The `path_id` of our hop in an offer's paths: the offer's nonce and
+    /// a 16-byte HMAC of it, so a request that names the offer's nonce
+    /// proves it came over one of the offer's paths.
+    pub(super) fn offer_path_id(&self, nonce: &[u8]) -> Result<Vec<u8>, NodeError> {
+        let key = self.bolt12_secret(b"offer path")?;
+        let mut e = HmacEngine::<sha256::Hash>::new(&key);
+        e.input(nonce);
+        let mac = Hmac::<sha256::Hash>::from_engine(e).to_byte_array();
+        Ok([nonce, &mac[..16]].concat())
     }
 
     /// The payer key of a request with `metadata`:

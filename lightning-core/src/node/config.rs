@@ -242,6 +242,9 @@ impl NodeConfig {
         // on those we get back (`node/attribution.rs`, `outcomes.rs`).
         // Clearing it stops the node from sending any.
         f.set_optional(Feature::AttributionData);
+        // BOLT 4 onion messages: forwarded for peers, and BOLT 12's
+        // requests and invoices (`node/onion_messages.rs`).
+        f.set_optional(Feature::OnionMessages);
         f
     }
 

@@ -259,6 +259,26 @@ pub enum Event {
         /// The last height at which a claim is still safe.
         claim_deadline_height: u32,
     },
+    /// The invoice for an offer we are paying ([`Node::pay_offer`](super::Node::pay_offer))
+    /// arrived, answered our request and is being paid: `PaymentSent` or
+    /// `PaymentFailed` for `payment_hash` follows.
+    OfferInvoiceReceived {
+        /// What `pay_offer` returned.
+        offer_payment_id: super::OfferPaymentId,
+        /// The invoice's payment hash.
+        payment_hash: PaymentHash,
+        /// The invoice's amount.
+        amount_msat: Msat,
+    },
+    /// Paying an offer ended before any HTLC was sent: the issuer answered
+    /// with an `invoice_error`, its invoice was refused, or none came in
+    /// time.
+    OfferPaymentFailed {
+        /// What `pay_offer` returned.
+        offer_payment_id: super::OfferPaymentId,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A forwarded HTLC ([`Node::list_forwards`](super::Node::list_forwards)).

@@ -90,6 +90,7 @@ impl Node {
         self.payment_retries_timer();
         self.mpp_deadlines();
         self.forward_prune_timer();
+        self.expire_offer_requests();
         let _ = self.finish();
     }
 
@@ -100,6 +101,7 @@ impl Node {
             self.gossip_next_timeout(),
             self.payment_retries_next_timeout(),
             self.mpp_next_timeout(),
+            self.offer_requests_next_timeout(),
         ]
         .into_iter()
         .flatten()

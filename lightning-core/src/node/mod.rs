@@ -86,7 +86,9 @@ mod keysend_routed;
 mod mempool;
 mod mpp;
 mod mpp_send;
+mod offers_flow;
 mod onchain;
+mod onion_messages;
 mod outbox;
 mod outcomes;
 mod payments;
@@ -152,6 +154,11 @@ pub use mempool::{
     MempoolScan, MAX_MEMPOOL_COMMITMENTS, MAX_MEMPOOL_INPUTS_PER_CALL, MAX_MEMPOOL_TXS_PER_CALL,
 };
 pub use mpp::MppReceiveConfig;
+pub use offers_flow::{
+    OfferPaymentId, INVOICE_ERROR_TYPE, INVOICE_REQUEST_TYPE, INVOICE_TYPE,
+    MAX_PENDING_OFFER_REQUESTS, OFFER_REQUEST_TIMEOUT,
+};
+pub use onion_messages::{OnionMessageStats, MAX_MESSAGES_PER_PEER_PER_SECOND};
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
 pub use retry::PayOptions;
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
@@ -296,6 +303,10 @@ pub struct Node {
     backup: backup::BackupState,
     /// BOLT 1 peer storage: peers' blobs and ours ([`peer_storage`]).
     peer_storage: peer_storage::PeerStorageState,
+    /// BOLT 4 onion messages: counts and rate windows ([`onion_messages`]).
+    onion_messages: onion_messages::OnionMessenger,
+    /// BOLT 12 requests waiting for an invoice ([`offers_flow`]).
+    offers: offers_flow::OffersState,
     /// The public graph, its sync, the router and the scorer
     /// ([`graph`], [`routing`]).
     public_graph: graph::PublicGraph,

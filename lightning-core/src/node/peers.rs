@@ -238,6 +238,7 @@ impl Node {
                 return;
             }
             Message::PeerStorage(m) => return self.on_peer_storage(node_id, m.blob),
+            Message::OnionMessage(m) => return self.on_onion_message(node_id, m),
             Message::PeerStorageRetrieval(m) => {
                 return self.on_peer_storage_retrieval(node_id, &m.blob)
             }

@@ -95,6 +95,8 @@ impl Node {
             history_seen: BTreeMap::new(),
             backup: Default::default(),
             peer_storage: Default::default(),
+            onion_messages: Default::default(),
+            offers: Default::default(),
             forwards: BTreeMap::new(),
             forwards_by_out: BTreeMap::new(),
             forward_pruned_at: None,

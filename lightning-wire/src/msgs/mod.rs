@@ -522,6 +522,8 @@ messages! {
     264 => ReplyChannelRange,
     /// `gossip_timestamp_filter` (BOLT 7).
     265 => GossipTimestampFilter,
+    /// `onion_message` (BOLT 4).
+    513 => OnionMessage,
 }
 
 /// The error for an unknown even message type (kept here so the message

@@ -1,5 +1,7 @@
 //! BOLT 1 setup and control messages: `init`, `error`, `warning`, `ping`,
-//! `pong`, and the peer storage messages.
+//! `pong`, the peer storage messages, and BOLT 4's `onion_message`.
+
+use secp256k1::PublicKey;
 
 use crate::features::InitFeatures;
 use crate::msgs::{ExtensionTlvs, U16Bytes};
@@ -176,6 +178,21 @@ wire_message! {
         /// The stored data.
         #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
         blob: Vec<u8> => U16Bytes,
+    }
+    tlvs: ExtensionTlvs
+}
+
+wire_message! {
+    /// `onion_message` (BOLT 4, "Onion Messages"): a message routed over
+    /// peers in an onion, every hop blinded; `path_key` lets the receiver
+    /// unblind its hop.
+    OnionMessage = 513, "onion_message" {
+        /// `path_key`.
+        path_key: PublicKey,
+        /// `onion_message_packet`: version, ephemeral key, `hop_payloads`
+        /// of any length, HMAC.
+        #[cfg_attr(feature = "serde", serde(with = "crate::msgs::serde_wire::hex_u16"))]
+        onion_message_packet: Vec<u8> => U16Bytes,
     }
     tlvs: ExtensionTlvs
 }

@@ -580,7 +580,7 @@ fn type_numbers_match_the_structs() {
         assert_eq!(Message::name_of(m.r#type()), Some(m.name()));
         assert_eq!(m.encode().unwrap()[..2], m.r#type().to_be_bytes());
     }
-    assert_eq!(Message::KNOWN_TYPES.len(), 49);
+    assert_eq!(Message::KNOWN_TYPES.len(), 50);
 }
 
 fn sample_open_channel() -> OpenChannel {

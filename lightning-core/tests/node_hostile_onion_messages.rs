@@ -1,0 +1,197 @@
+//! A raw peer sends onion messages (BOLT 4 "Onion Messages") to a real
+//! `Node`: garbage and a flood are dropped and counted (over
+//! `MAX_MESSAGES_PER_PEER_PER_SECOND` not even peeled) and the connection
+//! stays; a message to forward to a node that is not a connected peer is
+//! dropped; an `invoice_request` for an offer that is not the node's
+//! (BOLT 12) is answered along the raw peer's reply path with an
+//! `invoice_error` that the raw peer peels and reads.
+#![allow(clippy::unwrap_used)]
+
+mod node_hostile_support;
+
+use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
+use lightning_core::node::{
+    INVOICE_ERROR_TYPE, INVOICE_REQUEST_TYPE, MAX_MESSAGES_PER_PEER_PER_SECOND,
+};
+use lightning_core::onion::onion_message::ONION_MESSAGE_SMALL;
+use lightning_core::onion::{
+    blind_path, build_onion_message_packet, peel_onion_message, EncryptedDataTlv, OnionMessageHop,
+    OnionMessagePayload,
+};
+use lightning_wire::bolt12::{
+    BlindedPath, IntroductionNode, InvoiceError, InvoiceRequest, InvreqFields, Offer, OfferFields,
+    OnionMsgHop,
+};
+use lightning_wire::msgs::{Message, OnionMessage};
+use lightning_wire::tlv::{TlvRecord, UnknownTlvs};
+use lightning_wire::{Decode, Encode};
+use node_hostile_support::{lone_node, node_config, Got, Raw};
+
+fn key(b: u8) -> SecretKey {
+    SecretKey::from_slice(&[b; 32]).unwrap()
+}
+
+fn wire(p: lightning_core::onion::BlindedPath) -> BlindedPath {
+    BlindedPath {
+        first_node_id: IntroductionNode::NodeId(p.introduction_node_id),
+        first_path_key: p.first_path_key,
+        hops: p
+            .hops
+            .into_iter()
+            .map(|h| OnionMsgHop {
+                blinded_node_id: h.blinded_node_id,
+                encrypted_recipient_data: h.encrypted_data,
+            })
+            .collect(),
+    }
+}
+
+/// An onion message along `path` (whose first hop is the node), the last
+/// payload carrying `contents` and `reply`.
+fn message(path: &BlindedPath, contents: Vec<TlvRecord>, reply: Option<&BlindedPath>) -> Message {
+    let last = path.hops.len() - 1;
+    let hops: Vec<(PublicKey, Vec<u8>)> = path
+        .hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut p = OnionMessagePayload {
+                encrypted_recipient_data: Some(h.encrypted_recipient_data.clone()),
+                ..Default::default()
+            };
+            if i == last {
+                p.reply_path = reply.map(Encode::to_bytes);
+                p.unknown = UnknownTlvs(contents.clone());
+            }
+            (h.blinded_node_id, p.to_bytes())
+        })
+        .collect();
+    let (packet, _) = build_onion_message_packet(&key(0x33), &hops, ONION_MESSAGE_SMALL).unwrap();
+    Message::OnionMessage(OnionMessage {
+        path_key: path.first_path_key,
+        onion_message_packet: packet.to_bytes(),
+        tlvs: Default::default(),
+    })
+}
+
+#[test]
+fn garbage_and_floods_are_dropped_and_counted() {
+    let (mut node, _store, _chain) = lone_node(1, node_config());
+    let mut raw = Raw::connect(&mut node, 0x41);
+    let n = MAX_MESSAGES_PER_PEER_PER_SECOND as usize + 20;
+    let point = PublicKey::from_secret_key(SECP256K1, &key(9));
+    for i in 0..n {
+        // Packets of every shape: empty, short, a payment onion's size of
+        // noise.
+        let len = [0, 10, 1366][i % 3];
+        raw.queue(&Message::OnionMessage(OnionMessage {
+            path_key: point,
+            onion_message_packet: vec![i as u8; len],
+            tlvs: Default::default(),
+        }));
+    }
+    raw.shuttle(&mut node);
+    let stats = node.onion_message_stats();
+    assert_eq!(stats.dropped, n as u64, "{stats:?}");
+    assert_eq!(stats.rate_limited, 20, "{stats:?}");
+    assert_eq!(stats.forwarded + stats.received + stats.sent, 0);
+    assert!(
+        raw.connected(&node),
+        "onion messages never cost the connection"
+    );
+}
+
+#[test]
+fn a_message_for_a_node_that_is_not_a_peer_is_dropped() {
+    let (mut node, _store, _chain) = lone_node(1, node_config());
+    let mut raw = Raw::connect(&mut node, 0x41);
+    let stranger = PublicKey::from_secret_key(SECP256K1, &key(0x77));
+    let relay = EncryptedDataTlv {
+        next_node_id: Some(stranger),
+        ..Default::default()
+    };
+    let path = wire(
+        blind_path(
+            &key(0x21),
+            &[
+                (node.node_id(), relay.to_bytes()),
+                (stranger, EncryptedDataTlv::default().to_bytes()),
+            ],
+        )
+        .unwrap(),
+    );
+    raw.send(&mut node, &message(&path, vec![], None));
+    let stats = node.onion_message_stats();
+    assert_eq!((stats.forwarded, stats.dropped), (0, 1), "{stats:?}");
+}
+
+#[test]
+fn a_request_for_a_foreign_offer_is_answered_with_an_invoice_error() {
+    let (mut node, _store, _chain) = lone_node(1, node_config());
+    let mut raw = Raw::connect(&mut node, 0x41);
+    // An offer naming the node as issuer that the node never made.
+    let offer = Offer::new(OfferFields {
+        amount: Some(5_000),
+        description: Some("not yours".into()),
+        issuer_id: Some(node.node_id()),
+        metadata: Some(vec![0; 32]),
+        ..Default::default()
+    })
+    .unwrap();
+    let payer = Keypair::from_secret_key(SECP256K1, &key(0x55));
+    let req = InvoiceRequest::for_offer(
+        &offer,
+        InvreqFields {
+            metadata: Some(vec![7; 32]),
+            ..Default::default()
+        },
+        &payer,
+    )
+    .unwrap();
+    // To the node over a one-hop path the raw peer blinds; the reply comes
+    // back over a one-hop path to the raw peer.
+    let to_node = wire(
+        blind_path(
+            &key(0x22),
+            &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
+        )
+        .unwrap(),
+    );
+    let reply_data = EncryptedDataTlv {
+        path_id: Some(vec![0xab; 8]),
+        ..Default::default()
+    };
+    let reply = wire(blind_path(&key(0x23), &[(raw.node_id(), reply_data.to_bytes())]).unwrap());
+    let contents = vec![TlvRecord {
+        r#type: INVOICE_REQUEST_TYPE,
+        value: req.as_bytes().to_vec(),
+    }];
+    raw.send(&mut node, &message(&to_node, contents, Some(&reply)));
+
+    let answer = raw
+        .take()
+        .into_iter()
+        .find_map(|g| match g {
+            Got::Message(Message::OnionMessage(m)) => Some(m),
+            _ => None,
+        })
+        .expect("the node answered");
+    let packet =
+        lightning_core::onion::OnionPacket::from_bytes_any_len(&answer.onion_message_packet)
+            .unwrap();
+    // The raw peer's node key is `[0x41; 32]` itself (its `PeerManager` identity).
+    let peeled = peel_onion_message(&key(0x41), &answer.path_key, &packet).unwrap();
+    let OnionMessageHop::Receive { payload, data, .. } = peeled else {
+        panic!("the answer is for the raw peer");
+    };
+    assert_eq!(data.path_id, Some(vec![0xab; 8]));
+    let rec = payload
+        .unknown
+        .0
+        .iter()
+        .find(|r| r.r#type == INVOICE_ERROR_TYPE)
+        .expect("an invoice_error");
+    let err = InvoiceError::from_bytes(&rec.value).unwrap();
+    assert_eq!(err.error, "unknown offer", "{err:?}");
+    assert_eq!(node.onion_message_stats().sent, 1);
+}

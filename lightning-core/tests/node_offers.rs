@@ -1,0 +1,149 @@
+//! BOLT 12 over onion messages between our own nodes (BOLT 4 "Onion
+//! Messages"; BOLT 12): Alice pays Carol's offer with
+//! [`Node::pay_offer`]. The invoice request goes along the offer's path
+//! (introduced by Bob), Carol answers along Alice's reply path (introduced
+//! by Bob too), and Alice pays the invoice through Bob.
+//!
+//! ```text
+//!   A(lice) -- B(ob) -- C(arol, issuer)
+//! ```
+//!
+//! Also: an `invoice_error` for an altered offer reaches Alice as
+//! `OfferPaymentFailed`, and a request with no answer times out. Hostile
+//! onion messages: `node_hostile_onion_messages.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod forward_support;
+
+use forward_support::Line;
+use lightning_core::amount::Msat;
+use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
+use lightning_wire::bolt12::{IntroductionNode, Offer, OfferFields};
+use lightning_wire::types::ChannelId;
+
+const CAPACITY_SAT: u64 = 1_000_000;
+
+fn line() -> (Line, ChannelId, ChannelId) {
+    let mut line = Line::new(3, |_, _| {});
+    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
+    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
+    for m in &mut line.members {
+        m.take_events();
+    }
+    (line, ab, bc)
+}
+
+fn carols_offer(line: &mut Line, amount_msat: u64) -> Offer {
+    let offer = line.members[2]
+        .node
+        .create_offer(OfferParams {
+            amount_msat: Some(Msat(amount_msat)),
+            description: Some("tea".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    offer.to_string().parse().unwrap()
+}
+
+#[test]
+fn alice_pays_carols_offer_over_onion_messages() {
+    let (mut line, ab, bc) = line();
+    let amount = 30_000_000;
+    let offer = carols_offer(&mut line, amount);
+    // Carol is reachable through her channel peer Bob.
+    let paths = offer.fields().paths.clone().expect("offer_paths");
+    assert_eq!(
+        paths[0].first_node_id,
+        IntroductionNode::NodeId(line.members[1].id())
+    );
+    let before = (
+        line.members[0].local_msat(ab),
+        line.members[2].local_msat(bc),
+    );
+    let now = line.now;
+    let id = line.members[0]
+        .node
+        .pay_offer(&offer, InvoiceRequestParams::default(), now)
+        .unwrap();
+    line.shuttle();
+
+    let events = line.members[0].take_events();
+    let hash = events
+        .iter()
+        .find_map(|e| match e {
+            Event::OfferInvoiceReceived {
+                offer_payment_id,
+                payment_hash,
+                amount_msat,
+            } if *offer_payment_id == id => {
+                assert_eq!(*amount_msat, Msat(amount));
+                Some(*payment_hash)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no invoice: {events:?}"));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::PaymentSent { payment_hash, .. } if *payment_hash == hash)));
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    // Alice paid the amount and Bob's fee; Carol got the amount.
+    let paid = before.0 - line.members[0].local_msat(ab);
+    assert!(paid > amount && paid < amount + 100_000, "paid {paid}");
+    let got = line.members[2].local_msat(bc) - before.1;
+    assert!((amount..=amount + 2).contains(&got), "Carol got {got}");
+    // Bob passed both messages on: the request and the invoice.
+    let b = line.members[1].node.onion_message_stats();
+    assert_eq!(b.forwarded, 2, "{b:?}");
+    assert_eq!(b.dropped, 0);
+    let c = line.members[2].node.onion_message_stats();
+    assert_eq!((c.received, c.sent), (1, 1), "{c:?}");
+}
+
+#[test]
+fn an_altered_offer_gets_an_invoice_error_and_an_unanswered_request_times_out() {
+    let (mut line, _, bc) = line();
+    let offer = carols_offer(&mut line, 10_000_000);
+    // The same offer for less: Carol's tag no longer verifies.
+    let mut cheap: OfferFields = offer.fields().clone();
+    cheap.amount = Some(1_000);
+    let cheap = Offer::new(cheap).unwrap();
+    let now = line.now;
+    let id = line.members[0]
+        .node
+        .pay_offer(&cheap, InvoiceRequestParams::default(), now)
+        .unwrap();
+    line.shuttle();
+    let events = line.members[0].take_events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::OfferPaymentFailed { offer_payment_id, reason }
+                if *offer_payment_id == id && reason.contains("unknown offer"))),
+        "{events:?}"
+    );
+
+    // Carol's channel with Bob goes down after Alice's request left: no
+    // answer, and after 60 s the payment fails.
+    let bob_carol = line
+        .links
+        .iter()
+        .position(|l| (l.a, l.b) == (1, 2))
+        .unwrap();
+    line.disconnect(bob_carol);
+    let id = line.members[0]
+        .node
+        .pay_offer(&offer, InvoiceRequestParams::default(), line.now)
+        .unwrap();
+    line.shuttle();
+    assert!(line.members[0].take_events().is_empty());
+    line.tick(61);
+    let events = line.members[0].take_events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::OfferPaymentFailed { offer_payment_id, reason }
+                if *offer_payment_id == id && reason.contains("no invoice"))),
+        "{events:?}"
+    );
+    let _ = bc;
+}
