@@ -30,7 +30,7 @@ use lightning::ln::channelmanager::{RecipientOnionFields, Retry};
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler, PeerManager};
 use lightning::ln::types::ChannelId;
-use lightning::onion_message::messenger::NullMessageRouter;
+use lightning::onion_message::messenger::{DefaultMessageRouter, OnionMessenger};
 use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::router::{
     DefaultRouter, PaymentParameters, RouteParameters, RouteParametersConfig,
@@ -216,8 +216,23 @@ pub type Manager = ChannelManager<
     Arc<KeysManager>,
     Arc<LdkFees>,
     Arc<Router>,
-    Arc<NullMessageRouter>,
+    Arc<MsgRouter>,
     Arc<LdkLogger>,
+>;
+/// LDK's onion message router over the node's graph (blinded paths for
+/// its offers and reply paths, and paths to send along).
+type MsgRouter = DefaultMessageRouter<Arc<Graph>, Arc<LdkLogger>, Arc<KeysManager>>;
+/// LDK's `OnionMessenger`, its `ChannelManager` handling BOLT 12.
+type Messenger = OnionMessenger<
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<LdkLogger>,
+    Arc<Manager>,
+    Arc<MsgRouter>,
+    Arc<Manager>,
+    IgnoringMessageHandler,
+    IgnoringMessageHandler,
+    IgnoringMessageHandler,
 >;
 /// The gossip handler: LDK's `P2PGossipSync` into the node's graph (no
 /// UTXO lookup) with [`LdkConfig::gossip`], else none.
@@ -226,7 +241,7 @@ type Peers = PeerManager<
     lightning_net_tokio::SocketDescriptor,
     Arc<Manager>,
     Routing,
-    IgnoringMessageHandler,
+    Arc<Messenger>,
     Arc<LdkLogger>,
     IgnoringMessageHandler,
     Arc<KeysManager>,
@@ -445,12 +460,13 @@ impl LdkNode {
             ProbabilisticScoringFeeParameters::default(),
         ));
         let tip = chain.best_block();
+        let msg_router = Arc::new(DefaultMessageRouter::new(graph.clone(), keys.clone()));
         let manager = Arc::new(ChannelManager::new(
             fees.clone(),
             monitor.clone(),
             broadcaster.clone(),
             router,
-            Arc::new(NullMessageRouter {}),
+            msg_router.clone(),
             logger.clone(),
             keys.clone(),
             keys.clone(),
@@ -465,11 +481,22 @@ impl LdkNode {
         let mut ephemeral = [0u8; 32];
         ephemeral[..8].copy_from_slice(&now.as_nanos().to_le_bytes()[..8]);
         ephemeral[8..].copy_from_slice(&seed[..24]);
+        let messenger = Arc::new(OnionMessenger::new(
+            keys.clone(),
+            keys.clone(),
+            logger.clone(),
+            manager.clone(),
+            msg_router,
+            manager.clone(),
+            IgnoringMessageHandler {},
+            IgnoringMessageHandler {},
+            IgnoringMessageHandler {},
+        ));
         let peers = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: manager.clone(),
                 route_handler: routing,
-                onion_message_handler: IgnoringMessageHandler {},
+                onion_message_handler: messenger,
                 custom_message_handler: IgnoringMessageHandler {},
                 send_only_message_handler: IgnoringMessageHandler {},
             },

@@ -245,6 +245,11 @@ impl NodeConfig {
         // BOLT 4 onion messages: forwarded for peers, and BOLT 12's
         // requests and invoices (`node/onion_messages.rs`).
         f.set_optional(Feature::OnionMessages);
+        // BOLT 4 route blinding: we pay, relay inside and receive over
+        // blinded paths (`node/blinded_pay.rs`, `forward.rs`); a payee
+        // such as LDK makes its BOLT 12 paths only through peers that say
+        // so.
+        f.set_optional(Feature::RouteBlinding);
         f
     }
 

@@ -14,6 +14,9 @@ use crate::types::Tu64;
 ///
 /// let e = InvoiceError::new("unknown offer").with_field(22, None);
 /// assert_eq!(InvoiceError::from_bytes(&e.to_bytes()).unwrap(), e);
+/// // LDK 0.2's form, with a length in front, is read too.
+/// let ldk = [0x0e, 0x05, 0x0c, b'M', b'i', b's', b's', b'i', b'n', b'g', b'P', b'a', b't', b'h', b's'];
+/// assert_eq!(InvoiceError::from_bytes(&ldk).unwrap().error, "MissingPaths");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceError {
@@ -60,8 +63,33 @@ impl Encode for InvoiceError {
     }
 }
 
+/// Reads the rest of the input as an `invoice_error` TLV stream.
+///
+/// LDK 0.2 writes the stream after a BigSize of its own length (seen in
+/// `interop-ldk/tests/offers.rs`: `0e 05 0c "MissingPaths"`). A stream
+/// that does not parse, but does once a leading BigSize equal to the
+/// length of the rest is taken off, is read that way; one that parses as
+/// BOLT 12 writes it is always read as such.
 impl Decode for InvoiceError {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let bytes = reader.read_rest();
+        match Self::decode_stream(&mut Reader::new(bytes)) {
+            Ok(e) => Ok(e),
+            Err(first) => {
+                let mut r = Reader::new(bytes);
+                match r.read::<crate::bigsize::BigSize>() {
+                    Ok(crate::bigsize::BigSize(n)) if n == r.remaining() as u64 => {
+                        Self::decode_stream(&mut r).map_err(|_| first)
+                    }
+                    _ => Err(first),
+                }
+            }
+        }
+    }
+}
+
+impl InvoiceError {
+    fn decode_stream(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut r = TlvStreamReader::parse(reader)?;
         let erroneous_field = r.take::<Tu64>(1, "erroneous_field")?.map(|t| t.0);
         let suggested_value = r.take_raw(3).map(<[u8]>::to_vec);

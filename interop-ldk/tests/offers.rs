@@ -1,0 +1,147 @@
+//! BOLT 12 with LDK 0.2 over TCP: offers, invoice requests and invoices
+//! in BOLT 4 onion messages, and the payments over blinded paths.
+//!
+//! - LDK pays our offer (`ChannelManager::pay_for_offer`): its request
+//!   reaches us along our offer's path (LDK, our channel peer, introduces
+//!   it), we answer along LDK's reply path, LDK checks our invoice and
+//!   signature and pays through our blinded payment path (LDK introduces
+//!   it too). We receive exactly the amount, LDK reports `PaymentSent`.
+//! - We pay LDK's offer (`Node::pay_offer`): LDK's offer paths and
+//!   payment paths are introduced by us (LDK's only peer), so we open our
+//!   own hop of each. LDK claims exactly the amount; we report
+//!   `OfferInvoiceReceived` then `PaymentSent`.
+//!
+//! Both directions check the channel balances.
+#![allow(clippy::unwrap_used)]
+
+use interop_ldk::host::now;
+use interop_ldk::pair::{ldk_id, Pair, LIMIT};
+use lightning::ln::channelmanager::{OptionalOfferPaymentParams, PaymentId as LdkPaymentId};
+use lightning_core::amount::Msat;
+use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
+use lightning_wire::bolt12::Offer;
+
+#[test]
+fn ldk_pays_our_offer() {
+    let pair = Pair::new(false);
+    // LDK opens, so it has the balance to pay.
+    let id = pair.open_from_ldk(1_000_000, 0);
+    let ldk_channel = ldk_id(&id);
+    let amount = 21_000_000;
+    let offer = pair
+        .ours
+        .with(|n| {
+            n.create_offer(OfferParams {
+                amount_msat: Some(Msat(amount)),
+                description: Some("an LDK customer".into()),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+    let text = offer.to_string();
+    let ldk_offer: lightning::offers::offer::Offer = text.parse().unwrap();
+    let ours_before = pair.our_balance_msat(&id);
+    let ldk_before = pair.ldk.balance_msat(&ldk_channel).unwrap();
+    pair.ldk
+        .manager()
+        .pay_for_offer(
+            &ldk_offer,
+            None,
+            LdkPaymentId([7; 32]),
+            OptionalOfferPaymentParams::default(),
+        )
+        .unwrap();
+    pair.ldk.wait_until("LDK paid our offer", LIMIT, || {
+        pair.ldk
+            .record(|r| !r.sent.is_empty() || !r.errors.is_empty())
+    });
+    let sent = pair.ldk.record(|r| r.sent.clone());
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (hash, ldk_amount, _) = sent[0];
+    assert_eq!(ldk_amount, Some(amount));
+    let hash = lightning_core::node::PaymentHash(hash.0);
+    pair.ours.wait_until("we were paid", LIMIT, |s| {
+        s.events.iter().any(
+            |e| matches!(e, Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash),
+        )
+    });
+    pair.wait_balances_agree(&id);
+    assert_eq!(pair.our_balance_msat(&id) - ours_before, amount);
+    assert_eq!(
+        ldk_before - pair.ldk.balance_msat(&ldk_channel).unwrap(),
+        amount
+    );
+    let stats = pair.ours.with(|n| n.onion_message_stats());
+    assert!(stats.received >= 1 && stats.sent >= 1, "{stats:?}");
+}
+
+#[test]
+fn we_pay_ldks_offer() {
+    let pair = Pair::new(false);
+    let id = pair.open_from_us(1_000_000, 0);
+    let ldk_channel = ldk_id(&id);
+    let amount = 17_000_000;
+    let ldk_offer = pair
+        .ldk
+        .manager()
+        .create_offer_builder()
+        .unwrap()
+        .amount_msats(amount)
+        .description("LDK's shop".into())
+        .build()
+        .unwrap();
+    let offer: Offer = ldk_offer.to_string().parse().unwrap();
+    let ours_before = pair.our_balance_msat(&id);
+    // LDK holds nothing yet, below its reserve: count its monitor's sats.
+    let ldk_before = pair.ldk.monitor_balance_sat(&ldk_channel).unwrap();
+    let offer_payment = pair
+        .ours
+        .with(|n| n.pay_offer(&offer, InvoiceRequestParams::default(), now()))
+        .unwrap();
+    pair.ours.wait_until("LDK's invoice came", LIMIT, |s| {
+        s.events.iter().any(|e| {
+            matches!(e, Event::OfferInvoiceReceived { offer_payment_id, .. }
+                | Event::OfferPaymentFailed { offer_payment_id, .. } if *offer_payment_id == offer_payment)
+        })
+    });
+    let hash = pair.ours.with_state(|s| {
+        s.events
+            .iter()
+            .find_map(|e| match e {
+                Event::OfferInvoiceReceived {
+                    payment_hash,
+                    amount_msat,
+                    ..
+                } => {
+                    assert_eq!(*amount_msat, Msat(amount));
+                    Some(*payment_hash)
+                }
+                Event::OfferPaymentFailed { reason, .. } => panic!("failed: {reason}"),
+                _ => None,
+            })
+            .unwrap()
+    });
+    pair.ours.wait_until("our payment ends", LIMIT, |s| {
+        s.node
+            .payment(&lightning_core::node::PaymentId(hash.0))
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let p = pair
+        .ours
+        .with(|n| n.payment(&lightning_core::node::PaymentId(hash.0)))
+        .unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
+    pair.ldk.wait_until("LDK claimed", LIMIT, || {
+        pair.ldk
+            .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
+    });
+    let claimed = pair.ldk.record(|r| r.claimed.clone());
+    assert!(claimed.contains(&(ldk_hash, amount)), "{claimed:?}");
+    pair.wait_balances_agree(&id);
+    assert_eq!(ours_before - pair.our_balance_msat(&id), amount);
+    assert_eq!(
+        pair.ldk.monitor_balance_sat(&ldk_channel).unwrap() - ldk_before,
+        amount / 1000
+    );
+}
