@@ -92,7 +92,13 @@ impl InvoiceError {
     fn decode_stream(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut r = TlvStreamReader::parse(reader)?;
         let erroneous_field = r.take::<Tu64>(1, "erroneous_field")?.map(|t| t.0);
-        let suggested_value = r.take_raw(3).map(<[u8]>::to_vec);
+        // Without `erroneous_field` a writer "MUST NOT set
+        // `suggested_value`": one sent anyway names no field, and is
+        // dropped (so what we read writes back the same).
+        let suggested_value = r
+            .take_raw(3)
+            .filter(|_| erroneous_field.is_some())
+            .map(<[u8]>::to_vec);
         // The reader's rules are a FIXME in BOLT 12; a missing or non-UTF-8
         // `error` is read as an empty or lossy text rather than refused,
         // so the reason still reaches the user.
