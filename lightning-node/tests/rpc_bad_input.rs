@@ -117,6 +117,16 @@ fn every_method_refuses_bad_input() {
         ("getroute", json!([net.bob.id(), "x", 1])),
         ("listforwards", json!(["weird"])),
         ("listforwards", json!([null, "nope"])),
+        ("offer", json!([])),
+        ("offer", json!([0, "x"])),
+        ("offer", json!([1000])),
+        (
+            "offer",
+            json!({"amount": 1000, "description": "x", "recurrence": "1week"}),
+        ),
+        ("offer", json!({"amount": "any", "quantity_max": "lots"})),
+        ("decode", json!(["lno1qqqq"])),
+        ("decode", json!(["lni1zcss"])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

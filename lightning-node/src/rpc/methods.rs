@@ -58,6 +58,7 @@ pub const METHODS: &[&str] = &[
     "listnodes",
     "getroute",
     "listforwards",
+    "offer",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -212,6 +213,30 @@ pub(crate) fn call(
             )?,
         ),
         "decode" => decode(&Params::parse(params, &["string"])?, "string"),
+        "offer" => super::offers::offer(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "amount",
+                    "description",
+                    "issuer",
+                    "label",
+                    "quantity_max",
+                    "absolute_expiry",
+                    "start_at",
+                    "recurrence",
+                    "recurrence_base",
+                    "recurrence_paywindow",
+                    "recurrence_limit",
+                    "single_use",
+                    "recurrence_start_any_period",
+                    "dev_paths",
+                    "proportional_amount",
+                    "optional_recurrence",
+                ],
+            )?,
+        ),
         "decodepay" => decode(
             &Params::parse(params, &["bolt11", "description"])?,
             "bolt11",
@@ -1252,11 +1277,16 @@ fn withdraw(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 fn decode(p: &Params, name: &str) -> Result<Value, RpcError> {
     let s = p.req_text(name)?;
     let s = s.strip_prefix("lightning:").unwrap_or(&s);
+    if name == "string" {
+        if let Some(decoded) = super::offers::decode_bolt12(s) {
+            return decoded;
+        }
+    }
     let inv: Bolt11Invoice = match s.parse() {
         Ok(i) => i,
         Err(e) => {
             return Err(RpcError::params(format!(
-                "{name}: unknown or invalid string (BOLT 11 invoices only): {e}"
+                "{name}: unknown or invalid string (BOLT 11 invoices and BOLT 12 offers, requests and invoices): {e}"
             )))
         }
     };

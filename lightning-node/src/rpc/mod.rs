@@ -19,6 +19,7 @@ mod graph;
 mod http;
 mod keysend;
 mod methods;
+mod offers;
 mod params;
 mod pays;
 

@@ -1,0 +1,215 @@
+//! BOLT 12 in the Core Lightning RPC:
+//!
+//! - `offer amount description [issuer] [label] [quantity_max]
+//!   [absolute_expiry]`: a new offer of this node (`Node::create_offer`),
+//!   answered as Core Lightning does (`offer_id`, `active`, `single_use`,
+//!   `bolt12`, `used`, `created`). `amount` is msat or `"any"`; offers in
+//!   another currency, recurrence, `single_use` and the other options
+//!   Core Lightning has are refused with a clear error. Offers are
+//!   stateless in the node, so `label` is accepted and not kept, and
+//!   `listoffers`/`disableoffer` are not served.
+//! - `decode` of an `lno1`, `lnr1` or `lni1` string: its fields under
+//!   Core Lightning's names (`offer_*`, `invreq_*`, `invoice_*`).
+//!
+//! The node answers invoice requests for its offers by itself, over onion
+//! messages; their payments are listed by `listinvoices` like any other.
+
+use lightning_core::node::OfferParams;
+use lightning_core::Msat;
+use lightning_wire::bolt12::{
+    BlindedPath, Bolt12Invoice, IntroductionNode, InvoiceRequest, InvreqFields, Offer, OfferFields,
+};
+use serde_json::{json, Map, Value};
+
+use super::params::Params;
+use super::{Ctx, RpcError};
+
+pub(super) fn offer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
+    let amount = match p.get("amount") {
+        None => return Err(RpcError::params("missing required parameter: amount")),
+        Some(Value::String(s)) if s == "any" => None,
+        Some(_) => Some(p.msat("amount")?.unwrap_or(0)),
+    };
+    if amount == Some(0) {
+        return Err(RpcError::params("amount: must be positive, or \"any\""));
+    }
+    let description = p.text("description")?;
+    if amount.is_some() && description.is_none() {
+        return Err(RpcError::params(
+            "description: required with an amount (BOLT 12)",
+        ));
+    }
+    p.unsupported(&[
+        "recurrence",
+        "recurrence_base",
+        "recurrence_paywindow",
+        "recurrence_limit",
+        "recurrence_start_any_period",
+        "single_use",
+        "dev_paths",
+        "proportional_amount",
+        "optional_recurrence",
+    ])?;
+    let quantity_max = p.u64("quantity_max")?;
+    let absolute_expiry = p.u64("absolute_expiry")?;
+    let _label = p.text("label")?;
+    let issuer = p.text("issuer")?;
+    let mut st = ctx.rt.lock();
+    let offer = st
+        .node
+        .create_offer(OfferParams {
+            amount_msat: amount.map(Msat),
+            description,
+            issuer,
+            absolute_expiry,
+            quantity_max,
+        })
+        .map_err(|e| RpcError::general(e.to_string()))?;
+    Ok(json!({
+        "offer_id": hex::encode(offer.id()),
+        "active": true,
+        "single_use": false,
+        "bolt12": offer.to_string(),
+        "used": false,
+        "created": true,
+    }))
+}
+
+/// `decode` of a BOLT 12 string, or `None` if `s` is not one.
+pub(super) fn decode_bolt12(s: &str) -> Option<Result<Value, RpcError>> {
+    let lower = s.to_ascii_lowercase();
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        Err(RpcError::params(format!("string: invalid {what}: {e}")))
+    };
+    if lower.starts_with("lno1") {
+        return Some(match s.parse::<Offer>() {
+            Ok(o) => {
+                let mut v = Map::new();
+                v.insert("type".into(), json!("bolt12 offer"));
+                v.insert("valid".into(), json!(true));
+                v.insert("offer_id".into(), json!(hex::encode(o.id())));
+                offer_fields(o.fields(), &mut v);
+                Ok(Value::Object(v))
+            }
+            Err(e) => bad("offer", &e),
+        });
+    }
+    if lower.starts_with("lnr1") {
+        return Some(match s.parse::<InvoiceRequest>() {
+            Ok(r) => {
+                let mut v = Map::new();
+                v.insert("type".into(), json!("bolt12 invoice_request"));
+                v.insert("valid".into(), json!(true));
+                offer_fields(r.offer_fields(), &mut v);
+                invreq_fields(r.fields(), &mut v);
+                Ok(Value::Object(v))
+            }
+            Err(e) => bad("invoice_request", &e),
+        });
+    }
+    if lower.starts_with("lni1") {
+        return Some(match s.parse::<Bolt12Invoice>() {
+            Ok(i) => {
+                let mut v = Map::new();
+                v.insert("type".into(), json!("bolt12 invoice"));
+                v.insert("valid".into(), json!(true));
+                offer_fields(i.offer_fields(), &mut v);
+                invreq_fields(i.invreq_fields(), &mut v);
+                v.insert("invoice_amount_msat".into(), json!(i.amount_msat()));
+                v.insert("invoice_created_at".into(), json!(i.created_at()));
+                v.insert(
+                    "invoice_relative_expiry".into(),
+                    json!(i.expires_at() - i.created_at()),
+                );
+                v.insert(
+                    "invoice_payment_hash".into(),
+                    json!(i.payment_hash().to_string()),
+                );
+                v.insert("invoice_node_id".into(), json!(i.node_id().to_string()));
+                let paths: Vec<Value> = i.usable_paths().map(|(p, _)| path_json(p)).collect();
+                v.insert("invoice_paths".into(), json!(paths));
+                Ok(Value::Object(v))
+            }
+            Err(e) => bad("invoice", &e),
+        });
+    }
+    None
+}
+
+fn offer_fields(f: &OfferFields, v: &mut Map<String, Value>) {
+    if let Some(c) = &f.chains {
+        let c: Vec<String> = c.iter().map(ToString::to_string).collect();
+        v.insert("offer_chains".into(), json!(c));
+    }
+    if let Some(m) = &f.metadata {
+        v.insert("offer_metadata".into(), json!(hex::encode(m)));
+    }
+    match (&f.currency, f.amount) {
+        (Some(c), Some(a)) => {
+            v.insert("offer_currency".into(), json!(c));
+            v.insert("offer_amount".into(), json!(a));
+        }
+        (None, Some(a)) => {
+            v.insert("offer_amount_msat".into(), json!(a));
+        }
+        _ => {}
+    }
+    if let Some(d) = &f.description {
+        v.insert("offer_description".into(), json!(d));
+    }
+    if let Some(i) = &f.issuer {
+        v.insert("offer_issuer".into(), json!(i));
+    }
+    if let Some(e) = f.absolute_expiry {
+        v.insert("offer_absolute_expiry".into(), json!(e));
+    }
+    if let Some(q) = f.quantity_max {
+        v.insert("offer_quantity_max".into(), json!(q));
+    }
+    if let Some(id) = f.issuer_id {
+        v.insert("offer_issuer_id".into(), json!(id.to_string()));
+    }
+    if let Some(p) = &f.paths {
+        let p: Vec<Value> = p.iter().map(path_json).collect();
+        v.insert("offer_paths".into(), json!(p));
+    }
+}
+
+fn invreq_fields(f: &InvreqFields, v: &mut Map<String, Value>) {
+    if let Some(m) = &f.metadata {
+        v.insert("invreq_metadata".into(), json!(hex::encode(m)));
+    }
+    if let Some(a) = f.amount {
+        v.insert("invreq_amount_msat".into(), json!(a));
+    }
+    if let Some(q) = f.quantity {
+        v.insert("invreq_quantity".into(), json!(q));
+    }
+    if let Some(k) = f.payer_id {
+        v.insert("invreq_payer_id".into(), json!(k.to_string()));
+    }
+    if let Some(n) = &f.payer_note {
+        v.insert("invreq_payer_note".into(), json!(n));
+    }
+    if let Some(c) = &f.chain {
+        v.insert("invreq_chain".into(), json!(c.to_string()));
+    }
+}
+
+fn path_json(p: &BlindedPath) -> Value {
+    let mut v = json!({
+        "first_path_key": p.first_path_key.to_string(),
+        "path": p.hops.iter().map(|h| json!({
+            "blinded_node_id": h.blinded_node_id.to_string(),
+            "encrypted_recipient_data": hex::encode(&h.encrypted_recipient_data),
+        })).collect::<Vec<_>>(),
+    });
+    match p.first_node_id {
+        IntroductionNode::NodeId(k) => v["first_node_id"] = json!(k.to_string()),
+        IntroductionNode::DirectedScid { direction, scid } => {
+            v["first_scid"] = json!(scid.to_string());
+            v["first_scid_dir"] = json!(direction);
+        }
+    }
+    v
+}
