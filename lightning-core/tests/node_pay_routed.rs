@@ -269,6 +269,25 @@ fn a_failed_first_path_is_retried_over_another_and_the_scorer_learns() {
     assert_eq!(line.members[Z].local_msat(net.bz), before.2 + AMOUNT_MSAT);
     let received = events_of(line, Z, hash);
     assert_eq!(received.len(), 1, "paid once: {received:?}");
+    // Issue 20: both HTLCs are kept, each with its index and partid: the
+    // failed one through C (its fee C's), then the one that paid.
+    let sent: Vec<_> = p
+        .htlcs
+        .iter()
+        .map(|h| (h.created_index, h.partid, h.status, h.fee_msat.0))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (1, 0, PartStatus::Failed, fee(AMOUNT_MSAT)),
+            (2, 1, PartStatus::Fulfilled, fee_a + fee_b),
+        ]
+    );
+    let c = line.members[C].node.node_id();
+    let z = line.members[Z].node.node_id();
+    assert_eq!(p.htlcs[0].route, [c, z]);
+    assert!(p.htlcs.iter().all(|h| h.amount_msat.0 == AMOUNT_MSAT));
+    assert!(p.parts.is_empty(), "one HTLC at a time");
 
     // The scorer learned: C - Z cannot carry the amount; B - Z carried
     // it (and it moved).
@@ -289,6 +308,19 @@ fn a_failed_first_path_is_retried_over_another_and_the_scorer_learns() {
         .unwrap();
     assert_eq!((p2.status, p2.attempts), (PaymentStatus::Succeeded, 1));
     assert!(forwards(line, C, *inv2.payment_hash()).is_empty());
+    // The next HTLC sent takes the next index; the first payment's keep
+    // theirs.
+    let indexes: Vec<(u64, u64)> = p2
+        .htlcs
+        .iter()
+        .map(|h| (h.created_index, h.partid))
+        .collect();
+    assert_eq!(indexes, [(3, 0)]);
+    let again = line.members[P]
+        .node
+        .payment(&lightning_core::node::PaymentId(hash.0))
+        .unwrap();
+    assert_eq!(again.htlcs, p.htlcs);
 }
 
 #[test]
@@ -404,6 +436,13 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
     let p = line.members[P].node.list_payments()[0].clone();
     assert_eq!((p.status, p.attempts), (PaymentStatus::Pending, 1), "{p:?}");
     assert!(events_of(line, P, hash).is_empty(), "not failed yet");
+    // Its one HTLC failed; the payment awaits the next.
+    let sent: Vec<_> = p
+        .htlcs
+        .iter()
+        .map(|h| (h.created_index, h.partid, h.status))
+        .collect();
+    assert_eq!(sent, [(1, 0, PartStatus::Failed)]);
     // A timer while waiting: still no path, still pending (within the
     // retry timeout), and the node asks to be called back before it ends.
     line.tick(5);
@@ -423,6 +462,17 @@ fn a_restart_between_attempts_neither_loses_nor_doubles_the_payment() {
         (p.status, p.attempts),
         (PaymentStatus::Succeeded, 2),
         "{p:?}"
+    );
+    // Issue 20: the attempt before the restart is still listed, and the
+    // one after it took the next index (the counter was restored).
+    let sent: Vec<_> = p
+        .htlcs
+        .iter()
+        .map(|h| (h.created_index, h.partid, h.status))
+        .collect();
+    assert_eq!(
+        sent,
+        [(1, 0, PartStatus::Failed), (2, 1, PartStatus::Fulfilled)]
     );
     assert_eq!(forwards(line, A, hash), vec![ForwardStatus::Settled]);
     let received = events_of(line, Z, hash);

@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 use support::*;
 
@@ -109,4 +111,182 @@ fn a_payment_in_parts_lists_each_part_and_their_sum() {
             .0,
         -32602
     );
+}
+
+/// Host time now, as the daemon gives it to the node.
+fn now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+}
+
+/// Every `listsendpays` entry's id, by (payment hash, partid).
+fn ids(node: &TestNode) -> BTreeMap<(String, u64), u64> {
+    let all = node.call("listsendpays", json!([]))["payments"].clone();
+    let all = all.as_array().unwrap();
+    let map: BTreeMap<(String, u64), u64> = all
+        .iter()
+        .map(|p| {
+            assert_eq!(p["id"], p["created_index"], "{p}");
+            (
+                (
+                    p["payment_hash"].as_str().unwrap().to_owned(),
+                    p["partid"].as_u64().unwrap(),
+                ),
+                p["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(map.len(), all.len(), "one entry per (hash, partid)");
+    let listed: Vec<u64> = all.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert!(
+        listed.windows(2).all(|w| w[0] < w[1]),
+        "ordered by id: {listed:?}"
+    );
+    map
+}
+
+fn wait_normal(node: &TestNode) {
+    wait("the channel normal, peer connected", || {
+        normal_channels(node) == 1
+    });
+}
+
+/// Issue 20: `listsendpays` ids are the node's stored index of each HTLC,
+/// given as it is sent: a new payment, even one whose creation time sorts
+/// before the others (the host clock stepped back), takes the next id and
+/// moves no other entry's; a restart keeps every id and gives none again.
+#[test]
+fn listsendpays_ids_are_stored_and_never_renumbered() {
+    let net = Net::start();
+    net.fund(&net.alice);
+    net.open_channel(1_000_000);
+    let pay = |alice: &TestNode, bob: &TestNode, n: u64| -> String {
+        let inv = bob.call(
+            "invoice",
+            json!([1_000_000 + n, format!("ids-{n}"), "stable ids"]),
+        );
+        alice.call("xpay", json!([inv["bolt11"]]));
+        inv["payment_hash"].as_str().unwrap().to_owned()
+    };
+    let (alice, bob) = (&net.alice, &net.bob);
+    let first = pay(alice, bob, 1);
+    let second = pay(alice, bob, 2);
+    let before = ids(alice);
+    assert_eq!(before[&(first.clone(), 0)], 1, "{before:?}");
+    assert_eq!(before[&(second, 0)], 2, "{before:?}");
+
+    // (a) A new payment: the next id; the others unchanged.
+    let third = pay(alice, bob, 3);
+    let after = ids(alice);
+    assert_eq!(after.len(), 3);
+    assert!(before.iter().all(|(k, id)| after[k] == *id), "{after:?}");
+    assert_eq!(after[&(third, 0)], 3);
+
+    // A payment made with the host clock stepped back: created "before"
+    // every other, it is still the fourth HTLC sent.
+    let created = alice.call("listsendpays", json!([null, first]))["payments"][0]["created_at"]
+        .as_u64()
+        .unwrap();
+    let inv = bob.call("invoice", json!([1_000_004u64, "ids-back", "clock back"]));
+    let back = inv["payment_hash"].as_str().unwrap().to_owned();
+    let bolt11 = inv["bolt11"].as_str().unwrap().to_owned();
+    alice
+        .rt
+        .with_node(|n| n.pay_invoice_str(&bolt11, std::time::Duration::from_secs(created - 1)))
+        .unwrap();
+    wait("the payment made with the clock back completes", || {
+        alice.call("listpays", json!({"payment_hash": back}))["pays"][0]["status"] == "complete"
+    });
+    let stepped = ids(alice);
+    assert!(after.iter().all(|(k, id)| stepped[k] == *id), "{stepped:?}");
+    assert_eq!(stepped[&(back, 0)], 4);
+
+    // (b) A restart: every entry keeps its id; the next HTLC takes 5.
+    let Net { chain, alice, bob } = net;
+    let alice = alice.restart(&chain, 0xa1);
+    assert_eq!(ids(&alice), stepped);
+    wait_normal(&alice);
+    let fifth = pay(&alice, &bob, 5);
+    let restarted = ids(&alice);
+    assert!(stepped.iter().all(|(k, id)| restarted[k] == *id));
+    assert_eq!(restarted[&(fifth, 0)], 5, "{restarted:?}");
+}
+
+/// Issue 20: a payment sent one HTLC at a time whose first attempt failed
+/// (a caller's route with the wrong payment secret: the payee refuses it)
+/// and whose next one paid lists both HTLCs, each with its partid and id,
+/// the failed one first; the failed attempt is kept across a restart.
+#[test]
+fn a_failed_attempt_is_listed_before_the_one_that_paid() {
+    use lightning_core::node::{PaymentHash, RecipientOnion, Route, RouteHop};
+    let net = Net::start();
+    net.fund(&net.alice);
+    net.open_channel(1_000_000);
+    let (alice, bob) = (&net.alice, &net.bob);
+    let inv = bob.call("invoice", json!([30_000_000u64, "retried", "two attempts"]));
+    let bolt11: lightning_wire::bolt11::Bolt11Invoice =
+        inv["bolt11"].as_str().unwrap().parse().unwrap();
+    let hash = PaymentHash(bolt11.payment_hash().0);
+    let route = Route {
+        hops: vec![RouteHop {
+            node_id: *bolt11.payee(),
+            short_channel_id: lightning_core::ShortChannelId(0),
+            fee_msat: 0,
+            cltv_expiry_delta: 0,
+        }],
+    };
+    let wrong = RecipientOnion {
+        amount_msat: 30_000_000,
+        payment_secret: Some([0x55; 32]),
+        final_cltv_expiry_delta: u32::try_from(bolt11.min_final_cltv_expiry_delta()).unwrap(),
+        ..RecipientOnion::default()
+    };
+    alice
+        .rt
+        .with_node(|n| n.send_to_route(&route, hash, &wrong, now()))
+        .unwrap();
+    let by_hash = json!([null, inv["payment_hash"]]);
+    let bob_id = bob.id();
+    wait("the first attempt fails", || {
+        alice.call("listpays", by_hash.clone())["pays"][0]["status"] == "failed"
+    });
+    let paid = alice.call("xpay", json!([inv["bolt11"]]));
+    assert_eq!(msat(&paid["amount_msat"]), 30_000_000);
+
+    let check = |alice: &TestNode| -> Vec<u64> {
+        let sent = alice.call("listsendpays", by_hash.clone())["payments"].clone();
+        let sent = sent.as_array().unwrap().clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        let partids: Vec<u64> = sent.iter().map(|p| p["partid"].as_u64().unwrap()).collect();
+        assert_eq!(partids, [0, 1]);
+        assert_eq!(sent[0]["status"], "failed");
+        assert_eq!(sent[1]["status"], "complete");
+        assert!(sent[0].get("payment_preimage").is_none());
+        assert_eq!(sent[1]["payment_preimage"], paid["payment_preimage"]);
+        for p in &sent {
+            assert_eq!(msat(&p["amount_msat"]), 30_000_000, "{p}");
+            assert_eq!(p["destination"], bob_id);
+            assert_eq!(p["groupid"], 1);
+        }
+        // Filtered by status: one each.
+        let failed = alice.call("listsendpays", json!([null, inv["payment_hash"], "failed"]));
+        assert_eq!(failed["payments"].as_array().unwrap().len(), 1);
+        let ids: Vec<u64> = sent.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        assert!(ids[0] < ids[1], "{ids:?}");
+        ids
+    };
+    let ids_before = check(alice);
+    // `listpays` still sees one payment, complete.
+    let pays = alice.call("listpays", by_hash.clone())["pays"].clone();
+    assert_eq!(pays.as_array().unwrap().len(), 1);
+    assert_eq!(pays[0]["status"], "complete");
+
+    let Net {
+        chain,
+        alice,
+        bob: _bob,
+    } = net;
+    let alice = alice.restart(&chain, 0xa1);
+    assert_eq!(check(&alice), ids_before);
 }

@@ -550,6 +550,17 @@ pub struct PaymentDetails {
     /// for a payment made one HTLC at a time.
     #[cfg_attr(feature = "serde", serde(default))]
     pub parts: Vec<PaymentPart>,
+    /// Every HTLC sent for this payment that its record keeps, oldest
+    /// first: the earlier ones (failed: the attempts before the current
+    /// one of a payment made one HTLC at a time, at most
+    /// [`NodeConfig::payment_retry_attempts`](super::NodeConfig::payment_retry_attempts)
+    /// of them and never more than 32, and those of an earlier failed
+    /// payment of the same hash), then every part, or the current attempt.
+    /// Each with its [`PaymentPart::created_index`] and
+    /// [`PaymentPart::partid`], given as it was sent and kept across
+    /// restarts (Core Lightning's `listsendpays` entries).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub htlcs: Vec<PaymentPart>,
     /// For a succeeded payment: the hold times (units of 100 ms, first hop
     /// first) that the attribution data of the fulfil that proved it
     /// reported, verified hop by hop with the route's shared secrets
@@ -559,7 +570,9 @@ pub struct PaymentDetails {
     pub hold_times: Vec<u32>,
 }
 
-/// One HTLC of a multi-part payment we sent ([`PaymentDetails::parts`]).
+/// One HTLC we sent: a part of a multi-part payment
+/// ([`PaymentDetails::parts`]), or any HTLC of a payment
+/// ([`PaymentDetails::htlcs`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PaymentPart {
@@ -582,6 +595,17 @@ pub struct PaymentPart {
     /// none or it did not verify.
     #[cfg_attr(feature = "serde", serde(default))]
     pub hold_times: Vec<u32>,
+    /// Its place among every HTLC the node sent, from 1 in the order they
+    /// were sent: given as it is sent, stored with it, never changed nor
+    /// given again (Core Lightning's `created_index`). Records written
+    /// before indexes get theirs when the node next starts.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub created_index: u64,
+    /// Its number among the payment's HTLCs, in the order they were sent:
+    /// from 0 while the payment goes one HTLC at a time, from 1 for the
+    /// parts of a split payment (Core Lightning's `partid`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub partid: u64,
 }
 
 /// What became of one part of a multi-part payment we sent.

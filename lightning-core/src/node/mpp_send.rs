@@ -102,6 +102,7 @@ impl Node {
                         route: route.hops.iter().map(|h| h.node_id).collect(),
                         path: kept,
                         hold_times: Vec::new(),
+                        index: None,
                     };
                     offered.push((part, o));
                 }
@@ -113,8 +114,29 @@ impl Node {
                 }
             }
         }
-        let Some((first, first_offer)) = offered.first() else {
+        if offered.is_empty() {
             return Err(first_error.unwrap_or_else(|| NodeError::Route("no parts".into())));
+        }
+        // Each part's index: the next partids of the payment (from 1), and
+        // the node's next `created_index`es. A new payment keeps what the
+        // record it replaces (a failed payment of the same hash) listed.
+        let (carried, next_partid) = match of {
+            PartsOf::New { .. } => self.carried_sends(&hash),
+            PartsOf::Retry(_) => (
+                Vec::new(),
+                self.payments
+                    .get(&hash)
+                    .map_or(0, PaymentRecord::next_partid),
+            ),
+        };
+        for (i, (part, _)) in offered.iter_mut().enumerate() {
+            let partid = next_partid
+                .max(1)
+                .saturating_add(u64::try_from(i).unwrap_or(u64::MAX));
+            part.index = Some(self.take_send_index(partid));
+        }
+        let Some((first, first_offer)) = offered.first() else {
+            return Err(NodeError::Route("no parts".into()));
         };
         let shortfall = !refused.is_empty();
         let parts: Vec<SentPart> = offered.iter().map(|(p, _)| p.clone()).collect();
@@ -149,10 +171,13 @@ impl Node {
                     hold_times: Vec::new(),
                     failure_hold_times: Vec::new(),
                     attribution_failed_at: None,
+                    send_index: None,
+                    earlier: carried,
                 };
                 self.payments.insert(hash, record);
             }
             PartsOf::Retry(mut retry) => {
+                let keep = self.kept_earlier();
                 let Some(p) = self.payments.get_mut(&hash) else {
                     return Err(NodeError::Route("no payment to retry".into()));
                 };
@@ -160,13 +185,20 @@ impl Node {
                     retry.awaiting = true;
                     retry.excluded_channels.extend(&refused);
                 }
+                if !p.is_multipart() {
+                    // Split from now on: the failed single attempt
+                    // before is an earlier HTLC.
+                    p.retire_current(keep);
+                }
                 p.retry = Some(retry);
                 p.parts.extend(parts);
             }
         }
         if let Some(p) = self.payments.get(&hash) {
-            // The record goes first: the HTLCs leave only after it.
+            // The record goes first, then the index counter: the HTLCs
+            // leave only after both.
             self.writer.write_record(&payment_key(&hash), p.encode())?;
+            self.write_send_counter()?;
         }
         if shortfall {
             self.payment_retries.mark_due(hash);

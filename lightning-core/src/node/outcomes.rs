@@ -486,6 +486,8 @@ mod tests {
             hold_times: Vec::new(),
             failure_hold_times: Vec::new(),
             attribution_failed_at: None,
+            send_index: None,
+            earlier: Vec::new(),
         }
     }
 

@@ -2,7 +2,12 @@
 //! (`pay_invoice_with_route`, `send_to_route`, keysend), or one attempt of
 //! an invoice payment the node routes and retries itself
 //! ([`retry`](super::retry), `pay_invoice`); what comes back is
-//! [`outcomes`](super::outcomes)'s. And the list of payments.
+//! [`outcomes`](super::outcomes)'s. And the list of payments, with every
+//! HTLC each sent: each HTLC takes an index as it is sent ([`SendIndex`]:
+//! the node's next `created_index`, its `partid` in the payment), written
+//! with the record naming it before it leaves, with the counter
+//! (`meta/send_index`); a new attempt keeps the HTLCs of the record it
+//! replaces as earlier ones, bounded ([`kept_earlier`]).
 
 use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::codec::Encode;
@@ -13,9 +18,10 @@ use lightning_wire::types::ChannelId;
 use super::events::{
     PartStatus, PaymentDetails, PaymentHash, PaymentId, PaymentPart, PaymentPreimage, PaymentStatus,
 };
-use super::records::{payment_key, PaymentRecord, RetryState};
+use super::records::{payment_key, PaymentRecord, RetryState, SEND_INDEX_KEY};
 use super::route::{route_payloads, RecipientOnion, Route};
 use super::router_path::CLTV_SLACK;
+use super::sent_parts::{kept_earlier, SendCounter, SendIndex, SentPart};
 use super::{Node, NodeError};
 use crate::amount::Msat;
 use crate::channel::update_log::{Side, Which};
@@ -237,6 +243,11 @@ impl Node {
             None => (now.as_secs(), None),
         };
         let offer = self.offer_htlc(route, payment_hash, recipient, first_channel)?;
+        // The record replaced (the failed attempt before this one, or a
+        // failed payment of the same hash) stays listed: its HTLCs become
+        // earlier ones, and this one takes the next partid and index.
+        let (earlier, partid) = self.carried_sends(&payment_hash);
+        let send_index = self.take_send_index(partid);
         let record = PaymentRecord {
             payment_hash,
             payee: offer.payee,
@@ -259,10 +270,15 @@ impl Node {
             hold_times: Vec::new(),
             failure_hold_times: Vec::new(),
             attribution_failed_at: None,
+            send_index: Some(send_index),
+            earlier,
         };
-        // The payment record goes first: the HTLC leaves only after both.
+        // The payment record goes first, then the index counter (a crash
+        // between the two loses nothing: a restore continues from the
+        // highest index a record holds): the HTLC leaves only after both.
         self.writer
             .write_record(&payment_key(&payment_hash), record.encode())?;
+        self.write_send_counter()?;
         self.payments.insert(payment_hash, record);
         self.release_offer(offer.channel_id, offer.out);
         Ok(())
@@ -374,19 +390,8 @@ impl Node {
                 failure: p.failure.clone(),
                 created_at: p.created_at,
                 attempts: p.retry.as_ref().map_or(1, |r| r.attempts),
-                parts: p
-                    .parts
-                    .iter()
-                    .map(|s| PaymentPart {
-                        channel_id: s.channel_id,
-                        htlc_id: s.htlc_id,
-                        amount_msat: Msat(s.amount_msat),
-                        fee_msat: Msat(s.fee_msat),
-                        status: s.state,
-                        route: s.route.clone(),
-                        hold_times: s.hold_times.clone(),
-                    })
-                    .collect(),
+                parts: p.parts.iter().map(public_part).collect(),
+                htlcs: p.sent_htlcs().iter().map(public_part).collect(),
                 hold_times: p.hold_times.clone(),
             })
             .collect();
@@ -399,6 +404,202 @@ impl Node {
         self.list_payments()
             .into_iter()
             .find(|p| p.payment_hash.0 == id.0)
+    }
+}
+
+impl PaymentRecord {
+    /// The current attempt of a payment made one HTLC at a time, as a
+    /// part (`None` once it has parts). Its state: the payment's, failed
+    /// while the payment awaits its next attempt.
+    fn single_attempt(&self) -> Option<SentPart> {
+        if !self.parts.is_empty() {
+            return None;
+        }
+        let awaiting = self.retry.as_ref().is_some_and(|r| r.awaiting);
+        let state = match self.status {
+            PaymentStatus::Pending if awaiting => PartStatus::Failed,
+            PaymentStatus::Pending => PartStatus::Pending,
+            PaymentStatus::Succeeded => PartStatus::Fulfilled,
+            PaymentStatus::Failed => PartStatus::Failed,
+        };
+        Some(SentPart {
+            channel_id: self.channel_id,
+            htlc_id: self.htlc_id,
+            amount_msat: self.amount_msat,
+            fee_msat: self.fee_msat,
+            state,
+            shared_secrets: self.shared_secrets.clone(),
+            route: self.route.clone(),
+            path: self
+                .retry
+                .as_ref()
+                .map(|r| r.path.clone())
+                .unwrap_or_default(),
+            hold_times: self.hold_times.clone(),
+            index: self.send_index,
+        })
+    }
+
+    /// Every HTLC sent for the payment that the record keeps, oldest
+    /// first: the earlier ones, then every part or the current attempt.
+    pub(crate) fn sent_htlcs(&self) -> Vec<SentPart> {
+        let mut all = self.earlier.clone();
+        all.extend(self.parts.iter().cloned());
+        all.extend(self.single_attempt());
+        all
+    }
+
+    /// The `partid` of the payment's next HTLC: one above the highest
+    /// given, 0 for the first. A part takes at least 1 (Core Lightning's
+    /// partid 0 is a payment not split).
+    pub(crate) fn next_partid(&self) -> u64 {
+        self.sent_htlcs()
+            .iter()
+            .filter_map(|s| s.index)
+            .map(|i| i.partid.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The current HTLCs (the attempt, or every part) become earlier ones,
+    /// failed, without their onion secrets and path; the newest `kept` of
+    /// the earlier ones stay. Called when a new attempt replaces a failed
+    /// one, or a new payment of the same hash a failed one.
+    pub(crate) fn retire_current(&mut self, kept: usize) {
+        let current: Vec<SentPart> = match self.single_attempt() {
+            Some(s) => vec![s],
+            None => std::mem::take(&mut self.parts),
+        };
+        self.send_index = None;
+        for mut s in current {
+            if s.state != PartStatus::Fulfilled {
+                s.state = PartStatus::Failed;
+            }
+            s.shared_secrets = Vec::new();
+            s.path = Vec::new();
+            self.earlier.push(s);
+        }
+        let over = self.earlier.len().saturating_sub(kept);
+        self.earlier.drain(..over);
+    }
+
+    /// Numbers the HTLCs of a record written before indexes, oldest first
+    /// (parts from 1, as they were listed; a single attempt 0).
+    fn number_unindexed(&mut self, counter: &mut SendCounter) {
+        for s in &mut self.earlier {
+            if s.index.is_none() {
+                s.index = Some(SendIndex {
+                    created_index: counter.take(),
+                    partid: 0,
+                });
+            }
+        }
+        for (i, s) in self.parts.iter_mut().enumerate() {
+            if s.index.is_none() {
+                s.index = Some(SendIndex {
+                    created_index: counter.take(),
+                    partid: u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1),
+                });
+            }
+        }
+        if self.parts.is_empty() && self.send_index.is_none() {
+            let partid = self.next_partid();
+            self.send_index = Some(SendIndex {
+                created_index: counter.take(),
+                partid,
+            });
+        }
+    }
+}
+
+impl Node {
+    /// A new HTLC's index: `created_index` from the node's counter and
+    /// `partid` (see [`SendIndex`]). The caller writes the counter
+    /// ([`Node::write_send_counter`]) with the record naming the HTLC.
+    pub(super) fn take_send_index(&mut self, partid: u64) -> SendIndex {
+        SendIndex {
+            created_index: self.payment_retries.sends.take(),
+            partid,
+        }
+    }
+
+    /// Writes the last `created_index` given, in this step's batch, with
+    /// the payment record naming the HTLC: before the HTLC can leave.
+    pub(super) fn write_send_counter(&mut self) -> Result<(), NodeError> {
+        let last = self.payment_retries.sends.last();
+        self.writer
+            .write_record(SEND_INDEX_KEY, last.to_be_bytes().to_vec())
+    }
+
+    /// How many earlier HTLCs a payment record keeps ([`kept_earlier`]).
+    pub(super) fn kept_earlier(&self) -> usize {
+        kept_earlier(self.config.payment_retry_attempts)
+    }
+
+    /// What a new record of payment `hash` keeps of the record it replaces
+    /// (the next attempt of a payment made one HTLC at a time, or a new
+    /// payment of a failed one's hash): its HTLCs, as earlier ones
+    /// ([`PaymentRecord::retire_current`]); and the `partid` the new
+    /// record's first HTLC takes.
+    pub(super) fn carried_sends(&self, hash: &PaymentHash) -> (Vec<SentPart>, u64) {
+        let Some(p) = self.payments.get(hash) else {
+            return (Vec::new(), 0);
+        };
+        let partid = p.next_partid();
+        let mut old = p.clone();
+        old.retire_current(self.kept_earlier());
+        (old.earlier, partid)
+    }
+
+    /// Restore: the counter continues from `stored` (the key
+    /// [`SEND_INDEX_KEY`](super::records::SEND_INDEX_KEY)) or the highest index a record holds, whichever
+    /// is greater; the HTLCs of records written before indexes are
+    /// numbered now, oldest payment first, and those records written back
+    /// with the counter, so that their numbers never change again.
+    pub(super) fn restore_send_indexes(&mut self, stored: u64) -> Result<(), NodeError> {
+        let highest = self
+            .payments
+            .values()
+            .flat_map(PaymentRecord::sent_htlcs)
+            .filter_map(|s| s.index)
+            .map(|i| i.created_index)
+            .max()
+            .unwrap_or(0);
+        self.payment_retries.sends.seen(stored.max(highest));
+        let mut unnumbered: Vec<(u64, PaymentHash)> = self
+            .payments
+            .values()
+            .filter(|p| p.sent_htlcs().iter().any(|s| s.index.is_none()))
+            .map(|p| (p.created_at, p.payment_hash))
+            .collect();
+        if unnumbered.is_empty() {
+            return Ok(());
+        }
+        unnumbered.sort();
+        for (_, hash) in unnumbered {
+            let Some(p) = self.payments.get_mut(&hash) else {
+                continue;
+            };
+            p.number_unindexed(&mut self.payment_retries.sends);
+            let bytes = p.encode();
+            self.writer.write_record(&payment_key(&hash), bytes)?;
+        }
+        self.write_send_counter()
+    }
+}
+
+/// An HTLC we sent, as [`Node::list_payments`] gives it.
+fn public_part(s: &SentPart) -> PaymentPart {
+    PaymentPart {
+        channel_id: s.channel_id,
+        htlc_id: s.htlc_id,
+        amount_msat: Msat(s.amount_msat),
+        fee_msat: Msat(s.fee_msat),
+        status: s.state,
+        route: s.route.clone(),
+        hold_times: s.hold_times.clone(),
+        created_index: s.index.map_or(0, |i| i.created_index),
+        partid: s.index.map_or(0, |i| i.partid),
     }
 }
 
@@ -457,5 +658,197 @@ pub(super) fn recipient_of(
         payment_metadata: invoice.payment_metadata().map(<[u8]>::to_vec),
         final_cltv_expiry_delta: delta,
         ..RecipientOnion::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 20: the index of every HTLC we send, and the earlier HTLCs a
+    //! payment record keeps.
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use bitcoin::secp256k1::PublicKey;
+
+    fn part(i: u8, state: PartStatus) -> SentPart {
+        SentPart {
+            channel_id: ChannelId([i; 32]),
+            htlc_id: u64::from(i) + 40,
+            amount_msat: 1_000 * u64::from(i),
+            fee_msat: u64::from(i),
+            state,
+            shared_secrets: vec![[i; 32]],
+            route: Vec::new(),
+            path: Vec::new(),
+            hold_times: Vec::new(),
+            index: Some(SendIndex {
+                created_index: u64::from(i) + 100,
+                partid: u64::from(i),
+            }),
+        }
+    }
+
+    fn record(parts: Vec<SentPart>, send_index: Option<SendIndex>) -> PaymentRecord {
+        let key = bitcoin::secp256k1::SecretKey::from_slice(&[9; 32]).unwrap();
+        PaymentRecord {
+            payment_hash: PaymentHash([7; 32]),
+            payee: PublicKey::from_secret_key(bitcoin::secp256k1::SECP256K1, &key),
+            amount_msat: 5_000,
+            status: PaymentStatus::Failed,
+            preimage: None,
+            failure: None,
+            created_at: 10,
+            shared_secrets: vec![[1; 32]],
+            channel_id: ChannelId([3; 32]),
+            htlc_id: 4,
+            event_handled: false,
+            failure_code: None,
+            failing_hop: None,
+            failure_message: None,
+            fee_msat: 6,
+            route: Vec::new(),
+            retry: None,
+            parts,
+            hold_times: Vec::new(),
+            failure_hold_times: Vec::new(),
+            attribution_failed_at: None,
+            send_index,
+            earlier: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retired_attempts_are_kept_failed_and_bounded() {
+        let index = |created_index, partid| {
+            Some(SendIndex {
+                created_index,
+                partid,
+            })
+        };
+        let mut r = record(Vec::new(), index(1, 0));
+        assert_eq!(r.next_partid(), 1);
+        // Ten attempts, each retired for the next: the newest three stay,
+        // failed, without their onion secrets; the current one last.
+        for i in 2..=10u64 {
+            r.retire_current(3);
+            r.htlc_id = i;
+            r.send_index = index(i, i - 1);
+        }
+        let sent = r.sent_htlcs();
+        let listed: Vec<(u64, u64, u64)> = sent
+            .iter()
+            .map(|s| {
+                (
+                    s.htlc_id,
+                    s.index.unwrap().created_index,
+                    s.index.unwrap().partid,
+                )
+            })
+            .collect();
+        assert_eq!(listed, [(7, 7, 6), (8, 8, 7), (9, 9, 8), (10, 10, 9)]);
+        assert!(r.earlier.iter().all(|s| s.state == PartStatus::Failed
+            && s.shared_secrets.is_empty()
+            && s.amount_msat == 5_000
+            && s.fee_msat == 6));
+        assert_eq!(r.next_partid(), 10);
+        // The record with its earlier HTLCs round-trips (types 63, 65).
+        let bytes = r.encode();
+        assert_eq!(PaymentRecord::decode(&bytes).unwrap(), r);
+        // A split payment's parts are retired the same way.
+        let mut split = record(
+            vec![part(1, PartStatus::Failed), part(2, PartStatus::Failed)],
+            None,
+        );
+        assert_eq!(split.next_partid(), 3);
+        split.retire_current(kept_earlier(4));
+        assert!(split.parts.is_empty() && split.earlier.len() == 2);
+        assert_eq!(kept_earlier(0), 1);
+        assert_eq!(kept_earlier(u32::MAX), 32);
+    }
+
+    /// A node over `store`, restored from what it holds.
+    fn node_over(store: &std::sync::Arc<lightning_persist::MemoryStore>) -> Node {
+        #[derive(Debug)]
+        struct NoBroadcast;
+        impl lightning_chain::Broadcaster for NoBroadcast {
+            fn broadcast_transactions(&self, _: &[&bitcoin::Transaction]) {}
+        }
+        let network = bitcoin::Network::Regtest;
+        let host = super::super::NodeHost {
+            broadcaster: std::sync::Arc::new(NoBroadcast),
+            fee_estimator: std::sync::Arc::new(lightning_chain::FixedFeeEstimator::new(
+                lightning_chain::FeeRate::from_sat_per_kw(1000),
+            )),
+        };
+        super::super::NodeBuilder::from_config(super::super::NodeConfig::new(network))
+            .seed(&[4; 32])
+            .persistence(super::super::Persistence::Inline(store.clone()))
+            .host(host)
+            .best_block(lightning_chain::BestBlock::genesis(network))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn records_before_indexes_are_numbered_once_when_restored() {
+        use lightning_persist::KvStore;
+        let store = std::sync::Arc::new(lightning_persist::MemoryStore::new());
+        drop(node_over(&store));
+        // Two records of the previous version (no types 17, 63, 65): a
+        // split payment made first, then one of a single HTLC.
+        let mut unindexed = [part(1, PartStatus::Failed), part(2, PartStatus::Fulfilled)];
+        for p in &mut unindexed {
+            p.index = None;
+        }
+        let mut split = record(unindexed.to_vec(), None);
+        split.payment_hash = PaymentHash([1; 32]);
+        split.created_at = 3;
+        let mut single = record(Vec::new(), None);
+        single.created_at = 5;
+        for r in [&split, &single] {
+            store
+                .write(
+                    super::super::NAMESPACE,
+                    &payment_key(&r.payment_hash),
+                    1,
+                    &r.encode(),
+                )
+                .unwrap();
+        }
+        let indexes = |node: &Node| -> Vec<(u64, u64)> {
+            let mut v: Vec<(u64, u64)> = node
+                .list_payments()
+                .iter()
+                .flat_map(|d| d.htlcs.iter().map(|h| (h.created_index, h.partid)))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut node = node_over(&store);
+        // Oldest payment first; parts from 1, a single attempt 0.
+        assert_eq!(indexes(&node), [(1, 1), (2, 2), (3, 0)]);
+        assert_eq!(node.payment_retries.sends.last(), 3);
+        drop(node);
+        // Written back: the same numbers at the next start, the counter
+        // stored, and the next HTLC takes 4.
+        let stored = store
+            .read(super::super::NAMESPACE, SEND_INDEX_KEY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.value, 3u64.to_be_bytes());
+        node = node_over(&store);
+        assert_eq!(indexes(&node), [(1, 1), (2, 2), (3, 0)]);
+        assert_eq!(node.take_send_index(0).created_index, 4);
+        // The stored counter wins over the records: indexes given to
+        // HTLCs whose records are gone are not given again.
+        store
+            .write(
+                super::super::NAMESPACE,
+                SEND_INDEX_KEY,
+                9,
+                &40u64.to_be_bytes(),
+            )
+            .unwrap();
+        let mut node = node_over(&store);
+        assert_eq!(node.take_send_index(0).created_index, 41);
     }
 }

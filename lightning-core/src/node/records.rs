@@ -10,6 +10,7 @@
 //! | `payments/<payment hash>` | [`PaymentRecord`] |
 //! | `meta/keys_index` | the next channel keys index (u32) |
 //! | `meta/entropy_epoch` | the entropy epoch of the last start (u32) |
+//! | `meta/send_index` | the last `created_index` given to an HTLC we sent (u64; [`SendIndex`]) |
 //! | `acks/channel_closed/<channel id>` | the host took the channel's `ChannelClosed` event (one byte, 1) |
 //! | `forwards/<channel id>/<htlc id>` | a forwarded HTLC ([`super::forward_record`]) |
 //! | `keysend/<payment hash>` | [`KeysendRecord`]: a spontaneous payment we claimed |
@@ -27,7 +28,7 @@ use super::record_fields::{
     arr32, custom_records_bytes, custom_records_of, keys_of, path_bytes, path_of, required,
     secrets_of, u32s_bytes, u32s_of, u64_of,
 };
-use super::sent_parts::{decode_parts, encode_parts, SentPart};
+use super::sent_parts::{decode_parts, encode_parts, SendIndex, SentPart};
 
 const FORMAT_VERSION: u16 = 1;
 
@@ -55,6 +56,8 @@ pub(crate) fn hold_key(hash: &PaymentHash) -> String {
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
+/// The last `created_index` given to an HTLC we sent ([`SendIndex`]; u64).
+pub(crate) const SEND_INDEX_KEY: &str = "meta/send_index";
 
 fn u32_value(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.try_into().ok()?))
@@ -230,6 +233,18 @@ pub(crate) struct PaymentRecord {
     /// [`PaymentFailure::attribution_failed_at`](super::PaymentFailure::attribution_failed_at)).
     pub failure_hold_times: Vec<u32>,
     pub attribution_failed_at: Option<u64>,
+    /// The current attempt's place in the list of HTLCs we sent (type 63,
+    /// odd, 16 bytes: `created_index`, `partid`; [`SendIndex`]), for a
+    /// payment made one HTLC at a time; `None` once it has parts (each
+    /// part keeps its own), and in records written before it until they
+    /// are restored (then numbered).
+    pub send_index: Option<SendIndex>,
+    /// The payment's earlier HTLCs, failed (type 65, odd, encoded as
+    /// type 47's; [`super::sent_parts`]): the attempts before the current
+    /// one of a payment made one HTLC at a time, and the HTLCs of an
+    /// earlier failed payment of the same hash, oldest first, the newest
+    /// [`super::sent_parts::kept_earlier`] only. Empty in older records.
+    pub earlier: Vec<SentPart>,
 }
 
 /// What retrying a payment needs across restarts: the invoice to route
@@ -438,6 +453,12 @@ impl PaymentRecord {
         if let Some(i) = self.attribution_failed_at {
             w.put_raw(57, &i.to_be_bytes());
         }
+        if let Some(i) = self.send_index {
+            w.put_raw(63, &i.to_bytes());
+        }
+        if !self.earlier.is_empty() {
+            w.put_raw(65, &encode_parts(&self.earlier));
+        }
         w.into_bytes()
     }
 
@@ -504,6 +525,11 @@ impl PaymentRecord {
             .take_raw(57)
             .map(|b| u64_of(b, "attribution_failed_at"))
             .transpose()?;
+        let send_index = r
+            .take_raw(63)
+            .map(|b| SendIndex::from_bytes(b, "send_index"))
+            .transpose()?;
+        let earlier = r.take_raw(65).map(decode_parts).transpose()?;
         r.finish()?;
         Ok(PaymentRecord {
             payment_hash,
@@ -527,6 +553,8 @@ impl PaymentRecord {
             hold_times,
             failure_hold_times,
             attribution_failed_at,
+            send_index,
+            earlier: earlier.unwrap_or_default(),
         })
     }
 }
@@ -791,6 +819,8 @@ mod tests {
             hold_times: Vec::new(),
             failure_hold_times: Vec::new(),
             attribution_failed_at: None,
+            send_index: None,
+            earlier: Vec::new(),
         };
         assert_eq!(PaymentRecord::decode(&pay.encode()).unwrap(), pay);
         // With the attribution data's findings (types 53 to 57).
@@ -807,6 +837,17 @@ mod tests {
             bytes.len(),
             "absent when empty: the previous format"
         );
+        // With its HTLC's index (type 63): 18 bytes more, absent before.
+        let indexed = PaymentRecord {
+            send_index: Some(SendIndex {
+                created_index: 12,
+                partid: 3,
+            }),
+            ..pay.clone()
+        };
+        let bytes = indexed.encode();
+        assert_eq!(PaymentRecord::decode(&bytes).unwrap(), indexed);
+        assert_eq!(pay.encode().len() + 18, bytes.len());
         // With the retry state of a routed payment (types 33 to 43).
         let routed = PaymentRecord {
             retry: Some(RetryState {

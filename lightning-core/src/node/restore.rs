@@ -220,6 +220,18 @@ impl Node {
                 node.writer.set_version(&key, v.version);
             }
         }
+        // The index of the HTLCs we send continues; records of versions
+        // before it are numbered (and written back) once.
+        // A damaged counter is not worth refusing to start over: the
+        // highest index the records hold takes over.
+        let send_index = match read(records::SEND_INDEX_KEY)? {
+            Some(v) => {
+                node.writer.set_version(records::SEND_INDEX_KEY, v.version);
+                <[u8; 8]>::try_from(v.value.as_slice()).map_or(0, u64::from_be_bytes)
+            }
+            None => 0,
+        };
+        node.restore_send_indexes(send_index)?;
         // Payments owed a new attempt wait for a usable channel.
         node.restore_payment_retries();
 

@@ -93,6 +93,10 @@ pub(super) struct RetryQueue {
     /// be syncing after the restart, so no route is not final for them
     /// before their retry timeout.
     restored: BTreeSet<PaymentHash>,
+    /// The `created_index` of the HTLCs we send, every attempt and part
+    /// ([`super::sent_parts::SendIndex`]). Kept here, with the rest of the
+    /// node's in-memory payment sending state.
+    pub(super) sends: super::sent_parts::SendCounter,
 }
 
 impl RetryQueue {

@@ -1,7 +1,12 @@
 //! The HTLCs of a multi-part payment we send, as its record keeps them
 //! (BOLT 4 "Basic Multi-Part Payments"): one [`SentPart`] per HTLC, with
 //! what it needs to read a returned error (its onion's shared secrets and
-//! route) and what the scorer learns from it (its path).
+//! route) and what the scorer learns from it (its path). And the index of
+//! every HTLC we send ([`SendIndex`]: a node-wide `created_index` given
+//! as it is sent, and its `partid` in the payment), stored with the HTLC
+//! in the record written before it leaves, so that a list of them
+//! (Core Lightning's `listsendpays`) names each the same way across
+//! calls and restarts.
 //!
 //! Stored in the payment record as type 47: each part a TLV stream of its
 //! own (types below), prefixed by its length (u16).
@@ -17,6 +22,13 @@
 //! | 12 | route: node ids, first hop first (33 each) |
 //! | 14 | path (25 bytes per hop, as the retry state's) |
 //! | 15 | hold times its fulfil's attribution data reported (u32 each, first hop first; odd: absent in older records and when none verified) |
+//! | 17 | its [`SendIndex`]: `created_index` and `partid` (u64 each; odd: absent in records written before them, numbered when such a record is restored) |
+//!
+//! The same encoding keeps a payment's earlier HTLCs (payment record type
+//! 65): the failed attempts of a payment sent one HTLC at a time, and the
+//! HTLCs of an earlier failed payment of the same hash, without their
+//! onion secrets and path (empty types 10 and 14), at most
+//! [`kept_earlier`] of them.
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{DecodeError, Reader};
@@ -49,6 +61,73 @@ pub(crate) struct SentPart {
     /// shared secrets (BOLT 4, "Hold times for successful payments");
     /// empty until then, and when the data did not verify.
     pub hold_times: Vec<u32>,
+    /// Its place in the list of HTLCs we sent (`None` only in a record
+    /// written before indexes and not restored since).
+    pub index: Option<SendIndex>,
+}
+
+/// Where an HTLC we sent stands in the node's list of them (Core
+/// Lightning's `listsendpays`): `created_index`, given from 1 as HTLCs
+/// are sent, node-wide, never changed nor given again; `partid`, its
+/// number among its payment's HTLCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendIndex {
+    pub created_index: u64,
+    pub partid: u64,
+}
+
+impl SendIndex {
+    /// 16 bytes: `created_index`, `partid`.
+    pub(crate) fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.created_index.to_be_bytes());
+        b[8..].copy_from_slice(&self.partid.to_be_bytes());
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8], what: &'static str) -> Result<Self, DecodeError> {
+        if b.len() != 16 {
+            return Err(DecodeError::invalid(format!("{what}: not 16 bytes")));
+        }
+        Ok(SendIndex {
+            created_index: u64_of(&b[..8], what)?,
+            partid: u64_of(&b[8..], what)?,
+        })
+    }
+}
+
+/// The node-wide counter of [`SendIndex::created_index`]: the last one
+/// given. Written with the record naming the HTLC, before it leaves; on
+/// restore, the stored value or the highest index a record holds,
+/// whichever is greater.
+#[derive(Debug, Default)]
+pub(crate) struct SendCounter {
+    last: u64,
+}
+
+impl SendCounter {
+    /// The next `created_index`.
+    pub(crate) fn take(&mut self) -> u64 {
+        self.last = self.last.saturating_add(1);
+        self.last
+    }
+
+    /// The last index given.
+    pub(crate) fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Nothing at or below `index` is given again.
+    pub(crate) fn seen(&mut self, index: u64) {
+        self.last = self.last.max(index);
+    }
+}
+
+/// How many earlier HTLCs a payment record keeps (the newest): the retry
+/// budget's worth of attempts, between 1 and 32, so that no retry loop, nor
+/// paying the same hash again and again, grows a record without limit.
+pub(crate) fn kept_earlier(retry_attempts: u32) -> usize {
+    usize::try_from(retry_attempts.clamp(1, 32)).unwrap_or(32)
 }
 
 impl SentPart {
@@ -76,6 +155,9 @@ impl SentPart {
         if !self.hold_times.is_empty() {
             w.put_raw(15, &u32s_bytes(&self.hold_times));
         }
+        if let Some(i) = self.index {
+            w.put_raw(17, &i.to_bytes());
+        }
         w.into_bytes()
     }
 
@@ -100,6 +182,10 @@ impl SentPart {
             .map(|b| u32s_of(b, "part hold times"))
             .transpose()?
             .unwrap_or_default();
+        let index = r
+            .take_raw(17)
+            .map(|b| SendIndex::from_bytes(b, "part index"))
+            .transpose()?;
         r.finish()?;
         Ok(SentPart {
             channel_id,
@@ -111,6 +197,7 @@ impl SentPart {
             route,
             path,
             hold_times,
+            index,
         })
     }
 }
@@ -177,6 +264,10 @@ mod tests {
             } else {
                 Vec::new()
             },
+            index: Some(SendIndex {
+                created_index: u64::from(i) + 100,
+                partid: u64::from(i),
+            }),
         }
     }
 
@@ -215,6 +306,19 @@ mod tests {
         bad[at + 2] = 3;
         let mut framed = u16::try_from(bad.len()).unwrap().to_be_bytes().to_vec();
         framed.extend(bad);
+        assert!(decode_parts(&framed).is_err());
+        // A part written before indexes (no type 17) reads without one;
+        // an index that is not 16 bytes is refused.
+        let mut unindexed = part(2, PartStatus::Failed);
+        unindexed.index = None;
+        let bytes = encode_parts(&[unindexed.clone()]);
+        assert_eq!(decode_parts(&bytes).unwrap(), [unindexed]);
+        let mut short = part(2, PartStatus::Failed).encode();
+        let at = short.windows(2).rposition(|w| w == [17, 16]).unwrap();
+        short[at + 1] = 15;
+        short.pop();
+        let mut framed = u16::try_from(short.len()).unwrap().to_be_bytes().to_vec();
+        framed.extend(short);
         assert!(decode_parts(&framed).is_err());
     }
 }

@@ -6,18 +6,26 @@
 //!   or complete; `preimage` once complete, and `number_of_parts` when
 //!   more than one part paid it), ordered by `created_at`;
 //! - `listsendpays [bolt11] [payment_hash] [status]`: one entry per HTLC
-//!   sent (`id`, `groupid`, `partid`, `payment_hash`, `status`,
-//!   `amount_msat`, `amount_sent_msat`, `destination`, `created_at`,
-//!   `bolt11`, and `payment_preimage` for a fulfilled part), ordered by
+//!   sent (`id`, `created_index`, `groupid`, `partid`, `payment_hash`,
+//!   `status`, `amount_msat`, `amount_sent_msat` (what the HTLC offered,
+//!   fees included, also when it failed), `destination`, `created_at`,
+//!   `bolt11`, and `payment_preimage` for a fulfilled one), ordered by
 //!   `id`.
 //!
-//! A multi-part payment lists each of its parts, every attempt's, with
-//! `partid` from 1 in the order they were sent; a payment made one HTLC
-//! at a time lists its current (or last) attempt as part 0. The node
-//! pays a payment hash once, so `groupid` is always 1. `id` numbers the
-//! entries of the whole list from 1 in that order (payments by creation,
-//! parts as sent): it names an entry within one answer, and is not kept
-//! across calls by a store of its own as Core Lightning's is.
+//! Every HTLC the node sends for a payment is an entry: each attempt of a
+//! payment made one HTLC at a time (the earlier ones failed), each part
+//! of a split one. `id` (and `created_index`, the same) is the node's
+//! index of the HTLC (`PaymentPart::created_index`): given from 1 as
+//! HTLCs are sent, stored with the HTLC in the payment's record before it
+//! leaves, never changed nor given again, so an entry keeps its id across
+//! calls, new payments and restarts, as Core Lightning's does. `partid`
+//! numbers a payment's HTLCs in the order they were sent: from 0 while it
+//! goes one HTLC at a time (a payment never retried is part 0), its parts
+//! from 1 once split. The record keeps a payment's earlier failed HTLCs
+//! up to the retry budget (`payment_retry_attempts`, at most 32); older
+//! ones are no longer listed. The node pays a payment hash once at a time
+//! (a failed payment's hash may be paid again, its HTLCs listed on), so
+//! `groupid` is always 1.
 
 use lightning_core::node::{PartStatus, PaymentDetails, PaymentHash, PaymentStatus};
 use serde_json::{json, Value};
@@ -140,48 +148,27 @@ pub(super) fn listpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 pub(super) fn listsendpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     let filter = Filter::parse(p)?;
     let st = ctx.rt.lock();
-    let mut id = 0u64;
-    let mut payments = Vec::new();
+    let mut payments: Vec<(u64, Value)> = Vec::new();
     for d in st.node.list_payments() {
+        if !filter.payment(&d) {
+            continue;
+        }
         let meta = st.meta.payments.get(&d.payment_hash);
-        // (partid, status, amount to the payee, fees) of each HTLC.
-        let sent: Vec<(usize, &'static str, u64, u64)> = if d.parts.is_empty() {
-            let fee = if d.status == PaymentStatus::Failed {
-                // The failed attempt's fees are not kept: what it
-                // offered is at least the amount.
-                0
-            } else {
-                d.fee_msat.0
-            };
-            vec![(0, payment_status(d.status), d.amount_msat.0, fee)]
-        } else {
-            d.parts
-                .iter()
-                .enumerate()
-                .map(|(i, part)| {
-                    (
-                        i + 1,
-                        part_status(part.status),
-                        part.amount_msat.0,
-                        part.fee_msat.0,
-                    )
-                })
-                .collect()
-        };
-        for (partid, status, amount, fee) in sent {
-            id += 1;
-            if !filter.payment(&d) || !filter.status(status) {
+        for h in &d.htlcs {
+            let status = part_status(h.status);
+            if !filter.status(status) {
                 continue;
             }
+            let amount = h.amount_msat.0;
             let mut v = json!({
-                "created_index": id,
-                "id": id,
+                "created_index": h.created_index,
+                "id": h.created_index,
                 "groupid": 1,
-                "partid": partid,
+                "partid": h.partid,
                 "payment_hash": d.payment_hash.to_string(),
                 "status": status,
                 "amount_msat": amount,
-                "amount_sent_msat": amount.saturating_add(fee),
+                "amount_sent_msat": amount.saturating_add(h.fee_msat.0),
                 "destination": d.payee.to_string(),
                 "created_at": d.created_at,
             });
@@ -191,8 +178,10 @@ pub(super) fn listsendpays(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
                     v["payment_preimage"] = json!(pre.to_string());
                 }
             }
-            payments.push(v);
+            payments.push((h.created_index, v));
         }
     }
+    payments.sort_by_key(|(id, _)| *id);
+    let payments: Vec<Value> = payments.into_iter().map(|(_, v)| v).collect();
     Ok(json!({ "payments": payments }))
 }
