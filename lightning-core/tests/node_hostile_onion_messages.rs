@@ -195,3 +195,91 @@ fn a_request_for_a_foreign_offer_is_answered_with_an_invoice_error() {
     assert_eq!(err.error, "unknown offer", "{err:?}");
     assert_eq!(node.onion_message_stats().sent, 1);
 }
+
+#[test]
+fn invoice_requests_beyond_the_budget_get_an_invoice_error() {
+    use lightning_core::node::{OfferParams, INVOICE_TYPE, MAX_OFFER_INVOICES_PER_MINUTE};
+    let (mut node, _store, _chain) = lone_node(1, node_config());
+    let offer = node
+        .create_offer(OfferParams {
+            amount_msat: Some(lightning_core::amount::Msat(1_000)),
+            description: Some("spam me".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let payer = Keypair::from_secret_key(SECP256K1, &key(0x55));
+    let n = MAX_OFFER_INVOICES_PER_MINUTE as usize + 10;
+    // Three raw peers share the requests, each under the per-peer limit
+    // of onion messages a second; the harness's clock stands still, so
+    // all fall in one minute.
+    let per_peer = n.div_ceil(3);
+    assert!(per_peer <= MAX_MESSAGES_PER_PEER_PER_SECOND as usize);
+    let (mut invoices, mut errors) = (0, 0);
+    for (p, seed) in [0x41u8, 0x42, 0x43].into_iter().enumerate() {
+        let mut raw = Raw::connect(&mut node, seed);
+        let reply = wire(
+            blind_path(
+                &key(0x23),
+                &[(raw.node_id(), EncryptedDataTlv::default().to_bytes())],
+            )
+            .unwrap(),
+        );
+        for i in (p * per_peer)..((p + 1) * per_peer).min(n) {
+            let req = InvoiceRequest::for_offer(
+                &offer,
+                InvreqFields {
+                    metadata: Some((i as u32).to_be_bytes().to_vec()),
+                    // The node is on regtest (absent means bitcoin).
+                    chain: Some(lightning_wire::types::ChainHash::for_network(
+                        bitcoin::Network::Regtest,
+                    )),
+                    ..Default::default()
+                },
+                &payer,
+            )
+            .unwrap();
+            let to_node = wire(
+                blind_path(
+                    &key(0x22),
+                    &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
+                )
+                .unwrap(),
+            );
+            let contents = vec![TlvRecord {
+                r#type: INVOICE_REQUEST_TYPE,
+                value: req.as_bytes().to_vec(),
+            }];
+            raw.send(&mut node, &message(&to_node, contents, Some(&reply)));
+        }
+        for g in raw.take() {
+            let Got::Message(Message::OnionMessage(m)) = g else {
+                continue;
+            };
+            let packet =
+                lightning_core::onion::OnionPacket::from_bytes_any_len(&m.onion_message_packet)
+                    .unwrap();
+            let OnionMessageHop::Receive { payload, .. } =
+                peel_onion_message(&key(seed), &m.path_key, &packet).unwrap()
+            else {
+                panic!("for the raw peer");
+            };
+            for r in &payload.unknown.0 {
+                match r.r#type {
+                    INVOICE_TYPE => invoices += 1,
+                    INVOICE_ERROR_TYPE => {
+                        errors += 1;
+                        let e = InvoiceError::from_bytes(&r.value).unwrap();
+                        assert!(e.error.contains("too many"), "{e:?}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(invoices, MAX_OFFER_INVOICES_PER_MINUTE as usize);
+    assert_eq!(errors, 10);
+    assert_eq!(
+        node.list_invoices().len(),
+        MAX_OFFER_INVOICES_PER_MINUTE as usize
+    );
+}

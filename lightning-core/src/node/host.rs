@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::secp256k1::{PublicKey, SecretKey};
+use bitcoin::secp256k1::PublicKey;
 use lightning_chain::{BoundedFeeEstimator, Broadcaster, ConfirmationTarget, FeeEstimator};
 
 use super::{Event, Node, NodeError, PersistId, PersistRequest};
@@ -27,14 +27,6 @@ impl core::fmt::Debug for NodeHost {
 }
 
 impl Node {
-    pub(super) fn fresh_secret(&self) -> SecretKey {
-        loop {
-            if let Ok(k) = SecretKey::from_slice(&self.entropy.random_bytes()) {
-                return k;
-            }
-        }
-    }
-
     /// Opens a connection to `node_id`: write the returned act one to a new
     /// socket, then feed what it reads to [`Node::handle_bytes`]. `now` is
     /// the host's time since the UNIX epoch (used for timers and invoice

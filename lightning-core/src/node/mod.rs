@@ -156,7 +156,7 @@ pub use mempool::{
 pub use mpp::MppReceiveConfig;
 pub use offers_flow::{
     OfferPaymentId, INVOICE_ERROR_TYPE, INVOICE_REQUEST_TYPE, INVOICE_TYPE,
-    MAX_PENDING_OFFER_REQUESTS, OFFER_REQUEST_TIMEOUT,
+    MAX_OFFER_INVOICES_PER_MINUTE, MAX_PENDING_OFFER_REQUESTS, OFFER_REQUEST_TIMEOUT,
 };
 pub use onion_messages::{OnionMessageStats, MAX_MESSAGES_PER_PEER_PER_SECOND};
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
@@ -332,6 +332,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// A secret key from the node's entropy (session keys of onions and
+    /// blinded paths). Here, in the hub, because every module that builds
+    /// an onion or a path draws one.
+    pub(super) fn fresh_secret(&self) -> bitcoin::secp256k1::SecretKey {
+        loop {
+            if let Ok(k) = bitcoin::secp256k1::SecretKey::from_slice(&self.entropy.random_bytes()) {
+                return k;
+            }
+        }
+    }
+
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
         self.node_signer.node_id()

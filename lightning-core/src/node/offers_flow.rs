@@ -21,6 +21,9 @@
 //!   of them (our hop's `path_id` authenticates the offer's nonce), and
 //!   one for an offer without paths if it arrived over a blinded path of
 //!   ours.
+//! - Each answer writes an invoice record, and anyone holding an offer may
+//!   ask: at most [`MAX_OFFER_INVOICES_PER_MINUTE`] invoices are made a
+//!   minute, later requests get an `invoice_error`.
 //! - Messages of other types, or over a `path_id` we do not know, are
 //!   ignored (BOLT 4 gives onion messages no errors).
 //!
@@ -55,6 +58,11 @@ pub const OFFER_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests waiting for an invoice at once, at most.
 pub const MAX_PENDING_OFFER_REQUESTS: usize = 64;
 
+/// Invoices the node makes for its offers in one minute, at most: each is
+/// a durable invoice record, and anyone holding an offer may ask, so this
+/// bounds what requests can write. More get an `invoice_error`.
+pub const MAX_OFFER_INVOICES_PER_MINUTE: u32 = 120;
+
 /// Names the payment of an offer before its invoice (and payment hash) is
 /// known: the request's `invreq_metadata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +79,8 @@ struct Pending {
 #[derive(Debug, Default)]
 pub(super) struct OffersState {
     pending: HashMap<[u8; 32], Pending>,
+    /// The minute of the invoice window and the invoices made in it.
+    invoices_made: (u64, u32),
 }
 
 impl Node {
@@ -181,8 +191,14 @@ impl Node {
                 if !self.arrived_as_offer_says(&req, path_id) {
                     return;
                 }
-                let now = self.now;
-                self.respond_to_invoice_request(&req, now)
+                if self.offer_invoice_budget_spent() {
+                    Err(InvoiceError::new(
+                        "too many invoice requests: try again later",
+                    ))
+                } else {
+                    let now = self.now;
+                    self.respond_to_invoice_request(&req, now)
+                }
             }
         };
         let record = match answer {
@@ -250,6 +266,21 @@ impl Node {
             None,
         );
         let _ = self.finish();
+    }
+
+    /// Counts one more invoice in this minute's budget; true when the
+    /// budget ([`MAX_OFFER_INVOICES_PER_MINUTE`]) is already spent.
+    fn offer_invoice_budget_spent(&mut self) -> bool {
+        let minute = self.now.as_secs() / 60;
+        let w = &mut self.offers.invoices_made;
+        if w.0 != minute {
+            *w = (minute, 0);
+        }
+        if w.1 >= MAX_OFFER_INVOICES_PER_MINUTE {
+            return true;
+        }
+        w.1 += 1;
+        false
     }
 
     /// BOLT 12: with `offer_paths`, "MUST ignore the invoice_request if it

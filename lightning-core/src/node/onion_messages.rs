@@ -8,7 +8,8 @@
 //!   forwarded to the next node (`next_node_id`, or the peer of the
 //!   channel `short_channel_id` names) if it is a connected peer, and
 //!   dropped otherwise: BOLT 4 gives onion messages no errors. What does
-//!   not peel is dropped and counted.
+//!   not peel is dropped and counted. A message for us goes back to the
+//!   caller (`peers`), which hands its contents to the offers flow.
 //! - **Rate limit**: at most [`MAX_MESSAGES_PER_PEER_PER_SECOND`] onion
 //!   messages are taken from one peer per second (BOLT 4: a node "MAY
 //!   rate-limit" them); the rest are dropped and counted.
@@ -74,7 +75,13 @@ impl Node {
         self.onion_messages.stats
     }
 
-    pub(super) fn on_onion_message(&mut self, from: PublicKey, m: OnionMessage) {
+    /// Peels an onion message from `from`: forwards it, or drops it, or
+    /// gives back the payload and our hop's `path_id` when it is for us.
+    pub(super) fn on_onion_message(
+        &mut self,
+        from: PublicKey,
+        m: OnionMessage,
+    ) -> Option<(OnionMessagePayload, Option<Vec<u8>>)> {
         let second = self.now.as_secs();
         let w = self
             .onion_messages
@@ -88,7 +95,7 @@ impl Node {
         if w.1 > MAX_MESSAGES_PER_PEER_PER_SECOND {
             self.onion_messages.stats.dropped += 1;
             self.onion_messages.stats.rate_limited += 1;
-            return;
+            return None;
         }
         // Bounded by the number of connected peers: forget the others.
         if self.onion_messages.window.len() > 4 * self.peers.connected_peers().count() + 16 {
@@ -96,7 +103,7 @@ impl Node {
         }
         let Ok(packet) = OnionPacket::from_bytes_any_len(&m.onion_message_packet) else {
             self.onion_messages.stats.dropped += 1;
-            return;
+            return None;
         };
         match peel_onion_message(&*self.node_signer, &m.path_key, &packet) {
             Ok(OnionMessageHop::Forward {
@@ -121,12 +128,16 @@ impl Node {
                     }
                     _ => self.onion_messages.stats.dropped += 1,
                 }
+                None
             }
             Ok(OnionMessageHop::Receive { payload, data, .. }) => {
                 self.onion_messages.stats.received += 1;
-                self.on_message_contents(payload, data.path_id);
+                Some((payload, data.path_id))
             }
-            Err(_) => self.onion_messages.stats.dropped += 1,
+            Err(_) => {
+                self.onion_messages.stats.dropped += 1;
+                None
+            }
         }
     }
 

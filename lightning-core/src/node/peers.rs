@@ -238,7 +238,12 @@ impl Node {
                 return;
             }
             Message::PeerStorage(m) => return self.on_peer_storage(node_id, m.blob),
-            Message::OnionMessage(m) => return self.on_onion_message(node_id, m),
+            Message::OnionMessage(m) => {
+                if let Some((payload, path_id)) = self.on_onion_message(node_id, m) {
+                    self.on_message_contents(payload, path_id);
+                }
+                return;
+            }
             Message::PeerStorageRetrieval(m) => {
                 return self.on_peer_storage_retrieval(node_id, &m.blob)
             }
