@@ -36,13 +36,7 @@ const CAPACITY_SAT: u64 = 1_000_000;
 
 /// A - B - C, each channel opened by the left node.
 fn line() -> (Line, ChannelId, ChannelId) {
-    let mut line = Line::new(3, |_, _| {});
-    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
-    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
-    (line, ab, bc)
+    Line::a_b_c(CAPACITY_SAT)
 }
 
 fn invoice(line: &mut Line, payee: usize, amount_msat: u64) -> PaymentHash {

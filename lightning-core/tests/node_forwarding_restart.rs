@@ -23,13 +23,7 @@ const AMOUNT: u64 = 40_000_000;
 const FEE: u64 = 1000 + AMOUNT / 1_000_000;
 
 fn line() -> (Line, ChannelId, ChannelId) {
-    let mut line = Line::new(3, |_, _| {});
-    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
-    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
-    (line, ab, bc)
+    Line::a_b_c(CAPACITY_SAT)
 }
 
 fn balances(line: &Line, ab: ChannelId, bc: ChannelId) -> [u64; 4] {

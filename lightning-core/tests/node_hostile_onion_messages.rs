@@ -13,17 +13,14 @@ use bitcoin::secp256k1::{Keypair, PublicKey, SecretKey, SECP256K1};
 use lightning_core::node::{
     INVOICE_ERROR_TYPE, INVOICE_REQUEST_TYPE, MAX_MESSAGES_PER_PEER_PER_SECOND,
 };
-use lightning_core::onion::onion_message::ONION_MESSAGE_SMALL;
-use lightning_core::onion::{
-    blind_path, build_onion_message_packet, peel_onion_message, EncryptedDataTlv, OnionMessageHop,
-    OnionMessagePayload,
-};
+use lightning_core::onion::onion_message::build_onion_message_along;
+use lightning_core::onion::{blind_path, peel_onion_message, EncryptedDataTlv, OnionMessageHop};
 use lightning_wire::bolt12::{
     BlindedPath, IntroductionNode, InvoiceError, InvoiceRequest, InvreqFields, Offer, OfferFields,
     OnionMsgHop,
 };
 use lightning_wire::msgs::{Message, OnionMessage};
-use lightning_wire::tlv::{TlvRecord, UnknownTlvs};
+use lightning_wire::tlv::TlvRecord;
 use lightning_wire::{Decode, Encode};
 use node_hostile_support::{lone_node, node_config, Got, Raw};
 
@@ -49,24 +46,14 @@ fn wire(p: lightning_core::onion::BlindedPath) -> BlindedPath {
 /// An onion message along `path` (whose first hop is the node), the last
 /// payload carrying `contents` and `reply`.
 fn message(path: &BlindedPath, contents: Vec<TlvRecord>, reply: Option<&BlindedPath>) -> Message {
-    let last = path.hops.len() - 1;
     let hops: Vec<(PublicKey, Vec<u8>)> = path
         .hops
         .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let mut p = OnionMessagePayload {
-                encrypted_recipient_data: Some(h.encrypted_recipient_data.clone()),
-                ..Default::default()
-            };
-            if i == last {
-                p.reply_path = reply.map(Encode::to_bytes);
-                p.unknown = UnknownTlvs(contents.clone());
-            }
-            (h.blinded_node_id, p.to_bytes())
-        })
+        .map(|h| (h.blinded_node_id, h.encrypted_recipient_data.clone()))
         .collect();
-    let (packet, _) = build_onion_message_packet(&key(0x33), &hops, ONION_MESSAGE_SMALL).unwrap();
+    let packet =
+        build_onion_message_along(&key(0x33), &hops, contents, reply.map(Encode::to_bytes))
+            .unwrap();
     Message::OnionMessage(OnionMessage {
         path_key: path.first_path_key,
         onion_message_packet: packet.to_bytes(),

@@ -24,13 +24,7 @@ use lightning_wire::types::ChannelId;
 const CAPACITY_SAT: u64 = 1_000_000;
 
 fn line() -> (Line, ChannelId, ChannelId) {
-    let mut line = Line::new(3, |_, _| {});
-    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
-    let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
-    (line, ab, bc)
+    Line::a_b_c(CAPACITY_SAT)
 }
 
 fn carols_offer(line: &mut Line, amount_msat: u64) -> Offer {

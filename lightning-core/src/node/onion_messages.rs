@@ -18,7 +18,7 @@
 //!   first, as its introduction node would), or, for a node id, to that
 //!   node if it is a connected peer, over a one-hop path we blind
 //!   ourselves. The packet is 1,300 bytes of `hop_payloads` when the
-//!   payloads fit, else 32,768.
+//!   payloads fit, else 32,768 (`build_onion_message_along`).
 //! - **Paths to us** (`onion_message_path_to_us`): through up to
 //!   `max_paths` connected channel peers (they introduce; their hop names
 //!   us by `next_node_id`), or us alone when we have none. Our hop carries
@@ -30,16 +30,15 @@ use std::collections::HashMap;
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::bolt12::{BlindedPath, IntroductionNode, OnionMsgHop};
 use lightning_wire::msgs::{Message, OnionMessage};
-use lightning_wire::tlv::{TlvRecord, UnknownTlvs};
+use lightning_wire::tlv::TlvRecord;
 use lightning_wire::{Decode, Encode};
 
 use super::{Node, NodeError};
 use crate::channel::Phase;
-use crate::onion::onion_message::{ONION_MESSAGE_LARGE, ONION_MESSAGE_SMALL};
+use crate::onion::onion_message::build_onion_message_along;
 use crate::onion::packet::OnionPacket;
 use crate::onion::{
-    blind_path, build_onion_message_packet, peel_onion_message, unblind, EncryptedDataTlv,
-    OnionMessageHop, OnionMessagePayload,
+    blind_path, peel_onion_message, unblind, EncryptedDataTlv, OnionMessageHop, OnionMessagePayload,
 };
 
 /// Onion messages taken from one peer in one second; more are dropped.
@@ -187,34 +186,14 @@ impl Node {
                 "onion messages go to connected peers only: {first} is not one"
             )));
         }
-        let last = hops.len() - 1;
-        let payloads: Vec<(PublicKey, Vec<u8>)> = hops
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let mut p = OnionMessagePayload {
-                    encrypted_recipient_data: Some(h.encrypted_recipient_data.clone()),
-                    ..Default::default()
-                };
-                if i == last {
-                    p.reply_path = reply_path.map(Encode::to_bytes);
-                    p.unknown = UnknownTlvs(contents.clone());
-                }
-                (h.blinded_node_id, p.to_bytes())
-            })
+        let hops: Vec<(PublicKey, Vec<u8>)> = hops
+            .into_iter()
+            .map(|h| (h.blinded_node_id, h.encrypted_recipient_data))
             .collect();
-        // Each hop takes its payload, its length prefix and an HMAC.
-        let needed: usize = payloads.iter().map(|(_, p)| p.len() + 3 + 32).sum();
-        let size = if needed <= ONION_MESSAGE_SMALL {
-            ONION_MESSAGE_SMALL
-        } else if needed <= ONION_MESSAGE_LARGE {
-            ONION_MESSAGE_LARGE
-        } else {
-            return Err(NodeError::Route("the onion message is too large".into()));
-        };
         let session = self.fresh_secret();
-        let (packet, _) = build_onion_message_packet(&session, &payloads, size)
-            .map_err(|e| NodeError::Route(format!("onion message: {e}")))?;
+        let packet =
+            build_onion_message_along(&session, &hops, contents, reply_path.map(Encode::to_bytes))
+                .map_err(|e| NodeError::Route(format!("onion message: {e}")))?;
         self.onion_messages.stats.sent += 1;
         self.queue_message(
             first,

@@ -197,3 +197,67 @@ pub fn peel_onion_message<K: NodeEcdh + ?Sized>(
         }),
     }
 }
+
+/// Builds the packet of an onion message along blinded `hops` (each hop's
+/// `blinded_node_id` and `encrypted_recipient_data`), the last hop's
+/// payload also carrying `contents` (records of type 64 and above) and
+/// the encoded `reply_path`. The packet has [`ONION_MESSAGE_SMALL`] bytes
+/// of `hop_payloads` when the payloads fit, else [`ONION_MESSAGE_LARGE`];
+/// larger contents are refused.
+///
+/// ```
+/// use lightning_core::onion::onion_message::build_onion_message_along;
+/// use lightning_core::onion::{blind_path, peel_onion_message, EncryptedDataTlv, OnionMessageHop};
+/// use lightning_wire::tlv::TlvRecord;
+/// use lightning_wire::Encode;
+/// use secp256k1::{PublicKey, SecretKey, SECP256K1};
+///
+/// let bob = SecretKey::from_slice(&[2; 32]).unwrap();
+/// let path = blind_path(
+///     &SecretKey::from_slice(&[3; 32]).unwrap(),
+///     &[(PublicKey::from_secret_key(SECP256K1, &bob), EncryptedDataTlv::default().to_bytes())],
+/// )
+/// .unwrap();
+/// let hops: Vec<_> = path.hops.iter().map(|h| (h.blinded_node_id, h.encrypted_data.clone())).collect();
+/// let hello = TlvRecord { r#type: 65, value: b"hello".to_vec() };
+/// let session = SecretKey::from_slice(&[4; 32]).unwrap();
+/// let packet = build_onion_message_along(&session, &hops, vec![hello.clone()], None).unwrap();
+/// match peel_onion_message(&bob, &path.first_path_key, &packet).unwrap() {
+///     OnionMessageHop::Receive { payload, .. } => assert_eq!(payload.unknown.0, vec![hello]),
+///     OnionMessageHop::Forward { .. } => unreachable!("Bob is the last hop"),
+/// }
+/// ```
+pub fn build_onion_message_along(
+    session_key: &SecretKey,
+    hops: &[(PublicKey, Vec<u8>)],
+    contents: Vec<TlvRecord>,
+    reply_path: Option<Vec<u8>>,
+) -> Result<OnionPacket, BuildError> {
+    let last = hops.len().checked_sub(1).ok_or(BuildError::EmptyRoute)?;
+    let mut contents = Some(contents);
+    let mut reply_path = reply_path;
+    let payloads: Vec<(PublicKey, Vec<u8>)> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, (node, data))| {
+            let mut p = OnionMessagePayload {
+                encrypted_recipient_data: Some(data.clone()),
+                ..Default::default()
+            };
+            if i == last {
+                p.reply_path = reply_path.take();
+                p.unknown = UnknownTlvs(contents.take().unwrap_or_default());
+            }
+            (*node, p.to_bytes())
+        })
+        .collect();
+    // Each hop takes its payload, a length prefix of up to 3 bytes and an
+    // HMAC.
+    let needed: usize = payloads.iter().map(|(_, p)| p.len() + 3 + 32).sum();
+    let size = if needed <= ONION_MESSAGE_SMALL {
+        ONION_MESSAGE_SMALL
+    } else {
+        ONION_MESSAGE_LARGE
+    };
+    build_onion_message_packet(session_key, &payloads, size).map(|(packet, _)| packet)
+}

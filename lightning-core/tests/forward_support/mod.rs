@@ -144,6 +144,19 @@ pub fn config() -> NodeConfig {
 impl Line {
     /// `n` members in a line, member `i` configured by `configure(i, _)`,
     /// each connected to the next (no channels yet).
+    /// A - B - C with default configurations, a channel of
+    /// `capacity_sat` opened by the left node on each link, no push, and
+    /// every member's events so far taken. Gives the channels A-B, B-C.
+    pub fn a_b_c(capacity_sat: u64) -> (Line, ChannelId, ChannelId) {
+        let mut line = Line::new(3, |_, _| {});
+        let ab = line.open_channel(0, 1, capacity_sat, 0);
+        let bc = line.open_channel(1, 2, capacity_sat, 0);
+        for m in &mut line.members {
+            m.take_events();
+        }
+        (line, ab, bc)
+    }
+
     pub fn new(n: usize, configure: impl Fn(usize, &mut NodeConfig)) -> Line {
         let chain = SimChainHandle::new();
         let wallet = SimWallet::from_seed([9; 32], chain.clone());
