@@ -16,8 +16,7 @@ use lightning_core::node::{
 use lightning_core::onion::onion_message::build_onion_message_along;
 use lightning_core::onion::{blind_path, peel_onion_message, EncryptedDataTlv, OnionMessageHop};
 use lightning_wire::bolt12::{
-    BlindedPath, IntroductionNode, InvoiceError, InvoiceRequest, InvreqFields, Offer, OfferFields,
-    OnionMsgHop,
+    BlindedPath, InvoiceError, InvoiceRequest, InvreqFields, Offer, OfferFields,
 };
 use lightning_wire::msgs::{Message, OnionMessage};
 use lightning_wire::tlv::TlvRecord;
@@ -26,21 +25,6 @@ use node_hostile_support::{lone_node, node_config, Got, Raw};
 
 fn key(b: u8) -> SecretKey {
     SecretKey::from_slice(&[b; 32]).unwrap()
-}
-
-fn wire(p: lightning_core::onion::BlindedPath) -> BlindedPath {
-    BlindedPath {
-        first_node_id: IntroductionNode::NodeId(p.introduction_node_id),
-        first_path_key: p.first_path_key,
-        hops: p
-            .hops
-            .into_iter()
-            .map(|h| OnionMsgHop {
-                blinded_node_id: h.blinded_node_id,
-                encrypted_recipient_data: h.encrypted_data,
-            })
-            .collect(),
-    }
 }
 
 /// An onion message along `path` (whose first hop is the node), the last
@@ -97,16 +81,15 @@ fn a_message_for_a_node_that_is_not_a_peer_is_dropped() {
         next_node_id: Some(stranger),
         ..Default::default()
     };
-    let path = wire(
-        blind_path(
-            &key(0x21),
-            &[
-                (node.node_id(), relay.to_bytes()),
-                (stranger, EncryptedDataTlv::default().to_bytes()),
-            ],
-        )
-        .unwrap(),
-    );
+    let path = (blind_path(
+        &key(0x21),
+        &[
+            (node.node_id(), relay.to_bytes()),
+            (stranger, EncryptedDataTlv::default().to_bytes()),
+        ],
+    )
+    .unwrap())
+    .into_bolt12_path();
     raw.send(&mut node, &message(&path, vec![], None));
     let stats = node.onion_message_stats();
     assert_eq!((stats.forwarded, stats.dropped), (0, 1), "{stats:?}");
@@ -137,18 +120,18 @@ fn a_request_for_a_foreign_offer_is_answered_with_an_invoice_error() {
     .unwrap();
     // To the node over a one-hop path the raw peer blinds; the reply comes
     // back over a one-hop path to the raw peer.
-    let to_node = wire(
-        blind_path(
-            &key(0x22),
-            &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
-        )
-        .unwrap(),
-    );
+    let to_node = (blind_path(
+        &key(0x22),
+        &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
+    )
+    .unwrap())
+    .into_bolt12_path();
     let reply_data = EncryptedDataTlv {
         path_id: Some(vec![0xab; 8]),
         ..Default::default()
     };
-    let reply = wire(blind_path(&key(0x23), &[(raw.node_id(), reply_data.to_bytes())]).unwrap());
+    let reply = (blind_path(&key(0x23), &[(raw.node_id(), reply_data.to_bytes())]).unwrap())
+        .into_bolt12_path();
     let contents = vec![TlvRecord {
         r#type: INVOICE_REQUEST_TYPE,
         value: req.as_bytes().to_vec(),
@@ -204,13 +187,12 @@ fn invoice_requests_beyond_the_budget_get_an_invoice_error() {
     let (mut invoices, mut errors) = (0, 0);
     for (p, seed) in [0x41u8, 0x42, 0x43].into_iter().enumerate() {
         let mut raw = Raw::connect(&mut node, seed);
-        let reply = wire(
-            blind_path(
-                &key(0x23),
-                &[(raw.node_id(), EncryptedDataTlv::default().to_bytes())],
-            )
-            .unwrap(),
-        );
+        let reply = (blind_path(
+            &key(0x23),
+            &[(raw.node_id(), EncryptedDataTlv::default().to_bytes())],
+        )
+        .unwrap())
+        .into_bolt12_path();
         for i in (p * per_peer)..((p + 1) * per_peer).min(n) {
             let req = InvoiceRequest::for_offer(
                 &offer,
@@ -225,13 +207,12 @@ fn invoice_requests_beyond_the_budget_get_an_invoice_error() {
                 &payer,
             )
             .unwrap();
-            let to_node = wire(
-                blind_path(
-                    &key(0x22),
-                    &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
-                )
-                .unwrap(),
-            );
+            let to_node = (blind_path(
+                &key(0x22),
+                &[(node.node_id(), EncryptedDataTlv::default().to_bytes())],
+            )
+            .unwrap())
+            .into_bolt12_path();
             let contents = vec![TlvRecord {
                 r#type: INVOICE_REQUEST_TYPE,
                 value: req.as_bytes().to_vec(),

@@ -400,14 +400,7 @@ impl Node {
         let introduction = match path.first_node_id {
             IntroductionNode::NodeId(k) => NodeId::from_pubkey(&k),
             IntroductionNode::DirectedScid { direction, scid } => {
-                let store = self.network_graph()?.store();
-                let ch = store.channel(store.channel_by_scid(scid)?)?;
-                let end = if direction == 0 {
-                    ch.node_one()
-                } else {
-                    ch.node_two()
-                };
-                NodeId::from_pubkey(store.node(end)?.node_id())
+                NodeId::from_pubkey(&self.graph_channel_end(scid, direction)?)
             }
         };
         Some(BlindedPaymentPath {

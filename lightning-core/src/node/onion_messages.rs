@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 
 use bitcoin::secp256k1::PublicKey;
-use lightning_wire::bolt12::{BlindedPath, IntroductionNode, OnionMsgHop};
+use lightning_wire::bolt12::{BlindedPath, IntroductionNode};
 use lightning_wire::msgs::{Message, OnionMessage};
 use lightning_wire::tlv::TlvRecord;
 use lightning_wire::{Decode, Encode};
@@ -212,7 +212,7 @@ impl Node {
         let session = self.fresh_secret();
         let path = blind_path(&session, &[(node, EncryptedDataTlv::default().to_bytes())])
             .map_err(|e| NodeError::Route(format!("blinding a path: {e}")))?;
-        Ok(wire_path(path))
+        Ok(path.into_bolt12_path())
     }
 
     /// Blinded paths to us for onion messages, our hop carrying `path_id`:
@@ -247,13 +247,13 @@ impl Node {
             let session = self.fresh_secret();
             let path = blind_path(&session, &[(peer, relay.to_bytes()), (us, ours.clone())])
                 .map_err(|e| NodeError::Route(format!("blinding a path: {e}")))?;
-            out.push(wire_path(path));
+            out.push(path.into_bolt12_path());
         }
         if out.is_empty() {
             let session = self.fresh_secret();
             let path = blind_path(&session, &[(us, ours)])
                 .map_err(|e| NodeError::Route(format!("blinding a path: {e}")))?;
-            out.push(wire_path(path));
+            out.push(path.into_bolt12_path());
         }
         Ok(out)
     }
@@ -287,22 +287,6 @@ impl Node {
             ch.node_two()
         };
         Some(*store.node(end)?.node_id())
-    }
-}
-
-/// A path from `blind_path` in BOLT 12's wire form.
-fn wire_path(p: crate::onion::BlindedPath) -> BlindedPath {
-    BlindedPath {
-        first_node_id: IntroductionNode::NodeId(p.introduction_node_id),
-        first_path_key: p.first_path_key,
-        hops: p
-            .hops
-            .into_iter()
-            .map(|h| OnionMsgHop {
-                blinded_node_id: h.blinded_node_id,
-                encrypted_recipient_data: h.encrypted_data,
-            })
-            .collect(),
     }
 }
 

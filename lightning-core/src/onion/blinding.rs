@@ -186,6 +186,36 @@ impl BlindedPath {
     }
 }
 
+impl BlindedPath {
+    /// The path in BOLT 12's wire form (`blinded_path`, the introduction
+    /// node by id), as offers, reply paths and onion messages carry it.
+    ///
+    /// ```
+    /// use lightning_core::onion::blind_path;
+    /// use secp256k1::{PublicKey, SecretKey, SECP256K1};
+    ///
+    /// let node = PublicKey::from_secret_key(SECP256K1, &SecretKey::from_slice(&[1; 32]).unwrap());
+    /// let path = blind_path(&SecretKey::from_slice(&[2; 32]).unwrap(), &[(node, vec![])]).unwrap();
+    /// assert_eq!(path.into_bolt12_path().hops.len(), 1);
+    /// ```
+    pub fn into_bolt12_path(self) -> lightning_wire::bolt12::BlindedPath {
+        lightning_wire::bolt12::BlindedPath {
+            first_node_id: lightning_wire::bolt12::IntroductionNode::NodeId(
+                self.introduction_node_id,
+            ),
+            first_path_key: self.first_path_key,
+            hops: self
+                .hops
+                .into_iter()
+                .map(|h| lightning_wire::bolt12::OnionMsgHop {
+                    blinded_node_id: h.blinded_node_id,
+                    encrypted_recipient_data: h.encrypted_data,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Seals `plaintext` with ChaCha20-Poly1305 under `rho`, all-zero nonce, no
 /// associated data.
 pub fn encrypt_recipient_data(rho: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
