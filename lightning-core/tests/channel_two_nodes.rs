@@ -683,11 +683,15 @@ fn htlc_rules_on_received_adds() {
     expect_err(&mut pair.b, &add(0, 9_000_000_000), |e| {
         matches!(e, ChannelError::Htlc(_))
     });
-    // After the peer's shutdown no add is accepted.
+    // After the peer's shutdown an add is accepted only to be failed back
+    // (`ldk_interop_regressions`); once closing negotiation has begun it
+    // fails the channel.
     let out = pair.a.ch.shutdown().unwrap();
     pair.a.apply(out);
-    pair.deliver_a_to_b().unwrap();
-    expect_err(&mut pair.b, &add(0, 1_000_000), |e| {
+    pair.deliver_a_to_b().unwrap(); // A's shutdown
+    pair.deliver_b_to_a().unwrap(); // B's reply: A, the funder, starts closing
+    assert_eq!(pair.a.ch.phase(), Phase::ShuttingDown);
+    expect_err(&mut pair.a, &add(0, 1_000_000), |e| {
         matches!(e, ChannelError::AddAfterShutdown)
     });
 }

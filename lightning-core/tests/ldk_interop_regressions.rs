@@ -127,21 +127,40 @@ fn bolt2_update_add_htlc_crossing_our_shutdown_is_accepted() {
 }
 
 /// The other half of the rule: an `update_add_htlc` after the peer's own
-/// `shutdown` is still refused.
+/// `shutdown` breaks "MUST NOT send an `update_add_htlc` after a
+/// `shutdown`", and BOLT 2 sets no rule for its receiver. LDK 0.2 sends one
+/// when an add it committed before its `shutdown` waits on its own
+/// persistence (seen in `interop-ldk`'s `s8_cooperative_close_edges`: we
+/// used to fail the channel, a unilateral close). Such an add is accepted,
+/// handed to the node to be failed back (`must_fail`, never routed or
+/// claimed), and the close completes once it is gone.
 #[test]
-fn bolt2_update_add_htlc_after_peers_shutdown_is_refused() {
-    use lightning_core::channel::ChannelError;
+fn bolt2_update_add_htlc_after_peers_shutdown_is_failed_back() {
+    use lightning_core::channel::{ChannelEvent, Phase};
 
     let mut pair = open(OpenOptions::default());
+    // An HTLC of A's is in flight, so the close cannot start at once.
+    let (pre_a, hash_a) = preimage(3);
+    let (id_a, out) = pair
+        .a
+        .ch
+        .send_htlc(7_000_000, hash_a, 700_000, ONION.to_vec())
+        .unwrap();
+    pair.a.apply(out);
+    let out = pair.a.ch.commit().unwrap();
+    pair.a.apply(out);
+    pair.run_until_quiet();
     let (_, hash) = preimage(2);
-    // B's add is built first, then B shuts down and its `shutdown` reaches
-    // A before the add: as A sees it, the add comes after B's shutdown.
-    let (_, out) = pair
+    // B's add and its signature are built first; B's `shutdown` reaches A
+    // before them, so as A sees it, the add comes after B's shutdown.
+    let (id, out) = pair
         .b
         .ch
         .send_htlc(5_000_000, hash, 700_000, ONION.to_vec())
         .unwrap();
-    let add = out.messages[0].clone();
+    pair.b.apply(out);
+    let out = pair.b.ch.commit().unwrap();
+    pair.b.apply(out);
     let out = pair
         .a
         .ch
@@ -149,10 +168,34 @@ fn bolt2_update_add_htlc_after_peers_shutdown_is_refused() {
             channel_id: pair.a.ch.channel_id(),
             scriptpubkey: config(0xbb).shutdown_script.to_bytes(),
             tlvs: Default::default(),
-        }));
-    assert!(out.is_ok());
-    assert!(matches!(
-        pair.a.ch.handle_message(&add),
-        Err(ChannelError::AddAfterShutdown)
-    ));
+        }))
+        .unwrap();
+    pair.a.apply(out);
+    pair.deliver_b_to_a().unwrap(); // update_add_htlc, after B's shutdown
+    pair.deliver_b_to_a().unwrap(); // commitment_signed
+    pair.run_until_quiet();
+    let must_fail = pair.a.take_events().into_iter().find_map(|e| match e {
+        ChannelEvent::HtlcReceived {
+            htlc_id, must_fail, ..
+        } if htlc_id == id => Some(must_fail),
+        _ => None,
+    });
+    assert_eq!(must_fail, Some(true), "the add is received, to be failed");
+    assert_eq!(pair.a.ch.phase(), Phase::ShuttingDown);
+    pair.check_agreement();
+
+    // Failed back; once A's HTLC is settled too, the close completes.
+    let out = pair.a.ch.fail_htlc(id, vec![0x11; 32]).unwrap();
+    pair.a.apply(out);
+    let out = pair.a.ch.commit().unwrap();
+    pair.a.apply(out);
+    pair.run_until_quiet();
+    assert_eq!(pair.a.ch.phase(), Phase::ShuttingDown);
+    let out = pair.b.ch.fulfill_htlc(id_a, pre_a).unwrap();
+    pair.b.apply(out);
+    let out = pair.b.ch.commit().unwrap();
+    pair.b.apply(out);
+    pair.run_until_quiet();
+    assert_eq!(pair.a.ch.phase(), Phase::Closed);
+    assert_eq!(pair.b.ch.phase(), Phase::Closed);
 }

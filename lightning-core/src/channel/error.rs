@@ -135,9 +135,10 @@ pub enum ChannelError {
         /// The phase.
         phase: &'static str,
     },
-    /// `update_add_htlc` after `shutdown` ("MUST NOT send an
-    /// `update_add_htlc` after a `shutdown`").
-    #[error("update_add_htlc after shutdown")]
+    /// `update_add_htlc` after the peer's `shutdown` ("MUST NOT send an
+    /// `update_add_htlc` after a `shutdown`") once closing negotiation has
+    /// begun. Before that, such an add is accepted and failed back.
+    #[error("update_add_htlc after shutdown, during closing negotiation")]
     AddAfterShutdown,
     /// `funding_created`/`funding_signed`: the signature on our first
     /// commitment is not valid ("MUST send a warning and close the

@@ -420,15 +420,28 @@ impl<S: ChannelSigner> Channel<S> {
     }
 
     pub(crate) fn on_update_add_htlc(&mut self, m: &UpdateAddHtlc) -> Result<(), ChannelError> {
-        if self.st.remote_shutdown.is_some() {
-            return Err(ChannelError::AddAfterShutdown);
-        }
         // BOLT 2 forbids `update_add_htlc` only after the *sender's*
         // `shutdown` ("MUST NOT send an `update_add_htlc` after a
         // `shutdown`"). Until the peer's `shutdown` arrives, its adds are
         // valid even though we are shutting down: they may have crossed
         // ours, and the peer replies with `shutdown` only "once there are no
         // outstanding updates on the peer".
+        //
+        // An add after the peer's own `shutdown` breaks that rule, and BOLT
+        // 2 gives the receiver no requirement for it. LDK 0.2 sends one
+        // when an add it committed before its `shutdown` waits on its own
+        // persistence and goes out after the `shutdown`. Failing the channel
+        // would cost both sides a unilateral close over an HTLC that cannot
+        // hurt us, so until closing negotiation begins such an add is
+        // accepted and failed back once committed: it is never routed or
+        // claimed (the spirit of "SHOULD fail to route any HTLC added after
+        // it has sent `shutdown`"), and the close goes on when it is gone.
+        // Once `closing_signed`/`closing_complete` has been exchanged no add
+        // has a place, and it fails the channel.
+        let after_peer_shutdown = self.st.remote_shutdown.is_some();
+        if after_peer_shutdown && self.tr.closing_started {
+            return Err(ChannelError::AddAfterShutdown);
+        }
         if !matches!(self.st.phase, Phase::Normal | Phase::ShuttingDown) {
             return Err(self.unexpected("update_add_htlc"));
         }
@@ -447,7 +460,7 @@ impl<S: ChannelSigner> Channel<S> {
             Err(e) => return Err(e.into()),
         };
         self.st.log.add_htlc(Side::Remote, add)?;
-        if fail_back {
+        if fail_back || after_peer_shutdown {
             self.st.htlcs_to_fail.push(m.id);
         }
         Ok(())
