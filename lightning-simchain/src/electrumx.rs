@@ -10,11 +10,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::RpcServer;
+use crate::{RpcServer, State};
 
 /// The environment variable naming the `electrumx_server` program.
 pub const ENV: &str = "LN_TEST_ELECTRUMX";
@@ -25,6 +26,8 @@ pub struct ElectrumX {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    /// The daemon's state, for its call log in the error of a stalled wait.
+    daemon: Arc<State>,
 }
 
 /// Why ElectrumX could not be started.
@@ -101,7 +104,12 @@ impl ElectrumX {
             .stderr(log2)
             .spawn()
             .map_err(|e| err("spawn electrumx_server", &e))?;
-        let mut server = ElectrumX { child, addr, dir };
+        let mut server = ElectrumX {
+            child,
+            addr,
+            dir,
+            daemon: Arc::clone(&daemon.state),
+        };
         let want = daemon.chain().best_block().height;
         server.wait_for_height(want, Duration::from_secs(60))?;
         Ok(server)
@@ -167,8 +175,9 @@ impl ElectrumX {
                     Err(e) => format!("could not keep the whole log: {e}"),
                 };
                 return Err(StartError(format!(
-                    "ElectrumX did not reach height {height} in {timeout:?} ({last}; {kept}); its log's end, without its per-connection lines:\n{}",
-                    self.log_tail()
+                    "ElectrumX did not reach height {height} in {timeout:?} ({last}; {kept}); its log's end, without its per-connection lines:\n{}\n{}",
+                    self.log_tail(),
+                    self.daemon.call_log_tail(20)
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -42,7 +42,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bitcoin::Txid;
@@ -129,12 +129,46 @@ pub(crate) struct State {
     pub(crate) started: Instant,
     /// When each mempool transaction was first accepted (Unix seconds).
     pub(crate) mempool_times: Mutex<HashMap<Txid, u64>>,
-    /// Every call, in arrival order.
-    pub(crate) log: Mutex<Vec<(String, Value)>>,
+    /// Every call, in arrival order, with when it arrived and when it was
+    /// answered (since `started`; `None` while it is being served).
+    pub(crate) log: Mutex<Vec<LoggedCall>>,
     /// Core's `-rest`: the REST interface is served.
     pub(crate) rest: AtomicBool,
     /// Every REST request (path and query), in arrival order.
     pub(crate) rest_log: Mutex<Vec<String>>,
+}
+
+/// One call in [`State::log`].
+#[derive(Clone, Debug)]
+pub(crate) struct LoggedCall {
+    pub(crate) method: String,
+    pub(crate) params: Value,
+    pub(crate) arrived: Duration,
+    pub(crate) answered: Option<Duration>,
+}
+
+impl State {
+    /// The last `n` calls, one per line: when each arrived and was answered
+    /// (seconds since the server started) and its method; for the error of
+    /// a client that stalled (was a call left unanswered, or did the client
+    /// stop calling?).
+    pub(crate) fn call_log_tail(&self, n: usize) -> String {
+        let log = lock(&self.log);
+        let now = self.started.elapsed().as_secs_f64();
+        let mut text = format!("simchain's last {n} RPC calls (now: {now:.2} s):\n");
+        for call in log.iter().rev().take(n).rev() {
+            let answered = match call.answered {
+                Some(t) => format!("answered {:.2}", t.as_secs_f64()),
+                None => "NOT ANSWERED".to_owned(),
+            };
+            text.push_str(&format!(
+                "  {:.2} {} ({answered})\n",
+                call.arrived.as_secs_f64(),
+                call.method
+            ));
+        }
+        text
+    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -259,7 +293,10 @@ impl RpcServer {
 
     /// Every call served so far: method and params, in arrival order.
     pub fn calls(&self) -> Vec<(String, Value)> {
-        lock(&self.state.log).clone()
+        lock(&self.state.log)
+            .iter()
+            .map(|c| (c.method.clone(), c.params.clone()))
+            .collect()
     }
 
     /// Answers one call without HTTP (tests, and the program's own use).
@@ -364,9 +401,24 @@ fn one(state: &State, request: &Value) -> (u16, Value) {
                 // newest half.
                 log.drain(..MAX_LOGGED_CALLS / 2);
             }
-            log.push((method.to_owned(), params.clone()));
+            let arrived = state.started.elapsed();
+            log.push(LoggedCall {
+                method: method.to_owned(),
+                params: params.clone(),
+                arrived,
+                answered: None,
+            });
             drop(log);
-            rpc::call(state, method, &params)
+            let outcome = rpc::call(state, method, &params);
+            let answered = state.started.elapsed();
+            if let Some(call) = lock(&state.log)
+                .iter_mut()
+                .rev()
+                .find(|c| c.arrived == arrived && c.method == method)
+            {
+                call.answered = Some(answered);
+            }
+            outcome
         }
     };
     match (outcome, v2) {
@@ -385,5 +437,31 @@ fn one(state: &State, request: &Value) -> (u16, Value) {
                 (status, json!({"result": null, "error": err, "id": id}))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_log_tail_shows_each_call_and_its_answer() {
+        let chain = lightning_sim::SimChainHandle::new();
+        let server = RpcServer::start(chain, Credentials::new("u", "p"), "127.0.0.1:0").unwrap();
+        let (status, _) = one(&server.state, &json!({"method": "getblockcount", "id": 1}));
+        assert_eq!(status, 200);
+        // A call still being served is shown as such.
+        lock(&server.state.log).push(LoggedCall {
+            method: "getrawmempool".to_owned(),
+            params: Value::Null,
+            arrived: server.state.started.elapsed(),
+            answered: None,
+        });
+        let tail = server.state.call_log_tail(20);
+        let lines: Vec<&str> = tail.lines().skip(1).collect();
+        assert_eq!(lines.len(), 2, "{tail}");
+        assert!(lines[0].contains("getblockcount (answered"), "{tail}");
+        assert!(lines[1].contains("getrawmempool (NOT ANSWERED)"), "{tail}");
+        assert_eq!(server.calls().len(), 2);
     }
 }
