@@ -11,7 +11,10 @@
 //!   own hop of each. LDK claims exactly the amount; we report
 //!   `OfferInvoiceReceived` then `PaymentSent`.
 //!
-//! Both directions check the channel balances.
+//! - We fetch LDK's invoice without paying it (`Node::fetch_offer_invoice`,
+//!   the RPC's `fetchinvoice`) and pay it later from its string alone.
+//!
+//! Every direction checks the channel balances.
 #![allow(clippy::unwrap_used)]
 
 use interop_ldk::host::now;
@@ -144,4 +147,70 @@ fn we_pay_ldks_offer() {
         pair.ldk.monitor_balance_sat(&ldk_channel).unwrap() - ldk_before,
         amount / 1000
     );
+}
+
+/// Core Lightning's `fetchinvoice` flow against LDK's offer
+/// (`Node::fetch_offer_invoice`): LDK's invoice is handed over unpaid,
+/// read back from its string form, and paid from it alone
+/// (`Node::pay_fetched_bolt12_invoice`); LDK claims exactly its amount.
+#[test]
+fn we_fetch_ldks_invoice_then_pay_it() {
+    let pair = Pair::new(false);
+    let id = pair.open_from_us(1_000_000, 0);
+    let amount = 9_000_000;
+    let ldk_offer = pair
+        .ldk
+        .manager()
+        .create_offer_builder()
+        .unwrap()
+        .amount_msats(amount)
+        .description("LDK's kiosk".into())
+        .build()
+        .unwrap();
+    let offer: Offer = ldk_offer.to_string().parse().unwrap();
+    let ours_before = pair.our_balance_msat(&id);
+    let fetch = pair
+        .ours
+        .with(|n| n.fetch_offer_invoice(&offer, InvoiceRequestParams::default(), now()))
+        .unwrap();
+    pair.ours.wait_until("LDK's invoice came", LIMIT, |s| {
+        s.events.iter().any(|e| {
+            matches!(e, Event::OfferInvoiceFetched { offer_payment_id, .. }
+                | Event::OfferPaymentFailed { offer_payment_id, .. } if *offer_payment_id == fetch)
+        })
+    });
+    let text = pair.ours.with_state(|s| {
+        s.events
+            .iter()
+            .find_map(|e| match e {
+                Event::OfferInvoiceFetched { invoice, .. } => Some(invoice.clone()),
+                Event::OfferPaymentFailed { reason, .. } => panic!("failed: {reason}"),
+                _ => None,
+            })
+            .unwrap()
+    });
+    let invoice: lightning_wire::bolt12::Bolt12Invoice = text.parse().unwrap();
+    assert_eq!(invoice.amount_msat(), amount);
+    // Fetched only: nothing paid yet.
+    assert_eq!(pair.our_balance_msat(&id), ours_before);
+    let paid = pair
+        .ours
+        .with(|n| n.pay_fetched_bolt12_invoice(&invoice, now()))
+        .unwrap();
+    pair.ours.wait_until("our payment ends", LIMIT, |s| {
+        s.node
+            .payment(&paid)
+            .is_some_and(|p| p.status != PaymentStatus::Pending)
+    });
+    let p = pair.ours.with(|n| n.payment(&paid)).unwrap();
+    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
+    let ldk_hash = lightning::types::payment::PaymentHash(paid.0);
+    pair.ldk.wait_until("LDK claimed", LIMIT, || {
+        pair.ldk
+            .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
+    });
+    let claimed = pair.ldk.record(|r| r.claimed.clone());
+    assert!(claimed.contains(&(ldk_hash, amount)), "{claimed:?}");
+    pair.wait_balances_agree(&id);
+    assert_eq!(ours_before - pair.our_balance_msat(&id), amount);
 }

@@ -15,6 +15,7 @@
 
 mod forward_support;
 
+use bitcoin::hashes::Hash;
 use forward_support::Line;
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
@@ -140,4 +141,109 @@ fn an_altered_offer_gets_an_invoice_error_and_an_unanswered_request_times_out() 
         "{events:?}"
     );
     let _ = bc;
+}
+
+/// Core Lightning's `fetchinvoice` then `pay`: Alice fetches Carol's
+/// invoice without paying ([`Node::fetch_offer_invoice`]), reads it, and
+/// pays it from its string form alone
+/// ([`Node::pay_fetched_bolt12_invoice`]). Bob cannot pay it: the request
+/// it answers is not his.
+#[test]
+fn alice_fetches_carols_invoice_then_pays_it() {
+    let (mut line, ab, _) = line();
+    let amount = 12_000_000;
+    let offer = carols_offer(&mut line, amount);
+    let now = line.now;
+    let id = line.members[0]
+        .node
+        .fetch_offer_invoice(
+            &offer,
+            InvoiceRequestParams {
+                quantity: None,
+                amount_msat: None,
+                payer_note: Some("for the tea".into()),
+            },
+            now,
+        )
+        .unwrap();
+    let before = line.members[0].local_msat(ab);
+    line.shuttle();
+    let events = line.members[0].take_events();
+    let text = events
+        .iter()
+        .find_map(|e| match e {
+            Event::OfferInvoiceFetched {
+                offer_payment_id,
+                invoice,
+            } if *offer_payment_id == id => Some(invoice.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no invoice fetched: {events:?}"));
+    // Fetched, not paid.
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::OfferInvoiceReceived { .. } | Event::PaymentSent { .. }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(line.members[0].local_msat(ab), before);
+    let invoice: lightning_wire::bolt12::Bolt12Invoice = text.parse().unwrap();
+    assert_eq!(invoice.amount_msat(), amount);
+    assert_eq!(
+        invoice.invreq_fields().payer_note.as_deref(),
+        Some("for the tea")
+    );
+
+    // Not Bob's request: refused, nothing sent.
+    let err = line.members[1]
+        .node
+        .pay_fetched_bolt12_invoice(&invoice, line.now)
+        .unwrap_err();
+    assert!(err.to_string().contains("did not make"), "{err}");
+
+    let now = line.now;
+    line.members[0]
+        .node
+        .pay_fetched_bolt12_invoice(&invoice, now)
+        .unwrap();
+    line.shuttle();
+    let hash = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());
+    assert_eq!(
+        line.members[0].payment_status(&hash),
+        Some(PaymentStatus::Succeeded)
+    );
+    let paid = before - line.members[0].local_msat(ab);
+    assert!(paid > amount && paid < amount + 100_000, "paid {paid}");
+    // Paying it again is refused as a duplicate.
+    assert!(line.members[0]
+        .node
+        .pay_fetched_bolt12_invoice(&invoice, line.now)
+        .is_err());
+
+    // An expired invoice is refused.
+    line.tick(7_300);
+    let id = line.members[0]
+        .node
+        .fetch_offer_invoice(&offer, InvoiceRequestParams::default(), line.now)
+        .unwrap();
+    line.shuttle();
+    let text = line.members[0]
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::OfferInvoiceFetched {
+                offer_payment_id,
+                invoice,
+            } if offer_payment_id == id => Some(invoice),
+            _ => None,
+        })
+        .unwrap();
+    let invoice: lightning_wire::bolt12::Bolt12Invoice = text.parse().unwrap();
+    line.tick(7_300);
+    let err = line.members[0]
+        .node
+        .pay_fetched_bolt12_invoice(&invoice, line.now)
+        .unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
 }

@@ -361,6 +361,7 @@ impl Builder {
                 subscribers: Vec::new(),
                 fundings: Default::default(),
                 closed: Default::default(),
+                offer_outcomes: Default::default(),
                 errors: Vec::new(),
                 synced: false,
                 sync_error: None,

@@ -33,7 +33,7 @@ use lightning_chain::{
     ConfirmationTarget, FeeEstimator, FeeRate, LightBackend, LightClientSync, MempoolPoll,
     SyncOutcome,
 };
-use lightning_core::node::{Event, Node};
+use lightning_core::node::{Event, Node, OfferPaymentId};
 use lightning_core::peer::PeerId;
 use lightning_persist::KvStore;
 use lightning_wire::types::ChannelId;
@@ -207,6 +207,11 @@ pub struct State {
     pub fundings: BTreeMap<ChannelId, FundingState>,
     /// Closing transactions by channel id (from `ChannelClosed`).
     pub closed: BTreeMap<ChannelId, (String, Option<Transaction>)>,
+    /// How each offer request of ours ended: the fetched invoice
+    /// (`OfferInvoiceFetched`) or why not (`OfferPaymentFailed`), until
+    /// `fetchinvoice` takes it; at most [`MAX_OFFER_OUTCOMES`], oldest
+    /// dropped.
+    pub offer_outcomes: VecDeque<(OfferPaymentId, Result<String, String>)>,
     /// Errors the host met (funding, persistence of its own records).
     pub errors: Vec<String>,
     /// Whether the first chain sync finished.
@@ -653,6 +658,17 @@ pub(crate) fn save_chain(state: &mut State, tip: Option<BestBlock>) {
     }
 }
 
+/// Offer outcomes kept for `fetchinvoice` at most (the node lets 64
+/// requests wait at once).
+pub const MAX_OFFER_OUTCOMES: usize = 256;
+
+fn record_offer_outcome(state: &mut State, id: OfferPaymentId, outcome: Result<String, String>) {
+    if state.offer_outcomes.len() >= MAX_OFFER_OUTCOMES {
+        state.offer_outcomes.pop_front();
+    }
+    state.offer_outcomes.push_back((id, outcome));
+}
+
 fn handle_events(shared: &Shared, state: &mut State) -> bool {
     let mut any = false;
     while let Some(event) = state.node.poll_event() {
@@ -729,6 +745,14 @@ fn handle_events(shared: &Shared, state: &mut State) -> bool {
                 p.failure = Some(reason.message.clone());
                 let _ = state.meta.save_payment(*payment_hash);
             }
+            Event::OfferInvoiceFetched {
+                offer_payment_id,
+                invoice,
+            } => record_offer_outcome(state, *offer_payment_id, Ok(invoice.clone())),
+            Event::OfferPaymentFailed {
+                offer_payment_id,
+                reason,
+            } => record_offer_outcome(state, *offer_payment_id, Err(reason.clone())),
             Event::ChannelClosed {
                 channel_id,
                 reason,

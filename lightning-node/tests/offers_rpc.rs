@@ -43,3 +43,100 @@ fn offer_then_decode() {
     let (code, message) = net.alice.call_err("decode", json!([broken]));
     assert_eq!(code, -32602, "{message}");
 }
+
+/// Core Lightning's BOLT 12 payer flow: `fetchinvoice` asks Bob's node
+/// for an invoice over onion messages, `pay` pays it, `listpays` lists it
+/// under `bolt12`, and Bob's `listinvoices` shows it paid.
+#[test]
+fn fetchinvoice_then_pay() {
+    let net = Net::start();
+    net.fund(&net.alice);
+    net.open_channel(1_000_000);
+    let offer = net.bob.call(
+        "offer",
+        json!({"amount": 250_000, "description": "a sticker"}),
+    )["bolt12"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Bad input first: refused before anything is sent.
+    let (code, m) = net.bob.call_err("fetchinvoice", json!({"offer": offer}));
+    assert_eq!(code, -32602, "{m}");
+    assert!(m.contains("own offer"), "{m}");
+    let (code, m) = net.alice.call_err(
+        "fetchinvoice",
+        json!({"offer": offer, "recurrence_counter": 1}),
+    );
+    assert_eq!(code, -32602, "{m}");
+    let (code, m) = net
+        .alice
+        .call_err("fetchinvoice", json!({"offer": "lno1qqqq"}));
+    assert_eq!(code, -32602, "{m}");
+    // Less than the offer's price.
+    let (code, m) = net.alice.call_err(
+        "fetchinvoice",
+        json!({"offer": offer, "amount_msat": 1_000}),
+    );
+    assert_eq!(code, -32602, "{m}");
+
+    let fetched = net.alice.call(
+        "fetchinvoice",
+        json!({"offer": offer, "payer_note": "thanks", "timeout": 30}),
+    );
+    let invoice = fetched["invoice"].as_str().unwrap().to_owned();
+    assert!(invoice.starts_with("lni1"), "{fetched}");
+    // The offer fixed the amount: no change to report.
+    assert_eq!(fetched["changes"], json!({}), "{fetched}");
+    let d = net.alice.call("decode", json!([invoice]));
+    assert_eq!(d["type"], "bolt12 invoice");
+    assert_eq!(d["invoice_amount_msat"], 250_000);
+    assert_eq!(d["invreq_payer_note"], "thanks");
+
+    let (code, m) = net
+        .alice
+        .call_err("pay", json!({"bolt11": invoice, "amount_msat": 250_000}));
+    assert_eq!(code, -32602, "{m}");
+    let (code, m) = net
+        .alice
+        .call_err("pay", json!({"bolt11": invoice, "maxfeepercent": 1}));
+    assert_eq!(code, -32602, "{m}");
+    // Bob did not make the request.
+    let (code, m) = net.bob.call_err("pay", json!([invoice]));
+    assert_eq!(code, -32602, "{m}");
+
+    let paid = net.alice.call("pay", json!([invoice]));
+    assert_eq!(paid["status"], "complete", "{paid}");
+    assert_eq!(paid["amount_msat"], 250_000);
+    assert_eq!(paid["payment_hash"], d["invoice_payment_hash"]);
+    let pays = net.alice.call("listpays", json!([]));
+    let entry = &pays["pays"][0];
+    assert_eq!(entry["bolt12"], invoice.as_str(), "{pays}");
+    assert!(entry.get("bolt11").is_none(), "{pays}");
+    // Paying it again pays nothing more: the same result, as for BOLT 11.
+    let again = net.alice.call("pay", json!([invoice]));
+    assert_eq!(again["payment_preimage"], paid["payment_preimage"]);
+    assert_eq!(
+        net.alice.call("listpays", json!([]))["pays"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let invoices = net.bob.call(
+        "listinvoices",
+        json!({"payment_hash": d["invoice_payment_hash"]}),
+    );
+    assert_eq!(invoices["invoices"][0]["status"], "paid", "{invoices}");
+
+    // An offer for any amount: the amount is the payer's, and reported
+    // as a change.
+    let any = net.bob.call("offer", json!({"amount": "any"}))["bolt12"].clone();
+    let (code, m) = net.alice.call_err("fetchinvoice", json!({"offer": any}));
+    assert_eq!(code, -32602, "{m}");
+    let fetched = net
+        .alice
+        .call("fetchinvoice", json!({"offer": any, "amount_msat": 4_000}));
+    assert_eq!(fetched["changes"]["amount_msat"], 4_000, "{fetched}");
+}

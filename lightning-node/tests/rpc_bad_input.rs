@@ -127,6 +127,10 @@ fn every_method_refuses_bad_input() {
         ("offer", json!({"amount": "any", "quantity_max": "lots"})),
         ("decode", json!(["lno1qqqq"])),
         ("decode", json!(["lni1zcss"])),
+        ("fetchinvoice", json!([])),
+        ("fetchinvoice", json!(["lno1qqqq"])),
+        ("fetchinvoice", json!({"offer": 5})),
+        ("pay", json!(["lni1zcss"])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

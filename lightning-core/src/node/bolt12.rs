@@ -258,6 +258,49 @@ impl Node {
         request: &InvoiceRequest,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.check_bolt12_invoice(invoice, request, now)?;
+        self.pay_checked_bolt12_invoice(invoice, now)
+    }
+
+    /// Pays a BOLT 12 invoice fetched earlier ([`Node::fetch_offer_invoice`],
+    /// or any request of ours), when only the invoice is at hand: the
+    /// caller, who read its amount, authorises it. Refused unless the
+    /// invoice answers a request this node made (its `invreq_payer_id` is
+    /// the key our `invreq_metadata` derives, which only our node key
+    /// gives), is unexpired and is for our chain; its signature was checked
+    /// when it was read. Paid as [`Node::pay_bolt12_invoice`] pays.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Node, NodeError};
+    /// # fn f(node: &mut Node, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let invoice: lightning_wire::bolt12::Bolt12Invoice =
+    ///     "lni1...".parse().map_err(|e| NodeError::Invoice(format!("{e}")))?;
+    /// let id = node.pay_fetched_bolt12_invoice(&invoice, now)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pay_fetched_bolt12_invoice(
+        &mut self,
+        invoice: &Bolt12Invoice,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        let fields = invoice.invreq_fields();
+        let metadata = fields.metadata.as_deref().unwrap_or_default();
+        if fields.payer_id != Some(self.payer_keypair(metadata)?.public_key()) {
+            return Err(NodeError::Invoice(
+                "the invoice answers a request we did not make".into(),
+            ));
+        }
+        self.check_bolt12_invoice_terms(invoice, fields.chain.as_ref(), now)?;
+        self.pay_checked_bolt12_invoice(invoice, now)
+    }
+
+    /// Everything [`Node::pay_bolt12_invoice`] checks before paying.
+    pub(super) fn check_bolt12_invoice(
+        &self,
+        invoice: &Bolt12Invoice,
+        request: &InvoiceRequest,
+        now: std::time::Duration,
+    ) -> Result<(), NodeError> {
         invoice
             .check_answers(request)
             .map_err(|e| NodeError::Invoice(e.to_string()))?;
@@ -267,14 +310,7 @@ impl Node {
                 "the invoice answers a request we did not make".into(),
             ));
         }
-        if invoice.is_expired(now.as_secs()) {
-            return Err(NodeError::Invoice("the invoice has expired".into()));
-        }
-        if !request.is_for_chain(&self.chain_hash()) {
-            return Err(NodeError::Invoice(
-                "the invoice is for another chain".into(),
-            ));
-        }
+        self.check_bolt12_invoice_terms(invoice, request.fields().chain.as_ref(), now)?;
         let authorised = request.amount_msat();
         if authorised.is_none_or(|a| invoice.amount_msat() > a) {
             return Err(NodeError::Invoice(format!(
@@ -282,6 +318,35 @@ impl Node {
                 invoice.amount_msat()
             )));
         }
+        Ok(())
+    }
+
+    /// Unexpired, and for our chain (`invreq_chain`, mainnet when absent).
+    fn check_bolt12_invoice_terms(
+        &self,
+        invoice: &Bolt12Invoice,
+        invreq_chain: Option<&ChainHash>,
+        now: std::time::Duration,
+    ) -> Result<(), NodeError> {
+        if invoice.is_expired(now.as_secs()) {
+            return Err(NodeError::Invoice("the invoice has expired".into()));
+        }
+        let mainnet = ChainHash::for_network(bitcoin::Network::Bitcoin);
+        if *invreq_chain.unwrap_or(&mainnet) != self.chain_hash() {
+            return Err(NodeError::Invoice(
+                "the invoice is for another chain".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pays `invoice` over its usable paths, in one part unless it sets
+    /// MPP; its checks were made.
+    fn pay_checked_bolt12_invoice(
+        &mut self,
+        invoice: &Bolt12Invoice,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
         let paths: Vec<BlindedPaymentPath> = invoice
             .usable_paths()
             .filter_map(|(p, i)| self.router_path(p, i))

@@ -270,6 +270,15 @@ pub enum Event {
         /// The invoice's amount.
         amount_msat: Msat,
     },
+    /// The invoice [`Node::fetch_offer_invoice`](super::Node::fetch_offer_invoice)
+    /// asked for came and passed every check: pay it, if the user will,
+    /// with [`Node::pay_fetched_bolt12_invoice`](super::Node::pay_fetched_bolt12_invoice).
+    OfferInvoiceFetched {
+        /// What `fetch_offer_invoice` returned.
+        offer_payment_id: super::OfferPaymentId,
+        /// The invoice, in BOLT 12's string form (`lni1...`).
+        invoice: String,
+    },
     /// Paying an offer ended before any HTLC was sent: the issuer answered
     /// with an `invoice_error`, its invoice was refused, or none came in
     /// time.

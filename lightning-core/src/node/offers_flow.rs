@@ -11,7 +11,9 @@
 //!   [`Event::OfferInvoiceReceived`] names the payment hash, then
 //!   `PaymentSent` or `PaymentFailed` follows. An `invoice_error` (68), a
 //!   refused invoice or no answer in time gives
-//!   [`Event::OfferPaymentFailed`]. A request that has not been answered
+//!   [`Event::OfferPaymentFailed`]. [`Node::fetch_offer_invoice`] sends
+//!   the same request but hands the checked invoice to the host
+//!   ([`Event::OfferInvoiceFetched`]) instead of paying it. A request that has not been answered
 //!   when the node stops is not resumed: no HTLC was sent for it, so
 //!   nothing is lost, and the host may pay the offer again.
 //! - **Answering** (`on_invoice_request`): a request with a `reply_path`
@@ -29,6 +31,7 @@
 //!
 //! [`Event::OfferInvoiceReceived`]: super::Event::OfferInvoiceReceived
 //! [`Event::OfferPaymentFailed`]: super::Event::OfferPaymentFailed
+//! [`Event::OfferInvoiceFetched`]: super::Event::OfferInvoiceFetched
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -73,6 +76,9 @@ pub struct OfferPaymentId(pub [u8; 32]);
 struct Pending {
     request: InvoiceRequest,
     sent_at: Duration,
+    /// Pay the invoice when it comes ([`Node::pay_offer`]), or hand it to
+    /// the host ([`Node::fetch_offer_invoice`]).
+    pay: bool,
 }
 
 /// Requests waiting for their invoice.
@@ -106,6 +112,43 @@ impl Node {
         offer: &Offer,
         params: InvoiceRequestParams,
         now: Duration,
+    ) -> Result<OfferPaymentId, NodeError> {
+        self.send_invoice_request(offer, params, now, true)
+    }
+
+    /// Fetches an invoice for `offer` without paying it (Core Lightning's
+    /// `fetchinvoice`): the request goes as [`Node::pay_offer`] sends it,
+    /// and an invoice that answers it and passes every check
+    /// [`Node::pay_bolt12_invoice`] makes is handed over in
+    /// [`Event::OfferInvoiceFetched`](super::Event::OfferInvoiceFetched);
+    /// failures are [`Event::OfferPaymentFailed`](super::Event::OfferPaymentFailed)
+    /// as for `pay_offer`. The host shows the invoice and pays it, if it
+    /// will, with [`Node::pay_fetched_bolt12_invoice`]. Refused as
+    /// `pay_offer` is refused.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{InvoiceRequestParams, Node, NodeError};
+    /// # fn f(node: &mut Node, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let offer: lightning_wire::bolt12::Offer = "lno1...".parse().map_err(|e| NodeError::Invoice(format!("{e}")))?;
+    /// let id = node.fetch_offer_invoice(&offer, InvoiceRequestParams::default(), now)?;
+    /// // Later: Event::OfferInvoiceFetched { offer_payment_id: id, invoice }.
+    /// # Ok(()) }
+    /// ```
+    pub fn fetch_offer_invoice(
+        &mut self,
+        offer: &Offer,
+        params: InvoiceRequestParams,
+        now: Duration,
+    ) -> Result<OfferPaymentId, NodeError> {
+        self.send_invoice_request(offer, params, now, false)
+    }
+
+    fn send_invoice_request(
+        &mut self,
+        offer: &Offer,
+        params: InvoiceRequestParams,
+        now: Duration,
+        pay: bool,
     ) -> Result<OfferPaymentId, NodeError> {
         self.now = now;
         self.expire_offer_requests();
@@ -154,6 +197,7 @@ impl Node {
             Pending {
                 request,
                 sent_at: now,
+                pay,
             },
         );
         self.finish()?;
@@ -228,11 +272,19 @@ impl Node {
         let outcome = Bolt12Invoice::from_bytes(bytes.to_vec())
             .map_err(|e| format!("invalid invoice: {e}"))
             .and_then(|invoice| {
-                self.pay_bolt12_invoice(&invoice, &pending.request, now)
-                    .map(|_| invoice)
-                    .map_err(|e| e.to_string())
+                let done = if pending.pay {
+                    self.pay_bolt12_invoice(&invoice, &pending.request, now)
+                        .map(|_| ())
+                } else {
+                    self.check_bolt12_invoice(&invoice, &pending.request, now)
+                };
+                done.map(|()| invoice).map_err(|e| e.to_string())
             });
         let event = match outcome {
+            Ok(invoice) if !pending.pay => Event::OfferInvoiceFetched {
+                offer_payment_id: OfferPaymentId(id),
+                invoice: invoice.to_string(),
+            },
             Ok(invoice) => Event::OfferInvoiceReceived {
                 offer_payment_id: OfferPaymentId(id),
                 payment_hash: PaymentHash(invoice.payment_hash().to_byte_array()),

@@ -59,6 +59,7 @@ pub const METHODS: &[&str] = &[
     "getroute",
     "listforwards",
     "offer",
+    "fetchinvoice",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -236,6 +237,25 @@ pub(crate) fn call(
                     "optional_recurrence",
                 ],
             )?,
+        ),
+        "fetchinvoice" => super::offers::fetchinvoice(
+            ctx,
+            &Params::parse(
+                params,
+                &[
+                    "offer",
+                    "amount_msat",
+                    "quantity",
+                    "recurrence_counter",
+                    "recurrence_start",
+                    "recurrence_label",
+                    "timeout",
+                    "payer_note",
+                    "payer_metadata",
+                    "bip353",
+                ],
+            )?,
+            alive,
         ),
         "decodepay" => decode(
             &Params::parse(params, &["bolt11", "description"])?,
@@ -701,6 +721,9 @@ fn pay(
         .or_else(|| s.strip_prefix("LIGHTNING:"))
         .unwrap_or(&s)
         .to_owned();
+    if s.get(..4).is_some_and(|h| h.eq_ignore_ascii_case("lni1")) {
+        return super::offers::pay_bolt12(ctx, p, inv_param, &s, xpay, alive);
+    }
     let inv: Bolt11Invoice = s
         .parse()
         .map_err(|e| RpcError::params(format!("{inv_param}: Invalid bolt11: {e}")))?;

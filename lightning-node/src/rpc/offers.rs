@@ -8,13 +8,32 @@
 //!   Core Lightning has are refused with a clear error. Offers are
 //!   stateless in the node, so `label` is accepted and not kept, and
 //!   `listoffers`/`disableoffer` are not served.
+//! - `fetchinvoice offer [amount_msat] [quantity] ... [timeout]
+//!   [payer_note]`: requests an invoice for someone's offer over onion
+//!   messages and waits for it (`Node::fetch_offer_invoice`; `timeout`
+//!   60 s by default, the node gives up after 60 s too), answering
+//!   `invoice` (`lni1...`) and `changes` (`amount_msat` when the offer
+//!   did not fix it). Errors are Core Lightning's: 1002 the offer
+//!   expired, 1003 no onion message path to it, 1004 the issuer refused
+//!   or its invoice failed our checks, 1005 no answer in time.
+//!   Recurrence, `payer_metadata` and `bip353` are refused.
+//! - `pay`/`xpay` of an `lni1` string: pays a BOLT 12 invoice of a request
+//!   this node made (`Node::pay_fetched_bolt12_invoice`), listed by
+//!   `listpays` under `bolt12`. The fee limits (`maxfee`,
+//!   `maxfeepercent`, `exemptfee`) are refused for it: the node's own
+//!   budget applies.
 //! - `decode` of an `lno1`, `lnr1` or `lni1` string: its fields under
 //!   Core Lightning's names (`offer_*`, `invreq_*`, `invoice_*`).
 //!
 //! The node answers invoice requests for its offers by itself, over onion
 //! messages; their payments are listed by `listinvoices` like any other.
 
-use lightning_core::node::OfferParams;
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::Hash;
+use lightning_core::node::{
+    InvoiceRequestParams, NodeError, OfferParams, PaymentHash, PaymentId, PaymentStatus,
+};
 use lightning_core::Msat;
 use lightning_wire::bolt12::{
     BlindedPath, Bolt12Invoice, IntroductionNode, InvoiceRequest, InvreqFields, Offer, OfferFields,
@@ -23,6 +42,17 @@ use serde_json::{json, Map, Value};
 
 use super::params::Params;
 use super::{Ctx, RpcError};
+use crate::meta::PaymentMeta;
+use crate::runtime::now;
+
+/// Core Lightning's `OFFER_EXPIRED`.
+const OFFER_EXPIRED: i64 = 1002;
+/// Core Lightning's `OFFER_ROUTE_NOT_FOUND`.
+const OFFER_ROUTE_NOT_FOUND: i64 = 1003;
+/// Core Lightning's `OFFER_BAD_INVREQ_REPLY`.
+const OFFER_BAD_INVREQ_REPLY: i64 = 1004;
+/// Core Lightning's `OFFER_TIMEOUT`.
+const OFFER_TIMEOUT: i64 = 1005;
 
 pub(super) fn offer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     let amount = match p.get("amount") {
@@ -73,6 +103,155 @@ pub(super) fn offer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         "used": false,
         "created": true,
     }))
+}
+
+pub(super) fn fetchinvoice(
+    ctx: &Ctx,
+    p: &Params,
+    alive: &dyn Fn() -> bool,
+) -> Result<Value, RpcError> {
+    let text = p.req_text("offer")?;
+    let offer: Offer = text
+        .parse()
+        .map_err(|e| RpcError::params(format!("offer: invalid offer: {e}")))?;
+    p.unsupported(&[
+        "recurrence_counter",
+        "recurrence_start",
+        "recurrence_label",
+        "payer_metadata",
+        "bip353",
+    ])?;
+    let params = InvoiceRequestParams {
+        amount_msat: p.msat("amount_msat")?.map(Msat),
+        quantity: p.u64("quantity")?,
+        payer_note: p.text("payer_note")?,
+    };
+    let timeout = Duration::from_secs(p.u64("timeout")?.unwrap_or(60));
+    let id = {
+        let mut st = ctx.rt.lock();
+        if offer.fields().issuer_id == Some(st.node.node_id()) {
+            return Err(RpcError::params("offer: this is our own offer"));
+        }
+        st.node
+            .fetch_offer_invoice(&offer, params, now())
+            .map_err(|e| match e {
+                NodeError::Invoice(m) if m.contains("expired") => {
+                    RpcError::new(OFFER_EXPIRED, "Offer expired")
+                }
+                NodeError::Invoice(m) => RpcError::params(m),
+                e @ (NodeError::Route(_) | NodeError::NotConnected(_)) => {
+                    RpcError::new(OFFER_ROUTE_NOT_FOUND, e.to_string())
+                }
+                e => RpcError::general(e.to_string()),
+            })?
+    };
+    let deadline = Instant::now() + timeout;
+    let outcome = loop {
+        let got = ctx.rt.wait_until(Duration::from_millis(500), |st| {
+            let at = st.offer_outcomes.iter().position(|(i, _)| *i == id)?;
+            st.offer_outcomes.remove(at).map(|(_, o)| o)
+        });
+        if let Some(o) = got {
+            break o;
+        }
+        if Instant::now() >= deadline || ctx.rt.is_stopping() || !alive() {
+            return Err(RpcError::new(OFFER_TIMEOUT, "Timeout waiting for response"));
+        }
+    };
+    let invoice = match outcome {
+        Ok(invoice) => invoice,
+        Err(reason) if reason.starts_with("no invoice") => {
+            return Err(RpcError::new(OFFER_TIMEOUT, "Timeout waiting for response"))
+        }
+        Err(reason) => return Err(RpcError::new(OFFER_BAD_INVREQ_REPLY, reason)),
+    };
+    let parsed: Bolt12Invoice = invoice
+        .parse()
+        .map_err(|e| RpcError::general(format!("our own fetched invoice: {e}")))?;
+    let f = offer.fields();
+    let expected = f
+        .amount
+        .filter(|_| f.currency.is_none())
+        .map(|a| a.saturating_mul(p.u64("quantity").ok().flatten().unwrap_or(1)));
+    let mut changes = Map::new();
+    if expected != Some(parsed.amount_msat()) {
+        changes.insert("amount_msat".into(), json!(parsed.amount_msat()));
+    }
+    Ok(json!({ "invoice": invoice, "changes": changes }))
+}
+
+/// `pay`/`xpay` of a BOLT 12 invoice (`s`, an `lni1` string).
+pub(super) fn pay_bolt12(
+    ctx: &Ctx,
+    p: &Params,
+    inv_param: &str,
+    s: &str,
+    xpay: bool,
+    alive: &dyn Fn() -> bool,
+) -> Result<Value, RpcError> {
+    let invoice: Bolt12Invoice = s
+        .parse()
+        .map_err(|e| RpcError::params(format!("{inv_param}: Invalid bolt12 invoice: {e}")))?;
+    if p.get("amount_msat").is_some() {
+        return Err(RpcError::params("amount_msat: parameter unnecessary"));
+    }
+    p.unsupported(&[
+        "partial_msat",
+        "localinvreqid",
+        "layers",
+        "payer_note",
+        "maxfee",
+        "maxfeepercent",
+        "exemptfee",
+        "exclude",
+    ])?;
+    p.number("riskfactor")?;
+    p.u64("maxdelay")?;
+    let retry_for = p
+        .u64("retry_for")?
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(60));
+    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let id = PaymentId(hash.0);
+    {
+        let mut st = ctx.rt.lock();
+        if invoice.node_id() == st.node.node_id() {
+            return Err(RpcError::params(
+                "This payment is destined for ourselves. Self-payment is not supported",
+            ));
+        }
+        match st.node.pay_fetched_bolt12_invoice(&invoice, now()) {
+            Ok(_) => {
+                st.meta.payments.insert(
+                    hash,
+                    PaymentMeta {
+                        bolt11: s.to_owned(),
+                        ..PaymentMeta::default()
+                    },
+                );
+                let _ = st.meta.save_payment(hash);
+            }
+            Err(NodeError::DuplicatePayment(_)) => match st.node.payment(&id) {
+                Some(d) if d.status == PaymentStatus::Succeeded => {}
+                Some(d) if d.status == PaymentStatus::Pending => {
+                    return Err(RpcError::new(200, "Payment is already in progress"))
+                }
+                _ => return Err(RpcError::new(201, "Already paid or failed")),
+            },
+            Err(
+                e @ (NodeError::NoRoute { .. } | NodeError::Route(_) | NodeError::NotConnected(_)),
+            ) => return Err(RpcError::new(205, format!("Ran out of routes to try: {e}"))),
+            Err(NodeError::Invoice(m)) if m.contains("expired") => {
+                return Err(RpcError::new(207, "Invoice expired"))
+            }
+            Err(NodeError::Invoice(m)) => {
+                return Err(RpcError::params(format!("{inv_param}: {m}")))
+            }
+            Err(e) => return Err(RpcError::new(210, e.to_string())),
+        }
+    }
+    let details = super::methods::wait_settled(ctx, id, retry_for, alive)?;
+    Ok(super::methods::paid_result(&ctx.rt.lock(), &details, xpay))
 }
 
 /// `decode` of a BOLT 12 string, or `None` if `s` is not one.

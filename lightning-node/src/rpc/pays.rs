@@ -96,9 +96,20 @@ fn part_status(s: PartStatus) -> &'static str {
     }
 }
 
+/// The invoice paid, under `bolt11`, or `bolt12` for a BOLT 12 invoice
+/// (Core Lightning's names).
 fn with_bolt11(v: &mut Value, m: Option<&PaymentMeta>) {
     if let Some(m) = m.filter(|m| !m.bolt11.is_empty()) {
-        v["bolt11"] = json!(m.bolt11);
+        let key = if m
+            .bolt11
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("lni1"))
+        {
+            "bolt12"
+        } else {
+            "bolt11"
+        };
+        v[key] = json!(m.bolt11);
     }
 }
 
