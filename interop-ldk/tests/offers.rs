@@ -84,16 +84,7 @@ fn we_pay_ldks_offer() {
     let id = pair.open_from_us(1_000_000, 0);
     let ldk_channel = ldk_id(&id);
     let amount = 17_000_000;
-    let ldk_offer = pair
-        .ldk
-        .manager()
-        .create_offer_builder()
-        .unwrap()
-        .amount_msats(amount)
-        .description("LDK's shop".into())
-        .build()
-        .unwrap();
-    let offer: Offer = ldk_offer.to_string().parse().unwrap();
+    let offer = ldk_offer(&pair, amount, "LDK's shop");
     let ours_before = pair.our_balance_msat(&id);
     // LDK holds nothing yet, below its reserve: count its monitor's sats.
     let ldk_before = pair.ldk.monitor_balance_sat(&ldk_channel).unwrap();
@@ -124,23 +115,8 @@ fn we_pay_ldks_offer() {
             })
             .unwrap()
     });
-    pair.ours.wait_until("our payment ends", LIMIT, |s| {
-        s.node
-            .payment(&lightning_core::node::PaymentId(hash.0))
-            .is_some_and(|p| p.status != PaymentStatus::Pending)
-    });
-    let p = pair
-        .ours
-        .with(|n| n.payment(&lightning_core::node::PaymentId(hash.0)))
-        .unwrap();
-    assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
-    let ldk_hash = lightning::types::payment::PaymentHash(hash.0);
-    pair.ldk.wait_until("LDK claimed", LIMIT, || {
-        pair.ldk
-            .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
-    });
-    let claimed = pair.ldk.record(|r| r.claimed.clone());
-    assert!(claimed.contains(&(ldk_hash, amount)), "{claimed:?}");
+    wait_we_paid(&pair, lightning_core::node::PaymentId(hash.0));
+    wait_ldk_claimed(&pair, hash.0, amount);
     pair.wait_balances_agree(&id);
     assert_eq!(ours_before - pair.our_balance_msat(&id), amount);
     assert_eq!(
@@ -158,16 +134,7 @@ fn we_fetch_ldks_invoice_then_pay_it() {
     let pair = Pair::new(false);
     let id = pair.open_from_us(1_000_000, 0);
     let amount = 9_000_000;
-    let ldk_offer = pair
-        .ldk
-        .manager()
-        .create_offer_builder()
-        .unwrap()
-        .amount_msats(amount)
-        .description("LDK's kiosk".into())
-        .build()
-        .unwrap();
-    let offer: Offer = ldk_offer.to_string().parse().unwrap();
+    let offer = ldk_offer(&pair, amount, "LDK's kiosk");
     let ours_before = pair.our_balance_msat(&id);
     let fetch = pair
         .ours
@@ -197,20 +164,44 @@ fn we_fetch_ldks_invoice_then_pay_it() {
         .ours
         .with(|n| n.pay_fetched_bolt12_invoice(&invoice, now()))
         .unwrap();
+    wait_we_paid(&pair, paid);
+    wait_ldk_claimed(&pair, paid.0, amount);
+    pair.wait_balances_agree(&id);
+    assert_eq!(ours_before - pair.our_balance_msat(&id), amount);
+}
+
+/// An offer of LDK's for `amount_msat`.
+fn ldk_offer(pair: &Pair, amount_msat: u64, description: &str) -> Offer {
+    let offer = pair
+        .ldk
+        .manager()
+        .create_offer_builder()
+        .unwrap()
+        .amount_msats(amount_msat)
+        .description(description.into())
+        .build()
+        .unwrap();
+    offer.to_string().parse().unwrap()
+}
+
+/// Waits until our payment `id` ends, and checks that it succeeded.
+fn wait_we_paid(pair: &Pair, id: lightning_core::node::PaymentId) {
     pair.ours.wait_until("our payment ends", LIMIT, |s| {
         s.node
-            .payment(&paid)
+            .payment(&id)
             .is_some_and(|p| p.status != PaymentStatus::Pending)
     });
-    let p = pair.ours.with(|n| n.payment(&paid)).unwrap();
+    let p = pair.ours.with(|n| n.payment(&id)).unwrap();
     assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
-    let ldk_hash = lightning::types::payment::PaymentHash(paid.0);
+}
+
+/// Waits until LDK claims the payment of `hash`, exactly `amount_msat`.
+fn wait_ldk_claimed(pair: &Pair, hash: [u8; 32], amount_msat: u64) {
+    let ldk_hash = lightning::types::payment::PaymentHash(hash);
     pair.ldk.wait_until("LDK claimed", LIMIT, || {
         pair.ldk
             .record(|r| r.claimed.iter().any(|(h, _)| *h == ldk_hash))
     });
     let claimed = pair.ldk.record(|r| r.claimed.clone());
-    assert!(claimed.contains(&(ldk_hash, amount)), "{claimed:?}");
-    pair.wait_balances_agree(&id);
-    assert_eq!(ours_before - pair.our_balance_msat(&id), amount);
+    assert!(claimed.contains(&(ldk_hash, amount_msat)), "{claimed:?}");
 }

@@ -746,44 +746,66 @@ fn pay(
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_WAIT);
     let hash = PaymentHash(inv.payment_hash().0);
-    let id = PaymentId(hash.0);
-    {
-        let mut st = ctx.rt.lock();
-        if inv.payee() == &st.node.node_id() {
-            return Err(RpcError::params(
-                "This payment is destined for ourselves. Self-payment is not supported",
-            ));
-        }
-        let started = st.node.pay_invoice_with(&inv, &options, now());
-        match started {
-            Ok(_) => {
-                st.meta.payments.insert(
-                    hash,
-                    PaymentMeta {
-                        bolt11: s.clone(),
-                        ..PaymentMeta::default()
-                    },
-                );
-                let _ = st.meta.save_payment(hash);
-            }
-            Err(NodeError::DuplicatePayment(_)) => match st.node.payment(&id) {
-                Some(d) if d.status == PaymentStatus::Succeeded => {}
-                Some(d) if d.status == PaymentStatus::Pending => {
-                    return Err(RpcError::new(200, "Payment is already in progress"))
-                }
-                _ => return Err(RpcError::new(201, "Already paid or failed")),
-            },
-            Err(e @ (NodeError::NoRoute { .. } | NodeError::NotConnected(_))) => {
-                return Err(RpcError::new(205, format!("Ran out of routes to try: {e}")))
-            }
-            Err(NodeError::Invoice(m)) if m.contains("expired") => {
-                return Err(RpcError::new(207, "Invoice expired"))
-            }
-            Err(e) => return Err(RpcError::new(210, e.to_string())),
-        }
-    }
-    let details = wait_settled(ctx, id, retry_for, alive)?;
+    start_payment(
+        ctx,
+        &s,
+        hash,
+        inv.payee(),
+        |node| node.pay_invoice_with(&inv, &options, now()),
+        |m| RpcError::new(210, m),
+    )?;
+    let details = wait_settled(ctx, PaymentId(hash.0), retry_for, alive)?;
     Ok(paid_result(&ctx.rt.lock(), &details, xpay))
+}
+
+/// Starts paying the invoice `text` (payment `hash`, to `payee`) with
+/// `start`, as CLN's `pay` answers: a payment to ourselves is refused; a
+/// started one has `text` recorded for `listpays`; one already paid is
+/// let through (its earlier result is the answer); else CLN's codes: 200
+/// in progress, 201 failed before, 205 no route, 207 expired, and
+/// `refused` for anything else the node refused about the invoice.
+pub(super) fn start_payment(
+    ctx: &Ctx,
+    text: &str,
+    hash: PaymentHash,
+    payee: &PublicKey,
+    start: impl FnOnce(&mut lightning_core::node::Node) -> Result<PaymentId, NodeError>,
+    refused: impl FnOnce(String) -> RpcError,
+) -> Result<(), RpcError> {
+    let mut st = ctx.rt.lock();
+    if payee == &st.node.node_id() {
+        return Err(RpcError::params(
+            "This payment is destined for ourselves. Self-payment is not supported",
+        ));
+    }
+    match start(&mut st.node) {
+        Ok(_) => {
+            st.meta.payments.insert(
+                hash,
+                PaymentMeta {
+                    bolt11: text.to_owned(),
+                    ..PaymentMeta::default()
+                },
+            );
+            let _ = st.meta.save_payment(hash);
+            Ok(())
+        }
+        Err(NodeError::DuplicatePayment(_)) => match st.node.payment(&PaymentId(hash.0)) {
+            Some(d) if d.status == PaymentStatus::Succeeded => Ok(()),
+            Some(d) if d.status == PaymentStatus::Pending => {
+                Err(RpcError::new(200, "Payment is already in progress"))
+            }
+            _ => Err(RpcError::new(201, "Already paid or failed")),
+        },
+        Err(e @ (NodeError::NoRoute { .. } | NodeError::Route(_) | NodeError::NotConnected(_))) => {
+            Err(RpcError::new(205, format!("Ran out of routes to try: {e}")))
+        }
+        Err(NodeError::Invoice(m)) if m.contains("expired") => {
+            Err(RpcError::new(207, "Invoice expired"))
+        }
+        Err(NodeError::Invoice(m)) => Err(refused(m)),
+        Err(e) => Err(RpcError::new(210, e.to_string())),
+    }
 }
 
 /// A settled payment as CLN answers it: `xpay`'s shape (`x`), or

@@ -31,9 +31,7 @@
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::Hash;
-use lightning_core::node::{
-    InvoiceRequestParams, NodeError, OfferParams, PaymentHash, PaymentId, PaymentStatus,
-};
+use lightning_core::node::{InvoiceRequestParams, NodeError, OfferParams, PaymentHash, PaymentId};
 use lightning_core::Msat;
 use lightning_wire::bolt12::{
     BlindedPath, Bolt12Invoice, IntroductionNode, InvoiceRequest, InvreqFields, Offer, OfferFields,
@@ -42,7 +40,6 @@ use serde_json::{json, Map, Value};
 
 use super::params::Params;
 use super::{Ctx, RpcError};
-use crate::meta::PaymentMeta;
 use crate::runtime::now;
 
 /// Core Lightning's `OFFER_EXPIRED`.
@@ -212,45 +209,15 @@ pub(super) fn pay_bolt12(
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(60));
     let hash = PaymentHash(invoice.payment_hash().to_byte_array());
-    let id = PaymentId(hash.0);
-    {
-        let mut st = ctx.rt.lock();
-        if invoice.node_id() == st.node.node_id() {
-            return Err(RpcError::params(
-                "This payment is destined for ourselves. Self-payment is not supported",
-            ));
-        }
-        match st.node.pay_fetched_bolt12_invoice(&invoice, now()) {
-            Ok(_) => {
-                st.meta.payments.insert(
-                    hash,
-                    PaymentMeta {
-                        bolt11: s.to_owned(),
-                        ..PaymentMeta::default()
-                    },
-                );
-                let _ = st.meta.save_payment(hash);
-            }
-            Err(NodeError::DuplicatePayment(_)) => match st.node.payment(&id) {
-                Some(d) if d.status == PaymentStatus::Succeeded => {}
-                Some(d) if d.status == PaymentStatus::Pending => {
-                    return Err(RpcError::new(200, "Payment is already in progress"))
-                }
-                _ => return Err(RpcError::new(201, "Already paid or failed")),
-            },
-            Err(
-                e @ (NodeError::NoRoute { .. } | NodeError::Route(_) | NodeError::NotConnected(_)),
-            ) => return Err(RpcError::new(205, format!("Ran out of routes to try: {e}"))),
-            Err(NodeError::Invoice(m)) if m.contains("expired") => {
-                return Err(RpcError::new(207, "Invoice expired"))
-            }
-            Err(NodeError::Invoice(m)) => {
-                return Err(RpcError::params(format!("{inv_param}: {m}")))
-            }
-            Err(e) => return Err(RpcError::new(210, e.to_string())),
-        }
-    }
-    let details = super::methods::wait_settled(ctx, id, retry_for, alive)?;
+    super::methods::start_payment(
+        ctx,
+        s,
+        hash,
+        &invoice.node_id(),
+        |node| node.pay_fetched_bolt12_invoice(&invoice, now()),
+        |m| RpcError::params(format!("{inv_param}: {m}")),
+    )?;
+    let details = super::methods::wait_settled(ctx, PaymentId(hash.0), retry_for, alive)?;
     Ok(super::methods::paid_result(&ctx.rt.lock(), &details, xpay))
 }
 
