@@ -247,3 +247,46 @@ fn alice_fetches_carols_invoice_then_pays_it() {
         .unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
 }
+
+/// Core Lightning's `disableoffer`: once Carol disables her offer, a
+/// request for it gets an `invoice_error` (Alice's `OfferPaymentFailed`),
+/// after a restart too; her other offers are still answered, and
+/// disabling twice or someone else's offer is refused.
+#[test]
+fn a_disabled_offer_gets_no_more_invoices_across_a_restart() {
+    let (mut line, _, _) = line();
+    let offer = carols_offer(&mut line, 5_000_000);
+    let other = carols_offer(&mut line, 6_000_000);
+    assert!(line.members[2].node.disable_offer(&offer).unwrap());
+    assert!(!line.members[2].node.disable_offer(&offer).unwrap());
+    assert!(line.members[2].node.is_offer_disabled(&offer.id()));
+    assert!(!line.members[2].node.is_offer_disabled(&other.id()));
+    // Not Bob's offer.
+    assert!(line.members[1].node.disable_offer(&offer).is_err());
+
+    line.restart(2);
+    line.shuttle();
+    assert!(line.members[2].node.is_offer_disabled(&offer.id()));
+    let now = line.now;
+    let refused = line.members[0]
+        .node
+        .fetch_offer_invoice(&offer, InvoiceRequestParams::default(), now)
+        .unwrap();
+    let answered = line.members[0]
+        .node
+        .fetch_offer_invoice(&other, InvoiceRequestParams::default(), now)
+        .unwrap();
+    line.shuttle();
+    let events = line.members[0].take_events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::OfferPaymentFailed { offer_payment_id, reason }
+                if *offer_payment_id == refused && reason.contains("no longer available"))),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::OfferInvoiceFetched { offer_payment_id, .. } if *offer_payment_id == answered)),
+        "{events:?}"
+    );
+}

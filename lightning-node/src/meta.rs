@@ -1,9 +1,10 @@
 //! What the runtime keeps beside the node's own records: invoice labels,
 //! descriptions and pay indexes (Core Lightning's `label`, `pay_index`,
 //! `paid_at`), the invoice strings of payments we sent and their fees,
-//! and the chain tip the wallet and node were synced to.
+//! the offers made through the RPC (for `listoffers`), and the chain tip
+//! the wallet and node were synced to.
 //!
-//! One record per invoice or payment in the store's [`NAMESPACE`], JSON,
+//! One record per invoice, payment or offer in the store's [`NAMESPACE`], JSON,
 //! with the version going up by one on each write.
 
 use std::collections::BTreeMap;
@@ -46,6 +47,15 @@ pub struct PaymentMeta {
     pub failure: Option<String>,
 }
 
+/// An offer made through the RPC (`offer`), for `listoffers`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OfferMeta {
+    /// The offer (`lno1...`).
+    pub bolt12: String,
+    /// The caller's label, if any.
+    pub label: Option<String>,
+}
+
 /// The chain position the wallet and node were synced to, with the
 /// wallet's state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,6 +80,8 @@ pub struct Meta {
     pub last_pay_index: u64,
     /// The last `created_index` given.
     pub last_created_index: u64,
+    /// Offers made through the RPC, by offer id (hex).
+    pub offers: BTreeMap<String, OfferMeta>,
 }
 
 impl std::fmt::Debug for Meta {
@@ -97,6 +109,7 @@ impl Meta {
             payments: BTreeMap::new(),
             last_pay_index: 0,
             last_created_index: 0,
+            offers: BTreeMap::new(),
         };
         for key in meta.store.list(NAMESPACE)? {
             let Some(rec) = meta.store.read(NAMESPACE, &key)? else {
@@ -112,6 +125,10 @@ impl Meta {
             } else if let Some(h) = key.strip_prefix("payment/").and_then(parse_hash) {
                 if let Ok(p) = serde_json::from_slice::<PaymentMeta>(&rec.value) {
                     meta.payments.insert(h, p);
+                }
+            } else if let Some(id) = key.strip_prefix("offer/") {
+                if let Ok(o) = serde_json::from_slice::<OfferMeta>(&rec.value) {
+                    meta.offers.insert(id.to_owned(), o);
                 }
             }
         }
@@ -141,6 +158,14 @@ impl Meta {
         };
         let bytes = serde_json::to_vec(p).unwrap_or_default();
         self.write(format!("payment/{hash}"), &bytes)
+    }
+
+    /// Records offer `id` (hex) made through the RPC.
+    pub fn save_offer(&mut self, id: &str, offer: OfferMeta) -> Result<(), PersistError> {
+        let bytes = serde_json::to_vec(&offer).unwrap_or_default();
+        self.write(format!("offer/{id}"), &bytes)?;
+        self.offers.insert(id.to_owned(), offer);
+        Ok(())
     }
 
     /// The invoice labelled `label`.

@@ -52,13 +52,14 @@ fn fetchinvoice_then_pay() {
     let net = Net::start();
     net.fund(&net.alice);
     net.open_channel(1_000_000);
-    let offer = net.bob.call(
+    let made = net.bob.call(
         "offer",
-        json!({"amount": 250_000, "description": "a sticker"}),
-    )["bolt12"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        json!({"amount": 250_000, "description": "a sticker", "label": "stickers"}),
+    );
+    let offer = made["bolt12"].as_str().unwrap().to_owned();
+    let offer_id = made["offer_id"].as_str().unwrap().to_owned();
+    assert_eq!(made["label"], "stickers");
+    assert_eq!(made["used"], false);
 
     // Bad input first: refused before anything is sent.
     let (code, m) = net.bob.call_err("fetchinvoice", json!({"offer": offer}));
@@ -129,6 +130,39 @@ fn fetchinvoice_then_pay() {
         json!({"payment_hash": d["invoice_payment_hash"]}),
     );
     assert_eq!(invoices["invoices"][0]["status"], "paid", "{invoices}");
+    assert_eq!(invoices["invoices"][0]["local_offer_id"], offer_id.as_str());
+    let by_offer = net.bob.call("listinvoices", json!({"offer_id": offer_id}));
+    assert_eq!(
+        by_offer["invoices"].as_array().unwrap().len(),
+        1,
+        "{by_offer}"
+    );
+
+    // Bob's offers: this one used, still active.
+    let listed = net.bob.call("listoffers", json!({"offer_id": offer_id}));
+    let entry = &listed["offers"][0];
+    assert_eq!(entry["bolt12"], offer.as_str(), "{listed}");
+    assert_eq!(entry["used"], true, "{listed}");
+    assert_eq!(entry["active"], true, "{listed}");
+    assert_eq!(entry["label"], "stickers");
+
+    // Disabled: no more invoices, and it shows.
+    let disabled = net.bob.call("disableoffer", json!([offer_id]));
+    assert_eq!(disabled["active"], false, "{disabled}");
+    let (code, _) = net.bob.call_err("disableoffer", json!([offer_id]));
+    assert_eq!(code, 1001);
+    let (code, m) = net.alice.call_err("fetchinvoice", json!({"offer": offer}));
+    assert_eq!(code, 1004, "{m}");
+    assert!(m.contains("no longer available"), "{m}");
+    let active = net.bob.call("listoffers", json!({"active_only": true}));
+    assert!(
+        active["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["offer_id"] != offer_id.as_str()),
+        "{active}"
+    );
 
     // An offer for any amount: the amount is the payer's, and reported
     // as a change.
@@ -139,4 +173,14 @@ fn fetchinvoice_then_pay() {
         .alice
         .call("fetchinvoice", json!({"offer": any, "amount_msat": 4_000}));
     assert_eq!(fetched["changes"]["amount_msat"], 4_000, "{fetched}");
+
+    // Bob's offers and the disabling outlive a restart.
+    let Net { chain, bob, .. } = net;
+    let bob = bob.restart(&chain, 0xb0);
+    let listed = bob.call("listoffers", json!([]));
+    let offers = listed["offers"].as_array().unwrap();
+    assert_eq!(offers.len(), 2, "{listed}");
+    let first = offers.iter().find(|o| o["offer_id"] == offer_id.as_str());
+    assert_eq!(first.unwrap()["active"], false, "{listed}");
+    assert_eq!(first.unwrap()["used"], true, "{listed}");
 }

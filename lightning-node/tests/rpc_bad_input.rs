@@ -131,6 +131,10 @@ fn every_method_refuses_bad_input() {
         ("fetchinvoice", json!(["lno1qqqq"])),
         ("fetchinvoice", json!({"offer": 5})),
         ("pay", json!(["lni1zcss"])),
+        ("listoffers", json!(["nothex"])),
+        ("listoffers", json!({"active_only": "yes"})),
+        ("disableoffer", json!([])),
+        ("disableoffer", json!(["00".repeat(32)])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

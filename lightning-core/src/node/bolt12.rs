@@ -139,6 +139,43 @@ impl Node {
         Offer::new(fields).map_err(|e| NodeError::Invoice(e.to_string()))
     }
 
+    /// Stops answering invoice requests for `offer`, one of ours, for good
+    /// (Core Lightning's `disableoffer`): they get an `invoice_error`.
+    /// Invoices already made stay payable until they expire. The choice is
+    /// a record (`offers/disabled/<offer id>`) written before this returns
+    /// (with async persistence: once the pending writes complete).
+    /// Returns `false` when the offer was disabled already; refused when
+    /// the offer is not ours.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Node, NodeError, OfferParams};
+    /// # fn f(node: &mut Node) -> Result<(), NodeError> {
+    /// let offer = node.create_offer(OfferParams::default())?;
+    /// assert!(node.disable_offer(&offer)?);
+    /// assert!(node.is_offer_disabled(&offer.id()));
+    /// # Ok(()) }
+    /// ```
+    pub fn disable_offer(&mut self, offer: &Offer) -> Result<bool, NodeError> {
+        if offer.fields().issuer_id != Some(self.node_id()) || !self.is_our_offer(offer.as_bytes())
+        {
+            return Err(NodeError::Invoice("not an offer of this node".into()));
+        }
+        let id = offer.id();
+        if self.offers.disabled.contains(&id) {
+            return Ok(false);
+        }
+        self.writer
+            .write_record(&super::records::disabled_offer_key(&id), vec![1])?;
+        self.offers.disabled.insert(id);
+        self.finish()?;
+        Ok(true)
+    }
+
+    /// Whether our offer `offer_id` ([`Offer::id`]) was disabled.
+    pub fn is_offer_disabled(&self, offer_id: &[u8; 32]) -> bool {
+        self.offers.disabled.contains(offer_id)
+    }
+
     /// Requests an invoice for `offer` (BOLT 12 "Invoice Requests", the
     /// writer): every offer field copied, `invreq_metadata` 32 random
     /// bytes, `invreq_payer_id` derived from them (see the module), signed
@@ -201,8 +238,12 @@ impl Node {
         if offer.issuer_id != Some(self.node_id()) {
             return Err(InvoiceError::new("not an offer of this node").with_field(22, None));
         }
-        if !self.is_our_offer(&request.offer_bytes()) {
+        let offer_bytes = request.offer_bytes();
+        if !self.is_our_offer(&offer_bytes) {
             return Err(InvoiceError::new("unknown offer").with_field(4, None));
+        }
+        if self.offers.disabled.contains(&offer_id_of(&offer_bytes)) {
+            return Err(InvoiceError::new("offer no longer available"));
         }
         if offer.absolute_expiry.is_some_and(|e| now.as_secs() > e) {
             return Err(InvoiceError::new("offer expired").with_field(14, None));
@@ -216,7 +257,13 @@ impl Node {
         let description = offer.description.clone().unwrap_or_default();
         let expiry = std::time::Duration::from_secs(u64::from(DEFAULT_RELATIVE_EXPIRY));
         let internal = self
-            .create_invoice(Some(Msat(amount)), &description, expiry, now)
+            .create_invoice_record(
+                Some(Msat(amount)),
+                &lightning_wire::bolt11::InvoiceDescription::Direct(description),
+                expiry,
+                now,
+                Some(offer_id_of(&offer_bytes)),
+            )
             .map_err(|e| InvoiceError::new(format!("cannot hold a payment: {e}")))?;
         let hash = *internal.payment_hash();
         let paths = self
@@ -543,4 +590,13 @@ fn nums_point(purpose: &[u8]) -> PublicKey {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The offer id (BOLT 12: the Merkle root of the offer's records) of
+/// offer records as a request copied them.
+fn offer_id_of(offer_bytes: &[u8]) -> [u8; 32] {
+    lightning_wire::bolt12::merkle::merkle_root(offer_bytes)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }

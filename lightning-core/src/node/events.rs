@@ -661,4 +661,7 @@ pub struct InvoiceDetails {
     pub created_at: u64,
     /// Expiry (seconds after `created_at`).
     pub expiry_secs: u64,
+    /// The id ([`Offer::id`](lightning_wire::bolt12::Offer::id)) of our
+    /// BOLT 12 offer this invoice was made for, if it was.
+    pub offer_id: Option<[u8; 32]>,
 }

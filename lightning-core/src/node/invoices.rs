@@ -104,6 +104,19 @@ impl Node {
         expiry: std::time::Duration,
         now: std::time::Duration,
     ) -> Result<Bolt11Invoice, NodeError> {
+        self.create_invoice_record(amount_msat, description, expiry, now, None)
+    }
+
+    /// Issues and stores an invoice, for our offer `offer_id` if given
+    /// (its record names the offer).
+    pub(super) fn create_invoice_record(
+        &mut self,
+        amount_msat: Option<Msat>,
+        description: &InvoiceDescription,
+        expiry: std::time::Duration,
+        now: std::time::Duration,
+        offer_id: Option<[u8; 32]>,
+    ) -> Result<Bolt11Invoice, NodeError> {
         if !self.writer.is_durable(self.epoch_write) {
             // Async persistence: a preimage drawn now could be drawn again
             // after a crash that lost the epoch write.
@@ -121,6 +134,7 @@ impl Node {
             amount_received_msat: 0,
             paid_by: Vec::new(),
             event_handled: false,
+            offer_id,
         };
         self.writer
             .write_record(&invoice_key(&hash), record.encode())?;
@@ -237,6 +251,7 @@ impl Node {
                     amount_received_msat: Msat(r.amount_received_msat),
                     created_at: inv.timestamp(),
                     expiry_secs: inv.expiry_time(),
+                    offer_id: r.offer_id,
                 })
             })
             .collect()

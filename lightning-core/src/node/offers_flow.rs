@@ -33,7 +33,7 @@
 //! [`Event::OfferPaymentFailed`]: super::Event::OfferPaymentFailed
 //! [`Event::OfferInvoiceFetched`]: super::Event::OfferInvoiceFetched
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
@@ -81,10 +81,13 @@ struct Pending {
     pay: bool,
 }
 
-/// Requests waiting for their invoice.
+/// Requests waiting for their invoice, and our disabled offers.
 #[derive(Debug, Default)]
 pub(super) struct OffersState {
     pending: HashMap<[u8; 32], Pending>,
+    /// Ids of our offers that no longer get invoices
+    /// ([`Node::disable_offer`]; records `offers/disabled/<id>`).
+    pub(super) disabled: HashSet<[u8; 32]>,
     /// The minute of the invoice window and the invoices made in it.
     invoices_made: (u64, u32),
 }

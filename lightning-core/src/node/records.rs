@@ -15,6 +15,7 @@
 //! | `forwards/<channel id>/<htlc id>` | a forwarded HTLC ([`super::forward_record`]) |
 //! | `keysend/<payment hash>` | [`KeysendRecord`]: a spontaneous payment we claimed |
 //! | `hold/<payment hash>` | [`HoldRecord`]: a hold invoice (the host holds the preimage) |
+//! | `offers/disabled/<offer id>` | one of our BOLT 12 offers no longer answered (one byte, 1) |
 
 use bitcoin::secp256k1::PublicKey;
 use lightning_wire::codec::{Decode, DecodeError, Reader};
@@ -53,6 +54,11 @@ pub(crate) fn keysend_key(hash: &PaymentHash) -> String {
 pub(crate) const HOLD_PREFIX: &str = "hold/";
 pub(crate) fn hold_key(hash: &PaymentHash) -> String {
     format!("{HOLD_PREFIX}{hash}")
+}
+/// The prefix of [`disabled_offer_key`].
+pub(crate) const DISABLED_OFFERS: &str = "offers/disabled/";
+pub(crate) fn disabled_offer_key(offer_id: &[u8; 32]) -> String {
+    format!("{DISABLED_OFFERS}{}", hex::encode(offer_id))
 }
 pub(crate) const KEYS_INDEX_KEY: &str = "meta/keys_index";
 pub(crate) const ENTROPY_EPOCH_KEY: &str = "meta/entropy_epoch";
@@ -124,6 +130,10 @@ pub(crate) struct InvoiceRecord {
     /// (type 13, odd). Absent in records written before it: a paid
     /// invoice of such a record is reported again once (at least once).
     pub event_handled: bool,
+    /// The id of our BOLT 12 offer the invoice answers a request for
+    /// (type 17, odd: absent in records written before it and for BOLT 11
+    /// invoices).
+    pub offer_id: Option<[u8; 32]>,
 }
 
 impl InvoiceRecord {
@@ -144,6 +154,9 @@ impl InvoiceRecord {
             }
         } else if self.event_handled {
             w.put_raw(13, &[1]);
+        }
+        if let Some(id) = &self.offer_id {
+            w.put_raw(17, id);
         }
         w.into_bytes()
     }
@@ -168,6 +181,7 @@ impl InvoiceRecord {
         if let Some(b) = r.take_raw(15) {
             paid_by.extend(htlc_refs(b, "paid_by")?);
         }
+        let offer_id = r.take_raw(17).map(|b| arr32(b, "offer_id")).transpose()?;
         r.finish()?;
         Ok(InvoiceRecord {
             bolt11,
@@ -176,6 +190,7 @@ impl InvoiceRecord {
             amount_received_msat,
             paid_by,
             event_handled,
+            offer_id,
         })
     }
 }
@@ -767,8 +782,16 @@ mod tests {
             amount_received_msat: 42,
             paid_by: vec![(ChannelId([5; 32]), 6)],
             event_handled: true,
+            offer_id: None,
         };
         assert_eq!(InvoiceRecord::decode(&inv.encode()).unwrap(), inv);
+        // An invoice for one of our offers.
+        let offered = InvoiceRecord {
+            offer_id: Some([8; 32]),
+            ..inv.clone()
+        };
+        assert_eq!(InvoiceRecord::decode(&offered.encode()).unwrap(), offered);
+        assert_ne!(InvoiceRecord::decode(&offered.encode()).unwrap(), inv);
         // Paid by an HTLC set of three parts.
         let mpp = InvoiceRecord {
             paid_by: vec![

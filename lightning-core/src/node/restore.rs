@@ -245,6 +245,18 @@ impl Node {
                 node.writer.set_version(&key, v.version);
             }
         }
+        for key in list(records::DISABLED_OFFERS)? {
+            if let Some(v) = read(&key)? {
+                let id = key
+                    .strip_prefix(records::DISABLED_OFFERS)
+                    .and_then(|h| hex::decode(h).ok())
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                if let Some(id) = id {
+                    node.offers.disabled.insert(id);
+                }
+                node.writer.set_version(&key, v.version);
+            }
+        }
         for key in list(records::KEYSEND_PREFIX)? {
             if let Some(v) = read(&key)? {
                 if let Ok(r) = records::KeysendRecord::decode(&v.value) {

@@ -60,6 +60,8 @@ pub const METHODS: &[&str] = &[
     "listforwards",
     "offer",
     "fetchinvoice",
+    "listoffers",
+    "disableoffer",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -257,6 +259,10 @@ pub(crate) fn call(
             )?,
             alive,
         ),
+        "listoffers" => {
+            super::offers::listoffers(ctx, &Params::parse(params, &["offer_id", "active_only"])?)
+        }
+        "disableoffer" => super::offers::disableoffer(ctx, &Params::parse(params, &["offer_id"])?),
         "decodepay" => decode(
             &Params::parse(params, &["bolt11", "description"])?,
             "bolt11",
@@ -557,6 +563,9 @@ fn invoice_json(st: &State, hash: &PaymentHash) -> Option<Value> {
         "expires_at": expires_at,
         "created_index": m.created_index,
     });
+    if let Some(id) = d.offer_id {
+        v["local_offer_id"] = json!(hex::encode(id));
+    }
     if let Some(a) = d.amount_msat {
         v["amount_msat"] = json!(a.0);
     }
@@ -588,7 +597,10 @@ fn listinvoices(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         .text("payment_hash")?
         .map(|h| parse_hash_hex("payment_hash", &h))
         .transpose()?;
-    p.unsupported(&["offer_id"])?;
+    let offer_id = p
+        .text("offer_id")?
+        .map(|h| parse_hash_hex("offer_id", &h).map(|h| h.0))
+        .transpose()?;
     if let Some(i) = p.text("index")? {
         if i != "created" && i != "updated" {
             return Err(RpcError::params("index: should be created or updated"));
@@ -596,10 +608,15 @@ fn listinvoices(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     }
     let start = p.u64("start")?.unwrap_or(0);
     let limit = p.u64("limit")?.unwrap_or(u64::MAX);
-    let filters = [label.is_some(), invstring.is_some(), hash.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count();
+    let filters = [
+        label.is_some(),
+        invstring.is_some(),
+        hash.is_some(),
+        offer_id.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if filters > 1 {
         return Err(RpcError::params(
             "Can only specify one of {label}, {invstring}, {payment_hash} or {offer_id}",
@@ -621,6 +638,7 @@ fn listinvoices(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         .list_invoices()
         .iter()
         .filter(|d| wanted.is_none_or(|w| w == d.payment_hash))
+        .filter(|d| offer_id.is_none() || d.offer_id == offer_id)
         .filter_map(|d| {
             let v = invoice_json(&st, &d.payment_hash)?;
             let ci = v["created_index"].as_u64().unwrap_or(0);

@@ -3,11 +3,17 @@
 //! - `offer amount description [issuer] [label] [quantity_max]
 //!   [absolute_expiry]`: a new offer of this node (`Node::create_offer`),
 //!   answered as Core Lightning does (`offer_id`, `active`, `single_use`,
-//!   `bolt12`, `used`, `created`). `amount` is msat or `"any"`; offers in
-//!   another currency, recurrence, `single_use` and the other options
-//!   Core Lightning has are refused with a clear error. Offers are
-//!   stateless in the node, so `label` is accepted and not kept, and
-//!   `listoffers`/`disableoffer` are not served.
+//!   `bolt12`, `used`, `created`, `label`), and recorded (with its label)
+//!   for `listoffers`. `amount` is msat or `"any"`; offers in another
+//!   currency, recurrence, `single_use` and the other options Core
+//!   Lightning has are refused with a clear error.
+//! - `listoffers [offer_id] [active_only]`: the offers made here; `active`
+//!   until disabled, `used` once an invoice made for it was paid (the
+//!   node's invoice records name their offer; `listinvoices` shows it as
+//!   `local_offer_id` and filters by `offer_id`).
+//! - `disableoffer offer_id`: the node answers no more requests for it
+//!   (`Node::disable_offer`, kept across restarts); 1001 if it was
+//!   disabled already.
 //! - `fetchinvoice offer [amount_msat] [quantity] ... [timeout]
 //!   [payer_note]`: requests an invoice for someone's offer over onion
 //!   messages and waits for it (`Node::fetch_offer_invoice`; `timeout`
@@ -40,8 +46,11 @@ use serde_json::{json, Map, Value};
 
 use super::params::Params;
 use super::{Ctx, RpcError};
-use crate::runtime::now;
+use crate::meta::OfferMeta;
+use crate::runtime::{now, State};
 
+/// Core Lightning's `OFFER_ALREADY_DISABLED`.
+const OFFER_ALREADY_DISABLED: i64 = 1001;
 /// Core Lightning's `OFFER_EXPIRED`.
 const OFFER_EXPIRED: i64 = 1002;
 /// Core Lightning's `OFFER_ROUTE_NOT_FOUND`.
@@ -79,7 +88,7 @@ pub(super) fn offer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
     ])?;
     let quantity_max = p.u64("quantity_max")?;
     let absolute_expiry = p.u64("absolute_expiry")?;
-    let _label = p.text("label")?;
+    let label = p.text("label")?;
     let issuer = p.text("issuer")?;
     let mut st = ctx.rt.lock();
     let offer = st
@@ -92,14 +101,84 @@ pub(super) fn offer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
             quantity_max,
         })
         .map_err(|e| RpcError::general(e.to_string()))?;
-    Ok(json!({
-        "offer_id": hex::encode(offer.id()),
-        "active": true,
+    let id = hex::encode(offer.id());
+    let meta = OfferMeta {
+        bolt12: offer.to_string(),
+        label,
+    };
+    st.meta
+        .save_offer(&id, meta.clone())
+        .map_err(|e| RpcError::general(format!("recording the offer: {e}")))?;
+    let mut v = offer_json(&st, &id, &meta);
+    v["created"] = json!(true);
+    Ok(v)
+}
+
+/// An offer as `offer`, `listoffers` and `disableoffer` answer it.
+fn offer_json(st: &State, id: &str, meta: &OfferMeta) -> Value {
+    let mut raw = [0u8; 32];
+    let known = hex::decode_to_slice(id, &mut raw).is_ok();
+    let mut v = json!({
+        "offer_id": id,
+        "active": known && !st.node.is_offer_disabled(&raw),
         "single_use": false,
-        "bolt12": offer.to_string(),
-        "used": false,
-        "created": true,
-    }))
+        "bolt12": meta.bolt12,
+        "used": known && offer_used(st, &raw),
+    });
+    if let Some(label) = &meta.label {
+        v["label"] = json!(label);
+    }
+    v
+}
+
+/// Whether an invoice made for our offer `offer_id` was paid (the
+/// node's invoice records name the offer they answer).
+fn offer_used(st: &State, offer_id: &[u8; 32]) -> bool {
+    st.node.list_invoices().iter().any(|i| {
+        i.offer_id.as_ref() == Some(offer_id)
+            && i.status == lightning_core::node::InvoiceStatus::Paid
+    })
+}
+
+/// `listoffers [offer_id] [active_only]`: the offers made through this
+/// RPC, with whether each is still answered.
+pub(super) fn listoffers(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
+    let wanted = p.text("offer_id")?;
+    let active_only = p.bool("active_only")?.unwrap_or(false);
+    if let Some(w) = &wanted {
+        if w.len() != 64 || hex::decode(w).is_err() {
+            return Err(RpcError::params("offer_id: should be a 32-byte hex id"));
+        }
+    }
+    let st = ctx.rt.lock();
+    let offers: Vec<Value> = st
+        .meta
+        .offers
+        .iter()
+        .filter(|(id, _)| wanted.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(id)))
+        .map(|(id, m)| offer_json(&st, id, m))
+        .filter(|v| !active_only || v["active"] == true)
+        .collect();
+    Ok(json!({ "offers": offers }))
+}
+
+/// `disableoffer offer_id`: the node stops answering requests for it
+/// (`Node::disable_offer`); CLN's 1001 when it was disabled already.
+pub(super) fn disableoffer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
+    let id = p.req_text("offer_id")?.to_ascii_lowercase();
+    let mut st = ctx.rt.lock();
+    let Some(meta) = st.meta.offers.get(&id).cloned() else {
+        return Err(RpcError::params(format!("offer_id: unknown offer {id}")));
+    };
+    let offer: Offer = meta
+        .bolt12
+        .parse()
+        .map_err(|e| RpcError::general(format!("our recorded offer: {e}")))?;
+    match st.node.disable_offer(&offer) {
+        Ok(true) => Ok(offer_json(&st, &id, &meta)),
+        Ok(false) => Err(RpcError::new(OFFER_ALREADY_DISABLED, "offer is not active")),
+        Err(e) => Err(RpcError::general(e.to_string())),
+    }
 }
 
 pub(super) fn fetchinvoice(
