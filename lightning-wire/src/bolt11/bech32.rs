@@ -1,5 +1,7 @@
 //! Bech32 (BIP-173) for invoices: no length limit, as BOLT 11 ("Encoding
-//! Overview") asks, and 5-bit/8-bit conversions without intermediate strings.
+//! Overview") asks, and 5-bit/8-bit conversions without intermediate strings
+//! ([`for_each_byte`] and [`for_each_value`], which BOLT 12's text form in
+//! [`crate::bolt12::string`] uses too).
 //!
 //! The `bech32` crate caps a checksummed string at 1023 characters, which a
 //! long invoice can exceed, so the few lines of checksum arithmetic live here.
@@ -347,9 +349,11 @@ pub(crate) fn char_of(v: u8) -> char {
 /// Packs 5-bit values into bytes, big-endian, calling `sink` with each full
 /// byte. When `pad` is set the last partial byte is completed with zero bits
 /// (how the signed message is formed); otherwise it is dropped (how field
-/// data is read).
+/// data is read). Returns the bits after the last full byte: how many
+/// (fewer than eight) and their value, for a reader that checks them
+/// (BOLT 12's text form).
 #[inline]
-pub(crate) fn for_each_byte(data: &[u8], pad: bool, mut sink: impl FnMut(u8)) {
+pub(crate) fn for_each_byte(data: &[u8], pad: bool, mut sink: impl FnMut(u8)) -> (u32, u32) {
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     for &v in data {
@@ -363,6 +367,7 @@ pub(crate) fn for_each_byte(data: &[u8], pad: bool, mut sink: impl FnMut(u8)) {
     if pad && bits > 0 {
         sink((acc << (8 - bits)) as u8);
     }
+    (bits, acc & ((1 << bits) - 1))
 }
 
 /// Eight 5-bit values are exactly five bytes.
@@ -546,6 +551,13 @@ impl<'a> Values<'a> {
 
 /// Appends bytes as 5-bit values, zero-padding the last one.
 pub(crate) fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    for_each_value(bytes, |v| out.push(v));
+}
+
+/// Unpacks bytes into 5-bit values, big-endian, calling `sink` with each;
+/// the last is completed with zero bits.
+#[inline]
+pub(crate) fn for_each_value(bytes: &[u8], mut sink: impl FnMut(u8)) {
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     for &b in bytes {
@@ -553,11 +565,11 @@ pub(crate) fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(((acc >> bits) & 0x1f) as u8);
+            sink(((acc >> bits) & 0x1f) as u8);
         }
     }
     if bits > 0 {
-        out.push(((acc << (5 - bits)) & 0x1f) as u8);
+        sink(((acc << (5 - bits)) & 0x1f) as u8);
     }
 }
 

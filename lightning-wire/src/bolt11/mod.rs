@@ -47,7 +47,7 @@
 //! assert_eq!(text.parse::<Bolt11Invoice>().unwrap(), invoice);
 //! ```
 
-mod bech32;
+pub(crate) mod bech32;
 mod build;
 mod fields;
 mod hrp;

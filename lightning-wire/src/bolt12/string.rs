@@ -5,6 +5,7 @@
 use bech32::Fe32;
 
 use super::Bolt12Error;
+use crate::bolt11::bech32::{char_of, for_each_byte, for_each_value};
 
 /// The longest string we read: 16 KiB of text is over 10 KB of TLVs, far
 /// more than any offer, request or invoice needs, and it bounds the work a
@@ -52,25 +53,8 @@ pub fn encode(hrp: &str, bytes: &[u8]) -> String {
     let mut out = String::with_capacity(hrp.len() + 1 + (bytes.len() * 8).div_ceil(5));
     out.push_str(hrp);
     out.push('1');
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for &b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(fe((acc >> bits) & 31));
-        }
-    }
-    if bits > 0 {
-        out.push(fe((acc << (5 - bits)) & 31));
-    }
+    for_each_value(bytes, |v| out.push(char_of(v)));
     out
-}
-
-fn fe(v: u32) -> char {
-    // `v` is masked to 5 bits by every caller.
-    Fe32::try_from(v as u8).map(|f| f.to_char()).unwrap_or('q')
 }
 
 /// Removes each `+` and the whitespace after it, checking that every `+`
@@ -107,26 +91,25 @@ fn is_bech32_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
 }
 
+/// The data characters as bytes: the 5-bit values packed big-endian, the
+/// partial byte left at the end (at most 4 bits, all zero) dropped.
 fn from_base32(data: &str) -> Result<Vec<u8>, Bolt12Error> {
-    let mut out = Vec::with_capacity(data.len() * 5 / 8);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for c in data.chars() {
-        let v = Fe32::from_char(c)
-            .map_err(|_| Bolt12Error::Encoding(format!("`{c}` is not a bech32 character")))?;
-        acc = ((acc << 5) | u32::from(v.to_u8())) & 0xfff;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
+    let values = data
+        .chars()
+        .map(|c| {
+            Fe32::from_char(c)
+                .map(Fe32::to_u8)
+                .map_err(|_| Bolt12Error::Encoding(format!("`{c}` is not a bech32 character")))
+        })
+        .collect::<Result<Vec<u8>, _>>()?;
+    let mut out = Vec::with_capacity(values.len() * 5 / 8);
+    let (bits, padding) = for_each_byte(&values, false, |b| out.push(b));
     if bits > 4 {
         return Err(Bolt12Error::Encoding(format!(
             "{bits} bits of padding (at most 4)"
         )));
     }
-    if acc & ((1 << bits) - 1) != 0 {
+    if padding != 0 {
         return Err(Bolt12Error::Encoding("non-zero padding".into()));
     }
     Ok(out)
