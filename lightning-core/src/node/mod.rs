@@ -88,6 +88,7 @@ mod mpp;
 mod mpp_send;
 mod offers_flow;
 mod onchain;
+mod onion_message_route;
 mod onion_messages;
 mod outbox;
 mod outcomes;
@@ -158,7 +159,11 @@ pub use offers_flow::{
     OfferPaymentId, INVOICE_ERROR_TYPE, INVOICE_REQUEST_TYPE, INVOICE_TYPE,
     MAX_OFFER_INVOICES_PER_MINUTE, MAX_PENDING_OFFER_REQUESTS, OFFER_REQUEST_TIMEOUT,
 };
-pub use onion_messages::{OnionMessageStats, MAX_MESSAGES_PER_PEER_PER_SECOND};
+pub use onion_message_route::{MAX_ONION_MESSAGE_ROUTE_HOPS, MAX_ONION_MESSAGE_ROUTE_VISITS};
+pub use onion_messages::{
+    OnionMessageStats, MAX_MESSAGES_PER_PEER_PER_SECOND,
+    MAX_ONION_MESSAGE_ROUTE_SEARCHES_PER_SECOND,
+};
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
 pub use retry::PayOptions;
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};

@@ -15,9 +15,10 @@
 //!   rate-limit" them); the rest are dropped and counted.
 //! - **Sending** (`send_onion_message`): to a blinded path whose
 //!   introduction node is a connected peer, or us (our own hop is opened
-//!   first, as its introduction node would), or, for a node id, to that
-//!   node if it is a connected peer, over a one-hop path we blind
-//!   ourselves. The packet is 1,300 bytes of `hop_payloads` when the
+//!   first, as its introduction node would), or any node the public graph
+//!   reaches through onion-message nodes (`onion_message_route`: our own
+//!   blinded hops go in front); for a node id, to that node if it is a
+//!   connected peer, over a one-hop path we blind ourselves. The packet is 1,300 bytes of `hop_payloads` when the
 //!   payloads fit, else 32,768 (`build_onion_message_along`).
 //! - **Paths to us** (`onion_message_path_to_us`): through up to
 //!   `max_paths` connected channel peers (they introduce; their hop names
@@ -66,7 +67,15 @@ pub(super) struct OnionMessenger {
     pub(super) stats: OnionMessageStats,
     /// Per peer: the second of its window and messages taken in it.
     window: HashMap<PublicKey, (u64, u32)>,
+    /// The second of the route-search window and searches made in it.
+    route_searches: (u64, u32),
 }
+
+/// Searches of the graph for an onion message route in one second, at
+/// most (a message to a node that is not our peer). Answers to invoice requests go where the requester's
+/// reply path says, so strangers choose how many searches we make; past
+/// this, such a message is refused until the next second.
+pub const MAX_ONION_MESSAGE_ROUTE_SEARCHES_PER_SECOND: u32 = 10;
 
 impl Node {
     /// What the node counted of onion messages since it started.
@@ -181,10 +190,33 @@ impl Node {
             path_key = opened.next_path_key;
             hops.remove(0);
         }
-        if hops.is_empty() || !self.is_connected(&first) {
-            return Err(NodeError::Route(format!(
-                "onion messages go to connected peers only: {first} is not one"
-            )));
+        if hops.is_empty() {
+            return Err(NodeError::Route("a blinded path with no hop".into()));
+        }
+        if !self.is_connected(&first) {
+            // Not our peer: our own hops to it go in front
+            // (`onion_message_route`), within the search budget.
+            let second = self.now.as_secs();
+            let w = &mut self.onion_messages.route_searches;
+            if w.0 != second {
+                *w = (second, 0);
+            }
+            if w.1 >= MAX_ONION_MESSAGE_ROUTE_SEARCHES_PER_SECOND {
+                return Err(NodeError::Route(format!(
+                    "{MAX_ONION_MESSAGE_ROUTE_SEARCHES_PER_SECOND} onion message route searches this second already"
+                )));
+            }
+            w.1 += 1;
+            let route = self.onion_message_route(&first).ok_or_else(|| {
+                NodeError::Route(format!(
+                    "no route of onion-message nodes from a connected peer to {first}"
+                ))
+            })?;
+            let (start, start_key, mut ours) = self.route_prefix(&route, first, path_key)?;
+            ours.append(&mut hops);
+            hops = ours;
+            first = start;
+            path_key = start_key;
         }
         let hops: Vec<(PublicKey, Vec<u8>)> = hops
             .into_iter()
@@ -206,8 +238,9 @@ impl Node {
         Ok(())
     }
 
-    /// A path to `node` (a connected peer) that we blind ourselves, for a
-    /// node known only by its id.
+    /// A one-hop path to `node` that we blind ourselves, for a node known
+    /// only by its id (sent directly to a connected peer, else over
+    /// `onion_message_route`).
     pub(super) fn direct_path_to(&self, node: PublicKey) -> Result<BlindedPath, NodeError> {
         let session = self.fresh_secret();
         let path = blind_path(&session, &[(node, EncryptedDataTlv::default().to_bytes())])
