@@ -209,7 +209,7 @@ pub struct State {
     pub closed: BTreeMap<ChannelId, (String, Option<Transaction>)>,
     /// How each offer request of ours ended: the fetched invoice
     /// (`OfferInvoiceFetched`) or why not (`OfferPaymentFailed`), until
-    /// `fetchinvoice` takes it; at most [`MAX_OFFER_OUTCOMES`], oldest
+    /// `fetchinvoice` takes it; at most 256 (`MAX_OFFER_OUTCOMES`), oldest
     /// dropped.
     pub offer_outcomes: VecDeque<(OfferPaymentId, Result<String, String>)>,
     /// Errors the host met (funding, persistence of its own records).
@@ -660,7 +660,7 @@ pub(crate) fn save_chain(state: &mut State, tip: Option<BestBlock>) {
 
 /// Offer outcomes kept for `fetchinvoice` at most (the node lets 64
 /// requests wait at once).
-pub const MAX_OFFER_OUTCOMES: usize = 256;
+pub(crate) const MAX_OFFER_OUTCOMES: usize = 256;
 
 fn record_offer_outcome(state: &mut State, id: OfferPaymentId, outcome: Result<String, String>) {
     if state.offer_outcomes.len() >= MAX_OFFER_OUTCOMES {

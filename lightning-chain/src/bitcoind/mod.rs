@@ -7,7 +7,7 @@
 //!
 //! The client is the rust-bitcoin project's `jsonrpc` crate (0.21), the
 //! client `corepc-client` is built on, over a transport of ours on `ureq`
-//! ([`http`]: keep-alive connections, replies read in bulk; `jsonrpc`'s
+//! (`http`: keep-alive connections, replies read in bulk; `jsonrpc`'s
 //! own `bitreq` transport read a reply a byte at a time, a quarter of a
 //! sync's time in the `chain_sync` bench).
 //!

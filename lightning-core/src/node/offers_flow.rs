@@ -123,8 +123,8 @@ impl Node {
     /// `fetchinvoice`): the request goes as [`Node::pay_offer`] sends it,
     /// and an invoice that answers it and passes every check
     /// [`Node::pay_bolt12_invoice`] makes is handed over in
-    /// [`Event::OfferInvoiceFetched`](super::Event::OfferInvoiceFetched);
-    /// failures are [`Event::OfferPaymentFailed`](super::Event::OfferPaymentFailed)
+    /// [`Event::OfferInvoiceFetched`];
+    /// failures are [`Event::OfferPaymentFailed`]
     /// as for `pay_offer`. The host shows the invoice and pays it, if it
     /// will, with [`Node::pay_fetched_bolt12_invoice`]. Refused as
     /// `pay_offer` is refused.

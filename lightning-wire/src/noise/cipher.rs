@@ -134,7 +134,7 @@ impl CipherState {
     }
 
     /// [`seal`](Self::seal) for the 2-byte length prefix, by the specialised
-    /// AEAD of [`length_prefix`](super::length_prefix) (same output).
+    /// AEAD of [`super::length_prefix`] (same output).
     #[inline]
     pub(crate) fn seal_length(&mut self, length: &mut [u8; 2]) -> [u8; MAC_LEN] {
         let mac = length_prefix::seal(&self.key, self.nonce, length);
