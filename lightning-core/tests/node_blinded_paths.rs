@@ -39,18 +39,176 @@ fn line() -> (Line, ChannelId, ChannelId) {
     Line::a_b_c(CAPACITY_SAT)
 }
 
-fn invoice(line: &mut Line, payee: usize, amount_msat: u64) -> PaymentHash {
+/// Adds a link between members `a` and `b` to `line` and connects it.
+fn add_link(line: &mut Line, a: usize, b: usize) {
+    line.links.push(Link {
+        a,
+        b,
+        pa: None,
+        pb: None,
+        hold_from: None,
+    });
+    let l = line.links.len() - 1;
+    line.connect(l);
+}
+
+/// Drops every event the members have reported so far (the channel
+/// openings), so that the tests see only their payment's.
+fn clear_events(line: &mut Line) {
+    for m in &mut line.members {
+        m.take_events();
+    }
+}
+
+/// A - B - C and A - D - C (links: 0 A-B, 1 B-C, 2 A-D, 3 D-C), each
+/// channel opened by the left node, of `sat`.
+fn diamond(sat: u64) -> (Line, [ChannelId; 4]) {
+    let mut line = Line::new(4, |_, _| {});
+    line.links.truncate(2);
+    for (a, b) in [(0, 3), (3, 2)] {
+        add_link(&mut line, a, b);
+    }
+    line.shuttle();
+    let ab = line.open_channel(0, 1, sat, 0);
+    let bc = line.open_channel(1, 2, sat, 0);
+    let ad = line.open_channel(0, 3, sat, 0);
+    let dc = line.open_channel(3, 2, sat, 0);
+    clear_events(&mut line);
+    (line, [ab, bc, ad, dc])
+}
+
+/// A(0) - B(1) - D(2) - C(3), each channel opened by the left node.
+fn four() -> (Line, [ChannelId; 3]) {
+    let mut line = Line::new(4, |_, _| {});
+    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
+    let bd = line.open_channel(1, 2, CAPACITY_SAT, 0);
+    let dc = line.open_channel(2, 3, CAPACITY_SAT, 0);
+    clear_events(&mut line);
+    (line, [ab, bd, dc])
+}
+
+/// Member `payee`'s invoice for `amount_msat`, described as
+/// `description`: its hash and payment secret.
+fn invoice_with_secret(
+    line: &mut Line,
+    payee: usize,
+    amount_msat: u64,
+    description: &str,
+) -> (PaymentHash, [u8; 32]) {
     let now = line.now;
     let inv = line.members[payee]
         .node
         .create_invoice(
             Some(Msat(amount_msat)),
-            "blinded",
+            description,
             Duration::from_secs(3600),
             now,
         )
         .unwrap();
-    *inv.payment_hash()
+    (*inv.payment_hash(), inv.payment_secret().0)
+}
+
+/// The hash of member `payee`'s invoice for `amount_msat`.
+fn invoice(line: &mut Line, payee: usize, amount_msat: u64) -> PaymentHash {
+    invoice_with_secret(line, payee, amount_msat, "blinded").0
+}
+
+/// C's invoice for `amount_msat` in [`four`]: its hash and secret.
+fn c_invoice(line: &mut Line, amount_msat: u64) -> (PaymentHash, [u8; 32]) {
+    invoice_with_secret(line, 3, amount_msat, "3 hops")
+}
+
+/// Member `payee`'s blinded paths (at most `max_paths`) for its invoice
+/// `hash`.
+fn paths_for(
+    line: &mut Line,
+    payee: usize,
+    hash: &PaymentHash,
+    max_paths: usize,
+) -> Vec<BlindedPaymentPath> {
+    line.members[payee]
+        .node
+        .create_blinded_payment_paths(hash, max_paths)
+        .unwrap()
+}
+
+/// The node id of member `i`, as paths name their introduction nodes.
+fn node_id(line: &Line, i: usize) -> NodeId {
+    NodeId::from_pubkey(&line.members[i].id())
+}
+
+/// The introduction nodes of `paths`.
+fn intros(paths: &[BlindedPaymentPath]) -> Vec<NodeId> {
+    paths.iter().map(|p| p.introduction_node).collect()
+}
+
+/// Member `payer` starts paying `hash` for `amount` over `paths` (the
+/// start must be accepted), and the line settles.
+fn pay(
+    line: &mut Line,
+    payer: usize,
+    hash: PaymentHash,
+    amount: u64,
+    paths: Vec<BlindedPaymentPath>,
+) {
+    let now = line.now;
+    line.members[payer]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap();
+    line.shuttle();
+}
+
+/// Asserts member `payer` refuses to start paying `hash` for `amount`
+/// over `paths`, with an error that says `why`.
+fn assert_refused(
+    line: &mut Line,
+    payer: usize,
+    hash: PaymentHash,
+    amount: u64,
+    paths: Vec<BlindedPaymentPath>,
+    why: &str,
+) {
+    let now = line.now;
+    let err = line.members[payer]
+        .node
+        .pay_blinded_paths(hash, amount, paths, now)
+        .unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+}
+
+/// Asserts member `payer`'s payment `hash` stands at `status`.
+fn assert_status(line: &Line, payer: usize, hash: &PaymentHash, status: PaymentStatus) {
+    assert_eq!(line.members[payer].payment_status(hash), Some(status));
+}
+
+/// Asserts A's payment `hash` was paid in `parts` parts.
+fn assert_parts(line: &Line, hash: &PaymentHash, parts: usize) {
+    let details = line.members[0]
+        .node
+        .list_payments()
+        .into_iter()
+        .find(|p| p.payment_hash == *hash)
+        .unwrap();
+    assert_eq!(details.parts.len(), parts, "{details:?}");
+}
+
+/// Asserts member `i` reported receiving the payment `hash`.
+fn assert_received(line: &mut Line, i: usize, hash: &PaymentHash) {
+    let events = line.members[i].take_events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::PaymentReceived { payment_hash, .. } if payment_hash == hash)),
+        "{events:?}"
+    );
+}
+
+/// Asserts member `i` reported receiving no payment.
+fn assert_nothing_received(line: &mut Line, i: usize) {
+    assert!(!line.members[i]
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PaymentReceived { .. })));
 }
 
 fn failed_code(line: &mut Line, hash: &PaymentHash) -> Option<u16> {
@@ -103,16 +261,19 @@ fn assert_blinding_failure_from_intro(
     }
 }
 
-/// A(0) - B(1) - D(2) - C(3), each channel opened by the left node.
-fn four() -> (Line, [ChannelId; 3]) {
-    let mut line = Line::new(4, |_, _| {});
-    let ab = line.open_channel(0, 1, CAPACITY_SAT, 0);
-    let bd = line.open_channel(1, 2, CAPACITY_SAT, 0);
-    let dc = line.open_channel(2, 3, CAPACITY_SAT, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
-    (line, [ab, bd, dc])
+/// A pays `hash` for `amount` over `paths`, and the payment fails as
+/// [`assert_blinding_failure_from_intro`] checks: the introduction
+/// node's `invalid_onion_blinding`, nothing paid on A's channel `ab`.
+fn pay_refused_by_intro(
+    line: &mut Line,
+    hash: PaymentHash,
+    amount: u64,
+    paths: Vec<BlindedPaymentPath>,
+    ab: ChannelId,
+) {
+    let before = line.members[0].local_msat(ab);
+    pay(line, 0, hash, amount, paths);
+    assert_blinding_failure_from_intro(line, &hash, ab, before);
 }
 
 /// The relay member `i` announces (its `GossipConfig`).
@@ -123,6 +284,11 @@ fn relay_of(line: &Line, i: usize) -> HopRelay {
         fee_proportional_millionths: g.fee_proportional_millionths,
         cltv_expiry_delta: g.cltv_expiry_delta,
     }
+}
+
+/// The relays B(1) and D(2) of [`four`] announce, for [`three_hop_path`].
+fn announced_relays(line: &Line) -> [HopRelay; 2] {
+    [relay_of(line, 1), relay_of(line, 2)]
 }
 
 /// A blinded path B(1) -> D(2) -> C(3) to C, as C would write it (BOLT 4
@@ -179,19 +345,22 @@ fn three_hop_path(
     path.into_payment_path(BlindedPayInfo::aggregate(&relays, final_delta).unwrap())
 }
 
-/// C's invoice for `amount_msat` in [`four`]: its hash and secret.
-fn c_invoice(line: &mut Line, amount_msat: u64) -> (PaymentHash, [u8; 32]) {
-    let now = line.now;
-    let inv = line.members[3]
-        .node
-        .create_invoice(
-            Some(Msat(amount_msat)),
-            "3 hops",
-            Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    (*inv.payment_hash(), inv.payment_secret().0)
+/// Member `i`'s balance on each of `chans` (its local side).
+fn balances(line: &Line, i: usize, chans: &[ChannelId]) -> Vec<u64> {
+    chans
+        .iter()
+        .map(|c| line.members[i].local_msat(*c))
+        .collect()
+}
+
+/// In [`line`]: A's and B's balances on A - B, then B's and C's on B - C.
+fn line_balances(line: &Line, ab: ChannelId, bc: ChannelId) -> [u64; 4] {
+    [
+        line.members[0].local_msat(ab),
+        line.members[1].local_msat(ab),
+        line.members[1].local_msat(bc),
+        line.members[2].local_msat(bc),
+    ]
 }
 
 #[test]
@@ -199,16 +368,10 @@ fn a_pays_c_over_a_blinded_path_introduced_by_b() {
     let (mut line, ab, bc) = line();
     let amount = 50_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 3)
-        .unwrap();
+    let paths = paths_for(&mut line, 2, &hash, 3);
     assert_eq!(paths.len(), 1);
     let path = &paths[0];
-    assert_eq!(
-        path.introduction_node,
-        NodeId::from_pubkey(&line.members[1].id())
-    );
+    assert_eq!(path.introduction_node, node_id(&line, 1));
     assert_eq!(path.hops.len(), 2);
     // Neither hop is known by its real id.
     assert_ne!(path.hops[1].blinded_node_id, line.members[2].id());
@@ -217,28 +380,10 @@ fn a_pays_c_over_a_blinded_path_introduced_by_b() {
     let info = path.payinfo.clone();
     let fee = u64::from(info.fee_base_msat)
         + amount * u64::from(info.fee_proportional_millionths) / 1_000_000;
-    let before = [
-        line.members[0].local_msat(ab),
-        line.members[1].local_msat(ab),
-        line.members[1].local_msat(bc),
-        line.members[2].local_msat(bc),
-    ];
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
-    let after = [
-        line.members[0].local_msat(ab),
-        line.members[1].local_msat(ab),
-        line.members[1].local_msat(bc),
-        line.members[2].local_msat(bc),
-    ];
+    let before = line_balances(&line, ab, bc);
+    pay(&mut line, 0, hash, amount, paths);
+    assert_status(&line, 0, &hash, PaymentStatus::Succeeded);
+    let after = line_balances(&line, ab, bc);
     assert_eq!(
         after[0],
         before[0] - amount - fee,
@@ -248,12 +393,7 @@ fn a_pays_c_over_a_blinded_path_introduced_by_b() {
     // C gets at least the amount (the aggregate's rounding favours it).
     let got = after[3] - before[3];
     assert!((amount..=amount + 2).contains(&got), "C got {got}");
-    let c_events = line.members[2].take_events();
-    assert!(
-        c_events.iter().any(|e| matches!(e,
-            Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash)),
-        "{c_events:?}"
-    );
+    assert_received(&mut line, 2, &hash);
     let b_events = line.members[1].take_events();
     assert!(
         b_events.iter().any(|e| matches!(e,
@@ -265,62 +405,24 @@ fn a_pays_c_over_a_blinded_path_introduced_by_b() {
 #[test]
 fn two_part_payment_over_two_blinded_paths() {
     // Alice, Bob, Carol, Dave: A-B, B-C as in the line, and A-D, D-C.
-    let mut line = Line::new(4, |_, _| {});
-    line.links.truncate(2);
-    for (a, b) in [(0, 3), (3, 2)] {
-        line.links.push(Link {
-            a,
-            b,
-            pa: None,
-            pb: None,
-            hold_from: None,
-        });
-        let l = line.links.len() - 1;
-        line.connect(l);
-    }
-    line.shuttle();
-    let ab = line.open_channel(0, 1, 400_000, 0);
-    let bc = line.open_channel(1, 2, 400_000, 0);
-    let ad = line.open_channel(0, 3, 400_000, 0);
-    let dc = line.open_channel(3, 2, 400_000, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
+    let (mut line, [_, bc, _, dc]) = diamond(400_000);
     // More than either side can carry: 2 x 400k sat less reserves.
     let amount = 500_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 2)
-        .unwrap();
+    let paths = paths_for(&mut line, 2, &hash, 2);
     assert_eq!(paths.len(), 2);
-    let intros: Vec<NodeId> = paths.iter().map(|p| p.introduction_node).collect();
-    assert!(intros.contains(&NodeId::from_pubkey(&line.members[1].id())));
-    assert!(intros.contains(&NodeId::from_pubkey(&line.members[3].id())));
+    let intros = intros(&paths);
+    assert!(intros.contains(&node_id(&line, 1)));
+    assert!(intros.contains(&node_id(&line, 3)));
     let c_before = line.members[2].local_msat(bc) + line.members[2].local_msat(dc);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
-    let details = line.members[0]
-        .node
-        .list_payments()
-        .into_iter()
-        .find(|p| p.payment_hash == hash)
-        .unwrap();
-    assert_eq!(details.parts.len(), 2, "{details:?}");
+    pay(&mut line, 0, hash, amount, paths);
+    assert_status(&line, 0, &hash, PaymentStatus::Succeeded);
+    assert_parts(&line, &hash, 2);
     let c_after = line.members[2].local_msat(bc) + line.members[2].local_msat(dc);
     let got = c_after - c_before;
     assert!((amount..=amount + 4).contains(&got), "C got {got}");
     assert!(line.members[1].local_msat(bc) < 400_000_000);
     assert!(line.members[3].local_msat(dc) < 400_000_000);
-    let _ = (ab, ad);
 }
 
 #[test]
@@ -331,31 +433,17 @@ fn a_wrong_path_id_is_refused() {
     let other = invoice(&mut line, 2, amount);
     // Paths made for `other` carry its secret as `path_id`: paying
     // `asked` over them must fail at C.
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&other, 1)
-        .unwrap();
+    let paths = paths_for(&mut line, 2, &other, 1);
     let before = line.members[0].local_msat(ab);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(asked, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&asked),
-        Some(PaymentStatus::Failed)
-    );
+    pay(&mut line, 0, asked, amount, paths);
+    assert_status(&line, 0, &asked, PaymentStatus::Failed);
     assert_eq!(line.members[0].local_msat(ab), before, "nothing paid");
     // C answered `invalid_onion_blinding` (malformed, after the
     // introduction node); B, the introduction node, answered A with its
     // own `invalid_onion_blinding` (BOLT 2 "Removing an HTLC": "for any
     // local or downstream errors"), not C's error.
     assert_blinding_failure_from_intro(&mut line, &asked, ab, before);
-    let c_events = line.members[2].take_events();
-    assert!(!c_events
-        .iter()
-        .any(|e| matches!(e, Event::PaymentReceived { .. })));
+    assert_nothing_received(&mut line, 2);
 }
 
 #[test]
@@ -363,10 +451,7 @@ fn a_sender_breaking_payment_constraints_is_refused() {
     let (mut line, ab, _) = line();
     let amount = 20_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let mut paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 1)
-        .unwrap();
+    let mut paths = paths_for(&mut line, 2, &hash, 1);
     // The path may be used until `max_cltv_expiry` (2016 blocks and the
     // path's delta above the height when it was made). A hostile sender
     // ignores the payinfo's delta and locks the HTLC far longer, after
@@ -375,16 +460,8 @@ fn a_sender_breaking_payment_constraints_is_refused() {
     line.shuttle();
     paths[0].payinfo.cltv_expiry_delta = 2000;
     let before = line.members[0].local_msat(ab);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Failed)
-    );
+    pay(&mut line, 0, hash, amount, paths);
+    assert_status(&line, 0, &hash, PaymentStatus::Failed);
     assert_eq!(line.members[0].local_msat(ab), before);
     // B, the introduction node, answers `invalid_onion_blinding` (BOLT 4:
     // `payment_constraints.max_cltv_expiry` exceeded).
@@ -397,18 +474,9 @@ fn three_hop_blinded_path_pays() {
     let (mut line, chans) = four();
     let amount = 30_000_000;
     let (hash, secret) = c_invoice(&mut line, amount);
-    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
-    let path = three_hop_path(&line, &chans, secret, relays);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, vec![path], now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
+    let path = three_hop_path(&line, &chans, secret, announced_relays(&line));
+    pay(&mut line, 0, hash, amount, vec![path]);
+    assert_status(&line, 0, &hash, PaymentStatus::Succeeded);
 }
 
 #[test]
@@ -418,18 +486,10 @@ fn recipient_refusing_inside_a_three_hop_path_reaches_the_sender_as_the_intro_no
     let amount = 30_000_000;
     let (hash, _) = c_invoice(&mut line, amount);
     // C refuses: the path's `path_id` is not this invoice's secret.
-    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
-    let path = three_hop_path(&line, &chans, [7; 32], relays);
-    let before = line.members[0].local_msat(chans[0]);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, vec![path], now)
-        .unwrap();
-    line.shuttle();
-    // C failed it malformed to D, D malformed to B (neither is the
-    // introduction node), B answered A with its own error.
-    assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+    let path = three_hop_path(&line, &chans, [7; 32], announced_relays(&line));
+    // C fails it malformed to D, D malformed to B (neither is the
+    // introduction node), B answers A with its own error.
+    pay_refused_by_intro(&mut line, hash, amount, vec![path], chans[0]);
     for (i, name) in [(1, "B"), (2, "D")] {
         let fwds = line.members[i].node.list_forwards();
         assert_eq!(fwds.len(), 1, "{name}");
@@ -439,10 +499,7 @@ fn recipient_refusing_inside_a_three_hop_path_reaches_the_sender_as_the_intro_no
             "{name}"
         );
     }
-    assert!(!line.members[3]
-        .take_events()
-        .iter()
-        .any(|e| matches!(e, Event::PaymentReceived { .. })));
+    assert_nothing_received(&mut line, 3);
 }
 
 #[test]
@@ -450,19 +507,11 @@ fn a_failing_channel_out_of_a_blinded_hop_reaches_the_sender_as_the_intro_nodes_
     let (mut line, chans) = four();
     let amount = 30_000_000;
     let (hash, secret) = c_invoice(&mut line, amount);
-    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
-    let path = three_hop_path(&line, &chans, secret, relays);
+    let path = three_hop_path(&line, &chans, secret, announced_relays(&line));
     // D - C is down: D's forward fails at once (a local error inside the
     // blinded route).
     line.disconnect(2);
-    let before = line.members[0].local_msat(chans[0]);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, vec![path], now)
-        .unwrap();
-    line.shuttle();
-    assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+    pay_refused_by_intro(&mut line, hash, amount, vec![path], chans[0]);
     // D made no forward of it; B's record shows it failed.
     assert!(line.members[2].node.list_forwards().is_empty());
     assert_eq!(line.members[1].node.list_forwards().len(), 1);
@@ -473,26 +522,13 @@ fn a_sender_underpaying_the_paths_fee_is_refused_inside_the_path() {
     let (mut line, ab, _) = line();
     let amount = 20_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let mut paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 1)
-        .unwrap();
+    let mut paths = paths_for(&mut line, 2, &hash, 1);
     // The sender keeps B's relay fee: B forwards what the recipient's
     // `payment_relay` leaves of it, less than C's `amt_to_forward`.
     paths[0].payinfo.fee_base_msat = 0;
     paths[0].payinfo.fee_proportional_millionths = 0;
-    let before = line.members[0].local_msat(ab);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_blinding_failure_from_intro(&mut line, &hash, ab, before);
-    assert!(!line.members[2]
-        .take_events()
-        .iter()
-        .any(|e| matches!(e, Event::PaymentReceived { .. })));
+    pay_refused_by_intro(&mut line, hash, amount, paths, ab);
+    assert_nothing_received(&mut line, 2);
 }
 
 #[test]
@@ -513,14 +549,7 @@ fn a_relay_below_the_hops_policy_is_refused_and_one_above_it_pays() {
         // pays exactly what the path asks, B refuses to forward.
         let (hash, secret) = c_invoice(&mut line, amount);
         let path = three_hop_path(&line, &chans, secret, [relay, relay_of(&line, 2)]);
-        let before = line.members[0].local_msat(chans[0]);
-        let now = line.now;
-        line.members[0]
-            .node
-            .pay_blinded_paths(hash, amount, vec![path], now)
-            .unwrap();
-        line.shuttle();
-        assert_blinding_failure_from_intro(&mut line, &hash, chans[0], before);
+        pay_refused_by_intro(&mut line, hash, amount, vec![path], chans[0]);
         assert!(line.members[1].node.list_forwards().is_empty(), "{relay:?}");
     }
     // Above it: B earns what the relay says.
@@ -531,16 +560,8 @@ fn a_relay_below_the_hops_policy_is_refused_and_one_above_it_pays() {
     };
     let (hash, secret) = c_invoice(&mut line, amount);
     let path = three_hop_path(&line, &chans, secret, [generous, relay_of(&line, 2)]);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, vec![path], now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
+    pay(&mut line, 0, hash, amount, vec![path]);
+    assert_status(&line, 0, &hash, PaymentStatus::Succeeded);
     let fwd = &line.members[1].node.list_forwards()[0];
     let expected = u64::from(generous.fee_base_msat)
         + fwd.outgoing_amount_msat.0 * u64::from(generous.fee_proportional_millionths) / 1_000_000;
@@ -552,87 +573,32 @@ fn a_relay_below_the_hops_policy_is_refused_and_one_above_it_pays() {
     );
 }
 
-/// A - B - C and A - D - C (links: 0 A-B, 1 B-C, 2 A-D, 3 D-C), each
-/// channel opened by the left node, of `sat`.
-fn diamond(sat: u64) -> (Line, [ChannelId; 4]) {
-    let mut line = Line::new(4, |_, _| {});
-    line.links.truncate(2);
-    for (a, b) in [(0, 3), (3, 2)] {
-        line.links.push(Link {
-            a,
-            b,
-            pa: None,
-            pb: None,
-            hold_from: None,
-        });
-        let l = line.links.len() - 1;
-        line.connect(l);
-    }
-    line.shuttle();
-    let ab = line.open_channel(0, 1, sat, 0);
-    let bc = line.open_channel(1, 2, sat, 0);
-    let ad = line.open_channel(0, 3, sat, 0);
-    let dc = line.open_channel(3, 2, sat, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
-    (line, [ab, bc, ad, dc])
-}
-
 #[test]
 fn a_failed_blinded_part_is_retried_over_the_other_path_across_a_restart() {
     let (mut line, chans) = diamond(CAPACITY_SAT);
     let amount = 40_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 2)
-        .unwrap();
+    let paths = paths_for(&mut line, 2, &hash, 2);
     assert_eq!(paths.len(), 2);
     // B's channel to C is down (B, introducing the first path, will
     // fail it), and A's channel to D is down (the second path's
     // introduction node is out of reach for now).
     line.disconnect(1);
     line.disconnect(2);
-    let now = line.now;
-    line.members[0]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
+    pay(&mut line, 0, hash, amount, paths);
     // B answered `invalid_onion_blinding`; the retry over D's path waits
     // for a usable channel.
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Pending)
-    );
+    assert_status(&line, 0, &hash, PaymentStatus::Pending);
     // A restarts from its store: the record kept the paths and the
     // exclusion of B, so once A - D is back the retry goes over D.
     line.restart(0);
     line.connect(1);
     line.shuttle();
     line.tick(1);
-    assert_eq!(
-        line.members[0].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
-    let details = line.members[0]
-        .node
-        .list_payments()
-        .into_iter()
-        .find(|p| p.payment_hash == hash)
-        .unwrap();
-    assert_eq!(details.parts.len(), 2, "{details:?}");
+    assert_status(&line, 0, &hash, PaymentStatus::Succeeded);
+    assert_parts(&line, &hash, 2);
     assert!(line.members[3].local_msat(chans[3]) <= CAPACITY_SAT * 1000 - amount);
     assert_eq!(line.members[1].local_msat(chans[1]), CAPACITY_SAT * 1000);
-}
-
-/// Member `i`'s balance on each of `chans` (its local side).
-fn balances(line: &Line, i: usize, chans: &[ChannelId]) -> Vec<u64> {
-    chans
-        .iter()
-        .map(|c| line.members[i].local_msat(*c))
-        .collect()
 }
 
 #[test]
@@ -643,26 +609,12 @@ fn the_introduction_node_pays_over_its_own_path() {
     let (mut line, ab, bc) = line();
     let amount = 20_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 1)
-        .unwrap();
-    assert_eq!(
-        paths[0].introduction_node,
-        NodeId::from_pubkey(&line.members[1].id())
-    );
+    let paths = paths_for(&mut line, 2, &hash, 1);
+    assert_eq!(paths[0].introduction_node, node_id(&line, 1));
     let b_before = balances(&line, 1, &[ab, bc]);
     let c_before = line.members[2].local_msat(bc);
-    let now = line.now;
-    line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[1].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
+    pay(&mut line, 1, hash, amount, paths);
+    assert_status(&line, 1, &hash, PaymentStatus::Succeeded);
     let got = line.members[2].local_msat(bc) - c_before;
     // What B's relay forwards of the aggregate, which rounds in C's
     // favour: the amount or up to 2 msat more, never less.
@@ -670,12 +622,7 @@ fn the_introduction_node_pays_over_its_own_path() {
     let b_after = balances(&line, 1, &[ab, bc]);
     assert_eq!(b_after[0], b_before[0], "A - B is untouched");
     assert_eq!(b_after[1], b_before[1] - got, "B paid exactly what C got");
-    let c_events = line.members[2].take_events();
-    assert!(
-        c_events.iter().any(|e| matches!(e,
-            Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash)),
-        "{c_events:?}"
-    );
+    assert_received(&mut line, 2, &hash);
 }
 
 #[test]
@@ -686,22 +633,14 @@ fn the_introduction_node_pays_over_a_three_hop_path() {
     let (mut line, chans) = four();
     let amount = 30_000_000;
     let (hash, secret) = c_invoice(&mut line, amount);
-    let relays = [relay_of(&line, 1), relay_of(&line, 2)];
+    let relays = announced_relays(&line);
     let path = three_hop_path(&line, &chans, secret, relays);
     let path_info = path.payinfo.clone();
     let b_before = line.members[1].local_msat(chans[1]);
     let d_before = balances(&line, 2, &chans[1..]);
     let c_before = line.members[3].local_msat(chans[2]);
-    let now = line.now;
-    line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, vec![path], now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[1].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
+    pay(&mut line, 1, hash, amount, vec![path]);
+    assert_status(&line, 1, &hash, PaymentStatus::Succeeded);
     // Every amount by the spec's formulas (BOLT 4 "Route Blinding"): the
     // path is paid `amount` plus the aggregated fee; B's relay forwards
     // `amt_to_forward` of that to D, D's relay of what it got to C.
@@ -749,23 +688,21 @@ fn a_path_that_ends_at_us_or_does_not_open_is_refused_before_anything_is_offered
     let amount = 10_000_000;
     let hash = invoice(&mut line, 2, amount);
     let before = balances(&line, 1, &[ab, bc]);
-    let now = line.now;
     // A path whose only hop is B: B would pay itself.
     let to_us = one_hop_path(&line, 1, EncryptedDataTlv::default().to_bytes());
-    let err = line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, vec![to_us], now)
-        .unwrap_err();
-    assert!(err.to_string().contains("no hop past us"), "{err}");
+    assert_refused(&mut line, 1, hash, amount, vec![to_us], "no hop past us");
     // A two-hop path introduced by B whose data for B is not encrypted
     // to B (garbage): B cannot open its hop.
     let mut garbage = two_hop_path_from_b(&line, bc);
     garbage.hops[0].encrypted_recipient_data = vec![0xab; 40];
-    let err = line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, vec![garbage], now)
-        .unwrap_err();
-    assert!(err.to_string().contains("our own blinded hop"), "{err}");
+    assert_refused(
+        &mut line,
+        1,
+        hash,
+        amount,
+        vec![garbage],
+        "our own blinded hop",
+    );
     line.shuttle();
     assert_eq!(balances(&line, 1, &[ab, bc]), before, "nothing was offered");
     assert_eq!(line.members[1].payment_status(&hash), None);
@@ -815,31 +752,19 @@ fn a_path_we_introduce_over_a_channel_that_is_down_is_left_for_another() {
     // is down: its own path is dropped before routing, and the payment
     // goes B - A - C over A's path.
     let mut line = Line::new(3, |_, _| {});
-    line.links.push(Link {
-        a: 0,
-        b: 2,
-        pa: None,
-        pb: None,
-        hold_from: None,
-    });
-    line.connect(2);
+    add_link(&mut line, 0, 2);
     line.shuttle();
     let ba = line.open_channel(1, 0, CAPACITY_SAT, 0);
     let bc = line.open_channel(1, 2, CAPACITY_SAT, 0);
     let ac = line.open_channel(0, 2, CAPACITY_SAT, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
+    clear_events(&mut line);
     let amount = 25_000_000;
     let hash = invoice(&mut line, 2, amount);
-    let paths = line.members[2]
-        .node
-        .create_blinded_payment_paths(&hash, 2)
-        .unwrap();
-    let b_id = NodeId::from_pubkey(&line.members[1].id());
-    let intros: Vec<NodeId> = paths.iter().map(|p| p.introduction_node).collect();
+    let paths = paths_for(&mut line, 2, &hash, 2);
+    let b_id = node_id(&line, 1);
+    let intros = intros(&paths);
     assert!(intros.contains(&b_id), "{intros:?}");
-    assert!(intros.contains(&NodeId::from_pubkey(&line.members[0].id())));
+    assert!(intros.contains(&node_id(&line, 0)));
     line.disconnect(1);
     // Only its own path given, B says why it cannot use it.
     let b_path: Vec<_> = paths
@@ -847,23 +772,11 @@ fn a_path_we_introduce_over_a_channel_that_is_down_is_left_for_another() {
         .filter(|p| p.introduction_node == b_id)
         .cloned()
         .collect();
-    let now = line.now;
-    let err = line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, b_path, now)
-        .unwrap_err();
-    assert!(err.to_string().contains("no usable channel"), "{err}");
+    assert_refused(&mut line, 1, hash, amount, b_path, "no usable channel");
     let bc_before = line.members[1].local_msat(bc);
     let c_before = line.members[2].local_msat(ac);
-    line.members[1]
-        .node
-        .pay_blinded_paths(hash, amount, paths, now)
-        .unwrap();
-    line.shuttle();
-    assert_eq!(
-        line.members[1].payment_status(&hash),
-        Some(PaymentStatus::Succeeded)
-    );
+    pay(&mut line, 1, hash, amount, paths);
+    assert_status(&line, 1, &hash, PaymentStatus::Succeeded);
     assert_eq!(line.members[1].local_msat(bc), bc_before, "B - C unused");
     assert!(line.members[2].local_msat(ac) - c_before >= amount);
     assert!(line.members[1].local_msat(ba) < CAPACITY_SAT * 1000 - amount);
