@@ -13,9 +13,10 @@ use std::time::Duration;
 use forward_support::Line;
 use lightning_core::amount::Msat;
 use lightning_core::node::{
-    Event, ForwardStatus, InvoiceStatus, PaymentHash, PaymentStatus, RecipientOnion,
+    Event, ForwardStatus, InvoiceStatus, PaymentHash, PaymentStatus, PersistRequest, RecipientOnion,
 };
 use lightning_core::onion::FailureCode;
+use lightning_wire::bolt11::Bolt11Invoice;
 use lightning_wire::types::ChannelId;
 
 const CAPACITY_SAT: u64 = 1_000_000;
@@ -26,6 +27,7 @@ fn line() -> (Line, ChannelId, ChannelId) {
     Line::a_b_c(CAPACITY_SAT)
 }
 
+/// A's and B's balances on A - B, then B's and C's on B - C.
 fn balances(line: &Line, ab: ChannelId, bc: ChannelId) -> [u64; 4] {
     [
         line.members[0].local_msat(ab),
@@ -33,6 +35,109 @@ fn balances(line: &Line, ab: ChannelId, bc: ChannelId) -> [u64; 4] {
         line.members[1].local_msat(bc),
         line.members[2].local_msat(bc),
     ]
+}
+
+/// The [`balances`] once A paid C `AMOUNT` through B, B earning `FEE`,
+/// from `before`.
+fn forwarded(before: [u64; 4]) -> [u64; 4] {
+    [
+        before[0] - AMOUNT - FEE,
+        before[1] + AMOUNT + FEE,
+        before[2] - AMOUNT,
+        before[3] + AMOUNT,
+    ]
+}
+
+/// Member `i`'s invoice for `AMOUNT`, described as `description`.
+fn invoice_of(line: &mut Line, i: usize, description: &str) -> Bolt11Invoice {
+    let now = line.now;
+    line.members[i]
+        .node
+        .create_invoice(
+            Some(Msat(AMOUNT)),
+            description,
+            Duration::from_secs(3600),
+            now,
+        )
+        .unwrap()
+}
+
+/// The status of member `i`'s invoice `hash`.
+fn invoice_status(line: &Line, i: usize, hash: &PaymentHash) -> InvoiceStatus {
+    line.members[i]
+        .node
+        .list_invoices()
+        .into_iter()
+        .find(|inv| inv.payment_hash == *hash)
+        .unwrap()
+        .status
+}
+
+/// What A's onion tells the last hop: `AMOUNT` with `payment_secret`,
+/// final delta 18.
+fn recipient(payment_secret: [u8; 32]) -> RecipientOnion {
+    RecipientOnion {
+        amount_msat: AMOUNT,
+        payment_secret: Some(payment_secret),
+        final_cltv_expiry_delta: 18,
+        ..RecipientOnion::default()
+    }
+}
+
+/// B(1) is restarted from its store in place of its transmission `n`
+/// (counted from now).
+fn crash_b_at(line: &mut Line, n: usize) {
+    line.crash_member = 1;
+    line.steps = 0;
+    line.crash_at = Some(n);
+}
+
+/// Runs `scenario` on a fresh [`line`] (with its A - B and B - C) for
+/// n = `from`, `from` + 1, ... (the scenario restarts B in place of its
+/// transmission n, [`crash_b_at`]), until a run with n > 0 saw no crash:
+/// B made fewer than n transmissions, every point was tried. Gives that
+/// last n.
+fn each_crash_point(
+    from: usize,
+    mut scenario: impl FnMut(&mut Line, ChannelId, ChannelId, usize),
+) -> usize {
+    let mut n = from;
+    loop {
+        let (mut line, ab, bc) = line();
+        scenario(&mut line, ab, bc, n);
+        if n > 0 && line.crashes == 0 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+/// A starts paying `invoice` (`AMOUNT`) over A - B - C; nothing is
+/// delivered yet.
+fn start_paying(line: &mut Line, ab: ChannelId, bc: ChannelId, invoice: &Bolt11Invoice) {
+    let now = line.now;
+    let route = line.route(&[ab, bc], AMOUNT);
+    line.members[0]
+        .node
+        .pay_invoice_with_route(invoice, &route, now)
+        .unwrap();
+}
+
+/// C's messages on B - C are held from now on; A pays `invoice` and the
+/// line settles: B forwarded, C does not answer.
+fn pay_while_c_is_silent(line: &mut Line, ab: ChannelId, bc: ChannelId, invoice: &Bolt11Invoice) {
+    line.links[1].hold_from = Some(2);
+    start_paying(line, ab, bc, invoice);
+    line.shuttle();
+}
+
+/// C answers at last: its messages are no longer held, B - C reconnects
+/// and the line settles.
+fn c_answers(line: &mut Line) {
+    line.links[1].hold_from = None;
+    line.disconnect(1);
+    line.connect(1);
+    line.shuttle();
 }
 
 /// A sends over the route through B to C with `recipient` (retried while
@@ -105,25 +210,12 @@ fn check_forwards(line: &Line) -> usize {
 
 #[test]
 fn b_restarted_in_place_of_each_transmission_of_a_fulfilled_forward() {
-    let mut n = 1;
-    loop {
-        let (mut line, ab, bc) = line();
-        let before = balances(&line, ab, bc);
-        let now = line.now;
-        let invoice = line.members[2]
-            .node
-            .create_invoice(Some(Msat(AMOUNT)), "crash", Duration::from_secs(3600), now)
-            .unwrap();
-        let recipient = RecipientOnion {
-            amount_msat: AMOUNT,
-            payment_secret: Some(invoice.payment_secret().0),
-            final_cltv_expiry_delta: 18,
-            ..RecipientOnion::default()
-        };
-        line.crash_member = 1;
-        line.steps = 0;
-        line.crash_at = Some(n);
-        let (failures, ok) = send(&mut line, ab, bc, *invoice.payment_hash(), &recipient);
+    let n = each_crash_point(1, |line, ab, bc, n| {
+        let before = balances(line, ab, bc);
+        let invoice = invoice_of(line, 2, "crash");
+        let recipient = recipient(invoice.payment_secret().0);
+        crash_b_at(line, n);
+        let (failures, ok) = send(line, ab, bc, *invoice.payment_hash(), &recipient);
         assert!(ok, "crash at B's transmission {n}: failed {failures:?}");
         // Only B's own `temporary_channel_failure` (an offer lost to the
         // crash) may come before the success.
@@ -133,70 +225,40 @@ fn b_restarted_in_place_of_each_transmission_of_a_fulfilled_forward() {
                 .all(|f| *f == (FailureCode::TEMPORARY_CHANNEL_FAILURE.0, 0)),
             "crash at {n}: {failures:?}"
         );
-        let after = balances(&line, ab, bc);
         assert_eq!(
-            after,
-            [
-                before[0] - AMOUNT - FEE,
-                before[1] + AMOUNT + FEE,
-                before[2] - AMOUNT,
-                before[3] + AMOUNT
-            ],
+            balances(line, ab, bc),
+            forwarded(before),
             "crash at B's transmission {n}"
         );
-        assert_eq!(check_forwards(&line), 1, "crash at {n}");
-        let c_invoice = line.members[2]
-            .node
-            .list_invoices()
-            .into_iter()
-            .find(|i| i.payment_hash == *invoice.payment_hash())
-            .unwrap();
-        assert_eq!(c_invoice.status, InvoiceStatus::Paid);
-        if line.crashes == 0 {
-            // B made fewer than `n` transmissions: every point was tried.
-            assert!(n > 10, "B transmitted only {} times", n - 1);
-            break;
-        }
-        n += 1;
-    }
+        assert_eq!(check_forwards(line), 1, "crash at {n}");
+        assert_eq!(
+            invoice_status(line, 2, invoice.payment_hash()),
+            InvoiceStatus::Paid
+        );
+    });
+    // B made fewer than `n` transmissions: every point was tried.
+    assert!(n > 10, "B transmitted only {} times", n - 1);
 }
 
 #[test]
 fn b_restarted_in_place_of_each_transmission_of_a_failed_forward() {
-    let mut n = 1;
-    loop {
-        let (mut line, ab, bc) = line();
-        let before = balances(&line, ab, bc);
-        let now = line.now;
-        let invoice = line.members[2]
-            .node
-            .create_invoice(Some(Msat(AMOUNT)), "crash", Duration::from_secs(3600), now)
-            .unwrap();
+    let n = each_crash_point(1, |line, ab, bc, n| {
+        let before = balances(line, ab, bc);
+        let invoice = invoice_of(line, 2, "crash");
         // A wrong payment secret: C fails it.
-        let recipient = RecipientOnion {
-            amount_msat: AMOUNT,
-            payment_secret: Some([0x42; 32]),
-            final_cltv_expiry_delta: 18,
-            ..RecipientOnion::default()
-        };
-        line.crash_member = 1;
-        line.steps = 0;
-        line.crash_at = Some(n);
-        let (failures, ok) = send(&mut line, ab, bc, *invoice.payment_hash(), &recipient);
+        let recipient = recipient([0x42; 32]);
+        crash_b_at(line, n);
+        let (failures, ok) = send(line, ab, bc, *invoice.payment_hash(), &recipient);
         assert!(!ok);
         assert_eq!(
             failures.last(),
             Some(&(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0, 1)),
             "crash at B's transmission {n}: {failures:?}"
         );
-        assert_eq!(balances(&line, ab, bc), before, "crash at {n}");
-        assert_eq!(check_forwards(&line), 0, "crash at {n}");
-        if line.crashes == 0 {
-            assert!(n > 10, "B transmitted only {} times", n - 1);
-            break;
-        }
-        n += 1;
-    }
+        assert_eq!(balances(line, ab, bc), before, "crash at {n}");
+        assert_eq!(check_forwards(line), 0, "crash at {n}");
+    });
+    assert!(n > 10, "B transmitted only {} times", n - 1);
 }
 
 /// CVE-2020-26896: B holds an invoice whose hash A routes *through* B to
@@ -207,35 +269,18 @@ fn b_restarted_in_place_of_each_transmission_of_a_failed_forward() {
 /// forwarding record, never from the invoices).
 #[test]
 fn a_forwarded_htlc_is_never_settled_from_our_own_invoice() {
-    let mut n = 0;
-    loop {
-        let (mut line, ab, bc) = line();
-        let before = balances(&line, ab, bc);
-        let now = line.now;
-        let b_invoice = line.members[1]
-            .node
-            .create_invoice(
-                Some(Msat(AMOUNT)),
-                "bob's own",
-                Duration::from_secs(3600),
-                now,
-            )
-            .unwrap();
+    // n = 0: no restart at all.
+    each_crash_point(0, |line, ab, bc, n| {
+        let before = balances(line, ab, bc);
+        let b_invoice = invoice_of(line, 1, "bob's own");
         let hash = *b_invoice.payment_hash();
         // The same hash, amount and even B's payment secret, but the onion
         // says: forward to C.
-        let recipient = RecipientOnion {
-            amount_msat: AMOUNT,
-            payment_secret: Some(b_invoice.payment_secret().0),
-            final_cltv_expiry_delta: 18,
-            ..RecipientOnion::default()
-        };
+        let recipient = recipient(b_invoice.payment_secret().0);
         if n > 0 {
-            line.crash_member = 1;
-            line.steps = 0;
-            line.crash_at = Some(n);
+            crash_b_at(line, n);
         }
-        let (failures, ok) = send(&mut line, ab, bc, hash, &recipient);
+        let (failures, ok) = send(line, ab, bc, hash, &recipient);
         assert!(!ok, "crash at {n}: B settled a forward from its invoice");
         assert_eq!(
             failures.last(),
@@ -249,19 +294,13 @@ fn a_forwarded_htlc_is_never_settled_from_our_own_invoice() {
             .find(|p| p.payment_hash == hash)
             .unwrap();
         assert_eq!(a_payment.preimage, None, "A never learns B's preimage");
-        let b_inv = line.members[1]
-            .node
-            .list_invoices()
-            .into_iter()
-            .find(|i| i.payment_hash == hash)
-            .unwrap();
-        assert_eq!(b_inv.status, InvoiceStatus::Open, "crash at {n}");
-        assert_eq!(balances(&line, ab, bc), before, "crash at {n}");
-        if n > 0 && line.crashes == 0 {
-            break;
-        }
-        n += 1;
-    }
+        assert_eq!(
+            invoice_status(line, 1, &hash),
+            InvoiceStatus::Open,
+            "crash at {n}"
+        );
+        assert_eq!(balances(line, ab, bc), before, "crash at {n}");
+    });
 }
 
 /// Excessive failback: B's outgoing HTLC is committed to C but C never
@@ -272,19 +311,9 @@ fn a_forwarded_htlc_is_never_settled_from_our_own_invoice() {
 fn an_unresolved_outgoing_htlc_is_never_failed_back() {
     let (mut line, ab, bc) = line();
     let before = balances(&line, ab, bc);
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_invoice(Some(Msat(AMOUNT)), "slow", Duration::from_secs(3600), now)
-        .unwrap();
+    let invoice = invoice_of(&mut line, 2, "slow");
     let hash = *invoice.payment_hash();
-    line.links[1].hold_from = Some(2);
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
+    pay_while_c_is_silent(&mut line, ab, bc, &invoice);
     let in_flight = |line: &Line| {
         let f = line.members[1].node.list_forwards();
         f.len() == 1 && f[0].status == ForwardStatus::InFlight
@@ -302,45 +331,22 @@ fn an_unresolved_outgoing_htlc_is_never_failed_back() {
             Some(PaymentStatus::Pending)
         );
     }
-    // C answers at last.
-    line.links[1].hold_from = None;
-    line.disconnect(1);
-    line.connect(1);
-    line.shuttle();
+    c_answers(&mut line);
     let events = line.members[0].take_events();
     assert_eq!(
         line.members[0].payment_status(&hash),
         Some(PaymentStatus::Succeeded),
         "{events:?}"
     );
-    let after = balances(&line, ab, bc);
-    assert_eq!(
-        after,
-        [
-            before[0] - AMOUNT - FEE,
-            before[1] + AMOUNT + FEE,
-            before[2] - AMOUNT,
-            before[3] + AMOUNT
-        ]
-    );
+    assert_eq!(balances(&line, ab, bc), forwarded(before));
 }
 
 #[test]
 fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
     let (mut line, ab, bc) = line();
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_invoice(Some(Msat(AMOUNT)), "closed", Duration::from_secs(3600), now)
-        .unwrap();
+    let invoice = invoice_of(&mut line, 2, "closed");
     let hash = *invoice.payment_hash();
-    line.links[1].hold_from = Some(2);
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
+    pay_while_c_is_silent(&mut line, ab, bc, &invoice);
     // B gives up on C and closes on chain. C never signed a commitment of
     // B's with the HTLC, but C holds one with it: until B's commitment is
     // 6 deep (BOLT 5's reasonable depth) a reorg could still confirm C's,
@@ -387,26 +393,13 @@ fn a_force_closed_downstream_channel_does_not_fail_the_forward_back() {
 fn a_fulfilled_forward_is_claimed_on_chain_when_upstream_stays_away() {
     use bitcoin::hashes::{sha256, Hash};
     let (mut line, ab, bc) = line();
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_invoice(Some(Msat(AMOUNT)), "away", Duration::from_secs(3600), now)
-        .unwrap();
+    let invoice = invoice_of(&mut line, 2, "away");
     let hash = *invoice.payment_hash();
     let start = line.chain.best_block().height;
-    line.links[1].hold_from = Some(2);
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
-    line.shuttle();
+    pay_while_c_is_silent(&mut line, ab, bc, &invoice);
     // A goes away; C answers.
     line.disconnect(0);
-    line.links[1].hold_from = None;
-    line.disconnect(1);
-    line.connect(1);
-    line.shuttle();
+    c_answers(&mut line);
     let f = line.members[1].node.list_forwards();
     assert_eq!(f[0].status, ForwardStatus::Settled, "B holds the preimage");
     assert_eq!(line.members[2].local_msat(bc), AMOUNT);
@@ -455,17 +448,9 @@ fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
     let (mut line, ab, bc) = line();
     line.set_async(1, true);
     let before = balances(&line, ab, bc);
-    let now = line.now;
-    let invoice = line.members[2]
-        .node
-        .create_invoice(Some(Msat(AMOUNT)), "async", Duration::from_secs(3600), now)
-        .unwrap();
-    let route = line.route(&[ab, bc], AMOUNT);
+    let invoice = invoice_of(&mut line, 2, "async");
     line.members[1].auto_complete = false;
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
+    start_paying(&mut line, ab, bc, &invoice);
     // Move bytes, completing B's writes one batch at a time, until the
     // batch that holds the forwarding record comes out.
     let bc_prefix = format!("channels/{}/", hex::encode(bc.0));
@@ -487,8 +472,7 @@ fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
             found = Some((req, keys));
             break;
         }
-        req.apply(&*line.members[1].store).unwrap();
-        line.members[1].node.persist_completed(req.id);
+        complete_b_write(&mut line, &req);
     }
     let (req, keys) = found.expect("a batch with the forwarding record");
     assert!(
@@ -509,23 +493,21 @@ fn the_forwarding_record_is_in_the_batch_of_the_outgoing_commit() {
         before[2..],
         "nothing offered to C yet"
     );
-    req.apply(&*line.members[1].store).unwrap();
-    line.members[1].node.persist_completed(req.id);
+    complete_b_write(&mut line, &req);
     line.members[1].auto_complete = true;
     line.shuttle();
     assert_eq!(
         line.members[0].payment_status(invoice.payment_hash()),
         Some(PaymentStatus::Succeeded)
     );
-    assert_eq!(
-        balances(&line, ab, bc),
-        [
-            before[0] - AMOUNT - FEE,
-            before[1] + AMOUNT + FEE,
-            before[2] - AMOUNT,
-            before[3] + AMOUNT
-        ]
-    );
+    assert_eq!(balances(&line, ab, bc), forwarded(before));
+}
+
+/// B's write batch `req` is durable: applied to B's store, and B's node
+/// told so.
+fn complete_b_write(line: &mut Line, req: &PersistRequest) {
+    req.apply(&*line.members[1].store).unwrap();
+    line.members[1].node.persist_completed(req.id);
 }
 
 /// A pays C over A-B-C for a hold invoice of C's whose preimage is
@@ -547,11 +529,7 @@ fn held_at_c(
             now,
         )
         .unwrap();
-    let route = line.route(&[ab, bc], AMOUNT);
-    line.members[0]
-        .node
-        .pay_invoice_with_route(&invoice, &route, now)
-        .unwrap();
+    start_paying(&mut line, ab, bc, &invoice);
     line.shuttle();
     assert!(line.members[2]
         .take_events()
