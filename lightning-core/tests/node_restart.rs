@@ -5,9 +5,13 @@
 
 mod node_support;
 
+use std::time::Duration;
+
 use bitcoin::hashes::Hash;
-use lightning_core::node::Event;
+use lightning_core::node::{Event, InvoiceStatus, Node, PaymentHash, PaymentStatus};
 use lightning_core::Msat;
+use lightning_wire::bolt11::Bolt11Invoice;
+use lightning_wire::types::ChannelId;
 use node_support::Net;
 
 /// The whole life of a channel, with a crash of the sender in place of
@@ -26,12 +30,60 @@ fn scenario(crash_at: Option<usize>, a_async: bool, b_async: bool) -> Net {
     net
 }
 
+/// How many transmissions [`scenario`] takes without a crash, asserted
+/// to be more than 20.
+fn clean_steps(a_async: bool, b_async: bool) -> usize {
+    let clean = scenario(None, a_async, b_async);
+    let total = clean.steps;
+    assert!(total > 20, "{total}");
+    total
+}
+
+/// Opens a channel of `sat` from Alice to Bob and takes both nodes'
+/// events (the opening's).
+fn open_quietly(net: &mut Net, sat: u64) -> ChannelId {
+    let id = net.open_channel(sat, 0);
+    net.a.take_events();
+    net.b.take_events();
+    id
+}
+
+/// Bob's invoice for `amount_msat`.
+fn bob_invoice(net: &mut Net, amount_msat: u64) -> Bolt11Invoice {
+    let now = net.now;
+    net.b
+        .node
+        .create_invoice(Some(Msat(amount_msat)), "x", Duration::from_secs(3600), now)
+        .unwrap()
+}
+
+/// The payment hash of `invoice`, as the nodes' records name it.
+fn hash_of(invoice: &Bolt11Invoice) -> PaymentHash {
+    PaymentHash(invoice.payment_hash().0)
+}
+
+/// Whether `node` holds its invoice `hash` as paid.
+fn invoice_paid(node: &Node, hash: PaymentHash) -> bool {
+    node.list_invoices()
+        .iter()
+        .any(|i| i.payment_hash == hash && i.status == InvoiceStatus::Paid)
+}
+
+/// Alice pays again, at `now`, those of `invoices` whose payments failed
+/// (they were never committed), the line settling after each.
+fn repay_failed(net: &mut Net, invoices: &[Bolt11Invoice], now: Duration) {
+    for inv in invoices {
+        if payment_status(&net.a.node, hash_of(inv)) == Some(PaymentStatus::Failed) {
+            net.a.node.pay_invoice(inv, now).unwrap();
+            net.shuttle();
+        }
+    }
+}
+
 #[test]
 fn crash_before_any_transmission_loses_nothing() {
     // How many transmissions the run takes without a crash.
-    let clean = scenario(None, false, false);
-    let total = clean.steps;
-    assert!(total > 20, "{total}");
+    let total = clean_steps(false, false);
     let mut crashed = 0;
     for k in 1..=total {
         let net = scenario(Some(k), false, false);
@@ -42,9 +94,7 @@ fn crash_before_any_transmission_loses_nothing() {
 
 #[test]
 fn crash_with_async_persistence_loses_nothing() {
-    let clean = scenario(None, true, true);
-    let total = clean.steps;
-    assert!(total > 20, "{total}");
+    let total = clean_steps(true, true);
     let mut crashed = 0;
     let mut runs = 0;
     for k in (1..=total).step_by(3) {
@@ -60,24 +110,11 @@ fn crash_with_async_persistence_loses_nothing() {
 #[test]
 fn restart_either_node_mid_stream_of_payments() {
     let mut net = Net::new(false, false);
-    let id = net.open_channel(400_000, 0);
-    net.a.take_events();
-    net.b.take_events();
+    let id = open_quietly(&mut net, 400_000);
     let now = net.now;
-    let mut invoices = Vec::new();
-    for i in 0..6 {
-        invoices.push(
-            net.b
-                .node
-                .create_invoice(
-                    Some(lightning_core::amount::Msat(1_000_000 + i)),
-                    "x",
-                    std::time::Duration::from_secs(3600),
-                    now,
-                )
-                .unwrap(),
-        );
-    }
+    let invoices: Vec<Bolt11Invoice> = (0..6)
+        .map(|i| bob_invoice(&mut net, 1_000_000 + i))
+        .collect();
     // Three in flight, then Alice restarts before Bob has answered.
     for inv in &invoices[..3] {
         net.a.node.pay_invoice(inv, now).unwrap();
@@ -89,19 +126,7 @@ fn restart_either_node_mid_stream_of_payments() {
     net.restart(true);
     net.shuttle();
     // Failed (never committed) payments are retried.
-    for inv in &invoices[..3] {
-        let status = net
-            .a
-            .node
-            .list_payments()
-            .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
-            .map(|p| p.status);
-        if status == Some(lightning_core::node::PaymentStatus::Failed) {
-            net.a.node.pay_invoice(inv, now).unwrap();
-            net.shuttle();
-        }
-    }
+    repay_failed(&mut net, &invoices[..3], now);
     // Three more, Bob restarts mid-dance.
     for inv in &invoices[3..] {
         net.a.node.pay_invoice(inv, now).unwrap();
@@ -122,25 +147,13 @@ fn restart_either_node_mid_stream_of_payments() {
     }
     net.restart(false);
     net.shuttle();
-    for inv in &invoices[3..] {
-        let status = net
-            .a
-            .node
-            .list_payments()
-            .into_iter()
-            .find(|p| p.payment_hash.0 == inv.payment_hash().0)
-            .map(|p| p.status);
-        if status == Some(lightning_core::node::PaymentStatus::Failed) {
-            net.a.node.pay_invoice(inv, now).unwrap();
-            net.shuttle();
-        }
-    }
+    repay_failed(&mut net, &invoices[3..], now);
     let sent: u64 = net
         .a
         .node
         .list_payments()
         .iter()
-        .filter(|p| p.status == lightning_core::node::PaymentStatus::Succeeded)
+        .filter(|p| p.status == PaymentStatus::Succeeded)
         .map(|p| p.amount_msat.0)
         .sum();
     assert_eq!(sent, 6_000_015);
@@ -150,7 +163,7 @@ fn restart_either_node_mid_stream_of_payments() {
             .node
             .list_invoices()
             .iter()
-            .filter(|i| i.status == lightning_core::node::InvoiceStatus::Paid)
+            .filter(|i| i.status == InvoiceStatus::Paid)
             .count(),
         6
     );
@@ -163,16 +176,7 @@ fn async_messages_wait_for_their_writes() {
     let id = net.open_channel(300_000, 0);
     net.a.take_events();
     let now = net.now;
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(7_000_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
+    let invoice = bob_invoice(&mut net, 7_000_000);
     net.a.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
     // The payment record and the channel write are handed out as one
@@ -322,54 +326,23 @@ fn restore_finds_the_peer_in_the_record_or_an_older_store() {
 /// emitting it. Fails on main before the `events` branch.
 #[test]
 fn payee_crash_after_marking_paid_still_reports_the_payment() {
-    use lightning_core::node::{InvoiceStatus, PaymentHash, PaymentStatus};
     let mut net = Net::new(false, false);
-    net.open_channel(400_000, 0);
-    net.a.take_events();
-    net.b.take_events();
+    open_quietly(&mut net, 400_000);
     let now = net.now;
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(2_000_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().0);
+    let invoice = bob_invoice(&mut net, 2_000_000);
+    let hash = hash_of(&invoice);
     net.a.node.pay_invoice(&invoice, now).unwrap();
-    let paid = |n: &lightning_core::node::Node| {
-        n.list_invoices()
-            .iter()
-            .any(|i| i.payment_hash == hash && i.status == InvoiceStatus::Paid)
-    };
     // Bytes by hand, Bob's events not taken; stop as soon as Bob's record
     // says paid.
-    let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
-    for _ in 0..100 {
-        if let Some(bytes) = net.a.node.poll_transmit(pa) {
-            net.b.node.handle_bytes(pb, &bytes, now).unwrap();
-            if paid(&net.b.node) {
-                break;
-            }
-        }
-        if let Some(bytes) = net.b.node.poll_transmit(pb) {
-            net.a.node.handle_bytes(pa, &bytes, now).unwrap();
-        }
-    }
-    assert!(paid(&net.b.node), "Bob marked the invoice paid");
+    deliver_until(&mut net, 100, |_| {}, |n| invoice_paid(&n.b.node, hash));
+    assert!(
+        invoice_paid(&net.b.node, hash),
+        "Bob marked the invoice paid"
+    );
     // Bob crashes: what he had not handed out is gone.
     net.restart(false);
     net.shuttle();
-    let status = net
-        .a
-        .node
-        .list_payments()
-        .into_iter()
-        .find(|p| p.payment_hash == hash)
-        .map(|p| p.status);
+    let status = payment_status(&net.a.node, hash);
     assert_eq!(status, Some(PaymentStatus::Succeeded), "Alice paid");
     let events = net.b.take_events();
     assert!(
@@ -380,32 +353,46 @@ fn payee_crash_after_marking_paid_still_reports_the_payment() {
     );
 }
 
-/// Moves bytes by hand, without taking either node's events, until
-/// `stop` holds (checked after each delivery).
-fn shuttle_until(net: &mut Net, stop: impl Fn(&Net) -> bool) {
+/// Moves bytes by hand, without taking either node's events: at most
+/// `rounds` rounds of `before_round`, then Alice's next message to Bob,
+/// then Bob's to Alice, until `stop` holds (checked before each round
+/// and after each delivery to Bob). Gives whether it held.
+fn deliver_until(
+    net: &mut Net,
+    rounds: usize,
+    mut before_round: impl FnMut(&mut Net),
+    stop: impl Fn(&Net) -> bool,
+) -> bool {
     let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
     let now = net.now;
-    for _ in 0..200 {
+    for _ in 0..rounds {
         if stop(net) {
-            return;
+            return true;
         }
+        before_round(net);
         if let Some(bytes) = net.a.node.poll_transmit(pa) {
             net.b.node.handle_bytes(pb, &bytes, now).unwrap();
             if stop(net) {
-                return;
+                return true;
             }
         }
         if let Some(bytes) = net.b.node.poll_transmit(pb) {
             net.a.node.handle_bytes(pa, &bytes, now).unwrap();
         }
     }
-    panic!("the condition never held");
+    false
 }
 
-fn payment_status(
-    n: &lightning_core::node::Node,
-    hash: lightning_core::node::PaymentHash,
-) -> Option<lightning_core::node::PaymentStatus> {
+/// Moves bytes by hand, without taking either node's events, until
+/// `stop` holds (checked after each delivery); panics after 200 rounds.
+fn shuttle_until(net: &mut Net, stop: impl Fn(&Net) -> bool) {
+    if !deliver_until(net, 200, |_| {}, stop) {
+        panic!("the condition never held");
+    }
+}
+
+/// The status of `n`'s payment `hash`.
+fn payment_status(n: &Node, hash: PaymentHash) -> Option<PaymentStatus> {
     n.list_payments()
         .into_iter()
         .find(|p| p.payment_hash == hash)
@@ -418,23 +405,12 @@ fn payment_status(
 /// branch (the record is already `Succeeded`, so nothing is raised).
 #[test]
 fn payer_crash_after_success_still_reports_the_payment() {
-    use lightning_core::node::{PaymentHash, PaymentPreimage, PaymentStatus};
+    use lightning_core::node::PaymentPreimage;
     let mut net = Net::new(false, false);
-    net.open_channel(400_000, 0);
-    net.a.take_events();
-    net.b.take_events();
+    open_quietly(&mut net, 400_000);
     let now = net.now;
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(3_000_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    let hash = PaymentHash(invoice.payment_hash().0);
+    let invoice = bob_invoice(&mut net, 3_000_000);
+    let hash = hash_of(&invoice);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Succeeded)
@@ -466,27 +442,17 @@ fn payer_crash_after_success_still_reports_the_payment() {
 /// failing hop, decoded reason). Fails on main before the `events` branch.
 #[test]
 fn payer_crash_after_failure_still_reports_the_failure() {
-    use lightning_core::node::{PaymentHash, PaymentStatus};
     use lightning_core::onion::{FailureCode, FailureReason};
     let mut net = Net::new(false, false);
     net.open_channel(400_000, 0);
     net.a.take_events();
     let now = net.now;
     // An invoice Bob signed and then forgot: his answer is a failure.
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(7_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
+    let invoice = bob_invoice(&mut net, 7_000);
     net.b.forget_invoice(&invoice);
     net.restart(false);
     net.shuttle();
-    let hash = PaymentHash(invoice.payment_hash().0);
+    let hash = hash_of(&invoice);
     net.a.node.pay_invoice(&invoice, now).unwrap();
     shuttle_until(&mut net, |n| {
         payment_status(&n.a.node, hash) == Some(PaymentStatus::Failed)
@@ -533,46 +499,29 @@ fn acknowledged_payment_events_are_not_raised_again() {
     let hash = net.pay(true, 1_000_000);
     // `shuttle` took every event (its last `poll_event` returned `None`,
     // which acknowledges the one before it).
-    let received = |evs: &[Event]| {
-        evs.iter()
-            .filter(|e| matches!(e, Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash))
-            .count()
-    };
-    let sent = |evs: &[Event]| {
-        evs.iter()
-            .filter(
-                |e| matches!(e, Event::PaymentSent { payment_hash, .. } if *payment_hash == hash),
-            )
-            .count()
-    };
-    assert_eq!(received(&net.b.take_events()), 1);
-    assert_eq!(sent(&net.a.take_events()), 1);
+    assert_eq!(received_of(&net.b.take_events(), hash), 1);
+    assert_eq!(sent_of(&net.a.take_events(), hash), 1);
     net.restart(true);
     net.restart(false);
     net.shuttle();
-    assert_eq!(received(&net.b.take_events()), 0, "Bob acknowledged it");
-    assert_eq!(sent(&net.a.take_events()), 0, "Alice acknowledged it");
+    assert_eq!(
+        received_of(&net.b.take_events(), hash),
+        0,
+        "Bob acknowledged it"
+    );
+    assert_eq!(
+        sent_of(&net.a.take_events(), hash),
+        0,
+        "Alice acknowledged it"
+    );
 
     // Handed out, never acknowledged: it comes again after a restart,
     // until acknowledged.
     let now = net.now;
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(2_000_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
-    let hash2 = lightning_core::node::PaymentHash(invoice.payment_hash().0);
+    let invoice = bob_invoice(&mut net, 2_000_000);
+    let hash2 = hash_of(&invoice);
     net.a.node.pay_invoice(&invoice, now).unwrap();
-    shuttle_until(&mut net, |n| {
-        n.b.node.list_invoices().iter().any(|i| {
-            i.payment_hash == hash2 && i.status == lightning_core::node::InvoiceStatus::Paid
-        })
-    });
+    shuttle_until(&mut net, |n| invoice_paid(&n.b.node, hash2));
     // Bob's host takes the event and crashes before asking for the next.
     let first = net.b.node.poll_event();
     assert!(
@@ -597,11 +546,19 @@ fn acknowledged_payment_events_are_not_raised_again() {
     );
 }
 
-fn received_of(evs: &[Event], hash: lightning_core::node::PaymentHash) -> usize {
+/// How many of `evs` say the payment `hash` was received.
+fn received_of(evs: &[Event], hash: PaymentHash) -> usize {
     evs.iter()
         .filter(
             |e| matches!(e, Event::PaymentReceived { payment_hash, .. } if *payment_hash == hash),
         )
+        .count()
+}
+
+/// How many of `evs` say the payment `hash` was sent.
+fn sent_of(evs: &[Event], hash: PaymentHash) -> usize {
+    evs.iter()
+        .filter(|e| matches!(e, Event::PaymentSent { payment_hash, .. } if *payment_hash == hash))
         .count()
 }
 
@@ -612,11 +569,9 @@ fn received_of(evs: &[Event], hash: lightning_core::node::PaymentHash) -> usize 
 fn channel_closed_survives_a_crash_before_the_host_took_it() {
     use lightning_core::channel::Phase;
     let mut net = Net::new(false, false);
-    let id = net.open_channel(400_000, 0);
-    net.a.take_events();
-    net.b.take_events();
+    let id = open_quietly(&mut net, 400_000);
     net.a.node.close_channel(id).unwrap();
-    let closed = |n: &lightning_core::node::Node| {
+    let closed = |n: &Node| {
         n.list_channels()
             .iter()
             .any(|c| c.channel_id == id && c.phase == Phase::Closed)
@@ -658,50 +613,25 @@ fn channel_closed_survives_a_crash_before_the_host_took_it() {
 /// fail).
 #[test]
 fn payment_received_waits_for_its_write() {
-    use lightning_core::node::{InvoiceStatus, PaymentHash};
     let mut net = Net::new(false, true);
-    net.open_channel(400_000, 0);
-    net.a.take_events();
-    net.b.take_events();
+    open_quietly(&mut net, 400_000);
     let now = net.now;
-    let invoice = net
-        .b
-        .node
-        .create_invoice(
-            Some(lightning_core::amount::Msat(1_500_000)),
-            "x",
-            std::time::Duration::from_secs(3600),
-            now,
-        )
-        .unwrap();
+    let invoice = bob_invoice(&mut net, 1_500_000);
     net.b.complete_writes();
-    let hash = PaymentHash(invoice.payment_hash().0);
+    let hash = hash_of(&invoice);
     net.b.auto_complete = false;
     net.a.node.pay_invoice(&invoice, now).unwrap();
     // Bob's writes complete as they come until his invoice record turns
     // `Paid`; that write is held.
-    let paid = |n: &lightning_core::node::Node| {
-        n.list_invoices()
-            .iter()
-            .any(|i| i.payment_hash == hash && i.status == InvoiceStatus::Paid)
-    };
-    let (pa, pb) = (net.a.peer.unwrap(), net.b.peer.unwrap());
-    for _ in 0..200 {
-        if paid(&net.b.node) {
-            break;
-        }
-        net.b.complete_writes();
-        if let Some(bytes) = net.a.node.poll_transmit(pa) {
-            net.b.node.handle_bytes(pb, &bytes, now).unwrap();
-            if paid(&net.b.node) {
-                break;
-            }
-        }
-        if let Some(bytes) = net.b.node.poll_transmit(pb) {
-            net.a.node.handle_bytes(pa, &bytes, now).unwrap();
-        }
-    }
-    assert!(paid(&net.b.node));
+    deliver_until(
+        &mut net,
+        200,
+        |n| {
+            n.b.complete_writes();
+        },
+        |n| invoice_paid(&n.b.node, hash),
+    );
+    assert!(invoice_paid(&net.b.node, hash));
     let mut held = Vec::new();
     while let Some(req) = net.b.node.poll_persist() {
         held.push(req);
