@@ -37,6 +37,30 @@ use lightning_wire::types::ChannelId;
 const BOB: usize = 1;
 const TOTAL: u64 = 30_000_000;
 const RECORD: u64 = 65_537;
+/// What a payer hears when Bob refuses a part (BOLT 4
+/// `incorrect_or_unknown_payment_details`).
+const REFUSED: Option<u16> = Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0);
+
+/// Adds a link between members `a` and `b` to `line` and connects it.
+fn add_link(line: &mut Line, a: usize, b: usize) {
+    line.links.push(Link {
+        a,
+        b,
+        pa: None,
+        pb: None,
+        hold_from: None,
+    });
+    let l = line.links.len() - 1;
+    line.connect(l);
+}
+
+/// Drops every event the members have reported so far (the channel
+/// openings'), so that the tests see only their payments'.
+fn clear_events(line: &mut Line) {
+    for m in &mut line.members {
+        m.take_events();
+    }
+}
 
 /// Alice (0), Bob (1), Carol (2), Dave (3); a channel from each payer to
 /// Bob, who accepts keysend and (when `parts`) keysends in parts.
@@ -47,22 +71,12 @@ fn star(parts: bool) -> (Line, [ChannelId; 4]) {
             c.mpp_receive.accept_keysend_parts = parts;
         }
     });
-    line.links.push(Link {
-        a: 3,
-        b: BOB,
-        pa: None,
-        pb: None,
-        hold_from: None,
-    });
-    let l = line.links.len() - 1;
-    line.connect(l);
+    add_link(&mut line, 3, BOB);
     line.shuttle();
     let a = line.open_channel(0, BOB, 1_000_000, 0);
     let c = line.open_channel(2, BOB, 1_000_000, 0);
     let d = line.open_channel(3, BOB, 1_000_000, 0);
-    for m in &mut line.members {
-        m.take_events();
-    }
+    clear_events(&mut line);
     (line, [a, ChannelId([0; 32]), c, d])
 }
 
@@ -98,8 +112,15 @@ fn hash_of(preimage: &[u8; 32]) -> PaymentHash {
     PaymentHash(sha256::Hash::hash(preimage).to_byte_array())
 }
 
-/// Payer `from` sends `part` over its channel to Bob.
-fn send_part(line: &mut Line, ch: &[ChannelId; 4], from: usize, part: &Part) {
+/// Bob's one event for a whole set: the total, with the parts' records.
+fn whole_set() -> Vec<(u64, Records)> {
+    vec![(TOTAL, vec![(RECORD, b"split".to_vec())])]
+}
+
+/// Payer `from` offers `part` to Bob over its channel under `hash` (the
+/// hash of the part's preimage, or another for a forged part); no bytes
+/// move yet.
+fn offer_part(line: &mut Line, ch: &[ChannelId; 4], from: usize, hash: PaymentHash, part: &Part) {
     let route = Route {
         hops: vec![RouteHop {
             node_id: line.members[BOB].id(),
@@ -120,9 +141,28 @@ fn send_part(line: &mut Line, ch: &[ChannelId; 4], from: usize, part: &Part) {
     let now = line.now;
     line.members[from]
         .node
-        .send_to_route(&route, hash_of(&part.preimage), &recipient, now)
+        .send_to_route(&route, hash, &recipient, now)
         .unwrap();
+}
+
+/// Payer `from` sends `part` over its channel to Bob, and the line
+/// settles.
+fn send_part(line: &mut Line, ch: &[ChannelId; 4], from: usize, part: &Part) {
+    offer_part(line, ch, from, hash_of(&part.preimage), part);
     line.shuttle();
+}
+
+/// Bob restarts from his store, and the line settles.
+fn restart_bob(line: &mut Line) {
+    line.restart(BOB);
+    line.shuttle();
+}
+
+/// Asserts each of `payers`' payment `hash` stands at `expected`.
+fn assert_status(line: &Line, payers: &[usize], hash: &PaymentHash, expected: PaymentStatus) {
+    for &payer in payers {
+        assert_eq!(status(line, payer, hash), Some(expected), "payer {payer}");
+    }
 }
 
 fn status(line: &Line, payer: usize, hash: &PaymentHash) -> Option<PaymentStatus> {
@@ -174,22 +214,14 @@ fn parts_from_three_payers_are_held_then_claimed_once_with_the_total() {
     line.now += Duration::from_secs(20);
     send_part(&mut line, &ch, 2, &Part::new(1, 12_000_000));
     // Two parts of three: held, nothing claimed, nothing reported.
-    for payer in [0, 2] {
-        assert_eq!(status(&line, payer, &hash), Some(PaymentStatus::Pending));
-    }
+    assert_status(&line, &[0, 2], &hash, PaymentStatus::Pending);
     assert!(spontaneous(&mut line, BOB, hash).is_empty());
     assert_eq!(bob_balances(&line, &ch), [0, 0, 0]);
     send_part(&mut line, &ch, 3, &Part::new(1, 8_000_000));
-    for payer in [0, 2, 3] {
-        assert_eq!(
-            status(&line, payer, &hash),
-            Some(PaymentStatus::Succeeded),
-            "payer {payer}"
-        );
-    }
+    assert_status(&line, &[0, 2, 3], &hash, PaymentStatus::Succeeded);
     assert_eq!(
         spontaneous(&mut line, BOB, hash),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])],
+        whole_set(),
         "one event, the whole amount, the records"
     );
     assert_eq!(
@@ -211,14 +243,8 @@ fn parts_from_three_payers_are_held_then_claimed_once_with_the_total() {
     let h2 = hash_of(&[2; 32]);
     assert_eq!(status(&line2, 2, &h2), Some(PaymentStatus::Succeeded));
     send_part(&mut line2, &ch2, 3, &Part::new(2, 1_000_000));
-    assert_eq!(
-        failure_code(&mut line2, 3, h2),
-        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
-    );
-    assert_eq!(
-        spontaneous(&mut line2, BOB, h2),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])]
-    );
+    assert_eq!(failure_code(&mut line2, 3, h2), REFUSED);
+    assert_eq!(spontaneous(&mut line2, BOB, h2), whole_set());
     assert_eq!(bob_balances(&line2, &ch2), [15_000_000, 15_000_000, 0]);
 }
 
@@ -237,9 +263,7 @@ fn a_missing_part_fails_every_part_with_mpp_timeout_and_nothing_is_claimed() {
     let now = line.now;
     line.members[BOB].node.handle_timeout(now);
     line.shuttle();
-    for payer in [0, 2] {
-        assert_eq!(status(&line, payer, &hash), Some(PaymentStatus::Pending));
-    }
+    assert_status(&line, &[0, 2], &hash, PaymentStatus::Pending);
     line.now = first_at + Duration::from_secs(60);
     let now = line.now;
     line.members[BOB].node.handle_timeout(now);
@@ -287,7 +311,7 @@ fn parts_that_differ_fail_the_whole_set() {
         for payer in [0, 2] {
             assert_eq!(
                 failure_code(&mut line, payer, hash),
-                Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0),
+                REFUSED,
                 "{what}: payer {payer}"
             );
         }
@@ -299,33 +323,10 @@ fn parts_that_differ_fail_the_whole_set() {
     let (mut line, ch) = star(true);
     let hash = hash_of(&[20; 32]);
     send_part(&mut line, &ch, 0, &Part::new(20, 10_000_000));
-    let route = Route {
-        hops: vec![RouteHop {
-            node_id: line.members[BOB].id(),
-            short_channel_id: line.members[2].scid(ch[2]),
-            fee_msat: 0,
-            cltv_expiry_delta: 0,
-        }],
-    };
-    let forged = RecipientOnion {
-        amount_msat: 20_000_000,
-        total_msat: Some(TOTAL),
-        payment_secret: Some([0x5e; 32]),
-        keysend_preimage: Some(PaymentPreimage([21; 32])),
-        custom_records: vec![(RECORD, b"split".to_vec())],
-        final_cltv_expiry_delta: 48,
-        ..RecipientOnion::default()
-    };
-    let now = line.now;
-    line.members[2]
-        .node
-        .send_to_route(&route, hash, &forged, now)
-        .unwrap();
+    let forged = Part::new(21, 20_000_000);
+    offer_part(&mut line, &ch, 2, hash, &forged);
     line.shuttle();
-    assert_eq!(
-        failure_code(&mut line, 2, hash),
-        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
-    );
+    assert_eq!(failure_code(&mut line, 2, hash), REFUSED);
     assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
     send_part(&mut line, &ch, 3, &Part::new(20, 20_000_000));
     assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Succeeded));
@@ -338,30 +339,19 @@ fn keysend_parts_are_refused_without_the_opt_in() {
     let (mut line, ch) = star(false);
     let hash = hash_of(&[30; 32]);
     send_part(&mut line, &ch, 0, &Part::new(30, 10_000_000));
-    assert_eq!(
-        failure_code(&mut line, 0, hash),
-        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0),
-        "not held"
-    );
+    assert_eq!(failure_code(&mut line, 0, hash), REFUSED, "not held");
     // A whole keysend is taken as always, with a `payment_data` or not.
     send_part(&mut line, &ch, 2, &Part::new(30, TOTAL));
     assert_eq!(status(&line, 2, &hash), Some(PaymentStatus::Succeeded));
-    assert_eq!(
-        spontaneous(&mut line, BOB, hash),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])]
-    );
+    assert_eq!(spontaneous(&mut line, BOB, hash), whole_set());
     assert_eq!(bob_balances(&line, &ch), [0, TOTAL, 0]);
     // Nor does the opt-in alone take keysends.
     let (mut line, ch) = star(true);
     let hash = hash_of(&[31; 32]);
     line.members[BOB].config.forwarding.accept_keysend = false;
-    line.restart(BOB);
-    line.shuttle();
+    restart_bob(&mut line);
     send_part(&mut line, &ch, 0, &Part::new(31, 10_000_000));
-    assert_eq!(
-        failure_code(&mut line, 0, hash),
-        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
-    );
+    assert_eq!(failure_code(&mut line, 0, hash), REFUSED);
 }
 
 #[test]
@@ -372,34 +362,20 @@ fn the_payee_restarting_between_parts_claims_once() {
     assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
     // Bob restarts from his store: the part is an HTLC of his channel
     // with Alice, answered again (held again) after reestablishment.
-    line.restart(BOB);
-    line.shuttle();
+    restart_bob(&mut line);
     assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
     assert!(spontaneous(&mut line, BOB, hash).is_empty());
     send_part(&mut line, &ch, 2, &Part::new(40, 10_000_000));
-    for payer in [0, 2] {
-        assert_eq!(
-            status(&line, payer, &hash),
-            Some(PaymentStatus::Succeeded),
-            "payer {payer}"
-        );
-    }
-    assert_eq!(
-        spontaneous(&mut line, BOB, hash),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])]
-    );
+    assert_status(&line, &[0, 2], &hash, PaymentStatus::Succeeded);
+    assert_eq!(spontaneous(&mut line, BOB, hash), whole_set());
     assert_eq!(bob_balances(&line, &ch), [20_000_000, 10_000_000, 0]);
     // Recorded with both parts: after another restart neither is claimed
     // or reported twice, and a late part is refused.
-    line.restart(BOB);
-    line.shuttle();
+    restart_bob(&mut line);
     assert!(spontaneous(&mut line, BOB, hash).is_empty());
     assert_eq!(bob_balances(&line, &ch), [20_000_000, 10_000_000, 0]);
     send_part(&mut line, &ch, 3, &Part::new(40, 1_000_000));
-    assert_eq!(
-        failure_code(&mut line, 3, hash),
-        Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0)
-    );
+    assert_eq!(failure_code(&mut line, 3, hash), REFUSED);
 }
 
 #[test]
@@ -419,10 +395,7 @@ fn a_part_on_a_disconnected_channel_is_fulfilled_from_the_record_on_reconnection
     send_part(&mut line, &ch, 2, &Part::new(42, 20_000_000));
     assert_eq!(status(&line, 2, &hash), Some(PaymentStatus::Succeeded));
     assert_eq!(status(&line, 0, &hash), Some(PaymentStatus::Pending));
-    assert_eq!(
-        spontaneous(&mut line, BOB, hash),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])]
-    );
+    assert_eq!(spontaneous(&mut line, BOB, hash), whole_set());
     // Even across Bob's restart while she is away.
     line.restart(BOB);
     line.disconnect(0);
@@ -443,40 +416,16 @@ fn a_completed_keysend_whose_event_was_not_taken_is_raised_again_after_a_restart
     let hash = hash_of(&[41; 32]);
     send_part(&mut line, &ch, 0, &Part::new(41, 20_000_000));
     // The completing part arrives; Bob's host never takes the event.
-    let route = Route {
-        hops: vec![RouteHop {
-            node_id: line.members[BOB].id(),
-            short_channel_id: line.members[2].scid(ch[2]),
-            fee_msat: 0,
-            cltv_expiry_delta: 0,
-        }],
-    };
-    let p = Part::new(41, 10_000_000);
-    let recipient = RecipientOnion {
-        amount_msat: p.amount,
-        total_msat: Some(p.total),
-        payment_secret: Some(p.secret),
-        keysend_preimage: Some(PaymentPreimage(p.preimage)),
-        custom_records: p.records.clone(),
-        final_cltv_expiry_delta: 48,
-        ..RecipientOnion::default()
-    };
-    let now = line.now;
-    line.members[2]
-        .node
-        .send_to_route(&route, hash, &recipient, now)
-        .unwrap();
+    offer_part(&mut line, &ch, 2, hash, &Part::new(41, 10_000_000));
     line.shuttle_links_only();
     assert_eq!(status(&line, 2, &hash), Some(PaymentStatus::Succeeded));
-    line.restart(BOB);
-    line.shuttle();
+    restart_bob(&mut line);
     assert_eq!(
         spontaneous(&mut line, BOB, hash),
-        vec![(TOTAL, vec![(RECORD, b"split".to_vec())])],
+        whole_set(),
         "raised again, once, with the total"
     );
-    line.restart(BOB);
-    line.shuttle();
+    restart_bob(&mut line);
     assert!(spontaneous(&mut line, BOB, hash).is_empty());
     assert_eq!(bob_balances(&line, &ch), [20_000_000, 10_000_000, 0]);
 }
@@ -487,8 +436,6 @@ const P: usize = 0;
 const A: usize = 1;
 const Z: usize = 2;
 const C: usize = 3;
-/// The link P - C (the line's own links are P-A, A-Z, Z-C).
-const LINK_PC: usize = 3;
 const CAPACITY_SAT: u64 = 1_000_000;
 /// More than either of P's channels can send: only two parts, one over
 /// each path, can carry it.
@@ -502,8 +449,8 @@ struct Diamond {
     cz: ChannelId,
 }
 
-/// The diamond, every channel announced and every graph holding the four;
-/// C pushes `push_cz_msat` to Z when opening their channel. Z accepts
+/// The diamond (the line's own links P-A, A-Z, Z-C, and P-C added),
+/// every channel announced and every graph holding the four; C pushes `push_cz_msat` to Z when opening their channel. Z accepts
 /// keysend, in parts when `z_parts`; `payer` adjusts P's configuration.
 fn diamond(push_cz_msat: u64, z_parts: bool, payer: fn(&mut NodeConfig)) -> Diamond {
     let mut line = Line::new(4, |i, c| {
@@ -521,14 +468,7 @@ fn diamond(push_cz_msat: u64, z_parts: bool, payer: fn(&mut NodeConfig)) -> Diam
             payer(c);
         }
     });
-    line.links.push(Link {
-        a: P,
-        b: C,
-        pa: None,
-        pb: None,
-        hold_from: None,
-    });
-    line.connect(LINK_PC);
+    add_link(&mut line, P, C);
     line.shuttle();
     let pa = line.open_channel(P, A, CAPACITY_SAT, 0);
     let az = line.open_channel(A, Z, CAPACITY_SAT, 0);
@@ -542,9 +482,7 @@ fn diamond(push_cz_msat: u64, z_parts: bool, payer: fn(&mut NodeConfig)) -> Diam
         let g = m.node.network_graph().unwrap();
         assert_eq!(g.channel_count(), 4, "{} has the whole graph", m.name);
     }
-    for m in &mut line.members {
-        m.take_events();
-    }
+    clear_events(&mut line);
     Diamond {
         line,
         pa,
@@ -578,6 +516,54 @@ fn fee(node: usize, amount_msat: u64) -> u64 {
         1000
     };
     base + amount_msat / 1_000_000
+}
+
+/// P keysends `amount_msat` with `records` to Z (`keysend_to` splits it
+/// as it must), and the line settles; the payment's hash.
+fn keysend(line: &mut Line, amount_msat: u64, records: Records) -> PaymentHash {
+    let z = line.members[Z].id();
+    let now = line.now;
+    let id = line.members[P]
+        .node
+        .keysend_to(z, Msat(amount_msat), records, now)
+        .unwrap();
+    line.shuttle();
+    PaymentHash(id.0)
+}
+
+/// The fees of `p`'s fulfilled parts.
+fn fulfilled_fees(p: &PaymentDetails) -> u64 {
+    p.parts
+        .iter()
+        .filter(|s| s.status == PartStatus::Fulfilled)
+        .map(|s| s.fee_msat.0)
+        .sum()
+}
+
+/// From now on `member` crashes, and is restored from its store, in
+/// place of its transmission `n`.
+fn crash_at(line: &mut Line, member: usize, n: usize) {
+    line.crash_member = member;
+    line.steps = 0;
+    line.crash_at = Some(n);
+}
+
+/// No more crashes; whether one happened.
+fn stop_crashing(line: &mut Line) -> bool {
+    let crashed = line.crashes > 0;
+    line.crash_at = None;
+    crashed
+}
+
+/// Runs `run` with n = 1, 2, ... (it crashes a member in place of its
+/// transmission n and says whether a crash happened) until a run made no
+/// crash; gives that last n.
+fn each_crash_point(mut run: impl FnMut(usize) -> bool) -> usize {
+    let mut n = 1;
+    while run(n) {
+        n += 1;
+    }
+    n
 }
 
 fn payment(line: &Line, hash: PaymentHash) -> PaymentDetails {
@@ -620,13 +606,7 @@ fn a_keysend_no_single_path_carries_is_split_and_received_once() {
         .all(|h| h.outbound_capacity.0 < SPLIT_MSAT));
     let records = vec![(RECORD, b"in two parts".to_vec())];
     let z = line.members[Z].id();
-    let now = line.now;
-    let id = line.members[P]
-        .node
-        .keysend_to(z, Msat(SPLIT_MSAT), records.clone(), now)
-        .unwrap();
-    let hash = PaymentHash(id.0);
-    line.shuttle();
+    let hash = keysend(line, SPLIT_MSAT, records.clone());
 
     let p = payment(line, hash);
     assert_eq!(
@@ -718,14 +698,7 @@ fn a_payee_that_takes_no_keysend_parts_fails_the_split_keysend_and_nothing_moves
     let mut d = diamond(0, false, |_| {});
     let before = d.balances();
     let line = &mut d.line;
-    let z = line.members[Z].id();
-    let now = line.now;
-    let id = line.members[P]
-        .node
-        .keysend_to(z, Msat(SPLIT_MSAT), Vec::new(), now)
-        .unwrap();
-    let hash = PaymentHash(id.0);
-    line.shuttle();
+    let hash = keysend(line, SPLIT_MSAT, Vec::new());
     let p = payment(line, hash);
     assert_eq!(p.status, PaymentStatus::Failed, "{p:?}");
     assert_eq!(p.parts.len(), 2, "{p:?}");
@@ -751,14 +724,7 @@ fn a_keysend_is_retried_with_its_preimage_and_paid_once() {
     let amount = 100_000_000;
     let before = d.balances();
     let line = &mut d.line;
-    let z = line.members[Z].id();
-    let now = line.now;
-    let id = line.members[P]
-        .node
-        .keysend_to(z, Msat(amount), Vec::new(), now)
-        .unwrap();
-    let hash = PaymentHash(id.0);
-    line.shuttle();
+    let hash = keysend(line, amount, Vec::new());
     let p = payment(line, hash);
     assert_eq!(
         (p.status, p.attempts),
@@ -784,14 +750,7 @@ fn a_failed_part_of_a_keysend_is_routed_again_beside_the_part_in_flight() {
     let amount = 1_200_000_000;
     let before = d.balances();
     let line = &mut d.line;
-    let z = line.members[Z].id();
-    let now = line.now;
-    let id = line.members[P]
-        .node
-        .keysend_to(z, Msat(amount), vec![(RECORD, b"x".to_vec())], now)
-        .unwrap();
-    let hash = PaymentHash(id.0);
-    line.shuttle();
+    let hash = keysend(line, amount, vec![(RECORD, b"x".to_vec())]);
     line.tick(1);
     let p = payment(line, hash);
     assert_eq!(p.status, PaymentStatus::Succeeded, "{p:?}");
@@ -803,7 +762,7 @@ fn a_failed_part_of_a_keysend_is_routed_again_beside_the_part_in_flight() {
         .filter(|s| s.status == PartStatus::Fulfilled)
         .collect();
     assert_eq!(paid.iter().map(|s| s.amount_msat.0).sum::<u64>(), amount);
-    let fees: u64 = paid.iter().map(|s| s.fee_msat.0).sum();
+    let fees = fulfilled_fees(&p);
     let sent = outcomes(line, hash);
     assert!(
         matches!(sent.as_slice(), [Event::PaymentSent { fee_msat, .. }] if fee_msat.0 == fees),
@@ -840,27 +799,16 @@ fn an_async_payer_crashing_at_any_transmission_pays_a_split_keysend_exactly_once
 /// received once, with the amount, and P paid exactly that and the fees.
 fn crash_at_every_transmission(is_async: bool) {
     let amount = 1_200_000_000;
-    let mut n = 1;
-    loop {
+    let n = each_crash_point(|n| {
         let mut d = diamond((CAPACITY_SAT - 400_000) * 1000, true, |_| {});
         if is_async {
             d.line.set_async(P, true);
         }
         let before = d.balances();
         let line = &mut d.line;
-        let z = line.members[Z].id();
-        line.crash_member = P;
-        line.steps = 0;
-        line.crash_at = Some(n);
-        let now = line.now;
-        let id = line.members[P]
-            .node
-            .keysend_to(z, Msat(amount), Vec::new(), now)
-            .unwrap();
-        let hash = PaymentHash(id.0);
-        line.shuttle();
-        let crashed = line.crashes > 0;
-        line.crash_at = None;
+        crash_at(line, P, n);
+        let hash = keysend(line, amount, Vec::new());
+        let crashed = stop_crashing(line);
         // Timers: a deferred attempt is made.
         line.tick(1);
         line.tick(1);
@@ -868,20 +816,12 @@ fn crash_at_every_transmission(is_async: bool) {
         assert_eq!(p.status, PaymentStatus::Succeeded, "crash at {n}: {p:?}");
         let received = spontaneous(line, Z, hash);
         assert_eq!(received, vec![(amount, Vec::new())], "crash at {n}");
-        let fees: u64 = p
-            .parts
-            .iter()
-            .filter(|s| s.status == PartStatus::Fulfilled)
-            .map(|s| s.fee_msat.0)
-            .sum();
+        let fees = fulfilled_fees(&p);
         let after = d.balances();
         assert_eq!(after[2] - before[2], amount, "crash at {n}: paid once");
         assert_eq!(before[0] - after[0], amount + fees, "crash at {n}");
-        if !crashed {
-            break;
-        }
-        n += 1;
-    }
+        crashed
+    });
     assert!(n > 5, "P transmits during the payment ({n})");
 }
 
@@ -895,25 +835,14 @@ fn crash_at_every_transmission(is_async: bool) {
 /// route was left) and nothing moved.
 #[test]
 fn a_payee_crashing_at_any_transmission_is_paid_a_split_keysend_at_most_once() {
-    let mut n = 1;
     let mut paid_after_a_crash = 0;
-    loop {
+    let n = each_crash_point(|n| {
         let mut d = diamond(0, true, |_| {});
         let before = d.balances();
         let line = &mut d.line;
-        let z = line.members[Z].id();
-        line.crash_member = Z;
-        line.steps = 0;
-        line.crash_at = Some(n);
-        let now = line.now;
-        let id = line.members[P]
-            .node
-            .keysend_to(z, Msat(SPLIT_MSAT), Vec::new(), now)
-            .unwrap();
-        let hash = PaymentHash(id.0);
-        line.shuttle();
-        let crashed = line.crashes > 0;
-        line.crash_at = None;
+        crash_at(line, Z, n);
+        let hash = keysend(line, SPLIT_MSAT, Vec::new());
+        let crashed = stop_crashing(line);
         // Timers: a part held when Z went down times out (60 s).
         line.tick(61);
         line.tick(1);
@@ -938,10 +867,9 @@ fn a_payee_crashing_at_any_transmission_is_paid_a_split_keysend_at_most_once() {
         }
         if !crashed {
             assert_eq!(p.status, PaymentStatus::Succeeded);
-            break;
         }
-        n += 1;
-    }
+        crashed
+    });
     assert!(n > 3, "Z transmits during the payment ({n})");
     assert!(paid_after_a_crash > 0, "some crash came after the claim");
 }
