@@ -18,11 +18,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod forward_support;
+mod line_links;
 
 use std::time::Duration;
 
 use bitcoin::secp256k1::SecretKey;
-use forward_support::{Line, Link};
+use forward_support::Line;
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, PaymentHash, PaymentStatus};
 use lightning_core::onion::{
@@ -31,33 +32,13 @@ use lightning_core::onion::{
 use lightning_router::{BlindedPayInfo, BlindedPaymentPath, HopRelay, NodeId};
 use lightning_wire::types::ChannelId;
 use lightning_wire::Encode;
+use line_links::{add_link, clear_events};
 
 const CAPACITY_SAT: u64 = 1_000_000;
 
 /// A - B - C, each channel opened by the left node.
 fn line() -> (Line, ChannelId, ChannelId) {
     Line::a_b_c(CAPACITY_SAT)
-}
-
-/// Adds a link between members `a` and `b` to `line` and connects it.
-fn add_link(line: &mut Line, a: usize, b: usize) {
-    line.links.push(Link {
-        a,
-        b,
-        pa: None,
-        pb: None,
-        hold_from: None,
-    });
-    let l = line.links.len() - 1;
-    line.connect(l);
-}
-
-/// Drops every event the members have reported so far (the channel
-/// openings), so that the tests see only their payment's.
-fn clear_events(line: &mut Line) {
-    for m in &mut line.members {
-        m.take_events();
-    }
 }
 
 /// A - B - C and A - D - C (links: 0 A-B, 1 B-C, 2 A-D, 3 D-C), each

@@ -21,11 +21,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod forward_support;
+mod line_links;
 
 use std::time::Duration;
 
 use bitcoin::hashes::{sha256, Hash};
-use forward_support::{Line, Link};
+use forward_support::Line;
 use lightning_core::amount::Msat;
 use lightning_core::node::{
     Event, ForwardStatus, NodeConfig, PartStatus, PaymentDetails, PaymentHash, PaymentId,
@@ -33,6 +34,7 @@ use lightning_core::node::{
 };
 use lightning_core::onion::FailureCode;
 use lightning_wire::types::ChannelId;
+use line_links::{add_link, clear_events};
 
 const BOB: usize = 1;
 const TOTAL: u64 = 30_000_000;
@@ -40,27 +42,6 @@ const RECORD: u64 = 65_537;
 /// What a payer hears when Bob refuses a part (BOLT 4
 /// `incorrect_or_unknown_payment_details`).
 const REFUSED: Option<u16> = Some(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS.0);
-
-/// Adds a link between members `a` and `b` to `line` and connects it.
-fn add_link(line: &mut Line, a: usize, b: usize) {
-    line.links.push(Link {
-        a,
-        b,
-        pa: None,
-        pb: None,
-        hold_from: None,
-    });
-    let l = line.links.len() - 1;
-    line.connect(l);
-}
-
-/// Drops every event the members have reported so far (the channel
-/// openings'), so that the tests see only their payments'.
-fn clear_events(line: &mut Line) {
-    for m in &mut line.members {
-        m.take_events();
-    }
-}
 
 /// Alice (0), Bob (1), Carol (2), Dave (3); a channel from each payer to
 /// Bob, who accepts keysend and (when `parts`) keysends in parts.
