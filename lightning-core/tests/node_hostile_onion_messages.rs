@@ -4,7 +4,8 @@
 //! stays; a message to forward to a node that is not a connected peer is
 //! dropped; an `invoice_request` for an offer that is not the node's
 //! (BOLT 12) is answered along the raw peer's reply path with an
-//! `invoice_error` that the raw peer peels and reads.
+//! `invoice_error` that the raw peer peels and reads; an issuer's hostile
+//! `invoice_error` text reaches our host printable and bounded.
 #![allow(clippy::unwrap_used)]
 
 mod node_hostile_support;
@@ -250,4 +251,80 @@ fn invoice_requests_beyond_the_budget_get_an_invoice_error() {
         node.list_invoices().len(),
         MAX_OFFER_INVOICES_PER_MINUTE as usize
     );
+}
+
+/// An issuer (the raw peer) answers our request with an `invoice_error`
+/// whose text is long and full of control characters: the reason our
+/// host (and the RPC's `fetchinvoice`) sees is printable ASCII and
+/// bounded.
+#[test]
+fn a_hostile_invoice_error_reaches_the_host_printable_and_bounded() {
+    use lightning_core::channel::MAX_ERROR_TEXT;
+    use lightning_core::node::{Event, InvoiceRequestParams};
+    let (mut node, _store, _chain) = lone_node(1, node_config());
+    let mut raw = Raw::connect(&mut node, 0x41);
+    let offer = Offer::new(OfferFields {
+        issuer_id: Some(raw.node_id()),
+        description: Some("bait".into()),
+        amount: Some(5_000),
+        chains: Some(vec![lightning_wire::types::ChainHash::for_network(
+            bitcoin::Network::Regtest,
+        )]),
+        ..Default::default()
+    })
+    .unwrap();
+    let id = node
+        .fetch_offer_invoice(
+            &offer,
+            InvoiceRequestParams::default(),
+            node_hostile_support::NOW,
+        )
+        .unwrap();
+    raw.shuttle(&mut node);
+    // The raw peer reads our request and its reply path.
+    let reply = raw
+        .take()
+        .into_iter()
+        .find_map(|g| {
+            let Got::Message(Message::OnionMessage(m)) = g else {
+                return None;
+            };
+            let packet =
+                lightning_core::onion::OnionPacket::from_bytes_any_len(&m.onion_message_packet)
+                    .ok()?;
+            match peel_onion_message(&key(0x41), &m.path_key, &packet).ok()? {
+                OnionMessageHop::Receive { payload, .. } => payload
+                    .reply_path
+                    .and_then(|b| BlindedPath::from_bytes(&b).ok()),
+                OnionMessageHop::Forward { .. } => None,
+            }
+        })
+        .expect("our request, with a reply path");
+    let evil = format!("\u{1b}[31mpay me\r\n\u{7}{}", "x".repeat(20_000));
+    let answer = InvoiceError::new(evil);
+    let contents = vec![TlvRecord {
+        r#type: INVOICE_ERROR_TYPE,
+        value: answer.to_bytes(),
+    }];
+    raw.send(&mut node, &message(&reply, contents, None));
+    let reason = std::iter::from_fn(|| node.poll_event())
+        .find_map(|e| match e {
+            Event::OfferPaymentFailed {
+                offer_payment_id,
+                reason,
+            } if offer_payment_id == id => Some(reason),
+            _ => None,
+        })
+        .expect("the request failed");
+    assert!(reason.starts_with("the issuer refused: "), "{reason}");
+    assert!(
+        reason.chars().all(|c| c == ' ' || c.is_ascii_graphic()),
+        "{reason:?}"
+    );
+    assert!(
+        reason.len() <= "the issuer refused: ".len() + MAX_ERROR_TEXT,
+        "{}",
+        reason.len()
+    );
+    assert!(reason.contains("pay me"), "{reason}");
 }

@@ -310,7 +310,12 @@ impl Node {
             return;
         }
         let reason = match InvoiceError::from_bytes(bytes) {
-            Ok(e) => format!("the issuer refused: {}", e.error),
+            // The issuer's words reach the host and the RPC's answer:
+            // printable ASCII, bounded.
+            Ok(e) => format!(
+                "the issuer refused: {}",
+                crate::channel::sanitize_peer_text(e.error.as_bytes())
+            ),
             Err(e) => format!("the issuer refused (unreadable invoice_error: {e})"),
         };
         self.push_event(
