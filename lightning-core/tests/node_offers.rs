@@ -16,7 +16,7 @@
 mod forward_support;
 
 use bitcoin::hashes::Hash;
-use forward_support::Line;
+use forward_support::{fetched_invoice, offer_failed, Line};
 use lightning_core::amount::Msat;
 use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
 use lightning_wire::bolt12::{IntroductionNode, Offer, OfferFields};
@@ -111,12 +111,7 @@ fn an_altered_offer_gets_an_invoice_error_and_an_unanswered_request_times_out() 
         .unwrap();
     line.shuttle();
     let events = line.members[0].take_events();
-    assert!(
-        events.iter().any(|e| matches!(e,
-            Event::OfferPaymentFailed { offer_payment_id, reason }
-                if *offer_payment_id == id && reason.contains("unknown offer"))),
-        "{events:?}"
-    );
+    assert!(offer_failed(&events, id, "unknown offer"), "{events:?}");
 
     // Carol's channel with Bob goes down after Alice's request left: no
     // answer, and after 60 s the payment fails.
@@ -134,12 +129,7 @@ fn an_altered_offer_gets_an_invoice_error_and_an_unanswered_request_times_out() 
     assert!(line.members[0].take_events().is_empty());
     line.tick(61);
     let events = line.members[0].take_events();
-    assert!(
-        events.iter().any(|e| matches!(e,
-            Event::OfferPaymentFailed { offer_payment_id, reason }
-                if *offer_payment_id == id && reason.contains("no invoice"))),
-        "{events:?}"
-    );
+    assert!(offer_failed(&events, id, "no invoice"), "{events:?}");
     let _ = bc;
 }
 
@@ -169,16 +159,8 @@ fn alice_fetches_carols_invoice_then_pays_it() {
     let before = line.members[0].local_msat(ab);
     line.shuttle();
     let events = line.members[0].take_events();
-    let text = events
-        .iter()
-        .find_map(|e| match e {
-            Event::OfferInvoiceFetched {
-                offer_payment_id,
-                invoice,
-            } if *offer_payment_id == id => Some(invoice.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no invoice fetched: {events:?}"));
+    let text =
+        fetched_invoice(&events, id).unwrap_or_else(|| panic!("no invoice fetched: {events:?}"));
     // Fetched, not paid.
     assert!(
         !events.iter().any(|e| matches!(
@@ -228,17 +210,7 @@ fn alice_fetches_carols_invoice_then_pays_it() {
         .fetch_offer_invoice(&offer, InvoiceRequestParams::default(), line.now)
         .unwrap();
     line.shuttle();
-    let text = line.members[0]
-        .take_events()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::OfferInvoiceFetched {
-                offer_payment_id,
-                invoice,
-            } if offer_payment_id == id => Some(invoice),
-            _ => None,
-        })
-        .unwrap();
+    let text = fetched_invoice(&line.members[0].take_events(), id).unwrap();
     let invoice: lightning_wire::bolt12::Bolt12Invoice = text.parse().unwrap();
     line.tick(7_300);
     let err = line.members[0]
@@ -279,14 +251,8 @@ fn a_disabled_offer_gets_no_more_invoices_across_a_restart() {
     line.shuttle();
     let events = line.members[0].take_events();
     assert!(
-        events.iter().any(|e| matches!(e,
-            Event::OfferPaymentFailed { offer_payment_id, reason }
-                if *offer_payment_id == refused && reason.contains("no longer available"))),
+        offer_failed(&events, refused, "no longer available"),
         "{events:?}"
     );
-    assert!(
-        events.iter().any(|e| matches!(e,
-            Event::OfferInvoiceFetched { offer_payment_id, .. } if *offer_payment_id == answered)),
-        "{events:?}"
-    );
+    assert!(fetched_invoice(&events, answered).is_some(), "{events:?}");
 }

@@ -17,9 +17,9 @@
 
 mod forward_support;
 
-use forward_support::Line;
+use forward_support::{fetched_invoice, Line};
 use lightning_core::amount::Msat;
-use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
+use lightning_core::node::{InvoiceRequestParams, OfferParams, PaymentStatus};
 use lightning_wire::bolt12::{Bolt12Invoice, IntroductionNode, Offer};
 
 const CAPACITY_SAT: u64 = 1_000_000;
@@ -85,16 +85,7 @@ fn alice_pays_daves_offer_over_routed_onion_messages() {
         .unwrap();
     line.shuttle();
     let events = line.members[A].take_events();
-    let text = events
-        .iter()
-        .find_map(|e| match e {
-            Event::OfferInvoiceFetched {
-                offer_payment_id,
-                invoice,
-            } if *offer_payment_id == id => Some(invoice.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no invoice: {events:?}"));
+    let text = fetched_invoice(&events, id).unwrap_or_else(|| panic!("no invoice: {events:?}"));
     // Bob passed on the request (to Carol) and the invoice (to Alice),
     // Carol the request (to Dave) and the invoice (to Bob).
     let b = line.members[B].node.onion_message_stats();

@@ -521,3 +521,27 @@ fn placeholder(chain: &SimChainHandle) -> Node {
         .build()
         .unwrap()
 }
+
+/// The invoice (`lni1...`) that `Event::OfferInvoiceFetched` gave for
+/// request `id` among `events`, if any.
+pub fn fetched_invoice(
+    events: &[Event],
+    id: lightning_core::node::OfferPaymentId,
+) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        Event::OfferInvoiceFetched {
+            offer_payment_id,
+            invoice,
+        } if *offer_payment_id == id => Some(invoice.clone()),
+        _ => None,
+    })
+}
+
+/// Whether request `id` failed (`Event::OfferPaymentFailed`) among
+/// `events` with a reason containing `why`.
+pub fn offer_failed(events: &[Event], id: lightning_core::node::OfferPaymentId, why: &str) -> bool {
+    events.iter().any(|e| {
+        matches!(e, Event::OfferPaymentFailed { offer_payment_id, reason }
+            if *offer_payment_id == id && reason.contains(why))
+    })
+}
