@@ -5,6 +5,8 @@
 //!   `channel_id`).
 //! - [`bigsize`] and [`tlv`]: BigSize and TLV streams (BOLT 1).
 //! - [`codec`]: the `Encode`/`Decode` framework everything here is built on.
+//! - [`crypto`]: the ChaCha20, ChaCha20-Poly1305 and HMAC-SHA256 the BOLTs
+//!   share, compiled once (optimised) for every crate.
 //! - [`features`]: BOLT 9 feature bits, one typed set per context.
 //! - [`msgs`]: every BOLT 1, 2 and 7 message, and [`msgs::Message`] over them.
 //! - [`noise`]: the BOLT 8 Noise_XK handshake and encrypted transport, as a
@@ -19,6 +21,7 @@ pub mod bigsize;
 pub mod bolt11;
 pub mod bolt12;
 pub mod codec;
+pub mod crypto;
 pub mod features;
 pub mod msgs;
 pub mod noise;

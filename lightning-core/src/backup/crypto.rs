@@ -17,10 +17,7 @@
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use lightning_wire::crypto;
 
 use super::BackupError;
 use crate::keys::NodeSigner;
@@ -93,15 +90,7 @@ pub fn backup_point() -> Result<PublicKey, BackupError> {
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC takes a key of any length.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0; 32],
-    };
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
+    lightning_wire::crypto::hmac_sha256(key, parts)
 }
 
 /// HKDF-SHA256 (RFC 5869) with one block of output.
@@ -141,20 +130,11 @@ impl BackupKey {
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&self.domain.magic());
         out.push(version);
-        let nonce = hmac(&self.nonce_key, &[&out, plaintext]);
-        let nonce = &nonce[..12];
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.cipher_key));
-        let aad = out.clone();
-        let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| BackupError::Key("encryption failed".into()))?;
-        out.extend_from_slice(nonce);
+        let mac = hmac(&self.nonce_key, &[&out, plaintext]);
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&mac[..12]);
+        let sealed = crypto::aead_seal(&self.cipher_key, &nonce, &out, plaintext);
+        out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         Ok(out)
     }
@@ -174,16 +154,10 @@ impl BackupKey {
         if version == 0 || version > max_version {
             return Err(BackupError::UnsupportedVersion(version));
         }
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.cipher_key));
-        let plain = cipher
-            .decrypt(
-                Nonce::from_slice(&header[5..17]),
-                Payload {
-                    msg: sealed,
-                    aad: &header[..5],
-                },
-            )
-            .map_err(|_| BackupError::Decrypt)?;
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&header[5..17]);
+        let plain = crypto::aead_open(&self.cipher_key, &nonce, &header[..5], sealed)
+            .ok_or(BackupError::Decrypt)?;
         Ok((version, plain))
     }
 }

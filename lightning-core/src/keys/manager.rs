@@ -28,8 +28,6 @@ use std::sync::Mutex;
 use bitcoin::bip32::{ChildNumber, Xpriv};
 use bitcoin::secp256k1::{ecdsa, Message, PublicKey, SecretKey, SECP256K1};
 use bitcoin::Network;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
-use chacha20::ChaCha20;
 use lightning_wire::noise::{EcdhError, StaticKeyEcdh};
 
 use super::signer::InMemorySigner;
@@ -155,8 +153,7 @@ impl EntropySource for KeysManager {
         nonce[..4].copy_from_slice(&epoch.to_le_bytes());
         nonce[4..].copy_from_slice(&n.to_le_bytes());
         let mut out = [0u8; 32];
-        let mut cipher = ChaCha20::new(&self.entropy_key.into(), &nonce.into());
-        cipher.apply_keystream(&mut out);
+        lightning_wire::crypto::chacha20_xor(&self.entropy_key, &nonce, 0, &mut out);
         out
     }
 

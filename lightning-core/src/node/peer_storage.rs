@@ -74,6 +74,17 @@ fn storage_key(peer: &PublicKey) -> String {
     format!("{PEER_STORAGE_PREFIX}{}", hex::encode(peer.serialize()))
 }
 
+/// A channel whose funding we signed and that is not closed: its peer may
+/// hold our backup.
+fn is_funded<S: crate::keys::ChannelSigner>(channel: &crate::channel::Channel<S>) -> bool {
+    let state = channel.state();
+    state.holder_sigs.is_some()
+        && !matches!(
+            state.phase,
+            crate::channel::Phase::Closed | crate::channel::Phase::Failed
+        )
+}
+
 fn encode_stored(s: &Stored) -> Vec<u8> {
     let mut v = s.channel_height.to_be_bytes().to_vec();
     v.extend_from_slice(&s.blob);
@@ -83,14 +94,22 @@ fn encode_stored(s: &Stored) -> Vec<u8> {
 impl Node {
     /// Whether `peer` has a funded channel with us.
     fn has_funded_channel(&self, peer: &PublicKey) -> bool {
-        self.channels.values().any(|e| {
-            e.counterparty == *peer
-                && e.channel.state().holder_sigs.is_some()
-                && !matches!(
-                    e.channel.state().phase,
-                    crate::channel::Phase::Closed | crate::channel::Phase::Failed
-                )
-        })
+        self.channels
+            .values()
+            .any(|e| is_funded(&e.channel) && e.counterparty == *peer)
+    }
+
+    /// The peers with a funded channel with us, sorted, each once.
+    fn funded_counterparties(&self) -> Vec<PublicKey> {
+        let mut peers: Vec<PublicKey> = self
+            .channels
+            .values()
+            .filter(|e| is_funded(&e.channel))
+            .map(|e| e.counterparty)
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
     }
 
     /// A `peer_storage` from `peer` (BOLT 1).
@@ -235,18 +254,27 @@ impl Node {
         let Some((blob, _)) = self.peer_storage.ours.clone() else {
             return;
         };
+        // This runs after every step, so its cost must not grow with
+        // peers times channels: a thousand connections without a channel
+        // once made each step compare every peer with every channel (a
+        // public key comparison serializes both keys). The funded
+        // counterparties are listed once, then each connection costs a
+        // feature bit and a binary search.
+        let funded = self.funded_counterparties();
+        if funded.is_empty() {
+            return;
+        }
         let targets: Vec<PublicKey> = self
             .peers
             .connected_peers()
             .filter(|(_, n, f)| {
-                f.supports(Feature::ProvideStorage) && !self.peer_storage.sent_to.contains(n)
+                f.supports(Feature::ProvideStorage)
+                    && funded.binary_search(n).is_ok()
+                    && !self.peer_storage.sent_to.contains(n)
             })
             .map(|(_, n, _)| n)
             .collect();
         for peer in targets {
-            if !self.has_funded_channel(&peer) {
-                continue;
-            }
             self.peer_storage.sent_to.insert(peer);
             self.queue_message(
                 peer,

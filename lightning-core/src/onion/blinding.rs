@@ -6,8 +6,6 @@
 //! node unblinds with the `path_key` `E(i)` handed to it and passes
 //! `E(i+1) = SHA256(E(i) || ss(i)) * E(i)` (or an override) along.
 
-use chacha20poly1305::aead::Aead;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use lightning_wire::tlv::{TlvStreamReader, TlvStreamWriter, UnknownTlvs};
 use lightning_wire::types::{ShortChannelId, Tu32, Tu64};
 use lightning_wire::{Decode, DecodeError, Encode, Reader};
@@ -219,18 +217,13 @@ impl BlindedPath {
 /// Seals `plaintext` with ChaCha20-Poly1305 under `rho`, all-zero nonce, no
 /// associated data.
 pub fn encrypt_recipient_data(rho: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = ChaCha20Poly1305::new(rho.into());
-    // Encryption into a Vec cannot fail for inputs below 2^38 bytes.
-    cipher
-        .encrypt(&[0u8; 12].into(), plaintext)
-        .expect("ChaCha20-Poly1305 encryption of a bounded message")
+    lightning_wire::crypto::aead_seal(rho, &[0u8; 12], &[], plaintext)
 }
 
 /// Opens `encrypted_recipient_data` with `rho`; `None` if it does not
 /// authenticate.
 pub fn decrypt_recipient_data(rho: &[u8; 32], ciphertext: &[u8]) -> Option<Vec<u8>> {
-    let cipher = ChaCha20Poly1305::new(rho.into());
-    cipher.decrypt(&[0u8; 12].into(), ciphertext).ok()
+    lightning_wire::crypto::aead_open(rho, &[0u8; 12], &[], ciphertext)
 }
 
 /// `E(i+1) = SHA256(E(i) || ss(i)) * E(i)`.

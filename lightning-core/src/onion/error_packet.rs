@@ -162,17 +162,15 @@ impl AttributionData {
     /// after it: over the message, its own and `downstream` hold times, and
     /// the matching HMAC of each of those hops.
     fn position_hmac(&self, um: &[u8; 32], message: &[u8], downstream: usize) -> [u8; 4] {
-        use hmac::Mac;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(um)
-            .expect("HMAC takes keys of any size");
-        mac.update(message);
-        mac.update(&self.0[..4 * (downstream + 1)]);
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(downstream + 2);
+        parts.push(message);
+        parts.push(&self.0[..4 * (downstream + 1)]);
         let index = ATTRIBUTION_MAX_HOPS - 1 - downstream;
         for m in 1..=downstream {
             let at = block_offset(m) + 4 * index;
-            mac.update(&self.0[at..at + 4]);
+            parts.push(&self.0[at..at + 4]);
         }
-        let full = mac.finalize().into_bytes();
+        let full = keys::hmac_sha256(um, &parts);
         [full[0], full[1], full[2], full[3]]
     }
 

@@ -1,13 +1,8 @@
 //! Key derivation and pseudo-random streams (BOLT 4, "Key Generation",
 //! "Pseudo Random Byte Stream", "Shared Secret", "Blinding Ephemeral Keys").
 
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use chacha20::ChaCha20;
-use hmac::{Hmac, Mac};
 use secp256k1::{ecdh, PublicKey, Scalar, SecretKey};
 use sha2::{Digest, Sha256};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The 32-byte secret a hop shares with the origin: `SHA256` of the
 /// compressed ECDH point (BOLT 4, "Shared Secret").
@@ -58,22 +53,13 @@ pub fn derive_key(key_type: &[u8], secret: &[u8; 32]) -> [u8; 32] {
 
 /// HMAC-SHA256 of the concatenation of `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any size");
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
+    lightning_wire::crypto::hmac_sha256(key, parts)
 }
 
 /// XORs `data` with the ChaCha20 stream of `key` (all-zero 96-bit nonce),
 /// starting `offset` bytes into the stream.
 pub fn apply_stream_at(key: &[u8; 32], offset: u64, data: &mut [u8]) {
-    let mut cipher = ChaCha20::new(key.into(), &[0u8; 12].into());
-    if offset != 0 {
-        cipher.seek(offset);
-    }
-    cipher.apply_keystream(data);
+    lightning_wire::crypto::chacha20_xor(key, &[0u8; 12], offset, data);
 }
 
 /// XORs `data` with the ChaCha20 stream of `key` from its start.
