@@ -35,12 +35,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod forward_support;
+mod line_links;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::{sha256, Hash};
-use forward_support::{Line, Link};
+use forward_support::Line;
 use lightning_core::amount::Msat;
 use lightning_core::node::{
     ClaimableBalance, Event, ForwardStatus, InvoiceStatus, PartStatus, PaymentHash, PaymentStatus,
@@ -151,15 +152,7 @@ fn network(seed: u64) -> Run {
         c.gossip.fee_proportional_millionths = fee_ppm(i);
     });
     for &(a, b, _, _) in &CHANNELS[4..] {
-        line.links.push(Link {
-            a,
-            b,
-            pa: None,
-            pb: None,
-            hold_from: None,
-        });
-        let l = line.links.len() - 1;
-        line.connect(l);
+        line_links::add_link(&mut line, a, b);
     }
     line.shuttle();
     let channels = CHANNELS
