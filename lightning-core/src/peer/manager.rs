@@ -1,6 +1,6 @@
 //! [`PeerManager`]: every connection of a node, driven by the host.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +75,14 @@ pub struct PeerManager {
     node_id: PublicKey,
     /// By id, so that iteration (timeouts, events) is deterministic.
     peers: BTreeMap<PeerId, Connection>,
+    /// The active connection (both `init`s exchanged, not closed) of each
+    /// node: at most one, as [`Self::replace_older_connections`] keeps
+    /// it. Finding a node's connection is then one lookup, not a
+    /// comparison with every connection's key (which serializes both):
+    /// the node does it for every message it sends and for every node an
+    /// onion-message route search visits, so with many connections a
+    /// scan made each step cost connections times messages.
+    active: HashMap<PublicKey, PeerId>,
     next_id: u64,
     events: VecDeque<PeerEvent>,
 }
@@ -111,6 +119,7 @@ impl PeerManager {
             node_id: our_static.public_key(),
             our_static,
             peers: BTreeMap::new(),
+            active: HashMap::new(),
             next_id: 1,
             events: VecDeque::new(),
         }
@@ -214,6 +223,7 @@ impl PeerManager {
             Received::Init(their_features) => {
                 let direction = connection.direction;
                 self.replace_older_connections(peer, node_id);
+                self.active.insert(node_id, peer);
                 PeerEvent::Connected {
                     peer,
                     node_id,
@@ -270,6 +280,11 @@ impl PeerManager {
         }
         let was_connected = connection.is_active();
         let node_id = connection.node_id();
+        if let Some(n) = node_id {
+            if self.active.get(&n) == Some(&peer) {
+                self.active.remove(&n);
+            }
+        }
         // The host closed the socket when it requested this: drop what is
         // queued. Otherwise it flushes the queue, then closes.
         connection.close(error, !matches!(reason, DisconnectReason::Requested));
@@ -338,10 +353,29 @@ impl PeerManager {
 
     /// The connection with `node_id` that has completed `init`, if any.
     pub fn peer_for_node(&self, node_id: &PublicKey) -> Option<PeerId> {
-        self.peers
-            .iter()
-            .find(|(_, c)| c.is_active() && c.node_id().as_ref() == Some(node_id))
-            .map(|(id, _)| *id)
+        let found = self.active.get(node_id).copied().filter(|id| {
+            self.peers
+                .get(id)
+                .is_some_and(|c| c.is_active() && c.node_id().as_ref() == Some(node_id))
+        });
+        // Every test runs this build: the index must agree with a scan.
+        #[cfg(debug_assertions)]
+        {
+            let scanned = self
+                .peers
+                .iter()
+                .find(|(_, c)| c.is_active() && c.node_id().as_ref() == Some(node_id))
+                .map(|(id, _)| *id);
+            debug_assert_eq!(found, scanned, "the active-connection index is stale");
+        }
+        found
+    }
+
+    /// How many nodes the active-connection index holds (tests: it must
+    /// not keep closed connections).
+    #[cfg(test)]
+    pub(crate) fn indexed_nodes(&self) -> usize {
+        self.active.len()
     }
 
     /// Every connection that has completed `init`: id, node id, and the

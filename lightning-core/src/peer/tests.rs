@@ -465,12 +465,23 @@ fn a_newer_connection_replaces_the_older() {
     );
     assert!(matches!(got[1], PeerEvent::Connected { peer, .. } if peer == a2));
     assert_eq!(pair.alice.peer_for_node(&bob_id), Some(a2));
+    // Closing the replaced connection again changes nothing; closing the
+    // newer leaves no connection to Bob.
+    assert!(pair.alice.disconnect(pair.a));
+    assert_eq!(pair.alice.peer_for_node(&bob_id), Some(a2));
+    assert!(pair.alice.disconnect(a2));
+    assert_eq!(pair.alice.peer_for_node(&bob_id), None);
+    assert_eq!(pair.alice.indexed_nodes(), 0);
 }
 
 #[test]
 fn host_disconnect_reports_once_and_forgets() {
     let mut pair = Pair::connected(15);
+    let bob_id = pair.bob.node_id();
+    assert_eq!(pair.alice.peer_for_node(&bob_id), Some(pair.a));
     assert!(pair.alice.disconnect(pair.a));
+    assert_eq!(pair.alice.peer_for_node(&bob_id), None);
+    assert_eq!(pair.alice.indexed_nodes(), 0);
     assert!(matches!(
         events(&mut pair.alice)[..],
         [PeerEvent::Disconnected {
@@ -582,6 +593,14 @@ impl RawPeer {
             panic!("no disconnect in {got:?}")
         };
         assert_eq!(reason, &DisconnectReason::Failed(error.clone()));
+        // The raw side's key is `key(1)`: no connection to it is active.
+        let raw_id = Keypair::from_secret_key(SECP256K1, &key(1)).public_key();
+        assert_eq!(self.pm.peer_for_node(&raw_id), None);
+        assert_eq!(
+            self.pm.indexed_nodes(),
+            0,
+            "a closed connection stays indexed"
+        );
         let Some(Message::Warning(w)) = self.inbox.last() else {
             panic!("no warning in {:?}", self.inbox)
         };
