@@ -255,4 +255,26 @@ fn a_disabled_offer_gets_no_more_invoices_across_a_restart() {
         "{events:?}"
     );
     assert!(fetched_invoice(&events, answered).is_some(), "{events:?}");
+
+    // Enabled again (Core Lightning's `enableoffer`), across a restart.
+    assert!(line.members[1].node.enable_offer(&offer).is_err());
+    assert!(line.members[2].node.enable_offer(&offer).unwrap());
+    assert!(!line.members[2].node.enable_offer(&offer).unwrap());
+    line.restart(2);
+    line.shuttle();
+    assert!(!line.members[2].node.is_offer_disabled(&offer.id()));
+    let now = line.now;
+    let answered = line.members[0]
+        .node
+        .fetch_offer_invoice(&offer, InvoiceRequestParams::default(), now)
+        .unwrap();
+    line.shuttle();
+    let events = line.members[0].take_events();
+    assert!(fetched_invoice(&events, answered).is_some(), "{events:?}");
+    // And disabled once more: the removal left no version behind that
+    // refuses the new record.
+    assert!(line.members[2].node.disable_offer(&offer).unwrap());
+    line.restart(2);
+    line.shuttle();
+    assert!(line.members[2].node.is_offer_disabled(&offer.id()));
 }

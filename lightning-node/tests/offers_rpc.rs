@@ -183,4 +183,14 @@ fn fetchinvoice_then_pay() {
     let first = offers.iter().find(|o| o["offer_id"] == offer_id.as_str());
     assert_eq!(first.unwrap()["active"], false, "{listed}");
     assert_eq!(first.unwrap()["used"], true, "{listed}");
+
+    // Enabled again (CLN's `enableoffer`; 1006 the second time), across
+    // a restart.
+    let enabled = bob.call("enableoffer", json!({"offer_id": offer_id}));
+    assert_eq!(enabled["active"], true, "{enabled}");
+    let (code, _) = bob.call_err("enableoffer", json!([offer_id]));
+    assert_eq!(code, 1006);
+    let bob = bob.restart(&chain, 0xb0);
+    let listed = bob.call("listoffers", json!([offer_id]));
+    assert_eq!(listed["offers"][0]["active"], true, "{listed}");
 }

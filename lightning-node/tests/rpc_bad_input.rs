@@ -135,6 +135,9 @@ fn every_method_refuses_bad_input() {
         ("listoffers", json!({"active_only": "yes"})),
         ("disableoffer", json!([])),
         ("disableoffer", json!(["00".repeat(32)])),
+        ("enableoffer", json!([])),
+        ("enableoffer", json!([42])),
+        ("enableoffer", json!(["00".repeat(32)])),
         ("nosuchmethod", json!([])),
     ];
     for (method, params) in &cases {

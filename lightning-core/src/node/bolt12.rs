@@ -139,8 +139,9 @@ impl Node {
         Offer::new(fields).map_err(|e| NodeError::Invoice(e.to_string()))
     }
 
-    /// Stops answering invoice requests for `offer`, one of ours, for good
-    /// (Core Lightning's `disableoffer`): they get an `invoice_error`.
+    /// Stops answering invoice requests for `offer`, one of ours, until
+    /// [`Node::enable_offer`] (Core Lightning's `disableoffer`): they get an
+    /// `invoice_error`.
     /// Invoices already made stay payable until they expire. The choice is
     /// a record (`offers/disabled/<offer id>`) written before this returns
     /// (with async persistence: once the pending writes complete).
@@ -156,10 +157,7 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub fn disable_offer(&mut self, offer: &Offer) -> Result<bool, NodeError> {
-        if offer.fields().issuer_id != Some(self.node_id()) || !self.is_our_offer(offer.as_bytes())
-        {
-            return Err(NodeError::Invoice("not an offer of this node".into()));
-        }
+        self.check_our_offer(offer)?;
         let id = offer.id();
         if self.offers.disabled.contains(&id) {
             return Ok(false);
@@ -169,6 +167,44 @@ impl Node {
         self.offers.disabled.insert(id);
         self.finish()?;
         Ok(true)
+    }
+
+    /// Answers invoice requests for `offer`, one of ours, again after
+    /// [`Node::disable_offer`] (Core Lightning's `enableoffer`): the
+    /// record is removed before this returns (with async persistence: once
+    /// the pending writes complete). Returns `false` when the offer was
+    /// not disabled; refused when the offer is not ours.
+    ///
+    /// ```no_run
+    /// # use lightning_core::node::{Node, NodeError, OfferParams};
+    /// # fn f(node: &mut Node) -> Result<(), NodeError> {
+    /// let offer = node.create_offer(OfferParams::default())?;
+    /// assert!(!node.enable_offer(&offer)?);
+    /// node.disable_offer(&offer)?;
+    /// assert!(node.enable_offer(&offer)?);
+    /// assert!(!node.is_offer_disabled(&offer.id()));
+    /// # Ok(()) }
+    /// ```
+    pub fn enable_offer(&mut self, offer: &Offer) -> Result<bool, NodeError> {
+        self.check_our_offer(offer)?;
+        let id = offer.id();
+        if !self.offers.disabled.contains(&id) {
+            return Ok(false);
+        }
+        self.writer
+            .remove_after_writes(super::records::disabled_offer_key(&id));
+        self.offers.disabled.remove(&id);
+        self.finish()?;
+        Ok(true)
+    }
+
+    /// Refuses an offer this node did not make.
+    fn check_our_offer(&self, offer: &Offer) -> Result<(), NodeError> {
+        if offer.fields().issuer_id != Some(self.node_id()) || !self.is_our_offer(offer.as_bytes())
+        {
+            return Err(NodeError::Invoice("not an offer of this node".into()));
+        }
+        Ok(())
     }
 
     /// Whether our offer `offer_id` ([`Offer::id`]) was disabled.

@@ -62,6 +62,7 @@ pub const METHODS: &[&str] = &[
     "fetchinvoice",
     "listoffers",
     "disableoffer",
+    "enableoffer",
 ];
 
 /// How long a method that waits on the node waits by default.
@@ -263,6 +264,7 @@ pub(crate) fn call(
             super::offers::listoffers(ctx, &Params::parse(params, &["offer_id", "active_only"])?)
         }
         "disableoffer" => super::offers::disableoffer(ctx, &Params::parse(params, &["offer_id"])?),
+        "enableoffer" => super::offers::enableoffer(ctx, &Params::parse(params, &["offer_id"])?),
         "decodepay" => decode(
             &Params::parse(params, &["bolt11", "description"])?,
             "bolt11",

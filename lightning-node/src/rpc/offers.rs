@@ -13,7 +13,8 @@
 //!   `local_offer_id` and filters by `offer_id`).
 //! - `disableoffer offer_id`: the node answers no more requests for it
 //!   (`Node::disable_offer`, kept across restarts); 1001 if it was
-//!   disabled already.
+//!   disabled already. `enableoffer offer_id` undoes it
+//!   (`Node::enable_offer`); 1006 if it was active already.
 //! - `fetchinvoice offer [amount_msat] [quantity] ... [timeout]
 //!   [payer_note]`: requests an invoice for someone's offer over onion
 //!   messages and waits for it (`Node::fetch_offer_invoice`; `timeout`
@@ -51,6 +52,8 @@ use crate::runtime::{now, State};
 
 /// Core Lightning's `OFFER_ALREADY_DISABLED`.
 const OFFER_ALREADY_DISABLED: i64 = 1001;
+/// Core Lightning's `OFFER_ALREADY_ENABLED` (`enableoffer`).
+const OFFER_ALREADY_ENABLED: i64 = 1006;
 /// Core Lightning's `OFFER_EXPIRED`.
 const OFFER_EXPIRED: i64 = 1002;
 /// Core Lightning's `OFFER_ROUTE_NOT_FOUND`.
@@ -165,6 +168,18 @@ pub(super) fn listoffers(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
 /// `disableoffer offer_id`: the node stops answering requests for it
 /// (`Node::disable_offer`); CLN's 1001 when it was disabled already.
 pub(super) fn disableoffer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
+    switch_offer(ctx, p, false)
+}
+
+/// `enableoffer offer_id`: the node answers requests for it again
+/// (`Node::enable_offer`); CLN's 1006 when it was active already.
+pub(super) fn enableoffer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
+    switch_offer(ctx, p, true)
+}
+
+/// `disableoffer` and `enableoffer`: the offer as `listoffers` shows it
+/// afterwards.
+fn switch_offer(ctx: &Ctx, p: &Params, enable: bool) -> Result<Value, RpcError> {
     let id = p.req_text("offer_id")?.to_ascii_lowercase();
     let mut st = ctx.rt.lock();
     let Some(meta) = st.meta.offers.get(&id).cloned() else {
@@ -174,8 +189,14 @@ pub(super) fn disableoffer(ctx: &Ctx, p: &Params) -> Result<Value, RpcError> {
         .bolt12
         .parse()
         .map_err(|e| RpcError::general(format!("our recorded offer: {e}")))?;
-    match st.node.disable_offer(&offer) {
+    let changed = if enable {
+        st.node.enable_offer(&offer)
+    } else {
+        st.node.disable_offer(&offer)
+    };
+    match changed {
         Ok(true) => Ok(offer_json(&st, &id, &meta)),
+        Ok(false) if enable => Err(RpcError::new(OFFER_ALREADY_ENABLED, "offer already active")),
         Ok(false) => Err(RpcError::new(OFFER_ALREADY_DISABLED, "offer is not active")),
         Err(e) => Err(RpcError::general(e.to_string())),
     }
