@@ -18,7 +18,7 @@ mod forward_support;
 use bitcoin::hashes::Hash;
 use forward_support::{fetched_invoice, offer_failed, Line};
 use lightning_core::amount::Msat;
-use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PaymentStatus};
+use lightning_core::node::{Event, InvoiceRequestParams, OfferParams, PayOptions, PaymentStatus};
 use lightning_wire::bolt12::{IntroductionNode, Offer, OfferFields};
 use lightning_wire::types::ChannelId;
 
@@ -184,10 +184,29 @@ fn alice_fetches_carols_invoice_then_pays_it() {
         .unwrap_err();
     assert!(err.to_string().contains("did not make"), "{err}");
 
+    // The caller's fee cap: Bob charges for the hop, so no fee at all
+    // finds no route; an amount or route hints do not apply.
     let now = line.now;
+    let mut options = PayOptions::default();
+    options.max_fee_msat = Some(Msat(0));
+    let err = line.members[0]
+        .node
+        .pay_fetched_bolt12_invoice_with(&invoice, &options, now)
+        .unwrap_err();
+    assert!(err.to_string().contains("route"), "{err}");
+    let mut with_amount = PayOptions::default();
+    with_amount.amount_msat = Some(Msat(amount));
+    let err = line.members[0]
+        .node
+        .pay_fetched_bolt12_invoice_with(&invoice, &with_amount, now)
+        .unwrap_err();
+    assert!(err.to_string().contains("fixes its amount"), "{err}");
+    assert_eq!(line.members[0].local_msat(ab), before, "nothing was sent");
+
+    options.max_fee_msat = Some(Msat(100_000));
     line.members[0]
         .node
-        .pay_fetched_bolt12_invoice(&invoice, now)
+        .pay_fetched_bolt12_invoice_with(&invoice, &options, now)
         .unwrap();
     line.shuttle();
     let hash = lightning_core::node::PaymentHash(invoice.payment_hash().to_byte_array());

@@ -98,15 +98,21 @@ fn fetchinvoice_then_pay() {
         .alice
         .call_err("pay", json!({"bolt11": invoice, "amount_msat": 250_000}));
     assert_eq!(code, -32602, "{m}");
-    let (code, m) = net
-        .alice
-        .call_err("pay", json!({"bolt11": invoice, "maxfeepercent": 1}));
+    // Fee limits as for BOLT 11: `maxfee` does not combine with
+    // `maxfeepercent`.
+    let (code, m) = net.alice.call_err(
+        "pay",
+        json!({"bolt11": invoice, "maxfee": 1_000, "maxfeepercent": 1}),
+    );
     assert_eq!(code, -32602, "{m}");
+    assert!(m.contains("cannot be combined"), "{m}");
     // Bob did not make the request.
     let (code, m) = net.bob.call_err("pay", json!([invoice]));
     assert_eq!(code, -32602, "{m}");
 
-    let paid = net.alice.call("pay", json!([invoice]));
+    let paid = net
+        .alice
+        .call("pay", json!({"bolt11": invoice, "maxfee": 10_000}));
     assert_eq!(paid["status"], "complete", "{paid}");
     assert_eq!(paid["amount_msat"], 250_000);
     assert_eq!(paid["payment_hash"], d["invoice_payment_hash"]);

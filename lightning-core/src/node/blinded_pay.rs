@@ -78,17 +78,20 @@ impl Node {
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         let max_parts = self.config.payment_max_parts;
-        self.pay_blinded_paths_split(payment_hash, amount_msat, paths, max_parts, now)
+        self.pay_blinded_paths_split(payment_hash, amount_msat, paths, max_parts, None, now)
     }
 
     /// [`Node::pay_blinded_paths`] in at most `max_parts` parts (1: one
-    /// HTLC, as a BOLT 12 invoice without the MPP feature requires).
+    /// HTLC, as a BOLT 12 invoice without the MPP feature requires), with
+    /// routing fees within `max_fee` over every attempt (`None`: the
+    /// node's budget).
     pub(super) fn pay_blinded_paths_split(
         &mut self,
         payment_hash: PaymentHash,
         amount_msat: u64,
         paths: Vec<BlindedPaymentPath>,
         max_parts: u8,
+        max_fee: Option<Msat>,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         self.now = now;
@@ -108,7 +111,8 @@ impl Node {
             return Err(why);
         }
         let mut params = RouteParams::for_blinded_paths(usable, Msat(amount_msat));
-        params.max_total_fee = Some(Msat(self.config.payment_max_fee_msat(amount_msat)));
+        params.max_total_fee =
+            Some(max_fee.unwrap_or(Msat(self.config.payment_max_fee_msat(amount_msat))));
         params.max_path_count = max_parts.max(1);
         params.allow_mpp = max_parts > 1;
         params.max_total_cltv_expiry_delta = params
@@ -126,6 +130,7 @@ impl Node {
         let retry = RetryState {
             attempts: 1,
             blinded: Some(target),
+            max_fee_msat: max_fee.map(|m| m.0),
             ..RetryState::default()
         };
         let created_at = now.as_secs();

@@ -45,6 +45,7 @@ use lightning_wire::bolt12::{
 use lightning_wire::types::ChainHash;
 
 use super::events::{PaymentHash, PaymentId};
+use super::retry::PayOptions;
 use super::{Node, NodeError};
 use crate::amount::Msat;
 
@@ -342,7 +343,7 @@ impl Node {
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         self.check_bolt12_invoice(invoice, request, now)?;
-        self.pay_checked_bolt12_invoice(invoice, now)
+        self.pay_checked_bolt12_invoice(invoice, None, now)
     }
 
     /// Pays a BOLT 12 invoice fetched earlier ([`Node::fetch_offer_invoice`],
@@ -366,6 +367,43 @@ impl Node {
         invoice: &Bolt12Invoice,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
+        self.pay_fetched_bolt12_invoice_with(invoice, &PayOptions::default(), now)
+    }
+
+    /// [`Node::pay_fetched_bolt12_invoice`] with the caller's cap on this
+    /// payment's routing fees ([`PayOptions::max_fee_msat`]), held over
+    /// every retry as [`Node::pay_invoice_with`] holds it. The invoice
+    /// fixes the amount and brings its own blinded paths, so
+    /// [`PayOptions::amount_msat`] and [`PayOptions::route_hints`] are
+    /// refused.
+    ///
+    /// ```no_run
+    /// # use lightning_core::amount::Msat;
+    /// # use lightning_core::node::{Node, NodeError, PayOptions};
+    /// # fn f(node: &mut Node, now: std::time::Duration) -> Result<(), NodeError> {
+    /// let invoice: lightning_wire::bolt12::Bolt12Invoice =
+    ///     "lni1...".parse().map_err(|e| NodeError::Invoice(format!("{e}")))?;
+    /// let mut options = PayOptions::default();
+    /// options.max_fee_msat = Some(Msat(2_000)); // at most 2 sat in fees
+    /// let id = node.pay_fetched_bolt12_invoice_with(&invoice, &options, now)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pay_fetched_bolt12_invoice_with(
+        &mut self,
+        invoice: &Bolt12Invoice,
+        options: &PayOptions,
+        now: std::time::Duration,
+    ) -> Result<PaymentId, NodeError> {
+        if options.amount_msat.is_some() {
+            return Err(NodeError::Invoice(
+                "a BOLT 12 invoice fixes its amount: no amount may be given".into(),
+            ));
+        }
+        if !options.route_hints.is_empty() {
+            return Err(NodeError::Invoice(
+                "a BOLT 12 invoice brings its own blinded paths: route hints do not apply".into(),
+            ));
+        }
         let fields = invoice.invreq_fields();
         let metadata = fields.metadata.as_deref().unwrap_or_default();
         if fields.payer_id != Some(self.payer_keypair(metadata)?.public_key()) {
@@ -374,7 +412,7 @@ impl Node {
             ));
         }
         self.check_bolt12_invoice_terms(invoice, fields.chain.as_ref(), now)?;
-        self.pay_checked_bolt12_invoice(invoice, now)
+        self.pay_checked_bolt12_invoice(invoice, options.max_fee_msat, now)
     }
 
     /// Everything [`Node::pay_bolt12_invoice`] checks before paying.
@@ -424,10 +462,12 @@ impl Node {
     }
 
     /// Pays `invoice` over its usable paths, in one part unless it sets
-    /// MPP; its checks were made.
+    /// MPP, routing fees within `max_fee` (`None`: the node's budget); its
+    /// checks were made.
     fn pay_checked_bolt12_invoice(
         &mut self,
         invoice: &Bolt12Invoice,
+        max_fee: Option<Msat>,
         now: std::time::Duration,
     ) -> Result<PaymentId, NodeError> {
         let paths: Vec<BlindedPaymentPath> = invoice
@@ -445,7 +485,7 @@ impl Node {
             1
         };
         let hash = PaymentHash(invoice.payment_hash().to_byte_array());
-        self.pay_blinded_paths_split(hash, invoice.amount_msat(), paths, max_parts, now)
+        self.pay_blinded_paths_split(hash, invoice.amount_msat(), paths, max_parts, max_fee, now)
     }
 
     /// Whether `offer_bytes` (an offer's records as a request copied them)

@@ -25,10 +25,10 @@
 //!   or its invoice failed our checks, 1005 no answer in time.
 //!   Recurrence, `payer_metadata` and `bip353` are refused.
 //! - `pay`/`xpay` of an `lni1` string: pays a BOLT 12 invoice of a request
-//!   this node made (`Node::pay_fetched_bolt12_invoice`), listed by
-//!   `listpays` under `bolt12`. The fee limits (`maxfee`,
-//!   `maxfeepercent`, `exemptfee`) are refused for it: the node's own
-//!   budget applies.
+//!   this node made (`Node::pay_fetched_bolt12_invoice_with`), listed by
+//!   `listpays` under `bolt12`, with the fee limits of a BOLT 11 `pay`
+//!   (`maxfee`, or `maxfeepercent` with `exemptfee`) or `xpay` (`maxfee`,
+//!   default 5000 msat or 1 %), held over every retry.
 //! - `decode` of an `lno1`, `lnr1` or `lni1` string: its fields under
 //!   Core Lightning's names (`offer_*`, `invreq_*`, `invoice_*`).
 //!
@@ -297,11 +297,9 @@ pub(super) fn pay_bolt12(
         "localinvreqid",
         "layers",
         "payer_note",
-        "maxfee",
-        "maxfeepercent",
-        "exemptfee",
         "exclude",
     ])?;
+    let options = super::methods::pay_options(p, invoice.amount_msat(), xpay)?;
     p.number("riskfactor")?;
     p.u64("maxdelay")?;
     let retry_for = p
@@ -314,7 +312,7 @@ pub(super) fn pay_bolt12(
         s,
         hash,
         &invoice.node_id(),
-        |node| node.pay_fetched_bolt12_invoice(&invoice, now()),
+        |node| node.pay_fetched_bolt12_invoice_with(&invoice, &options, now()),
         |m| RpcError::params(format!("{inv_param}: {m}")),
     )?;
     let details = super::methods::wait_settled(ctx, PaymentId(hash.0), retry_for, alive)?;
