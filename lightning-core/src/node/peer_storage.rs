@@ -254,25 +254,21 @@ impl Node {
         let Some((blob, _)) = self.peer_storage.ours.clone() else {
             return;
         };
-        // This runs after every step, so its cost must not grow with
-        // peers times channels: a thousand connections without a channel
-        // once made each step compare every peer with every channel (a
-        // public key comparison serializes both keys). The funded
-        // counterparties are listed once, then each connection costs a
-        // feature bit and a binary search.
-        let funded = self.funded_counterparties();
-        if funded.is_empty() {
-            return;
-        }
+        // This runs after every step, so its cost must not grow with the
+        // connections: a thousand connections without a channel once made
+        // each step compare every peer with every channel (a public key
+        // comparison serializes both keys). Only the funded counterparties
+        // are looked at, each with one lookup of its connection.
         let targets: Vec<PublicKey> = self
-            .peers
-            .connected_peers()
-            .filter(|(_, n, f)| {
-                f.supports(Feature::ProvideStorage)
-                    && funded.binary_search(n).is_ok()
-                    && !self.peer_storage.sent_to.contains(n)
+            .funded_counterparties()
+            .into_iter()
+            .filter(|n| {
+                !self.peer_storage.sent_to.contains(n)
+                    && self
+                        .peers
+                        .features_of(n)
+                        .is_some_and(|f| f.supports(Feature::ProvideStorage))
             })
-            .map(|(_, n, _)| n)
             .collect();
         for peer in targets {
             self.peer_storage.sent_to.insert(peer);

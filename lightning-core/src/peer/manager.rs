@@ -358,9 +358,11 @@ impl PeerManager {
                 .get(id)
                 .is_some_and(|c| c.is_active() && c.node_id().as_ref() == Some(node_id))
         });
-        // Every test runs this build: the index must agree with a scan.
+        // Every test runs this build: a miss must agree with a scan (a
+        // hit is checked above, and `replace_older_connections` keeps one
+        // active connection per node).
         #[cfg(debug_assertions)]
-        {
+        if found.is_none() {
             let scanned = self
                 .peers
                 .iter()
@@ -376,6 +378,13 @@ impl PeerManager {
     #[cfg(test)]
     pub(crate) fn indexed_nodes(&self) -> usize {
         self.active.len()
+    }
+
+    /// The features `node_id` sent in its `init`, when a connection to it
+    /// is active (one lookup: see [`PeerManager::peer_for_node`]).
+    pub fn features_of(&self, node_id: &PublicKey) -> Option<&InitFeatures> {
+        let peer = self.peer_for_node(node_id)?;
+        self.peers.get(&peer)?.their_features()
     }
 
     /// Every connection that has completed `init`: id, node id, and the
