@@ -45,7 +45,7 @@ use lightning_wire::bolt12::{
 use lightning_wire::types::ChainHash;
 
 use super::events::{PaymentHash, PaymentId};
-use super::retry::PayOptions;
+use super::pay_options::PayOptions;
 use super::{Node, NodeError};
 use crate::amount::Msat;
 

@@ -32,8 +32,8 @@ use bitcoin::secp256k1::PublicKey;
 
 use super::events::{PaymentHash, PaymentId};
 use super::mpp_send::PartsOf;
+use super::pay_options::PayOptions;
 use super::records::{KeysendTarget, RetryState};
-use super::retry::PayOptions;
 use super::route::Route;
 use super::router_path::{keysend_params, keysend_recipient, node_route, single_path};
 use super::{Node, NodeError};

@@ -92,6 +92,7 @@ mod onion_message_route;
 mod onion_messages;
 mod outbox;
 mod outcomes;
+mod pay_options;
 mod payments;
 mod peer_storage;
 mod peers;
@@ -164,8 +165,8 @@ pub use onion_messages::{
     OnionMessageStats, MAX_MESSAGES_PER_PEER_PER_SECOND,
     MAX_ONION_MESSAGE_ROUTE_SEARCHES_PER_SECOND,
 };
+pub use pay_options::PayOptions;
 pub use persistence::{PersistId, PersistRequest, Persistence, NAMESPACE, WATCHTOWER_NAMESPACE};
-pub use retry::PayOptions;
 pub use route::{RecipientOnion, Route, RouteHop, KEYSEND_PREIMAGE_TYPE, MIN_CUSTOM_RECORD_TYPE};
 pub use route_hints::MAX_ROUTE_HINTS;
 pub use watchtower::{WatchtowerConfig, WatchtowerStats};
